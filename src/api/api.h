@@ -1,0 +1,44 @@
+/*
+ * api.h - the TFE-compatible API: one route table per resource file, and
+ * the access checks every handler shares.
+ *
+ * Handlers validate everything they receive, answer a JSON:API document
+ * (or error) and change nothing on a rejected request.  Objects the caller
+ * may not see answer 404 exactly as if they did not exist.
+ *
+ * SPDX-License-Identifier: MPL-2.0
+ */
+#ifndef TR_API_H
+#define TR_API_H
+
+#include "http/http.h"
+#include "store/store.h"
+
+/* Route tables (each ends with a {0} entry). */
+extern const struct route api_meta_routes[];
+extern const struct route api_org_routes[];
+extern const struct route api_user_routes[];
+extern const struct route api_project_routes[];
+extern const struct route api_workspace_routes[];
+extern const struct route api_state_routes[];
+
+/* All tables, NULL-terminated, for http_set_routes(). */
+extern const struct route *const api_all_routes[];
+
+/* Loads organization `name` if the caller may see it: site admins see all,
+ * users see their organizations, an organization token sees its own.
+ * Otherwise writes 404 and returns false. */
+bool api_org_access(struct http_req *r, const char *name, struct st_org *out);
+
+/* True when the caller may administer the organization (owners, site
+ * admins, the organization's token).  Members are owners until teams land. */
+bool api_org_admin(const struct http_req *r, const char *org);
+
+/* Store errors to responses: NOT_FOUND keeps eb's text, others map through
+ * http_fail(); logs 5xx with the request id. */
+void api_store_fail(struct http_req *r, tr_err e, const struct tr_errbuf *eb);
+
+/* ISO time string or JSON null. */
+json_t *api_time(const char *iso);
+
+#endif

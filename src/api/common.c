@@ -1,0 +1,57 @@
+/*
+ * common.c - access checks and error plumbing shared by the API files.
+ *
+ * SPDX-License-Identifier: MPL-2.0
+ */
+#include <string.h>
+
+#include "api/api.h"
+#include "core/log.h"
+
+void api_store_fail(struct http_req *r, tr_err e, const struct tr_errbuf *eb)
+{
+    if (http_status_for(e) >= 500)
+        log_error("rid=%s %s: %s", r->request_id, tr_err_name(e),
+                  tr_errbuf_msg(eb, e));
+    http_fail(r, e, eb);
+}
+
+bool api_org_access(struct http_req *r, const char *name, struct st_org *out)
+{
+    struct tr_errbuf eb = {{0}};
+    struct st_org o;
+    tr_err e = store_org_get(r->srv->db, r->arena, name, &o, &eb);
+    if (e == TR_OK) {
+        bool ok = r->who.is_admin;
+        if (r->who.kind == PRINC_ORG)
+            ok = strcmp(r->who.org, o.name) == 0;
+        else if (!ok && r->who.kind == PRINC_USER)
+            e = store_org_is_member(r->srv->db, r->arena, o.name,
+                                    r->who.user_id, &ok, &eb);
+        if (e == TR_OK && !ok)
+            e = TR_ERR_NOT_FOUND;
+    }
+    if (e == TR_ERR_NOT_FOUND) {
+        http_error(r, 404, "not found",
+                   arena_printf(r->arena, "organization %s not found", name));
+        return false;
+    }
+    if (e != TR_OK) {
+        api_store_fail(r, e, &eb);
+        return false;
+    }
+    if (out != NULL)
+        *out = o;
+    return true;
+}
+
+bool api_org_admin(const struct http_req *r, const char *org)
+{
+    (void)org; /* every member owns the organization until teams exist */
+    return r->who.kind != PRINC_NONE;
+}
+
+json_t *api_time(const char *iso)
+{
+    return iso != NULL ? json_string(iso) : json_null();
+}

@@ -1,0 +1,16 @@
+/*
+ * routes.c - the list of route tables the server matches against.
+ *
+ * SPDX-License-Identifier: MPL-2.0
+ */
+#include "api/api.h"
+
+const struct route *const api_all_routes[] = {
+    api_meta_routes,
+    api_user_routes,
+    api_org_routes,
+    api_project_routes,
+    api_workspace_routes,
+    api_state_routes,
+    NULL,
+};

@@ -1,0 +1,64 @@
+/*
+ * blob.h - blob store interface: configuration tarballs, state files, plan
+ * files, logs.  Keys are relative paths of [A-Za-z0-9._/-] without "..".
+ *
+ * Writes are atomic: a reader sees the old object or the whole new one,
+ * and blob_put*() returns only once the bytes are durable.  Backends: the
+ * local filesystem (blob_fs.c); S3 and Azure later behind the same ops.
+ *
+ * SPDX-License-Identifier: MPL-2.0
+ */
+#ifndef TR_BLOB_H
+#define TR_BLOB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/arena.h"
+#include "core/err.h"
+
+struct blob;
+
+struct blob_ops {
+    tr_err (*put_file)(struct blob *b, const char *key, const char *path,
+                       struct tr_errbuf *eb);
+    tr_err (*put)(struct blob *b, const char *key, const void *data,
+                  size_t len, struct tr_errbuf *eb);
+    tr_err (*open_read)(struct blob *b, const char *key, int *fd,
+                        uint64_t *size, struct tr_errbuf *eb);
+    tr_err (*remove)(struct blob *b, const char *key, struct tr_errbuf *eb);
+    void (*close)(struct blob *b);
+};
+
+struct blob {
+    const struct blob_ops *ops;
+    char tmp_dir[512];  /* local spool directory for uploads */
+};
+
+tr_err blob_open_fs(const char *dir, struct blob **out, struct tr_errbuf *eb);
+void blob_close(struct blob *b);
+
+/* Moves the local file at path into the store under key (path is consumed:
+ * renamed or deleted).  Durable on return. */
+tr_err blob_put_file(struct blob *b, const char *key, const char *path,
+                     struct tr_errbuf *eb);
+tr_err blob_put(struct blob *b, const char *key, const void *data,
+                size_t len, struct tr_errbuf *eb);
+/* An fd positioned at the start; the caller closes it.  TR_ERR_NOT_FOUND
+ * if the key does not exist. */
+tr_err blob_open_read(struct blob *b, const char *key, int *fd,
+                      uint64_t *size, struct tr_errbuf *eb);
+/* Whole object into arena memory, refusing objects over max bytes. */
+tr_err blob_get(struct blob *b, struct arena *a, const char *key,
+                size_t max, char **data, size_t *len, struct tr_errbuf *eb);
+tr_err blob_remove(struct blob *b, const char *key, struct tr_errbuf *eb);
+
+/* A new empty spool file in the store's tmp dir, opened read-write; the
+ * arena removes the file (if still there) and closes fd on destroy. */
+tr_err blob_spool(struct blob *b, struct arena *a, int *fd, char **path,
+                  struct tr_errbuf *eb);
+
+bool blob_valid_key(const char *key);
+
+#endif

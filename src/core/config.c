@@ -1,0 +1,218 @@
+/*
+ * config.c - settings table and the file/env/flag loaders for config.h.
+ *
+ * SPDX-License-Identifier: MPL-2.0
+ */
+#include "core/config.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/util.h"
+
+enum kind { STR, INT };
+
+struct setting {
+    const char *name;   /* flag and file key */
+    const char *env;
+    enum kind kind;
+    size_t off;
+    size_t size;
+    const char *help;
+};
+
+#define S(name, env, field, help)                                          \
+    {name, env, STR, offsetof(struct cfg, field),                          \
+     sizeof(((struct cfg *)0)->field), help}
+#define I(name, env, field, help)                                          \
+    {name, env, INT, offsetof(struct cfg, field),                          \
+     sizeof(((struct cfg *)0)->field), help}
+
+static const struct setting settings[] = {
+    S("role", "TERRACE_ROLE", role, "demo | primary"),
+    S("data-dir", "TERRACE_DATA_DIR", data_dir,
+      "data directory (demo database, blobs, keys)"),
+    S("listen", "TERRACE_LISTEN", listen, "HOST:PORT to listen on"),
+    S("external-url", "TERRACE_EXTERNAL_URL", external_url,
+      "URL clients use to reach this server"),
+    S("database-url", "TERRACE_DATABASE_URL", database_url,
+      "PostgreSQL connection string (primary role)"),
+    S("tls", "TERRACE_TLS", tls, "on | off (off: TLS ends at the load balancer)"),
+    S("tls-cert", "TERRACE_TLS_CERT", tls_cert, "server certificate (PEM)"),
+    S("tls-key", "TERRACE_TLS_KEY", tls_key, "server private key (PEM)"),
+    S("log-level", "TERRACE_LOG_LEVEL", log_level, "debug | info | warn | error"),
+    I("threads", "TERRACE_THREADS", threads, "HTTP worker threads"),
+    I("db-pool", "TERRACE_DB_POOL", db_pool, "database connections"),
+    I("max-body", "TERRACE_MAX_BODY", max_body, "largest JSON body, bytes"),
+    I("max-state", "TERRACE_MAX_STATE", max_state, "largest state file, bytes"),
+    I("upload-url-ttl", "TERRACE_UPLOAD_URL_TTL", upload_url_ttl,
+      "lifetime of signed upload/download URLs, seconds"),
+};
+
+#define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
+
+static const struct setting *find(const char *name)
+{
+    for (size_t i = 0; i < NSETTINGS; i++)
+        if (strcmp(settings[i].name, name) == 0)
+            return &settings[i];
+    return NULL;
+}
+
+static tr_err set(struct cfg *c, const struct setting *s, const char *val,
+                  struct tr_errbuf *eb)
+{
+    char *field = (char *)c + s->off;
+    if (s->kind == STR) {
+        if (strlen(val) >= s->size)
+            return tr_fail(eb, TR_ERR_CONFIG, "value for %s is too long",
+                           s->name);
+        memcpy(field, val, strlen(val) + 1);
+        return TR_OK;
+    }
+    int64_t v;
+    if (util_parse_i64(val, &v) != TR_OK || v < 0)
+        return tr_fail(eb, TR_ERR_CONFIG,
+                       "%s must be a non-negative integer", s->name);
+    if (s->size == sizeof(int))
+        *(int *)field = (int)v;
+    else
+        *(int64_t *)field = v;
+    return TR_OK;
+}
+
+static void defaults(struct cfg *c)
+{
+    memset(c, 0, sizeof(*c));
+    strcpy(c->role, "demo");
+    strcpy(c->data_dir, "./terrace-data");
+    strcpy(c->listen, "127.0.0.1:8443");
+    strcpy(c->tls, "on");
+    strcpy(c->log_level, "info");
+    c->threads = 8;
+    c->db_pool = 8;
+    c->max_body = 16 * 1024 * 1024;
+    c->max_state = 512LL * 1024 * 1024;
+    c->upload_url_ttl = 3600;
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = '\0';
+    return s;
+}
+
+static tr_err load_file(struct cfg *c, const char *path, struct tr_errbuf *eb)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return tr_fail(eb, TR_ERR_CONFIG, "cannot read config file %s", path);
+    char line[2048];
+    int lineno = 0;
+    tr_err e = TR_OK;
+    while (e == TR_OK && fgets(line, sizeof(line), f) != NULL) {
+        lineno++;
+        char *l = trim(line);
+        if (*l == '\0' || *l == '#')
+            continue;
+        char *eq = strchr(l, '=');
+        if (eq == NULL) {
+            e = tr_fail(eb, TR_ERR_CONFIG, "%s:%d: expected key = value",
+                        path, lineno);
+            break;
+        }
+        *eq = '\0';
+        char *key = trim(l), *val = trim(eq + 1);
+        size_t vl = strlen(val);
+        if (vl >= 2 && val[0] == '"' && val[vl - 1] == '"') {
+            val[vl - 1] = '\0';
+            val++;
+        }
+        const struct setting *s = find(key);
+        if (s == NULL)
+            e = tr_fail(eb, TR_ERR_CONFIG, "%s:%d: unknown setting %s", path,
+                        lineno, key);
+        else
+            e = set(c, s, val, eb);
+    }
+    fclose(f);
+    return e;
+}
+
+tr_err cfg_load(struct cfg *c, int argc, char **argv, struct tr_errbuf *eb)
+{
+    defaults(c);
+    const char *file = getenv("TERRACE_CONFIG");
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return tr_fail(eb, TR_ERR_CONFIG, "help");
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            file = argv[i + 1];
+        else if (strncmp(argv[i], "--config=", 9) == 0)
+            file = argv[i] + 9;
+    }
+    tr_err e;
+    if (file != NULL && *file != '\0' && (e = load_file(c, file, eb)) != TR_OK)
+        return e;
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        const char *v = getenv(settings[i].env);
+        if (v != NULL && (e = set(c, &settings[i], v, eb)) != TR_OK)
+            return e;
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strncmp(arg, "--", 2) != 0)
+            return tr_fail(eb, TR_ERR_CONFIG, "unexpected argument %s", arg);
+        char name[64];
+        const char *val = strchr(arg, '=');
+        size_t nl = val ? (size_t)(val - arg - 2) : strlen(arg + 2);
+        if (nl >= sizeof(name))
+            return tr_fail(eb, TR_ERR_CONFIG, "unknown flag %s", arg);
+        memcpy(name, arg + 2, nl);
+        name[nl] = '\0';
+        if (val != NULL) {
+            val++;
+        } else {
+            if (i + 1 >= argc)
+                return tr_fail(eb, TR_ERR_CONFIG, "flag --%s needs a value",
+                               name);
+            val = argv[++i];
+        }
+        if (strcmp(name, "config") == 0)
+            continue;
+        const struct setting *s = find(name);
+        if (s == NULL)
+            return tr_fail(eb, TR_ERR_CONFIG, "unknown flag --%s", name);
+        if ((e = set(c, s, val, eb)) != TR_OK)
+            return e;
+    }
+    if (strcmp(c->role, "demo") != 0 && strcmp(c->role, "primary") != 0)
+        return tr_fail(eb, TR_ERR_CONFIG, "role must be demo or primary");
+    if (strcmp(c->role, "primary") == 0 && c->database_url[0] == '\0')
+        return tr_fail(eb, TR_ERR_CONFIG,
+                       "the primary role needs --database-url");
+    if (strchr(c->listen, ':') == NULL)
+        return tr_fail(eb, TR_ERR_CONFIG, "listen must be HOST:PORT");
+    if (strcmp(c->tls, "on") != 0 && strcmp(c->tls, "off") != 0)
+        return tr_fail(eb, TR_ERR_CONFIG, "tls must be on or off");
+    if (c->threads < 1 || c->threads > 256)
+        return tr_fail(eb, TR_ERR_CONFIG, "threads must be 1..256");
+    return TR_OK;
+}
+
+void cfg_usage(const char *prog)
+{
+    fprintf(stderr, "usage: %s [--config FILE] [--SETTING VALUE ...]\n\n"
+                    "settings (flag, environment variable, meaning):\n",
+            prog);
+    for (size_t i = 0; i < NSETTINGS; i++)
+        fprintf(stderr, "  --%-16s %-24s %s\n", settings[i].name,
+                settings[i].env, settings[i].help);
+    fprintf(stderr, "\nA config file holds \"setting = value\" lines.\n");
+}

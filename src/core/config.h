@@ -1,0 +1,41 @@
+/*
+ * config.h - daemon settings from a config file, TERRACE_* environment
+ * variables and command-line flags (flags win over env, env over file).
+ *
+ * Every setting has one name used in all three places: the flag
+ * --data-dir, the variable TERRACE_DATA_DIR and the file key data-dir
+ * ("key = value" lines, '#' comments).
+ *
+ * SPDX-License-Identifier: MPL-2.0
+ */
+#ifndef TR_CONFIG_H
+#define TR_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+
+struct cfg {
+    char role[16];            /* demo | primary */
+    char data_dir[512];
+    char listen[128];         /* HOST:PORT */
+    char external_url[512];   /* https://host:port as clients reach us */
+    char database_url[1024];  /* libpq conninfo (primary) */
+    char tls_cert[512];       /* PEM; default DATA/tls/server.pem */
+    char tls_key[512];
+    char tls[8];              /* on | off */
+    char log_level[16];
+    int threads;              /* HTTP worker threads */
+    int db_pool;              /* database connections */
+    int64_t max_body;         /* JSON request bodies, bytes */
+    int64_t max_state;        /* state files, bytes */
+    int64_t upload_url_ttl;   /* signed URL lifetime, seconds */
+};
+
+/* Defaults, then file, env and argv.  Unknown flags or keys are errors.
+ * argv[0] is skipped.  On --help, returns TR_ERR_CONFIG with eb "help". */
+tr_err cfg_load(struct cfg *c, int argc, char **argv, struct tr_errbuf *eb);
+void cfg_usage(const char *prog);
+
+#endif

@@ -1,0 +1,30 @@
+/*
+ * server.h - struct terrace_server, the one process-wide object.
+ *
+ * Filled by src/main before threads start, then read-only except for the
+ * fields marked atomic.  Modules receive a pointer to it, never an extern.
+ *
+ * SPDX-License-Identifier: MPL-2.0
+ */
+#ifndef TR_SERVER_H
+#define TR_SERVER_H
+
+#include <stdatomic.h>
+
+#include "core/config.h"
+
+struct db;
+struct blob;
+struct MHD_Daemon;
+
+struct terrace_server {
+    struct cfg cfg;
+    struct db *db;
+    struct blob *blob;
+    char signing_key[65];     /* hex HMAC key for signed URLs (from db) */
+    char external_url[512];   /* without trailing slash */
+    struct MHD_Daemon *mhd;
+    atomic_ulong requests;    /* requests served */
+};
+
+#endif

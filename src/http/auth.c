@@ -1,0 +1,60 @@
+/*
+ * auth.c - Bearer-token authentication.
+ *
+ * The token's SHA-256 is looked up in the store; a user token resolves to
+ * the user (and whether they are a site admin), an organization token to
+ * its organization.  Failures answer 401 with the same text whatever the
+ * cause, so a caller cannot probe which tokens exist.
+ *
+ * SPDX-License-Identifier: MPL-2.0
+ */
+#include <string.h>
+#include <strings.h>
+
+#include "http/http.h"
+#include "store/store.h"
+
+bool http_authenticate(struct http_req *r)
+{
+    const char *h = http_header(r, "Authorization");
+    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0 || h[7] == '\0') {
+        http_error(r, 401, "unauthorized",
+                   "an API token is required: send Authorization: Bearer "
+                   "<token>");
+        return false;
+    }
+    struct st_token tok;
+    struct tr_errbuf eb = {{0}};
+    tr_err e = store_token_lookup(r->srv->db, r->arena, h + 7, &tok, &eb);
+    if (e == TR_ERR_NOT_FOUND) {
+        http_error(r, 401, "unauthorized",
+                   "the API token is invalid or has expired");
+        return false;
+    }
+    if (e != TR_OK) {
+        http_fail(r, e, &eb);
+        return false;
+    }
+    r->who.token_id = tok.id;
+    if (strcmp(tok.kind, "user") == 0) {
+        struct st_user u;
+        e = store_user_get(r->srv->db, r->arena, tok.subject, &u, &eb);
+        if (e != TR_OK) {
+            http_error(r, 401, "unauthorized",
+                       "the API token is invalid or has expired");
+            return false;
+        }
+        r->who.kind = PRINC_USER;
+        r->who.user_id = u.id;
+        r->who.username = u.username;
+        r->who.is_admin = u.is_admin;
+        return true;
+    }
+    if (strcmp(tok.kind, "org") == 0) {
+        r->who.kind = PRINC_ORG;
+        r->who.org = tok.subject;
+        return true;
+    }
+    http_error(r, 401, "unauthorized", "unsupported token kind");
+    return false;
+}

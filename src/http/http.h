@@ -1,0 +1,152 @@
+/*
+ * http.h - the HTTP layer: requests, responses, routes, JSON:API helpers
+ * and authentication, on top of libmicrohttpd.
+ *
+ * A request owns an arena created when its headers arrive and destroyed
+ * when the response has been sent; everything a handler allocates for the
+ * request (strings, json_t via http_json_own(), db results) lives in it.
+ * Handlers run on libmicrohttpd worker threads and may block on the
+ * database.  Only this module maps tr_err codes to HTTP statuses.
+ *
+ * SPDX-License-Identifier: MPL-2.0
+ */
+#ifndef TR_HTTP_H
+#define TR_HTTP_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/arena.h"
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/server.h"
+
+/* Who is calling.  PRINC_NONE only for routes without auth. */
+enum principal_kind { PRINC_NONE = 0, PRINC_USER, PRINC_ORG };
+
+struct principal {
+    enum principal_kind kind;
+    const char *token_id;
+    const char *user_id;    /* PRINC_USER */
+    const char *username;
+    bool is_admin;          /* site admin */
+    const char *org;        /* PRINC_ORG: the organization's name */
+};
+
+#define HTTP_MAX_PARAMS 6
+
+struct http_req {
+    struct terrace_server *srv;
+    struct arena *arena;
+    struct MHD_Connection *conn;
+    const char *method;
+    const char *path;
+    const char *request_id;
+    const struct route *route;
+    int nparams;
+    const char *pnames[HTTP_MAX_PARAMS];
+    const char *pvalues[HTTP_MAX_PARAMS];
+    struct principal who;
+    /* body: in memory (JSON routes) or spooled to a file (upload routes) */
+    struct buf body;
+    int spool_fd;
+    char *spool_path;
+    uint64_t body_len;
+    bool body_too_large;
+    /* response */
+    int status;
+    const char *content_type;
+    const char *resp_body;
+    size_t resp_len;
+    int resp_fd;            /* >= 0: send this file instead of resp_body */
+    uint64_t resp_fd_size;
+    int nheaders;
+    const char *hnames[8];
+    const char *hvalues[8];
+};
+
+typedef void (*http_handler)(struct http_req *req);
+
+enum route_flags {
+    ROUTE_AUTH = 1,       /* needs a valid token */
+    ROUTE_SPOOL = 2,      /* body spooled to a file, limit cfg max_state */
+    ROUTE_BIG_JSON = 4,   /* JSON body up to 2 * max_state (inline state) */
+};
+
+struct route {
+    const char *method;
+    const char *pattern;  /* "/api/v2/workspaces/:id/actions/lock" */
+    http_handler handler;
+    int flags;
+};
+
+/* Route tables, one per API file, gathered by src/api/routes.c. */
+const struct route *http_match(const char *method, const char *path,
+                               struct arena *a, int *nparams,
+                               const char **names, const char **values,
+                               bool *path_exists);
+void http_set_routes(const struct route *const *tables);
+
+/* Server lifecycle (server.c). */
+tr_err http_start(struct terrace_server *srv, struct tr_errbuf *eb);
+void http_stop(struct terrace_server *srv);
+
+/* Request helpers. */
+const char *http_param(const struct http_req *r, const char *name);
+const char *http_query(const struct http_req *r, const char *key);
+const char *http_header(const struct http_req *r, const char *name);
+void http_add_header(struct http_req *r, const char *name, const char *val);
+
+/* Responses.  The body is copied into nothing: arena memory is sent as is. */
+void http_reply(struct http_req *r, int status, const char *ctype,
+                const char *body, size_t len);
+/* Serialises doc (then decrefs it) as application/vnd.api+json. */
+void http_reply_json(struct http_req *r, int status, json_t *doc);
+void http_reply_fd(struct http_req *r, int status, const char *ctype, int fd,
+                   uint64_t size);
+/* JSON:API error document with one error. */
+void http_error(struct http_req *r, int status, const char *title,
+                const char *detail);
+/* Maps a tr_err code to a status; the message from eb is the detail. */
+void http_fail(struct http_req *r, tr_err e, const struct tr_errbuf *eb);
+int http_status_for(tr_err e);
+
+/* json_t owned by the request arena (decref'd at its end). */
+json_t *http_json_own(struct http_req *r, json_t *j);
+
+/* JSON:API body: parses the request body, checks data.type equals type
+ * (NULL: any), returns data (borrowed, owned by the request).  On error
+ * the response is already written and NULL is returned. */
+json_t *jsonapi_body(struct http_req *r, const char *type);
+/* Attribute getters with type checks; on a wrong type they write a 422 and
+ * return false.  A missing attribute leaves *out alone and returns true. */
+bool jsonapi_attr_str(struct http_req *r, json_t *data, const char *name,
+                      const char **out);
+bool jsonapi_attr_bool(struct http_req *r, json_t *data, const char *name,
+                       int *out);   /* -1 untouched, 0, 1 */
+bool jsonapi_attr_int(struct http_req *r, json_t *data, const char *name,
+                      int64_t *out, bool *present);
+/* relationships.<name>.data.id, optionally checking type. */
+const char *jsonapi_rel_id(json_t *data, const char *name);
+json_t *jsonapi_attrs(json_t *data);
+
+/* Pagination: page[number] (>=1), page[size] (1..100, default 20). */
+struct page {
+    int number;
+    int size;
+};
+bool jsonapi_page(struct http_req *r, struct page *p);
+json_t *jsonapi_pagination(const struct page *p, int64_t total);
+/* {"data": [...], "meta": {"pagination": ...}} */
+json_t *jsonapi_list_doc(json_t *items, const struct page *p, int64_t total);
+
+/* Authentication (auth.c): resolves the Bearer token into r->who.  Returns
+ * false after writing 401. */
+bool http_authenticate(struct http_req *r);
+
+/* Signed capability URLs (signed.c): path?expires=T&sig=HMAC.  */
+char *http_signed_url(struct http_req *r, const char *path, int64_t ttl);
+bool http_check_signature(struct http_req *r);
+
+#endif

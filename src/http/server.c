@@ -1,0 +1,328 @@
+/*
+ * server.c - libmicrohttpd glue: request lifecycle, body intake, response
+ * and the access log.
+ *
+ * Lifecycle of one request (all on one MHD worker thread):
+ *   first callback   - arena made, route matched, size limit and auth
+ *                      checked; early errors are answered before the body
+ *                      is read
+ *   upload callbacks - body appended to memory (JSON) or a spool file,
+ *                      counting bytes against the route's limit
+ *   last callback    - handler runs, response queued
+ *   completed        - access log line, arena destroyed (with every
+ *                      resource registered on it)
+ *
+ * SPDX-License-Identifier: MPL-2.0
+ */
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "blob/blob.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "http/http.h"
+
+#define API_VERSION "2.6"
+#define APP_NAME "Terraform Enterprise"
+#define TFE_VERSION "v202410-1"
+
+struct req_box {
+    struct http_req req;
+    int64_t start_ms;
+    bool queued;
+};
+
+static uint64_t body_limit(const struct http_req *r)
+{
+    const struct cfg *c = &r->srv->cfg;
+    if (r->route == NULL)
+        return 0;
+    if (r->route->flags & ROUTE_SPOOL)
+        return (uint64_t)c->max_state;
+    if (r->route->flags & ROUTE_BIG_JSON)
+        return (uint64_t)c->max_state * 2 + (uint64_t)c->max_body;
+    return (uint64_t)c->max_body;
+}
+
+static enum MHD_Result queue(struct req_box *box)
+{
+    struct http_req *r = &box->req;
+    struct MHD_Response *resp;
+    if (r->status == 0)
+        http_error(r, 500, "internal error", "the handler gave no response");
+    if (r->resp_fd >= 0) {
+        resp = MHD_create_response_from_fd64(r->resp_fd_size, r->resp_fd);
+        r->resp_fd = -1; /* MHD closes it */
+    } else {
+        resp = MHD_create_response_from_buffer(
+            r->resp_len, (void *)(r->resp_body ? r->resp_body : ""),
+            MHD_RESPMEM_PERSISTENT);
+    }
+    if (resp == NULL)
+        return MHD_NO;
+    if (r->content_type != NULL)
+        MHD_add_response_header(resp, "Content-Type", r->content_type);
+    MHD_add_response_header(resp, "X-Request-Id", r->request_id);
+    MHD_add_response_header(resp, "TFP-API-Version", API_VERSION);
+    MHD_add_response_header(resp, "TFP-AppName", APP_NAME);
+    MHD_add_response_header(resp, "X-TFE-Version", TFE_VERSION);
+    for (int i = 0; i < r->nheaders; i++)
+        MHD_add_response_header(resp, r->hnames[i], r->hvalues[i]);
+    enum MHD_Result ok = MHD_queue_response(r->conn, (unsigned)r->status,
+                                            resp);
+    MHD_destroy_response(resp);
+    box->queued = true;
+    return ok;
+}
+
+static void req_cleanup(void *p)
+{
+    struct http_req *r = p;
+    buf_free(&r->body);
+    if (r->resp_fd >= 0)
+        close(r->resp_fd);
+}
+
+static struct req_box *begin(struct terrace_server *srv,
+                             struct MHD_Connection *conn, const char *url,
+                             const char *method)
+{
+    struct arena *a = arena_new();
+    struct req_box *box = arena_alloc(a, sizeof(*box));
+    struct http_req *r = &box->req;
+    box->start_ms = util_now_ms();
+    r->srv = srv;
+    r->arena = a;
+    r->conn = conn;
+    r->method = arena_strdup(a, method);
+    r->path = arena_strdup(a, url);
+    r->spool_fd = -1;
+    r->resp_fd = -1;
+    unsigned char rnd[8];
+    util_random(rnd, sizeof(rnd));
+    r->request_id = arena_printf(a, "%02x%02x%02x%02x%02x%02x%02x%02x",
+                                 rnd[0], rnd[1], rnd[2], rnd[3], rnd[4],
+                                 rnd[5], rnd[6], rnd[7]);
+    buf_init(&r->body, 0);
+    arena_on_destroy(a, req_cleanup, r);
+    return box;
+}
+
+/* Route, limits and auth, before any body byte is read.  Returns true if
+ * the request may proceed; otherwise a response has been prepared. */
+static bool admit(struct http_req *r)
+{
+    bool exists = false;
+    r->route = http_match(r->method, r->path, r->arena, &r->nparams,
+                          r->pnames, r->pvalues, &exists);
+    if (r->route == NULL) {
+        if (exists)
+            http_error(r, 405, "method not allowed",
+                       "this path does not accept that method");
+        else
+            http_error(r, 404, "not found", "no such endpoint");
+        return false;
+    }
+    const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                 "Content-Length");
+    int64_t len = 0;
+    if (cl != NULL && util_parse_i64(cl, &len) == TR_OK &&
+        (uint64_t)len > body_limit(r)) {
+        http_error(r, 413, "payload too large",
+                   arena_printf(r->arena,
+                                "the request body is larger than the "
+                                "limit of %llu bytes",
+                                (unsigned long long)body_limit(r)));
+        return false;
+    }
+    if ((r->route->flags & ROUTE_AUTH) && !http_authenticate(r))
+        return false;
+    if (r->route->flags & ROUTE_SPOOL) {
+        struct tr_errbuf eb = {{0}};
+        tr_err e = blob_spool(r->srv->blob, r->arena, &r->spool_fd,
+                              &r->spool_path, &eb);
+        if (e != TR_OK) {
+            http_fail(r, e, &eb);
+            return false;
+        }
+    } else {
+        r->body.max = (size_t)body_limit(r);
+    }
+    return true;
+}
+
+static void take_body(struct http_req *r, const char *data, size_t n)
+{
+    if (r->body_too_large)
+        return;
+    if (r->body_len + n > body_limit(r)) {
+        r->body_too_large = true;
+        return;
+    }
+    r->body_len += n;
+    if (r->spool_fd >= 0) {
+        while (n > 0) {
+            ssize_t w = write(r->spool_fd, data, n);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w < 0) {
+                r->body_too_large = true; /* disk full: reported as 413 */
+                return;
+            }
+            data += w;
+            n -= (size_t)w;
+        }
+    } else if (buf_append(&r->body, data, n) != TR_OK) {
+        r->body_too_large = true;
+    }
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
+                                  const char *url, const char *method,
+                                  const char *version,
+                                  const char *upload_data,
+                                  size_t *upload_size, void **con_cls)
+{
+    struct terrace_server *srv = cls;
+    struct req_box *box = *con_cls;
+    if (box == NULL) {
+        box = begin(srv, conn, url, method);
+        *con_cls = box;
+        if (!admit(&box->req))
+            return queue(box);
+        return MHD_YES;
+    }
+    if (box->queued) {
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (*upload_size > 0) {
+        take_body(&box->req, upload_data, *upload_size);
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    struct http_req *r = &box->req;
+    if (r->body_too_large)
+        http_error(r, 413, "payload too large",
+                   "the request body is larger than the limit");
+    else
+        r->route->handler(r);
+    return queue(box);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn,
+                         void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+    struct terrace_server *srv = cls;
+    struct req_box *box = *con_cls;
+    if (box == NULL)
+        return;
+    struct http_req *r = &box->req;
+    atomic_fetch_add(&srv->requests, 1);
+    log_info("%s %s %d %lldms rid=%s%s", r->method, r->path, r->status,
+             (long long)(util_now_ms() - box->start_ms), r->request_id,
+             toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted");
+    arena_destroy(r->arena);
+    *con_cls = NULL;
+}
+
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    struct buf b;
+    buf_init(&b, 1 << 20);
+    char tmp[4096];
+    size_t n;
+    while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0)
+        if (buf_append(&b, tmp, n) != TR_OK)
+            break;
+    fclose(f);
+    return buf_steal(&b, NULL);
+}
+
+static tr_err resolve(const char *listen, struct sockaddr_storage *ss,
+                      struct tr_errbuf *eb)
+{
+    char host[128];
+    const char *colon = strrchr(listen, ':');
+    size_t hl = (size_t)(colon - listen);
+    if (hl >= sizeof(host))
+        return tr_fail(eb, TR_ERR_CONFIG, "listen host too long");
+    memcpy(host, listen, hl);
+    host[hl] = '\0';
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    const char *h = host;
+    if (h[0] == '[') {
+        h++;
+        host[hl - 1] = '\0';
+    }
+    int rc = getaddrinfo(*h ? h : NULL, colon + 1, &hints, &res);
+    if (rc != 0 || res == NULL)
+        return tr_fail(eb, TR_ERR_CONFIG, "cannot resolve listen address %s",
+                       listen);
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    freeaddrinfo(res);
+    return TR_OK;
+}
+
+tr_err http_start(struct terrace_server *srv, struct tr_errbuf *eb)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    tr_err e = resolve(srv->cfg.listen, &ss, eb);
+    if (e != TR_OK)
+        return e;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+                     MHD_USE_ERROR_LOG;
+    if (ss.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    char *cert = NULL, *key = NULL;
+    bool tls = strcmp(srv->cfg.tls, "on") == 0;
+    if (tls) {
+        cert = read_file(srv->cfg.tls_cert);
+        key = read_file(srv->cfg.tls_key);
+        if (cert == NULL || key == NULL) {
+            free(cert);
+            free(key);
+            return tr_fail(eb, TR_ERR_CONFIG,
+                           "cannot read TLS certificate or key");
+        }
+        flags |= MHD_USE_TLS;
+    }
+    struct MHD_OptionItem opts[] = {
+        {MHD_OPTION_THREAD_POOL_SIZE, srv->cfg.threads, NULL},
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, srv},
+        {MHD_OPTION_CONNECTION_TIMEOUT, 300, NULL},
+        {MHD_OPTION_CONNECTION_LIMIT, 4000, NULL},
+        {MHD_OPTION_SOCK_ADDR, 0, &ss},
+        {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, cert},
+        {tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, key},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    srv->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv,
+                                MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+    free(cert);
+    free(key);
+    if (srv->mhd == NULL)
+        return tr_fail(eb, TR_ERR_IO, "cannot listen on %s",
+                       srv->cfg.listen);
+    return TR_OK;
+}
+
+void http_stop(struct terrace_server *srv)
+{
+    if (srv->mhd != NULL) {
+        MHD_stop_daemon(srv->mhd);
+        srv->mhd = NULL;
+    }
+}

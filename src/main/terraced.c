@@ -1,0 +1,38 @@
+/*
+ * terraced.c - the Terrace daemon.
+ *
+ *   terraced --role demo|primary --data-dir DIR --listen HOST:PORT
+ *            --external-url URL [--config FILE] [--database-url URL] ...
+ *
+ * SPDX-License-Identifier: MPL-2.0
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/config.h"
+#include "core/log.h"
+#include "node/node.h"
+
+int main(int argc, char **argv)
+{
+    struct cfg cfg;
+    struct tr_errbuf eb = {{0}};
+    tr_err e = cfg_load(&cfg, argc, argv, &eb);
+    if (e != TR_OK) {
+        if (strcmp(eb.msg, "help") == 0) {
+            cfg_usage("terraced");
+            return 0;
+        }
+        fprintf(stderr, "terraced: %s\n", tr_errbuf_msg(&eb, e));
+        return 2;
+    }
+    log_set_level((enum log_level)(log_parse_level(cfg.log_level) < 0
+                                       ? LOG_INFO
+                                       : log_parse_level(cfg.log_level)));
+    e = node_run(&cfg, NULL, NULL, &eb);
+    if (e != TR_OK) {
+        log_error("%s", tr_errbuf_msg(&eb, e));
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,216 @@
+/*
+ * node.c - start-up, first-run bootstrap and shutdown of a node.
+ *
+ * Start-up order: data dir, database (migrations), blob store, signing
+ * key, first admin, TLS material, HTTP listener, then wait for a signal.
+ * The first admin is created only when the database has no users: a user
+ * "admin" with site-admin rights whose token is written to
+ * DATA/admin-token (mode 0600, created exclusively) and stored hashed.
+ *
+ * SPDX-License-Identifier: MPL-2.0
+ */
+#include "node/node.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "blob/blob.h"
+#include "core/log.h"
+#include "crypto/tls_cert.h"
+#include "http/http.h"
+#include "store/store.h"
+
+static tr_err ensure_dir(const char *path, struct tr_errbuf *eb)
+{
+    if (mkdir(path, 0700) != 0 && errno != EEXIST)
+        return tr_fail(eb, TR_ERR_IO, "cannot create %s: %s", path,
+                       strerror(errno));
+    return TR_OK;
+}
+
+static tr_err write_secret_file(const char *path, const char *text,
+                                struct tr_errbuf *eb)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return tr_fail(eb, TR_ERR_IO, "cannot write %s: %s", path,
+                       strerror(errno));
+    size_t len = strlen(text);
+    bool ok = write(fd, text, len) == (ssize_t)len &&
+              write(fd, "\n", 1) == 1 && fsync(fd) == 0;
+    close(fd);
+    return ok ? TR_OK
+              : tr_fail(eb, TR_ERR_IO, "cannot write %s", path);
+}
+
+static tr_err bootstrap_admin(struct terrace_server *srv, const char *path,
+                              struct tr_errbuf *eb)
+{
+    struct arena *a = arena_new();
+    struct st_user *users = NULL;
+    int n = 0;
+    int64_t total = 0;
+    tr_err e = store_user_list(srv->db, a, 0, 1, &users, &n, &total, eb);
+    if (e != TR_OK || total > 0)
+        goto out;
+    struct st_user u;
+    char *secret = NULL;
+    e = store_user_create(srv->db, a, "admin", "admin@localhost", true, &u,
+                          eb);
+    if (e == TR_OK)
+        e = store_token_create(srv->db, a, "user", u.id, "bootstrap token",
+                               u.id, NULL, NULL, &secret, eb);
+    if (e == TR_OK)
+        e = write_secret_file(path, secret, eb);
+    if (e == TR_OK)
+        log_info("created site admin \"admin\"; token written to %s", path);
+out:
+    arena_destroy(a);
+    return e;
+}
+
+static void external_url(struct terrace_server *srv)
+{
+    const struct cfg *c = &srv->cfg;
+    if (c->external_url[0] != '\0') {
+        snprintf(srv->external_url, sizeof(srv->external_url), "%s",
+                 c->external_url);
+    } else {
+        bool tls = strcmp(c->tls, "on") == 0;
+        const char *listen = c->listen;
+        if (strncmp(listen, "0.0.0.0:", 8) == 0)
+            snprintf(srv->external_url, sizeof(srv->external_url),
+                     "%s://localhost%s", tls ? "https" : "http", listen + 7);
+        else
+            snprintf(srv->external_url, sizeof(srv->external_url), "%s://%s",
+                     tls ? "https" : "http", listen);
+    }
+    size_t n = strlen(srv->external_url);
+    while (n > 0 && srv->external_url[n - 1] == '/')
+        srv->external_url[--n] = '\0';
+}
+
+/* Host part of the external URL, for the certificate's names. */
+static void url_host(const char *url, char *out, size_t n)
+{
+    const char *p = strstr(url, "://");
+    p = p ? p + 3 : url;
+    size_t len = strcspn(p, ":/");
+    if (*p == '[') {
+        p++;
+        len = strcspn(p, "]");
+    }
+    snprintf(out, n, "%.*s", (int)len, p);
+}
+
+static tr_err prepare_tls(struct terrace_server *srv, struct tr_errbuf *eb)
+{
+    struct cfg *c = &srv->cfg;
+    if (strcmp(c->tls, "on") != 0 || c->tls_cert[0] != '\0')
+        return TR_OK;
+    char dir[PATH_MAX], host[256], url_h[256];
+    snprintf(dir, sizeof(dir), "%s/tls", c->data_dir);
+    if (gethostname(host, sizeof(host)) != 0)
+        strcpy(host, "localhost");
+    url_host(srv->external_url, url_h, sizeof(url_h));
+    const char *names[] = {url_h, host};
+    tr_err e = tls_ensure_certs(dir, names, 2, eb);
+    if (e != TR_OK)
+        return e;
+    if (snprintf(c->tls_cert, sizeof(c->tls_cert), "%.480s/tls/server.pem",
+                 c->data_dir) >= (int)sizeof(c->tls_cert) ||
+        snprintf(c->tls_key, sizeof(c->tls_key), "%.480s/tls/server-key.pem",
+                 c->data_dir) >= (int)sizeof(c->tls_key))
+        return tr_fail(eb, TR_ERR_CONFIG, "data dir path too long");
+    return TR_OK;
+}
+
+static tr_err open_stores(struct terrace_server *srv, struct tr_errbuf *eb)
+{
+    const struct cfg *c = &srv->cfg;
+    char path[PATH_MAX];
+    tr_err e;
+    if (strcmp(c->role, "demo") == 0) {
+        snprintf(path, sizeof(path), "%s/terrace.db", c->data_dir);
+        e = db_open(DB_SQLITE, path, c->db_pool, &srv->db, eb);
+    } else {
+        e = db_open(DB_PG, c->database_url, c->db_pool, &srv->db, eb);
+    }
+    if (e == TR_OK)
+        e = store_migrate(srv->db, eb);
+    if (e != TR_OK)
+        return e;
+    snprintf(path, sizeof(path), "%s/blobs", c->data_dir);
+    e = blob_open_fs(path, &srv->blob, eb);
+    if (e != TR_OK)
+        return e;
+    struct arena *a = arena_new();
+    char *key = NULL;
+    e = store_site_secret(srv->db, a, "url-signing-key", 32, &key, eb);
+    if (e == TR_OK)
+        snprintf(srv->signing_key, sizeof(srv->signing_key), "%s", key);
+    arena_destroy(a);
+    return e;
+}
+
+tr_err node_run(const struct cfg *cfg, node_ready_fn ready, void *arg,
+                struct tr_errbuf *eb)
+{
+    static struct terrace_server srv; /* the one server struct */
+    memset(&srv, 0, sizeof(srv));
+    srv.cfg = *cfg;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    umask(077);
+
+    char token_path[PATH_MAX];
+    snprintf(token_path, sizeof(token_path), "%s/admin-token",
+             cfg->data_dir);
+    external_url(&srv);
+    tr_err e = ensure_dir(cfg->data_dir, eb);
+    if (e == TR_OK)
+        e = open_stores(&srv, eb);
+    if (e == TR_OK)
+        e = bootstrap_admin(&srv, token_path, eb);
+    if (e == TR_OK)
+        e = prepare_tls(&srv, eb);
+    if (e == TR_OK) {
+        http_set_routes(api_all_routes);
+        e = http_start(&srv, eb);
+    }
+    if (e == TR_OK) {
+        log_info("terrace %s (%s) listening on %s, external url %s",
+                 TERRACE_VERSION, cfg->role, cfg->listen, srv.external_url);
+        if (ready != NULL)
+            ready(&srv, token_path, arg);
+        for (;;) {
+            int sig = 0;
+            if (sigwait(&set, &sig) != 0)
+                continue;
+            if (sig == SIGHUP) {
+                log_info("SIGHUP received; nothing to reload");
+                continue;
+            }
+            log_info("signal %d received; shutting down", sig);
+            break;
+        }
+        http_stop(&srv);
+    }
+    blob_close(srv.blob);
+    db_close(srv.db);
+    if (e == TR_OK)
+        log_info("stopped cleanly");
+    return e;
+}

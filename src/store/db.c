@@ -1,0 +1,184 @@
+/*
+ * db.c - connection pool and backend-neutral helpers for db.h.
+ *
+ * The pool is a fixed array of connections opened at db_open(); a mutex and
+ * condition variable hand them out.  Connections are not reopened here: a
+ * backend reconnects itself when it finds its link broken.
+ *
+ * SPDX-License-Identifier: MPL-2.0
+ */
+#include "store/db.h"
+
+#include <assert.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct db_conn {
+    struct db *db;
+    void *handle;
+    bool busy;
+    bool in_tx;
+};
+
+struct db {
+    enum db_kind kind;
+    const struct db_backend *be;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int n;
+    struct db_conn *conns;
+};
+
+tr_err db_open(enum db_kind kind, const char *target, int pool_size,
+               struct db **out, struct tr_errbuf *eb)
+{
+    if (pool_size < 1)
+        pool_size = 1;
+    struct db *db = calloc(1, sizeof(*db));
+    if (db == NULL)
+        return TR_ERR_NOMEM;
+    db->kind = kind;
+    db->be = kind == DB_PG ? &db_pg_backend : &db_sqlite_backend;
+    pthread_mutex_init(&db->mu, NULL);
+    pthread_cond_init(&db->cv, NULL);
+    db->conns = calloc((size_t)pool_size, sizeof(struct db_conn));
+    if (db->conns == NULL) {
+        db_close(db);
+        return TR_ERR_NOMEM;
+    }
+    for (int i = 0; i < pool_size; i++) {
+        tr_err e = db->be->connect(target, &db->conns[i].handle, eb);
+        if (e != TR_OK) {
+            db_close(db);
+            return e;
+        }
+        db->conns[i].db = db;
+        db->n = i + 1;
+    }
+    *out = db;
+    return TR_OK;
+}
+
+void db_close(struct db *db)
+{
+    if (db == NULL)
+        return;
+    for (int i = 0; i < db->n; i++)
+        db->be->disconnect(db->conns[i].handle);
+    free(db->conns);
+    pthread_mutex_destroy(&db->mu);
+    pthread_cond_destroy(&db->cv);
+    free(db);
+}
+
+enum db_kind db_kind(const struct db *db)
+{
+    return db->kind;
+}
+
+struct db_conn *db_acquire(struct db *db)
+{
+    pthread_mutex_lock(&db->mu);
+    for (;;) {
+        for (int i = 0; i < db->n; i++) {
+            if (!db->conns[i].busy) {
+                db->conns[i].busy = true;
+                pthread_mutex_unlock(&db->mu);
+                return &db->conns[i];
+            }
+        }
+        pthread_cond_wait(&db->cv, &db->mu);
+    }
+}
+
+void db_release(struct db_conn *c)
+{
+    if (c == NULL)
+        return;
+    if (c->in_tx)
+        db_rollback(c);
+    struct db *db = c->db;
+    pthread_mutex_lock(&db->mu);
+    c->busy = false;
+    pthread_cond_signal(&db->cv);
+    pthread_mutex_unlock(&db->mu);
+}
+
+tr_err db_query(struct db_conn *c, struct arena *a, const char *sql, int n,
+                const char *const *params, struct db_rows **rows,
+                int64_t *affected, struct tr_errbuf *eb)
+{
+    assert(c->busy);
+    return c->db->be->query(c->handle, a, sql, n, params, rows, affected, eb);
+}
+
+tr_err db_begin(struct db_conn *c, struct tr_errbuf *eb)
+{
+    assert(!c->in_tx);
+    struct arena *a = arena_new();
+    tr_err e = db_query(c, a, c->db->be->begin_sql, 0, NULL, NULL, NULL, eb);
+    arena_destroy(a);
+    if (e == TR_OK)
+        c->in_tx = true;
+    return e;
+}
+
+tr_err db_commit(struct db_conn *c, struct tr_errbuf *eb)
+{
+    struct arena *a = arena_new();
+    tr_err e = db_query(c, a, "COMMIT", 0, NULL, NULL, NULL, eb);
+    arena_destroy(a);
+    if (e != TR_OK) {
+        db_rollback(c);
+        return e;
+    }
+    c->in_tx = false;
+    return TR_OK;
+}
+
+void db_rollback(struct db_conn *c)
+{
+    struct arena *a = arena_new();
+    db_query(c, a, "ROLLBACK", 0, NULL, NULL, NULL, NULL);
+    arena_destroy(a);
+    c->in_tx = false;
+}
+
+const char *db_for_update(const struct db_conn *c)
+{
+    return c->db->kind == DB_PG ? " FOR UPDATE" : "";
+}
+
+enum db_kind db_conn_kind(const struct db_conn *c)
+{
+    return c->db->kind;
+}
+
+const char *db_cell(const struct db_rows *r, int row, int col)
+{
+    assert(row >= 0 && row < r->nrows && col >= 0 && col < r->ncols);
+    return r->cells[row * r->ncols + col];
+}
+
+const char *db_get(const struct db_rows *r, int row, const char *name)
+{
+    if (r == NULL || row < 0 || row >= r->nrows)
+        return NULL;
+    for (int i = 0; i < r->ncols; i++)
+        if (strcmp(r->cols[i], name) == 0)
+            return r->cells[row * r->ncols + i];
+    return NULL;
+}
+
+int64_t db_get_i64(const struct db_rows *r, int row, const char *name)
+{
+    const char *s = db_get(r, row, name);
+    return s == NULL ? 0 : strtoll(s, NULL, 10);
+}
+
+bool db_get_bool(const struct db_rows *r, int row, const char *name)
+{
+    const char *s = db_get(r, row, name);
+    return s != NULL && (s[0] == '1' || s[0] == 't');
+}

@@ -1,0 +1,95 @@
+/*
+ * db.h - the small SQL interface the store is written against, with two
+ * backends: SQLite (demo) and PostgreSQL (cluster).
+ *
+ * Statements use PostgreSQL's $1..$n placeholders; the SQLite backend
+ * rewrites them to ?1..?n.  All parameters and results are text (NULL is SQL
+ * NULL), so the store code is one portable dialect.  Dialect differences
+ * the store needs are exposed as small functions (db_for_update()).
+ *
+ * A struct db is a fixed pool of connections, safe to share between
+ * threads; a struct db_conn is used by one thread between db_acquire() and
+ * db_release().  Unique-constraint violations come back as
+ * TR_ERR_CONFLICT so callers can answer 409/422 without parsing messages.
+ *
+ * SPDX-License-Identifier: MPL-2.0
+ */
+#ifndef TR_DB_H
+#define TR_DB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/arena.h"
+#include "core/err.h"
+
+enum db_kind { DB_SQLITE = 1, DB_PG = 2 };
+
+struct db;
+struct db_conn;
+
+struct db_rows {
+    int nrows;
+    int ncols;
+    char **cols;   /* column names */
+    char **cells;  /* row-major, nrows * ncols, NULL for SQL NULL */
+};
+
+/* target: a file path for SQLite, a libpq conninfo/URL for PostgreSQL. */
+tr_err db_open(enum db_kind kind, const char *target, int pool_size,
+               struct db **out, struct tr_errbuf *eb);
+void db_close(struct db *db);
+enum db_kind db_kind(const struct db *db);
+
+/* Blocks until a connection is free. */
+struct db_conn *db_acquire(struct db *db);
+void db_release(struct db_conn *c);
+
+/* Runs sql with n text params.  rows may be NULL when no result is wanted;
+ * result memory lives in a.  affected (nullable) gets the changed row count. */
+tr_err db_query(struct db_conn *c, struct arena *a, const char *sql, int n,
+                const char *const *params, struct db_rows **rows,
+                int64_t *affected, struct tr_errbuf *eb);
+
+/* Convenience: params as varargs of const char * (NULL allowed). */
+#define DB_NARGS(...) \
+    ((int)(sizeof((const char *[]){__VA_ARGS__}) / sizeof(const char *)))
+#define db_q(c, a, rows, eb, sql, ...)                                      \
+    db_query((c), (a), (sql), DB_NARGS(__VA_ARGS__),                       \
+             (const char *const[]){__VA_ARGS__}, (rows), NULL, (eb))
+#define db_x(c, a, affected, eb, sql, ...)                                  \
+    db_query((c), (a), (sql), DB_NARGS(__VA_ARGS__),                       \
+             (const char *const[]){__VA_ARGS__}, NULL, (affected), (eb))
+
+/* Transactions.  db_begin() takes the write lock at once on SQLite
+ * (BEGIN IMMEDIATE) so two writers never deadlock upgrading. */
+tr_err db_begin(struct db_conn *c, struct tr_errbuf *eb);
+tr_err db_commit(struct db_conn *c, struct tr_errbuf *eb);
+void db_rollback(struct db_conn *c);
+
+/* " FOR UPDATE" on PostgreSQL, "" on SQLite (whose write transaction
+ * already excludes other writers). */
+const char *db_for_update(const struct db_conn *c);
+enum db_kind db_conn_kind(const struct db_conn *c);
+
+/* Cell accessors; out-of-range row/col is a bug (asserted). */
+const char *db_cell(const struct db_rows *r, int row, int col);
+/* Cell by column name; NULL if the column does not exist or is NULL. */
+const char *db_get(const struct db_rows *r, int row, const char *name);
+int64_t db_get_i64(const struct db_rows *r, int row, const char *name);
+bool db_get_bool(const struct db_rows *r, int row, const char *name);
+
+/* Backend entry points, used by db.c only. */
+struct db_backend {
+    tr_err (*connect)(const char *target, void **handle,
+                      struct tr_errbuf *eb);
+    void (*disconnect)(void *handle);
+    tr_err (*query)(void *handle, struct arena *a, const char *sql, int n,
+                    const char *const *params, struct db_rows **rows,
+                    int64_t *affected, struct tr_errbuf *eb);
+    const char *begin_sql;
+};
+extern const struct db_backend db_sqlite_backend;
+extern const struct db_backend db_pg_backend;
+
+#endif

@@ -1,0 +1,139 @@
+/*
+ * db_sqlite.c - SQLite backend for db.h (the demo's database).
+ *
+ * Each pooled connection opens the same file in WAL mode with a busy
+ * timeout, so readers never block and writers queue.  $N placeholders are
+ * rewritten to ?N before preparing.  Everything is read back as text.
+ *
+ * SPDX-License-Identifier: MPL-2.0
+ */
+#include <sqlite3.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "store/db.h"
+
+static tr_err sq_connect(const char *target, void **handle,
+                         struct tr_errbuf *eb)
+{
+    sqlite3 *h = NULL;
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(target, &h, flags, NULL) != SQLITE_OK) {
+        tr_err e = tr_fail(eb, TR_ERR_DB, "cannot open database %s: %s",
+                           target, h ? sqlite3_errmsg(h) : "out of memory");
+        sqlite3_close(h);
+        return e;
+    }
+    sqlite3_busy_timeout(h, 30000);
+    const char *setup = "PRAGMA journal_mode=WAL;"
+                        "PRAGMA synchronous=FULL;"
+                        "PRAGMA foreign_keys=ON;";
+    char *msg = NULL;
+    if (sqlite3_exec(h, setup, NULL, NULL, &msg) != SQLITE_OK) {
+        tr_err e = tr_fail(eb, TR_ERR_DB, "cannot configure database: %s",
+                           msg ? msg : "unknown");
+        sqlite3_free(msg);
+        sqlite3_close(h);
+        return e;
+    }
+    *handle = h;
+    return TR_OK;
+}
+
+static void sq_disconnect(void *handle)
+{
+    sqlite3_close_v2(handle);
+}
+
+/* $12 -> ?12; our SQL never has '$' inside string literals. */
+static char *rewrite(struct arena *a, const char *sql)
+{
+    char *out = arena_strdup(a, sql);
+    for (char *p = out; *p; p++)
+        if (*p == '$' && p[1] >= '0' && p[1] <= '9')
+            *p = '?';
+    return out;
+}
+
+static tr_err sq_error(sqlite3 *h, int rc, struct tr_errbuf *eb)
+{
+    int ext = sqlite3_extended_errcode(h);
+    if (ext == SQLITE_CONSTRAINT_UNIQUE ||
+        ext == SQLITE_CONSTRAINT_PRIMARYKEY)
+        return tr_fail(eb, TR_ERR_CONFLICT, "%s", sqlite3_errmsg(h));
+    if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+        return tr_fail(eb, TR_ERR_BUSY, "database busy: %s",
+                       sqlite3_errmsg(h));
+    return tr_fail(eb, TR_ERR_DB, "database error: %s", sqlite3_errmsg(h));
+}
+
+static tr_err sq_query(void *handle, struct arena *a, const char *sql, int n,
+                       const char *const *params, struct db_rows **rows,
+                       int64_t *affected, struct tr_errbuf *eb)
+{
+    sqlite3 *h = handle;
+    sqlite3_stmt *st = NULL;
+    tr_err e = TR_OK;
+    int rc = sqlite3_prepare_v2(h, rewrite(a, sql), -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return sq_error(h, rc, eb);
+    for (int i = 0; i < n; i++) {
+        if (params[i] == NULL)
+            rc = sqlite3_bind_null(st, i + 1);
+        else
+            rc = sqlite3_bind_text(st, i + 1, params[i], -1, SQLITE_STATIC);
+        if (rc != SQLITE_OK) {
+            e = sq_error(h, rc, eb);
+            goto fail;
+        }
+    }
+    int ncols = sqlite3_column_count(st);
+    struct buf cells;
+    buf_init(&cells, 0);
+    int nrows = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        for (int c = 0; c < ncols; c++) {
+            const unsigned char *t = sqlite3_column_text(st, c);
+            char *v = NULL;
+            if (t != NULL)
+                v = arena_strndup(a, (const char *)t,
+                                  (size_t)sqlite3_column_bytes(st, c));
+            if (buf_append(&cells, &v, sizeof(v)) != TR_OK) {
+                buf_free(&cells);
+                e = tr_fail(eb, TR_ERR_NOMEM, "out of memory");
+                goto fail;
+            }
+        }
+        nrows++;
+    }
+    if (rc != SQLITE_DONE) {
+        buf_free(&cells);
+        e = sq_error(h, rc, eb);
+        goto fail;
+    }
+    if (rows != NULL) {
+        struct db_rows *r = arena_alloc(a, sizeof(*r));
+        r->nrows = nrows;
+        r->ncols = ncols;
+        r->cols = arena_alloc(a, sizeof(char *) * (size_t)(ncols + 1));
+        for (int c = 0; c < ncols; c++)
+            r->cols[c] = arena_strdup(a, sqlite3_column_name(st, c));
+        r->cells = arena_memdup(a, cells.data ? cells.data : "",
+                                cells.len ? cells.len : 1);
+        *rows = r;
+    }
+    buf_free(&cells);
+    if (affected != NULL)
+        *affected = sqlite3_changes64(h);
+fail:
+    sqlite3_finalize(st);
+    return e;
+}
+
+const struct db_backend db_sqlite_backend = {
+    .connect = sq_connect,
+    .disconnect = sq_disconnect,
+    .query = sq_query,
+    .begin_sql = "BEGIN IMMEDIATE",
+};

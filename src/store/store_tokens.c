@@ -1,0 +1,165 @@
+/*
+ * store_tokens.c - API tokens, stored as SHA-256 hashes.
+ *
+ * A token's plain text exists only in the response that created it.  The
+ * text has TFE's shape, "<14 chars>.atlasv1.<64 chars>", so tools that
+ * sniff token formats accept it.  Lookup is by hash; expiry is checked on
+ * every lookup.
+ *
+ * SPDX-License-Identifier: MPL-2.0
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "crypto/digest.h"
+#include "store/store.h"
+
+#define TOKEN_COLS \
+    "id, kind, subject, description, created_by, created_at," \
+    " last_used_at, expired_at"
+
+static const char alphabet[] =
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+
+static void random_text(char *out, size_t n)
+{
+    unsigned char rnd[128];
+    util_random(rnd, n);
+    for (size_t i = 0; i < n; i++)
+        out[i] = alphabet[rnd[i] % 62];
+    out[n] = '\0';
+}
+
+static void fill(const struct db_rows *r, int i, struct st_token *t)
+{
+    t->id = db_get(r, i, "id");
+    t->kind = db_get(r, i, "kind");
+    t->subject = db_get(r, i, "subject");
+    t->description = db_get(r, i, "description");
+    t->created_by = db_get(r, i, "created_by");
+    t->created_at = db_get(r, i, "created_at");
+    t->last_used_at = db_get(r, i, "last_used_at");
+    t->expired_at = db_get(r, i, "expired_at");
+}
+
+tr_err store_token_create(struct db *db, struct arena *a, const char *kind,
+                          const char *subject, const char *description,
+                          const char *created_by, const char *expired_at,
+                          struct st_token *out, char **secret,
+                          struct tr_errbuf *eb)
+{
+    char head[15], tail[65];
+    random_text(head, 14);
+    random_text(tail, 64);
+    char *plain = arena_printf(a, "%s.atlasv1.%s", head, tail);
+    struct st_token t = {
+        .id = util_new_id(a, "at"),
+        .kind = arena_strdup(a, kind),
+        .subject = arena_strdup(a, subject),
+        .description = arena_strdup(a, description ? description : ""),
+        .created_by = arena_strdup(a, created_by),
+        .created_at = util_now_iso(a),
+        .expired_at = arena_strdup(a, expired_at),
+    };
+    struct db_conn *c = db_acquire(db);
+    tr_err e = db_x(c, a, NULL, eb,
+                    "INSERT INTO tokens (id, kind, subject, hash, description,"
+                    " created_by, created_at, expired_at)"
+                    " VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
+                    t.id, t.kind, t.subject,
+                    digest_sha256_hex(a, plain, strlen(plain)), t.description,
+                    t.created_by, t.created_at, t.expired_at);
+    db_release(c);
+    if (e != TR_OK)
+        return e;
+    if (out != NULL)
+        *out = t;
+    *secret = plain;
+    return TR_OK;
+}
+
+tr_err store_token_lookup(struct db *db, struct arena *a, const char *secret,
+                          struct st_token *out, struct tr_errbuf *eb)
+{
+    struct db_conn *c = db_acquire(db);
+    struct db_rows *r = NULL;
+    tr_err e = db_q(c, a, &r, eb,
+                    "SELECT " TOKEN_COLS " FROM tokens WHERE hash = $1",
+                    digest_sha256_hex(a, secret, strlen(secret)));
+    if (e == TR_OK && r->nrows == 0)
+        e = tr_fail(eb, TR_ERR_NOT_FOUND, "invalid token");
+    if (e == TR_OK) {
+        fill(r, 0, out);
+        char *now = util_now_iso(a);
+        /* ISO-8601 UTC strings of one format compare as times */
+        if (out->expired_at != NULL && strcmp(out->expired_at, now) <= 0) {
+            e = tr_fail(eb, TR_ERR_NOT_FOUND, "token expired");
+        } else if (out->last_used_at == NULL ||
+                   strncmp(out->last_used_at, now, 16) != 0) {
+            db_x(c, a, NULL, NULL,
+                 "UPDATE tokens SET last_used_at = $2 WHERE id = $1", out->id,
+                 now);
+        }
+    }
+    db_release(c);
+    return e;
+}
+
+tr_err store_token_get(struct db *db, struct arena *a, const char *id,
+                       struct st_token *out, struct tr_errbuf *eb)
+{
+    struct db_conn *c = db_acquire(db);
+    struct db_rows *r = NULL;
+    tr_err e = db_q(c, a, &r, eb,
+                    "SELECT " TOKEN_COLS " FROM tokens WHERE id = $1", id);
+    db_release(c);
+    if (e == TR_OK && r->nrows == 0)
+        e = tr_fail(eb, TR_ERR_NOT_FOUND, "token not found");
+    if (e == TR_OK)
+        fill(r, 0, out);
+    return e;
+}
+
+tr_err store_token_list(struct db *db, struct arena *a, const char *kind,
+                        const char *subject, struct st_token **out, int *n,
+                        struct tr_errbuf *eb)
+{
+    struct db_conn *c = db_acquire(db);
+    struct db_rows *r = NULL;
+    tr_err e = db_q(c, a, &r, eb,
+                    "SELECT " TOKEN_COLS " FROM tokens WHERE kind = $1"
+                    " AND subject = $2 ORDER BY created_at, id",
+                    kind, subject);
+    db_release(c);
+    if (e != TR_OK)
+        return e;
+    *out = arena_alloc(a, sizeof(struct st_token) * (size_t)(r->nrows + 1));
+    for (int i = 0; i < r->nrows; i++)
+        fill(r, i, &(*out)[i]);
+    *n = r->nrows;
+    return TR_OK;
+}
+
+tr_err store_token_delete(struct db *db, struct arena *a, const char *id,
+                          struct tr_errbuf *eb)
+{
+    struct db_conn *c = db_acquire(db);
+    int64_t n = 0;
+    tr_err e = db_x(c, a, &n, eb, "DELETE FROM tokens WHERE id = $1", id);
+    db_release(c);
+    if (e == TR_OK && n == 0)
+        e = tr_fail(eb, TR_ERR_NOT_FOUND, "token not found");
+    return e;
+}
+
+tr_err store_token_delete_subject(struct db *db, struct arena *a,
+                                  const char *kind, const char *subject,
+                                  struct tr_errbuf *eb)
+{
+    struct db_conn *c = db_acquire(db);
+    tr_err e = db_x(c, a, NULL, eb,
+                    "DELETE FROM tokens WHERE kind = $1 AND subject = $2",
+                    kind, subject);
+    db_release(c);
+    return e;
+}

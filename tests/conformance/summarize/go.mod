@@ -1,0 +1,3 @@
+module terrace.local/tests/conformance/summarize
+
+go 1.21
