@@ -27,11 +27,14 @@ static void ping(struct http_req *r)
     http_reply(r, 204, NULL, "", 0);
 }
 
+#define REPLY_LIT(r, status, lit) \
+    http_reply((r), (status), "application/json", (lit), sizeof(lit) - 1)
+
 static void health(struct http_req *r)
 {
     const char *full = http_query(r, "full");
     if (full == NULL || strcmp(full, "1") != 0) {
-        http_reply(r, 200, "application/json", "{\"status\":\"ok\"}", 15);
+        REPLY_LIT(r, 200, "{\"status\":\"ok\"}");
         return;
     }
     struct tr_errbuf eb = {{0}};
@@ -42,12 +45,11 @@ static void health(struct http_req *r)
     if (e == TR_OK)
         e = blob_put(r->srv->blob, key, "ok", 2, &eb);
     if (e != TR_OK) {
-        http_reply(r, 503, "application/json",
-                   "{\"status\":\"unavailable\"}", 24);
+        REPLY_LIT(r, 503, "{\"status\":\"unavailable\"}");
         return;
     }
-    http_reply(r, 200, "application/json",
-               "{\"status\":\"ok\",\"database\":\"ok\",\"blob\":\"ok\"}", 44);
+    REPLY_LIT(r, 200,
+              "{\"status\":\"ok\",\"database\":\"ok\",\"blob\":\"ok\"}");
 }
 
 const struct route api_meta_routes[] = {

@@ -31,7 +31,7 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 GO_TFE_MODULE=github.com/hashicorp/go-tfe
 GO_TFE_VERSION=v1.53.0
-CACHE="${TERRACE_CACHE:-$HOME/.cache/terrace}"
+CACHE="${TERRACE_CACHE:-${HOME:-/tmp}/.cache/terrace}"
 MODDIR="$CACHE/go-tfe-$GO_TFE_VERSION"
 TESTS_FILE="${CONFORMANCE_TESTS_FILE:-$HERE/tests.txt}"
 BASELINE="${CONFORMANCE_BASELINE:-$HERE/RESULTS.md}"
@@ -146,6 +146,8 @@ export no_proxy="$NO_PROXY"
 # --- 5. run; if the test binary dies (panic, log.Fatal, timeout, or killed
 #        by the per-test watchdog) the tests it never reached are run again
 #        in a fresh binary -------------------------------------------------
+child=""
+trap 'if [ -n "$child" ]; then kill -TERM "$child" 2>/dev/null; wait "$child" 2>/dev/null; fi; exit 143' TERM INT HUP
 echo "running $nsel go-tfe tests against $ADDRESS (budget ${BUDGET}s, ENABLE_TFE=${ENABLE_TFE:-unset}, ENABLE_BETA=${ENABLE_BETA:-unset})"
 cp "$SELECTED" "$OUT/remaining.txt"
 events=()
@@ -162,13 +164,15 @@ while :; do
   ev="$OUT/go-test.$i.json"
   events+=("$ev")
   echo "go test run $i: $(wc -l < "$OUT/remaining.txt") tests"
-  set +e
-  (cd "$MODDIR" && exec timeout -k 30 $((left + 120)) \
+  # in the background so that a TERM/INT trap can stop it at once
+  (cd "$MODDIR" && exec timeout --foreground -k 30 $((left + 120)) \
      "$SUMMARIZE" watch -out "$ev" -per-test "$PER_TEST" -- \
      go test -tags=integration -json -run "$regex" -count=1 -timeout "${left}s" .) \
-     2> "$OUT/go-test.$i.stderr"
-  rc=$?
-  set -e
+     2> "$OUT/go-test.$i.stderr" &
+  child=$!
+  rc=0
+  wait "$child" || rc=$?
+  child=""
   echo "go test run $i: exit $rc"
   grep -h '^watchdog:' "$OUT/go-test.$i.stderr" || true
   "$SUMMARIZE" missing -selected "$SELECTED" "${events[@]}" > "$OUT/remaining.new.txt"

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# CTest entry for the go-tfe conformance suite (registered by
+# tests/CMakeLists.txt as conformance.run_conformance).
+#
+# Starts a throw-away Terrace demo daemon on a free loopback port, waits for
+# it to become healthy, then runs run.sh against it with the daemon's
+# site-admin token and CA. Results go to $TERRACE_BUILD_DIR/conformance-results.
+#
+# Environment: TERRACE_BUILD_DIR (required; set by ctest), TERRACE_SRC_DIR
+# (unused: files are found relative to this script), CONFORMANCE_STARTUP_TIMEOUT
+# (seconds to wait for /_health_check, default 30), plus run.sh's knobs.
+#
+# Exit status: run.sh's (0 ok, 1 regression, 2 harness error), 1 if the
+# daemon is missing or never becomes healthy, and 77 (skip; CMake's
+# SKIP_RETURN_CODE) when go, curl or python3 is not installed.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+STARTUP_TIMEOUT="${CONFORMANCE_STARTUP_TIMEOUT:-30}"
+
+for tool in go curl python3; do
+  if ! command -v "$tool" >/dev/null 2>&1; then
+    echo "SKIP: go-tfe conformance needs '$tool', which is not installed"
+    exit 77
+  fi
+done
+
+BUILD="${TERRACE_BUILD_DIR:?TERRACE_BUILD_DIR must be set (ctest sets it)}"
+TERRACED="$BUILD/terraced"
+if [ ! -x "$TERRACED" ]; then
+  echo "FAIL: $TERRACED does not exist or is not executable" >&2
+  exit 1
+fi
+OUT="$BUILD/conformance-results"
+mkdir -p "$OUT"
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/terrace-conformance.XXXXXX")"
+DATA="$WORK/data"
+LOG="$WORK/terraced.log"
+pid=""
+
+stop_daemon() {
+  [ -n "$pid" ] || return 0
+  if kill -0 "$pid" 2>/dev/null; then
+    # the daemon leads its own process group (setsid): stop it and any
+    # children it started, by that group id
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.2
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+      echo "terraced did not stop on SIGTERM; killing it" >&2
+      kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+    fi
+  fi
+  wait "$pid" 2>/dev/null || true
+  pid=""
+}
+
+cleanup() {
+  local rc=$?
+  stop_daemon
+  [ -f "$LOG" ] && cp "$LOG" "$OUT/terraced.log" 2>/dev/null || true
+  rm -rf "$WORK"
+  exit "$rc"
+}
+child=""
+trap cleanup EXIT
+trap 'if [ -n "$child" ]; then kill -TERM "$child" 2>/dev/null; wait "$child" 2>/dev/null; fi; exit 143' INT TERM HUP
+
+PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
+ADDRESS="https://127.0.0.1:$PORT"
+mkdir -p "$DATA"
+chmod 700 "$DATA"
+
+echo "starting terraced (demo) on $ADDRESS, data dir $DATA"
+launcher=()
+command -v setsid >/dev/null 2>&1 && launcher=(setsid)
+"${launcher[@]}" "$TERRACED" --role demo --data-dir "$DATA" \
+  --listen "127.0.0.1:$PORT" --external-url "$ADDRESS" \
+  </dev/null >"$LOG" 2>&1 &
+pid=$!
+
+TOKEN_FILE="$DATA/admin-token"
+CA_FILE="$DATA/tls/ca.pem"
+ready=0
+deadline=$(( $(date +%s) + STARTUP_TIMEOUT ))
+while [ "$(date +%s)" -lt "$deadline" ]; do
+  if ! kill -0 "$pid" 2>/dev/null; then
+    wait "$pid" 2>/dev/null && drc=0 || drc=$?
+    pid=""
+    echo "FAIL: terraced exited (status $drc) before becoming healthy; its log:" >&2
+    tail -n 50 "$LOG" >&2 || true
+    exit 1
+  fi
+  if [ -s "$TOKEN_FILE" ] && [ -s "$CA_FILE" ] &&
+     curl -fsS -o /dev/null --max-time 2 --cacert "$CA_FILE" "$ADDRESS/_health_check" 2>/dev/null; then
+    ready=1
+    break
+  fi
+  sleep 0.5
+done
+if [ "$ready" != 1 ]; then
+  echo "FAIL: terraced did not answer $ADDRESS/_health_check within ${STARTUP_TIMEOUT}s; its log:" >&2
+  tail -n 50 "$LOG" >&2 || true
+  [ -s "$TOKEN_FILE" ] || echo "(no $TOKEN_FILE was written)" >&2
+  [ -s "$CA_FILE" ] || echo "(no $CA_FILE was written)" >&2
+  exit 1
+fi
+
+mode="$(stat -c '%a' "$TOKEN_FILE" 2>/dev/null || echo '?')"
+[ "$mode" = 600 ] || echo "warning: $TOKEN_FILE has mode $mode, expected 600" >&2
+TOKEN="$(tr -d '\r\n' < "$TOKEN_FILE")"
+echo "terraced is healthy"
+
+# in the background so that the TERM/INT trap can stop it (run.sh forwards
+# the signal to go test) instead of waiting for it to finish
+bash "$HERE/run.sh" "$ADDRESS" "$TOKEN" "$CA_FILE" "$OUT" &
+child=$!
+rc=0
+wait "$child" || rc=$?
+child=""
+exit "$rc"

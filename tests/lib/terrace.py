@@ -1,0 +1,191 @@
+"""terrace.py - test helpers: start a real terraced daemon and talk to it.
+
+Used by the API tests (pytest) and other Python-driven suites.  Each Daemon
+gets its own data dir and a free loopback port; PostgreSQL-backed runs
+start a throwaway server with tests/lib/pg.sh.
+"""
+import json
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+SRC = os.environ.get("TERRACE_SRC_DIR",
+                     os.path.dirname(os.path.dirname(os.path.dirname(
+                         os.path.abspath(__file__)))))
+BUILD = os.environ.get("TERRACE_BUILD_DIR", os.path.join(SRC, "build"))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    @property
+    def json(self):
+        return json.loads(self.body) if self.body else None
+
+    def __repr__(self):
+        return "<Response %d %r>" % (self.status, self.body[:300])
+
+
+class Client:
+    """Minimal HTTPS client for the daemon (stdlib only)."""
+
+    def __init__(self, base, ca, token=None):
+        self.base = base.rstrip("/")
+        self.token = token
+        self.ctx = ssl.create_default_context(cafile=ca)
+
+    def with_token(self, token):
+        """The same client with another token (None: anonymous)."""
+        return _clone(self, token)
+
+    def request(self, method, path, body=None, token=..., headers=None,
+                raw=None, ctype=None):
+        url = path if path.startswith("http") else self.base + path
+        hdrs = {"Accept": "application/vnd.api+json"}
+        tok = self.token if token is ... else token
+        if tok:
+            hdrs["Authorization"] = "Bearer " + tok
+        data = None
+        if raw is not None:
+            data = raw if isinstance(raw, bytes) else raw.encode()
+            hdrs["Content-Type"] = ctype or "application/octet-stream"
+        elif body is not None:
+            data = json.dumps(body).encode()
+            hdrs["Content-Type"] = "application/vnd.api+json"
+        hdrs.update(headers or {})
+        req = urllib.request.Request(url, data=data, method=method,
+                                     headers=hdrs)
+        try:
+            with urllib.request.urlopen(req, context=self.ctx,
+                                        timeout=60) as r:
+                return Response(r.status, dict(r.headers), r.read())
+        except urllib.error.HTTPError as e:
+            return Response(e.code, dict(e.headers), e.read())
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, body=None, **kw):
+        return self.request("POST", path, body=body, **kw)
+
+    def patch(self, path, body=None, **kw):
+        return self.request("PATCH", path, body=body, **kw)
+
+    def put(self, path, raw=None, **kw):
+        return self.request("PUT", path, raw=raw, **kw)
+
+    def delete(self, path, **kw):
+        return self.request("DELETE", path, **kw)
+
+
+def _clone(c, token):
+    n = Client.__new__(Client)
+    n.base, n.ctx, n.token = c.base, c.ctx, token
+    return n
+
+
+class Daemon:
+    """A terraced process.  backend: "sqlite" (demo role) or "pg"."""
+
+    def __init__(self, backend="sqlite", extra_args=(), data_dir=None):
+        self.backend = backend
+        self.tmp = tempfile.mkdtemp(prefix="terrace-test-")
+        self.data_dir = data_dir or os.path.join(self.tmp, "data")
+        self.port = free_port()
+        self.url = "https://127.0.0.1:%d" % self.port
+        self.pg_dir = None
+        self.extra_args = list(extra_args)
+        self.proc = None
+
+    def start(self):
+        args = [os.path.join(BUILD, "terraced"), "--data-dir", self.data_dir,
+                "--listen", "127.0.0.1:%d" % self.port,
+                "--external-url", self.url] + self.extra_args
+        if self.backend == "pg":
+            if self.pg_dir is None:
+                # its own dir: the postgres user must reach the socket
+                self.pg_dir = tempfile.mkdtemp(prefix="terrace-pg-")
+                os.chmod(self.pg_dir, 0o755)
+                self.conninfo = subprocess.check_output(
+                    ["bash", os.path.join(SRC, "tests/lib/pg.sh"), "start",
+                     self.pg_dir], text=True).strip()
+            args += ["--role", "primary", "--database-url", self.conninfo]
+        else:
+            args += ["--role", "demo"]
+        self.log = open(os.path.join(self.tmp, "terraced.log"), "ab")
+        self.proc = subprocess.Popen(args, stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        self.wait_ready()
+        with open(os.path.join(self.data_dir, "admin-token")) as f:
+            self.admin_token = f.read().strip()
+        self.ca = os.path.join(self.data_dir, "tls", "ca.pem")
+        return self
+
+    def wait_ready(self, timeout=30):
+        deadline = time.time() + timeout
+        ctx = None
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("terraced exited with %d; log: %s" %
+                                   (self.proc.returncode, self.log_text()))
+            ca = os.path.join(self.data_dir, "tls", "ca.pem")
+            if os.path.exists(ca):
+                ctx = ssl.create_default_context(cafile=ca)
+                try:
+                    urllib.request.urlopen(self.url + "/_health_check",
+                                           context=ctx, timeout=2).read()
+                    return
+                except (urllib.error.URLError, ConnectionError, OSError):
+                    pass
+            time.sleep(0.05)
+        raise RuntimeError("terraced not ready; log: " + self.log_text())
+
+    def client(self, token=...):
+        return Client(self.url, self.ca,
+                      self.admin_token if token is ... else token)
+
+    def log_text(self):
+        try:
+            with open(os.path.join(self.tmp, "terraced.log"), "rb") as f:
+                return f.read().decode(errors="replace")[-4000:]
+        except OSError:
+            return ""
+
+    def stop(self, sig=None):
+        if self.proc and self.proc.poll() is None:
+            if sig is None:
+                self.proc.terminate()
+            else:
+                self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode if self.proc else None
+
+    def kill9(self):
+        self.proc.kill()
+        self.proc.wait()
+
+    def close(self):
+        self.stop()
+        if self.pg_dir:
+            subprocess.call(["bash", os.path.join(SRC, "tests/lib/pg.sh"),
+                             "stop", self.pg_dir])
+        shutil.rmtree(self.tmp, ignore_errors=True)
