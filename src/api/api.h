@@ -34,6 +34,11 @@ bool api_org_access(struct http_req *r, const char *name, struct st_org *out);
  * admins, the organization's token).  Members are owners until teams land. */
 bool api_org_admin(const struct http_req *r, const char *org);
 
+/* Loads workspace `id` if the caller may see its organization; otherwise
+ * writes 404 and returns false.  Implemented in workspaces.c. */
+bool api_workspace_access(struct http_req *r, const char *id,
+                          struct st_workspace *out);
+
 /* Store errors to responses: NOT_FOUND keeps eb's text, others map through
  * http_fail(); logs 5xx with the request id. */
 void api_store_fail(struct http_req *r, tr_err e, const struct tr_errbuf *eb);

@@ -141,6 +141,32 @@ tr_err store_org_add_member(struct db *db, struct arena *a, const char *org,
 
 /* ---- workspaces (store_workspaces.c) ----------------------------------- */
 
+struct st_workspace {
+    const char *id;                /* ws-... */
+    const char *org;
+    const char *name;
+    const char *project_id;
+    const char *description;
+    const char *execution_mode;    /* remote | local | agent */
+    const char *terraform_version; /* "latest" or a version */
+    const char *working_directory;
+    bool auto_apply;
+    bool locked;
+    const char *lock_kind;         /* "user" | "run" | "team" | NULL */
+    const char *lock_holder;       /* user id, run id, ... or NULL */
+    const char *lock_reason;
+    const char *current_sv;        /* current state version id or NULL */
+    const char *settings;          /* JSON object text: other attributes */
+    const char *created_at;
+    const char *updated_at;
+};
+
+tr_err store_ws_get(struct db *db, struct arena *a, const char *id,
+                    struct st_workspace *out, struct tr_errbuf *eb);
+tr_err store_ws_get_by_name(struct db *db, struct arena *a, const char *org,
+                            const char *name, struct st_workspace *out,
+                            struct tr_errbuf *eb);
+
 /* ---- state versions (store_state.c) ------------------------------------ */
 
 #endif
