@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# deps.sh - install what Terrace needs on Debian bookworm (run as root).
+#
+#   scripts/deps.sh build   packages to build and run Terrace, plus OpenTofu
+#   scripts/deps.sh test    the above plus everything the tests use
+#
+# It may also be sourced (". scripts/deps.sh test") so that a Go toolchain
+# it had to fetch stays on PATH for the caller.
+#
+# Tools built from the Go module proxy are cached by version under
+# $TERRACE_CACHE (default $HOME/.cache/terrace), so a second run is fast.
+set -euo pipefail
+
+TOFU_VERSION=1.10.10
+GO_MIN_MINOR=21                # go >= 1.21 fetches newer toolchains itself
+GO_FALLBACK=go1.24.13          # used when no suitable go is installed
+CACHE=${TERRACE_CACHE:-$HOME/.cache/terrace}
+mode=${1:-build}
+
+log() { printf '== %s\n' "$*" >&2; }
+
+apt_install() {
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+      missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "installing ${missing[*]}"
+  if [ "$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi
+  if [ -z "${APT_UPDATED:-}" ]; then $SUDO apt-get update -qq; APT_UPDATED=1; fi
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+}
+
+build_packages=(build-essential cmake ninja-build pkg-config git curl ca-certificates
+  unzip libmicrohttpd-dev libjansson-dev libpq-dev libsqlite3-dev
+  libcurl4-openssl-dev libarchive-dev libssl-dev)
+test_packages=(libcmocka-dev postgresql python3 python3-pytest procps)
+
+go_ok() {
+  command -v go >/dev/null 2>&1 || return 1
+  local minor
+  minor=$(go env GOVERSION 2>/dev/null | sed -n 's/^go1\.\([0-9]*\).*/\1/p')
+  [ -n "$minor" ] && [ "$minor" -ge "$GO_MIN_MINOR" ]
+}
+
+# Puts a usable go on PATH: the installed one, Debian's, or a toolchain
+# module from the Go module proxy, cached.
+ensure_go() {
+  go_ok && return 0
+  [ -x "$CACHE/$GO_FALLBACK/bin/go" ] && export PATH="$CACHE/$GO_FALLBACK/bin:$PATH"
+  go_ok && return 0
+  apt_install golang-go
+  go_ok && return 0
+  log "fetching $GO_FALLBACK from the Go module proxy"
+  local proxy=${GOPROXY:-https://proxy.golang.org}; proxy=${proxy%%,*}
+  local tmp; tmp=$(mktemp -d)
+  curl -fsSL -o "$tmp/go.zip" \
+    "$proxy/golang.org/toolchain/@v/v0.0.1-$GO_FALLBACK.linux-amd64.zip"
+  (cd "$tmp" && unzip -q go.zip)
+  mkdir -p "$CACHE"
+  rm -rf "$CACHE/$GO_FALLBACK"
+  mv "$tmp"/golang.org/toolchain@*/ "$CACHE/$GO_FALLBACK"
+  chmod +x "$CACHE/$GO_FALLBACK"/bin/* "$CACHE/$GO_FALLBACK"/pkg/tool/*/* || true
+  rm -rf "$tmp"
+  export PATH="$CACHE/$GO_FALLBACK/bin:$PATH"
+  go_ok || { echo "deps.sh: no usable Go toolchain" >&2; exit 1; }
+}
+
+# OpenTofu, built from its module (go install refuses its replace directives).
+ensure_tofu() {
+  local out="$CACHE/tofu-$TOFU_VERSION/tofu"
+  if [ -x "$out" ] && "$out" version >/dev/null 2>&1; then return 0; fi
+  ensure_go
+  log "building OpenTofu $TOFU_VERSION (cached in $CACHE)"
+  local dir
+  dir=$(go mod download -json "github.com/opentofu/opentofu@v$TOFU_VERSION" |
+        sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  [ -d "$dir" ] || { echo "deps.sh: cannot download OpenTofu" >&2; exit 1; }
+  mkdir -p "$(dirname "$out")"
+  (cd "$dir" && CGO_ENABLED=0 GOFLAGS=-buildvcs=false \
+     go build -trimpath -o "$out.tmp" ./cmd/tofu)
+  mv "$out.tmp" "$out"
+}
+
+case $mode in
+build)
+  apt_install "${build_packages[@]}"
+  ensure_tofu
+  ;;
+test)
+  apt_install "${build_packages[@]}" "${test_packages[@]}"
+  ensure_tofu
+  ensure_go
+  ;;
+*)
+  echo "usage: deps.sh build|test" >&2; exit 2 ;;
+esac
+export TOFU_BIN="$CACHE/tofu-$TOFU_VERSION/tofu"
+log "dependencies ready (tofu: $TOFU_BIN)"
