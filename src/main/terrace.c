@@ -77,7 +77,8 @@ static void demo_ready(const struct terrace_server *srv,
         write_cli_config(cli_cfg, host, token);
     printf("\nTerrace demo is running.\n\n"
            "  URL:          %s\n"
-           "  Admin token:  %s/admin-token (user \"admin\")\n"
+           "  Admin token:  %s\n"
+           "                (user \"admin\"; also in %s/admin-token)\n"
            "  CA cert:      %s/tls/ca.pem\n"
            "  Organization: demo\n\n"
            "Point tofu at it (in another shell):\n\n"
@@ -93,7 +94,8 @@ static void demo_ready(const struct terrace_server *srv,
            "  }\n\n"
            "Then: tofu init && tofu apply.  Stop the demo with Ctrl-C; "
            "data stays in %s.\n\n",
-           srv->external_url, data, data, cli_cfg, data, host, data);
+           srv->external_url, token, data, data, cli_cfg, data, host,
+           data);
     fflush(stdout);
 }
 
