@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "blob/blob.h"
+#include "core/fault.h"
 
 struct blob_fs {
     struct blob base;
@@ -74,6 +75,8 @@ static tr_err object_path(struct blob_fs *fs, const char *key, char *out,
 static tr_err fs_put_file(struct blob *b, const char *key, const char *path,
                           struct tr_errbuf *eb)
 {
+    if (fault_hit("blob.put")) /* also reached from fs_put */
+        return tr_fail(eb, TR_ERR_IO, "injected fault");
     struct blob_fs *fs = (struct blob_fs *)b;
     char dst[PATH_MAX];
     tr_err e = object_path(fs, key, dst, sizeof(dst), true, eb);

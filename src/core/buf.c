@@ -87,8 +87,11 @@ tr_err buf_printf(struct buf *b, const char *fmt, ...)
 
 char *buf_steal(struct buf *b, size_t *len)
 {
-    if (b->data == NULL && grow(b, 0) != TR_OK)
-        return NULL;
+    if (b->data == NULL) {
+        if (grow(b, 0) != TR_OK)
+            return NULL;
+        b->data[0] = '\0';
+    }
     char *p = b->data;
     if (len != NULL)
         *len = b->len;

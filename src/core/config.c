@@ -6,6 +6,7 @@
 #include "core/config.h"
 
 #include <ctype.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,7 +74,8 @@ static tr_err set(struct cfg *c, const struct setting *s, const char *val,
         return TR_OK;
     }
     int64_t v;
-    if (util_parse_i64(val, &v) != TR_OK || v < 0)
+    if (util_parse_i64(val, &v) != TR_OK || v < 0 ||
+        (s->size == sizeof(int) && v > INT_MAX))
         return tr_fail(eb, TR_ERR_CONFIG,
                        "%s must be a non-negative integer", s->name);
     if (s->size == sizeof(int))

@@ -82,6 +82,10 @@ tr_err util_parse_i64(const char *s, int64_t *out)
 {
     if (s == NULL || *s == '\0')
         return TR_ERR_INVALID;
+    /* strtoll alone would also take leading blanks and a '+' */
+    const char *d = *s == '-' ? s + 1 : s;
+    if (*d < '0' || *d > '9')
+        return TR_ERR_INVALID;
     errno = 0;
     char *end = NULL;
     long long v = strtoll(s, &end, 10);

@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/fault.h"
+
 struct db_conn {
     struct db *db;
     void *handle;
@@ -110,6 +112,8 @@ tr_err db_query(struct db_conn *c, struct arena *a, const char *sql, int n,
                 int64_t *affected, struct tr_errbuf *eb)
 {
     assert(c->busy);
+    if (fault_hit("db.query"))
+        return tr_fail(eb, TR_ERR_DB, "injected fault");
     return c->db->be->query(c->handle, a, sql, n, params, rows, affected, eb);
 }
 
@@ -140,7 +144,8 @@ tr_err db_commit(struct db_conn *c, struct tr_errbuf *eb)
 void db_rollback(struct db_conn *c)
 {
     struct arena *a = arena_new();
-    db_query(c, a, "ROLLBACK", 0, NULL, NULL, NULL, NULL);
+    /* straight to the backend: a rollback cannot report an injected fault */
+    c->db->be->query(c->handle, a, "ROLLBACK", 0, NULL, NULL, NULL, NULL);
     arena_destroy(a);
     c->in_tx = false;
 }

@@ -75,9 +75,20 @@ static tr_err sq_query(void *handle, struct arena *a, const char *sql, int n,
     sqlite3 *h = handle;
     sqlite3_stmt *st = NULL;
     tr_err e = TR_OK;
-    int rc = sqlite3_prepare_v2(h, rewrite(a, sql), -1, &st, NULL);
+    const char *tail = NULL;
+    int rc = sqlite3_prepare_v2(h, rewrite(a, sql), -1, &st, &tail);
     if (rc != SQLITE_OK)
         return sq_error(h, rc, eb);
+    /* like PostgreSQL, refuse a second statement rather than skip it */
+    sqlite3_stmt *extra = NULL;
+    int more = SQLITE_OK;
+    if (st != NULL && *tail != '\0')
+        more = sqlite3_prepare_v2(h, tail, -1, &extra, NULL);
+    if (st == NULL || more != SQLITE_OK || extra != NULL) {
+        sqlite3_finalize(extra);
+        sqlite3_finalize(st);
+        return tr_fail(eb, TR_ERR_DB, "expected exactly one statement");
+    }
     for (int i = 0; i < n; i++) {
         if (params[i] == NULL)
             rc = sqlite3_bind_null(st, i + 1);

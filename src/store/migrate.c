@@ -86,6 +86,11 @@ static const struct migration migrations[] = {
      " name TEXT NOT NULL, sensitive INTEGER NOT NULL DEFAULT 0,"
      " type TEXT NOT NULL, detailed_type TEXT NOT NULL, value TEXT NOT NULL);"
      "CREATE INDEX svo_sv ON state_version_outputs (sv_id);"},
+    /* 2: a pending state version remembers whether it was created with
+     * force, so its upload is finalized under the same rules */
+    {2,
+     "ALTER TABLE state_versions"
+     " ADD COLUMN forced INTEGER NOT NULL DEFAULT 0;"},
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

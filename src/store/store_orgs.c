@@ -8,10 +8,17 @@
  * SPDX-License-Identifier: MPL-2.0
  */
 #include <stdio.h>
+#include <string.h>
 
 #include "store/store.h"
 
 #define ORG_COLS "name, id, email, settings, created_at"
+/* ORG_COLS plus the default project's id, for reads */
+#define ORG_READ                                                               \
+    "SELECT name, id, email, settings, created_at,"                            \
+    " (SELECT p.id FROM projects p WHERE p.org = organizations.name"           \
+    " AND p.is_default = 1 ORDER BY p.created_at LIMIT 1)"                     \
+    " AS default_project FROM organizations"
 
 static void fill(const struct db_rows *r, int i, struct st_org *o)
 {
@@ -20,6 +27,24 @@ static void fill(const struct db_rows *r, int i, struct st_org *o)
     o->email = db_get(r, i, "email");
     o->settings = db_get(r, i, "settings");
     o->created_at = db_get(r, i, "created_at");
+    o->default_project = db_get(r, i, "default_project");
+}
+
+/* "%q%" with LIKE's wildcards in q escaped by '\'. */
+static char *like_pattern(struct arena *a, const char *q)
+{
+    size_t n = strlen(q);
+    char *out = arena_alloc(a, n * 2 + 3);
+    char *p = out;
+    *p++ = '%';
+    for (size_t i = 0; i < n; i++) {
+        if (q[i] == '%' || q[i] == '_' || q[i] == '\\')
+            *p++ = '\\';
+        *p++ = q[i];
+    }
+    *p++ = '%';
+    *p = '\0';
+    return out;
 }
 
 tr_err store_org_create(struct db *db, struct arena *a, const char *name,
@@ -42,13 +67,13 @@ tr_err store_org_create(struct db *db, struct arena *a, const char *name,
                  " VALUES ($1,$2,$3,$4,$5)",
                  o.name, o.id, o.email, o.settings, o.created_at);
     if (e == TR_ERR_CONFLICT)
-        e = tr_fail(eb, TR_ERR_INVALID, "name %s has already been taken",
-                    name);
+        e = tr_fail(eb, TR_ERR_INVALID, "name %s has already been taken", name);
+    o.default_project = util_new_id(a, "prj");
     if (e == TR_OK)
         e = db_x(c, a, NULL, eb,
                  "INSERT INTO projects (id, org, name, is_default, created_at)"
                  " VALUES ($1, $2, 'Default Project', 1, $3)",
-                 util_new_id(a, "prj"), o.name, o.created_at);
+                 o.default_project, o.name, o.created_at);
     if (e == TR_OK && owner_user_id != NULL)
         e = db_x(c, a, NULL, eb,
                  "INSERT INTO org_members (org, user_id) VALUES ($1, $2)",
@@ -66,9 +91,7 @@ tr_err store_org_get(struct db *db, struct arena *a, const char *name,
 {
     struct db_conn *c = db_acquire(db);
     struct db_rows *r = NULL;
-    tr_err e = db_q(c, a, &r, eb,
-                    "SELECT " ORG_COLS " FROM organizations WHERE name = $1",
-                    name);
+    tr_err e = db_q(c, a, &r, eb, ORG_READ " WHERE name = $1", name);
     db_release(c);
     if (e == TR_OK && r->nrows == 0)
         e = tr_fail(eb, TR_ERR_NOT_FOUND, "organization %s not found", name);
@@ -85,25 +108,26 @@ tr_err store_org_list(struct db *db, struct arena *a,
     char off[24], lim[24];
     snprintf(off, sizeof(off), "%d", offset);
     snprintf(lim, sizeof(lim), "%d", limit);
-    const char *q = name_query && *name_query
-                        ? arena_printf(a, "%%%s%%", name_query)
-                        : NULL;
+    const char *q =
+        name_query && *name_query ? like_pattern(a, name_query) : NULL;
     const char *where =
-        " WHERE ($1 IS NULL OR name IN (SELECT org FROM org_members"
-        " WHERE user_id = $1)) AND ($2 IS NULL OR lower(name) LIKE"
-        " lower($2) OR lower(email) LIKE lower($2))";
+        " WHERE (CAST($1 AS TEXT) IS NULL OR name IN (SELECT org FROM"
+        " org_members WHERE user_id = $1)) AND (CAST($2 AS TEXT) IS NULL"
+        " OR lower(name) LIKE lower($2) ESCAPE '\\'"
+        " OR lower(email) LIKE lower($2) ESCAPE '\\')";
     struct db_conn *c = db_acquire(db);
     struct db_rows *r = NULL, *cnt = NULL;
     tr_err e = db_q(c, a, &r, eb,
-                    arena_printf(a, "SELECT " ORG_COLS " FROM organizations%s"
-                                    " ORDER BY name LIMIT $3 OFFSET $4",
+                    arena_printf(a,
+                                 ORG_READ "%s ORDER BY created_at DESC,"
+                                          " name LIMIT $3 OFFSET $4",
                                  where),
                     member_user_id, q, lim, off);
     if (e == TR_OK)
-        e = db_q(c, a, &cnt, eb,
-                 arena_printf(a, "SELECT count(*) AS n FROM organizations%s",
-                              where),
-                 member_user_id, q);
+        e = db_q(
+            c, a, &cnt, eb,
+            arena_printf(a, "SELECT count(*) AS n FROM organizations%s", where),
+            member_user_id, q);
     db_release(c);
     if (e != TR_OK)
         return e;
@@ -121,18 +145,27 @@ tr_err store_org_update(struct db *db, struct arena *a, const char *name,
 {
     struct db_conn *c = db_acquire(db);
     int64_t n = 0;
-    tr_err e = db_x(c, a, &n, eb,
-                    "UPDATE organizations SET name = COALESCE($2, name),"
-                    " email = COALESCE($3, email),"
-                    " settings = COALESCE($4, settings) WHERE name = $1",
-                    name, new_name, email, settings);
-    db_release(c);
-    if (e == TR_ERR_CONFLICT)
-        return tr_fail(eb, TR_ERR_INVALID, "name %s has already been taken",
-                       new_name);
+    tr_err e = db_begin(c, eb);
+    if (e == TR_OK) {
+        e = db_x(c, a, &n, eb,
+                 "UPDATE organizations SET name = COALESCE($2, name),"
+                 " email = COALESCE($3, email),"
+                 " settings = COALESCE($4, settings) WHERE name = $1",
+                 name, new_name, email, settings);
+        if (e == TR_ERR_CONFLICT)
+            e = tr_fail(eb, TR_ERR_INVALID, "name %s has already been taken",
+                        new_name);
+    }
     if (e == TR_OK && n == 0)
-        return tr_fail(eb, TR_ERR_NOT_FOUND, "organization %s not found",
-                       name);
+        e = tr_fail(eb, TR_ERR_NOT_FOUND, "organization %s not found", name);
+    if (e == TR_OK && new_name != NULL && strcmp(new_name, name) != 0)
+        e = db_x(c, a, NULL, eb,
+                 "UPDATE tokens SET subject = $2"
+                 " WHERE kind = 'org' AND subject = $1",
+                 name, new_name);
+    if (e == TR_OK)
+        e = db_commit(c, eb);
+    db_release(c); /* rolls back if still open */
     return e;
 }
 
@@ -147,8 +180,7 @@ tr_err store_org_delete(struct db *db, struct arena *a, const char *name,
                  "DELETE FROM tokens WHERE kind = 'org' AND subject = $1",
                  name);
     if (e == TR_OK)
-        e = db_x(c, a, NULL, eb, "DELETE FROM workspaces WHERE org = $1",
-                 name);
+        e = db_x(c, a, NULL, eb, "DELETE FROM workspaces WHERE org = $1", name);
     if (e == TR_OK)
         e = db_x(c, a, &n, eb, "DELETE FROM organizations WHERE name = $1",
                  name);
@@ -184,5 +216,68 @@ tr_err store_org_add_member(struct db *db, struct arena *a, const char *org,
                     " ON CONFLICT DO NOTHING",
                     org, user_id);
     db_release(c);
+    return e;
+}
+
+tr_err store_org_remove_member(struct db *db, struct arena *a, const char *org,
+                               const char *user_id, struct tr_errbuf *eb)
+{
+    struct db_conn *c = db_acquire(db);
+    int64_t n = 0;
+    tr_err e = db_x(c, a, &n, eb,
+                    "DELETE FROM org_members WHERE org = $1 AND user_id = $2",
+                    org, user_id);
+    db_release(c);
+    if (e == TR_OK && n == 0)
+        e = tr_fail(eb, TR_ERR_NOT_FOUND, "membership not found");
+    return e;
+}
+
+tr_err store_org_members(struct db *db, struct arena *a, const char *org,
+                         int offset, int limit, struct st_user **out, int *n,
+                         int64_t *total, struct tr_errbuf *eb)
+{
+    char off[24], lim[24];
+    snprintf(off, sizeof(off), "%d", offset);
+    snprintf(lim, sizeof(lim), "%d", limit);
+    struct db_conn *c = db_acquire(db);
+    struct db_rows *r = NULL, *cnt = NULL;
+    tr_err e = db_q(c, a, &r, eb,
+                    "SELECT u.id, u.username, u.email, u.is_admin,"
+                    " u.created_at FROM org_members m JOIN users u"
+                    " ON u.id = m.user_id WHERE m.org = $1"
+                    " ORDER BY u.username LIMIT $2 OFFSET $3",
+                    org, lim, off);
+    if (e == TR_OK)
+        e = db_q(c, a, &cnt, eb,
+                 "SELECT count(*) AS n FROM org_members WHERE org = $1", org);
+    db_release(c);
+    if (e != TR_OK)
+        return e;
+    *out = arena_alloc(a, sizeof(struct st_user) * (size_t)(r->nrows + 1));
+    for (int i = 0; i < r->nrows; i++) {
+        struct st_user *u = &(*out)[i];
+        u->id = db_get(r, i, "id");
+        u->username = db_get(r, i, "username");
+        u->email = db_get(r, i, "email");
+        u->is_admin = db_get_bool(r, i, "is_admin");
+        u->created_at = db_get(r, i, "created_at");
+    }
+    *n = r->nrows;
+    *total = db_get_i64(cnt, 0, "n");
+    return TR_OK;
+}
+
+tr_err store_org_by_id(struct db *db, struct arena *a, const char *id,
+                       struct st_org *out, struct tr_errbuf *eb)
+{
+    struct db_conn *c = db_acquire(db);
+    struct db_rows *r = NULL;
+    tr_err e = db_q(c, a, &r, eb, ORG_READ " WHERE id = $1", id);
+    db_release(c);
+    if (e == TR_OK && r->nrows == 0)
+        e = tr_fail(eb, TR_ERR_NOT_FOUND, "organization not found");
+    if (e == TR_OK)
+        fill(r, 0, out);
     return e;
 }

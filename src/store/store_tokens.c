@@ -14,8 +14,8 @@
 #include "crypto/digest.h"
 #include "store/store.h"
 
-#define TOKEN_COLS \
-    "id, kind, subject, description, created_by, created_at," \
+#define TOKEN_COLS                                                             \
+    "id, kind, subject, description, created_by, created_at,"                  \
     " last_used_at, expired_at"
 
 static const char alphabet[] =
@@ -42,11 +42,11 @@ static void fill(const struct db_rows *r, int i, struct st_token *t)
     t->expired_at = db_get(r, i, "expired_at");
 }
 
-tr_err store_token_create(struct db *db, struct arena *a, const char *kind,
-                          const char *subject, const char *description,
-                          const char *created_by, const char *expired_at,
-                          struct st_token *out, char **secret,
-                          struct tr_errbuf *eb)
+/* Inserts a new token of (kind, subject) on connection c. */
+static tr_err insert(struct db_conn *c, struct arena *a, const char *kind,
+                     const char *subject, const char *description,
+                     const char *created_by, const char *expired_at,
+                     struct st_token *out, char **secret, struct tr_errbuf *eb)
 {
     char head[15], tail[65];
     random_text(head, 14);
@@ -61,7 +61,6 @@ tr_err store_token_create(struct db *db, struct arena *a, const char *kind,
         .created_at = util_now_iso(a),
         .expired_at = arena_strdup(a, expired_at),
     };
-    struct db_conn *c = db_acquire(db);
     tr_err e = db_x(c, a, NULL, eb,
                     "INSERT INTO tokens (id, kind, subject, hash, description,"
                     " created_by, created_at, expired_at)"
@@ -69,7 +68,6 @@ tr_err store_token_create(struct db *db, struct arena *a, const char *kind,
                     t.id, t.kind, t.subject,
                     digest_sha256_hex(a, plain, strlen(plain)), t.description,
                     t.created_by, t.created_at, t.expired_at);
-    db_release(c);
     if (e != TR_OK)
         return e;
     if (out != NULL)
@@ -78,14 +76,48 @@ tr_err store_token_create(struct db *db, struct arena *a, const char *kind,
     return TR_OK;
 }
 
+tr_err store_token_create(struct db *db, struct arena *a, const char *kind,
+                          const char *subject, const char *description,
+                          const char *created_by, const char *expired_at,
+                          struct st_token *out, char **secret,
+                          struct tr_errbuf *eb)
+{
+    struct db_conn *c = db_acquire(db);
+    tr_err e = insert(c, a, kind, subject, description, created_by, expired_at,
+                      out, secret, eb);
+    db_release(c);
+    return e;
+}
+
+tr_err store_token_replace(struct db *db, struct arena *a, const char *kind,
+                           const char *subject, const char *description,
+                           const char *created_by, const char *expired_at,
+                           struct st_token *out, char **secret,
+                           struct tr_errbuf *eb)
+{
+    struct db_conn *c = db_acquire(db);
+    tr_err e = db_begin(c, eb);
+    if (e == TR_OK)
+        e = db_x(c, a, NULL, eb,
+                 "DELETE FROM tokens WHERE kind = $1 AND subject = $2", kind,
+                 subject);
+    if (e == TR_OK)
+        e = insert(c, a, kind, subject, description, created_by, expired_at,
+                   out, secret, eb);
+    if (e == TR_OK)
+        e = db_commit(c, eb);
+    db_release(c); /* rolls back if still open */
+    return e;
+}
+
 tr_err store_token_lookup(struct db *db, struct arena *a, const char *secret,
                           struct st_token *out, struct tr_errbuf *eb)
 {
     struct db_conn *c = db_acquire(db);
     struct db_rows *r = NULL;
-    tr_err e = db_q(c, a, &r, eb,
-                    "SELECT " TOKEN_COLS " FROM tokens WHERE hash = $1",
-                    digest_sha256_hex(a, secret, strlen(secret)));
+    tr_err e =
+        db_q(c, a, &r, eb, "SELECT " TOKEN_COLS " FROM tokens WHERE hash = $1",
+             digest_sha256_hex(a, secret, strlen(secret)));
     if (e == TR_OK && r->nrows == 0)
         e = tr_fail(eb, TR_ERR_NOT_FOUND, "invalid token");
     if (e == TR_OK) {
@@ -158,8 +190,8 @@ tr_err store_token_delete_subject(struct db *db, struct arena *a,
 {
     struct db_conn *c = db_acquire(db);
     tr_err e = db_x(c, a, NULL, eb,
-                    "DELETE FROM tokens WHERE kind = $1 AND subject = $2",
-                    kind, subject);
+                    "DELETE FROM tokens WHERE kind = $1 AND subject = $2", kind,
+                    subject);
     db_release(c);
     return e;
 }

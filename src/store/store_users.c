@@ -1,9 +1,16 @@
 /*
  * store_users.c - user accounts.
  *
+ * Usernames are unique by the schema.  Non-empty emails are unique too,
+ * case-insensitively; the schema has no index for that, so create and
+ * update check inside their transaction (on SQLite the write transaction
+ * excludes other writers; on PostgreSQL two racing writers could both
+ * pass, which only an index in a later migration would close).
+ *
  * SPDX-License-Identifier: MPL-2.0
  */
 #include <stdio.h>
+#include <string.h>
 
 #include "store/store.h"
 
@@ -18,11 +25,43 @@ static void fill(const struct db_rows *r, int i, struct st_user *u)
     u->created_at = db_get(r, i, "created_at");
 }
 
-tr_err store_user_create(struct db *db, struct arena *a, const char *username,
-                         const char *email, bool is_admin,
-                         struct st_user *out, struct tr_errbuf *eb)
+/* "%q%" with LIKE's wildcards in q escaped by '\'. */
+static char *like_pattern(struct arena *a, const char *q)
 {
-    struct db_conn *c = db_acquire(db);
+    size_t n = strlen(q);
+    char *out = arena_alloc(a, n * 2 + 3);
+    char *p = out;
+    *p++ = '%';
+    for (size_t i = 0; i < n; i++) {
+        if (q[i] == '%' || q[i] == '_' || q[i] == '\\')
+            *p++ = '\\';
+        *p++ = q[i];
+    }
+    *p++ = '%';
+    *p = '\0';
+    return out;
+}
+
+/* TR_ERR_CONFLICT if another user (not except_id) has this email. */
+static tr_err email_free(struct db_conn *c, struct arena *a, const char *email,
+                         const char *except_id, struct tr_errbuf *eb)
+{
+    if (email == NULL || *email == '\0')
+        return TR_OK;
+    struct db_rows *r = NULL;
+    tr_err e = db_q(c, a, &r, eb,
+                    "SELECT id FROM users WHERE lower(email) = lower($1)"
+                    " AND id <> $2",
+                    email, except_id ? except_id : "");
+    if (e == TR_OK && r->nrows > 0)
+        e = tr_fail(eb, TR_ERR_CONFLICT, "email %s is already taken", email);
+    return e;
+}
+
+tr_err store_user_create(struct db *db, struct arena *a, const char *username,
+                         const char *email, bool is_admin, struct st_user *out,
+                         struct tr_errbuf *eb)
+{
     struct st_user u = {
         .id = util_new_id(a, "user"),
         .username = arena_strdup(a, username),
@@ -30,13 +69,20 @@ tr_err store_user_create(struct db *db, struct arena *a, const char *username,
         .is_admin = is_admin,
         .created_at = util_now_iso(a),
     };
-    tr_err e = db_x(c, a, NULL, eb,
-                    "INSERT INTO users (" USER_COLS ") VALUES ($1,$2,$3,$4,$5)",
-                    u.id, u.username, u.email, is_admin ? "1" : "0",
-                    u.created_at);
-    db_release(c);
-    if (e == TR_ERR_CONFLICT)
-        return tr_fail(eb, e, "username %s is already taken", username);
+    struct db_conn *c = db_acquire(db);
+    tr_err e = db_begin(c, eb);
+    if (e == TR_OK)
+        e = email_free(c, a, u.email, NULL, eb);
+    if (e == TR_OK) {
+        e = db_x(c, a, NULL, eb,
+                 "INSERT INTO users (" USER_COLS ") VALUES ($1,$2,$3,$4,$5)",
+                 u.id, u.username, u.email, is_admin ? "1" : "0", u.created_at);
+        if (e == TR_ERR_CONFLICT)
+            e = tr_fail(eb, e, "username %s is already taken", username);
+    }
+    if (e == TR_OK)
+        e = db_commit(c, eb);
+    db_release(c); /* rolls back if still open */
     if (e == TR_OK && out != NULL)
         *out = u;
     return e;
@@ -61,35 +107,55 @@ static tr_err get_one(struct db *db, struct arena *a, const char *sql,
 tr_err store_user_get(struct db *db, struct arena *a, const char *id,
                       struct st_user *out, struct tr_errbuf *eb)
 {
-    return get_one(db, a, "SELECT " USER_COLS " FROM users WHERE id = $1",
-                   id, out, eb);
+    return get_one(db, a, "SELECT " USER_COLS " FROM users WHERE id = $1", id,
+                   out, eb);
 }
 
-tr_err store_user_by_name(struct db *db, struct arena *a,
-                          const char *username, struct st_user *out,
-                          struct tr_errbuf *eb)
+tr_err store_user_by_name(struct db *db, struct arena *a, const char *username,
+                          struct st_user *out, struct tr_errbuf *eb)
 {
-    return get_one(db, a,
-                   "SELECT " USER_COLS " FROM users WHERE username = $1",
+    return get_one(db, a, "SELECT " USER_COLS " FROM users WHERE username = $1",
                    username, out, eb);
 }
 
-tr_err store_user_list(struct db *db, struct arena *a, int offset, int limit,
-                       struct st_user **out, int *n, int64_t *total,
-                       struct tr_errbuf *eb)
+tr_err store_user_by_email(struct db *db, struct arena *a, const char *email,
+                           struct st_user *out, struct tr_errbuf *eb)
 {
-    struct db_conn *c = db_acquire(db);
-    struct db_rows *r = NULL, *cnt = NULL;
+    if (email == NULL || *email == '\0')
+        return tr_fail(eb, TR_ERR_NOT_FOUND, "user not found");
+    return get_one(db, a,
+                   "SELECT " USER_COLS " FROM users"
+                   " WHERE lower(email) = lower($1) ORDER BY created_at"
+                   " LIMIT 1",
+                   email, out, eb);
+}
+
+tr_err store_user_search(struct db *db, struct arena *a, const char *query,
+                         int admin, int offset, int limit, struct st_user **out,
+                         int *n, int64_t *total, struct tr_errbuf *eb)
+{
     char off[24], lim[24];
     snprintf(off, sizeof(off), "%d", offset);
     snprintf(lim, sizeof(lim), "%d", limit);
+    const char *q = query && *query ? like_pattern(a, query) : NULL;
+    const char *adm = admin < 0 ? NULL : admin ? "1" : "0";
+    const char *where =
+        " WHERE (CAST($1 AS TEXT) IS NULL"
+        " OR lower(username) LIKE lower($1) ESCAPE '\\'"
+        " OR lower(email) LIKE lower($1) ESCAPE '\\')"
+        " AND (CAST($2 AS INTEGER) IS NULL OR is_admin = CAST($2 AS INTEGER))";
+    struct db_conn *c = db_acquire(db);
+    struct db_rows *r = NULL, *cnt = NULL;
     tr_err e = db_q(c, a, &r, eb,
-                    "SELECT " USER_COLS " FROM users ORDER BY username"
-                    " LIMIT $1 OFFSET $2",
-                    lim, off);
+                    arena_printf(a,
+                                 "SELECT " USER_COLS " FROM users%s"
+                                 " ORDER BY username LIMIT $3 OFFSET $4",
+                                 where),
+                    q, adm, lim, off);
     if (e == TR_OK)
-        e = db_query(c, a, "SELECT count(*) FROM users", 0, NULL, &cnt, NULL,
-                     eb);
+        e = db_q(c, a, &cnt, eb,
+                 arena_printf(a, "SELECT count(*) AS n FROM users%s", where), q,
+                 adm);
     db_release(c);
     if (e != TR_OK)
         return e;
@@ -97,27 +163,42 @@ tr_err store_user_list(struct db *db, struct arena *a, int offset, int limit,
     for (int i = 0; i < r->nrows; i++)
         fill(r, i, &(*out)[i]);
     *n = r->nrows;
-    *total = db_get_i64(cnt, 0, cnt->cols[0]);
+    *total = db_get_i64(cnt, 0, "n");
     return TR_OK;
 }
 
+tr_err store_user_list(struct db *db, struct arena *a, int offset, int limit,
+                       struct st_user **out, int *n, int64_t *total,
+                       struct tr_errbuf *eb)
+{
+    return store_user_search(db, a, NULL, -1, offset, limit, out, n, total, eb);
+}
+
 tr_err store_user_update(struct db *db, struct arena *a, const char *id,
-                         const char *username, const char *email,
-                         int is_admin, struct tr_errbuf *eb)
+                         const char *username, const char *email, int is_admin,
+                         struct tr_errbuf *eb)
 {
     struct db_conn *c = db_acquire(db);
     int64_t n = 0;
     const char *adm = is_admin < 0 ? NULL : is_admin ? "1" : "0";
-    tr_err e = db_x(c, a, &n, eb,
-                    "UPDATE users SET username = COALESCE($2, username),"
-                    " email = COALESCE($3, email),"
-                    " is_admin = COALESCE($4, is_admin) WHERE id = $1",
-                    id, username, email, adm);
-    db_release(c);
-    if (e == TR_ERR_CONFLICT)
-        return tr_fail(eb, e, "username %s is already taken", username);
+    tr_err e = db_begin(c, eb);
+    if (e == TR_OK)
+        e = email_free(c, a, email, id, eb);
+    if (e == TR_OK) {
+        e = db_x(c, a, &n, eb,
+                 "UPDATE users SET username = COALESCE($2, username),"
+                 " email = COALESCE($3, email),"
+                 " is_admin = COALESCE(CAST($4 AS INTEGER), is_admin)"
+                 " WHERE id = $1",
+                 id, username, email, adm);
+        if (e == TR_ERR_CONFLICT)
+            e = tr_fail(eb, e, "username %s is already taken", username);
+    }
     if (e == TR_OK && n == 0)
-        return tr_fail(eb, TR_ERR_NOT_FOUND, "user not found");
+        e = tr_fail(eb, TR_ERR_NOT_FOUND, "user not found");
+    if (e == TR_OK)
+        e = db_commit(c, eb);
+    db_release(c);
     return e;
 }
 
@@ -131,6 +212,9 @@ tr_err store_user_delete(struct db *db, struct arena *a, const char *id,
         e = db_x(c, a, NULL, eb,
                  "DELETE FROM tokens WHERE kind = 'user' AND subject = $1", id);
     if (e == TR_OK)
+        e = db_x(c, a, NULL, eb, "DELETE FROM org_members WHERE user_id = $1",
+                 id);
+    if (e == TR_OK)
         e = db_x(c, a, &n, eb, "DELETE FROM users WHERE id = $1", id);
     if (e == TR_OK && n == 0)
         e = tr_fail(eb, TR_ERR_NOT_FOUND, "user not found");
@@ -138,4 +222,24 @@ tr_err store_user_delete(struct db *db, struct arena *a, const char *id,
         e = db_commit(c, eb);
     db_release(c); /* rolls back if still open */
     return e;
+}
+
+tr_err store_user_orgs(struct db *db, struct arena *a, const char *user_id,
+                       const char ***names, int *n, struct tr_errbuf *eb)
+{
+    struct db_conn *c = db_acquire(db);
+    struct db_rows *r = NULL;
+    tr_err e = db_q(c, a, &r, eb,
+                    "SELECT org FROM org_members WHERE user_id = $1"
+                    " ORDER BY org",
+                    user_id);
+    db_release(c);
+    if (e != TR_OK)
+        return e;
+    const char **out = arena_alloc(a, sizeof(char *) * (size_t)(r->nrows + 1));
+    for (int i = 0; i < r->nrows; i++)
+        out[i] = db_cell(r, i, 0);
+    *names = out;
+    *n = r->nrows;
+    return TR_OK;
 }

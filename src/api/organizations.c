@@ -1,0 +1,631 @@
+/*
+ * organizations.c - organizations, their entitlements and memberships.
+ *
+ *   GET/POST            /organizations            (q= or query= searches)
+ *   GET/PATCH/DELETE    /organizations/:name      (PATCH name renames)
+ *   GET                 /organizations/:name/entitlement-set
+ *   GET/POST            /organizations/:name/organization-memberships
+ *   GET/DELETE          /organization-memberships/:id
+ *
+ * and the organization-token routes of tokens.c.  Any user may create an
+ * organization and becomes its member (every member owns the organization
+ * until teams exist).  An organization token sees only its organization
+ * and cannot create or delete organizations.
+ *
+ * The updatable attributes live in organizations.settings as a JSON object
+ * under their TFE names; the `settings` table below gives each one's type,
+ * default and allowed values, and drives parsing, validation and output,
+ * so the create response, reads and lists render an organization
+ * identically.
+ *
+ * Memberships have no table row id: a membership id is "ou-" followed by
+ * the random parts of the user id and the organization's external id,
+ * which is stable across renames and decodes back to both.
+ *
+ * SPDX-License-Identifier: MPL-2.0
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/accounts.h"
+#include "core/log.h"
+
+/* ---- settings ---------------------------------------------------------- */
+
+enum set_kind { SET_BOOL, SET_INT, SET_STR };
+
+struct setting {
+    const char *name;
+    enum set_kind kind;
+    json_int_t def_int;         /* SET_BOOL (0/1), SET_INT */
+    const char *def_str;        /* SET_STR; NULL renders as null */
+    const char *const *choices; /* SET_STR: allowed values, or NULL */
+    json_int_t min, max;        /* SET_INT */
+};
+
+static const char *const exec_modes[] = {"remote", "local", "agent", NULL};
+static const char *const auth_policies[] = {"password", "two_factor_mandatory",
+                                            NULL};
+
+static const struct setting settings[] = {
+    {"session-timeout", SET_INT, 20160, NULL, NULL, 1, 525600},
+    {"session-remember", SET_INT, 20160, NULL, NULL, 1, 525600},
+    {"collaborator-auth-policy", SET_STR, 0, "password", auth_policies, 0, 0},
+    {"cost-estimation-enabled", SET_BOOL, 0, NULL, NULL, 0, 0},
+    {"default-execution-mode", SET_STR, 0, "remote", exec_modes, 0, 0},
+    {"assessments-enforced", SET_BOOL, 0, NULL, NULL, 0, 0},
+    {"allow-force-delete-workspaces", SET_BOOL, 0, NULL, NULL, 0, 0},
+    {"send-passing-statuses-for-untriggered-speculative-plans", SET_BOOL, 0,
+     NULL, NULL, 0, 0},
+    {"aggregated-commit-status-enabled", SET_BOOL, 0, NULL, NULL, 0, 0},
+    {"owners-team-saml-role-id", SET_STR, 0, NULL, NULL, 0, 0},
+};
+
+#define NSETTINGS ((int)(sizeof(settings) / sizeof(settings[0])))
+
+/* The stored settings object, parsed (owned by the request). */
+static json_t *settings_load(struct http_req *r, const struct st_org *o)
+{
+    json_t *j = json_loads(o->settings ? o->settings : "{}", 0, NULL);
+    if (!json_is_object(j)) {
+        json_decref(j);
+        j = json_object();
+    }
+    return http_json_own(r, j);
+}
+
+/* Value of one setting (stored or default), as a new reference. */
+static json_t *setting_value(const struct setting *s, json_t *stored)
+{
+    json_t *v = json_object_get(stored, s->name);
+    if (v != NULL)
+        return json_incref(v);
+    switch (s->kind) {
+    case SET_BOOL:
+        return json_boolean(s->def_int);
+    case SET_INT:
+        return json_integer(s->def_int);
+    case SET_STR:
+        return s->def_str ? json_string(s->def_str) : json_null();
+    }
+    return json_null();
+}
+
+static bool in_choices(const char *const *choices, const char *v)
+{
+    for (int i = 0; choices[i] != NULL; i++)
+        if (strcmp(choices[i], v) == 0)
+            return true;
+    return false;
+}
+
+/* Copies the settings present in the request's attributes into stored,
+ * checking types and ranges.  Returns false after answering 422. */
+static bool settings_apply(struct http_req *r, json_t *attrs, json_t *stored)
+{
+    for (int i = 0; i < NSETTINGS; i++) {
+        const struct setting *s = &settings[i];
+        json_t *v = json_object_get(attrs, s->name);
+        if (v == NULL)
+            continue;
+        const char *want = NULL;
+        if (s->kind == SET_BOOL && !json_is_boolean(v))
+            want = "true or false";
+        else if (s->kind == SET_INT &&
+                 (!json_is_integer(v) || json_integer_value(v) < s->min ||
+                  json_integer_value(v) > s->max))
+            want = arena_printf(r->arena, "an integer from %lld to %lld",
+                                (long long)s->min, (long long)s->max);
+        else if (s->kind == SET_STR && s->choices != NULL &&
+                 (!json_is_string(v) ||
+                  !in_choices(s->choices, json_string_value(v))))
+            want = s->choices == exec_modes
+                       ? "one of remote, local, agent"
+                       : "one of password, two_factor_mandatory";
+        else if (s->kind == SET_STR && !json_is_string(v) && !json_is_null(v))
+            want = "a string";
+        if (want != NULL) {
+            http_error(r, 422, NULL,
+                       arena_printf(r->arena, "attribute %s must be %s",
+                                    s->name, want));
+            return false;
+        }
+        json_object_set(stored, s->name, v);
+    }
+    return true;
+}
+
+/* ---- rendering --------------------------------------------------------- */
+
+static json_t *permissions(const struct http_req *r, const char *org)
+{
+    bool owner = api_org_admin(r, org);
+    bool user = owner && r->who.kind == PRINC_USER;
+    return json_pack(
+        "{s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b}",
+        "can-update", owner, "can-destroy", user, "can-access-via-teams", owner,
+        "can-create-module", owner, "can-create-team", 0,
+        "can-create-workspace", owner, "can-create-workspace-migration", 0,
+        "can-manage-users", owner, "can-manage-subscription", 0,
+        "can-manage-run-tasks", 0, "can-traverse", 1, "can-update-api-token",
+        owner, "can-update-oauth", 0, "can-update-sentinel", 0);
+}
+
+static json_t *org_json(struct http_req *r, const struct st_org *o)
+{
+    json_t *stored = settings_load(r, o);
+    json_t *attrs = json_pack(
+        "{s:s,s:s,s:s,s:s,s:b,s:b,s:i,s:b,s:b,s:b,s:b,s:n,s:o}", "name",
+        o->name, "email", o->email, "external-id", o->id, "created-at",
+        o->created_at, "saml-enabled", 0, "two-factor-conformant", 1,
+        "remaining-testable-count", 5, "fair-run-queuing-enabled", 1,
+        "plan-expired", 0, "plan-is-trial", 0, "plan-is-enterprise", 0,
+        "trial-expires-at", "permissions", permissions(r, o->name));
+    for (int i = 0; i < NSETTINGS; i++)
+        json_object_set_new(attrs, settings[i].name,
+                            setting_value(&settings[i], stored));
+    json_t *rels = json_pack(
+        "{s:{s:{s:s,s:s},s:{s:s}}}", "entitlement-set", "data", "type",
+        "entitlement-sets", "id", o->id, "links", "related",
+        arena_printf(r->arena, "/api/v2/organizations/%s/entitlement-set",
+                     o->name));
+    if (o->default_project != NULL)
+        json_object_set_new(rels, "default-project",
+                            json_pack("{s:{s:s,s:s}}", "data", "type",
+                                      "projects", "id", o->default_project));
+    return json_pack(
+        "{s:s,s:s,s:o,s:o,s:{s:s}}", "id", o->name, "type", "organizations",
+        "attributes", attrs, "relationships", rels, "links", "self",
+        arena_printf(r->arena, "/api/v2/organizations/%s", o->name));
+}
+
+static void reply_org(struct http_req *r, int status, const struct st_org *o)
+{
+    http_reply_json(r, status, json_pack("{s:o}", "data", org_json(r, o)));
+}
+
+/* ---- organizations ----------------------------------------------------- */
+
+static void org_list(struct http_req *r)
+{
+    struct page p;
+    if (!jsonapi_page(r, &p))
+        return;
+    const char *q = http_query(r, "q");
+    if (q == NULL)
+        q = http_query(r, "query");
+    struct tr_errbuf eb = {{0}};
+    struct st_org *orgs = NULL;
+    int n = 0;
+    int64_t total = 0;
+    tr_err e = TR_OK;
+    if (r->who.kind == PRINC_ORG) {
+        /* an organization token sees exactly its own organization */
+        struct st_org *one = arena_alloc(r->arena, sizeof(*one));
+        e = store_org_get(r->srv->db, r->arena, r->who.org, one, &eb);
+        bool match = e == TR_OK &&
+                     (q == NULL || *q == '\0' || strcasestr(one->name, q) ||
+                      strcasestr(one->email, q));
+        if (e == TR_OK && match) {
+            total = 1;
+            n = p.number == 1 ? 1 : 0;
+            orgs = one;
+        }
+    } else {
+        e = store_org_list(
+            r->srv->db, r->arena, r->who.is_admin ? NULL : r->who.user_id, q,
+            (p.number - 1) * p.size, p.size, &orgs, &n, &total, &eb);
+    }
+    if (e != TR_OK) {
+        api_store_fail(r, e, &eb);
+        return;
+    }
+    json_t *items = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(items, org_json(r, &orgs[i]));
+    http_reply_json(r, 200, jsonapi_list_doc(items, &p, total));
+}
+
+/* Rejects a default agent pool: Terrace has no agent pools yet.  mode is
+ * the execution mode the organization will have. */
+static bool agent_pool_ok(struct http_req *r, json_t *data, const char *mode)
+{
+    json_t *rel = json_object_get(json_object_get(data, "relationships"),
+                                  "default-agent-pool");
+    json_t *d = json_object_get(rel, "data");
+    bool pool = d != NULL && !json_is_null(d);
+    if (pool && strcmp(mode, "agent") != 0) {
+        http_error(r, 422, NULL,
+                   "Default agent pool must not be specified unless using "
+                   "'agent' execution mode");
+        return false;
+    }
+    if (pool) {
+        const char *id = jsonapi_rel_id(data, "default-agent-pool");
+        http_error(r, 422, NULL,
+                   arena_printf(r->arena, "agent pool %s not found",
+                                id != NULL ? id : "(no id)"));
+        return false;
+    }
+    if (strcmp(mode, "agent") == 0) {
+        http_error(r, 422, NULL,
+                   "'agent' execution mode needs a default agent pool, and "
+                   "this server has no agent pools");
+        return false;
+    }
+    return true;
+}
+
+static const char *exec_mode(json_t *stored)
+{
+    json_t *v = json_object_get(stored, "default-execution-mode");
+    return json_is_string(v) ? json_string_value(v) : "remote";
+}
+
+static void org_create(struct http_req *r)
+{
+    if (!api_need_user(r, false))
+        return;
+    json_t *data = jsonapi_body(r, "organizations");
+    if (data == NULL)
+        return;
+    const char *name = NULL, *email = NULL;
+    if (!jsonapi_attr_str(r, data, "name", &name) ||
+        !jsonapi_attr_str(r, data, "email", &email))
+        return;
+    if (name == NULL || !util_valid_name(name)) {
+        http_error(r, 422, NULL,
+                   name == NULL ? "name is required"
+                                : "name must be 1 to 90 letters, digits, "
+                                  "'-' or '_'");
+        return;
+    }
+    if (email == NULL || !api_valid_email(email)) {
+        http_error(r, 422, NULL,
+                   email == NULL ? "email is required"
+                                 : "email is not a valid address");
+        return;
+    }
+    json_t *stored = http_json_own(r, json_object());
+    if (!settings_apply(r, jsonapi_attrs(data), stored) ||
+        !agent_pool_ok(r, data, exec_mode(stored)))
+        return;
+    char *text = json_dumps(stored, JSON_COMPACT | JSON_SORT_KEYS);
+    struct st_org o;
+    struct tr_errbuf eb = {{0}};
+    tr_err e = store_org_create(r->srv->db, r->arena, name, email, text,
+                                r->who.user_id, &o, &eb);
+    free(text);
+    if (e != TR_OK) {
+        api_store_fail(r, e, &eb);
+        return;
+    }
+    log_info("rid=%s organization %s created by %s", r->request_id, o.name,
+             r->who.username);
+    reply_org(r, 201, &o);
+}
+
+static void org_show(struct http_req *r)
+{
+    struct st_org o;
+    if (api_org_access(r, http_param(r, "name"), &o))
+        reply_org(r, 200, &o);
+}
+
+static void org_update(struct http_req *r)
+{
+    struct st_org o;
+    if (!api_org_access(r, http_param(r, "name"), &o))
+        return;
+    if (!api_org_admin(r, o.name)) {
+        http_error(r, 403, NULL, "only owners may change the organization");
+        return;
+    }
+    json_t *data = jsonapi_body(r, "organizations");
+    if (data == NULL)
+        return;
+    const char *name = NULL, *email = NULL;
+    if (!jsonapi_attr_str(r, data, "name", &name) ||
+        !jsonapi_attr_str(r, data, "email", &email))
+        return;
+    if (name != NULL && !util_valid_name(name)) {
+        http_error(r, 422, NULL,
+                   "name must be 1 to 90 letters, digits, '-' or '_'");
+        return;
+    }
+    if (email != NULL && !api_valid_email(email)) {
+        http_error(r, 422, NULL, "email is not a valid address");
+        return;
+    }
+    json_t *stored = settings_load(r, &o);
+    if (!settings_apply(r, jsonapi_attrs(data), stored) ||
+        !agent_pool_ok(r, data, exec_mode(stored)))
+        return;
+    char *text = json_dumps(stored, JSON_COMPACT | JSON_SORT_KEYS);
+    struct tr_errbuf eb = {{0}};
+    tr_err e =
+        store_org_update(r->srv->db, r->arena, o.name, name, email, text, &eb);
+    free(text);
+    if (e == TR_OK)
+        e = store_org_get(r->srv->db, r->arena, name ? name : o.name, &o, &eb);
+    if (e != TR_OK) {
+        api_store_fail(r, e, &eb);
+        return;
+    }
+    reply_org(r, 200, &o);
+}
+
+static void org_delete(struct http_req *r)
+{
+    struct st_org o;
+    if (!api_org_access(r, http_param(r, "name"), &o))
+        return;
+    if (r->who.kind != PRINC_USER || !api_org_admin(r, o.name)) {
+        http_error(r, 403, NULL,
+                   "only an owner's user token may delete an organization");
+        return;
+    }
+    struct tr_errbuf eb = {{0}};
+    tr_err e = store_org_delete(r->srv->db, r->arena, o.name, &eb);
+    if (e != TR_OK) {
+        api_store_fail(r, e, &eb);
+        return;
+    }
+    log_info("rid=%s organization %s deleted by %s", r->request_id, o.name,
+             r->who.username);
+    http_reply(r, 204, NULL, "", 0);
+}
+
+static void entitlements(struct http_req *r)
+{
+    struct st_org o;
+    if (!api_org_access(r, http_param(r, "name"), &o))
+        return;
+    /* what Terrace offers: remote operations and state; nothing paid */
+    json_t *attrs = json_pack(
+        "{s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b}",
+        "operations", 1, "state-storage", 1, "agents", 0, "audit-logging", 0,
+        "cost-estimation", 0, "global-run-tasks", 0, "module-tests-generation",
+        0, "private-module-registry", 0, "private-run-tasks", 0, "run-tasks", 0,
+        "sso", 0, "sentinel", 0, "teams", 0, "vcs-integrations", 0);
+    http_reply_json(
+        r, 200,
+        json_pack("{s:{s:s,s:s,s:o,s:{s:s}}}", "data", "id", o.id, "type",
+                  "entitlement-sets", "attributes", attrs, "links", "self",
+                  arena_printf(r->arena, "/api/v2/entitlement-sets/%s", o.id)));
+}
+
+/* ---- memberships ------------------------------------------------------- */
+
+#define ID_RANDOM 16 /* util_new_id's random part */
+
+static const char *membership_id(struct http_req *r, const struct st_org *o,
+                                 const struct st_user *u)
+{
+    const char *ur = strchr(u->id, '-'), *orr = strchr(o->id, '-');
+    return arena_printf(r->arena, "ou-%s%s", ur ? ur + 1 : u->id,
+                        orr ? orr + 1 : o->id);
+}
+
+static json_t *membership_json(struct http_req *r, const struct st_org *o,
+                               const struct st_user *u)
+{
+    return json_pack(
+        "{s:s,s:s,s:{s:s,s:s},s:{s:{s:{s:s,s:s}},s:{s:{s:s,s:s}},s:{s:[]}}}",
+        "id", membership_id(r, o, u), "type", "organization-memberships",
+        "attributes", "status", "active", "email", u->email ? u->email : "",
+        "relationships", "organization", "data", "type", "organizations", "id",
+        o->name, "user", "data", "type", "users", "id", u->id, "teams", "data");
+}
+
+/* include= for memberships: "user" (users in `included`) and "teams"
+ * (there are none).  Answers 400 on anything else. */
+static bool membership_include(struct http_req *r, bool *user)
+{
+    *user = false;
+    const char *inc = http_query(r, "include");
+    if (inc == NULL || *inc == '\0')
+        return true;
+    char *copy = arena_strdup(r->arena, inc), *save = NULL;
+    for (char *t = strtok_r(copy, ",", &save); t != NULL;
+         t = strtok_r(NULL, ",", &save)) {
+        if (strcmp(t, "user") == 0) {
+            *user = true;
+        } else if (strcmp(t, "teams") != 0) {
+            http_error(
+                r, 400, "bad request",
+                arena_printf(r->arena, "Invalid include parameter: %s", t));
+            return false;
+        }
+    }
+    return true;
+}
+
+static json_t *user_for(struct http_req *r, const struct st_user *u)
+{
+    return api_user_json(r, u, USER_VIEW_SELF, NULL, 0);
+}
+
+static void memberships_list(struct http_req *r)
+{
+    struct st_org o;
+    struct page p;
+    bool inc_user;
+    if (!api_org_access(r, http_param(r, "name"), &o) || !jsonapi_page(r, &p) ||
+        !membership_include(r, &inc_user))
+        return;
+    struct st_user *users = NULL;
+    int n = 0;
+    int64_t total = 0;
+    struct tr_errbuf eb = {{0}};
+    tr_err e =
+        store_org_members(r->srv->db, r->arena, o.name, (p.number - 1) * p.size,
+                          p.size, &users, &n, &total, &eb);
+    if (e != TR_OK) {
+        api_store_fail(r, e, &eb);
+        return;
+    }
+    json_t *items = json_array(), *included = json_array();
+    for (int i = 0; i < n; i++) {
+        json_array_append_new(items, membership_json(r, &o, &users[i]));
+        if (inc_user)
+            json_array_append_new(included, user_for(r, &users[i]));
+    }
+    json_t *doc = jsonapi_list_doc(items, &p, total);
+    if (inc_user)
+        json_object_set(doc, "included", included);
+    json_decref(included);
+    http_reply_json(r, 200, doc);
+}
+
+static void membership_create(struct http_req *r)
+{
+    struct st_org o;
+    if (!api_org_access(r, http_param(r, "name"), &o))
+        return;
+    if (!api_org_admin(r, o.name)) {
+        http_error(r, 403, NULL, "only owners may add members");
+        return;
+    }
+    json_t *data = jsonapi_body(r, "organization-memberships");
+    const char *email = NULL;
+    if (data == NULL || !jsonapi_attr_str(r, data, "email", &email))
+        return;
+    if (email == NULL || !api_valid_email(email)) {
+        http_error(r, 422, NULL,
+                   email == NULL ? "email is required"
+                                 : "email is not a valid address");
+        return;
+    }
+    json_t *teams = json_object_get(
+        json_object_get(json_object_get(data, "relationships"), "teams"),
+        "data");
+    if (json_array_size(teams) > 0) {
+        http_error(r, 422, NULL, "teams are not supported yet");
+        return;
+    }
+    struct st_user u;
+    bool member = false;
+    struct tr_errbuf eb = {{0}};
+    tr_err e = store_user_by_email(r->srv->db, r->arena, email, &u, &eb);
+    if (e == TR_ERR_NOT_FOUND) {
+        http_error(r, 422, NULL,
+                   arena_printf(r->arena,
+                                "no user has the email %s; a site admin "
+                                "creates users (terrace admin user create)",
+                                email));
+        return;
+    }
+    if (e == TR_OK)
+        e = store_org_is_member(r->srv->db, r->arena, o.name, u.id, &member,
+                                &eb);
+    if (e == TR_OK && member)
+        e = tr_fail(&eb, TR_ERR_INVALID, "%s is already a member of %s", email,
+                    o.name);
+    if (e == TR_OK)
+        e = store_org_add_member(r->srv->db, r->arena, o.name, u.id, &eb);
+    if (e != TR_OK) {
+        api_store_fail(r, e, &eb);
+        return;
+    }
+    log_info("rid=%s user %s added to organization %s", r->request_id, u.id,
+             o.name);
+    json_t *doc = json_pack("{s:o,s:[o]}", "data", membership_json(r, &o, &u),
+                            "included", user_for(r, &u));
+    http_reply_json(r, 201, doc);
+}
+
+/* Decodes a membership id and loads both sides if the caller may see the
+ * organization and the user is a member; otherwise answers 404. */
+static bool membership_access(struct http_req *r, struct st_org *o,
+                              struct st_user *u)
+{
+    const char *id = http_param(r, "id");
+    struct tr_errbuf eb = {{0}};
+    tr_err e = TR_ERR_NOT_FOUND;
+    bool member = false;
+    if (strncmp(id, "ou-", 3) == 0 && strlen(id) == 3 + 2 * ID_RANDOM) {
+        char *uid = arena_printf(r->arena, "user-%.*s", ID_RANDOM, id + 3);
+        char *oid = arena_printf(r->arena, "org-%s", id + 3 + ID_RANDOM);
+        e = store_org_by_id(r->srv->db, r->arena, oid, o, &eb);
+        if (e == TR_OK)
+            e = store_user_get(r->srv->db, r->arena, uid, u, &eb);
+        if (e == TR_OK)
+            e = store_org_is_member(r->srv->db, r->arena, o->name, u->id,
+                                    &member, &eb);
+    }
+    if (e == TR_OK && !member)
+        e = TR_ERR_NOT_FOUND;
+    if (e == TR_ERR_NOT_FOUND) {
+        http_error(r, 404, "not found", "membership not found");
+        return false;
+    }
+    if (e != TR_OK) {
+        api_store_fail(r, e, &eb);
+        return false;
+    }
+    if (!api_org_access(r, o->name, o)) {
+        http_error(r, 404, "not found", "membership not found");
+        return false;
+    }
+    return true;
+}
+
+static void membership_show(struct http_req *r)
+{
+    struct st_org o;
+    struct st_user u;
+    bool inc_user;
+    if (!membership_include(r, &inc_user) || !membership_access(r, &o, &u))
+        return;
+    json_t *doc = json_pack("{s:o}", "data", membership_json(r, &o, &u));
+    if (inc_user)
+        json_object_set_new(doc, "included", json_pack("[o]", user_for(r, &u)));
+    http_reply_json(r, 200, doc);
+}
+
+static void membership_delete(struct http_req *r)
+{
+    struct st_org o;
+    struct st_user u;
+    if (!membership_access(r, &o, &u))
+        return;
+    if (!api_org_admin(r, o.name)) {
+        http_error(r, 403, NULL, "only owners may remove members");
+        return;
+    }
+    struct tr_errbuf eb = {{0}};
+    tr_err e = store_org_remove_member(r->srv->db, r->arena, o.name, u.id, &eb);
+    if (e != TR_OK) {
+        api_store_fail(r, e, &eb);
+        return;
+    }
+    log_info("rid=%s user %s removed from organization %s", r->request_id, u.id,
+             o.name);
+    http_reply(r, 204, NULL, "", 0);
+}
+
+const struct route api_org_routes[] = {
+    {"GET", "/api/v2/organizations", org_list, ROUTE_AUTH},
+    {"POST", "/api/v2/organizations", org_create, ROUTE_AUTH},
+    {"GET", "/api/v2/organizations/:name", org_show, ROUTE_AUTH},
+    {"PATCH", "/api/v2/organizations/:name", org_update, ROUTE_AUTH},
+    {"DELETE", "/api/v2/organizations/:name", org_delete, ROUTE_AUTH},
+    {"GET", "/api/v2/organizations/:name/entitlement-set", entitlements,
+     ROUTE_AUTH},
+    {"GET", "/api/v2/organizations/:name/authentication-token",
+     api_org_token_get, ROUTE_AUTH},
+    {"POST", "/api/v2/organizations/:name/authentication-token",
+     api_org_token_create, ROUTE_AUTH},
+    {"DELETE", "/api/v2/organizations/:name/authentication-token",
+     api_org_token_delete, ROUTE_AUTH},
+    {"GET", "/api/v2/organizations/:name/organization-memberships",
+     memberships_list, ROUTE_AUTH},
+    {"POST", "/api/v2/organizations/:name/organization-memberships",
+     membership_create, ROUTE_AUTH},
+    {"GET", "/api/v2/organization-memberships/:id", membership_show,
+     ROUTE_AUTH},
+    {"DELETE", "/api/v2/organization-memberships/:id", membership_delete,
+     ROUTE_AUTH},
+    {0},
+};

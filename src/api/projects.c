@@ -1,0 +1,209 @@
+/*
+ * projects.c - the projects API: list and create in an organization, read,
+ * update and delete by id.
+ *
+ * Project names follow TFE: 3 to 40 letters, digits, spaces, '-' and '_',
+ * not starting or ending with a space; descriptions up to 256 characters.
+ * The default project cannot be deleted, nor can a project that still
+ * holds workspaces (409).  A project of an organization the caller cannot
+ * see answers 404 like a missing one.
+ *
+ * SPDX-License-Identifier: MPL-2.0
+ */
+#include <string.h>
+
+#include "api/workspaces_int.h"
+
+#define MAX_DESCRIPTION 256
+
+json_t *api_project_json(struct http_req *r, const struct st_project *p)
+{
+    bool w = api_org_admin(r, p->org);
+    return json_pack(
+        "{s:s,s:s,s:{s:s,s:s,s:b,s:I,s:o,s:{s:b,s:b,s:b,s:b,s:b}},"
+        "s:{s:{s:{s:s,s:s}}},s:{s:s}}",
+        "id", p->id, "type", "projects", "attributes", "name", p->name,
+        "description", p->description, "is-default", p->is_default,
+        "workspace-count", (json_int_t)p->workspace_count, "created-at",
+        api_time(p->created_at), "permissions", "can-read", 1, "can-update", w,
+        "can-destroy", w && !p->is_default, "can-create-workspace", w,
+        "can-move-workspace", w, "relationships", "organization", "data", "id",
+        p->org, "type", "organizations", "links", "self",
+        arena_printf(r->arena, "/api/v2/projects/%s", p->id));
+}
+
+static bool valid_project_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 3 || n > 40 || s[0] == ' ' || s[n - 1] == ' ')
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                  (c >= '0' && c <= '9') || c == '-' || c == '_' || c == ' ';
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+/* name and description of a create or update body, checked. */
+static bool parse(struct http_req *r, json_t *data, const char **name,
+                  const char **description)
+{
+    if (!jsonapi_attr_str(r, data, "name", name) ||
+        !jsonapi_attr_str(r, data, "description", description))
+        return false;
+    if (*name != NULL && !valid_project_name(*name)) {
+        http_error(r, 422, NULL,
+                   "Name may only contain letters, numbers, spaces, -, and "
+                   "_, must not start or end with a space, and must be 3 "
+                   "to 40 characters long");
+        return false;
+    }
+    if (*description != NULL && strlen(*description) > MAX_DESCRIPTION) {
+        http_error(r, 422, NULL,
+                   "description must be at most 256 characters long");
+        return false;
+    }
+    return true;
+}
+
+static void reply(struct http_req *r, int status, const struct st_project *p)
+{
+    http_reply_json(r, status,
+                    json_pack("{s:o}", "data", api_project_json(r, p)));
+}
+
+/* Loads project :id if the caller may see its organization. */
+static bool access_project(struct http_req *r, struct st_project *out)
+{
+    const char *id = http_param(r, "id");
+    struct tr_errbuf eb = {{0}};
+    tr_err e = store_project_get(r->srv->db, r->arena, id, out, &eb);
+    if (e == TR_OK && api_org_access(r, out->org, NULL))
+        return true;
+    if (e == TR_OK && r->status != 404)
+        return false;
+    if (e == TR_OK || e == TR_ERR_NOT_FOUND)
+        http_error(r, 404, "not found",
+                   arena_printf(r->arena, "project %s not found", id));
+    else
+        api_store_fail(r, e, &eb);
+    return false;
+}
+
+static void list(struct http_req *r)
+{
+    struct st_org o;
+    struct page p;
+    if (!api_org_access(r, http_param(r, "org"), &o) || !jsonapi_page(r, &p))
+        return;
+    const char *names = http_query(r, "filter[names]");
+    const char **list = NULL;
+    int nlist = 0;
+    if (names != NULL) {
+        list = arena_alloc(r->arena, sizeof(char *) * (API_WS_MAX_ITEMS + 1));
+        char *copy = arena_strdup(r->arena, names);
+        char *save = NULL;
+        for (char *t = strtok_r(copy, ",", &save); t != NULL;
+             t = strtok_r(NULL, ",", &save)) {
+            if (nlist >= API_WS_MAX_ITEMS) {
+                http_error(r, 400, NULL, "filter[names] lists too many names");
+                return;
+            }
+            list[nlist++] = t;
+        }
+    }
+    struct st_project *prj = NULL;
+    int n = 0;
+    int64_t total = 0;
+    struct tr_errbuf eb = {{0}};
+    tr_err e = store_project_list(r->srv->db, r->arena, o.name, list, nlist,
+                                  http_query(r, "q"), (p.number - 1) * p.size,
+                                  p.size, &prj, &n, &total, &eb);
+    if (e != TR_OK) {
+        api_store_fail(r, e, &eb);
+        return;
+    }
+    json_t *items = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(items, api_project_json(r, &prj[i]));
+    http_reply_json(r, 200, jsonapi_list_doc(items, &p, total));
+}
+
+static void create(struct http_req *r)
+{
+    struct st_org o;
+    const char *name = NULL, *description = NULL;
+    if (!api_org_access(r, http_param(r, "org"), &o) ||
+        !api_ws_may_write(r, o.name))
+        return;
+    json_t *data = jsonapi_body(r, "projects");
+    if (data == NULL || !parse(r, data, &name, &description))
+        return;
+    if (name == NULL) {
+        http_error(r, 422, NULL, "Name can't be blank: name is required");
+        return;
+    }
+    struct st_project p;
+    struct tr_errbuf eb = {{0}};
+    tr_err e = store_project_create(r->srv->db, r->arena, o.name, name,
+                                    description, &p, &eb);
+    if (e != TR_OK) {
+        api_store_fail(r, e, &eb);
+        return;
+    }
+    reply(r, 201, &p);
+}
+
+static void show(struct http_req *r)
+{
+    struct st_project p;
+    if (access_project(r, &p))
+        reply(r, 200, &p);
+}
+
+static void update(struct http_req *r)
+{
+    struct st_project p;
+    const char *name = NULL, *description = NULL;
+    if (!access_project(r, &p) || !api_ws_may_write(r, p.org))
+        return;
+    json_t *data = jsonapi_body(r, "projects");
+    if (data == NULL || !parse(r, data, &name, &description))
+        return;
+    struct tr_errbuf eb = {{0}};
+    tr_err e = store_project_update(r->srv->db, r->arena, p.id, name,
+                                    description, &eb);
+    if (e == TR_OK)
+        e = store_project_get(r->srv->db, r->arena, p.id, &p, &eb);
+    if (e != TR_OK) {
+        api_store_fail(r, e, &eb);
+        return;
+    }
+    reply(r, 200, &p);
+}
+
+static void destroy(struct http_req *r)
+{
+    struct st_project p;
+    if (!access_project(r, &p) || !api_ws_may_write(r, p.org))
+        return;
+    struct tr_errbuf eb = {{0}};
+    tr_err e = store_project_delete(r->srv->db, r->arena, p.id, &eb);
+    if (e != TR_OK) {
+        api_store_fail(r, e, &eb);
+        return;
+    }
+    http_reply(r, 204, NULL, "", 0);
+}
+
+const struct route api_project_routes[] = {
+    {"GET", "/api/v2/organizations/:org/projects", list, ROUTE_AUTH},
+    {"POST", "/api/v2/organizations/:org/projects", create, ROUTE_AUTH},
+    {"GET", "/api/v2/projects/:id", show, ROUTE_AUTH},
+    {"PATCH", "/api/v2/projects/:id", update, ROUTE_AUTH},
+    {"DELETE", "/api/v2/projects/:id", destroy, ROUTE_AUTH},
+    {0},
+};

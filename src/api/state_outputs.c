@@ -1,0 +1,99 @@
+/*
+ * state_outputs.c - state version outputs.
+ *
+ *   GET /workspaces/:id/current-state-version-outputs   sensitive -> null
+ *   GET /state-versions/:id/outputs                      values shown
+ *   GET /state-version-outputs/:id                       value shown
+ *
+ * Outputs are extracted from the state file when a version is finalized
+ * (never from json-state-outputs) and stored with the version in the same
+ * transaction.  As in TFE, the current-outputs list hides sensitive values
+ * and clients read each one by id; a workspace without state has no
+ * outputs (an empty list, so `output` prints nothing instead of failing).
+ *
+ * SPDX-License-Identifier: MPL-2.0
+ */
+#include <string.h>
+
+#include "api/state_int.h"
+
+static json_t *text_json(const char *text)
+{
+    json_t *j = text ? state_json_load(text, strlen(text)) : NULL;
+    return j ? j : json_null();
+}
+
+json_t *api_sv_output_json(struct http_req *r, const struct st_sv_output *o,
+                           bool hide)
+{
+    json_t *value = hide && o->sensitive ? json_null() : text_json(o->value);
+    return json_pack(
+        "{s:s,s:s,s:{s:s,s:b,s:s,s:o,s:o},s:{s:s}}", "id", o->id, "type",
+        "state-version-outputs", "attributes", "name", o->name, "sensitive",
+        o->sensitive, "type", o->type, "value", value, "detailed-type",
+        text_json(o->detailed_type), "links", "self",
+        arena_printf(r->arena, "/api/v2/state-version-outputs/%s", o->id));
+}
+
+/* A page of sv_id's outputs (none when sv_id is NULL). */
+static void outputs_reply(struct http_req *r, const char *sv_id, bool hide)
+{
+    struct tr_errbuf eb = {{0}};
+    struct page p;
+    struct st_sv_output *outs = NULL;
+    int n = 0;
+    int64_t total = 0;
+    if (!jsonapi_page(r, &p))
+        return;
+    tr_err e = TR_OK;
+    if (sv_id != NULL)
+        e = store_sv_outputs(r->srv->db, r->arena, sv_id,
+                             (p.number - 1) * p.size, p.size, &outs, &n,
+                             &total, &eb);
+    if (e != TR_OK) {
+        api_store_fail(r, e, &eb);
+        return;
+    }
+    json_t *items = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(items, api_sv_output_json(r, &outs[i], hide));
+    api_sv_reply_doc(r, 200, jsonapi_list_doc(items, &p, total));
+}
+
+void api_sv_outputs(struct http_req *r)
+{
+    struct st_sv sv;
+    if (api_sv_access(r, http_param(r, "id"), &sv, NULL))
+        outputs_reply(r, sv.id, false);
+}
+
+void api_ws_current_outputs(struct http_req *r)
+{
+    struct tr_errbuf eb = {{0}};
+    struct st_workspace ws;
+    struct st_sv sv;
+    if (!api_workspace_access(r, http_param(r, "id"), &ws))
+        return;
+    tr_err e = store_sv_current(r->srv->db, r->arena, ws.id, &sv, &eb);
+    if (e != TR_OK && e != TR_ERR_NOT_FOUND) {
+        api_store_fail(r, e, &eb);
+        return;
+    }
+    outputs_reply(r, e == TR_OK ? sv.id : NULL, true);
+}
+
+void api_sv_output_show(struct http_req *r)
+{
+    struct tr_errbuf eb = {{0}};
+    struct st_sv_output o;
+    struct st_sv sv;
+    tr_err e = store_sv_output_get(r->srv->db, r->arena, http_param(r, "id"),
+                                   &o, &eb);
+    if (e != TR_OK) {
+        api_store_fail(r, e, &eb);
+        return;
+    }
+    if (api_sv_access(r, o.sv_id, &sv, NULL))
+        api_sv_reply_doc(r, 200, json_pack("{s:o}", "data",
+                                           api_sv_output_json(r, &o, false)));
+}

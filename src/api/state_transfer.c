@@ -1,0 +1,198 @@
+/*
+ * state_transfer.c - the bytes of a state version: downloads and the
+ * upload URLs of the pending (upload-URL) flow.
+ *
+ *   GET /state-versions/:id/download, /json-download
+ *       with the caller's token (the CLI sends it to the download URL)
+ *       or, without an Authorization header, a valid signature
+ *   PUT /state-versions/:id/upload, /json-upload
+ *       signature only (go-tfe's foreign PUT carries no token); the body
+ *       is spooled to disk by the server, never held in memory
+ *
+ * An upload is verified before anything is written: md5 of the spooled
+ * bytes against the md5 declared when the version was created, the state
+ * parses as v4, and the successor rule still holds.  Then the spool file
+ * is moved into the blob store (durable) and one transaction finalizes
+ * the version and makes it current (store_sv_finalize).  A rejected
+ * upload leaves the version pending so the client may retry; a finalized
+ * or discarded version refuses uploads with 409.  The JSON state may
+ * arrive before or after the state (go-tfe sends both at once), once.
+ *
+ * SPDX-License-Identifier: MPL-2.0
+ */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api/state_int.h"
+#include "blob/blob.h"
+#include "core/log.h"
+#include "crypto/digest.h"
+
+static void download(struct http_req *r, bool json)
+{
+    struct tr_errbuf eb = {{0}};
+    struct st_sv sv;
+    const char *id = http_param(r, "id");
+    if (http_header(r, "Authorization") != NULL) {
+        if (!http_authenticate(r) || !api_sv_access(r, id, &sv, NULL))
+            return;
+    } else {
+        if (!http_check_signature(r))
+            return;
+        tr_err e = store_sv_get(r->srv->db, r->arena, id, &sv, &eb);
+        if (e != TR_OK) {
+            api_store_fail(r, e, &eb);
+            return;
+        }
+    }
+    const char *key = json ? sv.json_blob_key : sv.blob_key;
+    if (strcmp(sv.status, "finalized") != 0 || key == NULL) {
+        http_error(r, 404, "not found",
+                   json ? "this state version has no JSON state"
+                        : "this state version has no state yet");
+        return;
+    }
+    int fd = -1;
+    uint64_t size = 0;
+    tr_err e = blob_open_read(r->srv->blob, key, &fd, &size, &eb);
+    if (e != TR_OK) { /* a finalized version without bytes is a bug */
+        api_store_fail(r, e == TR_ERR_NOT_FOUND ? TR_ERR_INTERNAL : e, &eb);
+        return;
+    }
+    http_reply_fd(r, 200, "application/json", fd, size);
+}
+
+void api_sv_download(struct http_req *r)
+{
+    download(r, false);
+}
+
+void api_sv_json_download(struct http_req *r)
+{
+    download(r, true);
+}
+
+/* md5 and sha256 of the spooled body, reading it back from the start. */
+static bool spool_digest(struct http_req *r, char **md5, char **sha)
+{
+    struct digest_stream *d = digest_stream_new(r->arena);
+    char buf[65536];
+    uint64_t off = 0;
+    for (;;) {
+        ssize_t n = pread(r->spool_fd, buf, sizeof(buf), (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            log_error("rid=%s cannot read spooled upload: %s",
+                      r->request_id, strerror(errno));
+            http_fail(r, TR_ERR_IO, NULL);
+            return false;
+        }
+        if (n == 0)
+            break;
+        digest_stream_update(d, buf, (size_t)n);
+        off += (uint64_t)n;
+    }
+    digest_stream_final(d, r->arena, md5, sha);
+    return true;
+}
+
+/* Loads the version an upload URL names, after its signature, and
+ * rewinds the spool file. */
+static bool upload_target(struct http_req *r, struct st_sv *sv)
+{
+    struct tr_errbuf eb = {{0}};
+    if (!http_check_signature(r))
+        return false;
+    tr_err e = store_sv_get(r->srv->db, r->arena, http_param(r, "id"), sv,
+                            &eb);
+    if (e != TR_OK) {
+        api_store_fail(r, e, &eb);
+        return false;
+    }
+    if (lseek(r->spool_fd, 0, SEEK_SET) != 0) {
+        http_fail(r, TR_ERR_IO, NULL);
+        return false;
+    }
+    return true;
+}
+
+void api_sv_upload(struct http_req *r)
+{
+    struct tr_errbuf eb = {{0}};
+    struct st_sv sv;
+    struct state_info si = {0};
+    char *md5 = NULL, *sha = NULL;
+    if (!upload_target(r, &sv))
+        return;
+    if (strcmp(sv.status, "pending") != 0) {
+        http_error(r, 409, "conflict",
+                   arena_printf(r->arena, "state version %s is %s", sv.id,
+                                sv.status));
+        return;
+    }
+    if (!spool_digest(r, &md5, &sha))
+        return;
+    if (!digest_equal(md5, sv.md5)) {
+        http_error(r, 422, NULL,
+                   "md5 of the uploaded state does not match the state "
+                   "version's md5");
+        return;
+    }
+    tr_err e = state_parse_fd(r->arena, r->spool_fd, &si, &eb);
+    if (e == TR_OK) /* early answer; finalize checks again */
+        e = store_sv_check(r->srv->db, r->arena, sv.workspace_id, sv.serial,
+                           *sv.lineage ? sv.lineage : si.lineage, sv.md5,
+                           sv.force ? SV_FORCE : 0, &eb);
+    struct st_sv fin = {
+        .size = (int64_t)r->body_len,
+        .sha256 = sha,
+        .lineage = si.lineage,
+        .terraform_version = si.terraform_version,
+        .resources = si.resources,
+    };
+    if (e == TR_OK)
+        e = blob_put_file(r->srv->blob, sv.blob_key, r->spool_path, &eb);
+    if (e == TR_OK)
+        e = store_sv_finalize(r->srv->db, r->arena, sv.id, &fin,
+                              api_sv_outputs_of(r, &si), si.noutputs, NULL,
+                              &eb);
+    if (e != TR_OK) {
+        api_store_fail(r, e, &eb);
+        return;
+    }
+    http_reply(r, 200, NULL, "", 0);
+}
+
+void api_sv_json_upload(struct http_req *r)
+{
+    struct tr_errbuf eb = {{0}};
+    struct st_sv sv;
+    if (!upload_target(r, &sv))
+        return;
+    if (strcmp(sv.status, "discarded") == 0 || sv.json_blob_key != NULL) {
+        http_error(r, 409, "conflict",
+                   "this state version already has a JSON state or was "
+                   "discarded");
+        return;
+    }
+    if (!state_is_json_fd(r->spool_fd)) {
+        http_error(r, 422, NULL, "the JSON state is not JSON");
+        return;
+    }
+    /* a key per upload: a concurrent loser cannot overwrite the winner */
+    char *key = arena_printf(r->arena, "state/%s/%s-%s.json",
+                             sv.workspace_id, sv.id,
+                             util_new_id(r->arena, "j"));
+    tr_err e = blob_put_file(r->srv->blob, key, r->spool_path, &eb);
+    if (e == TR_OK)
+        e = store_sv_set_json(r->srv->db, r->arena, sv.id, key, &eb);
+    if (e == TR_ERR_CONFLICT)
+        blob_remove(r->srv->blob, key, NULL);
+    if (e != TR_OK) {
+        api_store_fail(r, e, &eb);
+        return;
+    }
+    http_reply(r, 200, NULL, "", 0);
+}

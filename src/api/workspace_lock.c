@@ -1,0 +1,110 @@
+/*
+ * workspace_lock.c - POST /workspaces/:id/actions/{lock,unlock,force-unlock}.
+ *
+ * The lock holder is the caller: a user token locks as ("user", user id),
+ * an organization token as ("org", token id).  Only the same holder may
+ * unlock; anyone who may change the workspace may force-unlock.  The
+ * transitions themselves are single conditional UPDATEs in the store
+ * (store_ws_lock/store_ws_unlock), so of many concurrent lock requests
+ * exactly one succeeds.
+ *
+ * go-tfe reads the 409s by path and text: lock -> "already locked";
+ * unlock -> "is locked by Run" means a run holds it, anything else "not
+ * locked"; force-unlock -> not locked.
+ *
+ * SPDX-License-Identifier: MPL-2.0
+ */
+#include <string.h>
+
+#include "api/workspaces_int.h"
+
+#define MAX_REASON 1024
+
+static void holder(const struct http_req *r, const char **kind,
+                   const char **who)
+{
+    if (r->who.kind == PRINC_ORG) {
+        *kind = "org";
+        *who = r->who.token_id;
+    } else {
+        *kind = "user";
+        *who = r->who.user_id;
+    }
+}
+
+/* The optional lock reason: JSON:API {"data":{"attributes":{"reason":..}}}
+ * (newer go-tfe), plain {"reason":..} (older) or no body at all. */
+static bool lock_reason(struct http_req *r, const char **reason)
+{
+    *reason = "";
+    if (r->body.len == 0)
+        return true;
+    json_error_t jerr;
+    json_t *doc =
+        http_json_own(r, json_loadb(r->body.data, r->body.len, 0, &jerr));
+    if (doc == NULL) {
+        http_error(r, 400, NULL,
+                   arena_printf(r->arena, "malformed JSON: %s at line %d",
+                                jerr.text, jerr.line));
+        return false;
+    }
+    json_t *v = json_object_get(doc, "reason");
+    if (v == NULL)
+        v = json_object_get(
+            json_object_get(json_object_get(doc, "data"), "attributes"),
+            "reason");
+    if (v == NULL || json_is_null(v))
+        return true;
+    if (!json_is_string(v) || json_string_length(v) > MAX_REASON) {
+        http_error(r, 422, NULL,
+                   "reason must be a string of at most 1024 characters");
+        return false;
+    }
+    *reason = json_string_value(v);
+    return true;
+}
+
+void api_ws_lock(struct http_req *r)
+{
+    struct st_workspace w;
+    const char *reason, *kind, *who;
+    if (!api_ws_from_route(r, &w) || !api_ws_may_write(r, w.org) ||
+        !lock_reason(r, &reason))
+        return;
+    holder(r, &kind, &who);
+    struct tr_errbuf eb = {{0}};
+    tr_err e =
+        store_ws_lock(r->srv->db, r->arena, w.id, kind, who, reason, &w, &eb);
+    if (e != TR_OK) {
+        api_store_fail(r, e, &eb);
+        return;
+    }
+    api_ws_reply(r, 200, &w);
+}
+
+static void unlock(struct http_req *r, bool force)
+{
+    struct st_workspace w;
+    const char *kind = NULL, *who = NULL;
+    if (!api_ws_from_route(r, &w) || !api_ws_may_write(r, w.org))
+        return;
+    if (!force)
+        holder(r, &kind, &who);
+    struct tr_errbuf eb = {{0}};
+    tr_err e = store_ws_unlock(r->srv->db, r->arena, w.id, kind, who, &w, &eb);
+    if (e != TR_OK) {
+        api_store_fail(r, e, &eb);
+        return;
+    }
+    api_ws_reply(r, 200, &w);
+}
+
+void api_ws_unlock(struct http_req *r)
+{
+    unlock(r, false);
+}
+
+void api_ws_force_unlock(struct http_req *r)
+{
+    unlock(r, true);
+}

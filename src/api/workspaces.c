@@ -1,0 +1,518 @@
+/*
+ * workspaces.c - the workspaces API: list, create, read, update, delete,
+ * safe-delete, the workspace document, and the route table for workspaces
+ * with their lock (workspace_lock.c) and tags (workspace_tags.c).
+ *
+ * A workspace is addressed by id (/workspaces/:id) or by organization and
+ * name (/organizations/:org/workspaces/:name); both forms check that the
+ * caller may see the organization and answer 404 otherwise, exactly as for
+ * a workspace that does not exist.  Request attributes are checked in
+ * workspace_input.c.
+ *
+ * SPDX-License-Identifier: MPL-2.0
+ */
+#include <string.h>
+
+#include "api/workspaces_int.h"
+
+/* ---- access ------------------------------------------------------------ */
+
+static void ws_not_found(struct http_req *r, const char *what)
+{
+    http_error(r, 404, "not found",
+               arena_printf(r->arena, "workspace %s not found", what));
+}
+
+/* api_org_access() for an object inside the organization: its 404 must
+ * name the object, not the organization. */
+static bool org_visible(struct http_req *r, const char *org, const char *what)
+{
+    if (api_org_access(r, org, NULL))
+        return true;
+    if (r->status == 404)
+        ws_not_found(r, what);
+    return false;
+}
+
+bool api_workspace_access(struct http_req *r, const char *id,
+                          struct st_workspace *out)
+{
+    struct tr_errbuf eb = {{0}};
+    tr_err e = store_ws_get(r->srv->db, r->arena, id, out, &eb);
+    if (e == TR_ERR_NOT_FOUND) {
+        ws_not_found(r, id);
+        return false;
+    }
+    if (e != TR_OK) {
+        api_store_fail(r, e, &eb);
+        return false;
+    }
+    return org_visible(r, out->org, id);
+}
+
+bool api_ws_access_name(struct http_req *r, const char *org, const char *name,
+                        struct st_workspace *out)
+{
+    if (!api_org_access(r, org, NULL))
+        return false;
+    struct tr_errbuf eb = {{0}};
+    tr_err e = store_ws_get_by_name(r->srv->db, r->arena, org, name, out, &eb);
+    if (e == TR_ERR_NOT_FOUND) {
+        ws_not_found(r, name);
+        return false;
+    }
+    if (e != TR_OK) {
+        api_store_fail(r, e, &eb);
+        return false;
+    }
+    return true;
+}
+
+bool api_ws_from_route(struct http_req *r, struct st_workspace *out)
+{
+    const char *id = http_param(r, "id");
+    if (id != NULL)
+        return api_workspace_access(r, id, out);
+    return api_ws_access_name(r, http_param(r, "org"), http_param(r, "name"),
+                              out);
+}
+
+bool api_ws_may_write(struct http_req *r, const char *org)
+{
+    if (api_org_admin(r, org))
+        return true;
+    http_error(r, 403, "forbidden",
+               "you may not change workspaces of this organization");
+    return false;
+}
+
+/* ---- documents --------------------------------------------------------- */
+
+static json_t *rel(const char *type, const char *id)
+{
+    if (id == NULL)
+        return json_pack("{s:n}", "data");
+    return json_pack("{s:{s:s,s:s}}", "data", "id", id, "type", type);
+}
+
+static json_t *locked_by(const struct st_workspace *w)
+{
+    if (!w->locked || w->lock_holder == NULL)
+        return rel(NULL, NULL);
+    const char *type = "authentication-tokens";
+    if (util_streq(w->lock_kind, "user"))
+        type = "users";
+    else if (util_streq(w->lock_kind, "run"))
+        type = "runs";
+    else if (util_streq(w->lock_kind, "team"))
+        type = "teams";
+    return rel(type, w->lock_holder);
+}
+
+static json_t *permissions(bool write)
+{
+    static const char *const names[] = {
+        "can-update",
+        "can-destroy",
+        "can-queue-run",
+        "can-queue-apply",
+        "can-queue-destroy",
+        "can-update-variable",
+        "can-lock",
+        "can-unlock",
+        "can-force-unlock",
+        "can-manage-tags",
+        "can-manage-run-tasks",
+        "can-force-delete",
+        "can-create-state-versions",
+        "can-manage-assessments",
+        "can-read-assessment-results",
+    };
+    static const char *const reads[] = {
+        "can-read-settings",
+        "can-read-variable",
+        "can-read-state-versions",
+        "can-read-state-outputs",
+        "can-read-run",
+    };
+    json_t *p = json_object();
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        json_object_set_new(p, names[i], json_boolean(write));
+    for (size_t i = 0; i < sizeof(reads) / sizeof(reads[0]); i++)
+        json_object_set_new(p, reads[i], json_true());
+    return p;
+}
+
+static json_t *tag_names(const struct st_workspace *w)
+{
+    json_t *a = json_array();
+    for (int i = 0; i < w->ntags; i++)
+        json_array_append_new(a, json_string(w->tag_names[i]));
+    return a;
+}
+
+json_t *api_ws_json(struct http_req *r, const struct st_workspace *w)
+{
+    json_t *attrs = api_ws_settings_view(w->settings);
+    json_object_set_new(
+        attrs, "can-queue-destroy-plan",
+        json_incref(json_object_get(attrs, "allow-destroy-plan")));
+    json_t *more = json_pack(
+        "{s:s,s:s,s:s,s:s,s:s,s:s,s:b,s:b,s:b,s:I,s:o,s:o,s:o,s:o,s:n,s:n,"
+        "s:{s:b},s:o,s:s}",
+        "name", w->name, "description", w->description, "environment",
+        "default", "execution-mode", w->execution_mode, "terraform-version",
+        w->terraform_version, "working-directory", w->working_directory,
+        "auto-apply", w->auto_apply, "locked", w->locked, "operations",
+        !util_streq(w->execution_mode, "local"), "resource-count",
+        (json_int_t)w->resource_count, "created-at", api_time(w->created_at),
+        "updated-at", api_time(w->updated_at), "latest-change-at",
+        api_time(w->updated_at), "tag-names", tag_names(w), "vcs-repo",
+        "vcs-repo-identifier", "actions", "is-destroyable", 1, "permissions",
+        permissions(api_org_admin(r, w->org)), "source", "tfe-api");
+    json_object_update(attrs, more);
+    json_decref(more);
+    json_t *rels = json_pack(
+        "{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "organization",
+        rel("organizations", w->org), "project", rel("projects", w->project_id),
+        "current-state-version", rel("state-versions", w->current_sv),
+        "current-run", rel(NULL, NULL), "latest-run", rel(NULL, NULL),
+        "current-configuration-version", rel(NULL, NULL), "locked-by",
+        locked_by(w), "agent-pool", rel(NULL, NULL), "readme", rel(NULL, NULL));
+    const char *self = arena_printf(
+        r->arena, "/api/v2/organizations/%s/workspaces/%s", w->org, w->name);
+    const char *html =
+        arena_printf(r->arena, "/app/%s/workspaces/%s", w->org, w->name);
+    return json_pack("{s:s,s:s,s:o,s:o,s:{s:s,s:s}}", "id", w->id, "type",
+                     "workspaces", "attributes", attrs, "relationships", rels,
+                     "links", "self", self, "self-html", html);
+}
+
+void api_ws_reply(struct http_req *r, int status, const struct st_workspace *w)
+{
+    http_reply_json(r, status, json_pack("{s:o}", "data", api_ws_json(r, w)));
+}
+
+/* Enough of an organization for include=organization. */
+static json_t *org_json(struct http_req *r, const struct st_org *o)
+{
+    return json_pack(
+        "{s:s,s:s,s:{s:s,s:s,s:s,s:o},s:{s:s}}", "id", o->name, "type",
+        "organizations", "attributes", "name", o->name, "email", o->email,
+        "external-id", o->id, "created-at", api_time(o->created_at), "links",
+        "self", arena_printf(r->arena, "/api/v2/organizations/%s", o->name));
+}
+
+/* ---- query parameters -------------------------------------------------- */
+
+/* Splits a comma list into trimmed non-empty items (at most max). */
+static bool split_list(struct http_req *r, const char *key, const char ***out,
+                       int *n, int max)
+{
+    const char *s = http_query(r, key);
+    *out = NULL;
+    *n = 0;
+    if (s == NULL)
+        return true;
+    const char **items =
+        arena_alloc(r->arena, sizeof(char *) * (size_t)(max + 1));
+    char *copy = arena_strdup(r->arena, s);
+    char *save = NULL;
+    for (char *t = strtok_r(copy, ",", &save); t != NULL;
+         t = strtok_r(NULL, ",", &save)) {
+        while (*t == ' ')
+            t++;
+        size_t len = strlen(t);
+        while (len > 0 && t[len - 1] == ' ')
+            t[--len] = '\0';
+        if (len == 0)
+            continue;
+        if (*n >= max) {
+            http_error(r, 400, NULL,
+                       arena_printf(r->arena, "%s lists more than %d items",
+                                    key, max));
+            return false;
+        }
+        items[(*n)++] = t;
+    }
+    *out = items;
+    return true;
+}
+
+enum { INC_ORG = 1, INC_PROJECT = 2 };
+
+/* include=...: organization and project are rendered; TFE's other
+ * workspace includes are accepted and left out; anything else is 400. */
+static bool parse_include(struct http_req *r, int *flags)
+{
+    static const char *const known[] = {
+        "current_configuration_version",
+        "current_configuration_version.ingress_attributes",
+        "current_run",
+        "current_run.plan",
+        "current_run.configuration_version",
+        "current_run.configuration_version.ingress_attributes",
+        "locked_by",
+        "readme",
+        "outputs",
+        "current-state-version",
+    };
+    const char **items = NULL;
+    int n = 0;
+    *flags = 0;
+    if (!split_list(r, "include", &items, &n, 32))
+        return false;
+    for (int i = 0; i < n; i++) {
+        bool ok = false;
+        if (strcmp(items[i], "organization") == 0) {
+            *flags |= INC_ORG;
+            ok = true;
+        } else if (strcmp(items[i], "project") == 0) {
+            *flags |= INC_PROJECT;
+            ok = true;
+        }
+        for (size_t k = 0; !ok && k < sizeof(known) / sizeof(known[0]); k++)
+            ok = strcmp(items[i], known[k]) == 0;
+        if (!ok) {
+            http_error(r, 400, "bad request",
+                       arena_printf(r->arena, "Invalid include parameter: %s",
+                                    items[i]));
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Adds "included" for the workspaces ws (n of them) to doc. */
+static bool add_included(struct http_req *r, json_t *doc, int flags,
+                         const struct st_org *org,
+                         const struct st_workspace *ws, int n)
+{
+    if (flags == 0)
+        return true;
+    json_t *inc = json_array();
+    json_object_set_new(doc, "included", inc);
+    if ((flags & INC_ORG) && n > 0)
+        json_array_append_new(inc, org_json(r, org));
+    for (int i = 0; (flags & INC_PROJECT) && i < n; i++) {
+        bool seen = false;
+        for (int k = 0; k < i && !seen; k++)
+            seen = util_streq(ws[k].project_id, ws[i].project_id);
+        if (seen)
+            continue;
+        struct st_project p;
+        struct tr_errbuf eb = {{0}};
+        tr_err e =
+            store_project_get(r->srv->db, r->arena, ws[i].project_id, &p, &eb);
+        if (e != TR_OK) {
+            json_decref(doc);
+            api_store_fail(r, e, &eb);
+            return false;
+        }
+        json_array_append_new(inc, api_project_json(r, &p));
+    }
+    return true;
+}
+
+/* ---- list and read ----------------------------------------------------- */
+
+static void ws_list(struct http_req *r)
+{
+    const char *org = http_param(r, "org");
+    struct st_org o;
+    struct page p;
+    int flags = 0;
+    if (!api_org_access(r, org, &o) || !jsonapi_page(r, &p) ||
+        !parse_include(r, &flags))
+        return;
+    struct st_ws_filter f = {
+        .org = o.name,
+        .search = http_query(r, "search[name]"),
+        .wildcard = http_query(r, "search[wildcard-name]"),
+        .project_id = http_query(r, "filter[project][id]"),
+    };
+    const char *sort = http_query(r, "sort");
+    if (sort != NULL && *sort == '-') {
+        f.desc = true;
+        sort++;
+    }
+    if (sort != NULL && strcmp(sort, "name") != 0 &&
+        strcmp(sort, "current-run.created-at") != 0) {
+        http_error(r, 400, NULL, "sort must be name or current-run.created-at");
+        return;
+    }
+    if (!split_list(r, "search[tags]", (const char ***)&f.tags, &f.ntags,
+                    API_WS_MAX_ITEMS) ||
+        !split_list(r, "search[exclude-tags]", (const char ***)&f.exclude_tags,
+                    &f.nexclude, API_WS_MAX_ITEMS))
+        return;
+    struct st_workspace *ws = NULL;
+    int n = 0;
+    int64_t total = 0;
+    struct tr_errbuf eb = {{0}};
+    tr_err e = store_ws_list(r->srv->db, r->arena, &f, (p.number - 1) * p.size,
+                             p.size, &ws, &n, &total, &eb);
+    if (e != TR_OK) {
+        api_store_fail(r, e, &eb);
+        return;
+    }
+    json_t *items = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(items, api_ws_json(r, &ws[i]));
+    json_t *doc = jsonapi_list_doc(items, &p, total);
+    if (add_included(r, doc, flags, &o, ws, n))
+        http_reply_json(r, 200, doc);
+}
+
+static void ws_show(struct http_req *r)
+{
+    struct st_workspace w;
+    int flags = 0;
+    if (!api_ws_from_route(r, &w) || !parse_include(r, &flags))
+        return;
+    struct st_org o = {0};
+    if (flags & INC_ORG) {
+        struct tr_errbuf eb = {{0}};
+        tr_err e = store_org_get(r->srv->db, r->arena, w.org, &o, &eb);
+        if (e != TR_OK) {
+            api_store_fail(r, e, &eb);
+            return;
+        }
+    }
+    json_t *doc = json_pack("{s:o}", "data", api_ws_json(r, &w));
+    if (add_included(r, doc, flags, &o, &w, 1))
+        http_reply_json(r, 200, doc);
+}
+
+/* ---- create, update, delete -------------------------------------------- */
+
+static void ws_create(struct http_req *r)
+{
+    const char *org = http_param(r, "org");
+    struct st_org o;
+    struct ws_in in;
+    if (!api_org_access(r, org, &o) || !api_ws_may_write(r, o.name))
+        return;
+    json_t *data = jsonapi_body(r, "workspaces");
+    if (data == NULL || !api_ws_parse(r, data, &in, o.name))
+        return;
+    if (in.name == NULL) {
+        http_error(r, 422, NULL,
+                   "Name can't be blank: attribute name is required");
+        return;
+    }
+    const char *mode = NULL;
+    api_ws_resolve_mode(r, &in, o.name, false, false, true, &mode);
+    struct st_workspace w = {
+        .org = o.name,
+        .name = in.name,
+        .project_id = in.project_id,
+        .description = in.description,
+        .execution_mode = mode,
+        .terraform_version = in.terraform_version,
+        .working_directory = in.working_directory,
+        .auto_apply = in.auto_apply == 1,
+        .settings = api_ws_dump(r, in.patch),
+        .tag_names = in.tags,
+        .ntags = in.ntags,
+    };
+    struct tr_errbuf eb = {{0}};
+    tr_err e = store_ws_create(r->srv->db, r->arena, &w, &w, &eb);
+    if (e != TR_OK) {
+        api_store_fail(r, e, &eb);
+        return;
+    }
+    api_ws_reply(r, 201, &w);
+}
+
+static void ws_update(struct http_req *r)
+{
+    struct st_workspace w;
+    struct ws_in in;
+    if (!api_ws_from_route(r, &w) || !api_ws_may_write(r, w.org))
+        return;
+    json_t *data = jsonapi_body(r, "workspaces");
+    if (data == NULL || !api_ws_parse(r, data, &in, w.org))
+        return;
+    json_t *cur = http_json_own(r, api_ws_settings_view(w.settings));
+    json_t *ov = json_object_get(cur, "setting-overwrites");
+    const char *mode = NULL;
+    api_ws_resolve_mode(
+        r, &in, w.org, json_is_true(json_object_get(ov, "execution-mode")),
+        json_is_true(json_object_get(ov, "agent-pool")), false, &mode);
+    struct st_ws_update u = {
+        .name = in.name,
+        .project_id = in.project_id,
+        .description = in.description,
+        .execution_mode = mode,
+        .terraform_version = in.terraform_version,
+        .working_directory = in.working_directory,
+        .auto_apply = in.auto_apply,
+        .settings_patch = api_ws_dump(r, in.patch),
+        .set_tags = in.has_tags,
+        .tag_names = in.tags,
+        .ntags = in.ntags,
+    };
+    struct tr_errbuf eb = {{0}};
+    tr_err e = store_ws_update(r->srv->db, r->arena, w.id, &u, &w, &eb);
+    if (e != TR_OK) {
+        api_store_fail(r, e, &eb);
+        return;
+    }
+    api_ws_reply(r, 200, &w);
+}
+
+static void delete_common(struct http_req *r, bool safe)
+{
+    struct st_workspace w;
+    if (!api_ws_from_route(r, &w) || !api_ws_may_write(r, w.org))
+        return;
+    struct tr_errbuf eb = {{0}};
+    tr_err e = store_ws_delete(r->srv->db, r->arena, w.id, safe, &eb);
+    if (e != TR_OK) {
+        api_store_fail(r, e, &eb);
+        return;
+    }
+    http_reply(r, 204, NULL, "", 0);
+}
+
+static void ws_delete(struct http_req *r)
+{
+    delete_common(r, false);
+}
+
+static void ws_safe_delete(struct http_req *r)
+{
+    delete_common(r, true);
+}
+
+/* ---- routes ------------------------------------------------------------ */
+
+#define WS_ID "/api/v2/workspaces/:id"
+#define WS_NAME "/api/v2/organizations/:org/workspaces/:name"
+
+const struct route api_workspace_routes[] = {
+    {"GET", "/api/v2/organizations/:org/workspaces", ws_list, ROUTE_AUTH},
+    {"POST", "/api/v2/organizations/:org/workspaces", ws_create, ROUTE_AUTH},
+    {"GET", WS_NAME, ws_show, ROUTE_AUTH},
+    {"PATCH", WS_NAME, ws_update, ROUTE_AUTH},
+    {"DELETE", WS_NAME, ws_delete, ROUTE_AUTH},
+    {"POST", WS_NAME "/actions/safe-delete", ws_safe_delete, ROUTE_AUTH},
+    {"GET", WS_ID, ws_show, ROUTE_AUTH},
+    {"PATCH", WS_ID, ws_update, ROUTE_AUTH},
+    {"DELETE", WS_ID, ws_delete, ROUTE_AUTH},
+    {"POST", WS_ID "/actions/safe-delete", ws_safe_delete, ROUTE_AUTH},
+    {"POST", WS_ID "/actions/lock", api_ws_lock, ROUTE_AUTH},
+    {"POST", WS_ID "/actions/unlock", api_ws_unlock, ROUTE_AUTH},
+    {"POST", WS_ID "/actions/force-unlock", api_ws_force_unlock, ROUTE_AUTH},
+    {"GET", WS_ID "/relationships/tags", api_ws_tags_list, ROUTE_AUTH},
+    {"POST", WS_ID "/relationships/tags", api_ws_tags_add, ROUTE_AUTH},
+    {"DELETE", WS_ID "/relationships/tags", api_ws_tags_remove, ROUTE_AUTH},
+    {"GET", WS_ID "/tag-bindings", api_ws_tag_bindings, ROUTE_AUTH},
+    {"GET", "/api/v2/organizations/:org/tags", api_org_tags_list, ROUTE_AUTH},
+    {"DELETE", "/api/v2/organizations/:org/tags", api_org_tags_delete,
+     ROUTE_AUTH},
+    {"POST", "/api/v2/tags/:id/relationships/workspaces",
+     api_tag_add_workspaces, ROUTE_AUTH},
+    {0},
+};

@@ -1,0 +1,99 @@
+/*
+ * workspaces_int.h - what the workspace API files share: the workspace
+ * and project documents, lookups with access checks, and the handlers the
+ * workspace route table (workspaces.c) lists from workspace_lock.c and
+ * workspace_tags.c.
+ *
+ * Internal to src/api; other modules use api.h.
+ *
+ * SPDX-License-Identifier: MPL-2.0
+ */
+#ifndef TR_API_WORKSPACES_INT_H
+#define TR_API_WORKSPACES_INT_H
+
+#include "api/api.h"
+
+/* Most tags, ids or names one request may name. */
+#define API_WS_MAX_ITEMS 100
+
+/* What a create or update request asks for; NULL / -1: not given. */
+struct ws_in {
+    const char *name;
+    const char *description;
+    const char *execution_mode;
+    const char *terraform_version;
+    const char *working_directory;
+    const char *project_id;
+    int auto_apply;
+    int operations;
+    int ov_exec;   /* setting-overwrites.execution-mode */
+    int ov_pool;   /* setting-overwrites.agent-pool */
+    json_t *patch; /* settings attributes given (owned by the request) */
+    bool has_tags;
+    const char **tags;
+    int ntags;
+};
+
+/* workspace_input.c: reads and checks every attribute of a create or
+ * update body (data) for a workspace of org; false after writing the
+ * error. */
+bool api_ws_parse(struct http_req *r, json_t *data, struct ws_in *in,
+                  const char *org);
+
+/* Resolves the execution mode and setting-overwrites of in, given the
+ * current overwrites (create: false, false).  Writes the overwrites into
+ * in->patch; *mode gets the new mode or NULL (keep). */
+void api_ws_resolve_mode(struct http_req *r, struct ws_in *in, const char *org,
+                         bool cur_exec, bool cur_pool, bool create,
+                         const char **mode);
+
+/* A workspace's settings merged over the defaults (new reference). */
+json_t *api_ws_settings_view(const char *settings);
+
+/* Compact JSON text of j in the request arena. */
+const char *api_ws_dump(struct http_req *r, json_t *j);
+
+/* The workspace resource object (data of a document). */
+json_t *api_ws_json(struct http_req *r, const struct st_workspace *w);
+
+/* Answers 200 with {"data": <workspace>}. */
+void api_ws_reply(struct http_req *r, int status, const struct st_workspace *w);
+
+/* Loads workspace `name` of organization `org` if the caller may see it;
+ * otherwise writes 404 and returns false. */
+bool api_ws_access_name(struct http_req *r, const char *org, const char *name,
+                        struct st_workspace *out);
+
+/* Loads the workspace named by the route (":id", or ":org" + ":name"). */
+bool api_ws_from_route(struct http_req *r, struct st_workspace *out);
+
+/* True if the caller may change workspaces of org; otherwise writes 403. */
+bool api_ws_may_write(struct http_req *r, const char *org);
+
+/* workspace_tags.c: tag names: 1..255 of lower-case letters, digits, '-', '_'
+ * and ':'. */
+bool api_tag_name_valid(const char *s);
+
+/* The project resource object (projects.c). */
+json_t *api_project_json(struct http_req *r, const struct st_project *p);
+
+/* workspace_tags.c: parses a body whose "data" is an array of resource
+ * identifiers of type `type` (1..API_WS_MAX_ITEMS entries).  Returns the array
+ * (borrowed) or NULL after writing 400/409/422. */
+json_t *api_ws_id_list_body(struct http_req *r, const char *type);
+
+/* workspace_lock.c */
+void api_ws_lock(struct http_req *r);
+void api_ws_unlock(struct http_req *r);
+void api_ws_force_unlock(struct http_req *r);
+
+/* workspace_tags.c */
+void api_ws_tags_list(struct http_req *r);
+void api_ws_tags_add(struct http_req *r);
+void api_ws_tags_remove(struct http_req *r);
+void api_ws_tag_bindings(struct http_req *r);
+void api_org_tags_list(struct http_req *r);
+void api_org_tags_delete(struct http_req *r);
+void api_tag_add_workspaces(struct http_req *r);
+
+#endif

@@ -1,0 +1,18 @@
+/*
+ * cli.h - subcommands of the `terrace` operator CLI that live outside
+ * src/main.
+ *
+ * Each returns the process exit status: 0 on success, 1 when the server
+ * or the network refused the operation (the server's error detail has
+ * been printed to stderr), 2 for a usage error.
+ *
+ * SPDX-License-Identifier: MPL-2.0
+ */
+#ifndef TR_CLI_H
+#define TR_CLI_H
+
+/* `terrace admin ...`: users, tokens and organizations over the REST API.
+ * argv[0] is "admin".  See the usage text in admin.c. */
+int cli_admin(int argc, char **argv);
+
+#endif

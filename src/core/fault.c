@@ -1,0 +1,77 @@
+/*
+ * fault.c - fault injection counters; see fault.h.
+ *
+ * `armed` is the only thing read on the fast path.  Everything else is
+ * read and written under `mu`.
+ *
+ * SPDX-License-Identifier: MPL-2.0
+ */
+#include "core/fault.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+static atomic_bool armed;
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static char armed_site[64];
+static int target;
+static int calls;
+static bool fired;
+
+bool fault_hit(const char *site)
+{
+    if (!atomic_load_explicit(&armed, memory_order_relaxed))
+        return false;
+    bool hit = false;
+    pthread_mutex_lock(&mu);
+    if (atomic_load_explicit(&armed, memory_order_relaxed) &&
+        strcmp(site, armed_site) == 0) {
+        calls++;
+        if (calls == target) {
+            hit = true;
+            fired = true;
+        }
+    }
+    pthread_mutex_unlock(&mu);
+    return hit;
+}
+
+void fault_arm(const char *site, int n)
+{
+    pthread_mutex_lock(&mu);
+    snprintf(armed_site, sizeof(armed_site), "%s", site);
+    target = n;
+    calls = 0;
+    fired = false;
+    atomic_store_explicit(&armed, true, memory_order_relaxed);
+    pthread_mutex_unlock(&mu);
+}
+
+void fault_reset(void)
+{
+    pthread_mutex_lock(&mu);
+    atomic_store_explicit(&armed, false, memory_order_relaxed);
+    armed_site[0] = '\0';
+    target = 0;
+    calls = 0;
+    fired = false;
+    pthread_mutex_unlock(&mu);
+}
+
+int fault_calls(void)
+{
+    pthread_mutex_lock(&mu);
+    int n = calls;
+    pthread_mutex_unlock(&mu);
+    return n;
+}
+
+bool fault_fired(void)
+{
+    pthread_mutex_lock(&mu);
+    bool f = fired;
+    pthread_mutex_unlock(&mu);
+    return f;
+}

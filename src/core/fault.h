@@ -1,0 +1,41 @@
+/*
+ * fault.h - fault injection: make the Nth call at a named site fail.
+ *
+ * Wrappers around the store, the blob store, the HTTP client and files
+ * call fault_hit("site") on entry and, when it returns true, fail the way
+ * a real failure would (same code, same cleanup).  Tests arm one site at a
+ * time and walk N over an operation, expecting a clean error and no leak
+ * (STYLE.md rule 13).
+ *
+ * Sites: "db.query" (db_query: TR_ERR_DB), "blob.put" (blob_put and
+ * blob_put_file: TR_ERR_IO).
+ *
+ * Always compiled in.  Disarmed, fault_hit() costs one relaxed atomic
+ * load.  The armed state is process-wide (the one exception to the single
+ * server struct, since it belongs to tests, not to a server) and guarded by
+ * a mutex, so armed sites may be hit from any thread.
+ *
+ * SPDX-License-Identifier: MPL-2.0
+ */
+#ifndef TR_FAULT_H
+#define TR_FAULT_H
+
+#include <stdbool.h>
+
+/* True when this is the armed Nth call (1-based) at site since fault_arm().
+ * Exactly one call fails; later calls succeed again. */
+bool fault_hit(const char *site);
+
+/* Arms site so that its nth call from now fails (n >= 1).  Replaces any
+ * earlier arming and zeroes the counters. */
+void fault_arm(const char *site, int n);
+
+/* Disarms and zeroes the counters. */
+void fault_reset(void);
+
+/* Calls seen at the armed site since fault_arm(), and whether the fault
+ * has fired; tests walk N upwards until a run ends without firing. */
+int fault_calls(void);
+bool fault_fired(void);
+
+#endif

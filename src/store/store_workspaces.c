@@ -1,0 +1,475 @@
+/*
+ * store_workspaces.c - workspaces: create, read, list, update, delete and
+ * the lock.
+ *
+ * A workspace row holds the attributes Terrace acts on as columns and the
+ * rest of TFE's attributes as a JSON object in `settings`.  Reads also fill
+ * the derived fields: the tag names (one extra query for a whole page) and
+ * the resource count of the current state version (its `resources` JSON
+ * array, written by the state-version code).
+ *
+ * Invariants:
+ *   - (org, name) is unique; a workspace's project is in its organization;
+ *   - lock transitions are single conditional UPDATEs (see store.h), so two
+ *     racing lockers cannot both succeed, on SQLite or PostgreSQL;
+ *   - a safe delete re-checks lock and resources inside its transaction.
+ *
+ * SPDX-License-Identifier: MPL-2.0
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "store/store_ws_int.h"
+
+#define WS_COLS                                                                \
+    "w.id, w.org, w.name, w.project_id, w.description, w.execution_mode,"      \
+    " w.terraform_version, w.auto_apply, w.working_directory, w.locked,"       \
+    " w.lock_kind, w.lock_holder, w.lock_reason, w.current_sv,"                \
+    " w.settings, w.created_at, w.updated_at, sv.resources AS sv_res"
+#define WS_FROM                                                                \
+    " FROM workspaces w LEFT JOIN state_versions sv ON sv.id = w.current_sv"
+
+/* Row lock on the workspace for the rest of the transaction ("OF w": the
+ * state-version side of the join may be NULL). */
+static const char *for_update(const struct db_conn *c)
+{
+    return db_conn_kind(c) == DB_PG ? " FOR UPDATE OF w" : "";
+}
+
+static int64_t count_resources(const char *text)
+{
+    if (text == NULL)
+        return 0;
+    json_t *j = json_loads(text, 0, NULL);
+    int64_t n = json_is_array(j) ? (int64_t)json_array_size(j) : 0;
+    json_decref(j);
+    return n;
+}
+
+static void fill(const struct db_rows *r, int i, struct st_workspace *w)
+{
+    w->id = db_get(r, i, "id");
+    w->org = db_get(r, i, "org");
+    w->name = db_get(r, i, "name");
+    w->project_id = db_get(r, i, "project_id");
+    w->description = db_get(r, i, "description");
+    w->execution_mode = db_get(r, i, "execution_mode");
+    w->terraform_version = db_get(r, i, "terraform_version");
+    w->auto_apply = db_get_bool(r, i, "auto_apply");
+    w->working_directory = db_get(r, i, "working_directory");
+    w->locked = db_get_bool(r, i, "locked");
+    w->lock_kind = db_get(r, i, "lock_kind");
+    w->lock_holder = db_get(r, i, "lock_holder");
+    w->lock_reason = db_get(r, i, "lock_reason");
+    w->current_sv = db_get(r, i, "current_sv");
+    w->settings = db_get(r, i, "settings");
+    w->created_at = db_get(r, i, "created_at");
+    w->updated_at = db_get(r, i, "updated_at");
+    w->resource_count = count_resources(db_get(r, i, "sv_res"));
+    w->tag_names = NULL;
+    w->ntags = 0;
+}
+
+/* Fills tag_names of the n workspaces in ws with one query. */
+static tr_err fill_tags(struct db_conn *c, struct arena *a,
+                        struct st_workspace *ws, int n, struct tr_errbuf *eb)
+{
+    if (n == 0)
+        return TR_OK;
+    struct sqlb q;
+    sqlb_init(&q, a,
+              "SELECT wt.workspace_id, t.name FROM workspace_tags wt"
+              " JOIN tags t ON t.id = wt.tag_id"
+              " WHERE wt.workspace_id IN (");
+    for (int i = 0; i < n; i++) {
+        if (i > 0)
+            sqlb_add(&q, ", ");
+        sqlb_add(&q, sqlb_param(&q, ws[i].id));
+    }
+    sqlb_add(&q, ") ORDER BY t.name");
+    sqlb_add(&q, store_bytes_order(c));
+    struct db_rows *r = NULL;
+    tr_err e = db_query(c, a, q.sql, q.n, q.params, &r, NULL, eb);
+    if (e != TR_OK)
+        return e;
+    /* rows per workspace, then the names in that order (pages are small) */
+    int *idx = arena_alloc(a, sizeof(int) * (size_t)(r->nrows + 1));
+    int *cnt = arena_alloc(a, sizeof(int) * (size_t)n);
+    for (int k = 0; k < r->nrows; k++) {
+        const char *id = db_get(r, k, "workspace_id");
+        idx[k] = -1;
+        for (int i = 0; i < n && idx[k] < 0; i++)
+            if (util_streq(ws[i].id, id))
+                idx[k] = i;
+        if (idx[k] >= 0)
+            cnt[idx[k]]++;
+    }
+    for (int i = 0; i < n; i++)
+        ws[i].tag_names = arena_alloc(a, sizeof(char *) * (size_t)(cnt[i] + 1));
+    for (int k = 0; k < r->nrows; k++)
+        if (idx[k] >= 0)
+            ws[idx[k]].tag_names[ws[idx[k]].ntags++] = db_get(r, k, "name");
+    return TR_OK;
+}
+
+/* One workspace by a WHERE clause over w, on connection c. */
+static tr_err load(struct db_conn *c, struct arena *a, const char *where,
+                   const char *a1, const char *a2, struct st_workspace *out,
+                   struct tr_errbuf *eb)
+{
+    struct db_rows *r = NULL;
+    const char *sql =
+        arena_printf(a, "SELECT " WS_COLS WS_FROM " WHERE %s", where);
+    tr_err e = a2 != NULL ? db_q(c, a, &r, eb, sql, a1, a2)
+                          : db_q(c, a, &r, eb, sql, a1);
+    if (e == TR_OK && r->nrows == 0)
+        e = tr_fail(eb, TR_ERR_NOT_FOUND, "workspace not found");
+    if (e == TR_OK)
+        fill(r, 0, out);
+    if (e == TR_OK)
+        e = fill_tags(c, a, out, 1, eb);
+    return e;
+}
+
+tr_err store_ws_get(struct db *db, struct arena *a, const char *id,
+                    struct st_workspace *out, struct tr_errbuf *eb)
+{
+    struct db_conn *c = db_acquire(db);
+    tr_err e = load(c, a, "w.id = $1", id, NULL, out, eb);
+    db_release(c);
+    return e;
+}
+
+tr_err store_ws_get_by_name(struct db *db, struct arena *a, const char *org,
+                            const char *name, struct st_workspace *out,
+                            struct tr_errbuf *eb)
+{
+    struct db_conn *c = db_acquire(db);
+    tr_err e = load(c, a, "w.org = $1 AND w.name = $2", org, name, out, eb);
+    db_release(c);
+    return e;
+}
+
+/* The project's id if it is a project of org (default project if
+ * project_id is NULL). */
+static tr_err check_project(struct db_conn *c, struct arena *a, const char *org,
+                            const char *project_id, const char **out,
+                            struct tr_errbuf *eb)
+{
+    struct db_rows *r = NULL;
+    tr_err e;
+    if (project_id == NULL)
+        e = db_q(c, a, &r, eb,
+                 "SELECT id FROM projects WHERE org = $1 AND is_default = 1",
+                 org);
+    else
+        e = db_q(c, a, &r, eb,
+                 "SELECT id FROM projects WHERE org = $1 AND id = $2", org,
+                 project_id);
+    if (e == TR_OK && r->nrows == 0)
+        e = tr_fail(eb, TR_ERR_NOT_FOUND, "project %s not found",
+                    project_id ? project_id : "(default)");
+    if (e == TR_OK)
+        *out = db_get(r, 0, "id");
+    return e;
+}
+
+static tr_err taken(struct tr_errbuf *eb, const char *name)
+{
+    return tr_fail(eb, TR_ERR_INVALID, "name %s has already been taken", name);
+}
+
+tr_err store_ws_create(struct db *db, struct arena *a,
+                       const struct st_workspace *in, struct st_workspace *out,
+                       struct tr_errbuf *eb)
+{
+    const char *id = util_new_id(a, "ws");
+    const char *now = util_now_iso(a);
+    const char *prj = NULL;
+    struct db_conn *c = db_acquire(db);
+    struct db_rows *r = NULL;
+    tr_err e = db_begin(c, eb);
+    if (e == TR_OK)
+        e = db_q(c, a, &r, eb, "SELECT 1 FROM organizations WHERE name = $1",
+                 in->org);
+    if (e == TR_OK && r->nrows == 0)
+        e = tr_fail(eb, TR_ERR_NOT_FOUND, "organization %s not found", in->org);
+    if (e == TR_OK)
+        e = check_project(c, a, in->org, in->project_id, &prj, eb);
+    if (e == TR_OK)
+        e = db_x(c, a, NULL, eb,
+                 "INSERT INTO workspaces (id, org, name, project_id,"
+                 " description, execution_mode, terraform_version,"
+                 " auto_apply, working_directory, settings, created_at,"
+                 " updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,"
+                 "$11)",
+                 id, in->org, in->name, prj,
+                 in->description ? in->description : "",
+                 in->execution_mode ? in->execution_mode : "remote",
+                 in->terraform_version ? in->terraform_version : "latest",
+                 in->auto_apply ? "1" : "0",
+                 in->working_directory ? in->working_directory : "",
+                 in->settings ? in->settings : "{}", now);
+    if (e == TR_ERR_CONFLICT)
+        e = taken(eb, in->name);
+    if (e == TR_OK && in->ntags > 0)
+        e = store_ws_tags_set(c, a, in->org, id, in->tag_names, in->ntags,
+                              false, eb);
+    if (e == TR_OK && out != NULL)
+        e = load(c, a, "w.id = $1", id, NULL, out, eb);
+    if (e == TR_OK)
+        e = db_commit(c, eb);
+    db_release(c);
+    return e;
+}
+
+/* The SET list of an update, or "" if u changes no column. */
+static void update_sets(struct sqlb *q, const struct st_ws_update *u,
+                        const char *settings)
+{
+    const char *cols[] = {
+        "name",           "project_id",        "description",
+        "execution_mode", "terraform_version", "working_directory",
+        "auto_apply",     "settings"};
+    const char *vals[] = {u->name,
+                          u->project_id,
+                          u->description,
+                          u->execution_mode,
+                          u->terraform_version,
+                          u->working_directory,
+                          u->auto_apply < 0 ? NULL
+                                            : (u->auto_apply ? "1" : "0"),
+                          settings};
+    for (size_t i = 0; i < sizeof(cols) / sizeof(cols[0]); i++) {
+        if (vals[i] == NULL)
+            continue;
+        sqlb_add(q, arena_printf(q->a, ", %s = ", cols[i]));
+        sqlb_add(q, sqlb_param(q, vals[i]));
+    }
+}
+
+/* settings with the keys of patch replaced; NULL if patch is NULL. */
+static tr_err merge_settings(struct arena *a, const char *settings,
+                             const char *patch, const char **out,
+                             struct tr_errbuf *eb)
+{
+    *out = NULL;
+    if (patch == NULL)
+        return TR_OK;
+    json_t *s = json_loads(settings ? settings : "{}", 0, NULL);
+    json_t *p = json_loads(patch, 0, NULL);
+    tr_err e = TR_OK;
+    if (!json_is_object(p)) {
+        e = tr_fail(eb, TR_ERR_INTERNAL, "settings patch is not an object");
+    } else {
+        if (!json_is_object(s)) {
+            json_decref(s);
+            s = json_object();
+        }
+        json_object_update(s, p);
+        char *txt = json_dumps(s, JSON_COMPACT | JSON_SORT_KEYS);
+        *out = arena_strdup(a, txt);
+        free(txt);
+    }
+    json_decref(s);
+    json_decref(p);
+    return e;
+}
+
+tr_err store_ws_update(struct db *db, struct arena *a, const char *id,
+                       const struct st_ws_update *u, struct st_workspace *out,
+                       struct tr_errbuf *eb)
+{
+    struct st_workspace cur;
+    const char *settings = NULL, *prj = NULL;
+    struct db_conn *c = db_acquire(db);
+    tr_err e = db_begin(c, eb);
+    if (e == TR_OK)
+        e = load(c, a, arena_printf(a, "w.id = $1%s", for_update(c)), id, NULL,
+                 &cur, eb);
+    if (e == TR_OK && u->project_id != NULL)
+        e = check_project(c, a, cur.org, u->project_id, &prj, eb);
+    if (e == TR_OK)
+        e = merge_settings(a, cur.settings, u->settings_patch, &settings, eb);
+    if (e == TR_OK) {
+        struct sqlb q;
+        sqlb_init(&q, a, "UPDATE workspaces SET updated_at = ");
+        sqlb_add(&q, sqlb_param(&q, util_now_iso(a)));
+        update_sets(&q, u, settings);
+        sqlb_addv(&q, " WHERE id = ?", 1, id);
+        e = db_query(c, a, q.sql, q.n, q.params, NULL, NULL, eb);
+        if (e == TR_ERR_CONFLICT)
+            e = taken(eb, u->name);
+    }
+    if (e == TR_OK && u->set_tags)
+        e = store_ws_tags_set(c, a, cur.org, id, u->tag_names, u->ntags, true,
+                              eb);
+    if (e == TR_OK && out != NULL)
+        e = load(c, a, "w.id = $1", id, NULL, out, eb);
+    if (e == TR_OK)
+        e = db_commit(c, eb);
+    db_release(c);
+    return e;
+}
+
+tr_err store_ws_delete(struct db *db, struct arena *a, const char *id,
+                       bool safe, struct tr_errbuf *eb)
+{
+    struct st_workspace w;
+    struct db_conn *c = db_acquire(db);
+    int64_t n = 0;
+    tr_err e = db_begin(c, eb);
+    if (e == TR_OK)
+        e = load(c, a, arena_printf(a, "w.id = $1%s", for_update(c)), id, NULL,
+                 &w, eb);
+    if (e == TR_OK && safe && w.locked)
+        e = tr_fail(eb, TR_ERR_CONFLICT,
+                    "workspace is currently locked; it must be unlocked "
+                    "before it can be safely deleted");
+    if (e == TR_OK && safe && w.resource_count > 0)
+        e = tr_fail(eb, TR_ERR_CONFLICT,
+                    "workspace cannot be safely deleted because it is still "
+                    "managing resources");
+    if (e == TR_OK)
+        e = db_x(c, a, &n, eb, "DELETE FROM workspaces WHERE id = $1", id);
+    if (e == TR_OK && n == 0)
+        e = tr_fail(eb, TR_ERR_NOT_FOUND, "workspace not found");
+    if (e == TR_OK)
+        e = db_commit(c, eb);
+    db_release(c);
+    return e;
+}
+
+/* WHERE clause (from " FROM" on) for a list filter. */
+static void list_where(struct sqlb *q, const struct st_ws_filter *f)
+{
+    sqlb_addv(q, WS_FROM " WHERE w.org = ?", 1, f->org);
+    if (f->search != NULL && *f->search != '\0')
+        sqlb_addv(q, " AND lower(w.name) LIKE lower(?) ESCAPE '\\'", 1,
+                  store_like(q->a, "%", f->search, "%", false));
+    if (f->wildcard != NULL && *f->wildcard != '\0')
+        sqlb_addv(q, " AND lower(w.name) LIKE lower(?) ESCAPE '\\'", 1,
+                  store_like(q->a, "", f->wildcard, "", true));
+    if (f->project_id != NULL)
+        sqlb_addv(q, " AND w.project_id = ?", 1, f->project_id);
+    for (int i = 0; i < f->ntags; i++)
+        sqlb_addv(q,
+                  " AND EXISTS (SELECT 1 FROM workspace_tags wt JOIN tags t"
+                  " ON t.id = wt.tag_id WHERE wt.workspace_id = w.id"
+                  " AND t.name = ?)",
+                  1, f->tags[i]);
+    for (int i = 0; i < f->nexclude; i++)
+        sqlb_addv(q,
+                  " AND NOT EXISTS (SELECT 1 FROM workspace_tags wt JOIN tags"
+                  " t ON t.id = wt.tag_id WHERE wt.workspace_id = w.id"
+                  " AND t.name = ?)",
+                  1, f->exclude_tags[i]);
+}
+
+tr_err store_ws_list(struct db *db, struct arena *a,
+                     const struct st_ws_filter *f, int offset, int limit,
+                     struct st_workspace **out, int *n, int64_t *total,
+                     struct tr_errbuf *eb)
+{
+    struct sqlb w;
+    sqlb_init(&w, a, "");
+    list_where(&w, f);
+    struct sqlb q = w;
+    char off[24], lim[24];
+    struct db_conn *c = db_acquire(db);
+    q.sql = arena_printf(a, "SELECT " WS_COLS "%s ORDER BY w.name%s%s", w.sql,
+                         store_bytes_order(c), f->desc ? " DESC" : "");
+    sqlb_addv(&q, " LIMIT ? OFFSET ?", 2, STORE_INT_STR(lim, limit),
+              STORE_INT_STR(off, offset));
+    struct db_rows *r = NULL, *cnt = NULL;
+    tr_err e = db_query(c, a, q.sql, q.n, q.params, &r, NULL, eb);
+    if (e == TR_OK)
+        e = db_query(c, a, arena_printf(a, "SELECT count(*) AS n%s", w.sql),
+                     w.n, w.params, &cnt, NULL, eb);
+    struct st_workspace *ws = NULL;
+    if (e == TR_OK) {
+        ws = arena_alloc(a, sizeof(*ws) * (size_t)(r->nrows + 1));
+        for (int i = 0; i < r->nrows; i++)
+            fill(r, i, &ws[i]);
+        e = fill_tags(c, a, ws, r->nrows, eb);
+    }
+    db_release(c);
+    if (e != TR_OK)
+        return e;
+    *out = ws;
+    *n = r->nrows;
+    *total = db_get_i64(cnt, 0, "n");
+    return TR_OK;
+}
+
+static const char *kind_title(const char *kind)
+{
+    if (util_streq(kind, "user"))
+        return "User";
+    if (util_streq(kind, "run"))
+        return "Run";
+    if (util_streq(kind, "team"))
+        return "Team";
+    return "Token";
+}
+
+tr_err store_ws_lock(struct db *db, struct arena *a, const char *id,
+                     const char *kind, const char *holder, const char *reason,
+                     struct st_workspace *out, struct tr_errbuf *eb)
+{
+    struct db_conn *c = db_acquire(db);
+    int64_t n = 0;
+    struct st_workspace w;
+    tr_err e = db_begin(c, eb);
+    if (e == TR_OK)
+        e = db_x(c, a, &n, eb,
+                 "UPDATE workspaces SET locked = 1, lock_kind = $2,"
+                 " lock_holder = $3, lock_reason = $4"
+                 " WHERE id = $1 AND locked = 0",
+                 id, kind, holder, reason ? reason : "");
+    if (e == TR_OK)
+        e = load(c, a, "w.id = $1", id, NULL, &w, eb);
+    if (e == TR_OK && n == 0)
+        e = tr_fail(eb, TR_ERR_CONFLICT, "workspace already locked");
+    if (e == TR_OK)
+        e = db_commit(c, eb);
+    db_release(c);
+    if (e == TR_OK && out != NULL)
+        *out = w;
+    return e;
+}
+
+tr_err store_ws_unlock(struct db *db, struct arena *a, const char *id,
+                       const char *kind, const char *holder,
+                       struct st_workspace *out, struct tr_errbuf *eb)
+{
+    struct db_conn *c = db_acquire(db);
+    int64_t n = 0;
+    struct st_workspace w;
+    const char *sql = "UPDATE workspaces SET locked = 0, lock_kind = NULL,"
+                      " lock_holder = NULL, lock_reason = ''"
+                      " WHERE id = $1 AND locked = 1";
+    tr_err e = db_begin(c, eb);
+    if (e == TR_OK && kind != NULL)
+        e = db_x(
+            c, a, &n, eb,
+            arena_printf(a, "%s AND lock_kind = $2 AND lock_holder = $3", sql),
+            id, kind, holder);
+    else if (e == TR_OK)
+        e = db_x(c, a, &n, eb, sql, id);
+    if (e == TR_OK)
+        e = load(c, a, "w.id = $1", id, NULL, &w, eb);
+    if (e == TR_OK && n == 0 && !w.locked)
+        e = tr_fail(eb, TR_ERR_CONFLICT, "workspace already unlocked");
+    else if (e == TR_OK && n == 0)
+        e = tr_fail(eb, TR_ERR_CONFLICT, "workspace is locked by %s %s",
+                    kind_title(w.lock_kind),
+                    w.lock_holder ? w.lock_holder : "");
+    if (e == TR_OK)
+        e = db_commit(c, eb);
+    db_release(c);
+    if (e == TR_OK && out != NULL)
+        *out = w;
+    return e;
+}

@@ -1,0 +1,110 @@
+/*
+ * store_ws_int.h - helpers shared by store_projects.c, store_workspaces.c
+ * and store_tags.c: a small builder for statements whose WHERE clause
+ * depends on the request, and LIKE patterns with escaped wildcards.
+ *
+ * Everything lives in the arena passed in; nothing here touches the
+ * database.  Internal to src/store (STYLE.md rule 3).
+ *
+ * SPDX-License-Identifier: MPL-2.0
+ */
+#ifndef TR_STORE_WS_INT_H
+#define TR_STORE_WS_INT_H
+
+#include <assert.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "store/store.h"
+
+#define SQLB_MAX_PARAMS 256
+
+/* A statement built piece by piece with numbered parameters. */
+struct sqlb {
+    struct arena *a;
+    char *sql;
+    const char *params[SQLB_MAX_PARAMS];
+    int n;
+};
+
+static inline void sqlb_init(struct sqlb *q, struct arena *a, const char *sql)
+{
+    q->a = a;
+    q->sql = arena_strdup(a, sql);
+    q->n = 0;
+}
+
+static inline void sqlb_add(struct sqlb *q, const char *text)
+{
+    q->sql = arena_printf(q->a, "%s%s", q->sql, text);
+}
+
+/* Binds v as the next parameter and returns its placeholder ("$3").
+ * Callers bound the count by their own limits (at most 100 tags, ids). */
+static inline const char *sqlb_param(struct sqlb *q, const char *v)
+{
+    assert(q->n < SQLB_MAX_PARAMS);
+    q->params[q->n++] = v;
+    return arena_printf(q->a, "$%d", q->n);
+}
+
+/* Appends fmt with every "?" replaced by the next value of the list. */
+static inline void sqlb_addv(struct sqlb *q, const char *fmt, int nv, ...)
+{
+    va_list ap;
+    va_start(ap, nv);
+    for (const char *p = fmt; *p; p++) {
+        if (*p == '?' && nv > 0) {
+            sqlb_add(q, sqlb_param(q, va_arg(ap, const char *)));
+            nv--;
+        } else {
+            char c[2] = {*p, '\0'};
+            sqlb_add(q, c);
+        }
+    }
+    va_end(ap);
+}
+
+/* "pre%q%post" with LIKE's wildcards in q escaped by '\'; use with
+ * ESCAPE '\'.  star_wild: '*' in q becomes '%' (wildcard-name search). */
+static inline char *store_like(struct arena *a, const char *pre, const char *q,
+                               const char *post, bool star_wild)
+{
+    size_t n = strlen(q);
+    char *out = arena_alloc(a, n * 2 + strlen(pre) + strlen(post) + 1);
+    char *p = out;
+    for (const char *s = pre; *s; s++)
+        *p++ = *s;
+    for (size_t i = 0; i < n; i++) {
+        if (star_wild && q[i] == '*') {
+            *p++ = '%';
+            continue;
+        }
+        if (q[i] == '%' || q[i] == '_' || q[i] == '\\')
+            *p++ = '\\';
+        *p++ = q[i];
+    }
+    for (const char *s = post; *s; s++)
+        *p++ = *s;
+    *p = '\0';
+    return out;
+}
+
+/* Byte-order collation for ORDER BY, the same on both backends (SQLite's
+ * default is already binary; PostgreSQL's depends on the locale). */
+static inline const char *store_bytes_order(const struct db_conn *c)
+{
+    return db_conn_kind(c) == DB_PG ? " COLLATE \"C\"" : "";
+}
+
+/* Links the workspace to the tags named (creating missing tags of org);
+ * replace: first unlink every other tag.  Runs on c, inside the caller's
+ * transaction (store_tags.c). */
+tr_err store_ws_tags_set(struct db_conn *c, struct arena *a, const char *org,
+                         const char *ws_id, const char *const *names, int n,
+                         bool replace, struct tr_errbuf *eb);
+
+#define STORE_INT_STR(buf, v) (snprintf((buf), sizeof(buf), "%d", (v)), (buf))
+
+#endif

@@ -1,0 +1,445 @@
+/*
+ * test_blob_fs.c - unit tests for the filesystem blob store (src/blob/
+ * blob.c and blob_fs.c): put/get/open_read/remove, key validation,
+ * spooling, put_file consuming its source, atomic replacement (readers see
+ * the old or the new object, never a mix; no temp files left behind) and
+ * the "blob.put" fault site.
+ *
+ * Each test gets a fresh store in a temporary directory.
+ *
+ * SPDX-License-Identifier: MPL-2.0
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "blob/blob.h"
+#include "core/fault.h"
+#include "unit_util.h"
+
+struct fx {
+    char dir[64];
+    char objects[128];
+    char tmp[128];
+    struct blob *b;
+    struct arena *a;
+};
+
+static int setup(void **state)
+{
+    struct fx *fx = calloc(1, sizeof(*fx));
+    if (fx == NULL || !ut_mkdtemp(fx->dir, sizeof(fx->dir), "test_blob"))
+        return -1;
+    snprintf(fx->objects, sizeof(fx->objects), "%s/objects", fx->dir);
+    snprintf(fx->tmp, sizeof(fx->tmp), "%s/tmp", fx->dir);
+    struct tr_errbuf eb = {{0}};
+    if (blob_open_fs(fx->dir, &fx->b, &eb) != TR_OK) {
+        fprintf(stderr, "blob_open_fs: %s\n", eb.msg);
+        return -1;
+    }
+    fx->a = arena_new();
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *fx = *state;
+    fault_reset();
+    arena_destroy(fx->a);
+    blob_close(fx->b);
+    int rc = ut_rmtree(fx->dir);
+    free(fx);
+    return rc;
+}
+
+static bool exists(const char *path)
+{
+    return access(path, F_OK) == 0;
+}
+
+static void test_open_makes_dirs(void **state)
+{
+    struct fx *fx = *state;
+    assert_true(exists(fx->objects));
+    assert_true(exists(fx->tmp));
+    assert_string_equal(fx->b->tmp_dir, fx->tmp);
+    /* nested, not-yet-existing directories */
+    char nested[192];
+    snprintf(nested, sizeof(nested), "%s/x/y/z", fx->dir);
+    struct blob *b = NULL;
+    struct tr_errbuf eb = {{0}};
+    assert_int_equal(blob_open_fs(nested, &b, &eb), TR_OK);
+    char p[256];
+    snprintf(p, sizeof(p), "%s/objects", nested);
+    assert_true(exists(p));
+    blob_close(b);
+    blob_close(NULL);
+    /* a path where a file blocks the directory */
+    char file[192];
+    snprintf(file, sizeof(file), "%s/plainfile", fx->dir);
+    assert_true(ut_write_file(file, "x"));
+    b = NULL;
+    assert_int_equal(blob_open_fs(file, &b, &eb), TR_ERR_IO);
+    assert_null(b);
+}
+
+static void test_put_get(void **state)
+{
+    struct fx *fx = *state;
+    struct tr_errbuf eb = {{0}};
+    const char *text = "{\"version\": 4}";
+    assert_int_equal(
+        blob_put(fx->b, "state/ws-1/sv-1.json", text, strlen(text), &eb),
+        TR_OK);
+    char *data = NULL;
+    size_t len = 0;
+    assert_int_equal(
+        blob_get(fx->b, fx->a, "state/ws-1/sv-1.json", 1024, &data, &len, &eb),
+        TR_OK);
+    assert_int_equal(len, strlen(text));
+    assert_string_equal(data, text); /* NUL-terminated */
+    /* binary data and the empty object */
+    unsigned char bin[4096];
+    for (size_t i = 0; i < sizeof(bin); i++)
+        bin[i] = (unsigned char)(i * 7);
+    assert_int_equal(blob_put(fx->b, "bin", bin, sizeof(bin), &eb), TR_OK);
+    assert_int_equal(
+        blob_get(fx->b, fx->a, "bin", sizeof(bin), &data, &len, &eb), TR_OK);
+    assert_int_equal(len, sizeof(bin));
+    assert_memory_equal(data, bin, sizeof(bin));
+    assert_int_equal(blob_put(fx->b, "empty", "", 0, &eb), TR_OK);
+    assert_int_equal(blob_get(fx->b, fx->a, "empty", 0, &data, &len, &eb),
+                     TR_OK);
+    assert_int_equal(len, 0);
+    assert_string_equal(data, "");
+    /* the size limit */
+    assert_int_equal(
+        blob_get(fx->b, fx->a, "bin", sizeof(bin) - 1, &data, &len, &eb),
+        TR_ERR_TOO_LARGE);
+    /* missing objects */
+    assert_int_equal(blob_get(fx->b, fx->a, "nope", 10, &data, &len, &eb),
+                     TR_ERR_NOT_FOUND);
+    assert_int_equal(
+        blob_get(fx->b, fx->a, "state/ws-2/x", 10, &data, &len, &eb),
+        TR_ERR_NOT_FOUND);
+    /* no temp files left */
+    assert_int_equal(ut_count_entries(fx->tmp), 0);
+}
+
+static void test_open_read(void **state)
+{
+    struct fx *fx = *state;
+    struct tr_errbuf eb = {{0}};
+    assert_int_equal(blob_put(fx->b, "logs/run-1", "hello log", 9, &eb), TR_OK);
+    int fd = -1;
+    uint64_t size = 0;
+    assert_int_equal(blob_open_read(fx->b, "logs/run-1", &fd, &size, &eb),
+                     TR_OK);
+    assert_true(fd >= 0);
+    assert_int_equal(size, 9);
+    char buf[32] = {0};
+    assert_int_equal(read(fd, buf, sizeof(buf)), 9);
+    assert_string_equal(buf, "hello log");
+    close(fd);
+    fd = -1;
+    assert_int_equal(blob_open_read(fx->b, "logs/run-2", &fd, &size, &eb),
+                     TR_ERR_NOT_FOUND);
+    assert_int_equal(fd, -1);
+    /* an fd opened before a replace keeps reading the old bytes */
+    assert_int_equal(blob_open_read(fx->b, "logs/run-1", &fd, &size, &eb),
+                     TR_OK);
+    assert_int_equal(blob_put(fx->b, "logs/run-1", "new", 3, &eb), TR_OK);
+    memset(buf, 0, sizeof(buf));
+    assert_int_equal(read(fd, buf, sizeof(buf)), 9);
+    assert_string_equal(buf, "hello log");
+    close(fd);
+}
+
+static void test_remove(void **state)
+{
+    struct fx *fx = *state;
+    struct tr_errbuf eb = {{0}};
+    assert_int_equal(blob_put(fx->b, "a/b", "x", 1, &eb), TR_OK);
+    assert_int_equal(blob_remove(fx->b, "a/b", &eb), TR_OK);
+    char *data = NULL;
+    size_t len = 0;
+    assert_int_equal(blob_get(fx->b, fx->a, "a/b", 10, &data, &len, &eb),
+                     TR_ERR_NOT_FOUND);
+    /* removing what is not there is not an error */
+    assert_int_equal(blob_remove(fx->b, "a/b", &eb), TR_OK);
+    assert_int_equal(blob_remove(fx->b, "never/was", &eb), TR_OK);
+    /* the key can be written again */
+    assert_int_equal(blob_put(fx->b, "a/b", "y", 1, &eb), TR_OK);
+    assert_int_equal(blob_get(fx->b, fx->a, "a/b", 10, &data, &len, &eb),
+                     TR_OK);
+    assert_string_equal(data, "y");
+}
+
+static void test_valid_keys(void **state)
+{
+    struct fx *fx = *state;
+    const char *good[] = {"a",        "a/b/c", "state/ws-1/sv-ABC.json",
+                          "x.tar.gz", "_-.",   "a.b/c_d-e",
+                          "file."};
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        assert_true(blob_valid_key(good[i]));
+    char longkey[402];
+    memset(longkey, 'k', sizeof(longkey));
+    longkey[400] = '\0';
+    assert_true(blob_valid_key(longkey)); /* 400 characters */
+    longkey[400] = 'k';
+    longkey[401] = '\0';
+    const char *bad[] = {NULL,    "",     "/abs", "../up",       "a/../b",
+                         "a/..",  "..",   "a..b", "a//b",        "a b",
+                         "a\\b",  "a\nb", "a:b",  "caf\xc3\xa9", "a?b",
+                         "a%2fb", "~",    longkey};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_false(blob_valid_key(bad[i]));
+    /* every entry point refuses them and nothing is written */
+    struct tr_errbuf eb = {{0}};
+    const char *refused[] = {"../escape", "/etc/passwd", "a//b", "", "a b"};
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        const char *k = refused[i];
+        assert_int_not_equal(blob_put(fx->b, k, "x", 1, &eb), TR_OK);
+        char src[192];
+        snprintf(src, sizeof(src), "%s/src", fx->dir);
+        assert_true(ut_write_file(src, "x"));
+        assert_int_not_equal(blob_put_file(fx->b, k, src, &eb), TR_OK);
+        unlink(src);
+        int fd = -1;
+        uint64_t size = 0;
+        assert_int_equal(blob_open_read(fx->b, k, &fd, &size, &eb),
+                         TR_ERR_NOT_FOUND);
+        char *data = NULL;
+        size_t len = 0;
+        assert_int_equal(blob_get(fx->b, fx->a, k, 10, &data, &len, &eb),
+                         TR_ERR_NOT_FOUND);
+        assert_int_equal(blob_remove(fx->b, k, &eb), TR_ERR_NOT_FOUND);
+    }
+    assert_int_equal(ut_count_entries(fx->objects), 0);
+    assert_int_equal(ut_count_entries(fx->tmp), 0);
+    char outside[192];
+    snprintf(outside, sizeof(outside), "%s/escape", fx->dir);
+    assert_false(exists(outside));
+}
+
+static void test_spool_cleanup(void **state)
+{
+    struct fx *fx = *state;
+    struct tr_errbuf eb = {{0}};
+    struct arena *a = arena_new();
+    int fd1 = -1, fd2 = -1;
+    char *p1 = NULL, *p2 = NULL;
+    assert_int_equal(blob_spool(fx->b, a, &fd1, &p1, &eb), TR_OK);
+    assert_int_equal(blob_spool(fx->b, a, &fd2, &p2, &eb), TR_OK);
+    assert_string_not_equal(p1, p2);
+    assert_int_equal(strncmp(p1, fx->tmp, strlen(fx->tmp)), 0);
+    assert_int_equal(write(fd1, "spooled", 7), 7);
+    assert_true(exists(p1));
+    assert_true(exists(p2));
+    assert_int_equal(ut_count_files(fx->tmp, ""), 2);
+    char *copy1 = strdup(p1);
+    arena_destroy(a);
+    /* files removed; fds closed (fcntl fails on a closed fd) */
+    assert_false(exists(copy1));
+    assert_int_equal(ut_count_entries(fx->tmp), 0);
+    assert_int_equal(fcntl(fd1, F_GETFD), -1);
+    assert_int_equal(fcntl(fd2, F_GETFD), -1);
+    free(copy1);
+}
+
+static void test_put_file_consumes(void **state)
+{
+    struct fx *fx = *state;
+    struct tr_errbuf eb = {{0}};
+    /* from a spool file, as upload routes do */
+    struct arena *a = arena_new();
+    int fd = -1;
+    char *path = NULL;
+    assert_int_equal(blob_spool(fx->b, a, &fd, &path, &eb), TR_OK);
+    assert_int_equal(write(fd, "tarball bytes", 13), 13);
+    assert_int_equal(blob_put_file(fx->b, "cv/cv-1.tar.gz", path, &eb), TR_OK);
+    assert_false(exists(path));
+    arena_destroy(a); /* the spool cleanup copes with the moved file */
+    char *data = NULL;
+    size_t len = 0;
+    assert_int_equal(
+        blob_get(fx->b, fx->a, "cv/cv-1.tar.gz", 100, &data, &len, &eb), TR_OK);
+    assert_string_equal(data, "tarball bytes");
+    assert_int_equal(ut_count_entries(fx->tmp), 0);
+    /* from a plain file in the store's tmp dir, replacing an object */
+    char src[192];
+    snprintf(src, sizeof(src), "%s/upload", fx->tmp);
+    assert_true(ut_write_file(src, "second"));
+    assert_int_equal(blob_put_file(fx->b, "cv/cv-1.tar.gz", src, &eb), TR_OK);
+    assert_false(exists(src));
+    assert_int_equal(
+        blob_get(fx->b, fx->a, "cv/cv-1.tar.gz", 100, &data, &len, &eb), TR_OK);
+    assert_string_equal(data, "second");
+    /* a missing source is an I/O error and creates nothing */
+    assert_int_equal(blob_put_file(fx->b, "cv/cv-2.tar.gz", src, &eb),
+                     TR_ERR_IO);
+    assert_int_equal(
+        blob_get(fx->b, fx->a, "cv/cv-2.tar.gz", 100, &data, &len, &eb),
+        TR_ERR_NOT_FOUND);
+}
+
+static void test_replace_no_temp_files(void **state)
+{
+    struct fx *fx = *state;
+    struct tr_errbuf eb = {{0}};
+    for (int i = 0; i < 20; i++) {
+        char body[64];
+        int n = snprintf(body, sizeof(body), "version %d", i);
+        assert_int_equal(blob_put(fx->b, "ws/state", body, (size_t)n, &eb),
+                         TR_OK);
+    }
+    char *data = NULL;
+    size_t len = 0;
+    assert_int_equal(blob_get(fx->b, fx->a, "ws/state", 100, &data, &len, &eb),
+                     TR_OK);
+    assert_string_equal(data, "version 19");
+    /* exactly the one object under objects/, and nothing in tmp/ */
+    assert_int_equal(ut_count_files(fx->objects, ""), 1);
+    assert_int_equal(ut_count_entries(fx->tmp), 0);
+}
+
+/* ---- atomicity under a concurrent reader ------------------------------ */
+
+#define SMALL 100000
+#define LARGE 300000
+
+struct writer {
+    struct blob *b;
+    atomic_bool stop;
+    atomic_int puts;
+    atomic_int errors;
+};
+
+static void *write_loop(void *p)
+{
+    struct writer *w = p;
+    char *small = malloc(SMALL), *large = malloc(LARGE);
+    memset(small, 's', SMALL);
+    memset(large, 'L', LARGE);
+    for (int i = 0; !atomic_load(&w->stop) || i < 4; i++) {
+        tr_err e = i % 2 ? blob_put(w->b, "hot/key", small, SMALL, NULL)
+                         : blob_put(w->b, "hot/key", large, LARGE, NULL);
+        if (e != TR_OK)
+            atomic_fetch_add(&w->errors, 1);
+        atomic_fetch_add(&w->puts, 1);
+    }
+    free(small);
+    free(large);
+    return NULL;
+}
+
+static void test_atomic_replace(void **state)
+{
+    struct fx *fx = *state;
+    struct tr_errbuf eb = {{0}};
+    assert_int_equal(blob_put(fx->b, "hot/key", "", 0, &eb), TR_OK);
+    struct writer w = {.b = fx->b};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, write_loop, &w), 0);
+    int reads = 0, torn = 0;
+    while (reads < 300 || atomic_load(&w.puts) < 20) {
+        struct arena *a = arena_new();
+        char *data = NULL;
+        size_t len = 0;
+        tr_err e = blob_get(fx->b, a, "hot/key", LARGE, &data, &len, &eb);
+        if (e != TR_OK) {
+            torn++; /* the key must never be missing */
+        } else if (len != 0) {
+            char want = len == SMALL ? 's' : len == LARGE ? 'L' : '?';
+            if (want == '?' || data[0] != want || data[len - 1] != want ||
+                memchr(data, want == 's' ? 'L' : 's', len) != NULL)
+                torn++;
+        }
+        arena_destroy(a);
+        reads++;
+    }
+    atomic_store(&w.stop, true);
+    pthread_join(th, NULL);
+    assert_int_equal(atomic_load(&w.errors), 0);
+    assert_int_equal(torn, 0);
+    assert_int_equal(ut_count_files(fx->objects, ""), 1);
+    assert_int_equal(ut_count_entries(fx->tmp), 0);
+}
+
+/* ---- fault injection ---------------------------------------------------- */
+
+static void test_put_fault(void **state)
+{
+    struct fx *fx = *state;
+    struct tr_errbuf eb = {{0}};
+    assert_int_equal(blob_put(fx->b, "k", "old", 3, &eb), TR_OK);
+    /* blob_put: the temp file is written, then the injected failure */
+    fault_arm("blob.put", 1);
+    assert_int_equal(blob_put(fx->b, "k", "new", 3, &eb), TR_ERR_IO);
+    assert_true(fault_fired());
+    assert_string_equal(eb.msg, "injected fault");
+    assert_int_equal(ut_count_entries(fx->tmp), 0);
+    char *data = NULL;
+    size_t len = 0;
+    assert_int_equal(blob_get(fx->b, fx->a, "k", 10, &data, &len, &eb), TR_OK);
+    assert_string_equal(data, "old");
+    /* a fresh key: nothing appears */
+    fault_arm("blob.put", 1);
+    assert_int_equal(blob_put(fx->b, "fresh", "new", 3, &eb), TR_ERR_IO);
+    assert_int_equal(blob_get(fx->b, fx->a, "fresh", 10, &data, &len, &eb),
+                     TR_ERR_NOT_FOUND);
+    /* blob_put_file from a spool file: the arena still removes it */
+    struct arena *a = arena_new();
+    int fd = -1;
+    char *path = NULL;
+    assert_int_equal(blob_spool(fx->b, a, &fd, &path, &eb), TR_OK);
+    assert_int_equal(write(fd, "new", 3), 3);
+    fault_arm("blob.put", 1);
+    assert_int_equal(blob_put_file(fx->b, "k", path, &eb), TR_ERR_IO);
+    arena_destroy(a);
+    assert_int_equal(ut_count_entries(fx->tmp), 0);
+    assert_int_equal(blob_get(fx->b, fx->a, "k", 10, &data, &len, &eb), TR_OK);
+    assert_string_equal(data, "old");
+    /* the Nth call: the first two succeed, the third fails, then fine */
+    fault_arm("blob.put", 3);
+    assert_int_equal(blob_put(fx->b, "n1", "1", 1, &eb), TR_OK);
+    assert_int_equal(blob_put(fx->b, "n2", "2", 1, &eb), TR_OK);
+    assert_int_equal(blob_put(fx->b, "n3", "3", 1, &eb), TR_ERR_IO);
+    assert_int_equal(blob_put(fx->b, "n4", "4", 1, &eb), TR_OK);
+    assert_int_equal(fault_calls(), 4);
+    fault_reset();
+    assert_int_equal(ut_count_files(fx->objects, ""), 4); /* k n1 n2 n4 */
+    assert_int_equal(ut_count_entries(fx->tmp), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_open_makes_dirs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_put_get, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_read, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_remove, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_valid_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spool_cleanup, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_put_file_consumes, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_replace_no_temp_files, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_atomic_replace, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_put_fault, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,325 @@
+/*
+ * test_migrate.c - unit tests for src/store/migrate.c: a fresh database
+ * gets every migration once, migrating again is a no-op that keeps data,
+ * concurrent migrators agree, and a migration cut short by an injected
+ * "db.query" fault at any statement leaves a schema a plain re-run can
+ * finish (each migration is all or nothing).
+ *
+ * Runs on SQLite in a temporary directory and, when TERRACE_TEST_PG_URL is
+ * set, on PostgreSQL in throwaway databases (otherwise those runs skip).
+ * The tests do not hard-code the list of migrations, which grows.
+ *
+ * SPDX-License-Identifier: MPL-2.0
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/fault.h"
+#include "core/log.h"
+#include "store/store.h"
+#include "unit_util.h"
+
+struct fx {
+    enum db_kind kind;
+    char dir[64];
+    int seq;          /* SQLite files made: m<seq>.db */
+    char pg_name[32]; /* this test's PostgreSQL database, if any */
+    char *pg_conninfo;
+    struct arena *a;
+};
+
+static const enum db_kind k_sqlite = DB_SQLITE;
+static const enum db_kind k_pg = DB_PG;
+
+static int setup(void **state)
+{
+    const enum db_kind *kind = *state;
+    struct fx *fx = calloc(1, sizeof(*fx));
+    fx->kind = *kind;
+    fx->a = arena_new();
+    *state = fx;
+    if (fx->kind == DB_SQLITE &&
+        !ut_mkdtemp(fx->dir, sizeof(fx->dir), "test_migrate"))
+        return -1;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *fx = *state;
+    fault_reset();
+    if (fx->pg_conninfo != NULL) {
+        ut_pg_drop(fx->pg_name);
+        free(fx->pg_conninfo);
+    }
+    int rc = fx->dir[0] ? ut_rmtree(fx->dir) : 0;
+    arena_destroy(fx->a);
+    free(fx);
+    return rc;
+}
+
+static struct fx *fixture(void **state)
+{
+    struct fx *fx = *state;
+    if (fx->kind == DB_PG && ut_pg_url() == NULL)
+        skip();
+    return fx;
+}
+
+/* Opens an empty database: a new SQLite file, or the test's PostgreSQL
+ * database (made on first use) with its public schema wiped. */
+static struct db *fresh_db(struct fx *fx, int pool)
+{
+    struct tr_errbuf eb = {{0}};
+    struct db *db = NULL;
+    char target[128];
+    if (fx->kind == DB_PG && fx->pg_conninfo == NULL)
+        assert_true(
+            ut_pg_create(fx->pg_name, sizeof(fx->pg_name), &fx->pg_conninfo));
+    if (fx->kind == DB_SQLITE)
+        snprintf(target, sizeof(target), "%s/m%d.db", fx->dir, fx->seq++);
+    tr_err e = db_open(fx->kind, fx->kind == DB_PG ? fx->pg_conninfo : target,
+                       pool, &db, &eb);
+    if (e != TR_OK)
+        fail_msg("db_open: %s", eb.msg);
+    if (fx->kind == DB_PG) {
+        struct db_conn *c = db_acquire(db);
+        e = db_x(c, fx->a, NULL, &eb, "DROP SCHEMA public CASCADE", );
+        if (e == TR_OK)
+            e = db_x(c, fx->a, NULL, &eb, "CREATE SCHEMA public", );
+        db_release(c);
+        if (e != TR_OK)
+            fail_msg("reset schema: %s", eb.msg);
+    }
+    return db;
+}
+
+/* Removes the newest SQLite file (inside loops that make one per round). */
+static void drop_last(struct fx *fx)
+{
+    if (fx->kind == DB_PG)
+        return; /* fresh_db() wipes the schema */
+    const char *suffix[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        char path[128];
+        snprintf(path, sizeof(path), "%s/m%d.db%s", fx->dir, fx->seq - 1,
+                 suffix[i]);
+        unlink(path);
+    }
+}
+
+static struct db_rows *query(struct fx *fx, struct db *db, const char *sql)
+{
+    struct tr_errbuf eb = {{0}};
+    struct db_rows *r = NULL;
+    struct db_conn *c = db_acquire(db);
+    tr_err e = db_query(c, fx->a, sql, 0, NULL, &r, NULL, &eb);
+    db_release(c);
+    if (e != TR_OK)
+        fail_msg("%s: %s", sql, eb.msg);
+    return r;
+}
+
+static int table_count(struct fx *fx, struct db *db)
+{
+    const char *sql =
+        fx->kind == DB_PG
+            ? "SELECT count(*) AS n FROM pg_tables WHERE schemaname = 'public'"
+            : "SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'";
+    return (int)db_get_i64(query(fx, db, sql), 0, "n");
+}
+
+static bool has_table(struct fx *fx, struct db *db, const char *name)
+{
+    const char *sql =
+        fx->kind == DB_PG
+            ? "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+            : "SELECT name AS tablename FROM sqlite_master"
+              " WHERE type = 'table'";
+    struct db_rows *r = query(fx, db, sql);
+    for (int i = 0; i < r->nrows; i++)
+        if (strcmp(db_get(r, i, "tablename"), name) == 0)
+            return true;
+    return false;
+}
+
+/* Versions recorded, checked to be exactly 1..n. */
+static int versions(struct fx *fx, struct db *db)
+{
+    struct db_rows *r =
+        query(fx, db, "SELECT version FROM schema_migrations ORDER BY version");
+    for (int i = 0; i < r->nrows; i++)
+        assert_int_equal(db_get_i64(r, i, "version"), i + 1);
+    return r->nrows;
+}
+
+static void test_fresh_and_twice(void **state)
+{
+    struct fx *fx = fixture(state);
+    struct db *db = fresh_db(fx, 2);
+    struct tr_errbuf eb = {{0}};
+    assert_int_equal(store_migrate(db, &eb), TR_OK);
+    int nver = versions(fx, db);
+    assert_true(nver >= 1);
+    int ntables = table_count(fx, db);
+    const char *core[] = {
+        "schema_migrations", "site_settings", "users",    "tokens",
+        "organizations",     "org_members",   "projects", "workspaces"};
+    for (size_t i = 0; i < sizeof(core) / sizeof(core[0]); i++)
+        if (!has_table(fx, db, core[i]))
+            fail_msg("table %s missing", core[i]);
+    struct db_rows *before =
+        query(fx, db,
+              "SELECT version, applied_at FROM schema_migrations"
+              " ORDER BY version");
+
+    /* data written between runs survives the second run */
+    struct st_user u;
+    assert_int_equal(
+        store_user_create(db, fx->a, "alice", "a@example.com", false, &u, &eb),
+        TR_OK);
+    assert_int_equal(store_migrate(db, &eb), TR_OK);
+    assert_int_equal(store_migrate(db, &eb), TR_OK);
+    assert_int_equal(versions(fx, db), nver);
+    assert_int_equal(table_count(fx, db), ntables);
+    struct db_rows *after =
+        query(fx, db,
+              "SELECT version, applied_at FROM schema_migrations"
+              " ORDER BY version");
+    for (int i = 0; i < nver; i++) /* not re-applied */
+        assert_string_equal(db_get(before, i, "applied_at"),
+                            db_get(after, i, "applied_at"));
+    struct st_user got;
+    assert_int_equal(store_user_get(db, fx->a, u.id, &got, &eb), TR_OK);
+    assert_string_equal(got.username, "alice");
+    db_close(db);
+}
+
+static void test_reopen(void **state)
+{
+    struct fx *fx = fixture(state);
+    struct tr_errbuf eb = {{0}};
+    struct db *db = fresh_db(fx, 1);
+    assert_int_equal(store_migrate(db, &eb), TR_OK);
+    int nver = versions(fx, db);
+    db_close(db);
+    /* a restarted demo daemon opens the same file again */
+    char path[128];
+    snprintf(path, sizeof(path), "%s/m0.db", fx->dir);
+    assert_int_equal(db_open(DB_SQLITE, path, 2, &db, &eb), TR_OK);
+    assert_int_equal(store_migrate(db, &eb), TR_OK);
+    assert_int_equal(versions(fx, db), nver);
+    db_close(db);
+}
+
+struct racer {
+    struct db *db;
+    tr_err e;
+    char msg[TR_ERRBUF_SIZE];
+};
+
+static void *race(void *p)
+{
+    struct racer *r = p;
+    struct tr_errbuf eb = {{0}};
+    r->e = store_migrate(r->db, &eb);
+    memcpy(r->msg, eb.msg, sizeof(r->msg));
+    return NULL;
+}
+
+static void test_concurrent(void **state)
+{
+    struct fx *fx = fixture(state);
+    enum { N = 4 };
+    struct db *db = fresh_db(fx, N);
+    pthread_t th[N];
+    struct racer r[N];
+    for (int i = 0; i < N; i++) {
+        r[i] = (struct racer){.db = db};
+        assert_int_equal(pthread_create(&th[i], NULL, race, &r[i]), 0);
+    }
+    for (int i = 0; i < N; i++)
+        pthread_join(th[i], NULL);
+    for (int i = 0; i < N; i++)
+        if (r[i].e != TR_OK)
+            fail_msg("migrator %d: %s", i, r[i].msg);
+    assert_true(versions(fx, db) >= 1);
+    db_close(db);
+}
+
+static void test_fault_walk(void **state)
+{
+    struct fx *fx = fixture(state);
+    struct tr_errbuf eb = {{0}};
+    /* the reference: a clean run on its own database */
+    struct db *ref = fresh_db(fx, 1);
+    assert_int_equal(store_migrate(ref, &eb), TR_OK);
+    int nver = versions(fx, ref);
+    int ntables = table_count(fx, ref);
+    db_close(ref);
+
+    for (int n = 1;; n++) {
+        /* pool of one: a connection that keeps an advisory lock after an
+         * injected unlock failure cannot block a second one */
+        struct db *db = fresh_db(fx, 1);
+        fault_arm("db.query", n);
+        tr_err e = store_migrate(db, &eb);
+        bool fired = fault_fired();
+        fault_reset();
+        if (!fired) {
+            assert_int_equal(e, TR_OK);
+            assert_int_equal(versions(fx, db), nver);
+            db_close(db);
+            assert_true(n > 3);
+            break;
+        }
+        /* failed cleanly, or (PostgreSQL) only the final unlock failed */
+        if (e == TR_OK)
+            assert_int_equal(fx->kind, DB_PG);
+        else
+            assert_int_equal(e, TR_ERR_DB);
+        /* all or nothing: no tables of a migration that was not recorded */
+        if (has_table(fx, db, "schema_migrations") && versions(fx, db) > 0) {
+            assert_true(has_table(fx, db, "users"));
+        } else {
+            assert_false(has_table(fx, db, "users"));
+            assert_false(has_table(fx, db, "organizations"));
+            assert_true(table_count(fx, db) <= 1);
+        }
+        /* and a plain re-run finishes the job */
+        if (store_migrate(db, &eb) != TR_OK)
+            fail_msg("re-run after fault %d: %s", n, eb.msg);
+        assert_int_equal(versions(fx, db), nver);
+        assert_int_equal(table_count(fx, db), ntables);
+        db_close(db);
+        drop_last(fx);
+    }
+}
+
+#define BOTH(f)                                                                \
+    {"sqlite/" #f, f, setup, teardown, (void *)&k_sqlite},                     \
+    {                                                                          \
+        "pg/" #f, f, setup, teardown, (void *)&k_pg                            \
+    }
+
+int main(void)
+{
+    log_set_level(LOG_WARN);
+    const struct CMUnitTest tests[] = {
+        BOTH(test_fresh_and_twice),
+        /* SQLite only: a restarted demo daemon reopens its file */
+        {"sqlite/test_reopen", test_reopen, setup, teardown, (void *)&k_sqlite},
+        BOTH(test_concurrent),
+        BOTH(test_fault_walk),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

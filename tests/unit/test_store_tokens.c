@@ -1,0 +1,405 @@
+/*
+ * test_store_tokens.c - unit tests for src/store/store_tokens.c and
+ * store_users.c (and the token side of store_orgs.c), on SQLite and, when
+ * TERRACE_TEST_PG_URL is set, on PostgreSQL.
+ *
+ * The SQLite group gets a fresh database in a mkdtemp directory.  The
+ * PostgreSQL group runs the same tests against the database the URL
+ * names; every name a test creates is random, so runs can share it.
+ *
+ * SPDX-License-Identifier: MPL-2.0
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store/store.h"
+
+struct fx {
+    char dir[64];
+    struct db *db;
+    struct arena *a;
+};
+
+static int rm_entry(const char *path, const struct stat *st, int flag,
+                    struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static int open_db(void **state, enum db_kind kind, const char *target)
+{
+    struct fx *f = *state;
+    struct tr_errbuf eb = {{0}};
+    if (db_open(kind, target, 2, &f->db, &eb) != TR_OK ||
+        store_migrate(f->db, &eb) != TR_OK) {
+        fprintf(stderr, "cannot open database: %s\n", eb.msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int setup_sqlite(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    if (f == NULL)
+        return -1;
+    *state = f;
+    snprintf(f->dir, sizeof(f->dir), "/tmp/test_store_tokens.XXXXXX");
+    if (mkdtemp(f->dir) == NULL)
+        return -1;
+    char path[128];
+    snprintf(path, sizeof(path), "%s/terrace.db", f->dir);
+    return open_db(state, DB_SQLITE, path);
+}
+
+static int setup_pg(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    if (f == NULL)
+        return -1;
+    *state = f;
+    return open_db(state, DB_PG, getenv("TERRACE_TEST_PG_URL"));
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    if (f == NULL)
+        return 0;
+    if (f->db != NULL)
+        db_close(f->db);
+    if (f->dir[0] != '\0')
+        nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    free(f);
+    return 0;
+}
+
+static int each_setup(void **state)
+{
+    struct fx *f = *state;
+    f->a = arena_new();
+    return 0;
+}
+
+static int each_teardown(void **state)
+{
+    struct fx *f = *state;
+    arena_destroy(f->a);
+    f->a = NULL;
+    return 0;
+}
+
+/* A user with a random name and email. */
+static struct st_user new_user(struct fx *f, bool admin)
+{
+    char *name = util_new_id(f->a, "u");
+    struct st_user u;
+    assert_int_equal(
+        store_user_create(f->db, f->a, name,
+                          arena_printf(f->a, "%s@Example.com", name), admin, &u,
+                          NULL),
+        TR_OK);
+    return u;
+}
+
+static void test_token_create_lookup(void **state)
+{
+    struct fx *f = *state;
+    struct st_user u = new_user(f, false);
+    struct st_token t, got;
+    char *secret = NULL;
+    assert_int_equal(store_token_create(f->db, f->a, "user", u.id, "ci", u.id,
+                                        NULL, &t, &secret, NULL),
+                     TR_OK);
+    assert_non_null(strstr(secret, ".atlasv1."));
+    assert_int_equal(strlen(secret), 14 + 9 + 64);
+    assert_true(strncmp(t.id, "at-", 3) == 0);
+    assert_int_equal(store_token_lookup(f->db, f->a, secret, &got, NULL),
+                     TR_OK);
+    assert_string_equal(got.id, t.id);
+    assert_string_equal(got.kind, "user");
+    assert_string_equal(got.subject, u.id);
+    assert_string_equal(got.description, "ci");
+    assert_null(got.expired_at);
+    /* the lookup recorded its use */
+    assert_int_equal(store_token_get(f->db, f->a, t.id, &got, NULL), TR_OK);
+    assert_non_null(got.last_used_at);
+    /* neither a wrong secret nor a prefix of the right one matches */
+    struct tr_errbuf eb = {{0}};
+    assert_int_equal(store_token_lookup(f->db, f->a, "nope", &got, &eb),
+                     TR_ERR_NOT_FOUND);
+    secret[strlen(secret) - 1] ^= 1;
+    assert_int_equal(store_token_lookup(f->db, f->a, secret, &got, NULL),
+                     TR_ERR_NOT_FOUND);
+    assert_int_equal(store_token_get(f->db, f->a, "at-missing", &got, NULL),
+                     TR_ERR_NOT_FOUND);
+}
+
+static void test_token_expiry(void **state)
+{
+    struct fx *f = *state;
+    struct st_user u = new_user(f, false);
+    struct st_token t, got;
+    char *past = NULL, *future = NULL;
+    char *then = util_iso_from_unix(f->a, util_now_unix() - 5);
+    char *later = util_iso_from_unix(f->a, util_now_unix() + 3600);
+    assert_int_equal(store_token_create(f->db, f->a, "user", u.id, NULL, NULL,
+                                        then, &t, &past, NULL),
+                     TR_OK);
+    assert_int_equal(store_token_lookup(f->db, f->a, past, &got, NULL),
+                     TR_ERR_NOT_FOUND);
+    /* expired tokens still show in the list until deleted */
+    assert_int_equal(store_token_get(f->db, f->a, t.id, &got, NULL), TR_OK);
+    assert_string_equal(got.expired_at, then);
+    assert_int_equal(store_token_create(f->db, f->a, "user", u.id, NULL, NULL,
+                                        later, &t, &future, NULL),
+                     TR_OK);
+    assert_int_equal(store_token_lookup(f->db, f->a, future, &got, NULL),
+                     TR_OK);
+    assert_string_equal(got.expired_at, later);
+    assert_string_equal(got.description, "");
+}
+
+static void test_token_list_delete(void **state)
+{
+    struct fx *f = *state;
+    struct st_user u = new_user(f, false);
+    struct st_token t1, t2, *list = NULL;
+    char *s1 = NULL, *s2 = NULL;
+    int n = -1;
+    assert_int_equal(
+        store_token_list(f->db, f->a, "user", u.id, &list, &n, NULL), TR_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(store_token_create(f->db, f->a, "user", u.id, "one", NULL,
+                                        NULL, &t1, &s1, NULL),
+                     TR_OK);
+    assert_int_equal(store_token_create(f->db, f->a, "user", u.id, "two", NULL,
+                                        NULL, &t2, &s2, NULL),
+                     TR_OK);
+    assert_int_equal(
+        store_token_list(f->db, f->a, "user", u.id, &list, &n, NULL), TR_OK);
+    assert_int_equal(n, 2);
+    assert_true(strcmp(list[0].id, t1.id) == 0 ||
+                strcmp(list[1].id, t1.id) == 0);
+    /* kind is part of the key */
+    assert_int_equal(
+        store_token_list(f->db, f->a, "org", u.id, &list, &n, NULL), TR_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(store_token_delete(f->db, f->a, t1.id, NULL), TR_OK);
+    assert_int_equal(store_token_delete(f->db, f->a, t1.id, NULL),
+                     TR_ERR_NOT_FOUND);
+    struct st_token got;
+    assert_int_equal(store_token_lookup(f->db, f->a, s1, &got, NULL),
+                     TR_ERR_NOT_FOUND);
+    assert_int_equal(store_token_lookup(f->db, f->a, s2, &got, NULL), TR_OK);
+    assert_int_equal(
+        store_token_delete_subject(f->db, f->a, "user", u.id, NULL), TR_OK);
+    assert_int_equal(store_token_lookup(f->db, f->a, s2, &got, NULL),
+                     TR_ERR_NOT_FOUND);
+}
+
+static void test_org_token_replace_and_rename(void **state)
+{
+    struct fx *f = *state;
+    struct st_user u = new_user(f, false);
+    char *org = util_new_id(f->a, "org");
+    struct st_org o;
+    assert_int_equal(store_org_create(f->db, f->a, org, "o@example.com", NULL,
+                                      u.id, &o, NULL),
+                     TR_OK);
+    assert_non_null(o.default_project);
+    struct st_token t1, t2, got, *list = NULL;
+    char *s1 = NULL, *s2 = NULL;
+    int n = 0;
+    assert_int_equal(store_token_replace(f->db, f->a, "org", org, NULL, u.id,
+                                         NULL, &t1, &s1, NULL),
+                     TR_OK);
+    assert_int_equal(store_token_replace(f->db, f->a, "org", org, NULL, u.id,
+                                         NULL, &t2, &s2, NULL),
+                     TR_OK);
+    assert_int_equal(store_token_list(f->db, f->a, "org", org, &list, &n, NULL),
+                     TR_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(list[0].id, t2.id);
+    assert_int_equal(store_token_lookup(f->db, f->a, s1, &got, NULL),
+                     TR_ERR_NOT_FOUND);
+    /* renaming the organization carries its token along */
+    char *renamed = util_new_id(f->a, "ren");
+    assert_int_equal(
+        store_org_update(f->db, f->a, org, renamed, NULL, NULL, NULL), TR_OK);
+    assert_int_equal(store_token_lookup(f->db, f->a, s2, &got, NULL), TR_OK);
+    assert_string_equal(got.subject, renamed);
+    assert_int_equal(store_org_get(f->db, f->a, renamed, &o, NULL), TR_OK);
+    assert_non_null(o.default_project); /* the project moved along */
+    /* deleting the organization deletes its token */
+    assert_int_equal(store_org_delete(f->db, f->a, renamed, NULL), TR_OK);
+    assert_int_equal(store_token_lookup(f->db, f->a, s2, &got, NULL),
+                     TR_ERR_NOT_FOUND);
+}
+
+static void test_user_crud(void **state)
+{
+    struct fx *f = *state;
+    struct st_user u = new_user(f, false), v = new_user(f, true), got;
+    struct tr_errbuf eb = {{0}};
+    /* duplicates: username exactly, email case-insensitively */
+    assert_int_equal(
+        store_user_create(f->db, f->a, u.username, "x@y.z", false, NULL, &eb),
+        TR_ERR_CONFLICT);
+    assert_int_equal(store_user_create(f->db, f->a, util_new_id(f->a, "u"),
+                                       u.email, false, NULL, &eb),
+                     TR_ERR_CONFLICT);
+    char *upper = arena_strdup(f->a, u.email);
+    for (char *p = upper; *p; p++)
+        if (*p >= 'a' && *p <= 'z')
+            *p = (char)(*p - 32);
+    assert_int_equal(store_user_create(f->db, f->a, util_new_id(f->a, "u"),
+                                       upper, false, NULL, &eb),
+                     TR_ERR_CONFLICT);
+    assert_int_equal(store_user_get(f->db, f->a, u.id, &got, NULL), TR_OK);
+    assert_string_equal(got.username, u.username);
+    assert_false(got.is_admin);
+    assert_int_equal(store_user_by_name(f->db, f->a, v.username, &got, NULL),
+                     TR_OK);
+    assert_string_equal(got.id, v.id);
+    assert_true(got.is_admin);
+    assert_int_equal(store_user_by_email(f->db, f->a, upper, &got, NULL),
+                     TR_OK);
+    assert_string_equal(got.id, u.id);
+    assert_int_equal(store_user_by_email(f->db, f->a, "", &got, NULL),
+                     TR_ERR_NOT_FOUND);
+    assert_int_equal(store_user_get(f->db, f->a, "user-none", &got, NULL),
+                     TR_ERR_NOT_FOUND);
+    /* update: rename, keep own email, flip the admin flag */
+    char *name2 = util_new_id(f->a, "n");
+    assert_int_equal(
+        store_user_update(f->db, f->a, u.id, name2, u.email, 1, NULL), TR_OK);
+    assert_int_equal(store_user_get(f->db, f->a, u.id, &got, NULL), TR_OK);
+    assert_string_equal(got.username, name2);
+    assert_true(got.is_admin);
+    assert_int_equal(store_user_update(f->db, f->a, u.id, NULL, NULL, 0, NULL),
+                     TR_OK);
+    assert_int_equal(store_user_get(f->db, f->a, u.id, &got, NULL), TR_OK);
+    assert_false(got.is_admin);
+    assert_string_equal(got.username, name2);
+    assert_int_equal(
+        store_user_update(f->db, f->a, u.id, v.username, NULL, -1, NULL),
+        TR_ERR_CONFLICT);
+    assert_int_equal(
+        store_user_update(f->db, f->a, u.id, NULL, v.email, -1, NULL),
+        TR_ERR_CONFLICT);
+    assert_int_equal(
+        store_user_update(f->db, f->a, "user-none", "z", NULL, -1, NULL),
+        TR_ERR_NOT_FOUND);
+}
+
+static void test_user_search_orgs_delete(void **state)
+{
+    struct fx *f = *state;
+    struct st_user u = new_user(f, false), v = new_user(f, true);
+    struct st_user *list = NULL;
+    int n = 0;
+    int64_t total = 0;
+    assert_int_equal(store_user_search(f->db, f->a, u.username, -1, 0, 10,
+                                       &list, &n, &total, NULL),
+                     TR_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(total, 1);
+    assert_string_equal(list[0].id, u.id);
+    /* by email, and with the admin filter */
+    assert_int_equal(store_user_search(f->db, f->a, v.email, 1, 0, 10, &list,
+                                       &n, &total, NULL),
+                     TR_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(store_user_search(f->db, f->a, v.email, 0, 0, 10, &list,
+                                       &n, &total, NULL),
+                     TR_OK);
+    assert_int_equal(n, 0);
+    /* '_' is not a wildcard */
+    assert_int_equal(store_user_search(f->db, f->a, "u_", -1, 0, 10, &list, &n,
+                                       &total, NULL),
+                     TR_OK);
+    assert_int_equal(total, 0);
+    assert_int_equal(
+        store_user_list(f->db, f->a, 0, 1, &list, &n, &total, NULL), TR_OK);
+    assert_int_equal(n, 1);
+    assert_true(total >= 2);
+    /* memberships */
+    char *org = util_new_id(f->a, "org");
+    assert_int_equal(store_org_create(f->db, f->a, org, "o@example.com", NULL,
+                                      u.id, NULL, NULL),
+                     TR_OK);
+    assert_int_equal(store_org_add_member(f->db, f->a, org, v.id, NULL), TR_OK);
+    assert_int_equal(store_org_add_member(f->db, f->a, org, v.id, NULL), TR_OK);
+    const char **orgs = NULL;
+    assert_int_equal(store_user_orgs(f->db, f->a, v.id, &orgs, &n, NULL),
+                     TR_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(orgs[0], org);
+    assert_int_equal(
+        store_org_members(f->db, f->a, org, 0, 10, &list, &n, &total, NULL),
+        TR_OK);
+    assert_int_equal(total, 2);
+    /* deleting a user takes their tokens and memberships */
+    struct st_token t;
+    char *secret = NULL;
+    assert_int_equal(store_token_create(f->db, f->a, "user", v.id, NULL, NULL,
+                                        NULL, &t, &secret, NULL),
+                     TR_OK);
+    assert_int_equal(store_user_delete(f->db, f->a, v.id, NULL), TR_OK);
+    assert_int_equal(store_user_delete(f->db, f->a, v.id, NULL),
+                     TR_ERR_NOT_FOUND);
+    assert_int_equal(store_token_lookup(f->db, f->a, secret, &t, NULL),
+                     TR_ERR_NOT_FOUND);
+    assert_int_equal(
+        store_org_members(f->db, f->a, org, 0, 10, &list, &n, &total, NULL),
+        TR_OK);
+    assert_int_equal(total, 1);
+    assert_string_equal(list[0].id, u.id);
+    assert_int_equal(store_org_remove_member(f->db, f->a, org, u.id, NULL),
+                     TR_OK);
+    assert_int_equal(store_org_remove_member(f->db, f->a, org, u.id, NULL),
+                     TR_ERR_NOT_FOUND);
+    assert_int_equal(store_org_delete(f->db, f->a, org, NULL), TR_OK);
+}
+
+#define TESTS                                                                  \
+    cmocka_unit_test_setup_teardown(test_token_create_lookup, each_setup,      \
+                                    each_teardown),                            \
+        cmocka_unit_test_setup_teardown(test_token_expiry, each_setup,         \
+                                        each_teardown),                        \
+        cmocka_unit_test_setup_teardown(test_token_list_delete, each_setup,    \
+                                        each_teardown),                        \
+        cmocka_unit_test_setup_teardown(test_org_token_replace_and_rename,     \
+                                        each_setup, each_teardown),            \
+        cmocka_unit_test_setup_teardown(test_user_crud, each_setup,            \
+                                        each_teardown),                        \
+        cmocka_unit_test_setup_teardown(test_user_search_orgs_delete,          \
+                                        each_setup, each_teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {TESTS};
+    int failed = cmocka_run_group_tests_name("store_tokens_sqlite", tests,
+                                             setup_sqlite, teardown);
+    const char *pg = getenv("TERRACE_TEST_PG_URL");
+    if (pg != NULL && *pg != '\0')
+        failed += cmocka_run_group_tests_name("store_tokens_pg", tests,
+                                              setup_pg, teardown);
+    else
+        printf("[  SKIPPED ] store_tokens_pg: TERRACE_TEST_PG_URL not set\n");
+    return failed != 0;
+}

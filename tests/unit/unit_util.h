@@ -1,0 +1,195 @@
+/*
+ * unit_util.h - helpers shared by the cmocka unit tests: temporary
+ * directories and throwaway PostgreSQL databases.
+ *
+ * Include after <cmocka.h>.  Everything is static inline so each test
+ * program uses only what it needs without unused-function warnings.
+ *
+ * PostgreSQL: when TERRACE_TEST_PG_URL is set (a libpq URL or conninfo),
+ * ut_pg_create() makes a fresh database t_<random> on that server and
+ * returns a conninfo naming it, so concurrent test programs never share
+ * tables; ut_pg_drop() removes it again.  When the variable is unset the
+ * PostgreSQL tests call skip().
+ *
+ * SPDX-License-Identifier: MPL-2.0
+ */
+#ifndef TR_UNIT_UTIL_H
+#define TR_UNIT_UTIL_H
+
+#include <dirent.h>
+#include <ftw.h>
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/util.h"
+
+/* ---- temporary directories -------------------------------------------- */
+
+static inline int ut_rm_entry(const char *path, const struct stat *st, int flag,
+                              struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+/* Creates /tmp/<tag>.XXXXXX into out (at least 64 bytes); false on error. */
+static inline bool ut_mkdtemp(char *out, size_t n, const char *tag)
+{
+    snprintf(out, n, "/tmp/%s.XXXXXX", tag);
+    return mkdtemp(out) != NULL;
+}
+
+static inline int ut_rmtree(const char *dir)
+{
+    return nftw(dir, ut_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Number of entries (files and directories, recursively) under dir. */
+static inline int ut_count_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return -1;
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        n++;
+        if (de->d_type == DT_DIR) {
+            char sub[1024];
+            if (snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name) >=
+                (int)sizeof(sub))
+                continue;
+            int k = ut_count_entries(sub);
+            if (k > 0)
+                n += k;
+        }
+    }
+    closedir(d);
+    return n;
+}
+
+/* Number of regular files under dir (recursively) whose name starts with
+ * prefix ("" for all). */
+static inline int ut_count_files(const char *dir, const char *prefix)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return -1;
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        char sub[1024];
+        if (snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name) >=
+            (int)sizeof(sub))
+            continue;
+        if (de->d_type == DT_DIR) {
+            int k = ut_count_files(sub, prefix);
+            if (k > 0)
+                n += k;
+        } else if (strncmp(de->d_name, prefix, strlen(prefix)) == 0) {
+            n++;
+        }
+    }
+    closedir(d);
+    return n;
+}
+
+static inline bool ut_write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (f == NULL)
+        return false;
+    fputs(text, f);
+    return fclose(f) == 0;
+}
+
+/* ---- throwaway PostgreSQL databases ------------------------------------ */
+
+static inline const char *ut_pg_url(void)
+{
+    const char *u = getenv("TERRACE_TEST_PG_URL");
+    return u != NULL && *u != '\0' ? u : NULL;
+}
+
+/* Appends key='value' with libpq quoting. */
+static inline void ut_pg_kv(struct buf *b, const char *k, const char *v)
+{
+    buf_printf(b, "%s%s='", b->len ? " " : "", k);
+    for (const char *p = v; *p; p++) {
+        if (*p == '\'' || *p == '\\')
+            buf_append(b, "\\", 1);
+        buf_append(b, p, 1);
+    }
+    buf_append(b, "'", 1);
+}
+
+/* Creates a fresh database and writes its name (at least 32 bytes) and a
+ * conninfo for it (malloc'd, caller frees).  Returns false (after printing
+ * why) if the server cannot be reached or the database not created. */
+static inline bool ut_pg_create(char *name, size_t nn, char **conninfo)
+{
+    const char *url = ut_pg_url();
+    if (url == NULL)
+        return false;
+    PGconn *c = PQconnectdb(url);
+    if (PQstatus(c) != CONNECTION_OK) {
+        fprintf(stderr, "pg: %s", PQerrorMessage(c));
+        PQfinish(c);
+        return false;
+    }
+    unsigned char rnd[6];
+    util_random(rnd, sizeof(rnd));
+    snprintf(name, nn, "t_%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2],
+             rnd[3], rnd[4], rnd[5]);
+    char sql[128];
+    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", name);
+    PGresult *r = PQexec(c, sql);
+    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!ok)
+        fprintf(stderr, "pg: %s", PQerrorMessage(c));
+    PQclear(r);
+    struct buf b;
+    buf_init(&b, 0);
+    PQconninfoOption *opts = ok ? PQconninfo(c) : NULL;
+    for (PQconninfoOption *o = opts; o != NULL && o->keyword != NULL; o++)
+        if (o->val != NULL && *o->val != '\0' &&
+            strcmp(o->keyword, "dbname") != 0)
+            ut_pg_kv(&b, o->keyword, o->val);
+    if (opts != NULL) {
+        ut_pg_kv(&b, "dbname", name);
+        PQconninfoFree(opts);
+        *conninfo = buf_steal(&b, NULL);
+    }
+    buf_free(&b);
+    PQfinish(c);
+    return ok && opts != NULL;
+}
+
+static inline void ut_pg_drop(const char *name)
+{
+    const char *url = ut_pg_url();
+    if (url == NULL || name == NULL || *name == '\0')
+        return;
+    PGconn *c = PQconnectdb(url);
+    if (PQstatus(c) == CONNECTION_OK) {
+        char sql[128];
+        snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)",
+                 name);
+        PQclear(PQexec(c, sql));
+    }
+    PQfinish(c);
+}
+
+#endif
