@@ -140,7 +140,8 @@ tr_err digest_b64_decode(struct arena *a, const char *s, size_t slen,
             acc &= (1u << bits) - 1;
         }
     }
-    if (pad > 2 || bits >= 6)
+    /* padding must account exactly for the leftover bits */
+    if (pad > 2 || bits >= 6 || (pad > 0 && pad != (size_t)bits / 2))
         return TR_ERR_INVALID;
     o[n] = '\0';
     *out = o;

@@ -188,6 +188,10 @@ static void test_b64_rejects(void **state)
         "Zm9vY",    /* same, after whole groups */
         "Zg===",    /* three pads */
         "====",     /* only padding */
+        "Zm9vYmE==", /* two pads where one byte of bits is left */
+        "Zg=",       /* one pad where two are due */
+        "Zm9v=",     /* pad after a whole group */
+        "=",         /* a lone pad */
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         unsigned char *out = (unsigned char *)"untouched";
@@ -198,10 +202,6 @@ static void test_b64_rejects(void **state)
         assert_int_equal(n, 77);
         assert_string_equal((char *)out, "untouched");
     }
-    /* Not refused yet: padding whose length does not match the bits left
-     * over ("Zm9vYmE==", "Zg=", "Zm9v=", "=") decodes as if it were
-     * right.  Add those here when digest.c checks pad == bits / 2. */
-
     /* an embedded NUL is not a base64 symbol */
     unsigned char *out = NULL;
     size_t n = 0;

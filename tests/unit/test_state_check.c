@@ -129,7 +129,8 @@ static void test_parse_rejects(void **state)
         "{\"version\":4,\"serial\":1,\"terraform_version\":1}",
         "{\"version\":4,\"serial\":1,\"outputs\":[]}",
         "{\"version\":4,\"serial\":1,\"outputs\":{\"o\":1}}",
-        "{\"version\":4,\"serial\":1,\"outputs\":{\"o\":{\"type\":\"string\"}}}",
+        "{\"version\":4,\"serial\":1,\"outputs\":{\"o\":"
+        "{\"type\":\"string\"}}}",
         "{\"version\":4,\"serial\":1,\"outputs\":{\"o\":{\"value\":1,"
         "\"sensitive\":\"yes\"}}}",
         "{\"version\":4,\"serial\":1,\"outputs\":{\"o\":{\"value\":1,"
@@ -189,6 +190,15 @@ static void test_parse_fd(void **state)
     assert_int_equal(state_parse_fd(a, fd, &si, &eb), TR_ERR_INVALID);
     assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
     assert_false(state_is_json_fd(fd));
+    /* the overflow retry rereads from where the parse started */
+    const char *big = "xx{\"version\":4,\"serial\":3,\"outputs\":{\"b\":"
+                      "{\"value\":99999999999999999999}}}";
+    assert_int_equal(ftruncate(fd, 0), 0);
+    assert_int_equal(pwrite(fd, big, strlen(big), 0), (ssize_t)strlen(big));
+    assert_int_equal(lseek(fd, 2, SEEK_SET), 2);
+    assert_int_equal(state_parse_fd(a, fd, &si, NULL), TR_OK);
+    assert_int_equal(si.serial, 3);
+    assert_string_equal(si.outputs[0].value, "1e+20");
     close(fd);
     unlink(path);
     arena_destroy(a);
