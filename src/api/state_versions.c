@@ -1,6 +1,7 @@
 /*
- * state_versions.c - remote state: state versions, their outputs, state
- * upload and download, rollback.
+ * state_versions.c - remote state: creating, listing and reading state
+ * versions, rollback, and the route table of all remote-state endpoints
+ * (outputs in state_outputs.c, bytes in state_transfer.c).
  *
  *   POST  /workspaces/:id/state-versions          create (inline or pending)
  *   PATCH /workspaces/:id/state-versions          rollback (TFE's shape)
@@ -185,7 +186,7 @@ bool api_sv_access(struct http_req *r, const char *id, struct st_sv *sv,
     return api_workspace_access(r, sv->workspace_id, ws ? ws : &w);
 }
 
-/* ---- create --------------------------------------------------------------- */
+/* ---- create ------------------------------------------------------------- */
 
 struct st_sv_output *api_sv_outputs_of(struct http_req *r,
                                        const struct state_info *si)
@@ -471,7 +472,7 @@ static void sv_create(struct http_req *r)
         create_pending(r, &q, &sv);
 }
 
-/* ---- rollback ------------------------------------------------------------- */
+/* ---- rollback ----------------------------------------------------------- */
 
 /* PATCH /workspaces/:id/state-versions: a new version with the content of
  * rollback-state-version and serial current+1, made current. */
@@ -546,7 +547,7 @@ static void sv_rollback(struct http_req *r)
                     SV_SKIP_LINEAGE, extra);
 }
 
-/* ---- reads ---------------------------------------------------------------- */
+/* ---- reads -------------------------------------------------------------- */
 
 static void list_reply(struct http_req *r, const struct st_workspace *ws)
 {

@@ -234,22 +234,20 @@ struct st_workspace {
     const char *working_directory;
     bool auto_apply;
     bool locked;
-    const char *lock_kind;         /* "user" | "run" | "team" | NULL */
+    const char *lock_kind;         /* "user" | "run" | "team" | "org" (an
+                                      organization token) | NULL */
     const char *lock_holder;       /* user id, run id, ... or NULL */
     const char *lock_reason;
     const char *current_sv;        /* current state version id or NULL */
     const char *settings;          /* JSON object text: other attributes */
     const char *created_at;
     const char *updated_at;
-    /* Derived, filled by get and list (ignored by create): */
+    /* Filled by get and list: */
     int64_t resource_count;        /* entries of the current state version's
                                       resources array; 0 without state */
-    const char **tag_names;        /* sorted by name */
+    const char **tag_names;        /* sorted by name; also create's input */
     int ntags;
 };
-
-/* Lock kinds besides "user", "run" and "team": an organization token holds
- * a lock as "org" with its token id as holder. */
 
 tr_err store_ws_get(struct db *db, struct arena *a, const char *id,
                     struct st_workspace *out, struct tr_errbuf *eb);
