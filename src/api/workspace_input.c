@@ -409,6 +409,8 @@ void api_ws_resolve_mode(struct http_req *r, struct ws_in *in, const char *org,
     } else if (create) {
         *mode = org_default_mode(r, org);
     }
+    if (in->ov_exec == 1) /* marked as its own without a new value */
+        ov_exec = true;
     bool ov_pool = cur_pool;
     if (in->ov_pool >= 0)
         ov_pool = in->ov_pool == 1;
