@@ -92,6 +92,10 @@ static void unlock(struct http_req *r, bool force)
         holder(r, &kind, &who);
     struct tr_errbuf eb = {{0}};
     tr_err e = store_ws_unlock(r->srv->db, r->arena, w.id, kind, who, &w, &eb);
+    /* a pending upload belonged to the lock holder: once the lock is
+     * gone nobody may finish it, so it is discarded (never made current) */
+    if (e == TR_OK)
+        e = store_sv_discard_pending(r->srv->db, r->arena, w.id, &eb);
     if (e != TR_OK) {
         api_store_fail(r, e, &eb);
         return;

@@ -72,6 +72,7 @@ enum route_flags {
     ROUTE_AUTH = 1,       /* needs a valid token */
     ROUTE_SPOOL = 2,      /* body spooled to a file, limit cfg max_state */
     ROUTE_BIG_JSON = 4,   /* JSON body up to 2 * max_state (inline state) */
+    ROUTE_SIGNED = 8,     /* signed URL, checked before the body is read */
 };
 
 struct route {

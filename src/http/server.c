@@ -142,6 +142,8 @@ static bool admit(struct http_req *r)
     }
     if ((r->route->flags & ROUTE_AUTH) && !http_authenticate(r))
         return false;
+    if ((r->route->flags & ROUTE_SIGNED) && !http_check_signature(r))
+        return false;
     if (r->route->flags & ROUTE_SPOOL) {
         struct tr_errbuf eb = {{0}};
         tr_err e = blob_spool(r->srv->blob, r->arena, &r->spool_fd,
