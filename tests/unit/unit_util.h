@@ -123,18 +123,6 @@ static inline const char *ut_pg_url(void)
     return u != NULL && *u != '\0' ? u : NULL;
 }
 
-/* Appends key='value' with libpq quoting. */
-static inline void ut_pg_kv(struct buf *b, const char *k, const char *v)
-{
-    buf_printf(b, "%s%s='", b->len ? " " : "", k);
-    for (const char *p = v; *p; p++) {
-        if (*p == '\'' || *p == '\\')
-            buf_append(b, "\\", 1);
-        buf_append(b, p, 1);
-    }
-    buf_append(b, "'", 1);
-}
-
 /* Creates a fresh database and writes its name (at least 32 bytes) and a
  * conninfo for it (malloc'd, caller frees).  Returns false (after printing
  * why) if the server cannot be reached or the database not created. */
@@ -160,21 +148,16 @@ static inline bool ut_pg_create(char *name, size_t nn, char **conninfo)
     if (!ok)
         fprintf(stderr, "pg: %s", PQerrorMessage(c));
     PQclear(r);
-    struct buf b;
-    buf_init(&b, 0);
-    PQconninfoOption *opts = ok ? PQconninfo(c) : NULL;
-    for (PQconninfoOption *o = opts; o != NULL && o->keyword != NULL; o++)
-        if (o->val != NULL && *o->val != '\0' &&
-            strcmp(o->keyword, "dbname") != 0)
-            ut_pg_kv(&b, o->keyword, o->val);
-    if (opts != NULL) {
-        ut_pg_kv(&b, "dbname", name);
-        PQconninfoFree(opts);
+    /* in keyword=value strings a later keyword wins, so appending
+     * dbname retargets the caller's URL at the new database */
+    if (ok) {
+        struct buf b;
+        buf_init(&b, 0);
+        buf_printf(&b, "%s dbname=%s", url, name);
         *conninfo = buf_steal(&b, NULL);
     }
-    buf_free(&b);
     PQfinish(c);
-    return ok && opts != NULL;
+    return ok;
 }
 
 static inline void ut_pg_drop(const char *name)
