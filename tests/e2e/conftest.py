@@ -71,15 +71,26 @@ def _daemon_log(d):
         return ""
 
 
+SERVER_ERROR = re.compile(r" (GET|POST|PATCH|PUT|DELETE) \S+ 5\d\d ")
+
+
 @pytest.fixture(autouse=True)
-def daemon_alive(request):
-    """Each test ends with the daemon still running."""
-    yield
+def daemon_healthy(request):
+    """Each test ends with the daemon still running, having answered no
+    request with a 5xx."""
+    d = None
     if "daemon" in request.fixturenames:
         d = request.getfixturevalue("daemon")
-        assert d.proc.poll() is None, (
-            "terraced exited (%s) during the test; log:\n%s" %
-            (d.proc.returncode, d.log_text()))
+        start = len(_daemon_log(d))
+    yield
+    if d is None:
+        return
+    assert d.proc.poll() is None, (
+        "terraced exited (%s) during the test; log:\n%s" %
+        (d.proc.returncode, d.log_text()))
+    new = _daemon_log(d)[start:]
+    bad = [ln for ln in new.splitlines() if SERVER_ERROR.search(ln)]
+    assert not bad, "server errors during the test:\n" + "\n".join(bad)
 
 
 class Api:

@@ -5,6 +5,9 @@
 #   TOFU_BIN               tofu binary (default: the deps script's build)
 #   TERRACE_E2E_BACKENDS   comma list, default sqlite,pg
 #   TERRACE_E2E_TIMEOUT    seconds per tofu invocation, default 120
+#   TERRACE_E2E_TF_LOG     TF_LOG level of each tofu run (default DEBUG;
+#                          the log tail is printed when a command fails)
+# Extra arguments go to pytest (e.g. -k lock -x).
 # SPDX-License-Identifier: MPL-2.0
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)

@@ -4,9 +4,12 @@ mode) against terraced over TLS, on SQLite and PostgreSQL.
 Covered: init auto-creating the workspace and using a pre-created one,
 apply / no-change plan, state pull vs the API's current state version,
 outputs (CLI and API, sensitive values), the tags strategy with several
-workspaces, state locking (held by a running apply, held via the API and
-released with force-unlock), migrating a local state into Terrace, and
-init failing cleanly on a missing organization or a bad token.
+workspaces (list, select, delete), state locking (held by a running apply,
+held via the API and released with force-unlock), migrating a local state
+into Terrace, init failing on a missing organization, a bad token or an
+organization the user is not in, state push (stale refused, rollback by a
+newer serial, -force of a stale snapshot refused), applying without the
+lock, a multi-megabyte state, empty/destroyed state, and a daemon restart.
 
 SPDX-License-Identifier: MPL-2.0
 """
@@ -14,6 +17,7 @@ import json
 import os
 import re
 import time
+import uuid
 
 import pytest
 
@@ -260,6 +264,13 @@ def test_tags_strategy(tofu, api, org):
     assert s_one["lineage"] != s_two["lineage"]
     assert api.current_state(api.workspace(org, "untagged")["id"]) is None
 
+    # Deleting a workspace (with state, hence -force) removes it remotely.
+    tofu.run("workspace", "delete", "-force", "-no-color", "two")
+    assert api.workspace(org, "two") is None
+    listed = ws_names_listed(tofu)
+    assert "one" in listed and "two" not in listed, listed
+    plan_rc(tofu, "first", 0)
+
 
 def wait_locked(api, org, name, proc, timeout=60):
     deadline = time.time() + timeout
@@ -385,3 +396,174 @@ def test_init_errors(tofu, api, org):
     r = tofu.run("init", "-input=false", "-no-color", rc=1)
     assert "unauthorized" in r.text.lower(), r.text
     assert api.workspace(org, "app") is None
+
+
+# state push: a stale snapshot is refused; the same content with a newer
+# serial rolls the workspace back.
+def test_state_push(tofu, api, org):
+    ws = api.create_workspace(org, "app", **{"execution-mode": "local"})
+    tofu.write(cloud(tofu, org, name="app") + MAIN)
+    tofu.run("init", "-input=false", "-no-color")
+    apply(tofu, "old")
+    old = state_pull(tofu)
+    apply(tofu, "new")
+    new = state_pull(tofu)
+    assert new["serial"] > old["serial"]
+
+    with open(os.path.join(tofu.wd, "old.tfstate"), "w") as f:
+        json.dump(old, f)
+    r = tofu.run("state", "push", "-no-color", "old.tfstate", rc=1)
+    assert "serial" in r.text.lower(), r.text
+    assert check_remote_state(tofu, api, ws["id"]) == new
+
+    bumped = dict(old, serial=new["serial"] + 1)
+    with open(os.path.join(tofu.wd, "bumped.tfstate"), "w") as f:
+        json.dump(bumped, f)
+    tofu.run("state", "push", "-no-color", "bumped.tfstate")
+    pushed = check_remote_state(tofu, api, ws["id"])
+    assert resources(pushed) == resources(old)
+    assert pushed["lineage"] == old["lineage"]
+    assert pushed["serial"] > new["serial"]
+    check_outputs(tofu, api, ws["id"], "old")
+    plan_rc(tofu, "old", 0)
+    assert_unlocked(api, org, "app")
+
+
+# `state push -force` of an older snapshot.  tofu 1.10's cloud backend
+# never sends force=true (WriteState clears the forcePush flag that
+# WriteStateForMigration set) and uploads serial = file serial + 1, so the
+# server's successor rule (as TFE's: lower serial, or equal serial with
+# other content, only with force) refuses it.  Nothing changes; the CLI
+# keeps the workspace locked after a failed upload, on purpose.
+def test_state_push_force_stale_refused(tofu, api, org):
+    ws = api.create_workspace(org, "app", **{"execution-mode": "local"})
+    tofu.write(cloud(tofu, org, name="app") + MAIN)
+    tofu.run("init", "-input=false", "-no-color")
+    apply(tofu, "old")
+    old = state_pull(tofu)
+    apply(tofu, "new")
+    new = state_pull(tofu)
+    with open(os.path.join(tofu.wd, "old.tfstate"), "w") as f:
+        json.dump(old, f)
+    r = tofu.run("state", "push", "-force", "-no-color", "old.tfstate",
+                 rc=1)
+    assert "conflict" in r.text, r.text
+    assert check_remote_state(tofu, api, ws["id"]) == new
+    tofu.run("force-unlock", "-force", "-no-color", org + "/app")
+    assert_unlocked(api, org, "app")
+    plan_rc(tofu, "new", 0)
+
+
+BIG = '''
+resource "terraform_data" "big" {
+  input = format("%4000000s", var.v)
+}
+
+output "big_len" {
+  value = length(terraform_data.big.output)
+}
+'''
+
+
+# A state of several megabytes goes through upload and download intact.
+def test_large_state(tofu, api, org):
+    ws = api.create_workspace(org, "app", **{"execution-mode": "local"})
+    tofu.write(cloud(tofu, org, name="app") + MAIN + BIG)
+    tofu.run("init", "-input=false", "-no-color")
+    apply(tofu, "big")
+    plan_rc(tofu, "big", 0)
+    state = check_remote_state(tofu, api, ws["id"])
+    big = resources(state)[("managed", "terraform_data", "big")][0]
+    assert big["output"]["value"] == "big".rjust(4000000)
+    out = json.loads(tofu.run("output", "-json", "big_len").out)
+    assert out == 4000000, out
+
+
+# Commands on a workspace without state, and destroy back to an empty
+# state: outputs are empty on both sides.
+def test_empty_and_destroyed_state(tofu, api, org):
+    ws = api.create_workspace(org, "app", **{"execution-mode": "local"})
+    tofu.write(cloud(tofu, org, name="app") + MAIN)
+    tofu.run("init", "-input=false", "-no-color")
+    assert json.loads(tofu.run("output", "-json").out) == {}
+    r = tofu.run("state", "list", rc=1)     # as with a local backend
+    assert "No state file was found" in r.text, r.text
+    plan_rc(tofu, "x", 2)
+
+    apply(tofu, "x")
+    tofu.run("destroy", "-auto-approve", "-input=false", "-no-color",
+             "-var", "v=x")
+    state = check_remote_state(tofu, api, ws["id"])
+    assert not [r for r in state.get("resources", [])
+                if r["mode"] == "managed"], state
+    assert state.get("outputs", {}) == {}, state
+    assert json.loads(tofu.run("output", "-json").out) == {}
+    assert api.outputs(ws["id"]) == []
+    assert_unlocked(api, org, "app")
+
+
+# A user who is not a member of the organization sees it as missing.
+def test_outsider_sees_nothing(tofu, api, org):
+    api.create_workspace(org, "app", **{"execution-mode": "local"})
+    name = "outsider-" + uuid.uuid4().hex[:10]
+    u = api.ok(api.c.post("/api/v2/admin/users", {
+        "data": {"type": "users",
+                 "attributes": {"username": name,
+                                "email": name + "@example.com"}}}), 201)
+    t = api.ok(api.c.post(
+        "/api/v2/admin/users/%s/authentication-tokens" % u.json["data"]["id"],
+        {"data": {"type": "authentication-tokens",
+                  "attributes": {"description": "e2e"}}}), 201)
+    tofu.set_token(t.json["data"]["attributes"]["token"])
+    tofu.write(cloud(tofu, org, name="app") + MAIN)
+    r = tofu.run("init", "-input=false", "-no-color", rc=1)
+    assert "not found" in r.text, r.text
+    tofu.write(cloud(tofu, org, name="other") + MAIN)
+    tofu.run("init", "-input=false", "-no-color", "-reconfigure", rc=1)
+    assert api.workspace(org, "other") is None
+
+
+# Writing state needs the workspace lock (as in TFE): apply -lock=false
+# applies but cannot save; the CLI leaves errored.tfstate, which a normal
+# state push then uploads.
+def test_apply_without_lock_and_recovery(tofu, api, org):
+    ws = api.create_workspace(org, "app", **{"execution-mode": "local"})
+    tofu.write(cloud(tofu, org, name="app") + MAIN)
+    tofu.run("init", "-input=false", "-no-color")
+    apply(tofu, "a")
+    before = check_remote_state(tofu, api, ws["id"])
+
+    r = apply(tofu, "b", "-lock=false", rc=1)
+    assert "Failed to save state" in r.text, r.text
+    assert "locked" in r.text, r.text
+    assert os.path.exists(os.path.join(tofu.wd, "errored.tfstate"))
+    assert check_remote_state(tofu, api, ws["id"]) == before
+    assert_unlocked(api, org, "app")
+
+    tofu.run("state", "push", "-no-color", "errored.tfstate")
+    plan_rc(tofu, "b", 0)
+    check_remote_state(tofu, api, ws["id"])
+    check_outputs(tofu, api, ws["id"], "b")
+    assert_unlocked(api, org, "app")
+
+
+# State and locks survive a daemon restart (same data dir / database).
+# Kept last: it restarts the session's daemon.
+def test_daemon_restart(tofu, api, org, daemon):
+    ws = api.create_workspace(org, "app", **{"execution-mode": "local"})
+    tofu.write(cloud(tofu, org, name="app") + MAIN)
+    tofu.run("init", "-input=false", "-no-color")
+    apply(tofu, "durable")
+    before = check_remote_state(tofu, api, ws["id"])
+    api.lock(ws["id"])
+
+    assert daemon.stop() == 0, daemon.log_text()
+    daemon.start()
+
+    assert api.workspace(org, "app")["attributes"]["locked"] is True
+    r = apply(tofu, "durable", "-lock-timeout=0s", rc=1)
+    lock_id = assert_lock_error(r, org, "app")
+    tofu.run("force-unlock", "-force", "-no-color", lock_id)
+    plan_rc(tofu, "durable", 0)
+    assert check_remote_state(tofu, api, ws["id"]) == before
+    check_outputs(tofu, api, ws["id"], "durable")
