@@ -39,6 +39,11 @@ bool api_org_admin(const struct http_req *r, const char *org);
 bool api_workspace_access(struct http_req *r, const char *id,
                           struct st_workspace *out);
 
+/* The caller's identity as a workspace lock records it: ("user", user id),
+ * ("org", token id) or ("run", run id). */
+void api_lock_identity(const struct http_req *r, const char **kind,
+                       const char **holder);
+
 /* Store errors to responses: NOT_FOUND keeps eb's text, others map through
  * http_fail(); logs 5xx with the request id. */
 void api_store_fail(struct http_req *r, tr_err e, const struct tr_errbuf *eb);

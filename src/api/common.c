@@ -51,6 +51,25 @@ bool api_org_admin(const struct http_req *r, const char *org)
     return r->who.kind != PRINC_NONE;
 }
 
+void api_lock_identity(const struct http_req *r, const char **kind,
+                       const char **holder)
+{
+    switch (r->who.kind) {
+    case PRINC_ORG:
+        *kind = "org";
+        *holder = r->who.token_id;
+        break;
+    case PRINC_RUN:
+        *kind = "run";
+        *holder = r->who.run_id;
+        break;
+    default:
+        *kind = "user";
+        *holder = r->who.user_id;
+        break;
+    }
+}
+
 json_t *api_time(const char *iso)
 {
     return iso != NULL ? json_string(iso) : json_null();

@@ -297,24 +297,10 @@ static bool decode(struct http_req *r, const char *name, const char *b64,
     return true;
 }
 
-/* The lock identity of the caller: (kind, holder) as workspace_lock.c
- * records them. */
-static void caller_lock(const struct http_req *r, const char **kind,
-                        const char **holder)
-{
-    if (r->who.kind == PRINC_ORG) {
-        *kind = "org";
-        *holder = r->who.token_id;
-    } else {
-        *kind = "user";
-        *holder = r->who.user_id;
-    }
-}
-
 static bool holds_lock(struct http_req *r, const struct st_workspace *ws)
 {
     const char *kind, *holder;
-    caller_lock(r, &kind, &holder);
+    api_lock_identity(r, &kind, &holder);
     if (ws->locked && util_streq(ws->lock_kind, kind) &&
         util_streq(ws->lock_holder, holder))
         return true;
@@ -350,7 +336,7 @@ static void write_finalized(struct http_req *r, struct st_sv *sv,
 {
     struct tr_errbuf eb = {{0}};
     const char *kind, *holder;
-    caller_lock(r, &kind, &holder);
+    api_lock_identity(r, &kind, &holder);
     struct st_sv_output *outs = api_sv_outputs_of(r, si);
     tr_err e = blob_put(r->srv->blob, sv->blob_key, raw, rawlen, &eb);
     if (e == TR_OK && json != NULL)
@@ -428,7 +414,7 @@ static void create_pending(struct http_req *r, const struct create_req *q,
 {
     struct tr_errbuf eb = {{0}};
     const char *kind, *holder;
-    caller_lock(r, &kind, &holder);
+    api_lock_identity(r, &kind, &holder);
     sv->status = "pending";
     sv->force = q->force == 1;
     sv->blob_key = blob_key(r, sv->workspace_id, sv->id, "tfstate");

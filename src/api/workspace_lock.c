@@ -20,18 +20,6 @@
 
 #define MAX_REASON 1024
 
-static void holder(const struct http_req *r, const char **kind,
-                   const char **who)
-{
-    if (r->who.kind == PRINC_ORG) {
-        *kind = "org";
-        *who = r->who.token_id;
-    } else {
-        *kind = "user";
-        *who = r->who.user_id;
-    }
-}
-
 /* The optional lock reason: JSON:API {"data":{"attributes":{"reason":..}}}
  * (newer go-tfe), plain {"reason":..} (older) or no body at all. */
 static bool lock_reason(struct http_req *r, const char **reason)
@@ -71,7 +59,7 @@ void api_ws_lock(struct http_req *r)
     if (!api_ws_from_route(r, &w) || !api_ws_may_write(r, w.org) ||
         !lock_reason(r, &reason))
         return;
-    holder(r, &kind, &who);
+    api_lock_identity(r, &kind, &who);
     struct tr_errbuf eb = {{0}};
     tr_err e =
         store_ws_lock(r->srv->db, r->arena, w.id, kind, who, reason, &w, &eb);
@@ -89,7 +77,7 @@ static void unlock(struct http_req *r, bool force)
     if (!api_ws_from_route(r, &w) || !api_ws_may_write(r, w.org))
         return;
     if (!force)
-        holder(r, &kind, &who);
+        api_lock_identity(r, &kind, &who);
     struct tr_errbuf eb = {{0}};
     tr_err e = store_ws_unlock(r->srv->db, r->arena, w.id, kind, who, &w, &eb);
     /* a pending upload belonged to the lock holder: once the lock is

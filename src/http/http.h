@@ -23,7 +23,7 @@
 #include "core/server.h"
 
 /* Who is calling.  PRINC_NONE only for routes without auth. */
-enum principal_kind { PRINC_NONE = 0, PRINC_USER, PRINC_ORG };
+enum principal_kind { PRINC_NONE = 0, PRINC_USER, PRINC_ORG, PRINC_RUN };
 
 struct principal {
     enum principal_kind kind;
@@ -32,6 +32,7 @@ struct principal {
     const char *username;
     bool is_admin;          /* site admin */
     const char *org;        /* PRINC_ORG: the organization's name */
+    const char *run_id;     /* PRINC_RUN: the run a run-scoped token serves */
 };
 
 #define HTTP_MAX_PARAMS 6
