@@ -5,17 +5,49 @@
  * timeout, so readers never block and writers queue.  $N placeholders are
  * rewritten to ?N before preparing.  Everything is read back as text.
  *
+ * Each connection keeps its prepared statements in a small cache keyed by
+ * the SQL text (compiling a statement costs more than running most of
+ * ours); a statement is reset and its bindings cleared before it goes
+ * back.  SQLite's allocator statistics are switched off once per process:
+ * they take a global mutex on every allocation.
+ *
  * SPDX-License-Identifier: MPL-2.0
  */
+#include <pthread.h>
 #include <sqlite3.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/buf.h"
 #include "store/db.h"
 
+#define STMT_CACHE 64
+
+struct cached {
+    char *sql;          /* the rewritten text, malloc'd */
+    uint64_t hash;
+    sqlite3_stmt *st;
+    uint64_t used;      /* clock for least-recently-used eviction */
+};
+
+struct sq_conn {
+    sqlite3 *h;
+    uint64_t clock;
+    struct cached cache[STMT_CACHE];
+};
+
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+
+static void global_setup(void)
+{
+    /* fails harmlessly if SQLite was already initialised */
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 static tr_err sq_connect(const char *target, void **handle,
                          struct tr_errbuf *eb)
 {
+    pthread_once(&global_once, global_setup);
     sqlite3 *h = NULL;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
                 SQLITE_OPEN_NOMUTEX;
@@ -37,13 +69,27 @@ static tr_err sq_connect(const char *target, void **handle,
         sqlite3_close(h);
         return e;
     }
-    *handle = h;
+    struct sq_conn *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        sqlite3_close(h);
+        return TR_ERR_NOMEM;
+    }
+    c->h = h;
+    *handle = c;
     return TR_OK;
 }
 
 static void sq_disconnect(void *handle)
 {
-    sqlite3_close_v2(handle);
+    struct sq_conn *c = handle;
+    if (c == NULL)
+        return;
+    for (int i = 0; i < STMT_CACHE; i++) {
+        sqlite3_finalize(c->cache[i].st);
+        free(c->cache[i].sql);
+    }
+    sqlite3_close_v2(c->h);
+    free(c);
 }
 
 /* $12 -> ?12; our SQL never has '$' inside string literals. */
@@ -68,27 +114,73 @@ static tr_err sq_error(sqlite3 *h, int rc, struct tr_errbuf *eb)
     return tr_fail(eb, TR_ERR_DB, "database error: %s", sqlite3_errmsg(h));
 }
 
-static tr_err sq_query(void *handle, struct arena *a, const char *sql, int n,
-                       const char *const *params, struct db_rows **rows,
-                       int64_t *affected, struct tr_errbuf *eb)
+static uint64_t hash_text(const char *s)
 {
-    sqlite3 *h = handle;
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+/* Compiles sql (exactly one statement), or finds it in the cache. */
+static tr_err prepare(struct sq_conn *c, struct arena *a, const char *sql,
+                      sqlite3_stmt **out, struct tr_errbuf *eb)
+{
+    char *text = rewrite(a, sql);
+    uint64_t hash = hash_text(text);
+    struct cached *victim = &c->cache[0];
+    for (int i = 0; i < STMT_CACHE; i++) {
+        struct cached *k = &c->cache[i];
+        if (k->st != NULL && k->hash == hash && strcmp(k->sql, text) == 0) {
+            k->used = ++c->clock;
+            *out = k->st;
+            return TR_OK;
+        }
+        if (k->used < victim->used)
+            victim = k;
+    }
     sqlite3_stmt *st = NULL;
-    tr_err e = TR_OK;
     const char *tail = NULL;
-    int rc = sqlite3_prepare_v2(h, rewrite(a, sql), -1, &st, &tail);
+    int rc = sqlite3_prepare_v3(c->h, text, -1, SQLITE_PREPARE_PERSISTENT,
+                                &st, &tail);
     if (rc != SQLITE_OK)
-        return sq_error(h, rc, eb);
+        return sq_error(c->h, rc, eb);
     /* like PostgreSQL, refuse a second statement rather than skip it */
     sqlite3_stmt *extra = NULL;
     int more = SQLITE_OK;
     if (st != NULL && *tail != '\0')
-        more = sqlite3_prepare_v2(h, tail, -1, &extra, NULL);
+        more = sqlite3_prepare_v2(c->h, tail, -1, &extra, NULL);
     if (st == NULL || more != SQLITE_OK || extra != NULL) {
         sqlite3_finalize(extra);
         sqlite3_finalize(st);
         return tr_fail(eb, TR_ERR_DB, "expected exactly one statement");
     }
+    char *copy = strdup(text);
+    if (copy == NULL) {
+        sqlite3_finalize(st);
+        return TR_ERR_NOMEM;
+    }
+    sqlite3_finalize(victim->st);
+    free(victim->sql);
+    victim->sql = copy;
+    victim->hash = hash;
+    victim->st = st;
+    victim->used = ++c->clock;
+    *out = st;
+    return TR_OK;
+}
+
+static tr_err sq_query(void *handle, struct arena *a, const char *sql, int n,
+                       const char *const *params, struct db_rows **rows,
+                       int64_t *affected, struct tr_errbuf *eb)
+{
+    struct sq_conn *conn = handle;
+    sqlite3 *h = conn->h;
+    sqlite3_stmt *st = NULL;
+    tr_err e = prepare(conn, a, sql, &st, eb);
+    if (e != TR_OK)
+        return e;
+    int rc;
     for (int i = 0; i < n; i++) {
         if (params[i] == NULL)
             rc = sqlite3_bind_null(st, i + 1);
@@ -138,7 +230,8 @@ static tr_err sq_query(void *handle, struct arena *a, const char *sql, int n,
     if (affected != NULL)
         *affected = sqlite3_changes64(h);
 fail:
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
     return e;
 }
 
