@@ -15,6 +15,7 @@
  * SPDX-License-Identifier: MPL-2.0
  */
 #include <errno.h>
+#include <malloc.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -30,6 +31,7 @@
 #define API_VERSION "2.6"
 #define APP_NAME "Terraform Enterprise"
 #define TFE_VERSION "v202410-1"
+#define BIG_BODY (8u << 20)
 
 struct req_box {
     struct http_req req;
@@ -229,8 +231,14 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
     log_info("%s %s %d %lldms rid=%s%s", r->method, r->path, r->status,
              (long long)(util_now_ms() - box->start_ms), r->request_id,
              toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted");
+    bool big = r->body_len > BIG_BODY;
     arena_destroy(r->arena);
     *con_cls = NULL;
+    /* a large state parsed on this thread leaves its malloc arena grown;
+     * give the pages back so idle memory does not ratchet up to
+     * threads x largest state (measured in bench/idle_rss.sh) */
+    if (big)
+        malloc_trim(0);
 }
 
 static char *read_file(const char *path)
