@@ -21,6 +21,14 @@ extern const struct route api_user_routes[];
 extern const struct route api_project_routes[];
 extern const struct route api_workspace_routes[];
 extern const struct route api_state_routes[];
+extern const struct route api_tool_routes[];
+extern const struct route api_var_routes[];
+extern const struct route api_varset_routes[];
+extern const struct route api_cv_routes[];
+extern const struct route api_run_routes[];
+extern const struct route api_run_action_routes[];
+extern const struct route api_plan_apply_routes[];
+extern const struct route api_run_log_routes[];
 
 /* All tables, NULL-terminated, for http_set_routes(). */
 extern const struct route *const api_all_routes[];
@@ -47,6 +55,27 @@ void api_lock_identity(const struct http_req *r, const char **kind,
 /* Store errors to responses: NOT_FOUND keeps eb's text, others map through
  * http_fail(); logs 5xx with the request id. */
 void api_store_fail(struct http_req *r, tr_err e, const struct tr_errbuf *eb);
+
+/* Called once a configuration version has been uploaded (synchronously,
+ * in the upload request, after the version is stored as uploaded): queues
+ * a run when cv->auto_queue_runs.  Implemented in config_versions.c. */
+void api_cv_uploaded(struct http_req *r, const struct st_cv *cv);
+
+/* {"data": [{"id": "var-...", "type": "vars"}, ...]}: the "vars"
+ * relationship of workspace ws_id's document.  Implemented in
+ * variables.c. */
+json_t *api_ws_vars_rel(struct http_req *r, const char *ws_id);
+
+/* Loads run `id` (and its workspace, nullable) if the caller may see the
+ * workspace's organization; otherwise writes 404 and returns false.
+ * Implemented in runs.c. */
+bool api_run_access(struct http_req *r, const char *id, struct st_run *out,
+                    struct st_workspace *ws);
+
+/* Queues the run an uploaded configuration version with auto-queue-runs
+ * asks for (plan-only when speculative).  Failures are logged: the upload
+ * itself has succeeded.  Implemented in runs.c. */
+void api_run_from_cv(struct http_req *r, const struct st_cv *cv);
 
 /* ISO time string or JSON null. */
 json_t *api_time(const char *iso);

@@ -12,5 +12,9 @@ const struct route *const api_all_routes[] = {
     api_project_routes,
     api_workspace_routes,
     api_state_routes,
+    api_tool_routes,
+    api_var_routes,
+    api_varset_routes,
+    api_cv_routes,
     NULL,
 };

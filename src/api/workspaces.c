@@ -179,6 +179,7 @@ json_t *api_ws_json(struct http_req *r, const struct st_workspace *w)
         "current-run", rel(NULL, NULL), "latest-run", rel(NULL, NULL),
         "current-configuration-version", rel(NULL, NULL), "locked-by",
         locked_by(w), "agent-pool", rel(NULL, NULL), "readme", rel(NULL, NULL));
+    json_object_set_new(rels, "vars", api_ws_vars_rel(r, w->id));
     const char *self = arena_printf(
         r->arena, "/api/v2/organizations/%s/workspaces/%s", w->org, w->name);
     const char *html =

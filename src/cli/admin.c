@@ -6,6 +6,7 @@
  *   terrace admin [options] user list
  *   terrace admin [options] user token --username U [--description D]
  *   terrace admin [options] org create --name N --email E [--owner USER]
+ *   terrace admin [options] tool-versions add --version V --path P
  *
  * options: --url URL (default https://127.0.0.1:8443), --token-file F
  * (default ./terrace-data/admin-token, or the TERRACE_TOKEN variable when
@@ -16,13 +17,16 @@
  *
  * The endpoints used are site-admin ones (/api/v2/admin/users, Terrace's
  * POST /api/v2/admin/users and .../authentication-tokens) plus
- * POST /api/v2/organizations and .../organization-memberships.
+ * POST /api/v2/organizations and .../organization-memberships, and
+ * POST /api/v2/admin/terraform-versions (with the sha256 of the binary,
+ * computed here; the server checks it against its own copy).
  *
  * SPDX-License-Identifier: MPL-2.0
  */
 #include "cli/cli.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <jansson.h>
 #include <libgen.h>
 #include <limits.h>
@@ -33,6 +37,7 @@
 #include <unistd.h>
 
 #include "core/buf.h"
+#include "executor/executor.h"
 
 #define MAX_RESPONSE (16 << 20)
 #define DEFAULT_URL "https://127.0.0.1:8443"
@@ -51,6 +56,7 @@ struct args {
     const char *words[2];
     int nwords;
     const char *username, *email, *name, *owner, *description;
+    const char *version, *path;
     bool admin;
     bool help;
 };
@@ -68,7 +74,10 @@ static void usage(void)
             "        issue an API token for the user; prints only the "
             "token\n"
             "  org create --name N --email E [--owner USERNAME]\n"
-            "        create an organization (and add USERNAME as owner)\n\n"
+            "        create an organization (and add USERNAME as owner)\n"
+            "  tool-versions add --version V --path P\n"
+            "        register a tofu/terraform binary (same path on every "
+            "node)\n\n"
             "options:\n"
             "  --url URL          node URL (default " DEFAULT_URL ")\n"
             "  --token-file F     site-admin token (default " DEFAULT_TOKEN_FILE
@@ -90,6 +99,7 @@ static int parse_args(int argc, char **argv, struct args *a)
         {"--ca-file", &a->ca_file}, {"--username", &a->username},
         {"--email", &a->email},     {"--name", &a->name},
         {"--owner", &a->owner},     {"--description", &a->description},
+        {"--version", &a->version}, {"--path", &a->path},
     };
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
@@ -455,6 +465,44 @@ static int org_create(const struct admin_ctx *c, const struct args *a)
     return rc;
 }
 
+static int tool_add(const struct admin_ctx *c, const struct args *a)
+{
+    if (a->version == NULL || a->path == NULL) {
+        fprintf(stderr, "terrace admin: tool-versions add needs --version "
+                        "and --path\n");
+        return 2;
+    }
+    char real[PATH_MAX];
+    if (realpath(a->path, real) == NULL) {
+        fprintf(stderr, "terrace admin: %s: %s\n", a->path, strerror(errno));
+        return 1;
+    }
+    struct arena *ar = arena_new();
+    struct tr_errbuf eb = {{0}};
+    char *sha = NULL;
+    tr_err e = executor_tool_check(ar, real, &sha, &eb);
+    int rc = 1;
+    if (e != TR_OK) {
+        fprintf(stderr, "terrace admin: %s\n", tr_errbuf_msg(&eb, e));
+        goto done;
+    }
+    json_t *body = json_pack("{s:{s:s,s:{s:s,s:s,s:s}}}", "data", "type",
+                             "terraform-versions", "attributes", "version",
+                             a->version, "path", real, "sha", sha);
+    json_t *doc = NULL;
+    rc = call(c, "POST", "/api/v2/admin/terraform-versions", body, &doc);
+    json_decref(body);
+    if (rc == 0) {
+        const char *id = json_string_value(
+            json_object_get(json_object_get(doc, "data"), "id"));
+        printf("%s\n", id ? id : "");
+    }
+    json_decref(doc);
+done:
+    arena_destroy(ar);
+    return rc;
+}
+
 int cli_admin(int argc, char **argv)
 {
     struct args a = {0};
@@ -471,7 +519,7 @@ int cli_admin(int argc, char **argv)
         usage();
         return 2;
     }
-    enum { NONE, U_CREATE, U_LIST, U_TOKEN, O_CREATE } cmd = NONE;
+    enum { NONE, U_CREATE, U_LIST, U_TOKEN, O_CREATE, T_ADD } cmd = NONE;
     if (strcmp(a.words[0], "user") == 0) {
         if (strcmp(a.words[1], "create") == 0)
             cmd = U_CREATE;
@@ -482,6 +530,9 @@ int cli_admin(int argc, char **argv)
     } else if (strcmp(a.words[0], "org") == 0 &&
                strcmp(a.words[1], "create") == 0) {
         cmd = O_CREATE;
+    } else if (strcmp(a.words[0], "tool-versions") == 0 &&
+               strcmp(a.words[1], "add") == 0) {
+        cmd = T_ADD;
     }
     if (cmd == NONE) {
         fprintf(stderr, "terrace admin: unknown command %s %s\n", a.words[0],
@@ -506,6 +557,9 @@ int cli_admin(int argc, char **argv)
         break;
     case O_CREATE:
         rc = org_create(&c, &a);
+        break;
+    case T_ADD:
+        rc = tool_add(&c, &a);
         break;
     case NONE:
         break;

@@ -50,6 +50,16 @@ static const struct setting settings[] = {
     I("max-state", "TERRACE_MAX_STATE", max_state, "largest state file, bytes"),
     I("upload-url-ttl", "TERRACE_UPLOAD_URL_TTL", upload_url_ttl,
       "lifetime of signed upload/download URLs, seconds"),
+    I("executors", "TERRACE_EXECUTORS", executors,
+      "worker threads running plans and applies (0: none)"),
+    S("provider-mirror", "TERRACE_PROVIDER_MIRROR", provider_mirror,
+      "filesystem provider mirror directory for runs"),
+    S("tofu-bin", "TERRACE_TOFU_BIN", tofu_bin,
+      "tofu binary the demo registers if none is"),
+    I("plan-timeout", "TERRACE_PLAN_TIMEOUT", plan_timeout,
+      "longest a plan may run, seconds"),
+    I("apply-timeout", "TERRACE_APPLY_TIMEOUT", apply_timeout,
+      "longest an apply may run, seconds"),
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -98,6 +108,9 @@ static void defaults(struct cfg *c)
     c->max_body = 16 * 1024 * 1024;
     c->max_state = 512LL * 1024 * 1024;
     c->upload_url_ttl = 3600;
+    c->executors = 2;
+    c->plan_timeout = 2 * 3600;
+    c->apply_timeout = 2 * 3600;
 }
 
 static char *trim(char *s)
@@ -205,6 +218,10 @@ tr_err cfg_load(struct cfg *c, int argc, char **argv, struct tr_errbuf *eb)
         return tr_fail(eb, TR_ERR_CONFIG, "tls must be on or off");
     if (c->threads < 1 || c->threads > 256)
         return tr_fail(eb, TR_ERR_CONFIG, "threads must be 1..256");
+    if (c->executors > 64)
+        return tr_fail(eb, TR_ERR_CONFIG, "executors must be 0..64");
+    if (c->plan_timeout < 1 || c->apply_timeout < 1)
+        return tr_fail(eb, TR_ERR_CONFIG, "timeouts must be at least 1 s");
     return TR_OK;
 }
 

@@ -31,6 +31,11 @@ struct cfg {
     int64_t max_body;         /* JSON request bodies, bytes */
     int64_t max_state;        /* state files, bytes */
     int64_t upload_url_ttl;   /* signed URL lifetime, seconds */
+    int executors;            /* executor worker threads (0: none) */
+    char provider_mirror[512]; /* filesystem provider mirror, or "" */
+    char tofu_bin[512];       /* tofu the demo registers, or "" */
+    int64_t plan_timeout;     /* seconds */
+    int64_t apply_timeout;    /* seconds */
 };
 
 /* Defaults, then file, env and argv.  Unknown flags or keys are errors.

@@ -15,15 +15,21 @@
 
 struct db;
 struct blob;
+struct keyring;
+struct run_signal;
+struct job_api;
 struct MHD_Daemon;
 
 struct terrace_server {
     struct cfg cfg;
     struct db *db;
     struct blob *blob;
+    struct keyring *keys;     /* KEK for envelope encryption */
     char signing_key[65];     /* hex HMAC key for signed URLs (from db) */
     char external_url[512];   /* without trailing slash */
     struct MHD_Daemon *mhd;
+    struct run_signal *run_signal; /* wakes job claimers (domain/run.h) */
+    struct job_api *jobs;     /* in-process executor interface (job_local) */
     atomic_ulong requests;    /* requests served */
 };
 

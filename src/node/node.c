@@ -1,7 +1,8 @@
 /*
  * node.c - start-up, first-run bootstrap and shutdown of a node.
  *
- * Start-up order: data dir, database (migrations), blob store, signing
+ * Start-up order: data dir, database (migrations), blob store, the
+ * key-encryption key (DATA/kek, created on first start), signing
  * key, first admin, TLS material, HTTP listener, then wait for a signal.
  * The first admin is created only when the database has no users: a user
  * "admin" with site-admin rights whose token is written to
@@ -23,7 +24,9 @@
 #include "api/api.h"
 #include "blob/blob.h"
 #include "core/log.h"
+#include "crypto/keys.h"
 #include "crypto/tls_cert.h"
+#include "executor/executor.h"
 #include "http/http.h"
 #include "store/store.h"
 
@@ -74,6 +77,44 @@ static tr_err bootstrap_admin(struct terrace_server *srv, const char *path,
 out:
     arena_destroy(a);
     return e;
+}
+
+/* A demo node registers the tofu it finds (executor_find_tofu()) when no
+ * tool version is registered, so its first run has a binary.  Failing
+ * only warns: runs then error until an admin registers one. */
+static void register_demo_tool(struct terrace_server *srv)
+{
+    if (strcmp(srv->cfg.role, "demo") != 0)
+        return;
+    struct arena *a = arena_new();
+    struct tr_errbuf eb = {{0}};
+    struct st_tool *items = NULL;
+    int n = 0;
+    int64_t total = 0;
+    char *sha = NULL, *version = NULL;
+    tr_err e = store_tool_list(srv->db, a, NULL, NULL, 0, 1, &items, &n,
+                               &total, &eb);
+    const char *path = e == TR_OK && total == 0
+                           ? executor_find_tofu(a, srv->cfg.tofu_bin)
+                           : NULL;
+    if (path != NULL)
+        e = executor_tool_check(a, path, &sha, &eb);
+    if (path != NULL && e == TR_OK)
+        e = executor_tool_version(a, path, &version, &eb);
+    if (path != NULL && e == TR_OK && !store_tool_valid_version(version))
+        e = tr_fail(&eb, TR_ERR_INVALID, "%s is not a semantic version",
+                    version);
+    if (path != NULL && e == TR_OK) {
+        struct st_tool t = {
+            .version = version, .path = path, .sha256 = sha, .enabled = true};
+        e = store_tool_create(srv->db, a, &t, NULL, &eb);
+    }
+    if (e != TR_OK)
+        log_warn("cannot register the demo's tofu: %s",
+                 tr_errbuf_msg(&eb, e));
+    else if (path != NULL)
+        log_info("registered tofu %s (%s) as a tool version", version, path);
+    arena_destroy(a);
 }
 
 static void external_url(struct terrace_server *srv)
@@ -151,6 +192,10 @@ static tr_err open_stores(struct terrace_server *srv, struct tr_errbuf *eb)
     e = blob_open_fs(path, &srv->blob, eb);
     if (e != TR_OK)
         return e;
+    snprintf(path, sizeof(path), "%s/kek", c->data_dir);
+    e = keys_open_file(path, &srv->keys, eb);
+    if (e != TR_OK)
+        return e;
     struct arena *a = arena_new();
     char *key = NULL;
     e = store_site_secret(srv->db, a, "url-signing-key", 32, &key, eb);
@@ -185,6 +230,8 @@ tr_err node_run(const struct cfg *cfg, node_ready_fn ready, void *arg,
     if (e == TR_OK)
         e = bootstrap_admin(&srv, token_path, eb);
     if (e == TR_OK)
+        register_demo_tool(&srv);
+    if (e == TR_OK)
         e = prepare_tls(&srv, eb);
     if (e == TR_OK) {
         http_set_routes(api_all_routes);
@@ -209,6 +256,7 @@ tr_err node_run(const struct cfg *cfg, node_ready_fn ready, void *arg,
         http_stop(&srv);
     }
     blob_close(srv.blob);
+    keys_close(srv.keys);
     db_close(srv.db);
     if (e == TR_OK)
         log_info("stopped cleanly");

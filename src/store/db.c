@@ -155,6 +155,11 @@ const char *db_for_update(const struct db_conn *c)
     return c->db->kind == DB_PG ? " FOR UPDATE" : "";
 }
 
+const char *db_skip_locked(const struct db_conn *c)
+{
+    return c->db->kind == DB_PG ? " FOR UPDATE SKIP LOCKED" : "";
+}
+
 enum db_kind db_conn_kind(const struct db_conn *c)
 {
     return c->db->kind;

@@ -70,6 +70,9 @@ void db_rollback(struct db_conn *c);
 /* " FOR UPDATE" on PostgreSQL, "" on SQLite (whose write transaction
  * already excludes other writers). */
 const char *db_for_update(const struct db_conn *c);
+/* " FOR UPDATE SKIP LOCKED" on PostgreSQL (a claimer passes over rows
+ * another transaction holds), "" on SQLite. */
+const char *db_skip_locked(const struct db_conn *c);
 enum db_kind db_conn_kind(const struct db_conn *c);
 
 /* Cell accessors; out-of-range row/col is a bug (asserted). */

@@ -500,4 +500,567 @@ tr_err store_sv_has_pending(struct db *db, struct arena *a, const char *ws_id,
 tr_err store_sv_discard_pending(struct db *db, struct arena *a,
                                 const char *ws_id, struct tr_errbuf *eb);
 
+/* ---- configuration versions (store_cv.c) ------------------------------- */
+
+/* A configuration version's life (status column):
+ *
+ *   (none)   --store_cv_create()-------------> pending
+ *   pending  --store_cv_set_uploaded()-------> uploaded
+ *   pending  --store_cv_set_errored()--------> errored
+ *   uploaded --store_cv_archive()------------> archived
+ *
+ * Each transition is one conditional UPDATE on the status it starts from,
+ * so of two racing uploads exactly one wins and the other gets
+ * TR_ERR_CONFLICT with nothing changed.  blob_key is set exactly while the
+ * status is uploaded: the caller makes the tarball durable before
+ * store_cv_set_uploaded() and removes it after store_cv_archive().
+ *
+ * A workspace's current configuration version is its newest one that is
+ * neither provisional nor speculative and is pending or uploaded; it may
+ * not be archived. */
+struct st_cv {
+    const char *id;                /* cv-... */
+    const char *workspace_id;
+    const char *status;            /* pending|uploaded|errored|archived */
+    const char *error_message;     /* NULL unless errored */
+    const char *source;            /* "tfe-api" */
+    bool speculative;
+    bool provisional;
+    bool auto_queue_runs;
+    const char *blob_key;          /* NULL unless uploaded */
+    int64_t size;                  /* bytes of the tarball; 0 before */
+    const char *status_timestamps; /* JSON object text: "uploaded-at",
+                                      "errored-at", "archived-at" */
+    const char *created_by;        /* user id or NULL */
+    const char *created_at;
+};
+
+/* Inserts a pending version.  Read from in: id, workspace_id, speculative,
+ * provisional, auto_queue_runs, source (NULL: "tfe-api"), created_by.
+ * TR_ERR_NOT_FOUND if the workspace is gone.  out (nullable) gets the
+ * stored row. */
+tr_err store_cv_create(struct db *db, struct arena *a, const struct st_cv *in,
+                       struct st_cv *out, struct tr_errbuf *eb);
+tr_err store_cv_get(struct db *db, struct arena *a, const char *id,
+                    struct st_cv *out, struct tr_errbuf *eb);
+/* Versions of a workspace, newest first, all statuses. */
+tr_err store_cv_list(struct db *db, struct arena *a, const char *ws_id,
+                     int offset, int limit, struct st_cv **out, int *n,
+                     int64_t *total, struct tr_errbuf *eb);
+/* The workspace's current version (see above); TR_ERR_NOT_FOUND if none. */
+tr_err store_cv_current(struct db *db, struct arena *a, const char *ws_id,
+                        struct st_cv *out, struct tr_errbuf *eb);
+/* pending -> uploaded with the durable blob_key and its size, stamping
+ * uploaded-at.  TR_ERR_CONFLICT if no longer pending.  out nullable. */
+tr_err store_cv_set_uploaded(struct db *db, struct arena *a, const char *id,
+                             const char *blob_key, int64_t size,
+                             struct st_cv *out, struct tr_errbuf *eb);
+/* pending -> errored with message, stamping errored-at.  TR_ERR_CONFLICT
+ * if no longer pending.  out nullable. */
+tr_err store_cv_set_errored(struct db *db, struct arena *a, const char *id,
+                            const char *message, struct st_cv *out,
+                            struct tr_errbuf *eb);
+/* uploaded -> archived, clearing blob_key and stamping archived-at; *key
+ * gets the blob key the caller should now remove.  TR_ERR_CONFLICT (with
+ * TFE's wording) when the version is not uploaded or is the workspace's
+ * current one; TR_ERR_NOT_FOUND when it does not exist. */
+tr_err store_cv_archive(struct db *db, struct arena *a, const char *id,
+                        const char **key, struct tr_errbuf *eb);
+
+/* ---- variables and variable sets (store_vars.c) ------------------------- */
+
+/* A variable belongs to exactly one workspace or one variable set; its key
+ * is unique per owner and category (a duplicate is TR_ERR_INVALID "Key has
+ * already been taken").  Sensitive values are stored sealed by envelope
+ * encryption (crypto/envelope.h) under the keyring passed in and never
+ * come back from the reads below (value NULL); only store_vars_for_run()
+ * opens them.  A sensitive variable cannot become non-sensitive
+ * (TR_ERR_INVALID).  Every write gives the variable a new version_id. */
+struct keyring;
+
+struct st_var {
+    const char *id;            /* var-... */
+    const char *workspace_id;  /* the owner: a workspace, or */
+    const char *varset_id;     /* a variable set (exactly one is set) */
+    const char *key;
+    const char *value;         /* plaintext; NULL when sensitive */
+    const char *category;      /* "terraform" | "env" */
+    bool hcl;
+    bool sensitive;
+    const char *description;
+    const char *version_id;
+    const char *created_at;
+};
+
+/* Creates in (owner, key, value (NULL: ""), category, hcl, sensitive,
+ * description).  TR_ERR_NOT_FOUND when the owner does not exist. */
+tr_err store_var_create(struct db *db, const struct keyring *keys,
+                        struct arena *a, const struct st_var *in,
+                        struct st_var *out, struct tr_errbuf *eb);
+tr_err store_var_get(struct db *db, struct arena *a, const char *id,
+                     struct st_var *out, struct tr_errbuf *eb);
+/* Variables of one owner (the other argument NULL), oldest first. */
+tr_err store_var_list(struct db *db, struct arena *a, const char *ws_id,
+                      const char *varset_id, struct st_var **out, int *n,
+                      struct tr_errbuf *eb);
+
+/* Changes for store_var_update(): NULL / -1 keep the current value. */
+struct st_var_update {
+    const char *key;
+    const char *value;
+    const char *category;
+    const char *description;
+    int hcl;
+    int sensitive;
+};
+
+/* Applies u in one transaction (a variable turning sensitive has its
+ * current value sealed); out (nullable) gets the result. */
+tr_err store_var_update(struct db *db, const struct keyring *keys,
+                        struct arena *a, const char *id,
+                        const struct st_var_update *u, struct st_var *out,
+                        struct tr_errbuf *eb);
+tr_err store_var_delete(struct db *db, struct arena *a, const char *id,
+                        struct tr_errbuf *eb);
+
+/* A variable set of an organization (unique name).  It applies to every
+ * workspace of the organization (global), or to the workspaces and the
+ * projects' workspaces it is linked to.  A global set has no links. */
+struct st_varset {
+    const char *id;            /* varset-... */
+    const char *org;
+    const char *name;
+    const char *description;
+    bool global;
+    bool priority;
+    const char *created_at;
+    const char *updated_at;
+    int64_t var_count;
+    int64_t workspace_count;
+    int64_t project_count;
+};
+
+/* What store_varset_create() and store_varset_update() set: NULL / -1
+ * keep (create: "" and false).  set_workspaces / set_projects replace the
+ * links by the ids given (workspaces and projects of the set's
+ * organization, else TR_ERR_NOT_FOUND); vars are added.  Links on a set
+ * that is (or becomes) global are TR_ERR_INVALID when given; a set turning
+ * global loses the links it had.  All or nothing, in one transaction. */
+struct st_varset_in {
+    const char *name;
+    const char *description;
+    int global;
+    int priority;
+    bool set_workspaces;
+    const char *const *workspace_ids;
+    int nworkspaces;
+    bool set_projects;
+    const char *const *project_ids;
+    int nprojects;
+    const struct st_var *vars;
+    int nvars;
+};
+
+/* A duplicate name is TR_ERR_INVALID; a missing organization
+ * TR_ERR_NOT_FOUND. */
+tr_err store_varset_create(struct db *db, const struct keyring *keys,
+                           struct arena *a, const char *org,
+                           const struct st_varset_in *in,
+                           struct st_varset *out, struct tr_errbuf *eb);
+tr_err store_varset_get(struct db *db, struct arena *a, const char *id,
+                        struct st_varset *out, struct tr_errbuf *eb);
+tr_err store_varset_update(struct db *db, const struct keyring *keys,
+                           struct arena *a, const char *id,
+                           const struct st_varset_in *in,
+                           struct st_varset *out, struct tr_errbuf *eb);
+/* Deletes the set with its variables and links. */
+tr_err store_varset_delete(struct db *db, struct arena *a, const char *id,
+                           struct tr_errbuf *eb);
+
+/* Which sets store_varset_list() returns. */
+enum st_varset_scope {
+    VARSET_ORG,        /* key: organization name; all its sets */
+    VARSET_WORKSPACE,  /* key: workspace id; global, linked to it or to
+                          its project */
+    VARSET_PROJECT,    /* key: project id; global or linked to it */
+};
+
+/* Sets in name order; query (NULL or ""): name contains, ignoring case. */
+tr_err store_varset_list(struct db *db, struct arena *a,
+                         enum st_varset_scope scope, const char *key,
+                         const char *query, int offset, int limit,
+                         struct st_varset **out, int *n, int64_t *total,
+                         struct tr_errbuf *eb);
+
+/* Ids of the workspaces and projects the set is linked to, sorted. */
+tr_err store_varset_links(struct db *db, struct arena *a, const char *id,
+                          const char ***ws_ids, int *nws,
+                          const char ***prj_ids, int *nprj,
+                          struct tr_errbuf *eb);
+
+/* Links (add) or unlinks the set and the workspaces (projects: false) or
+ * projects (true) named by ids, all of the set's organization, else
+ * TR_ERR_NOT_FOUND and nothing changes.  Existing links and missing ones
+ * are ignored.  Linking a global set: TR_ERR_INVALID. */
+tr_err store_varset_link(struct db *db, struct arena *a, const char *id,
+                         bool projects, bool add, const char *const *ids,
+                         int n, struct tr_errbuf *eb);
+
+/* The variables a run of workspace ws_id gets, one per (category, key),
+ * ordered by category then key, values decrypted (sensitive ones opened
+ * with keys: TR_ERR_CRYPTO if one cannot be).  Precedence, highest first
+ * (TFE's rules for organization-owned sets):
+ *   1. priority global sets      2. priority project-linked sets
+ *   3. priority workspace-linked sets
+ *   4. the workspace's own variables
+ *   5. workspace-linked sets     6. project-linked sets   7. global sets
+ * Within one level the set whose name sorts first (by code point) wins.
+ * A set linked to both the workspace and its project counts as
+ * workspace-linked. */
+tr_err store_vars_for_run(struct db *db, const struct keyring *keys,
+                          struct arena *a, const char *ws_id,
+                          struct st_var **out, int *n, struct tr_errbuf *eb);
+
+/* ---- runs (store_runs.c, store_run_jobs.c) ------------------------------ */
+
+/* Runs with their plan and apply, the jobs workers claim, live log chunks,
+ * comments and run events.  The run state machine is drawn in
+ * domain/run.h; here each transition is one transaction conditional on
+ * the status the run is in (store_run_step), so of two racing transitions
+ * one wins and the other gets TR_ERR_CONFLICT with nothing changed.
+ *
+ * Invariants:
+ *   - a run has exactly one plan and one apply, made with it;
+ *   - a job is queued exactly while its run is plan_queued/apply_queued and
+ *     running exactly while planning/applying; every other status has no
+ *     live job;
+ *   - workspaces.current_run_id is the one non-speculative run that owns
+ *     the workspace; while set, the workspace is locked by ("run", id)
+ *     unless a user force-unlocked it;
+ *   - a run token (tokens kind "run", subject run id) exists only while a
+ *     job of the run is running.
+ * Lock order inside a transaction, on both databases: workspace row, then
+ * the run's job rows, then the run row.  A claim locks a job row and then
+ * its run (never the workspace), so no cycle forms. */
+
+struct st_run {
+    const char *id;                /* run-... */
+    const char *workspace_id;
+    const char *org;               /* the workspace's organization */
+    const char *cv_id;
+    const char *status;
+    const char *message;
+    bool is_destroy;
+    bool refresh;
+    bool refresh_only;
+    bool plan_only;                /* speculative: never applied or locking */
+    bool save_plan;
+    bool auto_apply;
+    bool allow_empty_apply;
+    bool has_changes;
+    const char *terraform_version; /* "" unless given (plan-only runs) */
+    const char *target_addrs;      /* JSON array text of strings */
+    const char *replace_addrs;     /* JSON array text of strings */
+    const char *variables;         /* JSON array text of {key, value} */
+    const char *status_timestamps; /* JSON object text, TFE's keys */
+    const char *error_message;     /* NULL unless errored */
+    const char *created_by;        /* user id or NULL */
+    const char *source;            /* "tfe-api" */
+    const char *force_cancel_at;   /* ISO time force-cancel opens, or NULL */
+    const char *cost_estimate_id;  /* ce-... when the organization estimates */
+    int64_t queue_seq;             /* FIFO order within the workspace */
+    const char *created_at;
+    /* Filled by reads: */
+    const char *plan_id;
+    const char *apply_id;
+    bool is_current;               /* the workspace's current run */
+    int64_t ahead;                 /* pending runs of the workspace before it */
+};
+
+/* A plan or an apply. */
+struct st_phase {
+    const char *id;                /* plan-... or apply-... */
+    const char *run_id;
+    bool is_plan;
+    const char *status;            /* pending|queued|running|finished|
+                                      errored|canceled|unreachable */
+    int64_t additions, changes, destructions, imports;
+    bool has_changes;              /* plans */
+    const char *log_blob_key;      /* compacted log, once the phase ended */
+    const char *plan_blob_key;     /* plans: the binary plan file */
+    const char *json_blob_key;     /* plans: `show -json` output */
+    const char *redacted_json_blob_key;
+    const char *status_timestamps; /* JSON object text */
+};
+
+struct st_job {
+    const char *id;                /* job-... */
+    const char *run_id;
+    const char *phase;             /* "plan" | "apply" */
+    const char *phase_id;          /* the plan's or the apply's id */
+    const char *status;            /* queued | running | done */
+    const char *node;              /* claimer, NULL while queued */
+    int64_t lease_until;           /* unix ms */
+    int cancel;                    /* 0, 1 cancel, 2 force-cancel */
+    const char *created_at;
+};
+
+/* Creates the run from in (id, workspace_id, cv_id, status, message,
+ * flags, terraform_version, addrs, variables, created_by,
+ * cost_estimate_id) with its plan and apply (pending), stamping `stamps`
+ * (NULL-terminated keys of status-timestamps) now.  start: the run begins
+ * planning at once (status plan_queued, plan queued, a plan job queued)
+ * without the workspace.  queue_seq is the workspace's next, taken under
+ * its row lock.  TR_ERR_NOT_FOUND if the workspace is gone. */
+tr_err store_run_create(struct db *db, struct arena *a,
+                        const struct st_run *in, const char *const *stamps,
+                        bool start, struct st_run *out, struct tr_errbuf *eb);
+tr_err store_run_get(struct db *db, struct arena *a, const char *id,
+                     struct st_run *out, struct tr_errbuf *eb);
+
+/* Filters for store_run_list(); NULL / 0 mean none. */
+struct st_run_filter {
+    const char *workspace_id;      /* one of workspace_id and org */
+    const char *org;
+    const char *const *statuses;   /* status is one of these */
+    int nstatuses;
+    const char *const *operations; /* TFE operations, any of: plan_only,
+                                      plan_and_apply, save_plan, destroy,
+                                      refresh_only, empty_apply */
+    int noperations;
+    const char *const *sources;    /* source is one of these */
+    int nsources;
+    bool oldest_first;             /* queue order instead of newest first */
+    const char *user_id;           /* created by this user */
+    const char *search;            /* run id or message contains */
+};
+
+/* The run whose cost estimate is ce_id. */
+tr_err store_run_by_cost_estimate(struct db *db, struct arena *a,
+                                  const char *ce_id, struct st_run *out,
+                                  struct tr_errbuf *eb);
+
+tr_err store_run_list(struct db *db, struct arena *a,
+                      const struct st_run_filter *f, int offset, int limit,
+                      struct st_run **out, int *n, int64_t *total,
+                      struct tr_errbuf *eb);
+
+/* The plan or apply with this id (the prefix says which). */
+tr_err store_phase_get(struct db *db, struct arena *a, const char *id,
+                       struct st_phase *out, struct tr_errbuf *eb);
+
+/* What a plan reports when it ends (store_run_step). */
+struct st_plan_result {
+    bool has_changes;
+    int64_t additions, changes, destructions, imports;
+    const char *plan_blob_key;     /* NULL: none */
+    const char *json_blob_key;
+    const char *redacted_json_blob_key;
+};
+
+enum { ST_PLAN = 1, ST_APPLY = 2 };
+
+/* One transition of a run, applied by store_run_step() in one
+ * transaction.  Unset fields change nothing. */
+struct st_run_step {
+    const char *run_id;
+    const char *const *from;       /* NULL-terminated statuses it starts from */
+    const char *job_id;            /* this job of the run must be running */
+    int64_t expired_before;        /* > 0: and its lease must end before this
+                                      (unix ms) */
+    const char *to;                /* the run's new status (required) */
+    const char *stamps[6];         /* run status-timestamps keys stamped now */
+    const char *plan_status;       /* with plan_stamp */
+    const char *plan_stamp;
+    const char *apply_status;      /* with apply_stamp */
+    const char *apply_stamp;
+    const struct st_plan_result *plan_result; /* recorded on the plan (and
+                                      has-changes on the run) */
+    bool apply_counts;             /* the apply takes the plan's counts */
+    const char *plan_log_key;      /* compacted log: recorded, and the
+                                      phase's chunks deleted */
+    const char *apply_log_key;
+    int enqueue;                   /* ST_PLAN / ST_APPLY: a new queued job */
+    bool end_jobs;                 /* queued and running jobs end; the run
+                                      token is deleted */
+    int cancel;                    /* 1 / 2: asked of the running job */
+    const char *force_cancel_at;   /* recorded on the run */
+    bool release;                  /* the run gives the workspace back: lock
+                                      (if its own) and current_run_id */
+    bool requeue;                  /* queue_seq becomes the workspace's next */
+    const char *error;             /* error_message */
+    const char *event;             /* run-event action, NULL: none */
+    const char *event_desc;
+    const char *actor;             /* user id or NULL */
+};
+
+/* Applies s.  TR_ERR_NOT_FOUND if the run is gone; TR_ERR_CONFLICT ("run
+ * is <status>", or "job is no longer running") when its start condition
+ * does not hold.  out (nullable) gets the run afterwards. */
+tr_err store_run_step(struct db *db, struct arena *a,
+                      const struct st_run_step *s, struct st_run *out,
+                      struct tr_errbuf *eb);
+
+/* The scheduler's step for one workspace, in one transaction: when the
+ * workspace has no current run, its first waiting run (queue_seq order: a
+ * pending non-speculative run, or a confirmed saved-plan run) takes it -
+ * unless someone else holds the lock - becoming the current run, locking
+ * it as ("run", id) and moving to plan_queued / apply_queued with its job
+ * queued.  *started (nullable) gets that run's id, or NULL when nothing
+ * moved. */
+tr_err store_run_schedule(struct db *db, struct arena *a, const char *ws_id,
+                          const char **started, struct tr_errbuf *eb);
+
+/* Workspaces holding a waiting run but no current run (the periodic
+ * scheduler sweep). */
+tr_err store_run_waiting_workspaces(struct db *db, struct arena *a,
+                                    const char ***ids, int *n,
+                                    struct tr_errbuf *eb);
+
+/* The workspace's current run and newest run (either NULL). */
+tr_err store_run_ws_runs(struct db *db, struct arena *a, const char *ws_id,
+                         const char **current, const char **latest,
+                         struct tr_errbuf *eb);
+
+/* ---- jobs, logs, comments, events (store_run_jobs.c) ------------------- */
+
+/* Claims the oldest queued job (created_at order; SKIP LOCKED on
+ * PostgreSQL so claimers pass each other) for node with a lease until
+ * lease_until, and moves its run plan_queued -> planning or apply_queued
+ * -> applying, in one transaction.  TR_ERR_NOT_FOUND when none is
+ * queued. */
+tr_err store_job_claim(struct db *db, struct arena *a, const char *node,
+                       int64_t lease_until, struct st_job *job,
+                       struct st_run *run, struct tr_errbuf *eb);
+tr_err store_job_get(struct db *db, struct arena *a, const char *id,
+                     struct st_job *out, struct tr_errbuf *eb);
+/* Extends a running job's lease; *cancel gets its cancel request.
+ * TR_ERR_CONFLICT when the job is no longer running. */
+tr_err store_job_heartbeat(struct db *db, struct arena *a, const char *id,
+                           int64_t lease_until, int *cancel,
+                           struct tr_errbuf *eb);
+/* Running jobs whose lease ended before now_ms. */
+tr_err store_job_expired(struct db *db, struct arena *a, int64_t now_ms,
+                         struct st_job **out, int *n, struct tr_errbuf *eb);
+/* Number of queued jobs (tests, metrics). */
+tr_err store_job_queued_count(struct db *db, struct arena *a, int64_t *n,
+                              struct tr_errbuf *eb);
+
+/* Log chunks: a running job's phase log, appended in order (byte offsets
+ * count the phase's content from 0) and readable from any node until the
+ * phase ends and its log is compacted into one blob (store_run_step).
+ * TR_ERR_CONFLICT when the job is not running; TR_ERR_TOO_LARGE past
+ * STORE_LOG_MAX bytes. */
+#define STORE_LOG_MAX (64 * 1024 * 1024)
+tr_err store_log_append(struct db *db, struct arena *a, const char *job_id,
+                        const void *data, size_t len, struct tr_errbuf *eb);
+
+/* What a reader sees of a phase's log, read in one statement (one
+ * snapshot): whether the phase has ended, the compacted blob if there is
+ * one, else the content bytes [off, off + *len) from the chunks. */
+struct st_log_view {
+    bool ended;                    /* the phase's status is final */
+    const char *blob_key;          /* compacted: read the bytes from here */
+    const char *status;
+    int64_t total;                 /* content bytes logged so far (chunks) */
+    char *data;                    /* chunk content from off (no blob) */
+    size_t len;
+};
+tr_err store_log_read(struct db *db, struct arena *a, const char *phase_id,
+                      int64_t off, int64_t limit, struct st_log_view *out,
+                      struct tr_errbuf *eb);
+/* The whole content of a phase's chunks (for compaction). */
+tr_err store_log_all(struct db *db, struct arena *a, const char *phase_id,
+                     char **data, size_t *len, struct tr_errbuf *eb);
+
+struct st_comment {
+    const char *id;                /* wsc-... */
+    const char *run_id;
+    const char *body;
+    const char *created_by;        /* user id or NULL */
+    const char *created_at;
+};
+
+/* Adds a comment and its "commented" run event in one transaction. */
+tr_err store_comment_create(struct db *db, struct arena *a, const char *run_id,
+                            const char *body, const char *user_id,
+                            struct st_comment *out, struct tr_errbuf *eb);
+tr_err store_comment_get(struct db *db, struct arena *a, const char *id,
+                         struct st_comment *out, struct tr_errbuf *eb);
+/* Comments of a run, oldest first. */
+tr_err store_comment_list(struct db *db, struct arena *a, const char *run_id,
+                          struct st_comment **out, int *n,
+                          struct tr_errbuf *eb);
+
+struct st_run_event {
+    const char *id;                /* re-... */
+    const char *run_id;
+    const char *action;            /* created, planned, commented, ... */
+    const char *description;
+    const char *actor_id;          /* user id or NULL */
+    const char *comment_id;        /* commented events */
+    const char *created_at;
+};
+
+/* Events of a run in the order they happened. */
+tr_err store_run_events(struct db *db, struct arena *a, const char *run_id,
+                        struct st_run_event **out, int *n,
+                        struct tr_errbuf *eb);
+tr_err store_run_event_get(struct db *db, struct arena *a, const char *id,
+                           struct st_run_event *out, struct tr_errbuf *eb);
+
+/* ---- tool versions (store_tools.c) ------------------------------------- */
+
+/* A registered tofu or terraform binary.  version is a semantic version,
+ * unique across the site; path is the binary on every node that runs jobs
+ * and sha256 (lower-case hex) its checksum, checked by the API when it is
+ * registered and by the executor before every run. */
+struct st_tool {
+    const char *id;                /* tool-... */
+    const char *version;
+    const char *path;              /* absolute */
+    const char *sha256;
+    bool enabled;
+    bool official;
+    bool beta;
+    bool deprecated;
+    const char *deprecated_reason; /* NULL */
+    int64_t usage;                 /* workspaces pinned to the version */
+    const char *created_at;
+};
+
+/* MAJOR.MINOR.PATCH[-pre][+build], numbers without leading zeros. */
+bool store_tool_valid_version(const char *v);
+/* Semantic-version precedence of two valid versions: <0, 0, >0. */
+int store_tool_vercmp(const char *a, const char *b);
+
+/* Inserts in (id NULL: a new tool-... id).  A registered version is
+ * TR_ERR_CONFLICT.  out (nullable) gets the stored row. */
+tr_err store_tool_create(struct db *db, struct arena *a,
+                         const struct st_tool *in, struct st_tool *out,
+                         struct tr_errbuf *eb);
+tr_err store_tool_get(struct db *db, struct arena *a, const char *id,
+                      struct st_tool *out, struct tr_errbuf *eb);
+tr_err store_tool_by_version(struct db *db, struct arena *a,
+                             const char *version, struct st_tool *out,
+                             struct tr_errbuf *eb);
+/* Versions equal to version and containing search (each NULL or "" for
+ * any), newest version first. */
+tr_err store_tool_list(struct db *db, struct arena *a, const char *version,
+                       const char *search, int offset, int limit,
+                       struct st_tool **out, int *n, int64_t *total,
+                       struct tr_errbuf *eb);
+/* Overwrites every field of row id but id, usage and created_at with in's.
+ * TR_ERR_CONFLICT if in->version belongs to another row. */
+tr_err store_tool_update(struct db *db, struct arena *a, const char *id,
+                         const struct st_tool *in, struct tr_errbuf *eb);
+tr_err store_tool_delete(struct db *db, struct arena *a, const char *id,
+                         struct tr_errbuf *eb);
+/* The binary for want: "latest" (or NULL/""), the highest enabled non-beta
+ * version; otherwise exactly that version if it is enabled.
+ * TR_ERR_NOT_FOUND when none qualifies.  Strings live in a. */
+tr_err store_tool_resolve(struct db *db, struct arena *a, const char *want,
+                          const char **path, const char **sha256,
+                          const char **version, struct tr_errbuf *eb);
+
 #endif

@@ -1,0 +1,309 @@
+/*
+ * config_versions.c - configuration versions: the configuration tarballs
+ * the CLI uploads before a remote run (go-tfe configuration_version.go).
+ *
+ *   POST /workspaces/:id/configuration-versions        create (pending)
+ *   GET  /workspaces/:id/configuration-versions        list, newest first
+ *   GET  /configuration-versions/:id                   read
+ *   PUT  /configuration-versions/:id/upload            signature only
+ *   GET  /configuration-versions/:id/download          token
+ *   POST /configuration-versions/:id/actions/archive
+ *
+ * The upload URL appears only in the create response, as in TFE.  The
+ * PUT is authorized by its signature alone; the Bearer token older go-tfe
+ * sends along is ignored.  Its body is spooled to disk and checked
+ * completely (executor/archive.h: gzip'ed or plain tar, no absolute or
+ * ".." names, no escaping or nested symlinks, no hard links or special
+ * files, at most 10 x max-state unpacked) before anything is stored:
+ *
+ *   good archive: blob made durable, then pending -> uploaded, both
+ *                 before the PUT answers 200; then api_cv_uploaded()
+ *   bad archive:  pending -> errored with the reason, 422, no blob
+ *   not pending:  409, nothing changes
+ *
+ * Each upload writes its own blob key, so of two racing uploads the loser
+ * (409 from the conditional store update) removes only its own bytes.
+ *
+ * SPDX-License-Identifier: MPL-2.0
+ */
+#include <string.h>
+
+#include "api/workspaces_int.h"
+#include "blob/blob.h"
+#include "executor/archive.h"
+
+/* Unpacked bytes allowed per byte of the upload limit (tar bomb guard). */
+#define CV_UNPACK_FACTOR 10
+
+/* ---- documents ----------------------------------------------------------- */
+
+static json_t *cv_json(struct http_req *r, const struct st_cv *cv,
+                       const char *upload_url)
+{
+    bool errored = strcmp(cv->status, "errored") == 0;
+    json_t *ts = cv->status_timestamps
+                     ? json_loads(cv->status_timestamps, 0, NULL)
+                     : NULL;
+    if (!json_is_object(ts)) {
+        json_decref(ts);
+        ts = json_object();
+    }
+    json_t *attrs = json_pack(
+        "{s:b,s:o,s:o,s:s,s:b,s:b,s:s,s:o,s:o,s:[]}", "auto-queue-runs",
+        cv->auto_queue_runs, "error",
+        errored ? json_string("invalid_archive") : json_null(), "error-message",
+        errored && cv->error_message ? json_string(cv->error_message)
+                                     : json_null(),
+        "source", cv->source, "speculative", cv->speculative, "provisional",
+        cv->provisional, "status", cv->status, "status-timestamps", ts,
+        "upload-url", upload_url ? json_string(upload_url) : json_null(),
+        "changed-files");
+    const char *self =
+        arena_printf(r->arena, "/api/v2/configuration-versions/%s", cv->id);
+    return json_pack("{s:s,s:s,s:o,s:{s:{s:n}},s:{s:s,s:s}}", "id", cv->id,
+                     "type", "configuration-versions", "attributes", attrs,
+                     "relationships", "ingress-attributes", "data", "links",
+                     "self", self, "download",
+                     arena_printf(r->arena, "%s/download", self));
+}
+
+static void reply_cv(struct http_req *r, int status, const struct st_cv *cv,
+                     const char *upload_url)
+{
+    http_reply_json(r, status,
+                    json_pack("{s:o}", "data", cv_json(r, cv, upload_url)));
+}
+
+/* include=...: ingress_attributes and run are accepted; there is nothing
+ * to include yet (no VCS ingress, runs link back on their own side). */
+static bool parse_include(struct http_req *r)
+{
+    const char *inc = http_query(r, "include");
+    if (inc == NULL || *inc == '\0')
+        return true;
+    char *copy = arena_strdup(r->arena, inc), *save = NULL;
+    for (char *t = strtok_r(copy, ",", &save); t != NULL;
+         t = strtok_r(NULL, ",", &save)) {
+        if (strcmp(t, "ingress_attributes") != 0 && strcmp(t, "run") != 0) {
+            http_error(
+                r, 400, "Invalid include parameter",
+                arena_printf(r->arena, "Invalid include parameter: %.100s", t));
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Loads version id if the caller may see its workspace (ws nullable);
+ * otherwise writes 404 and returns false. */
+static bool cv_access(struct http_req *r, const char *id, struct st_cv *cv,
+                      struct st_workspace *ws)
+{
+    struct tr_errbuf eb = {{0}};
+    struct st_workspace w;
+    tr_err e = store_cv_get(r->srv->db, r->arena, id, cv, &eb);
+    if (e == TR_ERR_NOT_FOUND) {
+        http_error(r, 404, "not found", "configuration version not found");
+        return false;
+    }
+    if (e != TR_OK) {
+        api_store_fail(r, e, &eb);
+        return false;
+    }
+    return api_workspace_access(r, cv->workspace_id, ws ? ws : &w);
+}
+
+/* ---- handlers ------------------------------------------------------------ */
+
+static void cv_create(struct http_req *r)
+{
+    struct tr_errbuf eb = {{0}};
+    struct st_workspace ws;
+    int auto_queue = -1, speculative = -1, provisional = -1;
+    if (!api_workspace_access(r, http_param(r, "id"), &ws))
+        return;
+    json_t *data = jsonapi_body(r, "configuration-versions");
+    if (data == NULL ||
+        !jsonapi_attr_bool(r, data, "auto-queue-runs", &auto_queue) ||
+        !jsonapi_attr_bool(r, data, "speculative", &speculative) ||
+        !jsonapi_attr_bool(r, data, "provisional", &provisional) ||
+        !api_ws_may_write(r, ws.org))
+        return;
+    struct st_cv in = {
+        .id = util_new_id(r->arena, "cv"),
+        .workspace_id = ws.id,
+        .source = "tfe-api",
+        .auto_queue_runs = auto_queue != 0,
+        .speculative = speculative == 1,
+        .provisional = provisional == 1,
+        .created_by = r->who.kind == PRINC_USER ? r->who.user_id : NULL,
+    };
+    struct st_cv cv;
+    tr_err e = store_cv_create(r->srv->db, r->arena, &in, &cv, &eb);
+    if (e != TR_OK) {
+        api_store_fail(r, e, &eb);
+        return;
+    }
+    char *path = arena_printf(
+        r->arena, "/api/v2/configuration-versions/%s/upload", cv.id);
+    reply_cv(r, 201, &cv, http_signed_url(r, path, r->srv->cfg.upload_url_ttl));
+}
+
+static void cv_show(struct http_req *r)
+{
+    struct st_cv cv;
+    if (parse_include(r) && cv_access(r, http_param(r, "id"), &cv, NULL))
+        reply_cv(r, 200, &cv, NULL);
+}
+
+static void cv_list(struct http_req *r)
+{
+    struct tr_errbuf eb = {{0}};
+    struct st_workspace ws;
+    struct page p;
+    struct st_cv *cvs = NULL;
+    int n = 0;
+    int64_t total = 0;
+    if (!parse_include(r) || !jsonapi_page(r, &p) ||
+        !api_workspace_access(r, http_param(r, "id"), &ws))
+        return;
+    tr_err e =
+        store_cv_list(r->srv->db, r->arena, ws.id, (p.number - 1) * p.size,
+                      p.size, &cvs, &n, &total, &eb);
+    if (e != TR_OK) {
+        api_store_fail(r, e, &eb);
+        return;
+    }
+    json_t *items = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(items, cv_json(r, &cvs[i], NULL));
+    http_reply_json(r, 200, jsonapi_list_doc(items, &p, total));
+}
+
+/* A rejected archive: the version turns errored with the reason. */
+static void upload_rejected(struct http_req *r, const struct st_cv *cv,
+                            const struct tr_errbuf *why)
+{
+    struct tr_errbuf eb = {{0}};
+    tr_err e =
+        store_cv_set_errored(r->srv->db, r->arena, cv->id, why->msg, NULL, &eb);
+    if (e != TR_OK) {
+        api_store_fail(r, e, &eb);
+        return;
+    }
+    http_error(r, 422, "invalid configuration archive", why->msg);
+}
+
+static void cv_upload(struct http_req *r)
+{
+    struct tr_errbuf eb = {{0}};
+    struct st_cv cv;
+    if (!http_check_signature(r))
+        return;
+    tr_err e =
+        store_cv_get(r->srv->db, r->arena, http_param(r, "id"), &cv, &eb);
+    if (e != TR_OK) {
+        api_store_fail(r, e, &eb);
+        return;
+    }
+    if (strcmp(cv.status, "pending") != 0) {
+        http_error(r, 409, "conflict",
+                   arena_printf(r->arena,
+                                "configuration version %s is %s; it accepts "
+                                "one upload",
+                                cv.id, cv.status));
+        return;
+    }
+    uint64_t max = (uint64_t)r->srv->cfg.max_state * CV_UNPACK_FACTOR;
+    e = archive_check(r->spool_path, max, ARCHIVE_MAX_ENTRIES, &eb);
+    if (e == TR_ERR_INVALID || e == TR_ERR_TOO_LARGE) {
+        upload_rejected(r, &cv, &eb);
+        return;
+    }
+    char *key =
+        arena_printf(r->arena, "config/%s/%s-%s.tar.gz", cv.workspace_id, cv.id,
+                     util_new_id(r->arena, "u"));
+    if (e == TR_OK)
+        e = blob_put_file(r->srv->blob, key, r->spool_path, &eb);
+    if (e == TR_OK) {
+        e = store_cv_set_uploaded(r->srv->db, r->arena, cv.id, key,
+                                  (int64_t)r->body_len, &cv, &eb);
+        if (e != TR_OK)
+            blob_remove(r->srv->blob, key, NULL);
+    }
+    if (e != TR_OK) {
+        api_store_fail(r, e, &eb);
+        return;
+    }
+    http_reply(r, 200, NULL, "", 0);
+    api_cv_uploaded(r, &cv);
+}
+
+static void cv_download(struct http_req *r)
+{
+    struct tr_errbuf eb = {{0}};
+    struct st_cv cv;
+    if (!cv_access(r, http_param(r, "id"), &cv, NULL))
+        return;
+    if (strcmp(cv.status, "uploaded") != 0 || cv.blob_key == NULL) {
+        http_error(r, 404, "not found",
+                   "this configuration version has no configuration to "
+                   "download");
+        return;
+    }
+    int fd = -1;
+    uint64_t size = 0;
+    tr_err e = blob_open_read(r->srv->blob, cv.blob_key, &fd, &size, &eb);
+    if (e != TR_OK) { /* an uploaded version without bytes is a bug */
+        api_store_fail(r, e == TR_ERR_NOT_FOUND ? TR_ERR_INTERNAL : e, &eb);
+        return;
+    }
+    http_reply_fd(r, 200, "application/octet-stream", fd, size);
+}
+
+static void cv_archive(struct http_req *r)
+{
+    struct tr_errbuf eb = {{0}};
+    struct st_cv cv;
+    struct st_workspace ws;
+    const char *key = NULL;
+    if (!cv_access(r, http_param(r, "id"), &cv, &ws) ||
+        !api_ws_may_write(r, ws.org))
+        return;
+    tr_err e = store_cv_archive(r->srv->db, r->arena, cv.id, &key, &eb);
+    if (e == TR_ERR_CONFLICT) {
+        http_error(r, 409, "transition not allowed", eb.msg);
+        return;
+    }
+    if (e != TR_OK) {
+        api_store_fail(r, e, &eb);
+        return;
+    }
+    if (key != NULL) /* a leftover blob is garbage, not an error */
+        blob_remove(r->srv->blob, key, NULL);
+    http_reply(r, 202, NULL, "", 0);
+}
+
+void api_cv_uploaded(struct http_req *r, const struct st_cv *cv)
+{
+    /* Runs are not implemented yet: when cv->auto_queue_runs, this is
+     * where a run on cv->workspace_id will be queued.  Until then an
+     * upload only makes the version usable. */
+    (void)r;
+    (void)cv;
+}
+
+const struct route api_cv_routes[] = {
+    {"POST", "/api/v2/workspaces/:id/configuration-versions", cv_create,
+     ROUTE_AUTH},
+    {"GET", "/api/v2/workspaces/:id/configuration-versions", cv_list,
+     ROUTE_AUTH},
+    {"GET", "/api/v2/configuration-versions/:id", cv_show, ROUTE_AUTH},
+    {"PUT", "/api/v2/configuration-versions/:id/upload", cv_upload,
+     ROUTE_SPOOL | ROUTE_SIGNED},
+    {"GET", "/api/v2/configuration-versions/:id/download", cv_download,
+     ROUTE_AUTH},
+    {"POST", "/api/v2/configuration-versions/:id/actions/archive", cv_archive,
+     ROUTE_AUTH},
+    {0},
+};

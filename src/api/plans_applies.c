@@ -1,0 +1,180 @@
+/*
+ * plans_applies.c - the plan and the apply of a run:
+ *
+ *   GET /plans/:id, GET /applies/:id
+ *   GET /runs/:id/plan, GET /runs/:id/apply
+ *   GET /plans/:id/json-output             the JSON plan, secrets removed
+ *   GET /plans/:id/json-output-redacted    TFE's shape the CLI renders
+ *
+ * Both JSON plans are plain application/json and stored only after
+ * plan_redact() took sensitive values out (domain/run_worker.c); they
+ * answer 404 until the plan has finished.  A phase's log is read from its
+ * log-read-url (run_logs.c).
+ *
+ * SPDX-License-Identifier: MPL-2.0
+ */
+#include <string.h>
+
+#include "api/runs_int.h"
+#include "blob/blob.h"
+
+bool api_phase_access(struct http_req *r, const char *id, struct st_phase *p,
+                      struct st_run *run)
+{
+    struct tr_errbuf eb = {{0}};
+    bool plan = strncmp(id, "plan-", 5) == 0;
+    bool apply = strncmp(id, "apply-", 6) == 0;
+    tr_err e = plan || apply
+                   ? store_phase_get(r->srv->db, r->arena, id, p, &eb)
+                   : TR_ERR_NOT_FOUND;
+    if (e == TR_OK && !api_run_access(r, p->run_id, run, NULL)) {
+        if (r->status != 404)
+            return false;
+        e = TR_ERR_NOT_FOUND;
+    }
+    if (e == TR_ERR_NOT_FOUND) {
+        http_error(r, 404, "not found",
+                   arena_printf(r->arena, "%s %s not found",
+                                apply ? "apply" : "plan", id));
+        return false;
+    }
+    if (e != TR_OK) {
+        api_store_fail(r, e, &eb);
+        return false;
+    }
+    return true;
+}
+
+json_t *api_phase_json(struct http_req *r, const struct st_phase *p)
+{
+    const char *kind = p->is_plan ? "plans" : "applies";
+    const char *self =
+        arena_printf(r->arena, "/api/v2/%s/%s", kind, p->id);
+    json_t *ts = json_loads(p->status_timestamps ? p->status_timestamps : "{}",
+                            0, NULL);
+    json_t *attrs = json_pack(
+        "{s:s,s:o,s:s,s:I,s:I,s:I,s:I,s:{s:s}}", "status", p->status,
+        "status-timestamps", ts != NULL ? ts : json_object(), "log-read-url",
+        api_log_read_url(r, p->id), "resource-additions",
+        (json_int_t)p->additions, "resource-changes", (json_int_t)p->changes,
+        "resource-destructions", (json_int_t)p->destructions,
+        "resource-imports", (json_int_t)p->imports, "execution-details",
+        "mode", "remote");
+    json_t *links = json_pack("{s:s}", "self", self);
+    json_t *rels = json_object();
+    if (p->is_plan) {
+        json_object_set_new(attrs, "has-changes",
+                            json_boolean(p->has_changes));
+        json_object_set_new(attrs, "generated-configuration", json_false());
+        json_object_set_new(links, "json-output",
+                            json_string(arena_printf(r->arena,
+                                                     "%s/json-output", self)));
+        json_object_set_new(
+            links, "json-output-redacted",
+            json_string(arena_printf(r->arena, "%s/json-output-redacted",
+                                     self)));
+        json_object_set_new(rels, "exports", json_pack("{s:[]}", "data"));
+    }
+    return json_pack("{s:s,s:s,s:o,s:o,s:o}", "id", p->id, "type", kind,
+                     "attributes", attrs, "relationships", rels, "links",
+                     links);
+}
+
+static void reply_phase(struct http_req *r, const struct st_phase *p)
+{
+    http_reply_json(r, 200, json_pack("{s:o}", "data", api_phase_json(r, p)));
+}
+
+static void phase_show(struct http_req *r)
+{
+    struct st_phase p;
+    struct st_run run;
+    const char *id = http_param(r, "id");
+    bool plans = strncmp(r->path, "/api/v2/plans/", 14) == 0;
+    if (strncmp(id, plans ? "plan-" : "apply-", plans ? 5 : 6) != 0) {
+        http_error(r, 404, "not found",
+                   arena_printf(r->arena, "%s %s not found",
+                                plans ? "plan" : "apply", id));
+        return;
+    }
+    if (api_phase_access(r, id, &p, &run))
+        reply_phase(r, &p);
+}
+
+/* GET /runs/:id/plan and /runs/:id/apply. */
+static void run_phase(struct http_req *r, bool plan)
+{
+    struct st_run run;
+    struct st_phase p;
+    struct tr_errbuf eb = {{0}};
+    if (!api_run_access(r, http_param(r, "id"), &run, NULL))
+        return;
+    tr_err e = store_phase_get(r->srv->db, r->arena,
+                               plan ? run.plan_id : run.apply_id, &p, &eb);
+    if (e != TR_OK) {
+        api_store_fail(r, e, &eb);
+        return;
+    }
+    reply_phase(r, &p);
+}
+
+static void run_plan(struct http_req *r)
+{
+    run_phase(r, true);
+}
+
+static void run_apply_h(struct http_req *r)
+{
+    run_phase(r, false);
+}
+
+static void json_output(struct http_req *r, bool redacted)
+{
+    struct st_phase p;
+    struct st_run run;
+    const char *id = http_param(r, "id");
+    if (strncmp(id, "plan-", 5) != 0) {
+        http_error(r, 404, "not found",
+                   arena_printf(r->arena, "plan %s not found", id));
+        return;
+    }
+    if (!api_phase_access(r, id, &p, &run))
+        return;
+    const char *key = redacted ? p.redacted_json_blob_key : p.json_blob_key;
+    if (key == NULL) {
+        http_error(r, 404, "not found",
+                   "the JSON plan is not available: the plan has not "
+                   "finished");
+        return;
+    }
+    int fd = -1;
+    uint64_t size = 0;
+    struct tr_errbuf eb = {{0}};
+    tr_err e = blob_open_read(r->srv->blob, key, &fd, &size, &eb);
+    if (e != TR_OK) {
+        api_store_fail(r, e == TR_ERR_NOT_FOUND ? TR_ERR_INTERNAL : e, &eb);
+        return;
+    }
+    http_reply_fd(r, 200, "application/json", fd, size);
+}
+
+static void plan_json(struct http_req *r)
+{
+    json_output(r, false);
+}
+
+static void plan_json_redacted(struct http_req *r)
+{
+    json_output(r, true);
+}
+
+const struct route api_plan_apply_routes[] = {
+    {"GET", "/api/v2/plans/:id", phase_show, ROUTE_AUTH},
+    {"GET", "/api/v2/applies/:id", phase_show, ROUTE_AUTH},
+    {"GET", "/api/v2/runs/:id/plan", run_plan, ROUTE_AUTH},
+    {"GET", "/api/v2/runs/:id/apply", run_apply_h, ROUTE_AUTH},
+    {"GET", "/api/v2/plans/:id/json-output", plan_json, ROUTE_AUTH},
+    {"GET", "/api/v2/plans/:id/json-output-redacted", plan_json_redacted,
+     ROUTE_AUTH},
+    {0},
+};

@@ -1,0 +1,347 @@
+/*
+ * run_worker.c - the transitions workers drive: claiming a job (with its
+ * run token), heartbeats, and finishing a phase (plan files, log
+ * compaction, the run's next state, auto-apply).
+ *
+ * Data safety at finish: the plan files and the compacted log are made
+ * durable in the blob store first; then one store step records their keys
+ * and moves the run on.  A crash between leaves unreferenced blobs and
+ * the job running, which the reaper then errors once its lease ends.  The
+ * JSON plan is stored only after plan_redact() took the secrets out.
+ *
+ * SPDX-License-Identifier: MPL-2.0
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "blob/blob.h"
+#include "core/buf.h"
+#include "core/log.h"
+#include "domain/plan_redact.h"
+#include "domain/run_int.h"
+
+#define PLAN_FILE_MAX ((int64_t)1024 * 1024 * 1024)
+#define PLAN_JSON_MAX ((size_t)256 * 1024 * 1024)
+
+/* ---- claim and heartbeat ------------------------------------------------- */
+
+tr_err run_claim(struct terrace_server *srv, struct arena *a,
+                 const char *node, int64_t lease_ms, struct st_job *job,
+                 struct st_run *run, char **token, struct tr_errbuf *eb)
+{
+    tr_err e = store_job_claim(srv->db, a, node, util_now_ms() + lease_ms,
+                               job, run, eb);
+    if (e != TR_OK)
+        return e;
+    log_info("run %s: %s job %s claimed by %s", run->id, job->phase, job->id,
+             node);
+    const char *exp = util_iso_from_unix(a, util_now_unix() + RUN_TOKEN_TTL);
+    e = store_token_replace(srv->db, a, "run", run->id, "run token", NULL, exp,
+                            NULL, token, eb);
+    if (e == TR_OK)
+        return TR_OK;
+    struct tr_errbuf eb2 = {{0}};
+    struct run_result res = {.outcome = RUN_OUT_ERRORED,
+                             .error = "the run token could not be created"};
+    log_error("run %s: %s", run->id, tr_errbuf_msg(eb, e));
+    run_finish(srv, a, job->id, &res, &eb2);
+    return e;
+}
+
+tr_err run_heartbeat(struct terrace_server *srv, struct arena *a,
+                     const char *job_id, int64_t lease_ms, int *cancel,
+                     struct tr_errbuf *eb)
+{
+    return store_job_heartbeat(srv->db, a, job_id, util_now_ms() + lease_ms,
+                               cancel, eb);
+}
+
+/* ---- blobs --------------------------------------------------------------- */
+
+/* Copies the local file src into the store under key (src stays). */
+static tr_err put_copy(struct terrace_server *srv, struct arena *a,
+                       const char *key, const char *src,
+                       struct tr_errbuf *eb)
+{
+    int in = open(src, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return tr_fail(eb, TR_ERR_IO, "cannot open %s: %s", src,
+                       strerror(errno));
+    int fd = -1;
+    char *path = NULL;
+    tr_err e = blob_spool(srv->blob, a, &fd, &path, eb);
+    char buf[65536];
+    int64_t total = 0;
+    while (e == TR_OK) {
+        ssize_t n = read(in, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            e = tr_fail(eb, TR_ERR_IO, "cannot read %s: %s", src,
+                        strerror(errno));
+        if (n <= 0)
+            break;
+        total += n;
+        if (total > PLAN_FILE_MAX)
+            e = tr_fail(eb, TR_ERR_TOO_LARGE, "%s is too large", src);
+        for (ssize_t off = 0; e == TR_OK && off < n;) {
+            ssize_t w = write(fd, buf + off, (size_t)(n - off));
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w < 0)
+                e = tr_fail(eb, TR_ERR_IO, "cannot write the spool file: %s",
+                            strerror(errno));
+            else
+                off += w;
+        }
+    }
+    close(in);
+    if (e == TR_OK)
+        e = blob_put_file(srv->blob, key, path, eb);
+    return e;
+}
+
+static tr_err read_file(struct arena *a, const char *path, size_t max,
+                        char **data, size_t *len, struct tr_errbuf *eb)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return tr_fail(eb, TR_ERR_IO, "cannot open %s: %s", path,
+                       strerror(errno));
+    struct buf b;
+    buf_init(&b, max);
+    char tmp[65536];
+    tr_err e = TR_OK;
+    for (;;) {
+        ssize_t n = read(fd, tmp, sizeof(tmp));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            e = tr_fail(eb, TR_ERR_IO, "cannot read %s: %s", path,
+                        strerror(errno));
+        if (n <= 0 || e != TR_OK)
+            break;
+        e = buf_append(&b, tmp, (size_t)n);
+        if (e != TR_OK)
+            e = tr_fail(eb, e, "%s is too large", path);
+    }
+    close(fd);
+    if (e == TR_OK) {
+        *len = b.len;
+        *data = arena_memdup(a, b.data != NULL ? b.data : "", b.len + 1);
+    }
+    buf_free(&b);
+    return e;
+}
+
+/* Names of the workspace's sensitive terraform variables. */
+static void secret_vars(struct terrace_server *srv, struct arena *a,
+                        const char *ws_id, const char ***names, int *n)
+{
+    struct st_var *vars = NULL;
+    int nv = 0;
+    *names = NULL;
+    *n = 0;
+    if (srv->keys == NULL ||
+        store_vars_for_run(srv->db, srv->keys, a, ws_id, &vars, &nv, NULL) !=
+            TR_OK)
+        return;
+    *names = arena_alloc(a, sizeof(char *) * (size_t)(nv + 1));
+    for (int i = 0; i < nv; i++)
+        if (vars[i].sensitive)
+            (*names)[(*n)++] = vars[i].key;
+}
+
+/* Stores the plan file and the redacted JSON plans; pr gets the keys. */
+static tr_err store_plan_files(struct terrace_server *srv, struct arena *a,
+                               const struct st_run *r,
+                               const struct run_result *res,
+                               struct st_plan_result *pr,
+                               struct tr_errbuf *eb)
+{
+    tr_err e = TR_OK;
+    if (res->plan_file != NULL) {
+        const char *key = arena_printf(a, "runs/%s/plan.tfplan", r->id);
+        e = put_copy(srv, a, key, res->plan_file, eb);
+        if (e == TR_OK)
+            pr->plan_blob_key = key;
+    }
+    if (e != TR_OK || res->json_plan_file == NULL)
+        return e;
+    char *json = NULL, *full = NULL, *red = NULL;
+    size_t len = 0, flen = 0, rlen = 0;
+    const char **names = NULL;
+    int n = 0;
+    secret_vars(srv, a, r->workspace_id, &names, &n);
+    e = read_file(a, res->json_plan_file, PLAN_JSON_MAX, &json, &len, eb);
+    if (e == TR_OK)
+        e = plan_redact(a, json, len, names, n, &full, &flen, &red, &rlen, eb);
+    const char *jkey = arena_printf(a, "runs/%s/plan.json", r->id);
+    const char *rkey = arena_printf(a, "runs/%s/plan-redacted.json", r->id);
+    if (e == TR_OK)
+        e = blob_put(srv->blob, jkey, full, flen, eb);
+    if (e == TR_OK)
+        e = blob_put(srv->blob, rkey, red, rlen, eb);
+    if (e == TR_OK) {
+        pr->json_blob_key = jkey;
+        pr->redacted_json_blob_key = rkey;
+    }
+    return e;
+}
+
+tr_err run_compact_log(struct terrace_server *srv, struct arena *a,
+                       const char *phase_id, const char **key,
+                       struct tr_errbuf *eb)
+{
+    char *data = NULL;
+    size_t len = 0;
+    *key = NULL;
+    tr_err e = store_log_all(srv->db, a, phase_id, &data, &len, eb);
+    if (e != TR_OK || len == 0)
+        return e;
+    const char *k = arena_printf(a, "logs/%s.log", phase_id);
+    e = blob_put(srv->blob, k, data, len, eb);
+    if (e == TR_OK)
+        *key = k;
+    return e;
+}
+
+/* ---- finish -------------------------------------------------------------- */
+
+/* Sets s for a phase that did not finish (errored or canceled). */
+static void ended_badly(struct st_run_step *s, bool plan,
+                        const struct run_result *res)
+{
+    const char *st = "errored", *stamp = "errored-at";
+    if (res->outcome == RUN_OUT_CANCELED) {
+        st = "canceled";
+        stamp = "canceled-at";
+    } else if (res->outcome == RUN_OUT_FORCE_CANCELED) {
+        st = "force_canceled";
+        stamp = "force-canceled-at";
+    }
+    bool err = res->outcome == RUN_OUT_ERRORED;
+    s->to = st;
+    s->stamps[0] = stamp;
+    s->event = st;
+    s->event_desc = err ? (plan ? "Plan errored" : "Apply errored")
+                        : "Run canceled";
+    if (err)
+        s->error = res->error != NULL ? res->error
+                                      : (plan ? "the plan failed"
+                                              : "the apply failed");
+    const char *phase_st = err ? "errored" : "canceled";
+    if (plan) {
+        s->plan_status = phase_st;
+        s->plan_stamp = stamp;
+        s->apply_status = "unreachable";
+        s->apply_stamp = "unreachable-at";
+    } else {
+        s->apply_status = phase_st;
+        s->apply_stamp = stamp;
+    }
+    s->release = true;
+}
+
+/* Sets s for a plan that finished: where the run goes next. */
+static void planned(struct st_run_step *s, const struct st_run *r,
+                    const struct st_plan_result *pr)
+{
+    int k = 0;
+    s->stamps[k++] = "planned-at";
+    if (r->cost_estimate_id != NULL) {
+        s->stamps[k++] = "cost-estimating-at";
+        s->stamps[k++] = "cost-estimated-at";
+    }
+    s->plan_status = "finished";
+    s->plan_stamp = "finished-at";
+    s->plan_result = pr;
+    s->event = "planned";
+    s->event_desc = "Plan finished";
+    bool nothing = !pr->has_changes && !r->allow_empty_apply;
+    if (r->plan_only || nothing) {
+        s->to = "planned_and_finished";
+        s->stamps[k++] = "planned-and-finished-at";
+        s->apply_status = "unreachable";
+        s->apply_stamp = "unreachable-at";
+        s->release = true;
+    } else if (r->save_plan) {
+        s->to = "planned_and_saved";
+        s->stamps[k++] = "planned-and-saved-at";
+        s->release = true;
+    } else if (r->auto_apply) {
+        s->to = "apply_queued";
+        s->stamps[k++] = "confirmed-at";
+        s->stamps[k++] = "apply-queued-at";
+        s->apply_status = "queued";
+        s->apply_stamp = "queued-at";
+        s->enqueue = ST_APPLY;
+        s->event = "confirmed";
+        s->event_desc = "Plan finished; applying automatically";
+    } else {
+        s->to = r->cost_estimate_id != NULL ? "cost_estimated" : "planned";
+    }
+}
+
+static void applied(struct st_run_step *s)
+{
+    s->to = "applied";
+    s->stamps[0] = "applied-at";
+    s->apply_status = "finished";
+    s->apply_stamp = "finished-at";
+    s->apply_counts = true;
+    s->release = true;
+    s->event = "applied";
+    s->event_desc = "Apply finished";
+}
+
+tr_err run_finish(struct terrace_server *srv, struct arena *a,
+                  const char *job_id, const struct run_result *res,
+                  struct tr_errbuf *eb)
+{
+    struct st_job j;
+    struct st_run r;
+    tr_err e = store_job_get(srv->db, a, job_id, &j, eb);
+    if (e == TR_OK && !util_streq(j.status, "running"))
+        e = tr_fail(eb, TR_ERR_CONFLICT, "job is no longer running");
+    if (e == TR_OK)
+        e = store_run_get(srv->db, a, j.run_id, &r, eb);
+    if (e != TR_OK)
+        return e;
+    bool plan = util_streq(j.phase, "plan");
+    struct run_result out = *res;
+    struct st_plan_result pr = {
+        .has_changes = res->has_changes,
+        .additions = res->additions,
+        .changes = res->changes,
+        .destructions = res->destructions,
+        .imports = res->imports,
+    };
+    struct tr_errbuf eb2 = {{0}};
+    if (plan && out.outcome == RUN_OUT_FINISHED &&
+        store_plan_files(srv, a, &r, res, &pr, &eb2) != TR_OK) {
+        log_error("run %s: storing the plan: %s", r.id, eb2.msg);
+        out.outcome = RUN_OUT_ERRORED;
+        out.error = "the plan could not be stored";
+    }
+    const char *log_key = NULL;
+    if (run_compact_log(srv, a, j.phase_id, &log_key, &eb2) != TR_OK)
+        log_warn("run %s: log not compacted: %s", r.id, eb2.msg);
+    struct st_run_step s = {
+        .run_id = r.id,
+        .from = (const char *[]){plan ? "planning" : "applying", NULL},
+        .job_id = j.id,
+        .end_jobs = true,
+        .plan_log_key = plan ? log_key : NULL,
+        .apply_log_key = plan ? NULL : log_key,
+    };
+    if (out.outcome != RUN_OUT_FINISHED)
+        ended_badly(&s, plan, &out);
+    else if (plan)
+        planned(&s, &r, &pr);
+    else
+        applied(&s);
+    return run_step(srv, a, &s, NULL, eb);
+}

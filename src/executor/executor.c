@@ -1,0 +1,333 @@
+/*
+ * executor.c - the worker threads (claim -> run -> finish) and the tool
+ * binary helpers of executor.h.
+ *
+ * A worker owns one arena per claimed job, destroyed when the job is
+ * finished.  Shutdown sets the stopping flag: idle workers return from
+ * their claim within claim_wait_ms, busy ones interrupt tofu (tofu.c) and
+ * finish their job as errored before they exit.
+ *
+ * SPDX-License-Identifier: MPL-2.0
+ */
+#include "executor/executor.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <jansson.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/util.h"
+#include "crypto/digest.h"
+#include "executor/executor_int.h"
+
+#define VERSION_TIMEOUT_MS 10000
+#define VERSION_MAX_OUTPUT (64 << 10)
+#define CLAIM_BACKOFF_MS 1000
+
+struct executor {
+    struct exec_ctx cx;
+    struct arena *arena; /* option strings and paths */
+    pthread_t *threads;
+    int nthreads;
+};
+
+void executor_defaults(struct executor_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->workers = 2;
+    o->node = "local";
+    o->plan_timeout_s = 2 * 3600;
+    o->apply_timeout_s = 2 * 3600;
+    o->grace_ms = 10000;
+    o->heartbeat_ms = 2000;
+    o->flush_ms = 200;
+    o->claim_wait_ms = 1000;
+}
+
+/* ---- worker threads ---------------------------------------------------- */
+
+static void pause_ms(struct exec_ctx *cx, int ms)
+{
+    for (int t = 0; t < ms && !atomic_load(&cx->stopping); t += 50)
+        poll(NULL, 0, 50);
+}
+
+static void *worker(void *arg)
+{
+    struct exec_ctx *cx = arg;
+    while (!atomic_load(&cx->stopping)) {
+        struct arena *a = arena_new();
+        struct job j;
+        memset(&j, 0, sizeof(j));
+        struct tr_errbuf eb = {{0}};
+        tr_err e = cx->api.claim(cx->api.ctx, a, cx->o.node,
+                                 cx->o.claim_wait_ms, &j, &eb);
+        if (e == TR_OK) {
+            tofu_run_job(cx, &j, a);
+        } else if (e != TR_ERR_NOT_FOUND) {
+            log_warn("executor: cannot claim a job: %s",
+                     tr_errbuf_msg(&eb, e));
+            pause_ms(cx, CLAIM_BACKOFF_MS);
+        }
+        arena_destroy(a);
+    }
+    return NULL;
+}
+
+/* Removes what a previous process left in the work directory. */
+static void clean_work_dir(struct arena *a, const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        char *p = arena_printf(a, "%s/%s", dir, de->d_name);
+        log_info("executor: removing leftover %s", p);
+        workdir_remove(p);
+    }
+    closedir(d);
+}
+
+static tr_err ensure_dir(const char *path, struct tr_errbuf *eb)
+{
+    if (mkdir(path, 0700) != 0 && errno != EEXIST)
+        return tr_fail(eb, TR_ERR_IO, "cannot create %s: %s", path,
+                       strerror(errno));
+    return TR_OK;
+}
+
+tr_err executor_start(const struct executor_opts *o,
+                      const struct job_api *api, struct executor **out,
+                      struct tr_errbuf *eb)
+{
+    *out = NULL;
+    if (o->data_dir == NULL || o->workers < 0 || o->workers > 256)
+        return tr_fail(eb, TR_ERR_CONFIG, "bad executor options");
+    struct executor *x = calloc(1, sizeof(*x));
+    if (x == NULL)
+        return tr_fail(eb, TR_ERR_NOMEM, "out of memory");
+    x->arena = arena_new();
+    struct exec_ctx *cx = &x->cx;
+    cx->o = *o;
+    cx->o.node = arena_strdup(x->arena, o->node ? o->node : "local");
+    cx->o.data_dir = arena_strdup(x->arena, o->data_dir);
+    cx->o.provider_mirror = arena_strdup(x->arena, o->provider_mirror);
+    cx->o.bwrap = arena_strdup(x->arena, o->bwrap);
+    cx->api = *api;
+    atomic_init(&cx->stopping, false);
+    char real[PATH_MAX];
+    const char *data = realpath(o->data_dir, real) ? real : o->data_dir;
+    cx->work_dir = arena_printf(x->arena, "%s/work", data);
+    cx->cache_dir = arena_printf(x->arena, "%s/plugin-cache", data);
+    tr_err e = ensure_dir(cx->work_dir, eb);
+    if (e == TR_OK)
+        e = ensure_dir(cx->cache_dir, eb);
+    if (e == TR_OK) {
+        clean_work_dir(x->arena, cx->work_dir);
+        e = sandbox_new(cx->o.bwrap, &cx->sb, eb);
+    }
+    if (e == TR_OK && o->workers > 0) {
+        x->threads = calloc((size_t)o->workers, sizeof(*x->threads));
+        if (x->threads == NULL)
+            e = tr_fail(eb, TR_ERR_NOMEM, "out of memory");
+    }
+    for (int i = 0; e == TR_OK && i < o->workers; i++) {
+        int rc = pthread_create(&x->threads[i], NULL, worker, cx);
+        if (rc != 0)
+            e = tr_fail(eb, TR_ERR_INTERNAL, "cannot start a worker: %s",
+                        strerror(rc));
+        else
+            x->nthreads++;
+    }
+    if (e != TR_OK) {
+        executor_stop(x);
+        return e;
+    }
+    log_info("executor: %d worker%s, work dir %s", x->nthreads,
+             x->nthreads == 1 ? "" : "s", cx->work_dir);
+    *out = x;
+    return TR_OK;
+}
+
+void executor_stop(struct executor *x)
+{
+    if (x == NULL)
+        return;
+    atomic_store(&x->cx.stopping, true);
+    for (int i = 0; i < x->nthreads; i++)
+        pthread_join(x->threads[i], NULL);
+    free(x->threads);
+    sandbox_free(x->cx.sb);
+    arena_destroy(x->arena);
+    free(x);
+}
+
+bool executor_sandboxed(const struct executor *x)
+{
+    return x != NULL && sandbox_isolated(x->cx.sb);
+}
+
+/* ---- tool binaries ----------------------------------------------------- */
+
+tr_err executor_tool_check(struct arena *a, const char *path, char **sha256,
+                           struct tr_errbuf *eb)
+{
+    struct stat st;
+    if (path == NULL || path[0] != '/')
+        return tr_fail(eb, TR_ERR_INVALID, "the path must be absolute");
+    if (stat(path, &st) != 0)
+        return tr_fail(eb, TR_ERR_INVALID, "%s does not exist", path);
+    if (!S_ISREG(st.st_mode))
+        return tr_fail(eb, TR_ERR_INVALID, "%s is not a regular file", path);
+    if (access(path, X_OK) != 0 || (st.st_mode & 0111) == 0)
+        return tr_fail(eb, TR_ERR_INVALID, "%s is not executable", path);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return tr_fail(eb, TR_ERR_IO, "cannot read %s: %s", path,
+                       strerror(errno));
+    struct digest_stream *d = digest_stream_new(a);
+    char chunk[64 << 10];
+    ssize_t n;
+    while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int err = errno;
+            close(fd);
+            return tr_fail(eb, TR_ERR_IO, "cannot read %s: %s", path,
+                           strerror(err));
+        }
+        digest_stream_update(d, chunk, (size_t)n);
+    }
+    close(fd);
+    char *md5 = NULL;
+    digest_stream_final(d, a, &md5, sha256);
+    return TR_OK;
+}
+
+tr_err executor_tool_version(struct arena *a, const char *path,
+                             char **version, struct tr_errbuf *eb)
+{
+    struct sandbox *sb = NULL;
+    tr_err e = sandbox_new("", &sb, eb);
+    if (e != TR_OK)
+        return e;
+    const char *const argv[] = {path, "version", "-json", NULL};
+    const char *const envp[] = {"PATH=/usr/local/bin:/usr/bin:/bin",
+                                "HOME=/nonexistent",
+                                "TF_CLI_CONFIG_FILE=/dev/null",
+                                "CHECKPOINT_DISABLE=1", NULL};
+    struct sandbox_cmd cmd = {
+        .argv = argv, .envp = envp, .cwd = "/", .stdout_fd = -1};
+    pid_t pid = -1;
+    int fd = -1;
+    struct buf out;
+    buf_init(&out, VERSION_MAX_OUTPUT);
+    e = sandbox_spawn(sb, a, &cmd, &pid, &fd, eb);
+    if (e != TR_OK)
+        goto done;
+    int64_t deadline = util_now_ms() + VERSION_TIMEOUT_MS;
+    for (;;) {
+        int64_t left = deadline - util_now_ms();
+        struct pollfd pf = {.fd = fd, .events = POLLIN};
+        if (left <= 0 || poll(&pf, 1, (int)left) <= 0)
+            break;
+        char chunk[4096];
+        ssize_t n = read(fd, chunk, sizeof(chunk));
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (n <= 0 || buf_append(&out, chunk, (size_t)n) != TR_OK)
+            break;
+    }
+    kill(-pid, SIGKILL);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    json_t *doc = WIFEXITED(status) && WEXITSTATUS(status) == 0
+                      ? json_loadb(out.data ? out.data : "", out.len, 0, NULL)
+                      : NULL;
+    const char *v =
+        json_string_value(json_object_get(doc, "terraform_version"));
+    if (v != NULL)
+        *version = arena_strdup(a, v);
+    else
+        e = tr_fail(eb, TR_ERR_INVALID,
+                    "%s version -json did not name a version", path);
+    json_decref(doc);
+done:
+    if (fd >= 0)
+        close(fd);
+    buf_free(&out);
+    sandbox_free(sb);
+    return e;
+}
+
+/* path made absolute in a, if it is an executable regular file. */
+static const char *usable(struct arena *a, const char *path)
+{
+    char real[PATH_MAX];
+    struct stat st;
+    if (path == NULL || *path == '\0' || realpath(path, real) == NULL ||
+        stat(real, &st) != 0 || !S_ISREG(st.st_mode) ||
+        access(real, X_OK) != 0)
+        return NULL;
+    return arena_strdup(a, real);
+}
+
+static const char *find_on_path(struct arena *a, const char *name)
+{
+    const char *path = getenv("PATH");
+    char *copy = arena_strdup(a, path ? path : ""), *save = NULL;
+    for (char *d = strtok_r(copy, ":", &save); d != NULL;
+         d = strtok_r(NULL, ":", &save)) {
+        const char *p = usable(a, arena_printf(a, "%s/%s", d, name));
+        if (p != NULL && d[0] == '/')
+            return p;
+    }
+    return NULL;
+}
+
+static int by_version(const void *x, const void *y)
+{
+    return strverscmp(*(char *const *)x, *(char *const *)y);
+}
+
+const char *executor_find_tofu(struct arena *a, const char *configured)
+{
+    if (configured != NULL && *configured != '\0') {
+        const char *p = usable(a, configured);
+        if (p == NULL)
+            log_warn("executor: %s is not an executable file", configured);
+        return p;
+    }
+    const char *p = find_on_path(a, "tofu");
+    if (p != NULL)
+        return p;
+    const char *home = getenv("HOME");
+    if (home == NULL || *home == '\0')
+        return NULL;
+    glob_t g;
+    const char *pat =
+        arena_printf(a, "%s/.cache/terrace/tofu-*/tofu", home);
+    if (glob(pat, 0, NULL, &g) != 0)
+        return NULL;
+    qsort(g.gl_pathv, g.gl_pathc, sizeof(char *), by_version);
+    for (size_t i = g.gl_pathc; p == NULL && i > 0; i--)
+        p = usable(a, g.gl_pathv[i - 1]);
+    globfree(&g);
+    return p;
+}

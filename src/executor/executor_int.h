@@ -1,0 +1,73 @@
+/*
+ * executor_int.h - declarations shared inside the executor module:
+ * executor.c (threads), workdir.c (the working directory) and tofu.c (the
+ * phase driver).  Not for use outside src/executor and its unit tests.
+ *
+ * SPDX-License-Identifier: MPL-2.0
+ */
+#ifndef TR_EXECUTOR_INT_H
+#define TR_EXECUTOR_INT_H
+
+#include <stdatomic.h>
+
+#include "core/buf.h"
+#include "executor/executor.h"
+#include "executor/sandbox.h"
+
+/* Configuration archives: the most a worker unpacks. */
+#define EXEC_MAX_UNPACKED (1ULL << 30)
+
+/* What every job of one executor shares; read-only once threads run,
+ * except the atomic stopping flag. */
+struct exec_ctx {
+    struct executor_opts o;   /* strings owned by the executor */
+    struct job_api api;
+    struct sandbox *sb;
+    const char *work_dir;     /* DATA/work */
+    const char *cache_dir;    /* DATA/plugin-cache */
+    atomic_bool stopping;
+};
+
+/* ---- the working directory (workdir.c) --------------------------------- */
+
+struct workdir {
+    const char *root;       /* DATA/work/<job-id>: everything below */
+    const char *src;        /* root/src: the extracted configuration */
+    const char *cwd;        /* src/<working directory>: where tofu runs */
+    const char *home;       /* root/.home */
+    const char *tmp;        /* root/.tmp */
+    const char *cli_config; /* root/terraform.rc */
+    const char *plan_file;  /* root/plan.tfplan */
+    const char *json_plan;  /* root/plan.json */
+};
+
+/* Creates the directory for job j, fetches and extracts its configuration
+ * and writes the override, variables and CLI config files.  wd->root is
+ * set as soon as the directory may exist, so the caller removes it with
+ * workdir_remove() whatever this returns.  Messages in eb are fit for the
+ * run log. */
+tr_err workdir_prepare(const struct exec_ctx *x, const struct job *j,
+                       struct arena *a, struct workdir *wd,
+                       struct tr_errbuf *eb);
+
+/* Removes dir and everything under it (never following symlinks); logs
+ * what it could not remove.  NULL is a no-op. */
+void workdir_remove(const char *dir);
+
+/* Appends s as an HCL quoted string: quotes, backslashes and control
+ * characters escaped, and the template sequences ${ and %{ written as
+ * $${ and %%{ so they stay literal. */
+tr_err workdir_hcl_string(struct buf *b, const char *s);
+
+/* "host:port" (or "host") of an http(s) URL, in a; NULL if malformed. */
+const char *workdir_url_host(struct arena *a, const char *url);
+
+/* ---- the phase driver (tofu.c) ---------------------------------------- */
+
+/* Runs job j to its end: prepares the directory, runs tofu, reports
+ * through x->api (logs, heartbeats, finish) and removes the directory.
+ * Every outcome, including a failure to start, is reported by finish();
+ * nothing is returned. */
+void tofu_run_job(struct exec_ctx *x, const struct job *j, struct arena *a);
+
+#endif

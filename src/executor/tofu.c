@@ -1,0 +1,870 @@
+/*
+ * tofu.c - the phase driver: runs one plan or apply job with tofu.
+ *
+ *   plan:  init (output kept back unless it fails), plan -out, show -json
+ *   apply: fetch the saved plan, init, apply -auto-approve <plan>
+ *
+ * Both phases run in a fresh working directory (workdir.c), with -lock=false
+ * because the run already holds the workspace lock.  The log starts with
+ * the three-line banner TFE writes (the CLI skips three lines of an apply
+ * log), then tofu's output as it arrives.
+ *
+ * One command at a time runs in the sandbox; the driver's loop polls its
+ * output pipe and a pidfd, and on timers:
+ *   - passes output through the scrubber (every sensitive value and the
+ *     run token become "***", also across read boundaries: bytes that may
+ *     begin a secret are held until they are decided) to append_log(),
+ *     batched: a send at most every flush_ms or 16 KiB;
+ *   - heartbeats every heartbeat_ms; cancel 1 sends SIGINT to the
+ *     process group and keeps reading while tofu stops gracefully, cancel 2
+ *     (or a lost lease) SIGKILLs the group;
+ *   - on the phase timeout or executor shutdown sends SIGINT, then SIGKILL
+ *     after grace_ms.
+ * When the command's process exits, the rest of its group is killed before
+ * it is reaped (the zombie keeps the group id from being reused), then the
+ * pipe is drained.  Outcomes: cancel -> JOB_CANCELED, force-cancel ->
+ * JOB_FORCE_CANCELED, timeout, crash, nonzero exit or any local failure
+ * -> JOB_ERRORED with the reason also in the log.  finish() is called
+ * before the directory is removed, since it uploads the plan files.
+ *
+ * SPDX-License-Identifier: MPL-2.0
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/pidfd.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/util.h"
+#include "executor/executor_int.h"
+
+#define FLUSH_MAX (16 << 10)   /* send the log at this size */
+#define CAPTURE_MAX (64 << 10) /* init output kept for a failure */
+#define TAIL_MAX (8 << 10)     /* apply output kept for its summary */
+#define READ_CHUNK (64 << 10)
+#define DRAIN_MS 2000          /* reading the pipe after the exit */
+#define STOP_CHECK_MS 250
+
+struct phase {
+    struct exec_ctx *x;
+    const struct job *j;
+    struct arena *a;
+    struct workdir wd;
+    const char *what;        /* "plan" | "apply" */
+    const char *tool;        /* the tool's name in messages */
+    const char **env;
+    const char **rw, **ro;   /* sandbox paths */
+    /* log */
+    struct buf raw;          /* output held by the scrubber */
+    struct buf out;          /* scrubbed output not yet sent */
+    struct buf *capture;     /* non-NULL: output is kept here instead */
+    struct buf tail;
+    const char **secrets;    /* longest first */
+    size_t *slens;
+    int nsecrets;
+    int64_t last_flush;
+    bool log_failed;
+    /* control */
+    int64_t next_hb;
+    int64_t deadline;
+    int64_t timeout_s;
+    int cancel;              /* the highest request seen: 0, 1, 2 */
+    bool lease_lost, timed_out, stopping;
+    /* the running command */
+    pid_t pid;
+    bool int_sent, kill_sent;
+    int64_t kill_at;
+};
+
+/* ---- output: scrubbing and batching ------------------------------------ */
+
+/* Appends p to b keeping at most max bytes (the newest). */
+static void keep_last(struct buf *b, const char *p, size_t n, size_t max)
+{
+    if (n >= max) {
+        buf_reset(b);
+        buf_append(b, p + n - max, max);
+        return;
+    }
+    if (b->len + n > max) {
+        size_t drop = b->len + n - max;
+        memmove(b->data, b->data + drop, b->len - drop);
+        b->len -= drop;
+        b->data[b->len] = '\0';
+    }
+    buf_append(b, p, n);
+}
+
+static void emit(struct phase *ph, const char *p, size_t n)
+{
+    if (n == 0)
+        return;
+    if (ph->capture != NULL) {
+        keep_last(ph->capture, p, n, CAPTURE_MAX);
+        return;
+    }
+    buf_append(&ph->out, p, n);
+    keep_last(&ph->tail, p, n, TAIL_MAX);
+}
+
+/* At p (rem bytes left): the index of the longest secret found whole,
+ * -2 when a secret may begin here but the bytes end first, -1 if none. */
+static int match(const struct phase *ph, const char *p, size_t rem)
+{
+    for (int k = 0; k < ph->nsecrets; k++) {
+        size_t n = ph->slens[k];
+        if (n <= rem) {
+            if (memcmp(p, ph->secrets[k], n) == 0)
+                return k;
+        } else if (memcmp(p, ph->secrets[k], rem) == 0) {
+            return -2;
+        }
+    }
+    return -1;
+}
+
+/* Scrubs p into the output.  Unless final, a tail that may be the start
+ * of a secret stays in ph->raw for the next call. */
+static void feed(struct phase *ph, const char *p, size_t n, bool final)
+{
+    if (ph->nsecrets == 0) {
+        emit(ph, p, n);
+        return;
+    }
+    if (n > 0 && buf_append(&ph->raw, p, n) != TR_OK)
+        return;
+    const char *d = ph->raw.data;
+    size_t len = ph->raw.len, i = 0, start = 0;
+    while (i < len) {
+        int k = match(ph, d + i, len - i);
+        if (k >= 0) {
+            emit(ph, d + start, i - start);
+            emit(ph, "***", 3);
+            i += ph->slens[k];
+            start = i;
+        } else if (k == -2 && !final) {
+            break;
+        } else {
+            i++;
+        }
+    }
+    emit(ph, d + start, i - start);
+    if (len > 0) {
+        memmove(ph->raw.data, d + i, len - i);
+        ph->raw.len = len - i;
+        ph->raw.data[ph->raw.len] = '\0';
+    }
+}
+
+/* A message of Terrace's own into the log. */
+static void say(struct phase *ph, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void say(struct phase *ph, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = arena_vprintf(ph->a, fmt, ap);
+    va_end(ap);
+    feed(ph, s, strlen(s), false);
+}
+
+static void flush(struct phase *ph, bool force)
+{
+    int64_t now = util_now_ms();
+    if (ph->out.len == 0 ||
+        (!force && ph->out.len < FLUSH_MAX &&
+         now - ph->last_flush < ph->x->o.flush_ms))
+        return;
+    struct tr_errbuf eb = {{0}};
+    tr_err e = ph->x->api.append_log(ph->x->api.ctx, ph->j->id, ph->out.data,
+                                     ph->out.len, &eb);
+    if (e != TR_OK && !ph->log_failed) {
+        log_warn("executor: job %s: cannot append to the log: %s",
+                 ph->j->id, tr_errbuf_msg(&eb, e));
+        ph->log_failed = true;
+    }
+    buf_reset(&ph->out);
+    ph->last_flush = now;
+}
+
+static void add_secret(struct phase *ph, const char *s, size_t n)
+{
+    if (n == 0)
+        return;
+    int k = ph->nsecrets++;
+    ph->secrets[k] = arena_strndup(ph->a, s, n);
+    ph->slens[k] = n;
+    /* keep longest first, so a secret containing another wins */
+    while (k > 0 && ph->slens[k - 1] < ph->slens[k]) {
+        const char *ts = ph->secrets[k];
+        size_t tn = ph->slens[k];
+        ph->secrets[k] = ph->secrets[k - 1];
+        ph->slens[k] = ph->slens[k - 1];
+        ph->secrets[k - 1] = ts;
+        ph->slens[k - 1] = tn;
+        k--;
+    }
+}
+
+/* Sensitive values, their HCL-escaped forms (tofu quotes source lines of
+ * the tfvars file in diagnostics) and the run token. */
+static void secrets_init(struct phase *ph)
+{
+    const struct job *j = ph->j;
+    size_t max = 2 * (size_t)j->nvars + 1;
+    ph->secrets = arena_alloc(ph->a, sizeof(*ph->secrets) * max);
+    ph->slens = arena_alloc(ph->a, sizeof(*ph->slens) * max);
+    for (int i = 0; i < j->nvars; i++) {
+        const char *v = j->vars[i].value;
+        if (!j->vars[i].sensitive || v == NULL || *v == '\0')
+            continue;
+        add_secret(ph, v, strlen(v));
+        struct buf esc;
+        buf_init(&esc, 0);
+        if (workdir_hcl_string(&esc, v) == TR_OK && esc.len >= 2 &&
+            (esc.len - 2 != strlen(v) || memcmp(esc.data + 1, v, esc.len - 2)))
+            add_secret(ph, esc.data + 1, esc.len - 2);
+        buf_free(&esc);
+    }
+    if (j->token != NULL)
+        add_secret(ph, j->token, strlen(j->token));
+}
+
+/* ---- control: heartbeats, cancel, timeout ------------------------------ */
+
+static void heartbeat(struct phase *ph, bool force)
+{
+    int64_t now = util_now_ms();
+    if (!force && now < ph->next_hb)
+        return;
+    ph->next_hb = now + ph->x->o.heartbeat_ms;
+    int cancel = 0;
+    struct tr_errbuf eb = {{0}};
+    tr_err e =
+        ph->x->api.heartbeat(ph->x->api.ctx, ph->j->id, &cancel, &eb);
+    if (e == TR_OK && cancel > ph->cancel)
+        ph->cancel = cancel > 2 ? 2 : cancel;
+    else if (e == TR_ERR_NOT_FOUND && !ph->lease_lost) {
+        log_warn("executor: job %s: the lease was lost: %s", ph->j->id,
+                 tr_errbuf_msg(&eb, e));
+        ph->lease_lost = true;
+    } else if (e != TR_OK) {
+        log_warn("executor: job %s: heartbeat failed: %s", ph->j->id,
+                 tr_errbuf_msg(&eb, e));
+    }
+}
+
+static void signal_group(struct phase *ph, int sig)
+{
+    if (ph->pid > 0)
+        kill(-ph->pid, sig);
+}
+
+/* Notices timeouts and shutdown, and signals the running command as the
+ * requests so far demand. */
+static void control(struct phase *ph)
+{
+    int64_t now = util_now_ms();
+    if (!ph->timed_out && now >= ph->deadline) {
+        ph->timed_out = true;
+        say(ph, "\nterrace: the %s timed out after %lld s; stopping\n",
+            ph->what, (long long)ph->timeout_s);
+    }
+    if (!ph->stopping && atomic_load(&ph->x->stopping)) {
+        ph->stopping = true;
+        say(ph, "\nterrace: the worker is shutting down; stopping\n");
+    }
+    if (ph->pid <= 0)
+        return;
+    if ((ph->cancel >= 2 || ph->lease_lost) && !ph->kill_sent) {
+        signal_group(ph, SIGKILL);
+        ph->kill_sent = true;
+    }
+    if ((ph->cancel == 1 || ph->timed_out || ph->stopping) && !ph->int_sent) {
+        signal_group(ph, SIGINT);
+        ph->int_sent = true;
+    }
+    if ((ph->timed_out || ph->stopping) && ph->kill_at == 0)
+        ph->kill_at = now + ph->x->o.grace_ms;
+    if (ph->kill_at != 0 && now >= ph->kill_at && !ph->kill_sent) {
+        signal_group(ph, SIGKILL);
+        ph->kill_sent = true;
+    }
+}
+
+static bool interrupted(const struct phase *ph)
+{
+    return ph->cancel > 0 || ph->lease_lost || ph->timed_out || ph->stopping;
+}
+
+/* The outcome of an interrupted phase. */
+static void stop_result(struct phase *ph, struct job_result *res)
+{
+    if (ph->lease_lost) {
+        res->outcome = JOB_ERRORED;
+        res->error = "the job's lease was lost";
+    } else if (ph->cancel >= 2) {
+        res->outcome = JOB_FORCE_CANCELED;
+        res->error = "force-canceled";
+    } else if (ph->cancel == 1) {
+        res->outcome = JOB_CANCELED;
+        res->error = "canceled";
+    } else if (ph->timed_out) {
+        res->outcome = JOB_ERRORED;
+        res->error = arena_printf(ph->a, "%s timed out after %lld s",
+                                  ph->what, (long long)ph->timeout_s);
+    } else {
+        res->outcome = JOB_ERRORED;
+        res->error =
+            arena_printf(ph->a, "the worker shut down during the %s",
+                         ph->what);
+    }
+}
+
+/* Milliseconds poll() may sleep before a timer is due. */
+static int next_wait(const struct phase *ph, bool no_pidfd)
+{
+    int64_t now = util_now_ms(), w = STOP_CHECK_MS;
+    int64_t due[3] = {
+        ph->next_hb - now,
+        ph->out.len > 0 ? ph->last_flush + ph->x->o.flush_ms - now : w,
+        !ph->timed_out ? ph->deadline - now : w,
+    };
+    for (int i = 0; i < 3; i++)
+        if (due[i] < w)
+            w = due[i];
+    if (ph->kill_at != 0 && !ph->kill_sent && ph->kill_at - now < w)
+        w = ph->kill_at - now;
+    if (no_pidfd && w > 50)
+        w = 50;
+    return w < 0 ? 0 : (int)w;
+}
+
+/* ---- running one command ----------------------------------------------- */
+
+/* Reads what the pipe has (up to a bound, so timers keep running); true
+ * at end of file. */
+static bool drain(struct phase *ph, int fd)
+{
+    char chunk[READ_CHUNK];
+    for (int rounds = 0; rounds < 16; rounds++) {
+        ssize_t n = read(fd, chunk, sizeof(chunk));
+        if (n > 0) {
+            feed(ph, chunk, (size_t)n, false);
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        return !(n < 0 && errno == EAGAIN);
+    }
+    return false;
+}
+
+/* Runs argv to its end; *status gets its wait status.  Fails only if it
+ * could not be started. */
+static tr_err run(struct phase *ph, const char *const *argv, int stdout_fd,
+                  int *status, struct tr_errbuf *eb)
+{
+    struct sandbox_cmd cmd = {
+        .argv = argv,
+        .envp = ph->env,
+        .cwd = ph->wd.cwd,
+        .rw = ph->rw,
+        .ro = ph->ro,
+        .stdout_fd = stdout_fd,
+    };
+    pid_t pid = -1;
+    int fd = -1;
+    tr_err e = sandbox_spawn(ph->x->sb, ph->a, &cmd, &pid, &fd, eb);
+    if (e != TR_OK)
+        return e;
+    ph->pid = pid;
+    ph->int_sent = ph->kill_sent = false;
+    ph->kill_at = 0;
+    int pidfd = pidfd_open(pid, 0);
+    bool eof = false, exited = false;
+    while (!exited) {
+        control(ph);
+        struct pollfd pf[2];
+        int n = 0, ifd = -1;
+        if (!eof) {
+            pf[n] = (struct pollfd){.fd = fd, .events = POLLIN};
+            ifd = n++;
+        }
+        if (pidfd >= 0)
+            pf[n++] = (struct pollfd){.fd = pidfd, .events = POLLIN};
+        int r = poll(pf, (nfds_t)n, next_wait(ph, pidfd < 0));
+        if (r > 0 && ifd >= 0 && pf[ifd].revents != 0)
+            eof = drain(ph, fd);
+        siginfo_t si = {0};
+        if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) ==
+                0 &&
+            si.si_pid == pid)
+            exited = true;
+        heartbeat(ph, false);
+        flush(ph, false);
+    }
+    /* strays of the group die while the unreaped leader holds its id */
+    kill(-pid, SIGKILL);
+    while (waitpid(pid, status, 0) < 0 && errno == EINTR)
+        ;
+    ph->pid = 0;
+    int64_t until = util_now_ms() + DRAIN_MS;
+    while (!eof) {
+        int64_t left = until - util_now_ms();
+        struct pollfd pf = {.fd = fd, .events = POLLIN};
+        if (left <= 0 || poll(&pf, 1, (int)left) <= 0)
+            break;
+        eof = drain(ph, fd);
+    }
+    close(fd);
+    if (pidfd >= 0)
+        close(pidfd);
+    feed(ph, NULL, 0, true);
+    flush(ph, true);
+    return TR_OK;
+}
+
+/* Runs one step of the phase; true if it exited 0.  Otherwise res says
+ * why and the log has a line about it. */
+static bool step(struct phase *ph, const char *const *argv, int stdout_fd,
+                 const char *name, struct job_result *res)
+{
+    if (interrupted(ph)) {
+        stop_result(ph, res);
+        return false;
+    }
+    int status = 0;
+    struct tr_errbuf eb = {{0}};
+    tr_err e = run(ph, argv, stdout_fd, &status, &eb);
+    if (e != TR_OK) {
+        say(ph, "\nError: %s\n", tr_errbuf_msg(&eb, e));
+        res->outcome = JOB_ERRORED;
+        res->error = arena_printf(ph->a, "cannot start %s: %s", ph->tool,
+                                  tr_errbuf_msg(&eb, e));
+        return false;
+    }
+    if (interrupted(ph)) {
+        stop_result(ph, res);
+        if (!ph->timed_out && !ph->stopping) /* those said so already */
+            say(ph, "\nterrace: %s\n", res->error);
+        return false;
+    }
+    int sig = sandbox_exit_signal(ph->x->sb, status);
+    int code = sandbox_exit_code(status);
+    if (sig == 0 && code == 0)
+        return true;
+    res->outcome = JOB_ERRORED;
+    if (sig != 0) {
+        const char *abbrev = sigabbrev_np(sig);
+        res->error = arena_printf(ph->a, "%s %s was killed by signal %d",
+                                  ph->tool, name, sig);
+        say(ph, "\nterrace: %s (SIG%s)\n", res->error,
+            abbrev ? abbrev : "?");
+    } else {
+        res->error = arena_printf(ph->a, "%s %s exited with status %d",
+                                  ph->tool, name, code);
+        say(ph, "\nterrace: %s\n", res->error);
+    }
+    return false;
+}
+
+/* ---- the environment --------------------------------------------------- */
+
+static bool env_name_ok(const char *s)
+{
+    if (s == NULL || !((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') ||
+                       *s == '_'))
+        return false;
+    for (const char *p = s; *p; p++)
+        if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+              (*p >= '0' && *p <= '9') || *p == '_'))
+            return false;
+    return true;
+}
+
+/* Terrace's own variables; the first five are not the user's to change. */
+#define NPROTECTED 5
+
+static void env_build(struct phase *ph)
+{
+    const struct job *j = ph->j;
+    const char *ours[] = {
+        "TF_CLI_CONFIG_FILE", ph->wd.cli_config,
+        "TF_FORCE_LOCAL_BACKEND", "1",
+        "TFE_RUN_ID", j->run_id ? j->run_id : "",
+        "TF_IN_AUTOMATION", "1",
+        "TF_INPUT", "0",
+        "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "HOME", ph->wd.home,
+        "TMPDIR", ph->wd.tmp,
+        "TF_PLUGIN_CACHE_DIR", ph->x->cache_dir,
+        "TF_PLUGIN_CACHE_MAY_BREAK_DEPENDENCY_LOCK_FILE", "1",
+        "SSL_CERT_FILE", j->ca_file,
+    };
+    int nours = (int)(sizeof(ours) / sizeof(ours[0])) / 2;
+    const char **env =
+        arena_alloc(ph->a, sizeof(*env) * (size_t)(nours + j->nvars + 1));
+    int n = 0;
+    for (int i = 0; i < nours; i++)
+        if (ours[2 * i + 1] != NULL)
+            env[n++] = arena_printf(ph->a, "%s=%s", ours[2 * i],
+                                    ours[2 * i + 1]);
+    for (int i = 0; i < j->nvars; i++) {
+        const struct job_var *v = &j->vars[i];
+        if (!v->env)
+            continue;
+        if (!env_name_ok(v->key)) {
+            say(ph, "terrace: ignoring environment variable \"%.64s\": not "
+                    "a valid name\n",
+                v->key);
+            continue;
+        }
+        size_t kl = strlen(v->key);
+        int slot = n;
+        for (int k = 0; k < n; k++)
+            if (strncmp(env[k], v->key, kl) == 0 && env[k][kl] == '=')
+                slot = k;
+        if (slot < NPROTECTED) {
+            say(ph, "terrace: ignoring environment variable %s: Terrace "
+                    "sets it\n",
+                v->key);
+            continue;
+        }
+        env[slot] = arena_printf(ph->a, "%s=%s", v->key,
+                                 v->value ? v->value : "");
+        if (slot == n)
+            n++;
+    }
+    env[n] = NULL;
+    ph->env = env;
+}
+
+/* Writable and must-stay-visible paths for the sandbox. */
+static void paths_build(struct phase *ph)
+{
+    ph->rw = arena_alloc(ph->a, sizeof(*ph->rw) * 3);
+    ph->rw[0] = ph->wd.root;
+    ph->rw[1] = ph->x->cache_dir;
+    const char *cand[] = {ph->j->tool_path, ph->j->ca_file,
+                          ph->x->o.provider_mirror};
+    ph->ro = arena_alloc(ph->a, sizeof(*ph->ro) * 4);
+    int n = 0;
+    for (int i = 0; i < 3; i++)
+        if (cand[i] != NULL && strncmp(cand[i], "/tmp/", 5) == 0)
+            ph->ro[n++] = cand[i];
+}
+
+/* ---- the phases -------------------------------------------------------- */
+
+static const char **args(struct phase *ph, int extra)
+{
+    const char **v = arena_alloc(ph->a, sizeof(*v) * (size_t)(extra + 8));
+    v[0] = ph->j->tool_path;
+    return v;
+}
+
+/* tofu init, its output shown only if it fails. */
+static bool init(struct phase *ph, struct job_result *res)
+{
+    const char **v = args(ph, 0);
+    v[1] = "init";
+    v[2] = "-input=false";
+    struct buf cap;
+    buf_init(&cap, 0);
+    ph->capture = &cap;
+    bool ok = step(ph, v, -1, "init", res);
+    ph->capture = NULL;
+    if (!ok && !interrupted(ph)) {
+        /* the error line of step() went to the capture; show it all */
+        emit(ph, cap.data, cap.len);
+        flush(ph, true);
+    } else if (!ok) {
+        say(ph, "\nterrace: %s\n", res->error);
+    }
+    buf_free(&cap);
+    return ok;
+}
+
+static const char *str_at(json_t *arr, size_t i)
+{
+    const char *s = json_string_value(json_array_get(arr, i));
+    return s ? s : "";
+}
+
+/* Resource counts and has_changes from `show -json` (the rules of tofu's
+ * Changes.Empty(), plus drift in refresh-only mode). */
+static tr_err count_plan(struct phase *ph, struct job_result *res,
+                         struct tr_errbuf *eb)
+{
+    json_error_t jerr;
+    json_t *doc = json_load_file(ph->wd.json_plan, 0, &jerr);
+    if (doc == NULL)
+        return tr_fail(eb, TR_ERR_INVALID, "cannot read the JSON plan: %s",
+                       jerr.text);
+    bool other = false;
+    size_t i;
+    json_t *rc;
+    json_array_foreach(json_object_get(doc, "resource_changes"), i, rc)
+    {
+        json_t *ch = json_object_get(rc, "change");
+        json_t *acts = json_object_get(ch, "actions");
+        for (size_t k = 0; k < json_array_size(acts); k++) {
+            const char *act = str_at(acts, k);
+            if (strcmp(act, "create") == 0)
+                res->additions++;
+            else if (strcmp(act, "delete") == 0)
+                res->destructions++;
+            else if (strcmp(act, "update") == 0)
+                res->changes++;
+            else if (strcmp(act, "no-op") != 0)
+                other = true;
+        }
+        json_t *imp = json_object_get(ch, "importing");
+        if (imp != NULL && !json_is_null(imp))
+            res->imports++;
+        if (json_object_get(rc, "previous_address") != NULL)
+            other = true;
+    }
+    const char *key;
+    json_t *oc;
+    json_object_foreach(json_object_get(doc, "output_changes"), key, oc)
+    {
+        json_t *acts = json_object_get(oc, "actions");
+        for (size_t k = 0; k < json_array_size(acts); k++)
+            if (strcmp(str_at(acts, k), "no-op") != 0)
+                other = true;
+    }
+    if (ph->j->refresh_only &&
+        json_array_size(json_object_get(doc, "resource_drift")) > 0)
+        other = true;
+    res->has_changes = other || res->additions + res->changes +
+                                        res->destructions + res->imports >
+                                    0;
+    json_decref(doc);
+    return TR_OK;
+}
+
+static void plan_phase(struct phase *ph, struct job_result *res)
+{
+    if (!init(ph, res))
+        return;
+    const struct job *j = ph->j;
+    const char **v = args(ph, j->ntargets + j->nreplaces + 4);
+    int n = 1;
+    v[n++] = "plan";
+    v[n++] = "-input=false";
+    v[n++] = "-lock=false";
+    v[n++] = arena_printf(ph->a, "-out=%s", ph->wd.plan_file);
+    if (j->is_destroy)
+        v[n++] = "-destroy";
+    if (j->refresh_only)
+        v[n++] = "-refresh-only";
+    else if (!j->refresh)
+        v[n++] = "-refresh=false";
+    for (int i = 0; i < j->ntargets; i++)
+        v[n++] = arena_printf(ph->a, "-target=%s", j->targets[i]);
+    for (int i = 0; i < j->nreplaces; i++)
+        v[n++] = arena_printf(ph->a, "-replace=%s", j->replaces[i]);
+    if (!step(ph, v, -1, "plan", res))
+        return;
+    int fd = open(ph->wd.json_plan,
+                  O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        res->outcome = JOB_ERRORED;
+        res->error = arena_printf(ph->a, "cannot create the JSON plan: %s",
+                                  strerror(errno));
+        say(ph, "\nError: %s\n", res->error);
+        return;
+    }
+    const char **s = args(ph, 0);
+    s[1] = "show";
+    s[2] = "-json";
+    s[3] = ph->wd.plan_file;
+    bool ok = step(ph, s, fd, "show", res);
+    close(fd);
+    if (!ok)
+        return;
+    struct tr_errbuf eb = {{0}};
+    tr_err e = count_plan(ph, res, &eb);
+    if (e != TR_OK) {
+        res->outcome = JOB_ERRORED;
+        res->error = arena_strdup(ph->a, tr_errbuf_msg(&eb, e));
+        say(ph, "\nError: %s\n", res->error);
+        return;
+    }
+    res->outcome = JOB_FINISHED;
+    res->plan_file = ph->wd.plan_file;
+    res->json_plan_file = ph->wd.json_plan;
+}
+
+/* "Apply complete! Resources: [N imported, ]N added, N changed, N
+ * destroyed." from the end of the output, colours stripped. */
+static void apply_summary(struct phase *ph, struct job_result *res)
+{
+    char *t = arena_strndup(ph->a, ph->tail.data ? ph->tail.data : "",
+                            ph->tail.len);
+    char *w = t;
+    for (const char *p = t; *p; p++) {
+        if (*p == '\033') {
+            p += strspn(p + 1, "[0123456789;");
+            if (*p == '\0')
+                break;
+            continue;
+        }
+        *w++ = *p;
+    }
+    *w = '\0';
+    const char *key = "Apply complete! Resources: ";
+    char *s = NULL;
+    for (char *p = strstr(t, key); p != NULL; p = strstr(p + 1, key))
+        s = p + strlen(key);
+    if (s == NULL)
+        return;
+    int imp = 0, add = 0, chg = 0, del = 0;
+    if (sscanf(s, "%d imported, %d added, %d changed, %d destroyed", &imp,
+               &add, &chg, &del) == 4 ||
+        (imp = 0, sscanf(s, "%d added, %d changed, %d destroyed", &add, &chg,
+                         &del) == 3)) {
+        res->imports = imp;
+        res->additions = add;
+        res->changes = chg;
+        res->destructions = del;
+    }
+}
+
+static void apply_phase(struct phase *ph, struct job_result *res)
+{
+    struct tr_errbuf eb = {{0}};
+    tr_err e = ph->x->api.fetch_plan(ph->x->api.ctx, ph->j->id,
+                                     ph->wd.plan_file, &eb);
+    if (e != TR_OK) {
+        res->outcome = JOB_ERRORED;
+        res->error = arena_printf(ph->a, "cannot fetch the plan: %s",
+                                  tr_errbuf_msg(&eb, e));
+        say(ph, "\nError: %s\n", res->error);
+        return;
+    }
+    if (!init(ph, res))
+        return;
+    const char **v = args(ph, 0);
+    v[1] = "apply";
+    v[2] = "-input=false";
+    v[3] = "-lock=false";
+    v[4] = "-auto-approve";
+    v[5] = ph->wd.plan_file;
+    if (!step(ph, v, -1, "apply", res))
+        return;
+    res->outcome = JOB_FINISHED;
+    apply_summary(ph, res);
+}
+
+/* ---- one job ----------------------------------------------------------- */
+
+static void banner(struct phase *ph)
+{
+    struct utsname u;
+    const char *arch = "amd64";
+    if (uname(&u) == 0 && strcmp(u.machine, "x86_64") != 0)
+        arch = strcmp(u.machine, "aarch64") == 0
+                   ? "arm64"
+                   : arena_strdup(ph->a, u.machine);
+    const char *base = strrchr(ph->j->tool_path, '/');
+    base = base ? base + 1 : ph->j->tool_path;
+    say(ph, "%s v%s\non linux_%s\nInitializing plugins and modules...\n",
+        strstr(base, "terraform") != NULL ? "Terraform" : "OpenTofu",
+        ph->j->tool_version ? ph->j->tool_version : "", arch);
+    ph->tool = strstr(base, "terraform") != NULL ? "terraform" : "tofu";
+}
+
+/* The registered checksum must match before the binary runs. */
+static bool tool_ok(struct phase *ph, struct job_result *res)
+{
+    struct tr_errbuf eb = {{0}};
+    char *sha = NULL;
+    tr_err e = executor_tool_check(ph->a, ph->j->tool_path, &sha, &eb);
+    if (e != TR_OK) {
+        res->outcome = JOB_ERRORED;
+        res->error = arena_printf(ph->a, "the tool binary is unusable: %s",
+                                  tr_errbuf_msg(&eb, e));
+    } else if (ph->j->tool_sha256 == NULL ||
+               strcasecmp(sha, ph->j->tool_sha256) != 0) {
+        res->outcome = JOB_ERRORED;
+        res->error = "tool checksum mismatch";
+        log_error("executor: job %s: %s has sha256 %s, not the registered "
+                  "%s; refusing to run it",
+                  ph->j->id, ph->j->tool_path, sha,
+                  ph->j->tool_sha256 ? ph->j->tool_sha256 : "(none)");
+    } else {
+        return true;
+    }
+    say(ph, "\nError: %s\n", res->error);
+    return false;
+}
+
+void tofu_run_job(struct exec_ctx *x, const struct job *j, struct arena *a)
+{
+    struct phase ph = {
+        .x = x,
+        .j = j,
+        .a = a,
+        .what = j->phase == JOB_APPLY ? "apply" : "plan",
+        .tool = "tofu",
+    };
+    buf_init(&ph.raw, 0);
+    buf_init(&ph.out, 0);
+    buf_init(&ph.tail, 0);
+    ph.timeout_s = j->timeout_s > 0 ? j->timeout_s
+                   : j->phase == JOB_APPLY ? x->o.apply_timeout_s
+                                           : x->o.plan_timeout_s;
+    ph.deadline = util_now_ms() + ph.timeout_s * 1000;
+    secrets_init(&ph);
+    struct job_result res = {.outcome = JOB_ERRORED};
+    log_info("executor: job %s: %s of run %s started", j->id, ph.what,
+             j->run_id ? j->run_id : "?");
+    heartbeat(&ph, true);
+    banner(&ph);
+    struct tr_errbuf eb = {{0}};
+    if (interrupted(&ph)) {
+        stop_result(&ph, &res);
+    } else if (tool_ok(&ph, &res)) {
+        tr_err e = workdir_prepare(x, j, a, &ph.wd, &eb);
+        if (e != TR_OK) {
+            res.error = arena_strdup(a, tr_errbuf_msg(&eb, e));
+            say(&ph, "\nError: %s\n", res.error);
+        } else {
+            env_build(&ph);
+            paths_build(&ph);
+            if (j->phase == JOB_APPLY)
+                apply_phase(&ph, &res);
+            else
+                plan_phase(&ph, &res);
+        }
+    }
+    feed(&ph, NULL, 0, true);
+    flush(&ph, true);
+    struct tr_errbuf feb = {{0}};
+    tr_err fe = x->api.finish(x->api.ctx, j->id, &res, &feb);
+    if (fe != TR_OK)
+        log_error("executor: job %s: cannot finish: %s", j->id,
+                  tr_errbuf_msg(&feb, fe));
+    log_info("executor: job %s: %s %s%s%s", j->id, ph.what,
+             res.outcome == JOB_FINISHED         ? "finished"
+             : res.outcome == JOB_CANCELED       ? "canceled"
+             : res.outcome == JOB_FORCE_CANCELED ? "force-canceled"
+                                                 : "errored",
+             res.error ? ": " : "", res.error ? res.error : "");
+    workdir_remove(ph.wd.root);
+    buf_free(&ph.raw);
+    buf_free(&ph.out);
+    buf_free(&ph.tail);
+}

@@ -1,0 +1,390 @@
+/*
+ * workdir.c - the working directory of one job, DATA/work/<job-id>:
+ *
+ *   config.tar.gz        the configuration as fetched (removed once
+ *                        extracted)
+ *   src/                 the extracted configuration
+ *   src/<working-dir>/   where tofu runs; Terrace adds
+ *       zzz_terrace_override.tf   the cloud block pointing at Terrace
+ *       zzz_terrace.auto.tfvars   the terraform-category variables
+ *   terraform.rc         CLI config: the run token, plugin cache, mirror
+ *   .home/ .tmp/         HOME and TMPDIR
+ *   plan.tfplan plan.json   the plan (written by tofu)
+ *
+ * The directory is private (0700), holds the run token and plaintext
+ * variables, and is removed after every job by the driver.  The override
+ * replaces any backend or cloud block of the configuration, because an
+ * override file's backend always wins; with TF_FORCE_LOCAL_BACKEND=1 the
+ * cloud backend then runs the operation locally while its state goes
+ * through Terrace's API under the run token.
+ *
+ * SPDX-License-Identifier: MPL-2.0
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "executor/archive.h"
+#include "executor/executor_int.h"
+
+#define MAX_FILE_TEXT (64 << 20)
+
+/* ---- removal ----------------------------------------------------------- */
+
+static int make_writable(const char *path, const struct stat *st, int flag,
+                         struct FTW *ftw)
+{
+    (void)ftw;
+    if (flag == FTW_D && (st->st_mode & 0700) != 0700)
+        chmod(path, (st->st_mode & 07777) | 0700);
+    return 0;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag,
+                        struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+void workdir_remove(const char *dir)
+{
+    struct stat st;
+    if (dir == NULL || lstat(dir, &st) != 0)
+        return;
+    /* directories tofu (or a provider) left read-only must be opened
+     * up before their entries can go */
+    nftw(dir, make_writable, 16, FTW_PHYS);
+    nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    if (lstat(dir, &st) == 0)
+        log_warn("executor: could not remove all of %s", dir);
+}
+
+/* ---- HCL --------------------------------------------------------------- */
+
+tr_err workdir_hcl_string(struct buf *b, const char *s)
+{
+    tr_err e = buf_puts(b, "\"");
+    for (const char *p = s; e == TR_OK && *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '"')
+            e = buf_puts(b, "\\\"");
+        else if (c == '\\')
+            e = buf_puts(b, "\\\\");
+        else if (c == '\n')
+            e = buf_puts(b, "\\n");
+        else if (c == '\r')
+            e = buf_puts(b, "\\r");
+        else if (c == '\t')
+            e = buf_puts(b, "\\t");
+        else if (c < 0x20 || c == 0x7f)
+            e = buf_printf(b, "\\u%04x", c);
+        else if ((c == '$' || c == '%') && p[1] == '{')
+            e = buf_printf(b, "%c%c", c, c); /* then '{' as usual */
+        else
+            e = buf_append(b, p, 1);
+    }
+    if (e == TR_OK)
+        e = buf_puts(b, "\"");
+    return e;
+}
+
+/* Terraform identifiers: a letter or '_', then letters, digits, '_', '-'. */
+static bool valid_ident(const char *s)
+{
+    if (s == NULL || !((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+                       *s == '_'))
+        return false;
+    for (const char *p = s; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+              (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'))
+            return false;
+    return true;
+}
+
+const char *workdir_url_host(struct arena *a, const char *url)
+{
+    const char *p = url ? strstr(url, "://") : NULL;
+    if (p == NULL)
+        return NULL;
+    p += 3;
+    size_t n = strcspn(p, "/?#");
+    if (n == 0 || memchr(p, '@', n) != NULL)
+        return NULL;
+    return arena_strndup(a, p, n);
+}
+
+/* ---- files ------------------------------------------------------------- */
+
+/* Writes text to path as a new private file, replacing whatever the
+ * configuration had there (a symlink is replaced, never followed). */
+static tr_err write_new(const char *path, const struct buf *text,
+                        struct tr_errbuf *eb)
+{
+    if (unlink(path) != 0 && errno != ENOENT)
+        return tr_fail(eb, TR_ERR_IO, "cannot replace %s: %s", path,
+                       strerror(errno));
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                  0600);
+    if (fd < 0)
+        return tr_fail(eb, TR_ERR_IO, "cannot write %s: %s", path,
+                       strerror(errno));
+    size_t off = 0;
+    while (off < text->len) {
+        ssize_t n = write(fd, text->data + off, text->len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            int err = n < 0 ? errno : EIO;
+            close(fd);
+            return tr_fail(eb, TR_ERR_IO, "cannot write %s: %s", path,
+                           strerror(err));
+        }
+        off += (size_t)n;
+    }
+    if (close(fd) != 0)
+        return tr_fail(eb, TR_ERR_IO, "cannot write %s: %s", path,
+                       strerror(errno));
+    return TR_OK;
+}
+
+static tr_err write_override(const struct job *j, const char *dir,
+                             const char *host, struct arena *a,
+                             struct tr_errbuf *eb)
+{
+    struct buf b;
+    buf_init(&b, MAX_FILE_TEXT);
+    tr_err e = buf_puts(&b, "# written by Terrace: state is kept in Terrace\n"
+                            "terraform {\n  cloud {\n    hostname     = ");
+    if (e == TR_OK)
+        e = workdir_hcl_string(&b, host);
+    if (e == TR_OK)
+        e = buf_puts(&b, "\n    organization = ");
+    if (e == TR_OK)
+        e = workdir_hcl_string(&b, j->org);
+    if (e == TR_OK)
+        e = buf_puts(&b, "\n    workspaces {\n      name = ");
+    if (e == TR_OK)
+        e = workdir_hcl_string(&b, j->workspace);
+    if (e == TR_OK)
+        e = buf_puts(&b, "\n    }\n  }\n}\n");
+    if (e == TR_OK)
+        e = write_new(arena_printf(a, "%s/zzz_terrace_override.tf", dir), &b,
+                      eb);
+    else
+        e = tr_fail(eb, e, "the override file is too large");
+    buf_free(&b);
+    return e;
+}
+
+static tr_err write_tfvars(const struct job *j, const char *dir,
+                           struct arena *a, struct tr_errbuf *eb)
+{
+    struct buf b;
+    buf_init(&b, MAX_FILE_TEXT);
+    int n = 0;
+    tr_err e = buf_puts(&b, "# written by Terrace: workspace variables\n");
+    for (int i = 0; e == TR_OK && i < j->nvars; i++) {
+        const struct job_var *v = &j->vars[i];
+        if (v->env)
+            continue;
+        if (!valid_ident(v->key)) {
+            buf_free(&b);
+            return tr_fail(eb, TR_ERR_INVALID,
+                           "variable name \"%.64s\" is not valid", v->key);
+        }
+        const char *val = v->value ? v->value : "";
+        e = buf_printf(&b, "%s = ", v->key);
+        if (e == TR_OK && v->hcl)
+            e = buf_puts(&b, val[strspn(val, " \t\r\n")] ? val : "null");
+        else if (e == TR_OK)
+            e = workdir_hcl_string(&b, val);
+        if (e == TR_OK)
+            e = buf_puts(&b, "\n");
+        n++;
+    }
+    if (e != TR_OK)
+        e = tr_fail(eb, e, "the variables are too large");
+    else if (n > 0)
+        e = write_new(arena_printf(a, "%s/zzz_terrace.auto.tfvars", dir), &b,
+                      eb);
+    buf_free(&b);
+    return e;
+}
+
+static tr_err write_cli_config(const struct exec_ctx *x, const struct job *j,
+                               const struct workdir *wd, const char *host,
+                               struct tr_errbuf *eb)
+{
+    struct buf b;
+    buf_init(&b, MAX_FILE_TEXT);
+    tr_err e = buf_puts(&b, "# written by Terrace for one run\n"
+                            "credentials ");
+    if (e == TR_OK)
+        e = workdir_hcl_string(&b, host);
+    if (e == TR_OK)
+        e = buf_puts(&b, " {\n  token = ");
+    if (e == TR_OK)
+        e = workdir_hcl_string(&b, j->token ? j->token : "");
+    if (e == TR_OK)
+        e = buf_puts(&b, "\n}\n\nplugin_cache_dir = ");
+    if (e == TR_OK)
+        e = workdir_hcl_string(&b, x->cache_dir);
+    if (e == TR_OK && strncmp(j->api_url, "http://", 7) == 0) {
+        /* discovery is https-only: name the services outright */
+        struct buf svc;
+        buf_init(&svc, 0);
+        e = buf_printf(&svc, "%s/api/v2/", j->api_url);
+        if (e == TR_OK)
+            e = buf_puts(&b, "\n\nhost ");
+        if (e == TR_OK)
+            e = workdir_hcl_string(&b, host);
+        if (e == TR_OK)
+            e = buf_puts(&b, " {\n  services = {\n    \"tfe.v2\" = ");
+        if (e == TR_OK)
+            e = workdir_hcl_string(&b, svc.data);
+        if (e == TR_OK)
+            e = buf_puts(&b, "\n    \"state.v2\" = ");
+        if (e == TR_OK)
+            e = workdir_hcl_string(&b, svc.data);
+        if (e == TR_OK)
+            e = buf_puts(&b, "\n  }\n}");
+        buf_free(&svc);
+    }
+    const char *mirror = x->o.provider_mirror;
+    if (e == TR_OK && mirror != NULL && *mirror != '\0') {
+        e = buf_puts(&b, "\n\nprovider_installation {\n"
+                         "  filesystem_mirror {\n    path = ");
+        if (e == TR_OK)
+            e = workdir_hcl_string(&b, mirror);
+        if (e == TR_OK)
+            e = buf_puts(&b, "\n  }\n  direct {}\n}");
+    }
+    if (e == TR_OK)
+        e = buf_puts(&b, "\n");
+    if (e == TR_OK)
+        e = write_new(wd->cli_config, &b, eb);
+    else
+        e = tr_fail(eb, e, "the CLI configuration is too large");
+    explicit_bzero(b.data, b.len);
+    buf_free(&b);
+    return e;
+}
+
+/* ---- preparation ------------------------------------------------------- */
+
+static bool safe_id(const char *s)
+{
+    if (s == NULL || *s == '\0' || strlen(s) > 128)
+        return false;
+    for (const char *p = s; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+              (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'))
+            return false;
+    return true;
+}
+
+/* src joined with the workspace's working directory, which must be
+ * relative, without "..", and a directory inside src. */
+static tr_err find_cwd(struct arena *a, const char *src, const char *wdir,
+                       const char **cwd, struct tr_errbuf *eb)
+{
+    if (wdir == NULL || *wdir == '\0') {
+        *cwd = src;
+        return TR_OK;
+    }
+    if (wdir[0] == '/' || strlen(wdir) >= PATH_MAX / 2)
+        return tr_fail(eb, TR_ERR_INVALID,
+                       "the working directory must be a relative path");
+    char *copy = arena_strdup(a, wdir), *save = NULL;
+    for (char *c = strtok_r(copy, "/", &save); c != NULL;
+         c = strtok_r(NULL, "/", &save))
+        if (strcmp(c, "..") == 0)
+            return tr_fail(eb, TR_ERR_INVALID,
+                           "the working directory must not contain \"..\"");
+    char *joined = arena_printf(a, "%s/%s", src, wdir);
+    char real_src[PATH_MAX], real[PATH_MAX];
+    struct stat st;
+    if (realpath(src, real_src) == NULL || realpath(joined, real) == NULL ||
+        stat(real, &st) != 0 || !S_ISDIR(st.st_mode))
+        return tr_fail(eb, TR_ERR_INVALID,
+                       "the working directory %s does not exist in the "
+                       "configuration",
+                       wdir);
+    size_t n = strlen(real_src);
+    if (strncmp(real, real_src, n) != 0 || (real[n] != '/' && real[n] != 0))
+        return tr_fail(eb, TR_ERR_INVALID,
+                       "the working directory %s leaves the configuration",
+                       wdir);
+    *cwd = arena_strdup(a, real);
+    return TR_OK;
+}
+
+static tr_err make_dir(const char *path, struct tr_errbuf *eb)
+{
+    if (mkdir(path, 0700) != 0)
+        return tr_fail(eb, TR_ERR_IO, "cannot create %s: %s", path,
+                       strerror(errno));
+    return TR_OK;
+}
+
+tr_err workdir_prepare(const struct exec_ctx *x, const struct job *j,
+                       struct arena *a, struct workdir *wd,
+                       struct tr_errbuf *eb)
+{
+    memset(wd, 0, sizeof(*wd));
+    if (!safe_id(j->id))
+        return tr_fail(eb, TR_ERR_INVALID, "the job id is not valid");
+    const char *host = workdir_url_host(a, j->api_url);
+    if (host == NULL)
+        return tr_fail(eb, TR_ERR_INVALID, "the API URL is not valid");
+    wd->root = arena_printf(a, "%s/%s", x->work_dir, j->id);
+    wd->src = arena_printf(a, "%s/src", wd->root);
+    wd->home = arena_printf(a, "%s/.home", wd->root);
+    wd->tmp = arena_printf(a, "%s/.tmp", wd->root);
+    wd->cli_config = arena_printf(a, "%s/terraform.rc", wd->root);
+    wd->plan_file = arena_printf(a, "%s/plan.tfplan", wd->root);
+    wd->json_plan = arena_printf(a, "%s/plan.json", wd->root);
+    workdir_remove(wd->root); /* a leftover of a crashed attempt */
+    tr_err e = make_dir(wd->root, eb);
+    if (e == TR_OK)
+        e = make_dir(wd->src, eb);
+    if (e == TR_OK)
+        e = make_dir(wd->home, eb);
+    if (e == TR_OK)
+        e = make_dir(wd->tmp, eb);
+    if (e != TR_OK)
+        return e;
+    const char *tgz = arena_printf(a, "%s/config.tar.gz", wd->root);
+    struct tr_errbuf why = {{0}};
+    e = x->api.fetch_config(x->api.ctx, j->id, tgz, &why);
+    if (e != TR_OK)
+        return tr_fail(eb, e, "cannot fetch the configuration: %s",
+                       tr_errbuf_msg(&why, e));
+    e = archive_extract(tgz, wd->src, EXEC_MAX_UNPACKED, ARCHIVE_MAX_ENTRIES,
+                        &why);
+    unlink(tgz);
+    if (e != TR_OK)
+        return tr_fail(eb, e,
+                       e == TR_ERR_IO ? "cannot extract the configuration: %s"
+                                      : "the configuration was refused: %s",
+                       tr_errbuf_msg(&why, e));
+    e = find_cwd(a, wd->src, j->working_directory, &wd->cwd, eb);
+    if (e == TR_OK)
+        e = write_override(j, wd->cwd, host, a, eb);
+    if (e == TR_OK)
+        e = write_tfvars(j, wd->cwd, a, eb);
+    if (e == TR_OK)
+        e = write_cli_config(x, j, wd, host, eb);
+    return e;
+}

@@ -1,0 +1,1011 @@
+/*
+ * test_executor.c - unit tests for the executor (src/executor/executor.c,
+ * tofu.c, workdir.c, sandbox.c) against a fake job API and a fake tofu.
+ *
+ * The fake job API (in this file) hands out one job, records the log
+ * chunks, answers heartbeats with a cancel request when told to, serves
+ * a configuration tarball and a plan file, and records the result.  The
+ * fake tofu is a shell script whose behaviour the job's FAKE_MODE
+ * environment variable picks: a good run that writes plan files where
+ * tofu would, a crash (SIGSEGV), a hang, a hang that ignores SIGINT, one
+ * that stops gracefully on SIGINT, output holding secrets, a disk filler.
+ *
+ * After every job the tests check that no process of the job is left
+ * (every process it starts carries TFE_RUN_ID=<the test's run id> in its
+ * environment, which /proc shows) and that the work directory is empty.
+ *
+ * Most tests run with the sandbox the machine offers (bubblewrap when it
+ * works); a few run again without it.  The full-disk test needs a private
+ * mount namespace with a 1 MiB tmpfs, made at start-up when possible
+ * (root), and is skipped with a message otherwise.
+ *
+ * SPDX-License-Identifier: MPL-2.0
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "executor/executor.h"
+#include "executor/executor_int.h"
+#include "unit_util.h"
+
+/* ---- the fake tofu ----------------------------------------------------- */
+
+static const char fake_tofu[] =
+    "#!/bin/sh\n"
+    "# fake tofu for test_executor\n"
+    "mode=\"${FAKE_MODE:-ok}\"\n"
+    "cmd=\"$1\"; shift\n"
+    "case \"$cmd\" in\n"
+    "version) echo '{\"terraform_version\":\"1.2.3\"}'; exit 0;;\n"
+    "init)\n"
+    "  echo 'init output'\n"
+    "  [ \"$mode\" = initfail ] && { echo 'init exploded' >&2; exit 1; }\n"
+    "  exit 0;;\n"
+    "plan)\n"
+    "  out=''\n"
+    "  for a in \"$@\"; do case \"$a\" in -out=*) out=\"${a#-out=}\";; esac;"
+    " done\n"
+    "  echo \"plan args: $*\"\n"
+    "  case \"$mode\" in\n"
+    "  crash) echo 'about to crash'; kill -SEGV $$;;\n"
+    "  fail) echo 'Error: bad config'; exit 1;;\n"
+    "  hang) echo 'hanging'; sleep 600; echo 'woke';;\n"
+    "  ignoreint) trap '' INT; echo 'ignoring'; sleep 600;;\n"
+    "  graceful) trap 'echo Interrupt received; echo stopping; exit 1' INT;"
+    " echo 'hanging'; sleep 600 & wait;;\n"
+    "  secret)\n"
+    "    printf 'env secret: %s\\n' \"$SECRET_ENV\"\n"
+    "    printf 'split: hunter2-sec'; sleep 0.4; printf 'ret-value end\\n'\n"
+    "    cat zzz_terrace.auto.tfvars; cat \"$TF_CLI_CONFIG_FILE\";;\n"
+    "  env) env | sort; cat zzz_terrace_override.tf;;\n"
+    "  pwd) echo \"cwd=$(pwd)\";;\n"
+    "  escape) echo x > /var/tmp/terrace-executor-escape && echo WROTE;"
+    " echo x > \"$HOME/home-ok\" && echo HOME-WRITABLE;;\n"
+    "  fill) head -c 4194304 /dev/zero > \"$out\" || { echo 'disk full';"
+    " exit 1; };;\n"
+    "  esac\n"
+    "  echo 'binary plan' > \"$out\"\n"
+    "  echo 'Plan: 1 to add, 0 to change, 0 to destroy.'\n"
+    "  exit 0;;\n"
+    "show)\n"
+    "  echo '{\"format_version\":\"1.2\",\"resource_changes\":['\n"
+    "  echo '{\"address\":\"a\",\"change\":{\"actions\":[\"create\"]}},'\n"
+    "  echo '{\"address\":\"b\",\"change\":{\"actions\":[\"delete\","
+    "\"create\"]}},'\n"
+    "  echo '{\"address\":\"c\",\"change\":{\"actions\":[\"update\"]}},'\n"
+    "  echo '{\"address\":\"d\",\"change\":{\"actions\":[\"no-op\"],"
+    "\"importing\":{\"id\":\"x\"}}}]}'\n"
+    "  exit 0;;\n"
+    "apply)\n"
+    "  echo \"applying $*\"\n"
+    "  [ \"$(cat \"$4\")\" = 'saved plan' ] || { echo 'wrong plan'; exit 1; "
+    "}\n"
+    "  printf '\\033[0m\\033[1m\\033[32mApply complete! Resources: 2 added, "
+    "1 changed, 1 destroyed.\\033[0m\\n'\n"
+    "  exit 0;;\n"
+    "esac\n"
+    "echo \"unknown command $cmd\" >&2; exit 2\n";
+
+/* ---- the fake job API -------------------------------------------------- */
+
+struct fake {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct job job;
+    bool handed, finished;
+    struct job_result res;
+    char error[512];
+    struct buf log;
+    int appends;
+    int heartbeats;
+    const char *cancel_when; /* log text that triggers a cancel */
+    int cancel_level;
+    bool escalate;           /* then force-cancel 700 ms later */
+    int64_t cancel_at;
+    const char *tarball;     /* served by fetch_config */
+    size_t fill_bytes;       /* fetch_config writes this many instead */
+    char plan_seen[64];      /* res.plan_file's content at finish */
+    char json_seen[1024];
+    bool plan_exists;
+};
+
+static struct fake F;
+static char tmp_root[64];
+static char tool_path[128];
+static char tool_sha[65];
+static char small_fs[128]; /* 1 MiB tmpfs, or "" */
+
+static tr_err f_claim(void *ctx, struct arena *a, const char *node,
+                      int wait_ms, struct job *out, struct tr_errbuf *eb)
+{
+    (void)ctx;
+    (void)a;
+    (void)node;
+    pthread_mutex_lock(&F.mu);
+    bool give = !F.handed;
+    F.handed = true;
+    if (give)
+        *out = F.job;
+    pthread_mutex_unlock(&F.mu);
+    if (give)
+        return TR_OK;
+    usleep((useconds_t)(wait_ms > 50 ? 50 : wait_ms) * 1000);
+    return tr_fail(eb, TR_ERR_NOT_FOUND, "no job");
+}
+
+static tr_err f_heartbeat(void *ctx, const char *job_id, int *cancel,
+                          struct tr_errbuf *eb)
+{
+    (void)ctx;
+    (void)job_id;
+    (void)eb;
+    pthread_mutex_lock(&F.mu);
+    F.heartbeats++;
+    *cancel = 0;
+    if (F.cancel_when != NULL && F.log.data != NULL &&
+        strstr(F.log.data, F.cancel_when) != NULL) {
+        if (F.cancel_at == 0)
+            F.cancel_at = util_now_ms();
+        *cancel = F.cancel_level;
+        if (F.escalate && util_now_ms() - F.cancel_at > 700)
+            *cancel = 2;
+    }
+    pthread_mutex_unlock(&F.mu);
+    return TR_OK;
+}
+
+static tr_err f_append(void *ctx, const char *job_id, const char *data,
+                       size_t len, struct tr_errbuf *eb)
+{
+    (void)ctx;
+    (void)job_id;
+    (void)eb;
+    pthread_mutex_lock(&F.mu);
+    buf_append(&F.log, data, len);
+    F.appends++;
+    pthread_mutex_unlock(&F.mu);
+    return TR_OK;
+}
+
+static tr_err copy_file(const char *from, const char *to,
+                        struct tr_errbuf *eb)
+{
+    FILE *in = fopen(from, "rb");
+    FILE *out = fopen(to, "wb");
+    tr_err e = TR_OK;
+    if (in == NULL || out == NULL)
+        e = tr_fail(eb, TR_ERR_IO, "cannot copy %s", from);
+    char chunk[4096];
+    size_t n;
+    while (e == TR_OK && (n = fread(chunk, 1, sizeof(chunk), in)) > 0)
+        if (fwrite(chunk, 1, n, out) != n)
+            e = tr_fail(eb, TR_ERR_IO, "write: %s", strerror(errno));
+    if (in != NULL)
+        fclose(in);
+    if (out != NULL && fclose(out) != 0 && e == TR_OK)
+        e = tr_fail(eb, TR_ERR_IO, "write: %s", strerror(errno));
+    return e;
+}
+
+static tr_err f_fetch_config(void *ctx, const char *job_id, const char *dest,
+                             struct tr_errbuf *eb)
+{
+    (void)ctx;
+    (void)job_id;
+    if (F.fill_bytes > 0) {
+        FILE *f = fopen(dest, "wb");
+        if (f == NULL)
+            return tr_fail(eb, TR_ERR_IO, "open: %s", strerror(errno));
+        char zero[4096] = {0};
+        tr_err e = TR_OK;
+        for (size_t n = 0; e == TR_OK && n < F.fill_bytes; n += sizeof(zero))
+            if (fwrite(zero, 1, sizeof(zero), f) != sizeof(zero))
+                e = tr_fail(eb, TR_ERR_IO, "write: %s", strerror(errno));
+        if (fclose(f) != 0 && e == TR_OK)
+            e = tr_fail(eb, TR_ERR_IO, "write: %s", strerror(errno));
+        return e;
+    }
+    return copy_file(F.tarball, dest, eb);
+}
+
+static tr_err f_fetch_plan(void *ctx, const char *job_id, const char *dest,
+                           struct tr_errbuf *eb)
+{
+    (void)ctx;
+    (void)job_id;
+    return ut_write_file(dest, "saved plan\n")
+               ? TR_OK
+               : tr_fail(eb, TR_ERR_IO, "cannot write the plan");
+}
+
+static void slurp(const char *path, char *out, size_t n)
+{
+    out[0] = '\0';
+    FILE *f = path ? fopen(path, "r") : NULL;
+    if (f == NULL)
+        return;
+    size_t got = fread(out, 1, n - 1, f);
+    out[got] = '\0';
+    fclose(f);
+}
+
+static tr_err f_finish(void *ctx, const char *job_id,
+                       const struct job_result *res, struct tr_errbuf *eb)
+{
+    (void)ctx;
+    (void)job_id;
+    (void)eb;
+    pthread_mutex_lock(&F.mu);
+    F.res = *res;
+    snprintf(F.error, sizeof(F.error), "%s", res->error ? res->error : "");
+    F.res.error = F.error;
+    F.plan_exists = res->plan_file && access(res->plan_file, R_OK) == 0;
+    slurp(res->plan_file, F.plan_seen, sizeof(F.plan_seen));
+    slurp(res->json_plan_file, F.json_seen, sizeof(F.json_seen));
+    F.finished = true;
+    pthread_cond_broadcast(&F.cv);
+    pthread_mutex_unlock(&F.mu);
+    return TR_OK;
+}
+
+static const struct job_api fake_api = {
+    .claim = f_claim,
+    .heartbeat = f_heartbeat,
+    .append_log = f_append,
+    .fetch_config = f_fetch_config,
+    .fetch_plan = f_fetch_plan,
+    .finish = f_finish,
+};
+
+/* ---- configuration tarballs -------------------------------------------- */
+
+struct entry {
+    const char *name;
+    const char *text; /* NULL: a directory */
+};
+
+static void make_tarball(const char *path, const struct entry *ents, int n)
+{
+    struct archive *a = archive_write_new();
+    assert_int_equal(archive_write_add_filter_gzip(a), ARCHIVE_OK);
+    assert_int_equal(archive_write_set_format_pax_restricted(a), ARCHIVE_OK);
+    assert_int_equal(archive_write_open_filename(a, path), ARCHIVE_OK);
+    for (int i = 0; i < n; i++) {
+        struct archive_entry *e = archive_entry_new();
+        archive_entry_set_pathname(e, ents[i].name);
+        if (ents[i].text == NULL) {
+            archive_entry_set_filetype(e, AE_IFDIR);
+            archive_entry_set_perm(e, 0755);
+        } else {
+            archive_entry_set_filetype(e, AE_IFREG);
+            archive_entry_set_perm(e, 0644);
+            archive_entry_set_size(e, (la_int64_t)strlen(ents[i].text));
+        }
+        assert_int_equal(archive_write_header(a, e), ARCHIVE_OK);
+        if (ents[i].text != NULL)
+            assert_int_equal(archive_write_data(a, ents[i].text,
+                                                strlen(ents[i].text)),
+                             (la_ssize_t)strlen(ents[i].text));
+        archive_entry_free(e);
+    }
+    assert_int_equal(archive_write_close(a), ARCHIVE_OK);
+    archive_write_free(a);
+}
+
+/* ---- fixture ----------------------------------------------------------- */
+
+struct fx {
+    char dir[128];      /* this test's directory */
+    char data[192];     /* DATA */
+    char tarball[192];
+    char run_id[64];
+    struct job_var vars[8];
+    const char *targets[2];
+    const char *replaces[1];
+    const char *bwrap;  /* executor option */
+    int grace_ms;
+};
+
+static int setup(void **state)
+{
+    struct fx *fx = calloc(1, sizeof(*fx));
+    if (fx == NULL)
+        return -1;
+    snprintf(fx->dir, sizeof(fx->dir), "%s/t.XXXXXX", tmp_root);
+    if (mkdtemp(fx->dir) == NULL)
+        return -1;
+    snprintf(fx->data, sizeof(fx->data), "%s/data", fx->dir);
+    snprintf(fx->tarball, sizeof(fx->tarball), "%s/config.tar.gz", fx->dir);
+    mkdir(fx->data, 0700);
+    unsigned char rnd[6];
+    util_random(rnd, sizeof(rnd));
+    snprintf(fx->run_id, sizeof(fx->run_id), "run-test%02x%02x%02x%02x%02x%02x",
+             rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
+    struct entry ents[] = {{"main.tf", "# empty\n"},
+                           {"sub", NULL},
+                           {"sub/main.tf", "# sub\n"}};
+    make_tarball(fx->tarball, ents, 3);
+    fx->grace_ms = 500;
+    pthread_mutex_lock(&F.mu);
+    buf_free(&F.log);
+    memset(&F.job, 0, sizeof(F.job));
+    F.handed = F.finished = false;
+    memset(&F.res, 0, sizeof(F.res));
+    buf_init(&F.log, 0);
+    F.appends = F.heartbeats = 0;
+    F.cancel_when = NULL;
+    F.cancel_level = 0;
+    F.escalate = false;
+    F.cancel_at = 0;
+    F.tarball = fx->tarball;
+    F.fill_bytes = 0;
+    F.plan_seen[0] = F.json_seen[0] = '\0';
+    F.plan_exists = false;
+    struct job *j = &F.job;
+    j->id = "job-test1";
+    j->phase = JOB_PLAN;
+    j->run_id = fx->run_id;
+    j->phase_id = "plan-test1";
+    j->org = "acme";
+    j->workspace = "web";
+    j->workspace_id = "ws-test1";
+    j->cv_id = "cv-test1";
+    j->working_directory = "";
+    j->tool_version = "1.2.3";
+    j->tool_path = tool_path;
+    j->tool_sha256 = tool_sha;
+    j->token = "run-token-SECRET.atlasv1.abcdef";
+    j->api_url = "https://127.0.0.1:8443";
+    j->refresh = true;
+    j->timeout_s = 60;
+    j->vars = fx->vars;
+    pthread_mutex_unlock(&F.mu);
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *fx = *state;
+    ut_rmtree(fx->dir);
+    free(fx);
+    return 0;
+}
+
+static void set_mode(struct fx *fx, const char *mode)
+{
+    int n = F.job.nvars;
+    fx->vars[n] = (struct job_var){.key = "FAKE_MODE", .value = mode,
+                                   .env = true};
+    F.job.nvars = n + 1;
+}
+
+/* Processes whose environment holds TFE_RUN_ID=<run id>. */
+static int job_processes(const char *run_id)
+{
+    char want[96];
+    int wl = snprintf(want, sizeof(want), "TFE_RUN_ID=%s", run_id);
+    DIR *d = opendir("/proc");
+    int n = 0;
+    struct dirent *de;
+    while (d != NULL && (de = readdir(d)) != NULL) {
+        if (de->d_name[0] < '0' || de->d_name[0] > '9')
+            continue;
+        char path[300], env[65536];
+        snprintf(path, sizeof(path), "/proc/%s/environ", de->d_name);
+        int fd = open(path, O_RDONLY);
+        if (fd < 0)
+            continue;
+        ssize_t len = read(fd, env, sizeof(env) - 1);
+        close(fd);
+        for (ssize_t i = 0; len > 0 && i + wl <= len; i++)
+            if (memcmp(env + i, want, (size_t)wl) == 0 &&
+                (i + wl == len || env[i + wl] == '\0')) {
+                n++;
+                break;
+            }
+    }
+    if (d != NULL)
+        closedir(d);
+    return n;
+}
+
+/* Runs F.job through an executor with one worker; returns the seconds it
+ * took.  Checks that nothing of the job is left behind. */
+static double run_job(struct fx *fx)
+{
+    struct executor_opts o;
+    executor_defaults(&o);
+    o.workers = 1;
+    o.node = "test-node";
+    o.data_dir = fx->data;
+    o.bwrap = fx->bwrap;
+    o.grace_ms = fx->grace_ms;
+    o.heartbeat_ms = 100;
+    o.flush_ms = 50;
+    o.claim_wait_ms = 50;
+    struct executor *x = NULL;
+    struct tr_errbuf eb = {{0}};
+    int64_t t0 = util_now_ms();
+    tr_err e = executor_start(&o, &fake_api, &x, &eb);
+    if (e != TR_OK)
+        fail_msg("executor_start: %s", eb.msg);
+    pthread_mutex_lock(&F.mu);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 60;
+    while (!F.finished &&
+           pthread_cond_timedwait(&F.cv, &F.mu, &until) != ETIMEDOUT)
+        ;
+    bool done = F.finished;
+    pthread_mutex_unlock(&F.mu);
+    executor_stop(x);
+    double secs = (double)(util_now_ms() - t0) / 1000.0;
+    if (getenv("TEST_EXECUTOR_VERBOSE") != NULL)
+        fprintf(stderr, "--- %.2f s, %d appends, outcome %d (%s); log:\n%s\n",
+                secs, F.appends, F.res.outcome, F.error, F.log.data);
+    if (!done)
+        fail_msg("the job did not finish; log:\n%s", F.log.data);
+    char work[256];
+    snprintf(work, sizeof(work), "%s/work", fx->data);
+    assert_int_equal(ut_count_entries(work), 0);
+    assert_int_equal(job_processes(fx->run_id), 0);
+    return secs;
+}
+
+static bool log_has(const char *s)
+{
+    return F.log.data != NULL && strstr(F.log.data, s) != NULL;
+}
+
+#define assert_log_has(s)                                                  \
+    do {                                                                   \
+        if (!log_has(s))                                                   \
+            fail_msg("log lacks \"%s\"; log:\n%s", (s), F.log.data);       \
+    } while (0)
+#define assert_log_lacks(s)                                                \
+    do {                                                                   \
+        if (log_has(s))                                                    \
+            fail_msg("log has \"%s\"; log:\n%s", (s), F.log.data);         \
+    } while (0)
+
+/* ---- tests ------------------------------------------------------------- */
+
+static void test_plan_ok(void **state)
+{
+    struct fx *fx = *state;
+    set_mode(fx, "ok");
+    fx->targets[0] = "null_resource.a";
+    fx->targets[1] = "module.m";
+    fx->replaces[0] = "null_resource.b";
+    F.job.targets = fx->targets;
+    F.job.ntargets = 2;
+    F.job.replaces = fx->replaces;
+    F.job.nreplaces = 1;
+    F.job.is_destroy = true;
+    F.job.refresh = false;
+    run_job(fx);
+    assert_int_equal(F.res.outcome, JOB_FINISHED);
+    assert_true(F.res.has_changes);
+    assert_int_equal(F.res.additions, 2);
+    assert_int_equal(F.res.changes, 1);
+    assert_int_equal(F.res.destructions, 1);
+    assert_int_equal(F.res.imports, 1);
+    assert_true(F.plan_exists);
+    assert_string_equal(F.plan_seen, "binary plan\n");
+    assert_non_null(strstr(F.json_seen, "\"resource_changes\""));
+    /* the banner the CLI expects, then plan output; init kept back */
+    assert_int_equal(strncmp(F.log.data, "OpenTofu v1.2.3\non linux_", 25),
+                     0);
+    assert_log_has("Initializing plugins and modules...\n");
+    assert_log_has("plan args: -input=false -lock=false -out=");
+    assert_log_has("/plan.tfplan -destroy -refresh=false "
+                   "-target=null_resource.a -target=module.m "
+                   "-replace=null_resource.b\n");
+    assert_log_has("Plan: 1 to add");
+    assert_log_lacks("init output");
+    assert_true(F.heartbeats >= 1);
+}
+
+static void test_apply_ok(void **state)
+{
+    struct fx *fx = *state;
+    set_mode(fx, "ok");
+    F.job.phase = JOB_APPLY;
+    F.job.phase_id = "apply-test1";
+    run_job(fx);
+    assert_int_equal(F.res.outcome, JOB_FINISHED);
+    assert_int_equal(F.res.additions, 2);
+    assert_int_equal(F.res.changes, 1);
+    assert_int_equal(F.res.destructions, 1);
+    assert_null(F.res.plan_file);
+    assert_log_has("applying -input=false -lock=false -auto-approve /");
+    assert_log_has("Apply complete!");
+    assert_log_lacks("wrong plan");
+    /* the CLI skips the first three lines of an apply log */
+    const char *p = F.log.data;
+    for (int i = 0; i < 3 && p != NULL; i++)
+        p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL;
+    assert_non_null(p);
+    assert_int_equal(strncmp(p, "applying", 8), 0);
+}
+
+static void test_env_clean(void **state)
+{
+    struct fx *fx = *state;
+    setenv("TERRACE_LEAK_CHECK", "leaked", 1);
+    fx->vars[0] = (struct job_var){.key = "FOO", .value = "bar",
+                                   .env = true};
+    fx->vars[1] = (struct job_var){.key = "TF_FORCE_LOCAL_BACKEND",
+                                   .value = "0", .env = true};
+    fx->vars[2] = (struct job_var){.key = "bad name", .value = "x",
+                                   .env = true};
+    fx->vars[3] = (struct job_var){.key = "TF_LOG", .value = "",
+                                   .env = true};
+    F.job.nvars = 4;
+    set_mode(fx, "env");
+    run_job(fx);
+    unsetenv("TERRACE_LEAK_CHECK");
+    assert_int_equal(F.res.outcome, JOB_FINISHED);
+    assert_log_lacks("TERRACE_LEAK_CHECK");
+    assert_log_has("\nFOO=bar\n");
+    assert_log_has("\nTF_FORCE_LOCAL_BACKEND=1\n");
+    assert_log_has("ignoring environment variable TF_FORCE_LOCAL_BACKEND");
+    assert_log_has("ignoring environment variable \"bad name\"");
+    assert_log_has("\nTF_IN_AUTOMATION=1\n");
+    assert_log_has("\nTF_INPUT=0\n");
+    assert_log_has("\nTFE_RUN_ID=run-test");
+    assert_log_has("\nTF_CLI_CONFIG_FILE=/");
+    assert_log_has("\nTF_PLUGIN_CACHE_DIR=/");
+    assert_log_has("\nTF_LOG=\n");
+    assert_log_has("/.home\n");
+    /* the override names Terrace, the organization and the workspace */
+    assert_log_has("hostname     = \"127.0.0.1:8443\"");
+    assert_log_has("organization = \"acme\"");
+    assert_log_has("name = \"web\"");
+}
+
+static void test_secret_scrub(void **state)
+{
+    struct fx *fx = *state;
+    fx->vars[0] = (struct job_var){.key = "password",
+                                   .value = "hunter2-secret-value",
+                                   .sensitive = true};
+    fx->vars[1] = (struct job_var){.key = "SECRET_ENV",
+                                   .value = "env-secret-xyz", .env = true,
+                                   .sensitive = true};
+    fx->vars[2] = (struct job_var){.key = "tmpl",
+                                   .value = "${x} and %{y} \"q\" \\ \n"};
+    fx->vars[3] = (struct job_var){.key = "list", .value = "[1, 2]",
+                                   .hcl = true};
+    fx->vars[4] = (struct job_var){.key = "quoted",
+                                   .value = "a\"b-secret",
+                                   .sensitive = true};
+    F.job.nvars = 5;
+    set_mode(fx, "secret");
+    run_job(fx);
+    assert_int_equal(F.res.outcome, JOB_FINISHED);
+    assert_log_lacks("hunter2");
+    assert_log_lacks("env-secret-xyz");
+    assert_log_lacks("b-secret");
+    assert_log_lacks("SECRET.atlasv1");
+    assert_log_has("env secret: ***\n");
+    assert_log_has("split: *** end\n");
+    assert_log_has("password = \"***\"\n");
+    assert_log_has("quoted = \"***\"\n");
+    assert_log_has("tmpl = \"$${x} and %%{y} \\\"q\\\" \\\\ \\n\"\n");
+    assert_log_has("list = [1, 2]\n");
+    assert_log_has("credentials \"127.0.0.1:8443\" {\n  token = \"***\"\n}");
+    assert_log_has("plugin_cache_dir = \"/");
+}
+
+static void test_crash(void **state)
+{
+    struct fx *fx = *state;
+    set_mode(fx, "crash");
+    run_job(fx);
+    assert_int_equal(F.res.outcome, JOB_ERRORED);
+    assert_non_null(strstr(F.res.error, "killed by signal 11"));
+    assert_log_has("about to crash");
+    assert_log_has("signal 11 (SIGSEGV)");
+}
+
+static void test_plan_fails(void **state)
+{
+    struct fx *fx = *state;
+    set_mode(fx, "fail");
+    run_job(fx);
+    assert_int_equal(F.res.outcome, JOB_ERRORED);
+    assert_string_equal(F.res.error, "tofu plan exited with status 1");
+    assert_log_has("Error: bad config");
+    assert_log_has("exited with status 1");
+    assert_false(F.plan_exists);
+}
+
+static void test_init_fails(void **state)
+{
+    struct fx *fx = *state;
+    set_mode(fx, "initfail");
+    run_job(fx);
+    assert_int_equal(F.res.outcome, JOB_ERRORED);
+    assert_string_equal(F.res.error, "tofu init exited with status 1");
+    /* init output is shown when init fails */
+    assert_log_has("init output");
+    assert_log_has("init exploded");
+    assert_log_lacks("plan args");
+}
+
+static void test_timeout(void **state)
+{
+    struct fx *fx = *state;
+    set_mode(fx, "hang");
+    F.job.timeout_s = 1;
+    double secs = run_job(fx);
+    assert_int_equal(F.res.outcome, JOB_ERRORED);
+    assert_string_equal(F.res.error, "plan timed out after 1 s");
+    assert_log_has("hanging");
+    assert_log_has("timed out after 1 s");
+    assert_log_lacks("woke");
+    assert_true(secs < 8);
+}
+
+static void test_timeout_ignores_sigint(void **state)
+{
+    struct fx *fx = *state;
+    set_mode(fx, "ignoreint");
+    F.job.timeout_s = 1;
+    fx->grace_ms = 300;
+    double secs = run_job(fx);
+    assert_int_equal(F.res.outcome, JOB_ERRORED);
+    assert_string_equal(F.res.error, "plan timed out after 1 s");
+    assert_true(secs < 8);
+}
+
+static void test_cancel(void **state)
+{
+    struct fx *fx = *state;
+    set_mode(fx, "graceful");
+    F.cancel_when = "hanging";
+    F.cancel_level = 1;
+    run_job(fx);
+    assert_int_equal(F.res.outcome, JOB_CANCELED);
+    /* tofu got SIGINT and its graceful output was still read */
+    assert_log_has("Interrupt received");
+    assert_log_has("stopping");
+}
+
+static void test_force_cancel(void **state)
+{
+    struct fx *fx = *state;
+    set_mode(fx, "ignoreint");
+    F.cancel_when = "ignoring";
+    F.cancel_level = 1;
+    F.escalate = true;
+    double secs = run_job(fx);
+    assert_int_equal(F.res.outcome, JOB_FORCE_CANCELED);
+    assert_true(secs < 8);
+}
+
+static void test_checksum_mismatch(void **state)
+{
+    struct fx *fx = *state;
+    set_mode(fx, "ok");
+    F.job.tool_sha256 =
+        "0000000000000000000000000000000000000000000000000000000000000000";
+    run_job(fx);
+    assert_int_equal(F.res.outcome, JOB_ERRORED);
+    assert_string_equal(F.res.error, "tool checksum mismatch");
+    assert_log_has("tool checksum mismatch");
+    assert_log_lacks("plan args");
+}
+
+static void test_archive_attack(void **state)
+{
+    struct fx *fx = *state;
+    struct entry ents[] = {{"main.tf", "# ok\n"},
+                           {"../../../escaped.txt", "gotcha\n"},
+                           {"../escaped2.txt", "gotcha\n"}};
+    make_tarball(fx->tarball, ents, 3);
+    set_mode(fx, "ok");
+    run_job(fx);
+    assert_int_equal(F.res.outcome, JOB_ERRORED);
+    assert_non_null(strstr(F.res.error, "configuration was refused"));
+    assert_log_lacks("plan args");
+    char p[256];
+    snprintf(p, sizeof(p), "%s/escaped.txt", fx->dir);
+    assert_int_not_equal(access(p, F_OK), 0);
+    snprintf(p, sizeof(p), "%s/work/job-test1/escaped2.txt", fx->data);
+    assert_int_not_equal(access(p, F_OK), 0);
+    assert_int_not_equal(access("/tmp/escaped.txt", F_OK), 0);
+}
+
+static void test_working_directory(void **state)
+{
+    struct fx *fx = *state;
+    set_mode(fx, "pwd");
+    F.job.working_directory = "sub/";
+    run_job(fx);
+    assert_int_equal(F.res.outcome, JOB_FINISHED);
+    assert_log_has("/src/sub\n");
+}
+
+static void test_working_directory_bad(void **state)
+{
+    static const char *const bad[] = {"../x", "/etc", "sub/../..", "nope"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct fx *fx = *state;
+        if (i > 0) {
+            teardown(state);
+            setup(state);
+            fx = *state;
+        }
+        set_mode(fx, "pwd");
+        F.job.working_directory = bad[i];
+        run_job(fx);
+        assert_int_equal(F.res.outcome, JOB_ERRORED);
+        assert_non_null(strstr(F.res.error, "working directory"));
+        assert_log_lacks("cwd=");
+    }
+}
+
+static void test_bad_variable_name(void **state)
+{
+    struct fx *fx = *state;
+    fx->vars[0] = (struct job_var){.key = "no good", .value = "x"};
+    F.job.nvars = 1;
+    set_mode(fx, "ok");
+    run_job(fx);
+    assert_int_equal(F.res.outcome, JOB_ERRORED);
+    assert_non_null(strstr(F.res.error, "variable name"));
+}
+
+static void test_sandbox_confines(void **state)
+{
+    struct fx *fx = *state;
+    struct sandbox *sb = NULL;
+    struct tr_errbuf eb = {{0}};
+    assert_int_equal(sandbox_new(NULL, &sb, &eb), TR_OK);
+    bool isolated = sandbox_isolated(sb);
+    sandbox_free(sb);
+    if (!isolated) {
+        print_message("bubblewrap does not work here; skipping\n");
+        skip();
+    }
+    unlink("/var/tmp/terrace-executor-escape");
+    set_mode(fx, "escape");
+    run_job(fx);
+    assert_int_equal(F.res.outcome, JOB_FINISHED);
+    assert_log_lacks("WROTE");
+    assert_log_has("HOME-WRITABLE");
+    assert_int_not_equal(access("/var/tmp/terrace-executor-escape", F_OK), 0);
+}
+
+/* The same jobs without a sandbox: bubblewrap missing must only warn. */
+static void test_no_sandbox(void **state)
+{
+    static const char *const modes[] = {"ok", "crash", "graceful", "env"};
+    for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+        if (i > 0) {
+            teardown(state);
+            setup(state);
+        }
+        struct fx *fx = *state;
+        fx->bwrap = "/nonexistent/bwrap";
+        set_mode(fx, modes[i]);
+        if (strcmp(modes[i], "graceful") == 0) {
+            F.cancel_when = "hanging";
+            F.cancel_level = 1;
+        }
+        run_job(fx);
+        enum job_outcome want[] = {JOB_FINISHED, JOB_ERRORED, JOB_CANCELED,
+                                   JOB_FINISHED};
+        assert_int_equal(F.res.outcome, want[i]);
+    }
+    assert_log_has("\nTF_FORCE_LOCAL_BACKEND=1\n");
+}
+
+static void test_stop_interrupts(void **state)
+{
+    struct fx *fx = *state;
+    set_mode(fx, "hang");
+    struct executor_opts o;
+    executor_defaults(&o);
+    o.workers = 1;
+    o.data_dir = fx->data;
+    o.grace_ms = 300;
+    o.heartbeat_ms = 100;
+    o.flush_ms = 50;
+    o.claim_wait_ms = 50;
+    struct executor *x = NULL;
+    struct tr_errbuf eb = {{0}};
+    assert_int_equal(executor_start(&o, &fake_api, &x, &eb), TR_OK);
+    for (int i = 0; i < 100 && !log_has("hanging"); i++)
+        usleep(50000);
+    assert_log_has("hanging");
+    executor_stop(x);
+    assert_true(F.finished);
+    assert_int_equal(F.res.outcome, JOB_ERRORED);
+    assert_string_equal(F.res.error, "the worker shut down during the plan");
+    char work[256];
+    snprintf(work, sizeof(work), "%s/work", fx->data);
+    assert_int_equal(ut_count_entries(work), 0);
+    assert_int_equal(job_processes(fx->run_id), 0);
+}
+
+static void test_full_disk(void **state)
+{
+    struct fx *fx = *state;
+    if (small_fs[0] == '\0') {
+        print_message("no private mount namespace with a small tmpfs "
+                      "(needs root); skipping\n");
+        skip();
+    }
+    snprintf(fx->data, sizeof(fx->data), "%s/data", small_fs);
+    ut_rmtree(fx->data);
+    assert_int_equal(mkdir(fx->data, 0700), 0);
+    /* tofu fills the disk while planning */
+    set_mode(fx, "fill");
+    run_job(fx);
+    assert_int_equal(F.res.outcome, JOB_ERRORED);
+    assert_log_has("disk full");
+    /* the configuration itself does not fit */
+    teardown(state);
+    setup(state);
+    fx = *state;
+    snprintf(fx->data, sizeof(fx->data), "%s/data", small_fs);
+    set_mode(fx, "ok");
+    F.fill_bytes = 2 << 20;
+    run_job(fx);
+    assert_int_equal(F.res.outcome, JOB_ERRORED);
+    assert_non_null(strstr(F.res.error, "cannot fetch the configuration"));
+    ut_rmtree(fx->data);
+}
+
+static void test_hcl_and_url(void **state)
+{
+    (void)state;
+    struct buf b;
+    buf_init(&b, 0);
+    assert_int_equal(workdir_hcl_string(&b, "a\"b\\c\n\t${x}%{y}$$%z\x01"),
+                     TR_OK);
+    assert_string_equal(b.data,
+                        "\"a\\\"b\\\\c\\n\\t$${x}%%{y}$$%z\\u0001\"");
+    buf_free(&b);
+    struct arena *a = arena_new();
+    assert_string_equal(workdir_url_host(a, "https://h.example:8443/x"),
+                        "h.example:8443");
+    assert_string_equal(workdir_url_host(a, "http://h"), "h");
+    assert_null(workdir_url_host(a, "https://u:p@h/"));
+    assert_null(workdir_url_host(a, "h:1"));
+    arena_destroy(a);
+}
+
+static void test_tool_helpers(void **state)
+{
+    struct fx *fx = *state;
+    struct arena *a = arena_new();
+    struct tr_errbuf eb = {{0}};
+    char *sha = NULL, *ver = NULL;
+    assert_int_equal(executor_tool_check(a, tool_path, &sha, &eb), TR_OK);
+    assert_string_equal(sha, tool_sha);
+    assert_int_equal(executor_tool_check(a, "relative/tofu", &sha, &eb),
+                     TR_ERR_INVALID);
+    assert_int_equal(executor_tool_check(a, "/nonexistent/x", &sha, &eb),
+                     TR_ERR_INVALID);
+    char plain[256];
+    snprintf(plain, sizeof(plain), "%s/plain", fx->dir);
+    assert_true(ut_write_file(plain, "x"));
+    chmod(plain, 0644);
+    assert_int_equal(executor_tool_check(a, plain, &sha, &eb),
+                     TR_ERR_INVALID);
+    assert_non_null(strstr(eb.msg, "not executable"));
+    assert_int_equal(executor_tool_check(a, fx->dir, &sha, &eb),
+                     TR_ERR_INVALID);
+    assert_int_equal(executor_tool_version(a, tool_path, &ver, &eb), TR_OK);
+    assert_string_equal(ver, "1.2.3");
+    assert_string_equal(executor_find_tofu(a, tool_path), tool_path);
+    assert_null(executor_find_tofu(a, plain));
+    arena_destroy(a);
+}
+
+/* ---- main -------------------------------------------------------------- */
+
+/* A private mount namespace with a 1 MiB tmpfs at tmp_root/small, for the
+ * full-disk test; must run while the process has one thread. */
+static void make_small_fs(void)
+{
+    char dir[128];
+    snprintf(dir, sizeof(dir), "%s/small", tmp_root);
+    if (mkdir(dir, 0700) != 0)
+        return;
+    if (unshare(CLONE_NEWNS) != 0 ||
+        mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+        mount("tmpfs", dir, "tmpfs", 0, "size=1m,mode=0700") != 0) {
+        fprintf(stderr, "note: cannot mount a small tmpfs: %s\n",
+                strerror(errno));
+        return;
+    }
+    snprintf(small_fs, sizeof(small_fs), "%s", dir);
+}
+
+int main(void)
+{
+    if (!ut_mkdtemp(tmp_root, sizeof(tmp_root), "test_executor"))
+        return 1;
+    make_small_fs();
+    pthread_mutex_init(&F.mu, NULL);
+    pthread_cond_init(&F.cv, NULL);
+    buf_init(&F.log, 0);
+    log_set_level(LOG_WARN);
+    snprintf(tool_path, sizeof(tool_path), "%s/fake-tofu", tmp_root);
+    if (!ut_write_file(tool_path, fake_tofu) || chmod(tool_path, 0755) != 0)
+        return 1;
+    struct arena *a = arena_new();
+    char *sha = NULL;
+    struct tr_errbuf eb = {{0}};
+    if (executor_tool_check(a, tool_path, &sha, &eb) != TR_OK)
+        return 1;
+    snprintf(tool_sha, sizeof(tool_sha), "%s", sha);
+    arena_destroy(a);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_plan_ok, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_apply_ok, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_env_clean, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_secret_scrub, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_crash, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_plan_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_init_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_timeout_ignores_sigint, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_force_cancel, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checksum_mismatch, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_archive_attack, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_working_directory, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_working_directory_bad, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_bad_variable_name, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_sandbox_confines, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_no_sandbox, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stop_interrupts, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_full_disk, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hcl_and_url, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tool_helpers, setup, teardown),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    buf_free(&F.log);
+    if (small_fs[0] != '\0')
+        umount2(small_fs, MNT_DETACH);
+    ut_rmtree(tmp_root);
+    return rc;
+}
