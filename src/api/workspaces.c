@@ -13,6 +13,7 @@
  */
 #include <string.h>
 
+#include "api/runs_int.h"
 #include "api/workspaces_int.h"
 
 /* ---- access ------------------------------------------------------------ */
@@ -153,6 +154,11 @@ static json_t *tag_names(const struct st_workspace *w)
 
 json_t *api_ws_json(struct http_req *r, const struct st_workspace *w)
 {
+    const char *cur = NULL, *latest = NULL, *cv_id = NULL;
+    store_run_ws_runs(r->srv->db, r->arena, w->id, &cur, &latest, NULL);
+    struct st_cv cv;
+    if (store_cv_current(r->srv->db, r->arena, w->id, &cv, NULL) == TR_OK)
+        cv_id = cv.id;
     json_t *attrs = api_ws_settings_view(w->settings);
     json_object_set_new(
         attrs, "can-queue-destroy-plan",
@@ -176,8 +182,9 @@ json_t *api_ws_json(struct http_req *r, const struct st_workspace *w)
         "{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "organization",
         rel("organizations", w->org), "project", rel("projects", w->project_id),
         "current-state-version", rel("state-versions", w->current_sv),
-        "current-run", rel(NULL, NULL), "latest-run", rel(NULL, NULL),
-        "current-configuration-version", rel(NULL, NULL), "locked-by",
+        "current-run", rel("runs", cur), "latest-run", rel("runs", latest),
+        "current-configuration-version",
+        rel("configuration-versions", cv_id), "locked-by",
         locked_by(w), "agent-pool", rel(NULL, NULL), "readme", rel(NULL, NULL));
     json_object_set_new(rels, "vars", api_ws_vars_rel(r, w->id));
     const char *self = arena_printf(
@@ -240,7 +247,7 @@ static bool split_list(struct http_req *r, const char *key, const char ***out,
     return true;
 }
 
-enum { INC_ORG = 1, INC_PROJECT = 2 };
+enum { INC_ORG = 1, INC_PROJECT = 2, INC_RUN = 4 };
 
 /* include=...: organization and project are rendered; TFE's other
  * workspace includes are accepted and left out; anything else is 400. */
@@ -271,6 +278,8 @@ static bool parse_include(struct http_req *r, int *flags)
         } else if (strcmp(items[i], "project") == 0) {
             *flags |= INC_PROJECT;
             ok = true;
+        } else if (strncmp(items[i], "current_run", 11) == 0) {
+            *flags |= INC_RUN; /* the run; its plan and cv are not added */
         }
         for (size_t k = 0; !ok && k < sizeof(known) / sizeof(known[0]); k++)
             ok = strcmp(items[i], known[k]) == 0;
@@ -293,6 +302,15 @@ static bool add_included(struct http_req *r, json_t *doc, int flags,
         return true;
     json_t *inc = json_array();
     json_object_set_new(doc, "included", inc);
+    for (int i = 0; (flags & INC_RUN) && i < n; i++) {
+        const char *cur = NULL, *latest = NULL;
+        struct st_run run;
+        if (store_run_ws_runs(r->srv->db, r->arena, ws[i].id, &cur, &latest,
+                              NULL) == TR_OK &&
+            cur != NULL &&
+            store_run_get(r->srv->db, r->arena, cur, &run, NULL) == TR_OK)
+            json_array_append_new(inc, api_run_json(r, &run, false));
+    }
     if ((flags & INC_ORG) && n > 0)
         json_array_append_new(inc, org_json(r, org));
     for (int i = 0; (flags & INC_PROJECT) && i < n; i++) {
