@@ -16,6 +16,15 @@ void api_store_fail(struct http_req *r, tr_err e, const struct tr_errbuf *eb)
     http_fail(r, e, eb);
 }
 
+/* A run token reaches only its own run's organization. */
+static bool run_in_org(struct http_req *r, const char *org)
+{
+    struct st_run run;
+    return store_run_get(r->srv->db, r->arena, r->who.run_id, &run, NULL) ==
+               TR_OK &&
+           strcmp(run.org, org) == 0;
+}
+
 bool api_org_access(struct http_req *r, const char *name, struct st_org *out)
 {
     struct tr_errbuf eb = {{0}};
@@ -25,6 +34,8 @@ bool api_org_access(struct http_req *r, const char *name, struct st_org *out)
         bool ok = r->who.is_admin;
         if (r->who.kind == PRINC_ORG)
             ok = strcmp(r->who.org, o.name) == 0;
+        else if (r->who.kind == PRINC_RUN)
+            ok = run_in_org(r, o.name);
         else if (!ok && r->who.kind == PRINC_USER)
             e = store_org_is_member(r->srv->db, r->arena, o.name,
                                     r->who.user_id, &ok, &eb);

@@ -286,11 +286,7 @@ static void cv_archive(struct http_req *r)
 
 void api_cv_uploaded(struct http_req *r, const struct st_cv *cv)
 {
-    /* Runs are not implemented yet: when cv->auto_queue_runs, this is
-     * where a run on cv->workspace_id will be queued.  Until then an
-     * upload only makes the version usable. */
-    (void)r;
-    (void)cv;
+    api_run_from_cv(r, cv);
 }
 
 const struct route api_cv_routes[] = {

@@ -24,9 +24,8 @@ bool api_phase_access(struct http_req *r, const char *id, struct st_phase *p,
     struct tr_errbuf eb = {{0}};
     bool plan = strncmp(id, "plan-", 5) == 0;
     bool apply = strncmp(id, "apply-", 6) == 0;
-    tr_err e = plan || apply
-                   ? store_phase_get(r->srv->db, r->arena, id, p, &eb)
-                   : TR_ERR_NOT_FOUND;
+    tr_err e = plan || apply ? store_phase_get(r->srv->db, r->arena, id, p, &eb)
+                             : TR_ERR_NOT_FOUND;
     if (e == TR_OK && !api_run_access(r, p->run_id, run, NULL)) {
         if (r->status != 404)
             return false;
@@ -48,31 +47,28 @@ bool api_phase_access(struct http_req *r, const char *id, struct st_phase *p,
 json_t *api_phase_json(struct http_req *r, const struct st_phase *p)
 {
     const char *kind = p->is_plan ? "plans" : "applies";
-    const char *self =
-        arena_printf(r->arena, "/api/v2/%s/%s", kind, p->id);
-    json_t *ts = json_loads(p->status_timestamps ? p->status_timestamps : "{}",
-                            0, NULL);
+    const char *self = arena_printf(r->arena, "/api/v2/%s/%s", kind, p->id);
+    json_t *ts =
+        json_loads(p->status_timestamps ? p->status_timestamps : "{}", 0, NULL);
     json_t *attrs = json_pack(
         "{s:s,s:o,s:s,s:I,s:I,s:I,s:I,s:{s:s}}", "status", p->status,
         "status-timestamps", ts != NULL ? ts : json_object(), "log-read-url",
         api_log_read_url(r, p->id), "resource-additions",
         (json_int_t)p->additions, "resource-changes", (json_int_t)p->changes,
         "resource-destructions", (json_int_t)p->destructions,
-        "resource-imports", (json_int_t)p->imports, "execution-details",
-        "mode", "remote");
+        "resource-imports", (json_int_t)p->imports, "execution-details", "mode",
+        "remote");
     json_t *links = json_pack("{s:s}", "self", self);
     json_t *rels = json_object();
     if (p->is_plan) {
-        json_object_set_new(attrs, "has-changes",
-                            json_boolean(p->has_changes));
+        json_object_set_new(attrs, "has-changes", json_boolean(p->has_changes));
         json_object_set_new(attrs, "generated-configuration", json_false());
-        json_object_set_new(links, "json-output",
-                            json_string(arena_printf(r->arena,
-                                                     "%s/json-output", self)));
         json_object_set_new(
-            links, "json-output-redacted",
-            json_string(arena_printf(r->arena, "%s/json-output-redacted",
-                                     self)));
+            links, "json-output",
+            json_string(arena_printf(r->arena, "%s/json-output", self)));
+        json_object_set_new(links, "json-output-redacted",
+                            json_string(arena_printf(
+                                r->arena, "%s/json-output-redacted", self)));
         json_object_set_new(rels, "exports", json_pack("{s:[]}", "data"));
     }
     return json_pack("{s:s,s:s,s:o,s:o,s:o}", "id", p->id, "type", kind,

@@ -16,5 +16,9 @@ const struct route *const api_all_routes[] = {
     api_var_routes,
     api_varset_routes,
     api_cv_routes,
+    api_run_routes,
+    api_run_action_routes,
+    api_plan_apply_routes,
+    api_run_log_routes,
     NULL,
 };

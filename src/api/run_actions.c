@@ -120,8 +120,7 @@ static void act_force_execute(struct http_req *r)
     if (!action_target(r, &run, &comment))
         return;
     struct tr_errbuf eb = {{0}};
-    tr_err e = run_force_execute(r->srv, r->arena, run.id, r->who.user_id,
-                                 &eb);
+    tr_err e = run_force_execute(r->srv, r->arena, run.id, r->who.user_id, &eb);
     if (e != TR_OK) {
         api_run_fail(r, e, &eb);
         return;
@@ -230,9 +229,9 @@ static bool event_include(struct http_req *r, int *flags)
         } else if (strcmp(t, "comment") == 0) {
             *flags |= EV_COMMENT;
         } else {
-            http_error(r, 400, "Invalid include parameter",
-                       arena_printf(r->arena,
-                                    "Invalid include parameter: %.100s", t));
+            http_error(
+                r, 400, "Invalid include parameter",
+                arena_printf(r->arena, "Invalid include parameter: %.100s", t));
             return false;
         }
     }
@@ -255,8 +254,8 @@ static json_t *event_included(struct http_req *r, int flags,
 {
     json_t *inc = json_array();
     for (int i = 0; i < n; i++) {
-        json_t *u = (flags & EV_ACTOR) ? api_run_user_json(r, evs[i].actor_id)
-                                       : NULL;
+        json_t *u =
+            (flags & EV_ACTOR) ? api_run_user_json(r, evs[i].actor_id) : NULL;
         if (u != NULL)
             json_array_append_new(inc, u);
         struct st_comment c;
@@ -317,8 +316,7 @@ static void event_show(struct http_req *r)
     }
     json_t *doc = json_pack("{s:o}", "data", event_json(r, &ev));
     if (flags != 0)
-        json_object_set_new(doc, "included",
-                            event_included(r, flags, &ev, 1));
+        json_object_set_new(doc, "included", event_included(r, flags, &ev, 1));
     http_reply_json(r, 200, doc);
 }
 
@@ -350,9 +348,9 @@ static void cost_estimate_show(struct http_req *r)
     struct st_run vis;
     if (!api_run_access(r, run.id, &vis, NULL)) {
         if (r->status == 404)
-            http_error(r, 404, "not found",
-                       arena_printf(r->arena, "cost estimate %s not found",
-                                    id));
+            http_error(
+                r, 404, "not found",
+                arena_printf(r->arena, "cost estimate %s not found", id));
         return;
     }
     const char *status = run_cost_estimate_status(&run);
@@ -373,8 +371,8 @@ static void cost_estimate_show(struct http_req *r)
                   "data", "id", id, "type", "cost-estimates", "attributes",
                   "delta-monthly-cost", "0.00", "error-message",
                   "matched-resources-count", (json_int_t)0,
-                  "prior-monthly-cost", "0.00", "proposed-monthly-cost",
-                  "0.00", "resources-count", count, "status", status,
+                  "prior-monthly-cost", "0.00", "proposed-monthly-cost", "0.00",
+                  "resources-count", count, "status", status,
                   "status-timestamps", ts, "unmatched-resources-count", count,
                   "links", "self",
                   arena_printf(r->arena, "/api/v2/cost-estimates/%s", id)));

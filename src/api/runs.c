@@ -92,18 +92,17 @@ static json_t *run_attrs(struct http_req *r, const struct st_run *run)
     bool write = r->who.kind != PRINC_RUN && api_org_admin(r, run->org);
     bool pending = util_streq(run->status, "pending");
     json_t *a = json_object();
-    json_object_set_new(
-        a, "actions",
-        json_pack("{s:b,s:b,s:b,s:b}", "is-cancelable", ac.is_cancelable,
-                  "is-confirmable", ac.is_confirmable, "is-discardable",
-                  ac.is_discardable, "is-force-cancelable",
-                  ac.is_force_cancelable));
+    json_object_set_new(a, "actions",
+                        json_pack("{s:b,s:b,s:b,s:b}", "is-cancelable",
+                                  ac.is_cancelable, "is-confirmable",
+                                  ac.is_confirmable, "is-discardable",
+                                  ac.is_discardable, "is-force-cancelable",
+                                  ac.is_force_cancelable));
     json_object_set_new(
         a, "permissions",
-        json_pack("{s:b,s:b,s:b,s:b,s:b,s:b}", "can-apply", write,
-                  "can-cancel", write, "can-discard", write,
-                  "can-force-execute", write, "can-force-cancel", write,
-                  "can-override-policy", write));
+        json_pack("{s:b,s:b,s:b,s:b,s:b,s:b}", "can-apply", write, "can-cancel",
+                  write, "can-discard", write, "can-force-execute", write,
+                  "can-force-cancel", write, "can-override-policy", write));
     json_object_set_new(a, "allow-empty-apply",
                         json_boolean(run->allow_empty_apply));
     json_object_set_new(a, "auto-apply", json_boolean(run->auto_apply));
@@ -142,15 +141,14 @@ static json_t *comments_rel(struct http_req *r, const struct st_run *run,
     struct st_comment *cm = NULL;
     int n = 0;
     json_t *ids = json_array();
-    if (full &&
-        store_comment_list(r->srv->db, r->arena, run->id, &cm, &n, NULL) ==
-            TR_OK)
+    if (full && store_comment_list(r->srv->db, r->arena, run->id, &cm, &n,
+                                   NULL) == TR_OK)
         for (int i = 0; i < n; i++)
             json_array_append_new(ids, json_pack("{s:s,s:s}", "id", cm[i].id,
                                                  "type", "comments"));
-    return json_pack("{s:o,s:{s:s}}", "data", ids, "links", "related",
-                     arena_printf(r->arena, "/api/v2/runs/%s/comments",
-                                  run->id));
+    return json_pack(
+        "{s:o,s:{s:s}}", "data", ids, "links", "related",
+        arena_printf(r->arena, "/api/v2/runs/%s/comments", run->id));
 }
 
 json_t *api_run_json(struct http_req *r, const struct st_run *run, bool full)
@@ -159,18 +157,17 @@ json_t *api_run_json(struct http_req *r, const struct st_run *run, bool full)
     json_t *rels = json_pack(
         "{s:o,s:o,s:o,s:o,s:o,s:o,s:{s:[]},s:{s:[]},s:{s:{s:s}},s:o}",
         "workspace", api_rel("workspaces", run->workspace_id),
-        "configuration-version",
-        api_rel("configuration-versions", run->cv_id), "plan",
-        api_rel("plans", run->plan_id), "apply",
+        "configuration-version", api_rel("configuration-versions", run->cv_id),
+        "plan", api_rel("plans", run->plan_id), "apply",
         api_rel("applies", run->apply_id), "created-by",
         api_rel("users", run->created_by), "cost-estimate",
         api_rel("cost-estimates", run->cost_estimate_id), "policy-checks",
         "data", "task-stages", "data", "run-events", "links", "related",
         arena_printf(r->arena, "%s/run-events", self), "comments",
         comments_rel(r, run, full));
-    return json_pack("{s:s,s:s,s:o,s:o,s:{s:s}}", "id", run->id, "type",
-                     "runs", "attributes", run_attrs(r, run), "relationships",
-                     rels, "links", "self", self);
+    return json_pack("{s:s,s:s,s:o,s:o,s:{s:s}}", "id", run->id, "type", "runs",
+                     "attributes", run_attrs(r, run), "relationships", rels,
+                     "links", "self", self);
 }
 
 void api_run_reply(struct http_req *r, int status, const char *id)
@@ -202,11 +199,11 @@ json_t *api_run_user_json(struct http_req *r, const char *user_id)
 static json_t *cv_json(struct http_req *r, const struct st_cv *cv)
 {
     return json_pack(
-        "{s:s,s:s,s:{s:s,s:s,s:b,s:b,s:b,s:o,s:o,s:[]},s:{s:s}}", "id",
-        cv->id, "type", "configuration-versions", "attributes", "status",
-        cv->status, "source", cv->source ? cv->source : "tfe-api",
-        "speculative", cv->speculative, "provisional", cv->provisional,
-        "auto-queue-runs", cv->auto_queue_runs, "status-timestamps",
+        "{s:s,s:s,s:{s:s,s:s,s:b,s:b,s:b,s:o,s:o,s:[]},s:{s:s}}", "id", cv->id,
+        "type", "configuration-versions", "attributes", "status", cv->status,
+        "source", cv->source ? cv->source : "tfe-api", "speculative",
+        cv->speculative, "provisional", cv->provisional, "auto-queue-runs",
+        cv->auto_queue_runs, "status-timestamps",
         parsed(cv->status_timestamps, "{}"), "error-message",
         api_time(cv->error_message), "changed-files", "links", "self",
         arena_printf(r->arena, "/api/v2/configuration-versions/%s", cv->id));
@@ -251,9 +248,9 @@ static bool parse_include(struct http_req *r, int *flags)
         while (i < n && strcmp(known[i].name, t) != 0)
             i++;
         if (i == n) {
-            http_error(r, 400, "Invalid include parameter",
-                       arena_printf(r->arena,
-                                    "Invalid include parameter: %.100s", t));
+            http_error(
+                r, 400, "Invalid include parameter",
+                arena_printf(r->arena, "Invalid include parameter: %.100s", t));
             return false;
         }
         *flags |= known[i].flag;
@@ -269,7 +266,8 @@ static void add_unique(json_t *inc, json_t *obj)
     const char *type = json_string_value(json_object_get(obj, "type"));
     size_t i;
     json_t *x;
-    json_array_foreach(inc, i, x) {
+    json_array_foreach(inc, i, x)
+    {
         if (util_streq(json_string_value(json_object_get(x, "id")), id) &&
             util_streq(json_string_value(json_object_get(x, "type")), type)) {
             json_decref(obj);
@@ -292,8 +290,8 @@ static json_t *cost_estimate_obj(const struct st_run *run)
 {
     if (run->cost_estimate_id == NULL)
         return NULL;
-    return json_pack("{s:s,s:s,s:{s:s}}", "id", run->cost_estimate_id,
-                     "type", "cost-estimates", "attributes", "status",
+    return json_pack("{s:s,s:s,s:{s:s}}", "id", run->cost_estimate_id, "type",
+                     "cost-estimates", "attributes", "status",
                      run_cost_estimate_status(run));
 }
 
@@ -319,8 +317,7 @@ static json_t *included(struct http_req *r, int flags,
             add_unique(inc, api_ws_json(r, &w));
         struct st_cv cv;
         if ((flags & INC_CV) && run->cv_id != NULL &&
-            store_cv_get(r->srv->db, r->arena, run->cv_id, &cv, NULL) ==
-                TR_OK)
+            store_cv_get(r->srv->db, r->arena, run->cv_id, &cv, NULL) == TR_OK)
             add_unique(inc, cv_json(r, &cv));
     }
     return inc;
@@ -340,7 +337,8 @@ static bool addr_list(struct http_req *r, json_t *attrs, const char *name,
     bool ok = json_is_array(v) && json_array_size(v) <= MAX_ADDRS;
     size_t i;
     json_t *s;
-    json_array_foreach(v, i, s) {
+    json_array_foreach(v, i, s)
+    {
         const char *t = json_string_value(s);
         ok = ok && t != NULL && *t != '\0' && strlen(t) <= MAX_ADDR_LEN &&
              strpbrk(t, "\n\r\t ") == NULL;
@@ -383,7 +381,8 @@ static bool run_vars(struct http_req *r, json_t *attrs, const char **out)
     json_t *clean = http_json_own(r, json_array());
     size_t i;
     json_t *x;
-    json_array_foreach(v, i, x) {
+    json_array_foreach(v, i, x)
+    {
         const char *k = json_string_value(json_object_get(x, "key"));
         const char *val = json_string_value(json_object_get(x, "value"));
         if (why != NULL)
@@ -399,8 +398,8 @@ static bool run_vars(struct http_req *r, json_t *attrs, const char **out)
                                   json_array_get(v, j), "key"))))
                 why = "keys must be unique";
         if (why == NULL)
-            json_array_append_new(clean, json_pack("{s:s,s:s}", "key", k,
-                                                   "value", val));
+            json_array_append_new(
+                clean, json_pack("{s:s,s:s}", "key", k, "value", val));
     }
     if (why != NULL) {
         http_error(r, 422, NULL,
@@ -422,9 +421,12 @@ struct run_in {
 
 static bool parse_attrs(struct http_req *r, json_t *data, struct run_in *in)
 {
-    *in = (struct run_in){.is_destroy = -1, .refresh = -1,
-                          .refresh_only = -1, .plan_only = -1,
-                          .save_plan = -1, .auto_apply = -1,
+    *in = (struct run_in){.is_destroy = -1,
+                          .refresh = -1,
+                          .refresh_only = -1,
+                          .plan_only = -1,
+                          .save_plan = -1,
+                          .auto_apply = -1,
                           .allow_empty_apply = -1,
                           .allow_config_generation = -1};
     json_t *attrs = jsonapi_attrs(data);
@@ -470,8 +472,7 @@ static bool parse_attrs(struct http_req *r, json_t *data, struct run_in *in)
 static bool rel_ref(struct http_req *r, json_t *data, const char *name,
                     const char *type, const char **id)
 {
-    json_t *rel = json_object_get(json_object_get(data, "relationships"),
-                                  name);
+    json_t *rel = json_object_get(json_object_get(data, "relationships"), name);
     json_t *d = json_object_get(rel, "data");
     *id = NULL;
     if (rel == NULL || d == NULL || json_is_null(d))
@@ -507,8 +508,8 @@ static bool run_cv(struct http_req *r, const struct st_workspace *w,
                    : store_cv_current(r->srv->db, r->arena, w->id, cv, &eb);
     if (e == TR_ERR_NOT_FOUND && cv_id != NULL) {
         http_error(r, 404, "not found",
-                   arena_printf(r->arena,
-                                "configuration version %s not found", cv_id));
+                   arena_printf(r->arena, "configuration version %s not found",
+                                cv_id));
         return false;
     }
     if (e == TR_ERR_NOT_FOUND) {
@@ -523,8 +524,8 @@ static bool run_cv(struct http_req *r, const struct st_workspace *w,
     }
     if (!util_streq(cv->workspace_id, w->id)) {
         http_error(r, 404, "not found",
-                   arena_printf(r->arena,
-                                "configuration version %s not found", cv_id));
+                   arena_printf(r->arena, "configuration version %s not found",
+                                cv_id));
         return false;
     }
     if (!util_streq(cv->status, "uploaded")) {
@@ -621,8 +622,8 @@ void api_run_from_cv(struct http_req *r, const struct st_cv *cv)
     if (e == TR_OK)
         e = run_create(r->srv, r->arena, &run, &run, &eb);
     if (e != TR_OK)
-        log_error("rid=%s cannot queue a run for %s: %s", r->request_id,
-                  cv->id, tr_errbuf_msg(&eb, e));
+        log_error("rid=%s cannot queue a run for %s: %s", r->request_id, cv->id,
+                  tr_errbuf_msg(&eb, e));
 }
 
 /* ---- read and list ------------------------------------------------------- */
@@ -643,17 +644,37 @@ static void run_show(struct http_req *r)
 static bool known_status(const char *s)
 {
     static const char *const all[] = {
-        "pending",     "fetching",          "fetching_completed",
-        "pre_plan_running", "pre_plan_completed", "queuing",
-        "plan_queued", "planning",          "planned",
-        "cost_estimating", "cost_estimated", "policy_checking",
-        "policy_override", "policy_soft_failed", "policy_checked",
-        "confirmed",   "post_plan_running", "post_plan_completed",
-        "post_plan_awaiting_decision",      "planned_and_finished",
-        "planned_and_saved", "apply_queued", "applying",
-        "applied",     "discarded",         "errored",
-        "canceled",    "force_canceled",    "queuing_apply",
-        "pre_apply_running", "pre_apply_completed",
+        "pending",
+        "fetching",
+        "fetching_completed",
+        "pre_plan_running",
+        "pre_plan_completed",
+        "queuing",
+        "plan_queued",
+        "planning",
+        "planned",
+        "cost_estimating",
+        "cost_estimated",
+        "policy_checking",
+        "policy_override",
+        "policy_soft_failed",
+        "policy_checked",
+        "confirmed",
+        "post_plan_running",
+        "post_plan_completed",
+        "post_plan_awaiting_decision",
+        "planned_and_finished",
+        "planned_and_saved",
+        "apply_queued",
+        "applying",
+        "applied",
+        "discarded",
+        "errored",
+        "canceled",
+        "force_canceled",
+        "queuing_apply",
+        "pre_apply_running",
+        "pre_apply_completed",
     };
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         if (strcmp(s, all[i]) == 0)
@@ -676,9 +697,9 @@ static bool query_list(struct http_req *r, const char *key,
     for (char *t = strtok_r(copy, ",", &save); t != NULL;
          t = strtok_r(NULL, ",", &save)) {
         if (*n >= 40 || (ok != NULL && !ok(t))) {
-            http_error(r, 400, NULL,
-                       arena_printf(r->arena, "invalid %s value: %.64s", key,
-                                    t));
+            http_error(
+                r, 400, NULL,
+                arena_printf(r->arena, "invalid %s value: %.64s", key, t));
             return false;
         }
         items[(*n)++] = t;
@@ -706,9 +727,9 @@ static void reply_list(struct http_req *r, const struct st_run_filter *f,
     int n = 0;
     int64_t total = 0;
     struct tr_errbuf eb = {{0}};
-    tr_err e = store_run_list(r->srv->db, r->arena, f,
-                              (p->number - 1) * p->size, p->size, &runs, &n,
-                              &total, &eb);
+    tr_err e =
+        store_run_list(r->srv->db, r->arena, f, (p->number - 1) * p->size,
+                       p->size, &runs, &n, &total, &eb);
     if (e != TR_OK) {
         api_store_fail(r, e, &eb);
         return;
@@ -744,17 +765,17 @@ static void run_list(struct http_req *r)
     const char *commit = http_query(r, "search[commit]");
     if ((commit != NULL && *commit != '\0')) {
         /* no VCS: no run has a commit */
-        reply_list(r, &(struct st_run_filter){.workspace_id = w.id,
-                                              .user_id = "-"},
-                   &p, flags);
+        reply_list(
+            r, &(struct st_run_filter){.workspace_id = w.id, .user_id = "-"},
+            &p, flags);
         return;
     }
     if (user != NULL && *user != '\0') {
         struct st_user u;
-        f.user_id = store_user_by_name(r->srv->db, r->arena, user, &u, NULL) ==
-                            TR_OK
-                        ? u.id
-                        : "-";
+        f.user_id =
+            store_user_by_name(r->srv->db, r->arena, user, &u, NULL) == TR_OK
+                ? u.id
+                : "-";
     }
     f.search = http_query(r, "search[basic]");
     reply_list(r, &f, &p, flags);
@@ -762,14 +783,14 @@ static void run_list(struct http_req *r)
 
 static void run_queue(struct http_req *r)
 {
-    static const char *const active[] = {"pending",  "plan_queued",
-                                         "planning", "confirmed",
+    static const char *const active[] = {"pending",      "plan_queued",
+                                         "planning",     "confirmed",
                                          "apply_queued", "applying"};
     struct st_org o;
     struct page p;
     int flags = 0;
-    if (!api_org_access(r, http_param(r, "org"), &o) ||
-        !jsonapi_page(r, &p) || !parse_include(r, &flags))
+    if (!api_org_access(r, http_param(r, "org"), &o) || !jsonapi_page(r, &p) ||
+        !parse_include(r, &flags))
         return;
     struct st_run_filter f = {.org = o.name,
                               .statuses = active,
@@ -790,24 +811,23 @@ static void org_capacity(struct http_req *r)
     int n = 0;
     int64_t np = 0, nr = 0;
     struct tr_errbuf eb = {{0}};
-    struct st_run_filter f = {.org = o.name, .statuses = pending,
-                              .nstatuses = 4};
-    tr_err e = store_run_list(r->srv->db, r->arena, &f, 0, 1, &runs, &n, &np,
-                              &eb);
+    struct st_run_filter f = {
+        .org = o.name, .statuses = pending, .nstatuses = 4};
+    tr_err e =
+        store_run_list(r->srv->db, r->arena, &f, 0, 1, &runs, &n, &np, &eb);
     f.statuses = running;
     f.nstatuses = 2;
     if (e == TR_OK)
-        e = store_run_list(r->srv->db, r->arena, &f, 0, 1, &runs, &n, &nr,
-                           &eb);
+        e = store_run_list(r->srv->db, r->arena, &f, 0, 1, &runs, &n, &nr, &eb);
     if (e != TR_OK) {
         api_store_fail(r, e, &eb);
         return;
     }
     http_reply_json(r, 200,
-                    json_pack("{s:{s:s,s:s,s:{s:I,s:I}}}", "data", "id",
-                              o.name, "type", "organization-capacity",
-                              "attributes", "pending", (json_int_t)np,
-                              "running", (json_int_t)nr));
+                    json_pack("{s:{s:s,s:s,s:{s:I,s:I}}}", "data", "id", o.name,
+                              "type", "organization-capacity", "attributes",
+                              "pending", (json_int_t)np, "running",
+                              (json_int_t)nr));
 }
 
 const struct route api_run_routes[] = {

@@ -39,13 +39,12 @@ static json_t *tool_json(struct http_req *r, const struct st_tool *t)
     json_t *attrs = json_pack(
         "{s:s,s:s,s:s,s:s,s:b,s:b,s:b,s:b,s:I,s:o}", "version", t->version,
         "url", arena_printf(r->arena, "file://%s", t->path), "path", t->path,
-        "sha", t->sha256, "deprecated", t->deprecated, "official",
-        t->official, "enabled", t->enabled, "beta", t->beta, "usage",
-        (json_int_t)t->usage, "created-at", api_time(t->created_at));
+        "sha", t->sha256, "deprecated", t->deprecated, "official", t->official,
+        "enabled", t->enabled, "beta", t->beta, "usage", (json_int_t)t->usage,
+        "created-at", api_time(t->created_at));
     json_object_set_new(attrs, "deprecated-reason",
-                        t->deprecated_reason
-                            ? json_string(t->deprecated_reason)
-                            : json_null());
+                        t->deprecated_reason ? json_string(t->deprecated_reason)
+                                             : json_null());
     return json_pack(
         "{s:s,s:s,s:o,s:{s:s}}", "id", t->id, "type", "terraform-versions",
         "attributes", attrs, "links", "self",
@@ -73,11 +72,10 @@ static void tools_list(struct http_req *r)
     int n = 0;
     int64_t total = 0;
     struct tr_errbuf eb = {{0}};
-    tr_err e = store_tool_list(r->srv->db, r->arena,
-                               http_query(r, "filter[version]"),
-                               http_query(r, "search[version]"),
-                               (p.number - 1) * p.size, p.size, &items, &n,
-                               &total, &eb);
+    tr_err e = store_tool_list(
+        r->srv->db, r->arena, http_query(r, "filter[version]"),
+        http_query(r, "search[version]"), (p.number - 1) * p.size, p.size,
+        &items, &n, &total, &eb);
     if (e != TR_OK) {
         api_store_fail(r, e, &eb);
         return;
@@ -195,8 +193,7 @@ static bool check_file(struct http_req *r, const struct st_tool *t)
     return true;
 }
 
-static void tool_write_fail(struct http_req *r, tr_err e,
-                            struct tr_errbuf *eb)
+static void tool_write_fail(struct http_req *r, tr_err e, struct tr_errbuf *eb)
 {
     if (e == TR_ERR_CONFLICT)
         e = TR_ERR_INVALID; /* a taken version is invalid input */
@@ -241,8 +238,8 @@ static void tool_update(struct http_req *r)
         return;
     struct st_tool t;
     struct tr_errbuf eb = {{0}};
-    tr_err e = store_tool_get(r->srv->db, r->arena, http_param(r, "id"), &t,
-                              &eb);
+    tr_err e =
+        store_tool_get(r->srv->db, r->arena, http_param(r, "id"), &t, &eb);
     if (e != TR_OK) {
         api_store_fail(r, e, &eb);
         return;
@@ -267,14 +264,13 @@ static void tool_delete(struct http_req *r)
         return;
     struct st_tool t;
     struct tr_errbuf eb = {{0}};
-    tr_err e = store_tool_get(r->srv->db, r->arena, http_param(r, "id"), &t,
-                              &eb);
+    tr_err e =
+        store_tool_get(r->srv->db, r->arena, http_param(r, "id"), &t, &eb);
     if (e == TR_OK && t.usage > 0) {
         http_error(r, 422, NULL,
-                   arena_printf(r->arena,
-                                "version %s is used by %lld workspace%s",
-                                t.version, (long long)t.usage,
-                                t.usage == 1 ? "" : "s"));
+                   arena_printf(
+                       r->arena, "version %s is used by %lld workspace%s",
+                       t.version, (long long)t.usage, t.usage == 1 ? "" : "s"));
         return;
     }
     if (e == TR_OK)
@@ -292,9 +288,7 @@ const struct route api_tool_routes[] = {
     {"GET", "/api/v2/admin/terraform-versions", tools_list, ROUTE_AUTH},
     {"POST", "/api/v2/admin/terraform-versions", tool_create, ROUTE_AUTH},
     {"GET", "/api/v2/admin/terraform-versions/:id", tool_show, ROUTE_AUTH},
-    {"PATCH", "/api/v2/admin/terraform-versions/:id", tool_update,
-     ROUTE_AUTH},
-    {"DELETE", "/api/v2/admin/terraform-versions/:id", tool_delete,
-     ROUTE_AUTH},
+    {"PATCH", "/api/v2/admin/terraform-versions/:id", tool_update, ROUTE_AUTH},
+    {"DELETE", "/api/v2/admin/terraform-versions/:id", tool_delete, ROUTE_AUTH},
     {0},
 };

@@ -40,7 +40,9 @@ static const struct {
     {"global-remote-state", A_BOOL, "false"},
     {"queue-all-runs", A_BOOL, "false"},
     {"speculative-enabled", A_BOOL, "true"},
-    {"structured-run-output-enabled", A_BOOL, "true"},
+    /* false: the executor streams human-readable output, so the CLI must
+     * print log lines as they are rather than render JSON logs */
+    {"structured-run-output-enabled", A_BOOL, "false"},
     {"source-name", A_STR_NULL, "null"},
     {"source-url", A_STR_NULL, "null"},
     {"trigger-prefixes", A_STRLIST, "[]"},

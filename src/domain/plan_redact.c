@@ -29,7 +29,8 @@ static void redact(json_t **v, json_t *mask, int depth)
     if (json_is_object(mask) && json_is_object(*v)) {
         const char *k;
         json_t *m;
-        json_object_foreach(mask, k, m) {
+        json_object_foreach(mask, k, m)
+        {
             json_t *child = json_object_get(*v, k);
             if (child == NULL)
                 continue;
@@ -40,7 +41,8 @@ static void redact(json_t **v, json_t *mask, int depth)
     } else if (json_is_array(mask) && json_is_array(*v)) {
         size_t i;
         json_t *m;
-        json_array_foreach(mask, i, m) {
+        json_array_foreach(mask, i, m)
+        {
             json_t *child = json_array_get(*v, i);
             if (child == NULL)
                 break;
@@ -75,7 +77,8 @@ static void redact_changes(json_t *list)
 {
     size_t i;
     json_t *rc;
-    json_array_foreach(list, i, rc) redact_change(json_object_get(rc, "change"));
+    json_array_foreach(list, i, rc)
+        redact_change(json_object_get(rc, "change"));
 }
 
 /* planned_values / prior_state values: modules of resources carrying
@@ -98,7 +101,8 @@ static void redact_values(json_t *values)
         return;
     const char *k;
     json_t *out;
-    json_object_foreach(json_object_get(values, "outputs"), k, out) {
+    json_object_foreach(json_object_get(values, "outputs"), k, out)
+    {
         if (json_is_true(json_object_get(out, "sensitive")))
             json_object_set_new(out, "value", json_null());
     }
@@ -117,15 +121,15 @@ static bool listed(const char *name, const char *const *names, int n)
 static void redact_variables(json_t *plan, const char *const *secret, int n)
 {
     json_t *decl = json_object_get(
-        json_object_get(json_object_get(plan, "configuration"),
-                        "root_module"),
+        json_object_get(json_object_get(plan, "configuration"), "root_module"),
         "variables");
     const char *k;
     json_t *v;
-    json_object_foreach(json_object_get(plan, "variables"), k, v) {
+    json_object_foreach(json_object_get(plan, "variables"), k, v)
+    {
         bool sens = listed(k, secret, n) ||
-                    json_is_true(json_object_get(json_object_get(decl, k),
-                                                 "sensitive"));
+                    json_is_true(
+                        json_object_get(json_object_get(decl, k), "sensitive"));
         if (sens && json_is_object(v))
             json_object_set_new(v, "value", json_null());
     }
@@ -146,9 +150,8 @@ tr_err plan_redact(struct arena *a, const char *json, size_t len,
                    struct tr_errbuf *eb)
 {
     static const char *const keep[] = {
-        "plan_format_version", "output_changes",
-        "resource_changes",    "resource_drift",
-        "relevant_attributes", "deferred_changes",
+        "plan_format_version",     "output_changes",      "resource_changes",
+        "resource_drift",          "relevant_attributes", "deferred_changes",
         "provider_format_version", "provider_schemas",
     };
     json_t *plan = json_loadb(json, len, 0, NULL);
@@ -163,8 +166,8 @@ tr_err plan_redact(struct arena *a, const char *json, size_t len,
     json_object_foreach(json_object_get(plan, "output_changes"), k, v)
         redact_change(v);
     redact_values(json_object_get(plan, "planned_values"));
-    redact_values(json_object_get(json_object_get(plan, "prior_state"),
-                                  "values"));
+    redact_values(
+        json_object_get(json_object_get(plan, "prior_state"), "values"));
     redact_variables(plan, secret_vars, nsecret);
     json_t *red = json_object();
     for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
@@ -174,8 +177,7 @@ tr_err plan_redact(struct arena *a, const char *json, size_t len,
     }
     /* the CLI decodes these as strings */
     if (json_object_get(red, "provider_format_version") == NULL)
-        json_object_set_new(red, "provider_format_version",
-                            json_string("1.0"));
+        json_object_set_new(red, "provider_format_version", json_string("1.0"));
     if (json_object_get(red, "provider_schemas") == NULL)
         json_object_set_new(red, "provider_schemas", json_object());
     json_object_del(plan, "provider_schemas");

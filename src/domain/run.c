@@ -103,9 +103,8 @@ static bool in(const char *status, const char *const *set)
 }
 
 static const char *const final_states[] = {
-    "applied",  "planned_and_finished", "discarded",
-    "errored",  "canceled",             "force_canceled",
-    NULL,
+    "applied",  "planned_and_finished", "discarded", "errored",
+    "canceled", "force_canceled",       NULL,
 };
 /* Waiting for a person: confirm or discard. */
 static const char *const confirmable[] = {"planned", "cost_estimated",
@@ -113,8 +112,8 @@ static const char *const confirmable[] = {"planned", "cost_estimated",
 static const char *const discardable[] = {
     "pending", "planned", "cost_estimated", "planned_and_saved", NULL};
 /* Stopped at once by a cancel: no job runs yet. */
-static const char *const cancel_now[] = {"pending", "plan_queued",
-                                         "confirmed", "apply_queued", NULL};
+static const char *const cancel_now[] = {"pending", "plan_queued", "confirmed",
+                                         "apply_queued", NULL};
 static const char *const running[] = {"planning", "applying", NULL};
 
 bool run_is_final(const char *status)
@@ -144,8 +143,8 @@ void run_actions(const struct st_run *r, int64_t now, struct run_actions *out)
 
 const char *run_cost_estimate_status(const struct st_run *r)
 {
-    json_t *ts = json_loads(r->status_timestamps ? r->status_timestamps : "{}",
-                            0, NULL);
+    json_t *ts =
+        json_loads(r->status_timestamps ? r->status_timestamps : "{}", 0, NULL);
     bool done = json_object_get(ts, "cost-estimated-at") != NULL;
     json_decref(ts);
     if (done)
@@ -222,16 +221,20 @@ tr_err run_create(struct terrace_server *srv, struct arena *a,
     tr_err e = store_run_create(srv->db, a, &r, stamps, start, out, eb);
     if (e != TR_OK)
         return e;
-    log_info("run %s: created in workspace %s (%s)", out->id,
-             out->workspace_id, out->status);
+    log_info("run %s: created in workspace %s (%s)", out->id, out->workspace_id,
+             out->status);
     if (start) {
         run_signal_notify(srv->run_signal);
         return TR_OK;
     }
-    e = run_schedule(srv, a, r.workspace_id, eb);
-    if (e == TR_OK)
-        e = store_run_get(srv->db, a, out->id, out, eb);
-    return e;
+    /* the run exists now: a failed scheduling step is retried by the
+     * reaper's sweep rather than reported as a failed create */
+    struct tr_errbuf eb2 = {{0}};
+    tr_err e2 = run_schedule(srv, a, r.workspace_id, &eb2);
+    if (e2 != TR_OK)
+        log_warn("scheduling workspace %s: %s", r.workspace_id,
+                 tr_errbuf_msg(&eb2, e2));
+    return store_run_get(srv->db, a, out->id, out, eb);
 }
 
 /* Runs build() against the current run until its step applies or the
@@ -274,9 +277,8 @@ static void one_from(struct st_run_step *s, const struct st_run *r,
 static tr_err not_allowed(struct tr_errbuf *eb, const char *what,
                           const struct st_run *r)
 {
-    return tr_fail(eb, TR_ERR_CONFLICT,
-                   "transition not allowed: the run cannot be %s while %s",
-                   what, r->status);
+    return tr_fail(eb, TR_ERR_CONFLICT, "the run cannot be %s while %s", what,
+                   r->status);
 }
 
 static tr_err build_apply(const struct st_run *r, struct st_run_step *s,
@@ -349,9 +351,8 @@ static tr_err build_discard(const struct st_run *r, struct st_run_step *s,
     return TR_OK;
 }
 
-tr_err run_discard(struct terrace_server *srv, struct arena *a,
-                   const char *id, const char *actor, const char *comment,
-                   struct tr_errbuf *eb)
+tr_err run_discard(struct terrace_server *srv, struct arena *a, const char *id,
+                   const char *actor, const char *comment, struct tr_errbuf *eb)
 {
     struct actor who = {actor};
     tr_err e = act(srv, a, id, build_discard, &who, eb);
@@ -405,8 +406,7 @@ static tr_err build_cancel(const struct st_run *r, struct st_run_step *s,
 }
 
 tr_err run_cancel(struct terrace_server *srv, struct arena *a, const char *id,
-                  const char *actor, const char *comment,
-                  struct tr_errbuf *eb)
+                  const char *actor, const char *comment, struct tr_errbuf *eb)
 {
     struct actor who = {actor};
     tr_err e = act(srv, a, id, build_cancel, &who, eb);
@@ -415,16 +415,16 @@ tr_err run_cancel(struct terrace_server *srv, struct arena *a, const char *id,
     return e;
 }
 
-static tr_err build_force_cancel(const struct st_run *r,
-                                 struct st_run_step *s, void *arg,
-                                 struct arena *a, struct tr_errbuf *eb)
+static tr_err build_force_cancel(const struct st_run *r, struct st_run_step *s,
+                                 void *arg, struct arena *a,
+                                 struct tr_errbuf *eb)
 {
     const struct actor *who = arg;
     struct run_actions act_;
     run_actions(r, util_now_unix(), &act_);
     if (!act_.is_force_cancelable)
         return tr_fail(eb, TR_ERR_CONFLICT,
-                       "transition not allowed: a run can be force-canceled "
+                       "a run can be force-canceled "
                        "only while planning or applying, after a cancel and "
                        "once force-cancel-available-at has passed");
     bool apply = util_streq(r->status, "applying");
@@ -445,8 +445,8 @@ static tr_err build_force_cancel(const struct st_run *r,
 }
 
 tr_err run_force_cancel(struct terrace_server *srv, struct arena *a,
-                        const char *id, const char *actor,
-                        const char *comment, struct tr_errbuf *eb)
+                        const char *id, const char *actor, const char *comment,
+                        struct tr_errbuf *eb)
 {
     struct actor who = {actor};
     tr_err e = act(srv, a, id, build_force_cancel, &who, eb);
@@ -475,9 +475,7 @@ tr_err run_force_execute(struct terrace_server *srv, struct arena *a,
         e = store_run_get(srv->db, a, cur, &c, eb);
     if (e == TR_OK && cur != NULL && !in(c.status, discardable))
         return tr_fail(eb, TR_ERR_CONFLICT,
-                       "transition not allowed: the workspace's current run "
-                       "%s is %s",
-                       c.id, c.status);
+                       "the workspace's current run %s is %s", c.id, c.status);
     /* the runs before it first, so that none of them takes the workspace
      * when the current run lets it go */
     struct st_run_filter f = {.workspace_id = r.workspace_id,

@@ -86,7 +86,7 @@
 struct run_signal;
 
 tr_err run_signal_new(struct run_signal **out);
-void run_signal_free(struct run_signal *s);  /* NULL ignored */
+void run_signal_free(struct run_signal *s); /* NULL ignored */
 void run_signal_notify(struct run_signal *s);
 uint64_t run_signal_gen(struct run_signal *s);
 /* Waits until the generation differs from seen or timeout_ms passes
@@ -105,8 +105,7 @@ struct run_actions {
     bool is_discardable;
     bool is_force_cancelable;
 };
-void run_actions(const struct st_run *r, int64_t now,
-                 struct run_actions *out);
+void run_actions(const struct st_run *r, int64_t now, struct run_actions *out);
 
 /* Cost estimate status derived from the run (cost_estimate_id set). */
 const char *run_cost_estimate_status(const struct st_run *r);
@@ -131,17 +130,15 @@ tr_err run_schedule(struct terrace_server *srv, struct arena *a,
  * recorded as a comment on the run.  TR_ERR_CONFLICT with TFE's wording
  * when the action is not allowed in the run's state. */
 tr_err run_apply(struct terrace_server *srv, struct arena *a, const char *id,
-                 const char *actor, const char *comment,
-                 struct tr_errbuf *eb);
-tr_err run_discard(struct terrace_server *srv, struct arena *a,
-                   const char *id, const char *actor, const char *comment,
+                 const char *actor, const char *comment, struct tr_errbuf *eb);
+tr_err run_discard(struct terrace_server *srv, struct arena *a, const char *id,
+                   const char *actor, const char *comment,
                    struct tr_errbuf *eb);
 tr_err run_cancel(struct terrace_server *srv, struct arena *a, const char *id,
-                  const char *actor, const char *comment,
-                  struct tr_errbuf *eb);
+                  const char *actor, const char *comment, struct tr_errbuf *eb);
 tr_err run_force_cancel(struct terrace_server *srv, struct arena *a,
-                        const char *id, const char *actor,
-                        const char *comment, struct tr_errbuf *eb);
+                        const char *id, const char *actor, const char *comment,
+                        struct tr_errbuf *eb);
 tr_err run_force_execute(struct terrace_server *srv, struct arena *a,
                          const char *id, const char *actor,
                          struct tr_errbuf *eb);
@@ -151,9 +148,9 @@ tr_err run_force_execute(struct terrace_server *srv, struct arena *a,
 /* Claims the oldest queued job for node with a lease of lease_ms and
  * creates the run token (*token, the only copy of the secret).
  * TR_ERR_NOT_FOUND when nothing is queued. */
-tr_err run_claim(struct terrace_server *srv, struct arena *a,
-                 const char *node, int64_t lease_ms, struct st_job *job,
-                 struct st_run *run, char **token, struct tr_errbuf *eb);
+tr_err run_claim(struct terrace_server *srv, struct arena *a, const char *node,
+                 int64_t lease_ms, struct st_job *job, struct st_run *run,
+                 char **token, struct tr_errbuf *eb);
 
 /* Extends a running job's lease to now + lease_ms; *cancel gets the
  * cancel request (0, 1 cancel, 2 force-cancel).  TR_ERR_CONFLICT when the
@@ -172,11 +169,11 @@ enum run_outcome {
 
 struct run_result {
     enum run_outcome outcome;
-    const char *error;             /* short reason when not finished */
+    const char *error; /* short reason when not finished */
     bool has_changes;
     int64_t additions, changes, destructions, imports;
-    const char *plan_file;         /* local path (plan), NULL: none */
-    const char *json_plan_file;    /* local path (plan), NULL: none */
+    const char *plan_file;      /* local path (plan), NULL: none */
+    const char *json_plan_file; /* local path (plan), NULL: none */
 };
 
 /* Ends a running job: stores the plan files (copied, the paths stay the

@@ -27,12 +27,12 @@
 
 /* ---- claim and heartbeat ------------------------------------------------- */
 
-tr_err run_claim(struct terrace_server *srv, struct arena *a,
-                 const char *node, int64_t lease_ms, struct st_job *job,
-                 struct st_run *run, char **token, struct tr_errbuf *eb)
+tr_err run_claim(struct terrace_server *srv, struct arena *a, const char *node,
+                 int64_t lease_ms, struct st_job *job, struct st_run *run,
+                 char **token, struct tr_errbuf *eb)
 {
-    tr_err e = store_job_claim(srv->db, a, node, util_now_ms() + lease_ms,
-                               job, run, eb);
+    tr_err e = store_job_claim(srv->db, a, node, util_now_ms() + lease_ms, job,
+                               run, eb);
     if (e != TR_OK)
         return e;
     log_info("run %s: %s job %s claimed by %s", run->id, job->phase, job->id,
@@ -62,8 +62,7 @@ tr_err run_heartbeat(struct terrace_server *srv, struct arena *a,
 
 /* Copies the local file src into the store under key (src stays). */
 static tr_err put_copy(struct terrace_server *srv, struct arena *a,
-                       const char *key, const char *src,
-                       struct tr_errbuf *eb)
+                       const char *key, const char *src, struct tr_errbuf *eb)
 {
     int in = open(src, O_RDONLY | O_CLOEXEC);
     if (in < 0)
@@ -144,9 +143,8 @@ static void secret_vars(struct terrace_server *srv, struct arena *a,
     int nv = 0;
     *names = NULL;
     *n = 0;
-    if (srv->keys == NULL ||
-        store_vars_for_run(srv->db, srv->keys, a, ws_id, &vars, &nv, NULL) !=
-            TR_OK)
+    if (srv->keys == NULL || store_vars_for_run(srv->db, srv->keys, a, ws_id,
+                                                &vars, &nv, NULL) != TR_OK)
         return;
     *names = arena_alloc(a, sizeof(char *) * (size_t)(nv + 1));
     for (int i = 0; i < nv; i++)
@@ -158,8 +156,7 @@ static void secret_vars(struct terrace_server *srv, struct arena *a,
 static tr_err store_plan_files(struct terrace_server *srv, struct arena *a,
                                const struct st_run *r,
                                const struct run_result *res,
-                               struct st_plan_result *pr,
-                               struct tr_errbuf *eb)
+                               struct st_plan_result *pr, struct tr_errbuf *eb)
 {
     tr_err e = TR_OK;
     if (res->plan_file != NULL) {
@@ -226,12 +223,12 @@ static void ended_badly(struct st_run_step *s, bool plan,
     s->to = st;
     s->stamps[0] = stamp;
     s->event = st;
-    s->event_desc = err ? (plan ? "Plan errored" : "Apply errored")
-                        : "Run canceled";
+    s->event_desc =
+        err ? (plan ? "Plan errored" : "Apply errored") : "Run canceled";
     if (err)
-        s->error = res->error != NULL ? res->error
-                                      : (plan ? "the plan failed"
-                                              : "the apply failed");
+        s->error = res->error != NULL
+                       ? res->error
+                       : (plan ? "the plan failed" : "the apply failed");
     const char *phase_st = err ? "errored" : "canceled";
     if (plan) {
         s->plan_status = phase_st;

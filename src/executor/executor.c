@@ -17,6 +17,7 @@
 #include <glob.h>
 #include <jansson.h>
 #include <limits.h>
+#include <openssl/evp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -29,7 +30,6 @@
 
 #include "core/log.h"
 #include "core/util.h"
-#include "crypto/digest.h"
 #include "executor/executor_int.h"
 
 #define VERSION_TIMEOUT_MS 10000
@@ -77,8 +77,7 @@ static void *worker(void *arg)
         if (e == TR_OK) {
             tofu_run_job(cx, &j, a);
         } else if (e != TR_ERR_NOT_FOUND) {
-            log_warn("executor: cannot claim a job: %s",
-                     tr_errbuf_msg(&eb, e));
+            log_warn("executor: cannot claim a job: %s", tr_errbuf_msg(&eb, e));
             pause_ms(cx, CLAIM_BACKOFF_MS);
         }
         arena_destroy(a);
@@ -111,9 +110,8 @@ static tr_err ensure_dir(const char *path, struct tr_errbuf *eb)
     return TR_OK;
 }
 
-tr_err executor_start(const struct executor_opts *o,
-                      const struct job_api *api, struct executor **out,
-                      struct tr_errbuf *eb)
+tr_err executor_start(const struct executor_opts *o, const struct job_api *api,
+                      struct executor **out, struct tr_errbuf *eb)
 {
     *out = NULL;
     if (o->data_dir == NULL || o->workers < 0 || o->workers > 256)
@@ -130,6 +128,7 @@ tr_err executor_start(const struct executor_opts *o,
     cx->o.bwrap = arena_strdup(x->arena, o->bwrap);
     cx->api = *api;
     atomic_init(&cx->stopping, false);
+    pthread_mutex_init(&cx->memo_mu, NULL);
     char real[PATH_MAX];
     const char *data = realpath(o->data_dir, real) ? real : o->data_dir;
     cx->work_dir = arena_printf(x->arena, "%s/work", data);
@@ -173,6 +172,7 @@ void executor_stop(struct executor *x)
         pthread_join(x->threads[i], NULL);
     free(x->threads);
     sandbox_free(x->cx.sb);
+    pthread_mutex_destroy(&x->cx.memo_mu);
     arena_destroy(x->arena);
     free(x);
 }
@@ -200,38 +200,94 @@ tr_err executor_tool_check(struct arena *a, const char *path, char **sha256,
     if (fd < 0)
         return tr_fail(eb, TR_ERR_IO, "cannot read %s: %s", path,
                        strerror(errno));
-    struct digest_stream *d = digest_stream_new(a);
-    char chunk[64 << 10];
-    ssize_t n;
-    while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
+    /* sha256 alone (digest_stream adds md5, doubling the cost for a
+     * binary of 100 MB and more) */
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    bool ok = md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1;
+    char *chunk = ok ? malloc(1 << 20) : NULL;
+    ssize_t n = 0;
+    int err = 0;
+    while (chunk != NULL && (n = read(fd, chunk, 1 << 20)) != 0) {
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0) {
-            int err = errno;
-            close(fd);
-            return tr_fail(eb, TR_ERR_IO, "cannot read %s: %s", path,
-                           strerror(err));
+        if (n < 0 || EVP_DigestUpdate(md, chunk, (size_t)n) != 1) {
+            err = n < 0 ? errno : EIO;
+            break;
         }
-        digest_stream_update(d, chunk, (size_t)n);
     }
+    unsigned char bin[EVP_MAX_MD_SIZE];
+    unsigned int blen = 0;
+    ok = chunk != NULL && err == 0 && EVP_DigestFinal_ex(md, bin, &blen) == 1;
     close(fd);
-    char *md5 = NULL;
-    digest_stream_final(d, a, &md5, sha256);
+    free(chunk);
+    EVP_MD_CTX_free(md);
+    if (!ok)
+        return tr_fail(eb, TR_ERR_IO, "cannot read %s: %s", path,
+                       strerror(err ? err : EIO));
+    char *hex = arena_alloc(a, 2 * blen + 1);
+    for (unsigned int i = 0; i < blen; i++)
+        snprintf(hex + 2 * i, 3, "%02x", bin[i]);
+    *sha256 = hex;
     return TR_OK;
 }
 
-tr_err executor_tool_version(struct arena *a, const char *path,
-                             char **version, struct tr_errbuf *eb)
+static bool same_file(const struct tool_memo *m, const char *path,
+                      const struct stat *st)
+{
+    return strcmp(m->path, path) == 0 && m->dev == st->st_dev &&
+           m->ino == st->st_ino && m->size == st->st_size &&
+           m->mtime.tv_sec == st->st_mtim.tv_sec &&
+           m->mtime.tv_nsec == st->st_mtim.tv_nsec &&
+           m->ctime.tv_sec == st->st_ctim.tv_sec &&
+           m->ctime.tv_nsec == st->st_ctim.tv_nsec;
+}
+
+tr_err exec_tool_sha(struct exec_ctx *x, struct arena *a, const char *path,
+                     char **sha256, struct tr_errbuf *eb)
+{
+    struct stat before, after;
+    bool memo = path != NULL && strlen(path) < sizeof(x->memo[0].path) &&
+                stat(path, &before) == 0;
+    if (memo) {
+        pthread_mutex_lock(&x->memo_mu);
+        for (int i = 0; i < EXEC_TOOL_MEMOS; i++)
+            if (same_file(&x->memo[i], path, &before)) {
+                *sha256 = arena_strdup(a, x->memo[i].sha256);
+                pthread_mutex_unlock(&x->memo_mu);
+                return TR_OK;
+            }
+        pthread_mutex_unlock(&x->memo_mu);
+    }
+    tr_err e = executor_tool_check(a, path, sha256, eb);
+    if (e != TR_OK || !memo || stat(path, &after) != 0 ||
+        after.st_ctim.tv_sec != before.st_ctim.tv_sec ||
+        after.st_ctim.tv_nsec != before.st_ctim.tv_nsec)
+        return e; /* changed while hashed: not remembered */
+    pthread_mutex_lock(&x->memo_mu);
+    struct tool_memo *m = &x->memo[x->memo_next];
+    x->memo_next = (x->memo_next + 1) % EXEC_TOOL_MEMOS;
+    snprintf(m->path, sizeof(m->path), "%s", path);
+    m->dev = before.st_dev;
+    m->ino = before.st_ino;
+    m->size = before.st_size;
+    m->mtime = before.st_mtim;
+    m->ctime = before.st_ctim;
+    snprintf(m->sha256, sizeof(m->sha256), "%s", *sha256);
+    pthread_mutex_unlock(&x->memo_mu);
+    return TR_OK;
+}
+
+tr_err executor_tool_version(struct arena *a, const char *path, char **version,
+                             struct tr_errbuf *eb)
 {
     struct sandbox *sb = NULL;
     tr_err e = sandbox_new("", &sb, eb);
     if (e != TR_OK)
         return e;
     const char *const argv[] = {path, "version", "-json", NULL};
-    const char *const envp[] = {"PATH=/usr/local/bin:/usr/bin:/bin",
-                                "HOME=/nonexistent",
-                                "TF_CLI_CONFIG_FILE=/dev/null",
-                                "CHECKPOINT_DISABLE=1", NULL};
+    const char *const envp[] = {
+        "PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/nonexistent",
+        "TF_CLI_CONFIG_FILE=/dev/null", "CHECKPOINT_DISABLE=1", NULL};
     struct sandbox_cmd cmd = {
         .argv = argv, .envp = envp, .cwd = "/", .stdout_fd = -1};
     pid_t pid = -1;
@@ -282,8 +338,7 @@ static const char *usable(struct arena *a, const char *path)
     char real[PATH_MAX];
     struct stat st;
     if (path == NULL || *path == '\0' || realpath(path, real) == NULL ||
-        stat(real, &st) != 0 || !S_ISREG(st.st_mode) ||
-        access(real, X_OK) != 0)
+        stat(real, &st) != 0 || !S_ISREG(st.st_mode) || access(real, X_OK) != 0)
         return NULL;
     return arena_strdup(a, real);
 }
@@ -321,8 +376,7 @@ const char *executor_find_tofu(struct arena *a, const char *configured)
     if (home == NULL || *home == '\0')
         return NULL;
     glob_t g;
-    const char *pat =
-        arena_printf(a, "%s/.cache/terrace/tofu-*/tofu", home);
+    const char *pat = arena_printf(a, "%s/.cache/terrace/tofu-*/tofu", home);
     if (glob(pat, 0, NULL, &g) != 0)
         return NULL;
     qsort(g.gl_pathv, g.gl_pathc, sizeof(char *), by_version);

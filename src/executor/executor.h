@@ -54,9 +54,8 @@ void executor_defaults(struct executor_opts *o);
  * DATA/plugin-cache, probes the sandbox once (logging one warning if
  * bubblewrap cannot be used), and starts o->workers threads calling api.
  * The api struct is copied; api->ctx must outlive the executor. */
-tr_err executor_start(const struct executor_opts *o,
-                      const struct job_api *api, struct executor **out,
-                      struct tr_errbuf *eb);
+tr_err executor_start(const struct executor_opts *o, const struct job_api *api,
+                      struct executor **out, struct tr_errbuf *eb);
 
 /* Stops claiming, interrupts running phases (SIGINT, then SIGKILL after
  * the grace period; they finish as errored), joins the threads and frees
@@ -75,8 +74,8 @@ tr_err executor_tool_check(struct arena *a, const char *path, char **sha256,
 
 /* Runs `path version -json` (no sandbox, 10 s limit) and returns its
  * terraform_version in a. */
-tr_err executor_tool_version(struct arena *a, const char *path,
-                             char **version, struct tr_errbuf *eb);
+tr_err executor_tool_version(struct arena *a, const char *path, char **version,
+                             struct tr_errbuf *eb);
 
 /* The tofu binary a demo node offers when no tool version is registered:
  * configured (the tofu-bin setting, TERRACE_TOFU_BIN) if set, else `tofu`

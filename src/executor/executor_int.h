@@ -8,7 +8,9 @@
 #ifndef TR_EXECUTOR_INT_H
 #define TR_EXECUTOR_INT_H
 
+#include <pthread.h>
 #include <stdatomic.h>
+#include <sys/stat.h>
 
 #include "core/buf.h"
 #include "executor/executor.h"
@@ -17,16 +19,37 @@
 /* Configuration archives: the most a worker unpacks. */
 #define EXEC_MAX_UNPACKED (1ULL << 30)
 
+/* A tool binary's checksum, remembered with the file's identity: any
+ * change to the file changes its ctime, so a match means the same bytes. */
+struct tool_memo {
+    char path[512];
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime, ctime;
+    char sha256[65];
+};
+
+#define EXEC_TOOL_MEMOS 4
+
 /* What every job of one executor shares; read-only once threads run,
- * except the atomic stopping flag. */
+ * except the atomic stopping flag and the memo (under memo_mu). */
 struct exec_ctx {
-    struct executor_opts o;   /* strings owned by the executor */
+    struct executor_opts o; /* strings owned by the executor */
     struct job_api api;
     struct sandbox *sb;
-    const char *work_dir;     /* DATA/work */
-    const char *cache_dir;    /* DATA/plugin-cache */
+    const char *work_dir;  /* DATA/work */
+    const char *cache_dir; /* DATA/plugin-cache */
     atomic_bool stopping;
+    pthread_mutex_t memo_mu;
+    struct tool_memo memo[EXEC_TOOL_MEMOS];
+    int memo_next;
 };
+
+/* executor_tool_check() for a job, skipping the hash when the file is
+ * unchanged since the last check (executor.c). */
+tr_err exec_tool_sha(struct exec_ctx *x, struct arena *a, const char *path,
+                     char **sha256, struct tr_errbuf *eb);
 
 /* ---- the working directory (workdir.c) --------------------------------- */
 
@@ -61,6 +84,18 @@ tr_err workdir_hcl_string(struct buf *b, const char *s);
 
 /* "host:port" (or "host") of an http(s) URL, in a; NULL if malformed. */
 const char *workdir_url_host(struct arena *a, const char *url);
+
+/* ---- results (tofu_result.c) ------------------------------------------ */
+
+/* Fills res->has_changes and the four counts from the `show -json` output
+ * at path.  TR_ERR_INVALID if it is not a readable JSON document. */
+tr_err tofu_count_plan(const char *path, bool refresh_only,
+                       struct job_result *res, struct tr_errbuf *eb);
+
+/* Fills res's counts from the last "Apply complete! Resources: ..." line
+ * of out (ANSI colours allowed); leaves them alone if there is none. */
+void tofu_apply_summary(struct arena *a, const char *out, size_t len,
+                        struct job_result *res);
 
 /* ---- the phase driver (tofu.c) ---------------------------------------- */
 

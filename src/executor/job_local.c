@@ -69,8 +69,8 @@ static tr_err job_vars(struct terrace_server *srv, struct arena *a,
 {
     struct st_var *vars = NULL;
     int nv = 0;
-    tr_err e = store_vars_for_run(srv->db, srv->keys, a, r->workspace_id,
-                                  &vars, &nv, eb);
+    tr_err e = store_vars_for_run(srv->db, srv->keys, a, r->workspace_id, &vars,
+                                  &nv, eb);
     if (e != TR_OK)
         return e;
     json_t *rv = json_loads(r->variables ? r->variables : "[]", 0, NULL);
@@ -163,8 +163,7 @@ static tr_err jl_claim(void *ctx, struct arena *a, const char *node,
         struct st_job sj;
         struct st_run r;
         char *token = NULL;
-        tr_err e = run_claim(srv, a, node, jl->o.lease_ms, &sj, &r, &token,
-                             eb);
+        tr_err e = run_claim(srv, a, node, jl->o.lease_ms, &sj, &r, &token, eb);
         if (e == TR_OK) {
             struct tr_errbuf why = {{0}};
             e = fill_job(jl, a, &sj, &r, token, out, &why);
@@ -184,17 +183,15 @@ static tr_err jl_claim(void *ctx, struct arena *a, const char *node,
         int64_t left = deadline - util_now_ms();
         if (left <= 0)
             return tr_fail(eb, TR_ERR_NOT_FOUND, "no job is queued");
-        run_signal_wait(srv->run_signal, gen,
-                        left > 60000 ? 60000 : (int)left);
+        run_signal_wait(srv->run_signal, gen, left > 60000 ? 60000 : (int)left);
     }
 }
 
 /* ---- the other operations ------------------------------------------------ */
 
 /* The job if it is still running; TR_ERR_NOT_FOUND otherwise. */
-static tr_err running_job(struct job_local *jl, struct arena *a,
-                          const char *id, struct st_job *j,
-                          struct tr_errbuf *eb)
+static tr_err running_job(struct job_local *jl, struct arena *a, const char *id,
+                          struct st_job *j, struct tr_errbuf *eb)
 {
     tr_err e = store_job_get(jl->srv->db, a, id, j, eb);
     if (e == TR_OK && !util_streq(j->status, "running"))
@@ -330,8 +327,8 @@ static tr_err jl_finish(void *ctx, const char *job_id,
         [JOB_CANCELED] = RUN_OUT_CANCELED,
         [JOB_FORCE_CANCELED] = RUN_OUT_FORCE_CANCELED,
     };
-    bool known = res->outcome >= JOB_FINISHED &&
-                 res->outcome <= JOB_FORCE_CANCELED;
+    bool known =
+        res->outcome >= JOB_FINISHED && res->outcome <= JOB_FORCE_CANCELED;
     struct run_result rr = {
         .outcome = known ? map[res->outcome] : RUN_OUT_ERRORED,
         .error = res->error,
@@ -349,9 +346,8 @@ static tr_err jl_finish(void *ctx, const char *job_id,
     return e;
 }
 
-tr_err job_local_new(struct terrace_server *srv,
-                     const struct job_local_opts *o, struct job_local **out,
-                     struct tr_errbuf *eb)
+tr_err job_local_new(struct terrace_server *srv, const struct job_local_opts *o,
+                     struct job_local **out, struct tr_errbuf *eb)
 {
     struct job_local *jl = calloc(1, sizeof(*jl));
     if (jl == NULL)

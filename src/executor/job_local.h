@@ -17,9 +17,9 @@
 #include "executor/job.h"
 
 struct job_local_opts {
-    const char *ca_file;      /* CA a worker trusts for the API, or NULL */
-    int64_t lease_ms;         /* a job's lease after claim and heartbeat */
-    int64_t plan_timeout_s;   /* job timeouts (0: the executor's own) */
+    const char *ca_file;    /* CA a worker trusts for the API, or NULL */
+    int64_t lease_ms;       /* a job's lease after claim and heartbeat */
+    int64_t plan_timeout_s; /* job timeouts (0: the executor's own) */
     int64_t apply_timeout_s;
 };
 
@@ -29,9 +29,8 @@ void job_local_defaults(struct job_local_opts *o);
 struct job_local;
 
 /* srv must have db, blob, keys and run_signal set and outlive jl. */
-tr_err job_local_new(struct terrace_server *srv,
-                     const struct job_local_opts *o, struct job_local **out,
-                     struct tr_errbuf *eb);
+tr_err job_local_new(struct terrace_server *srv, const struct job_local_opts *o,
+                     struct job_local **out, struct tr_errbuf *eb);
 void job_local_free(struct job_local *jl); /* NULL ignored */
 
 /* The job API backed by jl (valid while jl lives). */

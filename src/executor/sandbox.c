@@ -118,8 +118,7 @@ static tr_err start(struct plan *p, pid_t *pid_out, int *out_fd,
     int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (devnull < 0 || pipe2(pipefd, O_CLOEXEC) != 0 ||
         pipe2(errfd, O_CLOEXEC) != 0) {
-        e = tr_fail(eb, TR_ERR_IO, "cannot create pipes: %s",
-                    strerror(errno));
+        e = tr_fail(eb, TR_ERR_IO, "cannot create pipes: %s", strerror(errno));
         goto out;
     }
     p->devnull = devnull;
@@ -166,9 +165,19 @@ out:
 
 /* The bubblewrap options every sandboxed command shares. */
 static const char *const bwrap_fixed[] = {
-    "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent",
-    "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev",
-    "--tmpfs", "/tmp",
+    "--unshare-pid",
+    "--unshare-ipc",
+    "--unshare-uts",
+    "--die-with-parent",
+    "--ro-bind",
+    "/",
+    "/",
+    "--proc",
+    "/proc",
+    "--dev",
+    "/dev",
+    "--tmpfs",
+    "/tmp",
 };
 #define NFIXED ((int)(sizeof(bwrap_fixed) / sizeof(bwrap_fixed[0])))
 
@@ -195,9 +204,8 @@ tr_err sandbox_spawn(const struct sandbox *sb, struct arena *a,
             nro = count(cmd->ro);
         if (nargs + 3 * (nrw + nro) > MAX_ARGS)
             return tr_fail(eb, TR_ERR_INVALID, "too many arguments");
-        const char **v =
-            arena_alloc(a, sizeof(*v) * (size_t)(nargs + 3 * (nrw + nro) +
-                                                 NFIXED + 8));
+        const char **v = arena_alloc(
+            a, sizeof(*v) * (size_t)(nargs + 3 * (nrw + nro) + NFIXED + 8));
         int n = 0;
         v[n++] = sb->bwrap;
         for (int i = 0; i < NFIXED; i++)
@@ -230,8 +238,8 @@ int sandbox_exit_signal(const struct sandbox *sb, int wstatus)
 {
     if (WIFSIGNALED(wstatus))
         return WTERMSIG(wstatus);
-    if (sb->bwrap != NULL && WIFEXITED(wstatus) &&
-        WEXITSTATUS(wstatus) > 128 && WEXITSTATUS(wstatus) < 128 + 65)
+    if (sb->bwrap != NULL && WIFEXITED(wstatus) && WEXITSTATUS(wstatus) > 128 &&
+        WEXITSTATUS(wstatus) < 128 + 65)
         return WEXITSTATUS(wstatus) - 128;
     return 0;
 }
@@ -304,9 +312,8 @@ static tr_err probe(struct sandbox *sb, struct tr_errbuf *eb)
             continue;
         if (n <= 0)
             break;
-        size_t take = (size_t)n < sizeof(out) - 1 - len
-                          ? (size_t)n
-                          : sizeof(out) - 1 - len;
+        size_t take = (size_t)n < sizeof(out) - 1 - len ? (size_t)n
+                                                        : sizeof(out) - 1 - len;
         memcpy(out + len, tmp, take);
         len += take;
     }
@@ -334,8 +341,8 @@ tr_err sandbox_new(const char *bwrap, struct sandbox **out,
     if (bwrap != NULL && *bwrap == '\0')
         return TR_OK;
     char *path = bwrap != NULL ? strdup(bwrap) : on_path("bwrap");
-    const char *env = access("/usr/bin/env", X_OK) == 0 ? "/usr/bin/env"
-                                                          : "/bin/env";
+    const char *env =
+        access("/usr/bin/env", X_OK) == 0 ? "/usr/bin/env" : "/bin/env";
     struct tr_errbuf why = {{0}};
     if (path == NULL || access(path, X_OK) != 0) {
         snprintf(why.msg, sizeof(why.msg), "%s not found",

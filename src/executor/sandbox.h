@@ -51,10 +51,10 @@ struct sandbox_cmd {
     const char *const *argv; /* argv[0]: absolute path of the program */
     const char *const *envp; /* the whole environment */
     const char *cwd;
-    const char *const *rw;   /* writable directories, NULL-terminated */
-    const char *const *ro;   /* files or directories that must stay
-                                visible (those under /tmp), NULL-term. */
-    int stdout_fd;           /* -1: stdout joins stderr in the pipe */
+    const char *const *rw; /* writable directories, NULL-terminated */
+    const char *const *ro; /* files or directories that must stay
+                              visible (those under /tmp), NULL-term. */
+    int stdout_fd;         /* -1: stdout joins stderr in the pipe */
 };
 
 /* Starts cmd.  *pid is the child (and its process group); *out_fd the

@@ -31,7 +31,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <jansson.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -51,7 +50,7 @@
 #define CAPTURE_MAX (64 << 10) /* init output kept for a failure */
 #define TAIL_MAX (8 << 10)     /* apply output kept for its summary */
 #define READ_CHUNK (64 << 10)
-#define DRAIN_MS 2000          /* reading the pipe after the exit */
+#define DRAIN_MS 2000 /* reading the pipe after the exit */
 #define STOP_CHECK_MS 250
 
 struct phase {
@@ -59,16 +58,16 @@ struct phase {
     const struct job *j;
     struct arena *a;
     struct workdir wd;
-    const char *what;        /* "plan" | "apply" */
-    const char *tool;        /* the tool's name in messages */
+    const char *what; /* "plan" | "apply" */
+    const char *tool; /* the tool's name in messages */
     const char **env;
-    const char **rw, **ro;   /* sandbox paths */
+    const char **rw, **ro; /* sandbox paths */
     /* log */
-    struct buf raw;          /* output held by the scrubber */
-    struct buf out;          /* scrubbed output not yet sent */
-    struct buf *capture;     /* non-NULL: output is kept here instead */
+    struct buf raw;      /* output held by the scrubber */
+    struct buf out;      /* scrubbed output not yet sent */
+    struct buf *capture; /* non-NULL: output is kept here instead */
     struct buf tail;
-    const char **secrets;    /* longest first */
+    const char **secrets; /* longest first */
     size_t *slens;
     int nsecrets;
     int64_t last_flush;
@@ -77,7 +76,7 @@ struct phase {
     int64_t next_hb;
     int64_t deadline;
     int64_t timeout_s;
-    int cancel;              /* the highest request seen: 0, 1, 2 */
+    int cancel; /* the highest request seen: 0, 1, 2 */
     bool lease_lost, timed_out, stopping;
     /* the running command */
     pid_t pid;
@@ -180,16 +179,15 @@ static void say(struct phase *ph, const char *fmt, ...)
 static void flush(struct phase *ph, bool force)
 {
     int64_t now = util_now_ms();
-    if (ph->out.len == 0 ||
-        (!force && ph->out.len < FLUSH_MAX &&
-         now - ph->last_flush < ph->x->o.flush_ms))
+    if (ph->out.len == 0 || (!force && ph->out.len < FLUSH_MAX &&
+                             now - ph->last_flush < ph->x->o.flush_ms))
         return;
     struct tr_errbuf eb = {{0}};
     tr_err e = ph->x->api.append_log(ph->x->api.ctx, ph->j->id, ph->out.data,
                                      ph->out.len, &eb);
     if (e != TR_OK && !ph->log_failed) {
-        log_warn("executor: job %s: cannot append to the log: %s",
-                 ph->j->id, tr_errbuf_msg(&eb, e));
+        log_warn("executor: job %s: cannot append to the log: %s", ph->j->id,
+                 tr_errbuf_msg(&eb, e));
         ph->log_failed = true;
     }
     buf_reset(&ph->out);
@@ -249,8 +247,7 @@ static void heartbeat(struct phase *ph, bool force)
     ph->next_hb = now + ph->x->o.heartbeat_ms;
     int cancel = 0;
     struct tr_errbuf eb = {{0}};
-    tr_err e =
-        ph->x->api.heartbeat(ph->x->api.ctx, ph->j->id, &cancel, &eb);
+    tr_err e = ph->x->api.heartbeat(ph->x->api.ctx, ph->j->id, &cancel, &eb);
     if (e == TR_OK && cancel > ph->cancel)
         ph->cancel = cancel > 2 ? 2 : cancel;
     else if (e == TR_ERR_NOT_FOUND && !ph->lease_lost) {
@@ -320,13 +317,12 @@ static void stop_result(struct phase *ph, struct job_result *res)
         res->error = "canceled";
     } else if (ph->timed_out) {
         res->outcome = JOB_ERRORED;
-        res->error = arena_printf(ph->a, "%s timed out after %lld s",
-                                  ph->what, (long long)ph->timeout_s);
+        res->error = arena_printf(ph->a, "%s timed out after %lld s", ph->what,
+                                  (long long)ph->timeout_s);
     } else {
         res->outcome = JOB_ERRORED;
         res->error =
-            arena_printf(ph->a, "the worker shut down during the %s",
-                         ph->what);
+            arena_printf(ph->a, "the worker shut down during the %s", ph->what);
     }
 }
 
@@ -406,15 +402,15 @@ static tr_err run(struct phase *ph, const char *const *argv, int stdout_fd,
         if (r > 0 && ifd >= 0 && pf[ifd].revents != 0)
             eof = drain(ph, fd);
         siginfo_t si = {0};
-        if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) ==
-                0 &&
-            si.si_pid == pid)
+        int w = waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT);
+        if ((w == 0 && si.si_pid == pid) || (w < 0 && errno == ECHILD))
             exited = true;
         heartbeat(ph, false);
         flush(ph, false);
     }
     /* strays of the group die while the unreaped leader holds its id */
     kill(-pid, SIGKILL);
+    *status = SIGKILL; /* as if killed, should waitpid() fail */
     while (waitpid(pid, status, 0) < 0 && errno == EINTR)
         ;
     ph->pid = 0;
@@ -468,8 +464,7 @@ static bool step(struct phase *ph, const char *const *argv, int stdout_fd,
         const char *abbrev = sigabbrev_np(sig);
         res->error = arena_printf(ph->a, "%s %s was killed by signal %d",
                                   ph->tool, name, sig);
-        say(ph, "\nterrace: %s (SIG%s)\n", res->error,
-            abbrev ? abbrev : "?");
+        say(ph, "\nterrace: %s (SIG%s)\n", res->error, abbrev ? abbrev : "?");
     } else {
         res->error = arena_printf(ph->a, "%s %s exited with status %d",
                                   ph->tool, name, code);
@@ -482,8 +477,8 @@ static bool step(struct phase *ph, const char *const *argv, int stdout_fd,
 
 static bool env_name_ok(const char *s)
 {
-    if (s == NULL || !((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') ||
-                       *s == '_'))
+    if (s == NULL ||
+        !((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_'))
         return false;
     for (const char *p = s; *p; p++)
         if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
@@ -499,17 +494,28 @@ static void env_build(struct phase *ph)
 {
     const struct job *j = ph->j;
     const char *ours[] = {
-        "TF_CLI_CONFIG_FILE", ph->wd.cli_config,
-        "TF_FORCE_LOCAL_BACKEND", "1",
-        "TFE_RUN_ID", j->run_id ? j->run_id : "",
-        "TF_IN_AUTOMATION", "1",
-        "TF_INPUT", "0",
-        "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        "HOME", ph->wd.home,
-        "TMPDIR", ph->wd.tmp,
-        "TF_PLUGIN_CACHE_DIR", ph->x->cache_dir,
-        "TF_PLUGIN_CACHE_MAY_BREAK_DEPENDENCY_LOCK_FILE", "1",
-        "SSL_CERT_FILE", j->ca_file,
+        "TF_CLI_CONFIG_FILE",
+        ph->wd.cli_config,
+        "TF_FORCE_LOCAL_BACKEND",
+        "1",
+        "TFE_RUN_ID",
+        j->run_id ? j->run_id : "",
+        "TF_IN_AUTOMATION",
+        "1",
+        "TF_INPUT",
+        "0",
+        "PATH",
+        "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "HOME",
+        ph->wd.home,
+        "TMPDIR",
+        ph->wd.tmp,
+        "TF_PLUGIN_CACHE_DIR",
+        ph->x->cache_dir,
+        "TF_PLUGIN_CACHE_MAY_BREAK_DEPENDENCY_LOCK_FILE",
+        "1",
+        "SSL_CERT_FILE",
+        j->ca_file,
     };
     int nours = (int)(sizeof(ours) / sizeof(ours[0])) / 2;
     const char **env =
@@ -517,15 +523,16 @@ static void env_build(struct phase *ph)
     int n = 0;
     for (int i = 0; i < nours; i++)
         if (ours[2 * i + 1] != NULL)
-            env[n++] = arena_printf(ph->a, "%s=%s", ours[2 * i],
-                                    ours[2 * i + 1]);
+            env[n++] =
+                arena_printf(ph->a, "%s=%s", ours[2 * i], ours[2 * i + 1]);
     for (int i = 0; i < j->nvars; i++) {
         const struct job_var *v = &j->vars[i];
         if (!v->env)
             continue;
         if (!env_name_ok(v->key)) {
-            say(ph, "terrace: ignoring environment variable \"%.64s\": not "
-                    "a valid name\n",
+            say(ph,
+                "terrace: ignoring environment variable \"%.64s\": not "
+                "a valid name\n",
                 v->key);
             continue;
         }
@@ -535,13 +542,14 @@ static void env_build(struct phase *ph)
             if (strncmp(env[k], v->key, kl) == 0 && env[k][kl] == '=')
                 slot = k;
         if (slot < NPROTECTED) {
-            say(ph, "terrace: ignoring environment variable %s: Terrace "
-                    "sets it\n",
+            say(ph,
+                "terrace: ignoring environment variable %s: Terrace "
+                "sets it\n",
                 v->key);
             continue;
         }
-        env[slot] = arena_printf(ph->a, "%s=%s", v->key,
-                                 v->value ? v->value : "");
+        env[slot] =
+            arena_printf(ph->a, "%s=%s", v->key, v->value ? v->value : "");
         if (slot == n)
             n++;
     }
@@ -560,7 +568,8 @@ static void paths_build(struct phase *ph)
     ph->ro = arena_alloc(ph->a, sizeof(*ph->ro) * 4);
     int n = 0;
     for (int i = 0; i < 3; i++)
-        if (cand[i] != NULL && strncmp(cand[i], "/tmp/", 5) == 0)
+        if (cand[i] != NULL && strncmp(cand[i], "/tmp/", 5) == 0 &&
+            access(cand[i], F_OK) == 0)
             ph->ro[n++] = cand[i];
 }
 
@@ -593,65 +602,6 @@ static bool init(struct phase *ph, struct job_result *res)
     }
     buf_free(&cap);
     return ok;
-}
-
-static const char *str_at(json_t *arr, size_t i)
-{
-    const char *s = json_string_value(json_array_get(arr, i));
-    return s ? s : "";
-}
-
-/* Resource counts and has_changes from `show -json` (the rules of tofu's
- * Changes.Empty(), plus drift in refresh-only mode). */
-static tr_err count_plan(struct phase *ph, struct job_result *res,
-                         struct tr_errbuf *eb)
-{
-    json_error_t jerr;
-    json_t *doc = json_load_file(ph->wd.json_plan, 0, &jerr);
-    if (doc == NULL)
-        return tr_fail(eb, TR_ERR_INVALID, "cannot read the JSON plan: %s",
-                       jerr.text);
-    bool other = false;
-    size_t i;
-    json_t *rc;
-    json_array_foreach(json_object_get(doc, "resource_changes"), i, rc)
-    {
-        json_t *ch = json_object_get(rc, "change");
-        json_t *acts = json_object_get(ch, "actions");
-        for (size_t k = 0; k < json_array_size(acts); k++) {
-            const char *act = str_at(acts, k);
-            if (strcmp(act, "create") == 0)
-                res->additions++;
-            else if (strcmp(act, "delete") == 0)
-                res->destructions++;
-            else if (strcmp(act, "update") == 0)
-                res->changes++;
-            else if (strcmp(act, "no-op") != 0)
-                other = true;
-        }
-        json_t *imp = json_object_get(ch, "importing");
-        if (imp != NULL && !json_is_null(imp))
-            res->imports++;
-        if (json_object_get(rc, "previous_address") != NULL)
-            other = true;
-    }
-    const char *key;
-    json_t *oc;
-    json_object_foreach(json_object_get(doc, "output_changes"), key, oc)
-    {
-        json_t *acts = json_object_get(oc, "actions");
-        for (size_t k = 0; k < json_array_size(acts); k++)
-            if (strcmp(str_at(acts, k), "no-op") != 0)
-                other = true;
-    }
-    if (ph->j->refresh_only &&
-        json_array_size(json_object_get(doc, "resource_drift")) > 0)
-        other = true;
-    res->has_changes = other || res->additions + res->changes +
-                                        res->destructions + res->imports >
-                                    0;
-    json_decref(doc);
-    return TR_OK;
 }
 
 static void plan_phase(struct phase *ph, struct job_result *res)
@@ -695,7 +645,7 @@ static void plan_phase(struct phase *ph, struct job_result *res)
     if (!ok)
         return;
     struct tr_errbuf eb = {{0}};
-    tr_err e = count_plan(ph, res, &eb);
+    tr_err e = tofu_count_plan(ph->wd.json_plan, ph->j->refresh_only, res, &eb);
     if (e != TR_OK) {
         res->outcome = JOB_ERRORED;
         res->error = arena_strdup(ph->a, tr_errbuf_msg(&eb, e));
@@ -707,46 +657,11 @@ static void plan_phase(struct phase *ph, struct job_result *res)
     res->json_plan_file = ph->wd.json_plan;
 }
 
-/* "Apply complete! Resources: [N imported, ]N added, N changed, N
- * destroyed." from the end of the output, colours stripped. */
-static void apply_summary(struct phase *ph, struct job_result *res)
-{
-    char *t = arena_strndup(ph->a, ph->tail.data ? ph->tail.data : "",
-                            ph->tail.len);
-    char *w = t;
-    for (const char *p = t; *p; p++) {
-        if (*p == '\033') {
-            p += strspn(p + 1, "[0123456789;");
-            if (*p == '\0')
-                break;
-            continue;
-        }
-        *w++ = *p;
-    }
-    *w = '\0';
-    const char *key = "Apply complete! Resources: ";
-    char *s = NULL;
-    for (char *p = strstr(t, key); p != NULL; p = strstr(p + 1, key))
-        s = p + strlen(key);
-    if (s == NULL)
-        return;
-    int imp = 0, add = 0, chg = 0, del = 0;
-    if (sscanf(s, "%d imported, %d added, %d changed, %d destroyed", &imp,
-               &add, &chg, &del) == 4 ||
-        (imp = 0, sscanf(s, "%d added, %d changed, %d destroyed", &add, &chg,
-                         &del) == 3)) {
-        res->imports = imp;
-        res->additions = add;
-        res->changes = chg;
-        res->destructions = del;
-    }
-}
-
 static void apply_phase(struct phase *ph, struct job_result *res)
 {
     struct tr_errbuf eb = {{0}};
-    tr_err e = ph->x->api.fetch_plan(ph->x->api.ctx, ph->j->id,
-                                     ph->wd.plan_file, &eb);
+    tr_err e =
+        ph->x->api.fetch_plan(ph->x->api.ctx, ph->j->id, ph->wd.plan_file, &eb);
     if (e != TR_OK) {
         res->outcome = JOB_ERRORED;
         res->error = arena_printf(ph->a, "cannot fetch the plan: %s",
@@ -765,7 +680,7 @@ static void apply_phase(struct phase *ph, struct job_result *res)
     if (!step(ph, v, -1, "apply", res))
         return;
     res->outcome = JOB_FINISHED;
-    apply_summary(ph, res);
+    tofu_apply_summary(ph->a, ph->tail.data, ph->tail.len, res);
 }
 
 /* ---- one job ----------------------------------------------------------- */
@@ -791,7 +706,7 @@ static bool tool_ok(struct phase *ph, struct job_result *res)
 {
     struct tr_errbuf eb = {{0}};
     char *sha = NULL;
-    tr_err e = executor_tool_check(ph->a, ph->j->tool_path, &sha, &eb);
+    tr_err e = exec_tool_sha(ph->x, ph->a, ph->j->tool_path, &sha, &eb);
     if (e != TR_OK) {
         res->outcome = JOB_ERRORED;
         res->error = arena_printf(ph->a, "the tool binary is unusable: %s",
@@ -823,7 +738,7 @@ void tofu_run_job(struct exec_ctx *x, const struct job *j, struct arena *a)
     buf_init(&ph.raw, 0);
     buf_init(&ph.out, 0);
     buf_init(&ph.tail, 0);
-    ph.timeout_s = j->timeout_s > 0 ? j->timeout_s
+    ph.timeout_s = j->timeout_s > 0        ? j->timeout_s
                    : j->phase == JOB_APPLY ? x->o.apply_timeout_s
                                            : x->o.plan_timeout_s;
     ph.deadline = util_now_ms() + ph.timeout_s * 1000;

@@ -102,8 +102,8 @@ tr_err workdir_hcl_string(struct buf *b, const char *s)
 /* Terraform identifiers: a letter or '_', then letters, digits, '_', '-'. */
 static bool valid_ident(const char *s)
 {
-    if (s == NULL || !((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-                       *s == '_'))
+    if (s == NULL ||
+        !((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_'))
         return false;
     for (const char *p = s; *p; p++)
         if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
@@ -134,8 +134,8 @@ static tr_err write_new(const char *path, const struct buf *text,
     if (unlink(path) != 0 && errno != ENOENT)
         return tr_fail(eb, TR_ERR_IO, "cannot replace %s: %s", path,
                        strerror(errno));
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                  0600);
+    int fd =
+        open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0)
         return tr_fail(eb, TR_ERR_IO, "cannot write %s: %s", path,
                        strerror(errno));

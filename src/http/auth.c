@@ -3,7 +3,8 @@
  *
  * The token's SHA-256 is looked up in the store; a user token resolves to
  * the user (and whether they are a site admin), an organization token to
- * its organization.  Failures answer 401 with the same text whatever the
+ * its organization, a run token (minted for a worker while a job runs) to
+ * its run.  Failures answer 401 with the same text whatever the
  * cause, so a caller cannot probe which tokens exist.
  *
  * SPDX-License-Identifier: MPL-2.0
@@ -53,6 +54,11 @@ bool http_authenticate(struct http_req *r)
     if (strcmp(tok.kind, "org") == 0) {
         r->who.kind = PRINC_ORG;
         r->who.org = tok.subject;
+        return true;
+    }
+    if (strcmp(tok.kind, "run") == 0) { /* a worker's run-scoped token */
+        r->who.kind = PRINC_RUN;
+        r->who.run_id = tok.subject;
         return true;
     }
     http_error(r, 401, "unauthorized", "unsupported token kind");

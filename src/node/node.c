@@ -26,6 +26,9 @@
 #include "core/log.h"
 #include "crypto/keys.h"
 #include "crypto/tls_cert.h"
+#include "domain/reaper.h"
+#include "domain/run.h"
+#include "executor/job_local.h"
 #include "executor/executor.h"
 #include "http/http.h"
 #include "store/store.h"
@@ -79,12 +82,13 @@ out:
     return e;
 }
 
-/* A demo node registers the tofu it finds (executor_find_tofu()) when no
- * tool version is registered, so its first run has a binary.  Failing
- * only warns: runs then error until an admin registers one. */
+/* A demo node, or a primary given --tofu-bin, registers the tofu it finds
+ * (executor_find_tofu()) when no tool version is registered, so its first
+ * run has a binary.  Failing only warns: runs then error until an admin
+ * registers one. */
 static void register_demo_tool(struct terrace_server *srv)
 {
-    if (strcmp(srv->cfg.role, "demo") != 0)
+    if (strcmp(srv->cfg.role, "demo") != 0 && srv->cfg.tofu_bin[0] == '\0')
         return;
     struct arena *a = arena_new();
     struct tr_errbuf eb = {{0}};
@@ -115,6 +119,68 @@ static void register_demo_tool(struct terrace_server *srv)
     else if (path != NULL)
         log_info("registered tofu %s (%s) as a tool version", version, path);
     arena_destroy(a);
+}
+
+/* The server side of runs: the job signal, the in-process job API the
+ * executor claims through (srv->jobs), and the lease reaper. */
+struct runs {
+    struct job_local *jobs;
+    struct reaper *reaper;
+    char ca[PATH_MAX];        /* the CA workers trust, if the node made it */
+};
+
+static tr_err start_runs(struct terrace_server *srv, struct runs *rs,
+                         struct tr_errbuf *eb)
+{
+    struct job_local_opts o;
+    job_local_defaults(&o);
+    snprintf(rs->ca, sizeof(rs->ca), "%.*s/tls/ca.pem", PATH_MAX - 16,
+             srv->cfg.data_dir);
+    if (strcmp(srv->cfg.tls, "on") == 0 && access(rs->ca, R_OK) == 0)
+        o.ca_file = rs->ca;
+    o.plan_timeout_s = srv->cfg.plan_timeout;
+    o.apply_timeout_s = srv->cfg.apply_timeout;
+    tr_err e = run_signal_new(&srv->run_signal);
+    if (e == TR_OK)
+        e = job_local_new(srv, &o, &rs->jobs, eb);
+    if (e == TR_OK)
+        srv->jobs = job_local_api(rs->jobs);
+    if (e == TR_OK)
+        e = reaper_start(srv, 1000, &rs->reaper, eb);
+    return e;
+}
+
+/* The worker threads that run plans and applies through srv->jobs
+ * (cfg executors; 0 runs none, e.g. a node that only serves the API). */
+static tr_err start_executor(struct terrace_server *srv, struct executor **x,
+                             struct tr_errbuf *eb)
+{
+    const struct cfg *c = &srv->cfg;
+    if (c->executors == 0 || srv->jobs == NULL)
+        return TR_OK;
+    char node[256];
+    if (gethostname(node, sizeof(node)) != 0)
+        snprintf(node, sizeof(node), "localhost");
+    node[sizeof(node) - 1] = '\0';
+    struct executor_opts o;
+    executor_defaults(&o);
+    o.workers = c->executors;
+    o.node = node;
+    o.data_dir = c->data_dir;
+    o.provider_mirror = c->provider_mirror;
+    o.plan_timeout_s = c->plan_timeout;
+    o.apply_timeout_s = c->apply_timeout;
+    return executor_start(&o, srv->jobs, x, eb);
+}
+
+/* After the executor has stopped. */
+static void stop_runs(struct terrace_server *srv, struct runs *rs)
+{
+    reaper_stop(rs->reaper);
+    srv->jobs = NULL;
+    job_local_free(rs->jobs);
+    run_signal_free(srv->run_signal);
+    srv->run_signal = NULL;
 }
 
 static void external_url(struct terrace_server *srv)
@@ -233,9 +299,18 @@ tr_err node_run(const struct cfg *cfg, node_ready_fn ready, void *arg,
         register_demo_tool(&srv);
     if (e == TR_OK)
         e = prepare_tls(&srv, eb);
+    struct runs runs = {0};
+    if (e == TR_OK)
+        e = start_runs(&srv, &runs, eb);
     if (e == TR_OK) {
         http_set_routes(api_all_routes);
         e = http_start(&srv, eb);
+    }
+    struct executor *exec = NULL;
+    if (e == TR_OK) {
+        e = start_executor(&srv, &exec, eb);
+        if (e != TR_OK)
+            http_stop(&srv);
     }
     if (e == TR_OK) {
         log_info("terrace %s (%s) listening on %s, external url %s",
@@ -253,8 +328,10 @@ tr_err node_run(const struct cfg *cfg, node_ready_fn ready, void *arg,
             log_info("signal %d received; shutting down", sig);
             break;
         }
+        executor_stop(exec); /* tofu may still talk to the API */
         http_stop(&srv);
     }
+    stop_runs(&srv, &runs);
     blob_close(srv.blob);
     keys_close(srv.keys);
     db_close(srv.db);

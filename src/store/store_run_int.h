@@ -28,9 +28,8 @@ tr_err store_run_event_add(struct db_conn *c, struct arena *a,
                            struct tr_errbuf *eb);
 
 /* Queues a new job of phase ST_PLAN / ST_APPLY for the run. */
-tr_err store_job_insert(struct db_conn *c, struct arena *a,
-                        const char *run_id, int phase, const char *now,
-                        struct tr_errbuf *eb);
+tr_err store_job_insert(struct db_conn *c, struct arena *a, const char *run_id,
+                        int phase, const char *now, struct tr_errbuf *eb);
 
 /* Sets the status of the run's plan (plan) or apply, stamping key (NULL:
  * none) in its status-timestamps. */

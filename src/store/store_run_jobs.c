@@ -106,8 +106,8 @@ static tr_err start_job(struct db_conn *c, struct arena *a,
                             eb);
     if (e == TR_OK)
         e = store_run_event_add(c, a, run, apply ? "applying" : "planning",
-                                apply ? "Apply started" : "Plan started",
-                                NULL, NULL, now, eb);
+                                apply ? "Apply started" : "Plan started", NULL,
+                                NULL, now, eb);
     return e;
 }
 
@@ -190,7 +190,8 @@ tr_err store_job_expired(struct db *db, struct arena *a, int64_t now_ms,
     db_release(c);
     if (e != TR_OK)
         return e;
-    struct st_job *jobs = arena_alloc(a, sizeof(*jobs) * (size_t)(r->nrows + 1));
+    struct st_job *jobs =
+        arena_alloc(a, sizeof(*jobs) * (size_t)(r->nrows + 1));
     for (int i = 0; i < r->nrows; i++)
         fill_job(r, i, &jobs[i]);
     *out = jobs;
@@ -203,9 +204,9 @@ tr_err store_job_queued_count(struct db *db, struct arena *a, int64_t *n,
 {
     struct db_conn *c = db_acquire(db);
     struct db_rows *r = NULL;
-    tr_err e = db_q(c, a, &r, eb,
-                    "SELECT count(*) AS n FROM jobs WHERE status = $1",
-                    "queued");
+    tr_err e =
+        db_q(c, a, &r, eb, "SELECT count(*) AS n FROM jobs WHERE status = $1",
+             "queued");
     db_release(c);
     if (e == TR_OK)
         *n = db_get_i64(r, 0, "n");
@@ -248,8 +249,8 @@ tr_err store_log_append(struct db *db, struct arena *a, const char *job_id,
         off = db_get_i64(last, 0, "end_off");
     }
     if (e == TR_OK && (uint64_t)off + len > STORE_LOG_MAX)
-        e = tr_fail(eb, TR_ERR_TOO_LARGE,
-                    "the log is longer than %d bytes", STORE_LOG_MAX);
+        e = tr_fail(eb, TR_ERR_TOO_LARGE, "the log is longer than %d bytes",
+                    STORE_LOG_MAX);
     char s[24], o[24], l[24];
     snprintf(s, sizeof(s), "%lld", (long long)seq);
     snprintf(o, sizeof(o), "%lld", (long long)off);
@@ -335,9 +336,9 @@ tr_err store_log_read(struct db *db, struct arena *a, const char *phase_id,
     for (int i = 0; i < r->nrows; i++) {
         if (db_get(r, i, "byte_offset") == NULL)
             continue;
-        int64_t got = copy_chunk(a, db_get(r, i, "data"),
-                                 db_get_i64(r, i, "byte_offset"), off, limit,
-                                 out->data);
+        int64_t got =
+            copy_chunk(a, db_get(r, i, "data"), db_get_i64(r, i, "byte_offset"),
+                       off, limit, out->data);
         if (got < 0)
             return tr_fail(eb, TR_ERR_INTERNAL, "corrupt log chunk");
         if ((size_t)got > out->len)
@@ -442,8 +443,7 @@ tr_err store_comment_get(struct db *db, struct arena *a, const char *id,
 }
 
 tr_err store_comment_list(struct db *db, struct arena *a, const char *run_id,
-                          struct st_comment **out, int *n,
-                          struct tr_errbuf *eb)
+                          struct st_comment **out, int *n, struct tr_errbuf *eb)
 {
     struct db_conn *c = db_acquire(db);
     struct db_rows *r = NULL;
@@ -477,8 +477,7 @@ static void fill_event(const struct db_rows *r, int i, struct st_run_event *o)
 }
 
 tr_err store_run_events(struct db *db, struct arena *a, const char *run_id,
-                        struct st_run_event **out, int *n,
-                        struct tr_errbuf *eb)
+                        struct st_run_event **out, int *n, struct tr_errbuf *eb)
 {
     struct db_conn *c = db_acquire(db);
     struct db_rows *r = NULL;

@@ -86,8 +86,8 @@ tr_err store_run_load(struct db_conn *c, struct arena *a, const char *id,
                       struct st_run *out, struct tr_errbuf *eb)
 {
     struct db_rows *r = NULL;
-    tr_err e = db_q(c, a, &r, eb, "SELECT " RUN_COLS RUN_FROM " WHERE r.id = $1",
-                    id);
+    tr_err e =
+        db_q(c, a, &r, eb, "SELECT " RUN_COLS RUN_FROM " WHERE r.id = $1", id);
     if (e == TR_OK && r->nrows == 0)
         e = tr_fail(eb, TR_ERR_NOT_FOUND, "run %s not found", id);
     if (e == TR_OK)
@@ -151,9 +151,8 @@ tr_err store_run_event_add(struct db_conn *c, struct arena *a,
                 desc ? desc : "", actor, comment_id, now);
 }
 
-tr_err store_job_insert(struct db_conn *c, struct arena *a,
-                        const char *run_id, int phase, const char *now,
-                        struct tr_errbuf *eb)
+tr_err store_job_insert(struct db_conn *c, struct arena *a, const char *run_id,
+                        int phase, const char *now, struct tr_errbuf *eb)
 {
     return db_x(c, a, NULL, eb,
                 "INSERT INTO jobs (id, run_id, phase, status, created_at)"
@@ -183,9 +182,9 @@ static tr_err lock_ws(struct db_conn *c, struct arena *a, const char *ws_id,
     return e;
 }
 
-tr_err store_run_create(struct db *db, struct arena *a,
-                        const struct st_run *in, const char *const *stamps,
-                        bool start, struct st_run *out, struct tr_errbuf *eb)
+tr_err store_run_create(struct db *db, struct arena *a, const struct st_run *in,
+                        const char *const *stamps, bool start,
+                        struct st_run *out, struct tr_errbuf *eb)
 {
     const char *now = util_now_iso(a);
     char *ts = store_run_stamp(a, "{}", stamps, nkeys(stamps, 16), now);
@@ -216,8 +215,7 @@ tr_err store_run_create(struct db *db, struct arena *a,
                  start ? "plan_queued" : "pending",
                  in->message ? in->message : "", b(in->is_destroy),
                  b(in->refresh), b(in->refresh_only), b(in->plan_only),
-                 b(in->save_plan), b(in->auto_apply),
-                 b(in->allow_empty_apply),
+                 b(in->save_plan), b(in->auto_apply), b(in->allow_empty_apply),
                  in->terraform_version ? in->terraform_version : "",
                  in->target_addrs ? in->target_addrs : "[]",
                  in->replace_addrs ? in->replace_addrs : "[]",
@@ -275,8 +273,7 @@ static const char *operation_sql(const char *op)
 static void list_where(struct sqlb *q, const struct st_run_filter *f)
 {
     if (f->workspace_id != NULL)
-        sqlb_addv(q, RUN_FROM " WHERE r.workspace_id = ?", 1,
-                  f->workspace_id);
+        sqlb_addv(q, RUN_FROM " WHERE r.workspace_id = ?", 1, f->workspace_id);
     else
         sqlb_addv(q, RUN_FROM " WHERE w.org = ?", 1, f->org);
     if (f->nstatuses > 0) {
@@ -338,7 +335,8 @@ tr_err store_run_list(struct db *db, struct arena *a,
     db_release(c);
     if (e != TR_OK)
         return e;
-    struct st_run *runs = arena_alloc(a, sizeof(*runs) * (size_t)(r->nrows + 1));
+    struct st_run *runs =
+        arena_alloc(a, sizeof(*runs) * (size_t)(r->nrows + 1));
     for (int i = 0; i < r->nrows; i++)
         fill(r, i, &runs[i]);
     *out = runs;
@@ -353,9 +351,9 @@ tr_err store_run_by_cost_estimate(struct db *db, struct arena *a,
 {
     struct db_conn *c = db_acquire(db);
     struct db_rows *r = NULL;
-    tr_err e = db_q(c, a, &r, eb,
-                    "SELECT " RUN_COLS RUN_FROM " WHERE r.cost_estimate_id = $1",
-                    ce_id);
+    tr_err e = db_q(
+        c, a, &r, eb,
+        "SELECT " RUN_COLS RUN_FROM " WHERE r.cost_estimate_id = $1", ce_id);
     db_release(c);
     if (e == TR_OK && r->nrows == 0)
         e = tr_fail(eb, TR_ERR_NOT_FOUND, "cost estimate %s not found", ce_id);
@@ -374,11 +372,11 @@ tr_err store_phase_get(struct db *db, struct arena *a, const char *id,
                        struct st_phase *out, struct tr_errbuf *eb)
 {
     bool plan = strncmp(id, "plan-", 5) == 0;
-    const char *sql =
-        plan ? "SELECT " PHASE_COLS ", has_changes, plan_blob_key,"
-               " json_blob_key, redacted_json_blob_key FROM plans"
-               " WHERE id = $1"
-             : "SELECT " PHASE_COLS " FROM applies WHERE id = $1";
+    const char *sql = plan ? "SELECT " PHASE_COLS
+                             ", has_changes, plan_blob_key,"
+                             " json_blob_key, redacted_json_blob_key FROM plans"
+                             " WHERE id = $1"
+                           : "SELECT " PHASE_COLS " FROM applies WHERE id = $1";
     struct db_conn *c = db_acquire(db);
     struct db_rows *r = NULL;
     tr_err e = db_q(c, a, &r, eb, sql, id);
@@ -418,9 +416,8 @@ static bool status_in(const char *status, const char *const *from)
 }
 
 tr_err store_phase_set(struct db_conn *c, struct arena *a, bool plan,
-                         const char *run_id, const char *status,
-                         const char *stamp, const char *now,
-                         struct tr_errbuf *eb)
+                       const char *run_id, const char *status,
+                       const char *stamp, const char *now, struct tr_errbuf *eb)
 {
     const char *table = plan ? "plans" : "applies";
     struct db_rows *r = NULL;
@@ -452,14 +449,14 @@ static tr_err step_plan_result(struct db_conn *c, struct arena *a,
                           p->imports};
     for (int i = 0; i < 4; i++)
         snprintf(n[i], sizeof(n[i]), "%lld", (long long)v[i]);
-    tr_err e = db_x(c, a, NULL, eb,
-                    "UPDATE plans SET has_changes = $2, additions = $3,"
-                    " changes = $4, destructions = $5, imports = $6,"
-                    " plan_blob_key = $7, json_blob_key = $8,"
-                    " redacted_json_blob_key = $9 WHERE run_id = $1",
-                    run_id, b(p->has_changes), n[0], n[1], n[2], n[3],
-                    p->plan_blob_key, p->json_blob_key,
-                    p->redacted_json_blob_key);
+    tr_err e =
+        db_x(c, a, NULL, eb,
+             "UPDATE plans SET has_changes = $2, additions = $3,"
+             " changes = $4, destructions = $5, imports = $6,"
+             " plan_blob_key = $7, json_blob_key = $8,"
+             " redacted_json_blob_key = $9 WHERE run_id = $1",
+             run_id, b(p->has_changes), n[0], n[1], n[2], n[3],
+             p->plan_blob_key, p->json_blob_key, p->redacted_json_blob_key);
     if (e == TR_OK)
         e = db_x(c, a, NULL, eb,
                  "UPDATE runs SET has_changes = $2 WHERE id = $1", run_id,
@@ -490,9 +487,8 @@ static tr_err step_log(struct db_conn *c, struct arena *a, bool plan,
 
 /* The run gives its workspace back: current_run_id, and the lock if the
  * run holds it (a pending state version of the run's dies with it). */
-static tr_err release_ws(struct db_conn *c, struct arena *a,
-                         const char *ws_id, const char *run_id,
-                         struct tr_errbuf *eb)
+static tr_err release_ws(struct db_conn *c, struct arena *a, const char *ws_id,
+                         const char *run_id, struct tr_errbuf *eb)
 {
     int64_t n = 0;
     tr_err e = db_x(c, a, NULL, eb,
@@ -571,8 +567,8 @@ static tr_err step_run_row(struct db_conn *c, struct arena *a,
                     s->run_id, s->to, ts);
     if (e == TR_OK && s->error != NULL)
         e = db_x(c, a, NULL, eb,
-                 "UPDATE runs SET error_message = $2 WHERE id = $1",
-                 s->run_id, s->error);
+                 "UPDATE runs SET error_message = $2 WHERE id = $1", s->run_id,
+                 s->error);
     if (e == TR_OK && s->force_cancel_at != NULL)
         e = db_x(c, a, NULL, eb,
                  "UPDATE runs SET force_cancel_at = $2 WHERE id = $1",
@@ -621,11 +617,11 @@ static tr_err step_apply(struct db_conn *c, struct arena *a,
     if (e == TR_OK && s->plan_result != NULL)
         e = step_plan_result(c, a, s->run_id, s->plan_result, eb);
     if (e == TR_OK && s->plan_status != NULL)
-        e = store_phase_set(c, a, true, s->run_id, s->plan_status, s->plan_stamp,
-                       now, eb);
+        e = store_phase_set(c, a, true, s->run_id, s->plan_status,
+                            s->plan_stamp, now, eb);
     if (e == TR_OK && s->apply_status != NULL)
         e = store_phase_set(c, a, false, s->run_id, s->apply_status,
-                       s->apply_stamp, now, eb);
+                            s->apply_stamp, now, eb);
     if (e == TR_OK && s->apply_counts)
         e = db_x(c, a, NULL, eb,
                  "UPDATE applies SET"
@@ -700,9 +696,9 @@ static tr_err take_workspace(struct db_conn *c, struct arena *a,
     if (e == TR_OK)
         e = store_job_insert(c, a, id, apply ? ST_APPLY : ST_PLAN, now, eb);
     if (e == TR_OK)
-        e = store_run_event_add(c, a, id, apply ? "apply_queued" : "plan_queued",
-                                apply ? "Apply queued" : "Plan queued", NULL,
-                                NULL, now, eb);
+        e = store_run_event_add(
+            c, a, id, apply ? "apply_queued" : "plan_queued",
+            apply ? "Apply queued" : "Plan queued", NULL, NULL, now, eb);
     return e;
 }
 
@@ -720,8 +716,7 @@ tr_err store_run_schedule(struct db *db, struct arena *a, const char *ws_id,
                  arena_printf(a,
                               "SELECT r.id, r.status, r.status_timestamps"
                               " FROM runs r WHERE r.workspace_id = $1"
-                              " AND " WAITING
-                              " ORDER BY r.queue_seq LIMIT 1%s",
+                              " AND " WAITING " ORDER BY r.queue_seq LIMIT 1%s",
                               db_for_update(c)),
                  ws_id);
     if (e == TR_OK && r != NULL && r->nrows == 1) {
@@ -751,8 +746,7 @@ tr_err store_run_waiting_workspaces(struct db *db, struct arena *a,
     tr_err e = db_q(c, a, &r, eb,
                     "SELECT DISTINCT r.workspace_id FROM runs r"
                     " JOIN workspaces w ON w.id = r.workspace_id"
-                    " WHERE w.current_run_id IS NULL AND " WAITING
-                    " LIMIT $1",
+                    " WHERE w.current_run_id IS NULL AND " WAITING " LIMIT $1",
                     "1000");
     db_release(c);
     if (e != TR_OK)

@@ -18,12 +18,12 @@
 
 #include "store/store.h"
 
-#define TOOL_COLS                                                          \
-    "id, version, path, sha256, enabled, official, beta, deprecated,"      \
+#define TOOL_COLS                                                              \
+    "id, version, path, sha256, enabled, official, beta, deprecated,"          \
     " deprecated_reason, created_at"
 
-#define TOOL_USAGE                                                         \
-    "(SELECT count(*) FROM workspaces w"                                   \
+#define TOOL_USAGE                                                             \
+    "(SELECT count(*) FROM workspaces w"                                       \
     " WHERE w.terraform_version = t.version) AS usage"
 
 #define MAX_VERSION 64
@@ -255,8 +255,7 @@ tr_err store_tool_list(struct db *db, struct arena *a, const char *version,
     struct db_conn *c = db_acquire(db);
     struct db_rows *r = NULL;
     tr_err e = db_q(c, a, &r, eb,
-                    "SELECT " TOOL_COLS ", " TOOL_USAGE
-                    " FROM tool_versions t"
+                    "SELECT " TOOL_COLS ", " TOOL_USAGE " FROM tool_versions t"
                     " WHERE (CAST($1 AS TEXT) IS NULL OR version = $1)"
                     " AND (CAST($2 AS TEXT) IS NULL"
                     " OR version LIKE $2 ESCAPE '\\')",
@@ -291,8 +290,7 @@ tr_err store_tool_update(struct db *db, struct arena *a, const char *id,
                     in->deprecated_reason);
     db_release(c);
     if (e == TR_ERR_CONFLICT)
-        return tr_fail(eb, e, "version %s is already registered",
-                       in->version);
+        return tr_fail(eb, e, "version %s is already registered", in->version);
     if (e == TR_OK && affected == 0)
         e = tr_fail(eb, TR_ERR_NOT_FOUND, "tool version not found");
     return e;
@@ -315,8 +313,7 @@ tr_err store_tool_resolve(struct db *db, struct arena *a, const char *want,
                           const char **path, const char **sha256,
                           const char **version, struct tr_errbuf *eb)
 {
-    bool latest = want == NULL || *want == '\0' ||
-                  strcmp(want, "latest") == 0;
+    bool latest = want == NULL || *want == '\0' || strcmp(want, "latest") == 0;
     struct db_conn *c = db_acquire(db);
     struct db_rows *r = NULL;
     tr_err e = db_q(c, a, &r, eb,
@@ -332,8 +329,7 @@ tr_err store_tool_resolve(struct db *db, struct arena *a, const char *want,
         const char *v = db_get(r, i, "version");
         if (latest && db_get_bool(r, i, "beta"))
             continue;
-        if (best < 0 ||
-            store_tool_vercmp(v, db_get(r, best, "version")) > 0)
+        if (best < 0 || store_tool_vercmp(v, db_get(r, best, "version")) > 0)
             best = i;
     }
     if (best < 0)

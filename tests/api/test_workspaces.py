@@ -142,7 +142,7 @@ def test_create_defaults(admin, org):
     assert a["locked"] is False
     assert a["working-directory"] == ""
     assert a["vcs-repo"] is None
-    assert a["structured-run-output-enabled"] is True
+    assert a["structured-run-output-enabled"] is False
     assert a["tag-names"] == []
     assert a["actions"] == {"is-destroyable": True}
     assert a["resource-count"] == 0
@@ -187,7 +187,7 @@ def test_create_all_attributes(admin, org):
         "working-directory": "infra/prod", "allow-destroy-plan": False,
         "file-triggers-enabled": False, "global-remote-state": True,
         "queue-all-runs": True, "speculative-enabled": False,
-        "structured-run-output-enabled": False, "source-name": "my-app",
+        "structured-run-output-enabled": True, "source-name": "my-app",
         "source-url": "https://example.com/app",
         "trigger-prefixes": ["/modules"], "assessments-enabled": True,
         "auto-destroy-at": "2030-01-01T00:00:00Z",

@@ -45,7 +45,7 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session", params=BACKENDS)
 def daemon(request):
-    d = Daemon(backend=request.param)
+    d = Daemon(backend=request.param, extra_args=["--tofu-bin", TOFU_BIN])
     try:
         d.start()
     except Exception:

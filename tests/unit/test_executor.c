@@ -123,11 +123,11 @@ struct fake {
     int heartbeats;
     const char *cancel_when; /* log text that triggers a cancel */
     int cancel_level;
-    bool escalate;           /* then force-cancel 700 ms later */
+    bool escalate; /* then force-cancel 700 ms later */
     int64_t cancel_at;
-    const char *tarball;     /* served by fetch_config */
-    size_t fill_bytes;       /* fetch_config writes this many instead */
-    char plan_seen[64];      /* res.plan_file's content at finish */
+    const char *tarball; /* served by fetch_config */
+    size_t fill_bytes;   /* fetch_config writes this many instead */
+    char plan_seen[64];  /* res.plan_file's content at finish */
     char json_seen[1024];
     bool plan_exists;
 };
@@ -138,8 +138,8 @@ static char tool_path[128];
 static char tool_sha[65];
 static char small_fs[128]; /* 1 MiB tmpfs, or "" */
 
-static tr_err f_claim(void *ctx, struct arena *a, const char *node,
-                      int wait_ms, struct job *out, struct tr_errbuf *eb)
+static tr_err f_claim(void *ctx, struct arena *a, const char *node, int wait_ms,
+                      struct job *out, struct tr_errbuf *eb)
 {
     (void)ctx;
     (void)a;
@@ -190,8 +190,7 @@ static tr_err f_append(void *ctx, const char *job_id, const char *data,
     return TR_OK;
 }
 
-static tr_err copy_file(const char *from, const char *to,
-                        struct tr_errbuf *eb)
+static tr_err copy_file(const char *from, const char *to, struct tr_errbuf *eb)
 {
     FILE *in = fopen(from, "rb");
     FILE *out = fopen(to, "wb");
@@ -306,9 +305,9 @@ static void make_tarball(const char *path, const struct entry *ents, int n)
         }
         assert_int_equal(archive_write_header(a, e), ARCHIVE_OK);
         if (ents[i].text != NULL)
-            assert_int_equal(archive_write_data(a, ents[i].text,
-                                                strlen(ents[i].text)),
-                             (la_ssize_t)strlen(ents[i].text));
+            assert_int_equal(
+                archive_write_data(a, ents[i].text, strlen(ents[i].text)),
+                (la_ssize_t)strlen(ents[i].text));
         archive_entry_free(e);
     }
     assert_int_equal(archive_write_close(a), ARCHIVE_OK);
@@ -318,14 +317,15 @@ static void make_tarball(const char *path, const struct entry *ents, int n)
 /* ---- fixture ----------------------------------------------------------- */
 
 struct fx {
-    char dir[128];      /* this test's directory */
-    char data[192];     /* DATA */
+    char dir[128];  /* this test's directory */
+    char data[192]; /* DATA */
     char tarball[192];
     char run_id[64];
     struct job_var vars[8];
     const char *targets[2];
     const char *replaces[1];
-    const char *bwrap;  /* executor option */
+    const char *bwrap; /* executor options */
+    const char *mirror;
     int grace_ms;
 };
 
@@ -344,9 +344,8 @@ static int setup(void **state)
     util_random(rnd, sizeof(rnd));
     snprintf(fx->run_id, sizeof(fx->run_id), "run-test%02x%02x%02x%02x%02x%02x",
              rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
-    struct entry ents[] = {{"main.tf", "# empty\n"},
-                           {"sub", NULL},
-                           {"sub/main.tf", "# sub\n"}};
+    struct entry ents[] = {
+        {"main.tf", "# empty\n"}, {"sub", NULL}, {"sub/main.tf", "# sub\n"}};
     make_tarball(fx->tarball, ents, 3);
     fx->grace_ms = 500;
     pthread_mutex_lock(&F.mu);
@@ -398,8 +397,8 @@ static int teardown(void **state)
 static void set_mode(struct fx *fx, const char *mode)
 {
     int n = F.job.nvars;
-    fx->vars[n] = (struct job_var){.key = "FAKE_MODE", .value = mode,
-                                   .env = true};
+    fx->vars[n] =
+        (struct job_var){.key = "FAKE_MODE", .value = mode, .env = true};
     F.job.nvars = n + 1;
 }
 
@@ -433,6 +432,21 @@ static int job_processes(const char *run_id)
     return n;
 }
 
+/* Waits for the fake API's finish; false after 60 s. */
+static bool wait_finished(void)
+{
+    pthread_mutex_lock(&F.mu);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 60;
+    while (!F.finished &&
+           pthread_cond_timedwait(&F.cv, &F.mu, &until) != ETIMEDOUT)
+        ;
+    bool done = F.finished;
+    pthread_mutex_unlock(&F.mu);
+    return done;
+}
+
 /* Runs F.job through an executor with one worker; returns the seconds it
  * took.  Checks that nothing of the job is left behind. */
 static double run_job(struct fx *fx)
@@ -443,6 +457,7 @@ static double run_job(struct fx *fx)
     o.node = "test-node";
     o.data_dir = fx->data;
     o.bwrap = fx->bwrap;
+    o.provider_mirror = fx->mirror;
     o.grace_ms = fx->grace_ms;
     o.heartbeat_ms = 100;
     o.flush_ms = 50;
@@ -453,15 +468,7 @@ static double run_job(struct fx *fx)
     tr_err e = executor_start(&o, &fake_api, &x, &eb);
     if (e != TR_OK)
         fail_msg("executor_start: %s", eb.msg);
-    pthread_mutex_lock(&F.mu);
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += 60;
-    while (!F.finished &&
-           pthread_cond_timedwait(&F.cv, &F.mu, &until) != ETIMEDOUT)
-        ;
-    bool done = F.finished;
-    pthread_mutex_unlock(&F.mu);
+    bool done = wait_finished();
     executor_stop(x);
     double secs = (double)(util_now_ms() - t0) / 1000.0;
     if (getenv("TEST_EXECUTOR_VERBOSE") != NULL)
@@ -481,15 +488,15 @@ static bool log_has(const char *s)
     return F.log.data != NULL && strstr(F.log.data, s) != NULL;
 }
 
-#define assert_log_has(s)                                                  \
-    do {                                                                   \
-        if (!log_has(s))                                                   \
-            fail_msg("log lacks \"%s\"; log:\n%s", (s), F.log.data);       \
+#define assert_log_has(s)                                                      \
+    do {                                                                       \
+        if (!log_has(s))                                                       \
+            fail_msg("log lacks \"%s\"; log:\n%s", (s), F.log.data);           \
     } while (0)
-#define assert_log_lacks(s)                                                \
-    do {                                                                   \
-        if (log_has(s))                                                    \
-            fail_msg("log has \"%s\"; log:\n%s", (s), F.log.data);         \
+#define assert_log_lacks(s)                                                    \
+    do {                                                                       \
+        if (log_has(s))                                                        \
+            fail_msg("log has \"%s\"; log:\n%s", (s), F.log.data);             \
     } while (0)
 
 /* ---- tests ------------------------------------------------------------- */
@@ -518,8 +525,7 @@ static void test_plan_ok(void **state)
     assert_string_equal(F.plan_seen, "binary plan\n");
     assert_non_null(strstr(F.json_seen, "\"resource_changes\""));
     /* the banner the CLI expects, then plan output; init kept back */
-    assert_int_equal(strncmp(F.log.data, "OpenTofu v1.2.3\non linux_", 25),
-                     0);
+    assert_int_equal(strncmp(F.log.data, "OpenTofu v1.2.3\non linux_", 25), 0);
     assert_log_has("Initializing plugins and modules...\n");
     assert_log_has("plan args: -input=false -lock=false -out=");
     assert_log_has("/plan.tfplan -destroy -refresh=false "
@@ -557,14 +563,12 @@ static void test_env_clean(void **state)
 {
     struct fx *fx = *state;
     setenv("TERRACE_LEAK_CHECK", "leaked", 1);
-    fx->vars[0] = (struct job_var){.key = "FOO", .value = "bar",
-                                   .env = true};
-    fx->vars[1] = (struct job_var){.key = "TF_FORCE_LOCAL_BACKEND",
-                                   .value = "0", .env = true};
-    fx->vars[2] = (struct job_var){.key = "bad name", .value = "x",
-                                   .env = true};
-    fx->vars[3] = (struct job_var){.key = "TF_LOG", .value = "",
-                                   .env = true};
+    fx->vars[0] = (struct job_var){.key = "FOO", .value = "bar", .env = true};
+    fx->vars[1] = (struct job_var){
+        .key = "TF_FORCE_LOCAL_BACKEND", .value = "0", .env = true};
+    fx->vars[2] =
+        (struct job_var){.key = "bad name", .value = "x", .env = true};
+    fx->vars[3] = (struct job_var){.key = "TF_LOG", .value = "", .env = true};
     F.job.nvars = 4;
     set_mode(fx, "env");
     run_job(fx);
@@ -591,19 +595,18 @@ static void test_env_clean(void **state)
 static void test_secret_scrub(void **state)
 {
     struct fx *fx = *state;
-    fx->vars[0] = (struct job_var){.key = "password",
-                                   .value = "hunter2-secret-value",
-                                   .sensitive = true};
+    fx->vars[0] = (struct job_var){
+        .key = "password", .value = "hunter2-secret-value", .sensitive = true};
     fx->vars[1] = (struct job_var){.key = "SECRET_ENV",
-                                   .value = "env-secret-xyz", .env = true,
+                                   .value = "env-secret-xyz",
+                                   .env = true,
                                    .sensitive = true};
-    fx->vars[2] = (struct job_var){.key = "tmpl",
-                                   .value = "${x} and %{y} \"q\" \\ \n"};
-    fx->vars[3] = (struct job_var){.key = "list", .value = "[1, 2]",
-                                   .hcl = true};
-    fx->vars[4] = (struct job_var){.key = "quoted",
-                                   .value = "a\"b-secret",
-                                   .sensitive = true};
+    fx->vars[2] =
+        (struct job_var){.key = "tmpl", .value = "${x} and %{y} \"q\" \\ \n"};
+    fx->vars[3] =
+        (struct job_var){.key = "list", .value = "[1, 2]", .hcl = true};
+    fx->vars[4] = (struct job_var){
+        .key = "quoted", .value = "a\"b-secret", .sensitive = true};
     F.job.nvars = 5;
     set_mode(fx, "secret");
     run_job(fx);
@@ -620,6 +623,23 @@ static void test_secret_scrub(void **state)
     assert_log_has("list = [1, 2]\n");
     assert_log_has("credentials \"127.0.0.1:8443\" {\n  token = \"***\"\n}");
     assert_log_has("plugin_cache_dir = \"/");
+}
+
+/* Plain-http Terrace (TLS at a load balancer) and a provider mirror. */
+static void test_cli_config_variants(void **state)
+{
+    struct fx *fx = *state;
+    fx->mirror = "/srv/mirror";
+    F.job.api_url = "http://terrace.internal:8080";
+    F.job.ca_file = "/etc/ssl/terrace-ca.pem";
+    set_mode(fx, "secret");
+    run_job(fx);
+    assert_int_equal(F.res.outcome, JOB_FINISHED);
+    assert_log_has("credentials \"terrace.internal:8080\" {");
+    assert_log_has("host \"terrace.internal:8080\" {\n  services = {\n"
+                   "    \"tfe.v2\" = \"http://terrace.internal:8080/api/v2/\"");
+    assert_log_has("provider_installation {\n  filesystem_mirror {\n"
+                   "    path = \"/srv/mirror\"\n  }\n  direct {}\n}");
 }
 
 static void test_crash(void **state)
@@ -855,6 +875,45 @@ static void test_stop_interrupts(void **state)
     assert_int_equal(job_processes(fx->run_id), 0);
 }
 
+/* The checksum is remembered per file identity: a binary changed between
+ * two jobs of one executor is caught. */
+static void test_tool_changed_between_jobs(void **state)
+{
+    struct fx *fx = *state;
+    set_mode(fx, "ok");
+    struct executor_opts o;
+    executor_defaults(&o);
+    o.workers = 1;
+    o.data_dir = fx->data;
+    o.heartbeat_ms = 100;
+    o.flush_ms = 50;
+    o.claim_wait_ms = 50;
+    struct executor *x = NULL;
+    struct tr_errbuf eb = {{0}};
+    assert_int_equal(executor_start(&o, &fake_api, &x, &eb), TR_OK);
+    assert_true(wait_finished());
+    assert_int_equal(F.res.outcome, JOB_FINISHED);
+    /* same bytes again: fine; then one byte more */
+    pthread_mutex_lock(&F.mu);
+    F.finished = F.handed = false;
+    pthread_mutex_unlock(&F.mu);
+    assert_true(wait_finished());
+    assert_int_equal(F.res.outcome, JOB_FINISHED);
+    FILE *f = fopen(tool_path, "a");
+    assert_non_null(f);
+    fputs("# changed\n", f);
+    fclose(f);
+    pthread_mutex_lock(&F.mu);
+    F.finished = F.handed = false;
+    pthread_mutex_unlock(&F.mu);
+    bool done = wait_finished();
+    executor_stop(x);
+    assert_true(ut_write_file(tool_path, fake_tofu));
+    assert_true(done);
+    assert_int_equal(F.res.outcome, JOB_ERRORED);
+    assert_string_equal(F.res.error, "tool checksum mismatch");
+}
+
 static void test_full_disk(void **state)
 {
     struct fx *fx = *state;
@@ -891,8 +950,7 @@ static void test_hcl_and_url(void **state)
     buf_init(&b, 0);
     assert_int_equal(workdir_hcl_string(&b, "a\"b\\c\n\t${x}%{y}$$%z\x01"),
                      TR_OK);
-    assert_string_equal(b.data,
-                        "\"a\\\"b\\\\c\\n\\t$${x}%%{y}$$%z\\u0001\"");
+    assert_string_equal(b.data, "\"a\\\"b\\\\c\\n\\t$${x}%%{y}$$%z\\u0001\"");
     buf_free(&b);
     struct arena *a = arena_new();
     assert_string_equal(workdir_url_host(a, "https://h.example:8443/x"),
@@ -900,6 +958,74 @@ static void test_hcl_and_url(void **state)
     assert_string_equal(workdir_url_host(a, "http://h"), "h");
     assert_null(workdir_url_host(a, "https://u:p@h/"));
     assert_null(workdir_url_host(a, "h:1"));
+    arena_destroy(a);
+}
+
+static void count(struct fx *fx, const char *json, bool refresh_only,
+                  struct job_result *res, tr_err want)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/plan.json", fx->dir);
+    assert_true(ut_write_file(path, json));
+    memset(res, 0, sizeof(*res));
+    struct tr_errbuf eb = {{0}};
+    assert_int_equal(tofu_count_plan(path, refresh_only, res, &eb), want);
+}
+
+static void test_results(void **state)
+{
+    struct fx *fx = *state;
+    struct job_result r;
+    count(fx, "{\"resource_changes\":[]}", false, &r, TR_OK);
+    assert_false(r.has_changes);
+    count(fx,
+          "{\"resource_changes\":[{\"change\":{\"actions\":"
+          "[\"no-op\"]}}],\"output_changes\":{\"o\":{\"actions\":"
+          "[\"no-op\"]}}}",
+          false, &r, TR_OK);
+    assert_false(r.has_changes);
+    /* a move, an output, a read: changes without counts */
+    count(fx,
+          "{\"resource_changes\":[{\"previous_address\":\"a.b\","
+          "\"change\":{\"actions\":[\"no-op\"]}}]}",
+          false, &r, TR_OK);
+    assert_true(r.has_changes);
+    assert_int_equal(r.additions + r.changes + r.destructions, 0);
+    count(fx, "{\"output_changes\":{\"o\":{\"actions\":[\"create\"]}}}", false,
+          &r, TR_OK);
+    assert_true(r.has_changes);
+    count(fx,
+          "{\"resource_changes\":[{\"change\":{\"actions\":"
+          "[\"read\"]}}]}",
+          false, &r, TR_OK);
+    assert_true(r.has_changes);
+    /* drift matters only to refresh-only plans */
+    const char *drift = "{\"resource_drift\":[{\"address\":\"x\"}]}";
+    count(fx, drift, false, &r, TR_OK);
+    assert_false(r.has_changes);
+    count(fx, drift, true, &r, TR_OK);
+    assert_true(r.has_changes);
+    count(fx,
+          "{\"resource_changes\":[{\"change\":{\"actions\":"
+          "[\"create\",\"delete\"],\"importing\":null}}]}",
+          false, &r, TR_OK);
+    assert_int_equal(r.additions, 1);
+    assert_int_equal(r.destructions, 1);
+    assert_int_equal(r.imports, 0);
+    count(fx, "not json", false, &r, TR_ERR_INVALID);
+
+    struct arena *a = arena_new();
+    const char *out = "x\n\033[1mApply complete! Resources: 3 imported, "
+                      "1 added, 0 changed, 2 destroyed.\033[0m\n";
+    memset(&r, 0, sizeof(r));
+    tofu_apply_summary(a, out, strlen(out), &r);
+    assert_int_equal(r.imports, 3);
+    assert_int_equal(r.additions, 1);
+    assert_int_equal(r.changes, 0);
+    assert_int_equal(r.destructions, 2);
+    memset(&r, 0, sizeof(r));
+    tofu_apply_summary(a, "no summary\n", 11, &r);
+    assert_int_equal(r.additions + r.imports, 0);
     arena_destroy(a);
 }
 
@@ -919,8 +1045,7 @@ static void test_tool_helpers(void **state)
     snprintf(plain, sizeof(plain), "%s/plain", fx->dir);
     assert_true(ut_write_file(plain, "x"));
     chmod(plain, 0644);
-    assert_int_equal(executor_tool_check(a, plain, &sha, &eb),
-                     TR_ERR_INVALID);
+    assert_int_equal(executor_tool_check(a, plain, &sha, &eb), TR_ERR_INVALID);
     assert_non_null(strstr(eb.msg, "not executable"));
     assert_int_equal(executor_tool_check(a, fx->dir, &sha, &eb),
                      TR_ERR_INVALID);
@@ -975,6 +1100,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_apply_ok, setup, teardown),
         cmocka_unit_test_setup_teardown(test_env_clean, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secret_scrub, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cli_config_variants, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_crash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_init_fails, setup, teardown),
@@ -985,21 +1112,21 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_force_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checksum_mismatch, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_archive_attack, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_archive_attack, setup, teardown),
         cmocka_unit_test_setup_teardown(test_working_directory, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_working_directory_bad, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_bad_variable_name, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_sandbox_confines, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_sandbox_confines, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_sandbox, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_stop_interrupts, setup,
+        cmocka_unit_test_setup_teardown(test_stop_interrupts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tool_changed_between_jobs, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_full_disk, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hcl_and_url, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_results, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tool_helpers, setup, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

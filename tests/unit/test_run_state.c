@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "blob/blob.h"
+#include "core/fault.h"
 #include "crypto/keys.h"
 #include "domain/plan_redact.h"
 #include "domain/run.h"
@@ -45,8 +46,8 @@ struct fx {
     struct job_local *jl;
     struct job_api *api;
     struct arena *a;
-    const char *ws;       /* workspace "w" of organization "o" */
-    const char *cv;       /* an uploaded configuration version of ws */
+    const char *ws; /* workspace "w" of organization "o" */
+    const char *cv; /* an uploaded configuration version of ws */
 };
 
 static const enum db_kind k_sqlite = DB_SQLITE;
@@ -130,6 +131,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fx *fx = *state;
+    fault_reset();
     job_local_free(fx->jl);
     run_signal_free(fx->srv.run_signal);
     keys_close(fx->srv.keys);
@@ -159,16 +161,17 @@ enum { SPEC = 1, AUTO = 2, SAVE = 4, EMPTY_OK = 8 };
 
 static struct st_run mkrun(struct fx *fx, int flags)
 {
-    struct st_run in = {
-        .workspace_id = fx->ws,
-        .org = "o",
-        .cv_id = fx->cv,
-        .refresh = true,
-        .plan_only = flags & SPEC,
-        .auto_apply = flags & AUTO,
-        .save_plan = flags & SAVE,
-        .allow_empty_apply = flags & EMPTY_OK,
-    },
+    struct st_run in =
+                      {
+                          .workspace_id = fx->ws,
+                          .org = "o",
+                          .cv_id = fx->cv,
+                          .refresh = true,
+                          .plan_only = flags & SPEC,
+                          .auto_apply = flags & AUTO,
+                          .save_plan = flags & SAVE,
+                          .allow_empty_apply = flags & EMPTY_OK,
+                      },
                   out;
     struct tr_errbuf eb = {{0}};
     tr_err e = run_create(&fx->srv, fx->a, &in, &out, &eb);
@@ -564,9 +567,8 @@ static void test_force_cancel(void **state)
     struct job_result res = {.outcome = JOB_FORCE_CANCELED};
     assert_int_equal(fx->api->finish(fx->api->ctx, j.id, &res, NULL),
                      TR_ERR_CONFLICT);
-    assert_int_equal(
-        fx->api->append_log(fx->api->ctx, j.id, "late", 4, NULL),
-        TR_ERR_NOT_FOUND);
+    assert_int_equal(fx->api->append_log(fx->api->ctx, j.id, "late", 4, NULL),
+                     TR_ERR_NOT_FOUND);
 }
 
 static void test_lease_expiry(void **state)
@@ -583,9 +585,9 @@ static void test_lease_expiry(void **state)
     assert_int_equal(run_expire(&fx->srv, fx->a, util_now_ms(), &reaped, NULL),
                      TR_OK);
     assert_int_equal(reaped, 0);
-    assert_int_equal(run_expire(&fx->srv, fx->a, util_now_ms() + 31000,
-                                &reaped, NULL),
-                     TR_OK);
+    assert_int_equal(
+        run_expire(&fx->srv, fx->a, util_now_ms() + 31000, &reaped, NULL),
+        TR_OK);
     assert_int_equal(reaped, 1);
     struct st_run r = get(fx, a.id);
     assert_string_equal(r.status, "errored");
@@ -614,9 +616,9 @@ static void test_user_lock_waits(void **state)
     struct st_run s = mkrun(fx, SPEC);
     assert_status(fx, a.id, "pending");
     assert_status(fx, s.id, "plan_queued"); /* speculative ignores locks */
-    assert_int_equal(store_ws_unlock(fx->srv.db, fx->a, fx->ws, "user", "u1",
-                                     NULL, NULL),
-                     TR_OK);
+    assert_int_equal(
+        store_ws_unlock(fx->srv.db, fx->a, fx->ws, "user", "u1", NULL, NULL),
+        TR_OK);
     assert_status(fx, a.id, "pending");
     /* the reaper's sweep notices */
     assert_int_equal(run_expire(&fx->srv, fx->a, util_now_ms(), NULL, NULL),
@@ -685,12 +687,11 @@ static void test_logs(void **state)
     assert_int_equal(v.len, 0);
     struct job j = claim(fx, a.id, JOB_PLAN);
     const char bin[] = "line one\n\0\x01\xff tail";
-    assert_int_equal(fx->api->append_log(fx->api->ctx, j.id, "hello ", 6,
-                                         NULL),
+    assert_int_equal(fx->api->append_log(fx->api->ctx, j.id, "hello ", 6, NULL),
                      TR_OK);
-    assert_int_equal(fx->api->append_log(fx->api->ctx, j.id, bin,
-                                         sizeof(bin) - 1, NULL),
-                     TR_OK);
+    assert_int_equal(
+        fx->api->append_log(fx->api->ctx, j.id, bin, sizeof(bin) - 1, NULL),
+        TR_OK);
     assert_int_equal(
         store_log_read(fx->srv.db, fx->a, a.plan_id, 3, 8, &v, NULL), TR_OK);
     assert_false(v.ended);
@@ -707,9 +708,9 @@ static void test_logs(void **state)
     assert_non_null(v.blob_key);
     char *data = NULL;
     size_t len = 0;
-    assert_int_equal(blob_get(fx->srv.blob, fx->a, v.blob_key, 1024, &data,
-                              &len, NULL),
-                     TR_OK);
+    assert_int_equal(
+        blob_get(fx->srv.blob, fx->a, v.blob_key, 1024, &data, &len, NULL),
+        TR_OK);
     assert_int_equal(len, 6 + sizeof(bin) - 1);
     assert_memory_equal(data + 6, bin, sizeof(bin) - 1);
     assert_int_equal(count(fx,
@@ -720,8 +721,7 @@ static void test_logs(void **state)
     /* the apply never ran: its log is empty and ended once unreachable */
     assert_int_equal(action(fx, "discard", a.id), TR_OK);
     assert_int_equal(
-        store_log_read(fx->srv.db, fx->a, a.apply_id, 0, 100, &v, NULL),
-        TR_OK);
+        store_log_read(fx->srv.db, fx->a, a.apply_id, 0, 100, &v, NULL), TR_OK);
     assert_true(v.ended);
     assert_null(v.blob_key);
     assert_int_equal(v.len, 0);
@@ -763,9 +763,9 @@ static void test_redaction(void **state)
     assert_non_null(strstr(red, "\"provider_schemas\""));
     assert_non_null(strstr(red, "\"resource_changes\""));
     assert_null(strstr(red, "\"variables\""));
-    assert_int_equal(plan_redact(a, "[1]", 3, NULL, 0, &full, &fl, &red, &rl,
-                                 NULL),
-                     TR_ERR_INVALID);
+    assert_int_equal(
+        plan_redact(a, "[1]", 3, NULL, 0, &full, &fl, &red, &rl, NULL),
+        TR_ERR_INVALID);
     arena_destroy(a);
 }
 
@@ -826,25 +826,27 @@ static void test_job_contents(void **state)
                        .key = "region",
                        .value = "a",
                        .category = "terraform"};
-    assert_int_equal(store_var_create(fx->srv.db, fx->srv.keys, fx->a, &v,
-                                      NULL, NULL),
-                     TR_OK);
-    assert_int_equal(store_var_create(fx->srv.db, fx->srv.keys, fx->a, &e,
-                                      NULL, NULL),
-                     TR_OK);
-    assert_int_equal(store_var_create(fx->srv.db, fx->srv.keys, fx->a, &o,
-                                      NULL, NULL),
-                     TR_OK);
-    struct st_run in = {
-        .workspace_id = fx->ws,
-        .org = "o",
-        .cv_id = fx->cv,
-        .refresh = true,
-        .is_destroy = true,
-        .target_addrs = "[\"a.b\",\"c.d\"]",
-        .replace_addrs = "[\"e.f\"]",
-        .variables = "[{\"key\":\"region\",\"value\":\"\\\"b\\\"\"}]",
-    },
+    assert_int_equal(
+        store_var_create(fx->srv.db, fx->srv.keys, fx->a, &v, NULL, NULL),
+        TR_OK);
+    assert_int_equal(
+        store_var_create(fx->srv.db, fx->srv.keys, fx->a, &e, NULL, NULL),
+        TR_OK);
+    assert_int_equal(
+        store_var_create(fx->srv.db, fx->srv.keys, fx->a, &o, NULL, NULL),
+        TR_OK);
+    struct st_run in =
+                      {
+                          .workspace_id = fx->ws,
+                          .org = "o",
+                          .cv_id = fx->cv,
+                          .refresh = true,
+                          .is_destroy = true,
+                          .target_addrs = "[\"a.b\",\"c.d\"]",
+                          .replace_addrs = "[\"e.f\"]",
+                          .variables =
+                              "[{\"key\":\"region\",\"value\":\"\\\"b\\\"\"}]",
+                      },
                   r;
     assert_int_equal(run_create(&fx->srv, fx->a, &in, &r, NULL), TR_OK);
     struct job j = claim(fx, r.id, JOB_PLAN);
@@ -879,8 +881,8 @@ static void test_job_contents(void **state)
     assert_true(pw && region && env);
     /* the token works as an API token of kind "run" */
     struct st_token t;
-    assert_int_equal(
-        store_token_lookup(fx->srv.db, fx->a, j.token, &t, NULL), TR_OK);
+    assert_int_equal(store_token_lookup(fx->srv.db, fx->a, j.token, &t, NULL),
+                     TR_OK);
     assert_string_equal(t.kind, "run");
     assert_string_equal(t.subject, r.id);
     finish(fx, &j, JOB_FINISHED, true);
@@ -906,9 +908,9 @@ static void test_events(void **state)
 {
     struct fx *fx = fixture(state);
     struct st_run a = mkrun(fx, 0);
-    assert_int_equal(store_comment_create(fx->srv.db, fx->a, a.id, "hi", NULL,
-                                          NULL, NULL),
-                     TR_OK);
+    assert_int_equal(
+        store_comment_create(fx->srv.db, fx->a, a.id, "hi", NULL, NULL, NULL),
+        TR_OK);
     assert_int_equal(run_cancel(&fx->srv, fx->a, a.id, NULL, "stop", NULL),
                      TR_OK);
     struct st_run_event *ev = NULL;
@@ -926,6 +928,195 @@ static void test_events(void **state)
                      TR_OK);
     assert_int_equal(n, 2);
     assert_string_equal(cm[1].body, "stop");
+}
+
+/* ---- races and faults ---------------------------------------------------- */
+
+struct racer {
+    struct fx *fx;
+    int claimed;
+    char ids[16][40];
+    bool cancel; /* this racer cancels instead of claiming */
+    const char **runs;
+    int nruns;
+    int errors;
+};
+
+static void *race(void *arg)
+{
+    struct racer *rc = arg;
+    struct arena *a = arena_new();
+    if (rc->cancel) {
+        for (int i = 0; i < rc->nruns; i++) {
+            tr_err e =
+                run_cancel(&rc->fx->srv, a, rc->runs[i], NULL, NULL, NULL);
+            if (e != TR_OK && e != TR_ERR_CONFLICT)
+                rc->errors++;
+        }
+    } else {
+        for (;;) {
+            struct job j;
+            tr_err e =
+                rc->fx->api->claim(rc->fx->api->ctx, a, "racer", 0, &j, NULL);
+            if (e == TR_ERR_NOT_FOUND)
+                break;
+            if (e != TR_OK) {
+                rc->errors++;
+                break;
+            }
+            if (rc->claimed < 16)
+                snprintf(rc->ids[rc->claimed], sizeof(rc->ids[0]), "%s",
+                         j.run_id);
+            rc->claimed++;
+        }
+    }
+    arena_destroy(a);
+    return NULL;
+}
+
+/* Four claimers and a canceler on twelve queued speculative runs: every
+ * job is claimed at most once, nothing fails (no deadlock on
+ * PostgreSQL), and each run ends up either canceled before any worker saw
+ * it or planning with the cancel request on its job. */
+static void test_claim_race(void **state)
+{
+    struct fx *fx = fixture(state);
+    enum { NRUNS = 12, NCLAIM = 4 };
+    const char *runs[NRUNS];
+    for (int i = 0; i < NRUNS; i++)
+        runs[i] = mkrun(fx, SPEC).id;
+    struct racer rc[NCLAIM + 1];
+    pthread_t t[NCLAIM + 1];
+    memset(rc, 0, sizeof(rc));
+    for (int i = 0; i <= NCLAIM; i++) {
+        rc[i].fx = fx;
+        rc[i].cancel = i == NCLAIM;
+        rc[i].runs = runs;
+        rc[i].nruns = NRUNS;
+        pthread_create(&t[i], NULL, race, &rc[i]);
+    }
+    int claimed = 0;
+    for (int i = 0; i <= NCLAIM; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(rc[i].errors, 0);
+        claimed += rc[i].claimed;
+    }
+    for (int i = 0; i < NCLAIM; i++)
+        for (int k = 0; k < rc[i].claimed; k++)
+            for (int m = 0; m <= NCLAIM; m++)
+                for (int q = 0; q < rc[m].claimed; q++)
+                    if ((m != i || q != k) &&
+                        strcmp(rc[i].ids[k], rc[m].ids[q]) == 0)
+                        fail_msg("run %s claimed twice", rc[i].ids[k]);
+    int planning = 0;
+    for (int i = 0; i < NRUNS; i++) {
+        struct st_run r = get(fx, runs[i]);
+        if (strcmp(r.status, "planning") == 0) {
+            planning++;
+            assert_int_equal(count(fx,
+                                   "SELECT count(*) AS n FROM jobs WHERE"
+                                   " run_id = $1 AND status = 'running'"
+                                   " AND cancel = 1",
+                                   r.id),
+                             1);
+        } else {
+            assert_string_equal(r.status, "canceled");
+        }
+    }
+    assert_int_equal(planning, claimed);
+    assert_int_equal(
+        count(fx, "SELECT count(*) AS n FROM jobs WHERE status = $1", "queued"),
+        0);
+}
+
+/* The invariants of run.h that a failure must never break. */
+static void assert_consistent(struct fx *fx)
+{
+    /* queued job <=> a *_queued run; running job <=> planning/applying */
+    assert_int_equal(
+        count(fx,
+              "SELECT count(*) AS n FROM runs r WHERE (r.status IN"
+              " ('plan_queued', 'apply_queued')) <> EXISTS (SELECT 1 FROM"
+              " jobs j WHERE j.run_id = r.id AND j.status = $1)",
+              "queued"),
+        0);
+    assert_int_equal(
+        count(fx,
+              "SELECT count(*) AS n FROM runs r WHERE (r.status IN"
+              " ('planning', 'applying')) <> EXISTS (SELECT 1 FROM jobs j"
+              " WHERE j.run_id = r.id AND j.status = $1)",
+              "running"),
+        0);
+    /* the current run holds the lock; no final run is current */
+    assert_int_equal(count(fx,
+                           "SELECT count(*) AS n FROM workspaces w JOIN runs"
+                           " r ON r.id = w.current_run_id WHERE w.locked = 0"
+                           " OR w.lock_holder <> r.id OR r.status IN"
+                           " ('applied', 'planned_and_finished', 'discarded',"
+                           " 'errored', 'canceled', $1)",
+                           "force_canceled"),
+                     0);
+}
+
+/* Every statement of create, claim, cancel and finish failing in turn:
+ * each failure leaves the runs consistent, and a retry completes. */
+static void test_fault_walk(void **state)
+{
+    struct fx *fx = fixture(state);
+    for (int n = 1; n < 200; n++) {
+        fault_arm("db.query", n);
+        struct st_run in = {.workspace_id = fx->ws,
+                            .org = "o",
+                            .cv_id = fx->cv,
+                            .refresh = true},
+                      r;
+        tr_err e = run_create(&fx->srv, fx->a, &in, &r, NULL);
+        struct job j;
+        if (e == TR_OK &&
+            fx->api->claim(fx->api->ctx, fx->a, "n", 0, &j, NULL) == TR_OK) {
+            struct job_result res = {.outcome = JOB_FINISHED,
+                                     .has_changes = true};
+            fx->api->append_log(fx->api->ctx, j.id, "x", 1, NULL);
+            fx->api->finish(fx->api->ctx, j.id, &res, NULL);
+        }
+        if (e == TR_OK)
+            run_cancel(&fx->srv, fx->a, r.id, NULL, NULL, NULL);
+        if (e == TR_OK)
+            run_discard(&fx->srv, fx->a, r.id, NULL, NULL, NULL);
+        bool fired = fault_fired();
+        fault_reset();
+        assert_consistent(fx);
+        /* whatever is left: the reaper and actions clean it up */
+        assert_int_equal(
+            run_expire(&fx->srv, fx->a, util_now_ms() + 60000, NULL, NULL),
+            TR_OK);
+        struct st_run_filter f = {.workspace_id = fx->ws};
+        struct st_run *runs = NULL;
+        int nr = 0;
+        int64_t total = 0;
+        assert_int_equal(store_run_list(fx->srv.db, fx->a, &f, 0, 100, &runs,
+                                        &nr, &total, NULL),
+                         TR_OK);
+        for (int i = 0; i < nr; i++) {
+            if (run_is_final(runs[i].status))
+                continue;
+            if (run_discard(&fx->srv, fx->a, runs[i].id, NULL, NULL, NULL) !=
+                TR_OK)
+                assert_int_equal(
+                    run_cancel(&fx->srv, fx->a, runs[i].id, NULL, NULL, NULL),
+                    TR_OK);
+            struct job jj;
+            while (fx->api->claim(fx->api->ctx, fx->a, "n", 0, &jj, NULL) ==
+                   TR_OK) {
+                struct job_result res = {.outcome = JOB_CANCELED};
+                fx->api->finish(fx->api->ctx, jj.id, &res, NULL);
+            }
+        }
+        assert_consistent(fx);
+        assert_owner(fx, NULL);
+        if (!fired)
+            break;
+    }
 }
 
 #define BOTH(f)                                                                \
@@ -953,6 +1144,8 @@ int main(void)
         BOTH(test_job_contents),
         BOTH(test_unknown_tool),
         BOTH(test_events),
+        BOTH(test_claim_race),
+        BOTH(test_fault_walk),
         cmocka_unit_test(test_redaction),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -84,22 +84,20 @@ static void test_versions(void **state)
     (void)state;
     const char *good[] = {"0.0.0", "1.10.10", "1.11.0-beta1",
                           "1.2.3-rc.1+build.5", "10.20.30+meta"};
-    const char *bad[] = {"",        "1",        "1.2",     "1.2.3.4",
-                         "01.2.3",  "1.2.3-",   "1.2.3+",  "1.2.3-a..b",
-                         "v1.2.3",  "1.2.3 ",   "latest",  "1.2.3-ü",
-                         "1.2.x",   "1234567890.0.0"};
+    const char *bad[] = {
+        "",       "1",       "1.2",        "1.2.3.4",       "01.2.3",
+        "1.2.3-", "1.2.3+",  "1.2.3-a..b", "v1.2.3",        "1.2.3 ",
+        "latest", "1.2.3-ü", "1.2.x",      "1234567890.0.0"};
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
         assert_true(store_tool_valid_version(good[i]));
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         if (store_tool_valid_version(bad[i]))
             fail_msg("%s accepted", bad[i]);
     /* semver.org's precedence example, in order */
-    const char *order[] = {"1.0.0-alpha",      "1.0.0-alpha.1",
-                           "1.0.0-alpha.beta", "1.0.0-beta",
-                           "1.0.0-beta.2",     "1.0.0-beta.11",
-                           "1.0.0-rc.1",       "1.0.0",
-                           "1.2.0",            "1.10.0",
-                           "2.0.0"};
+    const char *order[] = {"1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta",
+                           "1.0.0-beta",  "1.0.0-beta.2",  "1.0.0-beta.11",
+                           "1.0.0-rc.1",  "1.0.0",         "1.2.0",
+                           "1.10.0",      "2.0.0"};
     size_t n = sizeof(order) / sizeof(order[0]);
     for (size_t i = 0; i < n; i++)
         for (size_t k = 0; k < n; k++) {
@@ -140,9 +138,9 @@ static void test_crud_and_resolve(void **state)
     assert_int_equal(t9.usage, 0);
     assert_null(t9.deprecated_reason);
     add(f, "1.10.1", true, false);
-    add(f, "1.11.0-rc1", true, false);   /* pre-release: below 1.11.0 */
-    add(f, "1.12.0", false, false);      /* disabled */
-    add(f, "1.13.0", true, true);        /* beta: not "latest" */
+    add(f, "1.11.0-rc1", true, false); /* pre-release: below 1.11.0 */
+    add(f, "1.12.0", false, false);    /* disabled */
+    add(f, "1.13.0", true, true);      /* beta: not "latest" */
     struct st_tool dup = {.version = "1.9.0", .path = "/x", .sha256 = "c"};
     assert_int_equal(store_tool_create(f->db, f->a, &dup, NULL, &eb),
                      TR_ERR_CONFLICT);
@@ -177,8 +175,8 @@ static void test_crud_and_resolve(void **state)
                      TR_OK);
     assert_int_equal(n, 6);
     assert_int_equal(total, 6);
-    const char *want[] = {"1.13.0", "1.12.0", "1.11.0", "1.11.0-rc1",
-                          "1.10.1", "1.9.0"};
+    const char *want[] = {"1.13.0",     "1.12.0", "1.11.0",
+                          "1.11.0-rc1", "1.10.1", "1.9.0"};
     for (int i = 0; i < 6; i++)
         assert_string_equal(items[i].version, want[i]);
     assert_int_equal(store_tool_list(f->db, f->a, NULL, NULL, 4, 100, &items,
@@ -198,8 +196,8 @@ static void test_crud_and_resolve(void **state)
                                      &n, &total, &eb),
                      TR_OK);
     assert_int_equal(n, 5);
-    assert_int_equal(store_tool_list(f->db, f->a, NULL, "%", 0, 100, &items,
-                                     &n, &total, &eb),
+    assert_int_equal(store_tool_list(f->db, f->a, NULL, "%", 0, 100, &items, &n,
+                                     &total, &eb),
                      TR_OK);
     assert_int_equal(n, 0);
 
@@ -239,8 +237,8 @@ static void test_usage(void **state)
     struct tr_errbuf eb = {{0}};
     struct st_tool t = add(f, "2.0.0", true, false);
     const char *org = util_new_id(f->a, "org");
-    assert_int_equal(store_org_create(f->db, f->a, org, "o@example.com",
-                                      NULL, NULL, NULL, &eb),
+    assert_int_equal(store_org_create(f->db, f->a, org, "o@example.com", NULL,
+                                      NULL, NULL, &eb),
                      TR_OK);
     for (int i = 0; i < 2; i++) {
         struct st_workspace w = {
@@ -259,8 +257,8 @@ static void test_usage(void **state)
     struct st_tool *items = NULL;
     int n = 0;
     int64_t total = 0;
-    assert_int_equal(store_tool_list(f->db, f->a, "2.0.0", NULL, 0, 10,
-                                     &items, &n, &total, &eb),
+    assert_int_equal(store_tool_list(f->db, f->a, "2.0.0", NULL, 0, 10, &items,
+                                     &n, &total, &eb),
                      TR_OK);
     assert_int_equal(n, 1);
     assert_int_equal(items[0].usage, 1);
@@ -276,8 +274,8 @@ int main(void)
     int failed = cmocka_run_group_tests_name("store_tools_sqlite", tests,
                                              setup_sqlite, teardown);
     if (ut_pg_url() != NULL)
-        failed += cmocka_run_group_tests_name("store_tools_pg", tests,
-                                              setup_pg, teardown);
+        failed += cmocka_run_group_tests_name("store_tools_pg", tests, setup_pg,
+                                              teardown);
     else
         printf("[  SKIPPED ] store_tools_pg: TERRACE_TEST_PG_URL not set\n");
     return failed != 0;

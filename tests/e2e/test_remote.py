@@ -1,0 +1,276 @@
+"""End-to-end tests of remote execution: the real OpenTofu CLI with a
+cloud block against a workspace in remote execution mode, so plans and
+applies run on Terrace's executor and stream back to the terminal.
+
+Covered: plan streams into the terminal; apply answered "yes" applies;
+-auto-approve (no apply action sent); "no" discards; destroy; a
+configuration error ends errored with the CLI showing it; Ctrl-C during
+a long local-exec cancels the run; a speculative plan runs while a
+non-speculative run waits; workspace variables and a variable set reach
+the run; a sensitive variable's value appears in no log and no API
+response; the state written by the run is readable by `tofu output`.
+
+SPDX-License-Identifier: MPL-2.0
+"""
+import json
+import os
+import signal
+import time
+
+import pytest
+
+from conftest import unique
+
+CONFIG = '''
+variable "v" {
+  type    = string
+  default = "one"
+}
+
+variable "from_ws" {
+  type    = string
+  default = "unset"
+}
+
+variable "from_set" {
+  type    = string
+  default = "unset"
+}
+
+variable "secret" {
+  type      = string
+  default   = "none"
+  sensitive = true
+}
+
+resource "terraform_data" "x" {
+  input = "${var.v}-${var.from_ws}-${var.from_set}"
+}
+
+output "x" {
+  value = terraform_data.x.output
+}
+
+output "secret_len" {
+  value     = length(var.secret)
+  sensitive = true
+}
+'''
+
+# Holds the apply in a provisioner until the test releases it (bounded).
+SLOW = '''
+resource "terraform_data" "slow" {
+  input = var.v
+
+  provisioner "local-exec" {
+    command = "sleep 60"
+  }
+}
+'''
+
+
+def cloud_block(tofu, org, ws):
+    return '''
+terraform {
+  cloud {
+    hostname     = "%s"
+    organization = "%s"
+    workspaces {
+      name = "%s"
+    }
+  }
+}
+''' % (tofu.host, org, ws)
+
+
+def runs(api, ws_id):
+    r = api.ok(api.c.get("/api/v2/workspaces/%s/runs" % ws_id), 200)
+    return r.json["data"]
+
+
+def latest_run(api, ws_id):
+    rs = runs(api, ws_id)
+    assert rs, "no runs in the workspace"
+    return max(rs, key=lambda r: r["attributes"]["created-at"])
+
+
+def wait_status(api, run_id, want, timeout=90):
+    deadline = time.time() + timeout
+    st = None
+    while time.time() < deadline:
+        r = api.ok(api.c.get("/api/v2/runs/" + run_id), 200)
+        st = r.json["data"]["attributes"]["status"]
+        if st in want:
+            return r.json["data"]
+        time.sleep(0.2)
+    pytest.fail("run %s stayed %s, wanted %s\n%s" %
+                (run_id, st, want, api.d.log_text()[-3000:]))
+
+
+@pytest.fixture
+def remote(api, org, tofu):
+    """A remote-mode workspace and a config pointing at it."""
+    ws = unique("rem")
+    data = api.create_workspace(org, ws, **{"execution-mode": "remote"})
+    tofu.write(cloud_block(tofu, org, ws) + CONFIG)
+    tofu.run("init", "-input=false", "-no-color")
+    return data
+
+
+def test_plan_streams_into_terminal(tofu, api, remote):
+    r = tofu.run("plan", "-input=false", "-no-color")
+    assert "Running plan in the remote backend" in r.text or \
+        "Running plan in" in r.text, r.text
+    assert "Plan: 1 to add, 0 to change, 0 to destroy" in r.text, r.text
+    run = latest_run(api, remote["id"])
+    assert run["attributes"]["status"] == "planned_and_finished"
+
+
+def test_apply_yes_then_output(tofu, api, remote):
+    r = tofu.run("apply", "-no-color", input="yes\n")
+    assert "Apply complete! Resources: 1 added" in r.text, r.text
+    run = latest_run(api, remote["id"])
+    assert run["attributes"]["status"] == "applied"
+    out = tofu.run("output", "-json")
+    assert json.loads(out.out)["x"]["value"] == "one-unset-unset"
+    # the workspace is released for the next run
+    ws = api.ok(api.c.get("/api/v2/workspaces/" + remote["id"]), 200)
+    assert ws.json["data"]["attributes"]["locked"] is False
+
+
+def test_auto_approve_and_destroy(tofu, api, remote):
+    r = tofu.run("apply", "-auto-approve", "-no-color")
+    assert "Apply complete!" in r.text, r.text
+    r = tofu.run("plan", "-detailed-exitcode", "-no-color", rc=0)
+    r = tofu.run("destroy", "-auto-approve", "-no-color")
+    # remote destroys report like TFE: "Apply complete! ... 1 destroyed."
+    assert "1 destroyed" in r.text, r.text
+    run = latest_run(api, remote["id"])
+    assert run["attributes"]["is-destroy"] is True
+    assert run["attributes"]["status"] == "applied"
+
+
+def test_answer_no_discards(tofu, api, remote):
+    r = tofu.run("apply", "-no-color", input="no\n", rc=1)
+    assert "Apply discarded" in r.text or "discarded" in r.text.lower(), \
+        r.text
+    run = latest_run(api, remote["id"])
+    assert run["attributes"]["status"] == "discarded"
+    assert api.current_state(remote["id"]) is None
+
+
+def test_config_error_errors(tofu, api, remote):
+    tofu.write('resource "terraform_data" "bad" { input = nope.x }\n',
+               "broken.tf")
+    r = tofu.run("plan", "-no-color", rc=1)
+    assert "nope" in r.text, r.text
+    run = latest_run(api, remote["id"])
+    assert run["attributes"]["status"] == "errored"
+
+
+def test_ctrl_c_cancels_run(tofu, api, remote):
+    tofu.write(SLOW, "slow.tf")
+    p = tofu.start("apply", "-auto-approve", "-no-color")
+    tofu.bg = [p]
+    # wait until the apply is running on the executor
+    deadline = time.time() + 90
+    run = None
+    while time.time() < deadline:
+        rs = runs(api, remote["id"])
+        if rs and rs[0]["attributes"]["status"] == "applying":
+            run = rs[0]
+            break
+        time.sleep(0.2)
+    assert run is not None, "apply never started"
+    p.send_signal(signal.SIGINT)
+    tofu.finish(p, rc=None, timeout=120)
+    done = wait_status(api, run["id"], ("canceled", "errored",
+                                        "force_canceled"))
+    assert done["attributes"]["status"] == "canceled"
+
+
+def test_speculative_plan_while_run_queued(tofu, api, remote):
+    # hold the workspace with a run waiting for confirmation
+    c = api.c
+    cv = api.ok(c.post("/api/v2/workspaces/%s/configuration-versions" %
+                       remote["id"],
+                       {"data": {"type": "configuration-versions",
+                                 "attributes": {"auto-queue-runs": False}}}),
+                201).json["data"]
+    import io
+    import tarfile
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        body = CONFIG.encode()
+        info = tarfile.TarInfo("main.tf")
+        info.size = len(body)
+        tf.addfile(info, io.BytesIO(body))
+    api.ok(c.put(cv["attributes"]["upload-url"], raw=buf.getvalue()), 200)
+
+    def new_run():
+        return api.ok(c.post("/api/v2/runs", {"data": {
+            "type": "runs", "attributes": {},
+            "relationships": {
+                "workspace": {"data": {"type": "workspaces",
+                                       "id": remote["id"]}},
+                "configuration-version": {"data": {
+                    "type": "configuration-versions", "id": cv["id"]}}}}}),
+            201).json["data"]
+    first = new_run()
+    wait_status(api, first["id"], ("planned",))
+    second = new_run()
+    assert second["attributes"]["status"] == "pending"
+    # a speculative plan from the CLI runs while `second` waits
+    r = tofu.run("plan", "-no-color")
+    assert "Plan: 1 to add" in r.text, r.text
+    sec = api.ok(c.get("/api/v2/runs/" + second["id"]), 200).json["data"]
+    assert sec["attributes"]["status"] == "pending"
+    api.ok(c.post("/api/v2/runs/%s/actions/discard" % first["id"], {}), 202)
+    wait_status(api, second["id"], ("planned",))
+    api.ok(c.post("/api/v2/runs/%s/actions/discard" % second["id"], {}), 202)
+
+
+def test_variables_reach_the_run_and_secrets_stay_secret(tofu, api, remote,
+                                                         org, daemon):
+    c = api.c
+    secret = "s3cr3t-" + unique("val")
+    for key, value, sens in (("from_ws", "wsval", False),
+                             ("secret", secret, True)):
+        api.ok(c.post("/api/v2/workspaces/%s/vars" % remote["id"], {
+            "data": {"type": "vars", "attributes": {
+                "key": key, "value": value, "category": "terraform",
+                "sensitive": sens}}}), 201)
+    vs = api.ok(c.post("/api/v2/organizations/%s/varsets" % org, {
+        "data": {"type": "varsets", "attributes": {
+            "name": unique("set"), "global": False},
+            "relationships": {"workspaces": {"data": [
+                {"type": "workspaces", "id": remote["id"]}]}}}}),
+        201).json["data"]
+    api.ok(c.post("/api/v2/varsets/%s/relationships/vars" % vs["id"], {
+        "data": {"type": "vars", "attributes": {
+            "key": "from_set", "value": "setval",
+            "category": "terraform"}}}), 201)
+    r = tofu.run("apply", "-auto-approve", "-no-color")
+    assert "Apply complete!" in r.text, r.text
+    out = json.loads(tofu.run("output", "-json").out)
+    assert out["x"]["value"] == "one-wsval-setval"
+    assert out["secret_len"]["value"] == len(secret)
+    # the value never shows in the CLI's stream, the run logs, any API
+    # response about the run, or the daemon's own log
+    assert secret not in r.text
+    run = latest_run(api, remote["id"])
+    full = api.ok(c.get("/api/v2/runs/%s?include=plan,apply" % run["id"]),
+                  200)
+    assert secret.encode() not in full.body
+    for inc in full.json.get("included", []):
+        url = inc["attributes"].get("log-read-url")
+        if url:
+            sep = "&" if "?" in url else "?"
+            logs = api.ok(c.get(url + sep + "offset=0&limit=10000000"), 200)
+            assert secret.encode() not in logs.body
+    outs = api.ok(c.get("/api/v2/workspaces/%s/current-state-version-outputs"
+                        % remote["id"]), 200)
+    assert secret.encode() not in outs.body
+    vars_ = api.ok(c.get("/api/v2/workspaces/%s/vars" % remote["id"]), 200)
+    assert secret.encode() not in vars_.body
+    assert secret not in daemon.log_text()
