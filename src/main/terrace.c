@@ -66,10 +66,7 @@ static void demo_ready(const struct terrace_server *srv,
     struct st_user admin;
     if (store_org_get(srv->db, a, "demo", &org, NULL) == TR_ERR_NOT_FOUND &&
         store_user_by_name(srv->db, a, "admin", &admin, NULL) == TR_OK)
-        /* runs execute on the CLI's machine until remote execution
-         * lands; state, locking and outputs live in Terrace */
-        store_org_create(srv->db, a, "demo", "admin@localhost",
-                         "{\"default-execution-mode\":\"local\"}",
+        store_org_create(srv->db, a, "demo", "admin@localhost", NULL,
                          admin.id, NULL, NULL);
     arena_destroy(a);
     const char *host = strstr(srv->external_url, "://");
