@@ -25,10 +25,10 @@
  *          | run_finish(plan finished)
  *          +--> planned_and_finished   (speculative, or no changes)
  *          +--> planned_and_saved --run_apply()--> confirmed --+
- *          |                                  run_schedule()   |
+ *          |    (run_discard(): discarded)       run_schedule() |
  *          v                                                   |
  *    planned | cost_estimated --run_discard()--> discarded     |
- *          |                                                   |
+ *          |  (cost_estimated: the org estimates costs)        |
  *          | run_apply(), or at once when auto-apply           |
  *          v                                                   |
  *     apply_queued <-------------------------------------------+
@@ -38,6 +38,7 @@
  *      applying --run_finish()--> applied | errored | canceled |
  *                                 force_canceled
  *
+ *   plan_queued, confirmed, apply_queued --run_cancel()--> canceled
  *   planning/applying --run_cancel()--> (same state, job asked to stop;
  *       force-cancel opens 10 s later)
  *   planning/applying --run_force_cancel()--> force_canceled (at once)
