@@ -38,17 +38,15 @@ bool http_authenticate(struct http_req *r)
     }
     r->who.token_id = tok.id;
     if (strcmp(tok.kind, "user") == 0) {
-        struct st_user u;
-        e = store_user_get(r->srv->db, r->arena, tok.subject, &u, &eb);
-        if (e != TR_OK) {
+        if (tok.user_name == NULL) { /* the user was deleted */
             http_error(r, 401, "unauthorized",
                        "the API token is invalid or has expired");
             return false;
         }
         r->who.kind = PRINC_USER;
-        r->who.user_id = u.id;
-        r->who.username = u.username;
-        r->who.is_admin = u.is_admin;
+        r->who.user_id = tok.subject;
+        r->who.username = tok.user_name;
+        r->who.is_admin = tok.user_admin;
         return true;
     }
     if (strcmp(tok.kind, "org") == 0) {

@@ -97,6 +97,10 @@ struct st_token {
     const char *created_at;
     const char *last_used_at;
     const char *expired_at;  /* ISO time or NULL */
+    /* filled by store_token_lookup() for kind "user": the owner's name
+     * (NULL if the user is gone) and site-admin flag */
+    const char *user_name;
+    bool user_admin;
 };
 
 /* Creates a token; *secret is the only copy of the plain token (only its
