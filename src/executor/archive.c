@@ -528,7 +528,7 @@ static tr_err place_entry(struct walk *w, const struct path *p, enum kind kind,
 static tr_err entry(struct walk *w, struct archive *ar,
                     struct archive_entry *ent, struct path *p)
 {
-    enum kind kind;
+    enum kind kind = K_DIR; /* set by entry_kind() on success */
     const char *name = archive_entry_pathname_utf8(ent);
     if (name == NULL)
         name = archive_entry_pathname(ent);
