@@ -56,6 +56,14 @@ void api_lock_identity(const struct http_req *r, const char **kind,
  * http_fail(); logs 5xx with the request id. */
 void api_store_fail(struct http_req *r, tr_err e, const struct tr_errbuf *eb);
 
+/* The optional string attribute `name` of a plain JSON ({"name": ..}) or
+ * JSON:API ({"data": {"attributes": {"name": ..}}}) body: *out is NULL
+ * for an empty body or an absent or null attribute.  Writes 400 (malformed
+ * JSON, not an object) or 422 with `msg` (not a string of at most max
+ * bytes) and returns false. */
+bool api_body_opt_string(struct http_req *r, const char *name, size_t max,
+                         const char *msg, const char **out);
+
 /* Called once a configuration version has been uploaded (synchronously,
  * in the upload request, after the version is stored as uploaded): queues
  * a run when cv->auto_queue_runs.  Implemented in config_versions.c. */

@@ -16,6 +16,39 @@ void api_store_fail(struct http_req *r, tr_err e, const struct tr_errbuf *eb)
     http_fail(r, e, eb);
 }
 
+bool api_body_opt_string(struct http_req *r, const char *name, size_t max,
+                         const char *msg, const char **out)
+{
+    *out = NULL;
+    if (r->body.len == 0)
+        return true;
+    json_error_t jerr;
+    json_t *doc =
+        http_json_own(r, json_loadb(r->body.data, r->body.len, 0, &jerr));
+    if (doc == NULL) {
+        http_error(r, 400, NULL,
+                   arena_printf(r->arena, "malformed JSON: %s at line %d",
+                                jerr.text, jerr.line));
+        return false;
+    }
+    if (!json_is_object(doc)) {
+        http_error(r, 400, NULL, "the body must be a JSON object");
+        return false;
+    }
+    json_t *v = json_object_get(doc, name);
+    if (v == NULL)
+        v = json_object_get(
+            json_object_get(json_object_get(doc, "data"), "attributes"), name);
+    if (v == NULL || json_is_null(v))
+        return true;
+    if (!json_is_string(v) || json_string_length(v) > max) {
+        http_error(r, 422, NULL, msg);
+        return false;
+    }
+    *out = json_string_value(v);
+    return true;
+}
+
 /* A run token reaches only its own run's organization. */
 static bool run_in_org(struct http_req *r, const char *org)
 {

@@ -312,15 +312,24 @@ static void org_show(struct http_req *r)
         reply_org(r, 200, &o);
 }
 
+/* Loads the route's organization for a change only its owners may make:
+ * otherwise writes 404 (not visible) or 403 with why, and returns false. */
+static bool owned_org(struct http_req *r, struct st_org *o, const char *why)
+{
+    if (!api_org_access(r, http_param(r, "name"), o))
+        return false;
+    if (!api_org_admin(r, o->name)) {
+        http_error(r, 403, NULL, why);
+        return false;
+    }
+    return true;
+}
+
 static void org_update(struct http_req *r)
 {
     struct st_org o;
-    if (!api_org_access(r, http_param(r, "name"), &o))
+    if (!owned_org(r, &o, "only owners may change the organization"))
         return;
-    if (!api_org_admin(r, o.name)) {
-        http_error(r, 403, NULL, "only owners may change the organization");
-        return;
-    }
     json_t *data = jsonapi_body(r, "organizations");
     if (data == NULL)
         return;
@@ -481,12 +490,8 @@ static void memberships_list(struct http_req *r)
 static void membership_create(struct http_req *r)
 {
     struct st_org o;
-    if (!api_org_access(r, http_param(r, "name"), &o))
+    if (!owned_org(r, &o, "only owners may add members"))
         return;
-    if (!api_org_admin(r, o.name)) {
-        http_error(r, 403, NULL, "only owners may add members");
-        return;
-    }
     json_t *data = jsonapi_body(r, "organization-memberships");
     const char *email = NULL;
     if (data == NULL || !jsonapi_attr_str(r, data, "email", &email))

@@ -27,36 +27,9 @@
 /* The optional comment of an action body; false after writing 400/422. */
 static bool action_comment(struct http_req *r, const char **comment)
 {
-    *comment = NULL;
-    if (r->body.len == 0)
-        return true;
-    json_error_t jerr;
-    json_t *doc =
-        http_json_own(r, json_loadb(r->body.data, r->body.len, 0, &jerr));
-    if (doc == NULL) {
-        http_error(r, 400, NULL,
-                   arena_printf(r->arena, "malformed JSON: %s at line %d",
-                                jerr.text, jerr.line));
-        return false;
-    }
-    if (!json_is_object(doc)) {
-        http_error(r, 400, NULL, "the body must be a JSON object");
-        return false;
-    }
-    json_t *v = json_object_get(doc, "comment");
-    if (v == NULL)
-        v = json_object_get(
-            json_object_get(json_object_get(doc, "data"), "attributes"),
-            "comment");
-    if (v == NULL || json_is_null(v))
-        return true;
-    if (!json_is_string(v) || json_string_length(v) > MAX_COMMENT) {
-        http_error(r, 422, NULL,
-                   "comment must be a string of at most 65536 bytes");
-        return false;
-    }
-    *comment = json_string_value(v);
-    return true;
+    return api_body_opt_string(
+        r, "comment", MAX_COMMENT,
+        "comment must be a string of at most 65536 bytes", comment);
 }
 
 /* Loads the run of the route for an action: visible, writable, and the

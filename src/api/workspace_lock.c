@@ -24,31 +24,12 @@
  * (newer go-tfe), plain {"reason":..} (older) or no body at all. */
 static bool lock_reason(struct http_req *r, const char **reason)
 {
-    *reason = "";
-    if (r->body.len == 0)
-        return true;
-    json_error_t jerr;
-    json_t *doc =
-        http_json_own(r, json_loadb(r->body.data, r->body.len, 0, &jerr));
-    if (doc == NULL) {
-        http_error(r, 400, NULL,
-                   arena_printf(r->arena, "malformed JSON: %s at line %d",
-                                jerr.text, jerr.line));
+    if (!api_body_opt_string(
+            r, "reason", MAX_REASON,
+            "reason must be a string of at most 1024 characters", reason))
         return false;
-    }
-    json_t *v = json_object_get(doc, "reason");
-    if (v == NULL)
-        v = json_object_get(
-            json_object_get(json_object_get(doc, "data"), "attributes"),
-            "reason");
-    if (v == NULL || json_is_null(v))
-        return true;
-    if (!json_is_string(v) || json_string_length(v) > MAX_REASON) {
-        http_error(r, 422, NULL,
-                   "reason must be a string of at most 1024 characters");
-        return false;
-    }
-    *reason = json_string_value(v);
+    if (*reason == NULL)
+        *reason = "";
     return true;
 }
 

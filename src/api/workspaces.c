@@ -360,6 +360,7 @@ static void ws_list(struct http_req *r)
         http_error(r, 400, NULL, "sort must be name or current-run.created-at");
         return;
     }
+    f.by_current_run = util_streq(sort, "current-run.created-at");
     if (!split_list(r, "search[tags]", (const char ***)&f.tags, &f.ntags,
                     API_WS_MAX_ITEMS) ||
         !split_list(r, "search[exclude-tags]", (const char ***)&f.exclude_tags,

@@ -20,6 +20,7 @@
  *
  * SPDX-License-Identifier: MPL-2.0
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -222,6 +223,60 @@ static tr_err write_tfvars(const struct job *j, const char *dir,
     return e;
 }
 
+
+/* The providers a filesystem mirror holds, as "host/namespace/type"
+ * strings, comma-separated for a `direct { exclude = [...] }` list: what
+ * the mirror has comes only from it (tofu would otherwise still ask the
+ * registry, which an offline node cannot reach); the rest installs
+ * directly.  Unreadable levels are skipped. */
+static tr_err mirror_excludes(struct buf *b, const char *mirror)
+{
+    tr_err e = TR_OK;
+    int n = 0;
+    DIR *hosts = opendir(mirror);
+    struct dirent *h;
+    while (e == TR_OK && hosts != NULL && (h = readdir(hosts)) != NULL) {
+        if (h->d_name[0] == '.')
+            continue;
+        char p1[PATH_MAX];
+        if (snprintf(p1, sizeof(p1), "%s/%s", mirror, h->d_name) >=
+            (int)sizeof(p1))
+            continue;
+        DIR *nss = opendir(p1);
+        struct dirent *ns;
+        while (e == TR_OK && nss != NULL && (ns = readdir(nss)) != NULL) {
+            if (ns->d_name[0] == '.')
+                continue;
+            char p2[PATH_MAX];
+            if (snprintf(p2, sizeof(p2), "%s/%s", p1, ns->d_name) >=
+                (int)sizeof(p2))
+                continue;
+            DIR *types = opendir(p2);
+            struct dirent *t;
+            while (e == TR_OK && types != NULL &&
+                   (t = readdir(types)) != NULL && n < 1000) {
+                if (t->d_name[0] == '.')
+                    continue;
+                char addr[3 * 256 + 3];
+                if (snprintf(addr, sizeof(addr), "%s/%s/%s", h->d_name,
+                             ns->d_name, t->d_name) >= (int)sizeof(addr))
+                    continue;
+                if (n++ > 0)
+                    e = buf_puts(b, ", ");
+                if (e == TR_OK)
+                    e = workdir_hcl_string(b, addr);
+            }
+            if (types != NULL)
+                closedir(types);
+        }
+        if (nss != NULL)
+            closedir(nss);
+    }
+    if (hosts != NULL)
+        closedir(hosts);
+    return e;
+}
+
 static tr_err write_cli_config(const struct exec_ctx *x, const struct job *j,
                                const struct workdir *wd, const char *host,
                                struct tr_errbuf *eb)
@@ -268,7 +323,11 @@ static tr_err write_cli_config(const struct exec_ctx *x, const struct job *j,
         if (e == TR_OK)
             e = workdir_hcl_string(&b, mirror);
         if (e == TR_OK)
-            e = buf_puts(&b, "\n  }\n  direct {}\n}");
+            e = buf_puts(&b, "\n  }\n  direct {\n    exclude = [");
+        if (e == TR_OK)
+            e = mirror_excludes(&b, mirror);
+        if (e == TR_OK)
+            e = buf_puts(&b, "]\n  }\n}");
     }
     if (e == TR_OK)
         e = buf_puts(&b, "\n");

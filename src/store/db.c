@@ -117,6 +117,27 @@ tr_err db_query(struct db_conn *c, struct arena *a, const char *sql, int n,
     return c->db->be->query(c->handle, a, sql, n, params, rows, affected, eb);
 }
 
+tr_err db_page(struct db_conn *c, struct arena *a, const char *select_sql,
+               const char *count_sql, int n, const char *const *params,
+               int offset, int limit, struct db_rows **rows, int64_t *total,
+               struct tr_errbuf *eb)
+{
+    const char **p = arena_alloc(a, sizeof(*p) * (size_t)(n + 2));
+    for (int i = 0; i < n; i++)
+        p[i] = params[i];
+    p[n] = arena_printf(a, "%d", limit);
+    p[n + 1] = arena_printf(a, "%d", offset);
+    const char *sql = arena_printf(a, "%s LIMIT $%d OFFSET $%d", select_sql,
+                                   n + 1, n + 2);
+    struct db_rows *cnt = NULL;
+    tr_err e = db_query(c, a, sql, n + 2, p, rows, NULL, eb);
+    if (e == TR_OK)
+        e = db_query(c, a, count_sql, n, params, &cnt, NULL, eb);
+    if (e == TR_OK && total != NULL)
+        *total = db_get_i64(cnt, 0, "n");
+    return e;
+}
+
 tr_err db_begin(struct db_conn *c, struct tr_errbuf *eb)
 {
     assert(!c->in_tx);

@@ -61,6 +61,15 @@ tr_err db_query(struct db_conn *c, struct arena *a, const char *sql, int n,
     db_query((c), (a), (sql), DB_NARGS(__VA_ARGS__),                       \
              (const char *const[]){__VA_ARGS__}, NULL, (affected), (eb))
 
+/* One page of a list: runs select_sql (without LIMIT; " LIMIT $<n+1>
+ * OFFSET $<n+2>" is appended, limit and offset bound after the n params)
+ * into rows, then count_sql ("SELECT count(*) AS n ..." over the same n
+ * params) into total (nullable). */
+tr_err db_page(struct db_conn *c, struct arena *a, const char *select_sql,
+               const char *count_sql, int n, const char *const *params,
+               int offset, int limit, struct db_rows **rows, int64_t *total,
+               struct tr_errbuf *eb);
+
 /* Transactions.  db_begin() takes the write lock at once on SQLite
  * (BEGIN IMMEDIATE) so two writers never deadlock upgrading. */
 tr_err db_begin(struct db_conn *c, struct tr_errbuf *eb);

@@ -308,7 +308,8 @@ struct st_ws_filter {
     const char *const *exclude_tags; /* has none of these tags */
     int nexclude;
     const char *project_id;
-    bool desc;                     /* order by name descending */
+    bool desc;                     /* order descending */
+    bool by_current_run;           /* order by the current run's creation */
 };
 
 tr_err store_ws_list(struct db *db, struct arena *a,

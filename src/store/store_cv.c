@@ -122,18 +122,14 @@ tr_err store_cv_list(struct db *db, struct arena *a, const char *ws_id,
                      int64_t *total, struct tr_errbuf *eb)
 {
     struct db_conn *c = db_acquire(db);
-    struct db_rows *r = NULL, *cnt = NULL;
-    tr_err e = db_q(c, a, &r, eb,
-                    "SELECT " CV_COLS " FROM configuration_versions"
-                    " WHERE workspace_id = $1"
-                    " ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3",
-                    ws_id, arena_printf(a, "%d", limit),
-                    arena_printf(a, "%d", offset));
-    if (e == TR_OK)
-        e = db_q(c, a, &cnt, eb,
-                 "SELECT count(*) AS n FROM configuration_versions"
-                 " WHERE workspace_id = $1",
-                 ws_id);
+    struct db_rows *r = NULL;
+    tr_err e = db_page(c, a,
+                       "SELECT " CV_COLS " FROM configuration_versions"
+                       " WHERE workspace_id = $1"
+                       " ORDER BY created_at DESC, id DESC",
+                       "SELECT count(*) AS n FROM configuration_versions"
+                       " WHERE workspace_id = $1",
+                       1, &ws_id, offset, limit, &r, total, eb);
     db_release(c);
     if (e != TR_OK)
         return e;
@@ -141,8 +137,6 @@ tr_err store_cv_list(struct db *db, struct arena *a, const char *ws_id,
     for (int i = 0; i < r->nrows; i++)
         fill(r, i, &(*out)[i]);
     *n = r->nrows;
-    if (total != NULL)
-        *total = db_get_i64(cnt, 0, "n");
     return TR_OK;
 }
 

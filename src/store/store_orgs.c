@@ -105,9 +105,6 @@ tr_err store_org_list(struct db *db, struct arena *a,
                       int offset, int limit, struct st_org **out, int *n,
                       int64_t *total, struct tr_errbuf *eb)
 {
-    char off[24], lim[24];
-    snprintf(off, sizeof(off), "%d", offset);
-    snprintf(lim, sizeof(lim), "%d", limit);
     const char *q =
         name_query && *name_query ? like_pattern(a, name_query) : NULL;
     const char *where =
@@ -115,19 +112,14 @@ tr_err store_org_list(struct db *db, struct arena *a,
         " org_members WHERE user_id = $1)) AND (CAST($2 AS TEXT) IS NULL"
         " OR lower(name) LIKE lower($2) ESCAPE '\\'"
         " OR lower(email) LIKE lower($2) ESCAPE '\\')";
+    const char *params[] = {member_user_id, q};
     struct db_conn *c = db_acquire(db);
-    struct db_rows *r = NULL, *cnt = NULL;
-    tr_err e = db_q(c, a, &r, eb,
-                    arena_printf(a,
-                                 ORG_READ "%s ORDER BY created_at DESC,"
-                                          " name LIMIT $3 OFFSET $4",
-                                 where),
-                    member_user_id, q, lim, off);
-    if (e == TR_OK)
-        e = db_q(
-            c, a, &cnt, eb,
-            arena_printf(a, "SELECT count(*) AS n FROM organizations%s", where),
-            member_user_id, q);
+    struct db_rows *r = NULL;
+    tr_err e = db_page(
+        c, a,
+        arena_printf(a, ORG_READ "%s ORDER BY created_at DESC, name", where),
+        arena_printf(a, "SELECT count(*) AS n FROM organizations%s", where), 2,
+        params, offset, limit, &r, total, eb);
     db_release(c);
     if (e != TR_OK)
         return e;
@@ -135,7 +127,6 @@ tr_err store_org_list(struct db *db, struct arena *a,
     for (int i = 0; i < r->nrows; i++)
         fill(r, i, &(*out)[i]);
     *n = r->nrows;
-    *total = db_get_i64(cnt, 0, "n");
     return TR_OK;
 }
 
@@ -237,20 +228,15 @@ tr_err store_org_members(struct db *db, struct arena *a, const char *org,
                          int offset, int limit, struct st_user **out, int *n,
                          int64_t *total, struct tr_errbuf *eb)
 {
-    char off[24], lim[24];
-    snprintf(off, sizeof(off), "%d", offset);
-    snprintf(lim, sizeof(lim), "%d", limit);
     struct db_conn *c = db_acquire(db);
-    struct db_rows *r = NULL, *cnt = NULL;
-    tr_err e = db_q(c, a, &r, eb,
-                    "SELECT u.id, u.username, u.email, u.is_admin,"
-                    " u.created_at FROM org_members m JOIN users u"
-                    " ON u.id = m.user_id WHERE m.org = $1"
-                    " ORDER BY u.username LIMIT $2 OFFSET $3",
-                    org, lim, off);
-    if (e == TR_OK)
-        e = db_q(c, a, &cnt, eb,
-                 "SELECT count(*) AS n FROM org_members WHERE org = $1", org);
+    struct db_rows *r = NULL;
+    tr_err e = db_page(c, a,
+                       "SELECT u.id, u.username, u.email, u.is_admin,"
+                       " u.created_at FROM org_members m JOIN users u"
+                       " ON u.id = m.user_id WHERE m.org = $1"
+                       " ORDER BY u.username",
+                       "SELECT count(*) AS n FROM org_members WHERE org = $1",
+                       1, &org, offset, limit, &r, total, eb);
     db_release(c);
     if (e != TR_OK)
         return e;
@@ -264,7 +250,6 @@ tr_err store_org_members(struct db *db, struct arena *a, const char *org,
         u->created_at = db_get(r, i, "created_at");
     }
     *n = r->nrows;
-    *total = db_get_i64(cnt, 0, "n");
     return TR_OK;
 }
 

@@ -120,18 +120,14 @@ tr_err store_project_list(struct db *db, struct arena *a, const char *org,
     if (query != NULL && *query != '\0')
         sqlb_addv(&w, " AND lower(p.name) LIKE lower(?) ESCAPE '\\'", 1,
                   store_like(a, "%", query, "%", false));
-    char off[24], lim[24];
     struct db_conn *c = db_acquire(db);
-    struct sqlb q = w;
-    q.sql = arena_printf(a, "SELECT " PRJ_COLS "%s ORDER BY p.name%s", w.sql,
-                         store_bytes_order(c));
-    sqlb_addv(&q, " LIMIT ? OFFSET ?", 2, STORE_INT_STR(lim, limit),
-              STORE_INT_STR(off, offset));
-    struct db_rows *r = NULL, *cnt = NULL;
-    tr_err e = db_query(c, a, q.sql, q.n, q.params, &r, NULL, eb);
-    if (e == TR_OK)
-        e = db_query(c, a, arena_printf(a, "SELECT count(*) AS n%s", w.sql),
-                     w.n, w.params, &cnt, NULL, eb);
+    struct db_rows *r = NULL;
+    tr_err e = db_page(
+        c, a,
+        arena_printf(a, "SELECT " PRJ_COLS "%s ORDER BY p.name%s", w.sql,
+                     store_bytes_order(c)),
+        arena_printf(a, "SELECT count(*) AS n%s", w.sql), w.n, w.params, offset,
+        limit, &r, total, eb);
     db_release(c);
     if (e != TR_OK)
         return e;
@@ -139,7 +135,6 @@ tr_err store_project_list(struct db *db, struct arena *a, const char *org,
     for (int i = 0; i < r->nrows; i++)
         fill(r, i, &(*out)[i]);
     *n = r->nrows;
-    *total = db_get_i64(cnt, 0, "n");
     return TR_OK;
 }
 

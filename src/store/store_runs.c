@@ -319,19 +319,15 @@ tr_err store_run_list(struct db *db, struct arena *a,
     struct sqlb w;
     sqlb_init(&w, a, "");
     list_where(&w, f);
-    struct sqlb q = w;
-    char off[24], lim[24];
-    q.sql = arena_printf(a, "SELECT " RUN_COLS "%s ORDER BY %s", w.sql,
-                         f->oldest_first ? "r.created_at, r.id"
-                                         : "r.created_at DESC, r.id DESC");
-    sqlb_addv(&q, " LIMIT ? OFFSET ?", 2, STORE_INT_STR(lim, limit),
-              STORE_INT_STR(off, offset));
+    const char *sel =
+        arena_printf(a, "SELECT " RUN_COLS "%s ORDER BY %s", w.sql,
+                     f->oldest_first ? "r.created_at, r.id"
+                                     : "r.created_at DESC, r.id DESC");
     struct db_conn *c = db_acquire(db);
-    struct db_rows *r = NULL, *cnt = NULL;
-    tr_err e = db_query(c, a, q.sql, q.n, q.params, &r, NULL, eb);
-    if (e == TR_OK)
-        e = db_query(c, a, arena_printf(a, "SELECT count(*) AS n%s", w.sql),
-                     w.n, w.params, &cnt, NULL, eb);
+    struct db_rows *r = NULL;
+    tr_err e = db_page(c, a, sel,
+                       arena_printf(a, "SELECT count(*) AS n%s", w.sql), w.n,
+                       w.params, offset, limit, &r, total, eb);
     db_release(c);
     if (e != TR_OK)
         return e;
@@ -341,7 +337,6 @@ tr_err store_run_list(struct db *db, struct arena *a,
         fill(r, i, &runs[i]);
     *out = runs;
     *n = r->nrows;
-    *total = db_get_i64(cnt, 0, "n");
     return TR_OK;
 }
 

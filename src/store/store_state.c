@@ -319,17 +319,13 @@ tr_err store_sv_list(struct db *db, struct arena *a, const char *ws_id,
                      int64_t *total, struct tr_errbuf *eb)
 {
     struct db_conn *c = db_acquire(db);
-    struct db_rows *r = NULL, *cnt = NULL;
-    tr_err e = db_q(c, a, &r, eb,
-                    "SELECT " SV_COLS " FROM state_versions"
-                    " WHERE workspace_id = $1 ORDER BY seq DESC"
-                    " LIMIT $2 OFFSET $3",
-                    ws_id, i64(a, limit), i64(a, offset));
-    if (e == TR_OK)
-        e = db_q(c, a, &cnt, eb,
-                 "SELECT count(*) AS n FROM state_versions"
-                 " WHERE workspace_id = $1",
-                 ws_id);
+    struct db_rows *r = NULL;
+    tr_err e = db_page(c, a,
+                       "SELECT " SV_COLS " FROM state_versions"
+                       " WHERE workspace_id = $1 ORDER BY seq DESC",
+                       "SELECT count(*) AS n FROM state_versions"
+                       " WHERE workspace_id = $1",
+                       1, &ws_id, offset, limit, &r, total, eb);
     db_release(c);
     if (e != TR_OK)
         return e;
@@ -337,7 +333,6 @@ tr_err store_sv_list(struct db *db, struct arena *a, const char *ws_id,
     for (int i = 0; i < r->nrows; i++)
         fill(r, i, &(*out)[i]);
     *n = r->nrows;
-    *total = db_get_i64(cnt, 0, "n");
     return TR_OK;
 }
 
@@ -365,17 +360,14 @@ tr_err store_sv_outputs(struct db *db, struct arena *a, const char *sv_id,
                         int *n, int64_t *total, struct tr_errbuf *eb)
 {
     struct db_conn *c = db_acquire(db);
-    struct db_rows *r = NULL, *cnt = NULL;
-    tr_err e = db_q(c, a, &r, eb,
-                    "SELECT " SVO_COLS " FROM state_version_outputs"
-                    " WHERE sv_id = $1 ORDER BY name, id LIMIT $2 OFFSET $3",
-                    sv_id, i64(a, limit < 0 ? INT32_MAX : limit),
-                    i64(a, offset));
-    if (e == TR_OK)
-        e = db_q(c, a, &cnt, eb,
-                 "SELECT count(*) AS n FROM state_version_outputs"
-                 " WHERE sv_id = $1",
-                 sv_id);
+    struct db_rows *r = NULL;
+    tr_err e = db_page(c, a,
+                       "SELECT " SVO_COLS " FROM state_version_outputs"
+                       " WHERE sv_id = $1 ORDER BY name, id",
+                       "SELECT count(*) AS n FROM state_version_outputs"
+                       " WHERE sv_id = $1",
+                       1, &sv_id, offset, limit < 0 ? INT32_MAX : limit, &r,
+                       total, eb);
     db_release(c);
     if (e != TR_OK)
         return e;
@@ -384,8 +376,6 @@ tr_err store_sv_outputs(struct db *db, struct arena *a, const char *sv_id,
     for (int i = 0; i < r->nrows; i++)
         fill_output(r, i, &(*out)[i]);
     *n = r->nrows;
-    if (total != NULL)
-        *total = db_get_i64(cnt, 0, "n");
     return TR_OK;
 }
 

@@ -35,18 +35,13 @@ static tr_err page(struct db *db, struct arena *a, struct sqlb *w,
                    struct st_tag **out, int *n, int64_t *total,
                    struct tr_errbuf *eb)
 {
-    struct sqlb q = *w;
-    char off[24], lim[24];
     struct db_conn *c = db_acquire(db);
-    q.sql = arena_printf(a, "SELECT " TAG_COLS "%s ORDER BY %s%s", w->sql,
-                         order, store_bytes_order(c));
-    sqlb_addv(&q, " LIMIT ? OFFSET ?", 2, STORE_INT_STR(lim, limit),
-              STORE_INT_STR(off, offset));
-    struct db_rows *r = NULL, *cnt = NULL;
-    tr_err e = db_query(c, a, q.sql, q.n, q.params, &r, NULL, eb);
-    if (e == TR_OK)
-        e = db_query(c, a, arena_printf(a, "SELECT count(*) AS n%s", w->sql),
-                     w->n, w->params, &cnt, NULL, eb);
+    struct db_rows *r = NULL;
+    tr_err e = db_page(c, a,
+                       arena_printf(a, "SELECT " TAG_COLS "%s ORDER BY %s%s",
+                                    w->sql, order, store_bytes_order(c)),
+                       arena_printf(a, "SELECT count(*) AS n%s", w->sql), w->n,
+                       w->params, offset, limit, &r, total, eb);
     db_release(c);
     if (e != TR_OK)
         return e;
@@ -54,7 +49,6 @@ static tr_err page(struct db *db, struct arena *a, struct sqlb *w,
     for (int i = 0; i < r->nrows; i++)
         fill(r, i, &(*out)[i]);
     *n = r->nrows;
-    *total = db_get_i64(cnt, 0, "n");
     return TR_OK;
 }
 

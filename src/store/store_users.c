@@ -134,9 +134,6 @@ tr_err store_user_search(struct db *db, struct arena *a, const char *query,
                          int admin, int offset, int limit, struct st_user **out,
                          int *n, int64_t *total, struct tr_errbuf *eb)
 {
-    char off[24], lim[24];
-    snprintf(off, sizeof(off), "%d", offset);
-    snprintf(lim, sizeof(lim), "%d", limit);
     const char *q = query && *query ? like_pattern(a, query) : NULL;
     const char *adm = admin < 0 ? NULL : admin ? "1" : "0";
     const char *where =
@@ -144,18 +141,15 @@ tr_err store_user_search(struct db *db, struct arena *a, const char *query,
         " OR lower(username) LIKE lower($1) ESCAPE '\\'"
         " OR lower(email) LIKE lower($1) ESCAPE '\\')"
         " AND (CAST($2 AS INTEGER) IS NULL OR is_admin = CAST($2 AS INTEGER))";
+    const char *params[] = {q, adm};
     struct db_conn *c = db_acquire(db);
-    struct db_rows *r = NULL, *cnt = NULL;
-    tr_err e = db_q(c, a, &r, eb,
-                    arena_printf(a,
-                                 "SELECT " USER_COLS " FROM users%s"
-                                 " ORDER BY username LIMIT $3 OFFSET $4",
-                                 where),
-                    q, adm, lim, off);
-    if (e == TR_OK)
-        e = db_q(c, a, &cnt, eb,
-                 arena_printf(a, "SELECT count(*) AS n FROM users%s", where), q,
-                 adm);
+    struct db_rows *r = NULL;
+    tr_err e = db_page(
+        c, a,
+        arena_printf(a, "SELECT " USER_COLS " FROM users%s ORDER BY username",
+                     where),
+        arena_printf(a, "SELECT count(*) AS n FROM users%s", where), 2, params,
+        offset, limit, &r, total, eb);
     db_release(c);
     if (e != TR_OK)
         return e;
@@ -163,7 +157,6 @@ tr_err store_user_search(struct db *db, struct arena *a, const char *query,
     for (int i = 0; i < r->nrows; i++)
         fill(r, i, &(*out)[i]);
     *n = r->nrows;
-    *total = db_get_i64(cnt, 0, "n");
     return TR_OK;
 }
 

@@ -531,28 +531,19 @@ tr_err store_varset_list(struct db *db, struct arena *a,
             " (s.global = 1 OR s.id IN (SELECT varset_id FROM"
             " varset_projects WHERE project_id = $1))",
     };
-    char off[24], lim[24];
-    snprintf(off, sizeof(off), "%d", offset);
-    snprintf(lim, sizeof(lim), "%d", limit);
     const char *q = query && *query ? like_pattern(a, query) : NULL;
     const char *where =
         arena_printf(a,
                      " WHERE %s AND (CAST($2 AS TEXT) IS NULL"
                      " OR lower(s.name) LIKE lower($2) ESCAPE '\\')",
                      scopes[scope]);
+    const char *params[] = {key, q};
     struct db_conn *c = db_acquire(db);
-    struct db_rows *r = NULL, *cnt = NULL;
-    tr_err e = db_q(c, a, &r, eb,
-                    arena_printf(a,
-                                 VS_READ "%s ORDER BY s.name, s.id"
-                                         " LIMIT $3 OFFSET $4",
-                                 where),
-                    key, q, lim, off);
-    if (e == TR_OK)
-        e = db_q(
-            c, a, &cnt, eb,
-            arena_printf(a, "SELECT count(*) AS n FROM varsets s%s", where),
-            key, q);
+    struct db_rows *r = NULL;
+    tr_err e = db_page(
+        c, a, arena_printf(a, VS_READ "%s ORDER BY s.name, s.id", where),
+        arena_printf(a, "SELECT count(*) AS n FROM varsets s%s", where), 2,
+        params, offset, limit, &r, total, eb);
     db_release(c);
     if (e != TR_OK)
         return e;
@@ -560,7 +551,6 @@ tr_err store_varset_list(struct db *db, struct arena *a,
     for (int i = 0; i < r->nrows; i++)
         fill_set(r, i, &(*out)[i]);
     *n = r->nrows;
-    *total = db_get_i64(cnt, 0, "n");
     return TR_OK;
 }
 

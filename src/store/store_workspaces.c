@@ -367,6 +367,19 @@ static void list_where(struct sqlb *q, const struct st_ws_filter *f)
                   1, f->exclude_tags[i]);
 }
 
+/* Sort keys for "current-run.created-at": workspaces without a current
+ * run come last either way (SQLite and PostgreSQL disagree on where NULLs
+ * go, so it is spelled out), then by name. */
+static const char *by_run_order(bool desc)
+{
+    return desc ? "(SELECT created_at FROM runs WHERE id = w.current_run_id)"
+                  " IS NULL, (SELECT created_at FROM runs"
+                  " WHERE id = w.current_run_id) DESC, "
+                : "(SELECT created_at FROM runs WHERE id = w.current_run_id)"
+                  " IS NULL, (SELECT created_at FROM runs"
+                  " WHERE id = w.current_run_id), ";
+}
+
 tr_err store_ws_list(struct db *db, struct arena *a,
                      const struct st_ws_filter *f, int offset, int limit,
                      struct st_workspace **out, int *n, int64_t *total,
@@ -375,18 +388,17 @@ tr_err store_ws_list(struct db *db, struct arena *a,
     struct sqlb w;
     sqlb_init(&w, a, "");
     list_where(&w, f);
-    struct sqlb q = w;
-    char off[24], lim[24];
     struct db_conn *c = db_acquire(db);
-    q.sql = arena_printf(a, "SELECT " WS_COLS "%s ORDER BY w.name%s%s", w.sql,
-                         store_bytes_order(c), f->desc ? " DESC" : "");
-    sqlb_addv(&q, " LIMIT ? OFFSET ?", 2, STORE_INT_STR(lim, limit),
-              STORE_INT_STR(off, offset));
-    struct db_rows *r = NULL, *cnt = NULL;
-    tr_err e = db_query(c, a, q.sql, q.n, q.params, &r, NULL, eb);
-    if (e == TR_OK)
-        e = db_query(c, a, arena_printf(a, "SELECT count(*) AS n%s", w.sql),
-                     w.n, w.params, &cnt, NULL, eb);
+    struct db_rows *r = NULL;
+    int64_t tot = 0;
+    tr_err e = db_page(
+        c, a,
+        arena_printf(a, "SELECT " WS_COLS "%s ORDER BY %sw.name%s%s", w.sql,
+                     f->by_current_run ? by_run_order(f->desc) : "",
+                     store_bytes_order(c),
+                     f->desc && !f->by_current_run ? " DESC" : ""),
+        arena_printf(a, "SELECT count(*) AS n%s", w.sql), w.n, w.params, offset,
+        limit, &r, &tot, eb);
     struct st_workspace *ws = NULL;
     if (e == TR_OK) {
         ws = arena_alloc(a, sizeof(*ws) * (size_t)(r->nrows + 1));
@@ -399,7 +411,7 @@ tr_err store_ws_list(struct db *db, struct arena *a,
         return e;
     *out = ws;
     *n = r->nrows;
-    *total = db_get_i64(cnt, 0, "n");
+    *total = tot;
     return TR_OK;
 }
 

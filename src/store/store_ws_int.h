@@ -105,6 +105,4 @@ tr_err store_ws_tags_set(struct db_conn *c, struct arena *a, const char *org,
                          const char *ws_id, const char *const *names, int n,
                          bool replace, struct tr_errbuf *eb);
 
-#define STORE_INT_STR(buf, v) (snprintf((buf), sizeof(buf), "%d", (v)), (buf))
-
 #endif

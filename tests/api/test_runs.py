@@ -656,3 +656,22 @@ def test_plans_and_applies(c, org):
                 "%s/plans/%s/json-output" % (API, apply_)):
         assert_error(c.get(bad), 404)
     assert_error(c.get("%s/plans/%s" % (API, plan), token=None), 401)
+
+
+def test_list_workspaces_by_current_run(c, org):
+    """sort=current-run.created-at: workspaces with a current run in the
+    order their runs were created, those without one last, either way."""
+    idle = make_ws(c, org)
+    first = make_ws(c, org)
+    second = make_ws(c, org)
+    new_run(c, first, make_cv(c, first))
+    new_run(c, second, make_cv(c, second))
+    base = "/api/v2/organizations/%s/workspaces?sort=" % org
+    r = c.get(base + "current-run.created-at")
+    assert r.status == 200, r
+    ids = [w["id"] for w in r.json["data"]]
+    assert ids == [first, second, idle]
+    r = c.get(base + "-current-run.created-at")
+    ids = [w["id"] for w in r.json["data"]]
+    assert ids == [second, first, idle]
+    assert c.get(base + "bogus").status == 400

@@ -6,9 +6,19 @@
 # it to become healthy, then runs run.sh against it with the daemon's
 # site-admin token and CA. Results go to $TERRACE_BUILD_DIR/conformance-results.
 #
+# So that go-tfe's runs can plan and apply (its fixture configuration has a
+# `null_resource`), it first builds the hashicorp/null provider into a
+# filesystem mirror (scripts/build-provider-null.sh, cached under
+# $TERRACE_CACHE) and gives the daemon --provider-mirror, plus --tofu-bin so
+# that the demo registers that tofu as its tool version. If either is missing
+# the suite still runs; the run/plan/apply tests then fail.
+#
 # Environment: TERRACE_BUILD_DIR (required; set by ctest), TERRACE_SRC_DIR
 # (unused: files are found relative to this script), CONFORMANCE_STARTUP_TIMEOUT
-# (seconds to wait for /_health_check, default 30), plus run.sh's knobs.
+# (seconds to wait for /_health_check, default 30), TOFU_BIN (the tofu to
+# register; default the newest $TERRACE_CACHE/tofu-*/tofu, else tofu on PATH),
+# CONFORMANCE_PROVIDER_MIRROR (a ready mirror dir to use instead of building
+# one; "none" for no mirror), plus run.sh's knobs.
 #
 # Exit status: run.sh's (0 ok, 1 regression, 2 harness error), 1 if the
 # daemon is missing or never becomes healthy, and 77 (skip; CMake's
@@ -16,6 +26,8 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+CACHE="${TERRACE_CACHE:-$HOME/.cache/terrace}"
 STARTUP_TIMEOUT="${CONFORMANCE_STARTUP_TIMEOUT:-30}"
 
 for tool in go curl python3; do
@@ -74,11 +86,40 @@ ADDRESS="https://127.0.0.1:$PORT"
 mkdir -p "$DATA"
 chmod 700 "$DATA"
 
+# the tofu runs use, and a provider mirror holding hashicorp/null
+extra=()
+tofu="${TOFU_BIN:-}"
+if [ -z "$tofu" ]; then
+  tofu="$(ls -d "$CACHE"/tofu-*/tofu 2>/dev/null | sort -V | tail -n 1 || true)"
+  [ -n "$tofu" ] || tofu="$(command -v tofu 2>/dev/null || true)"
+fi
+if [ -n "$tofu" ] && [ -x "$tofu" ]; then
+  echo "tofu for runs: $tofu"
+  extra+=(--tofu-bin "$tofu")
+else
+  echo "note: no tofu found (scripts/deps.sh builds one); runs will error"
+fi
+mirror="${CONFORMANCE_PROVIDER_MIRROR:-}"
+if [ -z "$mirror" ]; then
+  echo "building the null provider mirror (scripts/build-provider-null.sh)"
+  if ! mirror="$(bash "$ROOT/scripts/build-provider-null.sh" 2>"$WORK/provider-null.log")"; then
+    echo "note: building the null provider failed; runs whose configuration needs it will error at tofu init:"
+    tail -n 5 "$WORK/provider-null.log" | sed 's/^/  /'
+    mirror=""
+  fi
+elif [ "$mirror" = none ]; then
+  mirror=""
+fi
+if [ -n "$mirror" ]; then
+  echo "provider mirror for runs: $mirror"
+  extra+=(--provider-mirror "$mirror")
+fi
+
 echo "starting terraced (demo) on $ADDRESS, data dir $DATA"
 launcher=()
 command -v setsid >/dev/null 2>&1 && launcher=(setsid)
 "${launcher[@]}" "$TERRACED" --role demo --data-dir "$DATA" \
-  --listen "127.0.0.1:$PORT" --external-url "$ADDRESS" \
+  --listen "127.0.0.1:$PORT" --external-url "$ADDRESS" "${extra[@]}" \
   </dev/null >"$LOG" 2>&1 &
 pid=$!
 

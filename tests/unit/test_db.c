@@ -6,8 +6,8 @@
  *
  * Every test runs twice: on SQLite in a fresh temporary directory, and on
  * PostgreSQL when TERRACE_TEST_PG_URL is set (otherwise the PostgreSQL
- * runs call skip()).  The PostgreSQL runs share one throwaway database
- * made for this program; each test creates its tables and drops them.
+ * runs call skip()), in a throwaway database of its own (unit_util.h);
+ * each test creates its tables.
  *
  * SPDX-License-Identifier: MPL-2.0
  */
@@ -31,19 +31,13 @@
 #define POOL 4
 
 struct fx {
-    enum db_kind kind;
-    char dir[64]; /* SQLite: temporary directory */
-    char target[256];
-    struct db *db;
+    struct ut_store st; /* prepared, not migrated */
+    struct db *db;      /* st.db */
     struct arena *a;
 };
 
 static const enum db_kind k_sqlite = DB_SQLITE;
 static const enum db_kind k_pg = DB_PG;
-
-/* PostgreSQL database for this program (group setup), or NULL. */
-static char pg_name[32];
-static char *pg_conninfo;
 
 static const char *const schema[] = {
     "DROP TABLE IF EXISTS kv",
@@ -54,46 +48,21 @@ static const char *const schema[] = {
     "INSERT INTO counter (id, n) VALUES (1, 0)",
 };
 
-static int group_setup(void **state)
-{
-    (void)state;
-    if (ut_pg_url() != NULL &&
-        !ut_pg_create(pg_name, sizeof(pg_name), &pg_conninfo))
-        return -1; /* URL given but unusable: fail loudly, not skip */
-    return 0;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    if (pg_conninfo != NULL) {
-        ut_pg_drop(pg_name);
-        free(pg_conninfo);
-        pg_conninfo = NULL;
-    }
-    return 0;
-}
-
 static int setup(void **state)
 {
     const enum db_kind *kind = *state;
     struct fx *fx = calloc(1, sizeof(*fx));
-    fx->kind = *kind;
     *state = fx;
-    if (fx->kind == DB_PG) {
-        if (pg_conninfo == NULL)
-            return 0; /* the test skips */
-        snprintf(fx->target, sizeof(fx->target), "%s", pg_conninfo);
-    } else {
-        if (!ut_mkdtemp(fx->dir, sizeof(fx->dir), "test_db"))
-            return -1;
-        snprintf(fx->target, sizeof(fx->target), "%s/t.db", fx->dir);
-    }
+    /* a URL given but unusable fails loudly (-1), no URL skips (1) */
+    int rc = ut_store_prepare(&fx->st, *kind, "test_db");
+    if (rc != 0)
+        return rc > 0 ? 0 : -1;
     struct tr_errbuf eb = {{0}};
-    if (db_open(fx->kind, fx->target, POOL, &fx->db, &eb) != TR_OK) {
+    if (db_open(*kind, fx->st.target, POOL, &fx->st.db, &eb) != TR_OK) {
         fprintf(stderr, "db_open: %s\n", eb.msg);
         return -1;
     }
+    fx->db = fx->st.db;
     fx->a = arena_new();
     struct db_conn *c = db_acquire(fx->db);
     for (size_t i = 0; i < sizeof(schema) / sizeof(schema[0]); i++) {
@@ -110,17 +79,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fx *fx = *state;
-    if (fx->db != NULL && fx->kind == DB_PG) {
-        struct db_conn *c = db_acquire(fx->db);
-        db_query(c, fx->a, "DROP TABLE IF EXISTS kv", 0, NULL, NULL, NULL,
-                 NULL);
-        db_query(c, fx->a, "DROP TABLE IF EXISTS counter", 0, NULL, NULL, NULL,
-                 NULL);
-        db_release(c);
-    }
     arena_destroy(fx->a);
-    db_close(fx->db);
-    int rc = fx->dir[0] ? ut_rmtree(fx->dir) : 0;
+    int rc = ut_store_close(&fx->st);
     free(fx);
     return rc;
 }
@@ -147,8 +107,8 @@ static void test_basic_query(void **state)
     struct fx *fx = fixture(state);
     struct tr_errbuf eb = {{0}};
     struct db_conn *c = db_acquire(fx->db);
-    assert_int_equal(db_kind(fx->db), fx->kind);
-    assert_int_equal(db_conn_kind(c), fx->kind);
+    assert_int_equal(db_kind(fx->db), fx->st.kind);
+    assert_int_equal(db_conn_kind(c), fx->st.kind);
 
     int64_t affected = -1;
     assert_int_equal(db_x(c, fx->a, &affected, &eb,
@@ -464,7 +424,7 @@ static void test_get_helpers(void **state)
     assert_true(db_get_bool(r, 1, "flag"));  /* on */
     /* db_for_update() splices into a SELECT on either backend */
     const char *fu = db_for_update(c);
-    assert_string_equal(fu, fx->kind == DB_PG ? " FOR UPDATE" : "");
+    assert_string_equal(fu, fx->st.kind == DB_PG ? " FOR UPDATE" : "");
     assert_int_equal(db_begin(c, &eb), TR_OK);
     assert_int_equal(
         db_q(c, fx->a, &r, &eb,
@@ -618,9 +578,9 @@ static void test_open_errors(void **state)
     struct fx *fx = fixture(state);
     struct tr_errbuf eb = {{0}};
     struct db *db = NULL;
-    if (fx->kind == DB_SQLITE) {
+    if (fx->st.kind == DB_SQLITE) {
         char bad[128];
-        snprintf(bad, sizeof(bad), "%s/no/such/dir/t.db", fx->dir);
+        snprintf(bad, sizeof(bad), "%s/no/such/dir/t.db", fx->st.dir);
         assert_int_equal(db_open(DB_SQLITE, bad, 2, &db, &eb), TR_ERR_DB);
     } else {
         assert_int_equal(db_open(DB_PG,
@@ -630,10 +590,10 @@ static void test_open_errors(void **state)
                          TR_ERR_DB);
     }
     assert_null(db);
-    assert_non_null(
-        strstr(eb.msg, fx->kind == DB_PG ? "cannot connect" : "cannot open"));
+    assert_non_null(strstr(eb.msg, fx->st.kind == DB_PG ? "cannot connect"
+                                                        : "cannot open"));
     /* a pool size below one still gives one connection */
-    assert_int_equal(db_open(fx->kind, fx->target, 0, &db, &eb), TR_OK);
+    assert_int_equal(db_open(fx->st.kind, fx->st.target, 0, &db, &eb), TR_OK);
     struct db_conn *c = db_acquire(db);
     assert_int_equal(db_x(c, fx->a, NULL, &eb, "SELECT 1", ), TR_OK);
     db_release(c);
@@ -656,5 +616,5 @@ int main(void)
         BOTH(test_pool_threads),    BOTH(test_pool_blocks_until_release),
         BOTH(test_open_errors),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, NULL, NULL);
 }

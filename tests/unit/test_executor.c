@@ -629,7 +629,16 @@ static void test_secret_scrub(void **state)
 static void test_cli_config_variants(void **state)
 {
     struct fx *fx = *state;
-    fx->mirror = "/srv/mirror";
+    /* a mirror holding one provider: it is excluded from direct
+     * installation, so an offline node never asks the registry for it */
+    char mirror[256], prov[512];
+    snprintf(mirror, sizeof(mirror), "%s/mirror", fx->dir);
+    snprintf(prov, sizeof(prov), "%s/registry.opentofu.org/hashicorp/null",
+             mirror);
+    char cmd[640];
+    snprintf(cmd, sizeof(cmd), "mkdir -p '%s'", prov);
+    assert_int_equal(system(cmd), 0);
+    fx->mirror = mirror;
     F.job.api_url = "http://terrace.internal:8080";
     F.job.ca_file = "/etc/ssl/terrace-ca.pem";
     set_mode(fx, "secret");
@@ -638,8 +647,13 @@ static void test_cli_config_variants(void **state)
     assert_log_has("credentials \"terrace.internal:8080\" {");
     assert_log_has("host \"terrace.internal:8080\" {\n  services = {\n"
                    "    \"tfe.v2\" = \"http://terrace.internal:8080/api/v2/\"");
-    assert_log_has("provider_installation {\n  filesystem_mirror {\n"
-                   "    path = \"/srv/mirror\"\n  }\n  direct {}\n}");
+    char want[512];
+    snprintf(want, sizeof(want),
+             "provider_installation {\n  filesystem_mirror {\n"
+             "    path = \"%s\"\n  }\n  direct {\n    exclude = "
+             "[\"registry.opentofu.org/hashicorp/null\"]\n  }\n}",
+             mirror);
+    assert_log_has(want);
 }
 
 static void test_crash(void **state)

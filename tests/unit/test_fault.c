@@ -107,11 +107,8 @@ static void test_threads(void **state)
 /* ---- store fixture ------------------------------------------------------ */
 
 struct fx {
-    enum db_kind kind;
-    char dir[64];
-    char pg_name[32];
-    char *pg_conninfo;
-    struct db *db;
+    struct ut_store st;
+    struct db *db; /* st.db */
     struct arena *a;
     struct st_user owner;
 };
@@ -123,30 +120,16 @@ static int setup(void **state)
 {
     const enum db_kind *kind = *state;
     struct fx *fx = calloc(1, sizeof(*fx));
-    fx->kind = *kind;
     fx->a = arena_new();
     *state = fx;
     fault_reset();
-    char target[128];
-    if (fx->kind == DB_PG) {
-        if (ut_pg_url() == NULL)
-            return 0; /* the test skips */
-        if (!ut_pg_create(fx->pg_name, sizeof(fx->pg_name), &fx->pg_conninfo))
-            return -1;
-    } else {
-        if (!ut_mkdtemp(fx->dir, sizeof(fx->dir), "test_fault"))
-            return -1;
-        snprintf(target, sizeof(target), "%s/t.db", fx->dir);
-    }
+    int rc = ut_store_open(&fx->st, *kind, POOL, "test_fault");
+    if (rc != 0)
+        return rc > 0 ? 0 : -1; /* 1: the test skips */
+    fx->db = fx->st.db;
     struct tr_errbuf eb = {{0}};
-    tr_err e = db_open(fx->kind, fx->kind == DB_PG ? fx->pg_conninfo : target,
-                       POOL, &fx->db, &eb);
-    if (e == TR_OK)
-        e = store_migrate(fx->db, &eb);
-    if (e == TR_OK)
-        e = store_user_create(fx->db, fx->a, "owner", "owner@example.com",
-                              false, &fx->owner, &eb);
-    if (e != TR_OK) {
+    if (store_user_create(fx->db, fx->a, "owner", "owner@example.com", false,
+                          &fx->owner, &eb) != TR_OK) {
         fprintf(stderr, "setup: %s\n", eb.msg);
         return -1;
     }
@@ -157,12 +140,7 @@ static int teardown(void **state)
 {
     struct fx *fx = *state;
     fault_reset();
-    db_close(fx->db);
-    if (fx->pg_conninfo != NULL) {
-        ut_pg_drop(fx->pg_name);
-        free(fx->pg_conninfo);
-    }
-    int rc = fx->dir[0] ? ut_rmtree(fx->dir) : 0;
+    int rc = ut_store_close(&fx->st);
     arena_destroy(fx->a);
     free(fx);
     return rc;

@@ -29,11 +29,8 @@
 #include "unit_util.h"
 
 struct fx {
-    enum db_kind kind;
-    char dir[64];
-    int seq;          /* SQLite files made: m<seq>.db */
-    char pg_name[32]; /* this test's PostgreSQL database, if any */
-    char *pg_conninfo;
+    struct ut_store st; /* not opened: fresh_db() opens databases */
+    int seq;            /* SQLite files made: m<seq>.db */
     struct arena *a;
 };
 
@@ -44,24 +41,17 @@ static int setup(void **state)
 {
     const enum db_kind *kind = *state;
     struct fx *fx = calloc(1, sizeof(*fx));
-    fx->kind = *kind;
     fx->a = arena_new();
     *state = fx;
-    if (fx->kind == DB_SQLITE &&
-        !ut_mkdtemp(fx->dir, sizeof(fx->dir), "test_migrate"))
-        return -1;
-    return 0;
+    /* 1: PostgreSQL without a server, fixture() skips */
+    return ut_store_prepare(&fx->st, *kind, "test_migrate") < 0 ? -1 : 0;
 }
 
 static int teardown(void **state)
 {
     struct fx *fx = *state;
     fault_reset();
-    if (fx->pg_conninfo != NULL) {
-        ut_pg_drop(fx->pg_name);
-        free(fx->pg_conninfo);
-    }
-    int rc = fx->dir[0] ? ut_rmtree(fx->dir) : 0;
+    int rc = ut_store_close(&fx->st);
     arena_destroy(fx->a);
     free(fx);
     return rc;
@@ -70,28 +60,27 @@ static int teardown(void **state)
 static struct fx *fixture(void **state)
 {
     struct fx *fx = *state;
-    if (fx->kind == DB_PG && ut_pg_url() == NULL)
+    if (fx->st.kind == DB_PG && ut_pg_url() == NULL)
         skip();
     return fx;
 }
 
 /* Opens an empty database: a new SQLite file, or the test's PostgreSQL
- * database (made on first use) with its public schema wiped. */
+ * database (made by setup) with its public schema wiped. */
 static struct db *fresh_db(struct fx *fx, int pool)
 {
     struct tr_errbuf eb = {{0}};
     struct db *db = NULL;
-    char target[128];
-    if (fx->kind == DB_PG && fx->pg_conninfo == NULL)
-        assert_true(
-            ut_pg_create(fx->pg_name, sizeof(fx->pg_name), &fx->pg_conninfo));
-    if (fx->kind == DB_SQLITE)
-        snprintf(target, sizeof(target), "%s/m%d.db", fx->dir, fx->seq++);
-    tr_err e = db_open(fx->kind, fx->kind == DB_PG ? fx->pg_conninfo : target,
-                       pool, &db, &eb);
+    char file[128];
+    const char *target = fx->st.target;
+    if (fx->st.kind == DB_SQLITE) {
+        snprintf(file, sizeof(file), "%s/m%d.db", fx->st.dir, fx->seq++);
+        target = file;
+    }
+    tr_err e = db_open(fx->st.kind, target, pool, &db, &eb);
     if (e != TR_OK)
         fail_msg("db_open: %s", eb.msg);
-    if (fx->kind == DB_PG) {
+    if (fx->st.kind == DB_PG) {
         struct db_conn *c = db_acquire(db);
         e = db_x(c, fx->a, NULL, &eb, "DROP SCHEMA public CASCADE", );
         if (e == TR_OK)
@@ -106,12 +95,12 @@ static struct db *fresh_db(struct fx *fx, int pool)
 /* Removes the newest SQLite file (inside loops that make one per round). */
 static void drop_last(struct fx *fx)
 {
-    if (fx->kind == DB_PG)
+    if (fx->st.kind == DB_PG)
         return; /* fresh_db() wipes the schema */
     const char *suffix[] = {"", "-wal", "-shm"};
     for (int i = 0; i < 3; i++) {
         char path[128];
-        snprintf(path, sizeof(path), "%s/m%d.db%s", fx->dir, fx->seq - 1,
+        snprintf(path, sizeof(path), "%s/m%d.db%s", fx->st.dir, fx->seq - 1,
                  suffix[i]);
         unlink(path);
     }
@@ -132,7 +121,7 @@ static struct db_rows *query(struct fx *fx, struct db *db, const char *sql)
 static int table_count(struct fx *fx, struct db *db)
 {
     const char *sql =
-        fx->kind == DB_PG
+        fx->st.kind == DB_PG
             ? "SELECT count(*) AS n FROM pg_tables WHERE schemaname = 'public'"
             : "SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'";
     return (int)db_get_i64(query(fx, db, sql), 0, "n");
@@ -141,7 +130,7 @@ static int table_count(struct fx *fx, struct db *db)
 static bool has_table(struct fx *fx, struct db *db, const char *name)
 {
     const char *sql =
-        fx->kind == DB_PG
+        fx->st.kind == DB_PG
             ? "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
             : "SELECT name AS tablename FROM sqlite_master"
               " WHERE type = 'table'";
@@ -214,7 +203,7 @@ static void test_reopen(void **state)
     db_close(db);
     /* a restarted demo daemon opens the same file again */
     char path[128];
-    snprintf(path, sizeof(path), "%s/m0.db", fx->dir);
+    snprintf(path, sizeof(path), "%s/m0.db", fx->st.dir);
     assert_int_equal(db_open(DB_SQLITE, path, 2, &db, &eb), TR_OK);
     assert_int_equal(store_migrate(db, &eb), TR_OK);
     assert_int_equal(versions(fx, db), nver);
@@ -284,7 +273,7 @@ static void test_fault_walk(void **state)
         }
         /* failed cleanly, or (PostgreSQL) only the final unlock failed */
         if (e == TR_OK)
-            assert_int_equal(fx->kind, DB_PG);
+            assert_int_equal(fx->st.kind, DB_PG);
         else
             assert_int_equal(e, TR_ERR_DB);
         /* all or nothing: no tables of a migration that was not recorded */

@@ -39,9 +39,7 @@
 #include "unit_util.h"
 
 struct fx {
-    enum db_kind kind;
-    char dir[64];
-    char pg_name[32];
+    struct ut_store st; /* st.db is srv.db; st.dir also holds blobs */
     struct terrace_server srv;
     struct job_local *jl;
     struct job_api *api;
@@ -59,39 +57,18 @@ static int fail_setup(const char *what, const struct tr_errbuf *eb)
     return -1;
 }
 
-static int open_db(struct fx *fx, struct tr_errbuf *eb)
-{
-    char target[512];
-    if (fx->kind == DB_PG) {
-        char *ci = NULL;
-        if (!ut_pg_create(fx->pg_name, sizeof(fx->pg_name), &ci))
-            return -1;
-        snprintf(target, sizeof(target), "%s", ci);
-        free(ci);
-    } else {
-        snprintf(target, sizeof(target), "%s/t.db", fx->dir);
-    }
-    if (db_open(fx->kind, target, 8, &fx->srv.db, eb) != TR_OK ||
-        store_migrate(fx->srv.db, eb) != TR_OK)
-        return -1;
-    return 0;
-}
-
 static int setup(void **state)
 {
     const enum db_kind *kind = *state;
     struct fx *fx = calloc(1, sizeof(*fx));
     struct tr_errbuf eb = {{0}};
-    fx->kind = *kind;
     *state = fx;
-    if (fx->kind == DB_PG && ut_pg_url() == NULL)
-        return 0; /* the test skips */
-    if (!ut_mkdtemp(fx->dir, sizeof(fx->dir), "test_run_state"))
-        return -1;
-    if (open_db(fx, &eb) != 0)
-        return fail_setup("database", &eb);
+    int rc = ut_store_open(&fx->st, *kind, 8, "test_run_state");
+    if (rc != 0)
+        return rc > 0 ? 0 : -1; /* 1: the test skips */
+    fx->srv.db = fx->st.db;
     char path[256];
-    snprintf(path, sizeof(path), "%s/blobs", fx->dir);
+    snprintf(path, sizeof(path), "%s/blobs", fx->st.dir);
     unsigned char kek[KEYS_KEK_LEN] = {1, 2, 3};
     if (blob_open_fs(path, &fx->srv.blob, &eb) != TR_OK ||
         keys_open_bytes(kek, "test", &fx->srv.keys, &eb) != TR_OK ||
@@ -138,11 +115,7 @@ static int teardown(void **state)
     blob_close(fx->srv.blob);
     if (fx->a != NULL)
         arena_destroy(fx->a);
-    if (fx->srv.db != NULL)
-        db_close(fx->srv.db);
-    if (fx->pg_name[0])
-        ut_pg_drop(fx->pg_name);
-    int rc = fx->dir[0] ? ut_rmtree(fx->dir) : 0;
+    int rc = ut_store_close(&fx->st);
     free(fx);
     return rc;
 }
@@ -274,8 +247,8 @@ static void finish(struct fx *fx, const struct job *j, enum job_outcome out,
                    bool changes)
 {
     char plan[128], json[128];
-    snprintf(plan, sizeof(plan), "%s/plan.bin", fx->dir);
-    snprintf(json, sizeof(json), "%s/plan.json", fx->dir);
+    snprintf(plan, sizeof(plan), "%s/plan.bin", fx->st.dir);
+    snprintf(json, sizeof(json), "%s/plan.json", fx->st.dir);
     assert_true(ut_write_file(plan, "PLANFILE"));
     assert_true(ut_write_file(json, "{\"planned_values\":{},"
                                     "\"terraform_version\":\"1.8.0\"}"));
@@ -418,7 +391,7 @@ static void test_auto_apply(void **state)
     /* the plan file comes back for the apply */
     char dest[128], *data = NULL;
     size_t len = 0;
-    snprintf(dest, sizeof(dest), "%s/fetched.plan", fx->dir);
+    snprintf(dest, sizeof(dest), "%s/fetched.plan", fx->st.dir);
     assert_int_equal(fx->api->fetch_plan(fx->api->ctx, ja.id, dest, NULL),
                      TR_OK);
     FILE *f = fopen(dest, "r");
@@ -429,7 +402,7 @@ static void test_auto_apply(void **state)
     assert_string_equal(buf, "PLANFILE");
     (void)data;
     (void)len;
-    snprintf(dest, sizeof(dest), "%s/fetched.tgz", fx->dir);
+    snprintf(dest, sizeof(dest), "%s/fetched.tgz", fx->st.dir);
     assert_int_equal(fx->api->fetch_config(fx->api->ctx, ja.id, dest, NULL),
                      TR_OK);
     finish(fx, &ja, JOB_FINISHED, false);

@@ -3,9 +3,8 @@
  * store_users.c (and the token side of store_orgs.c), on SQLite and, when
  * TERRACE_TEST_PG_URL is set, on PostgreSQL.
  *
- * The SQLite group gets a fresh database in a mkdtemp directory.  The
- * PostgreSQL group runs the same tests against the database the URL
- * names; every name a test creates is random, so runs can share it.
+ * Each group gets a fresh migrated store (unit_util.h): a SQLite file in
+ * a mkdtemp directory, or a new database on the server the URL names.
  *
  * SPDX-License-Identifier: MPL-2.0
  */
@@ -16,62 +15,38 @@
 
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "store/store.h"
+#include "unit_util.h"
 
 struct fx {
-    char dir[64];
-    struct db *db;
+    struct ut_store st;
+    struct db *db; /* st.db */
     struct arena *a;
 };
 
-static int rm_entry(const char *path, const struct stat *st, int flag,
-                    struct FTW *ftw)
+static int setup(void **state, enum db_kind kind)
 {
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static int open_db(void **state, enum db_kind kind, const char *target)
-{
-    struct fx *f = *state;
-    struct tr_errbuf eb = {{0}};
-    if (db_open(kind, target, 2, &f->db, &eb) != TR_OK ||
-        store_migrate(f->db, &eb) != TR_OK) {
-        fprintf(stderr, "cannot open database: %s\n", eb.msg);
+    struct fx *f = calloc(1, sizeof(*f));
+    *state = f;
+    if (f == NULL || ut_store_open(&f->st, kind, 2, "test_store_tokens") != 0)
         return -1;
-    }
+    f->db = f->st.db;
     return 0;
 }
 
 static int setup_sqlite(void **state)
 {
-    struct fx *f = calloc(1, sizeof(*f));
-    if (f == NULL)
-        return -1;
-    *state = f;
-    snprintf(f->dir, sizeof(f->dir), "/tmp/test_store_tokens.XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
-        return -1;
-    char path[128];
-    snprintf(path, sizeof(path), "%s/terrace.db", f->dir);
-    return open_db(state, DB_SQLITE, path);
+    return setup(state, DB_SQLITE);
 }
 
 static int setup_pg(void **state)
 {
-    struct fx *f = calloc(1, sizeof(*f));
-    if (f == NULL)
-        return -1;
-    *state = f;
-    return open_db(state, DB_PG, getenv("TERRACE_TEST_PG_URL"));
+    return setup(state, DB_PG);
 }
 
 static int teardown(void **state)
@@ -79,12 +54,9 @@ static int teardown(void **state)
     struct fx *f = *state;
     if (f == NULL)
         return 0;
-    if (f->db != NULL)
-        db_close(f->db);
-    if (f->dir[0] != '\0')
-        nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    int rc = ut_store_close(&f->st);
     free(f);
-    return 0;
+    return rc;
 }
 
 static int each_setup(void **state)
@@ -395,8 +367,7 @@ int main(void)
     const struct CMUnitTest tests[] = {TESTS};
     int failed = cmocka_run_group_tests_name("store_tokens_sqlite", tests,
                                              setup_sqlite, teardown);
-    const char *pg = getenv("TERRACE_TEST_PG_URL");
-    if (pg != NULL && *pg != '\0')
+    if (ut_pg_url() != NULL)
         failed += cmocka_run_group_tests_name("store_tokens_pg", tests,
                                               setup_pg, teardown);
     else

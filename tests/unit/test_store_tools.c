@@ -23,45 +23,30 @@
 #include "unit_util.h"
 
 struct fx {
-    char dir[64];
-    char pg_name[32];
-    struct db *db;
+    struct ut_store st;
+    struct db *db; /* st.db */
     struct arena *a;
 };
 
-static int open_db(struct fx *f, enum db_kind kind, const char *target)
+static int setup(void **state, enum db_kind kind)
 {
-    struct tr_errbuf eb = {{0}};
-    if (db_open(kind, target, 2, &f->db, &eb) != TR_OK ||
-        store_migrate(f->db, &eb) != TR_OK) {
-        fprintf(stderr, "cannot open database: %s\n", eb.msg);
+    struct fx *f = calloc(1, sizeof(*f));
+    *state = f;
+    if (f == NULL || ut_store_open(&f->st, kind, 2, "test_store_tools") != 0)
         return -1;
-    }
+    f->db = f->st.db;
     f->a = arena_new();
     return 0;
 }
 
 static int setup_sqlite(void **state)
 {
-    struct fx *f = calloc(1, sizeof(*f));
-    *state = f;
-    if (f == NULL || !ut_mkdtemp(f->dir, sizeof(f->dir), "test_store_tools"))
-        return -1;
-    char path[128];
-    snprintf(path, sizeof(path), "%s/terrace.db", f->dir);
-    return open_db(f, DB_SQLITE, path);
+    return setup(state, DB_SQLITE);
 }
 
 static int setup_pg(void **state)
 {
-    struct fx *f = calloc(1, sizeof(*f));
-    *state = f;
-    char *conninfo = NULL;
-    if (f == NULL || !ut_pg_create(f->pg_name, sizeof(f->pg_name), &conninfo))
-        return -1;
-    int rc = open_db(f, DB_PG, conninfo);
-    free(conninfo);
-    return rc;
+    return setup(state, DB_PG);
 }
 
 static int teardown(void **state)
@@ -69,14 +54,10 @@ static int teardown(void **state)
     struct fx *f = *state;
     if (f == NULL)
         return 0;
-    if (f->db != NULL)
-        db_close(f->db);
     arena_destroy(f->a);
-    if (f->dir[0] != '\0')
-        ut_rmtree(f->dir);
-    ut_pg_drop(f->pg_name);
+    int rc = ut_store_close(&f->st);
     free(f);
-    return 0;
+    return rc;
 }
 
 static void test_versions(void **state)

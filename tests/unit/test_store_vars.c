@@ -29,10 +29,8 @@
 #include "unit_util.h"
 
 struct fx {
-    enum db_kind kind;
-    char dir[64];
-    char pg_name[32];
-    struct db *db;
+    struct ut_store st;
+    struct db *db; /* st.db */
     struct arena *a;
     struct keyring *keys;
     struct st_workspace ws; /* "w" in org "o", project prj */
@@ -47,27 +45,14 @@ static int setup(void **state)
     const enum db_kind *kind = *state;
     struct fx *fx = calloc(1, sizeof(*fx));
     struct tr_errbuf eb = {{0}};
-    char target[512];
-    fx->kind = *kind;
     *state = fx;
-    if (fx->kind == DB_PG) {
-        char *ci = NULL;
-        if (ut_pg_url() == NULL)
-            return 0; /* the test skips */
-        if (!ut_pg_create(fx->pg_name, sizeof(fx->pg_name), &ci))
-            return -1;
-        snprintf(target, sizeof(target), "%s", ci);
-        free(ci);
-    } else {
-        if (!ut_mkdtemp(fx->dir, sizeof(fx->dir), "test_store_vars"))
-            return -1;
-        snprintf(target, sizeof(target), "%s/t.db", fx->dir);
-    }
+    int rc = ut_store_open(&fx->st, *kind, 4, "test_store_vars");
+    if (rc != 0)
+        return rc > 0 ? 0 : -1; /* 1: the test skips */
+    fx->db = fx->st.db;
     unsigned char key[KEYS_KEK_LEN];
     memset(key, 7, sizeof(key));
-    if (db_open(fx->kind, target, 4, &fx->db, &eb) != TR_OK ||
-        store_migrate(fx->db, &eb) != TR_OK ||
-        keys_open_bytes(key, NULL, &fx->keys, &eb) != TR_OK) {
+    if (keys_open_bytes(key, NULL, &fx->keys, &eb) != TR_OK) {
         fprintf(stderr, "setup: %s\n", eb.msg);
         return -1;
     }
@@ -97,11 +82,7 @@ static int teardown(void **state)
     keys_close(fx->keys);
     if (fx->a != NULL)
         arena_destroy(fx->a);
-    if (fx->db != NULL)
-        db_close(fx->db);
-    if (fx->pg_name[0])
-        ut_pg_drop(fx->pg_name);
-    int rc = fx->dir[0] ? ut_rmtree(fx->dir) : 0;
+    int rc = ut_store_close(&fx->st);
     free(fx);
     return rc;
 }

@@ -1,6 +1,7 @@
 /*
  * unit_util.h - helpers shared by the cmocka unit tests: temporary
- * directories and throwaway PostgreSQL databases.
+ * directories, throwaway PostgreSQL databases and migrated stores on
+ * either backend.
  *
  * Include after <cmocka.h>.  Everything is static inline so each test
  * program uses only what it needs without unused-function warnings.
@@ -28,6 +29,7 @@
 
 #include "core/buf.h"
 #include "core/util.h"
+#include "store/store.h"
 
 /* ---- temporary directories -------------------------------------------- */
 
@@ -173,6 +175,76 @@ static inline void ut_pg_drop(const char *name)
         PQclear(PQexec(c, sql));
     }
     PQfinish(c);
+}
+
+/* ---- a store on either backend ----------------------------------------- */
+
+struct ut_store {
+    enum db_kind kind;
+    char dir[64];     /* temporary directory (both kinds); SQLite: t.db */
+    char pg_name[32]; /* DB_PG: this store's own database */
+    char target[512]; /* SQLite file or PostgreSQL conninfo for db_open() */
+    struct db *db;
+};
+
+/* Makes the place for a store without opening it: a temporary directory
+ * /tmp/<tag>.XXXXXX and, for DB_PG, a fresh database; s->target names the
+ * SQLite file or the conninfo.  Returns 0 when ready, 1 when the test
+ * should skip (DB_PG without TERRACE_TEST_PG_URL), -1 on an error (after
+ * printing why). */
+static inline int ut_store_prepare(struct ut_store *s, enum db_kind kind,
+                                   const char *tag)
+{
+    memset(s, 0, sizeof(*s));
+    s->kind = kind;
+    if (kind == DB_PG && ut_pg_url() == NULL)
+        return 1;
+    if (!ut_mkdtemp(s->dir, sizeof(s->dir), tag)) {
+        fprintf(stderr, "%s: cannot make a temporary directory\n", tag);
+        return -1;
+    }
+    if (kind == DB_PG) {
+        char *ci = NULL;
+        if (!ut_pg_create(s->pg_name, sizeof(s->pg_name), &ci))
+            return -1;
+        snprintf(s->target, sizeof(s->target), "%s", ci);
+        free(ci);
+    } else {
+        snprintf(s->target, sizeof(s->target), "%s/t.db", s->dir);
+    }
+    return 0;
+}
+
+/* ut_store_prepare(), then opens the store with pool_size connections and
+ * migrates it.  Returns 0 ok, 1 skip, -1 error (printed). */
+static inline int ut_store_open(struct ut_store *s, enum db_kind kind,
+                                int pool_size, const char *tag)
+{
+    int rc = ut_store_prepare(s, kind, tag);
+    if (rc != 0)
+        return rc;
+    struct tr_errbuf eb = {{0}};
+    if (db_open(kind, s->target, pool_size, &s->db, &eb) != TR_OK ||
+        store_migrate(s->db, &eb) != TR_OK) {
+        fprintf(stderr, "%s: cannot open the store: %s\n", tag, eb.msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* Closes the database, drops the PostgreSQL database and removes the
+ * directory; safe on a zeroed or half-made store.  Returns the directory
+ * removal's result (0 ok). */
+static inline int ut_store_close(struct ut_store *s)
+{
+    db_close(s->db);
+    s->db = NULL;
+    if (s->pg_name[0])
+        ut_pg_drop(s->pg_name);
+    s->pg_name[0] = '\0';
+    int rc = s->dir[0] ? ut_rmtree(s->dir) : 0;
+    s->dir[0] = '\0';
+    return rc;
 }
 
 #endif
