@@ -922,6 +922,17 @@ tr_err store_run_waiting_workspaces(struct db *db, struct arena *a,
                                     const char ***ids, int *n,
                                     struct tr_errbuf *eb);
 
+/* A workspace's current run as TFE shows it, for a workspace aliased w:
+ * the run that holds the workspace now, else the newest non-speculative
+ * run that got past pending (an applied or discarded run stays current
+ * until the next one starts). */
+#define STORE_WS_CURRENT_RUN_SQL                                            \
+    "COALESCE(w.current_run_id, (SELECT r.id FROM runs r"                  \
+    " WHERE r.workspace_id = w.id AND r.status <> 'pending'"               \
+    " AND r.plan_only = 0 AND NOT EXISTS (SELECT 1 FROM"                   \
+    " configuration_versions cv WHERE cv.id = r.cv_id"                     \
+    " AND cv.speculative = 1) ORDER BY r.queue_seq DESC LIMIT 1))"
+
 /* The workspace's current run and newest run (either NULL). */
 tr_err store_run_ws_runs(struct db *db, struct arena *a, const char *ws_id,
                          const char **current, const char **latest,

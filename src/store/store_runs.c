@@ -761,7 +761,8 @@ tr_err store_run_ws_runs(struct db *db, struct arena *a, const char *ws_id,
     struct db_conn *c = db_acquire(db);
     struct db_rows *r = NULL;
     tr_err e = db_q(c, a, &r, eb,
-                    "SELECT w.current_run_id, (SELECT id FROM runs"
+                    "SELECT " STORE_WS_CURRENT_RUN_SQL
+                    " AS current_run_id, (SELECT id FROM runs"
                     " WHERE workspace_id = w.id ORDER BY queue_seq DESC"
                     " LIMIT 1) AS latest FROM workspaces w WHERE w.id = $1",
                     ws_id);

@@ -370,14 +370,14 @@ static void list_where(struct sqlb *q, const struct st_ws_filter *f)
 /* Sort keys for "current-run.created-at": workspaces without a current
  * run come last either way (SQLite and PostgreSQL disagree on where NULLs
  * go, so it is spelled out), then by name. */
+#define CURRENT_RUN_CREATED                                                 \
+    "(SELECT created_at FROM runs WHERE id = " STORE_WS_CURRENT_RUN_SQL ")"
+
 static const char *by_run_order(bool desc)
 {
-    return desc ? "(SELECT created_at FROM runs WHERE id = w.current_run_id)"
-                  " IS NULL, (SELECT created_at FROM runs"
-                  " WHERE id = w.current_run_id) DESC, "
-                : "(SELECT created_at FROM runs WHERE id = w.current_run_id)"
-                  " IS NULL, (SELECT created_at FROM runs"
-                  " WHERE id = w.current_run_id), ";
+    return desc ? CURRENT_RUN_CREATED " IS NULL, " CURRENT_RUN_CREATED
+                                      " DESC, "
+                : CURRENT_RUN_CREATED " IS NULL, " CURRENT_RUN_CREATED ", ";
 }
 
 tr_err store_ws_list(struct db *db, struct arena *a,

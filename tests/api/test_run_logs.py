@@ -278,7 +278,8 @@ def test_plan_apply_flow(flow):
     assert ap["status"] == "finished" and ap["resource-additions"] == 1
     w = c.get("%s/workspaces/%s" % (API, ws)).json["data"]
     assert w["attributes"]["locked"] is False
-    assert w["relationships"]["current-run"]["data"] is None
+    # the applied run stays the workspace's current run, as in TFE
+    assert w["relationships"]["current-run"]["data"]["id"] == rid
     # the run token died with the job: no log of the daemon has a secret
     log = open(os.path.join(dm.tmp, "terraced.log"), "rb").read()
     assert b"hunter2" not in log

@@ -491,7 +491,9 @@ def test_queue_order_and_org_queue(c, org):
     assert status(c, cc) == "discarded"
     assert action(c, b["id"], "cancel").status == 202
     w = ws_doc(c, ws)["data"]
-    assert w["relationships"]["current-run"]["data"] is None
+    # as in TFE, the newest run that left pending stays the current one
+    # after the queue empties; the workspace itself is let go
+    assert w["relationships"]["current-run"]["data"]["id"] == cc
     assert w["attributes"]["locked"] is False
     assert c.get("%s/organizations/%s/runs/queue" % (API, org)).json[
         "data"] == []
