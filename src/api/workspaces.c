@@ -152,10 +152,24 @@ static json_t *tag_names(const struct st_workspace *w)
     return a;
 }
 
+/* The run shown as current-run: the owner of the workspace's queue, else
+ * the newest one that left pending (store_run_ws_shown()). */
+static const char *shown_run(struct http_req *r, const char *ws_id,
+                             const char **latest)
+{
+    const char *cur = NULL;
+    if (store_run_ws_runs(r->srv->db, r->arena, ws_id, &cur, latest, NULL) !=
+        TR_OK)
+        return NULL;
+    if (cur == NULL)
+        store_run_ws_shown(r->srv->db, r->arena, ws_id, &cur, NULL);
+    return cur;
+}
+
 json_t *api_ws_json(struct http_req *r, const struct st_workspace *w)
 {
-    const char *cur = NULL, *latest = NULL, *cv_id = NULL;
-    store_run_ws_runs(r->srv->db, r->arena, w->id, &cur, &latest, NULL);
+    const char *latest = NULL, *cv_id = NULL;
+    const char *cur = shown_run(r, w->id, &latest);
     struct st_cv cv;
     if (store_cv_current(r->srv->db, r->arena, w->id, &cv, NULL) == TR_OK)
         cv_id = cv.id;
@@ -303,11 +317,10 @@ static bool add_included(struct http_req *r, json_t *doc, int flags,
     json_t *inc = json_array();
     json_object_set_new(doc, "included", inc);
     for (int i = 0; (flags & INC_RUN) && i < n; i++) {
-        const char *cur = NULL, *latest = NULL;
+        const char *latest = NULL;
+        const char *cur = shown_run(r, ws[i].id, &latest);
         struct st_run run;
-        if (store_run_ws_runs(r->srv->db, r->arena, ws[i].id, &cur, &latest,
-                              NULL) == TR_OK &&
-            cur != NULL &&
+        if (cur != NULL &&
             store_run_get(r->srv->db, r->arena, cur, &run, NULL) == TR_OK)
             json_array_append_new(inc, api_run_json(r, &run, false));
     }

@@ -937,6 +937,10 @@ tr_err store_run_waiting_workspaces(struct db *db, struct arena *a,
 tr_err store_run_ws_runs(struct db *db, struct arena *a, const char *ws_id,
                          const char **current, const char **latest,
                          struct tr_errbuf *eb);
+/* The run a workspace document shows as current-run
+ * (STORE_WS_CURRENT_RUN_SQL); NULL when it never had one. */
+tr_err store_run_ws_shown(struct db *db, struct arena *a, const char *ws_id,
+                          const char **run_id, struct tr_errbuf *eb);
 
 /* ---- jobs, logs, comments, events (store_run_jobs.c) ------------------- */
 

@@ -761,8 +761,7 @@ tr_err store_run_ws_runs(struct db *db, struct arena *a, const char *ws_id,
     struct db_conn *c = db_acquire(db);
     struct db_rows *r = NULL;
     tr_err e = db_q(c, a, &r, eb,
-                    "SELECT " STORE_WS_CURRENT_RUN_SQL
-                    " AS current_run_id, (SELECT id FROM runs"
+                    "SELECT w.current_run_id, (SELECT id FROM runs"
                     " WHERE workspace_id = w.id ORDER BY queue_seq DESC"
                     " LIMIT 1) AS latest FROM workspaces w WHERE w.id = $1",
                     ws_id);
@@ -774,4 +773,21 @@ tr_err store_run_ws_runs(struct db *db, struct arena *a, const char *ws_id,
     *current = db_get(r, 0, "current_run_id");
     *latest = db_get(r, 0, "latest");
     return TR_OK;
+}
+
+tr_err store_run_ws_shown(struct db *db, struct arena *a, const char *ws_id,
+                          const char **run_id, struct tr_errbuf *eb)
+{
+    struct db_conn *c = db_acquire(db);
+    struct db_rows *r = NULL;
+    tr_err e = db_q(c, a, &r, eb,
+                    "SELECT " STORE_WS_CURRENT_RUN_SQL " AS shown"
+                    " FROM workspaces w WHERE w.id = $1",
+                    ws_id);
+    db_release(c);
+    if (e == TR_OK && r->nrows == 0)
+        e = tr_fail(eb, TR_ERR_NOT_FOUND, "workspace %s not found", ws_id);
+    if (e == TR_OK)
+        *run_id = db_get(r, 0, "shown");
+    return e;
 }
