@@ -52,6 +52,11 @@ bool api_workspace_access(struct http_req *r, const char *id,
 void api_lock_identity(const struct http_req *r, const char **kind,
                        const char **holder);
 
+/* The state-versions resource object for id (for include=), or NULL if it
+ * cannot be loaded.  The caller has checked access to its workspace.
+ * Implemented in state_versions.c. */
+json_t *api_sv_resource(struct http_req *r, const char *sv_id);
+
 /* Store errors to responses: NOT_FOUND keeps eb's text, others map through
  * http_fail(); logs 5xx with the request id. */
 void api_store_fail(struct http_req *r, tr_err e, const struct tr_errbuf *eb);

@@ -140,6 +140,19 @@ static bool parse_include(struct http_req *r, bool *outputs)
     return true;
 }
 
+json_t *api_sv_resource(struct http_req *r, const char *sv_id)
+{
+    struct st_sv sv;
+    struct st_sv_output *outs = NULL;
+    int n = 0;
+    if (sv_id == NULL ||
+        store_sv_get(r->srv->db, r->arena, sv_id, &sv, NULL) != TR_OK ||
+        store_sv_outputs(r->srv->db, r->arena, sv.id, 0, -1, &outs, &n, NULL,
+                         NULL) != TR_OK)
+        return NULL;
+    return sv_json(r, &sv, outs, n);
+}
+
 /* Answers {"data": sv} (plus included outputs).  extra (stolen, nullable)
  * is merged into the relationships. */
 static void reply_sv(struct http_req *r, int status, const struct st_sv *sv,

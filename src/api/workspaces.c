@@ -261,7 +261,7 @@ static bool split_list(struct http_req *r, const char *key, const char ***out,
     return true;
 }
 
-enum { INC_ORG = 1, INC_PROJECT = 2, INC_RUN = 4 };
+enum { INC_ORG = 1, INC_PROJECT = 2, INC_RUN = 4, INC_SV = 8 };
 
 /* include=...: organization and project are rendered; TFE's other
  * workspace includes are accepted and left out; anything else is 400. */
@@ -294,6 +294,10 @@ static bool parse_include(struct http_req *r, int *flags)
             ok = true;
         } else if (strncmp(items[i], "current_run", 11) == 0) {
             *flags |= INC_RUN; /* the run; its plan and cv are not added */
+        } else if (strcmp(items[i], "current_state_version") == 0 ||
+                   strcmp(items[i], "current-state-version") == 0) {
+            *flags |= INC_SV;
+            ok = true;
         }
         for (size_t k = 0; !ok && k < sizeof(known) / sizeof(known[0]); k++)
             ok = strcmp(items[i], known[k]) == 0;
@@ -323,6 +327,11 @@ static bool add_included(struct http_req *r, json_t *doc, int flags,
         if (cur != NULL &&
             store_run_get(r->srv->db, r->arena, cur, &run, NULL) == TR_OK)
             json_array_append_new(inc, api_run_json(r, &run, false));
+    }
+    for (int i = 0; (flags & INC_SV) && i < n; i++) {
+        json_t *sv = api_sv_resource(r, ws[i].current_sv);
+        if (sv != NULL)
+            json_array_append_new(inc, sv);
     }
     if ((flags & INC_ORG) && n > 0)
         json_array_append_new(inc, org_json(r, org));

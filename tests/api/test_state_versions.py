@@ -591,3 +591,17 @@ def test_limits_and_expiry():
         assert snapshot(c, w)[:3] == before[:3]
     finally:
         d.close()
+
+
+def test_workspace_list_includes_current_state_version(admin, org, ws):
+    """include=current_state_version puts each workspace's current state
+    version, with its download URL, into `included`."""
+    r = create(admin, ws, make_state(1))
+    assert r.status == 201, r
+    sv = r.json["data"]["id"]
+    r = admin.get("/api/v2/organizations/%s/workspaces"
+                  "?include=current_state_version" % org)
+    assert r.status == 200, r
+    inc = [i for i in r.json.get("included", []) if i["id"] == sv]
+    assert len(inc) == 1 and inc[0]["type"] == "state-versions"
+    assert inc[0]["attributes"]["hosted-state-download-url"]
