@@ -55,7 +55,8 @@ static const struct setting settings[] = {
     S("provider-mirror", "TERRACE_PROVIDER_MIRROR", provider_mirror,
       "filesystem provider mirror directory for runs"),
     S("tofu-bin", "TERRACE_TOFU_BIN", tofu_bin,
-      "tofu binary the demo registers if none is"),
+      "tofu binary to register when no tool version is (the demo also "
+      "looks for one)"),
     I("plan-timeout", "TERRACE_PLAN_TIMEOUT", plan_timeout,
       "longest a plan may run, seconds"),
     I("apply-timeout", "TERRACE_APPLY_TIMEOUT", apply_timeout,
