@@ -27,9 +27,11 @@
  */
 #include <archive.h>
 #include <archive_entry.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -39,6 +41,80 @@
 
 #include "core/arena.h"
 #include "executor/archive.h"
+
+/* ---- libarchive, loaded on first use ------------------------------------ */
+
+/* libarchive (and what it pulls in: libxml2, libicu, libstdc++, ...) is
+ * only needed when a tarball is checked, so it is dlopen'ed then rather
+ * than linked, keeping it out of an idle daemon.  The table holds exactly
+ * the functions used below, typed from the real prototypes. */
+#define LA_FUNCS(X)                                                        \
+    X(archive_error_string)                                                \
+    X(archive_read_new)                                                    \
+    X(archive_read_support_filter_gzip)                                    \
+    X(archive_read_support_format_tar)                                     \
+    X(archive_read_open_fd)                                                \
+    X(archive_read_next_header)                                            \
+    X(archive_read_data)                                                   \
+    X(archive_read_free)                                                   \
+    X(archive_entry_filetype)                                              \
+    X(archive_entry_hardlink)                                              \
+    X(archive_entry_hardlink_utf8)                                         \
+    X(archive_entry_hardlink_w)                                            \
+    X(archive_entry_pathname)                                              \
+    X(archive_entry_pathname_utf8)                                         \
+    X(archive_entry_perm)                                                  \
+    X(archive_entry_size)                                                  \
+    X(archive_entry_size_is_set)                                           \
+    X(archive_entry_symlink)                                               \
+    X(archive_entry_symlink_utf8)
+
+#define LA_FIELD(f) __typeof__(f) *f;
+static struct {
+    LA_FUNCS(LA_FIELD)
+} la;
+#undef LA_FIELD
+
+static pthread_once_t la_once = PTHREAD_ONCE_INIT;
+static bool la_ok;
+static char la_why[256]; /* why loading failed, when !la_ok */
+
+static void la_load(void)
+{
+    void *h = dlopen("libarchive.so.13", RTLD_NOW | RTLD_LOCAL);
+    if (h == NULL) {
+        const char *m = dlerror();
+        snprintf(la_why, sizeof(la_why), "%s", m != NULL ? m : "dlopen failed");
+        return;
+    }
+    /* memcpy: ISO C has no conversion from void * to a function pointer. */
+#define LA_SYM(f)                                                          \
+    {                                                                      \
+        void *sym = dlsym(h, #f);                                          \
+        if (sym == NULL) {                                                 \
+            const char *m = dlerror();                                     \
+            snprintf(la_why, sizeof(la_why), "%s",                         \
+                     m != NULL ? m : "missing symbol " #f);                \
+            dlclose(h);                                                    \
+            return;                                                        \
+        }                                                                  \
+        _Static_assert(sizeof(sym) == sizeof(la.f), "pointer sizes");      \
+        memcpy(&la.f, &sym, sizeof(sym));                                  \
+    }
+    LA_FUNCS(LA_SYM)
+#undef LA_SYM
+    la_ok = true; /* h stays open for the life of the process */
+}
+
+/* Loads libarchive once; TR_ERR_INTERNAL if it cannot be. */
+static tr_err la_need(struct tr_errbuf *eb)
+{
+    pthread_once(&la_once, la_load);
+    if (!la_ok)
+        return tr_fail(eb, TR_ERR_INTERNAL, "libarchive is not available: %s",
+                       la_why);
+    return TR_OK;
+}
 
 #define DATA_BUF (64 * 1024)
 #define SHOWN_MAX 200 /* bytes of a name shown in a message */
@@ -114,7 +190,7 @@ static void clean_msg(struct tr_errbuf *eb)
 
 static tr_err damaged(struct walk *w, struct archive *ar)
 {
-    const char *m = archive_error_string(ar);
+    const char *m = la.archive_error_string(ar);
     return bad(w, TR_ERR_INVALID,
                "the archive is not a valid tar or gzip'ed "
                "tar: %s",
@@ -402,7 +478,7 @@ static tr_err copy_data(struct walk *w, struct archive *ar, int fd,
                         const char *name)
 {
     for (;;) {
-        la_ssize_t k = archive_read_data(ar, w->data, DATA_BUF);
+        la_ssize_t k = la.archive_read_data(ar, w->data, DATA_BUF);
         if (k == 0)
             return TR_OK;
         if (k < 0)
@@ -443,7 +519,7 @@ static tr_err create(struct walk *w, struct archive *ar,
                     strerror(errno));
         return e;
     }
-    mode_t mode = (archive_entry_perm(ent) & 0111) ? 0755 : 0644;
+    mode_t mode = (la.archive_entry_perm(ent) & 0111) ? 0755 : 0644;
     int fd = openat(pfd, last,
                     O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
     if (fd < 0)
@@ -465,12 +541,12 @@ static tr_err create(struct walk *w, struct archive *ar,
 static tr_err entry_kind(struct walk *w, struct archive_entry *ent,
                          const char *name, enum kind *kind)
 {
-    if (archive_entry_hardlink(ent) != NULL ||
-        archive_entry_hardlink_utf8(ent) != NULL ||
-        archive_entry_hardlink_w(ent) != NULL)
+    if (la.archive_entry_hardlink(ent) != NULL ||
+        la.archive_entry_hardlink_utf8(ent) != NULL ||
+        la.archive_entry_hardlink_w(ent) != NULL)
         return bad(w, TR_ERR_INVALID, "entry %s is a hard link",
                    shown(w, name));
-    switch (archive_entry_filetype(ent)) {
+    switch (la.archive_entry_filetype(ent)) {
     case AE_IFREG:
         *kind = K_FILE;
         return TR_OK;
@@ -529,9 +605,9 @@ static tr_err entry(struct walk *w, struct archive *ar,
                     struct archive_entry *ent, struct path *p)
 {
     enum kind kind = K_DIR; /* set by entry_kind() on success */
-    const char *name = archive_entry_pathname_utf8(ent);
+    const char *name = la.archive_entry_pathname_utf8(ent);
     if (name == NULL)
-        name = archive_entry_pathname(ent);
+        name = la.archive_entry_pathname(ent);
     if (++w->entries > w->max_entries)
         return too_many(w);
     if (name == NULL || *name == '\0')
@@ -548,14 +624,14 @@ static tr_err entry(struct walk *w, struct archive *ar,
                          shown(w, name));
     const char *target = NULL;
     if (kind == K_LINK) {
-        target = archive_entry_symlink_utf8(ent);
+        target = la.archive_entry_symlink_utf8(ent);
         if (target == NULL)
-            target = archive_entry_symlink(ent);
+            target = la.archive_entry_symlink(ent);
         e = check_target(w, name, target, p->n - 1);
     }
-    if (kind == K_FILE && archive_entry_size_is_set(ent) &&
-        (archive_entry_size(ent) < 0 ||
-         (uint64_t)archive_entry_size(ent) > w->max_unpacked - w->unpacked))
+    if (kind == K_FILE && la.archive_entry_size_is_set(ent) &&
+        (la.archive_entry_size(ent) < 0 ||
+         (uint64_t)la.archive_entry_size(ent) > w->max_unpacked - w->unpacked))
         e = too_big(w);
     int node = -1;
     if (e == TR_OK)
@@ -586,20 +662,20 @@ static tr_err walk_archive(struct walk *w, const char *path)
         close(fd);
         return bad(w, TR_ERR_INVALID, "the archive is empty");
     }
-    struct archive *ar = archive_read_new();
+    struct archive *ar = la.archive_read_new();
     if (ar == NULL) {
         close(fd);
         return bad(w, TR_ERR_NOMEM, "out of memory");
     }
-    archive_read_support_filter_gzip(ar);
-    archive_read_support_format_tar(ar);
+    la.archive_read_support_filter_gzip(ar);
+    la.archive_read_support_format_tar(ar);
     struct path *p = arena_alloc(w->a, sizeof(*p));
     tr_err e = TR_OK;
-    if (archive_read_open_fd(ar, fd, DATA_BUF) != ARCHIVE_OK)
+    if (la.archive_read_open_fd(ar, fd, DATA_BUF) != ARCHIVE_OK)
         e = damaged(w, ar);
     while (e == TR_OK) {
         struct archive_entry *ent = NULL;
-        int rc = archive_read_next_header(ar, &ent);
+        int rc = la.archive_read_next_header(ar, &ent);
         if (rc == ARCHIVE_EOF)
             break;
         if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN)
@@ -607,7 +683,7 @@ static tr_err walk_archive(struct walk *w, const char *path)
         else
             e = entry(w, ar, ent, p);
     }
-    archive_read_free(ar);
+    la.archive_read_free(ar);
     close(fd);
     return e;
 }
@@ -615,6 +691,9 @@ static tr_err walk_archive(struct walk *w, const char *path)
 static tr_err run(const char *path, int dest, uint64_t max_unpacked,
                   int max_entries, struct tr_errbuf *eb)
 {
+    tr_err le = la_need(eb);
+    if (le != TR_OK)
+        return le;
     struct walk w = {
         .a = arena_new(),
         .eb = eb,

@@ -11,9 +11,15 @@
  * A statement that fails to prepare runs unprepared; a reset connection
  * forgets its cache, since the server forgot the statements.
  *
+ * libpq is loaded with dlopen on the first connect, so a daemon that never
+ * uses PostgreSQL does not map it (and the Kerberos/LDAP/SASL libraries it
+ * pulls in).  The function table keeps libpq-fe.h's prototypes.
+ *
  * SPDX-License-Identifier: MPL-2.0
  */
+#include <dlfcn.h>
 #include <libpq-fe.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +28,59 @@
 #include "store/db.h"
 
 #define STMT_CACHE 256
+
+/* Every libpq function this file calls. */
+#define PQ_FUNCS(X)                                                            \
+    X(PQclear)                                                                 \
+    X(PQcmdTuples)                                                             \
+    X(PQconnectdb)                                                             \
+    X(PQerrorMessage)                                                          \
+    X(PQexec)                                                                  \
+    X(PQexecParams)                                                            \
+    X(PQexecPrepared)                                                          \
+    X(PQfinish)                                                                \
+    X(PQfname)                                                                 \
+    X(PQgetisnull)                                                             \
+    X(PQgetvalue)                                                              \
+    X(PQnfields)                                                               \
+    X(PQntuples)                                                               \
+    X(PQprepare)                                                               \
+    X(PQreset)                                                                 \
+    X(PQresultErrorField)                                                      \
+    X(PQresultStatus)                                                          \
+    X(PQstatus)                                                                \
+    X(PQtransactionStatus)
+
+#define PQ_MEMBER(f) __typeof__(f) *f;
+static struct {
+    PQ_FUNCS(PQ_MEMBER)
+} pq;
+#undef PQ_MEMBER
+
+static pthread_once_t pq_once = PTHREAD_ONCE_INIT;
+static char pq_error[256]; /* empty once libpq is loaded */
+
+static void pq_load(void)
+{
+    void *lib = dlopen("libpq.so.5", RTLD_NOW | RTLD_LOCAL);
+    if (lib == NULL) {
+        const char *e = dlerror();
+        snprintf(pq_error, sizeof(pq_error), "%s", e ? e : "dlopen failed");
+        return;
+    }
+    const char *e;
+#define PQ_RESOLVE(f)                                                          \
+    pq.f = (__typeof__(f) *)dlsym(lib, #f);                                    \
+    if (pq.f == NULL) {                                                        \
+        e = dlerror();                                                         \
+        snprintf(pq_error, sizeof(pq_error), "%s",                             \
+                 e ? e : "missing symbol " #f);                                \
+        dlclose(lib);                                                          \
+        return;                                                                \
+    }
+    PQ_FUNCS(PQ_RESOLVE)
+#undef PQ_RESOLVE
+}
 
 struct prepared {
     uint64_t hash;
@@ -61,12 +120,12 @@ static const char *statement(struct pg_conn *pc, const char *sql, int n,
             return name;
         }
     }
-    if (pc->n >= STMT_CACHE || PQtransactionStatus(pc->c) == PQTRANS_INERROR)
+    if (pc->n >= STMT_CACHE || pq.PQtransactionStatus(pc->c) == PQTRANS_INERROR)
         return NULL;
     snprintf(name, nlen, "s%d", pc->n);
-    PGresult *r = PQprepare(pc->c, name, sql, n, NULL);
-    bool ok = r != NULL && PQresultStatus(r) == PGRES_COMMAND_OK;
-    PQclear(r);
+    PGresult *r = pq.PQprepare(pc->c, name, sql, n, NULL);
+    bool ok = r != NULL && pq.PQresultStatus(r) == PGRES_COMMAND_OK;
+    pq.PQclear(r);
     char *copy = ok ? strdup(sql) : NULL;
     if (copy == NULL)
         return NULL;
@@ -79,18 +138,21 @@ static const char *statement(struct pg_conn *pc, const char *sql, int n,
 static tr_err pg_connect(const char *target, void **handle,
                          struct tr_errbuf *eb)
 {
-    PGconn *c = PQconnectdb(target);
-    if (c == NULL || PQstatus(c) != CONNECTION_OK) {
+    pthread_once(&pq_once, pq_load);
+    if (pq_error[0] != '\0')
+        return tr_fail(eb, TR_ERR_DB, "cannot load libpq: %s", pq_error);
+    PGconn *c = pq.PQconnectdb(target);
+    if (c == NULL || pq.PQstatus(c) != CONNECTION_OK) {
         tr_err e = tr_fail(eb, TR_ERR_DB, "cannot connect to postgresql: %s",
-                           c ? PQerrorMessage(c) : "out of memory");
-        PQfinish(c);
+                           c ? pq.PQerrorMessage(c) : "out of memory");
+        pq.PQfinish(c);
         return e;
     }
-    PGresult *r = PQexec(c, "SET client_min_messages = warning");
-    PQclear(r);
+    PGresult *r = pq.PQexec(c, "SET client_min_messages = warning");
+    pq.PQclear(r);
     struct pg_conn *pc = calloc(1, sizeof(*pc));
     if (pc == NULL) {
-        PQfinish(c);
+        pq.PQfinish(c);
         return TR_ERR_NOMEM;
     }
     pc->c = c;
@@ -104,13 +166,13 @@ static void pg_disconnect(void *handle)
     if (pc == NULL)
         return;
     forget(pc);
-    PQfinish(pc->c);
+    pq.PQfinish(pc->c);
     free(pc);
 }
 
 static void clear_result(void *p)
 {
-    PQclear(p);
+    pq.PQclear(p);
 }
 
 static tr_err pg_query(void *handle, struct arena *a, const char *sql, int n,
@@ -119,24 +181,24 @@ static tr_err pg_query(void *handle, struct arena *a, const char *sql, int n,
 {
     struct pg_conn *pc = handle;
     PGconn *c = pc->c;
-    if (PQstatus(c) != CONNECTION_OK) {
-        PQreset(c);
+    if (pq.PQstatus(c) != CONNECTION_OK) {
+        pq.PQreset(c);
         forget(pc);
     }
     char name[16];
     const char *stmt = statement(pc, sql, n, name, sizeof(name));
     PGresult *r = stmt != NULL
-                      ? PQexecPrepared(c, stmt, n, params, NULL, NULL, 0)
-                      : PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+                      ? pq.PQexecPrepared(c, stmt, n, params, NULL, NULL, 0)
+                      : pq.PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
     if (r == NULL)
-        return tr_fail(eb, TR_ERR_DB, "postgresql: %s", PQerrorMessage(c));
+        return tr_fail(eb, TR_ERR_DB, "postgresql: %s", pq.PQerrorMessage(c));
     arena_on_destroy(a, clear_result, r);
-    ExecStatusType st = PQresultStatus(r);
+    ExecStatusType st = pq.PQresultStatus(r);
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-        const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-        const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+        const char *state = pq.PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        const char *msg = pq.PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
         if (msg == NULL)
-            msg = PQerrorMessage(c);
+            msg = pq.PQerrorMessage(c);
         if (state != NULL && strcmp(state, "23505") == 0)
             return tr_fail(eb, TR_ERR_CONFLICT, "%s", msg);
         if (state != NULL &&
@@ -146,21 +208,21 @@ static tr_err pg_query(void *handle, struct arena *a, const char *sql, int n,
     }
     if (rows != NULL) {
         struct db_rows *out = arena_alloc(a, sizeof(*out));
-        out->nrows = PQntuples(r);
-        out->ncols = PQnfields(r);
+        out->nrows = pq.PQntuples(r);
+        out->ncols = pq.PQnfields(r);
         out->cols = arena_alloc(a, sizeof(char *) * (size_t)(out->ncols + 1));
         for (int i = 0; i < out->ncols; i++)
-            out->cols[i] = PQfname(r, i);
+            out->cols[i] = pq.PQfname(r, i);
         size_t cells = (size_t)out->nrows * (size_t)out->ncols;
         out->cells = arena_alloc(a, sizeof(char *) * (cells + 1));
         for (int i = 0; i < out->nrows; i++)
             for (int j = 0; j < out->ncols; j++)
                 out->cells[i * out->ncols + j] =
-                    PQgetisnull(r, i, j) ? NULL : PQgetvalue(r, i, j);
+                    pq.PQgetisnull(r, i, j) ? NULL : pq.PQgetvalue(r, i, j);
         *rows = out;
     }
     if (affected != NULL) {
-        const char *t = PQcmdTuples(r);
+        const char *t = pq.PQcmdTuples(r);
         *affected = (t && *t) ? strtoll(t, NULL, 10) : 0;
     }
     return TR_OK;
