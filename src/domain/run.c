@@ -318,14 +318,23 @@ static tr_err add_comment(struct terrace_server *srv, struct arena *a,
     return store_comment_create(srv->db, a, id, comment, actor, NULL, eb);
 }
 
-tr_err run_apply(struct terrace_server *srv, struct arena *a, const char *id,
-                 const char *actor, const char *comment, struct tr_errbuf *eb)
+/* An action taken by a person: the transition, then their comment (if
+ * any) on the run. */
+static tr_err act_commented(struct terrace_server *srv, struct arena *a,
+                            const char *id, build_fn build, const char *actor,
+                            const char *comment, struct tr_errbuf *eb)
 {
     struct actor who = {actor};
-    tr_err e = act(srv, a, id, build_apply, &who, eb);
+    tr_err e = act(srv, a, id, build, &who, eb);
     if (e == TR_OK)
         e = add_comment(srv, a, id, actor, comment, eb);
     return e;
+}
+
+tr_err run_apply(struct terrace_server *srv, struct arena *a, const char *id,
+                 const char *actor, const char *comment, struct tr_errbuf *eb)
+{
+    return act_commented(srv, a, id, build_apply, actor, comment, eb);
 }
 
 static tr_err build_discard(const struct st_run *r, struct st_run_step *s,
@@ -354,11 +363,7 @@ static tr_err build_discard(const struct st_run *r, struct st_run_step *s,
 tr_err run_discard(struct terrace_server *srv, struct arena *a, const char *id,
                    const char *actor, const char *comment, struct tr_errbuf *eb)
 {
-    struct actor who = {actor};
-    tr_err e = act(srv, a, id, build_discard, &who, eb);
-    if (e == TR_OK)
-        e = add_comment(srv, a, id, actor, comment, eb);
-    return e;
+    return act_commented(srv, a, id, build_discard, actor, comment, eb);
 }
 
 static const char *force_cancel_time(struct arena *a)
@@ -408,11 +413,7 @@ static tr_err build_cancel(const struct st_run *r, struct st_run_step *s,
 tr_err run_cancel(struct terrace_server *srv, struct arena *a, const char *id,
                   const char *actor, const char *comment, struct tr_errbuf *eb)
 {
-    struct actor who = {actor};
-    tr_err e = act(srv, a, id, build_cancel, &who, eb);
-    if (e == TR_OK)
-        e = add_comment(srv, a, id, actor, comment, eb);
-    return e;
+    return act_commented(srv, a, id, build_cancel, actor, comment, eb);
 }
 
 static tr_err build_force_cancel(const struct st_run *r, struct st_run_step *s,
@@ -448,11 +449,7 @@ tr_err run_force_cancel(struct terrace_server *srv, struct arena *a,
                         const char *id, const char *actor, const char *comment,
                         struct tr_errbuf *eb)
 {
-    struct actor who = {actor};
-    tr_err e = act(srv, a, id, build_force_cancel, &who, eb);
-    if (e == TR_OK)
-        e = add_comment(srv, a, id, actor, comment, eb);
-    return e;
+    return act_commented(srv, a, id, build_force_cancel, actor, comment, eb);
 }
 
 /* Force-execute: the workspace's current run, if it waits for a person,

@@ -440,6 +440,25 @@ static const char *flag(int v)
     return v < 0 ? NULL : v ? "1" : "0";
 }
 
+/* Opens a transaction holding variable set id's row (org, global) in *r;
+ * TR_ERR_NOT_FOUND if there is none.  The caller commits or releases. */
+static tr_err begin_on_varset(struct db_conn *c, struct arena *a,
+                              const char *id, struct db_rows **r,
+                              struct tr_errbuf *eb)
+{
+    tr_err e = db_begin(c, eb);
+    if (e == TR_OK)
+        e = db_q(c, a, r, eb,
+                 arena_printf(a,
+                              "SELECT org, global FROM varsets"
+                              " WHERE id = $1%s",
+                              db_for_update(c)),
+                 id);
+    if (e == TR_OK && (*r)->nrows == 0)
+        e = tr_fail(eb, TR_ERR_NOT_FOUND, "variable set %s not found", id);
+    return e;
+}
+
 tr_err store_varset_update(struct db *db, const struct keyring *keys,
                            struct arena *a, const char *id,
                            const struct st_varset_in *in, struct st_varset *out,
@@ -447,16 +466,7 @@ tr_err store_varset_update(struct db *db, const struct keyring *keys,
 {
     struct db_conn *c = db_acquire(db);
     struct db_rows *r = NULL;
-    tr_err e = db_begin(c, eb);
-    if (e == TR_OK)
-        e = db_q(c, a, &r, eb,
-                 arena_printf(a,
-                              "SELECT org, global FROM varsets"
-                              " WHERE id = $1%s",
-                              db_for_update(c)),
-                 id);
-    if (e == TR_OK && r->nrows == 0)
-        e = tr_fail(eb, TR_ERR_NOT_FOUND, "variable set %s not found", id);
+    tr_err e = begin_on_varset(c, a, id, &r, eb);
     if (e != TR_OK)
         goto out;
     const char *org = db_get(r, 0, "org");
@@ -594,16 +604,7 @@ tr_err store_varset_link(struct db *db, struct arena *a, const char *id,
 {
     struct db_conn *c = db_acquire(db);
     struct db_rows *r = NULL;
-    tr_err e = db_begin(c, eb);
-    if (e == TR_OK)
-        e = db_q(c, a, &r, eb,
-                 arena_printf(a,
-                              "SELECT org, global FROM varsets"
-                              " WHERE id = $1%s",
-                              db_for_update(c)),
-                 id);
-    if (e == TR_OK && r->nrows == 0)
-        e = tr_fail(eb, TR_ERR_NOT_FOUND, "variable set %s not found", id);
+    tr_err e = begin_on_varset(c, a, id, &r, eb);
     if (e == TR_OK && add && db_get_bool(r, 0, "global"))
         e = tr_fail(eb, TR_ERR_INVALID,
                     "a global variable set applies to every workspace; it "
