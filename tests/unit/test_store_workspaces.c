@@ -79,11 +79,7 @@ static struct fx *fixture(void **state)
 
 static int64_t count(struct fx *fx, const char *sql)
 {
-    struct db_conn *c = db_acquire(fx->db);
-    struct db_rows *r = NULL;
-    assert_int_equal(db_query(c, fx->a, sql, 0, NULL, &r, NULL, NULL), TR_OK);
-    db_release(c);
-    return db_get_i64(r, 0, "n");
+    return ut_count(fx->db, fx->a, sql);
 }
 
 static struct st_workspace mkws(struct fx *fx, const char *org,

@@ -247,4 +247,15 @@ static inline int ut_store_close(struct ut_store *s)
     return rc;
 }
 
+/* The "n" column of a parameterless counting query (SELECT count(*) AS n
+ * ...); fails the test if the query fails. */
+static inline int64_t ut_count(struct db *db, struct arena *a, const char *sql)
+{
+    struct db_conn *c = db_acquire(db);
+    struct db_rows *r = NULL;
+    assert_int_equal(db_query(c, a, sql, 0, NULL, &r, NULL, NULL), TR_OK);
+    db_release(c);
+    return db_get_i64(r, 0, "n");
+}
+
 #endif
