@@ -67,7 +67,7 @@ EOF
 export HOME=$W/home TF_CLI_CONFIG_FILE=$W/home/tofurc SSL_CERT_FILE=$D_CA \
   TF_IN_AUTOMATION=1 CHECKPOINT_DISABLE=1
 unset TF_LOG TF_LOG_PATH
-TOFU_VERSION=$("$TOFU" version | head -n 1)
+TOFU_VERSION=$("$TOFU" version | sed -n 1p)
 
 CONFIG="variable \"n\" {
   type    = string

@@ -17,6 +17,6 @@ if [ ! -x "$TOFU_BIN" ]; then
   echo "run_e2e.sh: tofu not found at $TOFU_BIN; skipping" >&2
   exit 77
 fi
-TF_CLI_CONFIG_FILE=/dev/null "$TOFU_BIN" version 2>/dev/null | head -n1
+TF_CLI_CONFIG_FILE=/dev/null "$TOFU_BIN" version 2>/dev/null | sed -n 1p
 cd "$here"
 exec timeout 1700 python3 -m pytest -v -p no:cacheprovider -rfE "$here" "$@"
