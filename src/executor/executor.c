@@ -54,6 +54,7 @@ void executor_defaults(struct executor_opts *o)
     o->heartbeat_ms = 2000;
     o->flush_ms = 200;
     o->claim_wait_ms = 1000;
+    o->keep_ms = 600000;
 }
 
 /* ---- worker threads ---------------------------------------------------- */
@@ -81,6 +82,7 @@ static void *worker(void *arg)
             pause_ms(cx, CLAIM_BACKOFF_MS);
         }
         arena_destroy(a);
+        keep_sweep(cx, false);
     }
     return NULL;
 }
@@ -129,6 +131,7 @@ tr_err executor_start(const struct executor_opts *o, const struct job_api *api,
     cx->api = *api;
     atomic_init(&cx->stopping, false);
     pthread_mutex_init(&cx->memo_mu, NULL);
+    pthread_mutex_init(&cx->keep_mu, NULL);
     char real[PATH_MAX];
     const char *data = realpath(o->data_dir, real) ? real : o->data_dir;
     cx->work_dir = arena_printf(x->arena, "%s/work", data);
@@ -171,8 +174,10 @@ void executor_stop(struct executor *x)
     for (int i = 0; i < x->nthreads; i++)
         pthread_join(x->threads[i], NULL);
     free(x->threads);
+    keep_sweep(&x->cx, true);
     sandbox_free(x->cx.sb);
     pthread_mutex_destroy(&x->cx.memo_mu);
+    pthread_mutex_destroy(&x->cx.keep_mu);
     arena_destroy(x->arena);
     free(x);
 }
@@ -184,18 +189,9 @@ bool executor_sandboxed(const struct executor *x)
 
 /* ---- tool binaries ----------------------------------------------------- */
 
-tr_err executor_tool_check(struct arena *a, const char *path, char **sha256,
-                           struct tr_errbuf *eb)
+tr_err exec_file_sha256(struct arena *a, const char *path, char **sha256,
+                        struct tr_errbuf *eb)
 {
-    struct stat st;
-    if (path == NULL || path[0] != '/')
-        return tr_fail(eb, TR_ERR_INVALID, "the path must be absolute");
-    if (stat(path, &st) != 0)
-        return tr_fail(eb, TR_ERR_INVALID, "%s does not exist", path);
-    if (!S_ISREG(st.st_mode))
-        return tr_fail(eb, TR_ERR_INVALID, "%s is not a regular file", path);
-    if (access(path, X_OK) != 0 || (st.st_mode & 0111) == 0)
-        return tr_fail(eb, TR_ERR_INVALID, "%s is not executable", path);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return tr_fail(eb, TR_ERR_IO, "cannot read %s: %s", path,
@@ -229,6 +225,21 @@ tr_err executor_tool_check(struct arena *a, const char *path, char **sha256,
         snprintf(hex + 2 * i, 3, "%02x", bin[i]);
     *sha256 = hex;
     return TR_OK;
+}
+
+tr_err executor_tool_check(struct arena *a, const char *path, char **sha256,
+                           struct tr_errbuf *eb)
+{
+    struct stat st;
+    if (path == NULL || path[0] != '/')
+        return tr_fail(eb, TR_ERR_INVALID, "the path must be absolute");
+    if (stat(path, &st) != 0)
+        return tr_fail(eb, TR_ERR_INVALID, "%s does not exist", path);
+    if (!S_ISREG(st.st_mode))
+        return tr_fail(eb, TR_ERR_INVALID, "%s is not a regular file", path);
+    if (access(path, X_OK) != 0 || (st.st_mode & 0111) == 0)
+        return tr_fail(eb, TR_ERR_INVALID, "%s is not executable", path);
+    return exec_file_sha256(a, path, sha256, eb);
 }
 
 static bool same_file(const struct tool_memo *m, const char *path,

@@ -10,7 +10,9 @@
  * sandbox (sandbox.h) with a clean environment; its output streamed to
  * append_log() with sensitive values scrubbed; heartbeats every
  * heartbeat_ms that also bring cancel requests; the phase timeout; then
- * finish() and the directory removed, on every path.
+ * finish() and the directory removed, on every path - except that a
+ * finished plan's directory may be kept a while for the run's apply on
+ * this node, which then skips fetching the plan and `tofu init` (keep.c).
  *
  * The executor never touches the database: the demo passes the in-process
  * job API, a secondary node an HTTP one, and nothing else changes.
@@ -44,10 +46,13 @@ struct executor_opts {
     int heartbeat_ms;  /* heartbeat (and cancel check) interval */
     int flush_ms;      /* longest a log byte waits before append_log() */
     int claim_wait_ms; /* long-poll passed to claim() */
+    int keep_ms;       /* a plan's directory waits this long for the
+                          run's apply on this node (keep.c); 0: never */
 };
 
 /* Production values: 2 workers, 2 h timeouts, 10 s grace, heartbeats
- * every 2 s, log flushes every 200 ms, 1 s claims. */
+ * every 2 s, log flushes every 200 ms, 1 s claims, plan directories kept
+ * 10 min for the apply. */
 void executor_defaults(struct executor_opts *o);
 
 /* Prepares DATA/work (removing what a previous process left there) and

@@ -32,6 +32,17 @@ struct tool_memo {
 
 #define EXEC_TOOL_MEMOS 4
 
+/* A plan's working directory kept for the run's apply (keep.c). */
+struct exec_kept {
+    char run_id[64];
+    char *root;       /* malloc'd; NULL: the slot is free */
+    char *cwd;        /* malloc'd */
+    char sha256[65];  /* of root/plan.tfplan when the plan finished */
+    int64_t at_ms;
+};
+
+#define EXEC_KEEP_MAX 16
+
 /* What every job of one executor shares; read-only once threads run,
  * except the atomic stopping flag and the memo (under memo_mu). */
 struct exec_ctx {
@@ -44,12 +55,18 @@ struct exec_ctx {
     pthread_mutex_t memo_mu;
     struct tool_memo memo[EXEC_TOOL_MEMOS];
     int memo_next;
+    pthread_mutex_t keep_mu;
+    struct exec_kept keep[EXEC_KEEP_MAX];
 };
 
 /* executor_tool_check() for a job, skipping the hash when the file is
  * unchanged since the last check (executor.c). */
 tr_err exec_tool_sha(struct exec_ctx *x, struct arena *a, const char *path,
                      char **sha256, struct tr_errbuf *eb);
+
+/* The sha256 of the file at path, lower-case hex in a (executor.c). */
+tr_err exec_file_sha256(struct arena *a, const char *path, char **sha256,
+                        struct tr_errbuf *eb);
 
 /* ---- the working directory (workdir.c) --------------------------------- */
 
@@ -73,6 +90,15 @@ tr_err workdir_prepare(const struct exec_ctx *x, const struct job *j,
                        struct arena *a, struct workdir *wd,
                        struct tr_errbuf *eb);
 
+/* Sets every path of wd below root except cwd (the layout above). */
+void workdir_layout(struct arena *a, const char *root, struct workdir *wd);
+
+/* Readies a kept plan directory (keep.c) for job j, the run's apply:
+ * writes the CLI config again with j's token. */
+tr_err workdir_reuse(const struct exec_ctx *x, const struct job *j,
+                     struct arena *a, const struct workdir *wd,
+                     struct tr_errbuf *eb);
+
 /* Removes dir and everything under it (never following symlinks); logs
  * what it could not remove.  NULL is a no-op. */
 void workdir_remove(const char *dir);
@@ -84,6 +110,23 @@ tr_err workdir_hcl_string(struct buf *b, const char *s);
 
 /* "host:port" (or "host") of an http(s) URL, in a; NULL if malformed. */
 const char *workdir_url_host(struct arena *a, const char *url);
+
+/* ---- plan directories kept for the apply (keep.c) ---------------------- */
+
+/* Keeps wd (a finished plan's directory, plan file with the given sha256)
+ * for the apply of run_id; removes it instead when keeping is off or the
+ * arguments are unusable.  The oldest entry goes when the table is full. */
+void keep_put(struct exec_ctx *x, const char *run_id, const struct workdir *wd,
+              const char *plan_sha256);
+
+/* Takes the directory kept for run_id into wd (paths in a); false if none
+ * is kept or its plan file no longer has the recorded sha256 (then it is
+ * removed). */
+bool keep_take(struct exec_ctx *x, struct arena *a, const char *run_id,
+               struct workdir *wd);
+
+/* Removes the entries older than keep_ms, or all of them. */
+void keep_sweep(struct exec_ctx *x, bool all);
 
 /* ---- results (tofu_result.c) ------------------------------------------ */
 

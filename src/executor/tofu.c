@@ -3,6 +3,8 @@
  *
  *   plan:  init (output kept back unless it fails), plan -out, show -json
  *   apply: fetch the saved plan, init, apply -auto-approve <plan>
+ *          or, in the plan's directory kept on this node (keep.c), just
+ *          apply -auto-approve <plan>
  *
  * Both phases run in a fresh working directory (workdir.c), with -lock=false
  * because the run already holds the workspace lock.  The log starts with
@@ -25,7 +27,8 @@
  * pipe is drained.  Outcomes: cancel -> JOB_CANCELED, force-cancel ->
  * JOB_FORCE_CANCELED, timeout, crash, nonzero exit or any local failure
  * -> JOB_ERRORED with the reason also in the log.  finish() is called
- * before the directory is removed, since it uploads the plan files.
+ * before the directory is removed (or kept), since it uploads the plan
+ * files.
  *
  * SPDX-License-Identifier: MPL-2.0
  */
@@ -62,6 +65,8 @@ struct phase {
     const char *tool; /* the tool's name in messages */
     const char **env;
     const char **rw, **ro; /* sandbox paths */
+    bool reused; /* apply: in the plan's kept directory (keep.c) */
+    bool keep;   /* plan: keep the directory for the apply */
     /* log */
     struct buf raw;      /* output held by the scrubber */
     struct buf out;      /* scrubbed output not yet sent */
@@ -655,13 +660,15 @@ static void plan_phase(struct phase *ph, struct job_result *res)
     res->outcome = JOB_FINISHED;
     res->plan_file = ph->wd.plan_file;
     res->json_plan_file = ph->wd.json_plan;
+    ph->keep = !j->speculative && res->has_changes;
 }
 
 static void apply_phase(struct phase *ph, struct job_result *res)
 {
     struct tr_errbuf eb = {{0}};
-    tr_err e =
-        ph->x->api.fetch_plan(ph->x->api.ctx, ph->j->id, ph->wd.plan_file, &eb);
+    tr_err e = ph->reused ? TR_OK
+                          : ph->x->api.fetch_plan(ph->x->api.ctx, ph->j->id,
+                                                  ph->wd.plan_file, &eb);
     if (e != TR_OK) {
         res->outcome = JOB_ERRORED;
         res->error = arena_printf(ph->a, "cannot fetch the plan: %s",
@@ -669,7 +676,7 @@ static void apply_phase(struct phase *ph, struct job_result *res)
         say(ph, "\nError: %s\n", res->error);
         return;
     }
-    if (!init(ph, res))
+    if (!ph->reused && !init(ph, res))
         return;
     const char **v = args(ph, 0);
     v[1] = "apply";
@@ -752,7 +759,19 @@ void tofu_run_job(struct exec_ctx *x, const struct job *j, struct arena *a)
     if (interrupted(&ph)) {
         stop_result(&ph, &res);
     } else if (tool_ok(&ph, &res)) {
-        tr_err e = workdir_prepare(x, j, a, &ph.wd, &eb);
+        tr_err e = TR_ERR_NOT_FOUND;
+        if (j->phase == JOB_APPLY && keep_take(x, a, j->run_id, &ph.wd)) {
+            e = workdir_reuse(x, j, a, &ph.wd, &eb);
+            if (e != TR_OK) {
+                log_warn("executor: job %s: cannot reuse the plan's "
+                         "directory: %s",
+                         j->id, tr_errbuf_msg(&eb, e));
+                workdir_remove(ph.wd.root);
+            }
+            ph.reused = e == TR_OK;
+        }
+        if (!ph.reused)
+            e = workdir_prepare(x, j, a, &ph.wd, &eb);
         if (e != TR_OK) {
             res.error = arena_strdup(a, tr_errbuf_msg(&eb, e));
             say(&ph, "\nError: %s\n", res.error);
@@ -767,18 +786,26 @@ void tofu_run_job(struct exec_ctx *x, const struct job *j, struct arena *a)
     }
     feed(&ph, NULL, 0, true);
     flush(&ph, true);
+    char *plan_sha = NULL;
+    if (ph.keep && res.outcome == JOB_FINISHED &&
+        exec_file_sha256(a, ph.wd.plan_file, &plan_sha, &eb) != TR_OK)
+        plan_sha = NULL;
     struct tr_errbuf feb = {{0}};
     tr_err fe = x->api.finish(x->api.ctx, j->id, &res, &feb);
     if (fe != TR_OK)
         log_error("executor: job %s: cannot finish: %s", j->id,
                   tr_errbuf_msg(&feb, fe));
-    log_info("executor: job %s: %s %s%s%s", j->id, ph.what,
+    log_info("executor: job %s: %s %s%s%s%s", j->id, ph.what,
              res.outcome == JOB_FINISHED         ? "finished"
              : res.outcome == JOB_CANCELED       ? "canceled"
              : res.outcome == JOB_FORCE_CANCELED ? "force-canceled"
                                                  : "errored",
+             ph.reused ? " in the plan's directory" : "",
              res.error ? ": " : "", res.error ? res.error : "");
-    workdir_remove(ph.wd.root);
+    if (fe == TR_OK && plan_sha != NULL)
+        keep_put(x, j->run_id, &ph.wd, plan_sha);
+    else
+        workdir_remove(ph.wd.root);
     buf_free(&ph.raw);
     buf_free(&ph.out);
     buf_free(&ph.tail);

@@ -12,7 +12,9 @@
  *   plan.tfplan plan.json   the plan (written by tofu)
  *
  * The directory is private (0700), holds the run token and plaintext
- * variables, and is removed after every job by the driver.  The override
+ * variables, and is removed after every job by the driver, or kept a
+ * while for the run's apply (keep.c), which then only rewrites
+ * terraform.rc with its own token (workdir_reuse()).  The override
  * replaces any backend or cloud block of the configuration, because an
  * override file's backend always wins; with TF_FORCE_LOCAL_BACKEND=1 the
  * cloud backend then runs the operation locally while its state goes
@@ -397,6 +399,27 @@ static tr_err make_dir(const char *path, struct tr_errbuf *eb)
     return TR_OK;
 }
 
+void workdir_layout(struct arena *a, const char *root, struct workdir *wd)
+{
+    wd->root = arena_strdup(a, root);
+    wd->src = arena_printf(a, "%s/src", root);
+    wd->home = arena_printf(a, "%s/.home", root);
+    wd->tmp = arena_printf(a, "%s/.tmp", root);
+    wd->cli_config = arena_printf(a, "%s/terraform.rc", root);
+    wd->plan_file = arena_printf(a, "%s/plan.tfplan", root);
+    wd->json_plan = arena_printf(a, "%s/plan.json", root);
+}
+
+tr_err workdir_reuse(const struct exec_ctx *x, const struct job *j,
+                     struct arena *a, const struct workdir *wd,
+                     struct tr_errbuf *eb)
+{
+    const char *host = workdir_url_host(a, j->api_url);
+    if (host == NULL)
+        return tr_fail(eb, TR_ERR_INVALID, "the API URL is not valid");
+    return write_cli_config(x, j, wd, host, eb);
+}
+
 tr_err workdir_prepare(const struct exec_ctx *x, const struct job *j,
                        struct arena *a, struct workdir *wd,
                        struct tr_errbuf *eb)
@@ -407,13 +430,7 @@ tr_err workdir_prepare(const struct exec_ctx *x, const struct job *j,
     const char *host = workdir_url_host(a, j->api_url);
     if (host == NULL)
         return tr_fail(eb, TR_ERR_INVALID, "the API URL is not valid");
-    wd->root = arena_printf(a, "%s/%s", x->work_dir, j->id);
-    wd->src = arena_printf(a, "%s/src", wd->root);
-    wd->home = arena_printf(a, "%s/.home", wd->root);
-    wd->tmp = arena_printf(a, "%s/.tmp", wd->root);
-    wd->cli_config = arena_printf(a, "%s/terraform.rc", wd->root);
-    wd->plan_file = arena_printf(a, "%s/plan.tfplan", wd->root);
-    wd->json_plan = arena_printf(a, "%s/plan.json", wd->root);
+    workdir_layout(a, arena_printf(a, "%s/%s", x->work_dir, j->id), wd);
     workdir_remove(wd->root); /* a leftover of a crashed attempt */
     tr_err e = make_dir(wd->root, eb);
     if (e == TR_OK)

@@ -101,8 +101,11 @@ static const char fake_tofu[] =
     "  exit 0;;\n"
     "apply)\n"
     "  echo \"applying $*\"\n"
-    "  [ \"$(cat \"$4\")\" = 'saved plan' ] || { echo 'wrong plan'; exit 1; "
-    "}\n"
+    "  echo \"plan: $(cat \"$4\")\"\n"
+    "  case \"$(cat \"$4\")\" in 'saved plan'|'binary plan') ;;\n"
+    "  *) echo 'wrong plan'; exit 1;; esac\n"
+    "  grep -q run-token-SECRET \"$TF_CLI_CONFIG_FILE\" &&"
+    " echo 'config has the plan token'\n"
     "  printf '\\033[0m\\033[1m\\033[32mApply complete! Resources: 2 added, "
     "1 changed, 1 destroyed.\\033[0m\\n'\n"
     "  exit 0;;\n"
@@ -130,6 +133,13 @@ struct fake {
     char plan_seen[64];  /* res.plan_file's content at finish */
     char json_seen[1024];
     bool plan_exists;
+    /* a second job, handed out once the first finished */
+    struct job job2;
+    int njobs, finishes;
+    bool handed2;
+    int fetch_configs, fetch_plans;
+    bool tamper;        /* overwrite kept plan files before job 2 */
+    char work_dir[256]; /* DATA/work */
 };
 
 static struct fake F;
@@ -138,6 +148,23 @@ static char tool_path[128];
 static char tool_sha[65];
 static char small_fs[128]; /* 1 MiB tmpfs, or "" */
 
+/* Overwrites every plan file kept under DATA/work. */
+static void tamper_plans(void)
+{
+    DIR *d = opendir(F.work_dir);
+    struct dirent *de;
+    while (d != NULL && (de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        char p[600];
+        snprintf(p, sizeof(p), "%s/%s/plan.tfplan", F.work_dir, de->d_name);
+        if (access(p, F_OK) == 0)
+            assert_true(ut_write_file(p, "evil plan\n"));
+    }
+    if (d != NULL)
+        closedir(d);
+}
+
 static tr_err f_claim(void *ctx, struct arena *a, const char *node, int wait_ms,
                       struct job *out, struct tr_errbuf *eb)
 {
@@ -145,11 +172,17 @@ static tr_err f_claim(void *ctx, struct arena *a, const char *node, int wait_ms,
     (void)a;
     (void)node;
     pthread_mutex_lock(&F.mu);
-    bool give = !F.handed;
+    bool give = !F.handed, second = false;
     F.handed = true;
-    if (give)
+    if (give) {
         *out = F.job;
+    } else if (F.njobs > 1 && F.finishes == 1 && !F.handed2) {
+        give = second = F.handed2 = true;
+        *out = F.job2;
+    }
     pthread_mutex_unlock(&F.mu);
+    if (second && F.tamper)
+        tamper_plans();
     if (give)
         return TR_OK;
     usleep((useconds_t)(wait_ms > 50 ? 50 : wait_ms) * 1000);
@@ -214,6 +247,9 @@ static tr_err f_fetch_config(void *ctx, const char *job_id, const char *dest,
 {
     (void)ctx;
     (void)job_id;
+    pthread_mutex_lock(&F.mu);
+    F.fetch_configs++;
+    pthread_mutex_unlock(&F.mu);
     if (F.fill_bytes > 0) {
         FILE *f = fopen(dest, "wb");
         if (f == NULL)
@@ -235,6 +271,9 @@ static tr_err f_fetch_plan(void *ctx, const char *job_id, const char *dest,
 {
     (void)ctx;
     (void)job_id;
+    pthread_mutex_lock(&F.mu);
+    F.fetch_plans++;
+    pthread_mutex_unlock(&F.mu);
     return ut_write_file(dest, "saved plan\n")
                ? TR_OK
                : tr_fail(eb, TR_ERR_IO, "cannot write the plan");
@@ -264,7 +303,8 @@ static tr_err f_finish(void *ctx, const char *job_id,
     F.plan_exists = res->plan_file && access(res->plan_file, R_OK) == 0;
     slurp(res->plan_file, F.plan_seen, sizeof(F.plan_seen));
     slurp(res->json_plan_file, F.json_seen, sizeof(F.json_seen));
-    F.finished = true;
+    F.finishes++;
+    F.finished = F.finishes >= F.njobs;
     pthread_cond_broadcast(&F.cv);
     pthread_mutex_unlock(&F.mu);
     return TR_OK;
@@ -327,6 +367,9 @@ struct fx {
     const char *bwrap; /* executor options */
     const char *mirror;
     int grace_ms;
+    int keep_ms;     /* -1: the default */
+    bool wait_empty; /* run_job(): the work dir empties before the stop */
+    struct job_var vars2[2];
 };
 
 static int setup(void **state)
@@ -348,7 +391,13 @@ static int setup(void **state)
         {"main.tf", "# empty\n"}, {"sub", NULL}, {"sub/main.tf", "# sub\n"}};
     make_tarball(fx->tarball, ents, 3);
     fx->grace_ms = 500;
+    fx->keep_ms = -1;
     pthread_mutex_lock(&F.mu);
+    memset(&F.job2, 0, sizeof(F.job2));
+    F.njobs = 1;
+    F.finishes = F.fetch_configs = F.fetch_plans = 0;
+    F.tamper = F.handed2 = false;
+    snprintf(F.work_dir, sizeof(F.work_dir), "%s/work", fx->data);
     buf_free(&F.log);
     memset(&F.job, 0, sizeof(F.job));
     F.handed = F.finished = false;
@@ -449,7 +498,8 @@ static bool wait_finished(void)
 
 /* Runs F.job through an executor with one worker; returns the seconds it
  * took.  Checks that nothing of the job is left behind. */
-static double run_job(struct fx *fx)
+/* An executor with one worker and fx's options, on the fake API. */
+static struct executor *start_executor(struct fx *fx)
 {
     struct executor_opts o;
     executor_defaults(&o);
@@ -462,13 +512,28 @@ static double run_job(struct fx *fx)
     o.heartbeat_ms = 100;
     o.flush_ms = 50;
     o.claim_wait_ms = 50;
+    if (fx->keep_ms >= 0)
+        o.keep_ms = fx->keep_ms;
     struct executor *x = NULL;
     struct tr_errbuf eb = {{0}};
-    int64_t t0 = util_now_ms();
     tr_err e = executor_start(&o, &fake_api, &x, &eb);
     if (e != TR_OK)
         fail_msg("executor_start: %s", eb.msg);
+    return x;
+}
+
+static double run_job(struct fx *fx)
+{
+    int64_t t0 = util_now_ms();
+    struct executor *x = start_executor(fx);
     bool done = wait_finished();
+    char work[256];
+    snprintf(work, sizeof(work), "%s/work", fx->data);
+    for (int64_t until = util_now_ms() + 5000;
+         done && fx->wait_empty && ut_count_entries(work) > 0 &&
+         util_now_ms() < until;)
+        usleep(10000);
+    bool emptied = ut_count_entries(work) == 0;
     executor_stop(x);
     double secs = (double)(util_now_ms() - t0) / 1000.0;
     if (getenv("TEST_EXECUTOR_VERBOSE") != NULL)
@@ -476,8 +541,8 @@ static double run_job(struct fx *fx)
                 secs, F.appends, F.res.outcome, F.error, F.log.data);
     if (!done)
         fail_msg("the job did not finish; log:\n%s", F.log.data);
-    char work[256];
-    snprintf(work, sizeof(work), "%s/work", fx->data);
+    if (fx->wait_empty && !emptied)
+        fail_msg("the kept directory was not removed in time");
     assert_int_equal(ut_count_entries(work), 0);
     assert_int_equal(job_processes(fx->run_id), 0);
     return secs;
@@ -557,6 +622,92 @@ static void test_apply_ok(void **state)
         p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL;
     assert_non_null(p);
     assert_int_equal(strncmp(p, "applying", 8), 0);
+}
+
+/* Queues the apply of F.job's run as the second job, with its own token
+ * and FAKE_MODE. */
+static void queue_apply(struct fx *fx, const char *mode)
+{
+    F.job2 = F.job;
+    F.job2.id = "job-test2";
+    F.job2.phase = JOB_APPLY;
+    F.job2.phase_id = "apply-test1";
+    F.job2.token = "apply-token-OTHER.atlasv1.fedcba";
+    fx->vars2[0] =
+        (struct job_var){.key = "FAKE_MODE", .value = mode, .env = true};
+    F.job2.vars = fx->vars2;
+    F.job2.nvars = 1;
+    F.njobs = 2;
+}
+
+/* The apply on the node that planned runs in the plan's directory: no
+ * plan fetch, no second configuration, no init (the apply's FAKE_MODE
+ * makes init fail), and the CLI config carries the apply's token. */
+static void test_apply_reuses_plan_dir(void **state)
+{
+    struct fx *fx = *state;
+    set_mode(fx, "ok");
+    queue_apply(fx, "initfail");
+    run_job(fx);
+    assert_int_equal(F.res.outcome, JOB_FINISHED);
+    assert_int_equal(F.fetch_configs, 1);
+    assert_int_equal(F.fetch_plans, 0);
+    assert_log_has("plan: binary plan\n");
+    assert_log_has("Apply complete!");
+    assert_log_lacks("config has the plan token");
+}
+
+/* A kept plan file that changed is not applied: the apply starts afresh
+ * with the stored plan. */
+static void test_apply_kept_plan_changed(void **state)
+{
+    struct fx *fx = *state;
+    set_mode(fx, "ok");
+    queue_apply(fx, "ok");
+    F.tamper = true;
+    run_job(fx);
+    assert_int_equal(F.res.outcome, JOB_FINISHED);
+    assert_int_equal(F.fetch_configs, 2);
+    assert_int_equal(F.fetch_plans, 1);
+    assert_log_has("plan: saved plan\n");
+    assert_log_lacks("evil");
+}
+
+/* Speculative plans are never kept; nor is anything when keeping is
+ * off. */
+static void test_plan_dir_not_kept(void **state)
+{
+    struct fx *fx = *state;
+    set_mode(fx, "ok");
+    F.job.speculative = true;
+    queue_apply(fx, "ok");
+    run_job(fx);
+    assert_int_equal(F.res.outcome, JOB_FINISHED);
+    assert_int_equal(F.fetch_plans, 1);
+    assert_log_has("plan: saved plan\n");
+}
+
+static void test_plan_dir_keep_off(void **state)
+{
+    struct fx *fx = *state;
+    set_mode(fx, "ok");
+    fx->keep_ms = 0;
+    queue_apply(fx, "ok");
+    run_job(fx);
+    assert_int_equal(F.res.outcome, JOB_FINISHED);
+    assert_int_equal(F.fetch_plans, 1);
+}
+
+/* A kept directory whose apply never comes is removed after keep_ms by
+ * the workers' sweep, while the executor runs. */
+static void test_plan_dir_expires(void **state)
+{
+    struct fx *fx = *state;
+    set_mode(fx, "ok");
+    fx->keep_ms = 200;
+    fx->wait_empty = true;
+    run_job(fx);
+    assert_int_equal(F.res.outcome, JOB_FINISHED);
 }
 
 static void test_env_clean(void **state)
@@ -865,17 +1016,8 @@ static void test_stop_interrupts(void **state)
 {
     struct fx *fx = *state;
     set_mode(fx, "hang");
-    struct executor_opts o;
-    executor_defaults(&o);
-    o.workers = 1;
-    o.data_dir = fx->data;
-    o.grace_ms = 300;
-    o.heartbeat_ms = 100;
-    o.flush_ms = 50;
-    o.claim_wait_ms = 50;
-    struct executor *x = NULL;
-    struct tr_errbuf eb = {{0}};
-    assert_int_equal(executor_start(&o, &fake_api, &x, &eb), TR_OK);
+    fx->grace_ms = 300;
+    struct executor *x = start_executor(fx);
     for (int i = 0; i < 100 && !log_has("hanging"); i++)
         usleep(50000);
     assert_log_has("hanging");
@@ -895,16 +1037,7 @@ static void test_tool_changed_between_jobs(void **state)
 {
     struct fx *fx = *state;
     set_mode(fx, "ok");
-    struct executor_opts o;
-    executor_defaults(&o);
-    o.workers = 1;
-    o.data_dir = fx->data;
-    o.heartbeat_ms = 100;
-    o.flush_ms = 50;
-    o.claim_wait_ms = 50;
-    struct executor *x = NULL;
-    struct tr_errbuf eb = {{0}};
-    assert_int_equal(executor_start(&o, &fake_api, &x, &eb), TR_OK);
+    struct executor *x = start_executor(fx);
     assert_true(wait_finished());
     assert_int_equal(F.res.outcome, JOB_FINISHED);
     /* same bytes again: fine; then one byte more */
@@ -1112,6 +1245,16 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_plan_ok, setup, teardown),
         cmocka_unit_test_setup_teardown(test_apply_ok, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_apply_reuses_plan_dir, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_apply_kept_plan_changed, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_plan_dir_not_kept, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_plan_dir_keep_off, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_plan_dir_expires, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_env_clean, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secret_scrub, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli_config_variants, setup,
