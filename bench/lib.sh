@@ -69,6 +69,19 @@ bench_build() {
   ninja -C "$BENCH_BUILD" terraced >/dev/null
 }
 
+# bench_build_rev REV: a Release build of commit REV (from `git archive`,
+# so the work tree does not matter) under $BENCH_TMP; sets REV_BUILD.
+bench_build_rev() {
+  local src=$BENCH_TMP/rev-src
+  REV_BUILD=$BENCH_TMP/rev-build
+  blog "building $1 (Release) for the baseline"
+  mkdir -p "$src"
+  git -C "$BENCH_ROOT" archive "$1" | tar -x -C "$src"
+  cmake -S "$src" -B "$REV_BUILD" -G Ninja \
+    -DCMAKE_BUILD_TYPE=Release -DTERRACE_TESTS=OFF >/dev/null
+  ninja -C "$REV_BUILD" terraced >/dev/null
+}
+
 bench_free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }

@@ -7,19 +7,28 @@
 #   (b) raw: no backend block (local backend, state in the directory);
 #   (c) for context, through Terrace in execution mode "local": the CLI
 #       plans and applies itself and only the state (lock, read, write)
-#       goes through Terrace.
+#       goes through Terrace;
+#   (d) the same remote apply driven through the TFE API with go-tfe
+#       (bench/tfe-apply: configuration version, upload, run with
+#       auto-apply, both logs read), polling every 5 ms where the stock
+#       CLI sleeps 0.5 s + 1 s + 1 s: what Terrace itself adds.
 # Every timed run really applies: a --prepare command bumps a counter and
 # each command passes `-var n=<counter>`; every resource has
 # `triggers_replace = var.n`, so each apply destroys and re-creates all 20
-# resources on every side.  Overhead = median(a) - median(b); target
-# <= 0.5 s.  Afterwards the server-side phases of the timed remote runs
+# resources on every side.  Overhead = median(a) - median(b) and
+# median(d) - median(b); target <= 0.5 s.  Afterwards the server-side phases of the timed remote runs
 # (status-timestamps), a few more applies under `perf record` of the
 # sched tracepoints (each sandboxed tofu process) and the daemon log
 # timeline of the last one show where the time goes.  Prints a markdown
 # section on stdout.
 #
+# With BENCH_BASELINE=<commit>, that commit is built too and run as a
+# second demo daemon, and (d) against it is timed in the same hyperfine
+# run: this commit against a baseline, side by side.
+#
 #   bench/run_overhead.sh   (BENCH_RUNS=10, BENCH_WARMUP=1,
-#                            BENCH_TRACE_RUNS=3 applies under perf)
+#                            BENCH_TRACE_RUNS=3 applies under perf,
+#                            BENCH_BASELINE unset)
 #
 # SPDX-License-Identifier: MPL-2.0
 . "$(dirname "$0")/lib.sh"
@@ -40,6 +49,25 @@ trap 'if [ -n "$PERF_PID" ]; then kill -INT "$PERF_PID" 2>/dev/null;
 bench_tools
 bench_build
 [ -x "$TOFU" ] || { echo "tofu binary missing: $TOFU" >&2; exit 1; }
+command -v go >/dev/null || { echo "go is needed for bench/tfe-apply" >&2; exit 1; }
+DRIVER=$BENCH_TMP/tfe-apply
+blog "building bench/tfe-apply"
+(cd "$BENCH_ROOT/bench/tfe-apply" && go build -o "$DRIVER" .)
+BASELINE=${BENCH_BASELINE:-}
+if [ -n "$BASELINE" ]; then
+  BASE_REV=$(git -C "$BENCH_ROOT" rev-parse --short=12 "$BASELINE")
+  bench_build_rev "$BASELINE"
+  MAIN_BUILD=$BENCH_BUILD
+  BENCH_BUILD=$REV_BUILD
+  bench_start baseline demo --tofu-bin "$TOFU"
+  BENCH_BUILD=$MAIN_BUILD
+  api POST /api/v2/organizations "$(jq -nc '{data:{type:"organizations",
+    attributes:{name:"bench",email:"bench@example.com"}}}')" >/dev/null
+  api POST /api/v2/organizations/bench/workspaces "$(jq -nc '{data:{
+    type:"workspaces",attributes:{name:"ws-api","execution-mode":"remote"}}}')" \
+    >/dev/null
+  B_ENV="env TFE_ADDRESS=$D_URL TFE_TOKEN=$D_TOKEN SSL_CERT_FILE=$D_CA"
+fi
 bench_start overhead demo --tofu-bin "$TOFU"
 grep -h 'executor:\|sandbox:' "$D_LOG" >&2 || true
 HOSTPORT=${D_URL#https://}
@@ -52,12 +80,13 @@ ws_create() {
       attributes:{name:$n,"execution-mode":$m}}}')" | jq -r .data.id
 }
 WS_REMOTE=$(ws_create ws-remote remote)
+WS_API=$(ws_create ws-api remote)
 ws_create ws-state local >/dev/null
 
 # One HOME and CLI config for every side (credentials for the daemon; the
 # raw side simply does not use them).  No TF_LOG.
 W=$BENCH_TMP/tf
-mkdir -p "$W/home" "$W/remote" "$W/raw" "$W/state"
+mkdir -p "$W/home" "$W/remote" "$W/raw" "$W/state" "$W/api"
 cat >"$W/home/tofurc" <<EOF
 disable_checkpoint = true
 credentials "$HOSTPORT" {
@@ -65,7 +94,7 @@ credentials "$HOSTPORT" {
 }
 EOF
 export HOME=$W/home TF_CLI_CONFIG_FILE=$W/home/tofurc SSL_CERT_FILE=$D_CA \
-  TF_IN_AUTOMATION=1 CHECKPOINT_DISABLE=1
+  TF_IN_AUTOMATION=1 CHECKPOINT_DISABLE=1 TFE_ADDRESS=$D_URL TFE_TOKEN=$D_TOKEN
 unset TF_LOG TF_LOG_PATH
 TOFU_VERSION=$("$TOFU" version | sed -n 1p)
 
@@ -96,6 +125,7 @@ EOF
 { cloud_block ws-remote; echo "$CONFIG"; } >"$W/remote/main.tf"
 { cloud_block ws-state; echo "$CONFIG"; } >"$W/state/main.tf"
 echo "$CONFIG" >"$W/raw/main.tf"
+echo "$CONFIG" >"$W/api/main.tf"
 
 COUNTER=$W/counter
 echo 0 >"$COUNTER"
@@ -119,12 +149,31 @@ apply_check() {
   }
 }
 
+# api_check DESTROYED: the same through the API driver.
+API="$DRIVER -org bench -workspace ws-api -dir $W/api -expect-added $NRES"
+api_check() {
+  local n
+  n=$(( $(cat "$COUNTER") + 1 ))
+  echo "$n" >"$COUNTER"
+  $API -expect-destroyed "$1" -var "n=$n" >/dev/null
+}
+
 for d in remote raw state; do
   blog "tofu init + first apply in $d"
   (cd "$W/$d" && "$TOFU" init -input=false -no-color >/dev/null)
   apply_check "$W/$d" 0
   apply_check "$W/$d" "$NRES"
 done
+blog "first applies through the API driver"
+api_check 0
+api_check "$NRES"
+BN="baseline $BASE_REV, remote execution via the API"
+HF_BASE=()
+if [ -n "$BASELINE" ]; then
+  $B_ENV $API -expect-destroyed 0 -var n=1 >/dev/null
+  $B_ENV $API -expect-destroyed "$NRES" -var n=2 >/dev/null
+  HF_BASE=(-n "$BN" "$B_ENV $API -expect-destroyed $NRES -var n=\$(cat $COUNTER)")
+fi
 
 blog "hyperfine: $RUNS runs after $WARMUP warm-up per command"
 HF_JSON=$BENCH_TMP/hf.json
@@ -136,13 +185,17 @@ hyperfine --style basic --runs "$RUNS" --warmup "$WARMUP" \
   -n "raw tofu, local backend" \
   "cd $W/raw && $APPLY -var n=\$(cat $COUNTER)" \
   -n "Terrace, local execution (state only)" \
-  "cd $W/state && $APPLY -var n=\$(cat $COUNTER)" >&2
+  "cd $W/state && $APPLY -var n=\$(cat $COUNTER)" \
+  -n "Terrace, remote execution via the API" \
+  "$API -expect-destroyed $NRES -var n=\$(cat $COUNTER)" \
+  "${HF_BASE[@]}" >&2
 
 # The timed commands were the same as these checks, which still replace
 # everything after the timed runs.
 for d in raw state remote; do
   apply_check "$W/$d" "$NRES"
 done
+api_check "$NRES"
 
 # A few more remote applies with the sched tracepoints recorded (kernel
 # events, no ptrace): each sandboxed tofu process's start and end.
@@ -176,6 +229,9 @@ TIMELINE=$(python3 "$HELPER" cli-timeline "$BENCH_TMP/daemon.log")
 # The timed remote runs: the RUNS runs before the checks that followed.
 BREAKDOWN=$(python3 "$HELPER" runs-report "$D_URL" "$D_CA" "$D_TOKEN" \
   "$WS_REMOTE" "$RUNS" $(( 1 + TRACED )))
+# and those of the API driver (all but the check after them)
+API_BREAKDOWN=$(python3 "$HELPER" runs-report "$D_URL" "$D_CA" "$D_TOKEN" \
+  "$WS_API" "$RUNS" 1)
 
 # hyperfine figures of one command: median mean stddev min max (s)
 hf() {
@@ -190,6 +246,8 @@ row() {
 TN="Terrace, remote execution"
 RN="raw tofu, local backend"
 SN="Terrace, local execution (state only)"
+AN="Terrace, remote execution via the API"
+read -r AM AMEAN _ < <(hf "$AN")
 read -r TM TMEAN _ < <(hf "$TN")
 read -r RM RMEAN _ < <(hf "$RN")
 read -r SM _ < <(hf "$SN")
@@ -197,8 +255,16 @@ calc() { awk "BEGIN { printf \"%.3f\", $1 }"; }
 OVER=$(calc "$TM - $RM")
 OVER_MEAN=$(calc "$TMEAN - $RMEAN")
 SOVER=$(calc "$SM - $RM")
-VERDICT=$(awk -v o="$OVER" -v t="$TARGET_S" 'BEGIN {
-  if (o > t) printf "missed by %.3f s", o - t; else printf "met" }')
+verdict() {
+  awk -v o="$1" -v t="$TARGET_S" 'BEGIN {
+    if (o > t) printf "missed by %.3f s", o - t; else printf "met" }'
+}
+VERDICT=$(verdict "$OVER")
+AOVER=$(calc "$AM - $RM")
+AOVER_MEAN=$(calc "$AMEAN - $RMEAN")
+AVERDICT=$(verdict "$AOVER")
+ASERVER=$(grep -m1 'created-at → applied-at' <<<"$API_BREAKDOWN" |
+  awk -F'|' '{ printf "%.0f", $4 }')
 # The stock CLI's fixed waits (OpenTofu internal/cloud): 500 ms before it
 # first reads the configuration version back, and backoff(1000, 3000, 0)
 # = 1 s before the first run read of each of waitForRun(plan) and
@@ -230,13 +296,28 @@ tofu in bubblewrap with the default 2 executor workers.
 
 | command | median | mean | stddev | min | max |
 |---|---:|---:|---:|---:|---:|
-$(row "$TN")
-$(row "$RN")
-$(row "$SN")
+$(row "$TN"; row "$RN"; row "$SN"; row "$AN"
+  if [ -n "$BASELINE" ]; then row "$BN"; fi)
 
-**Overhead (Terrace remote median − raw median): $OVER s (means:
-$OVER_MEAN s); target ≤ $TARGET_S s: $VERDICT.** For context, state-only
-through Terrace (local execution) − raw: $SOVER s.
+**Overhead through the stock CLI (Terrace remote median − raw median):
+$OVER s (means: $OVER_MEAN s); target ≤ $TARGET_S s: $VERDICT.** For
+context, state-only through Terrace (local execution) − raw: $SOVER s.
+
+**Overhead of Terrace itself (the same remote apply driven through the
+API with go-tfe, 5 ms polls, both logs read − raw median): $AOVER s
+(means: $AOVER_MEAN s); target ≤ $TARGET_S s: $AVERDICT.** The driver
+(\`bench/tfe-apply\`) makes the CLI's requests in the CLI's order, packs
+and uploads the configuration, creates the run with auto-apply and the
+variable, follows it to \`applied\`, reads the plan and apply logs and
+checks the apply's counts; it only leaves out the CLI's fixed sleeps.
+Server side, created-at → applied-at of its runs: median $ASERVER ms.
+$(if [ -n "$BASELINE" ]; then
+  read -r BM _ < <(hf "$BN")
+  echo
+  echo "**This commit against the baseline $BASE_REV** (same driver, same"
+  echo "machine, same hyperfine run): $(calc "$AM") s against $(calc "$BM") s"
+  echo "median, $(calc "$BM - $AM") s less per remote apply."
+fi)
 
 **What dominates: the CLI's fixed sleeps, $SLEEPS s.** The stock CLI's
 cloud backend (OpenTofu 1.10 \`internal/cloud\`) waits on timers whatever
@@ -257,13 +338,17 @@ CLI's only when the plan outlasts the first wait (the CLI then follows
 the plan log until it ends) or plan and apply together outlast both
 (about 2 s after the run is created). Taken
 alone, the server's work is $SERVER_OVER s over the whole raw apply,
-mostly the five tofu processes of a remote run (\`tofu init\` twice,
-plan, \`show -json\`, apply; steps table below) against one for the raw
-apply. The daemon log at the end shows one apply's waits.
+mostly the tofu processes of a remote run (\`tofu init\`, plan,
+\`show -json\`, apply, and a second init when the apply cannot use the
+plan's directory; steps table below) against one for the raw apply. The daemon log at the end shows one apply's waits.
 
 Server-side phases of the $RUNS timed remote runs (status-timestamps; ms):
 
 $BREAKDOWN
+
+The same for the $RUNS timed runs of the API driver:
+
+$API_BREAKDOWN
 
 Server-side steps of $TRACED more remote applies, from \`perf record -a -k
 mono\` of sched_process_fork/exec/exit (each sandboxed tofu process from

@@ -30,7 +30,8 @@ time runs on terraced from the outside (stdlib only).
       sched_process_fork/exec/exit tracepoints (-k mono; OFFSET_MS =
       realtime - monotonic) gives each sandboxed tofu process (bwrap exec
       to exit; the plan job runs init, plan, show -json, the apply job
-      init, apply), the daemon log the run and job events around them.
+      init and apply, or only apply in the plan's kept directory), the
+      daemon log the run and job events around them.
 
   run_timing.py cli-timeline DAEMON_LOG
       The requests and run events of the last `tofu apply` in the daemon
@@ -514,14 +515,16 @@ def steps_report(perf_txt, root, offset_ms, daemon_log):
              "plan job: last exit → job finished (plan files stored, "
              "log compacted, run moved on)",
              "plan finished → apply job started (auto-apply, claim)",
-             "apply job: start → 1st sandbox exec (plan fetched, work dir)",
-             "apply job: `tofu init`",
+             "apply job: start → 1st sandbox exec (plan's directory taken "
+             "back, or plan fetched and work dir made)",
+             "apply job: `tofu init` (none in the plan's directory)",
              "apply job: between init and apply",
              "apply job: `tofu apply` (state uploaded through the API)",
              "apply job: last exit → job finished",
              "**created → applied (whole run)**"]
     cols = [[] for _ in names]
     used = 0
+    nproc = []
     for rid in order:
         r = runs[rid]
         need = ("created", "plan", "plan-start", "plan-end", "apply-start",
@@ -530,8 +533,11 @@ def steps_report(perf_txt, root, offset_ms, daemon_log):
             continue
         pb = [b for b in boxes if r["plan-start"] <= b[0] <= r["plan-end"]]
         ab = [b for b in boxes if r["apply-start"] <= b[0] <= r["apply-end"]]
-        if len(pb) != 3 or len(ab) != 2:
+        if len(pb) != 3 or len(ab) not in (1, 2):
             continue
+        if len(ab) == 1:  # reused the plan's directory: no init
+            ab = [(ab[0][0], ab[0][0])] + ab
+        nproc.append(len(pb) + len(ab) - (ab[0][0] == ab[0][1]))
         used += 1
         v = [r["plan"] - r["created"],
              pb[0][0] - r["plan-start"],
@@ -558,8 +564,9 @@ def steps_report(perf_txt, root, offset_ms, daemon_log):
                                       if not n.startswith("**") else ""))
     tofu = sum(pct(cols[i], 50) for i in (2, 4, 6, 10, 12))
     print()
-    print("The five sandboxed tofu processes take %.0f of the %.0f ms "
-          "(medians)." % (tofu, total))
+    print("The sandboxed tofu processes (%s per run) take %.0f of the "
+          "%.0f ms (medians)." % ("/".join(str(n) for n in sorted(set(nproc))),
+                                  tofu, total))
 
 
 REQ = re.compile(r"^(\S+Z) info  (GET|POST|PUT|PATCH|DELETE) (\S+) (\d+) ")
