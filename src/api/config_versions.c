@@ -19,7 +19,11 @@
  *   good archive: blob made durable, then pending -> uploaded, both
  *                 before the PUT answers 200; then api_cv_uploaded()
  *   bad archive:  pending -> errored with the reason, 422, no blob
- *   not pending:  409, nothing changes
+ *   uploaded, no run used it yet: another upload replaces the tarball
+ *                 (as TFE's upload URL allows; go-tfe's tests do it);
+ *                 a bad archive then gets 422 and the version keeps its
+ *                 configuration
+ *   otherwise:    409, nothing changes
  *
  * Each upload writes its own blob key, so of two racing uploads the loser
  * (409 from the conditional store update) removes only its own bytes.
@@ -206,16 +210,22 @@ static void cv_upload(struct http_req *r)
         api_store_fail(r, e, &eb);
         return;
     }
-    if (strcmp(cv.status, "pending") != 0) {
+    bool again = strcmp(cv.status, "uploaded") == 0;
+    if (strcmp(cv.status, "pending") != 0 && !again) {
         http_error(r, 409, "conflict",
                    arena_printf(r->arena,
-                                "configuration version %s is %s; it accepts "
-                                "one upload",
+                                "configuration version %s is %s and accepts "
+                                "no upload",
                                 cv.id, cv.status));
         return;
     }
     uint64_t max = (uint64_t)r->srv->cfg.max_state * CV_UNPACK_FACTOR;
     e = archive_check(r->spool_path, max, ARCHIVE_MAX_ENTRIES, &eb);
+    if ((e == TR_ERR_INVALID || e == TR_ERR_TOO_LARGE) && again) {
+        /* the version keeps its good configuration */
+        http_error(r, 422, "invalid configuration archive", eb.msg);
+        return;
+    }
     if (e == TR_ERR_INVALID || e == TR_ERR_TOO_LARGE) {
         upload_rejected(r, &cv, &eb);
         return;
@@ -223,11 +233,15 @@ static void cv_upload(struct http_req *r)
     char *key =
         arena_printf(r->arena, "config/%s/%s-%s.tar.gz", cv.workspace_id, cv.id,
                      util_new_id(r->arena, "u"));
+    const char *old_key = NULL;
     if (e == TR_OK)
         e = blob_put_file(r->srv->blob, key, r->spool_path, &eb);
     if (e == TR_OK) {
-        e = store_cv_set_uploaded(r->srv->db, r->arena, cv.id, key,
-                                  (int64_t)r->body_len, &cv, &eb);
+        e = again ? store_cv_replace_upload(r->srv->db, r->arena, cv.id, key,
+                                            (int64_t)r->body_len, &old_key,
+                                            &eb)
+                  : store_cv_set_uploaded(r->srv->db, r->arena, cv.id, key,
+                                          (int64_t)r->body_len, &cv, &eb);
         if (e != TR_OK)
             blob_remove(r->srv->blob, key, NULL);
     }
@@ -235,8 +249,11 @@ static void cv_upload(struct http_req *r)
         api_store_fail(r, e, &eb);
         return;
     }
+    if (old_key != NULL) /* replaced: the first upload's bytes go */
+        blob_remove(r->srv->blob, old_key, NULL);
     http_reply(r, 200, NULL, "", 0);
-    api_cv_uploaded(r, &cv);
+    if (!again) /* a run was queued (or not) by the first upload */
+        api_cv_uploaded(r, &cv);
 }
 
 static void cv_download(struct http_req *r)

@@ -377,12 +377,25 @@ static void ws_list(struct http_req *r)
         f.desc = true;
         sort++;
     }
-    if (sort != NULL && strcmp(sort, "name") != 0 &&
-        strcmp(sort, "current-run.created-at") != 0) {
-        http_error(r, 400, NULL, "sort must be name or current-run.created-at");
+    static const struct {
+        const char *name;
+        enum st_ws_order order;
+    } sorts[] = {{"name", ST_WS_BY_NAME},
+                 {"current-run.created-at", ST_WS_BY_CURRENT_RUN},
+                 {"latest-change-at", ST_WS_BY_LATEST_CHANGE}};
+    bool known = sort == NULL;
+    for (size_t i = 0; sort != NULL && i < sizeof(sorts) / sizeof(sorts[0]);
+         i++)
+        if (strcmp(sort, sorts[i].name) == 0) {
+            f.order = sorts[i].order;
+            known = true;
+        }
+    if (!known) {
+        http_error(r, 400, NULL,
+                   "sort must be name, current-run.created-at or "
+                   "latest-change-at, with an optional leading '-'");
         return;
     }
-    f.by_current_run = util_streq(sort, "current-run.created-at");
     if (!split_list(r, "search[tags]", (const char ***)&f.tags, &f.ntags,
                     API_WS_MAX_ITEMS) ||
         !split_list(r, "search[exclude-tags]", (const char ***)&f.exclude_tags,

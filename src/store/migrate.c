@@ -224,6 +224,16 @@ static const struct migration migrations[] = {
      " beta INTEGER NOT NULL DEFAULT 0,"
      " deprecated INTEGER NOT NULL DEFAULT 0, deprecated_reason TEXT,"
      " created_at TEXT NOT NULL);"},
+    /* 7: workspaces list in creation order by default; created_at has
+     * millisecond resolution, so a sequence number keeps the order of
+     * workspaces made in the same millisecond (existing rows: by
+     * created_at, then id) */
+    {7,
+     "ALTER TABLE workspaces ADD COLUMN seq BIGINT NOT NULL DEFAULT 0;"
+     "UPDATE workspaces SET seq = (SELECT count(*) FROM workspaces w2"
+     " WHERE w2.created_at < workspaces.created_at"
+     " OR (w2.created_at = workspaces.created_at AND w2.id <= workspaces.id));"
+     "CREATE INDEX workspaces_org_seq ON workspaces (org, seq);"},
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

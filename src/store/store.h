@@ -308,8 +308,13 @@ struct st_ws_filter {
     const char *const *exclude_tags; /* has none of these tags */
     int nexclude;
     const char *project_id;
+    enum st_ws_order {
+        ST_WS_BY_CREATION = 0,     /* default: oldest first (TFE: stable) */
+        ST_WS_BY_NAME,
+        ST_WS_BY_CURRENT_RUN,      /* the current run's creation */
+        ST_WS_BY_LATEST_CHANGE,    /* newest state version, else creation */
+    } order;
     bool desc;                     /* order descending */
-    bool by_current_run;           /* order by the current run's creation */
 };
 
 tr_err store_ws_list(struct db *db, struct arena *a,
@@ -513,6 +518,7 @@ tr_err store_sv_discard_pending(struct db *db, struct arena *a,
  *   pending  --store_cv_set_uploaded()-------> uploaded
  *   pending  --store_cv_set_errored()--------> errored
  *   uploaded --store_cv_archive()------------> archived
+ *   uploaded --store_cv_replace_upload()-----> uploaded (no run used it)
  *
  * Each transition is one conditional UPDATE on the status it starts from,
  * so of two racing uploads exactly one wins and the other gets
@@ -560,6 +566,14 @@ tr_err store_cv_current(struct db *db, struct arena *a, const char *ws_id,
 tr_err store_cv_set_uploaded(struct db *db, struct arena *a, const char *id,
                              const char *blob_key, int64_t size,
                              struct st_cv *out, struct tr_errbuf *eb);
+/* Another upload to an uploaded version no run has used yet (go-tfe and
+ * TFE allow uploading to the same URL again): blob_key and size replaced,
+ * *old_key gets the key the caller should now remove.  TR_ERR_CONFLICT
+ * when the version is not uploaded, a run uses it, or another upload won
+ * the race; nothing changes then. */
+tr_err store_cv_replace_upload(struct db *db, struct arena *a, const char *id,
+                               const char *blob_key, int64_t size,
+                               const char **old_key, struct tr_errbuf *eb);
 /* pending -> errored with message, stamping errored-at.  TR_ERR_CONFLICT
  * if no longer pending.  out nullable. */
 tr_err store_cv_set_errored(struct db *db, struct arena *a, const char *id,

@@ -203,6 +203,41 @@ tr_err store_cv_set_errored(struct db *db, struct arena *a, const char *id,
                          out, eb);
 }
 
+tr_err store_cv_replace_upload(struct db *db, struct arena *a, const char *id,
+                               const char *blob_key, int64_t size,
+                               const char **old_key, struct tr_errbuf *eb)
+{
+    struct db_conn *c = db_acquire(db);
+    struct st_cv cv;
+    int64_t changed = 0;
+    *old_key = NULL;
+    tr_err e = read_cv(c, a, id, &cv, eb);
+    if (e == TR_OK && (strcmp(cv.status, "uploaded") != 0 ||
+                       cv.blob_key == NULL))
+        e = tr_fail(eb, TR_ERR_CONFLICT,
+                    "configuration version %s is %s; only an uploaded version "
+                    "no run has used accepts another upload",
+                    id, cv.status);
+    /* compare-and-swap on the key read: of two racing uploads one wins */
+    if (e == TR_OK)
+        e = db_x(c, a, &changed, eb,
+                 "UPDATE configuration_versions SET blob_key = $2, size = $3"
+                 " WHERE id = $1 AND status = 'uploaded' AND blob_key = $4"
+                 " AND NOT EXISTS (SELECT 1 FROM runs WHERE cv_id = $1)",
+                 id, blob_key, arena_printf(a, "%lld", (long long)size),
+                 cv.blob_key);
+    if (e == TR_OK && changed == 0)
+        e = tr_fail(eb, TR_ERR_CONFLICT,
+                    "configuration version %s is already used by a run; "
+                    "create a new configuration version to change the "
+                    "configuration",
+                    id);
+    if (e == TR_OK)
+        *old_key = cv.blob_key;
+    db_release(c);
+    return e;
+}
+
 tr_err store_cv_archive(struct db *db, struct arena *a, const char *id,
                         const char **key, struct tr_errbuf *eb)
 {

@@ -202,8 +202,8 @@ tr_err store_ws_create(struct db *db, struct arena *a,
                  "INSERT INTO workspaces (id, org, name, project_id,"
                  " description, execution_mode, terraform_version,"
                  " auto_apply, working_directory, settings, created_at,"
-                 " updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,"
-                 "$11)",
+                 " updated_at, seq) SELECT $1,$2,$3,$4,$5,$6,$7,$8,$9,$10,"
+                 "$11,$11, COALESCE(MAX(seq), 0) + 1 FROM workspaces",
                  id, in->org, in->name, prj,
                  in->description ? in->description : "",
                  in->execution_mode ? in->execution_mode : "remote",
@@ -369,15 +369,36 @@ static void list_where(struct sqlb *q, const struct st_ws_filter *f)
 
 /* Sort keys for "current-run.created-at": workspaces without a current
  * run come last either way (SQLite and PostgreSQL disagree on where NULLs
- * go, so it is spelled out), then by name. */
+ * go, so it is spelled out), then by name.  "latest-change-at": the
+ * newest finalized state version's creation, else the workspace's. */
 #define CURRENT_RUN_CREATED                                                 \
     "(SELECT created_at FROM runs WHERE id = " STORE_WS_CURRENT_RUN_SQL ")"
 
-static const char *by_run_order(bool desc)
+#define LATEST_CHANGE                                                       \
+    "COALESCE((SELECT max(sv.created_at) FROM state_versions sv"            \
+    " WHERE sv.workspace_id = w.id AND sv.status = 'finalized'),"          \
+    " w.created_at)"
+
+/* The ORDER BY list of a listing; name or id breaks ties. */
+static const char *list_order(struct db_conn *c, struct arena *a,
+                              const struct st_ws_filter *f)
 {
-    return desc ? CURRENT_RUN_CREATED " IS NULL, " CURRENT_RUN_CREATED
-                                      " DESC, "
-                : CURRENT_RUN_CREATED " IS NULL, " CURRENT_RUN_CREATED ", ";
+    const char *d = f->desc ? " DESC" : "";
+    switch (f->order) {
+    case ST_WS_BY_NAME:
+        return arena_printf(a, "w.name%s%s", store_bytes_order(c), d);
+    case ST_WS_BY_CURRENT_RUN:
+        return arena_printf(a,
+                            CURRENT_RUN_CREATED " IS NULL, " CURRENT_RUN_CREATED
+                                                "%s, w.name%s",
+                            d, store_bytes_order(c));
+    case ST_WS_BY_LATEST_CHANGE:
+        return arena_printf(a, LATEST_CHANGE "%s, w.name%s", d,
+                            store_bytes_order(c));
+    case ST_WS_BY_CREATION:
+    default:
+        return arena_printf(a, "w.seq%s, w.id%s", d, d);
+    }
 }
 
 tr_err store_ws_list(struct db *db, struct arena *a,
@@ -393,10 +414,8 @@ tr_err store_ws_list(struct db *db, struct arena *a,
     int64_t tot = 0;
     tr_err e = db_page(
         c, a,
-        arena_printf(a, "SELECT " WS_COLS "%s ORDER BY %sw.name%s%s", w.sql,
-                     f->by_current_run ? by_run_order(f->desc) : "",
-                     store_bytes_order(c),
-                     f->desc && !f->by_current_run ? " DESC" : ""),
+        arena_printf(a, "SELECT " WS_COLS "%s ORDER BY %s", w.sql,
+                     list_order(c, a, f)),
         arena_printf(a, "SELECT count(*) AS n%s", w.sql), w.n, w.params, offset,
         limit, &r, &tot, eb);
     struct st_workspace *ws = NULL;

@@ -265,14 +265,41 @@ def test_upload_with_bearer_and_plain_tar(admin, ws):
                      % (API, cv)).body == plain
 
 
-def test_second_upload_conflicts(daemon, admin, anon, ws):
-    cv, url = new_cv(admin, ws)
+def test_second_upload(daemon, admin, anon, ws):
+    # TFE's upload URL takes another upload while no run used the version
+    # (go-tfe's TestConfigurationVersionsUploadTarGzip uploads twice)
+    cv, url = new_cv(admin, ws, **{"auto-queue-runs": False})
     assert anon.put(url, raw=GOOD).status == 200
     other = tarball([f("main.tf", b"# other\n")])
-    assert_error(anon.put(url, raw=other), 409)
+    assert anon.put(url, raw=other).status == 200
+    assert read(admin, cv)["attributes"]["status"] == "uploaded"
     assert admin.get("%s/configuration-versions/%s/download"
-                     % (API, cv)).body == GOOD
+                     % (API, cv)).body == other
+    assert len(stored(daemon, ws, cv)) == 1  # the first bytes are gone
+    # a bad archive then changes nothing: still uploaded, same bytes
+    r = anon.put(url, raw=tarball([f("../escape.tf")]))
+    assert_error(r, 422)
+    assert read(admin, cv)["attributes"]["status"] == "uploaded"
+    assert admin.get("%s/configuration-versions/%s/download"
+                     % (API, cv)).body == other
     assert len(stored(daemon, ws, cv)) == 1
+    # once a run uses the version its configuration is fixed
+    r = admin.post(API + "/runs", {"data": {"type": "runs", "relationships": {
+        "workspace": {"data": {"type": "workspaces", "id": ws}},
+        "configuration-version": {"data": {"type": TYPE, "id": cv}}}}})
+    assert r.status == 201, r
+    r = anon.put(url, raw=GOOD)
+    assert_error(r, 409)
+    assert "used by a run" in r.json["errors"][0]["detail"], r
+    assert admin.get("%s/configuration-versions/%s/download"
+                     % (API, cv)).body == other
+    assert len(stored(daemon, ws, cv)) == 1
+    # the first upload of an auto-queue version queued a run: 409 too
+    cv3, url3 = new_cv(admin, ws)
+    assert anon.put(url3, raw=GOOD).status == 200
+    assert_error(anon.put(url3, raw=other), 409)
+    assert admin.get("%s/configuration-versions/%s/download"
+                     % (API, cv3)).body == GOOD
     # an errored version takes no second upload either
     cv2, url2 = new_cv(admin, ws)
     assert_error(anon.put(url2, raw=b"not a tarball"), 422)

@@ -401,16 +401,19 @@ def test_list_pagination_and_search(admin, org):
     for n in names:
         ids[n] = create_ws(admin, org, n)["id"]
     base = "%s/organizations/%s/workspaces" % (API, org)
+    # without sort: oldest first (TFE promises only a stable order; go-tfe's
+    # tests expect the first workspace created to come first)
     r = admin.get(base + "?page[size]=3")
     assert r.status == 200
-    assert [w["attributes"]["name"] for w in r.json["data"]] == sorted(
-        names)[:3]
+    assert [w["attributes"]["name"] for w in r.json["data"]] == names[:3]
     pg = r.json["meta"]["pagination"]
     assert pg["total-count"] == 4 and pg["total-pages"] == 2
     assert pg["current-page"] == 1 and pg["next-page"] == 2
     r = admin.get(base + "?page[size]=3&page[number]=2")
+    assert [w["attributes"]["name"] for w in r.json["data"]] == names[3:]
+    r = admin.get(base + "?sort=name&page[size]=3")
     assert [w["attributes"]["name"] for w in r.json["data"]] == sorted(
-        names)[3:]
+        names)[:3]
     r = admin.get(base + "?page[number]=999&page[size]=100")
     assert r.json["data"] == []
     assert r.json["meta"]["pagination"]["current-page"] == 999
@@ -434,7 +437,19 @@ def test_list_pagination_and_search(admin, org):
     r = admin.get(base + "?sort=-name")
     assert [w["attributes"]["name"] for w in r.json["data"]] == sorted(
         names, reverse=True)
-    assert_error(admin.get(base + "?sort=bogus"), 400)
+    # latest-change-at: a new state version moves a workspace last
+    path = "%s/workspaces/%s" % (API, ids["alpha-prod"])
+    assert admin.post(path + "/actions/lock", {}).status == 200
+    assert admin.post(path + "/state-versions",
+                      state_with_resource()).status == 201
+    assert admin.post(path + "/actions/unlock").status == 200
+    r = admin.get(base + "?sort=latest-change-at")
+    assert [w["attributes"]["name"] for w in r.json["data"]] == names[1:] + [
+        "alpha-prod"]
+    r = admin.get(base + "?sort=-latest-change-at")
+    assert [w["attributes"]["name"] for w in r.json["data"]][0] == "alpha-prod"
+    for bad in ("bogus", "-", "", "created-at"):
+        assert_error(admin.get(base + "?sort=" + bad), 400)
     assert_error(admin.get(base + "?page[size]=0"), 400)
     assert_error(admin.get(base + "?page[number]=x"), 400)
 

@@ -224,13 +224,25 @@ static void test_list(void **state)
         store_ws_list(fx->db, fx->a, &f, 0, 2, &ws, &n, &total, NULL), TR_OK);
     assert_int_equal(n, 2);
     assert_int_equal(total, 3);
-    assert_string_equal(ws[0].name, "a-dev");
-    assert_string_equal(ws[1].name, "b-prod");
-    assert_int_equal(ws[1].ntags, 2);
+    /* by default in creation order, even within one millisecond */
+    assert_string_equal(ws[0].name, "b-prod");
+    assert_string_equal(ws[1].name, "a-dev");
+    assert_int_equal(ws[0].ntags, 2);
     f.desc = true;
     assert_int_equal(
         store_ws_list(fx->db, fx->a, &f, 0, 10, &ws, &n, &total, NULL), TR_OK);
     assert_string_equal(ws[0].name, "c_x");
+    assert_string_equal(ws[2].name, "b-prod");
+    f = (struct st_ws_filter){.org = "o", .order = ST_WS_BY_NAME};
+    assert_int_equal(
+        store_ws_list(fx->db, fx->a, &f, 0, 10, &ws, &n, &total, NULL), TR_OK);
+    assert_string_equal(ws[0].name, "a-dev");
+    assert_string_equal(ws[1].name, "b-prod");
+    f.desc = true;
+    assert_int_equal(
+        store_ws_list(fx->db, fx->a, &f, 0, 10, &ws, &n, &total, NULL), TR_OK);
+    assert_string_equal(ws[0].name, "c_x");
+    assert_string_equal(ws[2].name, "a-dev");
     f = (struct st_ws_filter){.org = "o", .search = "PROD"};
     assert_int_equal(
         store_ws_list(fx->db, fx->a, &f, 0, 10, &ws, &n, &total, NULL), TR_OK);
