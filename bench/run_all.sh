@@ -25,7 +25,7 @@ SECTION=$BENCH_TMP/section.md
   echo "## $(date -u '+%Y-%m-%d %H:%M UTC') — ${BENCHES[*]}"
   echo
   bench_machine
-  echo "- build: $BENCH_BUILD (CMAKE_BUILD_TYPE=Release, no sanitizers)"
+  echo "- build: ${BENCH_BUILD#"$BENCH_ROOT"/} (CMAKE_BUILD_TYPE=Release, no sanitizers)"
   echo
 } >"$SECTION"
 

@@ -427,7 +427,8 @@ def runs_report(url, ca, token, ws, count, drop):
     print(stats_row("planned-at → applying-at", rows["handoff"],
                     "auto-apply: apply job queued and claimed"))
     print(stats_row("applying-at → applied-at", rows["apply"],
-                    "tofu init + apply, state upload"))
+                    "apply (and tofu init unless in the plan's "
+                    "directory), state upload"))
     print()
     print("Applies measured: %d; (added, changed, destroyed) per apply: %s." %
           (len(rows["total"]),
