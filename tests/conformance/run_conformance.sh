@@ -18,7 +18,8 @@
 # (seconds to wait for /_health_check, default 30), TOFU_BIN (the tofu to
 # register; default the newest $TERRACE_CACHE/tofu-*/tofu, else tofu on PATH),
 # CONFORMANCE_PROVIDER_MIRROR (a ready mirror dir to use instead of building
-# one; "none" for no mirror), plus run.sh's knobs.
+# one; "none" for no mirror), CONFORMANCE_RECORD=1 (re-record RESULTS.md:
+# run.sh --record), plus run.sh's knobs.
 #
 # Exit status: run.sh's (0 ok, 1 regression, 2 harness error), 1 if the
 # daemon is missing or never becomes healthy, and 77 (skip; CMake's
@@ -157,7 +158,8 @@ echo "terraced is healthy"
 
 # in the background so that the TERM/INT trap can stop it (run.sh forwards
 # the signal to go test) instead of waiting for it to finish
-bash "$HERE/run.sh" "$ADDRESS" "$TOKEN" "$CA_FILE" "$OUT" &
+bash "$HERE/run.sh" ${CONFORMANCE_RECORD:+--record} \
+  "$ADDRESS" "$TOKEN" "$CA_FILE" "$OUT" &
 child=$!
 rc=0
 wait "$child" || rc=$?
