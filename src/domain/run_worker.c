@@ -18,11 +18,12 @@
 
 #include "blob/blob.h"
 #include "core/buf.h"
+#include "core/file.h"
 #include "core/log.h"
+#include "domain/plan_file.h"
 #include "domain/plan_redact.h"
 #include "domain/run_int.h"
 
-#define PLAN_FILE_MAX ((int64_t)1024 * 1024 * 1024)
 #define PLAN_JSON_MAX ((size_t)256 * 1024 * 1024)
 
 /* ---- claim and heartbeat ------------------------------------------------- */
@@ -60,81 +61,6 @@ tr_err run_heartbeat(struct terrace_server *srv, struct arena *a,
 
 /* ---- blobs --------------------------------------------------------------- */
 
-/* Copies the local file src into the store under key (src stays). */
-static tr_err put_copy(struct terrace_server *srv, struct arena *a,
-                       const char *key, const char *src, struct tr_errbuf *eb)
-{
-    int in = open(src, O_RDONLY | O_CLOEXEC);
-    if (in < 0)
-        return tr_fail(eb, TR_ERR_IO, "cannot open %s: %s", src,
-                       strerror(errno));
-    int fd = -1;
-    char *path = NULL;
-    tr_err e = blob_spool(srv->blob, a, &fd, &path, eb);
-    char buf[65536];
-    int64_t total = 0;
-    while (e == TR_OK) {
-        ssize_t n = read(in, buf, sizeof(buf));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            e = tr_fail(eb, TR_ERR_IO, "cannot read %s: %s", src,
-                        strerror(errno));
-        if (n <= 0)
-            break;
-        total += n;
-        if (total > PLAN_FILE_MAX)
-            e = tr_fail(eb, TR_ERR_TOO_LARGE, "%s is too large", src);
-        for (ssize_t off = 0; e == TR_OK && off < n;) {
-            ssize_t w = write(fd, buf + off, (size_t)(n - off));
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w < 0)
-                e = tr_fail(eb, TR_ERR_IO, "cannot write the spool file: %s",
-                            strerror(errno));
-            else
-                off += w;
-        }
-    }
-    close(in);
-    if (e == TR_OK)
-        e = blob_put_file(srv->blob, key, path, eb);
-    return e;
-}
-
-static tr_err read_file(struct arena *a, const char *path, size_t max,
-                        char **data, size_t *len, struct tr_errbuf *eb)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return tr_fail(eb, TR_ERR_IO, "cannot open %s: %s", path,
-                       strerror(errno));
-    struct buf b;
-    buf_init(&b, max);
-    char tmp[65536];
-    tr_err e = TR_OK;
-    for (;;) {
-        ssize_t n = read(fd, tmp, sizeof(tmp));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            e = tr_fail(eb, TR_ERR_IO, "cannot read %s: %s", path,
-                        strerror(errno));
-        if (n <= 0 || e != TR_OK)
-            break;
-        e = buf_append(&b, tmp, (size_t)n);
-        if (e != TR_OK)
-            e = tr_fail(eb, e, "%s is too large", path);
-    }
-    close(fd);
-    if (e == TR_OK) {
-        *len = b.len;
-        *data = arena_memdup(a, b.data != NULL ? b.data : "", b.len + 1);
-    }
-    buf_free(&b);
-    return e;
-}
-
 /* Names of the workspace's sensitive terraform variables. */
 static void secret_vars(struct terrace_server *srv, struct arena *a,
                         const char *ws_id, const char ***names, int *n)
@@ -161,7 +87,7 @@ static tr_err store_plan_files(struct terrace_server *srv, struct arena *a,
     tr_err e = TR_OK;
     if (res->plan_file != NULL) {
         const char *key = arena_printf(a, "runs/%s/plan.tfplan", r->id);
-        e = put_copy(srv, a, key, res->plan_file, eb);
+        e = plan_file_store(srv, a, key, res->plan_file, eb);
         if (e == TR_OK)
             pr->plan_blob_key = key;
     }
@@ -172,7 +98,7 @@ static tr_err store_plan_files(struct terrace_server *srv, struct arena *a,
     const char **names = NULL;
     int n = 0;
     secret_vars(srv, a, r->workspace_id, &names, &n);
-    e = read_file(a, res->json_plan_file, PLAN_JSON_MAX, &json, &len, eb);
+    e = file_read_all(a, res->json_plan_file, PLAN_JSON_MAX, &json, &len, eb);
     if (e == TR_OK)
         e = plan_redact(a, json, len, names, n, &full, &flen, &red, &rlen, eb);
     const char *jkey = arena_printf(a, "runs/%s/plan.json", r->id);

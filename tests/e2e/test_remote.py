@@ -274,3 +274,22 @@ def test_variables_reach_the_run_and_secrets_stay_secret(tofu, api, remote,
     vars_ = api.ok(c.get("/api/v2/workspaces/%s/vars" % remote["id"]), 200)
     assert secret.encode() not in vars_.body
     assert secret not in daemon.log_text()
+    # nor is it at rest in the clear anywhere in the data directory: the
+    # saved plan file holds every variable's value, so it is sealed
+    # (work/ holds a job's files only while the job runs)
+    plan = os.path.join(daemon.data_dir, "blobs", "objects", "runs",
+                        run["id"], "plan.tfplan")
+    with open(plan, "rb") as f:
+        assert f.read(5) == b"tre1:"
+    work = os.path.join(daemon.data_dir, "work")
+    leaks = []
+    for root, dirs, files in os.walk(daemon.data_dir):
+        dirs[:] = [d for d in dirs if os.path.join(root, d) != work]
+        for name in files:
+            try:
+                with open(os.path.join(root, name), "rb") as f:
+                    if secret.encode() in f.read():
+                        leaks.append(os.path.join(root, name))
+            except OSError:
+                pass
+    assert leaks == []

@@ -400,8 +400,33 @@ static void test_auto_apply(void **state)
     assert_true(fread(buf, 1, sizeof(buf) - 1, f) > 0);
     fclose(f);
     assert_string_equal(buf, "PLANFILE");
-    (void)data;
-    (void)len;
+    /* stored sealed: it holds variable values */
+    assert_int_equal(blob_get(fx->srv.blob, fx->a, p.plan_blob_key, 1 << 20,
+                              &data, &len, NULL),
+                     TR_OK);
+    assert_int_equal(strncmp(data, "tre1:", 5), 0);
+    assert_null(strstr(data, "PLANFILE"));
+    /* a changed blob is refused, nothing written */
+    char *bad = arena_strdup(fx->a, data);
+    bad[len - 3] = bad[len - 3] == 'A' ? 'B' : 'A';
+    assert_int_equal(blob_put(fx->srv.blob, p.plan_blob_key, bad, len, NULL),
+                     TR_OK);
+    snprintf(dest, sizeof(dest), "%s/tampered.plan", fx->st.dir);
+    assert_int_equal(fx->api->fetch_plan(fx->api->ctx, ja.id, dest, NULL),
+                     TR_ERR_CRYPTO);
+    assert_int_equal(access(dest, F_OK), -1);
+    /* one stored in the clear (before plans were sealed) still reads */
+    assert_int_equal(
+        blob_put(fx->srv.blob, p.plan_blob_key, "PK-OLDPLAN", 10, NULL),
+        TR_OK);
+    assert_int_equal(fx->api->fetch_plan(fx->api->ctx, ja.id, dest, NULL),
+                     TR_OK);
+    f = fopen(dest, "r");
+    memset(buf, 0, sizeof(buf));
+    assert_non_null(f);
+    assert_true(fread(buf, 1, sizeof(buf) - 1, f) > 0);
+    fclose(f);
+    assert_string_equal(buf, "PK-OLDPLAN");
     snprintf(dest, sizeof(dest), "%s/fetched.tgz", fx->st.dir);
     assert_int_equal(fx->api->fetch_config(fx->api->ctx, ja.id, dest, NULL),
                      TR_OK);

@@ -1,0 +1,89 @@
+/*
+ * file.c - whole local files in and out of memory; see file.h.
+ *
+ * SPDX-License-Identifier: MPL-2.0
+ */
+#include "core/file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+tr_err file_read_all(struct arena *a, const char *path, size_t max,
+                     char **data, size_t *len, struct tr_errbuf *eb)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return tr_fail(eb, TR_ERR_IO, "cannot open %s: %s", path,
+                       strerror(errno));
+    struct stat st;
+    tr_err e = TR_OK;
+    if (fstat(fd, &st) != 0)
+        e = tr_fail(eb, TR_ERR_IO, "cannot read %s: %s", path,
+                    strerror(errno));
+    else if ((uint64_t)st.st_size > max)
+        e = tr_fail(eb, TR_ERR_TOO_LARGE, "%s is larger than %zu bytes", path,
+                    max);
+    size_t cap = e == TR_OK ? (size_t)st.st_size : 0;
+    char *buf = e == TR_OK ? arena_alloc(a, cap + 1) : NULL;
+    size_t got = 0;
+    while (e == TR_OK) { /* to the end, even if the file grew */
+        if (got == cap) {
+            char probe;
+            ssize_t n = read(fd, &probe, 1);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n == 0)
+                break;
+            e = n < 0 ? tr_fail(eb, TR_ERR_IO, "cannot read %s: %s", path,
+                                strerror(errno))
+                      : tr_fail(eb, TR_ERR_IO, "%s changed while read", path);
+            break;
+        }
+        ssize_t n = read(fd, buf + got, cap - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            e = tr_fail(eb, TR_ERR_IO, "cannot read %s: %s", path,
+                        strerror(errno));
+        else if (n == 0)
+            break; /* it shrank: what is there */
+        else
+            got += (size_t)n;
+    }
+    close(fd);
+    if (e == TR_OK) {
+        buf[got] = '\0';
+        *data = buf;
+        *len = got;
+    }
+    return e;
+}
+
+tr_err file_write_all(const char *path, const void *data, size_t len,
+                      struct tr_errbuf *eb)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return tr_fail(eb, TR_ERR_IO, "cannot create %s: %s", path,
+                       strerror(errno));
+    const char *p = data;
+    tr_err e = TR_OK;
+    for (size_t off = 0; e == TR_OK && off < len;) {
+        ssize_t n = write(fd, p + off, len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            e = tr_fail(eb, TR_ERR_IO, "cannot write %s: %s", path,
+                        strerror(errno));
+        else
+            off += (size_t)n;
+    }
+    if (close(fd) != 0 && e == TR_OK)
+        e = tr_fail(eb, TR_ERR_IO, "cannot write %s: %s", path,
+                    strerror(errno));
+    return e;
+}

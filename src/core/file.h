@@ -1,0 +1,24 @@
+/*
+ * file.h - whole local files in and out of memory.
+ *
+ * SPDX-License-Identifier: MPL-2.0
+ */
+#ifndef TR_FILE_H
+#define TR_FILE_H
+
+#include <stddef.h>
+
+#include "core/arena.h"
+#include "core/err.h"
+
+/* Reads the file at path into a (with a NUL after it, not counted in
+ * *len).  TR_ERR_TOO_LARGE when it is larger than max bytes, TR_ERR_IO
+ * when it cannot be read. */
+tr_err file_read_all(struct arena *a, const char *path, size_t max,
+                     char **data, size_t *len, struct tr_errbuf *eb);
+
+/* Writes len bytes to path, created with mode 0600 or truncated. */
+tr_err file_write_all(const char *path, const void *data, size_t len,
+                      struct tr_errbuf *eb);
+
+#endif
