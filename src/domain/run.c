@@ -484,9 +484,10 @@ tr_err run_force_execute(struct terrace_server *srv, struct arena *a,
     int64_t total = 0;
     if (e == TR_OK)
         e = store_run_list(srv->db, a, &f, 0, 100, &ahead, &n, &total, eb);
-    for (int i = 0; e == TR_OK && i < n && ahead[i].queue_seq < r.queue_seq;
-         i++)
-        if (!ahead[i].plan_only && !ahead[i].save_plan)
+    /* by queue position: creation times tie within a millisecond */
+    for (int i = 0; e == TR_OK && i < n; i++)
+        if (ahead[i].queue_seq < r.queue_seq && !ahead[i].plan_only &&
+            !ahead[i].save_plan)
             e = run_discard(srv, a, ahead[i].id, actor, NULL, eb);
     if (e == TR_OK && cur != NULL)
         e = run_discard(srv, a, cur, actor, NULL, eb);

@@ -234,6 +234,18 @@ static const struct migration migrations[] = {
      " WHERE w2.created_at < workspaces.created_at"
      " OR (w2.created_at = workspaces.created_at AND w2.id <= workspaces.id));"
      "CREATE INDEX workspaces_org_seq ON workspaces (org, seq);"},
+    /* 8: jobs are claimed first in, first out; created_at ties within a
+     * millisecond, so a sequence number keeps the order (existing rows:
+     * by created_at, then id).  The seq indexes keep MAX(seq) of an
+     * insert cheap on both tables. */
+    {8,
+     "ALTER TABLE jobs ADD COLUMN seq BIGINT NOT NULL DEFAULT 0;"
+     "UPDATE jobs SET seq = (SELECT count(*) FROM jobs j2"
+     " WHERE j2.created_at < jobs.created_at"
+     " OR (j2.created_at = jobs.created_at AND j2.id <= jobs.id));"
+     "CREATE INDEX jobs_status_seq ON jobs (status, seq);"
+     "CREATE INDEX jobs_seq ON jobs (seq);"
+     "CREATE INDEX workspaces_seq ON workspaces (seq);"},
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -127,7 +127,7 @@ tr_err store_job_claim(struct db *db, struct arena *a, const char *node,
                      arena_printf(a,
                                   "SELECT id, run_id, phase FROM jobs"
                                   " WHERE status = 'queued'"
-                                  " ORDER BY created_at, id LIMIT 1%s",
+                                  " ORDER BY seq, id LIMIT 1%s",
                                   db_skip_locked(c)));
         if (e == TR_OK && r->nrows == 0) {
             e = db_commit(c, eb);

@@ -155,8 +155,9 @@ tr_err store_job_insert(struct db_conn *c, struct arena *a, const char *run_id,
                         int phase, const char *now, struct tr_errbuf *eb)
 {
     return db_x(c, a, NULL, eb,
-                "INSERT INTO jobs (id, run_id, phase, status, created_at)"
-                " VALUES ($1, $2, $3, 'queued', $4)",
+                "INSERT INTO jobs (id, run_id, phase, status, created_at,"
+                " seq) SELECT $1, $2, $3, 'queued', $4,"
+                " COALESCE(MAX(seq), 0) + 1 FROM jobs",
                 util_new_id(a, "job"), run_id,
                 phase == ST_APPLY ? "apply" : "plan", now);
 }
@@ -321,8 +322,9 @@ tr_err store_run_list(struct db *db, struct arena *a,
     list_where(&w, f);
     const char *sel =
         arena_printf(a, "SELECT " RUN_COLS "%s ORDER BY %s", w.sql,
-                     f->oldest_first ? "r.created_at, r.id"
-                                     : "r.created_at DESC, r.id DESC");
+                     f->oldest_first
+                         ? "r.created_at, r.queue_seq, r.id"
+                         : "r.created_at DESC, r.queue_seq DESC, r.id DESC");
     struct db_conn *c = db_acquire(db);
     struct db_rows *r = NULL;
     tr_err e = db_page(c, a, sel,
