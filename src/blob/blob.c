@@ -1,6 +1,6 @@
 /*
- * blob.c - backend-neutral parts of the blob store: key checks, spooling,
- * whole-object reads.
+ * blob.c - backend-neutral parts of the blob store: key checks, sealing
+ * objects at rest, spooling, whole-object reads.
  *
  * SPDX-License-Identifier: MPL-2.0
  */
@@ -8,9 +8,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include "crypto/sealed.h"
 
 bool blob_valid_key(const char *key)
 {
@@ -35,12 +41,58 @@ void blob_close(struct blob *b)
         b->ops->close(b);
 }
 
+void blob_set_keys(struct blob *b, const struct keyring *keys)
+{
+    b->keys = keys;
+}
+
+/* Seals len bytes (from in_fd, or mem) into a new file of the tmp dir,
+ * whose path is left in tmp. */
+static tr_err seal_to_tmp(struct blob *b, int in_fd, const void *mem,
+                          uint64_t len, char tmp[PATH_MAX],
+                          struct tr_errbuf *eb)
+{
+    if (snprintf(tmp, PATH_MAX, "%s/seal-XXXXXX", b->tmp_dir) >= PATH_MAX)
+        return tr_fail(eb, TR_ERR_IO, "spool path too long");
+    int fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0)
+        return tr_fail(eb, TR_ERR_IO, "cannot create temp file: %s",
+                       strerror(errno));
+    tr_err e = sealed_seal(b->keys, in_fd, mem, len, fd, eb);
+    if (close(fd) != 0 && e == TR_OK)
+        e = tr_fail(eb, TR_ERR_IO, "cannot write temp file: %s",
+                    strerror(errno));
+    if (e != TR_OK)
+        unlink(tmp);
+    return e;
+}
+
 tr_err blob_put_file(struct blob *b, const char *key, const char *path,
                      struct tr_errbuf *eb)
 {
     if (!blob_valid_key(key))
         return tr_fail(eb, TR_ERR_INTERNAL, "bad blob key");
-    return b->ops->put_file(b, key, path, eb);
+    if (b->keys == NULL)
+        return b->ops->put_file(b, key, path, eb);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return tr_fail(eb, TR_ERR_IO, "cannot open upload: %s",
+                       strerror(errno));
+    struct stat st;
+    char tmp[PATH_MAX];
+    tr_err e = fstat(fd, &st) == 0
+                   ? seal_to_tmp(b, fd, NULL, (uint64_t)st.st_size, tmp, eb)
+                   : tr_fail(eb, TR_ERR_IO, "cannot stat upload: %s",
+                             strerror(errno));
+    close(fd);
+    if (e != TR_OK)
+        return e;
+    e = b->ops->put_file(b, key, tmp, eb);
+    if (e != TR_OK)
+        unlink(tmp);
+    else
+        unlink(path); /* consumed, as a backend's rename would */
+    return e;
 }
 
 tr_err blob_put(struct blob *b, const char *key, const void *data,
@@ -48,7 +100,16 @@ tr_err blob_put(struct blob *b, const char *key, const void *data,
 {
     if (!blob_valid_key(key))
         return tr_fail(eb, TR_ERR_INTERNAL, "bad blob key");
-    return b->ops->put(b, key, data, len, eb);
+    if (b->keys == NULL)
+        return b->ops->put(b, key, data, len, eb);
+    char tmp[PATH_MAX];
+    tr_err e = seal_to_tmp(b, -1, data, len, tmp, eb);
+    if (e != TR_OK)
+        return e;
+    e = b->ops->put_file(b, key, tmp, eb);
+    if (e != TR_OK)
+        unlink(tmp);
+    return e;
 }
 
 tr_err blob_open_read(struct blob *b, const char *key, int *fd,
@@ -56,7 +117,41 @@ tr_err blob_open_read(struct blob *b, const char *key, int *fd,
 {
     if (!blob_valid_key(key))
         return tr_fail(eb, TR_ERR_NOT_FOUND, "no such object");
-    return b->ops->open_read(b, key, fd, size, eb);
+    int raw = -1;
+    uint64_t rsize = 0;
+    tr_err e = b->ops->open_read(b, key, &raw, &rsize, eb);
+    if (e != TR_OK)
+        return e;
+    unsigned char magic[SEALED_MAGIC_LEN];
+    ssize_t got = pread(raw, magic, sizeof(magic), 0);
+    if (got < 0 || !sealed_is(magic, (size_t)got)) { /* stored in the clear */
+        *fd = raw;
+        *size = rsize;
+        return TR_OK;
+    }
+    if (b->keys == NULL) {
+        close(raw);
+        return tr_fail(eb, TR_ERR_CRYPTO,
+                       "object %s is sealed and no keyring is loaded", key);
+    }
+    int mem = memfd_create("terrace-blob", MFD_CLOEXEC);
+    if (mem < 0) {
+        close(raw);
+        return tr_fail(eb, TR_ERR_IO, "cannot create a memory file: %s",
+                       strerror(errno));
+    }
+    uint64_t plain = 0;
+    e = sealed_open(b->keys, raw, rsize, mem, &plain, eb);
+    close(raw);
+    if (e == TR_OK && lseek(mem, 0, SEEK_SET) != 0)
+        e = tr_fail(eb, TR_ERR_IO, "cannot rewind a memory file");
+    if (e != TR_OK) {
+        close(mem);
+        return e;
+    }
+    *fd = mem;
+    *size = plain;
+    return TR_OK;
 }
 
 tr_err blob_remove(struct blob *b, const char *key, struct tr_errbuf *eb)

@@ -3,7 +3,9 @@
  * files, logs.  Keys are relative paths of [A-Za-z0-9._/-] without "..".
  *
  * Writes are atomic: a reader sees the old object or the whole new one,
- * and blob_put*() returns only once the bytes are durable.  Backends: the
+ * and blob_put*() returns only once the bytes are durable.  With a
+ * keyring (blob_set_keys()) every object is encrypted at rest; backends
+ * only ever see sealed bytes.  Backends: the
  * local filesystem (blob_fs.c); S3 and Azure later behind the same ops.
  *
  * SPDX-License-Identifier: MPL-2.0
@@ -31,13 +33,21 @@ struct blob_ops {
     void (*close)(struct blob *b);
 };
 
+struct keyring;
+
 struct blob {
     const struct blob_ops *ops;
     char tmp_dir[512];  /* local spool directory for uploads */
+    const struct keyring *keys; /* set: objects are sealed at rest */
 };
 
 tr_err blob_open_fs(const char *dir, struct blob **out, struct tr_errbuf *eb);
 void blob_close(struct blob *b);
+
+/* From now on every object written is sealed under keys (crypto/sealed.h)
+ * and sealed objects read are opened with them; objects stored in the
+ * clear before are still read as they are.  keys must outlive b. */
+void blob_set_keys(struct blob *b, const struct keyring *keys);
 
 /* Moves the local file at path into the store under key (path is consumed:
  * renamed or deleted).  Durable on return. */
@@ -45,8 +55,11 @@ tr_err blob_put_file(struct blob *b, const char *key, const char *path,
                      struct tr_errbuf *eb);
 tr_err blob_put(struct blob *b, const char *key, const void *data,
                 size_t len, struct tr_errbuf *eb);
-/* An fd positioned at the start; the caller closes it.  TR_ERR_NOT_FOUND
- * if the key does not exist. */
+/* An fd positioned at the start, size the plaintext's; the caller closes
+ * it.  A sealed object is opened into an anonymous in-memory file
+ * (memfd), so its plaintext never touches the disk.  TR_ERR_NOT_FOUND if
+ * the key does not exist, TR_ERR_CRYPTO if a sealed object cannot be
+ * opened (tampered, or sealed under a key the keyring lacks). */
 tr_err blob_open_read(struct blob *b, const char *key, int *fd,
                       uint64_t *size, struct tr_errbuf *eb);
 /* Whole object into arena memory, refusing objects over max bytes. */

@@ -1,6 +1,7 @@
 /*
- * envelope.h - envelope encryption of secrets at rest (sensitive
- * variables today; state and plan files later).
+ * envelope.h - envelope encryption of secrets at rest: small values in
+ * database columns (sensitive variables); whole stored objects use the
+ * chunked format of sealed.h, on the same AEAD primitive.
  *
  * Each value is encrypted with AES-256-GCM under its own fresh random
  * 256-bit data key (DEK); the DEK is wrapped by the keyring's key-
@@ -15,8 +16,8 @@
  * TR_ERR_CRYPTO, as does a keyring without the right key.  Data keys are
  * wiped from memory once used.
  *
- * The AEAD primitive is exposed for keys.c and later blob encryption:
- * a sealed buffer is nonce (12) || ciphertext || tag (16).
+ * The AEAD primitive is exposed for keys.c and sealed.c: a sealed buffer
+ * is nonce (12) || ciphertext || tag (16).
  *
  * SPDX-License-Identifier: MPL-2.0
  */

@@ -20,10 +20,10 @@
 #include "core/buf.h"
 #include "core/file.h"
 #include "core/log.h"
-#include "domain/plan_file.h"
 #include "domain/plan_redact.h"
 #include "domain/run_int.h"
 
+#define PLAN_FILE_MAX ((size_t)256 * 1024 * 1024)
 #define PLAN_JSON_MAX ((size_t)256 * 1024 * 1024)
 
 /* ---- claim and heartbeat ------------------------------------------------- */
@@ -87,7 +87,14 @@ static tr_err store_plan_files(struct terrace_server *srv, struct arena *a,
     tr_err e = TR_OK;
     if (res->plan_file != NULL) {
         const char *key = arena_printf(a, "runs/%s/plan.tfplan", r->id);
-        e = plan_file_store(srv, a, key, res->plan_file, eb);
+        char *plan = NULL;
+        size_t plen = 0;
+        /* sealed at rest by the blob store: it holds variable values */
+        e = file_read_all(a, res->plan_file, PLAN_FILE_MAX, &plan, &plen, eb);
+        if (e == TR_OK)
+            e = blob_put(srv->blob, key, plan, plen, eb);
+        if (plan != NULL)
+            explicit_bzero(plan, plen);
         if (e == TR_OK)
             pr->plan_blob_key = key;
     }

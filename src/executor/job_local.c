@@ -27,7 +27,6 @@
 
 #include "blob/blob.h"
 #include "core/log.h"
-#include "domain/plan_file.h"
 #include "domain/run.h"
 #include "store/store.h"
 
@@ -313,7 +312,7 @@ static tr_err jl_fetch_plan(void *ctx, const char *job_id,
     if (e == TR_OK && p.plan_blob_key == NULL)
         e = tr_fail(eb, TR_ERR_NOT_FOUND, "the plan file was not stored");
     if (e == TR_OK)
-        e = plan_file_fetch(jl->srv, a, p.plan_blob_key, dest_path, eb);
+        e = blob_to_file(jl->srv->blob, p.plan_blob_key, dest_path, eb);
     arena_destroy(a);
     return e;
 }

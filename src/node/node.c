@@ -263,6 +263,7 @@ static tr_err open_stores(struct terrace_server *srv, struct tr_errbuf *eb)
     e = keys_open_file(path, &srv->keys, eb);
     if (e != TR_OK)
         return e;
+    blob_set_keys(srv->blob, srv->keys); /* every object sealed at rest */
     struct arena *a = arena_new();
     char *key = NULL;
     e = store_site_secret(srv->db, a, "url-signing-key", 32, &key, eb);

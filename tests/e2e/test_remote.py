@@ -274,13 +274,17 @@ def test_variables_reach_the_run_and_secrets_stay_secret(tofu, api, remote,
     vars_ = api.ok(c.get("/api/v2/workspaces/%s/vars" % remote["id"]), 200)
     assert secret.encode() not in vars_.body
     assert secret not in daemon.log_text()
-    # nor is it at rest in the clear anywhere in the data directory: the
-    # saved plan file holds every variable's value, so it is sealed
-    # (work/ holds a job's files only while the job runs)
-    plan = os.path.join(daemon.data_dir, "blobs", "objects", "runs",
-                        run["id"], "plan.tfplan")
-    with open(plan, "rb") as f:
-        assert f.read(5) == b"tre1:"
+    # nor is it at rest in the clear anywhere in the data directory: every
+    # stored object (the saved plan holds every variable's value; state,
+    # logs, configuration) is sealed; work/ holds a job's files only while
+    # the job runs
+    objects = os.path.join(daemon.data_dir, "blobs", "objects")
+    assert os.path.exists(os.path.join(objects, "runs", run["id"],
+                                       "plan.tfplan"))
+    for root, _, files in os.walk(objects):
+        for name in files:
+            with open(os.path.join(root, name), "rb") as f:
+                assert f.read(4) == b"TRB1", os.path.join(root, name)
     work = os.path.join(daemon.data_dir, "work")
     leaks = []
     for root, dirs, files in os.walk(daemon.data_dir):

@@ -3,7 +3,11 @@
  * blob.c and blob_fs.c): put/get/open_read/remove, key validation,
  * spooling, put_file consuming its source, atomic replacement (readers see
  * the old or the new object, never a mix; no temp files left behind) and
- * the "blob.put" fault site.
+ * the "blob.put" fault site.  The same tests run again on a store that
+ * seals objects at rest (blob_set_keys()), and more check the sealing
+ * itself: nothing in the clear on disk, every size around the chunk
+ * boundary, tampering, a wrong or missing keyring, and objects stored in
+ * the clear before still read.
  *
  * Each test gets a fresh store in a temporary directory.
  *
@@ -26,6 +30,8 @@
 
 #include "blob/blob.h"
 #include "core/fault.h"
+#include "crypto/keys.h"
+#include "crypto/sealed.h"
 #include "unit_util.h"
 
 struct fx {
@@ -34,10 +40,12 @@ struct fx {
     char tmp[128];
     struct blob *b;
     struct arena *a;
+    struct keyring *keys; /* set on the sealing store */
 };
 
 static int setup(void **state)
 {
+    bool sealed = *state != NULL;
     struct fx *fx = calloc(1, sizeof(*fx));
     if (fx == NULL || !ut_mkdtemp(fx->dir, sizeof(fx->dir), "test_blob"))
         return -1;
@@ -49,9 +57,17 @@ static int setup(void **state)
         return -1;
     }
     fx->a = arena_new();
+    unsigned char kek[KEYS_KEK_LEN] = {7, 7, 7};
+    if (sealed) {
+        if (keys_open_bytes(kek, "test-kek", &fx->keys, &eb) != TR_OK)
+            return -1;
+        blob_set_keys(fx->b, fx->keys);
+    }
     *state = fx;
     return 0;
 }
+
+static const int sealed_mode = 1;
 
 static int teardown(void **state)
 {
@@ -59,6 +75,7 @@ static int teardown(void **state)
     fault_reset();
     arena_destroy(fx->a);
     blob_close(fx->b);
+    keys_close(fx->keys);
     int rc = ut_rmtree(fx->dir);
     free(fx);
     return rc;
@@ -425,21 +442,184 @@ static void test_put_fault(void **state)
     assert_int_equal(ut_count_entries(fx->tmp), 0);
 }
 
+/* ---- sealing at rest ------------------------------------------------------ */
+
+/* The object file of key as stored on disk. */
+static char *raw_object(struct fx *fx, const char *key, size_t *len)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/%s", fx->objects, key);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *p = arena_alloc(fx->a, (size_t)n + 1);
+    assert_int_equal(fread(p, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *len = (size_t)n;
+    return p;
+}
+
+static void write_raw(struct fx *fx, const char *key, const void *p, size_t n)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/%s", fx->objects, key);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(p, 1, n, f), n);
+    fclose(f);
+}
+
+static void test_sealed_sizes(void **state)
+{
+    struct fx *fx = *state;
+    size_t sizes[] = {0, 1, 100, SEALED_CHUNK - 1, SEALED_CHUNK,
+                      SEALED_CHUNK + 1, 3 * SEALED_CHUNK + 17};
+    for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+        size_t n = sizes[k];
+        char *plain = arena_alloc(fx->a, n + 1);
+        for (size_t i = 0; i < n; i++)
+            plain[i] = (char)('a' + (i * 31 + k) % 26);
+        assert_int_equal(blob_put(fx->b, "obj", plain, n, NULL), TR_OK);
+        size_t rlen = 0;
+        char *raw = raw_object(fx, "obj", &rlen);
+        assert_memory_equal(raw, SEALED_MAGIC, SEALED_MAGIC_LEN);
+        assert_true(rlen > n);
+        if (n >= 16) /* the plaintext appears nowhere on disk */
+            assert_null(memmem(raw, rlen, plain, 16));
+        char *back = NULL;
+        size_t blen = 0;
+        assert_int_equal(
+            blob_get(fx->b, fx->a, "obj", n, &back, &blen, NULL), TR_OK);
+        assert_int_equal(blen, n);
+        assert_memory_equal(back, plain, n);
+        /* open_read reports the plaintext's size and reads it */
+        int fd = -1;
+        uint64_t size = 0;
+        assert_int_equal(blob_open_read(fx->b, "obj", &fd, &size, NULL),
+                         TR_OK);
+        assert_int_equal(size, n);
+        close(fd);
+    }
+    /* put_file seals what it consumes */
+    char src[192];
+    snprintf(src, sizeof(src), "%s/upload", fx->dir);
+    assert_true(ut_write_file(src, "secret-state-bytes"));
+    assert_int_equal(blob_put_file(fx->b, "file", src, NULL), TR_OK);
+    assert_false(exists(src));
+    size_t rlen = 0;
+    char *raw = raw_object(fx, "file", &rlen);
+    assert_null(memmem(raw, rlen, "secret", 6));
+    char *back = NULL;
+    size_t blen = 0;
+    assert_int_equal(blob_get(fx->b, fx->a, "file", 100, &back, &blen, NULL),
+                     TR_OK);
+    assert_string_equal(back, "secret-state-bytes");
+    assert_int_equal(ut_count_entries(fx->tmp), 0);
+}
+
+static void test_sealed_tampering(void **state)
+{
+    struct fx *fx = *state;
+    size_t n = SEALED_CHUNK + 500;
+    char *plain = arena_alloc(fx->a, n);
+    memset(plain, 'x', n);
+    assert_int_equal(blob_put(fx->b, "t", plain, n, NULL), TR_OK);
+    size_t rlen = 0;
+    char *good = raw_object(fx, "t", &rlen);
+    char *bad = arena_alloc(fx->a, rlen + 64);
+    char *back = NULL;
+    size_t blen = 0;
+    /* a flipped bit anywhere: magic, key id, wrapped key, length, chunks */
+    size_t at[] = {1, 6, 20, 60, 80, rlen / 2, rlen - 1};
+    for (size_t k = 0; k < sizeof(at) / sizeof(at[0]); k++) {
+        memcpy(bad, good, rlen);
+        bad[at[k]] ^= 0x01;
+        write_raw(fx, "t", bad, rlen);
+        tr_err e = blob_get(fx->b, fx->a, "t", rlen, &back, &blen, NULL);
+        if (at[k] < SEALED_MAGIC_LEN) /* no longer sealed: read as is */
+            assert_true(e == TR_OK && blen == rlen);
+        else
+            assert_int_equal(e, TR_ERR_CRYPTO);
+    }
+    /* truncated, extended, the two chunks swapped */
+    write_raw(fx, "t", good, rlen - 10);
+    assert_int_equal(blob_get(fx->b, fx->a, "t", n, &back, &blen, NULL),
+                     TR_ERR_CRYPTO);
+    memcpy(bad, good, rlen);
+    memset(bad + rlen, 0, 64);
+    write_raw(fx, "t", bad, rlen + 64);
+    assert_int_equal(blob_get(fx->b, fx->a, "t", n, &back, &blen, NULL),
+                     TR_ERR_CRYPTO);
+    /* another object's chunk in place of this one's */
+    assert_int_equal(blob_put(fx->b, "u", plain, n, NULL), TR_OK);
+    size_t ulen = 0;
+    char *other = raw_object(fx, "u", &ulen);
+    assert_int_equal(ulen, rlen);
+    size_t hdr = rlen - (n + 2 * 28);
+    memcpy(bad, good, rlen);
+    memcpy(bad + hdr, other + hdr, SEALED_CHUNK + 28);
+    write_raw(fx, "t", bad, rlen);
+    assert_int_equal(blob_get(fx->b, fx->a, "t", n, &back, &blen, NULL),
+                     TR_ERR_CRYPTO);
+    write_raw(fx, "t", good, rlen);
+    assert_int_equal(blob_get(fx->b, fx->a, "t", n, &back, &blen, NULL),
+                     TR_OK);
+}
+
+static void test_sealed_keys(void **state)
+{
+    struct fx *fx = *state;
+    assert_int_equal(blob_put(fx->b, "k", "hello", 5, NULL), TR_OK);
+    /* stored in the clear before sealing began: read as it is */
+    write_raw(fx, "legacy", "plain old bytes", 15);
+    char *back = NULL;
+    size_t blen = 0;
+    assert_int_equal(
+        blob_get(fx->b, fx->a, "legacy", 100, &back, &blen, NULL), TR_OK);
+    assert_string_equal(back, "plain old bytes");
+    /* another keyring cannot open it, nor can a store without one */
+    unsigned char other[KEYS_KEK_LEN] = {9};
+    struct keyring *k2 = NULL;
+    assert_int_equal(keys_open_bytes(other, "other-kek", &k2, NULL), TR_OK);
+    blob_set_keys(fx->b, k2);
+    assert_int_equal(blob_get(fx->b, fx->a, "k", 100, &back, &blen, NULL),
+                     TR_ERR_CRYPTO);
+    blob_set_keys(fx->b, NULL);
+    assert_int_equal(blob_get(fx->b, fx->a, "k", 100, &back, &blen, NULL),
+                     TR_ERR_CRYPTO);
+    blob_set_keys(fx->b, fx->keys);
+    keys_close(k2);
+    assert_int_equal(blob_get(fx->b, fx->a, "k", 100, &back, &blen, NULL),
+                     TR_OK);
+    assert_string_equal(back, "hello");
+}
+
+#define BOTH(t)                                                                \
+    cmocka_unit_test_setup_teardown(t, setup, teardown),                       \
+        cmocka_unit_test_prestate_setup_teardown(t, setup, teardown,           \
+                                                 (void *)&sealed_mode)
+#define SEALED(t)                                                              \
+    cmocka_unit_test_prestate_setup_teardown(t, setup, teardown,               \
+                                             (void *)&sealed_mode)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_open_makes_dirs, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_put_get, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_open_read, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_remove, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_valid_keys, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_spool_cleanup, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_put_file_consumes, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_replace_no_temp_files, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_atomic_replace, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_put_fault, setup, teardown),
+        BOTH(test_open_makes_dirs),
+        BOTH(test_put_get),
+        BOTH(test_open_read),
+        BOTH(test_remove),
+        BOTH(test_valid_keys),
+        BOTH(test_spool_cleanup),
+        BOTH(test_put_file_consumes),
+        BOTH(test_replace_no_temp_files),
+        BOTH(test_atomic_replace),
+        BOTH(test_put_fault),
+        SEALED(test_sealed_sizes),
+        SEALED(test_sealed_tampering),
+        SEALED(test_sealed_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
