@@ -12,7 +12,12 @@
 #   Download: GET hosted-state-download-url with the Bearer token to a file
 #     on the same disk; the md5 is checked afterwards.
 #
-#   bench/state_io.sh       (BENCH_STATE_MB=100, BENCH_RUNS=5)
+# With BENCH_BASELINE=<commit> that commit is built and measured the same
+# way in the same run, before this one (upload and download rows for
+# each), so a change to the state path is compared side by side.
+#
+#   bench/state_io.sh       (BENCH_STATE_MB=100, BENCH_RUNS=5,
+#                            BENCH_BASELINE unset)
 #
 # SPDX-License-Identifier: MPL-2.0
 . "$(dirname "$0")/lib.sh"
@@ -30,13 +35,6 @@ blog "generating a $MB MB state"
 python3 "$GEN" gen "$F" "$MB"
 SIZE=$(stat -c %s "$F")
 
-bench_start state demo
-bench_setup_ws bench ws-state
-api POST "/api/v2/workspaces/$WS_ID/actions/lock" \
-  '{"reason":"state_io benchmark"}' >/dev/null
-
-echo 1 >"$BENCH_TMP/serial"
-: >"$BENCH_TMP/sv-id"
 
 # The last version uploaded (if any) must be finalized.
 state_check_last() {
@@ -74,6 +72,19 @@ state_prepare() {
 export -f api state_check_last state_prepare
 export BENCH_TMP D_CA D_TOKEN D_URL WS_ID GEN F LINEAGE
 
+# measure LABEL: starts a demo daemon from $BENCH_BUILD and times the
+# uploads, cp and downloads; results in $BENCH_TMP/LABEL/.
+measure() {
+local label=$1
+local R=$BENCH_TMP/$label
+mkdir -p "$R"
+bench_start "state-$label" demo
+bench_setup_ws bench ws-state
+api POST "/api/v2/workspaces/$WS_ID/actions/lock" \
+  '{"reason":"state_io benchmark"}' >/dev/null
+echo 1 >"$BENCH_TMP/serial"
+: >"$BENCH_TMP/sv-id"
+export BENCH_TMP D_CA D_TOKEN D_URL WS_ID GEN F LINEAGE
 HF=(hyperfine --shell bash --style basic)
 # Go's client (tofu) sends no "Expect: 100-continue"; neither do we.
 UPLOAD="curl -sSf --cacert $D_CA -X PUT -H 'Expect:' \
@@ -94,16 +105,16 @@ if awk -v p="$PROBE" -v s="${BENCH_SLOW:-20}" 'BEGIN { exit !(p > s) }'; then
   UP_RUNS=1
   blog "upload took $PROBE s: recording that single run"
   jq -n --argjson t "$PROBE" '{results: [{command: "upload (PUT upload-url)",
-    mean: $t, stddev: null, min: $t}]}' >"$BENCH_TMP/up.json"
+    mean: $t, stddev: null, min: $t}]}' >"$R/up.json"
 else
   blog "upload x$RUNS"
-  "${HF[@]}" --runs "$RUNS" --export-json "$BENCH_TMP/up.json" \
+  "${HF[@]}" --runs "$RUNS" --export-json "$R/up.json" \
     --prepare state_prepare -n "upload (PUT upload-url)" "$UPLOAD" >&2
 fi
 state_check_last
 hwm_up=$(awk '/^VmHWM:/ { print $2 }' "/proc/$D_PID/status")
 blog "cp x$RUNS"
-"${HF[@]}" --runs "$RUNS" --warmup 1 --export-json "$BENCH_TMP/cp.json" \
+"${HF[@]}" --runs "$RUNS" --warmup 1 --export-json "$R/cp.json" \
   --prepare "rm -f $BENCH_TMP/copy" -n "cp" "cp $F $BENCH_TMP/copy" \
   --prepare "rm -f $BENCH_TMP/copy" -n "cp + fsync" \
   "cp $F $BENCH_TMP/copy && sync $BENCH_TMP/copy" >&2
@@ -119,7 +130,7 @@ want=$(python3 "$GEN" serial "$F" "$serial_cur")  # unchanged: same bytes
 
 OUT=$BENCH_TMP/download.json
 blog "download x$RUNS vs cat"
-"${HF[@]}" --runs "$RUNS" --warmup 1 --export-json "$BENCH_TMP/down.json" \
+"${HF[@]}" --runs "$RUNS" --warmup 1 --export-json "$R/down.json" \
   --prepare "rm -f $OUT" -n "download (GET download-url)" \
   "curl -sSf --cacert $D_CA -H 'Authorization: Bearer $D_TOKEN' \
    -H 'Accept: application/json' -o $OUT '$DL'" \
@@ -133,9 +144,24 @@ hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$D_PID/status")
 rss=$(bench_rss_kb "$D_PID")
 bench_stop
 
+echo "$PROBE $UP_RUNS $((hwm_up / 1024)) $((hwm / 1024)) $((rss / 1024))" \
+  >"$R/facts"
+}
+
+if [ -n "${BENCH_BASELINE:-}" ]; then
+  BASE_REV=$(git -C "$BENCH_ROOT" rev-parse --short=12 "$BENCH_BASELINE")
+  bench_build_rev "$BENCH_BASELINE"
+  MAIN_BUILD=$BENCH_BUILD
+  BENCH_BUILD=$REV_BUILD
+  measure baseline
+  BENCH_BUILD=$MAIN_BUILD
+fi
+measure this
+read -r PROBE UP_RUNS HWM_UP HWM RSS <"$BENCH_TMP/this/facts"
+
 rows() {
-  jq -r --argjson size "$SIZE" '.results[] |
-    "| \(.command) | \(.mean * 1000 | round / 1000) | " +
+  jq -r --argjson size "$SIZE" --arg who "${2:-}" '.results[] |
+    "| \($who)\(.command) | \(.mean * 1000 | round / 1000) | " +
     "\(if .stddev == null then "–" else .stddev * 1000 | round / 1000 end) | " +
     "\(.min * 1000 | round / 1000) | " +
     "\($size / .mean / 1e6 | if . < 10 then (. * 10 | round / 10)
@@ -152,14 +178,23 @@ Upload = curl PUT to the signed upload URL (untimed before each run:
 serial bump + md5 + POST state-versions; the version is checked
 "finalized" afterwards); download = curl GET of hosted-state-download-url
 with the Bearer token, md5 verified. File, blob store and copies on the
-same disk ($(df --output=source "$BENCH_TMP" | tail -n1)). terraced peak RSS (VmHWM): $((hwm_up / 1024)) MB
-after the uploads, $((hwm / 1024)) MB after the downloads; RSS at the end
-$((rss / 1024)) MB.
+same disk ($(df --output=source "$BENCH_TMP" | tail -n1)). terraced peak RSS (VmHWM): $HWM_UP MB
+after the uploads, $HWM MB after the downloads; RSS at the end
+$RSS MB.$(if [ -n "${BENCH_BASELINE:-}" ]; then
+  read -r _ _ bu bd br <"$BENCH_TMP/baseline/facts"
+  echo " Baseline $BASE_REV (built from \`git archive\`, measured first"
+  echo "in the same run): peak RSS $bu MB after the uploads, $bd MB after the"
+  echo "downloads, $br MB at the end."
+fi)
 
 | command | mean s | stddev s | min s | MB/s |
 |---|---:|---:|---:|---:|
 EOF
-rows "$BENCH_TMP/up.json"
-rows "$BENCH_TMP/cp.json"
-rows "$BENCH_TMP/down.json"
+if [ -n "${BENCH_BASELINE:-}" ]; then
+  rows "$BENCH_TMP/baseline/up.json" "baseline $BASE_REV: "
+  rows "$BENCH_TMP/baseline/down.json" "baseline $BASE_REV: "
+fi
+rows "$BENCH_TMP/this/up.json"
+rows "$BENCH_TMP/this/cp.json"
+rows "$BENCH_TMP/this/down.json"
 echo
