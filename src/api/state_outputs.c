@@ -7,7 +7,8 @@
  *
  * Outputs are extracted from the state file when a version is finalized
  * (never from json-state-outputs) and stored with the version in the same
- * transaction.  As in TFE, the current-outputs list hides sensitive values
+ * transaction, sensitive values sealed (envelope.h) like sensitive
+ * variables.  As in TFE, the current-outputs list hides sensitive values
  * and clients read each one by id; a workspace without state has no
  * outputs (an empty list, so `output` prints nothing instead of failing).
  *
@@ -16,6 +17,8 @@
 #include <string.h>
 
 #include "api/state_int.h"
+#include "core/log.h"
+#include "crypto/envelope.h"
 
 static json_t *text_json(const char *text)
 {
@@ -23,10 +26,31 @@ static json_t *text_json(const char *text)
     return j ? j : json_null();
 }
 
+/* The stored value text: sensitive ones are sealed (envelope.h); values
+ * stored before that are plain. */
+static const char *value_text(struct http_req *r, const struct st_sv_output *o)
+{
+    char *plain = NULL;
+    if (!envelope_is_sealed(o->value))
+        return o->value;
+    struct tr_errbuf eb = {{0}};
+    tr_err e = r->srv->keys == NULL
+                   ? tr_fail(&eb, TR_ERR_CRYPTO, "no keyring is loaded")
+                   : envelope_open(r->srv->keys, r->arena, o->value, &plain,
+                                   NULL, &eb);
+    if (e != TR_OK) {
+        log_error("state output %s: cannot open its sealed value: %s", o->id,
+                  tr_errbuf_msg(&eb, e));
+        return NULL;
+    }
+    return plain;
+}
+
 json_t *api_sv_output_json(struct http_req *r, const struct st_sv_output *o,
                            bool hide)
 {
-    json_t *value = hide && o->sensitive ? json_null() : text_json(o->value);
+    json_t *value = hide && o->sensitive ? json_null()
+                                         : text_json(value_text(r, o));
     return json_pack(
         "{s:s,s:s,s:{s:s,s:b,s:s,s:o,s:o},s:{s:s}}", "id", o->id, "type",
         "state-version-outputs", "attributes", "name", o->name, "sensitive",

@@ -42,6 +42,7 @@
 #include "api/state_int.h"
 #include "blob/blob.h"
 #include "crypto/digest.h"
+#include "crypto/envelope.h"
 
 #define SNAPSHOT_INTERVAL "300"
 
@@ -206,7 +207,7 @@ struct st_sv_output *api_sv_outputs_of(struct http_req *r,
 {
     struct st_sv_output *outs =
         arena_alloc(r->arena, sizeof(*outs) * (size_t)(si->noutputs + 1));
-    for (int i = 0; i < si->noutputs; i++)
+    for (int i = 0; i < si->noutputs; i++) {
         outs[i] = (struct st_sv_output){
             .name = si->outputs[i].name,
             .sensitive = si->outputs[i].sensitive,
@@ -214,6 +215,14 @@ struct st_sv_output *api_sv_outputs_of(struct http_req *r,
             .detailed_type = si->outputs[i].detailed_type,
             .value = si->outputs[i].value,
         };
+        /* a sensitive value is kept sealed in its column */
+        char *sealed = NULL;
+        const char *v = outs[i].value;
+        if (outs[i].sensitive && v != NULL && r->srv->keys != NULL &&
+            envelope_seal(r->srv->keys, r->arena, v, strlen(v), &sealed,
+                          NULL) == TR_OK)
+            outs[i].value = sealed;
+    }
     return outs;
 }
 

@@ -151,10 +151,26 @@ def test_inline_create_read_download(admin, anon, ws):
     assert_error(admin.get(path.replace(d["id"], "sv-nope")), 404)
 
 
-def test_outputs(admin, ws):
+def files_holding(dirs, needle):
+    """Files under dirs whose bytes contain needle."""
+    found = []
+    for d in dirs:
+        for root, _, files in os.walk(d or "/nonexistent"):
+            for name in files:
+                try:
+                    with open(os.path.join(root, name), "rb") as f:
+                        if needle in f.read():
+                            found.append(os.path.join(root, name))
+                except OSError:
+                    pass
+    return found
+
+
+def test_outputs(daemon, admin, ws):
+    secret = unique("s3cr3t")
     outputs = {
         "greeting": {"value": "hello", "type": "string"},
-        "secret": {"value": "s3cr3t", "type": "string", "sensitive": True},
+        "secret": {"value": secret, "type": "string", "sensitive": True},
         "real": {"value": 1000.1, "type": "number"},
         "obj": {"value": {"k": [1, "x"]},
                 "type": ["object", {"k": ["tuple", ["number", "string"]]}]},
@@ -183,7 +199,11 @@ def test_outputs(admin, ws):
     # ...and state-version-outputs/:id reveals them
     o = admin.get("/api/v2/state-version-outputs/" + by["secret"]["id"])
     assert o.status == 200 and o.json["data"]["attributes"]["value"] == \
-        "s3cr3t"
+        secret
+    # at rest it is sealed: in no file of the data directory (SQLite and
+    # blobs) nor of the PostgreSQL cluster
+    assert files_holding([daemon.data_dir, daemon.pg_dir],
+                         secret.encode()) == []
     assert_error(admin.get("/api/v2/state-version-outputs/wsout-nope"), 404)
 
     # the per-version list shows values, paginated
@@ -196,7 +216,7 @@ def test_outputs(admin, ws):
     vals = {o["attributes"]["name"]: o["attributes"]["value"]
             for o in admin.get("/api/v2/state-versions/%s/outputs" % sv)
             .json["data"]}
-    assert vals["secret"] == "s3cr3t" and vals["real"] == 1000.1
+    assert vals["secret"] == secret and vals["real"] == 1000.1
 
     # include=outputs
     for path in ("/api/v2/state-versions/%s?include=outputs" % sv,
