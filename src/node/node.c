@@ -240,6 +240,44 @@ static tr_err prepare_tls(struct terrace_server *srv, struct tr_errbuf *eb)
     return TR_OK;
 }
 
+/* The key-encryption key, DATA/kek.  The database records the id of the
+ * key its data was first sealed under, and a node holding another key (or
+ * none: keys_open_file() would make a new one) refuses to start instead
+ * of writing data no other node can read and failing every read of the
+ * old.  Every stored object is sealed under it from then on. */
+static tr_err open_keys(struct terrace_server *srv, struct arena *a,
+                        struct tr_errbuf *eb)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/kek", srv->cfg.data_dir);
+    char *want = NULL;
+    tr_err e = store_site_get(srv->db, a, "kek-id", &want, eb);
+    if (e == TR_ERR_NOT_FOUND)
+        want = NULL;
+    else if (e != TR_OK)
+        return e;
+    if (want != NULL && access(path, F_OK) != 0 && errno == ENOENT)
+        return tr_fail(eb, TR_ERR_CONFIG,
+                       "%s is missing, but this installation's data is sealed "
+                       "under key %s: restore that key file (stored state "
+                       "cannot be read without it)",
+                       path, want);
+    e = keys_open_file(path, &srv->keys, eb);
+    char *have = NULL;
+    if (e == TR_OK)
+        e = store_site_claim(srv->db, a, "kek-id", keys_id(srv->keys), &have,
+                             eb);
+    if (e == TR_OK && strcmp(have, keys_id(srv->keys)) != 0)
+        e = tr_fail(eb, TR_ERR_CONFIG,
+                    "%s holds key %s, but this installation's data is sealed "
+                    "under key %s: restore the original key file (every "
+                    "node needs the same one)",
+                    path, keys_id(srv->keys), have);
+    if (e == TR_OK)
+        blob_set_keys(srv->blob, srv->keys);
+    return e;
+}
+
 static tr_err open_stores(struct terrace_server *srv, struct tr_errbuf *eb)
 {
     const struct cfg *c = &srv->cfg;
@@ -259,14 +297,11 @@ static tr_err open_stores(struct terrace_server *srv, struct tr_errbuf *eb)
     e = blob_open_fs(path, &srv->blob, eb);
     if (e != TR_OK)
         return e;
-    snprintf(path, sizeof(path), "%s/kek", c->data_dir);
-    e = keys_open_file(path, &srv->keys, eb);
-    if (e != TR_OK)
-        return e;
-    blob_set_keys(srv->blob, srv->keys); /* every object sealed at rest */
     struct arena *a = arena_new();
+    e = open_keys(srv, a, eb);
     char *key = NULL;
-    e = store_site_secret(srv->db, a, "url-signing-key", 32, &key, eb);
+    if (e == TR_OK)
+        e = store_site_secret(srv->db, a, "url-signing-key", 32, &key, eb);
     if (e == TR_OK)
         snprintf(srv->signing_key, sizeof(srv->signing_key), "%s", key);
     arena_destroy(a);

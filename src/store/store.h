@@ -38,6 +38,14 @@ tr_err store_migrate(struct db *db, struct tr_errbuf *eb);
  * nbytes bytes if absent (first writer wins on a race). */
 tr_err store_site_secret(struct db *db, struct arena *a, const char *key,
                          int nbytes, char **value, struct tr_errbuf *eb);
+/* Sets key to proposed unless it has a value; *value gets the value that
+ * holds now (the first writer's). */
+tr_err store_site_claim(struct db *db, struct arena *a, const char *key,
+                        const char *proposed, char **value,
+                        struct tr_errbuf *eb);
+/* TR_ERR_NOT_FOUND when key has no value. */
+tr_err store_site_get(struct db *db, struct arena *a, const char *key,
+                      char **value, struct tr_errbuf *eb);
 
 /* ---- users (store_users.c) --------------------------------------------- */
 

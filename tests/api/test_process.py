@@ -84,3 +84,42 @@ def test_help_lists_every_setting():
     for flag in ("--role", "--data-dir", "--listen", "--external-url",
                  "--database-url", "--config"):
         assert flag in r.stderr
+
+
+def test_kek_must_match_the_data():
+    # every stored object is sealed under DATA/kek: a node without it, or
+    # with another key, refuses to start and creates nothing
+    d = Daemon().start()
+    try:
+        c = d.client()
+        name = unique("kek")
+        assert c.post("/api/v2/organizations", {"data": {
+            "type": "organizations",
+            "attributes": {"name": name, "email": "k@example.com"}}}
+        ).status == 201
+        assert d.stop() == 0
+        kek = os.path.join(d.data_dir, "kek")
+        with open(kek, "rb") as f:
+            original = f.read()
+        os.rename(kek, kek + ".saved")
+        try:
+            d.start()
+            raise AssertionError("started without its key")
+        except RuntimeError as e:
+            assert "is missing" in str(e) and "restore that key file" in str(e)
+        assert not os.path.exists(kek)
+        fd = os.open(kek, os.O_WRONLY | os.O_CREAT, 0o600)
+        os.write(fd, b"ab" * 32)
+        os.close(fd)
+        try:
+            d.start()
+            raise AssertionError("started with another key")
+        except RuntimeError as e:
+            assert "restore the original key file" in str(e)
+        os.replace(kek + ".saved", kek)
+        with open(kek, "rb") as f:
+            assert f.read() == original
+        d.start()
+        assert c.get("/api/v2/organizations/" + name).status == 200
+    finally:
+        d.close()
