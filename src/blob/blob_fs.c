@@ -7,6 +7,7 @@
  *
  * SPDX-License-Identifier: MPL-2.0
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -173,6 +174,25 @@ static void fs_close(struct blob *b)
     free(b);
 }
 
+/* Spool and temp files a process that died left behind: the tmp dir is
+ * this node's alone, so at open every one of ours is stale. */
+static void clean_tmp(const char *tmp)
+{
+    DIR *d = opendir(tmp);
+    struct dirent *de;
+    while (d != NULL && (de = readdir(d)) != NULL) {
+        const char *n = de->d_name;
+        if (strncmp(n, "spool-", 6) != 0 && strncmp(n, "put-", 4) != 0 &&
+            strncmp(n, "seal-", 5) != 0)
+            continue;
+        char p[PATH_MAX];
+        if (snprintf(p, sizeof(p), "%s/%s", tmp, n) < (int)sizeof(p))
+            unlink(p);
+    }
+    if (d != NULL)
+        closedir(d);
+}
+
 static const struct blob_ops fs_ops = {
     .put_file = fs_put_file,
     .put = fs_put,
@@ -203,6 +223,7 @@ tr_err blob_open_fs(const char *dir, struct blob **out, struct tr_errbuf *eb)
         free(fs);
         return e;
     }
+    clean_tmp(fs->base.tmp_dir);
     *out = &fs->base;
     return TR_OK;
 }

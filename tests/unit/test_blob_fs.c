@@ -442,6 +442,25 @@ static void test_put_fault(void **state)
     assert_int_equal(ut_count_entries(fx->tmp), 0);
 }
 
+/* What a process that died left in tmp goes when the store is opened. */
+static void test_open_cleans_tmp(void **state)
+{
+    struct fx *fx = *state;
+    const char *names[] = {"spool-abc", "put-def", "seal-ghi", "keep.me"};
+    char p[256];
+    for (int i = 0; i < 4; i++) {
+        snprintf(p, sizeof(p), "%s/%s", fx->tmp, names[i]);
+        assert_true(ut_write_file(p, "left over"));
+    }
+    struct blob *b = NULL;
+    assert_int_equal(blob_open_fs(fx->dir, &b, NULL), TR_OK);
+    assert_int_equal(ut_count_entries(fx->tmp), 1);
+    snprintf(p, sizeof(p), "%s/keep.me", fx->tmp);
+    assert_true(exists(p));
+    unlink(p);
+    blob_close(b);
+}
+
 /* ---- sealing at rest ------------------------------------------------------ */
 
 /* The object file of key as stored on disk. */
@@ -617,6 +636,7 @@ int main(void)
         BOTH(test_replace_no_temp_files),
         BOTH(test_atomic_replace),
         BOTH(test_put_fault),
+        BOTH(test_open_cleans_tmp),
         SEALED(test_sealed_sizes),
         SEALED(test_sealed_tampering),
         SEALED(test_sealed_keys),
