@@ -1,5 +1,6 @@
 /*
- * file.c - whole local files in and out of memory; see file.h.
+ * file.c - whole local files in and out of memory, exact fd reads and
+ * writes; see file.h.
  *
  * SPDX-License-Identifier: MPL-2.0
  */
@@ -63,27 +64,34 @@ tr_err file_read_all(struct arena *a, const char *path, size_t max,
     return e;
 }
 
-tr_err file_write_all(const char *path, const void *data, size_t len,
-                      struct tr_errbuf *eb)
+tr_err file_read_exact(int fd, void *p, size_t n, struct tr_errbuf *eb)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return tr_fail(eb, TR_ERR_IO, "cannot create %s: %s", path,
-                       strerror(errno));
-    const char *p = data;
-    tr_err e = TR_OK;
-    for (size_t off = 0; e == TR_OK && off < len;) {
-        ssize_t n = write(fd, p + off, len - off);
-        if (n < 0 && errno == EINTR)
+    unsigned char *b = p;
+    while (n > 0) {
+        ssize_t r = read(fd, b, n);
+        if (r < 0 && errno == EINTR)
             continue;
-        if (n < 0)
-            e = tr_fail(eb, TR_ERR_IO, "cannot write %s: %s", path,
-                        strerror(errno));
-        else
-            off += (size_t)n;
+        if (r < 0)
+            return tr_fail(eb, TR_ERR_IO, "cannot read: %s", strerror(errno));
+        if (r == 0)
+            return tr_fail(eb, TR_ERR_IO, "unexpected end of file");
+        b += r;
+        n -= (size_t)r;
     }
-    if (close(fd) != 0 && e == TR_OK)
-        e = tr_fail(eb, TR_ERR_IO, "cannot write %s: %s", path,
-                    strerror(errno));
-    return e;
+    return TR_OK;
+}
+
+tr_err file_write_exact(int fd, const void *p, size_t n, struct tr_errbuf *eb)
+{
+    const unsigned char *b = p;
+    while (n > 0) {
+        ssize_t w = write(fd, b, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return tr_fail(eb, TR_ERR_IO, "cannot write: %s", strerror(errno));
+        b += w;
+        n -= (size_t)w;
+    }
+    return TR_OK;
 }

@@ -1,5 +1,6 @@
 /*
- * file.h - whole local files in and out of memory.
+ * file.h - whole local files in and out of memory, and exact reads and
+ * writes of a file descriptor.
  *
  * SPDX-License-Identifier: MPL-2.0
  */
@@ -17,8 +18,9 @@
 tr_err file_read_all(struct arena *a, const char *path, size_t max,
                      char **data, size_t *len, struct tr_errbuf *eb);
 
-/* Writes len bytes to path, created with mode 0600 or truncated. */
-tr_err file_write_all(const char *path, const void *data, size_t len,
-                      struct tr_errbuf *eb);
+/* Reads exactly n bytes from fd (TR_ERR_IO at an early end of file), or
+ * writes all n to it; EINTR is retried. */
+tr_err file_read_exact(int fd, void *p, size_t n, struct tr_errbuf *eb);
+tr_err file_write_exact(int fd, const void *p, size_t n, struct tr_errbuf *eb);
 
 #endif

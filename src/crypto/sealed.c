@@ -5,11 +5,10 @@
  */
 #include "crypto/sealed.h"
 
-#include <errno.h>
 #include <openssl/crypto.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "core/file.h"
 #include "core/util.h"
 #include "crypto/envelope.h"
 
@@ -21,38 +20,6 @@
 bool sealed_is(const void *p, size_t n)
 {
     return n >= SEALED_MAGIC_LEN && memcmp(p, SEALED_MAGIC, SEALED_MAGIC_LEN) == 0;
-}
-
-static tr_err read_full(int fd, void *p, size_t n, struct tr_errbuf *eb)
-{
-    unsigned char *b = p;
-    while (n > 0) {
-        ssize_t r = read(fd, b, n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return tr_fail(eb, TR_ERR_IO, "cannot read: %s", strerror(errno));
-        if (r == 0)
-            return tr_fail(eb, TR_ERR_IO, "unexpected end of file");
-        b += r;
-        n -= (size_t)r;
-    }
-    return TR_OK;
-}
-
-static tr_err write_full(int fd, const void *p, size_t n, struct tr_errbuf *eb)
-{
-    const unsigned char *b = p;
-    while (n > 0) {
-        ssize_t w = write(fd, b, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return tr_fail(eb, TR_ERR_IO, "cannot write: %s", strerror(errno));
-        b += w;
-        n -= (size_t)w;
-    }
-    return TR_OK;
 }
 
 static void put_be(unsigned char *p, uint64_t v, int bytes)
@@ -107,7 +74,7 @@ tr_err sealed_seal(const struct keyring *k, int in_fd, const void *mem,
         hlen += wlen;
         put_be(aad + hlen, len, 8);
         hlen += 8;
-        e = write_full(out_fd, aad, hlen, eb);
+        e = file_write_exact(out_fd, aad, hlen, eb);
     }
     if (e == TR_OK) {
         in = arena_alloc(a, SEALED_CHUNK);
@@ -119,14 +86,14 @@ tr_err sealed_seal(const struct keyring *k, int in_fd, const void *mem,
                                              : (size_t)(len - done);
         const unsigned char *src = in;
         if (in_fd >= 0)
-            e = read_full(in_fd, in, m, eb);
+            e = file_read_exact(in_fd, in, m, eb);
         else
             src = (const unsigned char *)mem + done;
         set_index(aad, hlen, i);
         if (e == TR_OK)
             e = envelope_aead_seal(dek, aad, hlen + 8, src, m, out, eb);
         if (e == TR_OK)
-            e = write_full(out_fd, out, m + ENVELOPE_OVERHEAD, eb);
+            e = file_write_exact(out_fd, out, m + ENVELOPE_OVERHEAD, eb);
         done += m;
     }
     OPENSSL_cleanse(dek, sizeof(dek));
@@ -146,13 +113,13 @@ tr_err sealed_open(const struct keyring *k, int in_fd, uint64_t in_size,
     /* magic and the key id's length, the id and the wrapped key's length,
      * the wrapped key and the plaintext's length */
     tr_err e = in_size < hlen ? tr_fail(eb, TR_ERR_CRYPTO, "truncated object")
-                              : read_full(in_fd, aad, hlen, eb);
+                              : file_read_exact(in_fd, aad, hlen, eb);
     size_t idlen = aad[SEALED_MAGIC_LEN];
     if (e == TR_OK && (!sealed_is(aad, hlen) || idlen == 0 ||
                        idlen > KEYS_ID_MAX || in_size < hlen + idlen + 2))
         e = tr_fail(eb, TR_ERR_CRYPTO, "malformed object header");
     if (e == TR_OK)
-        e = read_full(in_fd, aad + hlen, idlen + 2, eb);
+        e = file_read_exact(in_fd, aad + hlen, idlen + 2, eb);
     size_t wlen = 0;
     if (e == TR_OK) {
         memcpy(id, aad + hlen, idlen);
@@ -164,7 +131,7 @@ tr_err sealed_open(const struct keyring *k, int in_fd, uint64_t in_size,
             e = tr_fail(eb, TR_ERR_CRYPTO, "malformed object header");
     }
     if (e == TR_OK)
-        e = read_full(in_fd, aad + hlen, wlen + 8, eb);
+        e = file_read_exact(in_fd, aad + hlen, wlen + 8, eb);
     uint64_t len = 0;
     if (e == TR_OK) {
         const unsigned char *wrapped = aad + hlen;
@@ -190,13 +157,13 @@ tr_err sealed_open(const struct keyring *k, int in_fd, uint64_t in_size,
     for (uint64_t i = 0; e == TR_OK && i < n; i++) {
         size_t m = len - done > SEALED_CHUNK ? SEALED_CHUNK
                                              : (size_t)(len - done);
-        e = read_full(in_fd, in, m + ENVELOPE_OVERHEAD, eb);
+        e = file_read_exact(in_fd, in, m + ENVELOPE_OVERHEAD, eb);
         set_index(aad, hlen, i);
         if (e == TR_OK)
             e = envelope_aead_open(dek, aad, hlen + 8, in,
                                    m + ENVELOPE_OVERHEAD, out, eb);
         if (e == TR_OK)
-            e = write_full(out_fd, out, m, eb);
+            e = file_write_exact(out_fd, out, m, eb);
         done += m;
     }
     OPENSSL_cleanse(dek, sizeof(dek));

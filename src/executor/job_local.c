@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "blob/blob.h"
+#include "core/file.h"
 #include "core/log.h"
 #include "domain/run.h"
 #include "store/store.h"
@@ -250,16 +251,7 @@ static tr_err blob_to_file(struct blob *b, const char *key,
                         strerror(errno));
         if (n <= 0)
             break;
-        for (ssize_t off = 0; e == TR_OK && off < n;) {
-            ssize_t w = write(out, buf + off, (size_t)(n - off));
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w < 0)
-                e = tr_fail(eb, TR_ERR_IO, "cannot write %s: %s", dest_path,
-                            strerror(errno));
-            else
-                off += w;
-        }
+        e = file_write_exact(out, buf, (size_t)n, eb);
         if (e != TR_OK)
             break;
     }
