@@ -333,6 +333,12 @@ tr_err node_run(const struct cfg *cfg, node_ready_fn ready, void *arg,
              cfg->data_dir);
     external_url(&srv);
     tr_err e = ensure_dir(cfg->data_dir, eb);
+    /* absolute from here on: paths under it are handed to tofu, which
+     * runs elsewhere (a relative CA path made every run fail TLS) */
+    char abs_dir[PATH_MAX];
+    if (e == TR_OK && realpath(cfg->data_dir, abs_dir) != NULL &&
+        strlen(abs_dir) < sizeof(srv.cfg.data_dir))
+        memcpy(srv.cfg.data_dir, abs_dir, strlen(abs_dir) + 1);
     if (e == TR_OK)
         e = open_stores(&srv, eb);
     if (e == TR_OK)

@@ -45,7 +45,10 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session", params=BACKENDS)
 def daemon(request):
-    d = Daemon(backend=request.param, extra_args=["--tofu-bin", TOFU_BIN])
+    # a relative --data-dir, as the demo's ./terrace-data: every path the
+    # daemon hands to tofu must still resolve
+    d = Daemon(backend=request.param, extra_args=["--tofu-bin", TOFU_BIN],
+               relative=True)
     try:
         d.start()
     except Exception:

@@ -18,7 +18,8 @@ import urllib.request
 SRC = os.environ.get("TERRACE_SRC_DIR",
                      os.path.dirname(os.path.dirname(os.path.dirname(
                          os.path.abspath(__file__)))))
-BUILD = os.environ.get("TERRACE_BUILD_DIR", os.path.join(SRC, "build"))
+BUILD = os.path.abspath(os.environ.get("TERRACE_BUILD_DIR",
+                                       os.path.join(SRC, "build")))
 
 
 def free_port():
@@ -102,7 +103,11 @@ def _clone(c, token):
 class Daemon:
     """A terraced process.  backend: "sqlite" (demo role) or "pg"."""
 
-    def __init__(self, backend="sqlite", extra_args=(), data_dir=None):
+    def __init__(self, backend="sqlite", extra_args=(), data_dir=None,
+                 relative=False):
+        # relative: started in self.tmp with --data-dir given relative to
+        # it, as `terrace demo` does with ./terrace-data
+        self.relative = relative
         self.backend = backend
         self.tmp = tempfile.mkdtemp(prefix="terrace-test-")
         self.data_dir = data_dir or os.path.join(self.tmp, "data")
@@ -113,7 +118,9 @@ class Daemon:
         self.proc = None
 
     def start(self):
-        args = [os.path.join(BUILD, "terraced"), "--data-dir", self.data_dir,
+        ddir = (os.path.relpath(self.data_dir, self.tmp) if self.relative
+                else self.data_dir)
+        args = [os.path.join(BUILD, "terraced"), "--data-dir", ddir,
                 "--listen", "127.0.0.1:%d" % self.port,
                 "--external-url", self.url] + self.extra_args
         if self.backend == "pg":
@@ -129,7 +136,8 @@ class Daemon:
             args += ["--role", "demo"]
         self.log = open(os.path.join(self.tmp, "terraced.log"), "ab")
         self.proc = subprocess.Popen(args, stdout=self.log,
-                                     stderr=subprocess.STDOUT)
+                                     stderr=subprocess.STDOUT,
+                                     cwd=self.tmp if self.relative else None)
         self.wait_ready()
         with open(os.path.join(self.data_dir, "admin-token")) as f:
             self.admin_token = f.read().strip()
