@@ -144,7 +144,72 @@ static char *dump(struct arena *a, json_t *j, size_t *len)
     return out;
 }
 
+/* Adds the "type" of every change in arr to the managed or data set. */
+static void collect_types(json_t *arr, json_t *managed, json_t *data)
+{
+    size_t i;
+    json_t *rc;
+    json_array_foreach(arr, i, rc)
+    {
+        const char *type = json_string_value(json_object_get(rc, "type"));
+        const char *mode = json_string_value(json_object_get(rc, "mode"));
+        if (type != NULL)
+            json_object_set_new(mode != NULL && strcmp(mode, "data") == 0
+                                    ? data
+                                    : managed,
+                                type, json_true());
+    }
+}
+
+/* Keeps in the schema object s[key] only the types in want. */
+static void keep_types(json_t *s, const char *key, json_t *want)
+{
+    json_t *all = json_object_get(s, key);
+    if (!json_is_object(all))
+        return;
+    json_t *kept = json_object();
+    const char *type;
+    json_t *v;
+    json_object_foreach(all, type, v)
+    {
+        if (json_object_get(want, type) != NULL)
+            json_object_set(kept, type, v);
+    }
+    json_object_set_new(s, key, kept);
+}
+
+/* The provider schemas of the schemas document, for the types the plan's
+ * changes and drift name (a provider's schema can be megabytes). */
+static void merge_schemas(json_t *plan, json_t *red, const char *text,
+                          size_t len)
+{
+    json_t *doc = json_loadb(text, len, 0, NULL);
+    json_t *ps = json_object_get(doc, "provider_schemas");
+    if (!json_is_object(ps)) {
+        json_decref(doc);
+        return;
+    }
+    json_t *managed = json_object(), *data = json_object();
+    collect_types(json_object_get(plan, "resource_changes"), managed, data);
+    collect_types(json_object_get(plan, "resource_drift"), managed, data);
+    const char *name;
+    json_t *p;
+    json_object_foreach(ps, name, p)
+    {
+        keep_types(p, "resource_schemas", managed);
+        keep_types(p, "data_source_schemas", data);
+    }
+    json_object_set(red, "provider_schemas", ps);
+    json_t *fv = json_object_get(doc, "format_version");
+    if (json_is_string(fv))
+        json_object_set(red, "provider_format_version", fv);
+    json_decref(managed);
+    json_decref(data);
+    json_decref(doc);
+}
+
 tr_err plan_redact(struct arena *a, const char *json, size_t len,
+                   const char *schemas, size_t schemas_len,
                    const char *const *secret_vars, int nsecret, char **full,
                    size_t *full_len, char **redacted, size_t *redacted_len,
                    struct tr_errbuf *eb)
@@ -175,6 +240,8 @@ tr_err plan_redact(struct arena *a, const char *json, size_t len,
         if (x != NULL)
             json_object_set(red, keep[i], x);
     }
+    if (schemas != NULL)
+        merge_schemas(plan, red, schemas, schemas_len);
     /* the CLI decodes these as strings */
     if (json_object_get(red, "provider_format_version") == NULL)
         json_object_set_new(red, "provider_format_version", json_string("1.0"));

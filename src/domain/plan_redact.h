@@ -12,8 +12,9 @@
  *     plan_format_version, output_changes, resource_changes,
  *     resource_drift, relevant_attributes, deferred_changes,
  *     provider_format_version, provider_schemas, with the same nulls.
- *     provider_schemas come from the plan document when the worker merged
- *     `tofu providers schema -json` into it (the CLI needs them to render).
+ *     provider_schemas come from `tofu providers schema -json` when the
+ *     worker ran it (the CLI needs them to render a plan from JSON; it
+ *     crashes on a resource whose provider has none).
  *
  * Pure functions over text; no I/O.
  *
@@ -27,8 +28,12 @@
 #include "core/arena.h"
 #include "core/err.h"
 
-/* TR_ERR_INVALID when json is not a JSON object.  Outputs are text in a. */
+/* TR_ERR_INVALID when json is not a JSON object.  schemas (NULL: none)
+ * is `tofu providers schema -json` output: its provider_schemas, cut down
+ * to the resource and data source types the plan mentions, go into the
+ * redacted plan.  Outputs are text in a. */
 tr_err plan_redact(struct arena *a, const char *json, size_t len,
+                   const char *schemas, size_t schemas_len,
                    const char *const *secret_vars, int nsecret, char **full,
                    size_t *full_len, char **redacted, size_t *redacted_len,
                    struct tr_errbuf *eb);

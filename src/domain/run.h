@@ -175,6 +175,7 @@ struct run_result {
     int64_t additions, changes, destructions, imports;
     const char *plan_file;      /* local path (plan), NULL: none */
     const char *json_plan_file; /* local path (plan), NULL: none */
+    const char *schemas_file;   /* provider schemas (plan), NULL: none */
 };
 
 /* Ends a running job: stores the plan files (copied, the paths stay the

@@ -100,14 +100,18 @@ static tr_err store_plan_files(struct terrace_server *srv, struct arena *a,
     }
     if (e != TR_OK || res->json_plan_file == NULL)
         return e;
-    char *json = NULL, *full = NULL, *red = NULL;
-    size_t len = 0, flen = 0, rlen = 0;
+    char *json = NULL, *full = NULL, *red = NULL, *schemas = NULL;
+    size_t len = 0, flen = 0, rlen = 0, slen = 0;
     const char **names = NULL;
     int n = 0;
     secret_vars(srv, a, r->workspace_id, &names, &n);
     e = file_read_all(a, res->json_plan_file, PLAN_JSON_MAX, &json, &len, eb);
+    if (e == TR_OK && res->schemas_file != NULL)
+        e = file_read_all(a, res->schemas_file, PLAN_JSON_MAX, &schemas, &slen,
+                          eb);
     if (e == TR_OK)
-        e = plan_redact(a, json, len, names, n, &full, &flen, &red, &rlen, eb);
+        e = plan_redact(a, json, len, schemas, slen, names, n, &full, &flen,
+                        &red, &rlen, eb);
     const char *jkey = arena_printf(a, "runs/%s/plan.json", r->id);
     const char *rkey = arena_printf(a, "runs/%s/plan-redacted.json", r->id);
     if (e == TR_OK)

@@ -79,6 +79,7 @@ struct workdir {
     const char *cli_config; /* root/terraform.rc */
     const char *plan_file;  /* root/plan.tfplan */
     const char *json_plan;  /* root/plan.json */
+    const char *schemas;    /* root/schemas.json */
 };
 
 /* Creates the directory for job j, fetches and extracts its configuration

@@ -58,6 +58,9 @@ struct job {
     bool refresh;
     bool refresh_only;
     bool save_plan;
+    bool want_schemas;           /* the plan will be rendered from its
+                                    JSON (saved plan, structured output):
+                                    report the provider schemas too */
     const char **targets;        /* -target addresses */
     int ntargets;
     const char **replaces;       /* -replace addresses */
@@ -82,6 +85,7 @@ struct job_result {
     int additions, changes, destructions, imports;
     const char *plan_file;      /* local path of the binary plan (plan) */
     const char *json_plan_file; /* local path of `show -json` output (plan) */
+    const char *schemas_file;   /* `providers schema -json` output, or NULL */
 };
 
 struct job_api {

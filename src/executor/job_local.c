@@ -106,6 +106,15 @@ static tr_err job_vars(struct terrace_server *srv, struct arena *a,
     return TR_OK;
 }
 
+/* The workspace's structured-run-output-enabled (settings JSON text). */
+static bool structured_output(const char *settings)
+{
+    json_t *s = json_loads(settings ? settings : "{}", 0, NULL);
+    bool on = json_is_true(json_object_get(s, "structured-run-output-enabled"));
+    json_decref(s);
+    return on;
+}
+
 static tr_err fill_job(struct job_local *jl, struct arena *a,
                        const struct st_job *sj, const struct st_run *r,
                        char *token, struct job *j, struct tr_errbuf *eb)
@@ -134,6 +143,7 @@ static tr_err fill_job(struct job_local *jl, struct arena *a,
         .refresh = r->refresh,
         .refresh_only = r->refresh_only,
         .save_plan = r->save_plan,
+        .want_schemas = r->save_plan || structured_output(w.settings),
         .timeout_s = apply ? jl->o.apply_timeout_s : jl->o.plan_timeout_s,
     };
     const char *want = r->terraform_version != NULL && *r->terraform_version
@@ -331,6 +341,7 @@ static tr_err jl_finish(void *ctx, const char *job_id,
         .imports = res->imports,
         .plan_file = res->plan_file,
         .json_plan_file = res->json_plan_file,
+        .schemas_file = res->schemas_file,
     };
     struct arena *a = arena_new();
     tr_err e = run_finish(jl->srv, a, job_id, &rr, eb);

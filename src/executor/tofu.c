@@ -1,7 +1,9 @@
 /*
  * tofu.c - the phase driver: runs one plan or apply job with tofu.
  *
- *   plan:  init (output kept back unless it fails), plan -out, show -json
+ *   plan:  init (output kept back unless it fails), plan -out, show -json,
+ *          and providers schema -json when the plan will be rendered
+ *          from its JSON (a saved plan, structured run output)
  *   apply: fetch the saved plan, init, apply -auto-approve <plan>
  *          or, in the plan's directory kept on this node (keep.c), just
  *          apply -auto-approve <plan>
@@ -609,6 +611,30 @@ static bool init(struct phase *ph, struct job_result *res)
     return ok;
 }
 
+/* Runs `tofu <sub...>` (NULL-terminated) with its stdout into a new file
+ * at path; true if it exited 0. */
+static bool to_file(struct phase *ph, const char *const *sub, const char *path,
+                    const char *what, struct job_result *res)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                  0600);
+    if (fd < 0) {
+        res->outcome = JOB_ERRORED;
+        res->error = arena_printf(ph->a, "cannot create %s: %s", what,
+                                  strerror(errno));
+        say(ph, "\nError: %s\n", res->error);
+        return false;
+    }
+    const char **v = args(ph, 4);
+    int n = 1;
+    for (; sub[n - 1] != NULL; n++)
+        v[n] = sub[n - 1];
+    v[n] = NULL;
+    bool ok = step(ph, v, fd, sub[0], res);
+    close(fd);
+    return ok;
+}
+
 static void plan_phase(struct phase *ph, struct job_result *res)
 {
     if (!init(ph, res))
@@ -632,22 +658,13 @@ static void plan_phase(struct phase *ph, struct job_result *res)
         v[n++] = arena_printf(ph->a, "-replace=%s", j->replaces[i]);
     if (!step(ph, v, -1, "plan", res))
         return;
-    int fd = open(ph->wd.json_plan,
-                  O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        res->outcome = JOB_ERRORED;
-        res->error = arena_printf(ph->a, "cannot create the JSON plan: %s",
-                                  strerror(errno));
-        say(ph, "\nError: %s\n", res->error);
+    const char *show[] = {"show", "-json", ph->wd.plan_file, NULL};
+    if (!to_file(ph, show, ph->wd.json_plan, "the JSON plan", res))
         return;
-    }
-    const char **s = args(ph, 0);
-    s[1] = "show";
-    s[2] = "-json";
-    s[3] = ph->wd.plan_file;
-    bool ok = step(ph, s, fd, "show", res);
-    close(fd);
-    if (!ok)
+    /* what the CLI needs to render the plan from its JSON */
+    const char *schema[] = {"providers", "schema", "-json", NULL};
+    if (j->want_schemas &&
+        !to_file(ph, schema, ph->wd.schemas, "the provider schemas", res))
         return;
     struct tr_errbuf eb = {{0}};
     tr_err e = tofu_count_plan(ph->wd.json_plan, ph->j->refresh_only, res, &eb);
@@ -660,6 +677,7 @@ static void plan_phase(struct phase *ph, struct job_result *res)
     res->outcome = JOB_FINISHED;
     res->plan_file = ph->wd.plan_file;
     res->json_plan_file = ph->wd.json_plan;
+    res->schemas_file = j->want_schemas ? ph->wd.schemas : NULL;
     ph->keep = !j->speculative && res->has_changes;
 }
 

@@ -10,6 +10,8 @@
  *   terraform.rc         CLI config: the run token, plugin cache, mirror
  *   .home/ .tmp/         HOME and TMPDIR
  *   plan.tfplan plan.json   the plan (written by tofu)
+ *   schemas.json         provider schemas, when the plan is rendered
+ *                        from JSON
  *
  * The directory is private (0700), holds the run token and plaintext
  * variables, and is removed after every job by the driver, or kept a
@@ -408,6 +410,7 @@ void workdir_layout(struct arena *a, const char *root, struct workdir *wd)
     wd->cli_config = arena_printf(a, "%s/terraform.rc", root);
     wd->plan_file = arena_printf(a, "%s/plan.tfplan", root);
     wd->json_plan = arena_printf(a, "%s/plan.json", root);
+    wd->schemas = arena_printf(a, "%s/schemas.json", root);
 }
 
 tr_err workdir_reuse(const struct exec_ctx *x, const struct job *j,

@@ -150,6 +150,23 @@ def test_auto_approve_and_destroy(tofu, api, remote):
     assert run["attributes"]["status"] == "applied"
 
 
+def test_saved_plan_show_and_apply(tofu, api, remote):
+    # `plan -out` saves the run (planned_and_saved); `show` renders it from
+    # the run's redacted JSON plan, which needs the provider schemas
+    r = tofu.run("plan", "-out=saved.plan", "-no-color")
+    assert os.path.exists(os.path.join(tofu.wd, "saved.plan")), r.text
+    run = latest_run(api, remote["id"])
+    assert run["attributes"]["status"] == "planned_and_saved"
+    r = tofu.run("show", "-no-color", "saved.plan")
+    assert "terraform_data.x will be created" in r.text, r.text
+    assert "Plan: 1 to add, 0 to change, 0 to destroy" in r.text, r.text
+    r = tofu.run("apply", "-no-color", "saved.plan")
+    assert "Apply complete! Resources: 1 added" in r.text, r.text
+    assert latest_run(api, remote["id"])["id"] == run["id"]
+    assert api.ok(api.c.get("/api/v2/runs/" + run["id"]), 200).json[
+        "data"]["attributes"]["status"] == "applied"
+
+
 def test_answer_no_discards(tofu, api, remote):
     r = tofu.run("apply", "-no-color", input="no\n", rc=1)
     assert "Apply discarded" in r.text or "discarded" in r.text.lower(), \

@@ -90,6 +90,10 @@ static const char fake_tofu[] =
     "  echo 'binary plan' > \"$out\"\n"
     "  echo 'Plan: 1 to add, 0 to change, 0 to destroy.'\n"
     "  exit 0;;\n"
+    "providers)\n"
+    "  echo \"providers args: $*\" >&2\n"
+    "  echo '{\"format_version\":\"1.0\",\"provider_schemas\":{}}'\n"
+    "  exit 0;;\n"
     "show)\n"
     "  echo '{\"format_version\":\"1.2\",\"resource_changes\":['\n"
     "  echo '{\"address\":\"a\",\"change\":{\"actions\":[\"create\"]}},'\n"
@@ -132,6 +136,7 @@ struct fake {
     size_t fill_bytes;   /* fetch_config writes this many instead */
     char plan_seen[64];  /* res.plan_file's content at finish */
     char json_seen[1024];
+    char schemas_seen[256];
     bool plan_exists;
     /* a second job, handed out once the first finished */
     struct job job2;
@@ -303,6 +308,7 @@ static tr_err f_finish(void *ctx, const char *job_id,
     F.plan_exists = res->plan_file && access(res->plan_file, R_OK) == 0;
     slurp(res->plan_file, F.plan_seen, sizeof(F.plan_seen));
     slurp(res->json_plan_file, F.json_seen, sizeof(F.json_seen));
+    slurp(res->schemas_file, F.schemas_seen, sizeof(F.schemas_seen));
     F.finishes++;
     F.finished = F.finishes >= F.njobs;
     pthread_cond_broadcast(&F.cv);
@@ -410,7 +416,7 @@ static int setup(void **state)
     F.cancel_at = 0;
     F.tarball = fx->tarball;
     F.fill_bytes = 0;
-    F.plan_seen[0] = F.json_seen[0] = '\0';
+    F.plan_seen[0] = F.json_seen[0] = F.schemas_seen[0] = '\0';
     F.plan_exists = false;
     struct job *j = &F.job;
     j->id = "job-test1";
@@ -588,6 +594,8 @@ static void test_plan_ok(void **state)
     assert_int_equal(F.res.imports, 1);
     assert_true(F.plan_exists);
     assert_string_equal(F.plan_seen, "binary plan\n");
+    assert_null(F.res.schemas_file);
+    assert_string_equal(F.schemas_seen, "");
     assert_non_null(strstr(F.json_seen, "\"resource_changes\""));
     /* the banner the CLI expects, then plan output; init kept back */
     assert_int_equal(strncmp(F.log.data, "OpenTofu v1.2.3\non linux_", 25), 0);
@@ -599,6 +607,20 @@ static void test_plan_ok(void **state)
     assert_log_has("Plan: 1 to add");
     assert_log_lacks("init output");
     assert_true(F.heartbeats >= 1);
+}
+
+/* A plan rendered from its JSON also reports the provider schemas;
+ * others skip that tofu process. */
+static void test_plan_schemas(void **state)
+{
+    struct fx *fx = *state;
+    set_mode(fx, "ok");
+    F.job.want_schemas = true;
+    run_job(fx);
+    assert_int_equal(F.res.outcome, JOB_FINISHED);
+    assert_non_null(F.res.schemas_file);
+    assert_string_equal(F.schemas_seen,
+                        "{\"format_version\":\"1.0\",\"provider_schemas\":{}}\n");
 }
 
 static void test_apply_ok(void **state)
@@ -1245,6 +1267,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_plan_ok, setup, teardown),
         cmocka_unit_test_setup_teardown(test_apply_ok, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_plan_schemas, setup, teardown),
         cmocka_unit_test_setup_teardown(test_apply_reuses_plan_dir, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_apply_kept_plan_changed, setup,

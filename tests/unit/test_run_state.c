@@ -755,7 +755,8 @@ static void test_redaction(void **state)
     const char *secret[] = {"pw"};
     char *full = NULL, *red = NULL;
     size_t fl = 0, rl = 0;
-    assert_int_equal(plan_redact(a, plan, strlen(plan), secret, 1, &full, &fl,
+    assert_int_equal(plan_redact(a, plan, strlen(plan), NULL, 0, secret, 1,
+                                 &full, &fl,
                                  &red, &rl, NULL),
                      TR_OK);
     assert_null(strstr(full, "hunter2"));
@@ -769,8 +770,30 @@ static void test_redaction(void **state)
     assert_non_null(strstr(red, "\"resource_changes\""));
     assert_null(strstr(red, "\"variables\""));
     assert_int_equal(
-        plan_redact(a, "[1]", 3, NULL, 0, &full, &fl, &red, &rl, NULL),
+        plan_redact(a, "[1]", 3, NULL, 0, NULL, 0, &full, &fl, &red, &rl,
+                    NULL),
         TR_ERR_INVALID);
+    /* provider schemas join the redacted plan, cut to the types used */
+    const char *p2 =
+        "{\"resource_changes\":[{\"type\":\"x_thing\",\"mode\":\"managed\","
+        "\"change\":{}}],\"resource_drift\":[{\"type\":\"x_data\","
+        "\"mode\":\"data\",\"change\":{}}]}";
+    const char *sch =
+        "{\"format_version\":\"1.0\",\"provider_schemas\":{\"reg/x\":{"
+        "\"provider\":{\"version\":0},\"resource_schemas\":{\"x_thing\":{"
+        "\"version\":1},\"x_other\":{\"version\":2}},"
+        "\"data_source_schemas\":{\"x_data\":{},\"x_unused\":{}}}}}";
+    assert_int_equal(plan_redact(a, p2, strlen(p2), sch, strlen(sch), NULL,
+                                 0, &full, &fl, &red, &rl, NULL),
+                     TR_OK);
+    assert_non_null(strstr(red, "\"reg/x\""));
+    assert_non_null(strstr(red, "\"x_thing\""));
+    assert_non_null(strstr(red, "\"x_data\""));
+    assert_non_null(strstr(red, "\"provider\":{\"version\":0}"));
+    assert_null(strstr(red, "x_other"));
+    assert_null(strstr(red, "x_unused"));
+    assert_non_null(strstr(red, "\"provider_format_version\":\"1.0\""));
+    assert_null(strstr(full, "x_thing\":{\"version"));
     arena_destroy(a);
 }
 
