@@ -613,11 +613,11 @@ static void membership_delete(struct http_req *r)
 const struct route api_org_routes[] = {
     {"GET", "/api/v2/organizations", org_list, ROUTE_AUTH},
     {"POST", "/api/v2/organizations", org_create, ROUTE_AUTH},
-    {"GET", "/api/v2/organizations/:name", org_show, ROUTE_AUTH},
+    {"GET", "/api/v2/organizations/:name", org_show, ROUTE_AUTH | ROUTE_RUN},
     {"PATCH", "/api/v2/organizations/:name", org_update, ROUTE_AUTH},
     {"DELETE", "/api/v2/organizations/:name", org_delete, ROUTE_AUTH},
     {"GET", "/api/v2/organizations/:name/entitlement-set", entitlements,
-     ROUTE_AUTH},
+     ROUTE_AUTH | ROUTE_RUN},
     {"GET", "/api/v2/organizations/:name/authentication-token",
      api_org_token_get, ROUTE_AUTH},
     {"POST", "/api/v2/organizations/:name/authentication-token",

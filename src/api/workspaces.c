@@ -35,6 +35,27 @@ static bool org_visible(struct http_req *r, const char *org, const char *what)
     return false;
 }
 
+/* What a run's token may see of workspace w (auth.c): its own run's
+ * workspace, and to read, workspaces sharing their state with every
+ * workspace of the organization (global-remote-state). */
+static bool run_may_see(struct http_req *r, const struct st_workspace *w)
+{
+    if (r->who.kind != PRINC_RUN)
+        return true;
+    struct st_run run;
+    if (store_run_get(r->srv->db, r->arena, r->who.run_id, &run, NULL) !=
+        TR_OK)
+        return false;
+    if (strcmp(run.workspace_id, w->id) == 0)
+        return true;
+    if (strcmp(r->method, "GET") != 0 || strcmp(run.org, w->org) != 0)
+        return false;
+    json_t *s = json_loads(w->settings ? w->settings : "{}", 0, NULL);
+    bool shared = json_is_true(json_object_get(s, "global-remote-state"));
+    json_decref(s);
+    return shared;
+}
+
 bool api_workspace_access(struct http_req *r, const char *id,
                           struct st_workspace *out)
 {
@@ -48,7 +69,13 @@ bool api_workspace_access(struct http_req *r, const char *id,
         api_store_fail(r, e, &eb);
         return false;
     }
-    return org_visible(r, out->org, id);
+    if (!org_visible(r, out->org, id))
+        return false;
+    if (!run_may_see(r, out)) {
+        ws_not_found(r, id);
+        return false;
+    }
+    return true;
 }
 
 bool api_ws_access_name(struct http_req *r, const char *org, const char *name,
@@ -58,7 +85,7 @@ bool api_ws_access_name(struct http_req *r, const char *org, const char *name,
         return false;
     struct tr_errbuf eb = {{0}};
     tr_err e = store_ws_get_by_name(r->srv->db, r->arena, org, name, out, &eb);
-    if (e == TR_ERR_NOT_FOUND) {
+    if (e == TR_ERR_NOT_FOUND || (e == TR_OK && !run_may_see(r, out))) {
         ws_not_found(r, name);
         return false;
     }
@@ -549,16 +576,16 @@ static void ws_safe_delete(struct http_req *r)
 const struct route api_workspace_routes[] = {
     {"GET", "/api/v2/organizations/:org/workspaces", ws_list, ROUTE_AUTH},
     {"POST", "/api/v2/organizations/:org/workspaces", ws_create, ROUTE_AUTH},
-    {"GET", WS_NAME, ws_show, ROUTE_AUTH},
+    {"GET", WS_NAME, ws_show, ROUTE_AUTH | ROUTE_RUN},
     {"PATCH", WS_NAME, ws_update, ROUTE_AUTH},
     {"DELETE", WS_NAME, ws_delete, ROUTE_AUTH},
     {"POST", WS_NAME "/actions/safe-delete", ws_safe_delete, ROUTE_AUTH},
-    {"GET", WS_ID, ws_show, ROUTE_AUTH},
+    {"GET", WS_ID, ws_show, ROUTE_AUTH | ROUTE_RUN},
     {"PATCH", WS_ID, ws_update, ROUTE_AUTH},
     {"DELETE", WS_ID, ws_delete, ROUTE_AUTH},
     {"POST", WS_ID "/actions/safe-delete", ws_safe_delete, ROUTE_AUTH},
-    {"POST", WS_ID "/actions/lock", api_ws_lock, ROUTE_AUTH},
-    {"POST", WS_ID "/actions/unlock", api_ws_unlock, ROUTE_AUTH},
+    {"POST", WS_ID "/actions/lock", api_ws_lock, ROUTE_AUTH | ROUTE_RUN},
+    {"POST", WS_ID "/actions/unlock", api_ws_unlock, ROUTE_AUTH | ROUTE_RUN},
     {"POST", WS_ID "/actions/force-unlock", api_ws_force_unlock, ROUTE_AUTH},
     {"GET", WS_ID "/relationships/tags", api_ws_tags_list, ROUTE_AUTH},
     {"POST", WS_ID "/relationships/tags", api_ws_tags_add, ROUTE_AUTH},

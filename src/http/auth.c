@@ -7,6 +7,14 @@
  * its run.  Failures answer 401 with the same text whatever the
  * cause, so a caller cannot probe which tokens exist.
  *
+ * A run token sits in the working directory of code Terrace runs for a
+ * user, so it reaches only what that run's tofu needs, as in TFE: routes
+ * marked ROUTE_RUN (the organization's entitlements, workspaces, state
+ * versions and outputs; every other route answers 404), its own
+ * workspace in full, and other workspaces of its organization only to
+ * read, and only those sharing their state with it (global-remote-state;
+ * api_workspace_access()).
+ *
  * SPDX-License-Identifier: MPL-2.0
  */
 #include <string.h>

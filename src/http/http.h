@@ -74,6 +74,8 @@ enum route_flags {
     ROUTE_SPOOL = 2,      /* body spooled to a file, limit cfg max_state */
     ROUTE_BIG_JSON = 4,   /* JSON body up to 2 * max_state (inline state) */
     ROUTE_SIGNED = 8,     /* signed URL, checked before the body is read */
+    ROUTE_RUN = 16,       /* a run's token may call it (see auth.c); every
+                             other route answers it 404 */
 };
 
 struct route {

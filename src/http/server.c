@@ -144,6 +144,12 @@ static bool admit(struct http_req *r)
     }
     if ((r->route->flags & ROUTE_AUTH) && !http_authenticate(r))
         return false;
+    if (r->who.kind == PRINC_RUN && !(r->route->flags & ROUTE_RUN)) {
+        http_error(r, 404, "not found",
+                   "no such endpoint for a run's token: it may only reach "
+                   "the state of its workspace and state shared with it");
+        return false;
+    }
     if ((r->route->flags & ROUTE_SIGNED) && !http_check_signature(r))
         return false;
     if (r->route->flags & ROUTE_SPOOL) {

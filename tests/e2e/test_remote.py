@@ -12,8 +12,12 @@ response; the state written by the run is readable by `tofu output`.
 
 SPDX-License-Identifier: MPL-2.0
 """
+import base64
+import glob
+import hashlib
 import json
 import os
+import re
 import signal
 import time
 
@@ -204,6 +208,78 @@ def test_ctrl_c_cancels_run(tofu, api, remote):
     done = wait_status(api, run["id"], ("canceled", "errored",
                                         "force_canceled"))
     assert done["attributes"]["status"] == "canceled"
+
+
+def test_run_token_reaches_only_its_state(tofu, api, remote, org, daemon):
+    # the token tofu gets for a run sits in the run's working directory,
+    # readable by the code it runs: it must reach only that run's state
+    # and state shared with it (as in TFE)
+    c = api.c
+    other = api.create_workspace(org, unique("oth"))
+    path = "/api/v2/workspaces/" + other["id"]
+    api.ok(c.post(path + "/actions/lock", {}), 200)
+    raw = json.dumps({"version": 4, "serial": 1, "lineage": unique("lin"),
+                      "terraform_version": "1.10.0", "outputs": {},
+                      "resources": []}).encode()
+    api.ok(c.post(path + "/state-versions", {"data": {
+        "type": "state-versions", "attributes": {
+            "serial": 1, "md5": hashlib.md5(raw).hexdigest(),
+            "lineage": json.loads(raw)["lineage"],
+            "state": base64.b64encode(raw).decode()}}}), 201)
+    api.ok(c.post(path + "/actions/unlock", {}), 200)
+
+    tofu.write(SLOW, "slow.tf")
+    p = tofu.start("apply", "-auto-approve", "-no-color")
+    tofu.bg = [p]
+    ws = "/api/v2/workspaces/" + remote["id"]
+    rt, deadline = None, time.time() + 90
+    while rt is None and time.time() < deadline:
+        rs = runs(api, remote["id"])
+        if rs and rs[0]["attributes"]["status"] == "applying":
+            # other runs' plan directories may wait for their applies, with
+            # tokens that died with their jobs: the live one is this run's
+            for rc in glob.glob(os.path.join(daemon.data_dir, "work", "*",
+                                             "terraform.rc")):
+                m = re.search(r'token\s*=\s*"([^"]+)"', open(rc).read())
+                cand = daemon.client(token=m.group(1)) if m else None
+                if cand is not None and cand.get(ws).status == 200:
+                    rt = cand
+        time.sleep(0.2)
+    assert rt is not None, "no live run token found while the apply ran"
+    # its own workspace, and what the cloud backend asks for
+    assert rt.get("/api/v2/organizations/%s/entitlement-set" % org
+                  ).status == 200
+    assert rt.get("/api/v2/organizations/%s/workspaces/%s" %
+                  (org, remote["attributes"]["name"])).status == 200
+    # another workspace's state is hidden until it is shared
+    assert rt.get(path).status == 404
+    assert rt.get(path + "/current-state-version").status == 404
+    api.ok(c.patch(path, {"data": {"type": "workspaces", "attributes": {
+        "global-remote-state": True}}}), 200)
+    assert rt.get(path + "/current-state-version").status == 200
+    # ...and then only to read
+    assert rt.post(path + "/actions/lock", {}).status == 404
+    assert rt.post(path + "/state-versions", {"data": {
+        "type": "state-versions", "attributes": {"serial": 2}}}).status == 404
+    # nothing else: runs, variables, settings, other organizations, admin
+    for method, url, body in (
+            ("post", "/api/v2/runs", {"data": {"type": "runs"}}),
+            ("get", ws + "/vars", None),
+            ("post", ws + "/vars", {"data": {"type": "vars"}}),
+            ("patch", ws, {"data": {"type": "workspaces",
+                                    "attributes": {"auto-apply": True}}}),
+            ("get", "/api/v2/organizations", None),
+            ("get", "/api/v2/organizations/%s/varsets" % org, None),
+            ("get", "/api/v2/admin/users", None),
+            ("get", "/api/v2/account/details", None)):
+        f = getattr(rt, method)
+        resp = f(url, body) if body is not None else f(url)
+        assert resp.status == 404, (method, url, resp)
+    # settings and variables were not touched
+    w = api.ok(c.get(ws), 200).json["data"]["attributes"]
+    assert w["auto-apply"] is False
+    p.send_signal(signal.SIGINT)
+    tofu.finish(p, rc=None, timeout=120)
 
 
 def test_speculative_plan_while_run_queued(tofu, api, remote):
