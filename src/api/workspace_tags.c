@@ -200,9 +200,8 @@ void api_org_tags_list(struct http_req *r)
     reply_tags(r, &p, tags, n, total);
 }
 
-/* The ids of a resource-identifier list body. */
-static bool id_list(struct http_req *r, const char *type, const char ***ids,
-                    int *n)
+bool api_ws_ids(struct http_req *r, const char *type, const char ***ids,
+                int *n)
 {
     json_t *data = api_ws_id_list_body(r, type);
     if (data == NULL)
@@ -226,7 +225,7 @@ void api_org_tags_delete(struct http_req *r)
     const char **ids = NULL;
     int n = 0;
     if (!api_org_access(r, http_param(r, "org"), &o) ||
-        !api_ws_may_write(r, o.name) || !id_list(r, "tags", &ids, &n))
+        !api_ws_may_write(r, o.name) || !api_ws_ids(r, "tags", &ids, &n))
         return;
     struct tr_errbuf eb = {{0}};
     tr_err e = store_tag_delete(r->srv->db, r->arena, o.name, ids, n, &eb);
@@ -254,7 +253,7 @@ void api_tag_add_workspaces(struct http_req *r)
     }
     const char **ids = NULL;
     int n = 0;
-    if (!api_ws_may_write(r, t.org) || !id_list(r, "workspaces", &ids, &n))
+    if (!api_ws_may_write(r, t.org) || !api_ws_ids(r, "workspaces", &ids, &n))
         return;
     e = store_tag_add_workspaces(r->srv->db, r->arena, t.org, t.id, ids, n,
                                  &eb);

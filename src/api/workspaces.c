@@ -37,7 +37,8 @@ static bool org_visible(struct http_req *r, const char *org, const char *what)
 
 /* What a run's token may see of workspace w (auth.c): its own run's
  * workspace, and to read, workspaces sharing their state with every
- * workspace of the organization (global-remote-state). */
+ * workspace of the organization (global-remote-state) or with the run's
+ * (remote-state-consumers). */
 static bool run_may_see(struct http_req *r, const struct st_workspace *w)
 {
     if (r->who.kind != PRINC_RUN)
@@ -53,6 +54,10 @@ static bool run_may_see(struct http_req *r, const struct st_workspace *w)
     json_t *s = json_loads(w->settings ? w->settings : "{}", 0, NULL);
     bool shared = json_is_true(json_object_get(s, "global-remote-state"));
     json_decref(s);
+    if (!shared &&
+        store_consumer_allowed(r->srv->db, r->arena, w->id, run.workspace_id,
+                               &shared, NULL) != TR_OK)
+        shared = false;
     return shared;
 }
 
@@ -591,6 +596,14 @@ const struct route api_workspace_routes[] = {
     {"POST", WS_ID "/relationships/tags", api_ws_tags_add, ROUTE_AUTH},
     {"DELETE", WS_ID "/relationships/tags", api_ws_tags_remove, ROUTE_AUTH},
     {"GET", WS_ID "/tag-bindings", api_ws_tag_bindings, ROUTE_AUTH},
+    {"GET", WS_ID "/relationships/remote-state-consumers",
+     api_ws_consumers_list, ROUTE_AUTH},
+    {"POST", WS_ID "/relationships/remote-state-consumers",
+     api_ws_consumers_add, ROUTE_AUTH},
+    {"PATCH", WS_ID "/relationships/remote-state-consumers",
+     api_ws_consumers_set, ROUTE_AUTH},
+    {"DELETE", WS_ID "/relationships/remote-state-consumers",
+     api_ws_consumers_remove, ROUTE_AUTH},
     {"GET", "/api/v2/organizations/:org/tags", api_org_tags_list, ROUTE_AUTH},
     {"DELETE", "/api/v2/organizations/:org/tags", api_org_tags_delete,
      ROUTE_AUTH},

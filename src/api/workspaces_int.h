@@ -81,6 +81,15 @@ json_t *api_project_json(struct http_req *r, const struct st_project *p);
  * identifiers of type `type` (1..API_WS_MAX_ITEMS entries).  Returns the array
  * (borrowed) or NULL after writing 400/409/422. */
 json_t *api_ws_id_list_body(struct http_req *r, const char *type);
+/* The same body's ids, in r's arena; false after writing the error. */
+bool api_ws_ids(struct http_req *r, const char *type, const char ***ids,
+                int *n);
+
+/* workspace_consumers.c: remote-state-consumers relationships */
+void api_ws_consumers_list(struct http_req *r);
+void api_ws_consumers_add(struct http_req *r);
+void api_ws_consumers_set(struct http_req *r);
+void api_ws_consumers_remove(struct http_req *r);
 
 /* workspace_lock.c */
 void api_ws_lock(struct http_req *r);

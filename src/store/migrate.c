@@ -246,6 +246,16 @@ static const struct migration migrations[] = {
      "CREATE INDEX jobs_status_seq ON jobs (status, seq);"
      "CREATE INDEX jobs_seq ON jobs (seq);"
      "CREATE INDEX workspaces_seq ON workspaces (seq);"},
+    /* 9: remote state consumers: the workspaces whose runs may read a
+     * workspace's state (besides its own, or all with
+     * global-remote-state) */
+    {9,
+     "CREATE TABLE remote_state_consumers ("
+     " workspace_id TEXT NOT NULL REFERENCES workspaces(id)"
+     " ON DELETE CASCADE,"
+     " consumer_id TEXT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,"
+     " PRIMARY KEY (workspace_id, consumer_id));"
+     "CREATE INDEX rsc_consumer ON remote_state_consumers (consumer_id);"},
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

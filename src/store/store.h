@@ -323,6 +323,8 @@ struct st_ws_filter {
         ST_WS_BY_LATEST_CHANGE,    /* newest state version, else creation */
     } order;
     bool desc;                     /* order descending */
+    const char *consumers_of;      /* only remote state consumers of this
+                                      workspace id */
 };
 
 tr_err store_ws_list(struct db *db, struct arena *a,
@@ -349,6 +351,22 @@ tr_err store_ws_lock(struct db *db, struct arena *a, const char *id,
 tr_err store_ws_unlock(struct db *db, struct arena *a, const char *id,
                        const char *kind, const char *holder,
                        struct st_workspace *out, struct tr_errbuf *eb);
+
+/* ---- remote state consumers (store_consumers.c) ------------------------ */
+
+/* The workspaces whose runs may read ws_id's state (TFE's
+ * remote-state-consumers; listed through store_ws_list() with
+ * consumers_of).  Changes take ids of workspaces of ws_id's organization:
+ * TR_ERR_NOT_FOUND naming the first that is not one, nothing changed. */
+enum st_consumer_op { ST_CONSUMERS_ADD, ST_CONSUMERS_REMOVE, ST_CONSUMERS_SET };
+tr_err store_consumers_change(struct db *db, struct arena *a,
+                              const char *ws_id, enum st_consumer_op op,
+                              const char *const *ids, int n,
+                              struct tr_errbuf *eb);
+/* *ok: consumer_id is one of ws_id's consumers. */
+tr_err store_consumer_allowed(struct db *db, struct arena *a,
+                              const char *ws_id, const char *consumer_id,
+                              bool *ok, struct tr_errbuf *eb);
 
 /* ---- tags (store_tags.c) ----------------------------------------------- */
 

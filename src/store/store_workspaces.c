@@ -353,6 +353,11 @@ static void list_where(struct sqlb *q, const struct st_ws_filter *f)
                   store_like(q->a, "", f->wildcard, "", true));
     if (f->project_id != NULL)
         sqlb_addv(q, " AND w.project_id = ?", 1, f->project_id);
+    if (f->consumers_of != NULL)
+        sqlb_addv(q,
+                  " AND w.id IN (SELECT consumer_id FROM"
+                  " remote_state_consumers WHERE workspace_id = ?)",
+                  1, f->consumers_of);
     for (int i = 0; i < f->ntags; i++)
         sqlb_addv(q,
                   " AND EXISTS (SELECT 1 FROM workspace_tags wt JOIN tags t"

@@ -860,3 +860,52 @@ def test_member_and_org_token_may_use_workspaces(admin, org):
         assert user.delete("%s/workspaces/%s" % (API, d["id"])).status == 204
     finally:
         admin.delete("%s/admin/users/%s" % (API, uid))
+
+
+# ---- remote state consumers -------------------------------------------------
+
+
+def test_remote_state_consumers(admin, anon, org, org2):
+    prod = create_ws(admin, org)["id"]
+    a, b = create_ws(admin, org)["id"], create_ws(admin, org)["id"]
+    foreign = create_ws(admin, org2)["id"]
+    rel = "%s/workspaces/%s/relationships/remote-state-consumers" % (API, prod)
+
+    def body(*ids):
+        return {"data": [{"type": "workspaces", "id": i} for i in ids]}
+
+    def listed():
+        r = admin.get(rel)
+        assert r.status == 200, r
+        return [w["id"] for w in r.json["data"]]
+
+    assert listed() == []
+    assert admin.post(rel, body(a, b)).status == 204
+    assert admin.post(rel, body(a)).status == 204  # twice is fine
+    assert listed() == [a, b]
+    r = admin.get(rel + "?page[size]=1")
+    assert [w["id"] for w in r.json["data"]] == [a]
+    assert r.json["meta"]["pagination"]["total-count"] == 2
+    assert admin.delete(rel, body=body(a)).status == 204
+    assert listed() == [b]
+    assert admin.patch(rel, body(a)).status == 204
+    assert listed() == [a]
+    # bad input changes nothing
+    for method, b_, status in (
+            ("post", body(foreign), 404),             # another organization
+            ("post", body(a, "ws-nope"), 404),        # one unknown: none added
+            ("patch", body("ws-nope"), 404),
+            ("post", {"data": []}, 422),
+            ("post", {"data": {"type": "workspaces", "id": b}}, 422),
+            ("post", {"data": [{"type": "tags", "id": b}]}, 409),
+            ("post", {"data": [{"type": "workspaces"}]}, 422),
+            ("post", None, 400)):
+        r = getattr(admin, method)(rel, b_) if b_ is not None else \
+            admin.post(rel)
+        assert_error(r, status)
+        assert listed() == [a], (method, b_)
+    assert_error(admin.get(rel.replace(prod, "ws-nope")), 404)
+    assert_error(anon.get(rel), 401)
+    # a deleted consumer leaves the list
+    assert admin.delete("%s/workspaces/%s" % (API, a)).status in (200, 204)
+    assert listed() == []

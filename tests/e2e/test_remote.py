@@ -251,8 +251,15 @@ def test_run_token_reaches_only_its_state(tofu, api, remote, org, daemon):
                   ).status == 200
     assert rt.get("/api/v2/organizations/%s/workspaces/%s" %
                   (org, remote["attributes"]["name"])).status == 200
-    # another workspace's state is hidden until it is shared
+    # another workspace's state is hidden until it is shared: with this
+    # workspace (remote-state-consumers) or with all (global-remote-state)
     assert rt.get(path).status == 404
+    assert rt.get(path + "/current-state-version").status == 404
+    rel = path + "/relationships/remote-state-consumers"
+    me = {"data": [{"type": "workspaces", "id": remote["id"]}]}
+    api.ok(c.post(rel, me), 204)
+    assert rt.get(path + "/current-state-version").status == 200
+    api.ok(c.delete(rel, body=me), 204)
     assert rt.get(path + "/current-state-version").status == 404
     api.ok(c.patch(path, {"data": {"type": "workspaces", "attributes": {
         "global-remote-state": True}}}), 200)
