@@ -93,4 +93,8 @@ void api_run_from_cv(struct http_req *r, const struct st_cv *cv);
 /* ISO time string or JSON null. */
 json_t *api_time(const char *iso);
 
+/* Answers 200 with the stored object key (blob.h) as ctype; a missing
+ * object is a 500 (the row that names it says it exists). */
+void api_reply_object(struct http_req *r, const char *key, const char *ctype);
+
 #endif

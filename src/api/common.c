@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "blob/blob.h"
 #include "core/log.h"
 
 void api_store_fail(struct http_req *r, tr_err e, const struct tr_errbuf *eb)
@@ -112,6 +113,19 @@ void api_lock_identity(const struct http_req *r, const char **kind,
         *holder = r->who.user_id;
         break;
     }
+}
+
+void api_reply_object(struct http_req *r, const char *key, const char *ctype)
+{
+    struct blob_reader *rd = NULL;
+    uint64_t size = 0;
+    struct tr_errbuf eb = {{0}};
+    tr_err e = blob_reader_open(r->srv->blob, key, &rd, &size, &eb);
+    if (e != TR_OK) { /* a row naming an object that is gone is a bug */
+        api_store_fail(r, e == TR_ERR_NOT_FOUND ? TR_ERR_INTERNAL : e, &eb);
+        return;
+    }
+    http_reply_blob(r, 200, ctype, rd, size);
 }
 
 json_t *api_time(const char *iso)

@@ -258,7 +258,6 @@ static void cv_upload(struct http_req *r)
 
 static void cv_download(struct http_req *r)
 {
-    struct tr_errbuf eb = {{0}};
     struct st_cv cv;
     if (!cv_access(r, http_param(r, "id"), &cv, NULL))
         return;
@@ -268,14 +267,7 @@ static void cv_download(struct http_req *r)
                    "download");
         return;
     }
-    int fd = -1;
-    uint64_t size = 0;
-    tr_err e = blob_open_read(r->srv->blob, cv.blob_key, &fd, &size, &eb);
-    if (e != TR_OK) { /* an uploaded version without bytes is a bug */
-        api_store_fail(r, e == TR_ERR_NOT_FOUND ? TR_ERR_INTERNAL : e, &eb);
-        return;
-    }
-    http_reply_fd(r, 200, "application/octet-stream", fd, size);
+    api_reply_object(r, cv.blob_key, "application/octet-stream");
 }
 
 static void cv_archive(struct http_req *r)

@@ -143,15 +143,7 @@ static void json_output(struct http_req *r, bool redacted)
                    "finished");
         return;
     }
-    int fd = -1;
-    uint64_t size = 0;
-    struct tr_errbuf eb = {{0}};
-    tr_err e = blob_open_read(r->srv->blob, key, &fd, &size, &eb);
-    if (e != TR_OK) {
-        api_store_fail(r, e == TR_ERR_NOT_FOUND ? TR_ERR_INTERNAL : e, &eb);
-        return;
-    }
-    http_reply_fd(r, 200, "application/json", fd, size);
+    api_reply_object(r, key, "application/json");
 }
 
 static void plan_json(struct http_req *r)

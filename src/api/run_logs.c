@@ -70,26 +70,18 @@ static tr_err blob_bytes(struct http_req *r, const char *key, int64_t off,
                          int64_t n, char *out, int64_t *got, int64_t *total,
                          struct tr_errbuf *eb)
 {
-    int fd = -1;
+    struct blob_reader *rd = NULL;
     uint64_t size = 0;
+    size_t k = 0;
     *got = 0;
-    tr_err e = blob_open_read(r->srv->blob, key, &fd, &size, eb);
+    tr_err e = blob_reader_open(r->srv->blob, key, &rd, &size, eb);
     if (e != TR_OK)
         return e;
     *total = (int64_t)size;
-    while (e == TR_OK && *got < n && off + *got < (int64_t)size) {
-        ssize_t k =
-            pread(fd, out + *got, (size_t)(n - *got), (off_t)(off + *got));
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0)
-            e = tr_fail(eb, TR_ERR_IO, "cannot read a log: %s",
-                        strerror(errno));
-        if (k <= 0)
-            break;
-        *got += k;
-    }
-    close(fd);
+    if (off < (int64_t)size && n > 0)
+        e = blob_reader_pread(rd, out, (size_t)n, (uint64_t)off, &k, eb);
+    *got = (int64_t)k;
+    blob_reader_close(rd);
     return e;
 }
 

@@ -53,14 +53,7 @@ static void download(struct http_req *r, bool json)
                         : "this state version has no state yet");
         return;
     }
-    int fd = -1;
-    uint64_t size = 0;
-    tr_err e = blob_open_read(r->srv->blob, key, &fd, &size, &eb);
-    if (e != TR_OK) { /* a finalized version without bytes is a bug */
-        api_store_fail(r, e == TR_ERR_NOT_FOUND ? TR_ERR_INTERNAL : e, &eb);
-        return;
-    }
-    http_reply_fd(r, 200, "application/json", fd, size);
+    api_reply_object(r, key, "application/json");
 }
 
 void api_sv_download(struct http_req *r)

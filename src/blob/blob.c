@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -112,8 +111,14 @@ tr_err blob_put(struct blob *b, const char *key, const void *data,
     return e;
 }
 
-tr_err blob_open_read(struct blob *b, const char *key, int *fd,
-                      uint64_t *size, struct tr_errbuf *eb)
+struct blob_reader {
+    int fd;                   /* the object in the clear, or -1 */
+    struct sealed_reader *sr; /* or sealed */
+};
+
+tr_err blob_reader_open(struct blob *b, const char *key,
+                        struct blob_reader **out, uint64_t *size,
+                        struct tr_errbuf *eb)
 {
     if (!blob_valid_key(key))
         return tr_fail(eb, TR_ERR_NOT_FOUND, "no such object");
@@ -122,36 +127,67 @@ tr_err blob_open_read(struct blob *b, const char *key, int *fd,
     tr_err e = b->ops->open_read(b, key, &raw, &rsize, eb);
     if (e != TR_OK)
         return e;
+    struct blob_reader *r = calloc(1, sizeof(*r));
+    if (r == NULL) {
+        close(raw);
+        return tr_fail(eb, TR_ERR_NOMEM, "out of memory");
+    }
+    r->fd = -1;
     unsigned char magic[SEALED_MAGIC_LEN];
     ssize_t got = pread(raw, magic, sizeof(magic), 0);
     if (got < 0 || !sealed_is(magic, (size_t)got)) { /* stored in the clear */
-        *fd = raw;
+        r->fd = raw;
         *size = rsize;
-        return TR_OK;
+    } else if (b->keys == NULL) {
+        e = tr_fail(eb, TR_ERR_CRYPTO,
+                    "object %s is sealed and no keyring is loaded", key);
+    } else {
+        e = sealed_reader_open(b->keys, raw, rsize, &r->sr, size, eb);
     }
-    if (b->keys == NULL) {
-        close(raw);
-        return tr_fail(eb, TR_ERR_CRYPTO,
-                       "object %s is sealed and no keyring is loaded", key);
-    }
-    int mem = memfd_create("terrace-blob", MFD_CLOEXEC);
-    if (mem < 0) {
-        close(raw);
-        return tr_fail(eb, TR_ERR_IO, "cannot create a memory file: %s",
-                       strerror(errno));
-    }
-    uint64_t plain = 0;
-    e = sealed_open(b->keys, raw, rsize, mem, &plain, eb);
-    close(raw);
-    if (e == TR_OK && lseek(mem, 0, SEEK_SET) != 0)
-        e = tr_fail(eb, TR_ERR_IO, "cannot rewind a memory file");
     if (e != TR_OK) {
-        close(mem);
+        close(raw);
+        free(r);
         return e;
     }
-    *fd = mem;
-    *size = plain;
+    *out = r;
     return TR_OK;
+}
+
+tr_err blob_reader_pread(struct blob_reader *r, void *buf, size_t n,
+                         uint64_t off, size_t *got, struct tr_errbuf *eb)
+{
+    if (r->sr != NULL)
+        return sealed_reader_pread(r->sr, buf, n, off, got, eb);
+    *got = 0;
+    while (*got < n) {
+        ssize_t k = pread(r->fd, (char *)buf + *got, n - *got,
+                          (off_t)(off + *got));
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            return tr_fail(eb, TR_ERR_IO, "cannot read an object: %s",
+                           strerror(errno));
+        if (k == 0)
+            break;
+        *got += (size_t)k;
+    }
+    return TR_OK;
+}
+
+int blob_reader_fd(const struct blob_reader *r)
+{
+    return r->sr == NULL ? r->fd : -1;
+}
+
+void blob_reader_close(struct blob_reader *r)
+{
+    if (r == NULL)
+        return;
+    if (r->sr != NULL)
+        sealed_reader_close(r->sr);
+    else if (r->fd >= 0)
+        close(r->fd);
+    free(r);
 }
 
 tr_err blob_remove(struct blob *b, const char *key, struct tr_errbuf *eb)
@@ -164,28 +200,23 @@ tr_err blob_remove(struct blob *b, const char *key, struct tr_errbuf *eb)
 tr_err blob_get(struct blob *b, struct arena *a, const char *key,
                 size_t max, char **data, size_t *len, struct tr_errbuf *eb)
 {
-    int fd = -1;
+    struct blob_reader *r = NULL;
     uint64_t size = 0;
-    tr_err e = blob_open_read(b, key, &fd, &size, eb);
+    tr_err e = blob_reader_open(b, key, &r, &size, eb);
     if (e != TR_OK)
         return e;
     if (size > max) {
-        close(fd);
+        blob_reader_close(r);
         return tr_fail(eb, TR_ERR_TOO_LARGE, "object is too large");
     }
     char *p = arena_alloc(a, (size_t)size + 1);
     size_t got = 0;
-    while (got < size) {
-        ssize_t n = read(fd, p + got, (size_t)size - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            close(fd);
-            return tr_fail(eb, TR_ERR_IO, "cannot read object");
-        }
-        got += (size_t)n;
-    }
-    close(fd);
+    e = blob_reader_pread(r, p, (size_t)size, 0, &got, eb);
+    blob_reader_close(r);
+    if (e == TR_OK && got != size)
+        e = tr_fail(eb, TR_ERR_IO, "cannot read object: it shrank");
+    if (e != TR_OK)
+        return e;
     p[size] = '\0';
     *data = p;
     *len = (size_t)size;

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "core/arena.h"
 #include "core/err.h"
@@ -55,13 +56,24 @@ tr_err blob_put_file(struct blob *b, const char *key, const char *path,
                      struct tr_errbuf *eb);
 tr_err blob_put(struct blob *b, const char *key, const void *data,
                 size_t len, struct tr_errbuf *eb);
-/* An fd positioned at the start, size the plaintext's; the caller closes
- * it.  A sealed object is opened into an anonymous in-memory file
- * (memfd), so its plaintext never touches the disk.  TR_ERR_NOT_FOUND if
- * the key does not exist, TR_ERR_CRYPTO if a sealed object cannot be
- * opened (tampered, or sealed under a key the keyring lacks). */
-tr_err blob_open_read(struct blob *b, const char *key, int *fd,
-                      uint64_t *size, struct tr_errbuf *eb);
+/* An object opened for reading at any offset; *size gets the
+ * plaintext's size.  A sealed object is decrypted a chunk at a time as it
+ * is read, so its plaintext never touches the disk and memory stays
+ * small whatever its size.  TR_ERR_NOT_FOUND if the key does not exist,
+ * TR_ERR_CRYPTO if a sealed object cannot be opened (malformed, or sealed
+ * under a key the keyring lacks); a tampered chunk fails its read. */
+struct blob_reader;
+tr_err blob_reader_open(struct blob *b, const char *key,
+                        struct blob_reader **out, uint64_t *size,
+                        struct tr_errbuf *eb);
+/* Up to n bytes at off into buf, *got of them (fewer only at the end).
+ * TR_ERR_CRYPTO for a tampered chunk of a sealed object, TR_ERR_IO. */
+tr_err blob_reader_pread(struct blob_reader *r, void *buf, size_t n,
+                         uint64_t off, size_t *got, struct tr_errbuf *eb);
+/* The file of an object stored in the clear (sendfile() may serve it),
+ * else -1; it stays the reader's. */
+int blob_reader_fd(const struct blob_reader *r);
+void blob_reader_close(struct blob_reader *r);
 /* Whole object into arena memory, refusing objects over max bytes. */
 tr_err blob_get(struct blob *b, struct arena *a, const char *key,
                 size_t max, char **data, size_t *len, struct tr_errbuf *eb);

@@ -5,8 +5,11 @@
  */
 #include "crypto/sealed.h"
 
+#include <errno.h>
 #include <openssl/crypto.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/file.h"
 #include "core/util.h"
@@ -103,74 +106,146 @@ tr_err sealed_seal(const struct keyring *k, int in_fd, const void *mem,
     return e;
 }
 
-tr_err sealed_open(const struct keyring *k, int in_fd, uint64_t in_size,
-                   int out_fd, uint64_t *plain_len, struct tr_errbuf *eb)
-{
+struct sealed_reader {
+    int fd;
+    uint64_t len;    /* plaintext bytes */
+    size_t hlen;     /* header bytes, the start of chunk 0 */
     unsigned char aad[HEADER_MAX + 8];
     unsigned char dek[KEYS_DEK_LEN];
+    unsigned char in[SEALED_CHUNK_OUT];
+    unsigned char out[SEALED_CHUNK]; /* chunk `have`, decrypted */
+    int64_t have;    /* -1: none */
+};
+
+/* Reads exactly n bytes at off. */
+static tr_err pread_exact(int fd, void *p, size_t n, uint64_t off,
+                          struct tr_errbuf *eb)
+{
+    unsigned char *b = p;
+    while (n > 0) {
+        ssize_t r = pread(fd, b, n, (off_t)off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return tr_fail(eb, TR_ERR_IO, "cannot read a sealed object: %s",
+                           r < 0 ? strerror(errno) : "unexpected end");
+        b += r;
+        n -= (size_t)r;
+        off += (uint64_t)r;
+    }
+    return TR_OK;
+}
+
+tr_err sealed_reader_open(const struct keyring *k, int fd, uint64_t in_size,
+                          struct sealed_reader **out, uint64_t *plain_len,
+                          struct tr_errbuf *eb)
+{
+    struct sealed_reader *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return tr_fail(eb, TR_ERR_NOMEM, "out of memory");
+    r->fd = fd;
+    r->have = -1;
+    unsigned char *h = r->aad;
     char id[KEYS_ID_MAX + 1];
     size_t hlen = SEALED_MAGIC_LEN + 1;
     /* magic and the key id's length, the id and the wrapped key's length,
      * the wrapped key and the plaintext's length */
     tr_err e = in_size < hlen ? tr_fail(eb, TR_ERR_CRYPTO, "truncated object")
-                              : file_read_exact(in_fd, aad, hlen, eb);
-    size_t idlen = aad[SEALED_MAGIC_LEN];
-    if (e == TR_OK && (!sealed_is(aad, hlen) || idlen == 0 ||
+                              : pread_exact(fd, h, hlen, 0, eb);
+    size_t idlen = h[SEALED_MAGIC_LEN];
+    if (e == TR_OK && (!sealed_is(h, hlen) || idlen == 0 ||
                        idlen > KEYS_ID_MAX || in_size < hlen + idlen + 2))
         e = tr_fail(eb, TR_ERR_CRYPTO, "malformed object header");
     if (e == TR_OK)
-        e = file_read_exact(in_fd, aad + hlen, idlen + 2, eb);
+        e = pread_exact(fd, h + hlen, idlen + 2, hlen, eb);
     size_t wlen = 0;
     if (e == TR_OK) {
-        memcpy(id, aad + hlen, idlen);
+        memcpy(id, h + hlen, idlen);
         id[idlen] = '\0';
         hlen += idlen;
-        wlen = (size_t)get_be(aad + hlen, 2);
+        wlen = (size_t)get_be(h + hlen, 2);
         hlen += 2;
         if (wlen == 0 || wlen > SEALED_WRAP_MAX || in_size < hlen + wlen + 8)
             e = tr_fail(eb, TR_ERR_CRYPTO, "malformed object header");
     }
     if (e == TR_OK)
-        e = file_read_exact(in_fd, aad + hlen, wlen + 8, eb);
-    uint64_t len = 0;
+        e = pread_exact(fd, h + hlen, wlen + 8, hlen, eb);
     if (e == TR_OK) {
-        const unsigned char *wrapped = aad + hlen;
+        const unsigned char *wrapped = h + hlen;
         hlen += wlen;
-        len = get_be(aad + hlen, 8);
+        r->len = get_be(h + hlen, 8);
         hlen += 8;
+        r->hlen = hlen;
         /* the size the header promises, chunk by chunk */
-        uint64_t n = chunks_of(len);
-        if (len > in_size ||
-            in_size - hlen != len + n * (uint64_t)ENVELOPE_OVERHEAD)
+        uint64_t n = chunks_of(r->len);
+        if (r->len > in_size ||
+            in_size - hlen != r->len + n * (uint64_t)ENVELOPE_OVERHEAD)
             e = tr_fail(eb, TR_ERR_CRYPTO,
                         "object size does not match its header");
         if (e == TR_OK)
-            e = keys_unwrap(k, id, wrapped, wlen, dek, sizeof(dek), eb);
+            e = keys_unwrap(k, id, wrapped, wlen, r->dek, sizeof(r->dek), eb);
     }
-    unsigned char *in = NULL, *out = NULL;
-    struct arena *a = arena_new();
-    if (e == TR_OK) {
-        in = arena_alloc(a, SEALED_CHUNK_OUT);
-        out = arena_alloc(a, SEALED_CHUNK);
+    if (e != TR_OK) {
+        r->fd = -1; /* the caller keeps fd on failure */
+        sealed_reader_close(r);
+        return e;
     }
-    uint64_t n = e == TR_OK ? chunks_of(len) : 0, done = 0;
-    for (uint64_t i = 0; e == TR_OK && i < n; i++) {
-        size_t m = len - done > SEALED_CHUNK ? SEALED_CHUNK
-                                             : (size_t)(len - done);
-        e = file_read_exact(in_fd, in, m + ENVELOPE_OVERHEAD, eb);
-        set_index(aad, hlen, i);
-        if (e == TR_OK)
-            e = envelope_aead_open(dek, aad, hlen + 8, in,
-                                   m + ENVELOPE_OVERHEAD, out, eb);
-        if (e == TR_OK)
-            e = file_write_exact(out_fd, out, m, eb);
-        done += m;
-    }
-    OPENSSL_cleanse(dek, sizeof(dek));
-    if (out != NULL)
-        OPENSSL_cleanse(out, SEALED_CHUNK);
-    arena_destroy(a);
+    *out = r;
+    *plain_len = r->len;
+    return TR_OK;
+}
+
+/* Decrypts chunk i into r->out; its plaintext length in *m. */
+static tr_err load_chunk(struct sealed_reader *r, uint64_t i, size_t *m,
+                         struct tr_errbuf *eb)
+{
+    uint64_t start = i * SEALED_CHUNK;
+    *m = r->len - start > SEALED_CHUNK ? SEALED_CHUNK
+                                       : (size_t)(r->len - start);
+    if (r->have == (int64_t)i)
+        return TR_OK;
+    r->have = -1;
+    tr_err e = pread_exact(r->fd, r->in, *m + ENVELOPE_OVERHEAD,
+                           r->hlen + i * (uint64_t)SEALED_CHUNK_OUT, eb);
+    set_index(r->aad, r->hlen, i);
     if (e == TR_OK)
-        *plain_len = len;
+        e = envelope_aead_open(r->dek, r->aad, r->hlen + 8, r->in,
+                               *m + ENVELOPE_OVERHEAD, r->out, eb);
+    if (e == TR_OK)
+        r->have = (int64_t)i;
     return e;
+}
+
+tr_err sealed_reader_pread(struct sealed_reader *r, void *buf, size_t n,
+                           uint64_t off, size_t *got, struct tr_errbuf *eb)
+{
+    unsigned char *p = buf;
+    size_t m = 0;
+    tr_err e = TR_OK;
+    *got = 0;
+    while (e == TR_OK && *got < n && off < r->len) {
+        uint64_t i = off / SEALED_CHUNK;
+        e = load_chunk(r, i, &m, eb);
+        if (e != TR_OK)
+            break;
+        size_t at = (size_t)(off - i * SEALED_CHUNK);
+        size_t take = m - at < n - *got ? m - at : n - *got;
+        memcpy(p + *got, r->out + at, take);
+        *got += take;
+        off += take;
+    }
+    if (e == TR_OK && r->len == 0 && r->have < 0) /* the empty object's */
+        e = load_chunk(r, 0, &m, eb);             /* one chunk */
+    return e;
+}
+
+void sealed_reader_close(struct sealed_reader *r)
+{
+    if (r == NULL)
+        return;
+    if (r->fd >= 0)
+        close(r->fd);
+    OPENSSL_cleanse(r->dek, sizeof(r->dek));
+    OPENSSL_cleanse(r->out, sizeof(r->out));
+    free(r);
 }

@@ -16,8 +16,8 @@
  * added, and a changed header (key id, length) fails every chunk.  The
  * object's size must be exactly what the header implies.
  *
- * Streaming in both directions: memory use is two chunks whatever the
- * object's size.
+ * Streaming in both directions, and random access when reading: memory
+ * use is two chunks whatever the object's size.
  *
  * SPDX-License-Identifier: MPL-2.0
  */
@@ -27,6 +27,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "core/err.h"
 #include "crypto/keys.h"
@@ -45,12 +46,20 @@ bool sealed_is(const void *p, size_t n);
 tr_err sealed_seal(const struct keyring *k, int in_fd, const void *mem,
                    uint64_t len, int out_fd, struct tr_errbuf *eb);
 
-/* Opens the sealed object of in_size bytes read from in_fd (from its
- * current position) and writes the plaintext to out_fd; *plain_len gets
- * its length.  TR_ERR_CRYPTO for a malformed or tampered object or a key
- * the keyring does not hold (what was written to out_fd then must be
- * discarded), TR_ERR_IO when reading or writing fails. */
-tr_err sealed_open(const struct keyring *k, int in_fd, uint64_t in_size,
-                   int out_fd, uint64_t *plain_len, struct tr_errbuf *eb);
+/* A sealed object opened for reading at any offset (one chunk is
+ * decrypted at a time and kept for the next read).  Takes ownership of fd
+ * (the object, in_size bytes) on success; *plain_len gets the
+ * plaintext's length.  TR_ERR_CRYPTO for a malformed header, a size that
+ * does not match it, or a key the keyring does not hold. */
+struct sealed_reader;
+tr_err sealed_reader_open(const struct keyring *k, int fd, uint64_t in_size,
+                          struct sealed_reader **out, uint64_t *plain_len,
+                          struct tr_errbuf *eb);
+/* Up to n plaintext bytes at off into buf, *got of them (fewer only at
+ * the end).  TR_ERR_CRYPTO for a tampered chunk, TR_ERR_IO. */
+tr_err sealed_reader_pread(struct sealed_reader *r, void *buf, size_t n,
+                           uint64_t off, size_t *got, struct tr_errbuf *eb);
+/* Closes the fd and wipes the key; NULL is ignored. */
+void sealed_reader_close(struct sealed_reader *r);
 
 #endif

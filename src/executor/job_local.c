@@ -240,32 +240,28 @@ static tr_err jl_append_log(void *ctx, const char *job_id, const char *data,
 static tr_err blob_to_file(struct blob *b, const char *key,
                            const char *dest_path, struct tr_errbuf *eb)
 {
-    int in = -1;
+    struct blob_reader *in = NULL;
     uint64_t size = 0;
-    tr_err e = blob_open_read(b, key, &in, &size, eb);
+    tr_err e = blob_reader_open(b, key, &in, &size, eb);
     if (e != TR_OK)
         return e;
     int out = open(dest_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (out < 0) {
-        close(in);
+        blob_reader_close(in);
         return tr_fail(eb, TR_ERR_IO, "cannot create %s: %s", dest_path,
                        strerror(errno));
     }
     char buf[65536];
-    for (;;) {
-        ssize_t n = read(in, buf, sizeof(buf));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            e = tr_fail(eb, TR_ERR_IO, "cannot read a blob: %s",
-                        strerror(errno));
-        if (n <= 0)
-            break;
-        e = file_write_exact(out, buf, (size_t)n, eb);
-        if (e != TR_OK)
-            break;
+    for (uint64_t off = 0; e == TR_OK && off < size;) {
+        size_t n = 0;
+        e = blob_reader_pread(in, buf, sizeof(buf), off, &n, eb);
+        if (e == TR_OK && n == 0)
+            e = tr_fail(eb, TR_ERR_IO, "an object shrank while read");
+        if (e == TR_OK)
+            e = file_write_exact(out, buf, n, eb);
+        off += n;
     }
-    close(in);
+    blob_reader_close(in);
     if (close(out) != 0 && e == TR_OK)
         e = tr_fail(eb, TR_ERR_IO, "cannot write %s", dest_path);
     return e;

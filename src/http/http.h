@@ -60,8 +60,8 @@ struct http_req {
     const char *content_type;
     const char *resp_body;
     size_t resp_len;
-    int resp_fd;            /* >= 0: send this file instead of resp_body */
-    uint64_t resp_fd_size;
+    struct blob_reader *resp_blob; /* set: send this instead of resp_body */
+    uint64_t resp_blob_size;
     int nheaders;
     const char *hnames[8];
     const char *hvalues[8];
@@ -107,8 +107,11 @@ void http_reply(struct http_req *r, int status, const char *ctype,
                 const char *body, size_t len);
 /* Serialises doc (then decrefs it) as application/vnd.api+json. */
 void http_reply_json(struct http_req *r, int status, json_t *doc);
-void http_reply_fd(struct http_req *r, int status, const char *ctype, int fd,
-                   uint64_t size);
+/* Sends size bytes of an object (blob.h), which the request now owns: a
+ * sealed one is decrypted chunk by chunk as it is sent. */
+struct blob_reader;
+void http_reply_blob(struct http_req *r, int status, const char *ctype,
+                     struct blob_reader *rd, uint64_t size);
 /* JSON:API error document with one error. */
 void http_error(struct http_req *r, int status, const char *title,
                 const char *detail);

@@ -107,13 +107,13 @@ void http_reply_json(struct http_req *r, int status, json_t *doc)
     http_reply(r, status, "application/vnd.api+json", s, n);
 }
 
-void http_reply_fd(struct http_req *r, int status, const char *ctype, int fd,
-                   uint64_t size)
+void http_reply_blob(struct http_req *r, int status, const char *ctype,
+                     struct blob_reader *rd, uint64_t size)
 {
     r->status = status;
     r->content_type = ctype;
-    r->resp_fd = fd;
-    r->resp_fd_size = size;
+    r->resp_blob = rd;
+    r->resp_blob_size = size;
 }
 
 void http_error(struct http_req *r, int status, const char *title,

@@ -51,15 +51,42 @@ static uint64_t body_limit(const struct http_req *r)
     return (uint64_t)c->max_body;
 }
 
+/* A response body read from an object (http_reply_blob()). */
+static ssize_t blob_chunk(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    size_t got = 0;
+    struct tr_errbuf eb = {{0}};
+    tr_err e = blob_reader_pread(cls, buf, max, pos, &got, &eb);
+    if (e != TR_OK) {
+        log_error("cannot send an object at offset %llu: %s",
+                  (unsigned long long)pos, tr_errbuf_msg(&eb, e));
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
+    return got == 0 ? MHD_CONTENT_READER_END_OF_STREAM : (ssize_t)got;
+}
+
+static void blob_done(void *cls)
+{
+    blob_reader_close(cls);
+}
+
 static enum MHD_Result queue(struct req_box *box)
 {
     struct http_req *r = &box->req;
     struct MHD_Response *resp;
     if (r->status == 0)
         http_error(r, 500, "internal error", "the handler gave no response");
-    if (r->resp_fd >= 0) {
-        resp = MHD_create_response_from_fd64(r->resp_fd_size, r->resp_fd);
-        r->resp_fd = -1; /* MHD closes it */
+    int fd = r->resp_blob ? blob_reader_fd(r->resp_blob) : -1;
+    if (fd >= 0 && (fd = dup(fd)) >= 0) { /* in the clear: sendfile() */
+        resp = MHD_create_response_from_fd64(r->resp_blob_size, fd);
+        if (resp == NULL)
+            close(fd);
+    } else if (r->resp_blob != NULL) {
+        resp = MHD_create_response_from_callback(
+            r->resp_blob_size, 64 * 1024, blob_chunk, r->resp_blob,
+            blob_done);
+        if (resp != NULL)
+            r->resp_blob = NULL; /* MHD closes it (blob_done) */
     } else {
         resp = MHD_create_response_from_buffer(
             r->resp_len, (void *)(r->resp_body ? r->resp_body : ""),
@@ -86,8 +113,7 @@ static void req_cleanup(void *p)
 {
     struct http_req *r = p;
     buf_free(&r->body);
-    if (r->resp_fd >= 0)
-        close(r->resp_fd);
+    blob_reader_close(r->resp_blob);
 }
 
 static struct req_box *begin(struct terrace_server *srv,
@@ -104,7 +130,6 @@ static struct req_box *begin(struct terrace_server *srv,
     r->method = arena_strdup(a, method);
     r->path = arena_strdup(a, url);
     r->spool_fd = -1;
-    r->resp_fd = -1;
     unsigned char rnd[8];
     util_random(rnd, sizeof(rnd));
     r->request_id = arena_printf(a, "%02x%02x%02x%02x%02x%02x%02x%02x",

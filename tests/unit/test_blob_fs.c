@@ -160,28 +160,40 @@ static void test_open_read(void **state)
     struct fx *fx = *state;
     struct tr_errbuf eb = {{0}};
     assert_int_equal(blob_put(fx->b, "logs/run-1", "hello log", 9, &eb), TR_OK);
-    int fd = -1;
+    struct blob_reader *rd = NULL;
     uint64_t size = 0;
-    assert_int_equal(blob_open_read(fx->b, "logs/run-1", &fd, &size, &eb),
+    size_t got = 0;
+    assert_int_equal(blob_reader_open(fx->b, "logs/run-1", &rd, &size, &eb),
                      TR_OK);
-    assert_true(fd >= 0);
     assert_int_equal(size, 9);
     char buf[32] = {0};
-    assert_int_equal(read(fd, buf, sizeof(buf)), 9);
+    assert_int_equal(blob_reader_pread(rd, buf, sizeof(buf), 0, &got, &eb),
+                     TR_OK);
+    assert_int_equal(got, 9);
     assert_string_equal(buf, "hello log");
-    close(fd);
-    fd = -1;
-    assert_int_equal(blob_open_read(fx->b, "logs/run-2", &fd, &size, &eb),
+    /* at an offset, and past the end */
+    memset(buf, 0, sizeof(buf));
+    assert_int_equal(blob_reader_pread(rd, buf, 3, 6, &got, &eb), TR_OK);
+    assert_int_equal(got, 3);
+    assert_string_equal(buf, "log");
+    assert_int_equal(blob_reader_pread(rd, buf, 3, 9, &got, &eb), TR_OK);
+    assert_int_equal(got, 0);
+    assert_int_equal(blob_reader_fd(rd) >= 0, fx->keys == NULL);
+    blob_reader_close(rd);
+    rd = NULL;
+    assert_int_equal(blob_reader_open(fx->b, "logs/run-2", &rd, &size, &eb),
                      TR_ERR_NOT_FOUND);
-    assert_int_equal(fd, -1);
-    /* an fd opened before a replace keeps reading the old bytes */
-    assert_int_equal(blob_open_read(fx->b, "logs/run-1", &fd, &size, &eb),
+    assert_null(rd);
+    /* a reader opened before a replace keeps reading the old bytes */
+    assert_int_equal(blob_reader_open(fx->b, "logs/run-1", &rd, &size, &eb),
                      TR_OK);
     assert_int_equal(blob_put(fx->b, "logs/run-1", "new", 3, &eb), TR_OK);
     memset(buf, 0, sizeof(buf));
-    assert_int_equal(read(fd, buf, sizeof(buf)), 9);
+    assert_int_equal(blob_reader_pread(rd, buf, sizeof(buf), 0, &got, &eb),
+                     TR_OK);
     assert_string_equal(buf, "hello log");
-    close(fd);
+    blob_reader_close(rd);
+    blob_reader_close(NULL);
 }
 
 static void test_remove(void **state)
@@ -235,9 +247,9 @@ static void test_valid_keys(void **state)
         assert_true(ut_write_file(src, "x"));
         assert_int_not_equal(blob_put_file(fx->b, k, src, &eb), TR_OK);
         unlink(src);
-        int fd = -1;
+        struct blob_reader *rd = NULL;
         uint64_t size = 0;
-        assert_int_equal(blob_open_read(fx->b, k, &fd, &size, &eb),
+        assert_int_equal(blob_reader_open(fx->b, k, &rd, &size, &eb),
                          TR_ERR_NOT_FOUND);
         char *data = NULL;
         size_t len = 0;
@@ -513,13 +525,30 @@ static void test_sealed_sizes(void **state)
             blob_get(fx->b, fx->a, "obj", n, &back, &blen, NULL), TR_OK);
         assert_int_equal(blen, n);
         assert_memory_equal(back, plain, n);
-        /* open_read reports the plaintext's size and reads it */
-        int fd = -1;
+        /* a reader reports the plaintext's size and reads any range,
+         * across chunk boundaries too */
+        struct blob_reader *rd = NULL;
         uint64_t size = 0;
-        assert_int_equal(blob_open_read(fx->b, "obj", &fd, &size, NULL),
+        assert_int_equal(blob_reader_open(fx->b, "obj", &rd, &size, NULL),
                          TR_OK);
         assert_int_equal(size, n);
-        close(fd);
+        assert_int_equal(blob_reader_fd(rd), -1);
+        uint64_t offs[] = {0, 1, SEALED_CHUNK - 3, SEALED_CHUNK,
+                           2 * SEALED_CHUNK + 5, n > 0 ? n - 1 : 0, n};
+        char part[300];
+        for (size_t o = 0; o < sizeof(offs) / sizeof(offs[0]); o++) {
+            if (offs[o] > n)
+                continue;
+            size_t got = 0;
+            assert_int_equal(blob_reader_pread(rd, part, sizeof(part),
+                                               offs[o], &got, NULL),
+                             TR_OK);
+            size_t want = n - offs[o] < sizeof(part) ? n - offs[o]
+                                                     : sizeof(part);
+            assert_int_equal(got, want);
+            assert_memory_equal(part, plain + offs[o], got);
+        }
+        blob_reader_close(rd);
     }
     /* put_file seals what it consumes */
     char src[192];
