@@ -108,6 +108,9 @@ struct job_api {
     /* Ends the job: uploads plan files, closes the log, moves the run on. */
     tr_err (*finish)(void *ctx, const char *job_id,
                      const struct job_result *res, struct tr_errbuf *eb);
+    /* *final: the run has ended (no apply will come); optional (NULL). */
+    tr_err (*run_final)(void *ctx, const char *run_id, bool *final,
+                        struct tr_errbuf *eb);
 };
 
 #endif

@@ -345,6 +345,23 @@ static tr_err jl_finish(void *ctx, const char *job_id,
     return e;
 }
 
+static tr_err jl_run_final(void *ctx, const char *run_id, bool *final,
+                           struct tr_errbuf *eb)
+{
+    struct job_local *jl = ctx;
+    struct arena *a = arena_new();
+    struct st_run r;
+    tr_err e = store_run_get(jl->srv->db, a, run_id, &r, eb);
+    if (e == TR_ERR_NOT_FOUND) { /* its workspace was deleted */
+        *final = true;
+        e = TR_OK;
+    } else if (e == TR_OK) {
+        *final = run_is_final(r.status);
+    }
+    arena_destroy(a);
+    return e;
+}
+
 tr_err job_local_new(struct terrace_server *srv, const struct job_local_opts *o,
                      struct job_local **out, struct tr_errbuf *eb)
 {
@@ -363,6 +380,7 @@ tr_err job_local_new(struct terrace_server *srv, const struct job_local_opts *o,
         .fetch_config = jl_fetch_config,
         .fetch_plan = jl_fetch_plan,
         .finish = jl_finish,
+        .run_final = jl_run_final,
     };
     *out = jl;
     return TR_OK;

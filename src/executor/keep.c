@@ -16,7 +16,8 @@
  * the one that was shown.
  *
  * Entries live at most keep_ms and at most EXEC_KEEP_MAX at once (the
- * oldest is dropped first); the worker threads sweep expired entries
+ * oldest is dropped first), and go as soon as their run has ended
+ * without its apply (job_api.run_final); the worker threads sweep
  * between claims and executor_stop() drops the rest.  Directories are
  * removed outside the lock.
  *
@@ -114,15 +115,42 @@ bool keep_take(struct exec_ctx *x, struct arena *a, const char *run_id,
     return ok;
 }
 
+/* The run ids of the kept entries (ids[i][0] == 0: slot free) whose runs
+ * ended without their apply (discarded, canceled, errored): their
+ * directories, which hold the run's variables, go at once rather than at
+ * expiry.  Asked outside the lock; keep_sweep() drops a slot only if it
+ * still holds the same run. */
+static void find_ended(struct exec_ctx *x, char ids[][64], bool *ended)
+{
+    pthread_mutex_lock(&x->keep_mu);
+    for (int i = 0; i < EXEC_KEEP_MAX; i++)
+        snprintf(ids[i], 64, "%s",
+                 x->keep[i].root != NULL ? x->keep[i].run_id : "");
+    pthread_mutex_unlock(&x->keep_mu);
+    for (int i = 0; i < EXEC_KEEP_MAX; i++) {
+        bool final = false;
+        ended[i] = ids[i][0] != '\0' && x->api.run_final != NULL &&
+                   x->api.run_final(x->api.ctx, ids[i], &final, NULL) ==
+                       TR_OK &&
+                   final;
+    }
+}
+
 void keep_sweep(struct exec_ctx *x, bool all)
 {
     char *drop[EXEC_KEEP_MAX];
+    char ids[EXEC_KEEP_MAX][64];
+    bool ended[EXEC_KEEP_MAX] = {false};
     int n = 0;
     int64_t now = util_now_ms();
+    if (!all)
+        find_ended(x, ids, ended);
     pthread_mutex_lock(&x->keep_mu);
     for (int i = 0; i < EXEC_KEEP_MAX; i++) {
         struct exec_kept *k = &x->keep[i];
-        if (k->root != NULL && (all || now - k->at_ms >= x->o.keep_ms)) {
+        bool gone = ended[i] && strcmp(k->run_id, ids[i]) == 0;
+        if (k->root != NULL &&
+            (all || gone || now - k->at_ms >= x->o.keep_ms)) {
             drop[n++] = k->root;
             k->root = NULL;
             entry_clear(k);

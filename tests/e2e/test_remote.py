@@ -171,13 +171,21 @@ def test_saved_plan_show_and_apply(tofu, api, remote):
         "data"]["attributes"]["status"] == "applied"
 
 
-def test_answer_no_discards(tofu, api, remote):
+def test_answer_no_discards(tofu, api, remote, daemon):
     r = tofu.run("apply", "-no-color", input="no\n", rc=1)
     assert "Apply discarded" in r.text or "discarded" in r.text.lower(), \
         r.text
     run = latest_run(api, remote["id"])
     assert run["attributes"]["status"] == "discarded"
     assert api.current_state(remote["id"]) is None
+    # the plan's working directory, kept for an apply that will not come
+    # (it holds the run's variables), goes with the discard, not 10
+    # minutes later
+    work = os.path.join(daemon.data_dir, "work")
+    deadline = time.time() + 15
+    while os.listdir(work) and time.time() < deadline:
+        time.sleep(0.1)
+    assert os.listdir(work) == []
 
 
 def test_config_error_errors(tofu, api, remote):

@@ -144,6 +144,7 @@ struct fake {
     bool handed2;
     int fetch_configs, fetch_plans;
     bool tamper;        /* overwrite kept plan files before job 2 */
+    bool run_ended;     /* run_final() answers true */
     char work_dir[256]; /* DATA/work */
 };
 
@@ -316,6 +317,18 @@ static tr_err f_finish(void *ctx, const char *job_id,
     return TR_OK;
 }
 
+static tr_err f_run_final(void *ctx, const char *run_id, bool *final,
+                          struct tr_errbuf *eb)
+{
+    (void)ctx;
+    (void)run_id;
+    (void)eb;
+    pthread_mutex_lock(&F.mu);
+    *final = F.run_ended;
+    pthread_mutex_unlock(&F.mu);
+    return TR_OK;
+}
+
 static const struct job_api fake_api = {
     .claim = f_claim,
     .heartbeat = f_heartbeat,
@@ -323,6 +336,7 @@ static const struct job_api fake_api = {
     .fetch_config = f_fetch_config,
     .fetch_plan = f_fetch_plan,
     .finish = f_finish,
+    .run_final = f_run_final,
 };
 
 /* ---- configuration tarballs -------------------------------------------- */
@@ -402,7 +416,7 @@ static int setup(void **state)
     memset(&F.job2, 0, sizeof(F.job2));
     F.njobs = 1;
     F.finishes = F.fetch_configs = F.fetch_plans = 0;
-    F.tamper = F.handed2 = false;
+    F.tamper = F.handed2 = F.run_ended = false;
     snprintf(F.work_dir, sizeof(F.work_dir), "%s/work", fx->data);
     buf_free(&F.log);
     memset(&F.job, 0, sizeof(F.job));
@@ -718,6 +732,18 @@ static void test_plan_dir_keep_off(void **state)
     run_job(fx);
     assert_int_equal(F.res.outcome, JOB_FINISHED);
     assert_int_equal(F.fetch_plans, 1);
+}
+
+/* A kept directory goes as soon as its run ends without the apply
+ * (discarded, say), long before keep_ms. */
+static void test_plan_dir_run_ended(void **state)
+{
+    struct fx *fx = *state;
+    set_mode(fx, "ok");
+    F.run_ended = true;
+    fx->wait_empty = true;
+    run_job(fx);
+    assert_int_equal(F.res.outcome, JOB_FINISHED);
 }
 
 /* A kept directory whose apply never comes is removed after keep_ms by
@@ -1277,6 +1303,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_plan_dir_keep_off, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_plan_dir_expires, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_plan_dir_run_ended, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_env_clean, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secret_scrub, setup, teardown),
