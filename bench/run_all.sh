@@ -44,7 +44,9 @@ for b in "${BENCHES[@]}"; do
       echo "### $b: FAILED (exit $code)"
       echo
       echo '```'
-      tail -n 15 "$LOG"
+      # no paths of this machine in RESULTS.md
+      tail -n 15 "$LOG" | sed -e "s|$BENCH_ROOT/||g" -e "s|$BENCH_TMP|BENCH_TMP|g" \
+        -e "s|${BENCH_TMPDIR:-/tmp}/terrace-bench\.[A-Za-z0-9]*|BENCH_TMP|g"
       echo '```'
       echo
     } >>"$SECTION"

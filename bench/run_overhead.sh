@@ -167,7 +167,7 @@ done
 blog "first applies through the API driver"
 api_check 0
 api_check "$NRES"
-BN="baseline $BASE_REV, remote execution via the API"
+BN="baseline ${BASE_REV:-}, remote execution via the API"
 HF_BASE=()
 if [ -n "$BASELINE" ]; then
   $B_ENV $API -expect-destroyed 0 -var n=1 >/dev/null
