@@ -58,6 +58,9 @@ struct job {
     bool refresh;
     bool refresh_only;
     bool save_plan;
+    bool structured;             /* the workspace has structured run
+                                    output: tofu writes JSON logs (-json),
+                                    which the CLI renders */
     bool want_schemas;           /* the plan will be rendered from its
                                     JSON (saved plan, structured output):
                                     report the provider schemas too */

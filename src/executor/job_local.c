@@ -143,6 +143,7 @@ static tr_err fill_job(struct job_local *jl, struct arena *a,
         .refresh = r->refresh,
         .refresh_only = r->refresh_only,
         .save_plan = r->save_plan,
+        .structured = structured_output(w.settings),
         .want_schemas = r->save_plan || structured_output(w.settings),
         .timeout_s = apply ? jl->o.apply_timeout_s : jl->o.plan_timeout_s,
     };

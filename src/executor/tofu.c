@@ -4,6 +4,8 @@
  *   plan:  init (output kept back unless it fails), plan -out, show -json,
  *          and providers schema -json when the plan will be rendered
  *          from its JSON (a saved plan, structured run output)
+ * With structured run output, plan and apply write JSON logs (-json),
+ * which the CLI renders itself, as with TFE.
  *   apply: fetch the saved plan, init, apply -auto-approve <plan>
  *          or, in the plan's directory kept on this node (keep.c), just
  *          apply -auto-approve <plan>
@@ -645,6 +647,8 @@ static void plan_phase(struct phase *ph, struct job_result *res)
     v[n++] = "plan";
     v[n++] = "-input=false";
     v[n++] = "-lock=false";
+    if (j->structured)
+        v[n++] = "-json";
     v[n++] = arena_printf(ph->a, "-out=%s", ph->wd.plan_file);
     if (j->is_destroy)
         v[n++] = "-destroy";
@@ -696,12 +700,16 @@ static void apply_phase(struct phase *ph, struct job_result *res)
     }
     if (!ph->reused && !init(ph, res))
         return;
-    const char **v = args(ph, 0);
-    v[1] = "apply";
-    v[2] = "-input=false";
-    v[3] = "-lock=false";
-    v[4] = "-auto-approve";
-    v[5] = ph->wd.plan_file;
+    const char **v = args(ph, 1);
+    int n = 1;
+    v[n++] = "apply";
+    v[n++] = "-input=false";
+    v[n++] = "-lock=false";
+    v[n++] = "-auto-approve";
+    if (ph->j->structured)
+        v[n++] = "-json";
+    v[n++] = ph->wd.plan_file;
+    v[n] = NULL;
     if (!step(ph, v, -1, "apply", res))
         return;
     res->outcome = JOB_FINISHED;

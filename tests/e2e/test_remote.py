@@ -171,6 +171,22 @@ def test_saved_plan_show_and_apply(tofu, api, remote):
         "data"]["attributes"]["status"] == "applied"
 
 
+def test_structured_run_output(tofu, api, remote):
+    # with structured run output the run writes JSON logs and the CLI
+    # renders them and the plan itself (from json-output-redacted)
+    api.ok(api.c.patch("/api/v2/workspaces/" + remote["id"], {"data": {
+        "type": "workspaces",
+        "attributes": {"structured-run-output-enabled": True}}}), 200)
+    r = tofu.run("apply", "-auto-approve", "-no-color")
+    assert "Apply complete! Resources: 1 added" in r.text, r.text
+    assert r.text.count("Plan: 1 to add, 0 to change, 0 to destroy") == 1, \
+        r.text
+    assert "terraform_data.x will be created" in r.text, r.text
+    assert '"@level"' not in r.text and '"type":' not in r.text, r.text
+    run = latest_run(api, remote["id"])
+    assert run["attributes"]["status"] == "applied"
+
+
 def test_answer_no_discards(tofu, api, remote, daemon):
     r = tofu.run("apply", "-no-color", input="no\n", rc=1)
     assert "Apply discarded" in r.text or "discarded" in r.text.lower(), \

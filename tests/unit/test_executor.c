@@ -105,8 +105,9 @@ static const char fake_tofu[] =
     "  exit 0;;\n"
     "apply)\n"
     "  echo \"applying $*\"\n"
-    "  echo \"plan: $(cat \"$4\")\"\n"
-    "  case \"$(cat \"$4\")\" in 'saved plan'|'binary plan') ;;\n"
+    "  for a in \"$@\"; do last=\"$a\"; done\n"
+    "  echo \"plan: $(cat \"$last\")\"\n"
+    "  case \"$(cat \"$last\")\" in 'saved plan'|'binary plan') ;;\n"
     "  *) echo 'wrong plan'; exit 1;; esac\n"
     "  grep -q run-token-SECRET \"$TF_CLI_CONFIG_FILE\" &&"
     " echo 'config has the plan token'\n"
@@ -674,6 +675,20 @@ static void queue_apply(struct fx *fx, const char *mode)
     F.job2.vars = fx->vars2;
     F.job2.nvars = 1;
     F.njobs = 2;
+}
+
+/* Structured run output: plan and apply write JSON logs. */
+static void test_structured_logs(void **state)
+{
+    struct fx *fx = *state;
+    set_mode(fx, "ok");
+    F.job.structured = true;
+    queue_apply(fx, "ok");
+    F.job2.structured = true;
+    run_job(fx);
+    assert_int_equal(F.res.outcome, JOB_FINISHED);
+    assert_log_has("plan args: -input=false -lock=false -json -out=");
+    assert_log_has("applying -input=false -lock=false -auto-approve -json /");
 }
 
 /* The apply on the node that planned runs in the plan's directory: no
@@ -1294,6 +1309,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_plan_ok, setup, teardown),
         cmocka_unit_test_setup_teardown(test_apply_ok, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_schemas, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_structured_logs, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_apply_reuses_plan_dir, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_apply_kept_plan_changed, setup,
