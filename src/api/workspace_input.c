@@ -40,8 +40,11 @@ static const struct {
     {"global-remote-state", A_BOOL, "false"},
     {"queue-all-runs", A_BOOL, "false"},
     {"speculative-enabled", A_BOOL, "true"},
-    /* false: the executor streams human-readable output, so the CLI must
-     * print log lines as they are rather than render JSON logs */
+    /* false (TFE says true): runs stream tofu's human-readable output,
+     * which the CLI prints as it is.  True works too: runs then write
+     * JSON logs and the provider schemas, and the CLI renders both, but
+     * each plan pays for a `tofu providers schema -json` (which starts
+     * every provider), so it is the user's choice */
     {"structured-run-output-enabled", A_BOOL, "false"},
     {"source-name", A_STR_NULL, "null"},
     {"source-url", A_STR_NULL, "null"},
