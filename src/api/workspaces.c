@@ -184,24 +184,39 @@ static json_t *tag_names(const struct st_workspace *w)
     return a;
 }
 
-/* The run shown as current-run: the owner of the workspace's queue, else
- * the newest one that left pending (store_run_ws_shown()). */
-static const char *shown_run(struct http_req *r, const char *ws_id,
+/* The run shown as current-run: the owner of the workspace's queue; on a
+ * workspace locked by hand, the run waiting for the lock (as in TFE: the
+ * CLI then says it waits for the unlock); else the newest one that left
+ * pending (store_run_ws_shown()). */
+static const char *shown_run(struct http_req *r, const struct st_workspace *w,
                              const char **latest)
 {
     const char *cur = NULL;
-    if (store_run_ws_runs(r->srv->db, r->arena, ws_id, &cur, latest, NULL) !=
+    if (store_run_ws_runs(r->srv->db, r->arena, w->id, &cur, latest, NULL) !=
         TR_OK)
         return NULL;
+    if (cur == NULL && w->locked && !util_streq(w->lock_kind, "run")) {
+        struct st_run_filter f = {.workspace_id = w->id,
+                                  .statuses = (const char *[]){"pending"},
+                                  .nstatuses = 1,
+                                  .oldest_first = true};
+        struct st_run *runs = NULL;
+        int n = 0;
+        int64_t total = 0;
+        if (store_run_list(r->srv->db, r->arena, &f, 0, 1, &runs, &n, &total,
+                           NULL) == TR_OK &&
+            n > 0)
+            cur = runs[0].id;
+    }
     if (cur == NULL)
-        store_run_ws_shown(r->srv->db, r->arena, ws_id, &cur, NULL);
+        store_run_ws_shown(r->srv->db, r->arena, w->id, &cur, NULL);
     return cur;
 }
 
 json_t *api_ws_json(struct http_req *r, const struct st_workspace *w)
 {
     const char *latest = NULL, *cv_id = NULL;
-    const char *cur = shown_run(r, w->id, &latest);
+    const char *cur = shown_run(r, w, &latest);
     struct st_cv cv;
     if (store_cv_current(r->srv->db, r->arena, w->id, &cv, NULL) == TR_OK)
         cv_id = cv.id;
@@ -354,7 +369,7 @@ static bool add_included(struct http_req *r, json_t *doc, int flags,
     json_object_set_new(doc, "included", inc);
     for (int i = 0; (flags & INC_RUN) && i < n; i++) {
         const char *latest = NULL;
-        const char *cur = shown_run(r, ws[i].id, &latest);
+        const char *cur = shown_run(r, &ws[i], &latest);
         struct st_run run;
         if (cur != NULL &&
             store_run_get(r->srv->db, r->arena, cur, &run, NULL) == TR_OK)

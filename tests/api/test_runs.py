@@ -506,8 +506,14 @@ def test_user_lock_holds_runs(c, org):
     assert r.status == 200, r
     run = new_run(c, ws, cv)["id"]
     assert status(c, run) == "pending"
+    # the CLI tells "waiting for the manually locked workspace" from the
+    # workspace's current-run being this pending run, as TFE shows it
+    w = ws_doc(c, ws)["data"]
+    assert w["relationships"]["current-run"]["data"]["id"] == run
     spec = new_run(c, ws, cv, **{"plan-only": True})["id"]
     assert status(c, spec) == "plan_queued"
+    w = ws_doc(c, ws)["data"]
+    assert w["relationships"]["current-run"]["data"]["id"] == run
     r = c.post("%s/workspaces/%s/actions/unlock" % (API, ws))
     assert r.status == 200, r
     wait_status(c, run, "plan_queued")  # the scheduler's sweep
