@@ -41,6 +41,10 @@ struct executor {
     struct arena *arena; /* option strings and paths */
     pthread_t *threads;
     int nthreads;
+    pthread_t warm;      /* executor_prewarm()'s thread */
+    bool warming;
+    char **warm_paths;   /* in arena */
+    int nwarm;
 };
 
 void executor_defaults(struct executor_opts *o)
@@ -166,11 +170,37 @@ tr_err executor_start(const struct executor_opts *o, const struct job_api *api,
     return TR_OK;
 }
 
+/* Hashes the tools executor_prewarm() named, filling the memo. */
+static void *prewarm(void *arg)
+{
+    struct executor *x = arg;
+    for (int i = 0; i < x->nwarm && !atomic_load(&x->cx.stopping); i++) {
+        struct arena *a = arena_new();
+        char *sha = NULL;
+        exec_tool_sha(&x->cx, a, x->warm_paths[i], &sha, NULL);
+        arena_destroy(a);
+    }
+    return NULL;
+}
+
+void executor_prewarm(struct executor *x, const char *const *paths, int n)
+{
+    if (x == NULL || x->warming || n <= 0)
+        return;
+    x->warm_paths = arena_alloc(x->arena, sizeof(char *) * (size_t)n);
+    for (int i = 0; i < n; i++)
+        x->warm_paths[i] = arena_strdup(x->arena, paths[i]);
+    x->nwarm = n;
+    x->warming = pthread_create(&x->warm, NULL, prewarm, x) == 0;
+}
+
 void executor_stop(struct executor *x)
 {
     if (x == NULL)
         return;
     atomic_store(&x->cx.stopping, true);
+    if (x->warming)
+        pthread_join(x->warm, NULL);
     for (int i = 0; i < x->nthreads; i++)
         pthread_join(x->threads[i], NULL);
     free(x->threads);

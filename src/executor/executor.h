@@ -68,6 +68,12 @@ tr_err executor_start(const struct executor_opts *o, const struct job_api *api,
  * no-op. */
 void executor_stop(struct executor *x);
 
+/* Checks the given tool binaries' sha256 in a background thread, so the
+ * first job after start does not wait for the hash of a 100+ MB binary
+ * (jobs still check: a binary changed since is hashed again).  Call once,
+ * after executor_start(). */
+void executor_prewarm(struct executor *x, const char *const *paths, int n);
+
 /* True when tofu runs inside bubblewrap. */
 bool executor_sandboxed(const struct executor *x);
 

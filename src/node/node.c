@@ -171,7 +171,23 @@ static tr_err start_executor(struct terrace_server *srv, struct executor **x,
     o.provider_mirror = c->provider_mirror;
     o.plan_timeout_s = c->plan_timeout;
     o.apply_timeout_s = c->apply_timeout;
-    return executor_start(&o, srv->jobs, x, eb);
+    tr_err e = executor_start(&o, srv->jobs, x, eb);
+    /* the registered tools, hashed before the first job needs them */
+    struct arena *a = arena_new();
+    struct st_tool *tools = NULL;
+    int n = 0;
+    int64_t total = 0;
+    if (e == TR_OK && store_tool_list(srv->db, a, NULL, NULL, 0, 16, &tools,
+                                      &n, &total, NULL) == TR_OK) {
+        const char **paths = arena_alloc(a, sizeof(char *) * (size_t)(n + 1));
+        int k = 0;
+        for (int i = 0; i < n; i++)
+            if (tools[i].enabled && tools[i].path != NULL)
+                paths[k++] = tools[i].path;
+        executor_prewarm(*x, paths, k);
+    }
+    arena_destroy(a);
+    return e;
 }
 
 /* After the executor has stopped. */

@@ -1094,6 +1094,22 @@ static void test_stop_interrupts(void **state)
     assert_int_equal(job_processes(fx->run_id), 0);
 }
 
+/* Prewarming hashes the tool in the background: a job still runs, a
+ * stop right after does not wait on it or leak. */
+static void test_prewarm(void **state)
+{
+    struct fx *fx = *state;
+    set_mode(fx, "ok");
+    struct executor *x = start_executor(fx);
+    const char *paths[] = {tool_path, "/nonexistent/tofu"};
+    executor_prewarm(x, paths, 2);
+    executor_prewarm(x, paths, 2); /* once only */
+    assert_true(wait_finished());
+    assert_int_equal(F.res.outcome, JOB_FINISHED);
+    executor_stop(x);
+    executor_prewarm(NULL, paths, 2);
+}
+
 /* The checksum is remembered per file identity: a binary changed between
  * two jobs of one executor is caught. */
 static void test_tool_changed_between_jobs(void **state)
@@ -1347,6 +1363,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sandbox_confines, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_sandbox, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_interrupts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prewarm, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tool_changed_between_jobs, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_full_disk, setup, teardown),
