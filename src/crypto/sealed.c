@@ -22,7 +22,8 @@
 
 bool sealed_is(const void *p, size_t n)
 {
-    return n >= SEALED_MAGIC_LEN && memcmp(p, SEALED_MAGIC, SEALED_MAGIC_LEN) == 0;
+    return n >= SEALED_MAGIC_LEN &&
+           memcmp(p, SEALED_MAGIC, SEALED_MAGIC_LEN) == 0;
 }
 
 static void put_be(unsigned char *p, uint64_t v, int bytes)
@@ -90,7 +91,7 @@ tr_err sealed_seal(const struct keyring *k, int in_fd, const void *mem,
         const unsigned char *src = in;
         if (in_fd >= 0)
             e = file_read_exact(in_fd, in, m, eb);
-        else
+        else if (m > 0)
             src = (const unsigned char *)mem + done;
         set_index(aad, hlen, i);
         if (e == TR_OK)

@@ -16,10 +16,9 @@ static tr_err org_of(struct db_conn *c, struct arena *a, const char *id,
                      const char **org, struct tr_errbuf *eb)
 {
     struct db_rows *r = NULL;
-    tr_err e = db_q(c, a, &r, eb,
-                    arena_printf(a, "SELECT org FROM workspaces WHERE id = $1%s",
-                                 db_for_update(c)),
-                    id);
+    const char *sql = arena_printf(
+        a, "SELECT org FROM workspaces WHERE id = $1%s", db_for_update(c));
+    tr_err e = db_q(c, a, &r, eb, sql, id);
     if (e == TR_OK && r->nrows == 0)
         e = tr_fail(eb, TR_ERR_NOT_FOUND, "workspace %s not found", id);
     if (e == TR_OK)

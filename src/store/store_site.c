@@ -52,6 +52,6 @@ tr_err store_site_secret(struct db *db, struct arena *a, const char *key,
     if (nbytes > (int)sizeof(rnd))
         nbytes = sizeof(rnd);
     util_random(rnd, (size_t)nbytes);
-    return store_site_claim(db, a, key, digest_sha256_hex(a, rnd, (size_t)nbytes),
-                            value, eb);
+    char *fresh = digest_sha256_hex(a, rnd, (size_t)nbytes);
+    return store_site_claim(db, a, key, fresh, value, eb);
 }

@@ -473,7 +473,7 @@ static void test_open_cleans_tmp(void **state)
     blob_close(b);
 }
 
-/* ---- sealing at rest ------------------------------------------------------ */
+/* ---- sealing at rest ----------------------------------------------------- */
 
 /* The object file of key as stored on disk. */
 static char *raw_object(struct fx *fx, const char *key, size_t *len)

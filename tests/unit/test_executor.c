@@ -634,8 +634,9 @@ static void test_plan_schemas(void **state)
     run_job(fx);
     assert_int_equal(F.res.outcome, JOB_FINISHED);
     assert_non_null(F.res.schemas_file);
-    assert_string_equal(F.schemas_seen,
-                        "{\"format_version\":\"1.0\",\"provider_schemas\":{}}\n");
+    assert_string_equal(
+        F.schemas_seen,
+        "{\"format_version\":\"1.0\",\"provider_schemas\":{}}\n");
 }
 
 static void test_apply_ok(void **state)
