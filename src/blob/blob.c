@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/file.h"
 #include "crypto/sealed.h"
 
 bool blob_valid_key(const char *key)
@@ -45,24 +46,64 @@ void blob_set_keys(struct blob *b, const struct keyring *keys)
     b->keys = keys;
 }
 
-/* Seals len bytes (from in_fd, or mem) into a new file of the tmp dir,
- * whose path is left in tmp. */
-static tr_err seal_to_tmp(struct blob *b, int in_fd, const void *mem,
-                          uint64_t len, char tmp[PATH_MAX],
-                          struct tr_errbuf *eb)
+/* Copies len bytes from in_fd (from its current position) to out_fd. */
+static tr_err copy_fd(int in_fd, uint64_t len, int out_fd,
+                      struct tr_errbuf *eb)
 {
-    if (snprintf(tmp, PATH_MAX, "%s/seal-XXXXXX", b->tmp_dir) >= PATH_MAX)
+    char buf[65536];
+    tr_err e = TR_OK;
+    for (uint64_t done = 0; e == TR_OK && done < len;) {
+        size_t m = len - done > sizeof(buf) ? sizeof(buf)
+                                            : (size_t)(len - done);
+        e = file_read_exact(in_fd, buf, m, eb);
+        if (e == TR_OK)
+            e = file_write_exact(out_fd, buf, m, eb);
+        done += m;
+    }
+    return e;
+}
+
+/* Stores len bytes (from in_fd, or mem) under key through a new file of
+ * the tmp dir, sealed when the store has a keyring. */
+static tr_err put_via_tmp(struct blob *b, const char *key, int in_fd,
+                          const void *mem, uint64_t len, struct tr_errbuf *eb)
+{
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof(tmp), "%s/seal-XXXXXX", b->tmp_dir) >=
+        (int)sizeof(tmp))
         return tr_fail(eb, TR_ERR_IO, "spool path too long");
     int fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0)
         return tr_fail(eb, TR_ERR_IO, "cannot create temp file: %s",
                        strerror(errno));
-    tr_err e = sealed_seal(b->keys, in_fd, mem, len, fd, eb);
+    tr_err e = b->keys != NULL ? sealed_seal(b->keys, in_fd, mem, len, fd, eb)
+               : in_fd >= 0    ? copy_fd(in_fd, len, fd, eb)
+                               : file_write_exact(fd, mem, (size_t)len, eb);
     if (close(fd) != 0 && e == TR_OK)
         e = tr_fail(eb, TR_ERR_IO, "cannot write temp file: %s",
                     strerror(errno));
+    if (e == TR_OK)
+        e = b->ops->put_file(b, key, tmp, eb);
     if (e != TR_OK)
         unlink(tmp);
+    return e;
+}
+
+tr_err blob_put_copy(struct blob *b, const char *key, const char *path,
+                     struct tr_errbuf *eb)
+{
+    if (!blob_valid_key(key))
+        return tr_fail(eb, TR_ERR_INTERNAL, "bad blob key");
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return tr_fail(eb, TR_ERR_IO, "cannot open %s: %s", path,
+                       strerror(errno));
+    struct stat st;
+    tr_err e = fstat(fd, &st) == 0
+                   ? put_via_tmp(b, key, fd, NULL, (uint64_t)st.st_size, eb)
+                   : tr_fail(eb, TR_ERR_IO, "cannot stat %s: %s", path,
+                             strerror(errno));
+    close(fd);
     return e;
 }
 
@@ -71,25 +112,10 @@ tr_err blob_put_file(struct blob *b, const char *key, const char *path,
 {
     if (!blob_valid_key(key))
         return tr_fail(eb, TR_ERR_INTERNAL, "bad blob key");
-    if (b->keys == NULL)
+    if (b->keys == NULL) /* the backend moves the file into place */
         return b->ops->put_file(b, key, path, eb);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return tr_fail(eb, TR_ERR_IO, "cannot open upload: %s",
-                       strerror(errno));
-    struct stat st;
-    char tmp[PATH_MAX];
-    tr_err e = fstat(fd, &st) == 0
-                   ? seal_to_tmp(b, fd, NULL, (uint64_t)st.st_size, tmp, eb)
-                   : tr_fail(eb, TR_ERR_IO, "cannot stat upload: %s",
-                             strerror(errno));
-    close(fd);
-    if (e != TR_OK)
-        return e;
-    e = b->ops->put_file(b, key, tmp, eb);
-    if (e != TR_OK)
-        unlink(tmp);
-    else
+    tr_err e = blob_put_copy(b, key, path, eb);
+    if (e == TR_OK)
         unlink(path); /* consumed, as a backend's rename would */
     return e;
 }
@@ -101,14 +127,7 @@ tr_err blob_put(struct blob *b, const char *key, const void *data,
         return tr_fail(eb, TR_ERR_INTERNAL, "bad blob key");
     if (b->keys == NULL)
         return b->ops->put(b, key, data, len, eb);
-    char tmp[PATH_MAX];
-    tr_err e = seal_to_tmp(b, -1, data, len, tmp, eb);
-    if (e != TR_OK)
-        return e;
-    e = b->ops->put_file(b, key, tmp, eb);
-    if (e != TR_OK)
-        unlink(tmp);
-    return e;
+    return put_via_tmp(b, key, -1, data, len, eb);
 }
 
 struct blob_reader {

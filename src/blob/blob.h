@@ -56,6 +56,10 @@ tr_err blob_put_file(struct blob *b, const char *key, const char *path,
                      struct tr_errbuf *eb);
 tr_err blob_put(struct blob *b, const char *key, const void *data,
                 size_t len, struct tr_errbuf *eb);
+/* Stores a copy of the local file at path under key (path stays),
+ * streaming it (sealed on the way with a keyring).  Durable on return. */
+tr_err blob_put_copy(struct blob *b, const char *key, const char *path,
+                     struct tr_errbuf *eb);
 /* An object opened for reading at any offset; *size gets the
  * plaintext's size.  A sealed object is decrypted a chunk at a time as it
  * is read, so its plaintext never touches the disk and memory stays

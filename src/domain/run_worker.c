@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "blob/blob.h"
@@ -87,14 +88,17 @@ static tr_err store_plan_files(struct terrace_server *srv, struct arena *a,
     tr_err e = TR_OK;
     if (res->plan_file != NULL) {
         const char *key = arena_printf(a, "runs/%s/plan.tfplan", r->id);
-        char *plan = NULL;
-        size_t plen = 0;
         /* sealed at rest by the blob store: it holds variable values */
-        e = file_read_all(a, res->plan_file, PLAN_FILE_MAX, &plan, &plen, eb);
-        if (e == TR_OK)
-            e = blob_put(srv->blob, key, plan, plen, eb);
-        if (plan != NULL)
-            explicit_bzero(plan, plen);
+        struct stat st;
+        if (stat(res->plan_file, &st) != 0)
+            e = tr_fail(eb, TR_ERR_IO, "cannot read %s: %s", res->plan_file,
+                        strerror(errno));
+        else if ((uint64_t)st.st_size > PLAN_FILE_MAX)
+            e = tr_fail(eb, TR_ERR_TOO_LARGE,
+                        "%s is larger than %zu bytes", res->plan_file,
+                        PLAN_FILE_MAX);
+        else
+            e = blob_put_copy(srv->blob, key, res->plan_file, eb);
         if (e == TR_OK)
             pr->plan_blob_key = key;
     }

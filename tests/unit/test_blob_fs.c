@@ -454,6 +454,35 @@ static void test_put_fault(void **state)
     assert_int_equal(ut_count_entries(fx->tmp), 0);
 }
 
+/* put_copy stores a file and leaves it where it was. */
+static void test_put_copy_keeps_source(void **state)
+{
+    struct fx *fx = *state;
+    char src[192];
+    snprintf(src, sizeof(src), "%s/plan.bin", fx->dir);
+    size_t n = 3 * 65536 + 11; /* more than one copy buffer */
+    char *text = arena_alloc(fx->a, n + 1);
+    for (size_t i = 0; i < n; i++)
+        text[i] = (char)('a' + i % 23);
+    text[n] = '\0';
+    assert_true(ut_write_file(src, text));
+    assert_int_equal(blob_put_copy(fx->b, "runs/r/plan", src, NULL), TR_OK);
+    assert_true(exists(src));
+    char *back = NULL;
+    size_t len = 0;
+    assert_int_equal(
+        blob_get(fx->b, fx->a, "runs/r/plan", n, &back, &len, NULL), TR_OK);
+    assert_int_equal(len, n);
+    assert_memory_equal(back, text, n);
+    char missing[192];
+    snprintf(missing, sizeof(missing), "%s/nope", fx->dir);
+    assert_int_equal(blob_put_copy(fx->b, "runs/r/x", missing, NULL),
+                     TR_ERR_IO);
+    assert_int_equal(blob_put_copy(fx->b, "../x", src, NULL),
+                     TR_ERR_INTERNAL);
+    assert_int_equal(ut_count_entries(fx->tmp), 0);
+}
+
 /* What a process that died left in tmp goes when the store is opened. */
 static void test_open_cleans_tmp(void **state)
 {
@@ -666,6 +695,7 @@ int main(void)
         BOTH(test_atomic_replace),
         BOTH(test_put_fault),
         BOTH(test_open_cleans_tmp),
+        BOTH(test_put_copy_keeps_source),
         SEALED(test_sealed_sizes),
         SEALED(test_sealed_tampering),
         SEALED(test_sealed_keys),
