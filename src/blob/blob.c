@@ -177,20 +177,7 @@ tr_err blob_reader_pread(struct blob_reader *r, void *buf, size_t n,
 {
     if (r->sr != NULL)
         return sealed_reader_pread(r->sr, buf, n, off, got, eb);
-    *got = 0;
-    while (*got < n) {
-        ssize_t k = pread(r->fd, (char *)buf + *got, n - *got,
-                          (off_t)(off + *got));
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0)
-            return tr_fail(eb, TR_ERR_IO, "cannot read an object: %s",
-                           strerror(errno));
-        if (k == 0)
-            break;
-        *got += (size_t)k;
-    }
-    return TR_OK;
+    return file_pread(r->fd, buf, n, off, got, eb);
 }
 
 int blob_reader_fd(const struct blob_reader *r)

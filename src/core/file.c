@@ -95,3 +95,21 @@ tr_err file_write_exact(int fd, const void *p, size_t n, struct tr_errbuf *eb)
     }
     return TR_OK;
 }
+
+tr_err file_pread(int fd, void *p, size_t n, uint64_t off, size_t *got,
+                  struct tr_errbuf *eb)
+{
+    unsigned char *b = p;
+    *got = 0;
+    while (*got < n) {
+        ssize_t k = pread(fd, b + *got, n - *got, (off_t)(off + *got));
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            return tr_fail(eb, TR_ERR_IO, "cannot read: %s", strerror(errno));
+        if (k == 0)
+            break;
+        *got += (size_t)k;
+    }
+    return TR_OK;
+}

@@ -8,6 +8,7 @@
 #define TR_FILE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/arena.h"
 #include "core/err.h"
@@ -22,5 +23,10 @@ tr_err file_read_all(struct arena *a, const char *path, size_t max,
  * writes all n to it; EINTR is retried. */
 tr_err file_read_exact(int fd, void *p, size_t n, struct tr_errbuf *eb);
 tr_err file_write_exact(int fd, const void *p, size_t n, struct tr_errbuf *eb);
+
+/* Reads up to n bytes at off into p, *got of them (fewer only at the end
+ * of the file); EINTR is retried. */
+tr_err file_pread(int fd, void *p, size_t n, uint64_t off, size_t *got,
+                  struct tr_errbuf *eb);
 
 #endif

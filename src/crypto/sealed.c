@@ -122,19 +122,12 @@ struct sealed_reader {
 static tr_err pread_exact(int fd, void *p, size_t n, uint64_t off,
                           struct tr_errbuf *eb)
 {
-    unsigned char *b = p;
-    while (n > 0) {
-        ssize_t r = pread(fd, b, n, (off_t)off);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return tr_fail(eb, TR_ERR_IO, "cannot read a sealed object: %s",
-                           r < 0 ? strerror(errno) : "unexpected end");
-        b += r;
-        n -= (size_t)r;
-        off += (uint64_t)r;
-    }
-    return TR_OK;
+    size_t got = 0;
+    tr_err e = file_pread(fd, p, n, off, &got, eb);
+    if (e == TR_OK && got != n)
+        e = tr_fail(eb, TR_ERR_IO, "cannot read a sealed object: "
+                                   "unexpected end");
+    return e;
 }
 
 tr_err sealed_reader_open(const struct keyring *k, int fd, uint64_t in_size,
