@@ -51,9 +51,7 @@ static bool run_may_see(struct http_req *r, const struct st_workspace *w)
         return true;
     if (strcmp(r->method, "GET") != 0 || strcmp(run.org, w->org) != 0)
         return false;
-    json_t *s = json_loads(w->settings ? w->settings : "{}", 0, NULL);
-    bool shared = json_is_true(json_object_get(s, "global-remote-state"));
-    json_decref(s);
+    bool shared = store_settings_flag(w->settings, "global-remote-state");
     if (!shared &&
         store_consumer_allowed(r->srv->db, r->arena, w->id, run.workspace_id,
                                &shared, NULL) != TR_OK)

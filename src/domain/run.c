@@ -200,10 +200,7 @@ static bool org_estimates(struct terrace_server *srv, struct arena *a,
     struct st_org o;
     if (org == NULL || store_org_get(srv->db, a, org, &o, NULL) != TR_OK)
         return false;
-    json_t *s = json_loads(o.settings ? o.settings : "{}", 0, NULL);
-    bool on = json_is_true(json_object_get(s, "cost-estimation-enabled"));
-    json_decref(s);
-    return on;
+    return store_settings_flag(o.settings, "cost-estimation-enabled");
 }
 
 tr_err run_create(struct terrace_server *srv, struct arena *a,

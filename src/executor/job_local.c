@@ -106,15 +106,6 @@ static tr_err job_vars(struct terrace_server *srv, struct arena *a,
     return TR_OK;
 }
 
-/* The workspace's structured-run-output-enabled (settings JSON text). */
-static bool structured_output(const char *settings)
-{
-    json_t *s = json_loads(settings ? settings : "{}", 0, NULL);
-    bool on = json_is_true(json_object_get(s, "structured-run-output-enabled"));
-    json_decref(s);
-    return on;
-}
-
 static tr_err fill_job(struct job_local *jl, struct arena *a,
                        const struct st_job *sj, const struct st_run *r,
                        char *token, struct job *j, struct tr_errbuf *eb)
@@ -125,6 +116,8 @@ static tr_err fill_job(struct job_local *jl, struct arena *a,
     if (e != TR_OK)
         return e;
     bool apply = util_streq(sj->phase, "apply");
+    bool structured =
+        store_settings_flag(w.settings, "structured-run-output-enabled");
     *j = (struct job){
         .id = sj->id,
         .phase = apply ? JOB_APPLY : JOB_PLAN,
@@ -143,8 +136,8 @@ static tr_err fill_job(struct job_local *jl, struct arena *a,
         .refresh = r->refresh,
         .refresh_only = r->refresh_only,
         .save_plan = r->save_plan,
-        .structured = structured_output(w.settings),
-        .want_schemas = r->save_plan || structured_output(w.settings),
+        .structured = structured,
+        .want_schemas = r->save_plan || structured,
         .timeout_s = apply ? jl->o.apply_timeout_s : jl->o.plan_timeout_s,
     };
     const char *want = r->terraform_version != NULL && *r->terraform_version

@@ -306,6 +306,10 @@ tr_err store_ws_update(struct db *db, struct arena *a, const char *id,
 tr_err store_ws_delete(struct db *db, struct arena *a, const char *id,
                        bool safe, struct tr_errbuf *eb);
 
+/* True when the settings JSON text of an organization or a workspace
+ * (NULL: none) has key set to true. */
+bool store_settings_flag(const char *settings, const char *key);
+
 /* Filters for store_ws_list(); NULL / 0 means no filter. */
 struct st_ws_filter {
     const char *org;               /* required */

@@ -249,6 +249,14 @@ static void update_sets(struct sqlb *q, const struct st_ws_update *u,
     }
 }
 
+bool store_settings_flag(const char *settings, const char *key)
+{
+    json_t *s = json_loads(settings ? settings : "{}", 0, NULL);
+    bool on = json_is_true(json_object_get(s, key));
+    json_decref(s);
+    return on;
+}
+
 /* settings with the keys of patch replaced; NULL if patch is NULL. */
 static tr_err merge_settings(struct arena *a, const char *settings,
                              const char *patch, const char **out,
