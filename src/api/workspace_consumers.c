@@ -24,18 +24,9 @@ void api_ws_consumers_list(struct http_req *r)
     struct st_ws_filter f = {.org = w.org, .consumers_of = w.id};
     struct st_workspace *ws = NULL;
     int n = 0;
-    int64_t total = 0;
-    struct tr_errbuf eb = {{0}};
-    tr_err e = store_ws_list(r->srv->db, r->arena, &f, (p.number - 1) * p.size,
-                             p.size, &ws, &n, &total, &eb);
-    if (e != TR_OK) {
-        api_store_fail(r, e, &eb);
-        return;
-    }
-    json_t *items = json_array();
-    for (int i = 0; i < n; i++)
-        json_array_append_new(items, api_ws_json(r, &ws[i]));
-    http_reply_json(r, 200, jsonapi_list_doc(items, &p, total));
+    json_t *doc = api_ws_list_doc(r, &f, &p, &ws, &n);
+    if (doc != NULL)
+        http_reply_json(r, 200, doc);
 }
 
 static void change(struct http_req *r, enum st_consumer_op op)

@@ -211,6 +211,23 @@ static const char *shown_run(struct http_req *r, const struct st_workspace *w,
     return cur;
 }
 
+json_t *api_ws_list_doc(struct http_req *r, const struct st_ws_filter *f,
+                        const struct page *p, struct st_workspace **ws, int *n)
+{
+    int64_t total = 0;
+    struct tr_errbuf eb = {{0}};
+    tr_err e = store_ws_list(r->srv->db, r->arena, f, (p->number - 1) * p->size,
+                             p->size, ws, n, &total, &eb);
+    if (e != TR_OK) {
+        api_store_fail(r, e, &eb);
+        return NULL;
+    }
+    json_t *items = json_array();
+    for (int i = 0; i < *n; i++)
+        json_array_append_new(items, api_ws_json(r, &(*ws)[i]));
+    return jsonapi_list_doc(items, p, total);
+}
+
 json_t *api_ws_json(struct http_req *r, const struct st_workspace *w)
 {
     const char *latest = NULL, *cv_id = NULL;
@@ -448,18 +465,9 @@ static void ws_list(struct http_req *r)
         return;
     struct st_workspace *ws = NULL;
     int n = 0;
-    int64_t total = 0;
-    struct tr_errbuf eb = {{0}};
-    tr_err e = store_ws_list(r->srv->db, r->arena, &f, (p.number - 1) * p.size,
-                             p.size, &ws, &n, &total, &eb);
-    if (e != TR_OK) {
-        api_store_fail(r, e, &eb);
+    json_t *doc = api_ws_list_doc(r, &f, &p, &ws, &n);
+    if (doc == NULL)
         return;
-    }
-    json_t *items = json_array();
-    for (int i = 0; i < n; i++)
-        json_array_append_new(items, api_ws_json(r, &ws[i]));
-    json_t *doc = jsonapi_list_doc(items, &p, total);
     if (add_included(r, doc, flags, &o, ws, n))
         http_reply_json(r, 200, doc);
 }

@@ -55,6 +55,11 @@ const char *api_ws_dump(struct http_req *r, json_t *j);
 
 /* The workspace resource object (data of a document). */
 json_t *api_ws_json(struct http_req *r, const struct st_workspace *w);
+/* A JSON:API list document of page p of the workspaces f selects (*ws, *n:
+ * those workspaces); NULL after answering a store failure. */
+json_t *api_ws_list_doc(struct http_req *r, const struct st_ws_filter *f,
+                        const struct page *p, struct st_workspace **ws,
+                        int *n);
 
 /* Answers 200 with {"data": <workspace>}. */
 void api_ws_reply(struct http_req *r, int status, const struct st_workspace *w);
