@@ -32,6 +32,8 @@
 #include "crypto/digest.h"
 #include "executor/executor_int.h"
 
+#define KEEP_ID_LEN sizeof(((struct exec_kept *)0)->run_id)
+
 static void entry_clear(struct exec_kept *k)
 {
     free(k->root);
@@ -120,11 +122,12 @@ bool keep_take(struct exec_ctx *x, struct arena *a, const char *run_id,
  * directories, which hold the run's variables, go at once rather than at
  * expiry.  Asked outside the lock; keep_sweep() drops a slot only if it
  * still holds the same run. */
-static void find_ended(struct exec_ctx *x, char ids[][64], bool *ended)
+static void find_ended(struct exec_ctx *x, char ids[][KEEP_ID_LEN],
+                       bool *ended)
 {
     pthread_mutex_lock(&x->keep_mu);
     for (int i = 0; i < EXEC_KEEP_MAX; i++)
-        snprintf(ids[i], 64, "%s",
+        snprintf(ids[i], KEEP_ID_LEN, "%s",
                  x->keep[i].root != NULL ? x->keep[i].run_id : "");
     pthread_mutex_unlock(&x->keep_mu);
     for (int i = 0; i < EXEC_KEEP_MAX; i++) {
@@ -139,7 +142,7 @@ static void find_ended(struct exec_ctx *x, char ids[][64], bool *ended)
 void keep_sweep(struct exec_ctx *x, bool all)
 {
     char *drop[EXEC_KEEP_MAX];
-    char ids[EXEC_KEEP_MAX][64];
+    char ids[EXEC_KEEP_MAX][KEEP_ID_LEN];
     bool ended[EXEC_KEEP_MAX] = {false};
     int n = 0;
     int64_t now = util_now_ms();

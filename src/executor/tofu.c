@@ -4,11 +4,12 @@
  *   plan:  init (output kept back unless it fails), plan -out, show -json,
  *          and providers schema -json when the plan will be rendered
  *          from its JSON (a saved plan, structured run output)
- * With structured run output, plan and apply write JSON logs (-json),
- * which the CLI renders itself, as with TFE.
  *   apply: fetch the saved plan, init, apply -auto-approve <plan>
  *          or, in the plan's directory kept on this node (keep.c), just
  *          apply -auto-approve <plan>
+ *
+ * With structured run output, plan and apply write JSON logs (-json),
+ * which the CLI renders itself, as with TFE.
  *
  * Both phases run in a fresh working directory (workdir.c), with -lock=false
  * because the run already holds the workspace lock.  The log starts with
