@@ -865,7 +865,7 @@ def test_member_and_org_token_may_use_workspaces(admin, org):
 # ---- remote state consumers -------------------------------------------------
 
 
-def test_remote_state_consumers(admin, anon, org, org2):
+def test_remote_state_consumers(daemon, admin, anon, org, org2):
     prod = create_ws(admin, org)["id"]
     a, b = create_ws(admin, org)["id"], create_ws(admin, org)["id"]
     foreign = create_ws(admin, org2)["id"]
@@ -904,8 +904,18 @@ def test_remote_state_consumers(admin, anon, org, org2):
             admin.post(rel)
         assert_error(r, status)
         assert listed() == [a], (method, b_)
+    assert_error(admin.post(rel, body(*([b] * 101))), 422)  # over the limit
+    assert listed() == [a]
+    # an oversized body is refused before it is read, and changes nothing
+    status, doc = raw_post(daemon, daemon.admin_token, rel,
+                           {"Content-Length": str(16 * 1024 * 1024 + 1)}, [])
+    assert status == 413 and doc["errors"][0]["status"] == "413"
+    assert listed() == [a]
     assert_error(admin.get(rel.replace(prod, "ws-nope")), 404)
+    assert_error(admin.post(rel.replace(prod, "ws-nope"), body(a)), 404)
     assert_error(anon.get(rel), 401)
+    assert_error(anon.post(rel, body(b)), 401)
+    assert listed() == [a]
     # a deleted consumer leaves the list
     assert admin.delete("%s/workspaces/%s" % (API, a)).status in (200, 204)
     assert listed() == []
