@@ -35,7 +35,8 @@ apt_install() {
 
 build_packages=(build-essential cmake ninja-build pkg-config git curl ca-certificates
   unzip libmicrohttpd-dev libjansson-dev libpq-dev libsqlite3-dev
-  libcurl4-openssl-dev libarchive-dev libssl-dev bubblewrap)
+  libcurl4-openssl-dev libarchive-dev libssl-dev libseccomp-dev bubblewrap
+  util-linux)
 test_packages=(libcmocka-dev postgresql python3 python3-pytest procps)
 
 go_ok() {

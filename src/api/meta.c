@@ -4,7 +4,8 @@
  * /.well-known/terraform.json lists only services Terrace implements.
  * /api/v2/ping answers with the TFE version headers (added to every
  * response by the server).  /_health_check is liveness; /_health_check
- * ?full=1 also checks the database and blob store (readiness).
+ * ?full=1 also checks the database and blob store (readiness) and says
+ * how runs are sandboxed on this node (executor_sandbox_json()).
  *
  * SPDX-License-Identifier: MPL-2.0
  */
@@ -48,8 +49,12 @@ static void health(struct http_req *r)
         REPLY_LIT(r, 503, "{\"status\":\"unavailable\"}");
         return;
     }
-    REPLY_LIT(r, 200,
-              "{\"status\":\"ok\",\"database\":\"ok\",\"blob\":\"ok\"}");
+    const char *sb = r->srv->sandbox[0] ? r->srv->sandbox : "{\"runs\":\"none\"}";
+    char *body = arena_printf(r->arena,
+                              "{\"status\":\"ok\",\"database\":\"ok\","
+                              "\"blob\":\"ok\",\"sandbox\":%s}",
+                              sb);
+    http_reply(r, 200, "application/json", body, strlen(body));
 }
 
 const struct route api_meta_routes[] = {

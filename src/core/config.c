@@ -61,6 +61,25 @@ static const struct setting settings[] = {
       "longest a plan may run, seconds"),
     I("apply-timeout", "TERRACE_APPLY_TIMEOUT", apply_timeout,
       "longest an apply may run, seconds"),
+    S("bwrap", "TERRACE_BWRAP", bwrap,
+      "bubblewrap binary for the run sandbox (default: bwrap on PATH; "
+      "none: no sandbox)"),
+    S("allow-unsandboxed-runs", "TERRACE_ALLOW_UNSANDBOXED_RUNS",
+      allow_unsandboxed_runs,
+      "on | off: run plans even when the sandbox cannot be used (the "
+      "run's code can then read this node's data and keys)"),
+    I("run-uid", "TERRACE_RUN_UID", run_uid,
+      "user and group id runs execute as when the node starts as root"),
+    I("run-memory", "TERRACE_RUN_MEMORY", run_memory,
+      "memory a run's processes may use together, MiB"),
+    I("run-processes", "TERRACE_RUN_PROCESSES", run_processes,
+      "processes and threads a run may have at once"),
+    I("run-disk", "TERRACE_RUN_DISK", run_disk,
+      "disk a run may fill (working directory and provider cache), MiB"),
+    I("run-cpu-time", "TERRACE_RUN_CPU_TIME", run_cpu_time,
+      "CPU time one process of a run may use, seconds"),
+    I("run-open-files", "TERRACE_RUN_OPEN_FILES", run_open_files,
+      "files one process of a run may have open"),
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -112,6 +131,13 @@ static void defaults(struct cfg *c)
     c->executors = 2;
     c->plan_timeout = 2 * 3600;
     c->apply_timeout = 2 * 3600;
+    strcpy(c->allow_unsandboxed_runs, "off");
+    c->run_uid = 1000000000;
+    c->run_memory = 4096;
+    c->run_processes = 2048;
+    c->run_disk = 20480;
+    c->run_cpu_time = 7200;
+    c->run_open_files = 4096;
 }
 
 static char *trim(char *s)
@@ -223,6 +249,13 @@ tr_err cfg_load(struct cfg *c, int argc, char **argv, struct tr_errbuf *eb)
         return tr_fail(eb, TR_ERR_CONFIG, "executors must be 0..64");
     if (c->plan_timeout < 1 || c->apply_timeout < 1)
         return tr_fail(eb, TR_ERR_CONFIG, "timeouts must be at least 1 s");
+    if (strcmp(c->allow_unsandboxed_runs, "on") != 0 &&
+        strcmp(c->allow_unsandboxed_runs, "off") != 0)
+        return tr_fail(eb, TR_ERR_CONFIG,
+                       "allow-unsandboxed-runs must be on or off");
+    if (c->run_uid < 1 || c->run_uid > 4294967294LL)
+        return tr_fail(eb, TR_ERR_CONFIG,
+                       "run-uid must be 1..4294967294 (never root)");
     return TR_OK;
 }
 

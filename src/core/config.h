@@ -36,6 +36,15 @@ struct cfg {
     char tofu_bin[512];       /* tofu the demo registers, or "" */
     int64_t plan_timeout;     /* seconds */
     int64_t apply_timeout;    /* seconds */
+    /* runs: the sandbox and its limits */
+    char bwrap[512];          /* bubblewrap; "" = on PATH; "none" = off */
+    char allow_unsandboxed_runs[8]; /* on | off */
+    int64_t run_uid;          /* uid and gid of runs (node is root) */
+    int64_t run_memory;       /* MiB per run */
+    int64_t run_processes;    /* processes and threads per run */
+    int64_t run_disk;         /* MiB per run */
+    int64_t run_cpu_time;     /* CPU seconds per process */
+    int64_t run_open_files;   /* per process */
 };
 
 /* Defaults, then file, env and argv.  Unknown flags or keys are errors.

@@ -31,6 +31,8 @@ struct terrace_server {
     struct run_signal *run_signal; /* wakes job claimers (domain/run.h) */
     struct job_api *jobs;     /* in-process executor interface (job_local) */
     atomic_ulong requests;    /* requests served */
+    char sandbox[512];        /* the run sandbox, a JSON object for the
+                                 full health check ("" without runs) */
 };
 
 #endif

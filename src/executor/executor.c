@@ -59,6 +59,12 @@ void executor_defaults(struct executor_opts *o)
     o->flush_ms = 200;
     o->claim_wait_ms = 1000;
     o->keep_ms = 600000;
+    o->run_uid = 1000000000;
+    o->run_memory_mb = 4096;
+    o->run_tasks = 2048;
+    o->run_disk_mb = 20480;
+    o->run_cpu_s = 7200;
+    o->run_open_files = 4096;
 }
 
 /* ---- worker threads ---------------------------------------------------- */
@@ -108,6 +114,24 @@ static void clean_work_dir(struct arena *a, const char *dir)
     closedir(d);
 }
 
+/* The per-process rlimits for o's per-run limits.  RLIMIT_NPROC counts
+ * the run user's tasks on the whole node, so it allows every worker its
+ * share plus bubblewrap's own; a run over its share is stopped by the
+ * monitor. */
+static struct sandbox_limits sandbox_limits_of(const struct executor_opts *o)
+{
+    int64_t mb = 1024 * 1024;
+    return (struct sandbox_limits){
+        .data_bytes = o->run_memory_mb > 0 ? o->run_memory_mb * mb : 0,
+        .tasks = o->run_tasks > 0
+                     ? o->run_tasks * (o->workers > 0 ? o->workers : 1) + 64
+                     : 0,
+        .cpu_s = o->run_cpu_s,
+        .open_files = o->run_open_files,
+        .file_bytes = o->run_disk_mb > 0 ? o->run_disk_mb * mb : 0,
+    };
+}
+
 static tr_err ensure_dir(const char *path, struct tr_errbuf *eb)
 {
     if (mkdir(path, 0700) != 0 && errno != EEXIST)
@@ -139,14 +163,34 @@ tr_err executor_start(const struct executor_opts *o, const struct job_api *api,
     char real[PATH_MAX];
     const char *data = realpath(o->data_dir, real) ? real : o->data_dir;
     cx->work_dir = arena_printf(x->arena, "%s/work", data);
-    cx->cache_dir = arena_printf(x->arena, "%s/plugin-cache", data);
+    cx->cache_dir = arena_printf(x->arena, "%s/provider-cache", data);
+    /* one cache shared by every organization, as earlier versions kept
+     * it, is exactly what must not be reused */
+    workdir_remove(arena_printf(x->arena, "%s/plugin-cache", data));
     tr_err e = ensure_dir(cx->work_dir, eb);
     if (e == TR_OK)
         e = ensure_dir(cx->cache_dir, eb);
     if (e == TR_OK) {
         clean_work_dir(x->arena, cx->work_dir);
-        e = sandbox_new(cx->o.bwrap, &cx->sb, eb);
+        e = sandbox_new(&(struct sandbox_opts){
+                            .bwrap = cx->o.bwrap,
+                            .run_uid = (uid_t)o->run_uid,
+                            .run_gid = (gid_t)o->run_uid,
+                            .limits = sandbox_limits_of(o),
+                            .hide = o->hide,
+                        },
+                        &cx->sb, eb);
     }
+    if (e == TR_OK && !sandbox_isolated(cx->sb))
+        log_warn("%s", o->allow_unsandboxed
+                           ? "runs are NOT isolated: they run as this "
+                             "node's user and can read its data, keys and "
+                             "other runs (allow-unsandboxed-runs = on)"
+                           : "runs are refused: this node has no sandbox; "
+                             "set allow-unsandboxed-runs = on to run them "
+                             "anyway, at that risk");
+    if (e == TR_OK && !sandbox_isolated(cx->sb))
+        log_warn("sandbox: %s", sandbox_reason(cx->sb));
     if (e == TR_OK && o->workers > 0) {
         x->threads = calloc((size_t)o->workers, sizeof(*x->threads));
         if (x->threads == NULL)
@@ -215,6 +259,25 @@ void executor_stop(struct executor *x)
 bool executor_sandboxed(const struct executor *x)
 {
     return x != NULL && sandbox_isolated(x->cx.sb);
+}
+
+const char *executor_sandbox_json(const struct executor *x, struct arena *a)
+{
+    if (x == NULL)
+        return "{\"runs\":\"none\"}";
+    const struct sandbox *sb = x->cx.sb;
+    bool iso = sandbox_isolated(sb);
+    json_t *o = json_pack("{s:b, s:s, s:s}", "isolated", iso, "user",
+                          sandbox_own_user(sb) ? "run" : "node", "runs",
+                          iso || x->cx.o.allow_unsandboxed ? "allowed"
+                                                           : "refused");
+    if (o != NULL && !iso)
+        json_object_set_new(o, "reason", json_string(sandbox_reason(sb)));
+    char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    const char *out = arena_strdup(a, text ? text : "{}");
+    free(text);
+    return out;
 }
 
 /* ---- tool binaries ----------------------------------------------------- */
@@ -322,7 +385,8 @@ tr_err executor_tool_version(struct arena *a, const char *path, char **version,
                              struct tr_errbuf *eb)
 {
     struct sandbox *sb = NULL;
-    tr_err e = sandbox_new("", &sb, eb);
+    /* the site admin's binary, run as the node: no sandbox */
+    tr_err e = sandbox_new(&(struct sandbox_opts){.bwrap = "none"}, &sb, eb);
     if (e != TR_OK)
         return e;
     const char *const argv[] = {path, "version", "-json", NULL};

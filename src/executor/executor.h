@@ -39,7 +39,17 @@ struct executor_opts {
     const char *node;            /* this node's name, given to claim() */
     const char *data_dir;        /* work/ and plugin-cache/ live here */
     const char *provider_mirror; /* filesystem mirror dir, or NULL/"" */
-    const char *bwrap;           /* NULL: "bwrap" on PATH; "": no sandbox */
+    const char *bwrap;           /* NULL or "": "bwrap" on PATH; "none":
+                                    no sandbox */
+    bool allow_unsandboxed;      /* run jobs even without a sandbox */
+    unsigned run_uid;            /* the run user, when the node is root */
+    int64_t run_memory_mb;       /* per run, all its processes; 0: none */
+    int64_t run_tasks;           /* processes and threads per run */
+    int64_t run_disk_mb;         /* working directory + cache growth */
+    int64_t run_cpu_s;           /* CPU seconds per process */
+    int64_t run_open_files;      /* per process */
+    const char *const *hide;     /* paths a run must never see (the
+                                    data dir, config and key files) */
     int64_t plan_timeout_s;      /* for jobs that carry no timeout */
     int64_t apply_timeout_s;
     int grace_ms;      /* SIGINT to SIGKILL on timeout and shutdown */
@@ -52,7 +62,9 @@ struct executor_opts {
 
 /* Production values: 2 workers, 2 h timeouts, 10 s grace, heartbeats
  * every 2 s, log flushes every 200 ms, 1 s claims, plan directories kept
- * 10 min for the apply. */
+ * 10 min for the apply; runs as uid 1000000000 with 4 GiB of memory,
+ * 2048 tasks, 20 GiB of disk, 2 h of CPU per process and 4096 open
+ * files; no runs without a sandbox. */
 void executor_defaults(struct executor_opts *o);
 
 /* Prepares DATA/work (removing what a previous process left there) and
@@ -76,6 +88,11 @@ void executor_prewarm(struct executor *x, const char *const *paths, int n);
 
 /* True when tofu runs inside bubblewrap. */
 bool executor_sandboxed(const struct executor *x);
+
+/* The sandbox as a JSON object text for the full health check:
+ * {"isolated":true,"user":"run"|"node","runs":"allowed"|"refused",
+ * "reason":"..."}, in a. */
+const char *executor_sandbox_json(const struct executor *x, struct arena *a);
 
 /* Checks that path is absolute and names an executable regular file, and
  * computes its sha256 (lower-case hex in a).  TR_ERR_INVALID with the

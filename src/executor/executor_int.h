@@ -50,7 +50,8 @@ struct exec_ctx {
     struct job_api api;
     struct sandbox *sb;
     const char *work_dir;  /* DATA/work */
-    const char *cache_dir; /* DATA/plugin-cache */
+    const char *cache_dir; /* DATA/provider-cache: one directory per
+                              organization below */
     atomic_bool stopping;
     pthread_mutex_t memo_mu;
     struct tool_memo memo[EXEC_TOOL_MEMOS];
@@ -75,12 +76,23 @@ struct workdir {
     const char *src;        /* root/src: the extracted configuration */
     const char *cwd;        /* src/<working directory>: where tofu runs */
     const char *home;       /* root/.home */
-    const char *tmp;        /* root/.tmp */
+    const char *tmp;        /* root/.tmp: the run's /tmp */
+    const char *shm;        /* root/.shm: the run's /dev/shm */
+    const char *ca;         /* root/ca.pem: the CA the run trusts */
     const char *cli_config; /* root/terraform.rc */
     const char *plan_file;  /* root/plan.tfplan */
     const char *json_plan;  /* root/plan.json */
     const char *schemas;    /* root/schemas.json */
+    const char *cache;      /* DATA/provider-cache/<organization id> */
 };
+
+/* Where a sandboxed run sees its directories (unsandboxed: where they
+ * are).  The job's directory, its organization's provider cache, the
+ * provider mirror and the tool binary. */
+#define VIEW_JOB "/terrace/job"
+#define VIEW_CACHE "/terrace/cache"
+#define VIEW_MIRROR "/terrace/mirror"
+#define VIEW_BIN "/terrace/bin"
 
 /* Creates the directory for job j, fetches and extracts its configuration
  * and writes the override, variables and CLI config files.  wd->root is
@@ -91,13 +103,25 @@ tr_err workdir_prepare(const struct exec_ctx *x, const struct job *j,
                        struct arena *a, struct workdir *wd,
                        struct tr_errbuf *eb);
 
-/* Sets every path of wd below root except cwd (the layout above). */
+/* Sets every path of wd below root except cwd and cache (the layout
+ * above). */
 void workdir_layout(struct arena *a, const char *root, struct workdir *wd);
 
+/* wd as the run sees it: every path below wd->root moved to VIEW_JOB
+ * and the cache to VIEW_CACHE when x's sandbox isolates, else wd. */
+void workdir_view(const struct exec_ctx *x, struct arena *a,
+                  const struct workdir *wd, struct workdir *view);
+
+/* Hands path (and, if tree, everything below it, never following a
+ * link) to the run user; a no-op unless runs have a user of their own.
+ * Messages in eb are fit for the run log. */
+tr_err workdir_give(const struct exec_ctx *x, const char *path, bool tree,
+                    struct tr_errbuf *eb);
+
 /* Readies a kept plan directory (keep.c) for job j, the run's apply:
- * writes the CLI config again with j's token. */
+ * sets wd->cache and writes the CLI config again with j's token. */
 tr_err workdir_reuse(const struct exec_ctx *x, const struct job *j,
-                     struct arena *a, const struct workdir *wd,
+                     struct arena *a, struct workdir *wd,
                      struct tr_errbuf *eb);
 
 /* Removes dir and everything under it (never following symlinks); logs
@@ -128,6 +152,42 @@ bool keep_take(struct exec_ctx *x, struct arena *a, const char *run_id,
 
 /* Removes the entries older than keep_ms, or all of them. */
 void keep_sweep(struct exec_ctx *x, bool all);
+
+/* ---- a run's totals against its limits (monitor.c) --------------------- */
+
+enum monitor_hit { MONITOR_OK, MONITOR_MEMORY, MONITOR_TASKS, MONITOR_DISK };
+
+struct monitor {
+    /* limits, 0 = none; set by the caller */
+    int64_t mem_limit;  /* bytes resident, all processes */
+    int64_t task_limit; /* processes and threads */
+    int64_t disk_limit; /* bytes under work, plus growth of cache */
+    const char *work;   /* the job's directory */
+    const char *cache;  /* the provider cache, or NULL */
+    int64_t cache_base; /* the cache's size when the job began */
+    /* the running command */
+    pid_t leader;
+    bool isolated;
+    char ns[64];
+    int64_t next_proc_ms, next_disk_ms;
+    /* the highest totals seen */
+    int64_t peak_mem, peak_tasks, peak_disk;
+};
+
+/* Starts watching a command whose process (group leader) is leader. */
+void monitor_begin(struct monitor *m, pid_t leader, bool isolated);
+
+/* Measures what is due at now (ms); the first limit found exceeded, or
+ * MONITOR_OK. */
+enum monitor_hit monitor_check(struct monitor *m, int64_t now);
+
+/* The disk check once more, after the command ended (a run that wrote
+ * past its limit between two checks and then stopped). */
+enum monitor_hit monitor_final(struct monitor *m);
+
+/* Bytes allocated to path and everything below it (links not
+ * followed); 0 if it is not a directory. */
+int64_t monitor_disk_usage(const char *path);
 
 /* ---- results (tofu_result.c) ------------------------------------------ */
 

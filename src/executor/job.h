@@ -43,6 +43,7 @@ struct job {
     const char *run_id;
     const char *phase_id;        /* plan-... or apply-... */
     const char *org;
+    const char *org_id;          /* org-...: names its provider cache */
     const char *workspace;       /* name */
     const char *workspace_id;
     const char *cv_id;           /* configuration version */

@@ -115,6 +115,10 @@ static tr_err fill_job(struct job_local *jl, struct arena *a,
     tr_err e = store_ws_get(srv->db, a, r->workspace_id, &w, eb);
     if (e != TR_OK)
         return e;
+    struct st_org org;
+    e = store_org_get(srv->db, a, w.org, &org, eb);
+    if (e != TR_OK)
+        return e;
     bool apply = util_streq(sj->phase, "apply");
     bool structured =
         store_settings_flag(w.settings, "structured-run-output-enabled");
@@ -124,6 +128,7 @@ static tr_err fill_job(struct job_local *jl, struct arena *a,
         .run_id = r->id,
         .phase_id = sj->phase_id,
         .org = w.org,
+        .org_id = org.id,
         .workspace = w.name,
         .workspace_id = w.id,
         .cv_id = r->cv_id,

@@ -68,8 +68,13 @@ struct phase {
     struct workdir wd;
     const char *what; /* "plan" | "apply" */
     const char *tool; /* the tool's name in messages */
+    struct workdir view;     /* wd as the run sees it */
+    const char *tool_view;   /* the tool binary as the run sees it */
     const char **env;
-    const char **rw, **ro; /* sandbox paths */
+    struct sandbox_mount mounts[4];
+    int nmounts;
+    struct monitor mon;
+    enum monitor_hit hit;    /* the limit the run went over */
     bool reused; /* apply: in the plan's kept directory (keep.c) */
     bool keep;   /* plan: keep the directory for the apply */
     /* log */
@@ -310,13 +315,40 @@ static void control(struct phase *ph)
 
 static bool interrupted(const struct phase *ph)
 {
-    return ph->cancel > 0 || ph->lease_lost || ph->timed_out || ph->stopping;
+    return ph->cancel > 0 || ph->lease_lost || ph->timed_out ||
+           ph->stopping || ph->hit != MONITOR_OK;
+}
+
+/* "the run exceeded its ... limit (...)", for the limit h. */
+static const char *limit_error(const struct phase *ph, enum monitor_hit h)
+{
+    const struct executor_opts *o = &ph->x->o;
+    switch (h) {
+    case MONITOR_MEMORY:
+        return arena_printf(ph->a,
+                            "the run exceeded its memory limit (%lld MiB)",
+                            (long long)o->run_memory_mb);
+    case MONITOR_TASKS:
+        return arena_printf(ph->a,
+                            "the run exceeded its process limit (%lld "
+                            "processes and threads)",
+                            (long long)o->run_tasks);
+    case MONITOR_DISK:
+        return arena_printf(ph->a,
+                            "the run exceeded its disk limit (%lld MiB)",
+                            (long long)o->run_disk_mb);
+    default:
+        return "the run exceeded a limit";
+    }
 }
 
 /* The outcome of an interrupted phase. */
 static void stop_result(struct phase *ph, struct job_result *res)
 {
-    if (ph->lease_lost) {
+    if (ph->hit != MONITOR_OK) {
+        res->outcome = JOB_ERRORED;
+        res->error = limit_error(ph, ph->hit);
+    } else if (ph->lease_lost) {
         res->outcome = JOB_ERRORED;
         res->error = "the job's lease was lost";
     } else if (ph->cancel >= 2) {
@@ -334,6 +366,20 @@ static void stop_result(struct phase *ph, struct job_result *res)
         res->error =
             arena_printf(ph->a, "the worker shut down during the %s", ph->what);
     }
+}
+
+/* Stops the run when it goes over a limit (monitor.c). */
+static void watch(struct phase *ph)
+{
+    if (ph->hit != MONITOR_OK || ph->pid <= 0)
+        return;
+    enum monitor_hit h = monitor_check(&ph->mon, util_now_ms());
+    if (h == MONITOR_OK)
+        return;
+    ph->hit = h;
+    signal_group(ph, SIGKILL);
+    ph->kill_sent = true;
+    say(ph, "\nterrace: %s; stopping\n", limit_error(ph, h));
 }
 
 /* Milliseconds poll() may sleep before a timer is due. */
@@ -383,9 +429,12 @@ static tr_err run(struct phase *ph, const char *const *argv, int stdout_fd,
     struct sandbox_cmd cmd = {
         .argv = argv,
         .envp = ph->env,
-        .cwd = ph->wd.cwd,
-        .rw = ph->rw,
-        .ro = ph->ro,
+        .cwd = ph->view.cwd,
+        .mounts = ph->mounts,
+        .nmounts = ph->nmounts,
+        .tmp = ph->wd.tmp,
+        .shm = ph->wd.shm,
+        .home = ph->view.home,
         .stdout_fd = stdout_fd,
     };
     pid_t pid = -1;
@@ -397,9 +446,11 @@ static tr_err run(struct phase *ph, const char *const *argv, int stdout_fd,
     ph->int_sent = ph->kill_sent = false;
     ph->kill_at = 0;
     int pidfd = pidfd_open(pid, 0);
+    monitor_begin(&ph->mon, pid, sandbox_isolated(ph->x->sb));
     bool eof = false, exited = false;
     while (!exited) {
         control(ph);
+        watch(ph);
         struct pollfd pf[2];
         int n = 0, ifd = -1;
         if (!eof) {
@@ -420,6 +471,11 @@ static tr_err run(struct phase *ph, const char *const *argv, int stdout_fd,
     }
     /* strays of the group die while the unreaped leader holds its id */
     kill(-pid, SIGKILL);
+    if (ph->hit == MONITOR_OK) {
+        ph->hit = monitor_final(&ph->mon);
+        if (ph->hit != MONITOR_OK)
+            say(ph, "\nterrace: %s\n", limit_error(ph, ph->hit));
+    }
     *status = SIGKILL; /* as if killed, should waitpid() fail */
     while (waitpid(pid, status, 0) < 0 && errno == EINTR)
         ;
@@ -438,6 +494,51 @@ static tr_err run(struct phase *ph, const char *const *argv, int stdout_fd,
     feed(ph, NULL, 0, true);
     flush(ph, true);
     return TR_OK;
+}
+
+/* True if the output kept so far (the tail, or the captured init
+ * output) holds s. */
+static bool output_has(const struct phase *ph, const char *s)
+{
+    const struct buf *b[2] = {&ph->tail, ph->capture};
+    for (int i = 0; i < 2; i++)
+        if (b[i] != NULL && b[i]->len > 0 &&
+            memmem(b[i]->data, b[i]->len, s, strlen(s)) != NULL)
+            return true;
+    return false;
+}
+
+/* A step failed: when its output shows a per-process limit refusing
+ * something (an allocation, a fork, a descriptor), name the limit, in
+ * the log and as the run's error. */
+static void limit_hint(struct phase *ph, struct job_result *res)
+{
+    const struct executor_opts *o = &ph->x->o;
+    const struct monitor *m = &ph->mon;
+    const char *why = NULL;
+    /* the run's own processes and threads were at the limit */
+    if (m->task_limit > 0 && m->peak_tasks >= m->task_limit)
+        why = limit_error(ph, MONITOR_TASKS);
+    else if (output_has(ph, "memory exhausted") ||
+        output_has(ph, "out of memory") ||
+        output_has(ph, "annot allocate memory"))
+        why = arena_printf(ph->a, "a process of the run ran out of memory: "
+                                  "the run's memory limit is %lld MiB",
+                           (long long)o->run_memory_mb);
+    else if (output_has(ph, "Resource temporarily unavailable") ||
+             output_has(ph, "Cannot fork") || output_has(ph, "fork:"))
+        why = arena_printf(ph->a, "the run could not start more processes: "
+                                  "its process limit is %lld processes and "
+                                  "threads",
+                           (long long)o->run_tasks);
+    else if (output_has(ph, "Too many open files"))
+        why = arena_printf(ph->a, "a process of the run opened too many "
+                                  "files: the limit is %lld per process",
+                           (long long)o->run_open_files);
+    if (why == NULL)
+        return;
+    res->error = why;
+    say(ph, "terrace: %s\n", why);
 }
 
 /* Runs one step of the phase; true if it exited 0.  Otherwise res says
@@ -461,7 +562,8 @@ static bool step(struct phase *ph, const char *const *argv, int stdout_fd,
     }
     if (interrupted(ph)) {
         stop_result(ph, res);
-        if (!ph->timed_out && !ph->stopping) /* those said so already */
+        /* timeouts, shutdown and limits said so already */
+        if (!ph->timed_out && !ph->stopping && ph->hit == MONITOR_OK)
             say(ph, "\nterrace: %s\n", res->error);
         return false;
     }
@@ -470,7 +572,20 @@ static bool step(struct phase *ph, const char *const *argv, int stdout_fd,
     if (sig == 0 && code == 0)
         return true;
     res->outcome = JOB_ERRORED;
-    if (sig != 0) {
+    const struct executor_opts *o = &ph->x->o;
+    if (sig == SIGXCPU) {
+        res->error = arena_printf(ph->a,
+                                  "%s %s exceeded its CPU time limit (%lld s "
+                                  "per process)",
+                                  ph->tool, name, (long long)o->run_cpu_s);
+        say(ph, "\nterrace: %s\n", res->error);
+    } else if (sig == SIGXFSZ) {
+        res->error = arena_printf(ph->a,
+                                  "%s %s wrote a file over the run's disk "
+                                  "limit (%lld MiB)",
+                                  ph->tool, name, (long long)o->run_disk_mb);
+        say(ph, "\nterrace: %s\n", res->error);
+    } else if (sig != 0) {
         const char *abbrev = sigabbrev_np(sig);
         res->error = arena_printf(ph->a, "%s %s was killed by signal %d",
                                   ph->tool, name, sig);
@@ -480,10 +595,23 @@ static bool step(struct phase *ph, const char *const *argv, int stdout_fd,
                                   ph->tool, name, code);
         say(ph, "\nterrace: %s\n", res->error);
     }
+    limit_hint(ph, res);
     return false;
 }
 
 /* ---- the environment --------------------------------------------------- */
+
+/* A file name of letters, digits, '.', '_' and '-'. */
+static bool safe_name(const char *s)
+{
+    if (*s == '\0' || *s == '.' || strlen(s) > 64)
+        return false;
+    for (const char *p = s; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+              (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' || *p == '-'))
+            return false;
+    return true;
+}
 
 static bool env_name_ok(const char *s)
 {
@@ -497,15 +625,32 @@ static bool env_name_ok(const char *s)
     return true;
 }
 
-/* Terrace's own variables; the first five are not the user's to change. */
-#define NPROTECTED 5
+/* Names that change how a program loads or starts (the API refuses
+ * them; older rows may still hold them). */
+static bool env_refused(const char *k)
+{
+    static const char *const exact[] = {
+        "BASH_ENV", "ENV", "SHELLOPTS", "BASHOPTS", "PS4", "PROMPT_COMMAND",
+        "PYTHONSTARTUP", "PERL5OPT", "PERL5LIB", "PERL5DB", "RUBYOPT",
+        "NODE_OPTIONS", "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "GCONV_PATH",
+        "GLIBC_TUNABLES", "HOSTALIASES", "LOCPATH", "NLSPATH", "IFS"};
+    if (strncmp(k, "LD_", 3) == 0 || strncmp(k, "BASH_FUNC_", 10) == 0)
+        return true;
+    for (size_t i = 0; i < sizeof(exact) / sizeof(*exact); i++)
+        if (strcmp(k, exact[i]) == 0)
+            return true;
+    return false;
+}
 
+/* The environment: Terrace's own variables, which always win, then the
+ * workspace's environment variables.  Paths are the run's view. */
 static void env_build(struct phase *ph)
 {
     const struct job *j = ph->j;
+    const struct workdir *v = &ph->view;
     const char *ours[] = {
         "TF_CLI_CONFIG_FILE",
-        ph->wd.cli_config,
+        v->cli_config,
         "TF_FORCE_LOCAL_BACKEND",
         "1",
         "TFE_RUN_ID",
@@ -517,15 +662,19 @@ static void env_build(struct phase *ph)
         "PATH",
         "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         "HOME",
-        ph->wd.home,
+        v->home,
         "TMPDIR",
-        ph->wd.tmp,
+        v->tmp,
         "TF_PLUGIN_CACHE_DIR",
-        ph->x->cache_dir,
+        v->cache,
         "TF_PLUGIN_CACHE_MAY_BREAK_DEPENDENCY_LOCK_FILE",
         "1",
         "SSL_CERT_FILE",
-        j->ca_file,
+        j->ca_file != NULL && *j->ca_file ? v->ca : NULL,
+        "USER",
+        "terrace",
+        "LOGNAME",
+        "terrace",
     };
     int nours = (int)(sizeof(ours) / sizeof(ours[0])) / 2;
     const char **env =
@@ -535,31 +684,35 @@ static void env_build(struct phase *ph)
         if (ours[2 * i + 1] != NULL)
             env[n++] =
                 arena_printf(ph->a, "%s=%s", ours[2 * i], ours[2 * i + 1]);
+    int protected = n;
     for (int i = 0; i < j->nvars; i++) {
-        const struct job_var *v = &j->vars[i];
-        if (!v->env)
+        const struct job_var *var = &j->vars[i];
+        if (!var->env)
             continue;
-        if (!env_name_ok(v->key)) {
+        if (!env_name_ok(var->key)) {
             say(ph,
                 "terrace: ignoring environment variable \"%.64s\": not "
                 "a valid name\n",
-                v->key);
+                var->key);
             continue;
         }
-        size_t kl = strlen(v->key);
+        bool theirs = true;
+        for (int k = 0; k < nours; k++)
+            theirs = theirs && strcmp(var->key, ours[2 * k]) != 0;
+        if (!theirs || env_refused(var->key)) {
+            say(ph, "terrace: ignoring environment variable %s: %s\n",
+                var->key,
+                theirs ? "it changes how programs load"
+                       : "Terrace sets it for every run");
+            continue;
+        }
+        size_t kl = strlen(var->key);
         int slot = n;
-        for (int k = 0; k < n; k++)
-            if (strncmp(env[k], v->key, kl) == 0 && env[k][kl] == '=')
+        for (int k = protected; k < n; k++)
+            if (strncmp(env[k], var->key, kl) == 0 && env[k][kl] == '=')
                 slot = k;
-        if (slot < NPROTECTED) {
-            say(ph,
-                "terrace: ignoring environment variable %s: Terrace "
-                "sets it\n",
-                v->key);
-            continue;
-        }
-        env[slot] =
-            arena_printf(ph->a, "%s=%s", v->key, v->value ? v->value : "");
+        env[slot] = arena_printf(ph->a, "%s=%s", var->key,
+                                 var->value ? var->value : "");
         if (slot == n)
             n++;
     }
@@ -567,20 +720,28 @@ static void env_build(struct phase *ph)
     ph->env = env;
 }
 
-/* Writable and must-stay-visible paths for the sandbox. */
+/* The run's view of its paths, and the mounts behind them. */
 static void paths_build(struct phase *ph)
 {
-    ph->rw = arena_alloc(ph->a, sizeof(*ph->rw) * 3);
-    ph->rw[0] = ph->wd.root;
-    ph->rw[1] = ph->x->cache_dir;
-    const char *cand[] = {ph->j->tool_path, ph->j->ca_file,
-                          ph->x->o.provider_mirror};
-    ph->ro = arena_alloc(ph->a, sizeof(*ph->ro) * 4);
+    const struct exec_ctx *x = ph->x;
+    workdir_view(x, ph->a, &ph->wd, &ph->view);
+    ph->tool_view = ph->j->tool_path;
+    if (!sandbox_isolated(x->sb))
+        return;
+    const char *base = strrchr(ph->j->tool_path, '/');
+    base = base != NULL ? base + 1 : ph->j->tool_path;
+    if (!safe_name(base))
+        base = "tool";
+    ph->tool_view = arena_printf(ph->a, "%s/%s", VIEW_BIN, base);
     int n = 0;
-    for (int i = 0; i < 3; i++)
-        if (cand[i] != NULL && strncmp(cand[i], "/tmp/", 5) == 0 &&
-            access(cand[i], F_OK) == 0)
-            ph->ro[n++] = cand[i];
+    ph->mounts[n++] = (struct sandbox_mount){ph->wd.root, VIEW_JOB, true};
+    ph->mounts[n++] = (struct sandbox_mount){ph->wd.cache, VIEW_CACHE, true};
+    ph->mounts[n++] =
+        (struct sandbox_mount){ph->j->tool_path, ph->tool_view, false};
+    const char *mirror = x->o.provider_mirror;
+    if (mirror != NULL && *mirror != '\0')
+        ph->mounts[n++] = (struct sandbox_mount){mirror, VIEW_MIRROR, false};
+    ph->nmounts = n;
 }
 
 /* ---- the phases -------------------------------------------------------- */
@@ -588,7 +749,7 @@ static void paths_build(struct phase *ph)
 static const char **args(struct phase *ph, int extra)
 {
     const char **v = arena_alloc(ph->a, sizeof(*v) * (size_t)(extra + 8));
-    v[0] = ph->j->tool_path;
+    v[0] = ph->tool_view;
     return v;
 }
 
@@ -638,9 +799,29 @@ static bool to_file(struct phase *ph, const char *const *sub, const char *path,
     return ok;
 }
 
+/* An empty plan file of the run user's, for tofu to write: the
+ * directory it sits in is the node's. */
+static bool plan_file_ready(struct phase *ph, struct job_result *res)
+{
+    struct tr_errbuf eb = {{0}};
+    int fd = open(ph->wd.plan_file,
+                  O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    tr_err e = fd < 0 ? tr_fail(&eb, TR_ERR_IO, "cannot create %s: %s",
+                                ph->wd.plan_file, strerror(errno))
+                      : workdir_give(ph->x, ph->wd.plan_file, false, &eb);
+    if (fd >= 0)
+        close(fd);
+    if (e == TR_OK)
+        return true;
+    res->outcome = JOB_ERRORED;
+    res->error = arena_strdup(ph->a, tr_errbuf_msg(&eb, e));
+    say(ph, "\nError: %s\n", res->error);
+    return false;
+}
+
 static void plan_phase(struct phase *ph, struct job_result *res)
 {
-    if (!init(ph, res))
+    if (!plan_file_ready(ph, res) || !init(ph, res))
         return;
     const struct job *j = ph->j;
     const char **v = args(ph, j->ntargets + j->nreplaces + 4);
@@ -650,7 +831,7 @@ static void plan_phase(struct phase *ph, struct job_result *res)
     v[n++] = "-lock=false";
     if (j->structured)
         v[n++] = "-json";
-    v[n++] = arena_printf(ph->a, "-out=%s", ph->wd.plan_file);
+    v[n++] = arena_printf(ph->a, "-out=%s", ph->view.plan_file);
     if (j->is_destroy)
         v[n++] = "-destroy";
     if (j->refresh_only)
@@ -663,7 +844,7 @@ static void plan_phase(struct phase *ph, struct job_result *res)
         v[n++] = arena_printf(ph->a, "-replace=%s", j->replaces[i]);
     if (!step(ph, v, -1, "plan", res))
         return;
-    const char *show[] = {"show", "-json", ph->wd.plan_file, NULL};
+    const char *show[] = {"show", "-json", ph->view.plan_file, NULL};
     if (!to_file(ph, show, ph->wd.json_plan, "the JSON plan", res))
         return;
     /* what the CLI needs to render the plan from its JSON */
@@ -692,6 +873,8 @@ static void apply_phase(struct phase *ph, struct job_result *res)
     tr_err e = ph->reused ? TR_OK
                           : ph->x->api.fetch_plan(ph->x->api.ctx, ph->j->id,
                                                   ph->wd.plan_file, &eb);
+    if (e == TR_OK && !ph->reused)
+        e = workdir_give(ph->x, ph->wd.plan_file, false, &eb);
     if (e != TR_OK) {
         res->outcome = JOB_ERRORED;
         res->error = arena_printf(ph->a, "cannot fetch the plan: %s",
@@ -709,7 +892,7 @@ static void apply_phase(struct phase *ph, struct job_result *res)
     v[n++] = "-auto-approve";
     if (ph->j->structured)
         v[n++] = "-json";
-    v[n++] = ph->wd.plan_file;
+    v[n++] = ph->view.plan_file;
     v[n] = NULL;
     if (!step(ph, v, -1, "apply", res))
         return;
@@ -760,6 +943,19 @@ static bool tool_ok(struct phase *ph, struct job_result *res)
     return false;
 }
 
+/* The run's limits for the monitor, and the cache size it starts from. */
+static void monitor_limits(struct phase *ph)
+{
+    const struct executor_opts *o = &ph->x->o;
+    int64_t mb = 1024 * 1024;
+    ph->mon.mem_limit = o->run_memory_mb > 0 ? o->run_memory_mb * mb : 0;
+    ph->mon.task_limit = o->run_tasks;
+    ph->mon.disk_limit = o->run_disk_mb > 0 ? o->run_disk_mb * mb : 0;
+    ph->mon.work = ph->wd.root;
+    ph->mon.cache = ph->wd.cache;
+    ph->mon.cache_base = monitor_disk_usage(ph->wd.cache);
+}
+
 void tofu_run_job(struct exec_ctx *x, const struct job *j, struct arena *a)
 {
     struct phase ph = {
@@ -785,6 +981,14 @@ void tofu_run_job(struct exec_ctx *x, const struct job *j, struct arena *a)
     struct tr_errbuf eb = {{0}};
     if (interrupted(&ph)) {
         stop_result(&ph, &res);
+    } else if (!sandbox_isolated(x->sb) && !x->o.allow_unsandboxed) {
+        res.error = arena_printf(a,
+                                 "runs are refused on this node: it has no "
+                                 "sandbox (%s); an operator may set "
+                                 "allow-unsandboxed-runs = on to accept the "
+                                 "risk",
+                                 sandbox_reason(x->sb));
+        say(&ph, "\nError: %s\n", res.error);
     } else if (tool_ok(&ph, &res)) {
         tr_err e = TR_ERR_NOT_FOUND;
         if (j->phase == JOB_APPLY && keep_take(x, a, j->run_id, &ph.wd)) {
@@ -803,8 +1007,9 @@ void tofu_run_job(struct exec_ctx *x, const struct job *j, struct arena *a)
             res.error = arena_strdup(a, tr_errbuf_msg(&eb, e));
             say(&ph, "\nError: %s\n", res.error);
         } else {
-            env_build(&ph);
             paths_build(&ph);
+            env_build(&ph);
+            monitor_limits(&ph);
             if (j->phase == JOB_APPLY)
                 apply_phase(&ph, &res);
             else
@@ -822,13 +1027,17 @@ void tofu_run_job(struct exec_ctx *x, const struct job *j, struct arena *a)
     if (fe != TR_OK)
         log_error("executor: job %s: cannot finish: %s", j->id,
                   tr_errbuf_msg(&feb, fe));
-    log_info("executor: job %s: %s %s%s%s%s", j->id, ph.what,
+    log_info("executor: job %s: %s %s%s%s%s (peak: %lld MiB memory, %lld "
+             "tasks, %lld MiB disk)",
+             j->id, ph.what,
              res.outcome == JOB_FINISHED         ? "finished"
              : res.outcome == JOB_CANCELED       ? "canceled"
              : res.outcome == JOB_FORCE_CANCELED ? "force-canceled"
                                                  : "errored",
              ph.reused ? " in the plan's directory" : "",
-             res.error ? ": " : "", res.error ? res.error : "");
+             res.error ? ": " : "", res.error ? res.error : "",
+             (long long)(ph.mon.peak_mem >> 20), (long long)ph.mon.peak_tasks,
+             (long long)(ph.mon.peak_disk >> 20));
     if (fe == TR_OK && plan_sha != NULL)
         keep_put(x, j->run_id, &ph.wd, plan_sha);
     else

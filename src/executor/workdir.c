@@ -8,13 +8,19 @@
  *       zzz_terrace_override.tf   the cloud block pointing at Terrace
  *       zzz_terrace.auto.tfvars   the terraform-category variables
  *   terraform.rc         CLI config: the run token, plugin cache, mirror
- *   .home/ .tmp/         HOME and TMPDIR
+ *   ca.pem               the CA the run trusts for Terrace's API
+ *   .home/ .tmp/ .shm/   HOME, /tmp and /dev/shm of the run
  *   plan.tfplan plan.json   the plan (written by tofu)
  *   schemas.json         provider schemas, when the plan is rendered
  *                        from JSON
  *
- * The directory is private (0700), holds the run token and plaintext
- * variables, and is removed after every job by the driver, or kept a
+ * The directory itself belongs to the node (0711: the run can reach its
+ * entries but neither rename nor add any, so the files the node reads
+ * back stay the ones it named); everything the run writes belongs to the
+ * run user (workdir_give()), and so does the organization's provider
+ * cache, DATA/provider-cache/<organization id>.  It holds the run token
+ * and plaintext variables (0600), and is removed after every job by the
+ * driver, or kept a
  * while for the run's apply (keep.c), which then only rewrites
  * terraform.rc with its own token (workdir_reuse()).  The override
  * replaces any backend or cloud block of the configuration, because an
@@ -298,7 +304,8 @@ static tr_err write_cli_config(const struct exec_ctx *x, const struct job *j,
     if (e == TR_OK)
         e = buf_puts(&b, "\n}\n\nplugin_cache_dir = ");
     if (e == TR_OK)
-        e = workdir_hcl_string(&b, x->cache_dir);
+        e = workdir_hcl_string(&b, sandbox_isolated(x->sb) ? VIEW_CACHE
+                                                           : wd->cache);
     if (e == TR_OK && strncmp(j->api_url, "http://", 7) == 0) {
         /* discovery is https-only: name the services outright */
         struct buf svc;
@@ -325,7 +332,8 @@ static tr_err write_cli_config(const struct exec_ctx *x, const struct job *j,
         e = buf_puts(&b, "\n\nprovider_installation {\n"
                          "  filesystem_mirror {\n    path = ");
         if (e == TR_OK)
-            e = workdir_hcl_string(&b, mirror);
+            e = workdir_hcl_string(&b, sandbox_isolated(x->sb) ? VIEW_MIRROR
+                                                           : mirror);
         if (e == TR_OK)
             e = buf_puts(&b, "\n  }\n  direct {\n    exclude = [");
         if (e == TR_OK)
@@ -341,6 +349,8 @@ static tr_err write_cli_config(const struct exec_ctx *x, const struct job *j,
         e = tr_fail(eb, e, "the CLI configuration is too large");
     explicit_bzero(b.data, b.len);
     buf_free(&b);
+    if (e == TR_OK)
+        e = workdir_give(x, wd->cli_config, false, eb);
     return e;
 }
 
@@ -393,9 +403,9 @@ static tr_err find_cwd(struct arena *a, const char *src, const char *wdir,
     return TR_OK;
 }
 
-static tr_err make_dir(const char *path, struct tr_errbuf *eb)
+static tr_err make_dir(const char *path, mode_t mode, struct tr_errbuf *eb)
 {
-    if (mkdir(path, 0700) != 0)
+    if (mkdir(path, mode) != 0)
         return tr_fail(eb, TR_ERR_IO, "cannot create %s: %s", path,
                        strerror(errno));
     return TR_OK;
@@ -407,20 +417,156 @@ void workdir_layout(struct arena *a, const char *root, struct workdir *wd)
     wd->src = arena_printf(a, "%s/src", root);
     wd->home = arena_printf(a, "%s/.home", root);
     wd->tmp = arena_printf(a, "%s/.tmp", root);
+    wd->shm = arena_printf(a, "%s/.shm", root);
+    wd->ca = arena_printf(a, "%s/ca.pem", root);
     wd->cli_config = arena_printf(a, "%s/terraform.rc", root);
     wd->plan_file = arena_printf(a, "%s/plan.tfplan", root);
     wd->json_plan = arena_printf(a, "%s/plan.json", root);
     wd->schemas = arena_printf(a, "%s/schemas.json", root);
 }
 
+/* path with the prefix root replaced by view (path is below root). */
+static const char *moved(struct arena *a, const char *path, const char *root,
+                         const char *view)
+{
+    size_t n = strlen(root);
+    if (path == NULL || strncmp(path, root, n) != 0)
+        return path;
+    return arena_printf(a, "%s%s", view, path + n);
+}
+
+void workdir_view(const struct exec_ctx *x, struct arena *a,
+                  const struct workdir *wd, struct workdir *view)
+{
+    *view = *wd;
+    if (!sandbox_isolated(x->sb))
+        return;
+    const char *r = wd->root;
+    view->root = VIEW_JOB;
+    view->src = moved(a, wd->src, r, VIEW_JOB);
+    view->cwd = moved(a, wd->cwd, r, VIEW_JOB);
+    view->home = moved(a, wd->home, r, VIEW_JOB);
+    view->tmp = "/tmp";
+    view->shm = "/dev/shm";
+    view->ca = moved(a, wd->ca, r, VIEW_JOB);
+    view->cli_config = moved(a, wd->cli_config, r, VIEW_JOB);
+    view->plan_file = moved(a, wd->plan_file, r, VIEW_JOB);
+    view->json_plan = moved(a, wd->json_plan, r, VIEW_JOB);
+    view->schemas = moved(a, wd->schemas, r, VIEW_JOB);
+    view->cache = VIEW_CACHE;
+}
+
+/* ---- handing files to the run user ------------------------------------ */
+
+static bool give_tree(int dfd, uid_t uid, gid_t gid, int depth)
+{
+    DIR *d = fdopendir(dfd);
+    if (d == NULL) {
+        close(dfd);
+        return false;
+    }
+    bool ok = true;
+    struct dirent *de;
+    while (ok && (de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if (fchownat(dirfd(d), de->d_name, uid, gid, AT_SYMLINK_NOFOLLOW) !=
+            0) {
+            ok = false;
+            break;
+        }
+        int sub = depth < 256 ? openat(dirfd(d), de->d_name,
+                                       O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+                                           O_CLOEXEC)
+                              : -1;
+        if (sub >= 0)
+            ok = give_tree(sub, uid, gid, depth + 1);
+    }
+    closedir(d);
+    return ok;
+}
+
+tr_err workdir_give(const struct exec_ctx *x, const char *path, bool tree,
+                    struct tr_errbuf *eb)
+{
+    if (!sandbox_own_user(x->sb))
+        return TR_OK;
+    uid_t uid;
+    gid_t gid;
+    sandbox_ids(x->sb, &uid, &gid);
+    bool ok = lchown(path, uid, gid) == 0;
+    if (ok && tree) {
+        int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        ok = fd >= 0 && give_tree(fd, uid, gid, 0);
+    }
+    if (!ok)
+        return tr_fail(eb, TR_ERR_IO, "cannot hand %s to the run user: %s",
+                       path, strerror(errno));
+    return TR_OK;
+}
+
+/* DATA/provider-cache/<organization>, the run user's. */
+static tr_err cache_prepare(const struct exec_ctx *x, const struct job *j,
+                            struct arena *a, struct workdir *wd,
+                            struct tr_errbuf *eb)
+{
+    const char *org = j->org_id != NULL ? j->org_id : j->org;
+    if (!safe_id(org))
+        return tr_fail(eb, TR_ERR_INVALID, "the organization id is not valid");
+    wd->cache = arena_printf(a, "%s/%s", x->cache_dir, org);
+    if (mkdir(wd->cache, 0700) != 0 && errno != EEXIST)
+        return tr_fail(eb, TR_ERR_IO, "cannot create %s: %s", wd->cache,
+                       strerror(errno));
+    struct stat st;
+    if (lstat(wd->cache, &st) != 0 || !S_ISDIR(st.st_mode))
+        return tr_fail(eb, TR_ERR_IO, "%s is not a directory", wd->cache);
+    uid_t uid;
+    gid_t gid;
+    sandbox_ids(x->sb, &uid, &gid);
+    /* a cache another run user filled (run-uid changed) */
+    if (sandbox_own_user(x->sb) && (st.st_uid != uid || st.st_gid != gid))
+        return workdir_give(x, wd->cache, true, eb);
+    return TR_OK;
+}
+
+/* A copy of the CA file the run trusts, readable by the run user. */
+static tr_err copy_ca(const struct job *j, const struct workdir *wd,
+                      struct tr_errbuf *eb)
+{
+    if (j->ca_file == NULL || *j->ca_file == '\0')
+        return TR_OK;
+    struct buf b;
+    buf_init(&b, 1 << 20);
+    tr_err e = TR_OK;
+    FILE *f = fopen(j->ca_file, "re");
+    char chunk[4096];
+    size_t n;
+    while (f != NULL && e == TR_OK && (n = fread(chunk, 1, sizeof(chunk), f)))
+        e = buf_append(&b, chunk, n);
+    if (f == NULL || ferror(f) || e != TR_OK)
+        e = tr_fail(eb, TR_ERR_IO, "cannot read the CA file %s", j->ca_file);
+    if (f != NULL)
+        fclose(f);
+    if (e == TR_OK)
+        e = write_new(wd->ca, &b, eb);
+    if (e == TR_OK && chmod(wd->ca, 0644) != 0)
+        e = tr_fail(eb, TR_ERR_IO, "cannot write %s: %s", wd->ca,
+                    strerror(errno));
+    buf_free(&b);
+    return e;
+}
+
 tr_err workdir_reuse(const struct exec_ctx *x, const struct job *j,
-                     struct arena *a, const struct workdir *wd,
+                     struct arena *a, struct workdir *wd,
                      struct tr_errbuf *eb)
 {
     const char *host = workdir_url_host(a, j->api_url);
     if (host == NULL)
         return tr_fail(eb, TR_ERR_INVALID, "the API URL is not valid");
-    return write_cli_config(x, j, wd, host, eb);
+    tr_err e = cache_prepare(x, j, a, wd, eb);
+    if (e == TR_OK)
+        e = write_cli_config(x, j, wd, host, eb);
+    return e;
 }
 
 tr_err workdir_prepare(const struct exec_ctx *x, const struct job *j,
@@ -435,13 +581,15 @@ tr_err workdir_prepare(const struct exec_ctx *x, const struct job *j,
         return tr_fail(eb, TR_ERR_INVALID, "the API URL is not valid");
     workdir_layout(a, arena_printf(a, "%s/%s", x->work_dir, j->id), wd);
     workdir_remove(wd->root); /* a leftover of a crashed attempt */
-    tr_err e = make_dir(wd->root, eb);
+    tr_err e = make_dir(wd->root, 0711, eb);
+    if (e == TR_OK && chmod(wd->root, 0711) != 0) /* past the umask */
+        e = tr_fail(eb, TR_ERR_IO, "cannot create %s: %s", wd->root,
+                    strerror(errno));
+    const char *mine[] = {wd->src, wd->home, wd->tmp, wd->shm};
+    for (int i = 0; e == TR_OK && i < 4; i++)
+        e = make_dir(mine[i], 0700, eb);
     if (e == TR_OK)
-        e = make_dir(wd->src, eb);
-    if (e == TR_OK)
-        e = make_dir(wd->home, eb);
-    if (e == TR_OK)
-        e = make_dir(wd->tmp, eb);
+        e = cache_prepare(x, j, a, wd, eb);
     if (e != TR_OK)
         return e;
     const char *tgz = arena_printf(a, "%s/config.tar.gz", wd->root);
@@ -463,6 +611,10 @@ tr_err workdir_prepare(const struct exec_ctx *x, const struct job *j,
         e = write_override(j, wd->cwd, host, a, eb);
     if (e == TR_OK)
         e = write_tfvars(j, wd->cwd, a, eb);
+    for (int i = 0; e == TR_OK && i < 4; i++)
+        e = workdir_give(x, mine[i], i == 0, eb);
+    if (e == TR_OK)
+        e = copy_ca(j, wd, eb);
     if (e == TR_OK)
         e = write_cli_config(x, j, wd, host, eb);
     return e;

@@ -171,7 +171,29 @@ static tr_err start_executor(struct terrace_server *srv, struct executor **x,
     o.provider_mirror = c->provider_mirror;
     o.plan_timeout_s = c->plan_timeout;
     o.apply_timeout_s = c->apply_timeout;
+    o.bwrap = c->bwrap;
+    o.allow_unsandboxed = strcmp(c->allow_unsandboxed_runs, "on") == 0;
+    o.run_uid = (unsigned)c->run_uid;
+    o.run_memory_mb = c->run_memory;
+    o.run_tasks = c->run_processes;
+    o.run_disk_mb = c->run_disk;
+    o.run_cpu_s = c->run_cpu_time;
+    o.run_open_files = c->run_open_files;
+    /* what a run must never see, should a system path hold it */
+    const char *cand[] = {c->data_dir, c->tls_cert, c->tls_key,
+                          getenv("TERRACE_CONFIG")};
+    const char *hide[5] = {NULL};
+    for (int i = 0, k = 0; i < 4; i++)
+        if (cand[i] != NULL && *cand[i] != '\0')
+            hide[k++] = cand[i];
+    o.hide = hide;
     tr_err e = executor_start(&o, srv->jobs, x, eb);
+    if (e == TR_OK) {
+        struct arena *sa = arena_new();
+        snprintf(srv->sandbox, sizeof(srv->sandbox), "%s",
+                 executor_sandbox_json(*x, sa));
+        arena_destroy(sa);
+    }
     /* the registered tools, hashed before the first job needs them */
     struct arena *a = arena_new();
     struct st_tool *tools = NULL;

@@ -83,7 +83,26 @@ static const char fake_tofu[] =
     "  env) env | sort; cat zzz_terrace_override.tf;;\n"
     "  pwd) echo \"cwd=$(pwd)\";;\n"
     "  escape) echo x > /var/tmp/terrace-executor-escape && echo WROTE;"
-    " echo x > \"$HOME/home-ok\" && echo HOME-WRITABLE;;\n"
+    " echo x > \"$HOME/home-ok\" && echo HOME-WRITABLE;"
+    " echo x > /tmp/tmp-ok && echo TMP-WRITABLE;"
+    " echo \"uid=$(id -u)\"; grep -E '^(CapEff|CapBnd|NoNewPrivs|Seccomp):'"
+    " /proc/self/status;"
+    " ls \"$FAKE_DATA\" >/dev/null 2>&1 && echo DATA-VISIBLE;"
+    " cat \"$FAKE_DATA/secret\" 2>/dev/null;"
+    " unshare -U true 2>/dev/null && echo UNSHARED;"
+    " mount -t tmpfs none /tmp 2>/dev/null && echo MOUNTED;"
+    " echo x > /usr/escape 2>/dev/null && echo USR-WRITABLE;"
+    " for p in /proc/[0-9]*; do cat $p/cmdline 2>/dev/null"
+    " | tr '\\0' ' '; echo; done | grep -c 'test_[e]xecutor'"
+    " | sed 's/^/host-processes=/';;\n"
+    "  cachewrite) echo poison > \"$TF_PLUGIN_CACHE_DIR/marker\" &&"
+    " echo CACHE-WRITTEN;;\n"
+    "  cacheread) ls -a \"$TF_PLUGIN_CACHE_DIR\" | sed 's/^/cache: /';;\n"
+    "  memhog) head -c 1073741824 /dev/zero | tail || exit 1;;\n"
+    "  forkbomb) i=0; while [ $i -lt 400 ]; do sleep 30 & i=$((i+1));"
+    " done; wait;;\n"
+    "  diskfill) for i in 1 2 3 4 5 6 7 8; do head -c 16777216 /dev/zero"
+    " > big$i; done; echo 'filled';;\n"
     "  fill) head -c 4194304 /dev/zero > \"$out\" || { echo 'disk full';"
     " exit 1; };;\n"
     "  esac\n"
@@ -154,6 +173,19 @@ static char tmp_root[64];
 static char tool_path[128];
 static char tool_sha[65];
 static char small_fs[128]; /* 1 MiB tmpfs, or "" */
+
+/* True when runs here go into bubblewrap. */
+static bool sandboxed(void)
+{
+    struct sandbox *sb = NULL;
+    struct tr_errbuf eb = {{0}};
+    struct sandbox_opts o = {.run_uid = 1000000000, .run_gid = 1000000000};
+    if (sandbox_new(&o, &sb, &eb) != TR_OK)
+        return false;
+    bool isolated = sandbox_isolated(sb);
+    sandbox_free(sb);
+    return isolated;
+}
 
 /* Overwrites every plan file kept under DATA/work. */
 static void tamper_plans(void)
@@ -386,6 +418,8 @@ struct fx {
     const char *targets[2];
     const char *replaces[1];
     const char *bwrap; /* executor options */
+    bool unsandboxed;  /* allow-unsandboxed-runs */
+    int64_t mem_mb, tasks, disk_mb; /* run limits, 0: the defaults */
     const char *mirror;
     int grace_ms;
     int keep_ms;     /* -1: the default */
@@ -528,6 +562,13 @@ static struct executor *start_executor(struct fx *fx)
     o.node = "test-node";
     o.data_dir = fx->data;
     o.bwrap = fx->bwrap;
+    o.allow_unsandboxed = fx->unsandboxed;
+    if (fx->mem_mb > 0)
+        o.run_memory_mb = fx->mem_mb;
+    if (fx->tasks > 0)
+        o.run_tasks = fx->tasks;
+    if (fx->disk_mb > 0)
+        o.run_disk_mb = fx->disk_mb;
     o.provider_mirror = fx->mirror;
     o.grace_ms = fx->grace_ms;
     o.heartbeat_ms = 100;
@@ -855,7 +896,10 @@ static void test_cli_config_variants(void **state)
     assert_int_equal(system(cmd), 0);
     fx->mirror = mirror;
     F.job.api_url = "http://terrace.internal:8080";
-    F.job.ca_file = "/etc/ssl/terrace-ca.pem";
+    char ca[256];
+    snprintf(ca, sizeof(ca), "%s/ca.pem", fx->dir);
+    assert_true(ut_write_file(ca, "not really a CA\n"));
+    F.job.ca_file = ca;
     set_mode(fx, "secret");
     run_job(fx);
     assert_int_equal(F.res.outcome, JOB_FINISHED);
@@ -867,7 +911,7 @@ static void test_cli_config_variants(void **state)
              "provider_installation {\n  filesystem_mirror {\n"
              "    path = \"%s\"\n  }\n  direct {\n    exclude = "
              "[\"registry.opentofu.org/hashicorp/null\"]\n  }\n}",
-             mirror);
+             sandboxed() ? "/terrace/mirror" : mirror);
     assert_log_has(want);
 }
 
@@ -1031,38 +1075,125 @@ static void test_bad_variable_name(void **state)
     assert_non_null(strstr(F.res.error, "variable name"));
 }
 
+/* What the code in a run can see and do, tried from inside. */
 static void test_sandbox_confines(void **state)
 {
     struct fx *fx = *state;
-    struct sandbox *sb = NULL;
-    struct tr_errbuf eb = {{0}};
-    assert_int_equal(sandbox_new(NULL, &sb, &eb), TR_OK);
-    bool isolated = sandbox_isolated(sb);
-    sandbox_free(sb);
-    if (!isolated) {
+    if (!sandboxed()) {
         print_message("bubblewrap does not work here; skipping\n");
         skip();
     }
+    char secret[256];
+    snprintf(secret, sizeof(secret), "%s/secret", fx->data);
+    assert_true(ut_write_file(secret, "the-node-secret\n"));
     unlink("/var/tmp/terrace-executor-escape");
+    fx->vars[0] =
+        (struct job_var){.key = "FAKE_DATA", .value = fx->data, .env = true};
+    F.job.nvars = 1;
     set_mode(fx, "escape");
     run_job(fx);
     assert_int_equal(F.res.outcome, JOB_FINISHED);
-    assert_log_lacks("WROTE");
     assert_log_has("HOME-WRITABLE");
+    assert_log_has("TMP-WRITABLE");
+    assert_log_has("NoNewPrivs:\t1\n");
+    assert_log_has("Seccomp:\t2\n");
+    assert_log_has("CapEff:\t0000000000000000\n");
+    assert_log_has("host-processes=0\n");
+    assert_log_lacks("WROTE");
+    assert_log_lacks("DATA-VISIBLE");
+    assert_log_lacks("the-node-secret");
+    assert_log_lacks("UNSHARED");
+    assert_log_lacks("MOUNTED");
+    assert_log_lacks("USR-WRITABLE");
+    if (geteuid() == 0) {
+        assert_log_has("uid=1000000000\n");
+        assert_log_has("CapBnd:\t0000000000000000\n");
+    }
     assert_int_not_equal(access("/var/tmp/terrace-executor-escape", F_OK), 0);
 }
 
-/* The same jobs without a sandbox: bubblewrap missing must only warn. */
-static void test_no_sandbox(void **state)
+/* A file one organization's run leaves in its provider cache is not in
+ * another organization's. */
+static void test_cache_per_organization(void **state)
 {
-    static const char *const modes[] = {"ok", "crash", "graceful", "env"};
-    for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+    struct fx *fx = *state;
+    /* one data directory for both jobs, outside the fixture's */
+    char data[192];
+    snprintf(data, sizeof(data), "%s/cache-data", tmp_root);
+    ut_rmtree(data);
+    assert_int_equal(mkdir(data, 0700), 0);
+    snprintf(fx->data, sizeof(fx->data), "%s", data);
+    F.job.org_id = "org-first";
+    set_mode(fx, "cachewrite");
+    run_job(fx);
+    assert_int_equal(F.res.outcome, JOB_FINISHED);
+    assert_log_has("CACHE-WRITTEN");
+    teardown(state);
+    setup(state);
+    fx = *state;
+    snprintf(fx->data, sizeof(fx->data), "%s", data);
+    F.job.org_id = "org-second";
+    set_mode(fx, "cacheread");
+    run_job(fx);
+    assert_int_equal(F.res.outcome, JOB_FINISHED);
+    assert_log_has("cache: .\n");
+    assert_log_lacks("cache: marker");
+    F.finished = F.handed = false;
+    memset(&F.res, 0, sizeof(F.res));
+    buf_reset(&F.log);
+    F.job.org_id = "org-first";
+    run_job(fx);
+    assert_log_has("cache: marker");
+    ut_rmtree(data);
+}
+
+/* A run over its memory, process or disk limit is stopped with a
+ * message naming the limit, and nothing of it stays. */
+static void test_limits(void **state)
+{
+    static const char *const modes[] = {"memhog", "forkbomb", "diskfill"};
+    static const char *const want[] = {"memory limit", "process limit",
+                                       "disk limit"};
+    for (int i = 0; i < 3; i++) {
         if (i > 0) {
             teardown(state);
             setup(state);
         }
         struct fx *fx = *state;
-        fx->bwrap = "/nonexistent/bwrap";
+        if (!sandboxed())
+            fx->unsandboxed = true;
+        fx->mem_mb = 64;
+        fx->tasks = 64;
+        fx->disk_mb = 32;
+        set_mode(fx, modes[i]);
+        run_job(fx);
+        if (F.res.outcome != JOB_ERRORED)
+            fail_msg("%s: not errored; log:\n%s", modes[i], F.log.data);
+        if (strstr(F.res.error, want[i]) == NULL)
+            fail_msg("%s: error \"%s\" does not name the %s", modes[i],
+                     F.res.error, want[i]);
+        assert_log_has(want[i]);
+    }
+}
+
+/* Without a sandbox, runs are refused unless the operator accepted it;
+ * then they run, as the node's own user. */
+static void test_no_sandbox(void **state)
+{
+    struct fx *fx = *state;
+    fx->bwrap = "none";
+    set_mode(fx, "ok");
+    run_job(fx);
+    assert_int_equal(F.res.outcome, JOB_ERRORED);
+    assert_non_null(strstr(F.res.error, "no sandbox"));
+    assert_log_has("allow-unsandboxed-runs");
+    static const char *const modes[] = {"ok", "crash", "graceful", "env"};
+    for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+        teardown(state);
+        setup(state);
+        fx = *state;
+        fx->bwrap = i % 2 ? "/nonexistent/bwrap" : "none";
+        fx->unsandboxed = true;
         set_mode(fx, modes[i]);
         if (strcmp(modes[i], "graceful") == 0) {
             F.cancel_when = "hanging";
@@ -1363,6 +1494,9 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_sandbox_confines, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_sandbox, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cache_per_organization, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_interrupts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prewarm, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tool_changed_between_jobs, setup,
