@@ -59,6 +59,8 @@ void executor_defaults(struct executor_opts *o)
     o->flush_ms = 200;
     o->claim_wait_ms = 1000;
     o->keep_ms = 600000;
+    o->max_config_size = 512LL * 1024 * 1024;
+    o->max_config_ratio = 500;
 }
 
 /* ---- worker threads ---------------------------------------------------- */
