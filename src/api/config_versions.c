@@ -14,7 +14,10 @@
  * sends along is ignored.  Its body is spooled to disk and checked
  * completely (executor/archive.h: gzip'ed or plain tar, no absolute or
  * ".." names, no escaping or nested symlinks, no hard links or special
- * files, at most 10 x max-state unpacked) before anything is stored:
+ * files; at most max-config-size bytes unpacked, and at most
+ * max-config-ratio times the compressed size once past a few MiB, so a
+ * decompression bomb is refused after a few MiB of work) before anything
+ * is stored:
  *
  *   good archive: blob made durable, then pending -> uploaded, both
  *                 before the PUT answers 200; then api_cv_uploaded()
@@ -35,9 +38,6 @@
 #include "api/workspaces_int.h"
 #include "blob/blob.h"
 #include "executor/archive.h"
-
-/* Unpacked bytes allowed per byte of the upload limit (tar bomb guard). */
-#define CV_UNPACK_FACTOR 10
 
 /* ---- documents ----------------------------------------------------------- */
 
@@ -184,18 +184,31 @@ static void cv_list(struct http_req *r)
     http_reply_json(r, 200, jsonapi_list_doc(items, &p, total));
 }
 
+/* Why archive_check() refused the upload, with what the uploader can do
+ * about a limit. */
+static const char *refusal(struct http_req *r, tr_err e,
+                           const struct tr_errbuf *eb)
+{
+    if (e != TR_ERR_TOO_LARGE)
+        return eb->msg;
+    return arena_printf(r->arena,
+                        "%s; leave large or generated files out of the "
+                        "upload (.terraformignore)",
+                        eb->msg);
+}
+
 /* A rejected archive: the version turns errored with the reason. */
 static void upload_rejected(struct http_req *r, const struct st_cv *cv,
-                            const struct tr_errbuf *why)
+                            const char *why)
 {
     struct tr_errbuf eb = {{0}};
     tr_err e =
-        store_cv_set_errored(r->srv->db, r->arena, cv->id, why->msg, NULL, &eb);
+        store_cv_set_errored(r->srv->db, r->arena, cv->id, why, NULL, &eb);
     if (e != TR_OK) {
         api_store_fail(r, e, &eb);
         return;
     }
-    http_error(r, 422, "invalid configuration archive", why->msg);
+    http_error(r, 422, "invalid configuration archive", why);
 }
 
 static void cv_upload(struct http_req *r)
@@ -219,15 +232,20 @@ static void cv_upload(struct http_req *r)
                                 cv.id, cv.status));
         return;
     }
-    uint64_t max = (uint64_t)r->srv->cfg.max_state * CV_UNPACK_FACTOR;
-    e = archive_check(r->spool_path, max, ARCHIVE_MAX_ENTRIES, &eb);
+    const struct archive_limits lim = {
+        .max_unpacked = (uint64_t)r->srv->cfg.max_config_size,
+        .max_entries = ARCHIVE_MAX_ENTRIES,
+        .max_ratio = r->srv->cfg.max_config_ratio,
+    };
+    e = archive_check(r->spool_path, &lim, &eb);
     if ((e == TR_ERR_INVALID || e == TR_ERR_TOO_LARGE) && again) {
         /* the version keeps its good configuration */
-        http_error(r, 422, "invalid configuration archive", eb.msg);
+        http_error(r, 422, "invalid configuration archive",
+                   refusal(r, e, &eb));
         return;
     }
     if (e == TR_ERR_INVALID || e == TR_ERR_TOO_LARGE) {
-        upload_rejected(r, &cv, &eb);
+        upload_rejected(r, &cv, refusal(r, e, &eb));
         return;
     }
     char *key =

@@ -11,14 +11,19 @@
  * (Terraform's identifier characters; a leading digit is accepted since
  * TFE accepts the UUID keys go-tfe's tests create); an environment
  * variable's key anything printable but '=' and spaces.  Both at most
- * API_VAR_MAX_KEY bytes.  A variable of an organization the caller cannot
- * see answers 404 like a missing one.
+ * API_VAR_MAX_KEY bytes.  An environment variable may not take a name
+ * that core/env_names.h refuses (set by Terrace for every run, or read by
+ * the loader, the C library, shells or interpreters as they start): not on
+ * create, nor by a rename or a change of category to env (422).  A
+ * variable of an organization the caller cannot see answers 404 like a
+ * missing one.
  *
  * SPDX-License-Identifier: MPL-2.0
  */
 #include <string.h>
 
 #include "api/vars_int.h"
+#include "core/env_names.h"
 
 /* ---- attributes -------------------------------------------------------- */
 
@@ -88,6 +93,14 @@ bool api_var_parse(struct http_req *r, json_t *data, const struct st_var *cur,
                          "for a terraform variable"
                        : "Key must be 1 to 255 printable characters without "
                          "spaces or '=' for an environment variable");
+        return false;
+    }
+    const char *why = NULL;
+    if (strcmp(cat, "env") == 0 && env_name_refused(key, &why)) {
+        http_error(r, 422, NULL,
+                   arena_printf(r->arena,
+                                "%s cannot be an environment variable: %s",
+                                key, why));
         return false;
     }
     if (in->description != NULL &&

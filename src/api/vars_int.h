@@ -28,7 +28,8 @@ struct var_in {
 /* Reads and checks the attributes of data, a "vars" resource object.  On
  * create, key and category are required; on update cur is the variable
  * as it is, so that the key is checked against the category it will have.
- * Writes a 422 and returns false on a bad attribute. */
+ * Writes a 422 and returns false on a bad attribute, including an
+ * environment variable name that env_name_refused() refuses. */
 bool api_var_parse(struct http_req *r, json_t *data, const struct st_var *cur,
                    struct var_in *in);
 

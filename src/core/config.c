@@ -48,6 +48,10 @@ static const struct setting settings[] = {
     I("db-pool", "TERRACE_DB_POOL", db_pool, "database connections"),
     I("max-body", "TERRACE_MAX_BODY", max_body, "largest JSON body, bytes"),
     I("max-state", "TERRACE_MAX_STATE", max_state, "largest state file, bytes"),
+    I("max-config-size", "TERRACE_MAX_CONFIG_SIZE", max_config_size,
+      "largest configuration once unpacked, bytes"),
+    I("max-config-ratio", "TERRACE_MAX_CONFIG_RATIO", max_config_ratio,
+      "most a configuration may unpack per compressed byte (0: no limit)"),
     I("upload-url-ttl", "TERRACE_UPLOAD_URL_TTL", upload_url_ttl,
       "lifetime of signed upload/download URLs, seconds"),
     I("executors", "TERRACE_EXECUTORS", executors,
@@ -127,6 +131,14 @@ static void defaults(struct cfg *c)
     c->db_pool = 8;
     c->max_body = 16 * 1024 * 1024;
     c->max_state = 512LL * 1024 * 1024;
+    /* Configurations are text plus vendored modules and lock files (a few
+     * MiB; the CLI leaves .terraform out), at worst with a packaged
+     * artefact or two: 512 MiB unpacked is ample, and as much as the
+     * upload itself may be.  Real ones unpack 4-20x, contrived repetitive
+     * text 200-400x, zeros 1030x per gzip layer: 500x stops bombs early
+     * (archive.h). */
+    c->max_config_size = 512LL * 1024 * 1024;
+    c->max_config_ratio = 500;
     c->upload_url_ttl = 3600;
     c->executors = 2;
     c->plan_timeout = 2 * 3600;
@@ -247,6 +259,9 @@ tr_err cfg_load(struct cfg *c, int argc, char **argv, struct tr_errbuf *eb)
         return tr_fail(eb, TR_ERR_CONFIG, "threads must be 1..256");
     if (c->executors > 64)
         return tr_fail(eb, TR_ERR_CONFIG, "executors must be 0..64");
+    if (c->max_config_size < 1)
+        return tr_fail(eb, TR_ERR_CONFIG,
+                       "max-config-size must be at least 1 byte");
     if (c->plan_timeout < 1 || c->apply_timeout < 1)
         return tr_fail(eb, TR_ERR_CONFIG, "timeouts must be at least 1 s");
     if (strcmp(c->allow_unsandboxed_runs, "on") != 0 &&

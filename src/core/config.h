@@ -30,6 +30,8 @@ struct cfg {
     int db_pool;              /* database connections */
     int64_t max_body;         /* JSON request bodies, bytes */
     int64_t max_state;        /* state files, bytes */
+    int64_t max_config_size;  /* configurations unpacked, bytes */
+    int max_config_ratio;     /* unpacked per compressed byte (0: any) */
     int64_t upload_url_ttl;   /* signed URL lifetime, seconds */
     int executors;            /* executor worker threads (0: none) */
     char provider_mirror[512]; /* filesystem provider mirror, or "" */

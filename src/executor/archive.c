@@ -50,6 +50,7 @@
  * the functions used below, typed from the real prototypes. */
 #define LA_FUNCS(X)                                                        \
     X(archive_error_string)                                                \
+    X(archive_filter_bytes)                                                \
     X(archive_read_new)                                                    \
     X(archive_read_support_filter_gzip)                                    \
     X(archive_read_support_format_tar)                                     \
@@ -139,6 +140,7 @@ struct walk {
     uint64_t max_unpacked;
     uint64_t unpacked;
     int max_entries;
+    int max_ratio; /* 0: no ratio limit */
     int entries;
     int dest; /* directory fd to extract into; -1: check only */
     struct node *nodes;
@@ -211,6 +213,23 @@ static tr_err too_big(struct walk *w)
                "the archive unpacks to more than %llu "
                "bytes",
                (unsigned long long)w->max_unpacked);
+}
+
+/* Once past ARCHIVE_RATIO_FLOOR, the bytes unpacked so far against the
+ * compressed bytes libarchive has read so far (the outermost stream). */
+static tr_err check_ratio(struct walk *w, struct archive *ar)
+{
+    if (w->max_ratio <= 0 || w->unpacked <= ARCHIVE_RATIO_FLOOR)
+        return TR_OK;
+    la_int64_t packed = la.archive_filter_bytes(ar, -1);
+    uint64_t in = packed > 0 ? (uint64_t)packed : 1;
+    if (w->unpacked / (uint64_t)w->max_ratio <= in)
+        return TR_OK;
+    return bad(w, TR_ERR_TOO_LARGE,
+               "the archive unpacks to more than %d times its compressed "
+               "size (%llu bytes from %llu), like a decompression bomb",
+               w->max_ratio, (unsigned long long)w->unpacked,
+               (unsigned long long)in);
 }
 
 /* ---- the tree of names --------------------------------------------------- */
@@ -472,8 +491,8 @@ static tr_err write_all(struct walk *w, int fd, const char *data, size_t n,
     return TR_OK;
 }
 
-/* Reads the current entry's data, counting it against max_unpacked and,
- * if fd >= 0, writing it there. */
+/* Reads the current entry's data, counting it against max_unpacked and
+ * max_ratio and, if fd >= 0, writing it there. */
 static tr_err copy_data(struct walk *w, struct archive *ar, int fd,
                         const char *name)
 {
@@ -486,8 +505,11 @@ static tr_err copy_data(struct walk *w, struct archive *ar, int fd,
         if ((uint64_t)k > w->max_unpacked - w->unpacked)
             return too_big(w);
         w->unpacked += (uint64_t)k;
+        tr_err e = check_ratio(w, ar);
+        if (e != TR_OK)
+            return e;
         if (fd >= 0) {
-            tr_err e = write_all(w, fd, w->data, (size_t)k, name);
+            e = write_all(w, fd, w->data, (size_t)k, name);
             if (e != TR_OK)
                 return e;
         }
@@ -688,8 +710,8 @@ static tr_err walk_archive(struct walk *w, const char *path)
     return e;
 }
 
-static tr_err run(const char *path, int dest, uint64_t max_unpacked,
-                  int max_entries, struct tr_errbuf *eb)
+static tr_err run(const char *path, int dest, const struct archive_limits *lim,
+                  struct tr_errbuf *eb)
 {
     tr_err le = la_need(eb);
     if (le != TR_OK)
@@ -697,8 +719,9 @@ static tr_err run(const char *path, int dest, uint64_t max_unpacked,
     struct walk w = {
         .a = arena_new(),
         .eb = eb,
-        .max_unpacked = max_unpacked,
-        .max_entries = max_entries,
+        .max_unpacked = lim->max_unpacked,
+        .max_entries = lim->max_entries,
+        .max_ratio = lim->max_ratio,
         .dest = dest,
     };
     w.data = arena_alloc(w.a, DATA_BUF);
@@ -713,17 +736,16 @@ static tr_err run(const char *path, int dest, uint64_t max_unpacked,
     return e;
 }
 
-tr_err archive_check(const char *path, uint64_t max_unpacked, int max_entries,
+tr_err archive_check(const char *path, const struct archive_limits *lim,
                      struct tr_errbuf *eb)
 {
-    return run(path, -1, max_unpacked, max_entries, eb);
+    return run(path, -1, lim, eb);
 }
 
 tr_err archive_extract(const char *path, const char *dest_dir,
-                       uint64_t max_unpacked, int max_entries,
-                       struct tr_errbuf *eb)
+                       const struct archive_limits *lim, struct tr_errbuf *eb)
 {
-    tr_err e = archive_check(path, max_unpacked, max_entries, eb);
+    tr_err e = archive_check(path, lim, eb);
     if (e != TR_OK)
         return e;
     int dfd = open(dest_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -732,7 +754,7 @@ tr_err archive_extract(const char *path, const char *dest_dir,
                        "cannot open the directory to "
                        "extract into: %s",
                        strerror(errno));
-    e = run(path, dfd, max_unpacked, max_entries, eb);
+    e = run(path, dfd, lim, eb);
     close(dfd);
     return e;
 }

@@ -10,13 +10,22 @@
  * directories).  A symlink's target must be relative and, resolved
  * lexically from the link's directory, stay inside the archive's root
  * without passing through another symlink of the archive on the way.
- * Hard links, devices, fifos, sockets and any other type are refused.  The
- * regular files together hold at most max_unpacked bytes (counted as
- * decompressed, so a tar bomb stops at the limit), and the archive has at
- * most max_entries entries, implicit parent directories included.
+ * Hard links, devices, fifos, sockets and any other type are refused.
+ *
+ * Limits (struct archive_limits): the regular files together hold at most
+ * max_unpacked bytes, counted as they are decompressed (sparse holes
+ * included), so a bomb stops at the limit; the archive has at most
+ * max_entries entries, implicit parent directories included; and once
+ * more than ARCHIVE_RATIO_FLOOR bytes are unpacked, they may be at most
+ * max_ratio times the compressed bytes read so far.  Tarballs of real
+ * configurations unpack 4 to 20 times their size, contrived repetitive
+ * text (a CSV of near-identical rows, one line repeated) 200 to 400
+ * times; zeros 1030 times per gzip layer (deflate's ceiling), and gzip
+ * layers stack.  The ratio stops a bomb after a few MiB instead of at
+ * max_unpacked, which stays the bound for whatever passes the ratio.
  *
  * Both functions return TR_OK, TR_ERR_INVALID (a malformed or unsafe
- * archive), TR_ERR_TOO_LARGE (over max_unpacked or max_entries), or
+ * archive), TR_ERR_TOO_LARGE (over a limit), or
  * TR_ERR_IO for a local failure (the archive cannot be opened, dest_dir
  * cannot be written).  The message in eb is printable ASCII: bytes of
  * entry names outside it are shown as '?'.  They need no arena and are
@@ -33,10 +42,17 @@
 
 #define ARCHIVE_MAX_ENTRIES 100000 /* default max_entries */
 #define ARCHIVE_MAX_DEPTH 256      /* components in one name */
+#define ARCHIVE_RATIO_FLOOR (8ULL << 20) /* unpacked before the ratio counts */
+
+struct archive_limits {
+    uint64_t max_unpacked; /* bytes of all regular files together */
+    int max_entries;       /* entries, implicit directories included */
+    int max_ratio;         /* unpacked per compressed byte; 0: no limit */
+};
 
 /* Reads the whole archive at path and checks it as above, writing
  * nothing. */
-tr_err archive_check(const char *path, uint64_t max_unpacked, int max_entries,
+tr_err archive_check(const char *path, const struct archive_limits *lim,
                      struct tr_errbuf *eb);
 
 /* archive_check(), then extracts into dest_dir, which must exist and
@@ -48,7 +64,6 @@ tr_err archive_check(const char *path, uint64_t max_unpacked, int max_entries,
  * 0755; no set-id bits, ownership or times are applied.  On failure
  * dest_dir may hold a partial tree: removing it is the caller's job. */
 tr_err archive_extract(const char *path, const char *dest_dir,
-                       uint64_t max_unpacked, int max_entries,
-                       struct tr_errbuf *eb);
+                       const struct archive_limits *lim, struct tr_errbuf *eb);
 
 #endif

@@ -58,13 +58,17 @@ struct executor_opts {
     int claim_wait_ms; /* long-poll passed to claim() */
     int keep_ms;       /* a plan's directory waits this long for the
                           run's apply on this node (keep.c); 0: never */
+    int64_t max_config_size; /* configurations unpacked, bytes (archive.h) */
+    int max_config_ratio;    /* unpacked per compressed byte; 0: any */
 };
 
 /* Production values: 2 workers, 2 h timeouts, 10 s grace, heartbeats
  * every 2 s, log flushes every 200 ms, 1 s claims, plan directories kept
- * 10 min for the apply; runs as uid 1000000000 with 4 GiB of memory,
- * 2048 tasks, 20 GiB of disk, 2 h of CPU per process and 4096 open
- * files; no runs without a sandbox. */
+ * 10 min for the apply; configurations up to 512 MiB unpacked and 500
+ * times their compressed size (the max-config-* settings' defaults);
+ * runs as uid 1000000000 with 4 GiB of memory, 2048 tasks, 20 GiB of
+ * disk, 2 h of CPU per process and 4096 open files; no runs without a
+ * sandbox. */
 void executor_defaults(struct executor_opts *o);
 
 /* Prepares DATA/work (removing what a previous process left there) and

@@ -16,9 +16,6 @@
 #include "executor/executor.h"
 #include "executor/sandbox.h"
 
-/* Configuration archives: the most a worker unpacks. */
-#define EXEC_MAX_UNPACKED (1ULL << 30)
-
 /* A tool binary's checksum, remembered with the file's identity: any
  * change to the file changes its ctime, so a match means the same bytes. */
 struct tool_memo {

@@ -50,6 +50,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/env_names.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "executor/executor_int.h"
@@ -625,23 +626,6 @@ static bool env_name_ok(const char *s)
     return true;
 }
 
-/* Names that change how a program loads or starts (the API refuses
- * them; older rows may still hold them). */
-static bool env_refused(const char *k)
-{
-    static const char *const exact[] = {
-        "BASH_ENV", "ENV", "SHELLOPTS", "BASHOPTS", "PS4", "PROMPT_COMMAND",
-        "PYTHONSTARTUP", "PERL5OPT", "PERL5LIB", "PERL5DB", "RUBYOPT",
-        "NODE_OPTIONS", "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "GCONV_PATH",
-        "GLIBC_TUNABLES", "HOSTALIASES", "LOCPATH", "NLSPATH", "IFS"};
-    if (strncmp(k, "LD_", 3) == 0 || strncmp(k, "BASH_FUNC_", 10) == 0)
-        return true;
-    for (size_t i = 0; i < sizeof(exact) / sizeof(*exact); i++)
-        if (strcmp(k, exact[i]) == 0)
-            return true;
-    return false;
-}
-
 /* The environment: Terrace's own variables, which always win, then the
  * workspace's environment variables.  Paths are the run's view. */
 static void env_build(struct phase *ph)
@@ -671,10 +655,6 @@ static void env_build(struct phase *ph)
         "1",
         "SSL_CERT_FILE",
         j->ca_file != NULL && *j->ca_file ? v->ca : NULL,
-        "USER",
-        "terrace",
-        "LOGNAME",
-        "terrace",
     };
     int nours = (int)(sizeof(ours) / sizeof(ours[0])) / 2;
     const char **env =
@@ -696,14 +676,17 @@ static void env_build(struct phase *ph)
                 var->key);
             continue;
         }
-        bool theirs = true;
-        for (int k = 0; k < nours; k++)
-            theirs = theirs && strcmp(var->key, ours[2 * k]) != 0;
-        if (!theirs || env_refused(var->key)) {
+        /* refused by the API; a row from before may still hold one */
+        const char *why = NULL;
+        bool theirs = !env_name_refused(var->key, &why);
+        for (int k = 0; theirs && k < nours; k++)
+            if (strcmp(var->key, ours[2 * k]) == 0) {
+                theirs = false;
+                why = "it is set by Terrace for every run";
+            }
+        if (!theirs) {
             say(ph, "terrace: ignoring environment variable %s: %s\n",
-                var->key,
-                theirs ? "it changes how programs load"
-                       : "Terrace sets it for every run");
+                var->key, why);
             continue;
         }
         size_t kl = strlen(var->key);

@@ -598,8 +598,12 @@ tr_err workdir_prepare(const struct exec_ctx *x, const struct job *j,
     if (e != TR_OK)
         return tr_fail(eb, e, "cannot fetch the configuration: %s",
                        tr_errbuf_msg(&why, e));
-    e = archive_extract(tgz, wd->src, EXEC_MAX_UNPACKED, ARCHIVE_MAX_ENTRIES,
-                        &why);
+    const struct archive_limits lim = {
+        .max_unpacked = (uint64_t)x->o.max_config_size,
+        .max_entries = ARCHIVE_MAX_ENTRIES,
+        .max_ratio = x->o.max_config_ratio,
+    };
+    e = archive_extract(tgz, wd->src, &lim, &why);
     unlink(tgz);
     if (e != TR_OK)
         return tr_fail(eb, e,

@@ -171,6 +171,8 @@ static tr_err start_executor(struct terrace_server *srv, struct executor **x,
     o.provider_mirror = c->provider_mirror;
     o.plan_timeout_s = c->plan_timeout;
     o.apply_timeout_s = c->apply_timeout;
+    o.max_config_size = c->max_config_size;
+    o.max_config_ratio = c->max_config_ratio;
     o.bwrap = c->bwrap;
     o.allow_unsandboxed = strcmp(c->allow_unsandboxed_runs, "on") == 0;
     o.run_uid = (unsigned)c->run_uid;

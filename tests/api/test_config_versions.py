@@ -4,6 +4,7 @@ download, archive, and every attack archive refused with the version
 errored and nothing stored.  Every rejected request is followed by a read
 proving nothing else changed."""
 import glob
+import gzip
 import io
 import os
 import tarfile
@@ -481,11 +482,87 @@ def test_archive(daemon, admin, anon, ws):
 
 # ---- limits ------------------------------------------------------------------
 
+class Zeros(io.RawIOBase):
+    """n zero bytes, read as a stream (never held in memory whole)."""
+
+    def __init__(self, n):
+        self.left = n
+
+    def readable(self):
+        return True
+
+    def readinto(self, b):
+        k = min(len(b), self.left)
+        b[:k] = bytes(k)
+        self.left -= k
+        return k
+
+
+def zero_bomb(size):
+    """A gzip'ed tar holding one file of size zero bytes, made by
+    streaming: 300 MiB of zeros come to about 300 KB."""
+    buf = io.BytesIO()
+    with gzip.GzipFile(fileobj=buf, mode="wb", compresslevel=9,
+                       mtime=0) as gz:
+        with tarfile.open(fileobj=gz, mode="w|",
+                          format=tarfile.PAX_FORMAT) as t:
+            main, text = f("main.tf", b'variable "x" {}\n')
+            main.size = len(text)
+            t.addfile(main, io.BytesIO(text))
+            ti = tarfile.TarInfo("zeros.bin")
+            ti.size = size
+            t.addfile(ti, io.BufferedReader(Zeros(size), 1 << 20))
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def bomb():
+    return zero_bomb(300 * 1024 * 1024)
+
+
+def test_decompression_bomb(daemon, admin, anon, ws, bomb):
+    """300 MiB of zeros (and the same gzip'ed again) are refused after a
+    few MiB of unpacking, in well under the default limit's time; the
+    version is errored with the reason, nothing is stored, and the next
+    upload is fine."""
+    assert len(bomb) < 1024 * 1024
+    for body in (bomb, gzip.compress(bomb, mtime=0)):
+        cv, url = new_cv(admin, ws)
+        t0 = time.monotonic()
+        r = anon.put(url, raw=body)
+        took = time.monotonic() - t0
+        assert_error(r, 422)
+        detail = r.json["errors"][0]["detail"]
+        assert "unpacks to more than 500 times its compressed size" in \
+            detail, r
+        assert ".terraformignore" in detail
+        # stopped just past the 8 MiB floor, not at 300 MiB
+        unpacked = int(detail.split("(")[1].split(" bytes")[0])
+        assert 8 * 1024 * 1024 < unpacked <= 9 * 1024 * 1024, detail
+        assert took < 10, took
+        a = read(admin, cv)["attributes"]
+        assert a["status"] == "errored"
+        assert a["error-message"] == detail
+        assert stored(daemon, ws, cv) == []
+        assert_error(admin.get("%s/configuration-versions/%s/download"
+                               % (API, cv)), 404)
+    # a version with a good configuration keeps it when a bomb follows
+    cv, url = new_cv(admin, ws)
+    assert anon.put(url, raw=GOOD).status == 200
+    assert_error(anon.put(url, raw=bomb), 422)
+    assert read(admin, cv)["attributes"]["status"] == "uploaded"
+    assert admin.get("%s/configuration-versions/%s/download"
+                     % (API, cv)).body == GOOD
+    assert len(stored(daemon, ws, cv)) == 1
+
+
 def test_limits_and_expiry():
-    """A dedicated daemon with a 4 KiB upload limit (40 KiB unpacked) and
+    """A dedicated daemon with a 4 KiB upload limit, 40 KiB unpacked and
     2 s URLs."""
     dm = Daemon(backend=os.environ.get("TERRACE_TEST_BACKEND", "sqlite"),
-                extra_args=["--max-state", "4096", "--upload-url-ttl", "2"])
+                extra_args=["--max-state", "4096",
+                            "--max-config-size", "40960",
+                            "--upload-url-ttl", "2"])
     dm.start()
     try:
         c = dm.client()

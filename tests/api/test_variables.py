@@ -296,6 +296,103 @@ def test_legacy_endpoints(admin, org, ws):
     assert [v["id"] for v in admin.get(lst).json["data"]] == [b["id"]]
 
 
+# ---- refused environment variable names ----------------------------------
+
+# (name, words its refusal gives): the loader, the C library, shells,
+# interpreters' start-up hooks, and what Terrace sets for every run
+REFUSED_ENV = [
+    ("LD_PRELOAD", "dynamic loader"),
+    ("LD_LIBRARY_PATH", "dynamic loader"),
+    ("LD_AUDIT", "dynamic loader"),
+    ("GLIBC_TUNABLES", "C library"),
+    ("GCONV_PATH", "C library"),
+    ("MALLOC_TRACE", "C library"),
+    ("BASH_ENV", "shells"),
+    ("ENV", "shells"),
+    ("BASH_FUNC_ls%%", "shells"),
+    ("PS4", "shells"),
+    ("PYTHONPATH", "interpreter"),
+    ("PERL5OPT", "interpreter"),
+    ("NODE_OPTIONS", "interpreter"),
+    ("JAVA_TOOL_OPTIONS", "interpreter"),
+    ("TF_CLI_CONFIG_FILE", "it is set by Terrace for every run"),
+    ("TF_FORCE_LOCAL_BACKEND", "it is set by Terrace for every run"),
+    ("TF_PLUGIN_CACHE_DIR", "it is set by Terrace for every run"),
+    ("PATH", "it is set by Terrace for every run"),
+    ("HOME", "it is set by Terrace for every run"),
+    ("SSL_CERT_FILE", "it is set by Terrace for every run"),
+]
+
+# names real configurations use, close to refused ones
+ALLOWED_ENV = ["AWS_ACCESS_KEY_ID", "TF_VAR_region", "TF_LOG", "TF_CLI_ARGS",
+               "TF_CLI_ARGS_plan", "GOOGLE_CREDENTIALS", "ARM_CLIENT_ID",
+               "GIT_SSH_COMMAND", "GIT_CONFIG_COUNT", "LDFLAGS", "ld_preload",
+               "ENVIRONMENT", "SSL_CERT_DIR"]
+
+
+def assert_refused(resp, name, why):
+    assert_error(resp, 422)
+    detail = resp.json["errors"][0]["detail"]
+    assert detail.startswith(
+        name + " cannot be an environment variable: "), detail
+    assert why in detail, detail
+
+
+def test_refused_env_names_on_create(admin, ws):
+    keep = create_var(admin, ws["id"], "keep", "k", category="env")
+    rels = {"workspace": {"data": {"type": "workspaces", "id": ws["id"]}}}
+    for name, why in REFUSED_ENV:
+        assert_refused(admin.post(vars_path(ws["id"]), var_body(
+            name, "/work/evil.so", category="env")), name, why)
+        assert_refused(admin.post(vars_path(ws["id"]), var_body(
+            name, "v", category="env", sensitive=True)), name, why)
+        assert_refused(admin.post(API + "/vars", var_body(
+            name, "v", category="env", rels=rels)), name, why)
+    assert list_vars(admin, ws["id"]) == [keep]
+    # terraform variables are not environment variables
+    for name in ("LD_PRELOAD", "PATH", "BASH_ENV"):
+        create_var(admin, ws["id"], name)
+    for name in ALLOWED_ENV:
+        create_var(admin, ws["id"], name, category="env")
+    assert len(list_vars(admin, ws["id"])) == 1 + 3 + len(ALLOWED_ENV)
+
+
+def test_refused_env_names_on_update(admin, ws):
+    env = create_var(admin, ws["id"], "SAFE", "s3cret", category="env",
+                     sensitive=True)
+    tf = create_var(admin, ws["id"], "LD_PRELOAD", "v")
+    env_path, tf_path = (vars_path(ws["id"], env["id"]),
+                         vars_path(ws["id"], tf["id"]))
+    for name, why in REFUSED_ENV:
+        # a rename, alone or with the category given again
+        assert_refused(admin.patch(env_path, var_body(
+            name, None, category=None)), name, why)
+        assert_refused(admin.patch(env_path, var_body(
+            name, "x", category="env")), name, why)
+        assert_refused(admin.patch("%s/vars/%s" % (API, env["id"]),
+                                   var_body(name, None, category=None)),
+                       name, why)
+    # a terraform variable so named cannot become an environment one
+    assert_refused(admin.patch(tf_path, var_body(None, None, category="env")),
+                   "LD_PRELOAD", "dynamic loader")
+    assert_refused(admin.patch(tf_path, var_body("BASH_ENV", None,
+                                                 category="env")),
+                   "BASH_ENV", "shells")
+    assert admin.get(env_path).json["data"] == env
+    assert admin.get(tf_path).json["data"] == tf
+    # renamed on the way, or the other way round, all is well
+    r = admin.patch(tf_path, var_body("AWS_REGION", None, category="env"))
+    assert r.status == 200, r
+    assert (r.json["data"]["attributes"]["key"],
+            r.json["data"]["attributes"]["category"]) == ("AWS_REGION", "env")
+    r = admin.patch(env_path, var_body("PATH", None, category="terraform"))
+    assert r.status == 200, r
+    assert r.json["data"]["attributes"]["key"] == "PATH"
+    # and an existing variable's other attributes still change
+    r = admin.patch(tf_path, var_body(None, "eu-west-1", category=None))
+    assert r.status == 200, r
+
+
 # ---- bad input ------------------------------------------------------------
 
 LONG = "d" * 513

@@ -5,7 +5,8 @@ import pytest
 
 from conftest import assert_error, unique
 from test_projects import create_prj
-from test_variables import LONG, _send, var_body
+from test_variables import (ALLOWED_ENV, LONG, REFUSED_ENV, _send,
+                            assert_refused, var_body)
 from test_workspaces import API, create_ws, make_user, org_token
 
 
@@ -356,6 +357,47 @@ def test_set_variables(admin, org):
     assert get_set(admin, s["id"])["data"]["attributes"]["var-count"] == 1
     # workspace variable endpoints do not reach set variables
     assert_error(admin.get("%s/vars/%s" % (API, sec["id"])), 404)
+
+
+def test_refused_env_names(admin, org):
+    path = "%s/organizations/%s/varsets" % (API, org)
+    s = create_set(admin, org)
+    env = admin.post(setvars_path(s["id"]), var_body(
+        "SAFE", "v", category="env")).json["data"]
+    tf = admin.post(setvars_path(s["id"]), var_body(
+        "GLIBC_TUNABLES", "v")).json["data"]
+    for name, why in REFUSED_ENV:
+        # in a new set's list of variables: no set is made
+        body = set_body(unique("set"), rels={"vars": {"data": [
+            {"type": "vars", "attributes": {"key": "ok", "value": "1",
+                                            "category": "env"}},
+            {"type": "vars", "attributes": {"key": name, "value": "x",
+                                            "category": "env"}}]}},
+            **{"global": False})
+        assert_refused(admin.post(path, body), name, why)
+        assert_refused(admin.post(setvars_path(s["id"]), var_body(
+            name, "/evil.so", category="env")), name, why)
+        assert_refused(admin.patch(setvars_path(s["id"], env["id"]),
+                                   var_body(name, None, category=None)),
+                       name, why)
+    assert_refused(admin.patch(setvars_path(s["id"], tf["id"]), var_body(
+        None, None, category="env")), "GLIBC_TUNABLES", "C library")
+    assert org_sets(admin, org) == [s["id"]]
+    r = admin.get(setvars_path(s["id"]))
+    assert r.json["data"] == [env, tf]
+    # names users need pass; a rename on the way to env is fine
+    for name in ALLOWED_ENV:
+        r = admin.post(setvars_path(s["id"]), var_body(name, "v",
+                                                       category="env"))
+        assert r.status == 201, r
+    r = admin.patch(setvars_path(s["id"], tf["id"]), var_body(
+        "TF_LOG", None, category="env"))
+    assert_error(r, 422)  # a key the set has, not a refused one
+    assert "taken" in r.json["errors"][0]["detail"], r
+    r = admin.patch(setvars_path(s["id"], tf["id"]), var_body(
+        "AWS_PROFILE", None, category="env"))
+    assert r.status == 200, r
+    assert r.json["data"]["attributes"]["category"] == "env"
 
 
 # ---- bad input ------------------------------------------------------------

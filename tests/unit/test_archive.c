@@ -4,7 +4,11 @@
  * executable with set-id bits) is checked and extracted faithfully, and
  * every attack archive, built here with libarchive's writer, is refused
  * by archive_check() and archive_extract() with a clear message while
- * nothing at all is written, inside or outside the destination.
+ * nothing at all is written, inside or outside the destination.  Bombs
+ * (zeros, a gzip inside a gzip, a sparse hole, incompressible bytes past
+ * the size limit, too many tiny files) stop at a limit, the ratio ones
+ * just past ARCHIVE_RATIO_FLOOR, while ordinary and merely repetitive
+ * configurations pass.
  *
  * Each test gets a fresh directory holding the archive, dest/ (where
  * extraction goes) and outside/ (a canary that must stay empty).
@@ -33,6 +37,12 @@
 #include "unit_util.h"
 
 #define MB (1024 * 1024)
+
+/* Limits with the default ratio (500), which archives below
+ * ARCHIVE_RATIO_FLOOR never meet. */
+#define LIM(max, maxe)                                                     \
+    (&(const struct archive_limits){                                       \
+        .max_unpacked = (max), .max_entries = (maxe), .max_ratio = 500})
 
 struct fx {
     char dir[64];
@@ -77,13 +87,14 @@ struct ent {
     const char *hardlink;
 };
 
-static void write_archive(const char *path, bool gzip, const struct ent *e,
-                          int n)
+/* The archive, gzip'ed gzips times (0: a plain tar). */
+static void write_layers(const char *path, int gzips, const struct ent *e,
+                         int n)
 {
     struct archive *a = archive_write_new();
     assert_non_null(a);
     assert_int_equal(archive_write_set_format_pax_restricted(a), ARCHIVE_OK);
-    if (gzip)
+    for (int i = 0; i < gzips; i++)
         assert_int_equal(archive_write_add_filter_gzip(a), ARCHIVE_OK);
     assert_int_equal(archive_write_open_filename(a, path), ARCHIVE_OK);
     static char zeros[65536];
@@ -116,6 +127,12 @@ static void write_archive(const char *path, bool gzip, const struct ent *e,
     }
     assert_int_equal(archive_write_close(a), ARCHIVE_OK);
     archive_write_free(a);
+}
+
+static void write_archive(const char *path, bool gzip, const struct ent *e,
+                          int n)
+{
+    write_layers(path, gzip ? 1 : 0, e, n);
 }
 
 static void write_bytes(const char *path, const void *p, size_t n)
@@ -155,11 +172,11 @@ static void refused(struct fx *fx, uint64_t max, int maxe, tr_err e,
                     const char *want)
 {
     struct tr_errbuf eb = {{0}};
-    tr_err got = archive_check(fx->tar, max, maxe, &eb);
+    tr_err got = archive_check(fx->tar, LIM(max, maxe), &eb);
     if (got != e || strstr(eb.msg, want) == NULL)
         fail_msg("check: got %d \"%s\", want %d \"%s\"", got, eb.msg, e, want);
     memset(&eb, 0, sizeof(eb));
-    got = archive_extract(fx->tar, fx->dest, max, maxe, &eb);
+    got = archive_extract(fx->tar, fx->dest, LIM(max, maxe), &eb);
     if (got != e || strstr(eb.msg, want) == NULL)
         fail_msg("extract: got %d \"%s\", want %d \"%s\"", got, eb.msg, e,
                  want);
@@ -233,9 +250,10 @@ static void test_good_gzip(void **state)
     struct fx *fx = *state;
     struct tr_errbuf eb = {{0}};
     write_archive(fx->tar, true, good, N(good));
-    assert_int_equal(archive_check(fx->tar, MB, 100, &eb), TR_OK);
+    assert_int_equal(archive_check(fx->tar, LIM(MB, 100), &eb), TR_OK);
     assert_int_equal(ut_count_entries(fx->dest), 0); /* check writes none */
-    assert_int_equal(archive_extract(fx->tar, fx->dest, MB, 100, &eb), TR_OK);
+    assert_int_equal(archive_extract(fx->tar, fx->dest, LIM(MB, 100), &eb),
+                     TR_OK);
     check_good_tree(fx);
 }
 
@@ -244,7 +262,8 @@ static void test_good_plain_tar(void **state)
     struct fx *fx = *state;
     struct tr_errbuf eb = {{0}};
     write_archive(fx->tar, false, good, N(good));
-    assert_int_equal(archive_extract(fx->tar, fx->dest, MB, 100, &eb), TR_OK);
+    assert_int_equal(archive_extract(fx->tar, fx->dest, LIM(MB, 100), &eb),
+                     TR_OK);
     check_good_tree(fx);
 }
 
@@ -256,12 +275,15 @@ static void test_limits_exact(void **state)
     write_archive(fx->tar, true,
                   ONE({.name = "a", .size = 1000}, {.name = "d/b", .size = 24}),
                   2);
-    assert_int_equal(archive_check(fx->tar, 1024, 3, &eb), TR_OK);
-    assert_int_equal(archive_check(fx->tar, 1023, 3, &eb), TR_ERR_TOO_LARGE);
-    assert_int_equal(archive_check(fx->tar, 1024, 2, &eb), TR_ERR_TOO_LARGE);
+    assert_int_equal(archive_check(fx->tar, LIM(1024, 3), &eb), TR_OK);
+    assert_int_equal(archive_check(fx->tar, LIM(1023, 3), &eb),
+                     TR_ERR_TOO_LARGE);
+    assert_int_equal(archive_check(fx->tar, LIM(1024, 2), &eb),
+                     TR_ERR_TOO_LARGE);
     /* an empty tar (end blocks only) is a valid, empty configuration */
     write_archive(fx->tar, true, NULL, 0);
-    assert_int_equal(archive_extract(fx->tar, fx->dest, 1024, 3, &eb), TR_OK);
+    assert_int_equal(archive_extract(fx->tar, fx->dest, LIM(1024, 3), &eb),
+                     TR_OK);
     assert_int_equal(ut_count_entries(fx->dest), 0);
 }
 
@@ -468,6 +490,194 @@ static void test_too_many_entries(void **state)
     refused(fx, MB, 10, TR_ERR_TOO_LARGE, "more than 10 entries");
 }
 
+/* ---- bombs and the ratio ------------------------------------------------- */
+
+/* The bytes unpacked when the ratio stopped the walk, from its message
+ * "... (N bytes from M) ...". */
+static uint64_t stopped_at(const char *msg)
+{
+    const char *p = strchr(msg, '(');
+    unsigned long long n = 0;
+    assert_non_null(p);
+    assert_int_equal(sscanf(p, "(%llu bytes from", &n), 1);
+    return n;
+}
+
+static uint64_t checked_at(struct fx *fx, uint64_t max, int ratio)
+{
+    struct tr_errbuf eb = {{0}};
+    const struct archive_limits lim = {max, 1000, ratio};
+    assert_int_equal(archive_check(fx->tar, &lim, &eb), TR_ERR_TOO_LARGE);
+    assert_non_null(strstr(eb.msg, "like a decompression bomb"));
+    return stopped_at(eb.msg);
+}
+
+/* n bytes of text (no NUL): 0 looks like HCL with varying values, 1 is a
+ * CSV of near-identical rows (about 230:1 under gzip), 2 is printable
+ * noise (about 1.3:1). */
+static char *gen_text(size_t n, int kind)
+{
+    char *s = malloc(n + 1);
+    assert_non_null(s);
+    size_t k = 0;
+    uint32_t x = 2463534242u;
+    for (unsigned i = 0; k < n; i++) {
+        char line[160];
+        int m = 0;
+        if (kind == 0)
+            m = snprintf(line, sizeof(line),
+                         "resource \"aws_instance\" \"web_%u\" {\n"
+                         "  ami = \"ami-%08x\"\n  count = %u\n}\n",
+                         i, i * 2654435761u, i % 7);
+        else if (kind == 1)
+            m = snprintf(line, sizeof(line),
+                         "2024-01-01,us-east-1,t3.micro,running,%u\n", i % 10);
+        else
+            for (; m < 64; m++) {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                line[m] = (char)('0' + x % 64);
+            }
+        for (int j = 0; j < m && k < n; j++)
+            s[k++] = line[j];
+    }
+    s[n] = '\0';
+    return s;
+}
+
+static void test_ratio_bomb(void **state)
+{
+    struct fx *fx = *state;
+    const uint64_t GB = 1ULL << 30;
+    const uint64_t soon = ARCHIVE_RATIO_FLOOR + MB;
+    /* 32 MiB of zeros gzip to about 32 KiB: refused right after the
+     * floor, well before the size limit */
+    write_archive(fx->tar, true, ONE({.name = "zeros", .size = 32 * MB}), 1);
+    refused(fx, GB, 1000, TR_ERR_TOO_LARGE,
+            "the archive unpacks to more than 500 times its compressed size");
+    uint64_t at = checked_at(fx, GB, 500);
+    assert_true(at > ARCHIVE_RATIO_FLOOR && at <= soon);
+    /* a gzip inside a gzip (libarchive unwraps both): far beyond */
+    write_layers(fx->tar, 2, ONE({.name = "zeros", .size = 32 * MB}), 1);
+    struct stat st;
+    assert_int_equal(stat(fx->tar, &st), 0);
+    assert_true(st.st_size < 4096);
+    refused(fx, GB, 1000, TR_ERR_TOO_LARGE, "times its compressed size");
+    assert_true(checked_at(fx, GB, 500) <= soon);
+    /* a plain tar with a sparse file: a 256 MiB hole in 3 KiB */
+    struct archive *a = archive_write_new();
+    assert_int_equal(archive_write_set_format_pax_restricted(a), ARCHIVE_OK);
+    assert_int_equal(archive_write_open_filename(a, fx->tar), ARCHIVE_OK);
+    struct archive_entry *ae = archive_entry_new();
+    archive_entry_set_pathname(ae, "holes");
+    archive_entry_set_filetype(ae, AE_IFREG);
+    archive_entry_set_perm(ae, 0644);
+    archive_entry_set_size(ae, 256 * MB);
+    archive_entry_sparse_add_entry(ae, 256 * MB - 512, 512);
+    assert_int_equal(archive_write_header(a, ae), ARCHIVE_OK);
+    char block[512];
+    memset(block, 'x', sizeof(block));
+    assert_int_equal(archive_write_data(a, block, 512), 512);
+    archive_entry_free(ae);
+    assert_int_equal(archive_write_close(a), ARCHIVE_OK);
+    archive_write_free(a);
+    refused(fx, GB, 1000, TR_ERR_TOO_LARGE, "times its compressed size");
+    assert_true(checked_at(fx, GB, 500) <= soon);
+    /* with no ratio limit, the size limit is the bound */
+    write_archive(fx->tar, true, ONE({.name = "zeros", .size = 32 * MB}), 1);
+    struct tr_errbuf eb = {{0}};
+    const struct archive_limits lim = {16 * MB, 1000, 0};
+    assert_int_equal(archive_check(fx->tar, &lim, &eb), TR_ERR_TOO_LARGE);
+    assert_string_equal(eb.msg,
+                        "the archive unpacks to more than 16777216 bytes");
+    /* and a ratio limit of 1 stops an ordinary archive past the floor */
+    char *text = gen_text(10 * MB, 0);
+    write_archive(fx->tar, true, ONE({.name = "main.tf", .data = text}), 1);
+    free(text);
+    assert_true(checked_at(fx, GB, 1) <= soon);
+}
+
+static void test_size_limit_bomb(void **state)
+{
+    struct fx *fx = *state;
+    /* 12 MiB that compress only 1.3:1 pass the ratio, not 10 MiB */
+    char *noise = gen_text(12 * MB, 2);
+    write_archive(fx->tar, true, ONE({.name = "blob", .data = noise}), 1);
+    refused(fx, 10 * MB, 1000, TR_ERR_TOO_LARGE,
+            "the archive unpacks to more than 10485760 bytes");
+    /* the same spread over files that each fit */
+    write_archive(fx->tar, true,
+                  ONE({.name = "a", .data = noise + 8 * MB},
+                      {.name = "b", .data = noise + 8 * MB},
+                      {.name = "c", .data = noise + 8 * MB}),
+                  3);
+    refused(fx, 10 * MB, 1000, TR_ERR_TOO_LARGE, "unpacks to more than");
+    free(noise);
+}
+
+static void test_many_tiny_files(void **state)
+{
+    struct fx *fx = *state;
+    enum { MANY = ARCHIVE_MAX_ENTRIES + 1 };
+    struct ent *e = calloc(MANY, sizeof(*e));
+    char(*names)[16] = calloc(MANY, 16);
+    assert_true(e != NULL && names != NULL);
+    for (int i = 0; i < MANY; i++) {
+        snprintf(names[i], 16, "f%d", i);
+        e[i] = (struct ent){.name = names[i], .data = "x"};
+    }
+    write_archive(fx->tar, true, e, MANY);
+    refused(fx, 512 * MB, ARCHIVE_MAX_ENTRIES, TR_ERR_TOO_LARGE,
+            "the archive has more than 100000 entries");
+    /* 2000 of them under the default limits are a configuration */
+    struct tr_errbuf eb = {{0}};
+    const struct archive_limits lim = {512 * MB, ARCHIVE_MAX_ENTRIES, 500};
+    write_archive(fx->tar, true, e, 2000);
+    assert_int_equal(archive_extract(fx->tar, fx->dest, &lim, &eb), TR_OK);
+    assert_int_equal(ut_count_entries(fx->dest), 2000);
+    free(names);
+    free(e);
+}
+
+static void test_normal_tarball(void **state)
+{
+    struct fx *fx = *state;
+    struct tr_errbuf eb = {{0}};
+    const struct archive_limits lim = {512 * MB, ARCHIVE_MAX_ENTRIES, 500};
+    /* past the floor: HCL, a CSV that compresses 230:1, noise, links */
+    char *hcl = gen_text(6 * MB, 0), *csv = gen_text(6 * MB, 1);
+    char *noise = gen_text(MB, 2);
+    write_archive(fx->tar, true,
+                  ONE({.name = "main.tf", .data = hcl},
+                      {.name = "data/rows.csv", .data = csv},
+                      {.name = "lambda/blob.b64", .data = noise},
+                      {.name = ".terraform.lock.hcl", .data = "# lock\n"},
+                      {.name = "link.tf", .type = AE_IFLNK,
+                       .target = "main.tf"}),
+                  5);
+    assert_int_equal(archive_extract(fx->tar, fx->dest, &lim, &eb), TR_OK);
+    char p[512];
+    struct stat st;
+    snprintf(p, sizeof(p), "%s/data/rows.csv", fx->dest);
+    assert_int_equal(stat(p, &st), 0);
+    assert_int_equal(st.st_size, 6 * MB);
+    snprintf(p, sizeof(p), "%s/link.tf", fx->dest);
+    assert_int_equal(stat(p, &st), 0);
+    assert_int_equal(st.st_size, 6 * MB);
+    assert_int_equal(ut_count_entries(fx->dest), 7);
+    /* the CSV alone: 12 MiB at well over 100:1 still passes */
+    char *big = gen_text(12 * MB, 1);
+    write_archive(fx->tar, true, ONE({.name = "rows.csv", .data = big}), 1);
+    assert_int_equal(stat(fx->tar, &st), 0);
+    assert_true(st.st_size * 100 < 12 * MB);
+    assert_int_equal(archive_check(fx->tar, &lim, &eb), TR_OK);
+    free(big);
+    free(hcl);
+    free(csv);
+    free(noise);
+}
+
 /* ---- not archives -------------------------------------------------------- */
 
 static void test_garbage(void **state)
@@ -491,7 +701,7 @@ static void test_garbage(void **state)
     refused(fx, MB, 100, TR_ERR_INVALID, "not a valid tar");
     struct tr_errbuf eb = {{0}};
     unlink(fx->tar);
-    assert_int_equal(archive_check(fx->tar, MB, 10, &eb), TR_ERR_IO);
+    assert_int_equal(archive_check(fx->tar, LIM(MB, 10), &eb), TR_ERR_IO);
 }
 
 /* ---- extraction never follows what is already there ---------------------- */
@@ -505,8 +715,8 @@ static void test_extract_existing_symlink(void **state)
     assert_int_equal(symlink(fx->outside, p), 0);
     write_archive(fx->tar, true, ONE({.name = "modules/x.tf", .data = "pwned"}),
                   1);
-    assert_int_equal(archive_check(fx->tar, MB, 10, &eb), TR_OK);
-    assert_int_equal(archive_extract(fx->tar, fx->dest, MB, 10, &eb),
+    assert_int_equal(archive_check(fx->tar, LIM(MB, 10), &eb), TR_OK);
+    assert_int_equal(archive_extract(fx->tar, fx->dest, LIM(MB, 10), &eb),
                      TR_ERR_IO);
     assert_non_null(strstr(eb.msg, "modules/x.tf"));
     assert_int_equal(ut_count_entries(fx->outside), 0);
@@ -518,7 +728,7 @@ static void test_extract_existing_symlink(void **state)
     assert_true(ut_write_file(o, "safe"));
     assert_int_equal(symlink(o, p), 0);
     write_archive(fx->tar, true, ONE({.name = "x.tf", .data = "pwned"}), 1);
-    assert_int_equal(archive_extract(fx->tar, fx->dest, MB, 10, &eb),
+    assert_int_equal(archive_extract(fx->tar, fx->dest, LIM(MB, 10), &eb),
                      TR_ERR_IO);
     assert_string_equal(read_text(o), "safe");
 }
@@ -542,6 +752,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_symlink_nesting, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tar_bomb, setup, teardown),
         cmocka_unit_test_setup_teardown(test_too_many_entries, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ratio_bomb, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_size_limit_bomb, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_many_tiny_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_normal_tarball, setup, teardown),
         cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_extract_existing_symlink, setup,
                                         teardown),

@@ -82,6 +82,8 @@ static void test_defaults(void **state)
     assert_int_equal(c.db_pool, 8);
     assert_int_equal(c.max_body, 16 * 1024 * 1024);
     assert_int_equal(c.max_state, 512LL * 1024 * 1024);
+    assert_int_equal(c.max_config_size, 512LL * 1024 * 1024);
+    assert_int_equal(c.max_config_ratio, 500);
     assert_int_equal(c.upload_url_ttl, 3600);
 }
 
@@ -255,6 +257,14 @@ static void test_bad_integers(void **state)
     assert_string_equal(eb.msg, "threads must be 1..256");
     assert_int_equal(load(&c, &eb, "--threads", "257", NULL), TR_ERR_CONFIG);
     assert_int_equal(load(&c, &eb, "--threads", "256", NULL), TR_OK);
+    assert_int_equal(load(&c, &eb, "--max-config-size", "0", NULL),
+                     TR_ERR_CONFIG);
+    assert_string_equal(eb.msg, "max-config-size must be at least 1 byte");
+    assert_int_equal(load(&c, &eb, "--max-config-size=1",
+                          "--max-config-ratio=0", NULL),
+                     TR_OK);
+    assert_int_equal(c.max_config_size, 1);
+    assert_int_equal(c.max_config_ratio, 0);
     /* the same checks for variables */
     setenv("TERRACE_MAX_BODY", "lots", 1);
     assert_int_equal(load(&c, &eb, NULL), TR_ERR_CONFIG);
