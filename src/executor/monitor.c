@@ -9,9 +9,10 @@
  * A run's processes are those in its pid namespace (under bubblewrap:
  * the namespace of bwrap's first child, found through
  * /proc/PID/task/PID/children), or without a sandbox those in its
- * process group.  Every MONITOR_PROC_MS the monitor reads /proc/N/stat
- * of each: resident memory summed over the processes, threads summed as
- * tasks (what RLIMIT_NPROC and pids.max count).  A process cannot hide
+ * process group.  Every MONITOR_PROC_MS the monitor reads
+ * /proc/N/status of each: private resident memory (anonymous and shared
+ * memory pages) summed over the processes, threads summed as tasks (what
+ * RLIMIT_NPROC and pids.max count).  A process cannot hide
  * by leaving the group or turning non-dumpable: the namespace holds it
  * and the node reads /proc as root.
  *
@@ -118,11 +119,37 @@ static bool find_ns(pid_t leader, char *ns, size_t size)
     return true;
 }
 
-/* Threads, resident pages and process group of /proc/<pid>/stat. */
-static bool read_stat(const char *pid, long *threads, long *rss, long *pgrp)
+/* The process group of /proc/<pid>/stat, or -1. */
+static long read_pgrp(const char *pid)
 {
     char path[300], text[1024];
     snprintf(path, sizeof(path), "/proc/%s/stat", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, text, sizeof(text) - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    text[n] = '\0';
+    /* "pid (comm) state ppid pgrp ...": comm may hold anything */
+    char *p = strrchr(text, ')');
+    long ppid, pgrp;
+    char state;
+    if (p == NULL || sscanf(p + 1, " %c %ld %ld", &state, &ppid, &pgrp) != 3)
+        return -1;
+    return pgrp;
+}
+
+/* Threads and private resident memory (anonymous and shared-memory
+ * pages, in bytes) of /proc/<pid>/status.  Pages of files and
+ * libraries are left out: every process maps the same C library, and
+ * counting it once per process would make a run of many small
+ * processes look large. */
+static bool read_status(const char *pid, int64_t *threads, int64_t *mem)
+{
+    char path[300], text[4096];
+    snprintf(path, sizeof(path), "/proc/%s/status", pid);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return false;
@@ -131,32 +158,24 @@ static bool read_stat(const char *pid, long *threads, long *rss, long *pgrp)
     if (n <= 0)
         return false;
     text[n] = '\0';
-    /* after "pid (comm) ": state is field 3; pgrp 5, threads 20, rss 24 */
-    char *p = strrchr(text, ')');
-    if (p == NULL)
-        return false;
-    p += 2;
-    long f[24] = {0};
-    int k = 3;
-    for (char *tok = p; tok != NULL && k <= 24; k++) {
-        f[k - 1] = strtol(tok, NULL, 10);
-        tok = strchr(tok, ' ');
-        if (tok != NULL)
-            tok++;
+    *threads = *mem = 0;
+    static const char *const keys[] = {"\nThreads:", "\nRssAnon:",
+                                       "\nRssShmem:"};
+    for (int i = 0; i < 3; i++) {
+        const char *k = strstr(text, keys[i]);
+        long long v = k != NULL ? strtoll(k + strlen(keys[i]), NULL, 10) : 0;
+        if (i == 0)
+            *threads = v;
+        else
+            *mem += v * 1024;
     }
-    if (k <= 24)
-        return false;
-    *pgrp = f[4];
-    *threads = f[19];
-    *rss = f[23];
-    return true;
+    return *threads > 0;
 }
 
 /* Sums the run's processes into *mem (bytes) and *tasks. */
 static void scan(struct monitor *m, int64_t *mem, int64_t *tasks)
 {
     *mem = *tasks = 0;
-    long page = sysconf(_SC_PAGESIZE);
     DIR *d = opendir("/proc");
     struct dirent *de;
     while (d != NULL && (de = readdir(d)) != NULL) {
@@ -171,13 +190,13 @@ static void scan(struct monitor *m, int64_t *mem, int64_t *tasks)
             ns[n] = '\0';
             if (strcmp(ns, m->ns) != 0)
                 continue;
+        } else if (read_pgrp(de->d_name) != (long)m->leader) {
+            continue;
         }
-        long threads, rss, pgrp;
-        if (!read_stat(de->d_name, &threads, &rss, &pgrp))
+        int64_t threads, bytes;
+        if (!read_status(de->d_name, &threads, &bytes))
             continue;
-        if (!m->isolated && pgrp != (long)m->leader)
-            continue;
-        *mem += (int64_t)rss * page;
+        *mem += bytes;
         *tasks += threads;
     }
     if (d != NULL)
@@ -214,10 +233,10 @@ enum monitor_hit monitor_check(struct monitor *m, int64_t now)
                 m->peak_mem = mem;
             if (tasks > m->peak_tasks)
                 m->peak_tasks = tasks;
-            if (m->mem_limit > 0 && mem > m->mem_limit)
-                return MONITOR_MEMORY;
             if (m->task_limit > 0 && tasks > m->task_limit)
                 return MONITOR_TASKS;
+            if (m->mem_limit > 0 && mem > m->mem_limit)
+                return MONITOR_MEMORY;
         }
     }
     if (m->disk_limit > 0 && now >= m->next_disk_ms) {
