@@ -270,7 +270,7 @@ const char *executor_sandbox_json(const struct executor *x, struct arena *a)
     const struct sandbox *sb = x->cx.sb;
     bool iso = sandbox_isolated(sb);
     json_t *o = json_pack("{s:b, s:s, s:s}", "isolated", iso, "user",
-                          sandbox_own_user(sb) ? "run" : "node", "runs",
+                          sandbox_own_user(sb) ? "unprivileged" : "node", "runs",
                           iso || x->cx.o.allow_unsandboxed ? "allowed"
                                                            : "refused");
     if (o != NULL && !iso)

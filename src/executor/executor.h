@@ -94,7 +94,7 @@ void executor_prewarm(struct executor *x, const char *const *paths, int n);
 bool executor_sandboxed(const struct executor *x);
 
 /* The sandbox as a JSON object text for the full health check:
- * {"isolated":true,"user":"run"|"node","runs":"allowed"|"refused",
+ * {"isolated":true,"user":"unprivileged"|"node","runs":"allowed"|"refused",
  * "reason":"..."}, in a. */
 const char *executor_sandbox_json(const struct executor *x, struct arena *a);
 
