@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/check.h"
 #include "core/log.h"
 #include "domain/run_int.h"
 
@@ -162,6 +163,8 @@ tr_err run_step(struct terrace_server *srv, struct arena *a,
                 const struct st_run_step *s, struct st_run *out,
                 struct tr_errbuf *eb)
 {
+    TR_ASSERT(s->run_id != NULL && s->from != NULL && s->from[0] != NULL &&
+              s->to != NULL);
     struct st_run r;
     tr_err e = store_run_step(srv->db, a, s, &r, eb);
     if (e != TR_OK)
@@ -265,6 +268,7 @@ struct actor {
 static void one_from(struct st_run_step *s, const struct st_run *r,
                      struct arena *a)
 {
+    TR_ASSERT(r->id != NULL && r->status != NULL && s->run_id == NULL);
     const char **from = arena_alloc(a, sizeof(char *) * 2);
     from[0] = r->status;
     s->from = from;

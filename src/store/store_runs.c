@@ -17,12 +17,12 @@
  *
  * SPDX-License-Identifier: MPL-2.0
  */
-#include <assert.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/check.h"
 #include "store/store_run_int.h"
 #include "store/store_ws_int.h"
 
@@ -645,7 +645,7 @@ tr_err store_run_step(struct db *db, struct arena *a,
                       const struct st_run_step *s, struct st_run *out,
                       struct tr_errbuf *eb)
 {
-    assert(s->run_id != NULL && s->to != NULL && s->from != NULL);
+    TR_ASSERT(s->run_id != NULL && s->to != NULL && s->from != NULL);
     struct st_run before;
     struct db_rows *cur = NULL;
     struct db_conn *c = db_acquire(db);
