@@ -320,16 +320,13 @@ tr_err store_run_list(struct db *db, struct arena *a,
     struct sqlb w;
     sqlb_init(&w, a, "");
     list_where(&w, f);
-    const char *sel =
-        arena_printf(a, "SELECT " RUN_COLS "%s ORDER BY %s", w.sql,
-                     f->oldest_first
-                         ? "r.created_at, r.queue_seq, r.id"
-                         : "r.created_at DESC, r.queue_seq DESC, r.id DESC");
+    const char *sel = arena_printf(
+        a, "SELECT " RUN_COLS "%s ORDER BY %s", w.sql,
+        f->oldest_first ? "r.created_at, r.queue_seq, r.id"
+                        : "r.created_at DESC, r.queue_seq DESC, r.id DESC");
     struct db_conn *c = db_acquire(db);
     struct db_rows *r = NULL;
-    tr_err e = db_page(c, a, sel,
-                       arena_printf(a, "SELECT count(*) AS n%s", w.sql), w.n,
-                       w.params, offset, limit, &r, total, eb);
+    tr_err e = sqlb_page(c, &w, sel, offset, limit, &r, total, eb);
     db_release(c);
     if (e != TR_OK)
         return e;
