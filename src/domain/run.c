@@ -22,6 +22,7 @@
 
 #include "core/check.h"
 #include "core/log.h"
+#include "core/rfc3339.h"
 #include "domain/run_int.h"
 
 /* ---- the job signal ------------------------------------------------------ */
@@ -122,14 +123,11 @@ bool run_is_final(const char *status)
     return in(status, final_states);
 }
 
-/* The ISO time t as unix seconds (0 if unparsable). */
+/* The RFC 3339 time t as unix seconds (0 if unparsable). */
 static int64_t iso_secs(const char *t)
 {
-    struct tm tm;
-    memset(&tm, 0, sizeof(tm));
-    if (t == NULL || strptime(t, "%Y-%m-%dT%H:%M:%S", &tm) == NULL)
-        return 0;
-    return (int64_t)timegm(&tm);
+    int64_t secs = 0;
+    return rfc3339_parse(t, &secs, NULL) == TR_OK ? secs : 0;
 }
 
 void run_actions(const struct st_run *r, int64_t now, struct run_actions *out)
