@@ -15,66 +15,13 @@
  *
  * SPDX-License-Identifier: MPL-2.0
  */
-#include <ctype.h>
-#include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "api/accounts.h"
 #include "core/log.h"
+#include "core/rfc3339.h"
 
 #define MAX_DESCRIPTION 1024
-
-/* Parses an RFC 3339 date-time ("2024-05-01T12:00:00Z", with optional
- * fraction and numeric offset) into Unix seconds; the fraction is
- * dropped. */
-static bool parse_rfc3339(const char *s, int64_t *out)
-{
-    int y, mo, d, h, mi, sec, n = 0;
-    if (sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &n) != 3 || n != 10)
-        return false;
-    s += n;
-    if (*s != 'T' && *s != 't')
-        return false;
-    s++;
-    if (sscanf(s, "%2d:%2d:%2d%n", &h, &mi, &sec, &n) != 3 || n != 8)
-        return false;
-    s += n;
-    if (*s == '.') {
-        s++;
-        if (!isdigit((unsigned char)*s))
-            return false;
-        while (isdigit((unsigned char)*s))
-            s++;
-    }
-    int64_t off = 0;
-    if (*s == 'Z' || *s == 'z') {
-        s++;
-    } else if (*s == '+' || *s == '-') {
-        int oh, om;
-        if (sscanf(s + 1, "%2d:%2d%n", &oh, &om, &n) != 2 || n != 5 ||
-            oh > 23 || om > 59)
-            return false;
-        off = (int64_t)(oh * 3600 + om * 60) * (*s == '-' ? -1 : 1);
-        s += 6;
-    } else {
-        return false;
-    }
-    if (*s != '\0' || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 ||
-        mi > 59 || sec > 60 || y < 1970)
-        return false;
-    struct tm tm = {.tm_year = y - 1900,
-                    .tm_mon = mo - 1,
-                    .tm_mday = d,
-                    .tm_hour = h,
-                    .tm_min = mi,
-                    .tm_sec = sec};
-    time_t t = timegm(&tm);
-    if (t == (time_t)-1 || tm.tm_mday != d) /* rejects Feb 30 */
-        return false;
-    *out = (int64_t)t - off;
-    return true;
-}
 
 /* The created-by relationship: the creating user, else the subject. */
 static json_t *created_by(const struct st_token *t)
@@ -148,7 +95,7 @@ static bool create_opts(struct http_req *r, const char **description,
     }
     if (exp != NULL) {
         int64_t t = 0;
-        if (!parse_rfc3339(exp, &t)) {
+        if (rfc3339_parse(exp, &t, NULL) != TR_OK) {
             http_error(r, 422, NULL,
                        "expired-at must be an RFC 3339 time such as "
                        "2030-01-02T15:04:05Z");

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "api/workspaces_int.h"
+#include "core/rfc3339.h"
 
 enum attr_kind { A_BOOL, A_STR_NULL, A_STRLIST, A_TIME_NULL, A_DUR_NULL };
 
@@ -139,32 +140,6 @@ static bool valid_workdir(const char *s)
     return true;
 }
 
-/* "2025-01-01T00:00:00Z" and RFC 3339 variants with fraction/offset. */
-static bool valid_time(const char *s)
-{
-    int y, mo, d, h, mi, sec, used = 0;
-    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec,
-               &used) != 6 ||
-        used != 19)
-        return false;
-    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
-        return false;
-    const char *p = s + used;
-    if (*p == '.') {
-        p++;
-        if (!isdigit((unsigned char)*p))
-            return false;
-        while (isdigit((unsigned char)*p))
-            p++;
-    }
-    if (strcmp(p, "Z") == 0)
-        return true;
-    return (p[0] == '+' || p[0] == '-') && isdigit((unsigned char)p[1]) &&
-           isdigit((unsigned char)p[2]) && p[3] == ':' &&
-           isdigit((unsigned char)p[4]) && isdigit((unsigned char)p[5]) &&
-           p[6] == '\0';
-}
-
 /* "14d", "24h": 1 to 4 digits, greater than 0, then d or h. */
 static bool valid_duration(const char *s)
 {
@@ -196,7 +171,8 @@ static bool take_setting(struct http_req *r, int i, json_t *v, struct ws_in *in)
         break;
     case A_TIME_NULL:
         if (!json_is_null(v) &&
-            (!json_is_string(v) || !valid_time(json_string_value(v))))
+            (!json_is_string(v) ||
+             rfc3339_parse(json_string_value(v), NULL, NULL) != TR_OK))
             return bad(r, "attribute %s must be an RFC 3339 time or null",
                        name);
         break;

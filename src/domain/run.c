@@ -20,7 +20,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/check.h"
 #include "core/log.h"
+#include "core/rfc3339.h"
 #include "domain/run_int.h"
 
 /* ---- the job signal ------------------------------------------------------ */
@@ -121,14 +123,11 @@ bool run_is_final(const char *status)
     return in(status, final_states);
 }
 
-/* The ISO time t as unix seconds (0 if unparsable). */
+/* The RFC 3339 time t as unix seconds (0 if unparsable). */
 static int64_t iso_secs(const char *t)
 {
-    struct tm tm;
-    memset(&tm, 0, sizeof(tm));
-    if (t == NULL || strptime(t, "%Y-%m-%dT%H:%M:%S", &tm) == NULL)
-        return 0;
-    return (int64_t)timegm(&tm);
+    int64_t secs = 0;
+    return rfc3339_parse(t, &secs, NULL) == TR_OK ? secs : 0;
 }
 
 void run_actions(const struct st_run *r, int64_t now, struct run_actions *out)
@@ -162,6 +161,8 @@ tr_err run_step(struct terrace_server *srv, struct arena *a,
                 const struct st_run_step *s, struct st_run *out,
                 struct tr_errbuf *eb)
 {
+    TR_ASSERT(s->run_id != NULL && s->from != NULL && s->from[0] != NULL &&
+              s->to != NULL);
     struct st_run r;
     tr_err e = store_run_step(srv->db, a, s, &r, eb);
     if (e != TR_OK)
@@ -265,6 +266,7 @@ struct actor {
 static void one_from(struct st_run_step *s, const struct st_run *r,
                      struct arena *a)
 {
+    TR_ASSERT(r->id != NULL && r->status != NULL && s->run_id == NULL);
     const char **from = arena_alloc(a, sizeof(char *) * 2);
     from[0] = r->status;
     s->from = from;

@@ -9,11 +9,11 @@
  */
 #include "store/db.h"
 
-#include <assert.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/check.h"
 #include "core/fault.h"
 
 struct db_conn {
@@ -111,7 +111,7 @@ tr_err db_query(struct db_conn *c, struct arena *a, const char *sql, int n,
                 const char *const *params, struct db_rows **rows,
                 int64_t *affected, struct tr_errbuf *eb)
 {
-    assert(c->busy);
+    TR_ASSERT(c->busy);
     if (fault_hit("db.query"))
         return tr_fail(eb, TR_ERR_DB, "injected fault");
     return c->db->be->query(c->handle, a, sql, n, params, rows, affected, eb);
@@ -127,8 +127,8 @@ tr_err db_page(struct db_conn *c, struct arena *a, const char *select_sql,
         p[i] = params[i];
     p[n] = arena_printf(a, "%d", limit);
     p[n + 1] = arena_printf(a, "%d", offset);
-    const char *sql = arena_printf(a, "%s LIMIT $%d OFFSET $%d", select_sql,
-                                   n + 1, n + 2);
+    const char *sql =
+        arena_printf(a, "%s LIMIT $%d OFFSET $%d", select_sql, n + 1, n + 2);
     struct db_rows *cnt = NULL;
     tr_err e = db_query(c, a, sql, n + 2, p, rows, NULL, eb);
     if (e == TR_OK)
@@ -140,7 +140,8 @@ tr_err db_page(struct db_conn *c, struct arena *a, const char *select_sql,
 
 tr_err db_begin(struct db_conn *c, struct tr_errbuf *eb)
 {
-    assert(!c->in_tx);
+    if (TR_NEVER(c->in_tx))
+        return tr_fail(eb, TR_ERR_INTERNAL, "a transaction is already open");
     struct arena *a = arena_new();
     tr_err e = db_query(c, a, c->db->be->begin_sql, 0, NULL, NULL, NULL, eb);
     arena_destroy(a);
@@ -188,7 +189,8 @@ enum db_kind db_conn_kind(const struct db_conn *c)
 
 const char *db_cell(const struct db_rows *r, int row, int col)
 {
-    assert(row >= 0 && row < r->nrows && col >= 0 && col < r->ncols);
+    if (!TR_ALWAYS(row >= 0 && row < r->nrows && col >= 0 && col < r->ncols))
+        return NULL;
     return r->cells[row * r->ncols + col];
 }
 

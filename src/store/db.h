@@ -31,8 +31,8 @@ struct db_conn;
 struct db_rows {
     int nrows;
     int ncols;
-    char **cols;   /* column names */
-    char **cells;  /* row-major, nrows * ncols, NULL for SQL NULL */
+    char **cols;  /* column names */
+    char **cells; /* row-major, nrows * ncols, NULL for SQL NULL */
 };
 
 /* target: a file path for SQLite, a libpq conninfo/URL for PostgreSQL. */
@@ -52,13 +52,13 @@ tr_err db_query(struct db_conn *c, struct arena *a, const char *sql, int n,
                 int64_t *affected, struct tr_errbuf *eb);
 
 /* Convenience: params as varargs of const char * (NULL allowed). */
-#define DB_NARGS(...) \
+#define DB_NARGS(...)                                                          \
     ((int)(sizeof((const char *[]){__VA_ARGS__}) / sizeof(const char *)))
-#define db_q(c, a, rows, eb, sql, ...)                                      \
-    db_query((c), (a), (sql), DB_NARGS(__VA_ARGS__),                       \
+#define db_q(c, a, rows, eb, sql, ...)                                         \
+    db_query((c), (a), (sql), DB_NARGS(__VA_ARGS__),                           \
              (const char *const[]){__VA_ARGS__}, (rows), NULL, (eb))
-#define db_x(c, a, affected, eb, sql, ...)                                  \
-    db_query((c), (a), (sql), DB_NARGS(__VA_ARGS__),                       \
+#define db_x(c, a, affected, eb, sql, ...)                                     \
+    db_query((c), (a), (sql), DB_NARGS(__VA_ARGS__),                           \
              (const char *const[]){__VA_ARGS__}, NULL, (affected), (eb))
 
 /* One page of a list: runs select_sql (without LIMIT; " LIMIT $<n+1>
@@ -84,7 +84,8 @@ const char *db_for_update(const struct db_conn *c);
 const char *db_skip_locked(const struct db_conn *c);
 enum db_kind db_conn_kind(const struct db_conn *c);
 
-/* Cell accessors; out-of-range row/col is a bug (asserted). */
+/* Cell accessors; out-of-range row/col is a bug (TR_ALWAYS: aborts in
+ * debug builds, NULL in release builds). */
 const char *db_cell(const struct db_rows *r, int row, int col);
 /* Cell by column name; NULL if the column does not exist or is NULL. */
 const char *db_get(const struct db_rows *r, int row, const char *name);
@@ -93,8 +94,7 @@ bool db_get_bool(const struct db_rows *r, int row, const char *name);
 
 /* Backend entry points, used by db.c only. */
 struct db_backend {
-    tr_err (*connect)(const char *target, void **handle,
-                      struct tr_errbuf *eb);
+    tr_err (*connect)(const char *target, void **handle, struct tr_errbuf *eb);
     void (*disconnect)(void *handle);
     tr_err (*query)(void *handle, struct arena *a, const char *sql, int n,
                     const char *const *params, struct db_rows **rows,

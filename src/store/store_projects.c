@@ -122,12 +122,11 @@ tr_err store_project_list(struct db *db, struct arena *a, const char *org,
                   store_like(a, "%", query, "%", false));
     struct db_conn *c = db_acquire(db);
     struct db_rows *r = NULL;
-    tr_err e = db_page(
-        c, a,
-        arena_printf(a, "SELECT " PRJ_COLS "%s ORDER BY p.name%s", w.sql,
-                     store_bytes_order(c)),
-        arena_printf(a, "SELECT count(*) AS n%s", w.sql), w.n, w.params, offset,
-        limit, &r, total, eb);
+    tr_err e =
+        sqlb_page(c, &w,
+                  arena_printf(a, "SELECT " PRJ_COLS "%s ORDER BY p.name%s",
+                               w.sql, store_bytes_order(c)),
+                  offset, limit, &r, total, eb);
     db_release(c);
     if (e != TR_OK)
         return e;

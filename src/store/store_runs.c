@@ -17,12 +17,12 @@
  *
  * SPDX-License-Identifier: MPL-2.0
  */
-#include <assert.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/check.h"
 #include "store/store_run_int.h"
 #include "store/store_ws_int.h"
 
@@ -320,16 +320,13 @@ tr_err store_run_list(struct db *db, struct arena *a,
     struct sqlb w;
     sqlb_init(&w, a, "");
     list_where(&w, f);
-    const char *sel =
-        arena_printf(a, "SELECT " RUN_COLS "%s ORDER BY %s", w.sql,
-                     f->oldest_first
-                         ? "r.created_at, r.queue_seq, r.id"
-                         : "r.created_at DESC, r.queue_seq DESC, r.id DESC");
+    const char *sel = arena_printf(
+        a, "SELECT " RUN_COLS "%s ORDER BY %s", w.sql,
+        f->oldest_first ? "r.created_at, r.queue_seq, r.id"
+                        : "r.created_at DESC, r.queue_seq DESC, r.id DESC");
     struct db_conn *c = db_acquire(db);
     struct db_rows *r = NULL;
-    tr_err e = db_page(c, a, sel,
-                       arena_printf(a, "SELECT count(*) AS n%s", w.sql), w.n,
-                       w.params, offset, limit, &r, total, eb);
+    tr_err e = sqlb_page(c, &w, sel, offset, limit, &r, total, eb);
     db_release(c);
     if (e != TR_OK)
         return e;
@@ -645,7 +642,7 @@ tr_err store_run_step(struct db *db, struct arena *a,
                       const struct st_run_step *s, struct st_run *out,
                       struct tr_errbuf *eb)
 {
-    assert(s->run_id != NULL && s->to != NULL && s->from != NULL);
+    TR_ASSERT(s->run_id != NULL && s->to != NULL && s->from != NULL);
     struct st_run before;
     struct db_rows *cur = NULL;
     struct db_conn *c = db_acquire(db);

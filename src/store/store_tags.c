@@ -37,11 +37,10 @@ static tr_err page(struct db *db, struct arena *a, struct sqlb *w,
 {
     struct db_conn *c = db_acquire(db);
     struct db_rows *r = NULL;
-    tr_err e = db_page(c, a,
-                       arena_printf(a, "SELECT " TAG_COLS "%s ORDER BY %s%s",
-                                    w->sql, order, store_bytes_order(c)),
-                       arena_printf(a, "SELECT count(*) AS n%s", w->sql), w->n,
-                       w->params, offset, limit, &r, total, eb);
+    tr_err e = sqlb_page(c, w,
+                         arena_printf(a, "SELECT " TAG_COLS "%s ORDER BY %s%s",
+                                      w->sql, order, store_bytes_order(c)),
+                         offset, limit, &r, total, eb);
     db_release(c);
     if (e != TR_OK)
         return e;
@@ -124,7 +123,7 @@ static tr_err all_in_org(struct db_conn *c, struct arena *a, const char *table,
     }
     sqlb_add(&q, ")");
     struct db_rows *r = NULL;
-    tr_err e = db_query(c, a, q.sql, q.n, q.params, &r, NULL, eb);
+    tr_err e = sqlb_query(c, &q, &r, NULL, eb);
     if (e != TR_OK)
         return e;
     /* duplicates in ids count once */

@@ -10,12 +10,12 @@
  *
  * SPDX-License-Identifier: MPL-2.0
  */
-#include <assert.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/check.h"
 #include "store/store.h"
 
 #define TOOL_COLS                                                              \
@@ -185,7 +185,7 @@ tr_err store_tool_create(struct db *db, struct arena *a,
                          const struct st_tool *in, struct st_tool *out,
                          struct tr_errbuf *eb)
 {
-    assert(in->version != NULL && in->path != NULL && in->sha256 != NULL);
+    TR_ASSERT(in->version != NULL && in->path != NULL && in->sha256 != NULL);
     const char *id = in->id ? in->id : util_new_id(a, "tool");
     struct db_conn *c = db_acquire(db);
     tr_err e = db_x(c, a, NULL, eb,

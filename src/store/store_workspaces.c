@@ -90,7 +90,7 @@ static tr_err fill_tags(struct db_conn *c, struct arena *a,
     sqlb_add(&q, ") ORDER BY t.name");
     sqlb_add(&q, store_bytes_order(c));
     struct db_rows *r = NULL;
-    tr_err e = db_query(c, a, q.sql, q.n, q.params, &r, NULL, eb);
+    tr_err e = sqlb_query(c, &q, &r, NULL, eb);
     if (e != TR_OK)
         return e;
     /* rows per workspace, then the names in that order (pages are small) */
@@ -306,7 +306,7 @@ tr_err store_ws_update(struct db *db, struct arena *a, const char *id,
         sqlb_add(&q, sqlb_param(&q, util_now_iso(a)));
         update_sets(&q, u, settings);
         sqlb_addv(&q, " WHERE id = ?", 1, id);
-        e = db_query(c, a, q.sql, q.n, q.params, NULL, NULL, eb);
+        e = sqlb_query(c, &q, NULL, NULL, eb);
         if (e == TR_ERR_CONFLICT)
             e = taken(eb, u->name);
     }
@@ -384,12 +384,12 @@ static void list_where(struct sqlb *q, const struct st_ws_filter *f)
  * run come last either way (SQLite and PostgreSQL disagree on where NULLs
  * go, so it is spelled out), then by name.  "latest-change-at": the
  * newest finalized state version's creation, else the workspace's. */
-#define CURRENT_RUN_CREATED                                                 \
+#define CURRENT_RUN_CREATED                                                    \
     "(SELECT created_at FROM runs WHERE id = " STORE_WS_CURRENT_RUN_SQL ")"
 
-#define LATEST_CHANGE                                                       \
-    "COALESCE((SELECT max(sv.created_at) FROM state_versions sv"            \
-    " WHERE sv.workspace_id = w.id AND sv.status = 'finalized'),"          \
+#define LATEST_CHANGE                                                          \
+    "COALESCE((SELECT max(sv.created_at) FROM state_versions sv"               \
+    " WHERE sv.workspace_id = w.id AND sv.status = 'finalized'),"              \
     " w.created_at)"
 
 /* The ORDER BY list of a listing; name or id breaks ties. */
@@ -425,12 +425,10 @@ tr_err store_ws_list(struct db *db, struct arena *a,
     struct db_conn *c = db_acquire(db);
     struct db_rows *r = NULL;
     int64_t tot = 0;
-    tr_err e = db_page(
-        c, a,
-        arena_printf(a, "SELECT " WS_COLS "%s ORDER BY %s", w.sql,
-                     list_order(c, a, f)),
-        arena_printf(a, "SELECT count(*) AS n%s", w.sql), w.n, w.params, offset,
-        limit, &r, &tot, eb);
+    tr_err e = sqlb_page(c, &w,
+                         arena_printf(a, "SELECT " WS_COLS "%s ORDER BY %s",
+                                      w.sql, list_order(c, a, f)),
+                         offset, limit, &r, &tot, eb);
     struct st_workspace *ws = NULL;
     if (e == TR_OK) {
         ws = arena_alloc(a, sizeof(*ws) * (size_t)(r->nrows + 1));

@@ -3,16 +3,19 @@
  * and store_tags.c: a small builder for statements whose WHERE clause
  * depends on the request, and LIKE patterns with escaped wildcards.
  *
- * Everything lives in the arena passed in; nothing here touches the
- * database.  Internal to src/store (STYLE.md rule 3).
+ * Everything lives in the arena passed in.  A builder holds at most
+ * SQLB_MAX_PARAMS values; binding more marks it overflowed, and
+ * sqlb_query() and sqlb_page(), the only ways to run one, then answer
+ * TR_ERR_INVALID without running it.  Internal to src/store (STYLE.md
+ * rule 3).
  *
  * SPDX-License-Identifier: MPL-2.0
  */
 #ifndef TR_STORE_WS_INT_H
 #define TR_STORE_WS_INT_H
 
-#include <assert.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -26,6 +29,7 @@ struct sqlb {
     char *sql;
     const char *params[SQLB_MAX_PARAMS];
     int n;
+    bool overflow; /* a value beyond SQLB_MAX_PARAMS was bound */
 };
 
 static inline void sqlb_init(struct sqlb *q, struct arena *a, const char *sql)
@@ -33,6 +37,7 @@ static inline void sqlb_init(struct sqlb *q, struct arena *a, const char *sql)
     q->a = a;
     q->sql = arena_strdup(a, sql);
     q->n = 0;
+    q->overflow = false;
 }
 
 static inline void sqlb_add(struct sqlb *q, const char *text)
@@ -41,12 +46,52 @@ static inline void sqlb_add(struct sqlb *q, const char *text)
 }
 
 /* Binds v as the next parameter and returns its placeholder ("$3").
- * Callers bound the count by their own limits (at most 100 tags, ids). */
+ * Callers bound the count by their own limits (at most 100 tags, ids);
+ * past SQLB_MAX_PARAMS the value is dropped and the builder overflowed. */
 static inline const char *sqlb_param(struct sqlb *q, const char *v)
 {
-    assert(q->n < SQLB_MAX_PARAMS);
+    if (q->n >= SQLB_MAX_PARAMS) {
+        q->overflow = true;
+        return "NULL";
+    }
     q->params[q->n++] = v;
     return arena_printf(q->a, "$%d", q->n);
+}
+
+/* TR_OK, or TR_ERR_INVALID if q overflowed (then it must not run). */
+static inline tr_err sqlb_check(const struct sqlb *q, struct tr_errbuf *eb)
+{
+    if (!q->overflow)
+        return TR_OK;
+    return tr_fail(eb, TR_ERR_INVALID,
+                   "too many values in one request (at most %d)",
+                   SQLB_MAX_PARAMS);
+}
+
+/* db_query() of q, unless it overflowed. */
+static inline tr_err sqlb_query(struct db_conn *c, const struct sqlb *q,
+                                struct db_rows **rows, int64_t *affected,
+                                struct tr_errbuf *eb)
+{
+    tr_err e = sqlb_check(q, eb);
+    if (e != TR_OK)
+        return e;
+    return db_query(c, q->a, q->sql, q->n, q->params, rows, affected, eb);
+}
+
+/* db_page() of select_sql (columns, then w's FROM/WHERE, then the order)
+ * counted by "SELECT count(*) AS n" over w, unless w overflowed. */
+static inline tr_err sqlb_page(struct db_conn *c, const struct sqlb *w,
+                               const char *select_sql, int offset, int limit,
+                               struct db_rows **rows, int64_t *total,
+                               struct tr_errbuf *eb)
+{
+    tr_err e = sqlb_check(w, eb);
+    if (e != TR_OK)
+        return e;
+    return db_page(c, w->a, select_sql,
+                   arena_printf(w->a, "SELECT count(*) AS n%s", w->sql), w->n,
+                   w->params, offset, limit, rows, total, eb);
 }
 
 /* Appends fmt with every "?" replaced by the next value of the list. */
