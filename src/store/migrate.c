@@ -9,6 +9,7 @@
  *
  * SPDX-License-Identifier: MPL-2.0
  */
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -256,6 +257,10 @@ static const struct migration migrations[] = {
      " consumer_id TEXT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,"
      " PRIMARY KEY (workspace_id, consumer_id));"
      "CREATE INDEX rsc_consumer ON remote_state_consumers (consumer_id);"},
+    /* 10: the URL-signing key is derived from the key-encryption key and
+     * a salt (http/signed.c) instead of stored: a database copy alone
+     * must not forge URLs.  URLs signed with the old key stop working. */
+    {10, "DELETE FROM site_settings WHERE key = 'url-signing-key';"},
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -281,6 +286,11 @@ static tr_err run_script(struct db_conn *c, struct arena *a, const char *sql,
 
 tr_err store_migrate(struct db *db, struct tr_errbuf *eb)
 {
+    return store_migrate_to(db, INT_MAX, eb);
+}
+
+tr_err store_migrate_to(struct db *db, int upto, struct tr_errbuf *eb)
+{
     struct db_conn *c = db_acquire(db);
     struct arena *a = arena_new();
     tr_err e;
@@ -296,7 +306,7 @@ tr_err store_migrate(struct db *db, struct tr_errbuf *eb)
                  0, NULL, NULL, NULL, eb);
     if (e != TR_OK)
         goto unlock;
-    for (int i = 0; i < NMIGRATIONS; i++) {
+    for (int i = 0; i < NMIGRATIONS && migrations[i].version <= upto; i++) {
         char ver[16];
         snprintf(ver, sizeof(ver), "%d", migrations[i].version);
         struct db_rows *r = NULL;

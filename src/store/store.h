@@ -31,6 +31,9 @@
 /* ---- schema (migrate.c) ------------------------------------------------ */
 
 tr_err store_migrate(struct db *db, struct tr_errbuf *eb);
+/* Applies the migrations numbered up to upto only (tests of a migration
+ * on a database that holds the data of an older schema). */
+tr_err store_migrate_to(struct db *db, int upto, struct tr_errbuf *eb);
 
 /* ---- site settings (store_site.c) ------------------------------------- */
 
