@@ -74,7 +74,11 @@ static tr_err job_vars(struct terrace_server *srv, struct arena *a,
                                   &nv, eb);
     if (e != TR_OK)
         return e;
-    json_t *rv = json_loads(r->variables ? r->variables : "[]", 0, NULL);
+    const char *run_vars = "[]";
+    e = run_variables(srv, a, r, &run_vars, eb);
+    if (e != TR_OK)
+        return e;
+    json_t *rv = json_loads(run_vars, 0, NULL);
     size_t nr = json_is_array(rv) ? json_array_size(rv) : 0;
     j->vars = arena_alloc(a, sizeof(struct job_var) * ((size_t)nv + nr + 1));
     for (int i = 0; i < nv; i++)

@@ -31,6 +31,7 @@
 
 #include "blob/blob.h"
 #include "core/fault.h"
+#include "crypto/envelope.h"
 #include "crypto/keys.h"
 #include "domain/plan_redact.h"
 #include "domain/run.h"
@@ -918,6 +919,54 @@ static void test_job_contents(void **state)
                      TR_ERR_NOT_FOUND);
 }
 
+/* A run's variables (the CLI's -var flags) are stored sealed and reach
+ * the job and readers in clear; a run stored before they were sealed
+ * (clear JSON in the column) reads as it is. */
+static void test_run_variables_sealed(void **state)
+{
+    struct fx *fx = fixture(state);
+    const char *vars = "[{\"key\":\"pw\",\"value\":\"\\\"hunter3\\\"\"}]";
+    struct st_run in = {.workspace_id = fx->ws,
+                        .org = "o",
+                        .cv_id = fx->cv,
+                        .refresh = true,
+                        .plan_only = true,
+                        .variables = vars},
+                  r, stored;
+    assert_int_equal(run_create(&fx->srv, fx->a, &in, &r, NULL), TR_OK);
+    stored = get(fx, r.id);
+    assert_true(strncmp(stored.variables, "tre1:", 5) == 0);
+    assert_null(strstr(stored.variables, "hunter3"));
+    const char *back = NULL;
+    assert_int_equal(run_variables(&fx->srv, fx->a, &stored, &back, NULL),
+                     TR_OK);
+    assert_string_equal(back, vars);
+    struct job j = claim(fx, r.id, JOB_PLAN);
+    bool pw = false;
+    for (int i = 0; i < j.nvars; i++)
+        if (strcmp(j.vars[i].key, "pw") == 0)
+            pw = strcmp(j.vars[i].value, "\"hunter3\"") == 0;
+    assert_true(pw);
+    finish(fx, &j, JOB_FINISHED, true);
+    /* no variables: nothing sealed, "[]" back */
+    struct st_run none = mkrun(fx, SPEC);
+    assert_string_equal(get(fx, none.id).variables, "[]");
+    /* an old row in clear */
+    sql(fx, "UPDATE runs SET variables = $1", vars);
+    stored = get(fx, r.id);
+    assert_int_equal(run_variables(&fx->srv, fx->a, &stored, &back, NULL),
+                     TR_OK);
+    assert_string_equal(back, vars);
+    /* a sealed value that does not open is an error, not "[]" */
+    char *bad = NULL;
+    assert_int_equal(envelope_seal(fx->srv.keys, fx->a, "[]", 2, &bad, NULL),
+                     TR_OK);
+    bad[strlen(bad) - 2] ^= 1;
+    stored.variables = bad;
+    assert_int_equal(run_variables(&fx->srv, fx->a, &stored, &back, NULL),
+                     TR_ERR_CRYPTO);
+}
+
 static void test_unknown_tool(void **state)
 {
     struct fx *fx = fixture(state);
@@ -1170,6 +1219,7 @@ int main(void)
         BOTH(test_logs),
         BOTH(test_claim_wakeup),
         BOTH(test_job_contents),
+        BOTH(test_run_variables_sealed),
         BOTH(test_unknown_tool),
         BOTH(test_events),
         BOTH(test_claim_race),
