@@ -103,8 +103,8 @@ static void serve(struct http_req *r, const char *phase_id)
         out[n++] = STX;
     struct st_log_view v = {0};
     struct tr_errbuf eb = {{0}};
-    tr_err e = store_log_read(r->srv->db, r->arena, phase_id, coff,
-                              clim > 0 ? clim : 0, &v, &eb);
+    tr_err e = store_log_read(r->srv->db, r->srv->keys, r->arena, phase_id,
+                              coff, clim > 0 ? clim : 0, &v, &eb);
     int64_t got = 0, total = e == TR_OK ? v.total : 0;
     if (e == TR_OK && v.blob_key != NULL && clim > 0) {
         e = blob_bytes(r, v.blob_key, coff, clim, out + n, &got, &total, &eb);

@@ -10,6 +10,7 @@ import hmac
 import json
 import os
 import subprocess
+import time
 import urllib.parse
 
 import pytest
@@ -112,3 +113,82 @@ def test_database_copy_forges_nothing(d):
         assert_error(anon.get(forged), 404)
     # the genuine URL still works
     assert anon.get(url).body == st
+
+
+# ---- log chunks of a running phase ------------------------------------------
+
+MARKER = "at-rest-marker-7f3a9c"
+
+# A stand-in for tofu whose plan prints MARKER, then keeps running (until
+# the run is canceled) so the log stays in the database as chunks.
+FAKE_TOFU = r"""#!/bin/sh
+case "$1" in
+version)
+    echo '{"terraform_version":"1.8.0","platform":"linux_amd64"}'
+    exit 0 ;;
+init)
+    echo "Initializing the backend..."
+    exit 0 ;;
+plan)
+    echo "planning with %s"
+    exec sleep 120 ;;
+esac
+exit 1
+""" % MARKER
+
+
+@pytest.fixture
+def running(tmp_path):
+    tofu = tmp_path / "tofu"
+    tofu.write_text(FAKE_TOFU)
+    tofu.chmod(0o755)
+    tmp_path.chmod(0o755)
+    dm = Daemon(backend=backend(),
+                extra_args=["--executors", "1", "--tofu-bin", str(tofu)])
+    dm.start()
+    c = dm.client()
+    r = c.get(API + "/admin/terraform-versions")
+    if r.status == 200 and not r.json["data"]:  # a primary: register it
+        sha = hashlib.sha256(tofu.read_bytes()).hexdigest()
+        r = c.post(API + "/admin/terraform-versions", {"data": {
+            "type": "terraform-versions",
+            "attributes": {"version": "1.8.0", "path": str(tofu),
+                           "sha": sha, "enabled": True}}})
+        assert r.status == 201, r
+    yield dm
+    dm.close()
+
+
+def test_running_log_chunks_are_sealed(running):
+    from test_runs import make_cv, make_ws, new_run, status
+    c = running.client()
+    org = unique("org")
+    r = c.post(API + "/organizations", {"data": {
+        "type": "organizations",
+        "attributes": {"name": org, "email": "o@example.com"}}})
+    assert r.status == 201, r
+    ws = make_ws(c, org)
+    run = new_run(c, ws, make_cv(c, ws))
+    plan = run["relationships"]["plan"]["data"]["id"]
+    # read the log as a client does until the marker has arrived: it is
+    # then in the database, as chunks of the running plan
+    log = b""
+    for _ in range(600):
+        r = c.get("%s/plans/%s/logs?offset=0&limit=65536" % (API, plan))
+        assert r.status == 200, r
+        log = r.body
+        if MARKER.encode() in log:
+            break
+        assert status(c, run["id"]) in ("pending", "plan_queued",
+                                        "planning"), log
+        time.sleep(0.1)
+    assert MARKER.encode() in log, log
+    rows = sql(running, "SELECT data FROM log_chunks WHERE phase_id = '%s'"
+               % plan)
+    assert rows
+    for (data,) in rows:
+        # sealed (clear chunks were base64, which has no ':')
+        assert data.startswith("tre1:"), data[:40]
+        assert MARKER not in data
+    assert c.post("%s/runs/%s/actions/cancel" % (API, run["id"]),
+                  {}).status == 202
