@@ -339,8 +339,13 @@ tr_err store_log_read(struct db *db, const struct keyring *keys,
     struct db_rows *r = NULL;
     tr_err e = db_q(c, a, &r, eb,
                     "SELECT p.status, p.log_blob_key, c.byte_offset, c.data,"
-                    " (SELECT COALESCE(MAX(t.byte_offset + t.len), 0)"
-                    "  FROM log_chunks t WHERE t.phase_id = p.id) AS total"
+                    /* chunks are appended in order: the last one ends
+                     * the log (one index probe; MAX() over the phase,
+                     * evaluated per returned row, made a read
+                     * quadratic in the number of chunks) */
+                    " COALESCE((SELECT t.byte_offset + t.len"
+                    "  FROM log_chunks t WHERE t.phase_id = p.id"
+                    "  ORDER BY t.seq DESC LIMIT 1), 0) AS total"
                     " FROM (SELECT id, status, log_blob_key FROM plans"
                     "  WHERE id = $1 UNION ALL"
                     "  SELECT id, status, log_blob_key FROM applies"
