@@ -158,7 +158,10 @@ struct st_org {
 };
 
 /* Creates the organization, its default project, and (if owner is not
- * NULL) the owner's membership, in one transaction. */
+ * NULL) the owner's membership, in one transaction.  Names are unique
+ * regardless of case: TR_ERR_INVALID ("name X has already been taken")
+ * when one differing only in case exists, here and in a rename.  Lookups
+ * by name are exact. */
 tr_err store_org_create(struct db *db, struct arena *a, const char *name,
                         const char *email, const char *settings,
                         const char *owner_user_id, struct st_org *out,
