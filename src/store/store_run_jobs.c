@@ -18,6 +18,7 @@
  *
  * SPDX-License-Identifier: MPL-2.0
  */
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -332,9 +333,13 @@ tr_err store_log_read(struct db *db, const struct keyring *keys,
                       int64_t limit, struct st_log_view *out,
                       struct tr_errbuf *eb)
 {
+    assert(off >= 0 && limit >= 0);
+    /* cut at INT64_MAX: an offset near it must not overflow the sum */
+    int64_t stop = util_sat_add_i64(off, limit);
+    limit = stop - off;
     char o[24], end[24];
     snprintf(o, sizeof(o), "%lld", (long long)off);
-    snprintf(end, sizeof(end), "%lld", (long long)(off + limit));
+    snprintf(end, sizeof(end), "%lld", (long long)stop);
     struct db_conn *c = db_acquire(db);
     struct db_rows *r = NULL;
     tr_err e = db_q(c, a, &r, eb,
@@ -374,7 +379,7 @@ tr_err store_log_read(struct db *db, const struct keyring *keys,
             continue;
         int64_t got = 0;
         e = copy_chunk(keys, a, db_get(r, i, "data"),
-                       db_get_i64(r, i, "byte_offset"), off, off + limit,
+                       db_get_i64(r, i, "byte_offset"), off, stop,
                        out->data, &got, eb);
         if (e == TR_OK && (size_t)got > out->len)
             out->len = (size_t)got;
