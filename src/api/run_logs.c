@@ -94,6 +94,11 @@ static void serve(struct http_req *r, const char *phase_id)
         return;
     if (limit > LOG_READ_MAX)
         limit = LOG_READ_MAX;
+    /* offset may be anything up to INT64_MAX: the window [off, end) is
+     * cut where int64 ends (no log reaches there), so no sum below
+     * overflows */
+    int64_t end = util_sat_add_i64(off, limit);
+    limit = end - off;
     char *out = arena_alloc(r->arena, (size_t)limit + 1);
     size_t n = 0;
     /* content coordinates: stream offset 1 is content byte 0 */
@@ -103,8 +108,8 @@ static void serve(struct http_req *r, const char *phase_id)
         out[n++] = STX;
     struct st_log_view v = {0};
     struct tr_errbuf eb = {{0}};
-    tr_err e = store_log_read(r->srv->db, r->arena, phase_id, coff,
-                              clim > 0 ? clim : 0, &v, &eb);
+    tr_err e = store_log_read(r->srv->db, r->srv->keys, r->arena, phase_id,
+                              coff, clim > 0 ? clim : 0, &v, &eb);
     int64_t got = 0, total = e == TR_OK ? v.total : 0;
     if (e == TR_OK && v.blob_key != NULL && clim > 0) {
         e = blob_bytes(r, v.blob_key, coff, clim, out + n, &got, &total, &eb);
@@ -121,7 +126,7 @@ static void serve(struct http_req *r, const char *phase_id)
     n += (size_t)got;
     /* ETX sits at stream offset 1 + total, once the phase has ended */
     int64_t etx = 1 + total;
-    if (v.ended && etx >= off && etx < off + limit && coff + got == total)
+    if (v.ended && etx >= off && etx < end && coff + got == total)
         out[n++] = ETX;
     http_reply(r, 200, "text/plain", out, n);
 }

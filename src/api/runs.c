@@ -15,7 +15,8 @@
  * they are always true to it.
  *
  * Run variables are HCL literals from the CLI; TFE does not treat them as
- * secret, but they are never logged here.
+ * secret, but they are never logged here and are stored sealed
+ * (run_variables()).
  *
  * SPDX-License-Identifier: MPL-2.0
  */
@@ -129,7 +130,12 @@ static json_t *run_attrs(struct http_req *r, const struct st_run *run)
                             ? json_string(run->terraform_version)
                             : json_null());
     json_object_set_new(a, "trigger-reason", json_string("manual"));
-    json_object_set_new(a, "variables", parsed(run->variables, "[]"));
+    const char *vars = "[]";
+    struct tr_errbuf eb = {{0}};
+    tr_err e = run_variables(r->srv, r->arena, run, &vars, &eb);
+    if (e != TR_OK)
+        log_error("run %s: variables: %s", run->id, tr_errbuf_msg(&eb, e));
+    json_object_set_new(a, "variables", parsed(vars, "[]"));
     json_object_set_new(a, "error-message", api_time(run->error_message));
     return a;
 }

@@ -514,6 +514,13 @@ static void sv_rollback(struct http_req *r)
     }
     if (e == TR_OK)
         e = store_sv_current(r->srv->db, r->arena, ws.id, &cur, &eb);
+    /* serials come from clients, up to INT64_MAX */
+    int64_t next = 0;
+    if (e == TR_OK && !util_add_i64(cur.serial, 1, &next)) {
+        invalid(r, "cannot roll back: the current state's serial is the "
+                   "largest possible, so no later serial exists");
+        return;
+    }
     char *raw = NULL, *json = NULL, *out = NULL;
     size_t rawlen = 0, jsonlen = 0, outlen = 0;
     int64_t max = r->srv->cfg.max_state;
@@ -524,8 +531,8 @@ static void sv_rollback(struct http_req *r)
         e = blob_get(r->srv->blob, r->arena, target.json_blob_key,
                      (size_t)max * 2, &json, &jsonlen, &eb);
     if (e == TR_OK)
-        e = state_with_serial(r->arena, raw, rawlen, cur.serial + 1, &out,
-                              &outlen, &eb);
+        e = state_with_serial(r->arena, raw, rawlen, next, &out, &outlen,
+                              &eb);
     struct state_info si = {0};
     if (e == TR_OK)
         e = state_parse(r->arena, out, outlen, &si, &eb);
@@ -536,7 +543,7 @@ static void sv_rollback(struct http_req *r)
     struct st_sv sv = {
         .id = util_new_id(r->arena, "sv"),
         .workspace_id = ws.id,
-        .serial = cur.serial + 1,
+        .serial = next,
         .lineage = target.lineage,
         .md5 = digest_md5_hex(r->arena, out, outlen),
         .sha256 = digest_sha256_hex(r->arena, out, outlen),

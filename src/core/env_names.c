@@ -32,7 +32,9 @@
  */
 #include "core/env_names.h"
 
-#include <assert.h>
+#include "core/check.h"
+
+
 #include <string.h>
 
 #define WHY_TERRACE "it is set by Terrace for every run"
@@ -106,7 +108,7 @@ static const struct refused refused[] = {
 
 bool env_name_refused(const char *name, const char **why)
 {
-    assert(name != NULL);
+    TR_ASSERT(name != NULL);
     for (size_t i = 0; i < NREFUSED; i++) {
         const struct refused *r = &refused[i];
         bool hit = r->prefix ? strncmp(name, r->name, strlen(r->name)) == 0

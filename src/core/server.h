@@ -25,7 +25,8 @@ struct terrace_server {
     struct db *db;
     struct blob *blob;
     struct keyring *keys;     /* KEK for envelope encryption */
-    char signing_key[65];     /* hex HMAC key for signed URLs (from db) */
+    char signing_key[65];     /* hex HMAC key for signed URLs, derived
+                                 from the KEK (http_signing_init) */
     char external_url[512];   /* without trailing slash */
     struct MHD_Daemon *mhd;
     struct run_signal *run_signal; /* wakes job claimers (domain/run.h) */

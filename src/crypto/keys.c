@@ -225,6 +225,40 @@ tr_err keys_open_file(const char *path, struct keyring **out,
     return e;
 }
 
+/* ---- derived keys ------------------------------------------------------ */
+
+#define DERIVE_TAG "terrace-derive-v1\n"
+
+tr_err keys_derive(const struct keyring *k, const char *purpose,
+                   const void *salt, size_t saltlen,
+                   unsigned char out[KEYS_DERIVED_LEN], struct tr_errbuf *eb)
+{
+    memset(out, 0, KEYS_DERIVED_LEN);
+    size_t plen = purpose != NULL ? strlen(purpose) : 0;
+    if (plen == 0 || plen > KEYS_PURPOSE_MAX ||
+        memchr(purpose, '\n', plen) != NULL || salt == NULL ||
+        saltlen == 0 || saltlen > KEYS_SALT_MAX)
+        return tr_fail(eb, TR_ERR_INTERNAL, "bad key derivation input");
+    unsigned char msg[sizeof(DERIVE_TAG) + KEYS_PURPOSE_MAX + 1 +
+                      KEYS_SALT_MAX];
+    size_t n = sizeof(DERIVE_TAG) - 1;
+    memcpy(msg, DERIVE_TAG, n);
+    memcpy(msg + n, purpose, plen);
+    n += plen;
+    msg[n++] = '\n';
+    memcpy(msg + n, salt, saltlen);
+    n += saltlen;
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int mlen = 0;
+    bool ok = HMAC(EVP_sha256(), k->kek, KEYS_KEK_LEN, msg, n, mac, &mlen) !=
+                  NULL &&
+              mlen == KEYS_DERIVED_LEN;
+    if (ok)
+        memcpy(out, mac, KEYS_DERIVED_LEN);
+    OPENSSL_cleanse(mac, sizeof(mac));
+    return ok ? TR_OK : tr_fail(eb, TR_ERR_CRYPTO, "key derivation failed");
+}
+
 /* ---- wrapping ---------------------------------------------------------- */
 
 #define WRAP_AAD "terrace-kek:"

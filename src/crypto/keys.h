@@ -27,6 +27,9 @@
 #define KEYS_KEK_LEN 32 /* bytes of a local KEK */
 #define KEYS_DEK_LEN 32 /* bytes of a data key (AES-256) */
 #define KEYS_ID_MAX 64  /* longest key id, without the NUL */
+#define KEYS_DERIVED_LEN 32     /* bytes of a key from keys_derive() */
+#define KEYS_PURPOSE_MAX 64     /* longest purpose label */
+#define KEYS_SALT_MAX 256       /* longest salt */
 
 struct keyring;
 
@@ -51,6 +54,20 @@ void keys_close(struct keyring *k);
 
 /* The id of the key new data keys are wrapped under ("local-<hex>"). */
 const char *keys_id(const struct keyring *k);
+
+/* Derives a key for one purpose from the KEK, so that a secret every node
+ * needs (the URL-signing key) is never stored: HMAC-SHA256(KEK,
+ * "terrace-derive-v1\n" purpose "\n" salt).  Every keyring holding the
+ * same KEK derives the same key from the same purpose and salt; another
+ * KEK, purpose or salt gives an unrelated key, and neither the salt nor
+ * the derived key reveals the KEK.  A keyed hash is what Vault's transit
+ * engine offers too, so a Vault provider can derive the same way.
+ * purpose: 1..KEYS_PURPOSE_MAX characters, no newline; salt: 1..
+ * KEYS_SALT_MAX bytes, not secret (kept in the database).  Anything else
+ * is TR_ERR_INTERNAL; out is zeroed on failure. */
+tr_err keys_derive(const struct keyring *k, const char *purpose,
+                   const void *salt, size_t saltlen,
+                   unsigned char out[KEYS_DERIVED_LEN], struct tr_errbuf *eb);
 
 /* Wraps dek (n bytes, at most 64) under the active key.  *out (arena
  * memory) gets the wrapped bytes, *outlen their count. */

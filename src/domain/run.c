@@ -23,6 +23,7 @@
 #include "core/check.h"
 #include "core/log.h"
 #include "core/rfc3339.h"
+#include "crypto/envelope.h"
 #include "domain/run_int.h"
 
 /* ---- the job signal ------------------------------------------------------ */
@@ -210,6 +211,14 @@ tr_err run_create(struct terrace_server *srv, struct arena *a,
 {
     struct st_run r = *in;
     r.id = util_new_id(a, "run");
+    if (r.variables != NULL && strcmp(r.variables, "[]") != 0) {
+        char *sealed = NULL;
+        tr_err e = envelope_seal(srv->keys, a, r.variables,
+                                 strlen(r.variables), &sealed, eb);
+        if (e != TR_OK)
+            return e;
+        r.variables = sealed;
+    }
     if (org_estimates(srv, a, in->org))
         r.cost_estimate_id = util_new_id(a, "ce");
     /* speculative and saved plans plan without the workspace */
@@ -233,6 +242,23 @@ tr_err run_create(struct terrace_server *srv, struct arena *a,
         log_warn("scheduling workspace %s: %s", r.workspace_id,
                  tr_errbuf_msg(&eb2, e2));
     return store_run_get(srv->db, a, out->id, out, eb);
+}
+
+tr_err run_variables(struct terrace_server *srv, struct arena *a,
+                     const struct st_run *r, const char **json,
+                     struct tr_errbuf *eb)
+{
+    *json = "[]";
+    if (r->variables == NULL || !envelope_is_sealed(r->variables)) {
+        if (r->variables != NULL)
+            *json = r->variables;
+        return TR_OK;
+    }
+    char *plain = NULL;
+    tr_err e = envelope_open(srv->keys, a, r->variables, &plain, NULL, eb);
+    if (e == TR_OK)
+        *json = plain;
+    return e;
 }
 
 /* Runs build() against the current run until its step applies or the

@@ -122,6 +122,15 @@ tr_err run_create(struct terrace_server *srv, struct arena *a,
                   const struct st_run *in, struct st_run *out,
                   struct tr_errbuf *eb);
 
+/* A run's own variables as JSON text ("[]" when none).  They come from
+ * the CLI's -var flags, where secrets often are, so run_create() stores
+ * them sealed under the KEK (envelope.h); runs stored before that hold
+ * clear JSON, returned as is.  TR_ERR_CRYPTO if a sealed value does not
+ * open. */
+tr_err run_variables(struct terrace_server *srv, struct arena *a,
+                     const struct st_run *r, const char **json,
+                     struct tr_errbuf *eb);
+
 /* The scheduler's step for one workspace; wakes claimers if a job was
  * queued. */
 tr_err run_schedule(struct terrace_server *srv, struct arena *a,

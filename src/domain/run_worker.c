@@ -136,7 +136,7 @@ tr_err run_compact_log(struct terrace_server *srv, struct arena *a,
     char *data = NULL;
     size_t len = 0;
     *key = NULL;
-    tr_err e = store_log_all(srv->db, a, phase_id, &data, &len, eb);
+    tr_err e = store_log_all(srv->db, srv->keys, a, phase_id, &data, &len, eb);
     if (e != TR_OK || len == 0)
         return e;
     const char *k = arena_printf(a, "logs/%s.log", phase_id);

@@ -74,7 +74,11 @@ static tr_err job_vars(struct terrace_server *srv, struct arena *a,
                                   &nv, eb);
     if (e != TR_OK)
         return e;
-    json_t *rv = json_loads(r->variables ? r->variables : "[]", 0, NULL);
+    const char *run_vars = "[]";
+    e = run_variables(srv, a, r, &run_vars, eb);
+    if (e != TR_OK)
+        return e;
+    json_t *rv = json_loads(run_vars, 0, NULL);
     size_t nr = json_is_array(rv) ? json_array_size(rv) : 0;
     j->vars = arena_alloc(a, sizeof(struct job_var) * ((size_t)nv + nr + 1));
     for (int i = 0; i < nv; i++)
@@ -227,7 +231,8 @@ static tr_err jl_append_log(void *ctx, const char *job_id, const char *data,
 {
     struct job_local *jl = ctx;
     struct arena *a = arena_new();
-    tr_err e = store_log_append(jl->srv->db, a, job_id, data, len, eb);
+    tr_err e = store_log_append(jl->srv->db, jl->srv->keys, a, job_id, data,
+                                len, eb);
     arena_destroy(a);
     if (e == TR_ERR_CONFLICT)
         e = tr_fail(eb, TR_ERR_NOT_FOUND, "job %s is no longer running",

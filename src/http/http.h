@@ -153,6 +153,16 @@ json_t *jsonapi_list_doc(json_t *items, const struct page *p, int64_t total);
 bool http_authenticate(struct http_req *r);
 
 /* Signed capability URLs (signed.c): path?expires=T&sig=HMAC.  */
+/* Sets srv->signing_key, derived from srv->keys and the installation's
+ * salt in the database (made on first start); call once before serving.
+ * Nothing secret is stored. */
+tr_err http_signing_init(struct terrace_server *srv, struct tr_errbuf *eb);
+/* The hex signature of path until expires under key, and whether sig is
+ * it (constant-time compare; sig NULL is not). */
+char *http_sign(struct arena *a, const char *key, const char *path,
+                const char *expires);
+bool http_sig_valid(struct arena *a, const char *key, const char *path,
+                    const char *expires, const char *sig);
 char *http_signed_url(struct http_req *r, const char *path, int64_t ttl);
 bool http_check_signature(struct http_req *r);
 

@@ -2,8 +2,9 @@
  * node.c - start-up, first-run bootstrap and shutdown of a node.
  *
  * Start-up order: data dir, database (migrations), blob store, the
- * key-encryption key (DATA/kek, created on first start), signing
- * key, first admin, TLS material, HTTP listener, then wait for a signal.
+ * key-encryption key (DATA/kek, created on first start), the URL-signing
+ * key derived from it, first admin, TLS material, HTTP listener, then
+ * wait for a signal.
  * The first admin is created only when the database has no users: a user
  * "admin" with site-admin rights whose token is written to
  * DATA/admin-token (mode 0600, created exclusively) and stored hashed.
@@ -339,11 +340,8 @@ static tr_err open_stores(struct terrace_server *srv, struct tr_errbuf *eb)
         return e;
     struct arena *a = arena_new();
     e = open_keys(srv, a, eb);
-    char *key = NULL;
     if (e == TR_OK)
-        e = store_site_secret(srv->db, a, "url-signing-key", 32, &key, eb);
-    if (e == TR_OK)
-        snprintf(srv->signing_key, sizeof(srv->signing_key), "%s", key);
+        e = http_signing_init(srv, eb);
     arena_destroy(a);
     return e;
 }

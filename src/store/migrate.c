@@ -9,6 +9,7 @@
  *
  * SPDX-License-Identifier: MPL-2.0
  */
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -17,7 +18,7 @@
 
 struct migration {
     int version;
-    const char *sql;
+    const char *sql; /* NULL: code, run_code() */
 };
 
 static const struct migration migrations[] = {
@@ -256,9 +257,78 @@ static const struct migration migrations[] = {
      " consumer_id TEXT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,"
      " PRIMARY KEY (workspace_id, consumer_id));"
      "CREATE INDEX rsc_consumer ON remote_state_consumers (consumer_id);"},
+    /* 10: the URL-signing key is derived from the key-encryption key and
+     * a salt (http/signed.c) instead of stored: a database copy alone
+     * must not forge URLs.  URLs signed with the old key stop working. */
+    {10, "DELETE FROM site_settings WHERE key = 'url-signing-key';"},
+    /* 11: organization names are unique regardless of case, as in TFE
+     * (org_name_index(); store_orgs.c checks too) */
+    {11, NULL},
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+#define ORG_NAME_INDEX_VERSION 11
+
+/* A unique index on lower(name) of organizations.  A database may
+ * already hold names that differ only in case; a migration must not fail
+ * on it, so then the index is left out, a warning names them, and
+ * store_orgs.c's check keeps new ones out.  store_migrate() calls this
+ * on every start while the index is missing, so it appears once the
+ * operator has renamed all but one of each group. */
+static tr_err org_name_index(struct db_conn *c, struct arena *a,
+                             struct tr_errbuf *eb)
+{
+    struct db_rows *r = NULL;
+    tr_err e = db_q(c, a, &r, eb,
+                    "SELECT lower(name) AS lname, count(*) AS n"
+                    " FROM organizations GROUP BY lower(name)"
+                    " HAVING count(*) > 1 ORDER BY lower(name)", );
+    if (e != TR_OK)
+        return e;
+    if (r->nrows == 0)
+        return db_x(c, a, NULL, eb,
+                    "CREATE UNIQUE INDEX IF NOT EXISTS organizations_lname"
+                    " ON organizations (lower(name))", );
+    for (int i = 0; i < r->nrows && i < 20; i++)
+        log_warn("%lld organizations are named %s in different case; "
+                 "organization names are unique regardless of case from "
+                 "now on: rename all but one of them",
+                 (long long)db_get_i64(r, i, "n"), db_get(r, i, "lname"));
+    return TR_OK;
+}
+
+/* Migrations that need more than SQL. */
+static tr_err run_code(struct db_conn *c, struct arena *a, int version,
+                       struct tr_errbuf *eb)
+{
+    switch (version) {
+    case ORG_NAME_INDEX_VERSION: return org_name_index(c, a, eb);
+    default: return tr_fail(eb, TR_ERR_INTERNAL, "no migration %d", version);
+    }
+}
+
+/* The index of migration ORG_NAME_INDEX_VERSION, if it was left out. */
+static tr_err retry_org_name_index(struct db_conn *c, struct arena *a,
+                                   bool pg, struct tr_errbuf *eb)
+{
+    struct db_rows *r = NULL;
+    tr_err e = db_q(c, a, &r, eb,
+                    pg ? "SELECT 1 FROM pg_indexes"
+                         " WHERE indexname = 'organizations_lname'"
+                       : "SELECT 1 FROM sqlite_master"
+                         " WHERE type = 'index'"
+                         " AND name = 'organizations_lname'", );
+    if (e != TR_OK || r->nrows > 0)
+        return e;
+    e = db_begin(c, eb);
+    if (e == TR_OK)
+        e = org_name_index(c, a, eb);
+    if (e == TR_OK)
+        e = db_commit(c, eb);
+    else
+        db_rollback(c);
+    return e;
+}
 
 /* Splits on ';' (our migrations contain no ';' inside literals). */
 static tr_err run_script(struct db_conn *c, struct arena *a, const char *sql,
@@ -281,6 +351,11 @@ static tr_err run_script(struct db_conn *c, struct arena *a, const char *sql,
 
 tr_err store_migrate(struct db *db, struct tr_errbuf *eb)
 {
+    return store_migrate_to(db, INT_MAX, eb);
+}
+
+tr_err store_migrate_to(struct db *db, int upto, struct tr_errbuf *eb)
+{
     struct db_conn *c = db_acquire(db);
     struct arena *a = arena_new();
     tr_err e;
@@ -296,7 +371,7 @@ tr_err store_migrate(struct db *db, struct tr_errbuf *eb)
                  0, NULL, NULL, NULL, eb);
     if (e != TR_OK)
         goto unlock;
-    for (int i = 0; i < NMIGRATIONS; i++) {
+    for (int i = 0; i < NMIGRATIONS && migrations[i].version <= upto; i++) {
         char ver[16];
         snprintf(ver, sizeof(ver), "%d", migrations[i].version);
         struct db_rows *r = NULL;
@@ -308,7 +383,9 @@ tr_err store_migrate(struct db *db, struct tr_errbuf *eb)
                  ver);
         if (e == TR_OK && r->nrows == 0) {
             log_info("applying schema migration %d", migrations[i].version);
-            e = run_script(c, a, migrations[i].sql, eb);
+            e = migrations[i].sql != NULL
+                    ? run_script(c, a, migrations[i].sql, eb)
+                    : run_code(c, a, migrations[i].version, eb);
             if (e == TR_OK)
                 e = db_x(c, a, NULL, eb,
                          "INSERT INTO schema_migrations (version, applied_at)"
@@ -323,6 +400,8 @@ tr_err store_migrate(struct db *db, struct tr_errbuf *eb)
         if (e != TR_OK)
             goto unlock;
     }
+    if (upto >= ORG_NAME_INDEX_VERSION)
+        e = retry_org_name_index(c, a, pg, eb);
 unlock:
     if (pg)
         db_q(c, a, NULL, NULL, "SELECT pg_advisory_unlock($1)", "7410001");

@@ -31,6 +31,9 @@
 /* ---- schema (migrate.c) ------------------------------------------------ */
 
 tr_err store_migrate(struct db *db, struct tr_errbuf *eb);
+/* Applies the migrations numbered up to upto only (tests of a migration
+ * on a database that holds the data of an older schema). */
+tr_err store_migrate_to(struct db *db, int upto, struct tr_errbuf *eb);
 
 /* ---- site settings (store_site.c) ------------------------------------- */
 
@@ -155,7 +158,10 @@ struct st_org {
 };
 
 /* Creates the organization, its default project, and (if owner is not
- * NULL) the owner's membership, in one transaction. */
+ * NULL) the owner's membership, in one transaction.  Names are unique
+ * regardless of case: TR_ERR_INVALID ("name X has already been taken")
+ * when one differing only in case exists, here and in a rename.  Lookups
+ * by name are exact. */
 tr_err store_org_create(struct db *db, struct arena *a, const char *name,
                         const char *email, const char *settings,
                         const char *owner_user_id, struct st_org *out,
@@ -1013,11 +1019,14 @@ tr_err store_job_queued_count(struct db *db, struct arena *a, int64_t *n,
 /* Log chunks: a running job's phase log, appended in order (byte offsets
  * count the phase's content from 0) and readable from any node until the
  * phase ends and its log is compacted into one blob (store_run_step).
- * TR_ERR_CONFLICT when the job is not running; TR_ERR_TOO_LARGE past
- * STORE_LOG_MAX bytes. */
+ * Each chunk is stored sealed under keys (envelope.h); chunks stored in
+ * clear by older versions still read.  TR_ERR_CONFLICT when the job is
+ * not running; TR_ERR_TOO_LARGE past STORE_LOG_MAX bytes; TR_ERR_CRYPTO
+ * when a chunk does not open (reads). */
 #define STORE_LOG_MAX (64 * 1024 * 1024)
-tr_err store_log_append(struct db *db, struct arena *a, const char *job_id,
-                        const void *data, size_t len, struct tr_errbuf *eb);
+tr_err store_log_append(struct db *db, const struct keyring *keys,
+                        struct arena *a, const char *job_id, const void *data,
+                        size_t len, struct tr_errbuf *eb);
 
 /* What a reader sees of a phase's log, read in one statement (one
  * snapshot): whether the phase has ended, the compacted blob if there is
@@ -1030,12 +1039,14 @@ struct st_log_view {
     char *data;                    /* chunk content from off (no blob) */
     size_t len;
 };
-tr_err store_log_read(struct db *db, struct arena *a, const char *phase_id,
-                      int64_t off, int64_t limit, struct st_log_view *out,
+tr_err store_log_read(struct db *db, const struct keyring *keys,
+                      struct arena *a, const char *phase_id, int64_t off,
+                      int64_t limit, struct st_log_view *out,
                       struct tr_errbuf *eb);
 /* The whole content of a phase's chunks (for compaction). */
-tr_err store_log_all(struct db *db, struct arena *a, const char *phase_id,
-                     char **data, size_t *len, struct tr_errbuf *eb);
+tr_err store_log_all(struct db *db, const struct keyring *keys,
+                     struct arena *a, const char *phase_id, char **data,
+                     size_t *len, struct tr_errbuf *eb);
 
 struct st_comment {
     const char *id;                /* wsc-... */

@@ -7,18 +7,25 @@
  * PostgreSQL, so concurrent claimers take different jobs instead of
  * queueing behind one row lock) becomes running with a lease, and its run
  * moves to planning/applying.  Log chunks are inserted as the worker sends
- * them, each with its byte offset in the phase's content, base64-encoded
- * so that any byte sequence fits a TEXT column on both databases; a
- * reader gets the chunks and the phase's status from one statement, so it
- * never sees a phase as ended without all of its bytes.
+ * them, each with its byte offset in the phase's content, sealed under
+ * the KEK (envelope_seal(): a fresh data key per chunk, text that fits a
+ * TEXT column on both databases); a reader gets the chunks and the
+ * phase's status from one statement, so it never sees a phase as ended
+ * without all of its bytes.  Chunks stored before they were sealed hold
+ * plain base64, which never starts with the envelope's "tre1:" prefix
+ * (':' is not a base64 character), so both kinds read.  Offsets and
+ * lengths stay in clear: they count plaintext bytes.
  *
  * SPDX-License-Identifier: MPL-2.0
  */
+
 #include <stdio.h>
 #include <string.h>
 
 #include "core/buf.h"
+#include "core/check.h"
 #include "crypto/digest.h"
+#include "crypto/envelope.h"
 #include "store/store_run_int.h"
 
 #define JOB_COLS                                                               \
@@ -215,13 +222,19 @@ tr_err store_job_queued_count(struct db *db, struct arena *a, int64_t *n,
 
 /* ---- logs -------------------------------------------------------------- */
 
-tr_err store_log_append(struct db *db, struct arena *a, const char *job_id,
-                        const void *data, size_t len, struct tr_errbuf *eb)
+tr_err store_log_append(struct db *db, const struct keyring *keys,
+                        struct arena *a, const char *job_id, const void *data,
+                        size_t len, struct tr_errbuf *eb)
 {
     if (len == 0)
         return TR_OK;
     if (len > STORE_LOG_MAX)
         return tr_fail(eb, TR_ERR_TOO_LARGE, "log chunk too large");
+    /* sealed before the transaction: no row lock is held for it */
+    char *sealed = NULL;
+    tr_err se = envelope_seal(keys, a, data, len, &sealed, eb);
+    if (se != TR_OK)
+        return se;
     struct db_conn *c = db_acquire(db);
     struct db_rows *j = NULL, *last = NULL;
     tr_err e = db_begin(c, eb);
@@ -259,7 +272,7 @@ tr_err store_log_append(struct db *db, struct arena *a, const char *job_id,
         e = db_x(c, a, NULL, eb,
                  "INSERT INTO log_chunks (phase_id, seq, byte_offset, len,"
                  " data) VALUES ($1, $2, $3, $4, $5)",
-                 phase, s, o, l, digest_b64_encode(a, data, len));
+                 phase, s, o, l, sealed);
     if (e == TR_OK)
         e = db_commit(c, eb);
     db_release(c);
@@ -276,40 +289,69 @@ static bool phase_ended(const char *status)
     return false;
 }
 
-/* Copies the part of chunk (coff, clen, b64) inside [off, off + limit)
- * to out at its place; returns the end of the copied part relative to
- * off, or -1 on a corrupt chunk. */
-static int64_t copy_chunk(struct arena *a, const char *b64, int64_t coff,
-                          int64_t off, int64_t limit, char *out)
+/* The plaintext of a stored chunk: sealed, or base64 from before chunks
+ * were sealed. */
+static tr_err chunk_bytes(const struct keyring *keys, struct arena *a,
+                          const char *text, unsigned char **out, size_t *n,
+                          struct tr_errbuf *eb)
+{
+    if (text == NULL)
+        return tr_fail(eb, TR_ERR_INTERNAL, "corrupt log chunk");
+    if (envelope_is_sealed(text))
+        return envelope_open(keys, a, text, (char **)out, n, eb);
+    if (digest_b64_decode(a, text, strlen(text), out, n) != TR_OK)
+        return tr_fail(eb, TR_ERR_INTERNAL, "corrupt log chunk");
+    return TR_OK;
+}
+
+/* Copies the part of a chunk (at content offset coff) inside [off, end)
+ * to out at its place; *got gets the end of the copied part relative to
+ * off (0 if none). */
+static tr_err copy_chunk(const struct keyring *keys, struct arena *a,
+                         const char *text, int64_t coff, int64_t off,
+                         int64_t end, char *out, int64_t *got,
+                         struct tr_errbuf *eb)
 {
     unsigned char *bytes = NULL;
     size_t n = 0;
-    if (b64 == NULL ||
-        digest_b64_decode(a, b64, strlen(b64), &bytes, &n) != TR_OK)
-        return -1;
+    *got = 0;
+    tr_err e = chunk_bytes(keys, a, text, &bytes, &n, eb);
+    if (e != TR_OK)
+        return e;
     int64_t from = coff > off ? coff : off;
-    int64_t to = coff + (int64_t)n;
-    if (to > off + limit)
-        to = off + limit;
+    int64_t to = coff + (int64_t)n; /* n <= STORE_LOG_MAX */
+    if (to > end)
+        to = end;
     if (to <= from)
-        return 0;
+        return TR_OK;
     memcpy(out + (from - off), bytes + (from - coff), (size_t)(to - from));
-    return to - off;
+    *got = to - off;
+    return TR_OK;
 }
 
-tr_err store_log_read(struct db *db, struct arena *a, const char *phase_id,
-                      int64_t off, int64_t limit, struct st_log_view *out,
+tr_err store_log_read(struct db *db, const struct keyring *keys,
+                      struct arena *a, const char *phase_id, int64_t off,
+                      int64_t limit, struct st_log_view *out,
                       struct tr_errbuf *eb)
 {
+    TR_ASSERT(off >= 0 && limit >= 0);
+    /* cut at INT64_MAX: an offset near it must not overflow the sum */
+    int64_t stop = util_sat_add_i64(off, limit);
+    limit = stop - off;
     char o[24], end[24];
     snprintf(o, sizeof(o), "%lld", (long long)off);
-    snprintf(end, sizeof(end), "%lld", (long long)(off + limit));
+    snprintf(end, sizeof(end), "%lld", (long long)stop);
     struct db_conn *c = db_acquire(db);
     struct db_rows *r = NULL;
     tr_err e = db_q(c, a, &r, eb,
                     "SELECT p.status, p.log_blob_key, c.byte_offset, c.data,"
-                    " (SELECT COALESCE(MAX(t.byte_offset + t.len), 0)"
-                    "  FROM log_chunks t WHERE t.phase_id = p.id) AS total"
+                    /* chunks are appended in order: the last one ends
+                     * the log (one index probe; MAX() over the phase,
+                     * evaluated per returned row, made a read
+                     * quadratic in the number of chunks) */
+                    " COALESCE((SELECT t.byte_offset + t.len"
+                    "  FROM log_chunks t WHERE t.phase_id = p.id"
+                    "  ORDER BY t.seq DESC LIMIT 1), 0) AS total"
                     " FROM (SELECT id, status, log_blob_key FROM plans"
                     "  WHERE id = $1 UNION ALL"
                     "  SELECT id, status, log_blob_key FROM applies"
@@ -333,22 +375,22 @@ tr_err store_log_read(struct db *db, struct arena *a, const char *phase_id,
     if (out->blob_key != NULL)
         return TR_OK;
     out->data = arena_alloc(a, (size_t)limit + 1);
-    for (int i = 0; i < r->nrows; i++) {
+    for (int i = 0; i < r->nrows && e == TR_OK; i++) {
         if (db_get(r, i, "byte_offset") == NULL)
             continue;
-        int64_t got =
-            copy_chunk(a, db_get(r, i, "data"), db_get_i64(r, i, "byte_offset"),
-                       off, limit, out->data);
-        if (got < 0)
-            return tr_fail(eb, TR_ERR_INTERNAL, "corrupt log chunk");
-        if ((size_t)got > out->len)
+        int64_t got = 0;
+        e = copy_chunk(keys, a, db_get(r, i, "data"),
+                       db_get_i64(r, i, "byte_offset"), off, stop,
+                       out->data, &got, eb);
+        if (e == TR_OK && (size_t)got > out->len)
             out->len = (size_t)got;
     }
-    return TR_OK;
+    return e;
 }
 
-tr_err store_log_all(struct db *db, struct arena *a, const char *phase_id,
-                     char **data, size_t *len, struct tr_errbuf *eb)
+tr_err store_log_all(struct db *db, const struct keyring *keys,
+                     struct arena *a, const char *phase_id, char **data,
+                     size_t *len, struct tr_errbuf *eb)
 {
     struct db_conn *c = db_acquire(db);
     struct db_rows *r = NULL;
@@ -362,10 +404,9 @@ tr_err store_log_all(struct db *db, struct arena *a, const char *phase_id,
     struct buf b;
     buf_init(&b, STORE_LOG_MAX);
     for (int i = 0; i < r->nrows && e == TR_OK; i++) {
-        const char *s = db_get(r, i, "data");
         unsigned char *bytes = NULL;
         size_t n = 0;
-        e = digest_b64_decode(a, s, strlen(s), &bytes, &n);
+        e = chunk_bytes(keys, a, db_get(r, i, "data"), &bytes, &n, eb);
         if (e == TR_OK)
             e = buf_append(&b, bytes, n);
     }

@@ -1,7 +1,8 @@
 /*
- * store_site.c - site-wide settings, such as the URL-signing key shared by
- * every node and the id of the key-encryption key the data is sealed
- * under.
+ * store_site.c - site-wide settings, such as the salt every node derives
+ * the URL-signing key with (http/signed.c) and the id of the key-
+ * encryption key the data is sealed under.  Nothing here is secret: a
+ * copy of this table must not let anyone forge or read anything.
  *
  * SPDX-License-Identifier: MPL-2.0
  */

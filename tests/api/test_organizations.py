@@ -148,6 +148,37 @@ def test_duplicate_name_422(admin, org):
     assert_error(admin.post("/api/v2/organizations", org_body(org)), 422)
 
 
+def test_names_unique_regardless_of_case(admin, org):
+    """TFE refuses a name that differs from an existing one only in case;
+    so does a rename.  Nothing is created or changed."""
+    count = admin.get("/api/v2/organizations").json["meta"]["pagination"][
+        "total-count"]
+    for spelling in (org.upper(), org.capitalize(), org.swapcase()):
+        r = admin.post("/api/v2/organizations", org_body(spelling))
+        assert_error(r, 422)
+        assert r.json["errors"][0]["detail"] == \
+            "name %s has already been taken" % spelling
+        assert_error(admin.get("/api/v2/organizations/" + spelling), 404)
+    assert admin.get("/api/v2/organizations").json["meta"]["pagination"][
+        "total-count"] == count
+    other = unique("org")
+    assert admin.post("/api/v2/organizations", org_body(other)).status == 201
+    try:
+        r = admin.patch("/api/v2/organizations/" + other, {"data": {
+            "type": "organizations", "attributes": {"name": org.upper()}}})
+        assert_error(r, 422)
+        assert "has already been taken" in r.json["errors"][0]["detail"]
+        assert admin.get("/api/v2/organizations/" + other).status == 200
+        # an organization may change the case of its own name
+        r = admin.patch("/api/v2/organizations/" + other, {"data": {
+            "type": "organizations", "attributes": {"name": other.upper()}}})
+        assert r.status == 200, r
+        assert r.json["data"]["attributes"]["name"] == other.upper()
+        other = other.upper()
+    finally:
+        admin.delete("/api/v2/organizations/" + other)
+
+
 def test_entitlement_set(admin, org):
     r = admin.get("/api/v2/organizations/%s/entitlement-set" % org)
     assert r.status == 200, r

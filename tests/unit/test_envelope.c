@@ -2,7 +2,9 @@
  * test_envelope.c - unit tests for src/crypto/envelope.c and keys.c:
  * round trips (empty, small, binary, large), tampering with each field of
  * the text, wrong keys (other id, same id with other bytes), malformed
- * text, and the key file (creation mode, reuse, hex form, bad files).
+ * text, the key file (creation mode, reuse, hex form, bad files), and
+ * keys derived from the KEK (same inputs same key, any other input
+ * another key, bad inputs refused).
  *
  * SPDX-License-Identifier: MPL-2.0
  */
@@ -287,6 +289,65 @@ static void test_key_file(void **state)
     assert_int_equal(ut_rmtree(dir), 0);
 }
 
+static void test_derive(void **state)
+{
+    struct fx *fx = *state;
+    unsigned char k1[KEYS_DERIVED_LEN], k2[KEYS_DERIVED_LEN];
+    const unsigned char zero[KEYS_DERIVED_LEN] = {0};
+    assert_int_equal(keys_derive(fx->k, "url-signing", "salt", 4, k1, NULL),
+                     TR_OK);
+    assert_memory_not_equal(k1, zero, sizeof(k1));
+    /* the same KEK, purpose and salt: the same key (every node) */
+    unsigned char kek[KEYS_KEK_LEN];
+    for (int i = 0; i < KEYS_KEK_LEN; i++)
+        kek[i] = (unsigned char)(i * 7 + 1); /* setup()'s key */
+    struct keyring *same = NULL, *other = NULL;
+    assert_int_equal(keys_open_bytes(kek, "another-id", &same, NULL), TR_OK);
+    assert_int_equal(keys_derive(same, "url-signing", "salt", 4, k2, NULL),
+                     TR_OK);
+    assert_memory_equal(k1, k2, sizeof(k1));
+    /* another KEK, purpose or salt: another key */
+    kek[0] ^= 1;
+    assert_int_equal(keys_open_bytes(kek, NULL, &other, NULL), TR_OK);
+    assert_int_equal(keys_derive(other, "url-signing", "salt", 4, k2, NULL),
+                     TR_OK);
+    assert_memory_not_equal(k1, k2, sizeof(k1));
+    assert_int_equal(keys_derive(fx->k, "url-signinG", "salt", 4, k2, NULL),
+                     TR_OK);
+    assert_memory_not_equal(k1, k2, sizeof(k1));
+    assert_int_equal(keys_derive(fx->k, "url-signing", "salT", 4, k2, NULL),
+                     TR_OK);
+    assert_memory_not_equal(k1, k2, sizeof(k1));
+    /* purpose and salt cannot run into each other */
+    assert_int_equal(keys_derive(fx->k, "url", "-signing\nsalt", 13, k2, NULL),
+                     TR_OK);
+    assert_memory_not_equal(k1, k2, sizeof(k1));
+    /* the derived key is not the KEK */
+    assert_memory_not_equal(k1, kek, sizeof(k1));
+    /* bad inputs: refused, out zeroed */
+    char longp[KEYS_PURPOSE_MAX + 2];
+    memset(longp, 'p', sizeof(longp) - 1);
+    longp[sizeof(longp) - 1] = '\0';
+    unsigned char big[KEYS_SALT_MAX + 1] = {0};
+    const char *purposes[] = {"", "a\nb", longp, NULL};
+    for (int i = 0; i < 4; i++) {
+        memset(k2, 0xaa, sizeof(k2));
+        assert_int_equal(keys_derive(fx->k, purposes[i], "s", 1, k2, NULL),
+                         TR_ERR_INTERNAL);
+        assert_memory_equal(k2, zero, sizeof(k2));
+    }
+    assert_int_equal(keys_derive(fx->k, "p", "s", 0, k2, NULL),
+                     TR_ERR_INTERNAL);
+    assert_int_equal(keys_derive(fx->k, "p", NULL, 1, k2, NULL),
+                     TR_ERR_INTERNAL);
+    assert_int_equal(keys_derive(fx->k, "p", big, sizeof(big), k2, NULL),
+                     TR_ERR_INTERNAL);
+    assert_int_equal(keys_derive(fx->k, "p", big, sizeof(big) - 1, k2, NULL),
+                     TR_OK);
+    keys_close(same);
+    keys_close(other);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -298,6 +359,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_aead_primitive, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_derive, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

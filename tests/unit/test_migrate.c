@@ -3,7 +3,10 @@
  * gets every migration once, migrating again is a no-op that keeps data,
  * concurrent migrators agree, and a migration cut short by an injected
  * "db.query" fault at any statement leaves a schema a plain re-run can
- * finish (each migration is all or nothing).
+ * finish (each migration is all or nothing), and the case-insensitive
+ * index on organization names (migration 11) neither fails on a database
+ * that already holds names differing only in case nor stays missing once
+ * they are renamed.
  *
  * Runs on SQLite in a temporary directory and, when TERRACE_TEST_PG_URL is
  * set, on PostgreSQL in throwaway databases (otherwise those runs skip).
@@ -294,6 +297,75 @@ static void test_fault_walk(void **state)
     }
 }
 
+static bool has_index(struct fx *fx, struct db *db, const char *name)
+{
+    const char *sql = fx->st.kind == DB_PG
+                          ? "SELECT indexname AS n FROM pg_indexes"
+                          : "SELECT name AS n FROM sqlite_master"
+                            " WHERE type = 'index'";
+    struct db_rows *r = query(fx, db, sql);
+    for (int i = 0; i < r->nrows; i++)
+        if (strcmp(db_get(r, i, "n"), name) == 0)
+            return true;
+    return false;
+}
+
+static tr_err add_org(struct fx *fx, struct db *db, const char *name)
+{
+    struct db_conn *c = db_acquire(db);
+    tr_err e = db_x(c, fx->a, NULL, NULL,
+                    "INSERT INTO organizations (name, id, email, created_at)"
+                    " VALUES ($1, $1, 'o@x', '2024-01-01T00:00:00.000Z')",
+                    name);
+    db_release(c);
+    return e;
+}
+
+static void test_org_names_any_case(void **state)
+{
+    struct fx *fx = fixture(state);
+    struct tr_errbuf eb = {{0}};
+    /* a fresh database: the index holds */
+    struct db *db = fresh_db(fx, 1);
+    assert_int_equal(store_migrate(db, &eb), TR_OK);
+    assert_true(has_index(fx, db, "organizations_lname"));
+    assert_int_equal(add_org(fx, db, "Acme"), TR_OK);
+    assert_int_equal(add_org(fx, db, "aCME"), TR_ERR_CONFLICT);
+    db_close(db);
+    drop_last(fx);
+    /* a database from before, holding Acme and acme: migrating works */
+    db = fresh_db(fx, 1);
+    assert_int_equal(store_migrate_to(db, 10, &eb), TR_OK);
+    assert_int_equal(add_org(fx, db, "Acme"), TR_OK);
+    assert_int_equal(add_org(fx, db, "acme"), TR_OK);
+    assert_int_equal(add_org(fx, db, "other"), TR_OK);
+    log_set_level(LOG_ERROR); /* the warning is expected */
+    assert_int_equal(store_migrate(db, &eb), TR_OK);
+    assert_int_equal(store_migrate(db, &eb), TR_OK); /* and every start */
+    log_set_level(LOG_WARN);
+    assert_false(has_index(fx, db, "organizations_lname"));
+    int nver = versions(fx, db);
+    /* the store still refuses a third spelling */
+    assert_int_equal(
+        store_org_create(db, fx->a, "ACME", "o@x", NULL, NULL, NULL, &eb),
+        TR_ERR_INVALID);
+    assert_string_equal(eb.msg, "name ACME has already been taken");
+    assert_int_equal(
+        store_org_update(db, fx->a, "other", "ACME", NULL, NULL, &eb),
+        TR_ERR_INVALID);
+    assert_int_equal(
+        store_org_update(db, fx->a, "other", "OTHER", NULL, NULL, &eb), TR_OK);
+    /* renamed apart: the next start adds the index */
+    assert_int_equal(
+        store_org_update(db, fx->a, "acme", "acme-2", NULL, NULL, &eb), TR_OK);
+    assert_int_equal(store_migrate(db, &eb), TR_OK);
+    assert_true(has_index(fx, db, "organizations_lname"));
+    assert_int_equal(versions(fx, db), nver);
+    assert_int_equal(add_org(fx, db, "ACME-2"), TR_ERR_CONFLICT);
+    db_close(db);
+    drop_last(fx);
+}
+
 #define BOTH(f)                                                                \
     {"sqlite/" #f, f, setup, teardown, (void *)&k_sqlite},                     \
     {                                                                          \
@@ -309,6 +381,7 @@ int main(void)
         {"sqlite/test_reopen", test_reopen, setup, teardown, (void *)&k_sqlite},
         BOTH(test_concurrent),
         BOTH(test_fault_walk),
+        BOTH(test_org_names_any_case),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -31,6 +31,7 @@
 
 #include "blob/blob.h"
 #include "core/fault.h"
+#include "crypto/envelope.h"
 #include "crypto/keys.h"
 #include "domain/plan_redact.h"
 #include "domain/run.h"
@@ -680,14 +681,20 @@ static void test_force_execute(void **state)
     assert_owner(fx, c.id);
 }
 
+static tr_err log_read(struct fx *fx, const char *phase, int64_t off,
+                       int64_t limit, struct st_log_view *v)
+{
+    return store_log_read(fx->srv.db, fx->srv.keys, fx->a, phase, off, limit,
+                          v, NULL);
+}
+
 static void test_logs(void **state)
 {
     struct fx *fx = fixture(state);
     struct st_run a = mkrun(fx, 0);
     struct st_log_view v;
     /* queued: nothing yet, not ended */
-    assert_int_equal(
-        store_log_read(fx->srv.db, fx->a, a.plan_id, 0, 100, &v, NULL), TR_OK);
+    assert_int_equal(log_read(fx, a.plan_id, 0, 100, &v), TR_OK);
     assert_false(v.ended);
     assert_int_equal(v.len, 0);
     struct job j = claim(fx, a.id, JOB_PLAN);
@@ -697,18 +704,21 @@ static void test_logs(void **state)
     assert_int_equal(
         fx->api->append_log(fx->api->ctx, j.id, bin, sizeof(bin) - 1, NULL),
         TR_OK);
-    assert_int_equal(
-        store_log_read(fx->srv.db, fx->a, a.plan_id, 3, 8, &v, NULL), TR_OK);
+    assert_int_equal(log_read(fx, a.plan_id, 3, 8, &v), TR_OK);
     assert_false(v.ended);
     assert_int_equal(v.len, 8);
     assert_memory_equal(v.data, "lo line ", 8);
-    assert_int_equal(
-        store_log_read(fx->srv.db, fx->a, a.plan_id, 6, 100, &v, NULL), TR_OK);
+    assert_int_equal(log_read(fx, a.plan_id, 6, 100, &v), TR_OK);
     assert_int_equal(v.len, sizeof(bin) - 1);
     assert_memory_equal(v.data, bin, sizeof(bin) - 1);
+    /* a window at the end of int64 is empty, not an overflow */
+    assert_int_equal(log_read(fx, a.plan_id, INT64_MAX, 100, &v), TR_OK);
+    assert_int_equal(v.len, 0);
+    assert_int_equal(log_read(fx, a.plan_id, INT64_MAX - 3, 1 << 20, &v),
+                     TR_OK);
+    assert_int_equal(v.len, 0);
     finish(fx, &j, JOB_FINISHED, true);
-    assert_int_equal(
-        store_log_read(fx->srv.db, fx->a, a.plan_id, 0, 100, &v, NULL), TR_OK);
+    assert_int_equal(log_read(fx, a.plan_id, 0, 100, &v), TR_OK);
     assert_true(v.ended);
     assert_non_null(v.blob_key);
     char *data = NULL;
@@ -725,11 +735,92 @@ static void test_logs(void **state)
                      0);
     /* the apply never ran: its log is empty and ended once unreachable */
     assert_int_equal(action(fx, "discard", a.id), TR_OK);
-    assert_int_equal(
-        store_log_read(fx->srv.db, fx->a, a.apply_id, 0, 100, &v, NULL), TR_OK);
+    assert_int_equal(log_read(fx, a.apply_id, 0, 100, &v), TR_OK);
     assert_true(v.ended);
     assert_null(v.blob_key);
     assert_int_equal(v.len, 0);
+}
+
+/* Chunks are stored sealed; a chunk stored in clear (base64) by an older
+ * version reads in place among them, for readers and for compaction; a
+ * sealed chunk that was tampered with fails the read. */
+static void test_logs_sealed(void **state)
+{
+    struct fx *fx = fixture(state);
+    struct st_run a = mkrun(fx, 0);
+    struct st_log_view v;
+    struct job j = claim(fx, a.id, JOB_PLAN);
+    assert_int_equal(fx->api->append_log(fx->api->ctx, j.id, "hello ", 6, NULL),
+                     TR_OK);
+    struct db_conn *c = db_acquire(fx->srv.db);
+    assert_int_equal(db_q(c, fx->a, NULL, NULL,
+                          "INSERT INTO log_chunks (phase_id, seq, byte_offset,"
+                          " len, data) VALUES ($1, 2, 6, 6, 'd29ybGQK')",
+                          a.plan_id),
+                     TR_OK); /* "world\n" */
+    db_release(c);
+    assert_int_equal(fx->api->append_log(fx->api->ctx, j.id, "again", 5, NULL),
+                     TR_OK);
+    assert_int_equal(log_read(fx, a.plan_id, 0, 100, &v), TR_OK);
+    assert_int_equal(v.len, 17);
+    assert_memory_equal(v.data, "hello world\nagain", 17);
+    assert_int_equal(log_read(fx, a.plan_id, 4, 6, &v), TR_OK);
+    assert_int_equal(v.len, 6);
+    assert_memory_equal(v.data, "o worl", 6);
+    assert_int_equal(log_read(fx, a.plan_id, 11, 3, &v), TR_OK);
+    assert_int_equal(v.len, 3);
+    assert_memory_equal(v.data, "\nag", 3);
+    /* what the database holds */
+    struct db_rows *r = NULL;
+    c = db_acquire(fx->srv.db);
+    assert_int_equal(db_q(c, fx->a, &r, NULL,
+                          "SELECT data FROM log_chunks WHERE phase_id = $1"
+                          " ORDER BY seq",
+                          a.plan_id),
+                     TR_OK);
+    db_release(c);
+    assert_int_equal(r->nrows, 3);
+    for (int i = 0; i < 3; i += 2) {
+        const char *d = db_get(r, i, "data");
+        assert_true(strncmp(d, "tre1:", 5) == 0);
+        assert_null(strstr(d, "hello"));
+        assert_null(strstr(d, "aGVsbG8g")); /* base64 of "hello " */
+        assert_null(strstr(d, "again"));
+        assert_null(strstr(d, "YWdhaW4")); /* base64 of "again" */
+    }
+    /* a tampered sealed chunk is an error, not garbage */
+    char *orig = arena_strdup(fx->a, db_get(r, 2, "data"));
+    char *bad = arena_strdup(fx->a, orig);
+    bad[strlen(bad) - 3] = bad[strlen(bad) - 3] == 'A' ? 'B' : 'A';
+    c = db_acquire(fx->srv.db);
+    assert_int_equal(db_q(c, fx->a, NULL, NULL,
+                          "UPDATE log_chunks SET data = $2"
+                          " WHERE phase_id = $1 AND seq = 3",
+                          a.plan_id, bad),
+                     TR_OK);
+    db_release(c);
+    assert_int_equal(log_read(fx, a.plan_id, 0, 100, &v), TR_ERR_CRYPTO);
+    /* a window that does not touch it still reads */
+    assert_int_equal(log_read(fx, a.plan_id, 0, 12, &v), TR_OK);
+    assert_int_equal(v.len, 12);
+    c = db_acquire(fx->srv.db);
+    assert_int_equal(db_q(c, fx->a, NULL, NULL,
+                          "UPDATE log_chunks SET data = $2"
+                          " WHERE phase_id = $1 AND seq = 3",
+                          a.plan_id, orig),
+                     TR_OK);
+    db_release(c);
+    /* compaction reads both kinds */
+    finish(fx, &j, JOB_FINISHED, true);
+    assert_int_equal(log_read(fx, a.plan_id, 0, 100, &v), TR_OK);
+    assert_non_null(v.blob_key);
+    char *data = NULL;
+    size_t len = 0;
+    assert_int_equal(
+        blob_get(fx->srv.blob, fx->a, v.blob_key, 1024, &data, &len, NULL),
+        TR_OK);
+    assert_int_equal(len, 17);
+    assert_memory_equal(data, "hello world\nagain", 17);
 }
 
 static void test_redaction(void **state)
@@ -916,6 +1007,54 @@ static void test_job_contents(void **state)
     finish(fx, &j, JOB_FINISHED, true);
     assert_int_equal(store_token_lookup(fx->srv.db, fx->a, j.token, &t, NULL),
                      TR_ERR_NOT_FOUND);
+}
+
+/* A run's variables (the CLI's -var flags) are stored sealed and reach
+ * the job and readers in clear; a run stored before they were sealed
+ * (clear JSON in the column) reads as it is. */
+static void test_run_variables_sealed(void **state)
+{
+    struct fx *fx = fixture(state);
+    const char *vars = "[{\"key\":\"pw\",\"value\":\"\\\"hunter3\\\"\"}]";
+    struct st_run in = {.workspace_id = fx->ws,
+                        .org = "o",
+                        .cv_id = fx->cv,
+                        .refresh = true,
+                        .plan_only = true,
+                        .variables = vars},
+                  r, stored;
+    assert_int_equal(run_create(&fx->srv, fx->a, &in, &r, NULL), TR_OK);
+    stored = get(fx, r.id);
+    assert_true(strncmp(stored.variables, "tre1:", 5) == 0);
+    assert_null(strstr(stored.variables, "hunter3"));
+    const char *back = NULL;
+    assert_int_equal(run_variables(&fx->srv, fx->a, &stored, &back, NULL),
+                     TR_OK);
+    assert_string_equal(back, vars);
+    struct job j = claim(fx, r.id, JOB_PLAN);
+    bool pw = false;
+    for (int i = 0; i < j.nvars; i++)
+        if (strcmp(j.vars[i].key, "pw") == 0)
+            pw = strcmp(j.vars[i].value, "\"hunter3\"") == 0;
+    assert_true(pw);
+    finish(fx, &j, JOB_FINISHED, true);
+    /* no variables: nothing sealed, "[]" back */
+    struct st_run none = mkrun(fx, SPEC);
+    assert_string_equal(get(fx, none.id).variables, "[]");
+    /* an old row in clear */
+    sql(fx, "UPDATE runs SET variables = $1", vars);
+    stored = get(fx, r.id);
+    assert_int_equal(run_variables(&fx->srv, fx->a, &stored, &back, NULL),
+                     TR_OK);
+    assert_string_equal(back, vars);
+    /* a sealed value that does not open is an error, not "[]" */
+    char *bad = NULL;
+    assert_int_equal(envelope_seal(fx->srv.keys, fx->a, "[]", 2, &bad, NULL),
+                     TR_OK);
+    bad[strlen(bad) - 2] ^= 1;
+    stored.variables = bad;
+    assert_int_equal(run_variables(&fx->srv, fx->a, &stored, &back, NULL),
+                     TR_ERR_CRYPTO);
 }
 
 static void test_unknown_tool(void **state)
@@ -1168,8 +1307,10 @@ int main(void)
         BOTH(test_save_plan),
         BOTH(test_force_execute),
         BOTH(test_logs),
+        BOTH(test_logs_sealed),
         BOTH(test_claim_wakeup),
         BOTH(test_job_contents),
+        BOTH(test_run_variables_sealed),
         BOTH(test_unknown_tool),
         BOTH(test_events),
         BOTH(test_claim_race),

@@ -1,6 +1,6 @@
 /*
  * test_util.c - unit tests for src/core/util.c: ids, timestamps, name
- * checks and the strict integer parser.
+ * checks, the strict integer parser and checked arithmetic.
  *
  * SPDX-License-Identifier: MPL-2.0
  */
@@ -180,6 +180,31 @@ static void test_parse_i64(void **state)
     }
 }
 
+static void test_checked_arithmetic(void **state)
+{
+    (void)state;
+    int64_t r = 7;
+    assert_true(util_add_i64(INT64_MAX - 1, 1, &r));
+    assert_true(r == INT64_MAX);
+    assert_false(util_add_i64(INT64_MAX, 1, &r));
+    assert_false(util_add_i64(INT64_MIN, -1, &r));
+    assert_true(util_add_i64(INT64_MIN, INT64_MAX, &r));
+    assert_true(r == -1);
+    assert_true(util_sub_i64(0, INT64_MAX, &r));
+    assert_true(r == -INT64_MAX);
+    assert_false(util_sub_i64(INT64_MIN, 1, &r));
+    assert_false(util_sub_i64(0, INT64_MIN, &r));
+    assert_true(util_mul_i64(1000000, 100, &r));
+    assert_true(r == 100000000);
+    assert_false(util_mul_i64(INT64_MAX / 2 + 1, 2, &r));
+    assert_false(util_mul_i64(INT64_MIN, -1, &r));
+    assert_true(util_mul_i64(INT64_MIN, 1, &r));
+    assert_true(util_sat_add_i64(INT64_MAX, 1048576) == INT64_MAX);
+    assert_true(util_sat_add_i64(INT64_MAX - 5, 5) == INT64_MAX);
+    assert_true(util_sat_add_i64(INT64_MIN, -1) == INT64_MIN);
+    assert_true(util_sat_add_i64(40, 2) == 42);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -187,6 +212,7 @@ int main(void)
         cmocka_unit_test(test_random),     cmocka_unit_test(test_times),
         cmocka_unit_test(test_valid_name), cmocka_unit_test(test_streq),
         cmocka_unit_test(test_parse_i64),
+        cmocka_unit_test(test_checked_arithmetic),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
