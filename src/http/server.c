@@ -12,6 +12,13 @@
  *   completed        - access log line, arena destroyed (with every
  *                      resource registered on it)
  *
+ * TLS is 1.2 or 1.3 only.  Every response says X-Content-Type-Options:
+ * nosniff and, unless the handler chose otherwise, Cache-Control:
+ * no-store (tokens, state and run output must not sit in a cache;
+ * nothing served here benefits from one), plus Strict-Transport-Security
+ * when clients reach the node over HTTPS (its own TLS, or an https
+ * external URL: TLS at a load balancer).
+ *
  * SPDX-License-Identifier: MPL-2.0
  */
 #include <errno.h>
@@ -21,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "blob/blob.h"
@@ -32,6 +40,9 @@
 #define APP_NAME "Terraform Enterprise"
 #define TFE_VERSION "v202410-1"
 #define BIG_BODY (8u << 20)
+/* GnuTLS priorities: its defaults, less everything before TLS 1.2 */
+#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+#define HSTS "max-age=31536000"
 
 struct req_box {
     struct http_req req;
@@ -70,6 +81,13 @@ static void blob_done(void *cls)
     blob_reader_close(cls);
 }
 
+/* Whether clients reach this node over HTTPS. */
+static bool https(const struct terrace_server *srv)
+{
+    return strcmp(srv->cfg.tls, "on") == 0 ||
+           strncmp(srv->external_url, "https://", 8) == 0;
+}
+
 static enum MHD_Result queue(struct req_box *box)
 {
     struct http_req *r = &box->req;
@@ -100,8 +118,16 @@ static enum MHD_Result queue(struct req_box *box)
     MHD_add_response_header(resp, "TFP-API-Version", API_VERSION);
     MHD_add_response_header(resp, "TFP-AppName", APP_NAME);
     MHD_add_response_header(resp, "X-TFE-Version", TFE_VERSION);
-    for (int i = 0; i < r->nheaders; i++)
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    if (https(r->srv))
+        MHD_add_response_header(resp, "Strict-Transport-Security", HSTS);
+    bool cache_set = false;
+    for (int i = 0; i < r->nheaders; i++) {
         MHD_add_response_header(resp, r->hnames[i], r->hvalues[i]);
+        cache_set |= strcasecmp(r->hnames[i], "Cache-Control") == 0;
+    }
+    if (!cache_set)
+        MHD_add_response_header(resp, "Cache-Control", "no-store");
     enum MHD_Result ok = MHD_queue_response(r->conn, (unsigned)r->status,
                                             resp);
     MHD_destroy_response(resp);
@@ -348,6 +374,8 @@ tr_err http_start(struct terrace_server *srv, struct tr_errbuf *eb)
         {MHD_OPTION_SOCK_ADDR, 0, &ss},
         {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, cert},
         {tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, key},
+        {tls ? MHD_OPTION_HTTPS_PRIORITIES : MHD_OPTION_END, 0,
+         TLS_PRIORITIES},
         {MHD_OPTION_END, 0, NULL},
     };
     srv->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv,
