@@ -35,6 +35,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "http/http.h"
+#include "http/http_int.h"
 
 #define API_VERSION "2.6"
 #define APP_NAME "Terraform Enterprise"
@@ -285,7 +286,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
         return;
     struct http_req *r = &box->req;
     atomic_fetch_add(&srv->requests, 1);
-    log_info("%s %s %d %lldms rid=%s%s", r->method, r->path, r->status,
+    log_info("%s %s %d %lldms rid=%s%s", http_log_text(r->arena, r->method),
+             http_log_path(r->arena, r->path), r->status,
              (long long)(util_now_ms() - box->start_ms), r->request_id,
              toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted");
     bool big = r->body_len > BIG_BODY;

@@ -1,7 +1,10 @@
 """HTTP hardening: TLS 1.0 and 1.1 are refused while 1.2 and 1.3 work;
 every response (API documents, errors, tokens, state, signed log URLs,
 discovery, health) carries X-Content-Type-Options: nosniff,
-Cache-Control: no-store and, the daemon speaking TLS, HSTS."""
+Cache-Control: no-store and, the daemon speaking TLS, HSTS; the access
+log never holds a signed URL's signature (the log-read URL's, in its
+path, whatever the method, nor an upload URL's, in its query), and a
+path cannot forge a log line."""
 import os
 import socket
 import ssl
@@ -122,3 +125,42 @@ def test_state_download_headers(d, c, org):
     got = c.get(dl)
     assert got.status == 200 and got.body == state, got
     check_headers(got)
+
+
+def full_log(d):
+    with open(os.path.join(d.tmp, "terraced.log"), "rb") as f:
+        return f.read().decode(errors="replace")
+
+
+def test_signatures_not_in_access_log(d, c, org):
+    ws = make_ws(c, org)
+    # an upload URL signed in its query: make_cv PUTs the tarball to it
+    r = c.post("%s/workspaces/%s/configuration-versions" % (API, ws),
+               {"data": {"type": "configuration-versions",
+                         "attributes": {"auto-queue-runs": False}}})
+    assert r.status == 201, r
+    upload = r.json["data"]["attributes"]["upload-url"]
+    up_sig = upload.split("sig=")[1].split("&")[0]
+    cv = make_cv(c, ws)
+    run = new_run(c, ws, cv)
+    plan = run["relationships"]["plan"]["data"]["id"]
+    url = c.get("%s/plans/%s" % (API, plan)).json[
+        "data"]["attributes"]["log-read-url"]
+    sig = url.rsplit("/", 1)[1]
+    assert len(sig) == 64
+    anon = c.with_token(None)
+    assert anon.get(url + "?offset=0&limit=10").status == 200
+    assert anon.post(url).status == 405            # logged as well
+    assert anon.put(upload, raw=b"not a tarball").status in (200, 400, 422)
+    assert anon.get("%s/logs/x/%s/y/z" % (API, sig)).status == 404
+    # a request that would forge a log line if written as is
+    assert anon.get("%s/ping%%0Aforged%%20line" % API).status == 404
+    log = full_log(d)
+    path = url.split("://", 1)[1].split("/", 1)[1]
+    prefix = "/" + path.rsplit("/", 1)[0] + "/"
+    assert "GET %sREDACTED 200" % prefix in log, log[-2000:]
+    assert "POST %sREDACTED 405" % prefix in log, log[-2000:]
+    assert sig not in log
+    assert up_sig not in log
+    assert "\nforged line" not in log
+    assert "/api/v2/ping%0Aforged%20line 404" in log
