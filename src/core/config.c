@@ -61,6 +61,17 @@ static const struct setting settings[] = {
       "longest a plan may run, seconds"),
     I("apply-timeout", "TERRACE_APPLY_TIMEOUT", apply_timeout,
       "longest an apply may run, seconds"),
+    I("header-timeout", "TERRACE_HEADER_TIMEOUT", header_timeout,
+      "seconds a new connection has to finish its TLS handshake and send "
+      "its first request header"),
+    I("idle-timeout", "TERRACE_IDLE_TIMEOUT", idle_timeout,
+      "seconds a connection may stay silent once it has sent a request"),
+    I("conn-limit", "TERRACE_CONN_LIMIT", conn_limit,
+      "open connections at most; a quarter is kept for addresses that "
+      "sent a valid token in the last hour"),
+    I("conn-per-ip", "TERRACE_CONN_PER_IP", conn_per_ip,
+      "open connections per client address (IPv6: per /64); 0: no limit, "
+      "needed behind a load balancer, whose address every connection has"),
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -112,6 +123,10 @@ static void defaults(struct cfg *c)
     c->executors = 2;
     c->plan_timeout = 2 * 3600;
     c->apply_timeout = 2 * 3600;
+    c->header_timeout = 10;
+    c->idle_timeout = 300;
+    c->conn_limit = 4000;
+    c->conn_per_ip = 128;
 }
 
 static char *trim(char *s)
@@ -223,6 +238,12 @@ tr_err cfg_load(struct cfg *c, int argc, char **argv, struct tr_errbuf *eb)
         return tr_fail(eb, TR_ERR_CONFIG, "executors must be 0..64");
     if (c->plan_timeout < 1 || c->apply_timeout < 1)
         return tr_fail(eb, TR_ERR_CONFIG, "timeouts must be at least 1 s");
+    if (c->header_timeout < 1 || c->header_timeout > 86400 ||
+        c->idle_timeout < 1 || c->idle_timeout > 86400)
+        return tr_fail(eb, TR_ERR_CONFIG,
+                       "header-timeout and idle-timeout must be 1..86400 s");
+    if (c->conn_limit < 16 || c->conn_limit > 1000000)
+        return tr_fail(eb, TR_ERR_CONFIG, "conn-limit must be 16..1000000");
     return TR_OK;
 }
 

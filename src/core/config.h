@@ -36,6 +36,10 @@ struct cfg {
     char tofu_bin[512];       /* tofu the demo registers, or "" */
     int64_t plan_timeout;     /* seconds */
     int64_t apply_timeout;    /* seconds */
+    int64_t header_timeout;   /* handshake + first request header, s */
+    int64_t idle_timeout;     /* silence allowed after a request, s */
+    int conn_limit;           /* open connections at most */
+    int conn_per_ip;          /* per client address (0: no limit) */
 };
 
 /* Defaults, then file, env and argv.  Unknown flags or keys are errors.
