@@ -19,7 +19,9 @@
  * Tables, all under g->mu:
  *   counts - open connections per address key, open addressing with
  *            linear probing and backward-shift deletion; sized to twice
- *            the most keys that can be open at once, so a probe ends;
+ *            the most keys that can be open at once, so a probe ends,
+ *            and hashed with a random seed, so clients cannot pick
+ *            addresses that pile onto one probe chain;
  *   seen   - addresses that sent a valid token, with when; a bounded
  *            table where a new address replaces the oldest entry in its
  *            probe window, so it never grows;
@@ -39,6 +41,7 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "core/util.h"
 #include "http/http_int.h"
 
 #define SEEN_SLOTS 1024 /* power of two */
@@ -75,6 +78,7 @@ struct gconn {
 
 struct http_guard {
     struct http_guard_conf conf;
+    uint64_t seed;  /* random: clients cannot aim at one probe chain */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     pthread_t thread;
@@ -128,9 +132,9 @@ static bool key_eq(const struct key *a, const struct key *b)
     return a->len == b->len && memcmp(a->b, b->b, a->len) == 0;
 }
 
-static size_t key_hash(const struct key *k)
+static size_t key_hash(const struct http_guard *g, const struct key *k)
 {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    uint64_t h = 1469598103934665603ULL ^ g->seed; /* FNV-1a, seeded */
     h = (h ^ k->len) * 1099511628211ULL;
     for (int i = 0; i < k->len; i++)
         h = (h ^ k->b[i]) * 1099511628211ULL;
@@ -142,7 +146,7 @@ static size_t key_hash(const struct key *k)
 /* The slot holding k, or the empty slot where it would go. */
 static size_t count_find(const struct http_guard *g, const struct key *k)
 {
-    size_t i = key_hash(k) & g->count_mask;
+    size_t i = key_hash(g, k) & g->count_mask;
     while (g->counts[i].n != 0 && !key_eq(&g->counts[i].key, k))
         i = (i + 1) & g->count_mask;
     return i;
@@ -174,7 +178,7 @@ static void count_del(struct http_guard *g, const struct key *k)
         j = (j + 1) & g->count_mask;
         if (g->counts[j].n == 0)
             break;
-        size_t home = key_hash(&g->counts[j].key) & g->count_mask;
+        size_t home = key_hash(g, &g->counts[j].key) & g->count_mask;
         /* the entry at j may move to i unless its home lies in (i, j] */
         bool stays = i <= j ? (home > i && home <= j)
                             : (home > i || home <= j);
@@ -191,7 +195,7 @@ static void count_del(struct http_guard *g, const struct key *k)
 static bool seen_recent(const struct http_guard *g, const struct key *k,
                         int64_t now)
 {
-    size_t h = key_hash(k);
+    size_t h = key_hash(g, k);
     for (size_t p = 0; p < SEEN_PROBE; p++) {
         const struct seen_slot *s = &g->seen[(h + p) & (SEEN_SLOTS - 1)];
         if (key_eq(&s->key, k))
@@ -202,7 +206,7 @@ static bool seen_recent(const struct http_guard *g, const struct key *k,
 
 static void seen_note(struct http_guard *g, const struct key *k, int64_t now)
 {
-    size_t h = key_hash(k);
+    size_t h = key_hash(g, k);
     struct seen_slot *victim = NULL; /* an empty slot, else the oldest */
     for (size_t p = 0; p < SEEN_PROBE; p++) {
         struct seen_slot *s = &g->seen[(h + p) & (SEEN_SLOTS - 1)];
@@ -341,6 +345,7 @@ tr_err http_guard_new(const struct http_guard_conf *conf,
     if (g == NULL)
         return tr_fail(eb, TR_ERR_NOMEM, "out of memory");
     g->conf = *conf;
+    util_random(&g->seed, sizeof(g->seed));
     if (g->conf.report_ms < 1000)
         g->conf.report_ms = 1000;
     size_t cap = 64;
