@@ -84,6 +84,17 @@ static const struct setting settings[] = {
       "CPU time one process of a run may use, seconds"),
     I("run-open-files", "TERRACE_RUN_OPEN_FILES", run_open_files,
       "files one process of a run may have open"),
+    I("header-timeout", "TERRACE_HEADER_TIMEOUT", header_timeout,
+      "seconds a new connection has to finish its TLS handshake and send "
+      "its first request header"),
+    I("idle-timeout", "TERRACE_IDLE_TIMEOUT", idle_timeout,
+      "seconds a connection may stay silent once it has sent a request"),
+    I("conn-limit", "TERRACE_CONN_LIMIT", conn_limit,
+      "open connections at most; a quarter is kept for addresses that "
+      "sent a valid token in the last hour"),
+    I("conn-per-ip", "TERRACE_CONN_PER_IP", conn_per_ip,
+      "open connections per client address (IPv6: per /64); 0: no limit, "
+      "needed behind a load balancer, whose address every connection has"),
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -150,6 +161,10 @@ static void defaults(struct cfg *c)
     c->run_disk = 20480;
     c->run_cpu_time = 7200;
     c->run_open_files = 4096;
+    c->header_timeout = 10;
+    c->idle_timeout = 300;
+    c->conn_limit = 4000;
+    c->conn_per_ip = 128;
 }
 
 static char *trim(char *s)
@@ -271,6 +286,12 @@ tr_err cfg_load(struct cfg *c, int argc, char **argv, struct tr_errbuf *eb)
     if (c->run_uid < 1 || c->run_uid > 4294967294LL)
         return tr_fail(eb, TR_ERR_CONFIG,
                        "run-uid must be 1..4294967294 (never root)");
+    if (c->header_timeout < 1 || c->header_timeout > 86400 ||
+        c->idle_timeout < 1 || c->idle_timeout > 86400)
+        return tr_fail(eb, TR_ERR_CONFIG,
+                       "header-timeout and idle-timeout must be 1..86400 s");
+    if (c->conn_limit < 16 || c->conn_limit > 1000000)
+        return tr_fail(eb, TR_ERR_CONFIG, "conn-limit must be 16..1000000");
     return TR_OK;
 }
 

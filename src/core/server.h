@@ -19,6 +19,7 @@ struct keyring;
 struct run_signal;
 struct job_api;
 struct MHD_Daemon;
+struct http_guard;
 
 struct terrace_server {
     struct cfg cfg;
@@ -29,6 +30,7 @@ struct terrace_server {
                                  from the KEK (http_signing_init) */
     char external_url[512];   /* without trailing slash */
     struct MHD_Daemon *mhd;
+    struct http_guard *guard; /* connection limits (src/http/guard.c) */
     struct run_signal *run_signal; /* wakes job claimers (domain/run.h) */
     struct job_api *jobs;     /* in-process executor interface (job_local) */
     atomic_ulong requests;    /* requests served */

@@ -12,26 +12,51 @@
  *   completed        - access log line, arena destroyed (with every
  *                      resource registered on it)
  *
+ * Connections: the guard (guard.c) accepts or refuses each new one and
+ * shuts down any that has not sent a whole request header header-timeout
+ * seconds after being accepted (TLS handshake included); after a request,
+ * libmicrohttpd closes a connection silent for idle-timeout seconds.
+ * TLS is 1.2 or 1.3 only.
+ *
+ * Every response says X-Content-Type-Options: nosniff and, unless the
+ * handler chose otherwise, Cache-Control: no-store (tokens, state and
+ * run output must not sit in a cache; nothing served here benefits from
+ * one), plus Strict-Transport-Security when clients reach the node over
+ * HTTPS (its own TLS, or an https external URL: TLS at a load balancer).
+ *
  * SPDX-License-Identifier: MPL-2.0
  */
 #include <errno.h>
 #include <malloc.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "blob/blob.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "http/http.h"
+#include "http/http_int.h"
 
 #define API_VERSION "2.6"
 #define APP_NAME "Terraform Enterprise"
 #define TFE_VERSION "v202410-1"
 #define BIG_BODY (8u << 20)
+/* GnuTLS priorities: its defaults, less everything before TLS 1.2 */
+#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+#define HSTS "max-age=31536000"
+/* descriptors kept for everything but client connections: database,
+ * blobs, spool files, runs */
+#define FD_MARGIN 256
+/* an address counts as authenticated this long after its last token */
+#define SEEN_TTL_MS (3600 * 1000)
+#define GUARD_REPORT_MS 10000
 
 struct req_box {
     struct http_req req;
@@ -70,6 +95,13 @@ static void blob_done(void *cls)
     blob_reader_close(cls);
 }
 
+/* Whether clients reach this node over HTTPS. */
+static bool https(const struct terrace_server *srv)
+{
+    return strcmp(srv->cfg.tls, "on") == 0 ||
+           strncmp(srv->external_url, "https://", 8) == 0;
+}
+
 static enum MHD_Result queue(struct req_box *box)
 {
     struct http_req *r = &box->req;
@@ -100,8 +132,16 @@ static enum MHD_Result queue(struct req_box *box)
     MHD_add_response_header(resp, "TFP-API-Version", API_VERSION);
     MHD_add_response_header(resp, "TFP-AppName", APP_NAME);
     MHD_add_response_header(resp, "X-TFE-Version", TFE_VERSION);
-    for (int i = 0; i < r->nheaders; i++)
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    if (https(r->srv))
+        MHD_add_response_header(resp, "Strict-Transport-Security", HSTS);
+    bool cache_set = false;
+    for (int i = 0; i < r->nheaders; i++) {
         MHD_add_response_header(resp, r->hnames[i], r->hvalues[i]);
+        cache_set |= strcasecmp(r->hnames[i], "Cache-Control") == 0;
+    }
+    if (!cache_set)
+        MHD_add_response_header(resp, "Cache-Control", "no-store");
     enum MHD_Result ok = MHD_queue_response(r->conn, (unsigned)r->status,
                                             resp);
     MHD_destroy_response(resp);
@@ -140,6 +180,18 @@ static struct req_box *begin(struct terrace_server *srv,
     return box;
 }
 
+/* The length of a client address libmicrohttpd hands over without one. */
+static socklen_t addr_len(const struct sockaddr *sa)
+{
+    if (sa == NULL)
+        return 0;
+    if (sa->sa_family == AF_INET)
+        return sizeof(struct sockaddr_in);
+    if (sa->sa_family == AF_INET6)
+        return sizeof(struct sockaddr_in6);
+    return 0;
+}
+
 /* Route, limits and auth, before any body byte is read.  Returns true if
  * the request may proceed; otherwise a response has been prepared. */
 static bool admit(struct http_req *r)
@@ -167,8 +219,16 @@ static bool admit(struct http_req *r)
                                 (unsigned long long)body_limit(r)));
         return false;
     }
-    if ((r->route->flags & ROUTE_AUTH) && !http_authenticate(r))
-        return false;
+    if (r->route->flags & ROUTE_AUTH) {
+        if (!http_authenticate(r))
+            return false;
+        /* a valid token: this address may use the reserved share */
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+            r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        if (ci != NULL)
+            http_guard_authenticated(r->srv->guard, ci->client_addr,
+                                     addr_len(ci->client_addr));
+    }
     if (r->who.kind == PRINC_RUN && !(r->route->flags & ROUTE_RUN)) {
         http_error(r, 404, "not found",
                    "no such endpoint for a run's token: it may only reach "
@@ -226,6 +286,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     struct terrace_server *srv = cls;
     struct req_box *box = *con_cls;
     if (box == NULL) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+            conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        if (ci != NULL)
+            http_guard_request(srv->guard, ci->socket_context);
         box = begin(srv, conn, url, method);
         *con_cls = box;
         if (!admit(&box->req))
@@ -259,7 +323,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
         return;
     struct http_req *r = &box->req;
     atomic_fetch_add(&srv->requests, 1);
-    log_info("%s %s %d %lldms rid=%s%s", r->method, r->path, r->status,
+    log_info("%s %s %d %lldms rid=%s%s", http_log_text(r->arena, r->method),
+             http_log_path(r->arena, r->path), r->status,
              (long long)(util_now_ms() - box->start_ms), r->request_id,
              toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted");
     bool big = r->body_len > BIG_BODY;
@@ -316,11 +381,97 @@ static tr_err resolve(const char *listen, struct sockaddr_storage *ss,
     return TR_OK;
 }
 
+/* libmicrohttpd's hooks onto the guard (guard.c). */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr,
+                                 socklen_t len)
+{
+    struct terrace_server *srv = cls;
+    return http_guard_accept(srv->guard, addr, len) ? MHD_YES : MHD_NO;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn,
+                          void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    struct terrace_server *srv = cls;
+    if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        http_guard_close(srv->guard, *socket_context);
+        *socket_context = NULL;
+        return;
+    }
+    const union MHD_ConnectionInfo *addr =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const union MHD_ConnectionInfo *fd =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    const struct sockaddr *sa = addr ? addr->client_addr : NULL;
+    if (fd == NULL) { /* cannot happen for an accepted socket */
+        *socket_context = NULL;
+        return;
+    }
+    http_guard_open(srv->guard, sa, addr_len(sa), fd->connect_fd,
+                    socket_context);
+}
+
+/* libmicrohttpd's error messages, into the log without flooding it. */
+static void on_lib_log(void *cls, const char *fmt, va_list ap)
+{
+    struct terrace_server *srv = cls;
+    char msg[256];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    size_t n = strlen(msg);
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '.'))
+        msg[--n] = '\0';
+    if (n > 0 && srv->guard != NULL)
+        http_guard_lib_log(srv->guard, msg);
+}
+
+/* Raises the open-file limit to its ceiling and returns how many client
+ * connections fit under it next to FD_MARGIN other descriptors. */
+static int fd_budget(int want)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return want;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t was = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            rl.rlim_cur = was;
+    }
+    if (rl.rlim_cur == RLIM_INFINITY ||
+        rl.rlim_cur >= (rlim_t)want + FD_MARGIN)
+        return want;
+    int fit = rl.rlim_cur > FD_MARGIN + 16 ? (int)rl.rlim_cur - FD_MARGIN
+                                           : 16;
+    log_warn("conn-limit %d does not fit the open-file limit of %llu; "
+             "using %d (raise the hard limit, ulimit -Hn, to allow more)",
+             want, (unsigned long long)rl.rlim_cur, fit);
+    return fit;
+}
+
+static tr_err start_guard(struct terrace_server *srv, int limit,
+                          struct tr_errbuf *eb)
+{
+    struct http_guard_conf gc = {
+        .limit = limit,
+        .reserved = limit / 4,
+        .per_ip = srv->cfg.conn_per_ip,
+        .header_ms = srv->cfg.header_timeout * 1000,
+        .seen_ttl_ms = SEEN_TTL_MS,
+        .report_ms = GUARD_REPORT_MS,
+    };
+    return http_guard_new(&gc, &srv->guard, eb);
+}
+
 tr_err http_start(struct terrace_server *srv, struct tr_errbuf *eb)
 {
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof(ss));
     tr_err e = resolve(srv->cfg.listen, &ss, eb);
+    if (e != TR_OK)
+        return e;
+    int limit = fd_budget(srv->cfg.conn_limit);
+    e = start_guard(srv, limit, eb);
     if (e != TR_OK)
         return e;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
@@ -333,31 +484,45 @@ tr_err http_start(struct terrace_server *srv, struct tr_errbuf *eb)
         cert = read_file(srv->cfg.tls_cert);
         key = read_file(srv->cfg.tls_key);
         if (cert == NULL || key == NULL) {
-            free(cert);
-            free(key);
-            return tr_fail(eb, TR_ERR_CONFIG,
-                           "cannot read TLS certificate or key");
+            e = tr_fail(eb, TR_ERR_CONFIG,
+                        "cannot read TLS certificate or key");
+            goto fail;
         }
         flags |= MHD_USE_TLS;
     }
+    /* libmicrohttpd's own limit sits above the guard's, which decides;
+     * reaching it would stop accept() for everyone */
+    unsigned mhd_limit = (unsigned)limit + (unsigned)srv->cfg.threads + 64;
     struct MHD_OptionItem opts[] = {
+        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_lib_log, srv},
         {MHD_OPTION_THREAD_POOL_SIZE, srv->cfg.threads, NULL},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, srv},
-        {MHD_OPTION_CONNECTION_TIMEOUT, 300, NULL},
-        {MHD_OPTION_CONNECTION_LIMIT, 4000, NULL},
+        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, srv},
+        {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)srv->cfg.idle_timeout,
+         NULL},
+        {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)mhd_limit, NULL},
         {MHD_OPTION_SOCK_ADDR, 0, &ss},
         {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, cert},
         {tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, key},
+        {tls ? MHD_OPTION_HTTPS_PRIORITIES : MHD_OPTION_END, 0,
+         TLS_PRIORITIES},
         {MHD_OPTION_END, 0, NULL},
     };
-    srv->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv,
+    srv->mhd = MHD_start_daemon(flags, 0, on_accept, srv, on_request, srv,
                                 MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+    if (srv->mhd == NULL) {
+        e = tr_fail(eb, TR_ERR_IO, "cannot listen on %s", srv->cfg.listen);
+        goto fail;
+    }
     free(cert);
     free(key);
-    if (srv->mhd == NULL)
-        return tr_fail(eb, TR_ERR_IO, "cannot listen on %s",
-                       srv->cfg.listen);
     return TR_OK;
+fail:
+    free(cert);
+    free(key);
+    http_guard_free(srv->guard);
+    srv->guard = NULL;
+    return e;
 }
 
 void http_stop(struct terrace_server *srv)
@@ -366,4 +531,7 @@ void http_stop(struct terrace_server *srv)
         MHD_stop_daemon(srv->mhd);
         srv->mhd = NULL;
     }
+    /* after the daemon: closing its connections reports to the guard */
+    http_guard_free(srv->guard);
+    srv->guard = NULL;
 }

@@ -82,7 +82,8 @@ def test_help_lists_every_setting():
                        capture_output=True, text=True, timeout=10)
     assert r.returncode == 0
     for flag in ("--role", "--data-dir", "--listen", "--external-url",
-                 "--database-url", "--config"):
+                 "--database-url", "--config", "--header-timeout",
+                 "--idle-timeout", "--conn-limit", "--conn-per-ip"):
         assert flag in r.stderr
 
 

@@ -28,6 +28,8 @@ static const char *const envs[] = {
     "TERRACE_TLS",       "TERRACE_TLS_CERT",     "TERRACE_TLS_KEY",
     "TERRACE_LOG_LEVEL", "TERRACE_THREADS",      "TERRACE_DB_POOL",
     "TERRACE_MAX_BODY",  "TERRACE_MAX_STATE",    "TERRACE_UPLOAD_URL_TTL",
+    "TERRACE_HEADER_TIMEOUT", "TERRACE_IDLE_TIMEOUT", "TERRACE_CONN_LIMIT",
+    "TERRACE_CONN_PER_IP",
 };
 
 static char dir[64];
@@ -342,6 +344,43 @@ static void test_other_checks(void **state)
     assert_int_equal(strlen(c.data_dir), sizeof(c.data_dir) - 1);
 }
 
+static void test_connection_settings(void **state)
+{
+    (void)state;
+    struct cfg c;
+    struct tr_errbuf eb;
+    assert_int_equal(load(&c, &eb, NULL), TR_OK);
+    assert_int_equal(c.header_timeout, 10);
+    assert_int_equal(c.idle_timeout, 300);
+    assert_int_equal(c.conn_limit, 4000);
+    assert_int_equal(c.conn_per_ip, 128);
+    setenv("TERRACE_CONN_PER_IP", "0", 1); /* off, behind a balancer */
+    assert_int_equal(load(&c, &eb, "--header-timeout", "2", "--idle-timeout",
+                          "60", "--conn-limit=16", NULL),
+                     TR_OK);
+    assert_int_equal(c.header_timeout, 2);
+    assert_int_equal(c.idle_timeout, 60);
+    assert_int_equal(c.conn_limit, 16);
+    assert_int_equal(c.conn_per_ip, 0);
+    assert_int_equal(load(&c, &eb, "--header-timeout", "0", NULL),
+                     TR_ERR_CONFIG);
+    assert_string_equal(eb.msg,
+                        "header-timeout and idle-timeout must be 1..86400 s");
+    assert_int_equal(load(&c, &eb, "--idle-timeout", "0", NULL),
+                     TR_ERR_CONFIG);
+    assert_int_equal(load(&c, &eb, "--idle-timeout", "86401", NULL),
+                     TR_ERR_CONFIG);
+    assert_int_equal(load(&c, &eb, "--header-timeout", "86400", NULL),
+                     TR_OK);
+    assert_int_equal(load(&c, &eb, "--conn-limit", "15", NULL),
+                     TR_ERR_CONFIG);
+    assert_string_equal(eb.msg, "conn-limit must be 16..1000000");
+    assert_int_equal(load(&c, &eb, "--conn-limit", "1000001", NULL),
+                     TR_ERR_CONFIG);
+    assert_int_equal(load(&c, &eb, "--conn-per-ip", "-1", NULL),
+                     TR_ERR_CONFIG);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -356,6 +395,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_help, setup, teardown),
         cmocka_unit_test_setup_teardown(test_roles, setup, teardown),
         cmocka_unit_test_setup_teardown(test_other_checks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_connection_settings, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,9 @@
 /*
  * test_router.c - unit tests for src/http/router.c: literal and ":param"
  * segments, the tolerated trailing slash, 405 detection through
- * path_exists, first-match-wins across and within tables, http_param().
+ * path_exists, first-match-wins across and within tables, http_param(),
+ * and the access log's http_log_path()/http_log_text(): signatures cut,
+ * control bytes escaped.
  *
  * SPDX-License-Identifier: MPL-2.0
  */
@@ -12,9 +14,11 @@
 
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
 
 #include "http/http.h"
+#include "http/http_int.h"
 
 static void h_a(struct http_req *r)
 {
@@ -46,6 +50,7 @@ static const struct route ws[] = {
     {"PUT", "/uploads/:a/:b/:c/:d/:e/:f", h_a, ROUTE_SPOOL},
     {"PUT", "/too/:a/:b/:c/:d/:e/:f/:g", h_a, 0}, /* over the limit */
     {"GET", "/", h_b, 0},
+    {"GET", "/logs/:id/:expires/:sig", h_a, ROUTE_SIGNED},
     {NULL, NULL, NULL, 0},
 };
 
@@ -241,6 +246,40 @@ static void test_http_param(void **state)
     assert_null(http_param(&r, "org"));
 }
 
+static void test_log_path(void **state)
+{
+    (void)state;
+    const char *sig =
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    char path[256];
+    snprintf(path, sizeof(path), "/logs/plan-1/1700000000/%s", sig);
+    assert_string_equal(http_log_path(arena, path),
+                        "/logs/plan-1/1700000000/REDACTED");
+    /* whatever its shape, and with the tolerated trailing slash */
+    assert_string_equal(http_log_path(arena, "/logs/a/b/short"),
+                        "/logs/a/b/REDACTED");
+    assert_string_equal(http_log_path(arena, "/logs/a/b/c/"),
+                        "/logs/a/b/REDACTED/");
+    /* no route: segments shaped like a signature go */
+    snprintf(path, sizeof(path), "/logs/a/%s/extra/more", sig);
+    assert_string_equal(http_log_path(arena, path),
+                        "/logs/a/REDACTED/extra/more");
+    snprintf(path, sizeof(path), "/x/%.63s", sig); /* 63 digits stay */
+    assert_string_equal(http_log_path(arena, path), path);
+    /* other params and literals stay as they were */
+    assert_string_equal(http_log_path(arena, "/api/v2/organizations/acme"),
+                        "/api/v2/organizations/acme");
+    assert_string_equal(http_log_path(arena, "/"), "/");
+    assert_string_equal(http_log_path(arena, ""), "");
+    /* bytes that could forge a log line are escaped, and so is '%' */
+    assert_string_equal(http_log_path(arena, "/a\nb\x1b[31m c%0A\x80"),
+                        "/a%0Ab%1B[31m%20c%250A%80");
+    assert_string_equal(http_log_text(arena, "GET\r\n"), "GET%0D%0A");
+    /* with no route tables at all, only the shape rule applies */
+    http_set_routes(NULL);
+    assert_string_equal(http_log_path(arena, "/logs/a/b/c"), "/logs/a/b/c");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -252,6 +291,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_first_match_wins, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_tables, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_param, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_log_path, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

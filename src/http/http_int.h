@@ -1,0 +1,86 @@
+/*
+ * http_int.h - functions shared inside src/http: the connection guard
+ * (guard.c) that server.c wires into libmicrohttpd, and the access-log
+ * line helpers.
+ *
+ * The guard decides which connections are accepted and closes the ones
+ * that stay silent too long:
+ *   - at most per_ip open connections per client address (an IPv6 client
+ *     counts by its /64; 0: no per-address limit);
+ *   - at most limit open connections in all, of which the last reserved
+ *     go only to addresses that sent a valid token within seen_ttl_ms;
+ *   - a connection that has not delivered a whole request header within
+ *     header_ms of being accepted (TLS handshake included) is shut down,
+ *     however slowly it trickles bytes.
+ * Counts move when libmicrohttpd reports a connection started and closed,
+ * so every accepted connection is counted once and released once; the
+ * accept check reads them under the same lock, so concurrent accepts on
+ * several worker threads can overshoot a limit by at most one connection
+ * per thread.  Thread-safe: one mutex guards everything.
+ *
+ * SPDX-License-Identifier: MPL-2.0
+ */
+#ifndef TR_HTTP_INT_H
+#define TR_HTTP_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "core/arena.h"
+#include "core/err.h"
+
+struct http_guard;
+
+struct http_guard_conf {
+    int limit;           /* open connections at most (>= 1) */
+    int reserved;        /* of limit, kept for recently authenticated */
+    int per_ip;          /* per client address; 0: no limit */
+    int64_t header_ms;   /* first request header due within this */
+    int64_t seen_ttl_ms; /* how long an authenticated address counts */
+    int report_ms;       /* period of the refusal summary in the log */
+};
+
+struct http_guard_stats {
+    int open;                     /* connections open now */
+    unsigned long refused_ip;     /* over the per-address limit */
+    unsigned long refused_full;   /* over the global limit or its share */
+    unsigned long timed_out;      /* shut down for a late request header */
+};
+
+/* Makes a guard and starts its timer thread.  Free with
+ * http_guard_free() after the HTTP daemon has stopped. */
+tr_err http_guard_new(const struct http_guard_conf *conf,
+                      struct http_guard **out, struct tr_errbuf *eb);
+void http_guard_free(struct http_guard *g);
+
+/* Whether a new connection from addr may be accepted now. */
+bool http_guard_accept(struct http_guard *g, const struct sockaddr *addr,
+                       socklen_t len);
+/* A connection was accepted on fd: counts it and starts its header clock.
+ * *ctx receives the guard's handle for it (NULL if it could not be
+ * tracked, which the other calls accept). */
+void http_guard_open(struct http_guard *g, const struct sockaddr *addr,
+                     socklen_t len, int fd, void **ctx);
+/* The connection delivered a request header: its header clock stops. */
+void http_guard_request(struct http_guard *g, void *ctx);
+/* The connection is closed (before its fd is): releases its counts. */
+void http_guard_close(struct http_guard *g, void *ctx);
+/* A request from addr carried a valid token. */
+void http_guard_authenticated(struct http_guard *g,
+                              const struct sockaddr *addr, socklen_t len);
+void http_guard_stats(struct http_guard *g, struct http_guard_stats *st);
+/* Logs a message of libmicrohttpd's: at most a few per summary period,
+ * since a client can make it write one per connection (a failed TLS
+ * handshake); the summary counts the rest. */
+void http_guard_lib_log(struct http_guard *g, const char *msg);
+
+/* The request path as the access log shows it: the value of every
+ * secret path parameter (":sig" in the route table) replaced by
+ * "REDACTED", and bytes outside printable ASCII written as %XX so a
+ * path cannot forge log lines.  Allocated in a. */
+char *http_log_path(struct arena *a, const char *path);
+/* s with bytes outside printable ASCII (and '%') written as %XX. */
+char *http_log_text(struct arena *a, const char *s);
+
+#endif
