@@ -1,0 +1,98 @@
+"""What real clients send and read back: the request shapes of the tfe
+provider (v0.79) and pytfe (1.5) that TFE accepts, the organization
+attributes the provider plans against, the workspace outputs of
+include=outputs (the provider's tfe_outputs), and the organization token
+type pytfe sends.  Every rejected request is followed by a read proving
+nothing changed."""
+import pytest
+
+from conftest import assert_error, unique
+from test_state_versions import create as create_sv
+from test_state_versions import lock, make_state
+
+API = "/api/v2"
+
+
+def ws_doc(admin, ws_id, query=""):
+    r = admin.get("%s/workspaces/%s%s" % (API, ws_id, query))
+    assert r.status == 200, r
+    return r.json
+
+
+def create_ws(admin, org, **attrs):
+    attrs.setdefault("name", unique("ws"))
+    r = admin.post("%s/organizations/%s/workspaces" % (API, org),
+                   {"data": {"type": "workspaces", "attributes": attrs}})
+    return r
+
+
+def patch_ws(admin, ws_id, **attrs):
+    return admin.patch("%s/workspaces/%s" % (API, ws_id),
+                       {"data": {"type": "workspaces", "attributes": attrs}})
+
+
+# ---- "none" as the clients say it --------------------------------------------
+
+def test_empty_agent_pool_id_and_vcs_repo_mean_none(admin, org):
+    # the provider's tfe_workspace_settings sends "agent-pool-id": "";
+    # pytfe sends "vcs-repo": {} on every create and update
+    r = create_ws(admin, org, **{"agent-pool-id": "", "vcs-repo": {},
+                                 "setting-overwrites": {},
+                                 "description": "d1"})
+    assert r.status == 201, r
+    a = r.json["data"]["attributes"]
+    assert a["vcs-repo"] is None and a["description"] == "d1"
+    assert r.json["data"]["relationships"]["agent-pool"]["data"] is None
+    ws_id = r.json["data"]["id"]
+    r = patch_ws(admin, ws_id, **{"agent-pool-id": "", "vcs-repo": {},
+                                  "execution-mode": "local",
+                                  "description": "d2"})
+    assert r.status == 200, r
+    a = ws_doc(admin, ws_id)["data"]["attributes"]
+    assert a["execution-mode"] == "local" and a["description"] == "d2"
+    assert a["vcs-repo"] is None
+
+
+@pytest.mark.parametrize("attrs", [
+    {"agent-pool-id": "apool-123"},
+    {"agent-pool-id": 5},
+    {"vcs-repo": {"identifier": "a/b"}},
+    {"vcs-repo": "a/b"},
+    {"vcs-repo": []},
+], ids=["pool id", "pool id type", "vcs repo", "vcs repo string",
+        "vcs repo list"])
+def test_real_agent_pool_or_vcs_repo_refused(admin, org, attrs):
+    name = unique("ws")
+    assert_error(create_ws(admin, org, name=name, **attrs), 422)
+    assert_error(admin.get("%s/organizations/%s/workspaces/%s" %
+                           (API, org, name)), 404)
+    ws_id = create_ws(admin, org).json["data"]["id"]
+    before = ws_doc(admin, ws_id)["data"]["attributes"]
+    assert_error(patch_ws(admin, ws_id, description="changed", **attrs),
+                 422)
+    assert ws_doc(admin, ws_id)["data"]["attributes"] == before
+
+
+# ---- organization token (pytfe) ----------------------------------------------
+
+@pytest.mark.parametrize("type_,status", [
+    ("authentication-token", 201),   # pytfe
+    ("authentication-tokens", 201),  # TFE's documented type
+    ("", 201),                       # go-tfe
+    ("tokens", 409),
+])
+def test_organization_token_types(admin, org, type_, status):
+    path = "%s/organizations/%s/authentication-token" % (API, org)
+    before = admin.get(path)
+    r = admin.post(path, {"data": {"type": type_, "attributes": {}}})
+    if status != 201:
+        assert_error(r, status)
+        after = admin.get(path)
+        assert after.status == before.status
+        if before.status == 200:
+            assert after.json["data"]["id"] == before.json["data"]["id"]
+        return
+    assert r.status == 201, r
+    tok = r.json["data"]["attributes"]["token"]
+    who = admin.with_token(tok).get("%s/organizations/%s" % (API, org))
+    assert who.status == 200, who
