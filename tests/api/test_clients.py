@@ -73,6 +73,67 @@ def test_real_agent_pool_or_vcs_repo_refused(admin, org, attrs):
     assert ws_doc(admin, ws_id)["data"]["attributes"] == before
 
 
+# ---- organizations -----------------------------------------------------------
+
+def org_attrs(admin, org):
+    r = admin.get("%s/organizations/%s" % (API, org))
+    assert r.status == 200, r
+    return r.json["data"]["attributes"]
+
+
+def patch_org(admin, org, **attrs):
+    return admin.patch("%s/organizations/%s" % (API, org),
+                       {"data": {"type": "organizations",
+                                 "attributes": attrs}})
+
+
+def test_organization_attributes_round_trip(admin, org):
+    a = org_attrs(admin, org)
+    # never set: null (TFE's answer; the provider then plans clean)
+    assert a["session-timeout"] is None and a["session-remember"] is None
+    assert a["speculative-plan-management-enabled"] is True
+    r = patch_org(admin, org, **{"session-timeout": 60,
+                                 "session-remember": 120,
+                                 "speculative-plan-management-enabled":
+                                 False})
+    assert r.status == 200, r
+    a = org_attrs(admin, org)
+    assert a["session-timeout"] == 60 and a["session-remember"] == 120
+    assert a["speculative-plan-management-enabled"] is False
+    # what the provider sends for its defaults is accepted and read back
+    r = patch_org(admin, org, **{"speculative-plan-management-enabled": True,
+                                 "user-tokens-enabled": True,
+                                 "enforce-hyok": False,
+                                 "max-ttl-enabled": False,
+                                 "stacks-enabled": False,
+                                 "session-timeout": None})
+    assert r.status == 200, r
+    a = org_attrs(admin, org)
+    assert a["speculative-plan-management-enabled"] is True
+    assert a["user-tokens-enabled"] is True and a["enforce-hyok"] is False
+    assert a["session-timeout"] is None and a["session-remember"] == 120
+    # and a list renders the organization the same way
+    r = admin.get("%s/organizations?q=%s" % (API, org))
+    assert [o["attributes"] for o in r.json["data"]] == [a]
+
+
+def test_organization_create_with_provider_attributes(admin):
+    name = unique("org")
+    r = admin.post(API + "/organizations", {"data": {
+        "type": "organizations",
+        "attributes": {"name": name, "email": "o@example.com",
+                       "speculative-plan-management-enabled": True,
+                       "user-tokens-enabled": True, "enforce-hyok": False,
+                       "max-ttl-enabled": False}}})
+    assert r.status == 201, r
+    try:
+        a = org_attrs(admin, name)
+        assert a["speculative-plan-management-enabled"] is True
+        assert a["session-timeout"] is None
+    finally:
+        admin.delete(API + "/organizations/" + name)
+
+
 # ---- organization token (pytfe) ----------------------------------------------
 
 @pytest.mark.parametrize("type_,status", [
