@@ -216,6 +216,9 @@ tr_err store_ws_create(struct db *db, struct arena *a,
     if (e == TR_OK && in->ntags > 0)
         e = store_ws_tags_set(c, a, in->org, id, in->tag_names, in->ntags,
                               false, eb);
+    if (e == TR_OK && in->nbindings > 0)
+        e = store_tb_set_in(c, a, ST_TB_WORKSPACE, id, in->bindings,
+                            in->nbindings, true, eb);
     if (e == TR_OK && out != NULL)
         e = load(c, a, "w.id = $1", id, NULL, out, eb);
     if (e == TR_OK)
@@ -313,6 +316,9 @@ tr_err store_ws_update(struct db *db, struct arena *a, const char *id,
     if (e == TR_OK && u->set_tags)
         e = store_ws_tags_set(c, a, cur.org, id, u->tag_names, u->ntags, true,
                               eb);
+    if (e == TR_OK && u->set_bindings)
+        e = store_tb_set_in(c, a, ST_TB_WORKSPACE, id, u->bindings,
+                            u->nbindings, true, eb);
     if (e == TR_OK && out != NULL)
         e = load(c, a, "w.id = $1", id, NULL, out, eb);
     if (e == TR_OK)

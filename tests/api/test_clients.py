@@ -157,3 +157,52 @@ def test_organization_token_types(admin, org, type_, status):
     tok = r.json["data"]["attributes"]["token"]
     who = admin.with_token(tok).get("%s/organizations/%s" % (API, org))
     assert who.status == 200, who
+
+
+# ---- include=outputs (the provider's tfe_outputs) ----------------------------
+
+def test_workspace_include_outputs(admin, org):
+    ws_id = create_ws(admin, org).json["data"]["id"]
+    name = ws_doc(admin, ws_id)["data"]["attributes"]["name"]
+    # no state yet: an empty relationship, nothing included
+    doc = ws_doc(admin, ws_id, "?include=outputs")
+    assert doc["data"]["relationships"]["outputs"]["data"] == []
+    assert doc["included"] == []
+    secret = unique("s3cr3t")
+    lock(admin, ws_id)
+    r = create_sv(admin, ws_id, make_state(1, outputs={
+        "greeting": {"value": "hello", "type": "string"},
+        "secret": {"value": secret, "type": "string", "sensitive": True},
+        "real": {"value": 0.1, "type": "number"},
+    }))
+    assert r.status == 201, r
+    for path in ("%s/workspaces/%s?include=outputs" % (API, ws_id),
+                 "%s/organizations/%s/workspaces/%s?include=outputs" %
+                 (API, org, name)):
+        r = admin.get(path)
+        assert r.status == 200, r
+        rel = r.json["data"]["relationships"]["outputs"]["data"]
+        inc = {i["id"]: i for i in r.json["included"]}
+        assert sorted(x["id"] for x in rel) == sorted(inc)
+        assert {x["type"] for x in rel} == {"workspace-outputs"}
+        by = {i["attributes"]["name"]: i for i in inc.values()}
+        assert set(by) == {"greeting", "secret", "real"}
+        assert by["greeting"]["attributes"]["value"] == "hello"
+        assert by["greeting"]["attributes"]["output-type"] == "string"
+        # sensitive values stay out; the client reads them by id
+        assert by["secret"]["attributes"]["sensitive"] is True
+        assert by["secret"]["attributes"]["value"] is None
+        assert secret.encode() not in r.body
+        assert b'"value":0.1,' in r.body or b'"value":0.1}' in r.body
+        o = admin.get("%s/state-version-outputs/%s" %
+                      (API, by["secret"]["id"]))
+        assert o.status == 200 and o.json["data"]["attributes"][
+            "value"] == secret
+    # outputs together with the other includes, and in a list
+    r = admin.get("%s/organizations/%s/workspaces?include=outputs,"
+                  "organization" % (API, org))
+    assert r.status == 200, r
+    types = sorted({i["type"] for i in r.json["included"]})
+    assert types == ["organizations", "workspace-outputs"]
+    assert_error(admin.get("%s/workspaces/%s?include=outputz" %
+                           (API, ws_id)), 400)

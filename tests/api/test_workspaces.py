@@ -387,11 +387,6 @@ def test_read_missing(admin, org, ws):
                                "name"])), 404)
 
 
-def test_tag_bindings_answer_404(admin, ws):
-    assert_error(admin.get("%s/workspaces/%s/tag-bindings"
-                           % (API, ws["id"])), 404)
-
-
 # ---- list -------------------------------------------------------------------
 
 
