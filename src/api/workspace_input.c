@@ -38,6 +38,7 @@ static const struct {
     {"auto-destroy-activity-duration", A_DUR_NULL, "null"},
     {"file-triggers-enabled", A_BOOL, "true"},
     {"global-remote-state", A_BOOL, "false"},
+    {"project-remote-state", A_BOOL, "false"},
     {"queue-all-runs", A_BOOL, "false"},
     {"speculative-enabled", A_BOOL, "true"},
     /* false (TFE says true): runs stream tofu's human-readable output,

@@ -37,8 +37,8 @@ static bool org_visible(struct http_req *r, const char *org, const char *what)
 
 /* What a run's token may see of workspace w (auth.c): its own run's
  * workspace, and to read, workspaces sharing their state with every
- * workspace of the organization (global-remote-state) or with the run's
- * (remote-state-consumers). */
+ * workspace of the organization (global-remote-state), of their project
+ * (project-remote-state) or with the run's (remote-state-consumers). */
 static bool run_may_see(struct http_req *r, const struct st_workspace *w)
 {
     if (r->who.kind != PRINC_RUN)
@@ -52,6 +52,11 @@ static bool run_may_see(struct http_req *r, const struct st_workspace *w)
     if (strcmp(r->method, "GET") != 0 || strcmp(run.org, w->org) != 0)
         return false;
     bool shared = store_settings_flag(w->settings, "global-remote-state");
+    struct st_workspace own;
+    if (!shared && store_settings_flag(w->settings, "project-remote-state") &&
+        store_ws_get(r->srv->db, r->arena, run.workspace_id, &own, NULL) ==
+            TR_OK)
+        shared = util_streq(own.project_id, w->project_id);
     if (!shared &&
         store_consumer_allowed(r->srv->db, r->arena, w->id, run.workspace_id,
                                &shared, NULL) != TR_OK)

@@ -186,6 +186,7 @@ def test_create_all_attributes(admin, org):
         "execution-mode": "local", "terraform-version": "1.9.5",
         "working-directory": "infra/prod", "allow-destroy-plan": False,
         "file-triggers-enabled": False, "global-remote-state": True,
+        "project-remote-state": True,
         "queue-all-runs": True, "speculative-enabled": False,
         "structured-run-output-enabled": True, "source-name": "my-app",
         "source-url": "https://example.com/app",
