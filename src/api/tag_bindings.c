@@ -39,9 +39,9 @@ static bool take_one(struct http_req *r, json_t *item,
                      struct st_tag_binding *out)
 {
     json_t *type = json_object_get(item, "type");
-    if (type != NULL && !(json_is_string(type) &&
-                          strcmp(json_string_value(type), "tag-bindings") ==
-                              0)) {
+    if (type != NULL &&
+        !(json_is_string(type) &&
+          strcmp(json_string_value(type), "tag-bindings") == 0)) {
         http_error(r, 409, "conflict",
                    "every tag binding's type must be \"tag-bindings\"");
         return false;
@@ -109,8 +109,8 @@ static bool take_list(struct http_req *r, json_t *items,
 bool api_tb_from_body(struct http_req *r, json_t *data, bool *present,
                       struct st_tag_binding **list, int *n)
 {
-    json_t *rel = json_object_get(json_object_get(data, "relationships"),
-                                  "tag-bindings");
+    json_t *rel =
+        json_object_get(json_object_get(data, "relationships"), "tag-bindings");
     *present = false;
     *list = NULL;
     *n = 0;
@@ -133,8 +133,7 @@ json_t *api_tb_json(struct http_req *r, const struct st_tag_binding *b,
                     bool effective)
 {
     json_t *j = json_pack("{s:s,s:s,s:{s:s,s:s}}", "id", b->id, "type",
-                          effective ? "effective-tag-bindings"
-                                    : "tag-bindings",
+                          effective ? "effective-tag-bindings" : "tag-bindings",
                           "attributes", "key", b->key, "value", b->value);
     if (effective && b->inherited_from != NULL)
         json_object_set_new(
@@ -146,17 +145,16 @@ json_t *api_tb_json(struct http_req *r, const struct st_tag_binding *b,
     return j;
 }
 
-bool api_tb_effective(struct http_req *r, enum st_tb_owner kind,
-                      const char *id, json_t *rels, json_t *included)
+bool api_tb_effective(struct http_req *r, enum st_tb_owner kind, const char *id,
+                      json_t *rels, json_t *included)
 {
     struct st_tag_binding *list = NULL;
     int n = 0;
     struct tr_errbuf eb = {{0}};
-    tr_err e = kind == ST_TB_WORKSPACE
-                   ? store_tb_effective(r->srv->db, r->arena, id, &list, &n,
-                                        &eb)
-                   : store_tb_list(r->srv->db, r->arena, kind, id, &list, &n,
-                                   &eb);
+    tr_err e =
+        kind == ST_TB_WORKSPACE
+            ? store_tb_effective(r->srv->db, r->arena, id, &list, &n, &eb)
+            : store_tb_list(r->srv->db, r->arena, kind, id, &list, &n, &eb);
     if (e != TR_OK) {
         api_store_fail(r, e, &eb);
         return false;
@@ -247,11 +245,10 @@ static void tb_effective(struct http_req *r)
     struct st_tag_binding *list = NULL;
     int n = 0;
     struct tr_errbuf eb = {{0}};
-    tr_err e = kind == ST_TB_WORKSPACE
-                   ? store_tb_effective(r->srv->db, r->arena, id, &list, &n,
-                                        &eb)
-                   : store_tb_list(r->srv->db, r->arena, kind, id, &list, &n,
-                                   &eb);
+    tr_err e =
+        kind == ST_TB_WORKSPACE
+            ? store_tb_effective(r->srv->db, r->arena, id, &list, &n, &eb)
+            : store_tb_list(r->srv->db, r->arena, kind, id, &list, &n, &eb);
     if (e != TR_OK) {
         api_store_fail(r, e, &eb);
         return;

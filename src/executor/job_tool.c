@@ -62,9 +62,9 @@ static const char *url_host(struct arena *a, const char *url)
 
 /* Installs version into this node's tools directory. */
 static tr_err install(struct terrace_server *srv, struct arena *a,
-                      const char *job_id, int64_t lease_ms,
-                      const char *version, const char **path,
-                      const char **sha256, struct tr_errbuf *eb)
+                      const char *job_id, int64_t lease_ms, const char *version,
+                      const char **path, const char **sha256,
+                      struct tr_errbuf *eb)
 {
     const char *product = NULL, *zip = NULL, *sums = NULL;
     tr_err e = tool_install_urls(a, srv->cfg.tool_mirror, version, &product,
@@ -72,8 +72,8 @@ static tr_err install(struct terrace_server *srv, struct arena *a,
     if (e != TR_OK)
         return e;
     job_tool_log(srv, job_id,
-                 arena_printf(a, "Terrace: installing %s %s from %s\n",
-                              product, version, url_host(a, zip)));
+                 arena_printf(a, "Terrace: installing %s %s from %s\n", product,
+                              version, url_host(a, zip)));
     struct tick_ctx t = {srv, job_id, lease_ms};
     struct tool_install_req req = {
         .mirror = srv->cfg.tool_mirror,
@@ -134,17 +134,15 @@ static tr_err install_missing(struct terrace_server *srv, struct arena *a,
 }
 
 tr_err job_tool_resolve(struct terrace_server *srv, struct arena *a,
-                        const char *job_id, int64_t lease_ms,
-                        const char *want, const char **path,
-                        const char **sha256, const char **version,
-                        struct tr_errbuf *eb)
+                        const char *job_id, int64_t lease_ms, const char *want,
+                        const char **path, const char **sha256,
+                        const char **version, struct tr_errbuf *eb)
 {
     tr_err e = store_tool_resolve(srv->db, a, want, path, sha256, version, eb);
     if (e == TR_ERR_NOT_FOUND) {
         e = install_missing(srv, a, job_id, lease_ms, want, eb);
         if (e == TR_OK)
-            e = store_tool_resolve(srv->db, a, want, path, sha256, version,
-                                   eb);
+            e = store_tool_resolve(srv->db, a, want, path, sha256, version, eb);
     }
     if (e != TR_OK || access(*path, X_OK) == 0)
         return e;

@@ -21,10 +21,9 @@
  * *version live in a.  TR_ERR_NOT_FOUND with a message a user can act on
  * when no version can be had. */
 tr_err job_tool_resolve(struct terrace_server *srv, struct arena *a,
-                        const char *job_id, int64_t lease_ms,
-                        const char *want, const char **path,
-                        const char **sha256, const char **version,
-                        struct tr_errbuf *eb);
+                        const char *job_id, int64_t lease_ms, const char *want,
+                        const char **path, const char **sha256,
+                        const char **version, struct tr_errbuf *eb);
 
 /* Appends text to the job's phase log; failures are only logged. */
 void job_tool_log(struct terrace_server *srv, const char *job_id,

@@ -30,10 +30,10 @@
 #include "crypto/digest.h"
 #include "executor/archive.h"
 
-#define MAX_SUMS (64 * 1024)                /* a SHA256SUMS file */
-#define MAX_ZIP (1024LL * 1024 * 1024)      /* a release zip */
-#define MAX_BINARY (1024LL * 1024 * 1024)   /* the binary in it */
-#define TICK_MS 5000                        /* between tick() calls */
+#define MAX_SUMS (64 * 1024)              /* a SHA256SUMS file */
+#define MAX_ZIP (1024LL * 1024 * 1024)    /* a release zip */
+#define MAX_BINARY (1024LL * 1024 * 1024) /* the binary in it */
+#define TICK_MS 5000                      /* between tick() calls */
 
 bool tool_install_enabled(const char *mirror)
 {
@@ -117,8 +117,8 @@ tr_err tool_install_urls(struct arena *a, const char *mirror,
                        "%s is not a release version (MAJOR.MINOR.PATCH)",
                        version);
     char *url = expand(a, mirror, version);
-    if (url == NULL || (strncmp(url, "https://", 8) != 0 &&
-                        strncmp(url, "http://", 7) != 0))
+    if (url == NULL ||
+        (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0))
         return tr_fail(eb, TR_ERR_CONFIG,
                        "tool-mirror must be an http(s) URL template using "
                        "{version}, {os} and {arch}");
@@ -140,16 +140,16 @@ tr_err tool_install_urls(struct arena *a, const char *mirror,
                            "tool-mirror: %s is not a product name", prod);
     *product = prod;
     *zip_url = url;
-    *sums_url = arena_printf(a, "%.*s%s_%s_SHA256SUMS", (int)(base - url),
-                             url, prod, version);
+    *sums_url = arena_printf(a, "%.*s%s_%s_SHA256SUMS", (int)(base - url), url,
+                             prod, version);
     return TR_OK;
 }
 
 /* ---- downloads --------------------------------------------------------- */
 
 struct sink {
-    struct buf *mem;   /* to memory, or */
-    int fd;            /* to this file */
+    struct buf *mem; /* to memory, or */
+    int fd;          /* to this file */
     struct digest_stream *hash;
     int64_t got, max;
     bool too_big;
@@ -179,8 +179,8 @@ static size_t sink_write(char *p, size_t size, size_t n, void *ctx)
     return s->werr == TR_OK ? len : 0;
 }
 
-static int sink_progress(void *ctx, curl_off_t dt, curl_off_t dn,
-                         curl_off_t ut, curl_off_t un)
+static int sink_progress(void *ctx, curl_off_t dt, curl_off_t dn, curl_off_t ut,
+                         curl_off_t un)
 {
     (void)dt, (void)dn, (void)ut, (void)un;
     struct sink *s = ctx;
@@ -276,8 +276,8 @@ static tr_err mkdir_p(const char *path, struct tr_errbuf *eb)
 }
 
 /* The sha256 of an installed binary. */
-static tr_err hash_file(struct arena *a, const char *path,
-                        const char **sha256, struct tr_errbuf *eb)
+static tr_err hash_file(struct arena *a, const char *path, const char **sha256,
+                        struct tr_errbuf *eb)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -303,8 +303,7 @@ static tr_err hash_file(struct arena *a, const char *path,
 
 /* Takes the per-version lock, ticking while another install holds it. */
 static tr_err lock_version(const struct tool_install_req *req,
-                           const char *lock_path, int *fd,
-                           struct tr_errbuf *eb)
+                           const char *lock_path, int *fd, struct tr_errbuf *eb)
 {
     *fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (*fd < 0)
@@ -410,8 +409,7 @@ tr_err tool_install(struct arena *a, const struct tool_install_req *req,
         e = hash_file(a, final, sha256, eb);
         goto out;
     }
-    tmp_zip = arena_printf(a, "%s/.download-%s.zip", vdir,
-                           util_new_id(a, "t"));
+    tmp_zip = arena_printf(a, "%s/.download-%s.zip", vdir, util_new_id(a, "t"));
     tmp_bin = arena_printf(a, "%s/.%s-%s", vdir, product, util_new_id(a, "t"));
     zip_fd = open(tmp_zip, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (zip_fd < 0) {
@@ -419,8 +417,8 @@ tr_err tool_install(struct arena *a, const struct tool_install_req *req,
                     strerror(errno));
         goto out;
     }
-    e = download_and_unpack(a, req, product, zip_url, sums_url, zip_fd,
-                            tmp_bin, sha256, eb);
+    e = download_and_unpack(a, req, product, zip_url, sums_url, zip_fd, tmp_bin,
+                            sha256, eb);
     if (e == TR_OK && rename(tmp_bin, final) != 0)
         e = tr_fail(eb, TR_ERR_IO, "cannot install %s: %s", final,
                     strerror(errno));

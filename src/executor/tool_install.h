@@ -38,9 +38,9 @@
 typedef int (*tool_install_tick)(void *ctx);
 
 struct tool_install_req {
-    const char *mirror;   /* URL template; "" or "off": installs are off */
-    const char *dir;      /* where tools are installed (created) */
-    const char *version;  /* MAJOR.MINOR.PATCH[-pre] */
+    const char *mirror;     /* URL template; "" or "off": installs are off */
+    const char *dir;        /* where tools are installed (created) */
+    const char *version;    /* MAJOR.MINOR.PATCH[-pre] */
     tool_install_tick tick; /* nullable */
     void *tick_ctx;
 };

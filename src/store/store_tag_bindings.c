@@ -36,9 +36,8 @@ static void fill(const struct db_rows *r, struct arena *a,
     *n = r->nrows;
 }
 
-static tr_err list_on(struct db_conn *c, struct arena *a,
-                      enum st_tb_owner kind, const char *owner_id,
-                      struct st_tag_binding **out, int *n,
+static tr_err list_on(struct db_conn *c, struct arena *a, enum st_tb_owner kind,
+                      const char *owner_id, struct st_tag_binding **out, int *n,
                       struct tr_errbuf *eb)
 {
     struct db_rows *r = NULL;
@@ -55,8 +54,8 @@ static tr_err list_on(struct db_conn *c, struct arena *a,
 }
 
 tr_err store_tb_list(struct db *db, struct arena *a, enum st_tb_owner kind,
-                     const char *owner_id, struct st_tag_binding **out,
-                     int *n, struct tr_errbuf *eb)
+                     const char *owner_id, struct st_tag_binding **out, int *n,
+                     struct tr_errbuf *eb)
 {
     struct db_conn *c = db_acquire(db);
     tr_err e = list_on(c, a, kind, owner_id, out, n, eb);
@@ -70,21 +69,21 @@ tr_err store_tb_effective(struct db *db, struct arena *a, const char *ws_id,
 {
     struct db_conn *c = db_acquire(db);
     struct db_rows *r = NULL;
-    tr_err e = db_q(
-        c, a, &r, eb,
-        arena_printf(a,
-                     "SELECT * FROM ("
-                     "SELECT id, key, value, NULL AS inherited_from"
-                     " FROM tag_bindings WHERE workspace_id = $1"
-                     " UNION ALL"
-                     " SELECT b.id, b.key, b.value, b.project_id"
-                     " FROM tag_bindings b"
-                     " JOIN workspaces w ON w.project_id = b.project_id"
-                     " WHERE w.id = $1 AND NOT EXISTS (SELECT 1 FROM"
-                     " tag_bindings o WHERE o.workspace_id = $1"
-                     " AND o.key = b.key)) t ORDER BY key%s",
-                     store_bytes_order(c)),
-        ws_id);
+    tr_err e =
+        db_q(c, a, &r, eb,
+             arena_printf(a,
+                          "SELECT * FROM ("
+                          "SELECT id, key, value, NULL AS inherited_from"
+                          " FROM tag_bindings WHERE workspace_id = $1"
+                          " UNION ALL"
+                          " SELECT b.id, b.key, b.value, b.project_id"
+                          " FROM tag_bindings b"
+                          " JOIN workspaces w ON w.project_id = b.project_id"
+                          " WHERE w.id = $1 AND NOT EXISTS (SELECT 1 FROM"
+                          " tag_bindings o WHERE o.workspace_id = $1"
+                          " AND o.key = b.key)) t ORDER BY key%s",
+                          store_bytes_order(c)),
+             ws_id);
     db_release(c);
     if (e == TR_OK)
         fill(r, a, out, n);
@@ -98,18 +97,17 @@ tr_err store_tb_set_in(struct db_conn *c, struct arena *a,
 {
     const char *col = owner_col(kind);
     struct db_rows *r = NULL;
-    tr_err e = db_q(c, a, &r, eb,
-                    kind == ST_TB_WORKSPACE
-                        ? "SELECT 1 FROM workspaces WHERE id = $1"
-                        : "SELECT 1 FROM projects WHERE id = $1",
-                    owner_id);
+    tr_err e =
+        db_q(c, a, &r, eb,
+             kind == ST_TB_WORKSPACE ? "SELECT 1 FROM workspaces WHERE id = $1"
+                                     : "SELECT 1 FROM projects WHERE id = $1",
+             owner_id);
     if (e == TR_OK && r->nrows == 0)
         e = tr_fail(eb, TR_ERR_NOT_FOUND, "%s %s not found", owner_name(kind),
                     owner_id);
     if (e == TR_OK && replace)
         e = db_x(c, a, NULL, eb,
-                 arena_printf(a, "DELETE FROM tag_bindings WHERE %s = $1",
-                              col),
+                 arena_printf(a, "DELETE FROM tag_bindings WHERE %s = $1", col),
                  owner_id);
     const char *now = util_now_iso(a);
     for (int i = 0; i < n && e == TR_OK; i++)
@@ -140,8 +138,8 @@ tr_err store_tb_set_in(struct db_conn *c, struct arena *a,
 
 tr_err store_tb_set(struct db *db, struct arena *a, enum st_tb_owner kind,
                     const char *owner_id, const struct st_tag_binding *in,
-                    int n, bool replace, struct st_tag_binding **out,
-                    int *nout, struct tr_errbuf *eb)
+                    int n, bool replace, struct st_tag_binding **out, int *nout,
+                    struct tr_errbuf *eb)
 {
     struct db_conn *c = db_acquire(db);
     tr_err e = db_begin(c, eb);

@@ -65,14 +65,14 @@ static void test_refused(void **state)
     struct arena *a = arena_new();
     const char *prod = NULL, *zip = NULL, *sums = NULL;
     static const char *const bad_versions[] = {
-        "latest", "1.5", "1.5.7.1", "~> 1.5", "1.5.7+build", "01.5.x",
-        "1.5.7-", "1.5.7/../..", "", "1.5.7-a/b",
+        "latest", "1.5",    "1.5.7.1",     "~> 1.5", "1.5.7+build",
+        "01.5.x", "1.5.7-", "1.5.7/../..", "",       "1.5.7-a/b",
     };
     const char *tpl = "http://127.0.0.1:1/t/{version}/terraform_{version}"
                       "_{os}_{arch}.zip";
     for (size_t i = 0; i < sizeof(bad_versions) / sizeof(*bad_versions); i++)
-        assert_int_equal(tool_install_urls(a, tpl, bad_versions[i], &prod,
-                                           &zip, &sums, NULL),
+        assert_int_equal(tool_install_urls(a, tpl, bad_versions[i], &prod, &zip,
+                                           &sums, NULL),
                          TR_ERR_INVALID);
     static const char *const bad_templates[] = {
         "ftp://x/terraform_{version}.zip",
@@ -84,18 +84,17 @@ static void test_refused(void **state)
         "https://x/{version}/Terraform_{version}.zip",
         "https://x/{version/terraform_{version}.zip",
     };
-    for (size_t i = 0; i < sizeof(bad_templates) / sizeof(*bad_templates);
-         i++)
-        assert_int_equal(tool_install_urls(a, bad_templates[i], "1.5.7",
-                                           &prod, &zip, &sums, NULL),
+    for (size_t i = 0; i < sizeof(bad_templates) / sizeof(*bad_templates); i++)
+        assert_int_equal(tool_install_urls(a, bad_templates[i], "1.5.7", &prod,
+                                           &zip, &sums, NULL),
                          TR_ERR_CONFIG);
     assert_false(tool_install_enabled("off"));
     assert_false(tool_install_enabled(""));
     assert_false(tool_install_enabled(NULL));
     assert_true(tool_install_enabled(tpl));
     /* installing with installs off touches nothing */
-    struct tool_install_req req = {.mirror = "off", .dir = "/nonexistent",
-                                   .version = "1.5.7"};
+    struct tool_install_req req = {
+        .mirror = "off", .dir = "/nonexistent", .version = "1.5.7"};
     const char *path = NULL, *sha = NULL;
     assert_int_equal(tool_install(a, &req, &path, &sha, NULL), TR_ERR_CONFIG);
     arena_destroy(a);
