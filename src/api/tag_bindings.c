@@ -13,6 +13,9 @@
  * of an effective list carries links.inherited-from naming the project,
  * which is how the tfe provider tells the two apart.
  *
+ * The workspace list filters on effective bindings with
+ * filter[tagged][N][key] and [value] (workspaces.c).
+ *
  * Keys are 1 to 128 bytes, values at most 256, neither with control
  * characters; an owner has at most ST_TB_MAX (10) bindings, as TFE.  The
  * lists are not paginated (TFE's are not either).

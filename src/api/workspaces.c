@@ -468,6 +468,33 @@ static bool add_included(struct http_req *r, json_t *doc, int flags,
     return true;
 }
 
+/* filter[tagged][N][key] and [value] (N from 0, in order; no value or
+ * "": any value), as go-tfe and pytfe send key/value tag filters. */
+static bool tagged_filter(struct http_req *r, struct st_ws_filter *f)
+{
+    struct st_tag_binding *t =
+        arena_alloc(r->arena, sizeof(*t) * (ST_TB_MAX + 1));
+    for (int i = 0; i <= ST_TB_MAX; i++) {
+        const char *k = http_query(
+            r, arena_printf(r->arena, "filter[tagged][%d][key]", i));
+        const char *v = http_query(
+            r, arena_printf(r->arena, "filter[tagged][%d][value]", i));
+        if (k == NULL && v == NULL)
+            break;
+        if (k == NULL || *k == '\0' || i == ST_TB_MAX) {
+            http_error(r, 400, NULL,
+                       k == NULL || *k == '\0'
+                           ? "every filter[tagged][N] needs a key"
+                           : "filter[tagged] takes at most 10 tags");
+            return false;
+        }
+        t[i] = (struct st_tag_binding){.key = k, .value = v};
+        f->ntagged = i + 1;
+    }
+    f->tagged = t;
+    return true;
+}
+
 /* ---- list and read ----------------------------------------------------- */
 
 /* Output values keep their numbers as written (api_sv_reply_doc()). */
@@ -518,7 +545,8 @@ static void ws_list(struct http_req *r)
                    "latest-change-at, with an optional leading '-'");
         return;
     }
-    if (!split_list(r, "search[tags]", (const char ***)&f.tags, &f.ntags,
+    if (!tagged_filter(r, &f) ||
+        !split_list(r, "search[tags]", (const char ***)&f.tags, &f.ntags,
                     API_WS_MAX_ITEMS) ||
         !split_list(r, "search[exclude-tags]", (const char ***)&f.exclude_tags,
                     &f.nexclude, API_WS_MAX_ITEMS))

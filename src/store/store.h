@@ -347,6 +347,10 @@ struct st_ws_filter {
     bool desc;                     /* order descending */
     const char *consumers_of;      /* only remote state consumers of this
                                       workspace id */
+    const struct st_tag_binding *tagged; /* has each of these among its
+                                      effective tag bindings (value ""
+                                      or NULL: any value) */
+    int ntagged;
 };
 
 tr_err store_ws_list(struct db *db, struct arena *a,

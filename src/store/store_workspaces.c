@@ -384,6 +384,31 @@ static void list_where(struct sqlb *q, const struct st_ws_filter *f)
                   " t ON t.id = wt.tag_id WHERE wt.workspace_id = w.id"
                   " AND t.name = ?)",
                   1, f->exclude_tags[i]);
+    /* effective bindings: the workspace's own, or its project's for a key
+     * it does not bind itself */
+    for (int i = 0; i < f->ntagged; i++) {
+        const char *v = f->tagged[i].value;
+        const char *val = v != NULL && *v != '\0' ? " AND b.value = ?" : "";
+        int nv = *val ? 1 : 0;
+        const char *k = f->tagged[i].key;
+        sqlb_addv(q,
+                  arena_printf(q->a,
+                               " AND (EXISTS (SELECT 1 FROM tag_bindings b"
+                               " WHERE b.workspace_id = w.id AND b.key = ?%s)",
+                               val),
+                  1 + nv, k, v);
+        sqlb_addv(q,
+                  arena_printf(q->a,
+                               " OR (EXISTS (SELECT 1 FROM tag_bindings b"
+                               " WHERE b.project_id = w.project_id"
+                               " AND b.key = ?%s)",
+                               val),
+                  1 + nv, k, v);
+        sqlb_addv(q,
+                  " AND NOT EXISTS (SELECT 1 FROM tag_bindings o"
+                  " WHERE o.workspace_id = w.id AND o.key = ?)))",
+                  1, k);
+    }
 }
 
 /* Sort keys for "current-run.created-at": workspaces without a current

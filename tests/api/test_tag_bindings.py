@@ -248,3 +248,40 @@ def test_access(admin, org):
     assert admin.delete("%s/projects/%s" % (API, prj)).status == 204
     assert_error(admin.get("%s/workspaces/%s/tag-bindings" % (API, ws)),
                  404)
+
+
+def test_list_filter_by_tag_bindings(admin, org):
+    """filter[tagged][N][key|value] (go-tfe, pytfe): on the effective
+    bindings; no value matches any value."""
+    prj = make_project(admin, org, rels=tb_rel(team="core"))
+    names = {}
+    for label, rels in (
+            ("w1", tb_rel(key1="value1", key2="value2a")),
+            ("w2", tb_rel(key2="value2b", key3="value3")),
+            ("w3", dict(tb_rel(team="edge"),
+                        project={"data": {"type": "projects", "id": prj}})),
+            ("w4", {"project": {"data": {"type": "projects", "id": prj}}})):
+        name = unique(label)
+        make_ws(admin, org, rels=rels, name=name)
+        names[label] = name
+
+    def listed(**q):
+        # key0=..., value0=...: filter[tagged][0][key]=...
+        qs = "&".join("filter[tagged][%s][%s]=%s" % (k[-1], k[:-1], v)
+                      for k, v in q.items())
+        r = admin.get("%s/organizations/%s/workspaces?%s" % (API, org, qs))
+        assert r.status == 200, r
+        inv = {v: k for k, v in names.items()}
+        return sorted(inv[w["attributes"]["name"]] for w in r.json["data"])
+
+    assert listed(**{"key0": "key1"}) == ["w1"]
+    assert listed(**{"key0": "key2"}) == ["w1", "w2"]
+    assert listed(**{"key0": "key2", "value0": "value2b"}) == ["w2"]
+    assert listed(**{"key0": "key2", "key1": "key3"}) == ["w2"]
+    # inherited from the project, unless the workspace binds the key
+    assert listed(**{"key0": "team"}) == ["w3", "w4"]
+    assert listed(**{"key0": "team", "value0": "core"}) == ["w4"]
+    assert listed(**{"key0": "team", "value0": "edge"}) == ["w3"]
+    assert listed(**{"key0": "nope"}) == []
+    assert_error(admin.get("%s/organizations/%s/workspaces?filter[tagged]"
+                           "[0][value]=x" % (API, org)), 400)
