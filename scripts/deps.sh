@@ -21,6 +21,7 @@ CLANG_FORMAT_VERSION=14.0.6
 GO_MIN_MINOR=21                # go >= 1.21 fetches newer toolchains itself
 GO_FALLBACK=go1.24.13          # used when no suitable go is installed
 CACHE=${TERRACE_CACHE:-$HOME/.cache/terrace}
+DEPS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 mode=${1:-build}
 
 log() { printf '== %s\n' "$*" >&2; }
@@ -43,8 +44,8 @@ build_packages=(build-essential cmake ninja-build pkg-config git curl ca-certifi
   unzip libmicrohttpd-dev libjansson-dev libpq-dev libsqlite3-dev
   libcurl4-openssl-dev libarchive-dev libssl-dev libseccomp-dev bubblewrap
   util-linux)
-test_packages=(libcmocka-dev postgresql python3 python3-pytest procps
-  "clang-format-${CLANG_FORMAT_VERSION%%.*}")
+test_packages=(libcmocka-dev postgresql python3 python3-pytest python3-venv
+  procps "clang-format-${CLANG_FORMAT_VERSION%%.*}")
 
 go_ok() {
   command -v go >/dev/null 2>&1 || return 1
@@ -92,6 +93,27 @@ ensure_tofu() {
   mv "$out.tmp" "$out"
 }
 
+# pytfe (PyPI) for tests/e2e/test_pytfe.py, in a venv of its own with
+# every package pinned (tests/e2e/pytfe-requirements.txt), cached by
+# version.  Failing only warns: that test then skips and says why.
+PYTFE_VERSION=1.5.0
+ensure_pytfe() {
+  local venv="$CACHE/pytfe-$PYTFE_VERSION"
+  local req="$DEPS_ROOT/tests/e2e/pytfe-requirements.txt"
+  if [ -x "$venv/bin/python" ] &&
+     "$venv/bin/python" -c 'import pytfe' >/dev/null 2>&1; then
+    return 0
+  fi
+  log "installing pytfe $PYTFE_VERSION into $venv"
+  rm -rf "$venv"
+  if ! { python3 -m venv "$venv" &&
+         "$venv/bin/pip" install -q --disable-pip-version-check --no-deps \
+           -r "$req"; }; then
+    log "cannot install pytfe; tests/e2e/test_pytfe.py will skip"
+    rm -rf "$venv"
+  fi
+}
+
 case $mode in
 build)
   apt_install "${build_packages[@]}"
@@ -101,6 +123,7 @@ test)
   apt_install "${build_packages[@]}" "${test_packages[@]}"
   ensure_tofu
   ensure_go
+  ensure_pytfe
   ;;
 *)
   echo "usage: deps.sh build|test" >&2; exit 2 ;;

@@ -20,6 +20,7 @@ extern const struct route api_org_routes[];
 extern const struct route api_user_routes[];
 extern const struct route api_project_routes[];
 extern const struct route api_workspace_routes[];
+extern const struct route api_tag_binding_routes[];
 extern const struct route api_state_routes[];
 extern const struct route api_tool_routes[];
 extern const struct route api_var_routes[];
@@ -56,6 +57,17 @@ void api_lock_identity(const struct http_req *r, const char **kind,
  * cannot be loaded.  The caller has checked access to its workspace.
  * Implemented in state_versions.c. */
 json_t *api_sv_resource(struct http_req *r, const char *sv_id);
+
+/* Sets rels' "outputs" to the outputs of workspace w's current state
+ * (workspace-outputs, as TFE's include=outputs) and appends their
+ * resources to included, sensitive values as null; false after answering
+ * a store failure.  Implemented in state_outputs.c. */
+bool api_ws_outputs_rel(struct http_req *r, const struct st_workspace *w,
+                        json_t *rels, json_t *included);
+
+/* Answers doc (consumed) as JSON:API with numbers in shortest form, as
+ * state output values need.  Implemented in state_versions.c. */
+void api_sv_reply_doc(struct http_req *r, int status, json_t *doc);
 
 /* Store errors to responses: NOT_FOUND keeps eb's text, others map through
  * http_fail(); logs 5xx with the request id. */

@@ -32,7 +32,11 @@
 
 /* ---- settings ---------------------------------------------------------- */
 
-enum set_kind { SET_BOOL, SET_INT, SET_STR };
+/* SET_FIXED: a flag Terrace takes only at its default (the feature is
+ * not there; the other value would promise what it does not do).  A
+ * SET_INT with default 0 is null until set (session-timeout: TFE answers
+ * null, and the tfe provider then plans clean). */
+enum set_kind { SET_BOOL, SET_INT, SET_STR, SET_FIXED };
 
 struct setting {
     const char *name;
@@ -48,8 +52,8 @@ static const char *const auth_policies[] = {"password", "two_factor_mandatory",
                                             NULL};
 
 static const struct setting settings[] = {
-    {"session-timeout", SET_INT, 20160, NULL, NULL, 1, 525600},
-    {"session-remember", SET_INT, 20160, NULL, NULL, 1, 525600},
+    {"session-timeout", SET_INT, 0, NULL, NULL, 1, 525600},
+    {"session-remember", SET_INT, 0, NULL, NULL, 1, 525600},
     {"collaborator-auth-policy", SET_STR, 0, "password", auth_policies, 0, 0},
     {"cost-estimation-enabled", SET_BOOL, 0, NULL, NULL, 0, 0},
     {"default-execution-mode", SET_STR, 0, "remote", exec_modes, 0, 0},
@@ -59,6 +63,11 @@ static const struct setting settings[] = {
      NULL, NULL, 0, 0},
     {"aggregated-commit-status-enabled", SET_BOOL, 0, NULL, NULL, 0, 0},
     {"owners-team-saml-role-id", SET_STR, 0, NULL, NULL, 0, 0},
+    {"speculative-plan-management-enabled", SET_BOOL, 1, NULL, NULL, 0, 0},
+    {"user-tokens-enabled", SET_FIXED, 1, NULL, NULL, 0, 0},
+    {"enforce-hyok", SET_FIXED, 0, NULL, NULL, 0, 0},
+    {"stacks-enabled", SET_FIXED, 0, NULL, NULL, 0, 0},
+    {"max-ttl-enabled", SET_FIXED, 0, NULL, NULL, 0, 0},
 };
 
 #define NSETTINGS ((int)(sizeof(settings) / sizeof(settings[0])))
@@ -82,9 +91,10 @@ static json_t *setting_value(const struct setting *s, json_t *stored)
         return json_incref(v);
     switch (s->kind) {
     case SET_BOOL:
+    case SET_FIXED:
         return json_boolean(s->def_int);
     case SET_INT:
-        return json_integer(s->def_int);
+        return s->def_int ? json_integer(s->def_int) : json_null();
     case SET_STR:
         return s->def_str ? json_string(s->def_str) : json_null();
     }
@@ -109,9 +119,14 @@ static bool settings_apply(struct http_req *r, json_t *attrs, json_t *stored)
         if (v == NULL)
             continue;
         const char *want = NULL;
-        if (s->kind == SET_BOOL && !json_is_boolean(v))
+        if ((s->kind == SET_BOOL || s->kind == SET_FIXED) &&
+            !json_is_boolean(v))
             want = "true or false";
-        else if (s->kind == SET_INT &&
+        else if (s->kind == SET_FIXED && json_is_true(v) != (s->def_int != 0))
+            want = arena_printf(r->arena,
+                                "%s: Terrace does not have this feature",
+                                s->def_int ? "true" : "false");
+        else if (s->kind == SET_INT && !json_is_null(v) &&
                  (!json_is_integer(v) || json_integer_value(v) < s->min ||
                   json_integer_value(v) > s->max))
             want = arena_printf(r->arena, "an integer from %lld to %lld",

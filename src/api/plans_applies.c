@@ -5,6 +5,7 @@
  *   GET /runs/:id/plan, GET /runs/:id/apply
  *   GET /plans/:id/json-output             the JSON plan, secrets removed
  *   GET /plans/:id/json-output-redacted    TFE's shape the CLI renders
+ *   GET /runs/:id/plan/json-output(-redacted)   the same, by run
  *
  * Both JSON plans are plain application/json and stored only after
  * plan_redact() took sensitive values out (domain/run_worker.c); they
@@ -129,6 +130,12 @@ static void json_output(struct http_req *r, bool redacted)
     struct st_phase p;
     struct st_run run;
     const char *id = http_param(r, "id");
+    if (strncmp(r->path, "/api/v2/runs/", 13) == 0) {
+        /* the run-level alias: the run's plan */
+        if (!api_run_access(r, id, &run, NULL))
+            return;
+        id = run.plan_id;
+    }
     if (strncmp(id, "plan-", 5) != 0) {
         http_error(r, 404, "not found",
                    arena_printf(r->arena, "plan %s not found", id));
@@ -164,5 +171,8 @@ const struct route api_plan_apply_routes[] = {
     {"GET", "/api/v2/plans/:id/json-output", plan_json, ROUTE_AUTH},
     {"GET", "/api/v2/plans/:id/json-output-redacted", plan_json_redacted,
      ROUTE_AUTH},
+    {"GET", "/api/v2/runs/:id/plan/json-output", plan_json, ROUTE_AUTH},
+    {"GET", "/api/v2/runs/:id/plan/json-output-redacted",
+     plan_json_redacted, ROUTE_AUTH},
     {0},
 };

@@ -6,7 +6,9 @@
  * not starting or ending with a space; descriptions up to 256 characters.
  * The default project cannot be deleted, nor can a project that still
  * holds workspaces (409).  A project of an organization the caller cannot
- * see answers 404 like a missing one.
+ * see answers 404 like a missing one.  Key/value tag bindings ride along
+ * (tag_bindings.c): the "tag-bindings" relationship of a create or update
+ * replaces them and include=effective_tag_bindings adds them.
  *
  * SPDX-License-Identifier: MPL-2.0
  */
@@ -19,7 +21,8 @@
 json_t *api_project_json(struct http_req *r, const struct st_project *p)
 {
     bool w = api_org_admin(r, p->org);
-    return json_pack(
+    const char *self = arena_printf(r->arena, "/api/v2/projects/%s", p->id);
+    json_t *j = json_pack(
         "{s:s,s:s,s:{s:s,s:s,s:b,s:I,s:o,s:{s:b,s:b,s:b,s:b,s:b}},"
         "s:{s:{s:{s:s,s:s}}},s:{s:s}}",
         "id", p->id, "type", "projects", "attributes", "name", p->name,
@@ -28,8 +31,60 @@ json_t *api_project_json(struct http_req *r, const struct st_project *p)
         api_time(p->created_at), "permissions", "can-read", 1, "can-update", w,
         "can-destroy", w && !p->is_default, "can-create-workspace", w,
         "can-move-workspace", w, "relationships", "organization", "data", "id",
-        p->org, "type", "organizations", "links", "self",
-        arena_printf(r->arena, "/api/v2/projects/%s", p->id));
+        p->org, "type", "organizations", "links", "self", self);
+    api_tb_rel_links(r, json_object_get(j, "relationships"), self);
+    return j;
+}
+
+/* include=effective_tag_bindings (TFE's only project include); anything
+ * else is 400. */
+static bool parse_include(struct http_req *r, bool *etb)
+{
+    const char *inc = http_query(r, "include");
+    *etb = false;
+    if (inc == NULL)
+        return true;
+    char *copy = arena_strdup(r->arena, inc);
+    char *save = NULL;
+    for (char *t = strtok_r(copy, ",", &save); t != NULL;
+         t = strtok_r(NULL, ",", &save)) {
+        if (strcmp(t, "effective_tag_bindings") != 0) {
+            http_error(r, 400, "bad request",
+                       arena_printf(r->arena, "Invalid include parameter: %s",
+                                    t));
+            return false;
+        }
+        *etb = true;
+    }
+    return true;
+}
+
+/* The document of projects prj (n; one: a single resource), with their
+ * effective tag bindings included when asked; NULL after answering a
+ * store failure. */
+static json_t *projects_doc(struct http_req *r, const struct st_project *prj,
+                            int n, bool one, bool etb, const struct page *p,
+                            int64_t total)
+{
+    json_t *items = json_array();
+    json_t *inc = etb ? json_array() : NULL;
+    for (int i = 0; i < n; i++) {
+        json_t *j = api_project_json(r, &prj[i]);
+        json_array_append_new(items, j);
+        if (etb && !api_tb_effective(r, ST_TB_PROJECT, prj[i].id,
+                                     json_object_get(j, "relationships"),
+                                     inc)) {
+            json_decref(items);
+            json_decref(inc);
+            return NULL;
+        }
+    }
+    json_t *doc = one ? json_pack("{s:O}", "data", json_array_get(items, 0))
+                      : jsonapi_list_doc(json_incref(items), p, total);
+    json_decref(items);
+    if (inc != NULL)
+        json_object_set_new(doc, "included", inc);
+    return doc;
 }
 
 static bool valid_project_name(const char *s)
@@ -47,13 +102,26 @@ static bool valid_project_name(const char *s)
     return true;
 }
 
-/* name and description of a create or update body, checked. */
-static bool parse(struct http_req *r, json_t *data, const char **name,
-                  const char **description)
+/* What a create or update body asks for; NULL / absent: keep. */
+struct prj_in {
+    const char *name;
+    const char *description;
+    bool has_tb; /* relationships.tag-bindings given */
+    struct st_tb_list tb;
+};
+
+/* name, description and tag bindings of a create or update body,
+ * checked. */
+static bool parse(struct http_req *r, json_t *data, struct prj_in *in)
 {
+    memset(in, 0, sizeof(*in));
+    struct st_tag_binding *list = NULL;
+    const char **name = &in->name, **description = &in->description;
     if (!jsonapi_attr_str(r, data, "name", name) ||
-        !jsonapi_attr_str(r, data, "description", description))
+        !jsonapi_attr_str(r, data, "description", description) ||
+        !api_tb_from_body(r, data, &in->has_tb, &list, &in->tb.n))
         return false;
+    in->tb.items = list;
     if (*name != NULL && !valid_project_name(*name)) {
         http_error(r, 422, NULL,
                    "Name may only contain letters, numbers, spaces, -, and "
@@ -75,10 +143,9 @@ static void reply(struct http_req *r, int status, const struct st_project *p)
                     json_pack("{s:o}", "data", api_project_json(r, p)));
 }
 
-/* Loads project :id if the caller may see its organization. */
-static bool access_project(struct http_req *r, struct st_project *out)
+bool api_project_access(struct http_req *r, const char *id,
+                        struct st_project *out)
 {
-    const char *id = http_param(r, "id");
     struct tr_errbuf eb = {{0}};
     tr_err e = store_project_get(r->srv->db, r->arena, id, out, &eb);
     if (e == TR_OK && api_org_access(r, out->org, NULL))
@@ -118,6 +185,9 @@ static void list(struct http_req *r)
     struct st_project *prj = NULL;
     int n = 0;
     int64_t total = 0;
+    bool etb = false;
+    if (!parse_include(r, &etb))
+        return;
     struct tr_errbuf eb = {{0}};
     tr_err e = store_project_list(r->srv->db, r->arena, o.name, list, nlist,
                                   http_query(r, "q"), (p.number - 1) * p.size,
@@ -126,30 +196,31 @@ static void list(struct http_req *r)
         api_store_fail(r, e, &eb);
         return;
     }
-    json_t *items = json_array();
-    for (int i = 0; i < n; i++)
-        json_array_append_new(items, api_project_json(r, &prj[i]));
-    http_reply_json(r, 200, jsonapi_list_doc(items, &p, total));
+    json_t *doc = projects_doc(r, prj, n, false, etb, &p, total);
+    if (doc != NULL)
+        http_reply_json(r, 200, doc);
 }
 
 static void create(struct http_req *r)
 {
     struct st_org o;
-    const char *name = NULL, *description = NULL;
+    struct prj_in in;
     if (!api_org_access(r, http_param(r, "org"), &o) ||
         !api_ws_may_write(r, o.name))
         return;
     json_t *data = jsonapi_body(r, "projects");
-    if (data == NULL || !parse(r, data, &name, &description))
+    if (data == NULL || !parse(r, data, &in))
         return;
-    if (name == NULL) {
+    if (in.name == NULL) {
         http_error(r, 422, NULL, "Name can't be blank: name is required");
         return;
     }
     struct st_project p;
     struct tr_errbuf eb = {{0}};
-    tr_err e = store_project_create(r->srv->db, r->arena, o.name, name,
-                                    description, &p, &eb);
+    tr_err e =
+        store_project_create(r->srv->db, r->arena, o.name, in.name,
+                             in.description, in.has_tb ? &in.tb : NULL, &p,
+                             &eb);
     if (e != TR_OK) {
         api_store_fail(r, e, &eb);
         return;
@@ -160,22 +231,29 @@ static void create(struct http_req *r)
 static void show(struct http_req *r)
 {
     struct st_project p;
-    if (access_project(r, &p))
-        reply(r, 200, &p);
+    bool etb = false;
+    if (!api_project_access(r, http_param(r, "id"), &p) ||
+        !parse_include(r, &etb))
+        return;
+    json_t *doc = projects_doc(r, &p, 1, true, etb, NULL, 0);
+    if (doc != NULL)
+        http_reply_json(r, 200, doc);
 }
 
 static void update(struct http_req *r)
 {
     struct st_project p;
-    const char *name = NULL, *description = NULL;
-    if (!access_project(r, &p) || !api_ws_may_write(r, p.org))
+    struct prj_in in;
+    if (!api_project_access(r, http_param(r, "id"), &p) ||
+        !api_ws_may_write(r, p.org))
         return;
     json_t *data = jsonapi_body(r, "projects");
-    if (data == NULL || !parse(r, data, &name, &description))
+    if (data == NULL || !parse(r, data, &in))
         return;
     struct tr_errbuf eb = {{0}};
-    tr_err e = store_project_update(r->srv->db, r->arena, p.id, name,
-                                    description, &eb);
+    tr_err e = store_project_update(r->srv->db, r->arena, p.id, in.name,
+                                    in.description, in.has_tb ? &in.tb : NULL,
+                                    &eb);
     if (e == TR_OK)
         e = store_project_get(r->srv->db, r->arena, p.id, &p, &eb);
     if (e != TR_OK) {
@@ -188,7 +266,8 @@ static void update(struct http_req *r)
 static void destroy(struct http_req *r)
 {
     struct st_project p;
-    if (!access_project(r, &p) || !api_ws_may_write(r, p.org))
+    if (!api_project_access(r, http_param(r, "id"), &p) ||
+        !api_ws_may_write(r, p.org))
         return;
     struct tr_errbuf eb = {{0}};
     tr_err e = store_project_delete(r->srv->db, r->arena, p.id, &eb);

@@ -11,6 +11,7 @@ const struct route *const api_all_routes[] = {
     api_org_routes,
     api_project_routes,
     api_workspace_routes,
+    api_tag_binding_routes,
     api_state_routes,
     api_tool_routes,
     api_var_routes,

@@ -14,10 +14,6 @@
 #include "api/api.h"
 #include "domain/state_check.h"
 
-/* Answers doc (consumed) as JSON:API, numbers in shortest form so output
- * values leave as they came (state_json_dump). */
-void api_sv_reply_doc(struct http_req *r, int status, json_t *doc);
-
 /* Loads state version id and its workspace (ws nullable) if the caller
  * may see them; otherwise writes 404 and returns false. */
 bool api_sv_access(struct http_req *r, const char *id, struct st_sv *sv,

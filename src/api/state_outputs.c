@@ -4,6 +4,7 @@
  *   GET /workspaces/:id/current-state-version-outputs   sensitive -> null
  *   GET /state-versions/:id/outputs                      values shown
  *   GET /state-version-outputs/:id                       value shown
+ *   GET /workspaces/:id?include=outputs   (workspaces.c) sensitive -> null
  *
  * Outputs are extracted from the state file when a version is finalized
  * (never from json-state-outputs) and stored with the version in the same
@@ -120,4 +121,40 @@ void api_sv_output_show(struct http_req *r)
     if (api_sv_access(r, o.sv_id, &sv, NULL))
         api_sv_reply_doc(r, 200, json_pack("{s:o}", "data",
                                            api_sv_output_json(r, &o, false)));
+}
+
+bool api_ws_outputs_rel(struct http_req *r, const struct st_workspace *w,
+                        json_t *rels, json_t *included)
+{
+    struct st_sv_output *outs = NULL;
+    int n = 0;
+    int64_t total = 0;
+    struct tr_errbuf eb = {{0}};
+    tr_err e = TR_OK;
+    if (w->current_sv != NULL)
+        e = store_sv_outputs(r->srv->db, r->arena, w->current_sv, 0, -1, &outs,
+                             &n, &total, &eb);
+    if (e != TR_OK) {
+        api_store_fail(r, e, &eb);
+        return false;
+    }
+    json_t *data = json_array();
+    for (int i = 0; i < n; i++) {
+        const struct st_sv_output *o = &outs[i];
+        json_array_append_new(data, json_pack("{s:s,s:s}", "id", o->id, "type",
+                                              "workspace-outputs"));
+        json_t *value =
+            o->sensitive ? json_null() : text_json(value_text(r, o));
+        json_array_append_new(
+            included,
+            json_pack("{s:s,s:s,s:{s:s,s:b,s:s,s:o},s:{s:s}}", "id", o->id,
+                      "type", "workspace-outputs", "attributes", "name",
+                      o->name, "sensitive", o->sensitive, "output-type",
+                      o->type, "value", value, "links", "self",
+                      arena_printf(r->arena,
+                                   "/api/v2/state-version-outputs/%s",
+                                   o->id)));
+    }
+    json_object_set_new(rels, "outputs", json_pack("{s:o}", "data", data));
+    return true;
 }

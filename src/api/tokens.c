@@ -56,9 +56,9 @@ static void reply_token(struct http_req *r, int status,
 }
 
 /* Token-create options from the body: description and expired-at.  The
- * body may be empty or "{}"; go-tfe sends data.type "" for these requests, so
- * that is accepted besides "authentication-tokens".  Returns false after
- * answering an error. */
+ * body may be empty or "{}"; go-tfe sends data.type "" for these requests
+ * and pytfe "authentication-token", so both are accepted besides
+ * "authentication-tokens".  Returns false after answering an error. */
 static bool create_opts(struct http_req *r, const char **description,
                         const char **expired_at)
 {
@@ -75,10 +75,11 @@ static bool create_opts(struct http_req *r, const char **description,
     if (data == NULL)
         return false;
     json_t *type = json_object_get(data, "type");
+    const char *ts = json_string_value(type);
     if (type != NULL && !json_is_null(type) &&
-        !(json_is_string(type) &&
-          (json_string_value(type)[0] == '\0' ||
-           strcmp(json_string_value(type), "authentication-tokens") == 0))) {
+        !(ts != NULL && (ts[0] == '\0' ||
+                         strcmp(ts, "authentication-tokens") == 0 ||
+                         strcmp(ts, "authentication-token") == 0))) {
         http_error(r, 409, "conflict",
                    "data.type must be \"authentication-tokens\"");
         return false;

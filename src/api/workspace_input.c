@@ -39,6 +39,7 @@ static const struct {
     {"auto-destroy-activity-duration", A_DUR_NULL, "null"},
     {"file-triggers-enabled", A_BOOL, "true"},
     {"global-remote-state", A_BOOL, "false"},
+    {"project-remote-state", A_BOOL, "false"},
     {"queue-all-runs", A_BOOL, "false"},
     {"speculative-enabled", A_BOOL, "true"},
     /* false (TFE says true): runs stream tofu's human-readable output,
@@ -319,14 +320,19 @@ bool api_ws_parse(struct http_req *r, json_t *data, struct ws_in *in,
     json_t *attrs = jsonapi_attrs(data);
     if (!take_strings(r, data, in) ||
         !take_overwrites(r, json_object_get(attrs, "setting-overwrites"), in) ||
-        !take_tags(r, data, in, org))
+        !take_tags(r, data, in, org) ||
+        !api_tb_from_body(r, data, &in->has_bindings, &in->bindings,
+                          &in->nbindings))
         return false;
+    /* "" (the tfe provider) and {} (pytfe) say "none", as null does */
     json_t *v = json_object_get(attrs, "agent-pool-id");
-    if (v != NULL && !json_is_null(v))
+    if (v != NULL && !json_is_null(v) &&
+        !(json_is_string(v) && json_string_length(v) == 0))
         return bad(r, "agent-pool-id %s: Terrace has no agent pools",
                    json_is_string(v) ? json_string_value(v) : "");
     v = json_object_get(attrs, "vcs-repo");
-    if (v != NULL && !json_is_null(v))
+    if (v != NULL && !json_is_null(v) &&
+        !(json_is_object(v) && json_object_size(v) == 0))
         return bad(r, "vcs-repo: Terrace does not connect workspaces to "
                       "VCS repositories");
     for (int i = 0; i < NSETTINGS; i++) {

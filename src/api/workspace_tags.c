@@ -10,8 +10,7 @@
  * only be strings (unknown ones are ignored, as TFE does).  A request that
  * names an unknown id changes nothing.
  *
- * Key/value tag bindings are not implemented: /workspaces/:id/tag-bindings
- * answers 404, which the CLI reads as "this server has no tag bindings".
+ * Key/value tag bindings are another thing (tag_bindings.c).
  *
  * SPDX-License-Identifier: MPL-2.0
  */
@@ -168,15 +167,6 @@ void api_ws_tags_add(struct http_req *r)
 void api_ws_tags_remove(struct http_req *r)
 {
     change_tags(r, false);
-}
-
-void api_ws_tag_bindings(struct http_req *r)
-{
-    struct st_workspace w;
-    if (!api_ws_from_route(r, &w))
-        return;
-    http_error(r, 404, "not found",
-               "key/value tag bindings are not supported by this server");
 }
 
 void api_org_tags_list(struct http_req *r)

@@ -37,8 +37,8 @@ static bool org_visible(struct http_req *r, const char *org, const char *what)
 
 /* What a run's token may see of workspace w (auth.c): its own run's
  * workspace, and to read, workspaces sharing their state with every
- * workspace of the organization (global-remote-state) or with the run's
- * (remote-state-consumers). */
+ * workspace of the organization (global-remote-state), of their project
+ * (project-remote-state) or with the run's (remote-state-consumers). */
 static bool run_may_see(struct http_req *r, const struct st_workspace *w)
 {
     if (r->who.kind != PRINC_RUN)
@@ -52,6 +52,11 @@ static bool run_may_see(struct http_req *r, const struct st_workspace *w)
     if (strcmp(r->method, "GET") != 0 || strcmp(run.org, w->org) != 0)
         return false;
     bool shared = store_settings_flag(w->settings, "global-remote-state");
+    struct st_workspace own;
+    if (!shared && store_settings_flag(w->settings, "project-remote-state") &&
+        store_ws_get(r->srv->db, r->arena, run.workspace_id, &own, NULL) ==
+            TR_OK)
+        shared = util_streq(own.project_id, w->project_id);
     if (!shared &&
         store_consumer_allowed(r->srv->db, r->arena, w->id, run.workspace_id,
                                &shared, NULL) != TR_OK)
@@ -263,6 +268,8 @@ json_t *api_ws_json(struct http_req *r, const struct st_workspace *w)
         rel("configuration-versions", cv_id), "locked-by",
         locked_by(w), "agent-pool", rel(NULL, NULL), "readme", rel(NULL, NULL));
     json_object_set_new(rels, "vars", api_ws_vars_rel(r, w->id));
+    api_tb_rel_links(r, rels, arena_printf(r->arena, "/api/v2/workspaces/%s",
+                                           w->id));
     const char *self = arena_printf(
         r->arena, "/api/v2/organizations/%s/workspaces/%s", w->org, w->name);
     const char *html =
@@ -323,10 +330,18 @@ static bool split_list(struct http_req *r, const char *key, const char ***out,
     return true;
 }
 
-enum { INC_ORG = 1, INC_PROJECT = 2, INC_RUN = 4, INC_SV = 8 };
+enum {
+    INC_ORG = 1,
+    INC_PROJECT = 2,
+    INC_RUN = 4,
+    INC_SV = 8,
+    INC_OUTPUTS = 16,
+    INC_ETB = 32,
+};
 
-/* include=...: organization and project are rendered; TFE's other
- * workspace includes are accepted and left out; anything else is 400. */
+/* include=...: organization, project, current run and state version,
+ * outputs and effective tag bindings are rendered; TFE's other workspace
+ * includes are accepted and left out; anything else is 400. */
 static bool parse_include(struct http_req *r, int *flags)
 {
     static const char *const known[] = {
@@ -338,7 +353,6 @@ static bool parse_include(struct http_req *r, int *flags)
         "current_run.configuration_version.ingress_attributes",
         "locked_by",
         "readme",
-        "outputs",
         "current-state-version",
     };
     const char **items = NULL;
@@ -360,6 +374,12 @@ static bool parse_include(struct http_req *r, int *flags)
                    strcmp(items[i], "current-state-version") == 0) {
             *flags |= INC_SV;
             ok = true;
+        } else if (strcmp(items[i], "outputs") == 0) {
+            *flags |= INC_OUTPUTS;
+            ok = true;
+        } else if (strcmp(items[i], "effective_tag_bindings") == 0) {
+            *flags |= INC_ETB;
+            ok = true;
         }
         for (size_t k = 0; !ok && k < sizeof(known) / sizeof(known[0]); k++)
             ok = strcmp(items[i], known[k]) == 0;
@@ -373,6 +393,33 @@ static bool parse_include(struct http_req *r, int *flags)
     return true;
 }
 
+/* The relationships of the i-th workspace of doc (a single resource or a
+ * list). */
+static json_t *doc_rels(json_t *doc, int i)
+{
+    json_t *data = json_object_get(doc, "data");
+    if (json_is_array(data))
+        data = json_array_get(data, (size_t)i);
+    return json_object_get(data, "relationships");
+}
+
+/* The outputs and effective tag bindings of ws (n) into doc: relationship
+ * data on each workspace, resources into inc. */
+static bool add_ws_children(struct http_req *r, json_t *doc, json_t *inc,
+                            int flags, const struct st_workspace *ws, int n)
+{
+    for (int i = 0; i < n; i++) {
+        json_t *rels = doc_rels(doc, i);
+        if ((flags & INC_OUTPUTS) &&
+            !api_ws_outputs_rel(r, &ws[i], rels, inc))
+            return false;
+        if ((flags & INC_ETB) &&
+            !api_tb_effective(r, ST_TB_WORKSPACE, ws[i].id, rels, inc))
+            return false;
+    }
+    return true;
+}
+
 /* Adds "included" for the workspaces ws (n of them) to doc. */
 static bool add_included(struct http_req *r, json_t *doc, int flags,
                          const struct st_org *org,
@@ -382,6 +429,10 @@ static bool add_included(struct http_req *r, json_t *doc, int flags,
         return true;
     json_t *inc = json_array();
     json_object_set_new(doc, "included", inc);
+    if (!add_ws_children(r, doc, inc, flags, ws, n)) {
+        json_decref(doc);
+        return false;
+    }
     for (int i = 0; (flags & INC_RUN) && i < n; i++) {
         const char *latest = NULL;
         const char *cur = shown_run(r, &ws[i], &latest);
@@ -417,7 +468,43 @@ static bool add_included(struct http_req *r, json_t *doc, int flags,
     return true;
 }
 
+/* filter[tagged][N][key] and [value] (N from 0, in order; no value or
+ * "": any value), as go-tfe and pytfe send key/value tag filters. */
+static bool tagged_filter(struct http_req *r, struct st_ws_filter *f)
+{
+    struct st_tag_binding *t =
+        arena_alloc(r->arena, sizeof(*t) * (ST_TB_MAX + 1));
+    for (int i = 0; i <= ST_TB_MAX; i++) {
+        const char *k = http_query(
+            r, arena_printf(r->arena, "filter[tagged][%d][key]", i));
+        const char *v = http_query(
+            r, arena_printf(r->arena, "filter[tagged][%d][value]", i));
+        if (k == NULL && v == NULL)
+            break;
+        if (k == NULL || *k == '\0' || i == ST_TB_MAX) {
+            http_error(r, 400, NULL,
+                       k == NULL || *k == '\0'
+                           ? "every filter[tagged][N] needs a key"
+                           : "filter[tagged] takes at most 10 tags");
+            return false;
+        }
+        t[i] = (struct st_tag_binding){.key = k, .value = v};
+        f->ntagged = i + 1;
+    }
+    f->tagged = t;
+    return true;
+}
+
 /* ---- list and read ----------------------------------------------------- */
+
+/* Output values keep their numbers as written (api_sv_reply_doc()). */
+static void reply_doc(struct http_req *r, json_t *doc, int flags)
+{
+    if (flags & INC_OUTPUTS)
+        api_sv_reply_doc(r, 200, doc);
+    else
+        http_reply_json(r, 200, doc);
+}
 
 static void ws_list(struct http_req *r)
 {
@@ -458,7 +545,8 @@ static void ws_list(struct http_req *r)
                    "latest-change-at, with an optional leading '-'");
         return;
     }
-    if (!split_list(r, "search[tags]", (const char ***)&f.tags, &f.ntags,
+    if (!tagged_filter(r, &f) ||
+        !split_list(r, "search[tags]", (const char ***)&f.tags, &f.ntags,
                     API_WS_MAX_ITEMS) ||
         !split_list(r, "search[exclude-tags]", (const char ***)&f.exclude_tags,
                     &f.nexclude, API_WS_MAX_ITEMS))
@@ -469,7 +557,7 @@ static void ws_list(struct http_req *r)
     if (doc == NULL)
         return;
     if (add_included(r, doc, flags, &o, ws, n))
-        http_reply_json(r, 200, doc);
+        reply_doc(r, doc, flags);
 }
 
 static void ws_show(struct http_req *r)
@@ -489,7 +577,7 @@ static void ws_show(struct http_req *r)
     }
     json_t *doc = json_pack("{s:o}", "data", api_ws_json(r, &w));
     if (add_included(r, doc, flags, &o, &w, 1))
-        http_reply_json(r, 200, doc);
+        reply_doc(r, doc, flags);
 }
 
 /* ---- create, update, delete -------------------------------------------- */
@@ -523,6 +611,8 @@ static void ws_create(struct http_req *r)
         .settings = api_ws_dump(r, in.patch),
         .tag_names = in.tags,
         .ntags = in.ntags,
+        .bindings = in.bindings,
+        .nbindings = in.nbindings,
     };
     struct tr_errbuf eb = {{0}};
     tr_err e = store_ws_create(r->srv->db, r->arena, &w, &w, &eb);
@@ -560,6 +650,9 @@ static void ws_update(struct http_req *r)
         .set_tags = in.has_tags,
         .tag_names = in.tags,
         .ntags = in.ntags,
+        .set_bindings = in.has_bindings,
+        .bindings = in.bindings,
+        .nbindings = in.nbindings,
     };
     struct tr_errbuf eb = {{0}};
     tr_err e = store_ws_update(r->srv->db, r->arena, w.id, &u, &w, &eb);
@@ -616,7 +709,6 @@ const struct route api_workspace_routes[] = {
     {"GET", WS_ID "/relationships/tags", api_ws_tags_list, ROUTE_AUTH},
     {"POST", WS_ID "/relationships/tags", api_ws_tags_add, ROUTE_AUTH},
     {"DELETE", WS_ID "/relationships/tags", api_ws_tags_remove, ROUTE_AUTH},
-    {"GET", WS_ID "/tag-bindings", api_ws_tag_bindings, ROUTE_AUTH},
     {"GET", WS_ID "/relationships/remote-state-consumers",
      api_ws_consumers_list, ROUTE_AUTH},
     {"POST", WS_ID "/relationships/remote-state-consumers",

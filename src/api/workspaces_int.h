@@ -32,6 +32,9 @@ struct ws_in {
     bool has_tags;
     const char **tags;
     int ntags;
+    bool has_bindings; /* relationships.tag-bindings given */
+    struct st_tag_binding *bindings;
+    int nbindings;
 };
 
 /* workspace_input.c: reads and checks every attribute of a create or
@@ -81,6 +84,27 @@ bool api_tag_name_valid(const char *s);
 
 /* The project resource object (projects.c). */
 json_t *api_project_json(struct http_req *r, const struct st_project *p);
+/* Loads project id if the caller may see its organization; otherwise
+ * writes 404 (or the access error) and returns false (projects.c). */
+bool api_project_access(struct http_req *r, const char *id,
+                        struct st_project *out);
+
+/* tag_bindings.c: the "tag-bindings" relationship of a create or update
+ * body (data): *present is false when it is absent; else *list has its *n
+ * bindings, checked.  False after writing the error. */
+bool api_tb_from_body(struct http_req *r, json_t *data, bool *present,
+                      struct st_tag_binding **list, int *n);
+/* A tag-bindings (or, effective, effective-tag-bindings) resource. */
+json_t *api_tb_json(struct http_req *r, const struct st_tag_binding *b,
+                    bool effective);
+/* Sets rels' "effective-tag-bindings" to the owner's effective bindings
+ * and appends their resources to included (nullable); false after
+ * answering a store failure. */
+bool api_tb_effective(struct http_req *r, enum st_tb_owner kind,
+                      const char *id, json_t *rels, json_t *included);
+/* The tag-bindings and effective-tag-bindings relationship links of the
+ * resource at base ("/api/v2/workspaces/ws-..."). */
+void api_tb_rel_links(struct http_req *r, json_t *rels, const char *base);
 
 /* workspace_tags.c: parses a body whose "data" is an array of resource
  * identifiers of type `type` (1..API_WS_MAX_ITEMS entries).  Returns the array
@@ -105,7 +129,6 @@ void api_ws_force_unlock(struct http_req *r);
 void api_ws_tags_list(struct http_req *r);
 void api_ws_tags_add(struct http_req *r);
 void api_ws_tags_remove(struct http_req *r);
-void api_ws_tag_bindings(struct http_req *r);
 void api_org_tags_list(struct http_req *r);
 void api_org_tags_delete(struct http_req *r);
 void api_tag_add_workspaces(struct http_req *r);

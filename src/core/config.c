@@ -61,6 +61,9 @@ static const struct setting settings[] = {
     S("tofu-bin", "TERRACE_TOFU_BIN", tofu_bin,
       "tofu binary to register when no tool version is (the demo also "
       "looks for one)"),
+    S("tool-mirror", "TERRACE_TOOL_MIRROR", tool_mirror,
+      "release zip URL ({version}, {os}, {arch}) a missing tool version "
+      "is installed from on first use; off: never"),
     I("plan-timeout", "TERRACE_PLAN_TIMEOUT", plan_timeout,
       "longest a plan may run, seconds"),
     I("apply-timeout", "TERRACE_APPLY_TIMEOUT", apply_timeout,
@@ -152,6 +155,10 @@ static void defaults(struct cfg *c)
     c->max_config_ratio = 500;
     c->upload_url_ttl = 3600;
     c->executors = 2;
+    /* the official layout, as Terraform Enterprise installs from
+     * (executor/tool_install.h) */
+    strcpy(c->tool_mirror, "https://releases.hashicorp.com/terraform/"
+                           "{version}/terraform_{version}_{os}_{arch}.zip");
     c->plan_timeout = 2 * 3600;
     c->apply_timeout = 2 * 3600;
     strcpy(c->allow_unsandboxed_runs, "off");

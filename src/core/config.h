@@ -36,6 +36,7 @@ struct cfg {
     int executors;            /* executor worker threads (0: none) */
     char provider_mirror[512]; /* filesystem provider mirror, or "" */
     char tofu_bin[512];       /* tofu the demo registers, or "" */
+    char tool_mirror[512];    /* release zip URL template, or "off" */
     int64_t plan_timeout;     /* seconds */
     int64_t apply_timeout;    /* seconds */
     /* runs: the sandbox and its limits */

@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "core/arena.h"
+#include "core/file.h"
 #include "executor/archive.h"
 
 /* ---- libarchive, loaded on first use ------------------------------------ */
@@ -54,6 +55,7 @@
     X(archive_read_new)                                                    \
     X(archive_read_support_filter_gzip)                                    \
     X(archive_read_support_format_tar)                                     \
+    X(archive_read_support_format_zip)                                     \
     X(archive_read_open_fd)                                                \
     X(archive_read_next_header)                                            \
     X(archive_read_data)                                                   \
@@ -756,5 +758,66 @@ tr_err archive_extract(const char *path, const char *dest_dir,
                        strerror(errno));
     e = run(path, dfd, lim, eb);
     close(dfd);
+    return e;
+}
+
+tr_err archive_zip_entry(int zip_fd, const char *name, int out_fd,
+                         uint64_t max, struct tr_errbuf *eb)
+{
+    tr_err e = la_need(eb);
+    if (e != TR_OK)
+        return e;
+    struct archive *ar = la.archive_read_new();
+    la.archive_read_support_format_zip(ar);
+    if (lseek(zip_fd, 0, SEEK_SET) != 0 ||
+        la.archive_read_open_fd(ar, zip_fd, DATA_BUF) != ARCHIVE_OK) {
+        e = tr_fail(eb, TR_ERR_IO, "cannot read the zip: %s",
+                    la.archive_error_string(ar));
+        goto out;
+    }
+    struct archive_entry *ent = NULL;
+    for (;;) {
+        int rc = la.archive_read_next_header(ar, &ent);
+        if (rc == ARCHIVE_EOF) {
+            e = tr_fail(eb, TR_ERR_INVALID, "the zip holds no file %s",
+                        name);
+            goto out;
+        }
+        if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN) {
+            e = tr_fail(eb, TR_ERR_INVALID, "cannot read the zip: %s",
+                        la.archive_error_string(ar));
+            goto out;
+        }
+        const char *p = la.archive_entry_pathname(ent);
+        if (p != NULL && strncmp(p, "./", 2) == 0)
+            p += 2;
+        if (p != NULL && strcmp(p, name) == 0 &&
+            la.archive_entry_filetype(ent) == AE_IFREG)
+            break;
+    }
+    char chunk[DATA_BUF];
+    uint64_t total = 0;
+    for (;;) {
+        la_ssize_t n = la.archive_read_data(ar, chunk, sizeof(chunk));
+        if (n == 0)
+            break;
+        if (n < 0) {
+            e = tr_fail(eb, TR_ERR_INVALID, "cannot unpack %s: %s", name,
+                        la.archive_error_string(ar));
+            break;
+        }
+        total += (uint64_t)n;
+        if (total > max) {
+            e = tr_fail(eb, TR_ERR_TOO_LARGE,
+                        "%s in the zip is larger than %llu bytes", name,
+                        (unsigned long long)max);
+            break;
+        }
+        e = file_write_exact(out_fd, chunk, (size_t)n, eb);
+        if (e != TR_OK)
+            break;
+    }
+out:
+    la.archive_read_free(ar);
     return e;
 }

@@ -1,6 +1,7 @@
 /*
  * archive.h - safe checking and extraction of configuration tarballs
- * (gzip'ed tar as go-slug writes it, or plain tar), with libarchive.
+ * (gzip'ed tar as go-slug writes it, or plain tar), with libarchive; and
+ * one file out of a zip (a tool release).
  *
  * An archive is accepted only if every entry is a regular file, a
  * directory or a symbolic link whose name is relative, has no ".."
@@ -65,5 +66,14 @@ tr_err archive_check(const char *path, const struct archive_limits *lim,
  * dest_dir may hold a partial tree: removing it is the caller's job. */
 tr_err archive_extract(const char *path, const char *dest_dir,
                        const struct archive_limits *lim, struct tr_errbuf *eb);
+
+/* Writes the regular file `name` of the zip archive zip_fd (read from
+ * its start) to out_fd, at most max bytes of it.  Only that entry is
+ * written, to the descriptor given, so no name of the archive reaches the
+ * file system (tool_install.c unpacks release zips with it).
+ * TR_ERR_INVALID: no such file, or a malformed zip; TR_ERR_TOO_LARGE:
+ * over max. */
+tr_err archive_zip_entry(int zip_fd, const char *name, int out_fd,
+                         uint64_t max, struct tr_errbuf *eb);
 
 #endif

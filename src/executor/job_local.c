@@ -3,11 +3,13 @@
  *
  * claim() turns a claimed job and its run into a struct job: the
  * workspace's name and working directory, the tool binary resolved from
- * the run's or the workspace's terraform-version, the effective variables
+ * the run's or the workspace's terraform-version (job_tool.c, which may
+ * install it first), the effective variables
  * (the workspace's and its variable sets', decrypted; the run's own
  * variables win), and the run token minted by the claim.  If that fails
- * the job is finished errored at once and claim() looks for the next one:
- * the worker never sees a half-made job.
+ * the reason goes to the phase's log, the job is finished errored at once
+ * and claim() looks for the next one: the worker never sees a half-made
+ * job.
  *
  * Every other operation first checks that the job is still running, so a
  * worker whose lease was lost (reaped, force-canceled) is told so
@@ -29,6 +31,7 @@
 #include "core/file.h"
 #include "core/log.h"
 #include "domain/run.h"
+#include "executor/job_tool.h"
 #include "store/store.h"
 
 struct job_local {
@@ -152,13 +155,8 @@ static tr_err fill_job(struct job_local *jl, struct arena *a,
     const char *want = r->terraform_version != NULL && *r->terraform_version
                            ? r->terraform_version
                            : w.terraform_version;
-    e = store_tool_resolve(srv->db, a, want, &j->tool_path, &j->tool_sha256,
-                           &j->tool_version, eb);
-    if (e == TR_ERR_NOT_FOUND)
-        return tr_fail(eb, TR_ERR_NOT_FOUND,
-                       "no registered tool version matches \"%s\"; register "
-                       "one with terrace admin tool-versions add",
-                       want ? want : "latest");
+    e = job_tool_resolve(srv, a, sj->id, jl->o.lease_ms, want, &j->tool_path,
+                         &j->tool_sha256, &j->tool_version, eb);
     if (e != TR_OK)
         return e;
     j->targets = str_array(a, r->target_addrs, &j->ntargets);
@@ -186,6 +184,10 @@ static tr_err jl_claim(void *ctx, struct arena *a, const char *node,
             /* the worker never sees a job it cannot run */
             log_warn("run %s: job %s cannot start: %s", r.id, sj.id,
                      tr_errbuf_msg(&why, e));
+            /* the user reads why in the phase's log */
+            job_tool_log(srv, sj.id,
+                         arena_printf(a, "Error: the run cannot start: %s\n",
+                                      tr_errbuf_msg(&why, e)));
             struct run_result res = {.outcome = RUN_OUT_ERRORED,
                                      .error = tr_errbuf_msg(&why, e)};
             struct tr_errbuf eb2 = {{0}};

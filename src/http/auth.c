@@ -12,8 +12,8 @@
  * marked ROUTE_RUN (the organization's entitlements, workspaces, state
  * versions and outputs; every other route answers 404), its own
  * workspace in full, and other workspaces of its organization only to
- * read, and only those sharing their state with it (global-remote-state;
- * api_workspace_access()).
+ * read, and only those sharing their state with it (global-remote-state,
+ * project-remote-state, remote-state-consumers; api_workspace_access()).
  *
  * SPDX-License-Identifier: MPL-2.0
  */

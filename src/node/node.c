@@ -31,6 +31,7 @@
 #include "domain/reaper.h"
 #include "domain/run.h"
 #include "executor/job_local.h"
+#include "executor/tool_install.h"
 #include "executor/executor.h"
 #include "http/http.h"
 #include "store/store.h"
@@ -134,6 +135,16 @@ struct runs {
 static tr_err start_runs(struct terrace_server *srv, struct runs *rs,
                          struct tr_errbuf *eb)
 {
+    /* a bad tool-mirror stops the start, not a user's first run */
+    if (tool_install_enabled(srv->cfg.tool_mirror)) {
+        struct arena *a = arena_new();
+        const char *p = NULL, *z = NULL, *s = NULL;
+        tr_err e =
+            tool_install_urls(a, srv->cfg.tool_mirror, "1.0.0", &p, &z, &s, eb);
+        arena_destroy(a);
+        if (e != TR_OK)
+            return e;
+    }
     struct job_local_opts o;
     job_local_defaults(&o);
     snprintf(rs->ca, sizeof(rs->ca), "%.*s/tls/ca.pem", PATH_MAX - 16,

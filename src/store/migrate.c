@@ -264,6 +264,19 @@ static const struct migration migrations[] = {
     /* 11: organization names are unique regardless of case, as in TFE
      * (org_name_index(); store_orgs.c checks too) */
     {11, NULL},
+    /* 12: key/value tag bindings of workspaces and projects
+     * (store_tag_bindings.c); a binding belongs to exactly one of the
+     * two, and a workspace inherits its project's */
+    {12,
+     "CREATE TABLE tag_bindings ("
+     " id TEXT PRIMARY KEY,"
+     " workspace_id TEXT REFERENCES workspaces(id) ON DELETE CASCADE,"
+     " project_id TEXT REFERENCES projects(id) ON DELETE CASCADE,"
+     " key TEXT NOT NULL, value TEXT NOT NULL DEFAULT '',"
+     " created_at TEXT NOT NULL,"
+     " CHECK ((workspace_id IS NULL) <> (project_id IS NULL)),"
+     " UNIQUE (workspace_id, key), UNIQUE (project_id, key));"
+     "CREATE INDEX tag_bindings_project ON tag_bindings (project_id);"},
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

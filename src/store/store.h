@@ -213,10 +213,19 @@ struct st_project {
     const char *created_at;
 };
 
+/* Key/value tag bindings a create or update gives a project, replacing
+ * its own (store_tb_set()); a NULL pointer keeps them. */
+struct st_tb_list {
+    const struct st_tag_binding *items;
+    int n;
+};
+
 /* A duplicate name is TR_ERR_INVALID ("name ... has already been taken");
- * a missing organization TR_ERR_NOT_FOUND. */
+ * a missing organization TR_ERR_NOT_FOUND; tb (nullable): its bindings,
+ * in the same transaction. */
 tr_err store_project_create(struct db *db, struct arena *a, const char *org,
                             const char *name, const char *description,
+                            const struct st_tb_list *tb,
                             struct st_project *out, struct tr_errbuf *eb);
 tr_err store_project_get(struct db *db, struct arena *a, const char *id,
                          struct st_project *out, struct tr_errbuf *eb);
@@ -230,9 +239,11 @@ tr_err store_project_list(struct db *db, struct arena *a, const char *org,
                           const char *query, int offset, int limit,
                           struct st_project **out, int *n, int64_t *total,
                           struct tr_errbuf *eb);
-/* NULL arguments keep the current value; duplicate name: TR_ERR_INVALID. */
+/* NULL arguments keep the current value; duplicate name: TR_ERR_INVALID;
+ * tb (nullable) replaces the bindings, in the same transaction. */
 tr_err store_project_update(struct db *db, struct arena *a, const char *id,
                             const char *name, const char *description,
+                            const struct st_tb_list *tb,
                             struct tr_errbuf *eb);
 /* TR_ERR_CONFLICT for the default project or one that still holds
  * workspaces (checked in the deleting transaction). */
@@ -265,6 +276,9 @@ struct st_workspace {
                                       resources array; 0 without state */
     const char **tag_names;        /* sorted by name; also create's input */
     int ntags;
+    /* create's input only: key/value tag bindings (store_tb_set()) */
+    const struct st_tag_binding *bindings;
+    int nbindings;
 };
 
 tr_err store_ws_get(struct db *db, struct arena *a, const char *id,
@@ -275,8 +289,9 @@ tr_err store_ws_get_by_name(struct db *db, struct arena *a, const char *org,
 
 /* Creates a workspace from in: org, name, project_id (NULL: the default
  * project), description, execution_mode, terraform_version,
- * working_directory, auto_apply, settings (NULL: "{}") and tag_names
- * (created in the organization as needed), all in one transaction.  A
+ * working_directory, auto_apply, settings (NULL: "{}"), tag_names
+ * (created in the organization as needed) and bindings, all in one
+ * transaction; too many bindings is TR_ERR_INVALID.  A
  * duplicate name is TR_ERR_INVALID; an organization or project that does
  * not exist (or a project of another organization) is TR_ERR_NOT_FOUND. */
 tr_err store_ws_create(struct db *db, struct arena *a,
@@ -297,6 +312,9 @@ struct st_ws_update {
     bool set_tags;                 /* replace the tags by tag_names */
     const char *const *tag_names;
     int ntags;
+    bool set_bindings;             /* replace the key/value tag bindings */
+    const struct st_tag_binding *bindings;
+    int nbindings;
 };
 
 /* Applies u in one transaction and refreshes updated_at; out (nullable)
@@ -335,6 +353,10 @@ struct st_ws_filter {
     bool desc;                     /* order descending */
     const char *consumers_of;      /* only remote state consumers of this
                                       workspace id */
+    const struct st_tag_binding *tagged; /* has each of these among its
+                                      effective tag bindings (value ""
+                                      or NULL: any value) */
+    int ntagged;
 };
 
 tr_err store_ws_list(struct db *db, struct arena *a,
@@ -426,6 +448,47 @@ tr_err store_ws_tag_add(struct db *db, struct arena *a, const char *ws_id,
 tr_err store_ws_tag_remove(struct db *db, struct arena *a, const char *ws_id,
                            const struct st_tag_ref *refs, int n,
                            struct tr_errbuf *eb);
+
+/* ---- key/value tag bindings (store_tag_bindings.c) --------------------- */
+
+/* A workspace or a project carries at most ST_TB_MAX bindings, one per
+ * key; a workspace inherits its project's bindings, its own winning for
+ * the same key (its effective bindings). */
+#define ST_TB_MAX 10
+
+struct st_tag_binding {
+    const char *id;               /* tb-... */
+    const char *key;
+    const char *value;            /* "" for a key-only tag */
+    const char *inherited_from;   /* effective lists: the project's id when
+                                     inherited, else NULL */
+};
+
+enum st_tb_owner { ST_TB_WORKSPACE, ST_TB_PROJECT };
+
+/* The owner's own bindings, by key. */
+tr_err store_tb_list(struct db *db, struct arena *a, enum st_tb_owner kind,
+                     const char *owner_id, struct st_tag_binding **out,
+                     int *n, struct tr_errbuf *eb);
+/* A workspace's effective bindings: its own, then its project's whose key
+ * it does not bind itself (inherited_from set), by key. */
+tr_err store_tb_effective(struct db *db, struct arena *a, const char *ws_id,
+                          struct st_tag_binding **out, int *n,
+                          struct tr_errbuf *eb);
+/* Sets the owner's bindings from in (key, value; keys distinct): replace
+ * makes them exactly in, else in's keys are added or take the new value.
+ * More than ST_TB_MAX after the change is TR_ERR_INVALID; an owner that
+ * does not exist TR_ERR_NOT_FOUND; either way nothing changes.  *out
+ * (nullable) gets the owner's bindings afterwards. */
+tr_err store_tb_set(struct db *db, struct arena *a, enum st_tb_owner kind,
+                    const char *owner_id, const struct st_tag_binding *in,
+                    int n, bool replace, struct st_tag_binding **out,
+                    int *nout, struct tr_errbuf *eb);
+/* store_tb_set() on c, inside the caller's transaction (no *out). */
+tr_err store_tb_set_in(struct db_conn *c, struct arena *a,
+                       enum st_tb_owner kind, const char *owner_id,
+                       const struct st_tag_binding *in, int n, bool replace,
+                       struct tr_errbuf *eb);
 
 /* ---- state versions (store_state.c) ------------------------------------ */
 

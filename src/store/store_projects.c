@@ -35,6 +35,7 @@ static tr_err taken(struct tr_errbuf *eb, const char *name)
 
 tr_err store_project_create(struct db *db, struct arena *a, const char *org,
                             const char *name, const char *description,
+                            const struct st_tb_list *tb,
                             struct st_project *out, struct tr_errbuf *eb)
 {
     struct st_project p = {
@@ -59,6 +60,9 @@ tr_err store_project_create(struct db *db, struct arena *a, const char *org,
                  p.id, p.org, p.name, p.description, p.created_at);
     if (e == TR_ERR_CONFLICT)
         e = taken(eb, name);
+    if (e == TR_OK && tb != NULL)
+        e = store_tb_set_in(c, a, ST_TB_PROJECT, p.id, tb->items, tb->n, true,
+                            eb);
     if (e == TR_OK)
         e = db_commit(c, eb);
     db_release(c);
@@ -139,19 +143,26 @@ tr_err store_project_list(struct db *db, struct arena *a, const char *org,
 
 tr_err store_project_update(struct db *db, struct arena *a, const char *id,
                             const char *name, const char *description,
-                            struct tr_errbuf *eb)
+                            const struct st_tb_list *tb, struct tr_errbuf *eb)
 {
     struct db_conn *c = db_acquire(db);
     int64_t n = 0;
-    tr_err e = db_x(c, a, &n, eb,
-                    "UPDATE projects SET name = COALESCE($2, name),"
-                    " description = COALESCE($3, description) WHERE id = $1",
-                    id, name, description);
-    db_release(c);
+    tr_err e = db_begin(c, eb);
+    if (e == TR_OK)
+        e = db_x(c, a, &n, eb,
+                 "UPDATE projects SET name = COALESCE($2, name),"
+                 " description = COALESCE($3, description) WHERE id = $1",
+                 id, name, description);
     if (e == TR_ERR_CONFLICT)
-        return taken(eb, name);
+        e = taken(eb, name);
     if (e == TR_OK && n == 0)
-        return tr_fail(eb, TR_ERR_NOT_FOUND, "project not found");
+        e = tr_fail(eb, TR_ERR_NOT_FOUND, "project not found");
+    if (e == TR_OK && tb != NULL)
+        e = store_tb_set_in(c, a, ST_TB_PROJECT, id, tb->items, tb->n, true,
+                            eb);
+    if (e == TR_OK)
+        e = db_commit(c, eb);
+    db_release(c); /* rolls back an open transaction */
     return e;
 }
 

@@ -216,6 +216,9 @@ tr_err store_ws_create(struct db *db, struct arena *a,
     if (e == TR_OK && in->ntags > 0)
         e = store_ws_tags_set(c, a, in->org, id, in->tag_names, in->ntags,
                               false, eb);
+    if (e == TR_OK && in->nbindings > 0)
+        e = store_tb_set_in(c, a, ST_TB_WORKSPACE, id, in->bindings,
+                            in->nbindings, true, eb);
     if (e == TR_OK && out != NULL)
         e = load(c, a, "w.id = $1", id, NULL, out, eb);
     if (e == TR_OK)
@@ -313,6 +316,9 @@ tr_err store_ws_update(struct db *db, struct arena *a, const char *id,
     if (e == TR_OK && u->set_tags)
         e = store_ws_tags_set(c, a, cur.org, id, u->tag_names, u->ntags, true,
                               eb);
+    if (e == TR_OK && u->set_bindings)
+        e = store_tb_set_in(c, a, ST_TB_WORKSPACE, id, u->bindings,
+                            u->nbindings, true, eb);
     if (e == TR_OK && out != NULL)
         e = load(c, a, "w.id = $1", id, NULL, out, eb);
     if (e == TR_OK)
@@ -378,6 +384,31 @@ static void list_where(struct sqlb *q, const struct st_ws_filter *f)
                   " t ON t.id = wt.tag_id WHERE wt.workspace_id = w.id"
                   " AND t.name = ?)",
                   1, f->exclude_tags[i]);
+    /* effective bindings: the workspace's own, or its project's for a key
+     * it does not bind itself */
+    for (int i = 0; i < f->ntagged; i++) {
+        const char *v = f->tagged[i].value;
+        const char *val = v != NULL && *v != '\0' ? " AND b.value = ?" : "";
+        int nv = *val ? 1 : 0;
+        const char *k = f->tagged[i].key;
+        sqlb_addv(q,
+                  arena_printf(q->a,
+                               " AND (EXISTS (SELECT 1 FROM tag_bindings b"
+                               " WHERE b.workspace_id = w.id AND b.key = ?%s)",
+                               val),
+                  1 + nv, k, v);
+        sqlb_addv(q,
+                  arena_printf(q->a,
+                               " OR (EXISTS (SELECT 1 FROM tag_bindings b"
+                               " WHERE b.project_id = w.project_id"
+                               " AND b.key = ?%s)",
+                               val),
+                  1 + nv, k, v);
+        sqlb_addv(q,
+                  " AND NOT EXISTS (SELECT 1 FROM tag_bindings o"
+                  " WHERE o.workspace_id = w.id AND o.key = ?)))",
+                  1, k);
+    }
 }
 
 /* Sort keys for "current-run.created-at": workspaces without a current

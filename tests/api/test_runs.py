@@ -658,6 +658,12 @@ def test_plans_and_applies(c, org):
     # the JSON plans exist once the plan finished
     for what in ("json-output", "json-output-redacted"):
         assert_error(c.get("%s/plans/%s/%s" % (API, plan, what)), 404)
+        # the run-level alias (pytfe) answers the same
+        r = c.get("%s/runs/%s/plan/%s" % (API, run["id"], what))
+        assert_error(r, 404)
+        assert "has not finished" in r.json["errors"][0]["detail"], r
+        assert_error(c.get("%s/runs/run-doesnotexist1/plan/%s" %
+                           (API, what)), 404)
     for bad in ("%s/plans/%s" % (API, apply_), "%s/applies/%s" % (API, plan),
                 API + "/plans/plan-doesnotexist1",
                 API + "/applies/apply-doesnotexist1",

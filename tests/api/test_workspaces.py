@@ -186,6 +186,7 @@ def test_create_all_attributes(admin, org):
         "execution-mode": "local", "terraform-version": "1.9.5",
         "working-directory": "infra/prod", "allow-destroy-plan": False,
         "file-triggers-enabled": False, "global-remote-state": True,
+        "project-remote-state": True,
         "queue-all-runs": True, "speculative-enabled": False,
         "structured-run-output-enabled": True, "source-name": "my-app",
         "source-url": "https://example.com/app",
@@ -385,11 +386,6 @@ def test_read_missing(admin, org, ws):
     assert_error(admin.get("%s/organizations/%s/workspaces/%s"
                            % (API, unique("nope"), ws["attributes"][
                                "name"])), 404)
-
-
-def test_tag_bindings_answer_404(admin, ws):
-    assert_error(admin.get("%s/workspaces/%s/tag-bindings"
-                           % (API, ws["id"])), 404)
 
 
 # ---- list -------------------------------------------------------------------

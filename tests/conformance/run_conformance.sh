@@ -119,8 +119,10 @@ fi
 echo "starting terraced (demo) on $ADDRESS, data dir $DATA"
 launcher=()
 command -v setsid >/dev/null 2>&1 && launcher=(setsid)
+# --tool-mirror off: a test pinning a missing version must not download
 "${launcher[@]}" "$TERRACED" --role demo --data-dir "$DATA" \
-  --listen "127.0.0.1:$PORT" --external-url "$ADDRESS" "${extra[@]}" \
+  --listen "127.0.0.1:$PORT" --external-url "$ADDRESS" --tool-mirror off \
+  "${extra[@]}" \
   </dev/null >"$LOG" 2>&1 &
 pid=$!
 

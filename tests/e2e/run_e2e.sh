@@ -7,6 +7,11 @@
 #   TERRACE_E2E_TIMEOUT    seconds per tofu invocation, default 120
 #   TERRACE_E2E_TF_LOG     TF_LOG level of each tofu run (default DEBUG;
 #                          the log tail is printed when a command fails)
+#   TERRACE_TFE_PROVIDER_BIN  terraform-provider-tfe v0.79.0 for
+#                          test_tfe_provider.py (default: the cached
+#                          build under $TERRACE_CACHE; it skips without)
+#   TERRACE_PYTFE_PYTHON   python of a venv with pytfe 1.5.0 for
+#                          test_pytfe.py (default: deps.sh's venv)
 # Extra arguments go to pytest (e.g. -k lock -x).
 # SPDX-License-Identifier: MPL-2.0
 set -euo pipefail

@@ -285,6 +285,17 @@ def test_run_token_reaches_only_its_state(tofu, api, remote, org, daemon):
     assert rt.get(path + "/current-state-version").status == 200
     api.ok(c.delete(rel, body=me), 204)
     assert rt.get(path + "/current-state-version").status == 404
+    # ...with the workspaces of its project (project-remote-state; both
+    # are in the default project), and no longer once it moves out
+    api.ok(c.patch(path, {"data": {"type": "workspaces", "attributes": {
+        "project-remote-state": True}}}), 200)
+    assert rt.get(path + "/current-state-version").status == 200
+    prj = api.ok(c.post("/api/v2/organizations/%s/projects" % org, {
+        "data": {"type": "projects", "attributes": {
+            "name": unique("prj")}}}), 201).json["data"]["id"]
+    api.ok(c.patch(path, {"data": {"type": "workspaces", "relationships": {
+        "project": {"data": {"type": "projects", "id": prj}}}}}), 200)
+    assert rt.get(path + "/current-state-version").status == 404
     api.ok(c.patch(path, {"data": {"type": "workspaces", "attributes": {
         "global-remote-state": True}}}), 200)
     assert rt.get(path + "/current-state-version").status == 200

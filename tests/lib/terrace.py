@@ -120,9 +120,12 @@ class Daemon:
     def start(self):
         ddir = (os.path.relpath(self.data_dir, self.tmp) if self.relative
                 else self.data_dir)
+        # no test downloads a tool from the internet; tests of the
+        # installer pass a loopback --tool-mirror, which wins (later flag)
         args = [os.path.join(BUILD, "terraced"), "--data-dir", ddir,
                 "--listen", "127.0.0.1:%d" % self.port,
-                "--external-url", self.url] + self.extra_args
+                "--external-url", self.url,
+                "--tool-mirror", "off"] + self.extra_args
         if self.backend == "pg":
             if self.pg_dir is None:
                 # its own dir: the postgres user must reach the socket

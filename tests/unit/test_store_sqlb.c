@@ -138,7 +138,7 @@ static void test_page_overflow(void **state)
                                       NULL, NULL, NULL, &eb),
                      TR_OK);
     assert_int_equal(
-        store_project_create(fx->st.db, fx->a, "acme", "p7", NULL, &p, &eb),
+        store_project_create(fx->st.db, fx->a, "acme", "p7", NULL, NULL, &p, &eb),
         TR_OK);
     int64_t total = -1;
     /* 1 + 255 values: at the limit, runs and finds p7 */

@@ -156,7 +156,8 @@ static void test_update(void **state)
     mkws(fx, "o", "other", NULL, 0);
     struct st_project prj;
     assert_int_equal(
-        store_project_create(fx->db, fx->a, "o", "Team", "d", &prj, NULL),
+        store_project_create(fx->db, fx->a, "o", "Team", "d", NULL, &prj,
+                             NULL),
         TR_OK);
     const char *newtags[] = {"c", "b"};
     struct st_ws_update u = {
@@ -438,17 +439,21 @@ static void test_projects(void **state)
     int n = 0;
     int64_t total = 0;
     assert_int_equal(
-        store_project_create(fx->db, fx->a, "o", "Team A", NULL, &p, NULL),
+        store_project_create(fx->db, fx->a, "o", "Team A", NULL, NULL, &p,
+                             NULL),
         TR_OK);
     assert_true(strncmp(p.id, "prj-", 4) == 0);
     assert_int_equal(
-        store_project_create(fx->db, fx->a, "o", "Team A", NULL, NULL, NULL),
+        store_project_create(fx->db, fx->a, "o", "Team A", NULL, NULL, NULL,
+                             NULL),
         TR_ERR_INVALID);
     assert_int_equal(
-        store_project_create(fx->db, fx->a, "nope", "x", NULL, NULL, NULL),
+        store_project_create(fx->db, fx->a, "nope", "x", NULL, NULL, NULL,
+                             NULL),
         TR_ERR_NOT_FOUND);
     assert_int_equal(
-        store_project_create(fx->db, fx->a, "p", "Team A", NULL, NULL, NULL),
+        store_project_create(fx->db, fx->a, "p", "Team A", NULL, NULL, NULL,
+                             NULL),
         TR_OK);
     const char *names[] = {"Team A", "nope"};
     assert_int_equal(store_project_list(fx->db, fx->a, "o", names, 2, NULL, 0,
@@ -466,7 +471,8 @@ static void test_projects(void **state)
                      TR_OK);
     assert_int_equal(total, 2);
     assert_int_equal(
-        store_project_update(fx->db, fx->a, p.id, "Team B", "desc", NULL),
+        store_project_update(fx->db, fx->a, p.id, "Team B", "desc", NULL,
+                             NULL),
         TR_OK);
     assert_int_equal(store_project_get(fx->db, fx->a, p.id, &got, NULL), TR_OK);
     assert_string_equal(got.name, "Team B");
@@ -474,7 +480,7 @@ static void test_projects(void **state)
     assert_int_equal(store_project_default(fx->db, fx->a, "o", &def, NULL),
                      TR_OK);
     assert_int_equal(store_project_update(fx->db, fx->a, p.id,
-                                          "Default Project", NULL, NULL),
+                                          "Default Project", NULL, NULL, NULL),
                      TR_ERR_INVALID);
     /* refusals: the default project, a project with a workspace */
     assert_int_equal(store_project_delete(fx->db, fx->a, def.id, NULL),
@@ -490,7 +496,8 @@ static void test_projects(void **state)
     assert_int_equal(store_project_delete(fx->db, fx->a, p.id, NULL), TR_OK);
     assert_int_equal(store_project_delete(fx->db, fx->a, p.id, NULL),
                      TR_ERR_NOT_FOUND);
-    assert_int_equal(store_project_update(fx->db, fx->a, p.id, "x", NULL, NULL),
+    assert_int_equal(store_project_update(fx->db, fx->a, p.id, "x", NULL,
+                                          NULL, NULL),
                      TR_ERR_NOT_FOUND);
 }
 
@@ -652,6 +659,104 @@ static void test_fault_walk(void **state)
     }
 }
 
+/* "k=v,k=v" of a binding list, in the test arena. */
+static const char *tb_text(struct fx *fx, const struct st_tag_binding *b,
+                           int n)
+{
+    const char *s = "";
+    for (int i = 0; i < n; i++)
+        s = arena_printf(fx->a, "%s%s%s=%s%s", s, i ? "," : "", b[i].key,
+                         b[i].value, b[i].inherited_from ? "^" : "");
+    return s;
+}
+
+static void test_tag_bindings(void **state)
+{
+    struct fx *fx = fixture(state);
+    struct st_project prj;
+    struct st_tag_binding pb[] = {{.key = "env", .value = "dev"},
+                                  {.key = "cost", .value = "42"}};
+    struct st_tb_list pl = {pb, 2};
+    assert_int_equal(store_project_create(fx->db, fx->a, "o", "Tagged", NULL,
+                                          &pl, &prj, NULL),
+                     TR_OK);
+    struct st_tag_binding wb[] = {{.key = "env", .value = "prod"},
+                                  {.key = "app", .value = ""}};
+    struct st_workspace in = {.org = "o",
+                              .name = "tb",
+                              .project_id = prj.id,
+                              .bindings = wb,
+                              .nbindings = 2},
+                        w;
+    assert_int_equal(store_ws_create(fx->db, fx->a, &in, &w, NULL), TR_OK);
+    struct st_tag_binding *got = NULL;
+    int n = 0;
+    assert_int_equal(store_tb_list(fx->db, fx->a, ST_TB_WORKSPACE, w.id, &got,
+                                   &n, NULL),
+                     TR_OK);
+    assert_string_equal(tb_text(fx, got, n), "app=,env=prod");
+    /* the workspace's own env wins; cost is inherited */
+    assert_int_equal(store_tb_effective(fx->db, fx->a, w.id, &got, &n, NULL),
+                     TR_OK);
+    assert_string_equal(tb_text(fx, got, n), "app=,cost=42^,env=prod");
+    for (int i = 0; i < n; i++)
+        if (got[i].inherited_from != NULL)
+            assert_string_equal(got[i].inherited_from, prj.id);
+    /* add: new keys and new values; the rest stays */
+    struct st_tag_binding add[] = {{.key = "app", .value = "web"},
+                                   {.key = "tier", .value = "1"}};
+    assert_int_equal(store_tb_set(fx->db, fx->a, ST_TB_WORKSPACE, w.id, add, 2,
+                                  false, &got, &n, NULL),
+                     TR_OK);
+    assert_string_equal(tb_text(fx, got, n), "app=web,env=prod,tier=1");
+    /* over the limit: refused, nothing changed */
+    struct st_tag_binding many[ST_TB_MAX];
+    for (int i = 0; i < ST_TB_MAX; i++)
+        many[i] = (struct st_tag_binding){
+            .key = arena_printf(fx->a, "m%d", i), .value = "x"};
+    struct tr_errbuf eb = {{0}};
+    assert_int_equal(store_tb_set(fx->db, fx->a, ST_TB_WORKSPACE, w.id, many,
+                                  ST_TB_MAX, false, NULL, NULL, &eb),
+                     TR_ERR_INVALID);
+    assert_non_null(strstr(eb.msg, "at most 10"));
+    assert_int_equal(store_tb_list(fx->db, fx->a, ST_TB_WORKSPACE, w.id, &got,
+                                   &n, NULL),
+                     TR_OK);
+    assert_int_equal(n, 3);
+    /* replacing with exactly ST_TB_MAX fits */
+    assert_int_equal(store_tb_set(fx->db, fx->a, ST_TB_WORKSPACE, w.id, many,
+                                  ST_TB_MAX, true, NULL, NULL, NULL),
+                     TR_OK);
+    assert_int_equal(count(fx, "SELECT count(*) AS n FROM tag_bindings"),
+                     ST_TB_MAX + 2);
+    assert_int_equal(store_tb_set(fx->db, fx->a, ST_TB_PROJECT, "prj-nope",
+                                  add, 1, false, NULL, NULL, NULL),
+                     TR_ERR_NOT_FOUND);
+    /* a failing statement anywhere in a replace leaves the old ones */
+    for (int k = 1;; k++) {
+        fault_arm("db.query", k);
+        tr_err e = store_tb_set(fx->db, fx->a, ST_TB_WORKSPACE, w.id, add, 2,
+                                true, NULL, NULL, NULL);
+        bool fired = fault_fired();
+        fault_reset();
+        assert_int_equal(store_tb_list(fx->db, fx->a, ST_TB_WORKSPACE, w.id,
+                                       &got, &n, NULL),
+                         TR_OK);
+        if (!fired) {
+            assert_int_equal(e, TR_OK);
+            assert_string_equal(tb_text(fx, got, n), "app=web,tier=1");
+            break;
+        }
+        assert_int_not_equal(e, TR_OK);
+        assert_int_equal(n, ST_TB_MAX);
+        assert_true(k < 50);
+    }
+    /* deleting the workspace, then the project, deletes their bindings */
+    assert_int_equal(store_ws_delete(fx->db, fx->a, w.id, false, NULL), TR_OK);
+    assert_int_equal(store_project_delete(fx->db, fx->a, prj.id, NULL), TR_OK);
+    assert_int_equal(count(fx, "SELECT count(*) AS n FROM tag_bindings"), 0);
+}
+
 #define BOTH(f)                                                                \
     {"sqlite/" #f, f, setup, teardown, (void *)&k_sqlite},                     \
     {                                                                          \
@@ -665,7 +770,7 @@ int main(void)
         BOTH(test_list),       BOTH(test_lock_state_machine),
         BOTH(test_lock_race),  BOTH(test_delete_and_safe_delete),
         BOTH(test_projects),   BOTH(test_tags),
-        BOTH(test_fault_walk),
+        BOTH(test_fault_walk), BOTH(test_tag_bindings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
