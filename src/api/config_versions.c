@@ -240,8 +240,7 @@ static void cv_upload(struct http_req *r)
     e = archive_check(r->spool_path, &lim, &eb);
     if ((e == TR_ERR_INVALID || e == TR_ERR_TOO_LARGE) && again) {
         /* the version keeps its good configuration */
-        http_error(r, 422, "invalid configuration archive",
-                   refusal(r, e, &eb));
+        http_error(r, 422, "invalid configuration archive", refusal(r, e, &eb));
         return;
     }
     if (e == TR_ERR_INVALID || e == TR_ERR_TOO_LARGE) {
@@ -256,8 +255,7 @@ static void cv_upload(struct http_req *r)
         e = blob_put_file(r->srv->blob, key, r->spool_path, &eb);
     if (e == TR_OK) {
         e = again ? store_cv_replace_upload(r->srv->db, r->arena, cv.id, key,
-                                            (int64_t)r->body_len, &old_key,
-                                            &eb)
+                                            (int64_t)r->body_len, &old_key, &eb)
                   : store_cv_set_uploaded(r->srv->db, r->arena, cv.id, key,
                                           (int64_t)r->body_len, &cv, &eb);
         if (e != TR_OK)

@@ -28,7 +28,7 @@ static void ping(struct http_req *r)
     http_reply(r, 204, NULL, "", 0);
 }
 
-#define REPLY_LIT(r, status, lit) \
+#define REPLY_LIT(r, status, lit)                                              \
     http_reply((r), (status), "application/json", (lit), sizeof(lit) - 1)
 
 static void health(struct http_req *r)
@@ -49,7 +49,8 @@ static void health(struct http_req *r)
         REPLY_LIT(r, 503, "{\"status\":\"unavailable\"}");
         return;
     }
-    const char *sb = r->srv->sandbox[0] ? r->srv->sandbox : "{\"runs\":\"none\"}";
+    const char *sb =
+        r->srv->sandbox[0] ? r->srv->sandbox : "{\"runs\":\"none\"}";
     char *body = arena_printf(r->arena,
                               "{\"status\":\"ok\",\"database\":\"ok\","
                               "\"blob\":\"ok\",\"sandbox\":%s}",

@@ -123,9 +123,9 @@ static bool settings_apply(struct http_req *r, json_t *attrs, json_t *stored)
             !json_is_boolean(v))
             want = "true or false";
         else if (s->kind == SET_FIXED && json_is_true(v) != (s->def_int != 0))
-            want = arena_printf(r->arena,
-                                "%s: Terrace does not have this feature",
-                                s->def_int ? "true" : "false");
+            want =
+                arena_printf(r->arena, "%s: Terrace does not have this feature",
+                             s->def_int ? "true" : "false");
         else if (s->kind == SET_INT && !json_is_null(v) &&
                  (!json_is_integer(v) || json_integer_value(v) < s->min ||
                   json_integer_value(v) > s->max))

@@ -172,7 +172,7 @@ const struct route api_plan_apply_routes[] = {
     {"GET", "/api/v2/plans/:id/json-output-redacted", plan_json_redacted,
      ROUTE_AUTH},
     {"GET", "/api/v2/runs/:id/plan/json-output", plan_json, ROUTE_AUTH},
-    {"GET", "/api/v2/runs/:id/plan/json-output-redacted",
-     plan_json_redacted, ROUTE_AUTH},
+    {"GET", "/api/v2/runs/:id/plan/json-output-redacted", plan_json_redacted,
+     ROUTE_AUTH},
     {0},
 };

@@ -49,9 +49,9 @@ static bool parse_include(struct http_req *r, bool *etb)
     for (char *t = strtok_r(copy, ",", &save); t != NULL;
          t = strtok_r(NULL, ",", &save)) {
         if (strcmp(t, "effective_tag_bindings") != 0) {
-            http_error(r, 400, "bad request",
-                       arena_printf(r->arena, "Invalid include parameter: %s",
-                                    t));
+            http_error(
+                r, 400, "bad request",
+                arena_printf(r->arena, "Invalid include parameter: %s", t));
             return false;
         }
         *etb = true;
@@ -71,9 +71,9 @@ static json_t *projects_doc(struct http_req *r, const struct st_project *prj,
     for (int i = 0; i < n; i++) {
         json_t *j = api_project_json(r, &prj[i]);
         json_array_append_new(items, j);
-        if (etb && !api_tb_effective(r, ST_TB_PROJECT, prj[i].id,
-                                     json_object_get(j, "relationships"),
-                                     inc)) {
+        if (etb &&
+            !api_tb_effective(r, ST_TB_PROJECT, prj[i].id,
+                              json_object_get(j, "relationships"), inc)) {
             json_decref(items);
             json_decref(inc);
             return NULL;
@@ -217,10 +217,9 @@ static void create(struct http_req *r)
     }
     struct st_project p;
     struct tr_errbuf eb = {{0}};
-    tr_err e =
-        store_project_create(r->srv->db, r->arena, o.name, in.name,
-                             in.description, in.has_tb ? &in.tb : NULL, &p,
-                             &eb);
+    tr_err e = store_project_create(r->srv->db, r->arena, o.name, in.name,
+                                    in.description, in.has_tb ? &in.tb : NULL,
+                                    &p, &eb);
     if (e != TR_OK) {
         api_store_fail(r, e, &eb);
         return;
@@ -251,9 +250,9 @@ static void update(struct http_req *r)
     if (data == NULL || !parse(r, data, &in))
         return;
     struct tr_errbuf eb = {{0}};
-    tr_err e = store_project_update(r->srv->db, r->arena, p.id, in.name,
-                                    in.description, in.has_tb ? &in.tb : NULL,
-                                    &eb);
+    tr_err e =
+        store_project_update(r->srv->db, r->arena, p.id, in.name,
+                             in.description, in.has_tb ? &in.tb : NULL, &eb);
     if (e == TR_OK)
         e = store_project_get(r->srv->db, r->arena, p.id, &p, &eb);
     if (e != TR_OK) {

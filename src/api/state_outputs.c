@@ -50,8 +50,8 @@ static const char *value_text(struct http_req *r, const struct st_sv_output *o)
 json_t *api_sv_output_json(struct http_req *r, const struct st_sv_output *o,
                            bool hide)
 {
-    json_t *value = hide && o->sensitive ? json_null()
-                                         : text_json(value_text(r, o));
+    json_t *value =
+        hide && o->sensitive ? json_null() : text_json(value_text(r, o));
     return json_pack(
         "{s:s,s:s,s:{s:s,s:b,s:s,s:o,s:o},s:{s:s}}", "id", o->id, "type",
         "state-version-outputs", "attributes", "name", o->name, "sensitive",
@@ -73,8 +73,8 @@ static void outputs_reply(struct http_req *r, const char *sv_id, bool hide)
     tr_err e = TR_OK;
     if (sv_id != NULL)
         e = store_sv_outputs(r->srv->db, r->arena, sv_id,
-                             (p.number - 1) * p.size, p.size, &outs, &n,
-                             &total, &eb);
+                             (p.number - 1) * p.size, p.size, &outs, &n, &total,
+                             &eb);
     if (e != TR_OK) {
         api_store_fail(r, e, &eb);
         return;
@@ -112,15 +112,16 @@ void api_sv_output_show(struct http_req *r)
     struct tr_errbuf eb = {{0}};
     struct st_sv_output o;
     struct st_sv sv;
-    tr_err e = store_sv_output_get(r->srv->db, r->arena, http_param(r, "id"),
-                                   &o, &eb);
+    tr_err e =
+        store_sv_output_get(r->srv->db, r->arena, http_param(r, "id"), &o, &eb);
     if (e != TR_OK) {
         api_store_fail(r, e, &eb);
         return;
     }
     if (api_sv_access(r, o.sv_id, &sv, NULL))
-        api_sv_reply_doc(r, 200, json_pack("{s:o}", "data",
-                                           api_sv_output_json(r, &o, false)));
+        api_sv_reply_doc(
+            r, 200,
+            json_pack("{s:o}", "data", api_sv_output_json(r, &o, false)));
 }
 
 bool api_ws_outputs_rel(struct http_req *r, const struct st_workspace *w,
@@ -151,8 +152,7 @@ bool api_ws_outputs_rel(struct http_req *r, const struct st_workspace *w,
                       "type", "workspace-outputs", "attributes", "name",
                       o->name, "sensitive", o->sensitive, "output-type",
                       o->type, "value", value, "links", "self",
-                      arena_printf(r->arena,
-                                   "/api/v2/state-version-outputs/%s",
+                      arena_printf(r->arena, "/api/v2/state-version-outputs/%s",
                                    o->id)));
     }
     json_object_set_new(rels, "outputs", json_pack("{s:o}", "data", data));

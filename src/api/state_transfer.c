@@ -77,8 +77,8 @@ static bool spool_digest(struct http_req *r, char **md5, char **sha)
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            log_error("rid=%s cannot read spooled upload: %s",
-                      r->request_id, strerror(errno));
+            log_error("rid=%s cannot read spooled upload: %s", r->request_id,
+                      strerror(errno));
             http_fail(r, TR_ERR_IO, NULL);
             return false;
         }
@@ -98,8 +98,7 @@ static bool upload_target(struct http_req *r, struct st_sv *sv)
     struct tr_errbuf eb = {{0}};
     if (!http_check_signature(r))
         return false;
-    tr_err e = store_sv_get(r->srv->db, r->arena, http_param(r, "id"), sv,
-                            &eb);
+    tr_err e = store_sv_get(r->srv->db, r->arena, http_param(r, "id"), sv, &eb);
     if (e != TR_OK) {
         api_store_fail(r, e, &eb);
         return false;
@@ -120,9 +119,9 @@ void api_sv_upload(struct http_req *r)
     if (!upload_target(r, &sv))
         return;
     if (strcmp(sv.status, "pending") != 0) {
-        http_error(r, 409, "conflict",
-                   arena_printf(r->arena, "state version %s is %s", sv.id,
-                                sv.status));
+        http_error(
+            r, 409, "conflict",
+            arena_printf(r->arena, "state version %s is %s", sv.id, sv.status));
         return;
     }
     if (!spool_digest(r, &md5, &sha))
@@ -175,9 +174,8 @@ void api_sv_json_upload(struct http_req *r)
         return;
     }
     /* a key per upload: a concurrent loser cannot overwrite the winner */
-    char *key = arena_printf(r->arena, "state/%s/%s-%s.json",
-                             sv.workspace_id, sv.id,
-                             util_new_id(r->arena, "j"));
+    char *key = arena_printf(r->arena, "state/%s/%s-%s.json", sv.workspace_id,
+                             sv.id, util_new_id(r->arena, "j"));
     tr_err e = blob_put_file(r->srv->blob, key, r->spool_path, &eb);
     if (e == TR_OK)
         e = store_sv_set_json(r->srv->db, r->arena, sv.id, key, &eb);

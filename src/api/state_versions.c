@@ -66,10 +66,9 @@ static json_t *ref(const char *type, const char *id)
 static json_t *signed_url(struct http_req *r, const struct st_sv *sv,
                           const char *what)
 {
-    char *path = arena_printf(r->arena, "/api/v2/state-versions/%s/%s",
-                              sv->id, what);
-    return json_string(
-        http_signed_url(r, path, r->srv->cfg.upload_url_ttl));
+    char *path =
+        arena_printf(r->arena, "/api/v2/state-versions/%s/%s", sv->id, what);
+    return json_string(http_signed_url(r, path, r->srv->cfg.upload_url_ttl));
 }
 
 static json_t *sv_json(struct http_req *r, const struct st_sv *sv,
@@ -80,9 +79,9 @@ static json_t *sv_json(struct http_req *r, const struct st_sv *sv,
     json_t *resources, *modules, *providers;
     state_resource_attrs(sv->resources, &resources, &modules, &providers);
     json_t *attrs = json_pack(
-        "{s:s,s:I,s:s,s:I,s:s,s:i,s:s,s:b,s:o,s:o,s:o,s:n,s:n}",
-        "created-at", sv->created_at, "size", (json_int_t)sv->size, "status",
-        sv->status, "serial", (json_int_t)sv->serial, "lineage", sv->lineage,
+        "{s:s,s:I,s:s,s:I,s:s,s:i,s:s,s:b,s:o,s:o,s:o,s:n,s:n}", "created-at",
+        sv->created_at, "size", (json_int_t)sv->size, "status", sv->status,
+        "serial", (json_int_t)sv->serial, "lineage", sv->lineage,
         "state-version", 4, "terraform-version", sv->terraform_version,
         "resources-processed", final, "resources", resources, "modules",
         modules, "providers", providers, "vcs-commit-sha", "vcs-commit-url");
@@ -100,25 +99,27 @@ static json_t *sv_json(struct http_req *r, const struct st_sv *sv,
     json_t *ids = json_array();
     for (int i = 0; i < nouts; i++)
         json_array_append_new(ids, ref("state-version-outputs", outs[i].id));
-    json_t *rels = json_pack(
-        "{s:{s:o},s:{s:o},s:{s:o},s:{s:o}}", "run", "data",
-        ref("runs", sv->run_id), "created-by", "data",
-        ref("users", sv->created_by), "workspace", "data",
-        ref("workspaces", sv->workspace_id), "outputs", "data", ids);
-    return json_pack("{s:s,s:s,s:o,s:o,s:{s:s}}", "id", sv->id, "type",
-                     "state-versions", "attributes", attrs, "relationships",
-                     rels, "links", "self",
-                     arena_printf(r->arena, "/api/v2/state-versions/%s",
-                                  sv->id));
+    json_t *rels =
+        json_pack("{s:{s:o},s:{s:o},s:{s:o},s:{s:o}}", "run", "data",
+                  ref("runs", sv->run_id), "created-by", "data",
+                  ref("users", sv->created_by), "workspace", "data",
+                  ref("workspaces", sv->workspace_id), "outputs", "data", ids);
+    return json_pack(
+        "{s:s,s:s,s:o,s:o,s:{s:s}}", "id", sv->id, "type", "state-versions",
+        "attributes", attrs, "relationships", rels, "links", "self",
+        arena_printf(r->arena, "/api/v2/state-versions/%s", sv->id));
 }
 
 /* include=...: true if the value is valid; *outputs says whether outputs
  * were asked for.  Writes 400 for unknown names. */
 static bool parse_include(struct http_req *r, bool *outputs)
 {
-    static const char *const known[] = {
-        "outputs", "created_by", "run", "run.created_by",
-        "run.configuration_version", NULL};
+    static const char *const known[] = {"outputs",
+                                        "created_by",
+                                        "run",
+                                        "run.created_by",
+                                        "run.configuration_version",
+                                        NULL};
     *outputs = false;
     const char *inc = http_query(r, "include");
     if (inc == NULL || *inc == '\0')
@@ -130,9 +131,9 @@ static bool parse_include(struct http_req *r, bool *outputs)
         while (known[i] != NULL && strcmp(known[i], t) != 0)
             i++;
         if (known[i] == NULL) {
-            http_error(r, 400, "Invalid include parameter",
-                       arena_printf(r->arena,
-                                    "Invalid include parameter: %.100s", t));
+            http_error(
+                r, 400, "Invalid include parameter",
+                arena_printf(r->arena, "Invalid include parameter: %.100s", t));
             return false;
         }
         if (i == 0)
@@ -162,8 +163,8 @@ static void reply_sv(struct http_req *r, int status, const struct st_sv *sv,
     struct tr_errbuf eb = {{0}};
     struct st_sv_output *outs = NULL;
     int n = 0;
-    tr_err e = store_sv_outputs(r->srv->db, r->arena, sv->id, 0, -1, &outs,
-                                &n, NULL, &eb);
+    tr_err e = store_sv_outputs(r->srv->db, r->arena, sv->id, 0, -1, &outs, &n,
+                                NULL, &eb);
     if (e != TR_OK) {
         json_decref(extra);
         api_store_fail(r, e, &eb);
@@ -249,8 +250,7 @@ static bool is_md5(const char *s)
     return n == 32 && s[n] == '\0';
 }
 
-static bool parse_create(struct http_req *r, json_t *data,
-                         struct create_req *q)
+static bool parse_create(struct http_req *r, json_t *data, struct create_req *q)
 {
     bool has_serial = false;
     q->force = -1;
@@ -280,8 +280,8 @@ static bool parse_create(struct http_req *r, json_t *data,
     if (q->json_state != NULL && q->state == NULL)
         return invalid(r, "attribute json-state needs state; upload both "
                           "through the upload URLs instead");
-    json_t *run = json_object_get(json_object_get(data, "relationships"),
-                                  "run");
+    json_t *run =
+        json_object_get(json_object_get(data, "relationships"), "run");
     if (run != NULL && !json_is_null(json_object_get(run, "data"))) {
         q->run_id = jsonapi_rel_id(data, "run");
         if (q->run_id == NULL || strncmp(q->run_id, "run-", 4) != 0 ||
@@ -305,9 +305,9 @@ static bool decode(struct http_req *r, const char *name, const char *b64,
         return false;
     }
     if (digest_b64_decode(r->arena, b64, n, out, len) != TR_OK)
-        return invalid(r, arena_printf(r->arena,
-                                       "attribute %s is not valid base64",
-                                       name));
+        return invalid(
+            r,
+            arena_printf(r->arena, "attribute %s is not valid base64", name));
     if ((int64_t)*len > max) {
         http_error(r, 413, NULL,
                    arena_printf(r->arena,
@@ -364,8 +364,8 @@ static void write_finalized(struct http_req *r, struct st_sv *sv,
     if (e == TR_OK && json != NULL)
         e = blob_put(r->srv->blob, sv->json_blob_key, json, jsonlen, &eb);
     if (e == TR_OK)
-        e = store_sv_create(r->srv->db, r->arena, sv, outs, si->noutputs,
-                            skip, kind, holder, sv, &eb);
+        e = store_sv_create(r->srv->db, r->arena, sv, outs, si->noutputs, skip,
+                            kind, holder, sv, &eb);
     if (e != TR_OK) {
         json_decref(extra);
         remove_blobs(r, sv->blob_key, json ? sv->json_blob_key : NULL);
@@ -396,8 +396,7 @@ static void create_inline(struct http_req *r, const struct create_req *q,
         return;
     }
     if (q->json_state != NULL) {
-        if (!decode(r, "json-state", q->json_state, max * 2, &json,
-                    &jsonlen))
+        if (!decode(r, "json-state", q->json_state, max * 2, &json, &jsonlen))
             return;
         if (!state_is_json(json, jsonlen)) {
             invalid(r, "attribute json-state is not JSON");
@@ -419,8 +418,8 @@ static void create_inline(struct http_req *r, const struct create_req *q,
     sv->terraform_version = si.terraform_version;
     sv->resources = si.resources;
     sv->blob_key = blob_key(r, sv->workspace_id, sv->id, "tfstate");
-    sv->json_blob_key = json ? blob_key(r, sv->workspace_id, sv->id, "json")
-                             : NULL;
+    sv->json_blob_key =
+        json ? blob_key(r, sv->workspace_id, sv->id, "json") : NULL;
     int skip = q->force == 1 ? SV_FORCE : 0;
     e = store_sv_check(r->srv->db, r->arena, sv->workspace_id, sv->serial,
                        sv->lineage, sv->md5, skip, &eb);
@@ -440,12 +439,12 @@ static void create_pending(struct http_req *r, const struct create_req *q,
     sv->status = "pending";
     sv->force = q->force == 1;
     sv->blob_key = blob_key(r, sv->workspace_id, sv->id, "tfstate");
-    tr_err e = store_sv_check(r->srv->db, r->arena, sv->workspace_id,
-                              sv->serial, sv->lineage, sv->md5,
-                              sv->force ? SV_FORCE : 0, &eb);
+    tr_err e =
+        store_sv_check(r->srv->db, r->arena, sv->workspace_id, sv->serial,
+                       sv->lineage, sv->md5, sv->force ? SV_FORCE : 0, &eb);
     if (e == TR_OK)
-        e = store_sv_create(r->srv->db, r->arena, sv, NULL, 0, 0, kind,
-                            holder, sv, &eb);
+        e = store_sv_create(r->srv->db, r->arena, sv, NULL, 0, 0, kind, holder,
+                            sv, &eb);
     if (e != TR_OK) {
         api_store_fail(r, e, &eb);
         return;
@@ -525,14 +524,13 @@ static void sv_rollback(struct http_req *r)
     size_t rawlen = 0, jsonlen = 0, outlen = 0;
     int64_t max = r->srv->cfg.max_state;
     if (e == TR_OK)
-        e = blob_get(r->srv->blob, r->arena, target.blob_key, (size_t)max,
-                     &raw, &rawlen, &eb);
+        e = blob_get(r->srv->blob, r->arena, target.blob_key, (size_t)max, &raw,
+                     &rawlen, &eb);
     if (e == TR_OK && target.json_blob_key != NULL)
         e = blob_get(r->srv->blob, r->arena, target.json_blob_key,
                      (size_t)max * 2, &json, &jsonlen, &eb);
     if (e == TR_OK)
-        e = state_with_serial(r->arena, raw, rawlen, next, &out, &outlen,
-                              &eb);
+        e = state_with_serial(r->arena, raw, rawlen, next, &out, &outlen, &eb);
     struct state_info si = {0};
     if (e == TR_OK)
         e = state_parse(r->arena, out, outlen, &si, &eb);
@@ -558,8 +556,8 @@ static void sv_rollback(struct http_req *r)
     /* the response names the source, as TFE's does */
     json_t *extra = json_pack("{s:{s:o}}", "rollback-state-version", "data",
                               ref("state-versions", target.id));
-    write_finalized(r, &sv, &si, out, outlen, json, jsonlen,
-                    SV_SKIP_LINEAGE, extra);
+    write_finalized(r, &sv, &si, out, outlen, json, jsonlen, SV_SKIP_LINEAGE,
+                    extra);
 }
 
 /* ---- reads -------------------------------------------------------------- */
@@ -573,15 +571,15 @@ static void list_reply(struct http_req *r, const struct st_workspace *ws)
     int64_t total = 0;
     if (!jsonapi_page(r, &p))
         return;
-    tr_err e = store_sv_list(r->srv->db, r->arena, ws->id,
-                             (p.number - 1) * p.size, p.size, &svs, &n,
-                             &total, &eb);
+    tr_err e =
+        store_sv_list(r->srv->db, r->arena, ws->id, (p.number - 1) * p.size,
+                      p.size, &svs, &n, &total, &eb);
     json_t *items = json_array();
     for (int i = 0; e == TR_OK && i < n; i++) {
         struct st_sv_output *outs = NULL;
         int no = 0;
-        e = store_sv_outputs(r->srv->db, r->arena, svs[i].id, 0, -1, &outs,
-                             &no, NULL, &eb);
+        e = store_sv_outputs(r->srv->db, r->arena, svs[i].id, 0, -1, &outs, &no,
+                             NULL, &eb);
         if (e == TR_OK)
             json_array_append_new(items, sv_json(r, &svs[i], outs, no));
     }
@@ -614,8 +612,7 @@ static void sv_list(struct http_req *r)
     }
     if (!api_org_access(r, org, NULL))
         return;
-    tr_err e = store_ws_get_by_name(r->srv->db, r->arena, org, name, &ws,
-                                    &eb);
+    tr_err e = store_ws_get_by_name(r->srv->db, r->arena, org, name, &ws, &eb);
     if (e == TR_ERR_NOT_FOUND) {
         http_error(r, 404, "not found", "workspace not found");
         return;
@@ -659,8 +656,7 @@ const struct route api_state_routes[] = {
     {"GET", "/api/v2/state-versions", sv_list, ROUTE_AUTH},
     {"POST", "/api/v2/workspaces/:id/state-versions", sv_create,
      ROUTE_AUTH | ROUTE_RUN | ROUTE_BIG_JSON},
-    {"PATCH", "/api/v2/workspaces/:id/state-versions", sv_rollback,
-     ROUTE_AUTH},
+    {"PATCH", "/api/v2/workspaces/:id/state-versions", sv_rollback, ROUTE_AUTH},
     {"GET", "/api/v2/workspaces/:id/state-versions", ws_sv_list,
      ROUTE_AUTH | ROUTE_RUN},
     {"GET", "/api/v2/workspaces/:id/current-state-version", ws_current,

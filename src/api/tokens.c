@@ -77,9 +77,9 @@ static bool create_opts(struct http_req *r, const char **description,
     json_t *type = json_object_get(data, "type");
     const char *ts = json_string_value(type);
     if (type != NULL && !json_is_null(type) &&
-        !(ts != NULL && (ts[0] == '\0' ||
-                         strcmp(ts, "authentication-tokens") == 0 ||
-                         strcmp(ts, "authentication-token") == 0))) {
+        !(ts != NULL &&
+          (ts[0] == '\0' || strcmp(ts, "authentication-tokens") == 0 ||
+           strcmp(ts, "authentication-token") == 0))) {
         http_error(r, 409, "conflict",
                    "data.type must be \"authentication-tokens\"");
         return false;

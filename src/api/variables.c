@@ -99,8 +99,8 @@ bool api_var_parse(struct http_req *r, json_t *data, const struct st_var *cur,
     if (strcmp(cat, "env") == 0 && env_name_refused(key, &why)) {
         http_error(r, 422, NULL,
                    arena_printf(r->arena,
-                                "%s cannot be an environment variable: %s",
-                                key, why));
+                                "%s cannot be an environment variable: %s", key,
+                                why));
         return false;
     }
     if (in->description != NULL &&

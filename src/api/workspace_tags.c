@@ -190,8 +190,7 @@ void api_org_tags_list(struct http_req *r)
     reply_tags(r, &p, tags, n, total);
 }
 
-bool api_ws_ids(struct http_req *r, const char *type, const char ***ids,
-                int *n)
+bool api_ws_ids(struct http_req *r, const char *type, const char ***ids, int *n)
 {
     json_t *data = api_ws_id_list_body(r, type);
     if (data == NULL)

@@ -44,8 +44,7 @@ static bool run_may_see(struct http_req *r, const struct st_workspace *w)
     if (r->who.kind != PRINC_RUN)
         return true;
     struct st_run run;
-    if (store_run_get(r->srv->db, r->arena, r->who.run_id, &run, NULL) !=
-        TR_OK)
+    if (store_run_get(r->srv->db, r->arena, r->who.run_id, &run, NULL) != TR_OK)
         return false;
     if (strcmp(run.workspace_id, w->id) == 0)
         return true;
@@ -264,12 +263,12 @@ json_t *api_ws_json(struct http_req *r, const struct st_workspace *w)
         rel("organizations", w->org), "project", rel("projects", w->project_id),
         "current-state-version", rel("state-versions", w->current_sv),
         "current-run", rel("runs", cur), "latest-run", rel("runs", latest),
-        "current-configuration-version",
-        rel("configuration-versions", cv_id), "locked-by",
-        locked_by(w), "agent-pool", rel(NULL, NULL), "readme", rel(NULL, NULL));
+        "current-configuration-version", rel("configuration-versions", cv_id),
+        "locked-by", locked_by(w), "agent-pool", rel(NULL, NULL), "readme",
+        rel(NULL, NULL));
     json_object_set_new(rels, "vars", api_ws_vars_rel(r, w->id));
-    api_tb_rel_links(r, rels, arena_printf(r->arena, "/api/v2/workspaces/%s",
-                                           w->id));
+    api_tb_rel_links(r, rels,
+                     arena_printf(r->arena, "/api/v2/workspaces/%s", w->id));
     const char *self = arena_printf(
         r->arena, "/api/v2/organizations/%s/workspaces/%s", w->org, w->name);
     const char *html =
@@ -410,8 +409,7 @@ static bool add_ws_children(struct http_req *r, json_t *doc, json_t *inc,
 {
     for (int i = 0; i < n; i++) {
         json_t *rels = doc_rels(doc, i);
-        if ((flags & INC_OUTPUTS) &&
-            !api_ws_outputs_rel(r, &ws[i], rels, inc))
+        if ((flags & INC_OUTPUTS) && !api_ws_outputs_rel(r, &ws[i], rels, inc))
             return false;
         if ((flags & INC_ETB) &&
             !api_tb_effective(r, ST_TB_WORKSPACE, ws[i].id, rels, inc))
@@ -475,8 +473,8 @@ static bool tagged_filter(struct http_req *r, struct st_ws_filter *f)
     struct st_tag_binding *t =
         arena_alloc(r->arena, sizeof(*t) * (ST_TB_MAX + 1));
     for (int i = 0; i <= ST_TB_MAX; i++) {
-        const char *k = http_query(
-            r, arena_printf(r->arena, "filter[tagged][%d][key]", i));
+        const char *k =
+            http_query(r, arena_printf(r->arena, "filter[tagged][%d][key]", i));
         const char *v = http_query(
             r, arena_printf(r->arena, "filter[tagged][%d][value]", i));
         if (k == NULL && v == NULL)

@@ -61,8 +61,7 @@ json_t *api_ws_json(struct http_req *r, const struct st_workspace *w);
 /* A JSON:API list document of page p of the workspaces f selects (*ws, *n:
  * those workspaces); NULL after answering a store failure. */
 json_t *api_ws_list_doc(struct http_req *r, const struct st_ws_filter *f,
-                        const struct page *p, struct st_workspace **ws,
-                        int *n);
+                        const struct page *p, struct st_workspace **ws, int *n);
 
 /* Answers 200 with {"data": <workspace>}. */
 void api_ws_reply(struct http_req *r, int status, const struct st_workspace *w);
@@ -100,8 +99,8 @@ json_t *api_tb_json(struct http_req *r, const struct st_tag_binding *b,
 /* Sets rels' "effective-tag-bindings" to the owner's effective bindings
  * and appends their resources to included (nullable); false after
  * answering a store failure. */
-bool api_tb_effective(struct http_req *r, enum st_tb_owner kind,
-                      const char *id, json_t *rels, json_t *included);
+bool api_tb_effective(struct http_req *r, enum st_tb_owner kind, const char *id,
+                      json_t *rels, json_t *included);
 /* The tag-bindings and effective-tag-bindings relationship links of the
  * resource at base ("/api/v2/workspaces/ws-..."). */
 void api_tb_rel_links(struct http_req *r, json_t *rels, const char *base);

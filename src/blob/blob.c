@@ -27,8 +27,8 @@ bool blob_valid_key(const char *key)
     for (const char *p = key; *p; p++) {
         char c = *p;
         bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                  (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-                  c == '-' || c == '/';
+                  (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-' ||
+                  c == '/';
         if (!ok)
             return false;
     }
@@ -47,14 +47,13 @@ void blob_set_keys(struct blob *b, const struct keyring *keys)
 }
 
 /* Copies len bytes from in_fd (from its current position) to out_fd. */
-static tr_err copy_fd(int in_fd, uint64_t len, int out_fd,
-                      struct tr_errbuf *eb)
+static tr_err copy_fd(int in_fd, uint64_t len, int out_fd, struct tr_errbuf *eb)
 {
     char buf[65536];
     tr_err e = TR_OK;
     for (uint64_t done = 0; e == TR_OK && done < len;) {
-        size_t m = len - done > sizeof(buf) ? sizeof(buf)
-                                            : (size_t)(len - done);
+        size_t m =
+            len - done > sizeof(buf) ? sizeof(buf) : (size_t)(len - done);
         e = file_read_exact(in_fd, buf, m, eb);
         if (e == TR_OK)
             e = file_write_exact(out_fd, buf, m, eb);
@@ -120,8 +119,8 @@ tr_err blob_put_file(struct blob *b, const char *key, const char *path,
     return e;
 }
 
-tr_err blob_put(struct blob *b, const char *key, const void *data,
-                size_t len, struct tr_errbuf *eb)
+tr_err blob_put(struct blob *b, const char *key, const void *data, size_t len,
+                struct tr_errbuf *eb)
 {
     if (!blob_valid_key(key))
         return tr_fail(eb, TR_ERR_INTERNAL, "bad blob key");
@@ -203,8 +202,8 @@ tr_err blob_remove(struct blob *b, const char *key, struct tr_errbuf *eb)
     return b->ops->remove(b, key, eb);
 }
 
-tr_err blob_get(struct blob *b, struct arena *a, const char *key,
-                size_t max, char **data, size_t *len, struct tr_errbuf *eb)
+tr_err blob_get(struct blob *b, struct arena *a, const char *key, size_t max,
+                char **data, size_t *len, struct tr_errbuf *eb)
 {
     struct blob_reader *r = NULL;
     uint64_t size = 0;

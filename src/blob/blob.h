@@ -26,8 +26,8 @@ struct blob;
 struct blob_ops {
     tr_err (*put_file)(struct blob *b, const char *key, const char *path,
                        struct tr_errbuf *eb);
-    tr_err (*put)(struct blob *b, const char *key, const void *data,
-                  size_t len, struct tr_errbuf *eb);
+    tr_err (*put)(struct blob *b, const char *key, const void *data, size_t len,
+                  struct tr_errbuf *eb);
     tr_err (*open_read)(struct blob *b, const char *key, int *fd,
                         uint64_t *size, struct tr_errbuf *eb);
     tr_err (*remove)(struct blob *b, const char *key, struct tr_errbuf *eb);
@@ -38,7 +38,7 @@ struct keyring;
 
 struct blob {
     const struct blob_ops *ops;
-    char tmp_dir[512];  /* local spool directory for uploads */
+    char tmp_dir[512];          /* local spool directory for uploads */
     const struct keyring *keys; /* set: objects are sealed at rest */
 };
 
@@ -54,8 +54,8 @@ void blob_set_keys(struct blob *b, const struct keyring *keys);
  * renamed or deleted).  Durable on return. */
 tr_err blob_put_file(struct blob *b, const char *key, const char *path,
                      struct tr_errbuf *eb);
-tr_err blob_put(struct blob *b, const char *key, const void *data,
-                size_t len, struct tr_errbuf *eb);
+tr_err blob_put(struct blob *b, const char *key, const void *data, size_t len,
+                struct tr_errbuf *eb);
 /* Stores a copy of the local file at path under key (path stays),
  * streaming it (sealed on the way with a keyring).  Durable on return. */
 tr_err blob_put_copy(struct blob *b, const char *key, const char *path,
@@ -79,8 +79,8 @@ tr_err blob_reader_pread(struct blob_reader *r, void *buf, size_t n,
 int blob_reader_fd(const struct blob_reader *r);
 void blob_reader_close(struct blob_reader *r);
 /* Whole object into arena memory, refusing objects over max bytes. */
-tr_err blob_get(struct blob *b, struct arena *a, const char *key,
-                size_t max, char **data, size_t *len, struct tr_errbuf *eb);
+tr_err blob_get(struct blob *b, struct arena *a, const char *key, size_t max,
+                char **data, size_t *len, struct tr_errbuf *eb);
 tr_err blob_remove(struct blob *b, const char *key, struct tr_errbuf *eb);
 
 /* A new empty spool file in the store's tmp dir, opened read-write; the

@@ -25,7 +25,7 @@ void arena_destroy(struct arena *a);
 
 /* Zeroed memory, aligned for any type.  Never NULL. */
 void *arena_alloc(struct arena *a, size_t size);
-char *arena_strdup(struct arena *a, const char *s);  /* NULL -> NULL */
+char *arena_strdup(struct arena *a, const char *s); /* NULL -> NULL */
 char *arena_strndup(struct arena *a, const char *s, size_t n);
 void *arena_memdup(struct arena *a, const void *p, size_t n);
 char *arena_printf(struct arena *a, const char *fmt, ...)

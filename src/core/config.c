@@ -16,7 +16,7 @@
 enum kind { STR, INT };
 
 struct setting {
-    const char *name;   /* flag and file key */
+    const char *name; /* flag and file key */
     const char *env;
     enum kind kind;
     size_t off;
@@ -24,12 +24,16 @@ struct setting {
     const char *help;
 };
 
-#define S(name, env, field, help)                                          \
-    {name, env, STR, offsetof(struct cfg, field),                          \
-     sizeof(((struct cfg *)0)->field), help}
-#define I(name, env, field, help)                                          \
-    {name, env, INT, offsetof(struct cfg, field),                          \
-     sizeof(((struct cfg *)0)->field), help}
+#define S(name, env, field, help)                                              \
+    {                                                                          \
+        name, env, STR, offsetof(struct cfg, field),                           \
+            sizeof(((struct cfg *)0)->field), help                             \
+    }
+#define I(name, env, field, help)                                              \
+    {                                                                          \
+        name, env, INT, offsetof(struct cfg, field),                           \
+            sizeof(((struct cfg *)0)->field), help                             \
+    }
 
 static const struct setting settings[] = {
     S("role", "TERRACE_ROLE", role, "demo | primary"),
@@ -40,10 +44,12 @@ static const struct setting settings[] = {
       "URL clients use to reach this server"),
     S("database-url", "TERRACE_DATABASE_URL", database_url,
       "PostgreSQL connection string (primary role)"),
-    S("tls", "TERRACE_TLS", tls, "on | off (off: TLS ends at the load balancer)"),
+    S("tls", "TERRACE_TLS", tls,
+      "on | off (off: TLS ends at the load balancer)"),
     S("tls-cert", "TERRACE_TLS_CERT", tls_cert, "server certificate (PEM)"),
     S("tls-key", "TERRACE_TLS_KEY", tls_key, "server private key (PEM)"),
-    S("log-level", "TERRACE_LOG_LEVEL", log_level, "debug | info | warn | error"),
+    S("log-level", "TERRACE_LOG_LEVEL", log_level,
+      "debug | info | warn | error"),
     I("threads", "TERRACE_THREADS", threads, "HTTP worker threads"),
     I("db-pool", "TERRACE_DB_POOL", db_pool, "database connections"),
     I("max-body", "TERRACE_MAX_BODY", max_body, "largest JSON body, bytes"),
@@ -124,8 +130,8 @@ static tr_err set(struct cfg *c, const struct setting *s, const char *val,
     int64_t v;
     if (util_parse_i64(val, &v) != TR_OK || v < 0 ||
         (s->size == sizeof(int) && v > INT_MAX))
-        return tr_fail(eb, TR_ERR_CONFIG,
-                       "%s must be a non-negative integer", s->name);
+        return tr_fail(eb, TR_ERR_CONFIG, "%s must be a non-negative integer",
+                       s->name);
     if (s->size == sizeof(int))
         *(int *)field = (int)v;
     else
@@ -199,8 +205,8 @@ static tr_err load_file(struct cfg *c, const char *path, struct tr_errbuf *eb)
             continue;
         char *eq = strchr(l, '=');
         if (eq == NULL) {
-            e = tr_fail(eb, TR_ERR_CONFIG, "%s:%d: expected key = value",
-                        path, lineno);
+            e = tr_fail(eb, TR_ERR_CONFIG, "%s:%d: expected key = value", path,
+                        lineno);
             break;
         }
         *eq = '\0';
@@ -304,8 +310,9 @@ tr_err cfg_load(struct cfg *c, int argc, char **argv, struct tr_errbuf *eb)
 
 void cfg_usage(const char *prog)
 {
-    fprintf(stderr, "usage: %s [--config FILE] [--SETTING VALUE ...]\n\n"
-                    "settings (flag, environment variable, meaning):\n",
+    fprintf(stderr,
+            "usage: %s [--config FILE] [--SETTING VALUE ...]\n\n"
+            "settings (flag, environment variable, meaning):\n",
             prog);
     for (size_t i = 0; i < NSETTINGS; i++)
         fprintf(stderr, "  --%-16s %-24s %s\n", settings[i].name,

@@ -17,41 +17,41 @@
 #include "core/err.h"
 
 struct cfg {
-    char role[16];            /* demo | primary */
+    char role[16]; /* demo | primary */
     char data_dir[512];
-    char listen[128];         /* HOST:PORT */
-    char external_url[512];   /* https://host:port as clients reach us */
-    char database_url[1024];  /* libpq conninfo (primary) */
-    char tls_cert[512];       /* PEM; default DATA/tls/server.pem */
+    char listen[128];        /* HOST:PORT */
+    char external_url[512];  /* https://host:port as clients reach us */
+    char database_url[1024]; /* libpq conninfo (primary) */
+    char tls_cert[512];      /* PEM; default DATA/tls/server.pem */
     char tls_key[512];
-    char tls[8];              /* on | off */
+    char tls[8]; /* on | off */
     char log_level[16];
-    int threads;              /* HTTP worker threads */
-    int db_pool;              /* database connections */
-    int64_t max_body;         /* JSON request bodies, bytes */
-    int64_t max_state;        /* state files, bytes */
-    int64_t max_config_size;  /* configurations unpacked, bytes */
-    int max_config_ratio;     /* unpacked per compressed byte (0: any) */
-    int64_t upload_url_ttl;   /* signed URL lifetime, seconds */
-    int executors;            /* executor worker threads (0: none) */
+    int threads;               /* HTTP worker threads */
+    int db_pool;               /* database connections */
+    int64_t max_body;          /* JSON request bodies, bytes */
+    int64_t max_state;         /* state files, bytes */
+    int64_t max_config_size;   /* configurations unpacked, bytes */
+    int max_config_ratio;      /* unpacked per compressed byte (0: any) */
+    int64_t upload_url_ttl;    /* signed URL lifetime, seconds */
+    int executors;             /* executor worker threads (0: none) */
     char provider_mirror[512]; /* filesystem provider mirror, or "" */
-    char tofu_bin[512];       /* tofu the demo registers, or "" */
-    char tool_mirror[512];    /* release zip URL template, or "off" */
-    int64_t plan_timeout;     /* seconds */
-    int64_t apply_timeout;    /* seconds */
+    char tofu_bin[512];        /* tofu the demo registers, or "" */
+    char tool_mirror[512];     /* release zip URL template, or "off" */
+    int64_t plan_timeout;      /* seconds */
+    int64_t apply_timeout;     /* seconds */
     /* runs: the sandbox and its limits */
-    char bwrap[512];          /* bubblewrap; "" = on PATH; "none" = off */
+    char bwrap[512];                /* bubblewrap; "" = on PATH; "none" = off */
     char allow_unsandboxed_runs[8]; /* on | off */
-    int64_t run_uid;          /* uid and gid of runs (node is root) */
-    int64_t run_memory;       /* MiB per run */
-    int64_t run_processes;    /* processes and threads per run */
-    int64_t run_disk;         /* MiB per run */
-    int64_t run_cpu_time;     /* CPU seconds per process */
-    int64_t run_open_files;   /* per process */
-    int64_t header_timeout;   /* handshake + first request header, s */
-    int64_t idle_timeout;     /* silence allowed after a request, s */
-    int conn_limit;           /* open connections at most */
-    int conn_per_ip;          /* per client address (0: no limit) */
+    int64_t run_uid;                /* uid and gid of runs (node is root) */
+    int64_t run_memory;             /* MiB per run */
+    int64_t run_processes;          /* processes and threads per run */
+    int64_t run_disk;               /* MiB per run */
+    int64_t run_cpu_time;           /* CPU seconds per process */
+    int64_t run_open_files;         /* per process */
+    int64_t header_timeout;         /* handshake + first request header, s */
+    int64_t idle_timeout;           /* silence allowed after a request, s */
+    int conn_limit;                 /* open connections at most */
+    int conn_per_ip;                /* per client address (0: no limit) */
 };
 
 /* Defaults, then file, env and argv.  Unknown flags or keys are errors.

@@ -34,15 +34,14 @@
 
 #include "core/check.h"
 
-
 #include <string.h>
 
 #define WHY_TERRACE "it is set by Terrace for every run"
-#define WHY_LOADER                                                         \
-    "the dynamic loader reads it and it changes how every program is "     \
+#define WHY_LOADER                                                             \
+    "the dynamic loader reads it and it changes how every program is "         \
     "loaded"
-#define WHY_LIBC                                                           \
-    "the C library reads it in every program and it can make programs "    \
+#define WHY_LIBC                                                               \
+    "the C library reads it in every program and it can make programs "        \
     "load code or read other files"
 #define WHY_SHELL "it makes shells run code or parse scripts differently"
 #define WHY_INTERP "it makes an interpreter load code when it starts"

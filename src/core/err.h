@@ -14,23 +14,23 @@
 #include <stddef.h>
 
 enum tr_err {
-    TR_OK = 0,            /* success */
-    TR_ERR_INTERNAL = 1,  /* a bug or an unexpected library failure */
-    TR_ERR_NOMEM = 2,     /* allocation failed outside an arena */
-    TR_ERR_IO = 3,        /* file or socket I/O failed */
-    TR_ERR_DB = 4,        /* the database refused or failed a statement */
-    TR_ERR_NOT_FOUND = 5, /* no such object, or not visible to the caller */
-    TR_ERR_INVALID = 6,   /* input failed validation (422) */
-    TR_ERR_BAD_REQUEST = 7, /* malformed request: bad JSON, bad query (400) */
-    TR_ERR_CONFLICT = 8,  /* state conflict: locked, exists, serial (409) */
+    TR_OK = 0,               /* success */
+    TR_ERR_INTERNAL = 1,     /* a bug or an unexpected library failure */
+    TR_ERR_NOMEM = 2,        /* allocation failed outside an arena */
+    TR_ERR_IO = 3,           /* file or socket I/O failed */
+    TR_ERR_DB = 4,           /* the database refused or failed a statement */
+    TR_ERR_NOT_FOUND = 5,    /* no such object, or not visible to the caller */
+    TR_ERR_INVALID = 6,      /* input failed validation (422) */
+    TR_ERR_BAD_REQUEST = 7,  /* malformed request: bad JSON, bad query (400) */
+    TR_ERR_CONFLICT = 8,     /* state conflict: locked, exists, serial (409) */
     TR_ERR_UNAUTHORIZED = 9, /* no or bad credentials (401) */
-    TR_ERR_FORBIDDEN = 10, /* authenticated but not allowed (403) */
-    TR_ERR_TOO_LARGE = 11, /* body or file over its limit (413) */
+    TR_ERR_FORBIDDEN = 10,   /* authenticated but not allowed (403) */
+    TR_ERR_TOO_LARGE = 11,   /* body or file over its limit (413) */
     TR_ERR_UNSUPPORTED = 12, /* media type or feature not supported (415) */
-    TR_ERR_CONFIG = 13,   /* bad configuration value */
-    TR_ERR_CRYPTO = 14,   /* a cryptographic operation failed */
-    TR_ERR_BUSY = 15,     /* transient contention; retry later (503) */
-    TR_ERR__COUNT         /* never use */
+    TR_ERR_CONFIG = 13,      /* bad configuration value */
+    TR_ERR_CRYPTO = 14,      /* a cryptographic operation failed */
+    TR_ERR_BUSY = 15,        /* transient contention; retry later (503) */
+    TR_ERR__COUNT            /* never use */
 };
 
 typedef enum tr_err tr_err;

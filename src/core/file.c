@@ -13,8 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-tr_err file_read_all(struct arena *a, const char *path, size_t max,
-                     char **data, size_t *len, struct tr_errbuf *eb)
+tr_err file_read_all(struct arena *a, const char *path, size_t max, char **data,
+                     size_t *len, struct tr_errbuf *eb)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -23,8 +23,7 @@ tr_err file_read_all(struct arena *a, const char *path, size_t max,
     struct stat st;
     tr_err e = TR_OK;
     if (fstat(fd, &st) != 0)
-        e = tr_fail(eb, TR_ERR_IO, "cannot read %s: %s", path,
-                    strerror(errno));
+        e = tr_fail(eb, TR_ERR_IO, "cannot read %s: %s", path, strerror(errno));
     else if ((uint64_t)st.st_size > max)
         e = tr_fail(eb, TR_ERR_TOO_LARGE, "%s is larger than %zu bytes", path,
                     max);

@@ -16,8 +16,8 @@
 /* Reads the file at path into a (with a NUL after it, not counted in
  * *len).  TR_ERR_TOO_LARGE when it is larger than max bytes, TR_ERR_IO
  * when it cannot be read. */
-tr_err file_read_all(struct arena *a, const char *path, size_t max,
-                     char **data, size_t *len, struct tr_errbuf *eb);
+tr_err file_read_all(struct arena *a, const char *path, size_t max, char **data,
+                     size_t *len, struct tr_errbuf *eb);
 
 /* Reads exactly n bytes from fd (TR_ERR_IO at an early end of file), or
  * writes all n to it; EINTR is retried. */

@@ -25,17 +25,17 @@ struct terrace_server {
     struct cfg cfg;
     struct db *db;
     struct blob *blob;
-    struct keyring *keys;     /* KEK for envelope encryption */
-    char signing_key[65];     /* hex HMAC key for signed URLs, derived
-                                 from the KEK (http_signing_init) */
-    char external_url[512];   /* without trailing slash */
+    struct keyring *keys;   /* KEK for envelope encryption */
+    char signing_key[65];   /* hex HMAC key for signed URLs, derived
+                               from the KEK (http_signing_init) */
+    char external_url[512]; /* without trailing slash */
     struct MHD_Daemon *mhd;
-    struct http_guard *guard; /* connection limits (src/http/guard.c) */
+    struct http_guard *guard;      /* connection limits (src/http/guard.c) */
     struct run_signal *run_signal; /* wakes job claimers (domain/run.h) */
-    struct job_api *jobs;     /* in-process executor interface (job_local) */
-    atomic_ulong requests;    /* requests served */
-    char sandbox[512];        /* the run sandbox, a JSON object for the
-                                 full health check ("" without runs) */
+    struct job_api *jobs;  /* in-process executor interface (job_local) */
+    atomic_ulong requests; /* requests served */
+    char sandbox[512];     /* the run sandbox, a JSON object for the
+                              full health check ("" without runs) */
 };
 
 #endif

@@ -64,8 +64,7 @@ char *util_now_iso(struct arena *a)
     gmtime_r(&ts.tv_sec, &tm);
     return arena_printf(a, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
                         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                        tm.tm_hour, tm.tm_min, tm.tm_sec,
-                        ts.tv_nsec / 1000000);
+                        tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
 }
 
 char *util_iso_from_unix(struct arena *a, int64_t secs)

@@ -63,6 +63,6 @@ static inline int64_t util_sat_add_i64(int64_t a, int64_t b)
  * '_', 1..90 characters (TFE's rule).  Projects also allow spaces. */
 bool util_valid_name(const char *s);
 
-bool util_streq(const char *a, const char *b);  /* NULL-safe */
+bool util_streq(const char *a, const char *b); /* NULL-safe */
 
 #endif

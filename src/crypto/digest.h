@@ -34,6 +34,6 @@ char *digest_b64_encode(struct arena *a, const void *p, size_t n);
 tr_err digest_b64_decode(struct arena *a, const char *s, size_t slen,
                          unsigned char **out, size_t *outlen);
 
-bool digest_equal(const char *a, const char *b);  /* constant time */
+bool digest_equal(const char *a, const char *b); /* constant time */
 
 #endif

@@ -236,11 +236,11 @@ tr_err keys_derive(const struct keyring *k, const char *purpose,
     memset(out, 0, KEYS_DERIVED_LEN);
     size_t plen = purpose != NULL ? strlen(purpose) : 0;
     if (plen == 0 || plen > KEYS_PURPOSE_MAX ||
-        memchr(purpose, '\n', plen) != NULL || salt == NULL ||
-        saltlen == 0 || saltlen > KEYS_SALT_MAX)
+        memchr(purpose, '\n', plen) != NULL || salt == NULL || saltlen == 0 ||
+        saltlen > KEYS_SALT_MAX)
         return tr_fail(eb, TR_ERR_INTERNAL, "bad key derivation input");
-    unsigned char msg[sizeof(DERIVE_TAG) + KEYS_PURPOSE_MAX + 1 +
-                      KEYS_SALT_MAX];
+    unsigned char
+        msg[sizeof(DERIVE_TAG) + KEYS_PURPOSE_MAX + 1 + KEYS_SALT_MAX];
     size_t n = sizeof(DERIVE_TAG) - 1;
     memcpy(msg, DERIVE_TAG, n);
     memcpy(msg + n, purpose, plen);
@@ -250,9 +250,9 @@ tr_err keys_derive(const struct keyring *k, const char *purpose,
     n += saltlen;
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned int mlen = 0;
-    bool ok = HMAC(EVP_sha256(), k->kek, KEYS_KEK_LEN, msg, n, mac, &mlen) !=
-                  NULL &&
-              mlen == KEYS_DERIVED_LEN;
+    bool ok =
+        HMAC(EVP_sha256(), k->kek, KEYS_KEK_LEN, msg, n, mac, &mlen) != NULL &&
+        mlen == KEYS_DERIVED_LEN;
     if (ok)
         memcpy(out, mac, KEYS_DERIVED_LEN);
     OPENSSL_cleanse(mac, sizeof(mac));

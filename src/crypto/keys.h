@@ -24,12 +24,12 @@
 #include "core/arena.h"
 #include "core/err.h"
 
-#define KEYS_KEK_LEN 32 /* bytes of a local KEK */
-#define KEYS_DEK_LEN 32 /* bytes of a data key (AES-256) */
-#define KEYS_ID_MAX 64  /* longest key id, without the NUL */
-#define KEYS_DERIVED_LEN 32     /* bytes of a key from keys_derive() */
-#define KEYS_PURPOSE_MAX 64     /* longest purpose label */
-#define KEYS_SALT_MAX 256       /* longest salt */
+#define KEYS_KEK_LEN 32     /* bytes of a local KEK */
+#define KEYS_DEK_LEN 32     /* bytes of a data key (AES-256) */
+#define KEYS_ID_MAX 64      /* longest key id, without the NUL */
+#define KEYS_DERIVED_LEN 32 /* bytes of a key from keys_derive() */
+#define KEYS_PURPOSE_MAX 64 /* longest purpose label */
+#define KEYS_SALT_MAX 256   /* longest salt */
 
 struct keyring;
 

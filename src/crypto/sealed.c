@@ -16,7 +16,7 @@
 #include "crypto/envelope.h"
 
 #define SEALED_WRAP_MAX 512
-#define HEADER_MAX                                                          \
+#define HEADER_MAX                                                             \
     (SEALED_MAGIC_LEN + 1 + KEYS_ID_MAX + 2 + SEALED_WRAP_MAX + 8)
 #define SEALED_CHUNK_OUT (SEALED_CHUNK + ENVELOPE_OVERHEAD)
 
@@ -63,8 +63,8 @@ tr_err sealed_seal(const struct keyring *k, int in_fd, const void *mem,
     tr_err e = keys_wrap(k, a, dek, sizeof(dek), &wrapped, &wlen, eb);
     const char *id = keys_id(k);
     size_t idlen = strlen(id);
-    if (e == TR_OK && (idlen == 0 || idlen > KEYS_ID_MAX ||
-                       wlen > SEALED_WRAP_MAX))
+    if (e == TR_OK &&
+        (idlen == 0 || idlen > KEYS_ID_MAX || wlen > SEALED_WRAP_MAX))
         e = tr_fail(eb, TR_ERR_CRYPTO, "unusable key id or wrapped key");
     if (e == TR_OK) {
         memcpy(aad, SEALED_MAGIC, SEALED_MAGIC_LEN);
@@ -86,8 +86,8 @@ tr_err sealed_seal(const struct keyring *k, int in_fd, const void *mem,
     }
     uint64_t n = chunks_of(len), done = 0;
     for (uint64_t i = 0; e == TR_OK && i < n; i++) {
-        size_t m = len - done > SEALED_CHUNK ? SEALED_CHUNK
-                                             : (size_t)(len - done);
+        size_t m =
+            len - done > SEALED_CHUNK ? SEALED_CHUNK : (size_t)(len - done);
         const unsigned char *src = in;
         if (in_fd >= 0)
             e = file_read_exact(in_fd, in, m, eb);
@@ -109,13 +109,13 @@ tr_err sealed_seal(const struct keyring *k, int in_fd, const void *mem,
 
 struct sealed_reader {
     int fd;
-    uint64_t len;    /* plaintext bytes */
-    size_t hlen;     /* header bytes, the start of chunk 0 */
+    uint64_t len; /* plaintext bytes */
+    size_t hlen;  /* header bytes, the start of chunk 0 */
     unsigned char aad[HEADER_MAX + 8];
     unsigned char dek[KEYS_DEK_LEN];
     unsigned char in[SEALED_CHUNK_OUT];
     unsigned char out[SEALED_CHUNK]; /* chunk `have`, decrypted */
-    int64_t have;    /* -1: none */
+    int64_t have;                    /* -1: none */
 };
 
 /* Reads exactly n bytes at off. */
@@ -125,8 +125,9 @@ static tr_err pread_exact(int fd, void *p, size_t n, uint64_t off,
     size_t got = 0;
     tr_err e = file_pread(fd, p, n, off, &got, eb);
     if (e == TR_OK && got != n)
-        e = tr_fail(eb, TR_ERR_IO, "cannot read a sealed object: "
-                                   "unexpected end");
+        e = tr_fail(eb, TR_ERR_IO,
+                    "cannot read a sealed object: "
+                    "unexpected end");
     return e;
 }
 
@@ -194,8 +195,8 @@ static tr_err load_chunk(struct sealed_reader *r, uint64_t i, size_t *m,
                          struct tr_errbuf *eb)
 {
     uint64_t start = i * SEALED_CHUNK;
-    *m = r->len - start > SEALED_CHUNK ? SEALED_CHUNK
-                                       : (size_t)(r->len - start);
+    *m =
+        r->len - start > SEALED_CHUNK ? SEALED_CHUNK : (size_t)(r->len - start);
     if (r->have == (int64_t)i)
         return TR_OK;
     r->have = -1;

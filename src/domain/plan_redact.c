@@ -154,10 +154,9 @@ static void collect_types(json_t *arr, json_t *managed, json_t *data)
         const char *type = json_string_value(json_object_get(rc, "type"));
         const char *mode = json_string_value(json_object_get(rc, "mode"));
         if (type != NULL)
-            json_object_set_new(mode != NULL && strcmp(mode, "data") == 0
-                                    ? data
-                                    : managed,
-                                type, json_true());
+            json_object_set_new(
+                mode != NULL && strcmp(mode, "data") == 0 ? data : managed,
+                type, json_true());
     }
 }
 

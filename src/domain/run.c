@@ -213,8 +213,8 @@ tr_err run_create(struct terrace_server *srv, struct arena *a,
     r.id = util_new_id(a, "run");
     if (r.variables != NULL && strcmp(r.variables, "[]") != 0) {
         char *sealed = NULL;
-        tr_err e = envelope_seal(srv->keys, a, r.variables,
-                                 strlen(r.variables), &sealed, eb);
+        tr_err e = envelope_seal(srv->keys, a, r.variables, strlen(r.variables),
+                                 &sealed, eb);
         if (e != TR_OK)
             return e;
         r.variables = sealed;

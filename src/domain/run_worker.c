@@ -94,9 +94,8 @@ static tr_err store_plan_files(struct terrace_server *srv, struct arena *a,
             e = tr_fail(eb, TR_ERR_IO, "cannot read %s: %s", res->plan_file,
                         strerror(errno));
         else if ((uint64_t)st.st_size > PLAN_FILE_MAX)
-            e = tr_fail(eb, TR_ERR_TOO_LARGE,
-                        "%s is larger than %zu bytes", res->plan_file,
-                        PLAN_FILE_MAX);
+            e = tr_fail(eb, TR_ERR_TOO_LARGE, "%s is larger than %zu bytes",
+                        res->plan_file, PLAN_FILE_MAX);
         else
             e = blob_put_copy(srv->blob, key, res->plan_file, eb);
         if (e == TR_OK)

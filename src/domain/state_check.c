@@ -45,8 +45,7 @@ json_t *state_json_load(const char *text, size_t len)
     json_error_t err;
     json_t *j = json_loadb(text, len, LOAD_FLAGS, &err);
     if (j == NULL && overflowed(&err))
-        j = json_loadb(text, len, LOAD_FLAGS | JSON_DECODE_INT_AS_REAL,
-                       &err);
+        j = json_loadb(text, len, LOAD_FLAGS | JSON_DECODE_INT_AS_REAL, &err);
     return j;
 }
 
@@ -96,14 +95,20 @@ static bool int_of(const json_t *v, int64_t *out)
 static const char *simple_type(const json_t *v)
 {
     switch (json_typeof(v)) {
-    case JSON_STRING: return "string";
+    case JSON_STRING:
+        return "string";
     case JSON_INTEGER:
-    case JSON_REAL: return "number";
+    case JSON_REAL:
+        return "number";
     case JSON_TRUE:
-    case JSON_FALSE: return "boolean";
-    case JSON_ARRAY: return "array";
-    case JSON_OBJECT: return "object";
-    default: return "null";
+    case JSON_FALSE:
+        return "boolean";
+    case JSON_ARRAY:
+        return "array";
+    case JSON_OBJECT:
+        return "object";
+    default:
+        return "null";
     }
 }
 
@@ -118,7 +123,8 @@ static tr_err check_outputs(struct arena *a, json_t *outs,
                                      (json_object_size(outs) + 1));
     const char *name;
     json_t *o;
-    json_object_foreach(outs, name, o) {
+    json_object_foreach(outs, name, o)
+    {
         json_t *val = json_object_get(o, "value");
         json_t *type = json_object_get(o, "type");
         json_t *sens = json_object_get(o, "sensitive");
@@ -162,11 +168,11 @@ static tr_err check_resources(struct arena *a, json_t *res,
     if (res == NULL || json_is_null(res))
         return TR_OK;
     if (!json_is_array(res))
-        return tr_fail(eb, TR_ERR_INVALID,
-                       "state resources must be an array");
+        return tr_fail(eb, TR_ERR_INVALID, "state resources must be an array");
     size_t i;
     json_t *r;
-    json_array_foreach(res, i, r) {
+    json_array_foreach(res, i, r)
+    {
         json_t *type = json_object_get(r, "type");
         json_t *name = json_object_get(r, "name");
         json_t *inst = json_object_get(r, "instances");
@@ -181,12 +187,11 @@ static tr_err check_resources(struct arena *a, json_t *res,
         if (strcmp(mode, "data") == 0)
             t = arena_printf(a, "data.%s", t);
         json_array_append_new(
-            list,
-            json_pack("{s:s,s:s,s:I,s:s,s:s}", "name", json_string_value(name),
-                      "type", t, "count",
-                      (json_int_t)(inst ? json_array_size(inst) : 0),
-                      "module", opt_str(r, "module", "root"), "provider",
-                      opt_str(r, "provider", "")));
+            list, json_pack("{s:s,s:s,s:I,s:s,s:s}", "name",
+                            json_string_value(name), "type", t, "count",
+                            (json_int_t)(inst ? json_array_size(inst) : 0),
+                            "module", opt_str(r, "module", "root"), "provider",
+                            opt_str(r, "provider", "")));
     }
     si->nresources = (int)json_array_size(list);
     si->resources = state_json_dump(a, list, NULL);
@@ -207,8 +212,7 @@ static tr_err check_root(struct arena *a, json_t *root, struct state_info *out,
                        "state format version %lld is not supported; "
                        "expected 4",
                        (long long)si.version);
-    if (!int_of(json_object_get(root, "serial"), &si.serial) ||
-        si.serial < 0)
+    if (!int_of(json_object_get(root, "serial"), &si.serial) || si.serial < 0)
         return tr_fail(eb, TR_ERR_INVALID,
                        "state serial must be a non-negative integer");
     json_t *lin = json_object_get(root, "lineage");
@@ -236,8 +240,8 @@ tr_err state_parse(struct arena *a, const void *data, size_t len,
     json_error_t err;
     json_t *root = json_loadb(data, len, LOAD_FLAGS, &err);
     if (root == NULL && overflowed(&err))
-        root = json_loadb(data, len, LOAD_FLAGS | JSON_DECODE_INT_AS_REAL,
-                          &err);
+        root =
+            json_loadb(data, len, LOAD_FLAGS | JSON_DECODE_INT_AS_REAL, &err);
     if (root == NULL)
         return tr_fail(eb, TR_ERR_INVALID,
                        "state is not valid JSON: %s at line %d", err.text,
@@ -277,8 +281,8 @@ bool state_is_json_fd(int fd)
 
 static size_t skip_ws(const char *s, size_t i, size_t n)
 {
-    while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' ||
-                     s[i] == '\r'))
+    while (i < n &&
+           (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
         i++;
     return i;
 }
@@ -349,8 +353,7 @@ tr_err state_with_serial(struct arena *a, const char *data, size_t len,
         size_t ks = i;
         if (data[i] != '"' || !skip_string(data, &i, len))
             return tr_fail(eb, TR_ERR_INVALID, "state is not valid JSON");
-        bool is_serial = i - ks == 8 && memcmp(data + ks, "\"serial\"", 8)
-                                            == 0;
+        bool is_serial = i - ks == 8 && memcmp(data + ks, "\"serial\"", 8) == 0;
         i = skip_ws(data, i, len);
         if (i >= len || data[i] != ':')
             return tr_fail(eb, TR_ERR_INVALID, "state is not valid JSON");
@@ -413,7 +416,8 @@ void state_resource_attrs(const char *resources_json, json_t **resources,
     json_t *mods = json_object(), *provs = json_object();
     size_t i;
     json_t *r;
-    json_array_foreach(list, i, r) {
+    json_array_foreach(list, i, r)
+    {
         const char *type = opt_str(r, "type", "");
         json_int_t n = json_integer_value(json_object_get(r, "count"));
         add_count(mods, opt_str(r, "module", "root"), type, n);
@@ -442,14 +446,30 @@ static bool dump_string(struct buf *b, const char *s, size_t n)
         ok = put(b, s + run, i - run);
         char esc[8];
         switch (c) {
-        case '"': strcpy(esc, "\\\""); break;
-        case '\\': strcpy(esc, "\\\\"); break;
-        case '\n': strcpy(esc, "\\n"); break;
-        case '\r': strcpy(esc, "\\r"); break;
-        case '\t': strcpy(esc, "\\t"); break;
-        case '\b': strcpy(esc, "\\b"); break;
-        case '\f': strcpy(esc, "\\f"); break;
-        default: snprintf(esc, sizeof(esc), "\\u%04x", c); break;
+        case '"':
+            strcpy(esc, "\\\"");
+            break;
+        case '\\':
+            strcpy(esc, "\\\\");
+            break;
+        case '\n':
+            strcpy(esc, "\\n");
+            break;
+        case '\r':
+            strcpy(esc, "\\r");
+            break;
+        case '\t':
+            strcpy(esc, "\\t");
+            break;
+        case '\b':
+            strcpy(esc, "\\b");
+            break;
+        case '\f':
+            strcpy(esc, "\\f");
+            break;
+        default:
+            snprintf(esc, sizeof(esc), "\\u%04x", c);
+            break;
         }
         ok = ok && put(b, esc, strlen(esc));
         run = i + 1;
@@ -477,10 +497,10 @@ static bool dump(struct buf *b, const json_t *j)
         bool ok = put(b, "{", 1), first = true;
         const char *k;
         json_t *v;
-        json_object_foreach((json_t *)j, k, v) {
+        json_object_foreach((json_t *)j, k, v)
+        {
             ok = ok && (first || put(b, ",", 1)) &&
-                 dump_string(b, k, strlen(k)) && put(b, ":", 1) &&
-                 dump(b, v);
+                 dump_string(b, k, strlen(k)) && put(b, ":", 1) && dump(b, v);
             first = false;
         }
         return ok && put(b, "}", 1);
@@ -488,8 +508,7 @@ static bool dump(struct buf *b, const json_t *j)
     case JSON_ARRAY: {
         bool ok = put(b, "[", 1);
         for (size_t i = 0; ok && i < json_array_size(j); i++)
-            ok = (i == 0 || put(b, ",", 1)) &&
-                 dump(b, json_array_get(j, i));
+            ok = (i == 0 || put(b, ",", 1)) && dump(b, json_array_get(j, i));
         return ok && put(b, "]", 1);
     }
     case JSON_STRING:
@@ -498,10 +517,14 @@ static bool dump(struct buf *b, const json_t *j)
         snprintf(tmp, sizeof(tmp), "%" JSON_INTEGER_FORMAT,
                  json_integer_value(j));
         return put(b, tmp, strlen(tmp));
-    case JSON_REAL: return dump_real(b, json_real_value(j));
-    case JSON_TRUE: return put(b, "true", 4);
-    case JSON_FALSE: return put(b, "false", 5);
-    default: return put(b, "null", 4);
+    case JSON_REAL:
+        return dump_real(b, json_real_value(j));
+    case JSON_TRUE:
+        return put(b, "true", 4);
+    case JSON_FALSE:
+        return put(b, "false", 5);
+    default:
+        return put(b, "null", 4);
     }
 }
 

@@ -38,15 +38,15 @@ struct state_output {
 };
 
 struct state_info {
-    int64_t version;                /* always 4 on success */
+    int64_t version; /* always 4 on success */
     int64_t serial;
-    const char *lineage;            /* "" when the file has none */
-    const char *terraform_version;  /* "" when absent */
+    const char *lineage;           /* "" when the file has none */
+    const char *terraform_version; /* "" when absent */
     int noutputs;
-    struct state_output *outputs;   /* in file order */
+    struct state_output *outputs; /* in file order */
     int nresources;
-    const char *resources;          /* JSON text: [{name, type, count,
-                                       module, provider}] */
+    const char *resources; /* JSON text: [{name, type, count,
+                              module, provider}] */
 };
 
 /* Parses and validates a state file held in memory.  TR_ERR_INVALID with

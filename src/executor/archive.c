@@ -49,27 +49,27 @@
  * only needed when a tarball is checked, so it is dlopen'ed then rather
  * than linked, keeping it out of an idle daemon.  The table holds exactly
  * the functions used below, typed from the real prototypes. */
-#define LA_FUNCS(X)                                                        \
-    X(archive_error_string)                                                \
-    X(archive_filter_bytes)                                                \
-    X(archive_read_new)                                                    \
-    X(archive_read_support_filter_gzip)                                    \
-    X(archive_read_support_format_tar)                                     \
-    X(archive_read_support_format_zip)                                     \
-    X(archive_read_open_fd)                                                \
-    X(archive_read_next_header)                                            \
-    X(archive_read_data)                                                   \
-    X(archive_read_free)                                                   \
-    X(archive_entry_filetype)                                              \
-    X(archive_entry_hardlink)                                              \
-    X(archive_entry_hardlink_utf8)                                         \
-    X(archive_entry_hardlink_w)                                            \
-    X(archive_entry_pathname)                                              \
-    X(archive_entry_pathname_utf8)                                         \
-    X(archive_entry_perm)                                                  \
-    X(archive_entry_size)                                                  \
-    X(archive_entry_size_is_set)                                           \
-    X(archive_entry_symlink)                                               \
+#define LA_FUNCS(X)                                                            \
+    X(archive_error_string)                                                    \
+    X(archive_filter_bytes)                                                    \
+    X(archive_read_new)                                                        \
+    X(archive_read_support_filter_gzip)                                        \
+    X(archive_read_support_format_tar)                                         \
+    X(archive_read_support_format_zip)                                         \
+    X(archive_read_open_fd)                                                    \
+    X(archive_read_next_header)                                                \
+    X(archive_read_data)                                                       \
+    X(archive_read_free)                                                       \
+    X(archive_entry_filetype)                                                  \
+    X(archive_entry_hardlink)                                                  \
+    X(archive_entry_hardlink_utf8)                                             \
+    X(archive_entry_hardlink_w)                                                \
+    X(archive_entry_pathname)                                                  \
+    X(archive_entry_pathname_utf8)                                             \
+    X(archive_entry_perm)                                                      \
+    X(archive_entry_size)                                                      \
+    X(archive_entry_size_is_set)                                               \
+    X(archive_entry_symlink)                                                   \
     X(archive_entry_symlink_utf8)
 
 #define LA_FIELD(f) __typeof__(f) *f;
@@ -91,18 +91,18 @@ static void la_load(void)
         return;
     }
     /* memcpy: ISO C has no conversion from void * to a function pointer. */
-#define LA_SYM(f)                                                          \
-    {                                                                      \
-        void *sym = dlsym(h, #f);                                          \
-        if (sym == NULL) {                                                 \
-            const char *m = dlerror();                                     \
-            snprintf(la_why, sizeof(la_why), "%s",                         \
-                     m != NULL ? m : "missing symbol " #f);                \
-            dlclose(h);                                                    \
-            return;                                                        \
-        }                                                                  \
-        _Static_assert(sizeof(sym) == sizeof(la.f), "pointer sizes");      \
-        memcpy(&la.f, &sym, sizeof(sym));                                  \
+#define LA_SYM(f)                                                              \
+    {                                                                          \
+        void *sym = dlsym(h, #f);                                              \
+        if (sym == NULL) {                                                     \
+            const char *m = dlerror();                                         \
+            snprintf(la_why, sizeof(la_why), "%s",                             \
+                     m != NULL ? m : "missing symbol " #f);                    \
+            dlclose(h);                                                        \
+            return;                                                            \
+        }                                                                      \
+        _Static_assert(sizeof(sym) == sizeof(la.f), "pointer sizes");          \
+        memcpy(&la.f, &sym, sizeof(sym));                                      \
     }
     LA_FUNCS(LA_SYM)
 #undef LA_SYM
@@ -761,8 +761,8 @@ tr_err archive_extract(const char *path, const char *dest_dir,
     return e;
 }
 
-tr_err archive_zip_entry(int zip_fd, const char *name, int out_fd,
-                         uint64_t max, struct tr_errbuf *eb)
+tr_err archive_zip_entry(int zip_fd, const char *name, int out_fd, uint64_t max,
+                         struct tr_errbuf *eb)
 {
     tr_err e = la_need(eb);
     if (e != TR_OK)
@@ -779,8 +779,7 @@ tr_err archive_zip_entry(int zip_fd, const char *name, int out_fd,
     for (;;) {
         int rc = la.archive_read_next_header(ar, &ent);
         if (rc == ARCHIVE_EOF) {
-            e = tr_fail(eb, TR_ERR_INVALID, "the zip holds no file %s",
-                        name);
+            e = tr_fail(eb, TR_ERR_INVALID, "the zip holds no file %s", name);
             goto out;
         }
         if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN) {

@@ -43,7 +43,8 @@
 
 #define ARCHIVE_MAX_ENTRIES 100000 /* default max_entries */
 #define ARCHIVE_MAX_DEPTH 256      /* components in one name */
-#define ARCHIVE_RATIO_FLOOR (8ULL << 20) /* unpacked before the ratio counts */
+/* bytes unpacked before the ratio counts */
+#define ARCHIVE_RATIO_FLOOR (8ULL << 20)
 
 struct archive_limits {
     uint64_t max_unpacked; /* bytes of all regular files together */
@@ -73,7 +74,7 @@ tr_err archive_extract(const char *path, const char *dest_dir,
  * file system (tool_install.c unpacks release zips with it).
  * TR_ERR_INVALID: no such file, or a malformed zip; TR_ERR_TOO_LARGE:
  * over max. */
-tr_err archive_zip_entry(int zip_fd, const char *name, int out_fd,
-                         uint64_t max, struct tr_errbuf *eb);
+tr_err archive_zip_entry(int zip_fd, const char *name, int out_fd, uint64_t max,
+                         struct tr_errbuf *eb);
 
 #endif

@@ -41,9 +41,9 @@ struct executor {
     struct arena *arena; /* option strings and paths */
     pthread_t *threads;
     int nthreads;
-    pthread_t warm;      /* executor_prewarm()'s thread */
+    pthread_t warm; /* executor_prewarm()'s thread */
     bool warming;
-    char **warm_paths;   /* in arena */
+    char **warm_paths; /* in arena */
     int nwarm;
 };
 
@@ -174,14 +174,15 @@ tr_err executor_start(const struct executor_opts *o, const struct job_api *api,
         e = ensure_dir(cx->cache_dir, eb);
     if (e == TR_OK) {
         clean_work_dir(x->arena, cx->work_dir);
-        e = sandbox_new(&(struct sandbox_opts){
-                            .bwrap = cx->o.bwrap,
-                            .run_uid = (uid_t)o->run_uid,
-                            .run_gid = (gid_t)o->run_uid,
-                            .limits = sandbox_limits_of(o),
-                            .hide = o->hide,
-                        },
-                        &cx->sb, eb);
+        e = sandbox_new(
+            &(struct sandbox_opts){
+                .bwrap = cx->o.bwrap,
+                .run_uid = (uid_t)o->run_uid,
+                .run_gid = (gid_t)o->run_uid,
+                .limits = sandbox_limits_of(o),
+                .hide = o->hide,
+            },
+            &cx->sb, eb);
     }
     if (e == TR_OK && !sandbox_isolated(cx->sb))
         log_warn("%s", o->allow_unsandboxed
@@ -269,10 +270,10 @@ const char *executor_sandbox_json(const struct executor *x, struct arena *a)
         return "{\"runs\":\"none\"}";
     const struct sandbox *sb = x->cx.sb;
     bool iso = sandbox_isolated(sb);
-    json_t *o = json_pack("{s:b, s:s, s:s}", "isolated", iso, "user",
-                          sandbox_own_user(sb) ? "unprivileged" : "node", "runs",
-                          iso || x->cx.o.allow_unsandboxed ? "allowed"
-                                                           : "refused");
+    json_t *o =
+        json_pack("{s:b, s:s, s:s}", "isolated", iso, "user",
+                  sandbox_own_user(sb) ? "unprivileged" : "node", "runs",
+                  iso || x->cx.o.allow_unsandboxed ? "allowed" : "refused");
     if (o != NULL && !iso)
         json_object_set_new(o, "reason", json_string(sandbox_reason(sb)));
     char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;

@@ -52,12 +52,12 @@ struct executor_opts {
                                     data dir, config and key files) */
     int64_t plan_timeout_s;      /* for jobs that carry no timeout */
     int64_t apply_timeout_s;
-    int grace_ms;      /* SIGINT to SIGKILL on timeout and shutdown */
-    int heartbeat_ms;  /* heartbeat (and cancel check) interval */
-    int flush_ms;      /* longest a log byte waits before append_log() */
-    int claim_wait_ms; /* long-poll passed to claim() */
-    int keep_ms;       /* a plan's directory waits this long for the
-                          run's apply on this node (keep.c); 0: never */
+    int grace_ms;            /* SIGINT to SIGKILL on timeout and shutdown */
+    int heartbeat_ms;        /* heartbeat (and cancel check) interval */
+    int flush_ms;            /* longest a log byte waits before append_log() */
+    int claim_wait_ms;       /* long-poll passed to claim() */
+    int keep_ms;             /* a plan's directory waits this long for the
+                                run's apply on this node (keep.c); 0: never */
     int64_t max_config_size; /* configurations unpacked, bytes (archive.h) */
     int max_config_ratio;    /* unpacked per compressed byte; 0: any */
 };

@@ -32,9 +32,9 @@ struct tool_memo {
 /* A plan's working directory kept for the run's apply (keep.c). */
 struct exec_kept {
     char run_id[64];
-    char *root;       /* malloc'd; NULL: the slot is free */
-    char *cwd;        /* malloc'd */
-    char sha256[65];  /* of root/plan.tfplan when the plan finished */
+    char *root;      /* malloc'd; NULL: the slot is free */
+    char *cwd;       /* malloc'd */
+    char sha256[65]; /* of root/plan.tfplan when the plan finished */
     int64_t at_ms;
 };
 
@@ -118,8 +118,7 @@ tr_err workdir_give(const struct exec_ctx *x, const char *path, bool tree,
 /* Readies a kept plan directory (keep.c) for job j, the run's apply:
  * sets wd->cache and writes the CLI config again with j's token. */
 tr_err workdir_reuse(const struct exec_ctx *x, const struct job *j,
-                     struct arena *a, struct workdir *wd,
-                     struct tr_errbuf *eb);
+                     struct arena *a, struct workdir *wd, struct tr_errbuf *eb);
 
 /* Removes dir and everything under it (never following symlinks); logs
  * what it could not remove.  NULL is a no-op. */

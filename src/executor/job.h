@@ -29,63 +29,63 @@ enum job_phase { JOB_PLAN = 1, JOB_APPLY = 2 };
 
 struct job_var {
     const char *key;
-    const char *value;     /* plaintext (decrypted for the worker) */
-    bool env;              /* category env (else terraform) */
+    const char *value; /* plaintext (decrypted for the worker) */
+    bool env;          /* category env (else terraform) */
     bool hcl;
-    bool sensitive;        /* never written to logs */
+    bool sensitive; /* never written to logs */
 };
 
 /* Everything a worker needs to run one phase.  Strings live in the arena
  * passed to claim(). */
 struct job {
-    const char *id;              /* job id */
+    const char *id; /* job id */
     enum job_phase phase;
     const char *run_id;
-    const char *phase_id;        /* plan-... or apply-... */
+    const char *phase_id; /* plan-... or apply-... */
     const char *org;
-    const char *org_id;          /* org-...: names its provider cache */
-    const char *workspace;       /* name */
+    const char *org_id;    /* org-...: names its provider cache */
+    const char *workspace; /* name */
     const char *workspace_id;
-    const char *cv_id;           /* configuration version */
+    const char *cv_id;             /* configuration version */
     const char *working_directory; /* workspace's, relative, may be "" */
-    const char *tool_version;    /* resolved concrete version */
-    const char *tool_path;       /* registered binary for it */
-    const char *tool_sha256;     /* expected checksum of tool_path */
-    const char *token;           /* run-scoped API token (secret) */
-    const char *api_url;         /* external URL of Terrace */
-    const char *ca_file;         /* CA the worker trusts for api_url, or NULL */
+    const char *tool_version;      /* resolved concrete version */
+    const char *tool_path;         /* registered binary for it */
+    const char *tool_sha256;       /* expected checksum of tool_path */
+    const char *token;             /* run-scoped API token (secret) */
+    const char *api_url;           /* external URL of Terrace */
+    const char *ca_file; /* CA the worker trusts for api_url, or NULL */
     bool speculative;
     bool is_destroy;
     bool refresh;
     bool refresh_only;
     bool save_plan;
-    bool structured;             /* the workspace has structured run
-                                    output: tofu writes JSON logs (-json),
-                                    which the CLI renders */
-    bool want_schemas;           /* the plan will be rendered from its
-                                    JSON (saved plan, structured output):
-                                    report the provider schemas too */
-    const char **targets;        /* -target addresses */
+    bool structured;      /* the workspace has structured run
+                             output: tofu writes JSON logs (-json),
+                             which the CLI renders */
+    bool want_schemas;    /* the plan will be rendered from its
+                             JSON (saved plan, structured output):
+                             report the provider schemas too */
+    const char **targets; /* -target addresses */
     int ntargets;
-    const char **replaces;       /* -replace addresses */
+    const char **replaces; /* -replace addresses */
     int nreplaces;
-    struct job_var *vars;        /* effective variables (run vars win) */
+    struct job_var *vars; /* effective variables (run vars win) */
     int nvars;
-    int64_t timeout_s;           /* wall-clock limit for the phase */
+    int64_t timeout_s; /* wall-clock limit for the phase */
 };
 
 /* What a finished phase reports. */
 enum job_outcome {
-    JOB_FINISHED = 1,   /* tofu exited 0 */
-    JOB_ERRORED = 2,    /* tofu failed, or the worker could not run it */
-    JOB_CANCELED = 3,   /* stopped by cancel (SIGINT) */
+    JOB_FINISHED = 1,       /* tofu exited 0 */
+    JOB_ERRORED = 2,        /* tofu failed, or the worker could not run it */
+    JOB_CANCELED = 3,       /* stopped by cancel (SIGINT) */
     JOB_FORCE_CANCELED = 4, /* killed by force-cancel */
 };
 
 struct job_result {
     enum job_outcome outcome;
-    const char *error;          /* short reason when not finished */
-    bool has_changes;           /* plan */
+    const char *error; /* short reason when not finished */
+    bool has_changes;  /* plan */
     int additions, changes, destructions, imports;
     const char *plan_file;      /* local path of the binary plan (plan) */
     const char *json_plan_file; /* local path of `show -json` output (plan) */
@@ -95,8 +95,8 @@ struct job_result {
 struct job_api {
     void *ctx;
     /* Waits up to wait_ms for a job; TR_ERR_NOT_FOUND if none came. */
-    tr_err (*claim)(void *ctx, struct arena *a, const char *node,
-                    int wait_ms, struct job *out, struct tr_errbuf *eb);
+    tr_err (*claim)(void *ctx, struct arena *a, const char *node, int wait_ms,
+                    struct job *out, struct tr_errbuf *eb);
     /* Extends the lease; *cancel is 1 for cancel, 2 for force-cancel. */
     tr_err (*heartbeat)(void *ctx, const char *job_id, int *cancel,
                         struct tr_errbuf *eb);
@@ -104,8 +104,8 @@ struct job_api {
     tr_err (*append_log)(void *ctx, const char *job_id, const char *data,
                          size_t len, struct tr_errbuf *eb);
     /* Writes the configuration tarball to dest_path. */
-    tr_err (*fetch_config)(void *ctx, const char *job_id,
-                           const char *dest_path, struct tr_errbuf *eb);
+    tr_err (*fetch_config)(void *ctx, const char *job_id, const char *dest_path,
+                           struct tr_errbuf *eb);
     /* Writes the plan file saved by the plan phase (apply jobs). */
     tr_err (*fetch_plan)(void *ctx, const char *job_id, const char *dest_path,
                          struct tr_errbuf *eb);

@@ -233,8 +233,8 @@ static tr_err jl_append_log(void *ctx, const char *job_id, const char *data,
 {
     struct job_local *jl = ctx;
     struct arena *a = arena_new();
-    tr_err e = store_log_append(jl->srv->db, jl->srv->keys, a, job_id, data,
-                                len, eb);
+    tr_err e =
+        store_log_append(jl->srv->db, jl->srv->keys, a, job_id, data, len, eb);
     arena_destroy(a);
     if (e == TR_ERR_CONFLICT)
         e = tr_fail(eb, TR_ERR_NOT_FOUND, "job %s is no longer running",

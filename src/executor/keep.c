@@ -122,8 +122,7 @@ bool keep_take(struct exec_ctx *x, struct arena *a, const char *run_id,
  * directories, which hold the run's variables, go at once rather than at
  * expiry.  Asked outside the lock; keep_sweep() drops a slot only if it
  * still holds the same run. */
-static void find_ended(struct exec_ctx *x, char ids[][KEEP_ID_LEN],
-                       bool *ended)
+static void find_ended(struct exec_ctx *x, char ids[][KEEP_ID_LEN], bool *ended)
 {
     pthread_mutex_lock(&x->keep_mu);
     for (int i = 0; i < EXEC_KEEP_MAX; i++)
@@ -132,10 +131,10 @@ static void find_ended(struct exec_ctx *x, char ids[][KEEP_ID_LEN],
     pthread_mutex_unlock(&x->keep_mu);
     for (int i = 0; i < EXEC_KEEP_MAX; i++) {
         bool final = false;
-        ended[i] = ids[i][0] != '\0' && x->api.run_final != NULL &&
-                   x->api.run_final(x->api.ctx, ids[i], &final, NULL) ==
-                       TR_OK &&
-                   final;
+        ended[i] =
+            ids[i][0] != '\0' && x->api.run_final != NULL &&
+            x->api.run_final(x->api.ctx, ids[i], &final, NULL) == TR_OK &&
+            final;
     }
 }
 

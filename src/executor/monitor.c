@@ -159,8 +159,8 @@ static bool read_status(const char *pid, int64_t *threads, int64_t *mem)
         return false;
     text[n] = '\0';
     *threads = *mem = 0;
-    static const char *const keys[] = {"\nThreads:", "\nRssAnon:",
-                                       "\nRssShmem:"};
+    static const char *const keys[] = {
+        "\nThreads:", "\nRssAnon:", "\nRssShmem:"};
     for (int i = 0; i < 3; i++) {
         const char *k = strstr(text, keys[i]);
         long long v = k != NULL ? strtoll(k + strlen(keys[i]), NULL, 10) : 0;

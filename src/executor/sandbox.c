@@ -130,13 +130,12 @@ static _Noreturn void child(const struct plan *p)
     set_limit(RLIMIT_FSIZE, p->lim->file_bytes);
     if (p->lim->cpu_s > 0) {
         /* SIGXCPU at the limit, SIGKILL a little later */
-        struct rlimit cpu = {(rlim_t)p->lim->cpu_s,
-                             (rlim_t)p->lim->cpu_s + 5};
+        struct rlimit cpu = {(rlim_t)p->lim->cpu_s, (rlim_t)p->lim->cpu_s + 5};
         setrlimit(RLIMIT_CPU, &cpu);
     }
-    if (p->drop_user && (setgroups(0, NULL) != 0 ||
-                         setresgid(p->gid, p->gid, p->gid) != 0 ||
-                         setresuid(p->uid, p->uid, p->uid) != 0))
+    if (p->drop_user &&
+        (setgroups(0, NULL) != 0 || setresgid(p->gid, p->gid, p->gid) != 0 ||
+         setresuid(p->uid, p->uid, p->uid) != 0))
         goto fail;
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
         goto fail;
@@ -211,14 +210,29 @@ out:
  * dynamic loader, time zones, ssh and git defaults.  Nothing that holds
  * a secret (shadow, ssl/private, ssh host keys, Terrace's own config). */
 static const char *const etc_entries[] = {
-    "resolv.conf",   "hosts",         "host.conf",
-    "nsswitch.conf", "gai.conf",      "services",
-    "protocols",     "localtime",     "timezone",
-    "ld.so.cache",   "ld.so.conf",    "ld.so.conf.d",
-    "alternatives",  "ssl/certs",     "ssl/openssl.cnf",
-    "ca-certificates", "ca-certificates.conf", "ssh/ssh_config",
-    "ssh/ssh_config.d", "gitconfig",  "mime.types",
-    "os-release",    "debian_version",
+    "resolv.conf",
+    "hosts",
+    "host.conf",
+    "nsswitch.conf",
+    "gai.conf",
+    "services",
+    "protocols",
+    "localtime",
+    "timezone",
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "alternatives",
+    "ssl/certs",
+    "ssl/openssl.cnf",
+    "ca-certificates",
+    "ca-certificates.conf",
+    "ssh/ssh_config",
+    "ssh/ssh_config.d",
+    "gitconfig",
+    "mime.types",
+    "os-release",
+    "debian_version",
 };
 
 /* Top-level links or directories that lead into /usr. */
@@ -318,8 +332,8 @@ static void hide_mounts(const struct sandbox *sb, struct args *a)
     for (int i = 0; i < sb->nhide; i++) {
         const char *h = sb->hide[i];
         bool shown = under(h, "/usr");
-        for (size_t k = 0; !shown && k < sizeof(etc_entries) / sizeof(*etc_entries);
-             k++) {
+        for (size_t k = 0;
+             !shown && k < sizeof(etc_entries) / sizeof(*etc_entries); k++) {
             char e[128];
             snprintf(e, sizeof(e), "/etc/%s", etc_entries[k]);
             shown = under(h, e);
@@ -390,8 +404,7 @@ static tr_err bwrap_plan(const struct sandbox *sb, struct arena *ar,
         if (eq == NULL)
             continue;
         arg(&a, "--setenv");
-        arg(&a, arena_strndup(ar, cmd->envp[i],
-                              (size_t)(eq - cmd->envp[i])));
+        arg(&a, arena_strndup(ar, cmd->envp[i], (size_t)(eq - cmd->envp[i])));
         arg(&a, eq + 1);
     }
     system_mounts(&a);
@@ -618,8 +631,8 @@ static void set_reason(struct sandbox *sb, const char *fmt, const char *s)
  * with sb->reason set when the sandbox cannot be used. */
 static void find_tools(struct sandbox *sb, const char *bwrap)
 {
-    char *path = bwrap != NULL && *bwrap != '\0' ? strdup(bwrap)
-                                                 : on_path("bwrap");
+    char *path =
+        bwrap != NULL && *bwrap != '\0' ? strdup(bwrap) : on_path("bwrap");
     if (path == NULL || access(path, X_OK) != 0) {
         set_reason(sb, "%s not found",
                    bwrap != NULL && *bwrap ? bwrap : "bwrap (bubblewrap)");
@@ -669,8 +682,8 @@ tr_err sandbox_new(const struct sandbox_opts *o, struct sandbox **out,
     for (int i = 0; sb->hide != NULL && i < n; i++)
         if ((sb->hide[sb->nhide] = strdup(o->hide[i])) != NULL)
             sb->nhide++;
-    tr_err e = sb->hide == NULL ? tr_fail(eb, TR_ERR_NOMEM, "out of memory")
-                                : TR_OK;
+    tr_err e =
+        sb->hide == NULL ? tr_fail(eb, TR_ERR_NOMEM, "out of memory") : TR_OK;
     if (e == TR_OK)
         e = sandbox_seccomp_program(&sb->bpf, &sb->bpf_len, eb);
     if (e != TR_OK) {

@@ -69,18 +69,18 @@ struct sandbox;
 
 /* Per-process limits set before the program starts (0: leave alone). */
 struct sandbox_limits {
-    int64_t data_bytes;  /* RLIMIT_DATA: memory one process may map */
-    int64_t tasks;       /* RLIMIT_NPROC of the run user: processes and
-                            threads of every run on the node together */
-    int64_t cpu_s;       /* RLIMIT_CPU, seconds per process */
-    int64_t open_files;  /* RLIMIT_NOFILE */
-    int64_t file_bytes;  /* RLIMIT_FSIZE: the largest file */
+    int64_t data_bytes; /* RLIMIT_DATA: memory one process may map */
+    int64_t tasks;      /* RLIMIT_NPROC of the run user: processes and
+                           threads of every run on the node together */
+    int64_t cpu_s;      /* RLIMIT_CPU, seconds per process */
+    int64_t open_files; /* RLIMIT_NOFILE */
+    int64_t file_bytes; /* RLIMIT_FSIZE: the largest file */
 };
 
 struct sandbox_opts {
-    const char *bwrap;    /* NULL or "": "bwrap" on PATH; "none": no
-                             sandbox */
-    uid_t run_uid;        /* the run user when the node is root */
+    const char *bwrap; /* NULL or "": "bwrap" on PATH; "none": no
+                          sandbox */
+    uid_t run_uid;     /* the run user when the node is root */
     gid_t run_gid;
     struct sandbox_limits limits;
     const char *const *hide; /* paths that must never be visible (the

@@ -36,17 +36,58 @@
 #include "executor/sandbox.h"
 
 static const char *const refused[] = {
-    "mount", "umount", "umount2", "pivot_root", "chroot", "move_mount",
-    "open_tree", "fsopen", "fsconfig", "fsmount", "fspick", "mount_setattr",
-    "unshare", "setns", "ptrace", "process_vm_readv", "process_vm_writev",
-    "kcmp", "keyctl", "add_key", "request_key", "init_module",
-    "finit_module", "delete_module", "create_module", "kexec_load",
-    "kexec_file_load", "bpf", "perf_event_open", "userfaultfd",
-    "io_uring_setup", "io_uring_enter", "io_uring_register",
-    "fanotify_init", "open_by_handle_at", "name_to_handle_at", "quotactl",
-    "quotactl_fd", "swapon", "swapoff", "reboot", "acct", "syslog", "iopl",
-    "ioperm", "lookup_dcookie", "uselib", "vhangup", "nfsservctl",
-    "get_kernel_syms", "query_module", "_sysctl",
+    "mount",
+    "umount",
+    "umount2",
+    "pivot_root",
+    "chroot",
+    "move_mount",
+    "open_tree",
+    "fsopen",
+    "fsconfig",
+    "fsmount",
+    "fspick",
+    "mount_setattr",
+    "unshare",
+    "setns",
+    "ptrace",
+    "process_vm_readv",
+    "process_vm_writev",
+    "kcmp",
+    "keyctl",
+    "add_key",
+    "request_key",
+    "init_module",
+    "finit_module",
+    "delete_module",
+    "create_module",
+    "kexec_load",
+    "kexec_file_load",
+    "bpf",
+    "perf_event_open",
+    "userfaultfd",
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
+    "fanotify_init",
+    "open_by_handle_at",
+    "name_to_handle_at",
+    "quotactl",
+    "quotactl_fd",
+    "swapon",
+    "swapoff",
+    "reboot",
+    "acct",
+    "syslog",
+    "iopl",
+    "ioperm",
+    "lookup_dcookie",
+    "uselib",
+    "vhangup",
+    "nfsservctl",
+    "get_kernel_syms",
+    "query_module",
+    "_sysctl",
 };
 
 static const unsigned long ns_flags[] = {
@@ -57,26 +98,24 @@ static const unsigned long ns_flags[] = {
 static int add_rules(scmp_filter_ctx ctx)
 {
     int rc = 0;
-    for (size_t i = 0; rc == 0 && i < sizeof(refused) / sizeof(*refused);
-         i++) {
+    for (size_t i = 0; rc == 0 && i < sizeof(refused) / sizeof(*refused); i++) {
         int nr = seccomp_syscall_resolve_name(refused[i]);
         if (nr == __NR_SCMP_ERROR || nr < 0)
             continue; /* not a call of this architecture */
         rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 0);
     }
-    for (size_t i = 0; rc == 0 && i < sizeof(ns_flags) / sizeof(*ns_flags);
-         i++)
-        rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
-                              SCMP_A0(SCMP_CMP_MASKED_EQ, ns_flags[i],
-                                      ns_flags[i]));
+    for (size_t i = 0; rc == 0 && i < sizeof(ns_flags) / sizeof(*ns_flags); i++)
+        rc = seccomp_rule_add(
+            ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
+            SCMP_A0(SCMP_CMP_MASKED_EQ, ns_flags[i], ns_flags[i]));
     int clone3 = seccomp_syscall_resolve_name("clone3");
     if (rc == 0 && clone3 != __NR_SCMP_ERROR && clone3 >= 0)
         rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), clone3, 0);
     static const unsigned long tty[] = {TIOCSTI, TIOCLINUX};
     for (size_t i = 0; rc == 0 && i < 2; i++)
-        rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(ioctl), 1,
-                              SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffUL,
-                                      tty[i]));
+        rc =
+            seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(ioctl), 1,
+                             SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffUL, tty[i]));
     return rc;
 }
 
@@ -90,8 +129,8 @@ tr_err sandbox_seccomp_program(unsigned char **prog, size_t *len,
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
     if (ctx == NULL)
         return tr_fail(eb, TR_ERR_INTERNAL, "cannot build the seccomp filter");
-    int rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH,
-                              SCMP_ACT_KILL_PROCESS);
+    int rc =
+        seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
     /* bubblewrap sets no_new_privs itself where it must */
     if (rc == 0)
         rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);

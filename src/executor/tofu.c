@@ -67,17 +67,17 @@ struct phase {
     const struct job *j;
     struct arena *a;
     struct workdir wd;
-    const char *what; /* "plan" | "apply" */
-    const char *tool; /* the tool's name in messages */
-    struct workdir view;     /* wd as the run sees it */
-    const char *tool_view;   /* the tool binary as the run sees it */
+    const char *what;      /* "plan" | "apply" */
+    const char *tool;      /* the tool's name in messages */
+    struct workdir view;   /* wd as the run sees it */
+    const char *tool_view; /* the tool binary as the run sees it */
     const char **env;
     struct sandbox_mount mounts[4];
     int nmounts;
     struct monitor mon;
-    enum monitor_hit hit;    /* the limit the run went over */
-    bool reused; /* apply: in the plan's kept directory (keep.c) */
-    bool keep;   /* plan: keep the directory for the apply */
+    enum monitor_hit hit; /* the limit the run went over */
+    bool reused;          /* apply: in the plan's kept directory (keep.c) */
+    bool keep;            /* plan: keep the directory for the apply */
     /* log */
     struct buf raw;      /* output held by the scrubber */
     struct buf out;      /* scrubbed output not yet sent */
@@ -316,8 +316,8 @@ static void control(struct phase *ph)
 
 static bool interrupted(const struct phase *ph)
 {
-    return ph->cancel > 0 || ph->lease_lost || ph->timed_out ||
-           ph->stopping || ph->hit != MONITOR_OK;
+    return ph->cancel > 0 || ph->lease_lost || ph->timed_out || ph->stopping ||
+           ph->hit != MONITOR_OK;
 }
 
 /* "the run exceeded its ... limit (...)", for the limit h. */
@@ -335,8 +335,7 @@ static const char *limit_error(const struct phase *ph, enum monitor_hit h)
                             "processes and threads)",
                             (long long)o->run_tasks);
     case MONITOR_DISK:
-        return arena_printf(ph->a,
-                            "the run exceeded its disk limit (%lld MiB)",
+        return arena_printf(ph->a, "the run exceeded its disk limit (%lld MiB)",
                             (long long)o->run_disk_mb);
     default:
         return "the run exceeded a limit";
@@ -521,20 +520,23 @@ static void limit_hint(struct phase *ph, struct job_result *res)
     if (m->task_limit > 0 && m->peak_tasks >= m->task_limit)
         why = limit_error(ph, MONITOR_TASKS);
     else if (output_has(ph, "memory exhausted") ||
-        output_has(ph, "out of memory") ||
-        output_has(ph, "annot allocate memory"))
-        why = arena_printf(ph->a, "a process of the run ran out of memory: "
-                                  "the run's memory limit is %lld MiB",
+             output_has(ph, "out of memory") ||
+             output_has(ph, "annot allocate memory"))
+        why = arena_printf(ph->a,
+                           "a process of the run ran out of memory: "
+                           "the run's memory limit is %lld MiB",
                            (long long)o->run_memory_mb);
     else if (output_has(ph, "Resource temporarily unavailable") ||
              output_has(ph, "Cannot fork") || output_has(ph, "fork:"))
-        why = arena_printf(ph->a, "the run could not start more processes: "
-                                  "its process limit is %lld processes and "
-                                  "threads",
+        why = arena_printf(ph->a,
+                           "the run could not start more processes: "
+                           "its process limit is %lld processes and "
+                           "threads",
                            (long long)o->run_tasks);
     else if (output_has(ph, "Too many open files"))
-        why = arena_printf(ph->a, "a process of the run opened too many "
-                                  "files: the limit is %lld per process",
+        why = arena_printf(ph->a,
+                           "a process of the run opened too many "
+                           "files: the limit is %lld per process",
                            (long long)o->run_open_files);
     if (why == NULL)
         return;
@@ -685,8 +687,8 @@ static void env_build(struct phase *ph)
                 why = "it is set by Terrace for every run";
             }
         if (!theirs) {
-            say(ph, "terrace: ignoring environment variable %s: %s\n",
-                var->key, why);
+            say(ph, "terrace: ignoring environment variable %s: %s\n", var->key,
+                why);
             continue;
         }
         size_t kl = strlen(var->key);
@@ -763,12 +765,12 @@ static bool init(struct phase *ph, struct job_result *res)
 static bool to_file(struct phase *ph, const char *const *sub, const char *path,
                     const char *what, struct job_result *res)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                  0600);
+    int fd =
+        open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
         res->outcome = JOB_ERRORED;
-        res->error = arena_printf(ph->a, "cannot create %s: %s", what,
-                                  strerror(errno));
+        res->error =
+            arena_printf(ph->a, "cannot create %s: %s", what, strerror(errno));
         say(ph, "\nError: %s\n", res->error);
         return false;
     }
@@ -1017,10 +1019,9 @@ void tofu_run_job(struct exec_ctx *x, const struct job *j, struct arena *a)
              : res.outcome == JOB_CANCELED       ? "canceled"
              : res.outcome == JOB_FORCE_CANCELED ? "force-canceled"
                                                  : "errored",
-             ph.reused ? " in the plan's directory" : "",
-             res.error ? ": " : "", res.error ? res.error : "",
-             (long long)(ph.mon.peak_mem >> 20), (long long)ph.mon.peak_tasks,
-             (long long)(ph.mon.peak_disk >> 20));
+             ph.reused ? " in the plan's directory" : "", res.error ? ": " : "",
+             res.error ? res.error : "", (long long)(ph.mon.peak_mem >> 20),
+             (long long)ph.mon.peak_tasks, (long long)(ph.mon.peak_disk >> 20));
     if (fe == TR_OK && plan_sha != NULL)
         keep_put(x, j->run_id, &ph.wd, plan_sha);
     else

@@ -233,7 +233,6 @@ static tr_err write_tfvars(const struct job *j, const char *dir,
     return e;
 }
 
-
 /* The providers a filesystem mirror holds, as "host/namespace/type"
  * strings, comma-separated for a `direct { exclude = [...] }` list: what
  * the mirror has comes only from it (tofu would otherwise still ask the
@@ -333,7 +332,7 @@ static tr_err write_cli_config(const struct exec_ctx *x, const struct job *j,
                          "  filesystem_mirror {\n    path = ");
         if (e == TR_OK)
             e = workdir_hcl_string(&b, sandbox_isolated(x->sb) ? VIEW_MIRROR
-                                                           : mirror);
+                                                               : mirror);
         if (e == TR_OK)
             e = buf_puts(&b, "\n  }\n  direct {\n    exclude = [");
         if (e == TR_OK)
@@ -475,10 +474,10 @@ static bool give_tree(int dfd, uid_t uid, gid_t gid, int depth)
             ok = false;
             break;
         }
-        int sub = depth < 256 ? openat(dirfd(d), de->d_name,
-                                       O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-                                           O_CLOEXEC)
-                              : -1;
+        int sub = depth < 256
+                      ? openat(dirfd(d), de->d_name,
+                               O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                      : -1;
         if (sub >= 0)
             ok = give_tree(sub, uid, gid, depth + 1);
     }
@@ -557,8 +556,7 @@ static tr_err copy_ca(const struct job *j, const struct workdir *wd,
 }
 
 tr_err workdir_reuse(const struct exec_ctx *x, const struct job *j,
-                     struct arena *a, struct workdir *wd,
-                     struct tr_errbuf *eb)
+                     struct arena *a, struct workdir *wd, struct tr_errbuf *eb)
 {
     const char *host = workdir_url_host(a, j->api_url);
     if (host == NULL)

@@ -46,8 +46,8 @@
 
 #define SEEN_SLOTS 1024 /* power of two */
 #define SEEN_PROBE 8
-#define OVERSHOOT 256   /* accepts in flight on all threads, at most */
-#define LIB_LINES 20    /* libmicrohttpd messages logged per period */
+#define OVERSHOOT 256 /* accepts in flight on all threads, at most */
+#define LIB_LINES 20  /* libmicrohttpd messages logged per period */
 
 /* A client address as the limits see it: IPv4 (also when v4-mapped in
  * IPv6), or the /64 of an IPv6 address, since one IPv6 host usually has
@@ -69,8 +69,8 @@ struct seen_slot {
 
 struct gconn {
     struct key key;
-    bool keyed;    /* the address was IP: counted in counts */
-    bool waiting;  /* in the wait list */
+    bool keyed;   /* the address was IP: counted in counts */
+    bool waiting; /* in the wait list */
     int fd;
     int64_t deadline_ms;
     struct gconn *prev, *next;
@@ -78,7 +78,7 @@ struct gconn {
 
 struct http_guard {
     struct http_guard_conf conf;
-    uint64_t seed;  /* random: clients cannot aim at one probe chain */
+    uint64_t seed; /* random: clients cannot aim at one probe chain */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     pthread_t thread;
@@ -180,8 +180,7 @@ static void count_del(struct http_guard *g, const struct key *k)
             break;
         size_t home = key_hash(g, &g->counts[j].key) & g->count_mask;
         /* the entry at j may move to i unless its home lies in (i, j] */
-        bool stays = i <= j ? (home > i && home <= j)
-                            : (home > i || home <= j);
+        bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
         if (!stays) {
             g->counts[i] = g->counts[j];
             i = j;
@@ -214,9 +213,8 @@ static void seen_note(struct http_guard *g, const struct key *k, int64_t now)
             s->at_ms = now;
             return;
         }
-        if (victim == NULL ||
-            (victim->key.len != 0 &&
-             (s->key.len == 0 || s->at_ms < victim->at_ms)))
+        if (victim == NULL || (victim->key.len != 0 &&
+                               (s->key.len == 0 || s->at_ms < victim->at_ms)))
             victim = s;
     }
     victim->key = *k;
@@ -288,7 +286,8 @@ static void log_summary(const struct summary *s, int period_ms)
                  period_ms / 1000, s->ip, s->full, s->late, s->open);
     if (s->dropped != 0)
         log_warn("libmicrohttpd: %lu more messages in the last %d s not "
-                 "logged", s->dropped, period_ms / 1000);
+                 "logged",
+                 s->dropped, period_ms / 1000);
 }
 
 static struct timespec mono_ts(int64_t ms)
@@ -458,8 +457,8 @@ void http_guard_close(struct http_guard *g, void *ctx)
     free(c);
 }
 
-void http_guard_authenticated(struct http_guard *g,
-                              const struct sockaddr *addr, socklen_t len)
+void http_guard_authenticated(struct http_guard *g, const struct sockaddr *addr,
+                              socklen_t len)
 {
     struct key k;
     if (!key_of(addr, len, &k))

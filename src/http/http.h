@@ -28,11 +28,11 @@ enum principal_kind { PRINC_NONE = 0, PRINC_USER, PRINC_ORG, PRINC_RUN };
 struct principal {
     enum principal_kind kind;
     const char *token_id;
-    const char *user_id;    /* PRINC_USER */
+    const char *user_id; /* PRINC_USER */
     const char *username;
-    bool is_admin;          /* site admin */
-    const char *org;        /* PRINC_ORG: the organization's name */
-    const char *run_id;     /* PRINC_RUN: the run a run-scoped token serves */
+    bool is_admin;      /* site admin */
+    const char *org;    /* PRINC_ORG: the organization's name */
+    const char *run_id; /* PRINC_RUN: the run a run-scoped token serves */
 };
 
 #define HTTP_MAX_PARAMS 6
@@ -70,17 +70,17 @@ struct http_req {
 typedef void (*http_handler)(struct http_req *req);
 
 enum route_flags {
-    ROUTE_AUTH = 1,       /* needs a valid token */
-    ROUTE_SPOOL = 2,      /* body spooled to a file, limit cfg max_state */
-    ROUTE_BIG_JSON = 4,   /* JSON body up to 2 * max_state (inline state) */
-    ROUTE_SIGNED = 8,     /* signed URL, checked before the body is read */
-    ROUTE_RUN = 16,       /* a run's token may call it (see auth.c); every
-                             other route answers it 404 */
+    ROUTE_AUTH = 1,     /* needs a valid token */
+    ROUTE_SPOOL = 2,    /* body spooled to a file, limit cfg max_state */
+    ROUTE_BIG_JSON = 4, /* JSON body up to 2 * max_state (inline state) */
+    ROUTE_SIGNED = 8,   /* signed URL, checked before the body is read */
+    ROUTE_RUN = 16,     /* a run's token may call it (see auth.c); every
+                           other route answers it 404 */
 };
 
 struct route {
     const char *method;
-    const char *pattern;  /* "/api/v2/workspaces/:id/actions/lock" */
+    const char *pattern; /* "/api/v2/workspaces/:id/actions/lock" */
     http_handler handler;
     int flags;
 };
@@ -131,7 +131,7 @@ json_t *jsonapi_body(struct http_req *r, const char *type);
 bool jsonapi_attr_str(struct http_req *r, json_t *data, const char *name,
                       const char **out);
 bool jsonapi_attr_bool(struct http_req *r, json_t *data, const char *name,
-                       int *out);   /* -1 untouched, 0, 1 */
+                       int *out); /* -1 untouched, 0, 1 */
 bool jsonapi_attr_int(struct http_req *r, json_t *data, const char *name,
                       int64_t *out, bool *present);
 /* relationships.<name>.data.id, optionally checking type. */

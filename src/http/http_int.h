@@ -42,10 +42,10 @@ struct http_guard_conf {
 };
 
 struct http_guard_stats {
-    int open;                     /* connections open now */
-    unsigned long refused_ip;     /* over the per-address limit */
-    unsigned long refused_full;   /* over the global limit or its share */
-    unsigned long timed_out;      /* shut down for a late request header */
+    int open;                   /* connections open now */
+    unsigned long refused_ip;   /* over the per-address limit */
+    unsigned long refused_full; /* over the global limit or its share */
+    unsigned long timed_out;    /* shut down for a late request header */
 };
 
 /* Makes a guard and starts its timer thread.  Free with
@@ -67,8 +67,8 @@ void http_guard_request(struct http_guard *g, void *ctx);
 /* The connection is closed (before its fd is): releases its counts. */
 void http_guard_close(struct http_guard *g, void *ctx);
 /* A request from addr carried a valid token. */
-void http_guard_authenticated(struct http_guard *g,
-                              const struct sockaddr *addr, socklen_t len);
+void http_guard_authenticated(struct http_guard *g, const struct sockaddr *addr,
+                              socklen_t len);
 void http_guard_stats(struct http_guard *g, struct http_guard_stats *st);
 /* Logs a message of libmicrohttpd's: at most a few per summary period,
  * since a client can make it write one per connection (a failed TLS

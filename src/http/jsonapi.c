@@ -44,17 +44,28 @@ int http_status_for(tr_err e)
 static const char *title_for(int status)
 {
     switch (status) {
-    case 400: return "bad request";
-    case 401: return "unauthorized";
-    case 403: return "forbidden";
-    case 404: return "not found";
-    case 405: return "method not allowed";
-    case 409: return "conflict";
-    case 413: return "payload too large";
-    case 415: return "unsupported media type";
-    case 422: return "invalid attribute";
-    case 503: return "service unavailable";
-    default: return "internal error";
+    case 400:
+        return "bad request";
+    case 401:
+        return "unauthorized";
+    case 403:
+        return "forbidden";
+    case 404:
+        return "not found";
+    case 405:
+        return "method not allowed";
+    case 409:
+        return "conflict";
+    case 413:
+        return "payload too large";
+    case 415:
+        return "unsupported media type";
+    case 422:
+        return "invalid attribute";
+    case 503:
+        return "service unavailable";
+    default:
+        return "internal error";
     }
 }
 
@@ -158,11 +169,10 @@ json_t *jsonapi_body(struct http_req *r, const char *type)
         return NULL;
     }
     json_t *t = json_object_get(data, "type");
-    if (type != NULL && (!json_is_string(t) ||
-                         strcmp(json_string_value(t), type) != 0)) {
+    if (type != NULL &&
+        (!json_is_string(t) || strcmp(json_string_value(t), type) != 0)) {
         http_error(r, 409, "conflict",
-                   arena_printf(r->arena,
-                                "data.type must be \"%s\"", type));
+                   arena_printf(r->arena, "data.type must be \"%s\"", type));
         return NULL;
     }
     json_t *attrs = json_object_get(data, "attributes");
@@ -230,8 +240,7 @@ bool jsonapi_attr_int(struct http_req *r, json_t *data, const char *name,
 
 const char *jsonapi_rel_id(json_t *data, const char *name)
 {
-    json_t *rel = json_object_get(json_object_get(data, "relationships"),
-                                  name);
+    json_t *rel = json_object_get(json_object_get(data, "relationships"), name);
     json_t *id = json_object_get(json_object_get(rel, "data"), "id");
     return json_is_string(id) ? json_string_value(id) : NULL;
 }
@@ -266,8 +275,8 @@ json_t *jsonapi_pagination(const struct page *p, int64_t total)
     if (pages < 1)
         pages = 1;
     json_t *prev = p->number > 1 ? json_integer(p->number - 1) : json_null();
-    json_t *next = p->number < pages ? json_integer(p->number + 1)
-                                     : json_null();
+    json_t *next =
+        p->number < pages ? json_integer(p->number + 1) : json_null();
     return json_pack("{s:i,s:o,s:o,s:I,s:I,s:i}", "current-page", p->number,
                      "prev-page", prev, "next-page", next, "total-pages",
                      (json_int_t)pages, "total-count", (json_int_t)total,

@@ -30,8 +30,8 @@ void http_set_routes(const struct route *const *t)
 }
 
 /* Matches one pattern; fills params on success. */
-static bool match(const char *pat, const char *path, struct arena *a,
-                  int *n, const char **names, const char **values)
+static bool match(const char *pat, const char *path, struct arena *a, int *n,
+                  const char **names, const char **values)
 {
     int np = 0;
     while (*pat && *path) {

@@ -115,8 +115,7 @@ static enum MHD_Result queue(struct req_box *box)
             close(fd);
     } else if (r->resp_blob != NULL) {
         resp = MHD_create_response_from_callback(
-            r->resp_blob_size, 64 * 1024, blob_chunk, r->resp_blob,
-            blob_done);
+            r->resp_blob_size, 64 * 1024, blob_chunk, r->resp_blob, blob_done);
         if (resp != NULL)
             r->resp_blob = NULL; /* MHD closes it (blob_done) */
     } else {
@@ -142,8 +141,7 @@ static enum MHD_Result queue(struct req_box *box)
     }
     if (!cache_set)
         MHD_add_response_header(resp, "Cache-Control", "no-store");
-    enum MHD_Result ok = MHD_queue_response(r->conn, (unsigned)r->status,
-                                            resp);
+    enum MHD_Result ok = MHD_queue_response(r->conn, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
     box->queued = true;
     return ok;
@@ -172,9 +170,9 @@ static struct req_box *begin(struct terrace_server *srv,
     r->spool_fd = -1;
     unsigned char rnd[8];
     util_random(rnd, sizeof(rnd));
-    r->request_id = arena_printf(a, "%02x%02x%02x%02x%02x%02x%02x%02x",
-                                 rnd[0], rnd[1], rnd[2], rnd[3], rnd[4],
-                                 rnd[5], rnd[6], rnd[7]);
+    r->request_id =
+        arena_printf(a, "%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1],
+                     rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
     buf_init(&r->body, 0);
     arena_on_destroy(a, req_cleanup, r);
     return box;
@@ -197,8 +195,8 @@ static socklen_t addr_len(const struct sockaddr *sa)
 static bool admit(struct http_req *r)
 {
     bool exists = false;
-    r->route = http_match(r->method, r->path, r->arena, &r->nparams,
-                          r->pnames, r->pvalues, &exists);
+    r->route = http_match(r->method, r->path, r->arena, &r->nparams, r->pnames,
+                          r->pvalues, &exists);
     if (r->route == NULL) {
         if (exists)
             http_error(r, 405, "method not allowed",
@@ -207,8 +205,8 @@ static bool admit(struct http_req *r)
             http_error(r, 404, "not found", "no such endpoint");
         return false;
     }
-    const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
-                                                 "Content-Length");
+    const char *cl =
+        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Length");
     int64_t len = 0;
     if (cl != NULL && util_parse_i64(cl, &len) == TR_OK &&
         (uint64_t)len > body_limit(r)) {
@@ -279,15 +277,14 @@ static void take_body(struct http_req *r, const char *data, size_t n)
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
                                   const char *url, const char *method,
-                                  const char *version,
-                                  const char *upload_data,
+                                  const char *version, const char *upload_data,
                                   size_t *upload_size, void **con_cls)
 {
     struct terrace_server *srv = cls;
     struct req_box *box = *con_cls;
     if (box == NULL) {
-        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
-            conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
         if (ci != NULL)
             http_guard_request(srv->guard, ci->socket_context);
         box = begin(srv, conn, url, method);
@@ -314,8 +311,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     return queue(box);
 }
 
-static void on_completed(void *cls, struct MHD_Connection *conn,
-                         void **con_cls, enum MHD_RequestTerminationCode toe)
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
 {
     struct terrace_server *srv = cls;
     struct req_box *box = *con_cls;
@@ -438,11 +435,9 @@ static int fd_budget(int want)
         if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
             rl.rlim_cur = was;
     }
-    if (rl.rlim_cur == RLIM_INFINITY ||
-        rl.rlim_cur >= (rlim_t)want + FD_MARGIN)
+    if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= (rlim_t)want + FD_MARGIN)
         return want;
-    int fit = rl.rlim_cur > FD_MARGIN + 16 ? (int)rl.rlim_cur - FD_MARGIN
-                                           : 16;
+    int fit = rl.rlim_cur > FD_MARGIN + 16 ? (int)rl.rlim_cur - FD_MARGIN : 16;
     log_warn("conn-limit %d does not fit the open-file limit of %llu; "
              "using %d (raise the hard limit, ulimit -Hn, to allow more)",
              want, (unsigned long long)rl.rlim_cur, fit);
@@ -474,8 +469,8 @@ tr_err http_start(struct terrace_server *srv, struct tr_errbuf *eb)
     e = start_guard(srv, limit, eb);
     if (e != TR_OK)
         return e;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-                     MHD_USE_ERROR_LOG;
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     char *cert = NULL, *key = NULL;
@@ -498,14 +493,12 @@ tr_err http_start(struct terrace_server *srv, struct tr_errbuf *eb)
         {MHD_OPTION_THREAD_POOL_SIZE, srv->cfg.threads, NULL},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, srv},
         {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, srv},
-        {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)srv->cfg.idle_timeout,
-         NULL},
+        {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)srv->cfg.idle_timeout, NULL},
         {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)mhd_limit, NULL},
         {MHD_OPTION_SOCK_ADDR, 0, &ss},
         {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, cert},
         {tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, key},
-        {tls ? MHD_OPTION_HTTPS_PRIORITIES : MHD_OPTION_END, 0,
-         TLS_PRIORITIES},
+        {tls ? MHD_OPTION_HTTPS_PRIORITIES : MHD_OPTION_END, 0, TLS_PRIORITIES},
         {MHD_OPTION_END, 0, NULL},
     };
     srv->mhd = MHD_start_daemon(flags, 0, on_accept, srv, on_request, srv,

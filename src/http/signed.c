@@ -68,8 +68,8 @@ bool http_sig_valid(struct arena *a, const char *key, const char *path,
 
 char *http_signed_url(struct http_req *r, const char *path, int64_t ttl)
 {
-    char *exp = arena_printf(r->arena, "%lld",
-                             (long long)(util_now_unix() + ttl));
+    char *exp =
+        arena_printf(r->arena, "%lld", (long long)(util_now_unix() + ttl));
     return arena_printf(r->arena, "%s%s?expires=%s&sig=%s",
                         r->srv->external_url, path, exp,
                         http_sign(r->arena, r->srv->signing_key, path, exp));

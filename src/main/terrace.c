@@ -47,8 +47,8 @@ static void write_cli_config(const char *path, const char *host,
     fclose(f);
 }
 
-static void demo_ready(const struct terrace_server *srv,
-                       const char *token_path, void *arg)
+static void demo_ready(const struct terrace_server *srv, const char *token_path,
+                       void *arg)
 {
     (void)arg;
     char data[PATH_MAX], token[256] = "";
@@ -66,8 +66,8 @@ static void demo_ready(const struct terrace_server *srv,
     struct st_user admin;
     if (store_org_get(srv->db, a, "demo", &org, NULL) == TR_ERR_NOT_FOUND &&
         store_user_by_name(srv->db, a, "admin", &admin, NULL) == TR_OK)
-        store_org_create(srv->db, a, "demo", "admin@localhost", NULL,
-                         admin.id, NULL, NULL);
+        store_org_create(srv->db, a, "demo", "admin@localhost", NULL, admin.id,
+                         NULL, NULL);
     arena_destroy(a);
     const char *host = strstr(srv->external_url, "://");
     host = host ? host + 3 : srv->external_url;
@@ -94,8 +94,7 @@ static void demo_ready(const struct terrace_server *srv,
            "  }\n\n"
            "Then: tofu init && tofu apply.  Stop the demo with Ctrl-C; "
            "data stays in %s.\n\n",
-           srv->external_url, token, data, data, cli_cfg, data, host,
-           data);
+           srv->external_url, token, data, data, cli_cfg, data, host, data);
     fflush(stdout);
 }
 
@@ -116,8 +115,7 @@ static int cmd_demo(int argc, char **argv)
             return 0;
         }
         if (!known || i + 1 >= argc) {
-            fprintf(stderr, "terrace demo: unexpected argument %s\n",
-                    argv[i]);
+            fprintf(stderr, "terrace demo: unexpected argument %s\n", argv[i]);
             return 2;
         }
         args[n++] = argv[i];

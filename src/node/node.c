@@ -52,11 +52,10 @@ static tr_err write_secret_file(const char *path, const char *text,
         return tr_fail(eb, TR_ERR_IO, "cannot write %s: %s", path,
                        strerror(errno));
     size_t len = strlen(text);
-    bool ok = write(fd, text, len) == (ssize_t)len &&
-              write(fd, "\n", 1) == 1 && fsync(fd) == 0;
+    bool ok = write(fd, text, len) == (ssize_t)len && write(fd, "\n", 1) == 1 &&
+              fsync(fd) == 0;
     close(fd);
-    return ok ? TR_OK
-              : tr_fail(eb, TR_ERR_IO, "cannot write %s", path);
+    return ok ? TR_OK : tr_fail(eb, TR_ERR_IO, "cannot write %s", path);
 }
 
 static tr_err bootstrap_admin(struct terrace_server *srv, const char *path,
@@ -71,8 +70,7 @@ static tr_err bootstrap_admin(struct terrace_server *srv, const char *path,
         goto out;
     struct st_user u;
     char *secret = NULL;
-    e = store_user_create(srv->db, a, "admin", "admin@localhost", true, &u,
-                          eb);
+    e = store_user_create(srv->db, a, "admin", "admin@localhost", true, &u, eb);
     if (e == TR_OK)
         e = store_token_create(srv->db, a, "user", u.id, "bootstrap token",
                                u.id, NULL, NULL, &secret, eb);
@@ -99,8 +97,8 @@ static void register_demo_tool(struct terrace_server *srv)
     int n = 0;
     int64_t total = 0;
     char *sha = NULL, *version = NULL;
-    tr_err e = store_tool_list(srv->db, a, NULL, NULL, 0, 1, &items, &n,
-                               &total, &eb);
+    tr_err e =
+        store_tool_list(srv->db, a, NULL, NULL, 0, 1, &items, &n, &total, &eb);
     const char *path = e == TR_OK && total == 0
                            ? executor_find_tofu(a, srv->cfg.tofu_bin)
                            : NULL;
@@ -117,8 +115,7 @@ static void register_demo_tool(struct terrace_server *srv)
         e = store_tool_create(srv->db, a, &t, NULL, &eb);
     }
     if (e != TR_OK)
-        log_warn("cannot register the demo's tofu: %s",
-                 tr_errbuf_msg(&eb, e));
+        log_warn("cannot register the demo's tofu: %s", tr_errbuf_msg(&eb, e));
     else if (path != NULL)
         log_info("registered tofu %s (%s) as a tool version", version, path);
     arena_destroy(a);
@@ -129,7 +126,7 @@ static void register_demo_tool(struct terrace_server *srv)
 struct runs {
     struct job_local *jobs;
     struct reaper *reaper;
-    char ca[PATH_MAX];        /* the CA workers trust, if the node made it */
+    char ca[PATH_MAX]; /* the CA workers trust, if the node made it */
 };
 
 static tr_err start_runs(struct terrace_server *srv, struct runs *rs,
@@ -213,8 +210,8 @@ static tr_err start_executor(struct terrace_server *srv, struct executor **x,
     struct st_tool *tools = NULL;
     int n = 0;
     int64_t total = 0;
-    if (e == TR_OK && store_tool_list(srv->db, a, NULL, NULL, 0, 16, &tools,
-                                      &n, &total, NULL) == TR_OK) {
+    if (e == TR_OK && store_tool_list(srv->db, a, NULL, NULL, 0, 16, &tools, &n,
+                                      &total, NULL) == TR_OK) {
         const char **paths = arena_alloc(a, sizeof(char *) * (size_t)(n + 1));
         int k = 0;
         for (int i = 0; i < n; i++)
@@ -378,8 +375,7 @@ tr_err node_run(const struct cfg *cfg, node_ready_fn ready, void *arg,
     mallopt(M_ARENA_MAX, 2);
 
     char token_path[PATH_MAX];
-    snprintf(token_path, sizeof(token_path), "%s/admin-token",
-             cfg->data_dir);
+    snprintf(token_path, sizeof(token_path), "%s/admin-token", cfg->data_dir);
     external_url(&srv);
     tr_err e = ensure_dir(cfg->data_dir, eb);
     /* absolute from here on: paths under it are handed to tofu, which

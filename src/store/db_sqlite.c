@@ -24,10 +24,10 @@
 #define STMT_CACHE 64
 
 struct cached {
-    char *sql;          /* the rewritten text, malloc'd */
+    char *sql; /* the rewritten text, malloc'd */
     uint64_t hash;
     sqlite3_stmt *st;
-    uint64_t used;      /* clock for least-recently-used eviction */
+    uint64_t used; /* clock for least-recently-used eviction */
 };
 
 struct sq_conn {
@@ -49,11 +49,11 @@ static tr_err sq_connect(const char *target, void **handle,
 {
     pthread_once(&global_once, global_setup);
     sqlite3 *h = NULL;
-    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                SQLITE_OPEN_NOMUTEX;
+    int flags =
+        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
     if (sqlite3_open_v2(target, &h, flags, NULL) != SQLITE_OK) {
-        tr_err e = tr_fail(eb, TR_ERR_DB, "cannot open database %s: %s",
-                           target, h ? sqlite3_errmsg(h) : "out of memory");
+        tr_err e = tr_fail(eb, TR_ERR_DB, "cannot open database %s: %s", target,
+                           h ? sqlite3_errmsg(h) : "out of memory");
         sqlite3_close(h);
         return e;
     }
@@ -105,12 +105,10 @@ static char *rewrite(struct arena *a, const char *sql)
 static tr_err sq_error(sqlite3 *h, int rc, struct tr_errbuf *eb)
 {
     int ext = sqlite3_extended_errcode(h);
-    if (ext == SQLITE_CONSTRAINT_UNIQUE ||
-        ext == SQLITE_CONSTRAINT_PRIMARYKEY)
+    if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY)
         return tr_fail(eb, TR_ERR_CONFLICT, "%s", sqlite3_errmsg(h));
     if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
-        return tr_fail(eb, TR_ERR_BUSY, "database busy: %s",
-                       sqlite3_errmsg(h));
+        return tr_fail(eb, TR_ERR_BUSY, "database busy: %s", sqlite3_errmsg(h));
     return tr_fail(eb, TR_ERR_DB, "database error: %s", sqlite3_errmsg(h));
 }
 
@@ -141,8 +139,8 @@ static tr_err prepare(struct sq_conn *c, struct arena *a, const char *sql,
     }
     sqlite3_stmt *st = NULL;
     const char *tail = NULL;
-    int rc = sqlite3_prepare_v3(c->h, text, -1, SQLITE_PREPARE_PERSISTENT,
-                                &st, &tail);
+    int rc = sqlite3_prepare_v3(c->h, text, -1, SQLITE_PREPARE_PERSISTENT, &st,
+                                &tail);
     if (rc != SQLITE_OK)
         return sq_error(c->h, rc, eb);
     /* like PostgreSQL, refuse a second statement rather than skip it */

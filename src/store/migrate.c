@@ -78,7 +78,8 @@ static const struct migration migrations[] = {
      " md5 TEXT NOT NULL, sha256 TEXT NOT NULL DEFAULT '',"
      " size BIGINT NOT NULL DEFAULT 0, status TEXT NOT NULL,"
      " blob_key TEXT NOT NULL, json_blob_key TEXT,"
-     " run_id TEXT, created_by TEXT, terraform_version TEXT NOT NULL DEFAULT '',"
+     " run_id TEXT, created_by TEXT, terraform_version TEXT NOT NULL DEFAULT "
+     "'',"
      " resources TEXT NOT NULL DEFAULT '[]',"
      " created_at TEXT NOT NULL, UNIQUE (workspace_id, seq));"
      "CREATE TABLE state_version_outputs ("
@@ -89,9 +90,8 @@ static const struct migration migrations[] = {
      "CREATE INDEX svo_sv ON state_version_outputs (sv_id);"},
     /* 2: a pending state version remembers whether it was created with
      * force, so its upload is finalized under the same rules */
-    {2,
-     "ALTER TABLE state_versions"
-     " ADD COLUMN forced INTEGER NOT NULL DEFAULT 0;"},
+    {2, "ALTER TABLE state_versions"
+        " ADD COLUMN forced INTEGER NOT NULL DEFAULT 0;"},
     /* 3: configuration versions (uploaded configuration tarballs) */
     {3,
      "CREATE TABLE configuration_versions ("
@@ -216,15 +216,14 @@ static const struct migration migrations[] = {
      "ALTER TABLE workspaces ADD COLUMN current_run_id TEXT;"},
     /* 6: tool versions, the tofu/terraform binaries runs may use
      * (store_tools.c) */
-    {6,
-     "CREATE TABLE tool_versions ("
-     " id TEXT PRIMARY KEY, version TEXT NOT NULL UNIQUE,"
-     " path TEXT NOT NULL, sha256 TEXT NOT NULL,"
-     " enabled INTEGER NOT NULL DEFAULT 1,"
-     " official INTEGER NOT NULL DEFAULT 0,"
-     " beta INTEGER NOT NULL DEFAULT 0,"
-     " deprecated INTEGER NOT NULL DEFAULT 0, deprecated_reason TEXT,"
-     " created_at TEXT NOT NULL);"},
+    {6, "CREATE TABLE tool_versions ("
+        " id TEXT PRIMARY KEY, version TEXT NOT NULL UNIQUE,"
+        " path TEXT NOT NULL, sha256 TEXT NOT NULL,"
+        " enabled INTEGER NOT NULL DEFAULT 1,"
+        " official INTEGER NOT NULL DEFAULT 0,"
+        " beta INTEGER NOT NULL DEFAULT 0,"
+        " deprecated INTEGER NOT NULL DEFAULT 0, deprecated_reason TEXT,"
+        " created_at TEXT NOT NULL);"},
     /* 7: workspaces list in creation order by default; created_at has
      * millisecond resolution, so a sequence number keeps the order of
      * workspaces made in the same millisecond (existing rows: by
@@ -239,14 +238,13 @@ static const struct migration migrations[] = {
      * millisecond, so a sequence number keeps the order (existing rows:
      * by created_at, then id).  The seq indexes keep MAX(seq) of an
      * insert cheap on both tables. */
-    {8,
-     "ALTER TABLE jobs ADD COLUMN seq BIGINT NOT NULL DEFAULT 0;"
-     "UPDATE jobs SET seq = (SELECT count(*) FROM jobs j2"
-     " WHERE j2.created_at < jobs.created_at"
-     " OR (j2.created_at = jobs.created_at AND j2.id <= jobs.id));"
-     "CREATE INDEX jobs_status_seq ON jobs (status, seq);"
-     "CREATE INDEX jobs_seq ON jobs (seq);"
-     "CREATE INDEX workspaces_seq ON workspaces (seq);"},
+    {8, "ALTER TABLE jobs ADD COLUMN seq BIGINT NOT NULL DEFAULT 0;"
+        "UPDATE jobs SET seq = (SELECT count(*) FROM jobs j2"
+        " WHERE j2.created_at < jobs.created_at"
+        " OR (j2.created_at = jobs.created_at AND j2.id <= jobs.id));"
+        "CREATE INDEX jobs_status_seq ON jobs (status, seq);"
+        "CREATE INDEX jobs_seq ON jobs (seq);"
+        "CREATE INDEX workspaces_seq ON workspaces (seq);"},
     /* 9: remote state consumers: the workspaces whose runs may read a
      * workspace's state (besides its own, or all with
      * global-remote-state) */
@@ -267,16 +265,15 @@ static const struct migration migrations[] = {
     /* 12: key/value tag bindings of workspaces and projects
      * (store_tag_bindings.c); a binding belongs to exactly one of the
      * two, and a workspace inherits its project's */
-    {12,
-     "CREATE TABLE tag_bindings ("
-     " id TEXT PRIMARY KEY,"
-     " workspace_id TEXT REFERENCES workspaces(id) ON DELETE CASCADE,"
-     " project_id TEXT REFERENCES projects(id) ON DELETE CASCADE,"
-     " key TEXT NOT NULL, value TEXT NOT NULL DEFAULT '',"
-     " created_at TEXT NOT NULL,"
-     " CHECK ((workspace_id IS NULL) <> (project_id IS NULL)),"
-     " UNIQUE (workspace_id, key), UNIQUE (project_id, key));"
-     "CREATE INDEX tag_bindings_project ON tag_bindings (project_id);"},
+    {12, "CREATE TABLE tag_bindings ("
+         " id TEXT PRIMARY KEY,"
+         " workspace_id TEXT REFERENCES workspaces(id) ON DELETE CASCADE,"
+         " project_id TEXT REFERENCES projects(id) ON DELETE CASCADE,"
+         " key TEXT NOT NULL, value TEXT NOT NULL DEFAULT '',"
+         " created_at TEXT NOT NULL,"
+         " CHECK ((workspace_id IS NULL) <> (project_id IS NULL)),"
+         " UNIQUE (workspace_id, key), UNIQUE (project_id, key));"
+         "CREATE INDEX tag_bindings_project ON tag_bindings (project_id);"},
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -315,14 +312,16 @@ static tr_err run_code(struct db_conn *c, struct arena *a, int version,
                        struct tr_errbuf *eb)
 {
     switch (version) {
-    case ORG_NAME_INDEX_VERSION: return org_name_index(c, a, eb);
-    default: return tr_fail(eb, TR_ERR_INTERNAL, "no migration %d", version);
+    case ORG_NAME_INDEX_VERSION:
+        return org_name_index(c, a, eb);
+    default:
+        return tr_fail(eb, TR_ERR_INTERNAL, "no migration %d", version);
     }
 }
 
 /* The index of migration ORG_NAME_INDEX_VERSION, if it was left out. */
-static tr_err retry_org_name_index(struct db_conn *c, struct arena *a,
-                                   bool pg, struct tr_errbuf *eb)
+static tr_err retry_org_name_index(struct db_conn *c, struct arena *a, bool pg,
+                                   struct tr_errbuf *eb)
 {
     struct db_rows *r = NULL;
     tr_err e = db_q(c, a, &r, eb,

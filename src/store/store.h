@@ -53,7 +53,7 @@ tr_err store_site_get(struct db *db, struct arena *a, const char *key,
 /* ---- users (store_users.c) --------------------------------------------- */
 
 struct st_user {
-    const char *id;         /* user-... */
+    const char *id; /* user-... */
     const char *username;
     const char *email;
     bool is_admin;
@@ -63,13 +63,12 @@ struct st_user {
 /* Usernames are unique; so are non-empty emails (case-insensitive).  A
  * duplicate of either is TR_ERR_CONFLICT, as in store_user_update(). */
 tr_err store_user_create(struct db *db, struct arena *a, const char *username,
-                         const char *email, bool is_admin,
-                         struct st_user *out, struct tr_errbuf *eb);
+                         const char *email, bool is_admin, struct st_user *out,
+                         struct tr_errbuf *eb);
 tr_err store_user_get(struct db *db, struct arena *a, const char *id,
                       struct st_user *out, struct tr_errbuf *eb);
-tr_err store_user_by_name(struct db *db, struct arena *a,
-                          const char *username, struct st_user *out,
-                          struct tr_errbuf *eb);
+tr_err store_user_by_name(struct db *db, struct arena *a, const char *username,
+                          struct st_user *out, struct tr_errbuf *eb);
 tr_err store_user_list(struct db *db, struct arena *a, int offset, int limit,
                        struct st_user **out, int *n, int64_t *total,
                        struct tr_errbuf *eb);
@@ -82,9 +81,8 @@ tr_err store_user_delete(struct db *db, struct arena *a, const char *id,
  * "" for all), restricted by admin (-1 any, 0 non-admins, 1 site admins),
  * ordered by username. */
 tr_err store_user_search(struct db *db, struct arena *a, const char *query,
-                         int admin, int offset, int limit,
-                         struct st_user **out, int *n, int64_t *total,
-                         struct tr_errbuf *eb);
+                         int admin, int offset, int limit, struct st_user **out,
+                         int *n, int64_t *total, struct tr_errbuf *eb);
 /* The user with this email (case-insensitive); TR_ERR_NOT_FOUND if none. */
 tr_err store_user_by_email(struct db *db, struct arena *a, const char *email,
                            struct st_user *out, struct tr_errbuf *eb);
@@ -100,14 +98,14 @@ tr_err store_user_orgs(struct db *db, struct arena *a, const char *user_id,
  * util_iso_from_unix() form so that it compares as text with the current
  * time. */
 struct st_token {
-    const char *id;          /* at-... */
+    const char *id; /* at-... */
     const char *kind;
     const char *subject;
     const char *description;
-    const char *created_by;  /* user id or NULL */
+    const char *created_by; /* user id or NULL */
     const char *created_at;
     const char *last_used_at;
-    const char *expired_at;  /* ISO time or NULL */
+    const char *expired_at; /* ISO time or NULL */
     /* filled by store_token_lookup() for kind "user": the owner's name
      * (NULL if the user is gone) and site-admin flag */
     const char *user_name;
@@ -150,9 +148,9 @@ tr_err store_token_replace(struct db *db, struct arena *a, const char *kind,
  * ...); a missing key means TFE's default (see api/organizations.c). */
 struct st_org {
     const char *name;
-    const char *id;          /* org-... (external id) */
+    const char *id; /* org-... (external id) */
     const char *email;
-    const char *settings;    /* JSON object text of updatable attributes */
+    const char *settings; /* JSON object text of updatable attributes */
     const char *created_at;
     const char *default_project; /* prj-... or NULL */
 };
@@ -187,9 +185,8 @@ tr_err store_org_is_member(struct db *db, struct arena *a, const char *org,
 /* Adding an existing member is not an error. */
 tr_err store_org_add_member(struct db *db, struct arena *a, const char *org,
                             const char *user_id, struct tr_errbuf *eb);
-tr_err store_org_remove_member(struct db *db, struct arena *a,
-                               const char *org, const char *user_id,
-                               struct tr_errbuf *eb);
+tr_err store_org_remove_member(struct db *db, struct arena *a, const char *org,
+                               const char *user_id, struct tr_errbuf *eb);
 /* Members of org ordered by username. */
 tr_err store_org_members(struct db *db, struct arena *a, const char *org,
                          int offset, int limit, struct st_user **out, int *n,
@@ -204,7 +201,7 @@ tr_err store_org_by_id(struct db *db, struct arena *a, const char *id,
  * made by store_org_create()); it can be renamed but never deleted.  Names
  * are unique within the organization. */
 struct st_project {
-    const char *id;          /* prj-... */
+    const char *id; /* prj-... */
     const char *org;
     const char *name;
     const char *description;
@@ -225,8 +222,8 @@ struct st_tb_list {
  * in the same transaction. */
 tr_err store_project_create(struct db *db, struct arena *a, const char *org,
                             const char *name, const char *description,
-                            const struct st_tb_list *tb,
-                            struct st_project *out, struct tr_errbuf *eb);
+                            const struct st_tb_list *tb, struct st_project *out,
+                            struct tr_errbuf *eb);
 tr_err store_project_get(struct db *db, struct arena *a, const char *id,
                          struct st_project *out, struct tr_errbuf *eb);
 tr_err store_project_default(struct db *db, struct arena *a, const char *org,
@@ -243,8 +240,7 @@ tr_err store_project_list(struct db *db, struct arena *a, const char *org,
  * tb (nullable) replaces the bindings, in the same transaction. */
 tr_err store_project_update(struct db *db, struct arena *a, const char *id,
                             const char *name, const char *description,
-                            const struct st_tb_list *tb,
-                            struct tr_errbuf *eb);
+                            const struct st_tb_list *tb, struct tr_errbuf *eb);
 /* TR_ERR_CONFLICT for the default project or one that still holds
  * workspaces (checked in the deleting transaction). */
 tr_err store_project_delete(struct db *db, struct arena *a, const char *id,
@@ -253,7 +249,7 @@ tr_err store_project_delete(struct db *db, struct arena *a, const char *id,
 /* ---- workspaces (store_workspaces.c) ----------------------------------- */
 
 struct st_workspace {
-    const char *id;                /* ws-... */
+    const char *id; /* ws-... */
     const char *org;
     const char *name;
     const char *project_id;
@@ -263,18 +259,18 @@ struct st_workspace {
     const char *working_directory;
     bool auto_apply;
     bool locked;
-    const char *lock_kind;         /* "user" | "run" | "team" | "org" (an
-                                      organization token) | NULL */
-    const char *lock_holder;       /* user id, run id, ... or NULL */
+    const char *lock_kind;   /* "user" | "run" | "team" | "org" (an
+                                organization token) | NULL */
+    const char *lock_holder; /* user id, run id, ... or NULL */
     const char *lock_reason;
-    const char *current_sv;        /* current state version id or NULL */
-    const char *settings;          /* JSON object text: other attributes */
+    const char *current_sv; /* current state version id or NULL */
+    const char *settings;   /* JSON object text: other attributes */
     const char *created_at;
     const char *updated_at;
     /* Filled by get and list: */
-    int64_t resource_count;        /* entries of the current state version's
-                                      resources array; 0 without state */
-    const char **tag_names;        /* sorted by name; also create's input */
+    int64_t resource_count; /* entries of the current state version's
+                               resources array; 0 without state */
+    const char **tag_names; /* sorted by name; also create's input */
     int ntags;
     /* create's input only: key/value tag bindings (store_tb_set()) */
     const struct st_tag_binding *bindings;
@@ -295,24 +291,24 @@ tr_err store_ws_get_by_name(struct db *db, struct arena *a, const char *org,
  * duplicate name is TR_ERR_INVALID; an organization or project that does
  * not exist (or a project of another organization) is TR_ERR_NOT_FOUND. */
 tr_err store_ws_create(struct db *db, struct arena *a,
-                       const struct st_workspace *in,
-                       struct st_workspace *out, struct tr_errbuf *eb);
+                       const struct st_workspace *in, struct st_workspace *out,
+                       struct tr_errbuf *eb);
 
 /* Changes for store_ws_update(): NULL / -1 keep the current value. */
 struct st_ws_update {
     const char *name;
-    const char *project_id;        /* must belong to the same organization */
+    const char *project_id; /* must belong to the same organization */
     const char *description;
     const char *execution_mode;
     const char *terraform_version;
     const char *working_directory;
-    int auto_apply;                /* -1 keep, 0, 1 */
-    const char *settings_patch;    /* JSON object whose keys replace those
-                                      of settings; NULL: none */
-    bool set_tags;                 /* replace the tags by tag_names */
+    int auto_apply;             /* -1 keep, 0, 1 */
+    const char *settings_patch; /* JSON object whose keys replace those
+                                   of settings; NULL: none */
+    bool set_tags;              /* replace the tags by tag_names */
     const char *const *tag_names;
     int ntags;
-    bool set_bindings;             /* replace the key/value tag bindings */
+    bool set_bindings; /* replace the key/value tag bindings */
     const struct st_tag_binding *bindings;
     int nbindings;
 };
@@ -336,23 +332,23 @@ bool store_settings_flag(const char *settings, const char *key);
 
 /* Filters for store_ws_list(); NULL / 0 means no filter. */
 struct st_ws_filter {
-    const char *org;               /* required */
-    const char *search;            /* name contains, case-insensitively */
-    const char *wildcard;          /* name matches, '*' any run of chars */
-    const char *const *tags;       /* has all of these tags */
+    const char *org;         /* required */
+    const char *search;      /* name contains, case-insensitively */
+    const char *wildcard;    /* name matches, '*' any run of chars */
+    const char *const *tags; /* has all of these tags */
     int ntags;
     const char *const *exclude_tags; /* has none of these tags */
     int nexclude;
     const char *project_id;
     enum st_ws_order {
-        ST_WS_BY_CREATION = 0,     /* default: oldest first (TFE: stable) */
+        ST_WS_BY_CREATION = 0, /* default: oldest first (TFE: stable) */
         ST_WS_BY_NAME,
-        ST_WS_BY_CURRENT_RUN,      /* the current run's creation */
-        ST_WS_BY_LATEST_CHANGE,    /* newest state version, else creation */
+        ST_WS_BY_CURRENT_RUN,   /* the current run's creation */
+        ST_WS_BY_LATEST_CHANGE, /* newest state version, else creation */
     } order;
-    bool desc;                     /* order descending */
-    const char *consumers_of;      /* only remote state consumers of this
-                                      workspace id */
+    bool desc;                           /* order descending */
+    const char *consumers_of;            /* only remote state consumers of this
+                                            workspace id */
     const struct st_tag_binding *tagged; /* has each of these among its
                                       effective tag bindings (value ""
                                       or NULL: any value) */
@@ -377,9 +373,8 @@ tr_err store_ws_list(struct db *db, struct arena *a,
  * "workspace is locked by <Kind> <holder>" (Kind: User, Run, Team, Token).
  * out (nullable) gets the workspace after the change. */
 tr_err store_ws_lock(struct db *db, struct arena *a, const char *id,
-                     const char *kind, const char *holder,
-                     const char *reason, struct st_workspace *out,
-                     struct tr_errbuf *eb);
+                     const char *kind, const char *holder, const char *reason,
+                     struct st_workspace *out, struct tr_errbuf *eb);
 tr_err store_ws_unlock(struct db *db, struct arena *a, const char *id,
                        const char *kind, const char *holder,
                        struct st_workspace *out, struct tr_errbuf *eb);
@@ -391,24 +386,23 @@ tr_err store_ws_unlock(struct db *db, struct arena *a, const char *id,
  * consumers_of).  Changes take ids of workspaces of ws_id's organization:
  * TR_ERR_NOT_FOUND naming the first that is not one, nothing changed. */
 enum st_consumer_op { ST_CONSUMERS_ADD, ST_CONSUMERS_REMOVE, ST_CONSUMERS_SET };
-tr_err store_consumers_change(struct db *db, struct arena *a,
-                              const char *ws_id, enum st_consumer_op op,
-                              const char *const *ids, int n,
-                              struct tr_errbuf *eb);
+tr_err store_consumers_change(struct db *db, struct arena *a, const char *ws_id,
+                              enum st_consumer_op op, const char *const *ids,
+                              int n, struct tr_errbuf *eb);
 /* *ok: consumer_id is one of ws_id's consumers. */
-tr_err store_consumer_allowed(struct db *db, struct arena *a,
-                              const char *ws_id, const char *consumer_id,
-                              bool *ok, struct tr_errbuf *eb);
+tr_err store_consumer_allowed(struct db *db, struct arena *a, const char *ws_id,
+                              const char *consumer_id, bool *ok,
+                              struct tr_errbuf *eb);
 
 /* ---- tags (store_tags.c) ----------------------------------------------- */
 
 /* Tags belong to an organization (unique name) and are linked to its
  * workspaces.  A tag outlives its last link until deleted. */
 struct st_tag {
-    const char *id;           /* tag-... */
+    const char *id; /* tag-... */
     const char *org;
     const char *name;
-    int64_t instance_count;   /* workspaces carrying it */
+    int64_t instance_count; /* workspaces carrying it */
     const char *created_at;
 };
 
@@ -431,10 +425,9 @@ tr_err store_tag_list(struct db *db, struct arena *a, const char *org,
 tr_err store_tag_delete(struct db *db, struct arena *a, const char *org,
                         const char *const *ids, int n, struct tr_errbuf *eb);
 /* Links tag_id to every workspace in ws_ids, all of org, or to none. */
-tr_err store_tag_add_workspaces(struct db *db, struct arena *a,
-                                const char *org, const char *tag_id,
-                                const char *const *ws_ids, int n,
-                                struct tr_errbuf *eb);
+tr_err store_tag_add_workspaces(struct db *db, struct arena *a, const char *org,
+                                const char *tag_id, const char *const *ws_ids,
+                                int n, struct tr_errbuf *eb);
 tr_err store_ws_tag_list(struct db *db, struct arena *a, const char *ws_id,
                          const char *query, int offset, int limit,
                          struct st_tag **out, int *n, int64_t *total,
@@ -457,19 +450,19 @@ tr_err store_ws_tag_remove(struct db *db, struct arena *a, const char *ws_id,
 #define ST_TB_MAX 10
 
 struct st_tag_binding {
-    const char *id;               /* tb-... */
+    const char *id; /* tb-... */
     const char *key;
-    const char *value;            /* "" for a key-only tag */
-    const char *inherited_from;   /* effective lists: the project's id when
-                                     inherited, else NULL */
+    const char *value;          /* "" for a key-only tag */
+    const char *inherited_from; /* effective lists: the project's id when
+                                   inherited, else NULL */
 };
 
 enum st_tb_owner { ST_TB_WORKSPACE, ST_TB_PROJECT };
 
 /* The owner's own bindings, by key. */
 tr_err store_tb_list(struct db *db, struct arena *a, enum st_tb_owner kind,
-                     const char *owner_id, struct st_tag_binding **out,
-                     int *n, struct tr_errbuf *eb);
+                     const char *owner_id, struct st_tag_binding **out, int *n,
+                     struct tr_errbuf *eb);
 /* A workspace's effective bindings: its own, then its project's whose key
  * it does not bind itself (inherited_from set), by key. */
 tr_err store_tb_effective(struct db *db, struct arena *a, const char *ws_id,
@@ -482,8 +475,8 @@ tr_err store_tb_effective(struct db *db, struct arena *a, const char *ws_id,
  * (nullable) gets the owner's bindings afterwards. */
 tr_err store_tb_set(struct db *db, struct arena *a, enum st_tb_owner kind,
                     const char *owner_id, const struct st_tag_binding *in,
-                    int n, bool replace, struct st_tag_binding **out,
-                    int *nout, struct tr_errbuf *eb);
+                    int n, bool replace, struct st_tag_binding **out, int *nout,
+                    struct tr_errbuf *eb);
 /* store_tb_set() on c, inside the caller's transaction (no *out). */
 tr_err store_tb_set_in(struct db_conn *c, struct arena *a,
                        enum st_tb_owner kind, const char *owner_id,
@@ -509,33 +502,33 @@ tr_err store_tb_set_in(struct db_conn *c, struct arena *a,
  * by creation).  Writers lock the workspace row first, so two writers of
  * one workspace are serialised on both databases. */
 struct st_sv {
-    const char *id;                /* sv-... */
+    const char *id; /* sv-... */
     const char *workspace_id;
     int64_t seq;
     int64_t serial;
-    const char *lineage;           /* "" when not known (pending) */
+    const char *lineage; /* "" when not known (pending) */
     const char *md5;
-    const char *sha256;            /* "" while pending */
+    const char *sha256; /* "" while pending */
     int64_t size;
-    const char *status;            /* pending | finalized | discarded */
+    const char *status; /* pending | finalized | discarded */
     const char *blob_key;
-    const char *json_blob_key;     /* NULL without a JSON state */
-    const char *run_id;            /* NULL */
-    const char *created_by;        /* user id or NULL */
+    const char *json_blob_key; /* NULL without a JSON state */
+    const char *run_id;        /* NULL */
+    const char *created_by;    /* user id or NULL */
     const char *terraform_version;
-    const char *resources;         /* JSON array text (domain/state_check.h) */
+    const char *resources; /* JSON array text (domain/state_check.h) */
     const char *created_at;
-    bool force;                    /* finalize without the successor rule */
+    bool force; /* finalize without the successor rule */
 };
 
 struct st_sv_output {
-    const char *id;                /* wsout-... */
+    const char *id; /* wsout-... */
     const char *sv_id;
     const char *name;
     bool sensitive;
-    const char *type;              /* string|number|boolean|array|object */
-    const char *detailed_type;     /* JSON text of the cty type */
-    const char *value;             /* JSON text */
+    const char *type;          /* string|number|boolean|array|object */
+    const char *detailed_type; /* JSON text of the cty type */
+    const char *value;         /* JSON text */
 };
 
 /* Parts of the successor rule a write may skip; SV_FORCE skips both. */
@@ -629,11 +622,11 @@ tr_err store_sv_discard_pending(struct db *db, struct arena *a,
  * neither provisional nor speculative and is pending or uploaded; it may
  * not be archived. */
 struct st_cv {
-    const char *id;                /* cv-... */
+    const char *id; /* cv-... */
     const char *workspace_id;
-    const char *status;            /* pending|uploaded|errored|archived */
-    const char *error_message;     /* NULL unless errored */
-    const char *source;            /* "tfe-api" */
+    const char *status;        /* pending|uploaded|errored|archived */
+    const char *error_message; /* NULL unless errored */
+    const char *source;        /* "tfe-api" */
     bool speculative;
     bool provisional;
     bool auto_queue_runs;
@@ -697,12 +690,12 @@ tr_err store_cv_archive(struct db *db, struct arena *a, const char *id,
 struct keyring;
 
 struct st_var {
-    const char *id;            /* var-... */
-    const char *workspace_id;  /* the owner: a workspace, or */
-    const char *varset_id;     /* a variable set (exactly one is set) */
+    const char *id;           /* var-... */
+    const char *workspace_id; /* the owner: a workspace, or */
+    const char *varset_id;    /* a variable set (exactly one is set) */
     const char *key;
-    const char *value;         /* plaintext; NULL when sensitive */
-    const char *category;      /* "terraform" | "env" */
+    const char *value;    /* plaintext; NULL when sensitive */
+    const char *category; /* "terraform" | "env" */
     bool hcl;
     bool sensitive;
     const char *description;
@@ -745,7 +738,7 @@ tr_err store_var_delete(struct db *db, struct arena *a, const char *id,
  * workspace of the organization (global), or to the workspaces and the
  * projects' workspaces it is linked to.  A global set has no links. */
 struct st_varset {
-    const char *id;            /* varset-... */
+    const char *id; /* varset-... */
     const char *org;
     const char *name;
     const char *description;
@@ -783,24 +776,24 @@ struct st_varset_in {
  * TR_ERR_NOT_FOUND. */
 tr_err store_varset_create(struct db *db, const struct keyring *keys,
                            struct arena *a, const char *org,
-                           const struct st_varset_in *in,
-                           struct st_varset *out, struct tr_errbuf *eb);
+                           const struct st_varset_in *in, struct st_varset *out,
+                           struct tr_errbuf *eb);
 tr_err store_varset_get(struct db *db, struct arena *a, const char *id,
                         struct st_varset *out, struct tr_errbuf *eb);
 tr_err store_varset_update(struct db *db, const struct keyring *keys,
                            struct arena *a, const char *id,
-                           const struct st_varset_in *in,
-                           struct st_varset *out, struct tr_errbuf *eb);
+                           const struct st_varset_in *in, struct st_varset *out,
+                           struct tr_errbuf *eb);
 /* Deletes the set with its variables and links. */
 tr_err store_varset_delete(struct db *db, struct arena *a, const char *id,
                            struct tr_errbuf *eb);
 
 /* Which sets store_varset_list() returns. */
 enum st_varset_scope {
-    VARSET_ORG,        /* key: organization name; all its sets */
-    VARSET_WORKSPACE,  /* key: workspace id; global, linked to it or to
-                          its project */
-    VARSET_PROJECT,    /* key: project id; global or linked to it */
+    VARSET_ORG,       /* key: organization name; all its sets */
+    VARSET_WORKSPACE, /* key: workspace id; global, linked to it or to
+                         its project */
+    VARSET_PROJECT,   /* key: project id; global or linked to it */
 };
 
 /* Sets in name order; query (NULL or ""): name contains, ignoring case. */
@@ -812,17 +805,16 @@ tr_err store_varset_list(struct db *db, struct arena *a,
 
 /* Ids of the workspaces and projects the set is linked to, sorted. */
 tr_err store_varset_links(struct db *db, struct arena *a, const char *id,
-                          const char ***ws_ids, int *nws,
-                          const char ***prj_ids, int *nprj,
-                          struct tr_errbuf *eb);
+                          const char ***ws_ids, int *nws, const char ***prj_ids,
+                          int *nprj, struct tr_errbuf *eb);
 
 /* Links (add) or unlinks the set and the workspaces (projects: false) or
  * projects (true) named by ids, all of the set's organization, else
  * TR_ERR_NOT_FOUND and nothing changes.  Existing links and missing ones
  * are ignored.  Linking a global set: TR_ERR_INVALID. */
 tr_err store_varset_link(struct db *db, struct arena *a, const char *id,
-                         bool projects, bool add, const char *const *ids,
-                         int n, struct tr_errbuf *eb);
+                         bool projects, bool add, const char *const *ids, int n,
+                         struct tr_errbuf *eb);
 
 /* The variables a run of workspace ws_id gets, one per (category, key),
  * ordered by category then key, values decrypted (sensitive ones opened
@@ -862,16 +854,16 @@ tr_err store_vars_for_run(struct db *db, const struct keyring *keys,
  * its run (never the workspace), so no cycle forms. */
 
 struct st_run {
-    const char *id;                /* run-... */
+    const char *id; /* run-... */
     const char *workspace_id;
-    const char *org;               /* the workspace's organization */
+    const char *org; /* the workspace's organization */
     const char *cv_id;
     const char *status;
     const char *message;
     bool is_destroy;
     bool refresh;
     bool refresh_only;
-    bool plan_only;                /* speculative: never applied or locking */
+    bool plan_only; /* speculative: never applied or locking */
     bool save_plan;
     bool auto_apply;
     bool allow_empty_apply;
@@ -891,35 +883,35 @@ struct st_run {
     /* Filled by reads: */
     const char *plan_id;
     const char *apply_id;
-    bool is_current;               /* the workspace's current run */
-    int64_t ahead;                 /* pending runs of the workspace before it */
+    bool is_current; /* the workspace's current run */
+    int64_t ahead;   /* pending runs of the workspace before it */
 };
 
 /* A plan or an apply. */
 struct st_phase {
-    const char *id;                /* plan-... or apply-... */
+    const char *id; /* plan-... or apply-... */
     const char *run_id;
     bool is_plan;
-    const char *status;            /* pending|queued|running|finished|
-                                      errored|canceled|unreachable */
+    const char *status; /* pending|queued|running|finished|
+                           errored|canceled|unreachable */
     int64_t additions, changes, destructions, imports;
-    bool has_changes;              /* plans */
-    const char *log_blob_key;      /* compacted log, once the phase ended */
-    const char *plan_blob_key;     /* plans: the binary plan file */
-    const char *json_blob_key;     /* plans: `show -json` output */
+    bool has_changes;          /* plans */
+    const char *log_blob_key;  /* compacted log, once the phase ended */
+    const char *plan_blob_key; /* plans: the binary plan file */
+    const char *json_blob_key; /* plans: `show -json` output */
     const char *redacted_json_blob_key;
     const char *status_timestamps; /* JSON object text */
 };
 
 struct st_job {
-    const char *id;                /* job-... */
+    const char *id; /* job-... */
     const char *run_id;
-    const char *phase;             /* "plan" | "apply" */
-    const char *phase_id;          /* the plan's or the apply's id */
-    const char *status;            /* queued | running | done */
-    const char *node;              /* claimer, NULL while queued */
-    int64_t lease_until;           /* unix ms */
-    int cancel;                    /* 0, 1 cancel, 2 force-cancel */
+    const char *phase;    /* "plan" | "apply" */
+    const char *phase_id; /* the plan's or the apply's id */
+    const char *status;   /* queued | running | done */
+    const char *node;     /* claimer, NULL while queued */
+    int64_t lease_until;  /* unix ms */
+    int cancel;           /* 0, 1 cancel, 2 force-cancel */
     const char *created_at;
 };
 
@@ -930,27 +922,27 @@ struct st_job {
  * planning at once (status plan_queued, plan queued, a plan job queued)
  * without the workspace.  queue_seq is the workspace's next, taken under
  * its row lock.  TR_ERR_NOT_FOUND if the workspace is gone. */
-tr_err store_run_create(struct db *db, struct arena *a,
-                        const struct st_run *in, const char *const *stamps,
-                        bool start, struct st_run *out, struct tr_errbuf *eb);
+tr_err store_run_create(struct db *db, struct arena *a, const struct st_run *in,
+                        const char *const *stamps, bool start,
+                        struct st_run *out, struct tr_errbuf *eb);
 tr_err store_run_get(struct db *db, struct arena *a, const char *id,
                      struct st_run *out, struct tr_errbuf *eb);
 
 /* Filters for store_run_list(); NULL / 0 mean none. */
 struct st_run_filter {
-    const char *workspace_id;      /* one of workspace_id and org */
+    const char *workspace_id; /* one of workspace_id and org */
     const char *org;
-    const char *const *statuses;   /* status is one of these */
+    const char *const *statuses; /* status is one of these */
     int nstatuses;
     const char *const *operations; /* TFE operations, any of: plan_only,
                                       plan_and_apply, save_plan, destroy,
                                       refresh_only, empty_apply */
     int noperations;
-    const char *const *sources;    /* source is one of these */
+    const char *const *sources; /* source is one of these */
     int nsources;
-    bool oldest_first;             /* queue order instead of newest first */
-    const char *user_id;           /* created by this user */
-    const char *search;            /* run id or message contains */
+    bool oldest_first;   /* queue order instead of newest first */
+    const char *user_id; /* created by this user */
+    const char *search;  /* run id or message contains */
 };
 
 /* The run whose cost estimate is ce_id. */
@@ -971,7 +963,7 @@ tr_err store_phase_get(struct db *db, struct arena *a, const char *id,
 struct st_plan_result {
     bool has_changes;
     int64_t additions, changes, destructions, imports;
-    const char *plan_blob_key;     /* NULL: none */
+    const char *plan_blob_key; /* NULL: none */
     const char *json_blob_key;
     const char *redacted_json_blob_key;
 };
@@ -982,34 +974,34 @@ enum { ST_PLAN = 1, ST_APPLY = 2 };
  * transaction.  Unset fields change nothing. */
 struct st_run_step {
     const char *run_id;
-    const char *const *from;       /* NULL-terminated statuses it starts from */
-    const char *job_id;            /* this job of the run must be running */
-    int64_t expired_before;        /* > 0: and its lease must end before this
-                                      (unix ms) */
-    const char *to;                /* the run's new status (required) */
-    const char *stamps[6];         /* run status-timestamps keys stamped now */
-    const char *plan_status;       /* with plan_stamp */
+    const char *const *from; /* NULL-terminated statuses it starts from */
+    const char *job_id;      /* this job of the run must be running */
+    int64_t expired_before;  /* > 0: and its lease must end before this
+                                (unix ms) */
+    const char *to;          /* the run's new status (required) */
+    const char *stamps[6];   /* run status-timestamps keys stamped now */
+    const char *plan_status; /* with plan_stamp */
     const char *plan_stamp;
-    const char *apply_status;      /* with apply_stamp */
+    const char *apply_status; /* with apply_stamp */
     const char *apply_stamp;
     const struct st_plan_result *plan_result; /* recorded on the plan (and
                                       has-changes on the run) */
-    bool apply_counts;             /* the apply takes the plan's counts */
-    const char *plan_log_key;      /* compacted log: recorded, and the
-                                      phase's chunks deleted */
+    bool apply_counts;        /* the apply takes the plan's counts */
+    const char *plan_log_key; /* compacted log: recorded, and the
+                                 phase's chunks deleted */
     const char *apply_log_key;
-    int enqueue;                   /* ST_PLAN / ST_APPLY: a new queued job */
-    bool end_jobs;                 /* queued and running jobs end; the run
-                                      token is deleted */
-    int cancel;                    /* 1 / 2: asked of the running job */
-    const char *force_cancel_at;   /* recorded on the run */
-    bool release;                  /* the run gives the workspace back: lock
-                                      (if its own) and current_run_id */
-    bool requeue;                  /* queue_seq becomes the workspace's next */
-    const char *error;             /* error_message */
-    const char *event;             /* run-event action, NULL: none */
+    int enqueue;                 /* ST_PLAN / ST_APPLY: a new queued job */
+    bool end_jobs;               /* queued and running jobs end; the run
+                                    token is deleted */
+    int cancel;                  /* 1 / 2: asked of the running job */
+    const char *force_cancel_at; /* recorded on the run */
+    bool release;                /* the run gives the workspace back: lock
+                                    (if its own) and current_run_id */
+    bool requeue;                /* queue_seq becomes the workspace's next */
+    const char *error;           /* error_message */
+    const char *event;           /* run-event action, NULL: none */
     const char *event_desc;
-    const char *actor;             /* user id or NULL */
+    const char *actor; /* user id or NULL */
 };
 
 /* Applies s.  TR_ERR_NOT_FOUND if the run is gone; TR_ERR_CONFLICT ("run
@@ -1039,11 +1031,11 @@ tr_err store_run_waiting_workspaces(struct db *db, struct arena *a,
  * the run that holds the workspace now, else the newest non-speculative
  * run that got past pending (an applied or discarded run stays current
  * until the next one starts). */
-#define STORE_WS_CURRENT_RUN_SQL                                            \
-    "COALESCE(w.current_run_id, (SELECT r.id FROM runs r"                  \
-    " WHERE r.workspace_id = w.id AND r.status <> 'pending'"               \
-    " AND r.plan_only = 0 AND NOT EXISTS (SELECT 1 FROM"                   \
-    " configuration_versions cv WHERE cv.id = r.cv_id"                     \
+#define STORE_WS_CURRENT_RUN_SQL                                               \
+    "COALESCE(w.current_run_id, (SELECT r.id FROM runs r"                      \
+    " WHERE r.workspace_id = w.id AND r.status <> 'pending'"                   \
+    " AND r.plan_only = 0 AND NOT EXISTS (SELECT 1 FROM"                       \
+    " configuration_versions cv WHERE cv.id = r.cv_id"                         \
     " AND cv.speculative = 1) ORDER BY r.queue_seq DESC LIMIT 1))"
 
 /* The workspace's current run and newest run (either NULL). */
@@ -1095,11 +1087,11 @@ tr_err store_log_append(struct db *db, const struct keyring *keys,
  * snapshot): whether the phase has ended, the compacted blob if there is
  * one, else the content bytes [off, off + *len) from the chunks. */
 struct st_log_view {
-    bool ended;                    /* the phase's status is final */
-    const char *blob_key;          /* compacted: read the bytes from here */
+    bool ended;           /* the phase's status is final */
+    const char *blob_key; /* compacted: read the bytes from here */
     const char *status;
-    int64_t total;                 /* content bytes logged so far (chunks) */
-    char *data;                    /* chunk content from off (no blob) */
+    int64_t total; /* content bytes logged so far (chunks) */
+    char *data;    /* chunk content from off (no blob) */
     size_t len;
 };
 tr_err store_log_read(struct db *db, const struct keyring *keys,
@@ -1107,15 +1099,15 @@ tr_err store_log_read(struct db *db, const struct keyring *keys,
                       int64_t limit, struct st_log_view *out,
                       struct tr_errbuf *eb);
 /* The whole content of a phase's chunks (for compaction). */
-tr_err store_log_all(struct db *db, const struct keyring *keys,
-                     struct arena *a, const char *phase_id, char **data,
-                     size_t *len, struct tr_errbuf *eb);
+tr_err store_log_all(struct db *db, const struct keyring *keys, struct arena *a,
+                     const char *phase_id, char **data, size_t *len,
+                     struct tr_errbuf *eb);
 
 struct st_comment {
-    const char *id;                /* wsc-... */
+    const char *id; /* wsc-... */
     const char *run_id;
     const char *body;
-    const char *created_by;        /* user id or NULL */
+    const char *created_by; /* user id or NULL */
     const char *created_at;
 };
 
@@ -1131,12 +1123,12 @@ tr_err store_comment_list(struct db *db, struct arena *a, const char *run_id,
                           struct tr_errbuf *eb);
 
 struct st_run_event {
-    const char *id;                /* re-... */
+    const char *id; /* re-... */
     const char *run_id;
-    const char *action;            /* created, planned, commented, ... */
+    const char *action; /* created, planned, commented, ... */
     const char *description;
-    const char *actor_id;          /* user id or NULL */
-    const char *comment_id;        /* commented events */
+    const char *actor_id;   /* user id or NULL */
+    const char *comment_id; /* commented events */
     const char *created_at;
 };
 
@@ -1154,9 +1146,9 @@ tr_err store_run_event_get(struct db *db, struct arena *a, const char *id,
  * and sha256 (lower-case hex) its checksum, checked by the API when it is
  * registered and by the executor before every run. */
 struct st_tool {
-    const char *id;                /* tool-... */
+    const char *id; /* tool-... */
     const char *version;
-    const char *path;              /* absolute */
+    const char *path; /* absolute */
     const char *sha256;
     bool enabled;
     bool official;

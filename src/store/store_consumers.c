@@ -26,10 +26,9 @@ static tr_err org_of(struct db_conn *c, struct arena *a, const char *id,
     return e;
 }
 
-tr_err store_consumers_change(struct db *db, struct arena *a,
-                              const char *ws_id, enum st_consumer_op op,
-                              const char *const *ids, int n,
-                              struct tr_errbuf *eb)
+tr_err store_consumers_change(struct db *db, struct arena *a, const char *ws_id,
+                              enum st_consumer_op op, const char *const *ids,
+                              int n, struct tr_errbuf *eb)
 {
     struct db_conn *c = db_acquire(db);
     const char *org = NULL;
@@ -40,8 +39,7 @@ tr_err store_consumers_change(struct db *db, struct arena *a,
         const char *other = NULL;
         e = org_of(c, a, ids[i], &other, eb);
         if (e == TR_OK && strcmp(other, org) != 0)
-            e = tr_fail(eb, TR_ERR_NOT_FOUND, "workspace %s not found",
-                        ids[i]);
+            e = tr_fail(eb, TR_ERR_NOT_FOUND, "workspace %s not found", ids[i]);
     }
     if (e == TR_OK && op == ST_CONSUMERS_SET)
         e = db_x(c, a, NULL, eb,
@@ -63,9 +61,9 @@ tr_err store_consumers_change(struct db *db, struct arena *a,
     return e;
 }
 
-tr_err store_consumer_allowed(struct db *db, struct arena *a,
-                              const char *ws_id, const char *consumer_id,
-                              bool *ok, struct tr_errbuf *eb)
+tr_err store_consumer_allowed(struct db *db, struct arena *a, const char *ws_id,
+                              const char *consumer_id, bool *ok,
+                              struct tr_errbuf *eb)
 {
     struct db_conn *c = db_acquire(db);
     struct db_rows *r = NULL;

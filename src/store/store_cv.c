@@ -212,8 +212,8 @@ tr_err store_cv_replace_upload(struct db *db, struct arena *a, const char *id,
     int64_t changed = 0;
     *old_key = NULL;
     tr_err e = read_cv(c, a, id, &cv, eb);
-    if (e == TR_OK && (strcmp(cv.status, "uploaded") != 0 ||
-                       cv.blob_key == NULL))
+    if (e == TR_OK &&
+        (strcmp(cv.status, "uploaded") != 0 || cv.blob_key == NULL))
         e = tr_fail(eb, TR_ERR_CONFLICT,
                     "configuration version %s is %s; only an uploaded version "
                     "no run has used accepts another upload",

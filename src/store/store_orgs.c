@@ -68,8 +68,7 @@ static tr_err name_free(struct db_conn *c, struct arena *a, const char *name,
                     " lower($1) AND (CAST($2 AS TEXT) IS NULL OR name <> $2)",
                     name, self);
     if (e == TR_OK && r->nrows > 0)
-        e = tr_fail(eb, TR_ERR_INVALID, "name %s has already been taken",
-                    name);
+        e = tr_fail(eb, TR_ERR_INVALID, "name %s has already been taken", name);
     return e;
 }
 

@@ -35,8 +35,8 @@ static tr_err taken(struct tr_errbuf *eb, const char *name)
 
 tr_err store_project_create(struct db *db, struct arena *a, const char *org,
                             const char *name, const char *description,
-                            const struct st_tb_list *tb,
-                            struct st_project *out, struct tr_errbuf *eb)
+                            const struct st_tb_list *tb, struct st_project *out,
+                            struct tr_errbuf *eb)
 {
     struct st_project p = {
         .id = util_new_id(a, "prj"),

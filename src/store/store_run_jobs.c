@@ -380,17 +380,17 @@ tr_err store_log_read(struct db *db, const struct keyring *keys,
             continue;
         int64_t got = 0;
         e = copy_chunk(keys, a, db_get(r, i, "data"),
-                       db_get_i64(r, i, "byte_offset"), off, stop,
-                       out->data, &got, eb);
+                       db_get_i64(r, i, "byte_offset"), off, stop, out->data,
+                       &got, eb);
         if (e == TR_OK && (size_t)got > out->len)
             out->len = (size_t)got;
     }
     return e;
 }
 
-tr_err store_log_all(struct db *db, const struct keyring *keys,
-                     struct arena *a, const char *phase_id, char **data,
-                     size_t *len, struct tr_errbuf *eb)
+tr_err store_log_all(struct db *db, const struct keyring *keys, struct arena *a,
+                     const char *phase_id, char **data, size_t *len,
+                     struct tr_errbuf *eb)
 {
     struct db_conn *c = db_acquire(db);
     struct db_rows *r = NULL;

@@ -21,8 +21,8 @@ tr_err store_site_claim(struct db *db, struct arena *a, const char *key,
                     " ON CONFLICT (key) DO NOTHING",
                     key, proposed);
     if (e == TR_OK)
-        e = db_q(c, a, &r, eb,
-                 "SELECT value FROM site_settings WHERE key = $1", key);
+        e = db_q(c, a, &r, eb, "SELECT value FROM site_settings WHERE key = $1",
+                 key);
     if (e == TR_OK && r->nrows != 1)
         e = tr_fail(eb, TR_ERR_INTERNAL, "site setting %s missing", key);
     if (e == TR_OK)

@@ -16,9 +16,9 @@
 
 #include "store/store.h"
 
-#define SV_COLS                                                           \
-    "id, workspace_id, seq, serial, lineage, md5, sha256, size, status,"  \
-    " blob_key, json_blob_key, run_id, created_by, terraform_version,"    \
+#define SV_COLS                                                                \
+    "id, workspace_id, seq, serial, lineage, md5, sha256, size, status,"       \
+    " blob_key, json_blob_key, run_id, created_by, terraform_version,"         \
     " resources, created_at, forced"
 
 #define SVO_COLS "id, sv_id, name, sensitive, type, detailed_type, value"
@@ -44,8 +44,7 @@ static void fill(const struct db_rows *r, int i, struct st_sv *sv)
     sv->force = db_get_bool(r, i, "forced");
 }
 
-static void fill_output(const struct db_rows *r, int i,
-                        struct st_sv_output *o)
+static void fill_output(const struct db_rows *r, int i, struct st_sv_output *o)
 {
     o->id = db_get(r, i, "id");
     o->sv_id = db_get(r, i, "sv_id");
@@ -98,15 +97,15 @@ struct holder {
 /* The current version of ws (*has false when none), read in c; with lock,
  * the workspace row is locked and h (nullable) checked against it. */
 static tr_err read_current(struct db_conn *c, struct arena *a,
-                           const char *ws_id, bool lock,
-                           const struct holder *h, struct st_sv *cur,
-                           bool *has, struct tr_errbuf *eb)
+                           const char *ws_id, bool lock, const struct holder *h,
+                           struct st_sv *cur, bool *has, struct tr_errbuf *eb)
 {
     struct db_rows *r = NULL;
     tr_err e = db_q(c, a, &r, eb,
-                    arena_printf(a, "SELECT current_sv, locked, lock_kind,"
-                                    " lock_holder FROM workspaces"
-                                    " WHERE id = $1%s",
+                    arena_printf(a,
+                                 "SELECT current_sv, locked, lock_kind,"
+                                 " lock_holder FROM workspaces"
+                                 " WHERE id = $1%s",
                                  lock ? db_for_update(c) : ""),
                     ws_id);
     if (e != TR_OK)
@@ -194,8 +193,7 @@ static tr_err reread(struct db_conn *c, struct arena *a, const char *id,
 {
     struct db_rows *r = NULL;
     tr_err e = db_q(c, a, &r, eb,
-                    "SELECT " SV_COLS " FROM state_versions WHERE id = $1",
-                    id);
+                    "SELECT " SV_COLS " FROM state_versions WHERE id = $1", id);
     if (e == TR_OK && r->nrows == 0)
         e = tr_fail(eb, TR_ERR_NOT_FOUND, "state version %s not found", id);
     if (e == TR_OK && out != NULL)
@@ -258,8 +256,7 @@ tr_err store_sv_finalize(struct db *db, struct arena *a, const char *id,
     if (e == TR_OK)
         e = db_begin(c, eb);
     if (e == TR_OK)
-        e = read_current(c, a, sv.workspace_id, true, NULL, &cur, &has,
-                         eb);
+        e = read_current(c, a, sv.workspace_id, true, NULL, &cur, &has, eb);
     if (e == TR_OK) /* again, under the workspace lock */
         e = reread(c, a, id, &sv, eb);
     if (e == TR_OK && strcmp(sv.status, "pending") != 0)
@@ -268,8 +265,8 @@ tr_err store_sv_finalize(struct db *db, struct arena *a, const char *id,
     if (e == TR_OK && *sv.lineage == '\0')
         sv.lineage = fin->lineage ? fin->lineage : "";
     if (e == TR_OK)
-        e = store_sv_successor(has ? &cur : NULL, sv.serial, sv.lineage,
-                               sv.md5, sv.force ? SV_FORCE : 0, eb);
+        e = store_sv_successor(has ? &cur : NULL, sv.serial, sv.lineage, sv.md5,
+                               sv.force ? SV_FORCE : 0, eb);
     if (e == TR_OK)
         e = next_seq(c, a, sv.workspace_id, &seq, eb);
     if (e == TR_OK)
@@ -371,8 +368,7 @@ tr_err store_sv_outputs(struct db *db, struct arena *a, const char *sv_id,
     db_release(c);
     if (e != TR_OK)
         return e;
-    *out = arena_alloc(a, sizeof(struct st_sv_output) *
-                              (size_t)(r->nrows + 1));
+    *out = arena_alloc(a, sizeof(struct st_sv_output) * (size_t)(r->nrows + 1));
     for (int i = 0; i < r->nrows; i++)
         fill_output(r, i, &(*out)[i]);
     *n = r->nrows;

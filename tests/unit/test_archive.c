@@ -40,8 +40,8 @@
 
 /* Limits with the default ratio (500), which archives below
  * ARCHIVE_RATIO_FLOOR never meet. */
-#define LIM(max, maxe)                                                     \
-    (&(const struct archive_limits){                                       \
+#define LIM(max, maxe)                                                         \
+    (&(const struct archive_limits){                                           \
         .max_unpacked = (max), .max_entries = (maxe), .max_ratio = 500})
 
 struct fx {
@@ -648,14 +648,14 @@ static void test_normal_tarball(void **state)
     /* past the floor: HCL, a CSV that compresses 230:1, noise, links */
     char *hcl = gen_text(6 * MB, 0), *csv = gen_text(6 * MB, 1);
     char *noise = gen_text(MB, 2);
-    write_archive(fx->tar, true,
-                  ONE({.name = "main.tf", .data = hcl},
-                      {.name = "data/rows.csv", .data = csv},
-                      {.name = "lambda/blob.b64", .data = noise},
-                      {.name = ".terraform.lock.hcl", .data = "# lock\n"},
-                      {.name = "link.tf", .type = AE_IFLNK,
-                       .target = "main.tf"}),
-                  5);
+    write_archive(
+        fx->tar, true,
+        ONE({.name = "main.tf", .data = hcl},
+            {.name = "data/rows.csv", .data = csv},
+            {.name = "lambda/blob.b64", .data = noise},
+            {.name = ".terraform.lock.hcl", .data = "# lock\n"},
+            {.name = "link.tf", .type = AE_IFLNK, .target = "main.tf"}),
+        5);
     assert_int_equal(archive_extract(fx->tar, fx->dest, &lim, &eb), TR_OK);
     char p[512];
     struct stat st;

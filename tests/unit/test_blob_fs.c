@@ -478,8 +478,7 @@ static void test_put_copy_keeps_source(void **state)
     snprintf(missing, sizeof(missing), "%s/nope", fx->dir);
     assert_int_equal(blob_put_copy(fx->b, "runs/r/x", missing, NULL),
                      TR_ERR_IO);
-    assert_int_equal(blob_put_copy(fx->b, "../x", src, NULL),
-                     TR_ERR_INTERNAL);
+    assert_int_equal(blob_put_copy(fx->b, "../x", src, NULL), TR_ERR_INTERNAL);
     assert_int_equal(ut_count_entries(fx->tmp), 0);
 }
 
@@ -534,8 +533,13 @@ static void write_raw(struct fx *fx, const char *key, const void *p, size_t n)
 static void test_sealed_sizes(void **state)
 {
     struct fx *fx = *state;
-    size_t sizes[] = {0, 1, 100, SEALED_CHUNK - 1, SEALED_CHUNK,
-                      SEALED_CHUNK + 1, 3 * SEALED_CHUNK + 17};
+    size_t sizes[] = {0,
+                      1,
+                      100,
+                      SEALED_CHUNK - 1,
+                      SEALED_CHUNK,
+                      SEALED_CHUNK + 1,
+                      3 * SEALED_CHUNK + 17};
     for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
         size_t n = sizes[k];
         char *plain = arena_alloc(fx->a, n + 1);
@@ -550,8 +554,8 @@ static void test_sealed_sizes(void **state)
             assert_null(memmem(raw, rlen, plain, 16));
         char *back = NULL;
         size_t blen = 0;
-        assert_int_equal(
-            blob_get(fx->b, fx->a, "obj", n, &back, &blen, NULL), TR_OK);
+        assert_int_equal(blob_get(fx->b, fx->a, "obj", n, &back, &blen, NULL),
+                         TR_OK);
         assert_int_equal(blen, n);
         assert_memory_equal(back, plain, n);
         /* a reader reports the plaintext's size and reads any range,
@@ -562,18 +566,23 @@ static void test_sealed_sizes(void **state)
                          TR_OK);
         assert_int_equal(size, n);
         assert_int_equal(blob_reader_fd(rd), -1);
-        uint64_t offs[] = {0, 1, SEALED_CHUNK - 3, SEALED_CHUNK,
-                           2 * SEALED_CHUNK + 5, n > 0 ? n - 1 : 0, n};
+        uint64_t offs[] = {0,
+                           1,
+                           SEALED_CHUNK - 3,
+                           SEALED_CHUNK,
+                           2 * SEALED_CHUNK + 5,
+                           n > 0 ? n - 1 : 0,
+                           n};
         char part[300];
         for (size_t o = 0; o < sizeof(offs) / sizeof(offs[0]); o++) {
             if (offs[o] > n)
                 continue;
             size_t got = 0;
-            assert_int_equal(blob_reader_pread(rd, part, sizeof(part),
-                                               offs[o], &got, NULL),
-                             TR_OK);
-            size_t want = n - offs[o] < sizeof(part) ? n - offs[o]
-                                                     : sizeof(part);
+            assert_int_equal(
+                blob_reader_pread(rd, part, sizeof(part), offs[o], &got, NULL),
+                TR_OK);
+            size_t want =
+                n - offs[o] < sizeof(part) ? n - offs[o] : sizeof(part);
             assert_int_equal(got, want);
             assert_memory_equal(part, plain + offs[o], got);
         }
@@ -641,8 +650,7 @@ static void test_sealed_tampering(void **state)
     assert_int_equal(blob_get(fx->b, fx->a, "t", n, &back, &blen, NULL),
                      TR_ERR_CRYPTO);
     write_raw(fx, "t", good, rlen);
-    assert_int_equal(blob_get(fx->b, fx->a, "t", n, &back, &blen, NULL),
-                     TR_OK);
+    assert_int_equal(blob_get(fx->b, fx->a, "t", n, &back, &blen, NULL), TR_OK);
 }
 
 static void test_sealed_keys(void **state)
@@ -653,8 +661,8 @@ static void test_sealed_keys(void **state)
     write_raw(fx, "legacy", "plain old bytes", 15);
     char *back = NULL;
     size_t blen = 0;
-    assert_int_equal(
-        blob_get(fx->b, fx->a, "legacy", 100, &back, &blen, NULL), TR_OK);
+    assert_int_equal(blob_get(fx->b, fx->a, "legacy", 100, &back, &blen, NULL),
+                     TR_OK);
     assert_string_equal(back, "plain old bytes");
     /* another keyring cannot open it, nor can a store without one */
     unsigned char other[KEYS_KEK_LEN] = {9};
@@ -684,20 +692,13 @@ static void test_sealed_keys(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        BOTH(test_open_makes_dirs),
-        BOTH(test_put_get),
-        BOTH(test_open_read),
-        BOTH(test_remove),
-        BOTH(test_valid_keys),
-        BOTH(test_spool_cleanup),
-        BOTH(test_put_file_consumes),
-        BOTH(test_replace_no_temp_files),
-        BOTH(test_atomic_replace),
-        BOTH(test_put_fault),
-        BOTH(test_open_cleans_tmp),
-        BOTH(test_put_copy_keeps_source),
-        SEALED(test_sealed_sizes),
-        SEALED(test_sealed_tampering),
+        BOTH(test_open_makes_dirs),   BOTH(test_put_get),
+        BOTH(test_open_read),         BOTH(test_remove),
+        BOTH(test_valid_keys),        BOTH(test_spool_cleanup),
+        BOTH(test_put_file_consumes), BOTH(test_replace_no_temp_files),
+        BOTH(test_atomic_replace),    BOTH(test_put_fault),
+        BOTH(test_open_cleans_tmp),   BOTH(test_put_copy_keeps_source),
+        SEALED(test_sealed_sizes),    SEALED(test_sealed_tampering),
         SEALED(test_sealed_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

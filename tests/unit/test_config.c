@@ -23,12 +23,24 @@
 #include "unit_util.h"
 
 static const char *const envs[] = {
-    "TERRACE_CONFIG",    "TERRACE_ROLE",         "TERRACE_DATA_DIR",
-    "TERRACE_LISTEN",    "TERRACE_EXTERNAL_URL", "TERRACE_DATABASE_URL",
-    "TERRACE_TLS",       "TERRACE_TLS_CERT",     "TERRACE_TLS_KEY",
-    "TERRACE_LOG_LEVEL", "TERRACE_THREADS",      "TERRACE_DB_POOL",
-    "TERRACE_MAX_BODY",  "TERRACE_MAX_STATE",    "TERRACE_UPLOAD_URL_TTL",
-    "TERRACE_HEADER_TIMEOUT", "TERRACE_IDLE_TIMEOUT", "TERRACE_CONN_LIMIT",
+    "TERRACE_CONFIG",
+    "TERRACE_ROLE",
+    "TERRACE_DATA_DIR",
+    "TERRACE_LISTEN",
+    "TERRACE_EXTERNAL_URL",
+    "TERRACE_DATABASE_URL",
+    "TERRACE_TLS",
+    "TERRACE_TLS_CERT",
+    "TERRACE_TLS_KEY",
+    "TERRACE_LOG_LEVEL",
+    "TERRACE_THREADS",
+    "TERRACE_DB_POOL",
+    "TERRACE_MAX_BODY",
+    "TERRACE_MAX_STATE",
+    "TERRACE_UPLOAD_URL_TTL",
+    "TERRACE_HEADER_TIMEOUT",
+    "TERRACE_IDLE_TIMEOUT",
+    "TERRACE_CONN_LIMIT",
     "TERRACE_CONN_PER_IP",
 };
 
@@ -262,9 +274,9 @@ static void test_bad_integers(void **state)
     assert_int_equal(load(&c, &eb, "--max-config-size", "0", NULL),
                      TR_ERR_CONFIG);
     assert_string_equal(eb.msg, "max-config-size must be at least 1 byte");
-    assert_int_equal(load(&c, &eb, "--max-config-size=1",
-                          "--max-config-ratio=0", NULL),
-                     TR_OK);
+    assert_int_equal(
+        load(&c, &eb, "--max-config-size=1", "--max-config-ratio=0", NULL),
+        TR_OK);
     assert_int_equal(c.max_config_size, 1);
     assert_int_equal(c.max_config_ratio, 0);
     /* the same checks for variables */
@@ -366,19 +378,15 @@ static void test_connection_settings(void **state)
                      TR_ERR_CONFIG);
     assert_string_equal(eb.msg,
                         "header-timeout and idle-timeout must be 1..86400 s");
-    assert_int_equal(load(&c, &eb, "--idle-timeout", "0", NULL),
-                     TR_ERR_CONFIG);
+    assert_int_equal(load(&c, &eb, "--idle-timeout", "0", NULL), TR_ERR_CONFIG);
     assert_int_equal(load(&c, &eb, "--idle-timeout", "86401", NULL),
                      TR_ERR_CONFIG);
-    assert_int_equal(load(&c, &eb, "--header-timeout", "86400", NULL),
-                     TR_OK);
-    assert_int_equal(load(&c, &eb, "--conn-limit", "15", NULL),
-                     TR_ERR_CONFIG);
+    assert_int_equal(load(&c, &eb, "--header-timeout", "86400", NULL), TR_OK);
+    assert_int_equal(load(&c, &eb, "--conn-limit", "15", NULL), TR_ERR_CONFIG);
     assert_string_equal(eb.msg, "conn-limit must be 16..1000000");
     assert_int_equal(load(&c, &eb, "--conn-limit", "1000001", NULL),
                      TR_ERR_CONFIG);
-    assert_int_equal(load(&c, &eb, "--conn-per-ip", "-1", NULL),
-                     TR_ERR_CONFIG);
+    assert_int_equal(load(&c, &eb, "--conn-per-ip", "-1", NULL), TR_ERR_CONFIG);
 }
 
 int main(void)

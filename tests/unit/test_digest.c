@@ -176,18 +176,18 @@ static void test_b64_rejects(void **state)
     (void)state;
     struct arena *a = arena_new();
     const char *bad[] = {
-        "Zg=a",     /* data after padding */
-        "Zg==Zg==", /* padding in the middle */
-        "Zm=9v",    /* padding in the middle */
-        "=Zm9v",    /* padding first */
-        "Zm9v!",    /* not in the alphabet */
-        "Zm 9v",    /* space */
-        "Zm9v\t",   /* tab */
-        "Zm9v\x80", /* high byte */
-        "Z",        /* 6 bits: not a whole byte */
-        "Zm9vY",    /* same, after whole groups */
-        "Zg===",    /* three pads */
-        "====",     /* only padding */
+        "Zg=a",      /* data after padding */
+        "Zg==Zg==",  /* padding in the middle */
+        "Zm=9v",     /* padding in the middle */
+        "=Zm9v",     /* padding first */
+        "Zm9v!",     /* not in the alphabet */
+        "Zm 9v",     /* space */
+        "Zm9v\t",    /* tab */
+        "Zm9v\x80",  /* high byte */
+        "Z",         /* 6 bits: not a whole byte */
+        "Zm9vY",     /* same, after whole groups */
+        "Zg===",     /* three pads */
+        "====",      /* only padding */
         "Zm9vYmE==", /* two pads where one byte of bits is left */
         "Zg=",       /* one pad where two are due */
         "Zm9v=",     /* pad after a whole group */

@@ -77,16 +77,16 @@ static void test_loader_and_libc(void **state)
 {
     (void)state;
     static const char *const loader[] = {
-        "LD_PRELOAD",   "LD_LIBRARY_PATH", "LD_AUDIT", "LD_DEBUG",
-        "LD_BIND_NOW",  "LD_PROFILE",      "LD_",      "LD_anything",
-        "LD_SHOW_AUXV",
+        "LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT",
+        "LD_DEBUG",   "LD_BIND_NOW",     "LD_PROFILE",
+        "LD_",        "LD_anything",     "LD_SHOW_AUXV",
     };
     for (size_t i = 0; i < N(loader); i++)
         is_refused(loader[i], "dynamic loader");
     static const char *const libc[] = {
-        "GCONV_PATH", "GETCONF_DIR",      "GLIBC_TUNABLES",  "HOSTALIASES",
-        "LOCPATH",    "NLSPATH",          "NIS_PATH",        "RESOLV_HOST_CONF",
-        "TZDIR",      "MALLOC_TRACE",     "MALLOC_CHECK_",   "MALLOC_ARENA_MAX",
+        "GCONV_PATH", "GETCONF_DIR",  "GLIBC_TUNABLES", "HOSTALIASES",
+        "LOCPATH",    "NLSPATH",      "NIS_PATH",       "RESOLV_HOST_CONF",
+        "TZDIR",      "MALLOC_TRACE", "MALLOC_CHECK_",  "MALLOC_ARENA_MAX",
     };
     for (size_t i = 0; i < N(libc); i++)
         is_refused(libc[i], "C library");
@@ -111,17 +111,16 @@ static void test_shells_and_interpreters(void **state)
 {
     (void)state;
     static const char *const shells[] = {
-        "BASH_ENV", "ENV",            "BASH_FUNC_ls%%", "BASH_FUNC_x()",
-        "BASHOPTS", "SHELLOPTS",      "PS4",            "PROMPT_COMMAND",
-        "IFS",
+        "BASH_ENV",  "ENV", "BASH_FUNC_ls%%", "BASH_FUNC_x()", "BASHOPTS",
+        "SHELLOPTS", "PS4", "PROMPT_COMMAND", "IFS",
     };
     for (size_t i = 0; i < N(shells); i++)
         is_refused(shells[i], "shells");
     static const char *const interp[] = {
-        "PYTHONSTARTUP",     "PYTHONPATH",       "PYTHONHOME",
-        "PERL5OPT",          "PERL5LIB",         "PERLLIB",
-        "PERL5DB",           "RUBYOPT",          "RUBYLIB",
-        "NODE_OPTIONS",      "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS",
+        "PYTHONSTARTUP",    "PYTHONPATH",        "PYTHONHOME",
+        "PERL5OPT",         "PERL5LIB",          "PERLLIB",
+        "PERL5DB",          "RUBYOPT",           "RUBYLIB",
+        "NODE_OPTIONS",     "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS",
         "JDK_JAVA_OPTIONS",
     };
     for (size_t i = 0; i < N(interp); i++)

@@ -417,8 +417,8 @@ struct fx {
     struct job_var vars[8];
     const char *targets[2];
     const char *replaces[1];
-    const char *bwrap; /* executor options */
-    bool unsandboxed;  /* allow-unsandboxed-runs */
+    const char *bwrap;              /* executor options */
+    bool unsandboxed;               /* allow-unsandboxed-runs */
     int64_t mem_mb, tasks, disk_mb; /* run limits, 0: the defaults */
     const char *mirror;
     int grace_ms;
@@ -591,9 +591,9 @@ static double run_job(struct fx *fx)
     bool done = wait_finished();
     char work[256];
     snprintf(work, sizeof(work), "%s/work", fx->data);
-    for (int64_t until = util_now_ms() + 5000;
-         done && fx->wait_empty && ut_count_entries(work) > 0 &&
-         util_now_ms() < until;)
+    for (int64_t until = util_now_ms() + 5000; done && fx->wait_empty &&
+                                               ut_count_entries(work) > 0 &&
+                                               util_now_ms() < until;)
         usleep(10000);
     bool emptied = ut_count_entries(work) == 0;
     executor_stop(x);
@@ -1457,8 +1457,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_plan_ok, setup, teardown),
         cmocka_unit_test_setup_teardown(test_apply_ok, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_schemas, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_structured_logs, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_structured_logs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_apply_reuses_plan_dir, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_apply_kept_plan_changed, setup,
@@ -1467,8 +1466,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_plan_dir_keep_off, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_plan_dir_expires, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_plan_dir_expires, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_dir_run_ended, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_env_clean, setup, teardown),

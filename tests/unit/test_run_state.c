@@ -684,8 +684,8 @@ static void test_force_execute(void **state)
 static tr_err log_read(struct fx *fx, const char *phase, int64_t off,
                        int64_t limit, struct st_log_view *v)
 {
-    return store_log_read(fx->srv.db, fx->srv.keys, fx->a, phase, off, limit,
-                          v, NULL);
+    return store_log_read(fx->srv.db, fx->srv.keys, fx->a, phase, off, limit, v,
+                          NULL);
 }
 
 static void test_logs(void **state)
@@ -847,8 +847,7 @@ static void test_redaction(void **state)
     char *full = NULL, *red = NULL;
     size_t fl = 0, rl = 0;
     assert_int_equal(plan_redact(a, plan, strlen(plan), NULL, 0, secret, 1,
-                                 &full, &fl,
-                                 &red, &rl, NULL),
+                                 &full, &fl, &red, &rl, NULL),
                      TR_OK);
     assert_null(strstr(full, "hunter2"));
     assert_null(strstr(full, "s3cret"));
@@ -861,8 +860,7 @@ static void test_redaction(void **state)
     assert_non_null(strstr(red, "\"resource_changes\""));
     assert_null(strstr(red, "\"variables\""));
     assert_int_equal(
-        plan_redact(a, "[1]", 3, NULL, 0, NULL, 0, &full, &fl, &red, &rl,
-                    NULL),
+        plan_redact(a, "[1]", 3, NULL, 0, NULL, 0, &full, &fl, &red, &rl, NULL),
         TR_ERR_INVALID);
     /* provider schemas join the redacted plan, cut to the types used */
     const char *p2 =
@@ -874,8 +872,8 @@ static void test_redaction(void **state)
         "\"provider\":{\"version\":0},\"resource_schemas\":{\"x_thing\":{"
         "\"version\":1},\"x_other\":{\"version\":2}},"
         "\"data_source_schemas\":{\"x_data\":{},\"x_unused\":{}}}}}";
-    assert_int_equal(plan_redact(a, p2, strlen(p2), sch, strlen(sch), NULL,
-                                 0, &full, &fl, &red, &rl, NULL),
+    assert_int_equal(plan_redact(a, p2, strlen(p2), sch, strlen(sch), NULL, 0,
+                                 &full, &fl, &red, &rl, NULL),
                      TR_OK);
     assert_non_null(strstr(red, "\"reg/x\""));
     assert_non_null(strstr(red, "\"x_thing\""));

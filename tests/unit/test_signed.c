@@ -78,9 +78,9 @@ static struct db_rows *settings(struct fx *fx, struct db *db)
 {
     struct db_rows *r = NULL;
     struct db_conn *c = db_acquire(db);
-    assert_int_equal(db_q(c, fx->a, &r, NULL,
-                          "SELECT key, value FROM site_settings", ),
-                     TR_OK);
+    assert_int_equal(
+        db_q(c, fx->a, &r, NULL, "SELECT key, value FROM site_settings", ),
+        TR_OK);
     db_release(c);
     return r;
 }
@@ -141,8 +141,8 @@ static void test_same_kek_same_key(void **state)
     node(&again, fx->st.db, 1); /* a restart, or a second primary */
     assert_string_equal(a.signing_key, again.signing_key);
     char *sig = http_sign(fx->a, a.signing_key, "/p", "4102444800");
-    assert_true(http_sig_valid(fx->a, again.signing_key, "/p", "4102444800",
-                               sig));
+    assert_true(
+        http_sig_valid(fx->a, again.signing_key, "/p", "4102444800", sig));
     keys_close(a.keys);
     keys_close(again.keys);
     /* the same KEK on another installation (another salt): another key */

@@ -56,8 +56,7 @@ static void test_parse_fixture(void **state)
     struct arena *a = arena_new();
     struct state_info si;
     struct tr_errbuf eb = {{0}};
-    assert_int_equal(state_parse(a, fixture, strlen(fixture), &si, &eb),
-                     TR_OK);
+    assert_int_equal(state_parse(a, fixture, strlen(fixture), &si, &eb), TR_OK);
     assert_int_equal(si.version, 4);
     assert_int_equal(si.serial, 2);
     assert_string_equal(si.lineage, "b2b54b23-e7ea-5500-7b15-fcb68c1d92bb");
@@ -220,9 +219,9 @@ static void test_with_serial(void **state)
     struct arena *a = arena_new();
     char *out = NULL;
     size_t len = 0;
-    assert_int_equal(state_with_serial(a, fixture, strlen(fixture), 41, &out,
-                                       &len, NULL),
-                     TR_OK);
+    assert_int_equal(
+        state_with_serial(a, fixture, strlen(fixture), 41, &out, &len, NULL),
+        TR_OK);
     assert_int_equal(len, strlen(fixture) + 1);
     /* exactly one change: the top-level serial; the nested "serial": 7
      * inside a resource is untouched */
@@ -245,13 +244,18 @@ static void test_with_serial(void **state)
                              "\"serial\" : 9 }");
 
     static const char *const bad[] = {
-        "", "[]", "{\"serial\":\"1\"}", "{\"version\":4}", "{\"serial\":",
-        "{\"x\":[1,2,{\"serial\":1}]}", "{\"a\":\"unterminated}",
+        "",
+        "[]",
+        "{\"serial\":\"1\"}",
+        "{\"version\":4}",
+        "{\"serial\":",
+        "{\"x\":[1,2,{\"serial\":1}]}",
+        "{\"a\":\"unterminated}",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        assert_int_equal(state_with_serial(a, bad[i], strlen(bad[i]), 1,
-                                           &out, &len, NULL),
-                         TR_ERR_INVALID);
+        assert_int_equal(
+            state_with_serial(a, bad[i], strlen(bad[i]), 1, &out, &len, NULL),
+            TR_ERR_INVALID);
     arena_destroy(a);
 }
 
@@ -268,11 +272,10 @@ static void test_resource_attrs(void **state)
     assert_string_equal(state_json_dump(a, mods, NULL),
                         "{\"root\":{\"null-resource\":1},\"module.net\":"
                         "{\"data.terraform-remote-state\":2}}");
-    assert_string_equal(
-        state_json_dump(a, provs, NULL),
-        "{\"provider.null\":{\"null-resource\":1},"
-        "\"provider[\\\"terraform.io/builtin/terraform\\\"]\":"
-        "{\"data.terraform-remote-state\":2}}");
+    assert_string_equal(state_json_dump(a, provs, NULL),
+                        "{\"provider.null\":{\"null-resource\":1},"
+                        "\"provider[\\\"terraform.io/builtin/terraform\\\"]\":"
+                        "{\"data.terraform-remote-state\":2}}");
     json_decref(res);
     json_decref(mods);
     json_decref(provs);
@@ -295,11 +298,10 @@ static void test_dump(void **state)
 {
     (void)state;
     struct arena *a = arena_new();
-    json_t *j = json_pack("{s:f,s:f,s:f,s:I,s:s,s:b,s:n,s:[f,f]}", "a",
-                          1000.1, "b", 0.1 + 0.2, "c", 5.0, "d",
-                          (json_int_t)-9007199254740993LL, "e",
-                          "q\"\\\n\t\x01\xc3\xa9", "f", 1, "g", "h", 1e300,
-                          -0.5);
+    json_t *j =
+        json_pack("{s:f,s:f,s:f,s:I,s:s,s:b,s:n,s:[f,f]}", "a", 1000.1, "b",
+                  0.1 + 0.2, "c", 5.0, "d", (json_int_t)-9007199254740993LL,
+                  "e", "q\"\\\n\t\x01\xc3\xa9", "f", 1, "g", "h", 1e300, -0.5);
     size_t len = 0;
     char *s = state_json_dump(a, j, &len);
     assert_string_equal(s, "{\"a\":1000.1,\"b\":0.30000000000000004,"

@@ -137,9 +137,9 @@ static void test_page_overflow(void **state)
     assert_int_equal(store_org_create(fx->st.db, fx->a, "acme", "a@example.com",
                                       NULL, NULL, NULL, &eb),
                      TR_OK);
-    assert_int_equal(
-        store_project_create(fx->st.db, fx->a, "acme", "p7", NULL, NULL, &p, &eb),
-        TR_OK);
+    assert_int_equal(store_project_create(fx->st.db, fx->a, "acme", "p7", NULL,
+                                          NULL, &p, &eb),
+                     TR_OK);
     int64_t total = -1;
     /* 1 + 255 values: at the limit, runs and finds p7 */
     assert_int_equal(list_projects(fx, SQLB_MAX_PARAMS - 1, &total, &eb),

@@ -45,8 +45,8 @@ static const char *const fixtures[] = {
     " VALUES ('prj-1', 'o', 'Default Project', 1, 'now')",
     "INSERT INTO workspaces (id, org, name, project_id, created_at,"
     " updated_at, locked, lock_kind, lock_holder)"
-    " VALUES ('" WS "', 'o', 'w1', 'prj-1', 'now', 'now', 1, 'user', '"
-    HOLDER "')",
+    " VALUES ('" WS "', 'o', 'w1', 'prj-1', 'now', 'now', 1, 'user', '" HOLDER
+    "')",
     "INSERT INTO workspaces (id, org, name, project_id, created_at,"
     " updated_at) VALUES ('" WS2 "', 'o', 'w2', 'prj-1', 'now', 'now')",
 };
@@ -128,9 +128,14 @@ static struct st_sv mk(struct fx *fx, int64_t serial, const char *md5,
 }
 
 static const struct st_sv_output outs2[] = {
-    {.name = "b", .sensitive = true, .type = "string",
-     .detailed_type = "\"string\"", .value = "\"secret\""},
-    {.name = "a", .type = "number", .detailed_type = "\"number\"",
+    {.name = "b",
+     .sensitive = true,
+     .type = "string",
+     .detailed_type = "\"string\"",
+     .value = "\"secret\""},
+    {.name = "a",
+     .type = "number",
+     .detailed_type = "\"number\"",
      .value = "5"},
 };
 
@@ -160,18 +165,15 @@ static void test_successor_rule(void **state)
     /* unknown lineage on either side is not checked */
     assert_int_equal(store_sv_successor(&cur, 9, "", "m", 0, NULL), TR_OK);
     struct st_sv nolin = {.serial = 5, .lineage = "", .md5 = "m"};
-    assert_int_equal(store_sv_successor(&nolin, 9, "K", "m", 0, NULL),
-                     TR_OK);
+    assert_int_equal(store_sv_successor(&nolin, 9, "K", "m", 0, NULL), TR_OK);
     /* skips */
-    assert_int_equal(store_sv_successor(&cur, 9, "K", "m", SV_SKIP_LINEAGE,
-                                        NULL),
-                     TR_OK);
-    assert_int_equal(store_sv_successor(&cur, 1, "L", "m", SV_SKIP_SERIAL,
-                                        NULL),
-                     TR_OK);
-    assert_int_equal(store_sv_successor(&cur, 4, "L", "m", SV_SKIP_LINEAGE,
-                                        NULL),
-                     TR_ERR_CONFLICT);
+    assert_int_equal(
+        store_sv_successor(&cur, 9, "K", "m", SV_SKIP_LINEAGE, NULL), TR_OK);
+    assert_int_equal(
+        store_sv_successor(&cur, 1, "L", "m", SV_SKIP_SERIAL, NULL), TR_OK);
+    assert_int_equal(
+        store_sv_successor(&cur, 4, "L", "m", SV_SKIP_LINEAGE, NULL),
+        TR_ERR_CONFLICT);
     assert_int_equal(store_sv_successor(&cur, 0, "K", "q", SV_FORCE, NULL),
                      TR_OK);
 }
@@ -204,32 +206,32 @@ static void test_create_finalized(void **state)
     struct st_sv *list = NULL;
     int n = 0;
     int64_t total = 0;
-    assert_int_equal(store_sv_list(fx->db, fx->a, WS, 0, 10, &list, &n,
-                                   &total, NULL),
-                     TR_OK);
+    assert_int_equal(
+        store_sv_list(fx->db, fx->a, WS, 0, 10, &list, &n, &total, NULL),
+        TR_OK);
     assert_int_equal(n, 2);
     assert_int_equal(total, 2);
     assert_string_equal(list[0].id, b.id); /* newest first */
-    assert_int_equal(store_sv_list(fx->db, fx->a, WS, 1, 10, &list, &n,
-                                   &total, NULL),
-                     TR_OK);
+    assert_int_equal(
+        store_sv_list(fx->db, fx->a, WS, 1, 10, &list, &n, &total, NULL),
+        TR_OK);
     assert_int_equal(n, 1);
     assert_string_equal(list[0].id, a.id);
 
     /* outputs in name order, paginated */
     struct st_sv_output *o = NULL;
-    assert_int_equal(store_sv_outputs(fx->db, fx->a, a.id, 0, -1, &o, &n,
-                                      &total, NULL),
-                     TR_OK);
+    assert_int_equal(
+        store_sv_outputs(fx->db, fx->a, a.id, 0, -1, &o, &n, &total, NULL),
+        TR_OK);
     assert_int_equal(n, 2);
     assert_string_equal(o[0].name, "a");
     assert_string_equal(o[0].value, "5");
     assert_false(o[0].sensitive);
     assert_true(o[1].sensitive);
     assert_string_equal(o[1].detailed_type, "\"string\"");
-    assert_int_equal(store_sv_outputs(fx->db, fx->a, a.id, 1, 1, &o, &n,
-                                      &total, NULL),
-                     TR_OK);
+    assert_int_equal(
+        store_sv_outputs(fx->db, fx->a, a.id, 1, 1, &o, &n, &total, NULL),
+        TR_OK);
     assert_int_equal(n, 1);
     assert_int_equal(total, 2);
     assert_string_equal(o[0].name, "b");
@@ -238,9 +240,9 @@ static void test_create_finalized(void **state)
                      TR_OK);
     assert_string_equal(one.sv_id, a.id);
     assert_string_equal(one.value, "\"secret\"");
-    assert_int_equal(store_sv_output_get(fx->db, fx->a, "wsout-nope", &one,
-                                         NULL),
-                     TR_ERR_NOT_FOUND);
+    assert_int_equal(
+        store_sv_output_get(fx->db, fx->a, "wsout-nope", &one, NULL),
+        TR_ERR_NOT_FOUND);
     assert_int_equal(store_sv_get(fx->db, fx->a, "sv-nope", &got, NULL),
                      TR_ERR_NOT_FOUND);
 }
@@ -258,11 +260,11 @@ static void test_rule_rejections_change_nothing(void **state)
         struct st_sv b = mk(fx, bad[i].serial, bad[i].md5, "finalized");
         b.lineage = bad[i].lineage;
         struct tr_errbuf eb = {{0}};
-        assert_int_equal(store_sv_check(fx->db, fx->a, WS, b.serial,
-                                        b.lineage, b.md5, 0, &eb),
+        assert_int_equal(store_sv_check(fx->db, fx->a, WS, b.serial, b.lineage,
+                                        b.md5, 0, &eb),
                          TR_ERR_CONFLICT);
-        assert_int_equal(store_sv_create(fx->db, fx->a, &b, outs2, 2, 0,
-                                         "user", HOLDER, NULL, &eb),
+        assert_int_equal(store_sv_create(fx->db, fx->a, &b, outs2, 2, 0, "user",
+                                         HOLDER, NULL, &eb),
                          TR_ERR_CONFLICT);
         assert_string_equal(current_of(fx, WS), a.id);
         assert_int_equal(count(fx, "SELECT count(*) AS n FROM"
@@ -302,19 +304,18 @@ static void test_lock_required(void **state)
                      TR_ERR_CONFLICT);
     assert_null(current_of(fx, WS));
     assert_null(current_of(fx, WS2));
-    assert_int_equal(count(fx, "SELECT count(*) AS n FROM state_versions"),
-                     0);
+    assert_int_equal(count(fx, "SELECT count(*) AS n FROM state_versions"), 0);
     /* no requirement (kind NULL): allowed */
-    assert_int_equal(store_sv_create(fx->db, fx->a, &b, NULL, 0, 0, NULL,
-                                     NULL, &b, NULL),
-                     TR_OK);
+    assert_int_equal(
+        store_sv_create(fx->db, fx->a, &b, NULL, 0, 0, NULL, NULL, &b, NULL),
+        TR_OK);
     assert_string_equal(current_of(fx, WS2), b.id);
     /* unknown workspace */
     struct st_sv c = mk(fx, 1, "m1", "finalized");
     c.workspace_id = "ws-nope";
-    assert_int_equal(store_sv_create(fx->db, fx->a, &c, NULL, 0, 0, NULL,
-                                     NULL, NULL, NULL),
-                     TR_ERR_NOT_FOUND);
+    assert_int_equal(
+        store_sv_create(fx->db, fx->a, &c, NULL, 0, 0, NULL, NULL, NULL, NULL),
+        TR_ERR_NOT_FOUND);
     assert_int_equal(store_sv_current(fx->db, fx->a, "ws-nope", &c, NULL),
                      TR_ERR_NOT_FOUND);
 }
@@ -346,12 +347,14 @@ static void test_pending_finalize(void **state)
     struct st_sv got;
     assert_int_equal(store_sv_get(fx->db, fx->a, p.id, &got, NULL), TR_OK);
     assert_string_equal(got.status, "discarded");
-    struct st_sv fin = {.size = 99, .sha256 = "sha", .lineage = "L",
+    struct st_sv fin = {.size = 99,
+                        .sha256 = "sha",
+                        .lineage = "L",
                         .terraform_version = "1.7.0",
                         .resources = "[1,2]"};
-    assert_int_equal(store_sv_finalize(fx->db, fx->a, p.id, &fin, outs2, 2,
-                                       NULL, &eb),
-                     TR_ERR_CONFLICT);
+    assert_int_equal(
+        store_sv_finalize(fx->db, fx->a, p.id, &fin, outs2, 2, NULL, &eb),
+        TR_ERR_CONFLICT);
     assert_string_equal(current_of(fx, WS), mid.id);
 
     /* a fresh pending one finalizes, takes the file's lineage and the
@@ -363,12 +366,12 @@ static void test_pending_finalize(void **state)
                      TR_OK);
     int64_t pending_seq = q.seq;
     struct st_sv later = mk(fx, 1, "m1", "pending");
-    assert_int_equal(store_sv_create(fx->db, fx->a, &later, NULL, 0, 0,
-                                     "user", HOLDER, NULL, NULL),
+    assert_int_equal(store_sv_create(fx->db, fx->a, &later, NULL, 0, 0, "user",
+                                     HOLDER, NULL, NULL),
                      TR_OK);
-    assert_int_equal(store_sv_finalize(fx->db, fx->a, q.id, &fin, outs2, 2,
-                                       &got, NULL),
-                     TR_OK);
+    assert_int_equal(
+        store_sv_finalize(fx->db, fx->a, q.id, &fin, outs2, 2, &got, NULL),
+        TR_OK);
     assert_string_equal(got.status, "finalized");
     assert_string_equal(got.lineage, "L");
     assert_string_equal(got.sha256, "sha");
@@ -381,12 +384,12 @@ static void test_pending_finalize(void **state)
                                " state_versions WHERE status = 'pending'"),
                      0);
     /* finalizing twice is a conflict */
-    assert_int_equal(store_sv_finalize(fx->db, fx->a, q.id, &fin, outs2, 2,
-                                       NULL, &eb),
-                     TR_ERR_CONFLICT);
-    assert_int_equal(store_sv_finalize(fx->db, fx->a, "sv-nope", &fin, NULL,
-                                       0, NULL, &eb),
-                     TR_ERR_NOT_FOUND);
+    assert_int_equal(
+        store_sv_finalize(fx->db, fx->a, q.id, &fin, outs2, 2, NULL, &eb),
+        TR_ERR_CONFLICT);
+    assert_int_equal(
+        store_sv_finalize(fx->db, fx->a, "sv-nope", &fin, NULL, 0, NULL, &eb),
+        TR_ERR_NOT_FOUND);
 }
 
 static void test_pending_rules_at_finalize(void **state)
@@ -403,9 +406,9 @@ static void test_pending_rules_at_finalize(void **state)
     assert_int_equal(store_sv_create(fx->db, fx->a, &p, NULL, 0, 0, "user",
                                      HOLDER, NULL, NULL),
                      TR_OK);
-    assert_int_equal(store_sv_finalize(fx->db, fx->a, p.id, &fin, NULL, 0,
-                                       NULL, &eb),
-                     TR_ERR_CONFLICT);
+    assert_int_equal(
+        store_sv_finalize(fx->db, fx->a, p.id, &fin, NULL, 0, NULL, &eb),
+        TR_ERR_CONFLICT);
     struct st_sv got;
     assert_int_equal(store_sv_get(fx->db, fx->a, p.id, &got, NULL), TR_OK);
     assert_string_equal(got.status, "pending");
@@ -420,9 +423,9 @@ static void test_pending_rules_at_finalize(void **state)
                      TR_OK);
     assert_int_equal(store_sv_get(fx->db, fx->a, f.id, &got, NULL), TR_OK);
     assert_true(got.force);
-    assert_int_equal(store_sv_finalize(fx->db, fx->a, f.id, &fin, NULL, 0,
-                                       NULL, NULL),
-                     TR_OK);
+    assert_int_equal(
+        store_sv_finalize(fx->db, fx->a, f.id, &fin, NULL, 0, NULL, NULL),
+        TR_OK);
     assert_string_equal(current_of(fx, WS), f.id);
 }
 
@@ -434,8 +437,7 @@ static void test_json_and_discard(void **state)
     assert_int_equal(store_sv_create(fx->db, fx->a, &p, NULL, 0, 0, "user",
                                      HOLDER, NULL, NULL),
                      TR_OK);
-    assert_int_equal(store_sv_set_json(fx->db, fx->a, p.id, "k1", NULL),
-                     TR_OK);
+    assert_int_equal(store_sv_set_json(fx->db, fx->a, p.id, "k1", NULL), TR_OK);
     assert_int_equal(store_sv_set_json(fx->db, fx->a, p.id, "k2", &eb),
                      TR_ERR_CONFLICT);
     struct st_sv got;
@@ -446,8 +448,7 @@ static void test_json_and_discard(void **state)
     assert_int_equal(store_sv_create(fx->db, fx->a, &q, NULL, 0, 0, "user",
                                      HOLDER, NULL, NULL),
                      TR_OK);
-    assert_int_equal(store_sv_discard_pending(fx->db, fx->a, WS, NULL),
-                     TR_OK);
+    assert_int_equal(store_sv_discard_pending(fx->db, fx->a, WS, NULL), TR_OK);
     bool pending = true;
     assert_int_equal(store_sv_has_pending(fx->db, fx->a, WS, &pending, NULL),
                      TR_OK);
@@ -455,9 +456,9 @@ static void test_json_and_discard(void **state)
     assert_int_equal(store_sv_set_json(fx->db, fx->a, q.id, "k3", &eb),
                      TR_ERR_CONFLICT);
     struct st_sv fin = {.size = 1, .sha256 = "s", .lineage = "L"};
-    assert_int_equal(store_sv_finalize(fx->db, fx->a, q.id, &fin, NULL, 0,
-                                       NULL, &eb),
-                     TR_ERR_CONFLICT);
+    assert_int_equal(
+        store_sv_finalize(fx->db, fx->a, q.id, &fin, NULL, 0, NULL, &eb),
+        TR_ERR_CONFLICT);
     assert_null(current_of(fx, WS));
 }
 
@@ -500,8 +501,8 @@ static void test_fault_walk(void **state)
     struct st_sv fin = {.size = 1, .sha256 = "s", .lineage = "L"};
     for (n = 1;; n++) {
         fault_arm("db.query", n);
-        tr_err e = store_sv_finalize(fx->db, fx->a, p.id, &fin, outs2, 2,
-                                     NULL, NULL);
+        tr_err e =
+            store_sv_finalize(fx->db, fx->a, p.id, &fin, outs2, 2, NULL, NULL);
         bool fired = fault_fired();
         fault_reset();
         if (!fired) {
@@ -513,16 +514,17 @@ static void test_fault_walk(void **state)
         assert_string_equal(current_of(fx, WS), cur);
         assert_int_equal(count(fx, rows), before);
         struct st_sv got;
-        assert_int_equal(store_sv_get(fx->db, fx->a, p.id, &got, NULL),
-                         TR_OK);
+        assert_int_equal(store_sv_get(fx->db, fx->a, p.id, &got, NULL), TR_OK);
         assert_string_equal(got.status, "pending");
         assert_true(n < 100);
     }
 }
 
-#define BOTH(f)                                                            \
-    {"sqlite/" #f, f, setup, teardown, (void *)&k_sqlite},                 \
-        {"pg/" #f, f, setup, teardown, (void *)&k_pg}
+#define BOTH(f)                                                                \
+    {"sqlite/" #f, f, setup, teardown, (void *)&k_sqlite},                     \
+    {                                                                          \
+        "pg/" #f, f, setup, teardown, (void *)&k_pg                            \
+    }
 
 int main(void)
 {

@@ -62,8 +62,8 @@ static int setup(void **state)
             TR_OK ||
         store_org_create(fx->db, fx->a, "p", "p@x", NULL, NULL, NULL, &eb) !=
             TR_OK ||
-        store_project_create(fx->db, fx->a, "o", "prj", NULL, NULL,
-                             &fx->prj, &eb) != TR_OK) {
+        store_project_create(fx->db, fx->a, "o", "prj", NULL, NULL, &fx->prj,
+                             &eb) != TR_OK) {
         fprintf(stderr, "setup: %s\n", eb.msg);
         return -1;
     }

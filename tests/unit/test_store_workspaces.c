@@ -156,8 +156,7 @@ static void test_update(void **state)
     mkws(fx, "o", "other", NULL, 0);
     struct st_project prj;
     assert_int_equal(
-        store_project_create(fx->db, fx->a, "o", "Team", "d", NULL, &prj,
-                             NULL),
+        store_project_create(fx->db, fx->a, "o", "Team", "d", NULL, &prj, NULL),
         TR_OK);
     const char *newtags[] = {"c", "b"};
     struct st_ws_update u = {
@@ -438,23 +437,19 @@ static void test_projects(void **state)
     struct st_project p, got, def, *list = NULL;
     int n = 0;
     int64_t total = 0;
-    assert_int_equal(
-        store_project_create(fx->db, fx->a, "o", "Team A", NULL, NULL, &p,
-                             NULL),
-        TR_OK);
+    assert_int_equal(store_project_create(fx->db, fx->a, "o", "Team A", NULL,
+                                          NULL, &p, NULL),
+                     TR_OK);
     assert_true(strncmp(p.id, "prj-", 4) == 0);
-    assert_int_equal(
-        store_project_create(fx->db, fx->a, "o", "Team A", NULL, NULL, NULL,
-                             NULL),
-        TR_ERR_INVALID);
-    assert_int_equal(
-        store_project_create(fx->db, fx->a, "nope", "x", NULL, NULL, NULL,
-                             NULL),
-        TR_ERR_NOT_FOUND);
-    assert_int_equal(
-        store_project_create(fx->db, fx->a, "p", "Team A", NULL, NULL, NULL,
-                             NULL),
-        TR_OK);
+    assert_int_equal(store_project_create(fx->db, fx->a, "o", "Team A", NULL,
+                                          NULL, NULL, NULL),
+                     TR_ERR_INVALID);
+    assert_int_equal(store_project_create(fx->db, fx->a, "nope", "x", NULL,
+                                          NULL, NULL, NULL),
+                     TR_ERR_NOT_FOUND);
+    assert_int_equal(store_project_create(fx->db, fx->a, "p", "Team A", NULL,
+                                          NULL, NULL, NULL),
+                     TR_OK);
     const char *names[] = {"Team A", "nope"};
     assert_int_equal(store_project_list(fx->db, fx->a, "o", names, 2, NULL, 0,
                                         10, &list, &n, &total, NULL),
@@ -471,8 +466,7 @@ static void test_projects(void **state)
                      TR_OK);
     assert_int_equal(total, 2);
     assert_int_equal(
-        store_project_update(fx->db, fx->a, p.id, "Team B", "desc", NULL,
-                             NULL),
+        store_project_update(fx->db, fx->a, p.id, "Team B", "desc", NULL, NULL),
         TR_OK);
     assert_int_equal(store_project_get(fx->db, fx->a, p.id, &got, NULL), TR_OK);
     assert_string_equal(got.name, "Team B");
@@ -496,9 +490,9 @@ static void test_projects(void **state)
     assert_int_equal(store_project_delete(fx->db, fx->a, p.id, NULL), TR_OK);
     assert_int_equal(store_project_delete(fx->db, fx->a, p.id, NULL),
                      TR_ERR_NOT_FOUND);
-    assert_int_equal(store_project_update(fx->db, fx->a, p.id, "x", NULL,
-                                          NULL, NULL),
-                     TR_ERR_NOT_FOUND);
+    assert_int_equal(
+        store_project_update(fx->db, fx->a, p.id, "x", NULL, NULL, NULL),
+        TR_ERR_NOT_FOUND);
 }
 
 static void test_tags(void **state)
@@ -660,8 +654,7 @@ static void test_fault_walk(void **state)
 }
 
 /* "k=v,k=v" of a binding list, in the test arena. */
-static const char *tb_text(struct fx *fx, const struct st_tag_binding *b,
-                           int n)
+static const char *tb_text(struct fx *fx, const struct st_tag_binding *b, int n)
 {
     const char *s = "";
     for (int i = 0; i < n; i++)
@@ -691,9 +684,9 @@ static void test_tag_bindings(void **state)
     assert_int_equal(store_ws_create(fx->db, fx->a, &in, &w, NULL), TR_OK);
     struct st_tag_binding *got = NULL;
     int n = 0;
-    assert_int_equal(store_tb_list(fx->db, fx->a, ST_TB_WORKSPACE, w.id, &got,
-                                   &n, NULL),
-                     TR_OK);
+    assert_int_equal(
+        store_tb_list(fx->db, fx->a, ST_TB_WORKSPACE, w.id, &got, &n, NULL),
+        TR_OK);
     assert_string_equal(tb_text(fx, got, n), "app=,env=prod");
     /* the workspace's own env wins; cost is inherited */
     assert_int_equal(store_tb_effective(fx->db, fx->a, w.id, &got, &n, NULL),
@@ -712,16 +705,16 @@ static void test_tag_bindings(void **state)
     /* over the limit: refused, nothing changed */
     struct st_tag_binding many[ST_TB_MAX];
     for (int i = 0; i < ST_TB_MAX; i++)
-        many[i] = (struct st_tag_binding){
-            .key = arena_printf(fx->a, "m%d", i), .value = "x"};
+        many[i] = (struct st_tag_binding){.key = arena_printf(fx->a, "m%d", i),
+                                          .value = "x"};
     struct tr_errbuf eb = {{0}};
     assert_int_equal(store_tb_set(fx->db, fx->a, ST_TB_WORKSPACE, w.id, many,
                                   ST_TB_MAX, false, NULL, NULL, &eb),
                      TR_ERR_INVALID);
     assert_non_null(strstr(eb.msg, "at most 10"));
-    assert_int_equal(store_tb_list(fx->db, fx->a, ST_TB_WORKSPACE, w.id, &got,
-                                   &n, NULL),
-                     TR_OK);
+    assert_int_equal(
+        store_tb_list(fx->db, fx->a, ST_TB_WORKSPACE, w.id, &got, &n, NULL),
+        TR_OK);
     assert_int_equal(n, 3);
     /* replacing with exactly ST_TB_MAX fits */
     assert_int_equal(store_tb_set(fx->db, fx->a, ST_TB_WORKSPACE, w.id, many,
@@ -729,8 +722,8 @@ static void test_tag_bindings(void **state)
                      TR_OK);
     assert_int_equal(count(fx, "SELECT count(*) AS n FROM tag_bindings"),
                      ST_TB_MAX + 2);
-    assert_int_equal(store_tb_set(fx->db, fx->a, ST_TB_PROJECT, "prj-nope",
-                                  add, 1, false, NULL, NULL, NULL),
+    assert_int_equal(store_tb_set(fx->db, fx->a, ST_TB_PROJECT, "prj-nope", add,
+                                  1, false, NULL, NULL, NULL),
                      TR_ERR_NOT_FOUND);
     /* a failing statement anywhere in a replace leaves the old ones */
     for (int k = 1;; k++) {
@@ -739,9 +732,9 @@ static void test_tag_bindings(void **state)
                                 true, NULL, NULL, NULL);
         bool fired = fault_fired();
         fault_reset();
-        assert_int_equal(store_tb_list(fx->db, fx->a, ST_TB_WORKSPACE, w.id,
-                                       &got, &n, NULL),
-                         TR_OK);
+        assert_int_equal(
+            store_tb_list(fx->db, fx->a, ST_TB_WORKSPACE, w.id, &got, &n, NULL),
+            TR_OK);
         if (!fired) {
             assert_int_equal(e, TR_OK);
             assert_string_equal(tb_text(fx, got, n), "app=web,tier=1");

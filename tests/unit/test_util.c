@@ -208,9 +208,12 @@ static void test_checked_arithmetic(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_id_shape),   cmocka_unit_test(test_id_unique),
-        cmocka_unit_test(test_random),     cmocka_unit_test(test_times),
-        cmocka_unit_test(test_valid_name), cmocka_unit_test(test_streq),
+        cmocka_unit_test(test_id_shape),
+        cmocka_unit_test(test_id_unique),
+        cmocka_unit_test(test_random),
+        cmocka_unit_test(test_times),
+        cmocka_unit_test(test_valid_name),
+        cmocka_unit_test(test_streq),
         cmocka_unit_test(test_parse_i64),
         cmocka_unit_test(test_checked_arithmetic),
     };
