@@ -274,6 +274,23 @@ static const struct migration migrations[] = {
          " CHECK ((workspace_id IS NULL) <> (project_id IS NULL)),"
          " UNIQUE (workspace_id, key), UNIQUE (project_id, key));"
          "CREATE INDEX tag_bindings_project ON tag_bindings (project_id);"},
+    /* 13: the node registry of a cluster (store_nodes.c): primaries and
+     * secondaries, with a secondary's node credential stored hashed */
+    {13, "CREATE TABLE nodes ("
+         " id TEXT PRIMARY KEY,"
+         " name TEXT NOT NULL,"
+         " role TEXT NOT NULL,"
+         " address TEXT NOT NULL DEFAULT '',"
+         " version TEXT NOT NULL DEFAULT '',"
+         " capacity INTEGER NOT NULL DEFAULT 0,"
+         " running_jobs INTEGER NOT NULL DEFAULT 0,"
+         " state TEXT NOT NULL DEFAULT 'active',"
+         " leader INTEGER NOT NULL DEFAULT 0,"
+         " revoked INTEGER NOT NULL DEFAULT 0,"
+         " credential_hash TEXT UNIQUE,"
+         " created_at TEXT NOT NULL,"
+         " last_heartbeat_at TEXT NOT NULL);"
+         "CREATE INDEX nodes_heartbeat ON nodes (state, last_heartbeat_at);"},
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -1193,4 +1193,60 @@ tr_err store_tool_resolve(struct db *db, struct arena *a, const char *want,
                           const char **path, const char **sha256,
                           const char **version, struct tr_errbuf *eb);
 
+/* ---- cluster nodes (store_nodes.c) ------------------------------------ */
+
+/* One node of a cluster.  state: "active", "draining" or "gone" (no
+ * heartbeat for longer than the prune cutoff, or deregistered).  Times
+ * are ISO-8601 UTC as util_now_iso() writes them. */
+struct st_node {
+    const char *id; /* node-... */
+    const char *name;
+    const char *role; /* "primary" | "secondary" */
+    const char *address;
+    const char *version;
+    int64_t capacity;     /* jobs it runs at once */
+    int64_t running_jobs; /* as of its last heartbeat */
+    const char *state;
+    bool leader;
+    bool revoked; /* its credential no longer authenticates */
+    const char *created_at;
+    const char *last_heartbeat_at;
+};
+
+/* Registers a node from in's name, role, address, version and capacity
+ * (the rest is set here).  With credential non-NULL a node credential is
+ * made: *credential is its only plain copy, stored hashed. */
+tr_err store_node_register(struct db *db, struct arena *a,
+                           const struct st_node *in, struct st_node *out,
+                           char **credential, struct tr_errbuf *eb);
+/* The node a credential belongs to; TR_ERR_NOT_FOUND when unknown,
+ * revoked or gone (the message says which). */
+tr_err store_node_by_credential(struct db *db, struct arena *a,
+                                const char *credential, struct st_node *out,
+                                struct tr_errbuf *eb);
+tr_err store_node_get(struct db *db, struct arena *a, const char *id,
+                      struct st_node *out, struct tr_errbuf *eb);
+/* Every node not gone, or with all also the gone ones; by role, name. */
+tr_err store_node_list(struct db *db, struct arena *a, bool all,
+                       struct st_node **out, int *n, struct tr_errbuf *eb);
+/* Records a heartbeat: last_heartbeat_at now, running_jobs.  A gone node
+ * stays gone (TR_ERR_NOT_FOUND): it must register again. */
+tr_err store_node_heartbeat(struct db *db, struct arena *a, const char *id,
+                            int64_t running_jobs, struct tr_errbuf *eb);
+/* state: "active", "draining" or "gone". */
+tr_err store_node_set_state(struct db *db, struct arena *a, const char *id,
+                            const char *state, struct tr_errbuf *eb);
+/* Revokes the node's credential and marks it gone. */
+tr_err store_node_revoke(struct db *db, struct arena *a, const char *id,
+                         struct tr_errbuf *eb);
+/* Makes id the only node flagged leader (NULL: none is). */
+tr_err store_node_set_leader(struct db *db, struct arena *a, const char *id,
+                             struct tr_errbuf *eb);
+/* Marks gone every node whose last heartbeat is older than stale_before
+ * and deletes gone nodes older than forget_before (either may be NULL);
+ * *gone (nullable) gets how many were marked. */
+tr_err store_node_prune(struct db *db, struct arena *a,
+                        const char *stale_before, const char *forget_before,
+                        int64_t *gone, struct tr_errbuf *eb);
+
 #endif
