@@ -222,24 +222,9 @@ static void reply_list(struct http_req *r, const struct st_tag_binding *list,
     http_reply_json(r, 200, json_pack("{s:o}", "data", items));
 }
 
-static void tb_list(struct http_req *r)
-{
-    enum st_tb_owner kind;
-    const char *id = NULL;
-    if (!owner(r, false, &kind, &id))
-        return;
-    struct st_tag_binding *list = NULL;
-    int n = 0;
-    struct tr_errbuf eb = {{0}};
-    tr_err e = store_tb_list(r->srv->db, r->arena, kind, id, &list, &n, &eb);
-    if (e != TR_OK) {
-        api_store_fail(r, e, &eb);
-        return;
-    }
-    reply_list(r, list, n, false);
-}
-
-static void tb_effective(struct http_req *r)
+/* GET of the bindings, or (effective) of those a workspace has with its
+ * project's inherited; a project's effective ones are its own. */
+static void tb_reply(struct http_req *r, bool effective)
 {
     enum st_tb_owner kind;
     const char *id = NULL;
@@ -249,14 +234,24 @@ static void tb_effective(struct http_req *r)
     int n = 0;
     struct tr_errbuf eb = {{0}};
     tr_err e =
-        kind == ST_TB_WORKSPACE
+        effective && kind == ST_TB_WORKSPACE
             ? store_tb_effective(r->srv->db, r->arena, id, &list, &n, &eb)
             : store_tb_list(r->srv->db, r->arena, kind, id, &list, &n, &eb);
     if (e != TR_OK) {
         api_store_fail(r, e, &eb);
         return;
     }
-    reply_list(r, list, n, true);
+    reply_list(r, list, n, effective);
+}
+
+static void tb_list(struct http_req *r)
+{
+    tb_reply(r, false);
+}
+
+static void tb_effective(struct http_req *r)
+{
+    tb_reply(r, true);
 }
 
 /* PATCH: adds the keys given or changes their values; answers the bindings

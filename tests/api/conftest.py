@@ -33,16 +33,22 @@ def unique(prefix="t"):
     return "%s-%s" % (prefix, uuid.uuid4().hex[:10])
 
 
-@pytest.fixture
-def org(admin):
-    """A fresh organization owned by the admin; deleted afterwards."""
+def temp_org(client):
+    """Generator for fixtures: a fresh organization made with client,
+    deleted afterwards."""
     name = unique("org")
-    r = admin.post("/api/v2/organizations", {
+    r = client.post("/api/v2/organizations", {
         "data": {"type": "organizations",
                  "attributes": {"name": name, "email": "o@example.com"}}})
     assert r.status == 201, r
     yield name
-    admin.delete("/api/v2/organizations/" + name)
+    client.delete("/api/v2/organizations/" + name)
+
+
+@pytest.fixture
+def org(admin):
+    """A fresh organization owned by the admin; deleted afterwards."""
+    yield from temp_org(admin)
 
 
 def assert_error(resp, status):

@@ -13,7 +13,7 @@ import warnings
 
 import pytest
 
-from conftest import unique
+from conftest import temp_org
 from terrace import Daemon
 from test_runs import API, make_cv, make_ws, new_run
 
@@ -34,12 +34,7 @@ def c(d):
 
 @pytest.fixture(scope="module")
 def org(c):
-    name = unique("org")
-    r = c.post(API + "/organizations", {"data": {
-        "type": "organizations",
-        "attributes": {"name": name, "email": "o@example.com"}}})
-    assert r.status == 201, r
-    return name
+    yield from temp_org(c)
 
 
 def handshake(d, version):

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import assert_error, unique
+from conftest import assert_error, temp_org, unique
 from terrace import Daemon
 
 API = "/api/v2"
@@ -36,13 +36,7 @@ def c(d):
 
 @pytest.fixture
 def org(c):
-    name = unique("org")
-    r = c.post(API + "/organizations", {"data": {
-        "type": "organizations",
-        "attributes": {"name": name, "email": "o@example.com"}}})
-    assert r.status == 201, r
-    yield name
-    c.delete(API + "/organizations/" + name)
+    yield from temp_org(c)
 
 
 # ---- helpers -----------------------------------------------------------------

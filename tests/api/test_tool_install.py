@@ -17,7 +17,7 @@ import zipfile
 
 import pytest
 
-from conftest import unique
+from conftest import temp_org, unique
 from terrace import Daemon
 from test_run_logs import FAKE_TOFU, backend, log_url, read_all
 from test_runs import API, make_cv, make_ws, new_run, status
@@ -124,13 +124,7 @@ def c(d):
 
 @pytest.fixture
 def org(c):
-    name = unique("org")
-    r = c.post(API + "/organizations", {"data": {
-        "type": "organizations",
-        "attributes": {"name": name, "email": "o@example.com"}}})
-    assert r.status == 201, r
-    yield name
-    c.delete(API + "/organizations/" + name)
+    yield from temp_org(c)
 
 
 def new_version():
