@@ -316,7 +316,11 @@ $(if [ -n "$BASELINE" ]; then
   echo
   echo "**This commit against the baseline $BASE_REV** (same driver, same"
   echo "machine, same hyperfine run): $(calc "$AM") s against $(calc "$BM") s"
-  echo "median, $(calc "$BM - $AM") s less per remote apply."
+  if awk "BEGIN { exit !($AM <= $BM) }"; then
+    echo "median: $(calc "$BM - $AM") s less per remote apply."
+  else
+    echo "median: $(calc "$AM - $BM") s more per remote apply."
+  fi
 fi)
 
 **What dominates: the CLI's fixed sleeps, $SLEEPS s.** The stock CLI's
