@@ -332,9 +332,10 @@ static void refresh(struct http_metrics *m, struct terrace_server *srv)
     struct st_metrics c = {0};
     struct tr_errbuf eb = {{0}};
     tr_err e = store_metrics_counts(srv->db, a, &c, &eb);
+    bool first = m->fetched_ms == 0;
     m->fetched_ms = now;
     if (e != TR_OK) {
-        if (m->cache_ok)
+        if (m->cache_ok || first) /* once per failure, not per scrape */
             log_warn("metrics: cannot count runs and jobs: %s",
                      tr_errbuf_msg(&eb, e));
         arena_destroy(a);
@@ -475,7 +476,7 @@ void http_metrics_get(struct http_req *r)
     static const char *const proxy_headers[] = {"X-Forwarded-For", "Forwarded",
                                                 "X-Real-IP"};
     bool proxied = false;
-    for (size_t i = 0; i < 3; i++)
+    for (size_t i = 0; i < sizeof(proxy_headers) / sizeof(*proxy_headers); i++)
         proxied |= http_header(r, proxy_headers[i]) != NULL;
     if (!http_metrics_allowed(r->srv->cfg.metrics, http_peer(r), proxied) ||
         r->srv->metrics == NULL) {

@@ -6,8 +6,9 @@
  * cumulative and ending in count), counters by route, method and code,
  * unmatched requests and odd methods kept out of labels, counting from
  * many threads at once, the access rule of the metrics setting, route
- * numbering, and store_metrics_counts()/store_schema_version() on
- * SQLite.
+ * numbering, store_metrics_counts()/store_schema_version() on
+ * SQLite, and readiness: draining, the cluster's hook, the database
+ * through the probe thread and a schema behind the binary.
  *
  * SPDX-License-Identifier: MPL-2.0
  */
@@ -496,6 +497,57 @@ static void test_store_counts(void **state)
     assert_int_equal(ut_store_close(&s), 0);
 }
 
+static const char *hold_back(struct terrace_server *s)
+{
+    (void)s;
+    return "leader not known";
+}
+
+static void test_ready(void **state)
+{
+    (void)state;
+    struct arena *a = arena_new();
+    json_t *checks = NULL;
+    /* no database (a secondary): draining and the hook decide */
+    assert_null(http_ready(&srv, a, &checks));
+    assert_true(json_is_false(json_object_get(checks, "draining")));
+    assert_null(json_object_get(checks, "database"));
+    json_decref(checks);
+    atomic_store(&srv.draining, 1);
+    assert_string_equal(http_ready(&srv, a, NULL), "draining");
+    atomic_store(&srv.draining, 0);
+    srv.not_ready = hold_back;
+    assert_string_equal(http_ready(&srv, a, NULL), "leader not known");
+    srv.not_ready = NULL;
+    /* a database, through the probe thread, then without it */
+    struct ut_store s;
+    assert_int_equal(ut_store_open(&s, DB_SQLITE, 1, "ready"), 0);
+    srv.db = s.db;
+    assert_int_equal(http_metrics_new(&srv, &srv.metrics, NULL), TR_OK);
+    assert_null(http_ready(&srv, a, &checks));
+    assert_string_equal(
+        json_string_value(json_object_get(checks, "migrations")), "ok");
+    json_decref(checks);
+    http_metrics_free(srv.metrics);
+    srv.metrics = NULL;
+    struct db_conn *c = db_acquire(s.db);
+    assert_int_equal(db_x(c, a, NULL, NULL,
+                          "DELETE FROM schema_migrations WHERE version = $1",
+                          arena_printf(a, "%d", store_schema_latest())),
+                     TR_OK);
+    db_release(c);
+    const char *why = http_ready(&srv, a, NULL);
+    assert_non_null(why);
+    assert_non_null(strstr(why, "migrations pending"));
+    /* the database comes before the cluster's reasons */
+    srv.not_ready = hold_back;
+    assert_non_null(strstr(http_ready(&srv, a, NULL), "migrations"));
+    srv.not_ready = NULL;
+    srv.db = NULL;
+    arena_destroy(a);
+    assert_int_equal(ut_store_close(&s), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -504,6 +556,7 @@ int main(void)
         cmocka_unit_test(test_concurrent),
         cmocka_unit_test(test_access),
         cmocka_unit_test(test_store_counts),
+        cmocka_unit_test(test_ready),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
