@@ -3,17 +3,23 @@
  *
  * /.well-known/terraform.json lists only services Terrace implements.
  * /api/v2/ping answers with the TFE version headers (added to every
- * response by the server).  /_health_check is liveness; /_health_check
- * ?full=1 also checks the database and blob store (readiness) and says
- * how runs are sandboxed on this node (executor_sandbox_json()).
+ * response by the server).  /_health_check is liveness (200 while the
+ * process serves); /_health_check?ready=1 is readiness for a load
+ * balancer (http_ready(): not draining, database answering, migrations
+ * done, the cluster's own conditions), 200 or 503 with the reason;
+ * /_health_check?full=1 also writes to the blob store and says how runs
+ * are sandboxed on this node (executor_sandbox_json()).  /metrics is
+ * the Prometheus exposition (src/http/metrics.c).
  *
  * SPDX-License-Identifier: MPL-2.0
  */
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "api/api.h"
 #include "blob/blob.h"
+#include "http/metrics.h"
 
 static void well_known(struct http_req *r)
 {
@@ -31,8 +37,36 @@ static void ping(struct http_req *r)
 #define REPLY_LIT(r, status, lit)                                              \
     http_reply((r), (status), "application/json", (lit), sizeof(lit) - 1)
 
+static void reply_doc(struct http_req *r, int status, json_t *doc)
+{
+    char *text = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    char *body = arena_strdup(r->arena, text != NULL ? text : "{}");
+    free(text);
+    http_reply(r, status, "application/json", body, strlen(body));
+}
+
+static void ready(struct http_req *r)
+{
+    json_t *checks = NULL;
+    const char *why = http_ready(r->srv, r->arena, &checks);
+    if (why != NULL) {
+        json_decref(checks);
+        reply_doc(r, 503, json_pack("{s:b,s:s}", "ready", 0, "reason", why));
+        return;
+    }
+    reply_doc(r, 200,
+              json_pack("{s:b,s:s,s:o}", "ready", 1, "role", r->srv->cfg.role,
+                        "checks", checks));
+}
+
 static void health(struct http_req *r)
 {
+    const char *rd = http_query(r, "ready");
+    if (rd != NULL && strcmp(rd, "1") == 0) {
+        ready(r);
+        return;
+    }
     const char *full = http_query(r, "full");
     if (full == NULL || strcmp(full, "1") != 0) {
         REPLY_LIT(r, 200, "{\"status\":\"ok\"}");
@@ -62,5 +96,6 @@ const struct route api_meta_routes[] = {
     {"GET", "/.well-known/terraform.json", well_known, 0},
     {"GET", "/api/v2/ping", ping, 0},
     {"GET", "/_health_check", health, 0},
+    {"GET", "/metrics", http_metrics_get, 0},
     {0},
 };

@@ -104,6 +104,9 @@ static const struct setting settings[] = {
     I("conn-per-ip", "TERRACE_CONN_PER_IP", conn_per_ip,
       "open connections per client address (IPv6: per /64); 0: no limit, "
       "needed behind a load balancer, whose address every connection has"),
+    S("metrics", "TERRACE_METRICS", metrics,
+      "GET /metrics (Prometheus): loopback (only to clients on this host "
+      "that came through no proxy) | on (to everyone) | off"),
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -168,6 +171,7 @@ static void defaults(struct cfg *c)
     c->plan_timeout = 2 * 3600;
     c->apply_timeout = 2 * 3600;
     strcpy(c->allow_unsandboxed_runs, "off");
+    strcpy(c->metrics, "loopback");
     c->run_uid = 1000000000;
     c->run_memory = 4096;
     c->run_processes = 2048;
@@ -305,6 +309,10 @@ tr_err cfg_load(struct cfg *c, int argc, char **argv, struct tr_errbuf *eb)
                        "header-timeout and idle-timeout must be 1..86400 s");
     if (c->conn_limit < 16 || c->conn_limit > 1000000)
         return tr_fail(eb, TR_ERR_CONFIG, "conn-limit must be 16..1000000");
+    if (strcmp(c->metrics, "loopback") != 0 && strcmp(c->metrics, "on") != 0 &&
+        strcmp(c->metrics, "off") != 0)
+        return tr_fail(eb, TR_ERR_CONFIG,
+                       "metrics must be loopback, on or off");
     return TR_OK;
 }
 

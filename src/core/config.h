@@ -52,6 +52,7 @@ struct cfg {
     int64_t idle_timeout;           /* silence allowed after a request, s */
     int conn_limit;                 /* open connections at most */
     int conn_per_ip;                /* per client address (0: no limit) */
+    char metrics[16];               /* /metrics: loopback | on | off */
 };
 
 /* Defaults, then file, env and argv.  Unknown flags or keys are errors.

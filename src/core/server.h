@@ -20,6 +20,7 @@ struct run_signal;
 struct job_api;
 struct MHD_Daemon;
 struct http_guard;
+struct http_metrics;
 
 struct terrace_server {
     struct cfg cfg;
@@ -36,6 +37,22 @@ struct terrace_server {
     atomic_ulong requests; /* requests served */
     char sandbox[512];     /* the run sandbox, a JSON object for the
                               full health check ("" without runs) */
+    /* request counters and the readiness probe (src/http/metrics.c);
+     * made by http_start(), freed by http_stop() */
+    struct http_metrics *metrics;
+    /* Readiness (GET /_health_check?ready=1, src/http/ready.c).  1: the
+     * node is draining and answers not ready, reason "draining". */
+    _Atomic int draining;
+    /* 1 while this node is the cluster's leader (terrace_leader in
+     * /metrics).  http_start() sets 1 on demo and primary nodes (a lone
+     * primary leads); leader election, started after it, owns it from
+     * then on. */
+    _Atomic int is_leader;
+    /* Set by the cluster code before http_start(): why this node is not
+     * ready ("leader not known", "not joined"), or NULL when nothing of
+     * the cluster holds it back.  Called on an HTTP worker thread: it
+     * must not block. */
+    const char *(*not_ready)(struct terrace_server *srv);
 };
 
 #endif

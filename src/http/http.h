@@ -91,6 +91,12 @@ const struct route *http_match(const char *method, const char *path,
                                const char **names, const char **values,
                                bool *path_exists);
 void http_set_routes(const struct route *const *tables);
+/* Routes numbered 0..count-1 across the tables in order (the numbering
+ * /metrics indexes its counters by).  http_route_index() gives -1 for a
+ * route in no table; it walks the tables once (a few dozen entries). */
+int http_route_count(void);
+const struct route *http_route_at(int i);
+int http_route_index(const struct route *route);
 
 /* Server lifecycle (server.c). */
 tr_err http_start(struct terrace_server *srv, struct tr_errbuf *eb);

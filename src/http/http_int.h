@@ -83,4 +83,18 @@ char *http_log_path(struct arena *a, const char *path);
 /* s with bytes outside printable ASCII (and '%') written as %XX. */
 char *http_log_text(struct arena *a, const char *s);
 
+/* The client's address (NULL if libmicrohttpd cannot say). */
+struct http_req;
+const struct sockaddr *http_peer(const struct http_req *r);
+
+/* The readiness probe (ready.c): a thread that reads the database's
+ * schema version when asked; metrics.c owns it. */
+struct db;
+struct http_probe;
+struct http_metrics;
+tr_err http_probe_new(struct db *db, struct http_probe **out,
+                      struct tr_errbuf *eb);
+void http_probe_free(struct http_probe *p);
+struct http_probe *http_metrics_probe(struct http_metrics *m);
+
 #endif

@@ -84,6 +84,38 @@ const struct route *http_match(const char *method, const char *path,
     return NULL;
 }
 
+int http_route_count(void)
+{
+    int n = 0;
+    for (int t = 0; tables != NULL && tables[t] != NULL; t++)
+        for (const struct route *r = tables[t]; r->pattern != NULL; r++)
+            n++;
+    return n;
+}
+
+const struct route *http_route_at(int i)
+{
+    for (int t = 0; tables != NULL && tables[t] != NULL && i >= 0; t++)
+        for (const struct route *r = tables[t]; r->pattern != NULL; r++)
+            if (i-- == 0)
+                return r;
+    return NULL;
+}
+
+int http_route_index(const struct route *route)
+{
+    int base = 0;
+    for (int t = 0; tables != NULL && tables[t] != NULL; t++) {
+        const struct route *r = tables[t];
+        while (r->pattern != NULL)
+            r++;
+        if (route >= tables[t] && route < r)
+            return base + (int)(route - tables[t]);
+        base += (int)(r - tables[t]);
+    }
+    return -1;
+}
+
 const char *http_param(const struct http_req *r, const char *name)
 {
     for (int i = 0; i < r->nparams; i++)

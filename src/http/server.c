@@ -36,6 +36,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "blob/blob.h"
@@ -43,6 +44,7 @@
 #include "core/util.h"
 #include "http/http.h"
 #include "http/http_int.h"
+#include "http/metrics.h"
 
 #define API_VERSION "2.6"
 #define APP_NAME "Terraform Enterprise"
@@ -61,8 +63,16 @@
 struct req_box {
     struct http_req req;
     int64_t start_ms;
+    int64_t start_us; /* monotonic, for the latency histogram */
     bool queued;
 };
+
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 static uint64_t body_limit(const struct http_req *r)
 {
@@ -162,6 +172,7 @@ static struct req_box *begin(struct terrace_server *srv,
     struct req_box *box = arena_alloc(a, sizeof(*box));
     struct http_req *r = &box->req;
     box->start_ms = util_now_ms();
+    box->start_us = mono_us();
     r->srv = srv;
     r->arena = a;
     r->conn = conn;
@@ -188,6 +199,13 @@ static socklen_t addr_len(const struct sockaddr *sa)
     if (sa->sa_family == AF_INET6)
         return sizeof(struct sockaddr_in6);
     return 0;
+}
+
+const struct sockaddr *http_peer(const struct http_req *r)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    return ci != NULL ? ci->client_addr : NULL;
 }
 
 /* Route, limits and auth, before any body byte is read.  Returns true if
@@ -320,6 +338,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         return;
     struct http_req *r = &box->req;
     atomic_fetch_add(&srv->requests, 1);
+    http_metrics_observe(srv->metrics, r->route, r->method, r->status,
+                         mono_us() - box->start_us);
     log_info("%s %s %d %lldms rid=%s%s", http_log_text(r->arena, r->method),
              http_log_path(r->arena, r->path), r->status,
              (long long)(util_now_ms() - box->start_ms), r->request_id,
@@ -466,9 +486,18 @@ tr_err http_start(struct terrace_server *srv, struct tr_errbuf *eb)
     if (e != TR_OK)
         return e;
     int limit = fd_budget(srv->cfg.conn_limit);
-    e = start_guard(srv, limit, eb);
+    if (strcmp(srv->cfg.role, "demo") == 0 ||
+        strcmp(srv->cfg.role, "primary") == 0)
+        atomic_store(&srv->is_leader, 1);
+    e = http_metrics_new(srv, &srv->metrics, eb);
     if (e != TR_OK)
         return e;
+    e = start_guard(srv, limit, eb);
+    if (e != TR_OK) {
+        http_metrics_free(srv->metrics);
+        srv->metrics = NULL;
+        return e;
+    }
     unsigned flags =
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6)
@@ -515,6 +544,8 @@ fail:
     free(key);
     http_guard_free(srv->guard);
     srv->guard = NULL;
+    http_metrics_free(srv->metrics);
+    srv->metrics = NULL;
     return e;
 }
 
@@ -527,4 +558,6 @@ void http_stop(struct terrace_server *srv)
     /* after the daemon: closing its connections reports to the guard */
     http_guard_free(srv->guard);
     srv->guard = NULL;
+    http_metrics_free(srv->metrics);
+    srv->metrics = NULL;
 }

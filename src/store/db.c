@@ -79,6 +79,17 @@ enum db_kind db_kind(const struct db *db)
     return db->kind;
 }
 
+void db_pool_stats(struct db *db, int *in_use, int *size)
+{
+    int busy = 0;
+    pthread_mutex_lock(&db->mu);
+    for (int i = 0; i < db->n; i++)
+        busy += db->conns[i].busy;
+    pthread_mutex_unlock(&db->mu);
+    *in_use = busy;
+    *size = db->n;
+}
+
 struct db_conn *db_acquire(struct db *db)
 {
     pthread_mutex_lock(&db->mu);

@@ -41,6 +41,9 @@ tr_err db_open(enum db_kind kind, const char *target, int pool_size,
 void db_close(struct db *db);
 enum db_kind db_kind(const struct db *db);
 
+/* Connections handed out now and the pool's size (for /metrics). */
+void db_pool_stats(struct db *db, int *in_use, int *size);
+
 /* Blocks until a connection is free. */
 struct db_conn *db_acquire(struct db *db);
 void db_release(struct db_conn *c);

@@ -378,6 +378,25 @@ static tr_err run_script(struct db_conn *c, struct arena *a, const char *sql,
     return TR_OK;
 }
 
+int store_schema_latest(void)
+{
+    return migrations[NMIGRATIONS - 1].version;
+}
+
+tr_err store_schema_version(struct db *db, int *version, struct tr_errbuf *eb)
+{
+    struct db_conn *c = db_acquire(db);
+    struct arena *a = arena_new();
+    struct db_rows *r = NULL;
+    tr_err e =
+        db_q(c, a, &r, eb, "SELECT max(version) AS v FROM schema_migrations", );
+    if (e == TR_OK)
+        *version = r->nrows > 0 ? (int)db_get_i64(r, 0, "v") : 0;
+    arena_destroy(a);
+    db_release(c);
+    return e;
+}
+
 tr_err store_migrate(struct db *db, struct tr_errbuf *eb)
 {
     return store_migrate_to(db, INT_MAX, eb);

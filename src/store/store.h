@@ -34,6 +34,30 @@ tr_err store_migrate(struct db *db, struct tr_errbuf *eb);
 /* Applies the migrations numbered up to upto only (tests of a migration
  * on a database that holds the data of an older schema). */
 tr_err store_migrate_to(struct db *db, int upto, struct tr_errbuf *eb);
+/* The number of the newest migration this binary holds. */
+int store_schema_latest(void);
+/* The newest migration the database records (0: none yet). */
+tr_err store_schema_version(struct db *db, int *version, struct tr_errbuf *eb);
+
+/* ---- counts for /metrics (store_metrics.c) ----------------------------- */
+
+struct st_count {
+    const char *key; /* a run status, or a node name */
+    int64_t n;
+};
+
+/* Runs by status, queued jobs, running jobs and running jobs by node,
+ * from one connection (three cheap indexed statements). */
+struct st_metrics {
+    struct st_count *runs;
+    int nruns;
+    int64_t jobs_queued;
+    int64_t jobs_running;
+    struct st_count *nodes;
+    int nnodes;
+};
+tr_err store_metrics_counts(struct db *db, struct arena *a,
+                            struct st_metrics *out, struct tr_errbuf *eb);
 
 /* ---- site settings (store_site.c) ------------------------------------- */
 
