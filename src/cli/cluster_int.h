@@ -1,0 +1,89 @@
+/*
+ * cluster_int.h - helpers of the local cluster launcher (cluster.c):
+ * child processes, the throwaway PostgreSQL server, the node list in
+ * DIR/nodes and HTTPS requests to the nodes.
+ *
+ * Processes are started in their own session (setsid) with stdin from
+ * /dev/null and stdout and stderr appended to a log file, so they outlive
+ * the `terrace cluster up` that started them and never hold its pipes.
+ * Every process of a cluster has the cluster's directory on its command
+ * line; cl_alive() checks that, so a recycled pid is never signalled.
+ *
+ * SPDX-License-Identifier: MPL-2.0
+ */
+#ifndef TR_CLI_CLUSTER_INT_H
+#define TR_CLI_CLUSTER_INT_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "core/arena.h"
+#include "core/err.h"
+
+#define CL_MAX_NODES 256
+
+struct cl_node {
+    char name[16];  /* p1, s3, haproxy, postgres */
+    long pid;
+    char role[16];  /* primary | secondary | lb | postgres */
+    char addr[256]; /* URL, or unix:DIR for PostgreSQL */
+};
+
+struct cl_nodes {
+    struct cl_node n[CL_MAX_NODES];
+    int count;
+};
+
+/* Starts argv[0] (an absolute path) with argv, output appended to log.
+ * env: extra NAME=VALUE strings (NULL-terminated) or NULL.  as_postgres:
+ * drop to the postgres user first when running as root (initdb refuses
+ * root).  *pid gets the child's pid. */
+tr_err cl_spawn(const char *log, char *const argv[], char *const env[],
+                bool as_postgres, pid_t *pid, struct tr_errbuf *eb);
+
+/* cl_spawn() and wait for the exit: TR_OK only for exit status 0. */
+tr_err cl_run(const char *log, char *const argv[], bool as_postgres,
+              struct tr_errbuf *eb);
+
+/* Whether pid runs (not a zombie) with dir on its command line. */
+bool cl_alive(long pid, const char *dir);
+
+/* Sends sig to pid if cl_alive(pid, dir); false when it was not. */
+bool cl_signal(long pid, const char *dir, int sig);
+
+/* Waits up to ms milliseconds for pid to stop being cl_alive(). */
+bool cl_wait_gone(long pid, const char *dir, int ms);
+
+/* The absolute path of program name: PATH, then /usr/sbin and /sbin.
+ * NULL when not found. */
+char *cl_which(struct arena *a, const char *name);
+
+/* A TCP port free on ip at the time of the call. */
+tr_err cl_free_port(const char *ip, int *port, struct tr_errbuf *eb);
+
+/* GET url (CA ca, Bearer token unless NULL) with a timeout in seconds.
+ * *status is 0 when no answer came; *body (may be NULL) in a. */
+tr_err cl_get(struct arena *a, const char *url, const char *ca,
+              const char *token, long timeout_s, long *status, char **body,
+              struct tr_errbuf *eb);
+
+/* Starts PostgreSQL in dir/pg (initdb on first use), listening only on a
+ * unix socket there; *conninfo (in a) and *pid (the postmaster). */
+tr_err cl_pg_start(struct arena *a, const char *dir, char **conninfo,
+                   long *pid, struct tr_errbuf *eb);
+
+/* Stops the PostgreSQL server of dir/pg (fast shutdown), if it runs. */
+tr_err cl_pg_stop(const char *dir, struct tr_errbuf *eb);
+
+/* DIR/nodes: one line per node, "name pid role address". */
+tr_err cl_nodes_read(const char *dir, struct cl_nodes *out,
+                     struct tr_errbuf *eb);
+tr_err cl_nodes_write(const char *dir, const struct cl_nodes *ns,
+                      struct tr_errbuf *eb);
+struct cl_node *cl_nodes_find(struct cl_nodes *ns, const char *name);
+
+/* Writes data to path atomically (temporary file, rename), mode. */
+tr_err cl_write_file(const char *path, const char *data, size_t len,
+                     int mode, struct tr_errbuf *eb);
+
+#endif
