@@ -657,7 +657,7 @@ static tr_err up(struct ctx *c, int *secondaries, struct tr_errbuf *eb)
         c->conninfo = ci;
         if (e == TR_OK)
             e = add_node(c, "postgres", pid, "postgres",
-                         path(c, "unix:%s", "pg"), eb);
+                         arena_printf(c->a, "unix:%s/pg", c->dir), eb);
     }
     char *conf = arena_printf(c->a, "terraced %s\nurl %s\ncapacity %d\n",
                               c->terraced, c->url, c->o.capacity);
