@@ -94,8 +94,7 @@ static void usage(void)
             "  down            stop every process of the cluster\n");
 }
 
-static int parse_int(const char *flag, const char *v, int lo, int hi,
-                     int *out)
+static int parse_int(const char *flag, const char *v, int lo, int hi, int *out)
 {
     int64_t n = 0;
     if (util_parse_i64(v, &n) != TR_OK || n < lo || n > hi) {
@@ -186,8 +185,8 @@ static const char *conf_get(struct ctx *c, const char *key)
 {
     char *data = NULL;
     size_t len = 0;
-    if (file_read_all(c->a, path(c, "%s", "cluster.conf"), 1 << 16, &data,
-                      &len, NULL) != TR_OK)
+    if (file_read_all(c->a, path(c, "%s", "cluster.conf"), 1 << 16, &data, &len,
+                      NULL) != TR_OK)
         return NULL;
     size_t klen = strlen(key);
     for (char *save = NULL, *l = strtok_r(data, "\n", &save); l != NULL;
@@ -197,13 +196,12 @@ static const char *conf_get(struct ctx *c, const char *key)
     return NULL;
 }
 
-static tr_err read_line(struct ctx *c, const char *file, char *out,
-                        size_t n, struct tr_errbuf *eb)
+static tr_err read_line(struct ctx *c, const char *file, char *out, size_t n,
+                        struct tr_errbuf *eb)
 {
     char *data = NULL;
     size_t len = 0;
-    tr_err e = file_read_all(c->a, path(c, "%s", file), n - 1, &data, &len,
-                             eb);
+    tr_err e = file_read_all(c->a, path(c, "%s", file), n - 1, &data, &len, eb);
     if (e != TR_OK)
         return e;
     data[strcspn(data, "\r\n")] = '\0';
@@ -246,15 +244,15 @@ static tr_err prepare_dir(struct ctx *c, struct tr_errbuf *eb)
     char *cert = NULL, *key = NULL;
     size_t clen = 0, klen = 0;
     if (e == TR_OK)
-        e = file_read_all(c->a, path(c, "%s", "tls/server.pem"), 1 << 16,
-                          &cert, &clen, eb);
+        e = file_read_all(c->a, path(c, "%s", "tls/server.pem"), 1 << 16, &cert,
+                          &clen, eb);
     if (e == TR_OK)
         e = file_read_all(c->a, path(c, "%s", "tls/server-key.pem"), 1 << 16,
                           &key, &klen, eb);
     if (e == TR_OK) {
         char *pem = arena_printf(c->a, "%s%s", cert, key);
-        e = cl_write_file(path(c, "%s", "tls/lb.pem"), pem, strlen(pem),
-                          0600, eb);
+        e = cl_write_file(path(c, "%s", "tls/lb.pem"), pem, strlen(pem), 0600,
+                          eb);
     }
     snprintf(c->ca, sizeof(c->ca), "%s/tls/ca.pem", c->dir);
     return e;
@@ -290,8 +288,7 @@ static tr_err probe_terraced(struct ctx *c, struct tr_errbuf *eb)
 /* ---- nodes ---- */
 
 static tr_err add_node(struct ctx *c, const char *name, long pid,
-                       const char *role, const char *addr,
-                       struct tr_errbuf *eb)
+                       const char *role, const char *addr, struct tr_errbuf *eb)
 {
     if (c->nodes.count == CL_MAX_NODES)
         return tr_fail(eb, TR_ERR_INVALID, "too many nodes");
@@ -419,8 +416,8 @@ static tr_err start_secondary(struct ctx *c, int i, struct tr_errbuf *eb)
         argv[k++] = arena_printf(c->a, "%d", c->o.capacity);
     }
     argv[k] = NULL;
-    char *env[] = {
-        arena_printf(c->a, "TERRACE_JOIN_TOKEN=%s", c->join_token), NULL};
+    char *env[] = {arena_printf(c->a, "TERRACE_JOIN_TOKEN=%s", c->join_token),
+                   NULL};
     pid_t pid;
     e = cl_spawn(path(c, "logs/%s.log", name), argv, env, false, &pid, eb);
     if (e == TR_OK)
@@ -440,7 +437,8 @@ static tr_err fetch_join_token(struct ctx *c, bool *missing,
     long status = 0;
     char *body = NULL;
     if (e == TR_OK)
-        e = cl_get(c->a, arena_printf(c->a, "%s/api/v2/admin/join-token", c->url),
+        e = cl_get(c->a,
+                   arena_printf(c->a, "%s/api/v2/admin/join-token", c->url),
                    c->ca, token, 30, &status, &body, eb);
     if (e != TR_OK)
         return e;
@@ -449,10 +447,8 @@ static tr_err fetch_join_token(struct ctx *c, bool *missing,
         return TR_OK;
     }
     json_t *doc = status == 200 ? json_loads(body, 0, NULL) : NULL;
-    const char *t = json_string_value(
-        json_object_get(json_object_get(json_object_get(doc, "data"),
-                                        "attributes"),
-                        "token"));
+    const char *t = json_string_value(json_object_get(
+        json_object_get(json_object_get(doc, "data"), "attributes"), "token"));
     if (t == NULL || strlen(t) >= sizeof(c->join_token))
         e = tr_fail(eb, TR_ERR_IO,
                     "GET /api/v2/admin/join-token answered %ld without a "
@@ -467,8 +463,7 @@ static tr_err fetch_join_token(struct ctx *c, bool *missing,
     return e;
 }
 
-static tr_err start_lb(struct ctx *c, const char *haproxy,
-                       struct tr_errbuf *eb)
+static tr_err start_lb(struct ctx *c, const char *haproxy, struct tr_errbuf *eb)
 {
     const char *prim[LB_MAX_PRIMARIES];
     size_t n = 0;
@@ -495,8 +490,7 @@ static tr_err start_lb(struct ctx *c, const char *haproxy,
     char *argv[] = {(char *)haproxy, "-db", "-f", cfg, NULL};
     pid_t pid;
     if (e == TR_OK)
-        e = cl_spawn(path(c, "%s", "logs/lb.log"), argv, NULL, false, &pid,
-                     eb);
+        e = cl_spawn(path(c, "%s", "logs/lb.log"), argv, NULL, false, &pid, eb);
     if (e == TR_OK)
         e = add_node(c, "lb", pid, "lb", c->url, eb);
     if (e == TR_OK)
@@ -512,12 +506,10 @@ static tr_err write_client_files(struct ctx *c, struct tr_errbuf *eb)
     if (e == TR_OK)
         e = read_line(c, "admin-token", token, sizeof(token), eb);
     const char *host = strstr(c->url, "://") + 3;
-    char *rc = arena_printf(c->a,
-                            "credentials \"%s\" {\n  token = \"%s\"\n}\n",
+    char *rc = arena_printf(c->a, "credentials \"%s\" {\n  token = \"%s\"\n}\n",
                             host, token);
     if (e == TR_OK)
-        e = cl_write_file(path(c, "%s", "tofu.tfrc"), rc, strlen(rc), 0600,
-                          eb);
+        e = cl_write_file(path(c, "%s", "tofu.tfrc"), rc, strlen(rc), 0600, eb);
     char *url = arena_printf(c->a, "%s\n", c->url);
     if (e == TR_OK)
         e = cl_write_file(path(c, "%s", "url"), url, strlen(url), 0644, eb);
@@ -545,8 +537,8 @@ static void print_summary(struct ctx *c, int secondaries)
            "    }\n"
            "  }\n\n"
            "Stop it with: terrace cluster down --dir %s\n\n",
-           c->o.primaries, secondaries, c->url, c->dir, c->ca, c->dir,
-           c->dir, c->dir, c->ca, host, c->dir);
+           c->o.primaries, secondaries, c->url, c->dir, c->ca, c->dir, c->dir,
+           c->dir, c->ca, host, c->dir);
     fflush(stdout);
 }
 
@@ -606,9 +598,10 @@ static tr_err find_tools(struct ctx *c, const char **haproxy,
         *strrchr(exe, '/') = '\0';
         self = arena_printf(c->a, "%s/terraced", exe);
     }
-    c->terraced = cl_which(c->a, c->o.terraced ? c->o.terraced
-                          : self && access(self, X_OK) == 0 ? self
-                                                            : "terraced");
+    c->terraced =
+        cl_which(c->a, c->o.terraced                     ? c->o.terraced
+                       : self && access(self, X_OK) == 0 ? self
+                                                         : "terraced");
     if (c->terraced == NULL)
         return tr_fail(eb, TR_ERR_CONFIG,
                        "terraced not found (pass --terraced PATH)");
@@ -774,8 +767,8 @@ static void print_registry(struct ctx *c)
     }
     json_t *doc = json_loads(body, 0, NULL);
     json_t *data = json_object_get(doc, "data");
-    printf("\nnode registry:\n%-22s %-10s %-9s %-6s %-4s %-4s %-26s %s\n",
-           "ID", "ROLE", "STATE", "LEADER", "CAP", "JOBS", "LAST HEARTBEAT",
+    printf("\nnode registry:\n%-22s %-10s %-9s %-6s %-4s %-4s %-26s %s\n", "ID",
+           "ROLE", "STATE", "LEADER", "CAP", "JOBS", "LAST HEARTBEAT",
            "ADDRESS");
     size_t i;
     json_t *it;
@@ -846,8 +839,7 @@ static int cmd_scale(struct ctx *c)
     for (; alive < c->o.secondaries && e == TR_OK; alive++)
         e = start_secondary(c, next++, &eb);
     /* the newest drain first */
-    for (int i = c->nodes.count - 1; i >= 0 && alive > c->o.secondaries;
-         i--) {
+    for (int i = c->nodes.count - 1; i >= 0 && alive > c->o.secondaries; i--) {
         struct cl_node *n = &c->nodes.n[i];
         if (strcmp(n->role, "secondary") == 0 &&
             cl_signal(n->pid, c->dir, SIGTERM)) {
@@ -882,13 +874,14 @@ static int cmd_kill(struct ctx *c, bool drain)
     }
     struct cl_node *n = cl_nodes_find(&c->nodes, c->o.node);
     if (n == NULL) {
-        fprintf(stderr, "terrace cluster: no node %s in %s/nodes\n",
-                c->o.node, c->dir);
+        fprintf(stderr, "terrace cluster: no node %s in %s/nodes\n", c->o.node,
+                c->dir);
         return 2;
     }
     if (drain && strcmp(n->role, "secondary") != 0) {
-        fprintf(stderr, "terrace cluster: %s is a %s; only secondaries "
-                        "drain (use kill --signal TERM)\n",
+        fprintf(stderr,
+                "terrace cluster: %s is a %s; only secondaries "
+                "drain (use kill --signal TERM)\n",
                 n->name, n->role);
         return 2;
     }
@@ -898,8 +891,9 @@ static int cmd_kill(struct ctx *c, bool drain)
         return 1;
     }
     printf("%s (pid %ld): %s\n", n->name, n->pid,
-           drain ? "draining" : sig == SIGKILL ? "SIGKILL sent"
-                                               : "SIGTERM sent");
+           drain            ? "draining"
+           : sig == SIGKILL ? "SIGKILL sent"
+                            : "SIGTERM sent");
     return 0;
 }
 

@@ -23,7 +23,7 @@
 #define CL_MAX_NODES 256
 
 struct cl_node {
-    char name[16];  /* p1, s3, haproxy, postgres */
+    char name[16]; /* p1, s3, haproxy, postgres */
     long pid;
     char role[16];  /* primary | secondary | lb | postgres */
     char addr[256]; /* URL, or unix:DIR for PostgreSQL */
@@ -69,8 +69,8 @@ tr_err cl_get(struct arena *a, const char *url, const char *ca,
 
 /* Starts PostgreSQL in dir/pg (initdb on first use), listening only on a
  * unix socket there; *conninfo (in a) and *pid (the postmaster). */
-tr_err cl_pg_start(struct arena *a, const char *dir, char **conninfo,
-                   long *pid, struct tr_errbuf *eb);
+tr_err cl_pg_start(struct arena *a, const char *dir, char **conninfo, long *pid,
+                   struct tr_errbuf *eb);
 
 /* Stops the PostgreSQL server of dir/pg (fast shutdown), if it runs. */
 tr_err cl_pg_stop(const char *dir, struct tr_errbuf *eb);
@@ -83,7 +83,7 @@ tr_err cl_nodes_write(const char *dir, const struct cl_nodes *ns,
 struct cl_node *cl_nodes_find(struct cl_nodes *ns, const char *name);
 
 /* Writes data to path atomically (temporary file, rename), mode. */
-tr_err cl_write_file(const char *path, const char *data, size_t len,
-                     int mode, struct tr_errbuf *eb);
+tr_err cl_write_file(const char *path, const char *data, size_t len, int mode,
+                     struct tr_errbuf *eb);
 
 #endif

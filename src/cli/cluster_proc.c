@@ -59,8 +59,8 @@ tr_err cl_spawn(const char *log, char *const argv[], char *const env[],
         dup2(out, 2);
         close_range(3, ~0U, 0);
         signal(SIGPIPE, SIG_DFL);
-        if (drop && (setgroups(0, NULL) != 0 || setgid(gid) != 0 ||
-                     setuid(uid) != 0)) {
+        if (drop &&
+            (setgroups(0, NULL) != 0 || setgid(gid) != 0 || setuid(uid) != 0)) {
             dprintf(2, "cannot become the postgres user: %s\n",
                     strerror(errno));
             _exit(127);
@@ -267,8 +267,8 @@ static long read_pid(const char *path)
     return pid;
 }
 
-tr_err cl_pg_start(struct arena *a, const char *dir, char **conninfo,
-                   long *pid, struct tr_errbuf *eb)
+tr_err cl_pg_start(struct arena *a, const char *dir, char **conninfo, long *pid,
+                   struct tr_errbuf *eb)
 {
     char *bin = pg_bindir(a);
     if (bin == NULL)
@@ -288,8 +288,15 @@ tr_err cl_pg_start(struct arena *a, const char *dir, char **conninfo,
     bool fresh = access(arena_printf(a, "%s/PG_VERSION", data), F_OK) != 0;
     tr_err e = TR_OK;
     if (fresh) {
-        char *argv[] = {arena_printf(a, "%s/initdb", bin), "-D", data, "-U",
-                        "terrace", "-A", "trust", "-N", NULL};
+        char *argv[] = {arena_printf(a, "%s/initdb", bin),
+                        "-D",
+                        data,
+                        "-U",
+                        "terrace",
+                        "-A",
+                        "trust",
+                        "-N",
+                        NULL};
         e = cl_run(log, argv, true, eb);
     }
     char *opts = arena_printf(a,
@@ -361,8 +368,7 @@ tr_err cl_nodes_read(const char *dir, struct cl_nodes *out,
     if (f == NULL)
         return tr_fail(eb, errno == ENOENT ? TR_ERR_NOT_FOUND : TR_ERR_IO,
                        "no cluster in %s (%s)", dir, strerror(errno));
-    while (fgets(line, sizeof(line), f) != NULL &&
-           out->count < CL_MAX_NODES) {
+    while (fgets(line, sizeof(line), f) != NULL && out->count < CL_MAX_NODES) {
         struct cl_node *n = &out->n[out->count];
         if (sscanf(line, "%15s %ld %15s %255s", n->name, &n->pid, n->role,
                    n->addr) == 4)
@@ -397,8 +403,8 @@ struct cl_node *cl_nodes_find(struct cl_nodes *ns, const char *name)
     return NULL;
 }
 
-tr_err cl_write_file(const char *path, const char *data, size_t len,
-                     int mode, struct tr_errbuf *eb)
+tr_err cl_write_file(const char *path, const char *data, size_t len, int mode,
+                     struct tr_errbuf *eb)
 {
     char tmp[PATH_MAX + 8];
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);

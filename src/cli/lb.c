@@ -153,36 +153,36 @@ tr_err lb_haproxy_config(FILE *out, const struct lb_opts *o,
     tr_err e = check_opts(o, bs, eb);
     if (e != TR_OK)
         return e;
-    fprintf(out,
-            "# HAProxy in front of Terrace's primaries, written by\n"
-            "# `terrace lb haproxy-config`.\n"
-            "global\n"
-            "    log stderr format raw local0 info\n"
-            "    maxconn 4096\n"
-            "    ssl-default-bind-options ssl-min-ver TLSv1.2\n"
-            "    ssl-default-server-options ssl-min-ver TLSv1.2\n\n"
-            "defaults\n"
-            "    mode http\n"
-            "    log global\n"
-            "    option httplog\n"
-            "    option dontlognull\n"
-            "    option redispatch\n"
-            "    retries 2\n"
-            "    timeout connect 2s\n"
-            "    timeout check 2s\n"
-            "    timeout http-request 15s\n"
-            "    timeout http-keep-alive 15s\n"
-            "    # streamed logs and long polls hold a request open\n"
-            "    timeout client 120s\n"
-            "    timeout server 120s\n\n"
-            "frontend terrace\n");
+    fprintf(out, "# HAProxy in front of Terrace's primaries, written by\n"
+                 "# `terrace lb haproxy-config`.\n"
+                 "global\n"
+                 "    log stderr format raw local0 info\n"
+                 "    maxconn 4096\n"
+                 "    ssl-default-bind-options ssl-min-ver TLSv1.2\n"
+                 "    ssl-default-server-options ssl-min-ver TLSv1.2\n\n"
+                 "defaults\n"
+                 "    mode http\n"
+                 "    log global\n"
+                 "    option httplog\n"
+                 "    option dontlognull\n"
+                 "    option redispatch\n"
+                 "    retries 2\n"
+                 "    timeout connect 2s\n"
+                 "    timeout check 2s\n"
+                 "    timeout http-request 15s\n"
+                 "    timeout http-keep-alive 15s\n"
+                 "    # streamed logs and long polls hold a request open\n"
+                 "    timeout client 120s\n"
+                 "    timeout server 120s\n\n"
+                 "frontend terrace\n");
     if (o->cert != NULL)
         fprintf(out, "    bind %s ssl crt %s alpn http/1.1\n", o->listen,
                 o->cert);
     else
-        fprintf(out, "    # no --cert: plain HTTP; terminate TLS before "
-                     "this\n"
-                     "    bind %s\n",
+        fprintf(out,
+                "    # no --cert: plain HTTP; terminate TLS before "
+                "this\n"
+                "    bind %s\n",
                 o->listen);
     fprintf(out,
             "    option forwardfor\n"

@@ -39,8 +39,8 @@ static void make_pem(const char *dir)
 {
     char cmd[3 * PATH_MAX];
     snprintf(cmd, sizeof(cmd),
-             "cat '%s/server.pem' '%s/server-key.pem' > '%s/lb.pem'", dir,
-             dir, dir);
+             "cat '%s/server.pem' '%s/server-key.pem' > '%s/lb.pem'", dir, dir,
+             dir);
     assert_int_equal(system(cmd), 0);
 }
 
