@@ -395,10 +395,12 @@ static tr_err start_secondary(struct ctx *c, int i, struct tr_errbuf *eb)
     int port = 0;
     tr_err e = make_dir(data, 0700, eb);
     if (e == TR_OK)
+        e = node_certs(c, name, ip, eb);
+    if (e == TR_OK)
         e = cl_free_port(ip, &port, eb);
     if (e != TR_OK)
         return e;
-    char *argv[20];
+    char *argv[24];
     int k = 0;
     argv[k++] = (char *)c->terraced;
     argv[k++] = "--role";
@@ -411,12 +413,21 @@ static tr_err start_secondary(struct ctx *c, int i, struct tr_errbuf *eb)
     argv[k++] = c->ca;
     argv[k++] = "--listen";
     argv[k++] = arena_printf(c->a, "%s:%d", ip, port);
+    argv[k++] = "--tls-cert";
+    argv[k++] = arena_printf(c->a, "%s/tls/server.pem", data);
+    argv[k++] = "--tls-key";
+    argv[k++] = arena_printf(c->a, "%s/tls/server-key.pem", data);
     if (c->o.capacity > 0) {
         argv[k++] = "--capacity";
         argv[k++] = arena_printf(c->a, "%d", c->o.capacity);
     }
     argv[k] = NULL;
+    /* a secondary refuses data settings, even from the environment */
     char *env[] = {arena_printf(c->a, "TERRACE_JOIN_TOKEN=%s", c->join_token),
+                   "TERRACE_DATABASE_URL",
+                   "TERRACE_DB_POOL",
+                   "TERRACE_BLOB_URL",
+                   "TERRACE_KEK_FILE",
                    NULL};
     pid_t pid;
     e = cl_spawn(path(c, "logs/%s.log", name), argv, env, false, &pid, eb);
@@ -678,11 +689,15 @@ static tr_err up(struct ctx *c, int *secondaries, struct tr_errbuf *eb)
                 "terrace cluster: this server has no join token (GET "
                 "/api/v2/admin/join-token answered 404); no secondaries "
                 "started\n");
+    int firsts = c->nodes.count;
     for (int i = 1; i <= c->o.secondaries && !missing && e == TR_OK; i++) {
         e = start_secondary(c, i, eb);
         if (e == TR_OK)
             (*secondaries)++;
     }
+    /* ready: joined, and a primary reachable */
+    for (int i = firsts; i < c->nodes.count && e == TR_OK; i++)
+        e = wait_ready(c, &c->nodes.n[i], eb);
     return e;
 }
 
@@ -836,8 +851,11 @@ static int cmd_scale(struct ctx *c)
                         "this server has no join token (GET "
                         "/api/v2/admin/join-token answered 404)");
     }
+    int first = c->nodes.count;
     for (; alive < c->o.secondaries && e == TR_OK; alive++)
         e = start_secondary(c, next++, &eb);
+    for (int i = first; i < c->nodes.count && e == TR_OK; i++)
+        e = wait_ready(c, &c->nodes.n[i], &eb);
     /* the newest drain first */
     for (int i = c->nodes.count - 1; i >= 0 && alive > c->o.secondaries; i--) {
         struct cl_node *n = &c->nodes.n[i];

@@ -35,7 +35,8 @@ struct cl_nodes {
 };
 
 /* Starts argv[0] (an absolute path) with argv, output appended to log.
- * env: extra NAME=VALUE strings (NULL-terminated) or NULL.  as_postgres:
+ * env: NAME=VALUE strings to set and NAME strings to unset (NULL-
+ * terminated), or NULL.  as_postgres:
  * drop to the postgres user first when running as root (initdb refuses
  * root).  *pid gets the child's pid. */
 tr_err cl_spawn(const char *log, char *const argv[], char *const env[],

@@ -65,8 +65,12 @@ tr_err cl_spawn(const char *log, char *const argv[], char *const env[],
                     strerror(errno));
             _exit(127);
         }
-        for (int i = 0; env != NULL && env[i] != NULL; i++)
-            putenv(env[i]);
+        for (int i = 0; env != NULL && env[i] != NULL; i++) {
+            if (strchr(env[i], '=') != NULL)
+                putenv(env[i]);
+            else
+                unsetenv(env[i]);
+        }
         execv(argv[0], argv);
         dprintf(2, "cannot run %s: %s\n", argv[0], strerror(errno));
         _exit(127);

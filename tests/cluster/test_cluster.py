@@ -224,6 +224,38 @@ def test_apply_then_kill_a_primary(cluster, tmp_path):
         serial, sv
 
 
+def test_refusals_change_nothing(cluster):
+    d = cluster
+    with open(os.path.join(d, "nodes")) as f:
+        before = f.read()
+    r = terrace("cluster", "up", "--dir", d, check=False)
+    assert r.returncode == 1 and "already runs" in r.stderr, r
+    for args, want in ((["kill", "--dir", d, "nosuch"], "no node nosuch"),
+                       (["drain", "--dir", d, "p1"], "only secondaries"),
+                       (["kill", "--dir", d, "p1", "--signal", "HUP"],
+                        "KILL or TERM"),
+                       (["up", "--dir", d, "--primaries", "0"], "1..9"),
+                       (["up", "--primaries", "3"], "--dir D is required")):
+        r = terrace("cluster", *args, check=False)
+        assert r.returncode == 2 and want in r.stderr, (args, r)
+    with open(os.path.join(d, "nodes")) as f:
+        assert f.read() == before
+    for name, pid, _, _ in nodes(d):
+        if name != "p2":  # killed above
+            assert alive(pid), name
+
+
+def test_missing_haproxy_starts_nothing(tmp_path):
+    d = str(tmp_path / "c")
+    r = terrace("cluster", "up", "--dir", d, "--haproxy",
+                str(tmp_path / "no-haproxy"), check=False)
+    assert r.returncode == 1 and "haproxy not found" in r.stderr, r
+    assert procs_under(d) == []
+    assert not os.path.exists(os.path.join(d, "pg"))
+    r = terrace("cluster", "status", "--dir", d + "-none", check=False)
+    assert r.returncode == 1 and "no cluster" in r.stderr, r
+
+
 def test_down_leaves_no_process(cluster):
     d = cluster
     ns = nodes(d)
