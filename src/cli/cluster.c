@@ -306,7 +306,9 @@ static tr_err wait_ready(struct ctx *c, const struct cl_node *n,
     char *url = arena_printf(c->a, "%s/_health_check?ready=1", n->addr);
     struct timespec ts = {0, 100 * 1000 * 1000};
     for (int waited = 0; waited < READY_TIMEOUT_MS; waited += 100) {
-        if (!cl_alive(n->pid, c->dir))
+        /* our own child: its command line is briefly empty during
+         * exec, so ask the kernel whether it ended */
+        if (waitpid((pid_t)n->pid, NULL, WNOHANG) != 0)
             return tr_fail(eb, TR_ERR_IO, "%s exited; see %s/logs/%s.log",
                            n->name, c->dir, n->name);
         long status = 0;
@@ -566,16 +568,24 @@ static bool any_alive(struct ctx *c)
  * when nothing is left running. */
 static bool stop_all(struct ctx *c)
 {
-    const char *order[] = {"lb", "secondary", "primary"};
+    /* phase of each role: clients' door first, the database last */
+    const char *phase[][2] = {
+        {"lb", "lb"}, {"secondary", "draining"}, {"primary", "primary"}};
     for (int r = 0; r < 3; r++) {
-        for (int i = 0; i < c->nodes.count; i++)
-            if (strcmp(c->nodes.n[i].role, order[r]) == 0)
+        for (int i = 0; i < c->nodes.count; i++) {
+            const char *role = c->nodes.n[i].role;
+            if (strcmp(role, phase[r][0]) == 0 ||
+                strcmp(role, phase[r][1]) == 0)
                 cl_signal(c->nodes.n[i].pid, c->dir, SIGTERM);
+        }
+        int64_t deadline = util_now_ms() + STOP_TIMEOUT_MS;
         for (int i = 0; i < c->nodes.count; i++) {
             struct cl_node *n = &c->nodes.n[i];
-            if (strcmp(n->role, order[r]) != 0)
+            if (strcmp(n->role, phase[r][0]) != 0 &&
+                strcmp(n->role, phase[r][1]) != 0)
                 continue;
-            if (!cl_wait_gone(n->pid, c->dir, STOP_TIMEOUT_MS)) {
+            int64_t left = deadline - util_now_ms();
+            if (!cl_wait_gone(n->pid, c->dir, left > 0 ? (int)left : 0)) {
                 fprintf(stderr, "%s did not stop; killing it\n", n->name);
                 cl_signal(n->pid, c->dir, SIGKILL);
                 cl_wait_gone(n->pid, c->dir, 5000);
@@ -815,9 +825,13 @@ static int cmd_status(struct ctx *c)
     for (int i = 0; i < c->nodes.count; i++) {
         struct cl_node *n = &c->nodes.n[i];
         bool up = cl_alive(n->pid, c->dir);
-        down += !up;
+        bool drained = strcmp(n->role, "draining") == 0;
+        down += !up && !drained;
         printf("%-10s %-8ld %-10s %-5s %s\n", n->name, n->pid, n->role,
-               up ? "up" : "down", n->addr);
+               up        ? "up"
+               : drained ? "gone"
+                         : "down",
+               n->addr);
     }
     print_registry(c);
     return down == 0 ? 0 : 1;
@@ -834,10 +848,12 @@ static int cmd_scale(struct ctx *c)
     int alive = 0, next = 1;
     for (int i = 0; i < c->nodes.count; i++) {
         struct cl_node *n = &c->nodes.n[i];
-        if (strcmp(n->role, "secondary") != 0)
+        bool sec = strcmp(n->role, "secondary") == 0;
+        if (!sec && strcmp(n->role, "draining") != 0)
             continue;
-        next = atoi(n->name + 1) + 1;
-        alive += cl_alive(n->pid, c->dir);
+        if (atoi(n->name + 1) >= next)
+            next = atoi(n->name + 1) + 1;
+        alive += sec && cl_alive(n->pid, c->dir);
     }
     struct tr_errbuf eb = {{0}};
     tr_err e = TR_OK;
@@ -862,9 +878,12 @@ static int cmd_scale(struct ctx *c)
         if (strcmp(n->role, "secondary") == 0 &&
             cl_signal(n->pid, c->dir, SIGTERM)) {
             printf("%s draining\n", n->name);
+            snprintf(n->role, sizeof(n->role), "draining");
             alive--;
         }
     }
+    if (e == TR_OK)
+        e = cl_nodes_write(c->dir, &c->nodes, &eb);
     if (e != TR_OK) {
         fprintf(stderr, "terrace cluster: %s\n", tr_errbuf_msg(&eb, e));
         return 1;
@@ -896,7 +915,8 @@ static int cmd_kill(struct ctx *c, bool drain)
                 c->dir);
         return 2;
     }
-    if (drain && strcmp(n->role, "secondary") != 0) {
+    if (drain && strcmp(n->role, "secondary") != 0 &&
+        strcmp(n->role, "draining") != 0) {
         fprintf(stderr,
                 "terrace cluster: %s is a %s; only secondaries "
                 "drain (use kill --signal TERM)\n",
@@ -907,6 +927,14 @@ static int cmd_kill(struct ctx *c, bool drain)
         fprintf(stderr, "terrace cluster: %s (pid %ld) is not running\n",
                 n->name, n->pid);
         return 1;
+    }
+    /* a secondary drains on SIGTERM: scale no longer counts it */
+    if (sig == SIGTERM && strcmp(n->role, "secondary") == 0) {
+        struct tr_errbuf eb = {{0}};
+        snprintf(n->role, sizeof(n->role), "draining");
+        drain = true;
+        if (cl_nodes_write(c->dir, &c->nodes, &eb) != TR_OK)
+            fprintf(stderr, "terrace cluster: %s\n", eb.msg);
     }
     printf("%s (pid %ld): %s\n", n->name, n->pid,
            drain            ? "draining"

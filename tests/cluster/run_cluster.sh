@@ -6,6 +6,7 @@
 # Exits 77 (skipped) without tofu, HAProxy or the PostgreSQL server.
 #   TOFU_BIN               tofu binary (default: the deps script's build)
 #   TERRACE_CLUSTER_SECONDARIES  secondaries to start (default 0)
+#   TERRACE_CLUSTER_TERRACED     terraced to run (default: the build's)
 # Extra arguments go to pytest.
 # SPDX-License-Identifier: MPL-2.0
 set -euo pipefail

@@ -22,6 +22,8 @@ from terrace import BUILD, Client  # noqa: E402
 
 TOFU_BIN = os.environ["TOFU_BIN"]
 SECONDARIES = int(os.environ.get("TERRACE_CLUSTER_SECONDARIES", "0"))
+TERRACED = os.environ.get("TERRACE_CLUSTER_TERRACED")  # another build's
+UP = {}
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 SANITIZER = re.compile(r"AddressSanitizer|LeakSanitizer|runtime error:|"
                        r"UndefinedBehaviorSanitizer")
@@ -83,9 +85,12 @@ def cluster():
     # short: PostgreSQL's socket path lives inside it
     d = tempfile.mkdtemp(prefix="tcl-")
     t0 = time.monotonic()
-    r = terrace("cluster", "up", "--dir", d, "--primaries", "3",
-                "--secondaries", str(SECONDARIES), "--tofu-bin", TOFU_BIN,
-                timeout=180, check=False)
+    args = ["cluster", "up", "--dir", d, "--primaries", "3",
+            "--secondaries", str(SECONDARIES), "--tofu-bin", TOFU_BIN]
+    if TERRACED:
+        args += ["--terraced", TERRACED]
+    r = terrace(*args, timeout=180, check=False)
+    UP["stderr"] = r.stderr
     print("cluster up: %.1f s" % (time.monotonic() - t0))
     try:
         assert r.returncode == 0, "cluster up: rc=%d\n%s%s\n%s" % (
@@ -155,6 +160,10 @@ def test_launcher_files_and_nodes(cluster):
     roles = sorted(r for _, _, r, _ in ns)
     assert roles.count("primary") == 3, ns
     assert roles.count("lb") == 1 and roles.count("postgres") == 1, ns
+    # secondaries, unless this terraced has none (the launcher says so)
+    if roles.count("secondary") != SECONDARIES:
+        assert roles.count("secondary") == 0, ns
+        assert "no secondaries started" in UP["stderr"], UP["stderr"]
     for name, pid, role, _ in ns:
         assert alive(pid), "%s (pid %d) is not running" % (name, pid)
     # every primary answers on its own address, through the cluster CA
