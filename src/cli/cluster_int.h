@@ -14,7 +14,9 @@
 #ifndef TR_CLI_CLUSTER_INT_H
 #define TR_CLI_CLUSTER_INT_H
 
+#include <limits.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
 
 #include "core/arena.h"
@@ -86,5 +88,53 @@ struct cl_node *cl_nodes_find(struct cl_nodes *ns, const char *name);
 /* Writes data to path atomically (temporary file, rename), mode. */
 tr_err cl_write_file(const char *path, const char *data, size_t len, int mode,
                      struct tr_errbuf *eb);
+
+/* ---- the launcher's state (cluster.c, cluster_up.c) ---- */
+
+struct cl_opts {
+    const char *dir, *database_url, *terraced, *tofu_bin, *haproxy;
+    const char *node, *signal, *listen;
+    int primaries, secondaries, capacity, executors;
+};
+
+struct cl_ctx {
+    struct arena *a; /* everything below that points, points here */
+    struct cl_opts o;
+    char dir[PATH_MAX]; /* absolute */
+    struct cl_nodes nodes;
+    const char *terraced, *tofu, *conninfo;
+    char url[128]; /* the load balancer */
+    char ca[PATH_MAX + 16];
+    bool has_kek, has_blob, has_secondary; /* what terraced knows */
+    char join_token[512];
+};
+
+/* DIR/ + the file named by fmt and arg, in c->a. */
+char *cl_path(struct cl_ctx *c, const char *fmt, const char *arg);
+tr_err cl_copy_file(struct cl_ctx *c, const char *from, const char *to,
+                    int mode, struct tr_errbuf *eb);
+tr_err cl_make_dir(const char *p, int mode, struct tr_errbuf *eb);
+/* The first line of DIR/file into out (n bytes). */
+tr_err cl_read_line(struct cl_ctx *c, const char *file, char *out, size_t n,
+                    struct tr_errbuf *eb);
+
+/* Appends a node and rewrites DIR/nodes. */
+tr_err cl_add_node(struct cl_ctx *c, const char *name, long pid,
+                   const char *role, const char *addr, struct tr_errbuf *eb);
+/* Waits until n (a child of this process) answers its readiness check
+ * through the cluster CA; TR_ERR_IO when it exits or times out. */
+tr_err cl_wait_ready(struct cl_ctx *c, const struct cl_node *n,
+                     struct tr_errbuf *eb);
+/* Starts secondary sI with c->join_token (not awaited). */
+tr_err cl_start_secondary(struct cl_ctx *c, int i, struct tr_errbuf *eb);
+/* The join token through the admin API into c->join_token and
+ * DIR/join-token; *missing when the server answers 404. */
+tr_err cl_fetch_join_token(struct cl_ctx *c, bool *missing,
+                           struct tr_errbuf *eb);
+/* Stops the load balancer, the secondaries, the primaries (SIGTERM, then
+ * SIGKILL) and PostgreSQL; true when no process is left. */
+bool cl_stop_all(struct cl_ctx *c);
+/* `terrace cluster up`; the exit status. */
+int cl_cmd_up(struct cl_ctx *c);
 
 #endif
