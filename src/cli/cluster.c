@@ -254,6 +254,13 @@ static int load(struct cl_ctx *c)
     return 0;
 }
 
+/* A string member of o, or "-". */
+static const char *str(const json_t *o, const char *key)
+{
+    const char *v = json_string_value(json_object_get(o, key));
+    return v != NULL ? v : "-";
+}
+
 static void print_registry(struct cl_ctx *c)
 {
     char token[512];
@@ -276,24 +283,20 @@ static void print_registry(struct cl_ctx *c)
     json_t *doc = json_loads(body, 0, NULL);
     json_t *data = json_object_get(doc, "data");
     printf("\nnode registry:\n%-22s %-10s %-9s %-6s %-4s %-4s %-26s %s\n", "ID",
-           "ROLE", "STATE", "LEADER", "CAP", "JOBS", "LAST HEARTBEAT",
-           "ADDRESS");
+           "ROLE", "STATE", "LEADER", "CAP", "JOBS", "LAST HEARTBEAT", "NAME");
     size_t i;
     json_t *it;
     json_array_foreach(data, i, it)
     {
         json_t *at = json_object_get(it, "attributes");
-        const char *hb =
-            json_string_value(json_object_get(at, "last-heartbeat-at"));
-        const char *ad = json_string_value(json_object_get(at, "address"));
-        printf("%-22s %-10s %-9s %-6s %-4lld %-4lld %-26s %s\n",
-               json_string_value(json_object_get(it, "id")),
-               json_string_value(json_object_get(at, "role")),
-               json_string_value(json_object_get(at, "state")),
+        /* the name says which node; the address may be the balancer's */
+        const char *name = json_string_value(json_object_get(at, "name"));
+        printf("%-22s %-10s %-9s %-6s %-4lld %-4lld %-26s %s\n", str(it, "id"),
+               str(at, "role"), str(at, "state"),
                json_is_true(json_object_get(at, "leader")) ? "yes" : "no",
                json_integer_value(json_object_get(at, "capacity")),
                json_integer_value(json_object_get(at, "running-jobs")),
-               hb ? hb : "-", ad ? ad : "-");
+               str(at, "last-heartbeat-at"), name ? name : str(at, "address"));
     }
     json_decref(doc);
 }

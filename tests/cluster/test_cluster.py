@@ -174,6 +174,21 @@ def test_launcher_files_and_nodes(cluster):
             assert r.status == 200, (name, r)
     st = terrace("cluster", "status", "--dir", d)
     assert "p3" in st.stdout and " down " not in st.stdout, st.stdout
+    # with a node registry (issue 9): every primary active, one leader
+    # (the election may still be under way: up to 10 s)
+    deadline = time.monotonic() + 10
+    while True:
+        reg = client(d).get("/api/v2/admin/nodes")
+        if reg.status == 404:
+            break
+        assert reg.status == 200, reg
+        prim = [n["attributes"] for n in reg.json["data"]
+                if n["attributes"]["role"] == "primary"]
+        ok = len(prim) == 3 and all(a["state"] == "active" for a in prim) \
+            and sum(1 for a in prim if a["leader"]) == 1
+        if ok:
+            break
+        assert time.monotonic() < deadline, prim
 
 
 def test_apply_then_kill_a_primary(cluster, tmp_path):
