@@ -492,6 +492,14 @@ static tr_err up(struct cl_ctx *c, int *secondaries, struct tr_errbuf *eb)
 
 int cl_cmd_up(struct cl_ctx *c)
 {
+    /* a development cluster: nothing of it listens beyond this host */
+    const char *l = c->o.listen;
+    if (l != NULL && (strncmp(l, "127.", 4) != 0 || strchr(l, ':') == NULL ||
+                      strlen(l) > 64)) {
+        fprintf(stderr, "terrace cluster: --listen must be a loopback "
+                        "address and port, 127.x.x.x:PORT\n");
+        return 2;
+    }
     if (mkdir(c->o.dir, 0711) != 0 && errno != EEXIST) {
         fprintf(stderr, "terrace cluster: cannot create %s: %s\n", c->o.dir,
                 strerror(errno));

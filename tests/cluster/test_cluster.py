@@ -259,6 +259,8 @@ def test_refusals_change_nothing(cluster):
                        (["kill", "--dir", d, "p1", "--signal", "HUP"],
                         "KILL or TERM"),
                        (["up", "--dir", d, "--primaries", "0"], "1..9"),
+                       (["up", "--dir", d, "--listen", "0.0.0.0:8443"],
+                        "loopback"),
                        (["up", "--primaries", "3"], "--dir D is required")):
         r = terrace("cluster", *args, check=False)
         assert r.returncode == 2 and want in r.stderr, (args, r)
