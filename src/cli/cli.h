@@ -15,4 +15,11 @@
  * argv[0] is "admin".  See the usage text in admin.c. */
 int cli_admin(int argc, char **argv);
 
+/* `terrace lb haproxy-config ...` (lb.c).  argv[0] is "lb". */
+int cli_lb(int argc, char **argv);
+
+/* `terrace cluster up|status|scale|kill|drain|down ...`: a local cluster
+ * on loopback (cluster.c).  argv[0] is "cluster". */
+int cli_cluster(int argc, char **argv);
+
 #endif

@@ -4,6 +4,8 @@
  *   terrace demo [--data-dir DIR] [--listen HOST:PORT]
  *   terrace admin ...        (see `terrace admin --help`)
  *   terrace health [--url URL] [--ca-file FILE]
+ *   terrace lb haproxy-config ...   (see `terrace lb --help`)
+ *   terrace cluster up|status|scale|kill|drain|down ...
  *
  * `terrace demo` runs a demo node in the foreground and prints how to
  * point tofu at it.  It creates an organization "demo" on first start.
@@ -34,7 +36,13 @@ static void usage(void)
             "        users, tokens and organizations; "
             "see terrace admin --help\n"
             "  health [--url URL] [--ca-file FILE]\n"
-            "        check a node's readiness (database and blob store)\n");
+            "        check a node's readiness (database and blob store)\n"
+            "  lb haproxy-config --primary URL... [--listen ADDR:PORT]\n"
+            "        [--cert PEM] [--ca-file F]\n"
+            "        print an HAProxy configuration for the primaries\n"
+            "  cluster up|status|scale|kill|drain|down --dir D ...\n"
+            "        a local cluster on loopback behind HAProxy; see\n"
+            "        terrace cluster --help\n");
 }
 
 static void write_cli_config(const char *path, const char *host,
@@ -189,6 +197,10 @@ int main(int argc, char **argv)
         return cmd_demo(argc - 1, argv + 1);
     if (strcmp(cmd, "admin") == 0)
         return cli_admin(argc - 1, argv + 1);
+    if (strcmp(cmd, "lb") == 0)
+        return cli_lb(argc - 1, argv + 1);
+    if (strcmp(cmd, "cluster") == 0)
+        return cli_cluster(argc - 1, argv + 1);
     if (strcmp(cmd, "health") == 0)
         return cmd_health(argc - 1, argv + 1);
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
