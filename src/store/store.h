@@ -34,6 +34,10 @@ tr_err store_migrate(struct db *db, struct tr_errbuf *eb);
 /* Applies the migrations numbered up to upto only (tests of a migration
  * on a database that holds the data of an older schema). */
 tr_err store_migrate_to(struct db *db, int upto, struct tr_errbuf *eb);
+/* How many of this binary's migrations the database has not recorded
+ * (0: the schema is current, for readiness). */
+tr_err store_migrations_pending(struct db *db, int *pending,
+                                struct tr_errbuf *eb);
 
 /* ---- site settings (store_site.c) ------------------------------------- */
 
