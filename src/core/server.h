@@ -34,6 +34,8 @@ struct terrace_server {
     struct run_signal *run_signal; /* wakes job claimers (domain/run.h) */
     struct job_api *jobs;  /* in-process executor interface (job_local) */
     atomic_ulong requests; /* requests served */
+    _Atomic int is_leader; /* 1 while this node runs the singleton loops
+                              (src/node/leader.c; demo and SQLite: always) */
     char sandbox[512];     /* the run sandbox, a JSON object for the
                               full health check ("" without runs) */
 };
