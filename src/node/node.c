@@ -442,15 +442,16 @@ tr_err node_run(const struct cfg *cfg, node_ready_fn ready, void *arg,
         register_demo_tool(&srv);
     if (e == TR_OK)
         e = prepare_tls(&srv, eb);
+    /* one SQLite node is its own cluster: it always leads; primaries on
+     * PostgreSQL lead once elected (leader_start()) */
+    bool cluster = e == TR_OK && db_kind(srv.db) == DB_PG;
+    atomic_store(&srv.is_leader, cluster ? 0 : 1);
     struct runs runs = {0};
     if (e == TR_OK)
         e = start_runs(&srv, &runs, eb);
-    /* one SQLite node is its own cluster: it always leads */
-    bool cluster = e == TR_OK && db_kind(srv.db) == DB_PG;
-    atomic_store(&srv.is_leader, cluster ? 0 : 1);
     struct leader *leader = NULL;
     struct wakeup *wakeup = NULL;
-    if (cluster)
+    if (cluster && e == TR_OK)
         e = leader_start(&srv, &leader, eb);
     if (cluster && e == TR_OK)
         e = wakeup_start(&srv, &wakeup, eb);

@@ -70,6 +70,27 @@ struct pgconn {
     PGconn *c;
 };
 
+/* Fails with libpq's message on one line: its texts run over several
+ * ("server closed the connection unexpectedly\n\tThis probably ..."). */
+static tr_err fail(struct tr_errbuf *eb, const char *what, const char *msg)
+{
+    char one[200];
+    size_t k = 0;
+    bool blank = false;
+    for (const char *p = msg ? msg : ""; *p && k + 1 < sizeof(one); p++) {
+        bool ws = *p == '\n' || *p == '\t' || *p == ' ' || *p == '\r';
+        if (ws && !blank && k > 0)
+            one[k++] = ' ';
+        if (!ws)
+            one[k++] = *p;
+        blank = ws;
+    }
+    while (k > 0 && one[k - 1] == ' ')
+        k--;
+    one[k] = '\0';
+    return tr_fail(eb, TR_ERR_DB, "%s: %s", what, one);
+}
+
 /* Server-side settings of the session: statements end on the server
  * too, and a session whose client went silent ends (so do its locks). */
 static const char *const session_sql[] = {
@@ -95,8 +116,8 @@ tr_err pgconn_open(const char *conninfo, struct pgconn **out,
                                 NULL};
     PGconn *c = pq.PQconnectdbParams(keys, vals, 1);
     if (c == NULL || pq.PQstatus(c) != CONNECTION_OK) {
-        tr_err e = tr_fail(eb, TR_ERR_DB, "cannot connect to postgresql: %s",
-                           c ? pq.PQerrorMessage(c) : "out of memory");
+        tr_err e = fail(eb, "cannot connect to postgresql",
+                        c ? pq.PQerrorMessage(c) : "out of memory");
         pq.PQfinish(c);
         return e;
     }
@@ -161,8 +182,7 @@ tr_err pgconn_exec(struct pgconn *pc, const char *sql, int timeout_ms,
         val[0] = '\0';
     int64_t deadline = util_now_ms() + timeout_ms;
     if (pq.PQstatus(pc->c) != CONNECTION_OK || !pq.PQsendQuery(pc->c, sql))
-        return tr_fail(eb, TR_ERR_DB, "postgresql: %s",
-                       pq.PQerrorMessage(pc->c));
+        return fail(eb, "postgresql", pq.PQerrorMessage(pc->c));
     tr_err e = TR_OK;
     for (;;) {
         while (pq.PQisBusy(pc->c)) {
@@ -171,23 +191,21 @@ tr_err pgconn_exec(struct pgconn *pc, const char *sql, int timeout_ms,
                                "postgresql did not answer within %d ms",
                                timeout_ms);
             if (!pq.PQconsumeInput(pc->c))
-                return tr_fail(eb, TR_ERR_DB, "postgresql: %s",
-                               pq.PQerrorMessage(pc->c));
+                return fail(eb, "postgresql", pq.PQerrorMessage(pc->c));
         }
         PGresult *r = pq.PQgetResult(pc->c);
         if (r == NULL)
             break;
         ExecStatusType st = pq.PQresultStatus(r);
         if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && e == TR_OK)
-            e = tr_fail(eb, TR_ERR_DB, "postgresql: %s",
-                        pq.PQresultErrorMessage(r));
+            e = fail(eb, "postgresql", pq.PQresultErrorMessage(r));
         else if (st == PGRES_TUPLES_OK && val != NULL && n > 0 &&
                  pq.PQntuples(r) > 0 && pq.PQnfields(r) > 0)
             snprintf(val, n, "%s", pq.PQgetvalue(r, 0, 0));
         pq.PQclear(r);
     }
     if (e == TR_OK && pq.PQstatus(pc->c) != CONNECTION_OK)
-        e = tr_fail(eb, TR_ERR_DB, "postgresql: %s", pq.PQerrorMessage(pc->c));
+        e = fail(eb, "postgresql", pq.PQerrorMessage(pc->c));
     return e;
 }
 
@@ -196,13 +214,11 @@ tr_err pgconn_wait(struct pgconn *pc, int timeout_ms, int *count,
 {
     *count = 0;
     if (pq.PQstatus(pc->c) != CONNECTION_OK)
-        return tr_fail(eb, TR_ERR_DB, "postgresql: %s",
-                       pq.PQerrorMessage(pc->c));
+        return fail(eb, "postgresql", pq.PQerrorMessage(pc->c));
     int64_t deadline = util_now_ms() + timeout_ms;
     for (;;) {
         if (!pq.PQconsumeInput(pc->c))
-            return tr_fail(eb, TR_ERR_DB, "postgresql: %s",
-                           pq.PQerrorMessage(pc->c));
+            return fail(eb, "postgresql", pq.PQerrorMessage(pc->c));
         PGnotify *nf = pq.PQnotifies(pc->c);
         while (nf != NULL) {
             (*count)++;

@@ -148,12 +148,18 @@ def cluster():
         yield {"primaries": ps, "token": token, "conninfo": conninfo,
                "kek": kek, "blobs": blobs, "tmp": tmp}
     finally:
+        codes = {}
         for p in ps:
             if p.proc is not None:
                 p.stop()
+                codes[p.host] = p.proc.returncode
+        dirty = [p.host for p in ps if "Sanitizer" in p.log_text()]
         subprocess.call(["bash", os.path.join(SRC, "tests/lib/pg.sh"),
                          "stop", pg_dir])
         shutil.rmtree(tmp, ignore_errors=True)
+    # killed (-9) or stopped cleanly (0); never a sanitizer report
+    assert all(rc in (0, -9) for rc in codes.values()), codes
+    assert dirty == [], dirty
 
 
 def nodes(c, query=""):
@@ -414,6 +420,33 @@ def test_bad_shared_settings(cluster, tmp_path):
     # nothing of it reached the registry
     assert psql(cluster["conninfo"], "SELECT count(*) FROM nodes"
                 " WHERE address LIKE '%127.0.1.4%'") == "0"
+
+
+def test_leader_steps_down_on_lost_connection(cluster):
+    """The leader's election session ends (as when the database drops
+    it): that primary stops leading at once, and a leader is back within
+    5 s (it or another)."""
+    ps, token, ci = cluster["primaries"], cluster["token"], cluster["conninfo"]
+    c = ps[0].client(token)
+    wait_for("a leader", lambda: len(leaders(c)) == 1)
+    old = leaders(c)[0]
+    holder = [p for p in ps if p.url == old["attributes"]["address"]][0]
+    before = holder.log_text().count("no longer leading the cluster")
+    t0 = time.monotonic()
+    assert psql(ci, "SELECT count(pg_terminate_backend(pid)) FROM pg_locks"
+                " WHERE locktype = 'advisory' AND objid = 7410002"
+                " AND granted") == "1"
+    wait_for("the step-down", lambda: holder.log_text().count(
+        "no longer leading the cluster") > before, timeout=5)
+
+    def held():
+        return psql(ci, "SELECT count(*) FROM pg_locks WHERE locktype ="
+                    " 'advisory' AND objid = 7410002 AND granted") == "1"
+    wait_for("the lock taken again", held, timeout=5)
+    took = time.monotonic() - t0
+    print("\nleader lock held again after %.2f s" % took)
+    assert took < 5.0
+    wait_for("a leader in the registry", lambda: len(leaders(c)) == 1)
 
 
 def test_leader_failover(cluster):
