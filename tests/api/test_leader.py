@@ -107,10 +107,14 @@ class Primary:
         self.log.close()
 
 
+def psql_bin():
+    ver = sorted(os.listdir("/usr/lib/postgresql"),
+                 key=lambda v: [int(x) for x in v.split(".")])[-1]
+    return os.path.join("/usr/lib/postgresql", ver, "bin", "psql")
+
+
 def psql(conninfo, sql, timeout=20):
-    bindir = sorted(d for d in os.listdir("/usr/lib/postgresql"))[-1]
-    exe = os.path.join("/usr/lib/postgresql", bindir, "bin", "psql")
-    return subprocess.run([exe, "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+    return subprocess.run([psql_bin(), "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1",
                            "-d", conninfo, "-c", sql], check=True,
                           capture_output=True, text=True,
                           timeout=timeout).stdout.strip()
@@ -361,10 +365,8 @@ def test_queued_job_wakes_other_primaries(cluster):
     up = r.json["data"]["attributes"]["upload-url"]
     assert ps[1].client(None).put(on(ps[1], up), raw=tgz()).status == 200
     # listen as another primary would, while primary 1 queues a run
-    bindir = sorted(os.listdir("/usr/lib/postgresql"))[-1]
-    exe = os.path.join("/usr/lib/postgresql", bindir, "bin", "psql")
     listener = subprocess.Popen(
-        [exe, "-X", "-d", ci, "-c", "LISTEN terrace_jobs",
+        [psql_bin(), "-X", "-d", ci, "-c", "LISTEN terrace_jobs",
          "-c", "SELECT pg_sleep(6)", "-c", "SELECT 1"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     # its LISTEN is in place once it sleeps
@@ -447,6 +449,85 @@ def test_leader_steps_down_on_lost_connection(cluster):
     print("\nleader lock held again after %.2f s" % took)
     assert took < 5.0
     wait_for("a leader in the registry", lambda: len(leaders(c)) == 1)
+
+
+def test_admin_bootstrap_race(tmp_path):
+    """Three primaries reach the first-admin step together: the schema is
+    there already and a session holds the users table until all three
+    wait on it.  One creates the admin and writes its token; the others
+    find it taken and start without one."""
+    pg_dir = tempfile.mkdtemp(prefix="terrace-pg-")
+    os.chmod(pg_dir, 0o755)
+    ci = subprocess.check_output(
+        ["bash", os.path.join(SRC, "tests/lib/pg.sh"), "start", pg_dir],
+        text=True).strip()
+    kek = tmp_path / "kek"
+    kek.write_text(secrets.token_hex(32) + "\n")
+    kek.chmod(0o600)
+    blobs = tmp_path / "blobs"
+    blobs.mkdir()
+    ps, holder, lost = [], None, 0
+    try:
+        for rnd in range(3):
+            base = str(tmp_path / ("r%d" % rnd))
+            os.mkdir(base)
+            ps = [Primary(base, n, ci, str(kek), str(blobs))
+                  for n in (1, 2, 3)]
+            if rnd == 0:  # the schema first, by a primary of its own
+                os.mkdir(str(tmp_path / "schema"))
+                first = Primary(str(tmp_path / "schema"), 4, ci, str(kek),
+                                str(blobs))
+                first.start()
+                first.wait_ready(time.time() + 60)
+                first.stop()
+            psql(ci, "DELETE FROM tokens; DELETE FROM users;"
+                 " DELETE FROM nodes")
+            holder = subprocess.Popen(
+                [psql_bin(), "-X", "-d", ci, "-c",
+                 "BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE;"
+                 " SELECT pg_sleep(60); COMMIT;"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            waiting = ("SELECT count(*) FROM pg_locks l JOIN pg_class c"
+                       " ON c.oid = l.relation WHERE c.relname = 'users'"
+                       " AND %s l.granted")
+            wait_for("the lock", lambda: psql(ci, waiting % "") == "1")
+            for p in ps:
+                p.start()
+            wait_for("three waiters",
+                     lambda: psql(ci, waiting % "NOT") == "3", timeout=60)
+            psql(ci, "SELECT pg_cancel_backend(pid) FROM pg_stat_activity"
+                 " WHERE query LIKE '%pg_sleep(60)%' AND pid <>"
+                 " pg_backend_pid()")
+            holder.wait(timeout=30)
+            deadline = time.time() + 60
+            for p in ps:
+                p.wait_ready(deadline)
+            wrote = [p for p in ps
+                     if os.path.exists(os.path.join(p.dir, "admin-token"))]
+            assert len(wrote) == 1, [p.host for p in wrote]
+            assert psql(ci, "SELECT string_agg(username, ',') FROM users") \
+                == "admin"
+            lost += sum("created by another primary" in p.log_text()
+                        for p in ps)
+            with open(os.path.join(wrote[0].dir, "admin-token")) as f:
+                token = f.read().strip()
+            for p in ps:
+                r = p.client(token).get(API + "/account/details")
+                assert r.status == 200, r
+            for p in ps:
+                p.stop()
+                assert p.proc.returncode == 0, p.log_text()[-2000:]
+        print("\n%d of 6 primaries lost the race to create the admin" % lost)
+        assert lost >= 1  # the race was run, not just ordered
+    finally:
+        if holder is not None and holder.poll() is None:
+            holder.kill()
+            holder.wait()
+        for p in ps:
+            if p.proc is not None and p.proc.poll() is None:
+                p.stop()
+        subprocess.call(["bash", os.path.join(SRC, "tests/lib/pg.sh"),
+                         "stop", pg_dir])
 
 
 def test_leader_failover(cluster):
