@@ -25,8 +25,9 @@
  *
  * Registry: a second thread heartbeats this node's row every
  * LEADER_HEARTBEAT_S (registering again if the row was pruned meanwhile),
- * flags it leader as soon as is_leader turns 1, and, while leader, prunes
- * nodes silent for LEADER_STALE_S.  It uses the pool: a slow database
+ * flags it leader as soon as is_leader turns 1 and clears the flag once
+ * it is 0 again, and, while leader, prunes nodes silent for
+ * LEADER_STALE_S.  It uses the pool: a slow database
  * delays a heartbeat, never the election's check.
  *
  * SPDX-License-Identifier: MPL-2.0
@@ -176,8 +177,13 @@ static void registry_pass(struct leader *l, bool due, bool *flagged)
             log_warn("node heartbeat: %s", tr_errbuf_msg(&eb, e));
     }
     bool lead = atomic_load(&srv->is_leader) != 0;
-    if (!lead)
-        *flagged = false;
+    if (!lead && (due || *flagged)) { /* no stale flag for readiness */
+        e = store_node_drop_leader(srv->db, a, l->id, &eb);
+        if (e != TR_OK)
+            log_warn("cannot clear this node's leader flag: %s",
+                     tr_errbuf_msg(&eb, e));
+        *flagged = e != TR_OK && *flagged;
+    }
     if (lead && (due || !*flagged)) {
         e = store_node_set_leader(srv->db, a, l->id, &eb);
         *flagged = e == TR_OK;

@@ -1246,6 +1246,10 @@ tr_err store_node_revoke(struct db *db, struct arena *a, const char *id,
 /* Makes id the only node flagged leader (NULL: none is). */
 tr_err store_node_set_leader(struct db *db, struct arena *a, const char *id,
                              struct tr_errbuf *eb);
+/* Clears id's leader flag, if set (a primary that stopped leading; the
+ * flag of whoever leads now stays). */
+tr_err store_node_drop_leader(struct db *db, struct arena *a, const char *id,
+                              struct tr_errbuf *eb);
 /* Marks gone every node whose last heartbeat is older than stale_before
  * and deletes gone nodes older than forget_before (either may be NULL);
  * *gone (nullable) gets how many were marked. */
