@@ -350,8 +350,8 @@ static tr_err check_shared(const struct cfg *c, struct tr_errbuf *eb)
     if (c->kek_file[0] != '\0' && access(c->kek_file, F_OK) != 0)
         return tr_fail(eb, TR_ERR_CONFIG,
                        "kek-file %s: %s (every primary needs a copy of the "
-                       "same key file; make one with: head -c 32 "
-                       "/dev/urandom | xxd -p -c 64 > FILE; chmod 600 FILE)",
+                       "same key file; make one with: umask 077; openssl "
+                       "rand -hex 32 > FILE)",
                        c->kek_file, strerror(errno));
     const char *u = c->blob_url;
     if (u[0] == '\0')
