@@ -30,6 +30,7 @@ extern const struct route api_run_routes[];
 extern const struct route api_run_action_routes[];
 extern const struct route api_plan_apply_routes[];
 extern const struct route api_run_log_routes[];
+extern const struct route api_node_routes[];
 
 /* All tables, NULL-terminated, for http_set_routes(). */
 extern const struct route *const api_all_routes[];

@@ -44,6 +44,12 @@ static const struct setting settings[] = {
       "URL clients use to reach this server"),
     S("database-url", "TERRACE_DATABASE_URL", database_url,
       "PostgreSQL connection string (primary role)"),
+    S("kek-file", "TERRACE_KEK_FILE", kek_file,
+      "key-encryption key file, the same on every primary (default: "
+      "DATA/kek, made on first start)"),
+    S("blob-url", "TERRACE_BLOB_URL", blob_url,
+      "blob store every primary shares: file:///abs/dir (default: "
+      "DATA/blobs)"),
     S("tls", "TERRACE_TLS", tls,
       "on | off (off: TLS ends at the load balancer)"),
     S("tls-cert", "TERRACE_TLS_CERT", tls_cert, "server certificate (PEM)"),

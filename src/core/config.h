@@ -22,6 +22,8 @@ struct cfg {
     char listen[128];        /* HOST:PORT */
     char external_url[512];  /* https://host:port as clients reach us */
     char database_url[1024]; /* libpq conninfo (primary) */
+    char kek_file[512];      /* shared KEK file, or "" for DATA/kek */
+    char blob_url[1024];     /* file:///abs/dir, or "" for DATA/blobs */
     char tls_cert[512];      /* PEM; default DATA/tls/server.pem */
     char tls_key[512];
     char tls[8]; /* on | off */

@@ -35,6 +35,8 @@ struct terrace_server {
     struct run_signal *run_signal; /* wakes job claimers (domain/run.h) */
     struct job_api *jobs;  /* in-process executor interface (job_local) */
     atomic_ulong requests; /* requests served */
+    _Atomic int is_leader; /* 1 while this node runs the singleton loops
+                              (src/node/leader.c; demo and SQLite: always) */
     char sandbox[512];     /* the run sandbox, a JSON object for the
                               full health check ("" without runs) */
     /* request counters and the readiness probe (src/http/metrics.c);
@@ -43,11 +45,6 @@ struct terrace_server {
     /* Readiness (GET /_health_check?ready=1, src/http/ready.c).  1: the
      * node is draining and answers not ready, reason "draining". */
     _Atomic int draining;
-    /* 1 while this node is the cluster's leader (terrace_leader in
-     * /metrics).  http_start() sets 1 on demo and primary nodes (a lone
-     * primary leads); leader election, started after it, owns it from
-     * then on. */
-    _Atomic int is_leader;
     /* Set by the cluster code before http_start(): why this node is not
      * ready ("leader not known", "not joined"), or NULL when nothing of
      * the cluster holds it back.  Called on an HTTP worker thread: it

@@ -11,7 +11,8 @@
  *
  * The thread sleeps on a condition variable with a timeout (so stopping it
  * is immediate); it is not on the dispatch path, which is woken by the
- * run signal.
+ * run signal.  Its passes run only while srv->is_leader is set: in a
+ * cluster one primary reaps and schedules, the others idle.
  *
  * SPDX-License-Identifier: MPL-2.0
  */
@@ -105,12 +106,15 @@ static void *loop(void *arg)
     pthread_mutex_lock(&r->mu);
     while (!r->stop) {
         pthread_mutex_unlock(&r->mu);
-        struct arena *a = arena_new();
-        struct tr_errbuf eb = {{0}};
-        tr_err e = run_expire(r->srv, a, util_now_ms(), NULL, &eb);
-        if (e != TR_OK)
-            log_warn("reaper: %s", tr_errbuf_msg(&eb, e));
-        arena_destroy(a);
+        /* a singleton loop: only the leader runs it (node/leader.h) */
+        if (atomic_load(&r->srv->is_leader)) {
+            struct arena *a = arena_new();
+            struct tr_errbuf eb = {{0}};
+            tr_err e = run_expire(r->srv, a, util_now_ms(), NULL, &eb);
+            if (e != TR_OK)
+                log_warn("reaper: %s", tr_errbuf_msg(&eb, e));
+            arena_destroy(a);
+        }
         struct timespec until;
         clock_gettime(CLOCK_MONOTONIC, &until);
         until.tv_sec += r->interval_ms / 1000;

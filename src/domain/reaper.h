@@ -4,7 +4,8 @@
  * whose waiting runs can go (run_expire()).
  *
  * Started by node.c after the store is open and stopped before it is
- * closed.  In the cluster only the leader primary will run it.
+ * closed.  It runs on every node but does its passes only while the
+ * node leads (srv->is_leader; the demo always does).
  *
  * SPDX-License-Identifier: MPL-2.0
  */

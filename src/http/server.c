@@ -486,9 +486,6 @@ tr_err http_start(struct terrace_server *srv, struct tr_errbuf *eb)
     if (e != TR_OK)
         return e;
     int limit = fd_budget(srv->cfg.conn_limit);
-    if (strcmp(srv->cfg.role, "demo") == 0 ||
-        strcmp(srv->cfg.role, "primary") == 0)
-        atomic_store(&srv->is_leader, 1);
     e = http_metrics_new(srv, &srv->metrics, eb);
     if (e != TR_OK)
         return e;

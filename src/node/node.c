@@ -1,13 +1,17 @@
 /*
  * node.c - start-up, first-run bootstrap and shutdown of a node.
  *
- * Start-up order: data dir, database (migrations), blob store, the
- * key-encryption key (DATA/kek, created on first start), the URL-signing
- * key derived from it, first admin, TLS material, HTTP listener, then
+ * Start-up order: data dir, database (migrations), blob store (DATA/blobs
+ * or --blob-url), the key-encryption key (--kek-file, or DATA/kek created
+ * on first start), the URL-signing key derived from it, first admin, TLS
+ * material, the run machinery, on PostgreSQL leader election, the node
+ * registry and wake-ups across primaries (leader.h), HTTP listener, then
  * wait for a signal.
  * The first admin is created only when the database has no users: a user
  * "admin" with site-admin rights whose token is written to
- * DATA/admin-token (mode 0600, created exclusively) and stored hashed.
+ * DATA/admin-token (mode 0600) and stored hashed.  Of primaries starting
+ * together on an empty database, the one whose insert of "admin" wins
+ * writes the file; the others find the user taken and write nothing.
  *
  * SPDX-License-Identifier: MPL-2.0
  */
@@ -34,6 +38,7 @@
 #include "executor/tool_install.h"
 #include "executor/executor.h"
 #include "http/http.h"
+#include "node/leader.h"
 #include "store/store.h"
 
 static tr_err ensure_dir(const char *path, struct tr_errbuf *eb)
@@ -71,6 +76,11 @@ static tr_err bootstrap_admin(struct terrace_server *srv, const char *path,
     struct st_user u;
     char *secret = NULL;
     e = store_user_create(srv->db, a, "admin", "admin@localhost", true, &u, eb);
+    if (e == TR_ERR_CONFLICT) { /* another primary got there first */
+        log_info("the site admin was created by another primary");
+        e = TR_OK;
+        goto out;
+    }
     if (e == TR_OK)
         e = store_token_create(srv->db, a, "user", u.id, "bootstrap token",
                                u.id, NULL, NULL, &secret, eb);
@@ -298,7 +308,10 @@ static tr_err open_keys(struct terrace_server *srv, struct arena *a,
                         struct tr_errbuf *eb)
 {
     char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/kek", srv->cfg.data_dir);
+    if (srv->cfg.kek_file[0] != '\0')
+        snprintf(path, sizeof(path), "%s", srv->cfg.kek_file);
+    else
+        snprintf(path, sizeof(path), "%s/kek", srv->cfg.data_dir);
     char *want = NULL;
     tr_err e = store_site_get(srv->db, a, "kek-id", &want, eb);
     if (e == TR_ERR_NOT_FOUND)
@@ -327,6 +340,38 @@ static tr_err open_keys(struct terrace_server *srv, struct arena *a,
     return e;
 }
 
+/* The settings primaries share, checked before anything is opened:
+ * --kek-file must exist (a primary never makes the cluster's key: one
+ * made here would differ from the others'), readable by this user only
+ * (keys_open_file() checks the mode); --blob-url must be a file:// URL of
+ * an absolute directory. */
+static tr_err check_shared(const struct cfg *c, struct tr_errbuf *eb)
+{
+    if (c->kek_file[0] != '\0' && access(c->kek_file, F_OK) != 0)
+        return tr_fail(eb, TR_ERR_CONFIG,
+                       "kek-file %s: %s (every primary needs a copy of the "
+                       "same key file; make one with: umask 077; openssl "
+                       "rand -hex 32 > FILE)",
+                       c->kek_file, strerror(errno));
+    const char *u = c->blob_url;
+    if (u[0] == '\0')
+        return TR_OK;
+    const char *colon = strstr(u, "://");
+    if (colon == NULL)
+        return tr_fail(eb, TR_ERR_CONFIG,
+                       "blob-url must look like file:///absolute/dir");
+    if (strncmp(u, "file://", 7) != 0)
+        return tr_fail(eb, TR_ERR_CONFIG,
+                       "blob-url scheme %.*s is not supported yet (only "
+                       "file:///absolute/dir)",
+                       (int)(colon - u), u);
+    if (u[7] != '/')
+        return tr_fail(eb, TR_ERR_CONFIG,
+                       "blob-url must name an absolute directory: "
+                       "file:///absolute/dir");
+    return TR_OK;
+}
+
 static tr_err open_stores(struct terrace_server *srv, struct tr_errbuf *eb)
 {
     const struct cfg *c = &srv->cfg;
@@ -342,7 +387,10 @@ static tr_err open_stores(struct terrace_server *srv, struct tr_errbuf *eb)
         e = store_migrate(srv->db, eb);
     if (e != TR_OK)
         return e;
-    snprintf(path, sizeof(path), "%s/blobs", c->data_dir);
+    if (c->blob_url[0] != '\0')
+        snprintf(path, sizeof(path), "%s", c->blob_url + strlen("file://"));
+    else
+        snprintf(path, sizeof(path), "%s/blobs", c->data_dir);
     e = blob_open_fs(path, &srv->blob, eb);
     if (e != TR_OK)
         return e;
@@ -385,6 +433,8 @@ tr_err node_run(const struct cfg *cfg, node_ready_fn ready, void *arg,
         strlen(abs_dir) < sizeof(srv.cfg.data_dir))
         memcpy(srv.cfg.data_dir, abs_dir, strlen(abs_dir) + 1);
     if (e == TR_OK)
+        e = check_shared(cfg, eb);
+    if (e == TR_OK)
         e = open_stores(&srv, eb);
     if (e == TR_OK)
         e = bootstrap_admin(&srv, token_path, eb);
@@ -392,9 +442,21 @@ tr_err node_run(const struct cfg *cfg, node_ready_fn ready, void *arg,
         register_demo_tool(&srv);
     if (e == TR_OK)
         e = prepare_tls(&srv, eb);
+    /* one SQLite node is its own cluster: it always leads; primaries on
+     * PostgreSQL lead once elected (leader_start()) */
+    bool cluster = e == TR_OK && db_kind(srv.db) == DB_PG;
+    atomic_store(&srv.is_leader, cluster ? 0 : 1);
     struct runs runs = {0};
     if (e == TR_OK)
         e = start_runs(&srv, &runs, eb);
+    struct leader *leader = NULL;
+    struct wakeup *wakeup = NULL;
+    if (cluster && e == TR_OK) {
+        srv.not_ready = cluster_not_ready; /* a leader known */
+        e = leader_start(&srv, &leader, eb);
+    }
+    if (cluster && e == TR_OK)
+        e = wakeup_start(&srv, &wakeup, eb);
     if (e == TR_OK) {
         http_set_routes(api_all_routes);
         e = http_start(&srv, eb);
@@ -424,6 +486,8 @@ tr_err node_run(const struct cfg *cfg, node_ready_fn ready, void *arg,
         executor_stop(exec); /* tofu may still talk to the API */
         http_stop(&srv);
     }
+    wakeup_stop(wakeup);
+    leader_stop(leader); /* steps down, marks this node gone */
     stop_runs(&srv, &runs);
     blob_close(srv.blob);
     keys_close(srv.keys);

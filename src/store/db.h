@@ -107,4 +107,10 @@ struct db_backend {
 extern const struct db_backend db_sqlite_backend;
 extern const struct db_backend db_pg_backend;
 
+/* A libpq function by name, from the libpq db_pg.c loads (once, with
+ * dlopen), for code that needs a connection of its own outside the pool
+ * (leader election, LISTEN); NULL with eb set when libpq cannot be
+ * loaded or lacks it. */
+void *db_pg_symbol(const char *name, struct tr_errbuf *eb);
+
 #endif

@@ -59,6 +59,7 @@ static struct {
 
 static pthread_once_t pq_once = PTHREAD_ONCE_INIT;
 static char pq_error[256]; /* empty once libpq is loaded */
+static void *pq_lib;       /* the dlopen handle, for db_pg_symbol() */
 
 static void pq_load(void)
 {
@@ -80,6 +81,7 @@ static void pq_load(void)
     }
     PQ_FUNCS(PQ_RESOLVE)
 #undef PQ_RESOLVE
+    pq_lib = lib;
 }
 
 struct prepared {
@@ -234,3 +236,16 @@ const struct db_backend db_pg_backend = {
     .query = pg_query,
     .begin_sql = "BEGIN",
 };
+
+void *db_pg_symbol(const char *name, struct tr_errbuf *eb)
+{
+    pthread_once(&pq_once, pq_load);
+    if (pq_error[0] != '\0') {
+        tr_fail(eb, TR_ERR_DB, "cannot load libpq: %s", pq_error);
+        return NULL;
+    }
+    void *f = dlsym(pq_lib, name);
+    if (f == NULL)
+        tr_fail(eb, TR_ERR_DB, "cannot load libpq: no %s", name);
+    return f;
+}

@@ -397,6 +397,25 @@ tr_err store_schema_version(struct db *db, int *version, struct tr_errbuf *eb)
     return e;
 }
 
+tr_err store_migrations_pending(struct db *db, int *pending,
+                                struct tr_errbuf *eb)
+{
+    struct db_conn *c = db_acquire(db);
+    struct arena *a = arena_new();
+    struct db_rows *r = NULL;
+    char last[16];
+    snprintf(last, sizeof(last), "%d", migrations[NMIGRATIONS - 1].version);
+    tr_err e = db_q(c, a, &r, eb,
+                    "SELECT count(*) AS n FROM schema_migrations"
+                    " WHERE version <= CAST($1 AS INTEGER)",
+                    last);
+    if (e == TR_OK)
+        *pending = NMIGRATIONS - (int)db_get_i64(r, 0, "n");
+    arena_destroy(a);
+    db_release(c);
+    return e;
+}
+
 tr_err store_migrate(struct db *db, struct tr_errbuf *eb)
 {
     return store_migrate_to(db, INT_MAX, eb);

@@ -34,6 +34,10 @@ tr_err store_migrate(struct db *db, struct tr_errbuf *eb);
 /* Applies the migrations numbered up to upto only (tests of a migration
  * on a database that holds the data of an older schema). */
 tr_err store_migrate_to(struct db *db, int upto, struct tr_errbuf *eb);
+/* How many of this binary's migrations the database has not recorded
+ * (0: the schema is current, for readiness). */
+tr_err store_migrations_pending(struct db *db, int *pending,
+                                struct tr_errbuf *eb);
 /* The number of the newest migration this binary holds. */
 int store_schema_latest(void);
 /* The newest migration the database records (0: none yet). */
@@ -1266,6 +1270,10 @@ tr_err store_node_revoke(struct db *db, struct arena *a, const char *id,
 /* Makes id the only node flagged leader (NULL: none is). */
 tr_err store_node_set_leader(struct db *db, struct arena *a, const char *id,
                              struct tr_errbuf *eb);
+/* Clears id's leader flag, if set (a primary that stopped leading; the
+ * flag of whoever leads now stays). */
+tr_err store_node_drop_leader(struct db *db, struct arena *a, const char *id,
+                              struct tr_errbuf *eb);
 /* Marks gone every node whose last heartbeat is older than stale_before
  * and deletes gone nodes older than forget_before (either may be NULL);
  * *gone (nullable) gets how many were marked. */

@@ -231,6 +231,17 @@ tr_err store_node_set_leader(struct db *db, struct arena *a, const char *id,
     return e;
 }
 
+tr_err store_node_drop_leader(struct db *db, struct arena *a, const char *id,
+                              struct tr_errbuf *eb)
+{
+    struct db_conn *c = db_acquire(db);
+    tr_err e =
+        db_x(c, a, NULL, eb,
+             "UPDATE nodes SET leader = 0 WHERE id = $1 AND leader = 1", id);
+    db_release(c);
+    return e;
+}
+
 tr_err store_node_prune(struct db *db, struct arena *a,
                         const char *stale_before, const char *forget_before,
                         int64_t *gone, struct tr_errbuf *eb)

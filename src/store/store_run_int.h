@@ -27,7 +27,9 @@ tr_err store_run_event_add(struct db_conn *c, struct arena *a,
                            const char *comment_id, const char *now,
                            struct tr_errbuf *eb);
 
-/* Queues a new job of phase ST_PLAN / ST_APPLY for the run. */
+/* Queues a new job of phase ST_PLAN / ST_APPLY for the run; on
+ * PostgreSQL also NOTIFY terrace_jobs with the job's id (delivered when
+ * c's transaction commits). */
 tr_err store_job_insert(struct db_conn *c, struct arena *a, const char *run_id,
                         int phase, const char *now, struct tr_errbuf *eb);
 

@@ -154,12 +154,17 @@ tr_err store_run_event_add(struct db_conn *c, struct arena *a,
 tr_err store_job_insert(struct db_conn *c, struct arena *a, const char *run_id,
                         int phase, const char *now, struct tr_errbuf *eb)
 {
-    return db_x(c, a, NULL, eb,
-                "INSERT INTO jobs (id, run_id, phase, status, created_at,"
-                " seq) SELECT $1, $2, $3, 'queued', $4,"
-                " COALESCE(MAX(seq), 0) + 1 FROM jobs",
-                util_new_id(a, "job"), run_id,
-                phase == ST_APPLY ? "apply" : "plan", now);
+    const char *id = util_new_id(a, "job");
+    tr_err e = db_x(c, a, NULL, eb,
+                    "INSERT INTO jobs (id, run_id, phase, status, created_at,"
+                    " seq) SELECT $1, $2, $3, 'queued', $4,"
+                    " COALESCE(MAX(seq), 0) + 1 FROM jobs",
+                    id, run_id, phase == ST_APPLY ? "apply" : "plan", now);
+    /* wakes the claimers of every primary (node/wakeup.c) once the
+     * transaction commits, and never if it rolls back; the id only */
+    if (e == TR_OK && db_conn_kind(c) == DB_PG)
+        e = db_x(c, a, NULL, eb, "SELECT pg_notify('terrace_jobs', $1)", id);
+    return e;
 }
 
 static const char *b(bool v)

@@ -6,7 +6,7 @@
  * finish (each migration is all or nothing), and the case-insensitive
  * index on organization names (migration 11) neither fails on a database
  * that already holds names differing only in case nor stays missing once
- * they are renamed.
+ * they are renamed; store_migrations_pending() says what is left.
  *
  * Runs on SQLite in a temporary directory and, when TERRACE_TEST_PG_URL is
  * set, on PostgreSQL in throwaway databases (otherwise those runs skip).
@@ -366,6 +366,32 @@ static void test_org_names_any_case(void **state)
     drop_last(fx);
 }
 
+/* store_migrations_pending() counts what this binary has and the
+ * database has not recorded; a database never migrated is an error. */
+static void test_pending(void **state)
+{
+    struct fx *fx = fixture(state);
+    struct db *db = fresh_db(fx, 1);
+    struct tr_errbuf eb = {{0}};
+    int pending = -1;
+    assert_int_not_equal(store_migrations_pending(db, &pending, &eb), TR_OK);
+    assert_int_equal(store_migrate_to(db, 3, &eb), TR_OK);
+    assert_int_equal(store_migrations_pending(db, &pending, &eb), TR_OK);
+    assert_int_equal(store_migrate(db, &eb), TR_OK);
+    int nver = versions(fx, db);
+    assert_int_equal(pending, nver - 3);
+    assert_int_equal(store_migrations_pending(db, &pending, &eb), TR_OK);
+    assert_int_equal(pending, 0);
+    /* a migration recorded by a newer binary is not pending here */
+    query(fx, db,
+          "INSERT INTO schema_migrations (version, applied_at)"
+          " VALUES (100000, 'x')");
+    assert_int_equal(store_migrations_pending(db, &pending, &eb), TR_OK);
+    assert_int_equal(pending, 0);
+    db_close(db);
+    drop_last(fx);
+}
+
 #define BOTH(f)                                                                \
     {"sqlite/" #f, f, setup, teardown, (void *)&k_sqlite},                     \
     {                                                                          \
@@ -382,6 +408,7 @@ int main(void)
         BOTH(test_concurrent),
         BOTH(test_fault_walk),
         BOTH(test_org_names_any_case),
+        BOTH(test_pending),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -199,9 +199,17 @@ static void test_leader(void **state)
         leaders += l[i].leader;
     assert_int_equal(leaders, 1);
     assert_true(find(l, n, p2.id)->leader);
-    assert_int_equal(store_node_set_leader(f->db, f->a, NULL, &eb), TR_OK);
+    /* a former leader drops only its own flag */
+    assert_int_equal(store_node_drop_leader(f->db, f->a, p1.id, &eb), TR_OK);
+    assert_int_equal(store_node_get(f->db, f->a, p2.id, &p2, &eb), TR_OK);
+    assert_true(p2.leader);
+    assert_int_equal(store_node_drop_leader(f->db, f->a, p2.id, &eb), TR_OK);
     assert_int_equal(store_node_get(f->db, f->a, p2.id, &p2, &eb), TR_OK);
     assert_false(p2.leader);
+    assert_int_equal(store_node_set_leader(f->db, f->a, p1.id, &eb), TR_OK);
+    assert_int_equal(store_node_set_leader(f->db, f->a, NULL, &eb), TR_OK);
+    assert_int_equal(store_node_get(f->db, f->a, p1.id, &p1, &eb), TR_OK);
+    assert_false(p1.leader);
 }
 
 static void test_prune(void **state)
