@@ -34,11 +34,11 @@ struct terrace_server {
     struct http_guard *guard;      /* connection limits (src/http/guard.c) */
     struct run_signal *run_signal; /* wakes job claimers (domain/run.h) */
     struct job_api *jobs;  /* in-process executor interface (job_local) */
-    struct job_service *job_service; /* what workers need, shared by
-                                        jobs and the internal API */
     atomic_ulong requests; /* requests served */
     char sandbox[512];     /* the run sandbox, a JSON object for the
                               full health check ("" without runs) */
+    /* what workers need: behind jobs and the internal API */
+    struct job_service *job_service;
 };
 
 #endif

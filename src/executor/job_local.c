@@ -52,8 +52,8 @@ static tr_err jl_heartbeat(void *ctx, const char *job_id, int *cancel,
                            struct tr_errbuf *eb)
 {
     struct job_local *jl = ctx;
-    return lost(job_service_heartbeat(jl->js, job_id, NULL, cancel, eb),
-                job_id, eb);
+    return lost(job_service_heartbeat(jl->js, job_id, NULL, cancel, eb), job_id,
+                eb);
 }
 
 static tr_err jl_append_log(void *ctx, const char *job_id, const char *data,
@@ -71,8 +71,7 @@ static tr_err jl_fetch_config(void *ctx, const char *job_id,
     struct arena *a = arena_new();
     struct blob_reader *rd = NULL;
     uint64_t size = 0;
-    tr_err e =
-        job_service_open_config(jl->js, a, job_id, NULL, &rd, &size, eb);
+    tr_err e = job_service_open_config(jl->js, a, job_id, NULL, &rd, &size, eb);
     if (e == TR_OK) {
         e = job_service_reader_to_file(rd, size, dest_path, eb);
         blob_reader_close(rd);
