@@ -95,13 +95,16 @@ def join_token(c):
 
 def join(c, d, name=None, token=None):
     """Joins a node; returns (node id, a client holding its credential)."""
+    name = name or unique("s")
     r = post_json(c.with_token(None), INT + "/join", {
-        "join_token": token or join_token(c), "name": name or unique("s"),
+        "join_token": token or join_token(c), "name": name,
         "address": "127.0.2.1", "version": "0.1.0", "capacity": 2})
     assert r.status == 201, r
     assert r.json["node_id"].startswith("node-")
     assert r.json["credential"].startswith("trnode")
-    return r.json["node_id"], c.with_token(r.json["credential"])
+    node = c.with_token(r.json["credential"])
+    node.name = name
+    return r.json["node_id"], node
 
 
 def tgz():
@@ -300,6 +303,7 @@ def test_claim_run_and_finish(c, d, org, tool):
     assert r.json == {"final": True}
     plan = c.get("%s/plans/%s" % (API, job["phase_id"]))
     assert plan.status == 200, plan
+    assert plan.json["data"]["attributes"]["execution-node"] == node.name
     log = c.get("%s/plans/%s/logs" % (API, job["phase_id"]))
     assert log.status == 200 and b"hello from a secondary" in log.body
     # the job is over: it is no longer this node's
@@ -433,3 +437,56 @@ def test_cli_join_token(c, d):
     assert out.returncode == 0, out.stderr
     fresh = out.stdout.strip()
     assert fresh.startswith("trjoin") and fresh == join_token(c)
+
+
+def planned_run(c, d, org, node):
+    """A run whose plan node ran (with changes), confirmed: apply_queued;
+    returns the run id and the apply job's id."""
+    run, _ = queued_run(c, org)
+    job = claim(node, run["id"])
+    r = finish(node, job["id"], outcome="finished", has_changes=True,
+               additions=1)
+    assert r.status == 204, r
+    assert run_status(c, run["id"]) == "planned"
+    r = c.post("%s/runs/%s/actions/apply" % (API, run["id"]), raw=b"",
+               ctype="application/json")
+    assert r.status == 202, r
+    assert run_status(c, run["id"]) == "apply_queued"
+    job = sql(d, "SELECT id FROM jobs WHERE run_id = '%s' AND phase = "
+                 "'apply'" % run["id"])
+    return run["id"], job
+
+
+def test_apply_prefers_the_plans_node(c, d, org, tool):
+    _, a = join(c, d)
+    _, b = join(c, d)
+    run, apply_job = planned_run(c, d, org, a)
+    # another node passes over it while the plan's node is there
+    r = b.post(INT + "/claim?wait=300", raw=b"")
+    assert r.status == 204, r
+    assert job_row(d, apply_job).startswith("queued|")
+    job = claim(a, run)
+    assert job["id"] == apply_job and job["phase"] == "apply"
+    assert finish(a, job["id"], outcome="finished").status == 204
+    assert run_status(c, run) == "applied"
+    r = c.get("%s/applies/%s" % (API, job["phase_id"]))
+    assert r.json["data"]["attributes"]["execution-node"] == a.name
+
+
+def test_apply_goes_elsewhere_when_its_node_left_or_waited(c, d, org, tool):
+    _, a = join(c, d)
+    _, b = join(c, d)
+    run, apply_job = planned_run(c, d, org, a)
+    assert a.post(INT + "/nodes/leave", raw=b"").status == 204
+    job = claim(b, run)
+    assert job["id"] == apply_job
+    assert finish(b, job["id"], outcome="errored", error="end").status == 204
+    # the wait for the plan's node ends
+    _, a2 = join(c, d)
+    run, apply_job = planned_run(c, d, org, a2)
+    assert b.post(INT + "/claim?wait=0", raw=b"").status == 204
+    sql(d, "UPDATE jobs SET created_at = '2000-01-01T00:00:00.000Z' "
+           "WHERE id = '%s'" % apply_job)
+    job = claim(b, run)
+    assert job["id"] == apply_job
+    assert finish(b, job["id"], outcome="errored", error="end").status == 204
