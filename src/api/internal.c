@@ -4,6 +4,18 @@
  * API): join, the node's own heartbeat and leave, job claims, run
  * finality and tool binaries.  The job routes are in internal_jobs.c.
  *
+ *   POST /join {"join_token","name","address","version","capacity"}
+ *        -> 201 {"node_id","credential"}
+ *   POST /nodes/heartbeat {"running_jobs","state"} -> 200 {"node_id"}
+ *   POST /nodes/leave -> 204 (the credential stops working)
+ *   POST /claim?wait=MS (0..30000) -> 200 {"job":{...}} or 204
+ *   GET  /runs/:id/final -> 200 {"final":bool}
+ *   GET  /tools/:version -> the binary, header X-Terrace-Sha256
+ *   jobs/:id/heartbeat | log | config | plan | files/:kind | finish
+ *        (internal_jobs.c)
+ * The job object has struct job's fields by their names (executor/job.h)
+ * but no local paths (tool_path, ca_file).
+ *
  * Every route but join needs a node credential (ROUTE_NODE, auth.c);
  * join needs the cluster's join token (domain/join_token.h), compared in
  * constant time.  Bodies are plain JSON; errors are JSON:API error
