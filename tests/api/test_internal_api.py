@@ -11,11 +11,15 @@ database itself).  Also the join token's admin endpoints and
 Always a primary on PostgreSQL (the internal API exists only there),
 started with --executors 0 so no local worker takes a job."""
 import hashlib
+import http.client
 import io
 import json
 import os
+import ssl
 import subprocess
 import tarfile
+import time
+import urllib.parse
 
 import pytest
 
@@ -117,7 +121,7 @@ def tgz():
     return buf.getvalue()
 
 
-def queued_run(c, org, vars_=()):
+def queued_run(c, org, vars_=(), waiting=False):
     """A workspace with an uploaded configuration and a queued run."""
     r = c.post("%s/organizations/%s/workspaces" % (API, org), {"data": {
         "type": "workspaces", "attributes": {"name": unique("ws")}}})
@@ -144,7 +148,9 @@ def queued_run(c, org, vars_=()):
             "data": {"type": "configuration-versions", "id": cv}}}}})
     assert r.status == 201, r
     run = r.json["data"]
-    assert run_status(c, run["id"]) == "plan_queued"
+    # waiting: a parked claim may take it at once
+    assert run_status(c, run["id"]) in (
+        ("plan_queued", "planning") if waiting else ("plan_queued",))
     return run, config
 
 
@@ -490,3 +496,67 @@ def test_apply_goes_elsewhere_when_its_node_left_or_waited(c, d, org, tool):
     job = claim(b, run)
     assert job["id"] == apply_job
     assert finish(b, job["id"], outcome="errored", error="end").status == 204
+
+
+def send_claim(d, node, wait):
+    """Sends a claim on a connection of its own; the caller reads it."""
+    u = urllib.parse.urlparse(d.url)
+    conn = http.client.HTTPSConnection(
+        u.hostname, u.port, timeout=60,
+        context=ssl.create_default_context(cafile=d.ca))
+    conn.request("POST", "%s/claim?wait=%d" % (INT, wait), body=b"",
+                 headers={"Authorization": "Bearer " + node.token})
+    return conn
+
+
+def test_long_polls_hold_no_worker_thread(c, d, org, tool):
+    _, node = join(c, d)
+    # more waiting claims than the server has HTTP threads (8)
+    start = time.monotonic()
+    # each send waits for its TLS handshake, which a server whose
+    # threads all sit in claims cannot do
+    polls = [send_claim(d, node, 4000) for _ in range(12)]
+    r = c.get(API + "/organizations/" + org)
+    assert r.status == 200, r
+    assert time.monotonic() - start < 2.5, "requests waited on long polls"
+    for conn in polls:
+        resp = conn.getresponse()
+        assert resp.status == 204
+        resp.read()
+        conn.close()
+    assert time.monotonic() - start >= 3.5  # they did wait
+
+
+def test_long_poll_gets_a_job_queued_later(c, d, org, tool):
+    _, node = join(c, d)
+    conn = send_claim(d, node, 20000)
+    run, _ = queued_run(c, org, waiting=True)
+    resp = conn.getresponse()
+    assert resp.status == 200
+    job = json.loads(resp.read())["job"]
+    conn.close()
+    assert job["run_id"] == run["id"]
+    assert run_status(c, run["id"]) == "planning"
+    assert finish(node, job["id"], outcome="errored",
+                  error="end").status == 204
+
+
+def test_stop_ends_long_polls():
+    dm = Daemon(backend="pg", extra_args=["--executors", "0"])
+    dm.start()
+    try:
+        c = dm.client()
+        _, node = join(c, dm)
+        conn = send_claim(dm, node, 30000)
+        t0 = time.monotonic()
+        assert post_json(node, INT + "/nodes/heartbeat", {}).status == 200
+        # a parked claim must not keep the server from stopping
+        assert dm.stop() == 0
+        assert time.monotonic() - t0 < 20
+        try:
+            resp = conn.getresponse()
+            assert resp.status == 204
+        except (http.client.HTTPException, OSError):
+            pass  # closed as the server stopped
+    finally:
+        dm.close()
