@@ -247,7 +247,8 @@ tr_err job_service_heartbeat(struct job_service *js, const char *job_id,
 {
     struct arena *a = arena_new();
     struct st_job j;
-    tr_err e = held_job(js, a, job_id, owner, &j, eb);
+    /* in process the store's own running check is enough */
+    tr_err e = owner != NULL ? held_job(js, a, job_id, owner, &j, eb) : TR_OK;
     if (e == TR_OK)
         e = run_heartbeat(js->srv, a, job_id, js->o.lease_ms, cancel, eb);
     if (e == TR_ERR_CONFLICT) /* reaped or force-canceled meanwhile */
@@ -262,7 +263,7 @@ tr_err job_service_append_log(struct job_service *js, const char *job_id,
 {
     struct arena *a = arena_new();
     struct st_job j;
-    tr_err e = held_job(js, a, job_id, owner, &j, eb);
+    tr_err e = owner != NULL ? held_job(js, a, job_id, owner, &j, eb) : TR_OK;
     if (e == TR_OK)
         e = store_log_append(js->srv->db, js->srv->keys, a, job_id, data, len,
                              eb);
