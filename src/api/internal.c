@@ -26,6 +26,7 @@
  */
 #include <fcntl.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -33,6 +34,7 @@
 #include "api/internal_int.h"
 #include "domain/job_service.h"
 #include "domain/join_token.h"
+#include "executor/tool_install.h"
 
 /* ---- bodies -------------------------------------------------------------- */
 
@@ -312,6 +314,42 @@ static void run_final(struct http_req *r)
     api_internal_reply(r, 200, json_pack("{s:b}", "final", final));
 }
 
+/* A registered official version whose binary another primary installed
+ * from the release mirror is installed here too, and must be the same
+ * binary (as a claim does, executor/job_tool.c). */
+static tr_err install_here(struct http_req *r, const char *version,
+                           const char *sha, const char **path,
+                           struct tr_errbuf *eb)
+{
+    struct terrace_server *srv = r->srv;
+    struct st_tool reg;
+    if (store_tool_by_version(srv->db, r->arena, version, &reg, NULL) !=
+            TR_OK ||
+        !reg.official || !tool_install_enabled(srv->cfg.tool_mirror))
+        return tr_fail(eb, TR_ERR_NOT_FOUND,
+                       "the binary of tool version %s is not on this primary",
+                       version);
+    struct tool_install_req req = {
+        .mirror = srv->cfg.tool_mirror,
+        .dir = arena_printf(r->arena, "%s/tools", srv->cfg.data_dir),
+        .version = version,
+    };
+    const char *got = NULL;
+    struct tr_errbuf why = {{0}};
+    tr_err e = tool_install(r->arena, &req, path, &got, &why);
+    if (e != TR_OK)
+        return tr_fail(eb, TR_ERR_NOT_FOUND,
+                       "tool version %s is not on this primary and could not "
+                       "be installed: %s",
+                       version, tr_errbuf_msg(&why, e));
+    if (strcasecmp(got, sha) != 0)
+        return tr_fail(eb, TR_ERR_NOT_FOUND,
+                       "tool version %s from the mirror (sha256 %s) is not "
+                       "the registered binary (sha256 %s)",
+                       version, got, sha);
+    return TR_OK;
+}
+
 static void tool(struct http_req *r)
 {
     const char *want = http_param(r, "version");
@@ -333,6 +371,13 @@ static void tool(struct http_req *r)
     if (e != TR_OK) {
         api_store_fail(r, e, &eb);
         return;
+    }
+    if (access(path, R_OK) != 0) {
+        e = install_here(r, version, sha, &path, &eb);
+        if (e != TR_OK) {
+            api_store_fail(r, e, &eb);
+            return;
+        }
     }
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;

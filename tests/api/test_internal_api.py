@@ -560,3 +560,44 @@ def test_stop_ends_long_polls():
             pass  # closed as the server stopped
     finally:
         dm.close()
+
+
+def test_tool_missing_here_is_installed_from_the_mirror():
+    """A registered official version whose binary this primary lacks
+    (another primary installed it) is fetched from the release mirror,
+    checked against the registered sha256 and served."""
+    from test_tool_install import Mirror, amd64
+    if not amd64():
+        pytest.skip("the releases built here are linux_amd64")
+    mirror = Mirror()
+    dm = Daemon(backend="pg", extra_args=["--executors", "0",
+                                          "--tool-mirror", mirror.template])
+    try:
+        dm.start()
+        c = dm.client()
+        content = b"#!/bin/sh\necho mirrored tofu\n"
+        sha = mirror.publish("1.8.3", content=content)
+        bad = mirror.publish("1.8.4", content=b"#!/bin/sh\necho other\n")
+        for version, text in (("1.8.3", content), ("1.8.4", content)):
+            path = os.path.join(dm.tmp, "elsewhere-" + version)
+            with open(path, "wb") as f:
+                f.write(text)
+            os.chmod(path, 0o755)
+            r = c.post(API + "/admin/terraform-versions", {"data": {
+                "type": "terraform-versions", "attributes": {
+                    "version": version, "path": path, "official": True,
+                    "sha": hashlib.sha256(text).hexdigest()}}})
+            assert r.status == 201, r
+            os.unlink(path)  # on another primary only
+        _, node = join(c, dm)
+        r = node.get(INT + "/tools/1.8.3")
+        assert r.status == 200, r
+        assert r.body == content and r.headers["X-Terrace-Sha256"] == sha
+        # the mirror's 1.8.4 is another binary than the registered one
+        r = node.get(INT + "/tools/1.8.4")
+        assert_error(r, 404)
+        assert "is not the registered binary" in \
+            r.json["errors"][0]["detail"], (r, bad)
+    finally:
+        dm.close()
+        mirror.close()
