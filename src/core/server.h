@@ -18,6 +18,7 @@ struct blob;
 struct keyring;
 struct run_signal;
 struct job_api;
+struct job_service;
 struct MHD_Daemon;
 struct http_guard;
 struct http_metrics;
@@ -50,6 +51,8 @@ struct terrace_server {
      * the cluster holds it back.  Called on an HTTP worker thread: it
      * must not block. */
     const char *(*not_ready)(struct terrace_server *srv);
+    /* what workers need: behind jobs and the internal API */
+    struct job_service *job_service;
 };
 
 #endif

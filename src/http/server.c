@@ -119,7 +119,11 @@ static enum MHD_Result queue(struct req_box *box)
     if (r->status == 0)
         http_error(r, 500, "internal error", "the handler gave no response");
     int fd = r->resp_blob ? blob_reader_fd(r->resp_blob) : -1;
-    if (fd >= 0 && (fd = dup(fd)) >= 0) { /* in the clear: sendfile() */
+    if (r->resp_fd >= 0) { /* a file: libmicrohttpd closes it */
+        resp = MHD_create_response_from_fd64(r->resp_fd_size, r->resp_fd);
+        if (resp != NULL)
+            r->resp_fd = -1;
+    } else if (fd >= 0 && (fd = dup(fd)) >= 0) { /* in the clear */
         resp = MHD_create_response_from_fd64(r->resp_blob_size, fd);
         if (resp == NULL)
             close(fd);
@@ -162,6 +166,8 @@ static void req_cleanup(void *p)
     struct http_req *r = p;
     buf_free(&r->body);
     blob_reader_close(r->resp_blob);
+    if (r->resp_fd >= 0)
+        close(r->resp_fd);
 }
 
 static struct req_box *begin(struct terrace_server *srv,
@@ -179,6 +185,7 @@ static struct req_box *begin(struct terrace_server *srv,
     r->method = arena_strdup(a, method);
     r->path = arena_strdup(a, url);
     r->spool_fd = -1;
+    r->resp_fd = -1;
     unsigned char rnd[8];
     util_random(rnd, sizeof(rnd));
     r->request_id =
@@ -235,8 +242,10 @@ static bool admit(struct http_req *r)
                                 (unsigned long long)body_limit(r)));
         return false;
     }
-    if (r->route->flags & ROUTE_AUTH) {
-        if (!http_authenticate(r))
+    if (r->route->flags & (ROUTE_AUTH | ROUTE_NODE)) {
+        bool ok = r->route->flags & ROUTE_NODE ? http_authenticate_node(r)
+                                               : http_authenticate(r);
+        if (!ok)
             return false;
         /* a valid token: this address may use the reserved share */
         const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
@@ -321,12 +330,33 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         return MHD_YES;
     }
     struct http_req *r = &box->req;
+    if (r->suspended) /* resumed with its response */
+        return queue(box);
     if (r->body_too_large)
         http_error(r, 413, "payload too large",
                    "the request body is larger than the limit");
     else
         r->route->handler(r);
+    if (r->park != NULL) {
+        /* suspended before anyone may resume it */
+        r->suspended = true;
+        MHD_suspend_connection(conn);
+        r->park(r, r->park_arg);
+        return MHD_YES;
+    }
     return queue(box);
+}
+
+void http_suspend(struct http_req *r, void (*park)(struct http_req *, void *),
+                  void *arg)
+{
+    r->park = park;
+    r->park_arg = arg;
+}
+
+void http_resume(struct http_req *r)
+{
+    MHD_resume_connection(r->conn);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -495,8 +525,8 @@ tr_err http_start(struct terrace_server *srv, struct tr_errbuf *eb)
         srv->metrics = NULL;
         return e;
     }
-    unsigned flags =
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+                     MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     char *cert = NULL, *key = NULL;

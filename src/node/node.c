@@ -32,6 +32,8 @@
 #include "core/log.h"
 #include "crypto/keys.h"
 #include "crypto/tls_cert.h"
+#include "domain/job_service.h"
+#include "domain/join_token.h"
 #include "domain/reaper.h"
 #include "domain/run.h"
 #include "executor/job_local.h"
@@ -160,11 +162,16 @@ static tr_err start_runs(struct terrace_server *srv, struct runs *rs,
         o.ca_file = rs->ca;
     o.plan_timeout_s = srv->cfg.plan_timeout;
     o.apply_timeout_s = srv->cfg.apply_timeout;
+    /* another primary's queued job wakes no signal here */
+    if (strcmp(srv->cfg.role, "primary") == 0)
+        o.sweep_ms = 1000;
     tr_err e = run_signal_new(&srv->run_signal);
     if (e == TR_OK)
         e = job_local_new(srv, &o, &rs->jobs, eb);
-    if (e == TR_OK)
+    if (e == TR_OK) {
         srv->jobs = job_local_api(rs->jobs);
+        srv->job_service = job_local_service(rs->jobs);
+    }
     if (e == TR_OK)
         e = reaper_start(srv, 1000, &rs->reaper, eb);
     return e;
@@ -238,6 +245,7 @@ static void stop_runs(struct terrace_server *srv, struct runs *rs)
 {
     reaper_stop(rs->reaper);
     srv->jobs = NULL;
+    srv->job_service = NULL;
     job_local_free(rs->jobs);
     run_signal_free(srv->run_signal);
     srv->run_signal = NULL;
@@ -372,6 +380,18 @@ static tr_err check_shared(const struct cfg *c, struct tr_errbuf *eb)
     return TR_OK;
 }
 
+/* A primary makes the cluster's join token on its first start (the
+ * first primary's wins when several start at once). */
+static tr_err ensure_join_token(struct terrace_server *srv,
+                                struct tr_errbuf *eb)
+{
+    struct arena *a = arena_new();
+    char *token = NULL;
+    tr_err e = join_token_get(srv, a, &token, eb);
+    arena_destroy(a);
+    return e;
+}
+
 static tr_err open_stores(struct terrace_server *srv, struct tr_errbuf *eb)
 {
     const struct cfg *c = &srv->cfg;
@@ -438,6 +458,8 @@ tr_err node_run(const struct cfg *cfg, node_ready_fn ready, void *arg,
         e = open_stores(&srv, eb);
     if (e == TR_OK)
         e = bootstrap_admin(&srv, token_path, eb);
+    if (e == TR_OK && strcmp(cfg->role, "primary") == 0)
+        e = ensure_join_token(&srv, eb);
     if (e == TR_OK)
         register_demo_tool(&srv);
     if (e == TR_OK)
@@ -458,14 +480,18 @@ tr_err node_run(const struct cfg *cfg, node_ready_fn ready, void *arg,
     if (cluster && e == TR_OK)
         e = wakeup_start(&srv, &wakeup, eb);
     if (e == TR_OK) {
-        http_set_routes(api_all_routes);
+        /* the internal API for secondaries: primaries only */
+        http_set_routes(strcmp(cfg->role, "primary") == 0 ? api_primary_routes
+                                                          : api_all_routes);
         e = http_start(&srv, eb);
     }
     struct executor *exec = NULL;
     if (e == TR_OK) {
         e = start_executor(&srv, &exec, eb);
-        if (e != TR_OK)
+        if (e != TR_OK) {
+            job_service_unpark_all(srv.job_service);
             http_stop(&srv);
+        }
     }
     if (e == TR_OK) {
         log_info("terrace %s (%s) listening on %s, external url %s",
@@ -484,6 +510,7 @@ tr_err node_run(const struct cfg *cfg, node_ready_fn ready, void *arg,
             break;
         }
         executor_stop(exec); /* tofu may still talk to the API */
+        job_service_unpark_all(srv.job_service); /* long polls end */
         http_stop(&srv);
     }
     wakeup_stop(wakeup);
