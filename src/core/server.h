@@ -20,6 +20,7 @@ struct run_signal;
 struct job_api;
 struct MHD_Daemon;
 struct http_guard;
+struct secondary;
 
 struct terrace_server {
     struct cfg cfg;
@@ -36,6 +37,8 @@ struct terrace_server {
     atomic_ulong requests; /* requests served */
     char sandbox[512];     /* the run sandbox, a JSON object for the
                               full health check ("" without runs) */
+    struct secondary *secondary; /* role secondary: its state, for its
+                                    health route (node/secondary.c) */
 };
 
 #endif

@@ -34,6 +34,7 @@
 #include "executor/tool_install.h"
 #include "executor/executor.h"
 #include "http/http.h"
+#include "node/secondary.h"
 #include "store/store.h"
 
 static tr_err ensure_dir(const char *path, struct tr_errbuf *eb)
@@ -357,6 +358,8 @@ static tr_err open_stores(struct terrace_server *srv, struct tr_errbuf *eb)
 tr_err node_run(const struct cfg *cfg, node_ready_fn ready, void *arg,
                 struct tr_errbuf *eb)
 {
+    if (strcmp(cfg->role, "secondary") == 0)
+        return secondary_run(cfg, eb); /* no database, blob or keys */
     static struct terrace_server srv; /* the one server struct */
     memset(&srv, 0, sizeof(srv));
     srv.cfg = *cfg;
