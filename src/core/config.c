@@ -119,7 +119,10 @@ static const struct setting settings[] = {
 /* What a secondary must not hold: it reaches data only through the
  * primaries.  Names not (yet) in the table are skipped. */
 static const char *const secondary_refuses[] = {
-    "database-url", "db-pool", "blob-url", "kek-file",
+    "database-url",
+    "db-pool",
+    "blob-url",
+    "kek-file",
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -286,7 +289,8 @@ tr_err cfg_load(struct cfg *c, int argc, char **argv, struct tr_errbuf *eb)
             file = argv[i] + 9;
     }
     tr_err e;
-    if (file != NULL && *file != '\0' && (e = load_file(c, file, given, eb)) != TR_OK)
+    if (file != NULL && *file != '\0' &&
+        (e = load_file(c, file, given, eb)) != TR_OK)
         return e;
     for (size_t i = 0; i < NSETTINGS; i++) {
         const char *v = getenv(settings[i].env);

@@ -33,10 +33,10 @@ struct terrace_server {
     struct MHD_Daemon *mhd;
     struct http_guard *guard;      /* connection limits (src/http/guard.c) */
     struct run_signal *run_signal; /* wakes job claimers (domain/run.h) */
-    struct job_api *jobs;  /* in-process executor interface (job_local) */
-    atomic_ulong requests; /* requests served */
-    char sandbox[512];     /* the run sandbox, a JSON object for the
-                              full health check ("" without runs) */
+    struct job_api *jobs;        /* in-process executor interface (job_local) */
+    atomic_ulong requests;       /* requests served */
+    char sandbox[512];           /* the run sandbox, a JSON object for the
+                                    full health check ("" without runs) */
     struct secondary *secondary; /* role secondary: its state, for its
                                     health route (node/secondary.c) */
 };

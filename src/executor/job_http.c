@@ -52,8 +52,8 @@ struct job_http {
     atomic_bool drain;
     atomic_int running;
     atomic_int inflight;
-    atomic_bool unreachable; /* the last call found no primary */
-    pthread_mutex_t mu;      /* guards verified */
+    atomic_bool unreachable;               /* the last call found no primary */
+    pthread_mutex_t mu;                    /* guards verified */
     char verified[VERIFIED_MAX][PATH_MAX]; /* tools hashed by this process */
     int nverified;
 };
@@ -61,14 +61,14 @@ struct job_http {
 /* One request and its reply. */
 struct xfer {
     const char *method;
-    const char *path;    /* under API_PREFIX, query included */
-    const char *body;    /* in-memory body, or NULL */
+    const char *path; /* under API_PREFIX, query included */
+    const char *body; /* in-memory body, or NULL */
     size_t len;
-    const char *ctype;   /* of the body */
-    const char *upload;  /* file sent as the body (PUT), or NULL */
-    int dest_fd;         /* a 2xx body goes here when >= 0 */
-    long timeout_s;      /* 0: no total limit, only the slow-transfer one */
-    const char *hb_job;  /* heartbeat this job while the transfer runs */
+    const char *ctype;  /* of the body */
+    const char *upload; /* file sent as the body (PUT), or NULL */
+    int dest_fd;        /* a 2xx body goes here when >= 0 */
+    long timeout_s;     /* 0: no total limit, only the slow-transfer one */
+    const char *hb_job; /* heartbeat this job while the transfer runs */
     /* filled in */
     struct job_http *jh;
     long status;
@@ -128,8 +128,8 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
         size_t vl = len - (sizeof(name) - 1);
         while (vl > 0 && (*v == ' ' || *v == '\t'))
             v++, vl--;
-        while (vl > 0 && (v[vl - 1] == '\r' || v[vl - 1] == '\n' ||
-                          v[vl - 1] == ' '))
+        while (vl > 0 &&
+               (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
             vl--;
         snprintf(x->sha256, sizeof(x->sha256), "%.*s", (int)vl, v);
     }
@@ -373,9 +373,9 @@ tr_err job_http_call(struct job_http *jh, const char *method, const char *path,
 }
 
 /* A GET whose 2xx body is written to path (created 0600). */
-static tr_err download(struct job_http *jh, const char *path,
-                       const char *dest, const char *hb_job, char *sha256,
-                       size_t sha_size, struct tr_errbuf *eb)
+static tr_err download(struct job_http *jh, const char *path, const char *dest,
+                       const char *hb_job, char *sha256, size_t sha_size,
+                       struct tr_errbuf *eb)
 {
     int fd = open(dest, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
@@ -455,8 +455,7 @@ static tr_err get_strs(struct arena *a, json_t *o, const char *name,
     if (v == NULL || json_is_null(v))
         return TR_OK;
     if (!json_is_array(v) || json_array_size(v) > 10000)
-        return tr_fail(eb, TR_ERR_INVALID, "the job's %s is not a list",
-                       name);
+        return tr_fail(eb, TR_ERR_INVALID, "the job's %s is not a list", name);
     size_t len = json_array_size(v);
     *out = arena_alloc(a, sizeof(char *) * (len + 1));
     for (size_t i = 0; i < len; i++) {
@@ -514,10 +513,10 @@ tr_err job_http_parse_job(struct arena *a, json_t *o, struct job *j,
     if (!json_is_object(o))
         return tr_fail(eb, TR_ERR_INVALID, "the claim reply holds no job");
     static const char *const required[] = {
-        "id",           "run_id",      "phase_id", "org",   "workspace",
+        "id",           "run_id",       "phase_id",    "org",   "workspace",
         "workspace_id", "tool_version", "tool_sha256", "token", "api_url"};
-    const char **dst[] = {&j->id,           &j->run_id,    &j->phase_id,
-                          &j->org,          &j->workspace, &j->workspace_id,
+    const char **dst[] = {&j->id,           &j->run_id,      &j->phase_id,
+                          &j->org,          &j->workspace,   &j->workspace_id,
                           &j->tool_version, &j->tool_sha256, &j->token,
                           &j->api_url};
     tr_err e = TR_OK;
@@ -540,7 +539,7 @@ tr_err job_http_parse_job(struct arena *a, json_t *o, struct job *j,
         e = get_str(a, o, "working_directory", false, &j->working_directory,
                     eb);
     static const char *const flags[] = {
-        "speculative", "is_destroy", "refresh",      "refresh_only",
+        "speculative", "is_destroy", "refresh",     "refresh_only",
         "save_plan",   "structured", "want_schemas"};
     bool *fdst[] = {&j->speculative,  &j->is_destroy, &j->refresh,
                     &j->refresh_only, &j->save_plan,  &j->structured,
@@ -597,8 +596,9 @@ static tr_err tool_dir(struct arena *a, const char *dir, const char *version,
                        const char *sha256, char **out, struct tr_errbuf *eb)
 {
     if (!safe_version(version))
-        return tr_fail(eb, TR_ERR_INVALID, "the tool version is not usable "
-                                           "as a directory name");
+        return tr_fail(eb, TR_ERR_INVALID,
+                       "the tool version is not usable "
+                       "as a directory name");
     if (!safe_sha(sha256))
         return tr_fail(eb, TR_ERR_INVALID,
                        "the tool checksum is not 64 lower-case hex digits");
@@ -650,8 +650,7 @@ tr_err job_http_tool_install(struct arena *a, const char *dir,
                     strerror(errno));
     char *p = e == TR_OK ? arena_printf(a, "%s/tofu", vdir) : NULL;
     if (e == TR_OK && chmod(tmp, 0755) != 0)
-        e = tr_fail(eb, TR_ERR_IO, "cannot chmod %s: %s", tmp,
-                    strerror(errno));
+        e = tr_fail(eb, TR_ERR_IO, "cannot chmod %s: %s", tmp, strerror(errno));
     if (e == TR_OK && rename(tmp, p) != 0)
         e = tr_fail(eb, TR_ERR_IO, "cannot rename %s: %s", tmp,
                     strerror(errno));
@@ -693,8 +692,7 @@ static tr_err fetch_tool(struct job_http *jh, struct arena *a,
         *path = p;
         return TR_OK;
     }
-    e = job_http_tool_cached(a, dir, j->tool_version, j->tool_sha256, path,
-                             eb);
+    e = job_http_tool_cached(a, dir, j->tool_version, j->tool_sha256, path, eb);
     if (e != TR_ERR_NOT_FOUND) {
         if (e == TR_OK)
             verified(jh, p, true);
@@ -788,8 +786,8 @@ static tr_err job_claim(void *ctx, struct arena *a, const char *node,
     if (e == TR_OK && x.status == 204)
         e = tr_fail(eb, TR_ERR_NOT_FOUND, "no job came");
     else if (e == TR_OK)
-        doc = json_loadb(x.reply.data ? x.reply.data : "", x.reply.len, 0,
-                         NULL);
+        doc =
+            json_loadb(x.reply.data ? x.reply.data : "", x.reply.len, 0, NULL);
     if (e == TR_OK)
         e = job_http_parse_job(a, json_object_get(doc, "job"), out, eb);
     json_decref(doc);
@@ -810,9 +808,9 @@ static tr_err job_claim(void *ctx, struct arena *a, const char *node,
     struct tr_errbuf teb = {{0}};
     tr_err te = fetch_tool(jh, a, out, &out->tool_path, &teb);
     if (te != TR_OK) {
-        const char *why = arena_printf(
-            a, "cannot get tool %s from the primaries: %s", out->tool_version,
-            tr_errbuf_msg(&teb, te));
+        const char *why =
+            arena_printf(a, "cannot get tool %s from the primaries: %s",
+                         out->tool_version, tr_errbuf_msg(&teb, te));
         log_warn("job %s: %s", out->id, why);
         refuse(jh, out->id, why);
         return tr_fail(eb, TR_ERR_NOT_FOUND, "the job could not be run");
@@ -907,8 +905,8 @@ static tr_err upload_files(struct job_http *jh, const char *job_id,
     for (int i = 0; i < 3; i++) {
         if (files[i] == NULL || *files[i] == '\0' || access(files[i], R_OK))
             continue;
-        const char *path = arena_printf(a, "/jobs/%s/files/%s", job_id,
-                                        names[i]);
+        const char *path =
+            arena_printf(a, "/jobs/%s/files/%s", job_id, names[i]);
         tr_err e = upload(jh, path, files[i], eb);
         if (e == TR_ERR_CONFLICT || e == TR_ERR_UNAUTHORIZED)
             return e;
@@ -934,12 +932,12 @@ static tr_err job_finish(void *ctx, const char *job_id,
     char *text = NULL;
     if (e == TR_OK) {
         bool ok = why == NULL;
-        body = json_pack(
-            "{s:s, s:b, s:i, s:i, s:i, s:i}", "outcome",
-            ok ? outcome_name(res->outcome) : "errored", "has_changes",
-            res->has_changes, "additions", res->additions, "changes",
-            res->changes, "destructions", res->destructions, "imports",
-            res->imports);
+        body =
+            json_pack("{s:s, s:b, s:i, s:i, s:i, s:i}", "outcome",
+                      ok ? outcome_name(res->outcome) : "errored",
+                      "has_changes", res->has_changes, "additions",
+                      res->additions, "changes", res->changes, "destructions",
+                      res->destructions, "imports", res->imports);
         const char *err = ok ? res->error : why;
         if (body != NULL && err != NULL)
             json_object_set_new(body, "error", json_string(err));
@@ -989,9 +987,8 @@ tr_err job_http_new(const struct job_http_opts *o, struct job_http **out,
     while (n > 0 && base[n - 1] == '/')
         base[--n] = '\0';
     jh->o.base_url = base;
-    jh->o.ca_file = o->ca_file && *o->ca_file
-                        ? arena_strdup(jh->arena, o->ca_file)
-                        : NULL;
+    jh->o.ca_file =
+        o->ca_file && *o->ca_file ? arena_strdup(jh->arena, o->ca_file) : NULL;
     jh->o.data_dir = arena_strdup(jh->arena, o->data_dir);
     job_http_set_credential(jh, o->credential);
     atomic_init(&jh->drain, false);

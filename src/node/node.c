@@ -360,7 +360,7 @@ tr_err node_run(const struct cfg *cfg, node_ready_fn ready, void *arg,
 {
     if (strcmp(cfg->role, "secondary") == 0)
         return secondary_run(cfg, eb); /* no database, blob or keys */
-    static struct terrace_server srv; /* the one server struct */
+    static struct terrace_server srv;  /* the one server struct */
     memset(&srv, 0, sizeof(srv));
     srv.cfg = *cfg;
     sigset_t set;

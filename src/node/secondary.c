@@ -59,17 +59,16 @@ static void health(struct http_req *r)
         REPLY_LIT(r, 200, "{\"status\":\"ok\"}");
         return;
     }
-    const char *why = !atomic_load(&s->joined) ? "not joined to the cluster"
+    const char *why = !atomic_load(&s->joined)    ? "not joined to the cluster"
                       : atomic_load(&s->draining) ? "draining"
                       : !atomic_load(&s->reached)
                           ? "no primary answered the last heartbeat"
                           : NULL;
-    json_t *doc =
-        why != NULL
-            ? json_pack("{s:b, s:s}", "ready", 0, "reason", why)
-            : json_pack("{s:b, s:s, s:s, s:i}", "ready", 1, "role",
-                        "secondary", "node", s->node_id, "running_jobs",
-                        job_http_running(s->jh));
+    json_t *doc = why != NULL
+                      ? json_pack("{s:b, s:s}", "ready", 0, "reason", why)
+                      : json_pack("{s:b, s:s, s:s, s:i}", "ready", 1, "role",
+                                  "secondary", "node", s->node_id,
+                                  "running_jobs", job_http_running(s->jh));
     char *text = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
     const char *body = arena_strdup(r->arena, text ? text : "{}");
@@ -83,8 +82,7 @@ static const struct route secondary_routes[] = {
     {0},
 };
 
-static const struct route *const secondary_tables[] = {secondary_routes,
-                                                       NULL};
+static const struct route *const secondary_tables[] = {secondary_routes, NULL};
 
 /* ---- the node credential ----------------------------------------------- */
 
@@ -115,14 +113,14 @@ static tr_err read_credential(const char *path, char *out, size_t n,
 static tr_err write_credential(const char *path, const char *cred,
                                struct tr_errbuf *eb)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-                  0600);
+    int fd =
+        open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0)
         return tr_fail(eb, TR_ERR_IO, "cannot create %s: %s", path,
                        strerror(errno));
     size_t len = strlen(cred);
-    bool ok = write(fd, cred, len) == (ssize_t)len &&
-              write(fd, "\n", 1) == 1 && fsync(fd) == 0;
+    bool ok = write(fd, cred, len) == (ssize_t)len && write(fd, "\n", 1) == 1 &&
+              fsync(fd) == 0;
     if (close(fd) != 0)
         ok = false;
     if (!ok)
@@ -153,17 +151,15 @@ static tr_err join(struct secondary *s, const struct cfg *c, const char *path,
     if (strcmp(addr, "0.0.0.0") == 0 || strcmp(addr, "::") == 0 ||
         addr[0] == '\0')
         snprintf(addr, sizeof(addr), "%.127s", name);
-    json_t *body = json_pack("{s:s, s:s, s:s, s:s, s:i}", "join_token",
-                             c->join_token, "name", name, "address", addr,
-                             "version", TERRACE_VERSION, "capacity",
-                             c->capacity);
+    json_t *body = json_pack(
+        "{s:s, s:s, s:s, s:s, s:i}", "join_token", c->join_token, "name", name,
+        "address", addr, "version", TERRACE_VERSION, "capacity", c->capacity);
     char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     if (text == NULL)
         return tr_fail(eb, TR_ERR_NOMEM, "out of memory");
     json_t *reply = NULL;
-    tr_err e =
-        job_http_call(s->jh, "POST", "/join", text, 0, NULL, &reply, eb);
+    tr_err e = job_http_call(s->jh, "POST", "/join", text, 0, NULL, &reply, eb);
     memset(text, 0, strlen(text)); /* it held the join token */
     free(text);
     if (e == TR_ERR_UNAUTHORIZED || e == TR_ERR_FORBIDDEN) {
@@ -172,8 +168,7 @@ static tr_err join(struct secondary *s, const struct cfg *c, const char *path,
         e = tr_fail(eb, e, "cannot join the cluster at %s: %s", c->join_url,
                     why);
     }
-    const char *cred =
-        json_string_value(json_object_get(reply, "credential"));
+    const char *cred = json_string_value(json_object_get(reply, "credential"));
     const char *id = json_string_value(json_object_get(reply, "node_id"));
     if (e == TR_OK && (cred == NULL || *cred == '\0'))
         e = tr_fail(eb, TR_ERR_INTERNAL,
@@ -220,8 +215,7 @@ static int wait_signal(const sigset_t *set, int ms)
 /* Joins, or checks the stored credential, waiting for the primaries as
  * long as they cannot be reached.  *stopped when a signal came first. */
 static tr_err contact(struct secondary *s, const struct cfg *c,
-                      const sigset_t *set, bool *stopped,
-                      struct tr_errbuf *eb)
+                      const sigset_t *set, bool *stopped, struct tr_errbuf *eb)
 {
     char path[PATH_MAX], cred[256];
     snprintf(path, sizeof(path), "%s/%s", c->data_dir, CREDENTIAL_FILE);
@@ -320,8 +314,7 @@ static tr_err start_listener(struct terrace_server *srv, struct tr_errbuf *eb)
         tr_err e = tls_ensure_certs(dir, names, 2, eb);
         if (e != TR_OK)
             return e;
-        if (snprintf(c->tls_cert, sizeof(c->tls_cert),
-                     "%.480s/tls/server.pem",
+        if (snprintf(c->tls_cert, sizeof(c->tls_cert), "%.480s/tls/server.pem",
                      c->data_dir) >= (int)sizeof(c->tls_cert) ||
             snprintf(c->tls_key, sizeof(c->tls_key),
                      "%.480s/tls/server-key.pem",

@@ -347,8 +347,7 @@ static void test_secondary(void **state)
     (void)state;
     struct cfg c;
     struct tr_errbuf eb;
-    assert_int_equal(load(&c, &eb, "--role", "secondary", NULL),
-                     TR_ERR_CONFIG);
+    assert_int_equal(load(&c, &eb, "--role", "secondary", NULL), TR_ERR_CONFIG);
     assert_non_null(strstr(eb.msg, "needs --join-url and --join-token"));
     assert_int_equal(load(&c, &eb, "--role", "secondary", "--join-url",
                           "https://lb:8443", "--join-token", "t0k", NULL),
@@ -373,14 +372,13 @@ static void test_secondary(void **state)
         load(&c, &eb, "--role", "secondary", "--join-url", "lb:80", NULL),
         TR_ERR_CONFIG);
     assert_non_null(strstr(eb.msg, "https:// or http://"));
-    assert_int_equal(load(&c, &eb, "--role", "secondary", "--database-url",
-                          "host=db", NULL),
-                     TR_ERR_CONFIG);
+    assert_int_equal(
+        load(&c, &eb, "--role", "secondary", "--database-url", "host=db", NULL),
+        TR_ERR_CONFIG);
     assert_non_null(strstr(eb.msg, "remove database-url"));
     /* the same from the environment, named so it can be found */
     setenv("TERRACE_DATABASE_URL", "host=db", 1);
-    assert_int_equal(load(&c, &eb, "--role", "secondary", NULL),
-                     TR_ERR_CONFIG);
+    assert_int_equal(load(&c, &eb, "--role", "secondary", NULL), TR_ERR_CONFIG);
     assert_non_null(strstr(eb.msg, "TERRACE_DATABASE_URL"));
     /* a primary is not bothered by the secondary's settings */
     assert_int_equal(load(&c, &eb, "--role", "primary", NULL), TR_OK);
