@@ -31,8 +31,17 @@ extern const struct route api_run_action_routes[];
 extern const struct route api_plan_apply_routes[];
 extern const struct route api_run_log_routes[];
 
-/* All tables, NULL-terminated, for http_set_routes(). */
+/* The internal API for cluster nodes (internal.c, internal_jobs.c): a
+ * table of its own, served by primaries only, with node credentials. */
+extern const struct route api_internal_routes[];
+extern const struct route api_internal_job_routes[];
+/* GET/POST /api/v2/admin/join-token (join_token.c): primaries only. */
+extern const struct route api_join_token_routes[];
+
+/* All public tables, NULL-terminated, for http_set_routes(). */
 extern const struct route *const api_all_routes[];
+/* The public tables and the internal ones: what a primary serves. */
+extern const struct route *const api_primary_routes[];
 
 /* Loads organization `name` if the caller may see it: site admins see all,
  * users see their organizations, an organization token sees its own.

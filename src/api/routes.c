@@ -1,5 +1,7 @@
 /*
- * routes.c - the list of route tables the server matches against.
+ * routes.c - the lists of route tables the server matches against: the
+ * public API (every role) and, on a primary, the internal API for cluster
+ * nodes besides it.
  *
  * SPDX-License-Identifier: MPL-2.0
  */
@@ -14,4 +16,26 @@ const struct route *const api_all_routes[] = {
     api_cv_routes,         api_run_routes,
     api_run_action_routes, api_plan_apply_routes,
     api_run_log_routes,    NULL,
+};
+
+const struct route *const api_primary_routes[] = {
+    api_meta_routes,
+    api_user_routes,
+    api_org_routes,
+    api_project_routes,
+    api_workspace_routes,
+    api_tag_binding_routes,
+    api_state_routes,
+    api_tool_routes,
+    api_var_routes,
+    api_varset_routes,
+    api_cv_routes,
+    api_run_routes,
+    api_run_action_routes,
+    api_plan_apply_routes,
+    api_run_log_routes,
+    api_internal_routes,
+    api_internal_job_routes,
+    api_join_token_routes,
+    NULL,
 };

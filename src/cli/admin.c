@@ -7,6 +7,7 @@
  *   terrace admin [options] user token --username U [--description D]
  *   terrace admin [options] org create --name N --email E [--owner USER]
  *   terrace admin [options] tool-versions add --version V --path P
+ *   terrace admin [options] join-token [--rotate]
  *
  * options: --url URL (default https://127.0.0.1:8443), --token-file F
  * (default ./terrace-data/admin-token, or the TERRACE_TOKEN variable when
@@ -19,7 +20,9 @@
  * POST /api/v2/admin/users and .../authentication-tokens) plus
  * POST /api/v2/organizations and .../organization-memberships, and
  * POST /api/v2/admin/terraform-versions (with the sha256 of the binary,
- * computed here; the server checks it against its own copy).
+ * computed here; the server checks it against its own copy), and
+ * GET/POST /api/v2/admin/join-token (a primary's; the token is printed,
+ * since that is what the command is for).
  *
  * SPDX-License-Identifier: MPL-2.0
  */
@@ -58,6 +61,7 @@ struct args {
     const char *username, *email, *name, *owner, *description;
     const char *version, *path;
     bool admin;
+    bool rotate;
     bool help;
 };
 
@@ -77,7 +81,10 @@ static void usage(void)
             "        create an organization (and add USERNAME as owner)\n"
             "  tool-versions add --version V --path P\n"
             "        register a tofu/terraform binary (same path on every "
-            "node)\n\n"
+            "node)\n"
+            "  join-token [--rotate]\n"
+            "        print the cluster's join token (a primary's); --rotate "
+            "replaces it\n\n"
             "options:\n"
             "  --url URL          node URL (default " DEFAULT_URL ")\n"
             "  --token-file F     site-admin token (default " DEFAULT_TOKEN_FILE
@@ -105,6 +112,10 @@ static int parse_args(int argc, char **argv, struct args *a)
         const char *arg = argv[i];
         if (strcmp(arg, "--admin") == 0) {
             a->admin = true;
+            continue;
+        }
+        if (strcmp(arg, "--rotate") == 0) {
+            a->rotate = true;
             continue;
         }
         if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
@@ -503,6 +514,24 @@ done:
     return rc;
 }
 
+static int join_token(const struct admin_ctx *c, const struct args *a)
+{
+    json_t *doc = NULL;
+    int rc = call(c, a->rotate ? "POST" : "GET", "/api/v2/admin/join-token",
+                  NULL, &doc);
+    if (rc != 0)
+        return rc;
+    const char *token = attr(json_object_get(doc, "data"), "token");
+    if (token == NULL) {
+        fprintf(stderr, "terrace admin: the server sent no join token\n");
+        rc = 1;
+    } else {
+        printf("%s\n", token);
+    }
+    json_decref(doc);
+    return rc;
+}
+
 int cli_admin(int argc, char **argv)
 {
     struct args a = {0};
@@ -515,12 +544,15 @@ int cli_admin(int argc, char **argv)
         usage();
         return 0;
     }
-    if (a.nwords != 2) {
+    bool join = a.nwords == 1 && strcmp(a.words[0], "join-token") == 0;
+    if (a.nwords != 2 && !join) {
         usage();
         return 2;
     }
-    enum { NONE, U_CREATE, U_LIST, U_TOKEN, O_CREATE, T_ADD } cmd = NONE;
-    if (strcmp(a.words[0], "user") == 0) {
+    enum { NONE, U_CREATE, U_LIST, U_TOKEN, O_CREATE, T_ADD, JOIN } cmd = NONE;
+    if (join) {
+        cmd = JOIN;
+    } else if (strcmp(a.words[0], "user") == 0) {
         if (strcmp(a.words[1], "create") == 0)
             cmd = U_CREATE;
         else if (strcmp(a.words[1], "list") == 0)
@@ -557,6 +589,9 @@ int cli_admin(int argc, char **argv)
         break;
     case O_CREATE:
         rc = org_create(&c, &a);
+        break;
+    case JOIN:
+        rc = join_token(&c, &a);
         break;
     case T_ADD:
         rc = tool_add(&c, &a);

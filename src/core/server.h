@@ -18,6 +18,7 @@ struct blob;
 struct keyring;
 struct run_signal;
 struct job_api;
+struct job_service;
 struct MHD_Daemon;
 struct http_guard;
 struct secondary;
@@ -33,12 +34,14 @@ struct terrace_server {
     struct MHD_Daemon *mhd;
     struct http_guard *guard;      /* connection limits (src/http/guard.c) */
     struct run_signal *run_signal; /* wakes job claimers (domain/run.h) */
-    struct job_api *jobs;        /* in-process executor interface (job_local) */
-    atomic_ulong requests;       /* requests served */
-    char sandbox[512];           /* the run sandbox, a JSON object for the
-                                    full health check ("" without runs) */
-    struct secondary *secondary; /* role secondary: its state, for its
-                                    health route (node/secondary.c) */
+    struct job_api *jobs;  /* in-process executor interface (job_local) */
+    atomic_ulong requests; /* requests served */
+    char sandbox[512];     /* the run sandbox, a JSON object for the
+                              full health check ("" without runs) */
+    /* what workers need: behind jobs and the internal API */
+    struct job_service *job_service;
+    /* role secondary: its state, for its health route (node/secondary.c) */
+    struct secondary *secondary;
 };
 
 #endif

@@ -1,7 +1,7 @@
 /*
  * job_local.h - the in-process implementation of struct job_api (job.h):
  * the demo's executor claims, heartbeats, logs and finishes jobs through
- * direct calls into the run domain (domain/run.h) and the store.
+ * direct calls into the job service (domain/job_service.h).
  *
  * A secondary node will use an HTTP implementation of the same operations;
  * nothing the executor sees differs.  claim() waits on the server's run
@@ -14,6 +14,7 @@
 #define TR_JOB_LOCAL_H
 
 #include "core/server.h"
+#include "domain/job_service.h"
 #include "executor/job.h"
 
 struct job_local_opts {
@@ -21,6 +22,7 @@ struct job_local_opts {
     int64_t lease_ms;       /* a job's lease after claim and heartbeat */
     int64_t plan_timeout_s; /* job timeouts (0: the executor's own) */
     int64_t apply_timeout_s;
+    int sweep_ms; /* claim looks again at least this often (0: 60 s) */
 };
 
 /* Defaults: no CA, 30 s leases, executor timeouts. */
@@ -31,6 +33,8 @@ struct job_local;
 /* srv must have db, blob, keys and run_signal set and outlive jl. */
 tr_err job_local_new(struct terrace_server *srv, const struct job_local_opts *o,
                      struct job_local **out, struct tr_errbuf *eb);
+/* The job service behind jl, which the internal API shares. */
+struct job_service *job_local_service(struct job_local *jl);
 void job_local_free(struct job_local *jl); /* NULL ignored */
 
 /* The job API backed by jl (valid while jl lives). */

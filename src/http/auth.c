@@ -15,6 +15,10 @@
  * read, and only those sharing their state with it (global-remote-state,
  * project-remote-state, remote-state-consumers; api_workspace_access()).
  *
+ * A cluster node authenticates to the internal API with its own node
+ * credential (store_node_by_credential()), never with a token above; the
+ * two never overlap, since they are looked up in different tables.
+ *
  * SPDX-License-Identifier: MPL-2.0
  */
 #include <string.h>
@@ -69,4 +73,30 @@ bool http_authenticate(struct http_req *r)
     }
     http_error(r, 401, "unauthorized", "unsupported token kind");
     return false;
+}
+
+bool http_authenticate_node(struct http_req *r)
+{
+    const char *h = http_header(r, "Authorization");
+    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0 || h[7] == '\0') {
+        http_error(r, 401, "unauthorized",
+                   "a node credential is required: send Authorization: "
+                   "Bearer <node credential>");
+        return false;
+    }
+    struct st_node n;
+    struct tr_errbuf eb = {{0}};
+    tr_err e = store_node_by_credential(r->srv->db, r->arena, h + 7, &n, &eb);
+    if (e == TR_ERR_NOT_FOUND) {
+        http_error(r, 401, "unauthorized", tr_errbuf_msg(&eb, e));
+        return false;
+    }
+    if (e != TR_OK) {
+        http_fail(r, e, &eb);
+        return false;
+    }
+    r->who.kind = PRINC_NODE;
+    r->who.node_id = n.id;
+    r->who.node_name = n.name;
+    return true;
 }

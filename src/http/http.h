@@ -23,16 +23,24 @@
 #include "core/server.h"
 
 /* Who is calling.  PRINC_NONE only for routes without auth. */
-enum principal_kind { PRINC_NONE = 0, PRINC_USER, PRINC_ORG, PRINC_RUN };
+enum principal_kind {
+    PRINC_NONE = 0,
+    PRINC_USER,
+    PRINC_ORG,
+    PRINC_RUN,
+    PRINC_NODE, /* a cluster node's credential (internal API only) */
+};
 
 struct principal {
     enum principal_kind kind;
     const char *token_id;
     const char *user_id; /* PRINC_USER */
     const char *username;
-    bool is_admin;      /* site admin */
-    const char *org;    /* PRINC_ORG: the organization's name */
-    const char *run_id; /* PRINC_RUN: the run a run-scoped token serves */
+    bool is_admin;       /* site admin */
+    const char *org;     /* PRINC_ORG: the organization's name */
+    const char *run_id;  /* PRINC_RUN: the run a run-scoped token serves */
+    const char *node_id; /* PRINC_NODE: the node (node-...) */
+    const char *node_name;
 };
 
 #define HTTP_MAX_PARAMS 6
@@ -62,6 +70,8 @@ struct http_req {
     size_t resp_len;
     struct blob_reader *resp_blob; /* set: send this instead of resp_body */
     uint64_t resp_blob_size;
+    int resp_fd; /* >= 0: send this file instead (http_reply_file()) */
+    uint64_t resp_fd_size;
     int nheaders;
     const char *hnames[8];
     const char *hvalues[8];
@@ -76,6 +86,8 @@ enum route_flags {
     ROUTE_SIGNED = 8,   /* signed URL, checked before the body is read */
     ROUTE_RUN = 16,     /* a run's token may call it (see auth.c); every
                            other route answers it 404 */
+    ROUTE_NODE = 32,    /* needs a node credential (internal API); user,
+                           organization and run tokens are refused */
 };
 
 struct route {
@@ -112,6 +124,9 @@ void http_reply_json(struct http_req *r, int status, json_t *doc);
 struct blob_reader;
 void http_reply_blob(struct http_req *r, int status, const char *ctype,
                      struct blob_reader *rd, uint64_t size);
+/* Sends size bytes of the open file fd, which the request now owns. */
+void http_reply_file(struct http_req *r, int status, const char *ctype, int fd,
+                     uint64_t size);
 /* JSON:API error document with one error. */
 void http_error(struct http_req *r, int status, const char *title,
                 const char *detail);
@@ -151,6 +166,10 @@ json_t *jsonapi_list_doc(json_t *items, const struct page *p, int64_t total);
 /* Authentication (auth.c): resolves the Bearer token into r->who.  Returns
  * false after writing 401. */
 bool http_authenticate(struct http_req *r);
+/* The same for a node credential (ROUTE_NODE): r->who becomes PRINC_NODE
+ * with the node's id and name.  401 with the registry's reason (unknown,
+ * revoked, left). */
+bool http_authenticate_node(struct http_req *r);
 
 /* Signed capability URLs (signed.c): path?expires=T&sig=HMAC.  */
 /* Sets srv->signing_key, derived from srv->keys and the installation's

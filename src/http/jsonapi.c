@@ -127,6 +127,15 @@ void http_reply_blob(struct http_req *r, int status, const char *ctype,
     r->resp_blob_size = size;
 }
 
+void http_reply_file(struct http_req *r, int status, const char *ctype, int fd,
+                     uint64_t size)
+{
+    r->status = status;
+    r->content_type = ctype;
+    r->resp_fd = fd;
+    r->resp_fd_size = size;
+}
+
 void http_error(struct http_req *r, int status, const char *title,
                 const char *detail)
 {

@@ -109,7 +109,11 @@ static enum MHD_Result queue(struct req_box *box)
     if (r->status == 0)
         http_error(r, 500, "internal error", "the handler gave no response");
     int fd = r->resp_blob ? blob_reader_fd(r->resp_blob) : -1;
-    if (fd >= 0 && (fd = dup(fd)) >= 0) { /* in the clear: sendfile() */
+    if (r->resp_fd >= 0) { /* a file: libmicrohttpd closes it */
+        resp = MHD_create_response_from_fd64(r->resp_fd_size, r->resp_fd);
+        if (resp != NULL)
+            r->resp_fd = -1;
+    } else if (fd >= 0 && (fd = dup(fd)) >= 0) { /* in the clear */
         resp = MHD_create_response_from_fd64(r->resp_blob_size, fd);
         if (resp == NULL)
             close(fd);
@@ -152,6 +156,8 @@ static void req_cleanup(void *p)
     struct http_req *r = p;
     buf_free(&r->body);
     blob_reader_close(r->resp_blob);
+    if (r->resp_fd >= 0)
+        close(r->resp_fd);
 }
 
 static struct req_box *begin(struct terrace_server *srv,
@@ -168,6 +174,7 @@ static struct req_box *begin(struct terrace_server *srv,
     r->method = arena_strdup(a, method);
     r->path = arena_strdup(a, url);
     r->spool_fd = -1;
+    r->resp_fd = -1;
     unsigned char rnd[8];
     util_random(rnd, sizeof(rnd));
     r->request_id =
@@ -217,8 +224,10 @@ static bool admit(struct http_req *r)
                                 (unsigned long long)body_limit(r)));
         return false;
     }
-    if (r->route->flags & ROUTE_AUTH) {
-        if (!http_authenticate(r))
+    if (r->route->flags & (ROUTE_AUTH | ROUTE_NODE)) {
+        bool ok = r->route->flags & ROUTE_NODE ? http_authenticate_node(r)
+                                               : http_authenticate(r);
+        if (!ok)
             return false;
         /* a valid token: this address may use the reserved share */
         const union MHD_ConnectionInfo *ci = MHD_get_connection_info(

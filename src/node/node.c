@@ -28,6 +28,7 @@
 #include "core/log.h"
 #include "crypto/keys.h"
 #include "crypto/tls_cert.h"
+#include "domain/join_token.h"
 #include "domain/reaper.h"
 #include "domain/run.h"
 #include "executor/job_local.h"
@@ -151,11 +152,16 @@ static tr_err start_runs(struct terrace_server *srv, struct runs *rs,
         o.ca_file = rs->ca;
     o.plan_timeout_s = srv->cfg.plan_timeout;
     o.apply_timeout_s = srv->cfg.apply_timeout;
+    /* another primary's queued job wakes no signal here */
+    if (strcmp(srv->cfg.role, "primary") == 0)
+        o.sweep_ms = 1000;
     tr_err e = run_signal_new(&srv->run_signal);
     if (e == TR_OK)
         e = job_local_new(srv, &o, &rs->jobs, eb);
-    if (e == TR_OK)
+    if (e == TR_OK) {
         srv->jobs = job_local_api(rs->jobs);
+        srv->job_service = job_local_service(rs->jobs);
+    }
     if (e == TR_OK)
         e = reaper_start(srv, 1000, &rs->reaper, eb);
     return e;
@@ -229,6 +235,7 @@ static void stop_runs(struct terrace_server *srv, struct runs *rs)
 {
     reaper_stop(rs->reaper);
     srv->jobs = NULL;
+    srv->job_service = NULL;
     job_local_free(rs->jobs);
     run_signal_free(srv->run_signal);
     srv->run_signal = NULL;
@@ -328,6 +335,18 @@ static tr_err open_keys(struct terrace_server *srv, struct arena *a,
     return e;
 }
 
+/* A primary makes the cluster's join token on its first start (the
+ * first primary's wins when several start at once). */
+static tr_err ensure_join_token(struct terrace_server *srv,
+                                struct tr_errbuf *eb)
+{
+    struct arena *a = arena_new();
+    char *token = NULL;
+    tr_err e = join_token_get(srv, a, &token, eb);
+    arena_destroy(a);
+    return e;
+}
+
 static tr_err open_stores(struct terrace_server *srv, struct tr_errbuf *eb)
 {
     const struct cfg *c = &srv->cfg;
@@ -391,6 +410,8 @@ tr_err node_run(const struct cfg *cfg, node_ready_fn ready, void *arg,
         e = open_stores(&srv, eb);
     if (e == TR_OK)
         e = bootstrap_admin(&srv, token_path, eb);
+    if (e == TR_OK && strcmp(cfg->role, "primary") == 0)
+        e = ensure_join_token(&srv, eb);
     if (e == TR_OK)
         register_demo_tool(&srv);
     if (e == TR_OK)
@@ -399,7 +420,9 @@ tr_err node_run(const struct cfg *cfg, node_ready_fn ready, void *arg,
     if (e == TR_OK)
         e = start_runs(&srv, &runs, eb);
     if (e == TR_OK) {
-        http_set_routes(api_all_routes);
+        /* the internal API for secondaries: primaries only */
+        http_set_routes(strcmp(cfg->role, "primary") == 0 ? api_primary_routes
+                                                          : api_all_routes);
         e = http_start(&srv, eb);
     }
     struct executor *exec = NULL;

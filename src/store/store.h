@@ -46,6 +46,9 @@ tr_err store_site_secret(struct db *db, struct arena *a, const char *key,
 tr_err store_site_claim(struct db *db, struct arena *a, const char *key,
                         const char *proposed, char **value,
                         struct tr_errbuf *eb);
+/* Sets key to value, replacing what it held. */
+tr_err store_site_put(struct db *db, struct arena *a, const char *key,
+                      const char *value, struct tr_errbuf *eb);
 /* TR_ERR_NOT_FOUND when key has no value. */
 tr_err store_site_get(struct db *db, struct arena *a, const char *key,
                       char **value, struct tr_errbuf *eb);

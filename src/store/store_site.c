@@ -1,8 +1,9 @@
 /*
  * store_site.c - site-wide settings, such as the salt every node derives
  * the URL-signing key with (http/signed.c) and the id of the key-
- * encryption key the data is sealed under.  Nothing here is secret: a
- * copy of this table must not let anyone forge or read anything.
+ * encryption key the data is sealed under.  Nothing here is secret in
+ * clear: a copy of this table must not let anyone forge or read
+ * anything (the cluster's join token is stored sealed under the KEK).
  *
  * SPDX-License-Identifier: MPL-2.0
  */
@@ -27,6 +28,18 @@ tr_err store_site_claim(struct db *db, struct arena *a, const char *key,
         e = tr_fail(eb, TR_ERR_INTERNAL, "site setting %s missing", key);
     if (e == TR_OK)
         *value = (char *)db_cell(r, 0, 0);
+    db_release(c);
+    return e;
+}
+
+tr_err store_site_put(struct db *db, struct arena *a, const char *key,
+                      const char *value, struct tr_errbuf *eb)
+{
+    struct db_conn *c = db_acquire(db);
+    tr_err e = db_x(c, a, NULL, eb,
+                    "INSERT INTO site_settings (key, value) VALUES ($1, $2)"
+                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    key, value);
     db_release(c);
     return e;
 }

@@ -1,0 +1,320 @@
+/*
+ * internal.c - the internal API that secondaries call on any primary
+ * (/api/internal/v1/, a route table of its own, never part of the public
+ * API): join, the node's own heartbeat and leave, job claims, run
+ * finality and tool binaries.  The job routes are in internal_jobs.c.
+ *
+ * Every route but join needs a node credential (ROUTE_NODE, auth.c);
+ * join needs the cluster's join token (domain/join_token.h), compared in
+ * constant time.  Bodies are plain JSON; errors are JSON:API error
+ * documents like the public API's, and a refused request changes
+ * nothing.
+ *
+ * SPDX-License-Identifier: MPL-2.0
+ */
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "api/internal_int.h"
+#include "domain/job_service.h"
+#include "domain/join_token.h"
+
+/* ---- bodies -------------------------------------------------------------- */
+
+json_t *api_internal_body(struct http_req *r)
+{
+    if (r->body.len == 0)
+        return http_json_own(r, json_object());
+    json_error_t jerr;
+    json_t *doc =
+        http_json_own(r, json_loadb(r->body.data, r->body.len, 0, &jerr));
+    if (doc == NULL) {
+        http_error(r, 400, NULL,
+                   arena_printf(r->arena, "malformed JSON: %s at line %d",
+                                jerr.text, jerr.line));
+        return NULL;
+    }
+    if (!json_is_object(doc)) {
+        http_error(r, 400, NULL, "the body must be a JSON object");
+        return NULL;
+    }
+    return doc;
+}
+
+bool api_internal_str(struct http_req *r, json_t *o, const char *name,
+                      bool required, size_t max, const char **out)
+{
+    json_t *v = json_object_get(o, name);
+    if (v == NULL || json_is_null(v)) {
+        if (!required)
+            return true;
+        http_error(r, 422, NULL,
+                   arena_printf(r->arena, "%s is required", name));
+        return false;
+    }
+    if (!json_is_string(v) || json_string_length(v) > max ||
+        (required && json_string_length(v) == 0)) {
+        http_error(r, 422, NULL,
+                   arena_printf(r->arena,
+                                "%s must be a non-empty string of at most "
+                                "%zu bytes",
+                                name, max));
+        return false;
+    }
+    *out = json_string_value(v);
+    return true;
+}
+
+bool api_internal_int(struct http_req *r, json_t *o, const char *name,
+                      int64_t lo, int64_t hi, int64_t *out)
+{
+    json_t *v = json_object_get(o, name);
+    if (v == NULL || json_is_null(v))
+        return true;
+    if (!json_is_integer(v) || json_integer_value(v) < lo ||
+        json_integer_value(v) > hi) {
+        http_error(r, 422, NULL,
+                   arena_printf(r->arena, "%s must be an integer %lld..%lld",
+                                name, (long long)lo, (long long)hi));
+        return false;
+    }
+    *out = json_integer_value(v);
+    return true;
+}
+
+bool api_internal_bool(struct http_req *r, json_t *o, const char *name,
+                       bool *out)
+{
+    json_t *v = json_object_get(o, name);
+    if (v == NULL || json_is_null(v))
+        return true;
+    if (!json_is_boolean(v)) {
+        http_error(r, 422, NULL,
+                   arena_printf(r->arena, "%s must be true or false", name));
+        return false;
+    }
+    *out = json_is_true(v);
+    return true;
+}
+
+void api_internal_reply(struct http_req *r, int status, json_t *doc)
+{
+    http_reply_json(r, status, doc);
+    r->content_type = "application/json";
+}
+
+/* ---- nodes --------------------------------------------------------------- */
+
+static void join(struct http_req *r)
+{
+    json_t *b = api_internal_body(r);
+    const char *token = NULL, *name = NULL, *address = NULL, *version = NULL;
+    int64_t capacity = 1;
+    if (b == NULL || !api_internal_str(r, b, "join_token", true, 256, &token) ||
+        !api_internal_str(r, b, "name", true, 128, &name) ||
+        !api_internal_str(r, b, "address", false, 256, &address) ||
+        !api_internal_str(r, b, "version", false, 64, &version) ||
+        !api_internal_int(r, b, "capacity", 0, 4096, &capacity))
+        return;
+    struct tr_errbuf eb = {{0}};
+    bool ok = false;
+    tr_err e = join_token_check(r->srv, r->arena, token, &ok, &eb);
+    if (e != TR_OK) {
+        api_store_fail(r, e, &eb);
+        return;
+    }
+    if (!ok) {
+        http_error(r, 401, "unauthorized",
+                   "the join token is wrong or was rotated; get the current "
+                   "one with `terrace admin join-token`");
+        return;
+    }
+    struct st_node in = {.name = name,
+                         .role = "secondary",
+                         .address = address,
+                         .version = version,
+                         .capacity = capacity};
+    struct st_node n;
+    char *cred = NULL;
+    e = store_node_register(r->srv->db, r->arena, &in, &n, &cred, &eb);
+    if (e != TR_OK) {
+        api_store_fail(r, e, &eb);
+        return;
+    }
+    api_internal_reply(
+        r, 201, json_pack("{s:s,s:s}", "node_id", n.id, "credential", cred));
+}
+
+static void node_heartbeat(struct http_req *r)
+{
+    json_t *b = api_internal_body(r);
+    int64_t running = 0;
+    const char *state = NULL;
+    if (b == NULL ||
+        !api_internal_int(r, b, "running_jobs", 0, 1 << 20, &running) ||
+        !api_internal_str(r, b, "state", false, 16, &state))
+        return;
+    if (state != NULL && strcmp(state, "active") != 0 &&
+        strcmp(state, "draining") != 0) {
+        http_error(r, 422, NULL, "state must be active or draining");
+        return;
+    }
+    struct tr_errbuf eb = {{0}};
+    tr_err e = store_node_heartbeat(r->srv->db, r->arena, r->who.node_id,
+                                    running, &eb);
+    if (e == TR_OK && state != NULL)
+        e = store_node_set_state(r->srv->db, r->arena, r->who.node_id, state,
+                                 &eb);
+    if (e != TR_OK) {
+        api_store_fail(r, e, &eb);
+        return;
+    }
+    api_internal_reply(r, 200, json_pack("{s:s}", "node_id", r->who.node_id));
+}
+
+static void leave(struct http_req *r)
+{
+    struct tr_errbuf eb = {{0}};
+    tr_err e =
+        store_node_set_state(r->srv->db, r->arena, r->who.node_id, "gone", &eb);
+    if (e != TR_OK) {
+        api_store_fail(r, e, &eb);
+        return;
+    }
+    http_reply(r, 204, NULL, NULL, 0);
+}
+
+/* ---- claim --------------------------------------------------------------- */
+
+static json_t *str_list(const char **items, int n)
+{
+    json_t *a = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(a, json_string(items[i]));
+    return a;
+}
+
+/* struct job as the contract names its fields; no local paths. */
+static json_t *job_json(const struct job *j)
+{
+    json_t *vars = json_array();
+    for (int i = 0; i < j->nvars; i++)
+        json_array_append_new(
+            vars,
+            json_pack("{s:s,s:s,s:b,s:b,s:b}", "key", j->vars[i].key, "value",
+                      j->vars[i].value, "env", j->vars[i].env, "hcl",
+                      j->vars[i].hcl, "sensitive", j->vars[i].sensitive));
+    json_t *o = json_pack(
+        "{s:s,s:s,s:s,s:s,s:s?,s:s?,s:s?,s:s?,s:s?,s:s?,s:s?,s:s?,s:s?,s:s?}",
+        "id", j->id, "phase", j->phase == JOB_APPLY ? "apply" : "plan",
+        "run_id", j->run_id, "phase_id", j->phase_id, "org", j->org, "org_id",
+        j->org_id, "workspace", j->workspace, "workspace_id", j->workspace_id,
+        "cv_id", j->cv_id, "working_directory", j->working_directory,
+        "tool_version", j->tool_version, "tool_sha256", j->tool_sha256, "token",
+        j->token, "api_url", j->api_url);
+    json_object_set_new(o, "speculative", json_boolean(j->speculative));
+    json_object_set_new(o, "is_destroy", json_boolean(j->is_destroy));
+    json_object_set_new(o, "refresh", json_boolean(j->refresh));
+    json_object_set_new(o, "refresh_only", json_boolean(j->refresh_only));
+    json_object_set_new(o, "save_plan", json_boolean(j->save_plan));
+    json_object_set_new(o, "structured", json_boolean(j->structured));
+    json_object_set_new(o, "want_schemas", json_boolean(j->want_schemas));
+    json_object_set_new(o, "targets", str_list(j->targets, j->ntargets));
+    json_object_set_new(o, "replaces", str_list(j->replaces, j->nreplaces));
+    json_object_set_new(o, "vars", vars);
+    json_object_set_new(o, "timeout_s", json_integer(j->timeout_s));
+    return o;
+}
+
+static void claim(struct http_req *r)
+{
+    int64_t wait = 0;
+    const char *w = http_query(r, "wait");
+    if (w != NULL &&
+        (util_parse_i64(w, &wait) != TR_OK || wait < 0 || wait > 30000)) {
+        http_error(r, 400, NULL, "wait must be an integer 0..30000 (ms)");
+        return;
+    }
+    struct job j;
+    struct tr_errbuf eb = {{0}};
+    tr_err e = job_service_claim(r->srv->job_service, r->arena, r->who.node_id,
+                                 (int)wait, &j, &eb);
+    if (e == TR_ERR_NOT_FOUND) {
+        http_reply(r, 204, NULL, NULL, 0);
+        return;
+    }
+    if (e != TR_OK) {
+        api_store_fail(r, e, &eb);
+        return;
+    }
+    json_t *doc = json_object();
+    json_object_set_new(doc, "job", job_json(&j));
+    api_internal_reply(r, 200, doc);
+}
+
+/* ---- runs and tools ------------------------------------------------------ */
+
+static void run_final(struct http_req *r)
+{
+    bool final = false;
+    struct tr_errbuf eb = {{0}};
+    tr_err e = job_service_run_final(r->srv->job_service, http_param(r, "id"),
+                                     &final, &eb);
+    if (e != TR_OK) {
+        api_store_fail(r, e, &eb);
+        return;
+    }
+    api_internal_reply(r, 200, json_pack("{s:b}", "final", final));
+}
+
+static void tool(struct http_req *r)
+{
+    const char *want = http_param(r, "version");
+    const char *path = NULL, *sha = NULL, *version = NULL;
+    struct tr_errbuf eb = {{0}};
+    tr_err e = store_tool_valid_version(want)
+                   ? store_tool_resolve(r->srv->db, r->arena, want, &path, &sha,
+                                        &version, &eb)
+                   : TR_ERR_NOT_FOUND;
+    if (e == TR_ERR_NOT_FOUND) {
+        http_error(
+            r, 404, NULL,
+            arena_printf(r->arena,
+                         "tool version %s is not registered or is "
+                         "disabled",
+                         store_tool_valid_version(want) ? want : "(invalid)"));
+        return;
+    }
+    if (e != TR_OK) {
+        api_store_fail(r, e, &eb);
+        return;
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        if (fd >= 0)
+            close(fd);
+        http_error(r, 404, NULL,
+                   arena_printf(r->arena,
+                                "the binary of tool version %s is not on "
+                                "this primary",
+                                version));
+        return;
+    }
+    http_add_header(r, "X-Terrace-Sha256", sha);
+    http_reply_file(r, 200, "application/octet-stream", fd,
+                    (uint64_t)st.st_size);
+}
+
+const struct route api_internal_routes[] = {
+    {"POST", "/api/internal/v1/join", join, 0},
+    {"POST", "/api/internal/v1/nodes/heartbeat", node_heartbeat, ROUTE_NODE},
+    {"POST", "/api/internal/v1/nodes/leave", leave, ROUTE_NODE},
+    {"POST", "/api/internal/v1/claim", claim, ROUTE_NODE},
+    {"GET", "/api/internal/v1/runs/:id/final", run_final, ROUTE_NODE},
+    {"GET", "/api/internal/v1/tools/:version", tool, ROUTE_NODE},
+    {0},
+};

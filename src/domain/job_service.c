@@ -1,0 +1,475 @@
+/*
+ * job_service.c - the job service (see job_service.h).
+ *
+ * claim() turns a claimed job and its run into a struct job: the
+ * workspace's name and working directory, the tool binary resolved from
+ * the run's or the workspace's terraform-version (executor/job_tool.c,
+ * which may install it first), the effective variables (the workspace's
+ * and its variable sets', decrypted; the run's own variables win), and
+ * the run token minted by the claim.  If that fails the reason goes to
+ * the phase's log, the job is finished errored at once and claim() looks
+ * for the next one: a worker never sees a half-made job.
+ *
+ * Every other operation first checks that the job is still running and,
+ * given an owner, that the owner holds it, so a worker whose lease was
+ * lost (reaped, force-canceled) cannot touch the run any more.
+ *
+ * SPDX-License-Identifier: MPL-2.0
+ */
+#include "domain/job_service.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "blob/blob.h"
+#include "core/file.h"
+#include "core/log.h"
+#include "domain/run.h"
+#include "executor/job_tool.h"
+#include "store/store.h"
+
+struct job_service {
+    struct terrace_server *srv;
+    struct job_service_opts o;
+};
+
+void job_service_defaults(struct job_service_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->lease_ms = 30000;
+    o->sweep_ms = 60000;
+}
+
+int64_t job_service_lease_ms(const struct job_service *js)
+{
+    return js->o.lease_ms;
+}
+
+/* ---- claim --------------------------------------------------------------- */
+
+/* A JSON array text of strings into a C array in a. */
+static const char **str_array(struct arena *a, const char *text, int *n)
+{
+    json_t *arr = json_loads(text != NULL ? text : "[]", 0, NULL);
+    size_t len = json_is_array(arr) ? json_array_size(arr) : 0;
+    const char **out = arena_alloc(a, sizeof(char *) * (len + 1));
+    *n = 0;
+    for (size_t i = 0; i < len; i++) {
+        json_t *s = json_array_get(arr, i);
+        if (json_is_string(s))
+            out[(*n)++] = arena_strdup(a, json_string_value(s));
+    }
+    json_decref(arr);
+    return out;
+}
+
+/* Effective variables: the workspace's (with sets), then the run's own
+ * (terraform, HCL literals) replacing terraform variables of the same
+ * key. */
+static tr_err job_vars(struct terrace_server *srv, struct arena *a,
+                       const struct st_run *r, struct job *j,
+                       struct tr_errbuf *eb)
+{
+    struct st_var *vars = NULL;
+    int nv = 0;
+    tr_err e = store_vars_for_run(srv->db, srv->keys, a, r->workspace_id, &vars,
+                                  &nv, eb);
+    if (e != TR_OK)
+        return e;
+    const char *run_vars = "[]";
+    e = run_variables(srv, a, r, &run_vars, eb);
+    if (e != TR_OK)
+        return e;
+    json_t *rv = json_loads(run_vars, 0, NULL);
+    size_t nr = json_is_array(rv) ? json_array_size(rv) : 0;
+    j->vars = arena_alloc(a, sizeof(struct job_var) * ((size_t)nv + nr + 1));
+    for (int i = 0; i < nv; i++)
+        j->vars[j->nvars++] = (struct job_var){
+            .key = vars[i].key,
+            .value = vars[i].value ? vars[i].value : "",
+            .env = util_streq(vars[i].category, "env"),
+            .hcl = vars[i].hcl,
+            .sensitive = vars[i].sensitive,
+        };
+    for (size_t k = 0; k < nr; k++) {
+        json_t *o = json_array_get(rv, k);
+        const char *key = json_string_value(json_object_get(o, "key"));
+        const char *val = json_string_value(json_object_get(o, "value"));
+        if (key == NULL || val == NULL)
+            continue;
+        struct job_var v = {.key = arena_strdup(a, key),
+                            .value = arena_strdup(a, val),
+                            .hcl = true};
+        int at = j->nvars;
+        for (int i = 0; i < j->nvars; i++)
+            if (!j->vars[i].env && strcmp(j->vars[i].key, key) == 0)
+                at = i;
+        if (at == j->nvars)
+            j->nvars++;
+        j->vars[at] = v;
+    }
+    json_decref(rv);
+    return TR_OK;
+}
+
+static tr_err fill_job(struct job_service *js, struct arena *a,
+                       const struct st_job *sj, const struct st_run *r,
+                       char *token, struct job *j, struct tr_errbuf *eb)
+{
+    struct terrace_server *srv = js->srv;
+    struct st_workspace w;
+    tr_err e = store_ws_get(srv->db, a, r->workspace_id, &w, eb);
+    if (e != TR_OK)
+        return e;
+    struct st_org org;
+    e = store_org_get(srv->db, a, w.org, &org, eb);
+    if (e != TR_OK)
+        return e;
+    bool apply = util_streq(sj->phase, "apply");
+    bool structured =
+        store_settings_flag(w.settings, "structured-run-output-enabled");
+    *j = (struct job){
+        .id = sj->id,
+        .phase = apply ? JOB_APPLY : JOB_PLAN,
+        .run_id = r->id,
+        .phase_id = sj->phase_id,
+        .org = w.org,
+        .org_id = org.id,
+        .workspace = w.name,
+        .workspace_id = w.id,
+        .cv_id = r->cv_id,
+        .working_directory = w.working_directory ? w.working_directory : "",
+        .token = token,
+        .api_url = srv->external_url,
+        .speculative = r->plan_only,
+        .is_destroy = r->is_destroy,
+        .refresh = r->refresh,
+        .refresh_only = r->refresh_only,
+        .save_plan = r->save_plan,
+        .structured = structured,
+        .want_schemas = r->save_plan || structured,
+        .timeout_s = apply ? js->o.apply_timeout_s : js->o.plan_timeout_s,
+    };
+    const char *want = r->terraform_version != NULL && *r->terraform_version
+                           ? r->terraform_version
+                           : w.terraform_version;
+    e = job_tool_resolve(srv, a, sj->id, js->o.lease_ms, want, &j->tool_path,
+                         &j->tool_sha256, &j->tool_version, eb);
+    if (e != TR_OK)
+        return e;
+    j->targets = str_array(a, r->target_addrs, &j->ntargets);
+    j->replaces = str_array(a, r->replace_addrs, &j->nreplaces);
+    return job_vars(srv, a, r, j, eb);
+}
+
+tr_err job_service_claim(struct job_service *js, struct arena *a,
+                         const char *node, int wait_ms, struct job *out,
+                         struct tr_errbuf *eb)
+{
+    struct terrace_server *srv = js->srv;
+    int64_t deadline = util_now_ms() + (wait_ms > 0 ? wait_ms : 0);
+    for (;;) {
+        uint64_t gen = run_signal_gen(srv->run_signal);
+        struct st_job sj;
+        struct st_run r;
+        char *token = NULL;
+        tr_err e = run_claim(srv, a, node, js->o.lease_ms, &sj, &r, &token, eb);
+        if (e == TR_OK) {
+            struct tr_errbuf why = {{0}};
+            e = fill_job(js, a, &sj, &r, token, out, &why);
+            if (e == TR_OK)
+                return TR_OK;
+            /* the worker never sees a job it cannot run */
+            log_warn("run %s: job %s cannot start: %s", r.id, sj.id,
+                     tr_errbuf_msg(&why, e));
+            /* the user reads why in the phase's log */
+            job_tool_log(srv, sj.id,
+                         arena_printf(a, "Error: the run cannot start: %s\n",
+                                      tr_errbuf_msg(&why, e)));
+            struct run_result res = {.outcome = RUN_OUT_ERRORED,
+                                     .error = tr_errbuf_msg(&why, e)};
+            struct tr_errbuf eb2 = {{0}};
+            run_finish(srv, a, sj.id, &res, &eb2);
+            continue;
+        }
+        if (e != TR_ERR_NOT_FOUND)
+            return e;
+        int64_t left = deadline - util_now_ms();
+        if (left <= 0)
+            return tr_fail(eb, TR_ERR_NOT_FOUND, "no job is queued");
+        int slice = js->o.sweep_ms > 0 ? js->o.sweep_ms : 60000;
+        run_signal_wait(srv->run_signal, gen, left > slice ? slice : (int)left);
+    }
+}
+
+/* ---- the other operations ------------------------------------------------ */
+
+/* The job if it is still running and, with owner, held by owner. */
+static tr_err held_job(struct job_service *js, struct arena *a, const char *id,
+                       const char *owner, struct st_job *j,
+                       struct tr_errbuf *eb)
+{
+    tr_err e = store_job_get(js->srv->db, a, id, j, eb);
+    if (e == TR_ERR_NOT_FOUND)
+        return tr_fail(eb, e, "job %s not found", id);
+    if (e != TR_OK)
+        return e;
+    if (!util_streq(j->status, "running") ||
+        (owner != NULL && !util_streq(j->node, owner)))
+        return tr_fail(eb, TR_ERR_CONFLICT, "the job is no longer this node's");
+    return TR_OK;
+}
+
+tr_err job_service_heartbeat(struct job_service *js, const char *job_id,
+                             const char *owner, int *cancel,
+                             struct tr_errbuf *eb)
+{
+    struct arena *a = arena_new();
+    struct st_job j;
+    tr_err e = held_job(js, a, job_id, owner, &j, eb);
+    if (e == TR_OK)
+        e = run_heartbeat(js->srv, a, job_id, js->o.lease_ms, cancel, eb);
+    if (e == TR_ERR_CONFLICT) /* reaped or force-canceled meanwhile */
+        e = tr_fail(eb, e, "the job is no longer this node's");
+    arena_destroy(a);
+    return e;
+}
+
+tr_err job_service_append_log(struct job_service *js, const char *job_id,
+                              const char *owner, const void *data, size_t len,
+                              struct tr_errbuf *eb)
+{
+    struct arena *a = arena_new();
+    struct st_job j;
+    tr_err e = held_job(js, a, job_id, owner, &j, eb);
+    if (e == TR_OK)
+        e = store_log_append(js->srv->db, js->srv->keys, a, job_id, data, len,
+                             eb);
+    if (e == TR_ERR_CONFLICT)
+        e = tr_fail(eb, e, "the job is no longer this node's");
+    arena_destroy(a);
+    return e;
+}
+
+tr_err job_service_reader_to_file(struct blob_reader *in, uint64_t size,
+                                  const char *dest_path, struct tr_errbuf *eb)
+{
+    int out = open(dest_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (out < 0)
+        return tr_fail(eb, TR_ERR_IO, "cannot create %s: %s", dest_path,
+                       strerror(errno));
+    char buf[65536];
+    tr_err e = TR_OK;
+    for (uint64_t off = 0; e == TR_OK && off < size;) {
+        size_t n = 0;
+        e = blob_reader_pread(in, buf, sizeof(buf), off, &n, eb);
+        if (e == TR_OK && n == 0)
+            e = tr_fail(eb, TR_ERR_IO, "an object shrank while read");
+        if (e == TR_OK)
+            e = file_write_exact(out, buf, n, eb);
+        off += n;
+    }
+    if (close(out) != 0 && e == TR_OK)
+        e = tr_fail(eb, TR_ERR_IO, "cannot write %s", dest_path);
+    return e;
+}
+
+tr_err job_service_open_config(struct job_service *js, struct arena *a,
+                               const char *job_id, const char *owner,
+                               struct blob_reader **rd, uint64_t *size,
+                               struct tr_errbuf *eb)
+{
+    struct terrace_server *srv = js->srv;
+    struct st_job j;
+    struct st_run r;
+    struct st_cv cv;
+    tr_err e = held_job(js, a, job_id, owner, &j, eb);
+    if (e == TR_OK)
+        e = store_run_get(srv->db, a, j.run_id, &r, eb);
+    if (e == TR_OK && r.cv_id == NULL)
+        e = tr_fail(eb, TR_ERR_NOT_FOUND, "the run has no configuration");
+    if (e == TR_OK)
+        e = store_cv_get(srv->db, a, r.cv_id, &cv, eb);
+    if (e == TR_OK && cv.blob_key == NULL)
+        e = tr_fail(eb, TR_ERR_NOT_FOUND,
+                    "configuration version %s has no uploaded configuration",
+                    cv.id);
+    if (e == TR_OK)
+        e = blob_reader_open(srv->blob, cv.blob_key, rd, size, eb);
+    return e;
+}
+
+tr_err job_service_open_plan(struct job_service *js, struct arena *a,
+                             const char *job_id, const char *owner,
+                             struct blob_reader **rd, uint64_t *size,
+                             struct tr_errbuf *eb)
+{
+    struct terrace_server *srv = js->srv;
+    struct st_job j;
+    struct st_run r;
+    struct st_phase p;
+    tr_err e = held_job(js, a, job_id, owner, &j, eb);
+    if (e == TR_OK && !util_streq(j.phase, "apply"))
+        e = tr_fail(eb, TR_ERR_NOT_FOUND, "only an apply job has a plan");
+    if (e == TR_OK)
+        e = store_run_get(srv->db, a, j.run_id, &r, eb);
+    if (e == TR_OK)
+        e = store_phase_get(srv->db, a, r.plan_id, &p, eb);
+    if (e == TR_OK && p.plan_blob_key == NULL)
+        e = tr_fail(eb, TR_ERR_NOT_FOUND, "the plan file was not stored");
+    if (e == TR_OK)
+        e = blob_reader_open(srv->blob, p.plan_blob_key, rd, size, eb);
+    return e;
+}
+
+/* ---- uploaded files ------------------------------------------------------ */
+
+static const char *const file_kinds[] = {"plan", "json-plan", "schemas"};
+
+static const char *file_key(struct arena *a, const char *job_id, int kind)
+{
+    return arena_printf(a, "jobs/%s/%s", job_id, file_kinds[kind]);
+}
+
+tr_err job_service_put_file(struct job_service *js, struct arena *a,
+                            const char *job_id, const char *owner,
+                            const char *kind, const char *path,
+                            struct tr_errbuf *eb)
+{
+    int k = -1;
+    for (int i = 0; i < 3; i++)
+        if (util_streq(kind, file_kinds[i]))
+            k = i;
+    if (k < 0)
+        return tr_fail(eb, TR_ERR_INVALID,
+                       "a job file is plan, json-plan or schemas");
+    struct st_job j;
+    tr_err e = held_job(js, a, job_id, owner, &j, eb);
+    if (e == TR_OK && !util_streq(j.phase, "plan"))
+        e = tr_fail(eb, TR_ERR_CONFLICT, "only a plan job uploads files");
+    if (e == TR_OK)
+        e = blob_put_file(js->srv->blob, file_key(a, job_id, k), path, eb);
+    return e;
+}
+
+/* The uploaded file of kind k, copied to a local spool file (*path, which
+ * a removes), or *path NULL when none was uploaded. */
+static tr_err take_file(struct job_service *js, struct arena *a,
+                        const char *job_id, int k, const char **path,
+                        struct tr_errbuf *eb)
+{
+    struct blob *b = js->srv->blob;
+    struct blob_reader *rd = NULL;
+    uint64_t size = 0;
+    *path = NULL;
+    tr_err e = blob_reader_open(b, file_key(a, job_id, k), &rd, &size, eb);
+    if (e == TR_ERR_NOT_FOUND)
+        return TR_OK;
+    if (e != TR_OK)
+        return e;
+    int fd = -1;
+    char *spool = NULL;
+    e = blob_spool(b, a, &fd, &spool, eb);
+    if (e == TR_OK)
+        e = job_service_reader_to_file(rd, size, spool, eb);
+    blob_reader_close(rd);
+    if (e == TR_OK)
+        *path = spool;
+    return e;
+}
+
+static void drop_files(struct job_service *js, struct arena *a,
+                       const char *job_id)
+{
+    for (int k = 0; k < 3; k++) {
+        tr_err e = blob_remove(js->srv->blob, file_key(a, job_id, k), NULL);
+        if (e != TR_OK && e != TR_ERR_NOT_FOUND)
+            log_warn("job %s: cannot remove its uploaded %s", job_id,
+                     file_kinds[k]);
+    }
+}
+
+tr_err job_service_finish(struct job_service *js, const char *job_id,
+                          const char *owner, const struct job_result *res,
+                          struct tr_errbuf *eb)
+{
+    static const enum run_outcome map[] = {
+        [JOB_FINISHED] = RUN_OUT_FINISHED,
+        [JOB_ERRORED] = RUN_OUT_ERRORED,
+        [JOB_CANCELED] = RUN_OUT_CANCELED,
+        [JOB_FORCE_CANCELED] = RUN_OUT_FORCE_CANCELED,
+    };
+    bool known =
+        res->outcome >= JOB_FINISHED && res->outcome <= JOB_FORCE_CANCELED;
+    struct run_result rr = {
+        .outcome = known ? map[res->outcome] : RUN_OUT_ERRORED,
+        .error = res->error,
+        .has_changes = res->has_changes,
+        .additions = res->additions,
+        .changes = res->changes,
+        .destructions = res->destructions,
+        .imports = res->imports,
+        .plan_file = res->plan_file,
+        .json_plan_file = res->json_plan_file,
+        .schemas_file = res->schemas_file,
+    };
+    struct arena *a = arena_new();
+    struct st_job j;
+    tr_err e = held_job(js, a, job_id, owner, &j, eb);
+    bool plan = e == TR_OK && util_streq(j.phase, "plan");
+    if (plan && rr.plan_file == NULL)
+        e = take_file(js, a, job_id, 0, &rr.plan_file, eb);
+    if (plan && e == TR_OK && rr.json_plan_file == NULL)
+        e = take_file(js, a, job_id, 1, &rr.json_plan_file, eb);
+    if (plan && e == TR_OK && rr.schemas_file == NULL)
+        e = take_file(js, a, job_id, 2, &rr.schemas_file, eb);
+    if (e == TR_OK)
+        e = run_finish(js->srv, a, job_id, &rr, eb);
+    if (e == TR_ERR_CONFLICT)
+        e = tr_fail(eb, e, "the job is no longer this node's");
+    /* kept across a failure that a retry may get past */
+    if (plan && (e == TR_OK || e == TR_ERR_CONFLICT))
+        drop_files(js, a, job_id);
+    arena_destroy(a);
+    return e;
+}
+
+tr_err job_service_run_final(struct job_service *js, const char *run_id,
+                             bool *final, struct tr_errbuf *eb)
+{
+    struct arena *a = arena_new();
+    struct st_run r;
+    tr_err e = store_run_get(js->srv->db, a, run_id, &r, eb);
+    if (e == TR_ERR_NOT_FOUND) { /* its workspace was deleted */
+        *final = true;
+        e = TR_OK;
+    } else if (e == TR_OK) {
+        *final = run_is_final(r.status);
+    }
+    arena_destroy(a);
+    return e;
+}
+
+tr_err job_service_new(struct terrace_server *srv,
+                       const struct job_service_opts *o,
+                       struct job_service **out, struct tr_errbuf *eb)
+{
+    struct job_service *js = calloc(1, sizeof(*js));
+    if (js == NULL)
+        return tr_fail(eb, TR_ERR_NOMEM, "out of memory");
+    js->srv = srv;
+    js->o = *o;
+    if (js->o.lease_ms <= 0)
+        js->o.lease_ms = 30000;
+    *out = js;
+    return TR_OK;
+}
+
+void job_service_free(struct job_service *js)
+{
+    free(js);
+}

@@ -1,0 +1,435 @@
+"""The internal API secondaries call on a primary (/api/internal/v1/),
+driven with plain HTTP as a secondary would: joining with a wrong, a
+rotated and the current join token; claiming the job of a real queued
+run, heartbeating, logging, fetching its configuration and tool, and
+finishing it, checked through the public API; a node that left is
+refused; user tokens and node credentials each stay on their own API;
+bad input gets the right 4xx and changes nothing (checked in the
+database itself).  Also the join token's admin endpoints and
+`terrace admin join-token`.
+
+Always a primary on PostgreSQL (the internal API exists only there),
+started with --executors 0 so no local worker takes a job."""
+import hashlib
+import io
+import json
+import os
+import subprocess
+import tarfile
+
+import pytest
+
+from conftest import assert_error, unique
+from terrace import BUILD, Daemon
+
+API = "/api/v2"
+INT = "/api/internal/v1"
+MAX_BODY = 1 << 20
+
+
+@pytest.fixture(scope="module")
+def d():
+    dm = Daemon(backend="pg",
+                extra_args=["--executors", "0", "--max-body", str(MAX_BODY)])
+    dm.start()
+    yield dm
+    rc = dm.stop()
+    with open(os.path.join(dm.tmp, "terraced.log"), errors="replace") as f:
+        log = f.read()
+    dm.close()
+    # a clean stop: no leak or sanitizer report from any of the above
+    assert rc == 0 and "Sanitizer" not in log, log[-4000:]
+
+
+@pytest.fixture(scope="module")
+def c(d):
+    return d.client()
+
+
+@pytest.fixture(scope="module")
+def tool(c, d):
+    """A registered tool version (a stand-in binary the claim resolves)."""
+    text = "#!/bin/sh\necho stand-in tofu\n"
+    path = os.path.join(d.tmp, "tofu-stand-in")
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o755)
+    sha = hashlib.sha256(text.encode()).hexdigest()
+    r = c.post(API + "/admin/terraform-versions", {"data": {
+        "type": "terraform-versions",
+        "attributes": {"version": "1.9.7", "path": path, "sha": sha}}})
+    assert r.status == 201, r
+    return {"version": "1.9.7", "sha": sha, "bytes": text.encode()}
+
+
+@pytest.fixture
+def org(c):
+    name = unique("org")
+    r = c.post(API + "/organizations", {"data": {
+        "type": "organizations",
+        "attributes": {"name": name, "email": "o@example.com"}}})
+    assert r.status == 201, r
+    yield name
+    c.delete(API + "/organizations/" + name)
+
+
+# ---- helpers -----------------------------------------------------------------
+
+def sql(d, query):
+    """One value from the primary's database."""
+    out = subprocess.check_output(["psql", "-XAtq", d.conninfo, "-c", query],
+                                  text=True)
+    return out.strip()
+
+
+def post_json(client, path, body, raw=None):
+    data = raw if raw is not None else json.dumps(body)
+    return client.post(path, raw=data, ctype="application/json")
+
+
+def join_token(c):
+    r = c.get(API + "/admin/join-token")
+    assert r.status == 200, r
+    return r.json["data"]["attributes"]["token"]
+
+
+def join(c, d, name=None, token=None):
+    """Joins a node; returns (node id, a client holding its credential)."""
+    r = post_json(c.with_token(None), INT + "/join", {
+        "join_token": token or join_token(c), "name": name or unique("s"),
+        "address": "127.0.2.1", "version": "0.1.0", "capacity": 2})
+    assert r.status == 201, r
+    assert r.json["node_id"].startswith("node-")
+    assert r.json["credential"].startswith("trnode")
+    return r.json["node_id"], c.with_token(r.json["credential"])
+
+
+def tgz():
+    buf = io.BytesIO()
+    data = b'resource "terraform_data" "x" {}\n'
+    with tarfile.open(fileobj=buf, mode="w:gz") as t:
+        ti = tarfile.TarInfo("main.tf")
+        ti.size = len(data)
+        t.addfile(ti, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def queued_run(c, org, vars_=()):
+    """A workspace with an uploaded configuration and a queued run."""
+    r = c.post("%s/organizations/%s/workspaces" % (API, org), {"data": {
+        "type": "workspaces", "attributes": {"name": unique("ws")}}})
+    assert r.status == 201, r
+    ws = r.json["data"]["id"]
+    for key, value in vars_:
+        r = c.post("%s/workspaces/%s/vars" % (API, ws), {"data": {
+            "type": "vars", "attributes": {
+                "key": key, "value": value, "category": "terraform"}}})
+        assert r.status == 201, r
+    r = c.post("%s/workspaces/%s/configuration-versions" % (API, ws),
+               {"data": {"type": "configuration-versions",
+                         "attributes": {"auto-queue-runs": False}}})
+    assert r.status == 201, r
+    cv = r.json["data"]["id"]
+    config = tgz()
+    u = c.put(r.json["data"]["attributes"]["upload-url"], raw=config,
+              token=None)
+    assert u.status == 200, u
+    r = c.post(API + "/runs", {"data": {"type": "runs", "attributes": {},
+                                        "relationships": {
+        "workspace": {"data": {"type": "workspaces", "id": ws}},
+        "configuration-version": {
+            "data": {"type": "configuration-versions", "id": cv}}}}})
+    assert r.status == 201, r
+    run = r.json["data"]
+    assert run_status(c, run["id"]) == "plan_queued"
+    return run, config
+
+
+def run_status(c, run_id):
+    r = c.get("%s/runs/%s" % (API, run_id))
+    assert r.status == 200, r
+    return r.json["data"]["attributes"]["status"]
+
+
+def claim(node, run_id, wait=5000):
+    """Claims until the job of run_id comes (other tests' jobs are not
+    left queued, but be sure); returns the job object."""
+    for _ in range(10):
+        r = node.post("%s/claim?wait=%d" % (INT, wait), raw=b"")
+        assert r.status == 200, r
+        job = r.json["job"]
+        if job["run_id"] == run_id:
+            return job
+        finish(node, job["id"], outcome="errored", error="not this test's")
+    raise AssertionError("the run's job never came")
+
+
+def finish(node, job_id, **body):
+    body.setdefault("outcome", "finished")
+    return post_json(node, "%s/jobs/%s/finish" % (INT, job_id), body)
+
+
+def job_row(d, job_id):
+    return sql(d, "SELECT status || '|' || COALESCE(node, '') || '|' || "
+                  "lease_until FROM jobs WHERE id = '%s'" % job_id)
+
+
+# ---- join --------------------------------------------------------------------
+
+def test_join_token_admin_endpoints(c, d):
+    a = join_token(c)
+    assert a.startswith("trjoin") and len(a) == 70
+    assert join_token(c) == a  # stable until rotated
+    # sealed under the KEK in the database, never in clear
+    stored = sql(d, "SELECT value FROM site_settings WHERE key = "
+                    "'join-token'")
+    assert stored and a not in stored
+    assert_error(c.get(API + "/admin/join-token", token=None), 401)
+    r = c.post("%s/admin/users" % API, {"data": {"type": "users", "attributes": {
+        "username": unique("u"), "email": "u@example.com"}}})
+    assert r.status == 201, r
+    uid = r.json["data"]["id"]
+    r = c.post("%s/admin/users/%s/authentication-tokens" % (API, uid),
+               {"data": {"type": "authentication-tokens", "attributes": {}}})
+    assert r.status == 201, r
+    plain = c.with_token(r.json["data"]["attributes"]["token"])
+    assert_error(plain.get(API + "/admin/join-token"), 404)
+    assert_error(plain.post(API + "/admin/join-token"), 404)
+    assert join_token(c) == a  # the refused rotation changed nothing
+    r = c.post(API + "/admin/join-token")
+    assert r.status == 201, r
+    doc = r.json["data"]
+    assert doc["id"] == "join-token" and doc["type"] == "join-tokens"
+    assert doc["attributes"]["token"] != a
+    assert join_token(c) == doc["attributes"]["token"]
+
+
+def test_join_wrong_and_rotated_token(c, d):
+    nodes = sql(d, "SELECT count(*) FROM nodes")
+    anon = c.with_token(None)
+    body = {"name": unique("s"), "address": "127.0.2.1", "version": "0.1.0",
+            "capacity": 1}
+    for wrong in ("trjoin" + "0" * 64, "x", join_token(c) + "x"):
+        r = post_json(anon, INT + "/join", dict(body, join_token=wrong))
+        assert_error(r, 401)
+        assert "terrace admin join-token" in r.json["errors"][0]["detail"]
+    old = join_token(c)
+    assert c.post(API + "/admin/join-token").status == 201
+    r = post_json(anon, INT + "/join", dict(body, join_token=old))
+    assert_error(r, 401)
+    assert "rotated" in r.json["errors"][0]["detail"]
+    assert sql(d, "SELECT count(*) FROM nodes") == nodes
+    node_id, node = join(c, d)
+    assert sql(d, "SELECT role || ',' || state || ',' || capacity FROM "
+                  "nodes WHERE id = '%s'" % node_id) == "secondary,active,2"
+    r = post_json(node, INT + "/nodes/heartbeat",
+                  {"running_jobs": 1, "state": "draining"})
+    assert r.status == 200, r
+    assert r.json == {"node_id": node_id}
+    assert sql(d, "SELECT state || ',' || running_jobs FROM nodes WHERE "
+                  "id = '%s'" % node_id) == "draining,1"
+
+
+def test_join_bad_input(c, d):
+    nodes = sql(d, "SELECT count(*) FROM nodes")
+    anon = c.with_token(None)
+    good = {"join_token": join_token(c), "name": unique("s"), "capacity": 1}
+    assert_error(post_json(anon, INT + "/join", None, raw="{not json"), 400)
+    assert_error(post_json(anon, INT + "/join", None, raw="[1]"), 400)
+    for bad in ({"name": 7}, {"name": ""}, {"capacity": -1},
+                {"capacity": "2"}, {"capacity": 5000}, {"address": []},
+                {"join_token": 5}):
+        assert_error(post_json(anon, INT + "/join", dict(good, **bad)), 422)
+    missing = dict(good)
+    del missing["join_token"]
+    assert_error(post_json(anon, INT + "/join", missing), 422)
+    assert sql(d, "SELECT count(*) FROM nodes") == nodes
+
+
+# ---- jobs --------------------------------------------------------------------
+
+def test_claim_run_and_finish(c, d, org, tool):
+    run, config = queued_run(c, org, vars_=[("greeting", "hi")])
+    node_id, node = join(c, d)
+    job = claim(node, run["id"])
+    assert job["phase"] == "plan" and job["run_id"] == run["id"]
+    assert job["phase_id"] == run["relationships"]["plan"]["data"]["id"]
+    assert job["org"] == org and job["workspace_id"]
+    assert job["tool_version"] == tool["version"]
+    assert job["tool_sha256"] == tool["sha"]
+    assert job["token"] and job["api_url"] == d.url
+    assert "tool_path" not in job and "ca_file" not in job
+    assert {"key": "greeting", "value": "hi", "env": False, "hcl": False,
+            "sensitive": False} in job["vars"]
+    assert job["targets"] == [] and job["replaces"] == []
+    assert job_row(d, job["id"]).startswith("running|%s|" % node_id)
+    assert run_status(c, run["id"]) == "planning"
+    # the run token reaches the public API like a worker's
+    r = c.get("%s/workspaces/%s" % (API, job["workspace_id"]),
+              token=job["token"])
+    assert r.status == 200, r
+
+    lease = int(job_row(d, job["id"]).split("|")[2])
+    r = node.post("%s/jobs/%s/heartbeat" % (INT, job["id"]), raw=b"")
+    assert r.status == 200, r
+    assert r.json == {"cancel": 0}
+    assert int(job_row(d, job["id"]).split("|")[2]) >= lease
+
+    r = node.post("%s/jobs/%s/log" % (INT, job["id"]),
+                  raw=b"hello from a secondary\n")
+    assert r.status == 204, r
+    r = node.get("%s/jobs/%s/config" % (INT, job["id"]))
+    assert r.status == 200 and r.body == config
+    # a plan job has no saved plan to fetch
+    assert_error(node.get("%s/jobs/%s/plan" % (INT, job["id"])), 404)
+
+    r = node.get("%s/tools/%s" % (INT, tool["version"]))
+    assert r.status == 200, r
+    assert r.headers["X-Terrace-Sha256"] == tool["sha"]
+    assert r.body == tool["bytes"]
+    assert_error(node.get(INT + "/tools/9.9.9"), 404)
+
+    r = node.get("%s/runs/%s/final" % (INT, run["id"]))
+    assert r.status == 200 and r.json == {"final": False}
+
+    r = finish(node, job["id"], outcome="finished", has_changes=False,
+               additions=0, changes=0, destructions=0, imports=0)
+    assert r.status == 204, r
+    assert run_status(c, run["id"]) == "planned_and_finished"
+    r = node.get("%s/runs/%s/final" % (INT, run["id"]))
+    assert r.json == {"final": True}
+    plan = c.get("%s/plans/%s" % (API, job["phase_id"]))
+    assert plan.status == 200, plan
+    log = c.get("%s/plans/%s/logs" % (API, job["phase_id"]))
+    assert log.status == 200 and b"hello from a secondary" in log.body
+    # the job is over: it is no longer this node's
+    r = node.post("%s/jobs/%s/heartbeat" % (INT, job["id"]), raw=b"")
+    assert_error(r, 409)
+    assert "no longer this node's" in r.json["errors"][0]["detail"]
+    assert_error(node.post("%s/jobs/%s/log" % (INT, job["id"]), raw=b"x"),
+                 409)
+
+
+def test_errored_finish_reaches_the_run(c, d, org, tool):
+    run, _ = queued_run(c, org)
+    _, node = join(c, d)
+    job = claim(node, run["id"])
+    r = finish(node, job["id"], outcome="errored", error="tofu crashed")
+    assert r.status == 204, r
+    assert run_status(c, run["id"]) == "errored"
+
+
+def test_another_nodes_job_and_bad_input(c, d, org, tool):
+    run, _ = queued_run(c, org)
+    a_id, a = join(c, d)
+    _, b = join(c, d)
+    job = claim(a, run["id"])
+    before = job_row(d, job["id"])
+    logs = sql(d, "SELECT count(*) FROM log_chunks")
+    jp = "%s/jobs/%s" % (INT, job["id"])
+    # another node's job: refused, nothing changes
+    assert_error(b.post(jp + "/heartbeat", raw=b""), 409)
+    assert_error(b.post(jp + "/log", raw=b"not mine"), 409)
+    assert_error(b.get(jp + "/config"), 409)
+    assert_error(b.put(jp + "/files/json-plan", raw=b"{}"), 409)
+    assert_error(finish(b, job["id"]), 409)
+    # unknown job
+    for path in ("/heartbeat", "/log", "/finish"):
+        assert_error(a.post(INT + "/jobs/job-doesnotexist" + path,
+                            raw=b'{"outcome": "finished"}',
+                            ctype="application/json"), 404)
+    assert_error(a.get(INT + "/jobs/job-doesnotexist/config"), 404)
+    # bad finish bodies
+    assert_error(post_json(a, jp + "/finish", None, raw="{oops"), 400)
+    for bad in ({"outcome": "done"}, {"outcome": 1}, {},
+                {"outcome": "finished", "additions": -1},
+                {"outcome": "finished", "has_changes": "yes"},
+                {"outcome": "finished", "changes": 1.5}):
+        assert_error(post_json(a, jp + "/finish", bad), 422)
+    assert_error(a.put(jp + "/files/state", raw=b"x"), 404)
+    # huge bodies
+    try:
+        assert_error(a.post(jp + "/log", raw=b"x" * (MAX_BODY + 1)), 413)
+    except OSError:
+        pass  # the server may close while the client is still sending
+    # bad wait
+    for w in ("abc", "-1", "30001"):
+        assert_error(a.post(INT + "/claim?wait=" + w, raw=b""), 400)
+    assert run_status(c, run["id"]) == "planning"
+    assert job_row(d, job["id"]) == before
+    assert sql(d, "SELECT count(*) FROM log_chunks") == logs
+    assert a_id in before
+    assert finish(a, job["id"], outcome="errored", error="end").status == 204
+
+
+def test_uploaded_plan_files_reach_the_run(c, d, org, tool):
+    run, _ = queued_run(c, org)
+    _, node = join(c, d)
+    job = claim(node, run["id"])
+    jp = "%s/jobs/%s" % (INT, job["id"])
+    plan_json = json.dumps({"format_version": "1.2", "resource_changes": []})
+    assert node.put(jp + "/files/plan", raw=b"PK binary plan").status == 204
+    assert node.put(jp + "/files/json-plan", raw=plan_json).status == 204
+    kept = os.path.join(d.data_dir, "blobs", "objects", "jobs", job["id"])
+    assert sorted(os.listdir(kept)) == ["json-plan", "plan"]
+    r = finish(node, job["id"], outcome="finished", has_changes=False)
+    assert r.status == 204, r
+    plan = c.get("%s/plans/%s" % (API, job["phase_id"]))
+    assert plan.status == 200, plan
+    r = c.get("%s/plans/%s/json-output" % (API, job["phase_id"]))
+    assert r.status in (200, 307), r
+    # the kept copies are gone once the finish has taken them
+    assert not os.path.exists(kept) or os.listdir(kept) == []
+
+
+def test_left_node_is_refused(c, d, org, tool):
+    node_id, node = join(c, d)
+    r = node.post(INT + "/nodes/leave", raw=b"")
+    assert r.status == 204, r
+    assert sql(d, "SELECT state FROM nodes WHERE id = '%s'" % node_id) == \
+        "gone"
+    run, _ = queued_run(c, org)
+    r = node.post(INT + "/claim?wait=0", raw=b"")
+    assert_error(r, 401)
+    assert "left the cluster" in r.json["errors"][0]["detail"]
+    assert run_status(c, run["id"]) == "plan_queued"
+    # revoked: the same for its next claim
+    other_id, other = join(c, d)
+    sql(d, "UPDATE nodes SET revoked = 1, state = 'gone' WHERE id = '%s'"
+        % other_id)
+    r = other.post(INT + "/claim?wait=0", raw=b"")
+    assert_error(r, 401)
+    assert "revoked" in r.json["errors"][0]["detail"]
+    assert run_status(c, run["id"]) == "plan_queued"
+    _, taker = join(c, d)  # leaves no queued job behind
+    job = claim(taker, run["id"])
+    assert finish(taker, job["id"], outcome="errored",
+                  error="end").status == 204
+
+
+def test_tokens_stay_on_their_own_api(c, d):
+    _, node = join(c, d)
+    # a user token on the internal API
+    r = c.post(INT + "/claim?wait=0", raw=b"")
+    assert_error(r, 401)
+    assert_error(c.post(INT + "/nodes/heartbeat", raw=b"{}"), 401)
+    assert_error(c.with_token(None).post(INT + "/claim", raw=b""), 401)
+    # a node credential on the public API
+    assert_error(node.get(API + "/organizations"), 401)
+    assert_error(node.get(API + "/admin/join-token"), 401)
+    assert_error(node.get(API + "/account/details"), 401)
+
+
+def test_cli_join_token(c, d):
+    base = [os.path.join(BUILD, "terrace"), "admin", "--url", d.url,
+            "--token-file", os.path.join(d.data_dir, "admin-token"),
+            "--ca-file", d.ca]
+    out = subprocess.run(base + ["join-token"], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == join_token(c)
+    out = subprocess.run(base + ["join-token", "--rotate"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    fresh = out.stdout.strip()
+    assert fresh.startswith("trjoin") and fresh == join_token(c)
