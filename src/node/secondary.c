@@ -331,7 +331,7 @@ static tr_err start_listener(struct terrace_server *srv, struct tr_errbuf *eb)
 static void serve(struct secondary *s, const sigset_t *set)
 {
     int64_t next_hb = 0;
-    bool was_ok = true;
+    bool was_ok = true, said_claims = false;
     for (;;) {
         if (util_now_ms() >= next_hb) {
             struct tr_errbuf eb = {{0}};
@@ -345,6 +345,12 @@ static void serve(struct secondary *s, const sigset_t *set)
         }
         if (atomic_load(&s->draining) && job_http_busy(s->jh) == 0)
             return;
+        if (atomic_load(&s->draining) && !said_claims &&
+            job_http_running(s->jh) == 0) {
+            /* a claim answered now would bring a job: it is run */
+            log_info("jobs done; waiting for the claims in flight to return");
+            said_claims = true;
+        }
         int sig = wait_signal(set, 500);
         if (sig != SIGTERM && sig != SIGINT)
             continue;

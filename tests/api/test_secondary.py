@@ -322,3 +322,48 @@ def test_sigterm_drains_an_apply(primary, c, org, secondary):
     assert sql(primary, "SELECT state FROM nodes WHERE id = '%s'" %
                node) == [["gone"]]
     assert "left the cluster" in secondary.log()
+
+
+def test_primary_restart_during_apply():
+    """The only primary dies (kill -9) while the secondary applies and
+    comes back: the secondary retries its logs, heartbeats and finish,
+    and the apply ends applied, not errored."""
+    p = Daemon(backend="pg",
+               extra_args=["--executors", "0", "--tofu-bin", TOFU_BIN])
+    try:
+        p.start()
+        pc = p.client()
+        s = Secondary(p, join_token(pc)).start()
+        try:
+            node = s.node_id()
+            name = "org-" + uuid.uuid4().hex[:8]
+            r = pc.post(API + "/organizations", {
+                "data": {"type": "organizations",
+                         "attributes": {"name": name,
+                                        "email": "o@example.com"}}})
+            assert r.status == 201, r
+            ws = workspace(pc, name)
+            run = queue_run(pc, ws, b'resource "terraform_data" "slow" {\n'
+                                    b'  provisioner "local-exec" {\n'
+                                    b'    command = "sleep 10"\n  }\n}\n')
+            deadline = time.time() + 120
+            while time.time() < deadline and sql(
+                    p, "SELECT node FROM jobs WHERE run_id = '%s' AND "
+                    "phase = 'apply'" % run) != [[node]]:
+                time.sleep(0.1)
+            p.kill9()
+            # down long enough for heartbeats and log flushes to fail
+            deadline = time.time() + 3
+            while time.time() < deadline:
+                assert s.proc.poll() is None
+                time.sleep(0.2)
+            p.start()
+            pc = p.client()
+            wait_status(pc, run, ("applied",), sec=s)
+            assert "cannot reach the primaries" in s.log()
+            s.proc.send_signal(signal.SIGTERM)
+            assert s.wait_exit(60) == 0, s.log()
+        finally:
+            s.close()
+    finally:
+        p.close()
