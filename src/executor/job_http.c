@@ -795,7 +795,7 @@ static tr_err job_claim(void *ctx, struct arena *a, const char *node,
     if (e == TR_OK)
         atomic_fetch_add(&jh->running, 1);
     atomic_fetch_sub(&jh->inflight, 1);
-    if (e == TR_ERR_BUSY || e == TR_ERR_IO) {
+    if (e == TR_ERR_BUSY || e == TR_ERR_IO || e == TR_ERR_UNAUTHORIZED) {
         /* said once per outage; the executor asks again */
         if (!was)
             log_warn("cannot claim jobs: %s", tr_errbuf_msg(eb, e));

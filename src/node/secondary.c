@@ -327,24 +327,45 @@ static tr_err start_listener(struct terrace_server *srv, struct tr_errbuf *eb)
 
 /* ---- the lifecycle ----------------------------------------------------- */
 
-/* Heartbeats and signals until the drain is over. */
-static void serve(struct secondary *s, const sigset_t *set)
+/* Starts the drain (once). */
+static void drain(struct secondary *s)
+{
+    atomic_store(&s->draining, true);
+    job_http_drain(s->jh);
+}
+
+/* Heartbeats and signals until the drain is over.  TR_ERR_UNAUTHORIZED
+ * when the primaries stopped accepting the node's credential (revoked):
+ * the node then drains and stops without leaving. */
+static tr_err serve(struct secondary *s, const sigset_t *set,
+                    struct tr_errbuf *eb)
 {
     int64_t next_hb = 0;
     bool was_ok = true, said_claims = false;
+    tr_err out = TR_OK;
     for (;;) {
-        if (util_now_ms() >= next_hb) {
-            struct tr_errbuf eb = {{0}};
-            tr_err e = heartbeat(s, &eb);
-            if (e != TR_OK && was_ok)
-                log_warn("node heartbeat failed: %s", tr_errbuf_msg(&eb, e));
-            else if (e == TR_OK && !was_ok)
+        if (util_now_ms() >= next_hb && out == TR_OK) {
+            struct tr_errbuf heb = {{0}};
+            tr_err e = heartbeat(s, &heb);
+            if (e == TR_ERR_UNAUTHORIZED) {
+                out = tr_fail(eb, e,
+                              "the primaries refuse this node's credential "
+                              "(%s); stopping once the jobs in hand end: "
+                              "remove %s from the data dir to join again "
+                              "as a new node",
+                              tr_errbuf_msg(&heb, e), CREDENTIAL_FILE);
+                log_error("%s", eb->msg);
+                drain(s);
+            } else if (e != TR_OK && was_ok) {
+                log_warn("node heartbeat failed: %s", tr_errbuf_msg(&heb, e));
+            } else if (e == TR_OK && !was_ok) {
                 log_info("node heartbeat answered again");
+            }
             was_ok = e == TR_OK;
             next_hb = util_now_ms() + HEARTBEAT_MS;
         }
         if (atomic_load(&s->draining) && job_http_busy(s->jh) == 0)
-            return;
+            return out;
         if (atomic_load(&s->draining) && !said_claims &&
             job_http_running(s->jh) == 0) {
             /* a claim answered now would bring a job: it is run */
@@ -363,8 +384,7 @@ static void serve(struct secondary *s, const sigset_t *set)
         log_info("signal %d received; draining: no new jobs, %d job(s) in "
                  "hand run to their end",
                  sig, job_http_running(s->jh));
-        atomic_store(&s->draining, true);
-        job_http_drain(s->jh);
+        drain(s);
         next_hb = 0; /* say "draining" now */
     }
 }
@@ -441,9 +461,10 @@ tr_err secondary_run(const struct cfg *cfg, struct tr_errbuf *eb)
         log_info("terrace %s (secondary) listening on %s, %d job(s) at "
                  "once, primaries at %s",
                  TERRACE_VERSION, c->listen, c->capacity, c->join_url);
-        serve(&s, &set);
+        e = serve(&s, &set, eb);
         executor_stop(exec); /* idle by now: the drain is over */
-        leave(&s);
+        if (e == TR_OK)
+            leave(&s);
     }
     if (listening)
         http_stop(&srv);

@@ -367,3 +367,13 @@ def test_primary_restart_during_apply():
             s.close()
     finally:
         p.close()
+
+
+def test_revoked_credential_stops_the_node(primary, c, secondary):
+    node = secondary.node_id()
+    sql(primary, "UPDATE nodes SET revoked = 1 WHERE id = '%s'" % node)
+    assert secondary.wait_exit(60) != 0
+    log = secondary.log()
+    assert "the primaries refuse this node's credential" in log, log
+    assert "was revoked" in log, log
+    assert "left the cluster" not in log
