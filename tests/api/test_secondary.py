@@ -377,3 +377,23 @@ def test_revoked_credential_stops_the_node(primary, c, secondary):
     assert "the primaries refuse this node's credential" in log, log
     assert "was revoked" in log, log
     assert "left the cluster" not in log
+
+
+def test_cancel_reaches_the_secondary(primary, c, org, secondary):
+    node = secondary.node_id()
+    ws = workspace(c, org)
+    run = queue_run(c, ws, b'resource "terraform_data" "slow" {\n'
+                           b'  provisioner "local-exec" {\n'
+                           b'    command = "sleep 60"\n  }\n}\n')
+    deadline = time.time() + 120
+    while time.time() < deadline and sql(
+            primary, "SELECT node FROM jobs WHERE run_id = '%s' AND "
+            "phase = 'apply'" % run) != [[node]]:
+        time.sleep(0.1)
+    r = c.post("%s/runs/%s/actions/cancel" % (API, run))
+    assert r.status == 202, r
+    # the job heartbeat brings the cancel; tofu is interrupted, not waited
+    # out (the provisioner would sleep 60 s)
+    assert wait_status(c, run, ("canceled",), timeout=40,
+                       sec=secondary) == "canceled"
+    assert "apply canceled" in secondary.log(), secondary.log()[-3000:]
