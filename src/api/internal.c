@@ -4,6 +4,18 @@
  * API): join, the node's own heartbeat and leave, job claims, run
  * finality and tool binaries.  The job routes are in internal_jobs.c.
  *
+ *   POST /join {"join_token","name","address","version","capacity"}
+ *        -> 201 {"node_id","credential"}
+ *   POST /nodes/heartbeat {"running_jobs","state"} -> 200 {"node_id"}
+ *   POST /nodes/leave -> 204 (the credential stops working)
+ *   POST /claim?wait=MS (0..30000) -> 200 {"job":{...}} or 204
+ *   GET  /runs/:id/final -> 200 {"final":bool}
+ *   GET  /tools/:version -> the binary, header X-Terrace-Sha256
+ *   jobs/:id/heartbeat | log | config | plan | files/:kind | finish
+ *        (internal_jobs.c)
+ * The job object has struct job's fields by their names (executor/job.h)
+ * but no local paths (tool_path, ca_file).
+ *
  * Every route but join needs a node credential (ROUTE_NODE, auth.c);
  * join needs the cluster's join token (domain/join_token.h), compared in
  * constant time.  Bodies are plain JSON; errors are JSON:API error
@@ -229,6 +241,40 @@ static json_t *job_json(const struct job *j)
     return o;
 }
 
+/* Answers a claim: 200 with the job, 204 when none came. */
+static void claim_reply(struct http_req *r, tr_err e, const struct job *j,
+                        const struct tr_errbuf *eb)
+{
+    if (e == TR_ERR_NOT_FOUND) {
+        http_reply(r, 204, NULL, NULL, 0);
+        return;
+    }
+    if (e != TR_OK) {
+        api_store_fail(r, e, eb);
+        return;
+    }
+    json_t *doc = json_object();
+    json_object_set_new(doc, "job", job_json(j));
+    api_internal_reply(r, 200, doc);
+}
+
+/* A parked claim ended (the job service's waiter thread). */
+static void claim_done(void *arg, tr_err e, const struct job *j,
+                       const struct tr_errbuf *eb)
+{
+    struct http_req *r = arg;
+    claim_reply(r, e, j, eb);
+    http_resume(r);
+}
+
+/* The connection is suspended: the job service takes the wait. */
+static void claim_park(struct http_req *r, void *arg)
+{
+    const int64_t *deadline = arg;
+    job_service_park(r->srv->job_service, r->arena, r->who.node_id, *deadline,
+                     claim_done, r);
+}
+
 static void claim(struct http_req *r)
 {
     int64_t wait = 0;
@@ -238,21 +284,17 @@ static void claim(struct http_req *r)
         http_error(r, 400, NULL, "wait must be an integer 0..30000 (ms)");
         return;
     }
+    int64_t *deadline = arena_alloc(r->arena, sizeof(*deadline));
+    *deadline = util_now_ms() + wait;
     struct job j;
     struct tr_errbuf eb = {{0}};
     tr_err e = job_service_claim(r->srv->job_service, r->arena, r->who.node_id,
-                                 (int)wait, &j, &eb);
-    if (e == TR_ERR_NOT_FOUND) {
-        http_reply(r, 204, NULL, NULL, 0);
-        return;
-    }
-    if (e != TR_OK) {
-        api_store_fail(r, e, &eb);
-        return;
-    }
-    json_t *doc = json_object();
-    json_object_set_new(doc, "job", job_json(&j));
-    api_internal_reply(r, 200, doc);
+                                 0, &j, &eb);
+    /* long polls wait without holding an HTTP worker thread */
+    if (e == TR_ERR_NOT_FOUND && wait > 0)
+        http_suspend(r, claim_park, deadline);
+    else
+        claim_reply(r, e, &j, &eb);
 }
 
 /* ---- runs and tools ------------------------------------------------------ */

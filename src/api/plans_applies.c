@@ -7,6 +7,10 @@
  *   GET /plans/:id/json-output-redacted    TFE's shape the CLI renders
  *   GET /runs/:id/plan/json-output(-redacted)   the same, by run
  *
+ * A phase that ran shows the node that ran it as execution-node (its
+ * name in the cluster's registry, or the in-process worker's), a Terrace
+ * extension absent for runs from before it was recorded.
+ *
  * Both JSON plans are plain application/json and stored only after
  * plan_redact() took sensitive values out (domain/run_worker.c); they
  * answer 404 until the plan has finished.  A phase's log is read from its
@@ -59,6 +63,9 @@ json_t *api_phase_json(struct http_req *r, const struct st_phase *p)
         "resource-destructions", (json_int_t)p->destructions,
         "resource-imports", (json_int_t)p->imports, "execution-details", "mode",
         "remote");
+    if (p->execution_node != NULL) /* a Terrace extension */
+        json_object_set_new(attrs, "execution-node",
+                            json_string(p->execution_node));
     json_t *links = json_pack("{s:s}", "self", self);
     json_t *rels = json_object();
     if (p->is_plan) {

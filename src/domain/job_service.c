@@ -20,6 +20,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,9 +33,25 @@
 #include "executor/job_tool.h"
 #include "store/store.h"
 
+/* A parked claim; lives in the claimer's arena. */
+struct parked {
+    struct arena *a;
+    const char *node;
+    int64_t deadline_ms;
+    job_service_done_fn done;
+    void *arg;
+    struct parked *next;
+};
+
 struct job_service {
     struct terrace_server *srv;
     struct job_service_opts o;
+    /* parked claims, FIFO, and the waiter thread serving them */
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* a claim was parked, or stopping */
+    struct parked *head, **tail;
+    bool started, stopping;
+    pthread_t waiter;
 };
 
 void job_service_defaults(struct job_service_opts *o)
@@ -454,6 +471,143 @@ tr_err job_service_run_final(struct job_service *js, const char *run_id,
     return e;
 }
 
+/* ---- parked claims ------------------------------------------------------- */
+
+/* The first parked claim, taken off the list (NULL: none). */
+static struct parked *pop_locked(struct job_service *js)
+{
+    struct parked *p = js->head;
+    if (p != NULL) {
+        js->head = p->next;
+        if (js->head == NULL)
+            js->tail = &js->head;
+    }
+    return p;
+}
+
+static void push_front_locked(struct job_service *js, struct parked *p)
+{
+    p->next = js->head;
+    js->head = p;
+    if (p->next == NULL)
+        js->tail = &p->next;
+}
+
+/* One pass: parked claims in order get jobs until none is left; then
+ * those past their deadline end empty.  Returns the earliest deadline
+ * still waiting (INT64_MAX: none). */
+static int64_t serve(struct job_service *js)
+{
+    for (;;) {
+        pthread_mutex_lock(&js->mu);
+        struct parked *p = js->stopping ? NULL : pop_locked(js);
+        pthread_mutex_unlock(&js->mu);
+        if (p == NULL)
+            break;
+        struct job j;
+        struct tr_errbuf eb = {{0}};
+        tr_err e = job_service_claim(js, p->a, p->node, 0, &j, &eb);
+        if (e == TR_ERR_NOT_FOUND) { /* nothing queued: back in front */
+            pthread_mutex_lock(&js->mu);
+            push_front_locked(js, p);
+            pthread_mutex_unlock(&js->mu);
+            break;
+        }
+        p->done(p->arg, e, e == TR_OK ? &j : NULL, &eb);
+    }
+    int64_t now = util_now_ms(), next = INT64_MAX;
+    pthread_mutex_lock(&js->mu);
+    struct parked *expired = NULL;
+    for (struct parked **pp = &js->head; *pp != NULL;) {
+        struct parked *p = *pp;
+        if (p->deadline_ms <= now || js->stopping) {
+            *pp = p->next;
+            p->next = expired;
+            expired = p;
+            continue;
+        }
+        if (p->deadline_ms < next)
+            next = p->deadline_ms;
+        pp = &p->next;
+    }
+    js->tail = &js->head;
+    while (*js->tail != NULL)
+        js->tail = &(*js->tail)->next;
+    pthread_mutex_unlock(&js->mu);
+    for (struct parked *p = expired, *n; p != NULL; p = n) {
+        n = p->next;
+        struct tr_errbuf eb = {{0}};
+        p->done(p->arg, tr_fail(&eb, TR_ERR_NOT_FOUND, "no job is queued"),
+                NULL, &eb);
+    }
+    return next;
+}
+
+static void *waiter_main(void *arg)
+{
+    struct job_service *js = arg;
+    for (;;) {
+        pthread_mutex_lock(&js->mu);
+        while (js->head == NULL && !js->stopping)
+            pthread_cond_wait(&js->cv, &js->mu);
+        bool stop = js->stopping;
+        pthread_mutex_unlock(&js->mu);
+        uint64_t gen = run_signal_gen(js->srv->run_signal);
+        int64_t next = serve(js);
+        if (stop)
+            break;
+        if (next == INT64_MAX)
+            continue;
+        /* a job queued here wakes the signal; one queued on another
+         * primary is found by the next look, a second away at most */
+        int64_t left = next - util_now_ms();
+        int slice = left < 1 ? 1 : left > 1000 ? 1000 : (int)left;
+        run_signal_wait(js->srv->run_signal, gen, slice);
+    }
+    return NULL;
+}
+
+void job_service_park(struct job_service *js, struct arena *a, const char *node,
+                      int64_t deadline_ms, job_service_done_fn done, void *arg)
+{
+    struct parked *p = arena_alloc(a, sizeof(*p));
+    *p = (struct parked){.a = a,
+                         .node = node,
+                         .deadline_ms = deadline_ms,
+                         .done = done,
+                         .arg = arg};
+    pthread_mutex_lock(&js->mu);
+    bool ok = !js->stopping;
+    if (ok && !js->started)
+        ok = js->started =
+            pthread_create(&js->waiter, NULL, waiter_main, js) == 0;
+    if (ok) {
+        *js->tail = p;
+        js->tail = &p->next;
+        pthread_cond_signal(&js->cv);
+    }
+    pthread_mutex_unlock(&js->mu);
+    if (!ok) {
+        struct tr_errbuf eb = {{0}};
+        done(arg, tr_fail(&eb, TR_ERR_NOT_FOUND, "no job is queued"), NULL,
+             &eb);
+    }
+}
+
+void job_service_unpark_all(struct job_service *js)
+{
+    if (js == NULL)
+        return;
+    pthread_mutex_lock(&js->mu);
+    bool joined = !js->started || js->stopping;
+    js->stopping = true;
+    pthread_cond_broadcast(&js->cv);
+    pthread_mutex_unlock(&js->mu);
+    if (!joined)
+        pthread_join(js->waiter, NULL);
+    serve(js); /* ends whatever is left (stopping) */
+}
+
 tr_err job_service_new(struct terrace_server *srv,
                        const struct job_service_opts *o,
                        struct job_service **out, struct tr_errbuf *eb)
@@ -465,11 +619,19 @@ tr_err job_service_new(struct terrace_server *srv,
     js->o = *o;
     if (js->o.lease_ms <= 0)
         js->o.lease_ms = 30000;
+    pthread_mutex_init(&js->mu, NULL);
+    pthread_cond_init(&js->cv, NULL);
+    js->tail = &js->head;
     *out = js;
     return TR_OK;
 }
 
 void job_service_free(struct job_service *js)
 {
+    if (js == NULL)
+        return;
+    job_service_unpark_all(js);
+    pthread_cond_destroy(&js->cv);
+    pthread_mutex_destroy(&js->mu);
     free(js);
 }

@@ -19,7 +19,9 @@
  * are kept in the blob store under jobs/<job id>/ so that any primary can
  * take the finish; finish consumes and removes them.
  *
- * Thread-safe: every call may run on any thread.
+ * Thread-safe: every call may run on any thread.  A parked claim (the
+ * internal API's long poll) is served by the service's own waiter
+ * thread, so a waiting secondary holds no HTTP worker.
  *
  * SPDX-License-Identifier: MPL-2.0
  */
@@ -65,6 +67,22 @@ void job_service_free(struct job_service *js); /* NULL ignored */
 tr_err job_service_claim(struct job_service *js, struct arena *a,
                          const char *node, int wait_ms, struct job *out,
                          struct tr_errbuf *eb);
+
+/* A claim that waits without holding the caller's thread (the internal
+ * API's long poll): the service's waiter thread (started at the first
+ * park) looks for a job for node whenever one may have been queued, at
+ * least every second, and calls done(arg, e, job, eb) exactly once: TR_OK
+ * with the job (strings in a), TR_ERR_NOT_FOUND when none came by
+ * deadline_ms (util_now_ms() clock), or another error.  Parked claims
+ * are served in the order they came.  After job_service_unpark_all()
+ * done is called at once, on the caller's thread. */
+typedef void (*job_service_done_fn)(void *arg, tr_err e, const struct job *job,
+                                    const struct tr_errbuf *eb);
+void job_service_park(struct job_service *js, struct arena *a, const char *node,
+                      int64_t deadline_ms, job_service_done_fn done, void *arg);
+/* Ends every parked claim (TR_ERR_NOT_FOUND) and stops the waiter
+ * thread; call before the HTTP server stops.  Idempotent. */
+void job_service_unpark_all(struct job_service *js);
 
 /* Extends the lease; *cancel 0, 1 cancel, 2 force-cancel. */
 tr_err job_service_heartbeat(struct job_service *js, const char *job_id,

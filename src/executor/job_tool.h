@@ -1,5 +1,5 @@
 /*
- * job_tool.h - the tool binary of a claimed job (job_local.c): the
+ * job_tool.h - the tool binary of a claimed job (domain/job_service.c): the
  * registered version the run asks for, installed from the node's release
  * mirror first when it is missing (tool_install.h) and then registered,
  * with each step and every reason it cannot be had written to the job's

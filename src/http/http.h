@@ -75,6 +75,10 @@ struct http_req {
     int nheaders;
     const char *hnames[8];
     const char *hvalues[8];
+    /* long polls (http_suspend()) */
+    void (*park)(struct http_req *r, void *arg);
+    void *park_arg;
+    bool suspended;
 };
 
 typedef void (*http_handler)(struct http_req *req);
@@ -127,6 +131,16 @@ void http_reply_blob(struct http_req *r, int status, const char *ctype,
 /* Sends size bytes of the open file fd, which the request now owns. */
 void http_reply_file(struct http_req *r, int status, const char *ctype, int fd,
                      uint64_t size);
+/* Long polls without holding a worker thread: a handler that cannot
+ * answer yet calls http_suspend() and returns without a response.  The
+ * server then suspends the connection and calls park(r, arg), which
+ * hands r to another thread; that thread later writes the response
+ * (http_reply() and the like) and calls http_resume(r) exactly once.
+ * Nothing else touches r in between.  Every suspended request must be
+ * resumed before http_stop(). */
+void http_suspend(struct http_req *r, void (*park)(struct http_req *, void *),
+                  void *arg);
+void http_resume(struct http_req *r);
 /* JSON:API error document with one error. */
 void http_error(struct http_req *r, int status, const char *title,
                 const char *detail);

@@ -312,12 +312,33 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         return MHD_YES;
     }
     struct http_req *r = &box->req;
+    if (r->suspended) /* resumed with its response */
+        return queue(box);
     if (r->body_too_large)
         http_error(r, 413, "payload too large",
                    "the request body is larger than the limit");
     else
         r->route->handler(r);
+    if (r->park != NULL) {
+        /* suspended before anyone may resume it */
+        r->suspended = true;
+        MHD_suspend_connection(conn);
+        r->park(r, r->park_arg);
+        return MHD_YES;
+    }
     return queue(box);
+}
+
+void http_suspend(struct http_req *r, void (*park)(struct http_req *, void *),
+                  void *arg)
+{
+    r->park = park;
+    r->park_arg = arg;
+}
+
+void http_resume(struct http_req *r)
+{
+    MHD_resume_connection(r->conn);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -478,8 +499,8 @@ tr_err http_start(struct terrace_server *srv, struct tr_errbuf *eb)
     e = start_guard(srv, limit, eb);
     if (e != TR_OK)
         return e;
-    unsigned flags =
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+                     MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     char *cert = NULL, *key = NULL;

@@ -28,6 +28,7 @@
 #include "core/log.h"
 #include "crypto/keys.h"
 #include "crypto/tls_cert.h"
+#include "domain/job_service.h"
 #include "domain/join_token.h"
 #include "domain/reaper.h"
 #include "domain/run.h"
@@ -428,8 +429,10 @@ tr_err node_run(const struct cfg *cfg, node_ready_fn ready, void *arg,
     struct executor *exec = NULL;
     if (e == TR_OK) {
         e = start_executor(&srv, &exec, eb);
-        if (e != TR_OK)
+        if (e != TR_OK) {
+            job_service_unpark_all(srv.job_service);
             http_stop(&srv);
+        }
     }
     if (e == TR_OK) {
         log_info("terrace %s (%s) listening on %s, external url %s",
@@ -448,6 +451,7 @@ tr_err node_run(const struct cfg *cfg, node_ready_fn ready, void *arg,
             break;
         }
         executor_stop(exec); /* tofu may still talk to the API */
+        job_service_unpark_all(srv.job_service); /* long polls end */
         http_stop(&srv);
     }
     stop_runs(&srv, &runs);

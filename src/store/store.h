@@ -904,6 +904,8 @@ struct st_phase {
     const char *json_blob_key; /* plans: `show -json` output */
     const char *redacted_json_blob_key;
     const char *status_timestamps; /* JSON object text */
+    const char *execution_node;    /* the node that ran it (its name),
+                                      NULL before or for old runs */
 };
 
 struct st_job {
@@ -1055,8 +1057,11 @@ tr_err store_run_ws_shown(struct db *db, struct arena *a, const char *ws_id,
 /* Claims the oldest queued job (created_at order; SKIP LOCKED on
  * PostgreSQL so claimers pass each other) for node with a lease until
  * lease_until, and moves its run plan_queued -> planning or apply_queued
- * -> applying, in one transaction.  TR_ERR_NOT_FOUND when none is
- * queued. */
+ * -> applying, in one transaction.  An apply job whose plan ran on a
+ * registered node (nodes.id) other than node, and not gone, is passed
+ * over for its first STORE_APPLY_AFFINITY_S seconds: that node still
+ * has the working directory.  TR_ERR_NOT_FOUND when none is queued. */
+#define STORE_APPLY_AFFINITY_S 10
 tr_err store_job_claim(struct db *db, struct arena *a, const char *node,
                        int64_t lease_until, struct st_job *job,
                        struct st_run *run, struct tr_errbuf *eb);

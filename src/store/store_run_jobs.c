@@ -122,6 +122,8 @@ tr_err store_job_claim(struct db *db, struct arena *a, const char *node,
                        int64_t lease_until, struct st_job *job,
                        struct st_run *run, struct tr_errbuf *eb)
 {
+    const char *since =
+        util_iso_from_unix(a, util_now_unix() - STORE_APPLY_AFFINITY_S);
     struct db_conn *c = db_acquire(db);
     tr_err e = TR_OK;
     const char *id = NULL;
@@ -129,13 +131,22 @@ tr_err store_job_claim(struct db *db, struct arena *a, const char *node,
         struct db_rows *r = NULL;
         bool skip = false;
         e = db_begin(c, eb);
+        /* an apply waits STORE_APPLY_AFFINITY_S for the node that ran
+         * its plan (it holds the working directory) unless it is gone */
         if (e == TR_OK)
             e = db_q(c, a, &r, eb,
                      arena_printf(a,
-                                  "SELECT id, run_id, phase FROM jobs"
-                                  " WHERE status = 'queued'"
-                                  " ORDER BY seq, id LIMIT 1%s",
-                                  db_skip_locked(c)));
+                                  "SELECT j.id, j.run_id, j.phase FROM jobs j"
+                                  " WHERE j.status = 'queued' AND NOT ("
+                                  "j.phase = 'apply' AND j.created_at > $2"
+                                  " AND EXISTS (SELECT 1 FROM jobs p"
+                                  " JOIN nodes n ON n.id = p.node"
+                                  " WHERE p.run_id = j.run_id"
+                                  " AND p.phase = 'plan' AND p.node <> $1"
+                                  " AND n.state <> 'gone'))"
+                                  " ORDER BY j.seq, j.id LIMIT 1%s",
+                                  db_skip_locked(c)),
+                     node, since);
         if (e == TR_OK && r->nrows == 0) {
             e = db_commit(c, eb);
             break;

@@ -362,15 +362,26 @@ tr_err store_run_by_cost_estimate(struct db *db, struct arena *a,
     "id, run_id, status, additions, changes, destructions, imports,"           \
     " log_blob_key, status_timestamps"
 
+/* The node that ran a phase of table t: its registry name, else what
+ * the claimer called itself (an in-process worker). */
+#define PHASE_NODE(t, phase)                                                   \
+    "(SELECT COALESCE(n.name, j.node) FROM jobs j"                             \
+    " LEFT JOIN nodes n ON n.id = j.node WHERE j.run_id = " t ".run_id"        \
+    " AND j.phase = '" phase "' AND j.node IS NOT NULL"                        \
+    " ORDER BY j.seq DESC LIMIT 1) AS execution_node"
+
 tr_err store_phase_get(struct db *db, struct arena *a, const char *id,
                        struct st_phase *out, struct tr_errbuf *eb)
 {
     bool plan = strncmp(id, "plan-", 5) == 0;
-    const char *sql = plan ? "SELECT " PHASE_COLS
-                             ", has_changes, plan_blob_key,"
-                             " json_blob_key, redacted_json_blob_key FROM plans"
-                             " WHERE id = $1"
-                           : "SELECT " PHASE_COLS " FROM applies WHERE id = $1";
+    static const char plan_sql[] =
+        "SELECT " PHASE_COLS ", has_changes, plan_blob_key, json_blob_key,"
+        " redacted_json_blob_key, " PHASE_NODE(
+            "plans", "plan") " FROM plans WHERE id = $1";
+    static const char apply_sql[] =
+        "SELECT " PHASE_COLS
+        ", " PHASE_NODE("applies", "apply") " FROM applies WHERE id = $1";
+    const char *sql = plan ? plan_sql : apply_sql;
     struct db_conn *c = db_acquire(db);
     struct db_rows *r = NULL;
     tr_err e = db_q(c, a, &r, eb, sql, id);
@@ -395,6 +406,7 @@ tr_err store_phase_get(struct db *db, struct arena *a, const char *id,
         .json_blob_key = db_get(r, 0, "json_blob_key"),
         .redacted_json_blob_key = db_get(r, 0, "redacted_json_blob_key"),
         .status_timestamps = db_get(r, 0, "status_timestamps"),
+        .execution_node = db_get(r, 0, "execution_node"),
     };
     return TR_OK;
 }

@@ -11,11 +11,15 @@ database itself).  Also the join token's admin endpoints and
 Always a primary on PostgreSQL (the internal API exists only there),
 started with --executors 0 so no local worker takes a job."""
 import hashlib
+import http.client
 import io
 import json
 import os
+import ssl
 import subprocess
 import tarfile
+import time
+import urllib.parse
 
 import pytest
 
@@ -95,13 +99,16 @@ def join_token(c):
 
 def join(c, d, name=None, token=None):
     """Joins a node; returns (node id, a client holding its credential)."""
+    name = name or unique("s")
     r = post_json(c.with_token(None), INT + "/join", {
-        "join_token": token or join_token(c), "name": name or unique("s"),
+        "join_token": token or join_token(c), "name": name,
         "address": "127.0.2.1", "version": "0.1.0", "capacity": 2})
     assert r.status == 201, r
     assert r.json["node_id"].startswith("node-")
     assert r.json["credential"].startswith("trnode")
-    return r.json["node_id"], c.with_token(r.json["credential"])
+    node = c.with_token(r.json["credential"])
+    node.name = name
+    return r.json["node_id"], node
 
 
 def tgz():
@@ -114,7 +121,7 @@ def tgz():
     return buf.getvalue()
 
 
-def queued_run(c, org, vars_=()):
+def queued_run(c, org, vars_=(), waiting=False):
     """A workspace with an uploaded configuration and a queued run."""
     r = c.post("%s/organizations/%s/workspaces" % (API, org), {"data": {
         "type": "workspaces", "attributes": {"name": unique("ws")}}})
@@ -141,7 +148,9 @@ def queued_run(c, org, vars_=()):
             "data": {"type": "configuration-versions", "id": cv}}}}})
     assert r.status == 201, r
     run = r.json["data"]
-    assert run_status(c, run["id"]) == "plan_queued"
+    # waiting: a parked claim may take it at once
+    assert run_status(c, run["id"]) in (
+        ("plan_queued", "planning") if waiting else ("plan_queued",))
     return run, config
 
 
@@ -300,6 +309,7 @@ def test_claim_run_and_finish(c, d, org, tool):
     assert r.json == {"final": True}
     plan = c.get("%s/plans/%s" % (API, job["phase_id"]))
     assert plan.status == 200, plan
+    assert plan.json["data"]["attributes"]["execution-node"] == node.name
     log = c.get("%s/plans/%s/logs" % (API, job["phase_id"]))
     assert log.status == 200 and b"hello from a secondary" in log.body
     # the job is over: it is no longer this node's
@@ -433,3 +443,120 @@ def test_cli_join_token(c, d):
     assert out.returncode == 0, out.stderr
     fresh = out.stdout.strip()
     assert fresh.startswith("trjoin") and fresh == join_token(c)
+
+
+def planned_run(c, d, org, node):
+    """A run whose plan node ran (with changes), confirmed: apply_queued;
+    returns the run id and the apply job's id."""
+    run, _ = queued_run(c, org)
+    job = claim(node, run["id"])
+    r = finish(node, job["id"], outcome="finished", has_changes=True,
+               additions=1)
+    assert r.status == 204, r
+    assert run_status(c, run["id"]) == "planned"
+    r = c.post("%s/runs/%s/actions/apply" % (API, run["id"]), raw=b"",
+               ctype="application/json")
+    assert r.status == 202, r
+    assert run_status(c, run["id"]) == "apply_queued"
+    job = sql(d, "SELECT id FROM jobs WHERE run_id = '%s' AND phase = "
+                 "'apply'" % run["id"])
+    return run["id"], job
+
+
+def test_apply_prefers_the_plans_node(c, d, org, tool):
+    _, a = join(c, d)
+    _, b = join(c, d)
+    run, apply_job = planned_run(c, d, org, a)
+    # another node passes over it while the plan's node is there
+    r = b.post(INT + "/claim?wait=300", raw=b"")
+    assert r.status == 204, r
+    assert job_row(d, apply_job).startswith("queued|")
+    job = claim(a, run)
+    assert job["id"] == apply_job and job["phase"] == "apply"
+    assert finish(a, job["id"], outcome="finished").status == 204
+    assert run_status(c, run) == "applied"
+    r = c.get("%s/applies/%s" % (API, job["phase_id"]))
+    assert r.json["data"]["attributes"]["execution-node"] == a.name
+
+
+def test_apply_goes_elsewhere_when_its_node_left_or_waited(c, d, org, tool):
+    _, a = join(c, d)
+    _, b = join(c, d)
+    run, apply_job = planned_run(c, d, org, a)
+    assert a.post(INT + "/nodes/leave", raw=b"").status == 204
+    job = claim(b, run)
+    assert job["id"] == apply_job
+    assert finish(b, job["id"], outcome="errored", error="end").status == 204
+    # the wait for the plan's node ends
+    _, a2 = join(c, d)
+    run, apply_job = planned_run(c, d, org, a2)
+    assert b.post(INT + "/claim?wait=0", raw=b"").status == 204
+    sql(d, "UPDATE jobs SET created_at = '2000-01-01T00:00:00.000Z' "
+           "WHERE id = '%s'" % apply_job)
+    job = claim(b, run)
+    assert job["id"] == apply_job
+    assert finish(b, job["id"], outcome="errored", error="end").status == 204
+
+
+def send_claim(d, node, wait):
+    """Sends a claim on a connection of its own; the caller reads it."""
+    u = urllib.parse.urlparse(d.url)
+    conn = http.client.HTTPSConnection(
+        u.hostname, u.port, timeout=60,
+        context=ssl.create_default_context(cafile=d.ca))
+    conn.request("POST", "%s/claim?wait=%d" % (INT, wait), body=b"",
+                 headers={"Authorization": "Bearer " + node.token})
+    return conn
+
+
+def test_long_polls_hold_no_worker_thread(c, d, org, tool):
+    _, node = join(c, d)
+    # more waiting claims than the server has HTTP threads (8)
+    start = time.monotonic()
+    # each send waits for its TLS handshake, which a server whose
+    # threads all sit in claims cannot do
+    polls = [send_claim(d, node, 4000) for _ in range(12)]
+    r = c.get(API + "/organizations/" + org)
+    assert r.status == 200, r
+    assert time.monotonic() - start < 2.5, "requests waited on long polls"
+    for conn in polls:
+        resp = conn.getresponse()
+        assert resp.status == 204
+        resp.read()
+        conn.close()
+    assert time.monotonic() - start >= 3.5  # they did wait
+
+
+def test_long_poll_gets_a_job_queued_later(c, d, org, tool):
+    _, node = join(c, d)
+    conn = send_claim(d, node, 20000)
+    run, _ = queued_run(c, org, waiting=True)
+    resp = conn.getresponse()
+    assert resp.status == 200
+    job = json.loads(resp.read())["job"]
+    conn.close()
+    assert job["run_id"] == run["id"]
+    assert run_status(c, run["id"]) == "planning"
+    assert finish(node, job["id"], outcome="errored",
+                  error="end").status == 204
+
+
+def test_stop_ends_long_polls():
+    dm = Daemon(backend="pg", extra_args=["--executors", "0"])
+    dm.start()
+    try:
+        c = dm.client()
+        _, node = join(c, dm)
+        conn = send_claim(dm, node, 30000)
+        t0 = time.monotonic()
+        assert post_json(node, INT + "/nodes/heartbeat", {}).status == 200
+        # a parked claim must not keep the server from stopping
+        assert dm.stop() == 0
+        assert time.monotonic() - t0 < 20
+        try:
+            resp = conn.getresponse()
+            assert resp.status == 204
+        except (http.client.HTTPException, OSError):
+            pass  # closed as the server stopped
+    finally:
+        dm.close()
