@@ -12,6 +12,7 @@ import io
 import json
 import os
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -237,6 +238,12 @@ def test_run_on_secondary(primary, c, org, secondary):
                         "ORDER BY created_at" % run)
     assert [j[1] for j in jobs] == [node, node], jobs
     assert {j[0] for j in jobs} == {"plan", "apply"}, jobs
+    for phase in ("plan", "apply"):
+        r = c.get("%s/runs/%s/%s" % (API, run, phase))
+        assert r.json["data"]["attributes"]["execution-node"] == \
+            socket.gethostname(), r
+    # the apply reused the plan's working directory on this node
+    assert "apply finished in the plan's directory" in secondary.log()
     # the state the apply wrote reached the primaries
     r = c.get("%s/workspaces/%s/current-state-version" % (API, ws))
     assert r.status == 200, r
@@ -345,12 +352,20 @@ def test_primary_restart_during_apply():
             ws = workspace(pc, name)
             run = queue_run(pc, ws, b'resource "terraform_data" "slow" {\n'
                                     b'  provisioner "local-exec" {\n'
-                                    b'    command = "sleep 10"\n  }\n}\n')
+                                    b'    command = "sleep 15"\n  }\n}\n')
+            # once tofu is in the provisioner: it has said all it needs
+            # to the API until the apply ends (tofu's own calls are not
+            # what is tested here)
             deadline = time.time() + 120
-            while time.time() < deadline and sql(
-                    p, "SELECT node FROM jobs WHERE run_id = '%s' AND "
-                    "phase = 'apply'" % run) != [[node]]:
-                time.sleep(0.1)
+            url = None
+            while time.time() < deadline:
+                a = pc.get("%s/runs/%s/apply" % (API, run)).json["data"]
+                url = a["attributes"].get("log-read-url")
+                if url and b"sleep 15" in pc.get(url, token=None).body:
+                    break
+                time.sleep(0.2)
+            assert sql(p, "SELECT node FROM jobs WHERE run_id = '%s' AND "
+                       "phase = 'apply'" % run) == [[node]]
             p.kill9()
             # down long enough for heartbeats and log flushes to fail
             deadline = time.time() + 3
