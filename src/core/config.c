@@ -256,11 +256,12 @@ static tr_err check_secondary(const struct cfg *c, const bool *given,
     for (size_t i = 0; i < sizeof(secondary_refuses) / sizeof(char *); i++) {
         const struct setting *s = find(secondary_refuses[i]);
         if (s != NULL && given[s - settings])
-            return tr_fail(eb, TR_ERR_CONFIG,
-                           "a secondary holds no database, blob or key "
-                           "settings: remove %s (set %s or --%s); it reaches "
-                           "data through the primaries at --join-url",
-                           s->name, s->env, s->name);
+            return tr_fail(
+                eb, TR_ERR_CONFIG,
+                "a secondary holds no database, blob or key "
+                "settings: remove %s (config file key, %s or --%s); it reaches "
+                "data through the primaries at --join-url",
+                s->name, s->env, s->name);
     }
     if (c->join_url[0] == '\0' || c->join_token[0] == '\0')
         return tr_fail(eb, TR_ERR_CONFIG,
