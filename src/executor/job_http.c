@@ -790,11 +790,24 @@ static tr_err job_claim(void *ctx, struct arena *a, const char *node,
             json_loadb(x.reply.data ? x.reply.data : "", x.reply.len, 0, NULL);
     if (e == TR_OK)
         e = job_http_parse_job(a, json_object_get(doc, "job"), out, eb);
+    /* a job it cannot read is still this node's: ended, not left to its
+     * lease (refuse() below) */
+    const char *bad_id = NULL;
+    if (e == TR_ERR_INVALID)
+        bad_id = arena_strdup(a, json_string_value(json_object_get(
+                                     json_object_get(doc, "job"), "id")));
     json_decref(doc);
     buf_free(&x.reply);
-    if (e == TR_OK)
+    if (e == TR_OK || bad_id != NULL)
         atomic_fetch_add(&jh->running, 1);
     atomic_fetch_sub(&jh->inflight, 1);
+    if (bad_id != NULL) {
+        const char *why = arena_printf(a, "this node cannot read the job: %s",
+                                       tr_errbuf_msg(eb, e));
+        log_warn("job %s: %s", bad_id, why);
+        refuse(jh, bad_id, why);
+        return tr_fail(eb, TR_ERR_NOT_FOUND, "the job could not be run");
+    }
     if (e == TR_ERR_BUSY || e == TR_ERR_IO || e == TR_ERR_UNAUTHORIZED) {
         /* said once per outage; the executor asks again */
         if (!was)

@@ -36,6 +36,7 @@ class Primary(ThreadingHTTPServer):
         self.job_given = False
         self.log_503 = 2  # answers of 503 before a log append succeeds
         self.finished = threading.Event()
+        self.job = job()
 
 
 def job():
@@ -92,7 +93,7 @@ class Handler(BaseHTTPRequestHandler):
                 give = not srv.job_given
                 srv.job_given = True
             if give:
-                return self.reply(200, {"job": job()})
+                return self.reply(200, {"job": srv.job})
             time.sleep(0.3)
             return self.reply(204)
         if p == "/tools/9.9.9":
@@ -120,11 +121,7 @@ class Handler(BaseHTTPRequestHandler):
         self.handle_one("PUT")
 
 
-def test_tool_checksum_mismatch_and_retries():
-    srv = Primary()
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    tmp = tempfile.mkdtemp(prefix="terrace-secp-")
+def start(srv, tmp):
     data = os.path.join(tmp, "data")
     log_path = os.path.join(tmp, "secondary.log")
     args = [os.path.join(BUILD, "terraced"), "--role", "secondary",
@@ -133,7 +130,52 @@ def test_tool_checksum_mismatch_and_retries():
             "--listen", "127.0.0.1:%d" % free_port(), "--tls", "off",
             "--capacity", "1"]
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+
+
+def serve(srv):
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
+def stop(srv, proc):
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    srv.shutdown()
+    srv.server_close()
+
+
+def test_unreadable_job_is_ended():
+    """A job missing a field is ended errored at once, with the field
+    named, rather than left to its lease."""
+    srv = serve(Primary())
+    del srv.job["token"]
+    srv.log_503 = 0
+    tmp = tempfile.mkdtemp(prefix="terrace-secp-")
+    proc = start(srv, tmp)
+    try:
+        assert srv.finished.wait(60), \
+            open(os.path.join(tmp, "secondary.log")).read()
+        fin = [c for c in srv.calls if c[1].endswith("/job-fake/finish")]
+        res = json.loads(fin[0][3])
+        assert res["outcome"] == "errored"
+        assert res["error"] == \
+            "this node cannot read the job: the job has no token", res
+        logs = [c for c in srv.calls if c[1].endswith("/job-fake/log")]
+        assert b"the job has no token" in logs[0][3]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        stop(srv, proc)
+
+
+def test_tool_checksum_mismatch_and_retries():
+    srv = serve(Primary())
+    tmp = tempfile.mkdtemp(prefix="terrace-secp-")
+    data = os.path.join(tmp, "data")
+    log_path = os.path.join(tmp, "secondary.log")
+    proc = start(srv, tmp)
     try:
         assert srv.finished.wait(60), open(log_path).read()
         calls = list(srv.calls)
@@ -167,8 +209,4 @@ def test_tool_checksum_mismatch_and_retries():
             assert secret not in text
         assert "Sanitizer" not in text and "runtime error:" not in text, text
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        srv.shutdown()
-        srv.server_close()
+        stop(srv, proc)
