@@ -172,6 +172,59 @@ static bool transient(const struct xfer *x)
     }
 }
 
+/* Everything of a request but its body. */
+static void set_options(struct job_http *jh, struct xfer *x, CURL *c,
+                        const char *url, struct curl_slist *h)
+{
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, x->curl_err);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, CONNECT_TIMEOUT_S);
+    if (x->timeout_s > 0)
+        curl_easy_setopt(c, CURLOPT_TIMEOUT, x->timeout_s);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, SLOW_SECONDS);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (jh->o.ca_file != NULL && *jh->o.ca_file != '\0')
+        curl_easy_setopt(c, CURLOPT_CAINFO, jh->o.ca_file);
+    if (x->hb_job != NULL) {
+        x->next_hb = util_now_ms() + TOOL_HEARTBEAT_MS;
+        curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(c, CURLOPT_XFERINFODATA, x);
+        curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    }
+}
+
+/* The body: a file (PUT), bytes (POST) or none.  False when the file
+ * cannot be read (x->cc and write_err say so). */
+static bool set_body(struct xfer *x, CURL *c, FILE **in)
+{
+    if (x->upload != NULL) {
+        struct stat st;
+        *in = fopen(x->upload, "rb");
+        if (*in == NULL || fstat(fileno(*in), &st) != 0) {
+            x->write_err = errno ? errno : EIO;
+            x->cc = CURLE_READ_ERROR;
+            return false;
+        }
+        curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(c, CURLOPT_READDATA, *in);
+        curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)st.st_size);
+    } else if (strcmp(x->method, "POST") == 0) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, x->body ? x->body : "");
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+                         (curl_off_t)(x->body ? x->len : 0));
+    } else if (strcmp(x->method, "GET") != 0) {
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, x->method);
+    }
+    return true;
+}
+
 /* One attempt.  Leaves the outcome in x (cc, status, reply). */
 static void attempt(struct job_http *jh, struct xfer *x)
 {
@@ -205,46 +258,9 @@ static void attempt(struct job_http *jh, struct xfer *x)
     url = malloc(ul + 1);
     if (url != NULL)
         snprintf(url, ul + 1, "%s%s%s", jh->o.base_url, API_PREFIX, x->path);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, x->curl_err);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, CONNECT_TIMEOUT_S);
-    if (x->timeout_s > 0)
-        curl_easy_setopt(c, CURLOPT_TIMEOUT, x->timeout_s);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, SLOW_SECONDS);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    if (jh->o.ca_file != NULL && *jh->o.ca_file != '\0')
-        curl_easy_setopt(c, CURLOPT_CAINFO, jh->o.ca_file);
-    if (x->hb_job != NULL) {
-        x->next_hb = util_now_ms() + TOOL_HEARTBEAT_MS;
-        curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
-        curl_easy_setopt(c, CURLOPT_XFERINFODATA, x);
-        curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-    }
-    if (x->upload != NULL) {
-        struct stat st;
-        in = fopen(x->upload, "rb");
-        if (in == NULL || fstat(fileno(in), &st) != 0) {
-            x->write_err = errno ? errno : EIO;
-            x->cc = CURLE_READ_ERROR;
-            goto out;
-        }
-        curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
-        curl_easy_setopt(c, CURLOPT_READDATA, in);
-        curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)st.st_size);
-    } else if (strcmp(x->method, "POST") == 0) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, x->body ? x->body : "");
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
-                         (curl_off_t)(x->body ? x->len : 0));
-    } else if (strcmp(x->method, "GET") != 0) {
-        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, x->method);
-    }
+    set_options(jh, x, c, url, h);
+    if (!set_body(x, c, &in))
+        goto out;
     x->cc = url != NULL ? curl_easy_perform(c) : CURLE_OUT_OF_MEMORY;
     long code = 0;
     if (curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code) == CURLE_OK &&
