@@ -7,6 +7,7 @@
 
 #include <ctype.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +37,7 @@ struct setting {
     }
 
 static const struct setting settings[] = {
-    S("role", "TERRACE_ROLE", role, "demo | primary"),
+    S("role", "TERRACE_ROLE", role, "demo | primary | secondary"),
     S("data-dir", "TERRACE_DATA_DIR", data_dir,
       "data directory (demo database, blobs, keys)"),
     S("listen", "TERRACE_LISTEN", listen, "HOST:PORT to listen on"),
@@ -113,6 +114,24 @@ static const struct setting settings[] = {
     S("metrics", "TERRACE_METRICS", metrics,
       "GET /metrics (Prometheus): loopback (only to clients on this host "
       "that came through no proxy) | on (to everyone) | off"),
+    S("join-url", "TERRACE_JOIN_URL", join_url,
+      "secondary: URL of the primaries (their load balancer) to join"),
+    S("join-token", "TERRACE_JOIN_TOKEN", join_token,
+      "secondary: the cluster join token (`terrace admin join-token`)"),
+    I("capacity", "TERRACE_CAPACITY", capacity,
+      "secondary: plans and applies run at once"),
+    S("ca-file", "TERRACE_CA_FILE", ca_file,
+      "secondary: CA certificate (PEM) trusted for join-url and for the "
+      "API URL runs report to"),
+};
+
+/* What a secondary must not hold: it reaches data only through the
+ * primaries.  Names not (yet) in the table are skipped. */
+static const char *const secondary_refuses[] = {
+    "database-url",
+    "db-pool",
+    "blob-url",
+    "kek-file",
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -126,9 +145,10 @@ static const struct setting *find(const char *name)
 }
 
 static tr_err set(struct cfg *c, const struct setting *s, const char *val,
-                  struct tr_errbuf *eb)
+                  bool *given, struct tr_errbuf *eb)
 {
     char *field = (char *)c + s->off;
+    given[s - settings] = true;
     if (s->kind == STR) {
         if (strlen(val) >= s->size)
             return tr_fail(eb, TR_ERR_CONFIG, "value for %s is too long",
@@ -188,6 +208,7 @@ static void defaults(struct cfg *c)
     c->idle_timeout = 300;
     c->conn_limit = 4000;
     c->conn_per_ip = 128;
+    c->capacity = 2;
 }
 
 static char *trim(char *s)
@@ -200,7 +221,8 @@ static char *trim(char *s)
     return s;
 }
 
-static tr_err load_file(struct cfg *c, const char *path, struct tr_errbuf *eb)
+static tr_err load_file(struct cfg *c, const char *path, bool *given,
+                        struct tr_errbuf *eb)
 {
     FILE *f = fopen(path, "r");
     if (f == NULL)
@@ -231,15 +253,43 @@ static tr_err load_file(struct cfg *c, const char *path, struct tr_errbuf *eb)
             e = tr_fail(eb, TR_ERR_CONFIG, "%s:%d: unknown setting %s", path,
                         lineno, key);
         else
-            e = set(c, s, val, eb);
+            e = set(c, s, val, given, eb);
     }
     fclose(f);
     return e;
 }
 
+/* The secondary's settings: a join URL and token, no data settings. */
+static tr_err check_secondary(const struct cfg *c, const bool *given,
+                              struct tr_errbuf *eb)
+{
+    for (size_t i = 0; i < sizeof(secondary_refuses) / sizeof(char *); i++) {
+        const struct setting *s = find(secondary_refuses[i]);
+        if (s != NULL && given[s - settings])
+            return tr_fail(
+                eb, TR_ERR_CONFIG,
+                "a secondary holds no database, blob or key "
+                "settings: remove %s (config file key, %s or --%s); it reaches "
+                "data through the primaries at --join-url",
+                s->name, s->env, s->name);
+    }
+    if (c->join_url[0] == '\0' || c->join_token[0] == '\0')
+        return tr_fail(eb, TR_ERR_CONFIG,
+                       "the secondary role needs --join-url and --join-token "
+                       "(the token: `terrace admin join-token` on a primary)");
+    if (strncmp(c->join_url, "https://", 8) != 0 &&
+        strncmp(c->join_url, "http://", 7) != 0)
+        return tr_fail(eb, TR_ERR_CONFIG,
+                       "join-url must start with https:// or http://");
+    if (c->capacity < 1 || c->capacity > 64)
+        return tr_fail(eb, TR_ERR_CONFIG, "capacity must be 1..64");
+    return TR_OK;
+}
+
 tr_err cfg_load(struct cfg *c, int argc, char **argv, struct tr_errbuf *eb)
 {
     defaults(c);
+    bool given[NSETTINGS] = {false};
     const char *file = getenv("TERRACE_CONFIG");
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
@@ -250,11 +300,12 @@ tr_err cfg_load(struct cfg *c, int argc, char **argv, struct tr_errbuf *eb)
             file = argv[i] + 9;
     }
     tr_err e;
-    if (file != NULL && *file != '\0' && (e = load_file(c, file, eb)) != TR_OK)
+    if (file != NULL && *file != '\0' &&
+        (e = load_file(c, file, given, eb)) != TR_OK)
         return e;
     for (size_t i = 0; i < NSETTINGS; i++) {
         const char *v = getenv(settings[i].env);
-        if (v != NULL && (e = set(c, &settings[i], v, eb)) != TR_OK)
+        if (v != NULL && (e = set(c, &settings[i], v, given, eb)) != TR_OK)
             return e;
     }
     for (int i = 1; i < argc; i++) {
@@ -281,11 +332,16 @@ tr_err cfg_load(struct cfg *c, int argc, char **argv, struct tr_errbuf *eb)
         const struct setting *s = find(name);
         if (s == NULL)
             return tr_fail(eb, TR_ERR_CONFIG, "unknown flag --%s", name);
-        if ((e = set(c, s, val, eb)) != TR_OK)
+        if ((e = set(c, s, val, given, eb)) != TR_OK)
             return e;
     }
-    if (strcmp(c->role, "demo") != 0 && strcmp(c->role, "primary") != 0)
-        return tr_fail(eb, TR_ERR_CONFIG, "role must be demo or primary");
+    if (strcmp(c->role, "demo") != 0 && strcmp(c->role, "primary") != 0 &&
+        strcmp(c->role, "secondary") != 0)
+        return tr_fail(eb, TR_ERR_CONFIG,
+                       "role must be demo, primary or secondary");
+    if (strcmp(c->role, "secondary") == 0 &&
+        (e = check_secondary(c, given, eb)) != TR_OK)
+        return e;
     if (strcmp(c->role, "primary") == 0 && c->database_url[0] == '\0')
         return tr_fail(eb, TR_ERR_CONFIG,
                        "the primary role needs --database-url");

@@ -17,7 +17,7 @@
 #include "core/err.h"
 
 struct cfg {
-    char role[16]; /* demo | primary */
+    char role[16]; /* demo | primary | secondary */
     char data_dir[512];
     char listen[128];        /* HOST:PORT */
     char external_url[512];  /* https://host:port as clients reach us */
@@ -55,6 +55,11 @@ struct cfg {
     int conn_limit;                 /* open connections at most */
     int conn_per_ip;                /* per client address (0: no limit) */
     char metrics[16];               /* /metrics: loopback | on | off */
+    /* secondary: the cluster it joins (node/secondary.h) */
+    char join_url[512];   /* primaries' URL, through the load balancer */
+    char join_token[256]; /* secret: never logged */
+    int capacity;         /* jobs run at once */
+    char ca_file[512];    /* CA trusted for join-url and runs' API URL */
 };
 
 /* Defaults, then file, env and argv.  Unknown flags or keys are errors.

@@ -22,6 +22,7 @@ struct job_service;
 struct MHD_Daemon;
 struct http_guard;
 struct http_metrics;
+struct secondary;
 
 struct terrace_server {
     struct cfg cfg;
@@ -53,6 +54,8 @@ struct terrace_server {
     const char *(*not_ready)(struct terrace_server *srv);
     /* what workers need: behind jobs and the internal API */
     struct job_service *job_service;
+    /* role secondary: its state, for its health route (node/secondary.c) */
+    struct secondary *secondary;
 };
 
 #endif

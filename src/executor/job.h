@@ -4,8 +4,8 @@
  *
  * The executor only ever talks through struct job_api.  The demo uses the
  * in-process implementation (job_local.c, direct calls into the domain
- * layer); a secondary node will use an HTTP implementation of the same
- * operations against the primaries' internal API.  So everything a job
+ * layer); a secondary node uses the HTTP implementation (job_http.h) of
+ * the same operations against the primaries' internal API.  So everything a job
  * needs travels in struct job or through these calls, never by reading
  * the database directly.
  *

@@ -3,6 +3,8 @@
  *
  *   terraced --role demo|primary --data-dir DIR --listen HOST:PORT
  *            --external-url URL [--config FILE] [--database-url URL] ...
+ *   terraced --role secondary --join-url URL --join-token T
+ *            [--capacity N] [--ca-file CA] --data-dir DIR
  *
  * SPDX-License-Identifier: MPL-2.0
  */

@@ -41,6 +41,7 @@
 #include "executor/executor.h"
 #include "http/http.h"
 #include "node/leader.h"
+#include "node/secondary.h"
 #include "store/store.h"
 
 static tr_err ensure_dir(const char *path, struct tr_errbuf *eb)
@@ -425,7 +426,9 @@ static tr_err open_stores(struct terrace_server *srv, struct tr_errbuf *eb)
 tr_err node_run(const struct cfg *cfg, node_ready_fn ready, void *arg,
                 struct tr_errbuf *eb)
 {
-    static struct terrace_server srv; /* the one server struct */
+    if (strcmp(cfg->role, "secondary") == 0)
+        return secondary_run(cfg, eb); /* no database, blob or keys */
+    static struct terrace_server srv;  /* the one server struct */
     memset(&srv, 0, sizeof(srv));
     srv.cfg = *cfg;
     sigset_t set;

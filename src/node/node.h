@@ -2,7 +2,8 @@
  * node.h - one Terrace node: opens the store and blob store, prepares TLS
  * and the first admin, serves the API and runs until SIGTERM/SIGINT.
  *
- * Used by terraced (every role) and by `terrace demo`.
+ * Used by terraced (every role) and by `terrace demo`.  The secondary
+ * role is node/secondary.h: node_run() hands it over (ready is not called).
  *
  * SPDX-License-Identifier: MPL-2.0
  */

@@ -42,6 +42,10 @@ static const char *const envs[] = {
     "TERRACE_IDLE_TIMEOUT",
     "TERRACE_CONN_LIMIT",
     "TERRACE_CONN_PER_IP",
+    "TERRACE_JOIN_URL",
+    "TERRACE_JOIN_TOKEN",
+    "TERRACE_CAPACITY",
+    "TERRACE_CA_FILE",
 };
 
 static char dir[64];
@@ -332,8 +336,52 @@ static void test_roles(void **state)
     assert_int_equal(load(&c, &eb, "--role", "demo", NULL), TR_OK);
     unsetenv("TERRACE_ROLE");
     assert_int_equal(load(&c, &eb, "--role", "agent", NULL), TR_ERR_CONFIG);
-    assert_string_equal(eb.msg, "role must be demo or primary");
+    assert_string_equal(eb.msg, "role must be demo, primary or secondary");
     assert_int_equal(load(&c, &eb, "--role", "", NULL), TR_ERR_CONFIG);
+}
+
+/* A secondary joins with a URL and a token and holds no data settings,
+ * from whichever source they come. */
+static void test_secondary(void **state)
+{
+    (void)state;
+    struct cfg c;
+    struct tr_errbuf eb;
+    assert_int_equal(load(&c, &eb, "--role", "secondary", NULL), TR_ERR_CONFIG);
+    assert_non_null(strstr(eb.msg, "needs --join-url and --join-token"));
+    assert_int_equal(load(&c, &eb, "--role", "secondary", "--join-url",
+                          "https://lb:8443", "--join-token", "t0k", NULL),
+                     TR_OK);
+    assert_string_equal(c.join_url, "https://lb:8443");
+    assert_string_equal(c.join_token, "t0k");
+    assert_int_equal(c.capacity, 2);
+    assert_string_equal(c.ca_file, "");
+    setenv("TERRACE_JOIN_URL", "http://lb:80", 1);
+    setenv("TERRACE_JOIN_TOKEN", "t1", 1);
+    setenv("TERRACE_CAPACITY", "5", 1);
+    setenv("TERRACE_CA_FILE", "/etc/ca.pem", 1);
+    assert_int_equal(load(&c, &eb, "--role", "secondary", NULL), TR_OK);
+    assert_string_equal(c.join_url, "http://lb:80");
+    assert_int_equal(c.capacity, 5);
+    assert_string_equal(c.ca_file, "/etc/ca.pem");
+    assert_int_equal(
+        load(&c, &eb, "--role", "secondary", "--capacity", "0", NULL),
+        TR_ERR_CONFIG);
+    assert_string_equal(eb.msg, "capacity must be 1..64");
+    assert_int_equal(
+        load(&c, &eb, "--role", "secondary", "--join-url", "lb:80", NULL),
+        TR_ERR_CONFIG);
+    assert_non_null(strstr(eb.msg, "https:// or http://"));
+    assert_int_equal(
+        load(&c, &eb, "--role", "secondary", "--database-url", "host=db", NULL),
+        TR_ERR_CONFIG);
+    assert_non_null(strstr(eb.msg, "remove database-url"));
+    /* the same from the environment, named so it can be found */
+    setenv("TERRACE_DATABASE_URL", "host=db", 1);
+    assert_int_equal(load(&c, &eb, "--role", "secondary", NULL), TR_ERR_CONFIG);
+    assert_non_null(strstr(eb.msg, "TERRACE_DATABASE_URL"));
+    /* a primary is not bothered by the secondary's settings */
+    assert_int_equal(load(&c, &eb, "--role", "primary", NULL), TR_OK);
 }
 
 static void test_other_checks(void **state)
@@ -402,6 +450,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_integers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_help, setup, teardown),
         cmocka_unit_test_setup_teardown(test_roles, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_secondary, setup, teardown),
         cmocka_unit_test_setup_teardown(test_other_checks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connection_settings, setup,
                                         teardown),

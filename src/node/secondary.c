@@ -1,0 +1,477 @@
+/*
+ * secondary.c - the secondary role of secondary.h: join, the node
+ * heartbeat, the executor over the HTTP job API, its health listener and
+ * the drain on SIGTERM.
+ *
+ * The main thread owns the lifecycle: it joins, starts the listener and
+ * the executor, then loops on sigtimedwait() so one thread both sends the
+ * node heartbeat every HEARTBEAT_MS and reacts to signals.  The state the
+ * health route reads (struct secondary) is atomic.
+ *
+ * SPDX-License-Identifier: MPL-2.0
+ */
+#include "node/secondary.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/server.h"
+#include "core/util.h"
+#include "crypto/tls_cert.h"
+#include "executor/executor.h"
+#include "executor/job_http.h"
+#include "http/http.h"
+
+#define HEARTBEAT_MS 5000
+#define WAIT_FIRST_MS 1000 /* primaries unreachable at start: retry */
+#define WAIT_MAX_MS 10000
+#define LEAVE_RETRY_MS 30000
+#define CREDENTIAL_FILE "node-credential"
+
+struct secondary {
+    struct job_http *jh;
+    atomic_bool joined;
+    atomic_bool reached; /* the last node heartbeat was answered */
+    atomic_bool draining;
+    char node_id[64]; /* set before the listener starts */
+};
+
+/* ---- the listener: health only ----------------------------------------- */
+
+#define REPLY_LIT(r, status, lit)                                              \
+    http_reply((r), (status), "application/json", (lit), sizeof(lit) - 1)
+
+static void health(struct http_req *r)
+{
+    struct secondary *s = r->srv->secondary;
+    const char *ready = http_query(r, "ready");
+    if (ready == NULL || strcmp(ready, "1") != 0) {
+        REPLY_LIT(r, 200, "{\"status\":\"ok\"}");
+        return;
+    }
+    const char *why = !atomic_load(&s->joined)    ? "not joined to the cluster"
+                      : atomic_load(&s->draining) ? "draining"
+                      : !atomic_load(&s->reached)
+                          ? "no primary answered the last heartbeat"
+                          : NULL;
+    json_t *doc = why != NULL
+                      ? json_pack("{s:b, s:s}", "ready", 0, "reason", why)
+                      : json_pack("{s:b, s:s, s:s, s:i}", "ready", 1, "role",
+                                  "secondary", "node", s->node_id,
+                                  "running_jobs", job_http_running(s->jh));
+    char *text = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    const char *body = arena_strdup(r->arena, text ? text : "{}");
+    free(text);
+    http_reply(r, why != NULL ? 503 : 200, "application/json", body,
+               strlen(body));
+}
+
+static const struct route secondary_routes[] = {
+    {"GET", "/_health_check", health, 0},
+    {0},
+};
+
+static const struct route *const secondary_tables[] = {secondary_routes, NULL};
+
+/* ---- the node credential ----------------------------------------------- */
+
+/* *found false when the file does not exist. */
+static tr_err read_credential(const char *path, char *out, size_t n,
+                              bool *found, struct tr_errbuf *eb)
+{
+    *found = false;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0 && errno == ENOENT)
+        return TR_OK;
+    if (fd < 0)
+        return tr_fail(eb, TR_ERR_IO, "cannot read %s: %s", path,
+                       strerror(errno));
+    ssize_t got = read(fd, out, n - 1);
+    close(fd);
+    if (got < 0)
+        return tr_fail(eb, TR_ERR_IO, "cannot read %s", path);
+    out[got] = '\0';
+    out[strcspn(out, "\r\n")] = '\0';
+    if (out[0] == '\0')
+        return tr_fail(eb, TR_ERR_CONFIG,
+                       "%s is empty: remove it to join as a new node", path);
+    *found = true;
+    return TR_OK;
+}
+
+static tr_err write_credential(const char *path, const char *cred,
+                               struct tr_errbuf *eb)
+{
+    int fd =
+        open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return tr_fail(eb, TR_ERR_IO, "cannot create %s: %s", path,
+                       strerror(errno));
+    size_t len = strlen(cred);
+    bool ok = write(fd, cred, len) == (ssize_t)len && write(fd, "\n", 1) == 1 &&
+              fsync(fd) == 0;
+    if (close(fd) != 0)
+        ok = false;
+    if (!ok)
+        unlink(path);
+    return ok ? TR_OK : tr_fail(eb, TR_ERR_IO, "cannot write %s", path);
+}
+
+/* ---- talking to the primaries ------------------------------------------ */
+
+static void host_of(const char *listen, char *out, size_t n)
+{
+    const char *colon = strrchr(listen, ':');
+    size_t len = colon ? (size_t)(colon - listen) : strlen(listen);
+    if (len >= 2 && listen[0] == '[')
+        snprintf(out, n, "%.*s", (int)(len - 2), listen + 1);
+    else
+        snprintf(out, n, "%.*s", (int)len, listen);
+}
+
+static tr_err join(struct secondary *s, const struct cfg *c, const char *path,
+                   struct tr_errbuf *eb)
+{
+    char name[256], addr[128];
+    if (gethostname(name, sizeof(name)) != 0)
+        snprintf(name, sizeof(name), "secondary");
+    name[sizeof(name) - 1] = '\0';
+    host_of(c->listen, addr, sizeof(addr));
+    if (strcmp(addr, "0.0.0.0") == 0 || strcmp(addr, "::") == 0 ||
+        addr[0] == '\0')
+        snprintf(addr, sizeof(addr), "%.127s", name);
+    json_t *body = json_pack(
+        "{s:s, s:s, s:s, s:s, s:i}", "join_token", c->join_token, "name", name,
+        "address", addr, "version", TERRACE_VERSION, "capacity", c->capacity);
+    char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (text == NULL)
+        return tr_fail(eb, TR_ERR_NOMEM, "out of memory");
+    json_t *reply = NULL;
+    tr_err e = job_http_call(s->jh, "POST", "/join", text, 0, NULL, &reply, eb);
+    memset(text, 0, strlen(text)); /* it held the join token */
+    free(text);
+    if (e == TR_ERR_UNAUTHORIZED || e == TR_ERR_FORBIDDEN) {
+        char why[TR_ERRBUF_SIZE];
+        snprintf(why, sizeof(why), "%s", tr_errbuf_msg(eb, e));
+        e = tr_fail(eb, e, "cannot join the cluster at %s: %s", c->join_url,
+                    why);
+    }
+    const char *cred = json_string_value(json_object_get(reply, "credential"));
+    const char *id = json_string_value(json_object_get(reply, "node_id"));
+    if (e == TR_OK && (cred == NULL || *cred == '\0'))
+        e = tr_fail(eb, TR_ERR_INTERNAL,
+                    "the primaries' join reply holds no credential");
+    if (e == TR_OK)
+        e = write_credential(path, cred, eb);
+    if (e == TR_OK) {
+        job_http_set_credential(s->jh, cred);
+        snprintf(s->node_id, sizeof(s->node_id), "%s", id ? id : "");
+        log_info("joined the cluster at %s as node %s", c->join_url,
+                 s->node_id);
+    }
+    json_decref(reply);
+    return e;
+}
+
+/* POST /nodes/heartbeat; records whether a primary answered. */
+static tr_err heartbeat(struct secondary *s, struct tr_errbuf *eb)
+{
+    char body[96];
+    snprintf(body, sizeof(body), "{\"running_jobs\":%d,\"state\":\"%s\"}",
+             job_http_running(s->jh),
+             atomic_load(&s->draining) ? "draining" : "active");
+    json_t *reply = NULL;
+    tr_err e = job_http_call(s->jh, "POST", "/nodes/heartbeat", body, 0, NULL,
+                             &reply, eb);
+    const char *id = json_string_value(json_object_get(reply, "node_id"));
+    if (e == TR_OK && id != NULL && s->node_id[0] == '\0')
+        snprintf(s->node_id, sizeof(s->node_id), "%s", id);
+    json_decref(reply);
+    atomic_store(&s->reached, e == TR_OK);
+    return e;
+}
+
+/* The signal that came within ms, or 0. */
+static int wait_signal(const sigset_t *set, int ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000,
+                          .tv_nsec = (long)(ms % 1000) * 1000000L};
+    int sig = sigtimedwait(set, NULL, &ts);
+    return sig > 0 ? sig : 0;
+}
+
+/* Joins, or checks the stored credential, waiting for the primaries as
+ * long as they cannot be reached.  *stopped when a signal came first. */
+static tr_err contact(struct secondary *s, const struct cfg *c,
+                      const sigset_t *set, bool *stopped, struct tr_errbuf *eb)
+{
+    char path[PATH_MAX], cred[256];
+    snprintf(path, sizeof(path), "%s/%s", c->data_dir, CREDENTIAL_FILE);
+    bool have = false;
+    tr_err e = read_credential(path, cred, sizeof(cred), &have, eb);
+    if (e != TR_OK)
+        return e;
+    if (have)
+        job_http_set_credential(s->jh, cred);
+    memset(cred, 0, sizeof(cred));
+    *stopped = false;
+    bool said = false;
+    for (int wait = WAIT_FIRST_MS;;) {
+        e = have ? heartbeat(s, eb) : join(s, c, path, eb);
+        if (e != TR_ERR_BUSY)
+            break;
+        if (!said)
+            log_warn("%s; waiting for them", tr_errbuf_msg(eb, e));
+        said = true;
+        int sig = wait_signal(set, wait);
+        if (sig == SIGTERM || sig == SIGINT) {
+            *stopped = true;
+            return TR_OK;
+        }
+        wait = wait * 2 > WAIT_MAX_MS ? WAIT_MAX_MS : wait * 2;
+    }
+    if (have && e == TR_ERR_UNAUTHORIZED) {
+        char why[TR_ERRBUF_SIZE];
+        snprintf(why, sizeof(why), "%s", tr_errbuf_msg(eb, e));
+        return tr_fail(eb, e,
+                       "the primaries refuse this node's credential (%s): "
+                       "%s; remove that file to join again as a new node",
+                       path, why);
+    }
+    if (e == TR_OK && have)
+        log_info("rejoined the cluster at %s as node %s", c->join_url,
+                 s->node_id);
+    if (e == TR_OK)
+        atomic_store(&s->joined, true);
+    return e;
+}
+
+/* ---- the executor and the listener ------------------------------------- */
+
+static tr_err start_executor(const struct cfg *c, struct secondary *s,
+                             struct executor **x, struct tr_errbuf *eb)
+{
+    char node[256];
+    if (gethostname(node, sizeof(node)) != 0)
+        snprintf(node, sizeof(node), "secondary");
+    node[sizeof(node) - 1] = '\0';
+    struct executor_opts o;
+    executor_defaults(&o);
+    o.workers = c->capacity;
+    o.node = node;
+    o.data_dir = c->data_dir;
+    o.provider_mirror = c->provider_mirror;
+    o.plan_timeout_s = c->plan_timeout;
+    o.apply_timeout_s = c->apply_timeout;
+    o.max_config_size = c->max_config_size;
+    o.max_config_ratio = c->max_config_ratio;
+    o.bwrap = c->bwrap;
+    o.allow_unsandboxed = strcmp(c->allow_unsandboxed_runs, "on") == 0;
+    o.run_uid = (unsigned)c->run_uid;
+    o.run_memory_mb = c->run_memory;
+    o.run_tasks = c->run_processes;
+    o.run_disk_mb = c->run_disk;
+    o.run_cpu_s = c->run_cpu_time;
+    o.run_open_files = c->run_open_files;
+    o.claim_wait_ms = 25000;
+    /* the node credential lives in the data dir: runs never see it */
+    const char *cand[] = {c->data_dir, c->tls_cert, c->tls_key,
+                          getenv("TERRACE_CONFIG")};
+    const char *hide[5] = {NULL};
+    for (int i = 0, k = 0; i < 4; i++)
+        if (cand[i] != NULL && *cand[i] != '\0')
+            hide[k++] = cand[i];
+    o.hide = hide;
+    return executor_start(&o, job_http_api(s->jh), x, eb);
+}
+
+static tr_err start_listener(struct terrace_server *srv, struct tr_errbuf *eb)
+{
+    struct cfg *c = &srv->cfg;
+    bool tls = strcmp(c->tls, "on") == 0;
+    snprintf(srv->external_url, sizeof(srv->external_url), "%s://%s",
+             tls ? "https" : "http", c->listen);
+    if (tls && c->tls_cert[0] == '\0') {
+        char dir[PATH_MAX], host[256], lhost[128];
+        snprintf(dir, sizeof(dir), "%s/tls", c->data_dir);
+        if (gethostname(host, sizeof(host)) != 0)
+            snprintf(host, sizeof(host), "localhost");
+        host[sizeof(host) - 1] = '\0';
+        host_of(c->listen, lhost, sizeof(lhost));
+        const char *names[] = {lhost, host};
+        tr_err e = tls_ensure_certs(dir, names, 2, eb);
+        if (e != TR_OK)
+            return e;
+        if (snprintf(c->tls_cert, sizeof(c->tls_cert), "%.480s/tls/server.pem",
+                     c->data_dir) >= (int)sizeof(c->tls_cert) ||
+            snprintf(c->tls_key, sizeof(c->tls_key),
+                     "%.480s/tls/server-key.pem",
+                     c->data_dir) >= (int)sizeof(c->tls_key))
+            return tr_fail(eb, TR_ERR_CONFIG, "data dir path too long");
+    }
+    http_set_routes(secondary_tables);
+    return http_start(srv, eb);
+}
+
+/* ---- the lifecycle ----------------------------------------------------- */
+
+/* Starts the drain (once). */
+static void drain(struct secondary *s)
+{
+    atomic_store(&s->draining, true);
+    job_http_drain(s->jh);
+}
+
+/* Heartbeats and signals until the drain is over.  TR_ERR_UNAUTHORIZED
+ * when the primaries stopped accepting the node's credential (revoked):
+ * the node then drains and stops without leaving. */
+static tr_err serve(struct secondary *s, const sigset_t *set,
+                    struct tr_errbuf *eb)
+{
+    int64_t next_hb = 0;
+    bool was_ok = true, said_claims = false;
+    tr_err out = TR_OK;
+    for (;;) {
+        if (util_now_ms() >= next_hb && out == TR_OK) {
+            struct tr_errbuf heb = {{0}};
+            tr_err e = heartbeat(s, &heb);
+            if (e == TR_ERR_UNAUTHORIZED) {
+                out = tr_fail(eb, e,
+                              "the primaries refuse this node's credential "
+                              "(%s); stopping once the jobs in hand end: "
+                              "remove %s from the data dir to join again "
+                              "as a new node",
+                              tr_errbuf_msg(&heb, e), CREDENTIAL_FILE);
+                log_error("%s", eb->msg);
+                drain(s);
+            } else if (e != TR_OK && was_ok) {
+                log_warn("node heartbeat failed: %s", tr_errbuf_msg(&heb, e));
+            } else if (e == TR_OK && !was_ok) {
+                log_info("node heartbeat answered again");
+            }
+            was_ok = e == TR_OK;
+            next_hb = util_now_ms() + HEARTBEAT_MS;
+        }
+        if (atomic_load(&s->draining) && job_http_busy(s->jh) == 0)
+            return out;
+        if (atomic_load(&s->draining) && !said_claims &&
+            job_http_running(s->jh) == 0) {
+            /* a claim answered now would bring a job: it is run */
+            log_info("jobs done; waiting for the claims in flight to return");
+            said_claims = true;
+        }
+        int sig = wait_signal(set, 500);
+        if (sig != SIGTERM && sig != SIGINT)
+            continue;
+        if (atomic_load(&s->draining)) {
+            log_info("signal %d received while draining; %d job(s) in hand "
+                     "still run to their end",
+                     sig, job_http_running(s->jh));
+            continue;
+        }
+        log_info("signal %d received; draining: no new jobs, %d job(s) in "
+                 "hand run to their end",
+                 sig, job_http_running(s->jh));
+        drain(s);
+        next_hb = 0; /* say "draining" now */
+    }
+}
+
+static void leave(struct secondary *s)
+{
+    struct tr_errbuf eb = {{0}};
+    tr_err e = job_http_call(s->jh, "POST", "/nodes/leave", NULL,
+                             LEAVE_RETRY_MS, NULL, NULL, &eb);
+    if (e == TR_OK)
+        log_info("left the cluster");
+    else
+        log_warn("cannot leave the cluster (%s); the primaries will mark "
+                 "this node gone when its heartbeats stop",
+                 tr_errbuf_msg(&eb, e));
+}
+
+static tr_err absolute(char *path, size_t n, struct tr_errbuf *eb)
+{
+    char real[PATH_MAX];
+    if (realpath(path, real) == NULL)
+        return tr_fail(eb, TR_ERR_CONFIG, "cannot use %s: %s", path,
+                       strerror(errno));
+    if (strlen(real) >= n)
+        return tr_fail(eb, TR_ERR_CONFIG, "%s: path too long", path);
+    memcpy(path, real, strlen(real) + 1);
+    return TR_OK;
+}
+
+tr_err secondary_run(const struct cfg *cfg, struct tr_errbuf *eb)
+{
+    static struct terrace_server srv; /* the one server struct */
+    memset(&srv, 0, sizeof(srv));
+    srv.cfg = *cfg;
+    struct cfg *c = &srv.cfg;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    umask(077);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+
+    struct secondary s = {0};
+    struct executor *exec = NULL;
+    bool stopped = false, listening = false;
+    tr_err e = TR_OK;
+    if (mkdir(c->data_dir, 0700) != 0 && errno != EEXIST)
+        e = tr_fail(eb, TR_ERR_IO, "cannot create %s: %s", c->data_dir,
+                    strerror(errno));
+    if (e == TR_OK)
+        e = absolute(c->data_dir, sizeof(c->data_dir), eb);
+    if (e == TR_OK && c->ca_file[0] != '\0')
+        e = absolute(c->ca_file, sizeof(c->ca_file), eb);
+    struct job_http_opts jo;
+    job_http_defaults(&jo);
+    jo.base_url = c->join_url;
+    jo.ca_file = c->ca_file;
+    jo.data_dir = c->data_dir;
+    if (e == TR_OK)
+        e = job_http_new(&jo, &s.jh, eb);
+    srv.secondary = &s;
+    if (e == TR_OK)
+        e = contact(&s, c, &set, &stopped, eb);
+    if (e == TR_OK && !stopped) {
+        e = start_listener(&srv, eb);
+        listening = e == TR_OK;
+    }
+    if (e == TR_OK && !stopped)
+        e = start_executor(c, &s, &exec, eb);
+    if (e == TR_OK && !stopped) {
+        log_info("terrace %s (secondary) listening on %s, %d job(s) at "
+                 "once, primaries at %s",
+                 TERRACE_VERSION, c->listen, c->capacity, c->join_url);
+        e = serve(&s, &set, eb);
+        executor_stop(exec); /* idle by now: the drain is over */
+        if (e == TR_OK)
+            leave(&s);
+    }
+    if (listening)
+        http_stop(&srv);
+    job_http_free(s.jh);
+    curl_global_cleanup();
+    memset(c->join_token, 0, sizeof(c->join_token));
+    if (e == TR_OK)
+        log_info("stopped cleanly");
+    return e;
+}
