@@ -43,7 +43,6 @@ static const int status_table[TR_ERR__COUNT] = {
 /* Seconds a client is asked to wait after a 503. */
 #define RETRY_AFTER "5"
 
-
 int http_status_for(tr_err e)
 {
     if ((int)e < 0 || e >= TR_ERR__COUNT || status_table[e] == 0)
@@ -172,8 +171,7 @@ void http_fail(struct http_req *r, tr_err e, const struct tr_errbuf *eb)
     /* the cause goes to the log; internal details stay out of the body */
     log_error("rid=%s %s %s: %d %s: %s", r->request_id,
               http_log_text(r->arena, r->method),
-              http_log_path(r->arena, r->path), status, tr_err_name(e),
-              detail);
+              http_log_path(r->arena, r->path), status, tr_err_name(e), detail);
     if (e == TR_ERR_UNAVAILABLE)
         detail = "the server cannot reach its database right now; retry "
                  "in a few seconds";
