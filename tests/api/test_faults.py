@@ -59,3 +59,49 @@ def test_5xx_logs_cause_with_request_id(auth_fault):
     assert cause, lines
     assert "/api/v2/account/details" in cause[0] and " 500 " in cause[0]
     assert c.get(API + "/account/details").status == 200  # one-shot
+
+
+@pytest.fixture
+def queue_fault():
+    d = start("run.autoqueue:1")
+    yield d
+    d.close()
+
+
+def runs_of(c, ws):
+    r = c.get("%s/workspaces/%s/runs" % (API, ws))
+    assert r.status == 200, r
+    return r.json["data"]
+
+
+def test_upload_fails_when_its_run_cannot_queue(queue_fault):
+    d = queue_fault
+    c = d.client()
+    ws = make_ws(c, new_org(c))
+    r = c.post("%s/workspaces/%s/configuration-versions" % (API, ws),
+               {"data": {"type": "configuration-versions",
+                         "attributes": {"auto-queue-runs": True}}})
+    assert r.status == 201, r
+    cv = r.json["data"]["id"]
+    url = r.json["data"]["attributes"]["upload-url"]
+    u = c.put(url, raw=tgz(), token=None)
+    # the run could not be queued: the upload fails, with a message a
+    # person can act on, and no half-done upload is left visible
+    assert u.status >= 500, u
+    err = u.json["errors"][0]
+    assert err["status"] == str(u.status) and "upload it again" in \
+        err["detail"], u
+    assert runs_of(c, ws) == []
+    got = c.get("%s/configuration-versions/%s" % (API, cv)).json["data"]
+    assert got["attributes"]["status"] == "pending", got
+    assert "uploaded-at" not in got["attributes"]["status-timestamps"]
+    assert "cannot queue a run for %s" % cv in full_log(d)
+    # the same upload URL again: stored, and its run is queued
+    u = c.put(url, raw=tgz(), token=None)
+    assert u.status == 200, u
+    runs = runs_of(c, ws)
+    assert len(runs) == 1, runs
+    assert runs[0]["relationships"]["configuration-version"]["data"][
+        "id"] == cv
+    got = c.get("%s/configuration-versions/%s" % (API, cv)).json["data"]
+    assert got["attributes"]["status"] == "uploaded", got
