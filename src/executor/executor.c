@@ -55,6 +55,7 @@ void executor_defaults(struct executor_opts *o)
     o->plan_timeout_s = 2 * 3600;
     o->apply_timeout_s = 2 * 3600;
     o->grace_ms = 10000;
+    o->lost_grace_ms = 120000;
     o->heartbeat_ms = 2000;
     o->flush_ms = 200;
     o->claim_wait_ms = 1000;

@@ -42,8 +42,7 @@ struct job_local {
 
 void job_local_defaults(struct job_local_opts *o)
 {
-    memset(o, 0, sizeof(*o));
-    o->lease_ms = 30000;
+    memset(o, 0, sizeof(*o)); /* lease_ms 0: the node's job-lease */
 }
 
 /* ---- claim --------------------------------------------------------------- */
@@ -377,7 +376,8 @@ tr_err job_local_new(struct terrace_server *srv, const struct job_local_opts *o,
     jl->srv = srv;
     jl->o = *o;
     if (jl->o.lease_ms <= 0)
-        jl->o.lease_ms = 30000;
+        jl->o.lease_ms =
+            srv->cfg.job_lease > 0 ? srv->cfg.job_lease * 1000 : 30000;
     jl->api = (struct job_api){
         .ctx = jl,
         .claim = jl_claim,

@@ -1071,6 +1071,11 @@ tr_err store_job_get(struct db *db, struct arena *a, const char *id,
 tr_err store_job_heartbeat(struct db *db, struct arena *a, const char *id,
                            int64_t lease_until, int *cancel,
                            struct tr_errbuf *eb);
+/* Adds by_ms to the lease of every running job: the lease clock stands
+ * still while the lease reaper could not reach the database (reaper.c).
+ * *n (nullable) gets the number of jobs. */
+tr_err store_job_extend_leases(struct db *db, struct arena *a, int64_t by_ms,
+                               int64_t *n, struct tr_errbuf *eb);
 /* Running jobs whose lease ended before now_ms. */
 tr_err store_job_expired(struct db *db, struct arena *a, int64_t now_ms,
                          struct st_job **out, int *n, struct tr_errbuf *eb);
