@@ -81,6 +81,7 @@ static void pause_ms(struct exec_ctx *cx, int ms)
 static void *worker(void *arg)
 {
     struct exec_ctx *cx = arg;
+    bool failing = false; /* claims fail: said once, not every second */
     while (!atomic_load(&cx->stopping)) {
         struct arena *a = arena_new();
         struct job j;
@@ -88,10 +89,17 @@ static void *worker(void *arg)
         struct tr_errbuf eb = {{0}};
         tr_err e = cx->api.claim(cx->api.ctx, a, cx->o.node,
                                  cx->o.claim_wait_ms, &j, &eb);
+        if (failing && (e == TR_OK || e == TR_ERR_NOT_FOUND)) {
+            log_info("executor: claims go through again");
+            failing = false;
+        }
         if (e == TR_OK) {
             tofu_run_job(cx, &j, a);
         } else if (e != TR_ERR_NOT_FOUND) {
-            log_warn("executor: cannot claim a job: %s", tr_errbuf_msg(&eb, e));
+            if (!failing)
+                log_warn("executor: cannot claim a job, retrying: %s",
+                         tr_errbuf_msg(&eb, e));
+            failing = true;
             pause_ms(cx, CLAIM_BACKOFF_MS);
         }
         arena_destroy(a);
