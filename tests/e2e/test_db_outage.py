@@ -10,6 +10,7 @@ leaves out pg.
 
 SPDX-License-Identifier: MPL-2.0
 """
+import re
 import time
 
 import pytest
@@ -18,6 +19,7 @@ from conftest import BACKENDS, TOFU_BIN, Api, Tofu, unique
 from terrace import Daemon
 from test_remote import cloud_block, latest_run
 
+SERVER_500 = re.compile(r" (GET|POST|PATCH|PUT|DELETE) \S+ 500 ")
 LEASE = 4
 OUTAGE = 10
 
@@ -107,5 +109,9 @@ def test_apply_survives_outage_longer_than_lease(pgd, tmp_path):
     names = sorted(x["name"] for x in r.json["data"]["attributes"]
                    ["resources"])
     assert names == ["a", "b"], names
-    log = pgd.log_text()
+    with open(pgd.tmp + "/terraced.log", "rb") as f:
+        log = f.read().decode(errors="replace")
     assert "stopped responding" not in log
+    # during the outage the API said 503, never 500
+    bad = [ln for ln in log.splitlines() if SERVER_500.search(ln)]
+    assert not bad, "\n".join(bad)
