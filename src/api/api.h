@@ -92,9 +92,12 @@ bool api_body_opt_string(struct http_req *r, const char *name, size_t max,
                          const char *msg, const char **out);
 
 /* Called once a configuration version has been uploaded (synchronously,
- * in the upload request, after the version is stored as uploaded): queues
- * a run when cv->auto_queue_runs.  Implemented in config_versions.c. */
-void api_cv_uploaded(struct http_req *r, const struct st_cv *cv);
+ * in the upload request, after the version is stored as uploaded, before
+ * the answer): queues a run when cv->auto_queue_runs.  An error means the
+ * run is not queued and the upload must not answer success.
+ * Implemented in config_versions.c. */
+tr_err api_cv_uploaded(struct http_req *r, const struct st_cv *cv,
+                       struct tr_errbuf *eb);
 
 /* {"data": [{"id": "var-...", "type": "vars"}, ...]}: the "vars"
  * relationship of workspace ws_id's document.  Implemented in
@@ -108,9 +111,10 @@ bool api_run_access(struct http_req *r, const char *id, struct st_run *out,
                     struct st_workspace *ws);
 
 /* Queues the run an uploaded configuration version with auto-queue-runs
- * asks for (plan-only when speculative).  Failures are logged: the upload
- * itself has succeeded.  Implemented in runs.c. */
-void api_run_from_cv(struct http_req *r, const struct st_cv *cv);
+ * asks for (plan-only when speculative); TR_OK when none is asked for.
+ * On error no run exists and eb says why.  Implemented in runs.c. */
+tr_err api_run_from_cv(struct http_req *r, const struct st_cv *cv,
+                       struct tr_errbuf *eb);
 
 /* ISO time string or JSON null. */
 json_t *api_time(const char *iso);

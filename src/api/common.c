@@ -7,14 +7,10 @@
 
 #include "api/api.h"
 #include "blob/blob.h"
-#include "core/log.h"
 
 void api_store_fail(struct http_req *r, tr_err e, const struct tr_errbuf *eb)
 {
-    if (http_status_for(e) >= 500)
-        log_error("rid=%s %s: %s", r->request_id, tr_err_name(e),
-                  tr_errbuf_msg(eb, e));
-    http_fail(r, e, eb);
+    http_fail(r, e, eb); /* logs a 5xx with its cause */
 }
 
 bool api_body_opt_string(struct http_req *r, const char *name, size_t max,

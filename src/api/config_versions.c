@@ -19,8 +19,15 @@
  * decompression bomb is refused after a few MiB of work) before anything
  * is stored:
  *
- *   good archive: blob made durable, then pending -> uploaded, both
- *                 before the PUT answers 200; then api_cv_uploaded()
+ *   good archive: blob made durable, then pending -> uploaded, then
+ *                 api_cv_uploaded() queues the run auto-queue-runs asks
+ *                 for, all before the PUT answers 200
+ *   run not queued (database failing, disk full): the version goes back
+ *                 to pending and its blob is removed, and the PUT answers
+ *                 5xx, so the client sees the failure and may upload to
+ *                 the same URL again; if even that revert fails, the
+ *                 version stays uploaded with no run, and the next upload
+ *                 (allowed: no run used it) queues the run
  *   bad archive:  pending -> errored with the reason, 422, no blob
  *   uploaded, no run used it yet: another upload replaces the tarball
  *                 (as TFE's upload URL allows; go-tfe's tests do it);
@@ -37,6 +44,7 @@
 
 #include "api/workspaces_int.h"
 #include "blob/blob.h"
+#include "core/log.h"
 #include "executor/archive.h"
 
 /* ---- documents ----------------------------------------------------------- */
@@ -211,6 +219,29 @@ static void upload_rejected(struct http_req *r, const struct st_cv *cv,
     http_error(r, 422, "invalid configuration archive", why);
 }
 
+/* The upload stored the configuration but its run could not be queued:
+ * undo the first upload (key not NULL) if the database lets us, and fail
+ * the request, so no upload succeeds without the run it asked for. */
+static void run_not_queued(struct http_req *r, const struct st_cv *cv,
+                           const char *key, tr_err e,
+                           const struct tr_errbuf *why)
+{
+    struct tr_errbuf eb = {{0}};
+    log_error("rid=%s cannot queue a run for %s: %s", r->request_id, cv->id,
+              tr_errbuf_msg(why, e));
+    bool undone =
+        key != NULL &&
+        store_cv_unset_upload(r->srv->db, r->arena, cv->id, key, &eb) == TR_OK;
+    if (undone)
+        blob_remove(r->srv->blob, key, NULL);
+    int status = http_status_for(e) >= 500 ? http_status_for(e) : 500;
+    http_error(r, status, NULL,
+               undone ? "the configuration could not be stored with its run; "
+                        "upload it again"
+                      : "the configuration was stored but its run could not "
+                        "be queued; upload it again to queue the run");
+}
+
 static void cv_upload(struct http_req *r)
 {
     struct tr_errbuf eb = {{0}};
@@ -267,9 +298,12 @@ static void cv_upload(struct http_req *r)
     }
     if (old_key != NULL) /* replaced: the first upload's bytes go */
         blob_remove(r->srv->blob, old_key, NULL);
+    e = api_cv_uploaded(r, &cv, &eb);
+    if (e != TR_OK) {
+        run_not_queued(r, &cv, again ? NULL : key, e, &eb);
+        return;
+    }
     http_reply(r, 200, NULL, "", 0);
-    if (!again) /* a run was queued (or not) by the first upload */
-        api_cv_uploaded(r, &cv);
 }
 
 static void cv_download(struct http_req *r)
@@ -309,9 +343,10 @@ static void cv_archive(struct http_req *r)
     http_reply(r, 202, NULL, "", 0);
 }
 
-void api_cv_uploaded(struct http_req *r, const struct st_cv *cv)
+tr_err api_cv_uploaded(struct http_req *r, const struct st_cv *cv,
+                       struct tr_errbuf *eb)
 {
-    api_run_from_cv(r, cv);
+    return api_run_from_cv(r, cv, eb);
 }
 
 const struct route api_cv_routes[] = {

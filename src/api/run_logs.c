@@ -12,6 +12,13 @@
  * bytes come from the log chunks in the database, so any node can serve
  * them; after it ended, from the compacted blob.
  *
+ * While the database is out of reach, a read through the signed URL
+ * answers what it can, STX at offset 0 and nothing more, as if no new
+ * output had arrived: go-tfe's LogReader sends these reads without its
+ * retrying client, so a 503 would end `tofu apply` with "Failed to read
+ * logs" while the run goes on; an empty read makes it ask again.  The
+ * token routes answer 503 as any other API call does.
+ *
  * The signature sits in the path (/api/v2/logs/<phase>/<expires>/<sig>):
  * go-tfe replaces the query string of the log URL with its own offset and
  * limit, so a signature in the query would be lost.
@@ -24,6 +31,7 @@
 
 #include "api/runs_int.h"
 #include "blob/blob.h"
+#include "core/log.h"
 #include "crypto/digest.h"
 
 #define LOG_READ_MAX (1024 * 1024)
@@ -85,8 +93,9 @@ static tr_err blob_bytes(struct http_req *r, const char *key, int64_t off,
     return e;
 }
 
-/* Answers stream bytes [off, off + limit) of phase_id's log. */
-static void serve(struct http_req *r, const char *phase_id)
+/* Answers stream bytes [off, off + limit) of phase_id's log; patient:
+ * a database outage answers "nothing new yet" rather than 503. */
+static void serve(struct http_req *r, const char *phase_id, bool patient)
 {
     int64_t off = 0, limit = 0;
     if (!query_i64(r, "offset", 0, &off) ||
@@ -117,6 +126,12 @@ static void serve(struct http_req *r, const char *phase_id)
         got = (int64_t)v.len;
         memcpy(out + n, v.data, v.len);
     }
+    if (e == TR_ERR_UNAVAILABLE && patient) {
+        log_warn("rid=%s log of %s read as empty: %s", r->request_id, phase_id,
+                 eb.msg);
+        http_reply(r, 200, "text/plain", out, off == 0 && limit > 0 ? 1 : 0);
+        return;
+    }
     if (e != TR_OK) {
         /* a compacted log without its blob is a bug, not a 404 */
         bool lost = e == TR_ERR_NOT_FOUND && got == 0 && v.blob_key != NULL;
@@ -146,7 +161,7 @@ static void log_signed(struct http_req *r)
         http_error(r, 404, "not found", "this URL has expired");
         return;
     }
-    serve(r, id);
+    serve(r, id, true);
 }
 
 static void log_with_token(struct http_req *r)
@@ -162,7 +177,7 @@ static void log_with_token(struct http_req *r)
         return;
     }
     if (api_phase_access(r, id, &p, &run))
-        serve(r, p.id);
+        serve(r, p.id, false);
 }
 
 const struct route api_run_log_routes[] = {

@@ -25,6 +25,7 @@
 
 #include "api/runs_int.h"
 #include "api/workspaces_int.h"
+#include "core/fault.h"
 #include "core/log.h"
 
 #define MAX_ADDRS 100
@@ -605,15 +606,17 @@ static void run_create_h(struct http_req *r)
                     json_pack("{s:o}", "data", api_run_json(r, &run, true)));
 }
 
-void api_run_from_cv(struct http_req *r, const struct st_cv *cv)
+tr_err api_run_from_cv(struct http_req *r, const struct st_cv *cv,
+                       struct tr_errbuf *eb)
 {
     struct st_workspace w;
-    struct tr_errbuf eb = {{0}};
     if (!cv->auto_queue_runs || cv->provisional)
-        return;
-    tr_err e = store_ws_get(r->srv->db, r->arena, cv->workspace_id, &w, &eb);
-    if (e == TR_OK && util_streq(w.execution_mode, "local"))
-        return;
+        return TR_OK;
+    tr_err e = store_ws_get(r->srv->db, r->arena, cv->workspace_id, &w, eb);
+    if (e != TR_OK)
+        return e;
+    if (util_streq(w.execution_mode, "local"))
+        return TR_OK;
     struct st_run run = {
         .workspace_id = cv->workspace_id,
         .org = w.org,
@@ -625,11 +628,9 @@ void api_run_from_cv(struct http_req *r, const struct st_cv *cv)
         .created_by = r->who.user_id,
         .source = "tfe-configuration-version",
     };
-    if (e == TR_OK)
-        e = run_create(r->srv, r->arena, &run, &run, &eb);
-    if (e != TR_OK)
-        log_error("rid=%s cannot queue a run for %s: %s", r->request_id, cv->id,
-                  tr_errbuf_msg(&eb, e));
+    if (fault_hit("run.autoqueue"))
+        return tr_fail(eb, TR_ERR_DB, "injected fault");
+    return run_create(r->srv, r->arena, &run, &run, eb);
 }
 
 /* ---- read and list ------------------------------------------------------- */

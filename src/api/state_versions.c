@@ -44,7 +44,14 @@
 #include "crypto/digest.h"
 #include "crypto/envelope.h"
 
-#define SNAPSHOT_INTERVAL "300"
+/* Seconds between intermediate state snapshots the CLI may push during an
+ * apply (sent on state-version create and current-state-version reads;
+ * without the header it pushes none).  OpenTofu and Terraform wait
+ * max(this, their own 20 s floor) between snapshots, so today a crash
+ * loses at most about 20 s of applied work; a smaller value costs nothing
+ * with them and lets a client that allows it snapshot sooner.  Cost:
+ * bench/RESULTS.md ("snapshot interval"). */
+#define SNAPSHOT_INTERVAL "5"
 
 /* ---- documents ---------------------------------------------------------- */
 

@@ -81,6 +81,9 @@ static const struct setting settings[] = {
       "longest a plan may run, seconds"),
     I("apply-timeout", "TERRACE_APPLY_TIMEOUT", apply_timeout,
       "longest an apply may run, seconds"),
+    I("job-lease", "TERRACE_JOB_LEASE", job_lease,
+      "seconds a running job keeps its lease without a heartbeat before "
+      "its run is errored"),
     S("bwrap", "TERRACE_BWRAP", bwrap,
       "bubblewrap binary for the run sandbox (default: bwrap on PATH; "
       "none: no sandbox)"),
@@ -196,6 +199,7 @@ static void defaults(struct cfg *c)
                            "{version}/terraform_{version}_{os}_{arch}.zip");
     c->plan_timeout = 2 * 3600;
     c->apply_timeout = 2 * 3600;
+    c->job_lease = 30;
     strcpy(c->allow_unsandboxed_runs, "off");
     strcpy(c->metrics, "loopback");
     c->run_uid = 1000000000;
@@ -358,6 +362,8 @@ tr_err cfg_load(struct cfg *c, int argc, char **argv, struct tr_errbuf *eb)
                        "max-config-size must be at least 1 byte");
     if (c->plan_timeout < 1 || c->apply_timeout < 1)
         return tr_fail(eb, TR_ERR_CONFIG, "timeouts must be at least 1 s");
+    if (c->job_lease < 3 || c->job_lease > 3600)
+        return tr_fail(eb, TR_ERR_CONFIG, "job-lease must be 3..3600 s");
     if (strcmp(c->allow_unsandboxed_runs, "on") != 0 &&
         strcmp(c->allow_unsandboxed_runs, "off") != 0)
         return tr_fail(eb, TR_ERR_CONFIG,

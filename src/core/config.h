@@ -41,6 +41,7 @@ struct cfg {
     char tool_mirror[512];     /* release zip URL template, or "off" */
     int64_t plan_timeout;      /* seconds */
     int64_t apply_timeout;     /* seconds */
+    int64_t job_lease;         /* seconds a job's lease lasts unrenewed */
     /* runs: the sandbox and its limits */
     char bwrap[512];                /* bubblewrap; "" = on PATH; "none" = off */
     char allow_unsandboxed_runs[8]; /* on | off */

@@ -25,6 +25,7 @@ static const char *const names[TR_ERR__COUNT] = {
     [TR_ERR_CONFIG] = "configuration error",
     [TR_ERR_CRYPTO] = "cryptographic failure",
     [TR_ERR_BUSY] = "service busy",
+    [TR_ERR_UNAVAILABLE] = "service unavailable",
 };
 
 const char *tr_err_name(tr_err e)

@@ -30,6 +30,8 @@ enum tr_err {
     TR_ERR_CONFIG = 13,      /* bad configuration value */
     TR_ERR_CRYPTO = 14,      /* a cryptographic operation failed */
     TR_ERR_BUSY = 15,        /* transient contention; retry later (503) */
+    TR_ERR_UNAVAILABLE = 16, /* a dependency (the database) is unreachable;
+                                retry later (503 with Retry-After) */
     TR_ERR__COUNT            /* never use */
 };
 

@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static atomic_bool armed;
@@ -47,6 +48,22 @@ void fault_arm(const char *site, int n)
     fired = false;
     atomic_store_explicit(&armed, true, memory_order_relaxed);
     pthread_mutex_unlock(&mu);
+}
+
+bool fault_arm_spec(const char *spec)
+{
+    const char *colon = strrchr(spec, ':');
+    if (colon == NULL || colon == spec ||
+        (size_t)(colon - spec) >= sizeof(armed_site))
+        return false;
+    char *end = NULL;
+    long n = strtol(colon + 1, &end, 10);
+    if (end == colon + 1 || *end != '\0' || n < 1 || n > 1000000)
+        return false;
+    char site[sizeof(armed_site)];
+    snprintf(site, sizeof(site), "%.*s", (int)(colon - spec), spec);
+    fault_arm(site, (int)n);
+    return true;
 }
 
 void fault_reset(void)

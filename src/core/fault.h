@@ -8,7 +8,13 @@
  * (STYLE.md rule 13).
  *
  * Sites: "db.query" (db_query: TR_ERR_DB), "blob.put" (blob_put and
- * blob_put_file: TR_ERR_IO).
+ * blob_put_file: TR_ERR_IO), "run.autoqueue" (the run a configuration
+ * upload queues: TR_ERR_DB, as a full disk fails it), "auth.lookup" (the
+ * token lookup of an authenticated request: TR_ERR_DB).
+ *
+ * A daemon under test is armed from its environment: TERRACE_FAULT=
+ * "site:n" (read once by terraced at start, logged as a warning), so
+ * API tests can make a real request fail the way a real failure would.
  *
  * Always compiled in.  Disarmed, fault_hit() costs one relaxed atomic
  * load.  The armed state is process-wide (the one exception to the single
@@ -29,6 +35,9 @@ bool fault_hit(const char *site);
 /* Arms site so that its nth call from now fails (n >= 1).  Replaces any
  * earlier arming and zeroes the counters. */
 void fault_arm(const char *site, int n);
+
+/* Arms from a "site:n" spec (n >= 1); false if spec is malformed. */
+bool fault_arm_spec(const char *spec);
 
 /* Disarms and zeroes the counters. */
 void fault_reset(void);

@@ -57,7 +57,7 @@ struct job_service {
 void job_service_defaults(struct job_service_opts *o)
 {
     memset(o, 0, sizeof(*o));
-    o->lease_ms = 30000;
+    o->lease_ms = 0; /* the node's job-lease setting */
     o->sweep_ms = 60000;
 }
 
@@ -618,8 +618,9 @@ tr_err job_service_new(struct terrace_server *srv,
         return tr_fail(eb, TR_ERR_NOMEM, "out of memory");
     js->srv = srv;
     js->o = *o;
-    if (js->o.lease_ms <= 0)
-        js->o.lease_ms = 30000;
+    if (js->o.lease_ms <= 0) /* the node's job-lease setting */
+        js->o.lease_ms =
+            srv->cfg.job_lease > 0 ? srv->cfg.job_lease * 1000 : 30000;
     pthread_mutex_init(&js->mu, NULL);
     pthread_cond_init(&js->cv, NULL);
     js->tail = &js->head;

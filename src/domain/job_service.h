@@ -38,7 +38,7 @@
 struct blob_reader;
 
 struct job_service_opts {
-    int64_t lease_ms;       /* a job's lease after claim and heartbeat */
+    int64_t lease_ms;       /* lease after claim and heartbeat; 0: job-lease */
     int64_t plan_timeout_s; /* job timeouts (0: the executor's own) */
     int64_t apply_timeout_s;
     int sweep_ms; /* longest wait on the run signal before claim looks

@@ -9,6 +9,15 @@
  * ends errored, and the state the apply had written stays (state versions
  * are written by tofu itself as it goes).
  *
+ * The lease clock stands still while the reaper cannot reach the
+ * database: workers cannot heartbeat then either (their server is the
+ * same), so every lease would seem to end at once when it comes back and
+ * every apply in flight would be errored with tofu still running.  When a
+ * pass succeeds after a gap longer than one tick, the leases of all
+ * running jobs are first extended by the gap (store_job_extend_leases()),
+ * giving each worker a whole lease to heartbeat again; if that fails, the
+ * pass reaps nothing.
+ *
  * The thread sleeps on a condition variable with a timeout (so stopping it
  * is immediate); it is not on the dispatch path, which is woken by the
  * run signal.  Its passes run only while srv->is_leader is set: in a
@@ -100,21 +109,52 @@ struct reaper {
     bool stop;
 };
 
+/* One pass: the leases extended by the time the reaper was blind, then
+ * run_expire().  *last_ok is when the last pass succeeded (0: none yet). */
+static void pass(struct reaper *r, int64_t *last_ok, bool *failing)
+{
+    struct arena *a = arena_new();
+    struct tr_errbuf eb = {{0}};
+    int64_t now = util_now_ms();
+    int64_t gap = *last_ok > 0 ? now - *last_ok - r->interval_ms : 0;
+    tr_err e = TR_OK;
+    if (gap > r->interval_ms) {
+        int64_t n = 0;
+        e = store_job_extend_leases(r->srv->db, a, gap, &n, &eb);
+        if (e == TR_OK && n > 0)
+            log_warn("reaper: no database for %lld ms; the leases of %lld "
+                     "running jobs extended by as much",
+                     (long long)gap, (long long)n);
+    }
+    if (e == TR_OK)
+        e = run_expire(r->srv, a, now, NULL, &eb);
+    if (e == TR_OK) {
+        *last_ok = now;
+        if (*failing)
+            log_info("reaper: the database is back");
+        *failing = false;
+    } else if (!*failing) { /* once per outage, not every tick */
+        log_warn("reaper: %s", tr_errbuf_msg(&eb, e));
+        *failing = true;
+    }
+    arena_destroy(a);
+}
+
 static void *loop(void *arg)
 {
     struct reaper *r = arg;
+    int64_t last_ok = 0;
+    bool failing = false;
     pthread_mutex_lock(&r->mu);
     while (!r->stop) {
         pthread_mutex_unlock(&r->mu);
-        /* a singleton loop: only the leader runs it (node/leader.h) */
-        if (atomic_load(&r->srv->is_leader)) {
-            struct arena *a = arena_new();
-            struct tr_errbuf eb = {{0}};
-            tr_err e = run_expire(r->srv, a, util_now_ms(), NULL, &eb);
-            if (e != TR_OK)
-                log_warn("reaper: %s", tr_errbuf_msg(&eb, e));
-            arena_destroy(a);
-        }
+        /* a singleton loop: only the leader runs it (node/leader.h); a
+         * follower forgets when it last reaped, so the time it followed
+         * is never taken for an outage once it leads */
+        if (atomic_load(&r->srv->is_leader))
+            pass(r, &last_ok, &failing);
+        else
+            last_ok = 0;
         struct timespec until;
         clock_gettime(CLOCK_MONOTONIC, &until);
         until.tv_sec += r->interval_ms / 1000;

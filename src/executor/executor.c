@@ -55,6 +55,7 @@ void executor_defaults(struct executor_opts *o)
     o->plan_timeout_s = 2 * 3600;
     o->apply_timeout_s = 2 * 3600;
     o->grace_ms = 10000;
+    o->lost_grace_ms = 120000;
     o->heartbeat_ms = 2000;
     o->flush_ms = 200;
     o->claim_wait_ms = 1000;
@@ -80,6 +81,7 @@ static void pause_ms(struct exec_ctx *cx, int ms)
 static void *worker(void *arg)
 {
     struct exec_ctx *cx = arg;
+    bool failing = false; /* claims fail: said once, not every second */
     while (!atomic_load(&cx->stopping)) {
         struct arena *a = arena_new();
         struct job j;
@@ -87,10 +89,17 @@ static void *worker(void *arg)
         struct tr_errbuf eb = {{0}};
         tr_err e = cx->api.claim(cx->api.ctx, a, cx->o.node,
                                  cx->o.claim_wait_ms, &j, &eb);
+        if (failing && (e == TR_OK || e == TR_ERR_NOT_FOUND)) {
+            log_info("executor: claims go through again");
+            failing = false;
+        }
         if (e == TR_OK) {
             tofu_run_job(cx, &j, a);
         } else if (e != TR_ERR_NOT_FOUND) {
-            log_warn("executor: cannot claim a job: %s", tr_errbuf_msg(&eb, e));
+            if (!failing)
+                log_warn("executor: cannot claim a job, retrying: %s",
+                         tr_errbuf_msg(&eb, e));
+            failing = true;
             pause_ms(cx, CLAIM_BACKOFF_MS);
         }
         arena_destroy(a);

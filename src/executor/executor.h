@@ -53,6 +53,7 @@ struct executor_opts {
     int64_t plan_timeout_s;      /* for jobs that carry no timeout */
     int64_t apply_timeout_s;
     int grace_ms;            /* SIGINT to SIGKILL on timeout and shutdown */
+    int lost_grace_ms;       /* SIGINT to SIGKILL once the lease is lost */
     int heartbeat_ms;        /* heartbeat (and cancel check) interval */
     int flush_ms;            /* longest a log byte waits before append_log() */
     int claim_wait_ms;       /* long-poll passed to claim() */

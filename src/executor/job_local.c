@@ -25,8 +25,7 @@ struct job_local {
 
 void job_local_defaults(struct job_local_opts *o)
 {
-    memset(o, 0, sizeof(*o));
-    o->lease_ms = 30000;
+    memset(o, 0, sizeof(*o)); /* lease_ms 0: the node's job-lease */
 }
 
 /* A lost job is TR_ERR_NOT_FOUND to the executor. */
@@ -118,7 +117,7 @@ tr_err job_local_new(struct terrace_server *srv, const struct job_local_opts *o,
         return tr_fail(eb, TR_ERR_NOMEM, "out of memory");
     struct job_service_opts so;
     job_service_defaults(&so);
-    so.lease_ms = o->lease_ms;
+    so.lease_ms = o->lease_ms; /* 0: the node's job-lease setting */
     so.plan_timeout_s = o->plan_timeout_s;
     so.apply_timeout_s = o->apply_timeout_s;
     if (o->sweep_ms > 0)

@@ -19,13 +19,14 @@
 
 struct job_local_opts {
     const char *ca_file;    /* CA a worker trusts for the API, or NULL */
-    int64_t lease_ms;       /* a job's lease after claim and heartbeat */
+    int64_t lease_ms;       /* a job's lease after claim and heartbeat;
+                               0: the node's job-lease setting */
     int64_t plan_timeout_s; /* job timeouts (0: the executor's own) */
     int64_t apply_timeout_s;
     int sweep_ms; /* claim looks again at least this often (0: 60 s) */
 };
 
-/* Defaults: no CA, 30 s leases, executor timeouts. */
+/* Defaults: no CA, the job-lease setting, executor timeouts. */
 void job_local_defaults(struct job_local_opts *o);
 
 struct job_local;

@@ -22,11 +22,17 @@
  *     run token become "***", also across read boundaries: bytes that may
  *     begin a secret are held until they are decided) to append_log(),
  *     batched: a send at most every flush_ms or 16 KiB;
- *   - heartbeats every heartbeat_ms; cancel 1 sends SIGINT to the
- *     process group and keeps reading while tofu stops gracefully, cancel 2
- *     (or a lost lease) SIGKILLs the group;
- *   - on the phase timeout or executor shutdown sends SIGINT, then SIGKILL
- *     after grace_ms.
+ *   - heartbeats every heartbeat_ms; a heartbeat that fails (the server
+ *     or its database out of reach) changes nothing: tofu keeps running
+ *     and the next heartbeat tries again.  Cancel 1 sends SIGINT to the
+ *     process group and keeps reading while tofu stops gracefully (and
+ *     writes its state); cancel 2 (force-cancel) SIGKILLs the group;
+ *   - a lost lease (the server says the job ended) sends SIGINT, then
+ *     SIGKILL only after lost_grace_ms; the phase timeout or executor
+ *     shutdown sends SIGINT, then SIGKILL after grace_ms;
+ *   - log chunks the server could not take are kept (up to LOG_KEEP_MAX)
+ *     and sent again with the next flush, and finish() is retried while
+ *     the server is unavailable, heartbeating meanwhile.
  * When the command's process exits, the rest of its group is killed before
  * it is reaped (the zombie keeps the group id from being reused), then the
  * pipe is drained.  Outcomes: cancel -> JOB_CANCELED, force-cancel ->
@@ -48,6 +54,7 @@
 #include <sys/pidfd.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/env_names.h"
@@ -55,9 +62,12 @@
 #include "core/util.h"
 #include "executor/executor_int.h"
 
-#define FLUSH_MAX (16 << 10)   /* send the log at this size */
-#define CAPTURE_MAX (64 << 10) /* init output kept for a failure */
-#define TAIL_MAX (8 << 10)     /* apply output kept for its summary */
+#define FLUSH_MAX (16 << 10)       /* send the log at this size */
+#define CAPTURE_MAX (64 << 10)     /* init output kept for a failure */
+#define TAIL_MAX (8 << 10)         /* apply output kept for its summary */
+#define LOG_KEEP_MAX (1 << 20)     /* unsent log kept while the server is out */
+#define FINISH_RETRY_MS 1000       /* between attempts to report the outcome */
+#define FINISH_RETRY_MAX (30 * 60) /* attempts (about half an hour) */
 #define READ_CHUNK (64 << 10)
 #define DRAIN_MS 2000 /* reading the pipe after the exit */
 #define STOP_CHECK_MS 250
@@ -94,6 +104,7 @@ struct phase {
     int64_t timeout_s;
     int cancel; /* the highest request seen: 0, 1, 2 */
     bool lease_lost, timed_out, stopping;
+    bool hb_failing; /* the last heartbeat failed (logged once) */
     /* the running command */
     pid_t pid;
     bool int_sent, kill_sent;
@@ -195,8 +206,11 @@ static void say(struct phase *ph, const char *fmt, ...)
 static void flush(struct phase *ph, bool force)
 {
     int64_t now = util_now_ms();
-    if (ph->out.len == 0 || (!force && ph->out.len < FLUSH_MAX &&
-                             now - ph->last_flush < ph->x->o.flush_ms))
+    /* after a failed send, wait a second whatever is pending */
+    int64_t wait = ph->log_failed ? 1000 : ph->x->o.flush_ms;
+    if (ph->out.len == 0 ||
+        (!force && (ph->log_failed || ph->out.len < FLUSH_MAX) &&
+         now - ph->last_flush < wait))
         return;
     struct tr_errbuf eb = {{0}};
     tr_err e = ph->x->api.append_log(ph->x->api.ctx, ph->j->id, ph->out.data,
@@ -206,8 +220,13 @@ static void flush(struct phase *ph, bool force)
                  tr_errbuf_msg(&eb, e));
         ph->log_failed = true;
     }
-    buf_reset(&ph->out);
     ph->last_flush = now;
+    /* the server out of reach: keep the chunk for the next flush */
+    if (e != TR_OK && e != TR_ERR_NOT_FOUND && ph->out.len < LOG_KEEP_MAX)
+        return;
+    if (e == TR_OK)
+        ph->log_failed = false;
+    buf_reset(&ph->out);
 }
 
 static void add_secret(struct phase *ph, const char *s, size_t n)
@@ -264,15 +283,21 @@ static void heartbeat(struct phase *ph, bool force)
     int cancel = 0;
     struct tr_errbuf eb = {{0}};
     tr_err e = ph->x->api.heartbeat(ph->x->api.ctx, ph->j->id, &cancel, &eb);
+    if (e == TR_OK && ph->hb_failing)
+        log_info("executor: job %s: heartbeats go through again", ph->j->id);
+    if (e == TR_OK)
+        ph->hb_failing = false;
     if (e == TR_OK && cancel > ph->cancel)
         ph->cancel = cancel > 2 ? 2 : cancel;
     else if (e == TR_ERR_NOT_FOUND && !ph->lease_lost) {
         log_warn("executor: job %s: the lease was lost: %s", ph->j->id,
                  tr_errbuf_msg(&eb, e));
         ph->lease_lost = true;
-    } else if (e != TR_OK) {
-        log_warn("executor: job %s: heartbeat failed: %s", ph->j->id,
+    } else if (e != TR_OK && e != TR_ERR_NOT_FOUND && !ph->hb_failing) {
+        /* the job goes on; the next heartbeat tries again */
+        log_warn("executor: job %s: heartbeat failed, retrying: %s", ph->j->id,
                  tr_errbuf_msg(&eb, e));
+        ph->hb_failing = true;
     }
 }
 
@@ -298,15 +323,20 @@ static void control(struct phase *ph)
     }
     if (ph->pid <= 0)
         return;
-    if ((ph->cancel >= 2 || ph->lease_lost) && !ph->kill_sent) {
+    if (ph->cancel >= 2 && !ph->kill_sent) {
         signal_group(ph, SIGKILL);
         ph->kill_sent = true;
     }
-    if ((ph->cancel == 1 || ph->timed_out || ph->stopping) && !ph->int_sent) {
+    /* SIGINT first, so tofu stops between resources and writes its state */
+    if ((ph->cancel == 1 || ph->lease_lost || ph->timed_out || ph->stopping) &&
+        !ph->int_sent) {
         signal_group(ph, SIGINT);
         ph->int_sent = true;
     }
-    if ((ph->timed_out || ph->stopping) && ph->kill_at == 0)
+    if (ph->lease_lost && ph->kill_at == 0)
+        ph->kill_at = now + ph->x->o.lost_grace_ms;
+    if ((ph->timed_out || ph->stopping) &&
+        (ph->kill_at == 0 || ph->kill_at > now + ph->x->o.grace_ms))
         ph->kill_at = now + ph->x->o.grace_ms;
     if (ph->kill_at != 0 && now >= ph->kill_at && !ph->kill_sent) {
         signal_group(ph, SIGKILL);
@@ -365,6 +395,39 @@ static void stop_result(struct phase *ph, struct job_result *res)
         res->outcome = JOB_ERRORED;
         res->error =
             arena_printf(ph->a, "the worker shut down during the %s", ph->what);
+    }
+}
+
+/* finish(), tried again while the server or its database is out of
+ * reach (the outcome must not be lost to an outage): between attempts the
+ * unsent log goes again and the lease is renewed.  Gives up when the job
+ * is gone, the worker stops, or after FINISH_RETRY_MAX attempts. */
+static tr_err report(struct phase *ph, const struct job_result *res,
+                     struct tr_errbuf *eb)
+{
+    struct exec_ctx *x = ph->x;
+    for (int i = 0;; i++) {
+        if (i > 0) {
+            struct timespec ts = {FINISH_RETRY_MS / 1000,
+                                  (FINISH_RETRY_MS % 1000) * 1000000L};
+            nanosleep(&ts, NULL);
+            heartbeat(ph, true);
+        }
+        /* the log first: once finished, the job takes no more of it */
+        flush(ph, true);
+        tr_err e = ph->out.len > 0
+                       ? tr_fail(eb, TR_ERR_UNAVAILABLE,
+                                 "the log could not be sent yet")
+                       : x->api.finish(x->api.ctx, ph->j->id, res, eb);
+        if (e != TR_ERR_UNAVAILABLE && e != TR_ERR_BUSY)
+            return e;
+        if (i >= FINISH_RETRY_MAX || ph->lease_lost ||
+            atomic_load(&x->stopping))
+            return e;
+        if (i == 0)
+            log_warn("executor: job %s: cannot report the outcome yet, "
+                     "retrying: %s",
+                     ph->j->id, tr_errbuf_msg(eb, e));
     }
 }
 
@@ -1008,7 +1071,7 @@ void tofu_run_job(struct exec_ctx *x, const struct job *j, struct arena *a)
         exec_file_sha256(a, ph.wd.plan_file, &plan_sha, &eb) != TR_OK)
         plan_sha = NULL;
     struct tr_errbuf feb = {{0}};
-    tr_err fe = x->api.finish(x->api.ctx, j->id, &res, &feb);
+    tr_err fe = report(&ph, &res, &feb);
     if (fe != TR_OK)
         log_error("executor: job %s: cannot finish: %s", j->id,
                   tr_errbuf_msg(&feb, fe));

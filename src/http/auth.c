@@ -24,6 +24,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/fault.h"
 #include "http/http.h"
 #include "store/store.h"
 
@@ -38,7 +39,9 @@ bool http_authenticate(struct http_req *r)
     }
     struct st_token tok;
     struct tr_errbuf eb = {{0}};
-    tr_err e = store_token_lookup(r->srv->db, r->arena, h + 7, &tok, &eb);
+    tr_err e = fault_hit("auth.lookup")
+                   ? tr_fail(&eb, TR_ERR_DB, "injected fault")
+                   : store_token_lookup(r->srv->db, r->arena, h + 7, &tok, &eb);
     if (e == TR_ERR_NOT_FOUND) {
         http_error(r, 401, "unauthorized",
                    "the API token is invalid or has expired");

@@ -4,7 +4,10 @@
  *
  * Error mapping lives here and only here: one table from tr_err to HTTP
  * status.  Error documents carry status, title and a detail a person can
- * act on; they never echo secrets.
+ * act on; they never echo secrets.  Every 5xx is logged here with its
+ * cause and the request id (which the response carries as X-Request-Id),
+ * so no handler can answer 500 without a trace in the server log.  A 503
+ * carries Retry-After: the client may try again once the database is back.
  *
  * SPDX-License-Identifier: MPL-2.0
  */
@@ -12,8 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "core/util.h"
 #include "http/http.h"
+#include "http/http_int.h"
 
 static const int status_table[TR_ERR__COUNT] = {
     [TR_OK] = 200,
@@ -32,7 +37,11 @@ static const int status_table[TR_ERR__COUNT] = {
     [TR_ERR_CONFIG] = 500,
     [TR_ERR_CRYPTO] = 500,
     [TR_ERR_BUSY] = 503,
+    [TR_ERR_UNAVAILABLE] = 503,
 };
+
+/* Seconds a client is asked to wait after a 503. */
+#define RETRY_AFTER "5"
 
 int http_status_for(tr_err e)
 {
@@ -136,25 +145,51 @@ void http_reply_file(struct http_req *r, int status, const char *ctype, int fd,
     r->resp_fd_size = size;
 }
 
-void http_error(struct http_req *r, int status, const char *title,
-                const char *detail)
+static void error_doc(struct http_req *r, int status, const char *title,
+                      const char *detail)
 {
     char st[8];
     snprintf(st, sizeof(st), "%d", status);
     json_t *doc = json_pack("{s:[{s:s,s:s,s:s}]}", "errors", "status", st,
                             "title", title ? title : title_for(status),
                             "detail", detail ? detail : "");
+    if (status == 503)
+        http_add_header(r, "Retry-After", RETRY_AFTER);
     http_reply_json(r, status, doc);
+}
+
+void http_error(struct http_req *r, int status, const char *title,
+                const char *detail)
+{
+    if (status >= 500)
+        log_error("rid=%s %s %s: %d %s", r->request_id,
+                  http_log_text(r->arena, r->method),
+                  http_log_path(r->arena, r->path), status,
+                  detail ? detail : title_for(status));
+    error_doc(r, status, title, detail);
 }
 
 void http_fail(struct http_req *r, tr_err e, const struct tr_errbuf *eb)
 {
     int status = http_status_for(e);
     const char *detail = tr_errbuf_msg(eb, e);
-    if (status >= 500) /* internal details stay in the log */
+    if (status < 500) {
+        error_doc(r, status, title_for(status), detail);
+        return;
+    }
+    /* the cause goes to the log; internal details stay out of the body */
+    log_error("rid=%s %s %s: %d %s: %s", r->request_id,
+              http_log_text(r->arena, r->method),
+              http_log_path(r->arena, r->path), status, tr_err_name(e), detail);
+    if (e == TR_ERR_UNAVAILABLE)
+        detail = "the server cannot reach its database right now; retry "
+                 "in a few seconds";
+    else if (status == 503)
+        detail = "the server is busy; retry in a few seconds";
+    else
         detail = "the server could not complete the request; see the "
                  "server log for the request id";
-    http_error(r, status, title_for(status), detail);
+    error_doc(r, status, title_for(status), detail);
 }
 
 json_t *jsonapi_body(struct http_req *r, const char *type)

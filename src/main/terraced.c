@@ -9,9 +9,11 @@
  * SPDX-License-Identifier: MPL-2.0
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/config.h"
+#include "core/fault.h"
 #include "core/log.h"
 #include "node/node.h"
 
@@ -31,6 +33,14 @@ int main(int argc, char **argv)
     log_set_level((enum log_level)(log_parse_level(cfg.log_level) < 0
                                        ? LOG_INFO
                                        : log_parse_level(cfg.log_level)));
+    const char *fault = getenv("TERRACE_FAULT"); /* tests only: fault.h */
+    if (fault != NULL && fault[0] != '\0') {
+        if (!fault_arm_spec(fault)) {
+            fprintf(stderr, "terraced: TERRACE_FAULT must be site:n\n");
+            return 2;
+        }
+        log_warn("fault injection armed: %s", fault);
+    }
     e = node_run(&cfg, NULL, NULL, &eb);
     if (e != TR_OK) {
         log_error("%s", tr_errbuf_msg(&eb, e));

@@ -1,10 +1,23 @@
 /*
  * db_pg.c - PostgreSQL backend for db.h (libpq, text protocol).
  *
- * A connection found broken before a statement is reset once; a statement
- * that fails inside a transaction leaves the transaction for the caller to
- * roll back.  SQLSTATE 23505 (unique violation) maps to TR_ERR_CONFLICT,
- * 40001/40P01 (serialization, deadlock) to TR_ERR_BUSY.
+ * Broken connections.  A pooled connection outlives PostgreSQL restarts,
+ * so before each statement the connection is checked: libpq's status, and
+ * (when idle) whether the server has closed the socket or sent a FATAL,
+ * which a poll with no wait and PQconsumeInput see without a round trip.
+ * A broken connection is reset before use.  If the link breaks during a
+ * statement, the statement is run again once on a fresh connection only
+ * when its outcome cannot matter: a read (SELECT, BEGIN, ROLLBACK) outside
+ * a transaction.  A write whose outcome is unknown, or any statement inside
+ * a transaction (which the server has rolled back), is not retried.  While
+ * the server cannot be reached, statements fail with TR_ERR_UNAVAILABLE
+ * (503 with Retry-After), never TR_ERR_DB (500).
+ *
+ * A statement that fails inside a transaction leaves the transaction for
+ * the caller to roll back.  SQLSTATE 23505 (unique violation) maps to
+ * TR_ERR_CONFLICT, 40001/40P01 (serialization, deadlock) to TR_ERR_BUSY,
+ * class 08 (connection) and 57P01-57P03 (shutdown, starting up) to
+ * TR_ERR_UNAVAILABLE.
  *
  * Statements are prepared once per connection (named s<N>, cached by SQL
  * text) and then executed by name, which saves a parse and plan per call.
@@ -19,11 +32,13 @@
  */
 #include <dlfcn.h>
 #include <libpq-fe.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "store/db.h"
 
@@ -32,6 +47,7 @@
 /* Every libpq function this file calls. */
 #define PQ_FUNCS(X)                                                            \
     X(PQclear)                                                                 \
+    X(PQconsumeInput)                                                          \
     X(PQcmdTuples)                                                             \
     X(PQconnectdb)                                                             \
     X(PQerrorMessage)                                                          \
@@ -48,6 +64,7 @@
     X(PQreset)                                                                 \
     X(PQresultErrorField)                                                      \
     X(PQresultStatus)                                                          \
+    X(PQsocket)                                                                \
     X(PQstatus)                                                                \
     X(PQtransactionStatus)
 
@@ -91,6 +108,8 @@ struct prepared {
 
 struct pg_conn {
     PGconn *c;
+    bool in_tx;   /* a transaction was open after the last statement */
+    bool tx_lost; /* the link broke inside it: only ROLLBACK may run */
     int n;
     struct prepared cache[STMT_CACHE];
 };
@@ -177,23 +196,127 @@ static void clear_result(void *p)
     pq.PQclear(p);
 }
 
+/* Whether the connection is usable: libpq thinks so and, if nothing is
+ * in flight, the server has not closed it (an idle socket that polls
+ * readable carries a FATAL or EOF, or a notice PQconsumeInput absorbs). */
+static bool alive(PGconn *c)
+{
+    if (pq.PQstatus(c) != CONNECTION_OK)
+        return false;
+    struct pollfd p = {.fd = pq.PQsocket(c), .events = POLLIN};
+    if (p.fd < 0)
+        return false;
+    if (poll(&p, 1, 0) <= 0)
+        return true;
+    if (p.revents & (POLLERR | POLLHUP | POLLNVAL))
+        return false;
+    return pq.PQconsumeInput(c) == 1 && pq.PQstatus(c) == CONNECTION_OK;
+}
+
+/* Resets a broken connection; false when the server is still out of
+ * reach. */
+static bool revive(struct pg_conn *pc)
+{
+    if (alive(pc->c))
+        return true;
+    if (pc->in_tx) /* the server rolled it back; statements after it must
+                      not run in autocommit as if nothing happened */
+        pc->tx_lost = true;
+    pc->in_tx = false;
+    forget(pc);
+    pq.PQreset(pc->c);
+    if (pq.PQstatus(pc->c) != CONNECTION_OK)
+        return false;
+    PGresult *r = pq.PQexec(pc->c, "SET client_min_messages = warning");
+    pq.PQclear(r);
+    return true;
+}
+
+/* db errors are one line: libpq's message up to its first newline. */
+static tr_err unreachable(struct pg_conn *pc, struct tr_errbuf *eb)
+{
+    const char *m = pq.PQerrorMessage(pc->c);
+    int len = (int)strcspn(m, "\n");
+    return tr_fail(eb, TR_ERR_UNAVAILABLE, "database unreachable: %.*s", len,
+                   len > 0 ? m : "connection lost");
+}
+
+/* A statement whose repetition changes nothing when run outside a
+ * transaction. */
+static bool repeatable(const char *sql)
+{
+    while (*sql == ' ' || *sql == '\n' || *sql == '\t')
+        sql++;
+    return strncasecmp(sql, "SELECT", 6) == 0 ||
+           strncasecmp(sql, "BEGIN", 5) == 0 ||
+           strncasecmp(sql, "ROLLBACK", 8) == 0;
+}
+
+/* Whether a failed statement failed because the server went away. */
+static bool lost(PGconn *c, const PGresult *r)
+{
+    if (pq.PQstatus(c) != CONNECTION_OK)
+        return true;
+    const char *state =
+        r ? pq.PQresultErrorField((PGresult *)r, PG_DIAG_SQLSTATE) : NULL;
+    if (state == NULL)
+        return r == NULL;
+    return strncmp(state, "08", 2) == 0 || strcmp(state, "57P01") == 0 ||
+           strcmp(state, "57P02") == 0 || strcmp(state, "57P03") == 0;
+}
+
+static PGresult *exec(struct pg_conn *pc, const char *sql, int n,
+                      const char *const *params)
+{
+    char name[16];
+    const char *stmt = statement(pc, sql, n, name, sizeof(name));
+    return stmt != NULL
+               ? pq.PQexecPrepared(pc->c, stmt, n, params, NULL, NULL, 0)
+               : pq.PQexecParams(pc->c, sql, n, NULL, params, NULL, NULL, 0);
+}
+
+static bool failed(const PGresult *r)
+{
+    ExecStatusType st = r ? pq.PQresultStatus(r) : PGRES_FATAL_ERROR;
+    return st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK;
+}
+
 static tr_err pg_query(void *handle, struct arena *a, const char *sql, int n,
                        const char *const *params, struct db_rows **rows,
                        int64_t *affected, struct tr_errbuf *eb)
 {
     struct pg_conn *pc = handle;
     PGconn *c = pc->c;
-    if (pq.PQstatus(c) != CONNECTION_OK) {
-        pq.PQreset(c);
-        forget(pc);
+    bool rollback = strcmp(sql, "ROLLBACK") == 0;
+    if (rollback && !alive(c)) { /* a broken link has no transaction */
+        pc->in_tx = false;
+        pc->tx_lost = false;
+        return TR_OK;
     }
-    char name[16];
-    const char *stmt = statement(pc, sql, n, name, sizeof(name));
-    PGresult *r = stmt != NULL
-                      ? pq.PQexecPrepared(c, stmt, n, params, NULL, NULL, 0)
-                      : pq.PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
-    if (r == NULL)
-        return tr_fail(eb, TR_ERR_DB, "postgresql: %s", pq.PQerrorMessage(c));
+    if (!revive(pc))
+        return unreachable(pc, eb);
+    if (pc->tx_lost) {
+        if (!rollback)
+            return tr_fail(eb, TR_ERR_UNAVAILABLE,
+                           "database connection lost inside a transaction");
+        pc->tx_lost = false;
+        return TR_OK; /* the server already rolled it back */
+    }
+    bool outside = pq.PQtransactionStatus(c) == PQTRANS_IDLE;
+    PGresult *r = exec(pc, sql, n, params);
+    if (failed(r) && lost(c, r) && outside && repeatable(sql)) {
+        pq.PQclear(r);
+        r = NULL;
+        if (revive(pc))
+            r = exec(pc, sql, n, params);
+    }
+    if (r == NULL || (failed(r) && lost(c, r))) {
+        tr_err e = unreachable(pc, eb);
+        pq.PQclear(r);
+        return e;
+    }
+    PGTransactionStatusType ts = pq.PQtransactionStatus(c);
+    pc->in_tx = ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR;
     arena_on_destroy(a, clear_result, r);
     ExecStatusType st = pq.PQresultStatus(r);
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {

@@ -642,6 +642,7 @@ tr_err store_sv_discard_pending(struct db *db, struct arena *a,
  *   pending  --store_cv_set_errored()--------> errored
  *   uploaded --store_cv_archive()------------> archived
  *   uploaded --store_cv_replace_upload()-----> uploaded (no run used it)
+ *   uploaded --store_cv_unset_upload()-------> pending (no run used it)
  *
  * Each transition is one conditional UPDATE on the status it starts from,
  * so of two racing uploads exactly one wins and the other gets
@@ -697,6 +698,12 @@ tr_err store_cv_set_uploaded(struct db *db, struct arena *a, const char *id,
 tr_err store_cv_replace_upload(struct db *db, struct arena *a, const char *id,
                                const char *blob_key, int64_t size,
                                const char **old_key, struct tr_errbuf *eb);
+/* Undoes store_cv_set_uploaded() when the run the upload asked for could
+ * not be queued: uploaded -> pending, blob_key cleared and uploaded-at
+ * dropped, only while blob_key is still key and no run uses the version.
+ * TR_ERR_CONFLICT otherwise; the caller removes key's blob on TR_OK. */
+tr_err store_cv_unset_upload(struct db *db, struct arena *a, const char *id,
+                             const char *key, struct tr_errbuf *eb);
 /* pending -> errored with message, stamping errored-at.  TR_ERR_CONFLICT
  * if no longer pending.  out nullable. */
 tr_err store_cv_set_errored(struct db *db, struct arena *a, const char *id,
@@ -1100,6 +1107,11 @@ tr_err store_job_get(struct db *db, struct arena *a, const char *id,
 tr_err store_job_heartbeat(struct db *db, struct arena *a, const char *id,
                            int64_t lease_until, int *cancel,
                            struct tr_errbuf *eb);
+/* Adds by_ms to the lease of every running job: the lease clock stands
+ * still while the lease reaper could not reach the database (reaper.c).
+ * *n (nullable) gets the number of jobs. */
+tr_err store_job_extend_leases(struct db *db, struct arena *a, int64_t by_ms,
+                               int64_t *n, struct tr_errbuf *eb);
 /* Running jobs whose lease ended before now_ms. */
 tr_err store_job_expired(struct db *db, struct arena *a, int64_t now_ms,
                          struct st_job **out, int *n, struct tr_errbuf *eb);

@@ -195,6 +195,45 @@ tr_err store_cv_set_uploaded(struct db *db, struct arena *a, const char *id,
     return leave_pending(db, a, id, "uploaded", blob_key, size, NULL, out, eb);
 }
 
+/* ts without key (status_timestamps is a small JSON object). */
+static const char *unstamp(struct arena *a, const char *ts, const char *key)
+{
+    json_t *o = ts != NULL ? json_loads(ts, 0, NULL) : NULL;
+    if (!json_is_object(o)) {
+        json_decref(o);
+        return "{}";
+    }
+    json_object_del(o, key);
+    char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(o);
+    if (s == NULL)
+        return "{}";
+    char *out = arena_strdup(a, s);
+    free(s);
+    return out;
+}
+
+tr_err store_cv_unset_upload(struct db *db, struct arena *a, const char *id,
+                             const char *key, struct tr_errbuf *eb)
+{
+    struct db_conn *c = db_acquire(db);
+    struct st_cv cv;
+    int64_t changed = 0;
+    tr_err e = read_cv(c, a, id, &cv, eb);
+    if (e == TR_OK)
+        e = db_x(c, a, &changed, eb,
+                 "UPDATE configuration_versions SET status = 'pending',"
+                 " blob_key = NULL, size = 0, status_timestamps = $3"
+                 " WHERE id = $1 AND status = 'uploaded' AND blob_key = $2"
+                 " AND NOT EXISTS (SELECT 1 FROM runs WHERE cv_id = $1)",
+                 id, key, unstamp(a, cv.status_timestamps, "uploaded-at"));
+    if (e == TR_OK && changed == 0)
+        e = tr_fail(eb, TR_ERR_CONFLICT,
+                    "configuration version %s changed since its upload", id);
+    db_release(c);
+    return e;
+}
+
 tr_err store_cv_set_errored(struct db *db, struct arena *a, const char *id,
                             const char *message, struct st_cv *out,
                             struct tr_errbuf *eb)

@@ -193,6 +193,20 @@ tr_err store_job_heartbeat(struct db *db, struct arena *a, const char *id,
     return e;
 }
 
+tr_err store_job_extend_leases(struct db *db, struct arena *a, int64_t by_ms,
+                               int64_t *n, struct tr_errbuf *eb)
+{
+    char by[24];
+    snprintf(by, sizeof(by), "%lld", (long long)by_ms);
+    struct db_conn *c = db_acquire(db);
+    tr_err e = db_x(c, a, n, eb,
+                    "UPDATE jobs SET lease_until = lease_until + $1"
+                    " WHERE status = 'running'",
+                    by);
+    db_release(c);
+    return e;
+}
+
 tr_err store_job_expired(struct db *db, struct arena *a, int64_t now_ms,
                          struct st_job **out, int *n, struct tr_errbuf *eb)
 {

@@ -107,7 +107,7 @@ def test_inline_create_read_download(admin, anon, ws):
     st = make_state(1)
     r = create(admin, ws, st)
     assert r.status == 201, r
-    assert r.headers["X-Terraform-Snapshot-Interval"] == "300"
+    assert r.headers["X-Terraform-Snapshot-Interval"] == "5"
     d = r.json["data"]
     assert d["type"] == "state-versions" and d["id"].startswith("sv-")
     a = d["attributes"]
@@ -134,7 +134,7 @@ def test_inline_create_read_download(admin, anon, ws):
     assert r2.status == 200 and r2.json["data"]["id"] == d["id"]
     cur = admin.get("/api/v2/workspaces/%s/current-state-version" % ws)
     assert cur.status == 200 and cur.json["data"]["id"] == d["id"]
-    assert cur.headers["X-Terraform-Snapshot-Interval"] == "300"
+    assert cur.headers["X-Terraform-Snapshot-Interval"] == "5"
 
     # download with the token (what the CLI does) and by signature alone
     url = a["hosted-state-download-url"]
@@ -247,7 +247,7 @@ def test_upload_url_flow(admin, anon, ws):
     r = admin.post("/api/v2/workspaces/%s/state-versions" % ws,
                    sv_body(None, 4, md5(st)))
     assert r.status == 201, r
-    assert r.headers["X-Terraform-Snapshot-Interval"] == "300"
+    assert r.headers["X-Terraform-Snapshot-Interval"] == "5"
     d = r.json["data"]
     a = d["attributes"]
     assert a["status"] == "pending" and a["hosted-state-download-url"] is None

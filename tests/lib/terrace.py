@@ -104,7 +104,7 @@ class Daemon:
     """A terraced process.  backend: "sqlite" (demo role) or "pg"."""
 
     def __init__(self, backend="sqlite", extra_args=(), data_dir=None,
-                 relative=False):
+                 relative=False, env=None):
         # relative: started in self.tmp with --data-dir given relative to
         # it, as `terrace demo` does with ./terrace-data
         self.relative = relative
@@ -115,6 +115,7 @@ class Daemon:
         self.url = "https://127.0.0.1:%d" % self.port
         self.pg_dir = None
         self.extra_args = list(extra_args)
+        self.env = env  # extra environment variables for terraced
         self.proc = None
 
     def start(self):
@@ -138,8 +139,9 @@ class Daemon:
         else:
             args += ["--role", "demo"]
         self.log = open(os.path.join(self.tmp, "terraced.log"), "ab")
+        env = dict(os.environ, **(self.env or {}))
         self.proc = subprocess.Popen(args, stdout=self.log,
-                                     stderr=subprocess.STDOUT,
+                                     stderr=subprocess.STDOUT, env=env,
                                      cwd=self.tmp if self.relative else None)
         self.wait_ready()
         with open(os.path.join(self.data_dir, "admin-token")) as f:
@@ -189,6 +191,15 @@ class Daemon:
                 self.proc.kill()
                 self.proc.wait()
         return self.proc.returncode if self.proc else None
+
+    def pg_halt(self):
+        """Stops the test PostgreSQL (sessions cut), keeping its data."""
+        subprocess.check_call(["bash", os.path.join(SRC, "tests/lib/pg.sh"),
+                               "halt", self.pg_dir])
+
+    def pg_resume(self):
+        subprocess.check_call(["bash", os.path.join(SRC, "tests/lib/pg.sh"),
+                               "resume", self.pg_dir])
 
     def kill9(self):
         self.proc.kill()

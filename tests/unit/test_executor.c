@@ -152,6 +152,11 @@ struct fake {
     int cancel_level;
     bool escalate; /* then force-cancel 700 ms later */
     int64_t cancel_at;
+    const char *lose_when; /* log text after which heartbeats say the
+                              lease is gone (TR_ERR_NOT_FOUND) */
+    int outage;            /* this many heartbeats, appends and finishes
+                              fail as with the database out of reach */
+    int outage_hits;
     const char *tarball; /* served by fetch_config */
     size_t fill_bytes;   /* fetch_config writes this many instead */
     char plan_seen[64];  /* res.plan_file's content at finish */
@@ -237,6 +242,16 @@ static tr_err f_heartbeat(void *ctx, const char *job_id, int *cancel,
     pthread_mutex_lock(&F.mu);
     F.heartbeats++;
     *cancel = 0;
+    if (F.outage_hits < F.outage) {
+        F.outage_hits++;
+        pthread_mutex_unlock(&F.mu);
+        return tr_fail(eb, TR_ERR_UNAVAILABLE, "database unreachable");
+    }
+    if (F.lose_when != NULL && F.log.data != NULL &&
+        strstr(F.log.data, F.lose_when) != NULL) {
+        pthread_mutex_unlock(&F.mu);
+        return tr_fail(eb, TR_ERR_NOT_FOUND, "job is no longer running");
+    }
     if (F.cancel_when != NULL && F.log.data != NULL &&
         strstr(F.log.data, F.cancel_when) != NULL) {
         if (F.cancel_at == 0)
@@ -254,8 +269,12 @@ static tr_err f_append(void *ctx, const char *job_id, const char *data,
 {
     (void)ctx;
     (void)job_id;
-    (void)eb;
     pthread_mutex_lock(&F.mu);
+    if (F.outage_hits < F.outage) {
+        F.outage_hits++;
+        pthread_mutex_unlock(&F.mu);
+        return tr_fail(eb, TR_ERR_UNAVAILABLE, "database unreachable");
+    }
     buf_append(&F.log, data, len);
     F.appends++;
     pthread_mutex_unlock(&F.mu);
@@ -334,8 +353,12 @@ static tr_err f_finish(void *ctx, const char *job_id,
 {
     (void)ctx;
     (void)job_id;
-    (void)eb;
     pthread_mutex_lock(&F.mu);
+    if (F.outage_hits < F.outage) {
+        F.outage_hits++;
+        pthread_mutex_unlock(&F.mu);
+        return tr_fail(eb, TR_ERR_UNAVAILABLE, "database unreachable");
+    }
     F.res = *res;
     snprintf(F.error, sizeof(F.error), "%s", res->error ? res->error : "");
     F.res.error = F.error;
@@ -463,6 +486,8 @@ static int setup(void **state)
     F.cancel_level = 0;
     F.escalate = false;
     F.cancel_at = 0;
+    F.lose_when = NULL;
+    F.outage = F.outage_hits = 0;
     F.tarball = fx->tarball;
     F.fill_bytes = 0;
     F.plan_seen[0] = F.json_seen[0] = F.schemas_seen[0] = '\0';
@@ -1002,6 +1027,34 @@ static void test_force_cancel(void **state)
     assert_true(secs < 8);
 }
 
+/* A lost lease stops tofu with SIGINT (it writes its state), not SIGKILL. */
+static void test_lease_lost_interrupts(void **state)
+{
+    struct fx *fx = *state;
+    set_mode(fx, "graceful");
+    F.lose_when = "hanging";
+    run_job(fx);
+    assert_int_equal(F.res.outcome, JOB_ERRORED);
+    assert_string_equal(F.res.error, "the job's lease was lost");
+    assert_log_has("Interrupt received");
+}
+
+/* The server out of reach for a while: heartbeats, log chunks and the
+ * outcome fail, then go through; the job ends as it would have, and no
+ * output is lost. */
+static void test_server_outage(void **state)
+{
+    struct fx *fx = *state;
+    set_mode(fx, "ok");
+    pthread_mutex_lock(&F.mu);
+    F.outage = 12;
+    pthread_mutex_unlock(&F.mu);
+    run_job(fx);
+    assert_int_equal(F.res.outcome, JOB_FINISHED);
+    assert_int_equal(F.outage_hits, 12);
+    assert_log_has("Plan: 1 to add");
+}
+
 static void test_checksum_mismatch(void **state)
 {
     struct fx *fx = *state;
@@ -1481,6 +1534,9 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_force_cancel, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lease_lost_interrupts, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_server_outage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checksum_mismatch, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_archive_attack, setup, teardown),

@@ -78,6 +78,22 @@ static void test_nth_call_only(void **state)
     assert_int_equal(fault_calls(), 0);
 }
 
+static void test_arm_spec(void **state)
+{
+    (void)state;
+    const char *bad[] = {
+        "",           "db.query",    ":3",          "db.query:",
+        "db.query:0", "db.query:-1", "db.query:2x", "x:9999999"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_false(fault_arm_spec(bad[i]));
+        assert_false(fault_hit("db.query"));
+    }
+    assert_true(fault_arm_spec("auth.lookup:2"));
+    assert_false(fault_hit("auth.lookup"));
+    assert_true(fault_hit("auth.lookup"));
+    assert_false(fault_hit("auth.lookup"));
+}
+
 static atomic_int hits;
 
 static void *hammer(void *p)
@@ -337,6 +353,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_disarmed, reset, reset),
         cmocka_unit_test_setup_teardown(test_nth_call_only, reset, reset),
         cmocka_unit_test_setup_teardown(test_threads, reset, reset),
+        cmocka_unit_test_setup_teardown(test_arm_spec, reset, reset),
         BOTH(test_db_query_site),
         BOTH(test_org_create_walk),
         BOTH(test_org_create_walk_no_owner),
