@@ -11,6 +11,7 @@ SPDX-License-Identifier: MPL-2.0
 import io
 import json
 import os
+import shutil
 import signal
 import socket
 import ssl
@@ -145,8 +146,10 @@ class Secondary:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
-        assert "Sanitizer" not in self.log() and \
-            "runtime error:" not in self.log(), self.log()[-8000:]
+        log = self.log()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        assert "Sanitizer" not in log and "runtime error:" not in log, \
+            log[-8000:]
 
 
 def tgz(main_tf):

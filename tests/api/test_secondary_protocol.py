@@ -9,6 +9,7 @@ SPDX-License-Identifier: MPL-2.0
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -138,12 +139,13 @@ def serve(srv):
     return srv
 
 
-def stop(srv, proc):
+def stop(srv, proc, tmp):
     if proc.poll() is None:
         proc.kill()
         proc.wait()
     srv.shutdown()
     srv.server_close()
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 def test_unreadable_job_is_ended():
@@ -167,7 +169,7 @@ def test_unreadable_job_is_ended():
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
     finally:
-        stop(srv, proc)
+        stop(srv, proc, tmp)
 
 
 def test_tool_checksum_mismatch_and_retries():
@@ -209,4 +211,4 @@ def test_tool_checksum_mismatch_and_retries():
             assert secret not in text
         assert "Sanitizer" not in text and "runtime error:" not in text, text
     finally:
-        stop(srv, proc)
+        stop(srv, proc, tmp)
