@@ -384,7 +384,7 @@ static bool any_alive(struct cl_ctx *c)
     return false;
 }
 
-/* Stops every process: the load balancer, secondaries and primaries
+/* Stops every process: secondaries, the load balancer and primaries
  * with SIGTERM (SIGKILL after STOP_TIMEOUT_MS), then PostgreSQL.  True
  * when nothing is left running. */
 static tr_err find_tools(struct cl_ctx *c, const char **haproxy,
