@@ -189,9 +189,11 @@ tr_err cl_read_line(struct cl_ctx *c, const char *file, char *out, size_t n,
 
 bool cl_stop_all(struct cl_ctx *c)
 {
-    /* phase of each role: clients' door first, the database last */
+    /* phase of each role: secondaries first (they drain and leave
+     * through the load balancer), then the clients' door, the database
+     * last */
     const char *phase[][2] = {
-        {"lb", "lb"}, {"secondary", "draining"}, {"primary", "primary"}};
+        {"secondary", "draining"}, {"lb", "lb"}, {"primary", "primary"}};
     for (int r = 0; r < 3; r++) {
         for (int i = 0; i < c->nodes.count; i++) {
             const char *role = c->nodes.n[i].role;
