@@ -198,3 +198,35 @@ bench_setup_ws() {
 bench_rss_kb() {
   awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
 }
+
+# wrk latency ("812.00us", "1.20ms", "1.01s") in milliseconds.
+to_ms() {
+  awk -v v="$1" 'BEGIN {
+    n = v + 0
+    if (v ~ /us$/) n /= 1000
+    else if (v ~ /ms$/) n += 0
+    else if (v ~ /m$/) n *= 60000
+    else if (v ~ /s$/) n *= 1000
+    printf "%.2f", n }'
+}
+
+# run_wrk BACKEND ENDPOINT-LABEL PATH: wrk against $D_URL with $D_TOKEN
+# ($CONNS connections, $DUR after a $WARM warm-up); appends a markdown
+# table row to ROWS.
+run_wrk() {
+  local backend=$1 label=$2 path=$3 out rps p50 p99 bad err
+  out=$BENCH_TMP/wrk.out
+  wrk -t2 -c"$CONNS" -d"$WARM" -H "Authorization: Bearer $D_TOKEN" \
+    "$D_URL$path" >/dev/null
+  blog "wrk $backend $path ($DUR, $CONNS connections)"
+  wrk -t2 -c"$CONNS" -d"$DUR" --latency \
+    -H "Authorization: Bearer $D_TOKEN" \
+    -H "Accept: application/vnd.api+json" "$D_URL$path" >"$out"
+  cat "$out" >&2
+  rps=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$out")
+  p50=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")
+  p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
+  bad=$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$out")
+  err=$(awk '/Socket errors:/ { sub(/.*Socket errors: /, ""); print }' "$out")
+  ROWS+=("| $backend | \`GET $label\` | $rps | $p50 | $p99 | ${bad:-0} | ${err:-none} |")
+}

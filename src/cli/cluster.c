@@ -189,7 +189,7 @@ tr_err cl_read_line(struct cl_ctx *c, const char *file, char *out, size_t n,
 
 bool cl_stop_all(struct cl_ctx *c)
 {
-    /* phase of each role: secondaries first (they leave the registry
+    /* phase of each role: secondaries first (they drain and leave
      * through the load balancer), then the clients' door, the database
      * last */
     const char *phase[][2] = {

@@ -494,9 +494,20 @@ static void push_front_locked(struct job_service *js, struct parked *p)
         js->tail = &p->next;
 }
 
+/* Whether node is listed in the registry and not active (draining or
+ * gone): its parked claim ends at once, so a draining node that waits for
+ * its claims to return is not held for a whole long poll. */
+static bool node_leaving(const struct st_node *nodes, int n, const char *node)
+{
+    for (int i = 0; node != NULL && i < n; i++)
+        if (strcmp(nodes[i].id, node) == 0)
+            return strcmp(nodes[i].state, "active") != 0;
+    return false;
+}
+
 /* One pass: parked claims in order get jobs until none is left; then
- * those past their deadline end empty.  Returns the earliest deadline
- * still waiting (INT64_MAX: none). */
+ * those past their deadline, or of a node that is leaving, end empty.
+ * Returns the earliest deadline still waiting (INT64_MAX: none). */
 static int64_t serve(struct job_service *js)
 {
     for (;;) {
@@ -516,12 +527,27 @@ static int64_t serve(struct job_service *js)
         }
         p->done(p->arg, e, e == TR_OK ? &j : NULL, &eb);
     }
+    /* the registry once a pass, and only with claims parked */
+    struct arena *a = NULL;
+    struct st_node *nodes = NULL;
+    int nnodes = 0;
+    pthread_mutex_lock(&js->mu);
+    bool parked = js->head != NULL;
+    pthread_mutex_unlock(&js->mu);
+    if (parked) {
+        struct tr_errbuf eb = {{0}};
+        a = arena_new();
+        if (a == NULL || store_node_list(js->srv->db, a, true, &nodes,
+                                         &nnodes, &eb) != TR_OK)
+            nnodes = 0; /* the deadline still ends them */
+    }
     int64_t now = util_now_ms(), next = INT64_MAX;
     pthread_mutex_lock(&js->mu);
     struct parked *expired = NULL;
     for (struct parked **pp = &js->head; *pp != NULL;) {
         struct parked *p = *pp;
-        if (p->deadline_ms <= now || js->stopping) {
+        if (p->deadline_ms <= now || js->stopping ||
+            node_leaving(nodes, nnodes, p->node)) {
             *pp = p->next;
             p->next = expired;
             expired = p;
@@ -541,6 +567,8 @@ static int64_t serve(struct job_service *js)
         p->done(p->arg, tr_fail(&eb, TR_ERR_NOT_FOUND, "no job is queued"),
                 NULL, &eb);
     }
+    if (a != NULL)
+        arena_destroy(a);
     return next;
 }
 

@@ -2,7 +2,9 @@
 
 The `daemon` fixture is parametrized by backend (sqlite = demo role,
 pg = primary role on a throwaway PostgreSQL; TERRACE_E2E_BACKENDS limits
-the list).  `tofu` gives a per-test working directory with its own HOME,
+the list; cluster = `terrace cluster up` with three primaries and two
+secondaries behind HAProxy, running CLUSTER_TESTS only and checking that
+every phase ran on a secondary).  `tofu` gives a per-test working directory with its own HOME,
 CLI config (credentials for 127.0.0.1:PORT), SSL_CERT_FILE pointing at the
 daemon's CA and a dead HTTPS proxy, so anything but loopback fails fast.
 
@@ -20,6 +22,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from terrace import Daemon  # noqa: E402
+from cluster import Cluster  # noqa: E402
 
 CACHE = os.environ.get("TERRACE_CACHE",
                        os.path.join(os.path.expanduser("~"), ".cache",
@@ -36,15 +39,52 @@ def unique(prefix="e2e"):
     return "%s-%s" % (prefix, uuid.uuid4().hex[:10])
 
 
+# What the cluster backend runs (about two minutes): remote plans and
+# applies, state and locking through HAProxy.  Tests reading a node's data
+# directory or restarting the daemon have no meaning there.
+CLUSTER_TESTS = {
+    "test_remote.py": {"test_plan_streams_into_terminal",
+                       "test_apply_yes_then_output",
+                       "test_auto_approve_and_destroy",
+                       "test_saved_plan_show_and_apply",
+                       "test_config_error_errors",
+                       "test_ctrl_c_cancels_run",
+                       "test_speculative_plan_while_run_queued"},
+    "test_tofu.py": {"test_name_strategy_autocreate",
+                     "test_lock_held_by_running_apply",
+                     "test_lock_via_api_and_force_unlock",
+                     "test_state_push",
+                     "test_state_push_force_stale_refused"},
+}
+
+
+def _cluster_item(item):
+    cs = getattr(item, "callspec", None)
+    return cs is not None and cs.params.get("daemon") == "cluster"
+
+
 def pytest_collection_modifyitems(config, items):
     if not os.access(TOFU_BIN, os.X_OK):
         skip = pytest.mark.skip(reason="tofu binary missing: " + TOFU_BIN)
         for item in items:
             item.add_marker(skip)
+    keep, drop = [], []
+    for item in items:
+        wanted = CLUSTER_TESTS.get(os.path.basename(str(item.fspath)), ())
+        if _cluster_item(item) and item.originalname not in wanted:
+            drop.append(item)
+        else:
+            keep.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
 def daemon(request):
+    if request.param == "cluster":
+        yield from _cluster()
+        return
     # a relative --data-dir, as the demo's ./terrace-data: every path the
     # daemon hands to tofu must still resolve
     d = Daemon(backend=request.param, extra_args=["--tofu-bin", TOFU_BIN],
@@ -66,7 +106,30 @@ SANITIZER = re.compile(r"AddressSanitizer|LeakSanitizer|runtime error:|"
                        r"UndefinedBehaviorSanitizer")
 
 
+def _cluster():
+    c = Cluster(primaries=3, secondaries=2, tofu_bin=TOFU_BIN)
+    try:
+        c.up()
+        yield c
+    finally:
+        c.stop()
+        bad = c.sanitizer_lines()
+        log = c.log_text(8000) if bad else ""
+        c.close()
+    assert not bad, "sanitizer reports in the node logs:\n" + log
+
+
+def _node_logs(d):
+    """{name: text} of the daemon's log, or of each node of a cluster
+    (HAProxy's aside: its lines are not terraced's)."""
+    if isinstance(d, Cluster):
+        return {k: v for k, v in d.logs().items() if k != "lb.log"}
+    return {"terraced.log": _daemon_log(d)}
+
+
 def _daemon_log(d):
+    if isinstance(d, Cluster):
+        return "".join(_node_logs(d).values())
     try:
         with open(os.path.join(d.tmp, "terraced.log"), "rb") as f:
             return f.read().decode(errors="replace")
@@ -84,16 +147,55 @@ def daemon_healthy(request):
     d = None
     if "daemon" in request.fixturenames:
         d = request.getfixturevalue("daemon")
-        start = len(_daemon_log(d))
+        start = {k: len(v) for k, v in _node_logs(d).items()}
     yield
     if d is None:
         return
     assert d.proc.poll() is None, (
         "terraced exited (%s) during the test; log:\n%s" %
         (d.proc.returncode, d.log_text()))
-    new = _daemon_log(d)[start:]
+    new = "".join(v[start.get(k, 0):] for k, v in _node_logs(d).items())
     bad = [ln for ln in new.splitlines() if SERVER_ERROR.search(ln)]
     assert not bad, "server errors during the test:\n" + "\n".join(bad)
+
+
+@pytest.fixture(autouse=True)
+def on_secondaries(request):
+    """On the cluster backend: every phase a test's runs executed ran on a
+    secondary (its job claimed by a secondary node, and the plan or apply
+    naming a secondary as execution-node), and a remote-execution test
+    ran at least one."""
+    if "daemon" not in request.fixturenames or \
+            getattr(request.node, "callspec", None) is None or \
+            request.node.callspec.params.get("daemon") != "cluster":
+        yield
+        return
+    c = request.getfixturevalue("daemon")
+    if "org" in request.fixturenames:
+        # set up first so torn down after this check: deleting the
+        # organization deletes its runs
+        request.getfixturevalue("org")
+    before = {r[0] for r in c.sql("SELECT id FROM jobs")}
+    yield
+    jobs = [j for j in c.sql(
+        "SELECT j.id, j.run_id, j.phase, COALESCE(n.role, '-'),"
+        " COALESCE(n.name, '-') FROM jobs j LEFT JOIN nodes n"
+        " ON n.id = j.node WHERE j.node IS NOT NULL") if j[0] not in before]
+    wrong = [j for j in jobs if j[3] != "secondary"]
+    assert not wrong, "phases not run by a secondary: %r" % wrong
+    names = {r[0] for r in c.sql(
+        "SELECT name FROM nodes WHERE role = 'secondary'")}
+    prim = {r[0] for r in c.sql(
+        "SELECT name FROM nodes WHERE role = 'primary'")}
+    client = c.client()
+    for _, run, phase, _, _ in jobs:
+        r = client.get("/api/v2/runs/%s/%s" % (run, phase))
+        assert r.status == 200, r
+        node = r.json["data"]["attributes"].get("execution-node")
+        assert node in names and node not in prim, (run, phase, node, names)
+    if "remote" in request.fixturenames:
+        assert jobs, "no phase of this remote-execution test ran anywhere"
+    print("cluster: %d phases ran on secondaries" % len(jobs))
 
 
 class Api:

@@ -3,7 +3,9 @@
 # over TLS, on SQLite (demo role) and PostgreSQL (primary role).
 # Exits 77 (skipped) when the tofu binary is missing.
 #   TOFU_BIN               tofu binary (default: the deps script's build)
-#   TERRACE_E2E_BACKENDS   comma list, default sqlite,pg
+#   TERRACE_E2E_BACKENDS   comma list, default sqlite,pg; "cluster" runs
+#                          a subset on `terrace cluster up` (see
+#                          tests/cluster/run_e2e.sh)
 #   TERRACE_E2E_TIMEOUT    seconds per tofu invocation, default 120
 #   TERRACE_E2E_TF_LOG     TF_LOG level of each tofu run (default DEBUG;
 #                          the log tail is printed when a command fails)
