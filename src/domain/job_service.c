@@ -537,8 +537,8 @@ static int64_t serve(struct job_service *js)
     if (parked) {
         struct tr_errbuf eb = {{0}};
         a = arena_new();
-        if (a == NULL || store_node_list(js->srv->db, a, true, &nodes,
-                                         &nnodes, &eb) != TR_OK)
+        if (a == NULL || store_node_list(js->srv->db, a, true, &nodes, &nnodes,
+                                         &eb) != TR_OK)
             nnodes = 0; /* the deadline still ends them */
     }
     int64_t now = util_now_ms(), next = INT64_MAX;
