@@ -114,6 +114,13 @@ ensure_pytfe() {
   fi
 }
 
+# fake-gcs-server for the GCS blob backend's tests (tests/lib/gcs.sh
+# builds and caches it).  Failing only warns: blob.gcs then skips.
+ensure_fake_gcs() {
+  TERRACE_CACHE=$CACHE bash "$DEPS_ROOT/tests/lib/gcs.sh" build >/dev/null ||
+    log "cannot build fake-gcs-server; the blob.gcs test will skip"
+}
+
 case $mode in
 build)
   apt_install "${build_packages[@]}"
@@ -124,6 +131,7 @@ test)
   ensure_tofu
   ensure_go
   ensure_pytfe
+  ensure_fake_gcs
   ;;
 *)
   echo "usage: deps.sh build|test" >&2; exit 2 ;;
