@@ -1,0 +1,92 @@
+/*
+ * blob_gcs_int.h - what the Google Cloud Storage backend's files share:
+ * HTTP requests with retries (blob_gcs_http.c) and OAuth2 access tokens
+ * (blob_gcs_auth.c).  Only src/blob/blob_gcs*.c include it.
+ *
+ * Both objects are shared by every thread that uses the store: the HTTP
+ * side keeps one connection cache behind a mutex, the token cache its
+ * own mutex.
+ *
+ * SPDX-License-Identifier: MPL-2.0
+ */
+#ifndef TR_BLOB_GCS_INT_H
+#define TR_BLOB_GCS_INT_H
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/err.h"
+
+struct blob_gcs_auth;
+
+/* Connection cache shared by every request of one store. */
+struct blob_gcs_http {
+    CURLSH *share;
+    pthread_mutex_t mu[CURL_LOCK_DATA_LAST];
+    struct blob_gcs_auth *auth; /* NULL: requests carry no token */
+    int attempts;               /* tries per request, >= 1 */
+    int backoff_ms;             /* first pause; doubles, capped */
+    long timeout_s;             /* no byte moved for this long: fail */
+};
+
+/* One request.  The caller fills the inputs; blob_gcs_http_do() fills
+ * status, and location/range when the reply has those headers. */
+struct blob_gcs_req {
+    const char *method; /* "GET", "POST", "PUT", "DELETE" */
+    const char *url;
+    struct curl_slist *headers; /* extra request headers; caller's */
+    const void *body;           /* request body, or NULL for none */
+    size_t body_len;
+    struct buf *out;   /* reply body sink (bounded by out->max), or NULL */
+    uint64_t skip;     /* reply bytes to drop before out (a 200 reply to
+                          a ranged GET starts at 0, not at the range) */
+    bool no_auth;      /* the token request itself */
+    long status;       /* HTTP status of the last try */
+    char location[1024]; /* Location header of the reply, or "" */
+    char range[64];      /* Range header of the reply, or "" */
+};
+
+tr_err blob_gcs_http_init(struct blob_gcs_http *h, struct tr_errbuf *eb);
+void blob_gcs_http_free(struct blob_gcs_http *h);
+
+/* Sends r, retrying with backoff on connection failures, timeouts and
+ * 5xx/408/429 replies (the body is re-sent from memory, the sinks
+ * emptied).  A 401 drops the cached token and tries once more.  TR_OK
+ * with r->status set for any other reply, TR_ERR_UNAVAILABLE when no
+ * try got an answer, TR_ERR_TOO_LARGE when the reply outgrew r->out. */
+tr_err blob_gcs_http_do(struct blob_gcs_http *h, struct blob_gcs_req *r,
+                        struct tr_errbuf *eb);
+
+/* A short reason out of an error reply body ("" when none). */
+void blob_gcs_http_reason(const struct buf *body, char *out, size_t n);
+
+/* Percent-encodes s for a path segment or a query value: every byte
+ * but [A-Za-z0-9._~-]. */
+tr_err blob_gcs_escape(struct buf *b, const char *s);
+
+/* Tokens from a service-account key file (OAuth2 JWT bearer grant,
+ * RS256) or the instance metadata server. */
+enum blob_gcs_auth_kind { BLOB_GCS_AUTH_FILE, BLOB_GCS_AUTH_METADATA };
+
+/* Reads the key file at path (kind FILE) or notes the metadata server
+ * (kind METADATA; GCE_METADATA_HOST overrides its host:port).
+ * TR_ERR_CONFIG with a message naming what is wrong with the file. */
+tr_err blob_gcs_auth_new(enum blob_gcs_auth_kind kind, const char *path,
+                         struct blob_gcs_http *h, struct blob_gcs_auth **out,
+                         struct tr_errbuf *eb);
+void blob_gcs_auth_free(struct blob_gcs_auth *a);
+
+/* The current access token into out (n bytes), fetching a new one when
+ * the cached one is missing or expires within a minute. */
+tr_err blob_gcs_auth_token(struct blob_gcs_auth *a, char *out, size_t n,
+                           struct tr_errbuf *eb);
+/* Forgets the cached token (the service refused it). */
+void blob_gcs_auth_drop(struct blob_gcs_auth *a);
+/* Tokens fetched so far (for tests). */
+unsigned blob_gcs_auth_fetches(struct blob_gcs_auth *a);
+
+#endif
