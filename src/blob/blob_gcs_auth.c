@@ -227,6 +227,7 @@ static tr_err make_jwt(struct blob_gcs_auth *a, int64_t now, struct buf *jwt,
     unsigned char *sig = NULL;
     EVP_MD_CTX *md = NULL;
     tr_err e = TR_ERR_NOMEM;
+    size_t start = jwt->len; /* jwt may already hold a form's start */
     if (hdr == NULL || claims == NULL)
         goto out;
     e = b64url_json(jwt, hdr);
@@ -240,11 +241,12 @@ static tr_err make_jwt(struct blob_gcs_auth *a, int64_t now, struct buf *jwt,
     md = EVP_MD_CTX_new();
     if (md == NULL ||
         EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, a->key) != 1 ||
-        EVP_DigestSign(md, NULL, &siglen, (unsigned char *)jwt->data,
-                       jwt->len) != 1 ||
+        EVP_DigestSign(md, NULL, &siglen,
+                       (unsigned char *)jwt->data + start,
+                       jwt->len - start) != 1 ||
         (sig = malloc(siglen)) == NULL ||
-        EVP_DigestSign(md, sig, &siglen, (unsigned char *)jwt->data,
-                       jwt->len) != 1) {
+        EVP_DigestSign(md, sig, &siglen, (unsigned char *)jwt->data + start,
+                       jwt->len - start) != 1) {
         e = tr_fail(eb, TR_ERR_CRYPTO, "gcs: cannot sign the token request");
         goto out;
     }

@@ -257,12 +257,11 @@ void blob_gcs_http_reason(const struct buf *body, char *out, size_t n)
     const char *msg = NULL;
     if (j != NULL) {
         json_t *err = json_object_get(j, "error");
-        if (json_is_object(err))
+        msg = json_string_value(json_object_get(j, "error_description"));
+        if (msg == NULL && json_is_object(err))
             msg = json_string_value(json_object_get(err, "message"));
-        else if (json_is_string(err))
+        else if (msg == NULL)
             msg = json_string_value(err);
-        if (msg == NULL)
-            msg = json_string_value(json_object_get(j, "error_description"));
     }
     const char *src = msg != NULL ? msg : body->data;
     size_t i = 0;
