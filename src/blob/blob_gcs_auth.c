@@ -34,7 +34,7 @@
 #define DEFAULT_TOKEN_URI "https://oauth2.googleapis.com/token"
 #define SCOPE "https://www.googleapis.com/auth/devstorage.read_write"
 #define METADATA_HOST "metadata.google.internal"
-#define METADATA_PATH                                                        \
+#define METADATA_PATH                                                          \
     "/computeMetadata/v1/instance/service-accounts/default/token"
 #define JWT_LIFE_S 3600
 #define REPLY_MAX (64 * 1024)
@@ -54,15 +54,14 @@ struct blob_gcs_auth {
 };
 
 static tr_err copy_field(json_t *j, const char *name, char *out, size_t n,
-                         bool required, const char *path,
-                         struct tr_errbuf *eb)
+                         bool required, const char *path, struct tr_errbuf *eb)
 {
     const char *v = json_string_value(json_object_get(j, name));
     if (v == NULL) {
         if (!required)
             return TR_OK;
-        return tr_fail(eb, TR_ERR_CONFIG,
-                       "gcs: credentials file %s has no %s", path, name);
+        return tr_fail(eb, TR_ERR_CONFIG, "gcs: credentials file %s has no %s",
+                       path, name);
     }
     if (strlen(v) >= n)
         return tr_fail(eb, TR_ERR_CONFIG,
@@ -112,8 +111,8 @@ static tr_err load_key_file(struct blob_gcs_auth *a, const char *path,
     e = copy_field(j, "client_email", a->email, sizeof(a->email), true, path,
                    eb);
     if (e == TR_OK)
-        e = copy_field(j, "private_key_id", a->key_id, sizeof(a->key_id),
-                       false, path, eb);
+        e = copy_field(j, "private_key_id", a->key_id, sizeof(a->key_id), false,
+                       path, eb);
     if (e == TR_OK)
         e = copy_field(j, "token_uri", a->token_uri, sizeof(a->token_uri),
                        false, path, eb);
@@ -126,8 +125,8 @@ static tr_err load_key_file(struct blob_gcs_auth *a, const char *path,
         goto out;
     }
     BIO *bio = BIO_new_mem_buf(pem, -1);
-    a->key = bio != NULL ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)
-                         : NULL;
+    a->key =
+        bio != NULL ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
     BIO_free(bio);
     if (a->key == NULL || EVP_PKEY_base_id(a->key) != EVP_PKEY_RSA) {
         e = tr_fail(eb, TR_ERR_CONFIG,
@@ -220,10 +219,10 @@ static tr_err make_jwt(struct blob_gcs_auth *a, int64_t now, struct buf *jwt,
     json_t *hdr = json_pack("{s:s, s:s}", "alg", "RS256", "typ", "JWT");
     if (hdr != NULL && a->key_id[0] != '\0')
         json_object_set_new(hdr, "kid", json_string(a->key_id));
-    json_t *claims = json_pack("{s:s, s:s, s:s, s:I, s:I}", "iss", a->email,
-                               "scope", SCOPE, "aud", a->token_uri, "iat",
-                               (json_int_t)now, "exp",
-                               (json_int_t)(now + JWT_LIFE_S));
+    json_t *claims =
+        json_pack("{s:s, s:s, s:s, s:I, s:I}", "iss", a->email, "scope", SCOPE,
+                  "aud", a->token_uri, "iat", (json_int_t)now, "exp",
+                  (json_int_t)(now + JWT_LIFE_S));
     unsigned char *sig = NULL;
     EVP_MD_CTX *md = NULL;
     tr_err e = TR_ERR_NOMEM;
@@ -241,8 +240,7 @@ static tr_err make_jwt(struct blob_gcs_auth *a, int64_t now, struct buf *jwt,
     md = EVP_MD_CTX_new();
     if (md == NULL ||
         EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, a->key) != 1 ||
-        EVP_DigestSign(md, NULL, &siglen,
-                       (unsigned char *)jwt->data + start,
+        EVP_DigestSign(md, NULL, &siglen, (unsigned char *)jwt->data + start,
                        jwt->len - start) != 1 ||
         (sig = malloc(siglen)) == NULL ||
         EVP_DigestSign(md, sig, &siglen, (unsigned char *)jwt->data + start,
@@ -268,8 +266,8 @@ static tr_err request_token(struct blob_gcs_auth *a, int64_t now,
                             struct buf *reply, long *status,
                             struct tr_errbuf *eb)
 {
-    struct blob_gcs_req r = {.method = "GET", .url = a->token_uri,
-                             .out = reply, .no_auth = true};
+    struct blob_gcs_req r = {
+        .method = "GET", .url = a->token_uri, .out = reply, .no_auth = true};
     struct buf body;
     buf_init(&body, 16 * 1024);
     tr_err e = TR_OK;
@@ -304,8 +302,8 @@ static tr_err fetch(struct blob_gcs_auth *a, struct tr_errbuf *eb)
     buf_init(&reply, REPLY_MAX);
     long status = 0;
     json_t *j = NULL;
-    const char *what = a->kind == BLOB_GCS_AUTH_FILE ? "token endpoint"
-                                                     : "metadata server";
+    const char *what =
+        a->kind == BLOB_GCS_AUTH_FILE ? "token endpoint" : "metadata server";
     tr_err e = request_token(a, now, &reply, &status, eb);
     if (e != TR_OK)
         goto out;

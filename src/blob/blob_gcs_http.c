@@ -32,8 +32,7 @@ struct attempt {
     bool overflow;
 };
 
-static void share_lock(CURL *c, curl_lock_data d, curl_lock_access a,
-                       void *ctx)
+static void share_lock(CURL *c, curl_lock_data d, curl_lock_access a, void *ctx)
 {
     struct blob_gcs_http *h = ctx;
     pthread_mutex_lock(&h->mu[d]);
@@ -101,8 +100,8 @@ static void header_value(const char *p, size_t n, size_t name_len, char *out,
     while (i < n && (p[i] == ' ' || p[i] == '\t'))
         i++;
     size_t end = n;
-    while (end > i && (p[end - 1] == '\r' || p[end - 1] == '\n' ||
-                       p[end - 1] == ' '))
+    while (end > i &&
+           (p[end - 1] == '\r' || p[end - 1] == '\n' || p[end - 1] == ' '))
         end--;
     size_t len = end - i < cap - 1 ? end - i : cap - 1;
     memcpy(out, p + i, len);
@@ -244,8 +243,8 @@ tr_err blob_gcs_http_do(struct blob_gcs_http *h, struct blob_gcs_req *r,
     }
     char origin[256];
     origin_of(r->url, origin, sizeof(origin));
-    return tr_fail(eb, TR_ERR_UNAVAILABLE, "gcs: cannot reach %s: %s",
-                   origin, curl_easy_strerror(cc));
+    return tr_fail(eb, TR_ERR_UNAVAILABLE, "gcs: cannot reach %s: %s", origin,
+                   curl_easy_strerror(cc));
 }
 
 void blob_gcs_http_reason(const struct buf *body, char *out, size_t n)

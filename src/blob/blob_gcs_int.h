@@ -41,11 +41,11 @@ struct blob_gcs_req {
     struct curl_slist *headers; /* extra request headers; caller's */
     const void *body;           /* request body, or NULL for none */
     size_t body_len;
-    struct buf *out;   /* reply body sink (bounded by out->max), or NULL */
-    uint64_t skip;     /* reply bytes to drop before out (a 200 reply to
-                          a ranged GET starts at 0, not at the range) */
-    bool no_auth;      /* the token request itself */
-    long status;       /* HTTP status of the last try */
+    struct buf *out;     /* reply body sink (bounded by out->max), or NULL */
+    uint64_t skip;       /* reply bytes to drop before out (a 200 reply to
+                            a ranged GET starts at 0, not at the range) */
+    bool no_auth;        /* the token request itself */
+    long status;         /* HTTP status of the last try */
     char location[1024]; /* Location header of the reply, or "" */
     char range[64];      /* Range header of the reply, or "" */
 };
