@@ -10,13 +10,13 @@
 # one alt=media download, the plain copy the backend is measured against.
 #
 #   BLOB_GCS_MB   object size in MiB (default 100)
-#   BLOB_GCS_RUNS runs of each (default 3; the median is reported)
+#   BLOB_GCS_RUNS runs of each (default 5; the median is reported)
 #
 # SPDX-License-Identifier: MPL-2.0
 . "$(dirname "$0")/lib.sh"
 
 MB=${BLOB_GCS_MB:-100}
-RUNS=${BLOB_GCS_RUNS:-3}
+RUNS=${BLOB_GCS_RUNS:-5}
 
 bench_build
 XFER=$BENCH_TMP/blob_xfer
