@@ -3,7 +3,8 @@
 # (tests/unit/test_blob_suite.c) against the Google Cloud Storage backend
 # and fake-gcs-server (tests/lib/gcs.sh), four ways:
 #   1. straight to the server, with the 200 MB round trip (flat memory);
-#   2. through tests/blob/faultproxy.py: 500s then recovery, server down;
+#   2. through tests/blob/faultproxy.py: 500s then recovery, server down
+#      (test_blob_gcs.c adds them between the parts of a resumable upload);
 #   3. with a service-account key file whose token_uri is
 #      tests/blob/gcs_auth_stub.py, which checks the RS256 JWT against the
 #      public key and lets only requests with a token it issued through;
@@ -57,6 +58,9 @@ fport=$(start_helper "$work/fault.port" "$SRC/tests/blob/faultproxy.py" \
   --upstream "$url")
 TERRACE_TEST_BLOB_URL="gs://terrace/faults?endpoint=http://127.0.0.1:$fport" \
   TERRACE_TEST_BLOB_FAULT="http://127.0.0.1:$fport" "$SUITE"
+# Resumable uploads meeting 500s or an outage between parts.
+TERRACE_TEST_GCS_URL="gs://terrace/faults?endpoint=http://127.0.0.1:$fport" \
+  TERRACE_TEST_BLOB_FAULT="http://127.0.0.1:$fport" "$BUILD/tests/test_blob_gcs"
 
 step "3. service-account key file, JWT checked by a token endpoint stub"
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 \

@@ -4,7 +4,11 @@
  * act on, and (when TERRACE_TEST_GCS_STUB names a running
  * tests/blob/gcs_auth_stub.py, as tests/blob/run_gcs.sh arranges) the
  * token cache, a revoked token replaced, and a JWT signed with the wrong
- * key refused.  The shared behaviour is tests/unit/test_blob_suite.c's.
+ * key refused; and (when TERRACE_TEST_GCS_URL is a gs:// URL through
+ * tests/blob/faultproxy.py, whose base URL TERRACE_TEST_BLOB_FAULT names)
+ * resumable uploads that meet 500s or a server gone down between parts,
+ * or a source that ends early.  The shared behaviour is
+ * tests/unit/test_blob_suite.c's.
  *
  *   TERRACE_TEST_GCS_STUB   the stub's base URL (http://127.0.0.1:P)
  *   TERRACE_TEST_GCS_KEY    a key file the stub trusts (its token_uri is
@@ -106,10 +110,11 @@ static void test_url_with_prefix_opens(void **state)
 
 /* ---- against the token stub -------------------------------------------- */
 
-static bool post(const char *path)
+/* POSTs path to the server whose base URL the variable env holds. */
+static bool post(const char *env, const char *path)
 {
     char url[512];
-    snprintf(url, sizeof(url), "%s%s", getenv("TERRACE_TEST_GCS_STUB"), path);
+    snprintf(url, sizeof(url), "%s%s", getenv(env), path);
     CURL *c = curl_easy_init();
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
@@ -163,7 +168,7 @@ static void test_token_cached_and_renewed(void **state)
     }
     assert_int_equal(blob_gcs_auth_fetches(fx.auth), 1);
     /* The service stops honouring the token: one 401, a new token. */
-    assert_true(post("/__revoke"));
+    assert_true(post("TERRACE_TEST_GCS_STUB", "/__revoke"));
     assert_int_equal(stub_list(&fx, &status), TR_OK);
     assert_int_equal(status, 200);
     assert_int_equal(blob_gcs_auth_fetches(fx.auth), 2);
@@ -190,6 +195,125 @@ static void test_wrong_key_refused(void **state)
     blob_close(b);
 }
 
+/* ---- resumable uploads through the fault proxy ------------------------- */
+
+/* A 20 MiB source (three parts) that, once the first part has been
+ * pulled and sent, breaks the server as told, or ends early. */
+struct src {
+    uint64_t len, at;
+    const char *fault; /* faultproxy command, or NULL */
+    uint64_t end;      /* stop here (short source), or len */
+    bool fired;
+};
+
+static tr_err src_read(void *ctx, void *buf, size_t n, size_t *got,
+                       struct tr_errbuf *eb)
+{
+    (void)eb;
+    struct src *s = ctx;
+    if (s->at >= (8u << 20) && !s->fired) {
+        s->fired = true;
+        if (s->fault != NULL && !post("TERRACE_TEST_BLOB_FAULT", s->fault))
+            return tr_fail(eb, TR_ERR_IO, "fault proxy refused");
+    }
+    uint64_t left = s->end - s->at;
+    size_t k = left < n ? (size_t)left : n;
+    unsigned char *p = buf;
+    for (size_t i = 0; i < k; i++)
+        p[i] = (unsigned char)((s->at + i) * 31 + ((s->at + i) >> 16));
+    s->at += k;
+    *got = k;
+    return TR_OK;
+}
+
+static struct blob *fault_store(void)
+{
+    const char *u = getenv("TERRACE_TEST_GCS_URL");
+    if (u == NULL || getenv("TERRACE_TEST_BLOB_FAULT") == NULL)
+        return NULL;
+    struct blob *b = NULL;
+    struct tr_errbuf eb = {{0}};
+    assert_int_equal(open_url(u, &b, &eb), TR_OK);
+    return b;
+}
+
+static void check_object(struct blob *b, const char *key, uint64_t len)
+{
+    struct blob_reader *r = NULL;
+    uint64_t size = 0;
+    assert_int_equal(blob_reader_open(b, key, &r, &size, NULL), TR_OK);
+    assert_int_equal(size, len);
+    static unsigned char buf[1 << 20];
+    for (uint64_t off = 0; off < size;) {
+        size_t got = 0;
+        assert_int_equal(
+            blob_reader_pread(r, buf, sizeof(buf), off, &got, NULL), TR_OK);
+        assert_true(got > 0);
+        for (size_t i = 0; i < got; i++)
+            if (buf[i] != (unsigned char)((off + i) * 31 + ((off + i) >> 16)))
+                fail_msg("byte %llu differs", (unsigned long long)(off + i));
+        off += got;
+    }
+    blob_reader_close(r);
+}
+
+static void test_resumable_part_500s_then_recovers(void **state)
+{
+    (void)state;
+    struct blob *b = fault_store();
+    if (b == NULL)
+        skip();
+    const uint64_t len = 20u << 20;
+    struct src s = {.len = len, .end = len, .fault = "/__fault/500?count=2"};
+    struct tr_errbuf eb = {{0}};
+    tr_err e = blob_put_stream(b, "resumable/500s", len, src_read, &s, &eb);
+    if (e != TR_OK)
+        fprintf(stderr, "put: %s\n", eb.msg);
+    assert_int_equal(e, TR_OK);
+    assert_true(s.fired);
+    check_object(b, "resumable/500s", len);
+    assert_int_equal(blob_remove(b, "resumable/500s", NULL), TR_OK);
+    blob_close(b);
+}
+
+static void test_resumable_server_down_leaves_nothing(void **state)
+{
+    (void)state;
+    struct blob *b = fault_store();
+    if (b == NULL)
+        skip();
+    const uint64_t len = 20u << 20;
+    struct src s = {.len = len, .end = len, .fault = "/__fault/down"};
+    struct tr_errbuf eb = {{0}};
+    tr_err e = blob_put_stream(b, "resumable/down", len, src_read, &s, &eb);
+    fprintf(stderr, "put while down: %s\n", eb.msg);
+    assert_int_not_equal(e, TR_OK);
+    assert_true(post("TERRACE_TEST_BLOB_FAULT", "/__fault/up"));
+    struct blob_reader *r = NULL;
+    uint64_t size = 0;
+    assert_int_equal(blob_reader_open(b, "resumable/down", &r, &size, NULL),
+                     TR_ERR_NOT_FOUND);
+    blob_close(b);
+}
+
+static void test_resumable_short_source_leaves_nothing(void **state)
+{
+    (void)state;
+    struct blob *b = fault_store();
+    if (b == NULL)
+        skip();
+    const uint64_t len = 20u << 20;
+    struct src s = {.len = len, .end = 12u << 20};
+    struct tr_errbuf eb = {{0}};
+    tr_err e = blob_put_stream(b, "resumable/short", len, src_read, &s, &eb);
+    assert_int_not_equal(e, TR_OK);
+    struct blob_reader *r = NULL;
+    uint64_t size = 0;
+    assert_int_equal(blob_reader_open(b, "resumable/short", &r, &size, NULL),
+                     TR_ERR_NOT_FOUND);
+    blob_close(b);
+}
+
 int main(void)
 {
     if (!ut_mkdtemp(g_dir, sizeof(g_dir), "test_blob_gcs"))
@@ -202,6 +326,9 @@ int main(void)
         cmocka_unit_test(test_url_with_prefix_opens),
         cmocka_unit_test(test_token_cached_and_renewed),
         cmocka_unit_test(test_wrong_key_refused),
+        cmocka_unit_test(test_resumable_part_500s_then_recovers),
+        cmocka_unit_test(test_resumable_server_down_leaves_nothing),
+        cmocka_unit_test(test_resumable_short_source_leaves_nothing),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[128];
