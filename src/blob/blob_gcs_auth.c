@@ -305,6 +305,12 @@ static tr_err fetch(struct blob_gcs_auth *a, struct tr_errbuf *eb)
     const char *what =
         a->kind == BLOB_GCS_AUTH_FILE ? "token endpoint" : "metadata server";
     tr_err e = request_token(a, now, &reply, &status, eb);
+    if (e == TR_ERR_UNAVAILABLE && a->kind == BLOB_GCS_AUTH_METADATA)
+        e = tr_fail(eb, e,
+                    "gcs: no credentials: the metadata server %.*s is not "
+                    "reachable (off Google Cloud, set "
+                    "GOOGLE_APPLICATION_CREDENTIALS or credentials=)",
+                    (int)strcspn(a->token_uri + 7, "/"), a->token_uri + 7);
     if (e != TR_OK)
         goto out;
     if (status != 200) {

@@ -141,6 +141,18 @@ static void origin_of(const char *url, char *out, size_t n)
     snprintf(out, n, "%.*s%.*s", (int)(p - url), url, (int)len, p);
 }
 
+/* One warning per failed try that will be tried again. */
+static void retry_note(const struct blob_gcs_req *r, int i, int attempts,
+                       const char *why)
+{
+    if (i == attempts - 1)
+        return;
+    char origin[256];
+    origin_of(r->url, origin, sizeof(origin));
+    log_warn("gcs: %s %s: %s; trying again (%d of %d)", r->method, origin, why,
+             i + 2, attempts);
+}
+
 static tr_err build_headers(struct blob_gcs_http *h, struct blob_gcs_req *r,
                             struct curl_slist **out, struct tr_errbuf *eb)
 {
@@ -230,8 +242,10 @@ tr_err blob_gcs_http_do(struct blob_gcs_http *h, struct blob_gcs_req *r,
         tr_err e = try_once(h, r, &cc, eb);
         if (e != TR_OK)
             return e;
-        if (cc != CURLE_OK)
+        if (cc != CURLE_OK) {
+            retry_note(r, i, h->attempts, curl_easy_strerror(cc));
             continue;
+        }
         if (r->status == 401 && reauth) {
             reauth = false;
             blob_gcs_auth_drop(h->auth);
@@ -240,6 +254,9 @@ tr_err blob_gcs_http_do(struct blob_gcs_http *h, struct blob_gcs_req *r,
         }
         if (!retryable_status(r->status) || i == h->attempts - 1)
             return TR_OK;
+        char why[32];
+        snprintf(why, sizeof(why), "http %ld", r->status);
+        retry_note(r, i, h->attempts, why);
     }
     char origin[256];
     origin_of(r->url, origin, sizeof(origin));

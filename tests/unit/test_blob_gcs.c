@@ -108,6 +108,23 @@ static void test_url_with_prefix_opens(void **state)
     blob_close(b);
 }
 
+/* Off Google Cloud with no key file: the metadata server is the last
+ * resort, and its absence must say what to set. */
+static void test_no_credentials_says_so(void **state)
+{
+    (void)state;
+    setenv("GCE_METADATA_HOST", "127.0.0.1:1", 1);
+    struct blob *b = NULL;
+    struct tr_errbuf eb = {{0}};
+    assert_int_equal(open_url("gs://bkt/p", &b, &eb), TR_OK);
+    tr_err e = blob_put(b, "k", "v", 1, &eb);
+    fprintf(stderr, "put without credentials: %s\n", eb.msg);
+    assert_int_equal(e, TR_ERR_UNAVAILABLE);
+    assert_non_null(strstr(eb.msg, "GOOGLE_APPLICATION_CREDENTIALS"));
+    blob_close(b);
+    unsetenv("GCE_METADATA_HOST");
+}
+
 /* ---- against the token stub -------------------------------------------- */
 
 /* POSTs path to the server whose base URL the variable env holds. */
@@ -324,6 +341,7 @@ int main(void)
         cmocka_unit_test(test_bad_urls),
         cmocka_unit_test(test_bad_credentials),
         cmocka_unit_test(test_url_with_prefix_opens),
+        cmocka_unit_test(test_no_credentials_says_so),
         cmocka_unit_test(test_token_cached_and_renewed),
         cmocka_unit_test(test_wrong_key_refused),
         cmocka_unit_test(test_resumable_part_500s_then_recovers),
