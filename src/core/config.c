@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/util.h"
 
@@ -126,6 +127,9 @@ static const struct setting settings[] = {
     S("ca-file", "TERRACE_CA_FILE", ca_file,
       "secondary: CA certificate (PEM) trusted for join-url and for the "
       "API URL runs report to"),
+    S("node-name", "TERRACE_NODE_NAME", node_name,
+      "primary, secondary: the name this node registers in the cluster "
+      "(default: host name@listen address)"),
 };
 
 /* What a secondary must not hold: it reaches data only through the
@@ -382,6 +386,19 @@ tr_err cfg_load(struct cfg *c, int argc, char **argv, struct tr_errbuf *eb)
         return tr_fail(eb, TR_ERR_CONFIG,
                        "metrics must be loopback, on or off");
     return TR_OK;
+}
+
+void cfg_node_name(const struct cfg *c, char *out, size_t n)
+{
+    if (c->node_name[0] != '\0') {
+        snprintf(out, n, "%s", c->node_name);
+        return;
+    }
+    char host[256];
+    if (gethostname(host, sizeof(host)) != 0)
+        snprintf(host, sizeof(host), "localhost");
+    host[sizeof(host) - 1] = '\0';
+    snprintf(out, n, "%s@%s", host, c->listen);
 }
 
 void cfg_usage(const char *prog)
