@@ -62,6 +62,7 @@ struct cfg {
     int capacity;         /* jobs run at once */
     char ca_file[512];    /* CA trusted for join-url and runs' API URL */
     char node_name[128];  /* registry name; "": host@listen */
+    int tool_downloads;   /* tool binaries sent at once (primary) */
 };
 
 /* Defaults, then file, env and argv.  Unknown flags or keys are errors.
