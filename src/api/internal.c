@@ -413,9 +413,8 @@ static void tool_meta(struct http_req *r)
         api_store_fail(r, e, &eb);
         return;
     }
-    api_internal_reply(r, 200,
-                       json_pack("{s:s,s:s}", "version", version, "sha256",
-                                 sha));
+    api_internal_reply(
+        r, 200, json_pack("{s:s,s:s}", "version", version, "sha256", sha));
 }
 
 static void tool(struct http_req *r)

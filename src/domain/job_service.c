@@ -700,8 +700,7 @@ static void wait_for_work(struct job_service *js, int64_t due_ms)
         if (due_ms == INT64_MAX && js->pend == NULL) {
             pthread_cond_wait(&js->cv, &js->mu);
         } else {
-            int64_t left =
-                due_ms == INT64_MAX ? 1000 : due_ms - util_now_ms();
+            int64_t left = due_ms == INT64_MAX ? 1000 : due_ms - util_now_ms();
             if (left > 1000)
                 left = 1000;
             struct timespec ts;

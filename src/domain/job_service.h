@@ -41,9 +41,9 @@ struct job_service_opts {
     int64_t lease_ms;       /* lease after claim and heartbeat; 0: job-lease */
     int64_t plan_timeout_s; /* job timeouts (0: the executor's own) */
     int64_t apply_timeout_s;
-    int sweep_ms; /* longest wait on the run signal before claim looks
-                     again (a job queued by another primary wakes no
-                     signal here) */
+    int sweep_ms;       /* longest wait on the run signal before claim looks
+                           again (a job queued by another primary wakes no
+                           signal here) */
     int64_t confirm_ms; /* a remote claim not confirmed by then is queued
                            again (job_service_claim_remote()); 0: never */
 };

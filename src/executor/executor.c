@@ -393,8 +393,8 @@ bool exec_sidecar_read(struct arena *a, const char *path, char **sha256)
     return true;
 }
 
-tr_err exec_sidecar_write(struct arena *a, const char *path,
-                          const char *sha256, struct tr_errbuf *eb)
+tr_err exec_sidecar_write(struct arena *a, const char *path, const char *sha256,
+                          struct tr_errbuf *eb)
 {
     struct stat st;
     char line[256];

@@ -69,8 +69,8 @@ tr_err exec_tool_sha(struct exec_ctx *x, struct arena *a, const char *path,
  * exec_sidecar_read() is true with *sha256 (in a) only when the sidecar
  * still describes the file; a stale, torn or missing one is false. */
 bool exec_sidecar_read(struct arena *a, const char *path, char **sha256);
-tr_err exec_sidecar_write(struct arena *a, const char *path,
-                          const char *sha256, struct tr_errbuf *eb);
+tr_err exec_sidecar_write(struct arena *a, const char *path, const char *sha256,
+                          struct tr_errbuf *eb);
 
 /* The sha256 of the file at path, lower-case hex in a (executor.c). */
 tr_err exec_file_sha256(struct arena *a, const char *path, char **sha256,

@@ -57,9 +57,9 @@ struct job_http {
     atomic_int running;
     atomic_int inflight;
     atomic_bool unreachable;               /* the last call found no primary */
-    atomic_bool tool_ready;    /* prefetch() done (or given up) */
-    pthread_mutex_t prefetch_mu; /* one prefetch() at a time */
-    int prefetch_tries;          /* under prefetch_mu */
+    atomic_bool tool_ready;                /* prefetch() done (or given up) */
+    pthread_mutex_t prefetch_mu;           /* one prefetch() at a time */
+    int prefetch_tries;                    /* under prefetch_mu */
     pthread_mutex_t mu;                    /* guards verified */
     char verified[VERIFIED_MAX][PATH_MAX]; /* tools hashed by this process */
     int nverified;
@@ -408,10 +408,9 @@ static tr_err perform(struct job_http *jh, struct xfer *x, int64_t retry_ms,
         attempt(jh, x);
         bool again = retry_worthy(x, tries);
         /* a primary that says "later" (Retry-After) is reachable */
-        atomic_store(&jh->unreachable,
-                     transient(x) && x->retry_after_ms == 0);
-        int64_t wait = jitter(
-            x->retry_after_ms > backoff ? x->retry_after_ms : backoff);
+        atomic_store(&jh->unreachable, transient(x) && x->retry_after_ms == 0);
+        int64_t wait =
+            jitter(x->retry_after_ms > backoff ? x->retry_after_ms : backoff);
         if (!again || x->lost || util_now_ms() + wait > deadline)
             break;
         if (!said)
