@@ -46,6 +46,10 @@ command -v haproxy >/dev/null || { echo "haproxy missing" >&2; exit 1; }
 CL=$(mktemp -d /tmp/tcb-XXXXXX)
 cluster_down() {
   "$BENCH_BUILD/terrace" cluster down --dir "$CL" >&2 || true
+  # BENCH_KEEP_LOGS=DIR: the nodes' and HAProxy's logs are kept there
+  if [ -n "${BENCH_KEEP_LOGS:-}" ]; then
+    mkdir -p "$BENCH_KEEP_LOGS" && cp -r "$CL/logs/." "$BENCH_KEEP_LOGS/"
+  fi
   rm -rf "$CL"
 }
 trap 'cluster_down; bench_cleanup' EXIT
