@@ -129,7 +129,9 @@ def load(d, n, deadline_s, out_path):
             peak_each[role].append(sum(kbs))
         st = dict(sql(d, "SELECT r.id, r.status FROM runs r WHERE"
                          " r.workspace_id = '%s'" % ws))
-        done = sum(1 for v in st.values() if v in FINAL)
+        # only the runs posted here: a POST retried after its reply was
+        # lost (the load balancer cut the session) makes one more
+        done = sum(1 for r in runs if st.get(r) in FINAL)
         if done == n:
             break
         time.sleep(1)
@@ -137,7 +139,8 @@ def load(d, n, deadline_s, out_path):
     cpu1 = sum(cpu_ticks(p) for p, _ in procs)
     mt1 = machine_ticks()
     busy = (mt1[0] - mt0[0]) - (mt1[1] - mt0[1])
-    counts = collections.Counter(st.values())
+    counts = collections.Counter(st.get(r, "missing") for r in runs)
+    extra = len(set(st) - set(runs))
     print("after %.1f s: %r" % (wall, dict(counts)), file=sys.stderr)
 
     jobs = sql(d, "SELECT j.run_id, j.phase, j.status, COALESCE(n.role, '-'),"
@@ -154,7 +157,7 @@ def load(d, n, deadline_s, out_path):
                     started[m.group(1).decode()] += 1
     res = {
         "runs": n, "queued_s": round(queued_s, 1), "wall_s": round(wall, 1),
-        "statuses": dict(counts),
+        "statuses": dict(counts), "extra_runs": extra,
         "not_one_job": sum(1 for r in runs if per_run[r] != 1),
         "not_secondary": sum(1 for j in jobs
                              if j[1:4] != ["plan", "done", "secondary"]),

@@ -46,6 +46,10 @@ command -v haproxy >/dev/null || { echo "haproxy missing" >&2; exit 1; }
 CL=$(mktemp -d /tmp/tcb-XXXXXX)
 cluster_down() {
   "$BENCH_BUILD/terrace" cluster down --dir "$CL" >&2 || true
+  # BENCH_KEEP_LOGS=DIR: the nodes' and HAProxy's logs are kept there
+  if [ -n "${BENCH_KEEP_LOGS:-}" ]; then
+    mkdir -p "$BENCH_KEEP_LOGS" && cp -r "$CL/logs/." "$BENCH_KEEP_LOGS/"
+  fi
   rm -rf "$CL"
 }
 trap 'cluster_down; bench_cleanup' EXIT
@@ -90,12 +94,14 @@ DP50=$(jq -r .q2p.p50 "$SUM")
 DP99=$(jq -r .q2p.p99 "$SUM")
 DN=$(jq -r .runs "$SUM")
 
-# Each secondary fetches the tool (tofu, ~120 MB) from the primaries with
-# its first job; 100 at once swamp this machine (see RESULTS.md,
-# 2026-12-05).  BENCH_WARM_TOOLS=1 (default) hard-links the binary one
-# secondary fetched during the dispatch runs into every secondary's tool
-# cache first, as nodes built with the tool in their image would have it.
-WARM_TOOLS=${BENCH_WARM_TOOLS:-1}
+# Each secondary fetches the tool (tofu, ~120 MB) from the primaries
+# before it claims its first job, as fast as the primaries' tool-downloads
+# allow (before that, 100 fetches at once swamped this machine: see
+# RESULTS.md, 2026-12-05).  BENCH_WARM_TOOLS=1 hard-links the binary one
+# secondary fetched into every secondary's tool cache first, as nodes
+# built with the tool in their image would have it; 0 (default) measures
+# the cold start.
+WARM_TOOLS=${BENCH_WARM_TOOLS:-0}
 if [ "$WARM_TOOLS" = 1 ]; then
   cached=$(find "$CL"/s*/tools -name tofu -type f 2>/dev/null | head -n 1)
   if [ -n "$cached" ]; then
@@ -150,7 +156,8 @@ Targets: idle secondary ≤ 5 MB, idle primary ≤ 15 MB.
 \`plan-only: true\`, one speculative configuration version of one
 \`terraform_data\` resource): queued in $(j .queued_s) s through HAProxy,
 all ended in $(j .wall_s) s (tool cache warmed beforehand:
-$WARM_TOOLS) (statuses: $(jq -c .statuses "$L")); exactly once:
+$WARM_TOOLS) (statuses: $(jq -c .statuses "$L"); runs a retried POST
+created besides: $(j .extra_runs)); exactly once:
 $(j .exactly_once) (runs without exactly one job: $(j .not_one_job); jobs
 not a finished plan of a secondary: $(j .not_secondary); plans not started
 exactly once in the secondaries' logs: $(j .started_not_once));

@@ -8,9 +8,14 @@
  *        -> 201 {"node_id","credential"}
  *   POST /nodes/heartbeat {"running_jobs","state"} -> 200 {"node_id"}
  *   POST /nodes/leave -> 204 (the credential stops working)
- *   POST /claim?wait=MS (0..30000) -> 200 {"job":{...}} or 204
+ *   POST /claim?wait=MS (0..30000) -> 200 {"job":{...}} or 204; the
+ *        node confirms the job with its first heartbeat for it, or the
+ *        job goes back to the queue (job_service_claim_remote())
  *   GET  /runs/:id/final -> 200 {"final":bool}
- *   GET  /tools/:version -> the binary, header X-Terrace-Sha256
+ *   GET  /tools/:version -> the binary, header X-Terrace-Sha256; at
+ *        most tool-downloads at once per primary, 503 + Retry-After
+ *        beyond
+ *   GET  /tool-versions/:version ("latest" too) -> {"version","sha256"}
  *   jobs/:id/heartbeat | log | config | plan | files/:kind | finish
  *        (internal_jobs.c)
  * The job object has struct job's fields by their names (executor/job.h)
@@ -30,11 +35,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <stdatomic.h>
+
 #include "api/api.h"
 #include "api/internal_int.h"
 #include "domain/job_service.h"
 #include "domain/join_token.h"
 #include "executor/tool_install.h"
+
+#define TOOL_RETRY_AFTER "3" /* s, when tool-downloads are all taken */
 
 /* ---- bodies -------------------------------------------------------------- */
 
@@ -290,8 +299,8 @@ static void claim(struct http_req *r)
     *deadline = util_now_ms() + wait;
     struct job j;
     struct tr_errbuf eb = {{0}};
-    tr_err e = job_service_claim(r->srv->job_service, r->arena, r->who.node_id,
-                                 0, &j, &eb);
+    tr_err e = job_service_claim_remote(r->srv->job_service, r->arena,
+                                        r->who.node_id, &j, &eb);
     /* long polls wait without holding an HTTP worker thread */
     if (e == TR_ERR_NOT_FOUND && wait > 0)
         http_suspend(r, claim_park, deadline);
@@ -350,6 +359,64 @@ static tr_err install_here(struct http_req *r, const char *version,
     return TR_OK;
 }
 
+/* One tool send ended (the request's arena goes with its connection's
+ * last byte, or with the connection). */
+static void tool_send_done(void *arg)
+{
+    struct terrace_server *srv = arg;
+    atomic_fetch_sub(&srv->tool_sends, 1);
+}
+
+/* Takes one of the tool-downloads slots for this request, or answers 503
+ * with Retry-After: a binary of 100 MB and more sent to every secondary
+ * at once would take the CPU and the connections that heartbeats,
+ * claims and readiness checks need. */
+static bool tool_slot(struct http_req *r)
+{
+    struct terrace_server *srv = r->srv;
+    int limit = srv->cfg.tool_downloads > 0 ? srv->cfg.tool_downloads : 1;
+    if (atomic_fetch_add(&srv->tool_sends, 1) >= limit) {
+        atomic_fetch_sub(&srv->tool_sends, 1);
+        http_add_header(r, "Retry-After", TOOL_RETRY_AFTER);
+        http_error(r, 503, "service unavailable",
+                   arena_printf(r->arena,
+                                "this primary is sending the tool to %d "
+                                "other nodes; try again in " TOOL_RETRY_AFTER
+                                " s",
+                                limit));
+        return false;
+    }
+    arena_on_destroy(r->arena, tool_send_done, srv);
+    return true;
+}
+
+/* What version want names and its checksum, without the binary: a
+ * secondary fetches the tool before it claims a job (job_http.c). */
+static void tool_meta(struct http_req *r)
+{
+    const char *want = http_param(r, "version");
+    const char *path = NULL, *sha = NULL, *version = NULL;
+    struct tr_errbuf eb = {{0}};
+    bool ok = strcmp(want, "latest") == 0 || store_tool_valid_version(want);
+    tr_err e = ok ? store_tool_resolve(r->srv->db, r->arena, want, &path, &sha,
+                                       &version, &eb)
+                  : TR_ERR_NOT_FOUND;
+    if (e == TR_ERR_NOT_FOUND) {
+        http_error(r, 404, NULL,
+                   arena_printf(r->arena,
+                                "tool version %s is not registered or is "
+                                "disabled",
+                                ok ? want : "(invalid)"));
+        return;
+    }
+    if (e != TR_OK) {
+        api_store_fail(r, e, &eb);
+        return;
+    }
+    api_internal_reply(
+        r, 200, json_pack("{s:s,s:s}", "version", version, "sha256", sha));
+}
+
 static void tool(struct http_req *r)
 {
     const char *want = http_param(r, "version");
@@ -372,6 +439,8 @@ static void tool(struct http_req *r)
         api_store_fail(r, e, &eb);
         return;
     }
+    if (!tool_slot(r))
+        return;
     if (access(path, R_OK) != 0) {
         e = install_here(r, version, sha, &path, &eb);
         if (e != TR_OK) {
@@ -403,5 +472,6 @@ const struct route api_internal_routes[] = {
     {"POST", "/api/internal/v1/claim", claim, ROUTE_NODE},
     {"GET", "/api/internal/v1/runs/:id/final", run_final, ROUTE_NODE},
     {"GET", "/api/internal/v1/tools/:version", tool, ROUTE_NODE},
+    {"GET", "/api/internal/v1/tool-versions/:version", tool_meta, ROUTE_NODE},
     {0},
 };

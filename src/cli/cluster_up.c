@@ -191,6 +191,8 @@ static tr_err start_primary(struct cl_ctx *c, int i, struct tr_errbuf *eb)
         argv[k++] = "--blob-url";
         argv[k++] = arena_printf(c->a, "file://%s/blobs", c->dir);
     }
+    argv[k++] = "--node-name";
+    argv[k++] = arena_printf(c->a, "primary-%d", i);
     if (c->tofu != NULL) {
         argv[k++] = "--tofu-bin";
         argv[k++] = (char *)c->tofu;
@@ -237,6 +239,8 @@ tr_err cl_start_secondary(struct cl_ctx *c, int i, struct tr_errbuf *eb)
     argv[k++] = arena_printf(c->a, "%s/tls/server.pem", data);
     argv[k++] = "--tls-key";
     argv[k++] = arena_printf(c->a, "%s/tls/server-key.pem", data);
+    argv[k++] = "--node-name";
+    argv[k++] = arena_printf(c->a, "secondary-%d", i);
     if (c->o.capacity > 0) {
         argv[k++] = "--capacity";
         argv[k++] = arena_printf(c->a, "%d", c->o.capacity);

@@ -7,8 +7,13 @@
  *
  * Choices, and why:
  * - readiness checks (GET /_health_check?ready=1, expect 200) every
- *   second, down after 2 failures and up after 1 success: a dead primary
- *   leaves the pool within 2-3 s and a restarted one is back in 1 s;
+ *   second, down after 3 failures and up after 1 success: a dead primary
+ *   leaves the pool within 3-4 s and a restarted one is back in 1 s.  A
+ *   primary marked down keeps the requests it is serving: one that is
+ *   only slow to answer a check (its CPU taken by runs, on a small
+ *   machine) finishes them, where cutting them would fail every tofu
+ *   command and heartbeat in flight; a dead one's connections are reset
+ *   by its kernel, and a hung one's end with timeout server;
  * - leastconn, because log streams and long polls hold connections open
  *   for minutes while most requests are short;
  * - `retry-on conn-failure empty-response 503` with 2 retries and
@@ -202,9 +207,8 @@ tr_err lb_haproxy_config(FILE *out, const struct lb_opts *o,
             "    # under the primaries' conn-per-ip (or set it to 0);\n"
             "    # init-addr: a name that does not resolve yet leaves its\n"
             "    # server down instead of failing the start\n"
-            "    default-server inter 1s fastinter 1s downinter 1s fall 2 "
-            "rise 1 maxconn 100 on-marked-down shutdown-sessions "
-            "init-addr last,libc,none\n");
+            "    default-server inter 1s fastinter 1s downinter 1s fall 3 "
+            "rise 1 maxconn 100 init-addr last,libc,none\n");
     for (size_t i = 0; i < o->nprimaries; i++) {
         fprintf(out, "    server p%zu %s:%s check", i + 1, bs[i].host,
                 bs[i].port);

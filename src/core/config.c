@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/util.h"
 
@@ -126,6 +127,12 @@ static const struct setting settings[] = {
     S("ca-file", "TERRACE_CA_FILE", ca_file,
       "secondary: CA certificate (PEM) trusted for join-url and for the "
       "API URL runs report to"),
+    I("tool-downloads", "TERRACE_TOOL_DOWNLOADS", tool_downloads,
+      "primary: tool binaries sent to secondaries at once; beyond it a "
+      "secondary is answered 503 with Retry-After and comes back later"),
+    S("node-name", "TERRACE_NODE_NAME", node_name,
+      "primary, secondary: the name this node registers in the cluster "
+      "(default: host name@listen address)"),
 };
 
 /* What a secondary must not hold: it reaches data only through the
@@ -193,6 +200,7 @@ static void defaults(struct cfg *c)
     c->max_config_ratio = 500;
     c->upload_url_ttl = 3600;
     c->executors = 2;
+    c->tool_downloads = 2;
     /* the official layout, as Terraform Enterprise installs from
      * (executor/tool_install.h) */
     strcpy(c->tool_mirror, "https://releases.hashicorp.com/terraform/"
@@ -357,6 +365,8 @@ tr_err cfg_load(struct cfg *c, int argc, char **argv, struct tr_errbuf *eb)
         return tr_fail(eb, TR_ERR_CONFIG, "threads must be 1..256");
     if (c->executors > 64)
         return tr_fail(eb, TR_ERR_CONFIG, "executors must be 0..64");
+    if (c->tool_downloads < 1 || c->tool_downloads > 1024)
+        return tr_fail(eb, TR_ERR_CONFIG, "tool-downloads must be 1..1024");
     if (c->max_config_size < 1)
         return tr_fail(eb, TR_ERR_CONFIG,
                        "max-config-size must be at least 1 byte");
@@ -382,6 +392,19 @@ tr_err cfg_load(struct cfg *c, int argc, char **argv, struct tr_errbuf *eb)
         return tr_fail(eb, TR_ERR_CONFIG,
                        "metrics must be loopback, on or off");
     return TR_OK;
+}
+
+void cfg_node_name(const struct cfg *c, char *out, size_t n)
+{
+    if (c->node_name[0] != '\0') {
+        snprintf(out, n, "%s", c->node_name);
+        return;
+    }
+    char host[256];
+    if (gethostname(host, sizeof(host)) != 0)
+        snprintf(host, sizeof(host), "localhost");
+    host[sizeof(host) - 1] = '\0';
+    snprintf(out, n, "%s@%s", host, c->listen);
 }
 
 void cfg_usage(const char *prog)

@@ -61,11 +61,16 @@ struct cfg {
     char join_token[256]; /* secret: never logged */
     int capacity;         /* jobs run at once */
     char ca_file[512];    /* CA trusted for join-url and runs' API URL */
+    char node_name[128];  /* registry name; "": host@listen */
+    int tool_downloads;   /* tool binaries sent at once (primary) */
 };
 
 /* Defaults, then file, env and argv.  Unknown flags or keys are errors.
  * argv[0] is skipped.  On --help, returns TR_ERR_CONFIG with eb "help". */
 tr_err cfg_load(struct cfg *c, int argc, char **argv, struct tr_errbuf *eb);
 void cfg_usage(const char *prog);
+/* The name the node registers in the cluster: node-name, or host@listen
+ * (unique among the nodes of one machine). */
+void cfg_node_name(const struct cfg *c, char *out, size_t n);
 
 #endif

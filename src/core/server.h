@@ -37,6 +37,8 @@ struct terrace_server {
     struct run_signal *run_signal; /* wakes job claimers (domain/run.h) */
     struct job_api *jobs;  /* in-process executor interface (job_local) */
     atomic_ulong requests; /* requests served */
+    atomic_int tool_sends; /* tool binaries being sent to secondaries
+                              (api/internal.c, at most tool-downloads) */
     _Atomic int is_leader; /* 1 while this node runs the singleton loops
                               (src/node/leader.c; demo and SQLite: always) */
     char sandbox[512];     /* the run sandbox, a JSON object for the

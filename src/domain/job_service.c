@@ -24,6 +24,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "blob/blob.h"
@@ -43,9 +44,20 @@ struct parked {
     struct parked *next;
 };
 
+/* A claim handed to a remote node and not yet known to be confirmed:
+ * unless a heartbeat moved its lease by due, it is queued again. */
+struct unconfirmed {
+    char job[64];
+    char node[64];
+    int64_t lease_until; /* as the claim set it */
+    int64_t due;         /* util_now_ms() clock */
+    struct unconfirmed *next;
+};
+
 struct job_service {
     struct terrace_server *srv;
     struct job_service_opts o;
+    struct unconfirmed *pend; /* under mu; the waiter thread checks it */
     /* parked claims, FIFO, and the waiter thread serving them */
     pthread_mutex_t mu;
     pthread_cond_t cv; /* a claim was parked, or stopping */
@@ -59,6 +71,7 @@ void job_service_defaults(struct job_service_opts *o)
     memset(o, 0, sizeof(*o));
     o->lease_ms = 0; /* the node's job-lease setting */
     o->sweep_ms = 60000;
+    o->confirm_ms = 5000;
 }
 
 int64_t job_service_lease_ms(const struct job_service *js)
@@ -183,9 +196,10 @@ static tr_err fill_job(struct job_service *js, struct arena *a,
     return job_vars(srv, a, r, j, eb);
 }
 
-tr_err job_service_claim(struct job_service *js, struct arena *a,
-                         const char *node, int wait_ms, struct job *out,
-                         struct tr_errbuf *eb)
+/* job_service_claim(); *lease_until (nullable) gets the claim's lease. */
+static tr_err claim(struct job_service *js, struct arena *a, const char *node,
+                    int wait_ms, struct job *out, int64_t *lease_until,
+                    struct tr_errbuf *eb)
 {
     struct terrace_server *srv = js->srv;
     int64_t deadline = util_now_ms() + (wait_ms > 0 ? wait_ms : 0);
@@ -198,6 +212,8 @@ tr_err job_service_claim(struct job_service *js, struct arena *a,
         if (e == TR_OK) {
             struct tr_errbuf why = {{0}};
             e = fill_job(js, a, &sj, &r, token, out, &why);
+            if (e == TR_OK && lease_until != NULL)
+                *lease_until = sj.lease_until;
             if (e == TR_OK)
                 return TR_OK;
             /* the worker never sees a job it cannot run */
@@ -221,6 +237,109 @@ tr_err job_service_claim(struct job_service *js, struct arena *a,
         int slice = js->o.sweep_ms > 0 ? js->o.sweep_ms : 60000;
         run_signal_wait(srv->run_signal, gen, left > slice ? slice : (int)left);
     }
+}
+
+tr_err job_service_claim(struct job_service *js, struct arena *a,
+                         const char *node, int wait_ms, struct job *out,
+                         struct tr_errbuf *eb)
+{
+    return claim(js, a, node, wait_ms, out, NULL, eb);
+}
+
+static void *waiter_main(void *arg);
+
+/* Starts the waiter thread if it is not running; js->mu held. */
+static bool start_waiter_locked(struct job_service *js)
+{
+    if (!js->started && !js->stopping)
+        js->started = pthread_create(&js->waiter, NULL, waiter_main, js) == 0;
+    return js->started && !js->stopping;
+}
+
+/* Remembers a claim handed to node for the confirmation check. */
+static void expect_confirm(struct job_service *js, const char *job,
+                           const char *node, int64_t lease_until)
+{
+    struct unconfirmed *u = calloc(1, sizeof(*u));
+    if (u == NULL || strlen(job) >= sizeof(u->job) ||
+        strlen(node) >= sizeof(u->node)) {
+        free(u); /* left to its lease */
+        return;
+    }
+    snprintf(u->job, sizeof(u->job), "%s", job);
+    snprintf(u->node, sizeof(u->node), "%s", node);
+    u->lease_until = lease_until;
+    u->due = util_now_ms() + js->o.confirm_ms;
+    pthread_mutex_lock(&js->mu);
+    bool ok = start_waiter_locked(js);
+    if (ok) {
+        u->next = js->pend;
+        js->pend = u;
+        pthread_cond_signal(&js->cv);
+    }
+    pthread_mutex_unlock(&js->mu);
+    if (!ok)
+        free(u);
+}
+
+tr_err job_service_claim_remote(struct job_service *js, struct arena *a,
+                                const char *node, struct job *out,
+                                struct tr_errbuf *eb)
+{
+    int64_t lease = 0;
+    tr_err e = claim(js, a, node, 0, out, &lease, eb);
+    if (e == TR_OK && js->o.confirm_ms > 0)
+        expect_confirm(js, out->id, node, lease);
+    return e;
+}
+
+/* Claims past their due time: each one still holding the lease its claim
+ * gave is queued again (store_job_requeue()); the others were confirmed
+ * or have ended.  Returns the earliest due time left (INT64_MAX: none). */
+static int64_t check_confirms(struct job_service *js)
+{
+    int64_t now = util_now_ms(), next = INT64_MAX;
+    struct unconfirmed *due = NULL;
+    pthread_mutex_lock(&js->mu);
+    for (struct unconfirmed **pp = &js->pend; *pp != NULL;) {
+        struct unconfirmed *u = *pp;
+        if (u->due <= now || js->stopping) {
+            *pp = u->next;
+            u->next = due;
+            due = u;
+            continue;
+        }
+        if (u->due < next)
+            next = u->due;
+        pp = &u->next;
+    }
+    bool stopping = js->stopping;
+    pthread_mutex_unlock(&js->mu);
+    bool requeued = false;
+    for (struct unconfirmed *u = due, *n; u != NULL; u = n) {
+        n = u->next;
+        struct arena *a = stopping ? NULL : arena_new();
+        struct tr_errbuf eb = {{0}};
+        tr_err e = a != NULL ? store_job_requeue(js->srv->db, a, u->job,
+                                                 u->node, u->lease_until, &eb)
+                             : TR_ERR_CONFLICT;
+        if (e == TR_OK) {
+            log_warn("job %s: node %s did not confirm its claim within %lld "
+                     "ms; queued again (it never started)",
+                     u->job, u->node, (long long)js->o.confirm_ms);
+            requeued = true;
+        } else if (e != TR_ERR_CONFLICT) {
+            log_warn("job %s: cannot queue an unconfirmed claim again (%s); "
+                     "its lease decides",
+                     u->job, tr_errbuf_msg(&eb, e));
+        }
+        if (a != NULL)
+            arena_destroy(a);
+        free(u);
+    }
+    if (requeued)
+        run_signal_notify(js->srv->run_signal);
+    return next;
 }
 
 /* ---- the other operations ------------------------------------------------ */
@@ -518,7 +637,7 @@ static int64_t serve(struct job_service *js)
             break;
         struct job j;
         struct tr_errbuf eb = {{0}};
-        tr_err e = job_service_claim(js, p->a, p->node, 0, &j, &eb);
+        tr_err e = job_service_claim_remote(js, p->a, p->node, &j, &eb);
         if (e == TR_ERR_NOT_FOUND) { /* nothing queued: back in front */
             pthread_mutex_lock(&js->mu);
             push_front_locked(js, p);
@@ -572,19 +691,46 @@ static int64_t serve(struct job_service *js)
     return next;
 }
 
+/* Waits on js->cv until a claim is parked, stopping, or due_ms (the
+ * next confirmation check; INT64_MAX: none). */
+static void wait_for_work(struct job_service *js, int64_t due_ms)
+{
+    pthread_mutex_lock(&js->mu);
+    if (js->head == NULL && !js->stopping) {
+        if (due_ms == INT64_MAX && js->pend == NULL) {
+            pthread_cond_wait(&js->cv, &js->mu);
+        } else {
+            int64_t left = due_ms == INT64_MAX ? 1000 : due_ms - util_now_ms();
+            if (left > 1000)
+                left = 1000;
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += (long)(left > 0 ? left : 0) * 1000000L;
+            ts.tv_sec += ts.tv_nsec / 1000000000L;
+            ts.tv_nsec %= 1000000000L;
+            if (left > 0)
+                pthread_cond_timedwait(&js->cv, &js->mu, &ts);
+        }
+    }
+    pthread_mutex_unlock(&js->mu);
+}
+
 static void *waiter_main(void *arg)
 {
     struct job_service *js = arg;
     for (;;) {
+        wait_for_work(js, check_confirms(js));
         pthread_mutex_lock(&js->mu);
-        while (js->head == NULL && !js->stopping)
-            pthread_cond_wait(&js->cv, &js->mu);
-        bool stop = js->stopping;
+        bool stop = js->stopping, parked = js->head != NULL;
         pthread_mutex_unlock(&js->mu);
+        if (!parked && !stop)
+            continue;
         uint64_t gen = run_signal_gen(js->srv->run_signal);
         int64_t next = serve(js);
-        if (stop)
+        if (stop) {
+            check_confirms(js); /* frees what is left */
             break;
+        }
         if (next == INT64_MAX)
             continue;
         /* a job queued here wakes the signal; one queued on another
@@ -606,10 +752,7 @@ void job_service_park(struct job_service *js, struct arena *a, const char *node,
                          .done = done,
                          .arg = arg};
     pthread_mutex_lock(&js->mu);
-    bool ok = !js->stopping;
-    if (ok && !js->started)
-        ok = js->started =
-            pthread_create(&js->waiter, NULL, waiter_main, js) == 0;
+    bool ok = start_waiter_locked(js);
     if (ok) {
         *js->tail = p;
         js->tail = &p->next;
@@ -634,7 +777,8 @@ void job_service_unpark_all(struct job_service *js)
     pthread_mutex_unlock(&js->mu);
     if (!joined)
         pthread_join(js->waiter, NULL);
-    serve(js); /* ends whatever is left (stopping) */
+    serve(js);          /* ends whatever is left (stopping) */
+    check_confirms(js); /* left to their leases */
 }
 
 tr_err job_service_new(struct terrace_server *srv,

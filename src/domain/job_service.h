@@ -41,12 +41,15 @@ struct job_service_opts {
     int64_t lease_ms;       /* lease after claim and heartbeat; 0: job-lease */
     int64_t plan_timeout_s; /* job timeouts (0: the executor's own) */
     int64_t apply_timeout_s;
-    int sweep_ms; /* longest wait on the run signal before claim looks
-                     again (a job queued by another primary wakes no
-                     signal here) */
+    int sweep_ms;       /* longest wait on the run signal before claim looks
+                           again (a job queued by another primary wakes no
+                           signal here) */
+    int64_t confirm_ms; /* a remote claim not confirmed by then is queued
+                           again (job_service_claim_remote()); 0: never */
 };
 
-/* Defaults: 30 s leases, executor timeouts, 60 s sweeps. */
+/* Defaults: 30 s leases, executor timeouts, 60 s sweeps, 5 s to
+ * confirm a remote claim. */
 void job_service_defaults(struct job_service_opts *o);
 
 struct job_service;
@@ -67,6 +70,20 @@ void job_service_free(struct job_service *js); /* NULL ignored */
 tr_err job_service_claim(struct job_service *js, struct arena *a,
                          const char *node, int wait_ms, struct job *out,
                          struct tr_errbuf *eb);
+
+/* A claim for a remote node (the internal API), that must be confirmed:
+ * the reply carrying the job may never reach the node (it hung up in the
+ * middle of a long poll), so the job counts as started only once the
+ * node's first heartbeat for it arrives, on any primary.  A claim still
+ * unconfirmed confirm_ms later is put back in the queue by this
+ * service's waiter thread (the phase never started, so it cannot run
+ * twice; the node, if the job reaches it after all, finds its heartbeat
+ * refused and must not run it).  Should this primary stop first, the
+ * job's lease decides, as for any job.  Otherwise as
+ * job_service_claim() with no wait. */
+tr_err job_service_claim_remote(struct job_service *js, struct arena *a,
+                                const char *node, struct job *out,
+                                struct tr_errbuf *eb);
 
 /* A claim that waits without holding the caller's thread (the internal
  * API's long poll): the service's waiter thread (started at the first

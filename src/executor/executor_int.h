@@ -62,6 +62,16 @@ struct exec_ctx {
 tr_err exec_tool_sha(struct exec_ctx *x, struct arena *a, const char *path,
                      char **sha256, struct tr_errbuf *eb);
 
+/* A checksum sidecar, PATH.sha256: the file's sha256 with the identity
+ * it had when it was verified (device, inode, size, mtime), written
+ * atomically (temporary file, fsync, rename) after the check, so a file
+ * verified once is trusted until it changes (executor.c).
+ * exec_sidecar_read() is true with *sha256 (in a) only when the sidecar
+ * still describes the file; a stale, torn or missing one is false. */
+bool exec_sidecar_read(struct arena *a, const char *path, char **sha256);
+tr_err exec_sidecar_write(struct arena *a, const char *path, const char *sha256,
+                          struct tr_errbuf *eb);
+
 /* The sha256 of the file at path, lower-case hex in a (executor.c). */
 tr_err exec_file_sha256(struct arena *a, const char *path, char **sha256,
                         struct tr_errbuf *eb);

@@ -43,6 +43,10 @@
 #define CLAIM_PAUSE_MS 2000 /* after a failed claim */
 #define TOOL_HEARTBEAT_MS 5000
 #define VERIFIED_MAX 8
+#define RETRY_AFTER_MAX_S 60L /* a longer Retry-After is cut to this */
+#define ERR500_TRIES 3
+#define PREFETCH_RETRY_MS 60000 /* then the claim loop comes back */
+#define CONFIRM_TRY_MS 20000    /* under the lease a claim starts with */
 
 struct job_http {
     struct job_http_opts o; /* strings in arena */
@@ -53,6 +57,9 @@ struct job_http {
     atomic_int running;
     atomic_int inflight;
     atomic_bool unreachable;               /* the last call found no primary */
+    atomic_bool tool_ready;                /* prefetch() done (or given up) */
+    pthread_mutex_t prefetch_mu;           /* one prefetch() at a time */
+    int prefetch_tries;                    /* under prefetch_mu */
     pthread_mutex_t mu;                    /* guards verified */
     char verified[VERIFIED_MAX][PATH_MAX]; /* tools hashed by this process */
     int nverified;
@@ -73,7 +80,9 @@ struct xfer {
     struct job_http *jh;
     long status;
     struct buf reply;
-    char sha256[72]; /* X-Terrace-Sha256 */
+    char sha256[72];        /* X-Terrace-Sha256 */
+    int64_t retry_after_ms; /* Retry-After of the reply, 0: none */
+    bool lost;              /* a heartbeat said the job is not ours */
     int64_t next_hb;
     int write_err;
     char curl_err[CURL_ERROR_SIZE];
@@ -122,6 +131,19 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
         x->status = sp != NULL ? strtol(sp + 1, NULL, 10) : 0;
         return len;
     }
+    static const char ra[] = "retry-after:";
+    if (len > sizeof(ra) && strncasecmp(p, ra, sizeof(ra) - 1) == 0) {
+        /* delay-seconds; an HTTP date is left to the backoff */
+        char v[24];
+        snprintf(v, sizeof(v), "%.*s", (int)(len - (sizeof(ra) - 1)),
+                 p + sizeof(ra) - 1);
+        char *end = NULL;
+        long sec = strtol(v, &end, 10);
+        if (end != v && sec >= 0)
+            x->retry_after_ms =
+                (sec > RETRY_AFTER_MAX_S ? RETRY_AFTER_MAX_S : sec) * 1000;
+        return len;
+    }
     static const char name[] = "x-terrace-sha256:";
     if (len > sizeof(name) && strncasecmp(p, name, sizeof(name) - 1) == 0) {
         const char *v = p + sizeof(name) - 1;
@@ -147,7 +169,10 @@ static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
         return 0;
     x->next_hb = util_now_ms() + TOOL_HEARTBEAT_MS;
     int cancel = 0;
-    job_heartbeat(x->jh, x->hb_job, &cancel, NULL);
+    if (job_heartbeat(x->jh, x->hb_job, &cancel, NULL) == TR_ERR_NOT_FOUND) {
+        x->lost = true;
+        return 1; /* the job is no longer ours: the transfer is moot */
+    }
     return 0;
 }
 
@@ -155,7 +180,8 @@ static bool transient(const struct xfer *x)
 {
     switch (x->cc) {
     case CURLE_OK:
-        return x->status == 502 || x->status == 503 || x->status == 504;
+        return x->status == 429 || x->status == 502 || x->status == 503 ||
+               x->status == 504;
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_CONNECT:
     case CURLE_OPERATION_TIMEDOUT:
@@ -230,6 +256,7 @@ static void attempt(struct job_http *jh, struct xfer *x)
 {
     buf_reset(&x->reply);
     x->status = 0;
+    x->retry_after_ms = 0;
     x->sha256[0] = '\0';
     x->curl_err[0] = '\0';
     x->write_err = 0;
@@ -326,31 +353,82 @@ static void pause_ms(struct job_http *jh, int ms)
     poll(NULL, 0, ms);
 }
 
-/* Runs x, retrying transient failures for up to retry_ms. */
+/* ms plus up to half as much again, at random: a hundred nodes told to
+ * come back in 3 s do not all come back in the same millisecond. */
+static int64_t jitter(int64_t ms)
+{
+    uint16_t r = 0;
+    util_random(&r, sizeof(r));
+    return ms + ms / 2 * r / UINT16_MAX;
+}
+
+/* Waits ms before x is tried again, keeping x's job's lease meanwhile:
+ * retries are bounded by the lease, and a primary that still answers
+ * heartbeats keeps it.  False when a heartbeat said the job is gone. */
+static bool pause_xfer(struct job_http *jh, struct xfer *x, int64_t ms)
+{
+    int64_t end = util_now_ms() + ms;
+    for (int64_t now = util_now_ms(); now < end; now = util_now_ms()) {
+        if (x->hb_job != NULL && now >= x->next_hb) {
+            int cancel = 0;
+            x->next_hb = now + TOOL_HEARTBEAT_MS;
+            if (job_heartbeat(jh, x->hb_job, &cancel, NULL) ==
+                TR_ERR_NOT_FOUND) {
+                x->lost = true;
+                return false;
+            }
+        }
+        int64_t left = end - util_now_ms();
+        pause_ms(jh, left > 1000 ? 1000 : left < 1 ? 1 : (int)left);
+    }
+    return true;
+}
+
+/* Whether x failed in a way a later attempt may get past: no connection,
+ * a timeout, 429/502/503/504, or a 500 (tried at most ERR500_TRIES
+ * times: a primary restarting, not a bug answered over and over). */
+static bool retry_worthy(const struct xfer *x, int tries)
+{
+    if (transient(x))
+        return true;
+    return x->cc == CURLE_OK && x->status == 500 && tries < ERR500_TRIES;
+}
+
+/* Runs x, retrying what retry_worthy() allows for up to retry_ms, with
+ * jittered exponential backoff, or as long as Retry-After asks. */
 static tr_err perform(struct job_http *jh, struct xfer *x, int64_t retry_ms,
                       struct tr_errbuf *eb)
 {
     x->jh = jh;
+    x->lost = false;
     int64_t deadline = util_now_ms() + retry_ms;
-    int backoff = BACKOFF_FIRST_MS;
+    int64_t backoff = BACKOFF_FIRST_MS;
     bool said = false;
-    for (;;) {
+    for (int tries = 1;; tries++) {
         attempt(jh, x);
-        bool again = transient(x);
-        atomic_store(&jh->unreachable, again);
-        if (!again || util_now_ms() + backoff > deadline)
+        bool again = retry_worthy(x, tries);
+        /* a primary that says "later" (Retry-After) is reachable */
+        atomic_store(&jh->unreachable, transient(x) && x->retry_after_ms == 0);
+        int64_t wait =
+            jitter(x->retry_after_ms > backoff ? x->retry_after_ms : backoff);
+        if (!again || x->lost || util_now_ms() + wait > deadline)
             break;
         if (!said)
             log_warn("cannot reach the primaries (%s %s: %s); retrying",
                      x->method, x->path,
                      x->cc != CURLE_OK ? curl_easy_strerror(x->cc)
-                                       : "bad gateway or unavailable");
+                     : x->retry_after_ms > 0
+                         ? "busy, asked to come back later"
+                         : "bad gateway, unavailable or internal error");
         said = true;
-        pause_ms(jh, backoff);
+        if (!pause_xfer(jh, x, wait))
+            break;
         backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
     }
-    if (said && !transient(x))
+    if (said && !retry_worthy(x, 0))
         log_info("reached the primaries again (%s %s)", x->method, x->path);
+    if (x->lost)
+        return tr_fail(eb, TR_ERR_CONFLICT, "the job is no longer this node's");
     if (x->write_err != 0)
         return tr_fail(eb, TR_ERR_IO, "cannot write or read a local file: %s",
                        strerror(x->write_err));
@@ -389,9 +467,10 @@ tr_err job_http_call(struct job_http *jh, const char *method, const char *path,
 }
 
 /* A GET whose 2xx body is written to path (created 0600). */
-static tr_err download(struct job_http *jh, const char *path, const char *dest,
-                       const char *hb_job, char *sha256, size_t sha_size,
-                       struct tr_errbuf *eb)
+static tr_err download_for(struct job_http *jh, const char *path,
+                           const char *dest, const char *hb_job,
+                           int64_t retry_ms, char *sha256, size_t sha_size,
+                           struct tr_errbuf *eb)
 {
     int fd = open(dest, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
@@ -400,7 +479,7 @@ static tr_err download(struct job_http *jh, const char *path, const char *dest,
     struct xfer x = {
         .method = "GET", .path = path, .dest_fd = fd, .hb_job = hb_job};
     buf_init(&x.reply, REPLY_MAX);
-    tr_err e = perform(jh, &x, jh->o.retry_ms, eb);
+    tr_err e = perform(jh, &x, retry_ms, eb);
     if (e == TR_OK && fsync(fd) != 0)
         e = tr_fail(eb, TR_ERR_IO, "cannot write %s: %s", dest,
                     strerror(errno));
@@ -413,14 +492,23 @@ static tr_err download(struct job_http *jh, const char *path, const char *dest,
     return e;
 }
 
+static tr_err download(struct job_http *jh, const char *path, const char *dest,
+                       const char *hb_job, char *sha256, size_t sha_size,
+                       struct tr_errbuf *eb)
+{
+    return download_for(jh, path, dest, hb_job, jh->o.retry_ms, sha256,
+                        sha_size, eb);
+}
+
 static tr_err upload(struct job_http *jh, const char *path, const char *file,
-                     struct tr_errbuf *eb)
+                     const char *hb_job, struct tr_errbuf *eb)
 {
     struct xfer x = {.method = "PUT",
                      .path = path,
                      .upload = file,
                      .ctype = "application/octet-stream",
-                     .dest_fd = -1};
+                     .dest_fd = -1,
+                     .hb_job = hb_job};
     buf_init(&x.reply, REPLY_MAX);
     tr_err e = perform(jh, &x, jh->o.retry_ms, eb);
     buf_free(&x.reply);
@@ -634,6 +722,11 @@ tr_err job_http_tool_cached(struct arena *a, const char *dir,
     if (access(p, F_OK) != 0)
         return tr_fail(eb, TR_ERR_NOT_FOUND, "tool %s is not cached", version);
     char *have = NULL;
+    /* verified when stored: trusted while the file is unchanged */
+    if (exec_sidecar_read(a, p, &have) && strcmp(have, sha256) == 0) {
+        *path = p;
+        return TR_OK;
+    }
     e = exec_file_sha256(a, p, &have, eb);
     if (e == TR_OK && strcmp(have, sha256) != 0) {
         log_warn("the cached tool %s has checksum %s, not %s; fetching it "
@@ -642,8 +735,14 @@ tr_err job_http_tool_cached(struct arena *a, const char *dir,
         unlink(p);
         return tr_fail(eb, TR_ERR_NOT_FOUND, "tool %s is not cached", version);
     }
-    if (e == TR_OK)
+    if (e == TR_OK) {
         *path = p;
+        /* a cache from before sidecars: hashed this once */
+        struct tr_errbuf seb = {{0}};
+        tr_err se = exec_sidecar_write(a, p, sha256, &seb);
+        if (se != TR_OK)
+            log_warn("%s", tr_errbuf_msg(&seb, se));
+    }
     return e;
 }
 
@@ -670,6 +769,9 @@ tr_err job_http_tool_install(struct arena *a, const char *dir,
     if (e == TR_OK && rename(tmp, p) != 0)
         e = tr_fail(eb, TR_ERR_IO, "cannot rename %s: %s", tmp,
                     strerror(errno));
+    /* after the rename: the sidecar names the file where it stays */
+    if (e == TR_OK)
+        e = exec_sidecar_write(a, p, sha256, eb);
     if (e != TR_OK)
         unlink(tmp);
     else
@@ -693,10 +795,11 @@ static bool verified(struct job_http *jh, const char *path, bool add)
     return found;
 }
 
-/* The job's tool, from the cache or fetched into it. */
+/* The job's tool, from the cache or fetched into it (retrying for up to
+ * retry_ms; j->id NULL: for no job yet). */
 static tr_err fetch_tool(struct job_http *jh, struct arena *a,
-                         const struct job *j, const char **path,
-                         struct tr_errbuf *eb)
+                         const struct job *j, int64_t retry_ms,
+                         const char **path, struct tr_errbuf *eb)
 {
     const char *dir = arena_printf(a, "%s/tools", jh->o.data_dir);
     char *vdir = NULL;
@@ -732,7 +835,7 @@ static tr_err fetch_tool(struct job_http *jh, struct arena *a,
     buf_free(&esc);
     char sha[72] = "";
     log_info("fetching tool %s from the primaries", j->tool_version);
-    e = download(jh, route, tmp, j->id, sha, sizeof(sha), eb);
+    e = download_for(jh, route, tmp, j->id, retry_ms, sha, sizeof(sha), eb);
     if (e == TR_OK && sha[0] != '\0' && strcasecmp(sha, j->tool_sha256) != 0)
         e = tr_fail(eb, TR_ERR_CRYPTO,
                     "the primaries serve tool %s with checksum %s, but the "
@@ -747,6 +850,65 @@ static tr_err fetch_tool(struct job_http *jh, struct arena *a,
     if (e == TR_OK)
         verified(jh, *path, true);
     return e;
+}
+
+/* The tool the primaries call latest, fetched (or found cached) before
+ * the node claims its first job: a job then finds it here, and a hundred
+ * nodes starting together fetch it at the pace the primaries allow
+ * (503 + Retry-After) instead of each holding a job while it downloads.
+ * TR_OK also when the primaries register no tool (nothing to fetch);
+ * TR_ERR_BUSY while they cannot be reached or stay busy. */
+static tr_err prefetch(struct job_http *jh, struct arena *a,
+                       struct tr_errbuf *eb)
+{
+    json_t *doc = NULL;
+    tr_err e = job_http_call(jh, "GET", "/tool-versions/latest", NULL,
+                             PREFETCH_RETRY_MS, NULL, &doc, eb);
+    if (e == TR_ERR_NOT_FOUND) {
+        json_decref(doc);
+        return TR_OK;
+    }
+    const char *v = json_string_value(json_object_get(doc, "version"));
+    const char *sha = json_string_value(json_object_get(doc, "sha256"));
+    if (e == TR_OK && (v == NULL || sha == NULL))
+        e = tr_fail(eb, TR_ERR_INVALID,
+                    "the primaries' tool version reply is malformed");
+    struct job j = {.tool_version = e == TR_OK ? arena_strdup(a, v) : NULL,
+                    .tool_sha256 = e == TR_OK ? arena_strdup(a, sha) : NULL};
+    json_decref(doc);
+    const char *path = NULL;
+    if (e == TR_OK)
+        e = fetch_tool(jh, a, &j, PREFETCH_RETRY_MS, &path, eb);
+    if (e == TR_OK)
+        log_info("tool %s ready at %s", j.tool_version, path);
+    return e;
+}
+
+/* True once the node may claim: the latest tool is here, or cannot be
+ * had for a reason waiting will not fix (a job then fetches its own). */
+static bool tool_ready(struct job_http *jh, struct arena *a)
+{
+    if (atomic_load(&jh->tool_ready))
+        return true;
+    /* one worker fetches; the others wait for it */
+    if (pthread_mutex_trylock(&jh->prefetch_mu) != 0)
+        return false;
+    if (!atomic_load(&jh->tool_ready)) {
+        struct tr_errbuf eb = {{0}};
+        tr_err e = prefetch(jh, a, &eb);
+        if (e != TR_OK && e != TR_ERR_BUSY)
+            log_warn("cannot fetch the tool before claiming jobs (%s); each "
+                     "job fetches its own",
+                     tr_errbuf_msg(&eb, e));
+        else if (e == TR_ERR_BUSY && jh->prefetch_tries++ == 0)
+            log_warn("cannot fetch the tool yet (%s); no job is claimed "
+                     "until it is here",
+                     tr_errbuf_msg(&eb, e));
+        if (e != TR_ERR_BUSY)
+            atomic_store(&jh->tool_ready, true);
+    }
+    pthread_mutex_unlock(&jh->prefetch_mu);
+    return atomic_load(&jh->tool_ready);
 }
 
 /* ---- struct job_api ---------------------------------------------------- */
@@ -778,6 +940,29 @@ static void refuse(struct job_http *jh, const char *job_id, const char *why)
     arena_destroy(a);
 }
 
+/* Confirms a claimed job with its first heartbeat (internal.c): until a
+ * primary hears it, the job may be put back in the queue for another
+ * node.  Tried for up to CONFIRM_TRY_MS; TR_OK means the job is this
+ * node's to run, anything else that it must not run it (withdrawn, or
+ * unknown: then its lease ends it). */
+static tr_err confirm(struct job_http *jh, const char *job_id,
+                      struct tr_errbuf *eb)
+{
+    int64_t deadline = util_now_ms() + CONFIRM_TRY_MS;
+    int64_t backoff = BACKOFF_FIRST_MS;
+    for (;;) {
+        int cancel = 0;
+        tr_err e = job_heartbeat(jh, job_id, &cancel, eb);
+        if (e != TR_ERR_BUSY && e != TR_ERR_IO && e != TR_ERR_INTERNAL)
+            return e;
+        int64_t wait = jitter(backoff);
+        if (util_now_ms() + wait > deadline)
+            return e;
+        pause_ms(jh, (int)wait);
+        backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+    }
+}
+
 static tr_err job_claim(void *ctx, struct arena *a, const char *node,
                         int wait_ms, struct job *out, struct tr_errbuf *eb)
 {
@@ -788,6 +973,10 @@ static tr_err job_claim(void *ctx, struct arena *a, const char *node,
     }
     if (wait_ms < 0 || wait_ms > 30000)
         wait_ms = 30000;
+    if (!tool_ready(jh, a)) {
+        pause_ms(jh, (int)jitter(CLAIM_PAUSE_MS));
+        return tr_fail(eb, TR_ERR_NOT_FOUND, "the tool is not here yet");
+    }
     atomic_fetch_add(&jh->inflight, 1);
     struct xfer x = {.method = "POST",
                      .path = arena_printf(a, "/claim?wait=%d", wait_ms),
@@ -833,9 +1022,19 @@ static tr_err job_claim(void *ctx, struct arena *a, const char *node,
     }
     if (e != TR_OK)
         return e;
+    /* the job starts only once a primary has heard of it from here */
+    struct tr_errbuf ceb = {{0}};
+    tr_err ce = confirm(jh, out->id, &ceb);
+    if (ce != TR_OK) {
+        log_warn("job %s: the claim could not be confirmed (%s); not "
+                 "running it",
+                 out->id, tr_errbuf_msg(&ceb, ce));
+        atomic_fetch_sub(&jh->running, 1);
+        return tr_fail(eb, TR_ERR_NOT_FOUND, "the claim was withdrawn");
+    }
     out->ca_file = jh->o.ca_file;
     struct tr_errbuf teb = {{0}};
-    tr_err te = fetch_tool(jh, a, out, &out->tool_path, &teb);
+    tr_err te = fetch_tool(jh, a, out, jh->o.retry_ms, &out->tool_path, &teb);
     if (te != TR_OK) {
         const char *why =
             arena_printf(a, "cannot get tool %s from the primaries: %s",
@@ -886,7 +1085,8 @@ static tr_err job_append_log(void *ctx, const char *job_id, const char *data,
                      .len = len,
                      .ctype = "application/octet-stream",
                      .dest_fd = -1,
-                     .timeout_s = CALL_TIMEOUT_S};
+                     .timeout_s = CALL_TIMEOUT_S,
+                     .hb_job = job_id};
     buf_init(&x.reply, REPLY_MAX);
     tr_err e = perform(jh, &x, jh->o.retry_ms, eb);
     buf_free(&x.reply);
@@ -898,7 +1098,7 @@ static tr_err job_fetch_config(void *ctx, const char *job_id,
 {
     char path[160];
     snprintf(path, sizeof(path), "/jobs/%s/config", job_id);
-    return download(ctx, path, dest_path, NULL, NULL, 0, eb);
+    return download(ctx, path, dest_path, job_id, NULL, 0, eb);
 }
 
 static tr_err job_fetch_plan(void *ctx, const char *job_id,
@@ -906,7 +1106,7 @@ static tr_err job_fetch_plan(void *ctx, const char *job_id,
 {
     char path[160];
     snprintf(path, sizeof(path), "/jobs/%s/plan", job_id);
-    return download(ctx, path, dest_path, NULL, NULL, 0, eb);
+    return download(ctx, path, dest_path, job_id, NULL, 0, eb);
 }
 
 static const char *outcome_name(enum job_outcome o)
@@ -936,7 +1136,7 @@ static tr_err upload_files(struct job_http *jh, const char *job_id,
             continue;
         const char *path =
             arena_printf(a, "/jobs/%s/files/%s", job_id, names[i]);
-        tr_err e = upload(jh, path, files[i], eb);
+        tr_err e = upload(jh, path, files[i], job_id, eb);
         if (e == TR_ERR_CONFLICT || e == TR_ERR_UNAUTHORIZED)
             return e;
         if (e != TR_OK) {
@@ -974,10 +1174,20 @@ static tr_err job_finish(void *ctx, const char *job_id,
         if (text == NULL)
             e = tr_fail(eb, TR_ERR_NOMEM, "out of memory");
     }
-    if (e == TR_OK)
-        e = job_http_call(jh, "POST",
-                          arena_printf(a, "/jobs/%s/finish", job_id), text,
-                          jh->o.retry_ms, NULL, NULL, eb);
+    if (e == TR_OK) {
+        /* retried while the lease holds: the result must not be lost to
+         * a primary restarting or busy */
+        struct xfer x = {.method = "POST",
+                         .path = arena_printf(a, "/jobs/%s/finish", job_id),
+                         .body = text,
+                         .len = strlen(text),
+                         .dest_fd = -1,
+                         .timeout_s = CALL_TIMEOUT_S,
+                         .hb_job = job_id};
+        buf_init(&x.reply, REPLY_MAX);
+        e = perform(jh, &x, jh->o.retry_ms, eb);
+        buf_free(&x.reply);
+    }
     free(text);
     json_decref(body);
     arena_destroy(a);
@@ -1025,6 +1235,8 @@ tr_err job_http_new(const struct job_http_opts *o, struct job_http **out,
     atomic_init(&jh->inflight, 0);
     atomic_init(&jh->unreachable, false);
     pthread_mutex_init(&jh->mu, NULL);
+    pthread_mutex_init(&jh->prefetch_mu, NULL);
+    atomic_init(&jh->tool_ready, false);
     jh->api = (struct job_api){.ctx = jh,
                                .claim = job_claim,
                                .heartbeat = job_heartbeat,
@@ -1042,6 +1254,7 @@ void job_http_free(struct job_http *jh)
     if (jh == NULL)
         return;
     pthread_mutex_destroy(&jh->mu);
+    pthread_mutex_destroy(&jh->prefetch_mu);
     arena_destroy(jh->arena);
     memset(jh->credential, 0, sizeof(jh->credential));
     free(jh);

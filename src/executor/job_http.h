@@ -4,16 +4,28 @@
  * through the primaries' internal API (/api/internal/v1/, docs in
  * node/secondary.h), with libcurl.
  *
- * Transient failures (no connection, a timeout, 502/503/504) are retried
- * with backoff: a primary may die or the load balancer move a request
- * while a job runs, and the job must not end for it.  A job heartbeat is
- * tried once (the executor calls it again soon; failing it never ends the
- * job); the job's lease is lost only when a primary says so (409).
+ * Transient failures (no connection, a timeout, 429/502/503/504, and a
+ * 500 up to three times) are retried with jittered exponential backoff,
+ * or after the Retry-After a primary asks for: a primary may die, be
+ * busy or the load balancer move a request while a job runs, and the
+ * job must not end for it.  While a call for a job waits to be retried
+ * the job is heartbeated, so the retries last as long as its lease; a
+ * primary saying the job is gone (409) stops them.  A job heartbeat is
+ * tried once (the executor calls it again soon; failing it never ends
+ * the job); the job's lease is lost only when a primary says so (409).
+ *
+ * A claimed job is confirmed with a first heartbeat before anything else
+ * (api/internal.c): if that is refused, or no primary answers it, the
+ * job is not run (the primaries queue an unconfirmed claim again).
  *
  * The tool binary a job names is fetched once from GET /tools/:version,
  * checked against the job's tool_sha256 and the X-Terrace-Sha256 header,
- * and cached executable under DATA/tools/<version>-<sha256>/; struct job's
- * tool_path points at the cached copy and ca_file at the node's CA.
+ * and cached executable under DATA/tools/<version>-<sha256>/ with a
+ * checksum sidecar (executor_int.h), trusted afterwards without hashing;
+ * struct job's tool_path points at the cached copy and ca_file at the
+ * node's CA.  The tool the primaries call latest is fetched before the
+ * first claim, so a job rarely waits for its tool; the primaries bound
+ * concurrent tool downloads (503 + Retry-After).
  *
  * Drain: after job_http_drain() claim() takes no job (it waits briefly
  * and answers TR_ERR_NOT_FOUND); the jobs in hand still heartbeat, log

@@ -16,6 +16,9 @@
  * four are close-on-exec until the child clears the flag on them, so a
  * concurrent fork in another thread never inherits them.
  *
+ * A run's processes get nice SANDBOX_NICE: on a node short of CPU the
+ * daemon's heartbeats and HTTP answers go first.
+ *
  * SPDX-License-Identifier: MPL-2.0
  */
 #include "executor/sandbox.h"
@@ -40,6 +43,8 @@
 #include "core/util.h"
 
 #define PROBE_TIMEOUT_MS 10000
+/* runs are niced: a run cannot make itself less nice (no CAP_SYS_NICE) */
+#define SANDBOX_NICE 10
 #define MAX_ARG_BYTES (64 << 20)
 
 struct sandbox {
@@ -124,6 +129,9 @@ static _Noreturn void child(const struct plan *p)
             goto fail;
     struct rlimit core0 = {0, 0};
     setrlimit(RLIMIT_CORE, &core0);
+    /* the node's own threads (heartbeats, its HTTP answers, a primary's
+     * readiness) come before the tenant's code when the CPU is short */
+    setpriority(PRIO_PROCESS, 0, SANDBOX_NICE);
     set_limit(RLIMIT_DATA, p->lim->data_bytes);
     set_limit(RLIMIT_NOFILE, p->lim->open_files);
     set_limit(RLIMIT_NPROC, p->lim->tasks);

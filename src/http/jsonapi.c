@@ -14,6 +14,7 @@
 #include <microhttpd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/log.h"
 #include "core/util.h"
@@ -161,7 +162,12 @@ static void error_doc(struct http_req *r, int status, const char *title,
 void http_error(struct http_req *r, int status, const char *title,
                 const char *detail)
 {
-    if (status >= 500)
+    /* a handler that set Retry-After asks the client to come back: back
+     * pressure it chose, not a failure; the access log has the line */
+    bool later = false;
+    for (int i = 0; i < r->nheaders; i++)
+        later |= strcasecmp(r->hnames[i], "Retry-After") == 0;
+    if (status >= 500 && !later)
         log_error("rid=%s %s %s: %d %s", r->request_id,
                   http_log_text(r->arena, r->method),
                   http_log_path(r->arena, r->path), status,

@@ -227,11 +227,7 @@ tr_err leader_start(struct terrace_server *srv, struct leader **out,
     if (l == NULL)
         return tr_fail(eb, TR_ERR_NOMEM, "out of memory");
     l->srv = srv;
-    char host[256];
-    if (gethostname(host, sizeof(host)) != 0)
-        snprintf(host, sizeof(host), "localhost");
-    host[sizeof(host) - 1] = '\0';
-    snprintf(l->name, sizeof(l->name), "%s@%s", host, srv->cfg.listen);
+    cfg_node_name(&srv->cfg, l->name, sizeof(l->name));
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);

@@ -186,10 +186,8 @@ static tr_err start_executor(struct terrace_server *srv, struct executor **x,
     const struct cfg *c = &srv->cfg;
     if (c->executors == 0 || srv->jobs == NULL)
         return TR_OK;
-    char node[256];
-    if (gethostname(node, sizeof(node)) != 0)
-        snprintf(node, sizeof(node), "localhost");
-    node[sizeof(node) - 1] = '\0';
+    char node[128];
+    cfg_node_name(c, node, sizeof(node));
     struct executor_opts o;
     executor_defaults(&o);
     o.workers = c->executors;

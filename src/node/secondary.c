@@ -143,14 +143,15 @@ static void host_of(const char *listen, char *out, size_t n)
 static tr_err join(struct secondary *s, const struct cfg *c, const char *path,
                    struct tr_errbuf *eb)
 {
-    char name[256], addr[128];
-    if (gethostname(name, sizeof(name)) != 0)
-        snprintf(name, sizeof(name), "secondary");
-    name[sizeof(name) - 1] = '\0';
+    char name[128], addr[128], host[256];
+    cfg_node_name(c, name, sizeof(name));
+    if (gethostname(host, sizeof(host)) != 0)
+        snprintf(host, sizeof(host), "secondary");
+    host[sizeof(host) - 1] = '\0';
     host_of(c->listen, addr, sizeof(addr));
     if (strcmp(addr, "0.0.0.0") == 0 || strcmp(addr, "::") == 0 ||
         addr[0] == '\0')
-        snprintf(addr, sizeof(addr), "%.127s", name);
+        snprintf(addr, sizeof(addr), "%.127s", host);
     json_t *body = json_pack(
         "{s:s, s:s, s:s, s:s, s:i}", "join_token", c->join_token, "name", name,
         "address", addr, "version", TERRACE_VERSION, "capacity", c->capacity);
@@ -263,10 +264,8 @@ static tr_err contact(struct secondary *s, const struct cfg *c,
 static tr_err start_executor(const struct cfg *c, struct secondary *s,
                              struct executor **x, struct tr_errbuf *eb)
 {
-    char node[256];
-    if (gethostname(node, sizeof(node)) != 0)
-        snprintf(node, sizeof(node), "secondary");
-    node[sizeof(node) - 1] = '\0';
+    char node[128];
+    cfg_node_name(c, node, sizeof(node));
     struct executor_opts o;
     executor_defaults(&o);
     o.workers = c->capacity;

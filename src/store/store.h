@@ -1102,7 +1102,18 @@ tr_err store_job_claim(struct db *db, struct arena *a, const char *node,
                        struct st_run *run, struct tr_errbuf *eb);
 tr_err store_job_get(struct db *db, struct arena *a, const char *id,
                      struct st_job *out, struct tr_errbuf *eb);
-/* Extends a running job's lease; *cancel gets its cancel request.
+/* Puts a claim that was never confirmed back in the queue: when job id
+ * is still running for node with the lease its claim gave (lease_until:
+ * no heartbeat came, and none can come after, since a heartbeat always
+ * changes the lease) and no cancel asked of it, it is queued again in
+ * its old place, its run back to plan_queued / apply_queued and the run
+ * token deleted, in one transaction.  TR_ERR_CONFLICT, changing
+ * nothing, otherwise. */
+tr_err store_job_requeue(struct db *db, struct arena *a, const char *id,
+                         const char *node, int64_t lease_until,
+                         struct tr_errbuf *eb);
+/* Extends a running job's lease (to lease_until, or by 1 ms when it is
+ * already later: it always changes); *cancel gets its cancel request.
  * TR_ERR_CONFLICT when the job is no longer running. */
 tr_err store_job_heartbeat(struct db *db, struct arena *a, const char *id,
                            int64_t lease_until, int *cancel,

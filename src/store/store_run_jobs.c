@@ -168,6 +168,53 @@ tr_err store_job_claim(struct db *db, struct arena *a, const char *node,
     return e;
 }
 
+tr_err store_job_requeue(struct db *db, struct arena *a, const char *id,
+                         const char *node, int64_t lease_until,
+                         struct tr_errbuf *eb)
+{
+    char lease[24];
+    snprintf(lease, sizeof(lease), "%lld", (long long)lease_until);
+    const char *now = util_now_iso(a);
+    struct db_conn *c = db_acquire(db);
+    struct st_job j = {0};
+    int64_t n = 0;
+    tr_err e = db_begin(c, eb);
+    /* the lease still the claim's own: no heartbeat moved it (a
+     * heartbeat always changes it, store_job_heartbeat) */
+    if (e == TR_OK)
+        e = db_x(c, a, &n, eb,
+                 "UPDATE jobs SET status = 'queued', node = NULL,"
+                 " lease_until = 0 WHERE id = $1 AND status = 'running'"
+                 " AND node = $2 AND lease_until = $3 AND cancel = 0",
+                 id, node, lease);
+    if (e == TR_OK && n == 0)
+        e = tr_fail(eb, TR_ERR_CONFLICT, "the claim was confirmed or ended");
+    if (e == TR_OK)
+        e = load_job(c, a, id, &j, eb);
+    bool plan = e == TR_OK && util_streq(j.phase, "plan");
+    if (e == TR_OK)
+        e = db_x(c, a, &n, eb,
+                 "UPDATE runs SET status = $2 WHERE id = $1 AND status = $3",
+                 j.run_id, plan ? "plan_queued" : "apply_queued",
+                 plan ? "planning" : "applying");
+    if (e == TR_OK && n == 0)
+        e = tr_fail(eb, TR_ERR_CONFLICT, "the run has moved on");
+    if (e == TR_OK)
+        e = store_phase_set(c, a, plan, j.run_id, "queued", "queued-at", now,
+                            eb);
+    /* the claim's run token goes; the next claim mints another */
+    if (e == TR_OK)
+        e = db_x(c, a, NULL, eb,
+                 "DELETE FROM tokens WHERE kind = 'run' AND subject = $1",
+                 j.run_id);
+    if (e == TR_OK && db_conn_kind(c) == DB_PG)
+        e = db_x(c, a, NULL, eb, "SELECT pg_notify('terrace_jobs', $1)", id);
+    if (e == TR_OK)
+        e = db_commit(c, eb);
+    db_release(c); /* rolls back what did not commit */
+    return e;
+}
+
 tr_err store_job_heartbeat(struct db *db, struct arena *a, const char *id,
                            int64_t lease_until, int *cancel,
                            struct tr_errbuf *eb)
@@ -178,7 +225,8 @@ tr_err store_job_heartbeat(struct db *db, struct arena *a, const char *id,
     struct db_rows *r = NULL;
     int64_t n = 0;
     tr_err e = db_x(c, a, &n, eb,
-                    "UPDATE jobs SET lease_until = $2"
+                    "UPDATE jobs SET lease_until = CASE WHEN lease_until"
+                    " >= $2 THEN lease_until + 1 ELSE $2 END"
                     " WHERE id = $1 AND status = 'running'",
                     id, lease);
     if (e == TR_OK)

@@ -601,3 +601,144 @@ def test_tool_missing_here_is_installed_from_the_mirror():
     finally:
         dm.close()
         mirror.close()
+
+
+# ---- claims need confirming --------------------------------------------------
+
+def wait_job(d, job_id, prefix, timeout):
+    """Polls the job's row until it starts with prefix; returns the time it
+    took."""
+    t0 = time.monotonic()
+    while not job_row(d, job_id).startswith(prefix):
+        assert time.monotonic() - t0 < timeout, job_row(d, job_id)
+        time.sleep(0.1)
+    return time.monotonic() - t0
+
+
+def test_unconfirmed_claim_is_queued_again(c, d, org, tool):
+    run, _ = queued_run(c, org)
+    _, a = join(c, d)
+    b_id, b = join(c, d)
+    # a takes the job and never confirms it (the reply did not reach it)
+    job = claim(a, run["id"])
+    assert run_status(c, run["id"]) == "planning"
+    took = wait_job(d, job["id"], "queued||", 15)
+    assert took < 8, "queued again after %.1f s" % took
+    assert run_status(c, run["id"]) == "plan_queued"
+    # the claim's run token went with it
+    r = c.get("%s/workspaces/%s" % (API, job["workspace_id"]),
+              token=job["token"])
+    assert r.status == 401, r
+    # a's late confirmation is refused: it must not run the job
+    r = a.post("%s/jobs/%s/heartbeat" % (INT, job["id"]), raw=b"")
+    assert_error(r, 409)
+    # b gets the same job and confirms it; a confirmed claim stays
+    again = claim(b, run["id"])
+    assert again["id"] == job["id"] and again["token"] != job["token"]
+    r = b.post("%s/jobs/%s/heartbeat" % (INT, job["id"]), raw=b"")
+    assert r.status == 200, r
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 7:  # past the confirmation window
+        assert job_row(d, job["id"]).startswith("running|%s|" % b_id)
+        time.sleep(0.5)
+    assert finish(b, job["id"], outcome="errored", error="end").status == 204
+    assert run_status(c, run["id"]) == "errored"
+    assert sql(d, "SELECT count(*) FROM jobs WHERE run_id = '%s'" %
+               run["id"]) == "1"
+    plan = c.get("%s/plans/%s" % (API, job["phase_id"]))
+    assert plan.json["data"]["attributes"]["execution-node"] == b.name
+
+
+def test_hang_up_during_a_long_poll(c, d, org, tool):
+    """A node hangs up while its claim is parked: the primary hands it the
+    job all the same (nothing tells it the reply is lost), then takes it
+    back, and another node runs it once."""
+    a_id, a = join(c, d)
+    b_id, b = join(c, d)
+    conn = send_claim(d, a, 20000)
+    run, _ = queued_run(c, org, waiting=True)
+    job_id = None
+    t0 = time.monotonic()
+    while job_id is None:
+        job_id = sql(d, "SELECT id FROM jobs WHERE run_id = '%s' AND node ="
+                        " '%s'" % (run["id"], a_id)) or None
+        assert time.monotonic() - t0 < 15, "the parked claim got no job"
+        time.sleep(0.1)
+    conn.close()  # a is gone before it read its job
+    wait_job(d, job_id, "queued||", 15)
+    job = claim(b, run["id"])
+    assert job["id"] == job_id
+    r = b.post("%s/jobs/%s/heartbeat" % (INT, job_id), raw=b"")
+    assert r.status == 200, r
+    assert finish(b, job_id, outcome="errored", error="end").status == 204
+    assert run_status(c, run["id"]) == "errored"
+    ev = c.get("%s/runs/%s/run-events" % (API, run["id"]))
+    if ev.status == 200:  # "Plan started" once per claim, never more
+        starts = [e for e in ev.json["data"]
+                  if e["attributes"].get("action") == "planning"]
+        assert len(starts) <= 2, starts
+
+
+def test_tool_versions_and_download_limit(c, d, tool):
+    _, node = join(c, d)
+    r = node.get(INT + "/tool-versions/latest")
+    assert r.status == 200, r
+    assert r.json["sha256"] and r.json["version"]
+    r = node.get("%s/tool-versions/%s" % (INT, tool["version"]))
+    assert r.status == 200 and r.json == {"version": tool["version"],
+                                           "sha256": tool["sha"]}, r
+    assert_error(node.get(INT + "/tool-versions/9.9.9"), 404)
+    assert_error(node.get(INT + "/tool-versions/not-a-version"), 404)
+    assert_error(c.get(INT + "/tool-versions/latest"), 401)
+
+
+def test_tool_downloads_beyond_the_limit_wait(c, d):
+    """--tool-downloads (2 here): a third download while two are being sent
+    is answered 503 with Retry-After, and comes through once one ends."""
+    path = os.path.join(d.tmp, "tofu-big")
+    chunk = b"#!/bin/sh\n" + b"#" * (1 << 20)
+    with open(path, "wb") as f:
+        for _ in range(48):  # far more than the socket buffers hold
+            f.write(chunk)
+    os.chmod(path, 0o755)
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        h.update(f.read())
+    r = c.post(API + "/admin/terraform-versions", {"data": {
+        "type": "terraform-versions",
+        "attributes": {"version": "1.9.8", "path": path,
+                       "sha": h.hexdigest()}}})
+    assert r.status == 201, r
+    tv = r.json["data"]["id"]
+    _, node = join(c, d)
+    u = urllib.parse.urlparse(d.url)
+    slow = []
+    for _ in range(2):  # read a little, then nothing: the send stays open
+        conn = http.client.HTTPSConnection(
+            u.hostname, u.port, timeout=60,
+            context=ssl.create_default_context(cafile=d.ca))
+        conn.request("GET", INT + "/tools/1.9.8",
+                     headers={"Authorization": "Bearer " + node.token})
+        resp = conn.getresponse()
+        assert resp.status == 200
+        assert resp.read(4096)
+        slow.append((conn, resp))
+    r = node.get(INT + "/tools/1.9.8")
+    assert_error(r, 503)
+    assert int(r.headers["Retry-After"]) > 0
+    assert "try again" in r.json["errors"][0]["detail"]
+    # heartbeats and claims are not held up meanwhile
+    assert post_json(node, INT + "/nodes/heartbeat", {}).status == 200
+    # one send ends (the node hangs up): the next download comes through
+    slow[0][0].close()
+    t0 = time.monotonic()
+    while True:
+        r = node.get(INT + "/tools/1.9.8")
+        if r.status == 200:
+            break
+        assert r.status == 503 and time.monotonic() - t0 < 30, r
+        time.sleep(0.2)
+    assert hashlib.sha256(r.body).hexdigest() == h.hexdigest()
+    slow[1][0].close()
+    # "latest" again the version the other tests registered
+    assert c.delete(API + "/admin/terraform-versions/" + tv).status == 204

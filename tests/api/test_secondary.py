@@ -246,8 +246,9 @@ def test_run_on_secondary(primary, c, org, secondary):
     assert {j[0] for j in jobs} == {"plan", "apply"}, jobs
     for phase in ("plan", "apply"):
         r = c.get("%s/runs/%s/%s" % (API, run, phase))
+        # no --node-name: host name@listen address, unique per machine
         assert r.json["data"]["attributes"]["execution-node"] == \
-            socket.gethostname(), r
+            "%s@127.0.0.1:%d" % (socket.gethostname(), secondary.port), r
     # the apply reused the plan's working directory on this node
     assert "apply finished in the plan's directory" in secondary.log()
     # the state the apply wrote reached the primaries

@@ -187,6 +187,14 @@ def test_launcher_files_and_nodes(cluster):
         ok = len(prim) == 3 and all(a["state"] == "active" for a in prim) \
             and sum(1 for a in prim if a["leader"]) == 1
         if ok:
+            # named by the launcher (--node-name): readable and unique
+            assert sorted(a["name"] for a in prim) == \
+                ["primary-1", "primary-2", "primary-3"], prim
+            sec = [n["attributes"]["name"] for n in reg.json["data"]
+                   if n["attributes"]["role"] == "secondary"
+                   and n["attributes"]["state"] == "active"]
+            assert sorted(sec) == ["secondary-%d" % (i + 1) for i in
+                                   range(len(sec))], sec
             break
         assert time.monotonic() < deadline, prim
 

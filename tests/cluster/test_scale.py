@@ -33,6 +33,9 @@ API = "/api/v2"
 MAIN_TF = b'resource "terraform_data" "x" {\n  input = "scale"\n}\n'
 STARTED = re.compile(r"executor: job (\S+): plan of run (\S+) started")
 SERVER_ERROR = re.compile(r" (GET|POST|PATCH|PUT|DELETE) \S+ 5\d\d ")
+# a primary sending the tool to as many nodes as it may asks the next to
+# come back later (503 + Retry-After): back pressure, not an error
+TOOL_BUSY = re.compile(r" GET /api/internal/v1/tools/\S+ 503 ")
 FINAL = ("planned_and_finished", "errored", "canceled", "force_canceled",
          "discarded")
 
@@ -204,5 +207,5 @@ def test_scale_2_8_1_while_runs_are_queued(cluster):
 
     errors = [ln for name, text in logs.items() if name != "lb.log"
               for ln in text.splitlines() if SERVER_ERROR.search(ln) and
-              "/_health_check" not in ln]
+              "/_health_check" not in ln and not TOOL_BUSY.search(ln)]
     assert not errors, "server errors:\n" + "\n".join(errors[:20])

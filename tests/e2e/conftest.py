@@ -138,6 +138,9 @@ def _daemon_log(d):
 
 
 SERVER_ERROR = re.compile(r" (GET|POST|PATCH|PUT|DELETE) \S+ 5\d\d ")
+# a primary sending the tool to as many nodes as it may asks the next to
+# come back later (503 + Retry-After): back pressure, not an error
+TOOL_BUSY = re.compile(r" GET /api/internal/v1/tools/\S+ 503 ")
 
 
 @pytest.fixture(autouse=True)
@@ -155,7 +158,8 @@ def daemon_healthy(request):
         "terraced exited (%s) during the test; log:\n%s" %
         (d.proc.returncode, d.log_text()))
     new = "".join(v[start.get(k, 0):] for k, v in _node_logs(d).items())
-    bad = [ln for ln in new.splitlines() if SERVER_ERROR.search(ln)]
+    bad = [ln for ln in new.splitlines() if SERVER_ERROR.search(ln) and
+           not TOOL_BUSY.search(ln)]
     assert not bad, "server errors during the test:\n" + "\n".join(bad)
 
 

@@ -16,12 +16,14 @@
 
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "executor/executor_int.h"
 #include "executor/job_http.h"
 #include "unit_util.h"
 
@@ -205,6 +207,58 @@ static void test_tool_cache(void **state)
     arena_destroy(a);
 }
 
+/* Verified once when stored: the sidecar is trusted while the file keeps
+ * the identity it had then; a stale or torn sidecar means hashing again. */
+static void test_tool_sidecar(void **state)
+{
+    (void)state;
+    struct arena *a = arena_new();
+    struct tr_errbuf eb = {{0}};
+    const char *sha = tool_sha(a);
+    const char *path = NULL, *again = NULL;
+    char *tmp = arena_printf(a, "%s/.fetch-2", dir);
+    assert_true(ut_write_file(tmp, TOOL_TEXT));
+    assert_int_equal(
+        job_http_tool_install(a, dir, "2.0.0", sha, tmp, &path, &eb), TR_OK);
+    char *side = arena_printf(a, "%s.sha256", path);
+    char *text = NULL;
+    assert_true(exec_sidecar_read(a, path, &text));
+    assert_string_equal(text, sha);
+    assert_int_equal(access(side, F_OK), 0);
+    /* same size and times, other bytes: not hashed, so still trusted
+     * (what the sidecar saves; changing the file needs the node's own
+     * rights over its data dir) */
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    char *same = arena_strdup(a, TOOL_TEXT);
+    same[strlen(same) - 2] ^= 1;
+    int fd = open(path, O_WRONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, same, strlen(same)), (ssize_t)strlen(same));
+    struct timespec ts[2] = {st.st_atim, st.st_mtim};
+    assert_int_equal(futimens(fd, ts), 0);
+    close(fd);
+    assert_int_equal(job_http_tool_cached(a, dir, "2.0.0", sha, &again, &eb),
+                     TR_OK);
+    /* a torn sidecar is not trusted: the file is hashed, found changed
+     * and dropped */
+    assert_true(ut_write_file(side, "0123"));
+    assert_false(exec_sidecar_read(a, path, &text));
+    assert_int_equal(job_http_tool_cached(a, dir, "2.0.0", sha, &again, &eb),
+                     TR_ERR_NOT_FOUND);
+    assert_int_equal(access(path, F_OK), -1);
+    /* a good binary with a stale sidecar is hashed and trusted again */
+    tmp = arena_printf(a, "%s/.fetch-3", dir);
+    assert_true(ut_write_file(tmp, TOOL_TEXT));
+    assert_int_equal(
+        job_http_tool_install(a, dir, "2.0.0", sha, tmp, &path, &eb), TR_OK);
+    assert_true(ut_write_file(side, "0123"));
+    assert_int_equal(job_http_tool_cached(a, dir, "2.0.0", sha, &again, &eb),
+                     TR_OK);
+    assert_true(exec_sidecar_read(a, path, &text)); /* rewritten */
+    arena_destroy(a);
+}
+
 static void test_tool_cache_names(void **state)
 {
     (void)state;
@@ -240,6 +294,7 @@ int main(void)
         cmocka_unit_test(test_parse_minimal),
         cmocka_unit_test(test_parse_errors),
         cmocka_unit_test_setup_teardown(test_tool_cache, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tool_sidecar, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tool_cache_names, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
