@@ -21,6 +21,7 @@ work=$(mktemp -d /tmp/terrace-blob-gcs.XXXXXX)
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   bash "$SRC/tests/lib/gcs.sh" stop "$work/gcs" || true
   rm -rf "$work"
 }
@@ -31,15 +32,16 @@ url=$(bash "$SRC/tests/lib/gcs.sh" start "$work/gcs" terrace) || rc=$?
 if [ "$rc" = 77 ]; then echo "run_gcs.sh: no fake-gcs-server, skipped"; exit 77; fi
 [ "$rc" = 0 ] || exit "$rc"
 
-# Starts a helper in the background (bounded in time) and waits for the
-# port it writes to portfile.
+# Starts a helper in the background (bounded in time), waits for the
+# port it writes to portfile and leaves it in $port.  Not to be called in
+# a subshell: the cleanup needs its pid.
 start_helper() {
   local portfile=$1; shift
   timeout 1200 python3 "$@" --port-file "$portfile" \
     >>"$work/helpers.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 1 100); do
-    [ -s "$portfile" ] && { cat "$portfile"; return 0; }
+    [ -s "$portfile" ] && { port=$(cat "$portfile"); return 0; }
     sleep 0.1
   done
   echo "run_gcs.sh: helper $1 did not start" >&2
@@ -54,8 +56,9 @@ TERRACE_TEST_BLOB_URL="gs://terrace/direct?endpoint=$url" \
   TERRACE_TEST_BLOB_BIG=1 "$SUITE"
 
 step "2. through the fault proxy"
-fport=$(start_helper "$work/fault.port" "$SRC/tests/blob/faultproxy.py" \
-  --upstream "$url")
+start_helper "$work/fault.port" "$SRC/tests/blob/faultproxy.py" \
+  --upstream "$url"
+fport=$port
 TERRACE_TEST_BLOB_URL="gs://terrace/faults?endpoint=http://127.0.0.1:$fport" \
   TERRACE_TEST_BLOB_FAULT="http://127.0.0.1:$fport" "$SUITE"
 # Resumable uploads meeting 500s or an outage between parts.
@@ -67,8 +70,9 @@ openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 \
   -out "$work/sa.pem" 2>/dev/null
 openssl pkey -in "$work/sa.pem" -pubout -out "$work/sa.pub" 2>/dev/null
 email=terrace-test@example.iam.gserviceaccount.com
-aport=$(start_helper "$work/auth.port" "$SRC/tests/blob/gcs_auth_stub.py" \
-  --pubkey "$work/sa.pub" --email "$email" --upstream "$url")
+start_helper "$work/auth.port" "$SRC/tests/blob/gcs_auth_stub.py" \
+  --pubkey "$work/sa.pub" --email "$email" --upstream "$url"
+aport=$port
 stub=http://127.0.0.1:$aport
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 \
   -out "$work/other.pem" 2>/dev/null
