@@ -95,6 +95,12 @@ static void test_bad_credentials(void **state)
                      "\"a@b\", \"private_key\": \"-----BEGIN PRIVATE "
                      "KEY-----\\nAAAA\\n-----END PRIVATE KEY-----\\n\"}");
     refused(url, "not an RSA key");
+    /* The standard variable names the file when the URL does not. */
+    snprintf(path, sizeof(path), "%s/absent.json", g_dir);
+    setenv("GOOGLE_APPLICATION_CREDENTIALS", path, 1);
+    refused("gs://bkt/p", "absent.json");
+    refused("gs://bkt/p?endpoint=http://127.0.0.1:9", "absent.json");
+    unsetenv("GOOGLE_APPLICATION_CREDENTIALS");
 }
 
 static void test_url_with_prefix_opens(void **state)
