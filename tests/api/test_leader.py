@@ -416,8 +416,8 @@ def test_bad_shared_settings(cluster, tmp_path):
     other.chmod(0o600)
     out = start("--kek-file", str(other))
     assert "sealed under key" in out
-    out = start("--blob-url", "s3://bucket/prefix")
-    assert "s3" in out and "not supported yet" in out
+    out = start("--blob-url", "ftp://bucket/prefix")
+    assert "ftp" in out and "not supported" in out
     assert "absolute" in start("--blob-url", "file://relative/dir")
     # nothing of it reached the registry
     assert psql(cluster["conninfo"], "SELECT count(*) FROM nodes"
