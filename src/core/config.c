@@ -50,8 +50,9 @@ static const struct setting settings[] = {
       "key-encryption key file, the same on every primary (default: "
       "DATA/kek, made on first start)"),
     S("blob-url", "TERRACE_BLOB_URL", blob_url,
-      "blob store every primary shares: file:///abs/dir (default: "
-      "DATA/blobs)"),
+      "blob store every primary shares: file:///abs/dir, "
+      "s3://BUCKET/PREFIX?region=R, gs://BUCKET/PREFIX or "
+      "azblob://CONTAINER/PREFIX?account=A (default: DATA/blobs)"),
     S("tls", "TERRACE_TLS", tls,
       "on | off (off: TLS ends at the load balancer)"),
     S("tls-cert", "TERRACE_TLS_CERT", tls_cert, "server certificate (PEM)"),
