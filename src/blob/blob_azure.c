@@ -68,7 +68,9 @@ struct blob_obj {
     char path[1024]; /* PREFIX/key */
     char etag[128];
     uint64_t size;
-    struct buf win; /* read-ahead window: bytes at win_off */
+    char *win;      /* read-ahead window of AZ_PART, made on first use
+                       (pages touched only as filled) */
+    size_t win_len; /* bytes in it, from win_off on */
     uint64_t win_off;
     size_t win_next; /* size of the next window */
 };
@@ -88,6 +90,8 @@ struct az_req {
     const void *body; /* PUT: body_len bytes (may be 0) */
     size_t body_len;
     struct buf *out; /* 2xx body goes here (NULL: discarded) */
+    char *dst;       /* or here, up to dst_cap bytes */
+    size_t dst_cap;
 };
 
 struct az_resp {
@@ -97,6 +101,8 @@ struct az_resp {
     char err_code[64]; /* x-ms-error-code */
     struct buf err;    /* body of an error answer (bounded) */
     struct buf *out;
+    char *dst;
+    size_t dst_cap, dst_len;
     bool overflow;    /* the 2xx body went over out's limit */
     const char *body; /* upload state */
     size_t body_len, body_pos;
@@ -186,6 +192,15 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
     size_t len = size * n;
     if (rs->status == 0)
         return len; /* an interim (100) answer's body */
+    if (rs->status / 100 == 2 && rs->dst != NULL) {
+        if (len > rs->dst_cap - rs->dst_len) {
+            rs->overflow = true;
+            return 0;
+        }
+        memcpy(rs->dst + rs->dst_len, p, len);
+        rs->dst_len += len;
+        return len;
+    }
     struct buf *dst = rs->status / 100 == 2 ? rs->out : &rs->err;
     if (dst == NULL)
         return len;
@@ -437,6 +452,9 @@ static tr_err az_do(struct blob_azure *az, const struct az_req *rq,
         rs->etag[0] = rs->err_code[0] = '\0';
         rs->content_length = -1;
         rs->out = rq->out;
+        rs->dst = rq->dst;
+        rs->dst_cap = rq->dst_cap;
+        rs->dst_len = 0;
         rs->overflow = false;
         buf_reset(&rs->err);
         if (rq->out != NULL)
@@ -452,6 +470,10 @@ static tr_err az_do(struct blob_azure *az, const struct az_req *rq,
             continue;
         e = answer_error(az, rq, rs, eb);
         break;
+    }
+    if (e == TR_ERR_UNAVAILABLE && eb != NULL) {
+        struct tr_errbuf tmp = *eb;
+        tr_fail(eb, e, "%s (gave up after %d attempts)", tmp.msg, AZ_TRIES);
     }
     buf_free(&rs->err);
     handle_put(az, c);
@@ -619,7 +641,6 @@ static tr_err az_open(struct blob *b, const char *key, struct blob_obj **o,
     }
     snprintf(ob->etag, sizeof(ob->etag), "%s", rs.etag);
     ob->size = (uint64_t)rs.content_length;
-    buf_init(&ob->win, AZ_PART);
     ob->win_next = AZ_WIN_MIN;
     *o = ob;
     *size = ob->size;
@@ -630,7 +651,7 @@ static tr_err az_open(struct blob *b, const char *key, struct blob_obj **o,
 static tr_err fill(struct blob_obj *o, uint64_t off, size_t want,
                    struct tr_errbuf *eb)
 {
-    bool sequential = o->win.len > 0 && off == o->win_off + o->win.len;
+    bool sequential = o->win_len > 0 && off == o->win_off + o->win_len;
     size_t n = sequential ? o->win_next * 2 : AZ_WIN_MIN;
     if (n < want)
         n = want;
@@ -639,6 +660,11 @@ static tr_err fill(struct blob_obj *o, uint64_t off, size_t want,
     if (n > o->size - off)
         n = (size_t)(o->size - off);
     o->win_next = n;
+    if (o->win == NULL) {
+        o->win = malloc(AZ_PART);
+        if (o->win == NULL)
+            return tr_fail(eb, TR_ERR_NOMEM, "azure blob: out of memory");
+    }
     char range[96];
     snprintf(range, sizeof(range), "x-ms-range:bytes=%llu-%llu",
              (unsigned long long)off, (unsigned long long)(off + n - 1));
@@ -648,15 +674,17 @@ static tr_err fill(struct blob_obj *o, uint64_t off, size_t want,
                         .hdrs = {range},
                         .n_hdrs = 1,
                         .if_match = o->etag[0] != '\0' ? o->etag : NULL,
-                        .out = &o->win};
+                        .dst = o->win,
+                        .dst_cap = n};
     struct az_resp rs = {0};
     o->win_off = off;
     tr_err e = az_do(o->az, &rq, &rs, eb);
-    if (e == TR_OK && o->win.len != n)
+    o->win_len = e == TR_OK ? rs.dst_len : 0;
+    if (e == TR_OK && o->win_len != n)
         e = tr_fail(eb, TR_ERR_IO, "azure blob: read %s: short answer",
                     o->path);
     if (e != TR_OK)
-        buf_reset(&o->win);
+        o->win_len = 0;
     return e;
 }
 
@@ -665,16 +693,16 @@ static tr_err az_read(struct blob_obj *o, void *buf, size_t n, uint64_t off,
 {
     *got = 0;
     while (n > 0 && off < o->size) {
-        if (off < o->win_off || off >= o->win_off + o->win.len) {
+        if (off < o->win_off || off >= o->win_off + o->win_len) {
             tr_err e = fill(o, off, n, eb);
             if (e != TR_OK)
                 return e;
         }
         size_t at = (size_t)(off - o->win_off);
-        size_t take = o->win.len - at;
+        size_t take = o->win_len - at;
         if (take > n)
             take = n;
-        memcpy((char *)buf + *got, o->win.data + at, take);
+        memcpy((char *)buf + *got, o->win + at, take);
         *got += take;
         off += take;
         n -= take;
@@ -691,7 +719,7 @@ static void az_obj_close(struct blob_obj *o)
 {
     if (o == NULL)
         return;
-    buf_free(&o->win);
+    free(o->win);
     free(o);
 }
 
