@@ -121,6 +121,16 @@ ensure_fake_gcs() {
     log "cannot build fake-gcs-server; the blob.gcs test will skip"
 }
 
+# Azurite (npm) for the Azure Blob backend's tests (tests/blob/run_azure.sh),
+# cached by version by tests/lib/azurite.sh.  npm comes with NodeSource's
+# nodejs; otherwise Debian's nodejs and npm.  Failing only warns: that test
+# then skips and says why.
+ensure_azurite() {
+  command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+  TERRACE_CACHE="$CACHE" bash "$DEPS_ROOT/tests/lib/azurite.sh" install ||
+    log "cannot install azurite; tests/blob/run_azure.sh will skip"
+}
+
 case $mode in
 build)
   apt_install "${build_packages[@]}"
@@ -132,6 +142,7 @@ test)
   ensure_go
   ensure_pytfe
   ensure_fake_gcs
+  ensure_azurite
   ;;
 *)
   echo "usage: deps.sh build|test" >&2; exit 2 ;;

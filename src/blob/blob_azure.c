@@ -1,17 +1,842 @@
 /*
- * blob_azure.c - the Azure Blob blob backend (not built yet: opening it says
- * so).
+ * blob_azure.c - Azure Blob Storage backend (block blobs).
+ *
+ * URL: azblob://CONTAINER/PREFIX?account=A&endpoint=URL.  An object lives
+ * at PREFIX/key in CONTAINER.  The endpoint defaults to
+ * https://A.blob.core.windows.net; Azurite's path-style endpoint is
+ * http://127.0.0.1:P/A.  Credentials come from the environment:
+ * AZURE_STORAGE_ACCOUNT (when the URL names no account), then
+ * AZURE_STORAGE_KEY (Shared Key: every request signed with HMAC-SHA256
+ * over its canonical string) or else AZURE_STORAGE_SAS_TOKEN (appended to
+ * every request).  Neither the key nor the token is ever put in a message.
+ *
+ * Writes: an object of at most one part (AZ_PART) is one Put Blob; a
+ * larger one goes up as blocks (Put Block), one part in memory at a time,
+ * and becomes visible at once with Put Block List.  Uncommitted blocks are
+ * never visible, so a failed upload leaves the old object (or none); the
+ * service drops them after a week.  Block ids carry a random nonce, so
+ * two uploads of one key cannot mix their blocks.
+ *
+ * Reads: open takes the size and ETag (HEAD); reads are served from a
+ * read-ahead window filled by ranged GETs (x-ms-range) carrying If-Match,
+ * so an object replaced while it is read fails the read instead of mixing
+ * versions.  The window starts at the read's size (at least AZ_WIN_MIN)
+ * and doubles while reads stay sequential, up to AZ_PART: random log
+ * reads stay small and streaming needs few requests.
+ *
+ * Every request is retried with exponential backoff and jitter on
+ * connection failures, timeouts, 408, 429 and 5xx, AZ_TRIES times in all.
+ *
+ * Thread safety: after blob_open_azure() the backend is read-only except
+ * for its pool of idle curl handles (kept so connections are reused),
+ * guarded by a mutex.  An object opened for reading is one thread's.
  *
  * SPDX-License-Identifier: MPL-2.0
  */
+#include <ctype.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include "blob/blob.h"
+#include "blob/blob_azure_int.h"
+#include "blob/blob_azure_xml.h"
+#include "core/buf.h"
+#include "core/check.h"
+#include "core/util.h"
+
+#define AZ_PART (8u << 20)      /* bytes in memory per upload part */
+#define AZ_WIN_MIN (64u << 10)  /* smallest read-ahead window */
+#define AZ_TRIES 5              /* attempts per request */
+#define AZ_BACKOFF_MS 100       /* first retry delay, doubled each time */
+#define AZ_BACKOFF_MAX_MS 2000  /* longest delay between attempts */
+#define AZ_LIST_PAGE 1000       /* blobs per List Blobs page */
+#define AZ_BODY_MAX (16u << 20) /* list and error bodies */
+#define AZ_VERSION "2021-08-06" /* x-ms-version spoken */
+#define AZ_MAX_HDRS 8
+#define AZ_MAX_PARAMS 6
+
+struct blob_obj {
+    struct blob_azure *az;
+    char path[1024]; /* PREFIX/key */
+    char etag[128];
+    uint64_t size;
+    char *win;      /* read-ahead window of AZ_PART, made on first use
+                       (pages touched only as filled) */
+    size_t win_len; /* bytes in it, from win_off on */
+    uint64_t win_off;
+    size_t win_next; /* size of the next window */
+};
+
+/* One request.  params are query parameters in sorted name order, values
+ * not yet escaped; hdrs are extra x-ms-* headers, lower-case names, in
+ * sorted order ("name:value"). */
+struct az_req {
+    const char *method;
+    const char *op;   /* what is done, for messages: "put", "get", ... */
+    const char *path; /* object path, or NULL for the container */
+    const char *params[AZ_MAX_PARAMS][2];
+    int n_params;
+    const char *hdrs[AZ_MAX_HDRS];
+    int n_hdrs;
+    const char *if_match;
+    const void *body; /* PUT: body_len bytes (may be 0) */
+    size_t body_len;
+    struct buf *out; /* 2xx body goes here (NULL: discarded) */
+    char *dst;       /* or here, up to dst_cap bytes */
+    size_t dst_cap;
+};
+
+struct az_resp {
+    long status;
+    int64_t content_length; /* -1: none */
+    char etag[128];
+    char err_code[64]; /* x-ms-error-code */
+    struct buf err;    /* body of an error answer (bounded) */
+    struct buf *out;
+    char *dst;
+    size_t dst_cap, dst_len;
+    bool overflow;    /* the 2xx body went over out's limit */
+    const char *body; /* upload state */
+    size_t body_len, body_pos;
+};
+
+/* ---- curl handles ----------------------------------------------------- */
+
+static CURL *handle_get(struct blob_azure *az)
+{
+    CURL *c = NULL;
+    pthread_mutex_lock(&az->lock);
+    if (az->n_idle > 0)
+        c = az->idle[--az->n_idle];
+    pthread_mutex_unlock(&az->lock);
+    if (c == NULL)
+        c = curl_easy_init();
+    else
+        curl_easy_reset(c);
+    return c;
+}
+
+static void handle_put(struct blob_azure *az, CURL *c)
+{
+    if (c == NULL)
+        return;
+    pthread_mutex_lock(&az->lock);
+    if (az->n_idle < AZ_POOL) {
+        az->idle[az->n_idle++] = c;
+        c = NULL;
+    }
+    pthread_mutex_unlock(&az->lock);
+    if (c != NULL)
+        curl_easy_cleanup(c);
+}
+
+/* ---- signing ---------------------------------------------------------- */
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The Shared Key Authorization header for rq (version 2015-02-21 and
+ * later: a zero Content-Length is signed as the empty string). */
+static tr_err sign_request(struct blob_azure *az, const struct az_req *rq,
+                           const char **hdrs, int n_hdrs, struct buf *auth,
+                           struct tr_errbuf *eb)
+{
+    struct buf s;
+    buf_init(&s, 64 << 10);
+    char clen[32] = "";
+    if (rq->body != NULL && rq->body_len > 0)
+        snprintf(clen, sizeof(clen), "%zu", rq->body_len);
+    tr_err e = buf_printf(&s, "%s\n\n\n%s\n\n\n\n\n%s\n\n\n\n", rq->method,
+                          clen, rq->if_match != NULL ? rq->if_match : "");
+    for (int i = 0; e == TR_OK && i < n_hdrs; i++)
+        e = buf_printf(&s, "%s\n", hdrs[i]);
+    if (e == TR_OK)
+        e = buf_printf(&s, "/%s%s/%s%s%s", az->account, az->base_path,
+                       az->container, rq->path != NULL ? "/" : "",
+                       rq->path != NULL ? rq->path : "");
+    for (int i = 0; e == TR_OK && i < rq->n_params; i++)
+        e = buf_printf(&s, "\n%s:%s", rq->params[i][0], rq->params[i][1]);
+    if (e != TR_OK) {
+        buf_free(&s);
+        return tr_fail(eb, TR_ERR_INTERNAL, "azure blob: request too long");
+    }
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int mac_len = 0;
+    HMAC(EVP_sha256(), az->key, (int)az->key_len, (const unsigned char *)s.data,
+         s.len, mac, &mac_len);
+    buf_free(&s);
+    char b64[4 * ((EVP_MAX_MD_SIZE + 2) / 3) + 1];
+    EVP_EncodeBlock((unsigned char *)b64, mac, (int)mac_len);
+    buf_reset(auth);
+    if (buf_printf(auth, "Authorization: SharedKey %s:%s", az->account, b64) !=
+        TR_OK)
+        return tr_fail(eb, TR_ERR_INTERNAL, "azure blob: request too long");
+    return TR_OK;
+}
+
+/* ---- one HTTP exchange ------------------------------------------------ */
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud)
+{
+    struct az_resp *rs = ud;
+    size_t len = size * n;
+    if (rs->status == 0)
+        return len; /* an interim (100) answer's body */
+    if (rs->status / 100 == 2 && rs->dst != NULL) {
+        if (len > rs->dst_cap - rs->dst_len) {
+            rs->overflow = true;
+            return 0;
+        }
+        memcpy(rs->dst + rs->dst_len, p, len);
+        rs->dst_len += len;
+        return len;
+    }
+    struct buf *dst = rs->status / 100 == 2 ? rs->out : &rs->err;
+    if (dst == NULL)
+        return len;
+    if (dst == &rs->err && rs->err.len + len > rs->err.max)
+        return len; /* keep the start of a long error body */
+    if (buf_append(dst, p, len) != TR_OK) {
+        rs->overflow = true;
+        return 0; /* over its limit: curl fails the transfer */
+    }
+    return len;
+}
+
+static void header_value(const char *p, size_t len, char *dst, size_t cap)
+{
+    while (len > 0 && (*p == ' ' || *p == '\t')) {
+        p++;
+        len--;
+    }
+    while (len > 0 &&
+           (p[len - 1] == '\r' || p[len - 1] == '\n' || p[len - 1] == ' '))
+        len--;
+    if (len >= cap)
+        len = cap - 1;
+    memcpy(dst, p, len);
+    dst[len] = '\0';
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *ud)
+{
+    struct az_resp *rs = ud;
+    size_t len = size * n;
+    if (len > 5 && strncmp(p, "HTTP/", 5) == 0) {
+        /* a new answer (after 100 Continue): forget the last one's */
+        const char *sp = memchr(p, ' ', len);
+        rs->status = sp != NULL ? strtol(sp + 1, NULL, 10) : 0;
+        if (rs->status == 100)
+            rs->status = 0;
+        rs->etag[0] = '\0';
+        rs->err_code[0] = '\0';
+        rs->content_length = -1;
+        return len;
+    }
+    const char *colon = memchr(p, ':', len);
+    if (colon == NULL)
+        return len;
+    size_t nlen = (size_t)(colon - p);
+    const char *v = colon + 1;
+    size_t vlen = len - nlen - 1;
+    if (nlen == 4 && strncasecmp(p, "etag", 4) == 0) {
+        header_value(v, vlen, rs->etag, sizeof(rs->etag));
+    } else if (nlen == 15 && strncasecmp(p, "x-ms-error-code", 15) == 0) {
+        header_value(v, vlen, rs->err_code, sizeof(rs->err_code));
+    } else if (nlen == 14 && strncasecmp(p, "content-length", 14) == 0) {
+        char num[32];
+        header_value(v, vlen, num, sizeof(num));
+        int64_t cl;
+        rs->content_length = util_parse_i64(num, &cl) == TR_OK ? cl : -1;
+    }
+    return len;
+}
+
+static size_t on_upload(char *p, size_t size, size_t n, void *ud)
+{
+    struct az_resp *rs = ud;
+    size_t want = size * n;
+    size_t left = rs->body_len - rs->body_pos;
+    if (want > left)
+        want = left;
+    memcpy(p, rs->body + rs->body_pos, want);
+    rs->body_pos += want;
+    return want;
+}
+
+/* The request's URL: endpoint, container, path, escaped query, SAS. */
+static tr_err build_url(struct blob_azure *az, CURL *c, const struct az_req *rq,
+                        struct buf *url)
+{
+    tr_err e = buf_printf(url, "%s/%s%s%s", az->base_url, az->container,
+                          rq->path != NULL ? "/" : "",
+                          rq->path != NULL ? rq->path : "");
+    for (int i = 0; e == TR_OK && i < rq->n_params; i++) {
+        char *v = curl_easy_escape(c, rq->params[i][1], 0);
+        if (v == NULL)
+            return TR_ERR_NOMEM;
+        e = buf_printf(url, "%c%s=%s", i == 0 ? '?' : '&', rq->params[i][0], v);
+        curl_free(v);
+    }
+    if (e == TR_OK && az->sas != NULL)
+        e = buf_printf(url, "%c%s", rq->n_params == 0 ? '?' : '&', az->sas);
+    return e;
+}
+
+/* Sends rq once.  TR_OK with rs->status set when an answer came;
+ * TR_ERR_UNAVAILABLE (message in eb) when none did. */
+static tr_err send_once(struct blob_azure *az, CURL *c, const struct az_req *rq,
+                        struct az_resp *rs, struct tr_errbuf *eb)
+{
+    struct buf url, auth, hbuf[AZ_MAX_HDRS + 2];
+    struct curl_slist *hl = NULL;
+    const char *hdrs[AZ_MAX_HDRS + 2];
+    int n_hdrs = 0;
+    tr_err e = TR_OK;
+    buf_init(&url, 64 << 10);
+    buf_init(&auth, 1024);
+    for (int i = 0; i < AZ_MAX_HDRS + 2; i++)
+        buf_init(&hbuf[i], 4096);
+
+    char date[64];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    buf_printf(&hbuf[0], "x-ms-date:%s", date);
+    buf_printf(&hbuf[1], "x-ms-version:%s", AZ_VERSION);
+    hdrs[n_hdrs++] = hbuf[0].data;
+    hdrs[n_hdrs++] = hbuf[1].data;
+    for (int i = 0; i < rq->n_hdrs && i < AZ_MAX_HDRS; i++)
+        hdrs[n_hdrs++] = rq->hdrs[i];
+    qsort(hdrs, (size_t)n_hdrs, sizeof(hdrs[0]), cmp_str);
+
+    if (build_url(az, c, rq, &url) != TR_OK) {
+        e = tr_fail(eb, TR_ERR_INTERNAL, "azure blob: url too long");
+        goto out;
+    }
+    for (int i = 0; i < n_hdrs; i++)
+        hl = curl_slist_append(hl, hdrs[i]);
+    if (az->key_len > 0) {
+        e = sign_request(az, rq, hdrs, n_hdrs, &auth, eb);
+        if (e != TR_OK)
+            goto out;
+        hl = curl_slist_append(hl, auth.data);
+    }
+    if (rq->if_match != NULL) {
+        buf_printf(&hbuf[2], "If-Match: %s", rq->if_match);
+        hl = curl_slist_append(hl, hbuf[2].data);
+    }
+    hl = curl_slist_append(hl, "Expect:");
+    hl = curl_slist_append(hl, "Content-Type:");
+
+    curl_easy_setopt(c, CURLOPT_URL, url.data);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 30L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, rs);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, rs);
+    if (strcmp(rq->method, "PUT") == 0) {
+        rs->body = rq->body;
+        rs->body_len = rq->body_len;
+        rs->body_pos = 0;
+        curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(c, CURLOPT_READFUNCTION, on_upload);
+        curl_easy_setopt(c, CURLOPT_READDATA, rs);
+        curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)rq->body_len);
+    } else if (strcmp(rq->method, "HEAD") == 0) {
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    } else if (strcmp(rq->method, "GET") != 0) {
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, rq->method);
+    }
+    CURLcode cc = curl_easy_perform(c);
+    if (cc != CURLE_OK) {
+        if (rs->overflow)
+            e = tr_fail(eb, TR_ERR_IO, "azure blob: %s %s: answer too large",
+                        rq->op, rq->path ? rq->path : az->container);
+        else
+            e = tr_fail(eb, TR_ERR_UNAVAILABLE, "azure blob: %s %s: %s: %s",
+                        rq->op, rq->path ? rq->path : az->container, az->host,
+                        curl_easy_strerror(cc));
+        goto out;
+    }
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &rs->status);
+out:
+    curl_slist_free_all(hl);
+    buf_free(&url);
+    buf_free(&auth);
+    for (int i = 0; i < AZ_MAX_HDRS + 2; i++)
+        buf_free(&hbuf[i]);
+    return e;
+}
+
+static void backoff(int attempt)
+{
+    long ms = AZ_BACKOFF_MS;
+    for (int i = 1; i < attempt && ms < AZ_BACKOFF_MAX_MS; i++)
+        ms *= 2;
+    if (ms > AZ_BACKOFF_MAX_MS)
+        ms = AZ_BACKOFF_MAX_MS;
+    uint16_t r;
+    util_random(&r, sizeof(r));
+    ms += (long)(r % (unsigned)(ms / 2 + 1)); /* jitter: up to half again */
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+static bool retryable(long status)
+{
+    return status == 408 || status == 429 || status / 100 == 5;
+}
+
+/* The message for an answer that is not 2xx: status, the service's error
+ * code and what it means for the operator. */
+static tr_err answer_error(struct blob_azure *az, const struct az_req *rq,
+                           struct az_resp *rs, struct tr_errbuf *eb)
+{
+    char code[64];
+    snprintf(code, sizeof(code), "%s", rs->err_code);
+    if (code[0] == '\0' && rs->err.len > 0)
+        azx_text(rs->err.data, rs->err.len, "Code", code, sizeof(code));
+    const char *what = rq->path != NULL ? rq->path : az->container;
+    if (strcmp(code, "ContainerNotFound") == 0)
+        return tr_fail(eb, TR_ERR_CONFIG,
+                       "azure blob: container %s does not exist at %s",
+                       az->container, az->host);
+    if (rs->status == 403 || rs->status == 401)
+        return tr_fail(eb, TR_ERR_CONFIG,
+                       "azure blob: %s %s: access denied (%ld %s): check "
+                       "the account and AZURE_STORAGE_KEY or the SAS token",
+                       rq->op, what, rs->status, code);
+    if (rs->status == 404)
+        return tr_fail(eb, TR_ERR_NOT_FOUND, "azure blob: %s %s: not found",
+                       rq->op, what);
+    if (rs->status == 412)
+        return tr_fail(eb, TR_ERR_IO,
+                       "azure blob: %s %s: object changed while being read",
+                       rq->op, what);
+    return tr_fail(eb, retryable(rs->status) ? TR_ERR_UNAVAILABLE : TR_ERR_IO,
+                   "azure blob: %s %s: HTTP %ld %s", rq->op, what, rs->status,
+                   code);
+}
+
+/* Sends rq, retrying what may be retried; TR_OK only for a 2xx answer,
+ * whose headers are left in rs (body in rq->out). */
+static tr_err az_do(struct blob_azure *az, const struct az_req *rq,
+                    struct az_resp *rs, struct tr_errbuf *eb)
+{
+    CURL *c = handle_get(az);
+    if (c == NULL)
+        return tr_fail(eb, TR_ERR_NOMEM, "azure blob: out of memory");
+    tr_err e = TR_OK;
+    buf_init(&rs->err, 64 << 10);
+    for (int attempt = 1;; attempt++) {
+        if (attempt > 1)
+            backoff(attempt - 1);
+        rs->status = 0;
+        rs->etag[0] = rs->err_code[0] = '\0';
+        rs->content_length = -1;
+        rs->out = rq->out;
+        rs->dst = rq->dst;
+        rs->dst_cap = rq->dst_cap;
+        rs->dst_len = 0;
+        rs->overflow = false;
+        buf_reset(&rs->err);
+        if (rq->out != NULL)
+            buf_reset(rq->out);
+        e = send_once(az, c, rq, rs, eb);
+        if (e == TR_ERR_UNAVAILABLE && attempt < AZ_TRIES)
+            continue;
+        if (e != TR_OK)
+            break;
+        if (rs->status / 100 == 2)
+            break;
+        if (retryable(rs->status) && attempt < AZ_TRIES)
+            continue;
+        e = answer_error(az, rq, rs, eb);
+        break;
+    }
+    if (e == TR_ERR_UNAVAILABLE && eb != NULL) {
+        struct tr_errbuf tmp = *eb;
+        tr_fail(eb, e, "%s (gave up after %d attempts)", tmp.msg, AZ_TRIES);
+    }
+    buf_free(&rs->err);
+    handle_put(az, c);
+    return e;
+}
+
+static void obj_path(struct blob_azure *az, const char *key, char *dst,
+                     size_t cap)
+{
+    snprintf(dst, cap, "%s%s", az->prefix, key);
+}
+
+/* ---- writes ----------------------------------------------------------- */
+
+/* Fills part with exactly n bytes from src. */
+static tr_err pull(blob_source src, void *ctx, char *part, size_t n,
+                   struct tr_errbuf *eb)
+{
+    size_t have = 0;
+    while (have < n) {
+        size_t got = 0;
+        tr_err e = src(ctx, part + have, n - have, &got, eb);
+        if (e != TR_OK)
+            return e;
+        if (got == 0)
+            return tr_fail(eb, TR_ERR_IO, "azure blob: source ended early");
+        have += got;
+    }
+    return TR_OK;
+}
+
+static tr_err put_single(struct blob_azure *az, const char *path,
+                         const char *data, size_t len, struct tr_errbuf *eb)
+{
+    struct az_req rq = {.method = "PUT",
+                        .op = "put",
+                        .path = path,
+                        .hdrs = {"x-ms-blob-type:BlockBlob"},
+                        .n_hdrs = 1,
+                        .body = data,
+                        .body_len = len};
+    struct az_resp rs = {0};
+    return az_do(az, &rq, &rs, eb);
+}
+
+static void block_id(const char *nonce, unsigned idx, char *dst, size_t cap)
+{
+    char raw[32];
+    int n = snprintf(raw, sizeof(raw), "tr%s%06u", nonce, idx);
+    TR_ASSERT(n == 24 && cap >= 33);
+    EVP_EncodeBlock((unsigned char *)dst, (const unsigned char *)raw, n);
+}
+
+static tr_err put_blocks(struct blob_azure *az, const char *path, uint64_t len,
+                         blob_source src, void *ctx, char *part,
+                         struct tr_errbuf *eb)
+{
+    unsigned char rnd[8];
+    char nonce[17];
+    util_random(rnd, sizeof(rnd));
+    for (int i = 0; i < 8; i++)
+        snprintf(nonce + 2 * i, 3, "%02x", rnd[i]);
+    uint64_t n_blocks = (len + AZ_PART - 1) / AZ_PART;
+    if (n_blocks > 50000)
+        return tr_fail(eb, TR_ERR_TOO_LARGE, "azure blob: object too large");
+    struct buf list;
+    buf_init(&list, 0);
+    tr_err e = buf_puts(&list, "<?xml version=\"1.0\" encoding=\"utf-8\"?>"
+                               "<BlockList>");
+    for (unsigned i = 0; e == TR_OK && i < n_blocks; i++) {
+        uint64_t left = len - (uint64_t)i * AZ_PART;
+        size_t n = left < AZ_PART ? (size_t)left : AZ_PART;
+        e = pull(src, ctx, part, n, eb);
+        if (e != TR_OK)
+            break;
+        char id[40];
+        block_id(nonce, i, id, sizeof(id));
+        struct az_req rq = {.method = "PUT",
+                            .op = "put block",
+                            .path = path,
+                            .params = {{"blockid", id}, {"comp", "block"}},
+                            .n_params = 2,
+                            .body = part,
+                            .body_len = n};
+        struct az_resp rs = {0};
+        e = az_do(az, &rq, &rs, eb);
+        if (e == TR_OK)
+            e = buf_printf(&list, "<Latest>%s</Latest>", id);
+    }
+    if (e == TR_OK)
+        e = buf_puts(&list, "</BlockList>");
+    if (e == TR_OK) {
+        struct az_req rq = {.method = "PUT",
+                            .op = "put block list",
+                            .path = path,
+                            .params = {{"comp", "blocklist"}},
+                            .n_params = 1,
+                            .body = list.data,
+                            .body_len = list.len};
+        struct az_resp rs = {0};
+        e = az_do(az, &rq, &rs, eb);
+    }
+    buf_free(&list);
+    return e;
+}
+
+static tr_err az_put_stream(struct blob *b, const char *key, uint64_t len,
+                            blob_source src, void *ctx, struct tr_errbuf *eb)
+{
+    struct blob_azure *az = (struct blob_azure *)b;
+    char path[1024];
+    obj_path(az, key, path, sizeof(path));
+    size_t cap = len < AZ_PART ? (size_t)len : AZ_PART;
+    char *part = malloc(cap > 0 ? cap : 1);
+    if (part == NULL)
+        return tr_fail(eb, TR_ERR_NOMEM, "azure blob: out of memory");
+    tr_err e;
+    if (len <= AZ_PART) {
+        e = pull(src, ctx, part, (size_t)len, eb);
+        if (e == TR_OK)
+            e = put_single(az, path, part, (size_t)len, eb);
+    } else {
+        e = put_blocks(az, path, len, src, ctx, part, eb);
+    }
+    free(part);
+    return e;
+}
+
+static tr_err az_remove(struct blob *b, const char *key, struct tr_errbuf *eb)
+{
+    struct blob_azure *az = (struct blob_azure *)b;
+    char path[1024];
+    obj_path(az, key, path, sizeof(path));
+    struct az_req rq = {.method = "DELETE", .op = "remove", .path = path};
+    struct az_resp rs = {0};
+    struct tr_errbuf mine;
+    tr_err e = az_do(az, &rq, &rs, &mine);
+    if (e == TR_ERR_NOT_FOUND)
+        return TR_OK;
+    if (e != TR_OK && eb != NULL)
+        *eb = mine;
+    return e;
+}
+
+/* ---- reads ------------------------------------------------------------ */
+
+static tr_err az_open(struct blob *b, const char *key, struct blob_obj **o,
+                      uint64_t *size, struct tr_errbuf *eb)
+{
+    struct blob_azure *az = (struct blob_azure *)b;
+    struct blob_obj *ob = calloc(1, sizeof(*ob));
+    if (ob == NULL)
+        return tr_fail(eb, TR_ERR_NOMEM, "azure blob: out of memory");
+    ob->az = az;
+    obj_path(az, key, ob->path, sizeof(ob->path));
+    struct az_req rq = {.method = "HEAD", .op = "open", .path = ob->path};
+    struct az_resp rs = {0};
+    tr_err e = az_do(az, &rq, &rs, eb);
+    if (e == TR_OK && rs.content_length < 0)
+        e = tr_fail(eb, TR_ERR_IO, "azure blob: open %s: no size in answer",
+                    ob->path);
+    if (e != TR_OK) {
+        free(ob);
+        return e;
+    }
+    snprintf(ob->etag, sizeof(ob->etag), "%s", rs.etag);
+    ob->size = (uint64_t)rs.content_length;
+    ob->win_next = AZ_WIN_MIN;
+    *o = ob;
+    *size = ob->size;
+    return TR_OK;
+}
+
+/* Refills the window with bytes from off on (off < size). */
+static tr_err fill(struct blob_obj *o, uint64_t off, size_t want,
+                   struct tr_errbuf *eb)
+{
+    bool sequential = o->win_len > 0 && off == o->win_off + o->win_len;
+    size_t n = sequential ? o->win_next * 2 : AZ_WIN_MIN;
+    if (n < want)
+        n = want;
+    if (n > AZ_PART)
+        n = AZ_PART;
+    if (n > o->size - off)
+        n = (size_t)(o->size - off);
+    o->win_next = n;
+    if (o->win == NULL) {
+        o->win = malloc(AZ_PART);
+        if (o->win == NULL)
+            return tr_fail(eb, TR_ERR_NOMEM, "azure blob: out of memory");
+    }
+    char range[96];
+    snprintf(range, sizeof(range), "x-ms-range:bytes=%llu-%llu",
+             (unsigned long long)off, (unsigned long long)(off + n - 1));
+    struct az_req rq = {.method = "GET",
+                        .op = "read",
+                        .path = o->path,
+                        .hdrs = {range},
+                        .n_hdrs = 1,
+                        .if_match = o->etag[0] != '\0' ? o->etag : NULL,
+                        .dst = o->win,
+                        .dst_cap = n};
+    struct az_resp rs = {0};
+    o->win_off = off;
+    tr_err e = az_do(o->az, &rq, &rs, eb);
+    o->win_len = e == TR_OK ? rs.dst_len : 0;
+    if (e == TR_OK && o->win_len != n)
+        e = tr_fail(eb, TR_ERR_IO, "azure blob: read %s: short answer",
+                    o->path);
+    if (e != TR_OK)
+        o->win_len = 0;
+    return e;
+}
+
+static tr_err az_read(struct blob_obj *o, void *buf, size_t n, uint64_t off,
+                      size_t *got, struct tr_errbuf *eb)
+{
+    *got = 0;
+    while (n > 0 && off < o->size) {
+        if (off < o->win_off || off >= o->win_off + o->win_len) {
+            tr_err e = fill(o, off, n, eb);
+            if (e != TR_OK)
+                return e;
+        }
+        size_t at = (size_t)(off - o->win_off);
+        size_t take = o->win_len - at;
+        if (take > n)
+            take = n;
+        memcpy((char *)buf + *got, o->win + at, take);
+        *got += take;
+        off += take;
+        n -= take;
+    }
+    return TR_OK;
+}
+
+static int az_fd(struct blob_obj *o)
+{
+    return -1;
+}
+
+static void az_obj_close(struct blob_obj *o)
+{
+    if (o == NULL)
+        return;
+    free(o->win);
+    free(o);
+}
+
+/* ---- list ------------------------------------------------------------- */
+
+struct list_ctx {
+    struct blob_azure *az;
+    blob_list_fn fn;
+    void *ctx;
+};
+
+static tr_err on_listed(void *ud, const char *name, uint64_t size,
+                        int64_t mtime, struct tr_errbuf *eb)
+{
+    struct list_ctx *lc = ud;
+    size_t plen = strlen(lc->az->prefix);
+    if (strncmp(name, lc->az->prefix, plen) != 0)
+        return TR_OK;
+    return lc->fn(lc->ctx, name + plen, size, mtime, eb);
+}
+
+static tr_err az_list(struct blob *b, const char *prefix, blob_list_fn fn,
+                      void *ctx, struct tr_errbuf *eb)
+{
+    struct blob_azure *az = (struct blob_azure *)b;
+    char want[1024], page[16];
+    snprintf(want, sizeof(want), "%s%s", az->prefix, prefix);
+    snprintf(page, sizeof(page), "%d", az->list_page);
+    struct buf body, marker;
+    buf_init(&body, AZ_BODY_MAX);
+    buf_init(&marker, 64 << 10);
+    buf_puts(&marker, "");
+    struct list_ctx lc = {az, fn, ctx};
+    tr_err e = TR_OK;
+    do {
+        struct az_req rq = {.method = "GET", .op = "list", .out = &body};
+        int n = 0;
+        rq.params[n][0] = "comp";
+        rq.params[n++][1] = "list";
+        if (marker.len > 0) {
+            rq.params[n][0] = "marker";
+            rq.params[n++][1] = marker.data;
+        }
+        rq.params[n][0] = "maxresults";
+        rq.params[n++][1] = page;
+        if (want[0] != '\0') {
+            rq.params[n][0] = "prefix";
+            rq.params[n++][1] = want;
+        }
+        rq.params[n][0] = "restype";
+        rq.params[n++][1] = "container";
+        rq.n_params = n;
+        struct az_resp rs = {0};
+        e = az_do(az, &rq, &rs, eb);
+        if (e != TR_OK)
+            break;
+        e = azx_list(body.data, body.len, on_listed, &lc, &marker, eb);
+    } while (e == TR_OK && marker.len > 0);
+    buf_free(&body);
+    buf_free(&marker);
+    return e;
+}
+
+/* ---- opening ---------------------------------------------------------- */
+
+static void az_close(struct blob *b)
+{
+    struct blob_azure *az = (struct blob_azure *)b;
+    if (az == NULL)
+        return;
+    for (int i = 0; i < az->n_idle; i++)
+        curl_easy_cleanup(az->idle[i]);
+    pthread_mutex_destroy(&az->lock);
+    if (az->sas != NULL) {
+        memset(az->sas, 0, strlen(az->sas));
+        free(az->sas);
+    }
+    memset(az->key, 0, sizeof(az->key));
+    free(az);
+}
+
+static const struct blob_ops azure_ops = {
+    .put_stream = az_put_stream,
+    .put_file = NULL,
+    .open = az_open,
+    .read = az_read,
+    .fd = az_fd,
+    .obj_close = az_obj_close,
+    .remove = az_remove,
+    .list = az_list,
+    .close = az_close,
+};
 
 tr_err blob_open_azure(const char *url, const char *spool_dir,
                        struct blob **out, struct tr_errbuf *eb)
 {
-    (void)url;
-    (void)spool_dir;
-    (void)out;
-    return tr_fail(eb, TR_ERR_CONFIG,
-                   "this build of terraced has no Azure Blob blob backend");
+    struct blob_azure *az = calloc(1, sizeof(*az));
+    if (az == NULL)
+        return tr_fail(eb, TR_ERR_NOMEM, "azure blob: out of memory");
+    pthread_mutex_init(&az->lock, NULL);
+    az->base.ops = &azure_ops;
+    az->list_page = AZ_LIST_PAGE;
+    /* tests shrink pages so that paging with markers is exercised */
+    const char *page = getenv("TERRACE_TEST_AZURE_LIST_PAGE");
+    int64_t pn;
+    if (page != NULL && util_parse_i64(page, &pn) == TR_OK && pn > 0 &&
+        pn <= 5000)
+        az->list_page = (int)pn;
+    tr_err e = azure_config(az, url, eb);
+    if (e == TR_OK && snprintf(az->base.tmp_dir, sizeof(az->base.tmp_dir), "%s",
+                               spool_dir != NULL ? spool_dir : "") >=
+                          (int)sizeof(az->base.tmp_dir))
+        e = tr_fail(eb, TR_ERR_CONFIG, "spool directory path too long");
+    if (e != TR_OK) {
+        az_close(&az->base);
+        return e;
+    }
+    *out = &az->base;
+    return TR_OK;
 }
