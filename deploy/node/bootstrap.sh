@@ -32,6 +32,7 @@ die() {
   say "$*"
   exit 1
 }
+trap 'say "failed: $BASH_COMMAND (line $LINENO)"' ERR
 
 usage() {
   sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'
@@ -60,7 +61,8 @@ Settings of `up` (TB_<NAME> in the environment, e.g. TB_ROLE):
   --vault-addr U         Vault address (placeholder: written commented
   --vault-transit-key K  out until terraced has Vault settings)
   --tls-cert F --tls-key F  the node's certificate and key (PEM)
-  --ca-file F            CA trusted for the join URL and readiness probe
+  --ca-file F            CA trusted for the join URL, the readiness
+                         probe and (demo, primary) by the node's runs
   --set KEY=VALUE        any other terraced setting (repeatable)
   --supervisor S         auto | systemd | process (default auto)
   --ready-timeout S      seconds to wait for readiness (default 300)
@@ -359,6 +361,14 @@ done
   done
 } >"$conf.tmp"
 mv "$conf.tmp" "$conf"
+# a demo or primary running plans itself gives them DATA/tls/ca.pem
+# to trust for the API URL (the load balancer's certificate)
+if [ -n "$ca_file" ] && [ "$role" != secondary ]; then
+  mkdir -p "$data/tls"
+  cp "$ca_file" "$data/tls/ca.pem.tmp"
+  chmod 0644 "$data/tls/ca.pem.tmp"
+  mv "$data/tls/ca.pem.tmp" "$data/tls/ca.pem"
+fi
 {
   echo "# written by bootstrap.sh"
   echo "# supervisor=$supervisor"

@@ -13,8 +13,9 @@
 #
 # Settings come from the environment main.tf sets (TL_*).  Everything
 # lives under TL_DIR: dist/ (the package), tls/, kek, pg/, nodes/NAME/
-# (each node's prefix opt/, etc/, data/ and tls/), lb/, and the client
-# files admin-token, tofu.tfrc and join-token.
+# (each node's prefix opt/, etc/, data/ and tls/), lb/, logs/ (the logs
+# of removed nodes), and the client files admin-token, tofu.tfrc and
+# join-token.
 #
 # SPDX-License-Identifier: MPL-2.0
 set -euo pipefail
@@ -27,6 +28,7 @@ die() {
   say "$*"
   exit 1
 }
+trap 'say "failed: $BASH_COMMAND (line $LINENO)"' ERR
 
 # ---- prepare: the package, the CA, the key ----
 
@@ -87,7 +89,8 @@ issue_cert() {
   printf 'subjectAltName=IP:%s\nbasicConstraints=CA:FALSE\n%s\n' "$ip" \
     'extendedKeyUsage=serverAuth,clientAuth' >"$out/ext.cnf"
   openssl x509 -req -in "$out/server.csr" -CA "$dir/tls/ca.pem" \
-    -CAkey "$dir/tls/ca-key.pem" -CAcreateserial -days 30 \
+    -CAkey "$dir/tls/ca-key.pem" -days 30 \
+    -set_serial "0x$(openssl rand -hex 16)" \
     -extfile "$out/ext.cnf" -out "$out/server.pem" 2>/dev/null
   rm -f "$out/server.csr" "$out/ext.cnf"
   chmod 0600 "$out/server-key.pem"
@@ -219,6 +222,10 @@ node_stop() {
   [ -d "$n" ] || return 0
   case "$name" in secondary-*) verb=drain ;; esac
   bash "$bootstrap" "$verb" --name "$name" --etc-dir "$n/etc"
+  # the log outlives the node, until the whole deployment goes
+  mkdir -p "$dir/logs"
+  [ ! -f "$n/data/terraced.log" ] ||
+    mv "$n/data/terraced.log" "$dir/logs/$name.log"
   rm -rf "$n"
 }
 
