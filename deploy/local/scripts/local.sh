@@ -12,10 +12,10 @@
 #   local.sh clean              remove the directory once nothing runs
 #
 # Settings come from the environment main.tf sets (TL_*).  Everything
-# lives under TL_DIR: dist/ (the package), tls/, kek, pg/, nodes/NAME/
-# (each node's prefix opt/, etc/, data/ and tls/), lb/, logs/ (the logs
-# of removed nodes), and the client files admin-token, tofu.tfrc and
-# join-token.
+# lives under TL_DIR: dist/ (the package), tls/, kek, pg/ (see
+# pg_dir), nodes/NAME/ (each node's prefix opt/, etc/, data/ and tls/),
+# lb/, logs/ (the logs of removed nodes), and the client files
+# admin-token, tofu.tfrc and join-token.
 #
 # SPDX-License-Identifier: MPL-2.0
 set -euo pipefail
@@ -113,7 +113,7 @@ prepare() {
   cat "$dir/lb/server.pem" "$dir/lb/server-key.pem" >"$dir/lb/lb.pem"
 }
 
-# ---- PostgreSQL, on a unix socket in $dir/pg ----
+# ---- PostgreSQL, on a unix socket in its directory ----
 
 pg_bin() {
   local b
@@ -132,9 +132,27 @@ as_pg() {
   fi
 }
 
+# $dir/pg, unless the postgres user cannot reach it (a work_dir under
+# /root) or its socket path would be too long: then /var/tmp/terrace-
+# local-HASH, recorded in $dir/pg-dir
+pg_dir() {
+  local p=$dir/pg
+  if [ -s "$dir/pg-dir" ]; then
+    cat "$dir/pg-dir"
+    return
+  fi
+  if [ "${#p}" -gt 80 ] ||
+    { [ "$(id -u)" = 0 ] && ! runuser -u postgres -- test -x "$dir"; }; then
+    p=/var/tmp/terrace-local-$(printf %s "$dir" | sha256sum | cut -c1-12)
+  fi
+  echo "$p" >"$dir/pg-dir"
+  echo "$p"
+}
+
 postgres() {
-  local bin pg=$dir/pg
+  local bin pg
   bin=$(pg_bin)
+  pg=$(pg_dir)
   case "$1" in
   start)
     mkdir -p "$pg"
@@ -295,6 +313,11 @@ clean() {
   local left
   left=$(ls "$dir/nodes" 2>/dev/null || true)
   [ -z "$left" ] || die "nodes still in $dir/nodes: $left"
+  if [ -s "$dir/pg-dir" ]; then
+    case "$(cat "$dir/pg-dir")" in
+    /var/tmp/terrace-local-*) rm -rf "$(cat "$dir/pg-dir")" ;;
+    esac
+  fi
   rm -rf "$dir"
 }
 
