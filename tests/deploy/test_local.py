@@ -369,3 +369,69 @@ def test_demo_takes_a_remote_run():
         assert dep.ports() == [], dep.ports()
     finally:
         dep.close()
+
+
+def bootstrap(*args, env=None):
+    return subprocess.run(
+        ["bash", os.path.join(SRC, "deploy", "node", "bootstrap.sh")] +
+        list(args), capture_output=True, text=True, timeout=60,
+        env=dict(os.environ, **(env or {})))
+
+
+@pytest.fixture
+def package(tmp_path):
+    stage = tmp_path / "stage" / "bin"
+    stage.mkdir(parents=True)
+    shutil.copy(os.path.join(BUILD, "terraced"), stage)
+    tgz = str(tmp_path / "terrace.tar.gz")
+    subprocess.run(["tar", "-czf", tgz, "-C", str(stage.parent), "."],
+                   check=True)
+    out = subprocess.run(["sha256sum", tgz], capture_output=True, text=True,
+                         check=True).stdout.split()[0]
+    return tgz, out
+
+
+def test_bootstrap_refuses_a_bad_checksum(tmp_path, package):
+    tgz, _ = package
+    prefix = tmp_path / "opt"
+    r = bootstrap("--role", "secondary", "--install-from", tgz,
+                  "--sha256", "0" * 64, "--prefix", str(prefix),
+                  "--etc-dir", str(tmp_path / "etc"),
+                  "--data-dir", str(tmp_path / "data"),
+                  "--join-url", "https://127.0.0.1:9", "--join-token", "x",
+                  "--supervisor", "process")
+    assert r.returncode != 0
+    assert "checksum mismatch" in r.stderr, r.stderr
+    assert not prefix.exists() and not (tmp_path / "etc").exists()
+
+
+def test_bootstrap_not_ready_shows_the_log_then_stops(tmp_path, package):
+    # a secondary whose primaries do not answer never gets ready: the
+    # bootstrap gives up after its bound with the log's tail, and stop
+    # ends the process
+    tgz, sha = package
+    etc = str(tmp_path / "etc")
+    # the settings through TB_* variables, as cloud user data passes them
+    r = bootstrap(env={
+        "TB_ROLE": "secondary", "TB_NAME": "s-test",
+        "TB_INSTALL_FROM": tgz, "TB_SHA256": sha,
+        "TB_PREFIX": str(tmp_path / "opt"), "TB_ETC_DIR": etc,
+        "TB_DATA_DIR": str(tmp_path / "data"),
+        "TB_LISTEN": "127.0.0.1:%d" % free_port(),
+        "TB_JOIN_URL": "https://127.0.0.1:9", "TB_JOIN_TOKEN": "t0ken",
+        "TB_SUPERVISOR": "process", "TB_READY_TIMEOUT": "4",
+        "TB_SET": "tls=off"})
+    assert r.returncode == 1, r.stderr
+    assert "not ready after 4s" in r.stderr, r.stderr
+    assert "last lines of" in r.stderr, r.stderr
+    conf = os.path.join(etc, "s-test.conf")
+    assert oct(os.stat(conf).st_mode & 0o777) == "0o600"
+    with open(tmp_path / "data" / "terraced.pid") as f:
+        pid = int(f.read())
+    assert os.path.exists("/proc/%d" % pid)
+    r = bootstrap("stop", "--name", "s-test", "--etc-dir", etc,
+                  "--timeout", "20")
+    assert r.returncode == 0, r.stderr
+    assert "s-test stopped" in r.stderr, r.stderr
+    assert not os.path.exists("/proc/%d" % pid) or \
+        open("/proc/%d/stat" % pid).read().split()[2] == "Z"
