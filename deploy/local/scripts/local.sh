@@ -14,8 +14,8 @@
 # Settings come from the environment main.tf sets (TL_*).  Everything
 # lives under TL_DIR: dist/ (the package), tls/, kek, pg/ (see
 # pg_dir), nodes/NAME/ (each node's prefix opt/, etc/, data/ and tls/),
-# lb/, logs/ (the logs of removed nodes), and the client files
-# admin-token, tofu.tfrc and join-token.
+# lb/, logs/ (the logs of removed nodes), retired/ (a stopped demo's
+# data), and the client files admin-token, tofu.tfrc and join-token.
 #
 # SPDX-License-Identifier: MPL-2.0
 set -euo pipefail
@@ -244,6 +244,12 @@ node_stop() {
   mkdir -p "$dir/logs"
   [ ! -f "$n/data/terraced.log" ] ||
     mv "$n/data/terraced.log" "$dir/logs/$name.log"
+  # the demo's data (its SQLite database, state, key) is kept when the
+  # deployment switches to external services, until tofu destroy
+  if [ "$name" = demo ]; then
+    mkdir -p "$dir/retired"
+    mv "$n/data" "$dir/retired/demo-$(date +%Y%m%d%H%M%S)"
+  fi
   rm -rf "$n"
 }
 
