@@ -435,3 +435,24 @@ def test_bootstrap_not_ready_shows_the_log_then_stops(tmp_path, package):
     assert "s-test stopped" in r.stderr, r.stderr
     assert not os.path.exists("/proc/%d" % pid) or \
         open("/proc/%d/stat" % pid).read().split()[2] == "Z"
+
+
+def test_static_checks(tmp_path):
+    """The module is formatted as tofu formats it, and systemd accepts
+    the unit (where systemd-analyze is installed)."""
+    r = subprocess.run([TOFU_BIN, "fmt", "-check", "-diff", "-recursive",
+                        os.path.join(SRC, "deploy")], capture_output=True,
+                       text=True, env=base_env(str(tmp_path)))
+    assert r.returncode == 0, "tofu fmt -check:\n" + r.stdout + r.stderr
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze not installed")
+    with open(os.path.join(SRC, "deploy", "systemd",
+                           "terraced@.service")) as f:
+        unit = f.read().replace("/opt/terrace/bin/terraced",
+                                os.path.join(BUILD, "terraced"))
+    path = tmp_path / "terraced@test.service"
+    path.write_text(unit)
+    r = subprocess.run([analyze, "verify", str(path)], capture_output=True,
+                       text=True)
+    assert r.returncode == 0 and r.stderr.strip() == "", r.stderr

@@ -62,7 +62,13 @@ package() {
   rm -rf "$stage"
   mkdir -p "$stage/bin" "$stage/share/terrace/node" \
     "$stage/share/terrace/systemd"
-  if [ "$kind" = build ]; then
+  if [ "$kind" = build ] && [ -f "$src/cmake_install.cmake" ] &&
+    command -v cmake >/dev/null &&
+    cmake --install "$src" --prefix "$stage" >/dev/null 2>&1 &&
+    [ -x "$stage/bin/terraced" ]; then
+    : # the release layout, as `cmake --install` makes it
+  elif [ "$kind" = build ]; then
+    # a build configured before it had install rules
     cp "$src/terraced" "$src/terrace" "$stage/bin/"
     cp "$top/deploy/node/bootstrap.sh" "$stage/share/terrace/node/"
     cp "$top/deploy/systemd/"* "$stage/share/terrace/systemd/"
