@@ -383,6 +383,7 @@ if [ "$supervisor" = systemd ]; then
   [ -r "$src" ] || die "$src not found"
   sed "s|/opt/terrace/bin/terraced|$terraced|; s|/etc/terrace/|$etc/|g" \
     "$src" >/etc/systemd/system/terraced@.service
+  chmod 0644 /etc/systemd/system/terraced@.service
   systemctl daemon-reload
   systemctl enable "$unit" >/dev/null 2>&1
   systemctl restart "$unit"

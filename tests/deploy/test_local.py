@@ -4,7 +4,8 @@ every node through deploy/node/bootstrap.sh), a remote `tofu apply`
 goes through the load balancer, re-applies scale the secondaries
 2 -> 4 -> 1 (the last while a remote apply runs, which must still end
 applied), `tofu destroy` must leave no process or listening port, and
-external_services = false brings up the demo, which takes a remote run.
+external_services = false brings up the demo, which takes a remote run
+and is then switched to a cluster.
 
 The module is copied with deploy/node and deploy/systemd into a
 temporary directory, so the checkout gets no state; each deployment
@@ -47,8 +48,7 @@ def base_env(home):
         "CHECKPOINT_DISABLE": "1",
         "TERRACE_CACHE": os.environ.get(
             "TERRACE_CACHE",
-            os.path.join(os.environ.get("HOME", "/root"), ".cache",
-                         "terrace")),
+            os.path.join(os.path.expanduser("~"), ".cache", "terrace")),
     }
 
 
@@ -347,7 +347,7 @@ def test_destroy_leaves_nothing(cluster):
     assert not os.path.exists(dep.work)
 
 
-def test_demo_takes_a_remote_run():
+def test_demo_takes_a_remote_run_then_becomes_a_cluster():
     dep = Deployment(external=False)
     try:
         dep.apply(0)
@@ -364,7 +364,19 @@ def test_demo_takes_a_remote_run():
         out = remote_tofu(dep, wd, "apply", "-auto-approve", "-input=false")
         assert 'v = "demo"' in out, out
         assert not dep.sanitizer_lines(), dep.sanitizer_lines()
-        dep.destroy(0)
+        # the operator's path: the same deployment with external
+        # services; the demo stops and its data is kept
+        dep.external = True
+        dep.apply(1)
+        c = dep.client()
+        r = c.get(dep.outputs["health_check_url"], token=None)
+        assert r.status == 200 and r.json["role"] == "primary", r
+        assert secondaries(c) == ["%s.1" % dep.sec]
+        retired = os.listdir(os.path.join(dep.work, "retired"))
+        assert len(retired) == 1, retired
+        assert os.path.exists(os.path.join(dep.work, "retired", retired[0],
+                                           "admin-token"))
+        dep.destroy(1)
         assert dep.processes() == [], dep.processes()
         assert dep.ports() == [], dep.ports()
     finally:
