@@ -104,6 +104,14 @@ issue_cert() {
 
 prepare() {
   umask 077
+  # destroy removes the directory: never take one this did not make
+  if [ -d "$dir" ] && [ ! -e "$dir/.deploy-local" ] &&
+    [ -n "$(ls -A "$dir")" ]; then
+    die "work_dir $dir exists and was not made by deploy/local:" \
+      "name a new or empty directory"
+  fi
+  mkdir -p "$dir"
+  touch "$dir/.deploy-local"
   mkdir -p "$dir/dist" "$dir/tls" "$dir/nodes" "$dir/blobs" "$dir/lb"
   chmod 0711 "$dir" # the postgres user reaches pg/
   package
@@ -323,6 +331,11 @@ lb() {
 
 clean() {
   local left
+  [ -d "$dir" ] || return 0
+  if [ ! -e "$dir/.deploy-local" ]; then
+    say "$dir was not made by deploy/local; leaving it"
+    return 0
+  fi
   left=$(ls "$dir/nodes" 2>/dev/null || true)
   [ -z "$left" ] || die "nodes still in $dir/nodes: $left"
   if [ -s "$dir/pg-dir" ]; then
