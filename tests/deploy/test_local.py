@@ -468,3 +468,27 @@ def test_static_checks(tmp_path):
     r = subprocess.run([analyze, "verify", str(path)], capture_output=True,
                        text=True)
     assert r.returncode == 0 and r.stderr.strip() == "", r.stderr
+
+
+def test_foreign_work_dir_is_refused_and_kept():
+    dep = Deployment()
+    try:
+        os.makedirs(dep.work)
+        keep = os.path.join(dep.work, "precious")
+        with open(keep, "w") as f:
+            f.write("mine\n")
+        r = subprocess.run(
+            [TOFU_BIN, "-chdir=" + dep.mod, "apply", "-auto-approve",
+             "-input=false", "-no-color"] + dep.args(0),
+            env=base_env(dep.home), capture_output=True, text=True,
+            timeout=60)
+        out = r.stdout + r.stderr
+        assert r.returncode != 0, out
+        assert "was not made by deploy/local" in out, out
+        # the failed step is tainted: destroying it leaves the directory
+        dep.destroy(0)
+        with open(keep) as f:
+            assert f.read() == "mine\n"
+        assert dep.processes() == []
+    finally:
+        dep.close()
