@@ -394,8 +394,16 @@ else
   fi
   # a new session, no terminal, output to the log: it outlives us
   TERRACE_CONFIG=$conf setsid "$terraced" </dev/null >>"$logfile" 2>&1 &
-  echo $! >"$pidfile"
+  child=$!
+  echo "$child" >"$pidfile"
 fi
+
+# Whether our child runs: until it has exec'd terraced, its environment
+# does not show TERRACE_CONFIG yet, so node_pid cannot tell
+child_runs() {
+  [ -r "/proc/$child/stat" ] &&
+    [ "$(awk '{print $3}' "/proc/$child/stat" 2>/dev/null)" != Z ]
+}
 
 # ---- wait for readiness ----
 probe=$scheme://$url_host:${listen##*:}/_health_check?ready=1
@@ -411,7 +419,7 @@ while :; do
     say "$name is ready"
     exit 0
   fi
-  if [ "$supervisor" = process ] && ! node_pid >/dev/null; then
+  if [ "$supervisor" = process ] && ! child_runs; then
     say "$name exited before it was ready"
     log_tail
     exit 1
