@@ -45,7 +45,7 @@ build_packages=(build-essential cmake ninja-build pkg-config git curl ca-certifi
   libcurl4-openssl-dev libarchive-dev libssl-dev libseccomp-dev bubblewrap
   util-linux)
 test_packages=(libcmocka-dev postgresql python3 python3-pytest python3-venv
-  procps "clang-format-${CLANG_FORMAT_VERSION%%.*}" haproxy)
+  procps "clang-format-${CLANG_FORMAT_VERSION%%.*}" haproxy openssl)
 
 go_ok() {
   command -v go >/dev/null 2>&1 || return 1
