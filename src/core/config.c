@@ -134,15 +134,20 @@ static const struct setting settings[] = {
     S("node-name", "TERRACE_NODE_NAME", node_name,
       "primary, secondary: the name this node registers in the cluster "
       "(default: host name@listen address)"),
+    S("admin-token-file", "TERRACE_ADMIN_TOKEN_FILE", admin_token_file,
+      "demo, primary: file (mode 0600) holding the token the first site "
+      "admin gets when the database has no user yet (default: a random "
+      "one, written to DATA/admin-token)"),
+    S("join-token-file", "TERRACE_JOIN_TOKEN_FILE", join_token_file,
+      "primary: file (mode 0600) holding the cluster join token used "
+      "when the cluster has none yet (default: a random one)"),
 };
 
 /* What a secondary must not hold: it reaches data only through the
  * primaries.  Names not (yet) in the table are skipped. */
 static const char *const secondary_refuses[] = {
-    "database-url",
-    "db-pool",
-    "blob-url",
-    "kek-file",
+    "database-url", "db-pool",          "blob-url",
+    "kek-file",     "admin-token-file", "join-token-file",
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))

@@ -57,12 +57,14 @@ struct cfg {
     int conn_per_ip;                /* per client address (0: no limit) */
     char metrics[16];               /* /metrics: loopback | on | off */
     /* secondary: the cluster it joins (node/secondary.h) */
-    char join_url[512];   /* primaries' URL, through the load balancer */
-    char join_token[256]; /* secret: never logged */
-    int capacity;         /* jobs run at once */
-    char ca_file[512];    /* CA trusted for join-url and runs' API URL */
-    char node_name[128];  /* registry name; "": host@listen */
-    int tool_downloads;   /* tool binaries sent at once (primary) */
+    char join_url[512];         /* primaries' URL, through the load balancer */
+    char join_token[256];       /* secret: never logged */
+    int capacity;               /* jobs run at once */
+    char ca_file[512];          /* CA trusted for join-url and runs' API URL */
+    char node_name[128];        /* registry name; "": host@listen */
+    char admin_token_file[512]; /* first admin's token, or "": random */
+    char join_token_file[512];  /* first join token, or "": random */
+    int tool_downloads;         /* tool binaries sent at once (primary) */
 };
 
 /* Defaults, then file, env and argv.  Unknown flags or keys are errors.

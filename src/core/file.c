@@ -7,6 +7,7 @@
 #include "core/file.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <string.h>
@@ -110,5 +111,39 @@ tr_err file_pread(int fd, void *p, size_t n, uint64_t off, size_t *got,
             break;
         *got += (size_t)k;
     }
+    return TR_OK;
+}
+
+tr_err file_read_secret(struct arena *a, const char *path, char **out,
+                        struct tr_errbuf *eb)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return tr_fail(eb, TR_ERR_CONFIG, "%s: %s", path, strerror(errno));
+    if ((st.st_mode & 077) != 0)
+        return tr_fail(eb, TR_ERR_CONFIG,
+                       "%s is readable by group or others; chmod 600 it", path);
+    char *data = NULL;
+    size_t len = 0;
+    tr_err e = file_read_all(a, path, 256, &data, &len, eb);
+    if (e != TR_OK)
+        return e == TR_ERR_TOO_LARGE
+                   ? tr_fail(eb, TR_ERR_CONFIG, "%s is too long for a token",
+                             path)
+                   : e;
+    while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r'))
+        data[--len] = '\0';
+    bool ok = len >= 32 && len <= 200;
+    for (size_t i = 0; ok && i < len; i++) {
+        char c = data[i];
+        ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+             (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+    }
+    if (!ok)
+        return tr_fail(eb, TR_ERR_CONFIG,
+                       "%s must hold one token of 32 to 200 letters, digits, "
+                       "'.', '_' or '-'",
+                       path);
+    *out = data;
     return TR_OK;
 }

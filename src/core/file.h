@@ -19,6 +19,13 @@
 tr_err file_read_all(struct arena *a, const char *path, size_t max, char **data,
                      size_t *len, struct tr_errbuf *eb);
 
+/* Reads a secret an operator put in a file: readable by its owner only
+ * (TR_ERR_CONFIG when group or others may read it), one line of 32 to
+ * 200 characters of [A-Za-z0-9._-] (a final newline is dropped).  The
+ * message names the file and what is wrong, never the content. */
+tr_err file_read_secret(struct arena *a, const char *path, char **out,
+                        struct tr_errbuf *eb);
+
 /* Reads exactly n bytes from fd (TR_ERR_IO at an early end of file), or
  * writes all n to it; EINTR is retried. */
 tr_err file_read_exact(int fd, void *p, size_t n, struct tr_errbuf *eb);

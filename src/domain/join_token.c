@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/file.h"
 #include "crypto/digest.h"
 #include "crypto/envelope.h"
 #include "store/store.h"
@@ -42,8 +43,12 @@ tr_err join_token_get(struct terrace_server *srv, struct arena *a, char **token,
     char *sealed = NULL;
     tr_err e = store_site_get(srv->db, a, SITE_KEY, &sealed, eb);
     if (e == TR_ERR_NOT_FOUND) {
-        char *mine = NULL;
-        e = seal(srv, a, fresh_token(a), &mine, eb);
+        char *mine = NULL, *seed = fresh_token(a);
+        e = srv->cfg.join_token_file[0] != '\0'
+                ? file_read_secret(a, srv->cfg.join_token_file, &seed, eb)
+                : TR_OK;
+        if (e == TR_OK)
+            e = seal(srv, a, seed, &mine, eb);
         /* concurrent first starts: the first writer's token holds */
         if (e == TR_OK)
             e = store_site_claim(srv->db, a, SITE_KEY, mine, &sealed, eb);

@@ -29,6 +29,7 @@
 
 #include "api/api.h"
 #include "blob/blob.h"
+#include "core/file.h"
 #include "core/log.h"
 #include "crypto/keys.h"
 #include "crypto/tls_cert.h"
@@ -84,9 +85,16 @@ static tr_err bootstrap_admin(struct terrace_server *srv, const char *path,
         e = TR_OK;
         goto out;
     }
-    if (e == TR_OK)
+    if (e == TR_OK && srv->cfg.admin_token_file[0] != '\0') {
+        e = file_read_secret(a, srv->cfg.admin_token_file, &secret, eb);
+        if (e == TR_OK)
+            e = store_token_create_given(srv->db, a, "user", u.id,
+                                         "bootstrap token", u.id, secret, NULL,
+                                         eb);
+    } else if (e == TR_OK) {
         e = store_token_create(srv->db, a, "user", u.id, "bootstrap token",
                                u.id, NULL, NULL, &secret, eb);
+    }
     if (e == TR_OK)
         e = write_secret_file(path, secret, eb);
     if (e == TR_OK)

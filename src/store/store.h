@@ -150,6 +150,13 @@ tr_err store_token_create(struct db *db, struct arena *a, const char *kind,
                           const char *created_by, const char *expired_at,
                           struct st_token *out, char **secret,
                           struct tr_errbuf *eb);
+/* Same, with the secret given (an operator's seed, file_read_secret()),
+ * never expiring. */
+tr_err store_token_create_given(struct db *db, struct arena *a,
+                                const char *kind, const char *subject,
+                                const char *description, const char *created_by,
+                                const char *secret, struct st_token *out,
+                                struct tr_errbuf *eb);
 /* Finds the token whose hash matches; TR_ERR_NOT_FOUND if none or
  * expired.  Updates last_used_at at most once a minute. */
 tr_err store_token_lookup(struct db *db, struct arena *a, const char *secret,

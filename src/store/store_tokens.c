@@ -46,12 +46,14 @@ static void fill(const struct db_rows *r, int i, struct st_token *t)
 static tr_err insert(struct db_conn *c, struct arena *a, const char *kind,
                      const char *subject, const char *description,
                      const char *created_by, const char *expired_at,
-                     struct st_token *out, char **secret, struct tr_errbuf *eb)
+                     const char *given, struct st_token *out, char **secret,
+                     struct tr_errbuf *eb)
 {
     char head[15], tail[65];
     random_text(head, 14);
     random_text(tail, 64);
-    char *plain = arena_printf(a, "%s.atlasv1.%s", head, tail);
+    char *plain = given != NULL ? arena_strdup(a, given)
+                                : arena_printf(a, "%s.atlasv1.%s", head, tail);
     struct st_token t = {
         .id = util_new_id(a, "at"),
         .kind = arena_strdup(a, kind),
@@ -84,7 +86,21 @@ tr_err store_token_create(struct db *db, struct arena *a, const char *kind,
 {
     struct db_conn *c = db_acquire(db);
     tr_err e = insert(c, a, kind, subject, description, created_by, expired_at,
-                      out, secret, eb);
+                      NULL, out, secret, eb);
+    db_release(c);
+    return e;
+}
+
+tr_err store_token_create_given(struct db *db, struct arena *a,
+                                const char *kind, const char *subject,
+                                const char *description, const char *created_by,
+                                const char *secret, struct st_token *out,
+                                struct tr_errbuf *eb)
+{
+    char *plain = NULL;
+    struct db_conn *c = db_acquire(db);
+    tr_err e = insert(c, a, kind, subject, description, created_by, NULL,
+                      secret, out, &plain, eb);
     db_release(c);
     return e;
 }
@@ -103,7 +119,7 @@ tr_err store_token_replace(struct db *db, struct arena *a, const char *kind,
                  subject);
     if (e == TR_OK)
         e = insert(c, a, kind, subject, description, created_by, expired_at,
-                   out, secret, eb);
+                   NULL, out, secret, eb);
     if (e == TR_OK)
         e = db_commit(c, eb);
     db_release(c); /* rolls back if still open */
