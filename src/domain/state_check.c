@@ -2,9 +2,9 @@
  * state_check.c - validation and summaries of state files; see
  * state_check.h.
  *
- * Two readers live here.  jansson parses whole documents held in memory
- * for validation and extraction (state files on disk are read by the
- * streaming reader in state_check_stream.c, which shares the checks of
+ * Two readers live here.  state_parse_tree() parses whole documents
+ * with jansson (the reference the streaming reader of
+ * state_check_stream.c is tested against; it shares the checks of
  * state_check_head()).  A small scanner walks the raw text when bytes
  * must be kept exactly (rewriting the serial on rollback): it only needs
  * to skip values, so it never builds a tree.
@@ -217,8 +217,8 @@ static tr_err check_root(struct arena *a, json_t *root, struct state_info *out,
     return e;
 }
 
-tr_err state_parse(struct arena *a, const void *data, size_t len,
-                   struct state_info *out, struct tr_errbuf *eb)
+tr_err state_parse_tree(struct arena *a, const void *data, size_t len,
+                        struct state_info *out, struct tr_errbuf *eb)
 {
     json_error_t err;
     json_t *root = json_loadb(data, len, LOAD_FLAGS, &err);

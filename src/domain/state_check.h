@@ -49,15 +49,18 @@ struct state_info {
                               module, provider}] */
 };
 
-/* Parses and validates a state file held in memory.  TR_ERR_INVALID with
- * a message saying what is wrong when it is not a usable v4 state. */
+/* Parses and validates a state file held in memory, streaming (no tree:
+ * memory beyond the text is its outputs and resource summary).
+ * TR_ERR_INVALID with a message saying what is wrong when it is not a
+ * usable v4 state; the bounds of state_parse_fd() apply. */
 tr_err state_parse(struct arena *a, const void *data, size_t len,
                    struct state_info *out, struct tr_errbuf *eb);
 
 /* Same, reading the file open on fd from its current offset to EOF in
- * blocks, with memory flat in the file's size (state_check_stream.c): it
- * accepts and refuses what state_parse() does, with the same messages for
- * a state that is JSON but not a usable one, except beyond its bounds:
+ * blocks, with memory flat in the file's size (state_check_stream.c).
+ * Both accept and refuse what a whole jansson tree would, with the same
+ * messages for a state that is JSON but not a usable one, except beyond
+ * their bounds:
  * outputs over 16 MB (TR_ERR_TOO_LARGE), a number over 4096 characters or
  * a lineage, terraform_version or resource field over 1 MB
  * (TR_ERR_INVALID).  TR_ERR_IO when the file cannot be read. */

@@ -23,6 +23,11 @@
 tr_err state_check_head(struct arena *a, json_t *root, struct state_info *out,
                         struct tr_errbuf *eb);
 
+/* state_parse() by a whole jansson tree: memory grows with the
+ * document.  The reference the streaming reader is tested against. */
+tr_err state_parse_tree(struct arena *a, const void *data, size_t len,
+                        struct state_info *out, struct tr_errbuf *eb);
+
 /* Appends s (n bytes) to b as a JSON string literal.  False when b is
  * full. */
 bool state_dump_string(struct buf *b, const char *s, size_t n);

@@ -1,6 +1,6 @@
 /*
- * state_check_stream.c - the streaming reader behind state_parse_fd(),
- * state_parse_fd_with() and state_is_json_fd().
+ * state_check_stream.c - the streaming reader behind state_parse(),
+ * state_parse_fd(), state_parse_fd_with() and state_is_json_fd().
  *
  * A state file can be hundreds of megabytes, almost all of it resources'
  * attributes that Terrace never reads.  This reader walks the text in
@@ -9,7 +9,8 @@
  *     terraform_version and outputs values (outputs at most
  *     SC_OUTPUTS_MAX bytes, the others SC_FIELD_MAX), which are then
  *     parsed with jansson and checked by state_check_head(), the same
- *     code state_parse() runs, so both accept and reject alike;
+ *     code the tree reader state_parse_tree() runs, so both accept and
+ *     refuse alike;
  *   - per resource: mode, type, name, module, provider and the number of
  *     instances, written straight into the summary text.
  * Memory is flat in the size of the file: one block, the captures above
@@ -728,19 +729,27 @@ static bool scan_root(struct sc *s, struct root *r)
 
 /* ---- entry points ----------------------------------------------------- */
 
-static void sc_init(struct sc *s, int fd, state_block_fn hook, void *arg)
+/* fd >= 0: read from fd; else the len bytes at data are the whole text. */
+static void sc_init(struct sc *s, int fd, const void *data, size_t len,
+                    state_block_fn hook, void *arg)
 {
     memset(s, 0, sizeof(*s));
     s->fd = fd;
     s->hook = hook;
     s->hook_arg = arg;
     s->line = 1;
-    s->block = malloc(SC_BLOCK);
-    if (s->block == NULL) {
-        fprintf(stderr, "fatal: out of memory reading a state\n");
-        abort();
+    if (fd >= 0) {
+        s->block = malloc(SC_BLOCK);
+        if (s->block == NULL) {
+            fprintf(stderr, "fatal: out of memory reading a state\n");
+            abort();
+        }
+        s->p = s->end = s->block;
+    } else {
+        s->p = data;
+        s->end = s->p + len;
     }
-    s->p = s->end = s->block;
+    s->cap_from = s->p;
     buf_init(&s->key, SC_KEY_MAX);
 }
 
@@ -814,9 +823,9 @@ static tr_err finish(struct arena *a, struct sc *s, struct root *r,
     return TR_OK;
 }
 
-tr_err state_parse_fd_with(struct arena *a, int fd, state_block_fn hook,
-                           void *arg, struct state_info *out,
-                           struct tr_errbuf *eb)
+static tr_err parse(struct arena *a, int fd, const void *data, size_t len,
+                    state_block_fn hook, void *arg, struct state_info *out,
+                    struct tr_errbuf *eb)
 {
     struct sc *s = malloc(sizeof(*s));
     struct root *r = calloc(1, sizeof(*r));
@@ -824,7 +833,7 @@ tr_err state_parse_fd_with(struct arena *a, int fd, state_block_fn hook,
         fprintf(stderr, "fatal: out of memory reading a state\n");
         abort();
     }
-    sc_init(s, fd, hook, arg);
+    sc_init(s, fd, data, len, hook, arg);
     for (int f = 0; f < F__N; f++)
         buf_init(&r->raw[f], f == F_OUTPUTS ? SC_OUTPUTS_MAX : SC_FIELD_MAX);
     for (int f = 0; f < R__N; f++)
@@ -845,10 +854,23 @@ tr_err state_parse_fd_with(struct arena *a, int fd, state_block_fn hook,
     return e;
 }
 
+tr_err state_parse_fd_with(struct arena *a, int fd, state_block_fn hook,
+                           void *arg, struct state_info *out,
+                           struct tr_errbuf *eb)
+{
+    return parse(a, fd, NULL, 0, hook, arg, out, eb);
+}
+
 tr_err state_parse_fd(struct arena *a, int fd, struct state_info *out,
                       struct tr_errbuf *eb)
 {
-    return state_parse_fd_with(a, fd, NULL, NULL, out, eb);
+    return parse(a, fd, NULL, 0, NULL, NULL, out, eb);
+}
+
+tr_err state_parse(struct arena *a, const void *data, size_t len,
+                   struct state_info *out, struct tr_errbuf *eb)
+{
+    return parse(a, -1, data, len, NULL, NULL, out, eb);
 }
 
 bool state_is_json_fd(int fd)
@@ -858,7 +880,7 @@ bool state_is_json_fd(int fd)
         fprintf(stderr, "fatal: out of memory reading a state\n");
         abort();
     }
-    sc_init(s, fd, NULL, NULL);
+    sc_init(s, fd, NULL, 0, NULL, NULL);
     bool ok = skip_value(s, 1) && expect_eof(s);
     sc_free(s);
     free(s);

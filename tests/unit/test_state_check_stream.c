@@ -1,10 +1,11 @@
 /*
  * test_state_check_stream.c - unit tests for
- * src/domain/state_check_stream.c: the streaming state reader must
- * accept and refuse exactly what the jansson tree reader (state_parse)
- * does, with the same results.  A corpus of valid and invalid states
- * and a bounded loop of random mutations of a valid one are read both
- * ways and compared; then the reader's own bounds and the block hook.
+ * src/domain/state_check_stream.c: the streaming state reader, from a
+ * file and from memory, must accept and refuse exactly what the jansson
+ * tree reader (state_parse_tree) does, with the same results.  A corpus of
+ * valid and invalid states and a bounded loop of random mutations of a valid
+ * one are read both ways and compared; then the reader's own bounds and the
+ * block hook.
  *
  * SPDX-License-Identifier: MPL-2.0
  */
@@ -22,6 +23,7 @@
 
 #include "core/buf.h"
 #include "domain/state_check.h"
+#include "domain/state_check_int.h"
 
 static const char fixture[] =
     "{\n"
@@ -90,15 +92,17 @@ static void same_str(const char *what, const char *a, const char *b,
                  a, b, len, (int)(len > 400 ? 400 : len), doc);
 }
 
-/* Reads data with both readers and fails on any difference. */
-static void compare(const char *data, size_t len)
+/* Reads data with the tree reader and the streaming one (from a file
+ * when fd, else from memory) and fails on any difference. */
+static void compare_one(const char *data, size_t len, bool fd)
 {
     struct arena *a = arena_new();
     struct state_info t = {0}, s = {0};
     struct tr_errbuf te = {{0}}, se = {{0}};
-    tr_err et = state_parse(a, data, len, &t, &te);
+    tr_err et = state_parse_tree(a, data, len, &t, &te);
     to_file(data, len);
-    tr_err es = state_parse_fd(a, tmp_fd, &s, &se);
+    tr_err es = fd ? state_parse_fd(a, tmp_fd, &s, &se)
+                   : state_parse(a, data, len, &s, &se);
     if (et != es)
         fail_msg("tree %d (%s), stream %d (%s); doc (%zu bytes): %.*s", et,
                  te.msg, es, se.msg, len, (int)(len > 400 ? 400 : len), data);
@@ -133,11 +137,17 @@ static void compare(const char *data, size_t len)
         assert_int_equal(t.nresources, s.nresources);
         same_str("resources", t.resources, s.resources, data, len);
     }
+    arena_destroy(a);
+}
+
+static void compare(const char *data, size_t len)
+{
+    compare_one(data, len, true);
+    compare_one(data, len, false);
     to_file(data, len);
     if (state_is_json(data, len) != state_is_json_fd(tmp_fd))
         fail_msg("state_is_json differs on (%zu bytes): %.*s", len,
                  (int)(len > 400 ? 400 : len), data);
-    arena_destroy(a);
 }
 
 static void compare_str(const char *s)
