@@ -40,7 +40,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         with open(p, "rb") as f:
             self.send_response(200)
-            self.send_header("Content-Length", str(os.fstat(f.fileno()).st_size))
+            size = os.fstat(f.fileno()).st_size
+            self.send_header("Content-Length", str(size))
             self.send_header("Content-Type", "application/json")
             self.end_headers()
             shutil.copyfileobj(f, self.wfile, CHUNK)
