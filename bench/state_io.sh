@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # state_io.sh - upload and download of a ~100 MB state file through the
 # upload-URL flow the newer CLIs use, timed with hyperfine next to a plain
-# cp of the same file on the same disk (with and without fsync) and a
-# cat > /dev/null read.  Demo role (SQLite metadata, blobs on local disk).
-# Prints a markdown section on stdout.
+# cp of the same file on the same disk (with and without fsync), a
+# cat > /dev/null read, and a PUT and GET of the same bytes through a
+# plain HTTPS file server (bench/plain_https.py, the demo's certificate).
+# Demo role (SQLite metadata, blobs on local disk).  Peak RSS (VmHWM) is
+# taken per phase: the daemon is restarted on the same data directory
+# between the uploads and the downloads.  Prints a markdown section on
+# stdout.
 #
 #   Upload, per run:  (untimed) bump the serial in place, POST
 #     /workspaces/:id/state-versions {serial, md5, lineage} with no `state`
@@ -79,6 +83,7 @@ local label=$1
 local R=$BENCH_TMP/$label
 mkdir -p "$R"
 bench_start "state-$label" demo
+hwm_idle=$(awk '/^VmHWM:/ { print $2 }' "/proc/$D_PID/status")
 bench_setup_ws bench ws-state
 api POST "/api/v2/workspaces/$WS_ID/actions/lock" \
   '{"reason":"state_io benchmark"}' >/dev/null
@@ -119,6 +124,11 @@ blog "cp x$RUNS"
   --prepare "rm -f $BENCH_TMP/copy" -n "cp + fsync" \
   "cp $F $BENCH_TMP/copy && sync $BENCH_TMP/copy" >&2
 state_check_last
+# a fresh process for the downloads, so their peak is their own
+bench_stop
+bench_start "state-$label" demo
+hwm_idle2=$(awk '/^VmHWM:/ { print $2 }' "/proc/$D_PID/status")
+export D_CA D_TOKEN D_URL
 cur=$(api GET "/api/v2/workspaces/$WS_ID/current-state-version")
 serial_cur=$(jq -r .data.attributes.serial <<<"$cur")
 DL=$(jq -r '.data.attributes["hosted-state-download-url"]' <<<"$cur")
@@ -145,7 +155,7 @@ rss=$(bench_rss_kb "$D_PID")
 bench_stop
 
 echo "$PROBE $UP_RUNS $((hwm_up / 1024)) $((hwm / 1024)) $((rss / 1024))" \
-  >"$R/facts"
+  "$((hwm_idle / 1024)) $((hwm_idle2 / 1024))" >"$R/facts"
 }
 
 if [ -n "${BENCH_BASELINE:-}" ]; then
@@ -157,7 +167,39 @@ if [ -n "${BENCH_BASELINE:-}" ]; then
   BENCH_BUILD=$MAIN_BUILD
 fi
 measure this
-read -r PROBE UP_RUNS HWM_UP HWM RSS <"$BENCH_TMP/this/facts"
+read -r PROBE UP_RUNS HWM_UP HWM RSS IDLE_UP IDLE_DOWN <"$BENCH_TMP/this/facts"
+
+# The same bytes through a plain HTTPS file server with the demo's
+# certificate: what moving them costs without Terrace.
+plain() {
+  local port tls=$BENCH_TMP/state-this/data/tls pid i
+  port=$(bench_free_port)
+  mkdir -p "$BENCH_TMP/plain"
+  python3 "$BENCH_ROOT/bench/plain_https.py" "$tls/server.pem" \
+    "$tls/server-key.pem" "$BENCH_TMP/plain" "$port" \
+    >"$BENCH_TMP/plain.out" 2>&1 &
+  pid=$!
+  BENCH_PIDS+=("$pid")
+  for i in $(seq 1 100); do
+    grep -q ready "$BENCH_TMP/plain.out" 2>/dev/null && break
+    sleep 0.1
+  done
+  local url=https://127.0.0.1:$port/state.json
+  blog "plain HTTPS server: PUT and GET x$RUNS"
+  "${HF[@]}" --runs "$RUNS" --warmup 1 --export-json "$BENCH_TMP/plain.json" \
+    -n "plain HTTPS server: PUT" \
+    "curl -sSf --cacert $tls/ca.pem -X PUT -H 'Expect:' \
+     --data-binary @$F $url -o /dev/null" \
+    --prepare "rm -f $BENCH_TMP/download.json" -n "plain HTTPS server: GET" \
+    "curl -sSf --cacert $tls/ca.pem -o $BENCH_TMP/download.json $url" >&2
+  cmp -s "$F" "$BENCH_TMP/download.json" || {
+    echo "plain server returned other bytes" >&2
+    exit 1
+  }
+  kill "$pid"
+}
+HF=(hyperfine --shell bash --style basic)
+plain
 
 rows() {
   jq -r --argjson size "$SIZE" --arg who "${2:-}" '.results[] |
@@ -178,14 +220,16 @@ Upload = curl PUT to the signed upload URL (untimed before each run:
 serial bump + md5 + POST state-versions; the version is checked
 "finalized" afterwards); download = curl GET of hosted-state-download-url
 with the Bearer token, md5 verified. File, blob store and copies on the
-same disk ($(df --output=source "$BENCH_TMP" | tail -n1)). terraced peak RSS (VmHWM): $HWM_UP MB
-after the uploads, $HWM MB after the downloads; RSS at the end
-$RSS MB.$(if [ -n "${BENCH_BASELINE:-}" ]; then
-  read -r _ _ bu bd br <"$BENCH_TMP/baseline/facts"
+same disk ($(df --output=source "$BENCH_TMP" | tail -n1)). terraced peak RSS (VmHWM; the
+daemon is restarted between the phases): $HWM_UP MB after the uploads
+($IDLE_UP MB before them), $HWM MB after the downloads ($IDLE_DOWN MB
+before them); RSS at the end $RSS MB.$(if [ -n "${BENCH_BASELINE:-}" ]; then
+  read -r _ _ bu bd br biu bid <"$BENCH_TMP/baseline/facts"
   echo " Baseline $BASE_REV (built from \`git archive\`, measured first"
-  echo "in the same run): peak RSS $bu MB after the uploads, $bd MB after the"
-  echo "downloads, $br MB at the end."
-fi)
+  echo "in the same run): peak RSS $bu MB after the uploads ($biu before),"
+  echo "$bd MB after the downloads ($bid before), $br MB at the end."
+fi) The plain server is bench/plain_https.py (Python, OpenSSL, 1 MB
+reads and writes, the demo's certificate), curl on the same file.
 
 | command | mean s | stddev s | min s | MB/s |
 |---|---:|---:|---:|---:|
@@ -197,4 +241,5 @@ fi
 rows "$BENCH_TMP/this/up.json"
 rows "$BENCH_TMP/this/cp.json"
 rows "$BENCH_TMP/this/down.json"
+rows "$BENCH_TMP/plain.json"
 echo

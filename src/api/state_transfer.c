@@ -20,7 +20,6 @@
  *
  * SPDX-License-Identifier: MPL-2.0
  */
-#include <errno.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -66,26 +65,26 @@ void api_sv_json_download(struct http_req *r)
     download(r, true);
 }
 
-/* md5 and sha256 of the spooled body, reading it back from the start. */
-static bool spool_digest(struct http_req *r, char **md5, char **sha)
+static void digest_block(void *arg, const void *data, size_t len)
+{
+    digest_stream_update(arg, data, len);
+}
+
+/* One pass over the spooled body: its md5 and sha256, and the state
+ * checked as it streams by (state_parse_fd_with reads to the end even
+ * when it refuses the state, so the digests are always whole).  False
+ * when the spool cannot be read (answered). */
+static bool spool_check(struct http_req *r, struct state_info *si,
+                        tr_err *parse, struct tr_errbuf *eb, char **md5,
+                        char **sha)
 {
     struct digest_stream *d = digest_stream_new(r->arena);
-    char buf[65536];
-    uint64_t off = 0;
-    for (;;) {
-        ssize_t n = pread(r->spool_fd, buf, sizeof(buf), (off_t)off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            log_error("rid=%s cannot read spooled upload: %s", r->request_id,
-                      strerror(errno));
-            http_fail(r, TR_ERR_IO, NULL);
-            return false;
-        }
-        if (n == 0)
-            break;
-        digest_stream_update(d, buf, (size_t)n);
-        off += (uint64_t)n;
+    *parse =
+        state_parse_fd_with(r->arena, r->spool_fd, digest_block, d, si, eb);
+    if (*parse == TR_ERR_IO) {
+        log_error("rid=%s %s", r->request_id, eb->msg);
+        http_fail(r, TR_ERR_IO, NULL);
+        return false;
     }
     digest_stream_final(d, r->arena, md5, sha);
     return true;
@@ -124,7 +123,8 @@ void api_sv_upload(struct http_req *r)
             arena_printf(r->arena, "state version %s is %s", sv.id, sv.status));
         return;
     }
-    if (!spool_digest(r, &md5, &sha))
+    tr_err e;
+    if (!spool_check(r, &si, &e, &eb, &md5, &sha))
         return;
     if (!digest_equal(md5, sv.md5)) {
         http_error(r, 422, NULL,
@@ -132,7 +132,6 @@ void api_sv_upload(struct http_req *r)
                    "version's md5");
         return;
     }
-    tr_err e = state_parse_fd(r->arena, r->spool_fd, &si, &eb);
     if (e == TR_OK) /* early answer; finalize checks again */
         e = store_sv_check(r->srv->db, r->arena, sv.workspace_id, sv.serial,
                            *sv.lineage ? sv.lineage : si.lineage, sv.md5,

@@ -2,23 +2,24 @@
  * state_check.c - validation and summaries of state files; see
  * state_check.h.
  *
- * Two readers live here.  jansson parses whole documents for validation
- * and extraction.  A small scanner walks the raw text when bytes must be
- * kept exactly (rewriting the serial on rollback): it only needs to skip
- * values, so it never builds a tree.
+ * Two readers live here.  state_parse_tree() parses whole documents
+ * with jansson (the reference the streaming reader of
+ * state_check_stream.c is tested against; it shares the checks of
+ * state_check_head()).  A small scanner walks the raw text when bytes
+ * must be kept exactly (rewriting the serial on rollback): it only needs
+ * to skip values, so it never builds a tree.
  *
  * SPDX-License-Identifier: MPL-2.0
  */
 #include "domain/state_check.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "core/buf.h"
+#include "domain/state_check_int.h"
 
 #define LOAD_FLAGS (JSON_ALLOW_NUL | JSON_DECODE_ANY)
 #define SCAN_DEPTH 2048
@@ -46,31 +47,6 @@ json_t *state_json_load(const char *text, size_t len)
     json_t *j = json_loadb(text, len, LOAD_FLAGS, &err);
     if (j == NULL && overflowed(&err))
         j = json_loadb(text, len, LOAD_FLAGS | JSON_DECODE_INT_AS_REAL, &err);
-    return j;
-}
-
-/* jansson's json_loadfd() reads one byte per read(2); this feeds it whole
- * blocks instead. */
-static size_t read_block(void *buf, size_t len, void *arg)
-{
-    int fd = *(int *)arg;
-    for (;;) {
-        ssize_t n = read(fd, buf, len);
-        if (n >= 0)
-            return (size_t)n;
-        if (errno != EINTR)
-            return (size_t)-1;
-    }
-}
-
-static json_t *load_fd(int fd, json_error_t *err)
-{
-    off_t start = lseek(fd, 0, SEEK_CUR);
-    json_t *j = json_load_callback(read_block, &fd, LOAD_FLAGS, err);
-    if (j == NULL && overflowed(err) && start >= 0 &&
-        lseek(fd, start, SEEK_SET) == start)
-        j = json_load_callback(read_block, &fd,
-                               LOAD_FLAGS | JSON_DECODE_INT_AS_REAL, err);
     return j;
 }
 
@@ -198,8 +174,8 @@ static tr_err check_resources(struct arena *a, json_t *res,
     return TR_OK;
 }
 
-static tr_err check_root(struct arena *a, json_t *root, struct state_info *out,
-                         struct tr_errbuf *eb)
+tr_err state_check_head(struct arena *a, json_t *root, struct state_info *out,
+                        struct tr_errbuf *eb)
 {
     struct state_info si = {.lineage = "", .terraform_version = ""};
     if (!json_is_object(root))
@@ -228,14 +204,21 @@ static tr_err check_root(struct arena *a, json_t *root, struct state_info *out,
         si.terraform_version = arena_strdup(a, json_string_value(tv));
     tr_err e = check_outputs(a, json_object_get(root, "outputs"), &si, eb);
     if (e == TR_OK)
-        e = check_resources(a, json_object_get(root, "resources"), &si, eb);
-    if (e == TR_OK)
         *out = si;
     return e;
 }
 
-tr_err state_parse(struct arena *a, const void *data, size_t len,
-                   struct state_info *out, struct tr_errbuf *eb)
+static tr_err check_root(struct arena *a, json_t *root, struct state_info *out,
+                         struct tr_errbuf *eb)
+{
+    tr_err e = state_check_head(a, root, out, eb);
+    if (e == TR_OK)
+        e = check_resources(a, json_object_get(root, "resources"), out, eb);
+    return e;
+}
+
+tr_err state_parse_tree(struct arena *a, const void *data, size_t len,
+                        struct state_info *out, struct tr_errbuf *eb)
 {
     json_error_t err;
     json_t *root = json_loadb(data, len, LOAD_FLAGS, &err);
@@ -250,29 +233,9 @@ tr_err state_parse(struct arena *a, const void *data, size_t len,
     return check_root(a, root, out, eb);
 }
 
-tr_err state_parse_fd(struct arena *a, int fd, struct state_info *out,
-                      struct tr_errbuf *eb)
-{
-    json_error_t err;
-    json_t *root = own(a, load_fd(fd, &err));
-    if (root == NULL)
-        return tr_fail(eb, TR_ERR_INVALID,
-                       "state is not valid JSON: %s at line %d", err.text,
-                       err.line);
-    return check_root(a, root, out, eb);
-}
-
 bool state_is_json(const void *data, size_t len)
 {
     json_t *j = state_json_load(data, len);
-    json_decref(j);
-    return j != NULL;
-}
-
-bool state_is_json_fd(int fd)
-{
-    json_error_t err;
-    json_t *j = load_fd(fd, &err);
     json_decref(j);
     return j != NULL;
 }
@@ -435,7 +398,7 @@ static bool put(struct buf *b, const char *s, size_t n)
     return buf_append(b, s, n) == TR_OK;
 }
 
-static bool dump_string(struct buf *b, const char *s, size_t n)
+bool state_dump_string(struct buf *b, const char *s, size_t n)
 {
     bool ok = put(b, "\"", 1);
     size_t run = 0;
@@ -500,7 +463,8 @@ static bool dump(struct buf *b, const json_t *j)
         json_object_foreach((json_t *)j, k, v)
         {
             ok = ok && (first || put(b, ",", 1)) &&
-                 dump_string(b, k, strlen(k)) && put(b, ":", 1) && dump(b, v);
+                 state_dump_string(b, k, strlen(k)) && put(b, ":", 1) &&
+                 dump(b, v);
             first = false;
         }
         return ok && put(b, "}", 1);
@@ -512,7 +476,8 @@ static bool dump(struct buf *b, const json_t *j)
         return ok && put(b, "]", 1);
     }
     case JSON_STRING:
-        return dump_string(b, json_string_value(j), json_string_length(j));
+        return state_dump_string(b, json_string_value(j),
+                                 json_string_length(j));
     case JSON_INTEGER:
         snprintf(tmp, sizeof(tmp), "%" JSON_INTEGER_FORMAT,
                  json_integer_value(j));

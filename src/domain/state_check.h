@@ -49,18 +49,38 @@ struct state_info {
                               module, provider}] */
 };
 
-/* Parses and validates a state file held in memory.  TR_ERR_INVALID with
- * a message saying what is wrong when it is not a usable v4 state. */
+/* Parses and validates a state file held in memory, streaming (no tree:
+ * memory beyond the text is its outputs and resource summary).
+ * TR_ERR_INVALID with a message saying what is wrong when it is not a
+ * usable v4 state; the bounds of state_parse_fd() apply. */
 tr_err state_parse(struct arena *a, const void *data, size_t len,
                    struct state_info *out, struct tr_errbuf *eb);
 
-/* Same, reading the file open on fd from its current offset to EOF. */
+/* Same, reading the file open on fd from its current offset to EOF in
+ * blocks, with memory flat in the file's size (state_check_stream.c).
+ * Both accept and refuse what a whole jansson tree would, with the same
+ * messages for a state that is JSON but not a usable one, except beyond
+ * their bounds:
+ * outputs over 16 MB (TR_ERR_TOO_LARGE), a number over 4096 characters or
+ * a lineage, terraform_version or resource field over 1 MB
+ * (TR_ERR_INVALID).  TR_ERR_IO when the file cannot be read. */
 tr_err state_parse_fd(struct arena *a, int fd, struct state_info *out,
                       struct tr_errbuf *eb);
+
+/* Gets each block state_parse_fd_with() reads, in order. */
+typedef void (*state_block_fn)(void *arg, const void *data, size_t len);
+
+/* state_parse_fd() that also hands every block it reads to hook (when not
+ * NULL) and reads to the end of the file even when the state is refused,
+ * so one pass can both check and digest an upload. */
+tr_err state_parse_fd_with(struct arena *a, int fd, state_block_fn hook,
+                           void *arg, struct state_info *out,
+                           struct tr_errbuf *eb);
 
 /* True when data is one well-formed JSON document (any top-level value);
  * for the JSON state and json-state-outputs, which are stored, not read. */
 bool state_is_json(const void *data, size_t len);
+/* The same check on the file open on fd, streaming. */
 bool state_is_json_fd(int fd);
 
 /* A copy of the state text with the top-level "serial" value replaced;

@@ -347,6 +347,45 @@ def test_upload_rejections_change_nothing(admin, anon, ws):
     assert_error(anon.put(up2, raw=notjson), 409)
 
 
+def test_upload_outputs_bound_and_big_attributes(admin, anon, ws):
+    """Uploads are checked streaming: outputs over 16 MB are refused with
+    413 and change nothing; a 20 MB resource attribute is fine and only
+    its summary is kept."""
+    base = make_state(1)
+    assert create(admin, ws, base).status == 201
+    before = snapshot(admin, ws)
+    big_out = make_state(2, outputs={"o": {"value": "x" * (17 << 20),
+                                           "type": "string"}})
+    r = admin.post("/api/v2/workspaces/%s/state-versions" % ws,
+                   sv_body(None, 2, md5(big_out)))
+    assert r.status == 201, r
+    up = r.json["data"]["attributes"]["hosted-state-upload-url"]
+    resp = anon.put(up, raw=big_out)
+    assert_error(resp, 413)
+    assert "outputs are larger than 16 MB" in \
+        resp.json["errors"][0]["detail"]
+    assert snapshot(admin, ws)[:3] == before[:3]
+    pending = admin.get("/api/v2/state-versions/" + r.json["data"]["id"])
+    assert pending.json["data"]["attributes"]["status"] == "pending"
+    res = [{"mode": "managed", "type": "terraform_data", "name": "blob",
+            "provider": "provider[\"terraform.io/builtin/terraform\"]",
+            "instances": [{"attributes": {"input": "y" * (20 << 20)}},
+                          {"attributes": {}}]}]
+    st = make_state(3, resources=res)
+    r = admin.post("/api/v2/workspaces/%s/state-versions" % ws,
+                   sv_body(None, 3, md5(st)))
+    up = r.json["data"]["attributes"]["hosted-state-upload-url"]
+    assert anon.put(up, raw=st).status == 200
+    a = admin.get("/api/v2/state-versions/" + r.json["data"]["id"]) \
+        .json["data"]["attributes"]
+    assert a["status"] == "finalized" and a["size"] == len(st)
+    assert a["resources"] == [{
+        "name": "blob", "type": "terraform_data", "count": 2,
+        "module": "root",
+        "provider": "provider[\"terraform.io/builtin/terraform\"]"}]
+    assert admin.get(a["hosted-state-download-url"]).body == st
+
+
 def test_pending_rechecked_at_upload(admin, anon, ws):
     """A pending version loses to a newer state written meanwhile."""
     st = make_state(5)
