@@ -12,14 +12,17 @@
 #   vault.sh stop DIR        -> stop it and remove DIR
 # Exit 77 when no Go toolchain is there to build it (tests skip).
 #
-# Why Vault 1.14.10: the last release under the MPL.  Its go.mod replaces
-# its api and sdk modules with subdirectories that a module zip leaves
-# out; the proxy serves no pseudo-version at the release's commit, so the
-# build drops those replaces and uses the published versions go.mod
-# requires.  OpenBao cannot be had this way: its v2 tags live under a
-# module path without /v2, which the proxy refuses.
+# Why Vault 1.14.0: the 1.14 line is the last under the MPL.  Its go.mod
+# replaces its api and sdk modules with subdirectories that a module zip
+# leaves out, so the build drops those replaces and uses the versions
+# go.mod requires, which the proxy serves.  1.14.10 was tried first: its
+# go.mod names sdk v0.10.2, but its tree uses sdk functions backported to
+# the release branch that no published sdk version has (the proxy serves
+# no pseudo-version at the release's commit).  OpenBao cannot be had this
+# way: its v2 tags live under a module path without /v2, which the proxy
+# refuses.
 set -euo pipefail
-VAULT_VERSION=1.14.10
+VAULT_VERSION=1.14.0
 CACHE=${TERRACE_CACHE:-$HOME/.cache/terrace}
 BIN="$CACHE/vault-$VAULT_VERSION/vault"
 cmd=${1:?build|start|stop}
@@ -43,10 +46,7 @@ build() {
   rm -rf "$dir"; mkdir -p "$dir"
   cp -r "$src"/. "$dir"/; chmod -R u+w "$dir"
   # the published api and sdk modules at the versions go.mod requires
-  # (sdk: v0.9.2, the release's own sdk API; its go.mod names v0.10.2,
-  # whose event interface it does not implement)
   sed -i -e '/^replace github.com\/hashicorp\/vault\/[a-z/]* => \.\//d' \
-    -e 's#^\(\s*github.com/hashicorp/vault/sdk\) v0.10.2#\1 v0.9.2#' \
     "$dir/go.mod"
   # -checklinkname=0: some of its older dependencies reach into the
   # runtime in ways newer Go toolchains refuse by default.
