@@ -45,7 +45,8 @@ build_packages=(build-essential cmake ninja-build pkg-config git curl ca-certifi
   libcurl4-openssl-dev libarchive-dev libssl-dev libseccomp-dev bubblewrap
   util-linux)
 test_packages=(libcmocka-dev postgresql python3 python3-pytest python3-venv
-  procps "clang-format-${CLANG_FORMAT_VERSION%%.*}" haproxy)
+  procps "clang-format-${CLANG_FORMAT_VERSION%%.*}" haproxy
+  python3-cryptography)
 
 go_ok() {
   command -v go >/dev/null 2>&1 || return 1
@@ -114,6 +115,14 @@ ensure_pytfe() {
   fi
 }
 
+# Vault for tests/vault (built from the Go module proxy by
+# tests/lib/vault.sh, cached).  Failing only warns: run_vault.sh then
+# fails saying so.
+ensure_vault() {
+  bash "$DEPS_ROOT/tests/lib/vault.sh" build >/dev/null ||
+    log "cannot build Vault; tests/vault/run_vault.sh will fail"
+}
+
 case $mode in
 build)
   apt_install "${build_packages[@]}"
@@ -124,6 +133,7 @@ test)
   ensure_tofu
   ensure_go
   ensure_pytfe
+  ensure_vault
   ;;
 *)
   echo "usage: deps.sh build|test" >&2; exit 2 ;;

@@ -10,6 +10,9 @@
 #                               VAULT_ADDR, VAULT_TOKEN (root), VAULT_PID,
 #                               VAULT_ROLE_ID and VAULT_SECRET_ID
 #   vault.sh stop DIR        -> stop it and remove DIR
+# With TERRACE_VAULT_FAKE=1, start runs tests/lib/fake_transit.py (the
+# documented transit API) instead, for machines where Vault cannot be
+# built.
 # Exit 77 when no Go toolchain is there to build it (tests skip).
 #
 # Why Vault 1.14.0: the 1.14 line is the last under the MPL.  Its go.mod
@@ -66,8 +69,33 @@ api() { # METHOD PATH [JSON]
     ${3:+-H 'Content-Type: application/json' -d "$3"} "$addr/v1/$2"
 }
 
+# TERRACE_VAULT_FAKE=1: fake_transit.py instead (no Vault to be had).
+start_fake() {
+  local dir=$1 key=$2
+  mkdir -p "$dir"
+  local port; port=$(free_port)
+  addr="http://127.0.0.1:$port"; token=root-$RANDOM$RANDOM
+  local role=role-$RANDOM$RANDOM secret=secret-$RANDOM$RANDOM
+  setsid python3 "$(dirname "$0")/fake_transit.py" "$port" "$token" \
+    "$role" "$secret" >"$dir/server.log" 2>&1 </dev/null &
+  echo $! >"$dir/pid"
+  local i
+  for i in $(seq 1 100); do
+    curl -fsS "$addr/v1/sys/health" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  api POST "transit/keys/$key" '{"type":"aes256-gcm96"}' >/dev/null
+  log "FAKE transit API (fake_transit.py), not Vault"
+  echo "VAULT_ADDR=$addr"
+  echo "VAULT_TOKEN=$token"
+  echo "VAULT_PID=$(cat "$dir/pid")"
+  echo "VAULT_ROLE_ID=$role"
+  echo "VAULT_SECRET_ID=$secret"
+}
+
 start() {
   local dir=${1:?directory} key=${2:-terrace}
+  if [ "${TERRACE_VAULT_FAKE:-}" = 1 ]; then start_fake "$dir" "$key"; return; fi
   [ -x "$BIN" ] || build >/dev/null
   mkdir -p "$dir"
   local port; port=$(free_port)
