@@ -129,8 +129,9 @@ static void rekey_value(struct rekey *r, struct db_conn *c, const char *table,
     if (e == TR_OK)
         e = envelope_seal(r->keys, a, plain, plen, &fresh, &eb);
     if (e == TR_OK) {
-        char *sql = arena_printf(a, "UPDATE \"%s\" SET \"%s\" = $1 WHERE "
-                                    "\"%s\" = $2",
+        char *sql = arena_printf(a,
+                                 "UPDATE \"%s\" SET \"%s\" = $1 WHERE "
+                                 "\"%s\" = $2",
                                  table, col, col);
         e = db_x(c, a, &affected, &eb, sql, fresh, text);
     }
@@ -261,8 +262,7 @@ static void *feed_main(void *arg)
             if (n < 0 && errno == EINTR)
                 continue;
             if (n <= 0)
-                f->e = tr_fail(&f->eb, TR_ERR_IO, "pipe: %s",
-                               strerror(errno));
+                f->e = tr_fail(&f->eb, TR_ERR_IO, "pipe: %s", strerror(errno));
             else
                 w += (size_t)n;
         }
@@ -410,11 +410,11 @@ static tr_err open_all(struct rekey *r, const struct cfg *c, bool to_vault,
                        struct tr_errbuf *eb)
 {
     char path[PATH_MAX];
-    tr_err e = strcmp(c->role, "demo") == 0
-                   ? (snprintf(path, sizeof(path), "%s/terrace.db",
-                               c->data_dir),
-                      db_open(DB_SQLITE, path, 2, &r->db, eb))
-                   : db_open(DB_PG, c->database_url, 2, &r->db, eb);
+    tr_err e =
+        strcmp(c->role, "demo") == 0
+            ? (snprintf(path, sizeof(path), "%s/terrace.db", c->data_dir),
+               db_open(DB_SQLITE, path, 2, &r->db, eb))
+            : db_open(DB_PG, c->database_url, 2, &r->db, eb);
     if (e != TR_OK)
         return e;
     struct keyring *old = NULL;
@@ -468,8 +468,7 @@ int cli_rekey(int argc, char **argv)
             to = argv[++i];
         else if (strncmp(argv[i], "--to=", 5) == 0)
             to = argv[i] + 5;
-        else if (strcmp(argv[i], "--help") == 0 ||
-                 strcmp(argv[i], "-h") == 0)
+        else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
             to = "help";
         else
             args[n++] = argv[i];

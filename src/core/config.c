@@ -153,7 +153,6 @@ static const char *const secondary_refuses[] = {
     "db-pool",
     "blob-url",
     "kek-file",
-    "vault-addr",
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))

@@ -33,7 +33,7 @@ struct cfg {
     char vault_namespace[256];
     char vault_key[128];
     char vault_mount[128];
-    char tls_cert[512];      /* PEM; default DATA/tls/server.pem */
+    char tls_cert[512]; /* PEM; default DATA/tls/server.pem */
     char tls_key[512];
     char tls[8]; /* on | off */
     char log_level[16];

@@ -15,9 +15,8 @@ struct keys_vault;
 
 /* Connects, authenticates and checks the key (keys_open_vault()); id gets
  * the keyring's id. */
-tr_err keys_vault_open(const struct keys_vault_cfg *vc,
-                       struct keys_vault **out, char id[KEYS_ID_MAX + 1],
-                       struct tr_errbuf *eb);
+tr_err keys_vault_open(const struct keys_vault_cfg *vc, struct keys_vault **out,
+                       char id[KEYS_ID_MAX + 1], struct tr_errbuf *eb);
 void keys_vault_close(struct keys_vault *v);
 tr_err keys_vault_wrap(struct keys_vault *v, struct arena *a,
                        const unsigned char *dek, size_t n, unsigned char **out,

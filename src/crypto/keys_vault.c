@@ -70,10 +70,10 @@ struct keys_vault {
     char secret_id[256];
     bool approle;
     pthread_mutex_t mu;
-    char token[512];  /* under mu */
-    time_t renew_at;  /* under mu; 0: never */
-    time_t expires;   /* under mu; 0: never */
-    atomic_int latest; /* latest key version last read */
+    char token[512];                      /* under mu */
+    time_t renew_at;                      /* under mu; 0: never */
+    time_t expires;                       /* under mu; 0: never */
+    atomic_int latest;                    /* latest key version last read */
     struct cache_slot cache[CACHE_SLOTS]; /* under mu */
     uint64_t clock;                       /* under mu */
 };
@@ -262,25 +262,23 @@ static void set_ttl(struct keys_vault *v, json_int_t ttl)
 /* AppRole login; under mu. */
 static tr_err login(struct keys_vault *v, struct tr_errbuf *eb)
 {
-    json_t *in = json_pack("{ssss}", "role_id", v->role_id, "secret_id",
-                           v->secret_id);
+    json_t *in =
+        json_pack("{ssss}", "role_id", v->role_id, "secret_id", v->secret_id);
     json_t *resp = NULL;
     long status = 0;
-    tr_err e = request(v, "POST", "auth/approle/login", NULL, in, &status,
-                       &resp, eb);
+    tr_err e =
+        request(v, "POST", "auth/approle/login", NULL, in, &status, &resp, eb);
     json_t *auth = json_object_get(resp, "auth");
     const char *tok = json_string_value(json_object_get(auth, "client_token"));
     if (e == TR_OK && (status != 200 || tok == NULL)) {
         char msg[256];
         vault_error(resp, status, msg, sizeof(msg));
-        e = tr_fail(eb, TR_ERR_CONFIG, "vault approle login refused: %s",
-                    msg);
+        e = tr_fail(eb, TR_ERR_CONFIG, "vault approle login refused: %s", msg);
     } else if (e == TR_OK && strlen(tok) >= sizeof(v->token)) {
         e = tr_fail(eb, TR_ERR_CONFIG, "vault token too long");
     } else if (e == TR_OK) {
         snprintf(v->token, sizeof(v->token), "%s", tok);
-        set_ttl(v, json_integer_value(json_object_get(auth,
-                                                      "lease_duration")));
+        set_ttl(v, json_integer_value(json_object_get(auth, "lease_duration")));
     }
     if (tok != NULL)
         OPENSSL_cleanse((char *)tok, strlen(tok));
@@ -322,8 +320,8 @@ static tr_err renew(struct keys_vault *v, struct tr_errbuf *eb)
                        &status, &resp, eb);
     json_decref(in);
     json_t *auth = json_object_get(resp, "auth");
-    json_int_t ttl = json_integer_value(json_object_get(auth,
-                                                        "lease_duration"));
+    json_int_t ttl =
+        json_integer_value(json_object_get(auth, "lease_duration"));
     json_decref(resp);
     if (e != TR_OK)
         return e;
@@ -347,8 +345,8 @@ static tr_err renew(struct keys_vault *v, struct tr_errbuf *eb)
 
 /* Copies a usable token into tok, renewing it first when it is due, or
  * replacing it when forced (Vault refused it). */
-static tr_err get_token(struct keys_vault *v, bool force, char *tok,
-                        size_t n, struct tr_errbuf *eb)
+static tr_err get_token(struct keys_vault *v, bool force, char *tok, size_t n,
+                        struct tr_errbuf *eb)
 {
     pthread_mutex_lock(&v->mu);
     tr_err e = TR_OK;
@@ -419,9 +417,8 @@ tr_err keys_vault_refresh(struct keys_vault *v, struct tr_errbuf *eb)
                     "vault transit key %s cannot encrypt (use aes256-gcm96)",
                     v->key);
     else if (e == TR_OK)
-        atomic_store(&v->latest,
-                     (int)json_integer_value(
-                         json_object_get(d, "latest_version")));
+        atomic_store(&v->latest, (int)json_integer_value(
+                                     json_object_get(d, "latest_version")));
     json_decref(resp);
     return e;
 }
@@ -432,17 +429,17 @@ static void make_id(const struct keys_vault *v, char *id)
     char name[40];
     size_t n = 0;
     for (const char *p = v->key; *p != '\0' && n < sizeof(name) - 1; p++)
-        name[n++] = isalnum((unsigned char)*p) || *p == '.' || *p == '_' ||
-                            *p == '-'
-                        ? *p
-                        : '_';
+        name[n++] =
+            isalnum((unsigned char)*p) || *p == '.' || *p == '_' || *p == '-'
+                ? *p
+                : '_';
     name[n] = '\0';
     char msg[600];
     int m = snprintf(msg, sizeof(msg), "%s\n%s\n%s", v->ns, v->mount, v->key);
     unsigned char h[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)msg, (size_t)m, h);
-    snprintf(id, KEYS_ID_MAX + 1, "vault-%s-%02x%02x%02x%02x", name, h[0],
-             h[1], h[2], h[3]);
+    snprintf(id, KEYS_ID_MAX + 1, "vault-%s-%02x%02x%02x%02x", name, h[0], h[1],
+             h[2], h[3]);
 }
 
 static tr_err copy_setting(char *dst, size_t n, const char *src,
@@ -459,8 +456,8 @@ static tr_err copy_setting(char *dst, size_t n, const char *src,
 static tr_err copy_cfg(struct keys_vault *v, const struct keys_vault_cfg *c,
                        struct tr_errbuf *eb)
 {
-    tr_err e = copy_setting(v->addr, sizeof(v->addr), c->addr, "vault-addr",
-                            eb);
+    tr_err e =
+        copy_setting(v->addr, sizeof(v->addr), c->addr, "vault-addr", eb);
     if (e == TR_OK)
         e = copy_setting(v->ns, sizeof(v->ns), c->vault_namespace,
                          "vault-namespace", eb);
@@ -499,8 +496,7 @@ static tr_err check_cfg(struct keys_vault *v, struct tr_errbuf *eb)
         strncmp(v->addr, "https://", 8) != 0)
         return tr_fail(eb, TR_ERR_CONFIG,
                        "vault-addr must start with https:// or http://");
-    if (v->key[0] == '\0' || strchr(v->key, '/') != NULL ||
-        v->mount[0] == '\0')
+    if (v->key[0] == '\0' || strchr(v->key, '/') != NULL || v->mount[0] == '\0')
         return tr_fail(eb, TR_ERR_CONFIG,
                        "vault needs --vault-key, the transit key's name");
     v->approle = v->role_id[0] != '\0';
@@ -516,9 +512,8 @@ static tr_err check_cfg(struct keys_vault *v, struct tr_errbuf *eb)
     return TR_OK;
 }
 
-tr_err keys_vault_open(const struct keys_vault_cfg *vc,
-                       struct keys_vault **out, char id[KEYS_ID_MAX + 1],
-                       struct tr_errbuf *eb)
+tr_err keys_vault_open(const struct keys_vault_cfg *vc, struct keys_vault **out,
+                       char id[KEYS_ID_MAX + 1], struct tr_errbuf *eb)
 {
     struct keys_vault *v = calloc(1, sizeof(*v));
     if (v == NULL)
@@ -702,12 +697,11 @@ tr_err keys_vault_hmac(struct keys_vault *v, const void *msg, size_t n,
     size_t rlen = 0;
     if (e == TR_OK && (status != 200 || mac == NULL))
         e = answer_error(resp, status, "hmac", eb);
-    else if (e == TR_OK &&
-             (strncmp(mac, prefix, strlen(prefix)) != 0 ||
-              digest_b64_decode(tmp, mac + strlen(prefix),
-                                strlen(mac) - strlen(prefix), &raw,
-                                &rlen) != TR_OK ||
-              rlen != KEYS_DERIVED_LEN))
+    else if (e == TR_OK && (strncmp(mac, prefix, strlen(prefix)) != 0 ||
+                            digest_b64_decode(tmp, mac + strlen(prefix),
+                                              strlen(mac) - strlen(prefix),
+                                              &raw, &rlen) != TR_OK ||
+                            rlen != KEYS_DERIVED_LEN))
         e = tr_fail(eb, TR_ERR_CRYPTO, "vault sent an unusable hmac");
     if (e == TR_OK)
         memcpy(out, raw, KEYS_DERIVED_LEN);

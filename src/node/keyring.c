@@ -28,8 +28,8 @@ void node_kek_path(const struct cfg *c, char *out, size_t n)
         snprintf(out, n, "%s/kek", c->data_dir);
 }
 
-tr_err node_keyring_file(const struct cfg *c, bool create,
-                         struct keyring **out, struct tr_errbuf *eb)
+tr_err node_keyring_file(const struct cfg *c, bool create, struct keyring **out,
+                         struct tr_errbuf *eb)
 {
     char path[PATH_MAX];
     node_kek_path(c, path, sizeof(path));

@@ -32,8 +32,8 @@ struct keyring;
 void node_kek_path(const struct cfg *c, char *out, size_t n);
 /* The key file's keyring; made when missing only if create (else
  * TR_ERR_NOT_FOUND). */
-tr_err node_keyring_file(const struct cfg *c, bool create,
-                         struct keyring **out, struct tr_errbuf *eb);
+tr_err node_keyring_file(const struct cfg *c, bool create, struct keyring **out,
+                         struct tr_errbuf *eb);
 /* The Vault keyring of the vault-* settings (VAULT_TOKEN when no token
  * file or AppRole is set).  TR_ERR_UNAVAILABLE: Vault cannot be reached. */
 tr_err node_keyring_vault(const struct cfg *c, struct keyring **out,

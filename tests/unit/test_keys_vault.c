@@ -50,8 +50,7 @@ static size_t sink(char *p, size_t size, size_t n, void *arg)
 }
 
 /* A request to Vault with the root token; the reply's JSON (or NULL). */
-static json_t *root_call(const char *method, const char *path,
-                         const char *body)
+static json_t *root_call(const char *method, const char *path, const char *body)
 {
     char url[512], hdr[512];
     snprintf(url, sizeof(url), "%s/v1/%s", ADDR, path);
@@ -118,30 +117,28 @@ static void test_wrap_round_trip(void **state)
         dek[i] = (unsigned char)(i * 13 + 5);
     unsigned char *w = NULL;
     size_t wlen = 0;
-    assert_int_equal(keys_wrap(k, a, dek, sizeof(dek), &w, &wlen, NULL),
-                     TR_OK);
+    assert_int_equal(keys_wrap(k, a, dek, sizeof(dek), &w, &wlen, NULL), TR_OK);
     assert_true(wlen > 8 && memcmp(w, "vault:v", 7) == 0);
     /* the plaintext key is nowhere in what is stored */
     assert_null(memmem(w, wlen, dek, sizeof(dek)));
-    assert_int_equal(keys_unwrap(k, keys_id(k), w, wlen, back, sizeof(back),
-                                 NULL),
-                     TR_OK);
+    assert_int_equal(
+        keys_unwrap(k, keys_id(k), w, wlen, back, sizeof(back), NULL), TR_OK);
     assert_memory_equal(dek, back, sizeof(dek));
     assert_true(keys_is_current(k, keys_id(k), w, wlen));
     /* a changed character of the ciphertext: refused by Vault */
     unsigned char *bad = arena_memdup(a, w, wlen);
     bad[wlen - 3] = bad[wlen - 3] == 'A' ? 'B' : 'A';
     struct tr_errbuf eb = {{0}};
-    assert_int_equal(keys_unwrap(k, keys_id(k), bad, wlen, back,
-                                 sizeof(back), &eb),
-                     TR_ERR_CRYPTO);
+    assert_int_equal(
+        keys_unwrap(k, keys_id(k), bad, wlen, back, sizeof(back), &eb),
+        TR_ERR_CRYPTO);
     assert_non_null(strstr(eb.msg, "decrypt"));
     /* another key id, and something that is not transit ciphertext */
     assert_int_equal(keys_unwrap(k, "local-0011223344556677", w, wlen, back,
                                  sizeof(back), NULL),
                      TR_ERR_CRYPTO);
-    assert_int_equal(keys_unwrap(k, keys_id(k), (const unsigned char *)"xx",
-                                 2, back, sizeof(back), NULL),
+    assert_int_equal(keys_unwrap(k, keys_id(k), (const unsigned char *)"xx", 2,
+                                 back, sizeof(back), NULL),
                      TR_ERR_CRYPTO);
     /* values and objects sealed through it */
     char *text = NULL, *plain = NULL;
@@ -168,14 +165,12 @@ static void test_sealed_object(void **state)
     off_t size = lseek(fd, 0, SEEK_END);
     struct sealed_reader *r = NULL;
     uint64_t plen = 0;
-    assert_int_equal(sealed_reader_open(k, fd, (uint64_t)size, &r, &plen,
-                                        NULL),
+    assert_int_equal(sealed_reader_open(k, fd, (uint64_t)size, &r, &plen, NULL),
                      TR_OK);
     assert_int_equal(plen, sizeof(data));
     static char back[sizeof(data)];
     size_t got = 0;
-    assert_int_equal(sealed_reader_pread(r, back, sizeof(back), 0, &got,
-                                         NULL),
+    assert_int_equal(sealed_reader_pread(r, back, sizeof(back), 0, &got, NULL),
                      TR_OK);
     assert_int_equal(got, sizeof(data));
     assert_memory_equal(back, data, sizeof(data));
@@ -192,16 +187,14 @@ static void test_rotation_and_derive(void **state)
     struct arena *a = arena_new();
     unsigned char d1[KEYS_DERIVED_LEN], d2[KEYS_DERIVED_LEN];
     unsigned char d3[KEYS_DERIVED_LEN];
-    assert_int_equal(keys_derive(k, "url-signing", "salt", 4, d1, NULL),
-                     TR_OK);
+    assert_int_equal(keys_derive(k, "url-signing", "salt", 4, d1, NULL), TR_OK);
     assert_int_equal(keys_derive(k, "url-signing", "salt2", 5, d3, NULL),
                      TR_OK);
     assert_memory_not_equal(d1, d3, sizeof(d1));
     unsigned char dek[KEYS_DEK_LEN] = {1, 2, 3}, back[KEYS_DEK_LEN];
     unsigned char *w1 = NULL, *w2 = NULL;
     size_t l1 = 0, l2 = 0;
-    assert_int_equal(keys_wrap(k, a, dek, sizeof(dek), &w1, &l1, NULL),
-                     TR_OK);
+    assert_int_equal(keys_wrap(k, a, dek, sizeof(dek), &w1, &l1, NULL), TR_OK);
     assert_int_equal(memcmp(w1, "vault:v1:", 9), 0);
     char path[256];
     snprintf(path, sizeof(path), "transit/keys/%s/rotate", name);
@@ -210,17 +203,14 @@ static void test_rotation_and_derive(void **state)
     assert_true(keys_is_current(k, keys_id(k), w1, l1));
     assert_int_equal(keys_refresh(k, NULL), TR_OK);
     assert_false(keys_is_current(k, keys_id(k), w1, l1));
-    assert_int_equal(keys_wrap(k, a, dek, sizeof(dek), &w2, &l2, NULL),
-                     TR_OK);
+    assert_int_equal(keys_wrap(k, a, dek, sizeof(dek), &w2, &l2, NULL), TR_OK);
     assert_int_equal(memcmp(w2, "vault:v2:", 9), 0);
     assert_true(keys_is_current(k, keys_id(k), w2, l2));
-    assert_int_equal(keys_unwrap(k, keys_id(k), w1, l1, back, sizeof(back),
-                                 NULL),
-                     TR_OK);
+    assert_int_equal(
+        keys_unwrap(k, keys_id(k), w1, l1, back, sizeof(back), NULL), TR_OK);
     assert_memory_equal(back, dek, sizeof(dek));
     /* derived keys stay what they were: version 1 is pinned */
-    assert_int_equal(keys_derive(k, "url-signing", "salt", 4, d2, NULL),
-                     TR_OK);
+    assert_int_equal(keys_derive(k, "url-signing", "salt", 4, d2, NULL), TR_OK);
     assert_memory_equal(d1, d2, sizeof(d1));
     /* another keyring on the same key derives the same */
     struct keyring *k2 = open_token(ROOT, name);
@@ -275,10 +265,8 @@ static void test_approle(void **state)
     const char *secret = env("TERRACE_TEST_VAULT_SECRET_ID");
     if (role == NULL || secret == NULL)
         skip();
-    struct keys_vault_cfg vc = {.addr = ADDR,
-                                .role_id = role,
-                                .secret_id = secret,
-                                .key = "terrace"};
+    struct keys_vault_cfg vc = {
+        .addr = ADDR, .role_id = role, .secret_id = secret, .key = "terrace"};
     struct keyring *k = NULL;
     struct tr_errbuf eb = {{0}};
     assert_int_equal(keys_open_vault(&vc, &k, &eb), TR_OK);
@@ -312,8 +300,7 @@ static void test_token_renewed(void **state)
     size_t wlen = 0;
     /* past two thirds of the TTL: this use renews it */
     usleep(4500 * 1000);
-    assert_int_equal(keys_wrap(k, a, dek, sizeof(dek), &w, &wlen, NULL),
-                     TR_OK);
+    assert_int_equal(keys_wrap(k, a, dek, sizeof(dek), &w, &wlen, NULL), TR_OK);
     /* past the first TTL: works only because it was renewed */
     usleep(3000 * 1000);
     struct tr_errbuf eb = {{0}};
@@ -331,9 +318,8 @@ static void test_open_refused(void **state)
     struct keyring *k = NULL;
     struct tr_errbuf eb = {{0}};
     /* nothing listens there */
-    struct keys_vault_cfg vc = {.addr = "http://127.0.0.1:9",
-                                .token = ROOT,
-                                .key = "terrace"};
+    struct keys_vault_cfg vc = {
+        .addr = "http://127.0.0.1:9", .token = ROOT, .key = "terrace"};
     assert_int_equal(keys_open_vault(&vc, &k, &eb), TR_ERR_UNAVAILABLE);
     assert_non_null(strstr(eb.msg, "cannot reach vault at http://127.0.0.1:9"));
     /* no such key */
