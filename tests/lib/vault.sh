@@ -99,12 +99,10 @@ start() {
   [ -x "$BIN" ] || build >/dev/null
   mkdir -p "$dir"
   local port; port=$(free_port)
-  local cport; cport=$(free_port)
   addr="http://127.0.0.1:$port"; token=root-$RANDOM$RANDOM
   cat >"$dir/config.hcl" <<EOF
 disable_mlock = true
 ui = false
-cluster_addr = "https://127.0.0.1:$cport"
 EOF
   # HOME in DIR: dev mode writes a token helper file into HOME.
   HOME="$dir" VAULT_LOG_LEVEL=warn setsid "$BIN" server -dev \
@@ -127,6 +125,7 @@ import json, sys
 k = sys.argv[1]
 p = "\n".join("path \"transit/%s/%s\" { capabilities = [\"create\", \"update\", \"read\"] }" % (op, k)
               for op in ("encrypt", "decrypt", "hmac", "keys"))
+p += "\npath \"transit/hmac/%s/*\" { capabilities = [\"update\"] }" % k
 print(json.dumps({"policy": p}))' "$key")" >/dev/null
   api POST sys/auth/approle '{"type":"approle"}' >/dev/null
   api POST auth/approle/role/terrace \

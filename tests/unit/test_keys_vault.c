@@ -275,6 +275,10 @@ static void test_approle(void **state)
     assert_int_equal(envelope_seal(k, a, "approle", 7, &text, NULL), TR_OK);
     assert_int_equal(envelope_open(k, a, text, &plain, NULL, NULL), TR_OK);
     assert_string_equal(plain, "approle");
+    /* the policy vault.sh gives the role allows what a node does */
+    unsigned char d[KEYS_DERIVED_LEN];
+    assert_int_equal(keys_derive(k, "url-signing", "s", 1, d, &eb), TR_OK);
+    assert_int_equal(keys_refresh(k, &eb), TR_OK);
     keys_close(k);
     /* a wrong secret id: refused at open, saying so */
     vc.secret_id = "00000000-0000-0000-0000-000000000000";
