@@ -270,9 +270,17 @@ static tr_err login(struct keys_vault *v, struct tr_errbuf *eb)
         request(v, "POST", "auth/approle/login", NULL, in, &status, &resp, eb);
     json_t *auth = json_object_get(resp, "auth");
     const char *tok = json_string_value(json_object_get(auth, "client_token"));
-    if (e == TR_OK && (status != 200 || tok == NULL)) {
+    if (e == TR_ERR_UNAVAILABLE && status == 500) {
+        /* Vault 1.14 answers an unknown secret id with a 500 */
+        e = tr_fail(eb, TR_ERR_CONFIG,
+                    "vault approle login refused: invalid role id or "
+                    "secret id (status 500)");
+    } else if (e == TR_OK && (status != 200 || tok == NULL)) {
         char msg[256];
         vault_error(resp, status, msg, sizeof(msg));
+        /* some answers quote the secret id */
+        if (v->secret_id[0] != '\0' && strstr(msg, v->secret_id) != NULL)
+            snprintf(msg, sizeof(msg), "invalid secret id");
         e = tr_fail(eb, TR_ERR_CONFIG, "vault approle login refused: %s", msg);
     } else if (e == TR_OK && strlen(tok) >= sizeof(v->token)) {
         e = tr_fail(eb, TR_ERR_CONFIG, "vault token too long");

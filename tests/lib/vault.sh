@@ -17,8 +17,10 @@
 #
 # Why Vault 1.14.0: the 1.14 line is the last under the MPL.  Its go.mod
 # replaces its api and sdk modules with subdirectories that a module zip
-# leaves out, so the build drops those replaces and uses the versions
-# go.mod requires, which the proxy serves.  1.14.10 was tried first: its
+# leaves out.  The api modules come at the versions go.mod requires; the
+# sdk it requires is a commit from before the release that lacks what the
+# release uses, so it is sdk v0.9.2 (the first tagged after), relaxed in
+# one check (below).  1.14.10 was tried first: its
 # go.mod names sdk v0.10.2, but its tree uses sdk functions backported to
 # the release branch that no published sdk version has (the proxy serves
 # no pseudo-version at the release's commit).  OpenBao cannot be had this
@@ -48,9 +50,19 @@ build() {
   dir="$CACHE/vault-$VAULT_VERSION/src"
   rm -rf "$dir"; mkdir -p "$dir"
   cp -r "$src"/. "$dir"/; chmod -R u+w "$dir"
-  # the published api and sdk modules at the versions go.mod requires
-  sed -i -e '/^replace github.com\/hashicorp\/vault\/[a-z/]* => \.\//d' \
+  # the published api modules at the versions go.mod requires; the sdk
+  # (see above) as v0.9.2 in ./sdk, where go.mod's replace expects it
+  sed -i -e '/^replace github.com\/hashicorp\/vault\/api[a-z/]* => \.\//d' \
     "$dir/go.mod"
+  local sdk
+  sdk=$(mod_dir "github.com/hashicorp/vault/sdk@v0.9.2")
+  [ -d "$sdk" ] || { log "cannot download vault/sdk"; exit 1; }
+  cp -r "$sdk" "$dir/sdk"; chmod -R u+w "$dir/sdk"
+  # v0.9.2 refuses paths that offer create without an existence check;
+  # some of the release's backends (transit's cache-config among them)
+  # do, as its own sdk allowed: let them
+  sed -i '/defines a CreateOperation but no ExistenceCheck/s/panic(.*$/_ = p/' \
+    "$dir/sdk/framework/backend.go"
   # -checklinkname=0: some of its older dependencies reach into the
   # runtime in ways newer Go toolchains refuse by default.
   (cd "$dir" && GOFLAGS="-mod=mod -buildvcs=false" CGO_ENABLED=0 \

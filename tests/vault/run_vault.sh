@@ -15,7 +15,12 @@ if [ "$rc" = 77 ]; then echo "vault: cannot build Vault here: skipped"; exit 77;
 [ "$rc" = 0 ] || { echo "vault: building Vault failed" >&2; exit 1; }
 dir=$(mktemp -d "${TMPDIR:-/tmp}/terrace-vault-XXXXXX")
 trap 'bash "$src/tests/lib/vault.sh" stop "$dir"' EXIT
-eval "$(bash "$src/tests/lib/vault.sh" start "$dir" terrace)"
+vars=$(bash "$src/tests/lib/vault.sh" start "$dir" terrace) || {
+  echo "vault: the server did not start; its log:" >&2
+  tail -n 30 "$dir/server.log" >&2 || true
+  exit 1
+}
+eval "$vars"
 export TERRACE_TEST_VAULT_ADDR=$VAULT_ADDR
 export TERRACE_TEST_VAULT_TOKEN=$VAULT_TOKEN
 export TERRACE_TEST_VAULT_ROLE_ID=$VAULT_ROLE_ID
