@@ -45,7 +45,8 @@ build_packages=(build-essential cmake ninja-build pkg-config git curl ca-certifi
   libcurl4-openssl-dev libarchive-dev libssl-dev libseccomp-dev bubblewrap
   util-linux)
 test_packages=(libcmocka-dev postgresql python3 python3-pytest python3-venv
-  procps "clang-format-${CLANG_FORMAT_VERSION%%.*}" haproxy openssl)
+  procps "clang-format-${CLANG_FORMAT_VERSION%%.*}" haproxy openssl
+  python3-cryptography)
 
 go_ok() {
   command -v go >/dev/null 2>&1 || return 1
@@ -131,6 +132,14 @@ ensure_azurite() {
     log "cannot install azurite; tests/blob/run_azure.sh will skip"
 }
 
+# Vault for tests/vault (built from the Go module proxy by
+# tests/lib/vault.sh, cached).  Failing only warns: run_vault.sh then
+# fails saying so.
+ensure_vault() {
+  bash "$DEPS_ROOT/tests/lib/vault.sh" build >/dev/null ||
+    log "cannot build Vault; tests/vault/run_vault.sh will fail"
+}
+
 case $mode in
 build)
   apt_install "${build_packages[@]}"
@@ -143,6 +152,7 @@ test)
   ensure_pytfe
   ensure_fake_gcs
   ensure_azurite
+  ensure_vault
   ;;
 *)
   echo "usage: deps.sh build|test" >&2; exit 2 ;;

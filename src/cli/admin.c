@@ -8,6 +8,8 @@
  *   terrace admin [options] org create --name N --email E [--owner USER]
  *   terrace admin [options] tool-versions add --version V --path P
  *   terrace admin [options] join-token [--rotate]
+ *   terrace admin rekey --to vault|file [SETTINGS] (rekey.c: works on the
+ *   database and blob store directly, with the nodes' settings)
  *
  * options: --url URL (default https://127.0.0.1:8443), --token-file F
  * (default ./terrace-data/admin-token, or the TERRACE_TOKEN variable when
@@ -84,7 +86,11 @@ static void usage(void)
             "node)\n"
             "  join-token [--rotate]\n"
             "        print the cluster's join token (a primary's); --rotate "
-            "replaces it\n\n"
+            "replaces it\n"
+            "  rekey --to vault|file [SETTINGS]\n"
+            "        seal stored data again under a new key-encryption key "
+            "(see\n"
+            "        terrace admin rekey --help)\n\n"
             "options:\n"
             "  --url URL          node URL (default " DEFAULT_URL ")\n"
             "  --token-file F     site-admin token (default " DEFAULT_TOKEN_FILE
@@ -534,6 +540,8 @@ static int join_token(const struct admin_ctx *c, const struct args *a)
 
 int cli_admin(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "rekey") == 0)
+        return cli_rekey(argc - 1, argv + 1);
     struct args a = {0};
     int rc = parse_args(argc, argv, &a);
     if (rc != 0) {

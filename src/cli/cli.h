@@ -14,6 +14,8 @@
 /* `terrace admin ...`: users, tokens and organizations over the REST API.
  * argv[0] is "admin".  See the usage text in admin.c. */
 int cli_admin(int argc, char **argv);
+/* `terrace admin rekey` (rekey.c): argv[0] is "rekey". */
+int cli_rekey(int argc, char **argv);
 
 /* `terrace lb haproxy-config ...` (lb.c).  argv[0] is "lb". */
 int cli_lb(int argc, char **argv);

@@ -53,6 +53,24 @@ static const struct setting settings[] = {
       "blob store every primary shares: file:///abs/dir, "
       "s3://BUCKET/PREFIX?region=R, gs://BUCKET/PREFIX or "
       "azblob://CONTAINER/PREFIX?account=A (default: DATA/blobs)"),
+    S("vault-addr", "TERRACE_VAULT_ADDR", vault_addr,
+      "Vault holding the key-encryption key (transit engine), "
+      "https://host:8200; unset: the key file"),
+    S("vault-token-file", "TERRACE_VAULT_TOKEN_FILE", vault_token_file,
+      "file holding a Vault token, read again when Vault refuses it "
+      "(default: $VAULT_TOKEN)"),
+    S("vault-role-id", "TERRACE_VAULT_ROLE_ID", vault_role_id,
+      "Vault AppRole role id (log in instead of a token)"),
+    S("vault-secret-id-file", "TERRACE_VAULT_SECRET_ID_FILE",
+      vault_secret_id_file, "file holding the AppRole secret id"),
+    S("vault-ca-file", "TERRACE_VAULT_CA_FILE", vault_ca_file,
+      "CA certificate (PEM) trusted for vault-addr"),
+    S("vault-namespace", "TERRACE_VAULT_NAMESPACE", vault_namespace,
+      "Vault namespace (Enterprise)"),
+    S("vault-mount", "TERRACE_VAULT_MOUNT", vault_mount,
+      "path of the transit engine"),
+    S("vault-key", "TERRACE_VAULT_KEY", vault_key,
+      "name of the transit key (aes256-gcm96)"),
     S("tls", "TERRACE_TLS", tls,
       "on | off (off: TLS ends at the load balancer)"),
     S("tls-cert", "TERRACE_TLS_CERT", tls_cert, "server certificate (PEM)"),
@@ -190,6 +208,7 @@ static void defaults(struct cfg *c)
     strcpy(c->role, "demo");
     strcpy(c->data_dir, "./terrace-data");
     strcpy(c->listen, "127.0.0.1:8443");
+    strcpy(c->vault_mount, "transit");
     strcpy(c->tls, "on");
     strcpy(c->log_level, "info");
     c->threads = 8;

@@ -24,7 +24,16 @@ struct cfg {
     char database_url[1024]; /* libpq conninfo (primary) */
     char kek_file[512];      /* shared KEK file, or "" for DATA/kek */
     char blob_url[1024];     /* file:///abs/dir, or "" for DATA/blobs */
-    char tls_cert[512];      /* PEM; default DATA/tls/server.pem */
+    /* Vault transit as the KEK (crypto/keys.h); "" vault_addr: a file */
+    char vault_addr[512];
+    char vault_token_file[512]; /* or VAULT_TOKEN */
+    char vault_role_id[256];
+    char vault_secret_id_file[512];
+    char vault_ca_file[512];
+    char vault_namespace[256];
+    char vault_key[128];
+    char vault_mount[128];
+    char tls_cert[512]; /* PEM; default DATA/tls/server.pem */
     char tls_key[512];
     char tls[8]; /* on | off */
     char log_level[16];

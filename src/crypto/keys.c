@@ -1,5 +1,7 @@
 /*
- * keys.c - the local-file key-encryption key provider.
+ * keys.c - keyrings: the local-file key-encryption key provider, and the
+ * dispatch to the Vault one (keys_vault.c) and to an old keyring kept
+ * for unwrapping.
  *
  * The KEK is 32 bytes held in malloc'd memory for the life of the
  * keyring and wiped on close.  Its id is "local-" plus 16 hex digits of
@@ -30,10 +32,16 @@
 
 #include "core/util.h"
 #include "crypto/envelope.h"
+#include "crypto/keys_int.h"
+
+enum kind { KIND_LOCAL, KIND_VAULT };
 
 struct keyring {
+    enum kind kind;
     char id[KEYS_ID_MAX + 1];
-    unsigned char kek[KEYS_KEK_LEN];
+    unsigned char kek[KEYS_KEK_LEN]; /* KIND_LOCAL */
+    struct keys_vault *vault;        /* KIND_VAULT */
+    struct keyring *old;             /* unwrap-only, or NULL */
 };
 
 static bool valid_id(const char *id)
@@ -78,10 +86,35 @@ tr_err keys_open_bytes(const unsigned char key[KEYS_KEK_LEN], const char *id,
     return TR_OK;
 }
 
+tr_err keys_open_vault(const struct keys_vault_cfg *vc, struct keyring **out,
+                       struct tr_errbuf *eb)
+{
+    struct keyring *k = calloc(1, sizeof(*k));
+    if (k == NULL)
+        return tr_fail(eb, TR_ERR_NOMEM, "out of memory");
+    k->kind = KIND_VAULT;
+    tr_err e = keys_vault_open(vc, &k->vault, k->id, eb);
+    if (e != TR_OK) {
+        free(k);
+        return e;
+    }
+    *out = k;
+    return TR_OK;
+}
+
+void keys_add_old(struct keyring *k, struct keyring *old)
+{
+    keys_close(k->old);
+    k->old = old;
+}
+
 void keys_close(struct keyring *k)
 {
     if (k == NULL)
         return;
+    keys_close(k->old);
+    if (k->vault != NULL)
+        keys_vault_close(k->vault);
     OPENSSL_cleanse(k, sizeof(*k));
     free(k);
 }
@@ -89,6 +122,27 @@ void keys_close(struct keyring *k)
 const char *keys_id(const struct keyring *k)
 {
     return k->id;
+}
+
+bool keys_holds(const struct keyring *k, const char *id)
+{
+    for (; k != NULL; k = k->old)
+        if (id != NULL && strcmp(id, k->id) == 0)
+            return true;
+    return false;
+}
+
+bool keys_is_current(const struct keyring *k, const char *kek_id,
+                     const unsigned char *w, size_t wlen)
+{
+    if (kek_id == NULL || strcmp(kek_id, k->id) != 0)
+        return false;
+    return k->kind == KIND_LOCAL || keys_vault_is_latest(k->vault, w, wlen);
+}
+
+tr_err keys_refresh(struct keyring *k, struct tr_errbuf *eb)
+{
+    return k->kind == KIND_VAULT ? keys_vault_refresh(k->vault, eb) : TR_OK;
 }
 
 /* ---- the key file ------------------------------------------------------ */
@@ -248,6 +302,8 @@ tr_err keys_derive(const struct keyring *k, const char *purpose,
     msg[n++] = '\n';
     memcpy(msg + n, salt, saltlen);
     n += saltlen;
+    if (k->kind == KIND_VAULT)
+        return keys_vault_hmac(k->vault, msg, n, out, eb);
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned int mlen = 0;
     bool ok =
@@ -270,6 +326,8 @@ tr_err keys_wrap(const struct keyring *k, struct arena *a,
 {
     if (n == 0 || n > WRAP_MAX_DEK)
         return tr_fail(eb, TR_ERR_INTERNAL, "bad data key length");
+    if (k->kind == KIND_VAULT)
+        return keys_vault_wrap(k->vault, a, dek, n, out, outlen, eb);
     char aad[sizeof(WRAP_AAD) + KEYS_ID_MAX];
     int alen = snprintf(aad, sizeof(aad), WRAP_AAD "%s", k->id);
     unsigned char *w = arena_alloc(a, n + ENVELOPE_OVERHEAD);
@@ -286,11 +344,15 @@ tr_err keys_unwrap(const struct keyring *k, const char *kek_id,
                    size_t n, struct tr_errbuf *eb)
 {
     memset(dek, 0, n);
+    if (kek_id != NULL && strcmp(kek_id, k->id) != 0 && k->old != NULL)
+        return keys_unwrap(k->old, kek_id, w, wlen, dek, n, eb);
     if (kek_id == NULL || strcmp(kek_id, k->id) != 0)
         return tr_fail(eb, TR_ERR_CRYPTO,
                        "value was encrypted under key %.64s, which this "
                        "node does not hold",
                        kek_id ? kek_id : "(none)");
+    if (k->kind == KIND_VAULT)
+        return keys_vault_unwrap(k->vault, w, wlen, dek, n, eb);
     if (wlen != n + ENVELOPE_OVERHEAD)
         return tr_fail(eb, TR_ERR_CRYPTO, "wrapped data key has a bad length");
     char aad[sizeof(WRAP_AAD) + KEYS_ID_MAX];

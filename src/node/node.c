@@ -314,42 +314,63 @@ static tr_err prepare_tls(struct terrace_server *srv, struct tr_errbuf *eb)
     return TR_OK;
 }
 
-/* The key-encryption key, DATA/kek.  The database records the id of the
- * key its data was first sealed under, and a node holding another key (or
- * none: keys_open_file() would make a new one) refuses to start instead
- * of writing data no other node can read and failing every read of the
- * old.  Every stored object is sealed under it from then on. */
+/* The key-encryption key: DATA/kek (or --kek-file), or a Vault transit
+ * key (--vault-addr) with the key file kept to unwrap what was sealed
+ * under it before.  The database records the id of the key its data is
+ * sealed under (first start, then `terrace admin rekey`), and a node
+ * whose keyring cannot unwrap under that key refuses to start instead of
+ * writing data no other node can read and failing every read of the old;
+ * so does a node whose Vault cannot be reached.  Every stored object is
+ * sealed under the keyring's active key from then on. */
 static tr_err open_keys(struct terrace_server *srv, struct arena *a,
                         struct tr_errbuf *eb)
 {
+    const struct cfg *c = &srv->cfg;
+    bool vault = c->vault_addr[0] != '\0';
     char path[PATH_MAX];
-    if (srv->cfg.kek_file[0] != '\0')
-        snprintf(path, sizeof(path), "%s", srv->cfg.kek_file);
-    else
-        snprintf(path, sizeof(path), "%s/kek", srv->cfg.data_dir);
+    node_kek_path(c, path, sizeof(path));
     char *want = NULL;
     tr_err e = store_site_get(srv->db, a, "kek-id", &want, eb);
     if (e == TR_ERR_NOT_FOUND)
         want = NULL;
     else if (e != TR_OK)
         return e;
-    if (want != NULL && access(path, F_OK) != 0 && errno == ENOENT)
+    if (!vault && want != NULL && strncmp(want, "vault-", 6) == 0)
+        return tr_fail(eb, TR_ERR_CONFIG,
+                       "this installation's data is sealed under vault key "
+                       "%s: set --vault-addr, --vault-key and a vault token "
+                       "or approle",
+                       want);
+    if (!vault && want != NULL && access(path, F_OK) != 0 && errno == ENOENT)
         return tr_fail(eb, TR_ERR_CONFIG,
                        "%s is missing, but this installation's data is sealed "
                        "under key %s: restore that key file (stored state "
                        "cannot be read without it)",
                        path, want);
-    e = keys_open_file(path, &srv->keys, eb);
+    e = node_keyring_open(c, true, &srv->keys, eb);
+    if (e == TR_ERR_UNAVAILABLE) {
+        struct tr_errbuf why = *eb;
+        return tr_fail(eb, e,
+                       "%.160s; not starting: sealed data cannot be read "
+                       "without vault",
+                       why.msg);
+    }
     char *have = NULL;
     if (e == TR_OK)
         e = store_site_claim(srv->db, a, "kek-id", keys_id(srv->keys), &have,
                              eb);
-    if (e == TR_OK && strcmp(have, keys_id(srv->keys)) != 0)
-        e = tr_fail(eb, TR_ERR_CONFIG,
-                    "%s holds key %s, but this installation's data is sealed "
-                    "under key %s: restore the original key file (every "
-                    "node needs the same one)",
-                    path, keys_id(srv->keys), have);
+    if (e == TR_OK && !keys_holds(srv->keys, have))
+        e = vault ? tr_fail(eb, TR_ERR_CONFIG,
+                            "this installation's data is sealed under key %s, "
+                            "which this node does not hold: give it that key "
+                            "file as well (--kek-file), then move the data "
+                            "with `terrace admin rekey --to vault`",
+                            have)
+                  : tr_fail(eb, TR_ERR_CONFIG,
+                            "%s holds key %s, but this installation's data is "
+                            "sealed under key %s: restore the original key "
+                            "file (every node needs the same one)",
+                            path, keys_id(srv->keys), have);
     if (e == TR_OK)
         blob_set_keys(srv->blob, srv->keys);
     return e;

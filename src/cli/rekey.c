@@ -1,0 +1,523 @@
+/*
+ * rekey.c - `terrace admin rekey --to vault|file [SETTINGS]`: moves every
+ * data key of an installation under a new key-encryption key: the key
+ * file to a Vault transit key, a transit key's older versions to its
+ * latest, or Vault back to a key file.
+ *
+ * It runs beside the nodes, with their settings (the same --config file,
+ * TERRACE_* variables or flags: database, data dir, blob URL, key file,
+ * vault-*), and works on the database and the blob store directly:
+ *
+ *   - every text column of every table is searched for sealed values
+ *     ("tre1:" envelope text).  A value whose data key is not under the
+ *     new key is opened and sealed again, and written back only if the
+ *     column still holds the old text (UPDATE ... WHERE col = old), so a
+ *     node writing the same row meanwhile wins;
+ *   - every object of the filesystem blob store whose header names
+ *     another key is decrypted and sealed again as it is read (a pipe
+ *     between a reader thread and the sealer: the plaintext never touches
+ *     the disk and memory stays two chunks), then put in place through
+ *     the backend's put_file, unless the object changed meanwhile.
+ *
+ * The envelope and object formats bind the wrapped data key into the
+ * associated data of the payload's encryption, so "rewrapping" a data key
+ * means sealing the payload again under a fresh data key: a full
+ * streaming copy of each object.
+ *
+ * Each item is skipped when it is already under the new key (its latest
+ * version, for Vault), so an interrupted run is resumed by running it
+ * again.  When nothing is left under another key, the database's record
+ * of the installation's key ("kek-id") is set to the new key, and nodes
+ * no longer need the old one.
+ *
+ * --to vault is safe while the nodes run, once they run with the vault
+ * settings and still hold the key file (they then write under Vault and
+ * read both).  --to file is for stopped nodes: running ones would keep
+ * writing under Vault.  The blob part needs the filesystem backend (the
+ * only one that can list its objects today).
+ *
+ * SPDX-License-Identifier: MPL-2.0
+ */
+#include <curl/curl.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <openssl/crypto.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "blob/blob.h"
+#include "cli/cli.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "crypto/digest.h"
+#include "crypto/envelope.h"
+#include "crypto/keys.h"
+#include "crypto/sealed.h"
+#include "node/node.h"
+#include "store/db.h"
+#include "store/store.h"
+
+#define PAGE "200"
+
+struct counts {
+    long done;    /* sealed again under the new key */
+    long current; /* already under it */
+    long raced;   /* changed meanwhile by a node: left to it */
+    long failed;
+};
+
+struct rekey {
+    struct keyring *keys; /* the new key, holding the old one */
+    struct db *db;
+    struct blob *blob;
+    char blob_root[PATH_MAX]; /* "" unless a filesystem store */
+    struct counts db_n, blob_n;
+};
+
+/* ---- database values -------------------------------------------------- */
+
+/* Splits "tre1:<id>:<b64 wrapped>:..." into the id and wrapped key (in a). */
+static bool parse_envelope(struct arena *a, const char *text, char **id,
+                           unsigned char **w, size_t *wlen)
+{
+    const char *p = text + strlen(ENVELOPE_PREFIX);
+    const char *c1 = strchr(p, ':');
+    const char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+    if (c1 == NULL || c2 == NULL || c1 == p)
+        return false;
+    *id = arena_strndup(a, p, (size_t)(c1 - p));
+    return digest_b64_decode(a, c1 + 1, (size_t)(c2 - c1 - 1), w, wlen) ==
+           TR_OK;
+}
+
+static bool safe_ident(const char *s)
+{
+    if (s == NULL || *s == '\0')
+        return false;
+    for (; *s != '\0'; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
+              *s == '_'))
+            return false;
+    return true;
+}
+
+/* One value: sealed again and written back if unchanged. */
+static void rekey_value(struct rekey *r, struct db_conn *c, const char *table,
+                        const char *col, const char *text)
+{
+    struct arena *a = arena_new();
+    char *id = NULL, *plain = NULL, *fresh = NULL;
+    unsigned char *w = NULL;
+    size_t wlen = 0, plen = 0;
+    struct tr_errbuf eb = {{0}};
+    int64_t affected = 0;
+    tr_err e = TR_OK;
+    if (!parse_envelope(a, text, &id, &w, &wlen)) {
+        e = tr_fail(&eb, TR_ERR_CRYPTO, "malformed encrypted value");
+    } else if (keys_is_current(r->keys, id, w, wlen)) {
+        r->db_n.current++;
+        goto out;
+    }
+    if (e == TR_OK)
+        e = envelope_open(r->keys, a, text, &plain, &plen, &eb);
+    if (e == TR_OK)
+        e = envelope_seal(r->keys, a, plain, plen, &fresh, &eb);
+    if (e == TR_OK) {
+        char *sql = arena_printf(a,
+                                 "UPDATE \"%s\" SET \"%s\" = $1 WHERE "
+                                 "\"%s\" = $2",
+                                 table, col, col);
+        e = db_x(c, a, &affected, &eb, sql, fresh, text);
+    }
+    if (e != TR_OK) {
+        log_error("rekey: %s.%s: %s", table, col, eb.msg);
+        r->db_n.failed++;
+    } else if (affected == 0) {
+        r->db_n.raced++;
+    } else {
+        r->db_n.done++;
+    }
+out:
+    arena_destroy(a);
+}
+
+/* Every sealed value of one column, a page at a time in text order. */
+static tr_err rekey_column(struct rekey *r, struct db_conn *c,
+                           const char *table, const char *col,
+                           struct tr_errbuf *eb)
+{
+    struct arena *a = arena_new();
+    char *sql = arena_printf(a,
+                             "SELECT \"%s\" AS v FROM \"%s\" WHERE \"%s\" "
+                             "LIKE 'tre1:%%' AND \"%s\" > $1 ORDER BY \"%s\" "
+                             "LIMIT " PAGE,
+                             col, table, col, col, col);
+    char *last = arena_strdup(a, "");
+    tr_err e = TR_OK;
+    for (;;) {
+        struct arena *page = arena_new();
+        struct db_rows *rows = NULL;
+        e = db_q(c, page, &rows, eb, sql, last);
+        if (e == TR_OK) {
+            for (int i = 0; i < rows->nrows; i++)
+                rekey_value(r, c, table, col, db_cell(rows, i, 0));
+            if (rows->nrows > 0)
+                last = arena_strdup(a, db_cell(rows, rows->nrows - 1, 0));
+        }
+        bool more = e == TR_OK && rows->nrows > 0;
+        arena_destroy(page);
+        if (!more)
+            break;
+    }
+    arena_destroy(a);
+    return e;
+}
+
+static tr_err rekey_db(struct rekey *r, struct tr_errbuf *eb)
+{
+    struct db_conn *c = db_acquire(r->db);
+    struct arena *a = arena_new();
+    struct db_rows *cols = NULL;
+    tr_err e = db_conn_kind(c) == DB_PG
+                   ? db_q(c, a, &cols, eb,
+                          "SELECT table_name AS t, column_name AS c FROM "
+                          "information_schema.columns WHERE table_schema = "
+                          "current_schema() AND data_type IN ('text', "
+                          "'character varying') AND $1 = $1 ORDER BY 1, 2",
+                          "x")
+                   : db_q(c, a, &cols, eb,
+                          "SELECT m.name AS t, p.name AS c FROM sqlite_master "
+                          "m, pragma_table_info(m.name) p WHERE m.type = "
+                          "'table' AND m.name NOT LIKE 'sqlite_%' AND $1 = $1 "
+                          "ORDER BY 1, 2",
+                          "x");
+    for (int i = 0; e == TR_OK && i < cols->nrows; i++) {
+        const char *t = db_cell(cols, i, 0), *col = db_cell(cols, i, 1);
+        if (safe_ident(t) && safe_ident(col))
+            e = rekey_column(r, c, t, col, eb);
+    }
+    arena_destroy(a);
+    db_release(c);
+    return e;
+}
+
+/* ---- blob objects ----------------------------------------------------- */
+
+/* The key id and wrapped key of a sealed object's header (raw, from the
+ * file); false when the object is not sealed or the header is short. */
+static bool read_header(const char *path, char *id, unsigned char *w,
+                        size_t *wlen)
+{
+    unsigned char h[SEALED_MAGIC_LEN + 1 + KEYS_ID_MAX + 2 + KEYS_WRAP_MAX];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t n = pread(fd, h, sizeof(h), 0);
+    close(fd);
+    if (n < SEALED_MAGIC_LEN + 1 || !sealed_is(h, (size_t)n))
+        return false;
+    size_t idlen = h[SEALED_MAGIC_LEN], off = SEALED_MAGIC_LEN + 1;
+    if (idlen == 0 || idlen > KEYS_ID_MAX || (size_t)n < off + idlen + 2)
+        return false;
+    memcpy(id, h + off, idlen);
+    id[idlen] = '\0';
+    off += idlen;
+    *wlen = (size_t)h[off] << 8 | h[off + 1];
+    off += 2;
+    if (*wlen == 0 || *wlen > KEYS_WRAP_MAX || (size_t)n < off + *wlen)
+        return false;
+    memcpy(w, h + off, *wlen);
+    return true;
+}
+
+struct feed {
+    struct blob_reader *rd;
+    uint64_t size;
+    int fd; /* the pipe's write end */
+    tr_err e;
+    struct tr_errbuf eb;
+};
+
+/* The reader thread: the object's plaintext into the pipe. */
+static void *feed_main(void *arg)
+{
+    struct feed *f = arg;
+    static const size_t chunk = SEALED_CHUNK;
+    unsigned char *buf = malloc(chunk);
+    uint64_t off = 0;
+    f->e = buf != NULL ? TR_OK : TR_ERR_NOMEM;
+    while (f->e == TR_OK && off < f->size) {
+        size_t got = 0;
+        f->e = blob_reader_pread(f->rd, buf, chunk, off, &got, &f->eb);
+        if (f->e == TR_OK && got == 0)
+            f->e = tr_fail(&f->eb, TR_ERR_IO, "object ended early");
+        for (size_t w = 0; f->e == TR_OK && w < got;) {
+            ssize_t n = write(f->fd, buf + w, got - w);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                f->e = tr_fail(&f->eb, TR_ERR_IO, "pipe: %s", strerror(errno));
+            else
+                w += (size_t)n;
+        }
+        off += got;
+    }
+    if (buf != NULL)
+        OPENSSL_cleanse(buf, chunk);
+    free(buf);
+    close(f->fd);
+    return NULL;
+}
+
+/* Seals the object at key again into a new file of the tmp dir. */
+static tr_err reseal(struct rekey *r, const char *key, char *tmp, size_t n,
+                     struct tr_errbuf *eb)
+{
+    struct feed f = {0};
+    tr_err e = blob_reader_open(r->blob, key, &f.rd, &f.size, eb);
+    if (e != TR_OK)
+        return e;
+    snprintf(tmp, n, "%s/rekey-XXXXXX", r->blob->tmp_dir);
+    int out = mkostemp(tmp, O_CLOEXEC);
+    int p[2] = {-1, -1};
+    if (out < 0 || pipe2(p, O_CLOEXEC) != 0) {
+        e = tr_fail(eb, TR_ERR_IO, "cannot make a temp file or pipe: %s",
+                    strerror(errno));
+        if (out >= 0) {
+            close(out);
+            unlink(tmp);
+        }
+        blob_reader_close(f.rd);
+        return e;
+    }
+    f.fd = p[1];
+    pthread_t t;
+    if (pthread_create(&t, NULL, feed_main, &f) != 0) {
+        close(p[1]);
+        e = tr_fail(eb, TR_ERR_IO, "cannot start a thread");
+    } else {
+        e = sealed_seal(r->keys, p[0], NULL, f.size, out, eb);
+        close(p[0]); /* a failed sealer stops the feeder (EPIPE) */
+        p[0] = -1;
+        pthread_join(t, NULL);
+        if (e == TR_OK && f.e != TR_OK)
+            e = tr_fail(eb, f.e, "%s", f.eb.msg);
+    }
+    if (p[0] >= 0)
+        close(p[0]);
+    if (e == TR_OK && fsync(out) != 0)
+        e = tr_fail(eb, TR_ERR_IO, "cannot sync %s", tmp);
+    close(out);
+    blob_reader_close(f.rd);
+    if (e != TR_OK)
+        unlink(tmp);
+    return e;
+}
+
+static void rekey_object(struct rekey *r, const char *path, const char *key)
+{
+    char id[KEYS_ID_MAX + 1], id2[KEYS_ID_MAX + 1];
+    unsigned char w[KEYS_WRAP_MAX], w2[KEYS_WRAP_MAX];
+    size_t wlen = 0, wlen2 = 0;
+    if (!read_header(path, id, w, &wlen) ||
+        keys_is_current(r->keys, id, w, wlen)) {
+        r->blob_n.current++; /* in the clear, or already done */
+        return;
+    }
+    char tmp[PATH_MAX];
+    struct tr_errbuf eb = {{0}};
+    tr_err e = reseal(r, key, tmp, sizeof(tmp), &eb);
+    if (e != TR_OK) {
+        log_error("rekey: object %s: %s", key, eb.msg);
+        r->blob_n.failed++;
+        return;
+    }
+    /* written again by a node meanwhile: its copy is under the new key */
+    if (!read_header(path, id2, w2, &wlen2) || strcmp(id, id2) != 0 ||
+        wlen != wlen2 || memcmp(w, w2, wlen) != 0) {
+        unlink(tmp);
+        r->blob_n.raced++;
+        return;
+    }
+    e = r->blob->ops->put_file(r->blob, key, tmp, &eb);
+    if (e != TR_OK) {
+        unlink(tmp);
+        log_error("rekey: object %s: %s", key, eb.msg);
+        r->blob_n.failed++;
+        return;
+    }
+    r->blob_n.done++;
+}
+
+/* Every file under dir (rel: its key prefix). */
+static void walk(struct rekey *r, const char *dir, const char *rel)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL) {
+        if (errno != ENOENT) {
+            log_error("rekey: cannot list %s: %s", dir, strerror(errno));
+            r->blob_n.failed++;
+        }
+        return;
+    }
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        char path[PATH_MAX], key[PATH_MAX];
+        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+        snprintf(key, sizeof(key), "%s%s%s", rel, rel[0] ? "/" : "",
+                 de->d_name);
+        struct stat st;
+        if (lstat(path, &st) != 0)
+            continue;
+        if (S_ISDIR(st.st_mode))
+            walk(r, path, key);
+        else if (S_ISREG(st.st_mode) && blob_valid_key(key))
+            rekey_object(r, path, key);
+    }
+    closedir(d);
+}
+
+/* ---- the command ------------------------------------------------------ */
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: terrace admin rekey --to vault|file [--config FILE] "
+            "[--SETTING VALUE ...]\n\n"
+            "Seals every stored value and object again under the new "
+            "key-encryption key:\n"
+            "  --to vault   the key file (or older versions of the transit "
+            "key) -> the\n"
+            "               transit key of the vault-* settings; safe while "
+            "nodes run\n"
+            "               with the vault settings and the key file\n"
+            "  --to file    Vault -> the key file (--kek-file or DATA/kek, "
+            "made if\n"
+            "               missing); only with every node stopped\n"
+            "The settings are the nodes' own (see terraced --help).  "
+            "Interrupted: run it\nagain; what is done already is skipped.\n");
+}
+
+static tr_err open_all(struct rekey *r, const struct cfg *c, bool to_vault,
+                       struct tr_errbuf *eb)
+{
+    char path[PATH_MAX];
+    tr_err e =
+        strcmp(c->role, "demo") == 0
+            ? (snprintf(path, sizeof(path), "%s/terrace.db", c->data_dir),
+               db_open(DB_SQLITE, path, 2, &r->db, eb))
+            : db_open(DB_PG, c->database_url, 2, &r->db, eb);
+    if (e != TR_OK)
+        return e;
+    struct keyring *old = NULL;
+    if (to_vault) {
+        e = node_keyring_vault(c, &r->keys, eb);
+        if (e == TR_OK && node_keyring_file(c, false, &old, NULL) == TR_OK)
+            keys_add_old(r->keys, old);
+    } else {
+        if (c->vault_addr[0] == '\0')
+            return tr_fail(eb, TR_ERR_CONFIG,
+                           "--to file needs the vault settings too, to read "
+                           "what is sealed under vault");
+        e = node_keyring_file(c, true, &r->keys, eb);
+        if (e == TR_OK)
+            e = node_keyring_vault(c, &old, eb);
+        if (e == TR_OK)
+            keys_add_old(r->keys, old);
+    }
+    if (e != TR_OK)
+        return e;
+    const char *u = c->blob_url;
+    if (u[0] == '\0')
+        snprintf(r->blob_root, sizeof(r->blob_root), "%s/blobs", c->data_dir);
+    else if (strncmp(u, "file://", 7) == 0)
+        snprintf(r->blob_root, sizeof(r->blob_root), "%s", u + 7);
+    else
+        return tr_fail(eb, TR_ERR_UNSUPPORTED,
+                       "rekey can list the objects of a file:// blob store "
+                       "only");
+    e = blob_open_fs(r->blob_root, &r->blob, eb);
+    if (e == TR_OK)
+        blob_set_keys(r->blob, r->keys);
+    return e;
+}
+
+static void print_counts(const char *what, const struct counts *n)
+{
+    printf("%s: %ld sealed again, %ld already under the new key, %ld "
+           "changed meanwhile by a node, %ld failed\n",
+           what, n->done, n->current, n->raced, n->failed);
+}
+
+int cli_rekey(int argc, char **argv)
+{
+    const char *to = NULL;
+    char **args = calloc((size_t)argc + 1, sizeof(char *));
+    int n = 0;
+    args[n++] = "terrace admin rekey";
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--to") == 0 && i + 1 < argc)
+            to = argv[++i];
+        else if (strncmp(argv[i], "--to=", 5) == 0)
+            to = argv[i] + 5;
+        else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            to = "help";
+        else
+            args[n++] = argv[i];
+    }
+    if (to == NULL || (strcmp(to, "vault") != 0 && strcmp(to, "file") != 0)) {
+        usage();
+        free(args);
+        return to != NULL && strcmp(to, "help") == 0 ? 0 : 2;
+    }
+    bool to_vault = strcmp(to, "vault") == 0;
+    struct cfg c;
+    struct tr_errbuf eb = {{0}};
+    struct rekey r = {0};
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    tr_err e = cfg_load(&c, n, args, &eb);
+    free(args);
+    if (e == TR_OK && to_vault && c.vault_addr[0] == '\0')
+        e = tr_fail(&eb, TR_ERR_CONFIG,
+                    "--to vault needs --vault-addr, --vault-key and a vault "
+                    "token or approle");
+    if (e == TR_OK)
+        e = open_all(&r, &c, to_vault, &eb);
+    if (e == TR_OK)
+        e = rekey_db(&r, &eb);
+    if (e == TR_OK) {
+        char objects[PATH_MAX + 16];
+        snprintf(objects, sizeof(objects), "%s/objects", r.blob_root);
+        walk(&r, objects, "");
+        print_counts("database values", &r.db_n);
+        print_counts("blob objects", &r.blob_n);
+        if (r.db_n.failed + r.blob_n.failed > 0)
+            e = tr_fail(&eb, TR_ERR_CRYPTO,
+                        "%ld items could not be sealed again (see above); "
+                        "nothing was lost: run it again once fixed",
+                        r.db_n.failed + r.blob_n.failed);
+    }
+    if (e == TR_OK) {
+        struct arena *a = arena_new();
+        e = store_site_put(r.db, a, "kek-id", keys_id(r.keys), &eb);
+        arena_destroy(a);
+        if (e == TR_OK)
+            printf("installation key is now %s\n", keys_id(r.keys));
+    }
+    if (e != TR_OK)
+        fprintf(stderr, "terrace admin rekey: %s\n", tr_errbuf_msg(&eb, e));
+    blob_close(r.blob);
+    keys_close(r.keys);
+    if (r.db != NULL)
+        db_close(r.db);
+    curl_global_cleanup();
+    return e == TR_OK ? 0 : 1;
+}
