@@ -52,6 +52,7 @@
 #include <unistd.h>
 
 #include "blob/blob.h"
+#include "core/file.h"
 #include "cli/cli.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -236,85 +237,54 @@ static bool read_header(const char *path, char *id, unsigned char *w,
     return true;
 }
 
-struct feed {
+/* The object's plaintext, read in order: the source the sealer pulls. */
+struct plain_src {
     struct blob_reader *rd;
-    uint64_t size;
-    int fd; /* the pipe's write end */
-    tr_err e;
-    struct tr_errbuf eb;
+    uint64_t off;
 };
 
-/* The reader thread: the object's plaintext into the pipe. */
-static void *feed_main(void *arg)
+static tr_err plain_read(void *ctx, void *buf, size_t n, size_t *got,
+                         struct tr_errbuf *eb)
 {
-    struct feed *f = arg;
-    static const size_t chunk = SEALED_CHUNK;
-    unsigned char *buf = malloc(chunk);
-    uint64_t off = 0;
-    f->e = buf != NULL ? TR_OK : TR_ERR_NOMEM;
-    while (f->e == TR_OK && off < f->size) {
-        size_t got = 0;
-        f->e = blob_reader_pread(f->rd, buf, chunk, off, &got, &f->eb);
-        if (f->e == TR_OK && got == 0)
-            f->e = tr_fail(&f->eb, TR_ERR_IO, "object ended early");
-        for (size_t w = 0; f->e == TR_OK && w < got;) {
-            ssize_t n = write(f->fd, buf + w, got - w);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n <= 0)
-                f->e = tr_fail(&f->eb, TR_ERR_IO, "pipe: %s", strerror(errno));
-            else
-                w += (size_t)n;
-        }
-        off += got;
-    }
-    if (buf != NULL)
-        OPENSSL_cleanse(buf, chunk);
-    free(buf);
-    close(f->fd);
-    return NULL;
+    struct plain_src *ps = ctx;
+    tr_err e = blob_reader_pread(ps->rd, buf, n, ps->off, got, eb);
+    if (e == TR_OK)
+        ps->off += *got;
+    return e;
 }
 
-/* Seals the object at key again into a new file of the tmp dir. */
+/* Seals the object at key again into a new file of the tmp dir; the
+ * plaintext passes through memory a chunk at a time, never the disk. */
 static tr_err reseal(struct rekey *r, const char *key, char *tmp, size_t n,
                      struct tr_errbuf *eb)
 {
-    struct feed f = {0};
-    tr_err e = blob_reader_open(r->blob, key, &f.rd, &f.size, eb);
+    struct plain_src ps = {0};
+    uint64_t size = 0, sealed_len = 0;
+    tr_err e = blob_reader_open(r->blob, key, &ps.rd, &size, eb);
     if (e != TR_OK)
         return e;
     snprintf(tmp, n, "%s/rekey-XXXXXX", r->blob->tmp_dir);
     int out = mkostemp(tmp, O_CLOEXEC);
-    int p[2] = {-1, -1};
-    if (out < 0 || pipe2(p, O_CLOEXEC) != 0) {
-        e = tr_fail(eb, TR_ERR_IO, "cannot make a temp file or pipe: %s",
-                    strerror(errno));
-        if (out >= 0) {
-            close(out);
-            unlink(tmp);
-        }
-        blob_reader_close(f.rd);
-        return e;
+    if (out < 0) {
+        blob_reader_close(ps.rd);
+        return tr_fail(eb, TR_ERR_IO, "cannot make a temp file: %s",
+                       strerror(errno));
     }
-    f.fd = p[1];
-    pthread_t t;
-    if (pthread_create(&t, NULL, feed_main, &f) != 0) {
-        close(p[1]);
-        e = tr_fail(eb, TR_ERR_IO, "cannot start a thread");
-    } else {
-        e = sealed_seal(r->keys, p[0], NULL, f.size, out, eb);
-        close(p[0]); /* a failed sealer stops the feeder (EPIPE) */
-        p[0] = -1;
-        pthread_join(t, NULL);
-        if (e == TR_OK && f.e != TR_OK)
-            e = tr_fail(eb, f.e, "%s", f.eb.msg);
+    struct sealed_sealer *s = NULL;
+    e = sealed_sealer_open(r->keys, size, plain_read, &ps, &s, &sealed_len, eb);
+    static unsigned char buf[SEALED_CHUNK];
+    while (e == TR_OK) {
+        size_t got = 0;
+        e = sealed_sealer_read(s, buf, sizeof(buf), &got, eb);
+        if (e != TR_OK || got == 0)
+            break;
+        e = file_write_exact(out, buf, got, eb);
     }
-    if (p[0] >= 0)
-        close(p[0]);
+    sealed_sealer_close(s);
     if (e == TR_OK && fsync(out) != 0)
         e = tr_fail(eb, TR_ERR_IO, "cannot sync %s", tmp);
     close(out);
-    blob_reader_close(f.rd);
+    blob_reader_close(ps.rd);
     if (e != TR_OK)
         unlink(tmp);
     return e;

@@ -28,6 +28,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "blob/blob.h"
+#include "unit_util.h"
 #include "crypto/envelope.h"
 #include "crypto/keys.h"
 #include "crypto/sealed.h"
@@ -154,27 +156,25 @@ static void test_sealed_object(void **state)
 {
     (void)state;
     struct keyring *k = open_token(ROOT, "terrace");
-    char path[] = "/tmp/terrace-kv-XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    unlink(path);
+    char dir[] = "/tmp/terrace-kv-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    struct blob *b = NULL;
+    assert_int_equal(blob_open_fs(dir, &b, NULL), TR_OK);
+    blob_set_keys(b, k);
     static char data[200000];
     for (size_t i = 0; i < sizeof(data); i++)
         data[i] = (char)(i % 251);
-    assert_int_equal(sealed_seal(k, -1, data, sizeof(data), fd, NULL), TR_OK);
-    off_t size = lseek(fd, 0, SEEK_END);
-    struct sealed_reader *r = NULL;
-    uint64_t plen = 0;
-    assert_int_equal(sealed_reader_open(k, fd, (uint64_t)size, &r, &plen, NULL),
-                     TR_OK);
-    assert_int_equal(plen, sizeof(data));
-    static char back[sizeof(data)];
+    assert_int_equal(blob_put(b, "obj", data, sizeof(data), NULL), TR_OK);
+    struct arena *a = arena_new();
+    char *back = NULL;
     size_t got = 0;
-    assert_int_equal(sealed_reader_pread(r, back, sizeof(back), 0, &got, NULL),
+    assert_int_equal(blob_get(b, a, "obj", sizeof(data), &back, &got, NULL),
                      TR_OK);
     assert_int_equal(got, sizeof(data));
     assert_memory_equal(back, data, sizeof(data));
-    sealed_reader_close(r);
+    arena_destroy(a);
+    blob_close(b);
+    ut_rmtree(dir);
     keys_close(k);
 }
 
