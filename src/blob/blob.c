@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/fault.h"
 #include "core/file.h"
 #include "crypto/sealed.h"
 
@@ -86,20 +87,29 @@ static tr_err mem_read(void *ctx, void *buf, size_t n, size_t *got,
     return TR_OK;
 }
 
+/* Every write that stored an object passes here before its caller can
+ * record it (the crash tests' fault site). */
+static tr_err written(tr_err e, struct tr_errbuf *eb)
+{
+    if (e == TR_OK && fault_hit("blob.written"))
+        return tr_fail(eb, TR_ERR_IO, "injected fault");
+    return e;
+}
+
 tr_err blob_put_stream(struct blob *b, const char *key, uint64_t len,
                        blob_source src, void *ctx, struct tr_errbuf *eb)
 {
     if (!blob_valid_key(key))
         return tr_fail(eb, TR_ERR_INTERNAL, "bad blob key");
     if (b->keys == NULL)
-        return b->ops->put_stream(b, key, len, src, ctx, eb);
+        return written(b->ops->put_stream(b, key, len, src, ctx, eb), eb);
     struct sealed_sealer *s = NULL;
     uint64_t sealed_len = 0;
     tr_err e = sealed_sealer_open(b->keys, len, src, ctx, &s, &sealed_len, eb);
     if (e == TR_OK)
         e = b->ops->put_stream(b, key, sealed_len, sealed_sealer_read, s, eb);
     sealed_sealer_close(s);
-    return e;
+    return written(e, eb);
 }
 
 tr_err blob_put_copy(struct blob *b, const char *key, const char *path,
@@ -124,8 +134,8 @@ tr_err blob_put_file(struct blob *b, const char *key, const char *path,
 {
     if (!blob_valid_key(key))
         return tr_fail(eb, TR_ERR_INTERNAL, "bad blob key");
-    if (b->keys == NULL && b->ops->put_file != NULL)
-        return b->ops->put_file(b, key, path, eb); /* moved into place */
+    if (b->keys == NULL && b->ops->put_file != NULL) /* moved into place */
+        return written(b->ops->put_file(b, key, path, eb), eb);
     tr_err e = blob_put_copy(b, key, path, eb);
     if (e == TR_OK)
         unlink(path); /* consumed, as a backend's rename would */
