@@ -8,6 +8,7 @@
  *   terrace admin [options] org create --name N --email E [--owner USER]
  *   terrace admin [options] tool-versions add --version V --path P
  *   terrace admin [options] join-token [--rotate]
+ *   terrace admin blob copy --to URL [node settings]   (blob_copy.c)
  *
  * options: --url URL (default https://127.0.0.1:8443), --token-file F
  * (default ./terrace-data/admin-token, or the TERRACE_TOKEN variable when
@@ -84,7 +85,11 @@ static void usage(void)
             "node)\n"
             "  join-token [--rotate]\n"
             "        print the cluster's join token (a primary's); --rotate "
-            "replaces it\n\n"
+            "replaces it\n"
+            "  blob copy --to URL [node settings]\n"
+            "        copy the node's blob store to URL, verified (no API "
+            "call;\n"
+            "        see terrace admin blob copy --help)\n\n"
             "options:\n"
             "  --url URL          node URL (default " DEFAULT_URL ")\n"
             "  --token-file F     site-admin token (default " DEFAULT_TOKEN_FILE
@@ -534,6 +539,8 @@ static int join_token(const struct admin_ctx *c, const struct args *a)
 
 int cli_admin(int argc, char **argv)
 {
+    if (argc >= 2 && strcmp(argv[1], "blob") == 0) /* local, not the API */
+        return cli_admin_blob(argc - 1, argv + 1);
     struct args a = {0};
     int rc = parse_args(argc, argv, &a);
     if (rc != 0) {

@@ -15,6 +15,10 @@
  * argv[0] is "admin".  See the usage text in admin.c. */
 int cli_admin(int argc, char **argv);
 
+/* `terrace admin blob copy --to URL ...`: copies the node's blob store
+ * to another, verified (blob_copy.c).  argv[0] is "blob". */
+int cli_admin_blob(int argc, char **argv);
+
 /* `terrace lb haproxy-config ...` (lb.c).  argv[0] is "lb". */
 int cli_lb(int argc, char **argv);
 
