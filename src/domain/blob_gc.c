@@ -171,11 +171,14 @@ static void *loop(void *arg)
     pthread_mutex_lock(&g->mu);
     while (!atomic_load(&g->stop)) {
         pthread_mutex_unlock(&g->mu);
-        if (atomic_load(&g->srv->is_leader))
+        /* a follower looks again every second, so a new leader makes
+         * its first pass soon after it is elected */
+        bool lead = atomic_load(&g->srv->is_leader) != 0;
+        if (lead)
             run_pass(g, &failing);
         struct timespec until;
         clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += (time_t)interval;
+        until.tv_sec += lead ? (time_t)interval : 1;
         pthread_mutex_lock(&g->mu);
         int rc = 0;
         while (!atomic_load(&g->stop) && rc != ETIMEDOUT)
@@ -191,6 +194,10 @@ tr_err blob_gc_start(struct terrace_server *srv, struct blob_gc **out,
     *out = NULL;
     if (srv->cfg.blob_gc_interval <= 0)
         return TR_OK;
+    if (srv->cfg.blob_gc_grace < 60)
+        log_warn("blob-gc-grace is %lld s: an object whose upload takes "
+                 "longer to record may be removed",
+                 (long long)srv->cfg.blob_gc_grace);
     struct blob_gc *g = calloc(1, sizeof(*g));
     if (g == NULL)
         return tr_fail(eb, TR_ERR_NOMEM, "out of memory");
