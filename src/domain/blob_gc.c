@@ -14,6 +14,12 @@
  *      yet done, so a running job or a pending state upload keeps its
  *      objects whatever their age.
  *   3. Keys of a form the store does not know are kept.
+ *   4. It collects only a store that belongs to its database: the first
+ *      pass writes the database's id (site setting blob-gc-database-id)
+ *      to the object gc/database-id, and a pass that finds another id
+ *      there removes nothing.  A new, empty database pointed at a store
+ *      full of objects (a restore gone wrong, a copy started on a fresh
+ *      PostgreSQL) would otherwise see every object as garbage.
  * Removing an object a deleted row named is what deleting the row meant;
  * a removal that fails is tried again on the next pass.
  *
@@ -25,6 +31,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "blob/blob.h"
@@ -97,6 +104,31 @@ static tr_err listed(void *ctx, const char *key, uint64_t size, int64_t mtime,
     return p->n == STORE_GC_PAGE ? flush(p, eb) : TR_OK;
 }
 
+#define OWNER_KEY "gc/database-id"
+
+/* Invariant 4: the store names this database, or is marked for it now. */
+static tr_err check_owner(struct terrace_server *srv, struct tr_errbuf *eb)
+{
+    struct arena *a = arena_new();
+    char *id = NULL, *mark = NULL;
+    size_t len = 0;
+    tr_err e = store_site_claim(srv->db, a, "blob-gc-database-id",
+                                util_new_id(a, "db"), &id, eb);
+    if (e == TR_OK)
+        e = blob_get(srv->blob, a, OWNER_KEY, 256, &mark, &len, eb);
+    if (e == TR_ERR_NOT_FOUND)
+        e = blob_put(srv->blob, OWNER_KEY, id, strlen(id), eb);
+    else if (e == TR_OK && (len != strlen(id) || memcmp(mark, id, len) != 0))
+        e = tr_fail(eb, TR_ERR_CONFLICT,
+                    "the blob store belongs to another database (%.*s; this "
+                    "one is %s): garbage collection removes nothing; if "
+                    "this database is now the store's, remove the "
+                    "object " OWNER_KEY,
+                    (int)(len < 64 ? len : 64), mark, id);
+    arena_destroy(a);
+    return e;
+}
+
 static tr_err pass(struct terrace_server *srv, int64_t grace_s,
                    _Atomic bool *stop, struct blob_gc_stats *st,
                    struct tr_errbuf *eb)
@@ -104,6 +136,9 @@ static tr_err pass(struct terrace_server *srv, int64_t grace_s,
     *st = (struct blob_gc_stats){0};
     if (srv->blob == NULL || srv->db == NULL)
         return TR_OK;
+    tr_err e = check_owner(srv, eb);
+    if (e != TR_OK)
+        return e;
     /* mtime has whole seconds: "before now - grace" is at least grace
      * old */
     struct page *p = calloc(1, sizeof(*p));
@@ -114,7 +149,7 @@ static tr_err pass(struct terrace_server *srv, int64_t grace_s,
     p->cutoff = util_now_unix() - grace_s;
     p->a = arena_new();
     p->st = st;
-    tr_err e = blob_list(srv->blob, "", listed, p, eb);
+    e = blob_list(srv->blob, "", listed, p, eb);
     if (e == TR_OK)
         e = flush(p, eb);
     arena_destroy(p->a);

@@ -7,7 +7,8 @@ grace period of a few seconds and a pass every second:
     object behind only until the collector runs;
   - a crash (kill -9 at the fault site "blob.written", between storing an
     object and recording it) leaves an orphan that is removed only once it
-    is older than the grace period, and nothing referenced is removed.
+    is older than the grace period, and nothing referenced is removed;
+  - a store marked by another database (gc/database-id) is left alone.
 
 Progress is observed, not waited for: /metrics counts passes, and each
 check polls until a pass that started after the change has ended.
@@ -27,6 +28,7 @@ from terrace import Daemon
 
 API = "/api/v2"
 GRACE = 3
+OWNER = "gc/database-id"
 LINEAGE = "0b7c3f4e-2a41-4d7e-9a36-6c1f0d2e8b15"
 
 
@@ -184,13 +186,16 @@ def metric(c, name):
 
 
 def test_unacknowledged_configuration_upload_goes():
-    d = daemon()
-    # the object is stored but its write reported failed (a lost
-    # acknowledgement): the upload fails and nothing records the object
-    d.env = {"TERRACE_FAULT": "blob.written:1"}
-    d.start()
+    d = daemon().start()
     try:
         c, anon = d.client(), d.client(token=None)
+        # the collector has marked the store as this database's
+        assert after_pass(c, lambda: OWNER in objects(d))
+        d.stop()
+        # the object is stored but its write reported failed (a lost
+        # acknowledgement): the upload fails and nothing records it
+        d.env = {"TERRACE_FAULT": "blob.written:1"}
+        d.start()
         ws = new_ws(c, new_org(c))
         r = c.post("%s/workspaces/%s/configuration-versions" % (API, ws),
                    {"data": {"type": "configuration-versions",
@@ -198,13 +203,14 @@ def test_unacknowledged_configuration_upload_goes():
         assert r.status == 201, r
         url = r.json["data"]["attributes"]["upload-url"]
         assert anon.put(url, raw=tgz()).status >= 500
-        (orphan, written), = objects(d).items()
+        (orphan, written), = [(k, t) for k, t in objects(d).items()
+                              if k != OWNER]
         assert orphan.startswith("config/%s/" % ws), orphan
         # the client retries; this one is recorded
         body = tgz()
         assert anon.put(url, raw=body).status == 200
         kept = set(objects(d)) - {orphan}
-        assert len(kept) == 1, objects(d)
+        assert len(kept) == 2, objects(d)  # the upload and the mark
         assert after_pass(c, lambda: orphan not in objects(d))
         assert time.time() - written >= GRACE
         wait_old(c, objects(d))
@@ -223,6 +229,7 @@ def test_crash_between_write_and_record():
         ws = new_ws(c, new_org(c))
         r, st1 = post_state(c, ws, 1, "first", with_json=False)
         assert r.status == 201, r
+        assert after_pass(c, lambda: OWNER in objects(d))
         recorded = objects(d)
         assert len(of(recorded, ws)) == 1
         d.stop()
@@ -257,5 +264,32 @@ def test_crash_between_write_and_record():
         r, st2 = post_state(c, ws, 2, "again", with_json=False)
         assert r.status == 201, r
         assert current_state(c, ws) == (2, st2)
+    finally:
+        d.close()
+
+
+def test_store_of_another_database_is_left_alone():
+    d = daemon().start()
+    try:
+        c = d.client()
+        ws = new_ws(c, new_org(c))
+        r, _ = post_state(c, ws, 1, "x")
+        assert r.status == 201, r
+        assert after_pass(c, lambda: OWNER in objects(d))
+        # another database's mark (as a store copied to a fresh database
+        # would carry): deleting the workspace must not empty the store
+        mark = os.path.join(d.data_dir, "blobs", "objects", OWNER)
+        with open(mark, "wb") as f:
+            f.write(b"db-someoneelse")
+        errors0 = metric(c, "terrace_blob_gc_errors_total")
+        before = of(objects(d), ws)
+        assert c.delete("%s/workspaces/%s" % (API, ws)).status in (200, 204)
+        wait_old(c, objects(d))
+        assert of(objects(d), ws) == before
+        assert metric(c, "terrace_blob_gc_errors_total") > errors0
+        assert "belongs to another database" in d.log_text()
+        # removing the mark hands the store to this database
+        os.unlink(mark)
+        assert after_pass(c, lambda: not of(objects(d), ws))
     finally:
         d.close()

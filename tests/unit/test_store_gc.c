@@ -241,8 +241,8 @@ static void test_pass(void **state)
         put_aged(srv->blob, dir, drop[i], 100);
     struct blob_gc_stats st;
     assert_int_equal(blob_gc_pass(srv, 60, &st, &eb), TR_OK);
-    assert_int_equal(st.listed, 10);
-    assert_int_equal(st.young, 1);
+    assert_int_equal(st.listed, 11); /* and gc/database-id, just made */
+    assert_int_equal(st.young, 2);
     assert_int_equal(st.removed, 5);
     assert_int_equal(st.removed_bytes, 50);
     assert_int_equal(st.failed, 0);
@@ -257,6 +257,15 @@ static void test_pass(void **state)
     assert_int_equal(st.removed, 1);
     assert_false(present(dir, keep[4]));
     assert_true(present(dir, keep[0]));
+    assert_true(present(dir, "gc/database-id"));
+    /* a store marked by another database is left alone */
+    assert_int_equal(blob_put(srv->blob, "gc/database-id", "db-other", 8, &eb),
+                     TR_OK);
+    put_aged(srv->blob, dir, drop[0], 100);
+    assert_int_equal(blob_gc_pass(srv, 0, &st, &eb), TR_ERR_CONFLICT);
+    assert_non_null(strstr(eb.msg, "another database"));
+    assert_int_equal(st.removed, 0);
+    assert_true(present(dir, drop[0]));
     blob_close(srv->blob);
     free(srv);
     ut_rmtree(dir);
