@@ -144,6 +144,20 @@ tr_err blob_put_stream(struct blob *b, const char *key, uint64_t len,
 tr_err blob_list(struct blob *b, const char *prefix, blob_list_fn fn, void *ctx,
                  struct tr_errbuf *eb);
 
+/* Raw access: an object's stored bytes as they are, sealed or not, no
+ * keyring needed (copying one store to another).  SHA-256 of key's
+ * stored bytes into sha, their count into *size; TR_ERR_NOT_FOUND when
+ * there is no such object. */
+tr_err blob_raw_sha256(struct blob *b, const char *key, uint64_t *size,
+                       unsigned char sha[32], struct tr_errbuf *eb);
+/* Stores key's stored bytes from src under the same key in dst, as they
+ * are (a sealed object stays sealed under its wrapped data key), streamed;
+ * sha gets the SHA-256 of the bytes read from src, *size their count.
+ * Durable on return. */
+tr_err blob_copy_raw(struct blob *src, struct blob *dst, const char *key,
+                     uint64_t *size, unsigned char sha[32],
+                     struct tr_errbuf *eb);
+
 /* A new empty spool file in the store's tmp dir, opened read-write; the
  * arena removes the file (if still there) and closes fd on destroy. */
 tr_err blob_spool(struct blob *b, struct arena *a, int *fd, char **path,

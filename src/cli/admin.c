@@ -10,6 +10,7 @@
  *   terrace admin [options] join-token [--rotate]
  *   terrace admin rekey --to vault|file [SETTINGS] (rekey.c: works on the
  *   database and blob store directly, with the nodes' settings)
+ *   terrace admin blob copy --to URL [node settings]   (blob_copy.c)
  *
  * options: --url URL (default https://127.0.0.1:8443), --token-file F
  * (default ./terrace-data/admin-token, or the TERRACE_TOKEN variable when
@@ -90,7 +91,11 @@ static void usage(void)
             "  rekey --to vault|file [SETTINGS]\n"
             "        seal stored data again under a new key-encryption key "
             "(see\n"
-            "        terrace admin rekey --help)\n\n"
+            "        terrace admin rekey --help)\n"
+            "  blob copy --to URL [node settings]\n"
+            "        copy the node's blob store to URL, verified (no API "
+            "call;\n"
+            "        see terrace admin blob copy --help)\n\n"
             "options:\n"
             "  --url URL          node URL (default " DEFAULT_URL ")\n"
             "  --token-file F     site-admin token (default " DEFAULT_TOKEN_FILE
@@ -542,6 +547,8 @@ int cli_admin(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "rekey") == 0)
         return cli_rekey(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "blob") == 0) /* local, not the API */
+        return cli_admin_blob(argc - 1, argv + 1);
     struct args a = {0};
     int rc = parse_args(argc, argv, &a);
     if (rc != 0) {

@@ -17,6 +17,10 @@ int cli_admin(int argc, char **argv);
 /* `terrace admin rekey` (rekey.c): argv[0] is "rekey". */
 int cli_rekey(int argc, char **argv);
 
+/* `terrace admin blob copy --to URL ...`: copies the node's blob store
+ * to another, verified (blob_copy.c).  argv[0] is "blob". */
+int cli_admin_blob(int argc, char **argv);
+
 /* `terrace lb haproxy-config ...` (lb.c).  argv[0] is "lb". */
 int cli_lb(int argc, char **argv);
 

@@ -104,6 +104,13 @@ static const struct setting settings[] = {
     I("job-lease", "TERRACE_JOB_LEASE", job_lease,
       "seconds a running job keeps its lease without a heartbeat before "
       "its run is errored"),
+    I("blob-gc-grace", "TERRACE_BLOB_GC_GRACE", blob_gc_grace,
+      "seconds an unreferenced blob object is kept before garbage "
+      "collection removes it (written but not yet recorded objects are "
+      "this young)"),
+    I("blob-gc-interval", "TERRACE_BLOB_GC_INTERVAL", blob_gc_interval,
+      "seconds between blob garbage collection passes of the leader "
+      "(0: none)"),
     S("bwrap", "TERRACE_BWRAP", bwrap,
       "bubblewrap binary for the run sandbox (default: bwrap on PATH; "
       "none: no sandbox)"),
@@ -233,6 +240,8 @@ static void defaults(struct cfg *c)
     c->plan_timeout = 2 * 3600;
     c->apply_timeout = 2 * 3600;
     c->job_lease = 30;
+    c->blob_gc_grace = 3600;
+    c->blob_gc_interval = 600;
     strcpy(c->allow_unsandboxed_runs, "off");
     strcpy(c->metrics, "loopback");
     c->run_uid = 1000000000;
@@ -399,6 +408,11 @@ tr_err cfg_load(struct cfg *c, int argc, char **argv, struct tr_errbuf *eb)
         return tr_fail(eb, TR_ERR_CONFIG, "timeouts must be at least 1 s");
     if (c->job_lease < 3 || c->job_lease > 3600)
         return tr_fail(eb, TR_ERR_CONFIG, "job-lease must be 3..3600 s");
+    if (c->blob_gc_grace < 0 || c->blob_gc_interval < 0 ||
+        c->blob_gc_interval > 86400 * 7)
+        return tr_fail(eb, TR_ERR_CONFIG,
+                       "blob-gc-grace must be at least 0 s and "
+                       "blob-gc-interval 0..604800 s");
     if (strcmp(c->allow_unsandboxed_runs, "on") != 0 &&
         strcmp(c->allow_unsandboxed_runs, "off") != 0)
         return tr_fail(eb, TR_ERR_CONFIG,

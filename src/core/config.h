@@ -51,6 +51,8 @@ struct cfg {
     int64_t plan_timeout;      /* seconds */
     int64_t apply_timeout;     /* seconds */
     int64_t job_lease;         /* seconds a job's lease lasts unrenewed */
+    int64_t blob_gc_grace;     /* unreferenced objects kept this long, s */
+    int64_t blob_gc_interval;  /* between garbage collections, s (0: off) */
     /* runs: the sandbox and its limits */
     char bwrap[512];                /* bubblewrap; "" = on PATH; "none" = off */
     char allow_unsandboxed_runs[8]; /* on | off */

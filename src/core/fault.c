@@ -9,6 +9,7 @@
 #include "core/fault.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@ static char armed_site[64];
 static int target;
 static int calls;
 static bool fired;
+static bool kill_on_hit; /* "site:n:kill": the process dies instead */
 
 bool fault_hit(const char *site)
 {
@@ -35,7 +37,10 @@ bool fault_hit(const char *site)
             fired = true;
         }
     }
+    bool die = hit && kill_on_hit;
     pthread_mutex_unlock(&mu);
+    if (die) /* a crash at this very point, for crash tests */
+        raise(SIGKILL);
     return hit;
 }
 
@@ -46,12 +51,22 @@ void fault_arm(const char *site, int n)
     target = n;
     calls = 0;
     fired = false;
+    kill_on_hit = false;
     atomic_store_explicit(&armed, true, memory_order_relaxed);
     pthread_mutex_unlock(&mu);
 }
 
 bool fault_arm_spec(const char *spec)
 {
+    char buf[128];
+    size_t len = strlen(spec);
+    bool die = len > 5 && strcmp(spec + len - 5, ":kill") == 0;
+    if (die) {
+        if (len - 5 >= sizeof(buf))
+            return false;
+        snprintf(buf, sizeof(buf), "%.*s", (int)(len - 5), spec);
+        spec = buf;
+    }
     const char *colon = strrchr(spec, ':');
     if (colon == NULL || colon == spec ||
         (size_t)(colon - spec) >= sizeof(armed_site))
@@ -63,6 +78,9 @@ bool fault_arm_spec(const char *spec)
     char site[sizeof(armed_site)];
     snprintf(site, sizeof(site), "%.*s", (int)(colon - spec), spec);
     fault_arm(site, (int)n);
+    pthread_mutex_lock(&mu);
+    kill_on_hit = die;
+    pthread_mutex_unlock(&mu);
     return true;
 }
 
@@ -74,6 +92,7 @@ void fault_reset(void)
     target = 0;
     calls = 0;
     fired = false;
+    kill_on_hit = false;
     pthread_mutex_unlock(&mu);
 }
 

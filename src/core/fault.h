@@ -10,11 +10,15 @@
  * Sites: "db.query" (db_query: TR_ERR_DB), "blob.put" (blob_put and
  * blob_put_file: TR_ERR_IO), "run.autoqueue" (the run a configuration
  * upload queues: TR_ERR_DB, as a full disk fails it), "auth.lookup" (the
- * token lookup of an authenticated request: TR_ERR_DB).
+ * token lookup of an authenticated request: TR_ERR_DB), "blob.written"
+ * (an object was stored but its caller has not yet recorded it: blob.c
+ * answers TR_ERR_IO as if the write's acknowledgement was lost).
  *
  * A daemon under test is armed from its environment: TERRACE_FAULT=
  * "site:n" (read once by terraced at start, logged as a warning), so
  * API tests can make a real request fail the way a real failure would.
+ * "site:n:kill" kills the process with SIGKILL at that call instead, for
+ * crash tests (a crash between two steps at an exact point).
  *
  * Always compiled in.  Disarmed, fault_hit() costs one relaxed atomic
  * load.  The armed state is process-wide (the one exception to the single
@@ -36,7 +40,8 @@ bool fault_hit(const char *site);
  * earlier arming and zeroes the counters. */
 void fault_arm(const char *site, int n);
 
-/* Arms from a "site:n" spec (n >= 1); false if spec is malformed. */
+/* Arms from a "site:n" or "site:n:kill" spec (n >= 1); false if spec
+ * is malformed. */
 bool fault_arm_spec(const char *spec);
 
 /* Disarms and zeroes the counters. */

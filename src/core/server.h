@@ -56,6 +56,10 @@ struct terrace_server {
     const char *(*not_ready)(struct terrace_server *srv);
     /* what workers need: behind jobs and the internal API */
     struct job_service *job_service;
+    /* blob garbage collection totals (domain/blob_gc.c, for /metrics) */
+    struct {
+        atomic_ulong passes, removed, removed_bytes, failed, errors;
+    } gc;
     /* role secondary: its state, for its health route (node/secondary.c) */
     struct secondary *secondary;
 };

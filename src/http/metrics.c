@@ -27,6 +27,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -428,6 +429,28 @@ static void render_node(struct http_metrics *m, struct terrace_server *srv,
         head(b, "terrace_db_pool_size", "gauge",
              "database connections in the pool");
         buf_printf(b, "terrace_db_pool_size %d\n", size);
+    }
+    static const struct {
+        const char *name, *help;
+        size_t off;
+    } gc[] = {
+        {"terrace_blob_gc_passes_total", "blob garbage collection passes",
+         offsetof(struct terrace_server, gc.passes)},
+        {"terrace_blob_gc_removed_total", "unreferenced objects removed",
+         offsetof(struct terrace_server, gc.removed)},
+        {"terrace_blob_gc_removed_bytes_total",
+         "stored bytes of the objects removed",
+         offsetof(struct terrace_server, gc.removed_bytes)},
+        {"terrace_blob_gc_failures_total",
+         "object removals that failed (tried again)",
+         offsetof(struct terrace_server, gc.failed)},
+        {"terrace_blob_gc_errors_total", "passes cut short by an error",
+         offsetof(struct terrace_server, gc.errors)},
+    };
+    for (size_t i = 0; i < sizeof(gc) / sizeof(gc[0]); i++) {
+        head(b, gc[i].name, "counter", gc[i].help);
+        buf_printf(b, "%s %lu\n", gc[i].name,
+                   atomic_load((atomic_ulong *)((char *)srv + gc[i].off)));
     }
     long long rss = resident_bytes();
     if (rss >= 0) {

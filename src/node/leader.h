@@ -5,8 +5,8 @@
  * Exactly one primary at a time holds the leader lock (a PostgreSQL
  * session advisory lock on a connection of its own) and sets
  * srv->is_leader; the singleton loops (lease reaper and timeouts,
- * pruning of dead nodes) run only there.  A demo or SQLite node is
- * always leader and starts none of this.
+ * blob garbage collection, pruning of dead nodes) run only there.  A demo or
+ * SQLite node is always leader and starts none of this.
  *
  * Every primary registers itself (role primary, its external URL,
  * version, capacity = executors), heartbeats every LEADER_HEARTBEAT_S

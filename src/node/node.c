@@ -35,6 +35,7 @@
 #include "crypto/tls_cert.h"
 #include "domain/job_service.h"
 #include "domain/join_token.h"
+#include "domain/blob_gc.h"
 #include "domain/reaper.h"
 #include "domain/run.h"
 #include "executor/job_local.h"
@@ -143,11 +144,13 @@ static void register_demo_tool(struct terrace_server *srv)
 }
 
 /* The server side of runs: the job signal, the in-process job API the
- * executor claims through (srv->jobs), and the lease reaper. */
+ * executor claims through (srv->jobs), the lease reaper and the blob
+ * garbage collector. */
 struct runs {
     struct job_local *jobs;
     struct reaper *reaper;
-    char ca[PATH_MAX]; /* the CA workers trust, if the node made it */
+    struct blob_gc *gc; /* blob garbage collection (leader only) */
+    char ca[PATH_MAX];  /* the CA workers trust, if the node made it */
 };
 
 static tr_err start_runs(struct terrace_server *srv, struct runs *rs,
@@ -183,6 +186,8 @@ static tr_err start_runs(struct terrace_server *srv, struct runs *rs,
     }
     if (e == TR_OK)
         e = reaper_start(srv, 1000, &rs->reaper, eb);
+    if (e == TR_OK)
+        e = blob_gc_start(srv, &rs->gc, eb);
     return e;
 }
 
@@ -250,6 +255,7 @@ static tr_err start_executor(struct terrace_server *srv, struct executor **x,
 /* After the executor has stopped. */
 static void stop_runs(struct terrace_server *srv, struct runs *rs)
 {
+    blob_gc_stop(rs->gc);
     reaper_stop(rs->reaper);
     srv->jobs = NULL;
     srv->job_service = NULL;

@@ -1319,4 +1319,21 @@ tr_err store_node_prune(struct db *db, struct arena *a,
                         const char *stale_before, const char *forget_before,
                         int64_t *gone, struct tr_errbuf *eb);
 
+/* ---- blob garbage collection (store_gc.c) ------------------------------ */
+
+#define STORE_GC_PAGE 500 /* keys checked at once, at most */
+
+/* Which of keys[0..n) (n <= STORE_GC_PAGE) rows still reference: ref[i]
+ * set for a key a state version, configuration version, plan or apply
+ * names, or under an unfinished job's uploads, and for a key of a form
+ * the collector does not know (never removed).  One indexed query per
+ * kind of key present. */
+tr_err store_blob_refs(struct db *db, struct arena *a, const char *const *keys,
+                       int n, bool *ref, struct tr_errbuf *eb);
+/* Deletes the log chunks of phases that are gone or whose log was
+ * compacted into a blob, up to 100 phases' worth; *n (nullable) gets the
+ * rows deleted. */
+tr_err store_log_chunks_gc(struct db *db, struct arena *a, int64_t *n,
+                           struct tr_errbuf *eb);
+
 #endif

@@ -19,10 +19,13 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "core/fault.h"
 #include "core/log.h"
@@ -92,6 +95,29 @@ static void test_arm_spec(void **state)
     assert_false(fault_hit("auth.lookup"));
     assert_true(fault_hit("auth.lookup"));
     assert_false(fault_hit("auth.lookup"));
+}
+
+/* "site:n:kill": the nth call kills the process, the ones before not. */
+static void test_arm_spec_kill(void **state)
+{
+    (void)state;
+    assert_false(fault_arm_spec("blob.written:kill"));
+    assert_false(fault_arm_spec("blob.written:0:kill"));
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (!fault_arm_spec("blob.written:2:kill") || fault_hit("blob.written"))
+            _exit(1);
+        fault_hit("blob.written");
+        _exit(2); /* not reached */
+    }
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFSIGNALED(st));
+    assert_int_equal(WTERMSIG(st), SIGKILL);
+    /* a plain spec armed after a kill spec only fails */
+    assert_true(fault_arm_spec("blob.written:1"));
+    assert_true(fault_hit("blob.written"));
 }
 
 static atomic_int hits;
@@ -354,6 +380,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_nth_call_only, reset, reset),
         cmocka_unit_test_setup_teardown(test_threads, reset, reset),
         cmocka_unit_test_setup_teardown(test_arm_spec, reset, reset),
+        cmocka_unit_test_setup_teardown(test_arm_spec_kill, reset, reset),
         BOTH(test_db_query_site),
         BOTH(test_org_create_walk),
         BOTH(test_org_create_walk_no_owner),
