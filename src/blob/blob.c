@@ -1,6 +1,7 @@
 /*
  * blob.c - backend-neutral parts of the blob store: key checks, sealing
- * objects at rest, spooling, whole-object reads.
+ * objects at rest as they stream to a backend, ranged reads through it,
+ * spooling, whole-object reads.
  *
  * SPDX-License-Identifier: MPL-2.0
  */
@@ -46,63 +47,75 @@ void blob_set_keys(struct blob *b, const struct keyring *keys)
     b->keys = keys;
 }
 
-/* Copies len bytes from in_fd (from its current position) to out_fd. */
-static tr_err copy_fd(int in_fd, uint64_t len, int out_fd, struct tr_errbuf *eb)
+/* Sources for blob_put_stream(): a file or a block of memory. */
+struct fd_source {
+    int fd;
+};
+
+static tr_err fd_read(void *ctx, void *buf, size_t n, size_t *got,
+                      struct tr_errbuf *eb)
 {
-    char buf[65536];
-    tr_err e = TR_OK;
-    for (uint64_t done = 0; e == TR_OK && done < len;) {
-        size_t m =
-            len - done > sizeof(buf) ? sizeof(buf) : (size_t)(len - done);
-        e = file_read_exact(in_fd, buf, m, eb);
-        if (e == TR_OK)
-            e = file_write_exact(out_fd, buf, m, eb);
-        done += m;
+    struct fd_source *f = ctx;
+    for (;;) {
+        ssize_t r = read(f->fd, buf, n);
+        if (r >= 0) {
+            *got = (size_t)r;
+            return TR_OK;
+        }
+        if (errno != EINTR)
+            return tr_fail(eb, TR_ERR_IO, "cannot read upload: %s",
+                           strerror(errno));
     }
-    return e;
 }
 
-/* Stores len bytes (from in_fd, or mem) under key through a new file of
- * the tmp dir, sealed when the store has a keyring. */
-static tr_err put_via_tmp(struct blob *b, const char *key, int in_fd,
-                          const void *mem, uint64_t len, struct tr_errbuf *eb)
+struct mem_source {
+    const unsigned char *p;
+    size_t left;
+};
+
+static tr_err mem_read(void *ctx, void *buf, size_t n, size_t *got,
+                       struct tr_errbuf *eb)
 {
-    char tmp[PATH_MAX];
-    if (snprintf(tmp, sizeof(tmp), "%s/seal-XXXXXX", b->tmp_dir) >=
-        (int)sizeof(tmp))
-        return tr_fail(eb, TR_ERR_IO, "spool path too long");
-    int fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0)
-        return tr_fail(eb, TR_ERR_IO, "cannot create temp file: %s",
-                       strerror(errno));
-    tr_err e = b->keys != NULL ? sealed_seal(b->keys, in_fd, mem, len, fd, eb)
-               : in_fd >= 0    ? copy_fd(in_fd, len, fd, eb)
-                               : file_write_exact(fd, mem, (size_t)len, eb);
-    if (close(fd) != 0 && e == TR_OK)
-        e = tr_fail(eb, TR_ERR_IO, "cannot write temp file: %s",
-                    strerror(errno));
+    (void)eb;
+    struct mem_source *m = ctx;
+    *got = n < m->left ? n : m->left;
+    if (*got > 0)
+        memcpy(buf, m->p, *got);
+    m->p += *got;
+    m->left -= *got;
+    return TR_OK;
+}
+
+tr_err blob_put_stream(struct blob *b, const char *key, uint64_t len,
+                       blob_source src, void *ctx, struct tr_errbuf *eb)
+{
+    if (!blob_valid_key(key))
+        return tr_fail(eb, TR_ERR_INTERNAL, "bad blob key");
+    if (b->keys == NULL)
+        return b->ops->put_stream(b, key, len, src, ctx, eb);
+    struct sealed_sealer *s = NULL;
+    uint64_t sealed_len = 0;
+    tr_err e = sealed_sealer_open(b->keys, len, src, ctx, &s, &sealed_len, eb);
     if (e == TR_OK)
-        e = b->ops->put_file(b, key, tmp, eb);
-    if (e != TR_OK)
-        unlink(tmp);
+        e = b->ops->put_stream(b, key, sealed_len, sealed_sealer_read, s, eb);
+    sealed_sealer_close(s);
     return e;
 }
 
 tr_err blob_put_copy(struct blob *b, const char *key, const char *path,
                      struct tr_errbuf *eb)
 {
-    if (!blob_valid_key(key))
-        return tr_fail(eb, TR_ERR_INTERNAL, "bad blob key");
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    struct fd_source f = {.fd = open(path, O_RDONLY | O_CLOEXEC)};
+    if (f.fd < 0)
         return tr_fail(eb, TR_ERR_IO, "cannot open %s: %s", path,
                        strerror(errno));
     struct stat st;
-    tr_err e = fstat(fd, &st) == 0
-                   ? put_via_tmp(b, key, fd, NULL, (uint64_t)st.st_size, eb)
-                   : tr_fail(eb, TR_ERR_IO, "cannot stat %s: %s", path,
-                             strerror(errno));
-    close(fd);
+    tr_err e =
+        fstat(f.fd, &st) == 0
+            ? blob_put_stream(b, key, (uint64_t)st.st_size, fd_read, &f, eb)
+            : tr_fail(eb, TR_ERR_IO, "cannot stat %s: %s", path,
+                      strerror(errno));
+    close(f.fd);
     return e;
 }
 
@@ -111,8 +124,8 @@ tr_err blob_put_file(struct blob *b, const char *key, const char *path,
 {
     if (!blob_valid_key(key))
         return tr_fail(eb, TR_ERR_INTERNAL, "bad blob key");
-    if (b->keys == NULL) /* the backend moves the file into place */
-        return b->ops->put_file(b, key, path, eb);
+    if (b->keys == NULL && b->ops->put_file != NULL)
+        return b->ops->put_file(b, key, path, eb); /* moved into place */
     tr_err e = blob_put_copy(b, key, path, eb);
     if (e == TR_OK)
         unlink(path); /* consumed, as a backend's rename would */
@@ -122,17 +135,23 @@ tr_err blob_put_file(struct blob *b, const char *key, const char *path,
 tr_err blob_put(struct blob *b, const char *key, const void *data, size_t len,
                 struct tr_errbuf *eb)
 {
-    if (!blob_valid_key(key))
-        return tr_fail(eb, TR_ERR_INTERNAL, "bad blob key");
-    if (b->keys == NULL)
-        return b->ops->put(b, key, data, len, eb);
-    return put_via_tmp(b, key, -1, data, len, eb);
+    struct mem_source m = {.p = data, .left = len};
+    return blob_put_stream(b, key, len, mem_read, &m, eb);
 }
 
 struct blob_reader {
-    int fd;                   /* the object in the clear, or -1 */
-    struct sealed_reader *sr; /* or sealed */
+    struct blob *b;
+    struct blob_obj *obj;     /* the stored object */
+    struct sealed_reader *sr; /* set: it is sealed */
 };
+
+/* A sealed_pread_fn reading the stored object. */
+static tr_err obj_pread(void *ctx, void *buf, size_t n, uint64_t off,
+                        size_t *got, struct tr_errbuf *eb)
+{
+    struct blob_reader *r = ctx;
+    return r->b->ops->read(r->obj, buf, n, off, got, eb);
+}
 
 tr_err blob_reader_open(struct blob *b, const char *key,
                         struct blob_reader **out, uint64_t *size,
@@ -140,31 +159,29 @@ tr_err blob_reader_open(struct blob *b, const char *key,
 {
     if (!blob_valid_key(key))
         return tr_fail(eb, TR_ERR_NOT_FOUND, "no such object");
-    int raw = -1;
-    uint64_t rsize = 0;
-    tr_err e = b->ops->open_read(b, key, &raw, &rsize, eb);
-    if (e != TR_OK)
-        return e;
     struct blob_reader *r = calloc(1, sizeof(*r));
-    if (r == NULL) {
-        close(raw);
+    if (r == NULL)
         return tr_fail(eb, TR_ERR_NOMEM, "out of memory");
+    r->b = b;
+    uint64_t rsize = 0;
+    tr_err e = b->ops->open(b, key, &r->obj, &rsize, eb);
+    if (e != TR_OK) {
+        free(r);
+        return e;
     }
-    r->fd = -1;
     unsigned char magic[SEALED_MAGIC_LEN];
-    ssize_t got = pread(raw, magic, sizeof(magic), 0);
-    if (got < 0 || !sealed_is(magic, (size_t)got)) { /* stored in the clear */
-        r->fd = raw;
+    size_t got = 0;
+    e = obj_pread(r, magic, sizeof(magic), 0, &got, eb);
+    if (e == TR_OK && !sealed_is(magic, got)) { /* stored in the clear */
         *size = rsize;
-    } else if (b->keys == NULL) {
+    } else if (e == TR_OK && b->keys == NULL) {
         e = tr_fail(eb, TR_ERR_CRYPTO,
                     "object %s is sealed and no keyring is loaded", key);
-    } else {
-        e = sealed_reader_open(b->keys, raw, rsize, &r->sr, size, eb);
+    } else if (e == TR_OK) {
+        e = sealed_reader_open(b->keys, obj_pread, r, rsize, &r->sr, size, eb);
     }
     if (e != TR_OK) {
-        close(raw);
-        free(r);
+        blob_reader_close(r);
         return e;
     }
     *out = r;
@@ -176,22 +193,23 @@ tr_err blob_reader_pread(struct blob_reader *r, void *buf, size_t n,
 {
     if (r->sr != NULL)
         return sealed_reader_pread(r->sr, buf, n, off, got, eb);
-    return file_pread(r->fd, buf, n, off, got, eb);
+    return obj_pread(r, buf, n, off, got, eb);
 }
 
 int blob_reader_fd(const struct blob_reader *r)
 {
-    return r->sr == NULL ? r->fd : -1;
+    if (r->sr != NULL || r->b->ops->fd == NULL)
+        return -1;
+    return r->b->ops->fd(r->obj);
 }
 
 void blob_reader_close(struct blob_reader *r)
 {
     if (r == NULL)
         return;
-    if (r->sr != NULL)
-        sealed_reader_close(r->sr);
-    else if (r->fd >= 0)
-        close(r->fd);
+    sealed_reader_close(r->sr);
+    if (r->obj != NULL)
+        r->b->ops->obj_close(r->obj);
     free(r);
 }
 
@@ -200,6 +218,12 @@ tr_err blob_remove(struct blob *b, const char *key, struct tr_errbuf *eb)
     if (!blob_valid_key(key))
         return tr_fail(eb, TR_ERR_NOT_FOUND, "no such object");
     return b->ops->remove(b, key, eb);
+}
+
+tr_err blob_list(struct blob *b, const char *prefix, blob_list_fn fn, void *ctx,
+                 struct tr_errbuf *eb)
+{
+    return b->ops->list(b, prefix != NULL ? prefix : "", fn, ctx, eb);
 }
 
 tr_err blob_get(struct blob *b, struct arena *a, const char *key, size_t max,

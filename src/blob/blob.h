@@ -5,8 +5,10 @@
  * Writes are atomic: a reader sees the old object or the whole new one,
  * and blob_put*() returns only once the bytes are durable.  With a
  * keyring (blob_set_keys()) every object is encrypted at rest; backends
- * only ever see sealed bytes.  Backends: the
- * local filesystem (blob_fs.c); S3 and Azure later behind the same ops.
+ * only ever see sealed bytes.  Backends (struct blob_ops) need no local
+ * copy of an object: writes are streamed to them and reads are ranged.
+ * The local filesystem (blob_fs.c), S3, Google Cloud Storage and Azure
+ * Blob (blob_s3.c, blob_gcs.c, blob_azure.c).
  *
  * SPDX-License-Identifier: MPL-2.0
  */
@@ -22,19 +24,55 @@
 #include "core/err.h"
 
 struct blob;
+struct keyring;
 
+/* Pulls the bytes of a streamed write: up to n into buf, *got of them;
+ * *got is 0 only at the end. */
+typedef tr_err (*blob_source)(void *ctx, void *buf, size_t n, size_t *got,
+                              struct tr_errbuf *eb);
+/* A backend's object opened for reading (each backend defines it). */
+struct blob_obj;
+/* Called by list for each object: its key, stored size and the time of
+ * its last write (seconds since the epoch). */
+typedef tr_err (*blob_list_fn)(void *ctx, const char *key, uint64_t size,
+                               int64_t mtime, struct tr_errbuf *eb);
+
+/* What a backend implements.  Keys reaching it are already checked
+ * (blob_valid_key()); it sees sealed bytes only when the store has a
+ * keyring. */
 struct blob_ops {
+    /* Stores exactly len bytes pulled from src under key: atomic (a
+     * reader sees the old object or the whole new one), durable on
+     * return; on failure nothing new is visible under key.  A source can
+     * be read only once: to retry, a backend keeps the part it is sending
+     * in memory (one part, never the whole object). */
+    tr_err (*put_stream)(struct blob *b, const char *key, uint64_t len,
+                         blob_source src, void *ctx, struct tr_errbuf *eb);
+    /* Optional (NULL: the file is streamed through put_stream): moves
+     * the local file at path into the store, consuming it on success. */
     tr_err (*put_file)(struct blob *b, const char *key, const char *path,
                        struct tr_errbuf *eb);
-    tr_err (*put)(struct blob *b, const char *key, const void *data, size_t len,
-                  struct tr_errbuf *eb);
-    tr_err (*open_read)(struct blob *b, const char *key, int *fd,
-                        uint64_t *size, struct tr_errbuf *eb);
+    /* Opens key for ranged reads; *size gets the stored size.
+     * TR_ERR_NOT_FOUND when there is no such object. */
+    tr_err (*open)(struct blob *b, const char *key, struct blob_obj **o,
+                   uint64_t *size, struct tr_errbuf *eb);
+    /* Up to n bytes at off into buf, *got of them (fewer only at the
+     * end).  Remote backends serve sequential reads from one stream and
+     * start a new ranged request only on a seek. */
+    tr_err (*read)(struct blob_obj *o, void *buf, size_t n, uint64_t off,
+                   size_t *got, struct tr_errbuf *eb);
+    /* The local file of an open object (for sendfile()), or -1.
+     * Optional. */
+    int (*fd)(struct blob_obj *o);
+    void (*obj_close)(struct blob_obj *o);
+    /* Removes key; a key that does not exist is TR_OK. */
     tr_err (*remove)(struct blob *b, const char *key, struct tr_errbuf *eb);
+    /* Calls fn for every object whose key starts with prefix ("": all),
+     * in any order; stops at fn's first error and returns it. */
+    tr_err (*list)(struct blob *b, const char *prefix, blob_list_fn fn,
+                   void *ctx, struct tr_errbuf *eb);
     void (*close)(struct blob *b);
 };
-
-struct keyring;
 
 struct blob {
     const struct blob_ops *ops;
@@ -42,6 +80,21 @@ struct blob {
     const struct keyring *keys; /* set: objects are sealed at rest */
 };
 
+/* Opens the store a blob URL names: file:///abs/dir, s3://BUCKET/PREFIX?
+ * region=R&endpoint=URL&force-path-style=true, gs://BUCKET/PREFIX?
+ * endpoint=URL, azblob://CONTAINER/PREFIX?account=A&endpoint=URL.
+ * spool_dir is a local directory for spool files (remote backends).
+ * TR_ERR_CONFIG, with a message a person can act on, for a malformed URL
+ * or missing credentials. */
+tr_err blob_open_url(const char *url, const char *spool_dir, struct blob **out,
+                     struct tr_errbuf *eb);
+/* The backends blob_open_url() chooses from (blob_<name>.c). */
+tr_err blob_open_s3(const char *url, const char *spool_dir, struct blob **out,
+                    struct tr_errbuf *eb);
+tr_err blob_open_gcs(const char *url, const char *spool_dir, struct blob **out,
+                     struct tr_errbuf *eb);
+tr_err blob_open_azure(const char *url, const char *spool_dir,
+                       struct blob **out, struct tr_errbuf *eb);
 tr_err blob_open_fs(const char *dir, struct blob **out, struct tr_errbuf *eb);
 void blob_close(struct blob *b);
 
@@ -82,6 +135,14 @@ void blob_reader_close(struct blob_reader *r);
 tr_err blob_get(struct blob *b, struct arena *a, const char *key, size_t max,
                 char **data, size_t *len, struct tr_errbuf *eb);
 tr_err blob_remove(struct blob *b, const char *key, struct tr_errbuf *eb);
+/* Stores len bytes pulled from src under key (sealed on the way with a
+ * keyring).  Durable on return. */
+tr_err blob_put_stream(struct blob *b, const char *key, uint64_t len,
+                       blob_source src, void *ctx, struct tr_errbuf *eb);
+/* Calls fn for every object whose key starts with prefix (see
+ * blob_ops.list); sizes are the stored (sealed) sizes. */
+tr_err blob_list(struct blob *b, const char *prefix, blob_list_fn fn, void *ctx,
+                 struct tr_errbuf *eb);
 
 /* A new empty spool file in the store's tmp dir, opened read-write; the
  * arena removes the file (if still there) and closes fd on destroy. */

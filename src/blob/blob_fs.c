@@ -15,10 +15,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "blob/blob.h"
 #include "core/fault.h"
+#include "core/file.h"
 
 struct blob_fs {
     struct blob base;
@@ -99,8 +101,8 @@ static tr_err fs_put_file(struct blob *b, const char *key, const char *path,
     return TR_OK;
 }
 
-static tr_err fs_put(struct blob *b, const char *key, const void *data,
-                     size_t len, struct tr_errbuf *eb)
+static tr_err fs_put_stream(struct blob *b, const char *key, uint64_t len,
+                            blob_source src, void *ctx, struct tr_errbuf *eb)
 {
     char tmp[PATH_MAX];
     snprintf(tmp, sizeof(tmp), "%s/put-XXXXXX", b->tmp_dir);
@@ -108,31 +110,40 @@ static tr_err fs_put(struct blob *b, const char *key, const void *data,
     if (fd < 0)
         return tr_fail(eb, TR_ERR_IO, "cannot create temp file: %s",
                        strerror(errno));
-    const char *p = data;
-    size_t left = len;
-    while (left > 0) {
-        ssize_t n = write(fd, p, left);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            tr_err e = tr_fail(eb, TR_ERR_IO, "cannot write object: %s",
-                               strerror(errno));
-            close(fd);
-            unlink(tmp);
-            return e;
+    char buf[65536];
+    uint64_t done = 0;
+    tr_err e = TR_OK;
+    for (;;) {
+        size_t got = 0;
+        e = src(ctx, buf, sizeof(buf), &got, eb);
+        if (e != TR_OK || got == 0)
+            break;
+        done += got;
+        if (done > len) {
+            e = tr_fail(eb, TR_ERR_IO, "the data is longer than declared");
+            break;
         }
-        p += n;
-        left -= (size_t)n;
+        e = file_write_exact(fd, buf, got, eb);
+        if (e != TR_OK)
+            break;
     }
-    close(fd);
-    tr_err e = fs_put_file(b, key, tmp, eb);
+    if (e == TR_OK && done != len)
+        e = tr_fail(eb, TR_ERR_IO, "the data ended early");
+    if (close(fd) != 0 && e == TR_OK)
+        e = tr_fail(eb, TR_ERR_IO, "cannot write object: %s", strerror(errno));
+    if (e == TR_OK)
+        e = fs_put_file(b, key, tmp, eb);
     if (e != TR_OK)
         unlink(tmp);
     return e;
 }
 
-static tr_err fs_open_read(struct blob *b, const char *key, int *fd,
-                           uint64_t *size, struct tr_errbuf *eb)
+struct blob_obj {
+    int fd;
+};
+
+static tr_err fs_open(struct blob *b, const char *key, struct blob_obj **o,
+                      uint64_t *size, struct tr_errbuf *eb)
 {
     struct blob_fs *fs = (struct blob_fs *)b;
     char path[PATH_MAX];
@@ -141,19 +152,41 @@ static tr_err fs_open_read(struct blob *b, const char *key, int *fd,
         return e;
     int f = open(path, O_RDONLY | O_CLOEXEC);
     if (f < 0) {
-        if (errno == ENOENT)
+        if (errno == ENOENT || errno == ENOTDIR)
             return tr_fail(eb, TR_ERR_NOT_FOUND, "no such object");
         return tr_fail(eb, TR_ERR_IO, "cannot open object: %s",
                        strerror(errno));
     }
     struct stat st;
-    if (fstat(f, &st) != 0) {
+    struct blob_obj *obj = NULL;
+    if (fstat(f, &st) != 0 || !S_ISREG(st.st_mode) ||
+        (obj = malloc(sizeof(*obj))) == NULL) {
         close(f);
-        return tr_fail(eb, TR_ERR_IO, "cannot stat object");
+        return S_ISDIR(st.st_mode)
+                   ? tr_fail(eb, TR_ERR_NOT_FOUND, "no such object")
+                   : tr_fail(eb, TR_ERR_IO, "cannot open object");
     }
-    *fd = f;
+    obj->fd = f;
+    *o = obj;
     *size = (uint64_t)st.st_size;
     return TR_OK;
+}
+
+static tr_err fs_read(struct blob_obj *o, void *buf, size_t n, uint64_t off,
+                      size_t *got, struct tr_errbuf *eb)
+{
+    return file_pread(o->fd, buf, n, off, got, eb);
+}
+
+static int fs_fd(struct blob_obj *o)
+{
+    return o->fd;
+}
+
+static void fs_obj_close(struct blob_obj *o)
+{
+    close(o->fd);
+    free(o);
 }
 
 static tr_err fs_remove(struct blob *b, const char *key, struct tr_errbuf *eb)
@@ -169,13 +202,66 @@ static tr_err fs_remove(struct blob *b, const char *key, struct tr_errbuf *eb)
     return TR_OK;
 }
 
+/* Walks dir (the key prefix so far in key, klen bytes of it). */
+static tr_err walk(const char *dir, char *key, size_t klen, const char *prefix,
+                   blob_list_fn fn, void *ctx, struct tr_errbuf *eb)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return errno == ENOENT ? TR_OK
+                               : tr_fail(eb, TR_ERR_IO, "cannot list %s: %s",
+                                         dir, strerror(errno));
+    tr_err e = TR_OK;
+    struct dirent *de;
+    while (e == TR_OK && (de = readdir(d)) != NULL) {
+        const char *n = de->d_name;
+        size_t nl = strlen(n);
+        if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0 ||
+            klen + nl + 2 > PATH_MAX)
+            continue;
+        memcpy(key + klen, n, nl + 1);
+        /* skip subtrees that cannot hold the prefix */
+        size_t cmp = klen + nl < strlen(prefix) ? klen + nl : strlen(prefix);
+        if (strncmp(key, prefix, cmp) != 0)
+            continue;
+        char path[PATH_MAX];
+        if (snprintf(path, sizeof(path), "%s/%s", dir, n) >= (int)sizeof(path))
+            continue;
+        struct stat st;
+        if (lstat(path, &st) != 0)
+            continue; /* removed meanwhile */
+        if (S_ISDIR(st.st_mode)) {
+            key[klen + nl] = '/';
+            key[klen + nl + 1] = '\0';
+            e = walk(path, key, klen + nl + 1, prefix, fn, ctx, eb);
+        } else if (S_ISREG(st.st_mode) &&
+                   strncmp(key, prefix, strlen(prefix)) == 0) {
+            e = fn(ctx, key, (uint64_t)st.st_size, (int64_t)st.st_mtime, eb);
+        }
+    }
+    closedir(d);
+    return e;
+}
+
+static tr_err fs_list(struct blob *b, const char *prefix, blob_list_fn fn,
+                      void *ctx, struct tr_errbuf *eb)
+{
+    struct blob_fs *fs = (struct blob_fs *)b;
+    char dir[PATH_MAX];
+    char key[PATH_MAX] = "";
+    snprintf(dir, sizeof(dir), "%s/objects", fs->root);
+    return walk(dir, key, 0, prefix, fn, ctx, eb);
+}
+
 static void fs_close(struct blob *b)
 {
     free(b);
 }
 
-/* Spool and temp files a process that died left behind: the tmp dir is
- * this node's alone, so at open every one of ours is stale. */
+/* Spool and temp files a process that died left behind.  Primaries may
+ * share the directory (a file:// blob URL on a shared filesystem), so
+ * only files untouched for a day are taken as stale: a live upload
+ * writes to its file far more often than that. */
 static void clean_tmp(const char *tmp)
 {
     DIR *d = opendir(tmp);
@@ -186,7 +272,9 @@ static void clean_tmp(const char *tmp)
             strncmp(n, "seal-", 5) != 0)
             continue;
         char p[PATH_MAX];
-        if (snprintf(p, sizeof(p), "%s/%s", tmp, n) < (int)sizeof(p))
+        struct stat st;
+        if (snprintf(p, sizeof(p), "%s/%s", tmp, n) < (int)sizeof(p) &&
+            stat(p, &st) == 0 && st.st_mtime < time(NULL) - 24 * 3600)
             unlink(p);
     }
     if (d != NULL)
@@ -194,10 +282,14 @@ static void clean_tmp(const char *tmp)
 }
 
 static const struct blob_ops fs_ops = {
+    .put_stream = fs_put_stream,
     .put_file = fs_put_file,
-    .put = fs_put,
-    .open_read = fs_open_read,
+    .open = fs_open,
+    .read = fs_read,
+    .fd = fs_fd,
+    .obj_close = fs_obj_close,
     .remove = fs_remove,
+    .list = fs_list,
     .close = fs_close,
 };
 

@@ -51,64 +51,151 @@ static void set_index(unsigned char *aad, size_t hlen, uint64_t i)
     put_be(aad + hlen, i, 8);
 }
 
-tr_err sealed_seal(const struct keyring *k, int in_fd, const void *mem,
-                   uint64_t len, int out_fd, struct tr_errbuf *eb)
-{
-    unsigned char dek[KEYS_DEK_LEN];
+struct sealed_sealer {
+    sealed_source_fn src;
+    void *src_ctx;
+    uint64_t len;     /* plaintext bytes */
+    uint64_t done;    /* plaintext bytes sealed so far */
+    uint64_t next;    /* the next chunk to seal */
+    bool src_checked; /* src was seen to end at len */
+    size_t hlen;
     unsigned char aad[HEADER_MAX + 8];
-    util_random(dek, sizeof(dek));
+    unsigned char dek[KEYS_DEK_LEN];
+    unsigned char in[SEALED_CHUNK];
+    unsigned char out[SEALED_CHUNK_OUT]; /* bytes to hand out */
+    size_t out_len, out_pos;
+};
+
+tr_err sealed_sealer_open(const struct keyring *k, uint64_t len,
+                          sealed_source_fn src, void *src_ctx,
+                          struct sealed_sealer **out, uint64_t *sealed_len,
+                          struct tr_errbuf *eb)
+{
+    struct sealed_sealer *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return tr_fail(eb, TR_ERR_NOMEM, "out of memory");
+    s->src = src;
+    s->src_ctx = src_ctx;
+    s->len = len;
+    util_random(s->dek, sizeof(s->dek));
     struct arena *a = arena_new();
-    unsigned char *wrapped = NULL, *in = NULL, *out = NULL;
-    size_t wlen = 0, hlen = 0;
-    tr_err e = keys_wrap(k, a, dek, sizeof(dek), &wrapped, &wlen, eb);
+    unsigned char *wrapped = NULL;
+    size_t wlen = 0;
+    tr_err e = keys_wrap(k, a, s->dek, sizeof(s->dek), &wrapped, &wlen, eb);
     const char *id = keys_id(k);
     size_t idlen = strlen(id);
     if (e == TR_OK &&
         (idlen == 0 || idlen > KEYS_ID_MAX || wlen > SEALED_WRAP_MAX))
         e = tr_fail(eb, TR_ERR_CRYPTO, "unusable key id or wrapped key");
     if (e == TR_OK) {
-        memcpy(aad, SEALED_MAGIC, SEALED_MAGIC_LEN);
-        hlen = SEALED_MAGIC_LEN;
-        aad[hlen++] = (unsigned char)idlen;
-        memcpy(aad + hlen, id, idlen);
-        hlen += idlen;
-        put_be(aad + hlen, wlen, 2);
-        hlen += 2;
-        memcpy(aad + hlen, wrapped, wlen);
-        hlen += wlen;
-        put_be(aad + hlen, len, 8);
-        hlen += 8;
-        e = file_write_exact(out_fd, aad, hlen, eb);
+        unsigned char *h = s->aad;
+        size_t n = 0;
+        memcpy(h, SEALED_MAGIC, SEALED_MAGIC_LEN);
+        n = SEALED_MAGIC_LEN;
+        h[n++] = (unsigned char)idlen;
+        memcpy(h + n, id, idlen);
+        n += idlen;
+        put_be(h + n, wlen, 2);
+        n += 2;
+        memcpy(h + n, wrapped, wlen);
+        n += wlen;
+        put_be(h + n, len, 8);
+        n += 8;
+        s->hlen = n;
+        memcpy(s->out, h, n); /* the header goes out first */
+        s->out_len = n;
     }
-    if (e == TR_OK) {
-        in = arena_alloc(a, SEALED_CHUNK);
-        out = arena_alloc(a, SEALED_CHUNK_OUT);
-    }
-    uint64_t n = chunks_of(len), done = 0;
-    for (uint64_t i = 0; e == TR_OK && i < n; i++) {
-        size_t m =
-            len - done > SEALED_CHUNK ? SEALED_CHUNK : (size_t)(len - done);
-        const unsigned char *src = in;
-        if (in_fd >= 0)
-            e = file_read_exact(in_fd, in, m, eb);
-        else if (m > 0)
-            src = (const unsigned char *)mem + done;
-        set_index(aad, hlen, i);
-        if (e == TR_OK)
-            e = envelope_aead_seal(dek, aad, hlen + 8, src, m, out, eb);
-        if (e == TR_OK)
-            e = file_write_exact(out_fd, out, m + ENVELOPE_OVERHEAD, eb);
-        done += m;
-    }
-    OPENSSL_cleanse(dek, sizeof(dek));
-    if (in != NULL)
-        OPENSSL_cleanse(in, SEALED_CHUNK);
     arena_destroy(a);
-    return e;
+    if (e != TR_OK) {
+        sealed_sealer_close(s);
+        return e;
+    }
+    *sealed_len = s->hlen + len + chunks_of(len) * (uint64_t)ENVELOPE_OVERHEAD;
+    *out = s;
+    return TR_OK;
+}
+
+/* Reads exactly n bytes from the sealer's source. */
+static tr_err source_exact(struct sealed_sealer *s, unsigned char *p, size_t n,
+                           struct tr_errbuf *eb)
+{
+    for (size_t have = 0; have < n;) {
+        size_t got = 0;
+        tr_err e = s->src(s->src_ctx, p + have, n - have, &got, eb);
+        if (e != TR_OK)
+            return e;
+        if (got == 0)
+            return tr_fail(eb, TR_ERR_IO, "the data ended early");
+        have += got;
+    }
+    return TR_OK;
+}
+
+/* Seals the next chunk into s->out. */
+static tr_err seal_next(struct sealed_sealer *s, struct tr_errbuf *eb)
+{
+    uint64_t left = s->len - s->done;
+    size_t m = left > SEALED_CHUNK ? SEALED_CHUNK : (size_t)left;
+    tr_err e = source_exact(s, s->in, m, eb);
+    set_index(s->aad, s->hlen, s->next);
+    if (e == TR_OK)
+        e = envelope_aead_seal(s->dek, s->aad, s->hlen + 8, s->in, m, s->out,
+                               eb);
+    if (e != TR_OK)
+        return e;
+    s->out_len = m + ENVELOPE_OVERHEAD;
+    s->out_pos = 0;
+    s->done += m;
+    s->next++;
+    return TR_OK;
+}
+
+tr_err sealed_sealer_read(void *sealer, void *buf, size_t n, size_t *got,
+                          struct tr_errbuf *eb)
+{
+    struct sealed_sealer *s = sealer;
+    unsigned char *p = buf;
+    *got = 0;
+    while (*got < n) {
+        if (s->out_pos == s->out_len) {
+            if (s->next == chunks_of(s->len))
+                break;
+            tr_err e = seal_next(s, eb);
+            if (e != TR_OK)
+                return e;
+        }
+        size_t take = s->out_len - s->out_pos;
+        if (take > n - *got)
+            take = n - *got;
+        memcpy(p + *got, s->out + s->out_pos, take);
+        s->out_pos += take;
+        *got += take;
+    }
+    if (*got == 0 && !s->src_checked) { /* the end: src must end too */
+        unsigned char extra;
+        size_t more = 0;
+        tr_err e = s->src(s->src_ctx, &extra, 1, &more, eb);
+        if (e != TR_OK)
+            return e;
+        if (more != 0)
+            return tr_fail(eb, TR_ERR_IO, "the data is longer than declared");
+        s->src_checked = true;
+    }
+    return TR_OK;
+}
+
+void sealed_sealer_close(struct sealed_sealer *s)
+{
+    if (s == NULL)
+        return;
+    OPENSSL_cleanse(s->dek, sizeof(s->dek));
+    OPENSSL_cleanse(s->in, sizeof(s->in));
+    free(s);
 }
 
 struct sealed_reader {
-    int fd;
+    sealed_pread_fn rd;
+    void *ctx;
     uint64_t len; /* plaintext bytes */
     size_t hlen;  /* header bytes, the start of chunk 0 */
     unsigned char aad[HEADER_MAX + 8];
@@ -119,11 +206,11 @@ struct sealed_reader {
 };
 
 /* Reads exactly n bytes at off. */
-static tr_err pread_exact(int fd, void *p, size_t n, uint64_t off,
-                          struct tr_errbuf *eb)
+static tr_err pread_exact(struct sealed_reader *r, void *p, size_t n,
+                          uint64_t off, struct tr_errbuf *eb)
 {
     size_t got = 0;
-    tr_err e = file_pread(fd, p, n, off, &got, eb);
+    tr_err e = r->rd(r->ctx, p, n, off, &got, eb);
     if (e == TR_OK && got != n)
         e = tr_fail(eb, TR_ERR_IO,
                     "cannot read a sealed object: "
@@ -131,14 +218,16 @@ static tr_err pread_exact(int fd, void *p, size_t n, uint64_t off,
     return e;
 }
 
-tr_err sealed_reader_open(const struct keyring *k, int fd, uint64_t in_size,
+tr_err sealed_reader_open(const struct keyring *k, sealed_pread_fn rd,
+                          void *ctx, uint64_t in_size,
                           struct sealed_reader **out, uint64_t *plain_len,
                           struct tr_errbuf *eb)
 {
     struct sealed_reader *r = calloc(1, sizeof(*r));
     if (r == NULL)
         return tr_fail(eb, TR_ERR_NOMEM, "out of memory");
-    r->fd = fd;
+    r->rd = rd;
+    r->ctx = ctx;
     r->have = -1;
     unsigned char *h = r->aad;
     char id[KEYS_ID_MAX + 1];
@@ -146,13 +235,13 @@ tr_err sealed_reader_open(const struct keyring *k, int fd, uint64_t in_size,
     /* magic and the key id's length, the id and the wrapped key's length,
      * the wrapped key and the plaintext's length */
     tr_err e = in_size < hlen ? tr_fail(eb, TR_ERR_CRYPTO, "truncated object")
-                              : pread_exact(fd, h, hlen, 0, eb);
+                              : pread_exact(r, h, hlen, 0, eb);
     size_t idlen = h[SEALED_MAGIC_LEN];
     if (e == TR_OK && (!sealed_is(h, hlen) || idlen == 0 ||
                        idlen > KEYS_ID_MAX || in_size < hlen + idlen + 2))
         e = tr_fail(eb, TR_ERR_CRYPTO, "malformed object header");
     if (e == TR_OK)
-        e = pread_exact(fd, h + hlen, idlen + 2, hlen, eb);
+        e = pread_exact(r, h + hlen, idlen + 2, hlen, eb);
     size_t wlen = 0;
     if (e == TR_OK) {
         memcpy(id, h + hlen, idlen);
@@ -164,7 +253,7 @@ tr_err sealed_reader_open(const struct keyring *k, int fd, uint64_t in_size,
             e = tr_fail(eb, TR_ERR_CRYPTO, "malformed object header");
     }
     if (e == TR_OK)
-        e = pread_exact(fd, h + hlen, wlen + 8, hlen, eb);
+        e = pread_exact(r, h + hlen, wlen + 8, hlen, eb);
     if (e == TR_OK) {
         const unsigned char *wrapped = h + hlen;
         hlen += wlen;
@@ -181,7 +270,6 @@ tr_err sealed_reader_open(const struct keyring *k, int fd, uint64_t in_size,
             e = keys_unwrap(k, id, wrapped, wlen, r->dek, sizeof(r->dek), eb);
     }
     if (e != TR_OK) {
-        r->fd = -1; /* the caller keeps fd on failure */
         sealed_reader_close(r);
         return e;
     }
@@ -200,7 +288,7 @@ static tr_err load_chunk(struct sealed_reader *r, uint64_t i, size_t *m,
     if (r->have == (int64_t)i)
         return TR_OK;
     r->have = -1;
-    tr_err e = pread_exact(r->fd, r->in, *m + ENVELOPE_OVERHEAD,
+    tr_err e = pread_exact(r, r->in, *m + ENVELOPE_OVERHEAD,
                            r->hlen + i * (uint64_t)SEALED_CHUNK_OUT, eb);
     set_index(r->aad, r->hlen, i);
     if (e == TR_OK)
@@ -238,8 +326,6 @@ void sealed_reader_close(struct sealed_reader *r)
 {
     if (r == NULL)
         return;
-    if (r->fd >= 0)
-        close(r->fd);
     OPENSSL_cleanse(r->dek, sizeof(r->dek));
     OPENSSL_cleanse(r->out, sizeof(r->out));
     free(r);

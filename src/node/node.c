@@ -352,8 +352,8 @@ static tr_err open_keys(struct terrace_server *srv, struct arena *a,
 /* The settings primaries share, checked before anything is opened:
  * --kek-file must exist (a primary never makes the cluster's key: one
  * made here would differ from the others'), readable by this user only
- * (keys_open_file() checks the mode); --blob-url must be a file:// URL of
- * an absolute directory. */
+ * (keys_open_file() checks the mode); --blob-url must be a URL (the
+ * backend checks the rest when it opens). */
 static tr_err check_shared(const struct cfg *c, struct tr_errbuf *eb)
 {
     if (c->kek_file[0] != '\0' && access(c->kek_file, F_OK) != 0)
@@ -363,21 +363,11 @@ static tr_err check_shared(const struct cfg *c, struct tr_errbuf *eb)
                        "rand -hex 32 > FILE)",
                        c->kek_file, strerror(errno));
     const char *u = c->blob_url;
-    if (u[0] == '\0')
-        return TR_OK;
-    const char *colon = strstr(u, "://");
-    if (colon == NULL)
+    if (u[0] != '\0' && strstr(u, "://") == NULL)
         return tr_fail(eb, TR_ERR_CONFIG,
-                       "blob-url must look like file:///absolute/dir");
-    if (strncmp(u, "file://", 7) != 0)
-        return tr_fail(eb, TR_ERR_CONFIG,
-                       "blob-url scheme %.*s is not supported yet (only "
-                       "file:///absolute/dir)",
-                       (int)(colon - u), u);
-    if (u[7] != '/')
-        return tr_fail(eb, TR_ERR_CONFIG,
-                       "blob-url must name an absolute directory: "
-                       "file:///absolute/dir");
+                       "blob-url must be a URL: file:///absolute/dir, "
+                       "s3://BUCKET/PREFIX, gs://BUCKET/PREFIX or "
+                       "azblob://CONTAINER/PREFIX");
     return TR_OK;
 }
 
@@ -408,11 +398,16 @@ static tr_err open_stores(struct terrace_server *srv, struct tr_errbuf *eb)
         e = store_migrate(srv->db, eb);
     if (e != TR_OK)
         return e;
+    char spool[PATH_MAX];
+    snprintf(spool, sizeof(spool), "%s/spool", c->data_dir);
+    if (mkdir(spool, 0700) != 0 && errno != EEXIST)
+        return tr_fail(eb, TR_ERR_IO, "cannot create %s: %s", spool,
+                       strerror(errno));
     if (c->blob_url[0] != '\0')
-        snprintf(path, sizeof(path), "%s", c->blob_url + strlen("file://"));
+        snprintf(path, sizeof(path), "%s", c->blob_url);
     else
-        snprintf(path, sizeof(path), "%s/blobs", c->data_dir);
-    e = blob_open_fs(path, &srv->blob, eb);
+        snprintf(path, sizeof(path), "file://%s/blobs", c->data_dir);
+    e = blob_open_url(path, spool, &srv->blob, eb);
     if (e != TR_OK)
         return e;
     struct arena *a = arena_new();

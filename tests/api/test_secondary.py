@@ -205,8 +205,11 @@ def wait_status(c, run, want, timeout=120, sec=None):
         if s in ("errored", "canceled", "force_canceled", "discarded"):
             break
         time.sleep(0.2)
-    raise AssertionError("run %s is %s, not %s; secondary log: %s" % (
-        run, s, want, sec.log()[-3000:] if sec else ""))
+    r = c.get("%s/runs/%s" % (API, run))
+    why = r.json["data"]["attributes"].get("error-message") if \
+        r.status == 200 else r
+    raise AssertionError("run %s is %s (%s), not %s; secondary log: %s" % (
+        run, s, why, want, sec.log()[-3000:] if sec else ""))
 
 
 @pytest.fixture

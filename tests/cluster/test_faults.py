@@ -603,7 +603,8 @@ def test_postgres_restart_under_load(cl):
     # one more read after the runs ended, then the errors' times
     seen = reader.finish()
     # errors only while the database is away, and the nodes' reconnect
-    # right after (RECONNECT_S): 503s, never 500
+    # right after (RECONNECT_S): 503s, or a connection HAProxy cut when it
+    # marked a primary down (on-marked-down shutdown-sessions); never 500
     failed = [(round(s[0] - t_up, 2), s[2]) for s in seen if s[2] != 200]
     late = [f for f in failed if f[0] > RECONNECT_S]
     last = max((f[0] for f in failed), default=None)
@@ -612,7 +613,8 @@ def test_postgres_restart_under_load(cl):
               len(seen), len(failed), t_up - t_stop,
               last, sorted({str(f[1]) for f in failed})))
     assert not late, "reads failed after PostgreSQL was back: %r" % late
-    assert {f[1] for f in failed} <= {503}, failed
+    cut = {"RemoteDisconnected", "ConnectionResetError", "BadStatusLine"}
+    assert {f[1] for f in failed} <= {503} | cut, failed
     assert len([s for s in seen if s[0] > t_up]) > 0
 
 

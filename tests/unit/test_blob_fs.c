@@ -26,6 +26,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "blob/blob.h"
@@ -482,20 +484,30 @@ static void test_put_copy_keeps_source(void **state)
     assert_int_equal(ut_count_entries(fx->tmp), 0);
 }
 
-/* What a process that died left in tmp goes when the store is opened. */
+/* What a process that died left in tmp goes when the store is opened:
+ * files untouched for over a day (another primary sharing the directory
+ * may be writing a fresh one). */
 static void test_open_cleans_tmp(void **state)
 {
     struct fx *fx = *state;
-    const char *names[] = {"spool-abc", "put-def", "seal-ghi", "keep.me"};
+    const char *names[] = {"spool-abc", "put-def", "seal-ghi", "keep.me",
+                           "spool-fresh"};
     char p[256];
-    for (int i = 0; i < 4; i++) {
+    struct timeval old[2] = {{.tv_sec = time(NULL) - 2 * 24 * 3600},
+                             {.tv_sec = time(NULL) - 2 * 24 * 3600}};
+    for (int i = 0; i < 5; i++) {
         snprintf(p, sizeof(p), "%s/%s", fx->tmp, names[i]);
         assert_true(ut_write_file(p, "left over"));
+        if (i < 4)
+            assert_int_equal(utimes(p, old), 0);
     }
     struct blob *b = NULL;
     assert_int_equal(blob_open_fs(fx->dir, &b, NULL), TR_OK);
-    assert_int_equal(ut_count_entries(fx->tmp), 1);
+    assert_int_equal(ut_count_entries(fx->tmp), 2);
     snprintf(p, sizeof(p), "%s/keep.me", fx->tmp);
+    assert_true(exists(p));
+    unlink(p);
+    snprintf(p, sizeof(p), "%s/spool-fresh", fx->tmp);
     assert_true(exists(p));
     unlink(p);
     blob_close(b);
