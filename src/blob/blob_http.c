@@ -5,10 +5,11 @@
  * Every request gets its own easy handle; a curl share handle holds the
  * connection cache, DNS cache and TLS sessions so that connections are
  * reused across requests and threads.  A stream drives its easy handle
- * through a multi handle of its own: the write callback copies into the
- * reader's buffer, spills the rest of one delivery and pauses the
- * transfer while the buffer is full, so a stream holds at most one
- * delivery (16 KiB) beyond what its reader asked for.
+ * through a multi handle of its own, only while its reader waits for
+ * bytes: the write callback copies into the reader's buffer and keeps
+ * the rest of what arrives meanwhile in a spill buffer that is reused,
+ * pausing the transfer beyond 1 MiB (a pause makes libcurl copy what
+ * it holds, so it is the exception, not the rhythm).
  *
  * SPDX-License-Identifier: MPL-2.0
  */
@@ -25,6 +26,7 @@
 #define RESP_MAX_DEFAULT (1u << 20)
 #define HDRS_MAX (64u << 10)
 #define SPILL_MAX (4u << 20)
+#define SPILL_PAUSE (1u << 20)
 #define RETRY_AFTER_MAX_S 30
 
 struct blob_http {
@@ -369,15 +371,17 @@ static size_t stream_body(char *p, size_t size, size_t n, void *ctx)
     curl_easy_getinfo(s->e, CURLINFO_RESPONSE_CODE, &status);
     if (status < 200 || status > 299)
         return on_body(p, size, n, &s->x);
-    if (s->dst == NULL || s->got == s->want) {
-        s->paused = true;
+    size_t take = 0;
+    if (s->dst != NULL && s->got < s->want) {
+        take = s->want - s->got < len ? s->want - s->got : len;
+        memcpy(s->dst + s->got, p, take);
+        s->got += take;
+    } else if (s->spill.len + len > SPILL_PAUSE) {
+        s->paused = true; /* the reader is far behind: hold the socket */
         return CURL_WRITEFUNC_PAUSE;
     }
-    size_t take = s->want - s->got < len ? s->want - s->got : len;
-    memcpy(s->dst + s->got, p, take);
-    s->got += take;
     if (take < len && buf_append(&s->spill, p + take, len - take) != TR_OK)
-        return 0; /* cannot happen: one delivery is far below SPILL_MAX */
+        return 0; /* cannot happen: SPILL_MAX is far above SPILL_PAUSE */
     return len;
 }
 
