@@ -50,7 +50,7 @@ static const struct setting settings[] = {
       "DATA/kek, made on first start)"),
     S("blob-url", "TERRACE_BLOB_URL", blob_url,
       "blob store every primary shares: file:///abs/dir (default: "
-      "DATA/blobs)"),
+      "DATA/blobs), s3://BUCKET/PREFIX?region=R&endpoint=URL"),
     S("tls", "TERRACE_TLS", tls,
       "on | off (off: TLS ends at the load balancer)"),
     S("tls-cert", "TERRACE_TLS_CERT", tls_cert, "server certificate (PEM)"),
