@@ -12,6 +12,8 @@
 #   Peak RSS: terraced's VmHWM after the uploads and after the downloads.
 #
 #   bench/blob_transfer.sh   (BENCH_STATE_MB=100, BENCH_RUNS=3)
+#   S3FAKE_LOG=1 KEEP_S3LOG=F: the server logs each request (timed to the
+#   microsecond) into F, and the upload's start and end go to stderr.
 #
 # SPDX-License-Identifier: MPL-2.0
 . "$(dirname "$0")/lib.sh"
@@ -25,7 +27,7 @@ bench_tools
 bench_build
 
 S3DIR=$BENCH_TMP/s3
-s3_stop() { bash "$BENCH_ROOT/tests/lib/s3.sh" stop "$S3DIR" || true; }
+s3_stop() { [ -n "${KEEP_S3LOG:-}" ] && cp "$S3DIR/server.log" "$KEEP_S3LOG"; bash "$BENCH_ROOT/tests/lib/s3.sh" stop "$S3DIR" || true; }
 trap 's3_stop; bench_cleanup' EXIT
 EP=$(env -u AWS_SESSION_TOKEN bash "$BENCH_ROOT/tests/lib/s3.sh" start "$S3DIR")
 # shellcheck disable=SC1091
@@ -57,10 +59,12 @@ for i in $(seq 1 "$RUNS"); do
   url=$(jq -r '.data.attributes["hosted-state-upload-url"]' <<<"$resp")
   sv=$(jq -r .data.id <<<"$resp")
   t0=$(now)
+  [ -n "${KEEP_S3LOG:-}" ] && blog "upload starts $(date +%T.%N)"
   curl -sSf --cacert "$D_CA" -X PUT -H 'Expect:' \
     -H 'Content-Type: application/octet-stream' --data-binary "@$F" \
     "$url" -o /dev/null
   up+=("$(secs "$t0" "$(now)")")
+  [ -n "${KEEP_S3LOG:-}" ] && blog "upload ends $(date +%T.%N)"
   st=$(api GET "/api/v2/state-versions/$sv" | jq -r .data.attributes.status)
   [ "$st" = finalized ] || { echo "state version $sv is $st" >&2; exit 1; }
 done
@@ -85,7 +89,7 @@ C=(curl -sSf --aws-sigv4 "aws:amz:us-east-1:s3"
    -H "x-amz-content-sha256: UNSIGNED-PAYLOAD")
 for i in $(seq 1 "$RUNS"); do
   t0=$(now)
-  "${C[@]}" -X PUT -H 'Expect:' --data-binary "@$F" \
+  "${C[@]}" -T "$F" \
     "$EP/terrace/plain/state" -o /dev/null
   cup+=("$(secs "$t0" "$(now)")")
   rm -f "$BENCH_TMP/down"

@@ -35,8 +35,7 @@ struct blob_http {
     pthread_mutex_t locks[CURL_LOCK_DATA_LAST];
 };
 
-static void share_lock(CURL *c, curl_lock_data d, curl_lock_access a,
-                       void *ctx)
+static void share_lock(CURL *c, curl_lock_data d, curl_lock_access a, void *ctx)
 {
     struct blob_http *h = ctx;
     pthread_mutex_lock(&h->locks[d]);
@@ -116,8 +115,8 @@ void blob_http_resp_free(struct blob_http_resp *r)
 
 bool blob_http_retryable(long status)
 {
-    return status == 429 || status == 500 || status == 502 ||
-           status == 503 || status == 504;
+    return status == 429 || status == 500 || status == 502 || status == 503 ||
+           status == 504;
 }
 
 /* Transport failures that another attempt cannot mend. */
@@ -272,8 +271,7 @@ static CURL *easy_for(struct blob_http *h, const struct blob_http_call *c,
         curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
         curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
         curl_easy_setopt(e, CURLOPT_READDATA, x);
-        curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE,
-                         (curl_off_t)c->body_len);
+        curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)c->body_len);
     } else if (strcmp(c->method, "POST") == 0) {
         curl_easy_setopt(e, CURLOPT_POST, 1L);
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, c->body ? c->body : "");
@@ -312,8 +310,8 @@ tr_err blob_http_do(struct blob_http *h, const struct blob_http_call *call,
 {
     for (int n = 1;; n++) {
         struct xfer x = {.r = r,
-                         .max_resp = call->max_resp ? call->max_resp
-                                                    : RESP_MAX_DEFAULT,
+                         .max_resp =
+                             call->max_resp ? call->max_resp : RESP_MAX_DEFAULT,
                          .body = call->body,
                          .body_len = call->body_len};
         buf_reset(&r->body);
@@ -352,11 +350,11 @@ struct blob_http_stream {
     CURLM *m;
     CURL *e;
     struct curl_slist *hdrs;
-    struct xfer x;            /* headers (and an error body) */
+    struct xfer x; /* headers (and an error body) */
     struct blob_http_resp own;
-    char *dst;                /* the reader's buffer, while it reads */
+    char *dst; /* the reader's buffer, while it reads */
     size_t want, got;
-    struct buf spill;         /* the rest of a delivery that overflowed */
+    struct buf spill; /* the rest of a delivery that overflowed */
     size_t spill_off;
     bool paused, done;
     CURLcode result;
@@ -501,8 +499,7 @@ tr_err blob_http_stream_open(struct blob_http *h,
         if (broke && (last || curl_fatal(s->result))) {
             e = tr_fail(eb, TR_ERR_UNAVAILABLE,
                         "%s unreachable: %s (%d attempts)", h->o.name,
-                        s->err[0] ? s->err : curl_easy_strerror(s->result),
-                        n);
+                        s->err[0] ? s->err : curl_easy_strerror(s->result), n);
             stream_free(s);
             return e;
         }

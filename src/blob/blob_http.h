@@ -49,13 +49,13 @@ typedef tr_err (*blob_http_prep)(void *ctx, struct curl_slist **hdrs,
                                  struct tr_errbuf *eb);
 
 struct blob_http_call {
-    const char *method;  /* GET, HEAD, PUT, POST, DELETE */
+    const char *method; /* GET, HEAD, PUT, POST, DELETE */
     const char *url;
-    const void *body;    /* PUT/POST body, resent by every attempt */
+    const void *body; /* PUT/POST body, resent by every attempt */
     size_t body_len;
     blob_http_prep prep; /* may be NULL */
     void *prep_ctx;
-    size_t max_resp;     /* response body kept up to this (0: 1 MiB) */
+    size_t max_resp; /* response body kept up to this (0: 1 MiB) */
 };
 
 struct blob_http_resp {

@@ -34,13 +34,13 @@
 
 #define PART_DEFAULT (8u << 20)
 #define PARTS_MAX 10000
-#define EMPTY_SHA \
+#define EMPTY_SHA                                                              \
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 struct blob_s3 {
     struct blob base;
     char bucket[64];
-    char prefix[512];   /* "" or ending in '/' */
+    char prefix[512]; /* "" or ending in '/' */
     char region[64];
     char scheme[8];     /* "http" or "https" */
     char host[320];     /* the Host header: BUCKET.host or host */
@@ -105,7 +105,7 @@ struct req {
     const char *method, *path, *query;
     const void *body;
     size_t body_len;
-    bool sse;         /* send the server-side-encryption headers */
+    bool sse;                /* send the server-side-encryption headers */
     const char *const *more; /* unsigned header lines, NULL-ended */
 };
 
@@ -183,9 +183,8 @@ static bool xml_text(const char *xml, size_t len, const char **from,
     snprintf(close, sizeof(close), "</%s>", tag);
     const char *p = from != NULL ? *from : xml;
     const char *end = xml + len;
-    const char *a = p != NULL ? memmem(p, (size_t)(end - p), open,
-                                       strlen(open))
-                              : NULL;
+    const char *a =
+        p != NULL ? memmem(p, (size_t)(end - p), open, strlen(open)) : NULL;
     if (a == NULL)
         return false;
     a += strlen(open);
@@ -196,7 +195,7 @@ static bool xml_text(const char *xml, size_t len, const char **from,
     static const struct {
         const char *ent;
         char c;
-    } ents[] = {{"&amp;", '&'}, {"&lt;", '<'},   {"&gt;", '>'},
+    } ents[] = {{"&amp;", '&'},  {"&lt;", '<'},    {"&gt;", '>'},
                 {"&quot;", '"'}, {"&apos;", '\''}, {"&#34;", '"'},
                 {"&#39;", '\''}};
     for (const char *q = a; q < z; o++) {
@@ -232,8 +231,8 @@ static tr_err fail_status(const struct blob_http_resp *r, const char *what,
         return tr_fail(eb, TR_ERR_CONFIG, "s3 bucket does not exist");
     if (r->status == 404)
         return tr_fail(eb, TR_ERR_NOT_FOUND, "no such object %s", key);
-    tr_err e = r->status >= 500 || r->status == 429 ? TR_ERR_UNAVAILABLE
-                                                    : TR_ERR_IO;
+    tr_err e =
+        r->status >= 500 || r->status == 429 ? TR_ERR_UNAVAILABLE : TR_ERR_IO;
     const char *hint = r->status == 403 ? " (check the s3 credentials)" : "";
     return tr_fail(eb, e, "s3 %s %s failed: %ld %s%s", what, key, r->status,
                    code[0] ? code : "error", hint);
@@ -242,8 +241,8 @@ static tr_err fail_status(const struct blob_http_resp *r, const char *what,
 /* ---- writes ---- */
 
 /* Pulls up to n bytes from src into buf, fewer only at its end. */
-static tr_err fill(blob_source src, void *ctx, char *buf, size_t n,
-                   size_t *got, struct tr_errbuf *eb)
+static tr_err fill(blob_source src, void *ctx, char *buf, size_t n, size_t *got,
+                   struct tr_errbuf *eb)
 {
     *got = 0;
     while (*got < n) {
@@ -274,9 +273,9 @@ static tr_err put_object(struct blob_s3 *s, const char *key, const char *path,
 struct upload {
     struct blob_s3 *s;
     const char *key, *path;
-    char id[512];      /* the upload id, raw */
-    struct buf qid;    /* "uploadId=" and it encoded */
-    struct buf done;   /* the CompleteMultipartUpload body */
+    char id[512];    /* the upload id, raw */
+    struct buf qid;  /* "uploadId=" and it encoded */
+    struct buf done; /* the CompleteMultipartUpload body */
 };
 
 static tr_err mp_create(struct upload *u, struct tr_errbuf *eb)
@@ -287,8 +286,8 @@ static tr_err mp_create(struct upload *u, struct tr_errbuf *eb)
     tr_err e = run(&r, &resp, eb);
     if (e == TR_OK && resp.status != 200)
         e = fail_status(&resp, "upload", u->key, eb);
-    if (e == TR_OK && !xml_text(resp.body.data, resp.body.len, NULL,
-                                "UploadId", u->id, sizeof(u->id)))
+    if (e == TR_OK && !xml_text(resp.body.data, resp.body.len, NULL, "UploadId",
+                                u->id, sizeof(u->id)))
         e = tr_fail(eb, TR_ERR_IO, "s3 upload %s: no upload id", u->key);
     if (e == TR_OK) {
         tr_err b = buf_puts(&u->qid, "uploadId=");
@@ -315,15 +314,14 @@ static tr_err mp_part(struct upload *u, int n, const char *data, size_t len,
     tr_err e = run(&r, &resp, eb);
     if (e == TR_OK && resp.status != 200)
         e = fail_status(&resp, "upload", u->key, eb);
-    if (e == TR_OK && !blob_http_header(&resp.hdrs, "ETag", etag,
-                                        sizeof(etag)))
+    if (e == TR_OK && !blob_http_header(&resp.hdrs, "ETag", etag, sizeof(etag)))
         e = tr_fail(eb, TR_ERR_IO, "s3 upload %s: part without ETag", u->key);
     if (e == TR_OK && strpbrk(etag, "<&") != NULL)
         e = tr_fail(eb, TR_ERR_IO, "s3 upload %s: bad ETag", u->key);
     if (e == TR_OK &&
         buf_printf(&u->done,
-                   "<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>",
-                   n, etag) != TR_OK)
+                   "<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>", n,
+                   etag) != TR_OK)
         e = tr_fail(eb, TR_ERR_NOMEM, "out of memory");
     blob_http_resp_free(&resp);
     return e;
@@ -333,7 +331,7 @@ static tr_err mp_complete(struct upload *u, struct tr_errbuf *eb)
 {
     if (buf_puts(&u->done, "</CompleteMultipartUpload>") != TR_OK)
         return tr_fail(eb, TR_ERR_NOMEM, "out of memory");
-    struct req r = {u->s,         "POST",       u->path, u->qid.data,
+    struct req r = {u->s,         "POST",      u->path, u->qid.data,
                     u->done.data, u->done.len, false,   NULL};
     struct blob_http_resp resp;
     blob_http_resp_init(&resp);
@@ -349,8 +347,7 @@ static tr_err mp_complete(struct upload *u, struct tr_errbuf *eb)
 
 static void mp_abort(struct upload *u)
 {
-    struct req r = {u->s, "DELETE", u->path, u->qid.data, NULL, 0, false,
-                    NULL};
+    struct req r = {u->s, "DELETE", u->path, u->qid.data, NULL, 0, false, NULL};
     struct blob_http_resp resp;
     blob_http_resp_init(&resp);
     struct tr_errbuf eb;
@@ -469,10 +466,8 @@ static tr_err start_at(struct blob_obj *o, uint64_t off, struct tr_errbuf *eb)
     const char *more[] = {range, o->etag[0] ? if_match : NULL, NULL};
     struct req r = {o->s, "GET", o->path, "", NULL, 0, false, more};
     url_of(&r, url, sizeof(url));
-    struct blob_http_call c = {.method = "GET",
-                               .url = url,
-                               .prep = prep,
-                               .prep_ctx = &r};
+    struct blob_http_call c = {
+        .method = "GET", .url = url, .prep = prep, .prep_ctx = &r};
     struct blob_http_resp resp;
     blob_http_resp_init(&resp);
     tr_err e = blob_http_stream_open(o->s->http, &c, &o->st, &resp, eb);
@@ -507,8 +502,7 @@ static tr_err s3_read(struct blob_obj *o, void *buf, size_t n, uint64_t off,
                 return e;
         }
         size_t k = 0;
-        e = blob_http_stream_read(o->st, (char *)buf + *got, n - *got, &k,
-                                  eb);
+        e = blob_http_stream_read(o->st, (char *)buf + *got, n - *got, &k, eb);
         *got += k;
         o->pos += k;
         if (e == TR_OK && *got == n)
@@ -747,8 +741,7 @@ static tr_err url_option(struct s3_url *u, const char *k, size_t kn,
                    key);
 }
 
-static tr_err parse_url(const char *url, struct s3_url *u,
-                        struct tr_errbuf *eb)
+static tr_err parse_url(const char *url, struct s3_url *u, struct tr_errbuf *eb)
 {
     memset(u, 0, sizeof(*u));
     const char *p = url + 5; /* after "s3://" */
@@ -784,8 +777,7 @@ static tr_err parse_url(const char *url, struct s3_url *u,
         char v[512];
         if (eq == NULL ||
             !pct_decode(eq + 1, n - (size_t)(eq + 1 - p), v, sizeof(v)))
-            return tr_fail(eb, TR_ERR_CONFIG,
-                           "s3 url: options are name=value");
+            return tr_fail(eb, TR_ERR_CONFIG, "s3 url: options are name=value");
         tr_err e = url_option(u, p, (size_t)(eq - p), v, eb);
         if (e != TR_OK)
             return e;
@@ -795,8 +787,9 @@ static tr_err parse_url(const char *url, struct s3_url *u,
     }
     if (u->sse[0] != '\0' && strcmp(u->sse, "AES256") != 0 &&
         strcmp(u->sse, "aws:kms") != 0)
-        return tr_fail(eb, TR_ERR_CONFIG, "s3 url: sse must be AES256 or "
-                                          "aws:kms");
+        return tr_fail(eb, TR_ERR_CONFIG,
+                       "s3 url: sse must be AES256 or "
+                       "aws:kms");
     if (u->kms_key[0] != '\0' && strcmp(u->sse, "aws:kms") != 0)
         return tr_fail(eb, TR_ERR_CONFIG,
                        "s3 url: sse-kms-key-id needs sse=aws:kms");
@@ -822,7 +815,8 @@ static tr_err set_address(struct blob_s3 *s, const struct s3_url *u,
         s->scheme[sn] = '\0';
         h += 3;
         size_t hn = strcspn(h, "/?#");
-        if (hn == 0 || hn >= sizeof(host) || strspn(h + hn, "/") != strlen(h + hn))
+        if (hn == 0 || hn >= sizeof(host) ||
+            strspn(h + hn, "/") != strlen(h + hn))
             return tr_fail(eb, TR_ERR_CONFIG,
                            "s3 url: endpoint must be scheme://host[:port]");
         memcpy(host, h, hn);
@@ -853,7 +847,7 @@ tr_err blob_open_s3(const char *url, const char *spool_dir, struct blob **out,
              spool_dir ? spool_dir : "");
     memcpy(s->bucket, u.bucket, sizeof(s->bucket));
     memcpy(s->prefix, u.prefix, sizeof(s->prefix));
-    const char *region = u.region[0]             ? u.region
+    const char *region = u.region[0]            ? u.region
                          : getenv("AWS_REGION") ? getenv("AWS_REGION")
                          : getenv("AWS_DEFAULT_REGION")
                              ? getenv("AWS_DEFAULT_REGION")

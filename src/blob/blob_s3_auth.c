@@ -51,8 +51,8 @@ static void hmac(const void *key, size_t klen, const char *msg,
                  unsigned char out[32])
 {
     unsigned int len = 32;
-    HMAC(EVP_sha256(), key, (int)klen, (const unsigned char *)msg,
-         strlen(msg), out, &len);
+    HMAC(EVP_sha256(), key, (int)klen, (const unsigned char *)msg, strlen(msg),
+         out, &len);
 }
 
 struct hdr {
@@ -76,8 +76,8 @@ static tr_err append_hdr(struct curl_slist **hdrs, const char *name,
                          struct tr_errbuf *eb)
 {
     char line[4096 + 64];
-    int n = snprintf(line, sizeof(line), "%.*s: %s", (int)name_len, name,
-                     value);
+    int n =
+        snprintf(line, sizeof(line), "%.*s: %s", (int)name_len, name, value);
     if (n < 0 || (size_t)n >= sizeof(line))
         return tr_fail(eb, TR_ERR_INTERNAL, "request header too long");
     struct curl_slist *l = curl_slist_append(*hdrs, line);
@@ -117,14 +117,14 @@ tr_err s3_sign(const struct s3_sig_in *in, struct curl_slist **hdrs,
     struct buf canon, names;
     buf_init(&canon, 0);
     buf_init(&names, 0);
-    tr_err e = buf_printf(&canon, "%s\n%s\n%s\n", in->method, in->path,
-                          in->query);
+    tr_err e =
+        buf_printf(&canon, "%s\n%s\n%s\n", in->method, in->path, in->query);
     for (size_t i = 0; i < nh && e == TR_OK; i++) {
         e = buf_printf(&canon, "%.*s:%s\n", (int)h[i].name_len, h[i].name,
                        h[i].value);
         if (e == TR_OK)
-            e = buf_printf(&names, "%s%.*s", i ? ";" : "",
-                           (int)h[i].name_len, h[i].name);
+            e = buf_printf(&names, "%s%.*s", i ? ";" : "", (int)h[i].name_len,
+                           h[i].name);
     }
     if (e == TR_OK)
         e = buf_printf(&canon, "\n%s\n%s", names.data, in->payload_sha);
@@ -137,8 +137,8 @@ tr_err s3_sign(const struct s3_sig_in *in, struct curl_slist **hdrs,
     s3_sha256_hex(canon.data, canon.len, canon_sha);
     char scope[160], sts[400];
     snprintf(scope, sizeof(scope), "%s/%s/s3/aws4_request", day, in->region);
-    snprintf(sts, sizeof(sts), "AWS4-HMAC-SHA256\n%s\n%s\n%s", amz_date,
-             scope, canon_sha);
+    snprintf(sts, sizeof(sts), "AWS4-HMAC-SHA256\n%s\n%s\n%s", amz_date, scope,
+             canon_sha);
 
     char k0[sizeof(in->creds->secret) + 4];
     snprintf(k0, sizeof(k0), "AWS4%s", in->creds->secret);
@@ -206,8 +206,8 @@ static tr_err fetch(const char *method, const char *url,
     e = blob_http_do(h, &c, r, eb);
     blob_http_free(h);
     if (e == TR_OK && r->status != 200)
-        e = tr_fail(eb, TR_ERR_UNAVAILABLE,
-                    "credential endpoint answered %ld", r->status);
+        e = tr_fail(eb, TR_ERR_UNAVAILABLE, "credential endpoint answered %ld",
+                    r->status);
     return e;
 }
 
@@ -237,8 +237,8 @@ static tr_err parse_creds(const struct buf *body, struct s3_creds *c,
         return tr_fail(eb, TR_ERR_UNAVAILABLE,
                        "credential endpoint sent no JSON object");
     }
-    tr_err e = copy_field(doc, "AccessKeyId", c->access, sizeof(c->access),
-                          true, eb);
+    tr_err e =
+        copy_field(doc, "AccessKeyId", c->access, sizeof(c->access), true, eb);
     if (e == TR_OK)
         e = copy_field(doc, "SecretAccessKey", c->secret, sizeof(c->secret),
                        true, eb);
@@ -267,8 +267,9 @@ static tr_err fetch_ecs(struct s3_cred_src *src, struct s3_creds *c,
         if (f != NULL)
             fclose(f);
         if (f == NULL)
-            return tr_fail(eb, TR_ERR_UNAVAILABLE,
-                           "cannot read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
+            return tr_fail(
+                eb, TR_ERR_UNAVAILABLE,
+                "cannot read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
         while (n > 0 && (tok[n - 1] == '\n' || tok[n - 1] == '\r'))
             n--;
         tok[n] = '\0';
@@ -316,8 +317,8 @@ static tr_err fetch_imds(struct s3_cred_src *src, struct s3_creds *c,
     }
     memcpy(role, r.body.data, n);
     role[n] = '\0';
-    snprintf(url, sizeof(url), "%s/latest/meta-data/iam/security-credentials/%s",
-             src->url, role);
+    snprintf(url, sizeof(url),
+             "%s/latest/meta-data/iam/security-credentials/%s", src->url, role);
     e = fetch("GET", url, lines, &r, eb);
     if (e == TR_OK)
         e = parse_creds(&r.body, c, eb);
@@ -360,8 +361,9 @@ static tr_err ecs_url(struct s3_cred_src *src, struct tr_errbuf *eb)
         int n = snprintf(src->url, sizeof(src->url), "http://169.254.170.2%s",
                          getenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"));
         if (n < 0 || (size_t)n >= sizeof(src->url))
-            return tr_fail(eb, TR_ERR_CONFIG,
-                           "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI is too long");
+            return tr_fail(
+                eb, TR_ERR_CONFIG,
+                "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI is too long");
         return TR_OK;
     }
     tr_err e = copy_env("AWS_CONTAINER_CREDENTIALS_FULL_URI", src->url,
@@ -372,10 +374,10 @@ static tr_err ecs_url(struct s3_cred_src *src, struct tr_errbuf *eb)
         return TR_OK;
     if (strncmp(src->url, "http://", 7) == 0) {
         const char *host = src->url + 7;
-        size_t n = host[0] == '[' ? strcspn(host, "]") + 1
-                                  : strcspn(host, ":/");
-        static const char *const ok[] = {"localhost", "[::1]",
-                                         "169.254.170.2", "169.254.170.23"};
+        size_t n =
+            host[0] == '[' ? strcspn(host, "]") + 1 : strcspn(host, ":/");
+        static const char *const ok[] = {"localhost", "[::1]", "169.254.170.2",
+                                         "169.254.170.23"};
         if (strncmp(host, "127.", 4) == 0 && n > 4)
             return TR_OK;
         for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
@@ -459,7 +461,8 @@ tr_err s3_creds_get(struct s3_cred_src *src, struct s3_creds *out,
             src->cur = fresh;
         } else if (src->cur.expires > now) {
             log_warn("s3: cannot refresh credentials, using the current "
-                     "ones: %s", why.msg);
+                     "ones: %s",
+                     why.msg);
             e = TR_OK;
         } else {
             e = tr_fail(eb, TR_ERR_UNAVAILABLE,

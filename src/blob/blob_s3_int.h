@@ -56,7 +56,7 @@ void s3_creds_fini(struct s3_cred_src *src);
  * sent as they are. */
 struct s3_sig_in {
     const char *method;
-    const char *host;        /* the Host header's value */
+    const char *host; /* the Host header's value */
     const char *path;
     const char *query;
     const char *payload_sha; /* lower-case hex of the body's SHA-256 */
@@ -65,7 +65,7 @@ struct s3_sig_in {
     /* further headers to sign, "name:value", names lower-case, sorted
      * by name, NULL-terminated (may be NULL) */
     const char *const *extra;
-    int64_t now;             /* Unix seconds */
+    int64_t now; /* Unix seconds */
 };
 
 /* Appends Host, X-Amz-Date, X-Amz-Content-Sha256, X-Amz-Security-Token

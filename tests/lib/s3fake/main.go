@@ -37,6 +37,7 @@ import (
 
 type checker struct {
 	access, secret, token string
+	logRequests           bool
 	next                  http.Handler
 }
 
@@ -89,6 +90,10 @@ func (b *hashingBody) Read(p []byte) (int, error) {
 func (b *hashingBody) Close() error { return b.r.Close() }
 
 func (c *checker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if c.logRequests {
+		log.Printf("%s %s range=%q len=%d", r.Method, r.URL,
+			r.Header.Get("Range"), r.ContentLength)
+	}
 	cred, signed, sig, ok := authFields(r.Header.Get("Authorization"))
 	if !ok {
 		deny(w, "AccessDenied", "missing or malformed Authorization")
@@ -159,6 +164,7 @@ func (c *checker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func main() {
+	log.SetFlags(log.LstdFlags | log.Lmicroseconds)
 	addr := flag.String("addr", "127.0.0.1:0", "loopback address to listen on")
 	dir := flag.String("dir", "",
 		"directory holding the buckets (default: memory, which pages lists)")
@@ -169,7 +175,8 @@ func main() {
 	flag.Parse()
 	c := &checker{access: os.Getenv("AWS_ACCESS_KEY_ID"),
 		secret: os.Getenv("AWS_SECRET_ACCESS_KEY"),
-		token:  os.Getenv("AWS_SESSION_TOKEN")}
+		token:       os.Getenv("AWS_SESSION_TOKEN"),
+		logRequests: os.Getenv("S3FAKE_LOG") == "1"}
 	if c.access == "" || c.secret == "" {
 		log.Fatal("s3fake: need AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
 	}
