@@ -1,14 +1,18 @@
 #!/usr/bin/env python3
-"""ecs_stub.py - a loopback stand-in for the ECS container credential
-endpoint, for tests/blob/run_s3.sh.
+"""ecs_stub.py - a loopback stand-in for the AWS credential endpoints
+(ECS container endpoint and EC2 IMDSv2), for tests/blob/run_s3.sh.
 
     ecs_stub.py --port-file F --hits H
 
-GET /creds with "Authorization: ecs-auth" answers the credentials in
-AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN of its own
-environment, expiring in four minutes (inside Terrace's five-minute
-refresh window, so every request of a refreshing client asks again);
-anything else is 401/404.  H gets the number of credential answers.
+ECS: GET /creds with "Authorization: ecs-auth".  IMDSv2: PUT
+/latest/api/token (with X-aws-ec2-metadata-token-ttl-seconds) gives a
+token; GET /latest/meta-data/iam/security-credentials/ (the role name)
+and .../terrace-role (the credentials) need it in
+X-aws-ec2-metadata-token.  Credentials are AWS_ACCESS_KEY_ID /
+AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN of its own environment,
+expiring in four minutes (inside Terrace's five-minute refresh window,
+so every request of a refreshing client asks again); anything else is
+401/404.  H gets the number of credential answers.
 """
 import argparse
 import datetime
@@ -19,6 +23,7 @@ import threading
 
 LOCK = threading.Lock()
 HITS = [0]
+IMDS_TOKEN = b"imds-session-token"
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -27,16 +32,43 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):
         pass
 
+    def _send(self, body, ctype="text/plain"):
+        self.send_response(200)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_PUT(self):
+        if (self.path != "/latest/api/token" or not
+                self.headers.get("X-aws-ec2-metadata-token-ttl-seconds")):
+            self.send_error(400)
+            return
+        self._send(IMDS_TOKEN)
+
     def do_GET(self):
-        if self.path != "/creds":
+        imds = "/latest/meta-data/iam/security-credentials/"
+        if self.path.startswith(imds):
+            if self.headers.get("X-aws-ec2-metadata-token") != \
+                    IMDS_TOKEN.decode():
+                self.send_error(401)
+                return
+            if self.path == imds:
+                self._send(b"terrace-role")
+                return
+            if self.path != imds + "terrace-role":
+                self.send_error(404)
+                return
+        elif self.path != "/creds":
             self.send_error(404)
             return
-        if self.headers.get("Authorization") != "ecs-auth":
+        elif self.headers.get("Authorization") != "ecs-auth":
             self.send_error(401)
             return
         exp = (datetime.datetime.now(datetime.timezone.utc)
                + datetime.timedelta(minutes=4))
         body = json.dumps({
+            "Code": "Success",
             "AccessKeyId": os.environ["AWS_ACCESS_KEY_ID"],
             "SecretAccessKey": os.environ["AWS_SECRET_ACCESS_KEY"],
             "Token": os.environ["AWS_SESSION_TOKEN"],
@@ -47,11 +79,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             with open(self.hits_file + ".tmp", "w") as f:
                 f.write("%d\n" % HITS[0])
             os.replace(self.hits_file + ".tmp", self.hits_file)
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        self._send(body, "application/json")
 
 
 def main():

@@ -3,8 +3,8 @@
 # S3 backend, against the test server tests/lib/s3.sh starts (gofakes3
 # behind a SigV4 check): path-style with the 200 MB round trip and the
 # fault cases through tests/blob/faultproxy.py, virtual-hosted
-# addressing, and credentials from a stub ECS endpoint with a session
-# token.  Exit 77 only when the server cannot be built (no Go).
+# addressing, a wrong secret, and credentials from stub ECS and IMDSv2
+# endpoints with a session token.  Exit 77 only when the server cannot be built (no Go).
 set -euo pipefail
 src=${TERRACE_SRC_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 build=${TERRACE_BUILD_DIR:-$src/build}
@@ -76,4 +76,13 @@ env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN \
 hits=$(cat "$work/ecs.hits")
 [ "$hits" -gt 20 ] || { echo "credentials fetched $hits times: not refreshed" >&2; exit 1; }
 echo "ecs endpoint asked $hits times"
+echo "== s3 with EC2 instance-role credentials (IMDSv2)"
+env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN \
+  AWS_EC2_METADATA_SERVICE_ENDPOINT="http://127.0.0.1:$(cat "$work/ecs.port")" \
+  TERRACE_TEST_BLOB_URL="s3://terrace/t5?endpoint=$endpoint2&force-path-style=true" \
+  "$suite"
+hits2=$(cat "$work/ecs.hits")
+[ $((hits2 - hits)) -gt 20 ] ||
+  { echo "imds asked $((hits2 - hits)) times: not refreshed" >&2; exit 1; }
+echo "imds asked $((hits2 - hits)) times"
 echo "run_s3.sh: ok"
