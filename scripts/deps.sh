@@ -140,6 +140,13 @@ ensure_vault() {
     log "cannot build Vault; tests/vault/run_vault.sh will fail"
 }
 
+# The S3-compatible test server (gofakes3 from the Go module proxy behind
+# a signature check), cached by version and source hash.
+ensure_s3fake() {
+  log "building the S3 test server (tests/lib/s3.sh)"
+  "$DEPS_ROOT/tests/lib/s3.sh" build >/dev/null
+}
+
 case $mode in
 build)
   apt_install "${build_packages[@]}"
@@ -149,6 +156,7 @@ test)
   apt_install "${build_packages[@]}" "${test_packages[@]}"
   ensure_tofu
   ensure_go
+  ensure_s3fake
   ensure_pytfe
   ensure_fake_gcs
   ensure_azurite

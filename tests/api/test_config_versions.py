@@ -3,7 +3,6 @@ bad-input matrix), signed upload of go-slug style tarballs, read, list,
 download, archive, and every attack archive refused with the version
 errored and nothing stored.  Every rejected request is followed by a read
 proving nothing else changed."""
-import glob
 import gzip
 import io
 import os
@@ -110,9 +109,8 @@ GOOD = tarball([
 
 
 def stored(daemon, ws, cv):
-    """Blob files of configuration version cv."""
-    return glob.glob(os.path.join(daemon.data_dir, "blobs", "objects",
-                                  "config", ws, cv + "*"))
+    """Stored blobs of configuration version cv."""
+    return daemon.blob_keys("config/%s/%s" % (ws, cv))
 
 
 @pytest.fixture

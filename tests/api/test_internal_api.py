@@ -380,8 +380,8 @@ def test_uploaded_plan_files_reach_the_run(c, d, org, tool):
     plan_json = json.dumps({"format_version": "1.2", "resource_changes": []})
     assert node.put(jp + "/files/plan", raw=b"PK binary plan").status == 204
     assert node.put(jp + "/files/json-plan", raw=plan_json).status == 204
-    kept = os.path.join(d.data_dir, "blobs", "objects", "jobs", job["id"])
-    assert sorted(os.listdir(kept)) == ["json-plan", "plan"]
+    kept = "jobs/%s/" % job["id"]
+    assert d.blob_keys(kept) == [kept + "json-plan", kept + "plan"]
     r = finish(node, job["id"], outcome="finished", has_changes=False)
     assert r.status == 204, r
     plan = c.get("%s/plans/%s" % (API, job["phase_id"]))
@@ -389,7 +389,7 @@ def test_uploaded_plan_files_reach_the_run(c, d, org, tool):
     r = c.get("%s/plans/%s/json-output" % (API, job["phase_id"]))
     assert r.status in (200, 307), r
     # the kept copies are gone once the finish has taken them
-    assert not os.path.exists(kept) or os.listdir(kept) == []
+    assert d.blob_keys(kept) == []
 
 
 def test_left_node_is_refused(c, d, org, tool):

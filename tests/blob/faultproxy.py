@@ -92,7 +92,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_response(500)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body)
+            if self.command != "HEAD":  # a HEAD answer has no body
+                self.wfile.write(body)
             return
         up = urllib.parse.urlsplit(self.upstream)
         conn = http.client.HTTPConnection(up.hostname, up.port, timeout=120)

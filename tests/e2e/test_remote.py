@@ -413,13 +413,12 @@ def test_variables_reach_the_run_and_secrets_stay_secret(tofu, api, remote,
     # stored object (the saved plan holds every variable's value; state,
     # logs, configuration) is sealed; work/ holds a job's files only while
     # the job runs
-    objects = os.path.join(daemon.data_dir, "blobs", "objects")
-    assert os.path.exists(os.path.join(objects, "runs", run["id"],
-                                       "plan.tfplan"))
-    for root, _, files in os.walk(objects):
-        for name in files:
-            with open(os.path.join(root, name), "rb") as f:
-                assert f.read(4) == b"TRB1", os.path.join(root, name)
+    keys = daemon.blob_keys("")
+    assert "runs/%s/plan.tfplan" % run["id"] in keys
+    for k in keys:
+        body = daemon.blob_read(k)
+        assert body[:4] == b"TRB1", k
+        assert secret.encode() not in body, k
     work = os.path.join(daemon.data_dir, "work")
     leaks = []
     for root, dirs, files in os.walk(daemon.data_dir):

@@ -13,7 +13,9 @@ import subprocess
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
+import xml.etree.ElementTree as ET
 
 SRC = os.environ.get("TERRACE_SRC_DIR",
                      os.path.dirname(os.path.dirname(os.path.dirname(
@@ -101,10 +103,12 @@ def _clone(c, token):
 
 
 class Daemon:
-    """A terraced process.  backend: "sqlite" (demo role) or "pg"."""
+    """A terraced process.  backend: "sqlite" (demo role) or "pg".
+    blob: "" (the data dir) or "s3" (tests/lib/s3.sh's server); default
+    from TERRACE_TEST_BLOB."""
 
     def __init__(self, backend="sqlite", extra_args=(), data_dir=None,
-                 relative=False, env=None):
+                 relative=False, env=None, blob=None):
         # relative: started in self.tmp with --data-dir given relative to
         # it, as `terrace demo` does with ./terrace-data
         self.relative = relative
@@ -114,6 +118,9 @@ class Daemon:
         self.port = free_port()
         self.url = "https://127.0.0.1:%d" % self.port
         self.pg_dir = None
+        self.blob = (os.environ.get("TERRACE_TEST_BLOB", "") if blob is None
+                     else blob)
+        self.s3_dir = None
         self.extra_args = list(extra_args)
         self.env = env  # extra environment variables for terraced
         self.proc = None
@@ -138,8 +145,10 @@ class Daemon:
             args += ["--role", "primary", "--database-url", self.conninfo]
         else:
             args += ["--role", "demo"]
-        self.log = open(os.path.join(self.tmp, "terraced.log"), "ab")
         env = dict(os.environ, **(self.env or {}))
+        if self.blob == "s3":
+            args += ["--blob-url", self._s3_url(env)]
+        self.log = open(os.path.join(self.tmp, "terraced.log"), "ab")
         self.proc = subprocess.Popen(args, stdout=self.log,
                                      stderr=subprocess.STDOUT, env=env,
                                      cwd=self.tmp if self.relative else None)
@@ -148,6 +157,76 @@ class Daemon:
             self.admin_token = f.read().strip()
         self.ca = os.path.join(self.data_dir, "tls", "ca.pem")
         return self
+
+    def _s3_url(self, env):
+        """Starts the S3 test server once; its keys go into env."""
+        if self.s3_dir is None:
+            self.s3_dir = tempfile.mkdtemp(prefix="terrace-s3-")
+            clean = {k: v for k, v in os.environ.items()
+                     if not k.startswith("AWS_")}
+            self.s3_endpoint = subprocess.check_output(
+                ["bash", os.path.join(SRC, "tests/lib/s3.sh"), "start",
+                 os.path.join(self.s3_dir, "s")], text=True,
+                env=clean).strip()
+        with open(os.path.join(self.s3_dir, "s", "env")) as f:
+            for line in f:
+                if line.startswith("export "):
+                    k, _, v = line[len("export "):].strip().partition("=")
+                    env[k] = v
+        return ("s3://terrace/api?endpoint=%s&force-path-style=true" %
+                self.s3_endpoint)
+
+    def blob_keys(self, prefix):
+        """Sorted keys of the stored objects whose key starts with prefix,
+        read from the store itself (the data dir's files, or the S3
+        server's listing)."""
+        if self.blob != "s3":
+            root = os.path.join(self.data_dir, "blobs", "objects")
+            keys = []
+            for dirpath, _, files in os.walk(root):
+                for f in files:
+                    k = os.path.relpath(os.path.join(dirpath, f), root)
+                    if k.startswith(prefix):
+                        keys.append(k)
+            return sorted(keys)
+        env = {}
+        self._s3_url(env)
+        q = urllib.parse.quote("api/" + prefix, safe="")
+        keys, token = [], None
+        while True:
+            url = "%s/terrace?%slist-type=2&prefix=%s" % (
+                self.s3_endpoint,
+                "continuation-token=%s&" % urllib.parse.quote(token, safe="")
+                if token else "", q)
+            xml = subprocess.check_output(
+                ["curl", "-sSf", "--aws-sigv4", "aws:amz:us-east-1:s3",
+                 "--user", "%s:%s" % (env["AWS_ACCESS_KEY_ID"],
+                                      env["AWS_SECRET_ACCESS_KEY"]),
+                 "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD", url])
+            doc = ET.fromstring(xml)
+            ns = {"s": doc.tag[1:doc.tag.index("}")]} if "}" in doc.tag else {}
+            p = "s:" if ns else ""
+            keys += [k.text[len("api/"):] for k in
+                     doc.findall(".//%sContents/%sKey" % (p, p), ns)]
+            tok = doc.find("%sNextContinuationToken" % p, ns)
+            if tok is None or not tok.text:
+                return sorted(keys)
+            token = tok.text
+
+    def blob_read(self, key):
+        """The stored bytes of object key, as the store holds them."""
+        if self.blob != "s3":
+            with open(os.path.join(self.data_dir, "blobs", "objects", key),
+                      "rb") as f:
+                return f.read()
+        env = {}
+        self._s3_url(env)
+        return subprocess.check_output(
+            ["curl", "-sSf", "--aws-sigv4", "aws:amz:us-east-1:s3",
+             "--user", "%s:%s" % (env["AWS_ACCESS_KEY_ID"],
+                                  env["AWS_SECRET_ACCESS_KEY"]),
+             "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD",
+             "%s/terrace/api/%s" % (self.s3_endpoint, key)])
 
     def wait_ready(self, timeout=30):
         deadline = time.time() + timeout
@@ -210,4 +289,8 @@ class Daemon:
         if self.pg_dir:
             subprocess.call(["bash", os.path.join(SRC, "tests/lib/pg.sh"),
                              "stop", self.pg_dir])
+        if self.s3_dir:
+            subprocess.call(["bash", os.path.join(SRC, "tests/lib/s3.sh"),
+                             "stop", os.path.join(self.s3_dir, "s")])
+            shutil.rmtree(self.s3_dir, ignore_errors=True)
         shutil.rmtree(self.tmp, ignore_errors=True)

@@ -1,0 +1,552 @@
+/*
+ * blob_http.c - the libcurl client the remote blob backends share:
+ * requests with retries and backoff, header lookup, streamed GETs.
+ *
+ * Every request gets its own easy handle; a curl share handle holds the
+ * connection cache, DNS cache and TLS sessions so that connections are
+ * reused across requests and threads.  A stream drives its easy handle
+ * through a multi handle of its own, only while its reader waits for
+ * bytes: the write callback copies into the reader's buffer and keeps
+ * the rest of what arrives meanwhile in a spill buffer that is reused,
+ * pausing the transfer beyond 1 MiB (a pause makes libcurl copy what
+ * it holds, so it is the exception, not the rhythm).
+ *
+ * SPDX-License-Identifier: MPL-2.0
+ */
+#include <ctype.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "blob/blob_http.h"
+#include "core/util.h"
+
+#define RESP_MAX_DEFAULT (1u << 20)
+#define HDRS_MAX (64u << 10)
+#define SPILL_MAX (4u << 20)
+#define SPILL_PAUSE (1u << 20)
+#define RETRY_AFTER_MAX_S 30
+
+struct blob_http {
+    struct blob_http_opts o;
+    CURLSH *share;
+    pthread_mutex_t locks[CURL_LOCK_DATA_LAST];
+};
+
+static void share_lock(CURL *c, curl_lock_data d, curl_lock_access a, void *ctx)
+{
+    struct blob_http *h = ctx;
+    pthread_mutex_lock(&h->locks[d]);
+}
+
+static void share_unlock(CURL *c, curl_lock_data d, void *ctx)
+{
+    struct blob_http *h = ctx;
+    pthread_mutex_unlock(&h->locks[d]);
+}
+
+tr_err blob_http_new(const struct blob_http_opts *opts, struct blob_http **out,
+                     struct tr_errbuf *eb)
+{
+    struct blob_http *h = calloc(1, sizeof(*h));
+    if (h == NULL)
+        return tr_fail(eb, TR_ERR_NOMEM, "out of memory");
+    if (opts != NULL)
+        h->o = *opts;
+    if (h->o.attempts < 1)
+        h->o.attempts = 5;
+    if (h->o.base_ms <= 0)
+        h->o.base_ms = 200;
+    if (h->o.cap_ms <= 0)
+        h->o.cap_ms = 8000;
+    if (h->o.connect_timeout_ms <= 0)
+        h->o.connect_timeout_ms = 10000;
+    if (h->o.stall_s <= 0)
+        h->o.stall_s = 60;
+    if (h->o.name == NULL)
+        h->o.name = "blob";
+    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+        pthread_mutex_init(&h->locks[i], NULL);
+    h->share = curl_share_init();
+    if (h->share == NULL) {
+        blob_http_free(h);
+        return tr_fail(eb, TR_ERR_INTERNAL, "cannot start an HTTP client");
+    }
+    curl_share_setopt(h->share, CURLSHOPT_LOCKFUNC, share_lock);
+    curl_share_setopt(h->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+    curl_share_setopt(h->share, CURLSHOPT_USERDATA, h);
+    curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+    curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    *out = h;
+    return TR_OK;
+}
+
+void blob_http_free(struct blob_http *h)
+{
+    if (h == NULL)
+        return;
+    if (h->share != NULL)
+        curl_share_cleanup(h->share);
+    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+        pthread_mutex_destroy(&h->locks[i]);
+    free(h);
+}
+
+const struct blob_http_opts *blob_http_opts(const struct blob_http *h)
+{
+    return &h->o;
+}
+
+void blob_http_resp_init(struct blob_http_resp *r)
+{
+    r->status = 0;
+    buf_init(&r->body, 0);
+    buf_init(&r->hdrs, HDRS_MAX);
+}
+
+void blob_http_resp_free(struct blob_http_resp *r)
+{
+    buf_free(&r->body);
+    buf_free(&r->hdrs);
+}
+
+bool blob_http_retryable(long status)
+{
+    return status == 429 || status == 500 || status == 502 || status == 503 ||
+           status == 504;
+}
+
+/* Transport failures that another attempt cannot mend. */
+static bool curl_fatal(CURLcode rc)
+{
+    switch (rc) {
+    case CURLE_URL_MALFORMAT:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_OUT_OF_MEMORY:
+    case CURLE_ABORTED_BY_CALLBACK:
+    case CURLE_READ_ERROR:
+    case CURLE_WRITE_ERROR:
+        return true;
+    default:
+        return false;
+    }
+}
+
+bool blob_http_header(const struct buf *hdrs, const char *name, char *out,
+                      size_t n)
+{
+    size_t nl = strlen(name);
+    const char *p = hdrs->data;
+    const char *end = p == NULL ? NULL : p + hdrs->len;
+    while (p != NULL && p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        if (eol == NULL)
+            eol = end;
+        if ((size_t)(eol - p) > nl && p[nl] == ':' &&
+            strncasecmp(p, name, nl) == 0) {
+            const char *v = p + nl + 1;
+            const char *ve = eol;
+            while (v < ve && (*v == ' ' || *v == '\t'))
+                v++;
+            while (ve > v && isspace((unsigned char)ve[-1]))
+                ve--;
+            if ((size_t)(ve - v) >= n)
+                return false;
+            memcpy(out, v, (size_t)(ve - v));
+            out[ve - v] = '\0';
+            return true;
+        }
+        p = eol + 1;
+    }
+    return false;
+}
+
+static void sleep_ms(int64_t ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000,
+                          .tv_nsec = (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+void blob_http_backoff(const struct blob_http *h, int next,
+                       const struct buf *hdrs)
+{
+    int64_t ceiling = h->o.base_ms;
+    for (int i = 2; i < next && ceiling < h->o.cap_ms; i++)
+        ceiling *= 2;
+    if (ceiling > h->o.cap_ms)
+        ceiling = h->o.cap_ms;
+    /* "equal jitter": half the ceiling plus a random part of the rest */
+    uint32_t r = 0;
+    util_random(&r, sizeof(r));
+    int64_t ms = ceiling / 2 + (int64_t)(r % (uint32_t)(ceiling / 2 + 1));
+    char v[32];
+    if (hdrs != NULL && blob_http_header(hdrs, "Retry-After", v, sizeof(v))) {
+        char *e = NULL;
+        long s = strtol(v, &e, 10);
+        if (e != v && *e == '\0' && s > 0) {
+            if (s > RETRY_AFTER_MAX_S)
+                s = RETRY_AFTER_MAX_S;
+            if (s * 1000 > ms)
+                ms = s * 1000;
+        }
+    }
+    sleep_ms(ms);
+}
+
+/* ---- one request ---- */
+
+struct xfer {
+    struct blob_http_resp *r;
+    size_t max_resp;
+    const char *body;
+    size_t body_len, body_off;
+    bool hdrs_done;
+};
+
+static size_t on_header(char *p, size_t size, size_t n, void *ctx)
+{
+    struct xfer *x = ctx;
+    size_t len = size * n;
+    if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {
+        buf_reset(&x->r->hdrs); /* a new response (after 100 Continue) */
+        x->hdrs_done = false;
+    }
+    if (len <= 2 && (p[0] == '\r' || p[0] == '\n')) {
+        x->hdrs_done = true;
+        return len;
+    }
+    (void)buf_append(&x->r->hdrs, p, len); /* over HDRS_MAX: dropped */
+    return len;
+}
+
+static size_t on_body(char *p, size_t size, size_t n, void *ctx)
+{
+    struct xfer *x = ctx;
+    size_t len = size * n;
+    size_t room = x->max_resp - x->r->body.len;
+    if (x->r->body.len < x->max_resp)
+        (void)buf_append(&x->r->body, p, len < room ? len : room);
+    return len;
+}
+
+static size_t on_read(char *p, size_t size, size_t n, void *ctx)
+{
+    struct xfer *x = ctx;
+    size_t left = x->body_len - x->body_off;
+    size_t len = size * n < left ? size * n : left;
+    memcpy(p, x->body + x->body_off, len);
+    x->body_off += len;
+    return len;
+}
+
+static CURL *easy_for(struct blob_http *h, const struct blob_http_call *c,
+                      struct xfer *x, struct curl_slist *hdrs, char *err)
+{
+    CURL *e = curl_easy_init();
+    if (e == NULL)
+        return NULL;
+    curl_easy_setopt(e, CURLOPT_URL, c->url);
+    curl_easy_setopt(e, CURLOPT_SHARE, h->share);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, err);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, h->o.connect_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, h->o.stall_s);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "terrace");
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
+    if (strcmp(c->method, "PUT") == 0) {
+        curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
+        curl_easy_setopt(e, CURLOPT_READDATA, x);
+        curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)c->body_len);
+    } else if (strcmp(c->method, "POST") == 0) {
+        curl_easy_setopt(e, CURLOPT_POST, 1L);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, c->body ? c->body : "");
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+                         (curl_off_t)c->body_len);
+    } else if (strcmp(c->method, "HEAD") == 0) {
+        curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    } else if (strcmp(c->method, "GET") != 0) {
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, c->method);
+    }
+    return e;
+}
+
+/* The attempt's headers: the caller's, then ours. */
+static tr_err attempt_headers(const struct blob_http_call *c,
+                              struct curl_slist **hdrs, struct tr_errbuf *eb)
+{
+    *hdrs = NULL;
+    if (c->prep != NULL) {
+        tr_err e = c->prep(c->prep_ctx, hdrs, eb);
+        if (e != TR_OK)
+            return e;
+    }
+    /* no 100-continue round trip; curl's default POST type is wrong */
+    struct curl_slist *l = curl_slist_append(*hdrs, "Expect:");
+    if (l != NULL)
+        *hdrs = l;
+    if (l != NULL && strcmp(c->method, "POST") == 0 &&
+        (l = curl_slist_append(*hdrs, "Content-Type:")) != NULL)
+        *hdrs = l;
+    return l == NULL ? tr_fail(eb, TR_ERR_NOMEM, "out of memory") : TR_OK;
+}
+
+tr_err blob_http_do(struct blob_http *h, const struct blob_http_call *call,
+                    struct blob_http_resp *r, struct tr_errbuf *eb)
+{
+    for (int n = 1;; n++) {
+        struct xfer x = {.r = r,
+                         .max_resp =
+                             call->max_resp ? call->max_resp : RESP_MAX_DEFAULT,
+                         .body = call->body,
+                         .body_len = call->body_len};
+        buf_reset(&r->body);
+        buf_reset(&r->hdrs);
+        r->status = 0;
+        struct curl_slist *hdrs = NULL;
+        tr_err e = attempt_headers(call, &hdrs, eb);
+        if (e != TR_OK) {
+            curl_slist_free_all(hdrs);
+            return e;
+        }
+        char err[CURL_ERROR_SIZE] = "";
+        CURL *c = easy_for(h, call, &x, hdrs, err);
+        if (c == NULL) {
+            curl_slist_free_all(hdrs);
+            return tr_fail(eb, TR_ERR_INTERNAL, "cannot start a request");
+        }
+        CURLcode rc = curl_easy_perform(c);
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+        curl_easy_cleanup(c);
+        curl_slist_free_all(hdrs);
+        bool last = n >= h->o.attempts;
+        if (rc == CURLE_OK && (!blob_http_retryable(r->status) || last))
+            return TR_OK;
+        if (rc != CURLE_OK && (last || curl_fatal(rc)))
+            return tr_fail(eb, TR_ERR_UNAVAILABLE,
+                           "%s unreachable: %s (%d attempts)", h->o.name,
+                           err[0] ? err : curl_easy_strerror(rc), n);
+        blob_http_backoff(h, n + 1, rc == CURLE_OK ? &r->hdrs : NULL);
+    }
+}
+
+/* ---- streamed GET ---- */
+
+struct blob_http_stream {
+    CURLM *m;
+    CURL *e;
+    struct curl_slist *hdrs;
+    struct xfer x; /* headers (and an error body) */
+    struct blob_http_resp own;
+    char *dst; /* the reader's buffer, while it reads */
+    size_t want, got;
+    struct buf spill; /* the rest of a delivery that overflowed */
+    size_t spill_off;
+    bool paused, done;
+    CURLcode result;
+    char err[CURL_ERROR_SIZE];
+};
+
+static size_t stream_body(char *p, size_t size, size_t n, void *ctx)
+{
+    struct blob_http_stream *s = ctx;
+    size_t len = size * n;
+    long status = 0;
+    curl_easy_getinfo(s->e, CURLINFO_RESPONSE_CODE, &status);
+    if (status < 200 || status > 299)
+        return on_body(p, size, n, &s->x);
+    size_t take = 0;
+    if (s->dst != NULL && s->got < s->want) {
+        take = s->want - s->got < len ? s->want - s->got : len;
+        memcpy(s->dst + s->got, p, take);
+        s->got += take;
+    } else if (s->spill.len + len > SPILL_PAUSE) {
+        s->paused = true; /* the reader is far behind: hold the socket */
+        return CURL_WRITEFUNC_PAUSE;
+    }
+    if (take < len && buf_append(&s->spill, p + take, len - take) != TR_OK)
+        return 0; /* cannot happen: SPILL_MAX is far above SPILL_PAUSE */
+    return len;
+}
+
+enum until { UNTIL_HDRS, UNTIL_FULL, UNTIL_DONE };
+
+static bool reached(const struct blob_http_stream *s, enum until u)
+{
+    if (s->done)
+        return true;
+    if (u == UNTIL_HDRS)
+        return s->x.hdrs_done;
+    if (u == UNTIL_FULL)
+        return s->got == s->want || s->paused;
+    return false;
+}
+
+/* Runs the transfer until u is reached or it ends. */
+static void pump(struct blob_http_stream *s, enum until u)
+{
+    while (!reached(s, u)) {
+        int running = 0;
+        curl_multi_perform(s->m, &running);
+        int left = 0;
+        CURLMsg *msg = NULL;
+        while ((msg = curl_multi_info_read(s->m, &left)) != NULL) {
+            if (msg->msg == CURLMSG_DONE) {
+                s->done = true;
+                s->result = msg->data.result;
+            }
+        }
+        if (reached(s, u))
+            break;
+        curl_multi_poll(s->m, NULL, 0, 1000, NULL);
+    }
+}
+
+static void stream_free(struct blob_http_stream *s)
+{
+    if (s == NULL)
+        return;
+    if (s->m != NULL && s->e != NULL)
+        curl_multi_remove_handle(s->m, s->e);
+    if (s->e != NULL)
+        curl_easy_cleanup(s->e);
+    if (s->m != NULL)
+        curl_multi_cleanup(s->m);
+    curl_slist_free_all(s->hdrs);
+    buf_free(&s->spill);
+    blob_http_resp_free(&s->own);
+    free(s);
+}
+
+/* One attempt: the transfer started and run until its headers are in. */
+static tr_err stream_try(struct blob_http *h, const struct blob_http_call *c,
+                         struct blob_http_stream **out, struct tr_errbuf *eb)
+{
+    struct blob_http_stream *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return tr_fail(eb, TR_ERR_NOMEM, "out of memory");
+    blob_http_resp_init(&s->own);
+    buf_init(&s->spill, SPILL_MAX);
+    s->x.r = &s->own;
+    s->x.max_resp = c->max_resp ? c->max_resp : RESP_MAX_DEFAULT;
+    tr_err e = attempt_headers(c, &s->hdrs, eb);
+    if (e != TR_OK)
+        goto fail;
+    s->e = easy_for(h, c, &s->x, s->hdrs, s->err);
+    s->m = curl_multi_init();
+    if (s->e == NULL || s->m == NULL) {
+        e = tr_fail(eb, TR_ERR_INTERNAL, "cannot start a request");
+        goto fail;
+    }
+    curl_easy_setopt(s->e, CURLOPT_WRITEFUNCTION, stream_body);
+    curl_easy_setopt(s->e, CURLOPT_WRITEDATA, s);
+    curl_multi_add_handle(s->m, s->e);
+    pump(s, UNTIL_HDRS);
+    curl_easy_getinfo(s->e, CURLINFO_RESPONSE_CODE, &s->own.status);
+    *out = s;
+    return TR_OK;
+fail:
+    stream_free(s);
+    return e;
+}
+
+tr_err blob_http_stream_open(struct blob_http *h,
+                             const struct blob_http_call *call,
+                             struct blob_http_stream **out,
+                             struct blob_http_resp *r, struct tr_errbuf *eb)
+{
+    *out = NULL;
+    for (int n = 1;; n++) {
+        struct blob_http_stream *s = NULL;
+        tr_err e = stream_try(h, call, &s, eb);
+        if (e != TR_OK)
+            return e;
+        bool last = n >= h->o.attempts;
+        bool broke = s->done && s->result != CURLE_OK;
+        long st = s->own.status;
+        if (!broke && st >= 200 && st <= 299) {
+            buf_reset(&r->hdrs);
+            (void)buf_append(&r->hdrs, s->own.hdrs.data, s->own.hdrs.len);
+            r->status = st;
+            *out = s;
+            return TR_OK;
+        }
+        if (!broke && (!blob_http_retryable(st) || last)) {
+            /* an error answer: let it finish to keep its body */
+            pump(s, UNTIL_DONE);
+            r->status = st;
+            buf_reset(&r->hdrs);
+            buf_reset(&r->body);
+            (void)buf_append(&r->hdrs, s->own.hdrs.data, s->own.hdrs.len);
+            (void)buf_append(&r->body, s->own.body.data, s->own.body.len);
+            stream_free(s);
+            return TR_OK;
+        }
+        if (broke && (last || curl_fatal(s->result))) {
+            e = tr_fail(eb, TR_ERR_UNAVAILABLE,
+                        "%s unreachable: %s (%d attempts)", h->o.name,
+                        s->err[0] ? s->err : curl_easy_strerror(s->result), n);
+            stream_free(s);
+            return e;
+        }
+        struct buf keep;
+        buf_init(&keep, HDRS_MAX);
+        (void)buf_append(&keep, s->own.hdrs.data, s->own.hdrs.len);
+        stream_free(s);
+        blob_http_backoff(h, n + 1, broke ? NULL : &keep);
+        buf_free(&keep);
+    }
+}
+
+tr_err blob_http_stream_read(struct blob_http_stream *s, void *buf, size_t n,
+                             size_t *got, struct tr_errbuf *eb)
+{
+    *got = 0;
+    s->dst = buf;
+    s->want = n;
+    s->got = 0;
+    if (s->spill_off < s->spill.len) {
+        size_t take = s->spill.len - s->spill_off;
+        if (take > n)
+            take = n;
+        memcpy(buf, s->spill.data + s->spill_off, take);
+        s->spill_off += take;
+        s->got = take;
+    }
+    if (s->spill_off == s->spill.len) {
+        buf_reset(&s->spill);
+        s->spill_off = 0;
+    }
+    while (s->got < s->want && !s->done) {
+        if (s->paused) {
+            s->paused = false;
+            curl_easy_pause(s->e, CURLPAUSE_CONT);
+        }
+        pump(s, UNTIL_FULL);
+    }
+    *got = s->got;
+    s->dst = NULL;
+    if (s->done && s->result != CURLE_OK && s->got < s->want)
+        return tr_fail(eb, TR_ERR_IO, "transfer broke: %s",
+                       s->err[0] ? s->err : curl_easy_strerror(s->result));
+    return TR_OK;
+}
+
+void blob_http_stream_close(struct blob_http_stream *s)
+{
+    stream_free(s);
+}

@@ -1,0 +1,111 @@
+/*
+ * blob_http.h - the libcurl client the remote blob backends share (S3,
+ * GCS, Azure): one request with retries, and a streamed GET.
+ *
+ * Retries: an attempt that fails at the transport (connection refused or
+ * reset, timeout) or answers 429, 500, 502, 503 or 504 is tried again,
+ * up to opts.attempts in all, after an exponential backoff with jitter
+ * (Retry-After honoured, capped).  Request bodies are in memory so any
+ * attempt can resend them; callers sign each attempt afresh through a
+ * prep callback.  Connections are kept alive and shared between threads
+ * through one curl share handle per client.
+ *
+ * Thread safety: a client may be used from any number of threads at
+ * once; a stream belongs to one thread at a time.
+ *
+ * SPDX-License-Identifier: MPL-2.0
+ */
+#ifndef TR_BLOB_HTTP_H
+#define TR_BLOB_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <curl/curl.h>
+
+#include "core/buf.h"
+#include "core/err.h"
+
+struct blob_http_opts {
+    int attempts;            /* tries in all, >= 1 (default 5) */
+    int64_t base_ms;         /* first backoff (default 200) */
+    int64_t cap_ms;          /* largest backoff (default 8000) */
+    long connect_timeout_ms; /* default 10000 */
+    long stall_s;            /* no byte for this long fails (default 60) */
+    const char *name;        /* for messages: "s3", "gcs", "azure" */
+};
+
+struct blob_http;
+
+/* A client with opts (NULL: defaults). */
+tr_err blob_http_new(const struct blob_http_opts *opts, struct blob_http **out,
+                     struct tr_errbuf *eb);
+void blob_http_free(struct blob_http *h);
+
+/* Called before each attempt to add its headers to *hdrs (an S3
+ * signature carries the attempt's time). */
+typedef tr_err (*blob_http_prep)(void *ctx, struct curl_slist **hdrs,
+                                 struct tr_errbuf *eb);
+
+struct blob_http_call {
+    const char *method; /* GET, HEAD, PUT, POST, DELETE */
+    const char *url;
+    const void *body; /* PUT/POST body, resent by every attempt */
+    size_t body_len;
+    blob_http_prep prep; /* may be NULL */
+    void *prep_ctx;
+    size_t max_resp; /* response body kept up to this (0: 1 MiB) */
+};
+
+struct blob_http_resp {
+    long status;
+    struct buf body; /* the response body (truncated at max_resp) */
+    struct buf hdrs; /* the final response's header lines */
+};
+
+void blob_http_resp_init(struct blob_http_resp *r);
+void blob_http_resp_free(struct blob_http_resp *r);
+
+/* Runs call with retries.  TR_OK once a response arrives that is not to
+ * be retried, or the last attempt's response (any status: the caller
+ * maps it); TR_ERR_UNAVAILABLE when the last attempt failed at the
+ * transport, with the reason in eb. */
+tr_err blob_http_do(struct blob_http *h, const struct blob_http_call *call,
+                    struct blob_http_resp *r, struct tr_errbuf *eb);
+
+/* The value of header name (case-insensitive) in hdrs, trimmed, into
+ * out (n bytes); false if absent or longer than n - 1. */
+bool blob_http_header(const struct buf *hdrs, const char *name, char *out,
+                      size_t n);
+
+/* Whether an answer with this status is worth another attempt. */
+bool blob_http_retryable(long status);
+
+/* Sleeps the backoff before attempt number next (2 for the first retry),
+ * at least the Retry-After seconds hdrs carries (may be NULL), capped. */
+void blob_http_backoff(const struct blob_http *h, int next,
+                       const struct buf *hdrs);
+
+/* The client's options (defaults filled in). */
+const struct blob_http_opts *blob_http_opts(const struct blob_http *h);
+
+/* A GET whose body is pulled a buffer at a time, never held whole. */
+struct blob_http_stream;
+
+/* Starts call (a GET) with retries until its headers arrive.  *out gets
+ * the stream when the status is 2xx; otherwise *out is NULL and r gets
+ * the status, headers and (small) body.  r->hdrs is filled either way.
+ * TR_ERR_UNAVAILABLE as blob_http_do. */
+tr_err blob_http_stream_open(struct blob_http *h,
+                             const struct blob_http_call *call,
+                             struct blob_http_stream **out,
+                             struct blob_http_resp *r, struct tr_errbuf *eb);
+/* Up to n bytes of the body, *got of them: fewer only at its end.
+ * TR_ERR_IO when the transfer breaks (no retry here: the caller
+ * reopens at its offset). */
+tr_err blob_http_stream_read(struct blob_http_stream *s, void *buf, size_t n,
+                             size_t *got, struct tr_errbuf *eb);
+void blob_http_stream_close(struct blob_http_stream *s);
+
+#endif
