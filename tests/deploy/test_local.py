@@ -310,7 +310,10 @@ def test_scale_in_while_applies_run(cluster):
                 runs[i] = d[0]["id"]
             return True
         wait_for("three runs applying", all_applying, 120)
-        busy = busy_secondaries(c)
+        # the registry counts a node's jobs at its next heartbeat
+        busy = wait_for("the registry to count the three jobs",
+                        lambda: (lambda b: b if sum(b.values()) >= 3
+                                 else None)(busy_secondaries(c)), 30)
         kept = "%s.1" % dep.sec
         on_removed = sum(n for a, n in busy.items() if a != kept)
         print("running jobs per secondary:", busy)
