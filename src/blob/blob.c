@@ -98,6 +98,31 @@ static tr_err written(tr_err e, struct tr_errbuf *eb)
     return e;
 }
 
+tr_err blob_source_exact(blob_source src, void *ctx, void *buf, size_t n,
+                         struct tr_errbuf *eb)
+{
+    for (size_t have = 0; have < n;) {
+        size_t got = 0;
+        tr_err e = src(ctx, (char *)buf + have, n - have, &got, eb);
+        if (e != TR_OK)
+            return e;
+        if (got == 0)
+            return tr_fail(eb, TR_ERR_IO, "the data ended early");
+        have += got;
+    }
+    return TR_OK;
+}
+
+tr_err blob_source_end(blob_source src, void *ctx, struct tr_errbuf *eb)
+{
+    char extra;
+    size_t got = 0;
+    tr_err e = src(ctx, &extra, 1, &got, eb);
+    if (e == TR_OK && got != 0)
+        e = tr_fail(eb, TR_ERR_IO, "the data is longer than declared");
+    return e;
+}
+
 tr_err blob_put_stream(struct blob *b, const char *key, uint64_t len,
                        blob_source src, void *ctx, struct tr_errbuf *eb)
 {

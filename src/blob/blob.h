@@ -37,6 +37,13 @@ struct blob_obj;
 typedef tr_err (*blob_list_fn)(void *ctx, const char *key, uint64_t size,
                                int64_t mtime, struct tr_errbuf *eb);
 
+/* Pulls exactly n bytes from src into buf (TR_ERR_IO when it ends
+ * sooner), and checks that src has ended (TR_ERR_IO when it gives more):
+ * for backends that cut a put_stream into parts of known sizes. */
+tr_err blob_source_exact(blob_source src, void *ctx, void *buf, size_t n,
+                         struct tr_errbuf *eb);
+tr_err blob_source_end(blob_source src, void *ctx, struct tr_errbuf *eb);
+
 /* What a backend implements.  Keys reaching it are already checked
  * (blob_valid_key()); it sees sealed bytes only when the store has a
  * keyring. */

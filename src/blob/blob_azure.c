@@ -488,23 +488,6 @@ static void obj_path(struct blob_azure *az, const char *key, char *dst,
 
 /* ---- writes ----------------------------------------------------------- */
 
-/* Fills part with exactly n bytes from src. */
-static tr_err pull(blob_source src, void *ctx, char *part, size_t n,
-                   struct tr_errbuf *eb)
-{
-    size_t have = 0;
-    while (have < n) {
-        size_t got = 0;
-        tr_err e = src(ctx, part + have, n - have, &got, eb);
-        if (e != TR_OK)
-            return e;
-        if (got == 0)
-            return tr_fail(eb, TR_ERR_IO, "azure blob: source ended early");
-        have += got;
-    }
-    return TR_OK;
-}
-
 static tr_err put_single(struct blob_azure *az, const char *path,
                          const char *data, size_t len, struct tr_errbuf *eb)
 {
@@ -546,7 +529,7 @@ static tr_err put_blocks(struct blob_azure *az, const char *path, uint64_t len,
     for (unsigned i = 0; e == TR_OK && i < n_blocks; i++) {
         uint64_t left = len - (uint64_t)i * AZ_PART;
         size_t n = left < AZ_PART ? (size_t)left : AZ_PART;
-        e = pull(src, ctx, part, n, eb);
+        e = blob_source_exact(src, ctx, part, n, eb);
         if (e != TR_OK)
             break;
         char id[40];
@@ -592,7 +575,7 @@ static tr_err az_put_stream(struct blob *b, const char *key, uint64_t len,
         return tr_fail(eb, TR_ERR_NOMEM, "azure blob: out of memory");
     tr_err e;
     if (len <= AZ_PART) {
-        e = pull(src, ctx, part, (size_t)len, eb);
+        e = blob_source_exact(src, ctx, part, (size_t)len, eb);
         if (e == TR_OK)
             e = put_single(az, path, part, (size_t)len, eb);
     } else {

@@ -111,24 +111,16 @@ static tr_err fs_put_stream(struct blob *b, const char *key, uint64_t len,
         return tr_fail(eb, TR_ERR_IO, "cannot create temp file: %s",
                        strerror(errno));
     char buf[65536];
-    uint64_t done = 0;
     tr_err e = TR_OK;
-    for (;;) {
-        size_t got = 0;
-        e = src(ctx, buf, sizeof(buf), &got, eb);
-        if (e != TR_OK || got == 0)
-            break;
-        done += got;
-        if (done > len) {
-            e = tr_fail(eb, TR_ERR_IO, "the data is longer than declared");
-            break;
-        }
-        e = file_write_exact(fd, buf, got, eb);
-        if (e != TR_OK)
-            break;
+    for (uint64_t left = len; e == TR_OK && left > 0;) {
+        size_t m = left < sizeof(buf) ? (size_t)left : sizeof(buf);
+        e = blob_source_exact(src, ctx, buf, m, eb);
+        if (e == TR_OK)
+            e = file_write_exact(fd, buf, m, eb);
+        left -= m;
     }
-    if (e == TR_OK && done != len)
-        e = tr_fail(eb, TR_ERR_IO, "the data ended early");
+    if (e == TR_OK)
+        e = blob_source_end(src, ctx, eb);
     if (close(fd) != 0 && e == TR_OK)
         e = tr_fail(eb, TR_ERR_IO, "cannot write object: %s", strerror(errno));
     if (e == TR_OK)

@@ -37,6 +37,7 @@
 
 #include "blob/blob.h"
 #include "blob/blob_gcs_int.h"
+#include "blob/blob_http.h"
 #include "core/rfc3339.h"
 
 #define DEFAULT_ENDPOINT "https://storage.googleapis.com"
@@ -271,9 +272,9 @@ static tr_err object_url(struct blob_gcs *g, struct buf *u, const char *path,
     if (e == TR_OK && key != NULL) {
         e = buf_puts(u, "/");
         if (e == TR_OK)
-            e = blob_gcs_escape(u, g->prefix);
+            e = blob_http_escape(u, g->prefix, false);
         if (e == TR_OK)
-            e = blob_gcs_escape(u, key);
+            e = blob_http_escape(u, key, false);
     }
     if (e == TR_OK && query != NULL)
         e = buf_puts(u, query);
@@ -291,34 +292,6 @@ static tr_err reply_error(struct tr_errbuf *eb, const char *what,
         e = TR_ERR_UNAVAILABLE;
     return tr_fail(eb, e, "gcs: %s %s: http %ld%s%s", what, key, r->status,
                    why[0] != '\0' ? ": " : "", why);
-}
-
-/* Pulls exactly n bytes from src into p; fewer means the source ended. */
-static tr_err pull(blob_source src, void *ctx, char *p, size_t n,
-                   struct tr_errbuf *eb)
-{
-    size_t have = 0;
-    while (have < n) {
-        size_t got = 0;
-        tr_err e = src(ctx, p + have, n - have, &got, eb);
-        if (e != TR_OK)
-            return e;
-        if (got == 0)
-            return tr_fail(eb, TR_ERR_IO,
-                           "gcs: the data ended before its length");
-        have += got;
-    }
-    return TR_OK;
-}
-
-static tr_err expect_end(blob_source src, void *ctx, struct tr_errbuf *eb)
-{
-    char extra;
-    size_t got = 0;
-    tr_err e = src(ctx, &extra, 1, &got, eb);
-    if (e == TR_OK && got != 0)
-        e = tr_fail(eb, TR_ERR_IO, "gcs: the data is longer than its length");
-    return e;
 }
 
 /* ---- writes ------------------------------------------------------------- */
@@ -340,9 +313,9 @@ static tr_err put_media(struct blob_gcs *g, const char *key, const char *data,
                           "&name=",
                           g->endpoint, g->bucket);
     if (e == TR_OK)
-        e = blob_gcs_escape(&url, g->prefix);
+        e = blob_http_escape(&url, g->prefix, false);
     if (e == TR_OK)
-        e = blob_gcs_escape(&url, key);
+        e = blob_http_escape(&url, key, false);
     if (e != TR_OK)
         goto out;
     r.url = url.data;
@@ -376,9 +349,9 @@ static tr_err session_start(struct blob_gcs *g, const char *key, uint64_t len,
                           "resumable&name=",
                           g->endpoint, g->bucket);
     if (e == TR_OK)
-        e = blob_gcs_escape(&url, g->prefix);
+        e = blob_http_escape(&url, g->prefix, false);
     if (e == TR_OK)
-        e = blob_gcs_escape(&url, key);
+        e = blob_http_escape(&url, key, false);
     if (e != TR_OK)
         goto out;
     r.url = url.data;
@@ -488,9 +461,9 @@ static tr_err put_resumable(struct blob_gcs *g, const char *key, uint64_t len,
         goto out;
     for (uint64_t off = 0; off < len;) {
         size_t n = len - off < g->part ? (size_t)(len - off) : g->part;
-        e = pull(src, ctx, part, n, eb);
+        e = blob_source_exact(src, ctx, part, n, eb);
         if (e == TR_OK && off + n == len)
-            e = expect_end(src, ctx, eb);
+            e = blob_source_end(src, ctx, eb);
         if (e == TR_OK)
             e = send_part(g, session.data, key, part, off, n, len, eb);
         if (e != TR_OK) {
@@ -514,9 +487,9 @@ static tr_err gcs_put_stream(struct blob *b, const char *key, uint64_t len,
     char *data = len > 0 ? malloc((size_t)len) : NULL;
     if (len > 0 && data == NULL)
         return tr_fail(eb, TR_ERR_NOMEM, "out of memory");
-    tr_err e = pull(src, ctx, data, (size_t)len, eb);
+    tr_err e = blob_source_exact(src, ctx, data, (size_t)len, eb);
     if (e == TR_OK)
-        e = expect_end(src, ctx, eb);
+        e = blob_source_end(src, ctx, eb);
     if (e == TR_OK)
         e = put_media(g, key, data, (size_t)len, eb);
     free(data);
@@ -722,7 +695,7 @@ static tr_err list_page(struct blob_gcs *g, json_t *page, blob_list_fn fn,
     }
     const char *tok = json_string_value(json_object_get(page, "nextPageToken"));
     buf_reset(next);
-    return tok != NULL ? blob_gcs_escape(next, tok) : TR_OK;
+    return tok != NULL ? blob_http_escape(next, tok, false) : TR_OK;
 }
 
 static tr_err gcs_list(struct blob *b, const char *prefix, blob_list_fn fn,
@@ -743,9 +716,9 @@ static tr_err gcs_list(struct blob *b, const char *prefix, blob_list_fn fn,
                        "&prefix=",
                        g->endpoint, g->bucket);
         if (e == TR_OK)
-            e = blob_gcs_escape(&url, g->prefix);
+            e = blob_http_escape(&url, g->prefix, false);
         if (e == TR_OK)
-            e = blob_gcs_escape(&url, prefix);
+            e = blob_http_escape(&url, prefix, false);
         if (e == TR_OK && next.len > 0)
             e = buf_printf(&url, "&pageToken=%s", next.data);
         struct blob_gcs_req r = {

@@ -286,20 +286,3 @@ void blob_gcs_http_reason(const struct buf *body, char *out, size_t n)
     out[i] = '\0';
     json_decref(j);
 }
-
-tr_err blob_gcs_escape(struct buf *b, const char *s)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        tr_err e;
-        if (isalnum(*p) || *p == '.' || *p == '_' || *p == '~' || *p == '-') {
-            e = buf_append(b, p, 1);
-        } else {
-            char enc[3] = {'%', hex[*p >> 4], hex[*p & 15]};
-            e = buf_append(b, enc, 3);
-        }
-        if (e != TR_OK)
-            return e;
-    }
-    return TR_OK;
-}

@@ -64,10 +64,6 @@ tr_err blob_gcs_http_do(struct blob_gcs_http *h, struct blob_gcs_req *r,
 /* A short reason out of an error reply body ("" when none). */
 void blob_gcs_http_reason(const struct buf *body, char *out, size_t n);
 
-/* Percent-encodes s for a path segment or a query value: every byte
- * but [A-Za-z0-9._~-]. */
-tr_err blob_gcs_escape(struct buf *b, const char *s);
-
 /* Tokens from a service-account key file (OAuth2 JWT bearer grant,
  * RS256) or the instance metadata server. */
 enum blob_gcs_auth_kind { BLOB_GCS_AUTH_FILE, BLOB_GCS_AUTH_METADATA };

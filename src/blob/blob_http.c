@@ -550,3 +550,14 @@ void blob_http_stream_close(struct blob_http_stream *s)
 {
     stream_free(s);
 }
+
+tr_err blob_http_escape(struct buf *b, const char *s, bool keep_slash)
+{
+    tr_err e = TR_OK;
+    for (const unsigned char *p = (const unsigned char *)s; *p && !e; p++) {
+        bool keep = isalnum(*p) || *p == '-' || *p == '.' || *p == '_' ||
+                    *p == '~' || (keep_slash && *p == '/');
+        e = keep ? buf_append(b, p, 1) : buf_printf(b, "%%%02X", *p);
+    }
+    return e;
+}

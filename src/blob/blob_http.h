@@ -79,6 +79,11 @@ tr_err blob_http_do(struct blob_http *h, const struct blob_http_call *call,
 bool blob_http_header(const struct buf *hdrs, const char *name, char *out,
                       size_t n);
 
+/* Percent-encodes s onto b (RFC 3986): every byte but [A-Za-z0-9._~-],
+ * and '/' too unless keep_slash.  What SigV4 canonical URIs and query
+ * values (S3) and GCS's path segments and query values want. */
+tr_err blob_http_escape(struct buf *b, const char *s, bool keep_slash);
+
 /* Whether an answer with this status is worth another attempt. */
 bool blob_http_retryable(long status);
 

@@ -63,24 +63,6 @@ struct blob_obj {
 
 /* ---- names ---- */
 
-static bool unreserved(int c)
-{
-    return isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
-}
-
-/* URI-encodes s onto b as SigV4 wants; '/' kept when keep_slash. */
-static tr_err enc(struct buf *b, const char *s, bool keep_slash)
-{
-    tr_err e = TR_OK;
-    for (const unsigned char *p = (const unsigned char *)s; *p && !e; p++) {
-        if (unreserved(*p) || (keep_slash && *p == '/'))
-            e = buf_append(b, p, 1);
-        else
-            e = buf_printf(b, "%%%02X", *p);
-    }
-    return e;
-}
-
 /* The canonical path of key: base_path/PREFIXkey, encoded. */
 static tr_err key_path(const struct blob_s3 *s, const char *key, char *out,
                        size_t n, struct tr_errbuf *eb)
@@ -89,9 +71,9 @@ static tr_err key_path(const struct blob_s3 *s, const char *key, char *out,
     buf_init(&b, n - 1);
     tr_err e = buf_printf(&b, "%s/", s->base_path);
     if (e == TR_OK)
-        e = enc(&b, s->prefix, true);
+        e = blob_http_escape(&b, s->prefix, true);
     if (e == TR_OK)
-        e = enc(&b, key, true);
+        e = blob_http_escape(&b, key, true);
     if (e == TR_OK)
         memcpy(out, b.data, b.len + 1);
     buf_free(&b);
@@ -292,7 +274,7 @@ static tr_err mp_create(struct upload *u, struct tr_errbuf *eb)
     if (e == TR_OK) {
         tr_err b = buf_puts(&u->qid, "uploadId=");
         if (b == TR_OK)
-            b = enc(&u->qid, u->id, false);
+            b = blob_http_escape(&u->qid, u->id, false);
         if (b == TR_OK)
             b = buf_puts(&u->done, "<CompleteMultipartUpload>");
         if (b != TR_OK)
@@ -603,14 +585,14 @@ static tr_err s3_list(struct blob *b, const char *prefix, blob_list_fn fn,
         if (token[0] != '\0') {
             e = buf_puts(&q, "continuation-token=");
             if (e == TR_OK)
-                e = enc(&q, token, false);
+                e = blob_http_escape(&q, token, false);
             if (e == TR_OK)
                 e = buf_puts(&q, "&");
         }
         if (e == TR_OK)
             e = buf_puts(&q, "list-type=2&prefix=");
         if (e == TR_OK)
-            e = enc(&q, full.data, false);
+            e = blob_http_escape(&q, full.data, false);
         if (e != TR_OK) {
             e = tr_fail(eb, e, "s3 list: prefix too long");
             break;
