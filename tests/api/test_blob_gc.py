@@ -16,15 +16,13 @@ Runs on the backend named by TERRACE_TEST_BACKEND.
 """
 import base64
 import hashlib
-import io
 import json
 import os
 import re
-import tarfile
 import time
 
 from conftest import unique
-from terrace import Daemon
+from terrace import Daemon, config_tgz
 
 API = "/api/v2"
 GRACE = 3
@@ -115,13 +113,7 @@ def post_state(c, ws, serial, tag, with_json=True):
 
 
 def tgz():
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as t:
-        text = b'variable "x" {}\n'
-        ti = tarfile.TarInfo("main.tf")
-        ti.size = len(text)
-        t.addfile(ti, io.BytesIO(text))
-    return buf.getvalue()
+    return config_tgz(b'variable "x" {}\n')
 
 
 def upload_config(c, anon, ws, times=1):

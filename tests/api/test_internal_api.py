@@ -12,19 +12,17 @@ Always a primary on PostgreSQL (the internal API exists only there),
 started with --executors 0 so no local worker takes a job."""
 import hashlib
 import http.client
-import io
 import json
 import os
 import ssl
 import subprocess
-import tarfile
 import time
 import urllib.parse
 
 import pytest
 
 from conftest import assert_error, unique
-from terrace import BUILD, Daemon
+from terrace import BUILD, Daemon, config_tgz
 
 API = "/api/v2"
 INT = "/api/internal/v1"
@@ -112,13 +110,7 @@ def join(c, d, name=None, token=None):
 
 
 def tgz():
-    buf = io.BytesIO()
-    data = b'resource "terraform_data" "x" {}\n'
-    with tarfile.open(fileobj=buf, mode="w:gz") as t:
-        ti = tarfile.TarInfo("main.tf")
-        ti.size = len(data)
-        t.addfile(ti, io.BytesIO(data))
-    return buf.getvalue()
+    return config_tgz(b'resource "terraform_data" "x" {}\n')
 
 
 def queued_run(c, org, vars_=(), waiting=False):

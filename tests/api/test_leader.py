@@ -9,7 +9,6 @@ takes over within 5 seconds.
 Runs on PostgreSQL only (skipped on the SQLite backend): the cluster is
 defined by its shared database."""
 import hashlib
-import io
 import json
 import os
 import re
@@ -19,7 +18,6 @@ import signal
 import socket
 import ssl
 import subprocess
-import tarfile
 import tempfile
 import time
 import urllib.error
@@ -28,7 +26,7 @@ import urllib.request
 import pytest
 
 from conftest import assert_error, unique
-from terrace import BUILD, SRC, Client
+from terrace import BUILD, SRC, Client, config_tgz
 
 API = "/api/v2"
 
@@ -293,13 +291,7 @@ def test_revoke(cluster):
 
 
 def tgz():
-    buf = io.BytesIO()
-    data = b'resource "terraform_data" "x" {}\n'
-    with tarfile.open(fileobj=buf, mode="w:gz") as t:
-        ti = tarfile.TarInfo("main.tf")
-        ti.size = len(data)
-        t.addfile(ti, io.BytesIO(data))
-    return buf.getvalue()
+    return config_tgz(b'resource "terraform_data" "x" {}\n')
 
 
 def make_org_ws(c):

@@ -6,15 +6,13 @@ in the states an API test can reach (no worker runs here: the daemon is
 started with --executors 0, so runs stop at plan_queued), comments, run
 events, task stages, policy checks, cost estimates, plans and applies.
 Every rejected request is followed by a read proving nothing changed."""
-import io
 import os
-import tarfile
 import time
 
 import pytest
 
 from conftest import assert_error, temp_org, unique
-from terrace import Daemon
+from terrace import Daemon, config_tgz
 
 API = "/api/v2"
 
@@ -50,13 +48,7 @@ def make_ws(c, org, **attrs):
 
 
 def tgz():
-    buf = io.BytesIO()
-    data = b'resource "terraform_data" "x" {}\n'
-    with tarfile.open(fileobj=buf, mode="w:gz") as t:
-        ti = tarfile.TarInfo("main.tf")
-        ti.size = len(data)
-        t.addfile(ti, io.BytesIO(data))
-    return buf.getvalue()
+    return config_tgz(b'resource "terraform_data" "x" {}\n')
 
 
 def make_cv(c, ws, upload=True, **attrs):

@@ -8,7 +8,6 @@ Needs the real tofu (tests/e2e's TOFU_BIN); skipped on SQLite.
 
 SPDX-License-Identifier: MPL-2.0
 """
-import io
 import json
 import os
 import shutil
@@ -17,7 +16,6 @@ import socket
 import ssl
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 import urllib.error
@@ -27,7 +25,8 @@ import uuid
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from terrace import BUILD, Daemon, free_port  # noqa: E402
+from terrace import (BUILD, Daemon, free_port, new_workspace,  # noqa: E402
+                     queue_run)
 
 API = "/api/v2"
 CACHE = os.environ.get("TERRACE_CACHE",
@@ -152,43 +151,6 @@ class Secondary:
             log[-8000:]
 
 
-def tgz(main_tf):
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as t:
-        ti = tarfile.TarInfo("main.tf")
-        ti.size = len(main_tf)
-        t.addfile(ti, io.BytesIO(main_tf))
-    return buf.getvalue()
-
-
-def workspace(c, org):
-    name = "ws-" + uuid.uuid4().hex[:8]
-    r = c.post("%s/organizations/%s/workspaces" % (API, org),
-               {"data": {"type": "workspaces",
-                         "attributes": {"name": name, "auto-apply": True}}})
-    assert r.status == 201, r
-    return r.json["data"]["id"]
-
-
-def queue_run(c, ws, main_tf):
-    r = c.post("%s/workspaces/%s/configuration-versions" % (API, ws),
-               {"data": {"type": "configuration-versions",
-                         "attributes": {"auto-queue-runs": False}}})
-    assert r.status == 201, r
-    cv = r.json["data"]["id"]
-    u = c.put(r.json["data"]["attributes"]["upload-url"], raw=tgz(main_tf),
-              token=None)
-    assert u.status == 200, u
-    r = c.post(API + "/runs", {"data": {
-        "type": "runs", "attributes": {},
-        "relationships": {
-            "workspace": {"data": {"type": "workspaces", "id": ws}},
-            "configuration-version": {
-                "data": {"type": "configuration-versions", "id": cv}}}}})
-    assert r.status == 201, r
-    return r.json["data"]["id"]
-
-
 def run_status(c, run):
     r = c.get("%s/runs/%s" % (API, run))
     assert r.status == 200, r
@@ -235,7 +197,7 @@ def test_run_on_secondary(primary, c, org, secondary):
     assert node.startswith("node-")
     assert sql(primary, "SELECT role, state FROM nodes WHERE id = '%s'" %
                node) == [["secondary", "active"]]
-    ws = workspace(c, org)
+    ws = new_workspace(c, org)
     run = queue_run(c, ws, b'resource "terraform_data" "x" {\n'
                            b'  input = "from-the-secondary"\n}\n')
     wait_status(c, run, ("applied",), sec=secondary)
@@ -309,7 +271,7 @@ def test_credential_reused_then_refused_after_leave(primary, c):
 
 def test_sigterm_drains_an_apply(primary, c, org, secondary):
     node = secondary.node_id()
-    ws = workspace(c, org)
+    ws = new_workspace(c, org)
     run = queue_run(c, ws, b'resource "terraform_data" "slow" {\n'
                            b'  provisioner "local-exec" {\n'
                            b'    command = "sleep 6"\n  }\n}\n')
@@ -356,7 +318,7 @@ def test_primary_restart_during_apply():
                          "attributes": {"name": name,
                                         "email": "o@example.com"}}})
             assert r.status == 201, r
-            ws = workspace(pc, name)
+            ws = new_workspace(pc, name)
             run = queue_run(pc, ws, b'resource "terraform_data" "slow" {\n'
                                     b'  provisioner "local-exec" {\n'
                                     b'    command = "sleep 15"\n  }\n}\n')
@@ -403,7 +365,7 @@ def test_revoked_credential_stops_the_node(primary, c, secondary):
 
 def test_cancel_reaches_the_secondary(primary, c, org, secondary):
     node = secondary.node_id()
-    ws = workspace(c, org)
+    ws = new_workspace(c, org)
     run = queue_run(c, ws, b'resource "terraform_data" "slow" {\n'
                            b'  provisioner "local-exec" {\n'
                            b'    command = "sleep 60"\n  }\n}\n')

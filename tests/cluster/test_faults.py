@@ -20,14 +20,12 @@ import base64
 import ctypes
 import glob
 import hashlib
-import io
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-import tarfile
 import tempfile
 import threading
 import time
@@ -36,7 +34,8 @@ import uuid
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from terrace import BUILD, Client  # noqa: E402
+from terrace import (BUILD, Client, new_workspace,  # noqa: E402
+                     queue_run)
 
 TOFU_BIN = os.environ["TOFU_BIN"]
 API = "/api/v2"
@@ -278,15 +277,6 @@ def cl(cluster):
 
 # ---- runs through the API ----
 
-def tgz(main_tf):
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as t:
-        ti = tarfile.TarInfo("main.tf")
-        ti.size = len(main_tf)
-        t.addfile(ti, io.BytesIO(main_tf))
-    return buf.getvalue()
-
-
 def organization(c):
     name = "org-" + uuid.uuid4().hex[:8]
     r = c.post(API + "/organizations", {"data": {
@@ -294,34 +284,6 @@ def organization(c):
         "attributes": {"name": name, "email": "faults@example.com"}}})
     assert r.status == 201, r
     return name
-
-
-def workspace(c, org):
-    r = c.post("%s/organizations/%s/workspaces" % (API, org), {"data": {
-        "type": "workspaces",
-        "attributes": {"name": "ws-" + uuid.uuid4().hex[:8],
-                       "auto-apply": True}}})
-    assert r.status == 201, r
-    return r.json["data"]["id"]
-
-
-def queue_run(c, ws, main_tf):
-    r = c.post("%s/workspaces/%s/configuration-versions" % (API, ws),
-               {"data": {"type": "configuration-versions",
-                         "attributes": {"auto-queue-runs": False}}})
-    assert r.status == 201, r
-    cv = r.json["data"]["id"]
-    u = c.put(r.json["data"]["attributes"]["upload-url"], raw=tgz(main_tf),
-              token=None)
-    assert u.status == 200, u
-    r = c.post(API + "/runs", {"data": {
-        "type": "runs", "attributes": {},
-        "relationships": {
-            "workspace": {"data": {"type": "workspaces", "id": ws}},
-            "configuration-version": {
-                "data": {"type": "configuration-versions", "id": cv}}}}})
-    assert r.status == 201, r
-    return r.json["data"]["id"]
 
 
 def run_attrs(c, run):
@@ -484,7 +446,7 @@ def current_state(c, ws):
 
 
 def test_kill_a_secondary_mid_apply(cl):
-    ws = workspace(cl.c, organization(cl.c))
+    ws = new_workspace(cl.c, organization(cl.c))
     # "first", then 22 s in "pause" (tofu snapshots at most every 20 s
     # from its first change: one is due once "pause" is created), then
     # "hang" sleeps until the node dies
@@ -551,7 +513,7 @@ resource "terraform_data" "hang" {
 
 def test_postgres_restart_under_load(cl):
     org = organization(cl.c)
-    runs = [queue_run(cl.c, workspace(cl.c, org), slow(3, "r%d" % i))
+    runs = [queue_run(cl.c, new_workspace(cl.c, org), slow(3, "r%d" % i))
             for i in range(4)]
     reader = Reader(cl, API + "/organizations/" + org)
     deadline = time.monotonic() + 60
@@ -620,7 +582,7 @@ def test_postgres_restart_under_load(cl):
 
 def test_drain_a_secondary_during_an_apply(cl):
     org = organization(cl.c)
-    ws = workspace(cl.c, org)
+    ws = new_workspace(cl.c, org)
     run = queue_run(cl.c, ws, slow(8))
     deadline = time.monotonic() + 90
     while True:
@@ -689,7 +651,7 @@ def test_join_token_wrong_and_credential_revoked(cl, tmp_path):
     assert "left the cluster" not in text, text
     # the runs go to the node still trusted
     org = organization(cl.c)
-    run = queue_run(cl.c, workspace(cl.c, org), slow(0))
+    run = queue_run(cl.c, new_workspace(cl.c, org), slow(0))
     wait_run(cl, run, ("applied",), 120)
     ran = cl.secondary_of(run, "plan")
     assert ran is not None and ran != victim and ran in live, logs(cl.d)
@@ -699,9 +661,9 @@ def test_join_token_wrong_and_credential_revoked(cl, tmp_path):
 def test_kill_the_leader(cl):
     org = organization(cl.c)
     # 6 runs on 6 workspaces, 4 job slots: some apply while others wait
-    runs = [queue_run(cl.c, workspace(cl.c, org), slow(4, "r%d" % i))
+    runs = [queue_run(cl.c, new_workspace(cl.c, org), slow(4, "r%d" % i))
             for i in range(6)]
-    writer = StateWriter(cl, workspace(cl.c, org))
+    writer = StateWriter(cl, new_workspace(cl.c, org))
     reader = Reader(cl, API + "/organizations/" + org)
     deadline = time.monotonic() + 60
     while cl.leader() is None or not any(

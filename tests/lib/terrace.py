@@ -4,17 +4,20 @@ Used by the API tests (pytest) and other Python-driven suites.  Each Daemon
 gets its own data dir and a free loopback port; PostgreSQL-backed runs
 start a throwaway server with tests/lib/pg.sh.
 """
+import io
 import json
 import os
 import shutil
 import socket
 import ssl
 import subprocess
+import tarfile
 import tempfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 import xml.etree.ElementTree as ET
 
 SRC = os.environ.get("TERRACE_SRC_DIR",
@@ -29,6 +32,47 @@ def free_port():
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
+
+
+def config_tgz(main_tf):
+    """A configuration tarball holding main.tf (bytes)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as t:
+        ti = tarfile.TarInfo("main.tf")
+        ti.size = len(main_tf)
+        t.addfile(ti, io.BytesIO(main_tf))
+    return buf.getvalue()
+
+
+def new_workspace(c, org):
+    """A new auto-apply workspace in org; its id."""
+    r = c.post("/api/v2/organizations/%s/workspaces" % org, {"data": {
+        "type": "workspaces",
+        "attributes": {"name": "ws-" + uuid.uuid4().hex[:8],
+                       "auto-apply": True}}})
+    assert r.status == 201, r
+    return r.json["data"]["id"]
+
+
+def queue_run(c, ws, main_tf):
+    """Uploads main_tf as a new configuration of ws and queues a run of
+    it; the run's id."""
+    r = c.post("/api/v2/workspaces/%s/configuration-versions" % ws,
+               {"data": {"type": "configuration-versions",
+                         "attributes": {"auto-queue-runs": False}}})
+    assert r.status == 201, r
+    cv = r.json["data"]["id"]
+    u = c.put(r.json["data"]["attributes"]["upload-url"],
+              raw=config_tgz(main_tf), token=None)
+    assert u.status == 200, u
+    r = c.post("/api/v2/runs", {"data": {
+        "type": "runs", "attributes": {},
+        "relationships": {
+            "workspace": {"data": {"type": "workspaces", "id": ws}},
+            "configuration-version": {
+                "data": {"type": "configuration-versions", "id": cv}}}}})
+    assert r.status == 201, r
+    return r.json["data"]["id"]
 
 class Response:
     def __init__(self, status, headers, body):
