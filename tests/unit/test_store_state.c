@@ -55,24 +55,14 @@ static int setup(void **state)
 {
     const enum db_kind *kind = *state;
     struct fx *fx = calloc(1, sizeof(*fx));
-    struct tr_errbuf eb = {{0}};
     *state = fx;
     int rc = ut_store_open(&fx->st, *kind, 2, "test_store_state");
     if (rc != 0)
         return rc > 0 ? 0 : -1; /* 1: the test skips */
     fx->db = fx->st.db;
     fx->a = arena_new();
-    struct db_conn *c = db_acquire(fx->db);
-    for (size_t i = 0; i < sizeof(fixtures) / sizeof(fixtures[0]); i++) {
-        if (db_query(c, fx->a, fixtures[i], 0, NULL, NULL, NULL, &eb) !=
-            TR_OK) {
-            fprintf(stderr, "fixture: %s\n", eb.msg);
-            db_release(c);
-            return -1;
-        }
-    }
-    db_release(c);
-    return 0;
+    return ut_run_sql(fx->db, fx->a, fixtures,
+                      sizeof(fixtures) / sizeof(fixtures[0]));
 }
 
 static int teardown(void **state)

@@ -232,6 +232,24 @@ static inline int ut_store_open(struct ut_store *s, enum db_kind kind,
     return 0;
 }
 
+/* Runs n fixture statements on db in order.  Returns 0, or -1 (printed)
+ * at the first that fails. */
+static inline int ut_run_sql(struct db *db, struct arena *a,
+                             const char *const *sql, size_t n)
+{
+    struct tr_errbuf eb = {{0}};
+    struct db_conn *c = db_acquire(db);
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (db_query(c, a, sql[i], 0, NULL, NULL, NULL, &eb) != TR_OK) {
+            fprintf(stderr, "fixture: %s\n", eb.msg);
+            rc = -1;
+        }
+    }
+    db_release(c);
+    return rc;
+}
+
 /* Closes the database, drops the PostgreSQL database and removes the
  * directory; safe on a zeroed or half-made store.  Returns the directory
  * removal's result (0 ok). */
