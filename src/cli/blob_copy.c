@@ -115,17 +115,17 @@ static tr_err open_source(int n, char **args, struct blob **out, char *url,
                        "data dir %s is not a directory (give the node's "
                        "--data-dir)",
                        cfg.data_dir);
-    if (cfg.blob_url[0] != '\0')
-        snprintf(url, urlsz, "%s", cfg.blob_url);
-    else if (cfg.data_dir[0] == '/')
-        snprintf(url, urlsz, "file://%s/blobs", cfg.data_dir);
-    else {
-        char abs[PATH_MAX];
-        if (realpath(cfg.data_dir, abs) == NULL)
-            return tr_fail(eb, TR_ERR_CONFIG, "data dir %s: %s", cfg.data_dir,
-                           strerror(errno));
-        snprintf(url, urlsz, "file://%s/blobs", abs);
-    }
+    char abs[PATH_MAX];
+    if (cfg.blob_url[0] == '\0' && cfg.data_dir[0] != '/' &&
+        realpath(cfg.data_dir, abs) == NULL)
+        return tr_fail(eb, TR_ERR_CONFIG, "data dir %s: %s", cfg.data_dir,
+                       strerror(errno));
+    int len = cfg.blob_url[0] != '\0'
+                  ? snprintf(url, urlsz, "%s", cfg.blob_url)
+                  : snprintf(url, urlsz, "file://%s/blobs",
+                             cfg.data_dir[0] == '/' ? cfg.data_dir : abs);
+    if (len < 0 || (size_t)len >= urlsz)
+        return tr_fail(eb, TR_ERR_CONFIG, "the blob store's URL is too long");
     snprintf(spool, spoolsz, "%s/spool", cfg.data_dir);
     if (mkdir(spool, 0700) != 0 && errno != EEXIST)
         return tr_fail(eb, TR_ERR_IO, "cannot create %s: %s", spool,
