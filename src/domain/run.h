@@ -153,6 +153,11 @@ tr_err run_force_execute(struct terrace_server *srv, struct arena *a,
                          const char *id, const char *actor,
                          struct tr_errbuf *eb);
 
+/* After run src applied: queues a run in every workspace that follows
+ * src's workspace (run_trigger.c).  Best effort: failures are logged. */
+void run_triggers_fire(struct terrace_server *srv, struct arena *a,
+                       const struct st_run *src);
+
 /* ---- workers ------------------------------------------------------------- */
 
 /* Claims the oldest queued job for node with a lease of lease_ms and

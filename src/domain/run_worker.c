@@ -280,5 +280,8 @@ tr_err run_finish(struct terrace_server *srv, struct arena *a,
         planned(&s, &r, &pr);
     else
         applied(&s);
-    return run_step(srv, a, &s, NULL, eb);
+    tr_err e3 = run_step(srv, a, &s, NULL, eb);
+    if (e3 == TR_OK && !plan && out.outcome == RUN_OUT_FINISHED)
+        run_triggers_fire(srv, a, &r);
+    return e3;
 }

@@ -291,6 +291,17 @@ static const struct migration migrations[] = {
          " created_at TEXT NOT NULL,"
          " last_heartbeat_at TEXT NOT NULL);"
          "CREATE INDEX nodes_heartbeat ON nodes (state, last_heartbeat_at);"},
+    /* 14: run triggers (store_run_triggers.c): an apply in the source
+     * workspace queues a run in the workspace that follows it */
+    {14, "CREATE TABLE run_triggers ("
+         " id TEXT PRIMARY KEY,"
+         " workspace_id TEXT NOT NULL REFERENCES workspaces(id)"
+         "  ON DELETE CASCADE,"
+         " source_id TEXT NOT NULL REFERENCES workspaces(id)"
+         "  ON DELETE CASCADE,"
+         " created_at TEXT NOT NULL,"
+         " UNIQUE (workspace_id, source_id));"
+         "CREATE INDEX run_triggers_source ON run_triggers (source_id);"},
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

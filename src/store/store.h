@@ -417,6 +417,40 @@ tr_err store_ws_unlock(struct db *db, struct arena *a, const char *id,
                        const char *kind, const char *holder,
                        struct st_workspace *out, struct tr_errbuf *eb);
 
+/* ---- run triggers (store_run_triggers.c) ------------------------------- */
+
+/* A workspace follows at most ST_RT_MAX_SOURCES others, as TFE. */
+#define ST_RT_MAX_SOURCES 20
+
+/* Workspace workspace_id follows source_id: an apply there queues a run
+ * here.  Both are workspaces of one organization. */
+struct st_run_trigger {
+    const char *id; /* rt-... */
+    const char *workspace_id;
+    const char *workspace_name;
+    const char *source_id;
+    const char *source_name;
+    const char *created_at;
+};
+
+/* Creates the trigger after checking, in its transaction: source_id is a
+ * workspace of ws_id's organization (else TR_ERR_NOT_FOUND) other than
+ * ws_id, not already a source of it, and ws_id has fewer than
+ * ST_RT_MAX_SOURCES sources (else TR_ERR_INVALID with the reason). */
+tr_err store_rt_create(struct db *db, struct arena *a, const char *ws_id,
+                       const char *source_id, struct st_run_trigger *out,
+                       struct tr_errbuf *eb);
+tr_err store_rt_get(struct db *db, struct arena *a, const char *id,
+                    struct st_run_trigger *out, struct tr_errbuf *eb);
+tr_err store_rt_delete(struct db *db, struct arena *a, const char *id,
+                       struct tr_errbuf *eb);
+/* A page of ws_id's triggers, oldest first: inbound (its sources) or
+ * outbound (the workspaces that follow it). */
+tr_err store_rt_list(struct db *db, struct arena *a, const char *ws_id,
+                     bool inbound, int offset, int limit,
+                     struct st_run_trigger **out, int *n, int64_t *total,
+                     struct tr_errbuf *eb);
+
 /* ---- remote state consumers (store_consumers.c) ------------------------ */
 
 /* The workspaces whose runs may read ws_id's state (TFE's
