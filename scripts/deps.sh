@@ -43,10 +43,10 @@ apt_install() {
 build_packages=(build-essential cmake ninja-build pkg-config git curl ca-certificates
   unzip libmicrohttpd-dev libjansson-dev libpq-dev libsqlite3-dev
   libcurl4-openssl-dev libarchive-dev libssl-dev libseccomp-dev bubblewrap
-  util-linux)
+  util-linux openssh-client)
 test_packages=(libcmocka-dev postgresql python3 python3-pytest python3-venv
   procps "clang-format-${CLANG_FORMAT_VERSION%%.*}" haproxy openssl
-  python3-cryptography)
+  python3-cryptography python3-paramiko)
 
 go_ok() {
   command -v go >/dev/null 2>&1 || return 1

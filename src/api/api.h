@@ -22,6 +22,7 @@ extern const struct route api_project_routes[];
 extern const struct route api_workspace_routes[];
 extern const struct route api_tag_binding_routes[];
 extern const struct route api_run_trigger_routes[];
+extern const struct route api_ssh_key_routes[];
 extern const struct route api_state_routes[];
 extern const struct route api_tool_routes[];
 extern const struct route api_var_routes[];

@@ -249,6 +249,8 @@ static json_t *job_json(const struct job *j)
     json_object_set_new(o, "replaces", str_list(j->replaces, j->nreplaces));
     json_object_set_new(o, "vars", vars);
     json_object_set_new(o, "timeout_s", json_integer(j->timeout_s));
+    if (j->ssh_key != NULL)
+        json_object_set_new(o, "ssh_key", json_string(j->ssh_key));
     return o;
 }
 

@@ -17,6 +17,7 @@
     api_workspace_routes, \
     api_tag_binding_routes, \
     api_run_trigger_routes, \
+    api_ssh_key_routes, \
     api_state_routes, \
     api_tool_routes, \
     api_var_routes, \

@@ -267,6 +267,7 @@ json_t *api_ws_json(struct http_req *r, const struct st_workspace *w)
         "locked-by", locked_by(w), "agent-pool", rel(NULL, NULL), "readme",
         rel(NULL, NULL));
     json_object_set_new(rels, "vars", api_ws_vars_rel(r, w->id));
+    json_object_set_new(rels, "ssh-key", rel("ssh-keys", w->ssh_key_id));
     api_tb_rel_links(r, rels,
                      arena_printf(r->arena, "/api/v2/workspaces/%s", w->id));
     const char *self = arena_printf(

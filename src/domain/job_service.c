@@ -30,6 +30,7 @@
 #include "blob/blob.h"
 #include "core/file.h"
 #include "core/log.h"
+#include "crypto/envelope.h"
 #include "domain/run.h"
 #include "executor/job_tool.h"
 #include "store/store.h"
@@ -191,6 +192,16 @@ static tr_err fill_job(struct job_service *js, struct arena *a,
                          &j->tool_sha256, &j->tool_version, eb);
     if (e != TR_OK)
         return e;
+    if (w.ssh_key_id != NULL) {
+        const char *sealed = NULL;
+        char *key = NULL;
+        e = store_ssh_key_value(srv->db, a, w.ssh_key_id, &sealed, eb);
+        if (e == TR_OK)
+            e = envelope_open(srv->keys, a, sealed, &key, NULL, eb);
+        if (e != TR_OK)
+            return e;
+        j->ssh_key = key;
+    }
     j->targets = str_array(a, r->target_addrs, &j->ntargets);
     j->replaces = str_array(a, r->replace_addrs, &j->nreplaces);
     return job_vars(srv, a, r, j, eb);

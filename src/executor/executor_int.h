@@ -90,6 +90,7 @@ struct workdir {
     const char *plan_file;  /* root/plan.tfplan */
     const char *json_plan;  /* root/plan.json */
     const char *schemas;    /* root/schemas.json */
+    const char *ssh_key;    /* root/ssh_key: the job's SSH key, if any */
     const char *cache;      /* DATA/provider-cache/<organization id> */
 };
 

@@ -54,6 +54,8 @@ struct job {
     const char *token;             /* run-scoped API token (secret) */
     const char *api_url;           /* external URL of Terrace */
     const char *ca_file; /* CA the worker trusts for api_url, or NULL */
+    const char *ssh_key; /* the workspace's SSH private key for git in
+                            tofu init (secret), or NULL */
     bool speculative;
     bool is_destroy;
     bool refresh;

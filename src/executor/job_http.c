@@ -642,6 +642,8 @@ tr_err job_http_parse_job(struct arena *a, json_t *o, struct job *j,
     if (e == TR_OK)
         e = get_str(a, o, "working_directory", false, &j->working_directory,
                     eb);
+    if (e == TR_OK)
+        e = get_str(a, o, "ssh_key", false, &j->ssh_key, eb);
     static const char *const flags[] = {
         "speculative", "is_destroy", "refresh",     "refresh_only",
         "save_plan",   "structured", "want_schemas"};

@@ -691,6 +691,13 @@ static bool env_name_ok(const char *s)
     return true;
 }
 
+/* Variables Terrace sets only for some runs: the workspace's own value
+ * is kept in the others. */
+static bool optional_ours(const char *name)
+{
+    return strcmp(name, "GIT_SSH_COMMAND") == 0;
+}
+
 /* The environment: Terrace's own variables, which always win, then the
  * workspace's environment variables.  Paths are the run's view. */
 static void env_build(struct phase *ph)
@@ -720,6 +727,16 @@ static void env_build(struct phase *ph)
         "1",
         "SSL_CERT_FILE",
         j->ca_file != NULL && *j->ca_file ? v->ca : NULL,
+        /* git over SSH with the workspace's key, in batch mode; host keys
+         * are taken on first sight, as no known_hosts can be given */
+        "GIT_SSH_COMMAND",
+        j->ssh_key != NULL && *j->ssh_key
+            ? arena_printf(ph->a,
+                           "ssh -F /dev/null -i %s -o IdentitiesOnly=yes"
+                           " -o BatchMode=yes -o StrictHostKeyChecking=no"
+                           " -o UserKnownHostsFile=/dev/null",
+                           v->ssh_key)
+            : NULL,
     };
     int nours = (int)(sizeof(ours) / sizeof(ours[0])) / 2;
     const char **env =
@@ -745,7 +762,8 @@ static void env_build(struct phase *ph)
         const char *why = NULL;
         bool theirs = !env_name_refused(var->key, &why);
         for (int k = 0; theirs && k < nours; k++)
-            if (strcmp(var->key, ours[2 * k]) == 0) {
+            if (strcmp(var->key, ours[2 * k]) == 0 &&
+                !(ours[2 * k + 1] == NULL && optional_ours(ours[2 * k]))) {
                 theirs = false;
                 why = "it is set by Terrace for every run";
             }

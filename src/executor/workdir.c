@@ -41,6 +41,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "core/log.h"
 #include "executor/archive.h"
 #include "executor/executor_int.h"
@@ -422,6 +424,7 @@ void workdir_layout(struct arena *a, const char *root, struct workdir *wd)
     wd->plan_file = arena_printf(a, "%s/plan.tfplan", root);
     wd->json_plan = arena_printf(a, "%s/plan.json", root);
     wd->schemas = arena_printf(a, "%s/schemas.json", root);
+    wd->ssh_key = arena_printf(a, "%s/ssh_key", root);
 }
 
 /* path with the prefix root replaced by view (path is below root). */
@@ -452,6 +455,7 @@ void workdir_view(const struct exec_ctx *x, struct arena *a,
     view->plan_file = moved(a, wd->plan_file, r, VIEW_JOB);
     view->json_plan = moved(a, wd->json_plan, r, VIEW_JOB);
     view->schemas = moved(a, wd->schemas, r, VIEW_JOB);
+    view->ssh_key = moved(a, wd->ssh_key, r, VIEW_JOB);
     view->cache = VIEW_CACHE;
 }
 
@@ -555,6 +559,33 @@ static tr_err copy_ca(const struct job *j, const struct workdir *wd,
     return e;
 }
 
+/* The job's SSH key for git in tofu init, readable by the run user only.
+ * It lives in the job's root, which the run user cannot write (0711,
+ * the node's), so no planted link can redirect it; ssh wants a final
+ * newline. */
+static tr_err write_ssh_key(const struct exec_ctx *x, const struct job *j,
+                            const struct workdir *wd, struct tr_errbuf *eb)
+{
+    if (j->ssh_key == NULL || *j->ssh_key == '\0')
+        return TR_OK;
+    size_t n = strlen(j->ssh_key);
+    struct buf b;
+    buf_init(&b, n + 2);
+    tr_err e = buf_append(&b, j->ssh_key, n);
+    if (e == TR_OK && j->ssh_key[n - 1] != '\n')
+        e = buf_append(&b, "\n", 1);
+    if (e == TR_OK)
+        e = write_new(wd->ssh_key, &b, eb);
+    else
+        e = tr_fail(eb, e, "cannot hold the SSH key");
+    if (b.data != NULL)
+        OPENSSL_cleanse(b.data, b.len);
+    buf_free(&b);
+    if (e == TR_OK)
+        e = workdir_give(x, wd->ssh_key, false, eb);
+    return e;
+}
+
 tr_err workdir_reuse(const struct exec_ctx *x, const struct job *j,
                      struct arena *a, struct workdir *wd, struct tr_errbuf *eb)
 {
@@ -564,6 +595,8 @@ tr_err workdir_reuse(const struct exec_ctx *x, const struct job *j,
     tr_err e = cache_prepare(x, j, a, wd, eb);
     if (e == TR_OK)
         e = write_cli_config(x, j, wd, host, eb);
+    if (e == TR_OK)
+        e = write_ssh_key(x, j, wd, eb);
     return e;
 }
 
@@ -619,5 +652,7 @@ tr_err workdir_prepare(const struct exec_ctx *x, const struct job *j,
         e = copy_ca(j, wd, eb);
     if (e == TR_OK)
         e = write_cli_config(x, j, wd, host, eb);
+    if (e == TR_OK)
+        e = write_ssh_key(x, j, wd, eb);
     return e;
 }

@@ -302,6 +302,19 @@ static const struct migration migrations[] = {
          " created_at TEXT NOT NULL,"
          " UNIQUE (workspace_id, source_id));"
          "CREATE INDEX run_triggers_source ON run_triggers (source_id);"},
+    /* 15: organization SSH keys (store_ssh_keys.c), the value sealed;
+     * a workspace names at most one, for git over SSH in tofu init */
+    {15, "CREATE TABLE ssh_keys ("
+         " id TEXT PRIMARY KEY,"
+         " org TEXT NOT NULL REFERENCES organizations(name)"
+         "  ON DELETE CASCADE ON UPDATE CASCADE,"
+         " name TEXT NOT NULL,"
+         " value TEXT NOT NULL,"
+         " created_at TEXT NOT NULL,"
+         " updated_at TEXT NOT NULL);"
+         "CREATE INDEX ssh_keys_org ON ssh_keys (org);"
+         "ALTER TABLE workspaces ADD COLUMN ssh_key_id TEXT"
+         " REFERENCES ssh_keys(id) ON DELETE SET NULL;"},
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -303,6 +303,7 @@ struct st_workspace {
     const char *lock_reason;
     const char *current_sv; /* current state version id or NULL */
     const char *settings;   /* JSON object text: other attributes */
+    const char *ssh_key_id; /* sshkey-... used by runs, or NULL */
     const char *created_at;
     const char *updated_at;
     /* Filled by get and list: */
@@ -416,6 +417,42 @@ tr_err store_ws_lock(struct db *db, struct arena *a, const char *id,
 tr_err store_ws_unlock(struct db *db, struct arena *a, const char *id,
                        const char *kind, const char *holder,
                        struct st_workspace *out, struct tr_errbuf *eb);
+
+/* ---- SSH keys (store_ssh_keys.c) ---------------------------------------- */
+
+/* An organization's SSH private key.  The value is stored sealed by the
+ * caller (envelope.h) and read only by store_ssh_key_value(), for a run. */
+struct st_ssh_key {
+    const char *id; /* sshkey-... */
+    const char *org;
+    const char *name;
+    const char *created_at;
+    const char *updated_at;
+};
+
+tr_err store_ssh_key_create(struct db *db, struct arena *a, const char *org,
+                            const char *name, const char *sealed,
+                            struct st_ssh_key *out, struct tr_errbuf *eb);
+tr_err store_ssh_key_get(struct db *db, struct arena *a, const char *id,
+                         struct st_ssh_key *out, struct tr_errbuf *eb);
+/* A page of org's keys by name. */
+tr_err store_ssh_key_list(struct db *db, struct arena *a, const char *org,
+                          int offset, int limit, struct st_ssh_key **out,
+                          int *n, int64_t *total, struct tr_errbuf *eb);
+/* Changes the name and/or the sealed value (NULL: keep). */
+tr_err store_ssh_key_update(struct db *db, struct arena *a, const char *id,
+                            const char *name, const char *sealed,
+                            struct tr_errbuf *eb);
+/* Deletes the key; workspaces that named it name none. */
+tr_err store_ssh_key_delete(struct db *db, struct arena *a, const char *id,
+                            struct tr_errbuf *eb);
+/* The sealed value of key id. */
+tr_err store_ssh_key_value(struct db *db, struct arena *a, const char *id,
+                           const char **sealed, struct tr_errbuf *eb);
+/* Makes workspace ws_id use key_id (NULL: none).  TR_ERR_NOT_FOUND when
+ * the key is not one of the workspace's organization. */
+tr_err store_ws_set_ssh_key(struct db *db, struct arena *a, const char *ws_id,
+                            const char *key_id, struct tr_errbuf *eb);
 
 /* ---- run triggers (store_run_triggers.c) ------------------------------- */
 

@@ -26,7 +26,8 @@
     "w.id, w.org, w.name, w.project_id, w.description, w.execution_mode,"      \
     " w.terraform_version, w.auto_apply, w.working_directory, w.locked,"       \
     " w.lock_kind, w.lock_holder, w.lock_reason, w.current_sv,"                \
-    " w.settings, w.created_at, w.updated_at, sv.resources AS sv_res"
+    " w.settings, w.ssh_key_id, w.created_at, w.updated_at,"                 \
+    " sv.resources AS sv_res"
 #define WS_FROM                                                                \
     " FROM workspaces w LEFT JOIN state_versions sv ON sv.id = w.current_sv"
 
@@ -64,6 +65,7 @@ static void fill(const struct db_rows *r, int i, struct st_workspace *w)
     w->lock_reason = db_get(r, i, "lock_reason");
     w->current_sv = db_get(r, i, "current_sv");
     w->settings = db_get(r, i, "settings");
+    w->ssh_key_id = db_get(r, i, "ssh_key_id");
     w->created_at = db_get(r, i, "created_at");
     w->updated_at = db_get(r, i, "updated_at");
     w->resource_count = count_resources(db_get(r, i, "sv_res"));

@@ -50,6 +50,8 @@ CLUSTER_TESTS = {
                        "test_config_error_errors",
                        "test_ctrl_c_cancels_run",
                        "test_speculative_plan_while_run_queued"},
+    "test_ssh_keys.py": {
+        "test_a_run_fetches_a_git_module_with_the_workspace_key"},
     "test_tofu.py": {"test_name_strategy_autocreate",
                      "test_lock_held_by_running_apply",
                      "test_lock_via_api_and_force_unlock",

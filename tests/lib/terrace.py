@@ -295,6 +295,14 @@ class Daemon:
         return Client(self.url, self.ca,
                       self.admin_token if token is ... else token)
 
+    def full_log(self):
+        """The whole daemon log, as text."""
+        try:
+            with open(os.path.join(self.tmp, "terraced.log"), "rb") as f:
+                return f.read().decode(errors="replace")
+        except OSError:
+            return ""
+
     def log_text(self):
         try:
             with open(os.path.join(self.tmp, "terraced.log"), "rb") as f:
