@@ -26,7 +26,7 @@
     "w.id, w.org, w.name, w.project_id, w.description, w.execution_mode,"      \
     " w.terraform_version, w.auto_apply, w.working_directory, w.locked,"       \
     " w.lock_kind, w.lock_holder, w.lock_reason, w.current_sv,"                \
-    " w.settings, w.ssh_key_id, w.created_at, w.updated_at,"                 \
+    " w.settings, w.ssh_key_id, w.created_at, w.updated_at,"                   \
     " sv.resources AS sv_res"
 #define WS_FROM                                                                \
     " FROM workspaces w LEFT JOIN state_versions sv ON sv.id = w.current_sv"
