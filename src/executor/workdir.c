@@ -569,8 +569,8 @@ static tr_err write_ssh_key(const struct exec_ctx *x, const struct job *j,
     if (j->ssh_key == NULL || *j->ssh_key == '\0') {
         /* a kept plan directory may hold a key unassigned since */
         if (unlink(wd->ssh_key) != 0 && errno != ENOENT)
-            return tr_fail(eb, TR_ERR_IO, "cannot remove %s: %s",
-                           wd->ssh_key, strerror(errno));
+            return tr_fail(eb, TR_ERR_IO, "cannot remove %s: %s", wd->ssh_key,
+                           strerror(errno));
         return TR_OK;
     }
     size_t n = strlen(j->ssh_key);
