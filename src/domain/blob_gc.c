@@ -30,6 +30,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -45,7 +46,12 @@ struct blob_gc {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     _Atomic bool stop;
+    char chunk_cursor[128]; /* where the next log chunk batch starts */
 };
+
+/* Phases a pass of the thread looks at for stale log chunks: a bounded
+ * step each pass, the whole table over many passes. */
+#define CHUNK_BATCH 500
 
 /* A page of listed keys old enough to be checked. */
 struct page {
@@ -129,9 +135,32 @@ static tr_err check_owner(struct terrace_server *srv, struct tr_errbuf *eb)
     return e;
 }
 
+/* Stale log chunks: one batch after cursor (updated; "" is the start),
+ * or with cursor NULL every batch to the end. */
+static tr_err chunks_pass(struct terrace_server *srv, char *cursor,
+                          size_t cursor_size, struct blob_gc_stats *st,
+                          struct tr_errbuf *eb)
+{
+    const char *after = cursor != NULL ? cursor : "";
+    tr_err e = TR_OK;
+    struct arena *a = arena_new();
+    do {
+        const char *next = NULL;
+        int64_t k = 0;
+        e = store_log_chunks_gc(srv->db, a, after, CHUNK_BATCH, &next, &k, eb);
+        st->chunks += k;
+        after = next;
+        if (e == TR_OK && cursor != NULL)
+            snprintf(cursor, cursor_size, "%s",
+                     next != NULL && strlen(next) < cursor_size ? next : "");
+    } while (e == TR_OK && cursor == NULL && after != NULL);
+    arena_destroy(a);
+    return e;
+}
+
 static tr_err pass(struct terrace_server *srv, int64_t grace_s,
-                   _Atomic bool *stop, struct blob_gc_stats *st,
-                   struct tr_errbuf *eb)
+                   _Atomic bool *stop, char *cursor, size_t cursor_size,
+                   struct blob_gc_stats *st, struct tr_errbuf *eb)
 {
     *st = (struct blob_gc_stats){0};
     if (srv->blob == NULL || srv->db == NULL)
@@ -154,17 +183,15 @@ static tr_err pass(struct terrace_server *srv, int64_t grace_s,
         e = flush(p, eb);
     arena_destroy(p->a);
     free(p);
-    struct arena *a = arena_new();
     if (e == TR_OK)
-        e = store_log_chunks_gc(srv->db, a, &st->chunks, eb);
-    arena_destroy(a);
+        e = chunks_pass(srv, cursor, cursor_size, st, eb);
     return e;
 }
 
 tr_err blob_gc_pass(struct terrace_server *srv, int64_t grace_s,
                     struct blob_gc_stats *st, struct tr_errbuf *eb)
 {
-    return pass(srv, grace_s, NULL, st, eb);
+    return pass(srv, grace_s, NULL, NULL, 0, st, eb);
 }
 
 /* ---- the thread ---------------------------------------------------------- */
@@ -175,7 +202,8 @@ static void run_pass(struct blob_gc *g, bool *failing)
     struct blob_gc_stats st;
     struct tr_errbuf eb = {{0}};
     int64_t t0 = util_now_ms();
-    tr_err e = pass(srv, srv->cfg.blob_gc_grace, &g->stop, &st, &eb);
+    tr_err e = pass(srv, srv->cfg.blob_gc_grace, &g->stop, g->chunk_cursor,
+                    sizeof(g->chunk_cursor), &st, &eb);
     if (e != TR_OK && atomic_load(&g->stop))
         return;
     atomic_fetch_add(&srv->gc.removed, (unsigned long)st.removed);

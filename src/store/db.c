@@ -125,6 +125,7 @@ tr_err db_query(struct db_conn *c, struct arena *a, const char *sql, int n,
     TR_ASSERT(c->busy);
     if (fault_hit("db.query"))
         return tr_fail(eb, TR_ERR_DB, "injected fault");
+    db_trace(sql, n);
     return c->db->be->query(c->handle, a, sql, n, params, rows, affected, eb);
 }
 

@@ -107,6 +107,18 @@ struct db_backend {
 extern const struct db_backend db_sqlite_backend;
 extern const struct db_backend db_pg_backend;
 
+/* Debug builds: records sql for the query-plan test (db_trace.c); used
+ * by db.c only. */
+#ifdef TR_DEBUG
+void db_trace(const char *sql, int n);
+#else
+static inline void db_trace(const char *sql, int n)
+{
+    (void)sql;
+    (void)n;
+}
+#endif
+
 /* A libpq function by name, from the libpq db_pg.c loads (once, with
  * dlopen), for code that needs a connection of its own outside the pool
  * (leader election, LISTEN); NULL with eb set when libpq cannot be

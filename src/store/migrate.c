@@ -315,6 +315,19 @@ static const struct migration migrations[] = {
          "CREATE INDEX ssh_keys_org ON ssh_keys (org);"
          "ALTER TABLE workspaces ADD COLUMN ssh_key_id TEXT"
          " REFERENCES ssh_keys(id) ON DELETE SET NULL;"},
+    /* 16: indexes the query-plan test found missing on a large
+     * installation (tests/api/test_query_plans.py): a tool version's
+     * workspaces, a project's workspaces, and partial indexes over the
+     * few live rows of the queue tables (a status index cannot tell
+     * the planner that 'queued' is rare among a million 'done') */
+    {16, "CREATE INDEX workspaces_tool ON workspaces (terraform_version);"
+         "CREATE INDEX workspaces_project ON workspaces (project_id);"
+         "CREATE INDEX jobs_queued ON jobs (seq, id)"
+         " WHERE status = 'queued';"
+         "CREATE INDEX jobs_running ON jobs (lease_until, id)"
+         " WHERE status = 'running';"
+         "CREATE INDEX runs_waiting ON runs (workspace_id)"
+         " WHERE status IN ('pending', 'confirmed');"},
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -1308,6 +1308,7 @@ tr_err store_tool_create(struct db *db, struct arena *a,
                          struct tr_errbuf *eb);
 tr_err store_tool_get(struct db *db, struct arena *a, const char *id,
                       struct st_tool *out, struct tr_errbuf *eb);
+/* By version, for runs: usage is left 0 (not counted). */
 tr_err store_tool_by_version(struct db *db, struct arena *a,
                              const char *version, struct st_tool *out,
                              struct tr_errbuf *eb);
@@ -1402,9 +1403,12 @@ tr_err store_node_prune(struct db *db, struct arena *a,
 tr_err store_blob_refs(struct db *db, struct arena *a, const char *const *keys,
                        int n, bool *ref, struct tr_errbuf *eb);
 /* Deletes the log chunks of phases that are gone or whose log was
- * compacted into a blob, up to 100 phases' worth; *n (nullable) gets the
- * rows deleted. */
-tr_err store_log_chunks_gc(struct db *db, struct arena *a, int64_t *n,
+ * compacted into a blob, among the next `limit` phases with chunks after
+ * phase id `after` ("" or NULL: from the start).  *next gets the cursor
+ * for the next batch, NULL once the end was reached; *n (nullable) gets
+ * the rows deleted. */
+tr_err store_log_chunks_gc(struct db *db, struct arena *a, const char *after,
+                           int limit, const char **next, int64_t *n,
                            struct tr_errbuf *eb);
 
 #endif

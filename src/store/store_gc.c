@@ -185,21 +185,40 @@ tr_err store_blob_refs(struct db *db, struct arena *a, const char *const *keys,
     return e;
 }
 
-tr_err store_log_chunks_gc(struct db *db, struct arena *a, int64_t *n,
+tr_err store_log_chunks_gc(struct db *db, struct arena *a, const char *after,
+                           int limit, const char **next, int64_t *n,
                            struct tr_errbuf *eb)
 {
     /* chunks outlive their phase when a workspace is deleted (they have
      * no foreign key), and would outlive compaction if it had been cut
-     * short; a batch at a time keeps the statement short */
+     * short.  A batch is the next `limit` phases after the cursor in
+     * primary-key order, so each statement reads only those phases'
+     * chunks however large the table is. */
     struct db_conn *c = db_acquire(db);
-    tr_err e = db_x(c, a, n, eb,
-                    "DELETE FROM log_chunks WHERE phase_id IN ("
-                    " SELECT DISTINCT l.phase_id FROM log_chunks l"
-                    " WHERE NOT EXISTS (SELECT 1 FROM plans p"
-                    "  WHERE p.id = l.phase_id AND p.log_blob_key IS NULL)"
-                    " AND NOT EXISTS (SELECT 1 FROM applies p"
-                    "  WHERE p.id = l.phase_id AND p.log_blob_key IS NULL)"
-                    " LIMIT 100)", );
+    struct db_rows *r = NULL;
+    char lim[16];
+    snprintf(lim, sizeof(lim), "%d", limit);
+    *next = NULL;
+    if (n != NULL)
+        *n = 0;
+    tr_err e = db_q(c, a, &r, eb,
+                    "SELECT DISTINCT phase_id FROM log_chunks"
+                    " WHERE phase_id > $1 ORDER BY phase_id LIMIT $2",
+                    after != NULL ? after : "", lim);
+    for (int i = 0; e == TR_OK && i < r->nrows; i++) {
+        int64_t k = 0;
+        e = db_x(c, a, &k, eb,
+                 "DELETE FROM log_chunks WHERE phase_id = $1"
+                 " AND NOT EXISTS (SELECT 1 FROM plans p"
+                 "  WHERE p.id = $1 AND p.log_blob_key IS NULL)"
+                 " AND NOT EXISTS (SELECT 1 FROM applies p"
+                 "  WHERE p.id = $1 AND p.log_blob_key IS NULL)",
+                 db_get(r, i, "phase_id"));
+        if (n != NULL)
+            *n += k;
+    }
+    if (e == TR_OK && r->nrows == limit)
+        *next = db_get(r, r->nrows - 1, "phase_id");
     db_release(c);
     return e;
 }

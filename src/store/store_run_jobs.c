@@ -264,7 +264,8 @@ tr_err store_job_expired(struct db *db, struct arena *a, int64_t now_ms,
     struct db_rows *r = NULL;
     tr_err e = db_q(c, a, &r, eb,
                     "SELECT " JOB_COLS " FROM jobs j WHERE j.status ="
-                    " 'running' AND j.lease_until < $1 ORDER BY j.id"
+                    " 'running' AND j.lease_until < $1"
+                    " ORDER BY j.lease_until, j.id"
                     " LIMIT 100",
                     now);
     db_release(c);

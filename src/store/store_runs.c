@@ -45,7 +45,8 @@
 /* Runs that wait for their workspace: pending non-speculative runs and
  * confirmed saved plans (they plan without it, but apply with it). */
 #define WAITING                                                                \
-    "((r.status = 'pending' AND r.plan_only = 0 AND r.save_plan = 0)"          \
+    "r.status IN ('pending', 'confirmed')"                                     \
+    " AND ((r.status = 'pending' AND r.plan_only = 0 AND r.save_plan = 0)"     \
     " OR (r.status = 'confirmed' AND r.save_plan = 1))"
 
 static void fill(const struct db_rows *r, int i, struct st_run *o)

@@ -158,16 +158,18 @@ int store_tool_vercmp(const char *a, const char *b)
 
 /* ---- rows ------------------------------------------------------------- */
 
+/* usage: count the workspaces pinned to it (the admin API shows it; a
+ * run's tool lookup must not pay for it). */
 static tr_err read_tool(struct db_conn *c, struct arena *a, const char *col,
-                        const char *val, struct st_tool *out,
+                        const char *val, bool usage, struct st_tool *out,
                         struct tr_errbuf *eb)
 {
     struct db_rows *r = NULL;
     tr_err e = db_q(c, a, &r, eb,
                     arena_printf(a,
-                                 "SELECT " TOOL_COLS ", " TOOL_USAGE
+                                 "SELECT " TOOL_COLS "%s"
                                  " FROM tool_versions t WHERE %s = $1",
-                                 col),
+                                 usage ? ", " TOOL_USAGE : "", col),
                     val);
     if (e == TR_OK && r->nrows == 0)
         e = tr_fail(eb, TR_ERR_NOT_FOUND, "tool version not found");
@@ -197,7 +199,7 @@ tr_err store_tool_create(struct db *db, struct arena *a,
     if (e == TR_ERR_CONFLICT)
         e = tr_fail(eb, e, "version %s is already registered", in->version);
     if (e == TR_OK && out != NULL)
-        e = read_tool(c, a, "id", id, out, eb);
+        e = read_tool(c, a, "id", id, true, out, eb);
     db_release(c);
     return e;
 }
@@ -206,7 +208,7 @@ tr_err store_tool_get(struct db *db, struct arena *a, const char *id,
                       struct st_tool *out, struct tr_errbuf *eb)
 {
     struct db_conn *c = db_acquire(db);
-    tr_err e = read_tool(c, a, "id", id, out, eb);
+    tr_err e = read_tool(c, a, "id", id, true, out, eb);
     db_release(c);
     return e;
 }
@@ -216,7 +218,7 @@ tr_err store_tool_by_version(struct db *db, struct arena *a,
                              struct tr_errbuf *eb)
 {
     struct db_conn *c = db_acquire(db);
-    tr_err e = read_tool(c, a, "version", version, out, eb);
+    tr_err e = read_tool(c, a, "version", version, false, out, eb);
     db_release(c);
     return e;
 }

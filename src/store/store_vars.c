@@ -167,11 +167,15 @@ tr_err store_var_list(struct db *db, struct arena *a, const char *ws_id,
 {
     struct db_conn *c = db_acquire(db);
     struct db_rows *r = NULL;
+    /* one owner at a time, so that the owner's index is used */
     tr_err e = db_q(c, a, &r, eb,
-                    "SELECT " VAR_COLS " FROM variables"
-                    " WHERE workspace_id = $1 OR varset_id = $2"
-                    " ORDER BY created_at, id",
-                    ws_id, varset_id);
+                    ws_id != NULL ? "SELECT " VAR_COLS " FROM variables"
+                                    " WHERE workspace_id = $1"
+                                    " ORDER BY created_at, id"
+                                  : "SELECT " VAR_COLS " FROM variables"
+                                    " WHERE varset_id = $1"
+                                    " ORDER BY created_at, id",
+                    ws_id != NULL ? ws_id : varset_id);
     db_release(c);
     if (e != TR_OK)
         return e;

@@ -186,8 +186,9 @@ exit 1
 """
 
 
-@pytest.fixture(scope="module")
-def flow():
+def flow_daemon(env=None):
+    """A started daemon whose own executors run a fake tofu, or None
+    (stopped) when it runs no workers."""
     tmp = tempfile.mkdtemp(prefix="terrace-fake-tofu-")
     os.chmod(tmp, 0o755)
     tofu = os.path.join(tmp, "tofu")
@@ -196,7 +197,7 @@ def flow():
     os.chmod(tofu, stat.S_IRWXU | stat.S_IRGRP | stat.S_IXGRP |
              stat.S_IROTH | stat.S_IXOTH)
     dm = Daemon(backend=backend(),
-                extra_args=["--executors", "2", "--tofu-bin", tofu])
+                extra_args=["--executors", "2", "--tofu-bin", tofu], env=env)
     dm.start()
     c = dm.client()
     # a demo node registers --tofu-bin itself; a primary needs the admin API
@@ -217,8 +218,17 @@ def flow():
         time.sleep(0.2)
     if status(c, run) in ("plan_queued", "pending"):
         dm.close()
+        return None
+    dm.flow_org = org
+    return dm
+
+
+@pytest.fixture(scope="module")
+def flow():
+    dm = flow_daemon()
+    if dm is None:
         pytest.skip("the daemon runs no workers yet")
-    yield dm, c, org
+    yield dm, dm.client(), dm.flow_org
     dm.close()
 
 

@@ -170,17 +170,36 @@ static void test_log_chunks(void **state)
 {
     struct fx *fx = fixture(state);
     struct tr_errbuf eb = {{0}};
-    int64_t n = -1;
-    assert_int_equal(store_log_chunks_gc(fx->db, fx->a, &n, &eb), TR_OK);
-    /* plan-1 was compacted, plan-gone has no phase; apply-1 is live */
-    assert_int_equal(n, 3);
+    int64_t n = -1, total = 0;
+    const char *next = NULL;
+    /* one phase a batch, in id order: apply-1 (live), plan-1 (compacted),
+     * plan-gone (no phase), then the end */
+    const char *after = "";
+    const char *want[] = {"apply-1", "plan-1", "plan-gone"};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(
+            store_log_chunks_gc(fx->db, fx->a, after, 1, &next, &n, &eb),
+            TR_OK);
+        assert_non_null(next);
+        assert_string_equal(next, want[i]);
+        total += n;
+        after = next;
+    }
+    assert_int_equal(
+        store_log_chunks_gc(fx->db, fx->a, after, 1, &next, &n, &eb), TR_OK);
+    assert_null(next);
+    assert_int_equal(n, 0);
+    assert_int_equal(total, 3);
     assert_int_equal(
         ut_count(fx->db, fx->a, "SELECT count(*) AS n FROM log_chunks"), 1);
     assert_int_equal(ut_count(fx->db, fx->a,
                               "SELECT count(*) AS n FROM log_chunks"
                               " WHERE phase_id = 'apply-1'"),
                      1);
-    assert_int_equal(store_log_chunks_gc(fx->db, fx->a, &n, &eb), TR_OK);
+    /* a batch larger than what is left ends the sweep at once */
+    assert_int_equal(
+        store_log_chunks_gc(fx->db, fx->a, "", 100, &next, &n, &eb), TR_OK);
+    assert_null(next);
     assert_int_equal(n, 0);
 }
 

@@ -1,0 +1,301 @@
+"""The query plans of what the store really runs, on a database of the
+size a busy installation reaches (issue: cost growth).
+
+A daemon built with TR_DEBUG writes every distinct statement it runs to
+TERRACE_TEST_SQL_TRACE (src/store/db_trace.c).  The test seeds 10,000
+workspaces in 50 organizations, 100,000 state versions, 50,000 runs with
+their plans and applies, 100,000 jobs and run events and 1,000,000 log
+chunks, refreshes the planner's statistics, drives the API's read and
+list paths and whole runs (a fake tofu, as test_run_logs.py), then asks
+the database for the plan of every statement it saw: SQLite's EXPLAIN
+QUERY PLAN, PostgreSQL's generic plan (what a prepared statement gets
+whatever its values).  A full scan of a large table fails the test,
+unless EXEMPT names the statement's purpose and why the scan is right.
+"""
+import json
+import os
+import re
+import sqlite3
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from conftest import unique
+from terrace import Daemon
+from test_run_logs import backend, flow_daemon
+from test_runs import API, make_cv, make_ws, new_run, status
+from test_state_versions import create as create_sv
+from test_state_versions import LINEAGE, lock, make_state, unlock
+
+LARGE = {"workspaces", "state_versions", "state_version_outputs", "runs",
+         "plans", "applies", "jobs", "log_chunks", "run_events",
+         "configuration_versions", "variables"}
+
+# Statements that scan a large table on purpose: (pattern, why).
+EXEMPT = [
+    (r"^UPDATE (workspaces|jobs) SET seq = \(SELECT count",
+     "schema migrations 7 and 8 number existing rows once"),
+    (r"AS usage FROM tool_versions",
+     "the admin API's usage of a tool version counts the workspaces "
+     "pinned to it (TFE's attribute); admin pages only, never a run's path"),
+]
+
+N = {"orgs": 50, "ws": 10000, "sv": 100000, "cv": 20000, "runs": 50000,
+     "jobs": 100000, "chunks": 1000000, "events": 100000, "vars": 20000,
+     "sets": 100}
+T = "'2026-01-01T00:00:00.000Z'"
+
+
+def numbers(upto):
+    return ("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n"
+            " WHERE i < %d) " % upto)
+
+
+def seed_sql():
+    ws = "((i - 1) %% %d + 1)" % N["ws"]
+    run = "((i - 1) %% %d + 1)" % N["runs"]
+    org_of = "((i - 1) / %d + 1)" % (N["ws"] // N["orgs"])
+    return [
+        numbers(N["orgs"]) + "INSERT INTO organizations (name, id, email,"
+        " created_at) SELECT 'seed-o' || i, 'org-seed' || i,"
+        " 'seed@example.com', %s FROM n" % T,
+        numbers(N["orgs"]) + "INSERT INTO projects (id, org, name,"
+        " is_default, created_at) SELECT 'prj-seed' || i, 'seed-o' || i,"
+        " 'Default Project', 1, %s FROM n" % T,
+        numbers(N["ws"]) + "INSERT INTO workspaces (id, org, name,"
+        " project_id, created_at, updated_at, seq) SELECT 'ws-seed' || i,"
+        " 'seed-o' || %s, 'w' || i, 'prj-seed' || %s, %s, %s, 1000000 + i"
+        " FROM n" % (org_of, org_of, T, T),
+        numbers(N["cv"]) + "INSERT INTO configuration_versions (id,"
+        " workspace_id, status, blob_key, created_at) SELECT 'cv-seed' || i,"
+        " 'ws-seed' || %s, 'uploaded', 'k', %s FROM n" % (ws, T),
+        numbers(N["sv"]) + "INSERT INTO state_versions (id, workspace_id,"
+        " seq, serial, lineage, md5, status, blob_key, created_at)"
+        " SELECT 'sv-seed' || i, 'ws-seed' || %s, (i - 1) / %d + 1,"
+        " (i - 1) / %d + 1, '%s', 'm', 'finalized', 'k', %s FROM n"
+        % (ws, N["ws"], N["ws"], LINEAGE, T),
+        numbers(N["runs"]) + "INSERT INTO runs (id, workspace_id, cv_id,"
+        " status, queue_seq, created_at) SELECT 'run-seed' || i,"
+        " 'ws-seed' || %s, 'cv-seed' || %s, CASE WHEN i %% 100 = 0 THEN"
+        " 'planning' ELSE 'applied' END, i, %s FROM n"
+        % (ws, ws, T),
+        numbers(N["runs"]) + "INSERT INTO plans (id, run_id, status)"
+        " SELECT 'plan-seed' || i, 'run-seed' || i, 'running' FROM n",
+        numbers(N["runs"]) + "INSERT INTO applies (id, run_id, status)"
+        " SELECT 'apply-seed' || i, 'run-seed' || i, 'pending' FROM n",
+        numbers(N["jobs"]) + "INSERT INTO jobs (id, run_id, phase, status,"
+        " created_at, seq) SELECT 'job-seed' || i, 'run-seed' || %s,"
+        " 'plan', 'done', %s, i FROM n" % (run, T),
+        numbers(N["chunks"]) + "INSERT INTO log_chunks (phase_id, seq,"
+        " byte_offset, len, data) SELECT 'plan-seed' || ((i - 1) / 20 + 1),"
+        " (i - 1) % 20, (i - 1) % 20, 1, 'x' FROM n",
+        numbers(N["events"]) + "INSERT INTO run_events (id, run_id, seq,"
+        " action, created_at) SELECT 'ev-seed' || i, 'run-seed' || %s,"
+        " (i - 1) / %d, 'queued', %s FROM n" % (run, N["runs"], T),
+        numbers(N["sets"]) + "INSERT INTO varsets (id, org, name,"
+        " created_at, updated_at) SELECT 'varset-seed' || i, 'seed-o' ||"
+        " ((i - 1) %% %d + 1), 'set' || i, %s, %s FROM n"
+        % (N["orgs"], T, T),
+        numbers(N["sets"] * 20) + "INSERT INTO variables (id, varset_id,"
+        " key, category, version_id, created_at) SELECT 'svar-seed' || i,"
+        " 'varset-seed' || ((i - 1) / 20 + 1), 'k' || i, 'env', 'v', %s"
+        " FROM n" % T,
+        numbers(N["vars"]) + "INSERT INTO variables (id, workspace_id, key,"
+        " category, version_id, created_at) SELECT 'var-seed' || i,"
+        " 'ws-seed' || %s, 'k' || ((i - 1) / %d), 'terraform', 'v', %s"
+        " FROM n" % (ws, N["ws"], T),
+        numbers(N["sv"]) + "INSERT INTO state_version_outputs (id, sv_id,"
+        " name, type, detailed_type, value) SELECT 'wsout-seed' || i,"
+        " 'sv-seed' || i, 'o', 'string', '\"string\"', '\"v\"' FROM n",
+        "UPDATE workspaces SET current_sv = 'sv-seed' ||"
+        " (CAST(substr(id, 8) AS INTEGER) + %d),"
+        " current_run_id = 'run-seed' ||"
+        " (CAST(substr(id, 8) AS INTEGER) + %d) WHERE id LIKE 'ws-seed%%'"
+        % (N["sv"] - N["ws"], N["runs"] - N["ws"]),
+        "ANALYZE",
+    ]
+
+
+def run_sql(d, statements):
+    if d.backend == "pg":
+        script = ";\n".join(statements) + ";\n"
+        subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d",
+                        d.conninfo], input=script, text=True, check=True,
+                       capture_output=True)
+        return
+    db = sqlite3.connect(os.path.join(d.data_dir, "terrace.db"),
+                         timeout=30)
+    db.execute("PRAGMA foreign_keys=ON")
+    with db:
+        for s in statements:
+            db.execute(s)
+    db.close()
+
+
+@pytest.fixture(scope="module")
+def seeded():
+    trace = tempfile.mktemp(prefix="terrace-sqltrace-")
+    d = flow_daemon(env={"TERRACE_TEST_SQL_TRACE": trace})
+    if d is None:
+        pytest.skip("the daemon runs no workers")
+    t0 = time.time()
+    run_sql(d, seed_sql())
+    print("seeded in %.1f s" % (time.time() - t0))
+    yield d, trace
+    d.close()
+
+
+def drive(d, c, org):
+    """The API's read and list paths, and whole runs."""
+    seed_ws = "ws-seed%d" % (N["ws"] // 2)
+    gets = [
+        "/organizations/seed-o7/workspaces?page[size]=100",
+        "/organizations/seed-o7/workspaces?search[name]=w13",
+        "/organizations/seed-o7/workspaces/w1234",
+        "/workspaces/" + seed_ws,
+        "/workspaces/%s/runs?page[size]=100" % seed_ws,
+        "/workspaces/%s/current-state-version" % seed_ws,
+        "/workspaces/%s/vars" % seed_ws,
+        "/workspaces/%s/configuration-versions" % seed_ws,
+        "/state-versions?filter[workspace][name]=w5000"
+        "&filter[organization][name]=seed-o25",
+        "/runs/run-seed777",
+        "/runs/run-seed777?include=plan,apply",
+        "/plans/plan-seed777",
+        "/applies/apply-seed777",
+        "/organizations/seed-o7/projects",
+        "/organizations/seed-o7",
+        "/organizations",
+    ]
+    for g in gets:
+        r = c.get(API + g)
+        assert r.status in (200, 204, 307), (g, r, d.log_text()[-1500:])
+    ws = make_ws(c, org)
+    run = new_run(c, ws, make_cv(c, ws), **{"auto-apply": True})["id"]
+    deadline = time.time() + 60
+    while time.time() < deadline and status(c, run) not in (
+            "applied", "errored"):
+        time.sleep(0.2)
+    assert status(c, run) == "applied"
+    for g in ("/runs/%s" % run, "/workspaces/%s/runs" % ws,
+              "/workspaces/%s" % ws):
+        assert c.get(API + g).status == 200
+    # the CLI's state path in one of the seeded workspaces: lock, push
+    # two versions, read back, unlock
+    sw = "ws-seed%d" % (N["ws"] // 3)
+    lock(c, sw)
+    for serial in (1000, 1001):
+        r = create_sv(c, sw, make_state(serial))
+        assert r.status == 201, r
+    for g in ("/workspaces/%s/current-state-version" % sw,
+              "/workspaces/%s/current-state-version-outputs" % sw,
+              "/state-versions?filter[workspace][name]=w%d"
+              "&filter[organization][name]=seed-o%d"
+              % (N["ws"] // 3, (N["ws"] // 3 - 1) // (N["ws"] // N["orgs"])
+                 + 1)):
+        r = c.get(API + g)
+        assert r.status == 200, (g, r)
+    unlock(c, sw)
+    # its logs, read as the CLI reads them (seeded chunks are not sealed)
+    doc = c.get(API + "/runs/%s?include=plan" % run).json
+    url = doc["included"][0]["attributes"]["log-read-url"]
+    assert c.get(url + "?offset=0&limit=65536").status == 200
+
+
+SKIP = re.compile(r"^\s*(BEGIN|COMMIT|ROLLBACK|PRAGMA|CREATE|ALTER|SET|"
+                  r"LISTEN|NOTIFY|UNLISTEN|ANALYZE|SAVEPOINT|RELEASE|"
+                  r"SELECT (pg_|set_config|1\b|version))", re.I)
+ALIAS = re.compile(r"\b(?:FROM|JOIN|UPDATE|INTO)\s+([a-z_]+)(?:\s+(?:AS\s+)?"
+                   r"(?!WHERE|ON|JOIN|LEFT|SET|ORDER|GROUP|LIMIT|USING|"
+                   r"VALUES|SELECT)([a-z_]+))?", re.I)
+
+
+def tables_of(sql):
+    out = {}
+    for t, a in ALIAS.findall(sql):
+        out[t] = t
+        if a:
+            out[a] = t
+    return out
+
+
+def sqlite_scans(path, sql, n):
+    """The plan's full scans of large tables; a scan of a partial index
+    (over a queue's few live rows) is not one."""
+    db = sqlite3.connect("file:%s?mode=ro" % path, uri=True)
+    try:
+        partial = {r[0] for r in db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index'"
+            " AND sql LIKE '% WHERE %'")}
+        q = re.sub(r"\$(\d+)", r"?\1", sql)
+        rows = db.execute("EXPLAIN QUERY PLAN " + q,
+                          [None] * n).fetchall()
+    finally:
+        db.close()
+    names = tables_of(sql)
+    bad = []
+    for row in rows:
+        m = re.match(r"SCAN (\w+)(?: USING (?:COVERING )?INDEX (\w+))?",
+                     row[-1])
+        if m and names.get(m.group(1), m.group(1)) in LARGE and \
+                m.group(2) not in partial:
+            bad.append(row[-1])
+    return bad
+
+
+def pg_scans(conninfo, sql, n):
+    args = "(%s)" % ", ".join(["NULL"] * n) if n else ""
+    script = ("SET plan_cache_mode = force_generic_plan;\n"
+              "PREPARE q AS %s;\nEXPLAIN EXECUTE q%s;\n" % (sql, args))
+    p = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v",
+                        "ON_ERROR_STOP=1", "-d", conninfo], input=script,
+                       text=True, capture_output=True)
+    if p.returncode != 0:
+        return None
+    return [ln.strip() for ln in p.stdout.splitlines()
+            if re.search(r"Seq Scan on (\w+)", ln) and
+            re.search(r"Seq Scan on (\w+)", ln).group(1) in LARGE]
+
+
+def exempt(sql):
+    return any(re.search(p, sql) for p, _ in EXEMPT)
+
+
+def test_no_full_scan_of_a_large_table(seeded):
+    d, trace = seeded
+    c = d.client()
+    org = unique("org")
+    r = c.post(API + "/organizations", {"data": {
+        "type": "organizations",
+        "attributes": {"name": org, "email": "o@example.com"}}})
+    assert r.status == 201, r
+    drive(d, c, org)
+    seen = [json.loads(ln) for ln in open(trace)]
+    checked, unplanned, bad = 0, [], []
+    for s in seen:
+        sql = s["sql"]
+        if SKIP.match(sql) or exempt(sql):
+            continue
+        if re.match(r"\s*INSERT\b", sql, re.I) and \
+                not re.search(r"\bSELECT\b", sql, re.I):
+            continue
+        if d.backend == "pg":
+            scans = pg_scans(d.conninfo, sql, s["n"])
+        else:
+            scans = sqlite_scans(os.path.join(d.data_dir, "terrace.db"),
+                                 sql, s["n"])
+        if scans is None:
+            unplanned.append(sql)
+            continue
+        checked += 1
+        if scans:
+            bad.append((sql, scans))
+    print("%d statements seen, %d planned, %d not plannable" %
+          (len(seen), checked, len(unplanned)))
+    for sql in unplanned:
+        print("not plannable: " + sql[:200])
+    assert checked > 40, "too few statements were checked"
+    assert not bad, "\n\n".join("%s\n  -> %s" % (sql, "; ".join(sc))
+                                for sql, sc in bad)
