@@ -12,7 +12,9 @@
  * upload queues: TR_ERR_DB, as a full disk fails it), "auth.lookup" (the
  * token lookup of an authenticated request: TR_ERR_DB), "blob.written"
  * (an object was stored but its caller has not yet recorded it: blob.c
- * answers TR_ERR_IO as if the write's acknowledgement was lost).
+ * answers TR_ERR_IO as if the write's acknowledgement was lost),
+ * "run.trigger" (an apply was recorded and its run triggers have not
+ * fired yet: the firing stops there, left to the reaper's sweep).
  *
  * A daemon under test is armed from its environment: TERRACE_FAULT=
  * "site:n" (read once by terraced at start, logged as a warning), so

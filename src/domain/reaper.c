@@ -93,6 +93,8 @@ tr_err run_expire(struct terrace_server *srv, struct arena *a, int64_t now_ms,
         e = store_run_waiting_workspaces(srv->db, a, &ws, &nws, eb);
     for (int i = 0; e == TR_OK && i < nws; i++)
         e = run_schedule(srv, a, ws[i], eb);
+    if (e == TR_OK)
+        e = run_triggers_sweep(srv, a, eb);
     if (reaped != NULL)
         *reaped = count;
     return e;

@@ -154,9 +154,14 @@ tr_err run_force_execute(struct terrace_server *srv, struct arena *a,
                          struct tr_errbuf *eb);
 
 /* After run src applied: queues a run in every workspace that follows
- * src's workspace (run_trigger.c).  Best effort: failures are logged. */
+ * src's workspace that has none for src yet, then clears src's pending
+ * mark (run_trigger.c).  Failures are logged and left to the sweep. */
 void run_triggers_fire(struct terrace_server *srv, struct arena *a,
                        const struct st_run *src);
+/* The reaper's part: fires the triggers of applied runs still marked
+ * pending (a crash or an error before they fired). */
+tr_err run_triggers_sweep(struct terrace_server *srv, struct arena *a,
+                          struct tr_errbuf *eb);
 
 /* ---- workers ------------------------------------------------------------- */
 

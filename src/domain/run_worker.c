@@ -232,6 +232,7 @@ static void applied(struct st_run_step *s)
     s->release = true;
     s->event = "applied";
     s->event_desc = "Apply finished";
+    s->triggers = true;
 }
 
 tr_err run_finish(struct terrace_server *srv, struct arena *a,
@@ -281,7 +282,7 @@ tr_err run_finish(struct terrace_server *srv, struct arena *a,
     else
         applied(&s);
     tr_err e3 = run_step(srv, a, &s, NULL, eb);
-    if (e3 == TR_OK && !plan && out.outcome == RUN_OUT_FINISHED)
+    if (e3 == TR_OK && s.triggers)
         run_triggers_fire(srv, a, &r);
     return e3;
 }

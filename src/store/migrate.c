@@ -328,6 +328,18 @@ static const struct migration migrations[] = {
          " WHERE status = 'running';"
          "CREATE INDEX runs_waiting ON runs (workspace_id)"
          " WHERE status IN ('pending', 'confirmed');"},
+    /* 17: run triggers fire durably: an applied run is marked in the
+     * step that records the apply, the mark is cleared once every
+     * follower has its run, and a follower's run names the run that
+     * triggered it, at most once per (workspace, source run) */
+    {17, "ALTER TABLE runs ADD COLUMN triggers_pending INTEGER NOT NULL"
+         " DEFAULT 0;"
+         "ALTER TABLE runs ADD COLUMN trigger_run_id TEXT;"
+         "CREATE INDEX runs_triggers_pending ON runs (id)"
+         " WHERE triggers_pending = 1;"
+         "CREATE UNIQUE INDEX runs_trigger_once"
+         " ON runs (workspace_id, trigger_run_id)"
+         " WHERE trigger_run_id IS NOT NULL;"},
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -483,6 +483,12 @@ tr_err store_rt_delete(struct db *db, struct arena *a, const char *id,
                        struct tr_errbuf *eb);
 /* A page of ws_id's triggers, oldest first: inbound (its sources) or
  * outbound (the workspaces that follow it). */
+/* Up to limit applied runs whose triggers have not all fired. */
+tr_err store_rt_pending(struct db *db, struct arena *a, int limit,
+                        const char ***run_ids, int *n, struct tr_errbuf *eb);
+/* Marks run_id's triggers fired. */
+tr_err store_rt_fired(struct db *db, struct arena *a, const char *run_id,
+                      struct tr_errbuf *eb);
 tr_err store_rt_list(struct db *db, struct arena *a, const char *ws_id,
                      bool inbound, int offset, int limit,
                      struct st_run_trigger **out, int *n, int64_t *total,
@@ -994,6 +1000,8 @@ struct st_run {
     const char *source;            /* "tfe-api" */
     const char *force_cancel_at;   /* ISO time force-cancel opens, or NULL */
     const char *cost_estimate_id;  /* ce-... when the organization estimates */
+    const char *trigger_run_id;    /* the source workspace's run whose apply
+                                      queued it (run triggers), or NULL */
     int64_t queue_seq;             /* FIFO order within the workspace */
     const char *created_at;
     /* Filled by reads: */
@@ -1117,6 +1125,8 @@ struct st_run_step {
                                     (if its own) and current_run_id */
     bool requeue;                /* queue_seq becomes the workspace's next */
     const char *error;           /* error_message */
+    bool triggers;               /* the apply is recorded: its run triggers
+                                    are pending (store_rt_pending()) */
     const char *event;           /* run-event action, NULL: none */
     const char *event_desc;
     const char *actor; /* user id or NULL */

@@ -7,6 +7,12 @@
  * concurrent creates cannot both pass the limit on SQLite (one writer)
  * and, on PostgreSQL, the workspace row is locked first.
  *
+ * Firing is durable: the step that records an apply marks the run
+ * (runs.triggers_pending) when its workspace has followers; the mark is
+ * cleared after every follower has its run, and a follower's run records
+ * the source run (runs.trigger_run_id, unique per workspace), so firing
+ * again after a crash creates nothing twice.
+ *
  * SPDX-License-Identifier: MPL-2.0
  */
 #include "store/store_ws_int.h"
@@ -160,4 +166,36 @@ tr_err store_rt_list(struct db *db, struct arena *a, const char *ws_id,
         fill(r, i, &(*out)[i]);
     *n = r->nrows;
     return TR_OK;
+}
+
+tr_err store_rt_pending(struct db *db, struct arena *a, int limit,
+                        const char ***run_ids, int *n, struct tr_errbuf *eb)
+{
+    char lim[16];
+    snprintf(lim, sizeof(lim), "%d", limit);
+    struct db_conn *c = db_acquire(db);
+    struct db_rows *r = NULL;
+    tr_err e = db_q(c, a, &r, eb,
+                    "SELECT id FROM runs WHERE triggers_pending = 1"
+                    " ORDER BY id LIMIT $1",
+                    lim);
+    db_release(c);
+    if (e != TR_OK)
+        return e;
+    *run_ids = arena_alloc(a, sizeof(char *) * (size_t)(r->nrows + 1));
+    for (int i = 0; i < r->nrows; i++)
+        (*run_ids)[i] = db_get(r, i, "id");
+    *n = r->nrows;
+    return TR_OK;
+}
+
+tr_err store_rt_fired(struct db *db, struct arena *a, const char *run_id,
+                      struct tr_errbuf *eb)
+{
+    struct db_conn *c = db_acquire(db);
+    tr_err e =
+        db_x(c, a, NULL, eb,
+             "UPDATE runs SET triggers_pending = 0 WHERE id = $1", run_id);
+    db_release(c);
+    return e;
 }

@@ -32,7 +32,8 @@
     " r.auto_apply, r.allow_empty_apply, r.has_changes, r.terraform_version,"  \
     " r.target_addrs, r.replace_addrs, r.variables, r.status_timestamps,"      \
     " r.error_message, r.created_by, r.source, r.force_cancel_at,"             \
-    " r.cost_estimate_id, r.queue_seq, r.created_at, p.id AS plan_id,"         \
+    " r.cost_estimate_id, r.queue_seq, r.created_at, r.trigger_run_id,"        \
+    " p.id AS plan_id,"                                                        \
     " ap.id AS apply_id, w.current_run_id,"                                    \
     " (SELECT count(*) FROM runs q WHERE q.workspace_id = r.workspace_id"      \
     "  AND q.status = 'pending' AND q.plan_only = 0 AND q.save_plan = 0"       \
@@ -75,6 +76,7 @@ static void fill(const struct db_rows *r, int i, struct st_run *o)
     o->source = db_get(r, i, "source");
     o->force_cancel_at = db_get(r, i, "force_cancel_at");
     o->cost_estimate_id = db_get(r, i, "cost_estimate_id");
+    o->trigger_run_id = db_get(r, i, "trigger_run_id");
     o->queue_seq = db_get_i64(r, i, "queue_seq");
     o->created_at = db_get(r, i, "created_at");
     o->plan_id = db_get(r, i, "plan_id");
@@ -215,9 +217,9 @@ tr_err store_run_create(struct db *db, struct arena *a, const struct st_run *in,
                  " auto_apply, allow_empty_apply, terraform_version,"
                  " target_addrs, replace_addrs, variables, status_timestamps,"
                  " created_by, source, cost_estimate_id, queue_seq,"
-                 " created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
-                 " $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,"
-                 " $21, $22)",
+                 " created_at, trigger_run_id) VALUES ($1, $2, $3, $4, $5,"
+                 " $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,"
+                 " $18, $19, $20, $21, $22, $23)",
                  in->id, in->workspace_id, in->cv_id,
                  start ? "plan_queued" : "pending",
                  in->message ? in->message : "", b(in->is_destroy),
@@ -228,7 +230,7 @@ tr_err store_run_create(struct db *db, struct arena *a, const struct st_run *in,
                  in->replace_addrs ? in->replace_addrs : "[]",
                  in->variables ? in->variables : "[]", ts, in->created_by,
                  in->source ? in->source : "tfe-api", in->cost_estimate_id,
-                 db_get(seq, 0, "n"), now);
+                 db_get(seq, 0, "n"), now, in->trigger_run_id);
     if (e == TR_OK)
         e = db_x(c, a, NULL, eb,
                  "INSERT INTO plans (id, run_id, status, status_timestamps)"
@@ -650,6 +652,12 @@ static tr_err step_apply(struct db_conn *c, struct arena *a,
         e = step_log(c, a, false, s->run_id, s->apply_log_key, eb);
     if (e == TR_OK)
         e = step_jobs(c, a, s, ws_id, now, eb);
+    if (e == TR_OK && s->triggers)
+        e = db_x(c, a, NULL, eb,
+                 "UPDATE runs SET triggers_pending = 1 WHERE id = $1"
+                 " AND EXISTS (SELECT 1 FROM run_triggers t"
+                 " WHERE t.source_id = $2)",
+                 s->run_id, ws_id);
     if (e == TR_OK && s->event != NULL)
         e = store_run_event_add(c, a, s->run_id, s->event, s->event_desc,
                                 s->actor, NULL, now, eb);

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from conftest import assert_error, temp_org, unique
-from test_run_logs import flow  # noqa: F401 (fixture)
+from test_run_logs import flow, flow_daemon  # noqa: F401 (fixture)
 from test_runs import (API, make_cv, make_ws, new_run, read, status,
                        wait_status)
 from test_workspaces import make_user
@@ -195,3 +195,46 @@ def test_an_apply_fires_the_triggers(flow):  # noqa: F811
     assert runs_of(c, bare) == []
     assert len(runs_of(c, auto)) == 1 and len(runs_of(c, manual)) == 1
     assert status(c, run) == "applied"
+
+
+def test_a_crash_before_firing_loses_nothing():
+    """The node dies (SIGKILL) after recording the apply and before
+    firing; once restarted, the reaper's sweep fires, exactly once."""
+    d = flow_daemon(env={"TERRACE_FAULT": "run.trigger:1:kill"})
+    if d is None:
+        pytest.skip("the daemon runs no workers")
+    try:
+        c, org = d.client(), d.flow_org
+        src, follower = make_ws(c, org), make_ws(c, org)
+        make_cv(c, follower)
+        assert add(c, follower, src).status == 201
+        run = new_run(c, src, make_cv(c, src), **{"auto-apply": True})["id"]
+        assert d.proc.wait(timeout=60) == -9, d.log_text()
+        assert runs_of_db(d, follower) == 0
+        d.env = None
+        d.start()
+        c = d.client()
+        assert status(c, run) == "applied"
+        got = wait_runs(c, follower, 1)
+        assert len(got) == 1 and run in got[0]["attributes"]["message"]
+        # the mark is cleared once the follower has its run, and a run
+        # fired twice would have hit the unique (workspace, source run)
+        deadline = time.time() + 30
+        while time.time() < deadline and pending(d, run):
+            time.sleep(0.1)
+        assert not pending(d, run)
+        assert len(runs_of(c, follower)) == 1
+    finally:
+        d.close()
+
+
+def pending(d, run):
+    from test_at_rest import sql
+    return sql(d, "SELECT triggers_pending FROM runs WHERE id = '%s'"
+               % run)[0][0] == "1"
+
+
+def runs_of_db(d, ws):
+    from test_at_rest import sql
+    return int(sql(d, "SELECT count(*) FROM runs WHERE workspace_id = '%s'"
+                   % ws)[0][0])
