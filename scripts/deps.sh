@@ -46,7 +46,7 @@ build_packages=(build-essential cmake ninja-build pkg-config git curl ca-certifi
   util-linux)
 test_packages=(libcmocka-dev postgresql python3 python3-pytest python3-venv
   procps "clang-format-${CLANG_FORMAT_VERSION%%.*}" haproxy openssl
-  python3-cryptography)
+  python3-cryptography python3-aiosmtpd)
 
 go_ok() {
   command -v go >/dev/null 2>&1 || return 1
