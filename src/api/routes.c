@@ -24,18 +24,17 @@ const struct route *const api_all_routes[] = {
     api_plan_apply_routes,
     api_run_log_routes,
     api_node_routes,
+    /* notification configurations */
+    api_notification_routes,
     NULL,
 };
 
 const struct route *const api_primary_routes[] = {
-    api_meta_routes,       api_user_routes,
-    api_org_routes,        api_project_routes,
-    api_workspace_routes,  api_tag_binding_routes,
-    api_state_routes,      api_tool_routes,
-    api_var_routes,        api_varset_routes,
-    api_cv_routes,         api_run_routes,
-    api_run_action_routes, api_plan_apply_routes,
-    api_run_log_routes,    api_node_routes,
-    api_internal_routes,   api_internal_job_routes,
-    api_join_token_routes, NULL,
+    api_meta_routes,       api_user_routes,         api_org_routes,
+    api_project_routes,    api_workspace_routes,    api_tag_binding_routes,
+    api_state_routes,      api_tool_routes,         api_var_routes,
+    api_varset_routes,     api_cv_routes,           api_run_routes,
+    api_run_action_routes, api_plan_apply_routes,   api_run_log_routes,
+    api_node_routes,       api_internal_routes,     api_internal_job_routes,
+    api_join_token_routes, api_notification_routes, NULL,
 };
