@@ -28,6 +28,7 @@ CACHE = os.environ.get("TERRACE_CACHE",
 TOFU_BIN = os.environ.get("TOFU_BIN",
                           os.path.join(CACHE, "tofu-1.10.10", "tofu"))
 MAIN_TF = b'resource "terraform_data" "x" {}\n'
+SECRET = "tok-" + os.urandom(8).hex()  # a token that must never be logged
 ALL = ["run:created", "run:planning", "run:needs_attention", "run:applying",
        "run:completed", "run:errored"]
 
@@ -120,7 +121,7 @@ def smtp():
 
 
 @pytest.fixture(scope="module")
-def d(smtp):
+def d(smtp, rx):
     ctl, _ = smtp
     args = ["--smtp-host", "127.0.0.1", "--smtp-port", str(ctl.port),
             "--smtp-from", "terrace@example.com", "--smtp-tls", "off"]
@@ -130,7 +131,15 @@ def d(smtp):
                 extra_args=args)
     dm.start()
     yield dm
+    dm.stop()
+    with open(os.path.join(dm.tmp, "terraced.log"), "rb") as f:
+        log = f.read().decode(errors="replace")
     dm.close()
+    # no sanitizer report (leaks included, at exit), no token and no
+    # destination path in the log
+    for bad in ("AddressSanitizer", "LeakSanitizer", "runtime error",
+                "s3cret-token", SECRET, rx.url + "/", "?key="):
+        assert bad not in log, bad
 
 
 @pytest.fixture(scope="module")
@@ -399,7 +408,7 @@ def test_trigger_filtering(c, org, rx):
     once run:completed (the last event) has arrived, any delivery of an
     earlier event would have too."""
     ws = new_workspace(c, org)
-    some = create(c, ws, url=rx.url + "/some", token="tk",
+    some = create(c, ws, url=rx.url + "/some?key=" + SECRET, token=SECRET,
                   triggers=["run:planning", "run:completed"])
     create(c, ws, url=rx.url + "/all", triggers=ALL)
     create(c, ws, url=rx.url + "/off", triggers=ALL, enabled=False)
@@ -411,7 +420,7 @@ def test_trigger_filtering(c, org, rx):
     got = rx.wait("/all", lambda g: "run:completed" in trig(g))
     assert trig(got) == ["run:created", "run:planning", "run:applying",
                          "run:completed"]
-    got = rx.wait("/some", lambda g: "run:completed" in trig(g))
+    got = rx.wait("/some?key=" + SECRET, lambda g: "run:completed" in trig(g))
     assert trig(got) == ["run:planning", "run:completed"]
     doc = json.loads(got[1][2])
     assert doc["run_id"] == run and doc["workspace_id"] == ws
@@ -421,7 +430,7 @@ def test_trigger_filtering(c, org, rx):
     for _, h, body in got:
         assert hmac.compare_digest(
             h["X-TFE-Notification-Signature"],
-            hmac.new(b"tk", body, hashlib.sha512).hexdigest())
+            hmac.new(SECRET.encode(), body, hashlib.sha512).hexdigest())
     assert rx.at("/off") == []
     assert len(responses(c, some["id"], 2)) == 2
 
@@ -451,6 +460,31 @@ def test_down_receiver_never_stalls_a_run(c, org):
     assert wait_run(c, run, ("applied",)) == "applied"
     resp = responses(c, nc["id"], 2)
     assert all(x["successful"] == "false" for x in resp)
+
+
+@needs_tofu
+def test_needs_attention_and_errored(c, org, rx):
+    r = c.post("%s/organizations/%s/workspaces" % (API, org), {"data": {
+        "type": "workspaces", "attributes": {"name": unique("ws")}}})
+    assert r.status == 201, r
+    ws = r.json["data"]["id"]
+    create(c, ws, url=rx.url + "/attn",
+           triggers=["run:needs_attention", "run:errored"])
+    run = queue_run(c, ws, MAIN_TF)
+    wait_run(c, run, ("planned",))
+    (_, _, body), = rx.wait("/attn", lambda g: len(g) >= 1)
+    doc = json.loads(body)
+    assert doc["notifications"][0]["trigger"] == "run:needs_attention"
+    assert doc["notifications"][0]["run_status"] == "planned"
+    r = c.post("%s/runs/%s/actions/discard" % (API, run), {})
+    assert r.status == 202, r
+    bad = queue_run(c, ws, b'resource "terraform_data" {\n')
+    assert wait_run(c, bad, ("errored",)) == "errored"
+    got = rx.wait("/attn", lambda g: len(g) >= 2)
+    doc = json.loads(got[1][2])
+    assert doc["run_id"] == bad
+    assert doc["notifications"][0]["trigger"] == "run:errored"
+    assert doc["notifications"][0]["run_status"] == "errored"
 
 
 # ---- e-mail ------------------------------------------------------------------
