@@ -371,6 +371,43 @@ static const char *mail_text(struct arena *a, const struct terrace_server *srv,
                         subject, body);
 }
 
+/* Hands text to the SMTP server at url for the recipients rcpt; NULL on
+ * success, else why not (in err or static). */
+static const char *smtp_send(const struct cfg *c, struct arena *a,
+                             const char *url, const char *text,
+                             struct curl_slist *rcpt, const char *password,
+                             char *err)
+{
+    struct upload up = {text, strlen(text)};
+    CURL *h = curl_easy_init();
+    if (h == NULL)
+        return curl_easy_strerror(CURLE_FAILED_INIT);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 5L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)NOTIFY_TIMEOUT_S);
+    if (strcmp(c->smtp_tls, "starttls") == 0)
+        curl_easy_setopt(h, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
+    if (c->smtp_user[0] != '\0') {
+        curl_easy_setopt(h, CURLOPT_USERNAME, c->smtp_user);
+        if (password != NULL)
+            curl_easy_setopt(h, CURLOPT_PASSWORD, password);
+    }
+    curl_easy_setopt(h, CURLOPT_MAIL_FROM,
+                     arena_printf(a, "<%s>", c->smtp_from));
+    curl_easy_setopt(h, CURLOPT_MAIL_RCPT, rcpt);
+    curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
+    curl_easy_setopt(h, CURLOPT_READDATA, &up);
+    curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, err);
+    CURLcode cc = curl_easy_perform(h);
+    curl_easy_cleanup(h);
+    if (cc == CURLE_OK)
+        return NULL;
+    return *err != '\0' ? err : curl_easy_strerror(cc);
+}
+
 /* Sends n to the JSON array of addresses; *response and *ok as post(). */
 static void mail(struct terrace_server *srv, struct arena *a,
                  const struct note *n, json_t *addrs, json_t **response,
@@ -384,14 +421,13 @@ static void mail(struct terrace_server *srv, struct arena *a,
     char err[CURL_ERROR_SIZE] = "";
     const char *why = NULL;
     struct curl_slist *rcpt = NULL;
-    struct buf to;
-    buf_init(&to, 64 * 1024);
+    const char *to = "";
     for (size_t i = 0; i < json_array_size(addrs); i++) {
         const char *ad = json_string_value(json_array_get(addrs, i));
         if (ad == NULL || !mail_ok(ad))
             continue;
         rcpt = curl_slist_append(rcpt, arena_printf(a, "<%s>", ad));
-        buf_printf(&to, "%s<%s>", to.len > 0 ? ", " : "", ad);
+        to = arena_printf(a, "%s%s<%s>", to, *to != '\0' ? ", " : "", ad);
     }
     char *password = NULL;
     if (c->smtp_host[0] == '\0')
@@ -402,43 +438,12 @@ static void mail(struct terrace_server *srv, struct arena *a,
              file_read_all(a, c->smtp_password_file, 4096, &password, NULL,
                            NULL) != TR_OK)
         why = "cannot read the SMTP password file";
-    CURLcode cc = CURLE_OK;
-    if (why == NULL) {
-        char *text = (char *)mail_text(
-            a, srv, n, arena_strndup(a, (const char *)to.data, to.len));
-        struct upload up = {text, strlen(text)};
-        CURL *h = curl_easy_init();
-        cc = CURLE_FAILED_INIT;
-        if (h != NULL) {
-            curl_easy_setopt(h, CURLOPT_URL, url);
-            curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
-            curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-            curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 5L);
-            curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)NOTIFY_TIMEOUT_S);
-            if (strcmp(c->smtp_tls, "starttls") == 0)
-                curl_easy_setopt(h, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
-            if (c->smtp_user[0] != '\0') {
-                curl_easy_setopt(h, CURLOPT_USERNAME, c->smtp_user);
-                if (password != NULL) {
-                    password[strcspn(password, "\r\n")] = '\0';
-                    curl_easy_setopt(h, CURLOPT_PASSWORD, password);
-                }
-            }
-            curl_easy_setopt(h, CURLOPT_MAIL_FROM,
-                             arena_printf(a, "<%s>", c->smtp_from));
-            curl_easy_setopt(h, CURLOPT_MAIL_RCPT, rcpt);
-            curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
-            curl_easy_setopt(h, CURLOPT_READDATA, &up);
-            curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
-            curl_easy_setopt(h, CURLOPT_ERRORBUFFER, err);
-            cc = curl_easy_perform(h);
-            curl_easy_cleanup(h);
-        }
-        if (cc != CURLE_OK)
-            why = *err != '\0' ? err : curl_easy_strerror(cc);
-    }
+    if (password != NULL)
+        password[strcspn(password, "\r\n")] = '\0';
+    if (why == NULL)
+        why =
+            smtp_send(c, a, url, mail_text(a, srv, n, to), rcpt, password, err);
     curl_slist_free_all(rcpt);
-    buf_free(&to);
     *ok = why == NULL;
     *response = json_pack(
         "{s:s,s:s,s:s,s:{},s:s,s:s}", "url", c->smtp_host[0] != '\0' ? url : "",
@@ -448,67 +453,85 @@ static void mail(struct terrace_server *srv, struct arena *a,
 
 /* ---- one delivery -------------------------------------------------------- */
 
+/* E-mails note n to the configuration's addresses and users. */
+static json_t *deliver_email(struct terrace_server *srv, struct arena *a,
+                             const struct note *n, bool *ok, bool *retry)
+{
+    const struct st_nc *nc = n->nc;
+    const char *users = NULL;
+    json_t *response = NULL;
+    json_t *addrs = json_loads(nc->email_addresses, 0, NULL);
+    if (!json_is_array(addrs)) {
+        json_decref(addrs);
+        addrs = json_array();
+    }
+    if (store_nc_user_emails(srv->db, a, nc->email_user_ids, &users, NULL) ==
+        TR_OK) {
+        json_t *more = json_loads(users, 0, NULL);
+        json_array_extend(addrs, more);
+        json_decref(more);
+    }
+    mail(srv, a, n, addrs, &response, ok);
+    *retry = srv->cfg.smtp_host[0] != '\0' && json_array_size(addrs) > 0;
+    json_decref(addrs);
+    return response;
+}
+
+/* Posts note n in the format of the configuration's type, signed when a
+ * generic one has a token. */
+static json_t *deliver_http(struct terrace_server *srv, struct arena *a,
+                            const struct note *n, bool *ok, bool *retry)
+{
+    const struct st_nc *nc = n->nc;
+    bool generic = strcmp(nc->destination_type, "generic") == 0;
+    json_t *doc = strcmp(nc->destination_type, "slack") == 0
+                      ? slack_payload(a, n)
+                  : generic ? generic_payload(n)
+                            : teams_payload(a, n);
+    char *body = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    char *token = NULL;
+    const char *sig = NULL, *why = NULL;
+    if (body == NULL)
+        why = "cannot build the payload";
+    else if (generic && nc->token != NULL &&
+             (srv->keys == NULL || envelope_open(srv->keys, a, nc->token,
+                                                 &token, NULL, NULL) != TR_OK))
+        why = "cannot open the token to sign the payload with";
+    else if (token != NULL)
+        sig =
+            digest_hmac_sha512_hex(a, token, strlen(token), body, strlen(body));
+    json_t *response = NULL;
+    if (why == NULL)
+        post(a, nc->url, body, sig, &response, ok);
+    else {
+        log_warn("notification %s: %s", nc->id, why);
+        *ok = *retry = false;
+        response = json_pack("{s:s,s:s,s:s,s:{},s:s,s:s}", "url", nc->url,
+                             "body", why, "code", "", "headers", "sent-at",
+                             util_now_iso(a), "successful", "false");
+    }
+    free(body);
+    return response;
+}
+
 /* Sends note n; *ok whether it arrived, *retry whether trying again may
  * help.  The response is recorded on the configuration. */
 static void deliver(struct terrace_server *srv, struct arena *a,
                     const struct note *n, bool *ok, bool *retry)
 {
-    const struct st_nc *nc = n->nc;
-    json_t *response = NULL;
     *retry = true;
-    if (strcmp(nc->destination_type, "email") == 0) {
-        const char *users = NULL;
-        json_t *addrs = json_loads(nc->email_addresses, 0, NULL);
-        if (!json_is_array(addrs)) {
-            json_decref(addrs);
-            addrs = json_array();
-        }
-        if (store_nc_user_emails(srv->db, a, nc->email_user_ids, &users,
-                                 NULL) == TR_OK) {
-            json_t *more = json_loads(users, 0, NULL);
-            json_array_extend(addrs, more);
-            json_decref(more);
-        }
-        mail(srv, a, n, addrs, &response, ok);
-        *retry = srv->cfg.smtp_host[0] != '\0' && json_array_size(addrs) > 0;
-        json_decref(addrs);
-    } else {
-        json_t *doc = strcmp(nc->destination_type, "slack") == 0
-                          ? slack_payload(a, n)
-                      : strcmp(nc->destination_type, "microsoft-teams") == 0
-                          ? teams_payload(a, n)
-                          : generic_payload(n);
-        char *body = json_dumps(doc, JSON_COMPACT);
-        json_decref(doc);
-        const char *sig = NULL;
-        char *token = NULL;
-        struct tr_errbuf eb = {{0}};
-        if (nc->token != NULL && strcmp(nc->destination_type, "generic") == 0 &&
-            (srv->keys == NULL || envelope_open(srv->keys, a, nc->token, &token,
-                                                NULL, &eb) != TR_OK))
-            log_warn("notification %s: cannot open its token", nc->id);
-        else if (token != NULL)
-            sig = digest_hmac_sha512_hex(a, token, strlen(token), body,
-                                         strlen(body));
-        if (body != NULL && (nc->token == NULL || sig != NULL ||
-                             strcmp(nc->destination_type, "generic") != 0))
-            post(a, nc->url, body, sig, &response, ok);
-        else {
-            *ok = *retry = false;
-            response =
-                json_pack("{s:s,s:s,s:s,s:{},s:s,s:s}", "url", nc->url, "body",
-                          "cannot sign the payload", "code", "", "headers",
-                          "sent-at", util_now_iso(a), "successful", "false");
-        }
-        free(body);
-    }
+    json_t *response = strcmp(n->nc->destination_type, "email") == 0
+                           ? deliver_email(srv, a, n, ok, retry)
+                           : deliver_http(srv, a, n, ok, retry);
     char *txt = json_dumps(response, JSON_COMPACT);
     json_decref(response);
     struct tr_errbuf eb = {{0}};
-    tr_err e = txt != NULL ? store_nc_add_response(srv->db, a, nc->id, txt, &eb)
-                           : TR_ERR_NOMEM;
+    tr_err e = txt != NULL
+                   ? store_nc_add_response(srv->db, a, n->nc->id, txt, &eb)
+                   : TR_ERR_NOMEM;
     if (e != TR_OK)
-        log_warn("notification %s: cannot record the response: %s", nc->id,
+        log_warn("notification %s: cannot record the response: %s", n->nc->id,
                  tr_errbuf_msg(&eb, e));
     free(txt);
 }
