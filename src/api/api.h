@@ -33,6 +33,8 @@ extern const struct route api_run_action_routes[];
 extern const struct route api_plan_apply_routes[];
 extern const struct route api_run_log_routes[];
 extern const struct route api_node_routes[];
+/* notification configurations (notifications.c) */
+extern const struct route api_notification_routes[];
 
 /* The internal API for cluster nodes (internal.c, internal_jobs.c): a
  * table of its own, served by primaries only, with node credentials. */

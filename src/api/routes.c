@@ -28,6 +28,7 @@
     api_plan_apply_routes, \
     api_run_log_routes, \
     api_node_routes, \
+    api_notification_routes, \
     NULL
 
 const struct route *const api_all_routes[] = {

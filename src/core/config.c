@@ -111,6 +111,19 @@ static const struct setting settings[] = {
     I("blob-gc-interval", "TERRACE_BLOB_GC_INTERVAL", blob_gc_interval,
       "seconds between blob garbage collection passes of the leader "
       "(0: none)"),
+    S("smtp-host", "TERRACE_SMTP_HOST", smtp_host,
+      "SMTP server e-mail notifications are sent through (unset: none "
+      "are sent)"),
+    I("smtp-port", "TERRACE_SMTP_PORT", smtp_port,
+      "its port (default 25, or 465 with smtp-tls = tls)"),
+    S("smtp-from", "TERRACE_SMTP_FROM", smtp_from,
+      "sender address of notification e-mails"),
+    S("smtp-user", "TERRACE_SMTP_USER", smtp_user,
+      "user to authenticate to the SMTP server as (unset: none)"),
+    S("smtp-password-file", "TERRACE_SMTP_PASSWORD_FILE", smtp_password_file,
+      "file holding the SMTP user's password"),
+    S("smtp-tls", "TERRACE_SMTP_TLS", smtp_tls,
+      "off | starttls (required) | tls (implicit, smtps)"),
     S("bwrap", "TERRACE_BWRAP", bwrap,
       "bubblewrap binary for the run sandbox (default: bwrap on PATH; "
       "none: no sandbox)"),
@@ -255,6 +268,7 @@ static void defaults(struct cfg *c)
     c->conn_limit = 4000;
     c->conn_per_ip = 128;
     c->capacity = 2;
+    strcpy(c->smtp_tls, "starttls");
 }
 
 static char *trim(char *s)
@@ -430,6 +444,15 @@ tr_err cfg_load(struct cfg *c, int argc, char **argv, struct tr_errbuf *eb)
         strcmp(c->metrics, "off") != 0)
         return tr_fail(eb, TR_ERR_CONFIG,
                        "metrics must be loopback, on or off");
+    if (strcmp(c->smtp_tls, "off") != 0 &&
+        strcmp(c->smtp_tls, "starttls") != 0 && strcmp(c->smtp_tls, "tls") != 0)
+        return tr_fail(eb, TR_ERR_CONFIG,
+                       "smtp-tls must be off, starttls or tls");
+    if (c->smtp_port < 0 || c->smtp_port > 65535)
+        return tr_fail(eb, TR_ERR_CONFIG, "smtp-port must be 1..65535");
+    if (c->smtp_host[0] != '\0' && c->smtp_from[0] == '\0')
+        return tr_fail(eb, TR_ERR_CONFIG,
+                       "smtp-from is required with smtp-host");
     return TR_OK;
 }
 

@@ -76,6 +76,13 @@ struct cfg {
     char admin_token_file[512]; /* first admin's token, or "": random */
     char join_token_file[512];  /* first join token, or "": random */
     int tool_downloads;         /* tool binaries sent at once (primary) */
+    /* e-mail notifications (domain/notify.c): "" smtp_host: none sent */
+    char smtp_host[256];
+    int smtp_port;                /* 0: 25, or 465 with smtp-tls = tls */
+    char smtp_from[256];          /* envelope and From: address */
+    char smtp_user[256];          /* "": no authentication */
+    char smtp_password_file[512]; /* file holding the password (secret) */
+    char smtp_tls[16];            /* off | starttls | tls */
 };
 
 /* Defaults, then file, env and argv.  Unknown flags or keys are errors.

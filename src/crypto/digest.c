@@ -51,6 +51,16 @@ char *digest_hmac_sha256_hex(struct arena *a, const void *key, size_t klen,
     return hex(a, out, olen);
 }
 
+char *digest_hmac_sha512_hex(struct arena *a, const void *key, size_t klen,
+                             const void *msg, size_t n)
+{
+    unsigned char out[EVP_MAX_MD_SIZE];
+    unsigned int olen = 0;
+    if (HMAC(EVP_sha512(), key, (int)klen, msg, n, out, &olen) == NULL)
+        return arena_strdup(a, "");
+    return hex(a, out, olen);
+}
+
 struct digest_stream {
     EVP_MD_CTX *md5;
     EVP_MD_CTX *sha;

@@ -19,6 +19,8 @@ char *digest_sha256_hex(struct arena *a, const void *p, size_t n);
 char *digest_md5_hex(struct arena *a, const void *p, size_t n);
 char *digest_hmac_sha256_hex(struct arena *a, const void *key, size_t klen,
                              const void *msg, size_t n);
+char *digest_hmac_sha512_hex(struct arena *a, const void *key, size_t klen,
+                             const void *msg, size_t n);
 
 /* Streaming md5+sha256 over the same bytes. */
 struct digest_stream;

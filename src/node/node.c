@@ -36,6 +36,7 @@
 #include "domain/job_service.h"
 #include "domain/join_token.h"
 #include "domain/blob_gc.h"
+#include "domain/notify.h"
 #include "domain/reaper.h"
 #include "domain/run.h"
 #include "executor/job_local.h"
@@ -149,8 +150,9 @@ static void register_demo_tool(struct terrace_server *srv)
 struct runs {
     struct job_local *jobs;
     struct reaper *reaper;
-    struct blob_gc *gc; /* blob garbage collection (leader only) */
-    char ca[PATH_MAX];  /* the CA workers trust, if the node made it */
+    struct blob_gc *gc;    /* blob garbage collection (leader only) */
+    struct notify *notify; /* notification delivery (leader only) */
+    char ca[PATH_MAX];     /* the CA workers trust, if the node made it */
 };
 
 static tr_err start_runs(struct terrace_server *srv, struct runs *rs,
@@ -188,6 +190,8 @@ static tr_err start_runs(struct terrace_server *srv, struct runs *rs,
         e = reaper_start(srv, 1000, &rs->reaper, eb);
     if (e == TR_OK)
         e = blob_gc_start(srv, &rs->gc, eb);
+    if (e == TR_OK)
+        e = notify_start(srv, &rs->notify, eb);
     return e;
 }
 
@@ -255,6 +259,7 @@ static tr_err start_executor(struct terrace_server *srv, struct executor **x,
 /* After the executor has stopped. */
 static void stop_runs(struct terrace_server *srv, struct runs *rs)
 {
+    notify_stop(rs->notify);
     blob_gc_stop(rs->gc);
     reaper_stop(rs->reaper);
     srv->jobs = NULL;

@@ -340,6 +340,38 @@ static const struct migration migrations[] = {
          "CREATE UNIQUE INDEX runs_trigger_once"
          " ON runs (workspace_id, trigger_run_id)"
          " WHERE trigger_run_id IS NOT NULL;"},
+    /* 18: notification configurations of workspaces and their outbox:
+     * one row per delivery still to make, written in the transaction
+     * that records the run event it announces (store_notify.c) */
+    {18, "CREATE TABLE notification_configs ("
+         " id TEXT PRIMARY KEY,"
+         " workspace_id TEXT NOT NULL REFERENCES workspaces(id)"
+         "   ON DELETE CASCADE,"
+         " name TEXT NOT NULL,"
+         " destination_type TEXT NOT NULL,"
+         " enabled INTEGER NOT NULL DEFAULT 0,"
+         " url TEXT NOT NULL DEFAULT '',"
+         " token TEXT,"
+         " triggers TEXT NOT NULL DEFAULT '[]',"
+         " email_addresses TEXT NOT NULL DEFAULT '[]',"
+         " email_user_ids TEXT NOT NULL DEFAULT '[]',"
+         " delivery_responses TEXT NOT NULL DEFAULT '[]',"
+         " created_at TEXT NOT NULL,"
+         " updated_at TEXT NOT NULL);"
+         "CREATE INDEX notification_configs_ws"
+         " ON notification_configs (workspace_id);"
+         "CREATE TABLE notification_outbox ("
+         " id TEXT PRIMARY KEY,"
+         " config_id TEXT NOT NULL REFERENCES notification_configs(id)"
+         "   ON DELETE CASCADE,"
+         " run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
+         " trigger_name TEXT NOT NULL,"
+         " run_status TEXT NOT NULL,"
+         " attempts INTEGER NOT NULL DEFAULT 0,"
+         " next_at BIGINT NOT NULL,"
+         " created_at TEXT NOT NULL);"
+         "CREATE INDEX notification_outbox_next"
+         " ON notification_outbox (next_at);"},
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

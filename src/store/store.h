@@ -1421,4 +1421,107 @@ tr_err store_log_chunks_gc(struct db *db, struct arena *a, const char *after,
                            int limit, const char **next, int64_t *n,
                            struct tr_errbuf *eb);
 
+/* ---- notification configurations (store_notify.c) ---------------------- */
+
+/* A workspace's notification configuration.  triggers, email_addresses,
+ * email_user_ids and delivery_responses are JSON array text.  The token
+ * is write-only: token is its sealed text (envelope.h) or NULL, for the
+ * deliverer to open; the API shows only whether one is set. */
+struct st_nc {
+    const char *id; /* nc-... */
+    const char *workspace_id;
+    const char *name;
+    const char *destination_type; /* generic | slack | microsoft-teams |
+                                     email */
+    bool enabled;
+    const char *url;   /* "" for email */
+    const char *token; /* sealed, or NULL */
+    const char *triggers;
+    const char *email_addresses;
+    const char *email_user_ids;
+    const char *delivery_responses; /* newest last, STORE_NC_RESPONSES */
+    const char *created_at;
+    const char *updated_at;
+};
+
+#define STORE_NC_RESPONSES 10 /* delivery responses kept per configuration */
+
+/* What an update changes: NULL (or -1) leaves a field as it is.  token ""
+ * removes the token; any other is sealed. */
+struct st_nc_update {
+    const char *name;
+    int enabled;
+    const char *url;
+    const char *token;
+    const char *triggers;
+    const char *email_addresses;
+    const char *email_user_ids;
+};
+
+/* Creates in (workspace, name, type, enabled, url, token plaintext or
+ * NULL, the JSON arrays); the token is sealed with keys.
+ * TR_ERR_NOT_FOUND when the workspace is gone. */
+tr_err store_nc_create(struct db *db, const struct keyring *keys,
+                       struct arena *a, const struct st_nc *in,
+                       struct st_nc *out, struct tr_errbuf *eb);
+tr_err store_nc_get(struct db *db, struct arena *a, const char *id,
+                    struct st_nc *out, struct tr_errbuf *eb);
+/* One page of a workspace's configurations, oldest first. */
+tr_err store_nc_list(struct db *db, struct arena *a, const char *ws_id,
+                     int offset, int limit, struct st_nc **out, int *n,
+                     int64_t *total, struct tr_errbuf *eb);
+tr_err store_nc_update(struct db *db, const struct keyring *keys,
+                       struct arena *a, const char *id,
+                       const struct st_nc_update *u, struct st_nc *out,
+                       struct tr_errbuf *eb);
+/* Deletes the configuration and its pending deliveries. */
+tr_err store_nc_delete(struct db *db, struct arena *a, const char *id,
+                       struct tr_errbuf *eb);
+/* Appends response (a JSON object's text) to the configuration's
+ * delivery responses, keeping the newest STORE_NC_RESPONSES.  A gone
+ * configuration is not an error. */
+tr_err store_nc_add_response(struct db *db, struct arena *a, const char *id,
+                             const char *response, struct tr_errbuf *eb);
+/* Whether every id of the JSON array user_ids is a member of org; *bad
+ * gets the first that is not (NULL when all are). */
+tr_err store_nc_users_in_org(struct db *db, struct arena *a, const char *org,
+                             const char *user_ids, const char **bad,
+                             struct tr_errbuf *eb);
+/* The e-mail addresses of the users of the JSON array user_ids (users
+ * without one, or gone, are skipped), as a JSON array text. */
+tr_err store_nc_user_emails(struct db *db, struct arena *a,
+                            const char *user_ids, const char **emails,
+                            struct tr_errbuf *eb);
+
+/* A delivery due from the outbox, with what its payload needs. */
+struct st_nc_delivery {
+    const char *id;
+    const char *trigger;    /* run:created, ... */
+    const char *run_status; /* the run's status when it was recorded */
+    int attempts;           /* made so far */
+    const char *created_at; /* when the event happened */
+    struct st_nc nc;
+    const char *run_id, *run_message, *run_created_at, *run_created_by;
+    const char *ws_name, *org;
+};
+
+/* Records the deliveries a run event announces, on the caller's
+ * connection inside its transaction (store_run_event_add() calls it):
+ * one outbox row per enabled configuration of the run's workspace whose
+ * triggers hold the event's.  action: the run event's; other actions
+ * than the notified ones are ignored. */
+tr_err store_notify_enqueue(struct db_conn *c, struct arena *a,
+                            const char *run_id, const char *action,
+                            const char *now, struct tr_errbuf *eb);
+/* Up to limit deliveries due at now_s (unix seconds), oldest first. */
+tr_err store_notify_due(struct db *db, struct arena *a, int64_t now_s,
+                        int limit, struct st_nc_delivery **out, int *n,
+                        struct tr_errbuf *eb);
+/* The delivery is over (made, or given up): its row goes. */
+tr_err store_notify_done(struct db *db, struct arena *a, const char *id,
+                         struct tr_errbuf *eb);
+/* The delivery failed: tried again at next_s with attempts made. */
+tr_err store_notify_retry(struct db *db, struct arena *a, const char *id,
+                          int attempts, int64_t next_s, struct tr_errbuf *eb);
+
 #endif

@@ -20,7 +20,8 @@ tr_err store_run_load(struct db_conn *c, struct arena *a, const char *id,
 char *store_run_stamp(struct arena *a, const char *json,
                       const char *const *keys, int nkeys, const char *now);
 
-/* Appends a run event (seq: the run's next). */
+/* Appends a run event (seq: the run's next) and queues the
+ * notifications it announces (store_notify_enqueue()). */
 tr_err store_run_event_add(struct db_conn *c, struct arena *a,
                            const char *run_id, const char *action,
                            const char *desc, const char *actor,

@@ -146,12 +146,16 @@ tr_err store_run_event_add(struct db_conn *c, struct arena *a,
                     run_id);
     if (e != TR_OK)
         return e;
-    return db_x(c, a, NULL, eb,
-                "INSERT INTO run_events (id, run_id, seq, action, description,"
-                " actor_id, comment_id, created_at)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                util_new_id(a, "re"), run_id, db_get(r, 0, "n"), action,
-                desc ? desc : "", actor, comment_id, now);
+    e = db_x(c, a, NULL, eb,
+             "INSERT INTO run_events (id, run_id, seq, action, description,"
+             " actor_id, comment_id, created_at)"
+             " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             util_new_id(a, "re"), run_id, db_get(r, 0, "n"), action,
+             desc ? desc : "", actor, comment_id, now);
+    /* the notifications the event announces, in the same transaction */
+    if (e == TR_OK)
+        e = store_notify_enqueue(c, a, run_id, action, now, eb);
+    return e;
 }
 
 tr_err store_job_insert(struct db_conn *c, struct arena *a, const char *run_id,
