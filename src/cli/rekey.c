@@ -61,6 +61,7 @@
 #include "blob/blob.h"
 #include "cli/cli.h"
 #include "core/config.h"
+#include "core/fault.h"
 #include "core/log.h"
 #include "crypto/digest.h"
 #include "crypto/envelope.h"
@@ -315,6 +316,8 @@ static tr_err reseal_read(void *ctx, void *buf, size_t n, size_t *got,
     rs->left -= *got;
     if (rs->left > 0)
         return TR_OK;
+    if (fault_hit("rekey.check"))
+        return tr_fail(eb, TR_ERR_IO, "injected fault");
     struct obj_head now = {0};
     e = read_head(rs->b, rs->key, &now, eb);
     if (e == TR_ERR_NOT_FOUND || (e == TR_OK && !same_head(rs->was, &now))) {
@@ -493,6 +496,13 @@ int cli_rekey(int argc, char **argv)
     struct rekey r = {0};
     curl_global_init(CURL_GLOBAL_DEFAULT);
     tr_err e = cfg_load(&c, n, args, &eb);
+    const char *fault = getenv("TERRACE_FAULT"); /* tests only: fault.h */
+    if (e == TR_OK && fault != NULL && fault[0] != '\0') {
+        if (fault_arm_spec(fault))
+            log_warn("fault injection armed: %s", fault);
+        else
+            e = tr_fail(&eb, TR_ERR_CONFIG, "TERRACE_FAULT must be site:n");
+    }
     free(args);
     if (e == TR_OK && to_vault && c.vault_addr[0] == '\0')
         e = tr_fail(&eb, TR_ERR_CONFIG,

@@ -12,10 +12,13 @@
  * upload queues: TR_ERR_DB, as a full disk fails it), "auth.lookup" (the
  * token lookup of an authenticated request: TR_ERR_DB), "blob.written"
  * (an object was stored but its caller has not yet recorded it: blob.c
- * answers TR_ERR_IO as if the write's acknowledgement was lost).
+ * answers TR_ERR_IO as if the write's acknowledgement was lost),
+ * "rekey.check" (terrace admin rekey is about to hand an object's last
+ * sealed bytes to the backend: TR_ERR_IO, so the put is abandoned).
  *
  * A daemon under test is armed from its environment: TERRACE_FAULT=
- * "site:n" (read once by terraced at start, logged as a warning), so
+ * "site:n" (read once by terraced, and by terrace admin rekey, at start;
+ * logged as a warning), so
  * API tests can make a real request fail the way a real failure would.
  * "site:n:kill" kills the process with SIGKILL at that call instead, for
  * crash tests (a crash between two steps at an exact point).

@@ -98,7 +98,7 @@ def object_key_ids(d):
     return ids
 
 
-def rekey(d, *extra):
+def rekey(d, *extra, fault=None):
     args = [os.path.join(BUILD, "terrace"), "admin", "rekey", "--to",
             "vault", "--data-dir", d.data_dir] + vault_args() + list(extra)
     if d.backend == "pg":
@@ -108,6 +108,8 @@ def rekey(d, *extra):
     env = dict(os.environ)
     env.update(d.env or {})
     env.update(vault_env())
+    if fault:
+        env["TERRACE_FAULT"] = fault
     return subprocess.run(args, capture_output=True, text=True, env=env,
                           timeout=300)
 
@@ -206,7 +208,26 @@ def rekey_file_to_vault(d, pad=0, blob_env=None):
     assert any(k.startswith("vault-terrace-") for k in ids)
     assert any(k.startswith("local-") for k in ids)
 
-    # rekey while it runs
+    # the put of the first object is abandoned at its last bytes: that
+    # object stays as it was, still read; the run fails, saying so
+    objs = len(object_key_ids(d))
+    r = rekey(d, fault="rekey.check:1")
+    assert r.returncode == 1, r.stderr + r.stdout
+    assert re.search(r"blob objects: \d+ sealed again, \d+ already under "
+                     r"the new key, 0 changed meanwhile by a node, 1 failed",
+                     r.stdout), r.stdout
+    assert "run it again" in r.stderr, r.stderr
+    ids = object_key_ids(d)
+    assert len(ids) == objs, ids
+    assert sum(k.startswith("local-") for k in ids) >= 1, ids
+    read_back(d, svs)
+    # killed in the middle of an object: nothing half-written is seen
+    r = rekey(d, fault="rekey.check:1:kill")
+    assert r.returncode == -9, r.stderr + r.stdout
+    assert len(object_key_ids(d)) == objs
+    read_back(d, svs)
+
+    # rekey while it runs: finishes what the runs above left
     r = rekey(d)
     assert r.returncode == 0, r.stderr + r.stdout
     assert "installation key is now vault-terrace-" in r.stdout, r.stdout
