@@ -80,7 +80,8 @@ struct blob_http_call {
      * fetches new ones; that attempt is not counted.  NULL: a 401 is
      * an answer like any other. */
     void (*reauth)(void *prep_ctx);
-    blob_http_sink sink; /* NULL: the body goes to resp.body */
+    blob_http_sink sink; /* NULL: the body goes to resp.body (a
+                            stream's body is read, never sunk) */
     void *sink_ctx;
     size_t max_resp; /* response body kept up to this (0: 1 MiB) */
 };
