@@ -24,17 +24,18 @@
  * and doubles while reads stay sequential, up to AZ_PART: random log
  * reads stay small and streaming needs few requests.
  *
- * Every request is retried with exponential backoff and jitter on
- * connection failures, timeouts, 408, 429 and 5xx, AZ_TRIES times in all.
+ * Requests go through the loop the remote backends share (blob_http.c)
+ * with Azure's policy: each attempt signed afresh (x-ms-date), retries
+ * with exponential backoff and jitter on connection failures, timeouts,
+ * 408, 429 and 5xx, AZ_TRIES times in all.
  *
- * Thread safety: after blob_open_azure() the backend is read-only except
- * for its pool of idle curl handles (kept so connections are reused),
- * guarded by a mutex.  An object opened for reading is one thread's.
+ * Thread safety: after blob_open_azure() the backend is read-only; its
+ * HTTP client shares connections between threads itself.  An object
+ * opened for reading is one thread's.
  *
  * SPDX-License-Identifier: MPL-2.0
  */
 #include <ctype.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,7 @@
 #include "blob/blob.h"
 #include "blob/blob_azure_int.h"
 #include "blob/blob_azure_xml.h"
+#include "blob/blob_http.h"
 #include "core/buf.h"
 #include "core/check.h"
 #include "core/util.h"
@@ -103,39 +105,11 @@ struct az_resp {
     struct buf *out;
     char *dst;
     size_t dst_cap, dst_len;
-    bool overflow;    /* the 2xx body went over out's limit */
-    const char *body; /* upload state */
-    size_t body_len, body_pos;
 };
 
-/* ---- curl handles ----------------------------------------------------- */
-
-static CURL *handle_get(struct blob_azure *az)
+static bool az_retryable(long status)
 {
-    CURL *c = NULL;
-    pthread_mutex_lock(&az->lock);
-    if (az->n_idle > 0)
-        c = az->idle[--az->n_idle];
-    pthread_mutex_unlock(&az->lock);
-    if (c == NULL)
-        c = curl_easy_init();
-    else
-        curl_easy_reset(c);
-    return c;
-}
-
-static void handle_put(struct blob_azure *az, CURL *c)
-{
-    if (c == NULL)
-        return;
-    pthread_mutex_lock(&az->lock);
-    if (az->n_idle < AZ_POOL) {
-        az->idle[az->n_idle++] = c;
-        c = NULL;
-    }
-    pthread_mutex_unlock(&az->lock);
-    if (c != NULL)
-        curl_easy_cleanup(c);
+    return status == 408 || status == 429 || status / 100 == 5;
 }
 
 /* ---- signing ---------------------------------------------------------- */
@@ -184,224 +158,99 @@ static tr_err sign_request(struct blob_azure *az, const struct az_req *rq,
     return TR_OK;
 }
 
-/* ---- one HTTP exchange ------------------------------------------------ */
+/* ---- one request ------------------------------------------------------ */
 
-static size_t on_body(char *p, size_t size, size_t n, void *ud)
+/* Where a 2xx answer's body goes (rq->out or rq->dst); any other
+ * answer's body is kept, bounded, for its error code.  A body over its
+ * limit fails the request (blob_http: TR_ERR_TOO_LARGE). */
+static bool on_body(void *ud, long status, const char *p, size_t len)
 {
     struct az_resp *rs = ud;
-    size_t len = size * n;
-    if (rs->status == 0)
-        return len; /* an interim (100) answer's body */
-    if (rs->status / 100 == 2 && rs->dst != NULL) {
-        if (len > rs->dst_cap - rs->dst_len) {
-            rs->overflow = true;
-            return 0;
-        }
+    if (p == NULL) { /* a new attempt */
+        rs->dst_len = 0;
+        buf_reset(&rs->err);
+        if (rs->out != NULL)
+            buf_reset(rs->out);
+        return true;
+    }
+    if (status / 100 == 2 && rs->dst != NULL) {
+        if (len > rs->dst_cap - rs->dst_len)
+            return false;
         memcpy(rs->dst + rs->dst_len, p, len);
         rs->dst_len += len;
-        return len;
+        return true;
     }
-    struct buf *dst = rs->status / 100 == 2 ? rs->out : &rs->err;
-    if (dst == NULL)
-        return len;
-    if (dst == &rs->err && rs->err.len + len > rs->err.max)
-        return len; /* keep the start of a long error body */
-    if (buf_append(dst, p, len) != TR_OK) {
-        rs->overflow = true;
-        return 0; /* over its limit: curl fails the transfer */
+    if (status / 100 != 2) {
+        if (rs->err.len + len <= rs->err.max)
+            (void)buf_append(&rs->err, p, len); /* keep a long one's start */
+        return true;
     }
-    return len;
-}
-
-static void header_value(const char *p, size_t len, char *dst, size_t cap)
-{
-    while (len > 0 && (*p == ' ' || *p == '\t')) {
-        p++;
-        len--;
-    }
-    while (len > 0 &&
-           (p[len - 1] == '\r' || p[len - 1] == '\n' || p[len - 1] == ' '))
-        len--;
-    if (len >= cap)
-        len = cap - 1;
-    memcpy(dst, p, len);
-    dst[len] = '\0';
-}
-
-static size_t on_header(char *p, size_t size, size_t n, void *ud)
-{
-    struct az_resp *rs = ud;
-    size_t len = size * n;
-    if (len > 5 && strncmp(p, "HTTP/", 5) == 0) {
-        /* a new answer (after 100 Continue): forget the last one's */
-        const char *sp = memchr(p, ' ', len);
-        rs->status = sp != NULL ? strtol(sp + 1, NULL, 10) : 0;
-        if (rs->status == 100)
-            rs->status = 0;
-        rs->etag[0] = '\0';
-        rs->err_code[0] = '\0';
-        rs->content_length = -1;
-        return len;
-    }
-    const char *colon = memchr(p, ':', len);
-    if (colon == NULL)
-        return len;
-    size_t nlen = (size_t)(colon - p);
-    const char *v = colon + 1;
-    size_t vlen = len - nlen - 1;
-    if (nlen == 4 && strncasecmp(p, "etag", 4) == 0) {
-        header_value(v, vlen, rs->etag, sizeof(rs->etag));
-    } else if (nlen == 15 && strncasecmp(p, "x-ms-error-code", 15) == 0) {
-        header_value(v, vlen, rs->err_code, sizeof(rs->err_code));
-    } else if (nlen == 14 && strncasecmp(p, "content-length", 14) == 0) {
-        char num[32];
-        header_value(v, vlen, num, sizeof(num));
-        int64_t cl;
-        rs->content_length = util_parse_i64(num, &cl) == TR_OK ? cl : -1;
-    }
-    return len;
-}
-
-static size_t on_upload(char *p, size_t size, size_t n, void *ud)
-{
-    struct az_resp *rs = ud;
-    size_t want = size * n;
-    size_t left = rs->body_len - rs->body_pos;
-    if (want > left)
-        want = left;
-    memcpy(p, rs->body + rs->body_pos, want);
-    rs->body_pos += want;
-    return want;
+    return rs->out == NULL || buf_append(rs->out, p, len) == TR_OK;
 }
 
 /* The request's URL: endpoint, container, path, escaped query, SAS. */
-static tr_err build_url(struct blob_azure *az, CURL *c, const struct az_req *rq,
+static tr_err build_url(struct blob_azure *az, const struct az_req *rq,
                         struct buf *url)
 {
     tr_err e = buf_printf(url, "%s/%s%s%s", az->base_url, az->container,
                           rq->path != NULL ? "/" : "",
                           rq->path != NULL ? rq->path : "");
     for (int i = 0; e == TR_OK && i < rq->n_params; i++) {
-        char *v = curl_easy_escape(c, rq->params[i][1], 0);
-        if (v == NULL)
-            return TR_ERR_NOMEM;
-        e = buf_printf(url, "%c%s=%s", i == 0 ? '?' : '&', rq->params[i][0], v);
-        curl_free(v);
+        e = buf_printf(url, "%c%s=", i == 0 ? '?' : '&', rq->params[i][0]);
+        if (e == TR_OK)
+            e = blob_http_escape(url, rq->params[i][1], false);
     }
     if (e == TR_OK && az->sas != NULL)
         e = buf_printf(url, "%c%s", rq->n_params == 0 ? '?' : '&', az->sas);
     return e;
 }
 
-/* Sends rq once.  TR_OK with rs->status set when an answer came;
- * TR_ERR_UNAVAILABLE (message in eb) when none did. */
-static tr_err send_once(struct blob_azure *az, CURL *c, const struct az_req *rq,
-                        struct az_resp *rs, struct tr_errbuf *eb)
+struct az_prep {
+    struct blob_azure *az;
+    const struct az_req *rq;
+};
+
+/* An attempt's headers: x-ms-date (now), x-ms-version, the request's
+ * x-ms-* headers, If-Match and, with a Shared Key, the signature over
+ * them. */
+static tr_err prep(void *ctx, struct curl_slist **hl, struct tr_errbuf *eb)
 {
-    struct buf url, auth, hbuf[AZ_MAX_HDRS + 2];
-    struct curl_slist *hl = NULL;
+    struct az_prep *ap = ctx;
+    const struct az_req *rq = ap->rq;
+    char date[80], version[64], ifm[160];
     const char *hdrs[AZ_MAX_HDRS + 2];
     int n_hdrs = 0;
-    tr_err e = TR_OK;
-    buf_init(&url, 64 << 10);
-    buf_init(&auth, 1024);
-    for (int i = 0; i < AZ_MAX_HDRS + 2; i++)
-        buf_init(&hbuf[i], 4096);
-
-    char date[64];
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
-    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    buf_printf(&hbuf[0], "x-ms-date:%s", date);
-    buf_printf(&hbuf[1], "x-ms-version:%s", AZ_VERSION);
-    hdrs[n_hdrs++] = hbuf[0].data;
-    hdrs[n_hdrs++] = hbuf[1].data;
+    strftime(date, sizeof(date), "x-ms-date:%a, %d %b %Y %H:%M:%S GMT", &tm);
+    snprintf(version, sizeof(version), "x-ms-version:%s", AZ_VERSION);
+    hdrs[n_hdrs++] = date;
+    hdrs[n_hdrs++] = version;
     for (int i = 0; i < rq->n_hdrs && i < AZ_MAX_HDRS; i++)
         hdrs[n_hdrs++] = rq->hdrs[i];
     qsort(hdrs, (size_t)n_hdrs, sizeof(hdrs[0]), cmp_str);
-
-    if (build_url(az, c, rq, &url) != TR_OK) {
-        e = tr_fail(eb, TR_ERR_INTERNAL, "azure blob: url too long");
-        goto out;
+    struct buf auth;
+    buf_init(&auth, 1024);
+    tr_err e = TR_OK;
+    if (ap->az->key_len > 0)
+        e = sign_request(ap->az, rq, hdrs, n_hdrs, &auth, eb);
+    struct curl_slist *l = NULL;
+    for (int i = 0; e == TR_OK && i < n_hdrs + 2; i++) {
+        const char *h = i < n_hdrs ? hdrs[i] : NULL;
+        if (i == n_hdrs && auth.len > 0)
+            h = auth.data;
+        if (i == n_hdrs + 1 && rq->if_match != NULL) {
+            snprintf(ifm, sizeof(ifm), "If-Match: %s", rq->if_match);
+            h = ifm;
+        }
+        if (h != NULL && (l = curl_slist_append(*hl, h)) == NULL)
+            e = tr_fail(eb, TR_ERR_NOMEM, "azure blob: out of memory");
+        else if (h != NULL)
+            *hl = l;
     }
-    for (int i = 0; i < n_hdrs; i++)
-        hl = curl_slist_append(hl, hdrs[i]);
-    if (az->key_len > 0) {
-        e = sign_request(az, rq, hdrs, n_hdrs, &auth, eb);
-        if (e != TR_OK)
-            goto out;
-        hl = curl_slist_append(hl, auth.data);
-    }
-    if (rq->if_match != NULL) {
-        buf_printf(&hbuf[2], "If-Match: %s", rq->if_match);
-        hl = curl_slist_append(hl, hbuf[2].data);
-    }
-    hl = curl_slist_append(hl, "Expect:");
-    hl = curl_slist_append(hl, "Content-Type:");
-
-    curl_easy_setopt(c, CURLOPT_URL, url.data);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 30L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, rs);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, rs);
-    if (strcmp(rq->method, "PUT") == 0) {
-        rs->body = rq->body;
-        rs->body_len = rq->body_len;
-        rs->body_pos = 0;
-        curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
-        curl_easy_setopt(c, CURLOPT_READFUNCTION, on_upload);
-        curl_easy_setopt(c, CURLOPT_READDATA, rs);
-        curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)rq->body_len);
-    } else if (strcmp(rq->method, "HEAD") == 0) {
-        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-    } else if (strcmp(rq->method, "GET") != 0) {
-        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, rq->method);
-    }
-    CURLcode cc = curl_easy_perform(c);
-    if (cc != CURLE_OK) {
-        if (rs->overflow)
-            e = tr_fail(eb, TR_ERR_IO, "azure blob: %s %s: answer too large",
-                        rq->op, rq->path ? rq->path : az->container);
-        else
-            e = tr_fail(eb, TR_ERR_UNAVAILABLE, "azure blob: %s %s: %s: %s",
-                        rq->op, rq->path ? rq->path : az->container, az->host,
-                        curl_easy_strerror(cc));
-        goto out;
-    }
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &rs->status);
-out:
-    curl_slist_free_all(hl);
-    buf_free(&url);
     buf_free(&auth);
-    for (int i = 0; i < AZ_MAX_HDRS + 2; i++)
-        buf_free(&hbuf[i]);
     return e;
-}
-
-static void backoff(int attempt)
-{
-    long ms = AZ_BACKOFF_MS;
-    for (int i = 1; i < attempt && ms < AZ_BACKOFF_MAX_MS; i++)
-        ms *= 2;
-    if (ms > AZ_BACKOFF_MAX_MS)
-        ms = AZ_BACKOFF_MAX_MS;
-    uint16_t r;
-    util_random(&r, sizeof(r));
-    ms += (long)(r % (unsigned)(ms / 2 + 1)); /* jitter: up to half again */
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0)
-        ;
-}
-
-static bool retryable(long status)
-{
-    return status == 408 || status == 429 || status / 100 == 5;
 }
 
 /* The message for an answer that is not 2xx: status, the service's error
@@ -430,53 +279,74 @@ static tr_err answer_error(struct blob_azure *az, const struct az_req *rq,
         return tr_fail(eb, TR_ERR_IO,
                        "azure blob: %s %s: object changed while being read",
                        rq->op, what);
-    return tr_fail(eb, retryable(rs->status) ? TR_ERR_UNAVAILABLE : TR_ERR_IO,
-                   "azure blob: %s %s: HTTP %ld %s", rq->op, what, rs->status,
-                   code);
+    return tr_fail(
+        eb, az_retryable(rs->status) ? TR_ERR_UNAVAILABLE : TR_ERR_IO,
+        "azure blob: %s %s: HTTP %ld %s", rq->op, what, rs->status, code);
 }
 
-/* Sends rq, retrying what may be retried; TR_OK only for a 2xx answer,
- * whose headers are left in rs (body in rq->out). */
+/* The headers of an answer that az_do() keeps. */
+static void answer_headers(const struct blob_http_resp *r, struct az_resp *rs)
+{
+    char num[32];
+    int64_t cl;
+    rs->status = r->status;
+    if (!blob_http_header(&r->hdrs, "ETag", rs->etag, sizeof(rs->etag)))
+        rs->etag[0] = '\0';
+    if (!blob_http_header(&r->hdrs, "x-ms-error-code", rs->err_code,
+                          sizeof(rs->err_code)))
+        rs->err_code[0] = '\0';
+    rs->content_length =
+        blob_http_header(&r->hdrs, "Content-Length", num, sizeof(num)) &&
+                util_parse_i64(num, &cl) == TR_OK
+            ? cl
+            : -1;
+}
+
+/* Sends rq through the shared loop; TR_OK only for a 2xx answer, whose
+ * headers are left in rs (body in rq->out or rq->dst). */
 static tr_err az_do(struct blob_azure *az, const struct az_req *rq,
                     struct az_resp *rs, struct tr_errbuf *eb)
 {
-    CURL *c = handle_get(az);
-    if (c == NULL)
-        return tr_fail(eb, TR_ERR_NOMEM, "azure blob: out of memory");
-    tr_err e = TR_OK;
+    struct buf url;
+    buf_init(&url, 64 << 10);
     buf_init(&rs->err, 64 << 10);
-    for (int attempt = 1;; attempt++) {
-        if (attempt > 1)
-            backoff(attempt - 1);
-        rs->status = 0;
-        rs->etag[0] = rs->err_code[0] = '\0';
-        rs->content_length = -1;
-        rs->out = rq->out;
-        rs->dst = rq->dst;
-        rs->dst_cap = rq->dst_cap;
-        rs->dst_len = 0;
-        rs->overflow = false;
-        buf_reset(&rs->err);
-        if (rq->out != NULL)
-            buf_reset(rq->out);
-        e = send_once(az, c, rq, rs, eb);
-        if (e == TR_ERR_UNAVAILABLE && attempt < AZ_TRIES)
-            continue;
-        if (e != TR_OK)
-            break;
-        if (rs->status / 100 == 2)
-            break;
-        if (retryable(rs->status) && attempt < AZ_TRIES)
-            continue;
-        e = answer_error(az, rq, rs, eb);
-        break;
+    rs->out = rq->out;
+    rs->dst = rq->dst;
+    rs->dst_cap = rq->dst_cap;
+    struct az_prep ap = {az, rq};
+    struct blob_http_call c = {.method = rq->method,
+                               .body = rq->body,
+                               .body_len = rq->body_len,
+                               .prep = prep,
+                               .prep_ctx = &ap,
+                               .sink = on_body,
+                               .sink_ctx = rs};
+    struct blob_http_resp r;
+    blob_http_resp_init(&r);
+    const char *what = rq->path != NULL ? rq->path : az->container;
+    tr_err e = build_url(az, rq, &url);
+    if (e != TR_OK) {
+        e = tr_fail(eb, TR_ERR_INTERNAL, "azure blob: url too long");
+        goto out;
     }
-    if (e == TR_ERR_UNAVAILABLE && eb != NULL) {
+    c.url = url.data;
+    e = blob_http_do(az->http, &c, &r, eb);
+    if (e == TR_ERR_TOO_LARGE)
+        e = tr_fail(eb, TR_ERR_IO, "azure blob: %s %s: answer too large",
+                    rq->op, what);
+    else if (e != TR_OK && eb != NULL) {
         struct tr_errbuf tmp = *eb;
-        tr_fail(eb, e, "%s (gave up after %d attempts)", tmp.msg, AZ_TRIES);
+        e = tr_fail(eb, e, "azure blob: %s %s: %s", rq->op, what, tmp.msg);
     }
+    if (e != TR_OK)
+        goto out;
+    answer_headers(&r, rs);
+    if (rs->status / 100 != 2)
+        e = answer_error(az, rq, rs, eb);
+out:
+    blob_http_resp_free(&r);
     buf_free(&rs->err);
-    handle_put(az, c);
+    buf_free(&url);
     return e;
 }
 
@@ -773,9 +643,7 @@ static void az_close(struct blob *b)
     struct blob_azure *az = (struct blob_azure *)b;
     if (az == NULL)
         return;
-    for (int i = 0; i < az->n_idle; i++)
-        curl_easy_cleanup(az->idle[i]);
-    pthread_mutex_destroy(&az->lock);
+    blob_http_free(az->http);
     if (az->sas != NULL) {
         memset(az->sas, 0, strlen(az->sas));
         free(az->sas);
@@ -802,7 +670,6 @@ tr_err blob_open_azure(const char *url, const char *spool_dir,
     struct blob_azure *az = calloc(1, sizeof(*az));
     if (az == NULL)
         return tr_fail(eb, TR_ERR_NOMEM, "azure blob: out of memory");
-    pthread_mutex_init(&az->lock, NULL);
     az->base.ops = &azure_ops;
     az->list_page = AZ_LIST_PAGE;
     /* tests shrink pages so that paging with markers is exercised */
@@ -811,7 +678,16 @@ tr_err blob_open_azure(const char *url, const char *spool_dir,
     if (page != NULL && util_parse_i64(page, &pn) == TR_OK && pn > 0 &&
         pn <= 5000)
         az->list_page = (int)pn;
+    struct blob_http_opts ho = {.attempts = AZ_TRIES,
+                                .base_ms = AZ_BACKOFF_MS,
+                                .cap_ms = AZ_BACKOFF_MAX_MS,
+                                .connect_timeout_ms = 5000,
+                                .stall_s = 30,
+                                .name = "azure",
+                                .retryable = az_retryable};
     tr_err e = azure_config(az, url, eb);
+    if (e == TR_OK)
+        e = blob_http_new(&ho, &az->http, eb);
     if (e == TR_OK && snprintf(az->base.tmp_dir, sizeof(az->base.tmp_dir), "%s",
                                spool_dir != NULL ? spool_dir : "") >=
                           (int)sizeof(az->base.tmp_dir))

@@ -7,14 +7,11 @@
 #ifndef TR_BLOB_AZURE_INT_H
 #define TR_BLOB_AZURE_INT_H
 
-#include <pthread.h>
 #include <stddef.h>
-
-#include <curl/curl.h>
 
 #include "blob/blob.h"
 
-#define AZ_POOL 8 /* idle curl handles kept */
+struct blob_http;
 
 struct blob_azure {
     struct blob base;
@@ -28,9 +25,7 @@ struct blob_azure {
     size_t key_len;
     char *sas; /* without a leading '?', or NULL */
     int list_page;
-    pthread_mutex_t lock; /* guards idle[] and n_idle */
-    CURL *idle[AZ_POOL];
-    int n_idle;
+    struct blob_http *http; /* blob_http.c, with Azure's policy */
 };
 
 /* Fills the container, prefix, endpoint and account of az from an

@@ -1,11 +1,12 @@
 /*
  * blob_gcs_int.h - what the Google Cloud Storage backend's files share:
- * HTTP requests with retries (blob_gcs_http.c) and OAuth2 access tokens
+ * HTTP requests with GCS's retry and token policy over the shared client
+ * (blob_gcs_http.c on blob_http.c) and OAuth2 access tokens
  * (blob_gcs_auth.c).  Only src/blob/blob_gcs*.c include it.
  *
  * Both objects are shared by every thread that uses the store: the HTTP
- * side keeps one connection cache behind a mutex, the token cache its
- * own mutex.
+ * client keeps one connection cache behind its mutexes, the token cache
+ * its own mutex.
  *
  * SPDX-License-Identifier: MPL-2.0
  */
@@ -13,7 +14,6 @@
 #define TR_BLOB_GCS_INT_H
 
 #include <curl/curl.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -22,15 +22,12 @@
 #include "core/err.h"
 
 struct blob_gcs_auth;
+struct blob_http;
 
-/* Connection cache shared by every request of one store. */
+/* The client shared by every request of one store. */
 struct blob_gcs_http {
-    CURLSH *share;
-    pthread_mutex_t mu[CURL_LOCK_DATA_LAST];
+    struct blob_http *client;   /* blob_http.c, with GCS's policy */
     struct blob_gcs_auth *auth; /* NULL: requests carry no token */
-    int attempts;               /* tries per request, >= 1 */
-    int backoff_ms;             /* first pause; doubles, capped */
-    long timeout_s;             /* no byte moved for this long: fail */
 };
 
 /* One request.  The caller fills the inputs; blob_gcs_http_do() fills
@@ -53,11 +50,12 @@ struct blob_gcs_req {
 tr_err blob_gcs_http_init(struct blob_gcs_http *h, struct tr_errbuf *eb);
 void blob_gcs_http_free(struct blob_gcs_http *h);
 
-/* Sends r, retrying with backoff on connection failures, timeouts and
- * 5xx/408/429 replies (the body is re-sent from memory, the sinks
- * emptied).  A 401 drops the cached token and tries once more.  TR_OK
- * with r->status set for any other reply, TR_ERR_UNAVAILABLE when no
- * try got an answer, TR_ERR_TOO_LARGE when the reply outgrew r->out. */
+/* Sends r through blob_http_do(), retrying with backoff on connection
+ * failures, timeouts and 5xx/408/429 replies (the body is re-sent from
+ * memory, the sinks emptied).  A 401 drops the cached token and tries
+ * once more.  TR_OK with r->status set for any other reply,
+ * TR_ERR_UNAVAILABLE when no try got an answer, TR_ERR_TOO_LARGE when
+ * the reply outgrew r->out. */
 tr_err blob_gcs_http_do(struct blob_gcs_http *h, struct blob_gcs_req *r,
                         struct tr_errbuf *eb);
 

@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "blob/blob_http.h"
+#include "core/log.h"
 #include "core/util.h"
 
 #define RESP_MAX_DEFAULT (1u << 20)
@@ -67,6 +68,8 @@ tr_err blob_http_new(const struct blob_http_opts *opts, struct blob_http **out,
         h->o.stall_s = 60;
     if (h->o.name == NULL)
         h->o.name = "blob";
+    if (h->o.retryable == NULL)
+        h->o.retryable = blob_http_retryable;
     for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
         pthread_mutex_init(&h->locks[i], NULL);
     h->share = curl_share_init();
@@ -209,6 +212,10 @@ struct xfer {
     const char *body;
     size_t body_len, body_off;
     bool hdrs_done;
+    CURL *e;             /* for the status, when a sink takes the body */
+    blob_http_sink sink; /* NULL: the body goes to r->body */
+    void *sink_ctx;
+    bool refused; /* the sink refused the body */
 };
 
 static size_t on_header(char *p, size_t size, size_t n, void *ctx)
@@ -231,6 +238,15 @@ static size_t on_body(char *p, size_t size, size_t n, void *ctx)
 {
     struct xfer *x = ctx;
     size_t len = size * n;
+    if (x->sink != NULL) {
+        long status = 0;
+        curl_easy_getinfo(x->e, CURLINFO_RESPONSE_CODE, &status);
+        if (!x->sink(x->sink_ctx, status, p, len)) {
+            x->refused = true;
+            return 0; /* curl fails the transfer */
+        }
+        return len;
+    }
     size_t room = x->max_resp - x->r->body.len;
     if (x->r->body.len < x->max_resp)
         (void)buf_append(&x->r->body, p, len < room ? len : room);
@@ -242,6 +258,8 @@ static size_t on_read(char *p, size_t size, size_t n, void *ctx)
     struct xfer *x = ctx;
     size_t left = x->body_len - x->body_off;
     size_t len = size * n < left ? size * n : left;
+    if (len == 0)
+        return 0;
     memcpy(p, x->body + x->body_off, len);
     x->body_off += len;
     return len;
@@ -295,30 +313,99 @@ static tr_err attempt_headers(const struct blob_http_call *c,
         if (e != TR_OK)
             return e;
     }
-    /* no 100-continue round trip; curl's default POST type is wrong */
+    /* no 100-continue round trip; curl's default POST type is wrong
+     * (unless the caller names one) */
+    bool typed = false;
+    for (struct curl_slist *s = *hdrs; s != NULL; s = s->next)
+        typed = typed || strncasecmp(s->data, "Content-Type:", 13) == 0;
     struct curl_slist *l = curl_slist_append(*hdrs, "Expect:");
     if (l != NULL)
         *hdrs = l;
-    if (l != NULL && strcmp(c->method, "POST") == 0 &&
+    if (l != NULL && !typed && strcmp(c->method, "POST") == 0 &&
         (l = curl_slist_append(*hdrs, "Content-Type:")) != NULL)
         *hdrs = l;
     return l == NULL ? tr_fail(eb, TR_ERR_NOMEM, "out of memory") : TR_OK;
 }
 
+/* ---- the retry policy ---- */
+
+enum next { NEXT_DONE, NEXT_RETRY, NEXT_REAUTH, NEXT_FAIL };
+
+/* What follows attempt n of c, which ended with rc and (rc CURLE_OK)
+ * status.  *reauthed: a 401 was already met with new credentials. */
+static enum next next_step(const struct blob_http *h,
+                           const struct blob_http_call *c, int n, CURLcode rc,
+                           long status, bool *reauthed)
+{
+    bool last = n >= h->o.attempts;
+    if (rc != CURLE_OK)
+        return last || curl_fatal(rc) ? NEXT_FAIL : NEXT_RETRY;
+    if (status == 401 && c->reauth != NULL && !*reauthed) {
+        *reauthed = true;
+        return NEXT_REAUTH;
+    }
+    return !h->o.retryable(status) || last ? NEXT_DONE : NEXT_RETRY;
+}
+
+/* "scheme://host:port" of url, for messages (never path or query). */
+static void origin_of(const char *url, char *out, size_t n)
+{
+    const char *p = strstr(url, "://");
+    p = p == NULL ? url : p + 3;
+    size_t len = strcspn(p, "/?#");
+    snprintf(out, n, "%.*s%.*s", (int)(p - url), url, (int)len, p);
+}
+
+/* Acts on what next_step() said: TR_OK to go on with another attempt
+ * (after the backoff or the reauth), else the request's result. */
+static tr_err step(struct blob_http *h, const struct blob_http_call *c,
+                   enum next nx, int n, CURLcode rc, const char *err,
+                   const struct blob_http_resp *r, bool *again,
+                   struct tr_errbuf *eb)
+{
+    *again = nx == NEXT_RETRY || nx == NEXT_REAUTH;
+    if (nx == NEXT_DONE)
+        return TR_OK;
+    char origin[256];
+    origin_of(c->url, origin, sizeof(origin));
+    if (nx == NEXT_FAIL)
+        return tr_fail(eb, TR_ERR_UNAVAILABLE,
+                       "%s unreachable at %s: %s (%d attempts)", h->o.name,
+                       origin, err[0] ? err : curl_easy_strerror(rc), n);
+    if (nx == NEXT_REAUTH) {
+        c->reauth(c->prep_ctx);
+        return TR_OK;
+    }
+    char why[64];
+    if (rc == CURLE_OK)
+        snprintf(why, sizeof(why), "http %ld", r->status);
+    log_warn("%s: %s %s: %s; trying again (%d of %d)", h->o.name, c->method,
+             origin, rc == CURLE_OK ? why : curl_easy_strerror(rc), n + 1,
+             h->o.attempts);
+    blob_http_backoff(h, n + 1, rc == CURLE_OK ? &r->hdrs : NULL);
+    return TR_OK;
+}
+
 tr_err blob_http_do(struct blob_http *h, const struct blob_http_call *call,
                     struct blob_http_resp *r, struct tr_errbuf *eb)
 {
-    for (int n = 1;; n++) {
+    bool reauthed = false, again = true;
+    tr_err e = TR_OK;
+    for (int n = 1; again; n++) {
         struct xfer x = {.r = r,
                          .max_resp =
                              call->max_resp ? call->max_resp : RESP_MAX_DEFAULT,
                          .body = call->body,
-                         .body_len = call->body_len};
+                         .body_len = call->body_len,
+                         .sink = call->sink,
+                         .sink_ctx = call->sink_ctx};
         buf_reset(&r->body);
         buf_reset(&r->hdrs);
         r->status = 0;
+        if (call->sink != NULL)
+            (void)call->sink(call->sink_ctx, 0, NULL, 0);
         struct curl_slist *hdrs = NULL;
-        tr_err e = attempt_headers(call, &hdrs, eb);
+        e = attempt_headers(call, &hdrs, eb);
         if (e != TR_OK) {
             curl_slist_free_all(hdrs);
             return e;
@@ -329,19 +416,20 @@ tr_err blob_http_do(struct blob_http *h, const struct blob_http_call *call,
             curl_slist_free_all(hdrs);
             return tr_fail(eb, TR_ERR_INTERNAL, "cannot start a request");
         }
+        x.e = c;
         CURLcode rc = curl_easy_perform(c);
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
         curl_easy_cleanup(c);
         curl_slist_free_all(hdrs);
-        bool last = n >= h->o.attempts;
-        if (rc == CURLE_OK && (!blob_http_retryable(r->status) || last))
-            return TR_OK;
-        if (rc != CURLE_OK && (last || curl_fatal(rc)))
-            return tr_fail(eb, TR_ERR_UNAVAILABLE,
-                           "%s unreachable: %s (%d attempts)", h->o.name,
-                           err[0] ? err : curl_easy_strerror(rc), n);
-        blob_http_backoff(h, n + 1, rc == CURLE_OK ? &r->hdrs : NULL);
+        if (x.refused)
+            return tr_fail(eb, TR_ERR_TOO_LARGE,
+                           "%s: answer larger than expected", h->o.name);
+        enum next nx = next_step(h, call, n, rc, r->status, &reauthed);
+        e = step(h, call, nx, n, rc, err, r, &again, eb);
+        if (nx == NEXT_REAUTH)
+            n--; /* new credentials are not a retry */
     }
+    return e;
 }
 
 /* ---- streamed GET ---- */
@@ -470,12 +558,13 @@ tr_err blob_http_stream_open(struct blob_http *h,
                              struct blob_http_resp *r, struct tr_errbuf *eb)
 {
     *out = NULL;
-    for (int n = 1;; n++) {
+    bool reauthed = false, again = true;
+    tr_err e = TR_OK;
+    for (int n = 1; again; n++) {
         struct blob_http_stream *s = NULL;
-        tr_err e = stream_try(h, call, &s, eb);
+        e = stream_try(h, call, &s, eb);
         if (e != TR_OK)
             return e;
-        bool last = n >= h->o.attempts;
         bool broke = s->done && s->result != CURLE_OK;
         long st = s->own.status;
         if (!broke && st >= 200 && st <= 299) {
@@ -485,7 +574,9 @@ tr_err blob_http_stream_open(struct blob_http *h,
             *out = s;
             return TR_OK;
         }
-        if (!broke && (!blob_http_retryable(st) || last)) {
+        CURLcode rc = broke ? s->result : CURLE_OK;
+        enum next nx = next_step(h, call, n, rc, st, &reauthed);
+        if (nx == NEXT_DONE) {
             /* an error answer: let it finish to keep its body */
             pump(s, UNTIL_DONE);
             r->status = st;
@@ -493,23 +584,13 @@ tr_err blob_http_stream_open(struct blob_http *h,
             buf_reset(&r->body);
             (void)buf_append(&r->hdrs, s->own.hdrs.data, s->own.hdrs.len);
             (void)buf_append(&r->body, s->own.body.data, s->own.body.len);
-            stream_free(s);
-            return TR_OK;
         }
-        if (broke && (last || curl_fatal(s->result))) {
-            e = tr_fail(eb, TR_ERR_UNAVAILABLE,
-                        "%s unreachable: %s (%d attempts)", h->o.name,
-                        s->err[0] ? s->err : curl_easy_strerror(s->result), n);
-            stream_free(s);
-            return e;
-        }
-        struct buf keep;
-        buf_init(&keep, HDRS_MAX);
-        (void)buf_append(&keep, s->own.hdrs.data, s->own.hdrs.len);
+        e = step(h, call, nx, n, rc, s->err, &s->own, &again, eb);
+        if (nx == NEXT_REAUTH)
+            n--;
         stream_free(s);
-        blob_http_backoff(h, n + 1, broke ? NULL : &keep);
-        buf_free(&keep);
     }
+    return e;
 }
 
 tr_err blob_http_stream_read(struct blob_http_stream *s, void *buf, size_t n,

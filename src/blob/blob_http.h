@@ -2,12 +2,22 @@
  * blob_http.h - the libcurl client the remote blob backends share (S3,
  * GCS, Azure): one request with retries, and a streamed GET.
  *
- * Retries: an attempt that fails at the transport (connection refused or
- * reset, timeout) or answers 429, 500, 502, 503 or 504 is tried again,
- * up to opts.attempts in all, after an exponential backoff with jitter
- * (Retry-After honoured, capped).  Request bodies are in memory so any
- * attempt can resend them; callers sign each attempt afresh through a
- * prep callback.  Connections are kept alive and shared between threads
+ * This is the one request/retry/backoff loop of every remote backend;
+ * what differs between services is policy, passed in:
+ *   - which answers are worth another attempt (opts.retryable; the
+ *     default is 429, 500, 502, 503 and 504);
+ *   - how an attempt is signed (call.prep, run before every attempt, so
+ *     a signature carrying the time is made afresh);
+ *   - whether a 401 means "credentials expired" (call.reauth: dropped,
+ *     signed again, tried once more without counting an attempt);
+ *   - where an answer's body goes (call.sink, else resp.body).
+ * An attempt that fails at the transport (connection refused or reset,
+ * timeout) or answers a retryable status is tried again, up to
+ * opts.attempts in all, after an exponential backoff with jitter
+ * (Retry-After honoured, capped); each retry is logged as a warning
+ * naming the host, never the path or query (an upload session URL is a
+ * bearer capability).  Request bodies are in memory so any attempt can
+ * resend them.  Connections are kept alive and shared between threads
  * through one curl share handle per client.
  *
  * Thread safety: a client may be used from any number of threads at
@@ -34,6 +44,9 @@ struct blob_http_opts {
     long connect_timeout_ms; /* default 10000 */
     long stall_s;            /* no byte for this long fails (default 60) */
     const char *name;        /* for messages: "s3", "gcs", "azure" */
+    /* Whether an answer with this status is worth another attempt
+     * (NULL: blob_http_retryable). */
+    bool (*retryable)(long status);
 };
 
 struct blob_http;
@@ -48,6 +61,13 @@ void blob_http_free(struct blob_http *h);
 typedef tr_err (*blob_http_prep)(void *ctx, struct curl_slist **hdrs,
                                  struct tr_errbuf *eb);
 
+/* Where an answer's body goes when a call names a sink: called with
+ * data NULL before each attempt (start over), then with the body's
+ * bytes as they come and the answer's status.  Returning false fails the
+ * request with TR_ERR_TOO_LARGE (no retry). */
+typedef bool (*blob_http_sink)(void *ctx, long status, const char *data,
+                               size_t n);
+
 struct blob_http_call {
     const char *method; /* GET, HEAD, PUT, POST, DELETE */
     const char *url;
@@ -55,6 +75,14 @@ struct blob_http_call {
     size_t body_len;
     blob_http_prep prep; /* may be NULL */
     void *prep_ctx;
+    /* Called with prep_ctx the first time an attempt is answered 401:
+     * forgets the cached credentials, so that the next attempt's prep
+     * fetches new ones; that attempt is not counted.  NULL: a 401 is
+     * an answer like any other. */
+    void (*reauth)(void *prep_ctx);
+    blob_http_sink sink; /* NULL: the body goes to resp.body (a
+                            stream's body is read, never sunk) */
+    void *sink_ctx;
     size_t max_resp; /* response body kept up to this (0: 1 MiB) */
 };
 
@@ -70,7 +98,8 @@ void blob_http_resp_free(struct blob_http_resp *r);
 /* Runs call with retries.  TR_OK once a response arrives that is not to
  * be retried, or the last attempt's response (any status: the caller
  * maps it); TR_ERR_UNAVAILABLE when the last attempt failed at the
- * transport, with the reason in eb. */
+ * transport, with the reason in eb; TR_ERR_TOO_LARGE when the sink
+ * refused the body; a prep's error as it is. */
 tr_err blob_http_do(struct blob_http *h, const struct blob_http_call *call,
                     struct blob_http_resp *r, struct tr_errbuf *eb);
 
@@ -84,7 +113,7 @@ bool blob_http_header(const struct buf *hdrs, const char *name, char *out,
  * values (S3) and GCS's path segments and query values want. */
 tr_err blob_http_escape(struct buf *b, const char *s, bool keep_slash);
 
-/* Whether an answer with this status is worth another attempt. */
+/* The default retry policy: 429, 500, 502, 503, 504. */
 bool blob_http_retryable(long status);
 
 /* Sleeps the backoff before attempt number next (2 for the first retry),

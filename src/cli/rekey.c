@@ -13,16 +13,26 @@
  *     new key is opened and sealed again, and written back only if the
  *     column still holds the old text (UPDATE ... WHERE col = old), so a
  *     node writing the same row meanwhile wins;
- *   - every object of the filesystem blob store whose header names
- *     another key is decrypted and sealed again as it is read (a pipe
- *     between a reader thread and the sealer: the plaintext never touches
- *     the disk and memory stays two chunks), then put in place through
- *     the backend's put_file, unless the object changed meanwhile.
+ *   - every object of the blob store, whatever its backend (file, S3,
+ *     GCS, Azure: walked with blob_list()), whose header names another
+ *     key is decrypted and sealed again as it is read, and streamed back
+ *     under the same key through the backend's put_stream: the plaintext
+ *     never touches the disk and memory stays a chunk of the sealer plus
+ *     one upload part of the backend.  Before the last sealed byte goes
+ *     to the backend (so before it commits the object) the stored
+ *     object's size and header are read again; if a node wrote it
+ *     meanwhile (every seal wraps a fresh data key, so its header
+ *     differs) or removed it, the put is failed and leaves nothing new.
+ *     What remains is the short span of the backend's commit itself
+ *     (a rename, a last part, a block list): the backends have no
+ *     conditional put, so a node writing the same key in that span may
+ *     be overwritten by the old contents under the new key.
  *
  * The envelope and object formats bind the wrapped data key into the
  * associated data of the payload's encryption, so "rewrapping" a data key
  * means sealing the payload again under a fresh data key: a full
- * streaming copy of each object.
+ * streaming copy of each object (read once, written once, over the
+ * network for a remote store).
  *
  * Each item is skipped when it is already under the new key (its latest
  * version, for Vault), so an interrupted run is resumed by running it
@@ -33,15 +43,12 @@
  * --to vault is safe while the nodes run, once they run with the vault
  * settings and still hold the key file (they then write under Vault and
  * read both).  --to file is for stopped nodes: running ones would keep
- * writing under Vault.  The blob part needs the filesystem backend (the
- * only one that can list its objects today).
+ * writing under Vault.
  *
  * SPDX-License-Identifier: MPL-2.0
  */
 #include <curl/curl.h>
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <openssl/crypto.h>
 #include <pthread.h>
@@ -52,9 +59,9 @@
 #include <unistd.h>
 
 #include "blob/blob.h"
-#include "core/file.h"
 #include "cli/cli.h"
 #include "core/config.h"
+#include "core/fault.h"
 #include "core/log.h"
 #include "crypto/digest.h"
 #include "crypto/envelope.h"
@@ -77,7 +84,6 @@ struct rekey {
     struct keyring *keys; /* the new key, holding the old one */
     struct db *db;
     struct blob *blob;
-    char blob_root[PATH_MAX]; /* "" unless a filesystem store */
     struct counts db_n, blob_n;
 };
 
@@ -210,31 +216,65 @@ static tr_err rekey_db(struct rekey *r, struct tr_errbuf *eb)
 
 /* ---- blob objects ----------------------------------------------------- */
 
-/* The key id and wrapped key of a sealed object's header (raw, from the
- * file); false when the object is not sealed or the header is short. */
-static bool read_header(const char *path, char *id, unsigned char *w,
-                        size_t *wlen)
+/* What identifies one write of a stored object: its stored size and, when
+ * sealed, the key id and wrapped data key of its header.  Every seal
+ * wraps a fresh random data key, so an object written again by a node
+ * meanwhile has another header even at the same size. */
+struct obj_head {
+    bool sealed;
+    uint64_t size;
+    char id[KEYS_ID_MAX + 1];
+    unsigned char w[KEYS_WRAP_MAX];
+    size_t wlen;
+};
+
+#define HEAD_MAX (SEALED_MAGIC_LEN + 1 + KEYS_ID_MAX + 2 + KEYS_WRAP_MAX)
+
+/* Parses the first n stored bytes of an object into h (sealed false when
+ * it is in the clear or the header is short). */
+static void parse_head(const unsigned char *p, size_t n, struct obj_head *h)
 {
-    unsigned char h[SEALED_MAGIC_LEN + 1 + KEYS_ID_MAX + 2 + KEYS_WRAP_MAX];
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return false;
-    ssize_t n = pread(fd, h, sizeof(h), 0);
-    close(fd);
-    if (n < SEALED_MAGIC_LEN + 1 || !sealed_is(h, (size_t)n))
-        return false;
-    size_t idlen = h[SEALED_MAGIC_LEN], off = SEALED_MAGIC_LEN + 1;
-    if (idlen == 0 || idlen > KEYS_ID_MAX || (size_t)n < off + idlen + 2)
-        return false;
-    memcpy(id, h + off, idlen);
-    id[idlen] = '\0';
+    h->sealed = false;
+    if (n < SEALED_MAGIC_LEN + 1 || !sealed_is(p, n))
+        return;
+    size_t idlen = p[SEALED_MAGIC_LEN], off = SEALED_MAGIC_LEN + 1;
+    if (idlen == 0 || idlen > KEYS_ID_MAX || n < off + idlen + 2)
+        return;
+    memcpy(h->id, p + off, idlen);
+    h->id[idlen] = '\0';
     off += idlen;
-    *wlen = (size_t)h[off] << 8 | h[off + 1];
+    h->wlen = (size_t)p[off] << 8 | p[off + 1];
     off += 2;
-    if (*wlen == 0 || *wlen > KEYS_WRAP_MAX || (size_t)n < off + *wlen)
-        return false;
-    memcpy(w, h + off, *wlen);
-    return true;
+    if (h->wlen == 0 || h->wlen > KEYS_WRAP_MAX || n < off + h->wlen)
+        return;
+    memcpy(h->w, p + off, h->wlen);
+    h->sealed = true;
+}
+
+/* The stored size and header of key, read raw through the backend (one
+ * small ranged read on a remote store). */
+static tr_err read_head(struct blob *b, const char *key, struct obj_head *h,
+                        struct tr_errbuf *eb)
+{
+    struct blob_obj *o = NULL;
+    unsigned char p[HEAD_MAX];
+    size_t got = 0;
+    tr_err e = b->ops->open(b, key, &o, &h->size, eb);
+    if (e != TR_OK)
+        return e;
+    size_t want = h->size < sizeof(p) ? (size_t)h->size : sizeof(p);
+    e = b->ops->read(o, p, want, 0, &got, eb);
+    b->ops->obj_close(o);
+    if (e == TR_OK)
+        parse_head(p, got, h);
+    return e;
+}
+
+static bool same_head(const struct obj_head *a, const struct obj_head *b)
+{
+    return a->sealed == b->sealed && a->size == b->size &&
+           (!a->sealed || (strcmp(a->id, b->id) == 0 && a->wlen == b->wlen &&
+                           memcmp(a->w, b->w, a->wlen) == 0));
 }
 
 /* The object's plaintext, read in order: the source the sealer pulls. */
@@ -253,106 +293,105 @@ static tr_err plain_read(void *ctx, void *buf, size_t n, size_t *got,
     return e;
 }
 
-/* Seals the object at key again into a new file of the tmp dir; the
- * plaintext passes through memory a chunk at a time, never the disk. */
-static tr_err reseal(struct rekey *r, const char *key, char *tmp, size_t n,
-                     struct tr_errbuf *eb)
+/* The sealed bytes the backend's put_stream pulls.  Before the last of
+ * them is handed over (so before the backend can commit the object) the
+ * stored object's header is read again: if a node wrote it meanwhile,
+ * the put is failed and nothing new becomes visible. */
+struct reseal_src {
+    struct blob *b;
+    const char *key;
+    const struct obj_head *was;
+    struct sealed_sealer *s;
+    uint64_t left; /* sealed bytes not yet handed over */
+    bool raced;
+};
+
+static tr_err reseal_read(void *ctx, void *buf, size_t n, size_t *got,
+                          struct tr_errbuf *eb)
 {
-    struct plain_src ps = {0};
-    uint64_t size = 0, sealed_len = 0;
-    tr_err e = blob_reader_open(r->blob, key, &ps.rd, &size, eb);
-    if (e != TR_OK)
+    struct reseal_src *rs = ctx;
+    tr_err e = sealed_sealer_read(rs->s, buf, n, got, eb);
+    if (e != TR_OK || *got == 0 || *got > rs->left)
         return e;
-    snprintf(tmp, n, "%s/rekey-XXXXXX", r->blob->tmp_dir);
-    int out = mkostemp(tmp, O_CLOEXEC);
-    if (out < 0) {
-        blob_reader_close(ps.rd);
-        return tr_fail(eb, TR_ERR_IO, "cannot make a temp file: %s",
-                       strerror(errno));
+    rs->left -= *got;
+    if (rs->left > 0)
+        return TR_OK;
+    if (fault_hit("rekey.check"))
+        return tr_fail(eb, TR_ERR_IO, "injected fault");
+    struct obj_head now = {0};
+    e = read_head(rs->b, rs->key, &now, eb);
+    if (e == TR_ERR_NOT_FOUND || (e == TR_OK && !same_head(rs->was, &now))) {
+        rs->raced = true;
+        e = tr_fail(eb, TR_ERR_CONFLICT, "changed meanwhile");
     }
-    struct sealed_sealer *s = NULL;
-    e = sealed_sealer_open(r->keys, size, plain_read, &ps, &s, &sealed_len, eb);
-    static unsigned char buf[SEALED_CHUNK];
-    while (e == TR_OK) {
-        size_t got = 0;
-        e = sealed_sealer_read(s, buf, sizeof(buf), &got, eb);
-        if (e != TR_OK || got == 0)
-            break;
-        e = file_write_exact(out, buf, got, eb);
-    }
-    sealed_sealer_close(s);
-    if (e == TR_OK && fsync(out) != 0)
-        e = tr_fail(eb, TR_ERR_IO, "cannot sync %s", tmp);
-    close(out);
-    blob_reader_close(ps.rd);
-    if (e != TR_OK)
-        unlink(tmp);
     return e;
 }
 
-static void rekey_object(struct rekey *r, const char *path, const char *key)
+/* Seals the object at key again under the new key and streams it back
+ * through the backend's put_stream: the plaintext passes through memory
+ * a chunk at a time, never the disk, and the backend holds one part.
+ * *raced is set when a node wrote or removed the object meanwhile. */
+static tr_err reseal(struct rekey *r, const char *key,
+                     const struct obj_head *was, bool *raced,
+                     struct tr_errbuf *eb)
 {
-    char id[KEYS_ID_MAX + 1], id2[KEYS_ID_MAX + 1];
-    unsigned char w[KEYS_WRAP_MAX], w2[KEYS_WRAP_MAX];
-    size_t wlen = 0, wlen2 = 0;
-    if (!read_header(path, id, w, &wlen) ||
-        keys_is_current(r->keys, id, w, wlen)) {
-        r->blob_n.current++; /* in the clear, or already done */
-        return;
+    struct plain_src ps = {0};
+    struct reseal_src rs = {.b = r->blob, .key = key, .was = was};
+    uint64_t size = 0;
+    tr_err e = blob_reader_open(r->blob, key, &ps.rd, &size, eb);
+    if (e == TR_OK)
+        e = sealed_sealer_open(r->keys, size, plain_read, &ps, &rs.s, &rs.left,
+                               eb);
+    if (e == TR_OK)
+        e = r->blob->ops->put_stream(r->blob, key, rs.left, reseal_read, &rs,
+                                     eb);
+    sealed_sealer_close(rs.s);
+    blob_reader_close(ps.rd);
+    *raced = rs.raced;
+    if (e != TR_OK && !rs.raced) {
+        /* a read that failed because the object was replaced under it
+         * (remote backends read one version only) is a race too */
+        struct obj_head now = {0};
+        struct tr_errbuf ignored;
+        tr_err h = read_head(r->blob, key, &now, &ignored);
+        *raced = h == TR_ERR_NOT_FOUND || (h == TR_OK && !same_head(was, &now));
     }
-    char tmp[PATH_MAX];
-    struct tr_errbuf eb = {{0}};
-    tr_err e = reseal(r, key, tmp, sizeof(tmp), &eb);
-    if (e != TR_OK) {
-        log_error("rekey: object %s: %s", key, eb.msg);
-        r->blob_n.failed++;
-        return;
-    }
-    /* written again by a node meanwhile: its copy is under the new key */
-    if (!read_header(path, id2, w2, &wlen2) || strcmp(id, id2) != 0 ||
-        wlen != wlen2 || memcmp(w, w2, wlen) != 0) {
-        unlink(tmp);
-        r->blob_n.raced++;
-        return;
-    }
-    e = r->blob->ops->put_file(r->blob, key, tmp, &eb);
-    if (e != TR_OK) {
-        unlink(tmp);
-        log_error("rekey: object %s: %s", key, eb.msg);
-        r->blob_n.failed++;
-        return;
-    }
-    r->blob_n.done++;
+    return e;
 }
 
-/* Every file under dir (rel: its key prefix). */
-static void walk(struct rekey *r, const char *dir, const char *rel)
+/* blob_list callback: one object, sealed again unless already under the
+ * new key.  Failures are counted, not returned: the others still go. */
+static tr_err rekey_object(void *ctx, const char *key, uint64_t size,
+                           int64_t mtime, struct tr_errbuf *eb)
 {
-    DIR *d = opendir(dir);
-    if (d == NULL) {
-        if (errno != ENOENT) {
-            log_error("rekey: cannot list %s: %s", dir, strerror(errno));
-            r->blob_n.failed++;
-        }
-        return;
+    (void)size;
+    (void)mtime;
+    (void)eb;
+    struct rekey *r = ctx;
+    struct obj_head was = {0};
+    struct tr_errbuf mine = {{0}};
+    bool raced = false;
+    tr_err e = read_head(r->blob, key, &was, &mine);
+    if (e == TR_ERR_NOT_FOUND) {
+        r->blob_n.raced++; /* removed since it was listed */
+        return TR_OK;
     }
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        if (de->d_name[0] == '.')
-            continue;
-        char path[PATH_MAX], key[PATH_MAX];
-        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-        snprintf(key, sizeof(key), "%s%s%s", rel, rel[0] ? "/" : "",
-                 de->d_name);
-        struct stat st;
-        if (lstat(path, &st) != 0)
-            continue;
-        if (S_ISDIR(st.st_mode))
-            walk(r, path, key);
-        else if (S_ISREG(st.st_mode) && blob_valid_key(key))
-            rekey_object(r, path, key);
+    if (e == TR_OK &&
+        (!was.sealed || keys_is_current(r->keys, was.id, was.w, was.wlen))) {
+        r->blob_n.current++; /* in the clear, or already done */
+        return TR_OK;
     }
-    closedir(d);
+    if (e == TR_OK)
+        e = reseal(r, key, &was, &raced, &mine);
+    if (e == TR_OK) {
+        r->blob_n.done++;
+    } else if (raced) {
+        r->blob_n.raced++; /* its new copy is the node's, under its key */
+    } else {
+        log_error("rekey: object %s: %s", key, tr_errbuf_msg(&mine, e));
+        r->blob_n.failed++;
+    }
+    return TR_OK;
 }
 
 /* ---- the command ------------------------------------------------------ */
@@ -405,16 +444,19 @@ static tr_err open_all(struct rekey *r, const struct cfg *c, bool to_vault,
     }
     if (e != TR_OK)
         return e;
-    const char *u = c->blob_url;
-    if (u[0] == '\0')
-        snprintf(r->blob_root, sizeof(r->blob_root), "%s/blobs", c->data_dir);
-    else if (strncmp(u, "file://", 7) == 0)
-        snprintf(r->blob_root, sizeof(r->blob_root), "%s", u + 7);
-    else
-        return tr_fail(eb, TR_ERR_UNSUPPORTED,
-                       "rekey can list the objects of a file:// blob store "
-                       "only");
-    e = blob_open_fs(r->blob_root, &r->blob, eb);
+    /* the nodes' store, as they open it (node.c): --blob-url, else
+     * DATA/blobs */
+    char spool[PATH_MAX];
+    snprintf(spool, sizeof(spool), "%s/spool", c->data_dir);
+    if (mkdir(spool, 0700) != 0 && errno != EEXIST)
+        return tr_fail(eb, TR_ERR_IO, "cannot create %s: %s", spool,
+                       strerror(errno));
+    if (c->blob_url[0] != '\0') {
+        e = blob_open_url(c->blob_url, spool, &r->blob, eb);
+    } else {
+        snprintf(path, sizeof(path), "%s/blobs", c->data_dir);
+        e = blob_open_fs(path, &r->blob, eb);
+    }
     if (e == TR_OK)
         blob_set_keys(r->blob, r->keys);
     return e;
@@ -454,6 +496,13 @@ int cli_rekey(int argc, char **argv)
     struct rekey r = {0};
     curl_global_init(CURL_GLOBAL_DEFAULT);
     tr_err e = cfg_load(&c, n, args, &eb);
+    const char *fault = getenv("TERRACE_FAULT"); /* tests only: fault.h */
+    if (e == TR_OK && fault != NULL && fault[0] != '\0') {
+        if (fault_arm_spec(fault))
+            log_warn("fault injection armed: %s", fault);
+        else
+            e = tr_fail(&eb, TR_ERR_CONFIG, "TERRACE_FAULT must be site:n");
+    }
     free(args);
     if (e == TR_OK && to_vault && c.vault_addr[0] == '\0')
         e = tr_fail(&eb, TR_ERR_CONFIG,
@@ -464,16 +513,22 @@ int cli_rekey(int argc, char **argv)
     if (e == TR_OK)
         e = rekey_db(&r, &eb);
     if (e == TR_OK) {
-        char objects[PATH_MAX + 16];
-        snprintf(objects, sizeof(objects), "%s/objects", r.blob_root);
-        walk(&r, objects, "");
+        tr_err le = blob_list(r.blob, "", rekey_object, &r, &eb);
         print_counts("database values", &r.db_n);
         print_counts("blob objects", &r.blob_n);
-        if (r.db_n.failed + r.blob_n.failed > 0)
+        if (le != TR_OK) {
+            char why[sizeof(eb.msg)];
+            snprintf(why, sizeof(why), "%s", tr_errbuf_msg(&eb, le));
+            e = tr_fail(&eb, le,
+                        "cannot list the blob store: %s; nothing was lost: "
+                        "run it again once fixed",
+                        why);
+        } else if (r.db_n.failed + r.blob_n.failed > 0) {
             e = tr_fail(&eb, TR_ERR_CRYPTO,
                         "%ld items could not be sealed again (see above); "
                         "nothing was lost: run it again once fixed",
                         r.db_n.failed + r.blob_n.failed);
+        }
     }
     if (e == TR_OK) {
         struct arena *a = arena_new();

@@ -14,10 +14,13 @@
  * (an object was stored but its caller has not yet recorded it: blob.c
  * answers TR_ERR_IO as if the write's acknowledgement was lost),
  * "run.trigger" (an apply was recorded and its run triggers have not
- * fired yet: the firing stops there, left to the reaper's sweep).
+ * fired yet: the firing stops there, left to the reaper's sweep),
+ * "rekey.check" (terrace admin rekey is about to hand an object's last
+ * sealed bytes to the backend: TR_ERR_IO, so the put is abandoned).
  *
  * A daemon under test is armed from its environment: TERRACE_FAULT=
- * "site:n" (read once by terraced at start, logged as a warning), so
+ * "site:n" (read once by terraced, and by terrace admin rekey, at start;
+ * logged as a warning), so
  * API tests can make a real request fail the way a real failure would.
  * "site:n:kill" kills the process with SIGKILL at that call instead, for
  * crash tests (a crash between two steps at an exact point).

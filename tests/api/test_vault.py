@@ -4,11 +4,15 @@ tests skip without it): a primary started with the key file is moved to
 Vault by `terrace admin rekey --to vault` while it runs, everything it
 stored reads back the same with the key file gone, a second rekey finds
 nothing to do, and a node refuses to start when its Vault cannot be
-reached or when it lacks the key the data is sealed under."""
+reached or when it lacks the key the data is sealed under.  The rekey
+runs again with the node's blobs on each remote backend that
+run_vault.sh starts (TERRACE_TEST_REKEY_BLOBS: S3, GCS, Azure), with an
+object large enough to go up in several parts."""
 import base64
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 
@@ -34,6 +38,14 @@ def vault_env():
     return {"VAULT_TOKEN": TOKEN}
 
 
+def remote_blobs():
+    """[(name, blob URL, environment)] of the remote stores run_vault.sh
+    started, or []."""
+    spec = os.environ.get("TERRACE_TEST_REKEY_BLOBS")
+    return [(b["name"], b["url"], b["env"]) for b in json.loads(spec)] \
+        if spec else []
+
+
 def backend():
     return os.environ.get("TERRACE_TEST_BACKEND", "pg")
 
@@ -57,11 +69,27 @@ def sealed_values(d):
     return [r.split(":")[1] for r in rows]
 
 
+def blob_url(d):
+    """The node's --blob-url, or None (its data dir)."""
+    a = d.extra_args
+    return a[a.index("--blob-url") + 1] if "--blob-url" in a else None
+
+
 def object_key_ids(d):
-    """The key id in the header of every stored object."""
+    """The key id in the header of every stored object, read from the
+    store itself: a remote one is copied raw to a directory first."""
+    root = os.path.join(d.data_dir, "blobs")
+    if blob_url(d):
+        root = os.path.join(d.tmp, "snapshot-%s" % unique("s"))
+        args = [os.path.join(BUILD, "terrace"), "admin", "blob", "copy",
+                "--to", "file://" + root, "--data-dir", d.data_dir,
+                "--blob-url", blob_url(d)]
+        r = subprocess.run(args, capture_output=True, text=True,
+                           env=dict(os.environ, **(d.env or {})),
+                           timeout=120)
+        assert r.returncode == 0, r.stderr + r.stdout
     ids = []
-    root = os.path.join(d.data_dir, "blobs", "objects")
-    for dirpath, _, files in os.walk(root):
+    for dirpath, _, files in os.walk(os.path.join(root, "objects")):
         for f in files:
             with open(os.path.join(dirpath, f), "rb") as fh:
                 h = fh.read(80)
@@ -70,21 +98,32 @@ def object_key_ids(d):
     return ids
 
 
-def rekey(d, *extra):
+def rekey(d, *extra, fault=None):
     args = [os.path.join(BUILD, "terrace"), "admin", "rekey", "--to",
             "vault", "--data-dir", d.data_dir] + vault_args() + list(extra)
     if d.backend == "pg":
         args += ["--role", "primary", "--database-url", d.conninfo]
-    return subprocess.run(args, capture_output=True, text=True,
-                          env=dict(os.environ, **vault_env()), timeout=120)
+    if blob_url(d):
+        args += ["--blob-url", blob_url(d)]
+    env = dict(os.environ)
+    env.update(d.env or {})
+    env.update(vault_env())
+    if fault:
+        env["TERRACE_FAULT"] = fault
+    return subprocess.run(args, capture_output=True, text=True, env=env,
+                          timeout=300)
 
 
-def state_file(serial):
+def state_file(serial, pad=0):
     doc = {"version": 4, "terraform_version": "1.6.2", "serial": serial,
            "lineage": LINEAGE,
            "outputs": {"pw": {"value": "hunter2-%d" % serial,
                               "type": "string", "sensitive": True}},
            "resources": [], "check_results": None}
+    if pad:
+        # incompressible text: a sealed object of several upload parts
+        doc["outputs"]["pad"] = {"value": base64.b64encode(
+            os.urandom(pad * 3 // 4)).decode(), "type": "string"}
     return (json.dumps(doc, indent=2) + "\n").encode()
 
 
@@ -99,8 +138,8 @@ def workspace(c):
     return r.json["data"]["id"]
 
 
-def put_state(c, ws, serial):
-    st = state_file(serial)
+def put_state(c, ws, serial, pad=0):
+    st = state_file(serial, pad)
     assert c.post("%s/workspaces/%s/actions/lock" % (API, ws),
                   {}).status == 200
     r = c.post("%s/workspaces/%s/state-versions" % (API, ws), {"data": {
@@ -134,61 +173,91 @@ def read_back(d, svs):
         assert got.status == 200 and got.body == st, got
         r = c.get("%s/state-versions/%s/outputs" % (API, sv))
         assert r.status == 200, r
-        out = r.json["data"][0]
+        out = [o for o in r.json["data"]
+               if o["attributes"]["name"] == "pw"][0]
         r = c.get("%s/state-version-outputs/%s" % (API, out["id"]))
         assert r.status == 200, r
         want = json.loads(st)["outputs"]["pw"]["value"]
         assert r.json["data"]["attributes"]["value"] == want, r
 
 
+def rekey_file_to_vault(d, pad=0, blob_env=None):
+    """Fills d under the key file, moves it to Vault with rekey while it
+    runs, checks every value and object, and leaves d running on Vault
+    alone (its key file removed)."""
+    d.start()
+    c = d.client()
+    ws = workspace(c)
+    svs = [put_state(c, ws, 1, pad)]
+    put_var(c, ws, "old_secret", "s3cret-old")
+    local = [k for k in sealed_values(d)]
+    assert local and all(k.startswith("local-") for k in local)
+    assert object_key_ids(d) and \
+        all(k.startswith("local-") for k in object_key_ids(d))
+
+    # restarted with Vault and still the key file: reads the old,
+    # writes under Vault
+    d.stop()
+    d.extra_args += vault_args()
+    d.env = dict(blob_env or {}, **vault_env())
+    d.start()
+    read_back(d, svs)
+    svs.append(put_state(c, ws, 2))
+    put_var(c, ws, "new_secret", "s3cret-new")
+    ids = sealed_values(d)
+    assert any(k.startswith("vault-terrace-") for k in ids)
+    assert any(k.startswith("local-") for k in ids)
+
+    # the put of the first object is abandoned at its last bytes: that
+    # object stays as it was, still read; the run fails, saying so
+    objs = len(object_key_ids(d))
+    r = rekey(d, fault="rekey.check:1")
+    assert r.returncode == 1, r.stderr + r.stdout
+    assert re.search(r"blob objects: \d+ sealed again, \d+ already under "
+                     r"the new key, 0 changed meanwhile by a node, 1 failed",
+                     r.stdout), r.stdout
+    assert "run it again" in r.stderr, r.stderr
+    ids = object_key_ids(d)
+    assert len(ids) == objs, ids
+    assert sum(k.startswith("local-") for k in ids) >= 1, ids
+    read_back(d, svs)
+    # killed in the middle of an object: nothing half-written is seen
+    r = rekey(d, fault="rekey.check:1:kill")
+    assert r.returncode == -9, r.stderr + r.stdout
+    assert len(object_key_ids(d)) == objs
+    read_back(d, svs)
+
+    # rekey while it runs: finishes what the runs above left
+    r = rekey(d)
+    assert r.returncode == 0, r.stderr + r.stdout
+    assert "installation key is now vault-terrace-" in r.stdout, r.stdout
+    m = re.search(r"blob objects: (\d+) sealed again, \d+ already under "
+                  r"the new key, \d+ changed meanwhile by a node, 0 failed",
+                  r.stdout)
+    assert m and int(m.group(1)) >= 1, r.stdout
+    ids = sealed_values(d)
+    assert ids and all(k.startswith("vault-terrace-") for k in ids), ids
+    objs = object_key_ids(d)
+    assert objs and all(k.startswith("vault-terrace-") for k in objs)
+    read_back(d, svs)
+
+    # a second run: nothing left to do
+    r = rekey(d)
+    assert r.returncode == 0, r.stderr
+    assert "database values: 0 sealed again" in r.stdout, r.stdout
+    assert "blob objects: 0 sealed again" in r.stdout, r.stdout
+
+    # the key file is no longer needed
+    d.stop()
+    os.unlink(os.path.join(d.data_dir, "kek"))
+    d.start()
+    read_back(d, svs)
+
+
 def test_rekey_file_to_vault(tmp_path):
     d = Daemon(backend=backend(), extra_args=["--executors", "0"])
     try:
-        d.start()
-        c = d.client()
-        ws = workspace(c)
-        svs = [put_state(c, ws, 1)]
-        put_var(c, ws, "old_secret", "s3cret-old")
-        local = [k for k in sealed_values(d)]
-        assert local and all(k.startswith("local-") for k in local)
-        assert object_key_ids(d) and \
-            all(k.startswith("local-") for k in object_key_ids(d))
-
-        # restarted with Vault and still the key file: reads the old,
-        # writes under Vault
-        d.stop()
-        d.extra_args += vault_args()
-        d.env = vault_env()
-        d.start()
-        read_back(d, svs)
-        svs.append(put_state(c, ws, 2))
-        put_var(c, ws, "new_secret", "s3cret-new")
-        ids = sealed_values(d)
-        assert any(k.startswith("vault-terrace-") for k in ids)
-        assert any(k.startswith("local-") for k in ids)
-
-        # rekey while it runs
-        r = rekey(d)
-        assert r.returncode == 0, r.stderr + r.stdout
-        assert "installation key is now vault-terrace-" in r.stdout, r.stdout
-        ids = sealed_values(d)
-        assert ids and all(k.startswith("vault-terrace-") for k in ids), ids
-        objs = object_key_ids(d)
-        assert objs and all(k.startswith("vault-terrace-") for k in objs)
-        read_back(d, svs)
-
-        # a second run: nothing left to do
-        r = rekey(d)
-        assert r.returncode == 0, r.stderr
-        assert "database values: 0 sealed again" in r.stdout, r.stdout
-        assert "blob objects: 0 sealed again" in r.stdout, r.stdout
-
-        # the key file is no longer needed
-        d.stop()
-        os.unlink(os.path.join(d.data_dir, "kek"))
-        d.start()
-        read_back(d, svs)
-
+        rekey_file_to_vault(d)
         # a node without the vault settings is refused, saying why
         d.stop()
         d.extra_args = ["--executors", "0"]
@@ -228,5 +297,19 @@ def test_vault_missing_key_is_refused():
         with pytest.raises(RuntimeError) as ei:
             d.start()
         assert "no transit key no-such-key" in str(ei.value)
+    finally:
+        d.close()
+
+
+@pytest.mark.parametrize("name,url,env", remote_blobs() or [
+    pytest.param(None, None, None, marks=pytest.mark.skip(
+        reason="no remote blob stores (run_vault.sh starts them)"))])
+def test_rekey_remote_blob_store(name, url, env):
+    """The same move with the node's objects on S3, GCS or Azure: every
+    object, a 12 MiB one too, is streamed back sealed under Vault."""
+    d = Daemon(backend=backend(),
+               extra_args=["--executors", "0", "--blob-url", url], env=env)
+    try:
+        rekey_file_to_vault(d, pad=12 << 20, blob_env=env)
     finally:
         d.close()
