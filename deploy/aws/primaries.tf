@@ -20,6 +20,9 @@ resource "aws_instance" "primary" {
   vpc_security_group_ids = [aws_security_group.node.id]
   iam_instance_profile   = aws_iam_instance_profile.primary.name
   user_data_base64       = base64gzip(local.primary_user_data[count.index])
+  # user data runs once: new settings (a package, the demo switch) make
+  # a new instance
+  user_data_replace_on_change = true
 
   metadata_options {
     http_tokens                 = "required"

@@ -53,6 +53,14 @@ resource "aws_autoscaling_group" "secondary" {
     id      = aws_launch_template.secondary[0].id
     version = aws_launch_template.secondary[0].latest_version
   }
+  # a new launch template (package, settings) replaces the instances a
+  # few at a time, each drained through the hook
+  instance_refresh {
+    strategy = "Rolling"
+    preferences {
+      min_healthy_percentage = 50
+    }
+  }
   initial_lifecycle_hook {
     name                 = local.hook_name
     lifecycle_transition = "autoscaling:EC2_INSTANCE_TERMINATING"

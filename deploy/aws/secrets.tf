@@ -14,8 +14,8 @@ resource "random_password" "admin_token" {
   special = false
 }
 
-# the key-encryption key: 32 bytes, written as 64 hex digits (unused
-# with Vault)
+# the key-encryption key of the primaries: 32 bytes, written as 64 hex
+# digits; with Vault too, so data sealed before a rekey stays readable
 resource "random_id" "kek" {
   byte_length = 32
 }
@@ -26,7 +26,7 @@ locals {
     var.postgresql_address, var.postgresql_database,
   var.postgresql_extra_params == "" ? "" : "?${var.postgresql_extra_params}")
   primary_secrets = {
-    kek                   = var.vault_addr == "" && var.external_services ? random_id.kek.hex : ""
+    kek                   = var.external_services ? random_id.kek.hex : ""
     database_url          = var.external_services ? local.database_url : ""
     aws_secret_access_key = var.s3_secret_access_key
     vault_token           = var.vault_token

@@ -169,7 +169,7 @@ variable "s3_secret_access_key" {
 variable "vault_addr" {
   type        = string
   default     = ""
-  description = "Vault holding the key-encryption key (transit engine), https://HOST:8200. Empty: a key file the module generates, kept in Secrets Manager."
+  description = "Vault holding the key-encryption key (transit engine), https://HOST:8200. The primaries also keep the key file the module generates (kept in Secrets Manager), so data sealed under it stays readable until `terrace admin rekey --to vault` has moved it. Empty: the key file alone."
 }
 
 variable "vault_key" {

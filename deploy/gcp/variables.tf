@@ -151,7 +151,7 @@ variable "gcs_bucket" {
 variable "vault_addr" {
   type        = string
   default     = ""
-  description = "Vault holding the key-encryption key (transit engine), https://HOST:8200. Empty: a key file the module generates, kept in Secret Manager."
+  description = "Vault holding the key-encryption key (transit engine), https://HOST:8200. The primaries also keep the key file the module generates (kept in Secret Manager), so data sealed under it stays readable until `terrace admin rekey --to vault` has moved it. Empty: the key file alone."
 }
 
 variable "vault_key" {
