@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # run_hclcheck.sh - the static checks of the cloud modules (deploy/aws,
 # deploy/gcp, deploy/azure), which cannot be planned here (their
-# providers cannot be downloaded): `tofu fmt -check`, then hclcheck
+# providers cannot be downloaded): `tofu fmt -check`, `bash -n` of
+# each cloud's user data script, then hclcheck
 # (tests/deploy/hclcheck, built with hcl/v2 from the Go module proxy
 # into $TERRACE_CACHE/hclcheck-<version>/) on the modules as they are,
 # then on copies each broken in one way the check must catch.  Exits 77
@@ -39,6 +40,15 @@ for c in aws gcp azure; do
   if ! "$TOFU_BIN" fmt -check -diff -recursive "$src/deploy/$c" \
     2>/dev/null; then
     echo "FAIL: tofu fmt -check deploy/$c (run tofu fmt -recursive deploy/$c)"
+    fails=$((fails + 1))
+  fi
+done
+# each cloud's part of the user data, with the bootstrap behind it,
+# is shell that parses (it is never run here)
+for c in aws gcp azure; do
+  if ! { printf '#!/bin/bash\n'; cat "$src/deploy/$c/templates/node.sh" \
+    "$src/deploy/node/bootstrap.sh"; } | bash -n; then
+    echo "FAIL: bash -n of deploy/$c's user data"
     fails=$((fails + 1))
   fi
 done
