@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# run_userdata.sh - each cloud module's user data (templates/node.sh,
+# then deploy/node/bootstrap.sh) run for a demo node against a fake
+# cloud (test_userdata.py).  Exits 77 (skipped) when not root (the
+# scripts run in a mount namespace), without unshare or openssl, or
+# without a built terraced.
+# SPDX-License-Identifier: MPL-2.0
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+skip() {
+  echo "run_userdata.sh: $*; skipping" >&2
+  exit 77
+}
+[ "$(id -u)" = 0 ] || skip "needs root for a mount namespace"
+command -v unshare >/dev/null || skip "unshare not installed"
+command -v openssl >/dev/null || skip "openssl not installed"
+[ -x "${TERRACE_BUILD_DIR:-}/terraced" ] || skip "no terraced in TERRACE_BUILD_DIR"
+unshare -m true 2>/dev/null || skip "cannot make a mount namespace"
+cd "$here"
+exec timeout 600 python3 -m pytest -v -p no:cacheprovider -rfE \
+  "$here/test_userdata.py" "$@"
