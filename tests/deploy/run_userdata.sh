@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # run_userdata.sh - each cloud module's user data (templates/node.sh,
-# then deploy/node/bootstrap.sh) run for a demo node against a fake
-# cloud (test_userdata.py).  Exits 77 (skipped) when not root (the
-# scripts run in a mount namespace), without unshare or openssl, or
-# without a built terraced.
+# then deploy/node/bootstrap.sh) run against a fake cloud
+# (test_userdata.py): a demo node; a primary on a throwaway PostgreSQL
+# and a secondary joining it, then drained by the cloud's scale-in
+# path.  Exits 77 (skipped) when not root (the scripts run in mount
+# namespaces), without unshare, nsenter or openssl, or without a built
+# terraced; the second test skips without the PostgreSQL server.
 # SPDX-License-Identifier: MPL-2.0
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -13,6 +15,7 @@ skip() {
 }
 [ "$(id -u)" = 0 ] || skip "needs root for a mount namespace"
 command -v unshare >/dev/null || skip "unshare not installed"
+command -v nsenter >/dev/null || skip "nsenter not installed"
 command -v openssl >/dev/null || skip "openssl not installed"
 [ -x "${TERRACE_BUILD_DIR:-}/terraced" ] || skip "no terraced in TERRACE_BUILD_DIR"
 unshare -m true 2>/dev/null || skip "cannot make a mount namespace"
