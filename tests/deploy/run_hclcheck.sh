@@ -118,6 +118,14 @@ broken gcp/outputs.tf 's/^output "join_url"/output "node_url"/' \
   "output join_url is missing"
 broken aws/secrets.tf 's/aws_secretsmanager_secret"/aws_ssm_parameter"/' \
   "through the cloud's secret store"
+broken aws/network.tf 's/aws_security_group.node.id\]/aws_security_group.nodes.id]/' \
+  "aws_security_group.nodes is not declared"
+broken gcp/user_data.tf 's/local.node_sh,/local.nodesh,/' \
+  "local.nodesh is not declared"
+broken azure/primaries.tf 's/var.primary_vm_size/var.primary_size/' \
+  "var.primary_size is not declared"
+broken aws/user_data.tf 's/data.aws_region.current/data.aws_region.this/' \
+  "data.aws_region.this is not declared"
 
 if [ "$fails" -gt 0 ]; then
   echo "run_hclcheck.sh: $fails failed"

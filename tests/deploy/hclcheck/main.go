@@ -6,7 +6,8 @@
 // defaults and both settings of the demo switch):
 //
 //   - every variable and output has a description; every variable is
-//     used (referenced outside its own block)
+//     used (referenced outside its own block); every reference to a
+//     variable, local, resource or data source names a declared one
 //   - external_services is a bool; with it true exactly three primaries
 //     (one instance resource, count 3), with it false one (the demo)
 //   - one secondary group whose size is var.secondary_count (set to 7
@@ -133,6 +134,7 @@ type module struct {
 	variables map[string]*hclsyntax.Block
 	locals    map[string]*hclsyntax.Attribute
 	resources map[string]*hclsyntax.Block // type.name
+	data      map[string]*hclsyntax.Block // type.name
 	outputs   map[string]*hclsyntax.Block
 	bodies    []*hclsyntax.Body
 	fails     []string
@@ -147,6 +149,7 @@ func load(dir string) (*module, error) {
 		variables: map[string]*hclsyntax.Block{},
 		locals:    map[string]*hclsyntax.Attribute{},
 		resources: map[string]*hclsyntax.Block{},
+		data:      map[string]*hclsyntax.Block{},
 		outputs:   map[string]*hclsyntax.Block{}}
 	files, err := filepath.Glob(filepath.Join(dir, "*.tf"))
 	if err != nil || len(files) == 0 {
@@ -168,6 +171,8 @@ func load(dir string) (*module, error) {
 				m.outputs[b.Labels[0]] = b
 			case "resource":
 				m.resources[b.Labels[0]+"."+b.Labels[1]] = b
+			case "data":
+				m.data[b.Labels[0]+"."+b.Labels[1]] = b
 			case "locals":
 				for n, a := range b.Body.Attributes {
 					m.locals[n] = a
@@ -415,6 +420,83 @@ func (m *module) checkDocs() {
 	}
 }
 
+// checkRefs: what plan would refuse first, since it cannot run here:
+// every var., local., resource and data reference names something the
+// module declares.
+func (m *module) checkRefs() {
+	seen := map[string]bool{}
+	var visit func(body *hclsyntax.Body, iters map[string]bool, v bool)
+	visit = func(body *hclsyntax.Body, iters map[string]bool, v bool) {
+		for n, a := range body.Attributes {
+			if v && n == "type" { // a type constraint, not references
+				continue
+			}
+			for _, t := range a.Expr.Variables() {
+				if what := m.undeclared(t, iters); what != "" && !seen[what] {
+					seen[what] = true
+					m.fail("%s:%d: %s is not declared",
+						a.SrcRange.Filename[len(m.dir)+1:],
+						t.SourceRange().Start.Line, what)
+				}
+			}
+		}
+		for _, b := range body.Blocks {
+			inner := iters
+			if b.Type == "dynamic" {
+				inner = map[string]bool{b.Labels[0]: true}
+				for k := range iters {
+					inner[k] = true
+				}
+				if it, ok := b.Body.Attributes["iterator"]; ok {
+					if n := hcl.ExprAsKeyword(it.Expr); n != "" {
+						inner[n] = true
+					}
+				}
+			}
+			visit(b.Body, inner, b.Type == "variable")
+		}
+	}
+	for _, b := range m.bodies {
+		visit(b, map[string]bool{}, false)
+	}
+}
+
+// undeclared: "" when t names something declared (or a built-in),
+// else what it names.
+func (m *module) undeclared(t hcl.Traversal, iters map[string]bool) string {
+	root := t.RootName()
+	attr := func(i int) string {
+		if len(t) > i {
+			if a, ok := t[i].(hcl.TraverseAttr); ok {
+				return a.Name
+			}
+		}
+		return ""
+	}
+	switch {
+	case iters[root], root == "count", root == "each", root == "path",
+		root == "self", root == "terraform":
+		return ""
+	case root == "var":
+		if _, ok := m.variables[attr(1)]; !ok {
+			return "var." + attr(1)
+		}
+	case root == "local":
+		if _, ok := m.locals[attr(1)]; !ok {
+			return "local." + attr(1)
+		}
+	case root == "data":
+		if _, ok := m.data[attr(1)+"."+attr(2)]; !ok {
+			return "data." + attr(1) + "." + attr(2)
+		}
+	default:
+		if _, ok := m.resources[root+"."+attr(1)]; !ok {
+			return root + "." + attr(1)
+		}
+	}
+	return ""
+}
+
 func describedIn(b *hclsyntax.Block) bool {
 	a, ok := b.Body.Attributes["description"]
 	if !ok {
@@ -636,6 +718,7 @@ func main() {
 			continue
 		}
 		m.checkDocs()
+		m.checkRefs()
 		m.checkShape(s)
 		m.checkValue("health check", s.Health)
 		m.checkValue("80 -> 443 redirect", s.Redirect)
