@@ -3,9 +3,9 @@
 # then deploy/node/bootstrap.sh) run against a fake cloud
 # (test_userdata.py): a demo node; a primary on a throwaway PostgreSQL
 # and a secondary joining it, then drained by the cloud's scale-in
-# path.  Exits 77 (skipped) when not root (the scripts run in mount
+# path; a primary with its key in (fake) Vault.  Exits 77 (skipped) when not root (the scripts run in mount
 # namespaces), without unshare, nsenter or openssl, or without a built
-# terraced; the second test skips without the PostgreSQL server.
+# terraced; the PostgreSQL tests skip without its server.
 # SPDX-License-Identifier: MPL-2.0
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)

@@ -14,6 +14,11 @@ serves loopback); the secret files are mode 0600; on Azure the node
 serves the Key Vault certificate (PEM and PFX), read with its
 identity.
 
+test_primary_with_vault: a primary whose key-encryption key is in
+Vault's transit engine (tests/lib/fake_transit.py), with a token or
+AppRole secret id from the secret store: it comes up with the right
+one and refuses to start with a wrong one.
+
 test_primary_and_secondary: a primary on PostgreSQL with the
 database URL, key and join token from the secret store; a secondary
 joins it with the join token it reads; then the cloud removes the
@@ -238,11 +243,13 @@ def cloud_name(s):
         next(k[:3] for k in s if k[:3] in ("TA_", "TG_", "TZ_"))]
 
 
-def primary_secret(database_url="", kek=""):
+def primary_secret(database_url="", kek="", vault_token="",
+                   vault_secret_id=""):
     return json.dumps({"kek": kek, "database_url": database_url,
                        "aws_secret_access_key": "",
-                       "storage_account_key": "", "vault_token": "",
-                       "vault_secret_id": ""})
+                       "storage_account_key": "",
+                       "vault_token": vault_token,
+                       "vault_secret_id": vault_secret_id})
 
 
 @pytest.mark.parametrize("cloud,form", [("aws", None), ("gcp", None),
@@ -404,3 +411,73 @@ def test_primary_and_secondary(tmp_path, postgres, cloud):
         if secondary is not None:
             secondary.stop()
         primary.stop()
+
+
+@pytest.fixture
+def transit():
+    """fake_transit.py on loopback with the key "terrace"."""
+    port = free_port()
+    p = subprocess.Popen(
+        [sys.executable, os.path.join(SRC, "tests/lib/fake_transit.py"),
+         str(port), "root-token", "role-id-1", "secret-id-1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    addr = "http://127.0.0.1:%d" % port
+    try:
+        import urllib.request
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(addr + "/v1/sys/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        req = urllib.request.Request(
+            addr + "/v1/transit/keys/terrace", method="POST",
+            data=b'{"type": "aes256-gcm96"}',
+            headers={"X-Vault-Token": "root-token",
+                     "Content-Type": "application/json"})
+        urllib.request.urlopen(req, timeout=5)
+        yield addr
+    finally:
+        p.terminate()
+        p.wait(timeout=10)
+
+
+@pytest.mark.parametrize("cloud,auth,good", [("aws", "approle", True),
+                                             ("gcp", "token", True),
+                                             ("azure", "token", False)])
+def test_primary_with_vault(tmp_path, postgres, transit, cloud, auth, good):
+    tmp = str(tmp_path)
+    dburl, pgdir = postgres
+    listen = "127.0.0.1:%d" % free_port()
+    cred = ("" if good else "not-") + \
+        ("secret-id-1" if auth == "approle" else "root-token")
+    secrets = {"join": JOIN, "admin": ADMIN, "primary": primary_secret(
+        dburl, KEK, vault_token=cred if auth == "token" else "",
+        vault_secret_id=cred if auth == "approle" else "")}
+    secrets["cert"], ca = certificate(tmp, "127.0.0.1", "pem")
+    fake = Cloud(tmp, secrets)
+    s = settings(cloud, package(tmp), "primary", listen,
+                 os.path.join(tmp, "data"), "https://" + listen)
+    prefix = {"aws": "TA_", "gcp": "TG_", "azure": "TZ_"}[cloud]
+    # as user_data.tf renders vault_addr, vault_key and vault_role_id
+    s.update({"TB_BLOB_URL": "file://" + os.path.join(pgdir, "blobs"),
+              "TB_SET": "vault-addr=%s\nvault-key=terrace" % transit,
+              prefix + "VAULT_ADDR": transit,
+              prefix + "VAULT_ROLE_ID":
+                  "role-id-1" if auth == "approle" else ""})
+    if cloud != "azure":
+        s.update({"TB_TLS_CERT": ca,
+                  "TB_TLS_KEY": os.path.join(tmp, "kv.key")})
+    m = Machine(tmp, "primary", fake, s)
+    try:
+        r = m.boot()
+        if not good:
+            assert r.returncode == 1, r.stdout + r.stderr
+            assert "vault" in r.stderr.lower(), r.stderr
+            assert m.pid() is None
+            return
+        assert r.returncode == 0, r.stdout + r.stderr
+        c = Client("https://" + listen, ca, token=ADMIN)
+        assert c.get("/api/v2/account/details").status == 200
+    finally:
+        m.stop()
