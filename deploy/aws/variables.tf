@@ -82,6 +82,10 @@ variable "vpc_id" {
 variable "lb_subnet_ids" {
   type        = list(string)
   description = "Public subnets (two or more zones) of the load balancer."
+  validation {
+    condition     = length(var.lb_subnet_ids) >= 2
+    error_message = "lb_subnet_ids needs subnets in at least two zones (an ALB's requirement)."
+  }
 }
 
 variable "node_subnet_ids" {

@@ -103,6 +103,10 @@ variable "allowed_cidrs" {
   type        = list(string)
   default     = ["0.0.0.0/0"]
   description = "Addresses that may use the load balancer (a Cloud Armor policy when not everyone; at most 10). Include the nodes' Cloud NAT addresses: secondaries join, and runs report, through the application URL."
+  validation {
+    condition     = contains(var.allowed_cidrs, "0.0.0.0/0") || (length(var.allowed_cidrs) > 0 && length(var.allowed_cidrs) <= 10)
+    error_message = "allowed_cidrs: 1 to 10 ranges (one Cloud Armor rule), or 0.0.0.0/0 for everyone."
+  }
 }
 
 variable "node_port" {
