@@ -11,21 +11,6 @@
  */
 #include "store/store_ws_int.h"
 
-/* The organization of workspace id, in a; TR_ERR_NOT_FOUND if none. */
-static tr_err org_of(struct db_conn *c, struct arena *a, const char *id,
-                     const char **org, struct tr_errbuf *eb)
-{
-    struct db_rows *r = NULL;
-    const char *sql = arena_printf(
-        a, "SELECT org FROM workspaces WHERE id = $1%s", db_for_update(c));
-    tr_err e = db_q(c, a, &r, eb, sql, id);
-    if (e == TR_OK && r->nrows == 0)
-        e = tr_fail(eb, TR_ERR_NOT_FOUND, "workspace %s not found", id);
-    if (e == TR_OK)
-        *org = db_get(r, 0, "org");
-    return e;
-}
-
 tr_err store_consumers_change(struct db *db, struct arena *a, const char *ws_id,
                               enum st_consumer_op op, const char *const *ids,
                               int n, struct tr_errbuf *eb)
@@ -34,10 +19,10 @@ tr_err store_consumers_change(struct db *db, struct arena *a, const char *ws_id,
     const char *org = NULL;
     tr_err e = db_begin(c, eb);
     if (e == TR_OK)
-        e = org_of(c, a, ws_id, &org, eb);
+        e = store_ws_org_locked(c, a, ws_id, &org, eb);
     for (int i = 0; e == TR_OK && i < n; i++) {
         const char *other = NULL;
-        e = org_of(c, a, ids[i], &other, eb);
+        e = store_ws_org_locked(c, a, ids[i], &other, eb);
         if (e == TR_OK && strcmp(other, org) != 0)
             e = tr_fail(eb, TR_ERR_NOT_FOUND, "workspace %s not found", ids[i]);
     }

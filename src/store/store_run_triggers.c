@@ -34,31 +34,13 @@ static void fill(const struct db_rows *r, int i, struct st_run_trigger *t)
     t->created_at = db_get(r, i, "created_at");
 }
 
-/* The organization of workspace id (locked for the transaction on
- * PostgreSQL); TR_ERR_NOT_FOUND if none. */
-static tr_err ws_org(struct db_conn *c, struct arena *a, const char *id,
-                     const char **org, struct tr_errbuf *eb)
-{
-    struct db_rows *r = NULL;
-    tr_err e =
-        db_q(c, a, &r, eb,
-             arena_printf(a, "SELECT org FROM workspaces WHERE id = $1%s",
-                          db_for_update(c)),
-             id);
-    if (e == TR_OK && r->nrows == 0)
-        e = tr_fail(eb, TR_ERR_NOT_FOUND, "workspace %s not found", id);
-    if (e == TR_OK)
-        *org = db_get(r, 0, "org");
-    return e;
-}
-
 static tr_err check_new(struct db_conn *c, struct arena *a, const char *ws_id,
                         const char *source_id, struct tr_errbuf *eb)
 {
     const char *org = NULL, *sorg = NULL;
-    tr_err e = ws_org(c, a, ws_id, &org, eb);
+    tr_err e = store_ws_org_locked(c, a, ws_id, &org, eb);
     if (e == TR_OK)
-        e = ws_org(c, a, source_id, &sorg, eb);
+        e = store_ws_org_locked(c, a, source_id, &sorg, eb);
     if (e == TR_OK && strcmp(org, sorg) != 0)
         e = tr_fail(eb, TR_ERR_NOT_FOUND, "workspace %s not found", source_id);
     if (e == TR_OK && strcmp(ws_id, source_id) == 0)

@@ -136,6 +136,23 @@ static inline char *store_like(struct arena *a, const char *pre, const char *q,
     return out;
 }
 
+/* The organization of workspace id, in a, the row locked for the rest of
+ * the transaction on PostgreSQL; TR_ERR_NOT_FOUND if none. */
+static inline tr_err store_ws_org_locked(struct db_conn *c, struct arena *a,
+                                         const char *id, const char **org,
+                                         struct tr_errbuf *eb)
+{
+    struct db_rows *r = NULL;
+    const char *sql = arena_printf(
+        a, "SELECT org FROM workspaces WHERE id = $1%s", db_for_update(c));
+    tr_err e = db_q(c, a, &r, eb, sql, id);
+    if (e == TR_OK && r->nrows == 0)
+        e = tr_fail(eb, TR_ERR_NOT_FOUND, "workspace %s not found", id);
+    if (e == TR_OK)
+        *org = db_get(r, 0, "org");
+    return e;
+}
+
 /* Byte-order collation for ORDER BY, the same on both backends (SQLite's
  * default is already binary; PostgreSQL's depends on the locale). */
 static inline const char *store_bytes_order(const struct db_conn *c)
