@@ -29,21 +29,21 @@ locals {
     TB_CAPACITY       = ""
     TB_INDEX          = ""
     TB_BLOB_URL       = ""
+    TB_VAULT_ADDR     = ""
+    TB_VAULT_KEY      = ""
     TB_SET            = ""
     TB_ROLE           = ""
     TB_READY_TIMEOUT  = "600"
     TA_VAULT_ADDR     = var.vault_addr
     TA_EXTRA_SETTINGS = join("\n", [for k, v in var.extra_settings : "${k}=${v}"])
   }
-  # vault-addr and vault-key reach terraced through TB_SET; node.sh adds
-  # the credentials' files
-  vault_settings = var.vault_addr == "" ? "" : "vault-addr=${var.vault_addr}\nvault-key=${var.vault_key}"
 
   primary_settings = [for i in range(local.node_count) : merge(local.common, {
-    TB_ROLE     = var.external_services ? "primary" : "demo"
-    TB_INDEX    = tostring(i + 1)
-    TB_BLOB_URL = var.external_services ? "s3://${var.s3_bucket}/terrace?region=${local.s3_region}" : ""
-    TB_SET      = local.vault_settings
+    TB_ROLE       = var.external_services ? "primary" : "demo"
+    TB_INDEX      = tostring(i + 1)
+    TB_BLOB_URL   = var.external_services ? "s3://${var.s3_bucket}/terrace?region=${local.s3_region}" : ""
+    TB_VAULT_ADDR = var.vault_addr
+    TB_VAULT_KEY  = var.vault_key
   })]
   secondary_settings = merge(local.common, {
     TB_ROLE     = "secondary"

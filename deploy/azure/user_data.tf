@@ -22,6 +22,8 @@ locals {
     TB_JOIN_URL        = ""
     TB_CAPACITY        = ""
     TB_BLOB_URL        = ""
+    TB_VAULT_ADDR      = ""
+    TB_VAULT_KEY       = ""
     TB_SET             = ""
     TZ_VAULT_URI       = data.azurerm_key_vault.kv.vault_uri
     TZ_JOIN_SECRET     = azurerm_key_vault_secret.node["join-token"].name
@@ -34,16 +36,14 @@ locals {
     TZ_VAULT_ROLE_ID   = var.vault_role_id
     TZ_EXTRA_SETTINGS  = join("\n", [for k, v in var.extra_settings : "${k}=${v}"])
   }
-  # vault-addr and vault-key reach terraced through TB_SET; node.sh adds
-  # the credentials' files
-  vault_settings = var.vault_addr == "" ? "" : "vault-addr=${var.vault_addr}\nvault-key=${var.vault_key}"
 
   primary_settings = [for i in range(local.node_count) : merge(local.common, {
-    TB_ROLE      = var.external_services ? "primary" : "demo"
-    TB_INDEX     = tostring(i + 1)
-    TB_BLOB_URL  = var.external_services ? "azblob://${var.storage_container}/terrace?account=${var.storage_account}" : ""
-    TB_SET       = local.vault_settings
-    TZ_CLIENT_ID = azurerm_user_assigned_identity.primary.client_id
+    TB_ROLE       = var.external_services ? "primary" : "demo"
+    TB_INDEX      = tostring(i + 1)
+    TB_BLOB_URL   = var.external_services ? "azblob://${var.storage_container}/terrace?account=${var.storage_account}" : ""
+    TB_VAULT_ADDR = var.vault_addr
+    TB_VAULT_KEY  = var.vault_key
+    TZ_CLIENT_ID  = azurerm_user_assigned_identity.primary.client_id
   })]
   secondary_settings = merge(local.common, {
     TB_ROLE      = "secondary"

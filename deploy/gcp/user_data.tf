@@ -22,6 +22,8 @@ locals {
     TB_JOIN_URL       = ""
     TB_CAPACITY       = ""
     TB_BLOB_URL       = ""
+    TB_VAULT_ADDR     = ""
+    TB_VAULT_KEY      = ""
     TB_SET            = ""
     TG_PROJECT        = var.project
     TG_JOIN_SECRET    = google_secret_manager_secret.node["join-token"].secret_id
@@ -31,15 +33,13 @@ locals {
     TG_VAULT_ROLE_ID  = var.vault_role_id
     TG_EXTRA_SETTINGS = join("\n", [for k, v in var.extra_settings : "${k}=${v}"])
   }
-  # vault-addr and vault-key reach terraced through TB_SET; node.sh adds
-  # the credentials' files
-  vault_settings = var.vault_addr == "" ? "" : "vault-addr=${var.vault_addr}\nvault-key=${var.vault_key}"
 
   primary_settings = [for i in range(local.node_count) : merge(local.common, {
-    TB_ROLE     = var.external_services ? "primary" : "demo"
-    TB_INDEX    = tostring(i + 1)
-    TB_BLOB_URL = var.external_services ? "gs://${var.gcs_bucket}/terrace" : ""
-    TB_SET      = local.vault_settings
+    TB_ROLE       = var.external_services ? "primary" : "demo"
+    TB_INDEX      = tostring(i + 1)
+    TB_BLOB_URL   = var.external_services ? "gs://${var.gcs_bucket}/terrace" : ""
+    TB_VAULT_ADDR = var.vault_addr
+    TB_VAULT_KEY  = var.vault_key
   })]
   secondary_settings = merge(local.common, {
     TB_ROLE     = "secondary"

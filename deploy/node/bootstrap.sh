@@ -58,8 +58,15 @@ Settings of `up` (TB_<NAME> in the environment, e.g. TB_ROLE):
   --blob-url U           primary: blob store (file:///dir, s3://...)
   --kek-file F           primary: key-encryption key (same on all)
   --executors N          primary: local executors (0 in a cluster)
-  --vault-addr U         Vault address (placeholder: written commented
-  --vault-transit-key K  out until terraced has Vault settings)
+  --vault-addr U         primary, demo: Vault holding the key-encryption
+                         key (transit engine), https://HOST:8200
+  --vault-key K          ... the transit key's name (aes256-gcm96)
+  --vault-mount M        ... the transit mount (default transit)
+  --vault-token-file F   ... a file holding a Vault token, or
+  --vault-role-id R      ... AppRole login: role id
+  --vault-secret-id-file F  ... and a file holding the secret id
+  --vault-ca-file F      ... CA for Vault's certificate
+  --vault-namespace N    ... Vault Enterprise namespace
   --tls-cert F --tls-key F  the node's certificate and key (PEM)
   --ca-file F            CA trusted for the join URL, the readiness
                          probe and (demo, primary) by the node's runs
@@ -102,7 +109,13 @@ blob_url=${TB_BLOB_URL:-}
 kek_file=${TB_KEK_FILE:-}
 executors=${TB_EXECUTORS:-}
 vault_addr=${TB_VAULT_ADDR:-}
-vault_transit_key=${TB_VAULT_TRANSIT_KEY:-}
+vault_key=${TB_VAULT_KEY:-}
+vault_mount=${TB_VAULT_MOUNT:-}
+vault_token_file=${TB_VAULT_TOKEN_FILE:-}
+vault_role_id=${TB_VAULT_ROLE_ID:-}
+vault_secret_id_file=${TB_VAULT_SECRET_ID_FILE:-}
+vault_ca_file=${TB_VAULT_CA_FILE:-}
+vault_namespace=${TB_VAULT_NAMESPACE:-}
 tls_cert=${TB_TLS_CERT:-}
 tls_key=${TB_TLS_KEY:-}
 ca_file=${TB_CA_FILE:-}
@@ -141,7 +154,13 @@ while [ $# -gt 0 ]; do
   --kek-file) kek_file=$val ;;
   --executors) executors=$val ;;
   --vault-addr) vault_addr=$val ;;
-  --vault-transit-key) vault_transit_key=$val ;;
+  --vault-key) vault_key=$val ;;
+  --vault-mount) vault_mount=$val ;;
+  --vault-token-file) vault_token_file=$val ;;
+  --vault-role-id) vault_role_id=$val ;;
+  --vault-secret-id-file) vault_secret_id_file=$val ;;
+  --vault-ca-file) vault_ca_file=$val ;;
+  --vault-namespace) vault_namespace=$val ;;
   --tls-cert) tls_cert=$val ;;
   --tls-key) tls_key=$val ;;
   --ca-file) ca_file=$val ;;
@@ -271,14 +290,20 @@ fi
 if [ "$role" = secondary ]; then
   [ -n "$join_url" ] && [ -n "$join_token" ] ||
     die "a secondary needs --join-url and --join-token"
-  [ -z "$database_url$blob_url$kek_file" ] ||
-    die "a secondary takes no database, blob or key settings"
+  [ -z "$database_url$blob_url$kek_file$vault_addr" ] ||
+    die "a secondary takes no database, blob, key or Vault settings"
+fi
+if [ -n "$vault_addr" ]; then
+  [ -n "$vault_key" ] || die "--vault-addr needs --vault-key"
+  [ -z "$vault_role_id" ] || [ -n "$vault_secret_id_file" ] ||
+    die "--vault-role-id needs --vault-secret-id-file"
 fi
 if [ "$role" = primary ]; then
   [ -n "$database_url" ] || die "a primary needs --database-url"
   [ -n "$index" ] || die "a primary needs --index"
 fi
-for f in "$tls_cert" "$tls_key" "$ca_file" "$kek_file"; do
+for f in "$tls_cert" "$tls_key" "$ca_file" "$kek_file" "$vault_token_file" \
+  "$vault_secret_id_file" "$vault_ca_file"; do
   [ -z "$f" ] || [ -r "$f" ] || die "cannot read $f"
 done
 case "$listen" in
@@ -351,10 +376,17 @@ done
     ;;
   esac
   [ -z "$ca_file" ] || [ "$role" != secondary ] || echo "ca-file = $ca_file"
-  if [ -n "$vault_addr$vault_transit_key" ]; then
-    echo "# Vault: not read by this terraced yet"
-    echo "# vault-addr = $vault_addr"
-    echo "# vault-transit-key = $vault_transit_key"
+  # the key-encryption key in Vault (primary, demo)
+  if [ -n "$vault_addr" ]; then
+    echo "vault-addr = $vault_addr"
+    echo "vault-key = $vault_key"
+    [ -z "$vault_mount" ] || echo "vault-mount = $vault_mount"
+    [ -z "$vault_token_file" ] || echo "vault-token-file = $vault_token_file"
+    [ -z "$vault_role_id" ] || echo "vault-role-id = $vault_role_id"
+    [ -z "$vault_secret_id_file" ] ||
+      echo "vault-secret-id-file = $vault_secret_id_file"
+    [ -z "$vault_ca_file" ] || echo "vault-ca-file = $vault_ca_file"
+    [ -z "$vault_namespace" ] || echo "vault-namespace = $vault_namespace"
   fi
   for kv in "${extra[@]+"${extra[@]}"}"; do
     echo "${kv%%=*} = ${kv#*=}"

@@ -420,6 +420,30 @@ def test_bootstrap_refuses_a_bad_checksum(tmp_path, package):
     assert not prefix.exists() and not (tmp_path / "etc").exists()
 
 
+@pytest.mark.parametrize("args,why", [
+    (["--role", "secondary", "--join-url", "https://127.0.0.1:9",
+      "--join-token", "x", "--vault-addr", "https://127.0.0.1:9",
+      "--vault-key", "k"], "a secondary takes no database, blob, key or Vault"),
+    (["--role", "demo", "--vault-addr", "https://127.0.0.1:9"],
+     "--vault-addr needs --vault-key"),
+    (["--role", "demo", "--vault-addr", "https://127.0.0.1:9",
+      "--vault-key", "k", "--vault-role-id", "r"],
+     "--vault-role-id needs --vault-secret-id-file"),
+])
+def test_bootstrap_refuses_bad_vault_settings(tmp_path, package, args, why):
+    # refused before anything is installed or written
+    tgz, sha = package
+    r = bootstrap(*args, "--install-from", tgz, "--sha256", sha,
+                  "--prefix", str(tmp_path / "opt"),
+                  "--etc-dir", str(tmp_path / "etc"),
+                  "--data-dir", str(tmp_path / "data"),
+                  "--supervisor", "process")
+    assert r.returncode != 0
+    assert why in r.stderr, r.stderr
+    assert not (tmp_path / "opt").exists()
+    assert not (tmp_path / "etc").exists()
+
+
 def test_bootstrap_not_ready_shows_the_log_then_stops(tmp_path, package):
     # a secondary whose primaries do not answer never gets ready: the
     # bootstrap gives up after its bound with the log's tail, and stop

@@ -94,7 +94,8 @@ def settings(cloud, pkg, role, listen, data, app_url, extra=""):
         "TB_INDEX": "" if role == "secondary" else "1",
         "TB_JOIN_URL": app_url if role == "secondary" else "",
         "TB_CAPACITY": "1" if role == "secondary" else "",
-        "TB_BLOB_URL": "", "TB_SET": "",
+        "TB_BLOB_URL": "", "TB_SET": "", "TB_VAULT_ADDR": "",
+        "TB_VAULT_KEY": "",
         "TB_DATA_DIR": data, "TB_SUPERVISOR": "process",
     }
     if cloud == "aws":
@@ -461,7 +462,7 @@ def test_primary_with_vault(tmp_path, postgres, transit, cloud, auth, good):
     prefix = {"aws": "TA_", "gcp": "TG_", "azure": "TZ_"}[cloud]
     # as user_data.tf renders vault_addr, vault_key and vault_role_id
     s.update({"TB_BLOB_URL": "file://" + os.path.join(pgdir, "blobs"),
-              "TB_SET": "vault-addr=%s\nvault-key=terrace" % transit,
+              "TB_VAULT_ADDR": transit, "TB_VAULT_KEY": "terrace",
               prefix + "VAULT_ADDR": transit,
               prefix + "VAULT_ROLE_ID":
                   "role-id-1" if auth == "approle" else ""})

@@ -94,11 +94,11 @@ else
   if [ -n "$TA_VAULT_ADDR" ]; then
     if [ -n "$(field vault_token)" ]; then
       field vault_token >/etc/terrace/vault-token
-      setting "vault-token-file=/etc/terrace/vault-token"
+      TB_VAULT_TOKEN_FILE=/etc/terrace/vault-token
     else
       field vault_secret_id >/etc/terrace/vault-secret-id
-      setting "vault-role-id=$TA_VAULT_ROLE_ID"
-      setting "vault-secret-id-file=/etc/terrace/vault-secret-id"
+      TB_VAULT_ROLE_ID=$TA_VAULT_ROLE_ID
+      TB_VAULT_SECRET_ID_FILE=/etc/terrace/vault-secret-id
     fi
   fi
   [ -z "$TA_EXTRA_SETTINGS" ] || setting "$TA_EXTRA_SETTINGS"

@@ -126,11 +126,11 @@ else
   if [ -n "$TZ_VAULT_ADDR" ]; then
     if [ -n "$(field vault_token)" ]; then
       field vault_token >/etc/terrace/vault-token
-      setting "vault-token-file=/etc/terrace/vault-token"
+      TB_VAULT_TOKEN_FILE=/etc/terrace/vault-token
     else
       field vault_secret_id >/etc/terrace/vault-secret-id
-      setting "vault-role-id=$TZ_VAULT_ROLE_ID"
-      setting "vault-secret-id-file=/etc/terrace/vault-secret-id"
+      TB_VAULT_ROLE_ID=$TZ_VAULT_ROLE_ID
+      TB_VAULT_SECRET_ID_FILE=/etc/terrace/vault-secret-id
     fi
   fi
   [ -z "$TZ_EXTRA_SETTINGS" ] || setting "$TZ_EXTRA_SETTINGS"
