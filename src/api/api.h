@@ -103,11 +103,6 @@ bool api_body_opt_string(struct http_req *r, const char *name, size_t max,
 tr_err api_cv_uploaded(struct http_req *r, const struct st_cv *cv,
                        struct tr_errbuf *eb);
 
-/* {"data": [{"id": "var-...", "type": "vars"}, ...]}: the "vars"
- * relationship of workspace ws_id's document.  Implemented in
- * variables.c. */
-json_t *api_ws_vars_rel(struct http_req *r, const char *ws_id);
-
 /* Loads run `id` (and its workspace, nullable) if the caller may see the
  * workspace's organization; otherwise writes 404 and returns false.
  * Implemented in runs.c. */

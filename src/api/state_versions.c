@@ -581,15 +581,14 @@ static void list_reply(struct http_req *r, const struct st_workspace *ws)
     tr_err e =
         store_sv_list(r->srv->db, r->arena, ws->id, (p.number - 1) * p.size,
                       p.size, &svs, &n, &total, &eb);
+    struct st_sv_output **outs = NULL;
+    int *nouts = NULL;
+    if (e == TR_OK)
+        e = store_sv_outputs_of(r->srv->db, r->arena, svs, n, &outs, &nouts,
+                                &eb);
     json_t *items = json_array();
-    for (int i = 0; e == TR_OK && i < n; i++) {
-        struct st_sv_output *outs = NULL;
-        int no = 0;
-        e = store_sv_outputs(r->srv->db, r->arena, svs[i].id, 0, -1, &outs, &no,
-                             NULL, &eb);
-        if (e == TR_OK)
-            json_array_append_new(items, sv_json(r, &svs[i], outs, no));
-    }
+    for (int i = 0; e == TR_OK && i < n; i++)
+        json_array_append_new(items, sv_json(r, &svs[i], outs[i], nouts[i]));
     if (e != TR_OK) {
         json_decref(items);
         api_store_fail(r, e, &eb);

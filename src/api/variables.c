@@ -181,19 +181,6 @@ static void reply(struct http_req *r, int status, const struct st_var *v,
                     json_pack("{s:o}", "data", api_var_json(r, v, ws)));
 }
 
-json_t *api_ws_vars_rel(struct http_req *r, const char *ws_id)
-{
-    struct st_var *vars = NULL;
-    int n = 0;
-    json_t *data = json_array();
-    if (store_var_list(r->srv->db, r->arena, ws_id, NULL, &vars, &n, NULL) ==
-        TR_OK)
-        for (int i = 0; i < n; i++)
-            json_array_append_new(
-                data, json_pack("{s:s,s:s}", "id", vars[i].id, "type", "vars"));
-    return json_pack("{s:o}", "data", data);
-}
-
 /* ---- access ------------------------------------------------------------ */
 
 static void var_not_found(struct http_req *r, const char *id)

@@ -189,30 +189,25 @@ static json_t *tag_names(const struct st_workspace *w)
 /* The run shown as current-run: the owner of the workspace's queue; on a
  * workspace locked by hand, the run waiting for the lock (as in TFE: the
  * CLI then says it waits for the unlock); else the newest one that left
- * pending (store_run_ws_shown()). */
-static const char *shown_run(struct http_req *r, const struct st_workspace *w,
-                             const char **latest)
+ * pending (STORE_WS_CURRENT_RUN_SQL).  The store reads all three with the
+ * workspace. */
+static const char *shown_run(const struct st_workspace *w)
 {
-    const char *cur = NULL;
-    if (store_run_ws_runs(r->srv->db, r->arena, w->id, &cur, latest, NULL) !=
-        TR_OK)
-        return NULL;
-    if (cur == NULL && w->locked && !util_streq(w->lock_kind, "run")) {
-        struct st_run_filter f = {.workspace_id = w->id,
-                                  .statuses = (const char *[]){"pending"},
-                                  .nstatuses = 1,
-                                  .oldest_first = true};
-        struct st_run *runs = NULL;
-        int n = 0;
-        int64_t total = 0;
-        if (store_run_list(r->srv->db, r->arena, &f, 0, 1, &runs, &n, &total,
-                           NULL) == TR_OK &&
-            n > 0)
-            cur = runs[0].id;
-    }
-    if (cur == NULL)
-        store_run_ws_shown(r->srv->db, r->arena, w->id, &cur, NULL);
-    return cur;
+    if (w->current_run != NULL)
+        return w->current_run;
+    if (w->first_pending != NULL)
+        return w->first_pending;
+    return w->shown_run;
+}
+
+/* The vars relationship: the workspace's variables, read with it. */
+static json_t *vars_rel(const struct st_workspace *w)
+{
+    json_t *data = json_array();
+    for (int i = 0; i < w->nvars; i++)
+        json_array_append_new(
+            data, json_pack("{s:s,s:s}", "id", w->var_ids[i], "type", "vars"));
+    return json_pack("{s:o}", "data", data);
 }
 
 json_t *api_ws_list_doc(struct http_req *r, const struct st_ws_filter *f,
@@ -234,11 +229,8 @@ json_t *api_ws_list_doc(struct http_req *r, const struct st_ws_filter *f,
 
 json_t *api_ws_json(struct http_req *r, const struct st_workspace *w)
 {
-    const char *latest = NULL, *cv_id = NULL;
-    const char *cur = shown_run(r, w, &latest);
-    struct st_cv cv;
-    if (store_cv_current(r->srv->db, r->arena, w->id, &cv, NULL) == TR_OK)
-        cv_id = cv.id;
+    const char *latest = w->latest_run, *cv_id = w->current_cv;
+    const char *cur = shown_run(w);
     json_t *attrs = api_ws_settings_view(w->settings);
     json_object_set_new(
         attrs, "can-queue-destroy-plan",
@@ -266,7 +258,7 @@ json_t *api_ws_json(struct http_req *r, const struct st_workspace *w)
         "current-configuration-version", rel("configuration-versions", cv_id),
         "locked-by", locked_by(w), "agent-pool", rel(NULL, NULL), "readme",
         rel(NULL, NULL));
-    json_object_set_new(rels, "vars", api_ws_vars_rel(r, w->id));
+    json_object_set_new(rels, "vars", vars_rel(w));
     json_object_set_new(rels, "ssh-key", rel("ssh-keys", w->ssh_key_id));
     api_tb_rel_links(r, rels,
                      arena_printf(r->arena, "/api/v2/workspaces/%s", w->id));
@@ -433,8 +425,7 @@ static bool add_included(struct http_req *r, json_t *doc, int flags,
         return false;
     }
     for (int i = 0; (flags & INC_RUN) && i < n; i++) {
-        const char *latest = NULL;
-        const char *cur = shown_run(r, &ws[i], &latest);
+        const char *cur = shown_run(&ws[i]);
         struct st_run run;
         if (cur != NULL &&
             store_run_get(r->srv->db, r->arena, cur, &run, NULL) == TR_OK)

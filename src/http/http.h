@@ -79,6 +79,7 @@ struct http_req {
     void (*park)(struct http_req *r, void *arg);
     void *park_arg;
     bool suspended;
+    long db_statements; /* debug builds: statements the handler ran */
 };
 
 typedef void (*http_handler)(struct http_req *req);

@@ -45,6 +45,7 @@
 #include "http/http.h"
 #include "http/http_int.h"
 #include "http/metrics.h"
+#include "store/db.h"
 
 #define API_VERSION "2.6"
 #define APP_NAME "Terraform Enterprise"
@@ -146,6 +147,11 @@ static enum MHD_Result queue(struct req_box *box)
     MHD_add_response_header(resp, "TFP-AppName", APP_NAME);
     MHD_add_response_header(resp, "X-TFE-Version", TFE_VERSION);
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+#ifdef TR_DEBUG
+    char nst[24];
+    snprintf(nst, sizeof(nst), "%ld", r->db_statements);
+    MHD_add_response_header(resp, "X-Terrace-Statements", nst);
+#endif
     if (https(r->srv))
         MHD_add_response_header(resp, "Strict-Transport-Security", HSTS);
     bool cache_set = false;
@@ -335,8 +341,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     if (r->body_too_large)
         http_error(r, 413, "payload too large",
                    "the request body is larger than the limit");
-    else
+    else {
+        long n0 = db_trace_count();
         r->route->handler(r);
+        r->db_statements = db_trace_count() - n0;
+    }
     if (r->park != NULL) {
         /* suspended before anyone may resume it */
         r->suspended = true;

@@ -108,14 +108,21 @@ extern const struct db_backend db_sqlite_backend;
 extern const struct db_backend db_pg_backend;
 
 /* Debug builds: records sql for the query-plan test (db_trace.c); used
- * by db.c only. */
+ * by db.c only.  db_trace_count() is the number of statements the
+ * calling thread has run (the server reports a request's in a header, for
+ * the test that a page costs as many statements as one item). */
 #ifdef TR_DEBUG
 void db_trace(const char *sql, int n);
+long db_trace_count(void);
 #else
 static inline void db_trace(const char *sql, int n)
 {
     (void)sql;
     (void)n;
+}
+static inline long db_trace_count(void)
+{
+    return 0;
 }
 #endif
 

@@ -7,6 +7,7 @@
  * TERRACE_TEST_SQL_TRACE=FILE makes every distinct statement text append
  * one JSON line {"sql": TEXT, "n": PARAMS} to FILE.  Only the text is
  * written: values are always parameters, so no secret reaches the file.
+ * It also counts the statements each thread runs (db_trace_count()).
  * Release builds compile none of this.
  *
  * SPDX-License-Identifier: MPL-2.0
@@ -49,8 +50,16 @@ static bool first_sight(uint64_t h)
     return true;
 }
 
+static _Thread_local long thread_count;
+
+long db_trace_count(void)
+{
+    return thread_count;
+}
+
 void db_trace(const char *sql, int n)
 {
+    thread_count++;
     const char *path = getenv("TERRACE_TEST_SQL_TRACE");
     if (path == NULL || *path == '\0')
         return;

@@ -311,6 +311,16 @@ struct st_workspace {
                                resources array; 0 without state */
     const char **tag_names; /* sorted by name; also create's input */
     int ntags;
+    /* What a workspace document shows, read with the row so that a page
+     * of workspaces costs the same few statements as one (ids or NULL): */
+    const char *current_run;   /* the run holding the workspace now */
+    const char *latest_run;    /* the newest run */
+    const char *shown_run;     /* STORE_WS_CURRENT_RUN_SQL */
+    const char *first_pending; /* oldest pending run, only while locked
+                                  by a user or token with no current run */
+    const char *current_cv;    /* store_cv_current()'s id */
+    const char **var_ids;      /* its variables, oldest first */
+    int nvars;
     /* create's input only: key/value tag bindings (store_tb_set()) */
     const struct st_tag_binding *bindings;
     int nbindings;
@@ -707,6 +717,12 @@ tr_err store_sv_set_json(struct db *db, struct arena *a, const char *id,
 tr_err store_sv_outputs(struct db *db, struct arena *a, const char *sv_id,
                         int offset, int limit, struct st_sv_output **out,
                         int *n, int64_t *total, struct tr_errbuf *eb);
+/* The outputs of each of the n versions svs (a page of them) with one
+ * statement: (*outs)[i] holds (*nouts)[i] outputs of svs[i], name order. */
+tr_err store_sv_outputs_of(struct db *db, struct arena *a,
+                           const struct st_sv *svs, int n,
+                           struct st_sv_output ***outs, int **nouts,
+                           struct tr_errbuf *eb);
 tr_err store_sv_output_get(struct db *db, struct arena *a, const char *id,
                            struct st_sv_output *out, struct tr_errbuf *eb);
 

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "store/store.h"
+#include "store/store_ws_int.h"
 
 #define SV_COLS                                                                \
     "id, workspace_id, seq, serial, lineage, md5, sha256, size, status,"       \
@@ -372,6 +373,55 @@ tr_err store_sv_outputs(struct db *db, struct arena *a, const char *sv_id,
     for (int i = 0; i < r->nrows; i++)
         fill_output(r, i, &(*out)[i]);
     *n = r->nrows;
+    return TR_OK;
+}
+
+tr_err store_sv_outputs_of(struct db *db, struct arena *a,
+                           const struct st_sv *svs, int n,
+                           struct st_sv_output ***outs, int **nouts,
+                           struct tr_errbuf *eb)
+{
+    *outs = arena_alloc(a, sizeof(**outs) * (size_t)(n + 1));
+    *nouts = arena_alloc(a, sizeof(**nouts) * (size_t)(n + 1));
+    if (n == 0)
+        return TR_OK;
+    struct sqlb q;
+    sqlb_init(&q, a,
+              "SELECT " SVO_COLS " FROM state_version_outputs"
+              " WHERE sv_id IN (");
+    for (int i = 0; i < n; i++) {
+        if (i > 0)
+            sqlb_add(&q, ", ");
+        sqlb_add(&q, sqlb_param(&q, svs[i].id));
+    }
+    sqlb_add(&q, ") ORDER BY name, id");
+    struct db_conn *c = db_acquire(db);
+    struct db_rows *r = NULL;
+    tr_err e = sqlb_query(c, &q, &r, NULL, eb);
+    db_release(c);
+    if (e != TR_OK)
+        return e;
+    /* two passes: count per version, then fill in name order */
+    int *idx = arena_alloc(a, sizeof(int) * (size_t)(r->nrows + 1));
+    for (int k = 0; k < r->nrows; k++) {
+        const char *sv = db_get(r, k, "sv_id");
+        idx[k] = -1;
+        for (int i = 0; i < n && idx[k] < 0; i++)
+            if (strcmp(svs[i].id, sv) == 0)
+                idx[k] = i;
+        if (idx[k] >= 0)
+            (*nouts)[idx[k]]++;
+    }
+    for (int i = 0; i < n; i++) {
+        (*outs)[i] = arena_alloc(a, sizeof(struct st_sv_output) *
+                                        (size_t)((*nouts)[i] + 1));
+        (*nouts)[i] = 0;
+    }
+    for (int k = 0; k < r->nrows; k++)
+        if (idx[k] >= 0) {
+            int i = idx[k];
+            fill_output(r, k, &(*outs)[i][(*nouts)[i]++]);
+        }
     return TR_OK;
 }
 

@@ -22,12 +22,28 @@
 
 #include "store/store_ws_int.h"
 
+/* The run and configuration version ids a workspace document shows, as
+ * scalar subqueries on the indexes runs_ws, runs_waiting and
+ * configuration_versions' (workspace_id, created_at). */
+#define WS_DERIVED                                                             \
+    "w.current_run_id AS d_cur_run,"                                           \
+    " (SELECT id FROM runs WHERE workspace_id = w.id"                          \
+    " ORDER BY queue_seq DESC LIMIT 1) AS d_latest_run,"                       \
+    " " STORE_WS_CURRENT_RUN_SQL " AS d_shown_run,"                            \
+    " CASE WHEN w.current_run_id IS NULL AND w.locked = 1"                     \
+    " AND w.lock_kind <> 'run' THEN (SELECT id FROM runs"                      \
+    " WHERE workspace_id = w.id AND status = 'pending'"                        \
+    " ORDER BY queue_seq LIMIT 1) END AS d_first_pending,"                     \
+    " (SELECT id FROM configuration_versions WHERE workspace_id = w.id"        \
+    " AND provisional = 0 AND speculative = 0"                                 \
+    " AND status IN ('pending', 'uploaded')"                                   \
+    " ORDER BY created_at DESC, id DESC LIMIT 1) AS d_cur_cv"
 #define WS_COLS                                                                \
     "w.id, w.org, w.name, w.project_id, w.description, w.execution_mode,"      \
     " w.terraform_version, w.auto_apply, w.working_directory, w.locked,"       \
     " w.lock_kind, w.lock_holder, w.lock_reason, w.current_sv,"                \
     " w.settings, w.ssh_key_id, w.created_at, w.updated_at,"                   \
-    " sv.resources AS sv_res"
+    " sv.resources AS sv_res, " WS_DERIVED
 #define WS_FROM                                                                \
     " FROM workspaces w LEFT JOIN state_versions sv ON sv.id = w.current_sv"
 
@@ -71,47 +87,88 @@ static void fill(const struct db_rows *r, int i, struct st_workspace *w)
     w->resource_count = count_resources(db_get(r, i, "sv_res"));
     w->tag_names = NULL;
     w->ntags = 0;
+    w->current_run = db_get(r, i, "d_cur_run");
+    w->latest_run = db_get(r, i, "d_latest_run");
+    w->shown_run = db_get(r, i, "d_shown_run");
+    w->first_pending = db_get(r, i, "d_first_pending");
+    w->current_cv = db_get(r, i, "d_cur_cv");
+    w->var_ids = NULL;
+    w->nvars = 0;
 }
 
-/* Fills tag_names of the n workspaces in ws with one query. */
-static tr_err fill_tags(struct db_conn *c, struct arena *a,
-                        struct st_workspace *ws, int n, struct tr_errbuf *eb)
+/* For each row k of r, the index in ws of its "workspace_id" (or -1) in
+ * idx[k]; cnt[i] counts the rows of ws[i] (pages are small). */
+static void rows_by_ws(struct arena *a, const struct db_rows *r,
+                       const struct st_workspace *ws, int n, int **idx,
+                       int **cnt)
 {
-    if (n == 0)
-        return TR_OK;
+    *idx = arena_alloc(a, sizeof(int) * (size_t)(r->nrows + 1));
+    *cnt = arena_alloc(a, sizeof(int) * (size_t)(n + 1));
+    for (int k = 0; k < r->nrows; k++) {
+        const char *id = db_get(r, k, "workspace_id");
+        (*idx)[k] = -1;
+        for (int i = 0; i < n && (*idx)[k] < 0; i++)
+            if (util_streq(ws[i].id, id))
+                (*idx)[k] = i;
+        if ((*idx)[k] >= 0)
+            (*cnt)[(*idx)[k]]++;
+    }
+}
+
+/* "SELECT ... WHERE <col> IN ($1, ...)" over the ids of ws, then tail. */
+static tr_err query_ws_ids(struct db_conn *c, struct arena *a,
+                           const char *head, const struct st_workspace *ws,
+                           int n, const char *tail, struct db_rows **r,
+                           struct tr_errbuf *eb)
+{
     struct sqlb q;
-    sqlb_init(&q, a,
-              "SELECT wt.workspace_id, t.name FROM workspace_tags wt"
-              " JOIN tags t ON t.id = wt.tag_id"
-              " WHERE wt.workspace_id IN (");
+    sqlb_init(&q, a, head);
     for (int i = 0; i < n; i++) {
         if (i > 0)
             sqlb_add(&q, ", ");
         sqlb_add(&q, sqlb_param(&q, ws[i].id));
     }
-    sqlb_add(&q, ") ORDER BY t.name");
-    sqlb_add(&q, store_bytes_order(c));
+    sqlb_add(&q, ")");
+    sqlb_add(&q, tail);
+    return sqlb_query(c, &q, r, NULL, eb);
+}
+
+/* Fills tag_names and var_ids of the n workspaces in ws with one query
+ * each. */
+static tr_err fill_children(struct db_conn *c, struct arena *a,
+                        struct st_workspace *ws, int n, struct tr_errbuf *eb)
+{
+    if (n == 0)
+        return TR_OK;
     struct db_rows *r = NULL;
-    tr_err e = sqlb_query(c, &q, &r, NULL, eb);
+    int *idx, *cnt;
+    tr_err e = query_ws_ids(
+        c, a,
+        "SELECT wt.workspace_id, t.name FROM workspace_tags wt"
+        " JOIN tags t ON t.id = wt.tag_id WHERE wt.workspace_id IN (",
+        ws, n, arena_printf(a, " ORDER BY t.name%s", store_bytes_order(c)),
+        &r, eb);
     if (e != TR_OK)
         return e;
-    /* rows per workspace, then the names in that order (pages are small) */
-    int *idx = arena_alloc(a, sizeof(int) * (size_t)(r->nrows + 1));
-    int *cnt = arena_alloc(a, sizeof(int) * (size_t)n);
-    for (int k = 0; k < r->nrows; k++) {
-        const char *id = db_get(r, k, "workspace_id");
-        idx[k] = -1;
-        for (int i = 0; i < n && idx[k] < 0; i++)
-            if (util_streq(ws[i].id, id))
-                idx[k] = i;
-        if (idx[k] >= 0)
-            cnt[idx[k]]++;
-    }
+    rows_by_ws(a, r, ws, n, &idx, &cnt);
     for (int i = 0; i < n; i++)
         ws[i].tag_names = arena_alloc(a, sizeof(char *) * (size_t)(cnt[i] + 1));
     for (int k = 0; k < r->nrows; k++)
         if (idx[k] >= 0)
             ws[idx[k]].tag_names[ws[idx[k]].ntags++] = db_get(r, k, "name");
+
+    e = query_ws_ids(c, a,
+                     "SELECT workspace_id, id FROM variables"
+                     " WHERE workspace_id IN (",
+                     ws, n, " ORDER BY created_at, id", &r, eb);
+    if (e != TR_OK)
+        return e;
+    rows_by_ws(a, r, ws, n, &idx, &cnt);
+    for (int i = 0; i < n; i++)
+        ws[i].var_ids = arena_alloc(a, sizeof(char *) * (size_t)(cnt[i] + 1));
+    for (int k = 0; k < r->nrows; k++)
+        if (idx[k] >= 0)
+            ws[idx[k]].var_ids[ws[idx[k]].nvars++] = db_get(r, k, "id");
     return TR_OK;
 }
 
@@ -130,7 +187,7 @@ static tr_err load(struct db_conn *c, struct arena *a, const char *where,
     if (e == TR_OK)
         fill(r, 0, out);
     if (e == TR_OK)
-        e = fill_tags(c, a, out, 1, eb);
+        e = fill_children(c, a, out, 1, eb);
     return e;
 }
 
@@ -467,7 +524,7 @@ tr_err store_ws_list(struct db *db, struct arena *a,
         ws = arena_alloc(a, sizeof(*ws) * (size_t)(r->nrows + 1));
         for (int i = 0; i < r->nrows; i++)
             fill(r, i, &ws[i]);
-        e = fill_tags(c, a, ws, r->nrows, eb);
+        e = fill_children(c, a, ws, r->nrows, eb);
     }
     db_release(c);
     if (e != TR_OK)

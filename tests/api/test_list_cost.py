@@ -1,0 +1,127 @@
+"""A page of a list costs the same number of SQL statements whatever its
+size: lists read each item's parts (runs, configuration versions,
+variables, tags, outputs) a page at a time, never with statements per
+item.  Debug builds (the ones the tests run) report the statements a
+request ran in the X-Terrace-Statements header."""
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+from conftest import unique  # noqa: E402
+from terrace import queue_run  # noqa: E402
+from test_state_versions import create, lock, make_state, unlock  # noqa: E402
+
+N = 12  # items in the big page
+
+
+def statements(client, path):
+    r = client.get(path)
+    assert r.status == 200, r
+    h = {k.lower(): v for k, v in r.headers.items()}
+    assert "x-terrace-statements" in h, \
+        "the daemon must be a debug build (it reports statements)"
+    return int(h["x-terrace-statements"]), r.json
+
+
+def assert_flat(client, path, want_items):
+    """The statements of page[size]=1 and of a page of want_items."""
+    sep = "&" if "?" in path else "?"
+    one, doc1 = statements(client, path + sep + "page%5Bsize%5D=1")
+    many, doc = statements(client, path + sep + "page%5Bsize%5D=100")
+    assert len(doc1["data"]) == 1, doc1
+    assert len(doc["data"]) == want_items, len(doc["data"])
+    assert many == one, \
+        "%s: %d statements for 1 item, %d for %d" % (path, one, many,
+                                                      want_items)
+    return many
+
+
+@pytest.fixture(scope="module")
+def busy_org(admin):
+    """An organization with N workspaces, each with variables, tags, a
+    lock, state versions and pending runs."""
+    name = unique("org")
+    r = admin.post("/api/v2/organizations", {
+        "data": {"type": "organizations",
+                 "attributes": {"name": name, "email": "o@example.com"}}})
+    assert r.status == 201, r
+    ws = []
+    for i in range(N):
+        r = admin.post("/api/v2/organizations/%s/workspaces" % name, {
+            "data": {"type": "workspaces", "attributes": {
+                "name": "w%02d" % i, "tag-names": ["a", "b%d" % i]}}})
+        assert r.status == 201, r
+        w = r.json["data"]["id"]
+        ws.append(w)
+        for k in ("x", "y"):
+            r = admin.post("/api/v2/workspaces/%s/vars" % w, {"data": {
+                "type": "vars", "attributes": {
+                    "key": k, "value": "v", "category": "terraform"}}})
+            assert r.status == 201, r
+    first = ws[0]
+    # state versions of the first workspace
+    lock(admin, first)
+    for serial in range(1, N + 1):
+        r = create(admin, first, make_state(serial))
+        assert r.status == 201, r
+    unlock(admin, first)
+    # runs stay pending behind a lock held by a user
+    lock(admin, first)
+    for _ in range(N):
+        queue_run(admin, first, b'resource "terraform_data" "a" {}\n')
+    yield name, ws
+    unlock(admin, first)
+    admin.delete("/api/v2/organizations/" + name)
+
+
+def test_workspace_list(admin, busy_org):
+    org, _ = busy_org
+    assert_flat(admin, "/api/v2/organizations/%s/workspaces" % org, N)
+    # the items still carry what was read per page
+    _, doc = statements(admin, "/api/v2/organizations/%s/workspaces"
+                        "?search%%5Bname%%5D=w00" % org)
+    w = doc["data"][0]
+    assert len(w["relationships"]["vars"]["data"]) == 2, w
+    assert sorted(w["attributes"]["tag-names"]) == ["a", "b0"], w
+    assert w["relationships"]["current-run"]["data"] is not None, w
+    assert w["relationships"]["latest-run"]["data"] is not None, w
+    assert w["relationships"]["current-configuration-version"][
+        "data"] is not None, w
+
+
+def test_one_workspace_costs_what_a_page_costs(admin, busy_org):
+    org, ws = busy_org
+    one, _ = statements(admin, "/api/v2/workspaces/" + ws[1])
+    page, _ = statements(admin, "/api/v2/organizations/%s/workspaces"
+                         "?page%%5Bsize%%5D=100" % org)
+    # a list adds its count; nothing per item
+    assert page <= one + 2, (one, page)
+
+
+def test_run_list(admin, busy_org):
+    _, ws = busy_org
+    assert_flat(admin, "/api/v2/workspaces/%s/runs" % ws[0], N)
+
+
+def test_state_version_list(admin, busy_org):
+    org, _ = busy_org
+    assert_flat(admin, "/api/v2/state-versions?filter%%5Borganization%%5D"
+                "%%5Bname%%5D=%s&filter%%5Bworkspace%%5D%%5Bname%%5D=w00"
+                % org, N)
+
+
+def test_variable_list(admin, busy_org):
+    _, ws = busy_org
+    for i in range(N):
+        r = admin.post("/api/v2/workspaces/%s/vars" % ws[2], {"data": {
+            "type": "vars", "attributes": {
+                "key": "k%d" % i, "value": "v", "category": "env"}}})
+        assert r.status == 201, r
+    few, doc = statements(admin, "/api/v2/workspaces/%s/vars" % ws[1])
+    assert len(doc["data"]) == 2, doc
+    many, doc = statements(admin, "/api/v2/workspaces/%s/vars" % ws[2])
+    assert len(doc["data"]) == N + 2, doc
+    assert many == few, (few, many)
