@@ -116,9 +116,9 @@ static void rows_by_ws(struct arena *a, const struct db_rows *r,
 }
 
 /* "SELECT ... WHERE <col> IN ($1, ...)" over the ids of ws, then tail. */
-static tr_err query_ws_ids(struct db_conn *c, struct arena *a,
-                           const char *head, const struct st_workspace *ws,
-                           int n, const char *tail, struct db_rows **r,
+static tr_err query_ws_ids(struct db_conn *c, struct arena *a, const char *head,
+                           const struct st_workspace *ws, int n,
+                           const char *tail, struct db_rows **r,
                            struct tr_errbuf *eb)
 {
     struct sqlb q;
@@ -136,7 +136,8 @@ static tr_err query_ws_ids(struct db_conn *c, struct arena *a,
 /* Fills tag_names and var_ids of the n workspaces in ws with one query
  * each. */
 static tr_err fill_children(struct db_conn *c, struct arena *a,
-                        struct st_workspace *ws, int n, struct tr_errbuf *eb)
+                            struct st_workspace *ws, int n,
+                            struct tr_errbuf *eb)
 {
     if (n == 0)
         return TR_OK;
@@ -146,8 +147,8 @@ static tr_err fill_children(struct db_conn *c, struct arena *a,
         c, a,
         "SELECT wt.workspace_id, t.name FROM workspace_tags wt"
         " JOIN tags t ON t.id = wt.tag_id WHERE wt.workspace_id IN (",
-        ws, n, arena_printf(a, " ORDER BY t.name%s", store_bytes_order(c)),
-        &r, eb);
+        ws, n, arena_printf(a, " ORDER BY t.name%s", store_bytes_order(c)), &r,
+        eb);
     if (e != TR_OK)
         return e;
     rows_by_ws(a, r, ws, n, &idx, &cnt);
