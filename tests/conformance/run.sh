@@ -155,7 +155,10 @@ export no_proxy="$NO_PROXY"
 #        watchdog) the tests it never reached run again in a fresh one ---
 pids=()
 stop_all() {
-  local p
+  local p f
+  for f in "$OUT"/shard.*.pid; do
+    [ -f "$f" ] && kill -TERM "$(cat "$f")" 2>/dev/null || true
+  done
   for p in ${pids[@]+"${pids[@]}"}; do kill -TERM "$p" 2>/dev/null || true; done
   for p in ${pids[@]+"${pids[@]}"}; do wait "$p" 2>/dev/null || true; done
   exit 143
@@ -182,11 +185,15 @@ run_shard() {
     ev="$OUT/go-test.$id.$(printf '%02d' "$i").json"
     echo "[$id] go test run $i: $(wc -l < "$remaining") tests"
     rc=0
+    # in the background, its pid in a file, so that stop_all can signal it
+    # (timeout passes the signal on to the watcher, which kills the tests)
     (cd "$MODDIR" && exec timeout --foreground -k 30 $((left + 120)) \
        "$SUMMARIZE" watch -out "$ev" -per-test "$PER_TEST" -- \
        go tool test2json -t -p "$GO_TFE_MODULE" "$TESTBIN" -test.v=test2json \
        -test.run "$regex" -test.count=1 -test.timeout "${left}s") \
-       2> "${ev%.json}.stderr" || rc=$?
+       2> "${ev%.json}.stderr" &
+    echo $! > "$OUT/shard.$id.pid"
+    wait $! || rc=$?
     echo "[$id] go test run $i: exit $rc"
     grep -h '^watchdog:' "${ev%.json}.stderr" || true
     "$SUMMARIZE" missing -selected "$list" "$OUT"/go-test."$id".*.json > "$next"
@@ -222,7 +229,7 @@ if [ "$nser" -gt 0 ]; then
   pids=()
   cat "$OUT/shard.serial.log"
 fi
-rm -f "$OUT"/remaining.*.txt
+rm -f "$OUT"/remaining.*.txt "$OUT"/shard.*.pid
 echo "go test runs took $(( $(date +%s) - start ))s"
 events=("$OUT"/go-test.*.json)
 
