@@ -86,13 +86,16 @@ if [ -n "$FILTER" ]; then
 fi
 [ -s "$OUT/otf.list" ] || die "no patterns selected"
 
+# Called with & (a subshell of its own): it becomes the watcher, so that
+# the trap's TERM reaches it and it kills its test binary.
 run_pattern() { # N BETA PATTERN
   local n="$1" beta="$2" pat="$3"
-  (cd "$MODDIR" && exec env ${beta:+ENABLE_BETA=1} \
-     "$SUMMARIZE" watch -out "$OUT/otf.$n.json" -per-test "$PER_TEST" -- \
-     go tool test2json -t -p "$GO_TFE_MODULE" "$TESTBIN" -test.v=test2json \
-     -test.run "$pat" -test.skip "$SKIP" -test.count=1 -test.timeout 900s) \
-     > /dev/null 2> "$OUT/otf.$n.stderr" || true
+  cd "$MODDIR" || exit 2
+  exec env ${beta:+ENABLE_BETA=1} \
+    "$SUMMARIZE" watch -out "$OUT/otf.$n.json" -per-test "$PER_TEST" -- \
+    go tool test2json -t -p "$GO_TFE_MODULE" "$TESTBIN" -test.v=test2json \
+    -test.run "$pat" -test.skip "$SKIP" -test.count=1 -test.timeout 900s \
+    > /dev/null 2> "$OUT/otf.$n.stderr"
 }
 
 pids=()
