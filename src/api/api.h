@@ -33,6 +33,8 @@ extern const struct route api_run_action_routes[];
 extern const struct route api_plan_apply_routes[];
 extern const struct route api_run_log_routes[];
 extern const struct route api_node_routes[];
+/* ip-ranges, workspace resources, feature sets (compat.c) */
+extern const struct route api_compat_routes[];
 /* notification configurations (notifications.c) */
 extern const struct route api_notification_routes[];
 

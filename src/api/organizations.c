@@ -405,11 +405,12 @@ static void entitlements(struct http_req *r)
     struct st_org o;
     if (!api_org_access(r, http_param(r, "name"), &o))
         return;
-    /* what Terrace offers: remote operations and state; nothing paid */
+    /* true for what Terrace serves: remote operations, state, and cost
+     * estimates (GET /cost-estimates/:id; no price data, so $0.00) */
     json_t *attrs = json_pack(
         "{s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b}",
         "operations", 1, "state-storage", 1, "agents", 0, "audit-logging", 0,
-        "cost-estimation", 0, "global-run-tasks", 0, "module-tests-generation",
+        "cost-estimation", 1, "global-run-tasks", 0, "module-tests-generation",
         0, "private-module-registry", 0, "private-run-tasks", 0, "run-tasks", 0,
         "sso", 0, "sentinel", 0, "teams", 0, "vcs-integrations", 0);
     http_reply_json(

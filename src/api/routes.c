@@ -29,6 +29,7 @@
     api_run_log_routes, \
     api_node_routes, \
     api_notification_routes, \
+    api_compat_routes, \
     NULL
 
 const struct route *const api_all_routes[] = {

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/ip_ranges.h"
 #include "core/util.h"
 
 enum kind { STR, INT };
@@ -176,6 +177,10 @@ static const struct setting settings[] = {
       "demo, primary: file (mode 0600) holding the token the first site "
       "admin gets when the database has no user yet (default: a random "
       "one, written to DATA/admin-token)"),
+    S("ip-ranges", "TERRACE_IP_RANGES", ip_ranges,
+      "address ranges published at GET /api/meta/ip-ranges: "
+      "KIND=CIDR[,CIDR];... with KIND api, notifications, sentinel or vcs "
+      "(default: empty lists)"),
     S("join-token-file", "TERRACE_JOIN_TOKEN_FILE", join_token_file,
       "primary: file (mode 0600) holding the cluster join token used "
       "when the cluster has none yet (default: a random one)"),
@@ -453,6 +458,8 @@ tr_err cfg_load(struct cfg *c, int argc, char **argv, struct tr_errbuf *eb)
     if (c->smtp_host[0] != '\0' && c->smtp_from[0] == '\0')
         return tr_fail(eb, TR_ERR_CONFIG,
                        "smtp-from is required with smtp-host");
+    if ((e = ip_ranges_parse(c->ip_ranges, NULL, eb)) != TR_OK)
+        return e;
     return TR_OK;
 }
 

@@ -83,6 +83,8 @@ struct cfg {
     char smtp_user[256];          /* "": no authentication */
     char smtp_password_file[512]; /* file holding the password (secret) */
     char smtp_tls[16];            /* off | starttls | tls */
+    /* GET /api/meta/ip-ranges (core/ip_ranges.h); "": empty lists */
+    char ip_ranges[2048];
 };
 
 /* Defaults, then file, env and argv.  Unknown flags or keys are errors.

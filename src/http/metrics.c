@@ -152,6 +152,11 @@ static int64_t process_start(void)
     return btime + (int64_t)(ticks / (unsigned long long)hz);
 }
 
+int64_t http_metrics_start_time(const struct http_metrics *m)
+{
+    return m != NULL ? m->start_time : util_now_unix();
+}
+
 tr_err http_metrics_new(struct terrace_server *srv, struct http_metrics **out,
                         struct tr_errbuf *eb)
 {

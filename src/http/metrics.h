@@ -53,6 +53,9 @@ void http_metrics_free(struct http_metrics *m);
 void http_metrics_observe(struct http_metrics *m, const struct route *route,
                           const char *method, int status, int64_t usec);
 
+/* When this process started, Unix seconds (now when m is NULL). */
+int64_t http_metrics_start_time(const struct http_metrics *m);
+
 /* Appends the exposition (text format 0.0.4) of every series to b.
  * Gauges from the database are left out while it cannot be read
  * (terrace_database_up then says 0). */

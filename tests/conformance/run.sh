@@ -12,17 +12,21 @@
 #   --record rewrite RESULTS.md from this run's results
 #
 # Exit status: 0 ok (no baseline yet, or no regression), 1 a test recorded
-# as PASS in RESULTS.md now fails, is skipped or is missing, 2 the harness
+# as PASS in RESULTS.md now fails, is skipped or is missing, or a test the
+# list expects to pass (no KIND in tests.txt) did not, 2 the harness
 # itself failed (bad arguments, go-tfe not downloadable or not compilable,
 # no test ran at all).
 #
 # Environment knobs (all optional):
 #   TERRACE_CACHE            cache dir (default $HOME/.cache/terrace)
-#   CONFORMANCE_TIMEOUT      seconds for all go test runs together (default 1200)
+#   CONFORMANCE_TIMEOUT      seconds for all go test runs together (default 600)
 #   CONFORMANCE_TEST_TIMEOUT seconds one top-level test may run before the
 #                            test binary is killed and the rest resumed (300)
 #   CONFORMANCE_FILTER       extended regex: run only the listed tests matching it
+#   CONFORMANCE_SHARDS       test binaries run at once (default 3); the tests
+#                            marked serial in the list run alone afterwards
 #   CONFORMANCE_TESTS_FILE   test list (default tests.txt beside this script)
+#   CONFORMANCE_GO_TFE_VERSION  go-tfe release whose tests run (default v1.53.0)
 #   CONFORMANCE_BASELINE     baseline (default RESULTS.md beside this script)
 #   CONFORMANCE_ALLOW_REMOTE set to 1 to allow a non-loopback ADDRESS
 #   ENABLE_TFE, ENABLE_BETA  passed through to go-tfe's tests (see README.md)
@@ -30,14 +34,15 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 GO_TFE_MODULE=github.com/hashicorp/go-tfe
-GO_TFE_VERSION=v1.53.0
+GO_TFE_VERSION="${CONFORMANCE_GO_TFE_VERSION:-v1.53.0}"
 CACHE="${TERRACE_CACHE:-${HOME:-/tmp}/.cache/terrace}"
 MODDIR="$CACHE/go-tfe-$GO_TFE_VERSION"
 TESTS_FILE="${CONFORMANCE_TESTS_FILE:-$HERE/tests.txt}"
 BASELINE="${CONFORMANCE_BASELINE:-$HERE/RESULTS.md}"
-BUDGET="${CONFORMANCE_TIMEOUT:-1200}"
+BUDGET="${CONFORMANCE_TIMEOUT:-600}"
 PER_TEST="${CONFORMANCE_TEST_TIMEOUT:-300}"
 FILTER="${CONFORMANCE_FILTER:-}"
+SHARDS="${CONFORMANCE_SHARDS:-3}"
 
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'; }
 die() { echo "run.sh: $*" >&2; exit 2; }
@@ -64,6 +69,7 @@ command -v go >/dev/null 2>&1 || die "go is not installed"
 CA_FILE="$(cd "$(dirname "$CA_FILE")" && pwd)/$(basename "$CA_FILE")"
 [[ "$BUDGET" =~ ^[0-9]+$ ]] || die "CONFORMANCE_TIMEOUT must be a number of seconds"
 [[ "$PER_TEST" =~ ^[1-9][0-9]*$ ]] || die "CONFORMANCE_TEST_TIMEOUT must be a number of seconds"
+[[ "$SHARDS" =~ ^[1-9][0-9]?$ ]] || die "CONFORMANCE_SHARDS must be 1..99"
 if [ "$record" = 1 ] && [ -n "$FILTER" ]; then
   die "--record needs a full run; unset CONFORMANCE_FILTER"
 fi
@@ -88,7 +94,8 @@ export GOWORK=off
 mkdir -p "$CACHE/bin" "$OUT"
 OUT="$(cd "$OUT" && pwd)"
 rm -f "$OUT"/go-test.*.json "$OUT"/go-test.*.stderr "$OUT"/results.txt \
-      "$OUT"/failures.log "$OUT"/summary.txt "$OUT"/selected.txt "$OUT"/remaining*.txt
+      "$OUT"/failures.log "$OUT"/summary.txt "$OUT"/selected.txt "$OUT"/remaining*.txt \
+      "$OUT"/shard.* "$OUT"/parallel.txt "$OUT"/serial.txt
 
 # --- 1. go-tfe source: a writable copy of the module in the cache ---------
 if [ ! -f "$MODDIR/.terrace-ready" ]; then
@@ -106,30 +113,29 @@ if [ ! -f "$MODDIR/.terrace-ready" ]; then
 fi
 
 # --- 2. the summarizer ----------------------------------------------------
-SUMMARIZE="$CACHE/bin/conformance-summarize"
-(cd "$HERE/summarize" && go build -o "$SUMMARIZE.$$" .) || die "cannot build summarize"
-mv "$SUMMARIZE.$$" "$SUMMARIZE"
+# built per run (the cache may be shared by checkouts of other versions)
+SUMMARIZE="$OUT/summarize"
+(cd "$HERE/summarize" && go build -o "$SUMMARIZE" .) || die "cannot build summarize"
 
-# --- 3. the selected tests, checked against the test binary ---------------
-SELECTED="$OUT/selected.txt"
-sed -e 's/#.*//' -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//' "$TESTS_FILE" |
-  awk 'NF && !seen[$0]++' > "$SELECTED.all"
-if [ -n "$FILTER" ]; then
-  grep -E -- "$FILTER" "$SELECTED.all" > "$SELECTED" || true
-else
-  cp "$SELECTED.all" "$SELECTED"
-fi
-rm -f "$SELECTED.all"
-[ -s "$SELECTED" ] || die "no tests selected (tests file $TESTS_FILE, filter '${FILTER}')"
-nsel=$(wc -l < "$SELECTED")
-
+# --- 3. the test binary, and the selected tests checked against it --------
 echo "compiling go-tfe $GO_TFE_VERSION integration tests"
-if ! (cd "$MODDIR" && go test -tags=integration -list '.*' .) > "$OUT/list.txt" 2> "$OUT/list.stderr"; then
+TESTBIN="$OUT/go-tfe.test"
+if ! (cd "$MODDIR" && go test -tags=integration -c -o "$TESTBIN" . &&
+      "$TESTBIN" -test.list '.*') > "$OUT/list.txt" 2> "$OUT/list.stderr"; then
   cat "$OUT/list.stderr" >&2
   die "go-tfe tests do not compile"
 fi
-unknown="$(grep -vxF -f "$OUT/list.txt" "$SELECTED" || true)"
-[ -z "$unknown" ] || die "not a test in go-tfe $GO_TFE_VERSION:"$'\n'"$unknown"
+SELECTED="$OUT/selected.txt"
+complete=()
+# the project's own list must classify every test of this go-tfe version
+[ "$TESTS_FILE" -ef "$HERE/tests.txt" ] && complete=(-complete)
+"$SUMMARIZE" select -list "$TESTS_FILE" -known "$OUT/list.txt" \
+  ${complete[@]+"${complete[@]}"} -filter "$FILTER" \
+  -out "$OUT/parallel.txt" -serial "$OUT/serial.txt" 2> "$OUT/select.stderr" ||
+  die "$(cat "$OUT/select.stderr")"
+cat "$OUT/parallel.txt" "$OUT/serial.txt" > "$SELECTED"
+[ -s "$SELECTED" ] || die "no tests selected (tests file $TESTS_FILE, filter '${FILTER}')"
+nsel=$(wc -l < "$SELECTED")
 
 # --- 4. environment the go-tfe tests read (see helper_test.go) -------------
 export TFE_ADDRESS="$ADDRESS" TFE_TOKEN="$TOKEN" SSL_CERT_FILE="$CA_FILE" SKIP_PAID=1
@@ -143,51 +149,89 @@ unset TFE_HOSTNAME
 export NO_PROXY="127.0.0.1,localhost,::1${NO_PROXY:+,$NO_PROXY}"
 export no_proxy="$NO_PROXY"
 
-# --- 5. run; if the test binary dies (panic, log.Fatal, timeout, or killed
-#        by the per-test watchdog) the tests it never reached are run again
-#        in a fresh binary -------------------------------------------------
-child=""
-trap 'if [ -n "$child" ]; then kill -TERM "$child" 2>/dev/null; wait "$child" 2>/dev/null; fi; exit 143' TERM INT HUP
-echo "running $nsel go-tfe tests against $ADDRESS (budget ${BUDGET}s, ENABLE_TFE=${ENABLE_TFE:-unset}, ENABLE_BETA=${ENABLE_BETA:-unset})"
-cp "$SELECTED" "$OUT/remaining.txt"
-events=()
+# --- 5. run, in SHARDS test binaries at once (go-tfe's tests each make
+#        their own organization), then the serial tests alone.  If a
+#        binary dies (panic, log.Fatal, timeout, or killed by the per-test
+#        watchdog) the tests it never reached run again in a fresh one ---
+pids=()
+stop_all() {
+  local p f
+  for f in "$OUT"/shard.*.pid; do
+    [ -f "$f" ] && kill -TERM "$(cat "$f")" 2>/dev/null || true
+  done
+  for p in ${pids[@]+"${pids[@]}"}; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in ${pids[@]+"${pids[@]}"}; do wait "$p" 2>/dev/null || true; done
+  exit 143
+}
+trap stop_all TERM INT HUP
 start=$(date +%s)
-i=0
-while :; do
-  i=$((i + 1))
-  left=$((BUDGET - ($(date +%s) - start)))
-  if [ "$left" -lt 30 ]; then
-    echo "time budget exhausted; these tests did not run:"; sed 's/^/  /' "$OUT/remaining.txt"
-    break
-  fi
-  regex="^($(paste -sd'|' "$OUT/remaining.txt"))\$"
-  ev="$OUT/go-test.$i.json"
-  events+=("$ev")
-  echo "go test run $i: $(wc -l < "$OUT/remaining.txt") tests"
-  # in the background so that a TERM/INT trap can stop it at once
-  (cd "$MODDIR" && exec timeout --foreground -k 30 $((left + 120)) \
-     "$SUMMARIZE" watch -out "$ev" -per-test "$PER_TEST" -- \
-     go test -tags=integration -json -run "$regex" -count=1 -timeout "${left}s" .) \
-     2> "$OUT/go-test.$i.stderr" &
-  child=$!
-  rc=0
-  wait "$child" || rc=$?
-  child=""
-  echo "go test run $i: exit $rc"
-  grep -h '^watchdog:' "$OUT/go-test.$i.stderr" || true
-  "$SUMMARIZE" missing -selected "$SELECTED" "${events[@]}" > "$OUT/remaining.new.txt"
-  if [ ! -s "$OUT/remaining.new.txt" ]; then
-    break
-  fi
-  if cmp -s "$OUT/remaining.txt" "$OUT/remaining.new.txt"; then
-    echo "go test run $i made no progress; giving up on the remaining tests"
-    sed -n '1,40p' "$OUT/go-test.$i.stderr" >&2
-    break
-  fi
-  mv "$OUT/remaining.new.txt" "$OUT/remaining.txt"
-  echo "the test binary stopped early; running the $(wc -l < "$OUT/remaining.txt") tests it did not reach"
-done
-rm -f "$OUT/remaining.new.txt"
+
+# run_shard ID LIST: runs the tests in LIST until each has a result, the
+# budget is gone or a binary makes no progress; its event files are
+# OUT/go-test.ID.NN.json.
+run_shard() {
+  local id="$1" list="$2" i=0 left ev rc regex
+  local remaining="$OUT/remaining.$id.txt" next="$OUT/remaining.$id.new.txt"
+  cp "$list" "$remaining"
+  while :; do
+    i=$((i + 1))
+    left=$((BUDGET - ($(date +%s) - start)))
+    if [ "$left" -lt 30 ]; then
+      echo "[$id] time budget exhausted; these tests did not run:"
+      sed 's/^/  /' "$remaining"
+      return 0
+    fi
+    regex="^($(paste -sd'|' "$remaining"))\$"
+    ev="$OUT/go-test.$id.$(printf '%02d' "$i").json"
+    echo "[$id] go test run $i: $(wc -l < "$remaining") tests"
+    rc=0
+    # in the background, its pid in a file, so that stop_all can signal it
+    # (timeout passes the signal on to the watcher, which kills the tests)
+    (cd "$MODDIR" && exec timeout --foreground -k 30 $((left + 120)) \
+       "$SUMMARIZE" watch -out "$ev" -per-test "$PER_TEST" -- \
+       go tool test2json -t -p "$GO_TFE_MODULE" "$TESTBIN" -test.v=test2json \
+       -test.run "$regex" -test.count=1 -test.timeout "${left}s") \
+       2> "${ev%.json}.stderr" &
+    echo $! > "$OUT/shard.$id.pid"
+    wait $! || rc=$?
+    echo "[$id] go test run $i: exit $rc"
+    grep -h '^watchdog:' "${ev%.json}.stderr" || true
+    "$SUMMARIZE" missing -selected "$list" "$OUT"/go-test."$id".*.json > "$next"
+    [ -s "$next" ] || return 0
+    if cmp -s "$remaining" "$next"; then
+      echo "[$id] go test run $i made no progress; giving up on the remaining tests"
+      sed -n '1,40p' "${ev%.json}.stderr" >&2
+      return 0
+    fi
+    mv "$next" "$remaining"
+    echo "[$id] the test binary stopped early; running the $(wc -l < "$remaining") tests it did not reach"
+  done
+}
+
+npar=$(wc -l < "$OUT/parallel.txt")
+nser=$(wc -l < "$OUT/serial.txt")
+[ "$SHARDS" -le "$npar" ] || SHARDS=$((npar > 0 ? npar : 1))
+echo "running $nsel go-tfe tests against $ADDRESS: $npar in $SHARDS shards, then $nser alone (budget ${BUDGET}s, ENABLE_TFE=${ENABLE_TFE:-unset}, ENABLE_BETA=${ENABLE_BETA:-unset})"
+if [ "$npar" -gt 0 ]; then
+  for s in $(seq 1 "$SHARDS"); do
+    awk -v n="$SHARDS" -v k="$s" '(NR - 1) % n == k - 1' "$OUT/parallel.txt" > "$OUT/shard.$s.txt"
+    run_shard "s$s" "$OUT/shard.$s.txt" > "$OUT/shard.$s.log" 2>&1 &
+    pids+=($!)
+  done
+  for p in "${pids[@]}"; do wait "$p" || true; done
+  pids=()
+  cat "$OUT"/shard.*.log
+fi
+if [ "$nser" -gt 0 ]; then
+  run_shard serial "$OUT/serial.txt" > "$OUT/shard.serial.log" 2>&1 &
+  pids+=($!)
+  wait "${pids[0]}" || true
+  pids=()
+  cat "$OUT/shard.serial.log"
+fi
+rm -f "$OUT"/remaining.*.txt "$OUT"/shard.*.pid
+echo "go test runs took $(( $(date +%s) - start ))s"
+events=("$OUT"/go-test.*.json)
 
 # The run counts as completed if at least one selected test produced a result.
 nmissing=$("$SUMMARIZE" missing -selected "$SELECTED" "${events[@]}" | wc -l)
@@ -196,11 +240,13 @@ if [ "$nmissing" -ge "$nsel" ]; then
   die "go test produced no result for any selected test (see $OUT)"
 fi
 
-# --- 6. results, summary, baseline -----------------------------------------
+# --- 6. results, summary, classification, baseline ------------------------
 "$SUMMARIZE" results -selected "$SELECTED" -out "$OUT/results.txt" \
   -failures "$OUT/failures.log" "${events[@]}" > "$OUT/summary.txt"
 
 set +e
+"$SUMMARIZE" expect -list "$TESTS_FILE" -results "$OUT/results.txt"
+erc=$?
 "$SUMMARIZE" compare -baseline "$BASELINE" -results "$OUT/results.txt" -selected "$SELECTED"
 crc=$?
 set -e
@@ -213,6 +259,7 @@ if [ "$record" = 1 ]; then
     -note "Environment: ENABLE_TFE=${ENABLE_TFE:-unset}, ENABLE_BETA=${ENABLE_BETA:-unset}, SKIP_PAID=1"
   echo "recorded baseline: $BASELINE"
 else
+  [ "$erc" = 0 ] || status=1
   case "$crc" in
     0) ;;
     1) status=1 ;;

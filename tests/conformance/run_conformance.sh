@@ -13,6 +13,10 @@
 # that the demo registers that tofu as its tool version. If either is missing
 # the suite still runs; the run/plan/apply tests then fail.
 #
+# With CONFORMANCE_SUITE=otf (run_otf.sh) it runs otf.sh, OTF's selection
+# of go-tfe v1.41.0 tests, instead of run.sh; results then go to
+# $TERRACE_BUILD_DIR/conformance-otf-results.
+#
 # Environment: TERRACE_BUILD_DIR (required; set by ctest), TERRACE_SRC_DIR
 # (unused: files are found relative to this script), CONFORMANCE_STARTUP_TIMEOUT
 # (seconds to wait for /_health_check, default 30), TOFU_BIN (the tofu to
@@ -45,6 +49,7 @@ if [ ! -x "$TERRACED" ]; then
   exit 1
 fi
 OUT="$BUILD/conformance-results"
+[ "${CONFORMANCE_SUITE:-gotfe}" = otf ] && OUT="$BUILD/conformance-otf-results"
 mkdir -p "$OUT"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/terrace-conformance.XXXXXX")"
@@ -119,9 +124,13 @@ fi
 echo "starting terraced (demo) on $ADDRESS, data dir $DATA"
 launcher=()
 command -v setsid >/dev/null 2>&1 && launcher=(setsid)
-# --tool-mirror off: a test pinning a missing version must not download
+# --tool-mirror off: a test pinning a missing version must not download;
+# --conn-per-ip 0: the shards' clients all come from 127.0.0.1;
+# --ip-ranges: TestIPRangesRead wants every list non-empty
 "${launcher[@]}" "$TERRACED" --role demo --data-dir "$DATA" \
   --listen "127.0.0.1:$PORT" --external-url "$ADDRESS" --tool-mirror off \
+  --conn-per-ip 0 \
+  --ip-ranges "api=127.0.0.1/32,::1/128;notifications=127.0.0.1/32;sentinel=127.0.0.1/32;vcs=127.0.0.1/32" \
   "${extra[@]}" \
   </dev/null >"$LOG" 2>&1 &
 pid=$!
@@ -160,8 +169,12 @@ echo "terraced is healthy"
 
 # in the background so that the TERM/INT trap can stop it (run.sh forwards
 # the signal to go test) instead of waiting for it to finish
-bash "$HERE/run.sh" ${CONFORMANCE_RECORD:+--record} \
-  "$ADDRESS" "$TOKEN" "$CA_FILE" "$OUT" &
+if [ "${CONFORMANCE_SUITE:-gotfe}" = otf ]; then
+  bash "$HERE/otf.sh" "$ADDRESS" "$TOKEN" "$CA_FILE" "$OUT" &
+else
+  bash "$HERE/run.sh" ${CONFORMANCE_RECORD:+--record} \
+    "$ADDRESS" "$TOKEN" "$CA_FILE" "$OUT" &
+fi
 child=$!
 rc=0
 wait "$child" || rc=$?

@@ -13,6 +13,14 @@
 //	    exit 3 if there is no baseline yet
 //	summarize record   -results results.txt -out RESULTS.md [-version V] [-note S]...
 //	    write a new baseline
+//	summarize select   -list tests.txt -known LIST -out FILE -serial FILE [-complete] [-filter RE]
+//	    check the classified list (select.go) against the binary's tests and
+//	    write the names to run in parallel shards and alone
+//	summarize expect   -list tests.txt -results results.txt
+//	    exit 1 if a test the list expects to pass did not; note the ones
+//	    listed as failing that now pass
+//	summarize verdict  EVENTS...
+//	    print PASS, FAIL or SKIP (with why) for one pattern's test binary
 //	summarize watch    -out EVENTS -per-test SECONDS -- go test -json ...
 //	    run the command, copy its stdout to EVENTS, and kill it (its whole
 //	    process group) when one top-level test runs longer than SECONDS; the
@@ -83,6 +91,12 @@ func main() {
 		err = cmdRecord(os.Args[2:])
 	case "watch":
 		code, err = cmdWatch(os.Args[2:])
+	case "select":
+		err = cmdSelect(os.Args[2:])
+	case "expect":
+		code, err = cmdExpect(os.Args[2:])
+	case "verdict":
+		err = cmdVerdict(os.Args[2:])
 	default:
 		usage()
 	}
@@ -94,7 +108,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: summarize missing|results|compare|record [flags] [EVENT-FILES...]")
+	fmt.Fprintln(os.Stderr, "usage: summarize missing|results|compare|record|select|expect|watch [flags] [EVENT-FILES...]")
 	os.Exit(2)
 }
 
@@ -129,6 +143,9 @@ func parseEvents(files []string) (map[string]*testResult, []string, error) {
 		if err != nil {
 			return nil, nil, err
 		}
+		// Tests that called t.Parallel() wait paused until the sequential
+		// tests are done; if the binary dies before that they never ran.
+		paused := map[string]bool{}
 		sc := bufio.NewScanner(f)
 		sc.Buffer(make([]byte, 1024*1024), 64*1024*1024)
 		for sc.Scan() {
@@ -151,7 +168,13 @@ func parseEvents(files []string) (map[string]*testResult, []string, error) {
 			case "run":
 				// a (re)run starts afresh
 				results[ev.Test] = &testResult{status: statusRun}
+				paused[ev.Test] = false
+			case "pause":
+				paused[ev.Test] = true
+			case "cont":
+				paused[ev.Test] = false
 			case "pass", "fail", "skip":
+				paused[ev.Test] = false
 				if r == nil {
 					r = &testResult{}
 					results[ev.Test] = r
@@ -173,6 +196,13 @@ func parseEvents(files []string) (map[string]*testResult, []string, error) {
 		f.Close()
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", path, err)
+		}
+		// still paused at the end of this binary's events: not run, so
+		// that `missing` lists it for the next binary
+		for name, p := range paused {
+			if p && results[name] != nil && results[name].status == statusRun {
+				delete(results, name)
+			}
 		}
 	}
 	return results, pkgOutput, nil

@@ -49,7 +49,9 @@ func cmdWatch(args []string) (int, error) {
 	killGroup := func() { _ = syscall.Kill(-pgid, syscall.SIGKILL) }
 
 	var mu sync.Mutex
-	current, started := "", time.Time{}
+	// top-level tests running now, with when they (re)started: a test
+	// paused by t.Parallel() is not running until it continues
+	running := map[string]time.Time{}
 	killed := ""
 	w := bufio.NewWriter(f)
 	writeLine := func(b []byte) {
@@ -77,10 +79,12 @@ func cmdWatch(args []string) (int, error) {
 				return
 			case <-tick.C:
 				mu.Lock()
-				if current != "" && killed == "" && time.Since(started) > time.Duration(*perTest)*time.Second {
-					killed = current
-					fmt.Fprintf(os.Stderr, "watchdog: %s ran longer than %ds; killing the test binary\n", current, *perTest)
-					killGroup()
+				for name, started := range running {
+					if killed == "" && time.Since(started) > time.Duration(*perTest)*time.Second {
+						killed = name
+						fmt.Fprintf(os.Stderr, "watchdog: %s ran longer than %ds; killing the test binary\n", name, *perTest)
+						killGroup()
+					}
 				}
 				mu.Unlock()
 			}
@@ -97,12 +101,10 @@ func cmdWatch(args []string) (int, error) {
 		if len(line) > 0 && line[0] == '{' && json.Unmarshal(line, &ev) == nil &&
 			ev.Test != "" && !strings.Contains(ev.Test, "/") {
 			switch ev.Action {
-			case "run":
-				current, started = ev.Test, time.Now()
-			case "pass", "fail", "skip":
-				if ev.Test == current {
-					current = ""
-				}
+			case "run", "cont":
+				running[ev.Test] = time.Now()
+			case "pause", "pass", "fail", "skip":
+				delete(running, ev.Test)
 			}
 		}
 		mu.Unlock()
