@@ -42,7 +42,7 @@
 #include <strings.h>
 #include <time.h>
 
-#include <curl/curl.h>
+#include "core/curl_load.h"
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 

@@ -13,7 +13,7 @@
 #ifndef TR_BLOB_GCS_INT_H
 #define TR_BLOB_GCS_INT_H
 
-#include <curl/curl.h>
+#include "core/curl_load.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

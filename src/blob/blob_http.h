@@ -32,7 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <curl/curl.h>
+#include "core/curl_load.h"
 
 #include "core/buf.h"
 #include "core/err.h"

@@ -19,7 +19,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
-#include <curl/curl.h>
+#include "core/curl_load.h"
 
 #include "core/err.h"
 

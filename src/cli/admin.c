@@ -31,7 +31,7 @@
  */
 #include "cli/cli.h"
 
-#include <curl/curl.h>
+#include "core/curl_load.h"
 #include <errno.h>
 #include <jansson.h>
 #include <libgen.h>

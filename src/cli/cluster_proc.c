@@ -5,7 +5,7 @@
  * SPDX-License-Identifier: MPL-2.0
  */
 #include <arpa/inet.h>
-#include <curl/curl.h>
+#include "core/curl_load.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <glob.h>

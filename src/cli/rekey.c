@@ -47,7 +47,7 @@
  *
  * SPDX-License-Identifier: MPL-2.0
  */
-#include <curl/curl.h>
+#include "core/curl_load.h"
 #include <errno.h>
 #include <limits.h>
 #include <openssl/crypto.h>

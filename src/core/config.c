@@ -78,7 +78,8 @@ static const struct setting settings[] = {
     S("tls-key", "TERRACE_TLS_KEY", tls_key, "server private key (PEM)"),
     S("log-level", "TERRACE_LOG_LEVEL", log_level,
       "debug | info | warn | error"),
-    I("threads", "TERRACE_THREADS", threads, "HTTP worker threads"),
+    I("threads", "TERRACE_THREADS", threads,
+      "HTTP worker threads (default 8; a secondary: 1)"),
     I("db-pool", "TERRACE_DB_POOL", db_pool, "database connections"),
     I("max-body", "TERRACE_MAX_BODY", max_body, "largest JSON body, bytes"),
     I("max-state", "TERRACE_MAX_STATE", max_state, "largest state file, bytes"),
@@ -407,6 +408,10 @@ tr_err cfg_load(struct cfg *c, int argc, char **argv, struct tr_errbuf *eb)
     if (strcmp(c->role, "secondary") == 0 &&
         (e = check_secondary(c, given, eb)) != TR_OK)
         return e;
+    /* a secondary's listener answers health checks and metrics only: one
+     * HTTP thread (and its malloc arena) is enough */
+    if (strcmp(c->role, "secondary") == 0 && !given[find("threads") - settings])
+        c->threads = 1;
     if (strcmp(c->role, "primary") == 0 && c->database_url[0] == '\0')
         return tr_fail(eb, TR_ERR_CONFIG,
                        "the primary role needs --database-url");

@@ -33,10 +33,12 @@ struct terrace_server {
                                from the KEK (http_signing_init) */
     char external_url[512]; /* without trailing slash */
     struct MHD_Daemon *mhd;
-    struct http_guard *guard;      /* connection limits (src/http/guard.c) */
+    struct http_guard *guard; /* connection limits (src/http/guard.c) */
+    struct http_trim *trim;   /* gives memory back when idle (http/trim.c) */
     struct run_signal *run_signal; /* wakes job claimers (domain/run.h) */
     struct job_api *jobs;  /* in-process executor interface (job_local) */
     atomic_ulong requests; /* requests served */
+    atomic_int in_flight;  /* requests begun and not yet completed */
     atomic_int tool_sends; /* tool binaries being sent to secondaries
                               (api/internal.c, at most tool-downloads) */
     _Atomic int is_leader; /* 1 while this node runs the singleton loops

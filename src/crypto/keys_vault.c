@@ -28,7 +28,7 @@
  * SPDX-License-Identifier: MPL-2.0
  */
 #include <ctype.h>
-#include <curl/curl.h>
+#include "core/curl_load.h"
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>

@@ -14,7 +14,7 @@
  */
 #include "domain/notify.h"
 
-#include <curl/curl.h>
+#include "core/curl_load.h"
 #include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -666,7 +666,8 @@ static void *loop(void *arg)
 tr_err notify_start(struct terrace_server *srv, struct notify **out,
                     struct tr_errbuf *eb)
 {
-    curl_global_init(CURL_GLOBAL_DEFAULT);
+    /* no curl_global_init here: libcurl is loaded (and initialised by
+     * curl_easy_init) at the first delivery, not on every start */
     struct notify *nt = calloc(1, sizeof(*nt));
     if (nt == NULL)
         return TR_ERR_NOMEM;

@@ -16,7 +16,7 @@
  */
 #include "executor/job_http.h"
 
-#include <curl/curl.h>
+#include "core/curl_load.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>

@@ -14,7 +14,7 @@
 #include "executor/tool_install.h"
 
 #include <ctype.h>
-#include <curl/curl.h>
+#include "core/curl_load.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>

@@ -23,6 +23,7 @@
 #ifndef TR_HTTP_INT_H
 #define TR_HTTP_INT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -74,6 +75,20 @@ void http_guard_stats(struct http_guard *g, struct http_guard_stats *st);
  * since a client can make it write one per connection (a failed TLS
  * handshake); the summary counts the rest. */
 void http_guard_lib_log(struct http_guard *g, const char *msg);
+
+/* The memory trimmer (trim.c): a thread that calls malloc_trim(0) once
+ * requests have used TRIM_BYTES since the last trim, when no request is
+ * in flight (*in_flight == 0) or 2 s later at the latest, at most once a
+ * second.  Free after the HTTP daemon has stopped. */
+struct http_trim;
+tr_err http_trim_new(const atomic_int *in_flight, struct http_trim **out,
+                     struct tr_errbuf *eb);
+/* Counts the memory a completed request used (its arena and response
+ * body, bytes); cheap, callable from any thread; NULL does nothing. */
+void http_trim_note(struct http_trim *t, size_t bytes);
+/* Trims done so far (for tests and /metrics). */
+unsigned long http_trim_count(struct http_trim *t);
+void http_trim_free(struct http_trim *t);
 
 /* The request path as the access log shows it: the value of every
  * secret path parameter (":sig" in the route table) replaced by

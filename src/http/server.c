@@ -192,6 +192,7 @@ static struct req_box *begin(struct terrace_server *srv,
     r->path = arena_strdup(a, url);
     r->spool_fd = -1;
     r->resp_fd = -1;
+    atomic_fetch_add(&srv->in_flight, 1);
     unsigned char rnd[8];
     util_random(rnd, sizeof(rnd));
     r->request_id =
@@ -384,13 +385,21 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
              (long long)(util_now_ms() - box->start_ms), r->request_id,
              toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted");
     bool big = r->body_len > BIG_BODY;
+    size_t weight = arena_used(r->arena) + r->resp_len;
     arena_destroy(r->arena);
     *con_cls = NULL;
-    /* a large state parsed on this thread leaves its malloc arena grown;
-     * give the pages back so idle memory does not ratchet up to
-     * threads x largest state (measured in bench/idle_rss.sh) */
+    /* Give freed memory back to the system: at once after a large body
+     * (a state parsed on this thread leaves its malloc arena grown, so
+     * idle memory would ratchet up to threads x largest state), and when
+     * the server goes idle after a burst.  Under concurrent load the
+     * freed request arenas and response bodies stay in glibc's heaps,
+     * which never shrink past a chunk still in use (trim.c says more);
+     * the trimmer thread releases them once nothing is in flight. */
+    atomic_fetch_sub(&srv->in_flight, 1);
     if (big)
         malloc_trim(0);
+    else
+        http_trim_note(srv->trim, weight);
 }
 
 static char *read_file(const char *path)
@@ -534,6 +543,14 @@ tr_err http_start(struct terrace_server *srv, struct tr_errbuf *eb)
         srv->metrics = NULL;
         return e;
     }
+    e = http_trim_new(&srv->in_flight, &srv->trim, eb);
+    if (e != TR_OK) {
+        http_guard_free(srv->guard);
+        srv->guard = NULL;
+        http_metrics_free(srv->metrics);
+        srv->metrics = NULL;
+        return e;
+    }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
                      MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
     if (ss.ss_family == AF_INET6)
@@ -578,6 +595,8 @@ tr_err http_start(struct terrace_server *srv, struct tr_errbuf *eb)
 fail:
     free(cert);
     free(key);
+    http_trim_free(srv->trim);
+    srv->trim = NULL;
     http_guard_free(srv->guard);
     srv->guard = NULL;
     http_metrics_free(srv->metrics);
@@ -592,6 +611,8 @@ void http_stop(struct terrace_server *srv)
         srv->mhd = NULL;
     }
     /* after the daemon: closing its connections reports to the guard */
+    http_trim_free(srv->trim);
+    srv->trim = NULL;
     http_guard_free(srv->guard);
     srv->guard = NULL;
     http_metrics_free(srv->metrics);

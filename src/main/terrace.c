@@ -12,7 +12,7 @@
  *
  * SPDX-License-Identifier: MPL-2.0
  */
-#include <curl/curl.h>
+#include "core/curl_load.h"
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>

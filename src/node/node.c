@@ -459,6 +459,11 @@ static tr_err open_stores(struct terrace_server *srv, struct tr_errbuf *eb)
 tr_err node_run(const struct cfg *cfg, node_ready_fn ready, void *arg,
                 struct tr_errbuf *eb)
 {
+    /* one malloc arena per core instead of per thread, on every role:
+     * idle RSS is part of what users run us for (bench/idle_rss.sh: 15.3
+     * -> 14.8 MB after 20k requests with the default 8 HTTP threads); 2
+     * keep contention low on a 2-core node */
+    mallopt(M_ARENA_MAX, 2);
     if (strcmp(cfg->role, "secondary") == 0)
         return secondary_run(cfg, eb); /* no database, blob or keys */
     static struct terrace_server srv;  /* the one server struct */
@@ -472,11 +477,6 @@ tr_err node_run(const struct cfg *cfg, node_ready_fn ready, void *arg,
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
     umask(077);
-    /* one malloc arena per core instead of per thread: idle RSS is part
-     * of what users run us for (bench/idle_rss.sh: 15.3 -> 14.8 MB after
-     * 20k requests with the default 8 HTTP threads); 2 keep contention
-     * low on a 2-core node */
-    mallopt(M_ARENA_MAX, 2);
 
     char token_path[PATH_MAX];
     snprintf(token_path, sizeof(token_path), "%s/admin-token", cfg->data_dir);

@@ -12,7 +12,7 @@
  */
 #include "node/secondary.h"
 
-#include <curl/curl.h>
+#include "core/curl_load.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>

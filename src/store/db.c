@@ -1,9 +1,17 @@
 /*
  * db.c - connection pool and backend-neutral helpers for db.h.
  *
- * The pool is a fixed array of connections opened at db_open(); a mutex and
- * condition variable hand them out.  Connections are not reopened here: a
- * backend reconnects itself when it finds its link broken.
+ * The pool is a fixed array of up to pool_size connections; a mutex and
+ * condition variable hand them out.  db_open() opens the first one (so a
+ * bad target fails at start); the others are opened when every open one
+ * is busy, so an idle node holds one connection and its memory (an SQLite
+ * connection's schema and page cache is ~100 kB, bench/RESULTS.md) and
+ * the pool grows only to the concurrency it has seen.  A connection that
+ * cannot be opened then is not an error: the caller waits for a busy one,
+ * as it would with a full pool.  Slots are filled under the mutex and
+ * never move, so handed-out pointers stay valid.  Connections are not
+ * reopened here: a backend reconnects itself when it finds its link
+ * broken.
  *
  * SPDX-License-Identifier: MPL-2.0
  */
@@ -15,6 +23,7 @@
 
 #include "core/check.h"
 #include "core/fault.h"
+#include "core/log.h"
 
 struct db_conn {
     struct db *db;
@@ -28,7 +37,10 @@ struct db {
     const struct db_backend *be;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int n;
+    int n;       /* open connections: conns[0..n-1] */
+    int cap;     /* pool_size */
+    int opening; /* connects in progress outside the mutex */
+    char *target;
     struct db_conn *conns;
 };
 
@@ -44,20 +56,20 @@ tr_err db_open(enum db_kind kind, const char *target, int pool_size,
     db->be = kind == DB_PG ? &db_pg_backend : &db_sqlite_backend;
     pthread_mutex_init(&db->mu, NULL);
     pthread_cond_init(&db->cv, NULL);
+    db->cap = pool_size;
     db->conns = calloc((size_t)pool_size, sizeof(struct db_conn));
-    if (db->conns == NULL) {
+    db->target = strdup(target);
+    if (db->conns == NULL || db->target == NULL) {
         db_close(db);
         return TR_ERR_NOMEM;
     }
-    for (int i = 0; i < pool_size; i++) {
-        tr_err e = db->be->connect(target, &db->conns[i].handle, eb);
-        if (e != TR_OK) {
-            db_close(db);
-            return e;
-        }
-        db->conns[i].db = db;
-        db->n = i + 1;
+    tr_err e = db->be->connect(target, &db->conns[0].handle, eb);
+    if (e != TR_OK) {
+        db_close(db);
+        return e;
     }
+    db->conns[0].db = db;
+    db->n = 1;
     *out = db;
     return TR_OK;
 }
@@ -69,6 +81,7 @@ void db_close(struct db *db)
     for (int i = 0; i < db->n; i++)
         db->be->disconnect(db->conns[i].handle);
     free(db->conns);
+    free(db->target);
     pthread_mutex_destroy(&db->mu);
     pthread_cond_destroy(&db->cv);
     free(db);
@@ -87,11 +100,36 @@ void db_pool_stats(struct db *db, int *in_use, int *size)
         busy += db->conns[i].busy;
     pthread_mutex_unlock(&db->mu);
     *in_use = busy;
-    *size = db->n;
+    *size = db->cap;
+}
+
+/* Opens one more connection with the mutex released; called with it held
+ * and returns with it held.  NULL when the connect failed. */
+static struct db_conn *grow(struct db *db)
+{
+    db->opening++;
+    pthread_mutex_unlock(&db->mu);
+    void *h = NULL;
+    struct tr_errbuf eb = {{0}};
+    tr_err e = db->be->connect(db->target, &h, &eb);
+    pthread_mutex_lock(&db->mu);
+    db->opening--;
+    if (e != TR_OK) {
+        log_warn("cannot open another database connection (%s); waiting "
+                 "for one of the %d open",
+                 tr_errbuf_msg(&eb, e), db->n);
+        return NULL;
+    }
+    struct db_conn *c = &db->conns[db->n++];
+    c->db = db;
+    c->handle = h;
+    c->busy = true;
+    return c;
 }
 
 struct db_conn *db_acquire(struct db *db)
 {
+    bool failed = false; /* one connect failed: do not retry in a loop */
     pthread_mutex_lock(&db->mu);
     for (;;) {
         for (int i = 0; i < db->n; i++) {
@@ -100,6 +138,15 @@ struct db_conn *db_acquire(struct db *db)
                 pthread_mutex_unlock(&db->mu);
                 return &db->conns[i];
             }
+        }
+        if (!failed && db->n + db->opening < db->cap) {
+            struct db_conn *c = grow(db);
+            if (c != NULL) {
+                pthread_mutex_unlock(&db->mu);
+                return c;
+            }
+            failed = true; /* wait for a busy one; one may be free now */
+            continue;
         }
         pthread_cond_wait(&db->cv, &db->mu);
     }

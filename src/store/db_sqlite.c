@@ -11,10 +11,15 @@
  * back.  SQLite's allocator statistics are switched off once per process:
  * they take a global mutex on every allocation.
  *
+ * libsqlite3 is loaded with dlopen on the first connect, so a primary or
+ * secondary, which never opens SQLite, does not map it.
+ *
  * SPDX-License-Identifier: MPL-2.0
  */
+#include <dlfcn.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,42 +41,95 @@ struct sq_conn {
     struct cached cache[STMT_CACHE];
 };
 
+/* Every SQLite function this file calls. */
+#define SQ_FUNCS(X)                                                            \
+    X(sqlite3_bind_null)                                                       \
+    X(sqlite3_bind_text)                                                       \
+    X(sqlite3_busy_timeout)                                                    \
+    X(sqlite3_changes64)                                                       \
+    X(sqlite3_clear_bindings)                                                  \
+    X(sqlite3_close)                                                           \
+    X(sqlite3_close_v2)                                                        \
+    X(sqlite3_column_bytes)                                                    \
+    X(sqlite3_column_count)                                                    \
+    X(sqlite3_column_name)                                                     \
+    X(sqlite3_column_text)                                                     \
+    X(sqlite3_config)                                                          \
+    X(sqlite3_errmsg)                                                          \
+    X(sqlite3_exec)                                                            \
+    X(sqlite3_extended_errcode)                                                \
+    X(sqlite3_finalize)                                                        \
+    X(sqlite3_free)                                                            \
+    X(sqlite3_open_v2)                                                         \
+    X(sqlite3_prepare_v2)                                                      \
+    X(sqlite3_prepare_v3)                                                      \
+    X(sqlite3_reset)                                                           \
+    X(sqlite3_step)
+
+#define SQ_MEMBER(f) __typeof__(f) *f;
+static struct {
+    SQ_FUNCS(SQ_MEMBER)
+} sq;
+#undef SQ_MEMBER
+
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static char sq_load_error[256]; /* empty once SQLite is loaded */
 
 static void global_setup(void)
 {
+    void *lib = dlopen("libsqlite3.so.0", RTLD_NOW | RTLD_LOCAL);
+    if (lib == NULL) {
+        const char *e = dlerror();
+        snprintf(sq_load_error, sizeof(sq_load_error), "%s",
+                 e ? e : "dlopen failed");
+        return;
+    }
+    const char *e;
+#define SQ_RESOLVE(f)                                                          \
+    sq.f = (__typeof__(f) *)dlsym(lib, #f);                                    \
+    if (sq.f == NULL) {                                                        \
+        e = dlerror();                                                         \
+        snprintf(sq_load_error, sizeof(sq_load_error), "%s",                   \
+                 e ? e : "missing symbol " #f);                                \
+        dlclose(lib);                                                          \
+        return;                                                                \
+    }
+    SQ_FUNCS(SQ_RESOLVE)
+#undef SQ_RESOLVE
     /* fails harmlessly if SQLite was already initialised */
-    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    sq.sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
 static tr_err sq_connect(const char *target, void **handle,
                          struct tr_errbuf *eb)
 {
     pthread_once(&global_once, global_setup);
+    if (sq_load_error[0] != '\0')
+        return tr_fail(eb, TR_ERR_DB, "cannot load SQLite: %s", sq_load_error);
     sqlite3 *h = NULL;
     int flags =
         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-    if (sqlite3_open_v2(target, &h, flags, NULL) != SQLITE_OK) {
+    if (sq.sqlite3_open_v2(target, &h, flags, NULL) != SQLITE_OK) {
         tr_err e = tr_fail(eb, TR_ERR_DB, "cannot open database %s: %s", target,
-                           h ? sqlite3_errmsg(h) : "out of memory");
-        sqlite3_close(h);
+                           h ? sq.sqlite3_errmsg(h) : "out of memory");
+        sq.sqlite3_close(h);
         return e;
     }
-    sqlite3_busy_timeout(h, 30000);
+    sq.sqlite3_busy_timeout(h, 30000);
     const char *setup = "PRAGMA journal_mode=WAL;"
                         "PRAGMA synchronous=FULL;"
                         "PRAGMA foreign_keys=ON;";
     char *msg = NULL;
-    if (sqlite3_exec(h, setup, NULL, NULL, &msg) != SQLITE_OK) {
+    if (sq.sqlite3_exec(h, setup, NULL, NULL, &msg) != SQLITE_OK) {
         tr_err e = tr_fail(eb, TR_ERR_DB, "cannot configure database: %s",
                            msg ? msg : "unknown");
-        sqlite3_free(msg);
-        sqlite3_close(h);
+        sq.sqlite3_free(msg);
+        sq.sqlite3_close(h);
         return e;
     }
     struct sq_conn *c = calloc(1, sizeof(*c));
     if (c == NULL) {
-        sqlite3_close(h);
+        sq.sqlite3_close(h);
         return TR_ERR_NOMEM;
     }
     c->h = h;
@@ -85,10 +143,10 @@ static void sq_disconnect(void *handle)
     if (c == NULL)
         return;
     for (int i = 0; i < STMT_CACHE; i++) {
-        sqlite3_finalize(c->cache[i].st);
+        sq.sqlite3_finalize(c->cache[i].st);
         free(c->cache[i].sql);
     }
-    sqlite3_close_v2(c->h);
+    sq.sqlite3_close_v2(c->h);
     free(c);
 }
 
@@ -104,12 +162,13 @@ static char *rewrite(struct arena *a, const char *sql)
 
 static tr_err sq_error(sqlite3 *h, int rc, struct tr_errbuf *eb)
 {
-    int ext = sqlite3_extended_errcode(h);
+    int ext = sq.sqlite3_extended_errcode(h);
     if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY)
-        return tr_fail(eb, TR_ERR_CONFLICT, "%s", sqlite3_errmsg(h));
+        return tr_fail(eb, TR_ERR_CONFLICT, "%s", sq.sqlite3_errmsg(h));
     if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
-        return tr_fail(eb, TR_ERR_BUSY, "database busy: %s", sqlite3_errmsg(h));
-    return tr_fail(eb, TR_ERR_DB, "database error: %s", sqlite3_errmsg(h));
+        return tr_fail(eb, TR_ERR_BUSY, "database busy: %s",
+                       sq.sqlite3_errmsg(h));
+    return tr_fail(eb, TR_ERR_DB, "database error: %s", sq.sqlite3_errmsg(h));
 }
 
 static uint64_t hash_text(const char *s)
@@ -139,26 +198,26 @@ static tr_err prepare(struct sq_conn *c, struct arena *a, const char *sql,
     }
     sqlite3_stmt *st = NULL;
     const char *tail = NULL;
-    int rc = sqlite3_prepare_v3(c->h, text, -1, SQLITE_PREPARE_PERSISTENT, &st,
-                                &tail);
+    int rc = sq.sqlite3_prepare_v3(c->h, text, -1, SQLITE_PREPARE_PERSISTENT,
+                                   &st, &tail);
     if (rc != SQLITE_OK)
         return sq_error(c->h, rc, eb);
     /* like PostgreSQL, refuse a second statement rather than skip it */
     sqlite3_stmt *extra = NULL;
     int more = SQLITE_OK;
     if (st != NULL && *tail != '\0')
-        more = sqlite3_prepare_v2(c->h, tail, -1, &extra, NULL);
+        more = sq.sqlite3_prepare_v2(c->h, tail, -1, &extra, NULL);
     if (st == NULL || more != SQLITE_OK || extra != NULL) {
-        sqlite3_finalize(extra);
-        sqlite3_finalize(st);
+        sq.sqlite3_finalize(extra);
+        sq.sqlite3_finalize(st);
         return tr_fail(eb, TR_ERR_DB, "expected exactly one statement");
     }
     char *copy = strdup(text);
     if (copy == NULL) {
-        sqlite3_finalize(st);
+        sq.sqlite3_finalize(st);
         return TR_ERR_NOMEM;
     }
-    sqlite3_finalize(victim->st);
+    sq.sqlite3_finalize(victim->st);
     free(victim->sql);
     victim->sql = copy;
     victim->hash = hash;
@@ -181,25 +240,25 @@ static tr_err sq_query(void *handle, struct arena *a, const char *sql, int n,
     int rc;
     for (int i = 0; i < n; i++) {
         if (params[i] == NULL)
-            rc = sqlite3_bind_null(st, i + 1);
+            rc = sq.sqlite3_bind_null(st, i + 1);
         else
-            rc = sqlite3_bind_text(st, i + 1, params[i], -1, SQLITE_STATIC);
+            rc = sq.sqlite3_bind_text(st, i + 1, params[i], -1, SQLITE_STATIC);
         if (rc != SQLITE_OK) {
             e = sq_error(h, rc, eb);
             goto fail;
         }
     }
-    int ncols = sqlite3_column_count(st);
+    int ncols = sq.sqlite3_column_count(st);
     struct buf cells;
     buf_init(&cells, 0);
     int nrows = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = sq.sqlite3_step(st)) == SQLITE_ROW) {
         for (int c = 0; c < ncols; c++) {
-            const unsigned char *t = sqlite3_column_text(st, c);
+            const unsigned char *t = sq.sqlite3_column_text(st, c);
             char *v = NULL;
             if (t != NULL)
                 v = arena_strndup(a, (const char *)t,
-                                  (size_t)sqlite3_column_bytes(st, c));
+                                  (size_t)sq.sqlite3_column_bytes(st, c));
             if (buf_append(&cells, &v, sizeof(v)) != TR_OK) {
                 buf_free(&cells);
                 e = tr_fail(eb, TR_ERR_NOMEM, "out of memory");
@@ -219,17 +278,17 @@ static tr_err sq_query(void *handle, struct arena *a, const char *sql, int n,
         r->ncols = ncols;
         r->cols = arena_alloc(a, sizeof(char *) * (size_t)(ncols + 1));
         for (int c = 0; c < ncols; c++)
-            r->cols[c] = arena_strdup(a, sqlite3_column_name(st, c));
+            r->cols[c] = arena_strdup(a, sq.sqlite3_column_name(st, c));
         r->cells = arena_memdup(a, cells.data ? cells.data : "",
                                 cells.len ? cells.len : 1);
         *rows = r;
     }
     buf_free(&cells);
     if (affected != NULL)
-        *affected = sqlite3_changes64(h);
+        *affected = sq.sqlite3_changes64(h);
 fail:
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
+    sq.sqlite3_reset(st);
+    sq.sqlite3_clear_bindings(st);
     return e;
 }
 

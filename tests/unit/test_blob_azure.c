@@ -23,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
+#include "core/curl_load.h"
 
 #include "blob/blob.h"
 

@@ -24,7 +24,7 @@
 
 #include <cmocka.h>
 
-#include <curl/curl.h>
+#include "core/curl_load.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

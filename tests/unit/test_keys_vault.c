@@ -20,7 +20,7 @@
 
 #include <cmocka.h>
 
-#include <curl/curl.h>
+#include "core/curl_load.h"
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
