@@ -270,7 +270,8 @@ tr_err store_nc_users_in_org(struct db *db, struct arena *a, const char *org,
         const char *uid = json_string_value(json_array_get(ids, i));
         struct db_rows *r = NULL;
         e = db_q(c, a, &r, eb,
-                 "SELECT 1 FROM org_members WHERE org = $1 AND user_id = $2",
+                 "SELECT 1 FROM org_memberships WHERE org = $1 AND"
+                 " (user_id = $2 OR (user_id IS NULL AND invitee_id = $2))",
                  org, uid);
         if (e == TR_OK && r->nrows == 0)
             *bad = arena_strdup(a, uid != NULL ? uid : "");

@@ -144,13 +144,20 @@ static bool has_table(struct fx *fx, struct db *db, const char *name)
     return false;
 }
 
-/* Versions recorded, checked to be exactly 1..n. */
+/* Versions recorded, checked to start at 1, rise, and end at most at
+ * the latest.  Numbers are handed out ahead of merging, so a branch may
+ * lack one between two it has. */
 static int versions(struct fx *fx, struct db *db)
 {
     struct db_rows *r =
         query(fx, db, "SELECT version FROM schema_migrations ORDER BY version");
     for (int i = 0; i < r->nrows; i++)
-        assert_int_equal(db_get_i64(r, i, "version"), i + 1);
+        assert_true(i == 0 ? db_get_i64(r, i, "version") == 1
+                           : db_get_i64(r, i, "version") >
+                                 db_get_i64(r, i - 1, "version"));
+    if (r->nrows > 0)
+        assert_true(db_get_i64(r, r->nrows - 1, "version") <=
+                    store_schema_latest());
     return r->nrows;
 }
 
@@ -164,8 +171,8 @@ static void test_fresh_and_twice(void **state)
     assert_true(nver >= 1);
     int ntables = table_count(fx, db);
     const char *core[] = {
-        "schema_migrations", "site_settings", "users",    "tokens",
-        "organizations",     "org_members",   "projects", "workspaces"};
+        "schema_migrations", "site_settings",   "users",    "tokens",
+        "organizations",     "org_memberships", "projects", "workspaces"};
     for (size_t i = 0; i < sizeof(core) / sizeof(core[0]); i++)
         if (!has_table(fx, db, core[i]))
             fail_msg("table %s missing", core[i]);
