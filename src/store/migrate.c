@@ -393,6 +393,8 @@ static const struct migration migrations[] = {
          "CREATE INDEX org_memberships_user ON org_memberships (user_id);"
          "CREATE INDEX org_memberships_email"
          " ON org_memberships (lower(email));"
+         "CREATE UNIQUE INDEX org_memberships_invited"
+         " ON org_memberships (org, lower(email)) WHERE user_id IS NULL;"
          "CREATE INDEX org_memberships_mail"
          " ON org_memberships (mail_pending);"
          "INSERT INTO org_memberships"
