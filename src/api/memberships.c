@@ -268,22 +268,21 @@ void api_membership_create(struct http_req *r)
     reply_one(r, 201, &m, true);
 }
 
-/* Whether the caller may see membership m: its own user, a site admin,
- * the organization's token, or an active member of the organization. */
-static bool may_see(struct http_req *r, const struct st_membership *m,
-                    bool *own)
+/* Whether the caller may see membership m (*ok): its own user, a site
+ * admin, the organization's token, or an active member of the
+ * organization.  Errors are the store's. */
+static tr_err may_see(struct http_req *r, const struct st_membership *m,
+                      bool *own, bool *ok, struct tr_errbuf *eb)
 {
     *own = r->who.kind == PRINC_USER && m->user_id != NULL &&
            strcmp(m->user_id, r->who.user_id) == 0;
-    if (*own || r->who.is_admin)
-        return true;
-    if (r->who.kind == PRINC_ORG)
-        return strcmp(r->who.org, m->org) == 0;
-    bool member = false;
-    return r->who.kind == PRINC_USER &&
-           store_org_is_member(r->srv->db, r->arena, m->org, r->who.user_id,
-                               &member, NULL) == TR_OK &&
-           member;
+    *ok = *own || r->who.is_admin;
+    if (!*ok && r->who.kind == PRINC_ORG)
+        *ok = strcmp(r->who.org, m->org) == 0;
+    else if (!*ok && r->who.kind == PRINC_USER)
+        return store_org_is_member(r->srv->db, r->arena, m->org, r->who.user_id,
+                                   ok, eb);
+    return TR_OK;
 }
 
 /* Loads the route's membership if the caller may see it; else answers
@@ -291,9 +290,12 @@ static bool may_see(struct http_req *r, const struct st_membership *m,
 static bool load(struct http_req *r, struct st_membership *m, bool *own)
 {
     struct tr_errbuf eb = {{0}};
+    bool ok = false;
     tr_err e =
         store_membership_get(r->srv->db, r->arena, http_param(r, "id"), m, &eb);
-    if (e == TR_OK && !may_see(r, m, own))
+    if (e == TR_OK)
+        e = may_see(r, m, own, &ok, &eb);
+    if (e == TR_OK && !ok)
         e = TR_ERR_NOT_FOUND;
     if (e == TR_ERR_NOT_FOUND) {
         http_error(r, 404, "not found", "membership not found");
