@@ -477,8 +477,8 @@ static json_t *deliver_email(struct terrace_server *srv, struct arena *a,
         json_decref(addrs);
         addrs = json_array();
     }
-    if (store_nc_user_emails(srv->db, a, nc->email_user_ids, &users, NULL) ==
-        TR_OK) {
+    if (store_nc_user_emails(srv->db, a, nc->workspace_id, nc->email_user_ids,
+                             &users, NULL) == TR_OK) {
         json_t *more = json_loads(users, 0, NULL);
         json_array_extend(addrs, more);
         json_decref(more);

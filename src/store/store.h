@@ -1542,11 +1542,12 @@ tr_err store_nc_add_response(struct db *db, struct arena *a, const char *id,
 tr_err store_nc_users_in_org(struct db *db, struct arena *a, const char *org,
                              const char *user_ids, const char **bad,
                              struct tr_errbuf *eb);
-/* The e-mail addresses of the users of the JSON array user_ids (users
- * without one, or gone, are skipped), as a JSON array text. */
+/* The e-mail addresses of the users of the JSON array user_ids that are
+ * active members of workspace_id's organization (others: invited, gone,
+ * without an address, are skipped), as a JSON array text. */
 tr_err store_nc_user_emails(struct db *db, struct arena *a,
-                            const char *user_ids, const char **emails,
-                            struct tr_errbuf *eb);
+                            const char *workspace_id, const char *user_ids,
+                            const char **emails, struct tr_errbuf *eb);
 
 /* A delivery due from the outbox, with what its payload needs. */
 struct st_nc_delivery {

@@ -317,11 +317,12 @@ class Mailbox:
             self.msgs.append((mail_from, rcpt_tos, text))
             self.cv.notify_all()
 
-    def wait_for(self, rcpt, timeout=30):
+    def wait_for(self, rcpt, start=0, timeout=30):
+        """The first message to rcpt from the start'th on."""
         deadline = time.time() + timeout
         with self.cv:
             while True:
-                for m in self.msgs:
+                for m in self.msgs[start:]:
                     if rcpt in m[1]:
                         return m
                 left = deadline - time.time()
@@ -368,3 +369,42 @@ def test_invitation_mail(mailed):
         assert invite(admin, org, email2).status == 201
         box.wait_for(email2)
         assert [m for m in box.msgs if email in m[1]] == [(frm, rcpt, text)]
+
+
+def test_notifications_mail_active_members_only(mailed):
+    """An invited user named by a notification gets its mail only once
+    they have accepted."""
+    dm, box = mailed
+    admin = dm.client()
+    for org in temp_org(admin):
+        uid, name, c = make_user(admin)
+        try:
+            mid = invite(admin, org, name + "@example.com").json["data"]["id"]
+            r = admin.post("%s/organizations/%s/workspaces" % (API, org), {
+                "data": {"type": "workspaces",
+                         "attributes": {"name": unique("w")}}})
+            assert r.status == 201, r
+            ws = r.json["data"]["id"]
+            ops = unique("ops") + "@example.com"
+            r = admin.post(
+                "%s/workspaces/%s/notification-configurations" % (API, ws),
+                {"data": {"type": "notification-configurations",
+                          "attributes": {"name": "n",
+                                         "destination-type": "email",
+                                         "email-addresses": [ops],
+                                         "enabled": True},
+                          "relationships": {"users": {"data": [
+                              {"type": "users", "id": uid}]}}}})
+            assert r.status == 201, r
+            verify = "%s/notification-configurations/%s/actions/verify" % (
+                API, r.json["data"]["id"])
+            assert admin.post(verify, {}).status == 200
+            _, rcpt, _ = box.wait_for(ops)
+            assert rcpt == [ops]
+            assert accept(c, mid).status == 200
+            n = len(box.msgs)
+            assert admin.post(verify, {}).status == 200
+            _, rcpt, _ = box.wait_for(ops, start=n)
+            assert sorted(rcpt) == sorted([ops, name + "@example.com"])
+        finally:
+            admin.delete("%s/admin/users/%s" % (API, uid))
