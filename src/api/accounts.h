@@ -1,11 +1,12 @@
 /*
  * accounts.h - declarations shared by the account files of the API:
- * organizations.c (organizations, memberships), users.c (account, users,
- * site administration) and tokens.c (organization and user tokens).
+ * organizations.c (organizations), memberships.c (organization
+ * memberships), users.c (account, users, site administration) and
+ * tokens.c (organization and user tokens).
  *
  * The route tables api_org_routes (organizations.c) and api_user_routes
  * (users.c) point at the token handlers declared here.  Not for use
- * outside these three files.
+ * outside these files.
  *
  * SPDX-License-Identifier: MPL-2.0
  */
@@ -31,6 +32,14 @@ bool api_valid_email(const char *s);
 /* Answers 404 (and returns false) unless the caller is a user; a site
  * admin only when admin is true. */
 bool api_need_user(struct http_req *r, bool admin);
+
+/* Membership handlers (memberships.c). */
+void api_memberships_list(struct http_req *r);
+void api_memberships_own(struct http_req *r);
+void api_membership_create(struct http_req *r);
+void api_membership_show(struct http_req *r);
+void api_membership_delete(struct http_req *r);
+void api_membership_accept(struct http_req *r);
 
 /* Token handlers (tokens.c). */
 void api_org_token_get(struct http_req *r);

@@ -1,26 +1,22 @@
 /*
- * organizations.c - organizations, their entitlements and memberships.
+ * organizations.c - organizations and their entitlements.
  *
  *   GET/POST            /organizations            (q= or query= searches)
  *   GET/PATCH/DELETE    /organizations/:name      (PATCH name renames)
  *   GET                 /organizations/:name/entitlement-set
- *   GET/POST            /organizations/:name/organization-memberships
- *   GET/DELETE          /organization-memberships/:id
  *
- * and the organization-token routes of tokens.c.  Any user may create an
- * organization and becomes its member (every member owns the organization
- * until teams exist).  An organization token sees only its organization
- * and cannot create or delete organizations.
+ * and the organization-token routes of tokens.c and the membership routes
+ * of memberships.c.  Any user may create an organization and becomes its
+ * member (every member owns the organization until teams exist).  An
+ * organization token sees only its organization and cannot create or
+ * delete organizations.
  *
  * The updatable attributes live in organizations.settings as a JSON object
  * under their TFE names; the `settings` table below gives each one's type,
  * default and allowed values, and drives parsing, validation and output,
  * so the create response, reads and lists render an organization
  * identically.
- *
- * Memberships have no table row id: a membership id is "ou-" followed by
- * the random parts of the user id and the organization's external id,
- * which is stable across renames and decodes back to both.
+
  *
  * SPDX-License-Identifier: MPL-2.0
  */
@@ -420,212 +416,6 @@ static void entitlements(struct http_req *r)
                   arena_printf(r->arena, "/api/v2/entitlement-sets/%s", o.id)));
 }
 
-/* ---- memberships ------------------------------------------------------- */
-
-#define ID_RANDOM 16 /* util_new_id's random part */
-
-static const char *membership_id(struct http_req *r, const struct st_org *o,
-                                 const struct st_user *u)
-{
-    const char *ur = strchr(u->id, '-'), *orr = strchr(o->id, '-');
-    return arena_printf(r->arena, "ou-%s%s", ur ? ur + 1 : u->id,
-                        orr ? orr + 1 : o->id);
-}
-
-static json_t *membership_json(struct http_req *r, const struct st_org *o,
-                               const struct st_user *u)
-{
-    return json_pack(
-        "{s:s,s:s,s:{s:s,s:s},s:{s:{s:{s:s,s:s}},s:{s:{s:s,s:s}},s:{s:[]}}}",
-        "id", membership_id(r, o, u), "type", "organization-memberships",
-        "attributes", "status", "active", "email", u->email ? u->email : "",
-        "relationships", "organization", "data", "type", "organizations", "id",
-        o->name, "user", "data", "type", "users", "id", u->id, "teams", "data");
-}
-
-/* include= for memberships: "user" (users in `included`) and "teams"
- * (there are none).  Answers 400 on anything else. */
-static bool membership_include(struct http_req *r, bool *user)
-{
-    *user = false;
-    const char *inc = http_query(r, "include");
-    if (inc == NULL || *inc == '\0')
-        return true;
-    char *copy = arena_strdup(r->arena, inc), *save = NULL;
-    for (char *t = strtok_r(copy, ",", &save); t != NULL;
-         t = strtok_r(NULL, ",", &save)) {
-        if (strcmp(t, "user") == 0) {
-            *user = true;
-        } else if (strcmp(t, "teams") != 0) {
-            http_error(
-                r, 400, "bad request",
-                arena_printf(r->arena, "Invalid include parameter: %s", t));
-            return false;
-        }
-    }
-    return true;
-}
-
-static json_t *user_for(struct http_req *r, const struct st_user *u)
-{
-    return api_user_json(r, u, USER_VIEW_SELF, NULL, 0);
-}
-
-static void memberships_list(struct http_req *r)
-{
-    struct st_org o;
-    struct page p;
-    bool inc_user;
-    if (!api_org_access(r, http_param(r, "name"), &o) || !jsonapi_page(r, &p) ||
-        !membership_include(r, &inc_user))
-        return;
-    struct st_user *users = NULL;
-    int n = 0;
-    int64_t total = 0;
-    struct tr_errbuf eb = {{0}};
-    tr_err e =
-        store_org_members(r->srv->db, r->arena, o.name, (p.number - 1) * p.size,
-                          p.size, &users, &n, &total, &eb);
-    if (e != TR_OK) {
-        api_store_fail(r, e, &eb);
-        return;
-    }
-    json_t *items = json_array(), *included = json_array();
-    for (int i = 0; i < n; i++) {
-        json_array_append_new(items, membership_json(r, &o, &users[i]));
-        if (inc_user)
-            json_array_append_new(included, user_for(r, &users[i]));
-    }
-    json_t *doc = jsonapi_list_doc(items, &p, total);
-    if (inc_user)
-        json_object_set(doc, "included", included);
-    json_decref(included);
-    http_reply_json(r, 200, doc);
-}
-
-static void membership_create(struct http_req *r)
-{
-    struct st_org o;
-    if (!owned_org(r, &o, "only owners may add members"))
-        return;
-    json_t *data = jsonapi_body(r, "organization-memberships");
-    const char *email = NULL;
-    if (data == NULL || !jsonapi_attr_str(r, data, "email", &email))
-        return;
-    if (email == NULL || !api_valid_email(email)) {
-        http_error(r, 422, NULL,
-                   email == NULL ? "email is required"
-                                 : "email is not a valid address");
-        return;
-    }
-    json_t *teams = json_object_get(
-        json_object_get(json_object_get(data, "relationships"), "teams"),
-        "data");
-    if (json_array_size(teams) > 0) {
-        http_error(r, 422, NULL, "teams are not supported yet");
-        return;
-    }
-    struct st_user u;
-    bool member = false;
-    struct tr_errbuf eb = {{0}};
-    tr_err e = store_user_by_email(r->srv->db, r->arena, email, &u, &eb);
-    if (e == TR_ERR_NOT_FOUND) {
-        http_error(r, 422, NULL,
-                   arena_printf(r->arena,
-                                "no user has the email %s; a site admin "
-                                "creates users (terrace admin user create)",
-                                email));
-        return;
-    }
-    if (e == TR_OK)
-        e = store_org_is_member(r->srv->db, r->arena, o.name, u.id, &member,
-                                &eb);
-    if (e == TR_OK && member)
-        e = tr_fail(&eb, TR_ERR_INVALID, "%s is already a member of %s", email,
-                    o.name);
-    if (e == TR_OK)
-        e = store_org_add_member(r->srv->db, r->arena, o.name, u.id, &eb);
-    if (e != TR_OK) {
-        api_store_fail(r, e, &eb);
-        return;
-    }
-    log_info("rid=%s user %s added to organization %s", r->request_id, u.id,
-             o.name);
-    json_t *doc = json_pack("{s:o,s:[o]}", "data", membership_json(r, &o, &u),
-                            "included", user_for(r, &u));
-    http_reply_json(r, 201, doc);
-}
-
-/* Decodes a membership id and loads both sides if the caller may see the
- * organization and the user is a member; otherwise answers 404. */
-static bool membership_access(struct http_req *r, struct st_org *o,
-                              struct st_user *u)
-{
-    const char *id = http_param(r, "id");
-    struct tr_errbuf eb = {{0}};
-    tr_err e = TR_ERR_NOT_FOUND;
-    bool member = false;
-    if (strncmp(id, "ou-", 3) == 0 && strlen(id) == 3 + 2 * ID_RANDOM) {
-        char *uid = arena_printf(r->arena, "user-%.*s", ID_RANDOM, id + 3);
-        char *oid = arena_printf(r->arena, "org-%s", id + 3 + ID_RANDOM);
-        e = store_org_by_id(r->srv->db, r->arena, oid, o, &eb);
-        if (e == TR_OK)
-            e = store_user_get(r->srv->db, r->arena, uid, u, &eb);
-        if (e == TR_OK)
-            e = store_org_is_member(r->srv->db, r->arena, o->name, u->id,
-                                    &member, &eb);
-    }
-    if (e == TR_OK && !member)
-        e = TR_ERR_NOT_FOUND;
-    if (e == TR_ERR_NOT_FOUND) {
-        http_error(r, 404, "not found", "membership not found");
-        return false;
-    }
-    if (e != TR_OK) {
-        api_store_fail(r, e, &eb);
-        return false;
-    }
-    if (!api_org_access(r, o->name, o)) {
-        http_error(r, 404, "not found", "membership not found");
-        return false;
-    }
-    return true;
-}
-
-static void membership_show(struct http_req *r)
-{
-    struct st_org o;
-    struct st_user u;
-    bool inc_user;
-    if (!membership_include(r, &inc_user) || !membership_access(r, &o, &u))
-        return;
-    json_t *doc = json_pack("{s:o}", "data", membership_json(r, &o, &u));
-    if (inc_user)
-        json_object_set_new(doc, "included", json_pack("[o]", user_for(r, &u)));
-    http_reply_json(r, 200, doc);
-}
-
-static void membership_delete(struct http_req *r)
-{
-    struct st_org o;
-    struct st_user u;
-    if (!membership_access(r, &o, &u))
-        return;
-    if (!api_org_admin(r, o.name)) {
-        http_error(r, 403, NULL, "only owners may remove members");
-        return;
-    }
-    struct tr_errbuf eb = {{0}};
-    tr_err e = store_org_remove_member(r->srv->db, r->arena, o.name, u.id, &eb);
-    if (e != TR_OK) {
-        api_store_fail(r, e, &eb);
-        return;
-    }
-    log_info("rid=%s user %s removed from organization %s", r->request_id, u.id,
-             o.name);
-    http_reply(r, 204, NULL, "", 0);
-}
-
 const struct route api_org_routes[] = {
     {"GET", "/api/v2/organizations", org_list, ROUTE_AUTH},
     {"POST", "/api/v2/organizations", org_create, ROUTE_AUTH},
@@ -641,12 +431,16 @@ const struct route api_org_routes[] = {
     {"DELETE", "/api/v2/organizations/:name/authentication-token",
      api_org_token_delete, ROUTE_AUTH},
     {"GET", "/api/v2/organizations/:name/organization-memberships",
-     memberships_list, ROUTE_AUTH},
+     api_memberships_list, ROUTE_AUTH},
     {"POST", "/api/v2/organizations/:name/organization-memberships",
-     membership_create, ROUTE_AUTH},
-    {"GET", "/api/v2/organization-memberships/:id", membership_show,
+     api_membership_create, ROUTE_AUTH},
+    {"GET", "/api/v2/organization-memberships", api_memberships_own,
      ROUTE_AUTH},
-    {"DELETE", "/api/v2/organization-memberships/:id", membership_delete,
+    {"GET", "/api/v2/organization-memberships/:id", api_membership_show,
      ROUTE_AUTH},
+    {"DELETE", "/api/v2/organization-memberships/:id", api_membership_delete,
+     ROUTE_AUTH},
+    {"POST", "/api/v2/organization-memberships/:id/actions/accept",
+     api_membership_accept, ROUTE_AUTH},
     {0},
 };

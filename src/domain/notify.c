@@ -1,6 +1,7 @@
 /*
  * notify.c - run notification payloads, their delivery over HTTP and
- * SMTP with libcurl, and the leader's delivery thread (see notify.h).
+ * SMTP with libcurl, and the leader's delivery thread (see notify.h),
+ * which also mails organization invitations.
  *
  * A delivery is one attempt: build the payload of the configuration's
  * destination type, send it, record what came back as a delivery
@@ -408,18 +409,42 @@ static const char *smtp_send(const struct cfg *c, struct arena *a,
     return *err != '\0' ? err : curl_easy_strerror(cc);
 }
 
+/* The node's SMTP server as a URL. */
+static const char *smtp_url(struct arena *a, const struct cfg *c)
+{
+    bool tls = strcmp(c->smtp_tls, "tls") == 0;
+    int port = c->smtp_port > 0 ? c->smtp_port : (tls ? 465 : 25);
+    return arena_printf(a, "%s://%s:%d", tls ? "smtps" : "smtp", c->smtp_host,
+                        port);
+}
+
+/* Hands text to the node's SMTP server for rcpt (NULL: none); NULL on
+ * success, else why not (in err, static or a). */
+static const char *smtp_go(const struct cfg *c, struct arena *a,
+                           const char *text, struct curl_slist *rcpt, char *err)
+{
+    char *password = NULL;
+    if (c->smtp_host[0] == '\0')
+        return "no SMTP server is configured on this node (smtp-host)";
+    if (rcpt == NULL)
+        return "no recipients: add email addresses or users";
+    if (c->smtp_password_file[0] != '\0' &&
+        file_read_all(a, c->smtp_password_file, 4096, &password, NULL, NULL) !=
+            TR_OK)
+        return "cannot read the SMTP password file";
+    if (password != NULL)
+        password[strcspn(password, "\r\n")] = '\0';
+    return smtp_send(c, a, smtp_url(a, c), text, rcpt, password, err);
+}
+
 /* Sends n to the JSON array of addresses; *response and *ok as post(). */
 static void mail(struct terrace_server *srv, struct arena *a,
                  const struct note *n, json_t *addrs, json_t **response,
                  bool *ok)
 {
     const struct cfg *c = &srv->cfg;
-    bool tls = strcmp(c->smtp_tls, "tls") == 0;
-    int port = c->smtp_port > 0 ? c->smtp_port : (tls ? 465 : 25);
-    const char *url = arena_printf(a, "%s://%s:%d", tls ? "smtps" : "smtp",
-                                   c->smtp_host, port);
+    const char *url = smtp_url(a, c);
     char err[CURL_ERROR_SIZE] = "";
-    const char *why = NULL;
     struct curl_slist *rcpt = NULL;
     const char *to = "";
     for (size_t i = 0; i < json_array_size(addrs); i++) {
@@ -429,20 +454,7 @@ static void mail(struct terrace_server *srv, struct arena *a,
         rcpt = curl_slist_append(rcpt, arena_printf(a, "<%s>", ad));
         to = arena_printf(a, "%s%s<%s>", to, *to != '\0' ? ", " : "", ad);
     }
-    char *password = NULL;
-    if (c->smtp_host[0] == '\0')
-        why = "no SMTP server is configured on this node (smtp-host)";
-    else if (rcpt == NULL)
-        why = "no recipients: add email addresses or users";
-    else if (c->smtp_password_file[0] != '\0' &&
-             file_read_all(a, c->smtp_password_file, 4096, &password, NULL,
-                           NULL) != TR_OK)
-        why = "cannot read the SMTP password file";
-    if (password != NULL)
-        password[strcspn(password, "\r\n")] = '\0';
-    if (why == NULL)
-        why =
-            smtp_send(c, a, url, mail_text(a, srv, n, to), rcpt, password, err);
+    const char *why = smtp_go(c, a, mail_text(a, srv, n, to), rcpt, err);
     curl_slist_free_all(rcpt);
     *ok = why == NULL;
     *response = json_pack(
@@ -465,8 +477,8 @@ static json_t *deliver_email(struct terrace_server *srv, struct arena *a,
         json_decref(addrs);
         addrs = json_array();
     }
-    if (store_nc_user_emails(srv->db, a, nc->email_user_ids, &users, NULL) ==
-        TR_OK) {
+    if (store_nc_user_emails(srv->db, a, nc->workspace_id, nc->email_user_ids,
+                             &users, NULL) == TR_OK) {
         json_t *more = json_loads(users, 0, NULL);
         json_array_extend(addrs, more);
         json_decref(more);
@@ -627,6 +639,69 @@ static tr_err pass(struct terrace_server *srv, struct tr_errbuf *eb)
     return TR_OK;
 }
 
+/* ---- invitation mail ----------------------------------------------------- */
+
+static const char *invite_text(struct arena *a,
+                               const struct terrace_server *srv,
+                               const struct st_membership *m)
+{
+    char date[64];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
+    return arena_printf(
+        a,
+        "Date: %s\r\nFrom: <%s>\r\nTo: <%s>\r\n"
+        "Message-ID: <%s@terrace>\r\n"
+        "Subject: Terrace: you are invited to join %s\r\n"
+        "MIME-Version: 1.0\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+        "You have been invited to join the organization %s on %s.\r\n\r\n"
+        "%s"
+        "Accept the invitation with your API token:\r\n\r\n"
+        "  POST %s/api/v2/organization-memberships/%s/actions/accept\r\n"
+        "\r\nor decline it with DELETE on the same membership.\r\n",
+        date, srv->cfg.smtp_from, m->email, util_new_id(a, "msg"), m->org,
+        m->org, srv->external_url,
+        m->has_user ? ""
+                    : "A site administrator creates your account with "
+                      "this address first.\r\n\r\n",
+        srv->external_url, m->id);
+}
+
+/* Mails the invitations store_membership_invite() marked, one attempt
+ * each: a failed one is logged and not retried (the invitation itself
+ * stays valid).  Without SMTP settings they are only unmarked. */
+static tr_err invitations(struct terrace_server *srv, struct tr_errbuf *eb)
+{
+    struct arena *a = arena_new();
+    struct st_membership *ms = NULL;
+    int n = 0;
+    tr_err e = store_membership_mail_due(srv->db, a, BATCH, &ms, &n, eb);
+    for (int i = 0; e == TR_OK && i < n; i++) {
+        const struct st_membership *m = &ms[i];
+        const char *why = "no SMTP server is configured on this node";
+        char err[CURL_ERROR_SIZE] = "";
+        if (srv->cfg.smtp_host[0] != '\0' && !mail_ok(m->email))
+            why = "the address cannot be mailed";
+        else if (srv->cfg.smtp_host[0] != '\0') {
+            struct curl_slist *rcpt =
+                curl_slist_append(NULL, arena_printf(a, "<%s>", m->email));
+            why = smtp_go(&srv->cfg, a, invite_text(a, srv, m), rcpt, err);
+            curl_slist_free_all(rcpt);
+        }
+        if (why == NULL)
+            log_info("membership %s: invitation mailed through %s", m->id,
+                     srv->cfg.smtp_host);
+        else if (srv->cfg.smtp_host[0] != '\0')
+            log_warn("membership %s: invitation mail failed: %s", m->id, why);
+        e = store_membership_mail_done(srv->db, a, m->id, eb);
+    }
+    arena_destroy(a);
+    return e;
+}
+
 /* ---- the thread ---------------------------------------------------------- */
 
 struct notify {
@@ -647,6 +722,8 @@ static void *loop(void *arg)
         if (atomic_load(&nt->srv->is_leader)) {
             struct tr_errbuf eb = {{0}};
             tr_err e = pass(nt->srv, &eb);
+            if (e == TR_OK)
+                e = invitations(nt->srv, &eb);
             if (e != TR_OK && !failing)
                 log_warn("notifications: %s", tr_errbuf_msg(&eb, e));
             failing = e != TR_OK;

@@ -10,8 +10,10 @@
  * on success or retried with exponential backoff (NOTIFY_MAX_ATTEMPTS in
  * all).  A run never waits for a delivery; a receiver that is down or
  * slow holds up only other deliveries, each bounded by
- * NOTIFY_TIMEOUT_S.  Nothing here logs a token, a URL's path or query
- * (a Slack or Teams webhook's secret is in its path) or a password.
+ * NOTIFY_TIMEOUT_S.  The same thread mails each new organization
+ * invitation once (store_membership_mail_due()).  Nothing here logs a token, a
+ * URL's path or query (a Slack or Teams webhook's secret is in its path) or a
+ * password.
  *
  * SPDX-License-Identifier: MPL-2.0
  */

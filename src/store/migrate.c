@@ -372,6 +372,40 @@ static const struct migration migrations[] = {
          " created_at TEXT NOT NULL);"
          "CREATE INDEX notification_outbox_next"
          " ON notification_outbox (next_at);"},
+    /* 20: organization memberships get rows of their own, with invitations
+     * (store_memberships.c).  A membership is invited or active; while no
+     * account has the invited address, user_id is NULL and invitee_id is
+     * the id the account will get.  Existing members move over as active,
+     * keeping the ids they had ("ou-" + the random parts of the user and
+     * organization ids).  org_members stays as a view of active members
+     * for the code that asks who may see an organization. */
+    {20, "CREATE TABLE org_memberships ("
+         " id TEXT PRIMARY KEY,"
+         " org TEXT NOT NULL REFERENCES organizations(name)"
+         "   ON DELETE CASCADE ON UPDATE CASCADE,"
+         " user_id TEXT REFERENCES users(id) ON DELETE CASCADE,"
+         " invitee_id TEXT,"
+         " email TEXT NOT NULL,"
+         " status TEXT NOT NULL,"
+         " mail_pending INTEGER NOT NULL DEFAULT 0,"
+         " created_at TEXT NOT NULL,"
+         " UNIQUE (org, user_id));"
+         "CREATE INDEX org_memberships_user ON org_memberships (user_id);"
+         "CREATE INDEX org_memberships_email"
+         " ON org_memberships (lower(email));"
+         "CREATE UNIQUE INDEX org_memberships_invited"
+         " ON org_memberships (org, lower(email)) WHERE user_id IS NULL;"
+         "CREATE INDEX org_memberships_mail"
+         " ON org_memberships (mail_pending);"
+         "INSERT INTO org_memberships"
+         " (id, org, user_id, email, status, created_at)"
+         " SELECT 'ou-' || substr(m.user_id, 6) || substr(o.id, 5), m.org,"
+         " m.user_id, u.email, 'active', o.created_at"
+         " FROM org_members m JOIN organizations o ON o.name = m.org"
+         " JOIN users u ON u.id = m.user_id;"
+         "DROP TABLE org_members;"
+         "CREATE VIEW org_members AS SELECT org, user_id FROM org_memberships"
+         " WHERE status = 'active' AND user_id IS NOT NULL;"},
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

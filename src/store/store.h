@@ -220,18 +220,72 @@ tr_err store_org_delete(struct db *db, struct arena *a, const char *name,
 tr_err store_org_is_member(struct db *db, struct arena *a, const char *org,
                            const char *user_id, bool *member,
                            struct tr_errbuf *eb);
-/* Adding an existing member is not an error. */
-tr_err store_org_add_member(struct db *db, struct arena *a, const char *org,
-                            const char *user_id, struct tr_errbuf *eb);
-tr_err store_org_remove_member(struct db *db, struct arena *a, const char *org,
-                               const char *user_id, struct tr_errbuf *eb);
-/* Members of org ordered by username. */
-tr_err store_org_members(struct db *db, struct arena *a, const char *org,
-                         int offset, int limit, struct st_user **out, int *n,
-                         int64_t *total, struct tr_errbuf *eb);
 /* By external id (org-...). */
 tr_err store_org_by_id(struct db *db, struct arena *a, const char *id,
                        struct st_org *out, struct tr_errbuf *eb);
+
+/* ---- organization memberships (store_memberships.c) -------------------- */
+
+/* A membership is "invited" until its user accepts, then "active"; only
+ * active memberships give access (the org_members view).  An invitation
+ * to an address no account has yet has user_id NULL and invitee_id set:
+ * the id the account made with that address will get (the same for all
+ * of the address's open invitations), so the invitation can name its user
+ * before the user exists.  email is the user's current address once there
+ * is a user, else the invited one. */
+struct st_membership {
+    const char *id; /* ou-... */
+    const char *org;
+    const char *user_id;    /* NULL while no account has the address */
+    const char *invitee_id; /* user_id, or the reserved id while NULL */
+    const char *email;
+    const char *status; /* "invited" or "active" */
+    const char *created_at;
+    bool has_user; /* user holds the account (user_id not NULL) */
+    struct st_user user;
+};
+
+/* Invites email to org: the account with that address (case-insensitive)
+ * if there is one, else a reserved id.  TR_ERR_INVALID when that user or
+ * address already has a membership of org.  The row is marked for an
+ * invitation mail (store_membership_mail_due()). */
+tr_err store_membership_invite(struct db *db, struct arena *a, const char *org,
+                               const char *email, struct st_membership *out,
+                               struct tr_errbuf *eb);
+/* TR_ERR_NOT_FOUND when there is no membership id. */
+tr_err store_membership_get(struct db *db, struct arena *a, const char *id,
+                            struct st_membership *out, struct tr_errbuf *eb);
+
+/* List filters; NULL / 0 fields do not filter. */
+struct st_membership_filter {
+    const char *org;           /* memberships of this organization */
+    const char *user_id;       /* memberships of this user */
+    const char *query;         /* part of the email or username */
+    const char *status;        /* "invited" or "active" */
+    const char *const *emails; /* any of these addresses */
+    int nemails;
+};
+/* Oldest first. */
+tr_err store_membership_list(struct db *db, struct arena *a,
+                             const struct st_membership_filter *f, int offset,
+                             int limit, struct st_membership **out, int *n,
+                             int64_t *total, struct tr_errbuf *eb);
+/* invited -> active, by the membership's own user only: TR_ERR_NOT_FOUND
+ * when id is not user_id's, TR_ERR_CONFLICT when already active. */
+tr_err store_membership_accept(struct db *db, struct arena *a, const char *id,
+                               const char *user_id, struct tr_errbuf *eb);
+/* Deletes membership id.  TR_ERR_CONFLICT, deleting nothing, when it is
+ * the organization's last active membership (every active member owns
+ * the organization until teams exist). */
+tr_err store_membership_delete(struct db *db, struct arena *a, const char *id,
+                               struct tr_errbuf *eb);
+/* Up to limit memberships whose invitation mail is still to be sent. */
+tr_err store_membership_mail_due(struct db *db, struct arena *a, int limit,
+                                 struct st_membership **out, int *n,
+                                 struct tr_errbuf *eb);
+/* Marks id's invitation mail as sent (or given up). */
+tr_err store_membership_mail_done(struct db *db, struct arena *a,
+                                  const char *id, struct tr_errbuf *eb);
 
 /* ---- projects (store_projects.c) --------------------------------------- */
 
@@ -1498,16 +1552,18 @@ tr_err store_nc_delete(struct db *db, struct arena *a, const char *id,
  * configuration is not an error. */
 tr_err store_nc_add_response(struct db *db, struct arena *a, const char *id,
                              const char *response, struct tr_errbuf *eb);
-/* Whether every id of the JSON array user_ids is a member of org; *bad
- * gets the first that is not (NULL when all are). */
+/* Whether every id of the JSON array user_ids is a member of org, active
+ * or invited (an invitation's reserved id counts); *bad gets the first
+ * that is not (NULL when all are). */
 tr_err store_nc_users_in_org(struct db *db, struct arena *a, const char *org,
                              const char *user_ids, const char **bad,
                              struct tr_errbuf *eb);
-/* The e-mail addresses of the users of the JSON array user_ids (users
- * without one, or gone, are skipped), as a JSON array text. */
+/* The e-mail addresses of the users of the JSON array user_ids that are
+ * active members of workspace_id's organization (others: invited, gone,
+ * without an address, are skipped), as a JSON array text. */
 tr_err store_nc_user_emails(struct db *db, struct arena *a,
-                            const char *user_ids, const char **emails,
-                            struct tr_errbuf *eb);
+                            const char *workspace_id, const char *user_ids,
+                            const char **emails, struct tr_errbuf *eb);
 
 /* A delivery due from the outbox, with what its payload needs. */
 struct st_nc_delivery {

@@ -270,7 +270,8 @@ tr_err store_nc_users_in_org(struct db *db, struct arena *a, const char *org,
         const char *uid = json_string_value(json_array_get(ids, i));
         struct db_rows *r = NULL;
         e = db_q(c, a, &r, eb,
-                 "SELECT 1 FROM org_members WHERE org = $1 AND user_id = $2",
+                 "SELECT 1 FROM org_memberships WHERE org = $1 AND"
+                 " (user_id = $2 OR (user_id IS NULL AND invitee_id = $2))",
                  org, uid);
         if (e == TR_OK && r->nrows == 0)
             *bad = arena_strdup(a, uid != NULL ? uid : "");
@@ -281,8 +282,8 @@ tr_err store_nc_users_in_org(struct db *db, struct arena *a, const char *org,
 }
 
 tr_err store_nc_user_emails(struct db *db, struct arena *a,
-                            const char *user_ids, const char **emails,
-                            struct tr_errbuf *eb)
+                            const char *workspace_id, const char *user_ids,
+                            const char **emails, struct tr_errbuf *eb)
 {
     json_t *ids = json_loads(user_ids ? user_ids : "[]", 0, NULL);
     json_t *out = json_array();
@@ -290,8 +291,12 @@ tr_err store_nc_user_emails(struct db *db, struct arena *a,
     tr_err e = TR_OK;
     for (size_t i = 0; e == TR_OK && i < json_array_size(ids); i++) {
         struct db_rows *r = NULL;
-        e = db_q(c, a, &r, eb, "SELECT email FROM users WHERE id = $1",
-                 json_string_value(json_array_get(ids, i)));
+        e = db_q(c, a, &r, eb,
+                 "SELECT u.email FROM users u"
+                 " JOIN org_members m ON m.user_id = u.id"
+                 " JOIN workspaces w ON w.org = m.org"
+                 " WHERE u.id = $1 AND w.id = $2",
+                 json_string_value(json_array_get(ids, i)), workspace_id);
         const char *em =
             e == TR_OK && r->nrows == 1 ? db_get(r, 0, "email") : NULL;
         if (em != NULL && *em != '\0')

@@ -103,8 +103,11 @@ tr_err store_org_create(struct db *db, struct arena *a, const char *name,
                  o.default_project, o.name, o.created_at);
     if (e == TR_OK && owner_user_id != NULL)
         e = db_x(c, a, NULL, eb,
-                 "INSERT INTO org_members (org, user_id) VALUES ($1, $2)",
-                 o.name, owner_user_id);
+                 "INSERT INTO org_memberships"
+                 " (id, org, user_id, email, status, created_at)"
+                 " SELECT $1, $2, id, email, 'active', $3 FROM users"
+                 " WHERE id = $4",
+                 util_new_id(a, "ou"), o.name, o.created_at, owner_user_id);
     if (e == TR_OK)
         e = db_commit(c, eb);
     db_release(c);
@@ -225,61 +228,6 @@ tr_err store_org_is_member(struct db *db, struct arena *a, const char *org,
     if (e == TR_OK)
         *member = r->nrows > 0;
     return e;
-}
-
-tr_err store_org_add_member(struct db *db, struct arena *a, const char *org,
-                            const char *user_id, struct tr_errbuf *eb)
-{
-    struct db_conn *c = db_acquire(db);
-    tr_err e = db_x(c, a, NULL, eb,
-                    "INSERT INTO org_members (org, user_id) VALUES ($1, $2)"
-                    " ON CONFLICT DO NOTHING",
-                    org, user_id);
-    db_release(c);
-    return e;
-}
-
-tr_err store_org_remove_member(struct db *db, struct arena *a, const char *org,
-                               const char *user_id, struct tr_errbuf *eb)
-{
-    struct db_conn *c = db_acquire(db);
-    int64_t n = 0;
-    tr_err e = db_x(c, a, &n, eb,
-                    "DELETE FROM org_members WHERE org = $1 AND user_id = $2",
-                    org, user_id);
-    db_release(c);
-    if (e == TR_OK && n == 0)
-        e = tr_fail(eb, TR_ERR_NOT_FOUND, "membership not found");
-    return e;
-}
-
-tr_err store_org_members(struct db *db, struct arena *a, const char *org,
-                         int offset, int limit, struct st_user **out, int *n,
-                         int64_t *total, struct tr_errbuf *eb)
-{
-    struct db_conn *c = db_acquire(db);
-    struct db_rows *r = NULL;
-    tr_err e = db_page(c, a,
-                       "SELECT u.id, u.username, u.email, u.is_admin,"
-                       " u.created_at FROM org_members m JOIN users u"
-                       " ON u.id = m.user_id WHERE m.org = $1"
-                       " ORDER BY u.username",
-                       "SELECT count(*) AS n FROM org_members WHERE org = $1",
-                       1, &org, offset, limit, &r, total, eb);
-    db_release(c);
-    if (e != TR_OK)
-        return e;
-    *out = arena_alloc(a, sizeof(struct st_user) * (size_t)(r->nrows + 1));
-    for (int i = 0; i < r->nrows; i++) {
-        struct st_user *u = &(*out)[i];
-        u->id = db_get(r, i, "id");
-        u->username = db_get(r, i, "username");
-        u->email = db_get(r, i, "email");
-        u->is_admin = db_get_bool(r, i, "is_admin");
-        u->created_at = db_get(r, i, "created_at");
-    }
-    *n = r->nrows;
-    return TR_OK;
 }
 
 tr_err store_org_by_id(struct db *db, struct arena *a, const char *id,

@@ -7,6 +7,11 @@
  * excludes other writers; on PostgreSQL two racing writers could both
  * pass, which only an index in a later migration would close).
  *
+ * A new account takes over the open invitations to its address
+ * (store_memberships.c): it gets the id they reserved and becomes their
+ * user; they stay invited until it accepts.  Changing an address later
+ * claims nothing, since Terrace does not verify addresses.
+ *
  * SPDX-License-Identifier: MPL-2.0
  */
 #include <stdio.h>
@@ -58,6 +63,27 @@ static tr_err email_free(struct db_conn *c, struct arena *a, const char *email,
     return e;
 }
 
+/* The id an account made with email takes: the one its open invitations
+ * reserved (store_memberships.c), so they and whatever names it (a
+ * notification's e-mail users) point at the new user; else *id stays. */
+static tr_err invitee_id(struct db_conn *c, struct arena *a, const char *email,
+                         const char **id, struct tr_errbuf *eb)
+{
+    if (*email == '\0')
+        return TR_OK;
+    struct db_rows *r = NULL;
+    tr_err e = db_q(c, a, &r, eb,
+                    "SELECT m.invitee_id FROM org_memberships m"
+                    " WHERE m.user_id IS NULL AND lower(m.email) = lower($1)"
+                    " AND m.invitee_id IS NOT NULL AND NOT EXISTS"
+                    " (SELECT 1 FROM users u WHERE u.id = m.invitee_id)"
+                    " ORDER BY m.created_at, m.id LIMIT 1",
+                    email);
+    if (e == TR_OK && r->nrows > 0)
+        *id = db_cell(r, 0, 0);
+    return e;
+}
+
 tr_err store_user_create(struct db *db, struct arena *a, const char *username,
                          const char *email, bool is_admin, struct st_user *out,
                          struct tr_errbuf *eb)
@@ -73,6 +99,8 @@ tr_err store_user_create(struct db *db, struct arena *a, const char *username,
     tr_err e = db_begin(c, eb);
     if (e == TR_OK)
         e = email_free(c, a, u.email, NULL, eb);
+    if (e == TR_OK)
+        e = invitee_id(c, a, u.email, &u.id, eb);
     if (e == TR_OK) {
         e = db_x(c, a, NULL, eb,
                  "INSERT INTO users (" USER_COLS ") VALUES ($1,$2,$3,$4,$5)",
@@ -80,6 +108,11 @@ tr_err store_user_create(struct db *db, struct arena *a, const char *username,
         if (e == TR_ERR_CONFLICT)
             e = tr_fail(eb, e, "username %s is already taken", username);
     }
+    if (e == TR_OK && *u.email != '\0')
+        e = db_x(c, a, NULL, eb,
+                 "UPDATE org_memberships SET user_id = $1"
+                 " WHERE user_id IS NULL AND lower(email) = lower($2)",
+                 u.id, u.email);
     if (e == TR_OK)
         e = db_commit(c, eb);
     db_release(c); /* rolls back if still open */
@@ -205,8 +238,8 @@ tr_err store_user_delete(struct db *db, struct arena *a, const char *id,
         e = db_x(c, a, NULL, eb,
                  "DELETE FROM tokens WHERE kind = 'user' AND subject = $1", id);
     if (e == TR_OK)
-        e = db_x(c, a, NULL, eb, "DELETE FROM org_members WHERE user_id = $1",
-                 id);
+        e = db_x(c, a, NULL, eb,
+                 "DELETE FROM org_memberships WHERE user_id = $1", id);
     if (e == TR_OK)
         e = db_x(c, a, &n, eb, "DELETE FROM users WHERE id = $1", id);
     if (e == TR_OK && n == 0)

@@ -1,4 +1,4 @@
-"""Organizations, entitlement sets and organization memberships."""
+"""Organizations and entitlement sets (memberships: test_memberships.py)."""
 import pytest
 
 from conftest import assert_error, unique
@@ -262,67 +262,6 @@ def test_org_token_sees_only_its_org(admin, org):
         assert r.status == 200, r
     finally:
         admin.delete("/api/v2/organizations/" + other)
-
-
-def test_memberships(admin, org):
-    uid, uname, user = make_user(admin)
-    try:
-        base = "/api/v2/organizations/%s/organization-memberships" % org
-        body = {"data": {"type": "organization-memberships",
-                         "attributes": {"email":
-                                        uname.upper() + "@EXAMPLE.COM"}}}
-        r = admin.post(base, body)
-        assert r.status == 201, r
-        m = r.json["data"]
-        assert m["id"].startswith("ou-")
-        assert m["attributes"]["status"] == "active"
-        assert m["relationships"]["user"]["data"]["id"] == uid
-        assert m["relationships"]["organization"]["data"]["id"] == org
-        assert r.json["included"][0]["id"] == uid
-        # the new member sees the organization
-        assert user.get("/api/v2/organizations/" + org).status == 200
-        assert_error(admin.post(base, body), 422)  # already a member
-        r = admin.get(base + "?include=user")
-        assert r.status == 200
-        ids = [x["relationships"]["user"]["data"]["id"]
-               for x in r.json["data"]]
-        assert uid in ids and r.json["meta"]["pagination"]["total-count"] \
-            == len(ids) == 2
-        assert uid in [x["id"] for x in r.json["included"]]
-        assert_error(admin.get(base + "?include=bogus"), 400)
-        r = admin.get("/api/v2/organization-memberships/" + m["id"])
-        assert r.status == 200 and r.json["data"] == m
-        assert_error(admin.get("/api/v2/organization-memberships/ou-nope"),
-                     404)
-        assert admin.delete("/api/v2/organization-memberships/"
-                            + m["id"]).status == 204
-        assert_error(user.get("/api/v2/organizations/" + org), 404)
-        assert_error(admin.get("/api/v2/organization-memberships/"
-                               + m["id"]), 404)
-    finally:
-        admin.delete("/api/v2/admin/users/" + uid)
-
-
-def test_membership_bad_input(admin, org):
-    base = "/api/v2/organizations/%s/organization-memberships" % org
-    before = admin.get(base).json["data"]
-    unknown = {"data": {"type": "organization-memberships",
-                        "attributes": {"email": unique("n") + "@nowhere"}}}
-    assert_error(admin.post(base, unknown), 422)
-    assert_error(admin.post(base, {"data": {
-        "type": "organization-memberships", "attributes": {}}}), 422)
-    assert_error(admin.post(base, {"data": {
-        "type": "organization-memberships",
-        "attributes": {"email": "not-an-email"}}}), 422)
-    assert_error(admin.post(base, {"data": {
-        "type": "organization-memberships", "attributes": {"email": 7}}}),
-        422)
-    assert_error(admin.post(base, {"data": {"type": "users",
-                 "attributes": {"email": "admin@localhost"}}}), 409)
-    assert_error(admin.request("POST", base, raw="{bad",
-                               ctype="application/vnd.api+json"), 400)
-    assert_error(admin.post(base.replace(org, unique("none")), unknown), 404)
-    assert admin.get(base).json["data"] == before
 
 
 @pytest.mark.parametrize("body,status", [

@@ -204,7 +204,7 @@ def drive(d, c, org):
     assert c.get(url + "?offset=0&limit=65536").status == 200
 
 
-SKIP = re.compile(r"^\s*(BEGIN|COMMIT|ROLLBACK|PRAGMA|CREATE|ALTER|SET|"
+SKIP = re.compile(r"^\s*(BEGIN|COMMIT|ROLLBACK|PRAGMA|CREATE|ALTER|DROP|SET|"
                   r"LISTEN|NOTIFY|UNLISTEN|ANALYZE|SAVEPOINT|RELEASE|"
                   r"SELECT (pg_|set_config|1\b|version))", re.I)
 ALIAS = re.compile(r"\b(?:FROM|JOIN|UPDATE|INTO)\s+([a-z_]+)(?:\s+(?:AS\s+)?"

@@ -320,6 +320,14 @@ def test_cli_admin(daemon, admin, tmp_path):
         r = terrace_admin(daemon, "org", "create", "--name", org, "--email",
                           "o@example.com", "--owner", name)
         assert r.returncode == 0, r.stderr
+        # --owner invites: the organization is the user's once accepted
+        assert user.get("/api/v2/organizations/" + org).status == 404
+        r = user.get("/api/v2/organization-memberships")
+        mid = [m["id"] for m in r.json["data"]
+               if m["relationships"]["organization"]["data"]["id"] == org]
+        assert len(mid) == 1, r
+        assert user.post("/api/v2/organization-memberships/%s/actions/accept"
+                         % mid[0], {}).status == 200
         assert user.get("/api/v2/organizations/" + org).status == 200
         admin.delete("/api/v2/organizations/" + org)
         # the user's own token is not a site admin's: exit 1, nothing made

@@ -91,7 +91,7 @@ def test_unauthenticated(anon, admin, ws):
 def test_other_user_needs_force_unlock(admin, org, ws):
     uid, uname, user = make_user(admin)
     try:
-        add_member(admin, org, uname)
+        add_member(admin, org, uname, user)
         wid = ws["id"]
         r = act(user, wid, "lock", {})
         assert r.status == 200, r

@@ -69,7 +69,8 @@ def make_user(admin):
     return uid, name, admin.with_token(r.json["data"]["attributes"]["token"])
 
 
-def add_member(admin, org, username):
+def add_member(admin, org, username, user):
+    """Invites username to org and has user (its client) accept."""
     r = admin.post("%s/organizations/%s/organization-memberships"
                    % (API, org),
                    {"data": {"type": "organization-memberships",
@@ -78,6 +79,9 @@ def add_member(admin, org, username):
     if r.status in (404, 405):
         pytest.skip("organization memberships are not available")
     assert r.status == 201, r
+    r = user.post("%s/organization-memberships/%s/actions/accept"
+                  % (API, r.json["data"]["id"]), {})
+    assert r.status == 200, r
 
 
 def org_token(admin, org):
@@ -845,7 +849,7 @@ def test_other_organization_is_invisible(admin, org, org2):
 def test_member_and_org_token_may_use_workspaces(admin, org):
     uid, uname, user = make_user(admin)
     try:
-        add_member(admin, org, uname)
+        add_member(admin, org, uname, user)
         d = create_ws(user, org)
         assert d["attributes"]["permissions"]["can-update"] is True
         ot = org_token(admin, org)

@@ -366,6 +366,68 @@ static void test_org_create_walk_no_owner(void **state)
     assert_pool_clean(fx);
 }
 
+/* An invitation and the account that takes it over: each fails at every
+ * query in turn with an error, leaving nothing half done. */
+static void test_invite_and_claim_walk(void **state)
+{
+    struct fx *fx = fixture(state);
+    struct tr_errbuf eb = {{0}};
+    assert_int_equal(store_org_create(fx->db, fx->a, "inv", "i@example.com",
+                                      NULL, fx->owner.id, NULL, &eb),
+                     TR_OK);
+    const char *rows = "SELECT count(*) AS n FROM org_memberships"
+                       " WHERE org = $1";
+    struct st_membership m = {0};
+    int n = 1;
+    for (;; n++) {
+        fault_arm("db.query", n);
+        tr_err e = store_membership_invite(fx->db, fx->a, "inv",
+                                           "new@example.com", &m, &eb);
+        bool fired = fault_fired();
+        fault_reset();
+        if (!fired) {
+            assert_int_equal(e, TR_OK);
+            break;
+        }
+        assert_int_not_equal(e, TR_OK);
+        assert_int_equal(count(fx, rows, "inv"), 1);
+        assert_pool_clean(fx);
+    }
+    assert_true(n >= 5);
+    assert_int_equal(count(fx, rows, "inv"), 2);
+    struct st_user u = {0};
+    for (n = 1;; n++) {
+        fault_arm("db.query", n);
+        tr_err e = store_user_create(fx->db, fx->a, "newbie", "New@example.com",
+                                     false, &u, &eb);
+        bool fired = fault_fired();
+        fault_reset();
+        if (!fired) {
+            assert_int_equal(e, TR_OK);
+            break;
+        }
+        assert_int_not_equal(e, TR_OK);
+        assert_null(u.id);
+        assert_int_equal(
+            count(fx, "SELECT count(*) AS n FROM users WHERE username = $1",
+                  "newbie"),
+            0);
+        assert_int_equal(count(fx,
+                               "SELECT count(*) AS n FROM org_memberships"
+                               " WHERE org = $1 AND user_id IS NULL",
+                               "inv"),
+                         1);
+        assert_pool_clean(fx);
+    }
+    assert_true(n >= 6);
+    assert_string_equal(u.id, m.invitee_id);
+    assert_int_equal(count(fx,
+                           "SELECT count(*) AS n FROM org_memberships"
+                           " WHERE org = $1 AND user_id IS NULL",
+                           "inv"),
+                     0);
+}
+
 #define BOTH(f)                                                                \
     {"sqlite/" #f, f, setup, teardown, (void *)&k_sqlite},                     \
     {                                                                          \
@@ -384,6 +446,7 @@ int main(void)
         BOTH(test_db_query_site),
         BOTH(test_org_create_walk),
         BOTH(test_org_create_walk_no_owner),
+        BOTH(test_invite_and_claim_walk),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -468,6 +468,13 @@ static void test_store_counts(void **state)
                               jobs[i][0], jobs[i][1], jobs[i][2], jobs[i][3],
                               arena_printf(a, "%d", i)),
                          TR_OK);
+    /* the version before the latest (numbers may have gaps on a branch) */
+    struct db_rows *prev = NULL;
+    assert_int_equal(db_q(cn, a, &prev, NULL,
+                          "SELECT max(version) AS v FROM schema_migrations"
+                          " WHERE version < CAST($1 AS INTEGER)",
+                          arena_printf(a, "%d", v)),
+                     TR_OK);
     assert_int_equal(db_x(cn, a, NULL, NULL,
                           "DELETE FROM schema_migrations WHERE version = $1",
                           arena_printf(a, "%d", v)),
@@ -483,7 +490,7 @@ static void test_store_counts(void **state)
     assert_int_equal(c.nnodes, 2);
     int pending = -1;
     assert_int_equal(store_schema_version(s.db, &pending, NULL), TR_OK);
-    assert_int_equal(pending, v - 1);
+    assert_int_equal(pending, (int)db_get_i64(prev, 0, "v"));
     /* the pool as /metrics sees it */
     int used = -1, size = -1;
     db_pool_stats(s.db, &used, &size);

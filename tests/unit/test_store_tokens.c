@@ -314,15 +314,31 @@ static void test_user_search_orgs_delete(void **state)
     assert_int_equal(store_org_create(f->db, f->a, org, "o@example.com", NULL,
                                       u.id, NULL, NULL),
                      TR_OK);
-    assert_int_equal(store_org_add_member(f->db, f->a, org, v.id, NULL), TR_OK);
-    assert_int_equal(store_org_add_member(f->db, f->a, org, v.id, NULL), TR_OK);
+    struct st_membership m;
+    assert_int_equal(
+        store_membership_invite(f->db, f->a, org, v.email, &m, NULL), TR_OK);
+    assert_int_equal(
+        store_membership_invite(f->db, f->a, org, v.email, &m, NULL),
+        TR_ERR_INVALID);
     const char **orgs = NULL;
+    /* invited is not a member yet */
+    assert_int_equal(store_user_orgs(f->db, f->a, v.id, &orgs, &n, NULL),
+                     TR_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(store_membership_accept(f->db, f->a, m.id, u.id, NULL),
+                     TR_ERR_NOT_FOUND);
+    assert_int_equal(store_membership_accept(f->db, f->a, m.id, v.id, NULL),
+                     TR_OK);
+    assert_int_equal(store_membership_accept(f->db, f->a, m.id, v.id, NULL),
+                     TR_ERR_CONFLICT);
     assert_int_equal(store_user_orgs(f->db, f->a, v.id, &orgs, &n, NULL),
                      TR_OK);
     assert_int_equal(n, 1);
     assert_string_equal(orgs[0], org);
+    struct st_membership *ms = NULL;
+    struct st_membership_filter mf = {.org = org};
     assert_int_equal(
-        store_org_members(f->db, f->a, org, 0, 10, &list, &n, &total, NULL),
+        store_membership_list(f->db, f->a, &mf, 0, 10, &ms, &n, &total, NULL),
         TR_OK);
     assert_int_equal(total, 2);
     /* deleting a user takes their tokens and memberships */
@@ -337,14 +353,13 @@ static void test_user_search_orgs_delete(void **state)
     assert_int_equal(store_token_lookup(f->db, f->a, secret, &t, NULL),
                      TR_ERR_NOT_FOUND);
     assert_int_equal(
-        store_org_members(f->db, f->a, org, 0, 10, &list, &n, &total, NULL),
+        store_membership_list(f->db, f->a, &mf, 0, 10, &ms, &n, &total, NULL),
         TR_OK);
     assert_int_equal(total, 1);
-    assert_string_equal(list[0].id, u.id);
-    assert_int_equal(store_org_remove_member(f->db, f->a, org, u.id, NULL),
-                     TR_OK);
-    assert_int_equal(store_org_remove_member(f->db, f->a, org, u.id, NULL),
-                     TR_ERR_NOT_FOUND);
+    assert_string_equal(ms[0].user_id, u.id);
+    /* the last owner stays */
+    assert_int_equal(store_membership_delete(f->db, f->a, ms[0].id, NULL),
+                     TR_ERR_CONFLICT);
     assert_int_equal(store_org_delete(f->db, f->a, org, NULL), TR_OK);
 }
 
