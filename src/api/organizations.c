@@ -152,18 +152,28 @@ static bool settings_apply(struct http_req *r, json_t *attrs, json_t *stored)
 
 /* ---- rendering --------------------------------------------------------- */
 
-static json_t *permissions(const struct http_req *r, const char *org)
+static json_t *permissions(struct http_req *r, const char *org)
 {
-    bool owner = api_org_admin(r, org);
+    access_t f = 0;
+    struct access_caller who = api_caller(r);
+    if (access_org(r->srv->db, r->arena, &who, org, &f, NULL) != TR_OK)
+        f = 0;
+    bool owner = f & ACC_ORG_OWNER;
     bool user = owner && r->who.kind == PRINC_USER;
     return json_pack(
-        "{s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b}",
-        "can-update", owner, "can-destroy", user, "can-access-via-teams", owner,
-        "can-create-module", owner, "can-create-team", 0,
-        "can-create-workspace", owner, "can-create-workspace-migration", 0,
-        "can-manage-users", owner, "can-manage-subscription", 0,
-        "can-manage-run-tasks", 0, "can-traverse", 1, "can-update-api-token",
-        owner, "can-update-oauth", 0, "can-update-sentinel", 0);
+        "{s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b}",
+        "can-update", owner, "can-destroy", user, "can-access-via-teams",
+        r->who.kind == PRINC_USER, "can-create-module",
+        (f & ACC_ORG_MANAGE_MODULES) != 0, "can-create-team",
+        (f & ACC_ORG_MANAGE_TEAMS) != 0, "can-create-workspace",
+        (f & ACC_ORG_MANAGE_WS) != 0, "can-create-workspace-migration", 0,
+        "can-manage-users", (f & ACC_ORG_MANAGE_MEMBERSHIP) != 0,
+        "can-manage-subscription", 0, "can-manage-run-tasks",
+        (f & ACC_ORG_MANAGE_RUN_TASKS) != 0, "can-traverse", 1,
+        "can-update-api-token", owner, "can-update-oauth",
+        (f & ACC_ORG_MANAGE_VCS) != 0, "can-update-sentinel",
+        (f & ACC_ORG_MANAGE_POLICIES) != 0, "can-create-project",
+        (f & ACC_ORG_MANAGE_PRJ) != 0);
 }
 
 static json_t *org_json(struct http_req *r, const struct st_org *o)

@@ -29,6 +29,9 @@
     api_run_log_routes, \
     api_node_routes, \
     api_notification_routes, \
+    api_team_routes, \
+    api_team_access_routes, \
+    api_team_token_routes, \
     NULL
 
 const struct route *const api_all_routes[] = {

@@ -34,7 +34,7 @@ static json_t *key_json(struct http_req *r, const struct st_ssh_key *k)
 
 static bool may_admin(struct http_req *r, const char *org)
 {
-    if (api_org_admin(r, org))
+    if (api_org_may(r, org, ACC_ORG_MANAGE_VCS))
         return true;
     http_error(r, 403, "forbidden",
                "you may not manage the SSH keys of this organization");

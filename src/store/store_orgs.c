@@ -3,7 +3,8 @@
  *
  * An organization is addressed by its name (TFE's rule); renaming cascades
  * through the foreign keys.  Creating one also creates its default project
- * and the owner's membership in the same transaction.
+ * its owners team (store_teams.c) and the owner's membership of both in
+ * the same transaction.
  *
  * Names are unique regardless of case, as in TFE: creating or renaming to
  * a name another organization has in any case is refused, by name_free()
@@ -101,10 +102,21 @@ tr_err store_org_create(struct db *db, struct arena *a, const char *name,
                  "INSERT INTO projects (id, org, name, is_default, created_at)"
                  " VALUES ($1, $2, 'Default Project', 1, $3)",
                  o.default_project, o.name, o.created_at);
+    const char *owners = util_new_id(a, "team");
+    if (e == TR_OK)
+        e = db_x(c, a, NULL, eb,
+                 "INSERT INTO teams (id, org, name, is_owners, visibility,"
+                 " created_at) VALUES ($1, $2, 'owners', 1, 'organization',"
+                 " $3)",
+                 owners, o.name, o.created_at);
     if (e == TR_OK && owner_user_id != NULL)
         e = db_x(c, a, NULL, eb,
                  "INSERT INTO org_members (org, user_id) VALUES ($1, $2)",
                  o.name, owner_user_id);
+    if (e == TR_OK && owner_user_id != NULL)
+        e = db_x(c, a, NULL, eb,
+                 "INSERT INTO team_members (team_id, user_id) VALUES ($1, $2)",
+                 owners, owner_user_id);
     if (e == TR_OK)
         e = db_commit(c, eb);
     db_release(c);
@@ -200,6 +212,12 @@ tr_err store_org_delete(struct db *db, struct arena *a, const char *name,
                  "DELETE FROM tokens WHERE kind = 'org' AND subject = $1",
                  name);
     if (e == TR_OK)
+        e = db_x(c, a, NULL, eb,
+                 "DELETE FROM tokens WHERE kind IN ('team', 'team-legacy')"
+                 " AND subject IN"
+                 " (SELECT id FROM teams WHERE org = $1)",
+                 name);
+    if (e == TR_OK)
         e = db_x(c, a, NULL, eb, "DELETE FROM workspaces WHERE org = $1", name);
     if (e == TR_OK)
         e = db_x(c, a, &n, eb, "DELETE FROM organizations WHERE name = $1",
@@ -244,12 +262,18 @@ tr_err store_org_remove_member(struct db *db, struct arena *a, const char *org,
 {
     struct db_conn *c = db_acquire(db);
     int64_t n = 0;
-    tr_err e = db_x(c, a, &n, eb,
-                    "DELETE FROM org_members WHERE org = $1 AND user_id = $2",
-                    org, user_id);
-    db_release(c);
+    tr_err e = db_begin(c, eb);
+    if (e == TR_OK)
+        e = db_x(c, a, &n, eb,
+                 "DELETE FROM org_members WHERE org = $1 AND user_id = $2", org,
+                 user_id);
     if (e == TR_OK && n == 0)
         e = tr_fail(eb, TR_ERR_NOT_FOUND, "membership not found");
+    if (e == TR_OK) /* refuses to leave the owners team empty */
+        e = store_team_leave_org(c, a, org, user_id, eb);
+    if (e == TR_OK)
+        e = db_commit(c, eb);
+    db_release(c); /* rolls back if still open */
     return e;
 }
 
