@@ -234,7 +234,7 @@ static bool ta_access(struct http_req *r, const struct kind *k, bool manage,
 /* Checks the permissions of table ps in object in (nullable) and copies
  * them to out; 422 on an unknown value or a wrong type. */
 static bool parse_perms(struct http_req *r, const struct perm *ps, json_t *in,
-                        json_t *out, const char *where)
+                        json_t *out, const char *where, const char **first)
 {
     for (const struct perm *p = ps; p->name; p++) {
         json_t *v = json_object_get(in, p->name);
@@ -254,8 +254,23 @@ static bool parse_perms(struct http_req *r, const struct perm *ps, json_t *in,
             return false;
         }
         json_object_set(out, p->name, v);
+        if (*first == NULL)
+            *first = p->name;
     }
     return true;
+}
+
+/* "State versions" for "state-versions": how TFE names an attribute in
+ * messages. */
+static const char *label(struct http_req *r, const char *name)
+{
+    char *s = arena_strdup(r->arena, name);
+    for (char *p = s; *p; p++)
+        if (*p == '-')
+            *p = ' ';
+    if (*s >= 'a' && *s <= 'z')
+        *s = (char)(*s - 'a' + 'A');
+    return s;
 }
 
 /* Reads access and the custom permissions of a create or update body:
@@ -279,8 +294,9 @@ static bool parse_ta(struct http_req *r, const struct kind *k, json_t *data,
     }
     json_t *out = http_json_own(r, json_object());
     bool given = false;
+    const char *first = NULL;
     if (k->store == ST_TA_WS) {
-        if (!parse_perms(r, ws_perms, attrs, out, ""))
+        if (!parse_perms(r, ws_perms, attrs, out, "", &first))
             return false;
         given = json_object_size(out) > 0;
     } else {
@@ -295,15 +311,20 @@ static bool parse_ta(struct http_req *r, const struct kind *k, json_t *data,
                        "project-access and workspace-access must be objects");
             return false;
         }
-        if (!parse_perms(r, prj_perms, pa, po, "project-access.") ||
-            !parse_perms(r, prj_ws_perms, wa, wo, "workspace-access."))
+        if (!parse_perms(r, prj_perms, pa, po, "project-access.", &first) ||
+            !parse_perms(r, prj_ws_perms, wa, wo, "workspace-access.", &first))
             return false;
         given = json_object_size(po) + json_object_size(wo) > 0;
     }
     const char *eff = *level != NULL ? *level : cur_level;
     if (given && (eff == NULL || strcmp(eff, "custom") != 0)) {
+        /* TFE's words, which go-tfe's tests compare */
         http_error(r, 422, NULL,
-                   "permissions can only be set with access \"custom\"");
+                   arena_printf(r->arena,
+                                "%s is read-only when access level is '%s'; "
+                                "use the 'custom' access level to set this "
+                                "attribute.",
+                                label(r, first), eff ? eff : "unset"));
         return false;
     }
     if (given || (*level != NULL && strcmp(*level, "custom") != 0))
