@@ -805,8 +805,9 @@ static void run_queue(struct http_req *r)
     struct st_org o;
     struct page p;
     int flags = 0;
-    if (!api_org_access(r, http_param(r, "org"), &o) || !jsonapi_page(r, &p) ||
-        !parse_include(r, &flags))
+    if (!api_org_access(r, http_param(r, "org"), &o) ||
+        !api_org_allow(r, o.name, ACC_ORG_READ_WS, "read the run queue") ||
+        !jsonapi_page(r, &p) || !parse_include(r, &flags))
         return;
     struct st_run_filter f = {.org = o.name,
                               .statuses = active,

@@ -492,3 +492,22 @@ def test_legacy_team_token(admin, org, member):
     c = admin.with_token(r.json["data"]["attributes"]["token"])
     assert admin.delete("%s/teams/%s" % (API, t["id"])).status == 204
     assert c.get("%s/organizations/%s" % (API, org)).status == 401
+
+
+def test_plain_member_reads_no_variable_sets_nor_run_queue(admin, org,
+                                                           member):
+    uid, name, user = member
+    r = admin.post("%s/organizations/%s/varsets" % (API, org), {"data": {
+        "type": "varsets", "attributes": {"name": unique("vs")}}})
+    assert r.status == 201, r
+    vs = r.json["data"]["id"]
+    assert_error(user.get("%s/organizations/%s/varsets" % (API, org)), 403)
+    assert_error(user.get("%s/varsets/%s" % (API, vs)), 404)
+    assert_error(user.get("%s/organizations/%s/runs/queue" % (API, org)), 403)
+    t = create_team(admin, org, **{"organization-access": {
+        "read-workspaces": True}})
+    assert add_users(admin, t["id"], name).status == 204
+    assert user.get("%s/organizations/%s/varsets" % (API, org)).status == 200
+    assert user.get("%s/varsets/%s" % (API, vs)).status == 200
+    assert user.get("%s/organizations/%s/runs/queue"
+                    % (API, org)).status == 200
