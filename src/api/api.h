@@ -102,7 +102,7 @@ bool api_ws_allow(struct http_req *r, const struct st_workspace *w,
                   access_t need, const char *what);
 
 /* The caller's identity as a workspace lock records it: ("user", user id),
- * ("org", token id) or ("run", run id). */
+ * ("org", token id), ("team", team id) or ("run", run id). */
 void api_lock_identity(const struct http_req *r, const char **kind,
                        const char **holder);
 

@@ -172,6 +172,10 @@ void api_lock_identity(const struct http_req *r, const char **kind,
         *kind = "run";
         *holder = r->who.run_id;
         break;
+    case PRINC_TEAM:
+        *kind = "team";
+        *holder = r->who.team_id;
+        break;
     default:
         *kind = "user";
         *holder = r->who.user_id;

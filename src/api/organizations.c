@@ -224,8 +224,8 @@ static void org_list(struct http_req *r)
     int n = 0;
     int64_t total = 0;
     tr_err e = TR_OK;
-    if (r->who.kind == PRINC_ORG) {
-        /* an organization token sees exactly its own organization */
+    if (r->who.kind == PRINC_ORG || r->who.kind == PRINC_TEAM) {
+        /* an organization or team token sees exactly its organization */
         struct st_org *one = arena_alloc(r->arena, sizeof(*one));
         e = store_org_get(r->srv->db, r->arena, r->who.org, one, &eb);
         bool match = e == TR_OK &&

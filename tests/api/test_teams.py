@@ -511,3 +511,23 @@ def test_plain_member_reads_no_variable_sets_nor_run_queue(admin, org,
     assert user.get("%s/varsets/%s" % (API, vs)).status == 200
     assert user.get("%s/organizations/%s/runs/queue"
                     % (API, org)).status == 200
+
+
+def test_team_token_sees_only_its_organization_and_locks_as_team(admin,
+                                                                  org):
+    t = create_team(admin, org)
+    wid = new_ws(admin, org)["id"]
+    assert give(admin, t["id"], wid, "write").status == 201
+    r = admin.post("%s/teams/%s/authentication-tokens" % (API, t["id"]), {})
+    assert r.status == 201, r
+    c = admin.with_token(r.json["data"]["attributes"]["token"])
+    names = [o["id"] for o in c.get(API + "/organizations").json["data"]]
+    assert names == [org]
+    r = c.post("%s/workspaces/%s/actions/lock" % (API, wid), {})
+    assert r.status == 200, r
+    assert r.json["data"]["relationships"]["locked-by"]["data"] == {
+        "type": "teams", "id": t["id"]}
+    assert_error(admin.post("%s/workspaces/%s/actions/unlock" % (API, wid),
+                            {}), 409)
+    assert c.post("%s/workspaces/%s/actions/unlock"
+                  % (API, wid), {}).status == 200
