@@ -8,8 +8,9 @@
  *   GET/DELETE          /organization-memberships/:id
  *
  * and the organization-token routes of tokens.c.  Any user may create an
- * organization and becomes its member (every member owns the organization
- * until teams exist).  An organization token sees only its organization
+ * organization and becomes its member and a member of its owners team
+ * (store_orgs.c); members added later own nothing until a team gives it
+ * (domain/access.h).  An organization token sees only its organization
  * and cannot create or delete organizations.
  *
  * The updatable attributes live in organizations.settings as a JSON object

@@ -145,6 +145,8 @@ static void comment_create(struct http_req *r)
         http_error(r, 403, "forbidden", "a run token cannot comment");
         return;
     }
+    if (!api_ws_allow(r, &w, ACC_WS_PLAN, "comment on runs"))
+        return;
     json_t *data = jsonapi_body(r, "comments");
     if (data == NULL || !jsonapi_attr_str(r, data, "body", &body))
         return;

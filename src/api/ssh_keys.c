@@ -13,7 +13,7 @@
  * Enterprise its format is not checked (an unusable key fails the run's
  * git clone, which says why); it is at most SSH_KEY_MAX bytes of text.
  * Reading needs sight of the organization; changing keys and assigning
- * one needs the right to administer it.
+ * one needs manage-vcs-settings (owners have it).
  *
  * SPDX-License-Identifier: MPL-2.0
  */
