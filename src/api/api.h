@@ -64,6 +64,9 @@ bool api_org_perms(struct http_req *r, const char *name, struct st_org *out,
                    access_t *perms);
 bool api_org_access(struct http_req *r, const char *name, struct st_org *out);
 
+/* The caller's ACC_ORG_ flags in org (0 after a store failure), computed
+ * once per request and organization. */
+access_t api_org_flags(struct http_req *r, const char *org);
 /* True when the caller has every ACC_ORG_ flag of need in org; writes
  * nothing (a store failure is a no). */
 bool api_org_may(struct http_req *r, const char *org, access_t need);

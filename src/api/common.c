@@ -121,13 +121,22 @@ bool api_org_access(struct http_req *r, const char *name, struct st_org *out)
     return api_org_perms(r, name, out, NULL);
 }
 
-bool api_org_may(struct http_req *r, const char *org, access_t need)
+access_t api_org_flags(struct http_req *r, const char *org)
 {
+    if (r->who.org_perm_of != NULL && strcmp(r->who.org_perm_of, org) == 0)
+        return r->who.org_perms;
     access_t f = 0;
     struct access_caller who = api_caller(r);
     if (access_org(r->srv->db, r->arena, &who, org, &f, NULL) != TR_OK)
-        return false;
-    return (f & need) == need;
+        return 0;
+    r->who.org_perm_of = arena_strdup(r->arena, org);
+    r->who.org_perms = f;
+    return f;
+}
+
+bool api_org_may(struct http_req *r, const char *org, access_t need)
+{
+    return (api_org_flags(r, org) & need) == need;
 }
 
 void api_visible_to(struct http_req *r, const char *org, access_t all,

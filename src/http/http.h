@@ -44,6 +44,8 @@ struct principal {
      * once per request by the API's access checks */
     const char *perm_of;
     uint64_t perms;
+    const char *org_perm_of; /* the same for one organization's flags */
+    uint64_t org_perms;
     const char *run_id;  /* PRINC_RUN: the run a run-scoped token serves */
     const char *node_id; /* PRINC_NODE: the node (node-...) */
     const char *node_name;
