@@ -414,7 +414,7 @@ static const struct migration migrations[] = {
          " UNIQUE (team_id, project_id));"
          "CREATE INDEX team_projects_prj ON team_projects (project_id);"
          "INSERT INTO teams (id, org, name, is_owners, visibility,"
-         " created_at) SELECT 'team-' || substr(id, 5), name, 'owners', 1,"
+         " created_at) SELECT 'team-' || id, name, 'owners', 1,"
          " 'organization', created_at FROM organizations;"
          "INSERT INTO team_members (team_id, user_id)"
          " SELECT t.id, m.user_id FROM org_members m"

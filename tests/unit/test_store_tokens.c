@@ -341,9 +341,14 @@ static void test_user_search_orgs_delete(void **state)
         TR_OK);
     assert_int_equal(total, 1);
     assert_string_equal(list[0].id, u.id);
+    /* u is the owners team's last member: it cannot leave */
     assert_int_equal(store_org_remove_member(f->db, f->a, org, u.id, NULL),
+                     TR_ERR_CONFLICT);
+    bool member = false;
+    assert_int_equal(store_org_is_member(f->db, f->a, org, u.id, &member, NULL),
                      TR_OK);
-    assert_int_equal(store_org_remove_member(f->db, f->a, org, u.id, NULL),
+    assert_true(member);
+    assert_int_equal(store_org_remove_member(f->db, f->a, org, v.id, NULL),
                      TR_ERR_NOT_FOUND);
     assert_int_equal(store_org_delete(f->db, f->a, org, NULL), TR_OK);
 }
