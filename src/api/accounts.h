@@ -26,6 +26,20 @@ enum user_view {
 json_t *api_user_json(struct http_req *r, const struct st_user *u,
                       enum user_view view, const char *const *orgs, int norgs);
 
+/* The "authentication-tokens" resource of t; secret (nullable) only in
+ * the response that created it.  api_reply_token() answers it. */
+json_t *api_token_json(const struct st_token *t, const char *secret);
+void api_reply_token(struct http_req *r, int status, const struct st_token *t,
+                     const char *secret);
+/* Token-create options from the body (description, expired-at: in the
+ * future, RFC 3339); false after answering an error. */
+bool api_token_opts(struct http_req *r, const char **description,
+                    const char **expired_at);
+/* True when the caller may see and manage team_id's tokens (team_tokens.c):
+ * manage-teams, or a member when the team allows member token
+ * management. */
+bool api_team_token_may(struct http_req *r, const char *team_id);
+
 /* local@domain: printable, no spaces, one '@', at most 254 bytes. */
 bool api_valid_email(const char *s);
 

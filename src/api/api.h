@@ -12,6 +12,7 @@
 #define TR_API_H
 
 #include "http/http.h"
+#include "domain/access.h"
 #include "store/store.h"
 
 /* Route tables (each ends with a {0} entry). */
@@ -35,6 +36,11 @@ extern const struct route api_run_log_routes[];
 extern const struct route api_node_routes[];
 /* ip-ranges, workspace resources, feature sets (compat.c) */
 extern const struct route api_compat_routes[];
+/* teams (teams.c), team access (team_access.c), team tokens
+ * (team_tokens.c) */
+extern const struct route api_team_routes[];
+extern const struct route api_team_access_routes[];
+extern const struct route api_team_token_routes[];
 /* notification configurations (notifications.c) */
 extern const struct route api_notification_routes[];
 
@@ -50,22 +56,58 @@ extern const struct route *const api_all_routes[];
 /* The public tables and the internal ones: what a primary serves. */
 extern const struct route *const api_primary_routes[];
 
-/* Loads organization `name` if the caller may see it: site admins see all,
- * users see their organizations, an organization token sees its own.
- * Otherwise writes 404 and returns false. */
+/* The caller as the permission model (domain/access.h) sees it. */
+struct access_caller api_caller(const struct http_req *r);
+
+/* Loads organization `name` if the caller may see it (site admins, its
+ * members, its tokens, its runs' tokens); *perms (nullable) gets the
+ * caller's ACC_ORG_ flags.  Otherwise writes 404 and returns false. */
+bool api_org_perms(struct http_req *r, const char *name, struct st_org *out,
+                   access_t *perms);
 bool api_org_access(struct http_req *r, const char *name, struct st_org *out);
 
-/* True when the caller may administer the organization (owners, site
- * admins, the organization's token).  Members are owners until teams land. */
-bool api_org_admin(const struct http_req *r, const char *org);
+/* The caller's ACC_ORG_ flags in org (0 after a store failure), computed
+ * once per request and organization. */
+access_t api_org_flags(struct http_req *r, const char *org);
+/* True when the caller has every ACC_ORG_ flag of need in org; writes
+ * nothing (a store failure is a no). */
+bool api_org_may(struct http_req *r, const char *org, access_t need);
+/* True when the caller owns the organization (owners team, site admins,
+ * the organization's token). */
+bool api_org_admin(struct http_req *r, const char *org);
+/* api_org_may(), or writes 403 "you may not <what> in organization .."
+ * and returns false. */
+bool api_org_allow(struct http_req *r, const char *org, access_t need,
+                   const char *what);
 
-/* Loads workspace `id` if the caller may see its organization; otherwise
+/* For a list of org's workspaces or projects: when the caller (a user or a
+ * team token) lacks the organization flag all that shows every one,
+ * *user or *team gets whose team access limits the list; else both NULL. */
+void api_visible_to(struct http_req *r, const char *org, access_t all,
+                    const char **user, const char **team);
+
+/* A one-entry cache of the caller's flags for one object per request:
+ * 0 when key is not the cached one. */
+access_t api_perms_cached(struct http_req *r, const char *key);
+void api_perms_cache(struct http_req *r, const char *key, access_t perms);
+
+/* Loads workspace `id` if the caller may see it (ACC_WS_SEE); otherwise
  * writes 404 and returns false.  Implemented in workspaces.c. */
 bool api_workspace_access(struct http_req *r, const char *id,
                           struct st_workspace *out);
 
+/* The caller's flags for workspace w (organization, project and workspace
+ * flags; 0 after a store failure).  Implemented in workspaces.c. */
+access_t api_ws_perms(struct http_req *r, const struct st_workspace *w);
+
+/* True when the caller has every flag of need on workspace w; otherwise
+ * writes 403 "you may not <what> in workspace .." (404 for a run token,
+ * which sees no more than it may use) and returns false. */
+bool api_ws_allow(struct http_req *r, const struct st_workspace *w,
+                  access_t need, const char *what);
+
 /* The caller's identity as a workspace lock records it: ("user", user id),
- * ("org", token id) or ("run", run id). */
+ * ("org", token id), ("team", team id) or ("run", run id). */
 void api_lock_identity(const struct http_req *r, const char **kind,
                        const char **holder);
 

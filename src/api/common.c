@@ -1,5 +1,6 @@
 /*
- * common.c - access checks and error plumbing shared by the API files.
+ * common.c - the API side of access checks (the decisions are
+ * domain/access.c's) and error plumbing shared by the API files.
  *
  * SPDX-License-Identifier: MPL-2.0
  */
@@ -7,6 +8,7 @@
 
 #include "api/api.h"
 #include "blob/blob.h"
+#include "domain/access.h"
 
 void api_store_fail(struct http_req *r, tr_err e, const struct tr_errbuf *eb)
 {
@@ -46,32 +48,58 @@ bool api_body_opt_string(struct http_req *r, const char *name, size_t max,
     return true;
 }
 
-/* A run token reaches only its own run's organization. */
-static bool run_in_org(struct http_req *r, const char *org)
+struct access_caller api_caller(const struct http_req *r)
 {
-    struct st_run run;
-    return store_run_get(r->srv->db, r->arena, r->who.run_id, &run, NULL) ==
-               TR_OK &&
-           strcmp(run.org, org) == 0;
+    struct access_caller c = {.kind = ACCESS_NONE};
+    switch (r->who.kind) {
+    case PRINC_USER:
+        c.kind = ACCESS_USER;
+        c.user_id = r->who.user_id;
+        c.is_admin = r->who.is_admin;
+        break;
+    case PRINC_TEAM:
+        c.kind = ACCESS_TEAM;
+        c.team_id = r->who.team_id;
+        break;
+    case PRINC_ORG:
+        c.kind = ACCESS_ORG;
+        c.org = r->who.org;
+        break;
+    case PRINC_RUN:
+        c.kind = ACCESS_RUN;
+        c.run_id = r->who.run_id;
+        break;
+    default:
+        break;
+    }
+    return c;
 }
 
-bool api_org_access(struct http_req *r, const char *name, struct st_org *out)
+access_t api_perms_cached(struct http_req *r, const char *key)
+{
+    if (r->who.perm_of != NULL && strcmp(r->who.perm_of, key) == 0)
+        return r->who.perms;
+    return 0;
+}
+
+void api_perms_cache(struct http_req *r, const char *key, access_t perms)
+{
+    r->who.perm_of = arena_strdup(r->arena, key);
+    r->who.perms = perms;
+}
+
+bool api_org_perms(struct http_req *r, const char *name, struct st_org *out,
+                   access_t *perms)
 {
     struct tr_errbuf eb = {{0}};
     struct st_org o;
+    access_t f = 0;
+    struct access_caller who = api_caller(r);
     tr_err e = store_org_get(r->srv->db, r->arena, name, &o, &eb);
-    if (e == TR_OK) {
-        bool ok = r->who.is_admin;
-        if (r->who.kind == PRINC_ORG)
-            ok = strcmp(r->who.org, o.name) == 0;
-        else if (r->who.kind == PRINC_RUN)
-            ok = run_in_org(r, o.name);
-        else if (!ok && r->who.kind == PRINC_USER)
-            e = store_org_is_member(r->srv->db, r->arena, o.name,
-                                    r->who.user_id, &ok, &eb);
-        if (e == TR_OK && !ok)
-            e = TR_ERR_NOT_FOUND;
-    }
+    if (e == TR_OK)
+        e = access_org(r->srv->db, r->arena, &who, o.name, &f, &eb);
+    if (e == TR_OK && !(f & ACC_ORG_SEE))
+        e = TR_ERR_NOT_FOUND;
     if (e == TR_ERR_NOT_FOUND) {
         http_error(r, 404, "not found",
                    arena_printf(r->arena, "organization %s not found", name));
@@ -83,13 +111,62 @@ bool api_org_access(struct http_req *r, const char *name, struct st_org *out)
     }
     if (out != NULL)
         *out = o;
+    if (perms != NULL)
+        *perms = f;
     return true;
 }
 
-bool api_org_admin(const struct http_req *r, const char *org)
+bool api_org_access(struct http_req *r, const char *name, struct st_org *out)
 {
-    (void)org; /* every member owns the organization until teams exist */
-    return r->who.kind != PRINC_NONE;
+    return api_org_perms(r, name, out, NULL);
+}
+
+access_t api_org_flags(struct http_req *r, const char *org)
+{
+    if (r->who.org_perm_of != NULL && strcmp(r->who.org_perm_of, org) == 0)
+        return r->who.org_perms;
+    access_t f = 0;
+    struct access_caller who = api_caller(r);
+    if (access_org(r->srv->db, r->arena, &who, org, &f, NULL) != TR_OK)
+        return 0;
+    r->who.org_perm_of = arena_strdup(r->arena, org);
+    r->who.org_perms = f;
+    return f;
+}
+
+bool api_org_may(struct http_req *r, const char *org, access_t need)
+{
+    return (api_org_flags(r, org) & need) == need;
+}
+
+void api_visible_to(struct http_req *r, const char *org, access_t all,
+                    const char **user, const char **team)
+{
+    *user = *team = NULL;
+    if (r->who.kind != PRINC_USER && r->who.kind != PRINC_TEAM)
+        return;
+    if (api_org_may(r, org, all))
+        return;
+    if (r->who.kind == PRINC_USER)
+        *user = r->who.user_id;
+    else
+        *team = r->who.team_id;
+}
+
+bool api_org_admin(struct http_req *r, const char *org)
+{
+    return api_org_may(r, org, ACC_ORG_OWNER);
+}
+
+bool api_org_allow(struct http_req *r, const char *org, access_t need,
+                   const char *what)
+{
+    if (api_org_may(r, org, need))
+        return true;
+    http_error(
+        r, 403, "forbidden",
+        arena_printf(r->arena, "you may not %s in organization %s", what, org));
+    return false;
 }
 
 void api_lock_identity(const struct http_req *r, const char **kind,
@@ -103,6 +180,10 @@ void api_lock_identity(const struct http_req *r, const char **kind,
     case PRINC_RUN:
         *kind = "run";
         *holder = r->who.run_id;
+        break;
+    case PRINC_TEAM:
+        *kind = "team";
+        *holder = r->who.team_id;
         break;
     default:
         *kind = "user";

@@ -139,7 +139,7 @@ static void cv_create(struct http_req *r)
         !jsonapi_attr_bool(r, data, "auto-queue-runs", &auto_queue) ||
         !jsonapi_attr_bool(r, data, "speculative", &speculative) ||
         !jsonapi_attr_bool(r, data, "provisional", &provisional) ||
-        !api_ws_may_write(r, ws.org))
+        !api_ws_allow(r, &ws, ACC_WS_PLAN, "upload configurations"))
         return;
     struct st_cv in = {
         .id = util_new_id(r->arena, "cv"),
@@ -327,7 +327,7 @@ static void cv_archive(struct http_req *r)
     struct st_workspace ws;
     const char *key = NULL;
     if (!cv_access(r, http_param(r, "id"), &cv, &ws) ||
-        !api_ws_may_write(r, ws.org))
+        !api_ws_allow(r, &ws, ACC_WS_PLAN, "archive configurations"))
         return;
     tr_err e = store_cv_archive(r->srv->db, r->arena, cv.id, &key, &eb);
     if (e == TR_ERR_CONFLICT) {

@@ -262,11 +262,8 @@ static bool nc_access(struct http_req *r, struct st_nc *nc,
     tr_err e = store_nc_get(r->srv->db, r->arena, id, nc, &eb);
     if (e == TR_OK)
         e = store_ws_get(r->srv->db, r->arena, nc->workspace_id, ws, &eb);
-    if (e == TR_OK && !api_org_access(r, ws->org, NULL)) {
-        if (r->status != 404)
-            return false;
+    if (e == TR_OK && !(api_ws_perms(r, ws) & ACC_WS_SEE))
         e = TR_ERR_NOT_FOUND;
-    }
     if (e == TR_ERR_NOT_FOUND)
         http_error(r, 404, "not found",
                    arena_printf(r->arena,
@@ -306,7 +303,7 @@ static void ws_create(struct http_req *r)
 {
     struct st_workspace ws;
     if (!api_workspace_access(r, http_param(r, "id"), &ws) ||
-        !api_ws_may_write(r, ws.org))
+        !api_ws_allow(r, &ws, ACC_WS_ADMIN, "manage notifications"))
         return;
     json_t *data = jsonapi_body(r, "notification-configurations");
     struct nc_in in;
@@ -353,7 +350,8 @@ static void nc_update(struct http_req *r)
 {
     struct st_nc cur;
     struct st_workspace ws;
-    if (!nc_access(r, &cur, &ws) || !api_ws_may_write(r, ws.org))
+    if (!nc_access(r, &cur, &ws) ||
+        !api_ws_allow(r, &ws, ACC_WS_ADMIN, "manage notifications"))
         return;
     json_t *data = jsonapi_body(r, "notification-configurations");
     struct nc_in in;
@@ -390,7 +388,8 @@ static void nc_destroy(struct http_req *r)
 {
     struct st_nc nc;
     struct st_workspace ws;
-    if (!nc_access(r, &nc, &ws) || !api_ws_may_write(r, ws.org))
+    if (!nc_access(r, &nc, &ws) ||
+        !api_ws_allow(r, &ws, ACC_WS_ADMIN, "manage notifications"))
         return;
     struct tr_errbuf eb = {{0}};
     tr_err e = store_nc_delete(r->srv->db, r->arena, nc.id, &eb);
@@ -404,7 +403,8 @@ static void nc_verify(struct http_req *r)
 {
     struct st_nc nc, out;
     struct st_workspace ws;
-    if (!nc_access(r, &nc, &ws) || !api_ws_may_write(r, ws.org))
+    if (!nc_access(r, &nc, &ws) ||
+        !api_ws_allow(r, &ws, ACC_WS_ADMIN, "manage notifications"))
         return;
     struct tr_errbuf eb = {{0}};
     tr_err e = notify_verify(r->srv, r->arena, &nc, ws.name, ws.org, &eb);

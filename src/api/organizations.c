@@ -7,7 +7,8 @@
  *
  * and the organization-token routes of tokens.c and the membership routes
  * of memberships.c.  Any user may create an organization and becomes its
- * member (every member owns the organization until teams exist).  An
+ * member and a member of its owners team (store_orgs.c); members added
+ * later own nothing until a team gives it (domain/access.h).  An
  * organization token sees only its organization and cannot create or
  * delete organizations.
  *
@@ -148,18 +149,28 @@ static bool settings_apply(struct http_req *r, json_t *attrs, json_t *stored)
 
 /* ---- rendering --------------------------------------------------------- */
 
-static json_t *permissions(const struct http_req *r, const char *org)
+static json_t *permissions(struct http_req *r, const char *org)
 {
-    bool owner = api_org_admin(r, org);
+    access_t f = 0;
+    struct access_caller who = api_caller(r);
+    if (access_org(r->srv->db, r->arena, &who, org, &f, NULL) != TR_OK)
+        f = 0;
+    bool owner = f & ACC_ORG_OWNER;
     bool user = owner && r->who.kind == PRINC_USER;
     return json_pack(
-        "{s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b}",
-        "can-update", owner, "can-destroy", user, "can-access-via-teams", owner,
-        "can-create-module", owner, "can-create-team", 0,
-        "can-create-workspace", owner, "can-create-workspace-migration", 0,
-        "can-manage-users", owner, "can-manage-subscription", 0,
-        "can-manage-run-tasks", 0, "can-traverse", 1, "can-update-api-token",
-        owner, "can-update-oauth", 0, "can-update-sentinel", 0);
+        "{s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b}",
+        "can-update", owner, "can-destroy", user, "can-access-via-teams",
+        r->who.kind == PRINC_USER, "can-create-module",
+        (f & ACC_ORG_MANAGE_MODULES) != 0, "can-create-team",
+        (f & ACC_ORG_MANAGE_TEAMS) != 0, "can-create-workspace",
+        (f & ACC_ORG_MANAGE_WS) != 0, "can-create-workspace-migration", 0,
+        "can-manage-users", (f & ACC_ORG_MANAGE_MEMBERSHIP) != 0,
+        "can-manage-subscription", 0, "can-manage-run-tasks",
+        (f & ACC_ORG_MANAGE_RUN_TASKS) != 0, "can-traverse", 1,
+        "can-update-api-token", owner, "can-update-oauth",
+        (f & ACC_ORG_MANAGE_VCS) != 0, "can-update-sentinel",
+        (f & ACC_ORG_MANAGE_POLICIES) != 0, "can-create-project",
+        (f & ACC_ORG_MANAGE_PRJ) != 0);
 }
 
 static json_t *org_json(struct http_req *r, const struct st_org *o)
@@ -210,8 +221,8 @@ static void org_list(struct http_req *r)
     int n = 0;
     int64_t total = 0;
     tr_err e = TR_OK;
-    if (r->who.kind == PRINC_ORG) {
-        /* an organization token sees exactly its own organization */
+    if (r->who.kind == PRINC_ORG || r->who.kind == PRINC_TEAM) {
+        /* an organization or team token sees exactly its organization */
         struct st_org *one = arena_alloc(r->arena, sizeof(*one));
         e = store_org_get(r->srv->db, r->arena, r->who.org, one, &eb);
         bool match = e == TR_OK &&

@@ -20,7 +20,8 @@
 
 json_t *api_project_json(struct http_req *r, const struct st_project *p)
 {
-    bool w = api_org_admin(r, p->org);
+    access_t f = api_project_perms(r, p);
+    bool w = f & ACC_PRJ_UPDATE;
     const char *self = arena_printf(r->arena, "/api/v2/projects/%s", p->id);
     json_t *j = json_pack(
         "{s:s,s:s,s:{s:s,s:s,s:b,s:I,s:o,s:{s:b,s:b,s:b,s:b,s:b}},"
@@ -29,9 +30,11 @@ json_t *api_project_json(struct http_req *r, const struct st_project *p)
         "description", p->description, "is-default", p->is_default,
         "workspace-count", (json_int_t)p->workspace_count, "created-at",
         api_time(p->created_at), "permissions", "can-read", 1, "can-update", w,
-        "can-destroy", w && !p->is_default, "can-create-workspace", w,
-        "can-move-workspace", w, "relationships", "organization", "data", "id",
-        p->org, "type", "organizations", "links", "self", self);
+        "can-destroy", (f & ACC_PRJ_DELETE) && !p->is_default,
+        "can-create-workspace", (f & ACC_PRJ_WS_CREATE) != 0,
+        "can-move-workspace", (f & ACC_PRJ_WS_MOVE) != 0, "relationships",
+        "organization", "data", "id", p->org, "type", "organizations", "links",
+        "self", self);
     api_tb_rel_links(r, json_object_get(j, "relationships"), self);
     return j;
 }
@@ -143,20 +146,41 @@ static void reply(struct http_req *r, int status, const struct st_project *p)
                     json_pack("{s:o}", "data", api_project_json(r, p)));
 }
 
+access_t api_project_perms(struct http_req *r, const struct st_project *p)
+{
+    access_t f = api_perms_cached(r, p->id);
+    if (f != 0)
+        return f;
+    struct access_caller who = api_caller(r);
+    if (access_project(r->srv->db, r->arena, &who, p, &f, NULL) != TR_OK)
+        return 0;
+    api_perms_cache(r, p->id, f);
+    return f;
+}
+
 bool api_project_access(struct http_req *r, const char *id,
                         struct st_project *out)
 {
     struct tr_errbuf eb = {{0}};
     tr_err e = store_project_get(r->srv->db, r->arena, id, out, &eb);
-    if (e == TR_OK && api_org_access(r, out->org, NULL))
+    if (e == TR_OK && (api_project_perms(r, out) & ACC_PRJ_SEE))
         return true;
-    if (e == TR_OK && r->status != 404)
-        return false;
     if (e == TR_OK || e == TR_ERR_NOT_FOUND)
         http_error(r, 404, "not found",
                    arena_printf(r->arena, "project %s not found", id));
     else
         api_store_fail(r, e, &eb);
+    return false;
+}
+
+bool api_project_allow(struct http_req *r, const struct st_project *p,
+                       access_t need, const char *what)
+{
+    if ((api_project_perms(r, p) & need) == need)
+        return true;
+    http_error(
+        r, 403, "forbidden",
+        arena_printf(r->arena, "you may not %s project %s", what, p->name));
     return false;
 }
 
@@ -189,9 +213,11 @@ static void list(struct http_req *r)
     if (!parse_include(r, &etb))
         return;
     struct tr_errbuf eb = {{0}};
-    tr_err e = store_project_list(r->srv->db, r->arena, o.name, list, nlist,
-                                  http_query(r, "q"), (p.number - 1) * p.size,
-                                  p.size, &prj, &n, &total, &eb);
+    const char *vu = NULL, *vt = NULL;
+    api_visible_to(r, o.name, ACC_ORG_READ_PRJ, &vu, &vt);
+    tr_err e = store_project_list(
+        r->srv->db, r->arena, o.name, list, nlist, http_query(r, "q"), vu, vt,
+        (p.number - 1) * p.size, p.size, &prj, &n, &total, &eb);
     if (e != TR_OK) {
         api_store_fail(r, e, &eb);
         return;
@@ -206,7 +232,7 @@ static void create(struct http_req *r)
     struct st_org o;
     struct prj_in in;
     if (!api_org_access(r, http_param(r, "org"), &o) ||
-        !api_ws_may_write(r, o.name))
+        !api_org_allow(r, o.name, ACC_ORG_MANAGE_PRJ, "create projects"))
         return;
     json_t *data = jsonapi_body(r, "projects");
     if (data == NULL || !parse(r, data, &in))
@@ -244,7 +270,7 @@ static void update(struct http_req *r)
     struct st_project p;
     struct prj_in in;
     if (!api_project_access(r, http_param(r, "id"), &p) ||
-        !api_ws_may_write(r, p.org))
+        !api_project_allow(r, &p, ACC_PRJ_UPDATE, "update"))
         return;
     json_t *data = jsonapi_body(r, "projects");
     if (data == NULL || !parse(r, data, &in))
@@ -266,7 +292,7 @@ static void destroy(struct http_req *r)
 {
     struct st_project p;
     if (!api_project_access(r, http_param(r, "id"), &p) ||
-        !api_ws_may_write(r, p.org))
+        !api_project_allow(r, &p, ACC_PRJ_DELETE, "delete"))
         return;
     struct tr_errbuf eb = {{0}};
     tr_err e = store_project_delete(r->srv->db, r->arena, p.id, &eb);

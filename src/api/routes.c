@@ -30,6 +30,9 @@
     api_node_routes, \
     api_notification_routes, \
     api_compat_routes, \
+    api_team_routes, \
+    api_team_access_routes, \
+    api_team_token_routes, \
     NULL
 
 const struct route *const api_all_routes[] = {

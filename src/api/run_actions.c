@@ -44,7 +44,8 @@ static bool action_target(struct http_req *r, struct st_run *run,
         http_error(r, 403, "forbidden", "a run token cannot act on runs");
         return false;
     }
-    return api_ws_may_write(r, w.org) && action_comment(r, comment);
+    return api_ws_allow(r, &w, ACC_WS_APPLY, "act on runs") &&
+           action_comment(r, comment);
 }
 
 typedef tr_err (*action_fn)(struct terrace_server *srv, struct arena *a,
@@ -144,6 +145,8 @@ static void comment_create(struct http_req *r)
         http_error(r, 403, "forbidden", "a run token cannot comment");
         return;
     }
+    if (!api_ws_allow(r, &w, ACC_WS_PLAN, "comment on runs"))
+        return;
     json_t *data = jsonapi_body(r, "comments");
     if (data == NULL || !jsonapi_attr_str(r, data, "body", &body))
         return;

@@ -135,7 +135,8 @@ static void rt_list(struct http_req *r)
 static void rt_create(struct http_req *r)
 {
     struct st_workspace w;
-    if (!api_ws_from_route(r, &w) || !api_ws_may_write(r, w.org))
+    if (!api_ws_from_route(r, &w) ||
+        !api_ws_allow(r, &w, ACC_WS_ADMIN, "manage run triggers"))
         return;
     json_t *data = jsonapi_body(r, "run-triggers");
     if (data == NULL)
@@ -182,7 +183,7 @@ static bool rt_from_route(struct http_req *r, bool write,
     /* a workspace the caller cannot see answers as a missing trigger */
     if (!api_workspace_access(r, t->workspace_id, &w))
         return false;
-    return !write || api_ws_may_write(r, w.org);
+    return !write || api_ws_allow(r, &w, ACC_WS_ADMIN, "manage run triggers");
 }
 
 static void rt_show(struct http_req *r)

@@ -91,7 +91,15 @@ static json_t *run_attrs(struct http_req *r, const struct st_run *run)
 {
     struct run_actions ac;
     run_actions(run, util_now_unix(), &ac);
-    bool write = r->who.kind != PRINC_RUN && api_org_admin(r, run->org);
+    /* the workspace's flags are cached by the access check that let the
+     * caller see this run */
+    access_t f = api_perms_cached(r, run->workspace_id);
+    struct st_workspace w;
+    if (f == 0 && r->who.kind != PRINC_RUN &&
+        store_ws_get(r->srv->db, r->arena, run->workspace_id, &w, NULL) ==
+            TR_OK)
+        f = api_ws_perms(r, &w);
+    bool write = r->who.kind != PRINC_RUN && (f & ACC_WS_APPLY) != 0;
     bool pending = util_streq(run->status, "pending");
     json_t *a = json_object();
     json_object_set_new(a, "actions",
@@ -568,7 +576,8 @@ static void run_create_h(struct http_req *r)
                    "workspace");
         return;
     }
-    if (!api_workspace_access(r, ws_id, &w) || !api_ws_may_write(r, w.org) ||
+    if (!api_workspace_access(r, ws_id, &w) ||
+        !api_ws_allow(r, &w, ACC_WS_PLAN, "queue runs") ||
         !run_cv(r, &w, cv_id, &cv))
         return;
     if (util_streq(w.execution_mode, "local")) {
@@ -796,8 +805,9 @@ static void run_queue(struct http_req *r)
     struct st_org o;
     struct page p;
     int flags = 0;
-    if (!api_org_access(r, http_param(r, "org"), &o) || !jsonapi_page(r, &p) ||
-        !parse_include(r, &flags))
+    if (!api_org_access(r, http_param(r, "org"), &o) ||
+        !api_org_allow(r, o.name, ACC_ORG_READ_WS, "read the run queue") ||
+        !jsonapi_page(r, &p) || !parse_include(r, &flags))
         return;
     struct st_run_filter f = {.org = o.name,
                               .statuses = active,

@@ -13,7 +13,7 @@
  * Enterprise its format is not checked (an unusable key fails the run's
  * git clone, which says why); it is at most SSH_KEY_MAX bytes of text.
  * Reading needs sight of the organization; changing keys and assigning
- * one needs the right to administer it.
+ * one needs manage-vcs-settings (owners have it).
  *
  * SPDX-License-Identifier: MPL-2.0
  */
@@ -34,7 +34,7 @@ static json_t *key_json(struct http_req *r, const struct st_ssh_key *k)
 
 static bool may_admin(struct http_req *r, const char *org)
 {
-    if (api_org_admin(r, org))
+    if (api_org_may(r, org, ACC_ORG_MANAGE_VCS))
         return true;
     http_error(r, 403, "forbidden",
                "you may not manage the SSH keys of this organization");

@@ -15,9 +15,10 @@
 #include "domain/state_check.h"
 
 /* Loads state version id and its workspace (ws nullable) if the caller
- * may see them; otherwise writes 404 and returns false. */
+ * may see them and has the flags need on the workspace; otherwise writes
+ * 404 (or 403) and returns false. */
 bool api_sv_access(struct http_req *r, const char *id, struct st_sv *sv,
-                   struct st_workspace *ws);
+                   struct st_workspace *ws, access_t need);
 
 /* The outputs of a parsed state in the store's form (request arena). */
 struct st_sv_output *api_sv_outputs_of(struct http_req *r,

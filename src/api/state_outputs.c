@@ -88,7 +88,7 @@ static void outputs_reply(struct http_req *r, const char *sv_id, bool hide)
 void api_sv_outputs(struct http_req *r)
 {
     struct st_sv sv;
-    if (api_sv_access(r, http_param(r, "id"), &sv, NULL))
+    if (api_sv_access(r, http_param(r, "id"), &sv, NULL, ACC_WS_OUTPUTS))
         outputs_reply(r, sv.id, false);
 }
 
@@ -97,7 +97,8 @@ void api_ws_current_outputs(struct http_req *r)
     struct tr_errbuf eb = {{0}};
     struct st_workspace ws;
     struct st_sv sv;
-    if (!api_workspace_access(r, http_param(r, "id"), &ws))
+    if (!api_workspace_access(r, http_param(r, "id"), &ws) ||
+        !api_ws_allow(r, &ws, ACC_WS_OUTPUTS, "read state outputs"))
         return;
     tr_err e = store_sv_current(r->srv->db, r->arena, ws.id, &sv, &eb);
     if (e != TR_OK && e != TR_ERR_NOT_FOUND) {
@@ -118,7 +119,7 @@ void api_sv_output_show(struct http_req *r)
         api_store_fail(r, e, &eb);
         return;
     }
-    if (api_sv_access(r, o.sv_id, &sv, NULL))
+    if (api_sv_access(r, o.sv_id, &sv, NULL, ACC_WS_OUTPUTS))
         api_sv_reply_doc(
             r, 200,
             json_pack("{s:o}", "data", api_sv_output_json(r, &o, false)));

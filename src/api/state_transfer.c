@@ -34,7 +34,8 @@ static void download(struct http_req *r, bool json)
     struct st_sv sv;
     const char *id = http_param(r, "id");
     if (http_header(r, "Authorization") != NULL) {
-        if (!http_authenticate(r) || !api_sv_access(r, id, &sv, NULL))
+        if (!http_authenticate(r) ||
+            !api_sv_access(r, id, &sv, NULL, ACC_WS_STATE_READ))
             return;
     } else {
         if (!http_check_signature(r))

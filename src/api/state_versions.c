@@ -192,7 +192,7 @@ static void reply_sv(struct http_req *r, int status, const struct st_sv *sv,
 }
 
 bool api_sv_access(struct http_req *r, const char *id, struct st_sv *sv,
-                   struct st_workspace *ws)
+                   struct st_workspace *ws, access_t need)
 {
     struct tr_errbuf eb = {{0}};
     struct st_workspace w;
@@ -205,7 +205,10 @@ bool api_sv_access(struct http_req *r, const char *id, struct st_sv *sv,
         api_store_fail(r, e, &eb);
         return false;
     }
-    return api_workspace_access(r, sv->workspace_id, ws ? ws : &w);
+    if (ws == NULL)
+        ws = &w;
+    return api_workspace_access(r, sv->workspace_id, ws) &&
+           api_ws_allow(r, ws, need, "read state versions");
 }
 
 /* ---- create ------------------------------------------------------------- */
@@ -464,7 +467,8 @@ static void sv_create(struct http_req *r)
 {
     struct st_workspace ws;
     struct create_req q = {0};
-    if (!api_workspace_access(r, http_param(r, "id"), &ws))
+    if (!api_workspace_access(r, http_param(r, "id"), &ws) ||
+        !api_ws_allow(r, &ws, ACC_WS_STATE_WRITE, "create state versions"))
         return;
     json_t *data = jsonapi_body(r, "state-versions");
     if (data == NULL || !parse_create(r, data, &q) || !holds_lock(r, &ws))
@@ -495,7 +499,8 @@ static void sv_rollback(struct http_req *r)
     struct tr_errbuf eb = {{0}};
     struct st_workspace ws;
     struct st_sv target, cur;
-    if (!api_workspace_access(r, http_param(r, "id"), &ws))
+    if (!api_workspace_access(r, http_param(r, "id"), &ws) ||
+        !api_ws_allow(r, &ws, ACC_WS_STATE_WRITE, "roll back state"))
         return;
     json_t *data = jsonapi_body(r, "state-versions");
     if (data == NULL)
@@ -600,7 +605,8 @@ static void list_reply(struct http_req *r, const struct st_workspace *ws)
 static void ws_sv_list(struct http_req *r)
 {
     struct st_workspace ws;
-    if (api_workspace_access(r, http_param(r, "id"), &ws))
+    if (api_workspace_access(r, http_param(r, "id"), &ws) &&
+        api_ws_allow(r, &ws, ACC_WS_STATE_READ, "read state versions"))
         list_reply(r, &ws);
 }
 
@@ -627,7 +633,8 @@ static void sv_list(struct http_req *r)
         api_store_fail(r, e, &eb);
         return;
     }
-    if (api_workspace_access(r, ws.id, &ws))
+    if (api_workspace_access(r, ws.id, &ws) &&
+        api_ws_allow(r, &ws, ACC_WS_STATE_READ, "read state versions"))
         list_reply(r, &ws);
 }
 
@@ -636,7 +643,7 @@ static void sv_show(struct http_req *r)
     struct st_sv sv;
     bool outputs = false;
     if (parse_include(r, &outputs) &&
-        api_sv_access(r, http_param(r, "id"), &sv, NULL))
+        api_sv_access(r, http_param(r, "id"), &sv, NULL, ACC_WS_STATE_READ))
         reply_sv(r, 200, &sv, outputs, NULL);
 }
 
@@ -648,7 +655,8 @@ static void ws_current(struct http_req *r)
     bool outputs = false;
     http_add_header(r, "X-Terraform-Snapshot-Interval", SNAPSHOT_INTERVAL);
     if (!parse_include(r, &outputs) ||
-        !api_workspace_access(r, http_param(r, "id"), &ws))
+        !api_workspace_access(r, http_param(r, "id"), &ws) ||
+        !api_ws_allow(r, &ws, ACC_WS_STATE_READ, "read state versions"))
         return;
     tr_err e = store_sv_current(r->srv->db, r->arena, ws.id, &sv, &eb);
     if (e != TR_OK) {

@@ -194,23 +194,21 @@ void api_tb_rel_links(struct http_req *r, json_t *rels, const char *base)
 static bool owner(struct http_req *r, bool write, enum st_tb_owner *kind,
                   const char **id)
 {
-    const char *org = NULL;
     if (strncmp(r->path, "/api/v2/projects/", 17) == 0) {
         struct st_project p;
         if (!api_project_access(r, http_param(r, "id"), &p))
             return false;
         *kind = ST_TB_PROJECT;
         *id = p.id;
-        org = p.org;
+        return !write || api_project_allow(r, &p, ACC_PRJ_UPDATE, "update");
     } else {
         struct st_workspace w;
         if (!api_workspace_access(r, http_param(r, "id"), &w))
             return false;
         *kind = ST_TB_WORKSPACE;
         *id = w.id;
-        org = w.org;
+        return !write || api_ws_allow(r, &w, ACC_WS_ADMIN, "manage tags");
     }
-    return !write || api_ws_may_write(r, org);
 }
 
 static void reply_list(struct http_req *r, const struct st_tag_binding *list,

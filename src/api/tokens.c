@@ -4,7 +4,7 @@
  *
  *   GET/POST/DELETE /organizations/:name/authentication-token
  *   GET/POST        /users/:id/authentication-tokens
- *   GET/DELETE      /authentication-tokens/:id
+ *   GET/DELETE      /authentication-tokens/:id  (user and team tokens)
  *   POST            /admin/users/:id/authentication-tokens  (Terrace)
  *
  * An organization has at most one token: POST replaces it.  A user manages
@@ -31,11 +31,13 @@ static json_t *created_by(const struct st_token *t)
         id = t->subject;
         if (strcmp(t->kind, "org") == 0)
             type = "organizations";
+        else if (strncmp(t->kind, "team", 4) == 0)
+            type = "teams";
     }
     return json_pack("{s:{s:s,s:s}}", "data", "type", type, "id", id);
 }
 
-static json_t *token_json(const struct st_token *t, const char *secret)
+json_t *api_token_json(const struct st_token *t, const char *secret)
 {
     json_t *attrs =
         json_pack("{s:s,s:o,s:s,s:o,s:o}", "created-at", t->created_at,
@@ -48,19 +50,19 @@ static json_t *token_json(const struct st_token *t, const char *secret)
                      "relationships", "created-by", created_by(t));
 }
 
-static void reply_token(struct http_req *r, int status,
-                        const struct st_token *t, const char *secret)
+void api_reply_token(struct http_req *r, int status, const struct st_token *t,
+                     const char *secret)
 {
     http_reply_json(r, status,
-                    json_pack("{s:o}", "data", token_json(t, secret)));
+                    json_pack("{s:o}", "data", api_token_json(t, secret)));
 }
 
 /* Token-create options from the body: description and expired-at.  The
  * body may be empty or "{}"; go-tfe sends data.type "" for these requests
  * and pytfe "authentication-token", so both are accepted besides
  * "authentication-tokens".  Returns false after answering an error. */
-static bool create_opts(struct http_req *r, const char **description,
-                        const char **expired_at)
+bool api_token_opts(struct http_req *r, const char **description,
+                    const char **expired_at)
 {
     *description = NULL;
     *expired_at = NULL;
@@ -162,14 +164,14 @@ void api_org_token_get(struct http_req *r)
     struct st_token t;
     if (!org_token_access(r, &o) || !org_token_find(r, o.name, &t))
         return;
-    reply_token(r, 200, &t, NULL);
+    api_reply_token(r, 200, &t, NULL);
 }
 
 void api_org_token_create(struct http_req *r)
 {
     struct st_org o;
     const char *desc, *exp;
-    if (!org_token_access(r, &o) || !create_opts(r, &desc, &exp))
+    if (!org_token_access(r, &o) || !api_token_opts(r, &desc, &exp))
         return;
     struct tr_errbuf eb = {{0}};
     struct st_token t;
@@ -182,7 +184,7 @@ void api_org_token_create(struct http_req *r)
     }
     log_info("rid=%s organization token %s created for %s", r->request_id, t.id,
              o.name);
-    reply_token(r, 201, &t, secret);
+    api_reply_token(r, 201, &t, secret);
 }
 
 void api_org_token_delete(struct http_req *r)
@@ -241,14 +243,14 @@ void api_user_tokens_list(struct http_req *r)
     json_t *items = json_array();
     int64_t first = (int64_t)(p.number - 1) * p.size;
     for (int64_t i = first; i < n && i < first + p.size; i++)
-        json_array_append_new(items, token_json(&list[i], NULL));
+        json_array_append_new(items, api_token_json(&list[i], NULL));
     http_reply_json(r, 200, jsonapi_list_doc(items, &p, n));
 }
 
 static void create_for(struct http_req *r, const struct st_user *u)
 {
     const char *desc, *exp;
-    if (!create_opts(r, &desc, &exp))
+    if (!api_token_opts(r, &desc, &exp))
         return;
     struct tr_errbuf eb = {{0}};
     struct st_token t;
@@ -261,7 +263,7 @@ static void create_for(struct http_req *r, const struct st_user *u)
     }
     log_info("rid=%s user token %s created for %s by %s", r->request_id, t.id,
              u->username, r->who.username);
-    reply_token(r, 201, &t, secret);
+    api_reply_token(r, 201, &t, secret);
 }
 
 void api_user_token_create(struct http_req *r)
@@ -286,15 +288,21 @@ void api_admin_user_token_create(struct http_req *r)
     create_for(r, &u);
 }
 
-/* The user token :id if the caller owns it or is a site admin; otherwise
- * answers 404 (organization tokens are not reachable here). */
+/* The user token :id if the caller owns it or is a site admin, or the team
+ * token :id if the caller may manage its team's tokens; otherwise answers
+ * 404 (organization tokens are not reachable here). */
 static bool token_access(struct http_req *r, struct st_token *t)
 {
-    if (!api_need_user(r, false))
-        return false;
     struct tr_errbuf eb = {{0}};
     tr_err e =
         store_token_get(r->srv->db, r->arena, http_param(r, "id"), t, &eb);
+    if (e == TR_OK && strncmp(t->kind, "team", 4) == 0) {
+        if (api_team_token_may(r, t->subject))
+            return true;
+        e = tr_fail(&eb, TR_ERR_NOT_FOUND, "token not found");
+    }
+    if (e == TR_OK && !api_need_user(r, false))
+        return false;
     if (e == TR_OK &&
         (strcmp(t->kind, "user") != 0 ||
          (!r->who.is_admin && strcmp(t->subject, r->who.user_id) != 0)))
@@ -310,7 +318,7 @@ void api_token_get(struct http_req *r)
 {
     struct st_token t;
     if (token_access(r, &t))
-        reply_token(r, 200, &t, NULL);
+        api_reply_token(r, 200, &t, NULL);
 }
 
 void api_token_delete(struct http_req *r)

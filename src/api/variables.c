@@ -193,6 +193,8 @@ static void var_not_found(struct http_req *r, const char *id)
 static bool ws_var(struct http_req *r, const struct st_workspace *ws,
                    const char *id, struct st_var *out)
 {
+    if (!api_ws_allow(r, ws, ACC_WS_VARS_READ, "read variables"))
+        return false;
     struct tr_errbuf eb = {{0}};
     tr_err e = store_var_get(r->srv->db, r->arena, id, out, &eb);
     if (e == TR_OK && !util_streq(out->workspace_id, ws->id))
@@ -215,11 +217,12 @@ static bool any_ws_var(struct http_req *r, const char *id, struct st_var *out,
         e = TR_ERR_NOT_FOUND; /* variables of sets live under /varsets */
     if (e == TR_OK)
         e = store_ws_get(r->srv->db, r->arena, out->workspace_id, ws, &eb);
-    if (e == TR_OK && !api_org_access(r, ws->org, NULL)) {
-        if (r->status == 404)
-            var_not_found(r, id);
+    if (e == TR_OK && !(api_ws_perms(r, ws) & ACC_WS_SEE)) {
+        var_not_found(r, id);
         return false;
     }
+    if (e == TR_OK && !api_ws_allow(r, ws, ACC_WS_VARS_READ, "read variables"))
+        return false;
     if (e == TR_ERR_NOT_FOUND)
         var_not_found(r, id);
     else if (e != TR_OK)
@@ -242,6 +245,8 @@ static bool same_id(struct http_req *r, json_t *data, const char *id)
 
 static void list_of(struct http_req *r, const struct st_workspace *ws)
 {
+    if (!api_ws_allow(r, ws, ACC_WS_VARS_READ, "read variables"))
+        return;
     struct st_var *vars = NULL;
     int n = 0;
     struct tr_errbuf eb = {{0}};
@@ -282,7 +287,7 @@ static void create_in(struct http_req *r, const struct st_workspace *ws,
 static void update_of(struct http_req *r, const struct st_workspace *ws,
                       const struct st_var *cur)
 {
-    if (!api_ws_may_write(r, ws->org))
+    if (!api_ws_allow(r, ws, ACC_WS_VARS_WRITE, "change variables"))
         return;
     json_t *data = jsonapi_body(r, "vars");
     struct var_in in;
@@ -305,7 +310,7 @@ static void update_of(struct http_req *r, const struct st_workspace *ws,
 static void destroy_of(struct http_req *r, const struct st_workspace *ws,
                        const struct st_var *cur)
 {
-    if (!api_ws_may_write(r, ws->org))
+    if (!api_ws_allow(r, ws, ACC_WS_VARS_WRITE, "change variables"))
         return;
     struct tr_errbuf eb = {{0}};
     tr_err e = store_var_delete(r->srv->db, r->arena, cur->id, &eb);
@@ -328,7 +333,7 @@ static void ws_create(struct http_req *r)
 {
     struct st_workspace ws;
     if (!api_workspace_access(r, http_param(r, "id"), &ws) ||
-        !api_ws_may_write(r, ws.org))
+        !api_ws_allow(r, &ws, ACC_WS_VARS_WRITE, "change variables"))
         return;
     json_t *data = jsonapi_body(r, "vars");
     if (data != NULL)
@@ -422,7 +427,7 @@ static void legacy_create(struct http_req *r)
     json_t *data = jsonapi_body(r, "vars");
     struct st_workspace ws;
     if (data == NULL || !legacy_target(r, data, &ws) ||
-        !api_ws_may_write(r, ws.org))
+        !api_ws_allow(r, &ws, ACC_WS_VARS_WRITE, "change variables"))
         return;
     create_in(r, &ws, data);
 }

@@ -175,17 +175,18 @@ static void set_not_found(struct http_req *r, const char *id)
                arena_printf(r->arena, "variable set %s not found", id));
 }
 
-/* Loads set :id if the caller may see its organization. */
+/* Loads set :id if the caller may read the sets of its organization
+ * (read-workspaces); otherwise answers 404. */
 static bool access_set(struct http_req *r, struct st_varset *out)
 {
     const char *id = http_param(r, "id");
     struct tr_errbuf eb = {{0}};
     tr_err e = store_varset_get(r->srv->db, r->arena, id, out, &eb);
     if (e == TR_OK) {
-        if (api_org_access(r, out->org, NULL))
+        /* sets reach every workspace: reading them takes read-workspaces */
+        if (api_org_may(r, out->org, ACC_ORG_SEE | ACC_ORG_READ_WS))
             return true;
-        if (r->status == 404)
-            set_not_found(r, id);
+        set_not_found(r, id);
         return false;
     }
     if (e == TR_ERR_NOT_FOUND)
@@ -197,7 +198,8 @@ static bool access_set(struct http_req *r, struct st_varset *out)
 
 static bool access_set_write(struct http_req *r, struct st_varset *out)
 {
-    return access_set(r, out) && api_ws_may_write(r, out->org);
+    return access_set(r, out) && api_org_allow(r, out->org, ACC_ORG_MANAGE_WS,
+                                               "manage variable sets");
 }
 
 /* ---- request bodies ---------------------------------------------------- */
@@ -387,7 +389,8 @@ static void list_scope(struct http_req *r, enum st_varset_scope scope,
 static void org_list(struct http_req *r)
 {
     struct st_org o;
-    if (api_org_access(r, http_param(r, "org"), &o))
+    if (api_org_access(r, http_param(r, "org"), &o) &&
+        api_org_allow(r, o.name, ACC_ORG_READ_WS, "read variable sets"))
         list_scope(r, VARSET_ORG, o.name);
 }
 
@@ -404,11 +407,8 @@ static void project_list(struct http_req *r)
     struct st_project prj;
     struct tr_errbuf eb = {{0}};
     tr_err e = store_project_get(r->srv->db, r->arena, id, &prj, &eb);
-    if (e == TR_OK && !api_org_access(r, prj.org, NULL)) {
-        if (r->status != 404)
-            return;
+    if (e == TR_OK && !(api_project_perms(r, &prj) & ACC_PRJ_SEE))
         e = TR_ERR_NOT_FOUND;
-    }
     if (e == TR_ERR_NOT_FOUND)
         http_error(r, 404, "not found",
                    arena_printf(r->arena, "project %s not found", id));
@@ -422,7 +422,7 @@ static void create(struct http_req *r)
 {
     struct st_org o;
     if (!api_org_access(r, http_param(r, "org"), &o) ||
-        !api_ws_may_write(r, o.name))
+        !api_org_allow(r, o.name, ACC_ORG_MANAGE_WS, "manage variable sets"))
         return;
     json_t *data = jsonapi_body(r, "varsets");
     struct st_varset_in in;

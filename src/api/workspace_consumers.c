@@ -34,7 +34,8 @@ static void change(struct http_req *r, enum st_consumer_op op)
     struct st_workspace w;
     const char **ids = NULL;
     int n = 0;
-    if (!api_ws_from_route(r, &w) || !api_ws_may_write(r, w.org) ||
+    if (!api_ws_from_route(r, &w) ||
+        !api_ws_allow(r, &w, ACC_WS_ADMIN, "change state sharing") ||
         !api_ws_ids(r, "workspaces", &ids, &n))
         return;
     struct tr_errbuf eb = {{0}};

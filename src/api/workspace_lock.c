@@ -37,7 +37,8 @@ void api_ws_lock(struct http_req *r)
 {
     struct st_workspace w;
     const char *reason, *kind, *who;
-    if (!api_ws_from_route(r, &w) || !api_ws_may_write(r, w.org) ||
+    if (!api_ws_from_route(r, &w) ||
+        !api_ws_allow(r, &w, ACC_WS_LOCK, "lock the workspace") ||
         !lock_reason(r, &reason))
         return;
     api_lock_identity(r, &kind, &who);
@@ -55,7 +56,9 @@ static void unlock(struct http_req *r, bool force)
 {
     struct st_workspace w;
     const char *kind = NULL, *who = NULL;
-    if (!api_ws_from_route(r, &w) || !api_ws_may_write(r, w.org))
+    if (!api_ws_from_route(r, &w) ||
+        !api_ws_allow(r, &w, force ? ACC_WS_ADMIN : ACC_WS_LOCK,
+                      "unlock the workspace"))
         return;
     if (!force)
         api_lock_identity(r, &kind, &who);

@@ -145,7 +145,8 @@ static void change_tags(struct http_req *r, bool add)
     struct st_workspace w;
     struct st_tag_ref *refs = NULL;
     int n = 0;
-    if (!api_ws_from_route(r, &w) || !api_ws_may_write(r, w.org) ||
+    if (!api_ws_from_route(r, &w) ||
+        !api_ws_allow(r, &w, ACC_WS_ADMIN, "manage tags") ||
         !tag_refs(r, add, &refs, &n))
         return;
     struct tr_errbuf eb = {{0}};
@@ -214,7 +215,8 @@ void api_org_tags_delete(struct http_req *r)
     const char **ids = NULL;
     int n = 0;
     if (!api_org_access(r, http_param(r, "org"), &o) ||
-        !api_ws_may_write(r, o.name) || !api_ws_ids(r, "tags", &ids, &n))
+        !api_org_allow(r, o.name, ACC_ORG_MANAGE_WS, "manage tags") ||
+        !api_ws_ids(r, "tags", &ids, &n))
         return;
     struct tr_errbuf eb = {{0}};
     tr_err e = store_tag_delete(r->srv->db, r->arena, o.name, ids, n, &eb);
@@ -242,7 +244,8 @@ void api_tag_add_workspaces(struct http_req *r)
     }
     const char **ids = NULL;
     int n = 0;
-    if (!api_ws_may_write(r, t.org) || !api_ws_ids(r, "workspaces", &ids, &n))
+    if (!api_org_allow(r, t.org, ACC_ORG_MANAGE_WS, "manage tags") ||
+        !api_ws_ids(r, "workspaces", &ids, &n))
         return;
     e = store_tag_add_workspaces(r->srv->db, r->arena, t.org, t.id, ids, n,
                                  &eb);

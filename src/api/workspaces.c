@@ -24,43 +24,34 @@ static void ws_not_found(struct http_req *r, const char *what)
                arena_printf(r->arena, "workspace %s not found", what));
 }
 
-/* api_org_access() for an object inside the organization: its 404 must
- * name the object, not the organization. */
-static bool org_visible(struct http_req *r, const char *org, const char *what)
+access_t api_ws_perms(struct http_req *r, const struct st_workspace *w)
 {
-    if (api_org_access(r, org, NULL))
-        return true;
-    if (r->status == 404)
-        ws_not_found(r, what);
-    return false;
+    if (r->who.perm_of != NULL && strcmp(r->who.perm_of, w->id) == 0)
+        return r->who.perms;
+    /* manage-workspaces (owners) gives everything on every workspace:
+     * a list needs no query per workspace then */
+    if (r->who.org_perm_of != NULL && strcmp(r->who.org_perm_of, w->org) == 0 &&
+        (r->who.org_perms & ACC_ORG_MANAGE_WS))
+        return r->who.org_perms | ACC_WS_ALL;
+    access_t f = 0;
+    struct access_caller who = api_caller(r);
+    struct tr_errbuf eb = {{0}};
+    tr_err e = access_ws(r->srv->db, r->arena, &who, w,
+                         strcmp(r->method, "GET") == 0, &f, &eb);
+    if (e != TR_OK)
+        return 0;
+    api_perms_cache(r, w->id, f);
+    return f;
 }
 
-/* What a run's token may see of workspace w (auth.c): its own run's
- * workspace, and to read, workspaces sharing their state with every
- * workspace of the organization (global-remote-state), of their project
- * (project-remote-state) or with the run's (remote-state-consumers). */
-static bool run_may_see(struct http_req *r, const struct st_workspace *w)
+/* 404 unless the caller may see w; what names it in the message. */
+static bool ws_visible(struct http_req *r, const struct st_workspace *w,
+                       const char *what)
 {
-    if (r->who.kind != PRINC_RUN)
+    if (api_ws_perms(r, w) & ACC_WS_SEE)
         return true;
-    struct st_run run;
-    if (store_run_get(r->srv->db, r->arena, r->who.run_id, &run, NULL) != TR_OK)
-        return false;
-    if (strcmp(run.workspace_id, w->id) == 0)
-        return true;
-    if (strcmp(r->method, "GET") != 0 || strcmp(run.org, w->org) != 0)
-        return false;
-    bool shared = store_settings_flag(w->settings, "global-remote-state");
-    struct st_workspace own;
-    if (!shared && store_settings_flag(w->settings, "project-remote-state") &&
-        store_ws_get(r->srv->db, r->arena, run.workspace_id, &own, NULL) ==
-            TR_OK)
-        shared = util_streq(own.project_id, w->project_id);
-    if (!shared &&
-        store_consumer_allowed(r->srv->db, r->arena, w->id, run.workspace_id,
-                               &shared, NULL) != TR_OK)
-        shared = false;
-    return shared;
+    ws_not_found(r, what);
+    return false;
 }
 
 bool api_workspace_access(struct http_req *r, const char *id,
@@ -76,13 +67,7 @@ bool api_workspace_access(struct http_req *r, const char *id,
         api_store_fail(r, e, &eb);
         return false;
     }
-    if (!org_visible(r, out->org, id))
-        return false;
-    if (!run_may_see(r, out)) {
-        ws_not_found(r, id);
-        return false;
-    }
-    return true;
+    return ws_visible(r, out, id);
 }
 
 bool api_ws_access_name(struct http_req *r, const char *org, const char *name,
@@ -92,7 +77,7 @@ bool api_ws_access_name(struct http_req *r, const char *org, const char *name,
         return false;
     struct tr_errbuf eb = {{0}};
     tr_err e = store_ws_get_by_name(r->srv->db, r->arena, org, name, out, &eb);
-    if (e == TR_ERR_NOT_FOUND || (e == TR_OK && !run_may_see(r, out))) {
+    if (e == TR_ERR_NOT_FOUND) {
         ws_not_found(r, name);
         return false;
     }
@@ -100,7 +85,7 @@ bool api_ws_access_name(struct http_req *r, const char *org, const char *name,
         api_store_fail(r, e, &eb);
         return false;
     }
-    return true;
+    return ws_visible(r, out, name);
 }
 
 bool api_ws_from_route(struct http_req *r, struct st_workspace *out)
@@ -112,12 +97,19 @@ bool api_ws_from_route(struct http_req *r, struct st_workspace *out)
                               out);
 }
 
-bool api_ws_may_write(struct http_req *r, const char *org)
+bool api_ws_allow(struct http_req *r, const struct st_workspace *w,
+                  access_t need, const char *what)
 {
-    if (api_org_admin(r, org))
+    access_t f = api_ws_perms(r, w);
+    if ((f & need) == need)
         return true;
+    if (r->who.kind == PRINC_RUN || !(f & ACC_WS_SEE)) {
+        ws_not_found(r, w->id);
+        return false;
+    }
     http_error(r, 403, "forbidden",
-               "you may not change workspaces of this organization");
+               arena_printf(r->arena, "you may not %s in workspace %s", what,
+                            w->name));
     return false;
 }
 
@@ -144,37 +136,39 @@ static json_t *locked_by(const struct st_workspace *w)
     return rel(type, w->lock_holder);
 }
 
-static json_t *permissions(bool write)
+/* The permissions block: what the caller's flags f allow. */
+static json_t *permissions(access_t f)
 {
-    static const char *const names[] = {
-        "can-update",
-        "can-destroy",
-        "can-queue-run",
-        "can-queue-apply",
-        "can-queue-destroy",
-        "can-update-variable",
-        "can-lock",
-        "can-unlock",
-        "can-force-unlock",
-        "can-manage-tags",
-        "can-manage-run-tasks",
-        "can-force-delete",
-        "can-create-state-versions",
-        "can-manage-assessments",
-        "can-read-assessment-results",
-    };
-    static const char *const reads[] = {
-        "can-read-settings",
-        "can-read-variable",
-        "can-read-state-versions",
-        "can-read-state-outputs",
-        "can-read-run",
+    static const struct {
+        const char *name;
+        access_t need;
+    } map[] = {
+        {"can-update", ACC_WS_ADMIN},
+        {"can-destroy", ACC_WS_DELETE},
+        {"can-queue-run", ACC_WS_PLAN},
+        {"can-queue-apply", ACC_WS_APPLY},
+        {"can-queue-destroy", ACC_WS_APPLY},
+        {"can-update-variable", ACC_WS_VARS_WRITE},
+        {"can-lock", ACC_WS_LOCK},
+        {"can-unlock", ACC_WS_LOCK},
+        {"can-force-unlock", ACC_WS_ADMIN},
+        {"can-manage-tags", ACC_WS_ADMIN},
+        {"can-manage-run-tasks", ACC_WS_RUN_TASKS},
+        {"can-force-delete", ACC_WS_DELETE},
+        {"can-create-state-versions", ACC_WS_STATE_WRITE},
+        {"can-manage-assessments", ACC_WS_ADMIN},
+        {"can-read-assessment-results", ACC_WS_SEE},
+        {"can-read-settings", ACC_WS_SEE},
+        {"can-read-variable", ACC_WS_VARS_READ},
+        {"can-read-state-versions", ACC_WS_STATE_READ},
+        {"can-read-state-outputs", ACC_WS_OUTPUTS},
+        {"can-read-run", ACC_WS_SEE},
+        {"can-download-sentinel-mocks", ACC_WS_SENTINEL},
     };
     json_t *p = json_object();
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        json_object_set_new(p, names[i], json_boolean(write));
-    for (size_t i = 0; i < sizeof(reads) / sizeof(reads[0]); i++)
-        json_object_set_new(p, reads[i], json_true());
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+        json_object_set_new(p, map[i].name,
+                            json_boolean((f & map[i].need) == map[i].need));
     return p;
 }
 
@@ -215,8 +209,12 @@ json_t *api_ws_list_doc(struct http_req *r, const struct st_ws_filter *f,
 {
     int64_t total = 0;
     struct tr_errbuf eb = {{0}};
-    tr_err e = store_ws_list(r->srv->db, r->arena, f, (p->number - 1) * p->size,
-                             p->size, ws, n, &total, &eb);
+    struct st_ws_filter mine = *f;
+    api_visible_to(r, f->org, ACC_ORG_READ_WS, &mine.visible_user,
+                   &mine.visible_team);
+    tr_err e =
+        store_ws_list(r->srv->db, r->arena, &mine, (p->number - 1) * p->size,
+                      p->size, ws, n, &total, &eb);
     if (e != TR_OK) {
         api_store_fail(r, e, &eb);
         return NULL;
@@ -247,7 +245,7 @@ json_t *api_ws_json(struct http_req *r, const struct st_workspace *w)
         "updated-at", api_time(w->updated_at), "latest-change-at",
         api_time(w->updated_at), "tag-names", tag_names(w), "vcs-repo",
         "vcs-repo-identifier", "actions", "is-destroyable", 1, "permissions",
-        permissions(api_org_admin(r, w->org)), "source", "tfe-api");
+        permissions(api_ws_perms(r, w)), "source", "tfe-api");
     json_object_update(attrs, more);
     json_decref(more);
     json_t *rels = json_pack(
@@ -572,12 +570,36 @@ static void ws_show(struct http_req *r)
 
 /* ---- create, update, delete -------------------------------------------- */
 
+/* True when the caller may create a workspace in project prj_id (NULL:
+ * the default project) of o: manage-workspaces, or a project access that
+ * allows it; else writes 403 (404 for a project it cannot see). */
+static bool may_create(struct http_req *r, const struct st_org *o,
+                       const char *prj_id)
+{
+    if (api_org_may(r, o->name, ACC_ORG_MANAGE_WS))
+        return true;
+    struct st_project p = {.id = prj_id, .org = o->name};
+    if (prj_id == NULL && o->default_project != NULL)
+        p.id = o->default_project;
+    access_t f = 0;
+    struct access_caller who = api_caller(r);
+    if (p.id != NULL &&
+        access_project(r->srv->db, r->arena, &who, &p, &f, NULL) == TR_OK &&
+        (f & ACC_PRJ_WS_CREATE))
+        return true;
+    http_error(r, 403, "forbidden",
+               arena_printf(r->arena,
+                            "you may not create workspaces in organization %s",
+                            o->name));
+    return false;
+}
+
 static void ws_create(struct http_req *r)
 {
     const char *org = http_param(r, "org");
     struct st_org o;
     struct ws_in in;
-    if (!api_org_access(r, org, &o) || !api_ws_may_write(r, o.name))
+    if (!api_org_access(r, org, &o))
         return;
     json_t *data = jsonapi_body(r, "workspaces");
     if (data == NULL || !api_ws_parse(r, data, &in, o.name))
@@ -587,6 +609,8 @@ static void ws_create(struct http_req *r)
                    "Name can't be blank: attribute name is required");
         return;
     }
+    if (!may_create(r, &o, in.project_id))
+        return;
     const char *mode = NULL;
     api_ws_resolve_mode(r, &in, o.name, false, false, true, &mode);
     struct st_workspace w = {
@@ -617,7 +641,8 @@ static void ws_update(struct http_req *r)
 {
     struct st_workspace w;
     struct ws_in in;
-    if (!api_ws_from_route(r, &w) || !api_ws_may_write(r, w.org))
+    if (!api_ws_from_route(r, &w) ||
+        !api_ws_allow(r, &w, ACC_WS_ADMIN, "change settings"))
         return;
     json_t *data = jsonapi_body(r, "workspaces");
     if (data == NULL || !api_ws_parse(r, data, &in, w.org))
@@ -656,7 +681,8 @@ static void ws_update(struct http_req *r)
 static void delete_common(struct http_req *r, bool safe)
 {
     struct st_workspace w;
-    if (!api_ws_from_route(r, &w) || !api_ws_may_write(r, w.org))
+    if (!api_ws_from_route(r, &w) ||
+        !api_ws_allow(r, &w, ACC_WS_DELETE, "delete the workspace"))
         return;
     struct tr_errbuf eb = {{0}};
     tr_err e = store_ws_delete(r->srv->db, r->arena, w.id, safe, &eb);

@@ -74,9 +74,6 @@ bool api_ws_access_name(struct http_req *r, const char *org, const char *name,
 /* Loads the workspace named by the route (":id", or ":org" + ":name"). */
 bool api_ws_from_route(struct http_req *r, struct st_workspace *out);
 
-/* True if the caller may change workspaces of org; otherwise writes 403. */
-bool api_ws_may_write(struct http_req *r, const char *org);
-
 /* workspace_tags.c: tag names: 1..255 of lower-case letters, digits, '-', '_'
  * and ':'. */
 bool api_tag_name_valid(const char *s);
@@ -87,6 +84,12 @@ json_t *api_project_json(struct http_req *r, const struct st_project *p);
  * writes 404 (or the access error) and returns false (projects.c). */
 bool api_project_access(struct http_req *r, const char *id,
                         struct st_project *out);
+/* The caller's flags for project p (projects.c). */
+access_t api_project_perms(struct http_req *r, const struct st_project *p);
+/* True when the caller has every flag of need on p; otherwise writes 403
+ * "you may not <what> project .." (projects.c). */
+bool api_project_allow(struct http_req *r, const struct st_project *p,
+                       access_t need, const char *what);
 
 /* tag_bindings.c: the "tag-bindings" relationship of a create or update
  * body (data): *present is false when it is absent; else *list has its *n

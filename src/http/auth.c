@@ -3,7 +3,8 @@
  *
  * The token's SHA-256 is looked up in the store; a user token resolves to
  * the user (and whether they are a site admin), an organization token to
- * its organization, a run token (minted for a worker while a job runs) to
+ * its organization, a team token to its team (and the team's organization),
+ * a run token (minted for a worker while a job runs) to
  * its run.  Failures answer 401 with the same text whatever the
  * cause, so a caller cannot probe which tokens exist.
  *
@@ -67,6 +68,12 @@ bool http_authenticate(struct http_req *r)
     if (strcmp(tok.kind, "org") == 0) {
         r->who.kind = PRINC_ORG;
         r->who.org = tok.subject;
+        return true;
+    }
+    if (strncmp(tok.kind, "team", 4) == 0 && tok.team_org != NULL) {
+        r->who.kind = PRINC_TEAM; /* acts with the team's permissions */
+        r->who.team_id = tok.subject;
+        r->who.org = tok.team_org;
         return true;
     }
     if (strcmp(tok.kind, "run") == 0) { /* a worker's run-scoped token */

@@ -28,6 +28,7 @@ enum principal_kind {
     PRINC_USER,
     PRINC_ORG,
     PRINC_RUN,
+    PRINC_TEAM, /* a team token */
     PRINC_NODE, /* a cluster node's credential (internal API only) */
 };
 
@@ -37,7 +38,14 @@ struct principal {
     const char *user_id; /* PRINC_USER */
     const char *username;
     bool is_admin;       /* site admin */
-    const char *org;     /* PRINC_ORG: the organization's name */
+    const char *org;     /* PRINC_ORG, PRINC_TEAM: the organization */
+    const char *team_id; /* PRINC_TEAM: the team */
+    /* the caller's access flags (domain/access.h) for perm_of, computed
+     * once per request by the API's access checks */
+    const char *perm_of;
+    uint64_t perms;
+    const char *org_perm_of; /* the same for one organization's flags */
+    uint64_t org_perms;
     const char *run_id;  /* PRINC_RUN: the run a run-scoped token serves */
     const char *node_id; /* PRINC_NODE: the node (node-...) */
     const char *node_name;

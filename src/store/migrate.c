@@ -372,6 +372,53 @@ static const struct migration migrations[] = {
          " created_at TEXT NOT NULL);"
          "CREATE INDEX notification_outbox_next"
          " ON notification_outbox (next_at);"},
+    /* 19: teams (store_teams.c), their members and tokens (tokens of
+     * kind 'team'), and their access to workspaces and projects.  Every
+     * organization gets its owners team, and its members join it, so an
+     * upgrade takes nobody's access away (domain/access.c) */
+    {19, "CREATE TABLE teams ("
+         " id TEXT PRIMARY KEY,"
+         " org TEXT NOT NULL REFERENCES organizations(name)"
+         "   ON DELETE CASCADE ON UPDATE CASCADE,"
+         " name TEXT NOT NULL,"
+         " is_owners INTEGER NOT NULL DEFAULT 0,"
+         " visibility TEXT NOT NULL DEFAULT 'secret',"
+         " sso_team_id TEXT,"
+         " allow_member_tokens INTEGER NOT NULL DEFAULT 1,"
+         " org_access TEXT NOT NULL DEFAULT '{}',"
+         " created_at TEXT NOT NULL,"
+         " UNIQUE (org, name));"
+         "CREATE TABLE team_members ("
+         " team_id TEXT NOT NULL REFERENCES teams(id) ON DELETE CASCADE,"
+         " user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+         " PRIMARY KEY (team_id, user_id));"
+         "CREATE INDEX team_members_user ON team_members (user_id);"
+         "CREATE TABLE team_workspaces ("
+         " id TEXT PRIMARY KEY,"
+         " team_id TEXT NOT NULL REFERENCES teams(id) ON DELETE CASCADE,"
+         " workspace_id TEXT NOT NULL REFERENCES workspaces(id)"
+         "   ON DELETE CASCADE,"
+         " access TEXT NOT NULL,"
+         " perms TEXT NOT NULL DEFAULT '{}',"
+         " created_at TEXT NOT NULL,"
+         " UNIQUE (team_id, workspace_id));"
+         "CREATE INDEX team_workspaces_ws ON team_workspaces (workspace_id);"
+         "CREATE TABLE team_projects ("
+         " id TEXT PRIMARY KEY,"
+         " team_id TEXT NOT NULL REFERENCES teams(id) ON DELETE CASCADE,"
+         " project_id TEXT NOT NULL REFERENCES projects(id)"
+         "   ON DELETE CASCADE,"
+         " access TEXT NOT NULL,"
+         " perms TEXT NOT NULL DEFAULT '{}',"
+         " created_at TEXT NOT NULL,"
+         " UNIQUE (team_id, project_id));"
+         "CREATE INDEX team_projects_prj ON team_projects (project_id);"
+         "INSERT INTO teams (id, org, name, is_owners, visibility,"
+         " created_at) SELECT 'team-' || id, name, 'owners', 1,"
+         " 'organization', created_at FROM organizations;"
+         "INSERT INTO team_members (team_id, user_id)"
+         " SELECT t.id, m.user_id FROM org_members m"
+         " JOIN teams t ON t.org = m.org AND t.is_owners = 1"},
     /* 20: organization memberships get rows of their own, with invitations
      * (store_memberships.c).  A membership is invited or active; while no
      * account has the invited address, user_id is NULL and invitee_id is

@@ -141,6 +141,9 @@ struct st_token {
      * (NULL if the user is gone) and site-admin flag */
     const char *user_name;
     bool user_admin;
+    /* ... and for kinds "team" and "team-legacy" (a team's legacy single
+     * token): the team's organization */
+    const char *team_org;
 };
 
 /* Creates a token; *secret is the only copy of the plain token (only its
@@ -274,9 +277,9 @@ tr_err store_membership_list(struct db *db, struct arena *a,
  * when id is not user_id's, TR_ERR_CONFLICT when already active. */
 tr_err store_membership_accept(struct db *db, struct arena *a, const char *id,
                                const char *user_id, struct tr_errbuf *eb);
-/* Deletes membership id.  TR_ERR_CONFLICT, deleting nothing, when it is
- * the organization's last active membership (every active member owns
- * the organization until teams exist). */
+/* Deletes membership id and takes its user out of the organization's
+ * teams.  TR_ERR_CONFLICT, deleting nothing, when that would leave the
+ * owners team empty. */
 tr_err store_membership_delete(struct db *db, struct arena *a, const char *id,
                                struct tr_errbuf *eb);
 /* Up to limit memberships whose invitation mail is still to be sent. */
@@ -286,6 +289,115 @@ tr_err store_membership_mail_due(struct db *db, struct arena *a, int limit,
 /* Marks id's invitation mail as sent (or given up). */
 tr_err store_membership_mail_done(struct db *db, struct arena *a,
                                   const char *id, struct tr_errbuf *eb);
+
+/* ---- teams and team access (store_teams.c, store_team_access.c) ------- */
+
+/* A team of an organization.  Each organization has exactly one owners
+ * team (is_owners), made with it; it cannot be deleted or emptied. */
+struct st_team {
+    const char *id; /* team-... */
+    const char *org;
+    const char *name;
+    bool is_owners;
+    const char *visibility;  /* "secret" | "organization" */
+    const char *sso_team_id; /* or NULL */
+    bool allow_member_tokens;
+    const char *org_access; /* JSON object text: organization-access */
+    const char *created_at;
+    int64_t user_count; /* filled by get and list */
+};
+
+/* Creates t (org, name, visibility, sso_team_id, allow_member_tokens,
+ * org_access given; id and created_at filled).  A name the organization's
+ * teams already use is TR_ERR_INVALID. */
+tr_err store_team_create(struct db *db, struct arena *a, struct st_team *t,
+                         struct tr_errbuf *eb);
+tr_err store_team_get(struct db *db, struct arena *a, const char *id,
+                      struct st_team *out, struct tr_errbuf *eb);
+/* The owners team of org. */
+tr_err store_team_owners(struct db *db, struct arena *a, const char *org,
+                         struct st_team *out, struct tr_errbuf *eb);
+/* A page of org's teams by name: q (nullable) matches part of the name,
+ * names (n_names > 0) exact names; visible_to (nullable) keeps secret
+ * teams only when that user is a member. */
+tr_err store_team_list(struct db *db, struct arena *a, const char *org,
+                       const char *q, const char *const *names, int n_names,
+                       const char *visible_to, int offset, int limit,
+                       struct st_team **out, int *n, int64_t *total,
+                       struct tr_errbuf *eb);
+/* NULL fields (allow_member_tokens < 0) stay as they are. */
+tr_err store_team_update(struct db *db, struct arena *a, const char *id,
+                         const char *name, const char *visibility,
+                         const char *sso_team_id, int allow_member_tokens,
+                         const char *org_access, struct tr_errbuf *eb);
+/* Deletes a team that is not the owners team (TR_ERR_CONFLICT) with its
+ * tokens, members and access. */
+tr_err store_team_delete(struct db *db, struct arena *a, const char *id,
+                         struct tr_errbuf *eb);
+/* The team's members, by username. */
+tr_err store_team_members(struct db *db, struct arena *a, const char *team_id,
+                          struct st_user **out, int *n, struct tr_errbuf *eb);
+/* Adds (add) or removes the n users; all or none.  Adding a user who is
+ * not a member of the team's organization is TR_ERR_INVALID (naming
+ * them); removing the owners team's last members is TR_ERR_CONFLICT. */
+tr_err store_team_set_members(struct db *db, struct arena *a,
+                              const char *team_id, bool add,
+                              const char *const *user_ids, int n,
+                              struct tr_errbuf *eb);
+/* Refuses (TR_ERR_CONFLICT) when removing user from org's teams would
+ * leave its owners team empty; else removes them from every team of org. */
+tr_err store_team_leave_org(struct db_conn *c, struct arena *a, const char *org,
+                            const char *user_id, struct tr_errbuf *eb);
+
+/* A team's access to a workspace (kind ST_TA_WS, "tws-...") or a project
+ * (ST_TA_PRJ, "tprj-..."). */
+enum st_ta_kind { ST_TA_WS, ST_TA_PRJ };
+struct st_team_access {
+    const char *id;
+    const char *team_id;
+    const char *target_id; /* ws-... or prj-... */
+    const char *access;    /* level: read, plan, write, admin, custom, ... */
+    const char *perms;     /* JSON object text: the custom permissions */
+    const char *created_at;
+    const char *org; /* the team's organization, filled by get and list */
+};
+/* TR_ERR_INVALID when the team already has access to the target. */
+tr_err store_ta_create(struct db *db, struct arena *a, enum st_ta_kind kind,
+                       struct st_team_access *t, struct tr_errbuf *eb);
+tr_err store_ta_get(struct db *db, struct arena *a, enum st_ta_kind kind,
+                    const char *id, struct st_team_access *out,
+                    struct tr_errbuf *eb);
+/* A page of the access rows of target (nullable) and/or team (nullable). */
+tr_err store_ta_list(struct db *db, struct arena *a, enum st_ta_kind kind,
+                     const char *target_id, const char *team_id, int offset,
+                     int limit, struct st_team_access **out, int *n,
+                     int64_t *total, struct tr_errbuf *eb);
+tr_err store_ta_update(struct db *db, struct arena *a, enum st_ta_kind kind,
+                       const char *id, const char *access, const char *perms,
+                       struct tr_errbuf *eb);
+tr_err store_ta_delete(struct db *db, struct arena *a, enum st_ta_kind kind,
+                       const char *id, struct tr_errbuf *eb);
+
+/* What gives a caller access inside an organization (domain/access.c). */
+enum st_grant_kind {
+    ST_GRANT_MEMBER, /* the user is a member of the organization */
+    ST_GRANT_TEAM,   /* one of the caller's teams: owners, org_access */
+    ST_GRANT_WS,     /* a team's access to the workspace */
+    ST_GRANT_PRJ,    /* a team's access to the project */
+};
+struct st_grant {
+    enum st_grant_kind kind;
+    bool owners;        /* ST_GRANT_TEAM: the owners team */
+    const char *access; /* TEAM: org_access JSON; WS, PRJ: the level */
+    const char *perms;  /* WS, PRJ: custom permissions JSON */
+};
+/* In one query, every grant of org to the caller: user user_id (or NULL)
+ * or team team_id (a team token, or NULL); access to workspace ws_id and
+ * project prj_id (each nullable). */
+tr_err store_grants(struct db *db, struct arena *a, const char *org,
+                    const char *user_id, const char *team_id, const char *ws_id,
+                    const char *prj_id, struct st_grant **out, int *n,
+                    struct tr_errbuf *eb);
 
 /* ---- projects (store_projects.c) --------------------------------------- */
 
@@ -323,9 +435,12 @@ tr_err store_project_default(struct db *db, struct arena *a, const char *org,
 /* Projects of org ordered by name.  names (nnames entries, may be 0):
  * keep projects whose name is one of them; query (NULL or ""): keep names
  * containing it, case-insensitively. */
+/* visible_user / visible_team (nullable): only projects that this user's
+ * teams or this team have access to (team_projects). */
 tr_err store_project_list(struct db *db, struct arena *a, const char *org,
                           const char *const *names, int nnames,
-                          const char *query, int offset, int limit,
+                          const char *query, const char *visible_user,
+                          const char *visible_team, int offset, int limit,
                           struct st_project **out, int *n, int64_t *total,
                           struct tr_errbuf *eb);
 /* NULL arguments keep the current value; duplicate name: TR_ERR_INVALID;
@@ -456,6 +571,11 @@ struct st_ws_filter {
                                       effective tag bindings (value ""
                                       or NULL: any value) */
     int ntagged;
+    /* set (either): only workspaces that this user's teams or this team
+     * have access to, by workspace or by project (team_workspaces,
+     * team_projects) */
+    const char *visible_user;
+    const char *visible_team;
 };
 
 tr_err store_ws_list(struct db *db, struct arena *a,

@@ -259,30 +259,14 @@ tr_err store_membership_delete(struct db *db, struct arena *a, const char *id,
 {
     struct db_conn *c = db_acquire(db);
     struct st_membership m;
-    struct db_rows *r = NULL;
     tr_err e = db_begin(c, eb);
     if (e == TR_OK)
         e = get_in(c, a, id, &m, eb);
-    /* TODO(teams): count the owners team's members instead; until teams
-     * exist every active member owns the organization.  The lock on the
-     * organization's row serialises two owners removing each other. */
-    if (e == TR_OK && strcmp(m.status, "active") == 0)
-        e = db_q(c, a, &r, eb,
-                 arena_printf(a,
-                              "SELECT name FROM organizations WHERE name = $1"
-                              "%s",
-                              db_for_update(c)),
-                 m.org);
-    if (e == TR_OK && r != NULL)
-        e = db_q(c, a, &r, eb,
-                 "SELECT count(*) AS n FROM org_memberships"
-                 " WHERE org = $1 AND status = 'active'",
-                 m.org);
-    if (e == TR_OK && r != NULL && db_get_i64(r, 0, "n") <= 1)
-        e = tr_fail(eb, TR_ERR_CONFLICT,
-                    "cannot remove the last owner of organization %s; add "
-                    "another owner first or delete the organization",
-                    m.org);
+    /* leaves every team of the organization; refused when that would
+     * leave the owners team empty (its row lock serialises two owners
+     * removing each other) */
+    if (e == TR_OK && m.user_id != NULL)
+        e = store_team_leave_org(c, a, m.org, m.user_id, eb);
     if (e == TR_OK)
         e = db_x(c, a, NULL, eb, "DELETE FROM org_memberships WHERE id = $1",
                  id);

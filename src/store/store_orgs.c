@@ -3,7 +3,8 @@
  *
  * An organization is addressed by its name (TFE's rule); renaming cascades
  * through the foreign keys.  Creating one also creates its default project
- * and the owner's membership in the same transaction.
+ * its owners team (store_teams.c) and the owner's membership of both in
+ * the same transaction.
  *
  * Names are unique regardless of case, as in TFE: creating or renaming to
  * a name another organization has in any case is refused, by name_free()
@@ -101,6 +102,13 @@ tr_err store_org_create(struct db *db, struct arena *a, const char *name,
                  "INSERT INTO projects (id, org, name, is_default, created_at)"
                  " VALUES ($1, $2, 'Default Project', 1, $3)",
                  o.default_project, o.name, o.created_at);
+    const char *owners = util_new_id(a, "team");
+    if (e == TR_OK)
+        e = db_x(c, a, NULL, eb,
+                 "INSERT INTO teams (id, org, name, is_owners, visibility,"
+                 " created_at) VALUES ($1, $2, 'owners', 1, 'organization',"
+                 " $3)",
+                 owners, o.name, o.created_at);
     if (e == TR_OK && owner_user_id != NULL)
         e = db_x(c, a, NULL, eb,
                  "INSERT INTO org_memberships"
@@ -108,6 +116,10 @@ tr_err store_org_create(struct db *db, struct arena *a, const char *name,
                  " SELECT $1, $2, id, email, 'active', $3 FROM users"
                  " WHERE id = $4",
                  util_new_id(a, "ou"), o.name, o.created_at, owner_user_id);
+    if (e == TR_OK && owner_user_id != NULL)
+        e = db_x(c, a, NULL, eb,
+                 "INSERT INTO team_members (team_id, user_id) VALUES ($1, $2)",
+                 owners, owner_user_id);
     if (e == TR_OK)
         e = db_commit(c, eb);
     db_release(c);
@@ -201,6 +213,12 @@ tr_err store_org_delete(struct db *db, struct arena *a, const char *name,
     if (e == TR_OK)
         e = db_x(c, a, NULL, eb,
                  "DELETE FROM tokens WHERE kind = 'org' AND subject = $1",
+                 name);
+    if (e == TR_OK)
+        e = db_x(c, a, NULL, eb,
+                 "DELETE FROM tokens WHERE kind IN ('team', 'team-legacy')"
+                 " AND subject IN"
+                 " (SELECT id FROM teams WHERE org = $1)",
                  name);
     if (e == TR_OK)
         e = db_x(c, a, NULL, eb, "DELETE FROM workspaces WHERE org = $1", name);

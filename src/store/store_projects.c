@@ -105,7 +105,8 @@ tr_err store_project_default(struct db *db, struct arena *a, const char *org,
 
 tr_err store_project_list(struct db *db, struct arena *a, const char *org,
                           const char *const *names, int nnames,
-                          const char *query, int offset, int limit,
+                          const char *query, const char *visible_user,
+                          const char *visible_team, int offset, int limit,
                           struct st_project **out, int *n, int64_t *total,
                           struct tr_errbuf *eb)
 {
@@ -124,6 +125,12 @@ tr_err store_project_list(struct db *db, struct arena *a, const char *org,
     if (query != NULL && *query != '\0')
         sqlb_addv(&w, " AND lower(p.name) LIKE lower(?) ESCAPE '\\'", 1,
                   store_like(a, "%", query, "%", false));
+    if (visible_user != NULL || visible_team != NULL)
+        sqlb_addv(&w,
+                  " AND p.id IN (SELECT x.project_id FROM team_projects x"
+                  " WHERE x.team_id IN (SELECT m.team_id FROM team_members m"
+                  " WHERE m.user_id = ?) OR x.team_id = ?)",
+                  2, visible_user, visible_team);
     struct db_conn *c = db_acquire(db);
     struct db_rows *r = NULL;
     tr_err e =

@@ -133,21 +133,25 @@ tr_err store_token_lookup(struct db *db, struct arena *a, const char *secret,
     struct db_rows *r = NULL;
     /* the owner of a user token comes in the same round trip: this runs
      * on every authenticated request */
-    tr_err e = db_q(c, a, &r, eb,
-                    "SELECT t.id, t.kind, t.subject, t.description,"
-                    " t.created_by, t.created_at, t.last_used_at,"
-                    " t.expired_at, u.username AS user_name,"
-                    " u.is_admin AS user_admin"
-                    " FROM tokens t LEFT JOIN users u"
-                    " ON t.kind = 'user' AND u.id = t.subject"
-                    " WHERE t.hash = $1",
-                    digest_sha256_hex(a, secret, strlen(secret)));
+    tr_err e =
+        db_q(c, a, &r, eb,
+             "SELECT t.id, t.kind, t.subject, t.description,"
+             " t.created_by, t.created_at, t.last_used_at,"
+             " t.expired_at, u.username AS user_name,"
+             " u.is_admin AS user_admin, tm.org AS team_org"
+             " FROM tokens t LEFT JOIN users u"
+             " ON t.kind = 'user' AND u.id = t.subject"
+             " LEFT JOIN teams tm"
+             " ON t.kind IN ('team', 'team-legacy') AND tm.id = t.subject"
+             " WHERE t.hash = $1",
+             digest_sha256_hex(a, secret, strlen(secret)));
     if (e == TR_OK && r->nrows == 0)
         e = tr_fail(eb, TR_ERR_NOT_FOUND, "invalid token");
     if (e == TR_OK) {
         fill(r, 0, out);
         out->user_name = db_get(r, 0, "user_name");
         out->user_admin = db_get_bool(r, 0, "user_admin");
+        out->team_org = db_get(r, 0, "team_org");
         char *now = util_now_iso(a);
         /* ISO-8601 UTC strings of one format compare as times */
         if (out->expired_at != NULL && strcmp(out->expired_at, now) <= 0) {

@@ -238,6 +238,9 @@ tr_err store_user_delete(struct db *db, struct arena *a, const char *id,
         e = db_x(c, a, NULL, eb,
                  "DELETE FROM tokens WHERE kind = 'user' AND subject = $1", id);
     if (e == TR_OK)
+        e = db_x(c, a, NULL, eb, "DELETE FROM team_members WHERE user_id = $1",
+                 id);
+    if (e == TR_OK)
         e = db_x(c, a, NULL, eb,
                  "DELETE FROM org_memberships WHERE user_id = $1", id);
     if (e == TR_OK)

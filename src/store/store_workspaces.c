@@ -427,6 +427,16 @@ static void list_where(struct sqlb *q, const struct st_ws_filter *f)
                   store_like(q->a, "", f->wildcard, "", true));
     if (f->project_id != NULL)
         sqlb_addv(q, " AND w.project_id = ?", 1, f->project_id);
+    if (f->visible_user != NULL || f->visible_team != NULL)
+        sqlb_addv(q,
+                  " AND (w.id IN (SELECT x.workspace_id FROM team_workspaces x"
+                  " WHERE x.team_id IN (SELECT m.team_id FROM team_members m"
+                  " WHERE m.user_id = ?) OR x.team_id = ?) OR w.project_id IN"
+                  " (SELECT x.project_id FROM team_projects x WHERE x.team_id"
+                  " IN (SELECT m.team_id FROM team_members m WHERE m.user_id"
+                  " = ?) OR x.team_id = ?))",
+                  4, f->visible_user, f->visible_team, f->visible_user,
+                  f->visible_team);
     if (f->consumers_of != NULL)
         sqlb_addv(q,
                   " AND w.id IN (SELECT consumer_id FROM"

@@ -5,8 +5,8 @@ import threading
 import pytest
 
 from conftest import assert_error
-from test_workspaces import API, create_ws, make_user, add_member, \
-    org_token, get_ws
+from test_workspaces import API, add_member, add_owner, create_ws, \
+    get_ws, make_user, org_token
 
 
 def act(client, ws_id, action, body=None, raw=None):
@@ -92,6 +92,7 @@ def test_other_user_needs_force_unlock(admin, org, ws):
     uid, uname, user = make_user(admin)
     try:
         add_member(admin, org, uname, user)
+        add_owner(admin, org, uname)  # may lock and force-unlock
         wid = ws["id"]
         r = act(user, wid, "lock", {})
         assert r.status == 200, r

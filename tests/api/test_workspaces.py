@@ -846,10 +846,37 @@ def test_other_organization_is_invisible(admin, org, org2):
         admin.delete("%s/admin/users/%s" % (API, uid))
 
 
-def test_member_and_org_token_may_use_workspaces(admin, org):
+def add_owner(admin, org, username):
+    """Puts a member into the organization's owners team."""
+    r = admin.get("%s/organizations/%s/teams?filter[names]=owners"
+                  % (API, org))
+    assert r.status == 200, r
+    tid = r.json["data"][0]["id"]
+    r = admin.post("%s/teams/%s/relationships/users" % (API, tid),
+                   {"data": [{"type": "users", "id": username}]})
+    assert r.status == 204, r
+
+
+def test_plain_member_sees_no_workspace(admin, org):
     uid, uname, user = make_user(admin)
     try:
         add_member(admin, org, uname, user)
+        wid = create_ws(admin, org)["id"]
+        assert_error(user.get("%s/workspaces/%s" % (API, wid)), 404)
+        assert_error(user.post("%s/organizations/%s/workspaces" % (API, org),
+                               ws_body(unique("ws"))), 403)
+        assert ws_count(admin, org) == 1
+        r = user.get("%s/organizations/%s/workspaces" % (API, org))
+        assert r.status == 200 and r.json["data"] == [], r
+    finally:
+        admin.delete("%s/admin/users/%s" % (API, uid))
+
+
+def test_owner_and_org_token_may_use_workspaces(admin, org):
+    uid, uname, user = make_user(admin)
+    try:
+        add_member(admin, org, uname, user)
+        add_owner(admin, org, uname)
         d = create_ws(user, org)
         assert d["attributes"]["permissions"]["can-update"] is True
         ot = org_token(admin, org)

@@ -125,8 +125,8 @@ static tr_err list_projects(struct fx *fx, int nnames, int64_t *total,
         names[i] = arena_printf(fx->a, "p%d", i);
     struct st_project *out = NULL;
     int n = -1;
-    return store_project_list(fx->st.db, fx->a, "acme", names, nnames, NULL, 0,
-                              20, &out, &n, total, eb);
+    return store_project_list(fx->st.db, fx->a, "acme", names, nnames, NULL,
+                              NULL, NULL, 0, 20, &out, &n, total, eb);
 }
 
 static void test_page_overflow(void **state)

@@ -360,6 +360,10 @@ static void test_user_search_orgs_delete(void **state)
     /* the last owner stays */
     assert_int_equal(store_membership_delete(f->db, f->a, ms[0].id, NULL),
                      TR_ERR_CONFLICT);
+    bool member = false;
+    assert_int_equal(store_org_is_member(f->db, f->a, org, u.id, &member, NULL),
+                     TR_OK);
+    assert_true(member);
     assert_int_equal(store_org_delete(f->db, f->a, org, NULL), TR_OK);
 }
 

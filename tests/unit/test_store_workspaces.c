@@ -451,18 +451,20 @@ static void test_projects(void **state)
                                           NULL, NULL, NULL),
                      TR_OK);
     const char *names[] = {"Team A", "nope"};
-    assert_int_equal(store_project_list(fx->db, fx->a, "o", names, 2, NULL, 0,
-                                        10, &list, &n, &total, NULL),
+    assert_int_equal(store_project_list(fx->db, fx->a, "o", names, 2, NULL,
+                                        NULL, NULL, 0, 10, &list, &n, &total,
+                                        NULL),
                      TR_OK);
     assert_int_equal(n, 1);
     assert_string_equal(list[0].id, p.id);
     assert_int_equal(store_project_list(fx->db, fx->a, "o", NULL, 0, "default",
-                                        0, 10, &list, &n, &total, NULL),
+                                        NULL, NULL, 0, 10, &list, &n, &total,
+                                        NULL),
                      TR_OK);
     assert_int_equal(total, 1);
     assert_true(list[0].is_default);
-    assert_int_equal(store_project_list(fx->db, fx->a, "o", NULL, 0, NULL, 0,
-                                        10, &list, &n, &total, NULL),
+    assert_int_equal(store_project_list(fx->db, fx->a, "o", NULL, 0, NULL, NULL,
+                                        NULL, 0, 10, &list, &n, &total, NULL),
                      TR_OK);
     assert_int_equal(total, 2);
     assert_int_equal(
