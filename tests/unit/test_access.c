@@ -34,7 +34,6 @@ struct fx {
 static const enum db_kind k_sqlite = DB_SQLITE;
 static const enum db_kind k_pg = DB_PG;
 
-
 /* Makes user_id (address email) an active member of org: invited, then
  * accepted, as the API does. */
 static tr_err add_member(struct fx *fx, const char *org, const char *email,
@@ -48,8 +47,8 @@ static tr_err add_member(struct fx *fx, const char *org, const char *email,
 }
 
 /* Removes user_id's membership of org. */
-static tr_err remove_member(struct fx *fx, const char *org,
-                            const char *user_id, struct tr_errbuf *eb)
+static tr_err remove_member(struct fx *fx, const char *org, const char *user_id,
+                            struct tr_errbuf *eb)
 {
     struct st_membership_filter f = {.org = org, .user_id = user_id};
     struct st_membership *ms = NULL;
@@ -269,15 +268,13 @@ static void test_owners_team_rules(void **state)
     assert_int_equal(
         store_team_set_members(fx->db, fx->a, o.id, false, ids, 1, &eb),
         TR_ERR_CONFLICT);
-    assert_int_equal(
-        remove_member(fx, "o", fx->owner.id, &eb),
-        TR_ERR_CONFLICT);
+    assert_int_equal(remove_member(fx, "o", fx->owner.id, &eb),
+                     TR_ERR_CONFLICT);
     /* with a second owner the first may go */
     const char *two[] = {fx->member.id};
     assert_int_equal(
         store_team_set_members(fx->db, fx->a, o.id, true, two, 1, &eb), TR_OK);
-    assert_int_equal(
-        remove_member(fx, "o", fx->owner.id, &eb), TR_OK);
+    assert_int_equal(remove_member(fx, "o", fx->owner.id, &eb), TR_OK);
     assert_int_equal(store_team_owners(fx->db, fx->a, "o", &o, &eb), TR_OK);
     assert_int_equal(o.user_count, 1);
 }
