@@ -204,8 +204,22 @@ static void test_accept_and_delete(void **state)
     assert_int_equal(store_membership_accept(f->db, f->a, m.id, u.id, NULL),
                      TR_OK);
     assert_int_equal(count(f, org, "active"), 2);
-    /* the owner leaves; the new member is now the last and stays */
+    /* the owner cannot leave the owners team empty */
     mf.status = "active";
+    mf.user_id = owner.id;
+    assert_int_equal(
+        store_membership_list(f->db, f->a, &mf, 0, 10, &ms, &n, &total, NULL),
+        TR_OK);
+    assert_int_equal(store_membership_delete(f->db, f->a, ms[0].id, &eb),
+                     TR_ERR_CONFLICT);
+    /* with the new member in the owners team the owner may leave; then the
+     * new member is the last owner and stays */
+    struct st_team owners;
+    assert_int_equal(store_team_owners(f->db, f->a, org, &owners, NULL), TR_OK);
+    const char *uid[] = {u.id};
+    assert_int_equal(
+        store_team_set_members(f->db, f->a, owners.id, true, uid, 1, NULL),
+        TR_OK);
     mf.user_id = owner.id;
     assert_int_equal(
         store_membership_list(f->db, f->a, &mf, 0, 10, &ms, &n, &total, NULL),
@@ -215,7 +229,7 @@ static void test_accept_and_delete(void **state)
                      TR_OK);
     assert_int_equal(store_membership_delete(f->db, f->a, m.id, &eb),
                      TR_ERR_CONFLICT);
-    assert_non_null(strstr(eb.msg, "last owner"));
+    assert_non_null(strstr(eb.msg, "owners team"));
     assert_int_equal(count(f, org, NULL), 1);
     assert_int_equal(store_membership_delete(f->db, f->a, ms[0].id, NULL),
                      TR_ERR_NOT_FOUND);
