@@ -335,10 +335,11 @@ static tr_err check_secondary(const struct cfg *c, const bool *given,
         if (s != NULL && given[s - settings])
             return tr_fail(
                 eb, TR_ERR_CONFIG,
-                "a %s holds no database, blob or key "
+                "%s holds no database, blob or key "
                 "settings: remove %s (config file key, %s or --%s); it reaches "
                 "data through the primaries at --%s",
-                c->role, s->name, s->env, s->name,
+                strcmp(c->role, "agent") == 0 ? "an agent" : "a secondary",
+                s->name, s->env, s->name,
                 strcmp(c->role, "agent") == 0 ? "url" : "join-url");
     }
     bool agent = strcmp(c->role, "agent") == 0;
@@ -501,5 +502,9 @@ void cfg_usage(const char *prog)
     for (size_t i = 0; i < NSETTINGS; i++)
         fprintf(stderr, "  --%-16s %-24s %s\n", settings[i].name,
                 settings[i].env, settings[i].help);
+    fprintf(stderr,
+            "\nroles: demo (one process, SQLite), primary (--database-url), "
+            "secondary (a cluster worker: --join-url, --join-token), agent "
+            "(a worker of one agent pool: --url, --token)\n");
     fprintf(stderr, "\nA config file holds \"setting = value\" lines.\n");
 }
