@@ -394,8 +394,21 @@ static const char *org_default_mode(struct http_req *r, const char *org)
                                                          "mode"));
     if (util_streq(m, "local"))
         mode = "local";
+    else if (util_streq(m, "agent"))
+        mode = "agent";
     json_decref(s);
     return mode;
+}
+
+/* The organization's default agent pool, or NULL. */
+static const char *org_default_pool(struct http_req *r, const char *org)
+{
+    struct st_org o;
+    if (store_org_get(r->srv->db, r->arena, org, &o, NULL) != TR_OK)
+        return NULL;
+    json_t *s =
+        http_json_own(r, json_loads(o.settings ? o.settings : "{}", 0, NULL));
+    return json_string_value(json_object_get(s, "default-agent-pool"));
 }
 
 /* Resolves the execution mode and setting-overwrites of in, given the
@@ -461,6 +474,8 @@ bool api_ws_resolve_pool(struct http_req *r, const struct ws_in *in,
         return true;
     }
     const char *want = in->has_pool ? in->agent_pool_id : cur_pool;
+    if (want == NULL) /* inherited with the organization's mode */
+        want = org_default_pool(r, org);
     if (want == NULL)
         return bad(r, "execution-mode agent needs an agent pool: set "
                       "agent-pool-id to a pool of the organization");

@@ -434,3 +434,61 @@ def test_agents_claim_only_their_pool(c, d, org, tool):
     # and agent A goes on
     r = post_json(agent_a, INT + "/nodes/heartbeat", {"running_jobs": 0})
     assert r.status == 200, r
+
+
+# ---- the organization's default agent pool -----------------------------------
+
+def org_patch(c, org, mode=None, pool=...):
+    data = {"type": "organizations", "attributes": {}}
+    if mode is not None:
+        data["attributes"]["default-execution-mode"] = mode
+    if pool is not ...:
+        data["relationships"] = {"default-agent-pool": {
+            "data": {"type": "agent-pools", "id": pool} if pool else None}}
+    return c.patch("%s/organizations/%s" % (API, org), {"data": data})
+
+
+def org_default(c, org):
+    r = c.get("%s/organizations/%s" % (API, org))
+    assert r.status == 200, r
+    d = r.json["data"]
+    rel = d["relationships"]["default-agent-pool"]["data"]
+    return d["attributes"]["default-execution-mode"], rel["id"] if rel else None
+
+
+def test_org_default_agent_pool(c, org):
+    assert org_default(c, org) == ("remote", None)
+    p = make_pool(c, org)
+    assert_error(org_patch(c, org, mode="agent"), 422)
+    assert_error(org_patch(c, org, mode="remote", pool=p["id"]), 422)
+    assert_error(org_patch(c, org, mode="agent", pool="apool-nonexistent"),
+                 422)
+    for other in temp_org(c):
+        q = make_pool(c, other)
+        assert_error(org_patch(c, org, mode="agent", pool=q["id"]), 422)
+    assert org_default(c, org) == ("remote", None)
+    r = org_patch(c, org, mode="agent", pool=p["id"])
+    assert r.status == 200, r
+    assert org_default(c, org) == ("agent", p["id"])
+    # a workspace that inherits the mode takes the pool
+    r = make_ws(c, org, **{"setting-overwrites": {"execution-mode": False,
+                                                  "agent-pool": False}})
+    assert r.status == 201, r
+    assert ws_pool(c, r.json["data"]["id"]) == ("agent", p["id"])
+    r = make_ws(c, org, **{"execution-mode": "local"})
+    assert ws_pool(c, r.json["data"]["id"]) == ("local", None)
+    # leaving the agent mode drops the default pool
+    r = org_patch(c, org, mode="remote")
+    assert r.status == 200, r
+    assert org_default(c, org) == ("remote", None)
+
+
+def test_org_with_agent_workspaces_is_deleted(c):
+    for org in temp_org(c):
+        p = make_pool(c, org)
+        make_token(c, p["id"])
+        r = make_ws(c, org, **{"execution-mode": "agent",
+                               "agent-pool-id": p["id"]})
+        assert r.status == 201, r
+        assert c.delete("%s/organizations/%s" % (API, org)).status == 204
+        assert_error(c.get("%s/agent-pools/%s" % (API, p["id"])), 404)
