@@ -8,7 +8,8 @@
  *          organization-scoped} with relationships allowed-workspaces and
  *          allowed-projects
  *   GET    /agent-pools/:id (include=workspaces)   PATCH /agent-pools/:id
- *   DELETE /agent-pools/:id  (422 while a workspace uses the pool)
+ *   DELETE /agent-pools/:id  (422 while a workspace uses the pool, or
+ *          while it is its organization's default agent pool)
  *   PATCH  /agent-pools/:id/relationships/allowed-workspaces | -projects
  *          {data: [{type, id}]} replaces the list
  *   GET    /agent-pools/:id/authentication-tokens   POST (description)
@@ -363,11 +364,33 @@ static void pool_allowed_prj(struct http_req *r)
     pool_allowed(r, true);
 }
 
+/* Whether pool p is its organization's default agent pool (kept in the
+ * organization's settings by organizations.c). */
+static bool org_default(struct http_req *r, const struct st_agent_pool *p)
+{
+    struct st_org o;
+    if (store_org_get(r->srv->db, r->arena, p->org, &o, NULL) != TR_OK)
+        return false;
+    json_t *s =
+        http_json_own(r, json_loads(o.settings ? o.settings : "{}", 0, NULL));
+    return util_streq(
+        json_string_value(json_object_get(s, "default-agent-pool")), p->id);
+}
+
 static void pool_delete(struct http_req *r)
 {
     struct st_agent_pool p;
     if (!pool_from_route(r, true, &p))
         return;
+    if (org_default(r, &p)) {
+        http_error(r, 422, NULL,
+                   arena_printf(r->arena,
+                                "agent pool %s is the default agent pool of "
+                                "organization %s: change the organization's "
+                                "default first",
+                                p.id, p.org));
+        return;
+    }
     struct tr_errbuf eb = {{0}};
     tr_err e = store_apool_delete(r->srv->db, r->arena, p.id, &eb);
     if (e == TR_ERR_CONFLICT) {

@@ -477,10 +477,18 @@ def test_org_default_agent_pool(c, org):
     assert ws_pool(c, r.json["data"]["id"]) == ("agent", p["id"])
     r = make_ws(c, org, **{"execution-mode": "local"})
     assert ws_pool(c, r.json["data"]["id"]) == ("local", None)
+    # the default pool is not deleted
+    q = make_pool(c, org)
+    assert org_patch(c, org, pool=q["id"]).status == 200
+    assert org_default(c, org) == ("agent", q["id"])
+    r = c.delete("%s/agent-pools/%s" % (API, q["id"]))
+    assert_error(r, 422)
+    assert "default agent pool" in r.json["errors"][0]["detail"]
     # leaving the agent mode drops the default pool
     r = org_patch(c, org, mode="remote")
     assert r.status == 200, r
     assert org_default(c, org) == ("remote", None)
+    assert c.delete("%s/agent-pools/%s" % (API, q["id"])).status == 204
 
 
 def test_org_with_agent_workspaces_is_deleted(c):
