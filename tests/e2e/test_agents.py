@@ -3,7 +3,8 @@ primary on PostgreSQL): a tofu run of a workspace in the agent execution
 mode is planned and applied by the agent, while an older queued run of a
 workspace of another pool is passed over by it and by the daemon's own
 executor; revoking the agent's token stops it (no more claims, it exits
-saying why); SIGTERM drains it and it leaves.
+saying why); SIGTERM drains it and it leaves; `tofu apply` with a cloud
+block on an agent-mode workspace streams the agent's run back.
 
 SPDX-License-Identifier: MPL-2.0
 """
@@ -212,5 +213,45 @@ def test_sigterm_drains_and_leaves(daemon, c, org):
         assert "left the cluster" in agent.log()
         r = c.get("%s/agent-pools/%s/agents" % (API, pa))
         assert r.json["data"][0]["attributes"]["status"] == "exited"
+    finally:
+        agent.close()
+
+
+def test_tofu_cli_apply_runs_on_the_agent(daemon, c, org, tofu):
+    """`tofu apply` with a cloud block: the CLI sees remote execution, the
+    agent runs it, and the output streams back to the terminal."""
+    pa, _, ta = pool(c, org)
+    ws = unique("ws")
+    r = c.post("%s/organizations/%s/workspaces" % (API, org), {"data": {
+        "type": "workspaces", "attributes": {
+            "name": ws, "execution-mode": "agent", "agent-pool-id": pa}}})
+    assert r.status == 201, r
+    agent = Agent(daemon, ta, "agent-e2e-cli").start()
+    try:
+        agent.wait_ready()
+        tofu.write('''
+terraform {
+  cloud {
+    hostname     = "%s"
+    organization = "%s"
+    workspaces {
+      name = "%s"
+    }
+  }
+}
+''' % (tofu.host, org, ws) + TF.decode() +
+            'output "x" {\n  value = terraform_data.x.output\n}\n')
+        tofu.run("init", "-input=false", "-no-color")
+        r = tofu.run("apply", "-auto-approve", "-no-color")
+        assert "Apply complete! Resources: 1 added" in r.text, r.text
+        out = tofu.run("output", "-json")
+        assert json.loads(out.out)["x"]["value"] == "from-an-agent"
+        r = c.get("%s/organizations/%s/workspaces/%s" % (API, org, ws))
+        wid = r.json["data"]["id"]
+        r = c.get("%s/workspaces/%s/runs" % (API, wid))
+        run = r.json["data"][0]["id"]
+        r = c.get("%s/runs/%s/apply" % (API, run))
+        assert r.json["data"]["attributes"]["execution-node"] == \
+            "agent-e2e-cli", r
     finally:
         agent.close()
