@@ -43,6 +43,13 @@ extern const struct route api_team_access_routes[];
 extern const struct route api_team_token_routes[];
 /* notification configurations (notifications.c) */
 extern const struct route api_notification_routes[];
+/* agent pools, agent tokens and agents (agent_pools.c) */
+extern const struct route api_agent_pool_routes[];
+/* /authentication-tokens/:id for an agent token: tokens.c hands the ids
+ * api_agent_token_id() accepts (agtok-...) to these. */
+bool api_agent_token_id(const char *id);
+void api_agent_token_get(struct http_req *r);
+void api_agent_token_delete(struct http_req *r);
 
 /* The internal API for cluster nodes (internal.c, internal_jobs.c): a
  * table of its own, served by primaries only, with node credentials. */
@@ -55,6 +62,9 @@ extern const struct route api_join_token_routes[];
 extern const struct route *const api_all_routes[];
 /* The public tables and the internal ones: what a primary serves. */
 extern const struct route *const api_primary_routes[];
+/* The public tables and the internal ones without join-token
+ * administration: what a demo serves (agents join it). */
+extern const struct route *const api_demo_routes[];
 
 /* The caller as the permission model (domain/access.h) sees it. */
 struct access_caller api_caller(const struct http_req *r);

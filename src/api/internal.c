@@ -6,6 +6,10 @@
  *
  *   POST /join {"join_token","name","address","version","capacity"}
  *        -> 201 {"node_id","credential"}
+ *   POST /agents/join {"agent_token","name","version","capacity"}
+ *        -> 201 {"node_id" (agent-...),"credential","pool_id"}: an agent
+ *        of the token's pool (the address is the caller's), which claims
+ *        only that pool's jobs (store_job_claim())
  *   POST /nodes/heartbeat {"running_jobs","state"} -> 200 {"node_id"}
  *   POST /nodes/leave -> 204 (the credential stops working)
  *   POST /claim?wait=MS (0..30000) -> 200 {"job":{...}} or 204; the
@@ -21,11 +25,11 @@
  * The job object has struct job's fields by their names (executor/job.h)
  * but no local paths (tool_path, ca_file).
  *
- * Every route but join needs a node credential (ROUTE_NODE, auth.c);
- * join needs the cluster's join token (domain/join_token.h), compared in
- * constant time.  Bodies are plain JSON; errors are JSON:API error
- * documents like the public API's, and a refused request changes
- * nothing.
+ * Every route but the joins needs a node credential (ROUTE_NODE,
+ * auth.c); join needs the cluster's join token (domain/join_token.h),
+ * compared in constant time, agents/join an agent token (stored hashed). Bodies
+ * are plain JSON; errors are JSON:API error documents like the public API's,
+ * and a refused request changes nothing.
  *
  * SPDX-License-Identifier: MPL-2.0
  */
@@ -39,6 +43,7 @@
 
 #include "api/api.h"
 #include "api/internal_int.h"
+#include "core/log.h"
 #include "domain/job_service.h"
 #include "domain/join_token.h"
 #include "executor/tool_install.h"
@@ -169,6 +174,52 @@ static void join(struct http_req *r)
     }
     api_internal_reply(
         r, 201, json_pack("{s:s,s:s}", "node_id", n.id, "credential", cred));
+}
+
+/* An agent registers with an agent token: it becomes a node of role
+ * agent in the token's pool, and claims only that pool's jobs. */
+static void agent_join(struct http_req *r)
+{
+    json_t *b = api_internal_body(r);
+    const char *token = NULL, *name = NULL, *version = NULL;
+    int64_t capacity = 1;
+    if (b == NULL ||
+        !api_internal_str(r, b, "agent_token", true, 256, &token) ||
+        !api_internal_str(r, b, "name", true, 128, &name) ||
+        !api_internal_str(r, b, "version", false, 64, &version) ||
+        !api_internal_int(r, b, "capacity", 0, 4096, &capacity))
+        return;
+    struct tr_errbuf eb = {{0}};
+    struct st_agent_token t;
+    tr_err e = store_atoken_use(r->srv->db, r->arena, token, &t, &eb);
+    if (e == TR_ERR_NOT_FOUND) {
+        http_error(r, 401, "unauthorized",
+                   "the agent token is wrong or was revoked; create one "
+                   "under the agent pool's authentication-tokens");
+        return;
+    }
+    if (e != TR_OK) {
+        api_store_fail(r, e, &eb);
+        return;
+    }
+    struct st_node in = {.name = name,
+                         .role = "agent",
+                         .address = http_client_ip(r),
+                         .version = version,
+                         .capacity = capacity,
+                         .pool_id = t.pool_id,
+                         .agent_token_id = t.id};
+    struct st_node n;
+    char *cred = NULL;
+    e = store_node_register(r->srv->db, r->arena, &in, &n, &cred, &eb);
+    if (e != TR_OK) {
+        api_store_fail(r, e, &eb);
+        return;
+    }
+    log_info("agent %s (%s) registered in pool %s", n.id, n.name, t.pool_id);
+    api_internal_reply(r, 201,
+                       json_pack("{s:s,s:s,s:s}", "node_id", n.id, "credential",
+                                 cred, "pool_id", t.pool_id));
 }
 
 static void node_heartbeat(struct http_req *r)
@@ -469,6 +520,7 @@ static void tool(struct http_req *r)
 
 const struct route api_internal_routes[] = {
     {"POST", "/api/internal/v1/join", join, 0},
+    {"POST", "/api/internal/v1/agents/join", agent_join, 0},
     {"POST", "/api/internal/v1/nodes/heartbeat", node_heartbeat, ROUTE_NODE},
     {"POST", "/api/internal/v1/nodes/leave", leave, ROUTE_NODE},
     {"POST", "/api/internal/v1/claim", claim, ROUTE_NODE},

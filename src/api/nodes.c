@@ -58,7 +58,7 @@ static bool one_of(struct http_req *r, const char *key,
     http_error(r, 400, NULL,
                arena_printf(r->arena, "%s must be one of: %s", key,
                             strcmp(key, "filter[role]") == 0
-                                ? "primary, secondary"
+                                ? "primary, secondary, agent"
                                 : "active, draining, gone"));
     return false;
 }
@@ -66,7 +66,7 @@ static bool one_of(struct http_req *r, const char *key,
 static void nodes_list(struct http_req *r)
 {
     static const char *const states[] = {"active", "draining", "gone", NULL};
-    static const char *const roles[] = {"primary", "secondary", NULL};
+    static const char *const roles[] = {"primary", "secondary", "agent", NULL};
     struct page p;
     const char *state = NULL, *role = NULL;
     if (!need_admin(r) || !jsonapi_page(r, &p) ||

@@ -16,8 +16,9 @@
  * under their TFE names; the `settings` table below gives each one's type,
  * default and allowed values, and drives parsing, validation and output,
  * so the create response, reads and lists render an organization
- * identically.
-
+ * identically.  The default agent pool (the default-agent-pool
+ * relationship, required with the agent default execution mode and
+ * refused without it) is kept there too, under DEFAULT_POOL.
  *
  * SPDX-License-Identifier: MPL-2.0
  */
@@ -68,6 +69,7 @@ static const struct setting settings[] = {
 };
 
 #define NSETTINGS ((int)(sizeof(settings) / sizeof(settings[0])))
+#define DEFAULT_POOL "default-agent-pool" /* not an attribute */
 
 /* The stored settings object, parsed (owned by the request). */
 static json_t *settings_load(struct http_req *r, const struct st_org *o)
@@ -191,6 +193,12 @@ static json_t *org_json(struct http_req *r, const struct st_org *o)
         "entitlement-sets", "id", o->id, "links", "related",
         arena_printf(r->arena, "/api/v2/organizations/%s/entitlement-set",
                      o->name));
+    const char *pool = json_string_value(json_object_get(stored, DEFAULT_POOL));
+    json_object_set_new(rels, "default-agent-pool",
+                        pool != NULL
+                            ? json_pack("{s:{s:s,s:s}}", "data", "type",
+                                        "agent-pools", "id", pool)
+                            : json_pack("{s:n}", "data"));
     if (o->default_project != NULL)
         json_object_set_new(rels, "default-project",
                             json_pack("{s:{s:s,s:s}}", "data", "type",
@@ -248,15 +256,27 @@ static void org_list(struct http_req *r)
     http_reply_json(r, 200, jsonapi_list_doc(items, &p, total));
 }
 
-/* Rejects a default agent pool: Terrace has no agent pools yet.  mode is
- * the execution mode the organization will have. */
-static bool agent_pool_ok(struct http_req *r, json_t *data, const char *mode)
+static const char *exec_mode(json_t *stored)
 {
+    json_t *v = json_object_get(stored, "default-execution-mode");
+    return json_is_string(v) ? json_string_value(v) : "remote";
+}
+
+/* The default-agent-pool relationship against the execution mode mode
+ * the organization will have: a pool (of this organization: org NULL,
+ * being created, has none) only with mode agent, and mode agent only
+ * with one.  Records it in stored under DEFAULT_POOL, and drops it
+ * there when the mode is not agent. */
+static bool agent_pool_ok(struct http_req *r, json_t *data, const char *org,
+                          json_t *stored)
+{
+    const char *mode = exec_mode(stored);
     json_t *rel = json_object_get(json_object_get(data, "relationships"),
                                   "default-agent-pool");
     json_t *d = json_object_get(rel, "data");
     bool pool = d != NULL && !json_is_null(d);
-    if (pool && strcmp(mode, "agent") != 0) {
+    bool agent = strcmp(mode, "agent") == 0;
+    if (pool && !agent) {
         http_error(r, 422, NULL,
                    "Default agent pool must not be specified unless using "
                    "'agent' execution mode");
@@ -264,24 +284,31 @@ static bool agent_pool_ok(struct http_req *r, json_t *data, const char *mode)
     }
     if (pool) {
         const char *id = jsonapi_rel_id(data, "default-agent-pool");
-        http_error(r, 422, NULL,
-                   arena_printf(r->arena, "agent pool %s not found",
-                                id != NULL ? id : "(no id)"));
-        return false;
+        struct st_agent_pool p;
+        if (id == NULL || org == NULL ||
+            store_apool_get(r->srv->db, r->arena, id, &p, NULL) != TR_OK ||
+            strcmp(p.org, org) != 0) {
+            http_error(r, 422, NULL,
+                       arena_printf(r->arena,
+                                    "agent pool %s not found in this "
+                                    "organization: create the pool first",
+                                    id != NULL ? id : "(no id)"));
+            return false;
+        }
+        json_object_set_new(stored, DEFAULT_POOL, json_string(id));
+    } else if (rel != NULL && d != NULL && json_is_null(d)) {
+        json_object_del(stored, DEFAULT_POOL);
     }
-    if (strcmp(mode, "agent") == 0) {
+    if (!agent)
+        json_object_del(stored, DEFAULT_POOL);
+    if (agent && !json_is_string(json_object_get(stored, DEFAULT_POOL))) {
         http_error(r, 422, NULL,
-                   "'agent' execution mode needs a default agent pool, and "
-                   "this server has no agent pools");
+                   "'agent' execution mode needs a default agent pool: set "
+                   "relationships.default-agent-pool to a pool of the "
+                   "organization");
         return false;
     }
     return true;
-}
-
-static const char *exec_mode(json_t *stored)
-{
-    json_t *v = json_object_get(stored, "default-execution-mode");
-    return json_is_string(v) ? json_string_value(v) : "remote";
 }
 
 static void org_create(struct http_req *r)
@@ -310,7 +337,7 @@ static void org_create(struct http_req *r)
     }
     json_t *stored = http_json_own(r, json_object());
     if (!settings_apply(r, jsonapi_attrs(data), stored) ||
-        !agent_pool_ok(r, data, exec_mode(stored)))
+        !agent_pool_ok(r, data, NULL, stored))
         return;
     char *text = json_dumps(stored, JSON_COMPACT | JSON_SORT_KEYS);
     struct st_org o;
@@ -370,7 +397,7 @@ static void org_update(struct http_req *r)
     }
     json_t *stored = settings_load(r, &o);
     if (!settings_apply(r, jsonapi_attrs(data), stored) ||
-        !agent_pool_ok(r, data, exec_mode(stored)))
+        !agent_pool_ok(r, data, o.name, stored))
         return;
     char *text = json_dumps(stored, JSON_COMPACT | JSON_SORT_KEYS);
     struct tr_errbuf eb = {{0}};
@@ -412,14 +439,15 @@ static void entitlements(struct http_req *r)
     struct st_org o;
     if (!api_org_access(r, http_param(r, "name"), &o))
         return;
-    /* true for what Terrace serves: remote operations, state, and cost
-     * estimates (GET /cost-estimates/:id; no price data, so $0.00) */
+    /* true for what Terrace serves: remote operations, state, teams, agents
+     * and cost estimates (GET /cost-estimates/:id; no price data, so
+     * $0.00) */
     json_t *attrs = json_pack(
         "{s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b}",
-        "operations", 1, "state-storage", 1, "agents", 0, "audit-logging", 0,
+        "operations", 1, "state-storage", 1, "agents", 1, "audit-logging", 0,
         "cost-estimation", 1, "global-run-tasks", 0, "module-tests-generation",
         0, "private-module-registry", 0, "private-run-tasks", 0, "run-tasks", 0,
-        "sso", 0, "sentinel", 0, "teams", 0, "vcs-integrations", 0);
+        "sso", 0, "sentinel", 0, "teams", 1, "vcs-integrations", 0);
     http_reply_json(
         r, 200,
         json_pack("{s:{s:s,s:s,s:o,s:{s:s}}}", "data", "id", o.id, "type",

@@ -1,7 +1,7 @@
 /*
  * routes.c - the lists of route tables the server matches against: the
- * public API (every role) and, on a primary, the internal API for cluster
- * nodes besides it.
+ * public API (every role) and, on a primary or a demo, the internal API
+ * for cluster nodes and agents besides it.
  *
  * SPDX-License-Identifier: MPL-2.0
  */
@@ -33,6 +33,7 @@
     api_team_routes, \
     api_team_access_routes, \
     api_team_token_routes, \
+    api_agent_pool_routes, \
     NULL
 
 const struct route *const api_all_routes[] = {
@@ -44,6 +45,13 @@ const struct route *const api_primary_routes[] = {
     api_internal_routes,
     api_internal_job_routes,
     api_join_token_routes,
+    PUBLIC_TABLES
+};
+/* The demo: the internal API too, so agents (and secondaries) can join
+ * it, but no join-token administration. */
+const struct route *const api_demo_routes[] = {
+    api_internal_routes,
+    api_internal_job_routes,
     PUBLIC_TABLES
 };
 /* clang-format on */

@@ -316,6 +316,10 @@ static bool token_access(struct http_req *r, struct st_token *t)
 
 void api_token_get(struct http_req *r)
 {
+    if (api_agent_token_id(http_param(r, "id"))) {
+        api_agent_token_get(r);
+        return;
+    }
     struct st_token t;
     if (token_access(r, &t))
         api_reply_token(r, 200, &t, NULL);
@@ -323,6 +327,10 @@ void api_token_get(struct http_req *r)
 
 void api_token_delete(struct http_req *r)
 {
+    if (api_agent_token_id(http_param(r, "id"))) {
+        api_agent_token_delete(r);
+        return;
+    }
     struct st_token t;
     if (!token_access(r, &t))
         return;

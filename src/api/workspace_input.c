@@ -266,6 +266,38 @@ static bool take_tags(struct http_req *r, json_t *data, struct ws_in *in,
     return true;
 }
 
+/* The agent-pool-id attribute or the agent-pool relationship: a pool id,
+ * or none ("" from the tfe provider, {} from pytfe, or null). */
+static bool take_pool(struct http_req *r, json_t *data, struct ws_in *in)
+{
+    json_t *v = json_object_get(jsonapi_attrs(data), "agent-pool-id");
+    json_t *rel =
+        json_object_get(json_object_get(data, "relationships"), "agent-pool");
+    if (v == NULL && rel != NULL) {
+        v = json_object_get(rel, "data");
+        if (v == NULL)
+            return bad(r, "relationships.agent-pool needs data");
+        if (json_is_object(v) && json_object_size(v) > 0) {
+            v = json_object_get(v, "id");
+            if (!json_is_string(v) || json_string_length(v) == 0)
+                return bad(r, "relationships.agent-pool needs data.id");
+        }
+    }
+    if (v == NULL)
+        return true;
+    in->has_pool = true;
+    if (json_is_null(v) || (json_is_object(v) && json_object_size(v) == 0) ||
+        (json_is_string(v) && json_string_length(v) == 0)) {
+        in->agent_pool_id = NULL;
+        return true;
+    }
+    if (!json_is_string(v) || json_string_length(v) > 64)
+        return bad(r, "agent-pool-id must be the id of an agent pool "
+                      "(apool-...), or null");
+    in->agent_pool_id = json_string_value(v);
+    return true;
+}
+
 static bool take_strings(struct http_req *r, json_t *data, struct ws_in *in)
 {
     if (!jsonapi_attr_str(r, data, "name", &in->name) ||
@@ -285,14 +317,9 @@ static bool take_strings(struct http_req *r, json_t *data, struct ws_in *in)
         return bad(r, "description is longer than %d characters", MAX_TEXT);
     if (in->execution_mode != NULL &&
         strcmp(in->execution_mode, "remote") != 0 &&
-        strcmp(in->execution_mode, "local") != 0) {
-        if (strcmp(in->execution_mode, "agent") == 0)
-            return bad(r,
-                       "execution mode %s needs an agent pool; Terrace "
-                       "has no agent pools",
-                       "agent");
+        strcmp(in->execution_mode, "local") != 0 &&
+        strcmp(in->execution_mode, "agent") != 0)
         return bad(r, "execution-mode must be remote, local or agent");
-    }
     if (in->execution_mode != NULL && in->operations >= 0)
         return bad(r, "operations is deprecated and cannot be set together "
                       "with execution-mode");
@@ -324,13 +351,9 @@ bool api_ws_parse(struct http_req *r, json_t *data, struct ws_in *in,
         !api_tb_from_body(r, data, &in->has_bindings, &in->bindings,
                           &in->nbindings))
         return false;
-    /* "" (the tfe provider) and {} (pytfe) say "none", as null does */
-    json_t *v = json_object_get(attrs, "agent-pool-id");
-    if (v != NULL && !json_is_null(v) &&
-        !(json_is_string(v) && json_string_length(v) == 0))
-        return bad(r, "agent-pool-id %s: Terrace has no agent pools",
-                   json_is_string(v) ? json_string_value(v) : "");
-    v = json_object_get(attrs, "vcs-repo");
+    if (!take_pool(r, data, in))
+        return false;
+    json_t *v = json_object_get(attrs, "vcs-repo");
     if (v != NULL && !json_is_null(v) &&
         !(json_is_object(v) && json_object_size(v) == 0))
         return bad(r, "vcs-repo: Terrace does not connect workspaces to "
@@ -371,8 +394,21 @@ static const char *org_default_mode(struct http_req *r, const char *org)
                                                          "mode"));
     if (util_streq(m, "local"))
         mode = "local";
+    else if (util_streq(m, "agent"))
+        mode = "agent";
     json_decref(s);
     return mode;
+}
+
+/* The organization's default agent pool, or NULL. */
+static const char *org_default_pool(struct http_req *r, const char *org)
+{
+    struct st_org o;
+    if (store_org_get(r->srv->db, r->arena, org, &o, NULL) != TR_OK)
+        return NULL;
+    json_t *s =
+        http_json_own(r, json_loads(o.settings ? o.settings : "{}", 0, NULL));
+    return json_string_value(json_object_get(s, "default-agent-pool"));
 }
 
 /* Resolves the execution mode and setting-overwrites of in, given the
@@ -416,4 +452,49 @@ const char *api_ws_dump(struct http_req *r, json_t *j)
     const char *out = arena_strdup(r->arena, s);
     free(s);
     return out;
+}
+
+bool api_ws_resolve_pool(struct http_req *r, const struct ws_in *in,
+                         const char *org, const char *ws_id,
+                         const char *project_id, const char *mode,
+                         const char *cur_pool, const char **pool)
+{
+    *pool = NULL;
+    if (!util_streq(mode, "agent")) {
+        if (in->has_pool && in->agent_pool_id != NULL)
+            return bad(r,
+                       "agent-pool-id %s needs execution-mode agent; the "
+                       "workspace's execution mode is %s",
+                       in->agent_pool_id, mode);
+        *pool = cur_pool != NULL ? "" : NULL; /* cleared when leaving */
+        return true;
+    }
+    if (!in->has_pool && cur_pool != NULL) {
+        *pool = NULL; /* stays in its pool: checked when it was set */
+        return true;
+    }
+    const char *want = in->has_pool ? in->agent_pool_id : cur_pool;
+    if (want == NULL) /* inherited with the organization's mode */
+        want = org_default_pool(r, org);
+    if (want == NULL)
+        return bad(r, "execution-mode agent needs an agent pool: set "
+                      "agent-pool-id to a pool of the organization");
+    struct tr_errbuf eb = {{0}};
+    const char *prj = project_id;
+    struct st_project p;
+    tr_err e = TR_OK;
+    if (prj == NULL) {
+        e = store_project_default(r->srv->db, r->arena, org, &p, &eb);
+        prj = e == TR_OK ? p.id : NULL;
+    }
+    if (e == TR_OK)
+        e = store_apool_check(r->srv->db, r->arena, want, org, ws_id, prj, &eb);
+    if (e == TR_ERR_NOT_FOUND || e == TR_ERR_INVALID)
+        return bad(r, "%s", tr_errbuf_msg(&eb, e));
+    if (e != TR_OK) {
+        api_store_fail(r, e, &eb);
+        return false;
+    }
+    *pool = want;
+    return true;
 }

@@ -254,8 +254,8 @@ json_t *api_ws_json(struct http_req *r, const struct st_workspace *w)
         "current-state-version", rel("state-versions", w->current_sv),
         "current-run", rel("runs", cur), "latest-run", rel("runs", latest),
         "current-configuration-version", rel("configuration-versions", cv_id),
-        "locked-by", locked_by(w), "agent-pool", rel(NULL, NULL), "readme",
-        rel(NULL, NULL));
+        "locked-by", locked_by(w), "agent-pool",
+        rel("agent-pools", w->agent_pool_id), "readme", rel(NULL, NULL));
     json_object_set_new(rels, "vars", vars_rel(w));
     json_object_set_new(rels, "ssh-key", rel("ssh-keys", w->ssh_key_id));
     api_tb_rel_links(r, rels,
@@ -611,9 +611,13 @@ static void ws_create(struct http_req *r)
     }
     if (!may_create(r, &o, in.project_id))
         return;
-    const char *mode = NULL;
+    const char *mode = NULL, *pool = NULL;
     api_ws_resolve_mode(r, &in, o.name, false, false, true, &mode);
+    if (!api_ws_resolve_pool(r, &in, o.name, NULL, in.project_id, mode, NULL,
+                             &pool))
+        return;
     struct st_workspace w = {
+        .agent_pool_id = pool != NULL && *pool != '\0' ? pool : NULL,
         .org = o.name,
         .name = in.name,
         .project_id = in.project_id,
@@ -653,7 +657,13 @@ static void ws_update(struct http_req *r)
     api_ws_resolve_mode(
         r, &in, w.org, json_is_true(json_object_get(ov, "execution-mode")),
         json_is_true(json_object_get(ov, "agent-pool")), false, &mode);
+    const char *pool = NULL;
+    if (!api_ws_resolve_pool(
+            r, &in, w.org, w.id, in.project_id ? in.project_id : w.project_id,
+            mode ? mode : w.execution_mode, w.agent_pool_id, &pool))
+        return;
     struct st_ws_update u = {
+        .agent_pool_id = pool,
         .name = in.name,
         .project_id = in.project_id,
         .description = in.description,

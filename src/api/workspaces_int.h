@@ -28,6 +28,8 @@ struct ws_in {
     int operations;
     int ov_exec;   /* setting-overwrites.execution-mode */
     int ov_pool;   /* setting-overwrites.agent-pool */
+    bool has_pool; /* agent-pool-id or relationships.agent-pool given */
+    const char *agent_pool_id; /* NULL: none */
     json_t *patch; /* settings attributes given (owned by the request) */
     bool has_tags;
     const char **tags;
@@ -49,6 +51,16 @@ bool api_ws_parse(struct http_req *r, json_t *data, struct ws_in *in,
 void api_ws_resolve_mode(struct http_req *r, struct ws_in *in, const char *org,
                          bool cur_exec, bool cur_pool, bool create,
                          const char **mode);
+
+/* The agent pool a workspace of org (ws_id NULL: being created) in
+ * project_id (NULL: the default project) gets with execution mode mode
+ * (the new one or the kept one), given its current pool cur_pool:
+ * *pool is the pool, "" to clear it, NULL to keep it.  The pool must be
+ * in org and allow the workspace.  False after writing a 422. */
+bool api_ws_resolve_pool(struct http_req *r, const struct ws_in *in,
+                         const char *org, const char *ws_id,
+                         const char *project_id, const char *mode,
+                         const char *cur_pool, const char **pool);
 
 /* A workspace's settings merged over the defaults (new reference). */
 json_t *api_ws_settings_view(const char *settings);

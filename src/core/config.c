@@ -39,7 +39,7 @@ struct setting {
     }
 
 static const struct setting settings[] = {
-    S("role", "TERRACE_ROLE", role, "demo | primary | secondary"),
+    S("role", "TERRACE_ROLE", role, "demo | primary | secondary | agent"),
     S("data-dir", "TERRACE_DATA_DIR", data_dir,
       "data directory (demo database, blobs, keys)"),
     S("listen", "TERRACE_LISTEN", listen, "HOST:PORT to listen on"),
@@ -163,11 +163,17 @@ static const struct setting settings[] = {
       "secondary: URL of the primaries (their load balancer) to join"),
     S("join-token", "TERRACE_JOIN_TOKEN", join_token,
       "secondary: the cluster join token (`terrace admin join-token`)"),
+    S("url", "TERRACE_AGENT_URL", join_url,
+      "agent: URL of the Terrace it serves (a demo, or the primaries' load "
+      "balancer)"),
+    S("token", "TERRACE_AGENT_TOKEN", agent_token,
+      "agent: an agent token of its agent pool (the pool's "
+      "authentication-tokens)"),
     I("capacity", "TERRACE_CAPACITY", capacity,
-      "secondary: plans and applies run at once"),
+      "secondary, agent: plans and applies run at once"),
     S("ca-file", "TERRACE_CA_FILE", ca_file,
-      "secondary: CA certificate (PEM) trusted for join-url and for the "
-      "API URL runs report to"),
+      "secondary, agent: CA certificate (PEM) trusted for join-url (url) "
+      "and for the API URL runs report to"),
     I("tool-downloads", "TERRACE_TOOL_DOWNLOADS", tool_downloads,
       "primary: tool binaries sent to secondaries at once; beyond it a "
       "secondary is answered 503 with Retry-After and comes back later"),
@@ -325,7 +331,8 @@ static tr_err load_file(struct cfg *c, const char *path, bool *given,
     return e;
 }
 
-/* The secondary's settings: a join URL and token, no data settings. */
+/* The secondary's settings: a join URL and token, no data settings; an
+ * agent's the same with its own names: --url and --token. */
 static tr_err check_secondary(const struct cfg *c, const bool *given,
                               struct tr_errbuf *eb)
 {
@@ -334,19 +341,36 @@ static tr_err check_secondary(const struct cfg *c, const bool *given,
         if (s != NULL && given[s - settings])
             return tr_fail(
                 eb, TR_ERR_CONFIG,
-                "a secondary holds no database, blob or key "
+                "%s holds no database, blob or key "
                 "settings: remove %s (config file key, %s or --%s); it reaches "
-                "data through the primaries at --join-url",
-                s->name, s->env, s->name);
+                "data through the primaries at --%s",
+                strcmp(c->role, "agent") == 0 ? "an agent" : "a secondary",
+                s->name, s->env, s->name,
+                strcmp(c->role, "agent") == 0 ? "url" : "join-url");
     }
-    if (c->join_url[0] == '\0' || c->join_token[0] == '\0')
+    bool agent = strcmp(c->role, "agent") == 0;
+    const struct setting *other[] = {find(agent ? "join-url" : "url"),
+                                     find(agent ? "join-token" : "token")};
+    for (int i = 0; i < 2; i++)
+        if (given[other[i] - settings])
+            return tr_fail(eb, TR_ERR_CONFIG,
+                           "--%s is not a setting of the %s role: %s",
+                           other[i]->name, c->role,
+                           agent ? "an agent takes --url and --token"
+                                 : "--url and --token are for agents");
+    if (agent && (c->join_url[0] == '\0' || c->agent_token[0] == '\0'))
+        return tr_fail(eb, TR_ERR_CONFIG,
+                       "the agent role needs --url and --token (an agent "
+                       "token of its agent pool)");
+    if (!agent && (c->join_url[0] == '\0' || c->join_token[0] == '\0'))
         return tr_fail(eb, TR_ERR_CONFIG,
                        "the secondary role needs --join-url and --join-token "
                        "(the token: `terrace admin join-token` on a primary)");
     if (strncmp(c->join_url, "https://", 8) != 0 &&
         strncmp(c->join_url, "http://", 7) != 0)
         return tr_fail(eb, TR_ERR_CONFIG,
-                       "join-url must start with https:// or http://");
+                       "%s must start with https:// or http://",
+                       agent ? "url" : "join-url");
     if (c->capacity < 1 || c->capacity > 64)
         return tr_fail(eb, TR_ERR_CONFIG, "capacity must be 1..64");
     return TR_OK;
@@ -402,10 +426,10 @@ tr_err cfg_load(struct cfg *c, int argc, char **argv, struct tr_errbuf *eb)
             return e;
     }
     if (strcmp(c->role, "demo") != 0 && strcmp(c->role, "primary") != 0 &&
-        strcmp(c->role, "secondary") != 0)
+        strcmp(c->role, "secondary") != 0 && strcmp(c->role, "agent") != 0)
         return tr_fail(eb, TR_ERR_CONFIG,
-                       "role must be demo, primary or secondary");
-    if (strcmp(c->role, "secondary") == 0 &&
+                       "role must be demo, primary, secondary or agent");
+    if ((strcmp(c->role, "secondary") == 0 || strcmp(c->role, "agent") == 0) &&
         (e = check_secondary(c, given, eb)) != TR_OK)
         return e;
     /* a secondary's listener answers health checks and metrics only: one
@@ -490,5 +514,9 @@ void cfg_usage(const char *prog)
     for (size_t i = 0; i < NSETTINGS; i++)
         fprintf(stderr, "  --%-16s %-24s %s\n", settings[i].name,
                 settings[i].env, settings[i].help);
+    fprintf(stderr,
+            "\nroles: demo (one process, SQLite), primary (--database-url), "
+            "secondary (a cluster worker: --join-url, --join-token), agent "
+            "(a worker of one agent pool: --url, --token)\n");
     fprintf(stderr, "\nA config file holds \"setting = value\" lines.\n");
 }

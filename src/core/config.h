@@ -17,7 +17,7 @@
 #include "core/err.h"
 
 struct cfg {
-    char role[16]; /* demo | primary | secondary */
+    char role[16]; /* demo | primary | secondary | agent */
     char data_dir[512];
     char listen[128];        /* HOST:PORT */
     char external_url[512];  /* https://host:port as clients reach us */
@@ -70,6 +70,7 @@ struct cfg {
     /* secondary: the cluster it joins (node/secondary.h) */
     char join_url[512];         /* primaries' URL, through the load balancer */
     char join_token[256];       /* secret: never logged */
+    char agent_token[256];      /* agent: its agent token; never logged */
     int capacity;               /* jobs run at once */
     char ca_file[512];          /* CA trusted for join-url and runs' API URL */
     char node_name[128];        /* registry name; "": host@listen */

@@ -156,6 +156,10 @@ void http_reply_file(struct http_req *r, int status, const char *ctype, int fd,
 void http_suspend(struct http_req *r, void (*park)(struct http_req *, void *),
                   void *arg);
 void http_resume(struct http_req *r);
+/* The caller's address as text ("" when unknown), in the request arena:
+ * the peer of the connection, which is a proxy's behind one. */
+const char *http_client_ip(struct http_req *r);
+
 /* JSON:API error document with one error. */
 void http_error(struct http_req *r, int status, const char *title,
                 const char *detail);

@@ -26,10 +26,12 @@
  *
  * SPDX-License-Identifier: MPL-2.0
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <malloc.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -220,6 +222,19 @@ const struct sockaddr *http_peer(const struct http_req *r)
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     return ci != NULL ? ci->client_addr : NULL;
+}
+
+const char *http_client_ip(struct http_req *r)
+{
+    const struct sockaddr *sa = http_peer(r);
+    char buf[INET6_ADDRSTRLEN] = "";
+    if (sa != NULL && sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, buf,
+                  sizeof(buf));
+    else if (sa != NULL && sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, buf,
+                  sizeof(buf));
+    return arena_strdup(r->arena, buf);
 }
 
 /* Route, limits and auth, before any body byte is read.  Returns true if

@@ -5,6 +5,8 @@
  *            --external-url URL [--config FILE] [--database-url URL] ...
  *   terraced --role secondary --join-url URL --join-token T
  *            [--capacity N] [--ca-file CA] --data-dir DIR
+ *   terraced --role agent --url URL --token AGENT_TOKEN
+ *            [--capacity N] [--ca-file CA] --data-dir DIR
  *
  * SPDX-License-Identifier: MPL-2.0
  */

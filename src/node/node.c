@@ -464,7 +464,7 @@ tr_err node_run(const struct cfg *cfg, node_ready_fn ready, void *arg,
      * -> 14.8 MB after 20k requests with the default 8 HTTP threads); 2
      * keep contention low on a 2-core node */
     mallopt(M_ARENA_MAX, 2);
-    if (strcmp(cfg->role, "secondary") == 0)
+    if (strcmp(cfg->role, "secondary") == 0 || strcmp(cfg->role, "agent") == 0)
         return secondary_run(cfg, eb); /* no database, blob or keys */
     static struct terrace_server srv;  /* the one server struct */
     memset(&srv, 0, sizeof(srv));
@@ -516,9 +516,9 @@ tr_err node_run(const struct cfg *cfg, node_ready_fn ready, void *arg,
     if (cluster && e == TR_OK)
         e = wakeup_start(&srv, &wakeup, eb);
     if (e == TR_OK) {
-        /* the internal API for secondaries: primaries only */
+        /* the internal API for secondaries and agents */
         http_set_routes(strcmp(cfg->role, "primary") == 0 ? api_primary_routes
-                                                          : api_all_routes);
+                                                          : api_demo_routes);
         e = http_start(&srv, eb);
     }
     struct executor *exec = NULL;

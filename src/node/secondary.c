@@ -40,6 +40,7 @@
 
 struct secondary {
     struct job_http *jh;
+    bool agent; /* the agent role: joins with an agent token */
     atomic_bool joined;
     atomic_bool reached; /* the last node heartbeat was answered */
     atomic_bool draining;
@@ -64,11 +65,12 @@ static void health(struct http_req *r)
                       : !atomic_load(&s->reached)
                           ? "no primary answered the last heartbeat"
                           : NULL;
-    json_t *doc = why != NULL
-                      ? json_pack("{s:b, s:s}", "ready", 0, "reason", why)
-                      : json_pack("{s:b, s:s, s:s, s:i}", "ready", 1, "role",
-                                  "secondary", "node", s->node_id,
-                                  "running_jobs", job_http_running(s->jh));
+    json_t *doc =
+        why != NULL
+            ? json_pack("{s:b, s:s}", "ready", 0, "reason", why)
+            : json_pack("{s:b, s:s, s:s, s:i}", "ready", 1, "role",
+                        s->agent ? "agent" : "secondary", "node", s->node_id,
+                        "running_jobs", job_http_running(s->jh));
     char *text = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
     const char *body = arena_strdup(r->arena, text ? text : "{}");
@@ -152,22 +154,33 @@ static tr_err join(struct secondary *s, const struct cfg *c, const char *path,
     if (strcmp(addr, "0.0.0.0") == 0 || strcmp(addr, "::") == 0 ||
         addr[0] == '\0')
         snprintf(addr, sizeof(addr), "%.127s", host);
-    json_t *body = json_pack(
-        "{s:s, s:s, s:s, s:s, s:i}", "join_token", c->join_token, "name", name,
-        "address", addr, "version", TERRACE_VERSION, "capacity", c->capacity);
+    /* an agent names itself by its host (or --node-name): it has no
+     * address the primaries reach, they record the one it calls from */
+    if (s->agent && c->node_name[0] == '\0')
+        snprintf(name, sizeof(name), "%.127s", host);
+    json_t *body =
+        s->agent
+            ? json_pack("{s:s, s:s, s:s, s:i}", "agent_token", c->agent_token,
+                        "name", name, "version", TERRACE_VERSION, "capacity",
+                        c->capacity)
+            : json_pack("{s:s, s:s, s:s, s:s, s:i}", "join_token",
+                        c->join_token, "name", name, "address", addr, "version",
+                        TERRACE_VERSION, "capacity", c->capacity);
     char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     if (text == NULL)
         return tr_fail(eb, TR_ERR_NOMEM, "out of memory");
     json_t *reply = NULL;
-    tr_err e = job_http_call(s->jh, "POST", "/join", text, 0, NULL, &reply, eb);
-    memset(text, 0, strlen(text)); /* it held the join token */
+    tr_err e = job_http_call(s->jh, "POST", s->agent ? "/agents/join" : "/join",
+                             text, 0, NULL, &reply, eb);
+    memset(text, 0, strlen(text)); /* it held the join or agent token */
     free(text);
     if (e == TR_ERR_UNAUTHORIZED || e == TR_ERR_FORBIDDEN) {
         char why[TR_ERRBUF_SIZE];
         snprintf(why, sizeof(why), "%s", tr_errbuf_msg(eb, e));
-        e = tr_fail(eb, e, "cannot join the cluster at %s: %s", c->join_url,
-                    why);
+        e = tr_fail(eb, e, "cannot %s at %s: %s",
+                    s->agent ? "register as an agent" : "join the cluster",
+                    c->join_url, why);
     }
     const char *cred = json_string_value(json_object_get(reply, "credential"));
     const char *id = json_string_value(json_object_get(reply, "node_id"));
@@ -179,8 +192,13 @@ static tr_err join(struct secondary *s, const struct cfg *c, const char *path,
     if (e == TR_OK) {
         job_http_set_credential(s->jh, cred);
         snprintf(s->node_id, sizeof(s->node_id), "%s", id ? id : "");
-        log_info("joined the cluster at %s as node %s", c->join_url,
-                 s->node_id);
+        if (s->agent)
+            log_info("registered at %s as agent %s of pool %s", c->join_url,
+                     s->node_id,
+                     json_string_value(json_object_get(reply, "pool_id")));
+        else
+            log_info("joined the cluster at %s as node %s", c->join_url,
+                     s->node_id);
     }
     json_decref(reply);
     return e;
@@ -429,7 +447,7 @@ tr_err secondary_run(const struct cfg *cfg, struct tr_errbuf *eb)
     umask(077);
     curl_global_init(CURL_GLOBAL_DEFAULT);
 
-    struct secondary s = {0};
+    struct secondary s = {.agent = strcmp(c->role, "agent") == 0};
     struct executor *exec = NULL;
     bool stopped = false, listening = false;
     tr_err e = TR_OK;
@@ -457,9 +475,9 @@ tr_err secondary_run(const struct cfg *cfg, struct tr_errbuf *eb)
     if (e == TR_OK && !stopped)
         e = start_executor(c, &s, &exec, eb);
     if (e == TR_OK && !stopped) {
-        log_info("terrace %s (secondary) listening on %s, %d job(s) at "
+        log_info("terrace %s (%s) listening on %s, %d job(s) at "
                  "once, primaries at %s",
-                 TERRACE_VERSION, c->listen, c->capacity, c->join_url);
+                 TERRACE_VERSION, c->role, c->listen, c->capacity, c->join_url);
         e = serve(&s, &set, eb);
         executor_stop(exec); /* idle by now: the drain is over */
         if (e == TR_OK)
@@ -470,6 +488,7 @@ tr_err secondary_run(const struct cfg *cfg, struct tr_errbuf *eb)
     job_http_free(s.jh);
     curl_global_cleanup();
     memset(c->join_token, 0, sizeof(c->join_token));
+    memset(c->agent_token, 0, sizeof(c->agent_token));
     if (e == TR_OK)
         log_info("stopped cleanly");
     return e;

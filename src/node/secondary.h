@@ -17,6 +17,12 @@
  * serves only /_health_check (liveness) and /_health_check?ready=1
  * (joined, a primary answered the last heartbeat, not draining).
  *
+ * The agent role (--role agent) is this role with another door: it
+ * registers with an agent token (--token, POST /agents/join) at --url and
+ * becomes a node of role agent in the token's pool, which the claim query
+ * hands only that pool's jobs; deleting the token makes the primaries
+ * refuse its credential, and it then drains and stops as below.
+ *
  * States: joining -> active -> draining -> (left).  SIGTERM or SIGINT
  * starts draining: no more claims, state "draining" reported at once, the
  * jobs in hand run to their end; then POST /nodes/leave and a clean exit.

@@ -453,6 +453,47 @@ static const struct migration migrations[] = {
          "DROP TABLE org_members;"
          "CREATE VIEW org_members AS SELECT org, user_id FROM org_memberships"
          " WHERE status = 'active' AND user_id IS NOT NULL;"},
+    /* 21: agent pools, their allowed workspaces and projects, and agent
+     * tokens (stored hashed); an agent is a row of the node registry
+     * with role 'agent' and its pool and token; a workspace in the agent
+     * execution mode names its pool (store_agents.c) */
+    {21, "CREATE TABLE agent_pools ("
+         " id TEXT PRIMARY KEY,"
+         " org TEXT NOT NULL REFERENCES organizations(name)"
+         "   ON DELETE CASCADE ON UPDATE CASCADE,"
+         " name TEXT NOT NULL,"
+         " organization_scoped INTEGER NOT NULL DEFAULT 1,"
+         " created_at TEXT NOT NULL,"
+         " UNIQUE (org, name));"
+         "CREATE TABLE agent_pool_workspaces ("
+         " pool_id TEXT NOT NULL REFERENCES agent_pools(id) ON DELETE CASCADE,"
+         " workspace_id TEXT NOT NULL REFERENCES workspaces(id)"
+         "   ON DELETE CASCADE,"
+         " PRIMARY KEY (pool_id, workspace_id));"
+         "CREATE INDEX agent_pool_workspaces_ws"
+         " ON agent_pool_workspaces (workspace_id);"
+         "CREATE TABLE agent_pool_projects ("
+         " pool_id TEXT NOT NULL REFERENCES agent_pools(id) ON DELETE CASCADE,"
+         " project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,"
+         " PRIMARY KEY (pool_id, project_id));"
+         "CREATE INDEX agent_pool_projects_prj"
+         " ON agent_pool_projects (project_id);"
+         "CREATE TABLE agent_tokens ("
+         " id TEXT PRIMARY KEY,"
+         " pool_id TEXT NOT NULL REFERENCES agent_pools(id) ON DELETE CASCADE,"
+         " hash TEXT NOT NULL UNIQUE,"
+         " description TEXT NOT NULL DEFAULT '',"
+         " created_by TEXT,"
+         " created_at TEXT NOT NULL,"
+         " last_used_at TEXT);"
+         "CREATE INDEX agent_tokens_pool ON agent_tokens (pool_id);"
+         "ALTER TABLE nodes ADD COLUMN pool_id TEXT;"
+         "ALTER TABLE nodes ADD COLUMN agent_token_id TEXT;"
+         "CREATE INDEX nodes_pool ON nodes (pool_id);"
+         "CREATE INDEX nodes_agent_token ON nodes (agent_token_id);"
+         "ALTER TABLE workspaces ADD COLUMN agent_pool_id TEXT"
+         " REFERENCES agent_pools(id);"
+         "CREATE INDEX workspaces_agent_pool ON workspaces (agent_pool_id);"},
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -470,9 +470,10 @@ struct st_workspace {
                                 organization token) | NULL */
     const char *lock_holder; /* user id, run id, ... or NULL */
     const char *lock_reason;
-    const char *current_sv; /* current state version id or NULL */
-    const char *settings;   /* JSON object text: other attributes */
-    const char *ssh_key_id; /* sshkey-... used by runs, or NULL */
+    const char *current_sv;    /* current state version id or NULL */
+    const char *settings;      /* JSON object text: other attributes */
+    const char *ssh_key_id;    /* sshkey-... used by runs, or NULL */
+    const char *agent_pool_id; /* apool-... of the agent mode, or NULL */
     const char *created_at;
     const char *updated_at;
     /* Filled by get and list: */
@@ -521,6 +522,7 @@ struct st_ws_update {
     const char *terraform_version;
     const char *working_directory;
     int auto_apply;             /* -1 keep, 0, 1 */
+    const char *agent_pool_id;  /* "": none */
     const char *settings_patch; /* JSON object whose keys replace those
                                    of settings; NULL: none */
     bool set_tags;              /* replace the tags by tag_names */
@@ -1373,7 +1375,9 @@ tr_err store_run_ws_shown(struct db *db, struct arena *a, const char *ws_id,
  * -> applying, in one transaction.  An apply job whose plan ran on a
  * registered node (nodes.id) other than node, and not gone, is passed
  * over for its first STORE_APPLY_AFFINITY_S seconds: that node still
- * has the working directory.  TR_ERR_NOT_FOUND when none is queued. */
+ * has the working directory.  Only an agent of a workspace's agent pool
+ * claims the jobs of a workspace in the agent execution mode, and an
+ * agent claims no other job.  TR_ERR_NOT_FOUND when none is queued. */
 #define STORE_APPLY_AFFINITY_S 10
 tr_err store_job_claim(struct db *db, struct arena *a, const char *node,
                        int64_t lease_until, struct st_job *job,
@@ -1537,9 +1541,9 @@ tr_err store_tool_resolve(struct db *db, struct arena *a, const char *want,
  * heartbeat for longer than the prune cutoff, or deregistered).  Times
  * are ISO-8601 UTC as util_now_iso() writes them. */
 struct st_node {
-    const char *id; /* node-... */
+    const char *id; /* node-..., or agent-... for an agent */
     const char *name;
-    const char *role; /* "primary" | "secondary" */
+    const char *role; /* "primary" | "secondary" | "agent" */
     const char *address;
     const char *version;
     int64_t capacity;     /* jobs it runs at once */
@@ -1549,16 +1553,21 @@ struct st_node {
     bool revoked; /* its credential no longer authenticates */
     const char *created_at;
     const char *last_heartbeat_at;
+    const char *pool_id;        /* agent: its agent pool (apool-...) */
+    const char *agent_token_id; /* agent: the token it registered with */
 };
 
 /* Registers a node from in's name, role, address, version and capacity
- * (the rest is set here).  With credential non-NULL a node credential is
- * made: *credential is its only plain copy, stored hashed. */
+ * (the rest is set here); an agent also from in's pool_id and
+ * agent_token_id, and gets an agent-... id.  With credential non-NULL a
+ * node credential is made: *credential is its only plain copy, stored
+ * hashed. */
 tr_err store_node_register(struct db *db, struct arena *a,
                            const struct st_node *in, struct st_node *out,
                            char **credential, struct tr_errbuf *eb);
 /* The node a credential belongs to; TR_ERR_NOT_FOUND when unknown,
- * revoked or gone (the message says which). */
+ * revoked or gone, or an agent whose agent token was deleted (the
+ * message says which). */
 tr_err store_node_by_credential(struct db *db, struct arena *a,
                                 const char *credential, struct st_node *out,
                                 struct tr_errbuf *eb);
@@ -1590,6 +1599,102 @@ tr_err store_node_drop_leader(struct db *db, struct arena *a, const char *id,
 tr_err store_node_prune(struct db *db, struct arena *a,
                         const char *stale_before, const char *forget_before,
                         int64_t *gone, struct tr_errbuf *eb);
+
+/* ---- agent pools, agent tokens, agents (store_agents.c) -------------- */
+
+#define STORE_APOOL_MAX_ITEMS 100 /* allowed workspaces or projects */
+
+/* An agent pool of an organization.  An organization-scoped pool serves
+ * every workspace of it; otherwise only the allowed workspaces and the
+ * workspaces of the allowed projects. */
+struct st_agent_pool {
+    const char *id; /* apool-... */
+    const char *org;
+    const char *name;
+    bool org_scoped;
+    const char *created_at;
+    int64_t agent_count;     /* agents not exited */
+    const char **allowed_ws; /* workspace ids, sorted */
+    int nallowed_ws;
+    const char **allowed_prj; /* project ids, sorted */
+    int nallowed_prj;
+    const char **ws; /* ids of the workspaces whose runs it takes */
+    int nws;
+};
+
+/* Creates a pool from in's org, name, org_scoped and allowed lists, in
+ * one transaction.  A duplicate name or an allowed workspace or project
+ * not in the organization: TR_ERR_INVALID, nothing created. */
+tr_err store_apool_create(struct db *db, struct arena *a,
+                          const struct st_agent_pool *in,
+                          struct st_agent_pool *out, struct tr_errbuf *eb);
+tr_err store_apool_get(struct db *db, struct arena *a, const char *id,
+                       struct st_agent_pool *out, struct tr_errbuf *eb);
+/* A page of org's pools by name; query (nullable) matches part of the
+ * name, ws_name (nullable) keeps pools that workspace may use. */
+tr_err store_apool_list(struct db *db, struct arena *a, const char *org,
+                        const char *query, const char *ws_name, int offset,
+                        int limit, struct st_agent_pool **out, int *n,
+                        int64_t *total, struct tr_errbuf *eb);
+
+/* Changes for store_apool_update(): NULL / -1 / false keep. */
+struct st_apool_update {
+    const char *name;
+    int org_scoped;
+    bool set_ws;
+    const char *const *ws;
+    int nws;
+    bool set_prj;
+    const char *const *prj;
+    int nprj;
+};
+tr_err store_apool_update(struct db *db, struct arena *a, const char *id,
+                          const struct st_apool_update *u,
+                          struct tr_errbuf *eb);
+/* Deletes the pool, its tokens and allowed lists; its agents stop
+ * authenticating.  TR_ERR_CONFLICT, deleting nothing, while a workspace
+ * uses it. */
+tr_err store_apool_delete(struct db *db, struct arena *a, const char *id,
+                          struct tr_errbuf *eb);
+/* Whether pool may serve a workspace of org in project prj, with id
+ * ws_id (NULL: not created yet): TR_ERR_NOT_FOUND for no such pool in
+ * org, TR_ERR_INVALID when it is not allowed. */
+tr_err store_apool_check(struct db *db, struct arena *a, const char *pool,
+                         const char *org, const char *ws_id, const char *prj,
+                         struct tr_errbuf *eb);
+
+struct st_agent_token {
+    const char *id; /* agtok-... (API tokens are at-...) */
+    const char *pool_id;
+    const char *description;
+    const char *created_by;
+    const char *created_at;
+    const char *last_used_at; /* NULL: never */
+};
+
+/* Makes a token of pool: *secret is its only plain copy, stored hashed. */
+tr_err store_atoken_create(struct db *db, struct arena *a, const char *pool,
+                           const char *description, const char *created_by,
+                           struct st_agent_token *out, char **secret,
+                           struct tr_errbuf *eb);
+tr_err store_atoken_get(struct db *db, struct arena *a, const char *id,
+                        struct st_agent_token *out, struct tr_errbuf *eb);
+tr_err store_atoken_list(struct db *db, struct arena *a, const char *pool,
+                         int offset, int limit, struct st_agent_token **out,
+                         int *n, int64_t *total, struct tr_errbuf *eb);
+/* Deletes the token and marks the agents registered with it gone. */
+tr_err store_atoken_delete(struct db *db, struct arena *a, const char *id,
+                           struct tr_errbuf *eb);
+/* The token a secret belongs to (last_used_at set to now);
+ * TR_ERR_NOT_FOUND when none. */
+tr_err store_atoken_use(struct db *db, struct arena *a, const char *secret,
+                        struct st_agent_token *out, struct tr_errbuf *eb);
+
+/* The agents of a pool (node registry rows of role agent), newest
+ * first. */
+tr_err store_agent_list(struct db *db, struct arena *a, const char *pool,
+                        int offset, int limit, struct st_node **out, int *n,
+                        int64_t *total, struct tr_errbuf *eb);
 
 /* ---- blob garbage collection (store_gc.c) ------------------------------ */
 

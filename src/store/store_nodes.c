@@ -19,7 +19,8 @@
 
 #define NODE_COLS                                                              \
     "id, name, role, address, version, capacity, running_jobs, state,"         \
-    " leader, revoked, created_at, last_heartbeat_at"
+    " leader, revoked, created_at, last_heartbeat_at, pool_id,"                \
+    " agent_token_id"
 
 static void fill(const struct db_rows *r, int i, struct st_node *n)
 {
@@ -35,6 +36,8 @@ static void fill(const struct db_rows *r, int i, struct st_node *n)
     n->revoked = db_get_bool(r, i, "revoked");
     n->created_at = db_get(r, i, "created_at");
     n->last_heartbeat_at = db_get(r, i, "last_heartbeat_at");
+    n->pool_id = db_get(r, i, "pool_id");
+    n->agent_token_id = db_get(r, i, "agent_token_id");
 }
 
 static bool valid_state(const char *s)
@@ -47,17 +50,22 @@ tr_err store_node_register(struct db *db, struct arena *a,
                            const struct st_node *in, struct st_node *out,
                            char **credential, struct tr_errbuf *eb)
 {
+    bool agent = in->role != NULL && strcmp(in->role, "agent") == 0;
     if (in->name == NULL || in->role == NULL ||
         (strcmp(in->role, "primary") != 0 &&
-         strcmp(in->role, "secondary") != 0))
+         strcmp(in->role, "secondary") != 0 && !agent))
         return tr_fail(eb, TR_ERR_INVALID,
-                       "a node needs a name and the role primary or "
-                       "secondary");
+                       "a node needs a name and the role primary, "
+                       "secondary or agent");
+    if (agent != (in->pool_id != NULL && in->agent_token_id != NULL))
+        return tr_fail(eb, TR_ERR_INVALID,
+                       "an agent, and only an agent, has a pool and a "
+                       "token");
     if (in->capacity < 0 || in->capacity > 4096)
         return tr_fail(eb, TR_ERR_INVALID, "capacity must be 0..4096");
     char *now = util_now_iso(a);
     struct st_node n = {
-        .id = util_new_id(a, "node"),
+        .id = util_new_id(a, agent ? "agent" : "node"),
         .name = arena_strdup(a, in->name),
         .role = arena_strdup(a, in->role),
         .address = arena_strdup(a, in->address ? in->address : ""),
@@ -66,6 +74,8 @@ tr_err store_node_register(struct db *db, struct arena *a,
         .state = "active",
         .created_at = now,
         .last_heartbeat_at = now,
+        .pool_id = agent ? arena_strdup(a, in->pool_id) : NULL,
+        .agent_token_id = agent ? arena_strdup(a, in->agent_token_id) : NULL,
     };
     const char *hash = NULL;
     char *plain = NULL;
@@ -84,8 +94,10 @@ tr_err store_node_register(struct db *db, struct arena *a,
     tr_err e = db_x(c, a, NULL, eb,
                     "INSERT INTO nodes (id, name, role, address, version,"
                     " capacity, credential_hash, created_at,"
-                    " last_heartbeat_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$8)",
-                    n.id, n.name, n.role, n.address, n.version, cap, hash, now);
+                    " last_heartbeat_at, pool_id, agent_token_id)"
+                    " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$8,$9,$10)",
+                    n.id, n.name, n.role, n.address, n.version, cap, hash, now,
+                    n.pool_id, n.agent_token_id);
     db_release(c);
     if (e != TR_OK)
         return e;
@@ -131,7 +143,19 @@ tr_err store_node_by_credential(struct db *db, struct arena *a,
         return tr_fail(eb, TR_ERR_NOT_FOUND,
                        "node %s left the cluster; it must join again",
                        out->name);
-    return TR_OK;
+    if (out->agent_token_id != NULL) {
+        /* an agent lives as long as its token: deleting the token (or
+         * its pool, or the organization) stops it at once */
+        struct db_conn *c = db_acquire(db);
+        struct db_rows *r = NULL;
+        e = db_q(c, a, &r, eb, "SELECT id FROM agent_tokens WHERE id = $1",
+                 out->agent_token_id);
+        db_release(c);
+        if (e == TR_OK && r->nrows == 0)
+            e = tr_fail(eb, TR_ERR_NOT_FOUND,
+                        "the agent token of agent %s was revoked", out->name);
+    }
+    return e;
 }
 
 tr_err store_node_get(struct db *db, struct arena *a, const char *id,

@@ -118,6 +118,17 @@ static tr_err start_job(struct db_conn *c, struct arena *a,
     return e;
 }
 
+/* A job goes to the claimer ($1) whose pool is its workspace's agent
+ * pool: an agent (nodes.pool_id) takes only the jobs of workspaces in the
+ * agent execution mode with its pool; every other claimer (secondaries,
+ * a primary's or the demo's own executor, named by node id or name) has
+ * no pool and takes only the jobs of workspaces not in that mode. */
+#define POOL_MATCH                                                             \
+    "COALESCE((SELECT w.agent_pool_id FROM runs r"                             \
+    " JOIN workspaces w ON w.id = r.workspace_id WHERE r.id = j.run_id"        \
+    " AND w.execution_mode = 'agent'), '') = COALESCE((SELECT n.pool_id"       \
+    " FROM nodes n WHERE n.id = $1), '')"
+
 tr_err store_job_claim(struct db *db, struct arena *a, const char *node,
                        int64_t lease_until, struct st_job *job,
                        struct st_run *run, struct tr_errbuf *eb)
@@ -144,6 +155,7 @@ tr_err store_job_claim(struct db *db, struct arena *a, const char *node,
                                   " WHERE p.run_id = j.run_id"
                                   " AND p.phase = 'plan' AND p.node <> $1"
                                   " AND n.state <> 'gone'))"
+                                  " AND " POOL_MATCH
                                   " ORDER BY j.seq, j.id LIMIT 1%s",
                                   db_skip_locked(c)),
                      node, since);

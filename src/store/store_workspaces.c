@@ -43,7 +43,7 @@
     " w.terraform_version, w.auto_apply, w.working_directory, w.locked,"       \
     " w.lock_kind, w.lock_holder, w.lock_reason, w.current_sv,"                \
     " w.settings, w.ssh_key_id, w.created_at, w.updated_at,"                   \
-    " sv.resources AS sv_res, " WS_DERIVED
+    " w.agent_pool_id, sv.resources AS sv_res, " WS_DERIVED
 #define WS_FROM                                                                \
     " FROM workspaces w LEFT JOIN state_versions sv ON sv.id = w.current_sv"
 
@@ -82,6 +82,7 @@ static void fill(const struct db_rows *r, int i, struct st_workspace *w)
     w->current_sv = db_get(r, i, "current_sv");
     w->settings = db_get(r, i, "settings");
     w->ssh_key_id = db_get(r, i, "ssh_key_id");
+    w->agent_pool_id = db_get(r, i, "agent_pool_id");
     w->created_at = db_get(r, i, "created_at");
     w->updated_at = db_get(r, i, "updated_at");
     w->resource_count = count_resources(db_get(r, i, "sv_res"));
@@ -262,15 +263,16 @@ tr_err store_ws_create(struct db *db, struct arena *a,
                  "INSERT INTO workspaces (id, org, name, project_id,"
                  " description, execution_mode, terraform_version,"
                  " auto_apply, working_directory, settings, created_at,"
-                 " updated_at, seq) SELECT $1,$2,$3,$4,$5,$6,$7,$8,$9,$10,"
-                 "$11,$11, COALESCE(MAX(seq), 0) + 1 FROM workspaces",
+                 " updated_at, agent_pool_id, seq) SELECT $1,$2,$3,$4,$5,$6,"
+                 "$7,$8,$9,$10,$11,$11,$12, COALESCE(MAX(seq), 0) + 1"
+                 " FROM workspaces",
                  id, in->org, in->name, prj,
                  in->description ? in->description : "",
                  in->execution_mode ? in->execution_mode : "remote",
                  in->terraform_version ? in->terraform_version : "latest",
                  in->auto_apply ? "1" : "0",
                  in->working_directory ? in->working_directory : "",
-                 in->settings ? in->settings : "{}", now);
+                 in->settings ? in->settings : "{}", now, in->agent_pool_id);
     if (e == TR_ERR_CONFLICT)
         e = taken(eb, in->name);
     if (e == TR_OK && in->ntags > 0)
@@ -294,7 +296,7 @@ static void update_sets(struct sqlb *q, const struct st_ws_update *u,
     const char *cols[] = {
         "name",           "project_id",        "description",
         "execution_mode", "terraform_version", "working_directory",
-        "auto_apply",     "settings"};
+        "auto_apply",     "settings",          "agent_pool_id"};
     const char *vals[] = {u->name,
                           u->project_id,
                           u->description,
@@ -303,12 +305,17 @@ static void update_sets(struct sqlb *q, const struct st_ws_update *u,
                           u->working_directory,
                           u->auto_apply < 0 ? NULL
                                             : (u->auto_apply ? "1" : "0"),
-                          settings};
+                          settings,
+                          u->agent_pool_id};
     for (size_t i = 0; i < sizeof(cols) / sizeof(cols[0]); i++) {
         if (vals[i] == NULL)
             continue;
         sqlb_add(q, arena_printf(q->a, ", %s = ", cols[i]));
-        sqlb_add(q, sqlb_param(q, vals[i]));
+        /* "" clears the agent pool */
+        if (strcmp(cols[i], "agent_pool_id") == 0 && vals[i][0] == '\0')
+            sqlb_add(q, "NULL");
+        else
+            sqlb_add(q, sqlb_param(q, vals[i]));
     }
 }
 

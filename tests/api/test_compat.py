@@ -238,7 +238,8 @@ def test_entitlements_true_for_what_is_served(admin, org):
     r = admin.get("/api/v2/organizations/%s/entitlement-set" % org)
     assert r.status == 200, r
     a = r.json["data"]["attributes"]
-    for served in ("operations", "state-storage", "cost-estimation"):
+    for served in ("operations", "state-storage", "cost-estimation", "teams",
+                   "agents"):
         assert a[served] is True, served
     assert json.dumps(a)  # every value is a boolean
     assert all(isinstance(v, bool) for v in a.values())

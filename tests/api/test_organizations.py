@@ -190,7 +190,7 @@ def test_entitlement_set(admin, org):
     assert d["type"] == "entitlement-sets" and d["id"].startswith("org-")
     a = d["attributes"]
     assert a["operations"] is True and a["state-storage"] is True
-    assert a["teams"] is False and a["sentinel"] is False
+    assert a["teams"] is True and a["sentinel"] is False
     assert_error(admin.get("/api/v2/organizations/%s/entitlement-set"
                            % unique("none")), 404)
 

@@ -335,9 +335,54 @@ static void test_roles(void **state)
     assert_int_equal(load(&c, &eb, NULL), TR_ERR_CONFIG);
     assert_int_equal(load(&c, &eb, "--role", "demo", NULL), TR_OK);
     unsetenv("TERRACE_ROLE");
-    assert_int_equal(load(&c, &eb, "--role", "agent", NULL), TR_ERR_CONFIG);
-    assert_string_equal(eb.msg, "role must be demo, primary or secondary");
+    assert_int_equal(load(&c, &eb, "--role", "worker", NULL), TR_ERR_CONFIG);
+    assert_string_equal(eb.msg,
+                        "role must be demo, primary, secondary or agent");
     assert_int_equal(load(&c, &eb, "--role", "", NULL), TR_ERR_CONFIG);
+}
+
+/* An agent takes --url and --token (not the secondary's join settings)
+ * and, like a secondary, no data settings. */
+static void test_agent(void **state)
+{
+    (void)state;
+    struct cfg c;
+    struct tr_errbuf eb;
+    unsetenv("TERRACE_JOIN_URL");
+    unsetenv("TERRACE_JOIN_TOKEN");
+    unsetenv("TERRACE_DATABASE_URL");
+    assert_int_equal(load(&c, &eb, "--role", "agent", NULL), TR_ERR_CONFIG);
+    assert_non_null(strstr(eb.msg, "needs --url and --token"));
+    assert_int_equal(load(&c, &eb, "--role", "agent", "--url",
+                          "https://terrace:8443", "--token", "tragent.x", NULL),
+                     TR_OK);
+    assert_string_equal(c.join_url, "https://terrace:8443");
+    assert_string_equal(c.agent_token, "tragent.x");
+    assert_string_equal(c.join_token, "");
+    assert_int_equal(load(&c, &eb, "--role", "agent", "--url", "terrace:1",
+                          "--token", "t", NULL),
+                     TR_ERR_CONFIG);
+    assert_non_null(strstr(eb.msg, "url must start with https://"));
+    assert_int_equal(load(&c, &eb, "--role", "agent", "--url", "http://t:1",
+                          "--token", "t", "--join-token", "j", NULL),
+                     TR_ERR_CONFIG);
+    assert_non_null(strstr(eb.msg, "--join-token is not a setting"));
+    assert_int_equal(load(&c, &eb, "--role", "secondary", "--join-url",
+                          "http://t:1", "--join-token", "j", "--token", "t",
+                          NULL),
+                     TR_ERR_CONFIG);
+    assert_non_null(strstr(eb.msg, "--token is not a setting"));
+    assert_int_equal(load(&c, &eb, "--role", "agent", "--url", "http://t:1",
+                          "--token", "t", "--kek-file", "/k", NULL),
+                     TR_ERR_CONFIG);
+    assert_non_null(strstr(eb.msg, "an agent holds no database"));
+    setenv("TERRACE_AGENT_URL", "http://t:2", 1);
+    setenv("TERRACE_AGENT_TOKEN", "t2", 1);
+    assert_int_equal(load(&c, &eb, "--role", "agent", NULL), TR_OK);
+    assert_string_equal(c.join_url, "http://t:2");
+    assert_string_equal(c.agent_token, "t2");
+    unsetenv("TERRACE_AGENT_URL");
+    unsetenv("TERRACE_AGENT_TOKEN");
 }
 
 /* A secondary joins with a URL and a token and holds no data settings,
@@ -451,6 +496,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_help, setup, teardown),
         cmocka_unit_test_setup_teardown(test_roles, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secondary, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_other_checks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connection_settings, setup,
                                         teardown),
