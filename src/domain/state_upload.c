@@ -5,17 +5,19 @@
  *   the caller (an HTTP worker) writes the body into pipe "in";
  *   the checker reads pipe "in" with the streaming state reader
  *     (state_parse_fd_with(), which reads to the end even when it
- *     refuses), digests each block (md5, sha256) and writes it on into
- *     pipe "out";
- *   the store thread runs blob_put_stream() on pipe "out", sealed on the
+ *     refuses), digests each block (md5, sha256) and copies it on into
+ *     the ring "out" (RING_BYTES in memory);
+ *   the store thread runs blob_put_stream() on the ring, sealed on the
  *     way when the store has a keyring.
- * When pipe "out" ends, the store's source does not report the end until
- * the caller has decided (state_upload_finish()): accepted, the source
- * ends and the backend commits; refused, the source fails and the backend
- * aborts (put_stream's contract: nothing new is visible under the key).
- * The store thread drains pipe "out" whatever its backend did and the
- * checker drains pipe "in", so no writer ever blocks on a reader that
- * has gone.
+ * The ring holds as much as a remote backend's part, so the checker (and
+ * so the client) goes on while the store thread waits on a part's round
+ * trip.  When the ring ends, the store's source does not report the end
+ * until the caller has decided (state_upload_finish()): accepted, the
+ * source ends and the backend commits; refused, the source fails and the
+ * backend aborts (put_stream's contract: nothing new is visible under
+ * the key).  The store thread drains the ring whatever its backend did
+ * and the checker drains pipe "in", so no writer ever blocks on a reader
+ * that has gone.
  *
  * States: started (threads run) -> body done (in's write end closed,
  * state_upload_checked()) -> checked (checker joined) -> decided
@@ -37,7 +39,8 @@
 #include "core/arena.h"
 #include "crypto/digest.h"
 
-#define PIPE_BYTES (1u << 20) /* kernel buffer asked for each pipe */
+#define PIPE_BYTES (1u << 20) /* kernel buffer asked for pipe "in" */
+#define RING_BYTES (8u << 20) /* ring "out": a remote backend's part */
 
 enum verdict { V_PENDING, V_KEEP, V_REFUSE };
 
@@ -45,10 +48,15 @@ struct state_upload {
     struct blob *blob;
     char *key;
     uint64_t len;
-    int in_r, in_w, out_r, out_w;
+    int in_r, in_w;
     struct arena *arena; /* the checker's results */
     struct digest_stream *dg;
-    bool out_broken; /* pipe "out" refused a write */
+    /* ring "out", guarded by mu: used bytes from head, closed by the
+     * checker at its end */
+    unsigned char *ring;
+    size_t head, used;
+    bool ring_closed;
+    pthread_cond_t ring_cv; /* the ring changed */
     /* the checker's results, read after it is joined */
     tr_err check;
     struct tr_errbuf check_eb;
@@ -58,7 +66,7 @@ struct state_upload {
     bool checker_on, store_on;
     /* the caller's verdict, awaited by the store's source */
     pthread_mutex_t mu;
-    pthread_cond_t cv;
+    pthread_cond_t cv; /* the verdict was posted */
     enum verdict verdict;
     /* the store's result, read after it is joined */
     tr_err put;
@@ -72,19 +80,58 @@ static void close_fd(int *fd)
     *fd = -1;
 }
 
-static bool write_all(int fd, const void *data, size_t n)
+/* Copies len bytes into the ring, waiting for room. */
+static void ring_put(struct state_upload *u, const unsigned char *p, size_t len)
 {
-    const char *p = data;
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return false;
-        p += w;
-        n -= (size_t)w;
+    pthread_mutex_lock(&u->mu);
+    while (len > 0) {
+        while (u->used == RING_BYTES)
+            pthread_cond_wait(&u->ring_cv, &u->mu);
+        size_t tail = (u->head + u->used) % RING_BYTES;
+        size_t n = RING_BYTES - u->used;
+        if (n > RING_BYTES - tail)
+            n = RING_BYTES - tail;
+        if (n > len)
+            n = len;
+        memcpy(u->ring + tail, p, n);
+        u->used += n;
+        p += n;
+        len -= n;
+        pthread_cond_broadcast(&u->ring_cv);
     }
-    return true;
+    pthread_mutex_unlock(&u->mu);
+}
+
+/* Up to n bytes out of the ring, waiting for some; 0 once it is closed
+ * and empty. */
+static size_t ring_get(struct state_upload *u, unsigned char *buf, size_t n)
+{
+    pthread_mutex_lock(&u->mu);
+    while (u->used == 0 && !u->ring_closed)
+        pthread_cond_wait(&u->ring_cv, &u->mu);
+    size_t got = 0;
+    while (got < n && u->used > 0) {
+        size_t k = RING_BYTES - u->head;
+        if (k > u->used)
+            k = u->used;
+        if (k > n - got)
+            k = n - got;
+        memcpy(buf + got, u->ring + u->head, k);
+        u->head = (u->head + k) % RING_BYTES;
+        u->used -= k;
+        got += k;
+    }
+    pthread_cond_broadcast(&u->ring_cv);
+    pthread_mutex_unlock(&u->mu);
+    return got;
+}
+
+static void ring_close(struct state_upload *u)
+{
+    pthread_mutex_lock(&u->mu);
+    u->ring_closed = true;
+    pthread_cond_broadcast(&u->ring_cv);
+    pthread_mutex_unlock(&u->mu);
 }
 
 /* The checker's hook: each block it reads, digested and passed on. */
@@ -92,8 +139,7 @@ static void pass_on(void *arg, const void *data, size_t len)
 {
     struct state_upload *u = arg;
     digest_stream_update(u->dg, data, len);
-    if (!u->out_broken && !write_all(u->out_w, data, len))
-        u->out_broken = true; /* the store thread has failed: it drains */
+    ring_put(u, data, len);
 }
 
 static void *check_main(void *arg)
@@ -102,25 +148,17 @@ static void *check_main(void *arg)
     u->check = state_parse_fd_with(u->arena, u->in_r, pass_on, u, &u->si,
                                    &u->check_eb);
     digest_stream_final(u->dg, u->arena, &u->md5, &u->sha);
-    close_fd(&u->out_w); /* the store's source sees the end */
+    ring_close(u); /* the store's source sees the end */
     return NULL;
 }
 
-/* The store's blob_source: pipe "out", whose end waits for the
- * verdict. */
+/* The store's blob_source: the ring, whose end waits for the verdict. */
 static tr_err out_read(void *ctx, void *buf, size_t n, size_t *got,
                        struct tr_errbuf *eb)
 {
     struct state_upload *u = ctx;
-    ssize_t r;
-    do
-        r = read(u->out_r, buf, n);
-    while (r < 0 && errno == EINTR);
-    if (r < 0)
-        return tr_fail(eb, TR_ERR_IO, "cannot read the upload: %s",
-                       strerror(errno));
-    *got = (size_t)r;
-    if (r > 0)
+    *got = ring_get(u, buf, n);
+    if (*got > 0)
         return TR_OK;
     pthread_mutex_lock(&u->mu);
     while (u->verdict == V_PENDING)
@@ -136,11 +174,9 @@ static void *store_main(void *arg)
 {
     struct state_upload *u = arg;
     u->put = blob_put_stream(u->blob, u->key, u->len, out_read, u, &u->put_eb);
-    char sink[16384];
-    ssize_t r;
-    do /* whatever the backend did, the checker must not block */
-        r = read(u->out_r, sink, sizeof(sink));
-    while (r > 0 || (r < 0 && errno == EINTR));
+    unsigned char sink[16384];
+    while (ring_get(u, sink, sizeof(sink)) > 0)
+        ; /* whatever the backend did, the checker must not block */
     return NULL;
 }
 
@@ -172,7 +208,7 @@ tr_err state_upload_start(struct blob *b, const char *key, uint64_t len,
     struct state_upload *u = calloc(1, sizeof(*u));
     if (u == NULL)
         return tr_fail(eb, TR_ERR_NOMEM, "out of memory");
-    u->in_r = u->in_w = u->out_r = u->out_w = -1;
+    u->in_r = u->in_w = -1;
     u->blob = b;
     u->len = len;
     u->arena = arena_new();
@@ -180,9 +216,10 @@ tr_err state_upload_start(struct blob *b, const char *key, uint64_t len,
     u->dg = digest_stream_new(u->arena);
     pthread_mutex_init(&u->mu, NULL);
     pthread_cond_init(&u->cv, NULL);
-    tr_err e = make_pipe(&u->in_r, &u->in_w, eb);
-    if (e == TR_OK)
-        e = make_pipe(&u->out_r, &u->out_w, eb);
+    pthread_cond_init(&u->ring_cv, NULL);
+    u->ring = malloc(RING_BYTES);
+    tr_err e = u->ring != NULL ? make_pipe(&u->in_r, &u->in_w, eb)
+                               : tr_fail(eb, TR_ERR_NOMEM, "out of memory");
     if (e == TR_OK && pthread_create(&u->store, NULL, store_main, u) == 0)
         u->store_on = true;
     else if (e == TR_OK)
@@ -192,7 +229,7 @@ tr_err state_upload_start(struct blob *b, const char *key, uint64_t len,
     else if (e == TR_OK)
         e = tr_fail(eb, TR_ERR_IO, "cannot start the upload's threads");
     if (e != TR_OK) {
-        close_fd(&u->out_w); /* the store thread sees the end */
+        ring_close(u); /* the store thread sees the end */
         state_upload_free(u);
         return e;
     }
@@ -245,8 +282,8 @@ void state_upload_free(struct state_upload *u)
     (void)state_upload_finish(u, false, NULL);
     close_fd(&u->in_r);
     close_fd(&u->in_w);
-    close_fd(&u->out_r);
-    close_fd(&u->out_w);
+    free(u->ring);
+    pthread_cond_destroy(&u->ring_cv);
     pthread_cond_destroy(&u->cv);
     pthread_mutex_destroy(&u->mu);
     arena_destroy(u->arena);

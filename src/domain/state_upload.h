@@ -12,7 +12,8 @@
  *                           aborts and nothing new is visible under it.
  * state_upload_free() at any point refuses what is not finished and
  * waits for the threads it started.  Memory is flat in the state's size:
- * two kernel pipes, a block of the reader and one part of the backend.
+ * a kernel pipe, a ring of one part, a block of the reader and one part
+ * of the backend.
  *
  * Not thread-safe: one caller thread drives an upload.
  *
