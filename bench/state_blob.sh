@@ -20,6 +20,8 @@
 # Prints a markdown section on stdout: mean and min seconds, MB/s, the
 # plain copy's time over Terrace's (Terrace's share of its speed), and
 # terraced's peak RSS (VmHWM) and RSS before the first upload.
+# S3FAKE_LOG=1 KEEP_S3LOG=F (s3): the server logs each request, timed to
+# the microsecond, into F; each upload's start and end go to stderr.
 #
 # SPDX-License-Identifier: MPL-2.0
 . "$(dirname "$0")/lib.sh"
@@ -37,7 +39,9 @@ bench_build
 SRV=$BENCH_TMP/srv
 stop_server() {
   case $KIND in
-  s3) bash "$LIB/s3.sh" stop "$SRV" >/dev/null 2>&1 || true ;;
+  s3)
+    if [ -n "${KEEP_S3LOG:-}" ]; then cp "$SRV/server.log" "$KEEP_S3LOG"; fi
+    bash "$LIB/s3.sh" stop "$SRV" >/dev/null 2>&1 || true ;;
   gcs) bash "$LIB/gcs.sh" stop "$SRV" >/dev/null 2>&1 || true ;;
   azure) bash "$LIB/azurite.sh" stop "$SRV" >/dev/null 2>&1 || true ;;
   esac
@@ -64,7 +68,7 @@ s3)
   C=(curl -sSf --aws-sigv4 "aws:amz:us-east-1:s3"
      --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY"
      -H "x-amz-content-sha256: UNSIGNED-PAYLOAD")
-  plain_put() { "${C[@]}" -H 'Expect:' -T "$F" "$EP/terrace/plain/state" -o /dev/null; }
+  plain_put() { "${C[@]}" -T "$F" "$EP/terrace/plain/state" -o /dev/null; }
   plain_get() { "${C[@]}" -o "$1" "$EP/terrace/plain/state"; }
   SERVER="tests/lib/s3.sh (gofakes3 behind a SigV4 check, in memory)"
   ;;
@@ -131,7 +135,10 @@ timed() {
   secs "$t0" "$(now)"
 }
 
-up=() down=() pup=() pdown=()
+# cpu: terraced's user+system CPU so far, in clock ticks (all threads)
+cpu() { awk '{ print $14 + $15 }' "/proc/$D_PID/stat"; }
+HZ=$(getconf CLK_TCK)
+up=() down=() pup=() pdown=() cup=() cdown=()
 serial=1
 DL=
 t_upload() {
@@ -151,14 +158,20 @@ for i in $(seq 1 "$RUNS"); do
   resp=$(api POST "/api/v2/workspaces/$WS_ID/state-versions" "$body")
   url=$(jq -r '.data.attributes["hosted-state-upload-url"]' <<<"$resp")
   sv=$(jq -r .data.id <<<"$resp")
+  blog "upload starts $(date +%T.%N)"
+  c0=$(cpu)
   up+=("$(timed t_upload "$url")")
+  cup+=("$(awk -v a="$c0" -v b="$(cpu)" -v hz="$HZ" 'BEGIN { print (b - a) / hz }')")
+  blog "upload ends $(date +%T.%N)"
   st=$(api GET "/api/v2/state-versions/$sv" | jq -r .data.attributes.status)
   [ "$st" = finalized ] || { echo "state version $sv is $st" >&2; exit 1; }
   pup+=("$(timed plain_put)")
   cur=$(api GET "/api/v2/workspaces/$WS_ID/current-state-version")
   DL=$(jq -r '.data.attributes["hosted-state-download-url"]' <<<"$cur")
   rm -f "$BENCH_TMP/down"
+  c0=$(cpu)
   down+=("$(timed t_download "$BENCH_TMP/down")")
+  cdown+=("$(awk -v a="$c0" -v b="$(cpu)" -v hz="$HZ" 'BEGIN { print (b - a) / hz }')")
   [ "$(md5sum <"$BENCH_TMP/down" | cut -d' ' -f1)" = "$md5" ] ||
     { echo "downloaded state differs" >&2; exit 1; }
   rm -f "$BENCH_TMP/down"
@@ -185,6 +198,8 @@ GET.  Seconds; MB/s = 10^6 bytes per second of the mean; "vs plain" =
 plain mean / Terrace mean (Terrace's share of the plain copy's speed).
 Server: $SERVER, on loopback, sharing the 2 cores.  terraced RSS before
 the first upload $((IDLE / 1024)) MB, peak (VmHWM) $((HWM / 1024)) MB.
+terraced's CPU (user + system, all threads) per transfer, mean:
+upload $(mean "${cup[@]}") s, download $(mean "${cdown[@]}") s.
 
 | command | mean s | min s | MB/s | vs plain |
 |---|---:|---:|---:|---:|
