@@ -17,6 +17,9 @@
 #            unsigned payload)
 #   gcs      one media upload and one alt=media GET to fake-gcs-server
 #   azure    one Put Blob and one Get Blob to Azurite (SAS)
+# Remote backends also get a plain upload made as the backend makes it
+# (8 MiB parts: S3 multipart, GCS resumable, Azure blocks and a block
+# list), since the test servers' cost of parts differs from one PUT's.
 # Prints a markdown section on stdout: mean and min seconds, MB/s, the
 # plain copy's time over Terrace's (Terrace's share of its speed), and
 # terraced's peak RSS (VmHWM) and RSS before the first upload.
@@ -52,6 +55,7 @@ F=$BENCH_TMP/state.json
 blog "generating a $MB MB state"
 python3 "$GEN" gen "$F" "$MB"
 SIZE=$(stat -c %s "$F")
+split -b 8388608 -d -a 3 "$F" "$BENCH_TMP/part." # 8 MiB, as the backends
 
 # The server, terraced's blob URL and the plain copy's two commands.
 case $KIND in
@@ -70,6 +74,20 @@ s3)
      -H "x-amz-content-sha256: UNSIGNED-PAYLOAD")
   plain_put() { "${C[@]}" -T "$F" "$EP/terrace/plain/state" -o /dev/null; }
   plain_get() { "${C[@]}" -o "$1" "$EP/terrace/plain/state"; }
+  plain_parts() { # a multipart upload, as the backend makes it
+    local id n=1 f etag xml=
+    id=$("${C[@]}" -X POST "$EP/terrace/plain/parts?uploads=" |
+      sed -n 's:.*<UploadId>\(.*\)</UploadId>.*:\1:p')
+    for f in "$BENCH_TMP"/part.*; do
+      etag=$("${C[@]}" -D - -o /dev/null -T "$f" \
+        "$EP/terrace/plain/parts?partNumber=$n&uploadId=$id" |
+        tr -d '\r' | sed -n 's/^[Ee][Tt][Aa][Gg]: //p')
+      xml+="<Part><PartNumber>$n</PartNumber><ETag>$etag</ETag></Part>"
+      n=$((n + 1))
+    done
+    "${C[@]}" -X POST -o /dev/null "$EP/terrace/plain/parts?uploadId=$id" \
+      --data-binary "<CompleteMultipartUpload>$xml</CompleteMultipartUpload>"
+  }
   SERVER="tests/lib/s3.sh (gofakes3 behind a SigV4 check, in memory)"
   ;;
 gcs)
@@ -81,6 +99,20 @@ gcs)
       "$EP/upload/storage/v1/b/terrace/o?uploadType=media&name=plain%2Fstate"
   }
   plain_get() { curl -sSf -o "$1" "$EP/storage/v1/b/terrace/o/plain%2Fstate?alt=media"; }
+  plain_parts() { # a resumable upload, as the backend makes it
+    local loc off=0 f n
+    loc=$(curl -sSf -D - -o /dev/null -X POST \
+      -H "X-Upload-Content-Length: $SIZE" \
+      "$EP/upload/storage/v1/b/terrace/o?uploadType=resumable&name=plain%2Fparts" |
+      tr -d '\r' | sed -n 's/^[Ll]ocation: //p')
+    for f in "$BENCH_TMP"/part.*; do
+      n=$(stat -c %s "$f")
+      curl -sS -o /dev/null -X PUT -H 'Expect:' \
+        -H "Content-Range: bytes $off-$((off + n - 1))/$SIZE" \
+        --data-binary "@$f" "$loc"
+      off=$((off + n))
+    done
+  }
   SERVER="fake-gcs-server $(sed -n 's/^VERSION=//p' "$LIB/gcs.sh") (filesystem)"
   ;;
 azure)
@@ -96,6 +128,19 @@ azure)
       "$EP/plain/state.json?$SAS" -o /dev/null
   }
   plain_get() { curl -sSf -o "$1" "$EP/plain/state.json?$SAS"; }
+  plain_parts() { # blocks and a block list, as the backend makes them
+    local n=0 f id list=
+    for f in "$BENCH_TMP"/part.*; do
+      id=$(printf 'blk%06d' "$n" | base64)
+      curl -sSf -X PUT -H 'Expect:' --data-binary "@$f" -o /dev/null \
+        "$EP/plain/parts.json?$SAS&comp=block&blockid=$id"
+      list+="<Latest>$id</Latest>"
+      n=$((n + 1))
+    done
+    curl -sSf -X PUT -H 'Content-Type: application/xml' -o /dev/null \
+      --data-binary "<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList>$list</BlockList>" \
+      "$EP/plain/parts.json?$SAS&comp=blocklist"
+  }
   SERVER="Azurite $(sed -n 's/^AZURITE_VERSION=//p' "$LIB/azurite.sh")"
   ;;
 *) echo "state_blob.sh: unknown backend $KIND" >&2; exit 2 ;;
@@ -138,7 +183,7 @@ timed() {
 # cpu: terraced's user+system CPU so far, in clock ticks (all threads)
 cpu() { awk '{ print $14 + $15 }' "/proc/$D_PID/stat"; }
 HZ=$(getconf CLK_TCK)
-up=() down=() pup=() pdown=() cup=() cdown=()
+up=() down=() pup=() pdown=() cup=() cdown=() pparts=()
 serial=1
 DL=
 t_upload() {
@@ -166,6 +211,7 @@ for i in $(seq 1 "$RUNS"); do
   st=$(api GET "/api/v2/state-versions/$sv" | jq -r .data.attributes.status)
   [ "$st" = finalized ] || { echo "state version $sv is $st" >&2; exit 1; }
   pup+=("$(timed plain_put)")
+  if [ "$KIND" != file ]; then pparts+=("$(timed plain_parts)"); fi
   cur=$(api GET "/api/v2/workspaces/$WS_ID/current-state-version")
   DL=$(jq -r '.data.attributes["hosted-state-download-url"]' <<<"$cur")
   rm -f "$BENCH_TMP/down"
@@ -205,6 +251,7 @@ upload $(mean "${cup[@]}") s, download $(mean "${cdown[@]}") s.
 |---|---:|---:|---:|---:|
 $(row "Terrace upload (PUT upload-url)" "${up[@]}") $(pct "$(mean "${up[@]}")" "$(mean "${pup[@]}")") |
 $(row "plain PUT" "${pup[@]}") |
+$([ "$KIND" = file ] || echo "$(row "plain PUT in 8 MiB parts" "${pparts[@]}") Terrace: $(pct "$(mean "${up[@]}")" "$(mean "${pparts[@]}")") |")
 $(row "Terrace download (GET download-url)" "${down[@]}") $(pct "$(mean "${down[@]}")" "$(mean "${pdown[@]}")") |
 $(row "plain GET" "${pdown[@]}") |
 EOT

@@ -29,11 +29,6 @@
 #define SPILL_MAX (4u << 20)
 #define SPILL_PAUSE (1u << 20)
 #define RETRY_AFTER_MAX_S 30
-/* libcurl's socket buffers: its defaults (16 KiB down, 64 KiB up) cost a
- * callback and a syscall per few KiB of an 8 MiB part; a body delivered
- * at once stays under SPILL_PAUSE */
-#define RECV_BUF (256u << 10)
-#define SEND_BUF (512u << 10)
 
 struct blob_http {
     struct blob_http_opts o;
@@ -285,9 +280,6 @@ static CURL *easy_for(struct blob_http *h, const struct blob_http_call *c,
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, h->o.stall_s);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "terrace");
-    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, (long)RECV_BUF);
-    curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, (long)SEND_BUF);
-    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
