@@ -236,6 +236,11 @@ row() {
 mean() { printf '%s\n' "$@" | awk '{ t += $1 } END { print t / NR }'; }
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%d %%", 100 * b / a }'; }
 
+PARTS_ROW=
+if [ "$KIND" != file ]; then
+  PARTS_ROW="$(row "plain PUT in 8 MiB parts" "${pparts[@]}") Terrace: $(pct "$(mean "${up[@]}")" "$(mean "${pparts[@]}")") |
+"
+fi
 cat <<EOT
 ### State transfer on $KIND ($(awk -v s="$SIZE" 'BEGIN { printf "%.1f", s / 1e6 }') MB state, demo)
 
@@ -251,7 +256,6 @@ upload $(mean "${cup[@]}") s, download $(mean "${cdown[@]}") s.
 |---|---:|---:|---:|---:|
 $(row "Terrace upload (PUT upload-url)" "${up[@]}") $(pct "$(mean "${up[@]}")" "$(mean "${pup[@]}")") |
 $(row "plain PUT" "${pup[@]}") |
-$([ "$KIND" = file ] || echo "$(row "plain PUT in 8 MiB parts" "${pparts[@]}") Terrace: $(pct "$(mean "${up[@]}")" "$(mean "${pparts[@]}")") |")
-$(row "Terrace download (GET download-url)" "${down[@]}") $(pct "$(mean "${down[@]}")" "$(mean "${pdown[@]}")") |
+${PARTS_ROW}$(row "Terrace download (GET download-url)" "${down[@]}") $(pct "$(mean "${down[@]}")" "$(mean "${pdown[@]}")") |
 $(row "plain GET" "${pdown[@]}") |
 EOT
