@@ -1,7 +1,7 @@
 /*
  * state_upload.c - the one-pass state upload behind state_upload.h.
  *
- * Three threads hand the bytes on, none holding more than a block:
+ * Three threads hand the bytes on, each holding a bounded piece:
  *   the caller (an HTTP worker) writes the body into pipe "in";
  *   the checker reads pipe "in" with the streaming state reader
  *     (state_parse_fd_with(), which reads to the end even when it
