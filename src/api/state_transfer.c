@@ -239,7 +239,6 @@ static void upload_begin(struct http_req *r)
 
 static tr_err commit_stream(struct http_req *r, void *arg, struct tr_errbuf *eb)
 {
-    (void)r;
     tr_err e = state_upload_finish(arg, true, eb);
     if (e != TR_OK)
         log_error("rid=%s %s", r->request_id, eb->msg);
