@@ -228,6 +228,15 @@ def test_last_owner_stays(admin, org, user):
     # with a second owner the first may go; then the second is the last
     m = invite(admin, org, name + "@example.com").json["data"]["id"]
     assert accept(c, m).status == 200
+    # a plain member may not remove others
+    assert_error(c.delete("%s/organization-memberships/%s" % (API, only)),
+                 403)
+    r = admin.get("%s/organizations/%s/teams?filter[names]=owners"
+                  % (API, org))
+    owners = r.json["data"][0]["id"]
+    r = admin.post("%s/teams/%s/relationships/users" % (API, owners),
+                   {"data": [{"type": "users", "id": name}]})
+    assert r.status == 204, r
     assert c.delete("%s/organization-memberships/%s"
                     % (API, only)).status == 204
     assert_error(c.delete("%s/organization-memberships/%s" % (API, m)), 409)
