@@ -13,6 +13,7 @@
 const struct access_name access_org_names[] = {
     {"manage-policies", ACC_ORG_MANAGE_POLICIES},
     {"manage-policy-overrides", ACC_ORG_MANAGE_OVERRIDES},
+    {"delegate-policy-overrides", ACC_ORG_DELEGATE_OVERRIDES},
     {"manage-workspaces", ACC_ORG_MANAGE_WS},
     {"manage-vcs-settings", ACC_ORG_MANAGE_VCS},
     {"manage-providers", ACC_ORG_MANAGE_PROVIDERS},

@@ -191,6 +191,34 @@ def test_team_wrong_type_and_unknown_ids(admin, org):
     assert_error(admin.get("%s/teams/%s?include=bogus" % (API, t["id"])), 400)
 
 
+
+# every flag go-tfe's OrganizationAccessOptions sends (the tfe provider
+# sends them all, false or not)
+ORG_ACCESS_FLAGS = [
+    "manage-policies", "manage-policy-overrides", "delegate-policy-overrides",
+    "manage-workspaces", "manage-vcs-settings", "manage-providers",
+    "manage-modules", "manage-run-tasks", "manage-projects",
+    "read-workspaces", "read-projects", "manage-membership", "manage-teams",
+    "manage-organization-access", "access-secret-teams",
+    "manage-agent-pools"]
+
+
+def test_team_takes_every_organization_access_flag(admin, org):
+    t = create_team(admin, org, "all-flags", **{"organization-access": dict(
+        (k, k == "delegate-policy-overrides") for k in ORG_ACCESS_FLAGS)})
+    a = t["attributes"]["organization-access"]
+    assert set(ORG_ACCESS_FLAGS) <= set(a)
+    assert [k for k in ORG_ACCESS_FLAGS if a[k]] == [
+        "delegate-policy-overrides"]
+    r = admin.patch("%s/teams/%s" % (API, t["id"]), team_body(
+        **{"organization-access": {"delegate-policy-overrides": False}}))
+    assert r.status == 200, r
+    a = r.json["data"]["attributes"]["organization-access"]
+    assert not any(a[k] for k in ORG_ACCESS_FLAGS)
+    # the owners team holds every one
+    a = owners(admin, org)["attributes"]["organization-access"]
+    assert all(a[k] for k in ORG_ACCESS_FLAGS)
+
 # ---- members -------------------------------------------------------------------
 
 

@@ -13,8 +13,13 @@ terraform-provider-tfe_v0.79.0 (or TERRACE_TFE_PROVIDER_BIN).  Without
 it the test skips and says so.  tofu finds it through a filesystem
 mirror; nothing is downloaded.
 
-Teams, team access, organization memberships and notification
-configurations are not managed here: Terrace has none of them yet.
+A second test manages the organization's people and hooks: teams with
+organization access, team access to a workspace (a fixed level and custom
+permissions) and to a project, a team token, an e-mail invitation
+(tfe_organization_membership) that the invited user accepts, which then
+joins teams (tfe_team_organization_member and _members), a generic
+notification configuration, and an agent pool with an agent token; the
+second plan is clean and destroy removes them all.
 
 SPDX-License-Identifier: MPL-2.0
 """
@@ -229,3 +234,187 @@ def test_provider_manages_and_plans_clean(provider, api, daemon):
     finally:
         tofu.run("destroy", "-auto-approve", "-no-color", "-input=false")
     assert api.c.get("/api/v2/organizations/" + org).status == 404
+
+
+PEOPLE = MAIN.split('resource "tfe_workspace_settings"')[0] + '''
+resource "tfe_team" "dev" {
+  organization = tfe_organization.o.name
+  name         = "developers"
+  visibility   = "organization"
+  organization_access {
+    read_workspaces   = true
+    read_projects     = true
+    manage_membership = true
+  }
+}
+
+resource "tfe_team" "ops" {
+  organization                  = tfe_organization.o.name
+  name                          = "ops"
+  allow_member_token_management = false
+}
+
+resource "tfe_team_access" "write" {
+  access       = "write"
+  team_id      = tfe_team.dev.id
+  workspace_id = tfe_workspace.w.id
+}
+
+resource "tfe_team_access" "custom" {
+  team_id      = tfe_team.ops.id
+  workspace_id = tfe_workspace.w.id
+  permissions {
+    runs              = "plan"
+    variables         = "read"
+    state_versions    = "read-outputs"
+    sentinel_mocks    = "none"
+    workspace_locking = true
+    run_tasks         = false
+  }
+}
+
+resource "tfe_team_project_access" "maintain" {
+  access     = "maintain"
+  team_id    = tfe_team.dev.id
+  project_id = tfe_project.p.id
+}
+
+resource "tfe_team_project_access" "custom" {
+  access     = "custom"
+  team_id    = tfe_team.ops.id
+  project_id = tfe_project.p.id
+  project_access {
+    settings = "read"
+    teams    = "none"
+  }
+  workspace_access {
+    runs           = "plan"
+    variables      = "read"
+    state_versions = "read"
+    create         = false
+    locking        = true
+  }
+}
+
+resource "tfe_team_token" "t" {
+  team_id = tfe_team.dev.id
+}
+
+resource "tfe_organization_membership" "m" {
+  organization = tfe_organization.o.name
+  email        = "%(email)s"
+}
+
+resource "tfe_notification_configuration" "n" {
+  name             = "e2e-hook"
+  destination_type = "generic"
+  enabled          = false
+  url              = "http://127.0.0.1:9/hook"
+  triggers         = ["run:completed", "run:errored"]
+  workspace_id     = tfe_workspace.w.id
+}
+
+resource "tfe_agent_pool" "ap" {
+  organization        = tfe_organization.o.name
+  name                = "e2e-pool"
+  organization_scoped = true
+}
+
+resource "tfe_agent_token" "at" {
+  agent_pool_id = tfe_agent_pool.ap.id
+  description   = "e2e agent"
+}
+'''
+
+# Terrace lets only active members join teams, so these come in a second
+# apply, after the invited user has accepted.
+TEAM_MEMBERS = '''
+resource "tfe_team_organization_member" "dev" {
+  team_id                    = tfe_team.dev.id
+  organization_membership_id = tfe_organization_membership.m.id
+}
+
+resource "tfe_team_organization_members" "ops" {
+  team_id                     = tfe_team.ops.id
+  organization_membership_ids = [tfe_organization_membership.m.id]
+}
+'''
+
+
+def make_user(api):
+    """A user (name, email, client holding one of its tokens)."""
+    c = api.c
+    name = unique("u")
+    email = name + "@example.com"
+    r = api.ok(c.post("/api/v2/admin/users", {"data": {
+        "type": "users", "attributes": {"username": name,
+                                        "email": email}}}), 201)
+    uid = r.json["data"]["id"]
+    r = api.ok(c.post("/api/v2/admin/users/%s/authentication-tokens" % uid,
+                      {}), 201)
+    return uid, name, email, c.with_token(
+        r.json["data"]["attributes"]["token"])
+
+
+def test_provider_manages_teams_members_and_hooks(provider, api, daemon):
+    tofu = provider
+    org = unique("ppl")
+    uid, uname, email, user = make_user(api)
+    main = PEOPLE % {"version": VERSION, "host": tofu.host,
+                     "token": daemon.admin_token, "org": org,
+                     "email": email}
+    tofu.write(main)
+    tofu.run("init", "-no-color", "-input=false")
+    c = api.c
+    try:
+        tofu.run("apply", "-auto-approve", "-no-color", "-input=false")
+        plan_is_clean(tofu)
+
+        # the invitation is the user's to accept; then it joins teams
+        ms = api.ok(c.get("/api/v2/organizations/%s/organization-memberships"
+                          "?filter[email]=%s" % (org, email)),
+                    200).json["data"]
+        assert [m["attributes"]["status"] for m in ms] == ["invited"]
+        api.ok(user.post("/api/v2/organization-memberships/%s/actions/accept"
+                         % ms[0]["id"], {}), 200)
+        tofu.write(main + TEAM_MEMBERS)
+        tofu.run("apply", "-auto-approve", "-no-color", "-input=false")
+        plan_is_clean(tofu)
+
+        # what the provider made is what the API holds
+        teams = {t["attributes"]["name"]: t for t in api.ok(c.get(
+            "/api/v2/organizations/%s/teams" % org), 200).json["data"]}
+        assert set(teams) == {"owners", "developers", "ops"}
+        dev, ops = teams["developers"], teams["ops"]
+        oa = dev["attributes"]["organization-access"]
+        assert oa["read-workspaces"] and oa["manage-membership"] and \
+            not oa["manage-workspaces"]
+        for t in (dev, ops):
+            assert [u["id"] for u in t["relationships"]["users"]["data"]] \
+                == [uid]
+        ws = api.workspace(org, "e2e-ws")
+        tws = api.ok(c.get("/api/v2/team-workspaces?filter[workspace][id]="
+                           + ws["id"]), 200).json["data"]
+        acc = {t["relationships"]["team"]["data"]["id"]: t["attributes"]
+               for t in tws}
+        assert acc[dev["id"]]["access"] == "write"
+        assert acc[ops["id"]]["access"] == "custom"
+        assert acc[ops["id"]]["runs"] == "plan"
+        assert acc[ops["id"]]["workspace-locking"] is True
+        ncs = api.ok(c.get("/api/v2/workspaces/%s/notification-"
+                           "configurations" % ws["id"]), 200).json["data"]
+        assert [(n["attributes"]["name"], n["attributes"]["enabled"])
+                for n in ncs] == [("e2e-hook", False)]
+        pools = api.ok(c.get("/api/v2/organizations/%s/agent-pools" % org),
+                       200).json["data"]
+        assert [p["attributes"]["name"] for p in pools] == ["e2e-pool"]
+        toks = api.ok(c.get("/api/v2/agent-pools/%s/authentication-tokens"
+                            % pools[0]["id"]), 200).json["data"]
+        assert [t["attributes"]["description"] for t in toks] == [
+            "e2e agent"]
+        # the user now sees the organization through its membership
+        assert user.get("/api/v2/organizations/" + org).status == 200
+    finally:
+        tofu.run("destroy", "-auto-approve", "-no-color", "-input=false")
+        c.delete("/api/v2/admin/users/" + uid)
+    assert c.get("/api/v2/organizations/" + org).status == 404
