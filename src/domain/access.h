@@ -70,7 +70,8 @@ typedef uint64_t access_t;
 #define ACC_ORG_MANAGE_RUN_TASKS (1ULL << 14)
 #define ACC_ORG_MANAGE_PROVIDERS (1ULL << 15)
 #define ACC_ORG_MANAGE_MODULES (1ULL << 16)
-#define ACC_ORG_DELEGATE_OVERRIDES (1ULL << 17) /* delegate-policy-overrides */
+/* delegate-policy-overrides */
+#define ACC_ORG_DELEGATE_OVERRIDES (1ULL << 17)
 #define ACC_ORG_ALL ((1ULL << 18) - 1)
 
 /* project */
