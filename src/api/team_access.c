@@ -427,8 +427,12 @@ static void update(struct http_req *r, const struct kind *k)
     if (data == NULL || !parse_ta(r, k, data, t.access, &level, &perms))
         return;
     struct tr_errbuf eb = {{0}};
-    if (perms != NULL && level == NULL && t.perms != NULL) {
-        /* custom permissions given alone: merged over the stored ones */
+    if (perms != NULL && (level == NULL || strcmp(level, "custom") == 0) &&
+        t.perms != NULL) {
+        /* custom permissions, alone or with access "custom", are merged
+         * over the stored ones: what is not given is kept (the tfe
+         * provider sends only the ones that changed); a fixed level
+         * stored none, so there is nothing to keep */
         json_t *cur = http_json_own(r, json_loads(t.perms, 0, NULL));
         json_t *add = http_json_own(r, json_loads(perms, 0, NULL));
         if (cur != NULL && add != NULL) {

@@ -370,6 +370,54 @@ def test_team_workspace_custom_and_validation(admin, org):
     assert_error(admin.get(API + "/team-workspaces"), 400)
 
 
+
+def test_custom_access_update_keeps_what_is_not_given(admin, org):
+    """The tfe provider updates custom access with access "custom" and only
+    the permissions that changed; the others stay as they were."""
+    t = create_team(admin, org)
+    wid = new_ws(admin, org)["id"]
+    r = give(admin, t["id"], wid, "custom", runs="plan", variables="read",
+             **{"state-versions": "read-outputs", "workspace-locking": True})
+    assert r.status == 201, r
+    tw = r.json["data"]["id"]
+    r = admin.patch("%s/team-workspaces/%s" % (API, tw), {"data": {
+        "type": "team-workspaces",
+        "attributes": {"access": "custom", "runs": "apply"}}})
+    assert r.status == 200, r
+    a = r.json["data"]["attributes"]
+    assert (a["runs"], a["variables"], a["state-versions"],
+            a["workspace-locking"]) == ("apply", "read", "read-outputs", True)
+    # a fixed level drops them; custom again starts from custom's defaults
+    for body, runs, variables in (({"access": "write"}, "apply", "write"),
+                                  ({"access": "custom", "runs": "plan"},
+                                   "plan", "none")):
+        r = admin.patch("%s/team-workspaces/%s" % (API, tw), {"data": {
+            "type": "team-workspaces", "attributes": body}})
+        assert r.status == 200, r
+        a = r.json["data"]["attributes"]
+        assert (a["runs"], a["variables"]) == (runs, variables), a
+
+    pid = admin.get("%s/organizations/%s/projects" % (API, org)).json[
+        "data"][0]["id"]
+    r = admin.post(API + "/team-projects", {"data": {
+        "type": "team-projects", "attributes": {
+            "access": "custom", "project-access": {"settings": "update"},
+            "workspace-access": {"runs": "plan", "locking": True}},
+        "relationships": {
+            "team": {"data": {"type": "teams", "id": t["id"]}},
+            "project": {"data": {"type": "projects", "id": pid}}}}})
+    assert r.status == 201, r
+    tp = r.json["data"]["id"]
+    r = admin.patch("%s/team-projects/%s" % (API, tp), {"data": {
+        "type": "team-projects", "attributes": {
+            "access": "custom", "project-access": {},
+            "workspace-access": {"runs": "apply"}}}})
+    assert r.status == 200, r
+    a = r.json["data"]["attributes"]
+    assert a["project-access"]["settings"] == "update"
+    assert a["workspace-access"]["runs"] == "apply"
+    assert a["workspace-access"]["locking"] is True
+
 def test_team_access_across_organizations(admin, org):
     other = unique("org")
     r = admin.post(API + "/organizations", {"data": {

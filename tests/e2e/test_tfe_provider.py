@@ -340,6 +340,30 @@ resource "tfe_team_organization_members" "ops" {
 }
 '''
 
+# The third apply changes them in place.
+CHANGES = [
+    ('read_projects     = true\n', 'read_projects     = true\n'
+     '    manage_workspaces = true\n'),
+    ('access       = "write"', 'access       = "read"'),
+    ('runs              = "plan"', 'runs              = "apply"'),
+    ('runs           = "plan"', 'runs           = "apply"'),
+    ('access     = "maintain"', 'access     = "write"'),
+    ('enabled          = false', 'enabled          = true'),
+    ('"run:completed", "run:errored"]',
+     '"run:completed", "run:errored", "run:needs_attention"]'),
+    ('"e2e-pool"', '"e2e-pool-2"'),
+    ('allow_member_token_management = false',
+     'allow_member_token_management = true'),
+]
+
+MORE_TOKENS = '''
+resource "tfe_team_token" "ci" {
+  team_id     = tfe_team.ops.id
+  description = "ci"
+  expired_at  = "2099-01-02T03:04:05Z"
+}
+'''
+
 
 def make_user(api):
     """A user (name, email, client holding one of its tokens)."""
@@ -381,6 +405,16 @@ def test_provider_manages_teams_members_and_hooks(provider, api, daemon):
         tofu.run("apply", "-auto-approve", "-no-color", "-input=false")
         plan_is_clean(tofu)
 
+        # changed in place, and a team token with a description
+        for a, b in CHANGES:
+            assert a in main, a
+            main = main.replace(a, b)
+        tofu.write(main + TEAM_MEMBERS + MORE_TOKENS)
+        r = tofu.run("apply", "-auto-approve", "-no-color", "-input=false")
+        assert "1 added, 8 changed, 0 destroyed" \
+            in r.out, r.out
+        plan_is_clean(tofu)
+
         # what the provider made is what the API holds
         teams = {t["attributes"]["name"]: t for t in api.ok(c.get(
             "/api/v2/organizations/%s/teams" % org), 200).json["data"]}
@@ -388,7 +422,7 @@ def test_provider_manages_teams_members_and_hooks(provider, api, daemon):
         dev, ops = teams["developers"], teams["ops"]
         oa = dev["attributes"]["organization-access"]
         assert oa["read-workspaces"] and oa["manage-membership"] and \
-            not oa["manage-workspaces"]
+            not oa["manage-teams"]
         for t in (dev, ops):
             assert [u["id"] for u in t["relationships"]["users"]["data"]] \
                 == [uid]
@@ -397,17 +431,22 @@ def test_provider_manages_teams_members_and_hooks(provider, api, daemon):
                            + ws["id"]), 200).json["data"]
         acc = {t["relationships"]["team"]["data"]["id"]: t["attributes"]
                for t in tws}
-        assert acc[dev["id"]]["access"] == "write"
+        assert oa["manage-workspaces"]
+        assert acc[dev["id"]]["access"] == "read"
         assert acc[ops["id"]]["access"] == "custom"
-        assert acc[ops["id"]]["runs"] == "plan"
+        assert acc[ops["id"]]["runs"] == "apply"
         assert acc[ops["id"]]["workspace-locking"] is True
         ncs = api.ok(c.get("/api/v2/workspaces/%s/notification-"
                            "configurations" % ws["id"]), 200).json["data"]
-        assert [(n["attributes"]["name"], n["attributes"]["enabled"])
-                for n in ncs] == [("e2e-hook", False)]
+        assert [(n["attributes"]["name"], n["attributes"]["enabled"],
+                 len(n["attributes"]["triggers"])) for n in ncs] == [
+            ("e2e-hook", True, 3)]
+        toks = api.ok(c.get("/api/v2/teams/%s/authentication-tokens"
+                            % ops["id"]), 200).json["data"]
+        assert [t["attributes"]["description"] for t in toks] == ["ci"]
         pools = api.ok(c.get("/api/v2/organizations/%s/agent-pools" % org),
                        200).json["data"]
-        assert [p["attributes"]["name"] for p in pools] == ["e2e-pool"]
+        assert [p["attributes"]["name"] for p in pools] == ["e2e-pool-2"]
         toks = api.ok(c.get("/api/v2/agent-pools/%s/authentication-tokens"
                             % pools[0]["id"]), 200).json["data"]
         assert [t["attributes"]["description"] for t in toks] == [
