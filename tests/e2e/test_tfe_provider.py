@@ -364,6 +364,50 @@ resource "tfe_team_token" "ci" {
 }
 '''
 
+# Data sources read back what the resources made.
+READS = '''
+data "tfe_team" "dev" {
+  organization = tfe_organization.o.name
+  name         = tfe_team.dev.name
+}
+
+data "tfe_organization_membership" "m" {
+  organization = tfe_organization.o.name
+  email        = tfe_organization_membership.m.email
+}
+
+data "tfe_team_access" "custom" {
+  team_id      = tfe_team.ops.id
+  workspace_id = tfe_workspace.w.id
+}
+
+data "tfe_team_project_access" "custom" {
+  team_id    = tfe_team.ops.id
+  project_id = tfe_project.p.id
+}
+
+data "tfe_agent_pool" "ap" {
+  organization = tfe_organization.o.name
+  name         = tfe_agent_pool.ap.name
+}
+
+output "reads" {
+  value = {
+    team          = data.tfe_team.dev.id
+    membership    = data.tfe_organization_membership.m.id
+    user          = data.tfe_organization_membership.m.user_id
+    username      = data.tfe_organization_membership.m.username
+    ws_access     = data.tfe_team_access.custom.access
+    ws_runs       = data.tfe_team_access.custom.permissions[0].runs
+    prj_access    = data.tfe_team_project_access.custom.access
+    prj_settings  = data.tfe_team_project_access.custom.project_access[0].settings
+    prj_runs      = data.tfe_team_project_access.custom.workspace_access[0].runs
+    pool          = data.tfe_agent_pool.ap.id
+    pool_scoped   = data.tfe_agent_pool.ap.organization_scoped
+  }
+}
+'''
+
 
 def make_user(api):
     """A user (name, email, client holding one of its tokens)."""
@@ -415,6 +459,12 @@ def test_provider_manages_teams_members_and_hooks(provider, api, daemon):
             in r.out, r.out
         plan_is_clean(tofu)
 
+        tofu.write(main + TEAM_MEMBERS + MORE_TOKENS + READS)
+        tofu.run("apply", "-auto-approve", "-no-color", "-input=false")
+        reads = json.loads(tofu.run("output", "-json", "-no-color").out)[
+            "reads"]["value"]
+        plan_is_clean(tofu)
+
         # what the provider made is what the API holds
         teams = {t["attributes"]["name"]: t for t in api.ok(c.get(
             "/api/v2/organizations/%s/teams" % org), 200).json["data"]}
@@ -451,6 +501,12 @@ def test_provider_manages_teams_members_and_hooks(provider, api, daemon):
                             % pools[0]["id"]), 200).json["data"]
         assert [t["attributes"]["description"] for t in toks] == [
             "e2e agent"]
+        assert reads == {
+            "team": dev["id"], "membership": ms[0]["id"], "user": uid,
+            "username": uname, "ws_access": "custom", "ws_runs": "apply",
+            "prj_access": "custom", "prj_settings": "read",
+            "prj_runs": "apply", "pool": pools[0]["id"],
+            "pool_scoped": True}
         # the user now sees the organization through its membership
         assert user.get("/api/v2/organizations/" + org).status == 200
     finally:
