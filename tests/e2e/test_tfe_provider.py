@@ -340,7 +340,7 @@ resource "tfe_team_organization_members" "ops" {
 }
 '''
 
-# The third apply changes them in place.
+# The third apply changes them in place and adds more.
 CHANGES = [
     ('read_projects     = true\n', 'read_projects     = true\n'
      '    manage_workspaces = true\n'),
@@ -354,13 +354,28 @@ CHANGES = [
     ('"e2e-pool"', '"e2e-pool-2"'),
     ('allow_member_token_management = false',
      'allow_member_token_management = true'),
+    ('organization_scoped = true', 'organization_scoped = false'),
 ]
 
-MORE_TOKENS = '''
+MORE = '''
 resource "tfe_team_token" "ci" {
   team_id     = tfe_team.ops.id
   description = "ci"
   expired_at  = "2099-01-02T03:04:05Z"
+}
+
+resource "tfe_agent_pool_allowed_workspaces" "ap" {
+  agent_pool_id         = tfe_agent_pool.ap.id
+  allowed_workspace_ids = [tfe_workspace.w.id]
+}
+
+resource "tfe_notification_configuration" "mail" {
+  name             = "e2e-mail"
+  destination_type = "email"
+  enabled          = true
+  email_user_ids   = [tfe_organization_membership.m.user_id]
+  triggers         = ["run:errored"]
+  workspace_id     = tfe_workspace.w.id
 }
 '''
 
@@ -449,17 +464,18 @@ def test_provider_manages_teams_members_and_hooks(provider, api, daemon):
         tofu.run("apply", "-auto-approve", "-no-color", "-input=false")
         plan_is_clean(tofu)
 
-        # changed in place, and a team token with a description
+        # changed in place; a team token with a description, the pool's
+        # allowed workspaces, a notification mailed to the member
         for a, b in CHANGES:
             assert a in main, a
             main = main.replace(a, b)
-        tofu.write(main + TEAM_MEMBERS + MORE_TOKENS)
+        tofu.write(main + TEAM_MEMBERS + MORE)
         r = tofu.run("apply", "-auto-approve", "-no-color", "-input=false")
-        assert "1 added, 8 changed, 0 destroyed" \
+        assert "3 added, 8 changed, 0 destroyed" \
             in r.out, r.out
         plan_is_clean(tofu)
 
-        tofu.write(main + TEAM_MEMBERS + MORE_TOKENS + READS)
+        tofu.write(main + TEAM_MEMBERS + MORE + READS)
         tofu.run("apply", "-auto-approve", "-no-color", "-input=false")
         reads = json.loads(tofu.run("output", "-json", "-no-color").out)[
             "reads"]["value"]
@@ -488,15 +504,21 @@ def test_provider_manages_teams_members_and_hooks(provider, api, daemon):
         assert acc[ops["id"]]["workspace-locking"] is True
         ncs = api.ok(c.get("/api/v2/workspaces/%s/notification-"
                            "configurations" % ws["id"]), 200).json["data"]
-        assert [(n["attributes"]["name"], n["attributes"]["enabled"],
-                 len(n["attributes"]["triggers"])) for n in ncs] == [
-            ("e2e-hook", True, 3)]
+        assert sorted((n["attributes"]["name"], n["attributes"]["enabled"],
+                       len(n["attributes"]["triggers"])) for n in ncs) == [
+            ("e2e-hook", True, 3), ("e2e-mail", True, 1)]
+        mail = [n for n in ncs if n["attributes"]["name"] == "e2e-mail"][0]
+        assert [u["id"] for u in mail["relationships"]["users"]["data"]] \
+            == [uid]
         toks = api.ok(c.get("/api/v2/teams/%s/authentication-tokens"
                             % ops["id"]), 200).json["data"]
         assert [t["attributes"]["description"] for t in toks] == ["ci"]
         pools = api.ok(c.get("/api/v2/organizations/%s/agent-pools" % org),
                        200).json["data"]
         assert [p["attributes"]["name"] for p in pools] == ["e2e-pool-2"]
+        assert pools[0]["attributes"]["organization-scoped"] is False
+        assert [w["id"] for w in pools[0]["relationships"][
+            "allowed-workspaces"]["data"]] == [ws["id"]]
         toks = api.ok(c.get("/api/v2/agent-pools/%s/authentication-tokens"
                             % pools[0]["id"]), 200).json["data"]
         assert [t["attributes"]["description"] for t in toks] == [
@@ -506,7 +528,7 @@ def test_provider_manages_teams_members_and_hooks(provider, api, daemon):
             "username": uname, "ws_access": "custom", "ws_runs": "apply",
             "prj_access": "custom", "prj_settings": "read",
             "prj_runs": "apply", "pool": pools[0]["id"],
-            "pool_scoped": True}
+            "pool_scoped": False}
         # the user now sees the organization through its membership
         assert user.get("/api/v2/organizations/" + org).status == 200
     finally:
