@@ -14,12 +14,17 @@ it the test skips and says so.  tofu finds it through a filesystem
 mirror; nothing is downloaded.
 
 A second test manages the organization's people and hooks: teams with
-organization access, team access to a workspace (a fixed level and custom
-permissions) and to a project, a team token, an e-mail invitation
-(tfe_organization_membership) that the invited user accepts, which then
-joins teams (tfe_team_organization_member and _members), a generic
-notification configuration, and an agent pool with an agent token; the
-second plan is clean and destroy removes them all.
+organization access, team access to a workspace (write, and custom
+permissions) and to a project (maintain, and custom), team tokens (the
+legacy one and one with a description), an e-mail invitation
+(tfe_organization_membership), a generic and an email notification
+configuration, an agent pool (then scoped to the workspace) with an
+agent token.  The invited user accepts through the API, and only then
+does the membership join teams (tfe_team_organization_member,
+tfe_team_organization_members, tfe_team_members): Terrace lets active
+members only into teams, where TFE also takes pending invitations.
+After each apply (create, members, changes in place, data sources
+reading it all back) the plan is clean; destroy removes it all.
 
 SPDX-License-Identifier: MPL-2.0
 """
@@ -338,6 +343,16 @@ resource "tfe_team_organization_members" "ops" {
   team_id                     = tfe_team.ops.id
   organization_membership_ids = [tfe_organization_membership.m.id]
 }
+
+resource "tfe_team" "readers" {
+  organization = tfe_organization.o.name
+  name         = "readers"
+}
+
+resource "tfe_team_members" "readers" {
+  team_id   = tfe_team.readers.id
+  usernames = [tfe_organization_membership.m.username]
+}
 '''
 
 # The third apply changes them in place and adds more.
@@ -484,12 +499,12 @@ def test_provider_manages_teams_members_and_hooks(provider, api, daemon):
         # what the provider made is what the API holds
         teams = {t["attributes"]["name"]: t for t in api.ok(c.get(
             "/api/v2/organizations/%s/teams" % org), 200).json["data"]}
-        assert set(teams) == {"owners", "developers", "ops"}
+        assert set(teams) == {"owners", "developers", "ops", "readers"}
         dev, ops = teams["developers"], teams["ops"]
         oa = dev["attributes"]["organization-access"]
         assert oa["read-workspaces"] and oa["manage-membership"] and \
             not oa["manage-teams"]
-        for t in (dev, ops):
+        for t in (dev, ops, teams["readers"]):
             assert [u["id"] for u in t["relationships"]["users"]["data"]] \
                 == [uid]
         ws = api.workspace(org, "e2e-ws")
