@@ -21,8 +21,9 @@ legacy one and one with a description), an e-mail invitation
 configuration, an agent pool (then scoped to the workspace) with an
 agent token.  The invited user accepts through the API, and only then
 does the membership join teams (tfe_team_organization_member,
-tfe_team_organization_members, tfe_team_members): Terrace lets active
-members only into teams, where TFE also takes pending invitations.
+tfe_team_organization_members, tfe_team_members): Terrace lets only
+active members into teams, where the provider's documentation adds a
+fresh invitation to a team in the same apply.
 After each apply (create, members, changes in place, data sources
 reading it all back) the plan is clean; destroy removes it all.
 
