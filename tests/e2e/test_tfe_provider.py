@@ -487,8 +487,7 @@ def test_provider_manages_teams_members_and_hooks(provider, api, daemon):
             main = main.replace(a, b)
         tofu.write(main + TEAM_MEMBERS + MORE)
         r = tofu.run("apply", "-auto-approve", "-no-color", "-input=false")
-        assert "3 added, 8 changed, 0 destroyed" \
-            in r.out, r.out
+        assert "3 added, 8 changed, 0 destroyed" in r.out, r.out
         plan_is_clean(tofu)
 
         tofu.write(main + TEAM_MEMBERS + MORE + READS)
@@ -526,6 +525,8 @@ def test_provider_manages_teams_members_and_hooks(provider, api, daemon):
         mail = [n for n in ncs if n["attributes"]["name"] == "e2e-mail"][0]
         assert [u["id"] for u in mail["relationships"]["users"]["data"]] \
             == [uid]
+        api.ok(c.get("/api/v2/teams/%s/authentication-token" % dev["id"]),
+               200)
         toks = api.ok(c.get("/api/v2/teams/%s/authentication-tokens"
                             % ops["id"]), 200).json["data"]
         assert [t["attributes"]["description"] for t in toks] == ["ci"]
