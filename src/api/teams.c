@@ -51,22 +51,16 @@ static const char *membership_id(struct http_req *r, const struct st_org *o,
     return ms[0].id;
 }
 
-/* The user of membership id of o, or NULL (*e says why: TR_ERR_NOT_FOUND
- * when o has no such membership, TR_ERR_INVALID when it is an invitation
- * no account has taken yet, or a store failure). */
+/* The user of membership id of o, or NULL when o has no such membership
+ * with an account (*e says why: TR_ERR_NOT_FOUND or a store failure). */
 static const char *membership_user(struct http_req *r, const struct st_org *o,
                                    const char *id, tr_err *e,
                                    struct tr_errbuf *eb)
 {
     struct st_membership m;
     *e = store_membership_get(r->srv->db, r->arena, id, &m, eb);
-    if (*e == TR_OK && strcmp(m.org, o->name) != 0)
+    if (*e == TR_OK && (strcmp(m.org, o->name) != 0 || m.user_id == NULL))
         *e = TR_ERR_NOT_FOUND;
-    else if (*e == TR_OK && m.user_id == NULL)
-        *e = tr_fail(eb, TR_ERR_INVALID,
-                     "the invitation %s has no account yet: only members "
-                     "who accepted their invitation join teams",
-                     id);
     return *e == TR_OK ? m.user_id : NULL;
 }
 

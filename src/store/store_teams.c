@@ -251,19 +251,10 @@ tr_err store_team_set_members(struct db *db, struct arena *a,
         }
         e = db_q(c, a, &r, eb,
                  "SELECT u.username, (SELECT count(*) FROM org_members m"
-                 " WHERE m.org = $2 AND m.user_id = u.id) AS member,"
-                 " (SELECT count(*) FROM org_memberships m WHERE m.org = $2"
-                 " AND m.user_id = u.id AND m.status = 'invited') AS invited"
+                 " WHERE m.org = $2 AND m.user_id = u.id) AS member"
                  " FROM users u WHERE u.id = $1",
                  user_ids[i], org);
-        if (e == TR_OK && r->nrows > 0 && db_get_i64(r, 0, "member") == 0 &&
-            db_get_i64(r, 0, "invited") > 0)
-            e = tr_fail(eb, TR_ERR_INVALID,
-                        "user %s has not accepted the invitation to "
-                        "organization %s yet: only members join teams",
-                        db_get(r, 0, "username"), org);
-        else if (e == TR_OK &&
-                 (r->nrows == 0 || db_get_i64(r, 0, "member") == 0))
+        if (e == TR_OK && (r->nrows == 0 || db_get_i64(r, 0, "member") == 0))
             e = tr_fail(eb, TR_ERR_INVALID,
                         "user %s is not a member of organization %s",
                         r->nrows > 0 ? db_get(r, 0, "username") : user_ids[i],

@@ -258,44 +258,6 @@ def test_non_member_user_cannot_join_a_team(admin, org):
         admin.delete("%s/admin/users/%s" % (API, uid))
 
 
-
-def test_invitations_join_teams_once_accepted(admin, org):
-    """An invitation joins no team until its user accepts, and the refusal
-    says so (the tfe provider adds memberships by id)."""
-    def invite(email):
-        r = admin.post("%s/organizations/%s/organization-memberships"
-                       % (API, org), {"data": {
-                           "type": "organization-memberships",
-                           "attributes": {"email": email}}})
-        assert r.status == 201, r
-        return r.json["data"]["id"]
-
-    def add(tid, mid):
-        return admin.post("%s/teams/%s/relationships/organization-memberships"
-                          % (API, tid), {"data": [
-                              {"type": "organization-memberships",
-                               "id": mid}]})
-
-    t = create_team(admin, org)
-    nobody = invite(unique("nobody") + "@example.com")
-    r = add(t["id"], nobody)
-    assert_error(r, 422)
-    assert "no account yet" in r.json["errors"][0]["detail"], r
-    uid, name, client = make_user(admin)
-    try:
-        mid = invite(name + "@example.com")
-        r = add(t["id"], mid)
-        assert_error(r, 422)
-        assert "has not accepted" in r.json["errors"][0]["detail"], r
-        assert team(admin, t["id"])["attributes"]["users-count"] == 0
-        assert client.post("%s/organization-memberships/%s/actions/accept"
-                           % (API, mid), {}).status == 200
-        assert add(t["id"], mid).status == 204
-        assert team(admin, t["id"])["attributes"]["users-count"] == 1
-        assert_error(add(t["id"], "ou-nope"), 404)
-    finally:
-        admin.delete("%s/admin/users/%s" % (API, uid))
-
 def test_plain_member_may_not_manage_teams(admin, org, member):
     uid, name, user = member
     t = create_team(admin, org, visibility="organization")
