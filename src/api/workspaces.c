@@ -234,18 +234,19 @@ json_t *api_ws_json(struct http_req *r, const struct st_workspace *w)
         attrs, "can-queue-destroy-plan",
         json_incref(json_object_get(attrs, "allow-destroy-plan")));
     json_t *more = json_pack(
-        "{s:s,s:s,s:s,s:s,s:s,s:s,s:b,s:b,s:b,s:I,s:o,s:o,s:o,s:o,s:n,s:n,"
-        "s:{s:b},s:o,s:s}",
+        "{s:s,s:s,s:s,s:s,s:s,s:s,s:b,s:b,s:b,s:I,s:I,s:o,s:o,s:o,s:o,s:n,"
+        "s:n,s:{s:b},s:o,s:s}",
         "name", w->name, "description", w->description, "environment",
         "default", "execution-mode", w->execution_mode, "terraform-version",
         w->terraform_version, "working-directory", w->working_directory,
         "auto-apply", w->auto_apply, "locked", w->locked, "operations",
         !util_streq(w->execution_mode, "local"), "resource-count",
-        (json_int_t)w->resource_count, "created-at", api_time(w->created_at),
-        "updated-at", api_time(w->updated_at), "latest-change-at",
-        api_time(w->updated_at), "tag-names", tag_names(w), "vcs-repo",
-        "vcs-repo-identifier", "actions", "is-destroyable", 1, "permissions",
-        permissions(api_ws_perms(r, w)), "source", "tfe-api");
+        (json_int_t)w->resource_count, "runs-count", (json_int_t)w->runs_count,
+        "created-at", api_time(w->created_at), "updated-at",
+        api_time(w->updated_at), "latest-change-at", api_time(w->updated_at),
+        "tag-names", tag_names(w), "vcs-repo", "vcs-repo-identifier", "actions",
+        "is-destroyable", 1, "permissions", permissions(api_ws_perms(r, w)),
+        "source", "tfe-api");
     json_object_update(attrs, more);
     json_decref(more);
     json_t *rels = json_pack(

@@ -479,6 +479,7 @@ struct st_workspace {
     /* Filled by get and list: */
     int64_t resource_count; /* entries of the current state version's
                                resources array; 0 without state */
+    int64_t runs_count;     /* runs of the workspace, any status */
     const char **tag_names; /* sorted by name; also create's input */
     int ntags;
     /* What a workspace document shows, read with the row so that a page
