@@ -246,6 +246,10 @@ struct st_membership {
     const char *created_at;
     bool has_user; /* user holds the account (user_id not NULL) */
     struct st_user user;
+    /* Filled by get, list and invite: the teams an invitation will join,
+     * or an active member's teams of the organization (by team id). */
+    const char **team_ids;
+    int nteams;
 };
 
 /* Invites email to org: the account with that address (case-insensitive)
@@ -255,6 +259,14 @@ struct st_membership {
 tr_err store_membership_invite(struct db *db, struct arena *a, const char *org,
                                const char *email, struct st_membership *out,
                                struct tr_errbuf *eb);
+/* store_membership_invite() that also records the n teams (ids) the
+ * invitation will join on acceptance, in the same transaction:
+ * TR_ERR_NOT_FOUND, creating nothing, when one is not a team of org. */
+tr_err store_membership_invite_teams(struct db *db, struct arena *a,
+                                     const char *org, const char *email,
+                                     const char *const *team_ids, int n,
+                                     struct st_membership *out,
+                                     struct tr_errbuf *eb);
 /* TR_ERR_NOT_FOUND when there is no membership id. */
 tr_err store_membership_get(struct db *db, struct arena *a, const char *id,
                             struct st_membership *out, struct tr_errbuf *eb);
@@ -274,7 +286,9 @@ tr_err store_membership_list(struct db *db, struct arena *a,
                              int limit, struct st_membership **out, int *n,
                              int64_t *total, struct tr_errbuf *eb);
 /* invited -> active, by the membership's own user only: TR_ERR_NOT_FOUND
- * when id is not user_id's, TR_ERR_CONFLICT when already active. */
+ * when id is not user_id's, TR_ERR_CONFLICT when already active.  The user
+ * joins the invitation's teams (those still there) in the same
+ * transaction. */
 tr_err store_membership_accept(struct db *db, struct arena *a, const char *id,
                                const char *user_id, struct tr_errbuf *eb);
 /* Deletes membership id and takes its user out of the organization's
@@ -344,6 +358,21 @@ tr_err store_team_set_members(struct db *db, struct arena *a,
                               const char *team_id, bool add,
                               const char *const *user_ids, int n,
                               struct tr_errbuf *eb);
+/* store_team_set_members() that also adds or removes the team for the
+ * ninv invited memberships (ids) of the team's organization, all in one
+ * transaction: an invitation joins its teams when it is accepted.  An id
+ * that is not an invited membership of that organization is
+ * TR_ERR_NOT_FOUND. */
+tr_err store_team_set_memberships(struct db *db, struct arena *a,
+                                  const char *team_id, bool add,
+                                  const char *const *user_ids, int n,
+                                  const char *const *invite_ids, int ninv,
+                                  struct tr_errbuf *eb);
+/* The invited memberships that will join team_id, oldest first
+ * (store_memberships.c). */
+tr_err store_team_invites(struct db *db, struct arena *a, const char *team_id,
+                          struct st_membership **out, int *n,
+                          struct tr_errbuf *eb);
 /* Refuses (TR_ERR_CONFLICT) when removing user from org's teams would
  * leave its owners team empty; else removes them from every team of org. */
 tr_err store_team_leave_org(struct db_conn *c, struct arena *a, const char *org,

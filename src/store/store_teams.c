@@ -6,7 +6,9 @@
  * It cannot be deleted, and its last member cannot leave it: both are
  * checked inside the transaction that would break the rule.  A team's
  * tokens are rows of `tokens` with kind 'team' and the team id as subject;
- * deleting the team deletes them in the same transaction.
+ * deleting the team deletes them in the same transaction.  Invitations
+ * may be added to a team before they are accepted (membership_teams, kept
+ * by store_memberships.c); they count as members once accepted.
  *
  * SPDX-License-Identifier: MPL-2.0
  */
@@ -230,6 +232,45 @@ tr_err store_team_set_members(struct db *db, struct arena *a,
                               const char *const *user_ids, int n,
                               struct tr_errbuf *eb)
 {
+    return store_team_set_memberships(db, a, team_id, add, user_ids, n, NULL, 0,
+                                      eb);
+}
+
+/* Adds team_id to (add) or takes it from the n invitations ids of org. */
+static tr_err set_invites(struct db_conn *c, struct arena *a,
+                          const char *team_id, const char *org, bool add,
+                          const char *const *ids, int n, struct tr_errbuf *eb)
+{
+    tr_err e = TR_OK;
+    for (int i = 0; e == TR_OK && i < n; i++) {
+        struct db_rows *r = NULL;
+        e = db_q(c, a, &r, eb,
+                 "SELECT id FROM org_memberships WHERE id = $1 AND org = $2"
+                 " AND status = 'invited'",
+                 ids[i], org);
+        if (e == TR_OK && r->nrows == 0)
+            e = tr_fail(eb, TR_ERR_NOT_FOUND,
+                        "organization membership %s not found", ids[i]);
+        if (e == TR_OK && add)
+            e = db_x(c, a, NULL, eb,
+                     "INSERT INTO membership_teams (membership_id, team_id)"
+                     " VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                     ids[i], team_id);
+        else if (e == TR_OK)
+            e = db_x(c, a, NULL, eb,
+                     "DELETE FROM membership_teams WHERE membership_id = $1"
+                     " AND team_id = $2",
+                     ids[i], team_id);
+    }
+    return e;
+}
+
+tr_err store_team_set_memberships(struct db *db, struct arena *a,
+                                  const char *team_id, bool add,
+                                  const char *const *user_ids, int n,
+                                  const char *const *invite_ids, int ninv,
+                                  struct tr_errbuf *eb)
+{
     struct db_conn *c = db_acquire(db);
     struct db_rows *r = NULL;
     tr_err e = db_begin(c, eb);
@@ -265,6 +306,8 @@ tr_err store_team_set_members(struct db *db, struct arena *a,
                      " VALUES ($1, $2) ON CONFLICT DO NOTHING",
                      team_id, user_ids[i]);
     }
+    if (e == TR_OK)
+        e = set_invites(c, a, team_id, org, add, invite_ids, ninv, eb);
     if (e == TR_OK && !add)
         e = owners_kept(c, a, team_id, eb);
     if (e == TR_OK)
