@@ -249,6 +249,9 @@ json_t *api_ws_json(struct http_req *r, const struct st_workspace *w)
         "source", "tfe-api");
     json_object_update(attrs, more);
     json_decref(more);
+    /* go-tfe reads the count under TFE's workspace-KPI name */
+    json_object_set_new(attrs, "workspace-kpis-runs-count",
+                        json_integer((json_int_t)w->runs_count));
     json_t *rels = json_pack(
         "{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "organization",
         rel("organizations", w->org), "project", rel("projects", w->project_id),

@@ -173,6 +173,7 @@ def test_create_defaults(c, org):
     assert w["relationships"]["current-run"]["data"]["id"] == d["id"]
     assert w["relationships"]["latest-run"]["data"]["id"] == d["id"]
     assert w["attributes"]["runs-count"] == 1
+    assert w["attributes"]["workspace-kpis-runs-count"] == 1
     assert w["attributes"]["locked"] is True
     assert w["relationships"]["locked-by"]["data"] == {
         "type": "runs", "id": d["id"]}
