@@ -684,7 +684,7 @@ const struct route api_state_routes[] = {
     {"GET", "/api/v2/state-versions/:id/json-download", api_sv_json_download,
      0},
     {"PUT", "/api/v2/state-versions/:id/upload", api_sv_upload,
-     ROUTE_SPOOL | ROUTE_SIGNED},
+     ROUTE_STREAM | ROUTE_SIGNED},
     {"PUT", "/api/v2/state-versions/:id/json-upload", api_sv_json_upload,
      ROUTE_SPOOL | ROUTE_SIGNED},
     {"GET", "/api/v2/state-version-outputs/:id", api_sv_output_show,

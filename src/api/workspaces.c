@@ -28,6 +28,9 @@ access_t api_ws_perms(struct http_req *r, const struct st_workspace *w)
 {
     if (r->who.perm_of != NULL && strcmp(r->who.perm_of, w->id) == 0)
         return r->who.perms;
+    for (int i = 0; i < r->who.npage; i++)
+        if (strcmp(r->who.page_ids[i], w->id) == 0)
+            return r->who.page_perms[i];
     /* manage-workspaces (owners) gives everything on every workspace:
      * a list needs no query per workspace then */
     if (r->who.org_perm_of != NULL && strcmp(r->who.org_perm_of, w->org) == 0 &&
@@ -204,6 +207,22 @@ static json_t *vars_rel(const struct st_workspace *w)
     return json_pack("{s:o}", "data", data);
 }
 
+void api_ws_page_perms(struct http_req *r, const struct st_workspace *ws, int n)
+{
+    access_t *f = arena_alloc(r->arena, sizeof(*f) * (size_t)(n + 1));
+    const char **ids = arena_alloc(r->arena, sizeof(char *) * (size_t)(n + 1));
+    struct access_caller who = api_caller(r);
+    if (n == 0 ||
+        access_ws_many(r->srv->db, r->arena, &who, ws, n,
+                       strcmp(r->method, "GET") == 0, f, NULL) != TR_OK)
+        return; /* api_ws_perms() asks one at a time */
+    for (int i = 0; i < n; i++)
+        ids[i] = ws[i].id;
+    r->who.page_ids = ids;
+    r->who.page_perms = f;
+    r->who.npage = n;
+}
+
 json_t *api_ws_list_doc(struct http_req *r, const struct st_ws_filter *f,
                         const struct page *p, struct st_workspace **ws, int *n)
 {
@@ -219,6 +238,7 @@ json_t *api_ws_list_doc(struct http_req *r, const struct st_ws_filter *f,
         api_store_fail(r, e, &eb);
         return NULL;
     }
+    api_ws_page_perms(r, *ws, *n);
     json_t *items = json_array();
     for (int i = 0; i < *n; i++)
         json_array_append_new(items, api_ws_json(r, &(*ws)[i]));

@@ -416,6 +416,8 @@ static tr_err put_blocks(struct blob_azure *az, const char *path, uint64_t len,
         if (e == TR_OK)
             e = buf_printf(&list, "<Latest>%s</Latest>", id);
     }
+    if (e == TR_OK) /* the source may still refuse at its end */
+        e = blob_source_end(src, ctx, eb);
     if (e == TR_OK)
         e = buf_puts(&list, "</BlockList>");
     if (e == TR_OK) {
@@ -446,6 +448,8 @@ static tr_err az_put_stream(struct blob *b, const char *key, uint64_t len,
     tr_err e;
     if (len <= AZ_PART) {
         e = blob_source_exact(src, ctx, part, (size_t)len, eb);
+        if (e == TR_OK)
+            e = blob_source_end(src, ctx, eb);
         if (e == TR_OK)
             e = put_single(az, path, part, (size_t)len, eb);
     } else {

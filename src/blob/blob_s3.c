@@ -369,6 +369,8 @@ static tr_err s3_put_stream(struct blob *b, const char *key, uint64_t len,
     if (e == TR_OK && got != first)
         e = tr_fail(eb, TR_ERR_IO, "object %s ended early", key);
     if (e != TR_OK || len <= part) {
+        if (e == TR_OK) /* the source may still refuse at its end */
+            e = blob_source_end(src, ctx, eb);
         if (e == TR_OK)
             e = put_object(s, key, path, data, got, eb);
         goto out;
@@ -388,6 +390,8 @@ static tr_err s3_put_stream(struct blob *b, const char *key, uint64_t len,
             e = mp_part(&u, n, data, got, eb);
         sent += got;
     }
+    if (e == TR_OK)
+        e = blob_source_end(src, ctx, eb);
     if (e == TR_OK)
         e = mp_complete(&u, eb);
     if (e != TR_OK)

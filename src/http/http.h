@@ -46,6 +46,10 @@ struct principal {
     uint64_t perms;
     const char *org_perm_of; /* the same for one organization's flags */
     uint64_t org_perms;
+    /* the same for a page of a list: page_perms[i] for page_ids[i] */
+    const char *const *page_ids;
+    const uint64_t *page_perms;
+    int npage;
     const char *run_id;  /* PRINC_RUN: the run a run-scoped token serves */
     const char *node_id; /* PRINC_NODE: the node (node-...) */
     const char *node_name;
@@ -65,9 +69,13 @@ struct http_req {
     const char *pnames[HTTP_MAX_PARAMS];
     const char *pvalues[HTTP_MAX_PARAMS];
     struct principal who;
-    /* body: in memory (JSON routes) or spooled to a file (upload routes) */
+    /* body: in memory (JSON routes) or spooled to a file (upload routes)
+     * or, for ROUTE_STREAM, written to the descriptor its handler chose
+     * while called early (spool_path NULL then unless it spools) */
     struct buf body;
     int spool_fd;
+    bool early;        /* ROUTE_STREAM: called before the body */
+    void *handler_ctx; /* what the early call keeps for the last one */
     char *spool_path;
     uint64_t body_len;
     bool body_too_large;
@@ -101,6 +109,10 @@ enum route_flags {
                            other route answers it 404 */
     ROUTE_NODE = 32,    /* needs a node credential (internal API); user,
                            organization and run tokens are refused */
+    ROUTE_STREAM = 64,  /* the handler is also called before the body,
+                           with early set: it answers (a refusal) or sets
+                           spool_fd, where the body is written as it
+                           arrives (with ROUTE_SPOOL's limit) */
 };
 
 struct route {

@@ -6,8 +6,9 @@
  *   first callback   - arena made, route matched, size limit and auth
  *                      checked; early errors are answered before the body
  *                      is read
- *   upload callbacks - body appended to memory (JSON) or a spool file,
- *                      counting bytes against the route's limit
+ *   upload callbacks - body appended to memory (JSON), a spool file or
+ *                      the descriptor a ROUTE_STREAM handler chose in its
+ *                      early call, counting bytes against the limit
  *   last callback    - handler runs, response queued
  *   completed        - access log line, arena destroyed (with every
  *                      resource registered on it)
@@ -82,7 +83,7 @@ static uint64_t body_limit(const struct http_req *r)
     const struct cfg *c = &r->srv->cfg;
     if (r->route == NULL)
         return 0;
-    if (r->route->flags & ROUTE_SPOOL)
+    if (r->route->flags & (ROUTE_SPOOL | ROUTE_STREAM))
         return (uint64_t)c->max_state;
     if (r->route->flags & ROUTE_BIG_JSON)
         return (uint64_t)c->max_state * 2 + (uint64_t)c->max_body;
@@ -284,7 +285,18 @@ static bool admit(struct http_req *r)
     }
     if ((r->route->flags & ROUTE_SIGNED) && !http_check_signature(r))
         return false;
-    if (r->route->flags & ROUTE_SPOOL) {
+    if (r->route->flags & ROUTE_STREAM) {
+        r->early = true;
+        r->route->handler(r);
+        r->early = false;
+        if (r->status != 0)
+            return false;
+        if (r->spool_fd < 0) {
+            http_error(r, 500, "internal error",
+                       "the upload has nowhere to go");
+            return false;
+        }
+    } else if (r->route->flags & ROUTE_SPOOL) {
         struct tr_errbuf eb = {{0}};
         tr_err e = blob_spool(r->srv->blob, r->arena, &r->spool_fd,
                               &r->spool_path, &eb);

@@ -419,6 +419,7 @@ struct st_grant {
     bool owners;        /* ST_GRANT_TEAM: the owners team */
     const char *access; /* TEAM: org_access JSON; WS, PRJ: the level */
     const char *perms;  /* WS, PRJ: custom permissions JSON */
+    const char *key;    /* WS, PRJ: the workspace or project id */
 };
 /* In one query, every grant of org to the caller: user user_id (or NULL)
  * or team team_id (a team token, or NULL); access to workspace ws_id and
@@ -427,6 +428,13 @@ tr_err store_grants(struct db *db, struct arena *a, const char *org,
                     const char *user_id, const char *team_id, const char *ws_id,
                     const char *prj_id, struct st_grant **out, int *n,
                     struct tr_errbuf *eb);
+/* The same for several workspaces and projects at once (a page of a
+ * list): every grant row says which one it is for (key). */
+tr_err store_grants_many(struct db *db, struct arena *a, const char *org,
+                         const char *user_id, const char *team_id,
+                         const char *const *ws_ids, int nws,
+                         const char *const *prj_ids, int nprj,
+                         struct st_grant **out, int *n, struct tr_errbuf *eb);
 
 /* ---- projects (store_projects.c) --------------------------------------- */
 

@@ -11,5 +11,5 @@ echo "== API tests with blobs on S3 (subset)"
 cd "$here"
 TERRACE_TEST_BLOB=s3 TERRACE_TEST_BACKEND=sqlite \
   python3 -m pytest -q -p no:cacheprovider \
-  test_state_versions.py test_config_versions.py test_at_rest.py \
-  test_run_logs.py test_internal_api.py
+  test_state_versions.py test_state_stream.py test_config_versions.py \
+  test_at_rest.py test_run_logs.py test_internal_api.py

@@ -368,6 +368,15 @@ def test_last_owner_stays(admin, org, user):
     m = invite(admin, org, name + "@example.com",
                teams=team_rel([r.json["data"][0]["id"]])).json["data"]["id"]
     assert accept(c, m).status == 200
+    # a plain member may not remove others
+    assert_error(c.delete("%s/organization-memberships/%s" % (API, only)),
+                 403)
+    r = admin.get("%s/organizations/%s/teams?filter[names]=owners"
+                  % (API, org))
+    owners = r.json["data"][0]["id"]
+    r = admin.post("%s/teams/%s/relationships/users" % (API, owners),
+                   {"data": [{"type": "users", "id": name}]})
+    assert r.status == 204, r
     assert c.delete("%s/organization-memberships/%s"
                     % (API, only)).status == 204
     assert_error(c.delete("%s/organization-memberships/%s" % (API, m)), 409)
