@@ -79,6 +79,9 @@ access_t api_perms_cached(struct http_req *r, const char *key)
 {
     if (r->who.perm_of != NULL && strcmp(r->who.perm_of, key) == 0)
         return r->who.perms;
+    for (int i = 0; i < r->who.npage; i++)
+        if (strcmp(r->who.page_ids[i], key) == 0)
+            return r->who.page_perms[i];
     return 0;
 }
 

@@ -4,7 +4,8 @@
  *
  *   GET/POST /organizations/:name/organization-memberships
  *            list (q, filter[status], filter[email], paging,
- *            include=user,teams) / invite by email (owners only)
+ *            include=user,teams) / invite by email, optionally into
+ *            teams (owners only)
  *   GET      /organization-memberships            the caller's own
  *   GET/DELETE /organization-memberships/:id
  *   POST     /organization-memberships/:id/actions/accept
@@ -19,8 +20,12 @@
  * settings it mails each invitation (notify.c); the request never waits
  * for that.
  *
- * Owners decide through api_org_admin(); until teams exist every active
- * member is an owner, and an organization keeps its last one.
+ * An invitation may name teams of the organization; the user joins them
+ * on acceptance (store_memberships.c), and until then they are the
+ * membership's teams relationship.
+ *
+ * Owners decide through api_org_admin(); an organization keeps its last
+ * owner.
  *
  * SPDX-License-Identifier: MPL-2.0
  */
@@ -34,14 +39,18 @@
 static json_t *membership_json(struct http_req *r,
                                const struct st_membership *m)
 {
+    json_t *teams = json_array();
+    for (int i = 0; i < m->nteams; i++)
+        json_array_append_new(teams, json_pack("{s:s,s:s}", "type", "teams",
+                                               "id", m->team_ids[i]));
     return json_pack(
-        "{s:s,s:s,s:{s:s,s:s,s:s},s:{s:{s:{s:s,s:s}},s:{s:{s:s,s:s}},s:{s:[]}},"
+        "{s:s,s:s,s:{s:s,s:s,s:s},s:{s:{s:{s:s,s:s}},s:{s:{s:s,s:s}},s:{s:o}},"
         "s:{s:s}}",
         "id", m->id, "type", "organization-memberships", "attributes", "status",
         m->status, "email", m->email ? m->email : "", "created-at",
         m->created_at, "relationships", "organization", "data", "type",
         "organizations", "id", m->org, "user", "data", "type", "users", "id",
-        m->invitee_id, "teams", "data", "links", "self",
+        m->invitee_id, "teams", "data", teams, "links", "self",
         arena_printf(r->arena, "/api/v2/organization-memberships/%s", m->id));
 }
 
@@ -57,20 +66,59 @@ static json_t *user_json(struct http_req *r, const struct st_membership *m)
                      arena_printf(r->arena, "/api/v2/users/%s", m->invitee_id));
 }
 
-/* include=: "user" and "teams" (no teams yet: nothing to include).
- * Answers 400 on anything else. */
-static bool include_user(struct http_req *r, bool *user)
+/* The team id for `included`; NULL when it is gone (or the store
+ * failed: the document still answers, without it). */
+static json_t *team_json(struct http_req *r, const char *id)
 {
-    *user = false;
-    const char *inc = http_query(r, "include");
-    if (inc == NULL || *inc == '\0')
+    struct st_team t;
+    if (store_team_get(r->srv->db, r->arena, id, &t, NULL) != TR_OK)
+        return NULL;
+    return json_pack(
+        "{s:s,s:s,s:{s:s,s:s,s:I,s:s},s:{s:{s:{s:s,s:s}}},s:{s:s}}", "id", t.id,
+        "type", "teams", "attributes", "name", t.name, "visibility",
+        t.visibility, "users-count", (json_int_t)t.user_count, "created-at",
+        t.created_at, "relationships", "organization", "data", "type",
+        "organizations", "id", t.org, "links", "self",
+        arena_printf(r->arena, "/api/v2/teams/%s", t.id));
+}
+
+/* What include= asks for. */
+struct incl {
+    bool user, teams;
+};
+
+/* Appends to included the user (inc.user) and teams (inc.teams) of m,
+ * each team once (seen holds the ids already there). */
+static void add_included(struct http_req *r, json_t *included, json_t *seen,
+                         const struct st_membership *m, struct incl inc)
+{
+    if (inc.user)
+        json_array_append_new(included, user_json(r, m));
+    for (int i = 0; inc.teams && i < m->nteams; i++) {
+        if (json_object_get(seen, m->team_ids[i]) != NULL)
+            continue;
+        json_object_set_new(seen, m->team_ids[i], json_true());
+        json_t *t = team_json(r, m->team_ids[i]);
+        if (t != NULL)
+            json_array_append_new(included, t);
+    }
+}
+
+/* include=: "user" and "teams".  Answers 400 on anything else. */
+static bool parse_include(struct http_req *r, struct incl *inc)
+{
+    inc->user = inc->teams = false;
+    const char *v = http_query(r, "include");
+    if (v == NULL || *v == '\0')
         return true;
-    char *copy = arena_strdup(r->arena, inc), *save = NULL;
+    char *copy = arena_strdup(r->arena, v), *save = NULL;
     for (char *t = strtok_r(copy, ",", &save); t != NULL;
          t = strtok_r(NULL, ",", &save)) {
         if (strcmp(t, "user") == 0) {
-            *user = true;
-        } else if (strcmp(t, "teams") != 0) {
+            inc->user = true;
+        } else if (strcmp(t, "teams") == 0) {
+            inc->teams = true;
+        } else {
             http_error(
                 r, 400, "bad request",
                 arena_printf(r->arena, "Invalid include parameter: %s", t));
@@ -81,16 +129,20 @@ static bool include_user(struct http_req *r, bool *user)
 }
 
 static void reply_one(struct http_req *r, int status,
-                      const struct st_membership *m, bool inc_user)
+                      const struct st_membership *m, struct incl inc)
 {
     json_t *doc = json_pack("{s:o}", "data", membership_json(r, m));
-    if (inc_user)
-        json_object_set_new(doc, "included", json_pack("[o]", user_json(r, m)));
+    if (inc.user || inc.teams) {
+        json_t *included = json_array(), *seen = json_object();
+        add_included(r, included, seen, m, inc);
+        json_decref(seen);
+        json_object_set_new(doc, "included", included);
+    }
     http_reply_json(r, status, doc);
 }
 
 static void reply_list(struct http_req *r, const struct page *p,
-                       const struct st_membership_filter *f, bool inc_user)
+                       const struct st_membership_filter *f, struct incl inc)
 {
     struct st_membership *ms = NULL;
     int n = 0;
@@ -104,13 +156,14 @@ static void reply_list(struct http_req *r, const struct page *p,
         return;
     }
     json_t *items = json_array(), *included = json_array();
+    json_t *seen = json_object();
     for (int i = 0; i < n; i++) {
         json_array_append_new(items, membership_json(r, &ms[i]));
-        if (inc_user)
-            json_array_append_new(included, user_json(r, &ms[i]));
+        add_included(r, included, seen, &ms[i], inc);
     }
+    json_decref(seen);
     json_t *doc = jsonapi_list_doc(items, p, total);
-    if (inc_user)
+    if (inc.user || inc.teams)
         json_object_set(doc, "included", included);
     json_decref(included);
     http_reply_json(r, 200, doc);
@@ -164,34 +217,38 @@ void api_memberships_list(struct http_req *r)
 {
     struct st_org o;
     struct page p;
-    bool inc_user;
+    struct incl inc;
     struct st_membership_filter f = {0};
     if (!api_org_access(r, http_param(r, "name"), &o) || !jsonapi_page(r, &p) ||
-        !include_user(r, &inc_user) || !status_filter(r, &f.status) ||
+        !parse_include(r, &inc) || !status_filter(r, &f.status) ||
         !email_filter(r, &f))
         return;
     f.org = o.name;
     f.query = http_query(r, "q");
-    reply_list(r, &p, &f, inc_user);
+    reply_list(r, &p, &f, inc);
 }
 
 void api_memberships_own(struct http_req *r)
 {
     struct page p;
-    bool inc_user;
+    struct incl inc;
     struct st_membership_filter f = {0};
     if (!api_need_user(r, false) || !jsonapi_page(r, &p) ||
-        !include_user(r, &inc_user) || !status_filter(r, &f.status))
+        !parse_include(r, &inc) || !status_filter(r, &f.status))
         return;
     f.user_id = r->who.user_id;
-    reply_list(r, &p, &f, inc_user);
+    reply_list(r, &p, &f, inc);
 }
 
 /* relationships.teams of an invitation: absent, null or an array of
- * {"type": "teams", "id": ...}.  Answers 422 and returns false otherwise,
- * or when a team is not one of org's. */
-static bool teams_ok(struct http_req *r, json_t *data, const char *org)
+ * {"type": "teams", "id": ...}, its ids in *ids (*n of them).  Answers
+ * 422 and returns false otherwise.  Whether each is a team of the
+ * organization is the store's check, in the invitation's transaction. */
+static bool teams_ok(struct http_req *r, json_t *data, const char ***ids,
+                     int *n)
 {
+    *ids = NULL;
+    *n = 0;
     json_t *rel =
         json_object_get(json_object_get(data, "relationships"), "teams");
     json_t *teams = json_object_get(rel, "data");
@@ -206,6 +263,7 @@ static bool teams_ok(struct http_req *r, json_t *data, const char *org)
                    "relationships.teams.data must be an array of teams");
         return false;
     }
+    *ids = arena_alloc(r->arena, sizeof(char *) * (json_array_size(teams) + 1));
     size_t i;
     json_t *t;
     json_array_foreach(teams, i, t)
@@ -218,14 +276,7 @@ static bool teams_ok(struct http_req *r, json_t *data, const char *org)
                        "{\"type\": \"teams\", \"id\": ...}");
             return false;
         }
-        /* TODO(teams): look the team up in org and add the invitation to
-         * it in store_membership_invite()'s transaction; until teams exist
-         * no team id is one of org's. */
-        http_error(r, 422, NULL,
-                   arena_printf(r->arena,
-                                "team %s not found in organization %s", id,
-                                org));
-        return false;
+        (*ids)[(*n)++] = id;
     }
     return true;
 }
@@ -252,12 +303,14 @@ void api_membership_create(struct http_req *r)
                                       email));
         return;
     }
-    if (!teams_ok(r, data, o.name))
+    const char **team_ids = NULL;
+    int nteams = 0;
+    if (!teams_ok(r, data, &team_ids, &nteams))
         return;
     struct st_membership m;
     struct tr_errbuf eb = {{0}};
-    tr_err e =
-        store_membership_invite(r->srv->db, r->arena, o.name, email, &m, &eb);
+    tr_err e = store_membership_invite_teams(r->srv->db, r->arena, o.name,
+                                             email, team_ids, nteams, &m, &eb);
     if (e != TR_OK) {
         api_store_fail(r, e, &eb);
         return;
@@ -265,7 +318,7 @@ void api_membership_create(struct http_req *r)
     log_info("rid=%s membership %s: %s invited to organization %s by %s",
              r->request_id, m.id, m.invitee_id, o.name,
              r->who.username ? r->who.username : "an organization token");
-    reply_one(r, 201, &m, true);
+    reply_one(r, 201, &m, (struct incl){.user = true});
 }
 
 /* Whether the caller may see membership m (*ok): its own user, a site
@@ -311,9 +364,10 @@ static bool load(struct http_req *r, struct st_membership *m, bool *own)
 void api_membership_show(struct http_req *r)
 {
     struct st_membership m;
-    bool inc_user, own;
-    if (include_user(r, &inc_user) && load(r, &m, &own))
-        reply_one(r, 200, &m, inc_user);
+    struct incl inc;
+    bool own;
+    if (parse_include(r, &inc) && load(r, &m, &own))
+        reply_one(r, 200, &m, inc);
 }
 
 void api_membership_delete(struct http_req *r)
@@ -360,5 +414,5 @@ void api_membership_accept(struct http_req *r)
     }
     log_info("rid=%s membership %s: %s joined organization %s", r->request_id,
              m.id, m.user_id, m.org);
-    reply_one(r, 200, &m, false);
+    reply_one(r, 200, &m, (struct incl){0});
 }

@@ -13,7 +13,10 @@
  * A secret team is seen only by its members and by callers with
  * access-secret-teams; others get 404.  The owners team cannot be
  * deleted, renamed, emptied, or given other organization access
- * (store_teams.c keeps the membership rule in its transactions).
+ * (store_teams.c keeps the membership rule in its transactions).  An
+ * invited organization membership may be added to (or removed from) a
+ * team as in TFE: it is listed among the team's organization-memberships
+ * and its user joins when accepting the invitation.
  *
  * SPDX-License-Identifier: MPL-2.0
  */
@@ -51,22 +54,29 @@ static const char *membership_id(struct http_req *r, const struct st_org *o,
     return ms[0].id;
 }
 
-/* The user of membership id of o, or NULL when o has no such membership
- * with an account (*e says why: TR_ERR_NOT_FOUND or a store failure). */
+/* Membership id of o: *invited says whether it is an invitation (which
+ * joins the team when accepted, as in TFE), else the result is its user.
+ * NULL when o has no such membership (*e says why: TR_ERR_NOT_FOUND or a
+ * store failure). */
 static const char *membership_user(struct http_req *r, const struct st_org *o,
-                                   const char *id, tr_err *e,
+                                   const char *id, bool *invited, tr_err *e,
                                    struct tr_errbuf *eb)
 {
     struct st_membership m;
+    *invited = false;
     *e = store_membership_get(r->srv->db, r->arena, id, &m, eb);
-    if (*e == TR_OK && (strcmp(m.org, o->name) != 0 || m.user_id == NULL))
+    if (*e == TR_OK && strcmp(m.org, o->name) != 0)
         *e = TR_ERR_NOT_FOUND;
-    return *e == TR_OK ? m.user_id : NULL;
+    if (*e != TR_OK)
+        return NULL;
+    *invited = strcmp(m.status, "invited") == 0;
+    return *invited ? m.id : m.user_id;
 }
 
 json_t *api_team_json(struct http_req *r, const struct st_org *o,
                       const struct st_team *t, const struct st_user *users,
-                      int nusers)
+                      int nusers, const struct st_membership *invites,
+                      int ninvites)
 {
     access_t f = 0;
     struct access_caller who = api_caller(r);
@@ -83,6 +93,10 @@ json_t *api_team_json(struct http_req *r, const struct st_org *o,
                                            "organization-memberships", "id",
                                            membership_id(r, o, users[i].id)));
     }
+    for (int i = 0; i < ninvites; i++)
+        json_array_append_new(m, json_pack("{s:s,s:s}", "type",
+                                           "organization-memberships", "id",
+                                           invites[i].id));
     const char *self = arena_printf(r->arena, "/api/v2/teams/%s", t->id);
     json_t *j = json_pack(
         "{s:s,s:s,s:{s:s,s:o,s:I,s:s,s:b,s:b,s:o,s:{s:b,s:b,s:b,s:b,s:b,s:b,"
@@ -163,7 +177,25 @@ static json_t *team_doc(struct http_req *r, const struct st_org *o,
                           o->name, "user", "data", "type", "users", "id",
                           users[i].id));
     }
-    return api_team_json(r, o, t, users, n);
+    struct st_membership *inv = NULL;
+    int ninv = 0;
+    e = store_team_invites(r->srv->db, r->arena, t->id, &inv, &ninv, &eb);
+    if (e != TR_OK) {
+        api_store_fail(r, e, &eb);
+        return NULL;
+    }
+    for (int i = 0; included != NULL && inc_members && i < ninv; i++)
+        json_array_append_new(
+            included,
+            json_pack("{s:s,s:s,s:{s:s,s:s},s:{s:{s:{s:s,s:s}},"
+                      "s:{s:{s:s,s:s}}}}",
+                      "id", inv[i].id, "type", "organization-memberships",
+                      "attributes", "status", "invited", "email",
+                      inv[i].email ? inv[i].email : "", "relationships",
+                      "organization", "data", "type", "organizations", "id",
+                      o->name, "user", "data", "type", "users", "id",
+                      inv[i].invitee_id));
+    return api_team_json(r, o, t, users, n, inv, ninv);
 }
 
 static void reply_team(struct http_req *r, int status, const struct st_org *o,
@@ -507,6 +539,8 @@ static void change_members(struct http_req *r, bool add, bool by_membership)
         return;
     size_t n = json_array_size(list);
     const char **ids = arena_alloc(r->arena, sizeof(char *) * (n + 1));
+    const char **inv = arena_alloc(r->arena, sizeof(char *) * (n + 1));
+    int nids = 0, ninv = 0;
     struct tr_errbuf eb = {{0}};
     for (size_t i = 0; i < n; i++) {
         const char *id =
@@ -517,11 +551,16 @@ static void change_members(struct http_req *r, bool add, bool by_membership)
             http_error(r, 422, NULL, "every data[].id must be a string");
             return;
         }
+        bool invited = false;
         if (by_membership) {
-            ids[i] = membership_user(r, &o, id, &e, &eb);
+            const char *v = membership_user(r, &o, id, &invited, &e, &eb);
+            if (invited)
+                inv[ninv++] = v;
+            else
+                ids[nids++] = v;
         } else {
             e = store_user_by_name(r->srv->db, r->arena, id, &u, &eb);
-            ids[i] = e == TR_OK ? u.id : NULL;
+            ids[nids++] = e == TR_OK ? u.id : NULL;
         }
         if (e == TR_ERR_NOT_FOUND) {
             http_error(
@@ -536,8 +575,8 @@ static void change_members(struct http_req *r, bool add, bool by_membership)
             return;
         }
     }
-    tr_err e = store_team_set_members(r->srv->db, r->arena, t.id, add, ids,
-                                      (int)n, &eb);
+    tr_err e = store_team_set_memberships(r->srv->db, r->arena, t.id, add, ids,
+                                          nids, inv, ninv, &eb);
     if (e == TR_ERR_CONFLICT)
         e = tr_fail(&eb, TR_ERR_INVALID, "%s", eb.msg);
     if (e != TR_OK) {

@@ -22,10 +22,12 @@
 bool api_team_access(struct http_req *r, const char *id, struct st_team *t,
                      struct st_org *o, access_t *perms);
 
-/* The "teams" resource object of t (in o) with its members users. */
+/* The "teams" resource object of t (in o) with its members users and
+ * the invited memberships that will join it (organization-memberships). */
 json_t *api_team_json(struct http_req *r, const struct st_org *o,
                       const struct st_team *t, const struct st_user *users,
-                      int nusers);
+                      int nusers, const struct st_membership *invites,
+                      int ninvites);
 
 /* The organization-access object of a team (every permission true for
  * the owners team). */

@@ -28,6 +28,9 @@ access_t api_ws_perms(struct http_req *r, const struct st_workspace *w)
 {
     if (r->who.perm_of != NULL && strcmp(r->who.perm_of, w->id) == 0)
         return r->who.perms;
+    for (int i = 0; i < r->who.npage; i++)
+        if (strcmp(r->who.page_ids[i], w->id) == 0)
+            return r->who.page_perms[i];
     /* manage-workspaces (owners) gives everything on every workspace:
      * a list needs no query per workspace then */
     if (r->who.org_perm_of != NULL && strcmp(r->who.org_perm_of, w->org) == 0 &&
@@ -204,6 +207,22 @@ static json_t *vars_rel(const struct st_workspace *w)
     return json_pack("{s:o}", "data", data);
 }
 
+void api_ws_page_perms(struct http_req *r, const struct st_workspace *ws, int n)
+{
+    access_t *f = arena_alloc(r->arena, sizeof(*f) * (size_t)(n + 1));
+    const char **ids = arena_alloc(r->arena, sizeof(char *) * (size_t)(n + 1));
+    struct access_caller who = api_caller(r);
+    if (n == 0 ||
+        access_ws_many(r->srv->db, r->arena, &who, ws, n,
+                       strcmp(r->method, "GET") == 0, f, NULL) != TR_OK)
+        return; /* api_ws_perms() asks one at a time */
+    for (int i = 0; i < n; i++)
+        ids[i] = ws[i].id;
+    r->who.page_ids = ids;
+    r->who.page_perms = f;
+    r->who.npage = n;
+}
+
 json_t *api_ws_list_doc(struct http_req *r, const struct st_ws_filter *f,
                         const struct page *p, struct st_workspace **ws, int *n)
 {
@@ -219,6 +238,7 @@ json_t *api_ws_list_doc(struct http_req *r, const struct st_ws_filter *f,
         api_store_fail(r, e, &eb);
         return NULL;
     }
+    api_ws_page_perms(r, *ws, *n);
     json_t *items = json_array();
     for (int i = 0; i < *n; i++)
         json_array_append_new(items, api_ws_json(r, &(*ws)[i]));
@@ -234,20 +254,24 @@ json_t *api_ws_json(struct http_req *r, const struct st_workspace *w)
         attrs, "can-queue-destroy-plan",
         json_incref(json_object_get(attrs, "allow-destroy-plan")));
     json_t *more = json_pack(
-        "{s:s,s:s,s:s,s:s,s:s,s:s,s:b,s:b,s:b,s:I,s:o,s:o,s:o,s:o,s:n,s:n,"
-        "s:{s:b},s:o,s:s}",
+        "{s:s,s:s,s:s,s:s,s:s,s:s,s:b,s:b,s:b,s:I,s:I,s:o,s:o,s:o,s:o,s:n,"
+        "s:n,s:{s:b},s:o,s:s}",
         "name", w->name, "description", w->description, "environment",
         "default", "execution-mode", w->execution_mode, "terraform-version",
         w->terraform_version, "working-directory", w->working_directory,
         "auto-apply", w->auto_apply, "locked", w->locked, "operations",
         !util_streq(w->execution_mode, "local"), "resource-count",
-        (json_int_t)w->resource_count, "created-at", api_time(w->created_at),
-        "updated-at", api_time(w->updated_at), "latest-change-at",
-        api_time(w->updated_at), "tag-names", tag_names(w), "vcs-repo",
-        "vcs-repo-identifier", "actions", "is-destroyable", 1, "permissions",
-        permissions(api_ws_perms(r, w)), "source", "tfe-api");
+        (json_int_t)w->resource_count, "runs-count", (json_int_t)w->runs_count,
+        "created-at", api_time(w->created_at), "updated-at",
+        api_time(w->updated_at), "latest-change-at", api_time(w->updated_at),
+        "tag-names", tag_names(w), "vcs-repo", "vcs-repo-identifier", "actions",
+        "is-destroyable", 1, "permissions", permissions(api_ws_perms(r, w)),
+        "source", "tfe-api");
     json_object_update(attrs, more);
     json_decref(more);
+    /* go-tfe reads the count under TFE's workspace-KPI name */
+    json_object_set_new(attrs, "workspace-kpis-runs-count",
+                        json_integer((json_int_t)w->runs_count));
     json_t *rels = json_pack(
         "{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "organization",
         rel("organizations", w->org), "project", rel("projects", w->project_id),

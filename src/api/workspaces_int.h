@@ -70,6 +70,10 @@ const char *api_ws_dump(struct http_req *r, json_t *j);
 
 /* The workspace resource object (data of a document). */
 json_t *api_ws_json(struct http_req *r, const struct st_workspace *w);
+/* Reads the caller's flags on the n workspaces ws (one page) with one
+ * query and keeps them for api_ws_perms() for the rest of the request. */
+void api_ws_page_perms(struct http_req *r, const struct st_workspace *ws,
+                       int n);
 /* A JSON:API list document of page p of the workspaces f selects (*ws, *n:
  * those workspaces); NULL after answering a store failure. */
 json_t *api_ws_list_doc(struct http_req *r, const struct st_ws_filter *f,

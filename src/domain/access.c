@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "domain/access.h"
+#include "core/util.h"
 
 const struct access_name access_org_names[] = {
     {"manage-policies", ACC_ORG_MANAGE_POLICIES},
@@ -317,4 +318,55 @@ tr_err access_ws(struct db *db, struct arena *a,
     if (e == TR_OK)
         *out = f;
     return e;
+}
+
+tr_err access_ws_many(struct db *db, struct arena *a,
+                      const struct access_caller *who,
+                      const struct st_workspace *ws, int n, bool read_only,
+                      access_t *out, struct tr_errbuf *eb)
+{
+    if (n == 0)
+        return TR_OK;
+    const char *org = ws[0].org;
+    bool one_org = true;
+    for (int i = 1; i < n; i++)
+        one_org = one_org && strcmp(ws[i].org, org) == 0;
+    if (!one_org || who->kind == ACCESS_RUN || fixed(who, org, &out[0])) {
+        tr_err e = TR_OK;
+        for (int i = 0; i < n && e == TR_OK; i++)
+            e = access_ws(db, a, who, &ws[i], read_only, &out[i], eb);
+        return e;
+    }
+    const char **wids = arena_alloc(a, sizeof(char *) * (size_t)n);
+    const char **pids = arena_alloc(a, sizeof(char *) * (size_t)n);
+    int np = 0;
+    for (int i = 0; i < n; i++) {
+        wids[i] = ws[i].id;
+        bool seen = ws[i].project_id == NULL;
+        for (int k = 0; k < np && !seen; k++)
+            seen = strcmp(pids[k], ws[i].project_id) == 0;
+        if (!seen)
+            pids[np++] = ws[i].project_id;
+    }
+    struct st_grant *g = NULL;
+    int ng = 0;
+    tr_err e = store_grants_many(db, a, org,
+                                 who->kind == ACCESS_USER ? who->user_id : NULL,
+                                 who->kind == ACCESS_TEAM ? who->team_id : NULL,
+                                 wids, n, pids, np, &g, &ng, eb);
+    if (e != TR_OK)
+        return e;
+    /* each workspace: the organization's grants, its own, its project's */
+    struct st_grant *mine = arena_alloc(a, sizeof(*mine) * (size_t)(ng + 1));
+    for (int i = 0; i < n; i++) {
+        int m = 0;
+        for (int k = 0; k < ng; k++)
+            if (g[k].kind == ST_GRANT_MEMBER || g[k].kind == ST_GRANT_TEAM ||
+                (g[k].kind == ST_GRANT_WS && util_streq(g[k].key, ws[i].id)) ||
+                (g[k].kind == ST_GRANT_PRJ &&
+                 util_streq(g[k].key, ws[i].project_id)))
+                mine[m++] = g[k];
+        out[i] = from_grants(mine, m);
+    }
+    return TR_OK;
 }

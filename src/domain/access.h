@@ -144,6 +144,13 @@ tr_err access_ws(struct db *db, struct arena *a,
                  const struct access_caller *who, const struct st_workspace *w,
                  bool read_only, access_t *out, struct tr_errbuf *eb);
 
+/* access_ws() for the n workspaces ws (a page of one organization's
+ * list) with at most one query: out[i] for ws[i]. */
+tr_err access_ws_many(struct db *db, struct arena *a,
+                      const struct access_caller *who,
+                      const struct st_workspace *ws, int n, bool read_only,
+                      access_t *out, struct tr_errbuf *eb);
+
 /* Workspace flags of a team-workspace access level and its custom
  * permissions (perms: JSON object text, nullable). */
 access_t access_ws_level(const char *level, const char *perms);

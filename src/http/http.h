@@ -46,6 +46,10 @@ struct principal {
     uint64_t perms;
     const char *org_perm_of; /* the same for one organization's flags */
     uint64_t org_perms;
+    /* the same for a page of a list: page_perms[i] for page_ids[i] */
+    const char *const *page_ids;
+    const uint64_t *page_perms;
+    int npage;
     const char *run_id;  /* PRINC_RUN: the run a run-scoped token serves */
     const char *node_id; /* PRINC_NODE: the node (node-...) */
     const char *node_name;

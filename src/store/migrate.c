@@ -494,6 +494,15 @@ static const struct migration migrations[] = {
          "ALTER TABLE workspaces ADD COLUMN agent_pool_id TEXT"
          " REFERENCES agent_pools(id);"
          "CREATE INDEX workspaces_agent_pool ON workspaces (agent_pool_id);"},
+    /* 22: the teams an invitation will join (store_memberships.c): one
+     * row per invited membership and team, moved into team_members when
+     * the invitation is accepted; gone with the membership or the team */
+    {22, "CREATE TABLE membership_teams ("
+         " membership_id TEXT NOT NULL REFERENCES org_memberships(id)"
+         "   ON DELETE CASCADE,"
+         " team_id TEXT NOT NULL REFERENCES teams(id) ON DELETE CASCADE,"
+         " PRIMARY KEY (membership_id, team_id));"
+         "CREATE INDEX membership_teams_team ON membership_teams (team_id);"},
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -246,6 +246,10 @@ struct st_membership {
     const char *created_at;
     bool has_user; /* user holds the account (user_id not NULL) */
     struct st_user user;
+    /* Filled by get, list and invite: the teams an invitation will join,
+     * or an active member's teams of the organization (by team id). */
+    const char **team_ids;
+    int nteams;
 };
 
 /* Invites email to org: the account with that address (case-insensitive)
@@ -255,6 +259,14 @@ struct st_membership {
 tr_err store_membership_invite(struct db *db, struct arena *a, const char *org,
                                const char *email, struct st_membership *out,
                                struct tr_errbuf *eb);
+/* store_membership_invite() that also records the n teams (ids) the
+ * invitation will join on acceptance, in the same transaction:
+ * TR_ERR_NOT_FOUND, creating nothing, when one is not a team of org. */
+tr_err store_membership_invite_teams(struct db *db, struct arena *a,
+                                     const char *org, const char *email,
+                                     const char *const *team_ids, int n,
+                                     struct st_membership *out,
+                                     struct tr_errbuf *eb);
 /* TR_ERR_NOT_FOUND when there is no membership id. */
 tr_err store_membership_get(struct db *db, struct arena *a, const char *id,
                             struct st_membership *out, struct tr_errbuf *eb);
@@ -274,7 +286,9 @@ tr_err store_membership_list(struct db *db, struct arena *a,
                              int limit, struct st_membership **out, int *n,
                              int64_t *total, struct tr_errbuf *eb);
 /* invited -> active, by the membership's own user only: TR_ERR_NOT_FOUND
- * when id is not user_id's, TR_ERR_CONFLICT when already active. */
+ * when id is not user_id's, TR_ERR_CONFLICT when already active.  The user
+ * joins the invitation's teams (those still there) in the same
+ * transaction. */
 tr_err store_membership_accept(struct db *db, struct arena *a, const char *id,
                                const char *user_id, struct tr_errbuf *eb);
 /* Deletes membership id and takes its user out of the organization's
@@ -344,6 +358,21 @@ tr_err store_team_set_members(struct db *db, struct arena *a,
                               const char *team_id, bool add,
                               const char *const *user_ids, int n,
                               struct tr_errbuf *eb);
+/* store_team_set_members() that also adds or removes the team for the
+ * ninv invited memberships (ids) of the team's organization, all in one
+ * transaction: an invitation joins its teams when it is accepted.  An id
+ * that is not an invited membership of that organization is
+ * TR_ERR_NOT_FOUND. */
+tr_err store_team_set_memberships(struct db *db, struct arena *a,
+                                  const char *team_id, bool add,
+                                  const char *const *user_ids, int n,
+                                  const char *const *invite_ids, int ninv,
+                                  struct tr_errbuf *eb);
+/* The invited memberships that will join team_id, oldest first
+ * (store_memberships.c). */
+tr_err store_team_invites(struct db *db, struct arena *a, const char *team_id,
+                          struct st_membership **out, int *n,
+                          struct tr_errbuf *eb);
 /* Refuses (TR_ERR_CONFLICT) when removing user from org's teams would
  * leave its owners team empty; else removes them from every team of org. */
 tr_err store_team_leave_org(struct db_conn *c, struct arena *a, const char *org,
@@ -390,6 +419,7 @@ struct st_grant {
     bool owners;        /* ST_GRANT_TEAM: the owners team */
     const char *access; /* TEAM: org_access JSON; WS, PRJ: the level */
     const char *perms;  /* WS, PRJ: custom permissions JSON */
+    const char *key;    /* WS, PRJ: the workspace or project id */
 };
 /* In one query, every grant of org to the caller: user user_id (or NULL)
  * or team team_id (a team token, or NULL); access to workspace ws_id and
@@ -398,6 +428,13 @@ tr_err store_grants(struct db *db, struct arena *a, const char *org,
                     const char *user_id, const char *team_id, const char *ws_id,
                     const char *prj_id, struct st_grant **out, int *n,
                     struct tr_errbuf *eb);
+/* The same for several workspaces and projects at once (a page of a
+ * list): every grant row says which one it is for (key). */
+tr_err store_grants_many(struct db *db, struct arena *a, const char *org,
+                         const char *user_id, const char *team_id,
+                         const char *const *ws_ids, int nws,
+                         const char *const *prj_ids, int nprj,
+                         struct st_grant **out, int *n, struct tr_errbuf *eb);
 
 /* ---- projects (store_projects.c) --------------------------------------- */
 
@@ -479,6 +516,7 @@ struct st_workspace {
     /* Filled by get and list: */
     int64_t resource_count; /* entries of the current state version's
                                resources array; 0 without state */
+    int64_t runs_count;     /* runs of the workspace, any status */
     const char **tag_names; /* sorted by name; also create's input */
     int ntags;
     /* What a workspace document shows, read with the row so that a page

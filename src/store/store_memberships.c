@@ -14,6 +14,13 @@
  * the address); store_user_create() fills user_id in.  Only active rows
  * give access: the org_members view holds exactly those.
  *
+ * An invitation may name teams of its organization (membership_teams,
+ * migration 22), given with the invitation or added later through the
+ * team; accepting moves them into team_members in the acceptance's
+ * transaction, skipping teams deleted meanwhile.  A membership's teams
+ * are those rows while invited and the user's teams of the organization
+ * once active.
+ *
  * Invariants: at most one row per (org, user_id) (schema) and per (org,
  * address) while user_id is NULL (checked in invite's transaction); an
  * organization keeps at least one active member.
@@ -68,6 +75,54 @@ static void fill(const struct db_rows *r, int i, struct st_membership *m)
     }
 }
 
+/* Fills team_ids of the n memberships ms with one statement: an
+ * invitation's teams to join, an active member's teams of the
+ * organization. */
+static tr_err load_teams(struct db_conn *c, struct arena *a,
+                         struct st_membership *ms, int n, struct tr_errbuf *eb)
+{
+    if (n == 0)
+        return TR_OK;
+    const char **params = arena_alloc(a, sizeof(char *) * (size_t)n);
+    const char *in = "";
+    for (int i = 0; i < n; i++) {
+        params[i] = ms[i].id;
+        in = arena_printf(a, "%s%s$%d", in, i > 0 ? ", " : "", i + 1);
+        ms[i].team_ids = arena_alloc(a, sizeof(char *) * 1);
+        ms[i].nteams = 0;
+    }
+    struct db_rows *r = NULL;
+    tr_err e = db_query(
+        c, a,
+        arena_printf(a,
+                     "SELECT mt.membership_id AS mid, mt.team_id AS tid"
+                     " FROM membership_teams mt WHERE mt.membership_id"
+                     " IN (%s) UNION ALL SELECT m.id, tm.team_id"
+                     " FROM org_memberships m JOIN team_members tm"
+                     " ON tm.user_id = m.user_id JOIN teams t"
+                     " ON t.id = tm.team_id AND t.org = m.org"
+                     " WHERE m.status = 'active' AND m.id IN (%s)"
+                     " ORDER BY 1, 2",
+                     in, in),
+        n, params, &r, NULL, eb);
+    if (e != TR_OK)
+        return e;
+    /* rows come grouped by membership: size each list, then fill it */
+    int *cnt = arena_alloc(a, sizeof(int) * (size_t)n);
+    memset(cnt, 0, sizeof(int) * (size_t)n);
+    for (int k = 0; k < r->nrows; k++)
+        for (int i = 0; i < n; i++)
+            if (strcmp(ms[i].id, db_get(r, k, "mid")) == 0)
+                cnt[i]++;
+    for (int i = 0; i < n; i++)
+        ms[i].team_ids = arena_alloc(a, sizeof(char *) * (size_t)(cnt[i] + 1));
+    for (int k = 0; k < r->nrows; k++)
+        for (int i = 0; i < n; i++)
+            if (strcmp(ms[i].id, db_get(r, k, "mid")) == 0)
+                ms[i].team_ids[ms[i].nteams++] = db_get(r, k, "tid");
+    return TR_OK;
+}
+
 static tr_err get_in(struct db_conn *c, struct arena *a, const char *id,
                      struct st_membership *out, struct tr_errbuf *eb)
 {
@@ -78,6 +133,8 @@ static tr_err get_in(struct db_conn *c, struct arena *a, const char *id,
         e = tr_fail(eb, TR_ERR_NOT_FOUND, "membership not found");
     if (e == TR_OK)
         fill(r, 0, out);
+    if (e == TR_OK)
+        e = load_teams(c, a, out, 1, eb);
     return e;
 }
 
@@ -131,6 +188,39 @@ tr_err store_membership_invite(struct db *db, struct arena *a, const char *org,
                                const char *email, struct st_membership *out,
                                struct tr_errbuf *eb)
 {
+    return store_membership_invite_teams(db, a, org, email, NULL, 0, out, eb);
+}
+
+/* Records the n teams invitation id of org will join. */
+static tr_err add_teams(struct db_conn *c, struct arena *a, const char *org,
+                        const char *id, const char *const *team_ids, int n,
+                        struct tr_errbuf *eb)
+{
+    tr_err e = TR_OK;
+    for (int i = 0; e == TR_OK && i < n; i++) {
+        struct db_rows *r = NULL;
+        e = db_q(c, a, &r, eb,
+                 "SELECT id FROM teams WHERE id = $1 AND org = $2", team_ids[i],
+                 org);
+        if (e == TR_OK && r->nrows == 0)
+            e = tr_fail(eb, TR_ERR_NOT_FOUND,
+                        "team %s not found in organization %s", team_ids[i],
+                        org);
+        if (e == TR_OK)
+            e = db_x(c, a, NULL, eb,
+                     "INSERT INTO membership_teams (membership_id, team_id)"
+                     " VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                     id, team_ids[i]);
+    }
+    return e;
+}
+
+tr_err store_membership_invite_teams(struct db *db, struct arena *a,
+                                     const char *org, const char *email,
+                                     const char *const *team_ids, int nteams,
+                                     struct st_membership *out,
+                                     struct tr_errbuf *eb)
+{
     struct db_conn *c = db_acquire(db);
     const char *id = util_new_id(a, "ou"), *user_id = NULL, *invitee = NULL;
     struct db_rows *r = NULL;
@@ -155,6 +245,8 @@ tr_err store_membership_invite(struct db *db, struct arena *a, const char *org,
     if (e == TR_ERR_CONFLICT) /* a racing invite of the same user */
         e = tr_fail(eb, TR_ERR_INVALID, "%s is already invited to %s", email,
                     org);
+    if (e == TR_OK)
+        e = add_teams(c, a, org, id, team_ids, nteams, eb);
     if (e == TR_OK)
         e = get_in(c, a, id, out, eb);
     if (e == TR_OK)
@@ -220,15 +312,16 @@ tr_err store_membership_list(struct db *db, struct arena *a,
                              where),
                 arena_printf(a, "SELECT count(*) AS n" MEM_FROM "%s", where),
                 np, params, offset, limit, &r, total, eb);
+    if (e == TR_OK) {
+        *out = arena_alloc(a, sizeof(struct st_membership) *
+                                  (size_t)(r->nrows + 1));
+        for (int i = 0; i < r->nrows; i++)
+            fill(r, i, &(*out)[i]);
+        *n = r->nrows;
+        e = load_teams(c, a, *out, *n, eb);
+    }
     db_release(c);
-    if (e != TR_OK)
-        return e;
-    *out =
-        arena_alloc(a, sizeof(struct st_membership) * (size_t)(r->nrows + 1));
-    for (int i = 0; i < r->nrows; i++)
-        fill(r, i, &(*out)[i]);
-    *n = r->nrows;
-    return TR_OK;
+    return e;
 }
 
 tr_err store_membership_accept(struct db *db, struct arena *a, const char *id,
@@ -248,6 +341,17 @@ tr_err store_membership_accept(struct db *db, struct arena *a, const char *id,
                  "UPDATE org_memberships SET status = 'active'"
                  " WHERE id = $1 AND status = 'invited'",
                  id);
+    /* the invitation's teams, those not deleted meanwhile (the join) */
+    if (e == TR_OK)
+        e = db_x(c, a, NULL, eb,
+                 "INSERT INTO team_members (team_id, user_id)"
+                 " SELECT mt.team_id, $2 FROM membership_teams mt"
+                 " JOIN teams t ON t.id = mt.team_id"
+                 " WHERE mt.membership_id = $1 ON CONFLICT DO NOTHING",
+                 id, user_id);
+    if (e == TR_OK)
+        e = db_x(c, a, NULL, eb,
+                 "DELETE FROM membership_teams WHERE membership_id = $1", id);
     if (e == TR_OK)
         e = db_commit(c, eb);
     db_release(c);
@@ -308,4 +412,27 @@ tr_err store_membership_mail_done(struct db *db, struct arena *a,
              "UPDATE org_memberships SET mail_pending = 0 WHERE id = $1", id);
     db_release(c);
     return e;
+}
+
+tr_err store_team_invites(struct db *db, struct arena *a, const char *team_id,
+                          struct st_membership **out, int *n,
+                          struct tr_errbuf *eb)
+{
+    struct db_conn *c = db_acquire(db);
+    struct db_rows *r = NULL;
+    tr_err e = db_q(c, a, &r, eb,
+                    "SELECT " MEM_COLS MEM_FROM
+                    " JOIN membership_teams mt ON mt.membership_id = m.id"
+                    " WHERE mt.team_id = $1 AND m.status = 'invited'"
+                    " ORDER BY m.created_at, m.id",
+                    team_id);
+    db_release(c);
+    if (e != TR_OK)
+        return e;
+    *out =
+        arena_alloc(a, sizeof(struct st_membership) * (size_t)(r->nrows + 1));
+    for (int i = 0; i < r->nrows; i++)
+        fill(r, i, &(*out)[i]);
+    *n = r->nrows;
+    return TR_OK;
 }

@@ -6,13 +6,16 @@
  * It cannot be deleted, and its last member cannot leave it: both are
  * checked inside the transaction that would break the rule.  A team's
  * tokens are rows of `tokens` with kind 'team' and the team id as subject;
- * deleting the team deletes them in the same transaction.
+ * deleting the team deletes them in the same transaction.  Invitations
+ * may be added to a team before they are accepted (membership_teams, kept
+ * by store_memberships.c); they count as members once accepted.
  *
  * SPDX-License-Identifier: MPL-2.0
  */
 #include <string.h>
 
 #include "store/store.h"
+#include "store/store_ws_int.h"
 
 #define TEAM_READ                                                              \
     "SELECT t.id, t.org, t.name, t.is_owners, t.visibility, t.sso_team_id,"    \
@@ -230,6 +233,45 @@ tr_err store_team_set_members(struct db *db, struct arena *a,
                               const char *const *user_ids, int n,
                               struct tr_errbuf *eb)
 {
+    return store_team_set_memberships(db, a, team_id, add, user_ids, n, NULL, 0,
+                                      eb);
+}
+
+/* Adds team_id to (add) or takes it from the n invitations ids of org. */
+static tr_err set_invites(struct db_conn *c, struct arena *a,
+                          const char *team_id, const char *org, bool add,
+                          const char *const *ids, int n, struct tr_errbuf *eb)
+{
+    tr_err e = TR_OK;
+    for (int i = 0; e == TR_OK && i < n; i++) {
+        struct db_rows *r = NULL;
+        e = db_q(c, a, &r, eb,
+                 "SELECT id FROM org_memberships WHERE id = $1 AND org = $2"
+                 " AND status = 'invited'",
+                 ids[i], org);
+        if (e == TR_OK && r->nrows == 0)
+            e = tr_fail(eb, TR_ERR_NOT_FOUND,
+                        "organization membership %s not found", ids[i]);
+        if (e == TR_OK && add)
+            e = db_x(c, a, NULL, eb,
+                     "INSERT INTO membership_teams (membership_id, team_id)"
+                     " VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                     ids[i], team_id);
+        else if (e == TR_OK)
+            e = db_x(c, a, NULL, eb,
+                     "DELETE FROM membership_teams WHERE membership_id = $1"
+                     " AND team_id = $2",
+                     ids[i], team_id);
+    }
+    return e;
+}
+
+tr_err store_team_set_memberships(struct db *db, struct arena *a,
+                                  const char *team_id, bool add,
+                                  const char *const *user_ids, int n,
+                                  const char *const *invite_ids, int ninv,
+                                  struct tr_errbuf *eb)
+{
     struct db_conn *c = db_acquire(db);
     struct db_rows *r = NULL;
     tr_err e = db_begin(c, eb);
@@ -265,6 +307,8 @@ tr_err store_team_set_members(struct db *db, struct arena *a,
                      " VALUES ($1, $2) ON CONFLICT DO NOTHING",
                      team_id, user_ids[i]);
     }
+    if (e == TR_OK)
+        e = set_invites(c, a, team_id, org, add, invite_ids, ninv, eb);
     if (e == TR_OK && !add)
         e = owners_kept(c, a, team_id, eb);
     if (e == TR_OK)
@@ -293,30 +337,54 @@ tr_err store_team_leave_org(struct db_conn *c, struct arena *a, const char *org,
     return e;
 }
 
-tr_err store_grants(struct db *db, struct arena *a, const char *org,
-                    const char *user_id, const char *team_id, const char *ws_id,
-                    const char *prj_id, struct st_grant **out, int *n,
-                    struct tr_errbuf *eb)
+/* " IN ($k, ...)" over ids (" IN (NULL)", never true, when there are
+ * none). */
+static void in_list(struct sqlb *q, const char *const *ids, int n)
 {
-    /* $1 org, $2 user, $3 team token's team, $4 workspace, $5 project */
+    sqlb_add(q, " IN (");
+    if (n == 0)
+        sqlb_add(q, "NULL");
+    for (int i = 0; i < n; i++) {
+        if (i > 0)
+            sqlb_add(q, ", ");
+        sqlb_add(q, sqlb_param(q, ids[i]));
+    }
+    sqlb_add(q, ")");
+}
+
+tr_err store_grants_many(struct db *db, struct arena *a, const char *org,
+                         const char *user_id, const char *team_id,
+                         const char *const *ws_ids, int nws,
+                         const char *const *prj_ids, int nprj,
+                         struct st_grant **out, int *n, struct tr_errbuf *eb)
+{
+    /* $1 org, $2 user, $3 team token's team, then the ids */
 #define MINE                                                                   \
     " IN (SELECT t.id FROM teams t WHERE t.org = $1 AND (t.id ="               \
     " CAST($3 AS TEXT) OR t.id IN (SELECT m.team_id FROM team_members m"       \
     " WHERE m.user_id = CAST($2 AS TEXT))))"
+    struct sqlb q;
+    sqlb_init(&q, a, "");
+    sqlb_param(&q, org);
+    sqlb_param(&q, user_id);
+    sqlb_param(&q, team_id);
+    sqlb_add(&q, "SELECT 0 AS k, 0 AS owners, NULL AS acc, NULL AS perms,"
+                 " NULL AS key FROM org_members WHERE org = $1"
+                 " AND user_id = CAST($2 AS TEXT)"
+                 " UNION ALL SELECT 1, t.is_owners, t.org_access, NULL, NULL"
+                 " FROM teams t WHERE t.id" MINE
+                 " UNION ALL SELECT 2, 0, w.access, w.perms, w.workspace_id"
+                 " FROM team_workspaces w WHERE w.team_id" MINE
+                 " AND w.workspace_id");
+    in_list(&q, ws_ids, nws);
+    sqlb_add(&q,
+             " UNION ALL SELECT 3, 0, p.access, p.perms, p.project_id"
+             " FROM team_projects p WHERE p.team_id" MINE " AND p.project_id");
+    in_list(&q, prj_ids, nprj);
+#undef MINE
     struct db_conn *c = db_acquire(db);
     struct db_rows *r = NULL;
-    tr_err e =
-        db_q(c, a, &r, eb,
-             "SELECT 0 AS k, 0 AS owners, NULL AS acc, NULL AS perms"
-             " FROM org_members WHERE org = $1 AND user_id = CAST($2 AS TEXT)"
-             " UNION ALL SELECT 1, t.is_owners, t.org_access, NULL FROM teams t"
-             " WHERE t.id" MINE
-             " UNION ALL SELECT 2, 0, w.access, w.perms FROM team_workspaces w"
-             " WHERE w.workspace_id = CAST($4 AS TEXT) AND w.team_id" MINE
-             " UNION ALL SELECT 3, 0, p.access, p.perms FROM team_projects p"
-             " WHERE p.project_id = CAST($5 AS TEXT) AND p.team_id" MINE,
-             org, user_id, team_id, ws_id, prj_id);
-#undef MINE
+    tr_err e = sqlb_query(c, &q, &r, NULL, eb);
     db_release(c);
     if (e != TR_OK)
         return e;
@@ -327,7 +395,18 @@ tr_err store_grants(struct db *db, struct arena *a, const char *org,
         g->owners = db_get_bool(r, i, "owners");
         g->access = db_get(r, i, "acc");
         g->perms = db_get(r, i, "perms");
+        g->key = db_get(r, i, "key");
     }
     *n = r->nrows;
     return TR_OK;
+}
+
+tr_err store_grants(struct db *db, struct arena *a, const char *org,
+                    const char *user_id, const char *team_id, const char *ws_id,
+                    const char *prj_id, struct st_grant **out, int *n,
+                    struct tr_errbuf *eb)
+{
+    return store_grants_many(db, a, org, user_id, team_id, &ws_id,
+                             ws_id != NULL, &prj_id, prj_id != NULL, out, n,
+                             eb);
 }

@@ -37,7 +37,8 @@
     " (SELECT id FROM configuration_versions WHERE workspace_id = w.id"        \
     " AND provisional = 0 AND speculative = 0"                                 \
     " AND status IN ('pending', 'uploaded')"                                   \
-    " ORDER BY created_at DESC, id DESC LIMIT 1) AS d_cur_cv"
+    " ORDER BY created_at DESC, id DESC LIMIT 1) AS d_cur_cv,"                 \
+    " (SELECT count(*) FROM runs WHERE workspace_id = w.id) AS d_runs_count"
 #define WS_COLS                                                                \
     "w.id, w.org, w.name, w.project_id, w.description, w.execution_mode,"      \
     " w.terraform_version, w.auto_apply, w.working_directory, w.locked,"       \
@@ -93,6 +94,7 @@ static void fill(const struct db_rows *r, int i, struct st_workspace *w)
     w->shown_run = db_get(r, i, "d_shown_run");
     w->first_pending = db_get(r, i, "d_first_pending");
     w->current_cv = db_get(r, i, "d_cur_cv");
+    w->runs_count = db_get_i64(r, i, "d_runs_count");
     w->var_ids = NULL;
     w->nvars = 0;
 }

@@ -125,3 +125,48 @@ def test_variable_list(admin, busy_org):
     many, doc = statements(admin, "/api/v2/workspaces/%s/vars" % ws[2])
     assert len(doc["data"]) == N + 2, doc
     assert many == few, (few, many)
+
+
+def test_team_member_lists_cost_the_same(admin, busy_org):
+    """A user who sees the workspaces through a team (not a site admin):
+    the permission facts are read for the page, not per workspace."""
+    org, ws = busy_org
+    name = unique("u")
+    r = admin.post("/api/v2/admin/users", {"data": {"type": "users",
+                   "attributes": {"username": name,
+                                  "email": name + "@example.com"}}})
+    assert r.status == 201, r
+    uid = r.json["data"]["id"]
+    r = admin.post("/api/v2/admin/users/%s/authentication-tokens" % uid, {})
+    assert r.status == 201, r
+    user = admin.with_token(r.json["data"]["attributes"]["token"])
+    try:
+        r = admin.post("/api/v2/organizations/%s/organization-memberships"
+                       % org, {"data": {"type": "organization-memberships",
+                                        "attributes": {"email": name +
+                                                       "@example.com"}}})
+        assert r.status == 201, r
+        r = user.post("/api/v2/organization-memberships/%s/actions/accept"
+                      % r.json["data"]["id"], {})
+        assert r.status == 200, r
+        r = admin.post("/api/v2/organizations/%s/teams" % org, {"data": {
+            "type": "teams", "attributes": {"name": unique("t")}}})
+        assert r.status == 201, r
+        team = r.json["data"]["id"]
+        r = admin.post("/api/v2/teams/%s/relationships/users" % team,
+                       {"data": [{"type": "users", "id": name}]})
+        assert r.status == 204, r
+        for w in ws:
+            r = admin.post("/api/v2/team-workspaces", {"data": {
+                "type": "team-workspaces", "attributes": {"access": "read"},
+                "relationships": {
+                    "team": {"data": {"type": "teams", "id": team}},
+                    "workspace": {"data": {"type": "workspaces",
+                                           "id": w}}}}})
+            assert r.status == 201, r
+        assert_flat(user, "/api/v2/organizations/%s/workspaces" % org, N)
+        _, doc = statements(user, "/api/v2/workspaces/" + ws[3])
+        p = doc["data"]["attributes"]["permissions"]
+        assert p["can-update"] is False and p["can-read-settings"] is True, p
+    finally:
+        admin.delete("/api/v2/admin/users/" + uid)

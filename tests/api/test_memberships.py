@@ -164,7 +164,7 @@ def test_invite_unknown_email_waits_for_the_account(admin, org):
     ({"data": {"type": "organization-memberships",
                "attributes": {"email": "t@example.com"},
                "relationships": {"teams": {"data": [
-                   {"type": "teams", "id": "team-nope"}]}}}}, 422),
+                   {"type": "teams", "id": "team-nope"}]}}}}, 404),
     ({"data": {"type": "users", "attributes": {"email": "t@example.com"}}},
      409),
     ("{bad", 400),
@@ -186,6 +186,141 @@ def test_invite_with_empty_teams_and_unknown_org(admin, org):
     assert r.status == 201, r
     assert r.json["data"]["relationships"]["teams"]["data"] == []
     assert_error(invite(admin, unique("none"), "t@example.com"), 404)
+
+
+def new_team(client, org):
+    r = client.post("%s/organizations/%s/teams" % (API, org),
+                    {"data": {"type": "teams",
+                              "attributes": {"name": unique("team")}}})
+    assert r.status == 201, r
+    return r.json["data"]["id"]
+
+
+def team_rel(ids):
+    return {"data": [{"type": "teams", "id": t} for t in ids]}
+
+
+def team_ids(m):
+    return sorted(t["id"] for t in m["relationships"]["teams"]["data"])
+
+
+def team_of(client, tid):
+    r = client.get("%s/teams/%s?include=users,organization-memberships"
+                   % (API, tid))
+    assert r.status == 200, r
+    return r.json
+
+
+def test_invite_into_teams_then_accept(admin, org, user):
+    uid, name, c = user
+    t1, t2, t3 = new_team(admin, org), new_team(admin, org), \
+        new_team(admin, org)
+    r = invite(admin, org, name + "@example.com", teams=team_rel([t1, t2, t3]))
+    assert r.status == 201, r
+    m = r.json["data"]
+    assert team_ids(m) == sorted([t1, t2, t3])
+    # the same teams on show, list and include=teams
+    r = admin.get("%s/organization-memberships/%s?include=teams"
+                  % (API, m["id"]))
+    assert r.status == 200, r
+    assert team_ids(r.json["data"]) == sorted([t1, t2, t3])
+    inc = r.json["included"]
+    assert sorted(x["id"] for x in inc) == sorted([t1, t2, t3])
+    assert all(x["type"] == "teams" and x["attributes"]["name"] for x in inc)
+    listed = [x for x in listing(admin, org, "&include=teams,user")["data"]
+              if x["id"] == m["id"]][0]
+    assert team_ids(listed) == sorted([t1, t2, t3])
+    # the teams list the invitation, not yet its user
+    d = team_of(admin, t1)
+    assert d["data"]["relationships"]["users"]["data"] == []
+    assert d["data"]["attributes"]["users-count"] == 0
+    assert {"type": "organization-memberships", "id": m["id"]} in \
+        d["data"]["relationships"]["organization-memberships"]["data"]
+    assert [x["attributes"]["status"] for x in d["included"]
+            if x["id"] == m["id"]] == ["invited"]
+    # a team deleted meanwhile is skipped on acceptance
+    assert admin.delete("%s/teams/%s" % (API, t3)).status == 204
+    r = c.get("%s/organization-memberships/%s" % (API, m["id"]))
+    assert team_ids(r.json["data"]) == sorted([t1, t2])
+    r = accept(c, m["id"])
+    assert r.status == 200, r
+    assert team_ids(r.json["data"]) == sorted([t1, t2])
+    for t in (t1, t2):
+        d = team_of(admin, t)
+        assert d["data"]["relationships"]["users"]["data"] == [
+            {"type": "users", "id": uid}]
+        assert d["data"]["relationships"]["organization-memberships"][
+            "data"] == [{"type": "organization-memberships", "id": m["id"]}]
+    # an active membership's teams are its user's teams of the organization
+    r = admin.request("DELETE", "%s/teams/%s/relationships/users"
+                      % (API, t2),
+                      {"data": [{"type": "users", "id": name}]})
+    assert r.status == 204, r
+    r = admin.get("%s/organization-memberships/%s" % (API, m["id"]))
+    assert team_ids(r.json["data"]) == [t1]
+    # leaving the organization leaves its teams
+    assert admin.delete("%s/organization-memberships/%s"
+                        % (API, m["id"])).status == 204
+    assert team_of(admin, t1)["data"]["relationships"]["users"]["data"] == []
+
+
+def test_invite_into_teams_refused_changes_nothing(admin, org):
+    mine = new_team(admin, org)
+    for other in temp_org(admin):
+        theirs = new_team(admin, other)
+        before = listing(admin, org)
+        email = unique("t") + "@example.com"
+        r = invite(admin, org, email, teams=team_rel([mine, theirs]))
+        assert_error(r, 404)
+        assert theirs in r.json["errors"][0]["detail"]
+        assert_error(invite(admin, org, email,
+                            teams=team_rel([mine, "team-nope"])), 404)
+        assert listing(admin, org) == before
+        assert team_of(admin, mine)["data"]["relationships"][
+            "organization-memberships"]["data"] == []
+        # the same address may still be invited
+        r = invite(admin, org, email, teams=team_rel([mine, mine]))
+        assert r.status == 201, r
+        assert team_ids(r.json["data"]) == [mine]
+
+
+def test_team_adds_and_removes_an_invitation(admin, org, user):
+    uid, name, c = user
+    t = new_team(admin, org)
+    m = invite(admin, org, name + "@example.com").json["data"]["id"]
+    path = "%s/teams/%s/relationships/organization-memberships" % (API, t)
+    body = {"data": [{"type": "organization-memberships", "id": m}]}
+    assert admin.post(path, body).status == 204
+    assert admin.post(path, body).status == 204  # twice is once
+    d = team_of(admin, t)
+    assert d["data"]["relationships"]["organization-memberships"]["data"] == \
+        [{"type": "organization-memberships", "id": m}]
+    r = admin.get("%s/organization-memberships/%s" % (API, m))
+    assert team_ids(r.json["data"]) == [t]
+    assert admin.request("DELETE", path, body).status == 204
+    assert team_of(admin, t)["data"]["relationships"][
+        "organization-memberships"]["data"] == []
+    r = admin.get("%s/organization-memberships/%s" % (API, m))
+    assert team_ids(r.json["data"]) == []
+    # another organization's invitation is not found, nothing changes
+    for other in temp_org(admin):
+        r = invite(admin, other, unique("o") + "@example.com")
+        assert r.status == 201, r
+        theirs = r.json["data"]["id"]
+        both = {"data": [{"type": "organization-memberships", "id": m},
+                         {"type": "organization-memberships", "id": theirs}]}
+        assert_error(admin.post(path, both), 404)
+        assert team_of(admin, t)["data"]["relationships"][
+            "organization-memberships"]["data"] == []
+    # added while invited: a member of the team once accepted
+    assert admin.post(path, body).status == 204
+    assert accept(c, m).status == 200
+    d = team_of(admin, t)
+    assert d["data"]["relationships"]["users"]["data"] == [
+        {"type": "users", "id": uid}]
+    # and removed by membership as a member
+    assert admin.request("DELETE", path, body).status == 204
+    assert team_of(admin, t)["data"]["relationships"]["users"]["data"] == []
 
 
 def test_outsiders_and_invitees_change_nothing(admin, org, user):

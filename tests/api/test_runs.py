@@ -135,6 +135,7 @@ def wait_status(c, run, want, timeout=10):
 def test_create_defaults(c, org):
     ws = make_ws(c, org)
     cv = make_cv(c, ws)
+    assert ws_doc(c, ws)["data"]["attributes"]["runs-count"] == 0
     doc = {"data": new_run(c, ws, cv)}
     d = doc["data"]
     a = d["attributes"]
@@ -171,6 +172,8 @@ def test_create_defaults(c, org):
     w = ws_doc(c, ws)["data"]
     assert w["relationships"]["current-run"]["data"]["id"] == d["id"]
     assert w["relationships"]["latest-run"]["data"]["id"] == d["id"]
+    assert w["attributes"]["runs-count"] == 1
+    assert w["attributes"]["workspace-kpis-runs-count"] == 1
     assert w["attributes"]["locked"] is True
     assert w["relationships"]["locked-by"]["data"] == {
         "type": "runs", "id": d["id"]}

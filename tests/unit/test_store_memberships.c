@@ -326,6 +326,85 @@ static void test_mail_queue(void **state)
     assert_int_equal(n, 0);
 }
 
+static const char *new_team(struct fx *f, const char *org)
+{
+    struct st_team t = {.org = org, .name = util_new_id(f->a, "t")};
+    assert_int_equal(store_team_create(f->db, f->a, &t, NULL), TR_OK);
+    return t.id;
+}
+
+/* Whether user_id is a member of team_id. */
+static bool in_team(struct fx *f, const char *team_id, const char *user_id)
+{
+    struct st_user *us = NULL;
+    int n = 0;
+    assert_int_equal(store_team_members(f->db, f->a, team_id, &us, &n, NULL),
+                     TR_OK);
+    for (int i = 0; i < n; i++)
+        if (strcmp(us[i].id, user_id) == 0)
+            return true;
+    return false;
+}
+
+static void test_invite_into_teams(void **state)
+{
+    struct fx *f = *state;
+    struct st_user owner, owner2;
+    const char *org = new_org(f, &owner), *org2 = new_org(f, &owner2);
+    const char *t1 = new_team(f, org), *t2 = new_team(f, org),
+               *t3 = new_team(f, org), *other = new_team(f, org2);
+    struct st_user u = new_user(f, NULL);
+    struct st_membership m;
+    struct tr_errbuf eb = {{0}};
+    /* a team of another organization: nothing created */
+    const char *bad[] = {t1, other};
+    assert_int_equal(store_membership_invite_teams(f->db, f->a, org, u.email,
+                                                   bad, 2, &m, &eb),
+                     TR_ERR_NOT_FOUND);
+    assert_non_null(strstr(eb.msg, other));
+    assert_int_equal(count(f, org, "invited"), 0);
+    const char *ok[] = {t1, t2, t3};
+    assert_int_equal(store_membership_invite_teams(f->db, f->a, org, u.email,
+                                                   ok, 3, &m, NULL),
+                     TR_OK);
+    assert_int_equal(m.nteams, 3);
+    /* team t3 also by the team's side, then taken away and deleted */
+    const char *inv[] = {m.id};
+    assert_int_equal(store_team_set_memberships(f->db, f->a, t3, false, NULL, 0,
+                                                inv, 1, NULL),
+                     TR_OK);
+    assert_int_equal(store_membership_get(f->db, f->a, m.id, &m, NULL), TR_OK);
+    assert_int_equal(m.nteams, 2);
+    assert_int_equal(store_team_set_memberships(f->db, f->a, t3, true, NULL, 0,
+                                                inv, 1, NULL),
+                     TR_OK);
+    struct st_membership *ms = NULL;
+    int n = 0;
+    assert_int_equal(store_team_invites(f->db, f->a, t3, &ms, &n, NULL), TR_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(ms[0].id, m.id);
+    assert_int_equal(store_team_delete(f->db, f->a, t3, NULL), TR_OK);
+    /* another organization's team cannot take the invitation */
+    assert_int_equal(store_team_set_memberships(f->db, f->a, other, true, NULL,
+                                                0, inv, 1, NULL),
+                     TR_ERR_NOT_FOUND);
+    assert_false(in_team(f, t1, u.id));
+    assert_int_equal(store_membership_accept(f->db, f->a, m.id, u.id, NULL),
+                     TR_OK);
+    assert_true(in_team(f, t1, u.id));
+    assert_true(in_team(f, t2, u.id));
+    assert_false(in_team(f, other, u.id));
+    /* active: the user's teams of the organization */
+    assert_int_equal(store_membership_get(f->db, f->a, m.id, &m, NULL), TR_OK);
+    assert_int_equal(m.nteams, 2);
+    const char *uid[] = {u.id};
+    assert_int_equal(
+        store_team_set_members(f->db, f->a, t2, false, uid, 1, NULL), TR_OK);
+    assert_int_equal(store_membership_get(f->db, f->a, m.id, &m, NULL), TR_OK);
+    assert_int_equal(m.nteams, 1);
+    assert_string_equal(m.team_ids[0], t1);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, each_setup, each_teardown)
 
 int main(void)
@@ -335,6 +414,7 @@ int main(void)
         T(test_accept_and_delete),
         T(test_filters),
         T(test_mail_queue),
+        T(test_invite_into_teams),
     };
     int failed = cmocka_run_group_tests_name("store_memberships_sqlite", tests,
                                              setup_sqlite, teardown);
