@@ -19,11 +19,11 @@ permissions) and to a project (maintain, and custom), team tokens (the
 legacy one and one with a description), an e-mail invitation
 (tfe_organization_membership), a generic and an email notification
 configuration, an agent pool (then scoped to the workspace) with an
-agent token.  The invited user accepts through the API, and only then
-does the membership join teams (tfe_team_organization_member,
-tfe_team_organization_members, tfe_team_members): Terrace lets only
-active members into teams, where the provider's documentation adds a
-fresh invitation to a team in the same apply.
+agent token.  The invitation joins teams in the same apply
+(tfe_team_organization_member, tfe_team_organization_members, as in the
+provider's documentation); the invited user accepts through the API,
+the plan stays clean, and then the user joins a team by username
+(tfe_team_members).
 After each apply (create, members, changes in place, data sources
 reading it all back) the plan is clean; destroy removes it all.
 
@@ -332,9 +332,9 @@ resource "tfe_agent_token" "at" {
 }
 '''
 
-# Terrace lets only active members join teams, so these come in a second
-# apply, after the invited user has accepted.
-TEAM_MEMBERS = '''
+# The invitation joins teams at once, by membership id (as in the
+# provider's documentation); by username only after it is accepted.
+INVITED_MEMBERS = '''
 resource "tfe_team_organization_member" "dev" {
   team_id                    = tfe_team.dev.id
   organization_membership_id = tfe_organization_membership.m.id
@@ -344,6 +344,9 @@ resource "tfe_team_organization_members" "ops" {
   team_id                     = tfe_team.ops.id
   organization_membership_ids = [tfe_organization_membership.m.id]
 }
+'''
+
+TEAM_MEMBERS = '''
 
 resource "tfe_team" "readers" {
   organization = tfe_organization.o.name
@@ -462,6 +465,7 @@ def test_provider_manages_teams_members_and_hooks(provider, api, daemon):
     main = PEOPLE % {"version": VERSION, "host": tofu.host,
                      "token": daemon.admin_token, "org": org,
                      "email": email}
+    main += INVITED_MEMBERS
     tofu.write(main)
     tofu.run("init", "-no-color", "-input=false")
     c = api.c
@@ -476,6 +480,7 @@ def test_provider_manages_teams_members_and_hooks(provider, api, daemon):
         assert [m["attributes"]["status"] for m in ms] == ["invited"]
         api.ok(user.post("/api/v2/organization-memberships/%s/actions/accept"
                          % ms[0]["id"], {}), 200)
+        plan_is_clean(tofu)
         tofu.write(main + TEAM_MEMBERS)
         tofu.run("apply", "-auto-approve", "-no-color", "-input=false")
         plan_is_clean(tofu)
