@@ -79,6 +79,7 @@ struct http_req {
     char *spool_path;
     uint64_t body_len;
     bool body_too_large;
+    bool discard_body; /* refused before the body: read it, then answer */
     /* response */
     int status;
     const char *content_type;

@@ -8,7 +8,8 @@
  *                      is read
  *   upload callbacks - body appended to memory (JSON), a spool file or
  *                      the descriptor a ROUTE_STREAM handler chose in its
- *                      early call, counting bytes against the limit
+ *                      early call (or dropped when that call refused the
+ *                      request), counting bytes against the limit
  *   last callback    - handler runs, response queued
  *   completed        - access log line, arena destroyed (with every
  *                      resource registered on it)
@@ -289,8 +290,14 @@ static bool admit(struct http_req *r)
         r->early = true;
         r->route->handler(r);
         r->early = false;
-        if (r->status != 0)
-            return false;
+        if (r->status != 0) {
+            /* a refusal (a finalized version, a bad digest header): the
+             * answer waits until the body has been read and dropped, so
+             * that a client still sending it reads the answer instead of
+             * a connection closed under it */
+            r->discard_body = true;
+            return true;
+        }
         if (r->spool_fd < 0) {
             http_error(r, 500, "internal error",
                        "the upload has nowhere to go");
@@ -319,6 +326,8 @@ static void take_body(struct http_req *r, const char *data, size_t n)
         return;
     }
     r->body_len += n;
+    if (r->discard_body)
+        return;
     if (r->spool_fd >= 0) {
         while (n > 0) {
             ssize_t w = write(r->spool_fd, data, n);
@@ -364,7 +373,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         return MHD_YES;
     }
     struct http_req *r = &box->req;
-    if (r->suspended) /* resumed with its response */
+    if (r->suspended || r->discard_body) /* its response is ready */
         return queue(box);
     if (r->body_too_large)
         http_error(r, 413, "payload too large",

@@ -180,3 +180,21 @@ def test_memory_flat_for_200mb(big):
     # backend part; the whole state would be 200 MiB
     assert after - before < 48 * 1024, (before, after)
     os.unlink(path)
+
+
+def test_second_upload_is_answered_after_its_body(big):
+    """A retried upload to a version already finalized is refused before
+    its body is read; the client still sending the body must read the
+    409, not a connection closed under it (a retry after a crash)."""
+    d, c, ws, tmp = big
+    path = str(tmp / "retry.json")
+    write_state(path, 8, 900)
+    with open(path, "rb") as f:
+        md5 = hashlib.md5(f.read()).hexdigest()
+    _, url = pending(c, ws, 900, md5)
+    status, body = put_file(d, url, path)
+    assert status == 200, body
+    for _ in range(3):
+        status, body = put_file(d, url, path)
+        assert status == 409, body
+        assert json.loads(body)["errors"][0]["status"] == "409"
