@@ -174,6 +174,10 @@ def world(d):
     w["var"] = ok(r, 201)["data"]["id"]
     w["cv"] = upload_cv(admin, w["ws"])
     w["run"] = queue_run(admin, w["ws"], w["cv"])
+    rel = ok(admin.get("%s/runs/%s" % (API, w["run"])), 200)["data"][
+        "relationships"]
+    w["plan"] = rel["plan"]["data"]["id"]
+    w["apply"] = rel["apply"]["data"]["id"]
     r = admin.post("%s/organizations/%s/projects" % (API, org), {"data": {
         "type": "projects", "attributes": {"name": unique("prj")}}})
     w["project"] = ok(r, 201)["data"]["id"]
@@ -265,6 +269,36 @@ ROUTES = [
      "plan", (201,), None),
     ("run discard", "POST", "/runs/{run}/actions/discard", lambda w: {},
      "write", (202, 409), None),
+    # runs, plans and applies, run actions
+    ("run plan", "GET", "/runs/{run}/plan", None, "read", (200,), None),
+    ("run apply", "GET", "/runs/{run}/apply", None, "read", (200,), None),
+    ("plan show", "GET", "/plans/{plan}", None, "read", (200,), None),
+    ("apply show", "GET", "/applies/{apply}", None, "read", (200,), None),
+    ("run events", "GET", "/runs/{run}/run-events", None, "read", (200,),
+     None),
+    ("run comments", "GET", "/runs/{run}/comments", None, "read", (200,),
+     None),
+    ("comment create", "POST", "/runs/{run}/comments", lambda w: {"data": {
+        "type": "comments", "attributes": {"body": unique("c")}}}, "plan",
+     (201,), None),
+    ("run policy checks", "GET", "/runs/{run}/policy-checks", None, "read",
+     (200,), None),
+    ("run task stages", "GET", "/runs/{run}/task-stages", None, "read",
+     (200,), None),
+    # a queued run's actions: 409 passed the permission check
+    ("run apply action", "POST", "/runs/{run}/actions/apply", lambda w: {},
+     "write", (202, 409), None),
+    ("run force-execute", "POST", "/runs/{run}/actions/force-execute",
+     lambda w: {}, "write", (202, 409), None),
+    ("run force-cancel", "POST", "/runs/{run}/actions/force-cancel",
+     lambda w: {}, "write", (202, 409), None),
+    ("run cancel", "POST", "/runs/{fresh_run}/actions/cancel", lambda w: {},
+     "write", (202, 409), None),
+    # configuration versions
+    ("cvs list", "GET", "/workspaces/{ws}/configuration-versions", None,
+     "read", (200,), None),
+    ("cv show", "GET", "/configuration-versions/{cv}", None, "read", (200,),
+     None),
     ("cv create", "POST", "/workspaces/{ws}/configuration-versions",
      lambda w: {"data": {"type": "configuration-versions",
                          "attributes": {"auto-queue-runs": False}}}, "plan",
@@ -339,6 +373,12 @@ ROUTES = [
 RUN_EXPECT = {"org show": 200}
 
 
+# placeholders naming something of the workspace: a member of no team
+# does not see it (404)
+WS_KEYS = ["ws", "run", "var", "fresh_var", "fresh_run", "plan", "apply", "cv",
+           "nc", "wsname"]
+
+
 def expected(caller, needs, success, path):
     if caller == "anon":
         return 401
@@ -352,7 +392,7 @@ def expected(caller, needs, success, path):
         return success
     if needs in ("project", "owner-hidden"):
         return 404
-    in_ws = "{ws}" in path or "{run}" in path or "{var}" in path
+    in_ws = any("{%s}" % k in path for k in WS_KEYS)
     if caller == "none":
         return 403 if needs == "owner" and not in_ws else 404
     if needs == "owner":
@@ -385,12 +425,14 @@ def snapshot(w):
 def fill(w, path):
     if "{fresh_ws}" in path:
         path = path.replace("{fresh_ws}", fresh_ws(w))
+    if "{fresh_run}" in path:
+        path = path.replace("{fresh_run}", queue_run(w["admin"], w["ws"],
+                                                     w["cv"]))
     if "{fresh_var}" in path:
         path = path.replace("{fresh_var}", fresh_var(w))
     r = w["admin"].get("%s/workspaces/%s" % (API, w["ws"]))
-    return path.format(ws=w["ws"], org=w["org"], var=w["var"], run=w["run"],
-                       project=w["project"],
-                       wsname=r.json["data"]["attributes"]["name"])
+    ids = {k: v for k, v in w.items() if isinstance(v, str)}
+    return path.format(wsname=r.json["data"]["attributes"]["name"], **ids)
 
 
 @pytest.mark.parametrize("caller", CALLERS)
