@@ -174,6 +174,9 @@ def world(d):
     w["var"] = ok(r, 201)["data"]["id"]
     w["cv"] = upload_cv(admin, w["ws"])
     w["run"] = queue_run(admin, w["ws"], w["cv"])
+    w["nc"] = new_nc(w)
+    w["src"] = fresh_ws(w)
+    w["trigger"] = new_trigger(w, w["ws"], fresh_ws(w))
     rel = ok(admin.get("%s/runs/%s" % (API, w["run"])), 200)["data"][
         "relationships"]
     w["plan"] = rel["plan"]["data"]["id"]
@@ -206,6 +209,35 @@ def fresh_var(w):
                                        "value": "v",
                                        "category": "terraform"}}})
     return ok(r, 201)["data"]["id"]
+
+
+def new_nc(w):
+    r = w["admin"].post("%s/workspaces/%s/notification-configurations"
+                        % (API, w["ws"]), {"data": {
+                            "type": "notification-configurations",
+                            "attributes": {
+                                "name": unique("n"),
+                                "destination-type": "generic",
+                                "url": "http://127.0.0.1:9/hook",
+                                "enabled": False}}})
+    return ok(r, 201)["data"]["id"]
+
+
+def new_trigger(w, target, source):
+    r = w["admin"].post("%s/workspaces/%s/run-triggers" % (API, target), {
+        "data": {"type": "run-triggers", "relationships": {
+            "sourceable": {"data": {"type": "workspaces", "id": source}}}}})
+    return ok(r, 201)["data"]["id"]
+
+
+def drop_trigger(w):
+    """Delete the trigger from w["src"] the route made, so the next caller
+    can make it again."""
+    r = w["admin"].get("%s/workspaces/%s/run-triggers"
+                       "?filter[run-trigger][type]=inbound" % (API, w["ws"]))
+    for t in ok(r, 200)["data"]:
+        if t["relationships"]["sourceable"]["data"]["id"] == w["src"]:
+            ok(w["admin"].delete("%s/run-triggers/%s" % (API, t["id"])), 204)
 
 
 def unlock(w):
@@ -299,6 +331,63 @@ ROUTES = [
      "read", (200,), None),
     ("cv show", "GET", "/configuration-versions/{cv}", None, "read", (200,),
      None),
+    # variables: the workspace's routes and the flat /vars ones
+    ("var show", "GET", "/workspaces/{ws}/vars/{var}", None, "read", (200,),
+     None),
+    ("vars filter", "GET", "/vars?filter[organization][name]={org}"
+     "&filter[workspace][name]={wsname}", None, "read", (200,), None),
+    ("var show flat", "GET", "/vars/{var}", None, "read", (200,), None),
+    ("var create flat", "POST", "/vars", lambda w: dict(var_body(), **{
+        "data": dict(var_body()["data"], relationships={"workspace": {
+            "data": {"type": "workspaces", "id": w["ws"]}}})}), "write",
+     (201,), None),
+    ("var update flat", "PATCH", "/vars/{var}", lambda w: {
+        "data": {"type": "vars", "id": w["var"],
+                 "attributes": {"value": unique("v")}}}, "write", (200,),
+     None),
+    ("var delete flat", "DELETE", "/vars/{fresh_var}", None, "write", (204,),
+     None),
+    ("ws varsets", "GET", "/workspaces/{ws}/varsets", None, "read", (200,),
+     None),
+    ("varsets list", "GET", "/organizations/{org}/varsets", None, "owner",
+     (200,), None),
+    # state
+    ("state filter", "GET", "/state-versions?filter[organization][name]="
+     "{org}&filter[workspace][name]={wsname}", None, "read", (200,), None),
+    # notifications
+    ("notification show", "GET", "/notification-configurations/{nc}", None,
+     "read", (200,), None),
+    ("notification update", "PATCH", "/notification-configurations/{nc}",
+     lambda w: {"data": {"type": "notification-configurations",
+                         "attributes": {"name": unique("n")}}}, "admin",
+     (200,), None),
+    ("notification delete", "DELETE",
+     "/notification-configurations/{fresh_nc}", None, "admin", (204,), None),
+    # run triggers and state sharing
+    ("run trigger show", "GET", "/run-triggers/{trigger}", None, "read",
+     (200,), None),
+    ("run trigger create", "POST", "/workspaces/{ws}/run-triggers",
+     lambda w: {"data": {"type": "run-triggers", "relationships": {
+         "sourceable": {"data": {"type": "workspaces", "id": w["src"]}}}}},
+     "admin", (201,),
+     drop_trigger),
+    ("consumers add", "POST",
+     "/workspaces/{ws}/relationships/remote-state-consumers", lambda w: {
+         "data": [{"type": "workspaces", "id": w["src"]}]}, "admin", (204,),
+     None),
+    # tags and tag bindings
+    ("ws tags", "GET", "/workspaces/{ws}/relationships/tags", None, "read",
+     (200,), None),
+    ("ws tags add", "POST", "/workspaces/{ws}/relationships/tags",
+     lambda w: {"data": [{"type": "tags", "attributes": {
+         "name": unique("t")}}]}, "admin", (204,), None),
+    ("tag bindings", "GET", "/workspaces/{ws}/tag-bindings", None, "read",
+     (200,), None),
+    ("effective tag bindings", "GET",
+     "/workspaces/{ws}/effective-tag-bindings", None, "read", (200,), None),
+    ("tag bindings update", "PATCH", "/workspaces/{ws}/tag-bindings",
+     lambda w: {"data": [{"type": "tag-bindings", "attributes": {
+         "key": "k", "value": unique("v")}}]}, "admin", (200,), None),
     ("cv create", "POST", "/workspaces/{ws}/configuration-versions",
      lambda w: {"data": {"type": "configuration-versions",
                          "attributes": {"auto-queue-runs": False}}}, "plan",
@@ -376,7 +465,7 @@ RUN_EXPECT = {"org show": 200}
 # placeholders naming something of the workspace: a member of no team
 # does not see it (404)
 WS_KEYS = ["ws", "run", "var", "fresh_var", "fresh_run", "plan", "apply", "cv",
-           "nc", "wsname"]
+           "nc", "fresh_nc", "trigger", "wsname"]
 
 
 def expected(caller, needs, success, path):
@@ -408,6 +497,11 @@ def snapshot(w):
              "/workspaces/%s/runs" % ws,
              "/workspaces/%s/state-versions" % ws,
              "/workspaces/%s/notification-configurations" % ws,
+             "/workspaces/%s/run-triggers?filter[run-trigger][type]=inbound"
+             % ws,
+             "/workspaces/%s/relationships/remote-state-consumers" % ws,
+             "/workspaces/%s/relationships/tags" % ws,
+             "/workspaces/%s/tag-bindings" % ws,
              "/organizations/%s/projects" % org,
              "/projects/%s" % w["project"],
              "/organizations/%s/varsets" % org,
@@ -428,6 +522,8 @@ def fill(w, path):
     if "{fresh_run}" in path:
         path = path.replace("{fresh_run}", queue_run(w["admin"], w["ws"],
                                                      w["cv"]))
+    if "{fresh_nc}" in path:
+        path = path.replace("{fresh_nc}", new_nc(w))
     if "{fresh_var}" in path:
         path = path.replace("{fresh_var}", fresh_var(w))
     r = w["admin"].get("%s/workspaces/%s" % (API, w["ws"]))
