@@ -175,6 +175,11 @@ def world(d):
     w["cv"] = upload_cv(admin, w["ws"])
     w["run"] = queue_run(admin, w["ws"], w["cv"])
     w["nc"] = new_nc(w)
+    w["sshkey"] = new_sshkey(w)
+    w["vis_team"] = new_team(w)
+    r = admin.post("%s/organizations/%s/agent-pools" % (API, org), {
+        "data": {"type": "agent-pools", "attributes": {"name": unique("ap")}}})
+    w["pool"] = ok(r, 201)["data"]["id"]
     w["src"] = fresh_ws(w)
     w["trigger"] = new_trigger(w, w["ws"], fresh_ws(w))
     rel = ok(admin.get("%s/runs/%s" % (API, w["run"])), 200)["data"][
@@ -220,6 +225,26 @@ def new_nc(w):
                                 "destination-type": "generic",
                                 "url": "http://127.0.0.1:9/hook",
                                 "enabled": False}}})
+    return ok(r, 201)["data"]["id"]
+
+
+def new_project(w):
+    r = w["admin"].post("%s/organizations/%s/projects" % (API, w["org"]), {
+        "data": {"type": "projects", "attributes": {"name": unique("prj")}}})
+    return ok(r, 201)["data"]["id"]
+
+
+def new_sshkey(w):
+    r = w["admin"].post("%s/organizations/%s/ssh-keys" % (API, w["org"]), {
+        "data": {"type": "ssh-keys", "attributes": {
+            "name": unique("k"), "value": "not a real key"}}})
+    return ok(r, 201)["data"]["id"]
+
+
+def new_team(w):
+    r = w["admin"].post("%s/organizations/%s/teams" % (API, w["org"]), {
+        "data": {"type": "teams", "attributes": {
+            "name": unique("t"), "visibility": "organization"}}})
     return ok(r, 201)["data"]["id"]
 
 
@@ -452,14 +477,88 @@ ROUTES = [
             "workspace": {"data": {"type": "workspaces",
                                    "id": w["ws"]}}}}}, "admin", (201,),
      None),
+    # projects and team access to them
+    ("projects list", "GET", "/organizations/{org}/projects", None, "member",
+     (200,), None),
+    ("project varsets", "GET", "/projects/{project}/varsets", None,
+     "project", (200,), None),
+    ("project tag bindings", "GET", "/projects/{project}/tag-bindings", None,
+     "project", (200,), None),
+    ("project delete", "DELETE", "/projects/{fresh_project}", None,
+     "project", (204,), None),
+    ("team-projects list", "GET", "/team-projects?filter[project][id]="
+     "{project}", None, "project", (200,), None),
+    ("team-project create", "POST", "/team-projects", lambda w: {"data": {
+        "type": "team-projects", "attributes": {"access": "read"},
+        "relationships": {
+            "team": {"data": {"type": "teams", "id": w["new_team"]}},
+            "project": {"data": {"type": "projects",
+                                 "id": w["project"]}}}}}, "project", (201,),
+     None),
+    # SSH keys
+    ("ssh key show", "GET", "/ssh-keys/{sshkey}", None, "member", (200,),
+     None),
+    ("ssh key update", "PATCH", "/ssh-keys/{sshkey}", lambda w: {"data": {
+        "type": "ssh-keys", "attributes": {"name": unique("k")}}}, "owner",
+     (200,), None),
+    ("ssh key delete", "DELETE", "/ssh-keys/{fresh_sshkey}", None, "owner",
+     (204,), None),
+    # agent pools
+    ("agent pools list", "GET", "/organizations/{org}/agent-pools", None,
+     "member", (200,), None),
+    ("agent pool create", "POST", "/organizations/{org}/agent-pools",
+     lambda w: {"data": {"type": "agent-pools",
+                         "attributes": {"name": unique("ap")}}}, "owner",
+     (201,), None),
+    ("agent pool show", "GET", "/agent-pools/{pool}", None, "member", (200,),
+     None),
+    ("agent pool update", "PATCH", "/agent-pools/{pool}", lambda w: {
+        "data": {"type": "agent-pools", "attributes": {
+            "name": unique("ap")}}}, "owner", (200,), None),
+    # token metadata (never the secret) is read with sight of the
+    # organization, as agent_pools.c says
+    ("agent pool tokens", "GET", "/agent-pools/{pool}/authentication-tokens",
+     None, "member", (200,), None),
+    # teams and their tokens
+    ("team show", "GET", "/teams/{vis_team}", None, "member", (200,), None),
+    ("team update", "PATCH", "/teams/{vis_team}", lambda w: {"data": {
+        "type": "teams", "attributes": {"name": unique("t")}}}, "owner",
+     (200,), None),
+    ("team delete", "DELETE", "/teams/{fresh_team}", None, "owner", (204,),
+     None),
+    ("team tokens list", "GET", "/teams/{vis_team}/authentication-tokens",
+     None, "owner", (200,), None),
+    ("team token create", "POST", "/teams/{vis_team}/authentication-tokens",
+     lambda w: {"data": {"type": "authentication-tokens",
+                         "attributes": {"description": unique("d")}}},
+     "owner", (201,), None),
+    # memberships and organization settings
+    ("memberships list", "GET",
+     "/organizations/{org}/organization-memberships", None, "member", (200,),
+     None),
+    ("membership invite", "POST",
+     "/organizations/{org}/organization-memberships", lambda w: {"data": {
+         "type": "organization-memberships", "attributes": {
+             "email": unique("i") + "@example.com"}}}, "owner", (201,),
+     None),
+    ("entitlement set", "GET", "/organizations/{org}/entitlement-set", None,
+     "member", (200,), None),
+    ("run queue", "GET", "/organizations/{org}/runs/queue", None, "owner",
+     (200,), None),
+    ("capacity", "GET", "/organizations/{org}/capacity", None, "member",
+     (200,), None),
+    ("org tags", "GET", "/organizations/{org}/tags", None, "member", (200,),
+     None),
     # the organization token's routes hide the organization from non-owners
     ("org token", "POST", "/organizations/{org}/authentication-token",
      lambda w: {}, "owner-hidden", (201,), None),
+    ("org token show", "GET", "/organizations/{org}/authentication-token",
+     None, "owner-hidden", (200,), None),
 ]
 
 # what a run token gets: its routes are few (ROUTE_RUN), and this run's
 # workspace is another one
-RUN_EXPECT = {"org show": 200}
+RUN_EXPECT = {"org show": 200, "entitlement set": 200}
 
 
 # placeholders naming something of the workspace: a member of no team
@@ -508,7 +607,14 @@ def snapshot(w):
              "/organizations/%s/ssh-keys" % org,
              "/organizations/%s/teams" % org,
              "/team-workspaces?filter[workspace][id]=%s" % ws,
-             "/organizations/%s/authentication-token" % org]
+             "/organizations/%s/authentication-token" % org,
+             "/organizations/%s/agent-pools" % org,
+             "/agent-pools/%s" % w["pool"],
+             "/ssh-keys/%s" % w["sshkey"],
+             "/teams/%s" % w["vis_team"],
+             "/teams/%s/authentication-tokens" % w["vis_team"],
+             "/team-projects?filter[project][id]=%s" % w["project"],
+             "/organizations/%s/organization-memberships" % org]
     out = {}
     for p in paths:
         r = a.get(API + p)
@@ -524,6 +630,11 @@ def fill(w, path):
                                                      w["cv"]))
     if "{fresh_nc}" in path:
         path = path.replace("{fresh_nc}", new_nc(w))
+    for key, make in (("fresh_project", new_project),
+                      ("fresh_sshkey", new_sshkey),
+                      ("fresh_team", new_team)):
+        if "{%s}" % key in path:
+            path = path.replace("{%s}" % key, make(w))
     if "{fresh_var}" in path:
         path = path.replace("{fresh_var}", fresh_var(w))
     r = w["admin"].get("%s/workspaces/%s" % (API, w["ws"]))
@@ -544,7 +655,7 @@ def test_matrix(world, caller):
         client = w["clients"][caller]
     wrong = []
     for name, method, path, body, needs, success, cleanup in ROUTES:
-        if name == "team access create":
+        if name in ("team access create", "team-project create"):
             r = w["admin"].post("%s/organizations/%s/teams" % (API, w["org"]),
                                 {"data": {"type": "teams", "attributes": {
                                     "name": unique("t"),
@@ -559,7 +670,10 @@ def test_matrix(world, caller):
         refused = want[0] >= 400 and want[0] != 409
         before = snapshot(w) if refused else None
         b = body(w) if body else None
-        if node is not None:  # the token lives while its job does
+        if node is not None:  # the token lives while its job (and node) do
+            ok(node.post(INT + "/nodes/heartbeat",
+                         raw=json.dumps({"running_jobs": 1}),
+                         ctype="application/json"), 200)
             ok(node.post("%s/jobs/%s/heartbeat" % (INT, job), raw=b""), 200)
         r = client.request(method, p, b)
         if r.status not in want:
