@@ -174,6 +174,18 @@ def world(d):
     w["var"] = ok(r, 201)["data"]["id"]
     w["cv"] = upload_cv(admin, w["ws"])
     w["run"] = queue_run(admin, w["ws"], w["cv"])
+    w["nc"] = new_nc(w)
+    w["sshkey"] = new_sshkey(w)
+    w["vis_team"] = new_team(w)
+    r = admin.post("%s/organizations/%s/agent-pools" % (API, org), {
+        "data": {"type": "agent-pools", "attributes": {"name": unique("ap")}}})
+    w["pool"] = ok(r, 201)["data"]["id"]
+    w["src"] = fresh_ws(w)
+    w["trigger"] = new_trigger(w, w["ws"], fresh_ws(w))
+    rel = ok(admin.get("%s/runs/%s" % (API, w["run"])), 200)["data"][
+        "relationships"]
+    w["plan"] = rel["plan"]["data"]["id"]
+    w["apply"] = rel["apply"]["data"]["id"]
     r = admin.post("%s/organizations/%s/projects" % (API, org), {"data": {
         "type": "projects", "attributes": {"name": unique("prj")}}})
     w["project"] = ok(r, 201)["data"]["id"]
@@ -202,6 +214,55 @@ def fresh_var(w):
                                        "value": "v",
                                        "category": "terraform"}}})
     return ok(r, 201)["data"]["id"]
+
+
+def new_nc(w):
+    r = w["admin"].post("%s/workspaces/%s/notification-configurations"
+                        % (API, w["ws"]), {"data": {
+                            "type": "notification-configurations",
+                            "attributes": {
+                                "name": unique("n"),
+                                "destination-type": "generic",
+                                "url": "http://127.0.0.1:9/hook",
+                                "enabled": False}}})
+    return ok(r, 201)["data"]["id"]
+
+
+def new_project(w):
+    r = w["admin"].post("%s/organizations/%s/projects" % (API, w["org"]), {
+        "data": {"type": "projects", "attributes": {"name": unique("prj")}}})
+    return ok(r, 201)["data"]["id"]
+
+
+def new_sshkey(w):
+    r = w["admin"].post("%s/organizations/%s/ssh-keys" % (API, w["org"]), {
+        "data": {"type": "ssh-keys", "attributes": {
+            "name": unique("k"), "value": "not a real key"}}})
+    return ok(r, 201)["data"]["id"]
+
+
+def new_team(w):
+    r = w["admin"].post("%s/organizations/%s/teams" % (API, w["org"]), {
+        "data": {"type": "teams", "attributes": {
+            "name": unique("t"), "visibility": "organization"}}})
+    return ok(r, 201)["data"]["id"]
+
+
+def new_trigger(w, target, source):
+    r = w["admin"].post("%s/workspaces/%s/run-triggers" % (API, target), {
+        "data": {"type": "run-triggers", "relationships": {
+            "sourceable": {"data": {"type": "workspaces", "id": source}}}}})
+    return ok(r, 201)["data"]["id"]
+
+
+def drop_trigger(w):
+    """Delete the trigger from w["src"] the route made, so the next caller
+    can make it again."""
+    r = w["admin"].get("%s/workspaces/%s/run-triggers"
+                       "?filter[run-trigger][type]=inbound" % (API, w["ws"]))
+    for t in ok(r, 200)["data"]:
+        if t["relationships"]["sourceable"]["data"]["id"] == w["src"]:
+            ok(w["admin"].delete("%s/run-triggers/%s" % (API, t["id"])), 204)
 
 
 def unlock(w):
@@ -265,6 +326,93 @@ ROUTES = [
      "plan", (201,), None),
     ("run discard", "POST", "/runs/{run}/actions/discard", lambda w: {},
      "write", (202, 409), None),
+    # runs, plans and applies, run actions
+    ("run plan", "GET", "/runs/{run}/plan", None, "read", (200,), None),
+    ("run apply", "GET", "/runs/{run}/apply", None, "read", (200,), None),
+    ("plan show", "GET", "/plans/{plan}", None, "read", (200,), None),
+    ("apply show", "GET", "/applies/{apply}", None, "read", (200,), None),
+    ("run events", "GET", "/runs/{run}/run-events", None, "read", (200,),
+     None),
+    ("run comments", "GET", "/runs/{run}/comments", None, "read", (200,),
+     None),
+    ("comment create", "POST", "/runs/{run}/comments", lambda w: {"data": {
+        "type": "comments", "attributes": {"body": unique("c")}}}, "plan",
+     (201,), None),
+    ("run policy checks", "GET", "/runs/{run}/policy-checks", None, "read",
+     (200,), None),
+    ("run task stages", "GET", "/runs/{run}/task-stages", None, "read",
+     (200,), None),
+    # a queued run's actions: 409 passed the permission check
+    ("run apply action", "POST", "/runs/{run}/actions/apply", lambda w: {},
+     "write", (202, 409), None),
+    ("run force-execute", "POST", "/runs/{run}/actions/force-execute",
+     lambda w: {}, "write", (202, 409), None),
+    ("run force-cancel", "POST", "/runs/{run}/actions/force-cancel",
+     lambda w: {}, "write", (202, 409), None),
+    ("run cancel", "POST", "/runs/{fresh_run}/actions/cancel", lambda w: {},
+     "write", (202, 409), None),
+    # configuration versions
+    ("cvs list", "GET", "/workspaces/{ws}/configuration-versions", None,
+     "read", (200,), None),
+    ("cv show", "GET", "/configuration-versions/{cv}", None, "read", (200,),
+     None),
+    # variables: the workspace's routes and the flat /vars ones
+    ("var show", "GET", "/workspaces/{ws}/vars/{var}", None, "read", (200,),
+     None),
+    ("vars filter", "GET", "/vars?filter[organization][name]={org}"
+     "&filter[workspace][name]={wsname}", None, "read", (200,), None),
+    ("var show flat", "GET", "/vars/{var}", None, "read", (200,), None),
+    ("var create flat", "POST", "/vars", lambda w: dict(var_body(), **{
+        "data": dict(var_body()["data"], relationships={"workspace": {
+            "data": {"type": "workspaces", "id": w["ws"]}}})}), "write",
+     (201,), None),
+    ("var update flat", "PATCH", "/vars/{var}", lambda w: {
+        "data": {"type": "vars", "id": w["var"],
+                 "attributes": {"value": unique("v")}}}, "write", (200,),
+     None),
+    ("var delete flat", "DELETE", "/vars/{fresh_var}", None, "write", (204,),
+     None),
+    ("ws varsets", "GET", "/workspaces/{ws}/varsets", None, "read", (200,),
+     None),
+    ("varsets list", "GET", "/organizations/{org}/varsets", None, "owner",
+     (200,), None),
+    # state
+    ("state filter", "GET", "/state-versions?filter[organization][name]="
+     "{org}&filter[workspace][name]={wsname}", None, "read", (200,), None),
+    # notifications
+    ("notification show", "GET", "/notification-configurations/{nc}", None,
+     "read", (200,), None),
+    ("notification update", "PATCH", "/notification-configurations/{nc}",
+     lambda w: {"data": {"type": "notification-configurations",
+                         "attributes": {"name": unique("n")}}}, "admin",
+     (200,), None),
+    ("notification delete", "DELETE",
+     "/notification-configurations/{fresh_nc}", None, "admin", (204,), None),
+    # run triggers and state sharing
+    ("run trigger show", "GET", "/run-triggers/{trigger}", None, "read",
+     (200,), None),
+    ("run trigger create", "POST", "/workspaces/{ws}/run-triggers",
+     lambda w: {"data": {"type": "run-triggers", "relationships": {
+         "sourceable": {"data": {"type": "workspaces", "id": w["src"]}}}}},
+     "admin", (201,),
+     drop_trigger),
+    ("consumers add", "POST",
+     "/workspaces/{ws}/relationships/remote-state-consumers", lambda w: {
+         "data": [{"type": "workspaces", "id": w["src"]}]}, "admin", (204,),
+     None),
+    # tags and tag bindings
+    ("ws tags", "GET", "/workspaces/{ws}/relationships/tags", None, "read",
+     (200,), None),
+    ("ws tags add", "POST", "/workspaces/{ws}/relationships/tags",
+     lambda w: {"data": [{"type": "tags", "attributes": {
+         "name": unique("t")}}]}, "admin", (204,), None),
+    ("tag bindings", "GET", "/workspaces/{ws}/tag-bindings", None, "read",
+     (200,), None),
+    ("effective tag bindings", "GET",
+     "/workspaces/{ws}/effective-tag-bindings", None, "read", (200,), None),
+    ("tag bindings update", "PATCH", "/workspaces/{ws}/tag-bindings",
+     lambda w: {"data": [{"type": "tag-bindings", "attributes": {
+         "key": "k", "value": unique("v")}}]}, "admin", (200,), None),
     ("cv create", "POST", "/workspaces/{ws}/configuration-versions",
      lambda w: {"data": {"type": "configuration-versions",
                          "attributes": {"auto-queue-runs": False}}}, "plan",
@@ -329,14 +477,94 @@ ROUTES = [
             "workspace": {"data": {"type": "workspaces",
                                    "id": w["ws"]}}}}}, "admin", (201,),
      None),
+    # projects and team access to them
+    ("projects list", "GET", "/organizations/{org}/projects", None, "member",
+     (200,), None),
+    ("project varsets", "GET", "/projects/{project}/varsets", None,
+     "project", (200,), None),
+    ("project tag bindings", "GET", "/projects/{project}/tag-bindings", None,
+     "project", (200,), None),
+    ("project delete", "DELETE", "/projects/{fresh_project}", None,
+     "project", (204,), None),
+    ("team-projects list", "GET", "/team-projects?filter[project][id]="
+     "{project}", None, "project", (200,), None),
+    ("team-project create", "POST", "/team-projects", lambda w: {"data": {
+        "type": "team-projects", "attributes": {"access": "read"},
+        "relationships": {
+            "team": {"data": {"type": "teams", "id": w["new_team"]}},
+            "project": {"data": {"type": "projects",
+                                 "id": w["project"]}}}}}, "project", (201,),
+     None),
+    # SSH keys
+    ("ssh key show", "GET", "/ssh-keys/{sshkey}", None, "member", (200,),
+     None),
+    ("ssh key update", "PATCH", "/ssh-keys/{sshkey}", lambda w: {"data": {
+        "type": "ssh-keys", "attributes": {"name": unique("k")}}}, "owner",
+     (200,), None),
+    ("ssh key delete", "DELETE", "/ssh-keys/{fresh_sshkey}", None, "owner",
+     (204,), None),
+    # agent pools
+    ("agent pools list", "GET", "/organizations/{org}/agent-pools", None,
+     "member", (200,), None),
+    ("agent pool create", "POST", "/organizations/{org}/agent-pools",
+     lambda w: {"data": {"type": "agent-pools",
+                         "attributes": {"name": unique("ap")}}}, "owner",
+     (201,), None),
+    ("agent pool show", "GET", "/agent-pools/{pool}", None, "member", (200,),
+     None),
+    ("agent pool update", "PATCH", "/agent-pools/{pool}", lambda w: {
+        "data": {"type": "agent-pools", "attributes": {
+            "name": unique("ap")}}}, "owner", (200,), None),
+    # token metadata (never the secret) is read with sight of the
+    # organization, as agent_pools.c says
+    ("agent pool tokens", "GET", "/agent-pools/{pool}/authentication-tokens",
+     None, "member", (200,), None),
+    # teams and their tokens
+    ("team show", "GET", "/teams/{vis_team}", None, "member", (200,), None),
+    ("team update", "PATCH", "/teams/{vis_team}", lambda w: {"data": {
+        "type": "teams", "attributes": {"name": unique("t")}}}, "owner",
+     (200,), None),
+    ("team delete", "DELETE", "/teams/{fresh_team}", None, "owner", (204,),
+     None),
+    ("team tokens list", "GET", "/teams/{vis_team}/authentication-tokens",
+     None, "owner", (200,), None),
+    ("team token create", "POST", "/teams/{vis_team}/authentication-tokens",
+     lambda w: {"data": {"type": "authentication-tokens",
+                         "attributes": {"description": unique("d")}}},
+     "owner", (201,), None),
+    # memberships and organization settings
+    ("memberships list", "GET",
+     "/organizations/{org}/organization-memberships", None, "member", (200,),
+     None),
+    ("membership invite", "POST",
+     "/organizations/{org}/organization-memberships", lambda w: {"data": {
+         "type": "organization-memberships", "attributes": {
+             "email": unique("i") + "@example.com"}}}, "owner", (201,),
+     None),
+    ("entitlement set", "GET", "/organizations/{org}/entitlement-set", None,
+     "member", (200,), None),
+    ("run queue", "GET", "/organizations/{org}/runs/queue", None, "owner",
+     (200,), None),
+    ("capacity", "GET", "/organizations/{org}/capacity", None, "member",
+     (200,), None),
+    ("org tags", "GET", "/organizations/{org}/tags", None, "member", (200,),
+     None),
     # the organization token's routes hide the organization from non-owners
     ("org token", "POST", "/organizations/{org}/authentication-token",
      lambda w: {}, "owner-hidden", (201,), None),
+    ("org token show", "GET", "/organizations/{org}/authentication-token",
+     None, "owner-hidden", (200,), None),
 ]
 
 # what a run token gets: its routes are few (ROUTE_RUN), and this run's
 # workspace is another one
-RUN_EXPECT = {"org show": 200}
+RUN_EXPECT = {"org show": 200, "entitlement set": 200}
+
+
+# placeholders naming something of the workspace: a member of no team
+# does not see it (404)
+WS_KEYS = ["ws", "run", "var", "fresh_var", "fresh_run", "plan", "apply", "cv",
+           "nc", "fresh_nc", "trigger", "wsname"]
 
 
 def expected(caller, needs, success, path):
@@ -352,7 +580,7 @@ def expected(caller, needs, success, path):
         return success
     if needs in ("project", "owner-hidden"):
         return 404
-    in_ws = "{ws}" in path or "{run}" in path or "{var}" in path
+    in_ws = any("{%s}" % k in path for k in WS_KEYS)
     if caller == "none":
         return 403 if needs == "owner" and not in_ws else 404
     if needs == "owner":
@@ -368,13 +596,25 @@ def snapshot(w):
              "/workspaces/%s/runs" % ws,
              "/workspaces/%s/state-versions" % ws,
              "/workspaces/%s/notification-configurations" % ws,
+             "/workspaces/%s/run-triggers?filter[run-trigger][type]=inbound"
+             % ws,
+             "/workspaces/%s/relationships/remote-state-consumers" % ws,
+             "/workspaces/%s/relationships/tags" % ws,
+             "/workspaces/%s/tag-bindings" % ws,
              "/organizations/%s/projects" % org,
              "/projects/%s" % w["project"],
              "/organizations/%s/varsets" % org,
              "/organizations/%s/ssh-keys" % org,
              "/organizations/%s/teams" % org,
              "/team-workspaces?filter[workspace][id]=%s" % ws,
-             "/organizations/%s/authentication-token" % org]
+             "/organizations/%s/authentication-token" % org,
+             "/organizations/%s/agent-pools" % org,
+             "/agent-pools/%s" % w["pool"],
+             "/ssh-keys/%s" % w["sshkey"],
+             "/teams/%s" % w["vis_team"],
+             "/teams/%s/authentication-tokens" % w["vis_team"],
+             "/team-projects?filter[project][id]=%s" % w["project"],
+             "/organizations/%s/organization-memberships" % org]
     out = {}
     for p in paths:
         r = a.get(API + p)
@@ -385,12 +625,21 @@ def snapshot(w):
 def fill(w, path):
     if "{fresh_ws}" in path:
         path = path.replace("{fresh_ws}", fresh_ws(w))
+    if "{fresh_run}" in path:
+        path = path.replace("{fresh_run}", queue_run(w["admin"], w["ws"],
+                                                     w["cv"]))
+    if "{fresh_nc}" in path:
+        path = path.replace("{fresh_nc}", new_nc(w))
+    for key, make in (("fresh_project", new_project),
+                      ("fresh_sshkey", new_sshkey),
+                      ("fresh_team", new_team)):
+        if "{%s}" % key in path:
+            path = path.replace("{%s}" % key, make(w))
     if "{fresh_var}" in path:
         path = path.replace("{fresh_var}", fresh_var(w))
     r = w["admin"].get("%s/workspaces/%s" % (API, w["ws"]))
-    return path.format(ws=w["ws"], org=w["org"], var=w["var"], run=w["run"],
-                       project=w["project"],
-                       wsname=r.json["data"]["attributes"]["name"])
+    ids = {k: v for k, v in w.items() if isinstance(v, str)}
+    return path.format(wsname=r.json["data"]["attributes"]["name"], **ids)
 
 
 @pytest.mark.parametrize("caller", CALLERS)
@@ -406,7 +655,7 @@ def test_matrix(world, caller):
         client = w["clients"][caller]
     wrong = []
     for name, method, path, body, needs, success, cleanup in ROUTES:
-        if name == "team access create":
+        if name in ("team access create", "team-project create"):
             r = w["admin"].post("%s/organizations/%s/teams" % (API, w["org"]),
                                 {"data": {"type": "teams", "attributes": {
                                     "name": unique("t"),
@@ -421,7 +670,10 @@ def test_matrix(world, caller):
         refused = want[0] >= 400 and want[0] != 409
         before = snapshot(w) if refused else None
         b = body(w) if body else None
-        if node is not None:  # the token lives while its job does
+        if node is not None:  # the token lives while its job (and node) do
+            ok(node.post(INT + "/nodes/heartbeat",
+                         raw=json.dumps({"running_jobs": 1}),
+                         ctype="application/json"), 200)
             ok(node.post("%s/jobs/%s/heartbeat" % (INT, job), raw=b""), 200)
         r = client.request(method, p, b)
         if r.status not in want:
