@@ -9,15 +9,18 @@
  * ends errored, and the state the apply had written stays (state versions
  * are written by tofu itself as it goes).
  *
- * The lease clock stands still while the reaper cannot reach the
- * database: workers cannot heartbeat then either (their server is the
- * same), so every lease would seem to end at once when it comes back and
- * every apply in flight would be errored with tofu still running.  When a
- * pass succeeds after a gap longer than one tick, the leases of all
- * running jobs are first extended by the gap (store_job_extend_leases()),
- * giving each worker a whole lease to heartbeat again; if that fails, the
- * pass reaps nothing.
- *
+ * The lease clock stands still while no leader can reach the database:
+ * workers cannot heartbeat then either (their server is the same), so
+ * every lease would seem to end at once when it comes back and every
+ * apply in flight would be errored with tofu still running.  Each pass
+ * first ticks a clock kept in the database (store_job_lease_tick()): when
+ * the last tick, by this leader or another, lies further back than a
+ * tick, the leases of all running jobs are extended by the gap, giving
+ * each worker a whole lease to heartbeat again; if that fails, the pass
+ * reaps nothing.  Kept in the database, the clock also covers a leader
+ * that lost the database and was elected again, and a follower that
+ * takes over after an outage, which knew nothing of the last tick.
+
  * The thread sleeps on a condition variable with a timeout (so stopping it
  * is immediate); it is not on the dispatch path, which is woken by the
  * run signal.  Its passes run only while srv->is_leader is set: in a
@@ -111,27 +114,22 @@ struct reaper {
     bool stop;
 };
 
-/* One pass: the leases extended by the time the reaper was blind, then
- * run_expire().  *last_ok is when the last pass succeeded (0: none yet). */
-static void pass(struct reaper *r, int64_t *last_ok, bool *failing)
+/* One pass: the lease clock ticked (leases extended by the time no leader
+ * reached the database), then run_expire(). */
+static void pass(struct reaper *r, bool *failing)
 {
     struct arena *a = arena_new();
     struct tr_errbuf eb = {{0}};
-    int64_t now = util_now_ms();
-    int64_t gap = *last_ok > 0 ? now - *last_ok - r->interval_ms : 0;
-    tr_err e = TR_OK;
-    if (gap > r->interval_ms) {
-        int64_t n = 0;
-        e = store_job_extend_leases(r->srv->db, a, gap, &n, &eb);
-        if (e == TR_OK && n > 0)
-            log_warn("reaper: no database for %lld ms; the leases of %lld "
-                     "running jobs extended by as much",
-                     (long long)gap, (long long)n);
-    }
+    int64_t now = util_now_ms(), gap = 0, n = 0;
+    tr_err e = store_job_lease_tick(r->srv->db, a, now, r->interval_ms, &gap,
+                                    &n, &eb);
+    if (e == TR_OK && n > 0)
+        log_warn("reaper: no leader reached the database for %lld ms; the "
+                 "leases of %lld running jobs extended by as much",
+                 (long long)gap, (long long)n);
     if (e == TR_OK)
         e = run_expire(r->srv, a, now, NULL, &eb);
     if (e == TR_OK) {
-        *last_ok = now;
         if (*failing)
             log_info("reaper: the database is back");
         *failing = false;
@@ -145,18 +143,13 @@ static void pass(struct reaper *r, int64_t *last_ok, bool *failing)
 static void *loop(void *arg)
 {
     struct reaper *r = arg;
-    int64_t last_ok = 0;
     bool failing = false;
     pthread_mutex_lock(&r->mu);
     while (!r->stop) {
         pthread_mutex_unlock(&r->mu);
-        /* a singleton loop: only the leader runs it (node/leader.h); a
-         * follower forgets when it last reaped, so the time it followed
-         * is never taken for an outage once it leads */
+        /* a singleton loop: only the leader runs it (node/leader.h) */
         if (atomic_load(&r->srv->is_leader))
-            pass(r, &last_ok, &failing);
-        else
-            last_ok = 0;
+            pass(r, &failing);
         struct timespec until;
         clock_gettime(CLOCK_MONOTONIC, &until);
         until.tv_sec += r->interval_ms / 1000;

@@ -1438,11 +1438,16 @@ tr_err store_job_requeue(struct db *db, struct arena *a, const char *id,
 tr_err store_job_heartbeat(struct db *db, struct arena *a, const char *id,
                            int64_t lease_until, int *cancel,
                            struct tr_errbuf *eb);
-/* Adds by_ms to the lease of every running job: the lease clock stands
- * still while the lease reaper could not reach the database (reaper.c).
- * *n (nullable) gets the number of jobs. */
-tr_err store_job_extend_leases(struct db *db, struct arena *a, int64_t by_ms,
-                               int64_t *n, struct tr_errbuf *eb);
+/* One tick of the lease clock at now_ms, in one transaction: the time
+ * since the last tick (kept in site_settings, so it survives a leader
+ * change or restart) less tick_ms is the time no leader reached the
+ * database; when it exceeds tick_ms, every running job's lease is
+ * extended by it, since the clock must stand still while no worker could
+ * heartbeat (reaper.c).  *gap_ms gets that time (0: none) and *n
+ * (nullable) the number of jobs extended. */
+tr_err store_job_lease_tick(struct db *db, struct arena *a, int64_t now_ms,
+                            int64_t tick_ms, int64_t *gap_ms, int64_t *n,
+                            struct tr_errbuf *eb);
 /* Running jobs whose lease ended before now_ms. */
 tr_err store_job_expired(struct db *db, struct arena *a, int64_t now_ms,
                          struct st_job **out, int *n, struct tr_errbuf *eb);

@@ -20,6 +20,7 @@
  */
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/buf.h"
@@ -253,17 +254,42 @@ tr_err store_job_heartbeat(struct db *db, struct arena *a, const char *id,
     return e;
 }
 
-tr_err store_job_extend_leases(struct db *db, struct arena *a, int64_t by_ms,
-                               int64_t *n, struct tr_errbuf *eb)
+tr_err store_job_lease_tick(struct db *db, struct arena *a, int64_t now_ms,
+                            int64_t tick_ms, int64_t *gap_ms, int64_t *n,
+                            struct tr_errbuf *eb)
 {
-    char by[24];
-    snprintf(by, sizeof(by), "%lld", (long long)by_ms);
+    char now[24], by[24];
+    snprintf(now, sizeof(now), "%lld", (long long)now_ms);
     struct db_conn *c = db_acquire(db);
-    tr_err e = db_x(c, a, n, eb,
-                    "UPDATE jobs SET lease_until = lease_until + $1"
-                    " WHERE status = 'running'",
-                    by);
-    db_release(c);
+    struct db_rows *r = NULL;
+    int64_t gap = 0;
+    if (n != NULL)
+        *n = 0;
+    tr_err e = db_begin(c, eb);
+    if (e == TR_OK)
+        e = db_q(c, a, &r, eb,
+                 "SELECT value FROM site_settings WHERE key = 'lease_clock'");
+    if (e == TR_OK && r->nrows == 1) {
+        long long last = strtoll(db_cell(r, 0, 0), NULL, 10);
+        if (last > 0 && now_ms - last - tick_ms > tick_ms)
+            gap = now_ms - last - tick_ms;
+    }
+    snprintf(by, sizeof(by), "%lld", (long long)gap);
+    if (e == TR_OK && gap > 0)
+        e = db_x(c, a, n, eb,
+                 "UPDATE jobs SET lease_until = lease_until + $1"
+                 " WHERE status = 'running'",
+                 by);
+    if (e == TR_OK)
+        e = db_x(c, a, NULL, eb,
+                 "INSERT INTO site_settings (key, value)"
+                 " VALUES ('lease_clock', $1)"
+                 " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                 now);
+    if (e == TR_OK)
+        e = db_commit(c, eb);
+    db_release(c); /* rolls back what did not commit */
+    *gap_ms = e == TR_OK ? gap : 0;
     return e;
 }
 

@@ -612,6 +612,40 @@ static void test_lease_expiry(void **state)
                      TR_OK);
 }
 
+/* The lease clock kept in the database: ticks a tick apart extend
+ * nothing; a gap (no leader reached the database) moves every running
+ * lease by the gap, whichever node ticks next. */
+static void test_lease_clock(void **state)
+{
+    struct fx *fx = fixture(state);
+    struct st_run a = mkrun(fx, 0);
+    struct job j = claim(fx, a.id, JOB_PLAN);
+    const char *q = "SELECT lease_until AS n FROM jobs WHERE id = $1";
+    int64_t lease = count(fx, q, j.id), t = util_now_ms(), gap = -1, n = -1;
+    assert_int_equal(store_job_lease_tick(fx->srv.db, fx->a, t, 1000, &gap,
+                                          &n, NULL),
+                     TR_OK);
+    assert_int_equal(gap, 0);
+    assert_int_equal(store_job_lease_tick(fx->srv.db, fx->a, t + 1500, 1000,
+                                          &gap, &n, NULL),
+                     TR_OK);
+    assert_int_equal(gap, 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(count(fx, q, j.id), lease);
+    /* 40 s with no tick: more than the 30 s lease */
+    t += 1500 + 40000;
+    assert_int_equal(
+        store_job_lease_tick(fx->srv.db, fx->a, t, 1000, &gap, &n, NULL),
+        TR_OK);
+    assert_int_equal(gap, 39000);
+    assert_int_equal(n, 1);
+    assert_int_equal(count(fx, q, j.id), lease + 39000);
+    int reaped = -1;
+    assert_int_equal(run_expire(&fx->srv, fx->a, t, &reaped, NULL), TR_OK);
+    assert_int_equal(reaped, 0);
+    assert_status(fx, a.id, "planning");
+}
+
 static void test_user_lock_waits(void **state)
 {
     struct fx *fx = fixture(state);
@@ -1301,6 +1335,7 @@ int main(void)
         BOTH(test_cancel_each_state),
         BOTH(test_force_cancel),
         BOTH(test_lease_expiry),
+        BOTH(test_lease_clock),
         BOTH(test_user_lock_waits),
         BOTH(test_save_plan),
         BOTH(test_force_execute),
