@@ -121,8 +121,8 @@ static void pass(struct reaper *r, bool *failing)
     struct arena *a = arena_new();
     struct tr_errbuf eb = {{0}};
     int64_t now = util_now_ms(), gap = 0, n = 0;
-    tr_err e = store_job_lease_tick(r->srv->db, a, now, r->interval_ms, &gap,
-                                    &n, &eb);
+    tr_err e =
+        store_job_lease_tick(r->srv->db, a, now, r->interval_ms, &gap, &n, &eb);
     if (e == TR_OK && n > 0)
         log_warn("reaper: no leader reached the database for %lld ms; the "
                  "leases of %lld running jobs extended by as much",

@@ -622,13 +622,13 @@ static void test_lease_clock(void **state)
     struct job j = claim(fx, a.id, JOB_PLAN);
     const char *q = "SELECT lease_until AS n FROM jobs WHERE id = $1";
     int64_t lease = count(fx, q, j.id), t = util_now_ms(), gap = -1, n = -1;
-    assert_int_equal(store_job_lease_tick(fx->srv.db, fx->a, t, 1000, &gap,
-                                          &n, NULL),
-                     TR_OK);
+    assert_int_equal(
+        store_job_lease_tick(fx->srv.db, fx->a, t, 1000, &gap, &n, NULL),
+        TR_OK);
     assert_int_equal(gap, 0);
-    assert_int_equal(store_job_lease_tick(fx->srv.db, fx->a, t + 1500, 1000,
-                                          &gap, &n, NULL),
-                     TR_OK);
+    assert_int_equal(
+        store_job_lease_tick(fx->srv.db, fx->a, t + 1500, 1000, &gap, &n, NULL),
+        TR_OK);
     assert_int_equal(gap, 0);
     assert_int_equal(n, 0);
     assert_int_equal(count(fx, q, j.id), lease);
