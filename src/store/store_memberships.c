@@ -31,29 +31,13 @@
 #include <string.h>
 
 #include "store/store.h"
+#include "store/store_ws_int.h"
 
 #define MEM_COLS                                                               \
     "m.id, m.org, m.user_id, COALESCE(m.user_id, m.invitee_id) AS invitee,"    \
     " COALESCE(u.email, m.email) AS email, m.status, m.created_at,"            \
     " u.username, u.is_admin, u.created_at AS user_created_at"
 #define MEM_FROM " FROM org_memberships m LEFT JOIN users u ON u.id = m.user_id"
-
-/* "%q%" with LIKE's wildcards in q escaped by '\\' (as store_users.c). */
-static char *like_pattern(struct arena *a, const char *q)
-{
-    size_t n = strlen(q);
-    char *out = arena_alloc(a, n * 2 + 3);
-    char *p = out;
-    *p++ = '%';
-    for (size_t i = 0; i < n; i++) {
-        if (q[i] == '%' || q[i] == '_' || q[i] == '\\')
-            *p++ = '\\';
-        *p++ = q[i];
-    }
-    *p++ = '%';
-    *p = '\0';
-    return out;
-}
 
 static void fill(const struct db_rows *r, int i, struct st_membership *m)
 {
@@ -274,7 +258,7 @@ static const char *where_of(struct arena *a,
         w = arena_printf(a, "%s AND m.status = $%d", w, *n);
     }
     if (f->query != NULL && *f->query != '\0') {
-        params[(*n)++] = like_pattern(a, f->query);
+        params[(*n)++] = store_like(a, "%", f->query, "%", false);
         w = arena_printf(a,
                          "%s AND (lower(COALESCE(u.email, m.email)) LIKE"
                          " lower($%d) ESCAPE '\\' OR lower(u.username) LIKE"

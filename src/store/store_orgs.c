@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "store/store.h"
+#include "store/store_ws_int.h"
 
 #define ORG_COLS "name, id, email, settings, created_at"
 /* ORG_COLS plus the default project's id, for reads */
@@ -38,23 +39,6 @@ static void fill(const struct db_rows *r, int i, struct st_org *o)
     o->settings = db_get(r, i, "settings");
     o->created_at = db_get(r, i, "created_at");
     o->default_project = db_get(r, i, "default_project");
-}
-
-/* "%q%" with LIKE's wildcards in q escaped by '\'. */
-static char *like_pattern(struct arena *a, const char *q)
-{
-    size_t n = strlen(q);
-    char *out = arena_alloc(a, n * 2 + 3);
-    char *p = out;
-    *p++ = '%';
-    for (size_t i = 0; i < n; i++) {
-        if (q[i] == '%' || q[i] == '_' || q[i] == '\\')
-            *p++ = '\\';
-        *p++ = q[i];
-    }
-    *p++ = '%';
-    *p = '\0';
-    return out;
 }
 
 /* TR_ERR_INVALID, in TFE's words, when an organization other than self
@@ -147,8 +131,9 @@ tr_err store_org_list(struct db *db, struct arena *a,
                       int offset, int limit, struct st_org **out, int *n,
                       int64_t *total, struct tr_errbuf *eb)
 {
-    const char *q =
-        name_query && *name_query ? like_pattern(a, name_query) : NULL;
+    const char *q = name_query && *name_query
+                        ? store_like(a, "%", name_query, "%", false)
+                        : NULL;
     const char *where =
         " WHERE (CAST($1 AS TEXT) IS NULL OR name IN (SELECT org FROM"
         " org_members WHERE user_id = $1)) AND (CAST($2 AS TEXT) IS NULL"

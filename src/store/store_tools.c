@@ -17,6 +17,7 @@
 
 #include "core/check.h"
 #include "store/store.h"
+#include "store/store_ws_int.h"
 
 #define TOOL_COLS                                                              \
     "id, version, path, sha256, enabled, official, beta, deprecated,"          \
@@ -223,23 +224,6 @@ tr_err store_tool_by_version(struct db *db, struct arena *a,
     return e;
 }
 
-/* "%q%" with LIKE's wildcards in q escaped by '\'. */
-static char *like_pattern(struct arena *a, const char *q)
-{
-    size_t n = strlen(q);
-    char *out = arena_alloc(a, n * 2 + 3);
-    char *p = out;
-    *p++ = '%';
-    for (size_t i = 0; i < n; i++) {
-        if (q[i] == '%' || q[i] == '_' || q[i] == '\\')
-            *p++ = '\\';
-        *p++ = q[i];
-    }
-    *p++ = '%';
-    *p = '\0';
-    return out;
-}
-
 /* Sorts newest first by semantic version. */
 static int by_version_desc(const void *x, const void *y)
 {
@@ -253,7 +237,8 @@ tr_err store_tool_list(struct db *db, struct arena *a, const char *version,
                        struct tr_errbuf *eb)
 {
     const char *v = version && *version ? version : NULL;
-    const char *s = search && *search ? like_pattern(a, search) : NULL;
+    const char *s =
+        search && *search ? store_like(a, "%", search, "%", false) : NULL;
     struct db_conn *c = db_acquire(db);
     struct db_rows *r = NULL;
     tr_err e = db_q(c, a, &r, eb,

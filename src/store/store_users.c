@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "store/store.h"
+#include "store/store_ws_int.h"
 
 #define USER_COLS "id, username, email, is_admin, created_at"
 
@@ -28,23 +29,6 @@ static void fill(const struct db_rows *r, int i, struct st_user *u)
     u->email = db_get(r, i, "email");
     u->is_admin = db_get_bool(r, i, "is_admin");
     u->created_at = db_get(r, i, "created_at");
-}
-
-/* "%q%" with LIKE's wildcards in q escaped by '\'. */
-static char *like_pattern(struct arena *a, const char *q)
-{
-    size_t n = strlen(q);
-    char *out = arena_alloc(a, n * 2 + 3);
-    char *p = out;
-    *p++ = '%';
-    for (size_t i = 0; i < n; i++) {
-        if (q[i] == '%' || q[i] == '_' || q[i] == '\\')
-            *p++ = '\\';
-        *p++ = q[i];
-    }
-    *p++ = '%';
-    *p = '\0';
-    return out;
 }
 
 /* TR_ERR_CONFLICT if another user (not except_id) has this email. */
@@ -167,7 +151,8 @@ tr_err store_user_search(struct db *db, struct arena *a, const char *query,
                          int admin, int offset, int limit, struct st_user **out,
                          int *n, int64_t *total, struct tr_errbuf *eb)
 {
-    const char *q = query && *query ? like_pattern(a, query) : NULL;
+    const char *q =
+        query && *query ? store_like(a, "%", query, "%", false) : NULL;
     const char *adm = admin < 0 ? NULL : admin ? "1" : "0";
     const char *where =
         " WHERE (CAST($1 AS TEXT) IS NULL"

@@ -1,7 +1,8 @@
 /*
- * store_ws_int.h - helpers shared by store_projects.c, store_workspaces.c
- * and store_tags.c: a small builder for statements whose WHERE clause
- * depends on the request, and LIKE patterns with escaped wildcards.
+ * store_ws_int.h - helpers shared by the store's files: a small builder
+ * for statements whose WHERE clause depends on the request (projects,
+ * workspaces, tags, runs), and LIKE patterns with escaped wildcards (every
+ * search by name, email or version).
  *
  * Everything lives in the arena passed in.  A builder holds at most
  * SQLB_MAX_PARAMS values; binding more marks it overflowed, and
