@@ -26,12 +26,25 @@ install() {
   if [ -x "$BIN" ]; then return 0; fi
   command -v npm >/dev/null 2>&1 ||
     { echo "azurite.sh: npm not installed" >&2; exit 77; }
+  # two suites may install at once on a fresh machine: one installs
+  # (under a lock, into a temporary folder renamed into place), the
+  # other waits for it and finds the result
+  mkdir -p "$CACHE"
+  exec 9>"$PREFIX.lock"
+  flock 9
+  if [ -x "$BIN" ]; then exec 9>&-; return 0; fi
   echo "azurite.sh: installing azurite $AZURITE_VERSION into $PREFIX" >&2
-  mkdir -p "$PREFIX"
-  if ! npm install --prefix "$PREFIX" --no-audit --no-fund --loglevel=error \
-       "azurite@$AZURITE_VERSION" >"$PREFIX/npm.log" 2>&1; then
-    echo "azurite.sh: npm install failed (see $PREFIX/npm.log)" >&2; exit 77
+  rm -rf "$PREFIX.tmp"
+  mkdir -p "$PREFIX.tmp"
+  if ! npm install --prefix "$PREFIX.tmp" --no-audit --no-fund \
+       --loglevel=error "azurite@$AZURITE_VERSION" >"$CACHE/azurite-npm.log" 2>&1
+  then
+    echo "azurite.sh: npm install failed (see $CACHE/azurite-npm.log)" >&2
+    exit 77
   fi
+  rm -rf "$PREFIX"
+  mv "$PREFIX.tmp" "$PREFIX"
+  exec 9>&-
 }
 
 # Signs and sends one management request with the dev account's key.
