@@ -17,11 +17,15 @@
  *          hands them here, API tokens are at-...)
  *   GET    /agent-pools/:id/agents   GET /agents/:id
  *
- * An agent token's secret is in the create answer only.  Reading needs
- * sight of the organization; changing pools and tokens needs the right
- * to administer it.  An agent's status comes from its node registry row:
- * idle or busy by its running jobs, unknown when no heartbeat came for
- * AGENT_UNKNOWN_S, exited once it left or its token was revoked.
+ * An agent token's secret is in the create answer only.  Reading a pool
+ * and its agents needs sight of the organization; its tokens (even their
+ * metadata), and changing pools and tokens, need the right to manage
+ * agent pools (owners, or a team's manage-agent-pools): other members
+ * get 403, as for the pool's other administration.
+ *
+ * An agent's status comes from its node registry row: idle or busy by its
+ * running jobs, unknown when no heartbeat came for AGENT_UNKNOWN_S, exited
+ * once it left or its token was revoked.
  *
  * SPDX-License-Identifier: MPL-2.0
  */
@@ -107,9 +111,10 @@ static bool parse_include(struct http_req *r, bool *ws)
     return true;
 }
 
+/* Owners, and teams whose organization access manages agent pools. */
 static bool may_admin(struct http_req *r, const char *org)
 {
-    if (api_org_admin(r, org))
+    if (api_org_may(r, org, ACC_ORG_MANAGE_AGENTS))
         return true;
     http_error(r, 403, "forbidden",
                "you may not manage the agent pools of this organization");
@@ -431,7 +436,7 @@ static void token_list(struct http_req *r)
 {
     struct st_agent_pool p;
     struct page pg;
-    if (!jsonapi_page(r, &pg) || !pool_from_route(r, false, &p))
+    if (!jsonapi_page(r, &pg) || !pool_from_route(r, true, &p))
         return;
     struct st_agent_token *toks = NULL;
     int n = 0;
@@ -506,7 +511,7 @@ static bool token_from_route(struct http_req *r, bool admin,
 void api_agent_token_get(struct http_req *r)
 {
     struct st_agent_token t;
-    if (token_from_route(r, false, &t))
+    if (token_from_route(r, true, &t))
         http_reply_json(r, 200,
                         json_pack("{s:o}", "data", token_json(r, &t, NULL)));
 }

@@ -13,7 +13,9 @@
  *
  * Both JSON plans are plain application/json and stored only after
  * plan_redact() took sensitive values out (domain/run_worker.c); they
- * answer 404 until the plan has finished.  A phase's log is read from its
+ * answer 404 until the plan has finished.  As in TFE, json-output needs
+ * admin access to the workspace, json-output-redacted (what the CLI
+ * renders) only sight of its runs.  A phase's log is read from its
  * log-read-url (run_logs.c).
  *
  * SPDX-License-Identifier: MPL-2.0
@@ -149,6 +151,12 @@ static void json_output(struct http_req *r, bool redacted)
         return;
     }
     if (!api_phase_access(r, id, &p, &run))
+        return;
+    /* TFE: the full JSON plan needs admin access to the workspace */
+    struct st_workspace ws;
+    if (!redacted &&
+        (!api_run_access(r, run.id, &run, &ws) ||
+         !api_ws_allow(r, &ws, ACC_WS_ADMIN, "read the full JSON plan")))
         return;
     const char *key = redacted ? p.redacted_json_blob_key : p.json_blob_key;
     if (key == NULL) {
