@@ -18,10 +18,12 @@
  *   GET    /agent-pools/:id/agents   GET /agents/:id
  *
  * An agent token's secret is in the create answer only.  Reading needs
- * sight of the organization; changing pools and tokens needs the right
- * to administer it.  An agent's status comes from its node registry row:
- * idle or busy by its running jobs, unknown when no heartbeat came for
- * AGENT_UNKNOWN_S, exited once it left or its token was revoked.
+ * sight of the organization, except a pool's token list, which as in TFE
+ * needs the owners team or manage-agent-pools (others get 404); changing
+ * pools and tokens needs the right to administer it.  An agent's status comes
+ * from its node registry row: idle or busy by its running jobs, unknown when no
+ * heartbeat came for AGENT_UNKNOWN_S, exited once it left or its token was
+ * revoked.
  *
  * SPDX-License-Identifier: MPL-2.0
  */
@@ -433,6 +435,11 @@ static void token_list(struct http_req *r)
     struct page pg;
     if (!jsonapi_page(r, &pg) || !pool_from_route(r, false, &p))
         return;
+    if (!api_org_may(r, p.org, ACC_ORG_MANAGE_AGENTS)) {
+        http_error(r, 404, "not found",
+                   arena_printf(r->arena, "agent pool %s not found", p.id));
+        return;
+    }
     struct st_agent_token *toks = NULL;
     int n = 0;
     int64_t total = 0;
