@@ -337,21 +337,6 @@ tr_err store_team_leave_org(struct db_conn *c, struct arena *a, const char *org,
     return e;
 }
 
-/* " IN ($k, ...)" over ids (" IN (NULL)", never true, when there are
- * none). */
-static void in_list(struct sqlb *q, const char *const *ids, int n)
-{
-    sqlb_add(q, " IN (");
-    if (n == 0)
-        sqlb_add(q, "NULL");
-    for (int i = 0; i < n; i++) {
-        if (i > 0)
-            sqlb_add(q, ", ");
-        sqlb_add(q, sqlb_param(q, ids[i]));
-    }
-    sqlb_add(q, ")");
-}
-
 tr_err store_grants_many(struct db *db, struct arena *a, const char *org,
                          const char *user_id, const char *team_id,
                          const char *const *ws_ids, int nws,
@@ -376,11 +361,11 @@ tr_err store_grants_many(struct db *db, struct arena *a, const char *org,
                  " UNION ALL SELECT 2, 0, w.access, w.perms, w.workspace_id"
                  " FROM team_workspaces w WHERE w.team_id" MINE
                  " AND w.workspace_id");
-    in_list(&q, ws_ids, nws);
+    sqlb_in(&q, ws_ids, nws);
     sqlb_add(&q,
              " UNION ALL SELECT 3, 0, p.access, p.perms, p.project_id"
              " FROM team_projects p WHERE p.team_id" MINE " AND p.project_id");
-    in_list(&q, prj_ids, nprj);
+    sqlb_in(&q, prj_ids, nprj);
 #undef MINE
     struct db_conn *c = db_acquire(db);
     struct db_rows *r = NULL;
