@@ -83,6 +83,28 @@ tr_err store_team_get(struct db *db, struct arena *a, const char *id,
     return get_where(db, a, "t.id = $1", id, out, eb);
 }
 
+tr_err store_team_get_many(struct db *db, struct arena *a,
+                           const char *const *ids, int n, struct st_team **out,
+                           int *nout, struct tr_errbuf *eb)
+{
+    enum { CHUNK = 200 }; /* ids a query binds, below SQLB_MAX_PARAMS */
+    *out = arena_alloc(a, sizeof(struct st_team) * (size_t)(n + 1));
+    *nout = 0;
+    tr_err e = TR_OK;
+    struct db_conn *c = db_acquire(db);
+    for (int from = 0; e == TR_OK && from < n; from += CHUNK) {
+        struct sqlb q;
+        sqlb_init(&q, a, TEAM_READ " WHERE t.id");
+        sqlb_in(&q, ids + from, n - from < CHUNK ? n - from : CHUNK);
+        struct db_rows *r = NULL;
+        e = sqlb_query(c, &q, &r, NULL, eb);
+        for (int i = 0; e == TR_OK && i < r->nrows && *nout < n; i++)
+            fill(r, i, &(*out)[(*nout)++]);
+    }
+    db_release(c);
+    return e;
+}
+
 tr_err store_team_owners(struct db *db, struct arena *a, const char *org,
                          struct st_team *out, struct tr_errbuf *eb)
 {

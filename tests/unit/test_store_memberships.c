@@ -353,6 +353,39 @@ static void test_invite_into_teams(void **state)
     assert_string_equal(m.team_ids[0], t1);
 }
 
+/* store_team_get_many(): the teams found among the ids, past one query's
+ * worth of ids too; none for none. */
+static void test_team_get_many(void **state)
+{
+    struct ut_fx *f = *state;
+    struct st_user owner;
+    const char *org = new_org(f, &owner);
+    enum { N = 250 };
+    const char *ids[N];
+    for (int i = 0; i < N; i++)
+        ids[i] = arena_printf(f->a, "team-none%d", i);
+    ids[0] = new_team(f, org);
+    ids[201] = new_team(f, org);
+    ids[N - 1] = new_team(f, org);
+    struct st_team *out = NULL;
+    int n = -1;
+    assert_int_equal(store_team_get_many(f->db, f->a, ids, N, &out, &n, NULL),
+                     TR_OK);
+    assert_int_equal(n, 3);
+    int seen = 0;
+    for (int i = 0; i < n; i++) {
+        assert_string_equal(out[i].org, org);
+        assert_int_equal(out[i].user_count, 0);
+        for (int k = 0; k < N; k++)
+            if (strcmp(out[i].id, ids[k]) == 0)
+                seen |= k == 0 ? 1 : k == 201 ? 2 : k == N - 1 ? 4 : 8;
+    }
+    assert_int_equal(seen, 7);
+    assert_int_equal(store_team_get_many(f->db, f->a, ids, 0, &out, &n, NULL),
+                     TR_OK);
+    assert_int_equal(n, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -361,6 +394,7 @@ int main(void)
         UT_FX_TEST(test_filters),
         UT_FX_TEST(test_mail_queue),
         UT_FX_TEST(test_invite_into_teams),
+        UT_FX_TEST(test_team_get_many),
     };
     return ut_fx_run("store_memberships", tests,
                      sizeof(tests) / sizeof(tests[0]), NULL, NULL);
