@@ -117,29 +117,32 @@ tr_err store_team_list(struct db *db, struct arena *a, const char *org,
                        struct st_team **out, int *n, int64_t *total,
                        struct tr_errbuf *eb)
 {
-    const char **params =
-        arena_alloc(a, sizeof(char *) * (size_t)(n_names + 3));
-    params[0] = org;
-    params[1] = q != NULL && *q ? arena_printf(a, "%%%s%%", q) : NULL;
-    params[2] = visible_to;
-    const char *where =
-        " WHERE t.org = $1 AND (CAST($2 AS TEXT) IS NULL OR"
-        " lower(t.name) LIKE lower($2)) AND (CAST($3 AS TEXT) IS NULL"
-        " OR t.visibility = 'organization' OR t.id IN (SELECT"
-        " team_id FROM team_members WHERE user_id = $3))";
-    for (int i = 0; i < n_names; i++) {
-        params[3 + i] = names[i];
-        where = arena_printf(a, "%s%s$%d", where,
-                             i == 0 ? " AND t.name IN (" : ", ", 4 + i);
+    struct sqlb w;
+    sqlb_init(&w, a, "");
+    const char *p_org = sqlb_param(&w, org);
+    const char *p_q =
+        sqlb_param(&w, q != NULL && *q ? arena_printf(a, "%%%s%%", q) : NULL);
+    const char *p_user = sqlb_param(&w, visible_to);
+    sqlb_add(&w, arena_printf(a,
+                              " WHERE t.org = %s AND (CAST(%s AS TEXT) IS NULL"
+                              " OR lower(t.name) LIKE lower(%s)) AND"
+                              " (CAST(%s AS TEXT) IS NULL"
+                              " OR t.visibility = 'organization' OR t.id IN"
+                              " (SELECT team_id FROM team_members"
+                              " WHERE user_id = %s))",
+                              p_org, p_q, p_q, p_user, p_user));
+    if (n_names > 0) {
+        sqlb_add(&w, " AND t.name");
+        sqlb_in(&w, names, n_names);
     }
-    if (n_names > 0)
-        where = arena_printf(a, "%s)", where);
+    tr_err e = sqlb_check(&w, eb);
+    if (e != TR_OK)
+        return e;
     struct db_conn *c = db_acquire(db);
     struct db_rows *r = NULL;
-    tr_err e =
-        db_page(c, a, arena_printf(a, TEAM_READ "%s ORDER BY t.name", where),
-                arena_printf(a, "SELECT count(*) AS n FROM teams t%s", where),
-                3 + n_names, params, offset, limit, &r, total, eb);
+    e = db_page(c, a, arena_printf(a, TEAM_READ "%s ORDER BY t.name", w.sql),
+                arena_printf(a, "SELECT count(*) AS n FROM teams t%s", w.sql),
+                w.n, w.params, offset, limit, &r, total, eb);
     db_release(c);
     if (e != TR_OK)
         return e;
