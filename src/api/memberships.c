@@ -66,20 +66,15 @@ static json_t *user_json(struct http_req *r, const struct st_membership *m)
                      arena_printf(r->arena, "/api/v2/users/%s", m->invitee_id));
 }
 
-/* The team id for `included`; NULL when it is gone (or the store
- * failed: the document still answers, without it). */
-static json_t *team_json(struct http_req *r, const char *id)
+static json_t *team_json(struct http_req *r, const struct st_team *t)
 {
-    struct st_team t;
-    if (store_team_get(r->srv->db, r->arena, id, &t, NULL) != TR_OK)
-        return NULL;
     return json_pack(
-        "{s:s,s:s,s:{s:s,s:s,s:I,s:s},s:{s:{s:{s:s,s:s}}},s:{s:s}}", "id", t.id,
-        "type", "teams", "attributes", "name", t.name, "visibility",
-        t.visibility, "users-count", (json_int_t)t.user_count, "created-at",
-        t.created_at, "relationships", "organization", "data", "type",
-        "organizations", "id", t.org, "links", "self",
-        arena_printf(r->arena, "/api/v2/teams/%s", t.id));
+        "{s:s,s:s,s:{s:s,s:s,s:I,s:s},s:{s:{s:{s:s,s:s}}},s:{s:s}}", "id",
+        t->id, "type", "teams", "attributes", "name", t->name, "visibility",
+        t->visibility, "users-count", (json_int_t)t->user_count, "created-at",
+        t->created_at, "relationships", "organization", "data", "type",
+        "organizations", "id", t->org, "links", "self",
+        arena_printf(r->arena, "/api/v2/teams/%s", t->id));
 }
 
 /* What include= asks for. */
@@ -87,10 +82,45 @@ struct incl {
     bool user, teams;
 };
 
-/* Appends to included the user (inc.user) and teams (inc.teams) of m,
- * each team once (seen holds the ids already there). */
+/* The teams of the n memberships ms, id -> document, read with one query
+ * per page (store_team_get_many()); a team gone meanwhile is absent.
+ * NULL after answering a store error. */
+static json_t *teams_of(struct http_req *r, const struct st_membership *ms,
+                        int n)
+{
+    json_t *docs = http_json_own(r, json_object());
+    int total = 0;
+    for (int i = 0; i < n; i++)
+        total += ms[i].nteams;
+    const char **ids =
+        arena_alloc(r->arena, sizeof(char *) * (size_t)(total + 1));
+    int nids = 0;
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < ms[i].nteams; k++)
+            if (json_object_get(docs, ms[i].team_ids[k]) == NULL) {
+                json_object_set_new(docs, ms[i].team_ids[k], json_null());
+                ids[nids++] = ms[i].team_ids[k];
+            }
+    struct st_team *teams = NULL;
+    int nteams = 0;
+    struct tr_errbuf eb = {{0}};
+    tr_err e = store_team_get_many(r->srv->db, r->arena, ids, nids, &teams,
+                                   &nteams, &eb);
+    if (e != TR_OK) {
+        api_store_fail(r, e, &eb);
+        return NULL;
+    }
+    json_object_clear(docs);
+    for (int i = 0; i < nteams; i++)
+        json_object_set_new(docs, teams[i].id, team_json(r, &teams[i]));
+    return docs;
+}
+
+/* Appends to included the user (inc.user) and teams (inc.teams, from
+ * teams_of()) of m, each team once (seen holds the ids already there). */
 static void add_included(struct http_req *r, json_t *included, json_t *seen,
-                         const struct st_membership *m, struct incl inc)
+                         const struct st_membership *m, struct incl inc,
+                         json_t *teams)
 {
     if (inc.user)
         json_array_append_new(included, user_json(r, m));
@@ -98,9 +128,9 @@ static void add_included(struct http_req *r, json_t *included, json_t *seen,
         if (json_object_get(seen, m->team_ids[i]) != NULL)
             continue;
         json_object_set_new(seen, m->team_ids[i], json_true());
-        json_t *t = team_json(r, m->team_ids[i]);
+        json_t *t = json_object_get(teams, m->team_ids[i]);
         if (t != NULL)
-            json_array_append_new(included, t);
+            json_array_append(included, t);
     }
 }
 
@@ -131,10 +161,13 @@ static bool parse_include(struct http_req *r, struct incl *inc)
 static void reply_one(struct http_req *r, int status,
                       const struct st_membership *m, struct incl inc)
 {
+    json_t *teams = inc.teams ? teams_of(r, m, 1) : NULL;
+    if (inc.teams && teams == NULL)
+        return;
     json_t *doc = json_pack("{s:o}", "data", membership_json(r, m));
     if (inc.user || inc.teams) {
         json_t *included = json_array(), *seen = json_object();
-        add_included(r, included, seen, m, inc);
+        add_included(r, included, seen, m, inc, teams);
         json_decref(seen);
         json_object_set_new(doc, "included", included);
     }
@@ -155,11 +188,14 @@ static void reply_list(struct http_req *r, const struct page *p,
         api_store_fail(r, e, &eb);
         return;
     }
+    json_t *teams = inc.teams ? teams_of(r, ms, n) : NULL;
+    if (inc.teams && teams == NULL)
+        return;
     json_t *items = json_array(), *included = json_array();
     json_t *seen = json_object();
     for (int i = 0; i < n; i++) {
         json_array_append_new(items, membership_json(r, &ms[i]));
-        add_included(r, included, seen, &ms[i], inc);
+        add_included(r, included, seen, &ms[i], inc, teams);
     }
     json_decref(seen);
     json_t *doc = jsonapi_list_doc(items, p, total);

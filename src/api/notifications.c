@@ -7,7 +7,10 @@
  * As in TFE: destination types generic, slack, microsoft-teams (each
  * needs an http or https url) and email (email-addresses and the users
  * relationship, organization members; a configuration may have neither
- * until one is added).  The token is write-only: no response carries it,
+ * until one is added).  Saving a configuration that ends up enabled (create
+ * or update) sends it a verification first, as TFE does, and the answer
+ * carries the delivery response (see verify_saved()).  The token is
+ * write-only: no response carries it,
  * it is stored sealed (store_notify.c) and signs generic payloads.  An
  * update of an email configuration sets its users to the relationship
  * given, none when it is left out, as TFE does.  A configuration of a
@@ -273,6 +276,24 @@ static bool nc_access(struct http_req *r, struct st_nc *nc,
     return e == TR_OK;
 }
 
+/* As TFE: saving a configuration with enabled true sends a verification
+ * request to its URL, in the request's thread and bounded by
+ * NOTIFY_TIMEOUT_S (what TFE does too: its create and update answer with
+ * the delivery response).  nc is reloaded so the answer carries that
+ * response.  E-mail configurations have no URL and are verified only on
+ * request (actions/verify).  A failed delivery is recorded, not refused:
+ * the configuration stays enabled and later deliveries retry, so a
+ * receiver that is down when the configuration is saved loses nothing. */
+static tr_err verify_saved(struct http_req *r, const struct st_workspace *ws,
+                           struct st_nc *nc, struct tr_errbuf *eb)
+{
+    if (!nc->enabled || strcmp(nc->destination_type, "email") == 0)
+        return TR_OK;
+    const char *id = nc->id;
+    tr_err e = notify_verify(r->srv, r->arena, nc, ws->name, ws->org, eb);
+    return e == TR_OK ? store_nc_get(r->srv->db, r->arena, id, nc, eb) : e;
+}
+
 /* ---- handlers ------------------------------------------------------------ */
 
 static void ws_list(struct http_req *r)
@@ -332,6 +353,8 @@ static void ws_create(struct http_req *r)
     struct tr_errbuf eb = {{0}};
     tr_err e =
         store_nc_create(r->srv->db, r->srv->keys, r->arena, &nc, &out, &eb);
+    if (e == TR_OK)
+        e = verify_saved(r, &ws, &out, &eb);
     if (e != TR_OK)
         api_store_fail(r, e, &eb);
     else
@@ -378,6 +401,8 @@ static void nc_update(struct http_req *r)
     struct tr_errbuf eb = {{0}};
     tr_err e = store_nc_update(r->srv->db, r->srv->keys, r->arena, cur.id, &u,
                                &out, &eb);
+    if (e == TR_OK)
+        e = verify_saved(r, &ws, &out, &eb);
     if (e != TR_OK)
         api_store_fail(r, e, &eb);
     else

@@ -328,6 +328,11 @@ tr_err store_team_create(struct db *db, struct arena *a, struct st_team *t,
                          struct tr_errbuf *eb);
 tr_err store_team_get(struct db *db, struct arena *a, const char *id,
                       struct st_team *out, struct tr_errbuf *eb);
+/* The teams of the n ids (distinct), in no particular order, one query
+ * per 200 ids; ids with no team are left out (*nout counts the found). */
+tr_err store_team_get_many(struct db *db, struct arena *a,
+                           const char *const *ids, int n, struct st_team **out,
+                           int *nout, struct tr_errbuf *eb);
 /* The owners team of org. */
 tr_err store_team_owners(struct db *db, struct arena *a, const char *org,
                          struct st_team *out, struct tr_errbuf *eb);

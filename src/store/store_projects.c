@@ -114,13 +114,8 @@ tr_err store_project_list(struct db *db, struct arena *a, const char *org,
     sqlb_init(&w, a, " FROM projects p WHERE p.org = ");
     sqlb_add(&w, sqlb_param(&w, org));
     if (nnames > 0) {
-        sqlb_add(&w, " AND p.name IN (");
-        for (int i = 0; i < nnames; i++) {
-            if (i > 0)
-                sqlb_add(&w, ", ");
-            sqlb_add(&w, sqlb_param(&w, names[i]));
-        }
-        sqlb_add(&w, ")");
+        sqlb_add(&w, " AND p.name");
+        sqlb_in(&w, names, nnames);
     }
     if (query != NULL && *query != '\0')
         sqlb_addv(&w, " AND lower(p.name) LIKE lower(?) ESCAPE '\\'", 1,

@@ -290,13 +290,8 @@ static void list_where(struct sqlb *q, const struct st_run_filter *f)
     else
         sqlb_addv(q, RUN_FROM " WHERE w.org = ?", 1, f->org);
     if (f->nstatuses > 0) {
-        sqlb_add(q, " AND r.status IN (");
-        for (int i = 0; i < f->nstatuses; i++) {
-            if (i > 0)
-                sqlb_add(q, ", ");
-            sqlb_add(q, sqlb_param(q, f->statuses[i]));
-        }
-        sqlb_add(q, ")");
+        sqlb_add(q, " AND r.status");
+        sqlb_in(q, f->statuses, f->nstatuses);
     }
     if (f->noperations > 0) {
         sqlb_add(q, " AND (1 = 0");
@@ -305,13 +300,8 @@ static void list_where(struct sqlb *q, const struct st_run_filter *f)
         sqlb_add(q, ")");
     }
     if (f->nsources > 0) {
-        sqlb_add(q, " AND r.source IN (");
-        for (int i = 0; i < f->nsources; i++) {
-            if (i > 0)
-                sqlb_add(q, ", ");
-            sqlb_add(q, sqlb_param(q, f->sources[i]));
-        }
-        sqlb_add(q, ")");
+        sqlb_add(q, " AND r.source");
+        sqlb_in(q, f->sources, f->nsources);
     }
     if (f->user_id != NULL)
         sqlb_addv(q, " AND r.created_by = ?", 1, f->user_id);

@@ -385,16 +385,14 @@ tr_err store_sv_outputs_of(struct db *db, struct arena *a,
     *nouts = arena_alloc(a, sizeof(**nouts) * (size_t)(n + 1));
     if (n == 0)
         return TR_OK;
+    const char **ids = arena_alloc(a, sizeof(char *) * (size_t)n);
+    for (int i = 0; i < n; i++)
+        ids[i] = svs[i].id;
     struct sqlb q;
     sqlb_init(&q, a,
-              "SELECT " SVO_COLS " FROM state_version_outputs"
-              " WHERE sv_id IN (");
-    for (int i = 0; i < n; i++) {
-        if (i > 0)
-            sqlb_add(&q, ", ");
-        sqlb_add(&q, sqlb_param(&q, svs[i].id));
-    }
-    sqlb_add(&q, ") ORDER BY name, id");
+              "SELECT " SVO_COLS " FROM state_version_outputs WHERE sv_id");
+    sqlb_in(&q, ids, n);
+    sqlb_add(&q, " ORDER BY name, id");
     struct db_conn *c = db_acquire(db);
     struct db_rows *r = NULL;
     tr_err e = sqlb_query(c, &q, &r, NULL, eb);

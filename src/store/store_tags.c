@@ -113,15 +113,10 @@ static tr_err all_in_org(struct db_conn *c, struct arena *a, const char *table,
     sqlb_addv(&q,
               arena_printf(a,
                            "SELECT count(DISTINCT id) AS n FROM %s"
-                           " WHERE org = ? AND id IN (",
+                           " WHERE org = ? AND id",
                            table),
               1, org);
-    for (int i = 0; i < n; i++) {
-        if (i > 0)
-            sqlb_add(&q, ", ");
-        sqlb_add(&q, sqlb_param(&q, ids[i]));
-    }
-    sqlb_add(&q, ")");
+    sqlb_in(&q, ids, n);
     struct db_rows *r = NULL;
     tr_err e = sqlb_query(c, &q, &r, NULL, eb);
     if (e != TR_OK)

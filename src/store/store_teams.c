@@ -83,6 +83,28 @@ tr_err store_team_get(struct db *db, struct arena *a, const char *id,
     return get_where(db, a, "t.id = $1", id, out, eb);
 }
 
+tr_err store_team_get_many(struct db *db, struct arena *a,
+                           const char *const *ids, int n, struct st_team **out,
+                           int *nout, struct tr_errbuf *eb)
+{
+    enum { CHUNK = 200 }; /* ids a query binds, below SQLB_MAX_PARAMS */
+    *out = arena_alloc(a, sizeof(struct st_team) * (size_t)(n + 1));
+    *nout = 0;
+    tr_err e = TR_OK;
+    struct db_conn *c = db_acquire(db);
+    for (int from = 0; e == TR_OK && from < n; from += CHUNK) {
+        struct sqlb q;
+        sqlb_init(&q, a, TEAM_READ " WHERE t.id");
+        sqlb_in(&q, ids + from, n - from < CHUNK ? n - from : CHUNK);
+        struct db_rows *r = NULL;
+        e = sqlb_query(c, &q, &r, NULL, eb);
+        for (int i = 0; e == TR_OK && i < r->nrows && *nout < n; i++)
+            fill(r, i, &(*out)[(*nout)++]);
+    }
+    db_release(c);
+    return e;
+}
+
 tr_err store_team_owners(struct db *db, struct arena *a, const char *org,
                          struct st_team *out, struct tr_errbuf *eb)
 {
@@ -95,29 +117,32 @@ tr_err store_team_list(struct db *db, struct arena *a, const char *org,
                        struct st_team **out, int *n, int64_t *total,
                        struct tr_errbuf *eb)
 {
-    const char **params =
-        arena_alloc(a, sizeof(char *) * (size_t)(n_names + 3));
-    params[0] = org;
-    params[1] = q != NULL && *q ? arena_printf(a, "%%%s%%", q) : NULL;
-    params[2] = visible_to;
-    const char *where =
-        " WHERE t.org = $1 AND (CAST($2 AS TEXT) IS NULL OR"
-        " lower(t.name) LIKE lower($2)) AND (CAST($3 AS TEXT) IS NULL"
-        " OR t.visibility = 'organization' OR t.id IN (SELECT"
-        " team_id FROM team_members WHERE user_id = $3))";
-    for (int i = 0; i < n_names; i++) {
-        params[3 + i] = names[i];
-        where = arena_printf(a, "%s%s$%d", where,
-                             i == 0 ? " AND t.name IN (" : ", ", 4 + i);
+    struct sqlb w;
+    sqlb_init(&w, a, "");
+    const char *p_org = sqlb_param(&w, org);
+    const char *p_q =
+        sqlb_param(&w, q != NULL && *q ? arena_printf(a, "%%%s%%", q) : NULL);
+    const char *p_user = sqlb_param(&w, visible_to);
+    sqlb_add(&w, arena_printf(a,
+                              " WHERE t.org = %s AND (CAST(%s AS TEXT) IS NULL"
+                              " OR lower(t.name) LIKE lower(%s)) AND"
+                              " (CAST(%s AS TEXT) IS NULL"
+                              " OR t.visibility = 'organization' OR t.id IN"
+                              " (SELECT team_id FROM team_members"
+                              " WHERE user_id = %s))",
+                              p_org, p_q, p_q, p_user, p_user));
+    if (n_names > 0) {
+        sqlb_add(&w, " AND t.name");
+        sqlb_in(&w, names, n_names);
     }
-    if (n_names > 0)
-        where = arena_printf(a, "%s)", where);
+    tr_err e = sqlb_check(&w, eb);
+    if (e != TR_OK)
+        return e;
     struct db_conn *c = db_acquire(db);
     struct db_rows *r = NULL;
-    tr_err e =
-        db_page(c, a, arena_printf(a, TEAM_READ "%s ORDER BY t.name", where),
-                arena_printf(a, "SELECT count(*) AS n FROM teams t%s", where),
-                3 + n_names, params, offset, limit, &r, total, eb);
+    e = db_page(c, a, arena_printf(a, TEAM_READ "%s ORDER BY t.name", w.sql),
+                arena_printf(a, "SELECT count(*) AS n FROM teams t%s", w.sql),
+                w.n, w.params, offset, limit, &r, total, eb);
     db_release(c);
     if (e != TR_OK)
         return e;
@@ -337,21 +362,6 @@ tr_err store_team_leave_org(struct db_conn *c, struct arena *a, const char *org,
     return e;
 }
 
-/* " IN ($k, ...)" over ids (" IN (NULL)", never true, when there are
- * none). */
-static void in_list(struct sqlb *q, const char *const *ids, int n)
-{
-    sqlb_add(q, " IN (");
-    if (n == 0)
-        sqlb_add(q, "NULL");
-    for (int i = 0; i < n; i++) {
-        if (i > 0)
-            sqlb_add(q, ", ");
-        sqlb_add(q, sqlb_param(q, ids[i]));
-    }
-    sqlb_add(q, ")");
-}
-
 tr_err store_grants_many(struct db *db, struct arena *a, const char *org,
                          const char *user_id, const char *team_id,
                          const char *const *ws_ids, int nws,
@@ -376,11 +386,11 @@ tr_err store_grants_many(struct db *db, struct arena *a, const char *org,
                  " UNION ALL SELECT 2, 0, w.access, w.perms, w.workspace_id"
                  " FROM team_workspaces w WHERE w.team_id" MINE
                  " AND w.workspace_id");
-    in_list(&q, ws_ids, nws);
+    sqlb_in(&q, ws_ids, nws);
     sqlb_add(&q,
              " UNION ALL SELECT 3, 0, p.access, p.perms, p.project_id"
              " FROM team_projects p WHERE p.team_id" MINE " AND p.project_id");
-    in_list(&q, prj_ids, nprj);
+    sqlb_in(&q, prj_ids, nprj);
 #undef MINE
     struct db_conn *c = db_acquire(db);
     struct db_rows *r = NULL;

@@ -124,13 +124,12 @@ static tr_err query_ws_ids(struct db_conn *c, struct arena *a, const char *head,
                            const char *tail, struct db_rows **r,
                            struct tr_errbuf *eb)
 {
+    const char **ids = arena_alloc(a, sizeof(char *) * (size_t)(n + 1));
+    for (int i = 0; i < n; i++)
+        ids[i] = ws[i].id;
     struct sqlb q;
     sqlb_init(&q, a, head);
-    for (int i = 0; i < n; i++) {
-        if (i > 0)
-            sqlb_add(&q, ", ");
-        sqlb_add(&q, sqlb_param(&q, ws[i].id));
-    }
+    sqlb_list(&q, ids, n);
     sqlb_add(&q, ")");
     sqlb_add(&q, tail);
     return sqlb_query(c, &q, r, NULL, eb);

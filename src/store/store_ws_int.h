@@ -1,8 +1,7 @@
 /*
  * store_ws_int.h - helpers shared by the store's files: a small builder
- * for statements whose WHERE clause depends on the request (projects,
- * workspaces, tags, runs), and LIKE patterns with escaped wildcards (every
- * search by name, email or version).
+ * for statements whose WHERE clause depends on the request (with its
+ * "IN ($1, $2, ...)" lists), and LIKE patterns with escaped wildcards.
  *
  * Everything lives in the arena passed in.  A builder holds at most
  * SQLB_MAX_PARAMS values; binding more marks it overflowed, and
@@ -110,6 +109,27 @@ static inline void sqlb_addv(struct sqlb *q, const char *fmt, int nv, ...)
         }
     }
     va_end(ap);
+}
+
+/* Binds the n values of v and appends their placeholders, "$3, $4"; "NULL"
+ * when n is 0, so that "x IN (NULL)" is valid SQL and never true. */
+static inline void sqlb_list(struct sqlb *q, const char *const *v, int n)
+{
+    if (n == 0)
+        sqlb_add(q, "NULL");
+    for (int i = 0; i < n; i++) {
+        if (i > 0)
+            sqlb_add(q, ", ");
+        sqlb_add(q, sqlb_param(q, v[i]));
+    }
+}
+
+/* Appends " IN ($3, $4)" over the n values of v (sqlb_list()). */
+static inline void sqlb_in(struct sqlb *q, const char *const *v, int n)
+{
+    sqlb_add(q, " IN (");
+    sqlb_list(q, v, n);
+    sqlb_add(q, ")");
 }
 
 /* "pre%q%post" with LIKE's wildcards in q escaped by '\'; use with

@@ -361,6 +361,57 @@ def test_token_shown_once(c, d, org):
     assert_error(c.get("%s/authentication-tokens/%s" % (API, t["id"])), 404)
 
 
+def member(c, org, team_access=None):
+    """A new user who accepted membership of org, in a new team with
+    organization-access team_access (no team when None); its client."""
+    name = unique("u")
+    r = c.post(API + "/admin/users", {"data": {"type": "users", "attributes": {
+        "username": name, "email": name + "@example.com"}}})
+    assert r.status == 201, r
+    r = c.post("%s/admin/users/%s/authentication-tokens"
+               % (API, r.json["data"]["id"]), {})
+    assert r.status == 201, r
+    u = c.with_token(r.json["data"]["attributes"]["token"])
+    r = c.post("%s/organizations/%s/organization-memberships" % (API, org),
+               {"data": {"type": "organization-memberships",
+                         "attributes": {"email": name + "@example.com"}}})
+    assert r.status == 201, r
+    r = u.post("%s/organization-memberships/%s/actions/accept"
+               % (API, r.json["data"]["id"]), {})
+    assert r.status == 200, r
+    if team_access is not None:
+        r = c.post("%s/organizations/%s/teams" % (API, org), {"data": {
+            "type": "teams", "attributes": {
+                "name": unique("t"), "organization-access": team_access}}})
+        assert r.status == 201, r
+        r = c.post("%s/teams/%s/relationships/users"
+                   % (API, r.json["data"]["id"]),
+                   {"data": [{"type": "users", "id": name}]})
+        assert r.status == 204, r
+    return u
+
+
+def test_token_list_needs_manage_agent_pools(c, org):
+    """As TFE: a pool's token list is for owners and teams that may manage
+    agent pools; another member sees the pool but not its tokens (403, as
+    for the pool's other administration)."""
+    p = make_pool(c, org)
+    t = make_token(c, p["id"])
+    path = "%s/agent-pools/%s/authentication-tokens" % (API, p["id"])
+    manager = member(c, org, {"manage-agent-pools": True})
+    plain = member(c, org, {"manage-workspaces": True})
+    lone = member(c, org)
+    for who in (c, manager):
+        r = who.get(path)
+        assert r.status == 200, r
+        assert [x["id"] for x in r.json["data"]] == [t["id"]]
+    for who in (plain, lone):
+        assert who.get("%s/agent-pools/%s" % (API, p["id"])).status == 200
+        r = who.get(path)
+        assert_error(r, 403)
+        assert t["id"] not in r.body.decode()
+
+
 # ---- agents over the internal API -------------------------------------------
 
 def test_agents_claim_only_their_pool(c, d, org, tool):

@@ -170,3 +170,61 @@ def test_team_member_lists_cost_the_same(admin, busy_org):
         assert p["can-update"] is False and p["can-read-settings"] is True, p
     finally:
         admin.delete("/api/v2/admin/users/" + uid)
+
+
+def test_membership_list_include_teams(admin):
+    """include=teams on the membership list reads the page's teams with
+    one query, not one per team: N members, each in a team of its own."""
+    org = unique("org")
+    r = admin.post("/api/v2/organizations", {"data": {
+        "type": "organizations",
+        "attributes": {"name": org, "email": "o@example.com"}}})
+    assert r.status == 201, r
+    uids, teams = [], set()
+    try:
+        for _ in range(N):
+            name = unique("u")
+            r = admin.post("/api/v2/admin/users", {"data": {
+                "type": "users", "attributes": {
+                    "username": name, "email": name + "@example.com"}}})
+            assert r.status == 201, r
+            uids.append(r.json["data"]["id"])
+            r = admin.post("/api/v2/admin/users/%s/authentication-tokens"
+                           % uids[-1], {})
+            assert r.status == 201, r
+            user = admin.with_token(r.json["data"]["attributes"]["token"])
+            r = admin.post("/api/v2/organizations/%s/organization-memberships"
+                           % org, {"data": {
+                               "type": "organization-memberships",
+                               "attributes": {"email": name +
+                                              "@example.com"}}})
+            assert r.status == 201, r
+            r = user.post("/api/v2/organization-memberships/%s/actions/"
+                          "accept" % r.json["data"]["id"], {})
+            assert r.status == 200, r
+            r = admin.post("/api/v2/organizations/%s/teams" % org, {"data": {
+                "type": "teams", "attributes": {"name": unique("t")}}})
+            assert r.status == 201, r
+            teams.add(r.json["data"]["id"])
+            r = admin.post("/api/v2/teams/%s/relationships/users"
+                           % r.json["data"]["id"],
+                           {"data": [{"type": "users", "id": name}]})
+            assert r.status == 204, r
+        path = "/api/v2/organizations/%s/organization-memberships" \
+            "?include=teams" % org
+        assert_flat(admin, path, N + 1)  # and the owner
+        _, doc = statements(admin, path + "&page%5Bsize%5D=100")
+        got = {t["id"]: t for t in doc["included"]}
+        assert teams <= set(got), (teams, set(got))
+        assert len(got) == len(doc["included"])  # each team once
+        for m in doc["data"]:
+            for t in m["relationships"]["teams"]["data"]:
+                assert t["id"] in got
+        some = got[sorted(teams)[0]]
+        assert some["type"] == "teams"
+        assert some["attributes"]["users-count"] == 1
+        assert some["relationships"]["organization"]["data"]["id"] == org
+    finally:
+        for uid in uids:
+            admin.delete("/api/v2/admin/users/" + uid)
+        admin.delete("/api/v2/organizations/" + org)

@@ -1,5 +1,8 @@
 """Notification configurations: create, read, list, update, delete and
-verify against a real HTTP receiver on loopback; the generic payload and
+verify against a real HTTP receiver on loopback; saving an enabled
+configuration verifies it and answers with the delivery response (a
+receiver that never answers holds the request up to the delivery timeout,
+no longer); the generic payload and
 its HMAC-SHA512 signature; Slack and Microsoft Teams formats; trigger
 filtering over a run that plans and applies with the real tofu; a
 receiver answering 500 gets the delivery again; a receiver that is down
@@ -265,11 +268,24 @@ def test_crud(c, d, org, rx):
         "renamed", True, ["run:completed"])
     assert a["url"] == rx.url + "/crud" and "token" not in a
     assert get(c, nc["id"])["attributes"]["name"] == "renamed"
+    # enabled by the update: verified, the response in the answer
+    (_, h, body), = rx.at("/crud")
+    assert json.loads(body)["notifications"][0]["trigger"] == "verification"
+    assert h["X-TFE-Notification-Signature"] == hmac.new(
+        b"s3cret-token", body, hashlib.sha512).hexdigest()
+    resp, = a["delivery-responses"]
+    assert resp["code"] == "200" and resp["successful"] == "true"
     # an empty update changes nothing
     r = c.patch("%s/notification-configurations/%s" % (API, nc["id"]),
                 nc_body())
     assert r.status == 200 and r.json["data"]["attributes"]["name"] == \
         "renamed", r
+    # saved enabled again: verified again, as TFE does
+    assert len(rx.at("/crud")) == 2
+    assert len(r.json["data"]["attributes"]["delivery-responses"]) == 2
+    r = c.patch("%s/notification-configurations/%s" % (API, nc["id"]),
+                nc_body(enabled=False))
+    assert r.status == 200 and len(rx.at("/crud")) == 2, r
 
     r = c.delete("%s/notification-configurations/%s" % (API, nc["id"]))
     assert r.status == 204, r
@@ -339,7 +355,7 @@ def test_verify_generic_signed(c, org, rx):
 
 def test_unsigned_without_token(c, org, rx):
     ws = new_workspace(c, org)
-    nc = create(c, ws, url=rx.url + "/unsigned")
+    nc = create(c, ws, url=rx.url + "/unsigned", enabled=False)
     r = c.post("%s/notification-configurations/%s/actions/verify"
                % (API, nc["id"]))
     assert r.status == 200, r
@@ -353,21 +369,23 @@ def test_token_removed_and_replaced(c, org, rx):
     path = "%s/notification-configurations/%s" % (API, nc["id"])
     assert c.patch(path, nc_body(token="second")).status == 200
     c.post(path + "/actions/verify")
-    (_, h, body), = rx.at("/tok")
-    assert h["X-TFE-Notification-Signature"] == hmac.new(
-        b"second", body, hashlib.sha512).hexdigest()
-    assert c.patch(path, nc_body(token="")).status == 200
-    c.post(path + "/actions/verify")
+    # create and update verified (enabled) with first then second token
     got = rx.at("/tok")
-    assert len(got) == 2 and "X-TFE-Notification-Signature" not in got[1][1]
+    assert len(got) == 3
+    for (_, h, body), tok in zip(got, (b"first", b"second", b"second")):
+        assert h["X-TFE-Notification-Signature"] == hmac.new(
+            tok, body, hashlib.sha512).hexdigest()
+    assert c.patch(path, nc_body(token="")).status == 200
+    got = rx.at("/tok")
+    assert len(got) == 4 and "X-TFE-Notification-Signature" not in got[3][1]
 
 
 def test_slack_and_teams_formats(c, org, rx):
     ws = new_workspace(c, org)
     slack = create(c, ws, **{"destination-type": "slack",
-                             "url": rx.url + "/slack"})
+                             "url": rx.url + "/slack", "enabled": False})
     teams = create(c, ws, **{"destination-type": "microsoft-teams",
-                             "url": rx.url + "/teams"})
+                             "url": rx.url + "/teams", "enabled": False})
     for nc in (slack, teams):
         r = c.post("%s/notification-configurations/%s/actions/verify"
                    % (API, nc["id"]))
@@ -387,13 +405,73 @@ def test_slack_and_teams_formats(c, org, rx):
 def test_verify_down_receiver_records_failure(c, org):
     ws = new_workspace(c, org)
     url = "http://127.0.0.1:%d/down" % free_port()
-    nc = create(c, ws, url=url)
+    nc = create(c, ws, url=url, enabled=False)
     r = c.post("%s/notification-configurations/%s/actions/verify"
                % (API, nc["id"]))
     assert r.status == 200, r
     resp, = r.json["data"]["attributes"]["delivery-responses"]
     assert resp["successful"] == "false" and resp["code"] == ""
     assert resp["body"]
+
+
+def test_create_enabled_verifies(c, org, rx):
+    """TFE sends a verification when an enabled configuration is saved
+    and its create answers with the delivery response; a disabled one
+    and an e-mail one are not verified on save."""
+    ws = new_workspace(c, org)
+    nc = create(c, ws, url=rx.url + "/oncreate", token=SECRET)
+    (_, h, body), = rx.at("/oncreate")
+    doc = json.loads(body)
+    assert doc["notifications"][0]["trigger"] == "verification"
+    assert doc["notification_configuration_id"] == nc["id"]
+    assert hmac.compare_digest(
+        h["X-TFE-Notification-Signature"],
+        hmac.new(SECRET.encode(), body, hashlib.sha512).hexdigest())
+    resp, = nc["attributes"]["delivery-responses"]
+    assert (resp["code"], resp["successful"]) == ("200", "true")
+    assert resp["url"] == rx.url + "/oncreate"
+    assert get(c, nc["id"]) == nc
+    off = create(c, ws, url=rx.url + "/oncreate-off", enabled=False)
+    assert rx.at("/oncreate-off") == []
+    assert off["attributes"]["delivery-responses"] == []
+    mail = create(c, ws, **{"destination-type": "email"})
+    assert mail["attributes"]["delivery-responses"] == []
+
+
+def test_create_enabled_failing_receiver(c, org, rx):
+    """A receiver answering 500 or down: the configuration is created
+    enabled with the failure recorded, as a later delivery retries."""
+    ws = new_workspace(c, org)
+    with rx.cv:
+        rx.answers["/fail500"] = [500]
+    nc = create(c, ws, url=rx.url + "/fail500")
+    resp, = nc["attributes"]["delivery-responses"]
+    assert (resp["code"], resp["successful"]) == ("500", "false")
+    assert nc["attributes"]["enabled"] is True
+    nc = create(c, ws, url="http://127.0.0.1:%d/down" % free_port())
+    resp, = nc["attributes"]["delivery-responses"]
+    assert (resp["code"], resp["successful"]) == ("", "false")
+
+
+def test_create_silent_receiver_bounded(c, org):
+    """A receiver that accepts the connection and never answers holds the
+    create up to the delivery timeout (10 s), not longer, and the
+    timeout is recorded."""
+    import socket
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(8)
+    try:
+        ws = new_workspace(c, org)
+        t0 = time.monotonic()
+        nc = create(c, ws, url="http://127.0.0.1:%d/silent"
+                    % ls.getsockname()[1])
+        took = time.monotonic() - t0
+        resp, = nc["attributes"]["delivery-responses"]
+        assert resp["successful"] == "false" and resp["code"] == ""
+        assert took < 30, took
+    finally:
+        ls.close()
 
 
 # ---- deliveries of runs ------------------------------------------------------
@@ -416,11 +494,11 @@ def test_trigger_filtering(c, org, rx):
     def trig(got):
         return [json.loads(g[2])["notifications"][0]["trigger"] for g in got]
     got = rx.wait("/all", lambda g: "run:completed" in trig(g))
-    assert trig(got) == ["run:created", "run:planning", "run:applying",
-                         "run:completed"]
+    assert trig(got) == ["verification", "run:created", "run:planning",
+                         "run:applying", "run:completed"]
     got = rx.wait("/some?key=" + SECRET, lambda g: "run:completed" in trig(g))
-    assert trig(got) == ["run:planning", "run:completed"]
-    doc = json.loads(got[1][2])
+    assert trig(got) == ["verification", "run:planning", "run:completed"]
+    doc = json.loads(got[2][2])
     assert doc["run_id"] == run and doc["workspace_id"] == ws
     assert doc["organization_name"] == org
     assert doc["notifications"][0]["run_status"] == "applied"
@@ -430,22 +508,22 @@ def test_trigger_filtering(c, org, rx):
             h["X-TFE-Notification-Signature"],
             hmac.new(SECRET.encode(), body, hashlib.sha512).hexdigest())
     assert rx.at("/off") == []
-    assert len(responses(c, some["id"], 2)) == 2
+    assert len(responses(c, some["id"], 3)) == 3
 
 
 @needs_tofu
 def test_retry_after_500(c, org, rx):
     ws = new_workspace(c, org)
-    with rx.cv:
-        rx.answers["/retry"] = [500]
     nc = create(c, ws, url=rx.url + "/retry", triggers=["run:created"])
+    with rx.cv:  # after the verification on create
+        rx.answers["/retry"] = [500]
     run = queue_run(c, ws, MAIN_TF)
-    got = rx.wait("/retry", lambda g: len(g) >= 2)
+    got = rx.wait("/retry", lambda g: len(g) >= 3)[1:]
     assert len(got) == 2 and got[0][2] == got[1][2]
     assert json.loads(got[1][2])["run_id"] == run
-    resp = responses(c, nc["id"], 2)
+    resp = responses(c, nc["id"], 3)
     assert [(x["code"], x["successful"]) for x in resp] == [
-        ("500", "false"), ("200", "true")]
+        ("200", "true"), ("500", "false"), ("200", "true")]
     wait_run(c, run, ("applied",))
 
 
@@ -470,16 +548,17 @@ def test_needs_attention_and_errored(c, org, rx):
            triggers=["run:needs_attention", "run:errored"])
     run = queue_run(c, ws, MAIN_TF)
     wait_run(c, run, ("planned",))
-    (_, _, body), = rx.wait("/attn", lambda g: len(g) >= 1)
-    doc = json.loads(body)
+    got = rx.wait("/attn", lambda g: len(g) >= 2)
+    assert len(got) == 2
+    doc = json.loads(got[1][2])
     assert doc["notifications"][0]["trigger"] == "run:needs_attention"
     assert doc["notifications"][0]["run_status"] == "planned"
     r = c.post("%s/runs/%s/actions/discard" % (API, run), {})
     assert r.status == 202, r
     bad = queue_run(c, ws, b'resource "terraform_data" {\n')
     assert wait_run(c, bad, ("errored",)) == "errored"
-    got = rx.wait("/attn", lambda g: len(g) >= 2)
-    doc = json.loads(got[1][2])
+    got = rx.wait("/attn", lambda g: len(g) >= 3)
+    doc = json.loads(got[2][2])
     assert doc["run_id"] == bad
     assert doc["notifications"][0]["trigger"] == "run:errored"
     assert doc["notifications"][0]["run_status"] == "errored"

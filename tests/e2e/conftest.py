@@ -16,6 +16,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import uuid
 
 import pytest
@@ -202,6 +203,71 @@ def on_secondaries(request):
     if "remote" in request.fixturenames:
         assert jobs, "no phase of this remote-execution test ran anywhere"
     print("cluster: %d phases ran on secondaries" % len(jobs))
+
+
+# runs that ended: waiting for another status is over
+RUN_ENDED = ("errored", "canceled", "force_canceled", "discarded")
+
+
+def phase_log(client, run_id, phase):
+    """The run's plan or apply log so far, read through the API ("" when
+    the phase has none), without ANSI colours or STX/ETX framing."""
+    r = client.get("/api/v2/runs/" + run_id)
+    assert r.status == 200, r
+    rel = r.json["data"]["relationships"].get(phase, {}).get("data")
+    if not rel:
+        return ""
+    out, off = b"", 0
+    while True:
+        r = client.get("/api/v2/%s/%s/logs?offset=%d&limit=1048576" %
+                       (rel["type"], rel["id"], off))
+        assert r.status in (200, 404), r
+        if r.status == 404 or not r.body:
+            break
+        out += r.body
+        off += len(r.body)
+    return ANSI.sub("", out.replace(b"\x02", b"").replace(b"\x03", b"")
+                    .decode(errors="replace"))
+
+
+def run_logs(client, run_id, tail=4000):
+    """The run's plan and apply logs for a failure message: what a CI
+    failure needs to tell why the run errored.  Never raises."""
+    parts = []
+    for phase in ("plan", "apply"):
+        try:
+            text = phase_log(client, run_id, phase)[-tail:]
+        except Exception as e:  # the message must still come out
+            text = "(cannot read it: %r)" % (e,)
+        parts.append("--- %s log of %s ---\n%s" % (phase, run_id,
+                                                   text or "(empty)"))
+    return "\n".join(parts)
+
+
+def wait_run_status(client, run_id, want, timeout=90, context=None):
+    """The run's document once its status is one of want.  Fails when the
+    time is up or the run ended otherwise, printing the status, the plan
+    and apply logs and context() (a daemon or agent log tail, say)."""
+    deadline = time.time() + timeout
+    st = None
+    while time.time() < deadline:
+        r = client.get("/api/v2/runs/" + run_id)
+        assert r.status == 200, r
+        st = r.json["data"]["attributes"]["status"]
+        if st in want:
+            return r.json["data"]
+        if st in RUN_ENDED:
+            break
+        time.sleep(0.2)
+    more = ""
+    if context is not None:
+        try:
+            more = "\n" + context()
+        except Exception as e:
+            more = "\n(no context: %r)" % (e,)
+    pytest.fail("run %s is %s, wanted %s\n%s%s" %
+                (run_id, st, "/".join(want), run_logs(client, run_id), more),
+                pytrace=False)
 
 
 class Api:

@@ -22,6 +22,7 @@ import uuid
 
 import pytest
 
+from conftest import wait_run_status
 from terrace import BUILD, free_port, queue_run
 
 API = "/api/v2"
@@ -145,17 +146,8 @@ def status(c, run):
 
 
 def wait_status(c, run, want, agent, timeout=180):
-    deadline = time.time() + timeout
-    s = None
-    while time.time() < deadline:
-        s = status(c, run)
-        if s in want:
-            return s
-        if s in ("errored", "canceled", "force_canceled", "discarded"):
-            break
-        time.sleep(0.2)
-    raise AssertionError("run %s is %s, not %s; agent log: %s" %
-                         (run, s, want, agent.log()[-3000:]))
+    return wait_run_status(c, run, want, timeout, lambda: (
+        "--- agent log ---\n" + agent.log()[-3000:]))["attributes"]["status"]
 
 
 TF = b'resource "terraform_data" "x" {\n  input = "from-an-agent"\n}\n'

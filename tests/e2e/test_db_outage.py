@@ -15,7 +15,8 @@ import time
 
 import pytest
 
-from conftest import BACKENDS, TOFU_BIN, Api, Tofu, unique
+from conftest import (BACKENDS, TOFU_BIN, Api, Tofu, unique,
+                      wait_run_status)
 from terrace import Daemon
 from test_remote import cloud_block, latest_run
 
@@ -59,15 +60,8 @@ def pgd():
 
 
 def wait_for(api, run_id, want, timeout=60):
-    deadline = time.time() + timeout
-    st = None
-    while time.time() < deadline:
-        st = api.ok(api.c.get("/api/v2/runs/" + run_id), 200).json[
-            "data"]["attributes"]["status"]
-        if st in want:
-            return st
-        time.sleep(0.2)
-    pytest.fail("run %s stayed %s, wanted %s" % (run_id, st, want))
+    return wait_run_status(api.c, run_id, want, timeout)[
+        "attributes"]["status"]
 
 
 def test_apply_survives_outage_longer_than_lease(pgd, tmp_path):

@@ -41,8 +41,9 @@ import uuid
 
 import pytest
 
-from conftest import (ANSI, BACKENDS, SANITIZER, SERVER_ERROR, TOFU_BIN, Api,
+from conftest import (BACKENDS, SANITIZER, SERVER_ERROR, TOFU_BIN, Api,
                       unique)
+from conftest import phase_log as conftest_phase_log
 from terrace import Daemon
 
 RUN_TIMEOUT = 120  # seconds a probe run may take from creation to its end
@@ -179,19 +180,7 @@ def run_doc(api, run_id):
 
 def phase_log(api, run_id, phase):
     """The plan's or apply's log so far ("" if the phase has none)."""
-    rel = run_doc(api, run_id)["relationships"].get(phase, {}).get("data")
-    if not rel:
-        return ""
-    out, off = b"", 0
-    while True:
-        r = api.ok(api.c.get("/api/v2/%s/%s/logs?offset=%d&limit=1048576" %
-                             (rel["type"], rel["id"], off)), 200, 404)
-        if r.status == 404 or not r.body:
-            break
-        out += r.body
-        off += len(r.body)
-    return ANSI.sub("", out.replace(b"\x02", b"").replace(b"\x03", b"")
-                    .decode(errors="replace"))
+    return conftest_phase_log(api.c, run_id, phase)
 
 
 def logs(api, run_id):

@@ -4,7 +4,8 @@ applies run on Terrace's executor and stream back to the terminal.
 
 Covered: plan streams into the terminal; apply answered "yes" applies;
 -auto-approve (no apply action sent); "no" discards; destroy; a
-configuration error ends errored with the CLI showing it; Ctrl-C during
+configuration error ends errored with the CLI showing it (and a failed
+wait for a status prints the run's logs); Ctrl-C during
 a long local-exec cancels the run; a speculative plan runs while a
 non-speculative run waits; workspace variables and a variable set reach
 the run; a sensitive variable's value appears in no log and no API
@@ -23,7 +24,8 @@ import time
 
 import pytest
 
-from conftest import unique
+from conftest import unique, wait_run_status
+from terrace import queue_run
 
 CONFIG = '''
 variable "v" {
@@ -99,16 +101,10 @@ def latest_run(api, ws_id):
 
 
 def wait_status(api, run_id, want, timeout=90):
-    deadline = time.time() + timeout
-    st = None
-    while time.time() < deadline:
-        r = api.ok(api.c.get("/api/v2/runs/" + run_id), 200)
-        st = r.json["data"]["attributes"]["status"]
-        if st in want:
-            return r.json["data"]
-        time.sleep(0.2)
-    pytest.fail("run %s stayed %s, wanted %s\n%s" %
-                (run_id, st, want, api.d.log_text()[-3000:]))
+    """The run's document once its status is in want; a failure prints
+    the run's plan and apply logs and the daemon log's tail."""
+    return wait_run_status(api.c, run_id, want, timeout, lambda: (
+        "--- daemon log ---\n" + api.d.log_text()[-3000:]))
 
 
 @pytest.fixture
@@ -211,6 +207,22 @@ def test_config_error_errors(tofu, api, remote):
     assert "nope" in r.text, r.text
     run = latest_run(api, remote["id"])
     assert run["attributes"]["status"] == "errored"
+
+
+def test_wait_failure_shows_the_run_logs(api, org):
+    """When a wait for a status fails, the message carries the run's plan
+    log (read through the API), so a CI failure says why the run
+    errored."""
+    ws = api.create_workspace(org, unique("bad"))["id"]
+    run = queue_run(api.c, ws, b'resource "terraform_data" {\n')
+    with pytest.raises(pytest.fail.Exception) as ei:
+        wait_status(api, run, ("applied",))
+    msg = str(ei.value)
+    assert "run %s is errored" % run in msg, msg
+    assert "--- plan log of %s ---" % run in msg, msg
+    assert "--- apply log of %s ---" % run in msg, msg
+    assert "Missing name for resource" in msg, msg
+    assert "--- daemon log ---" in msg, msg
 
 
 def test_ctrl_c_cancels_run(tofu, api, remote):

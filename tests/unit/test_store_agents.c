@@ -4,7 +4,7 @@
  * (store_job_claim()), on SQLite and, when TERRACE_TEST_PG_URL is set,
  * on PostgreSQL.
  *
- * Each group gets a fresh migrated store (unit_util.h) holding
+ * Each group gets a fresh migrated store (unit_store_fx.h) holding
  * organizations o and p, and o's workspaces "remote" and "other".
  *
  * SPDX-License-Identifier: MPL-2.0
@@ -21,22 +21,25 @@
 #include <string.h>
 
 #include "store/store.h"
-#include "unit_util.h"
+#include "unit_store_fx.h"
 
-struct fx {
-    struct ut_store st;
-    struct db *db; /* st.db */
-    struct arena *a;
+/* The workspaces every test uses, looked up again for each test. */
+struct wss {
     struct st_workspace remote, other, foreign;
 };
 
-static int setup(void **state, enum db_kind kind)
+static struct wss *W(struct ut_fx *f)
 {
-    struct fx *f = calloc(1, sizeof(*f));
-    *state = f;
-    if (f == NULL || ut_store_open(&f->st, kind, 2, "test_store_agents") != 0)
+    return f->ext;
+}
+
+/* Organizations o and p, workspaces remote and other of o and foreign
+ * of p, once per group. */
+static int seed(void **state, enum db_kind kind)
+{
+    if (ut_fx_open(state, kind) != 0)
         return -1;
-    f->db = f->st.db;
+    struct ut_fx *f = *state;
     struct arena *a = arena_new();
     struct tr_errbuf eb = {{0}};
     struct st_workspace r = {.org = "o", .name = "remote"},
@@ -59,48 +62,32 @@ static int setup(void **state, enum db_kind kind)
 
 static int setup_sqlite(void **state)
 {
-    return setup(state, DB_SQLITE);
+    return seed(state, DB_SQLITE);
 }
 
 static int setup_pg(void **state)
 {
-    return setup(state, DB_PG);
-}
-
-static int teardown(void **state)
-{
-    struct fx *f = *state;
-    if (f == NULL)
-        return 0;
-    int rc = ut_store_close(&f->st);
-    free(f);
-    return rc;
+    return seed(state, DB_PG);
 }
 
 static int each_setup(void **state)
 {
-    struct fx *f = *state;
-    f->a = arena_new();
+    ut_fx_each_setup(state);
+    struct ut_fx *f = *state;
+    struct wss *w = arena_alloc(f->a, sizeof(*w));
+    f->ext = w;
     struct tr_errbuf eb = {{0}};
-    if (store_ws_get_by_name(f->db, f->a, "o", "remote", &f->remote, &eb) !=
+    if (store_ws_get_by_name(f->db, f->a, "o", "remote", &w->remote, &eb) !=
             TR_OK ||
-        store_ws_get_by_name(f->db, f->a, "o", "other", &f->other, &eb) !=
+        store_ws_get_by_name(f->db, f->a, "o", "other", &w->other, &eb) !=
             TR_OK ||
-        store_ws_get_by_name(f->db, f->a, "p", "foreign", &f->foreign, &eb) !=
+        store_ws_get_by_name(f->db, f->a, "p", "foreign", &w->foreign, &eb) !=
             TR_OK)
         return -1;
     return 0;
 }
 
-static int each_teardown(void **state)
-{
-    struct fx *f = *state;
-    arena_destroy(f->a);
-    f->a = NULL;
-    return 0;
-}
-
-static struct st_agent_pool pool(struct fx *f, const char *name, bool scoped)
+static struct st_agent_pool pool(struct ut_fx *f, const char *name, bool scoped)
 {
     struct st_agent_pool in = {.org = "o", .name = name, .org_scoped = scoped},
                          out;
@@ -110,7 +97,7 @@ static struct st_agent_pool pool(struct fx *f, const char *name, bool scoped)
 }
 
 /* A workspace of o in the agent mode with pool p; its id. */
-static const char *agent_ws(struct fx *f, const char *name, const char *p)
+static const char *agent_ws(struct ut_fx *f, const char *name, const char *p)
 {
     struct st_workspace in = {.org = "o",
                               .name = name,
@@ -123,7 +110,7 @@ static const char *agent_ws(struct fx *f, const char *name, const char *p)
     return out.id;
 }
 
-static const char *queue(struct fx *f, const char *ws)
+static const char *queue(struct ut_fx *f, const char *ws)
 {
     struct st_run in = {
         .id = util_new_id(f->a, "run"), .workspace_id = ws, .refresh = true};
@@ -132,7 +119,7 @@ static const char *queue(struct fx *f, const char *ws)
     return in.id;
 }
 
-static struct st_node agent(struct fx *f, const char *pool_id, char **cred,
+static struct st_node agent(struct ut_fx *f, const char *pool_id, char **cred,
                             const char **token_id)
 {
     struct st_agent_token t;
@@ -158,7 +145,7 @@ static struct st_node agent(struct fx *f, const char *pool_id, char **cred,
 }
 
 /* The run whose job node claims now, or NULL when none. */
-static const char *claim(struct fx *f, const char *node)
+static const char *claim(struct ut_fx *f, const char *node)
 {
     struct st_job j;
     struct st_run r;
@@ -173,7 +160,7 @@ static const char *claim(struct fx *f, const char *node)
 
 static void test_pool_crud(void **state)
 {
-    struct fx *f = *state;
+    struct ut_fx *f = *state;
     struct tr_errbuf eb = {{0}};
     struct st_agent_pool p = pool(f, "crud", true), got;
     assert_true(strncmp(p.id, "apool-", 6) == 0);
@@ -181,7 +168,7 @@ static void test_pool_crud(void **state)
     assert_int_equal(store_apool_create(f->db, f->a, &dup, &got, &eb),
                      TR_ERR_INVALID);
     /* a workspace of another organization: nothing is created */
-    const char *foreign[] = {f->foreign.id};
+    const char *foreign[] = {W(f)->foreign.id};
     struct st_agent_pool bad = {
         .org = "o", .name = "bad", .allowed_ws = foreign, .nallowed_ws = 1};
     assert_int_equal(store_apool_create(f->db, f->a, &bad, &got, &eb),
@@ -194,14 +181,14 @@ static void test_pool_crud(void **state)
                      TR_OK);
     assert_int_equal(total, 0);
     /* allowed workspaces, and the name filter that honours them */
-    const char *mine[] = {f->other.id};
+    const char *mine[] = {W(f)->other.id};
     struct st_apool_update u = {
         .org_scoped = 0, .set_ws = true, .ws = mine, .nws = 1};
     assert_int_equal(store_apool_update(f->db, f->a, p.id, &u, &eb), TR_OK);
     assert_int_equal(store_apool_get(f->db, f->a, p.id, &got, &eb), TR_OK);
     assert_false(got.org_scoped);
     assert_int_equal(got.nallowed_ws, 1);
-    assert_string_equal(got.allowed_ws[0], f->other.id);
+    assert_string_equal(got.allowed_ws[0], W(f)->other.id);
     assert_int_equal(store_apool_list(f->db, f->a, "o", "crud", "remote", 0, 20,
                                       &l, &n, &total, &eb),
                      TR_OK);
@@ -210,11 +197,11 @@ static void test_pool_crud(void **state)
                                       &l, &n, &total, &eb),
                      TR_OK);
     assert_int_equal(total, 1);
-    assert_int_equal(store_apool_check(f->db, f->a, p.id, "o", f->remote.id,
-                                       f->remote.project_id, &eb),
+    assert_int_equal(store_apool_check(f->db, f->a, p.id, "o", W(f)->remote.id,
+                                       W(f)->remote.project_id, &eb),
                      TR_ERR_INVALID);
-    assert_int_equal(store_apool_check(f->db, f->a, p.id, "o", f->other.id,
-                                       f->other.project_id, &eb),
+    assert_int_equal(store_apool_check(f->db, f->a, p.id, "o", W(f)->other.id,
+                                       W(f)->other.project_id, &eb),
                      TR_OK);
     assert_int_equal(store_apool_check(f->db, f->a, p.id, "p", NULL, NULL, &eb),
                      TR_ERR_NOT_FOUND);
@@ -232,13 +219,13 @@ static void test_pool_crud(void **state)
 
 static void test_claims_follow_pools(void **state)
 {
-    struct fx *f = *state;
+    struct ut_fx *f = *state;
     struct st_agent_pool p1 = pool(f, "p1", true), p2 = pool(f, "p2", true);
     const char *w1 = agent_ws(f, "w1", p1.id);
     const char *w2 = agent_ws(f, "w2", p2.id);
     /* oldest first: each claimer must pass over what is not its own */
     const char *r2 = queue(f, w2);
-    const char *rr = queue(f, f->remote.id);
+    const char *rr = queue(f, W(f)->remote.id);
     const char *r1 = queue(f, w1);
     char *c1 = NULL, *c2 = NULL;
     struct st_node a1 = agent(f, p1.id, &c1, NULL);
@@ -255,7 +242,7 @@ static void test_claims_follow_pools(void **state)
 
 static void test_token_revocation(void **state)
 {
-    struct fx *f = *state;
+    struct ut_fx *f = *state;
     struct tr_errbuf eb = {{0}};
     struct st_agent_pool p = pool(f, "rev", true);
     char *cred = NULL;
@@ -285,19 +272,16 @@ static void test_token_revocation(void **state)
                      TR_ERR_INVALID);
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, each_setup, each_teardown)
-#define TESTS                                                                  \
-    T(test_pool_crud), T(test_claims_follow_pools), T(test_token_revocation)
+#define T(fn)                                                                  \
+    cmocka_unit_test_setup_teardown(fn, each_setup, ut_fx_each_teardown)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {TESTS};
-    int failed = cmocka_run_group_tests_name("store_agents_sqlite", tests,
-                                             setup_sqlite, teardown);
-    if (ut_pg_url() != NULL)
-        failed += cmocka_run_group_tests_name("store_agents_pg", tests,
-                                              setup_pg, teardown);
-    else
-        printf("[  SKIPPED ] store_agents_pg: TERRACE_TEST_PG_URL not set\n");
-    return failed != 0;
+    const struct CMUnitTest tests[] = {
+        T(test_pool_crud),
+        T(test_claims_follow_pools),
+        T(test_token_revocation),
+    };
+    return ut_fx_run("store_agents", tests, sizeof(tests) / sizeof(tests[0]),
+                     setup_sqlite, setup_pg);
 }

@@ -18,61 +18,9 @@
 #include <unistd.h>
 
 #include "store/store.h"
-#include "unit_util.h"
+#include "unit_store_fx.h"
 
-struct fx {
-    struct ut_store st;
-    struct db *db; /* st.db */
-    struct arena *a;
-};
-
-static int setup(void **state, enum db_kind kind)
-{
-    struct fx *f = calloc(1, sizeof(*f));
-    *state = f;
-    if (f == NULL ||
-        ut_store_open(&f->st, kind, 2, "test_store_memberships") != 0)
-        return -1;
-    f->db = f->st.db;
-    return 0;
-}
-
-static int setup_sqlite(void **state)
-{
-    return setup(state, DB_SQLITE);
-}
-
-static int setup_pg(void **state)
-{
-    return setup(state, DB_PG);
-}
-
-static int teardown(void **state)
-{
-    struct fx *f = *state;
-    if (f == NULL)
-        return 0;
-    int rc = ut_store_close(&f->st);
-    free(f);
-    return rc;
-}
-
-static int each_setup(void **state)
-{
-    struct fx *f = *state;
-    f->a = arena_new();
-    return 0;
-}
-
-static int each_teardown(void **state)
-{
-    struct fx *f = *state;
-    arena_destroy(f->a);
-    f->a = NULL;
-    return 0;
-}
-
-static struct st_user new_user(struct fx *f, const char *email)
+static struct st_user new_user(struct ut_fx *f, const char *email)
 {
     struct st_user u;
     char *name = util_new_id(f->a, "u");
@@ -86,7 +34,7 @@ static struct st_user new_user(struct fx *f, const char *email)
 }
 
 /* An organization owned by a new user (its only active member). */
-static const char *new_org(struct fx *f, struct st_user *owner)
+static const char *new_org(struct ut_fx *f, struct st_user *owner)
 {
     *owner = new_user(f, NULL);
     const char *org = util_new_id(f->a, "org");
@@ -96,7 +44,7 @@ static const char *new_org(struct fx *f, struct st_user *owner)
     return org;
 }
 
-static int64_t count(struct fx *f, const char *org, const char *status)
+static int64_t count(struct ut_fx *f, const char *org, const char *status)
 {
     struct st_membership *ms = NULL;
     int n = 0;
@@ -110,7 +58,7 @@ static int64_t count(struct fx *f, const char *org, const char *status)
 
 static void test_invite_unknown_address(void **state)
 {
-    struct fx *f = *state;
+    struct ut_fx *f = *state;
     struct st_user owner, owner2;
     const char *org = new_org(f, &owner), *org2 = new_org(f, &owner2);
     char *email = arena_printf(f->a, "%s@New.example", util_new_id(f->a, "n"));
@@ -172,7 +120,7 @@ static void test_invite_unknown_address(void **state)
 
 static void test_accept_and_delete(void **state)
 {
-    struct fx *f = *state;
+    struct ut_fx *f = *state;
     struct st_user owner;
     const char *org = new_org(f, &owner);
     struct st_user u = new_user(f, NULL);
@@ -237,7 +185,7 @@ static void test_accept_and_delete(void **state)
 
 static void test_filters(void **state)
 {
-    struct fx *f = *state;
+    struct ut_fx *f = *state;
     struct st_user owner;
     const char *org = new_org(f, &owner);
     const char *tag = util_new_id(f->a, "t");
@@ -295,7 +243,7 @@ static void test_filters(void **state)
 
 static void test_mail_queue(void **state)
 {
-    struct fx *f = *state;
+    struct ut_fx *f = *state;
     struct st_user owner;
     const char *org = new_org(f, &owner);
     struct st_membership m, *due = NULL;
@@ -326,7 +274,7 @@ static void test_mail_queue(void **state)
     assert_int_equal(n, 0);
 }
 
-static const char *new_team(struct fx *f, const char *org)
+static const char *new_team(struct ut_fx *f, const char *org)
 {
     struct st_team t = {.org = org, .name = util_new_id(f->a, "t")};
     assert_int_equal(store_team_create(f->db, f->a, &t, NULL), TR_OK);
@@ -334,7 +282,7 @@ static const char *new_team(struct fx *f, const char *org)
 }
 
 /* Whether user_id is a member of team_id. */
-static bool in_team(struct fx *f, const char *team_id, const char *user_id)
+static bool in_team(struct ut_fx *f, const char *team_id, const char *user_id)
 {
     struct st_user *us = NULL;
     int n = 0;
@@ -348,7 +296,7 @@ static bool in_team(struct fx *f, const char *team_id, const char *user_id)
 
 static void test_invite_into_teams(void **state)
 {
-    struct fx *f = *state;
+    struct ut_fx *f = *state;
     struct st_user owner, owner2;
     const char *org = new_org(f, &owner), *org2 = new_org(f, &owner2);
     const char *t1 = new_team(f, org), *t2 = new_team(f, org),
@@ -405,24 +353,49 @@ static void test_invite_into_teams(void **state)
     assert_string_equal(m.team_ids[0], t1);
 }
 
-#define T(f) cmocka_unit_test_setup_teardown(f, each_setup, each_teardown)
+/* store_team_get_many(): the teams found among the ids, past one query's
+ * worth of ids too; none for none. */
+static void test_team_get_many(void **state)
+{
+    struct ut_fx *f = *state;
+    struct st_user owner;
+    const char *org = new_org(f, &owner);
+    enum { N = 250 };
+    const char *ids[N];
+    for (int i = 0; i < N; i++)
+        ids[i] = arena_printf(f->a, "team-none%d", i);
+    ids[0] = new_team(f, org);
+    ids[201] = new_team(f, org);
+    ids[N - 1] = new_team(f, org);
+    struct st_team *out = NULL;
+    int n = -1;
+    assert_int_equal(store_team_get_many(f->db, f->a, ids, N, &out, &n, NULL),
+                     TR_OK);
+    assert_int_equal(n, 3);
+    int seen = 0;
+    for (int i = 0; i < n; i++) {
+        assert_string_equal(out[i].org, org);
+        assert_int_equal(out[i].user_count, 0);
+        for (int k = 0; k < N; k++)
+            if (strcmp(out[i].id, ids[k]) == 0)
+                seen |= k == 0 ? 1 : k == 201 ? 2 : k == N - 1 ? 4 : 8;
+    }
+    assert_int_equal(seen, 7);
+    assert_int_equal(store_team_get_many(f->db, f->a, ids, 0, &out, &n, NULL),
+                     TR_OK);
+    assert_int_equal(n, 0);
+}
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        T(test_invite_unknown_address),
-        T(test_accept_and_delete),
-        T(test_filters),
-        T(test_mail_queue),
-        T(test_invite_into_teams),
+        UT_FX_TEST(test_invite_unknown_address),
+        UT_FX_TEST(test_accept_and_delete),
+        UT_FX_TEST(test_filters),
+        UT_FX_TEST(test_mail_queue),
+        UT_FX_TEST(test_invite_into_teams),
+        UT_FX_TEST(test_team_get_many),
     };
-    int failed = cmocka_run_group_tests_name("store_memberships_sqlite", tests,
-                                             setup_sqlite, teardown);
-    if (ut_pg_url() != NULL)
-        failed += cmocka_run_group_tests_name("store_memberships_pg", tests,
-                                              setup_pg, teardown);
-    else
-        printf("[  SKIPPED ] store_memberships_pg: TERRACE_TEST_PG_URL not "
-               "set\n");
-    return failed != 0;
+    return ut_fx_run("store_memberships", tests,
+                     sizeof(tests) / sizeof(tests[0]), NULL, NULL);
 }

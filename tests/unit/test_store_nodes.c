@@ -3,7 +3,7 @@
  * cluster's node registry, on SQLite and, when TERRACE_TEST_PG_URL is
  * set, on PostgreSQL.
  *
- * Each group gets a fresh migrated store (unit_util.h): a SQLite file in
+ * Each group gets a fresh migrated store (unit_store_fx.h): a SQLite file in
  * a mkdtemp directory, or a new database on the server the URL names.
  *
  * SPDX-License-Identifier: MPL-2.0
@@ -21,60 +21,9 @@
 #include <unistd.h>
 
 #include "store/store.h"
-#include "unit_util.h"
+#include "unit_store_fx.h"
 
-struct fx {
-    struct ut_store st;
-    struct db *db; /* st.db */
-    struct arena *a;
-};
-
-static int setup(void **state, enum db_kind kind)
-{
-    struct fx *f = calloc(1, sizeof(*f));
-    *state = f;
-    if (f == NULL || ut_store_open(&f->st, kind, 2, "test_store_nodes") != 0)
-        return -1;
-    f->db = f->st.db;
-    return 0;
-}
-
-static int setup_sqlite(void **state)
-{
-    return setup(state, DB_SQLITE);
-}
-
-static int setup_pg(void **state)
-{
-    return setup(state, DB_PG);
-}
-
-static int teardown(void **state)
-{
-    struct fx *f = *state;
-    if (f == NULL)
-        return 0;
-    int rc = ut_store_close(&f->st);
-    free(f);
-    return rc;
-}
-
-static int each_setup(void **state)
-{
-    struct fx *f = *state;
-    f->a = arena_new();
-    return 0;
-}
-
-static int each_teardown(void **state)
-{
-    struct fx *f = *state;
-    arena_destroy(f->a);
-    f->a = NULL;
-    return 0;
-}
-
-static struct st_node reg(struct fx *f, const char *name, const char *role,
+static struct st_node reg(struct ut_fx *f, const char *name, const char *role,
                           char **cred)
 {
     struct tr_errbuf eb = {{0}};
@@ -100,7 +49,7 @@ static const struct st_node *find(const struct st_node *l, int n,
 
 static void test_register_and_credential(void **state)
 {
-    struct fx *f = *state;
+    struct ut_fx *f = *state;
     struct tr_errbuf eb = {{0}};
     char *cred = NULL;
     struct st_node s = reg(f, "s1", "secondary", &cred);
@@ -133,7 +82,7 @@ static void test_register_and_credential(void **state)
 
 static void test_revoke(void **state)
 {
-    struct fx *f = *state;
+    struct ut_fx *f = *state;
     struct tr_errbuf eb = {{0}};
     char *cred = NULL;
     struct st_node s = reg(f, "s2", "secondary", &cred);
@@ -156,7 +105,7 @@ static void test_revoke(void **state)
 
 static void test_state_and_heartbeat(void **state)
 {
-    struct fx *f = *state;
+    struct ut_fx *f = *state;
     struct tr_errbuf eb = {{0}};
     char *cred = NULL;
     struct st_node s = reg(f, "s3", "secondary", &cred);
@@ -186,7 +135,7 @@ static void test_state_and_heartbeat(void **state)
 
 static void test_leader(void **state)
 {
-    struct fx *f = *state;
+    struct ut_fx *f = *state;
     struct tr_errbuf eb = {{0}};
     struct st_node p1 = reg(f, "p1", "primary", NULL);
     struct st_node p2 = reg(f, "p2", "primary", NULL);
@@ -214,7 +163,7 @@ static void test_leader(void **state)
 
 static void test_prune(void **state)
 {
-    struct fx *f = *state;
+    struct ut_fx *f = *state;
     struct tr_errbuf eb = {{0}};
     char *cred = NULL;
     struct st_node s = reg(f, "s4", "secondary", &cred);
@@ -238,20 +187,15 @@ static void test_prune(void **state)
                      TR_ERR_NOT_FOUND);
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, each_setup, each_teardown)
-#define TESTS                                                                  \
-    T(test_register_and_credential), T(test_revoke),                           \
-        T(test_state_and_heartbeat), T(test_leader), T(test_prune)
-
 int main(void)
 {
-    const struct CMUnitTest tests[] = {TESTS};
-    int failed = cmocka_run_group_tests_name("store_nodes_sqlite", tests,
-                                             setup_sqlite, teardown);
-    if (ut_pg_url() != NULL)
-        failed += cmocka_run_group_tests_name("store_nodes_pg", tests, setup_pg,
-                                              teardown);
-    else
-        printf("[  SKIPPED ] store_nodes_pg: TERRACE_TEST_PG_URL not set\n");
-    return failed != 0;
+    const struct CMUnitTest tests[] = {
+        UT_FX_TEST(test_register_and_credential),
+        UT_FX_TEST(test_revoke),
+        UT_FX_TEST(test_state_and_heartbeat),
+        UT_FX_TEST(test_leader),
+        UT_FX_TEST(test_prune),
+    };
+    return ut_fx_run("store_nodes", tests, sizeof(tests) / sizeof(tests[0]),
+                     NULL, NULL);
 }

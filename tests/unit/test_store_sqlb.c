@@ -3,7 +3,9 @@
  * src/store/store_ws_int.h: a statement that binds more values than the
  * builder holds (SQLB_MAX_PARAMS) answers TR_ERR_INVALID and is not run,
  * both directly (an INSERT whose rows must not appear) and through a
- * store list function; one value fewer still runs.
+ * store list function; one value fewer still runs.  sqlb_in() numbers
+ * its placeholders after those already bound and matches nothing when
+ * the list is empty.
  *
  * Every test runs on SQLite and, when TERRACE_TEST_PG_URL is set, on
  * PostgreSQL, each in a fresh migrated store (unit_util.h).
@@ -116,6 +118,43 @@ static void test_limit_runs(void **state)
                      SQLB_MAX_PARAMS);
 }
 
+/* count(*) of sq rows whose k is one of the n values, after k <> $1. */
+static int64_t count_in(struct fx *fx, const char *const *v, int n,
+                        const char **sql)
+{
+    struct sqlb q;
+    sqlb_init(&q, fx->a, "");
+    sqlb_addv(&q, "SELECT count(*) AS n FROM sq WHERE k <> ? AND k", 1, "x");
+    sqlb_in(&q, v, n);
+    *sql = q.sql;
+    struct db_conn *c = db_acquire(fx->st.db);
+    struct db_rows *r = NULL;
+    struct tr_errbuf eb = {{0}};
+    tr_err e = sqlb_query(c, &q, &r, NULL, &eb);
+    db_release(c);
+    assert_int_equal(e, TR_OK);
+    return db_get_i64(r, 0, "n");
+}
+
+static void test_in_list(void **state)
+{
+    struct fx *fx = fixture(state);
+    struct db_conn *c = db_acquire(fx->st.db);
+    struct sqlb q;
+    build_insert(&q, fx->a, 5);
+    assert_int_equal(sqlb_query(c, &q, NULL, NULL, NULL), TR_OK);
+    db_release(c);
+    const char *sql = NULL;
+    const char *some[] = {"v1", "v3", "nope", "v1"};
+    assert_int_equal(count_in(fx, some, 4, &sql), 2);
+    assert_string_equal(sql, "SELECT count(*) AS n FROM sq WHERE k <> $1 AND"
+                             " k IN ($2, $3, $4, $5)");
+    assert_int_equal(count_in(fx, some, 1, &sql), 1);
+    assert_int_equal(count_in(fx, NULL, 0, &sql), 0);
+    assert_string_equal(sql, "SELECT count(*) AS n FROM sq WHERE k <> $1 AND"
+                             " k IN (NULL)");
+}
+
 /* A page query: the organization plus n project names. */
 static tr_err list_projects(struct fx *fx, int nnames, int64_t *total,
                             struct tr_errbuf *eb)
@@ -166,6 +205,7 @@ int main(void)
         BOTH(test_overflow_not_run),
         BOTH(test_limit_runs),
         BOTH(test_page_overflow),
+        BOTH(test_in_list),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,7 +3,7 @@
  * store_users.c (and the token side of store_orgs.c), on SQLite and, when
  * TERRACE_TEST_PG_URL is set, on PostgreSQL.
  *
- * Each group gets a fresh migrated store (unit_util.h): a SQLite file in
+ * Each group gets a fresh migrated store (unit_store_fx.h): a SQLite file in
  * a mkdtemp directory, or a new database on the server the URL names.
  *
  * SPDX-License-Identifier: MPL-2.0
@@ -21,61 +21,10 @@
 #include <unistd.h>
 
 #include "store/store.h"
-#include "unit_util.h"
-
-struct fx {
-    struct ut_store st;
-    struct db *db; /* st.db */
-    struct arena *a;
-};
-
-static int setup(void **state, enum db_kind kind)
-{
-    struct fx *f = calloc(1, sizeof(*f));
-    *state = f;
-    if (f == NULL || ut_store_open(&f->st, kind, 2, "test_store_tokens") != 0)
-        return -1;
-    f->db = f->st.db;
-    return 0;
-}
-
-static int setup_sqlite(void **state)
-{
-    return setup(state, DB_SQLITE);
-}
-
-static int setup_pg(void **state)
-{
-    return setup(state, DB_PG);
-}
-
-static int teardown(void **state)
-{
-    struct fx *f = *state;
-    if (f == NULL)
-        return 0;
-    int rc = ut_store_close(&f->st);
-    free(f);
-    return rc;
-}
-
-static int each_setup(void **state)
-{
-    struct fx *f = *state;
-    f->a = arena_new();
-    return 0;
-}
-
-static int each_teardown(void **state)
-{
-    struct fx *f = *state;
-    arena_destroy(f->a);
-    f->a = NULL;
-    return 0;
-}
+#include "unit_store_fx.h"
 
 /* A user with a random name and email. */
-static struct st_user new_user(struct fx *f, bool admin)
+static struct st_user new_user(struct ut_fx *f, bool admin)
 {
     char *name = util_new_id(f->a, "u");
     struct st_user u;
@@ -89,7 +38,7 @@ static struct st_user new_user(struct fx *f, bool admin)
 
 static void test_token_create_lookup(void **state)
 {
-    struct fx *f = *state;
+    struct ut_fx *f = *state;
     struct st_user u = new_user(f, false);
     struct st_token t, got;
     char *secret = NULL;
@@ -122,7 +71,7 @@ static void test_token_create_lookup(void **state)
 
 static void test_token_expiry(void **state)
 {
-    struct fx *f = *state;
+    struct ut_fx *f = *state;
     struct st_user u = new_user(f, false);
     struct st_token t, got;
     char *past = NULL, *future = NULL;
@@ -147,7 +96,7 @@ static void test_token_expiry(void **state)
 
 static void test_token_list_delete(void **state)
 {
-    struct fx *f = *state;
+    struct ut_fx *f = *state;
     struct st_user u = new_user(f, false);
     struct st_token t1, t2, *list = NULL;
     char *s1 = NULL, *s2 = NULL;
@@ -185,7 +134,7 @@ static void test_token_list_delete(void **state)
 
 static void test_org_token_replace_and_rename(void **state)
 {
-    struct fx *f = *state;
+    struct ut_fx *f = *state;
     struct st_user u = new_user(f, false);
     char *org = util_new_id(f->a, "org");
     struct st_org o;
@@ -224,7 +173,7 @@ static void test_org_token_replace_and_rename(void **state)
 
 static void test_user_crud(void **state)
 {
-    struct fx *f = *state;
+    struct ut_fx *f = *state;
     struct st_user u = new_user(f, false), v = new_user(f, true), got;
     struct tr_errbuf eb = {{0}};
     /* duplicates: username exactly, email case-insensitively */
@@ -280,7 +229,7 @@ static void test_user_crud(void **state)
 
 static void test_user_search_orgs_delete(void **state)
 {
-    struct fx *f = *state;
+    struct ut_fx *f = *state;
     struct st_user u = new_user(f, false), v = new_user(f, true);
     struct st_user *list = NULL;
     int n = 0;
@@ -367,29 +316,16 @@ static void test_user_search_orgs_delete(void **state)
     assert_int_equal(store_org_delete(f->db, f->a, org, NULL), TR_OK);
 }
 
-#define TESTS                                                                  \
-    cmocka_unit_test_setup_teardown(test_token_create_lookup, each_setup,      \
-                                    each_teardown),                            \
-        cmocka_unit_test_setup_teardown(test_token_expiry, each_setup,         \
-                                        each_teardown),                        \
-        cmocka_unit_test_setup_teardown(test_token_list_delete, each_setup,    \
-                                        each_teardown),                        \
-        cmocka_unit_test_setup_teardown(test_org_token_replace_and_rename,     \
-                                        each_setup, each_teardown),            \
-        cmocka_unit_test_setup_teardown(test_user_crud, each_setup,            \
-                                        each_teardown),                        \
-        cmocka_unit_test_setup_teardown(test_user_search_orgs_delete,          \
-                                        each_setup, each_teardown)
-
 int main(void)
 {
-    const struct CMUnitTest tests[] = {TESTS};
-    int failed = cmocka_run_group_tests_name("store_tokens_sqlite", tests,
-                                             setup_sqlite, teardown);
-    if (ut_pg_url() != NULL)
-        failed += cmocka_run_group_tests_name("store_tokens_pg", tests,
-                                              setup_pg, teardown);
-    else
-        printf("[  SKIPPED ] store_tokens_pg: TERRACE_TEST_PG_URL not set\n");
-    return failed != 0;
+    const struct CMUnitTest tests[] = {
+        UT_FX_TEST(test_token_create_lookup),
+        UT_FX_TEST(test_token_expiry),
+        UT_FX_TEST(test_token_list_delete),
+        UT_FX_TEST(test_org_token_replace_and_rename),
+        UT_FX_TEST(test_user_crud),
+        UT_FX_TEST(test_user_search_orgs_delete),
+    };
+    return ut_fx_run("store_tokens", tests, sizeof(tests) / sizeof(tests[0]),
+                     NULL, NULL);
 }
