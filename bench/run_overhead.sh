@@ -26,12 +26,20 @@
 # second demo daemon, and (d) against it is timed in the same hyperfine
 # run: this commit against a baseline, side by side.
 #
+# The peer: when bench/otf.sh finds an otfd (OTFD_BIN, PATH, OTF_SRC or
+# one built before), (e) the same API-driven remote apply against otfd
+# (its built-in runner, engine tofu, the same tofu binary put where otfd
+# keeps its engine downloads, its own PostgreSQL) is timed in the same
+# hyperfine run, and both servers' added time over raw tofu is compared
+# (goal: Terrace's <= 1/3 of otfd's).  BENCH_OTF=0 leaves it out.
+#
 #   bench/run_overhead.sh   (BENCH_RUNS=10, BENCH_WARMUP=1,
 #                            BENCH_TRACE_RUNS=3 applies under perf,
 #                            BENCH_BASELINE unset)
 #
 # SPDX-License-Identifier: MPL-2.0
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/otf.sh"
 
 RUNS=${BENCH_RUNS:-10}
 WARMUP=${BENCH_WARMUP:-1}
@@ -67,6 +75,28 @@ if [ -n "$BASELINE" ]; then
     type:"workspaces",attributes:{name:"ws-api","execution-mode":"remote"}}}')" \
     >/dev/null
   B_ENV="env TFE_ADDRESS=$D_URL TFE_TOKEN=$D_TOKEN SSL_CERT_FILE=$D_CA"
+fi
+ON="otfd, remote execution via the API"
+OTF_NOTE="otfd: not measured (BENCH_OTF=0, or no binary; see bench/otf.sh)"
+O_ENV=
+if [ "${BENCH_OTF:-1}" != 0 ] && otf_find; then
+  # otfd's runner finds the engine it would download already in place
+  OTF_ENGINES=$BENCH_TMP/otf-engines
+  OTF_TOFU_VERSION=$("$TOFU" version | sed -n '1s/^OpenTofu v\([0-9.]*\).*/\1/p')
+  mkdir -p "$OTF_ENGINES/$OTF_TOFU_VERSION"
+  cp "$TOFU" "$OTF_ENGINES/$OTF_TOFU_VERSION/tofu"
+  OTFD_ARGS=(--default-engine tofu --engine-bins-dir "$OTF_ENGINES")
+  otf_start overhead-otf
+  blog "otfd $OTF_VERSION at $D_URL"
+  api POST /api/v2/organizations "$(jq -nc '{data:{type:"organizations",
+    attributes:{name:"bench",email:"bench@example.com"}}}')" >/dev/null
+  api POST /api/v2/organizations/bench/workspaces "$(jq -nc \
+    --arg v "$OTF_TOFU_VERSION" '{data:{type:"workspaces",
+    attributes:{name:"ws-api","execution-mode":"remote",
+    "terraform-version":$v}}}')" >/dev/null
+  O_ENV="env TFE_ADDRESS=$D_URL TFE_TOKEN=$D_TOKEN SSL_CERT_FILE=$D_CA"
+  O_PID=$D_PID
+  OTF_NOTE="otfd: $OTF_VERSION, built from its source tag, on its own PostgreSQL, engine tofu $OTF_TOFU_VERSION"
 fi
 bench_start overhead demo --tofu-bin "$TOFU"
 grep -h 'executor:\|sandbox:' "$D_LOG" >&2 || true
@@ -168,6 +198,13 @@ blog "first applies through the API driver"
 api_check 0
 api_check "$NRES"
 BN="baseline ${BASE_REV:-}, remote execution via the API"
+HF_OTF=()
+if [ -n "$O_ENV" ]; then
+  blog "first applies through the API driver against otfd"
+  $O_ENV $API -expect-destroyed 0 -var n=1 >/dev/null
+  $O_ENV $API -expect-destroyed "$NRES" -var n=2 >/dev/null
+  HF_OTF=(-n "$ON" "$O_ENV $API -expect-destroyed $NRES -var n=\$(cat $COUNTER)")
+fi
 HF_BASE=()
 if [ -n "$BASELINE" ]; then
   $B_ENV $API -expect-destroyed 0 -var n=1 >/dev/null
@@ -188,7 +225,7 @@ hyperfine --style basic --runs "$RUNS" --warmup "$WARMUP" \
   "cd $W/state && $APPLY -var n=\$(cat $COUNTER)" \
   -n "Terrace, remote execution via the API" \
   "$API -expect-destroyed $NRES -var n=\$(cat $COUNTER)" \
-  "${HF_BASE[@]}" >&2
+  ${HF_BASE[@]+"${HF_BASE[@]}"} ${HF_OTF[@]+"${HF_OTF[@]}"} >&2
 
 # The timed commands were the same as these checks, which still replace
 # everything after the timed runs.
@@ -196,6 +233,9 @@ for d in raw state remote; do
   apply_check "$W/$d" "$NRES"
 done
 api_check "$NRES"
+if [ -n "$O_ENV" ]; then
+  $O_ENV $API -expect-destroyed "$NRES" -var "n=$(cat "$COUNTER")" >/dev/null
+fi
 
 # A few more remote applies with the sched tracepoints recorded (kernel
 # events, no ptrace): each sandboxed tofu process's start and end.
@@ -297,7 +337,24 @@ tofu in bubblewrap with the default 2 executor workers.
 | command | median | mean | stddev | min | max |
 |---|---:|---:|---:|---:|---:|
 $(row "$TN"; row "$RN"; row "$SN"; row "$AN"
-  if [ -n "$BASELINE" ]; then row "$BN"; fi)
+  if [ -n "$BASELINE" ]; then row "$BN"; fi
+  if [ -n "$O_ENV" ]; then row "$ON"; fi)
+
+$OTF_NOTE.
+$(if [ -n "$O_ENV" ]; then
+  read -r OM OMEAN _ < <(hf "$ON")
+  OOVER=$(calc "$OM - $RM")
+  echo
+  echo "**Beside OTF (same driver, same hyperfine run): Terrace adds $AOVER s"
+  echo "over raw tofu (means: $AOVER_MEAN s), otfd adds $OOVER s (means:"
+  echo "$(calc "$OMEAN - $RMEAN") s); Terrace's added time is"
+  echo "$(calc "$AOVER / $OOVER * 100") % of otfd's (goal ≤ 33 %):"
+  if awk "BEGIN { exit !($AOVER * 3 <= $OOVER) }"; then
+    echo "met.**"
+  else
+    echo "missed.**"
+  fi
+fi)
 
 **Overhead through the stock CLI (Terrace remote median − raw median):
 $OVER s (means: $OVER_MEAN s); target ≤ $TARGET_S s: $VERDICT.** For
