@@ -79,6 +79,7 @@ fi
 ON="otfd, remote execution via the API"
 OTF_NOTE="otfd: not measured (BENCH_OTF=0, or no binary; see bench/otf.sh)"
 O_ENV=
+O_FLAGS=
 if [ "${BENCH_OTF:-1}" != 0 ] && otf_find; then
   # otfd's runner finds the engine it would download already in place
   OTF_ENGINES=$BENCH_TMP/otf-engines
@@ -95,6 +96,7 @@ if [ "${BENCH_OTF:-1}" != 0 ] && otf_find; then
     attributes:{name:"ws-api","execution-mode":"remote",
     "terraform-version":$v}}}')" >/dev/null
   O_ENV="env TFE_ADDRESS=$D_URL TFE_TOKEN=$D_TOKEN SSL_CERT_FILE=$D_CA"
+  O_FLAGS=-counts-from-log
   O_PID=$D_PID
   OTF_NOTE="otfd: $OTF_VERSION, built from its source tag, on its own PostgreSQL, engine tofu $OTF_TOFU_VERSION"
 fi
@@ -201,9 +203,9 @@ BN="baseline ${BASE_REV:-}, remote execution via the API"
 HF_OTF=()
 if [ -n "$O_ENV" ]; then
   blog "first applies through the API driver against otfd"
-  $O_ENV $API -expect-destroyed 0 -var n=1 >/dev/null
-  $O_ENV $API -expect-destroyed "$NRES" -var n=2 >/dev/null
-  HF_OTF=(-n "$ON" "$O_ENV $API -expect-destroyed $NRES -var n=\$(cat $COUNTER)")
+  $O_ENV $API $O_FLAGS -expect-destroyed 0 -var n=1 >/dev/null
+  $O_ENV $API $O_FLAGS -expect-destroyed "$NRES" -var n=2 >/dev/null
+  HF_OTF=(-n "$ON" "$O_ENV $API $O_FLAGS -expect-destroyed $NRES -var n=\$(cat $COUNTER)")
 fi
 HF_BASE=()
 if [ -n "$BASELINE" ]; then
@@ -234,7 +236,7 @@ for d in raw state remote; do
 done
 api_check "$NRES"
 if [ -n "$O_ENV" ]; then
-  $O_ENV $API -expect-destroyed "$NRES" -var "n=$(cat "$COUNTER")" >/dev/null
+  $O_ENV $API $O_FLAGS -expect-destroyed "$NRES" -var "n=$(cat "$COUNTER")" >/dev/null
 fi
 
 # A few more remote applies with the sched tracepoints recorded (kernel
