@@ -239,6 +239,34 @@ if [ -n "$O_ENV" ]; then
   $O_ENV $API $O_FLAGS -expect-destroyed "$NRES" -var "n=$(cat "$COUNTER")" >/dev/null
 fi
 
+# CPU per API-driven apply on the server side, which a loaded machine
+# does not inflate the way it does wall time: utime + stime of the
+# daemon and of its reaped children (the executor's bwrap and tofu;
+# otfd's tofu), over CPU_RUNS applies one after the other.
+CPU_RUNS=${BENCH_CPU_RUNS:-5}
+CLK=$(getconf CLK_TCK)
+cpu_ticks() { awk '{ print $14 + $15 + $16 + $17 }' "/proc/$1/stat"; }
+# cpu_per_apply PID CMD...: seconds per apply
+cpu_per_apply() {
+  local pid=$1 before after i n
+  shift
+  before=$(cpu_ticks "$pid")
+  for i in $(seq 1 "$CPU_RUNS"); do
+    n=$(( $(cat "$COUNTER") + 1 ))
+    echo "$n" >"$COUNTER"
+    "$@" -expect-destroyed "$NRES" -var "n=$n" >/dev/null
+  done
+  after=$(cpu_ticks "$pid")
+  awk -v d=$(( after - before )) -v k="$CLK" -v r="$CPU_RUNS" \
+    'BEGIN { printf "%.3f", d / k / r }'
+}
+blog "server CPU over $CPU_RUNS API-driven applies per server"
+CPU_T=$(cpu_per_apply "$D_PID" $API)
+CPU_O=
+if [ -n "$O_ENV" ]; then
+  CPU_O=$(cpu_per_apply "$O_PID" $O_ENV $API $O_FLAGS)
+fi
+
 # A few more remote applies with the sched tracepoints recorded (kernel
 # events, no ptrace): each sandboxed tofu process's start and end.
 STEPS="(perf not available: no per-step breakdown)"
@@ -343,6 +371,11 @@ $(row "$TN"; row "$RN"; row "$SN"; row "$AN"
   if [ -n "$O_ENV" ]; then row "$ON"; fi)
 
 $OTF_NOTE.
+
+Server CPU per API-driven apply (utime + stime of the daemon and its
+reaped children, $CPU_RUNS applies one after the other, s): Terrace
+$CPU_T$(if [ -n "$CPU_O" ]; then echo ", otfd $CPU_O (without its
+PostgreSQL's; Terrace's SQLite is in the daemon's)"; fi).
 $(if [ -n "$O_ENV" ]; then
   read -r OM OMEAN _ < <(hf "$ON")
   OOVER=$(calc "$OM - $RM")
