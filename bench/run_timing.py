@@ -576,7 +576,7 @@ JOB_START = re.compile(r"executor: job \S+: (plan|apply) of run \S+ started")
 JOB_END = re.compile(r"executor: job \S+: (plan|apply) (finished|errored|"
                      r"canceled|force-canceled)")
 # what the CLI asks while a job runs (it waits for the run, reads logs)
-CLI_PATHS = re.compile(r"/api/v2/(runs|plans|applies|logs)/")
+CLI_PATHS = re.compile(r"/api/v2/(runs|plans|applies|logs)(/|\?|$)")
 
 
 def short(path):
