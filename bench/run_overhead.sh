@@ -35,7 +35,8 @@
 #
 #   bench/run_overhead.sh   (BENCH_RUNS=10, BENCH_WARMUP=1,
 #                            BENCH_TRACE_RUNS=3 applies under perf,
-#                            BENCH_BASELINE unset)
+#                            BENCH_CPU_RUNS=5, BENCH_BASELINE unset,
+#                            BENCH_OTF=1, BENCH_TERRACE_ARGS unset)
 #
 # SPDX-License-Identifier: MPL-2.0
 . "$(dirname "$0")/lib.sh"
@@ -100,7 +101,10 @@ if [ "${BENCH_OTF:-1}" != 0 ] && otf_find; then
   O_PID=$D_PID
   OTF_NOTE="otfd: $OTF_VERSION, built from its source tag, on its own PostgreSQL, engine tofu $OTF_TOFU_VERSION"
 fi
-bench_start overhead demo --tofu-bin "$TOFU"
+# BENCH_TERRACE_ARGS: more demo flags, for experiments (for example
+# "--bwrap none --allow-unsandboxed-runs on" with BENCH_TRACE_RUNS=0)
+# shellcheck disable=SC2086
+bench_start overhead demo --tofu-bin "$TOFU" ${BENCH_TERRACE_ARGS:-}
 grep -h 'executor:\|sandbox:' "$D_LOG" >&2 || true
 HOSTPORT=${D_URL#https://}
 
