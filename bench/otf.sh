@@ -53,6 +53,7 @@ otf_find() {
 
 # otf_start NAME: otfd on a free port with its own PostgreSQL; sets D_URL
 # D_PID D_TOKEN D_CA D_LOG like bench_start, so api and run_wrk work.
+# Extra otfd flags may be set in the array OTFD_ARGS.
 otf_start() {
   local name=$1 port dir pgdir conninfo secret
   port=$(bench_free_port)
@@ -72,7 +73,7 @@ otf_start() {
   "$OTFD" --address "127.0.0.1:$port" --hostname "127.0.0.1:$port" \
     --database "$conninfo" --secret "$secret" --site-token "$D_TOKEN" \
     --ssl --cert-file "$dir/cert.pem" --key-file "$dir/key.pem" \
-    >"$D_LOG" 2>&1 &
+    ${OTFD_ARGS[@]+"${OTFD_ARGS[@]}"} >"$D_LOG" 2>&1 &
   D_PID=$!
   BENCH_PIDS+=("$D_PID")
   local i

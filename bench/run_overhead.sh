@@ -26,12 +26,21 @@
 # second demo daemon, and (d) against it is timed in the same hyperfine
 # run: this commit against a baseline, side by side.
 #
+# The peer: when bench/otf.sh finds an otfd (OTFD_BIN, PATH, OTF_SRC or
+# one built before), (e) the same API-driven remote apply against otfd
+# (its built-in runner, engine tofu, the same tofu binary put where otfd
+# keeps its engine downloads, its own PostgreSQL) is timed in the same
+# hyperfine run, and both servers' added time over raw tofu is compared
+# (goal: Terrace's <= 1/3 of otfd's).  BENCH_OTF=0 leaves it out.
+#
 #   bench/run_overhead.sh   (BENCH_RUNS=10, BENCH_WARMUP=1,
 #                            BENCH_TRACE_RUNS=3 applies under perf,
-#                            BENCH_BASELINE unset)
+#                            BENCH_CPU_RUNS=5, BENCH_BASELINE unset,
+#                            BENCH_OTF=1, BENCH_TERRACE_ARGS unset)
 #
 # SPDX-License-Identifier: MPL-2.0
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/otf.sh"
 
 RUNS=${BENCH_RUNS:-10}
 WARMUP=${BENCH_WARMUP:-1}
@@ -68,7 +77,34 @@ if [ -n "$BASELINE" ]; then
     >/dev/null
   B_ENV="env TFE_ADDRESS=$D_URL TFE_TOKEN=$D_TOKEN SSL_CERT_FILE=$D_CA"
 fi
-bench_start overhead demo --tofu-bin "$TOFU"
+ON="otfd, remote execution via the API"
+OTF_NOTE="otfd: not measured (BENCH_OTF=0, or no binary; see bench/otf.sh)"
+O_ENV=
+O_FLAGS=
+if [ "${BENCH_OTF:-1}" != 0 ] && otf_find; then
+  # otfd's runner finds the engine it would download already in place
+  OTF_ENGINES=$BENCH_TMP/otf-engines
+  OTF_TOFU_VERSION=$("$TOFU" version | sed -n '1s/^OpenTofu v\([0-9.]*\).*/\1/p')
+  mkdir -p "$OTF_ENGINES/$OTF_TOFU_VERSION"
+  cp "$TOFU" "$OTF_ENGINES/$OTF_TOFU_VERSION/tofu"
+  OTFD_ARGS=(--default-engine tofu --engine-bins-dir "$OTF_ENGINES")
+  otf_start overhead-otf
+  blog "otfd $OTF_VERSION at $D_URL"
+  api POST /api/v2/organizations "$(jq -nc '{data:{type:"organizations",
+    attributes:{name:"bench",email:"bench@example.com"}}}')" >/dev/null
+  api POST /api/v2/organizations/bench/workspaces "$(jq -nc \
+    --arg v "$OTF_TOFU_VERSION" '{data:{type:"workspaces",
+    attributes:{name:"ws-api","execution-mode":"remote",
+    "terraform-version":$v}}}')" >/dev/null
+  O_ENV="env TFE_ADDRESS=$D_URL TFE_TOKEN=$D_TOKEN SSL_CERT_FILE=$D_CA"
+  O_FLAGS=-counts-from-log
+  O_PID=$D_PID
+  OTF_NOTE="otfd: $OTF_VERSION, built from its source tag, on its own PostgreSQL, engine tofu $OTF_TOFU_VERSION"
+fi
+# BENCH_TERRACE_ARGS: more demo flags, for experiments (for example
+# "--bwrap none --allow-unsandboxed-runs on" with BENCH_TRACE_RUNS=0)
+# shellcheck disable=SC2086
+bench_start overhead demo --tofu-bin "$TOFU" ${BENCH_TERRACE_ARGS:-}
 grep -h 'executor:\|sandbox:' "$D_LOG" >&2 || true
 HOSTPORT=${D_URL#https://}
 
@@ -168,6 +204,13 @@ blog "first applies through the API driver"
 api_check 0
 api_check "$NRES"
 BN="baseline ${BASE_REV:-}, remote execution via the API"
+HF_OTF=()
+if [ -n "$O_ENV" ]; then
+  blog "first applies through the API driver against otfd"
+  $O_ENV $API $O_FLAGS -expect-destroyed 0 -var n=1 >/dev/null
+  $O_ENV $API $O_FLAGS -expect-destroyed "$NRES" -var n=2 >/dev/null
+  HF_OTF=(-n "$ON" "$O_ENV $API $O_FLAGS -expect-destroyed $NRES -var n=\$(cat $COUNTER)")
+fi
 HF_BASE=()
 if [ -n "$BASELINE" ]; then
   $B_ENV $API -expect-destroyed 0 -var n=1 >/dev/null
@@ -188,7 +231,7 @@ hyperfine --style basic --runs "$RUNS" --warmup "$WARMUP" \
   "cd $W/state && $APPLY -var n=\$(cat $COUNTER)" \
   -n "Terrace, remote execution via the API" \
   "$API -expect-destroyed $NRES -var n=\$(cat $COUNTER)" \
-  "${HF_BASE[@]}" >&2
+  ${HF_BASE[@]+"${HF_BASE[@]}"} ${HF_OTF[@]+"${HF_OTF[@]}"} >&2
 
 # The timed commands were the same as these checks, which still replace
 # everything after the timed runs.
@@ -196,6 +239,37 @@ for d in raw state remote; do
   apply_check "$W/$d" "$NRES"
 done
 api_check "$NRES"
+if [ -n "$O_ENV" ]; then
+  $O_ENV $API $O_FLAGS -expect-destroyed "$NRES" -var "n=$(cat "$COUNTER")" >/dev/null
+fi
+
+# CPU per API-driven apply on the server side, which a loaded machine
+# does not inflate the way it does wall time: utime + stime of the
+# daemon and of its reaped children (the executor's bwrap and tofu;
+# otfd's tofu), over CPU_RUNS applies one after the other.
+CPU_RUNS=${BENCH_CPU_RUNS:-5}
+CLK=$(getconf CLK_TCK)
+cpu_ticks() { awk '{ print $14 + $15 + $16 + $17 }' "/proc/$1/stat"; }
+# cpu_per_apply PID CMD...: seconds per apply
+cpu_per_apply() {
+  local pid=$1 before after i n
+  shift
+  before=$(cpu_ticks "$pid")
+  for i in $(seq 1 "$CPU_RUNS"); do
+    n=$(( $(cat "$COUNTER") + 1 ))
+    echo "$n" >"$COUNTER"
+    "$@" -expect-destroyed "$NRES" -var "n=$n" >/dev/null
+  done
+  after=$(cpu_ticks "$pid")
+  awk -v d=$(( after - before )) -v k="$CLK" -v r="$CPU_RUNS" \
+    'BEGIN { printf "%.3f", d / k / r }'
+}
+blog "server CPU over $CPU_RUNS API-driven applies per server"
+CPU_T=$(cpu_per_apply "$D_PID" $API)
+CPU_O=
+if [ -n "$O_ENV" ]; then
+  CPU_O=$(cpu_per_apply "$O_PID" $O_ENV $API $O_FLAGS)
+fi
 
 # A few more remote applies with the sched tracepoints recorded (kernel
 # events, no ptrace): each sandboxed tofu process's start and end.
@@ -297,7 +371,29 @@ tofu in bubblewrap with the default 2 executor workers.
 | command | median | mean | stddev | min | max |
 |---|---:|---:|---:|---:|---:|
 $(row "$TN"; row "$RN"; row "$SN"; row "$AN"
-  if [ -n "$BASELINE" ]; then row "$BN"; fi)
+  if [ -n "$BASELINE" ]; then row "$BN"; fi
+  if [ -n "$O_ENV" ]; then row "$ON"; fi)
+
+$OTF_NOTE.
+
+Server CPU per API-driven apply (utime + stime of the daemon and its
+reaped children, $CPU_RUNS applies one after the other, s): Terrace
+$CPU_T$(if [ -n "$CPU_O" ]; then echo ", otfd $CPU_O (without its
+PostgreSQL's; Terrace's SQLite is in the daemon's)"; fi).
+$(if [ -n "$O_ENV" ]; then
+  read -r OM OMEAN _ < <(hf "$ON")
+  OOVER=$(calc "$OM - $RM")
+  echo
+  echo "**Beside OTF (same driver, same hyperfine run): Terrace adds $AOVER s"
+  echo "over raw tofu (means: $AOVER_MEAN s), otfd adds $OOVER s (means:"
+  echo "$(calc "$OMEAN - $RMEAN") s); Terrace's added time is"
+  echo "$(calc "$AOVER / $OOVER * 100") % of otfd's (goal ≤ 33 %):"
+  if awk "BEGIN { exit !($AOVER * 3 <= $OOVER) }"; then
+    echo "met.**"
+  else
+    echo "missed.**"
+  fi
+fi)
 
 **Overhead through the stock CLI (Terrace remote median − raw median):
 $OVER s (means: $OVER_MEAN s); target ≤ $TARGET_S s: $VERDICT.** For

@@ -576,7 +576,7 @@ JOB_START = re.compile(r"executor: job \S+: (plan|apply) of run \S+ started")
 JOB_END = re.compile(r"executor: job \S+: (plan|apply) (finished|errored|"
                      r"canceled|force-canceled)")
 # what the CLI asks while a job runs (it waits for the run, reads logs)
-CLI_PATHS = re.compile(r"/api/v2/(runs|plans|applies|logs)/")
+CLI_PATHS = re.compile(r"/api/v2/(runs|plans|applies|logs)(/|\?|$)")
 
 
 def short(path):
@@ -609,7 +609,7 @@ def cli_timeline(path):
         start -= 1
     t0 = prev = None
     last_cli = None
-    job = None  # [kind, t_start, requests by its tofu]
+    job = None  # [kind, t_start, requests by its tofu, {request: count}]
     marks = {}  # what the summary below the table needs
     sleeps = []  # (t of the CLI request after a quiet gap >= 800 ms, gap)
     print("| t ms | gap ms | what |")
@@ -631,6 +631,8 @@ def cli_timeline(path):
             what = "CLI: %s %s → %s" % (m.group(2), path, m.group(4))
             if job is not None and not CLI_PATHS.search(m.group(3)):
                 job[2] += 1
+                key = "%s %s" % (m.group(2), path)
+                job[3][key] = job[3].get(key, 0) + 1
                 continue
             if last_cli is not None and t - last_cli >= 800:
                 sleeps.append((t, t - last_cli, path))
@@ -644,13 +646,16 @@ def cli_timeline(path):
             t = iso_ms(e.group(1))
             s = JOB_START.search(e.group(2))
             if s:
-                job = [s.group(1), t, 0]
+                job = [s.group(1), t, 0, {}]
                 continue
             s = JOB_END.search(e.group(2))
             if s and job is not None:
+                reqs = ", ".join("`%s`%s" % (k, " ×%d" % n if n > 1 else "")
+                                 for k, n in job[3].items())
                 out(t, "*executor: %s job %s after %.0f ms (its tofu made "
-                    "%d API requests)*" % (job[0], s.group(2), t - job[1],
-                                           job[2]))
+                    "%d API requests%s)*" % (job[0], s.group(2), t - job[1],
+                                             job[2], ": " + reqs if reqs
+                                             else ""))
                 job = None
                 continue
             what = re.sub(r"(run|job|ws)-[A-Za-z0-9]{16}", r"\1",

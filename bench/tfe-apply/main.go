@@ -10,7 +10,9 @@
 //	  [-expect-added N -expect-destroyed N]
 //
 // Prints the plan and apply logs; exits non-zero unless the run ends
-// applied (with the expected counts, when given).
+// applied (with the expected counts, when given).  With -counts-from-log
+// the counts are read from the apply log's "Apply complete!" line instead
+// of the apply's attributes (otfd does not serialize them).
 //
 // SPDX-License-Identifier: MPL-2.0
 package main
@@ -21,6 +23,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,6 +32,11 @@ import (
 )
 
 const poll = 5 * time.Millisecond
+
+var ansiRe = regexp.MustCompile("\x1b\\[[0-9;]*m")
+
+var completeRe = regexp.MustCompile(
+	`Apply complete! Resources: (?:\d+ imported, )?(\d+) added, \d+ changed, (\d+) destroyed`)
 
 func fail(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "tfe-apply: "+format+"\n", args...)
@@ -45,6 +54,8 @@ func main() {
 	dir := flag.String("dir", ".", "configuration directory")
 	added := flag.Int("expect-added", -1, "additions the apply must report")
 	destroyed := flag.Int("expect-destroyed", -1, "destructions it must report")
+	fromLog := flag.Bool("counts-from-log", false,
+		"read the counts from the apply log, not the apply's attributes")
 	var vs vars
 	flag.Var(&vs, "var", "key=value, a run variable (string), repeatable")
 	flag.Parse()
@@ -114,20 +125,34 @@ func main() {
 	if err != nil {
 		fail("plan log: %v", err)
 	}
+	var applyLog []byte
 	logs, err = client.Applies.Logs(ctx, r.Apply.ID)
 	if err == nil {
-		_, err = io.Copy(os.Stdout, logs)
+		applyLog, err = io.ReadAll(logs)
+	}
+	if err == nil {
+		_, err = os.Stdout.Write(applyLog)
 	}
 	if err != nil {
 		fail("apply log: %v", err)
 	}
-	a, err := client.Applies.Read(ctx, r.Apply.ID)
-	if err != nil {
-		fail("apply: %v", err)
+	var nAdded, nDestroyed int
+	if *fromLog {
+		m := completeRe.FindSubmatch(ansiRe.ReplaceAll(applyLog, nil))
+		if m == nil {
+			fail("run %s: no \"Apply complete!\" line in the apply log", r.ID)
+		}
+		nAdded, _ = strconv.Atoi(string(m[1]))
+		nDestroyed, _ = strconv.Atoi(string(m[2]))
+	} else {
+		a, err := client.Applies.Read(ctx, r.Apply.ID)
+		if err != nil {
+			fail("apply: %v", err)
+		}
+		nAdded, nDestroyed = a.ResourceAdditions, a.ResourceDestructions
 	}
-	if (*added >= 0 && a.ResourceAdditions != *added) ||
-		(*destroyed >= 0 && a.ResourceDestructions != *destroyed) {
-		fail("run %s applied %d added, %d destroyed", r.ID,
-			a.ResourceAdditions, a.ResourceDestructions)
+	if (*added >= 0 && nAdded != *added) ||
+		(*destroyed >= 0 && nDestroyed != *destroyed) {
+		fail("run %s applied %d added, %d destroyed", r.ID, nAdded, nDestroyed)
 	}
 }
