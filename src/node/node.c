@@ -195,6 +195,40 @@ static tr_err start_runs(struct terrace_server *srv, struct runs *rs,
     return e;
 }
 
+void node_executor_opts(const struct cfg *c, int workers, char node[128],
+                        const char *hide[5], struct executor_opts *o)
+{
+    cfg_node_name(c, node, 128);
+    executor_defaults(o);
+    o->workers = workers;
+    o->node = node;
+    o->data_dir = c->data_dir;
+    o->provider_mirror = c->provider_mirror;
+    o->plan_timeout_s = c->plan_timeout;
+    o->apply_timeout_s = c->apply_timeout;
+    o->max_config_size = c->max_config_size;
+    o->max_config_ratio = c->max_config_ratio;
+    o->bwrap = c->bwrap;
+    o->allow_unsandboxed = strcmp(c->allow_unsandboxed_runs, "on") == 0;
+    o->run_uid = (unsigned)c->run_uid;
+    o->run_memory_mb = c->run_memory;
+    o->run_tasks = c->run_processes;
+    o->run_disk_mb = c->run_disk;
+    o->run_cpu_s = c->run_cpu_time;
+    o->run_open_files = c->run_open_files;
+    /* what a run must never see, should a system path hold it (a
+     * secondary's node credential lives in the data dir) */
+    const char *cand[] = {c->data_dir, c->tls_cert, c->tls_key,
+                          getenv("TERRACE_CONFIG")};
+    int k = 0;
+    for (int i = 0; i < 4; i++)
+        if (cand[i] != NULL && *cand[i] != '\0')
+            hide[k++] = cand[i];
+    while (k < 5)
+        hide[k++] = NULL;
+    o->hide = hide;
+}
+
 /* The worker threads that run plans and applies through srv->jobs
  * (cfg executors; 0 runs none, e.g. a node that only serves the API). */
 static tr_err start_executor(struct terrace_server *srv, struct executor **x,
@@ -204,33 +238,9 @@ static tr_err start_executor(struct terrace_server *srv, struct executor **x,
     if (c->executors == 0 || srv->jobs == NULL)
         return TR_OK;
     char node[128];
-    cfg_node_name(c, node, sizeof(node));
+    const char *hide[5];
     struct executor_opts o;
-    executor_defaults(&o);
-    o.workers = c->executors;
-    o.node = node;
-    o.data_dir = c->data_dir;
-    o.provider_mirror = c->provider_mirror;
-    o.plan_timeout_s = c->plan_timeout;
-    o.apply_timeout_s = c->apply_timeout;
-    o.max_config_size = c->max_config_size;
-    o.max_config_ratio = c->max_config_ratio;
-    o.bwrap = c->bwrap;
-    o.allow_unsandboxed = strcmp(c->allow_unsandboxed_runs, "on") == 0;
-    o.run_uid = (unsigned)c->run_uid;
-    o.run_memory_mb = c->run_memory;
-    o.run_tasks = c->run_processes;
-    o.run_disk_mb = c->run_disk;
-    o.run_cpu_s = c->run_cpu_time;
-    o.run_open_files = c->run_open_files;
-    /* what a run must never see, should a system path hold it */
-    const char *cand[] = {c->data_dir, c->tls_cert, c->tls_key,
-                          getenv("TERRACE_CONFIG")};
-    const char *hide[5] = {NULL};
-    for (int i = 0, k = 0; i < 4; i++)
-        if (cand[i] != NULL && *cand[i] != '\0')
-            hide[k++] = cand[i];
-    o.hide = hide;
+    node_executor_opts(c, c->executors, node, hide, &o);
     tr_err e = executor_start(&o, srv->jobs, x, eb);
     if (e == TR_OK) {
         struct arena *sa = arena_new();

@@ -23,6 +23,13 @@ typedef void (*node_ready_fn)(const struct terrace_server *srv,
 
 /* Runs the node in the calling thread; returns after a clean shutdown.
  * Blocks SIGTERM, SIGINT and SIGHUP in every thread it starts. */
+struct executor_opts;
+/* Fills *o from c for workers executor threads: node receives the node's
+ * name, hide (5 slots) the paths no run may see; both must outlive the
+ * executor's start. */
+void node_executor_opts(const struct cfg *c, int workers, char node[128],
+                        const char *hide[5], struct executor_opts *o);
+
 tr_err node_run(const struct cfg *cfg, node_ready_fn ready, void *arg,
                 struct tr_errbuf *eb);
 

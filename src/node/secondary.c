@@ -31,6 +31,7 @@
 #include "executor/executor.h"
 #include "executor/job_http.h"
 #include "http/http.h"
+#include "node/node.h"
 
 #define HEARTBEAT_MS 5000
 #define WAIT_FIRST_MS 1000 /* primaries unreachable at start: retry */
@@ -283,34 +284,10 @@ static tr_err start_executor(const struct cfg *c, struct secondary *s,
                              struct executor **x, struct tr_errbuf *eb)
 {
     char node[128];
-    cfg_node_name(c, node, sizeof(node));
+    const char *hide[5];
     struct executor_opts o;
-    executor_defaults(&o);
-    o.workers = c->capacity;
-    o.node = node;
-    o.data_dir = c->data_dir;
-    o.provider_mirror = c->provider_mirror;
-    o.plan_timeout_s = c->plan_timeout;
-    o.apply_timeout_s = c->apply_timeout;
-    o.max_config_size = c->max_config_size;
-    o.max_config_ratio = c->max_config_ratio;
-    o.bwrap = c->bwrap;
-    o.allow_unsandboxed = strcmp(c->allow_unsandboxed_runs, "on") == 0;
-    o.run_uid = (unsigned)c->run_uid;
-    o.run_memory_mb = c->run_memory;
-    o.run_tasks = c->run_processes;
-    o.run_disk_mb = c->run_disk;
-    o.run_cpu_s = c->run_cpu_time;
-    o.run_open_files = c->run_open_files;
+    node_executor_opts(c, c->capacity, node, hide, &o);
     o.claim_wait_ms = 25000;
-    /* the node credential lives in the data dir: runs never see it */
-    const char *cand[] = {c->data_dir, c->tls_cert, c->tls_key,
-                          getenv("TERRACE_CONFIG")};
-    const char *hide[5] = {NULL};
-    for (int i = 0, k = 0; i < 4; i++)
-        if (cand[i] != NULL && *cand[i] != '\0')
-            hide[k++] = cand[i];
-    o.hide = hide;
     return executor_start(&o, job_http_api(s->jh), x, eb);
 }
 
