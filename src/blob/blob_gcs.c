@@ -5,7 +5,8 @@
  * Object names are PREFIX/key.  Calls:
  *   put (<= one part)   POST upload/storage/v1/b/B/o?uploadType=media,
  *                       from memory, retried as needed
- *   put (<= 5 GiB)      the same, its body streamed from the source as it
+ *   put (<= 5 GiB, or single-put-max=MiB)
+ *                       the same, its body streamed from the source as it
  *                       comes: sent once, the last bytes only once the
  *                       source has ended well (a refused upload leaves
  *                       GCS a short body and no object)
@@ -45,6 +46,7 @@
 #include "blob/blob_gcs_int.h"
 #include "blob/blob_http.h"
 #include "core/rfc3339.h"
+#include "core/util.h"
 
 #define DEFAULT_ENDPOINT "https://storage.googleapis.com"
 #define PART_SIZE (8u << 20)    /* a multiple of 256 KiB, as GCS requires */
@@ -138,6 +140,7 @@ struct url_opts {
     char endpoint[256];
     char credentials[512];
     char auth[16];
+    char single_max[16]; /* MiB, "" for the default */
 };
 
 static tr_err parse_option(const char *kv, size_t n, struct url_opts *o,
@@ -158,10 +161,13 @@ static tr_err parse_option(const char *kv, size_t n, struct url_opts *o,
     } else if (klen == 4 && strncmp(kv, "auth", 4) == 0) {
         dst = o->auth;
         cap = sizeof(o->auth);
+    } else if (klen == 14 && strncmp(kv, "single-put-max", 14) == 0) {
+        dst = o->single_max;
+        cap = sizeof(o->single_max);
     } else {
         return tr_fail(eb, TR_ERR_CONFIG,
                        "gs:// url: unknown option '%.*s' (known: endpoint, "
-                       "credentials, auth)",
+                       "credentials, auth, single-put-max)",
                        (int)(klen > 40 ? 40 : klen), kv);
     }
     if (vlen == 0 || !unescape(v, vlen, dst, cap))
@@ -799,6 +805,15 @@ tr_err blob_open_gcs(const char *url, const char *spool_dir, struct blob **out,
         e = parse_url(g, url, &o, eb);
     if (e == TR_OK)
         e = set_endpoint(g, o.endpoint, eb);
+    if (e == TR_OK && o.single_max[0] != '\0') {
+        int64_t mib = 0;
+        if (util_parse_i64(o.single_max, &mib) != TR_OK || mib < 0 ||
+            mib > (int64_t)(SINGLE_MAX >> 20))
+            e = tr_fail(eb, TR_ERR_CONFIG,
+                        "gs:// url: single-put-max must be 0 to %llu (MiB)",
+                        (unsigned long long)(SINGLE_MAX >> 20));
+        g->single_max = (uint64_t)mib << 20;
+    }
     if (e == TR_OK)
         e = set_auth(g, &o, eb);
     if (e != TR_OK) {
