@@ -30,8 +30,6 @@
 #define SPILL_MAX (4u << 20)
 #define SPILL_PAUSE (1u << 20)
 #define RETRY_AFTER_MAX_S 30
-#define UPLOAD_BUF (512u << 10) /* curl's send buffer for a source body */
-#define STREAM_BUF (256u << 10) /* curl's receive buffer for a stream */
 
 struct blob_http {
     struct blob_http_opts o;
@@ -344,7 +342,6 @@ static CURL *easy_for(struct blob_http *h, const struct blob_http_call *c,
         curl_easy_setopt(e, CURLOPT_READDATA, x);
         curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, on_seek);
         curl_easy_setopt(e, CURLOPT_SEEKDATA, x);
-        curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, (long)UPLOAD_BUF);
         curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)c->src_len);
     } else if (strcmp(c->method, "PUT") == 0) {
         curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
@@ -616,7 +613,6 @@ static tr_err stream_try(struct blob_http *h, const struct blob_http_call *c,
         e = tr_fail(eb, TR_ERR_INTERNAL, "cannot start a request");
         goto fail;
     }
-    curl_easy_setopt(s->e, CURLOPT_BUFFERSIZE, (long)STREAM_BUF);
     curl_easy_setopt(s->e, CURLOPT_WRITEFUNCTION, stream_body);
     curl_easy_setopt(s->e, CURLOPT_WRITEDATA, s);
     curl_multi_add_handle(s->m, s->e);
