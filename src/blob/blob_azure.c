@@ -10,10 +10,14 @@
  * over its canonical string) or else AZURE_STORAGE_SAS_TOKEN (appended to
  * every request).  Neither the key nor the token is ever put in a message.
  *
- * Writes: an object of at most one part (AZ_PART) is one Put Blob; a
- * larger one goes up as blocks (Put Block), one part in memory at a time,
- * and becomes visible at once with Put Block List.  Uncommitted blocks are
- * never visible, so a failed upload leaves the old object (or none); the
+ * Writes: an object of at most one part (AZ_PART) is one Put Blob from
+ * memory, retried as needed.  A larger one up to Put Blob's limit
+ * (AZ_SINGLE_MAX) is one Put Blob streamed from its source as it comes:
+ * sent once, its last bytes only once the source has ended well, so a
+ * refused upload leaves the service a short body, which stores nothing.
+ * Beyond that it goes up as blocks (Put Block), one part in memory at a
+ * time, and becomes visible at once with Put Block List.  Uncommitted blocks
+ * are never visible, so a failed upload leaves the old object (or none); the
  * service drops them after a week.  Block ids carry a random nonce, so
  * two uploads of one key cannot mix their blocks.
  *
@@ -54,14 +58,15 @@
 #include "core/check.h"
 #include "core/util.h"
 
-#define AZ_PART (8u << 20)      /* bytes in memory per upload part */
-#define AZ_WIN_MIN (64u << 10)  /* smallest read-ahead window */
-#define AZ_TRIES 5              /* attempts per request */
-#define AZ_BACKOFF_MS 100       /* first retry delay, doubled each time */
-#define AZ_BACKOFF_MAX_MS 2000  /* longest delay between attempts */
-#define AZ_LIST_PAGE 1000       /* blobs per List Blobs page */
-#define AZ_BODY_MAX (16u << 20) /* list and error bodies */
-#define AZ_VERSION "2021-08-06" /* x-ms-version spoken */
+#define AZ_PART (8u << 20)            /* bytes in memory per upload part */
+#define AZ_SINGLE_MAX (5000ull << 20) /* Put Blob's limit (2019-12-12 on) */
+#define AZ_WIN_MIN (64u << 10)        /* smallest read-ahead window */
+#define AZ_TRIES 5                    /* attempts per request */
+#define AZ_BACKOFF_MS 100             /* first retry delay, doubled each time */
+#define AZ_BACKOFF_MAX_MS 2000        /* longest delay between attempts */
+#define AZ_LIST_PAGE 1000             /* blobs per List Blobs page */
+#define AZ_BODY_MAX (16u << 20)       /* list and error bodies */
+#define AZ_VERSION "2021-08-06"       /* x-ms-version spoken */
 #define AZ_MAX_HDRS 8
 #define AZ_MAX_PARAMS 6
 
@@ -91,6 +96,9 @@ struct az_req {
     const char *if_match;
     const void *body; /* PUT: body_len bytes (may be 0) */
     size_t body_len;
+    blob_source src; /* or src_len bytes pulled from src, sent once */
+    void *src_ctx;
+    uint64_t src_len;
     struct buf *out; /* 2xx body goes here (NULL: discarded) */
     char *dst;       /* or here, up to dst_cap bytes */
     size_t dst_cap;
@@ -128,7 +136,9 @@ static tr_err sign_request(struct blob_azure *az, const struct az_req *rq,
     struct buf s;
     buf_init(&s, 64 << 10);
     char clen[32] = "";
-    if (rq->body != NULL && rq->body_len > 0)
+    if (rq->src != NULL)
+        snprintf(clen, sizeof(clen), "%llu", (unsigned long long)rq->src_len);
+    else if (rq->body != NULL && rq->body_len > 0)
         snprintf(clen, sizeof(clen), "%zu", rq->body_len);
     tr_err e = buf_printf(&s, "%s\n\n\n%s\n\n\n\n\n%s\n\n\n\n", rq->method,
                           clen, rq->if_match != NULL ? rq->if_match : "");
@@ -317,6 +327,9 @@ static tr_err az_do(struct blob_azure *az, const struct az_req *rq,
     struct blob_http_call c = {.method = rq->method,
                                .body = rq->body,
                                .body_len = rq->body_len,
+                               .src = rq->src,
+                               .src_ctx = rq->src_ctx,
+                               .src_len = rq->src_len,
                                .prep = prep,
                                .prep_ctx = &ap,
                                .sink = on_body,
@@ -368,6 +381,23 @@ static tr_err put_single(struct blob_azure *az, const char *path,
                         .n_hdrs = 1,
                         .body = data,
                         .body_len = len};
+    struct az_resp rs = {0};
+    return az_do(az, &rq, &rs, eb);
+}
+
+/* One Put Blob of len bytes pulled from src while they are sent. */
+static tr_err put_streamed(struct blob_azure *az, const char *path,
+                           uint64_t len, blob_source src, void *ctx,
+                           struct tr_errbuf *eb)
+{
+    struct az_req rq = {.method = "PUT",
+                        .op = "put",
+                        .path = path,
+                        .hdrs = {"x-ms-blob-type:BlockBlob"},
+                        .n_hdrs = 1,
+                        .src = src,
+                        .src_ctx = ctx,
+                        .src_len = len};
     struct az_resp rs = {0};
     return az_do(az, &rq, &rs, eb);
 }
@@ -441,6 +471,8 @@ static tr_err az_put_stream(struct blob *b, const char *key, uint64_t len,
     struct blob_azure *az = (struct blob_azure *)b;
     char path[1024];
     obj_path(az, key, path, sizeof(path));
+    if (len > AZ_PART && len <= AZ_SINGLE_MAX)
+        return put_streamed(az, path, len, src, ctx, eb);
     size_t cap = len < AZ_PART ? (size_t)len : AZ_PART;
     char *part = malloc(cap > 0 ? cap : 1);
     if (part == NULL)

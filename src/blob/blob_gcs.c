@@ -3,7 +3,13 @@
  * API, for --blob-url gs://BUCKET/PREFIX?endpoint=URL&credentials=FILE.
  *
  * Object names are PREFIX/key.  Calls:
- *   put (<= one part)   POST upload/storage/v1/b/B/o?uploadType=media
+ *   put (<= one part)   POST upload/storage/v1/b/B/o?uploadType=media,
+ *                       from memory, retried as needed
+ *   put (<= 5 GiB, or single-put-max=MiB)
+ *                       the same, its body streamed from the source as it
+ *                       comes: sent once, the last bytes only once the
+ *                       source has ended well (a refused upload leaves
+ *                       GCS a short body and no object)
  *   put (larger)        POST ...?uploadType=resumable, then PUT parts of
  *                       PART_SIZE with Content-Range to the session URI;
  *                       the object appears only when the last part lands
@@ -15,7 +21,8 @@
  * Writes are atomic and durable because GCS makes an object visible
  * whole, once stored, in one step; a resumable upload that fails is
  * cancelled and leaves nothing.  At most one part (8 MiB) of a write
- * is in memory, kept so that a retry can send it again.  Reads go
+ * is in memory, kept so that a retry can send it again; a streamed one
+ * holds only curl's send buffer.  Reads go
  * through a read-ahead window that doubles while reads are sequential
  * (256 KiB up to 8 MiB) and restarts small on a seek, and are pinned to
  * the generation seen at open: an object replaced meanwhile fails the
@@ -39,9 +46,11 @@
 #include "blob/blob_gcs_int.h"
 #include "blob/blob_http.h"
 #include "core/rfc3339.h"
+#include "core/util.h"
 
 #define DEFAULT_ENDPOINT "https://storage.googleapis.com"
-#define PART_SIZE (8u << 20) /* a multiple of 256 KiB, as GCS requires */
+#define PART_SIZE (8u << 20)    /* a multiple of 256 KiB, as GCS requires */
+#define SINGLE_MAX (5ull << 30) /* one streamed media upload up to this */
 #define WINDOW_MIN (256u << 10)
 #define WINDOW_MAX (8u << 20)
 #define META_MAX (64 * 1024)
@@ -56,6 +65,7 @@ struct blob_gcs {
     char bucket[224];
     char prefix[448]; /* "" or "dir/" */
     size_t part;
+    uint64_t single_max; /* larger objects go in resumable parts */
 };
 
 struct blob_obj {
@@ -130,6 +140,7 @@ struct url_opts {
     char endpoint[256];
     char credentials[512];
     char auth[16];
+    char single_max[16]; /* MiB, "" for the default */
 };
 
 static tr_err parse_option(const char *kv, size_t n, struct url_opts *o,
@@ -150,10 +161,13 @@ static tr_err parse_option(const char *kv, size_t n, struct url_opts *o,
     } else if (klen == 4 && strncmp(kv, "auth", 4) == 0) {
         dst = o->auth;
         cap = sizeof(o->auth);
+    } else if (klen == 14 && strncmp(kv, "single-put-max", 14) == 0) {
+        dst = o->single_max;
+        cap = sizeof(o->single_max);
     } else {
         return tr_fail(eb, TR_ERR_CONFIG,
                        "gs:// url: unknown option '%.*s' (known: endpoint, "
-                       "credentials, auth)",
+                       "credentials, auth, single-put-max)",
                        (int)(klen > 40 ? 40 : klen), kv);
     }
     if (vlen == 0 || !unescape(v, vlen, dst, cap))
@@ -296,15 +310,21 @@ static tr_err reply_error(struct tr_errbuf *eb, const char *what,
 
 /* ---- writes ------------------------------------------------------------- */
 
+/* One media upload: len bytes from data, or (data NULL) pulled from src
+ * while they are sent. */
 static tr_err put_media(struct blob_gcs *g, const char *key, const char *data,
-                        size_t len, struct tr_errbuf *eb)
+                        uint64_t len, blob_source src, void *ctx,
+                        struct tr_errbuf *eb)
 {
     struct buf url, reply;
     buf_init(&url, 4096);
     buf_init(&reply, META_MAX);
     struct blob_gcs_req r = {.method = "POST",
                              .body = data ? data : "",
-                             .body_len = len,
+                             .body_len = data ? (size_t)len : 0,
+                             .src = data ? NULL : src,
+                             .src_ctx = ctx,
+                             .src_len = len,
                              .out = &reply};
     r.headers = curl_slist_append(NULL, "Content-Type: application/"
                                         "octet-stream");
@@ -482,6 +502,8 @@ static tr_err gcs_put_stream(struct blob *b, const char *key, uint64_t len,
                              blob_source src, void *ctx, struct tr_errbuf *eb)
 {
     struct blob_gcs *g = (struct blob_gcs *)b;
+    if (len > g->part && len <= g->single_max)
+        return put_media(g, key, NULL, len, src, ctx, eb);
     if (len > g->part)
         return put_resumable(g, key, len, src, ctx, eb);
     char *data = len > 0 ? malloc((size_t)len) : NULL;
@@ -491,7 +513,7 @@ static tr_err gcs_put_stream(struct blob *b, const char *key, uint64_t len,
     if (e == TR_OK)
         e = blob_source_end(src, ctx, eb);
     if (e == TR_OK)
-        e = put_media(g, key, data, (size_t)len, eb);
+        e = put_media(g, key, data ? data : "", len, NULL, NULL, eb);
     free(data);
     return e;
 }
@@ -774,6 +796,7 @@ tr_err blob_open_gcs(const char *url, const char *spool_dir, struct blob **out,
         return tr_fail(eb, TR_ERR_NOMEM, "out of memory");
     g->base.ops = &gcs_ops;
     g->part = PART_SIZE;
+    g->single_max = SINGLE_MAX;
     snprintf(g->base.tmp_dir, sizeof(g->base.tmp_dir), "%s",
              spool_dir != NULL ? spool_dir : "");
     struct url_opts o = {0};
@@ -782,6 +805,15 @@ tr_err blob_open_gcs(const char *url, const char *spool_dir, struct blob **out,
         e = parse_url(g, url, &o, eb);
     if (e == TR_OK)
         e = set_endpoint(g, o.endpoint, eb);
+    if (e == TR_OK && o.single_max[0] != '\0') {
+        int64_t mib = 0;
+        if (util_parse_i64(o.single_max, &mib) != TR_OK || mib < 0 ||
+            mib > (int64_t)(SINGLE_MAX >> 20))
+            e = tr_fail(eb, TR_ERR_CONFIG,
+                        "gs:// url: single-put-max must be 0 to %llu (MiB)",
+                        (unsigned long long)(SINGLE_MAX >> 20));
+        g->single_max = (uint64_t)mib << 20;
+    }
     if (e == TR_OK)
         e = set_auth(g, &o, eb);
     if (e != TR_OK) {

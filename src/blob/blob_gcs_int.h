@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "blob/blob.h"
 #include "core/buf.h"
 #include "core/err.h"
 
@@ -38,6 +39,10 @@ struct blob_gcs_req {
     struct curl_slist *headers; /* extra request headers; caller's */
     const void *body;           /* request body, or NULL for none */
     size_t body_len;
+    blob_source src; /* or a body of src_len bytes pulled from src, sent
+                        once (blob_http_call.src) */
+    void *src_ctx;
+    uint64_t src_len;
     struct buf *out;     /* reply body sink (bounded by out->max), or NULL */
     uint64_t skip;       /* reply bytes to drop before out (a 200 reply to
                             a ranged GET starts at 0, not at the range) */

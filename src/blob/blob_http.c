@@ -15,6 +15,7 @@
  */
 #include <ctype.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -211,6 +212,11 @@ struct xfer {
     size_t max_resp;
     const char *body;
     size_t body_len, body_off;
+    blob_source src; /* set: the body is pulled from it */
+    void *src_ctx;
+    uint64_t src_len, pulled;
+    tr_err src_err; /* the source failed (TR_OK: it did not) */
+    struct tr_errbuf *eb;
     bool hdrs_done;
     CURL *e;             /* for the status, when a sink takes the body */
     blob_http_sink sink; /* NULL: the body goes to r->body */
@@ -265,6 +271,49 @@ static size_t on_read(char *p, size_t size, size_t n, void *ctx)
     return len;
 }
 
+/* Hands curl the next bytes of a source body; the last ones only once
+ * the source has been seen to end (see blob_http_call.src). */
+static size_t on_read_src(char *p, size_t size, size_t n, void *ctx)
+{
+    struct xfer *x = ctx;
+    uint64_t left = x->src_len - x->pulled;
+    size_t want = size * n < left ? size * n : (size_t)left;
+    if (want == 0)
+        return 0;
+    tr_err e = TR_OK;
+    for (size_t have = 0; have < want && e == TR_OK;) {
+        size_t got = 0;
+        e = x->src(x->src_ctx, p + have, want - have, &got, x->eb);
+        x->pulled += got;
+        have += got;
+        if (e == TR_OK && got == 0)
+            e = tr_fail(x->eb, TR_ERR_IO, "the data ended early");
+    }
+    if (e == TR_OK && x->pulled == x->src_len)
+        e = blob_source_end(x->src, x->src_ctx, x->eb);
+    if (e != TR_OK) {
+        x->src_err = e;
+        return CURL_READFUNC_ABORT;
+    }
+    return want;
+}
+
+/* curl rewinds a body to resend it on a fresh connection: a memory body
+ * always can, a source body only while none of it was pulled. */
+static int on_seek(void *ctx, curl_off_t off, int origin)
+{
+    struct xfer *x = ctx;
+    if (origin != SEEK_SET || off < 0)
+        return CURL_SEEKFUNC_CANTSEEK;
+    if (x->src != NULL)
+        return off == 0 && x->pulled == 0 ? CURL_SEEKFUNC_OK
+                                          : CURL_SEEKFUNC_CANTSEEK;
+    if ((uint64_t)off > x->body_len)
+        return CURL_SEEKFUNC_FAIL;
+    x->body_off = (size_t)off;
+    return CURL_SEEKFUNC_OK;
+}
+
 static CURL *easy_for(struct blob_http *h, const struct blob_http_call *c,
                       struct xfer *x, struct curl_slist *hdrs, char *err)
 {
@@ -285,8 +334,19 @@ static CURL *easy_for(struct blob_http *h, const struct blob_http_call *c,
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
-    if (strcmp(c->method, "PUT") == 0) {
+    if (c->src != NULL) { /* PUT or POST, pulled from the source */
         curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+        if (strcmp(c->method, "PUT") != 0)
+            curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, c->method);
+        curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read_src);
+        curl_easy_setopt(e, CURLOPT_READDATA, x);
+        curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, on_seek);
+        curl_easy_setopt(e, CURLOPT_SEEKDATA, x);
+        curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)c->src_len);
+    } else if (strcmp(c->method, "PUT") == 0) {
+        curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, on_seek);
+        curl_easy_setopt(e, CURLOPT_SEEKDATA, x);
         curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
         curl_easy_setopt(e, CURLOPT_READDATA, x);
         curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)c->body_len);
@@ -313,15 +373,20 @@ static tr_err attempt_headers(const struct blob_http_call *c,
         if (e != TR_OK)
             return e;
     }
-    /* no 100-continue round trip; curl's default POST type is wrong
-     * (unless the caller names one) */
+    /* no 100-continue round trip for a body in memory (it can be sent
+     * again); one for a source body, which can be sent only once, so
+     * that an answer before the body leaves it untouched for another
+     * attempt.  curl's default POST type is wrong (unless the caller
+     * names one) */
     bool typed = false;
     for (struct curl_slist *s = *hdrs; s != NULL; s = s->next)
         typed = typed || strncasecmp(s->data, "Content-Type:", 13) == 0;
-    struct curl_slist *l = curl_slist_append(*hdrs, "Expect:");
+    struct curl_slist *l = curl_slist_append(
+        *hdrs, c->src != NULL ? "Expect: 100-continue" : "Expect:");
     if (l != NULL)
         *hdrs = l;
     if (l != NULL && !typed && strcmp(c->method, "POST") == 0 &&
+        c->src == NULL &&
         (l = curl_slist_append(*hdrs, "Content-Type:")) != NULL)
         *hdrs = l;
     return l == NULL ? tr_fail(eb, TR_ERR_NOMEM, "out of memory") : TR_OK;
@@ -397,6 +462,10 @@ tr_err blob_http_do(struct blob_http *h, const struct blob_http_call *call,
                              call->max_resp ? call->max_resp : RESP_MAX_DEFAULT,
                          .body = call->body,
                          .body_len = call->body_len,
+                         .src = call->src,
+                         .src_ctx = call->src_ctx,
+                         .src_len = call->src_len,
+                         .eb = eb,
                          .sink = call->sink,
                          .sink_ctx = call->sink_ctx};
         buf_reset(&r->body);
@@ -424,7 +493,11 @@ tr_err blob_http_do(struct blob_http *h, const struct blob_http_call *call,
         if (x.refused)
             return tr_fail(eb, TR_ERR_TOO_LARGE,
                            "%s: answer larger than expected", h->o.name);
+        if (x.src_err != TR_OK)
+            return x.src_err; /* the source's own message is in eb */
         enum next nx = next_step(h, call, n, rc, r->status, &reauthed);
+        if (x.pulled > 0 && nx != NEXT_DONE) /* a source is read once */
+            nx = rc == CURLE_OK ? NEXT_DONE : NEXT_FAIL;
         e = step(h, call, nx, n, rc, err, r, &again, eb);
         if (nx == NEXT_REAUTH)
             n--; /* new credentials are not a retry */

@@ -17,8 +17,9 @@
  * (Retry-After honoured, capped); each retry is logged as a warning
  * naming the host, never the path or query (an upload session URL is a
  * bearer capability).  Request bodies are in memory so any attempt can
- * resend them.  Connections are kept alive and shared between threads
- * through one curl share handle per client.
+ * resend them, or pulled from a source while they are sent (one large
+ * object in one request, sent once).  Connections are kept alive and shared
+ * between threads through one curl share handle per client.
  *
  * Thread safety: a client may be used from any number of threads at
  * once; a stream belongs to one thread at a time.
@@ -34,6 +35,7 @@
 
 #include "core/curl_load.h"
 
+#include "blob/blob.h"
 #include "core/buf.h"
 #include "core/err.h"
 
@@ -73,6 +75,18 @@ struct blob_http_call {
     const char *url;
     const void *body; /* PUT/POST body, resent by every attempt */
     size_t body_len;
+    /* Or a PUT/POST body of src_len bytes pulled from src while it is
+     * sent (never whole in memory).  It can be sent once: an attempt
+     * that has pulled any of it is the last (a transport failure is
+     * TR_ERR_UNAVAILABLE, a retryable status is returned as it is); one
+     * that failed before (refused connection, an answer before the body
+     * with "Expect: 100-continue") is tried again.  Its last bytes go out
+     * only once src has been seen to end, so a source that fails, ends
+     * early or refuses at its end leaves the server a short body, which
+     * stores nothing; the request then fails with src's error. */
+    blob_source src;
+    void *src_ctx;
+    uint64_t src_len;
     blob_http_prep prep; /* may be NULL */
     void *prep_ctx;
     /* Called with prep_ctx the first time an attempt is answered 401:

@@ -3,14 +3,23 @@
  *
  * URL: s3://BUCKET/PREFIX?region=R&endpoint=URL&force-path-style=true
  *      &sse=aws:kms|AES256&sse-kms-key-id=ID&part-size=MiB
+ *      &single-put-max=MiB
  * Objects live at PREFIX/key in BUCKET.  Without endpoint the service is
  * https://s3.REGION.amazonaws.com, addressed virtual-hosted
  * (BUCKET.host) unless force-path-style=true (host/BUCKET).  The region
  * defaults to AWS_REGION, AWS_DEFAULT_REGION, then us-east-1.
  *
  * Writes: an object of at most one part (8 MiB unless part-size says)
- * is one PutObject; larger ones are a multipart upload, one part in
- * memory at a time, aborted on any failure, so a reader sees the old
+ * is one PutObject from memory, retried as needed.  A larger one, up to
+ * single-put-max (5 GiB, S3's limit, unless it says less), is one
+ * PutObject streamed from its source as it comes (UNSIGNED-PAYLOAD: the
+ * body's hash is not known before it is sent), so sending overlaps
+ * receiving and nothing waits on a part's round trip; it is sent once
+ * (no retry once its body has started; the caller's client retries the
+ * upload) and its last bytes go out only once the source has ended
+ * well, so a refused upload leaves S3 a short body and no object.  Beyond
+ * single-put-max it is a multipart upload, one part in memory at a time,
+ * aborted on any failure.  Either way a reader sees the old
  * object or the whole new one and nothing half-written.  Reads: HEAD at
  * open (size and ETag), then one ranged GET streamed from the offset
  * asked, continued by sequential reads, started again only on a seek or
@@ -48,6 +57,7 @@ struct blob_s3 {
     char sse[16];       /* "", "AES256" or "aws:kms" */
     char kms_key[256];
     size_t part_size;
+    uint64_t single_max; /* larger objects go in parts */
     struct blob_http *http;
     struct s3_cred_src creds;
 };
@@ -89,6 +99,9 @@ struct req {
     size_t body_len;
     bool sse;                /* send the server-side-encryption headers */
     const char *const *more; /* unsigned header lines, NULL-ended */
+    blob_source src;         /* or a body of src_len bytes pulled from it */
+    void *src_ctx;
+    uint64_t src_len;
 };
 
 static tr_err prep(void *ctx, struct curl_slist **hdrs, struct tr_errbuf *eb)
@@ -99,7 +112,9 @@ static tr_err prep(void *ctx, struct curl_slist **hdrs, struct tr_errbuf *eb)
     if (e != TR_OK)
         return e;
     char sha[65] = EMPTY_SHA;
-    if (r->body_len > 0)
+    if (r->src != NULL) /* not known before it is sent */
+        snprintf(sha, sizeof(sha), "UNSIGNED-PAYLOAD");
+    else if (r->body_len > 0)
         s3_sha256_hex(r->body, r->body_len, sha);
     char sse[64], kms[320];
     const char *extra[3] = {NULL, NULL, NULL};
@@ -150,6 +165,9 @@ static tr_err run(struct req *r, struct blob_http_resp *resp,
                                .url = url,
                                .body = r->body,
                                .body_len = r->body_len,
+                               .src = r->src,
+                               .src_ctx = r->src_ctx,
+                               .src_len = r->src_len,
                                .prep = prep,
                                .prep_ctx = r};
     return blob_http_do(r->s->http, &c, resp, eb);
@@ -242,7 +260,22 @@ static tr_err fill(blob_source src, void *ctx, char *buf, size_t n, size_t *got,
 static tr_err put_object(struct blob_s3 *s, const char *key, const char *path,
                          const void *data, size_t len, struct tr_errbuf *eb)
 {
-    struct req r = {s, "PUT", path, "", data, len, true, NULL};
+    struct req r = {s, "PUT", path, "", data, len, true, NULL, NULL, NULL, 0};
+    struct blob_http_resp resp;
+    blob_http_resp_init(&resp);
+    tr_err e = run(&r, &resp, eb);
+    if (e == TR_OK && resp.status != 200)
+        e = fail_status(&resp, "put", key, eb);
+    blob_http_resp_free(&resp);
+    return e;
+}
+
+/* One PutObject of len bytes pulled from src while they are sent. */
+static tr_err put_streamed(struct blob_s3 *s, const char *key, const char *path,
+                           uint64_t len, blob_source src, void *ctx,
+                           struct tr_errbuf *eb)
+{
+    struct req r = {s, "PUT", path, "", NULL, 0, true, NULL, src, ctx, len};
     struct blob_http_resp resp;
     blob_http_resp_init(&resp);
     tr_err e = run(&r, &resp, eb);
@@ -262,7 +295,8 @@ struct upload {
 
 static tr_err mp_create(struct upload *u, struct tr_errbuf *eb)
 {
-    struct req r = {u->s, "POST", u->path, "uploads=", NULL, 0, true, NULL};
+    struct req r = {u->s, "POST", u->path, "uploads=", NULL, 0,
+                    true, NULL,   NULL,    NULL,       0};
     struct blob_http_resp resp;
     blob_http_resp_init(&resp);
     tr_err e = run(&r, &resp, eb);
@@ -289,7 +323,8 @@ static tr_err mp_part(struct upload *u, int n, const char *data, size_t len,
 {
     char query[700];
     snprintf(query, sizeof(query), "partNumber=%d&%s", n, u->qid.data);
-    struct req r = {u->s, "PUT", u->path, query, data, len, false, NULL};
+    struct req r = {u->s,  "PUT", u->path, query, data, len,
+                    false, NULL,  NULL,    NULL,  0};
     struct blob_http_resp resp;
     blob_http_resp_init(&resp);
     char etag[160];
@@ -314,7 +349,8 @@ static tr_err mp_complete(struct upload *u, struct tr_errbuf *eb)
     if (buf_puts(&u->done, "</CompleteMultipartUpload>") != TR_OK)
         return tr_fail(eb, TR_ERR_NOMEM, "out of memory");
     struct req r = {u->s,         "POST",      u->path, u->qid.data,
-                    u->done.data, u->done.len, false,   NULL};
+                    u->done.data, u->done.len, false,   NULL,
+                    NULL,         NULL,        0};
     struct blob_http_resp resp;
     blob_http_resp_init(&resp);
     tr_err e = run(&r, &resp, eb);
@@ -329,7 +365,8 @@ static tr_err mp_complete(struct upload *u, struct tr_errbuf *eb)
 
 static void mp_abort(struct upload *u)
 {
-    struct req r = {u->s, "DELETE", u->path, u->qid.data, NULL, 0, false, NULL};
+    struct req r = {u->s,  "DELETE", u->path, u->qid.data, NULL, 0,
+                    false, NULL,     NULL,    NULL,        0};
     struct blob_http_resp resp;
     blob_http_resp_init(&resp);
     struct tr_errbuf eb;
@@ -358,6 +395,8 @@ static tr_err s3_put_stream(struct blob *b, const char *key, uint64_t len,
         return e;
     u.path = path;
     size_t part = part_for(s, len);
+    if (len > part && len <= s->single_max)
+        return put_streamed(s, key, path, len, src, ctx, eb);
     size_t first = len < part ? (size_t)len : part;
     char *data = malloc(first ? first : 1);
     if (data == NULL)
@@ -416,7 +455,8 @@ static tr_err s3_open(struct blob *b, const char *key, struct blob_obj **out,
     tr_err e = key_path(s, key, o->path, sizeof(o->path), eb);
     struct blob_http_resp resp;
     blob_http_resp_init(&resp);
-    struct req r = {s, "HEAD", o->path, "", NULL, 0, false, NULL};
+    struct req r = {s,     "HEAD", o->path, "",   NULL, 0,
+                    false, NULL,   NULL,    NULL, 0};
     if (e == TR_OK)
         e = run(&r, &resp, eb);
     char len[32];
@@ -450,7 +490,8 @@ static tr_err start_at(struct blob_obj *o, uint64_t off, struct tr_errbuf *eb)
              (unsigned long long)off);
     snprintf(if_match, sizeof(if_match), "If-Match: %s", o->etag);
     const char *more[] = {range, o->etag[0] ? if_match : NULL, NULL};
-    struct req r = {o->s, "GET", o->path, "", NULL, 0, false, more};
+    struct req r = {o->s,  "GET", o->path, "",   NULL, 0,
+                    false, more,  NULL,    NULL, 0};
     url_of(&r, url, sizeof(url));
     struct blob_http_call c = {
         .method = "GET", .url = url, .prep = prep, .prep_ctx = &r};
@@ -529,7 +570,7 @@ static tr_err s3_remove(struct blob *b, const char *key, struct tr_errbuf *eb)
     tr_err e = key_path(s, key, path, sizeof(path), eb);
     if (e != TR_OK)
         return e;
-    struct req r = {s, "DELETE", path, "", NULL, 0, false, NULL};
+    struct req r = {s, "DELETE", path, "", NULL, 0, false, NULL, NULL, NULL, 0};
     struct blob_http_resp resp;
     blob_http_resp_init(&resp);
     e = run(&r, &resp, eb);
@@ -601,7 +642,8 @@ static tr_err s3_list(struct blob *b, const char *prefix, blob_list_fn fn,
             e = tr_fail(eb, e, "s3 list: prefix too long");
             break;
         }
-        struct req r = {s, "GET", path, q.data, NULL, 0, false, NULL};
+        struct req r = {s,     "GET", path, q.data, NULL, 0,
+                        false, NULL,  NULL, NULL,   0};
         e = run(&r, &resp, eb);
         if (e == TR_OK && resp.status != 200)
             e = fail_status(&resp, "list", prefix, eb);
@@ -683,6 +725,7 @@ struct s3_url {
     char sse[16], kms_key[256];
     bool path_style;
     long part_mib;
+    long single_mib; /* -1: not given */
 };
 
 static tr_err url_option(struct s3_url *u, const char *k, size_t kn,
@@ -721,15 +764,25 @@ static tr_err url_option(struct s3_url *u, const char *k, size_t kn,
         u->part_mib = (long)mib;
         return TR_OK;
     }
+    if (strcmp(key, "single-put-max") == 0) {
+        int64_t mib = 0;
+        if (util_parse_i64(v, &mib) != TR_OK || mib < 0 || mib > 5120)
+            return tr_fail(eb, TR_ERR_CONFIG,
+                           "s3 url: single-put-max must be 0 to 5120 (MiB)");
+        u->single_mib = (long)mib;
+        return TR_OK;
+    }
     return tr_fail(eb, TR_ERR_CONFIG,
                    "s3 url: unknown option %s (region, endpoint, "
-                   "force-path-style, sse, sse-kms-key-id, part-size)",
+                   "force-path-style, sse, sse-kms-key-id, part-size, "
+                   "single-put-max)",
                    key);
 }
 
 static tr_err parse_url(const char *url, struct s3_url *u, struct tr_errbuf *eb)
 {
     memset(u, 0, sizeof(*u));
+    u->single_mib = -1;
     const char *p = url + 5; /* after "s3://" */
     size_t bn = strcspn(p, "/?");
     if (bn == 0 || bn >= sizeof(u->bucket))
@@ -842,6 +895,7 @@ tr_err blob_open_s3(const char *url, const char *spool_dir, struct blob **out,
     memcpy(s->sse, u.sse, sizeof(s->sse));
     memcpy(s->kms_key, u.kms_key, sizeof(s->kms_key));
     s->part_size = u.part_mib ? (size_t)u.part_mib << 20 : PART_DEFAULT;
+    s->single_max = (uint64_t)(u.single_mib >= 0 ? u.single_mib : 5120) << 20;
     struct blob_http_opts ho = {.name = "s3"};
     e = set_address(s, &u, eb);
     if (e == TR_OK)

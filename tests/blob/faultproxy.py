@@ -54,6 +54,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
 
     def _body_chunks(self):
+        """The request body as it comes; self.short is set when the
+        client stopped before its Content-Length."""
+        self.short = False
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             while True:
                 size = int(self.rfile.readline().split(b";")[0], 16)
@@ -67,6 +70,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         while left > 0:
             part = self.rfile.read(min(left, 1 << 20))
             if not part:
+                self.short = True
                 return
             left -= len(part)
             yield part
@@ -112,6 +116,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 conn.send(part)
         if chunked:
             conn.send(b"0\r\n\r\n")
+        if self.short:  # the client gave up mid-body: so does upstream
+            conn.close()
+            self.close_connection = True
+            return
         resp = conn.getresponse()
         self.send_response_only(resp.status, resp.reason)
         length = resp.getheader("Content-Length")

@@ -162,11 +162,17 @@ class Handler(BaseHTTPRequestHandler):
 
     def forward(self):
         up = urllib.parse.urlsplit(self.server.state.args.upstream)
+        body = self.body()
+        if len(body) < int(self.headers.get("Content-Length") or 0):
+            # the client gave up mid-body: so does the upstream request
+            # (a partial body is never forwarded as if whole)
+            self.close_connection = True
+            return
         conn = http.client.HTTPConnection(up.hostname, up.port, timeout=60)
         try:
             hdrs = {k: v for k, v in self.headers.items()
                     if k.lower() not in HOP}
-            conn.request(self.command, self.path, body=self.body(),
+            conn.request(self.command, self.path, body=body,
                          headers=hdrs)
             resp = conn.getresponse()
             data = resp.read()

@@ -249,14 +249,22 @@ static tr_err src_read(void *ctx, void *buf, size_t n, size_t *got,
     return TR_OK;
 }
 
-static struct blob *fault_store(void)
+/* The store behind the fault proxy; resumable: every object over one
+ * part goes as a resumable upload (single-put-max=0), else one streamed
+ * media upload. */
+static struct blob *fault_store(bool resumable)
 {
     const char *u = getenv("TERRACE_TEST_GCS_URL");
     if (u == NULL || getenv("TERRACE_TEST_BLOB_FAULT") == NULL)
         return NULL;
+    char url[1200];
+    snprintf(url, sizeof(url), "%s%s", u,
+             resumable
+                 ? (strchr(u, '?') ? "&single-put-max=0" : "?single-put-max=0")
+                 : "");
     struct blob *b = NULL;
     struct tr_errbuf eb = {{0}};
-    assert_int_equal(open_url(u, &b, &eb), TR_OK);
+    assert_int_equal(open_url(url, &b, &eb), TR_OK);
     return b;
 }
 
@@ -283,7 +291,7 @@ static void check_object(struct blob *b, const char *key, uint64_t len)
 static void test_resumable_part_500s_then_recovers(void **state)
 {
     (void)state;
-    struct blob *b = fault_store();
+    struct blob *b = fault_store(true);
     if (b == NULL)
         skip();
     const uint64_t len = 20u << 20;
@@ -302,7 +310,7 @@ static void test_resumable_part_500s_then_recovers(void **state)
 static void test_resumable_server_down_leaves_nothing(void **state)
 {
     (void)state;
-    struct blob *b = fault_store();
+    struct blob *b = fault_store(true);
     if (b == NULL)
         skip();
     const uint64_t len = 20u << 20;
@@ -322,7 +330,7 @@ static void test_resumable_server_down_leaves_nothing(void **state)
 static void test_resumable_short_source_leaves_nothing(void **state)
 {
     (void)state;
-    struct blob *b = fault_store();
+    struct blob *b = fault_store(true);
     if (b == NULL)
         skip();
     const uint64_t len = 20u << 20;
@@ -333,6 +341,27 @@ static void test_resumable_short_source_leaves_nothing(void **state)
     struct blob_reader *r = NULL;
     uint64_t size = 0;
     assert_int_equal(blob_reader_open(b, "resumable/short", &r, &size, NULL),
+                     TR_ERR_NOT_FOUND);
+    blob_close(b);
+}
+
+/* One streamed media upload whose source ends early: the service gets a
+ * short body and stores nothing. */
+static void test_streamed_short_source_leaves_nothing(void **state)
+{
+    (void)state;
+    struct blob *b = fault_store(false);
+    if (b == NULL)
+        skip();
+    const uint64_t len = 20u << 20;
+    struct src s = {.len = len, .end = 12u << 20};
+    struct tr_errbuf eb = {{0}};
+    tr_err e = blob_put_stream(b, "streamed/short", len, src_read, &s, &eb);
+    fprintf(stderr, "streamed put, short source: %s\n", eb.msg);
+    assert_int_not_equal(e, TR_OK);
+    struct blob_reader *r = NULL;
+    uint64_t size = 0;
+    assert_int_equal(blob_reader_open(b, "streamed/short", &r, &size, NULL),
                      TR_ERR_NOT_FOUND);
     blob_close(b);
 }
@@ -353,6 +382,7 @@ int main(void)
         cmocka_unit_test(test_resumable_part_500s_then_recovers),
         cmocka_unit_test(test_resumable_server_down_leaves_nothing),
         cmocka_unit_test(test_resumable_short_source_leaves_nothing),
+        cmocka_unit_test(test_streamed_short_source_leaves_nothing),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[128];

@@ -265,6 +265,51 @@ static void test_short_stream_leaves_nothing(void **state)
     assert_memory_equal(d, "old", 3);
 }
 
+/* A source of len bytes that fails once asked past them (an upload
+ * refused after its body: bad checksum, bad state), or that ends at
+ * short instead (short != 0). */
+struct refusing {
+    uint64_t len, at, short_at;
+};
+
+static tr_err refusing_read(void *ctx, void *buf, size_t n, size_t *got,
+                            struct tr_errbuf *eb)
+{
+    struct refusing *r = ctx;
+    uint64_t end = r->short_at ? r->short_at : r->len;
+    *got = end - r->at < n ? (size_t)(end - r->at) : n;
+    memset(buf, 'r', *got);
+    r->at += *got;
+    if (*got == 0 && r->short_at == 0)
+        return tr_fail(eb, TR_ERR_INVALID, "refused at the end");
+    return TR_OK;
+}
+
+/* Over one part (8 MiB), so remote backends send it as one streamed
+ * request: refused at its end or cut short, it leaves the old object. */
+static void test_big_refused_leaves_nothing(void **state)
+{
+    struct fx *fx = *state;
+    const char *k = key(fx, "refused");
+    assert_int_equal(blob_put(fx->b, k, "old", 3, NULL), TR_OK);
+    const uint64_t len = 12u << 20;
+    struct refusing cases[] = {{.len = len},
+                               {.len = len, .short_at = 9u << 20}};
+    for (size_t i = 0; i < 2; i++) {
+        struct tr_errbuf eb = {{0}};
+        tr_err e =
+            blob_put_stream(fx->b, k, len, refusing_read, &cases[i], &eb);
+        assert_int_not_equal(e, TR_OK);
+        if (i == 0) /* the source's own error, as it said it */
+            assert_non_null(strstr(eb.msg, "refused at the end"));
+        char *d = NULL;
+        size_t n = 0;
+        assert_int_equal(get(fx, k, &d, &n), TR_OK); /* the old one, whole */
+        assert_int_equal(n, 3);
+        assert_memory_equal(d, "old", 3);
+    }
+}
+
 /* ---- 200 MB with flat memory -------------------------------------------- */
 
 static long peak_rss_kb(void)
@@ -413,6 +458,7 @@ int main(void)
         BOTH(test_list),
         BOTH(test_put_file_and_copy),
         BOTH(test_short_stream_leaves_nothing),
+        BOTH(test_big_refused_leaves_nothing),
         cmocka_unit_test_prestate_setup_teardown(test_big_round_trip, setup,
                                                  teardown, &sealed),
         cmocka_unit_test_prestate_setup_teardown(test_server_500_then_recovers,
