@@ -44,7 +44,6 @@
 #include <unistd.h>
 
 #include "blob/blob.h"
-#include "blob/blob_prefetch.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "http/http.h"
@@ -92,14 +91,12 @@ static uint64_t body_limit(const struct http_req *r)
     return (uint64_t)c->max_body;
 }
 
-#define BLOB_BLOCK (256 * 1024) /* MHD's buffer for a response from a blob */
-
 /* A response body read from an object (http_reply_blob()). */
 static ssize_t blob_chunk(void *cls, uint64_t pos, char *buf, size_t max)
 {
     size_t got = 0;
     struct tr_errbuf eb = {{0}};
-    tr_err e = blob_prefetch_read(cls, buf, max, pos, &got, &eb);
+    tr_err e = blob_reader_pread(cls, buf, max, pos, &got, &eb);
     if (e != TR_OK) {
         log_error("cannot send an object at offset %llu: %s",
                   (unsigned long long)pos, tr_errbuf_msg(&eb, e));
@@ -110,7 +107,7 @@ static ssize_t blob_chunk(void *cls, uint64_t pos, char *buf, size_t max)
 
 static void blob_done(void *cls)
 {
-    blob_prefetch_close(cls);
+    blob_reader_close(cls);
 }
 
 /* Whether clients reach this node over HTTPS. */
@@ -136,17 +133,10 @@ static enum MHD_Result queue(struct req_box *box)
         if (resp == NULL)
             close(fd);
     } else if (r->resp_blob != NULL) {
-        /* read ahead by a thread while MHD sends (blob_prefetch.h) */
-        struct blob_prefetch *pf = NULL;
-        struct tr_errbuf eb = {{0}};
-        struct blob_reader *rd = r->resp_blob;
-        r->resp_blob = NULL; /* the prefetch's now, closed with it */
-        if (blob_prefetch_start(rd, r->resp_blob_size, &pf, &eb) != TR_OK)
-            return MHD_NO;
-        resp = MHD_create_response_from_callback(r->resp_blob_size, BLOB_BLOCK,
-                                                 blob_chunk, pf, blob_done);
-        if (resp == NULL)
-            blob_prefetch_close(pf);
+        resp = MHD_create_response_from_callback(
+            r->resp_blob_size, 64 * 1024, blob_chunk, r->resp_blob, blob_done);
+        if (resp != NULL)
+            r->resp_blob = NULL; /* MHD closes it (blob_done) */
     } else {
         resp = MHD_create_response_from_buffer(
             r->resp_len, (void *)(r->resp_body ? r->resp_body : ""),
