@@ -215,7 +215,7 @@ def rekey_file_to_vault(d, pad=0, blob_env=None):
     assert r.returncode == 1, r.stderr + r.stdout
     assert re.search(r"blob objects: \d+ sealed again, \d+ already under "
                      r"the new key, 0 changed meanwhile by a node, 1 failed",
-                     r.stdout), r.stdout
+                     r.stdout), r.stdout + r.stderr
     assert "run it again" in r.stderr, r.stderr
     ids = object_key_ids(d)
     assert len(ids) == objs, ids
