@@ -257,10 +257,13 @@ static tr_err fill(blob_source src, void *ctx, char *buf, size_t n, size_t *got,
     return TR_OK;
 }
 
-static tr_err put_object(struct blob_s3 *s, const char *key, const char *path,
-                         const void *data, size_t len, struct tr_errbuf *eb)
+/* One PutObject: len bytes from data or (src set) slen bytes pulled from
+ * src while they are sent. */
+static tr_err put_one(struct blob_s3 *s, const char *key, const char *path,
+                      const void *data, size_t len, blob_source src, void *ctx,
+                      uint64_t slen, struct tr_errbuf *eb)
 {
-    struct req r = {s, "PUT", path, "", data, len, true, NULL, NULL, NULL, 0};
+    struct req r = {s, "PUT", path, "", data, len, true, NULL, src, ctx, slen};
     struct blob_http_resp resp;
     blob_http_resp_init(&resp);
     tr_err e = run(&r, &resp, eb);
@@ -270,19 +273,17 @@ static tr_err put_object(struct blob_s3 *s, const char *key, const char *path,
     return e;
 }
 
-/* One PutObject of len bytes pulled from src while they are sent. */
+static tr_err put_object(struct blob_s3 *s, const char *key, const char *path,
+                         const void *data, size_t len, struct tr_errbuf *eb)
+{
+    return put_one(s, key, path, data, len, NULL, NULL, 0, eb);
+}
+
 static tr_err put_streamed(struct blob_s3 *s, const char *key, const char *path,
                            uint64_t len, blob_source src, void *ctx,
                            struct tr_errbuf *eb)
 {
-    struct req r = {s, "PUT", path, "", NULL, 0, true, NULL, src, ctx, len};
-    struct blob_http_resp resp;
-    blob_http_resp_init(&resp);
-    tr_err e = run(&r, &resp, eb);
-    if (e == TR_OK && resp.status != 200)
-        e = fail_status(&resp, "put", key, eb);
-    blob_http_resp_free(&resp);
-    return e;
+    return put_one(s, key, path, NULL, 0, src, ctx, len, eb);
 }
 
 struct upload {
