@@ -1,6 +1,8 @@
 /*
  * blob_s3_auth.c - AWS Signature V4 for S3 requests, and the credential
- * sources: static keys, the ECS container endpoint, EC2 IMDSv2.
+ * sources: static keys (from the environment, or the shared credentials
+ * file through blob_s3_profile.c), the ECS container endpoint, EC2
+ * IMDSv2.
  *
  * Our own signer rather than CURLOPT_AWS_SIGV4: every request here is
  * built by blob_s3.c with a canonical path and query, the payload hash
@@ -410,6 +412,12 @@ tr_err s3_creds_init(struct s3_cred_src *src, struct tr_errbuf *eb)
                          sizeof(src->cur.token), eb);
         return e;
     }
+    bool found = false;
+    e = s3_profile_read(&src->cur, &found, eb);
+    if (e != TR_OK || found) {
+        src->kind = S3_CRED_STATIC;
+        return e;
+    }
     if (env_set("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") ||
         env_set("AWS_CONTAINER_CREDENTIALS_FULL_URI")) {
         src->kind = S3_CRED_ECS;
@@ -425,7 +433,8 @@ tr_err s3_creds_init(struct s3_cred_src *src, struct tr_errbuf *eb)
         if (off != NULL && strcmp(off, "true") == 0)
             return tr_fail(eb, TR_ERR_CONFIG,
                            "no s3 credentials: set AWS_ACCESS_KEY_ID and "
-                           "AWS_SECRET_ACCESS_KEY, or give the node a role");
+                           "AWS_SECRET_ACCESS_KEY, write ~/.aws/credentials, "
+                           "or give the node a role");
         src->kind = S3_CRED_IMDS;
         const char *ep = getenv("AWS_EC2_METADATA_SERVICE_ENDPOINT");
         snprintf(src->url, sizeof(src->url), "%s",
@@ -439,10 +448,12 @@ tr_err s3_creds_init(struct s3_cred_src *src, struct tr_errbuf *eb)
     struct tr_errbuf why = {{0}};
     e = fetch_creds(src, &src->cur, &why);
     if (e != TR_OK)
-        return tr_fail(eb, TR_ERR_CONFIG,
-                       "no s3 credentials: %s (set AWS_ACCESS_KEY_ID and "
-                       "AWS_SECRET_ACCESS_KEY, or give the node a role)",
-                       why.msg);
+        return tr_fail(
+            eb, TR_ERR_CONFIG,
+            "no s3 credentials: %s (set AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY, write ~/.aws/credentials, or give "
+            "the node a role)",
+            why.msg);
     return TR_OK;
 }
 

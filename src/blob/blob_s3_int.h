@@ -3,7 +3,9 @@
  * Signature V4 and the credential sources.
  *
  * Credentials come from, in this order: AWS_ACCESS_KEY_ID and
- * AWS_SECRET_ACCESS_KEY (with AWS_SESSION_TOKEN); the ECS container
+ * AWS_SECRET_ACCESS_KEY (with AWS_SESSION_TOKEN); the shared credentials
+ * file's static keys (AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials,
+ * profile AWS_PROFILE or "default"); the ECS container
  * endpoint (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or _FULL_URI, with
  * AWS_CONTAINER_AUTHORIZATION_TOKEN or _TOKEN_FILE); the EC2 instance
  * metadata service, IMDSv2 (unless AWS_EC2_METADATA_DISABLED=true;
@@ -17,6 +19,7 @@
 #define TR_BLOB_S3_INT_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/curl_load.h"
@@ -45,6 +48,11 @@ struct s3_cred_src {
  * first credentials.  TR_ERR_CONFIG when there are none, saying what
  * to set. */
 tr_err s3_creds_init(struct s3_cred_src *src, struct tr_errbuf *eb);
+/* The shared credentials file's profile into *out (blob_s3_profile.c).
+ * *found false, TR_OK, when there is no file or the default profile is
+ * not in it; TR_ERR_CONFIG for a file or profile named by the
+ * environment that cannot be used, or a malformed file. */
+tr_err s3_profile_read(struct s3_creds *out, bool *found, struct tr_errbuf *eb);
 /* Current credentials into *out, refreshed first when they expire
  * within five minutes.  Thread-safe. */
 tr_err s3_creds_get(struct s3_cred_src *src, struct s3_creds *out,

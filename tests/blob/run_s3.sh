@@ -3,8 +3,8 @@
 # S3 backend, against the test server tests/lib/s3.sh starts (gofakes3
 # behind a SigV4 check): path-style with the 200 MB round trip and the
 # fault cases through tests/blob/faultproxy.py, virtual-hosted
-# addressing, a wrong secret, and credentials from stub ECS and IMDSv2
-# endpoints with a session token.  Exit 77 only when the server cannot be built (no Go).
+# addressing, a wrong secret, credentials from stub ECS and IMDSv2
+# endpoints with a session token, and from a shared credentials file.  Exit 77 only when the server cannot be built (no Go).
 set -euo pipefail
 src=${TERRACE_SRC_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 build=${TERRACE_BUILD_DIR:-$src/build}
@@ -85,4 +85,42 @@ hits2=$(cat "$work/ecs.hits")
 [ $((hits2 - hits)) -gt 20 ] ||
   { echo "imds asked $((hits2 - hits)) times: not refreshed" >&2; exit 1; }
 echo "imds asked $((hits2 - hits)) times"
+
+# 5. static keys from the shared credentials file: the profile AWS_PROFILE
+# names (its [default] holds a wrong secret), then [default] under
+# $HOME/.aws; a profile that is not there is refused, saying so
+mkdir -p "$work/home/.aws"
+cat >"$work/aws-credentials" <<'INI'
+# written by the AWS CLI
+[default]
+aws_access_key_id = ASIATEMPORARY
+aws_secret_access_key = wrong-secret
+
+; the one the suite uses
+[ terrace ]
+aws_access_key_id=ASIATEMPORARY
+aws_secret_access_key = temp-secret
+aws_session_token = temp-session-token
+INI
+sed -n '/^\[ terrace \]/,$p' "$work/aws-credentials" |
+  sed 's/\[ terrace \]/[default]/' >"$work/home/.aws/credentials"
+noenv=(env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN
+  -u AWS_PROFILE -u AWS_SHARED_CREDENTIALS_FILE AWS_EC2_METADATA_DISABLED=true)
+echo "== s3 with a profile of a shared credentials file"
+"${noenv[@]}" AWS_SHARED_CREDENTIALS_FILE="$work/aws-credentials" \
+  AWS_PROFILE=terrace \
+  TERRACE_TEST_BLOB_URL="s3://terrace/t6?endpoint=$endpoint2&force-path-style=true" \
+  "$suite"
+echo "== s3 with the default profile of ~/.aws/credentials"
+"${noenv[@]}" HOME="$work/home" \
+  TERRACE_TEST_BLOB_URL="s3://terrace/t7?endpoint=$endpoint2&force-path-style=true" \
+  "$suite"
+echo "== s3 with a profile that is not in the file"
+out=$("${noenv[@]}" AWS_SHARED_CREDENTIALS_FILE="$work/aws-credentials" \
+  AWS_PROFILE=nosuch \
+  TERRACE_TEST_BLOB_URL="s3://terrace/t8?endpoint=$endpoint2&force-path-style=true" \
+  "$suite" 2>&1) && { echo "suite passed with a missing profile" >&2; exit 1; }
+echo "$out" | grep -q "AWS_PROFILE=nosuch: no such profile" ||
+  { echo "$out" | tail -20; echo "no clear error for a missing profile" >&2; exit 1; }
+echo "refused: AWS_PROFILE=nosuch"
 echo "run_s3.sh: ok"
