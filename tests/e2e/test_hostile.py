@@ -362,14 +362,16 @@ ls -1a "$DATA/work" 2>/dev/null | sed 's/^/PROBE ls-work /'
 for d in '%(a_root)s' '%(a_pwd)s' "$(dirname '%(a_rc)s')"; do
   ls -la "$d" 2>/dev/null | sed 's/^/PROBE ls-a /'
 done
-for f in '%(a_root)s/terraform.rc' '%(a_rc)s' '%(a_pwd)s/amark-%(mark)s'; do
+for f in '%(a_root)s/terraform.rc' '%(a_rc)s' '%(a_pwd)s/amark-%(mark)s' \
+    '%(a_root)s/ssh_key' "$(dirname '%(a_rc)s')/ssh_key"; do
   p "a-file $(base64 -w0 <"$f" 2>/dev/null)"
 done
 for r in "$DATA" "$DATA/work" "$(dirname "$PWD")" "$(dirname "$HOME")" \
     "$TMPDIR" /tmp /var/tmp /run /; do
   timeout 20 find "$r" -maxdepth 7 \( -path /proc -o -path /sys \
     -o -path /dev -o -path /usr \) -prune -o \
-    \( -name 'amark-%(mark)s' -o -name terraform.rc \) -print 2>/dev/null
+    \( -name 'amark-%(mark)s' -o -name terraform.rc -o -name ssh_key \) \
+    -print 2>/dev/null
 done | sort -u | sed 's/^/PROBE found /'
 for d in /proc/[0-9]*; do
   tr '\0' ' ' <"$d/cmdline" 2>/dev/null | grep -q 'hold-%(mark)s' &&
@@ -404,7 +406,9 @@ def test_run_reads_no_secrets_and_no_other_run(api, org, daemon):
     data = os.path.realpath(daemon.data_dir)
     mark = uuid.uuid4().hex[:12]
     other = api.create_org()
-    a = start_run(api, workspace(api, other), HOLD % {"mark": mark})
+    ws_a = workspace(api, other)
+    a_key = with_ssh_key(api, other, ws_a)
+    a = start_run(api, ws_a, HOLD % {"mark": mark})
     try:
         wait_log(api, a["id"], "PROBE ready=" + mark)
         a_found = findings(phase_log(api, a["id"], "apply"))
@@ -423,6 +427,9 @@ def test_run_reads_no_secrets_and_no_other_run(api, org, daemon):
                         tokens += re.findall(r'token\s*=\s*"([^"]+)"',
                                              f.read())
         assert tokens, "no run token in run A's directory %s" % a_root
+        # run A holds its workspace's SSH key where git can read it
+        with open(os.path.join(a_root, "ssh_key"), "rb") as f:
+            assert f.read() == a_key, "run A's SSH key is not in its root"
         pg = PG_SNOOP % {"dir": daemon.pg_dir} if daemon.pg_dir else ""
         _, text, found = run_probe(api, workspace(api, org), SNOOP % {
             "data": data, "pg": pg, "mark": mark, "a_root": a_root,
@@ -431,6 +438,28 @@ def test_run_reads_no_secrets_and_no_other_run(api, org, daemon):
         cancel(api, a["id"])
         api.c.delete("/api/v2/organizations/" + other)
     check_snoop(text, found, data, a_id, tokens, mark, daemon.pg_dir)
+    assert not leaked(text, a_key), "run B read run A's SSH key"
+
+
+def with_ssh_key(api, org, ws):
+    """A new ed25519 key, stored as an SSH key of org and assigned to
+    workspace ws; returns the private key's bytes."""
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "id")
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C",
+                        "", "-f", path], check=True)
+        with open(path, "rb") as f:
+            key = f.read()
+    c = api.c
+    r = api.ok(c.post("/api/v2/organizations/%s/ssh-keys" % org, {
+        "data": {"type": "ssh-keys",
+                 "attributes": {"name": unique("k"),
+                                "value": key.decode()}}}), 201)
+    api.ok(c.patch("/api/v2/workspaces/%s/relationships/ssh-key" % ws["id"],
+                   {"data": {"type": "workspaces",
+                             "attributes": {"id": r.json["data"]["id"]}}}),
+           200)
+    return key
 
 
 def check_snoop(text, found, data, a_id, tokens, mark, pg_dir):
