@@ -14,6 +14,7 @@
 
 #include "api/api.h"
 #include "api/internal_int.h"
+#include "core/util.h"
 #include "domain/job_service.h"
 
 #define OCTETS "application/octet-stream"
@@ -31,12 +32,22 @@ static void job_heartbeat(struct http_req *r)
     api_internal_reply(r, 200, json_pack("{s:i}", "cancel", cancel));
 }
 
+/* POST /jobs/:id/log?offset=N: N is where the body starts in the job's
+ * stream of appends (store_log_append); without it (older secondaries)
+ * the body is appended as it is. */
 static void job_log(struct http_req *r)
 {
     struct tr_errbuf eb = {{0}};
+    const char *q = http_query(r, "offset");
+    int64_t offset = -1;
+    if (q != NULL && (util_parse_i64(q, &offset) != TR_OK || offset < 0)) {
+        http_error(r, 400, NULL,
+                   "offset must be a whole number of bytes, 0 or more");
+        return;
+    }
     tr_err e = job_service_append_log(
         r->srv->job_service, http_param(r, "id"), r->who.node_id,
-        r->body.data != NULL ? r->body.data : "", r->body.len, &eb);
+        r->body.data != NULL ? r->body.data : "", r->body.len, offset, &eb);
     if (e != TR_OK) {
         api_store_fail(r, e, &eb);
         return;

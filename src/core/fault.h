@@ -16,7 +16,9 @@
  * "run.trigger" (an apply was recorded and its run triggers have not
  * fired yet: the firing stops there, left to the reaper's sweep),
  * "rekey.check" (terrace admin rekey is about to hand an object's last
- * sealed bytes to the backend: TR_ERR_IO, so the put is abandoned).
+ * sealed bytes to the backend: TR_ERR_IO, so the put is abandoned),
+ * "log.appended" (a job's log chunk was stored: job_service.c answers
+ * TR_ERR_UNAVAILABLE as if the acknowledgement was lost).
  *
  * A daemon under test is armed from its environment: TERRACE_FAULT=
  * "site:n" (read once by terraced, and by terrace admin rekey, at start;

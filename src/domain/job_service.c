@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "blob/blob.h"
+#include "core/fault.h"
 #include "core/file.h"
 #include "core/log.h"
 #include "crypto/envelope.h"
@@ -389,14 +390,16 @@ tr_err job_service_heartbeat(struct job_service *js, const char *job_id,
 
 tr_err job_service_append_log(struct job_service *js, const char *job_id,
                               const char *owner, const void *data, size_t len,
-                              struct tr_errbuf *eb)
+                              int64_t offset, struct tr_errbuf *eb)
 {
     struct arena *a = arena_new();
     struct st_job j;
     tr_err e = owner != NULL ? held_job(js, a, job_id, owner, &j, eb) : TR_OK;
     if (e == TR_OK)
         e = store_log_append(js->srv->db, js->srv->keys, a, job_id, data, len,
-                             eb);
+                             offset, eb);
+    if (e == TR_OK && fault_hit("log.appended"))
+        e = tr_fail(eb, TR_ERR_UNAVAILABLE, "injected fault");
     if (e == TR_ERR_CONFLICT)
         e = tr_fail(eb, e, "the job is no longer this node's");
     arena_destroy(a);

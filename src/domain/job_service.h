@@ -106,10 +106,11 @@ tr_err job_service_heartbeat(struct job_service *js, const char *job_id,
                              const char *owner, int *cancel,
                              struct tr_errbuf *eb);
 
-/* Appends raw output to the job's phase log. */
+/* Appends raw output to the job's phase log; offset as in
+ * store_log_append (-1: none). */
 tr_err job_service_append_log(struct job_service *js, const char *job_id,
                               const char *owner, const void *data, size_t len,
-                              struct tr_errbuf *eb);
+                              int64_t offset, struct tr_errbuf *eb);
 
 /* The configuration tarball of the job's run, or (apply jobs) the plan
  * file its plan saved, opened for reading; the caller closes *rd.

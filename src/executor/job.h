@@ -102,9 +102,11 @@ struct job_api {
     /* Extends the lease; *cancel is 1 for cancel, 2 for force-cancel. */
     tr_err (*heartbeat)(void *ctx, const char *job_id, int *cancel,
                         struct tr_errbuf *eb);
-    /* Appends raw tofu output (already free of secrets). */
+    /* Appends raw tofu output (already free of secrets).  offset: the
+     * bytes of this job's log handed to append_log before (acknowledged
+     * or not), so that a chunk sent again is stored once. */
     tr_err (*append_log)(void *ctx, const char *job_id, const char *data,
-                         size_t len, struct tr_errbuf *eb);
+                         size_t len, uint64_t offset, struct tr_errbuf *eb);
     /* Writes the configuration tarball to dest_path. */
     tr_err (*fetch_config)(void *ctx, const char *job_id, const char *dest_path,
                            struct tr_errbuf *eb);

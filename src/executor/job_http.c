@@ -1076,11 +1076,12 @@ static tr_err job_heartbeat(void *ctx, const char *job_id, int *cancel,
 }
 
 static tr_err job_append_log(void *ctx, const char *job_id, const char *data,
-                             size_t len, struct tr_errbuf *eb)
+                             size_t len, uint64_t offset, struct tr_errbuf *eb)
 {
     struct job_http *jh = ctx;
-    char path[160];
-    snprintf(path, sizeof(path), "/jobs/%s/log", job_id);
+    char path[192];
+    snprintf(path, sizeof(path), "/jobs/%s/log?offset=%llu", job_id,
+             (unsigned long long)offset);
     struct xfer x = {.method = "POST",
                      .path = path,
                      .body = data,

@@ -56,10 +56,11 @@ static tr_err jl_heartbeat(void *ctx, const char *job_id, int *cancel,
 }
 
 static tr_err jl_append_log(void *ctx, const char *job_id, const char *data,
-                            size_t len, struct tr_errbuf *eb)
+                            size_t len, uint64_t offset, struct tr_errbuf *eb)
 {
     struct job_local *jl = ctx;
-    return lost(job_service_append_log(jl->js, job_id, NULL, data, len, eb),
+    return lost(job_service_append_log(jl->js, job_id, NULL, data, len,
+                                       (int64_t)offset, eb),
                 job_id, eb);
 }
 

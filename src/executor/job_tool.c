@@ -46,7 +46,7 @@ void job_tool_log(struct terrace_server *srv, const char *job_id,
     struct arena *a = arena_new();
     struct tr_errbuf eb = {{0}};
     tr_err e = store_log_append(srv->db, srv->keys, a, job_id, text,
-                                strlen(text), &eb);
+                                strlen(text), -1, &eb);
     if (e != TR_OK)
         log_warn("job %s: cannot write its log: %s", job_id,
                  tr_errbuf_msg(&eb, e));

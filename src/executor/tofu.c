@@ -91,6 +91,7 @@ struct phase {
     /* log */
     struct buf raw;      /* output held by the scrubber */
     struct buf out;      /* scrubbed output not yet sent */
+    uint64_t out_at;     /* where out starts in the job's log stream */
     struct buf *capture; /* non-NULL: output is kept here instead */
     struct buf tail;
     const char **secrets; /* longest first */
@@ -214,7 +215,7 @@ static void flush(struct phase *ph, bool force)
         return;
     struct tr_errbuf eb = {{0}};
     tr_err e = ph->x->api.append_log(ph->x->api.ctx, ph->j->id, ph->out.data,
-                                     ph->out.len, &eb);
+                                     ph->out.len, ph->out_at, &eb);
     if (e != TR_OK && !ph->log_failed) {
         log_warn("executor: job %s: cannot append to the log: %s", ph->j->id,
                  tr_errbuf_msg(&eb, e));
@@ -226,6 +227,7 @@ static void flush(struct phase *ph, bool force)
         return;
     if (e == TR_OK)
         ph->log_failed = false;
+    ph->out_at += ph->out.len; /* sent, or given up: the stream goes on */
     buf_reset(&ph->out);
 }
 

@@ -503,6 +503,10 @@ static const struct migration migrations[] = {
          " team_id TEXT NOT NULL REFERENCES teams(id) ON DELETE CASCADE,"
          " PRIMARY KEY (membership_id, team_id));"
          "CREATE INDEX membership_teams_team ON membership_teams (team_id);"},
+    /* 23: how many bytes of its phase's log a job has handed over, so an
+     * append sent again after a lost acknowledgement is stored once
+     * (store_log_append) */
+    {23, "ALTER TABLE jobs ADD COLUMN log_bytes BIGINT NOT NULL DEFAULT 0;"},
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -1466,11 +1466,18 @@ tr_err store_job_queued_count(struct db *db, struct arena *a, int64_t *n,
  * Each chunk is stored sealed under keys (envelope.h); chunks stored in
  * clear by older versions still read.  TR_ERR_CONFLICT when the job is
  * not running; TR_ERR_TOO_LARGE past STORE_LOG_MAX bytes; TR_ERR_CRYPTO
- * when a chunk does not open (reads). */
+ * when a chunk does not open (reads).
+ *
+ * offset (>= 0) is where data starts in the job's own stream of appends
+ * (the bytes it handed over before, acknowledged or not): bytes of data
+ * the job already stored are not stored again, so an append sent again
+ * after a lost acknowledgement, alone or with what followed it, is kept
+ * once.  offset -1 appends all of data and leaves that count alone (the
+ * node's own lines, senders from before offsets). */
 #define STORE_LOG_MAX (64 * 1024 * 1024)
 tr_err store_log_append(struct db *db, const struct keyring *keys,
                         struct arena *a, const char *job_id, const void *data,
-                        size_t len, struct tr_errbuf *eb);
+                        size_t len, int64_t offset, struct tr_errbuf *eb);
 
 /* What a reader sees of a phase's log, read in one statement (one
  * snapshot): whether the phase has ended, the compacted blob if there is

@@ -334,34 +334,53 @@ tr_err store_job_queued_count(struct db *db, struct arena *a, int64_t *n,
 
 /* ---- logs -------------------------------------------------------------- */
 
-tr_err store_log_append(struct db *db, const struct keyring *keys,
-                        struct arena *a, const char *job_id, const void *data,
-                        size_t len, struct tr_errbuf *eb)
+/* The job's log_bytes, read outside a transaction: what store_log_append
+ * seals before it takes the row lock. */
+static tr_err job_log_bytes(struct db *db, struct arena *a, const char *job_id,
+                            int64_t *out, struct tr_errbuf *eb)
 {
-    if (len == 0)
-        return TR_OK;
-    if (len > STORE_LOG_MAX)
-        return tr_fail(eb, TR_ERR_TOO_LARGE, "log chunk too large");
+    struct db_conn *c = db_acquire(db);
+    struct db_rows *r = NULL;
+    tr_err e =
+        db_q(c, a, &r, eb, "SELECT log_bytes FROM jobs WHERE id = $1", job_id);
+    db_release(c);
+    if (e == TR_OK && r->nrows == 0)
+        e = tr_fail(eb, TR_ERR_CONFLICT, "job is no longer running");
+    if (e == TR_OK)
+        *out = db_get_i64(r, 0, "log_bytes");
+    return e;
+}
+
+/* One try: stores data[skip..) sealed, if the job's log_bytes is still
+ * have; *moved when it is not (another append came between). */
+static tr_err log_append_once(struct db *db, const struct keyring *keys,
+                              struct arena *a, const char *job_id,
+                              const unsigned char *data, size_t len,
+                              int64_t offset, int64_t have, bool *moved,
+                              struct tr_errbuf *eb)
+{
+    size_t skip = offset >= 0 && have > offset ? (size_t)(have - offset) : 0;
     /* sealed before the transaction: no row lock is held for it */
     char *sealed = NULL;
-    tr_err se = envelope_seal(keys, a, data, len, &sealed, eb);
-    if (se != TR_OK)
-        return se;
+    tr_err e = envelope_seal(keys, a, data + skip, len - skip, &sealed, eb);
+    if (e != TR_OK)
+        return e;
     struct db_conn *c = db_acquire(db);
     struct db_rows *j = NULL, *last = NULL;
-    tr_err e = db_begin(c, eb);
+    e = db_begin(c, eb);
     if (e == TR_OK)
         e = db_q(c, a, &j, eb,
                  arena_printf(a,
-                              "SELECT id FROM jobs"
-                              " WHERE id = $1 AND status = 'running'%s",
+                              "SELECT " JOB_COLS ", j.log_bytes FROM jobs j"
+                              " WHERE j.id = $1 AND j.status = 'running'%s",
                               db_for_update(c)),
                  job_id);
     if (e == TR_OK && j->nrows == 0)
         e = tr_fail(eb, TR_ERR_CONFLICT, "job is no longer running");
-    if (e == TR_OK)
-        e = db_q(c, a, &j, eb,
-                 "SELECT " JOB_COLS " FROM jobs j WHERE j.id = $1", job_id);
+    if (e == TR_OK && offset >= 0 && db_get_i64(j, 0, "log_bytes") != have) {
+        *moved = true;
+        goto out;
+    }
     const char *phase = e == TR_OK ? db_get(j, 0, "phase_id") : NULL;
     if (e == TR_OK)
         e = db_q(c, a, &last, eb,
@@ -373,22 +392,54 @@ tr_err store_log_append(struct db *db, const struct keyring *keys,
         seq = db_get_i64(last, 0, "seq") + 1;
         off = db_get_i64(last, 0, "end_off");
     }
-    if (e == TR_OK && (uint64_t)off + len > STORE_LOG_MAX)
+    if (e == TR_OK && (uint64_t)off + (len - skip) > STORE_LOG_MAX)
         e = tr_fail(eb, TR_ERR_TOO_LARGE, "the log is longer than %d bytes",
                     STORE_LOG_MAX);
-    char s[24], o[24], l[24];
+    char s[24], o[24], l[24], b[24];
     snprintf(s, sizeof(s), "%lld", (long long)seq);
     snprintf(o, sizeof(o), "%lld", (long long)off);
-    snprintf(l, sizeof(l), "%zu", len);
+    snprintf(l, sizeof(l), "%zu", len - skip);
+    snprintf(b, sizeof(b), "%lld", (long long)offset + (long long)len);
     if (e == TR_OK)
         e = db_x(c, a, NULL, eb,
                  "INSERT INTO log_chunks (phase_id, seq, byte_offset, len,"
                  " data) VALUES ($1, $2, $3, $4, $5)",
                  phase, s, o, l, sealed);
+    if (e == TR_OK && offset >= 0)
+        e = db_x(c, a, NULL, eb, "UPDATE jobs SET log_bytes = $2 WHERE id = $1",
+                 job_id, b);
     if (e == TR_OK)
         e = db_commit(c, eb);
-    db_release(c);
+out:
+    db_release(c); /* rolls back what did not commit */
     return e;
+}
+
+tr_err store_log_append(struct db *db, const struct keyring *keys,
+                        struct arena *a, const char *job_id, const void *data,
+                        size_t len, int64_t offset, struct tr_errbuf *eb)
+{
+    if (len == 0)
+        return TR_OK;
+    if (len > STORE_LOG_MAX)
+        return tr_fail(eb, TR_ERR_TOO_LARGE, "log chunk too large");
+    for (int tries = 0;; tries++) {
+        int64_t have = 0;
+        tr_err e =
+            offset >= 0 ? job_log_bytes(db, a, job_id, &have, eb) : TR_OK;
+        if (e != TR_OK)
+            return e;
+        if (offset >= 0 && (uint64_t)offset + len <= (uint64_t)have)
+            return TR_OK; /* stored before: its acknowledgement was lost */
+        bool moved = false;
+        e = log_append_once(db, keys, a, job_id, data, len, offset, have,
+                            &moved, eb);
+        if (e != TR_OK || !moved)
+            return e;
+        if (tries >= 3)
+            return tr_fail(eb, TR_ERR_BUSY,
+                           "the job's log moved under every try");
+    }
 }
 
 static bool phase_ended(const char *status)

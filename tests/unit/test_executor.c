@@ -157,6 +157,10 @@ struct fake {
     int outage;            /* this many heartbeats, appends and finishes
                               fail as with the database out of reach */
     int outage_hits;
+    bool ack_lost;       /* an append in the outage is stored, its reply lost */
+    int log_gaps;        /* appends that started past the log's end */
+    char log_job[64];    /* the job whose appends F.log takes now */
+    size_t log_base;     /* where that job's bytes start in F.log */
     const char *tarball; /* served by fetch_config */
     size_t fill_bytes;   /* fetch_config writes this many instead */
     char plan_seen[64];  /* res.plan_file's content at finish */
@@ -264,18 +268,35 @@ static tr_err f_heartbeat(void *ctx, const char *job_id, int *cancel,
     return TR_OK;
 }
 
+/* Stores as the server does (store_log_append): bytes before F.log's end
+ * are not stored again.  An outage either refuses the append or, with
+ * F.ack_lost, stores it and loses the acknowledgement. */
 static tr_err f_append(void *ctx, const char *job_id, const char *data,
-                       size_t len, struct tr_errbuf *eb)
+                       size_t len, uint64_t offset, struct tr_errbuf *eb)
 {
     (void)ctx;
-    (void)job_id;
     pthread_mutex_lock(&F.mu);
-    if (F.outage_hits < F.outage) {
+    if (strcmp(F.log_job, job_id) != 0) {
+        snprintf(F.log_job, sizeof(F.log_job), "%s", job_id);
+        F.log_base = F.log.len;
+    }
+    bool down = F.outage_hits < F.outage;
+    if (down && !F.ack_lost) {
         F.outage_hits++;
         pthread_mutex_unlock(&F.mu);
         return tr_fail(eb, TR_ERR_UNAVAILABLE, "database unreachable");
     }
-    buf_append(&F.log, data, len);
+    size_t have = F.log.len - F.log_base;
+    if (offset > have)
+        F.log_gaps++;
+    size_t skip = offset < have ? have - (size_t)offset : 0;
+    if (skip < len)
+        buf_append(&F.log, data + skip, len - skip);
+    if (down) {
+        F.outage_hits++;
+        pthread_mutex_unlock(&F.mu);
+        return tr_fail(eb, TR_ERR_UNAVAILABLE, "reply lost");
+    }
     F.appends++;
     pthread_mutex_unlock(&F.mu);
     return TR_OK;
@@ -488,6 +509,10 @@ static int setup(void **state)
     F.cancel_at = 0;
     F.lose_when = NULL;
     F.outage = F.outage_hits = 0;
+    F.ack_lost = false;
+    F.log_job[0] = '\0';
+    F.log_base = 0;
+    F.log_gaps = 0;
     F.tarball = fx->tarball;
     F.fill_bytes = 0;
     F.plan_seen[0] = F.json_seen[0] = F.schemas_seen[0] = '\0';
@@ -1055,6 +1080,29 @@ static void test_server_outage(void **state)
     assert_log_has("Plan: 1 to add");
 }
 
+/* Appends that were stored but whose acknowledgement was lost are sent
+ * again, with what came after them; the log holds every line once. */
+static void test_lost_log_acks(void **state)
+{
+    struct fx *fx = *state;
+    set_mode(fx, "ok");
+    pthread_mutex_lock(&F.mu);
+    F.outage = 12;
+    F.ack_lost = true;
+    pthread_mutex_unlock(&F.mu);
+    run_job(fx);
+    assert_int_equal(F.res.outcome, JOB_FINISHED);
+    assert_int_equal(F.outage_hits, 12);
+    assert_int_equal(F.log_gaps, 0);
+    const char *first = strstr(F.log.data, "Plan: 1 to add");
+    assert_non_null(first);
+    if (strstr(first + 1, "Plan: 1 to add") != NULL)
+        fail_msg("a line is in the log twice; log:\n%s", F.log.data);
+    first = strstr(F.log.data, "Initializing plugins");
+    assert_non_null(first);
+    assert_null(strstr(first + 1, "Initializing plugins"));
+}
+
 static void test_checksum_mismatch(void **state)
 {
     struct fx *fx = *state;
@@ -1537,6 +1585,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lease_lost_interrupts, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_server_outage, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lost_log_acks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checksum_mismatch, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_archive_attack, setup, teardown),

@@ -573,8 +573,9 @@ static void test_force_cancel(void **state)
     struct job_result res = {.outcome = JOB_FORCE_CANCELED};
     assert_int_equal(fx->api->finish(fx->api->ctx, j.id, &res, NULL),
                      TR_ERR_CONFLICT);
-    assert_int_equal(fx->api->append_log(fx->api->ctx, j.id, "late", 4, NULL),
-                     TR_ERR_NOT_FOUND);
+    assert_int_equal(
+        fx->api->append_log(fx->api->ctx, j.id, "late", 4, 0, NULL),
+        TR_ERR_NOT_FOUND);
 }
 
 static void test_lease_expiry(void **state)
@@ -584,8 +585,8 @@ static void test_lease_expiry(void **state)
     struct job j = claim(fx, a.id, JOB_PLAN);
     finish(fx, &j, JOB_FINISHED, true);
     j = claim(fx, a.id, JOB_APPLY);
-    assert_int_equal(fx->api->append_log(fx->api->ctx, j.id, "half", 4, NULL),
-                     TR_OK);
+    assert_int_equal(
+        fx->api->append_log(fx->api->ctx, j.id, "half", 4, 0, NULL), TR_OK);
     int reaped = -1;
     /* a live lease is left alone */
     assert_int_equal(run_expire(&fx->srv, fx->a, util_now_ms(), &reaped, NULL),
@@ -733,17 +734,41 @@ static void test_logs(void **state)
     assert_int_equal(v.len, 0);
     struct job j = claim(fx, a.id, JOB_PLAN);
     const char bin[] = "line one\n\0\x01\xff tail";
-    assert_int_equal(fx->api->append_log(fx->api->ctx, j.id, "hello ", 6, NULL),
-                     TR_OK);
     assert_int_equal(
-        fx->api->append_log(fx->api->ctx, j.id, bin, sizeof(bin) - 1, NULL),
+        fx->api->append_log(fx->api->ctx, j.id, "hello ", 6, 0, NULL), TR_OK);
+    assert_int_equal(
+        fx->api->append_log(fx->api->ctx, j.id, bin, sizeof(bin) - 1, 6, NULL),
         TR_OK);
+    /* sent again after a lost acknowledgement: alone, and with what came
+     * after it; neither is stored twice */
+    assert_int_equal(
+        fx->api->append_log(fx->api->ctx, j.id, bin, sizeof(bin) - 1, 6, NULL),
+        TR_OK);
+    char more[sizeof(bin) + 4];
+    memcpy(more, bin, sizeof(bin) - 1);
+    memcpy(more + sizeof(bin) - 1, "!end", 4);
+    assert_int_equal(
+        fx->api->append_log(fx->api->ctx, j.id, more, sizeof(bin) + 3, 6, NULL),
+        TR_OK);
+    /* the node's own line, without an offset, goes in as it is */
+    assert_int_equal(store_log_append(fx->srv.db, fx->srv.keys, fx->a, j.id,
+                                      "|", 1, -1, NULL),
+                     TR_OK);
+    /* a gap (bytes the sender gave up on) is not filled with old ones */
+    assert_int_equal(fx->api->append_log(fx->api->ctx, j.id, "Z", 1, 100, NULL),
+                     TR_OK);
+    assert_int_equal(fx->api->append_log(fx->api->ctx, j.id, "Z", 1, 100, NULL),
+                     TR_OK);
+    assert_int_equal(log_read(fx, a.plan_id, 6 + sizeof(bin) - 1, 100, &v),
+                     TR_OK);
+    assert_int_equal(v.len, 6);
+    assert_memory_equal(v.data, "!end|Z", 6);
     assert_int_equal(log_read(fx, a.plan_id, 3, 8, &v), TR_OK);
     assert_false(v.ended);
     assert_int_equal(v.len, 8);
     assert_memory_equal(v.data, "lo line ", 8);
     assert_int_equal(log_read(fx, a.plan_id, 6, 100, &v), TR_OK);
-    assert_int_equal(v.len, sizeof(bin) - 1);
+    assert_int_equal(v.len, sizeof(bin) - 1 + 6);
     assert_memory_equal(v.data, bin, sizeof(bin) - 1);
     /* a window at the end of int64 is empty, not an overflow */
     assert_int_equal(log_read(fx, a.plan_id, INT64_MAX, 100, &v), TR_OK);
@@ -760,7 +785,7 @@ static void test_logs(void **state)
     assert_int_equal(
         blob_get(fx->srv.blob, fx->a, v.blob_key, 1024, &data, &len, NULL),
         TR_OK);
-    assert_int_equal(len, 6 + sizeof(bin) - 1);
+    assert_int_equal(len, 6 + sizeof(bin) - 1 + 6);
     assert_memory_equal(data + 6, bin, sizeof(bin) - 1);
     assert_int_equal(count(fx,
                            "SELECT count(*) AS n FROM log_chunks"
@@ -784,8 +809,8 @@ static void test_logs_sealed(void **state)
     struct st_run a = mkrun(fx, 0);
     struct st_log_view v;
     struct job j = claim(fx, a.id, JOB_PLAN);
-    assert_int_equal(fx->api->append_log(fx->api->ctx, j.id, "hello ", 6, NULL),
-                     TR_OK);
+    assert_int_equal(
+        fx->api->append_log(fx->api->ctx, j.id, "hello ", 6, 0, NULL), TR_OK);
     struct db_conn *c = db_acquire(fx->srv.db);
     assert_int_equal(db_q(c, fx->a, NULL, NULL,
                           "INSERT INTO log_chunks (phase_id, seq, byte_offset,"
@@ -793,8 +818,8 @@ static void test_logs_sealed(void **state)
                           a.plan_id),
                      TR_OK); /* "world\n" */
     db_release(c);
-    assert_int_equal(fx->api->append_log(fx->api->ctx, j.id, "again", 5, NULL),
-                     TR_OK);
+    assert_int_equal(
+        fx->api->append_log(fx->api->ctx, j.id, "again", 5, 6, NULL), TR_OK);
     assert_int_equal(log_read(fx, a.plan_id, 0, 100, &v), TR_OK);
     assert_int_equal(v.len, 17);
     assert_memory_equal(v.data, "hello world\nagain", 17);
@@ -1275,7 +1300,7 @@ static void test_fault_walk(void **state)
             fx->api->claim(fx->api->ctx, fx->a, "n", 0, &j, NULL) == TR_OK) {
             struct job_result res = {.outcome = JOB_FINISHED,
                                      .has_changes = true};
-            fx->api->append_log(fx->api->ctx, j.id, "x", 1, NULL);
+            fx->api->append_log(fx->api->ctx, j.id, "x", 1, 0, NULL);
             fx->api->finish(fx->api->ctx, j.id, &res, NULL);
         }
         if (e == TR_OK)
