@@ -599,6 +599,10 @@ static tr_err write_roots(const struct job *j, struct workdir *wd,
     bool all = e == TR_OK && bundle != NULL && append_file(&b, bundle) == TR_OK;
     if (!all)
         b.len = had;
+    if (e == TR_OK && !ca && !all) {
+        buf_free(&b);
+        return TR_OK;
+    }
     if (e == TR_OK)
         e = write_new(wd->ca, &b, eb);
     if (e == TR_OK && chmod(wd->ca, 0644) != 0)
