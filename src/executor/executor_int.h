@@ -85,13 +85,17 @@ struct workdir {
     const char *home;       /* root/.home */
     const char *tmp;        /* root/.tmp: the run's /tmp */
     const char *shm;        /* root/.shm: the run's /dev/shm */
-    const char *ca;         /* root/ca.pem: the CA the run trusts */
+    const char *ca;         /* root/ca.pem: the roots the run trusts */
+    const char *no_certs;   /* root/.no-cert-dir: never created, the run's
+                               SSL_CERT_DIR when ca.pem holds every root */
     const char *cli_config; /* root/terraform.rc */
     const char *plan_file;  /* root/plan.tfplan */
     const char *json_plan;  /* root/plan.json */
     const char *schemas;    /* root/schemas.json */
     const char *ssh_key;    /* root/ssh_key: the job's SSH key, if any */
     const char *cache;      /* DATA/provider-cache/<organization id> */
+    bool roots;             /* ca.pem was written (SSL_CERT_FILE) */
+    bool roots_all;         /* ...with the host's bundle: no directory scan */
 };
 
 /* Where a sandboxed run sees its directories (unsandboxed: where they

@@ -697,7 +697,17 @@ static bool env_name_ok(const char *s)
  * is kept in the others. */
 static bool optional_ours(const char *name)
 {
-    return strcmp(name, "GIT_SSH_COMMAND") == 0;
+    return strcmp(name, "GIT_SSH_COMMAND") == 0 ||
+           strcmp(name, "SSL_CERT_DIR") == 0;
+}
+
+/* True if the job's environment variables name name. */
+static bool job_env_set(const struct job *j, const char *name)
+{
+    for (int i = 0; i < j->nvars; i++)
+        if (j->vars[i].env && strcmp(j->vars[i].key, name) == 0)
+            return true;
+    return false;
 }
 
 /* The environment: Terrace's own variables, which always win, then the
@@ -728,7 +738,11 @@ static void env_build(struct phase *ph)
         "TF_PLUGIN_CACHE_MAY_BREAK_DEPENDENCY_LOCK_FILE",
         "1",
         "SSL_CERT_FILE",
-        j->ca_file != NULL && *j->ca_file ? v->ca : NULL,
+        v->roots ? v->ca : NULL,
+        /* ca.pem holds every root: no directory to read (workdir.c),
+         * unless the workspace names one */
+        "SSL_CERT_DIR",
+        v->roots_all && !job_env_set(j, "SSL_CERT_DIR") ? v->no_certs : NULL,
         /* git over SSH with the workspace's key, in batch mode; host keys
          * are taken on first sight, as no known_hosts can be given */
         "GIT_SSH_COMMAND",

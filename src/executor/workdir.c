@@ -8,7 +8,8 @@
  *       zzz_terrace_override.tf   the cloud block pointing at Terrace
  *       zzz_terrace.auto.tfvars   the terraform-category variables
  *   terraform.rc         CLI config: the run token, plugin cache, mirror
- *   ca.pem               the CA the run trusts for Terrace's API
+ *   ca.pem               the roots the run trusts: the CA of Terrace's
+ *                        API (if any) and the host's CA bundle
  *   .home/ .tmp/ .shm/   HOME, /tmp and /dev/shm of the run
  *   plan.tfplan plan.json   the plan (written by tofu)
  *   schemas.json         provider schemas, when the plan is rendered
@@ -420,6 +421,7 @@ void workdir_layout(struct arena *a, const char *root, struct workdir *wd)
     wd->tmp = arena_printf(a, "%s/.tmp", root);
     wd->shm = arena_printf(a, "%s/.shm", root);
     wd->ca = arena_printf(a, "%s/ca.pem", root);
+    wd->no_certs = arena_printf(a, "%s/.no-cert-dir", root);
     wd->cli_config = arena_printf(a, "%s/terraform.rc", root);
     wd->plan_file = arena_printf(a, "%s/plan.tfplan", root);
     wd->json_plan = arena_printf(a, "%s/plan.json", root);
@@ -451,6 +453,7 @@ void workdir_view(const struct exec_ctx *x, struct arena *a,
     view->tmp = "/tmp";
     view->shm = "/dev/shm";
     view->ca = moved(a, wd->ca, r, VIEW_JOB);
+    view->no_certs = moved(a, wd->no_certs, r, VIEW_JOB);
     view->cli_config = moved(a, wd->cli_config, r, VIEW_JOB);
     view->plan_file = moved(a, wd->plan_file, r, VIEW_JOB);
     view->json_plan = moved(a, wd->json_plan, r, VIEW_JOB);
@@ -532,30 +535,82 @@ static tr_err cache_prepare(const struct exec_ctx *x, const struct job *j,
     return TR_OK;
 }
 
-/* A copy of the CA file the run trusts, readable by the run user. */
-static tr_err copy_ca(const struct job *j, const struct workdir *wd,
-                      struct tr_errbuf *eb)
+/* The host's CA bundle, where Go's crypto/x509 looks first on Linux
+ * (root_linux.go), or NULL. */
+static const char *host_bundle(void)
 {
-    if (j->ca_file == NULL || *j->ca_file == '\0')
-        return TR_OK;
-    struct buf b;
-    buf_init(&b, 1 << 20);
-    tr_err e = TR_OK;
-    FILE *f = fopen(j->ca_file, "re");
+    static const char *const files[] = {
+        "/etc/ssl/certs/ca-certificates.crt",
+        "/etc/pki/tls/certs/ca-bundle.crt",
+        "/etc/ssl/ca-bundle.pem",
+        "/etc/pki/tls/cacert.pem",
+        "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+        "/etc/ssl/cert.pem",
+    };
+    for (size_t i = 0; i < sizeof(files) / sizeof(*files); i++)
+        if (access(files[i], R_OK) == 0)
+            return files[i];
+    return NULL;
+}
+
+static tr_err append_file(struct buf *b, const char *path)
+{
+    FILE *f = fopen(path, "re");
     char chunk[4096];
     size_t n;
+    tr_err e = TR_OK;
     while (f != NULL && e == TR_OK && (n = fread(chunk, 1, sizeof(chunk), f)))
-        e = buf_append(&b, chunk, n);
-    if (f == NULL || ferror(f) || e != TR_OK)
-        e = tr_fail(eb, TR_ERR_IO, "cannot read the CA file %s", j->ca_file);
+        e = buf_append(b, chunk, n);
+    if (f == NULL || ferror(f))
+        e = TR_ERR_IO;
     if (f != NULL)
         fclose(f);
+    if (e == TR_OK && b->len > 0 && b->data[b->len - 1] != '\n')
+        e = buf_append(b, "\n", 1);
+    return e;
+}
+
+/* ca.pem, readable by the run user: the CA of Terrace's API (if the job
+ * names one) and the host's CA bundle.  With the bundle in it, the run
+ * gets SSL_CERT_FILE=ca.pem and an SSL_CERT_DIR that does not exist: Go
+ * programs (tofu, providers) otherwise read and parse every file of
+ * /etc/ssl/certs on their first TLS connection, the same roots again one
+ * file at a time, 50-100 ms per tofu process in the sandbox on a loaded
+ * machine.  Without a bundle only the CA is written and the directory
+ * is read as before. */
+static tr_err write_roots(const struct job *j, struct workdir *wd,
+                          struct tr_errbuf *eb)
+{
+    bool ca = j->ca_file != NULL && *j->ca_file != '\0';
+    const char *bundle = host_bundle();
+    wd->roots = wd->roots_all = false;
+    if (unlink(wd->ca) != 0 && errno != ENOENT)
+        return tr_fail(eb, TR_ERR_IO, "cannot replace %s: %s", wd->ca,
+                       strerror(errno));
+    if (!ca && bundle == NULL)
+        return TR_OK;
+    struct buf b;
+    buf_init(&b, 16 << 20);
+    tr_err e = TR_OK;
+    if (ca && append_file(&b, j->ca_file) != TR_OK)
+        e = tr_fail(eb, TR_ERR_IO, "cannot read the CA file %s", j->ca_file);
+    /* an unreadable bundle leaves the directory scan in place */
+    size_t had = b.len;
+    bool all = e == TR_OK && bundle != NULL && append_file(&b, bundle) == TR_OK;
+    if (!all)
+        b.len = had;
+    if (e == TR_OK && !ca && !all) {
+        buf_free(&b);
+        return TR_OK;
+    }
     if (e == TR_OK)
         e = write_new(wd->ca, &b, eb);
     if (e == TR_OK && chmod(wd->ca, 0644) != 0)
         e = tr_fail(eb, TR_ERR_IO, "cannot write %s: %s", wd->ca,
                     strerror(errno));
     buf_free(&b);
+    wd->roots = e == TR_OK;
+    wd->roots_all = e == TR_OK && all;
     return e;
 }
 
@@ -598,6 +653,8 @@ tr_err workdir_reuse(const struct exec_ctx *x, const struct job *j,
     if (host == NULL)
         return tr_fail(eb, TR_ERR_INVALID, "the API URL is not valid");
     tr_err e = cache_prepare(x, j, a, wd, eb);
+    if (e == TR_OK)
+        e = write_roots(j, wd, eb);
     if (e == TR_OK)
         e = write_cli_config(x, j, wd, host, eb);
     if (e == TR_OK)
@@ -654,7 +711,7 @@ tr_err workdir_prepare(const struct exec_ctx *x, const struct job *j,
     for (int i = 0; e == TR_OK && i < 4; i++)
         e = workdir_give(x, mine[i], i == 0, eb);
     if (e == TR_OK)
-        e = copy_ca(j, wd, eb);
+        e = write_roots(j, wd, eb);
     if (e == TR_OK)
         e = write_cli_config(x, j, wd, host, eb);
     if (e == TR_OK)

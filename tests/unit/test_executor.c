@@ -81,6 +81,10 @@ static const char fake_tofu[] =
     "    printf 'split: hunter2-sec'; sleep 0.4; printf 'ret-value end\\n'\n"
     "    cat zzz_terrace.auto.tfvars; cat \"$TF_CLI_CONFIG_FILE\";;\n"
     "  env) env | sort; cat zzz_terrace_override.tf;;\n"
+    "  roots) echo \"file=$SSL_CERT_FILE\"; echo \"dir=${SSL_CERT_DIR-unset}\";"
+    " head -n 1 \"$SSL_CERT_FILE\" | sed 's/^/first: /';"
+    " grep -c 'BEGIN CERTIFICATE' \"$SSL_CERT_FILE\" | sed 's/^/certs: /';"
+    " [ -e \"${SSL_CERT_DIR:-/}\" ] || echo 'dir: absent';;\n"
     "  pwd) echo \"cwd=$(pwd)\";;\n"
     "  escape) echo x > /var/tmp/terrace-executor-escape && echo WROTE;"
     " echo x > \"$HOME/home-ok\" && echo HOME-WRITABLE;"
@@ -898,6 +902,43 @@ static void test_env_clean(void **state)
     assert_log_has("name = \"web\"");
 }
 
+/* ca.pem holds Terrace's CA and the host's bundle, and the run reads no
+ * certificate directory (Go would parse every file of /etc/ssl/certs in
+ * each tofu process), unless the workspace names one. */
+static void test_roots(void **state)
+{
+    struct fx *fx = *state;
+    const char *bundle = "/etc/ssl/certs/ca-certificates.crt";
+    if (access(bundle, R_OK) != 0)
+        skip();
+    char ca[256];
+    snprintf(ca, sizeof(ca), "%s/ca.pem", fx->dir);
+    assert_true(ut_write_file(ca, "TEST CA\n"));
+    F.job.ca_file = ca;
+    set_mode(fx, "roots");
+    run_job(fx);
+    assert_int_equal(F.res.outcome, JOB_FINISHED);
+    assert_log_has("first: TEST CA\n");
+    assert_log_lacks("certs: 0\n");
+    assert_log_has("/.no-cert-dir\n");
+    assert_log_has("dir: absent\n");
+    assert_log_has(sandboxed() ? "file=/terrace/job/ca.pem\n" : "/ca.pem\n");
+}
+
+/* The workspace's own certificate directory is kept. */
+static void test_roots_own_dir(void **state)
+{
+    struct fx *fx = *state;
+    fx->vars[0] = (struct job_var){
+        .key = "SSL_CERT_DIR", .value = "/etc/ssl/certs", .env = true};
+    F.job.nvars = 1;
+    set_mode(fx, "roots");
+    run_job(fx);
+    assert_int_equal(F.res.outcome, JOB_FINISHED);
+    assert_log_has("dir=/etc/ssl/certs\n");
+    assert_log_lacks("ignoring environment variable SSL_CERT_DIR");
+}
+
 static void test_secret_scrub(void **state)
 {
     struct fx *fx = *state;
@@ -1571,6 +1612,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_plan_dir_run_ended, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_env_clean, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_roots, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_roots_own_dir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secret_scrub, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli_config_variants, setup,
                                         teardown),
