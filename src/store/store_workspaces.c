@@ -64,8 +64,7 @@
     ", (SELECT json_group_array(name) FROM (SELECT t.name" WS_TAGS_FROM        \
     " ORDER BY t.name)) AS d_tags, (SELECT json_group_array(id) FROM"          \
     " (SELECT v.id" WS_VARS_FROM " ORDER BY v.created_at, v.id)) AS d_vars"
-#define WS_FROM                                                                \
-    " FROM workspaces w LEFT JOIN state_versions sv ON sv.id = w.current_sv"
+#define WS_FROM " FROM " STORE_WS_JOIN
 
 /* Row lock on the workspace for the rest of the transaction ("OF w": the
  * state-version side of the join may be NULL). */
@@ -101,8 +100,8 @@ static const char **strings(struct arena *a, const char *text, int *n)
     return out;
 }
 
-static void fill(struct arena *a, const struct db_rows *r, int i,
-                 struct st_workspace *w)
+void store_ws_fill(struct arena *a, const struct db_rows *r, int i,
+                   struct st_workspace *w)
 {
     w->id = db_get(r, i, "id");
     w->org = db_get(r, i, "org");
@@ -134,8 +133,8 @@ static void fill(struct arena *a, const struct db_rows *r, int i,
     w->var_ids = strings(a, db_get(r, i, "d_vars"), &w->nvars);
 }
 
-/* The select list on c's dialect. */
-static const char *ws_cols(const struct db_conn *c)
+/* The select list on c's dialect (store_ws_int.h). */
+const char *store_ws_cols(const struct db_conn *c)
 {
     return db_conn_kind(c) == DB_PG ? WS_COLS WS_CHILDREN_PG
                                     : WS_COLS WS_CHILDREN_SQLITE;
@@ -147,14 +146,14 @@ static tr_err load(struct db_conn *c, struct arena *a, const char *where,
                    struct tr_errbuf *eb)
 {
     struct db_rows *r = NULL;
-    const char *sql =
-        arena_printf(a, "SELECT %s" WS_FROM " WHERE %s", ws_cols(c), where);
+    const char *sql = arena_printf(a, "SELECT %s" WS_FROM " WHERE %s",
+                                   store_ws_cols(c), where);
     tr_err e = a2 != NULL ? db_q(c, a, &r, eb, sql, a1, a2)
                           : db_q(c, a, &r, eb, sql, a1);
     if (e == TR_OK && r->nrows == 0)
         e = tr_fail(eb, TR_ERR_NOT_FOUND, "workspace not found");
     if (e == TR_OK)
-        fill(a, r, 0, out);
+        store_ws_fill(a, r, 0, out);
     return e;
 }
 
@@ -498,15 +497,16 @@ tr_err store_ws_list(struct db *db, struct arena *a,
     struct db_conn *c = db_acquire(db);
     struct db_rows *r = NULL;
     int64_t tot = 0;
-    tr_err e = sqlb_page(c, &w,
-                         arena_printf(a, "SELECT %s%s ORDER BY %s", ws_cols(c),
-                                      w.sql, list_order(c, a, f)),
-                         offset, limit, &r, &tot, eb);
+    tr_err e =
+        sqlb_page(c, &w,
+                  arena_printf(a, "SELECT %s%s ORDER BY %s", store_ws_cols(c),
+                               w.sql, list_order(c, a, f)),
+                  offset, limit, &r, &tot, eb);
     struct st_workspace *ws = NULL;
     if (e == TR_OK) {
         ws = arena_alloc(a, sizeof(*ws) * (size_t)(r->nrows + 1));
         for (int i = 0; i < r->nrows; i++)
-            fill(a, r, i, &ws[i]);
+            store_ws_fill(a, r, i, &ws[i]);
     }
     db_release(c);
     if (e != TR_OK)
