@@ -46,8 +46,8 @@ serve() {
 serve "demo" demo "$NEW_BUILD"
 serve "primary" pg "$NEW_BUILD"
 if [ -n "${BENCH_BASELINE:-}" ]; then
-  serve "baseline demo" demo "$REV_BUILD"
-  serve "baseline primary" pg "$REV_BUILD"
+  serve baseline-demo demo "$REV_BUILD"
+  serve baseline-primary pg "$REV_BUILD"
 fi
 
 ROWS=()
@@ -93,7 +93,7 @@ $(printf '%s\n' "${ROWS[@]}")
 | this tree | $(mean demo) | $(mean primary) | $(ratio demo primary) |
 EOF
 if [ -n "${BENCH_BASELINE:-}" ]; then
-  echo "| $BASE_REV | $(mean "baseline demo") | $(mean "baseline primary") |" \
-       "$(ratio "baseline demo" "baseline primary") |"
+  echo "| $BASE_REV | $(mean baseline-demo) | $(mean baseline-primary) |" \
+       "$(ratio baseline-demo baseline-primary) |"
 fi
 echo
