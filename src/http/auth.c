@@ -16,6 +16,11 @@
  * read, and only those sharing their state with it (global-remote-state,
  * project-remote-state, remote-state-consumers; api_workspace_access()).
  *
+ * On a read of one workspace (ROUTE_WS_READ), the token's statement also
+ * reads the workspace, whatever the token may see: it is kept for the
+ * handler, which checks access as for any workspace it loads, and nothing
+ * of it is used when the token is refused.
+ *
  * A cluster node authenticates to the internal API with its own node
  * credential (store_node_by_credential()), never with a token above; the
  * two never overlap, since they are looked up in different tables.
@@ -28,6 +33,24 @@
 #include "core/fault.h"
 #include "http/http.h"
 #include "store/store.h"
+
+/* The token whose secret is given; on a ROUTE_WS_READ route (a GET),
+ * workspace :id comes in the same statement into r->ws_read, for the
+ * handler to check and use. */
+static tr_err lookup(struct http_req *r, const char *secret,
+                     struct st_token *tok, struct tr_errbuf *eb)
+{
+    const char *ws_id = http_param(r, "id");
+    if (!(r->route->flags & ROUTE_WS_READ) || ws_id == NULL ||
+        strcmp(r->method, "GET") != 0)
+        return store_token_lookup(r->srv->db, r->arena, secret, tok, eb);
+    struct st_workspace *ws = arena_alloc(r->arena, sizeof(*ws));
+    bool found = false;
+    tr_err e = store_token_lookup_ws(r->srv->db, r->arena, secret, ws_id, tok,
+                                     ws, &found, eb);
+    r->ws_read = e == TR_OK && found ? ws : NULL;
+    return e;
+}
 
 bool http_authenticate(struct http_req *r)
 {
@@ -42,7 +65,7 @@ bool http_authenticate(struct http_req *r)
     struct tr_errbuf eb = {{0}};
     tr_err e = fault_hit("auth.lookup")
                    ? tr_fail(&eb, TR_ERR_DB, "injected fault")
-                   : store_token_lookup(r->srv->db, r->arena, h + 7, &tok, &eb);
+                   : lookup(r, h + 7, &tok, &eb);
     if (e == TR_ERR_NOT_FOUND) {
         http_error(r, 401, "unauthorized",
                    "the API token is invalid or has expired");

@@ -97,23 +97,30 @@ struct http_req {
     void *park_arg;
     bool suspended;
     long db_statements; /* debug builds: statements the handler ran */
+    /* ROUTE_WS_READ: workspace :id as the token's lookup read it (NULL:
+     * none such), and whether the handler took it (that statement then
+     * counts in db_statements) */
+    struct st_workspace *ws_read;
+    bool ws_read_used;
 };
 
 typedef void (*http_handler)(struct http_req *req);
 
 enum route_flags {
-    ROUTE_AUTH = 1,     /* needs a valid token */
-    ROUTE_SPOOL = 2,    /* body spooled to a file, limit cfg max_state */
-    ROUTE_BIG_JSON = 4, /* JSON body up to 2 * max_state (inline state) */
-    ROUTE_SIGNED = 8,   /* signed URL, checked before the body is read */
-    ROUTE_RUN = 16,     /* a run's token may call it (see auth.c); every
-                           other route answers it 404 */
-    ROUTE_NODE = 32,    /* needs a node credential (internal API); user,
-                           organization and run tokens are refused */
-    ROUTE_STREAM = 64,  /* the handler is also called before the body,
-                           with early set: it answers (a refusal) or sets
-                           spool_fd, where the body is written as it
-                           arrives (with ROUTE_SPOOL's limit) */
+    ROUTE_AUTH = 1,      /* needs a valid token */
+    ROUTE_SPOOL = 2,     /* body spooled to a file, limit cfg max_state */
+    ROUTE_BIG_JSON = 4,  /* JSON body up to 2 * max_state (inline state) */
+    ROUTE_SIGNED = 8,    /* signed URL, checked before the body is read */
+    ROUTE_RUN = 16,      /* a run's token may call it (see auth.c); every
+                            other route answers it 404 */
+    ROUTE_NODE = 32,     /* needs a node credential (internal API); user,
+                            organization and run tokens are refused */
+    ROUTE_STREAM = 64,   /* the handler is also called before the body,
+                            with early set: it answers (a refusal) or sets
+                            spool_fd, where the body is written as it
+                            arrives (with ROUTE_SPOOL's limit) */
+    ROUTE_WS_READ = 128, /* a read of workspace :id: the token's lookup
+                            reads it too (auth.c), one round trip fewer */
 };
 
 struct route {

@@ -381,7 +381,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     else {
         long n0 = db_trace_count();
         r->route->handler(r);
-        r->db_statements = db_trace_count() - n0;
+        /* a workspace read with the token counts as the handler's */
+        r->db_statements = db_trace_count() - n0 + r->ws_read_used;
     }
     if (r->park != NULL) {
         /* suspended before anyone may resume it */

@@ -164,6 +164,15 @@ tr_err store_token_create_given(struct db *db, struct arena *a,
  * expired.  Updates last_used_at at most once a minute. */
 tr_err store_token_lookup(struct db *db, struct arena *a, const char *secret,
                           struct st_token *out, struct tr_errbuf *eb);
+/* The same lookup, which also reads workspace ws_id in its round trip
+ * (as store_ws_get(), whatever the token may see; the caller decides):
+ * *found tells whether there is one, filled into *ws in a.  For a read
+ * whose token check and workspace would otherwise be two statements. */
+struct st_workspace;
+tr_err store_token_lookup_ws(struct db *db, struct arena *a, const char *secret,
+                             const char *ws_id, struct st_token *out,
+                             struct st_workspace *ws, bool *found,
+                             struct tr_errbuf *eb);
 tr_err store_token_get(struct db *db, struct arena *a, const char *id,
                        struct st_token *out, struct tr_errbuf *eb);
 tr_err store_token_list(struct db *db, struct arena *a, const char *kind,

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "crypto/digest.h"
-#include "store/store.h"
+#include "store/store_ws_int.h"
 
 #define TOKEN_COLS                                                             \
     "id, kind, subject, description, created_by, created_at,"                  \
@@ -126,43 +126,86 @@ tr_err store_token_replace(struct db *db, struct arena *a, const char *kind,
     return e;
 }
 
+/* What a lookup reads of a token: the token (columns tk_*), and in the
+ * same round trip the owner of a user token or the organization of a team
+ * token; this runs on every authenticated request. */
+#define LOOKUP_COLS                                                            \
+    "t.id AS tk_id, t.kind AS tk_kind, t.subject AS tk_subject,"               \
+    " t.description AS tk_description, t.created_by AS tk_created_by,"         \
+    " t.created_at AS tk_created_at, t.last_used_at AS tk_last_used_at,"       \
+    " t.expired_at AS tk_expired_at, u.username AS user_name,"                 \
+    " u.is_admin AS user_admin, tm.org AS team_org"
+#define LOOKUP_FROM                                                            \
+    " FROM tokens t LEFT JOIN users u"                                         \
+    " ON t.kind = 'user' AND u.id = t.subject"                                 \
+    " LEFT JOIN teams tm"                                                      \
+    " ON t.kind IN ('team', 'team-legacy') AND tm.id = t.subject"              \
+    " WHERE t.hash = $1"
+
+/* The token of a lookup's row 0 into out, checked for expiry; its
+ * last_used_at is brought up to the minute on c. */
+static tr_err looked_up(struct db_conn *c, struct arena *a,
+                        const struct db_rows *r, struct st_token *out,
+                        struct tr_errbuf *eb)
+{
+    if (r->nrows == 0)
+        return tr_fail(eb, TR_ERR_NOT_FOUND, "invalid token");
+    out->id = db_get(r, 0, "tk_id");
+    out->kind = db_get(r, 0, "tk_kind");
+    out->subject = db_get(r, 0, "tk_subject");
+    out->description = db_get(r, 0, "tk_description");
+    out->created_by = db_get(r, 0, "tk_created_by");
+    out->created_at = db_get(r, 0, "tk_created_at");
+    out->last_used_at = db_get(r, 0, "tk_last_used_at");
+    out->expired_at = db_get(r, 0, "tk_expired_at");
+    out->user_name = db_get(r, 0, "user_name");
+    out->user_admin = db_get_bool(r, 0, "user_admin");
+    out->team_org = db_get(r, 0, "team_org");
+    char *now = util_now_iso(a);
+    /* ISO-8601 UTC strings of one format compare as times */
+    if (out->expired_at != NULL && strcmp(out->expired_at, now) <= 0)
+        return tr_fail(eb, TR_ERR_NOT_FOUND, "token expired");
+    if (out->last_used_at == NULL || strncmp(out->last_used_at, now, 16) != 0)
+        db_x(c, a, NULL, NULL,
+             "UPDATE tokens SET last_used_at = $2 WHERE id = $1", out->id, now);
+    return TR_OK;
+}
+
 tr_err store_token_lookup(struct db *db, struct arena *a, const char *secret,
                           struct st_token *out, struct tr_errbuf *eb)
 {
     struct db_conn *c = db_acquire(db);
     struct db_rows *r = NULL;
-    /* the owner of a user token comes in the same round trip: this runs
-     * on every authenticated request */
-    tr_err e =
-        db_q(c, a, &r, eb,
-             "SELECT t.id, t.kind, t.subject, t.description,"
-             " t.created_by, t.created_at, t.last_used_at,"
-             " t.expired_at, u.username AS user_name,"
-             " u.is_admin AS user_admin, tm.org AS team_org"
-             " FROM tokens t LEFT JOIN users u"
-             " ON t.kind = 'user' AND u.id = t.subject"
-             " LEFT JOIN teams tm"
-             " ON t.kind IN ('team', 'team-legacy') AND tm.id = t.subject"
-             " WHERE t.hash = $1",
-             digest_sha256_hex(a, secret, strlen(secret)));
-    if (e == TR_OK && r->nrows == 0)
-        e = tr_fail(eb, TR_ERR_NOT_FOUND, "invalid token");
-    if (e == TR_OK) {
-        fill(r, 0, out);
-        out->user_name = db_get(r, 0, "user_name");
-        out->user_admin = db_get_bool(r, 0, "user_admin");
-        out->team_org = db_get(r, 0, "team_org");
-        char *now = util_now_iso(a);
-        /* ISO-8601 UTC strings of one format compare as times */
-        if (out->expired_at != NULL && strcmp(out->expired_at, now) <= 0) {
-            e = tr_fail(eb, TR_ERR_NOT_FOUND, "token expired");
-        } else if (out->last_used_at == NULL ||
-                   strncmp(out->last_used_at, now, 16) != 0) {
-            db_x(c, a, NULL, NULL,
-                 "UPDATE tokens SET last_used_at = $2 WHERE id = $1", out->id,
-                 now);
-        }
-    }
+    tr_err e = db_q(c, a, &r, eb, "SELECT " LOOKUP_COLS LOOKUP_FROM,
+                    digest_sha256_hex(a, secret, strlen(secret)));
+    if (e == TR_OK)
+        e = looked_up(c, a, r, out, eb);
+    db_release(c);
+    return e;
+}
+
+tr_err store_token_lookup_ws(struct db *db, struct arena *a, const char *secret,
+                             const char *ws_id, struct st_token *out,
+                             struct st_workspace *ws, bool *found,
+                             struct tr_errbuf *eb)
+{
+    struct db_conn *c = db_acquire(db);
+    struct db_rows *r = NULL;
+    /* the token's row, with the workspace's columns beside it (NULL when
+     * there is no such workspace) */
+    const char *sql = arena_printf(
+        a,
+        "SELECT tk.*, %s FROM (SELECT " LOOKUP_COLS LOOKUP_FROM ") tk"
+        " LEFT JOIN workspaces w ON w.id = $2"
+        " LEFT JOIN state_versions sv ON sv.id = w.current_sv",
+        store_ws_cols(c));
+    tr_err e = db_q(c, a, &r, eb, sql,
+                    digest_sha256_hex(a, secret, strlen(secret)), ws_id);
+    if (e == TR_OK)
+        e = looked_up(c, a, r, out, eb);
+    *found = e == TR_OK && db_get(r, 0, "id") != NULL;
+    if (*found)
+        store_ws_fill(a, r, 0, ws);
     db_release(c);
     return e;
 }

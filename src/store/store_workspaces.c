@@ -4,9 +4,10 @@
  *
  * A workspace row holds the attributes Terrace acts on as columns and the
  * rest of TFE's attributes as a JSON object in `settings`.  Reads also fill
- * the derived fields: the tag names (one extra query for a whole page) and
- * the resource count of the current state version (its `resources` JSON
- * array, written by the state-version code).
+ * the derived fields in the same statement: the tag names and variable ids
+ * (WS_CHILDREN_*), the runs and configuration version shown (WS_DERIVED)
+ * and the resource count of the current state version (its `resources`
+ * JSON array, written by the state-version code).
  *
  * Invariants:
  *   - (org, name) is unique; a workspace's project is in its organization;
@@ -45,8 +46,25 @@
     " w.lock_kind, w.lock_holder, w.lock_reason, w.current_sv,"                \
     " w.settings, w.ssh_key_id, w.created_at, w.updated_at,"                   \
     " w.agent_pool_id, sv.resources AS sv_res, " WS_DERIVED
-#define WS_FROM                                                                \
-    " FROM workspaces w LEFT JOIN state_versions sv ON sv.id = w.current_sv"
+/* Its tag names (byte order) and variable ids (creation order), each a
+ * JSON array of strings or NULL when there are none: correlated
+ * subqueries on workspace_tags' and variables' workspace_id, so reading a
+ * workspace, or a page of them, is one statement.  PostgreSQL orders the
+ * aggregate; SQLite (no ORDER BY inside an aggregate before 3.44)
+ * aggregates an ordered subquery, whose order its co-routine keeps. */
+#define WS_TAGS_FROM                                                           \
+    " FROM workspace_tags wt JOIN tags t ON t.id = wt.tag_id"                  \
+    " WHERE wt.workspace_id = w.id"
+#define WS_VARS_FROM " FROM variables v WHERE v.workspace_id = w.id"
+#define WS_CHILDREN_PG                                                         \
+    ", (SELECT json_agg(t.name ORDER BY t.name COLLATE \"C\")" WS_TAGS_FROM    \
+    ") AS d_tags, (SELECT json_agg(v.id ORDER BY v.created_at, "               \
+    "v.id)" WS_VARS_FROM ") AS d_vars"
+#define WS_CHILDREN_SQLITE                                                     \
+    ", (SELECT json_group_array(name) FROM (SELECT t.name" WS_TAGS_FROM        \
+    " ORDER BY t.name)) AS d_tags, (SELECT json_group_array(id) FROM"          \
+    " (SELECT v.id" WS_VARS_FROM " ORDER BY v.created_at, v.id)) AS d_vars"
+#define WS_FROM " FROM " STORE_WS_JOIN
 
 /* Row lock on the workspace for the rest of the transaction ("OF w": the
  * state-version side of the join may be NULL). */
@@ -65,7 +83,25 @@ static int64_t count_resources(const char *text)
     return n;
 }
 
-static void fill(const struct db_rows *r, int i, struct st_workspace *w)
+/* The strings of text, a JSON array (NULL: none), copied into a; *n
+ * counts them.  Anything else reads as none. */
+static const char **strings(struct arena *a, const char *text, int *n)
+{
+    json_t *j = text != NULL ? json_loads(text, 0, NULL) : NULL;
+    size_t len = json_is_array(j) ? json_array_size(j) : 0;
+    const char **out = arena_alloc(a, sizeof(char *) * (len + 1));
+    *n = 0;
+    for (size_t k = 0; k < len; k++) {
+        const char *v = json_string_value(json_array_get(j, k));
+        if (v != NULL)
+            out[(*n)++] = arena_strdup(a, v);
+    }
+    json_decref(j);
+    return out;
+}
+
+void store_ws_fill(struct arena *a, const struct db_rows *r, int i,
+                   struct st_workspace *w)
 {
     w->id = db_get(r, i, "id");
     w->org = db_get(r, i, "org");
@@ -87,92 +123,21 @@ static void fill(const struct db_rows *r, int i, struct st_workspace *w)
     w->created_at = db_get(r, i, "created_at");
     w->updated_at = db_get(r, i, "updated_at");
     w->resource_count = count_resources(db_get(r, i, "sv_res"));
-    w->tag_names = NULL;
-    w->ntags = 0;
+    w->tag_names = strings(a, db_get(r, i, "d_tags"), &w->ntags);
     w->current_run = db_get(r, i, "d_cur_run");
     w->latest_run = db_get(r, i, "d_latest_run");
     w->shown_run = db_get(r, i, "d_shown_run");
     w->first_pending = db_get(r, i, "d_first_pending");
     w->current_cv = db_get(r, i, "d_cur_cv");
     w->runs_count = db_get_i64(r, i, "d_runs_count");
-    w->var_ids = NULL;
-    w->nvars = 0;
+    w->var_ids = strings(a, db_get(r, i, "d_vars"), &w->nvars);
 }
 
-/* For each row k of r, the index in ws of its "workspace_id" (or -1) in
- * idx[k]; cnt[i] counts the rows of ws[i] (pages are small). */
-static void rows_by_ws(struct arena *a, const struct db_rows *r,
-                       const struct st_workspace *ws, int n, int **idx,
-                       int **cnt)
+/* The select list on c's dialect (store_ws_int.h). */
+const char *store_ws_cols(const struct db_conn *c)
 {
-    *idx = arena_alloc(a, sizeof(int) * (size_t)(r->nrows + 1));
-    *cnt = arena_alloc(a, sizeof(int) * (size_t)(n + 1));
-    for (int k = 0; k < r->nrows; k++) {
-        const char *id = db_get(r, k, "workspace_id");
-        (*idx)[k] = -1;
-        for (int i = 0; i < n && (*idx)[k] < 0; i++)
-            if (util_streq(ws[i].id, id))
-                (*idx)[k] = i;
-        if ((*idx)[k] >= 0)
-            (*cnt)[(*idx)[k]]++;
-    }
-}
-
-/* "SELECT ... WHERE <col> IN ($1, ...)" over the ids of ws, then tail. */
-static tr_err query_ws_ids(struct db_conn *c, struct arena *a, const char *head,
-                           const struct st_workspace *ws, int n,
-                           const char *tail, struct db_rows **r,
-                           struct tr_errbuf *eb)
-{
-    const char **ids = arena_alloc(a, sizeof(char *) * (size_t)(n + 1));
-    for (int i = 0; i < n; i++)
-        ids[i] = ws[i].id;
-    struct sqlb q;
-    sqlb_init(&q, a, head);
-    sqlb_list(&q, ids, n);
-    sqlb_add(&q, ")");
-    sqlb_add(&q, tail);
-    return sqlb_query(c, &q, r, NULL, eb);
-}
-
-/* Fills tag_names and var_ids of the n workspaces in ws with one query
- * each. */
-static tr_err fill_children(struct db_conn *c, struct arena *a,
-                            struct st_workspace *ws, int n,
-                            struct tr_errbuf *eb)
-{
-    if (n == 0)
-        return TR_OK;
-    struct db_rows *r = NULL;
-    int *idx, *cnt;
-    tr_err e = query_ws_ids(
-        c, a,
-        "SELECT wt.workspace_id, t.name FROM workspace_tags wt"
-        " JOIN tags t ON t.id = wt.tag_id WHERE wt.workspace_id IN (",
-        ws, n, arena_printf(a, " ORDER BY t.name%s", store_bytes_order(c)), &r,
-        eb);
-    if (e != TR_OK)
-        return e;
-    rows_by_ws(a, r, ws, n, &idx, &cnt);
-    for (int i = 0; i < n; i++)
-        ws[i].tag_names = arena_alloc(a, sizeof(char *) * (size_t)(cnt[i] + 1));
-    for (int k = 0; k < r->nrows; k++)
-        if (idx[k] >= 0)
-            ws[idx[k]].tag_names[ws[idx[k]].ntags++] = db_get(r, k, "name");
-
-    e = query_ws_ids(c, a,
-                     "SELECT workspace_id, id FROM variables"
-                     " WHERE workspace_id IN (",
-                     ws, n, " ORDER BY created_at, id", &r, eb);
-    if (e != TR_OK)
-        return e;
-    rows_by_ws(a, r, ws, n, &idx, &cnt);
-    for (int i = 0; i < n; i++)
-        ws[i].var_ids = arena_alloc(a, sizeof(char *) * (size_t)(cnt[i] + 1));
-    for (int k = 0; k < r->nrows; k++)
-        if (idx[k] >= 0)
-            ws[idx[k]].var_ids[ws[idx[k]].nvars++] = db_get(r, k, "id");
-    return TR_OK;
+    return db_conn_kind(c) == DB_PG ? WS_COLS WS_CHILDREN_PG
+                                    : WS_COLS WS_CHILDREN_SQLITE;
 }
 
 /* One workspace by a WHERE clause over w, on connection c. */
@@ -181,16 +146,14 @@ static tr_err load(struct db_conn *c, struct arena *a, const char *where,
                    struct tr_errbuf *eb)
 {
     struct db_rows *r = NULL;
-    const char *sql =
-        arena_printf(a, "SELECT " WS_COLS WS_FROM " WHERE %s", where);
+    const char *sql = arena_printf(a, "SELECT %s" WS_FROM " WHERE %s",
+                                   store_ws_cols(c), where);
     tr_err e = a2 != NULL ? db_q(c, a, &r, eb, sql, a1, a2)
                           : db_q(c, a, &r, eb, sql, a1);
     if (e == TR_OK && r->nrows == 0)
         e = tr_fail(eb, TR_ERR_NOT_FOUND, "workspace not found");
     if (e == TR_OK)
-        fill(r, 0, out);
-    if (e == TR_OK)
-        e = fill_children(c, a, out, 1, eb);
+        store_ws_fill(a, r, 0, out);
     return e;
 }
 
@@ -534,16 +497,16 @@ tr_err store_ws_list(struct db *db, struct arena *a,
     struct db_conn *c = db_acquire(db);
     struct db_rows *r = NULL;
     int64_t tot = 0;
-    tr_err e = sqlb_page(c, &w,
-                         arena_printf(a, "SELECT " WS_COLS "%s ORDER BY %s",
-                                      w.sql, list_order(c, a, f)),
-                         offset, limit, &r, &tot, eb);
+    tr_err e =
+        sqlb_page(c, &w,
+                  arena_printf(a, "SELECT %s%s ORDER BY %s", store_ws_cols(c),
+                               w.sql, list_order(c, a, f)),
+                  offset, limit, &r, &tot, eb);
     struct st_workspace *ws = NULL;
     if (e == TR_OK) {
         ws = arena_alloc(a, sizeof(*ws) * (size_t)(r->nrows + 1));
         for (int i = 0; i < r->nrows; i++)
-            fill(r, i, &ws[i]);
-        e = fill_children(c, a, ws, r->nrows, eb);
+            store_ws_fill(a, r, i, &ws[i]);
     }
     db_release(c);
     if (e != TR_OK)

@@ -181,6 +181,15 @@ static inline const char *store_bytes_order(const struct db_conn *c)
     return db_conn_kind(c) == DB_PG ? " COLLATE \"C\"" : "";
 }
 
+/* A workspace read: the select list on c's dialect (store_workspaces.c),
+ * over STORE_WS_JOIN (the workspace as w, its current state version as
+ * sv); store_ws_fill() fills w from row i of such a read, in a. */
+#define STORE_WS_JOIN                                                          \
+    "workspaces w LEFT JOIN state_versions sv ON sv.id = w.current_sv"
+const char *store_ws_cols(const struct db_conn *c);
+void store_ws_fill(struct arena *a, const struct db_rows *r, int i,
+                   struct st_workspace *w);
+
 /* Links the workspace to the tags named (creating missing tags of org);
  * replace: first unlink every other tag.  Runs on c, inside the caller's
  * transaction (store_tags.c). */

@@ -392,6 +392,44 @@ def test_read_missing(admin, org, ws):
                                "name"])), 404)
 
 
+def test_read_by_id_checks_the_token_first(daemon, admin, anon, org, ws):
+    """GET /workspaces/:id reads the workspace in the token's statement
+    (ROUTE_WS_READ): a refused token still answers 401 whether or not
+    the workspace exists, a caller who may not see it gets the 404 of a
+    missing one, and the document is the same as a list's."""
+    bad = admin.with_token("nope.atlasv1.nope")
+    for c in (anon, bad):
+        assert_error(c.get("%s/workspaces/%s" % (API, ws["id"])), 401)
+        assert_error(c.get("%s/workspaces/ws-nope" % API), 401)
+    _, _, user = make_user(admin)
+    hidden = user.get("%s/workspaces/%s" % (API, ws["id"]))
+    assert_error(hidden, 404)
+    missing = user.get("%s/workspaces/ws-nope" % API)
+    assert_error(missing, 404)
+    assert hidden.json["errors"][0]["detail"] == \
+        missing.json["errors"][0]["detail"].replace("ws-nope", ws["id"])
+    # tags (byte order) and variables (creation order) come in that read
+    tags = ["b-1", "a_", "b", "a:x", "a"]
+    w = create_ws(admin, org, **{"tag-names": tags})
+    vids = []
+    for k in ("y", "x"):
+        r = admin.post("%s/workspaces/%s/vars" % (API, w["id"]), {"data": {
+            "type": "vars", "attributes": {
+                "key": k, "value": "v", "category": "terraform"}}})
+        assert r.status == 201, r
+        vids.append(r.json["data"]["id"])
+    one = get_ws(admin, w["id"])
+    assert one["attributes"]["tag-names"] == sorted(tags), one
+    assert [v["id"] for v in one["relationships"]["vars"]["data"]] == vids
+    r = admin.get("%s/organizations/%s/workspaces?search%%5Bname%%5D=%s"
+                  % (API, org, w["attributes"]["name"]))
+    assert r.status == 200, r
+    listed = [d for d in r.json["data"] if d["id"] == w["id"]]
+    assert listed and listed[0]["attributes"]["tag-names"] == \
+        one["attributes"]["tag-names"], r.json
+    assert listed[0]["relationships"]["vars"] == one["relationships"]["vars"]
+
+
 # ---- list -------------------------------------------------------------------
 
 
