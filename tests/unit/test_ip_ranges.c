@@ -36,7 +36,8 @@ static void expect(const char *spec, const char *want)
 {
     char *got = parsed(spec);
     if (got == NULL || strcmp(got, want) != 0)
-        fail_msg("%s: got %s, want %s", spec, got ? got : "(refused)", want);
+        fail_msg("%s: got %s, want %s", spec ? spec : "(null)",
+                 got ? got : "(refused)", want);
     free(got);
 }
 
