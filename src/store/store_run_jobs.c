@@ -334,32 +334,15 @@ tr_err store_job_queued_count(struct db *db, struct arena *a, int64_t *n,
 
 /* ---- logs -------------------------------------------------------------- */
 
-/* The job's log_bytes, read outside a transaction: what store_log_append
- * seals before it takes the row lock. */
-static tr_err job_log_bytes(struct db *db, struct arena *a, const char *job_id,
-                            int64_t *out, struct tr_errbuf *eb)
-{
-    struct db_conn *c = db_acquire(db);
-    struct db_rows *r = NULL;
-    tr_err e =
-        db_q(c, a, &r, eb, "SELECT log_bytes FROM jobs WHERE id = $1", job_id);
-    db_release(c);
-    if (e == TR_OK && r->nrows == 0)
-        e = tr_fail(eb, TR_ERR_CONFLICT, "job is no longer running");
-    if (e == TR_OK)
-        *out = db_get_i64(r, 0, "log_bytes");
-    return e;
-}
-
 /* One try: stores data[skip..) sealed, if the job's log_bytes is still
- * have; *moved when it is not (another append came between). */
+ * have; else *moved, with the log_bytes found in *have. */
 static tr_err log_append_once(struct db *db, const struct keyring *keys,
                               struct arena *a, const char *job_id,
                               const unsigned char *data, size_t len,
-                              int64_t offset, int64_t have, bool *moved,
+                              int64_t offset, int64_t *have, bool *moved,
                               struct tr_errbuf *eb)
 {
-    size_t skip = offset >= 0 && have > offset ? (size_t)(have - offset) : 0;
+    size_t skip = offset >= 0 && *have > offset ? (size_t)(*have - offset) : 0;
     /* sealed before the transaction: no row lock is held for it */
     char *sealed = NULL;
     tr_err e = envelope_seal(keys, a, data + skip, len - skip, &sealed, eb);
@@ -377,7 +360,8 @@ static tr_err log_append_once(struct db *db, const struct keyring *keys,
                  job_id);
     if (e == TR_OK && j->nrows == 0)
         e = tr_fail(eb, TR_ERR_CONFLICT, "job is no longer running");
-    if (e == TR_OK && offset >= 0 && db_get_i64(j, 0, "log_bytes") != have) {
+    if (e == TR_OK && offset >= 0 && db_get_i64(j, 0, "log_bytes") != *have) {
+        *have = db_get_i64(j, 0, "log_bytes");
         *moved = true;
         goto out;
     }
@@ -423,17 +407,15 @@ tr_err store_log_append(struct db *db, const struct keyring *keys,
         return TR_OK;
     if (len > STORE_LOG_MAX)
         return tr_fail(eb, TR_ERR_TOO_LARGE, "log chunk too large");
+    /* first as if none of it was stored (the usual case): the check under
+     * the row lock says otherwise, and what it found is tried next */
+    int64_t have = offset >= 0 ? offset : 0;
     for (int tries = 0;; tries++) {
-        int64_t have = 0;
-        tr_err e =
-            offset >= 0 ? job_log_bytes(db, a, job_id, &have, eb) : TR_OK;
-        if (e != TR_OK)
-            return e;
         if (offset >= 0 && (uint64_t)offset + len <= (uint64_t)have)
             return TR_OK; /* stored before: its acknowledgement was lost */
         bool moved = false;
-        e = log_append_once(db, keys, a, job_id, data, len, offset, have,
-                            &moved, eb);
+        tr_err e = log_append_once(db, keys, a, job_id, data, len, offset,
+                                   &have, &moved, eb);
         if (e != TR_OK || !moved)
             return e;
         if (tries >= 3)
