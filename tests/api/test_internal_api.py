@@ -279,6 +279,11 @@ def test_claim_run_and_finish(c, d, org, tool):
     r = node.post("%s/jobs/%s/log" % (INT, job["id"]),
                   raw=b"hello from a secondary\n")
     assert r.status == 204, r
+    # with offsets: sent again with what followed, stored once
+    for body in (b"one\n", b"one\ntwo\n"):
+        r = node.post("%s/jobs/%s/log?offset=0" % (INT, job["id"]),
+                      raw=body)
+        assert r.status == 204, r
     r = node.get("%s/jobs/%s/config" % (INT, job["id"]))
     assert r.status == 200 and r.body == config
     # a plan job has no saved plan to fetch
@@ -304,6 +309,8 @@ def test_claim_run_and_finish(c, d, org, tool):
     assert plan.json["data"]["attributes"]["execution-node"] == node.name
     log = c.get("%s/plans/%s/logs" % (API, job["phase_id"]))
     assert log.status == 200 and b"hello from a secondary" in log.body
+    assert log.body.count(b"one\n") == 1 and b"one\ntwo\n" in log.body, \
+        log.body
     # the job is over: it is no longer this node's
     r = node.post("%s/jobs/%s/heartbeat" % (INT, job["id"]), raw=b"")
     assert_error(r, 409)
@@ -354,6 +361,10 @@ def test_another_nodes_job_and_bad_input(c, d, org, tool):
         assert_error(a.post(jp + "/log", raw=b"x" * (MAX_BODY + 1)), 413)
     except OSError:
         pass  # the server may close while the client is still sending
+    # bad log offsets
+    for off in ("abc", "-1", "1.5", "", "99999999999999999999"):
+        assert_error(a.post(jp + "/log?offset=" + off, raw=b"bad offset"),
+                     400)
     # bad wait
     for w in ("abc", "-1", "30001"):
         assert_error(a.post(INT + "/claim?wait=" + w, raw=b""), 400)
