@@ -42,7 +42,7 @@ apt_install() {
 
 build_packages=(build-essential cmake ninja-build pkg-config git curl ca-certificates
   unzip libmicrohttpd-dev libjansson-dev libpq-dev libsqlite3-dev
-  libcurl4-openssl-dev libarchive-dev libssl-dev libseccomp-dev bubblewrap
+  libcurl4-openssl-dev libarchive-dev libssl-dev libmbedtls-dev libseccomp-dev bubblewrap
   util-linux openssh-client)
 test_packages=(libcmocka-dev postgresql python3 python3-pytest python3-venv
   procps "clang-format-${CLANG_FORMAT_VERSION%%.*}" haproxy openssl

@@ -268,6 +268,18 @@ void executor_stop(struct executor *x)
     free(x);
 }
 
+int executor_kept(struct executor *x)
+{
+    if (x == NULL)
+        return 0;
+    int n = 0;
+    pthread_mutex_lock(&x->cx.keep_mu);
+    for (int i = 0; i < EXEC_KEEP_MAX; i++)
+        n += x->cx.keep[i].root != NULL;
+    pthread_mutex_unlock(&x->cx.keep_mu);
+    return n;
+}
+
 bool executor_sandboxed(const struct executor *x)
 {
     return x != NULL && sandbox_isolated(x->cx.sb);

@@ -92,6 +92,10 @@ void executor_stop(struct executor *x);
 void executor_prewarm(struct executor *x, const char *const *paths, int n);
 
 /* True when tofu runs inside bubblewrap. */
+/* How many plan directories are kept for their runs' applies (keep.c):
+ * a node holding one is not idle. */
+int executor_kept(struct executor *x);
+
 bool executor_sandboxed(const struct executor *x);
 
 /* The sandbox as a JSON object text for the full health check:

@@ -56,9 +56,12 @@ struct job_http {
     atomic_bool drain;
     atomic_int running;
     atomic_int inflight;
-    atomic_bool unreachable;               /* the last call found no primary */
-    atomic_bool tool_ready;                /* prefetch() done (or given up) */
-    pthread_mutex_t prefetch_mu;           /* one prefetch() at a time */
+    atomic_bool unreachable;     /* the last call found no primary */
+    atomic_bool tool_ready;      /* prefetch() done (or given up) */
+    pthread_mutex_t prefetch_mu; /* one prefetch() at a time; and
+                                    guards injected */
+    char *injected; /* a claim reply from the idle process, or NULL */
+    size_t injected_len;
     int prefetch_tries;                    /* under prefetch_mu */
     pthread_mutex_t mu;                    /* guards verified */
     char verified[VERIFIED_MAX][PATH_MAX]; /* tools hashed by this process */
@@ -965,17 +968,31 @@ static tr_err confirm(struct job_http *jh, const char *job_id,
     }
 }
 
+/* The claim reply handed over by the idle process (job_http_inject()),
+ * taken once; NULL when there is none. */
+static char *take_injected(struct job_http *jh, size_t *len)
+{
+    pthread_mutex_lock(&jh->prefetch_mu);
+    char *body = jh->injected;
+    *len = jh->injected_len;
+    jh->injected = NULL;
+    pthread_mutex_unlock(&jh->prefetch_mu);
+    return body;
+}
+
 static tr_err job_claim(void *ctx, struct arena *a, const char *node,
                         int wait_ms, struct job *out, struct tr_errbuf *eb)
 {
     struct job_http *jh = ctx;
-    if (atomic_load(&jh->drain)) {
+    size_t injected_len = 0;
+    char *injected = take_injected(jh, &injected_len);
+    if (injected == NULL && atomic_load(&jh->drain)) {
         pause_ms(jh, wait_ms < 1000 ? wait_ms : 1000);
         return tr_fail(eb, TR_ERR_NOT_FOUND, "draining");
     }
     if (wait_ms < 0 || wait_ms > 30000)
         wait_ms = 30000;
-    if (!tool_ready(jh, a)) {
+    if (injected == NULL && !tool_ready(jh, a)) {
         pause_ms(jh, (int)jitter(CLAIM_PAUSE_MS));
         return tr_fail(eb, TR_ERR_NOT_FOUND, "the tool is not here yet");
     }
@@ -988,13 +1005,20 @@ static tr_err job_claim(void *ctx, struct arena *a, const char *node,
                      .timeout_s = CALL_TIMEOUT_S + wait_ms / 1000};
     buf_init(&x.reply, REPLY_MAX);
     bool was = atomic_load(&jh->unreachable);
-    tr_err e = perform(jh, &x, 0, eb);
+    tr_err e = TR_OK;
+    if (injected != NULL) /* claimed by the idle process: its reply */
+        x.status = 200;
+    else
+        e = perform(jh, &x, 0, eb);
     json_t *doc = NULL;
     if (e == TR_OK && x.status == 204)
         e = tr_fail(eb, TR_ERR_NOT_FOUND, "no job came");
+    else if (e == TR_OK && injected != NULL)
+        doc = json_loadb(injected, injected_len, 0, NULL);
     else if (e == TR_OK)
         doc =
             json_loadb(x.reply.data ? x.reply.data : "", x.reply.len, 0, NULL);
+    free(injected);
     if (e == TR_OK)
         e = job_http_parse_job(a, json_object_get(doc, "job"), out, eb);
     /* a job it cannot read is still this node's: ended, not left to its
@@ -1258,6 +1282,7 @@ void job_http_free(struct job_http *jh)
         return;
     pthread_mutex_destroy(&jh->mu);
     pthread_mutex_destroy(&jh->prefetch_mu);
+    free(jh->injected);
     arena_destroy(jh->arena);
     memset(jh->credential, 0, sizeof(jh->credential));
     free(jh);
@@ -1292,4 +1317,28 @@ int job_http_running(struct job_http *jh)
 bool job_http_reachable(struct job_http *jh)
 {
     return !atomic_load(&jh->unreachable);
+}
+
+tr_err job_http_inject(struct job_http *jh, const char *reply, size_t len,
+                       struct tr_errbuf *eb)
+{
+    char *copy = malloc(len + 1);
+    if (copy == NULL)
+        return tr_fail(eb, TR_ERR_NOMEM, "out of memory");
+    memcpy(copy, reply, len);
+    copy[len] = '\0';
+    pthread_mutex_lock(&jh->prefetch_mu);
+    free(jh->injected);
+    jh->injected = copy;
+    jh->injected_len = len;
+    pthread_mutex_unlock(&jh->prefetch_mu);
+    return TR_OK;
+}
+
+bool job_http_tool_ready(struct job_http *jh)
+{
+    struct arena *a = arena_new();
+    bool ok = a != NULL && tool_ready(jh, a);
+    arena_destroy(a);
+    return ok;
 }

@@ -79,6 +79,18 @@ int job_http_running(struct job_http *jh);
 /* False while the last call found no primary (no connection, 502-504). */
 bool job_http_reachable(struct job_http *jh);
 
+/* Hands over a claim reply ({"job":{...}}) that another process (the idle
+ * secondary, node/idle.h) received: the next claim() returns its job,
+ * confirmed and with its tool, as if this node had claimed it, even while
+ * draining. */
+tr_err job_http_inject(struct job_http *jh, const char *reply, size_t len,
+                       struct tr_errbuf *eb);
+
+/* Fetches the primaries' latest tool before the first claim (prefetch):
+ * true once it is here or cannot be had for good; false while the
+ * primaries cannot be reached or are busy (try again later). */
+bool job_http_tool_ready(struct job_http *jh);
+
 /* One call to the internal API: method path (under /api/internal/v1),
  * body (JSON text or NULL).  *status is the HTTP status (0: none came);
  * a JSON reply is parsed into *reply (NULL if none; the caller decrefs).

@@ -18,6 +18,7 @@
 #include "core/fault.h"
 #include "core/log.h"
 #include "node/node.h"
+#include "node/secondary.h"
 
 int main(int argc, char **argv)
 {
@@ -43,6 +44,7 @@ int main(int argc, char **argv)
         }
         log_warn("fault injection armed: %s", fault);
     }
+    secondary_set_argv(argv); /* a secondary's workers start as it did */
     e = node_run(&cfg, NULL, NULL, &eb);
     if (e != TR_OK) {
         log_error("%s", tr_errbuf_msg(&eb, e));

@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/buf.h"
 #include "core/log.h"
 #include "core/server.h"
 #include "core/util.h"
@@ -38,10 +39,15 @@
 #define WAIT_MAX_MS 10000
 #define LEAVE_RETRY_MS 30000
 #define CREDENTIAL_FILE "node-credential"
+#define IDLE_BINARY "terraced-idle" /* beside terraced: node/idle.h */
+#define IDLE_EXIT_MS 20000          /* a worker with no job this long exits */
+#define HANDOFF_MAX (8 << 20)
 
 struct secondary {
     struct job_http *jh;
-    bool agent; /* the agent role: joins with an agent token */
+    struct executor *exec;
+    bool agent;  /* the agent role: joins with an agent token */
+    bool worker; /* started by terraced-idle with a job it claimed */
     atomic_bool joined;
     atomic_bool reached; /* the last node heartbeat was answered */
     atomic_bool draining;
@@ -291,13 +297,11 @@ static tr_err start_executor(const struct cfg *c, struct secondary *s,
     return executor_start(&o, job_http_api(s->jh), x, eb);
 }
 
-static tr_err start_listener(struct terrace_server *srv, struct tr_errbuf *eb)
+/* The listener's certificate: made under DATA/tls when TLS is on and
+ * none is given. */
+static tr_err listener_certs(struct cfg *c, struct tr_errbuf *eb)
 {
-    struct cfg *c = &srv->cfg;
-    bool tls = strcmp(c->tls, "on") == 0;
-    snprintf(srv->external_url, sizeof(srv->external_url), "%s://%s",
-             tls ? "https" : "http", c->listen);
-    if (tls && c->tls_cert[0] == '\0') {
+    if (strcmp(c->tls, "on") == 0 && c->tls_cert[0] == '\0') {
         char dir[PATH_MAX], host[256], lhost[128];
         snprintf(dir, sizeof(dir), "%s/tls", c->data_dir);
         if (gethostname(host, sizeof(host)) != 0)
@@ -315,6 +319,18 @@ static tr_err start_listener(struct terrace_server *srv, struct tr_errbuf *eb)
                      c->data_dir) >= (int)sizeof(c->tls_key))
             return tr_fail(eb, TR_ERR_CONFIG, "data dir path too long");
     }
+    return TR_OK;
+}
+
+static tr_err start_listener(struct terrace_server *srv, struct tr_errbuf *eb)
+{
+    struct cfg *c = &srv->cfg;
+    bool tls = strcmp(c->tls, "on") == 0;
+    snprintf(srv->external_url, sizeof(srv->external_url), "%s://%s",
+             tls ? "https" : "http", c->listen);
+    tr_err e = listener_certs(c, eb);
+    if (e != TR_OK)
+        return e;
     http_set_routes(secondary_tables);
     return http_start(srv, eb);
 }
@@ -334,8 +350,8 @@ static void drain(struct secondary *s)
 static tr_err serve(struct secondary *s, const sigset_t *set,
                     struct tr_errbuf *eb)
 {
-    int64_t next_hb = 0;
-    bool was_ok = true, said_claims = false;
+    int64_t next_hb = 0, idle_since = 0;
+    bool was_ok = true, said_claims = false, idle_exit = false;
     tr_err out = TR_OK;
     for (;;) {
         if (util_now_ms() >= next_hb && out == TR_OK) {
@@ -358,8 +374,27 @@ static tr_err serve(struct secondary *s, const sigset_t *set,
             was_ok = e == TR_OK;
             next_hb = util_now_ms() + HEARTBEAT_MS;
         }
-        if (atomic_load(&s->draining) && job_http_busy(s->jh) == 0)
+        if ((atomic_load(&s->draining) || idle_exit) &&
+            job_http_busy(s->jh) == 0)
             return out;
+        if (s->worker && !idle_exit && !atomic_load(&s->draining)) {
+            /* a worker with nothing to do hands the node back to its idle
+             * process: it claims no more, and ends once the claims in
+             * flight have returned (and what they brought has run) */
+            bool idle =
+                job_http_running(s->jh) == 0 && executor_kept(s->exec) == 0;
+            if (!idle)
+                idle_since = 0;
+            else if (idle_since == 0)
+                idle_since = util_now_ms();
+            else if (util_now_ms() - idle_since >= IDLE_EXIT_MS) {
+                log_info("no job for %d s: handing the node back to its idle "
+                         "process",
+                         IDLE_EXIT_MS / 1000);
+                idle_exit = true;
+                job_http_drain(s->jh);
+            }
+        }
         if (atomic_load(&s->draining) && !said_claims &&
             job_http_running(s->jh) == 0) {
             /* a claim answered now would bring a job: it is run */
@@ -408,6 +443,133 @@ static tr_err absolute(char *path, size_t n, struct tr_errbuf *eb)
     return TR_OK;
 }
 
+/* ---- the idle process ------------------------------------------------- */
+
+static char *const *self_argv; /* secondary_set_argv() */
+
+void secondary_set_argv(char *const *argv)
+{
+    self_argv = argv;
+}
+
+/* Waits until the primaries' tool is here (job_http_tool_ready()), so
+ * that the idle process claims only what the node can run at once. */
+static void wait_tool(struct secondary *s, const sigset_t *set, bool *stopped)
+{
+    while (!job_http_tool_ready(s->jh)) {
+        int sig = wait_signal(set, 1000);
+        if (sig == SIGTERM || sig == SIGINT) {
+            *stopped = true;
+            return;
+        }
+    }
+}
+
+/* Replaces this process with terraced-idle (node/idle.h), which waits
+ * for jobs in a fraction of the memory and starts this program again
+ * (a worker) with each job it claims.  Returns only when that cannot be
+ * done (no terraced-idle beside this binary): the node then runs in this
+ * process, as before. */
+static void hand_over(const struct secondary *s, const struct cfg *c)
+{
+    char self[PATH_MAX], idle[PATH_MAX + 16];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n <= 0 || self_argv == NULL || self_argv[0] == NULL)
+        return;
+    self[n] = '\0';
+    char *slash = strrchr(self, '/');
+    snprintf(idle, sizeof(idle), "%.*s/%s", (int)(slash ? slash - self : 1),
+             slash ? self : ".", IDLE_BINARY);
+    if (access(idle, X_OK) != 0) {
+        log_info("%s not found beside terraced: the node waits for jobs in "
+                 "this process",
+                 IDLE_BINARY);
+        return;
+    }
+    const char *args[64];
+    int k = 0;
+    args[k++] = idle;
+    args[k++] = "--role";
+    args[k++] = s->agent ? "agent" : "secondary";
+    args[k++] = "--join-url";
+    args[k++] = c->join_url;
+    args[k++] = "--data-dir";
+    args[k++] = c->data_dir;
+    args[k++] = "--node-id";
+    args[k++] = s->node_id;
+    args[k++] = "--log-level";
+    args[k++] = c->log_level[0] ? c->log_level : "info";
+    if (c->ca_file[0] != '\0') {
+        args[k++] = "--ca-file";
+        args[k++] = c->ca_file;
+    }
+    if (c->listen[0] != '\0') {
+        args[k++] = "--listen";
+        args[k++] = c->listen;
+    }
+    if (strcmp(c->tls, "on") == 0) {
+        args[k++] = "--tls-cert";
+        args[k++] = c->tls_cert;
+        args[k++] = "--tls-key";
+        args[k++] = c->tls_key;
+    }
+    args[k++] = "--";
+    args[k++] = self;
+    for (int i = 1; self_argv[i] != NULL && k < 63; i++)
+        args[k++] = self_argv[i];
+    args[k] = NULL;
+    log_info("joined; waiting for jobs in %s", IDLE_BINARY);
+    execv(idle, (char *const *)args);
+    log_warn("cannot start %s (%s): the node waits for jobs in this process",
+             idle, strerror(errno));
+}
+
+/* A worker's job: the claim reply terraced-idle wrote to the descriptor
+ * named by TERRACE_IDLE_HANDOFF, handed to the job API. */
+static tr_err take_handoff(struct secondary *s, const char *fdname,
+                           struct tr_errbuf *eb)
+{
+    char *end = NULL;
+    long fd = strtol(fdname, &end, 10);
+    if (end == fdname || *end != '\0' || fd < 3 || fd > 1024)
+        return tr_fail(eb, TR_ERR_CONFIG, "TERRACE_IDLE_HANDOFF: bad fd");
+    struct buf b;
+    buf_init(&b, HANDOFF_MAX);
+    char chunk[16384];
+    ssize_t got;
+    bool ok = true;
+    while (ok && (got = read((int)fd, chunk, sizeof(chunk))) != 0) {
+        if (got < 0 && errno == EINTR)
+            continue;
+        ok = got > 0 && buf_append(&b, chunk, (size_t)got) == TR_OK;
+    }
+    close((int)fd);
+    tr_err e = ok && b.len > 0
+                   ? job_http_inject(s->jh, b.data, b.len, eb)
+                   : tr_fail(eb, TR_ERR_IO, "no job came from %s", IDLE_BINARY);
+    buf_free(&b);
+    return e;
+}
+
+/* A worker's start: the credential terraced-idle's node already holds. */
+static tr_err worker_contact(struct secondary *s, const struct cfg *c,
+                             struct tr_errbuf *eb)
+{
+    char path[PATH_MAX], cred[256];
+    snprintf(path, sizeof(path), "%s/%s", c->data_dir, CREDENTIAL_FILE);
+    bool have = false;
+    tr_err e = read_credential(path, cred, sizeof(cred), &have, eb);
+    if (e == TR_OK && !have)
+        e = tr_fail(eb, TR_ERR_CONFIG, "%s is missing", path);
+    if (e == TR_OK) {
+        job_http_set_credential(s->jh, cred);
+        atomic_store(&s->joined, true);
+        atomic_store(&s->reached, true);
+    }
+    memset(cred, 0, sizeof(cred));
+    return e;
+}
+
 tr_err secondary_run(const struct cfg *cfg, struct tr_errbuf *eb)
 {
     static struct terrace_server srv; /* the one server struct */
@@ -424,7 +586,11 @@ tr_err secondary_run(const struct cfg *cfg, struct tr_errbuf *eb)
     umask(077);
     curl_global_init(CURL_GLOBAL_DEFAULT);
 
-    struct secondary s = {.agent = strcmp(c->role, "agent") == 0};
+    const char *handoff = getenv("TERRACE_IDLE_HANDOFF");
+    struct secondary s = {.agent = strcmp(c->role, "agent") == 0,
+                          .worker = handoff != NULL};
+    bool drain_now = getenv("TERRACE_IDLE_DRAIN") != NULL;
+    unsetenv("TERRACE_IDLE_DRAIN");
     struct executor *exec = NULL;
     bool stopped = false, listening = false;
     tr_err e = TR_OK;
@@ -443,21 +609,41 @@ tr_err secondary_run(const struct cfg *cfg, struct tr_errbuf *eb)
     if (e == TR_OK)
         e = job_http_new(&jo, &s.jh, eb);
     srv.secondary = &s;
-    if (e == TR_OK)
+    if (e == TR_OK && s.worker) {
+        e = worker_contact(&s, c, eb);
+        if (e == TR_OK)
+            e = take_handoff(&s, handoff, eb);
+        unsetenv("TERRACE_IDLE_HANDOFF");
+    } else if (e == TR_OK) {
         e = contact(&s, c, &set, &stopped, eb);
-    if (e == TR_OK && !stopped) {
+        if (e == TR_OK && !stopped)
+            wait_tool(&s, &set, &stopped);
+        if (e == TR_OK && !stopped)
+            e = listener_certs(c, eb);
+        if (e == TR_OK && !stopped)
+            hand_over(&s, c); /* returns only if it cannot */
+    }
+    if (e == TR_OK && !stopped && !s.worker) {
         e = start_listener(&srv, eb);
         listening = e == TR_OK;
     }
     if (e == TR_OK && !stopped)
         e = start_executor(c, &s, &exec, eb);
+    s.exec = exec;
+    if (e == TR_OK && !stopped && drain_now)
+        drain(&s);
     if (e == TR_OK && !stopped) {
-        log_info("terrace %s (%s) listening on %s, %d job(s) at "
-                 "once, primaries at %s",
-                 TERRACE_VERSION, c->role, c->listen, c->capacity, c->join_url);
+        if (s.worker)
+            log_info("terrace %s (%s worker) running a job, %d at once",
+                     TERRACE_VERSION, c->role, c->capacity);
+        else
+            log_info("terrace %s (%s) listening on %s, %d job(s) at "
+                     "once, primaries at %s",
+                     TERRACE_VERSION, c->role, c->listen, c->capacity,
+                     c->join_url);
         e = serve(&s, &set, eb);
-        executor_stop(exec); /* idle by now: the drain is over */
-        if (e == TR_OK)
+        executor_stop(exec);         /* idle by now: the drain is over */
+        if (e == TR_OK && !s.worker) /* terraced-idle leaves */
             leave(&s);
     }
     if (listening)

@@ -17,6 +17,15 @@
  * serves only /_health_check (liveness) and /_health_check?ready=1
  * (joined, a primary answered the last heartbeat, not draining).
  *
+ * Waiting: once joined and holding the primaries' tool, the node execs
+ * terraced-idle (node/idle.h) when it is installed beside terraced: a
+ * small program that waits for jobs and starts this program again as a
+ * worker (TERRACE_IDLE_HANDOFF: a pipe with the claim reply) for each job
+ * it claims.  A worker skips the join and the listener, runs the handed
+ * job and what else it claims, heartbeats the node, and exits 0 after
+ * IDLE_EXIT_MS with no job and no plan directory kept; it never leaves
+ * the cluster (terraced-idle does, once drained).
+ *
  * The agent role (--role agent) is this role with another door: it
  * registers with an agent token (--token, POST /agents/join) at --url and
  * becomes a node of role agent in the token's pool, which the claim query
@@ -41,5 +50,9 @@
  * clean drain (or a signal before it joined); otherwise the reason in
  * eb (a refused join token or credential: TR_ERR_UNAUTHORIZED). */
 tr_err secondary_run(const struct cfg *cfg, struct tr_errbuf *eb);
+
+/* The daemon's argv, which a worker is started with (terraced.c sets it
+ * before secondary_run()). */
+void secondary_set_argv(char *const *argv);
 
 #endif

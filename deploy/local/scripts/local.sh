@@ -70,10 +70,13 @@ package() {
   elif [ "$kind" = build ]; then
     # a build configured before it had install rules
     cp "$src/terraced" "$src/terrace" "$stage/bin/"
+    [ ! -x "$src/terraced-idle" ] || cp "$src/terraced-idle" "$stage/bin/"
     cp "$top/deploy/node/bootstrap.sh" "$stage/share/terrace/node/"
     cp "$top/deploy/systemd/"* "$stage/share/terrace/systemd/"
   else
     cp -r "$src/bin/terraced" "$src/bin/terrace" "$stage/bin/"
+    [ ! -x "$src/bin/terraced-idle" ] || cp "$src/bin/terraced-idle" \
+      "$stage/bin/"
     [ ! -d "$src/share/terrace" ] || cp -r "$src/share/terrace/." \
       "$stage/share/terrace/"
   fi

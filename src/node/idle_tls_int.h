@@ -1,0 +1,28 @@
+/*
+ * idle_tls_int.h - struct idle_tls, shared by the client (idle_https.c)
+ * and the listener (idle_listen.c).
+ *
+ * SPDX-License-Identifier: MPL-2.0
+ */
+#ifndef TR_IDLE_TLS_INT_H
+#define TR_IDLE_TLS_INT_H
+
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/entropy.h>
+#include <mbedtls/pk.h>
+#include <mbedtls/ssl.h>
+#include <mbedtls/x509_crt.h>
+
+/* One TLS configuration.  The random generator is used by one thread at a
+ * time: the client's calls come from the caller's threads, so each
+ * thread that calls has its own struct idle_tls. */
+struct idle_tls {
+    mbedtls_entropy_context entropy;
+    mbedtls_ctr_drbg_context drbg;
+    mbedtls_ssl_config conf;
+    mbedtls_x509_crt ca;   /* the client's trust */
+    mbedtls_x509_crt cert; /* the listener's own */
+    mbedtls_pk_context key;
+};
+
+#endif
