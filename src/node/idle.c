@@ -85,6 +85,21 @@ static tr_err call(struct idle *s, struct idle_tls *t, const char *method,
                            timeout_s, r, eb);
 }
 
+/* What a refusal says: its JSON:API error's detail, or its status. */
+static void reply_why(const struct idle_reply *r, char *out, size_t n)
+{
+    json_t *doc = r->body ? json_loads(r->body, 0, NULL) : NULL;
+    json_t *err = json_array_get(json_object_get(doc, "errors"), 0);
+    const char *d = json_string_value(json_object_get(err, "detail"));
+    if (d == NULL)
+        d = json_string_value(json_object_get(err, "title"));
+    if (d != NULL)
+        snprintf(out, n, "%s", d);
+    else
+        snprintf(out, n, "HTTP %d", r->status);
+    json_decref(doc);
+}
+
 /* ---- the worker -------------------------------------------------------- */
 
 /* Starts terraced with the claim reply on a pipe and waits for it.
@@ -165,9 +180,10 @@ static void *claim_loop(void *arg)
             if (code != 0)
                 log_warn("the worker exited with status %d", code);
         } else if (e != TR_OK || r.status != 204) {
+            char why[256];
+            reply_why(&r, why, sizeof(why));
             if (!said)
-                log_warn("cannot claim jobs: %s",
-                         e != TR_OK ? eb.msg : "the primaries refused");
+                log_warn("cannot claim jobs: %s", e != TR_OK ? eb.msg : why);
             said = true;
             sleep_ms(PAUSE_MS);
         }
@@ -190,15 +206,16 @@ static void heartbeat(struct idle *s, struct idle_tls *t, bool *was_ok)
     tr_err e =
         call(s, t, "POST", "/nodes/heartbeat", body, CALL_TIMEOUT_S, &r, &eb);
     bool ok = e == TR_OK && r.status == 200;
+    char why[256];
+    reply_why(&r, why, sizeof(why));
     if (e == TR_OK && r.status == 401) {
-        log_error("the primaries refuse this node's credential; stopping "
-                  "once the jobs in hand end: remove %s from the data dir "
-                  "to join again as a new node",
-                  CREDENTIAL_FILE);
+        log_error("the primaries refuse this node's credential (%s); "
+                  "stopping once the jobs in hand end: remove %s from the "
+                  "data dir to join again as a new node",
+                  why, CREDENTIAL_FILE);
         atomic_store(&s->refused, true);
     } else if (!ok && *was_ok) {
-        log_warn("node heartbeat failed: %s",
-                 e != TR_OK ? eb.msg : "the primaries answered an error");
+        log_warn("node heartbeat failed: %s", e != TR_OK ? eb.msg : why);
     } else if (ok && !*was_ok) {
         log_info("node heartbeat answered again");
     }

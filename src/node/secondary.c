@@ -16,12 +16,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/buf.h"
@@ -452,40 +454,74 @@ void secondary_set_argv(char *const *argv)
     self_argv = argv;
 }
 
-/* Waits until the primaries' tool is here (job_http_tool_ready()), so
- * that the idle process claims only what the node can run at once. */
-static void wait_tool(struct secondary *s, const sigset_t *set, bool *stopped)
+struct prefetch {
+    struct job_http *jh;
+    atomic_bool done, stop;
+};
+
+static void *prefetch_loop(void *arg)
 {
-    while (!job_http_tool_ready(s->jh)) {
-        int sig = wait_signal(set, 1000);
-        if (sig == SIGTERM || sig == SIGINT) {
-            *stopped = true;
-            return;
-        }
+    struct prefetch *p = arg;
+    while (!atomic_load(&p->stop) && !job_http_tool_ready(p->jh)) {
+        struct timespec ts = {1, 0};
+        nanosleep(&ts, NULL);
     }
+    atomic_store(&p->done, true);
+    return NULL;
 }
 
-/* Replaces this process with terraced-idle (node/idle.h), which waits
- * for jobs in a fraction of the memory and starts this program again
- * (a worker) with each job it claims.  Returns only when that cannot be
- * done (no terraced-idle beside this binary): the node then runs in this
- * process, as before. */
-static void hand_over(const struct secondary *s, const struct cfg *c)
+/* Waits until the primaries' tool is here (job_http_tool_ready(), in a
+ * thread of its own), so that terraced-idle claims only what the node
+ * can run at once; meanwhile the node heartbeats.  *stopped when a
+ * signal came first. */
+static void wait_tool(struct secondary *s, const sigset_t *set, bool *stopped)
 {
-    char self[PATH_MAX], idle[PATH_MAX + 16];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    if (n <= 0 || self_argv == NULL || self_argv[0] == NULL)
-        return;
-    self[n] = '\0';
-    char *slash = strrchr(self, '/');
-    snprintf(idle, sizeof(idle), "%.*s/%s", (int)(slash ? slash - self : 1),
-             slash ? self : ".", IDLE_BINARY);
-    if (access(idle, X_OK) != 0) {
-        log_info("%s not found beside terraced: the node waits for jobs in "
-                 "this process",
-                 IDLE_BINARY);
+    struct prefetch p = {.jh = s->jh};
+    pthread_t t;
+    if (pthread_create(&t, NULL, prefetch_loop, &p) != 0) {
+        prefetch_loop(&p);
         return;
     }
+    int64_t next_hb = 0;
+    while (!atomic_load(&p.done)) {
+        if (util_now_ms() >= next_hb) {
+            struct tr_errbuf eb = {{0}};
+            heartbeat(s, &eb);
+            next_hb = util_now_ms() + HEARTBEAT_MS;
+        }
+        int sig = wait_signal(set, 200);
+        if (sig == SIGTERM || sig == SIGINT) {
+            *stopped = true;
+            atomic_store(&p.stop, true);
+            job_http_drain(s->jh); /* cuts the download's waits short */
+            break;
+        }
+    }
+    pthread_join(t, NULL);
+}
+
+/* This program's path and terraced-idle's beside it; false (said once)
+ * when there is none. */
+static bool idle_binary(char self[PATH_MAX], char idle[PATH_MAX + 16])
+{
+    ssize_t n = readlink("/proc/self/exe", self, PATH_MAX - 1);
+    if (n <= 0 || self_argv == NULL || self_argv[0] == NULL)
+        return false;
+    self[n] = '\0';
+    char *slash = strrchr(self, '/');
+    snprintf(idle, PATH_MAX + 16, "%.*s/%s", (int)(slash ? slash - self : 1),
+             slash ? self : ".", IDLE_BINARY);
+    if (access(idle, X_OK) == 0)
+        return true;
+    log_info("%s not found beside terraced: the node waits for jobs in "
+             "this process",
+             IDLE_BINARY);
+    return false;
+}
+
+static void hand_over(const struct secondary *s, const struct cfg *c,
+                      const char *self, const char *idle)
+{
     const char *args[64];
     int k = 0;
     args[k++] = idle;
@@ -616,16 +652,24 @@ tr_err secondary_run(const struct cfg *cfg, struct tr_errbuf *eb)
         unsetenv("TERRACE_IDLE_HANDOFF");
     } else if (e == TR_OK) {
         e = contact(&s, c, &set, &stopped, eb);
-        if (e == TR_OK && !stopped)
-            wait_tool(&s, &set, &stopped);
-        if (e == TR_OK && !stopped)
-            e = listener_certs(c, eb);
-        if (e == TR_OK && !stopped)
-            hand_over(&s, c); /* returns only if it cannot */
     }
     if (e == TR_OK && !stopped && !s.worker) {
         e = start_listener(&srv, eb);
         listening = e == TR_OK;
+    }
+    char self[PATH_MAX], idle[PATH_MAX + 16];
+    if (e == TR_OK && !stopped && !s.worker && idle_binary(self, idle)) {
+        /* the tool first (health answers meanwhile), then the listener
+         * passes to terraced-idle with the rest of the node */
+        wait_tool(&s, &set, &stopped);
+        if (stopped) /* joined, no job taken yet: leave at once */
+            leave(&s);
+        else {
+            http_stop(&srv);
+            hand_over(&s, c, self, idle); /* returns only if it cannot */
+            e = start_listener(&srv, eb);
+            listening = e == TR_OK;
+        }
     }
     if (e == TR_OK && !stopped)
         e = start_executor(c, &s, &exec, eb);
