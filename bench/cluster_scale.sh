@@ -3,7 +3,8 @@
 # with 3 primaries and BENCH_SECONDARIES secondaries (capacity 1) behind
 # HAProxy, on a throwaway PostgreSQL.  Measures, in this order:
 #   1. the resident set of every node by role, idle (BENCH_SETTLE s after
-#      the cluster is ready);
+#      the cluster is ready and every secondary has handed over to
+#      terraced-idle, its idle form);
 #   2. dispatch latency through the cluster with idle secondaries:
 #      plan-only runs one after the other (bench/run_timing.py dispatch),
 #      plan-queued-at -> planning-at;
@@ -66,7 +67,25 @@ D_URL=$(cat "$CL/url")
 D_CA=$CL/tls/ca.pem
 D_TOKEN=$(cat "$CL/admin-token")
 
-blog "idle for $SETTLE s"
+# A secondary is ready once joined; it becomes terraced-idle (its idle
+# form, src/node/idle.h) once it holds the tool.  Idle is measured after
+# every secondary has, or after BENCH_IDLE_WAIT s (then said).
+IDLE_WAIT=${BENCH_IDLE_WAIT:-300}
+blog "waiting for every secondary to hand over to terraced-idle"
+for _ in $(seq "$IDLE_WAIT"); do
+  left=0
+  for pid in $(awk '$3 == "secondary" { print $2 }' "$CL/nodes"); do
+    case $(readlink "/proc/$pid/exe" 2>/dev/null) in
+    */terraced-idle) ;;
+    *) left=$((left + 1)) ;;
+    esac
+  done
+  [ "$left" = 0 ] && break
+  sleep 1
+done
+HANDED=$(awk -v l="$left" -v n="$(awk '$3 == "secondary"' "$CL/nodes" |
+  wc -l)" 'BEGIN { print n - l "/" n }')
+blog "secondaries in terraced-idle: $HANDED; idle for $SETTLE s"
 sleep "$SETTLE"
 IDLE=$(python3 "$HERE/cluster_load.py" rss "$CL")
 
@@ -144,7 +163,7 @@ $MACHINE
 
 **Resident set (VmRSS, MB, min / median / max over the nodes of a role)**
 
-| role | idle ($SETTLE s after ready) | peak during the load |
+| role | idle ($SETTLE s after $HANDED secondaries were in terraced-idle) | peak during the load |
 |---|---|---|
 | primary | $(mb "$IDLE" primary) | $(j '.peak_rss_kb.primary / 1024 * 10 | round / 10') (largest) |
 | secondary | $(mb "$IDLE" secondary) | $(j '.peak_rss_kb.secondary / 1024 * 10 | round / 10') (largest) |
