@@ -168,6 +168,7 @@ static void *claim_loop(void *arg)
         return NULL;
     }
     bool said = false;
+    int failed = 0; /* workers in a row that did not end well */
     char path[64];
     snprintf(path, sizeof(path), "/claim?wait=%d", CLAIM_WAIT_MS);
     while (!atomic_load(&s->draining)) {
@@ -177,8 +178,14 @@ static void *claim_loop(void *arg)
         if (e == TR_OK && r.status == 200) {
             said = false;
             int code = run_worker(s, r.body ? r.body : "", r.len);
-            if (code != 0)
+            failed = code == 0 ? 0 : failed + 1;
+            if (code != 0) {
+                /* a node whose worker cannot start must not keep taking
+                 * jobs from the queue (each waits for its claim to
+                 * lapse): slower claims, up to one per 30 s */
                 log_warn("the worker exited with status %d", code);
+                sleep_ms(PAUSE_MS * (failed < 30 ? failed : 30));
+            }
         } else if (e != TR_OK || r.status != 204) {
             char why[256];
             reply_why(&r, why, sizeof(why));

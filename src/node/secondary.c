@@ -696,7 +696,9 @@ tr_err secondary_run(const struct cfg *cfg, struct tr_errbuf *eb)
     curl_global_cleanup();
     memset(c->join_token, 0, sizeof(c->join_token));
     memset(c->agent_token, 0, sizeof(c->agent_token));
-    if (e == TR_OK)
+    if (e == TR_OK && s.worker)
+        log_info("worker done: the node waits in %s again", IDLE_BINARY);
+    else if (e == TR_OK)
         log_info("stopped cleanly");
     return e;
 }
