@@ -7,5 +7,5 @@ cd "$(dirname "$0")/.."
 . scripts/deps.sh build
 cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DTERRACE_TESTS=OFF >/dev/null
-ninja -C build-release terraced terrace
+ninja -C build-release terraced terraced-idle terrace
 exec ./build-release/terrace demo "$@"
