@@ -171,6 +171,15 @@ if [ -z "$ok" ]; then
   echo "secondary not ready" >&2
   exit 1
 fi
+# ready once joined; idle once it holds the tool and has become
+# terraced-idle (src/node/idle.h), when that is built
+if [ -x "$BENCH_BUILD/terraced-idle" ]; then
+  for _ in $(seq 1 300); do
+    case $(readlink "/proc/$S_PID/exe") in */terraced-idle) break ;; esac
+    sleep 1
+  done
+fi
+blog "secondary runs $(readlink "/proc/$S_PID/exe")"
 sleep "$SETTLE"
 idle=$(snap "$D_PID")
 s_idle=$(snap "$S_PID")

@@ -154,6 +154,20 @@ static int run_worker(struct idle *s, const char *reply, size_t len)
     return 128 + WTERMSIG(st);
 }
 
+/* Logs which job came (never the rest of the reply: it holds the run's
+ * token). */
+static void say_claimed(const struct idle_reply *r)
+{
+    json_t *doc = json_loadb(r->body ? r->body : "", r->len, 0, NULL);
+    json_t *job = json_object_get(doc, "job");
+    const char *run = json_string_value(json_object_get(job, "run_id"));
+    const char *phase = json_string_value(json_object_get(job, "phase"));
+    const char *id = json_string_value(json_object_get(job, "id"));
+    log_info("run %s: %s job %s claimed by this node; starting a worker",
+             run ? run : "?", phase ? phase : "?", id ? id : "?");
+    json_decref(doc);
+}
+
 /* ---- the claim thread -------------------------------------------------- */
 
 static void *claim_loop(void *arg)
@@ -177,6 +191,7 @@ static void *claim_loop(void *arg)
                         CALL_TIMEOUT_S + CLAIM_WAIT_MS / 1000, &r, &eb);
         if (e == TR_OK && r.status == 200) {
             said = false;
+            say_claimed(&r);
             int code = run_worker(s, r.body ? r.body : "", r.len);
             failed = code == 0 ? 0 : failed + 1;
             if (code != 0) {
