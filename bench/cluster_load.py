@@ -47,12 +47,32 @@ def rss_kb(pid):
     return None
 
 
+def workers(pid):
+    """A secondary's workers: its children running terraced (an idle
+    secondary is terraced-idle, which starts terraced for its jobs)."""
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            kids = [int(k) for k in f.read().split()]
+    except OSError:
+        return []
+    out = []
+    for k in kids:
+        try:
+            if os.path.basename(os.readlink("/proc/%d/exe" % k)) == \
+                    "terraced":
+                out.append(k)
+        except OSError:
+            pass
+    return out
+
+
 def rss_by_role(d):
+    """{role: [kB per node]}; a node's workers count as the node's."""
     out = collections.defaultdict(list)
     for _, pid, role in nodes(d):
         kb = rss_kb(pid)
         if kb is not None:
-            out[role].append(kb)
+            out[role].append(kb + sum(rss_kb(w) or 0 for w in workers(pid)))
     return dict(out)
 
 
@@ -123,7 +143,11 @@ def load(d, n, deadline_s, out_path):
     peak = collections.defaultdict(int)  # role -> largest one node's
     peak_each = collections.defaultdict(list)
     st = {}
+    worker_ticks = {}  # pid -> the last CPU ticks seen of a worker
     while time.monotonic() - t0 < deadline_s:
+        for p, _ in procs:
+            for w in workers(p):
+                worker_ticks[w] = max(worker_ticks.get(w, 0), cpu_ticks(w))
         for role, kbs in rss_by_role(d).items():
             peak[role] = max(peak[role], max(kbs))
             peak_each[role].append(sum(kbs))
@@ -136,7 +160,11 @@ def load(d, n, deadline_s, out_path):
             break
         time.sleep(1)
     wall = time.monotonic() - t0
-    cpu1 = sum(cpu_ticks(p) for p, _ in procs)
+    for p, _ in procs:
+        for w in workers(p):
+            worker_ticks[w] = max(worker_ticks.get(w, 0), cpu_ticks(w))
+    # workers' own CPU (sampled each second while they live), not tofu's
+    cpu1 = sum(cpu_ticks(p) for p, _ in procs) + sum(worker_ticks.values())
     mt1 = machine_ticks()
     busy = (mt1[0] - mt0[0]) - (mt1[1] - mt0[1])
     counts = collections.Counter(st.get(r, "missing") for r in runs)

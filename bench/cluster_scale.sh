@@ -169,7 +169,9 @@ $MACHINE
 | secondary | $(mb "$IDLE" secondary) | $(j '.peak_rss_kb.secondary / 1024 * 10 | round / 10') (largest) |
 | HAProxy | $(mb "$IDLE" lb) | - |
 
-Targets: idle secondary ≤ 5 MB, idle primary ≤ 15 MB.
+Targets: idle secondary ≤ 5 MB, idle primary ≤ 15 MB.  A secondary's
+figure is the node process plus the worker it runs while it has jobs
+(terraced started by terraced-idle for its jobs); idle, it has none.
 
 **Load: $NLOAD plan-only runs queued at once** (\`POST /api/v2/runs\`,
 \`plan-only: true\`, one speculative configuration version of one
@@ -181,7 +183,7 @@ $(j .exactly_once) (runs without exactly one job: $(j .not_one_job); jobs
 not a finished plan of a secondary: $(j .not_secondary); plans not started
 exactly once in the secondaries' logs: $(j .started_not_once));
 $(j .secondaries_used) secondaries ran plans. CPU during the load:
-terraced processes (primaries + secondaries, not tofu) $(j .terraced_cpu_s)
+terraced processes (primaries + secondaries and their workers, not tofu) $(j .terraced_cpu_s)
 s of the machine's $(j .machine_busy_cpu_s) busy CPU-seconds
 ($share), of $(j .machine_cpu_s) CPU-seconds available.
 
