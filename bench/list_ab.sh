@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# list_ab.sh - what a list of 100 workspaces costs against one workspace
+# read (issue 13's goal: a page of 100 at most 20x one GET), on the demo
+# (SQLite) and on a primary (PostgreSQL), for this work tree and for a
+# baseline commit.  All servers are up at once, each with one
+# organization of 100 workspaces, and their wrk rounds are interleaved
+# (each server's read, list with 4 clients, list with 64 clients, then
+# the next server; then again), so the noise of a shared machine falls on
+# all alike.  Prints each round, the mean req/s per server and endpoint,
+# and the ratio read req/s / list (4) req/s.  Markdown on stdout.
+#
+#   BENCH_BASELINE=<commit> bench/list_ab.sh
+#       (BENCH_ROUNDS=3, BENCH_DURATION=8s, BENCH_WARMUP=2s; without
+#        BENCH_BASELINE only this tree is run)
+#
+# SPDX-License-Identifier: MPL-2.0
+. "$(dirname "$0")/lib.sh"
+
+ROUNDS=${BENCH_ROUNDS:-3}
+DUR=${BENCH_DURATION:-8s}
+WARM=${BENCH_WARMUP:-2s}
+NWS=100
+
+bench_tools
+bench_build
+NEW_BUILD=$BENCH_BUILD
+SERVERS=()
+declare -A BASE TOKEN SUM
+if [ -n "${BENCH_BASELINE:-}" ]; then
+  BASE_REV=$(git -C "$BENCH_ROOT" rev-parse --short=12 "$BENCH_BASELINE")
+  bench_build_rev "$BENCH_BASELINE"
+fi
+
+LIST="/api/v2/organizations/peer/workspaces?page%5Bsize%5D=$NWS"
+
+# serve NAME ROLE BUILD: starts one server with NWS workspaces.
+serve() {
+  local name=$1 role=$2 i
+  BENCH_BUILD=$3
+  bench_start "$name" "$role"
+  bench_setup_ws peer w0
+  for i in $(seq 1 $((NWS - 1))); do
+    api POST /api/v2/organizations/peer/workspaces \
+      "$(jq -nc --arg n "w$i" '{data:{type:"workspaces",
+        attributes:{name:$n,"execution-mode":"local"}}}')" >/dev/null
+  done
+  api GET "$LIST" | jq -e ".data | length == $NWS" >/dev/null
+  BASE[$name]=$D_URL
+  TOKEN[$name]=$D_TOKEN
+  WSID[$name]=$WS_ID
+  SERVERS+=("$name")
+}
+
+declare -A WSID
+serve "demo" demo "$NEW_BUILD"
+serve "primary" pg "$NEW_BUILD"
+if [ -n "${BENCH_BASELINE:-}" ]; then
+  serve baseline-demo demo "$REV_BUILD"
+  serve baseline-primary pg "$REV_BUILD"
+fi
+
+# one SERVER KIND CONNS PATH ROUND: one wrk round; adds to SUM and ROWS.
+one() {
+  local s=$1 kind=$2 conns=$3 path=$4 r=$5 out rps p50 p99 bad
+  out=$BENCH_TMP/wrk.out
+  blog "round $r: $s $kind"
+  wrk -t2 -c"$conns" -d"$DUR" --latency \
+    -H "Authorization: Bearer ${TOKEN[$s]}" \
+    -H "Accept: application/vnd.api+json" "${BASE[$s]}$path" >"$out"
+  rps=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$out")
+  p50=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")
+  p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
+  bad=$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$out")
+  SUM[$s.$kind]=$((${SUM[$s.$kind]:-0} + rps))
+  ROWS+=("| $r | $s | $kind | $rps | $p50 | $p99 | ${bad:-0} | $(cut -d' ' -f1 /proc/loadavg) |")
+}
+
+ROWS=()
+for s in "${SERVERS[@]}"; do
+  wrk -t2 -c64 -d"$WARM" -H "Authorization: Bearer ${TOKEN[$s]}" \
+    "${BASE[$s]}/api/v2/workspaces/${WSID[$s]}" >/dev/null
+  wrk -t2 -c4 -d"$WARM" -H "Authorization: Bearer ${TOKEN[$s]}" \
+    "${BASE[$s]}$LIST" >/dev/null
+done
+for r in $(seq 1 "$ROUNDS"); do
+  for s in "${SERVERS[@]}"; do
+    one "$s" "read (64)" 64 "/api/v2/workspaces/${WSID[$s]}" "$r"
+    one "$s" "list (4)" 4 "$LIST" "$r"
+    one "$s" "list (64)" 64 "$LIST" "$r"
+  done
+done
+
+mean() { echo $((SUM[$1.$2] / ROUNDS)); }
+ratio() { awk -v a="$(mean "$1" "read (64)")" -v b="$(mean "$1" "list (4)")" \
+  'BEGIN { printf "%.1f", (b > 0 ? a / b : 0) }'; }
+
+cat <<EOF
+### A list of $NWS workspaces against one read$( [ -n "${BENCH_BASELINE:-}" ] && echo ", against $BASE_REV")
+
+$(bench_machine)
+- each server: one organization with $NWS workspaces; \`wrk -t2 -d$DUR
+  --latency\` over HTTPS with a Bearer token, connections in brackets,
+  after a $WARM warm-up of each server; the servers ran at once and
+  their rounds were interleaved; latency in ms; load average (1 min)
+  when the round ended.  read: GET /api/v2/workspaces/:id; list: GET
+  /api/v2/organizations/:org/workspaces?page[size]=$NWS.
+
+| round | server | endpoint | req/s | p50 | p99 | non-2xx | load |
+|---:|---|---|---:|---:|---:|---:|---:|
+$(printf '%s\n' "${ROWS[@]}")
+
+| server | read req/s (mean) | list (4) req/s | list (64) req/s | read / list (4) |
+|---|---:|---:|---:|---:|
+EOF
+for s in "${SERVERS[@]}"; do
+  echo "| $s | $(mean "$s" "read (64)") | $(mean "$s" "list (4)") |" \
+       "$(mean "$s" "list (64)") | $(ratio "$s") |"
+done
+echo
