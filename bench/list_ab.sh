@@ -11,7 +11,8 @@
 #
 #   BENCH_BASELINE=<commit> bench/list_ab.sh
 #       (BENCH_ROUNDS=3, BENCH_DURATION=8s, BENCH_WARMUP=2s; without
-#        BENCH_BASELINE only this tree is run)
+#        BENCH_BASELINE only this tree is run; BENCH_BASELINE_BUILD: an
+#        existing Release build of the baseline, used as is)
 #
 # SPDX-License-Identifier: MPL-2.0
 . "$(dirname "$0")/lib.sh"
@@ -28,7 +29,11 @@ SERVERS=()
 declare -A BASE TOKEN SUM
 if [ -n "${BENCH_BASELINE:-}" ]; then
   BASE_REV=$(git -C "$BENCH_ROOT" rev-parse --short=12 "$BENCH_BASELINE")
-  bench_build_rev "$BENCH_BASELINE"
+  if [ -n "${BENCH_BASELINE_BUILD:-}" ]; then
+    REV_BUILD=$BENCH_BASELINE_BUILD   # a Release build of it, made before
+  else
+    bench_build_rev "$BENCH_BASELINE"
+  fi
 fi
 
 LIST="/api/v2/organizations/peer/workspaces?page%5Bsize%5D=$NWS"

@@ -79,44 +79,6 @@ json_t *api_ws_settings_view(const char *text)
     return out;
 }
 
-/* The end of the JSON value at s (trusted text: the settings column is
- * written by jansson's dump), or NULL when it is not one. */
-static const char *skip_value(const char *s)
-{
-    int depth = 0;
-    do {
-        while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
-            s++;
-        if (*s == '"') {
-            for (s++; *s != '"'; s++)
-                if (*s == '\0' || (*s == '\\' && *++s == '\0'))
-                    return NULL;
-            s++;
-        } else if (*s == '{' || *s == '[') {
-            depth++;
-            s++;
-            continue;
-        } else if (*s == '}' || *s == ']') {
-            if (depth == 0)
-                return NULL;
-            depth--;
-            s++;
-        } else if (*s == ',' || *s == ':') {
-            if (depth == 0)
-                return NULL;
-            s++;
-            continue;
-        } else {
-            const char *v = s;
-            while (*s != '\0' && strchr("+-.0123456789Eaeflnrstu", *s))
-                s++;
-            if (s == v)
-                return NULL;
-        }
-    } while (depth > 0);
-    return s;
-}
-
 /* The raw text of each known key's value in the settings object text
  * (val[i], len[i]; NULL: absent) and of "setting-overwrites" (the last
  * entry); false, with nothing found, when text is not a JSON object.
@@ -135,14 +97,14 @@ static bool settings_scan(const char *text, const char **val, size_t *len)
             s++;
         if (*s == '}')
             return true;
-        const char *key = s + 1, *end = skip_value(s);
+        const char *key = s + 1, *end = jw_skip_value(s);
         if (*s != '"' || end == NULL)
             break;
         size_t klen = (size_t)(end - key - 1);
         for (s = end; *s == ' ' || *s == '\n'; s++)
             ;
         const char *v = s + 1;
-        end = *s == ':' ? skip_value(v) : NULL;
+        end = *s == ':' ? jw_skip_value(v) : NULL;
         if (end == NULL)
             break;
         while (*v == ' ' || *v == '\n')

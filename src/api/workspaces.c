@@ -29,6 +29,10 @@ access_t api_ws_perms(struct http_req *r, const struct st_workspace *w)
 {
     if (r->who.perm_of != NULL && strcmp(r->who.perm_of, w->id) == 0)
         return r->who.perms;
+    /* a list's items are the page's own rows: the same pointers */
+    for (int i = 0; i < r->who.npage; i++)
+        if (r->who.page_ids[i] == w->id)
+            return r->who.page_perms[i];
     for (int i = 0; i < r->who.npage; i++)
         if (strcmp(r->who.page_ids[i], w->id) == 0)
             return r->who.page_perms[i];
@@ -125,21 +129,10 @@ bool api_ws_allow(struct http_req *r, const struct st_workspace *w,
 
 /* ---- documents --------------------------------------------------------- */
 
-/* key: {"data": {"id": id, "type": type}}, or {"data": null} without id. */
+/* A to-one relationship (api_rel_write()). */
 static void rel(struct jw *j, const char *key, const char *type, const char *id)
 {
-    jw_key(j, key);
-    jw_obj(j);
-    jw_key(j, "data");
-    if (id == NULL) {
-        jw_null(j);
-    } else {
-        jw_obj(j);
-        jw_kstr(j, "id", id);
-        jw_kstr(j, "type", type);
-        jw_obj_end(j);
-    }
-    jw_obj_end(j);
+    api_rel_write(j, key, type, id);
 }
 
 static void locked_by(struct jw *j, const struct st_workspace *w)

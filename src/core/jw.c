@@ -27,11 +27,20 @@ tr_err jw_error(const struct jw *w)
     return TR_OK;
 }
 
+/* Appends n bytes: straight into the buf while it has room (keeping its
+ * NUL), through buf_append() when it must grow. */
 static void put(struct jw *w, const char *s, size_t n)
 {
+    struct buf *b = w->out;
     if (w->err != TR_OK)
         return;
-    tr_err e = buf_append(w->out, s, n);
+    if (n < b->cap - b->len && (b->max == 0 || n <= b->max - b->len)) {
+        memcpy(b->data + b->len, s, n);
+        b->len += n;
+        b->data[b->len] = '\0';
+        return;
+    }
+    tr_err e = buf_append(b, s, n);
     if (e != TR_OK)
         w->err = e;
 }
@@ -40,6 +49,16 @@ static void putc1(struct jw *w, char c)
 {
     put(w, &c, 1);
 }
+
+/* Bytes a string cannot hold as they are: 1 for '"', '\\' and below 0x20. */
+static const unsigned char must_escape[256] = {
+    [0x00] = 1, [0x01] = 1, [0x02] = 1, [0x03] = 1, [0x04] = 1, [0x05] = 1,
+    [0x06] = 1, [0x07] = 1, [0x08] = 1, [0x09] = 1, [0x0a] = 1, [0x0b] = 1,
+    [0x0c] = 1, [0x0d] = 1, [0x0e] = 1, [0x0f] = 1, [0x10] = 1, [0x11] = 1,
+    [0x12] = 1, [0x13] = 1, [0x14] = 1, [0x15] = 1, [0x16] = 1, [0x17] = 1,
+    [0x18] = 1, [0x19] = 1, [0x1a] = 1, [0x1b] = 1, [0x1c] = 1, [0x1d] = 1,
+    [0x1e] = 1, [0x1f] = 1, ['"'] = 1,  ['\\'] = 1,
+};
 
 /* The separator before a value (is_key: before a key); false once the
  * writer has failed or the call is out of place. */
@@ -126,7 +145,7 @@ static void escaped(struct jw *w, const char *s, size_t n)
     size_t run = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\')
+        if (!must_escape[c])
             continue;
         put(w, s + run, i - run);
         run = i + 1;
@@ -264,4 +283,64 @@ void jw_knull(struct jw *w, const char *key)
 {
     jw_key(w, key);
     jw_null(w);
+}
+
+static bool blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+const char *jw_skip_value(const char *s)
+{
+    int depth = 0;
+    do {
+        while (blank(*s))
+            s++;
+        if (*s == '"') {
+            for (s++; *s != '"'; s++)
+                if (*s == '\0' || (*s == '\\' && *++s == '\0'))
+                    return NULL;
+            s++;
+        } else if (*s == '{' || *s == '[') {
+            depth++;
+            s++;
+            continue;
+        } else if (*s == '}' || *s == ']') {
+            if (depth == 0)
+                return NULL;
+            depth--;
+            s++;
+        } else if (*s == ',' || *s == ':') {
+            if (depth == 0)
+                return NULL;
+            s++;
+            continue;
+        } else {
+            const char *v = s;
+            while (*s != '\0' && strchr("+-.0123456789Eaeflnrstu", *s))
+                s++;
+            if (s == v)
+                return NULL;
+        }
+    } while (depth > 0);
+    return s;
+}
+
+void jw_json(struct jw *w, const char *text, const char *def)
+{
+    const char *v = text, *end = NULL;
+    if (v != NULL) {
+        while (blank(*v))
+            v++;
+        if (*v == '[' || *v == '{')
+            end = jw_skip_value(v);
+        if (end != NULL)
+            for (const char *t = end; *t != '\0' && end != NULL; t++)
+                if (!blank(*t))
+                    end = NULL;
+    }
+    if (end != NULL)
+        jw_raw(w, v, (size_t)(end - v));
+    else
+        jw_raw(w, def, strlen(def));
 }

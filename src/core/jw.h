@@ -59,6 +59,16 @@ void jw_null(struct jw *w);
 /* A value that is already JSON text, copied as is. */
 void jw_raw(struct jw *w, const char *json, size_t n);
 
+/* Stored JSON text (an array or object, as jansson's json_loads() reads
+ * it without JSON_DECODE_ANY) copied as is; def (trusted JSON) instead
+ * when text is NULL or is not one such value by jw_skip_value(). */
+void jw_json(struct jw *w, const char *text, const char *def);
+
+/* The end of the JSON value at s (after leading blanks), or NULL when
+ * there is none.  A light scan for text a JSON writer made: strings must
+ * close and brackets balance, but tokens are not checked one by one. */
+const char *jw_skip_value(const char *s);
+
 /* A string made of pieces (jw_str_begin, any jw_str_add, jw_str_end), so
  * that "/api/v2/x/" + id needs no intermediate copy. */
 void jw_str_begin(struct jw *w);

@@ -2,7 +2,8 @@
  * test_jw.c - unit tests for src/core/jw.c: separators, nesting, string
  * escaping (quotes, backslashes, every control character, UTF-8 passed
  * through), integers at their limits, strings made of pieces, sticky
- * errors on misuse, and the same text as jansson's compact dump.
+ * errors on misuse, the same text as jansson's compact dump, and stored
+ * JSON copied as is (or its default when it is not one value).
  *
  * SPDX-License-Identifier: MPL-2.0
  */
@@ -281,6 +282,46 @@ static void test_buffer_limit(void **state)
     buf_free(&b);
 }
 
+/* Stored JSON goes through as written when it is one array or object
+ * (as json_loads() would take it), else the default. */
+static void check_json(const char *text, const char *want)
+{
+    struct buf b;
+    buf_init(&b, 0);
+    struct jw w;
+    jw_init(&w, &b);
+    jw_json(&w, text, "[\"def\"]");
+    assert_int_equal(jw_error(&w), TR_OK);
+    assert_string_equal(b.data, want);
+    buf_free(&b);
+}
+
+static void test_stored_json(void **state)
+{
+    (void)state;
+    check_json("[]", "[]");
+    check_json("{\"a\":[1,{\"b\":\"}]\\\"\"}],\"c\":null}",
+               "{\"a\":[1,{\"b\":\"}]\\\"\"}],\"c\":null}");
+    check_json("  {\"a\": true}\n", "{\"a\": true}");
+    check_json(NULL, "[\"def\"]");
+    check_json("", "[\"def\"]");
+    check_json("\"a string\"", "[\"def\"]");
+    check_json("42", "[\"def\"]");
+    check_json("[1,2", "[\"def\"]");
+    check_json("[\"open]", "[\"def\"]");
+    check_json("[1]]", "[\"def\"]");
+    check_json("{} {}", "[\"def\"]");
+    check_json("[1] x", "[\"def\"]");
+    /* the scan itself: where each value ends */
+    const char *s = "\"a\\\"b\",1";
+    assert_ptr_equal(jw_skip_value(s), s + 6);
+    s = "-1.5e3]";
+    assert_ptr_equal(jw_skip_value(s), s + 6);
+    assert_null(jw_skip_value("]"));
+    assert_null(jw_skip_value(""));
+    assert_null(jw_skip_value("{\"a\":\"b"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -291,6 +332,7 @@ int main(void)
         cmocka_unit_test(test_same_as_jansson),
         cmocka_unit_test(test_misuse_is_sticky),
         cmocka_unit_test(test_buffer_limit),
+        cmocka_unit_test(test_stored_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
