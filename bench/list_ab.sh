@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# list_ab.sh - what a list of 100 workspaces costs against one workspace
-# read (issue 13's goal: a page of 100 at most 20x one GET), on the demo
-# (SQLite) and on a primary (PostgreSQL), for this work tree and for a
-# baseline commit.  All servers are up at once, each with one
-# organization of 100 workspaces, and their wrk rounds are interleaved
-# (each server's read, list with 4 clients, list with 64 clients, then
-# the next server; then again), so the noise of a shared machine falls on
-# all alike.  Prints each round, the mean req/s per server and endpoint,
-# and the ratio read req/s / list (4) req/s.  Markdown on stdout.
+# list_ab.sh - what a page of 100 costs against one workspace read
+# (issue 13's goal: at most 20x one GET), for lists of workspaces, runs,
+# state versions and variables, on the demo (SQLite) and on a primary
+# (PostgreSQL), for this work tree and for a baseline commit.  All
+# servers are up at once, each with one organization of 100 workspaces
+# and three more holding 100 runs (pending behind a lock), 100 state
+# versions and 100 variables (bench/list_populate.py); their wrk rounds
+# are interleaved (each server's endpoints, then the next server's; then
+# again), so the noise of a shared machine falls on all alike.  Prints
+# each round, the mean req/s per server and endpoint, and read req/s
+# over each list's req/s.  Markdown on stdout.
 #
 #   BENCH_BASELINE=<commit> bench/list_ab.sh
 #       (BENCH_ROUNDS=3, BENCH_DURATION=8s, BENCH_WARMUP=2s; without
@@ -50,13 +52,19 @@ serve() {
         attributes:{name:$n,"execution-mode":"local"}}}')" >/dev/null
   done
   api GET "$LIST" | jq -e ".data | length == $NWS" >/dev/null
+  local ids
+  mapfile -t ids < <(python3 "$BENCH_ROOT/bench/list_populate.py" "$D_URL" \
+    "$D_TOKEN" "$D_CA" peer "$NWS")
+  RUNS[$name]=/api/v2/workspaces/${ids[0]}/runs?page%5Bsize%5D=$NWS
+  SVS[$name]=/api/v2/workspaces/${ids[1]}/state-versions?page%5Bsize%5D=$NWS
+  VARS[$name]=/api/v2/workspaces/${ids[2]}/vars
   BASE[$name]=$D_URL
   TOKEN[$name]=$D_TOKEN
   WSID[$name]=$WS_ID
   SERVERS+=("$name")
 }
 
-declare -A WSID
+declare -A WSID RUNS SVS VARS
 serve "demo" demo "$NEW_BUILD"
 serve "primary" pg "$NEW_BUILD"
 if [ -n "${BENCH_BASELINE:-}" ]; then
@@ -92,11 +100,15 @@ for r in $(seq 1 "$ROUNDS"); do
     one "$s" "read (64)" 64 "/api/v2/workspaces/${WSID[$s]}" "$r"
     one "$s" "list (4)" 4 "$LIST" "$r"
     one "$s" "list (64)" 64 "$LIST" "$r"
+    one "$s" "runs (4)" 4 "${RUNS[$s]}" "$r"
+    one "$s" "state versions (4)" 4 "${SVS[$s]}" "$r"
+    one "$s" "vars (4)" 4 "${VARS[$s]}" "$r"
   done
 done
 
 mean() { echo $((SUM[$1.$2] / ROUNDS)); }
-ratio() { awk -v a="$(mean "$1" "read (64)")" -v b="$(mean "$1" "list (4)")" \
+# ratio SERVER KIND: read req/s over KIND's req/s
+ratio() { awk -v a="$(mean "$1" "read (64)")" -v b="$(mean "$1" "$2")" \
   'BEGIN { printf "%.1f", (b > 0 ? a / b : 0) }'; }
 
 cat <<EOF
@@ -108,17 +120,26 @@ $(bench_machine)
   after a $WARM warm-up of each server; the servers ran at once and
   their rounds were interleaved; latency in ms; load average (1 min)
   when the round ended.  read: GET /api/v2/workspaces/:id; list: GET
-  /api/v2/organizations/:org/workspaces?page[size]=$NWS.
+  /api/v2/organizations/:org/workspaces?page[size]=$NWS; runs and state
+  versions: a workspace's lists with page[size]=$NWS; vars: a
+  workspace's variables (not paged).
 
 | round | server | endpoint | req/s | p50 | p99 | non-2xx | load |
 |---:|---|---|---:|---:|---:|---:|---:|
 $(printf '%s\n' "${ROWS[@]}")
 
-| server | read req/s (mean) | list (4) req/s | list (64) req/s | read / list (4) |
-|---|---:|---:|---:|---:|
+Mean req/s, and in brackets read req/s over that list's req/s (the
+cost of a page of $NWS in reads; issue 13's goal: at most 20):
+
+| server | read (64) | workspaces (4) | workspaces (64) | runs (4) | state versions (4) | vars (4) |
+|---|---:|---:|---:|---:|---:|---:|
 EOF
 for s in "${SERVERS[@]}"; do
-  echo "| $s | $(mean "$s" "read (64)") | $(mean "$s" "list (4)") |" \
-       "$(mean "$s" "list (64)") | $(ratio "$s") |"
+  echo "| $s | $(mean "$s" "read (64)") |" \
+       "$(mean "$s" "list (4)") ($(ratio "$s" "list (4)")x) |" \
+       "$(mean "$s" "list (64)") |" \
+       "$(mean "$s" "runs (4)") ($(ratio "$s" "runs (4)")x) |" \
+       "$(mean "$s" "state versions (4)") ($(ratio "$s" "state versions (4)")x) |" \
+       "$(mean "$s" "vars (4)") ($(ratio "$s" "vars (4)")x) |"
 done
 echo
