@@ -171,6 +171,10 @@ tr_err api_run_from_cv(struct http_req *r, const struct st_cv *cv,
 
 /* ISO time string or JSON null. */
 json_t *api_time(const char *iso);
+/* key: {"data": {"id": id, "type": type}}, or {"data": null} without id,
+ * as the next member of the object j is writing. */
+void api_rel_write(struct jw *j, const char *key, const char *type,
+                   const char *id);
 
 /* Answers 200 with the stored object key (blob.h) as ctype; a missing
  * object is a 500 (the row that names it says it exists). */

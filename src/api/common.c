@@ -212,3 +212,20 @@ json_t *api_time(const char *iso)
 {
     return iso != NULL ? json_string(iso) : json_null();
 }
+
+void api_rel_write(struct jw *j, const char *key, const char *type,
+                   const char *id)
+{
+    jw_key(j, key);
+    jw_obj(j);
+    jw_key(j, "data");
+    if (id == NULL) {
+        jw_null(j);
+    } else {
+        jw_obj(j);
+        jw_kstr(j, "id", id);
+        jw_kstr(j, "type", type);
+        jw_obj_end(j);
+    }
+    jw_obj_end(j);
+}

@@ -25,6 +25,7 @@
 
 #include "api/runs_int.h"
 #include "api/workspaces_int.h"
+#include "core/check.h"
 #include "core/fault.h"
 #include "core/log.h"
 
@@ -87,102 +88,196 @@ static json_t *parsed(const char *text, const char *def)
     return j != NULL ? j : json_loads(def, 0, NULL);
 }
 
-static json_t *run_attrs(struct http_req *r, const struct st_run *run)
+/* The caller's flags on the run's workspace: cached by the access check
+ * that let the caller see the run (a list's: its workspace's). */
+static access_t run_perms(struct http_req *r, const struct st_run *run)
 {
-    struct run_actions ac;
-    run_actions(run, util_now_unix(), &ac);
-    /* the workspace's flags are cached by the access check that let the
-     * caller see this run */
     access_t f = api_perms_cached(r, run->workspace_id);
     struct st_workspace w;
     if (f == 0 && r->who.kind != PRINC_RUN &&
         store_ws_get(r->srv->db, r->arena, run->workspace_id, &w, NULL) ==
             TR_OK)
         f = api_ws_perms(r, &w);
+    return f;
+}
+
+/* key: s, left out when s is NULL (as json_string(NULL) was). */
+static void opt_str(struct jw *j, const char *key, const char *s)
+{
+    if (s != NULL)
+        jw_kstr(j, key, s);
+}
+
+static void run_attrs(struct http_req *r, struct jw *j,
+                      const struct st_run *run)
+{
+    struct run_actions ac;
+    run_actions(run, util_now_unix(), &ac);
+    access_t f = run_perms(r, run);
     bool write = r->who.kind != PRINC_RUN && (f & ACC_WS_APPLY) != 0;
     bool pending = util_streq(run->status, "pending");
-    json_t *a = json_object();
-    json_object_set_new(a, "actions",
-                        json_pack("{s:b,s:b,s:b,s:b}", "is-cancelable",
-                                  ac.is_cancelable, "is-confirmable",
-                                  ac.is_confirmable, "is-discardable",
-                                  ac.is_discardable, "is-force-cancelable",
-                                  ac.is_force_cancelable));
-    json_object_set_new(
-        a, "permissions",
-        json_pack("{s:b,s:b,s:b,s:b,s:b,s:b}", "can-apply", write, "can-cancel",
-                  write, "can-discard", write, "can-force-execute", write,
-                  "can-force-cancel", write, "can-override-policy", write));
-    json_object_set_new(a, "allow-empty-apply",
-                        json_boolean(run->allow_empty_apply));
-    json_object_set_new(a, "auto-apply", json_boolean(run->auto_apply));
-    json_object_set_new(a, "created-at", api_time(run->created_at));
-    json_object_set_new(a, "force-cancel-available-at",
-                        api_time(run->force_cancel_at));
-    json_object_set_new(a, "has-changes", json_boolean(run->has_changes));
-    json_object_set_new(a, "is-destroy", json_boolean(run->is_destroy));
-    json_object_set_new(a, "message", json_string(run->message));
-    json_object_set_new(a, "plan-only", json_boolean(run->plan_only));
-    json_object_set_new(a, "position-in-queue",
-                        json_integer(pending ? run->ahead + 1 : 0));
-    json_object_set_new(a, "refresh", json_boolean(run->refresh));
-    json_object_set_new(a, "refresh-only", json_boolean(run->refresh_only));
-    json_object_set_new(a, "replace-addrs", parsed(run->replace_addrs, "[]"));
-    json_object_set_new(a, "target-addrs", parsed(run->target_addrs, "[]"));
-    json_object_set_new(a, "save-plan", json_boolean(run->save_plan));
-    json_object_set_new(a, "source", json_string(run->source));
-    json_object_set_new(a, "status", json_string(run->status));
-    json_object_set_new(a, "status-timestamps",
-                        parsed(run->status_timestamps, "{}"));
-    json_object_set_new(a, "terraform-version",
-                        run->terraform_version && *run->terraform_version
-                            ? json_string(run->terraform_version)
-                            : json_null());
-    json_object_set_new(a, "trigger-reason", json_string("manual"));
+    jw_key(j, "attributes");
+    jw_obj(j);
+    jw_key(j, "actions");
+    jw_obj(j);
+    jw_kbool(j, "is-cancelable", ac.is_cancelable);
+    jw_kbool(j, "is-confirmable", ac.is_confirmable);
+    jw_kbool(j, "is-discardable", ac.is_discardable);
+    jw_kbool(j, "is-force-cancelable", ac.is_force_cancelable);
+    jw_obj_end(j);
+    jw_key(j, "permissions");
+    jw_obj(j);
+    static const char *const can[] = {
+        "can-apply",         "can-cancel",       "can-discard",
+        "can-force-execute", "can-force-cancel", "can-override-policy"};
+    for (size_t i = 0; i < sizeof(can) / sizeof(can[0]); i++)
+        jw_kbool(j, can[i], write);
+    jw_obj_end(j);
+    jw_kbool(j, "allow-empty-apply", run->allow_empty_apply);
+    jw_kbool(j, "auto-apply", run->auto_apply);
+    jw_kstr(j, "created-at", run->created_at);
+    jw_kstr(j, "force-cancel-available-at", run->force_cancel_at);
+    jw_kbool(j, "has-changes", run->has_changes);
+    jw_kbool(j, "is-destroy", run->is_destroy);
+    opt_str(j, "message", run->message);
+    jw_kbool(j, "plan-only", run->plan_only);
+    jw_kint(j, "position-in-queue", pending ? run->ahead + 1 : 0);
+    jw_kbool(j, "refresh", run->refresh);
+    jw_kbool(j, "refresh-only", run->refresh_only);
+    jw_key(j, "replace-addrs");
+    jw_json(j, run->replace_addrs, "[]");
+    jw_key(j, "target-addrs");
+    jw_json(j, run->target_addrs, "[]");
+    jw_kbool(j, "save-plan", run->save_plan);
+    opt_str(j, "source", run->source);
+    opt_str(j, "status", run->status);
+    jw_key(j, "status-timestamps");
+    jw_json(j, run->status_timestamps, "{}");
+    jw_kstr(j, "terraform-version",
+            run->terraform_version && *run->terraform_version
+                ? run->terraform_version
+                : NULL);
+    jw_kstr(j, "trigger-reason", "manual");
     const char *vars = "[]";
     struct tr_errbuf eb = {{0}};
     tr_err e = run_variables(r->srv, r->arena, run, &vars, &eb);
     if (e != TR_OK)
         log_error("run %s: variables: %s", run->id, tr_errbuf_msg(&eb, e));
-    json_object_set_new(a, "variables", parsed(vars, "[]"));
-    json_object_set_new(a, "error-message", api_time(run->error_message));
-    return a;
+    jw_key(j, "variables");
+    jw_json(j, vars, "[]");
+    jw_kstr(j, "error-message", run->error_message);
+    jw_obj_end(j);
 }
 
-/* {"data": [comments]} of the run, or links only when not full. */
-static json_t *comments_rel(struct http_req *r, const struct st_run *run,
-                            bool full)
+/* {"data": [comments]} of the run (full only: a query), and its link. */
+static void comments_rel(struct http_req *r, struct jw *j,
+                         const struct st_run *run, bool full)
 {
     struct st_comment *cm = NULL;
     int n = 0;
-    json_t *ids = json_array();
+    jw_key(j, "comments");
+    jw_obj(j);
+    jw_key(j, "data");
+    jw_arr(j);
     if (full && store_comment_list(r->srv->db, r->arena, run->id, &cm, &n,
                                    NULL) == TR_OK)
-        for (int i = 0; i < n; i++)
-            json_array_append_new(ids, json_pack("{s:s,s:s}", "id", cm[i].id,
-                                                 "type", "comments"));
-    return json_pack(
-        "{s:o,s:{s:s}}", "data", ids, "links", "related",
-        arena_printf(r->arena, "/api/v2/runs/%s/comments", run->id));
+        for (int i = 0; i < n; i++) {
+            jw_obj(j);
+            jw_kstr(j, "id", cm[i].id);
+            jw_kstr(j, "type", "comments");
+            jw_obj_end(j);
+        }
+    jw_arr_end(j);
+    jw_key(j, "links");
+    jw_obj(j);
+    jw_key(j, "related");
+    jw_str_begin(j);
+    jw_str_add(j, "/api/v2/runs/");
+    jw_str_add(j, run->id);
+    jw_str_add(j, "/comments");
+    jw_str_end(j);
+    jw_obj_end(j);
+    jw_obj_end(j);
+}
+
+/* key: {"data": []}. */
+static void empty_rel(struct jw *j, const char *key)
+{
+    jw_key(j, key);
+    jw_obj(j);
+    jw_key(j, "data");
+    jw_arr(j);
+    jw_arr_end(j);
+    jw_obj_end(j);
+}
+
+void api_run_write(struct http_req *r, struct jw *j, const struct st_run *run,
+                   bool full)
+{
+    jw_obj(j);
+    jw_kstr(j, "id", run->id);
+    jw_kstr(j, "type", "runs");
+    run_attrs(r, j, run);
+    jw_key(j, "relationships");
+    jw_obj(j);
+    api_rel_write(j, "workspace", "workspaces", run->workspace_id);
+    api_rel_write(j, "configuration-version", "configuration-versions",
+                  run->cv_id);
+    api_rel_write(j, "plan", "plans", run->plan_id);
+    api_rel_write(j, "apply", "applies", run->apply_id);
+    api_rel_write(j, "created-by", "users", run->created_by);
+    api_rel_write(j, "cost-estimate", "cost-estimates", run->cost_estimate_id);
+    empty_rel(j, "policy-checks");
+    empty_rel(j, "task-stages");
+    jw_key(j, "run-events");
+    jw_obj(j);
+    jw_key(j, "links");
+    jw_obj(j);
+    jw_key(j, "related");
+    jw_str_begin(j);
+    jw_str_add(j, "/api/v2/runs/");
+    jw_str_add(j, run->id);
+    jw_str_add(j, "/run-events");
+    jw_str_end(j);
+    jw_obj_end(j);
+    jw_obj_end(j);
+    comments_rel(r, j, run, full);
+    jw_obj_end(j);
+    jw_key(j, "links");
+    jw_obj(j);
+    jw_key(j, "self");
+    jw_str_begin(j);
+    jw_str_add(j, "/api/v2/runs/");
+    jw_str_add(j, run->id);
+    jw_str_end(j);
+    jw_obj_end(j);
+    jw_obj_end(j);
 }
 
 json_t *api_run_json(struct http_req *r, const struct st_run *run, bool full)
 {
-    const char *self = arena_printf(r->arena, "/api/v2/runs/%s", run->id);
-    json_t *rels = json_pack(
-        "{s:o,s:o,s:o,s:o,s:o,s:o,s:{s:[]},s:{s:[]},s:{s:{s:s}},s:o}",
-        "workspace", api_rel("workspaces", run->workspace_id),
-        "configuration-version", api_rel("configuration-versions", run->cv_id),
-        "plan", api_rel("plans", run->plan_id), "apply",
-        api_rel("applies", run->apply_id), "created-by",
-        api_rel("users", run->created_by), "cost-estimate",
-        api_rel("cost-estimates", run->cost_estimate_id), "policy-checks",
-        "data", "task-stages", "data", "run-events", "links", "related",
-        arena_printf(r->arena, "%s/run-events", self), "comments",
-        comments_rel(r, run, full));
-    return json_pack("{s:s,s:s,s:o,s:o,s:{s:s}}", "id", run->id, "type", "runs",
-                     "attributes", run_attrs(r, run), "relationships", rels,
-                     "links", "self", self);
+    struct buf b;
+    buf_init(&b, 0);
+    struct jw j;
+    jw_init(&j, &b);
+    api_run_write(r, &j, run, full);
+    json_t *out = NULL;
+    if (jw_error(&j) == TR_OK)
+        out = json_loadb(b.data, b.len, 0, NULL);
+    buf_free(&b);
+    return TR_ALWAYS(out != NULL) ? out : json_object();
+}
+
+/* Answers status with {"data": <run>}, comments included. */
+static void reply_run(struct http_req *r, int status, const struct st_run *run)
+{
+    struct jw j;
+    http_jw_start(r, &j);
+    jw_obj(&j);
+    jw_key(&j, "data");
+    api_run_write(r, &j, run, true);
+    jw_obj_end(&j);
+    http_reply_jw(r, status, &j);
 }
 
 void api_run_reply(struct http_req *r, int status, const char *id)
@@ -194,8 +289,7 @@ void api_run_reply(struct http_req *r, int status, const char *id)
         api_store_fail(r, e, &eb);
         return;
     }
-    http_reply_json(r, status,
-                    json_pack("{s:o}", "data", api_run_json(r, &run, true)));
+    reply_run(r, status, &run);
 }
 
 json_t *api_run_user_json(struct http_req *r, const char *user_id)
@@ -611,8 +705,7 @@ static void run_create_h(struct http_req *r)
         api_store_fail(r, e, &eb);
         return;
     }
-    http_reply_json(r, 201,
-                    json_pack("{s:o}", "data", api_run_json(r, &run, true)));
+    reply_run(r, 201, &run);
 }
 
 tr_err api_run_from_cv(struct http_req *r, const struct st_cv *cv,
@@ -651,9 +744,12 @@ static void run_show(struct http_req *r)
     if (!api_run_access(r, http_param(r, "id"), &run, NULL) ||
         !parse_include(r, &flags))
         return;
+    if (flags == 0) {
+        reply_run(r, 200, &run);
+        return;
+    }
     json_t *doc = json_pack("{s:o}", "data", api_run_json(r, &run, true));
-    if (flags != 0)
-        json_object_set_new(doc, "included", included(r, flags, &run, 1));
+    json_object_set_new(doc, "included", included(r, flags, &run, 1));
     http_reply_json(r, 200, doc);
 }
 
@@ -750,12 +846,25 @@ static void reply_list(struct http_req *r, const struct st_run_filter *f,
         api_store_fail(r, e, &eb);
         return;
     }
+    if (flags == 0) { /* written as it goes */
+        struct jw j;
+        http_jw_start(r, &j);
+        jw_obj(&j);
+        jw_key(&j, "data");
+        jw_arr(&j);
+        for (int i = 0; i < n; i++)
+            api_run_write(r, &j, &runs[i], false);
+        jw_arr_end(&j);
+        jsonapi_write_meta(&j, p, total);
+        jw_obj_end(&j);
+        http_reply_jw(r, 200, &j);
+        return;
+    }
     json_t *items = json_array();
     for (int i = 0; i < n; i++)
         json_array_append_new(items, api_run_json(r, &runs[i], false));
     json_t *doc = jsonapi_list_doc(items, p, total);
-    if (flags != 0)
-        json_object_set_new(doc, "included", included(r, flags, runs, n));
+    json_object_set_new(doc, "included", included(r, flags, runs, n));
     http_reply_json(r, 200, doc);
 }
 

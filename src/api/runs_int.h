@@ -19,8 +19,12 @@
 /* {"data": {"id": id, "type": type}} or {"data": null}. */
 json_t *api_rel(const char *type, const char *id);
 
-/* The run resource object; full adds the relationships that cost a query
- * each (comments), for single-run responses. */
+/* The run resource object written into j, the one serializer of a run;
+ * full adds the relationships that cost a query each (comments), for
+ * single-run responses. */
+void api_run_write(struct http_req *r, struct jw *j, const struct st_run *run,
+                   bool full);
+/* The same as a tree (new reference): api_run_write()'s text, parsed. */
 json_t *api_run_json(struct http_req *r, const struct st_run *run, bool full);
 
 /* Answers {"data": <run>} with status (after a transition: the run read

@@ -41,6 +41,7 @@
 
 #include "api/state_int.h"
 #include "blob/blob.h"
+#include "core/check.h"
 #include "crypto/digest.h"
 #include "crypto/envelope.h"
 
@@ -70,51 +71,124 @@ static json_t *ref(const char *type, const char *id)
     return json_pack("{s:s,s:s}", "type", type, "id", id);
 }
 
-static json_t *signed_url(struct http_req *r, const struct st_sv *sv,
-                          const char *what)
+/* key: the signed URL of the state version's what, or null unless on. */
+static void signed_url(struct http_req *r, struct jw *j, const char *key,
+                       const struct st_sv *sv, const char *what, bool on)
 {
+    jw_key(j, key);
+    if (!on) {
+        jw_null(j);
+        return;
+    }
     char *path =
         arena_printf(r->arena, "/api/v2/state-versions/%s/%s", sv->id, what);
-    return json_string(http_signed_url(r, path, r->srv->cfg.upload_url_ttl));
+    jw_str(j, http_signed_url(r, path, r->srv->cfg.upload_url_ttl));
 }
 
-static json_t *sv_json(struct http_req *r, const struct st_sv *sv,
-                       const struct st_sv_output *outs, int nouts)
+/* key: the tree v (stolen) as state_json_dump() writes it. */
+static void dumped(struct http_req *r, struct jw *j, const char *key, json_t *v)
+{
+    size_t len = 0;
+    char *s = state_json_dump(r->arena, v, &len);
+    json_decref(v);
+    jw_key(j, key);
+    jw_raw(j, s, len);
+}
+
+/* key: {"data": {"type": type, "id": id}} or {"data": null}. */
+static void ref_rel(struct jw *j, const char *key, const char *type,
+                    const char *id)
+{
+    jw_key(j, key);
+    jw_obj(j);
+    jw_key(j, "data");
+    if (id == NULL) {
+        jw_null(j);
+    } else {
+        jw_obj(j);
+        jw_kstr(j, "type", type);
+        jw_kstr(j, "id", id);
+        jw_obj_end(j);
+    }
+    jw_obj_end(j);
+}
+
+/* The state version resource object, the one serializer of it. */
+static void sv_write(struct http_req *r, struct jw *j, const struct st_sv *sv,
+                     const struct st_sv_output *outs, int nouts)
 {
     bool final = strcmp(sv->status, "finalized") == 0;
     bool pending = strcmp(sv->status, "pending") == 0;
     json_t *resources, *modules, *providers;
     state_resource_attrs(sv->resources, &resources, &modules, &providers);
-    json_t *attrs = json_pack(
-        "{s:s,s:I,s:s,s:I,s:s,s:i,s:s,s:b,s:o,s:o,s:o,s:n,s:n}", "created-at",
-        sv->created_at, "size", (json_int_t)sv->size, "status", sv->status,
-        "serial", (json_int_t)sv->serial, "lineage", sv->lineage,
-        "state-version", 4, "terraform-version", sv->terraform_version,
-        "resources-processed", final, "resources", resources, "modules",
-        modules, "providers", providers, "vcs-commit-sha", "vcs-commit-url");
-    json_object_set_new(attrs, "hosted-state-download-url",
-                        final ? signed_url(r, sv, "download") : json_null());
-    json_object_set_new(attrs, "hosted-json-state-download-url",
-                        final && sv->json_blob_key
-                            ? signed_url(r, sv, "json-download")
-                            : json_null());
-    json_object_set_new(attrs, "hosted-state-upload-url",
-                        pending ? signed_url(r, sv, "upload") : json_null());
-    json_object_set_new(attrs, "hosted-json-state-upload-url",
-                        pending ? signed_url(r, sv, "json-upload")
-                                : json_null());
-    json_t *ids = json_array();
-    for (int i = 0; i < nouts; i++)
-        json_array_append_new(ids, ref("state-version-outputs", outs[i].id));
-    json_t *rels =
-        json_pack("{s:{s:o},s:{s:o},s:{s:o},s:{s:o}}", "run", "data",
-                  ref("runs", sv->run_id), "created-by", "data",
-                  ref("users", sv->created_by), "workspace", "data",
-                  ref("workspaces", sv->workspace_id), "outputs", "data", ids);
-    return json_pack(
-        "{s:s,s:s,s:o,s:o,s:{s:s}}", "id", sv->id, "type", "state-versions",
-        "attributes", attrs, "relationships", rels, "links", "self",
-        arena_printf(r->arena, "/api/v2/state-versions/%s", sv->id));
+    jw_obj(j);
+    jw_kstr(j, "id", sv->id);
+    jw_kstr(j, "type", "state-versions");
+    jw_key(j, "attributes");
+    jw_obj(j);
+    jw_kstr(j, "created-at", sv->created_at);
+    jw_kint(j, "size", sv->size);
+    jw_kstr(j, "status", sv->status);
+    jw_kint(j, "serial", sv->serial);
+    jw_kstr(j, "lineage", sv->lineage);
+    jw_kint(j, "state-version", 4);
+    jw_kstr(j, "terraform-version", sv->terraform_version);
+    jw_kbool(j, "resources-processed", final);
+    dumped(r, j, "resources", resources);
+    dumped(r, j, "modules", modules);
+    dumped(r, j, "providers", providers);
+    jw_knull(j, "vcs-commit-sha");
+    jw_knull(j, "vcs-commit-url");
+    signed_url(r, j, "hosted-state-download-url", sv, "download", final);
+    signed_url(r, j, "hosted-json-state-download-url", sv, "json-download",
+               final && sv->json_blob_key);
+    signed_url(r, j, "hosted-state-upload-url", sv, "upload", pending);
+    signed_url(r, j, "hosted-json-state-upload-url", sv, "json-upload",
+               pending);
+    jw_obj_end(j);
+    jw_key(j, "relationships");
+    jw_obj(j);
+    ref_rel(j, "run", "runs", sv->run_id);
+    ref_rel(j, "created-by", "users", sv->created_by);
+    ref_rel(j, "workspace", "workspaces", sv->workspace_id);
+    jw_key(j, "outputs");
+    jw_obj(j);
+    jw_key(j, "data");
+    jw_arr(j);
+    for (int i = 0; i < nouts; i++) {
+        jw_obj(j);
+        jw_kstr(j, "type", "state-version-outputs");
+        jw_kstr(j, "id", outs[i].id);
+        jw_obj_end(j);
+    }
+    jw_arr_end(j);
+    jw_obj_end(j);
+    jw_obj_end(j);
+    jw_key(j, "links");
+    jw_obj(j);
+    jw_key(j, "self");
+    jw_str_begin(j);
+    jw_str_add(j, "/api/v2/state-versions/");
+    jw_str_add(j, sv->id);
+    jw_str_end(j);
+    jw_obj_end(j);
+    jw_obj_end(j);
+}
+
+/* The same as a tree (new reference): sv_write()'s text, parsed. */
+static json_t *sv_json(struct http_req *r, const struct st_sv *sv,
+                       const struct st_sv_output *outs, int nouts)
+{
+    struct buf b;
+    buf_init(&b, 0);
+    struct jw j;
+    jw_init(&j, &b);
+    sv_write(r, &j, sv, outs, nouts);
+    json_t *out = NULL;
+    if (jw_error(&j) == TR_OK)
+        out = state_json_load(b.data, b.len);
+    buf_free(&b);
+    return TR_ALWAYS(out != NULL) ? out : json_object();
 }
 
 /* include=...: true if the value is valid; *outputs says whether outputs
@@ -591,15 +665,21 @@ static void list_reply(struct http_req *r, const struct st_workspace *ws)
     if (e == TR_OK)
         e = store_sv_outputs_of(r->srv->db, r->arena, svs, n, &outs, &nouts,
                                 &eb);
-    json_t *items = json_array();
-    for (int i = 0; e == TR_OK && i < n; i++)
-        json_array_append_new(items, sv_json(r, &svs[i], outs[i], nouts[i]));
     if (e != TR_OK) {
-        json_decref(items);
         api_store_fail(r, e, &eb);
         return;
     }
-    api_sv_reply_doc(r, 200, jsonapi_list_doc(items, &p, total));
+    struct jw j;
+    http_jw_start(r, &j);
+    jw_obj(&j);
+    jw_key(&j, "data");
+    jw_arr(&j);
+    for (int i = 0; i < n; i++)
+        sv_write(r, &j, &svs[i], outs[i], nouts[i]);
+    jw_arr_end(&j);
+    jsonapi_write_meta(&j, &p, total);
+    jw_obj_end(&j);
+    http_reply_jw(r, 200, &j);
 }
 
 static void ws_sv_list(struct http_req *r)

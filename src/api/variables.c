@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "api/vars_int.h"
+#include "core/check.h"
 #include "core/env_names.h"
 
 /* ---- attributes -------------------------------------------------------- */
@@ -140,45 +141,106 @@ struct st_var_update api_var_update(const struct var_in *in)
 
 /* ---- documents --------------------------------------------------------- */
 
+/* key: {"data": {"id": id, "type": type}, "links": {"related": ...}},
+ * the link being prefix + a [+ "/workspaces/" + b]. */
+static void owner_rel(struct jw *j, const char *key, const char *id,
+                      const char *type, const char *prefix, const char *a,
+                      const char *b)
+{
+    jw_key(j, key);
+    jw_obj(j);
+    jw_key(j, "data");
+    jw_obj(j);
+    jw_kstr(j, "id", id);
+    jw_kstr(j, "type", type);
+    jw_obj_end(j);
+    jw_key(j, "links");
+    jw_obj(j);
+    jw_key(j, "related");
+    jw_str_begin(j);
+    jw_str_add(j, prefix);
+    jw_str_add(j, a);
+    if (b != NULL) {
+        jw_str_add(j, "/workspaces/");
+        jw_str_add(j, b);
+    }
+    jw_str_end(j);
+    jw_obj_end(j);
+    jw_obj_end(j);
+}
+
+void api_var_write(struct http_req *r, struct jw *j, const struct st_var *v,
+                   const struct st_workspace *ws)
+{
+    (void)r;
+    jw_obj(j);
+    jw_kstr(j, "id", v->id);
+    jw_kstr(j, "type", "vars");
+    jw_key(j, "attributes");
+    jw_obj(j);
+    jw_kstr(j, "key", v->key);
+    jw_kstr(j, "value", v->sensitive ? NULL : v->value);
+    jw_kstr(j, "description", v->description);
+    jw_kstr(j, "category", v->category);
+    jw_kbool(j, "hcl", v->hcl);
+    jw_kbool(j, "sensitive", v->sensitive);
+    jw_kstr(j, "version-id", v->version_id);
+    jw_kstr(j, "created-at", v->created_at);
+    jw_obj_end(j);
+    jw_key(j, "relationships");
+    jw_obj(j);
+    if (v->workspace_id == NULL)
+        owner_rel(j, "varset", v->varset_id, "varsets", "/api/v2/varsets/",
+                  v->varset_id, NULL);
+    else if (ws != NULL)
+        owner_rel(j, "configurable", v->workspace_id, "workspaces",
+                  "/api/v2/organizations/", ws->org, ws->name);
+    else
+        owner_rel(j, "configurable", v->workspace_id, "workspaces",
+                  "/api/v2/workspaces/", v->workspace_id, NULL);
+    jw_obj_end(j);
+    jw_key(j, "links");
+    jw_obj(j);
+    jw_key(j, "self");
+    jw_str_begin(j);
+    if (v->workspace_id != NULL) {
+        jw_str_add(j, "/api/v2/workspaces/");
+        jw_str_add(j, v->workspace_id);
+        jw_str_add(j, "/vars/");
+    } else {
+        jw_str_add(j, "/api/v2/vars/");
+    }
+    jw_str_add(j, v->id);
+    jw_str_end(j);
+    jw_obj_end(j);
+    jw_obj_end(j);
+}
+
 json_t *api_var_json(struct http_req *r, const struct st_var *v,
                      const struct st_workspace *ws)
 {
-    json_t *attrs = json_pack(
-        "{s:s,s:o,s:s,s:s,s:b,s:b,s:s,s:o}", "key", v->key, "value",
-        v->sensitive || v->value == NULL ? json_null() : json_string(v->value),
-        "description", v->description, "category", v->category, "hcl", v->hcl,
-        "sensitive", v->sensitive, "version-id", v->version_id, "created-at",
-        api_time(v->created_at));
-    json_t *rels;
-    const char *self;
-    if (v->workspace_id != NULL) {
-        rels = json_pack(
-            "{s:{s:{s:s,s:s},s:{s:s}}}", "configurable", "data", "id",
-            v->workspace_id, "type", "workspaces", "links", "related",
-            ws != NULL ? arena_printf(r->arena,
-                                      "/api/v2/organizations/%s/workspaces/%s",
-                                      ws->org, ws->name)
-                       : arena_printf(r->arena, "/api/v2/workspaces/%s",
-                                      v->workspace_id));
-        self = arena_printf(r->arena, "/api/v2/workspaces/%s/vars/%s",
-                            v->workspace_id, v->id);
-    } else {
-        rels = json_pack(
-            "{s:{s:{s:s,s:s},s:{s:s}}}", "varset", "data", "id", v->varset_id,
-            "type", "varsets", "links", "related",
-            arena_printf(r->arena, "/api/v2/varsets/%s", v->varset_id));
-        self = arena_printf(r->arena, "/api/v2/vars/%s", v->id);
-    }
-    return json_pack("{s:s,s:s,s:o,s:o,s:{s:s}}", "id", v->id, "type", "vars",
-                     "attributes", attrs, "relationships", rels, "links",
-                     "self", self);
+    struct buf b;
+    buf_init(&b, 0);
+    struct jw j;
+    jw_init(&j, &b);
+    api_var_write(r, &j, v, ws);
+    json_t *out = NULL;
+    if (jw_error(&j) == TR_OK)
+        out = json_loadb(b.data, b.len, 0, NULL);
+    buf_free(&b);
+    return TR_ALWAYS(out != NULL) ? out : json_object();
 }
 
 static void reply(struct http_req *r, int status, const struct st_var *v,
                   const struct st_workspace *ws)
 {
-    http_reply_json(r, status,
-                    json_pack("{s:o}", "data", api_var_json(r, v, ws)));
+    struct jw j;
+    http_jw_start(r, &j);
+    jw_obj(&j);
+    jw_key(&j, "data");
+    api_var_write(r, &j, v, ws);
+    jw_obj_end(&j);
+    http_reply_jw(r, status, &j);
 }
 
 /* ---- access ------------------------------------------------------------ */
@@ -256,12 +318,19 @@ static void list_of(struct http_req *r, const struct st_workspace *ws)
         api_store_fail(r, e, &eb);
         return;
     }
-    json_t *items = json_array();
+    struct jw j;
+    http_jw_start(r, &j);
+    jw_obj(&j);
+    jw_key(&j, "data");
+    jw_arr(&j);
     for (int i = 0; i < n; i++)
-        json_array_append_new(items, api_var_json(r, &vars[i], ws));
+        api_var_write(r, &j, &vars[i], ws);
+    jw_arr_end(&j);
     /* TFE does not page workspace variables: one page holds them all */
     struct page p = {.number = 1, .size = n > 0 ? n : 1};
-    http_reply_json(r, 200, jsonapi_list_doc(items, &p, n));
+    jsonapi_write_meta(&j, &p, n);
+    jw_obj_end(&j);
+    http_reply_jw(r, 200, &j);
 }
 
 static void create_in(struct http_req *r, const struct st_workspace *ws,

@@ -37,8 +37,12 @@ bool api_var_parse(struct http_req *r, json_t *data, const struct st_var *cur,
 struct st_var api_var_new(const struct var_in *in);
 struct st_var_update api_var_update(const struct var_in *in);
 
-/* The variable resource object.  value is null for a sensitive variable;
- * ws (the owner, or NULL for a variable of a set) gives the links. */
+/* The variable resource object written into j, the one serializer of a
+ * variable.  value is null for a sensitive variable; ws (the owner, or
+ * NULL for a variable of a set) gives the links. */
+void api_var_write(struct http_req *r, struct jw *j, const struct st_var *v,
+                   const struct st_workspace *ws);
+/* The same as a tree (new reference): api_var_write()'s text, parsed. */
 json_t *api_var_json(struct http_req *r, const struct st_var *v,
                      const struct st_workspace *ws);
 

@@ -22,11 +22,7 @@ void api_ws_consumers_list(struct http_req *r)
     if (!api_ws_from_route(r, &w) || !jsonapi_page(r, &p))
         return;
     struct st_ws_filter f = {.org = w.org, .consumers_of = w.id};
-    struct st_workspace *ws = NULL;
-    int n = 0;
-    json_t *doc = api_ws_list_doc(r, &f, &p, &ws, &n);
-    if (doc != NULL)
-        http_reply_json(r, 200, doc);
+    api_ws_list_reply(r, &f, &p);
 }
 
 static void change(struct http_req *r, enum st_consumer_op op)

@@ -79,6 +79,76 @@ json_t *api_ws_settings_view(const char *text)
     return out;
 }
 
+/* The raw text of each known key's value in the settings object text
+ * (val[i], len[i]; NULL: absent) and of "setting-overwrites" (the last
+ * entry); false, with nothing found, when text is not a JSON object.
+ * As with json_loads(), a key given twice keeps its last value. */
+static bool settings_scan(const char *text, const char **val, size_t *len)
+{
+    for (int i = 0; i <= NSETTINGS; i++)
+        val[i] = NULL;
+    const char *s = text;
+    while (*s == ' ' || *s == '\n')
+        s++;
+    if (*s++ != '{')
+        return false;
+    for (;;) {
+        while (*s == ' ' || *s == '\n' || *s == ',')
+            s++;
+        if (*s == '}')
+            return true;
+        const char *key = s + 1, *end = jw_skip_value(s);
+        if (*s != '"' || end == NULL)
+            break;
+        size_t klen = (size_t)(end - key - 1);
+        for (s = end; *s == ' ' || *s == '\n'; s++)
+            ;
+        const char *v = s + 1;
+        end = *s == ':' ? jw_skip_value(v) : NULL;
+        if (end == NULL)
+            break;
+        while (*v == ' ' || *v == '\n')
+            v++;
+        for (int i = 0; i <= NSETTINGS; i++) {
+            const char *name =
+                i < NSETTINGS ? settings_attrs[i].name : "setting-overwrites";
+            if (strlen(name) == klen && memcmp(name, key, klen) == 0) {
+                val[i] = v;
+                len[i] = (size_t)(end - v);
+            }
+        }
+        s = end;
+    }
+    for (int i = 0; i <= NSETTINGS; i++)
+        val[i] = NULL;
+    return false;
+}
+
+void api_ws_settings_write(struct jw *w, const char *text)
+{
+    const char *val[NSETTINGS + 1];
+    size_t len[NSETTINGS + 1];
+    settings_scan(text ? text : "{}", val, len);
+    for (int i = 0; i < NSETTINGS; i++) {
+        jw_key(w, settings_attrs[i].name);
+        if (val[i] != NULL)
+            jw_raw(w, val[i], len[i]);
+        else
+            jw_raw(w, settings_attrs[i].def, strlen(settings_attrs[i].def));
+    }
+    jw_key(w, "setting-overwrites");
+    if (val[NSETTINGS] != NULL && *val[NSETTINGS] == '{')
+        jw_raw(w, val[NSETTINGS], len[NSETTINGS]);
+    else
+        jw_raw(w, "{\"execution-mode\":false,\"agent-pool\":false}", 43);
+    /* TFE's can-queue-destroy-plan follows allow-destroy-plan (entry 0) */
+    jw_key(w, "can-queue-destroy-plan");
+    if (val[0] != NULL)
+        jw_raw(w, val[0], len[0]);
+    else
+        jw_bool(w, true);
+}
+
 /* ---- request attributes ------------------------------------------------ */
 
 static bool bad(struct http_req *r, const char *fmt, ...)

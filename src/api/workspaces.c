@@ -15,6 +15,7 @@
 
 #include "api/runs_int.h"
 #include "api/workspaces_int.h"
+#include "core/check.h"
 
 /* ---- access ------------------------------------------------------------ */
 
@@ -28,6 +29,10 @@ access_t api_ws_perms(struct http_req *r, const struct st_workspace *w)
 {
     if (r->who.perm_of != NULL && strcmp(r->who.perm_of, w->id) == 0)
         return r->who.perms;
+    /* a list's items are the page's own rows: the same pointers */
+    for (int i = 0; i < r->who.npage; i++)
+        if (r->who.page_ids[i] == w->id)
+            return r->who.page_perms[i];
     for (int i = 0; i < r->who.npage; i++)
         if (strcmp(r->who.page_ids[i], w->id) == 0)
             return r->who.page_perms[i];
@@ -124,17 +129,18 @@ bool api_ws_allow(struct http_req *r, const struct st_workspace *w,
 
 /* ---- documents --------------------------------------------------------- */
 
-static json_t *rel(const char *type, const char *id)
+/* A to-one relationship (api_rel_write()). */
+static void rel(struct jw *j, const char *key, const char *type, const char *id)
 {
-    if (id == NULL)
-        return json_pack("{s:n}", "data");
-    return json_pack("{s:{s:s,s:s}}", "data", "id", id, "type", type);
+    api_rel_write(j, key, type, id);
 }
 
-static json_t *locked_by(const struct st_workspace *w)
+static void locked_by(struct jw *j, const struct st_workspace *w)
 {
-    if (!w->locked || w->lock_holder == NULL)
-        return rel(NULL, NULL);
+    if (!w->locked || w->lock_holder == NULL) {
+        rel(j, "locked-by", NULL, NULL);
+        return;
+    }
     const char *type = "authentication-tokens";
     if (util_streq(w->lock_kind, "user"))
         type = "users";
@@ -142,11 +148,11 @@ static json_t *locked_by(const struct st_workspace *w)
         type = "runs";
     else if (util_streq(w->lock_kind, "team"))
         type = "teams";
-    return rel(type, w->lock_holder);
+    rel(j, "locked-by", type, w->lock_holder);
 }
 
 /* The permissions block: what the caller's flags f allow. */
-static json_t *permissions(access_t f)
+static void permissions(struct jw *j, access_t f)
 {
     static const struct {
         const char *name;
@@ -174,19 +180,11 @@ static json_t *permissions(access_t f)
         {"can-read-run", ACC_WS_SEE},
         {"can-download-sentinel-mocks", ACC_WS_SENTINEL},
     };
-    json_t *p = json_object();
+    jw_key(j, "permissions");
+    jw_obj(j);
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-        json_object_set_new(p, map[i].name,
-                            json_boolean((f & map[i].need) == map[i].need));
-    return p;
-}
-
-static json_t *tag_names(const struct st_workspace *w)
-{
-    json_t *a = json_array();
-    for (int i = 0; i < w->ntags; i++)
-        json_array_append_new(a, json_string(w->tag_names[i]));
-    return a;
+        jw_kbool(j, map[i].name, (f & map[i].need) == map[i].need);
+    jw_obj_end(j);
 }
 
 /* The run shown as current-run: the owner of the workspace's queue; on a
@@ -201,16 +199,6 @@ static const char *shown_run(const struct st_workspace *w)
     if (w->first_pending != NULL)
         return w->first_pending;
     return w->shown_run;
-}
-
-/* The vars relationship: the workspace's variables, read with it. */
-static json_t *vars_rel(const struct st_workspace *w)
-{
-    json_t *data = json_array();
-    for (int i = 0; i < w->nvars; i++)
-        json_array_append_new(
-            data, json_pack("{s:s,s:s}", "id", w->var_ids[i], "type", "vars"));
-    return json_pack("{s:o}", "data", data);
 }
 
 void api_ws_page_perms(struct http_req *r, const struct st_workspace *ws, int n)
@@ -229,79 +217,202 @@ void api_ws_page_perms(struct http_req *r, const struct st_workspace *ws, int n)
     r->who.npage = n;
 }
 
-json_t *api_ws_list_doc(struct http_req *r, const struct st_ws_filter *f,
-                        const struct page *p, struct st_workspace **ws, int *n)
+/* The page p of the workspaces f selects (*ws, *n of *total), with the
+ * caller's flags on them read; false after answering a store failure. */
+static bool list_read(struct http_req *r, const struct st_ws_filter *f,
+                      const struct page *p, struct st_workspace **ws, int *n,
+                      int64_t *total)
 {
-    int64_t total = 0;
     struct tr_errbuf eb = {{0}};
     struct st_ws_filter mine = *f;
     api_visible_to(r, f->org, ACC_ORG_READ_WS, &mine.visible_user,
                    &mine.visible_team);
     tr_err e =
         store_ws_list(r->srv->db, r->arena, &mine, (p->number - 1) * p->size,
-                      p->size, ws, n, &total, &eb);
+                      p->size, ws, n, total, &eb);
     if (e != TR_OK) {
         api_store_fail(r, e, &eb);
-        return NULL;
+        return false;
     }
     api_ws_page_perms(r, *ws, *n);
+    return true;
+}
+
+json_t *api_ws_list_doc(struct http_req *r, const struct st_ws_filter *f,
+                        const struct page *p, struct st_workspace **ws, int *n)
+{
+    int64_t total = 0;
+    if (!list_read(r, f, p, ws, n, &total))
+        return NULL;
     json_t *items = json_array();
     for (int i = 0; i < *n; i++)
         json_array_append_new(items, api_ws_json(r, &(*ws)[i]));
     return jsonapi_list_doc(items, p, total);
 }
 
+bool api_ws_list_reply(struct http_req *r, const struct st_ws_filter *f,
+                       const struct page *p)
+{
+    struct st_workspace *ws = NULL;
+    int n = 0;
+    int64_t total = 0;
+    if (!list_read(r, f, p, &ws, &n, &total))
+        return false;
+    struct jw j;
+    http_jw_start(r, &j);
+    jw_obj(&j);
+    jw_key(&j, "data");
+    jw_arr(&j);
+    for (int i = 0; i < n; i++)
+        api_ws_write(r, &j, &ws[i]);
+    jw_arr_end(&j);
+    jsonapi_write_meta(&j, p, total);
+    jw_obj_end(&j);
+    http_reply_jw(r, 200, &j);
+    return true;
+}
+
+static void ws_attributes(struct http_req *r, struct jw *j,
+                          const struct st_workspace *w)
+{
+    jw_key(j, "attributes");
+    jw_obj(j);
+    api_ws_settings_write(j, w->settings);
+    jw_kstr(j, "name", w->name);
+    jw_kstr(j, "description", w->description);
+    jw_kstr(j, "environment", "default");
+    jw_kstr(j, "execution-mode", w->execution_mode);
+    jw_kstr(j, "terraform-version", w->terraform_version);
+    jw_kstr(j, "working-directory", w->working_directory);
+    jw_kbool(j, "auto-apply", w->auto_apply);
+    jw_kbool(j, "locked", w->locked);
+    jw_kbool(j, "operations", !util_streq(w->execution_mode, "local"));
+    jw_kint(j, "resource-count", w->resource_count);
+    jw_kint(j, "runs-count", w->runs_count);
+    jw_kstr(j, "created-at", w->created_at);
+    jw_kstr(j, "updated-at", w->updated_at);
+    jw_kstr(j, "latest-change-at", w->updated_at);
+    jw_key(j, "tag-names");
+    jw_arr(j);
+    for (int i = 0; i < w->ntags; i++)
+        jw_str(j, w->tag_names[i]);
+    jw_arr_end(j);
+    jw_knull(j, "vcs-repo");
+    jw_knull(j, "vcs-repo-identifier");
+    jw_key(j, "actions");
+    jw_obj(j);
+    jw_kbool(j, "is-destroyable", true);
+    jw_obj_end(j);
+    permissions(j, api_ws_perms(r, w));
+    jw_kstr(j, "source", "tfe-api");
+    /* go-tfe reads the count under TFE's workspace-KPI name */
+    jw_kint(j, "workspace-kpis-runs-count", w->runs_count);
+    jw_obj_end(j);
+}
+
+/* A relationship with only a related link: base + "/" + what. */
+static void related(struct jw *j, const char *key, const char *id,
+                    const char *what)
+{
+    jw_key(j, key);
+    jw_obj(j);
+    jw_key(j, "links");
+    jw_obj(j);
+    jw_key(j, "related");
+    jw_str_begin(j);
+    jw_str_add(j, "/api/v2/workspaces/");
+    jw_str_add(j, id);
+    jw_str_add(j, what);
+    jw_str_end(j);
+    jw_obj_end(j);
+    jw_obj_end(j);
+}
+
+static void ws_relationships(struct jw *j, const struct st_workspace *w)
+{
+    jw_key(j, "relationships");
+    jw_obj(j);
+    rel(j, "organization", "organizations", w->org);
+    rel(j, "project", "projects", w->project_id);
+    rel(j, "current-state-version", "state-versions", w->current_sv);
+    rel(j, "current-run", "runs", shown_run(w));
+    rel(j, "latest-run", "runs", w->latest_run);
+    rel(j, "current-configuration-version", "configuration-versions",
+        w->current_cv);
+    locked_by(j, w);
+    rel(j, "agent-pool", "agent-pools", w->agent_pool_id);
+    rel(j, "readme", NULL, NULL);
+    /* the workspace's variables, read with it */
+    jw_key(j, "vars");
+    jw_obj(j);
+    jw_key(j, "data");
+    jw_arr(j);
+    for (int i = 0; i < w->nvars; i++) {
+        jw_obj(j);
+        jw_kstr(j, "id", w->var_ids[i]);
+        jw_kstr(j, "type", "vars");
+        jw_obj_end(j);
+    }
+    jw_arr_end(j);
+    jw_obj_end(j);
+    rel(j, "ssh-key", "ssh-keys", w->ssh_key_id);
+    /* as api_tb_rel_links() writes them for projects */
+    related(j, "tag-bindings", w->id, "/tag-bindings");
+    related(j, "effective-tag-bindings", w->id, "/effective-tag-bindings");
+    jw_obj_end(j);
+}
+
+void api_ws_write(struct http_req *r, struct jw *j,
+                  const struct st_workspace *w)
+{
+    jw_obj(j);
+    jw_kstr(j, "id", w->id);
+    jw_kstr(j, "type", "workspaces");
+    ws_attributes(r, j, w);
+    ws_relationships(j, w);
+    jw_key(j, "links");
+    jw_obj(j);
+    jw_key(j, "self");
+    jw_str_begin(j);
+    jw_str_add(j, "/api/v2/organizations/");
+    jw_str_add(j, w->org);
+    jw_str_add(j, "/workspaces/");
+    jw_str_add(j, w->name);
+    jw_str_end(j);
+    jw_key(j, "self-html");
+    jw_str_begin(j);
+    jw_str_add(j, "/app/");
+    jw_str_add(j, w->org);
+    jw_str_add(j, "/workspaces/");
+    jw_str_add(j, w->name);
+    jw_str_end(j);
+    jw_obj_end(j);
+    jw_obj_end(j);
+}
+
 json_t *api_ws_json(struct http_req *r, const struct st_workspace *w)
 {
-    const char *latest = w->latest_run, *cv_id = w->current_cv;
-    const char *cur = shown_run(w);
-    json_t *attrs = api_ws_settings_view(w->settings);
-    json_object_set_new(
-        attrs, "can-queue-destroy-plan",
-        json_incref(json_object_get(attrs, "allow-destroy-plan")));
-    json_t *more = json_pack(
-        "{s:s,s:s,s:s,s:s,s:s,s:s,s:b,s:b,s:b,s:I,s:I,s:o,s:o,s:o,s:o,s:n,"
-        "s:n,s:{s:b},s:o,s:s}",
-        "name", w->name, "description", w->description, "environment",
-        "default", "execution-mode", w->execution_mode, "terraform-version",
-        w->terraform_version, "working-directory", w->working_directory,
-        "auto-apply", w->auto_apply, "locked", w->locked, "operations",
-        !util_streq(w->execution_mode, "local"), "resource-count",
-        (json_int_t)w->resource_count, "runs-count", (json_int_t)w->runs_count,
-        "created-at", api_time(w->created_at), "updated-at",
-        api_time(w->updated_at), "latest-change-at", api_time(w->updated_at),
-        "tag-names", tag_names(w), "vcs-repo", "vcs-repo-identifier", "actions",
-        "is-destroyable", 1, "permissions", permissions(api_ws_perms(r, w)),
-        "source", "tfe-api");
-    json_object_update(attrs, more);
-    json_decref(more);
-    /* go-tfe reads the count under TFE's workspace-KPI name */
-    json_object_set_new(attrs, "workspace-kpis-runs-count",
-                        json_integer((json_int_t)w->runs_count));
-    json_t *rels = json_pack(
-        "{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "organization",
-        rel("organizations", w->org), "project", rel("projects", w->project_id),
-        "current-state-version", rel("state-versions", w->current_sv),
-        "current-run", rel("runs", cur), "latest-run", rel("runs", latest),
-        "current-configuration-version", rel("configuration-versions", cv_id),
-        "locked-by", locked_by(w), "agent-pool",
-        rel("agent-pools", w->agent_pool_id), "readme", rel(NULL, NULL));
-    json_object_set_new(rels, "vars", vars_rel(w));
-    json_object_set_new(rels, "ssh-key", rel("ssh-keys", w->ssh_key_id));
-    api_tb_rel_links(r, rels,
-                     arena_printf(r->arena, "/api/v2/workspaces/%s", w->id));
-    const char *self = arena_printf(
-        r->arena, "/api/v2/organizations/%s/workspaces/%s", w->org, w->name);
-    const char *html =
-        arena_printf(r->arena, "/app/%s/workspaces/%s", w->org, w->name);
-    return json_pack("{s:s,s:s,s:o,s:o,s:{s:s,s:s}}", "id", w->id, "type",
-                     "workspaces", "attributes", attrs, "relationships", rels,
-                     "links", "self", self, "self-html", html);
+    struct buf b;
+    buf_init(&b, 0);
+    struct jw j;
+    jw_init(&j, &b);
+    api_ws_write(r, &j, w);
+    json_t *out = NULL;
+    if (jw_error(&j) == TR_OK)
+        out = json_loadb(b.data, b.len, 0, NULL);
+    buf_free(&b);
+    return TR_ALWAYS(out != NULL) ? out : json_object();
 }
 
 void api_ws_reply(struct http_req *r, int status, const struct st_workspace *w)
 {
-    http_reply_json(r, status, json_pack("{s:o}", "data", api_ws_json(r, w)));
+    struct jw j;
+    http_jw_start(r, &j);
+    jw_obj(&j);
+    jw_key(&j, "data");
+    api_ws_write(r, &j, w);
+    jw_obj_end(&j);
+    http_reply_jw(r, status, &j);
 }
 
 /* Enough of an organization for include=organization. */
@@ -569,6 +680,10 @@ static void ws_list(struct http_req *r)
         !split_list(r, "search[exclude-tags]", (const char ***)&f.exclude_tags,
                     &f.nexclude, API_WS_MAX_ITEMS))
         return;
+    if (flags == 0) {
+        api_ws_list_reply(r, &f, &p); /* written as it goes */
+        return;
+    }
     struct st_workspace *ws = NULL;
     int n = 0;
     json_t *doc = api_ws_list_doc(r, &f, &p, &ws, &n);
@@ -584,6 +699,10 @@ static void ws_show(struct http_req *r)
     int flags = 0;
     if (!api_ws_from_route(r, &w) || !parse_include(r, &flags))
         return;
+    if (flags == 0) {
+        api_ws_reply(r, 200, &w);
+        return;
+    }
     struct st_org o = {0};
     if (flags & INC_ORG) {
         struct tr_errbuf eb = {{0}};

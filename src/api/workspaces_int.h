@@ -64,11 +64,20 @@ bool api_ws_resolve_pool(struct http_req *r, const struct ws_in *in,
 
 /* A workspace's settings merged over the defaults (new reference). */
 json_t *api_ws_settings_view(const char *settings);
+/* The same as members of the object j is writing, in the same order,
+ * then "can-queue-destroy-plan" (allow-destroy-plan's value), without
+ * parsing the text into a tree. */
+void api_ws_settings_write(struct jw *j, const char *settings);
 
 /* Compact JSON text of j in the request arena. */
 const char *api_ws_dump(struct http_req *r, json_t *j);
 
-/* The workspace resource object (data of a document). */
+/* The workspace resource object (data of a document), written into j:
+ * the one serializer of a workspace, for reads, lists and includes. */
+void api_ws_write(struct http_req *r, struct jw *j,
+                  const struct st_workspace *w);
+/* The same as a tree (new reference), for documents built as trees
+ * (includes); it is api_ws_write()'s text, parsed. */
 json_t *api_ws_json(struct http_req *r, const struct st_workspace *w);
 /* Reads the caller's flags on the n workspaces ws (one page) with one
  * query and keeps them for api_ws_perms() for the rest of the request. */
@@ -79,7 +88,12 @@ void api_ws_page_perms(struct http_req *r, const struct st_workspace *ws,
 json_t *api_ws_list_doc(struct http_req *r, const struct st_ws_filter *f,
                         const struct page *p, struct st_workspace **ws, int *n);
 
-/* Answers 200 with {"data": <workspace>}. */
+/* Answers the list document of page p of the workspaces f selects,
+ * written as it goes; false after answering a store failure. */
+bool api_ws_list_reply(struct http_req *r, const struct st_ws_filter *f,
+                       const struct page *p);
+
+/* Answers status with {"data": <workspace>}. */
 void api_ws_reply(struct http_req *r, int status, const struct st_workspace *w);
 
 /* Loads workspace `name` of organization `org` if the caller may see it;

@@ -20,6 +20,7 @@
 #include "core/arena.h"
 #include "core/buf.h"
 #include "core/err.h"
+#include "core/jw.h"
 #include "core/server.h"
 
 /* Who is calling.  PRINC_NONE only for routes without auth. */
@@ -158,6 +159,13 @@ void http_reply(struct http_req *r, int status, const char *ctype,
                 const char *body, size_t len);
 /* Serialises doc (then decrefs it) as application/vnd.api+json. */
 void http_reply_json(struct http_req *r, int status, json_t *doc);
+/* Streaming documents: http_jw_start() points w at a new buffer for the
+ * request; http_reply_jw() sends what w wrote as application/vnd.api+json
+ * (the buffer is freed with the request), or answers 500 when the writer
+ * failed.  Lists write their items this way instead of building json_t
+ * trees. */
+void http_jw_start(struct http_req *r, struct jw *w);
+void http_reply_jw(struct http_req *r, int status, struct jw *w);
 /* Sends size bytes of an object (blob.h), which the request now owns: a
  * sealed one is decrypted chunk by chunk as it is sent. */
 struct blob_reader;
@@ -213,6 +221,8 @@ struct page {
 };
 bool jsonapi_page(struct http_req *r, struct page *p);
 json_t *jsonapi_pagination(const struct page *p, int64_t total);
+/* "meta": {"pagination": ...} as the next member of the object w is in. */
+void jsonapi_write_meta(struct jw *w, const struct page *p, int64_t total);
 /* {"data": [...], "meta": {"pagination": ...}} */
 json_t *jsonapi_list_doc(json_t *items, const struct page *p, int64_t total);
 

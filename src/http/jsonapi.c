@@ -128,6 +128,33 @@ void http_reply_json(struct http_req *r, int status, json_t *doc)
     http_reply(r, status, "application/vnd.api+json", s, n);
 }
 
+static void buf_cleanup(void *p)
+{
+    struct buf *b = p;
+    buf_free(b);
+}
+
+void http_jw_start(struct http_req *r, struct jw *w)
+{
+    struct buf *b = arena_alloc(r->arena, sizeof(*b));
+    buf_init(b, 0);
+    arena_on_destroy(r->arena, buf_cleanup, b);
+    jw_init(w, b);
+}
+
+void http_reply_jw(struct http_req *r, int status, struct jw *w)
+{
+    tr_err e = jw_error(w);
+    if (e != TR_OK) {
+        struct tr_errbuf eb = {{0}};
+        tr_fail(&eb, e, "writing the response document failed");
+        http_fail(r, e, &eb);
+        return;
+    }
+    http_reply(r, status, "application/vnd.api+json", w->out->data,
+               w->out->len);
+}
+
 void http_reply_blob(struct http_req *r, int status, const char *ctype,
                      struct blob_reader *rd, uint64_t size)
 {
@@ -337,4 +364,31 @@ json_t *jsonapi_list_doc(json_t *items, const struct page *p, int64_t total)
 {
     return json_pack("{s:o,s:{s:o}}", "data", items, "meta", "pagination",
                      jsonapi_pagination(p, total));
+}
+
+void jsonapi_write_meta(struct jw *w, const struct page *p, int64_t total)
+{
+    int64_t pages = (total + p->size - 1) / p->size;
+    if (pages < 1)
+        pages = 1;
+    jw_key(w, "meta");
+    jw_obj(w);
+    jw_key(w, "pagination");
+    jw_obj(w);
+    jw_kint(w, "current-page", p->number);
+    jw_key(w, "prev-page");
+    if (p->number > 1)
+        jw_int(w, p->number - 1);
+    else
+        jw_null(w);
+    jw_key(w, "next-page");
+    if (p->number < pages)
+        jw_int(w, p->number + 1);
+    else
+        jw_null(w);
+    jw_kint(w, "total-pages", pages);
+    jw_kint(w, "total-count", total);
+    jw_kint(w, "page-size", p->size);
+    jw_obj_end(w);
+    jw_obj_end(w);
 }

@@ -257,8 +257,10 @@ const char *db_get(const struct db_rows *r, int row, const char *name)
 {
     if (r == NULL || row < 0 || row >= r->nrows)
         return NULL;
+    /* the first byte first: a page of 100 workspaces reads 27 columns of
+     * each row by name, and this is most of what that costs */
     for (int i = 0; i < r->ncols; i++)
-        if (strcmp(r->cols[i], name) == 0)
+        if (r->cols[i][0] == name[0] && strcmp(r->cols[i], name) == 0)
             return r->cells[row * r->ncols + i];
     return NULL;
 }

@@ -1252,7 +1252,9 @@ struct st_run {
     const char *plan_id;
     const char *apply_id;
     bool is_current; /* the workspace's current run */
-    int64_t ahead;   /* pending runs of the workspace before it */
+    int64_t ahead;   /* pending runs of the workspace before it; 0
+                        unless it is pending itself (counted for those
+                        only: a page of finished runs counts nothing) */
 };
 
 /* A plan or an apply. */

@@ -35,9 +35,10 @@
     " r.cost_estimate_id, r.queue_seq, r.created_at, r.trigger_run_id,"        \
     " p.id AS plan_id,"                                                        \
     " ap.id AS apply_id, w.current_run_id,"                                    \
-    " (SELECT count(*) FROM runs q WHERE q.workspace_id = r.workspace_id"      \
-    "  AND q.status = 'pending' AND q.plan_only = 0 AND q.save_plan = 0"       \
-    "  AND q.queue_seq < r.queue_seq) AS ahead"
+    " CASE WHEN r.status = 'pending' THEN (SELECT count(*) FROM runs q"        \
+    "  WHERE q.workspace_id = r.workspace_id AND q.status = 'pending'"         \
+    "  AND q.plan_only = 0 AND q.save_plan = 0"                                \
+    "  AND q.queue_seq < r.queue_seq) ELSE 0 END AS ahead"
 #define RUN_FROM                                                               \
     " FROM runs r JOIN workspaces w ON w.id = r.workspace_id"                  \
     " LEFT JOIN plans p ON p.run_id = r.id"                                    \

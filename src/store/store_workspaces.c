@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "core/jw.h"
 #include "store/store_ws_int.h"
 
 /* The run and configuration version ids a workspace document shows, as
@@ -73,14 +74,36 @@ static const char *for_update(const struct db_conn *c)
     return db_conn_kind(c) == DB_PG ? " FOR UPDATE OF w" : "";
 }
 
+static const char *blanks(const char *s)
+{
+    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
+        s++;
+    return s;
+}
+
+/* The entries of text, the current state version's resources (a JSON
+ * array), counted by a scan (jw_skip_value()) instead of a parse: every
+ * workspace of a page has one; 0 when it is not an array. */
 static int64_t count_resources(const char *text)
 {
     if (text == NULL)
         return 0;
-    json_t *j = json_loads(text, 0, NULL);
-    int64_t n = json_is_array(j) ? (int64_t)json_array_size(j) : 0;
-    json_decref(j);
-    return n;
+    const char *s = blanks(text);
+    if (*s++ != '[')
+        return 0;
+    s = blanks(s);
+    if (*s == ']')
+        return 0;
+    for (int64_t n = 1;; n++) {
+        s = jw_skip_value(s);
+        if (s == NULL)
+            return 0;
+        s = blanks(s);
+        if (*s == ']')
+            return *blanks(s + 1) == '\0' ? n : 0;
+        if (*s++ != ',')
+            return 0;
+    }
 }
 
 /* The strings of text, a JSON array (NULL: none), copied into a; *n
