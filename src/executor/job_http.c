@@ -996,7 +996,8 @@ static tr_err job_claim(void *ctx, struct arena *a, const char *node,
         pause_ms(jh, (int)jitter(CLAIM_PAUSE_MS));
         return tr_fail(eb, TR_ERR_NOT_FOUND, "the tool is not here yet");
     }
-    atomic_fetch_add(&jh->inflight, 1);
+    if (injected == NULL) /* an injected one counts from its injection */
+        atomic_fetch_add(&jh->inflight, 1);
     struct xfer x = {.method = "POST",
                      .path = arena_printf(a, "/claim?wait=%d", wait_ms),
                      .body = "{}",
@@ -1328,6 +1329,9 @@ tr_err job_http_inject(struct job_http *jh, const char *reply, size_t len,
     memcpy(copy, reply, len);
     copy[len] = '\0';
     pthread_mutex_lock(&jh->prefetch_mu);
+    if (jh->injected == NULL) /* a claim in flight until one takes it, so
+                                 job_http_busy() counts it */
+        atomic_fetch_add(&jh->inflight, 1);
     free(jh->injected);
     jh->injected = copy;
     jh->injected_len = len;
