@@ -220,4 +220,20 @@ void tofu_apply_summary(struct arena *a, const char *out, size_t len,
  * nothing is returned. */
 void tofu_run_job(struct exec_ctx *x, const struct job *j, struct arena *a);
 
+/* ---- sandbox_etc.c: the /etc a sandbox shows, as one directory ---- */
+
+struct sandbox_etc;
+/* Prepares base (emptied first) to hold copies of src/<entry> (src is
+ * "/etc" but in tests) for the nentries entries, leaving out paths under
+ * the nhide hidden ones.  The arrays must outlive the result. */
+tr_err sandbox_etc_open(const char *base, const char *src,
+                        const char *const *entries, int nentries,
+                        char *const *hide, int nhide, struct sandbox_etc **out,
+                        struct tr_errbuf *eb);
+/* The directory to show as /etc, copied again first when an entry
+ * changed; in a; NULL when it cannot be made (the caller then binds the
+ * entries one by one).  Thread-safe. */
+const char *sandbox_etc_dir(struct sandbox_etc *se, struct arena *a);
+void sandbox_etc_free(struct sandbox_etc *se);
+
 #endif
