@@ -225,11 +225,12 @@ void tofu_run_job(struct exec_ctx *x, const struct job *j, struct arena *a);
 struct sandbox_etc;
 /* Prepares base (emptied first) to hold copies of src/<entry> (src is
  * "/etc" but in tests) for the nentries entries, leaving out paths under
- * the nhide hidden ones.  The arrays must outlive the result. */
+ * the nhide hidden ones; a copy superseded for keep_ms is removed.  The
+ * arrays must outlive the result. */
 tr_err sandbox_etc_open(const char *base, const char *src,
                         const char *const *entries, int nentries,
-                        char *const *hide, int nhide, struct sandbox_etc **out,
-                        struct tr_errbuf *eb);
+                        char *const *hide, int nhide, int64_t keep_ms,
+                        struct sandbox_etc **out, struct tr_errbuf *eb);
 /* The directory to show as /etc, copied again first when an entry
  * changed; in a; NULL when it cannot be made (the caller then binds the
  * entries one by one).  Thread-safe. */

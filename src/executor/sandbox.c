@@ -47,6 +47,11 @@
 /* runs are niced: a run cannot make itself less nice (no CAP_SYS_NICE) */
 #define SANDBOX_NICE 10
 #define MAX_ARG_BYTES (64 << 20)
+/* a superseded copy of /etc stays this long for the runs that bound it
+ * (sandbox_etc.c): longer than phases run in practice (the default plan
+ * and apply timeouts are hours); a run still going after that sees its
+ * copy emptied */
+#define SANDBOX_ETC_KEEP_MS ((int64_t)48 * 3600 * 1000)
 
 struct sandbox {
     char *bwrap;   /* NULL: not isolated */
@@ -712,7 +717,8 @@ tr_err sandbox_new(const struct sandbox_opts *o, struct sandbox **out,
         struct tr_errbuf why = {{0}};
         if (sandbox_etc_open(o->etc_dir, "/etc", etc_entries,
                              (int)(sizeof(etc_entries) / sizeof(*etc_entries)),
-                             sb->hide, sb->nhide, &sb->etc, &why) != TR_OK)
+                             sb->hide, sb->nhide, SANDBOX_ETC_KEEP_MS, &sb->etc,
+                             &why) != TR_OK)
             log_warn("sandbox: /etc entries are bound one by one: %s", why.msg);
     }
     if (sb->root && sb->uid == 0) {

@@ -17,11 +17,14 @@
  *
  * Freshness: each sandbox_etc_dir() stats the entries (a few
  * microseconds) and, when one changed since the copy (inode, size,
- * mtime, ctime: a file rewritten, a certificate added to a directory),
+ * mtime, ctime: a file rewritten, a certificate added to or removed
+ * from a directory, which changes the directory),
  * makes a new copy in a new directory, so a sandbox already running
- * keeps the one it bound.  Copies of older generations are removed when
- * the next node process starts.  Changes deeper than one level inside a
- * listed directory are not noticed until then.
+ * keeps the one it bound.  A generation is removed once it has been
+ * superseded for keep_ms (longer than any run lasts), or when the next
+ * node process starts; at most OLD_MAX superseded ones are kept.  A file
+ * rewritten in place inside a listed directory (which leaves the
+ * directory as it was) is not noticed until another change or a restart.
  *
  * SPDX-License-Identifier: MPL-2.0
  */
@@ -37,10 +40,12 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/util.h"
 #include "executor/executor_int.h"
 
 #define COPY_DEPTH 4
 #define COPY_FILE_MAX (16 << 20)
+#define OLD_MAX 32 /* superseded generations kept at most */
 
 struct sandbox_etc {
     pthread_mutex_t mu;
@@ -49,6 +54,12 @@ struct sandbox_etc {
     char *cur;  /* the current generation, or NULL */
     unsigned long long sig;
     unsigned gen;
+    int64_t keep_ms;
+    struct {
+        char *dir;
+        int64_t since_ms; /* superseded then */
+    } old[OLD_MAX];
+    int nold;
     const char *const *entries;
     int nentries;
     char *const *hide;
@@ -239,10 +250,40 @@ static int rm_entry(const char *path, const struct stat *st, int flag,
     return 0;
 }
 
+/* Retires the current generation (if any) and removes the superseded
+ * ones whose time is up. */
+static void retire(struct sandbox_etc *se)
+{
+    int64_t now = util_now_ms();
+    if (se->cur != NULL && se->nold == OLD_MAX) {
+        /* full: the oldest goes early */
+        nftw(se->old[0].dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        free(se->old[0].dir);
+        memmove(&se->old[0], &se->old[1], sizeof(se->old[0]) * (OLD_MAX - 1));
+        se->nold--;
+    }
+    if (se->cur != NULL) {
+        se->old[se->nold].dir = se->cur;
+        se->old[se->nold].since_ms = now;
+        se->nold++;
+        se->cur = NULL;
+    }
+    int k = 0;
+    for (int i = 0; i < se->nold; i++) {
+        if (now - se->old[i].since_ms >= se->keep_ms) {
+            nftw(se->old[i].dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+            free(se->old[i].dir);
+        } else {
+            se->old[k++] = se->old[i];
+        }
+    }
+    se->nold = k;
+}
+
 tr_err sandbox_etc_open(const char *base, const char *src,
                         const char *const *entries, int nentries,
-                        char *const *hide, int nhide, struct sandbox_etc **out,
-                        struct tr_errbuf *eb)
+                        char *const *hide, int nhide, int64_t keep_ms,
+                        struct sandbox_etc **out, struct tr_errbuf *eb)
 {
     *out = NULL;
     struct sandbox_etc *se = calloc(1, sizeof(*se));
@@ -258,6 +299,7 @@ tr_err sandbox_etc_open(const char *base, const char *src,
     se->nentries = nentries;
     se->hide = hide;
     se->nhide = nhide;
+    se->keep_ms = keep_ms;
     /* generations of an earlier process: no sandbox of it runs now */
     nftw(base, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     if (mkdir(base, 0700) != 0) {
@@ -278,11 +320,11 @@ const char *sandbox_etc_dir(struct sandbox_etc *se, struct arena *a)
         char *dir = NULL;
         if (asprintf(&dir, "%s/etc-%u", se->base, se->gen++) < 0)
             dir = NULL;
+        if (se->cur != NULL)
+            log_info("sandbox: /etc changed; its copy for runs is made "
+                     "again");
+        retire(se); /* the old copy may be out of date */
         if (dir != NULL && build(se, dir)) {
-            if (se->cur != NULL)
-                log_info("sandbox: /etc changed; its copy for runs is "
-                         "made again");
-            free(se->cur);
             se->cur = dir;
             se->sig = sig;
         } else {
@@ -292,8 +334,6 @@ const char *sandbox_etc_dir(struct sandbox_etc *se, struct arena *a)
                 nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
             }
             free(dir);
-            free(se->cur); /* the old copy may be out of date */
-            se->cur = NULL;
         }
     }
     const char *cur = se->cur != NULL ? arena_strdup(a, se->cur) : NULL;
@@ -306,6 +346,8 @@ void sandbox_etc_free(struct sandbox_etc *se)
     if (se == NULL)
         return;
     pthread_mutex_destroy(&se->mu);
+    for (int i = 0; i < se->nold; i++)
+        free(se->old[i].dir);
     free(se->base);
     free(se->src);
     free(se->cur);

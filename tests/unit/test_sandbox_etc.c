@@ -5,7 +5,8 @@
  * directories stay links (never followed), a listed link is followed,
  * hidden paths are left out, absent entries are skipped, the mount points
  * of passwd and group exist, and a change to an entry makes a new
- * generation while the old one stays for the sandboxes that bound it.
+ * generation while the old one stays for the sandboxes that bound it,
+ * until it has been superseded for the time given.
  *
  * SPDX-License-Identifier: MPL-2.0
  */
@@ -114,9 +115,9 @@ static void test_copy(void **state)
     struct tr_errbuf eb = {{0}};
     char *hide[] = {fx->hidden};
     struct sandbox_etc *se = NULL;
-    assert_int_equal(
-        sandbox_etc_open(fx->base, fx->etc, entries, 6, hide, 1, &se, &eb),
-        TR_OK);
+    assert_int_equal(sandbox_etc_open(fx->base, fx->etc, entries, 6, hide, 1,
+                                      3600 * 1000, &se, &eb),
+                     TR_OK);
     const char *d = sandbox_etc_dir(se, fx->a);
     assert_non_null(d);
     assert_int_equal(mode_at(d, ".", false) & 07777, 0755);
@@ -159,9 +160,19 @@ static void test_copy(void **state)
     /* a new process starts from an empty base */
     se = NULL;
     assert_int_equal(
-        sandbox_etc_open(fx->base, fx->etc, entries, 6, hide, 1, &se, &eb),
+        sandbox_etc_open(fx->base, fx->etc, entries, 6, hide, 1, 0, &se, &eb),
         TR_OK);
     assert_null(read_at(fx, d, "hosts"));
+    assert_null(read_at(fx, d3, "hosts"));
+    /* kept for 0 ms: a superseded copy goes at the next change */
+    const char *e1 = sandbox_etc_dir(se, fx->a);
+    assert_non_null(read_at(fx, e1, "hosts"));
+    snprintf(p, sizeof(p), "%s/hosts", fx->etc);
+    assert_true(ut_write_file(p, "OTHER\n"));
+    const char *e2 = sandbox_etc_dir(se, fx->a);
+    assert_string_not_equal(e2, e1);
+    assert_null(read_at(fx, e1, "hosts"));
+    assert_string_equal(read_at(fx, e2, "hosts"), "OTHER\n");
     sandbox_etc_free(se);
 }
 
