@@ -4,11 +4,14 @@
  * compaction, the run's next state, auto-apply).
  *
  * Data safety at finish: the plan files and the compacted log are made
- * durable in the blob store first (together: blob_put_all() overlaps their
- * writes); then one store step records their keys and moves the run on.  A
- * crash between leaves unreferenced blobs and the job running, which the reaper
- * then errors once its lease ends.  The JSON plan is stored only after
- * plan_redact() took the secrets out.
+ * durable in the blob store first (together: blob_put_all() overlaps
+ * their writes); then one store step records their keys and moves the
+ * run on.  A crash between leaves unreferenced blobs and the job running,
+ * which the reaper then errors once its lease ends.  The JSON plan is
+ * stored only after plan_redact() took the secrets out.  An auto-apply
+ * plan may come without its JSON plan (job.defer_json): its apply brings
+ * it (job.make_json), stored the same way and recorded on the plan with
+ * the apply's step.
  *
  * SPDX-License-Identifier: MPL-2.0
  */
@@ -321,9 +324,11 @@ tr_err run_finish(struct terrace_server *srv, struct arena *a,
     };
     bool plan_ok = true;
     const char *log_key = NULL;
-    store_blobs(srv, a, &r, &j, res, plan && out.outcome == RUN_OUT_FINISHED,
-                &pr, &plan_ok, &log_key);
-    if (!plan_ok) {
+    /* an apply may bring the JSON of a plan stored without it */
+    bool files =
+        plan ? out.outcome == RUN_OUT_FINISHED : res->json_plan_file != NULL;
+    store_blobs(srv, a, &r, &j, res, files, &pr, &plan_ok, &log_key);
+    if (!plan_ok && plan) {
         out.outcome = RUN_OUT_ERRORED;
         out.error = "the plan could not be stored";
     }
@@ -334,6 +339,8 @@ tr_err run_finish(struct terrace_server *srv, struct arena *a,
         .end_jobs = true,
         .plan_log_key = plan ? log_key : NULL,
         .apply_log_key = plan ? NULL : log_key,
+        .plan_json_key = plan ? NULL : pr.json_blob_key,
+        .plan_redacted_key = plan ? NULL : pr.redacted_json_blob_key,
     };
     if (out.outcome != RUN_OUT_FINISHED)
         ended_badly(&s, plan, &out);

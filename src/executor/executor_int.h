@@ -207,6 +207,12 @@ int64_t monitor_disk_usage(const char *path);
 tr_err tofu_count_plan(const char *path, bool refresh_only,
                        struct job_result *res, struct tr_errbuf *eb);
 
+/* The counts of the last "Plan: N to add, ..." line of a plan's output
+ * (out, len; ANSI colours allowed), with has_changes; false (res
+ * unchanged) when there is none or it does not read as one. */
+bool tofu_plan_summary(struct arena *a, const char *out, size_t len,
+                       struct job_result *res);
+
 /* Fills res's counts from the last "Apply complete! Resources: ..." line
  * of out (ANSI colours allowed); leaves them alone if there is none. */
 void tofu_apply_summary(struct arena *a, const char *out, size_t len,
