@@ -423,12 +423,14 @@ def runs_report(url, ca, token, ws, count, drop):
     print(stats_row("plan-queued-at → planning-at", rows["dispatch"],
                     "job claim"))
     print(stats_row("planning-at → planned-at", rows["plan"],
-                    "tofu init + plan + show -json, plan upload"))
+                    "tofu init + plan (+ show -json unless the apply "
+                    "makes it), plan upload"))
     print(stats_row("planned-at → applying-at", rows["handoff"],
                     "auto-apply: apply job queued and claimed"))
     print(stats_row("applying-at → applied-at", rows["apply"],
                     "apply (and tofu init unless in the plan's "
-                    "directory), state upload"))
+                    "directory; show -json beside it when the plan left "
+                    "it), state upload"))
     print()
     print("Applies measured: %d; (added, changed, destroyed) per apply: %s." %
           (len(rows["total"]),
@@ -512,7 +514,7 @@ def steps_report(perf_txt, root, offset_ms, daemon_log):
              "plan job: between init and plan",
              "plan job: `tofu plan -out`",
              "plan job: between plan and show",
-             "plan job: `tofu show -json`",
+             "plan job: `tofu show -json` (— : left to the apply)",
              "plan job: last exit → job finished (plan files stored, "
              "log compacted, run moved on)",
              "plan finished → apply job started (auto-apply, claim)",
@@ -521,6 +523,7 @@ def steps_report(perf_txt, root, offset_ms, daemon_log):
              "apply job: `tofu init` (none in the plan's directory)",
              "apply job: between init and apply",
              "apply job: `tofu apply` (state uploaded through the API)",
+             "apply job: `tofu show -json` beside the apply (— : none)",
              "apply job: last exit → job finished",
              "**created → applied (whole run)**"]
     cols = [[] for _ in names]
@@ -534,38 +537,57 @@ def steps_report(perf_txt, root, offset_ms, daemon_log):
             continue
         pb = [b for b in boxes if r["plan-start"] <= b[0] <= r["plan-end"]]
         ab = [b for b in boxes if r["apply-start"] <= b[0] <= r["apply-end"]]
-        if len(pb) != 3 or len(ab) not in (1, 2):
+        if len(pb) not in (2, 3) or len(ab) not in (1, 2, 3):
+            continue
+        # the apply's show -json (make_json) starts just before the apply
+        # and runs beside it
+        side = None
+        if len(ab) >= 2 and ab[-2][1] > ab[-1][0]:
+            side = ab[-2]
+            ab = ab[:-2] + ab[-1:]
+        if len(ab) not in (1, 2):
             continue
         if len(ab) == 1:  # reused the plan's directory: no init
             ab = [(ab[0][0], ab[0][0])] + ab
-        nproc.append(len(pb) + len(ab) - (ab[0][0] == ab[0][1]))
+        nproc.append(len(pb) + len(ab) - (ab[0][0] == ab[0][1]) +
+                     (side is not None))
         used += 1
+        show = pb[2] if len(pb) == 3 else None
+        last = max(ab[1][1], side[1]) if side else ab[1][1]
         v = [r["plan"] - r["created"],
              pb[0][0] - r["plan-start"],
              pb[0][1] - pb[0][0], pb[1][0] - pb[0][1],
-             pb[1][1] - pb[1][0], pb[2][0] - pb[1][1],
-             pb[2][1] - pb[2][0],
-             r["plan-end"] - pb[2][1],
+             pb[1][1] - pb[1][0],
+             show[0] - pb[1][1] if show else None,
+             show[1] - show[0] if show else None,
+             r["plan-end"] - (show or pb[1])[1],
              r["apply-start"] - r["plan-end"],
              ab[0][0] - r["apply-start"],
              ab[0][1] - ab[0][0], ab[1][0] - ab[0][1],
              ab[1][1] - ab[1][0],
-             r["apply-end"] - ab[1][1],
+             side[1] - side[0] if side else None,
+             r["apply-end"] - last,
              r["applied"] - r["created"]]
         for c, x in zip(cols, v):
-            c.append(x)
+            if x is not None:
+                c.append(x)
     if not used:
         raise SystemExit("no complete remote apply in the perf window")
     print("| step (median of %d runs) | ms | share of the run |" % used)
     print("|---|---:|---:|")
     total = pct(cols[-1], 50)
     for n, c in zip(names, cols):
+        if not c:
+            print("| %s | — | |" % n)
+            continue
         med = pct(c, 50)
-        print("| %s | %.0f | %s |" % (n, med, "%.0f %%" % (100 * med / total)
-                                      if not n.startswith("**") else ""))
-    tofu = sum(pct(cols[i], 50) for i in (2, 4, 6, 10, 12))
+        share = "" if n.startswith("**") or "beside" in n else \
+            "%.0f %%" % (100 * med / total)
+        print("| %s | %.0f | %s |" % (n, med, share))
+    tofu = sum(pct(cols[i], 50) for i in (2, 4, 6, 10, 12) if cols[i])
     print()
-    print("The sandboxed tofu processes (%s per run) take %.0f of the "
+    print("The sandboxed tofu processes on the critical path (%s per run, "
+          "with the apply's show -json beside it) take %.0f of the "
           "%.0f ms (medians)." % ("/".join(str(n) for n in sorted(set(nproc))),
                                   tofu, total))
 

@@ -296,6 +296,8 @@ static json_t *job_json(const struct job *j)
     json_object_set_new(o, "save_plan", json_boolean(j->save_plan));
     json_object_set_new(o, "structured", json_boolean(j->structured));
     json_object_set_new(o, "want_schemas", json_boolean(j->want_schemas));
+    json_object_set_new(o, "defer_json", json_boolean(j->defer_json));
+    json_object_set_new(o, "make_json", json_boolean(j->make_json));
     json_object_set_new(o, "targets", str_list(j->targets, j->ntargets));
     json_object_set_new(o, "replaces", str_list(j->replaces, j->nreplaces));
     json_object_set_new(o, "vars", vars);

@@ -160,9 +160,13 @@ static void json_output(struct http_req *r, bool redacted)
         return;
     const char *key = redacted ? p.redacted_json_blob_key : p.json_blob_key;
     if (key == NULL) {
+        /* an auto-apply plan's JSON is made beside its apply (defer_json) */
         http_error(r, 404, "not found",
-                   "the JSON plan is not available: the plan has not "
-                   "finished");
+                   strcmp(p.status, "finished") == 0
+                       ? "the JSON plan is not available: it is made "
+                         "during the apply"
+                       : "the JSON plan is not available: the plan has "
+                         "not finished");
         return;
     }
     api_reply_object(r, key, "application/json");

@@ -120,6 +120,22 @@ tr_err blob_put(struct blob *b, const char *key, const void *data, size_t len,
  * streaming it (sealed on the way with a keyring).  Durable on return. */
 tr_err blob_put_copy(struct blob *b, const char *key, const char *path,
                      struct tr_errbuf *eb);
+/* One object of blob_put_all(): key, and either a local file to copy
+ * (path) or len bytes at data.  e and eb get the item's outcome. */
+struct blob_put_item {
+    const char *key;
+    const char *path; /* a file to copy (it stays), or NULL: data */
+    const void *data;
+    size_t len;
+    tr_err e;
+    struct tr_errbuf eb;
+};
+/* Stores the n items concurrently (a thread each), as blob_put_copy() or
+ * blob_put() would one after the other; every item is attempted and
+ * those stored are durable on return.  TR_OK when all were stored, else
+ * the first failed item's error (with its message in eb). */
+tr_err blob_put_all(struct blob *b, struct blob_put_item *items, int n,
+                    struct tr_errbuf *eb);
 /* An object opened for reading at any offset; *size gets the
  * plaintext's size.  A sealed object is decrypted a chunk at a time as it
  * is read, so its plaintext never touches the disk and memory stays

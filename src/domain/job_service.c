@@ -184,6 +184,9 @@ static tr_err fill_job(struct job_service *js, struct arena *a,
         .save_plan = r->save_plan,
         .structured = structured,
         .want_schemas = r->save_plan || structured,
+        /* nothing reads the JSON of such a plan before its apply */
+        .defer_json = !apply && r->auto_apply && !r->plan_only &&
+                      !r->save_plan && !structured && !r->refresh_only,
         .timeout_s = apply ? js->o.apply_timeout_s : js->o.plan_timeout_s,
     };
     const char *want = r->terraform_version != NULL && *r->terraform_version
@@ -202,6 +205,14 @@ static tr_err fill_job(struct job_service *js, struct arena *a,
         if (e != TR_OK)
             return e;
         j->ssh_key = key;
+    }
+    if (apply) {
+        /* a plan stored without its JSON (defer_json) */
+        struct st_phase p;
+        e = store_phase_get(srv->db, a, r->plan_id, &p, eb);
+        if (e != TR_OK)
+            return e;
+        j->make_json = p.plan_blob_key != NULL && p.json_blob_key == NULL;
     }
     j->targets = str_array(a, r->target_addrs, &j->ntargets);
     j->replaces = str_array(a, r->replace_addrs, &j->nreplaces);
@@ -500,8 +511,10 @@ tr_err job_service_put_file(struct job_service *js, struct arena *a,
                        "a job file is plan, json-plan or schemas");
     struct st_job j;
     tr_err e = held_job(js, a, job_id, owner, &j, eb);
-    if (e == TR_OK && !util_streq(j.phase, "plan"))
-        e = tr_fail(eb, TR_ERR_CONFLICT, "only a plan job uploads files");
+    /* an apply brings the JSON of a plan stored without it */
+    if (e == TR_OK && !util_streq(j.phase, "plan") && k != 1)
+        e = tr_fail(eb, TR_ERR_CONFLICT,
+                    "only a plan job uploads files other than json-plan");
     if (e == TR_OK)
         e = blob_put_file(js->srv->blob, file_key(a, job_id, k), path, eb);
     return e;
@@ -574,7 +587,7 @@ tr_err job_service_finish(struct job_service *js, const char *job_id,
     bool plan = e == TR_OK && util_streq(j.phase, "plan");
     if (plan && rr.plan_file == NULL)
         e = take_file(js, a, job_id, 0, &rr.plan_file, eb);
-    if (plan && e == TR_OK && rr.json_plan_file == NULL)
+    if (e == TR_OK && rr.json_plan_file == NULL)
         e = take_file(js, a, job_id, 1, &rr.json_plan_file, eb);
     if (plan && e == TR_OK && rr.schemas_file == NULL)
         e = take_file(js, a, job_id, 2, &rr.schemas_file, eb);
@@ -583,7 +596,7 @@ tr_err job_service_finish(struct job_service *js, const char *job_id,
     if (e == TR_ERR_CONFLICT)
         e = tr_fail(eb, e, "the job is no longer this node's");
     /* kept across a failure that a retry may get past */
-    if (plan && (e == TR_OK || e == TR_ERR_CONFLICT))
+    if (e == TR_OK || e == TR_ERR_CONFLICT)
         drop_files(js, a, job_id);
     arena_destroy(a);
     return e;

@@ -4,10 +4,14 @@
  * compaction, the run's next state, auto-apply).
  *
  * Data safety at finish: the plan files and the compacted log are made
- * durable in the blob store first; then one store step records their keys
- * and moves the run on.  A crash between leaves unreferenced blobs and
- * the job running, which the reaper then errors once its lease ends.  The
- * JSON plan is stored only after plan_redact() took the secrets out.
+ * durable in the blob store first (together: blob_put_all() overlaps
+ * their writes); then one store step records their keys and moves the
+ * run on.  A crash between leaves unreferenced blobs and the job running,
+ * which the reaper then errors once its lease ends.  The JSON plan is
+ * stored only after plan_redact() took the secrets out.  An auto-apply
+ * plan may come without its JSON plan (job.defer_json): its apply brings
+ * it (job.make_json), stored the same way and recorded on the plan with
+ * the apply's step.
  *
  * SPDX-License-Identifier: MPL-2.0
  */
@@ -79,70 +83,131 @@ static void secret_vars(struct terrace_server *srv, struct arena *a,
             (*names)[(*n)++] = vars[i].key;
 }
 
-/* Stores the plan file and the redacted JSON plans; pr gets the keys. */
-static tr_err store_plan_files(struct terrace_server *srv, struct arena *a,
-                               const struct st_run *r,
-                               const struct run_result *res,
-                               struct st_plan_result *pr, struct tr_errbuf *eb)
+/* The plan file and the redacted JSON plans as blob items (it[*n...]),
+ * read and redacted here; stored by the caller. */
+static tr_err plan_items(struct terrace_server *srv, struct arena *a,
+                         const struct st_run *r, const struct run_result *res,
+                         struct blob_put_item *it, int *n, struct tr_errbuf *eb)
 {
-    tr_err e = TR_OK;
     if (res->plan_file != NULL) {
-        const char *key = arena_printf(a, "runs/%s/plan.tfplan", r->id);
         /* sealed at rest by the blob store: it holds variable values */
         struct stat st;
         if (stat(res->plan_file, &st) != 0)
-            e = tr_fail(eb, TR_ERR_IO, "cannot read %s: %s", res->plan_file,
-                        strerror(errno));
-        else if ((uint64_t)st.st_size > PLAN_FILE_MAX)
-            e = tr_fail(eb, TR_ERR_TOO_LARGE, "%s is larger than %zu bytes",
-                        res->plan_file, PLAN_FILE_MAX);
-        else
-            e = blob_put_copy(srv->blob, key, res->plan_file, eb);
-        if (e == TR_OK)
-            pr->plan_blob_key = key;
+            return tr_fail(eb, TR_ERR_IO, "cannot read %s: %s", res->plan_file,
+                           strerror(errno));
+        if ((uint64_t)st.st_size > PLAN_FILE_MAX)
+            return tr_fail(eb, TR_ERR_TOO_LARGE, "%s is larger than %zu bytes",
+                           res->plan_file, PLAN_FILE_MAX);
+        it[(*n)++] = (struct blob_put_item){
+            .key = arena_printf(a, "runs/%s/plan.tfplan", r->id),
+            .path = res->plan_file,
+        };
     }
-    if (e != TR_OK || res->json_plan_file == NULL)
-        return e;
+    if (res->json_plan_file == NULL)
+        return TR_OK;
     char *json = NULL, *full = NULL, *red = NULL, *schemas = NULL;
     size_t len = 0, flen = 0, rlen = 0, slen = 0;
     const char **names = NULL;
-    int n = 0;
-    secret_vars(srv, a, r->workspace_id, &names, &n);
-    e = file_read_all(a, res->json_plan_file, PLAN_JSON_MAX, &json, &len, eb);
+    int nn = 0;
+    secret_vars(srv, a, r->workspace_id, &names, &nn);
+    tr_err e =
+        file_read_all(a, res->json_plan_file, PLAN_JSON_MAX, &json, &len, eb);
     if (e == TR_OK && res->schemas_file != NULL)
         e = file_read_all(a, res->schemas_file, PLAN_JSON_MAX, &schemas, &slen,
                           eb);
     if (e == TR_OK)
-        e = plan_redact(a, json, len, schemas, slen, names, n, &full, &flen,
+        e = plan_redact(a, json, len, schemas, slen, names, nn, &full, &flen,
                         &red, &rlen, eb);
-    const char *jkey = arena_printf(a, "runs/%s/plan.json", r->id);
-    const char *rkey = arena_printf(a, "runs/%s/plan-redacted.json", r->id);
-    if (e == TR_OK)
-        e = blob_put(srv->blob, jkey, full, flen, eb);
-    if (e == TR_OK)
-        e = blob_put(srv->blob, rkey, red, rlen, eb);
-    if (e == TR_OK) {
-        pr->json_blob_key = jkey;
-        pr->redacted_json_blob_key = rkey;
-    }
-    return e;
+    if (e != TR_OK)
+        return e;
+    it[(*n)++] = (struct blob_put_item){
+        .key = arena_printf(a, "runs/%s/plan.json", r->id),
+        .data = full,
+        .len = flen,
+    };
+    it[(*n)++] = (struct blob_put_item){
+        .key = arena_printf(a, "runs/%s/plan-redacted.json", r->id),
+        .data = red,
+        .len = rlen,
+    };
+    return TR_OK;
+}
+
+/* The phase's log as one blob item, or *n unchanged when it is empty. */
+static tr_err log_item(struct terrace_server *srv, struct arena *a,
+                       const char *phase_id, struct blob_put_item *it, int *n,
+                       struct tr_errbuf *eb)
+{
+    char *data = NULL;
+    size_t len = 0;
+    tr_err e = store_log_all(srv->db, srv->keys, a, phase_id, &data, &len, eb);
+    if (e != TR_OK || len == 0)
+        return e;
+    it[(*n)++] = (struct blob_put_item){
+        .key = arena_printf(a, "logs/%s.log", phase_id),
+        .data = data,
+        .len = len,
+    };
+    return TR_OK;
 }
 
 tr_err run_compact_log(struct terrace_server *srv, struct arena *a,
                        const char *phase_id, const char **key,
                        struct tr_errbuf *eb)
 {
-    char *data = NULL;
-    size_t len = 0;
+    struct blob_put_item it[1];
+    int n = 0;
     *key = NULL;
-    tr_err e = store_log_all(srv->db, srv->keys, a, phase_id, &data, &len, eb);
-    if (e != TR_OK || len == 0)
-        return e;
-    const char *k = arena_printf(a, "logs/%s.log", phase_id);
-    e = blob_put(srv->blob, k, data, len, eb);
-    if (e == TR_OK)
-        *key = k;
+    tr_err e = log_item(srv, a, phase_id, it, &n, eb);
+    if (e == TR_OK && n > 0)
+        e = blob_put_all(srv->blob, it, n, eb);
+    if (e == TR_OK && n > 0)
+        *key = it[0].key;
     return e;
+}
+
+/* The blobs of a finished phase, stored together: the plan files (plan,
+ * finished) and the compacted log.  *plan_ok false: the plan files could
+ * not be made or stored (pr then has no keys); *log_key NULL: the log
+ * was not compacted (its chunks stay).  Both are logged here. */
+static void store_blobs(struct terrace_server *srv, struct arena *a,
+                        const struct st_run *r, const struct st_job *j,
+                        const struct run_result *res, bool plan_files,
+                        struct st_plan_result *pr, bool *plan_ok,
+                        const char **log_key)
+{
+    struct blob_put_item it[4];
+    int n = 0, nplan = 0;
+    struct tr_errbuf eb = {{0}};
+    *plan_ok = true;
+    *log_key = NULL;
+    if (plan_files && plan_items(srv, a, r, res, it, &n, &eb) != TR_OK) {
+        log_error("run %s: storing the plan: %s", r->id, eb.msg);
+        *plan_ok = false;
+        n = 0;
+    }
+    nplan = n;
+    if (log_item(srv, a, j->phase_id, it, &n, &eb) != TR_OK)
+        log_warn("run %s: log not compacted: %s", r->id, eb.msg);
+    blob_put_all(srv->blob, it, n, &eb);
+    for (int i = 0; i < nplan; i++)
+        if (it[i].e != TR_OK) {
+            log_error("run %s: storing the plan: %s", r->id, it[i].eb.msg);
+            *plan_ok = false;
+        }
+    if (n > nplan && it[nplan].e != TR_OK)
+        log_warn("run %s: log not compacted: %s", r->id, it[nplan].eb.msg);
+    else if (n > nplan)
+        *log_key = it[nplan].key;
+    if (!*plan_ok || nplan == 0)
+        return;
+    int k = 0;
+    if (res->plan_file != NULL)
+        pr->plan_blob_key = it[k++].key;
+    if (k < nplan) {
+        pr->json_blob_key = it[k++].key;
+        pr->redacted_json_blob_key = it[k++].key;
+    }
 }
 
 /* ---- finish -------------------------------------------------------------- */
@@ -257,16 +322,16 @@ tr_err run_finish(struct terrace_server *srv, struct arena *a,
         .destructions = res->destructions,
         .imports = res->imports,
     };
-    struct tr_errbuf eb2 = {{0}};
-    if (plan && out.outcome == RUN_OUT_FINISHED &&
-        store_plan_files(srv, a, &r, res, &pr, &eb2) != TR_OK) {
-        log_error("run %s: storing the plan: %s", r.id, eb2.msg);
+    bool plan_ok = true;
+    const char *log_key = NULL;
+    /* an apply may bring the JSON of a plan stored without it */
+    bool files =
+        plan ? out.outcome == RUN_OUT_FINISHED : res->json_plan_file != NULL;
+    store_blobs(srv, a, &r, &j, res, files, &pr, &plan_ok, &log_key);
+    if (!plan_ok && plan) {
         out.outcome = RUN_OUT_ERRORED;
         out.error = "the plan could not be stored";
     }
-    const char *log_key = NULL;
-    if (run_compact_log(srv, a, j.phase_id, &log_key, &eb2) != TR_OK)
-        log_warn("run %s: log not compacted: %s", r.id, eb2.msg);
     struct st_run_step s = {
         .run_id = r.id,
         .from = (const char *[]){plan ? "planning" : "applying", NULL},
@@ -274,6 +339,8 @@ tr_err run_finish(struct terrace_server *srv, struct arena *a,
         .end_jobs = true,
         .plan_log_key = plan ? log_key : NULL,
         .apply_log_key = plan ? NULL : log_key,
+        .plan_json_key = plan ? NULL : pr.json_blob_key,
+        .plan_redacted_key = plan ? NULL : pr.redacted_json_blob_key,
     };
     if (out.outcome != RUN_OUT_FINISHED)
         ended_badly(&s, plan, &out);

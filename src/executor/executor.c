@@ -190,6 +190,7 @@ tr_err executor_start(const struct executor_opts *o, const struct job_api *api,
                 .run_gid = (gid_t)o->run_uid,
                 .limits = sandbox_limits_of(o),
                 .hide = o->hide,
+                .etc_dir = arena_printf(x->arena, "%s/sandbox-etc", data),
             },
             &cx->sb, eb);
     }

@@ -207,6 +207,12 @@ int64_t monitor_disk_usage(const char *path);
 tr_err tofu_count_plan(const char *path, bool refresh_only,
                        struct job_result *res, struct tr_errbuf *eb);
 
+/* The counts of the last "Plan: N to add, ..." line of a plan's output
+ * (out, len; ANSI colours allowed), with has_changes; false (res
+ * unchanged) when there is none or it does not read as one. */
+bool tofu_plan_summary(struct arena *a, const char *out, size_t len,
+                       struct job_result *res);
+
 /* Fills res's counts from the last "Apply complete! Resources: ..." line
  * of out (ANSI colours allowed); leaves them alone if there is none. */
 void tofu_apply_summary(struct arena *a, const char *out, size_t len,
@@ -219,5 +225,22 @@ void tofu_apply_summary(struct arena *a, const char *out, size_t len,
  * Every outcome, including a failure to start, is reported by finish();
  * nothing is returned. */
 void tofu_run_job(struct exec_ctx *x, const struct job *j, struct arena *a);
+
+/* ---- sandbox_etc.c: the /etc a sandbox shows, as one directory ---- */
+
+struct sandbox_etc;
+/* Prepares base (emptied first) to hold copies of src/<entry> (src is
+ * "/etc" but in tests) for the nentries entries, leaving out paths under
+ * the nhide hidden ones; a copy superseded for keep_ms is removed.  The
+ * arrays must outlive the result. */
+tr_err sandbox_etc_open(const char *base, const char *src,
+                        const char *const *entries, int nentries,
+                        char *const *hide, int nhide, int64_t keep_ms,
+                        struct sandbox_etc **out, struct tr_errbuf *eb);
+/* The directory to show as /etc, copied again first when an entry
+ * changed; in a; NULL when it cannot be made (the caller then binds the
+ * entries one by one).  Thread-safe. */
+const char *sandbox_etc_dir(struct sandbox_etc *se, struct arena *a);
+void sandbox_etc_free(struct sandbox_etc *se);
 
 #endif

@@ -67,6 +67,12 @@ struct job {
     bool want_schemas;    /* the plan will be rendered from its
                              JSON (saved plan, structured output):
                              report the provider schemas too */
+    bool defer_json;      /* plan: the run applies at once and nothing
+                             renders its JSON before: with changes, the
+                             counts may come from tofu's summary and
+                             `show -json` wait for the apply */
+    bool make_json;       /* apply: the plan came without its JSON:
+                             make it beside the apply and report it */
     const char **targets; /* -target addresses */
     int ntargets;
     const char **replaces; /* -replace addresses */
@@ -90,7 +96,8 @@ struct job_result {
     bool has_changes;  /* plan */
     int additions, changes, destructions, imports;
     const char *plan_file;      /* local path of the binary plan (plan) */
-    const char *json_plan_file; /* local path of `show -json` output (plan) */
+    const char *json_plan_file; /* local path of `show -json` output (plan;
+                                   apply with make_json) */
     const char *schemas_file;   /* `providers schema -json` output, or NULL */
 };
 

@@ -648,11 +648,12 @@ tr_err job_http_parse_job(struct arena *a, json_t *o, struct job *j,
     if (e == TR_OK)
         e = get_str(a, o, "ssh_key", false, &j->ssh_key, eb);
     static const char *const flags[] = {
-        "speculative", "is_destroy", "refresh",     "refresh_only",
-        "save_plan",   "structured", "want_schemas"};
+        "speculative",  "is_destroy", "refresh",
+        "refresh_only", "save_plan",  "structured",
+        "want_schemas", "defer_json", "make_json"};
     bool *fdst[] = {&j->speculative,  &j->is_destroy, &j->refresh,
                     &j->refresh_only, &j->save_plan,  &j->structured,
-                    &j->want_schemas};
+                    &j->want_schemas, &j->defer_json, &j->make_json};
     for (size_t i = 0; e == TR_OK && i < sizeof(fdst) / sizeof(fdst[0]); i++)
         e = get_bool(o, flags[i], fdst[i], eb);
     if (e == TR_OK)
@@ -1151,7 +1152,9 @@ static const char *outcome_name(enum job_outcome o)
     }
 }
 
-/* Uploads the plan's files; a failure turns a finished plan errored. */
+/* Uploads the plan's files; a failure turns a finished plan errored.  An
+ * apply's JSON plan (job.make_json) goes whatever the apply's outcome, and
+ * a failure to send it changes nothing but the JSON's absence. */
 static tr_err upload_files(struct job_http *jh, const char *job_id,
                            const struct job_result *res, const char **why,
                            struct arena *a, struct tr_errbuf *eb)
@@ -1159,6 +1162,18 @@ static tr_err upload_files(struct job_http *jh, const char *job_id,
     const char *names[] = {"plan", "json-plan", "schemas"};
     const char *files[] = {res->plan_file, res->json_plan_file,
                            res->schemas_file};
+    if (res->plan_file == NULL && res->json_plan_file != NULL) {
+        const char *path = arena_printf(a, "/jobs/%s/files/json-plan", job_id);
+        tr_err e = upload(jh, path, res->json_plan_file, job_id, eb);
+        if (e == TR_ERR_CONFLICT || e == TR_ERR_UNAUTHORIZED)
+            return e;
+        if (e != TR_OK)
+            log_warn("job %s: cannot upload the JSON plan: %s", job_id,
+                     tr_errbuf_msg(eb, e));
+        return TR_OK;
+    }
+    if (res->outcome != JOB_FINISHED)
+        return TR_OK;
     for (int i = 0; i < 3; i++) {
         if (files[i] == NULL || *files[i] == '\0' || access(files[i], R_OK))
             continue;
@@ -1183,8 +1198,7 @@ static tr_err job_finish(void *ctx, const char *job_id,
     struct arena *a = arena_new();
     const char *why = NULL;
     tr_err e = TR_OK;
-    if (res->outcome == JOB_FINISHED)
-        e = upload_files(jh, job_id, res, &why, a, eb);
+    e = upload_files(jh, job_id, res, &why, a, eb);
     json_t *body = NULL;
     char *text = NULL;
     if (e == TR_OK) {

@@ -41,11 +41,17 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "executor/executor_int.h"
 
 #define PROBE_TIMEOUT_MS 10000
 /* runs are niced: a run cannot make itself less nice (no CAP_SYS_NICE) */
 #define SANDBOX_NICE 10
 #define MAX_ARG_BYTES (64 << 20)
+/* a superseded copy of /etc stays this long for the runs that bound it
+ * (sandbox_etc.c): longer than phases run in practice (the default plan
+ * and apply timeouts are hours); a run still going after that sees its
+ * copy emptied */
+#define SANDBOX_ETC_KEEP_MS ((int64_t)48 * 3600 * 1000)
 
 struct sandbox {
     char *bwrap;   /* NULL: not isolated */
@@ -59,6 +65,7 @@ struct sandbox {
     size_t bpf_len;
     char **hide; /* paths to mask inside the sandbox */
     int nhide;
+    struct sandbox_etc *etc; /* /etc as one prepared directory, or NULL */
     char reason[256];
 };
 
@@ -277,8 +284,9 @@ static void dir755(struct args *a, const char *path)
     arg2(a, "--dir", path);
 }
 
-/* The system part of the mount tree: /usr and its links, /etc's list. */
-static void system_mounts(struct args *a)
+/* The system part of the mount tree: /usr and its links, /etc's list
+ * (the prepared copy etc, or the entries one by one). */
+static void system_mounts(struct args *a, const char *etc)
 {
     arg3(a, "--ro-bind", "/usr", "/usr");
     for (size_t i = 0; i < sizeof(usr_links) / sizeof(*usr_links); i++) {
@@ -292,6 +300,10 @@ static void system_mounts(struct args *a)
         } else if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
             arg3(a, "--ro-bind", path, path);
         }
+    }
+    if (etc != NULL) {
+        arg3(a, "--ro-bind", etc, "/etc");
+        return;
     }
     dir755(a, "/etc");
     dir755(a, "/etc/ssl");
@@ -334,14 +346,16 @@ static bool under(const char *path, const char *dir)
     return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0');
 }
 
-/* The masks over hidden paths that the system mounts would show. */
-static void hide_mounts(const struct sandbox *sb, struct args *a)
+/* The masks over hidden paths that the system mounts would show (the
+ * prepared /etc, etc_copy, has none of them). */
+static void hide_mounts(const struct sandbox *sb, struct args *a, bool etc_copy)
 {
     for (int i = 0; i < sb->nhide; i++) {
         const char *h = sb->hide[i];
         bool shown = under(h, "/usr");
-        for (size_t k = 0;
-             !shown && k < sizeof(etc_entries) / sizeof(*etc_entries); k++) {
+        for (size_t k = 0; !shown && !etc_copy &&
+                           k < sizeof(etc_entries) / sizeof(*etc_entries);
+             k++) {
             char e[128];
             snprintf(e, sizeof(e), "/etc/%s", etc_entries[k]);
             shown = under(h, e);
@@ -415,7 +429,8 @@ static tr_err bwrap_plan(const struct sandbox *sb, struct arena *ar,
         arg(&a, arena_strndup(ar, cmd->envp[i], (size_t)(eq - cmd->envp[i])));
         arg(&a, eq + 1);
     }
-    system_mounts(&a);
+    const char *etc = sb->etc != NULL ? sandbox_etc_dir(sb->etc, ar) : NULL;
+    system_mounts(&a, etc);
     arg2(&a, "--perms", "0644");
     arg2(&a, "--ro-bind-data", num[1]);
     arg(&a, "/etc/passwd");
@@ -440,7 +455,7 @@ static tr_err bwrap_plan(const struct sandbox *sb, struct arena *ar,
         arg3(&a, "--bind", cmd->tmp, "/tmp");
     if (cmd->shm != NULL)
         arg3(&a, "--bind", cmd->shm, "/dev/shm");
-    hide_mounts(sb, &a);
+    hide_mounts(sb, &a, etc != NULL);
     arg2(&a, "--remount-ro", "/");
     arg2(&a, "--chdir", cmd->cwd);
     arg2(&a, "--seccomp", num[0]);
@@ -698,6 +713,14 @@ tr_err sandbox_new(const struct sandbox_opts *o, struct sandbox **out,
         sandbox_free(sb);
         return e;
     }
+    if (e == TR_OK && o->etc_dir != NULL && *o->etc_dir != '\0') {
+        struct tr_errbuf why = {{0}};
+        if (sandbox_etc_open(o->etc_dir, "/etc", etc_entries,
+                             (int)(sizeof(etc_entries) / sizeof(*etc_entries)),
+                             sb->hide, sb->nhide, SANDBOX_ETC_KEEP_MS, &sb->etc,
+                             &why) != TR_OK)
+            log_warn("sandbox: /etc entries are bound one by one: %s", why.msg);
+    }
     if (sb->root && sb->uid == 0) {
         set_reason(sb, "%s", "the run user must not be root (run-uid 0)");
     } else if (o->bwrap != NULL && strcmp(o->bwrap, "none") == 0) {
@@ -720,6 +743,7 @@ void sandbox_free(struct sandbox *sb)
     for (int i = 0; i < sb->nhide; i++)
         free(sb->hide[i]);
     free(sb->hide);
+    sandbox_etc_free(sb->etc);
     free(sb->bwrap);
     free(sb->env);
     free(sb->setpriv);

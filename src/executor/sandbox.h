@@ -12,12 +12,13 @@
  *     sandbox_describe() reports);
  *   - fresh pid, ipc, uts and cgroup namespaces and a mount namespace
  *     built from nothing: /usr (and the /bin, /lib... links to it) and a
- *     short list of /etc files read-only, a synthetic /etc/passwd and
- *     /etc/group naming the run user, a fresh /proc and a minimal /dev,
- *     the caller's mounts (cmd->mounts, writable or not), cmd->tmp as
- *     /tmp and cmd->shm as /dev/shm; the root itself is then
- *     made read-only.  The node's data directory, configuration, keys,
- *     other runs and the server's /proc are simply not there;
+ *     short list of /etc files read-only (copied once into a directory
+ *     bound as /etc, sandbox_etc.c, when the caller gives one), a synthetic
+ * /etc/passwd and /etc/group naming the run user, a fresh /proc and a minimal
+ * /dev, the caller's mounts (cmd->mounts, writable or not), cmd->tmp as /tmp
+ * and cmd->shm as /dev/shm; the root itself is then made read-only.  The node's
+ * data directory, configuration, keys, other runs and the server's /proc are
+ * simply not there;
  *   - a seccomp filter (seccomp.c) that refuses mount, namespace,
  *     ptrace, keyring, module, bpf and similar calls;
  *   - exactly cmd->envp as its environment: bubblewrap itself starts with
@@ -83,6 +84,10 @@ struct sandbox_opts {
     uid_t run_uid;     /* the run user when the node is root */
     gid_t run_gid;
     struct sandbox_limits limits;
+    const char *etc_dir;     /* a directory of the node's where the /etc
+                                entries runs see are copied once, to be
+                                bound as one (sandbox_etc.c); NULL: bind
+                                them one by one at each start */
     const char *const *hide; /* paths that must never be visible (the
                                 data dir, config and key files), masked
                                 when under a system path the sandbox

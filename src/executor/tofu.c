@@ -8,6 +8,15 @@
  *          or, in the plan's directory kept on this node (keep.c), just
  *          apply -auto-approve <plan>
  *
+ * A run that applies at once, whose JSON plan nothing reads before its
+ * apply (job.defer_json: auto-apply, not rendered from JSON, not saved,
+ * not refresh-only), plans with -detailed-exitcode: with changes, the
+ * counts come from tofu's "Plan: ..." line and show -json is left to the
+ * apply (job.make_json), which runs it in its own sandbox beside apply
+ * and reports the JSON with its outcome; without changes, or without a
+ * summary that reads, the plan runs show -json as above.  So the run is
+ * planned, and its apply starts, one tofu process sooner.
+ *
  * With structured run output, plan and apply write JSON logs (-json),
  * which the CLI renders itself, as with TFE.
  *
@@ -87,6 +96,8 @@ struct phase {
     struct monitor mon;
     enum monitor_hit hit; /* the limit the run went over */
     bool reused;          /* apply: in the plan's kept directory (keep.c) */
+    bool detailed;        /* the step runs with -detailed-exitcode */
+    bool plan_diff;       /* ... and exited 2: the plan has changes */
     bool keep;            /* plan: keep the directory for the apply */
     /* log */
     struct buf raw;      /* output held by the scrubber */
@@ -639,6 +650,10 @@ static bool step(struct phase *ph, const char *const *argv, int stdout_fd,
     int code = sandbox_exit_code(status);
     if (sig == 0 && code == 0)
         return true;
+    if (sig == 0 && code == 2 && ph->detailed) {
+        ph->plan_diff = true;
+        return true;
+    }
     res->outcome = JOB_ERRORED;
     const struct executor_opts *o = &ph->x->o;
     if (sig == SIGXCPU) {
@@ -924,8 +939,22 @@ static void plan_phase(struct phase *ph, struct job_result *res)
         v[n++] = arena_printf(ph->a, "-target=%s", j->targets[i]);
     for (int i = 0; i < j->nreplaces; i++)
         v[n++] = arena_printf(ph->a, "-replace=%s", j->replaces[i]);
-    if (!step(ph, v, -1, "plan", res))
+    if (j->defer_json)
+        v[n++] = "-detailed-exitcode";
+    ph->detailed = j->defer_json;
+    bool ok = step(ph, v, -1, "plan", res);
+    ph->detailed = false;
+    if (!ok)
         return;
+    /* changes, and the run applies at once: the counts from tofu's own
+     * summary, the JSON made beside the apply (make_json) */
+    if (ph->plan_diff &&
+        tofu_plan_summary(ph->a, ph->tail.data, ph->tail.len, res)) {
+        res->outcome = JOB_FINISHED;
+        res->plan_file = ph->wd.plan_file;
+        ph->keep = !j->speculative;
+        return;
+    }
     const char *show[] = {"show", "-json", ph->view.plan_file, NULL};
     if (!to_file(ph, show, ph->wd.json_plan, "the JSON plan", res))
         return;
@@ -949,6 +978,116 @@ static void plan_phase(struct phase *ph, struct job_result *res)
     ph->keep = !j->speculative && res->has_changes;
 }
 
+/* `show -json` of a plan stored without its JSON, run beside the apply
+ * (job.make_json): its stdout into the node's file wd.json_plan, its
+ * other output kept back unless it fails. */
+struct side {
+    pid_t pid;
+    int fd;
+};
+
+static void side_start(struct phase *ph, struct side *sd)
+{
+    unlink(ph->wd.json_plan);
+    int out = open(ph->wd.json_plan,
+                   O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (out < 0) {
+        say(ph, "terrace: the JSON plan could not be made: cannot create "
+                "its file\n");
+        return;
+    }
+    const char *argv[] = {ph->tool_view, "show", "-json", ph->view.plan_file,
+                          NULL};
+    struct sandbox_cmd cmd = {
+        .argv = argv,
+        .envp = ph->env,
+        .cwd = ph->view.cwd,
+        .mounts = ph->mounts,
+        .nmounts = ph->nmounts,
+        .tmp = ph->wd.tmp,
+        .shm = ph->wd.shm,
+        .home = ph->view.home,
+        .stdout_fd = out,
+    };
+    struct tr_errbuf eb = {{0}};
+    tr_err e = sandbox_spawn(ph->x->sb, ph->a, &cmd, &sd->pid, &sd->fd, &eb);
+    close(out);
+    if (e != TR_OK) {
+        sd->pid = -1;
+        say(ph, "terrace: the JSON plan could not be made: %s\n",
+            tr_errbuf_msg(&eb, e));
+    }
+}
+
+/* Waits for the side process (killed if the phase was stopped), reaps
+ * it and, when it succeeded, reports its JSON plan in res.  A failure is
+ * said in the log; the apply's outcome stays its own. */
+static void side_end(struct phase *ph, struct side *sd, struct job_result *res)
+{
+    if (sd->pid <= 0)
+        return;
+    struct buf cap;
+    buf_init(&cap, 0);
+    int pidfd = pidfd_open(sd->pid, 0);
+    bool eof = false, killed = false;
+    for (;;) {
+        if (!killed && (interrupted(ph) || util_now_ms() >= ph->deadline)) {
+            kill(-sd->pid, SIGKILL);
+            killed = true;
+        }
+        siginfo_t si = {0};
+        int w = waitid(P_PID, (id_t)sd->pid, &si, WEXITED | WNOHANG | WNOWAIT);
+        if ((w == 0 && si.si_pid == sd->pid) || (w < 0 && errno == ECHILD))
+            break;
+        struct pollfd pf[2];
+        int n = 0;
+        if (!eof)
+            pf[n++] = (struct pollfd){.fd = sd->fd, .events = POLLIN};
+        if (pidfd >= 0)
+            pf[n++] = (struct pollfd){.fd = pidfd, .events = POLLIN};
+        poll(pf, (nfds_t)n, pidfd >= 0 ? STOP_CHECK_MS : 50);
+        char chunk[4096];
+        ssize_t r = -1;
+        while (!eof && (r = read(sd->fd, chunk, sizeof(chunk))) != 0) {
+            if (r < 0) {
+                eof = errno != EAGAIN && errno != EINTR;
+                break;
+            }
+            keep_last(&cap, chunk, (size_t)r, CAPTURE_MAX);
+        }
+        if (r == 0)
+            eof = true;
+        heartbeat(ph, false);
+    }
+    kill(-sd->pid, SIGKILL); /* strays of its group */
+    int status = SIGKILL;
+    while (waitpid(sd->pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    char chunk[4096];
+    ssize_t r;
+    while ((r = read(sd->fd, chunk, sizeof(chunk))) > 0)
+        keep_last(&cap, chunk, (size_t)r, CAPTURE_MAX);
+    close(sd->fd);
+    if (pidfd >= 0)
+        close(pidfd);
+    int sig = sandbox_exit_signal(ph->x->sb, status);
+    int code = sandbox_exit_code(status);
+    if (!killed && sig == 0 && code == 0) {
+        res->json_plan_file = ph->wd.json_plan;
+    } else if (!killed) {
+        say(ph, "\nterrace: the JSON plan could not be made: %s show %s %d\n",
+            ph->tool, sig != 0 ? "was killed by signal" : "exited with status",
+            sig != 0 ? sig : code);
+        feed(ph, cap.data, cap.len, false);
+        log_warn("executor: job %s: no JSON plan: %s show %s %d", ph->j->id,
+                 ph->tool, sig != 0 ? "killed by signal" : "exit status",
+                 sig != 0 ? sig : code);
+    }
+    buf_free(&cap);
+    sd->pid = -1;
+    sd->fd = -1;
+}
+
 static void apply_phase(struct phase *ph, struct job_result *res)
 {
     struct tr_errbuf eb = {{0}};
@@ -966,6 +1105,9 @@ static void apply_phase(struct phase *ph, struct job_result *res)
     }
     if (!ph->reused && !init(ph, res))
         return;
+    struct side show = {.pid = -1, .fd = -1};
+    if (ph->j->make_json)
+        side_start(ph, &show);
     const char **v = args(ph, 1);
     int n = 1;
     v[n++] = "apply";
@@ -976,7 +1118,9 @@ static void apply_phase(struct phase *ph, struct job_result *res)
         v[n++] = "-json";
     v[n++] = ph->view.plan_file;
     v[n] = NULL;
-    if (!step(ph, v, -1, "apply", res))
+    bool ok = step(ph, v, -1, "apply", res);
+    side_end(ph, &show, res);
+    if (!ok)
         return;
     res->outcome = JOB_FINISHED;
     tofu_apply_summary(ph->a, ph->tail.data, ph->tail.len, res);

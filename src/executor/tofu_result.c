@@ -1,6 +1,7 @@
 /*
  * tofu_result.c - what a finished phase reports, read from tofu's output:
- * the plan's resource counts and has_changes from `show -json`, and the
+ * the plan's resource counts and has_changes from `show -json` (or, for a
+ * plan whose JSON waits for its apply, from its "Plan: ..." line), and the
  * apply's counts from its "Apply complete!" line.
  *
  * has_changes follows tofu's own Changes.Empty(): any resource action
@@ -75,14 +76,15 @@ tr_err tofu_count_plan(const char *path, bool refresh_only,
     return TR_OK;
 }
 
-void tofu_apply_summary(struct arena *a, const char *out, size_t len,
-                        struct job_result *res)
+/* out without its terminal escape sequences, in a. */
+static char *plain(struct arena *a, const char *out, size_t len)
 {
     char *t = arena_strndup(a, out ? out : "", len);
     char *w = t;
     for (const char *p = t; *p; p++) {
         if (*p == '\033') {
-            p += strspn(p + 1, "[0123456789;");
+            /* ESC [ digits ; ... and the final letter, which p++ skips */
+            p += 1 + strspn(p + 1, "[0123456789;");
             if (*p == '\0')
                 break;
             continue;
@@ -90,6 +92,57 @@ void tofu_apply_summary(struct arena *a, const char *out, size_t len,
         *w++ = *p;
     }
     *w = '\0';
+    return t;
+}
+
+bool tofu_plan_summary(struct arena *a, const char *out, size_t len,
+                       struct job_result *res)
+{
+    const char *t = plain(a, out, len);
+    const char *s = NULL;
+    for (const char *p = strstr(t, "Plan: "); p != NULL;
+         p = strstr(p + 1, "Plan: "))
+        if (p == t || p[-1] == '\n')
+            s = p + 6;
+    if (s == NULL)
+        return false;
+    int v[5] = {0}, seen = 0;
+    static const char *const what[5] = {"import", "add", "change", "destroy",
+                                        "forget"};
+    while (*s != '\0' && *s != '\n') {
+        int n = 0, used = 0;
+        char word[16];
+        if (sscanf(s, "%d to %15[a-z]%n", &n, word, &used) != 2 || n < 0)
+            return false;
+        int k = 0;
+        while (k < 5 && strcmp(word, what[k]) != 0)
+            k++;
+        if (k == 5)
+            return false;
+        v[k] = n;
+        seen |= 1 << k;
+        s += used;
+        if (*s == '.')
+            break;
+        if (s[0] != ',' || s[1] != ' ')
+            return false;
+        s += 2;
+    }
+    /* add, change and destroy are always there */
+    if ((seen & 0xe) != 0xe || *s != '.')
+        return false;
+    res->imports = v[0];
+    res->additions = v[1];
+    res->changes = v[2];
+    res->destructions = v[3];
+    res->has_changes = true;
+    return true;
+}
+
+void tofu_apply_summary(struct arena *a, const char *out, size_t len,
+                        struct job_result *res)
+{
+    char *t = plain(a, out, len);
     const char *key = "Apply complete! Resources: ";
     char *s = NULL;
     for (char *p = strstr(t, key); p != NULL; p = strstr(p + 1, key))

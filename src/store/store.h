@@ -1358,7 +1358,11 @@ struct st_run_step {
     const char *apply_stamp;
     const struct st_plan_result *plan_result; /* recorded on the plan (and
                                       has-changes on the run) */
-    bool apply_counts;        /* the apply takes the plan's counts */
+    bool apply_counts;         /* the apply takes the plan's counts */
+    const char *plan_json_key; /* the JSON plans an apply made for a plan
+                                  stored without them (with
+                                  plan_redacted_key) */
+    const char *plan_redacted_key;
     const char *plan_log_key; /* compacted log: recorded, and the
                                  phase's chunks deleted */
     const char *apply_log_key;

@@ -625,6 +625,12 @@ static tr_err step_apply(struct db_conn *c, struct arena *a,
     tr_err e = step_run_row(c, a, s, ws_id, cur, now, eb);
     if (e == TR_OK && s->plan_result != NULL)
         e = step_plan_result(c, a, s->run_id, s->plan_result, eb);
+    if (e == TR_OK && s->plan_json_key != NULL)
+        e = db_x(c, a, NULL, eb,
+                 "UPDATE plans SET json_blob_key = $2,"
+                 " redacted_json_blob_key = $3 WHERE run_id = $1"
+                 " AND json_blob_key IS NULL",
+                 s->run_id, s->plan_json_key, s->plan_redacted_key);
     if (e == TR_OK && s->plan_status != NULL)
         e = store_phase_set(c, a, true, s->run_id, s->plan_status,
                             s->plan_stamp, now, eb);

@@ -141,6 +141,19 @@ def test_apply_yes_then_output(tofu, api, remote):
 def test_auto_approve_and_destroy(tofu, api, remote):
     r = tofu.run("apply", "-auto-approve", "-no-color")
     assert "Apply complete!" in r.text, r.text
+    # the plan's counts and, once applied, its JSON plans (an auto-apply
+    # plan's JSON may be made beside its apply)
+    run = latest_run(api, remote["id"])
+    plan = run["relationships"]["plan"]["data"]["id"]
+    a = api.ok(api.c.get("/api/v2/plans/" + plan), 200).json["data"][
+        "attributes"]
+    assert a["has-changes"] is True and a["resource-additions"] == 1, a
+    assert a["resource-destructions"] == 0, a
+    for what in ("json-output", "json-output-redacted"):
+        j = api.c.get("/api/v2/plans/%s/%s" % (plan, what))
+        assert j.status == 200, j
+        changes = json.loads(j.body)["resource_changes"]
+        assert [c["change"]["actions"] for c in changes] == [["create"]]
     r = tofu.run("plan", "-detailed-exitcode", "-no-color", rc=0)
     r = tofu.run("destroy", "-auto-approve", "-no-color")
     # remote destroys report like TFE: "Apply complete! ... 1 destroyed."

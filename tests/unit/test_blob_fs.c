@@ -2,8 +2,9 @@
  * test_blob_fs.c - unit tests for the filesystem blob store (src/blob/
  * blob.c and blob_fs.c): put/get/open_read/remove, key validation,
  * spooling, put_file consuming its source, atomic replacement (readers see
- * the old or the new object, never a mix; no temp files left behind) and
- * the "blob.put" fault site.  The same tests run again on a store that
+ * the old or the new object, never a mix; no temp files left behind),
+ * several objects stored at once (blob_put_all()) and the "blob.put"
+ * fault site.  The same tests run again on a store that
  * seals objects at rest (blob_set_keys()), and more check the sealing
  * itself: nothing in the clear on disk, every size around the chunk
  * boundary, tampering, a wrong or missing keyring, and objects stored in
@@ -693,6 +694,55 @@ static void test_sealed_keys(void **state)
     assert_string_equal(back, "hello");
 }
 
+/* blob_put_all(): every item stored, files and bytes alike; a failing
+ * item reports its own error and the others are stored all the same. */
+static void test_put_all(void **state)
+{
+    struct fx *fx = *state;
+    struct tr_errbuf eb = {{0}};
+    char src[192];
+    snprintf(src, sizeof(src), "%s/plan.tfplan", fx->dir);
+    assert_true(ut_write_file(src, "binary plan"));
+    struct blob_put_item it[5] = {
+        {.key = "runs/run-1/plan.tfplan", .path = src},
+        {.key = "runs/run-1/plan.json", .data = "{\"a\":1}", .len = 7},
+        {.key = "runs/run-1/plan-redacted.json", .data = "{}", .len = 2},
+        {.key = "logs/plan-1.log", .data = "log", .len = 3},
+        {.key = "runs/run-1/empty", .data = "", .len = 0},
+    };
+    assert_int_equal(blob_put_all(fx->b, it, 5, &eb), TR_OK);
+    const char *want[] = {"binary plan", "{\"a\":1}", "{}", "log", ""};
+    for (int i = 0; i < 5; i++) {
+        char *data = NULL;
+        size_t len = 0;
+        assert_int_equal(it[i].e, TR_OK);
+        assert_int_equal(
+            blob_get(fx->b, fx->a, it[i].key, 100, &data, &len, &eb), TR_OK);
+        assert_string_equal(data, want[i]);
+    }
+    assert_true(exists(src)); /* copied, not consumed */
+    /* one bad key and one missing file among good items */
+    struct blob_put_item bad[3] = {
+        {.key = "ok/one", .data = "1", .len = 1},
+        {.key = "../escape", .data = "x", .len = 1},
+        {.key = "ok/two", .path = "/nonexistent/terrace-file"},
+    };
+    tr_err e = blob_put_all(fx->b, bad, 3, &eb);
+    assert_int_not_equal(e, TR_OK);
+    assert_int_equal(bad[0].e, TR_OK);
+    assert_int_not_equal(bad[1].e, TR_OK);
+    assert_int_equal(bad[2].e, TR_ERR_IO);
+    assert_non_null(strstr(bad[2].eb.msg, "nonexistent"));
+    char *data = NULL;
+    size_t len = 0;
+    assert_int_equal(blob_get(fx->b, fx->a, "ok/one", 10, &data, &len, &eb),
+                     TR_OK);
+    assert_int_equal(blob_get(fx->b, fx->a, "ok/two", 10, &data, &len, NULL),
+                     TR_ERR_NOT_FOUND);
+    /* nothing to store */
+    assert_int_equal(blob_put_all(fx->b, NULL, 0, &eb), TR_OK);
+}
+
 #define BOTH(t)                                                                \
     cmocka_unit_test_setup_teardown(t, setup, teardown),                       \
         cmocka_unit_test_prestate_setup_teardown(t, setup, teardown,           \
@@ -704,13 +754,21 @@ static void test_sealed_keys(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        BOTH(test_open_makes_dirs),   BOTH(test_put_get),
-        BOTH(test_open_read),         BOTH(test_remove),
-        BOTH(test_valid_keys),        BOTH(test_spool_cleanup),
-        BOTH(test_put_file_consumes), BOTH(test_replace_no_temp_files),
-        BOTH(test_atomic_replace),    BOTH(test_put_fault),
-        BOTH(test_open_cleans_tmp),   BOTH(test_put_copy_keeps_source),
-        SEALED(test_sealed_sizes),    SEALED(test_sealed_tampering),
+        BOTH(test_open_makes_dirs),
+        BOTH(test_put_get),
+        BOTH(test_open_read),
+        BOTH(test_remove),
+        BOTH(test_valid_keys),
+        BOTH(test_spool_cleanup),
+        BOTH(test_put_file_consumes),
+        BOTH(test_replace_no_temp_files),
+        BOTH(test_atomic_replace),
+        BOTH(test_put_fault),
+        BOTH(test_open_cleans_tmp),
+        BOTH(test_put_copy_keeps_source),
+        BOTH(test_put_all),
+        SEALED(test_sealed_sizes),
+        SEALED(test_sealed_tampering),
         SEALED(test_sealed_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

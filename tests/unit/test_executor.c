@@ -111,13 +111,16 @@ static const char fake_tofu[] =
     " exit 1; };;\n"
     "  esac\n"
     "  echo 'binary plan' > \"$out\"\n"
-    "  echo 'Plan: 1 to add, 0 to change, 0 to destroy.'\n"
+    "  [ \"$mode\" = nosummary ] ||"
+    " echo 'Plan: 1 to add, 0 to change, 0 to destroy.'\n"
+    "  case \" $* \" in *' -detailed-exitcode '*) exit 2;; esac\n"
     "  exit 0;;\n"
     "providers)\n"
     "  echo \"providers args: $*\" >&2\n"
     "  echo '{\"format_version\":\"1.0\",\"provider_schemas\":{}}'\n"
     "  exit 0;;\n"
     "show)\n"
+    "  [ \"$mode\" = showfail ] && { echo 'show exploded' >&2; exit 1; }\n"
     "  echo '{\"format_version\":\"1.2\",\"resource_changes\":['\n"
     "  echo '{\"address\":\"a\",\"change\":{\"actions\":[\"create\"]}},'\n"
     "  echo '{\"address\":\"b\",\"change\":{\"actions\":[\"delete\","
@@ -755,6 +758,116 @@ static void test_apply_ok(void **state)
         p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL;
     assert_non_null(p);
     assert_int_equal(strncmp(p, "applying", 8), 0);
+}
+
+/* The counts of tofu's plan summary line, coloured or not; anything that
+ * does not read as one is refused. */
+static void test_plan_summary(void **state)
+{
+    (void)state;
+    struct arena *a = arena_new();
+    static const struct {
+        const char *out;
+        bool ok;
+        int imp, add, chg, del;
+    } cases[] = {
+        {"x\nPlan: 20 to add, 0 to change, 20 to destroy.\n", true, 0, 20, 0,
+         20},
+        {"\033[0m\033[1mPlan:\033[0m 1 to import, 2 to add, 3 to change, 4 "
+         "to destroy.\n",
+         true, 1, 2, 3, 4},
+        {"Plan: 0 to add, 0 to change, 1 to destroy, 2 to forget.\n", true, 0,
+         0, 0, 1},
+        {"Plan: 9 to add, 9 to change, 9 to destroy.\nmore\nPlan: 1 to add, "
+         "2 to change, 3 to destroy.\nChanges to Outputs:\n",
+         true, 0, 1, 2, 3},
+        {"output: Plan: 5 to add, 0 to change, 0 to destroy.\n", false, 0, 0, 0,
+         0},
+        {"Plan: *** to add, 0 to change, 0 to destroy.\n", false, 0, 0, 0, 0},
+        {"Plan: 1 to add, 0 to change.\n", false, 0, 0, 0, 0},
+        {"Plan: 1 to add, 0 to change, 0 to destroy\n", false, 0, 0, 0, 0},
+        {"Plan: 1 to eat, 0 to change, 0 to destroy.\n", false, 0, 0, 0, 0},
+        {"No changes. Your infrastructure matches the configuration.\n", false,
+         0, 0, 0, 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct job_result r = {.additions = -1};
+        bool ok = tofu_plan_summary(a, cases[i].out, strlen(cases[i].out), &r);
+        if (ok != cases[i].ok)
+            fail_msg("case %zu: %s", i, ok ? "read" : "refused");
+        if (!ok) {
+            assert_int_equal(r.additions, -1);
+            continue;
+        }
+        assert_true(r.has_changes);
+        assert_int_equal(r.imports, cases[i].imp);
+        assert_int_equal(r.additions, cases[i].add);
+        assert_int_equal(r.changes, cases[i].chg);
+        assert_int_equal(r.destructions, cases[i].del);
+    }
+    arena_destroy(a);
+}
+
+/* A plan whose run applies at once (defer_json) takes its counts from
+ * tofu's summary and leaves `show -json` to the apply; without a summary
+ * it makes the JSON itself as before. */
+static void test_plan_deferred_json(void **state)
+{
+    struct fx *fx = *state;
+    set_mode(fx, "ok");
+    F.job.defer_json = true;
+    run_job(fx);
+    assert_int_equal(F.res.outcome, JOB_FINISHED);
+    assert_true(F.res.has_changes);
+    assert_int_equal(F.res.additions, 1);
+    assert_int_equal(F.res.changes, 0);
+    assert_int_equal(F.res.destructions, 0);
+    assert_null(F.res.json_plan_file);
+    assert_string_equal(F.json_seen, "");
+    assert_string_equal(F.plan_seen, "binary plan\n");
+    assert_log_has(" -detailed-exitcode\n");
+    teardown(state);
+    setup(state);
+    fx = *state;
+    set_mode(fx, "nosummary");
+    F.job.defer_json = true;
+    run_job(fx);
+    assert_int_equal(F.res.outcome, JOB_FINISHED);
+    assert_int_equal(F.res.additions, 2); /* from the JSON */
+    assert_non_null(F.res.json_plan_file);
+    assert_non_null(strstr(F.json_seen, "\"resource_changes\""));
+}
+
+/* An apply of a plan stored without its JSON (make_json) makes it beside
+ * the apply and reports it; a failure of `show -json` is in the log and
+ * leaves the apply finished. */
+static void test_apply_makes_json(void **state)
+{
+    struct fx *fx = *state;
+    set_mode(fx, "ok");
+    F.job.phase = JOB_APPLY;
+    F.job.phase_id = "apply-test1";
+    F.job.make_json = true;
+    run_job(fx);
+    assert_int_equal(F.res.outcome, JOB_FINISHED);
+    assert_int_equal(F.res.additions, 2);
+    assert_non_null(F.res.json_plan_file);
+    assert_non_null(strstr(F.json_seen, "\"resource_changes\""));
+    assert_log_lacks("JSON plan could not");
+    teardown(state);
+    setup(state);
+    fx = *state;
+    set_mode(fx, "showfail");
+    F.job.phase = JOB_APPLY;
+    F.job.phase_id = "apply-test1";
+    F.job.make_json = true;
+    run_job(fx);
+    assert_int_equal(F.res.outcome, JOB_FINISHED);
+    assert_null(F.res.json_plan_file);
+    assert_log_has("terrace: the JSON plan could not be made: tofu show "
+                   "exited with status 1\n");
+    assert_log_has("show exploded");
+    assert_log_has("Apply complete!");
 }
 
 /* Queues the apply of F.job's run as the second job, with its own token
@@ -1639,6 +1752,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_variable_name, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_sandbox_confines, setup, teardown),
+        cmocka_unit_test(test_plan_summary),
+        cmocka_unit_test_setup_teardown(test_plan_deferred_json, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_apply_makes_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_sandbox, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cache_per_organization, setup,
                                         teardown),

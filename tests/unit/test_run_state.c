@@ -449,6 +449,72 @@ static void test_auto_apply(void **state)
     assert_status(fx, b.id, "plan_queued");
 }
 
+/* An auto-apply plan may come without its JSON (defer_json): the run goes
+ * on at once, the apply is told to make the JSON (make_json) and what it
+ * brings is stored, redacted, on the plan.  Runs that wait for a
+ * confirmation get their JSON with the plan, as before. */
+static void test_deferred_json(void **state)
+{
+    struct fx *fx = fixture(state);
+    struct st_run a = mkrun(fx, AUTO);
+    struct job jp = claim(fx, a.id, JOB_PLAN);
+    assert_true(jp.defer_json);
+    assert_false(jp.make_json);
+    char plan[128], json[128];
+    snprintf(plan, sizeof(plan), "%s/plan.bin", fx->st.dir);
+    snprintf(json, sizeof(json), "%s/plan.json", fx->st.dir);
+    assert_true(ut_write_file(plan, "PLANFILE"));
+    struct job_result res = {
+        .outcome = JOB_FINISHED,
+        .has_changes = true,
+        .additions = 2,
+        .destructions = 1,
+        .plan_file = plan,
+    };
+    struct tr_errbuf eb = {{0}};
+    assert_int_equal(fx->api->finish(fx->api->ctx, jp.id, &res, &eb), TR_OK);
+    assert_status(fx, a.id, "apply_queued");
+    struct st_phase p = phase(fx, a.plan_id);
+    assert_int_equal(p.additions, 2);
+    assert_int_equal(p.destructions, 1);
+    assert_non_null(p.plan_blob_key);
+    assert_null(p.json_blob_key);
+    assert_null(p.redacted_json_blob_key);
+    struct job ja = claim(fx, a.id, JOB_APPLY);
+    assert_true(ja.make_json);
+    assert_false(ja.defer_json);
+    assert_true(ut_write_file(json, "{\"planned_values\":{},"
+                                    "\"terraform_version\":\"1.8.0\"}"));
+    struct job_result ares = {.outcome = JOB_FINISHED, .json_plan_file = json};
+    assert_int_equal(fx->api->finish(fx->api->ctx, ja.id, &ares, &eb), TR_OK);
+    assert_status(fx, a.id, "applied");
+    p = phase(fx, a.plan_id);
+    assert_non_null(p.json_blob_key);
+    assert_non_null(p.redacted_json_blob_key);
+    char *data = NULL;
+    size_t len = 0;
+    assert_int_equal(
+        blob_get(fx->srv.blob, fx->a, p.json_blob_key, 4096, &data, &len, &eb),
+        TR_OK);
+    assert_non_null(strstr(data, "\"terraform_version\""));
+    assert_int_equal(blob_get(fx->srv.blob, fx->a, p.redacted_json_blob_key,
+                              4096, &data, &len, &eb),
+                     TR_OK);
+    assert_int_equal(phase(fx, a.apply_id).additions, 2);
+    /* a run that waits for its confirmation: JSON with the plan */
+    struct st_run c = mkrun(fx, 0);
+    struct job jc = claim(fx, c.id, JOB_PLAN);
+    assert_false(jc.defer_json);
+    finish(fx, &jc, JOB_FINISHED, true);
+    assert_status(fx, c.id, "planned");
+    assert_int_equal(action(fx, "apply", c.id), TR_OK);
+    struct job jca = claim(fx, c.id, JOB_APPLY);
+    assert_false(jca.make_json);
+    finish(fx, &jca, JOB_FINISHED, false);
+    assert_status(fx, c.id, "applied");
+    assert_non_null(phase(fx, c.plan_id).json_blob_key);
+}
+
 static void test_no_changes(void **state)
 {
     struct fx *fx = fixture(state);
@@ -1355,6 +1421,7 @@ int main(void)
         BOTH(test_queue_order),
         BOTH(test_speculative_parallel),
         BOTH(test_auto_apply),
+        BOTH(test_deferred_json),
         BOTH(test_no_changes),
         BOTH(test_discard_rules),
         BOTH(test_cancel_each_state),
