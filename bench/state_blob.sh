@@ -8,9 +8,15 @@
 #
 # Terrace (demo role, SQLite, state sealed at rest as always):
 #   upload   (untimed) bump the serial, POST state-versions -> upload URL;
-#            (timed) curl PUT of the file; the version must end finalized
-#   download curl GET of hosted-state-download-url; md5 checked
-# Plain copy, the same file with curl alone:
+#            (timed) curl -T of the file over TLS to terraced, which
+#            checks, digests, seals and streams it to the backend; the
+#            timing ends when terraced answers (the object committed, the
+#            version finalized); the version must end finalized
+#   download curl GET of hosted-state-download-url over TLS: terraced
+#            reads the sealed object from the backend, opens it and
+#            sends it on; md5 checked
+# Plain copy, the same file with curl alone, over plain HTTP (the test
+# servers speak nothing else; real clouds would make it TLS):
 #   file     bench/plain_https.py (PUT and GET over TLS with the demo's
 #            certificate, onto the same disk)
 #   s3       one PUT and one GET to tests/lib/s3.sh's server (SigV4,
@@ -20,9 +26,13 @@
 # Remote backends also get a plain upload made as the backend makes it
 # (8 MiB parts: S3 multipart, GCS resumable, Azure blocks and a block
 # list), since the test servers' cost of parts differs from one PUT's.
+# Every upload, Terrace's and plain, streams the file with curl -T (curl
+# reads --data-binary @file whole into memory first).
 # Prints a markdown section on stdout: mean and min seconds, MB/s, the
-# plain copy's time over Terrace's (Terrace's share of its speed), and
-# terraced's peak RSS (VmHWM) and RSS before the first upload.
+# plain copy's time over Terrace's (Terrace's share of its speed),
+# terraced's peak RSS (VmHWM) and RSS before the first upload, and the
+# CPU each transfer cost: the client curl's, the backend server's and
+# terraced's, since on shared cores the wall time follows the CPU.
 # S3FAKE_LOG=1 KEEP_S3LOG=F (s3): the server logs each request, timed to
 # the microsecond, into F; each upload's start and end go to stderr.
 #
@@ -95,7 +105,7 @@ gcs)
   BLOB_ARGS=(--blob-url "gs://terrace/bench?endpoint=$EP")
   plain_put() {
     curl -sSf -o /dev/null -X POST -H 'Expect:' \
-      -H 'Content-Type: application/octet-stream' --data-binary "@$F" \
+      -H 'Content-Type: application/octet-stream' -T "$F" \
       "$EP/upload/storage/v1/b/terrace/o?uploadType=media&name=plain%2Fstate"
   }
   plain_get() { curl -sSf -o "$1" "$EP/storage/v1/b/terrace/o/plain%2Fstate?alt=media"; }
@@ -109,7 +119,7 @@ gcs)
       n=$(stat -c %s "$f")
       curl -sS -o /dev/null -X PUT -H 'Expect:' \
         -H "Content-Range: bytes $off-$((off + n - 1))/$SIZE" \
-        --data-binary "@$f" "$loc"
+        -T "$f" "$loc"
       off=$((off + n))
     done
   }
@@ -124,7 +134,7 @@ azure)
   BLOB_ARGS=(--blob-url "azblob://terrace/bench?account=devstoreaccount1&endpoint=$EP")
   plain_put() {
     curl -sSf -X PUT -H 'Expect:' -H 'x-ms-blob-type: BlockBlob' \
-      -H 'Content-Type: application/octet-stream' --data-binary "@$F" \
+      -H 'Content-Type: application/octet-stream' -T "$F" \
       "$EP/plain/state.json?$SAS" -o /dev/null
   }
   plain_get() { curl -sSf -o "$1" "$EP/plain/state.json?$SAS"; }
@@ -132,7 +142,7 @@ azure)
     local n=0 f id list=
     for f in "$BENCH_TMP"/part.*; do
       id=$(printf 'blk%06d' "$n" | base64)
-      curl -sSf -X PUT -H 'Expect:' --data-binary "@$f" -o /dev/null \
+      curl -sSf -X PUT -H 'Expect:' -T "$f" -o /dev/null \
         "$EP/plain/parts.json?$SAS&comp=block&blockid=$id"
       list+="<Latest>$id</Latest>"
       n=$((n + 1))
@@ -152,6 +162,7 @@ bench_setup_ws bench ws-blob
 api POST "/api/v2/workspaces/$WS_ID/actions/lock" \
   '{"reason":"state_blob benchmark"}' >/dev/null
 IDLE=$(bench_rss_kb "$D_PID")
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 
 if [ "$KIND" = file ]; then # the plain HTTPS server, same certificate
   PPORT=$(bench_free_port)
@@ -166,29 +177,47 @@ if [ "$KIND" = file ]; then # the plain HTTPS server, same certificate
     sleep 0.1
   done
   PURL=https://127.0.0.1:$PPORT/state.json
-  plain_put() { curl -sSf --cacert "$D_CA" -X PUT -H 'Expect:' --data-binary "@$F" "$PURL" -o /dev/null; }
+  plain_put() { curl -sSf --cacert "$D_CA" -X PUT -H 'Expect:' -T "$F" "$PURL" -o /dev/null; }
   plain_get() { curl -sSf --cacert "$D_CA" -o "$1" "$PURL"; }
 fi
 
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
-# timed CMD...: runs CMD, prints its wall time
+# cpu [PID]: a process's user+system CPU so far, in clock ticks (all
+# threads; terraced's by default); 0 without a process
+cpu() {
+  local p=${1:-$D_PID}
+  if [ -n "$p" ] && [ -r "/proc/$p/stat" ]; then
+    awk '{ print $14 + $15 }' "/proc/$p/stat"
+  else echo 0; fi
+}
+HZ=$(getconf CLK_TCK)
+ticks() { awk -v a="$1" -v b="$2" -v hz="$HZ" 'BEGIN { printf "%.3f", (b - a) / hz }'; }
+# The backend server's process (remote kinds; the plain HTTPS server
+# for file), whose CPU each transfer is charged with too.
+SRV_PID=
+if [ "$KIND" = file ]; then SRV_PID=${BENCH_PIDS[-1]}
+else SRV_PID=$(cat "$SRV/pid"); fi
+# timed CMD...: runs CMD; prints its wall time, the client's CPU (the
+# command's user+system) and the backend server's CPU meanwhile
 timed() {
-  local t0
+  local t0 s0 tf=$BENCH_TMP/time
+  s0=$(cpu "$SRV_PID")
   t0=$(now)
-  "$@" || { echo "state_blob.sh: $1 failed" >&2; exit 1; }
-  secs "$t0" "$(now)"
+  local TIMEFORMAT='%U %S'
+  { time "$@" 2>"$tf.err"; } 2>"$tf" ||
+    { cat "$tf.err" >&2; echo "state_blob.sh: $1 failed" >&2; exit 1; }
+  printf '%s %s %s\n' "$(secs "$t0" "$(now)")" \
+    "$(awk '{ printf "%.3f", $1 + $2 }' "$tf")" \
+    "$(ticks "$s0" "$(cpu "$SRV_PID")")"
 }
 
-# cpu: terraced's user+system CPU so far, in clock ticks (all threads)
-cpu() { awk '{ print $14 + $15 }' "/proc/$D_PID/stat"; }
-HZ=$(getconf CLK_TCK)
 up=() down=() pup=() pdown=() cup=() cdown=() pparts=()
 serial=1
 DL=
 t_upload() {
   curl -sSf --cacert "$D_CA" -X PUT -H 'Expect:' \
-    -H 'Content-Type: application/octet-stream' --data-binary "@$F" \
+    -H 'Content-Type: application/octet-stream' -T "$F" \
     "$1" -o /dev/null
 }
 t_download() {
@@ -206,7 +235,7 @@ for i in $(seq 1 "$RUNS"); do
   blog "upload starts $(date +%T.%N)"
   c0=$(cpu)
   up+=("$(timed t_upload "$url")")
-  cup+=("$(awk -v a="$c0" -v b="$(cpu)" -v hz="$HZ" 'BEGIN { print (b - a) / hz }')")
+  cup+=("$(ticks "$c0" "$(cpu)")")
   blog "upload ends $(date +%T.%N)"
   st=$(api GET "/api/v2/state-versions/$sv" | jq -r .data.attributes.status)
   [ "$st" = finalized ] || { echo "state version $sv is $st" >&2; exit 1; }
@@ -217,7 +246,7 @@ for i in $(seq 1 "$RUNS"); do
   rm -f "$BENCH_TMP/down"
   c0=$(cpu)
   down+=("$(timed t_download "$BENCH_TMP/down")")
-  cdown+=("$(awk -v a="$c0" -v b="$(cpu)" -v hz="$HZ" 'BEGIN { print (b - a) / hz }')")
+  cdown+=("$(ticks "$c0" "$(cpu)")")
   [ "$(md5sum <"$BENCH_TMP/down" | cut -d' ' -f1)" = "$md5" ] ||
     { echo "downloaded state differs" >&2; exit 1; }
   rm -f "$BENCH_TMP/down"
@@ -234,10 +263,25 @@ row() {
     END { a = t / NR; printf "| %s | %.3f | %.3f | %.0f |", l, a, m, s / a / 1e6 }'
 }
 mean() { printf '%s\n' "$@" | awk '{ t += $1 } END { print t / NR }'; }
+# col N ROWS...: the mean of field N of the rows, 3 decimals
+col() {
+  local n=$1; shift
+  printf '%s\n' "$@" | awk -v n="$n" '{ t += $n } END { printf "%.3f", t / NR }'
+}
+# cpurow LABEL TERRACED_CPU ROWS...: one line of the CPU table
+cpurow() {
+  local label=$1 tcpu=$2; shift 2
+  local c s
+  c=$(col 2 "$@") s=$(col 3 "$@")
+  printf '| %s | %s | %s | %s | %s | %s |' "$label" "$(col 1 "$@")" "$c" "$s" \
+    "$tcpu" "$(awk -v a="$c" -v b="$s" -v t="${tcpu/-/0}" 'BEGIN { printf "%.3f", a + b + t }')"
+}
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%d %%", 100 * b / a }'; }
 
-PARTS_ROW=
+PARTS_ROW= PPARTS_CPU=
 if [ "$KIND" != file ]; then
+  PPARTS_CPU="$(cpurow "plain PUT in 8 MiB parts" - "${pparts[@]}")
+"
   PARTS_ROW="$(row "plain PUT in 8 MiB parts" "${pparts[@]}") Terrace: $(pct "$(mean "${up[@]}")" "$(mean "${pparts[@]}")") |
 "
 fi
@@ -245,12 +289,13 @@ cat <<EOT
 ### State transfer on $KIND ($(awk -v s="$SIZE" 'BEGIN { printf "%.1f", s / 1e6 }') MB state, demo)
 
 $RUNS rounds, each: Terrace upload, plain PUT, Terrace download, plain
-GET.  Seconds; MB/s = 10^6 bytes per second of the mean; "vs plain" =
+GET; load average $LOAD0 at the start, $(cut -d' ' -f1-3 /proc/loadavg)
+at the end.  Seconds; MB/s = 10^6 bytes per second of the mean; "vs plain" =
 plain mean / Terrace mean (Terrace's share of the plain copy's speed).
 Server: $SERVER, on loopback, sharing the 2 cores.  terraced RSS before
 the first upload $((IDLE / 1024)) MB, peak (VmHWM) $((HWM / 1024)) MB.
 terraced's CPU (user + system, all threads) per transfer, mean:
-upload $(mean "${cup[@]}") s, download $(mean "${cdown[@]}") s.
+upload $(col 1 "${cup[@]}") s, download $(col 1 "${cdown[@]}") s.
 
 | command | mean s | min s | MB/s | vs plain |
 |---|---:|---:|---:|---:|
@@ -258,4 +303,17 @@ $(row "Terrace upload (PUT upload-url)" "${up[@]}") $(pct "$(mean "${up[@]}")" "
 $(row "plain PUT" "${pup[@]}") |
 ${PARTS_ROW}$(row "Terrace download (GET download-url)" "${down[@]}") $(pct "$(mean "${down[@]}")" "$(mean "${pdown[@]}")") |
 $(row "plain GET" "${pdown[@]}") |
+
+CPU seconds per transfer, mean: the client (curl: TLS to terraced for
+Terrace's rows, plain HTTP to the server for the plain rows), the
+backend server ($([ "$KIND" = file ] && echo "plain_https.py; terraced
+itself is the server of Terrace's rows" || echo "the same process for
+both")) and terraced (all threads).
+
+| command | wall s | client CPU | server CPU | terraced CPU | all CPU |
+|---|---:|---:|---:|---:|---:|
+$(cpurow "Terrace upload" "$(col 1 "${cup[@]}")" "${up[@]}")
+$(cpurow "plain PUT" - "${pup[@]}")
+${PPARTS_CPU}$(cpurow "Terrace download" "$(col 1 "${cdown[@]}")" "${down[@]}")
+$(cpurow "plain GET" - "${pdown[@]}")
 EOT

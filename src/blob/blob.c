@@ -176,10 +176,18 @@ tr_err blob_put(struct blob *b, const char *key, const void *data, size_t len,
     return blob_put_stream(b, key, len, mem_read, &m, eb);
 }
 
+/* The stored object's first bytes, read once at open: the magic and a
+ * sealed header are read from them, and a remote backend's sequential
+ * stream then goes on from their end instead of starting over at 0. */
+#define HEAD_BYTES 4096
+
 struct blob_reader {
     struct blob *b;
     struct blob_obj *obj;     /* the stored object */
     struct sealed_reader *sr; /* set: it is sealed */
+    uint64_t rsize;           /* stored size */
+    unsigned char head[HEAD_BYTES];
+    size_t head_len; /* HEAD_BYTES, or rsize when that is less */
 };
 
 /* A sealed_pread_fn reading the stored object. */
@@ -187,7 +195,20 @@ static tr_err obj_pread(void *ctx, void *buf, size_t n, uint64_t off,
                         size_t *got, struct tr_errbuf *eb)
 {
     struct blob_reader *r = ctx;
-    return r->b->ops->read(r->obj, buf, n, off, got, eb);
+    size_t k = 0;
+    if (off < r->head_len) {
+        k = r->head_len - (size_t)off < n ? r->head_len - (size_t)off : n;
+        memcpy(buf, r->head + off, k);
+        if (k == n || r->head_len == r->rsize) {
+            *got = k;
+            return TR_OK;
+        }
+    }
+    size_t more = 0;
+    tr_err e =
+        r->b->ops->read(r->obj, (char *)buf + k, n - k, off + k, &more, eb);
+    *got = k + more;
+    return e;
 }
 
 tr_err blob_reader_open(struct blob *b, const char *key,
@@ -206,10 +227,13 @@ tr_err blob_reader_open(struct blob *b, const char *key,
         free(r);
         return e;
     }
-    unsigned char magic[SEALED_MAGIC_LEN];
-    size_t got = 0;
-    e = obj_pread(r, magic, sizeof(magic), 0, &got, eb);
-    if (e == TR_OK && !sealed_is(magic, got)) { /* stored in the clear */
+    r->rsize = rsize;
+    e = b->ops->read(r->obj, r->head,
+                     rsize < HEAD_BYTES ? (size_t)rsize : HEAD_BYTES, 0,
+                     &r->head_len, eb);
+    if (e == TR_OK && r->head_len < HEAD_BYTES && r->head_len != rsize)
+        e = tr_fail(eb, TR_ERR_IO, "object %s is shorter than its size", key);
+    if (e == TR_OK && !sealed_is(r->head, r->head_len)) { /* in the clear */
         *size = rsize;
     } else if (e == TR_OK && b->keys == NULL) {
         e = tr_fail(eb, TR_ERR_CRYPTO,

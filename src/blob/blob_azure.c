@@ -25,8 +25,13 @@
  * read-ahead window filled by ranged GETs (x-ms-range) carrying If-Match,
  * so an object replaced while it is read fails the read instead of mixing
  * versions.  The window starts at the read's size (at least AZ_WIN_MIN)
- * and doubles while reads stay sequential, up to AZ_PART: random log
- * reads stay small and streaming needs few requests.
+ * and doubles while reads stay sequential: random log reads stay small.
+ * Once sequential reads would take a window of AZ_STREAM_FROM they go on
+ * from one GET of the rest of the object (x-ms-range open-ended,
+ * If-Match), streamed (blob_http.h), until a seek: the service sends
+ * while the server sends on, and a 100 MB read is 6 requests instead of
+ * 20.  A stream that cannot start or breaks hands the read back to
+ * windows, which retry and report.
  *
  * Requests go through the loop the remote backends share (blob_http.c)
  * with Azure's policy: each attempt signed afresh (x-ms-date), retries
@@ -61,6 +66,7 @@
 #define AZ_PART (8u << 20)            /* bytes in memory per upload part */
 #define AZ_SINGLE_MAX (5000ull << 20) /* Put Blob's limit (2019-12-12 on) */
 #define AZ_WIN_MIN (64u << 10)        /* smallest read-ahead window */
+#define AZ_STREAM_FROM (1u << 20)     /* sequential reads stream from here */
 #define AZ_TRIES 5                    /* attempts per request */
 #define AZ_BACKOFF_MS 100             /* first retry delay, doubled each time */
 #define AZ_BACKOFF_MAX_MS 2000        /* longest delay between attempts */
@@ -79,7 +85,10 @@ struct blob_obj {
                        (pages touched only as filled) */
     size_t win_len; /* bytes in it, from win_off on */
     uint64_t win_off;
-    size_t win_next; /* size of the next window */
+    size_t win_next;             /* size of the next window */
+    struct blob_http_stream *st; /* set: the rest of the object, from */
+    uint64_t st_pos;             /* this offset on */
+    bool st_failed;              /* a stream would not start: windows */
 };
 
 /* One request.  params are query parameters in sorted name order, values
@@ -577,12 +586,80 @@ static tr_err fill(struct blob_obj *o, uint64_t off, size_t want,
     return e;
 }
 
+static void stream_drop(struct blob_obj *o)
+{
+    blob_http_stream_close(o->st);
+    o->st = NULL;
+}
+
+/* Up to n bytes at off from the stream, started there if it is not
+ * there already; *got 0 when it cannot start or broke at once (the
+ * caller reads through windows then, whose errors are the ones to
+ * report). */
+static void stream_take(struct blob_obj *o, char *dst, size_t n, uint64_t off,
+                        size_t *got)
+{
+    struct tr_errbuf eb = {{0}};
+    *got = 0;
+    if (o->st == NULL || o->st_pos != off) {
+        stream_drop(o);
+        char range[64];
+        snprintf(range, sizeof(range), "x-ms-range:bytes=%llu-",
+                 (unsigned long long)off);
+        struct az_req rq = {.method = "GET",
+                            .op = "read",
+                            .path = o->path,
+                            .hdrs = {range},
+                            .n_hdrs = 1,
+                            .if_match = o->etag[0] != '\0' ? o->etag : NULL};
+        struct az_prep ap = {o->az, &rq};
+        struct buf url;
+        buf_init(&url, 64 << 10);
+        struct blob_http_call c = {
+            .method = "GET", .prep = prep, .prep_ctx = &ap};
+        struct blob_http_resp r;
+        blob_http_resp_init(&r);
+        tr_err e = build_url(o->az, &rq, &url);
+        c.url = url.data;
+        if (e == TR_OK)
+            e = blob_http_stream_open(o->az->http, &c, &o->st, &r, &eb);
+        long status = r.status;
+        blob_http_resp_free(&r);
+        buf_free(&url);
+        if (e != TR_OK || o->st == NULL || status != 206) {
+            stream_drop(o);
+            return;
+        }
+        o->st_pos = off;
+    }
+    tr_err e = blob_http_stream_read(o->st, dst, n, got, &eb);
+    o->st_pos += *got;
+    if (e != TR_OK || (*got < n && o->st_pos < o->size))
+        stream_drop(o); /* broken or cut short: the next read starts over */
+}
+
 static tr_err az_read(struct blob_obj *o, void *buf, size_t n, uint64_t off,
                       size_t *got, struct tr_errbuf *eb)
 {
     *got = 0;
     while (n > 0 && off < o->size) {
-        if (off < o->win_off || off >= o->win_off + o->win_len) {
+        bool in_win = off >= o->win_off && off < o->win_off + o->win_len;
+        bool streaming = o->st != NULL && off == o->st_pos;
+        if (!in_win && (streaming || (o->win_len > 0 && !o->st_failed &&
+                                      off == o->win_off + o->win_len &&
+                                      o->win_next * 2 >= AZ_STREAM_FROM))) {
+            size_t k = 0;
+            stream_take(o, (char *)buf + *got, n, off, &k);
+            if (k > 0) {
+                *got += k;
+                off += k;
+                n -= k;
+                continue;
+            }
+            o->st_failed = !streaming; /* it would not even start */
+        }
+        if (!in_win) {
+            stream_drop(o); /* a seek, or windows again */
             tr_err e = fill(o, off, n, eb);
             if (e != TR_OK)
                 return e;
@@ -608,6 +685,7 @@ static void az_obj_close(struct blob_obj *o)
 {
     if (o == NULL)
         return;
+    stream_drop(o);
     free(o->win);
     free(o);
 }

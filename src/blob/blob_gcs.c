@@ -24,9 +24,14 @@
  * is in memory, kept so that a retry can send it again; a streamed one
  * holds only curl's send buffer.  Reads go
  * through a read-ahead window that doubles while reads are sequential
- * (256 KiB up to 8 MiB) and restarts small on a seek, and are pinned to
- * the generation seen at open: an object replaced meanwhile fails the
- * read rather than mixing two versions.
+ * (from 256 KiB) and restarts small on a seek; once sequential reads
+ * would take a window of STREAM_FROM they go on from one GET of the
+ * rest of the object, streamed (blob_http.h: the backend sends while the
+ * server sends on, and a 100 MB read is 4 requests instead of 18),
+ * until a seek; a stream that cannot start or breaks hands the read
+ * back to windows, which retry and report.  Reads are pinned to the
+ * generation seen at open: an object replaced meanwhile fails the read
+ * rather than mixing two versions.
  *
  * Authentication (blob_gcs_auth.c): credentials= or
  * GOOGLE_APPLICATION_CREDENTIALS name a service-account key file;
@@ -53,6 +58,7 @@
 #define SINGLE_MAX (5ull << 30) /* one streamed media upload up to this */
 #define WINDOW_MIN (256u << 10)
 #define WINDOW_MAX (8u << 20)
+#define STREAM_FROM (1u << 20) /* sequential reads stream from here on */
 #define META_MAX (64 * 1024)
 #define LIST_MAX (32u << 20)
 #define RESEND_MAX 8 /* partial part acknowledgements in a row */
@@ -75,7 +81,10 @@ struct blob_obj {
     uint64_t size;
     struct buf win; /* read-ahead window: bytes at win_off */
     uint64_t win_off;
-    size_t want; /* size of the next sequential fetch */
+    size_t want;                 /* size of the next sequential fetch */
+    struct blob_http_stream *st; /* set: the rest of the object, from */
+    uint64_t st_pos;             /* this offset on */
+    bool st_failed;              /* a stream would not start: windows */
 };
 
 /* ---- URL ---------------------------------------------------------------- */
@@ -623,6 +632,45 @@ static tr_err fetch_window(struct blob_obj *o, uint64_t off, size_t n,
     return TR_OK;
 }
 
+static void stream_drop(struct blob_obj *o)
+{
+    blob_http_stream_close(o->st);
+    o->st = NULL;
+}
+
+/* Up to n bytes at off from the stream, started there if it is not
+ * there already; *got 0 when it cannot start or broke at once (the
+ * caller reads through windows then, whose errors are the ones to
+ * report). */
+static void stream_take(struct blob_obj *o, char *dst, size_t n, uint64_t off,
+                        size_t *got)
+{
+    struct tr_errbuf eb = {{0}};
+    *got = 0;
+    if (o->st == NULL || o->st_pos != off) {
+        stream_drop(o);
+        char range[48];
+        snprintf(range, sizeof(range), "Range: bytes=%llu-",
+                 (unsigned long long)off);
+        struct blob_gcs_req r = {.method = "GET", .url = o->url};
+        r.headers = curl_slist_append(NULL, range);
+        tr_err e = r.headers != NULL
+                       ? blob_gcs_http_stream(&o->g->http, &r, &o->st, &eb)
+                       : TR_ERR_NOMEM;
+        curl_slist_free_all(r.headers);
+        if (e != TR_OK || o->st == NULL ||
+            !(r.status == 206 || (r.status == 200 && off == 0))) {
+            stream_drop(o);
+            return;
+        }
+        o->st_pos = off;
+    }
+    tr_err e = blob_http_stream_read(o->st, dst, n, got, &eb);
+    o->st_pos += *got;
+    if (e != TR_OK || (*got < n && o->st_pos < o->size))
+        stream_drop(o); /* broken or cut short: the next read starts over */
+}
+
 static tr_err gcs_read(struct blob_obj *o, void *buf, size_t n, uint64_t off,
                        size_t *got, struct tr_errbuf *eb)
 {
@@ -638,6 +686,21 @@ static tr_err gcs_read(struct blob_obj *o, void *buf, size_t n, uint64_t off,
             off += k;
             continue;
         }
+        bool streaming = o->st != NULL && off == o->st_pos;
+        if (streaming || (off == end && o->win.len > 0 && !o->st_failed &&
+                          o->want * 2 >= STREAM_FROM)) {
+            size_t k = 0;
+            stream_take(o, dst + have, n - have, off, &k);
+            if (k > 0) {
+                buf_reset(&o->win);
+                have += k;
+                off += k;
+                continue;
+            }
+            o->st_failed = !streaming; /* it would not even start */
+            o->want = WINDOW_MIN;      /* windows again, from small */
+        }
+        stream_drop(o); /* a seek */
         if (off == end && o->win.len > 0)
             o->want = o->want * 2 > WINDOW_MAX ? WINDOW_MAX : o->want * 2;
         else
@@ -666,6 +729,7 @@ static void gcs_obj_close(struct blob_obj *o)
 {
     if (o == NULL)
         return;
+    stream_drop(o);
     buf_free(&o->win);
     free(o->url);
     free(o);

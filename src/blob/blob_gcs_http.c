@@ -131,6 +131,29 @@ tr_err blob_gcs_http_do(struct blob_gcs_http *h, struct blob_gcs_req *r,
     return e;
 }
 
+tr_err blob_gcs_http_stream(struct blob_gcs_http *h, struct blob_gcs_req *r,
+                            struct blob_http_stream **out, struct tr_errbuf *eb)
+{
+    struct attempt at = {.h = h, .r = r};
+    bool auth = h->auth != NULL && !r->no_auth;
+    struct blob_http_call c = {.method = "GET",
+                               .url = r->url,
+                               .prep = prep,
+                               .prep_ctx = &at,
+                               .reauth = auth ? reauth : NULL,
+                               .max_resp = r->out != NULL ? r->out->max : 0};
+    struct blob_http_resp resp;
+    blob_http_resp_init(&resp);
+    tr_err e = blob_http_stream_open(h->client, &c, out, &resp, eb);
+    r->status = resp.status;
+    if (e == TR_OK && *out == NULL && r->out != NULL) {
+        buf_reset(r->out);
+        (void)buf_append(r->out, resp.body.data, resp.body.len);
+    }
+    blob_http_resp_free(&resp);
+    return e;
+}
+
 void blob_gcs_http_reason(const struct buf *body, char *out, size_t n)
 {
     out[0] = '\0';

@@ -64,6 +64,16 @@ void blob_gcs_http_free(struct blob_gcs_http *h);
 tr_err blob_gcs_http_do(struct blob_gcs_http *h, struct blob_gcs_req *r,
                         struct tr_errbuf *eb);
 
+struct blob_http_stream;
+
+/* Starts r (a GET) as a stream with blob_http_stream_open()'s retries
+ * and the same token handling: *out gets the stream when the reply is
+ * 2xx; otherwise *out is NULL, r->status is set and the reply body goes
+ * to r->out (if set).  TR_ERR_UNAVAILABLE when no try got an answer. */
+tr_err blob_gcs_http_stream(struct blob_gcs_http *h, struct blob_gcs_req *r,
+                            struct blob_http_stream **out,
+                            struct tr_errbuf *eb);
+
 /* A short reason out of an error reply body ("" when none). */
 void blob_gcs_http_reason(const struct buf *body, char *out, size_t n);
 

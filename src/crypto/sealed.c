@@ -278,22 +278,40 @@ tr_err sealed_reader_open(const struct keyring *k, sealed_pread_fn rd,
     return TR_OK;
 }
 
-/* Decrypts chunk i into r->out; its plaintext length in *m. */
-static tr_err load_chunk(struct sealed_reader *r, uint64_t i, size_t *m,
-                         struct tr_errbuf *eb)
+/* The plaintext length of chunk i. */
+static size_t chunk_len(const struct sealed_reader *r, uint64_t i)
 {
     uint64_t start = i * SEALED_CHUNK;
-    *m =
-        r->len - start > SEALED_CHUNK ? SEALED_CHUNK : (size_t)(r->len - start);
-    if (r->have == (int64_t)i)
-        return TR_OK;
-    r->have = -1;
+    return r->len - start > SEALED_CHUNK ? SEALED_CHUNK
+                                         : (size_t)(r->len - start);
+}
+
+/* Decrypts chunk i into dst (r->out, or a caller's buffer of at least
+ * its plaintext length); that length in *m. */
+static tr_err open_chunk(struct sealed_reader *r, uint64_t i,
+                         unsigned char *dst, size_t *m, struct tr_errbuf *eb)
+{
+    *m = chunk_len(r, i);
     tr_err e = pread_exact(r, r->in, *m + ENVELOPE_OVERHEAD,
                            r->hlen + i * (uint64_t)SEALED_CHUNK_OUT, eb);
     set_index(r->aad, r->hlen, i);
     if (e == TR_OK)
         e = envelope_aead_open(r->dek, r->aad, r->hlen + 8, r->in,
-                               *m + ENVELOPE_OVERHEAD, r->out, eb);
+                               *m + ENVELOPE_OVERHEAD, dst, eb);
+    return e;
+}
+
+/* Decrypts chunk i into r->out (kept for the next read); its plaintext
+ * length in *m. */
+static tr_err load_chunk(struct sealed_reader *r, uint64_t i, size_t *m,
+                         struct tr_errbuf *eb)
+{
+    if (r->have == (int64_t)i) {
+        *m = chunk_len(r, i);
+        return TR_OK;
+    }
+    r->have = -1;
+    tr_err e = open_chunk(r, i, r->out, m, eb);
     if (e == TR_OK)
         r->have = (int64_t)i;
     return e;
@@ -308,6 +326,17 @@ tr_err sealed_reader_pread(struct sealed_reader *r, void *buf, size_t n,
     *got = 0;
     while (e == TR_OK && *got < n && off < r->len) {
         uint64_t i = off / SEALED_CHUNK;
+        if (off == i * SEALED_CHUNK && n - *got >= chunk_len(r, i) &&
+            r->have != (int64_t)i) {
+            /* a whole chunk wanted: opened straight into the caller's
+             * buffer, one copy fewer */
+            e = open_chunk(r, i, p + *got, &m, eb);
+            if (e != TR_OK)
+                break;
+            *got += m;
+            off += m;
+            continue;
+        }
         e = load_chunk(r, i, &m, eb);
         if (e != TR_OK)
             break;

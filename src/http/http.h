@@ -78,6 +78,11 @@ struct http_req {
     bool early;        /* ROUTE_STREAM: called before the body */
     void *handler_ctx; /* what the early call keeps for the last one */
     char *spool_path;
+    /* body bytes for spool_fd not yet written: libmicrohttpd hands the
+     * body over a TLS record (<= 16 KiB) at a time, written on in
+     * HTTP_STAGE pieces (arena memory, made on first use) */
+    char *stage;
+    size_t stage_len;
     uint64_t body_len;
     bool body_too_large;
     bool discard_body; /* refused before the body: read it, then answer */

@@ -55,6 +55,8 @@
 #define APP_NAME "Terraform Enterprise"
 #define TFE_VERSION "v202410-1"
 #define BIG_BODY (8u << 20)
+/* body bytes gathered before one write to a spool or a stream */
+#define HTTP_STAGE (256u << 10)
 /* GnuTLS priorities: its defaults, less everything before TLS 1.2 */
 #define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 #define HSTS "max-age=31536000"
@@ -317,6 +319,30 @@ static bool admit(struct http_req *r)
     return true;
 }
 
+/* Writes n bytes to the spool descriptor; false when it fails. */
+static bool spool_write(struct http_req *r, const char *data, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(r->spool_fd, data, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return false;
+        data += w;
+        n -= (size_t)w;
+    }
+    return true;
+}
+
+/* Writes out what the stage holds (before the handler's last call). */
+static void flush_body(struct http_req *r)
+{
+    if (r->stage_len > 0 && !r->body_too_large && !r->discard_body &&
+        !spool_write(r, r->stage, r->stage_len))
+        r->body_too_large = true; /* disk full: reported as 413 */
+    r->stage_len = 0;
+}
+
 static void take_body(struct http_req *r, const char *data, size_t n)
 {
     if (r->body_too_large)
@@ -329,17 +355,19 @@ static void take_body(struct http_req *r, const char *data, size_t n)
     if (r->discard_body)
         return;
     if (r->spool_fd >= 0) {
-        while (n > 0) {
-            ssize_t w = write(r->spool_fd, data, n);
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w < 0) {
+        /* one write (and one wake-up of a pipe's reader) per stage, not
+         * per TLS record */
+        if (r->stage == NULL)
+            r->stage = arena_alloc(r->arena, HTTP_STAGE);
+        if (r->stage_len + n > HTTP_STAGE)
+            flush_body(r);
+        if (n >= HTTP_STAGE) {
+            if (!r->body_too_large && !spool_write(r, data, n))
                 r->body_too_large = true; /* disk full: reported as 413 */
-                return;
-            }
-            data += w;
-            n -= (size_t)w;
+            return;
         }
+        memcpy(r->stage + r->stage_len, data, n);
+        r->stage_len += n;
     } else if (buf_append(&r->body, data, n) != TR_OK) {
         r->body_too_large = true;
     }
@@ -373,6 +401,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         return MHD_YES;
     }
     struct http_req *r = &box->req;
+    flush_body(r);
     if (r->suspended || r->discard_body) /* its response is ready */
         return queue(box);
     if (r->body_too_large)

@@ -181,6 +181,47 @@ static void test_ranged_reads(void **state)
     blob_reader_close(r);
 }
 
+/* Sequential reads long enough for a remote backend to stream (from
+ * 1 MiB on), then seeks back and forth, then sequential again: the
+ * stream is dropped and started over where the reads go, never mixing
+ * bytes from the wrong offset. */
+static void test_seek_while_streaming(void **state)
+{
+    struct fx *fx = *state;
+    size_t size = 3 * 1024 * 1024 + 17;
+    unsigned char *src = arena_alloc(fx->a, size);
+    pattern(src, size, 0);
+    const char *k = key(fx, "seek");
+    assert_int_equal(blob_put(fx->b, k, src, size, NULL), TR_OK);
+    struct blob_reader *r = NULL;
+    uint64_t got_size = 0;
+    assert_int_equal(blob_reader_open(fx->b, k, &r, &got_size, NULL), TR_OK);
+    assert_int_equal(got_size, size);
+    static unsigned char buf[100000];
+    /* 0 to 1.5 MiB in order, back near the start, ahead, then on to the
+     * end in order */
+    uint64_t offs[64];
+    size_t n = 0;
+    for (uint64_t o = 0; o < 1536 * 1024; o += sizeof(buf))
+        offs[n++] = o;
+    offs[n++] = 100;
+    offs[n++] = 2 * 1024 * 1024 + 5;
+    for (uint64_t o = 1536 * 1024; o < size; o += sizeof(buf))
+        offs[n++] = o;
+    assert_true(n <= sizeof(offs) / sizeof(offs[0]));
+    for (size_t i = 0; i < n; i++) {
+        size_t got = 0;
+        assert_int_equal(
+            blob_reader_pread(r, buf, sizeof(buf), offs[i], &got, NULL), TR_OK);
+        size_t want = size - offs[i] < sizeof(buf) ? (size_t)(size - offs[i])
+                                                   : sizeof(buf);
+        assert_int_equal(got, want);
+        assert_memory_equal(buf, src + offs[i], want);
+    }
+    blob_reader_close(r);
+    assert_int_equal(blob_remove(fx->b, k, NULL), TR_OK);
+}
+
 struct seen {
     int count;
     bool a, b, other;
@@ -455,6 +496,7 @@ int main(void)
         BOTH(test_put_get),
         BOTH(test_missing_and_remove),
         BOTH(test_ranged_reads),
+        BOTH(test_seek_while_streaming),
         BOTH(test_list),
         BOTH(test_put_file_and_copy),
         BOTH(test_short_stream_leaves_nothing),
