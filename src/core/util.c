@@ -6,6 +6,8 @@
 #include "core/util.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,4 +118,14 @@ bool util_streq(const char *a, const char *b)
     if (a == NULL || b == NULL)
         return a == b;
     return strcmp(a, b) == 0;
+}
+
+void util_daemon_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, set, NULL);
+    signal(SIGPIPE, SIG_IGN);
 }

@@ -6,6 +6,7 @@
 #ifndef TR_UTIL_H
 #define TR_UTIL_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -64,5 +65,10 @@ static inline int64_t util_sat_add_i64(int64_t a, int64_t b)
 bool util_valid_name(const char *s);
 
 bool util_streq(const char *a, const char *b); /* NULL-safe */
+
+/* A daemon's signals: SIGTERM, SIGINT and SIGHUP blocked in this thread
+ * (and the threads it starts), to be taken with sigtimedwait(set);
+ * SIGPIPE ignored. */
+void util_daemon_signals(sigset_t *set);
 
 #endif

@@ -320,12 +320,7 @@ int idle_run(const struct idle_opts *o)
     struct idle s = {.o = o};
     atomic_store(&s.reached, true); /* terraced heartbeated before the exec */
     sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    util_daemon_signals(&set);
     struct tr_errbuf eb = {{0}};
     struct idle_tls *t = NULL, *lt = NULL;
     struct idle_listener *l = NULL;

@@ -31,6 +31,7 @@
 #include "blob/blob.h"
 #include "core/file.h"
 #include "core/log.h"
+#include "core/util.h"
 #include "crypto/keys.h"
 #include "crypto/tls_cert.h"
 #include "domain/job_service.h"
@@ -480,12 +481,7 @@ tr_err node_run(const struct cfg *cfg, node_ready_fn ready, void *arg,
     memset(&srv, 0, sizeof(srv));
     srv.cfg = *cfg;
     sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    util_daemon_signals(&set);
     umask(077);
 
     char token_path[PATH_MAX];

@@ -613,12 +613,7 @@ tr_err secondary_run(const struct cfg *cfg, struct tr_errbuf *eb)
     srv.cfg = *cfg;
     struct cfg *c = &srv.cfg;
     sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    util_daemon_signals(&set);
     umask(077);
     curl_global_init(CURL_GLOBAL_DEFAULT);
 
