@@ -7,7 +7,9 @@
  * the derived fields in the same statement: the tag names and variable ids
  * (WS_CHILDREN_*), the runs and configuration version shown (WS_DERIVED)
  * and the resource count of the current state version (its `resources`
- * JSON array, written by the state-version code).
+ * JSON array, written by the state-version code).  A page of them on
+ * PostgreSQL gets those fields from one aggregate per child table over
+ * the page instead (WS_PAGE_PG); still one statement.
  *
  * Invariants:
  *   - (org, name) is unique; a workspace's project is in its organization;
@@ -41,12 +43,13 @@
     " AND status IN ('pending', 'uploaded')"                                   \
     " ORDER BY created_at DESC, id DESC LIMIT 1) AS d_cur_cv,"                 \
     " (SELECT count(*) FROM runs WHERE workspace_id = w.id) AS d_runs_count"
-#define WS_COLS                                                                \
+#define WS_OWN_COLS                                                            \
     "w.id, w.org, w.name, w.project_id, w.description, w.execution_mode,"      \
     " w.terraform_version, w.auto_apply, w.working_directory, w.locked,"       \
     " w.lock_kind, w.lock_holder, w.lock_reason, w.current_sv,"                \
     " w.settings, w.ssh_key_id, w.created_at, w.updated_at,"                   \
-    " w.agent_pool_id, sv.resources AS sv_res, " WS_DERIVED
+    " w.agent_pool_id, sv.resources AS sv_res, "
+#define WS_COLS WS_OWN_COLS WS_DERIVED
 /* Its tag names (byte order) and variable ids (creation order), each a
  * JSON array of strings or NULL when there are none: correlated
  * subqueries on workspace_tags' and variables' workspace_id, so reading a
@@ -509,6 +512,80 @@ static const char *list_order(struct db_conn *c, struct arena *a,
     }
 }
 
+/* A page on PostgreSQL: the page's workspace ids first (p, in list order,
+ * o numbering them), then each derived fact for all of them at once, one
+ * aggregate per child table over "workspace_id IN (SELECT id FROM p)"
+ * joined back by workspace id.  The correlated subqueries of WS_DERIVED
+ * and WS_CHILDREN_PG would run once per row, and on small tables
+ * PostgreSQL answers each by a sequential scan (issue 13).  The same
+ * values as store_ws_cols(): the shown run is the current one, else the
+ * newest non-speculative run past pending; the first pending run only
+ * while locked by a user or token with no current run. */
+#define WS_PAGE_PG                                                             \
+    "w.current_run_id AS d_cur_run, ra.latest AS d_latest_run,"                \
+    " COALESCE(w.current_run_id, ra.shown) AS d_shown_run,"                    \
+    " CASE WHEN w.current_run_id IS NULL AND w.locked = 1"                     \
+    " AND w.lock_kind <> 'run' THEN ra.first_pending END AS d_first_pending,"  \
+    " ca.id AS d_cur_cv, COALESCE(ra.n, 0) AS d_runs_count,"                   \
+    " ta.names AS d_tags, va.ids AS d_vars"                                    \
+    " FROM p JOIN workspaces w ON w.id = p.id"                                 \
+    " LEFT JOIN state_versions sv ON sv.id = w.current_sv"                     \
+    " LEFT JOIN (SELECT r.workspace_id, count(*) AS n,"                        \
+    " (array_agg(r.id ORDER BY r.queue_seq DESC))[1] AS latest,"               \
+    " (array_agg(r.id ORDER BY r.queue_seq DESC) FILTER (WHERE"                \
+    " r.status <> 'pending' AND r.plan_only = 0"                               \
+    " AND cv.speculative IS DISTINCT FROM 1))[1] AS shown,"                    \
+    " (array_agg(r.id ORDER BY r.queue_seq) FILTER (WHERE"                     \
+    " r.status = 'pending'))[1] AS first_pending"                              \
+    " FROM runs r LEFT JOIN configuration_versions cv ON cv.id = r.cv_id"      \
+    " WHERE r.workspace_id IN (SELECT id FROM p)"                              \
+    " GROUP BY r.workspace_id) ra ON ra.workspace_id = w.id"                   \
+    " LEFT JOIN (SELECT DISTINCT ON (c.workspace_id) c.workspace_id, c.id"     \
+    " FROM configuration_versions c WHERE c.workspace_id IN (SELECT id FROM "  \
+    "p)"                                                                       \
+    " AND c.provisional = 0 AND c.speculative = 0"                             \
+    " AND c.status IN ('pending', 'uploaded')"                                 \
+    " ORDER BY c.workspace_id, c.created_at DESC, c.id DESC) ca"               \
+    " ON ca.workspace_id = w.id"                                               \
+    " LEFT JOIN (SELECT wt.workspace_id,"                                      \
+    " json_agg(t.name ORDER BY t.name COLLATE \"C\") AS names"                 \
+    " FROM workspace_tags wt JOIN tags t ON t.id = wt.tag_id"                  \
+    " WHERE wt.workspace_id IN (SELECT id FROM p)"                             \
+    " GROUP BY wt.workspace_id) ta ON ta.workspace_id = w.id"                  \
+    " LEFT JOIN (SELECT v.workspace_id,"                                       \
+    " json_agg(v.id ORDER BY v.created_at, v.id) AS ids FROM variables v"      \
+    " WHERE v.workspace_id IN (SELECT id FROM p)"                              \
+    " GROUP BY v.workspace_id) va ON va.workspace_id = w.id ORDER BY p.o"
+
+/* db_page() of the filter w in order on PostgreSQL (WS_PAGE_PG): the
+ * page, then its count; the limit and offset bind inside p. */
+static tr_err pg_page(struct db_conn *c, struct arena *a, const struct sqlb *w,
+                      const char *order, int offset, int limit,
+                      struct db_rows **r, int64_t *total, struct tr_errbuf *eb)
+{
+    tr_err e = sqlb_check(w, eb);
+    if (e != TR_OK)
+        return e;
+    const char **p = arena_alloc(a, sizeof(*p) * (size_t)(w->n + 2));
+    for (int i = 0; i < w->n; i++)
+        p[i] = w->params[i];
+    p[w->n] = arena_printf(a, "%d", limit);
+    p[w->n + 1] = arena_printf(a, "%d", offset);
+    const char *sql = arena_printf(
+        a,
+        "WITH p AS (SELECT w.id, row_number() OVER (ORDER BY %s) AS o%s"
+        " ORDER BY %s LIMIT $%d OFFSET $%d) SELECT " WS_OWN_COLS WS_PAGE_PG,
+        order, w->sql, order, w->n + 1, w->n + 2);
+    struct db_rows *cnt = NULL;
+    e = db_query(c, a, sql, w->n + 2, p, r, NULL, eb);
+    if (e == TR_OK)
+        e = db_query(c, a, arena_printf(a, "SELECT count(*) AS n%s", w->sql),
+                     w->n, w->params, &cnt, NULL, eb);
+    if (e == TR_OK)
+        *total = db_get_i64(cnt, 0, "n");
+    return e;
+}
+
 tr_err store_ws_list(struct db *db, struct arena *a,
                      const struct st_ws_filter *f, int offset, int limit,
                      struct st_workspace **out, int *n, int64_t *total,
@@ -520,11 +597,13 @@ tr_err store_ws_list(struct db *db, struct arena *a,
     struct db_conn *c = db_acquire(db);
     struct db_rows *r = NULL;
     int64_t tot = 0;
-    tr_err e =
-        sqlb_page(c, &w,
-                  arena_printf(a, "SELECT %s%s ORDER BY %s", store_ws_cols(c),
-                               w.sql, list_order(c, a, f)),
-                  offset, limit, &r, &tot, eb);
+    const char *order = list_order(c, a, f);
+    tr_err e = db_conn_kind(c) == DB_PG
+                   ? pg_page(c, a, &w, order, offset, limit, &r, &tot, eb)
+                   : sqlb_page(c, &w,
+                               arena_printf(a, "SELECT %s%s ORDER BY %s",
+                                            store_ws_cols(c), w.sql, order),
+                               offset, limit, &r, &tot, eb);
     struct st_workspace *ws = NULL;
     if (e == TR_OK) {
         ws = arena_alloc(a, sizeof(*ws) * (size_t)(r->nrows + 1));

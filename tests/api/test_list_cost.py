@@ -92,6 +92,43 @@ def test_workspace_list(admin, busy_org):
         "data"] is not None, w
 
 
+def test_page_items_are_the_reads(admin, busy_org):
+    """A page reads its workspaces' runs, configuration versions, tags
+    and variables for the whole page (on PostgreSQL by one aggregate per
+    table, not the read's per-row subqueries): every item is the same
+    document as the workspace's own read, the locked one with pending
+    runs included."""
+    org, ws = busy_org
+    # one more workspace, its tags and variables in another order
+    r = admin.post("/api/v2/organizations/%s/workspaces" % org, {
+        "data": {"type": "workspaces", "attributes": {
+            "name": "w99", "tag-names": ["z", "a-b", "m"]}}})
+    assert r.status == 201, r
+    extra = r.json["data"]["id"]
+    for k in ("b", "a", "c"):
+        r = admin.post("/api/v2/workspaces/%s/vars" % extra, {"data": {
+            "type": "vars", "attributes": {
+                "key": k, "value": "v", "category": "env"}}})
+        assert r.status == 201, r
+    try:
+        for order in ("", "&sort=name", "&sort=-name",
+                      "&sort=-current-run.created-at",
+                      "&sort=latest-change-at"):
+            _, doc = statements(admin, "/api/v2/organizations/%s/workspaces"
+                                "?page%%5Bsize%%5D=100%s" % (org, order))
+            assert len(doc["data"]) == N + 1, (order, doc)
+            for item in doc["data"]:
+                _, one = statements(admin, "/api/v2/workspaces/" + item["id"])
+                assert item == one["data"], (order, item, one["data"])
+        _, doc = statements(admin, "/api/v2/organizations/%s/workspaces"
+                            "?page%%5Bsize%%5D=5&page%%5Bnumber%%5D=2"
+                            "&sort=name" % org)
+        assert [w["attributes"]["name"] for w in doc["data"]] == \
+            ["w05", "w06", "w07", "w08", "w09"], doc
+    finally:
+        admin.delete("/api/v2/workspaces/" + extra)
+
+
 def test_one_workspace_costs_what_a_page_costs(admin, busy_org):
     org, ws = busy_org
     one, _ = statements(admin, "/api/v2/workspaces/" + ws[1])
