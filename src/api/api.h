@@ -175,6 +175,10 @@ json_t *api_time(const char *iso);
  * as the next member of the object j is writing. */
 void api_rel_write(struct jw *j, const char *key, const char *type,
                    const char *id);
+/* The document j wrote into b as a json_t tree, for the callers that
+ * still build trees (include=, variable sets); b is freed.  An empty
+ * object when the writer failed (never expected: TR_ALWAYS). */
+json_t *api_jw_tree(const struct jw *j, struct buf *b);
 
 /* Answers 200 with the stored object key (blob.h) as ctype; a missing
  * object is a 500 (the row that names it says it exists). */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "core/check.h"
 #include "blob/blob.h"
 #include "domain/access.h"
 
@@ -211,6 +212,15 @@ void api_reply_object(struct http_req *r, const char *key, const char *ctype)
 json_t *api_time(const char *iso)
 {
     return iso != NULL ? json_string(iso) : json_null();
+}
+
+json_t *api_jw_tree(const struct jw *j, struct buf *b)
+{
+    json_t *out = NULL;
+    if (jw_error(j) == TR_OK)
+        out = json_loadb(b->data, b->len, 0, NULL);
+    buf_free(b);
+    return TR_ALWAYS(out != NULL) ? out : json_object();
 }
 
 void api_rel_write(struct jw *j, const char *key, const char *type,

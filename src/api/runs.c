@@ -25,7 +25,6 @@
 
 #include "api/runs_int.h"
 #include "api/workspaces_int.h"
-#include "core/check.h"
 #include "core/fault.h"
 #include "core/log.h"
 
@@ -261,11 +260,7 @@ json_t *api_run_json(struct http_req *r, const struct st_run *run, bool full)
     struct jw j;
     jw_init(&j, &b);
     api_run_write(r, &j, run, full);
-    json_t *out = NULL;
-    if (jw_error(&j) == TR_OK)
-        out = json_loadb(b.data, b.len, 0, NULL);
-    buf_free(&b);
-    return TR_ALWAYS(out != NULL) ? out : json_object();
+    return api_jw_tree(&j, &b);
 }
 
 /* Answers status with {"data": <run>}, comments included. */

@@ -95,24 +95,6 @@ static void dumped(struct http_req *r, struct jw *j, const char *key, json_t *v)
     jw_raw(j, s, len);
 }
 
-/* key: {"data": {"type": type, "id": id}} or {"data": null}. */
-static void ref_rel(struct jw *j, const char *key, const char *type,
-                    const char *id)
-{
-    jw_key(j, key);
-    jw_obj(j);
-    jw_key(j, "data");
-    if (id == NULL) {
-        jw_null(j);
-    } else {
-        jw_obj(j);
-        jw_kstr(j, "type", type);
-        jw_kstr(j, "id", id);
-        jw_obj_end(j);
-    }
-    jw_obj_end(j);
-}
-
 /* The state version resource object, the one serializer of it. */
 static void sv_write(struct http_req *r, struct jw *j, const struct st_sv *sv,
                      const struct st_sv_output *outs, int nouts)
@@ -148,9 +130,9 @@ static void sv_write(struct http_req *r, struct jw *j, const struct st_sv *sv,
     jw_obj_end(j);
     jw_key(j, "relationships");
     jw_obj(j);
-    ref_rel(j, "run", "runs", sv->run_id);
-    ref_rel(j, "created-by", "users", sv->created_by);
-    ref_rel(j, "workspace", "workspaces", sv->workspace_id);
+    api_rel_write(j, "run", "runs", sv->run_id);
+    api_rel_write(j, "created-by", "users", sv->created_by);
+    api_rel_write(j, "workspace", "workspaces", sv->workspace_id);
     jw_key(j, "outputs");
     jw_obj(j);
     jw_key(j, "data");

@@ -23,7 +23,6 @@
 #include <string.h>
 
 #include "api/vars_int.h"
-#include "core/check.h"
 #include "core/env_names.h"
 
 /* ---- attributes -------------------------------------------------------- */
@@ -224,11 +223,7 @@ json_t *api_var_json(struct http_req *r, const struct st_var *v,
     struct jw j;
     jw_init(&j, &b);
     api_var_write(r, &j, v, ws);
-    json_t *out = NULL;
-    if (jw_error(&j) == TR_OK)
-        out = json_loadb(b.data, b.len, 0, NULL);
-    buf_free(&b);
-    return TR_ALWAYS(out != NULL) ? out : json_object();
+    return api_jw_tree(&j, &b);
 }
 
 static void reply(struct http_req *r, int status, const struct st_var *v,

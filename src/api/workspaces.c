@@ -15,7 +15,6 @@
 
 #include "api/runs_int.h"
 #include "api/workspaces_int.h"
-#include "core/check.h"
 
 /* ---- access ------------------------------------------------------------ */
 
@@ -397,11 +396,7 @@ json_t *api_ws_json(struct http_req *r, const struct st_workspace *w)
     struct jw j;
     jw_init(&j, &b);
     api_ws_write(r, &j, w);
-    json_t *out = NULL;
-    if (jw_error(&j) == TR_OK)
-        out = json_loadb(b.data, b.len, 0, NULL);
-    buf_free(&b);
-    return TR_ALWAYS(out != NULL) ? out : json_object();
+    return api_jw_tree(&j, &b);
 }
 
 void api_ws_reply(struct http_req *r, int status, const struct st_workspace *w)
