@@ -497,12 +497,12 @@ static bool drain(struct phase *ph, int fd)
     return false;
 }
 
-/* Runs argv to its end; *status gets its wait status.  Fails only if it
- * could not be started. */
-static tr_err run(struct phase *ph, const char *const *argv, int stdout_fd,
-                  int *status, struct tr_errbuf *eb)
+/* argv as a command of this phase's sandbox: its environment, view,
+ * mounts and temporary directories. */
+static struct sandbox_cmd phase_cmd(const struct phase *ph,
+                                    const char *const *argv, int stdout_fd)
 {
-    struct sandbox_cmd cmd = {
+    return (struct sandbox_cmd){
         .argv = argv,
         .envp = ph->env,
         .cwd = ph->view.cwd,
@@ -513,6 +513,14 @@ static tr_err run(struct phase *ph, const char *const *argv, int stdout_fd,
         .home = ph->view.home,
         .stdout_fd = stdout_fd,
     };
+}
+
+/* Runs argv to its end; *status gets its wait status.  Fails only if it
+ * could not be started. */
+static tr_err run(struct phase *ph, const char *const *argv, int stdout_fd,
+                  int *status, struct tr_errbuf *eb)
+{
+    struct sandbox_cmd cmd = phase_cmd(ph, argv, stdout_fd);
     pid_t pid = -1;
     int fd = -1;
     tr_err e = sandbox_spawn(ph->x->sb, ph->a, &cmd, &pid, &fd, eb);
@@ -998,17 +1006,7 @@ static void side_start(struct phase *ph, struct side *sd)
     }
     const char *argv[] = {ph->tool_view, "show", "-json", ph->view.plan_file,
                           NULL};
-    struct sandbox_cmd cmd = {
-        .argv = argv,
-        .envp = ph->env,
-        .cwd = ph->view.cwd,
-        .mounts = ph->mounts,
-        .nmounts = ph->nmounts,
-        .tmp = ph->wd.tmp,
-        .shm = ph->wd.shm,
-        .home = ph->view.home,
-        .stdout_fd = out,
-    };
+    struct sandbox_cmd cmd = phase_cmd(ph, argv, out);
     struct tr_errbuf eb = {{0}};
     tr_err e = sandbox_spawn(ph->x->sb, ph->a, &cmd, &sd->pid, &sd->fd, &eb);
     close(out);
