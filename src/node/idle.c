@@ -30,6 +30,7 @@
 
 #include "core/log.h"
 #include "core/util.h"
+#include "node/credential.h"
 #include "node/idle_https.h"
 
 #define HEARTBEAT_MS 5000
@@ -37,7 +38,6 @@
 #define CALL_TIMEOUT_S 30
 #define PAUSE_MS 1000
 #define LEAVE_TRY_MS 30000
-#define CREDENTIAL_FILE "node-credential"
 #define API "/api/internal/v1"
 
 struct idle {
@@ -60,18 +60,12 @@ static void sleep_ms(int ms)
 static tr_err read_credential(struct idle *s, struct tr_errbuf *eb)
 {
     char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/%s", s->o->data_dir, CREDENTIAL_FILE);
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0)
-        return tr_fail(eb, TR_ERR_CONFIG, "cannot read %s: %s", path,
-                       strerror(errno));
-    ssize_t got = read(fd, s->cred, sizeof(s->cred) - 1);
-    close(fd);
-    if (got <= 0)
-        return tr_fail(eb, TR_ERR_CONFIG, "%s is empty", path);
-    s->cred[got] = '\0';
-    s->cred[strcspn(s->cred, "\r\n")] = '\0';
-    return TR_OK;
+    snprintf(path, sizeof(path), "%s/%s", s->o->data_dir, NODE_CREDENTIAL_FILE);
+    bool found = false;
+    tr_err e = node_credential_read(path, s->cred, sizeof(s->cred), &found, eb);
+    if (e == TR_OK && !found)
+        e = tr_fail(eb, TR_ERR_CONFIG, "%s is missing", path);
+    return e;
 }
 
 /* One call to the primaries' internal API. */
@@ -234,7 +228,7 @@ static void heartbeat(struct idle *s, struct idle_tls *t, bool *was_ok)
         log_error("the primaries refuse this node's credential (%s); "
                   "stopping once the jobs in hand end: remove %s from the "
                   "data dir to join again as a new node",
-                  why, CREDENTIAL_FILE);
+                  why, NODE_CREDENTIAL_FILE);
         atomic_store(&s->refused, true);
     } else if (!ok && *was_ok) {
         log_warn("node heartbeat failed: %s", e != TR_OK ? eb.msg : why);

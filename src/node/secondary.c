@@ -14,7 +14,6 @@
 
 #include "core/curl_load.h"
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -34,13 +33,13 @@
 #include "executor/executor.h"
 #include "executor/job_http.h"
 #include "http/http.h"
+#include "node/credential.h"
 #include "node/node.h"
 
 #define HEARTBEAT_MS 5000
 #define WAIT_FIRST_MS 1000 /* primaries unreachable at start: retry */
 #define WAIT_MAX_MS 10000
 #define LEAVE_RETRY_MS 30000
-#define CREDENTIAL_FILE "node-credential"
 #define IDLE_BINARY "terraced-idle" /* beside terraced: node/idle.h */
 #define IDLE_EXIT_MS 20000          /* a worker with no job this long exits */
 #define HANDOFF_MAX (8 << 20)
@@ -94,50 +93,6 @@ static const struct route secondary_routes[] = {
 };
 
 static const struct route *const secondary_tables[] = {secondary_routes, NULL};
-
-/* ---- the node credential ----------------------------------------------- */
-
-/* *found false when the file does not exist. */
-static tr_err read_credential(const char *path, char *out, size_t n,
-                              bool *found, struct tr_errbuf *eb)
-{
-    *found = false;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0 && errno == ENOENT)
-        return TR_OK;
-    if (fd < 0)
-        return tr_fail(eb, TR_ERR_IO, "cannot read %s: %s", path,
-                       strerror(errno));
-    ssize_t got = read(fd, out, n - 1);
-    close(fd);
-    if (got < 0)
-        return tr_fail(eb, TR_ERR_IO, "cannot read %s", path);
-    out[got] = '\0';
-    out[strcspn(out, "\r\n")] = '\0';
-    if (out[0] == '\0')
-        return tr_fail(eb, TR_ERR_CONFIG,
-                       "%s is empty: remove it to join as a new node", path);
-    *found = true;
-    return TR_OK;
-}
-
-static tr_err write_credential(const char *path, const char *cred,
-                               struct tr_errbuf *eb)
-{
-    int fd =
-        open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0)
-        return tr_fail(eb, TR_ERR_IO, "cannot create %s: %s", path,
-                       strerror(errno));
-    size_t len = strlen(cred);
-    bool ok = write(fd, cred, len) == (ssize_t)len && write(fd, "\n", 1) == 1 &&
-              fsync(fd) == 0;
-    if (close(fd) != 0)
-        ok = false;
-    if (!ok)
-        unlink(path);
-    return ok ? TR_OK : tr_fail(eb, TR_ERR_IO, "cannot write %s", path);
-}
 
 /* ---- talking to the primaries ------------------------------------------ */
 
@@ -197,7 +152,7 @@ static tr_err join(struct secondary *s, const struct cfg *c, const char *path,
         e = tr_fail(eb, TR_ERR_INTERNAL,
                     "the primaries' join reply holds no credential");
     if (e == TR_OK)
-        e = write_credential(path, cred, eb);
+        e = node_credential_write(path, cred, eb);
     if (e == TR_OK) {
         job_http_set_credential(s->jh, cred);
         snprintf(s->node_id, sizeof(s->node_id), "%s", id ? id : "");
@@ -246,9 +201,9 @@ static tr_err contact(struct secondary *s, const struct cfg *c,
                       const sigset_t *set, bool *stopped, struct tr_errbuf *eb)
 {
     char path[PATH_MAX], cred[256];
-    snprintf(path, sizeof(path), "%s/%s", c->data_dir, CREDENTIAL_FILE);
+    snprintf(path, sizeof(path), "%s/%s", c->data_dir, NODE_CREDENTIAL_FILE);
     bool have = false;
-    tr_err e = read_credential(path, cred, sizeof(cred), &have, eb);
+    tr_err e = node_credential_read(path, cred, sizeof(cred), &have, eb);
     if (e != TR_OK)
         return e;
     if (have)
@@ -365,7 +320,7 @@ static tr_err serve(struct secondary *s, const sigset_t *set,
                               "(%s); stopping once the jobs in hand end: "
                               "remove %s from the data dir to join again "
                               "as a new node",
-                              tr_errbuf_msg(&heb, e), CREDENTIAL_FILE);
+                              tr_errbuf_msg(&heb, e), NODE_CREDENTIAL_FILE);
                 log_error("%s", eb->msg);
                 drain(s);
             } else if (e != TR_OK && was_ok) {
@@ -592,9 +547,9 @@ static tr_err worker_contact(struct secondary *s, const struct cfg *c,
                              struct tr_errbuf *eb)
 {
     char path[PATH_MAX], cred[256];
-    snprintf(path, sizeof(path), "%s/%s", c->data_dir, CREDENTIAL_FILE);
+    snprintf(path, sizeof(path), "%s/%s", c->data_dir, NODE_CREDENTIAL_FILE);
     bool have = false;
-    tr_err e = read_credential(path, cred, sizeof(cred), &have, eb);
+    tr_err e = node_credential_read(path, cred, sizeof(cred), &have, eb);
     if (e == TR_OK && !have)
         e = tr_fail(eb, TR_ERR_CONFIG, "%s is missing", path);
     if (e == TR_OK) {
