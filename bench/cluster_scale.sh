@@ -73,18 +73,18 @@ D_TOKEN=$(cat "$CL/admin-token")
 IDLE_WAIT=${BENCH_IDLE_WAIT:-300}
 blog "waiting for every secondary to hand over to terraced-idle"
 for _ in $(seq "$IDLE_WAIT"); do
-  left=0
+  left=0 idle=0 # a node that has exited is waited for no longer
   for pid in $(awk '$3 == "secondary" { print $2 }' "$CL/nodes"); do
     case $(readlink "/proc/$pid/exe" 2>/dev/null) in
-    */terraced-idle) ;;
+    */terraced-idle) idle=$((idle + 1)) ;;
+    '') ;;
     *) left=$((left + 1)) ;;
     esac
   done
   [ "$left" = 0 ] && break
   sleep 1
 done
-HANDED=$(awk -v l="$left" -v n="$(awk '$3 == "secondary"' "$CL/nodes" |
-  wc -l)" 'BEGIN { print n - l "/" n }')
+HANDED="$idle/$(awk '$3 == "secondary"' "$CL/nodes" | wc -l)"
 blog "secondaries in terraced-idle: $HANDED; idle for $SETTLE s"
 sleep "$SETTLE"
 IDLE=$(python3 "$HERE/cluster_load.py" rss "$CL")

@@ -58,12 +58,11 @@ struct job_http {
     atomic_int inflight;
     atomic_bool unreachable;     /* the last call found no primary */
     atomic_bool tool_ready;      /* prefetch() done (or given up) */
-    pthread_mutex_t prefetch_mu; /* one prefetch() at a time; and
-                                    guards injected */
-    char *injected; /* a claim reply from the idle process, or NULL */
+    pthread_mutex_t prefetch_mu; /* one prefetch() at a time */
+    char *injected; /* a claim reply from the idle process, or NULL (mu) */
     size_t injected_len;
     int prefetch_tries;                    /* under prefetch_mu */
-    pthread_mutex_t mu;                    /* guards verified */
+    pthread_mutex_t mu;                    /* guards verified, injected */
     char verified[VERIFIED_MAX][PATH_MAX]; /* tools hashed by this process */
     int nverified;
 };
@@ -973,11 +972,11 @@ static tr_err confirm(struct job_http *jh, const char *job_id,
  * taken once; NULL when there is none. */
 static char *take_injected(struct job_http *jh, size_t *len)
 {
-    pthread_mutex_lock(&jh->prefetch_mu);
+    pthread_mutex_lock(&jh->mu);
     char *body = jh->injected;
     *len = jh->injected_len;
     jh->injected = NULL;
-    pthread_mutex_unlock(&jh->prefetch_mu);
+    pthread_mutex_unlock(&jh->mu);
     return body;
 }
 
@@ -1342,14 +1341,14 @@ tr_err job_http_inject(struct job_http *jh, const char *reply, size_t len,
         return tr_fail(eb, TR_ERR_NOMEM, "out of memory");
     memcpy(copy, reply, len);
     copy[len] = '\0';
-    pthread_mutex_lock(&jh->prefetch_mu);
+    pthread_mutex_lock(&jh->mu);
     if (jh->injected == NULL) /* a claim in flight until one takes it, so
                                  job_http_busy() counts it */
         atomic_fetch_add(&jh->inflight, 1);
     free(jh->injected);
     jh->injected = copy;
     jh->injected_len = len;
-    pthread_mutex_unlock(&jh->prefetch_mu);
+    pthread_mutex_unlock(&jh->mu);
     return TR_OK;
 }
 

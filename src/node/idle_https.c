@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,7 +198,7 @@ struct conn {
     mbedtls_ssl_context ssl;
 };
 
-static int sock_send(void *ctx, const unsigned char *p, size_t n)
+int idle_sock_send(void *ctx, const unsigned char *p, size_t n)
 {
     ssize_t w = send(*(int *)ctx, p, n, MSG_NOSIGNAL);
     if (w >= 0)
@@ -206,7 +207,7 @@ static int sock_send(void *ctx, const unsigned char *p, size_t n)
                           : MBEDTLS_ERR_NET_SEND_FAILED;
 }
 
-static int sock_recv(void *ctx, unsigned char *p, size_t n)
+int idle_sock_recv(void *ctx, unsigned char *p, size_t n)
 {
     ssize_t r = recv(*(int *)ctx, p, n, 0);
     if (r >= 0)
@@ -253,17 +254,17 @@ static tr_err conn_open(struct conn *c, struct idle_tls *t, const char *host,
     if (t == NULL)
         return tr_fail(eb, TR_ERR_CONFIG, "no TLS settings for https");
     int rc = mbedtls_ssl_setup(&c->ssl, &t->conf);
-    /* IP addresses are matched below, after the handshake */
+    bool ip = is_ip(host); /* matched below, after the handshake */
     if (rc == 0)
-        rc = mbedtls_ssl_set_hostname(&c->ssl, is_ip(host) ? NULL : host);
+        rc = mbedtls_ssl_set_hostname(&c->ssl, ip ? NULL : host);
     if (rc != 0)
         return tls_err(eb, "cannot set up TLS", rc);
-    mbedtls_ssl_set_bio(&c->ssl, &c->fd, sock_send, sock_recv, NULL);
+    mbedtls_ssl_set_bio(&c->ssl, &c->fd, idle_sock_send, idle_sock_recv, NULL);
     while ((rc = mbedtls_ssl_handshake(&c->ssl)) != 0)
         if (rc != MBEDTLS_ERR_SSL_WANT_READ && rc != MBEDTLS_ERR_SSL_WANT_WRITE)
             return tls_err(eb, "TLS handshake failed", rc);
     const mbedtls_x509_crt *peer = mbedtls_ssl_get_peer_cert(&c->ssl);
-    if (is_ip(host) && (peer == NULL || !cert_has_ip(peer, host)))
+    if (ip && (peer == NULL || !cert_has_ip(peer, host)))
         return tr_fail(eb, TR_ERR_IO,
                        "TLS: the server's certificate does not name %s", host);
     return TR_OK;
@@ -283,7 +284,7 @@ static bool conn_write(struct conn *c, const char *p, size_t n)
 {
     while (n > 0) {
         int w = c->tls ? mbedtls_ssl_write(&c->ssl, (const unsigned char *)p, n)
-                       : sock_send(&c->fd, (const unsigned char *)p, n);
+                       : idle_sock_send(&c->fd, (const unsigned char *)p, n);
         if (w == MBEDTLS_ERR_SSL_WANT_WRITE || w == MBEDTLS_ERR_SSL_WANT_READ)
             continue;
         if (w <= 0)
@@ -299,7 +300,7 @@ static int conn_read(struct conn *c, char *p, size_t n)
 {
     for (;;) {
         int r = c->tls ? mbedtls_ssl_read(&c->ssl, (unsigned char *)p, n)
-                       : sock_recv(&c->fd, (unsigned char *)p, n);
+                       : idle_sock_recv(&c->fd, (unsigned char *)p, n);
         if (r == MBEDTLS_ERR_SSL_WANT_READ || r == MBEDTLS_ERR_SSL_WANT_WRITE)
             continue;
         if (r == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY ||
@@ -309,19 +310,22 @@ static int conn_read(struct conn *c, char *p, size_t n)
     }
 }
 
-/* True once raw holds a whole answer framed by Content-Length (or one
- * with no body by its status), so the read need not wait for the close. */
-static bool complete(const char *raw, size_t len)
+/* The length of the whole answer raw begins: 0 while its head is not all
+ * there, SIZE_MAX when only the end of the stream ends it (no
+ * Content-Length and a status that may have a body).  Known once the
+ * head is in, so the read need not wait for the close. */
+static size_t frame_len(const char *raw, size_t len)
 {
     const char *end = memmem(raw, len, "\r\n\r\n", 4);
     if (end == NULL)
-        return false;
-    size_t vl = 0, have = len - (size_t)(end + 4 - raw);
+        return 0;
+    size_t head = (size_t)(end + 4 - raw), vl = 0;
     const char *v = header(raw, end + 2, "Content-Length", &vl);
-    if (v == NULL)
-        return len > 12 && (strncmp(raw + 9, "204", 3) == 0 ||
-                            strncmp(raw + 9, "304", 3) == 0);
-    return (size_t)strtoull(v, NULL, 10) <= have;
+    if (v != NULL)
+        return head + (size_t)strtoull(v, NULL, 10);
+    bool bodiless = len > 12 && (strncmp(raw + 9, "204", 3) == 0 ||
+                                 strncmp(raw + 9, "304", 3) == 0);
+    return bodiless ? head : SIZE_MAX;
 }
 
 /* Splits base into scheme, host, port and path prefix. */
@@ -431,12 +435,9 @@ tr_err idle_parse_reply(const char *raw, size_t len, struct idle_reply *out,
                         struct tr_errbuf *eb)
 {
     memset(out, 0, sizeof(*out));
-    const char *end = NULL;
-    for (size_t i = 0; i + 3 < len; i++)
-        if (memcmp(raw + i, "\r\n\r\n", 4) == 0) {
-            end = raw + i + 2;
-            break;
-        }
+    const char *end = memmem(raw, len, "\r\n\r\n", 4);
+    if (end != NULL)
+        end += 2; /* the head's last line ends here */
     int status = 0;
     if (end == NULL || len < 12 || strncmp(raw, "HTTP/1.", 7) != 0 ||
         sscanf(raw + 9, "%3d", &status) != 1 || status < 100 || status > 599)
@@ -508,7 +509,7 @@ tr_err idle_https_call(struct idle_tls *t, const char *base, const char *method,
         e = tr_fail(eb, TR_ERR_IO, "cannot send to %s:%s", host, port);
     memset(head, 0, sizeof(head));
     char *raw = NULL;
-    size_t len = 0, cap = 0;
+    size_t len = 0, cap = 0, want = 0; /* want: frame_len() once known */
     while (e == TR_OK) {
         if (cap - len < 4096) {
             cap = cap ? cap * 2 : 8192;
@@ -528,7 +529,9 @@ tr_err idle_https_call(struct idle_tls *t, const char *base, const char *method,
                                                          : "TLS error");
         else
             len += (size_t)r;
-        if (e == TR_OK && complete(raw, len))
+        if (e == TR_OK && want == 0)
+            want = frame_len(raw, len);
+        if (e == TR_OK && want != 0 && len >= want)
             break;
     }
     conn_close(&c);

@@ -20,8 +20,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <mbedtls/net_sockets.h>
-
 #include "core/log.h"
 #include "node/idle_https.h"
 #include "node/idle_tls_int.h"
@@ -37,18 +35,6 @@ struct idle_listener {
     atomic_bool stop;
     pthread_t thread;
 };
-
-static int l_send(void *ctx, const unsigned char *p, size_t n)
-{
-    ssize_t w = send(*(int *)ctx, p, n, MSG_NOSIGNAL);
-    return w >= 0 ? (int)w : MBEDTLS_ERR_NET_SEND_FAILED;
-}
-
-static int l_recv(void *ctx, unsigned char *p, size_t n)
-{
-    ssize_t r = recv(*(int *)ctx, p, n, 0);
-    return r >= 0 ? (int)r : MBEDTLS_ERR_NET_RECV_FAILED;
-}
 
 static const char *reason(int status)
 {
@@ -74,7 +60,7 @@ static void serve_one(struct idle_listener *l, int fd)
     bool ok = true;
     if (l->tls != NULL) {
         ok = mbedtls_ssl_setup(&ssl, &l->tls->conf) == 0;
-        mbedtls_ssl_set_bio(&ssl, &fd, l_send, l_recv, NULL);
+        mbedtls_ssl_set_bio(&ssl, &fd, idle_sock_send, idle_sock_recv, NULL);
         int rc;
         while (ok && (rc = mbedtls_ssl_handshake(&ssl)) != 0)
             ok = rc == MBEDTLS_ERR_SSL_WANT_READ ||
@@ -83,10 +69,10 @@ static void serve_one(struct idle_listener *l, int fd)
     char req[REQUEST_MAX + 1];
     size_t len = 0;
     while (ok && len < REQUEST_MAX && memmem(req, len, "\r\n\r\n", 4) == NULL) {
-        int r =
-            l->tls ? mbedtls_ssl_read(&ssl, (unsigned char *)req + len,
-                                      REQUEST_MAX - len)
-                   : l_recv(&fd, (unsigned char *)req + len, REQUEST_MAX - len);
+        int r = l->tls ? mbedtls_ssl_read(&ssl, (unsigned char *)req + len,
+                                          REQUEST_MAX - len)
+                       : idle_sock_recv(&fd, (unsigned char *)req + len,
+                                        REQUEST_MAX - len);
         if (r == MBEDTLS_ERR_SSL_WANT_READ)
             continue;
         ok = r > 0;
@@ -123,7 +109,7 @@ static void serve_one(struct idle_listener *l, int fd)
                 mbedtls_ssl_write(&ssl, (const unsigned char *)out, (size_t)ol);
                 mbedtls_ssl_close_notify(&ssl);
             } else {
-                l_send(&fd, (const unsigned char *)out, (size_t)ol);
+                idle_sock_send(&fd, (const unsigned char *)out, (size_t)ol);
             }
         }
     }

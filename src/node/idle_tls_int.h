@@ -1,6 +1,6 @@
 /*
  * idle_tls_int.h - struct idle_tls, shared by the client (idle_https.c)
- * and the listener (idle_listen.c).
+ * and the listener (idle_listen.c), and their socket callbacks.
  *
  * SPDX-License-Identifier: MPL-2.0
  */
@@ -24,5 +24,10 @@ struct idle_tls {
     mbedtls_x509_crt cert; /* the listener's own */
     mbedtls_pk_context key;
 };
+
+/* mbed TLS's send and receive callbacks on a blocking socket (ctx: its
+ * int fd), for the client and the listener (idle_https.c). */
+int idle_sock_send(void *ctx, const unsigned char *p, size_t n);
+int idle_sock_recv(void *ctx, unsigned char *p, size_t n);
 
 #endif
