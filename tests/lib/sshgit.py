@@ -88,6 +88,11 @@ def serve(conn, args, allowed, log, host_key):
         log("exit %d" % status)
         chan.send_exit_status(status)
         chan.close()
+        # Let the client hang up first: closing the socket while its
+        # last messages sit unread makes the kernel answer with a reset,
+        # and a reset can discard pack data the client has not read yet
+        # ("client_loop: send disconnect: Connection reset by peer").
+        t.join(30)
     except Exception as e:  # a test server: record and go on
         log("error %r" % (e,))
     finally:
