@@ -246,14 +246,19 @@ static void node_heartbeat(struct http_req *r)
         api_store_fail(r, e, &eb);
         return;
     }
+    if (r->who.node_was_gone)
+        log_info("node %s (%s), marked gone after its heartbeats stopped, "
+                 "is heard again: active",
+                 r->who.node_id, r->who.node_name);
     api_internal_reply(r, 200, json_pack("{s:s}", "node_id", r->who.node_id));
 }
 
 static void leave(struct http_req *r)
 {
     struct tr_errbuf eb = {{0}};
-    tr_err e =
-        store_node_set_state(r->srv->db, r->arena, r->who.node_id, "gone", &eb);
+    /* revoked too: the credential of a node that left ends with it (a
+     * node only marked gone for silence comes back by heartbeating) */
+    tr_err e = store_node_leave(r->srv->db, r->arena, r->who.node_id, &eb);
     if (e != TR_OK) {
         api_store_fail(r, e, &eb);
         return;

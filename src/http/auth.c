@@ -131,5 +131,6 @@ bool http_authenticate_node(struct http_req *r)
     r->who.kind = PRINC_NODE;
     r->who.node_id = n.id;
     r->who.node_name = n.name;
+    r->who.node_was_gone = strcmp(n.state, "gone") == 0;
     return true;
 }

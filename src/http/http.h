@@ -54,6 +54,7 @@ struct principal {
     const char *run_id;  /* PRINC_RUN: the run a run-scoped token serves */
     const char *node_id; /* PRINC_NODE: the node (node-...) */
     const char *node_name;
+    bool node_was_gone; /* PRINC_NODE: marked gone for silence, back now */
 };
 
 #define HTTP_MAX_PARAMS 6

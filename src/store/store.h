@@ -1608,7 +1608,8 @@ tr_err store_tool_resolve(struct db *db, struct arena *a, const char *want,
 /* ---- cluster nodes (store_nodes.c) ------------------------------------ */
 
 /* One node of a cluster.  state: "active", "draining" or "gone" (no
- * heartbeat for longer than the prune cutoff, or deregistered).  Times
+ * heartbeat for longer than the prune cutoff, or deregistered: a node
+ * that leaves, or whose credential is revoked, is also revoked).  Times
  * are ISO-8601 UTC as util_now_iso() writes them. */
 struct st_node {
     const char *id; /* node-..., or agent-... for an agent */
@@ -1621,6 +1622,7 @@ struct st_node {
     const char *state;
     bool leader;
     bool revoked; /* its credential no longer authenticates */
+    bool left;    /* revoked because the node left the cluster */
     const char *created_at;
     const char *last_heartbeat_at;
     const char *pool_id;        /* agent: its agent pool (apool-...) */
@@ -1635,9 +1637,10 @@ struct st_node {
 tr_err store_node_register(struct db *db, struct arena *a,
                            const struct st_node *in, struct st_node *out,
                            char **credential, struct tr_errbuf *eb);
-/* The node a credential belongs to; TR_ERR_NOT_FOUND when unknown,
- * revoked or gone, or an agent whose agent token was deleted (the
- * message says which). */
+/* The node a credential belongs to; TR_ERR_NOT_FOUND when unknown or
+ * revoked (as a node that left is), or an agent whose agent token was
+ * deleted (the message says which).  A node marked gone for silence
+ * (not revoked) is found: out->state says "gone". */
 tr_err store_node_by_credential(struct db *db, struct arena *a,
                                 const char *credential, struct st_node *out,
                                 struct tr_errbuf *eb);
@@ -1646,8 +1649,9 @@ tr_err store_node_get(struct db *db, struct arena *a, const char *id,
 /* Every node not gone, or with all also the gone ones; by role, name. */
 tr_err store_node_list(struct db *db, struct arena *a, bool all,
                        struct st_node **out, int *n, struct tr_errbuf *eb);
-/* Records a heartbeat: last_heartbeat_at now, running_jobs.  A gone node
- * stays gone (TR_ERR_NOT_FOUND): it must register again. */
+/* Records a heartbeat: last_heartbeat_at now, running_jobs.  A node
+ * marked gone for silence is active again; a revoked one stays gone
+ * (TR_ERR_NOT_FOUND): it must register again. */
 tr_err store_node_heartbeat(struct db *db, struct arena *a, const char *id,
                             int64_t running_jobs, struct tr_errbuf *eb);
 /* state: "active", "draining" or "gone". */
@@ -1656,6 +1660,10 @@ tr_err store_node_set_state(struct db *db, struct arena *a, const char *id,
 /* Revokes the node's credential and marks it gone. */
 tr_err store_node_revoke(struct db *db, struct arena *a, const char *id,
                          struct tr_errbuf *eb);
+/* The node left the cluster: gone, and its credential ends (revoked,
+ * with left set). */
+tr_err store_node_leave(struct db *db, struct arena *a, const char *id,
+                        struct tr_errbuf *eb);
 /* Makes id the only node flagged leader (NULL: none is). */
 tr_err store_node_set_leader(struct db *db, struct arena *a, const char *id,
                              struct tr_errbuf *eb);

@@ -7,7 +7,10 @@
  * A node credential is shown once, to the node that registered, and
  * stored as its SHA-256 hash, like API tokens.  Revoking a node keeps its
  * row (the registry shows it gone and revoked) so a credential can never
- * come back to life by registering again.
+ * come back to life by registering again.  The revoked column is 0, 1
+ * (revoked by an administrator or with its agent token) or 2 (the node
+ * left: its credential ended with it).  A node the leader marked gone
+ * for silence is not revoked, and its next heartbeat makes it active.
  *
  * SPDX-License-Identifier: MPL-2.0
  */
@@ -33,7 +36,8 @@ static void fill(const struct db_rows *r, int i, struct st_node *n)
     n->running_jobs = db_get_i64(r, i, "running_jobs");
     n->state = db_get(r, i, "state");
     n->leader = db_get_bool(r, i, "leader");
-    n->revoked = db_get_bool(r, i, "revoked");
+    n->revoked = db_get_i64(r, i, "revoked") != 0;
+    n->left = db_get_i64(r, i, "revoked") == 2;
     n->created_at = db_get(r, i, "created_at");
     n->last_heartbeat_at = db_get(r, i, "last_heartbeat_at");
     n->pool_id = db_get(r, i, "pool_id");
@@ -136,13 +140,16 @@ tr_err store_node_by_credential(struct db *db, struct arena *a,
         return tr_fail(eb, e, "unknown node credential");
     if (e != TR_OK)
         return e;
-    if (out->revoked)
-        return tr_fail(eb, TR_ERR_NOT_FOUND,
-                       "the credential of node %s was revoked", out->name);
-    if (strcmp(out->state, "gone") == 0)
+    if (out->left)
         return tr_fail(eb, TR_ERR_NOT_FOUND,
                        "node %s left the cluster; it must join again",
                        out->name);
+    if (out->revoked)
+        return tr_fail(eb, TR_ERR_NOT_FOUND,
+                       "the credential of node %s was revoked", out->name);
+    /* gone without being revoked: marked so by the leader after its
+     * heartbeats stopped (a leave or a revocation also revokes); it is
+     * still ours, and its next heartbeat makes it active again */
     if (out->agent_token_id != NULL) {
         /* an agent lives as long as its token: deleting the token (or
          * its pool, or the organization) stops it at once */
@@ -206,8 +213,10 @@ tr_err store_node_heartbeat(struct db *db, struct arena *a, const char *id,
     const char *p[] = {id, util_now_iso(a), jobs};
     return update(db, a,
                   "UPDATE nodes SET last_heartbeat_at = $2,"
-                  " running_jobs = CAST($3 AS INTEGER)"
-                  " WHERE id = $1 AND state <> 'gone'",
+                  " running_jobs = CAST($3 AS INTEGER),"
+                  " state = CASE WHEN state = 'gone' THEN 'active'"
+                  " ELSE state END"
+                  " WHERE id = $1 AND revoked = 0",
                   3, p, eb);
 }
 
@@ -232,6 +241,16 @@ tr_err store_node_revoke(struct db *db, struct arena *a, const char *id,
     const char *p[] = {id};
     return update(db, a,
                   "UPDATE nodes SET revoked = 1, state = 'gone', leader = 0"
+                  " WHERE id = $1",
+                  1, p, eb);
+}
+
+tr_err store_node_leave(struct db *db, struct arena *a, const char *id,
+                        struct tr_errbuf *eb)
+{
+    const char *p[] = {id};
+    return update(db, a,
+                  "UPDATE nodes SET revoked = 2, state = 'gone', leader = 0"
                   " WHERE id = $1",
                   1, p, eb);
 }

@@ -363,6 +363,31 @@ def test_revoked_credential_stops_the_node(primary, c, secondary):
     assert "left the cluster" not in log
 
 
+def test_a_node_marked_gone_for_silence_comes_back(primary, c, org,
+                                                   secondary):
+    """The leader marks a node gone when its heartbeats stop for 30 s (a
+    network split, or primaries too starved to answer through the load
+    balancer); one that is heard from again is active, and runs jobs."""
+    node = secondary.node_id()
+    sql(primary, "UPDATE nodes SET state = 'gone' WHERE id = '%s'" % node)
+    deadline = time.time() + 30
+    while time.time() < deadline and sql(
+            primary, "SELECT state FROM nodes WHERE id = '%s'" % node) != \
+            [["active"]]:
+        assert secondary.proc.poll() is None, secondary.log()
+        time.sleep(0.2)
+    assert sql(primary, "SELECT state FROM nodes WHERE id = '%s'" %
+               node) == [["active"]], secondary.log()
+    assert "marked gone after its heartbeats stopped, is heard again" in \
+        primary.full_log()
+    ws = new_workspace(c, org)
+    run = queue_run(c, ws, b'output "o" {\n  value = 1\n}\n')
+    wait_status(c, run, ("applied", "planned_and_finished"), sec=secondary)
+    jobs = sql(primary, "SELECT node FROM jobs WHERE run_id = '%s'" % run)
+    assert jobs and all(j[0] == node for j in jobs), jobs
+    assert "refuse this node's credential" not in secondary.log()
+
+
 def test_cancel_reaches_the_secondary(primary, c, org, secondary):
     node = secondary.node_id()
     ws = new_workspace(c, org)
