@@ -14,6 +14,14 @@
  *   machine) finishes them, where cutting them would fail every tofu
  *   command and heartbeat in flight; a dead one's connections are reset
  *   by its kernel, and a hung one's end with timeout server;
+ * - when every primary fails its checks at once, the requests still go
+ *   to them: each primary is listed a second time as an unchecked backup
+ *   server (option allbackups spreads over them).  All checks failing
+ *   together is nearly always the primaries (or this machine) too busy
+ *   to answer within the check timeout while they still serve; a 503
+ *   "no server is available" then would fail every heartbeat and tofu
+ *   command for nothing.  A dead backup refuses the connection and the
+ *   request is retried on another (below);
  * - leastconn, because log streams and long polls hold connections open
  *   for minutes while most requests are short;
  * - `retry-on conn-failure empty-response 503` with 2 retries and
@@ -203,20 +211,25 @@ tr_err lb_haproxy_config(FILE *out, const struct lb_opts *o,
             "    # failed connection is retried for it\n"
             "    acl idempotent method GET HEAD OPTIONS\n"
             "    http-request disable-l7-retry if !idempotent\n"
+            "    # every primary failing its check at once: still send to\n"
+            "    # them (the backups below), a busy primary answers late\n"
+            "    option allbackups\n"
             "    # maxconn: every connection comes from this address, keep\n"
             "    # under the primaries' conn-per-ip (or set it to 0);\n"
             "    # init-addr: a name that does not resolve yet leaves its\n"
             "    # server down instead of failing the start\n"
             "    default-server inter 1s fastinter 1s downinter 1s fall 3 "
             "rise 1 maxconn 100 init-addr last,libc,none\n");
-    for (size_t i = 0; i < o->nprimaries; i++) {
-        fprintf(out, "    server p%zu %s:%s check", i + 1, bs[i].host,
-                bs[i].port);
-        if (bs[i].tls)
-            fprintf(out, " ssl verify required ca-file %s",
-                    o->ca_file ? o->ca_file : "@system-ca");
-        fputc('\n', out);
-    }
+    for (int backup = 0; backup <= 1; backup++)
+        for (size_t i = 0; i < o->nprimaries; i++) {
+            fprintf(out, "    server p%zu%s %s:%s %s", i + 1,
+                    backup ? "-all-down" : "", bs[i].host, bs[i].port,
+                    backup ? "backup" : "check");
+            if (bs[i].tls)
+                fprintf(out, " ssl verify required ca-file %s",
+                        o->ca_file ? o->ca_file : "@system-ca");
+            fputc('\n', out);
+        }
     if (fflush(out) != 0 || ferror(out))
         return tr_fail(eb, TR_ERR_IO, "cannot write the configuration");
     return TR_OK;
