@@ -225,6 +225,13 @@ node_pid() {
   echo "$pid"
 }
 
+# Whether process $1 still exists and is not a zombie.
+pid_alive() {
+  local st
+  st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+  [ -n "$st" ] && [ "$st" != Z ]
+}
+
 log_tail() {
   if [ "$supervisor" = systemd ]; then
     journalctl -u "$unit" -n 40 --no-pager >&2 || true
@@ -249,7 +256,9 @@ stop_node() {
   }
   say "stopping $name (pid $pid)"
   kill -TERM "$pid" 2>/dev/null || true
-  while node_pid >/dev/null; do
+  # wait for that process itself: while it exits its environment reads
+  # empty, so node_pid would call it gone before it has let go
+  while pid_alive "$pid"; do
     if [ -n "$bound" ] && [ "$waited" -ge "$((bound * 10))" ]; then
       say "$name still running after ${bound}s; killing it"
       kill -KILL "$pid" 2>/dev/null || true
