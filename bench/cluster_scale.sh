@@ -8,8 +8,7 @@
 #   2. dispatch latency through the cluster with idle secondaries:
 #      plan-only runs one after the other (bench/run_timing.py dispatch),
 #      plan-queued-at -> planning-at;
-#   3. (BENCH_WARM_TOOLS=1: every secondary's tool cache filled first)
-#      BENCH_LOAD_RUNS queued plan-only runs of a tiny config: wall time,
+#   3. BENCH_LOAD_RUNS queued plan-only runs of a tiny config: wall time,
 #      peak RSS by role, terraced's share of the machine's busy CPU, and
 #      that each run executed exactly once (bench/cluster_load.py);
 #   4. API reads through HAProxy (3 primaries) and against one primary
@@ -67,6 +66,11 @@ D_URL=$(cat "$CL/url")
 D_CA=$CL/tls/ca.pem
 D_TOKEN=$(cat "$CL/admin-token")
 
+# The launcher lets the first secondary fetch the tool (tofu, ~126 MB)
+# from the primaries and hard-links its copy into the others' tool caches
+# (src/cli/cluster_tools.c), as nodes built with the tool in their image
+# would have it; before, 100 fetches at once swamped this machine (see
+# RESULTS.md, 2026-12-05 and 2026-12-06 23:21).
 # A secondary is ready once joined; it becomes terraced-idle (its idle
 # form, src/node/idle.h) once it holds the tool.  Idle is measured after
 # every secondary has, or after BENCH_IDLE_WAIT s (then said).
@@ -113,28 +117,6 @@ DP50=$(jq -r .q2p.p50 "$SUM")
 DP99=$(jq -r .q2p.p99 "$SUM")
 DN=$(jq -r .runs "$SUM")
 
-# Each secondary fetches the tool (tofu, ~120 MB) from the primaries
-# before it claims its first job, as fast as the primaries' tool-downloads
-# allow (before that, 100 fetches at once swamped this machine: see
-# RESULTS.md, 2026-12-05).  BENCH_WARM_TOOLS=1 hard-links the binary one
-# secondary fetched into every secondary's tool cache first, as nodes
-# built with the tool in their image would have it; 0 (default) measures
-# the cold start.
-WARM_TOOLS=${BENCH_WARM_TOOLS:-0}
-if [ "$WARM_TOOLS" = 1 ]; then
-  cached=$(find "$CL"/s*/tools -name tofu -type f 2>/dev/null | head -n 1)
-  if [ -n "$cached" ]; then
-    tdir=$(basename "$(dirname "$cached")")
-    for s in "$CL"/s*/tools; do
-      [ -e "$s/$tdir/tofu" ] && continue
-      mkdir -p "$s/$tdir" && ln "$cached" "$s/$tdir/tofu"
-    done
-    blog "tool cache warmed on every secondary ($tdir)"
-  else
-    WARM_TOOLS="0 (no secondary had fetched the tool)"
-  fi
-fi
-
 blog "load: $NLOAD queued plan-only runs"
 RC=0
 python3 "$HERE/cluster_load.py" load "$CL" "$NLOAD" "$DEADLINE" \
@@ -176,8 +158,7 @@ figure is the node process plus the worker it runs while it has jobs
 **Load: $NLOAD plan-only runs queued at once** (\`POST /api/v2/runs\`,
 \`plan-only: true\`, one speculative configuration version of one
 \`terraform_data\` resource): queued in $(j .queued_s) s through HAProxy,
-all ended in $(j .wall_s) s (tool cache warmed beforehand:
-$WARM_TOOLS) (statuses: $(jq -c .statuses "$L"); runs a retried POST
+all ended in $(j .wall_s) s (statuses: $(jq -c .statuses "$L"); runs a retried POST
 created besides: $(j .extra_runs)); exactly once:
 $(j .exactly_once) (runs without exactly one job: $(j .not_one_job); jobs
 not a finished plan of a secondary: $(j .not_secondary); plans not started

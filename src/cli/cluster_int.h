@@ -125,8 +125,18 @@ tr_err cl_add_node(struct cl_ctx *c, const char *name, long pid,
  * through the cluster CA; TR_ERR_IO when it exits or times out. */
 tr_err cl_wait_ready(struct cl_ctx *c, const struct cl_node *n,
                      struct tr_errbuf *eb);
-/* Starts secondary sI with c->join_token (not awaited). */
+/* Starts secondary sI with c->join_token (not awaited), its tool cache
+ * seeded from DIR/tools (cl_tools_share()). */
 tr_err cl_start_secondary(struct cl_ctx *c, int i, struct tr_errbuf *eb);
+
+/* ---- cluster_tools.c: one tool copy for the secondaries ------------- */
+
+/* Hard-links the tools in DIR/tools into data's tool cache. */
+void cl_tools_share(struct cl_ctx *c, const char *data);
+/* Waits until secondary n has fetched and verified a tool, then links it
+ * into DIR/tools; TR_ERR_IO when n exits or takes too long. */
+tr_err cl_tools_from_first(struct cl_ctx *c, const struct cl_node *n,
+                           struct tr_errbuf *eb);
 /* The join token through the admin API into c->join_token and
  * DIR/join-token; *missing when the server answers 404. */
 tr_err cl_fetch_join_token(struct cl_ctx *c, bool *missing,

@@ -217,6 +217,8 @@ tr_err cl_start_secondary(struct cl_ctx *c, int i, struct tr_errbuf *eb)
     int port = 0;
     tr_err e = cl_make_dir(data, 0700, eb);
     if (e == TR_OK)
+        cl_tools_share(c, data);
+    if (e == TR_OK)
         e = node_certs(c, name, ip, eb);
     if (e == TR_OK)
         e = cl_free_port(ip, &port, eb);
@@ -487,6 +489,16 @@ static tr_err up(struct cl_ctx *c, int *secondaries, struct tr_errbuf *eb)
         e = cl_start_secondary(c, i, eb);
         if (e == TR_OK)
             (*secondaries)++;
+        /* the first fetches the tool; the others share its copy */
+        if (e == TR_OK && i == 1 && c->tofu != NULL && c->o.secondaries > 1) {
+            struct tr_errbuf teb = {{0}};
+            tr_err te = cl_tools_from_first(c, &c->nodes.n[firsts], &teb);
+            if (te != TR_OK)
+                fprintf(stderr,
+                        "terrace cluster: %s; each secondary fetches its "
+                        "own copy\n",
+                        tr_errbuf_msg(&teb, te));
+        }
     }
     /* ready: joined, and a primary reachable */
     for (int i = firsts; i < c->nodes.count && e == TR_OK; i++)
