@@ -12,7 +12,7 @@ moment, restarts it and asserts:
     are never current;
   - a retry of the interrupted upload afterwards either finalizes or is
     refused with 409, never anything else.
-Runs on the backend named by TERRACE_TEST_BACKEND (run_api.sh runs both).
+Runs on the backend named by TERRACE_TEST_BACKEND (run_api_sqlite.sh and run_api_pg.sh run it on each).
 """
 import base64
 import hashlib
