@@ -30,7 +30,13 @@
  *   that change data (nothing reached the primary); an empty response or
  *   a 503 is retried only for GET, HEAD and OPTIONS, since a POST may
  *   have been executed before the primary died;
- * - timeout server 120 s: longer than a log long-poll or a state upload.
+ * - timeout server 120 s: longer than a log long-poll or a state upload;
+ * - up to 1000 connections per primary (every idle secondary parks a
+ *   claim on one; the primaries behind a load balancer run with
+ *   conn-per-ip 0, since every connection comes from its address), and
+ *   a request over that waits up to 30 s for a slot (timeout queue; it
+ *   defaults to the 2 s connect timeout, which turned bursts of a
+ *   hundred nodes' heartbeats into 503s).
  *
  * SPDX-License-Identifier: MPL-2.0
  */
@@ -170,7 +176,7 @@ tr_err lb_haproxy_config(FILE *out, const struct lb_opts *o,
                  "# `terrace lb haproxy-config`.\n"
                  "global\n"
                  "    log stderr format raw local0 info\n"
-                 "    maxconn 4096\n"
+                 "    maxconn 8192\n"
                  "    ssl-default-bind-options ssl-min-ver TLSv1.2\n"
                  "    ssl-default-server-options ssl-min-ver TLSv1.2\n\n"
                  "defaults\n"
@@ -182,6 +188,8 @@ tr_err lb_haproxy_config(FILE *out, const struct lb_opts *o,
                  "    retries 2\n"
                  "    timeout connect 2s\n"
                  "    timeout check 2s\n"
+                 "    # a request waiting for a free server slot (maxconn)\n"
+                 "    timeout queue 30s\n"
                  "    timeout http-request 15s\n"
                  "    timeout http-keep-alive 15s\n"
                  "    # streamed logs and long polls hold a request open\n"
@@ -214,12 +222,13 @@ tr_err lb_haproxy_config(FILE *out, const struct lb_opts *o,
             "    # every primary failing its check at once: still send to\n"
             "    # them (the backups below), a busy primary answers late\n"
             "    option allbackups\n"
-            "    # maxconn: every connection comes from this address, keep\n"
-            "    # under the primaries' conn-per-ip (or set it to 0);\n"
+            "    # maxconn: a parked claim of every idle secondary holds one;\n"
+            "    # every connection comes from this address, so the\n"
+            "    # primaries behind it run with conn-per-ip 0;\n"
             "    # init-addr: a name that does not resolve yet leaves its\n"
             "    # server down instead of failing the start\n"
             "    default-server inter 1s fastinter 1s downinter 1s fall 3 "
-            "rise 1 maxconn 100 init-addr last,libc,none\n");
+            "rise 1 maxconn 1000 init-addr last,libc,none\n");
     for (int backup = 0; backup <= 1; backup++)
         for (size_t i = 0; i < o->nprimaries; i++) {
             fprintf(out, "    server p%zu%s %s:%s %s", i + 1,
