@@ -73,7 +73,9 @@ void job_service_defaults(struct job_service_opts *o)
     memset(o, 0, sizeof(*o));
     o->lease_ms = 0; /* the node's job-lease setting */
     o->sweep_ms = 60000;
-    o->confirm_ms = 5000;
+    /* the node confirms from a worker it starts for the job: on a busy
+     * machine (a hundred nodes on two cores) that took more than 5 s */
+    o->confirm_ms = 10000;
 }
 
 int64_t job_service_lease_ms(const struct job_service *js)

@@ -48,7 +48,7 @@ struct job_service_opts {
                            again (job_service_claim_remote()); 0: never */
 };
 
-/* Defaults: 30 s leases, executor timeouts, 60 s sweeps, 5 s to
+/* Defaults: 30 s leases, executor timeouts, 60 s sweeps, 10 s to
  * confirm a remote claim. */
 void job_service_defaults(struct job_service_opts *o);
 
