@@ -507,6 +507,15 @@ static const struct migration migrations[] = {
      * append sent again after a lost acknowledgement is stored once
      * (store_log_append) */
     {23, "ALTER TABLE jobs ADD COLUMN log_bytes BIGINT NOT NULL DEFAULT 0;"},
+    /* 24: a workspace's run list: its page in order without sorting the
+     * whole history, and each pending run's place in the queue counted
+     * over the pending runs only (store_runs.c RUN_COLS), not over every
+     * older run: 56 -> 2.6 ms for 100 pending behind 1,000 done, 19 ->
+     * 2 ms for a page of a 10,000-run history (SQLite) */
+    {24, "CREATE INDEX runs_ahead ON runs (workspace_id, queue_seq)"
+         " WHERE status = 'pending' AND plan_only = 0 AND save_plan = 0;"
+         "CREATE INDEX runs_ws_created"
+         " ON runs (workspace_id, created_at, queue_seq, id);"},
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -121,16 +121,33 @@ static void test_state_and_heartbeat(void **state)
     /* a draining node still authenticates: it finishes its jobs */
     assert_int_equal(store_node_by_credential(f->db, f->a, cred, &got, &eb),
                      TR_OK);
+    /* marked gone (for silence): still its credential, and its next
+     * heartbeat makes it active again */
     assert_int_equal(store_node_set_state(f->db, f->a, s.id, "gone", &eb),
                      TR_OK);
     assert_int_equal(store_node_by_credential(f->db, f->a, cred, &got, &eb),
-                     TR_ERR_NOT_FOUND);
+                     TR_OK);
+    assert_string_equal(got.state, "gone");
     struct st_node *l = NULL;
     int n = 0;
     assert_int_equal(store_node_list(f->db, f->a, false, &l, &n, &eb), TR_OK);
     assert_null(find(l, n, s.id));
     assert_int_equal(store_node_list(f->db, f->a, true, &l, &n, &eb), TR_OK);
     assert_non_null(find(l, n, s.id));
+    assert_int_equal(store_node_heartbeat(f->db, f->a, s.id, 0, &eb), TR_OK);
+    assert_int_equal(store_node_get(f->db, f->a, s.id, &got, &eb), TR_OK);
+    assert_string_equal(got.state, "active");
+    /* a node that left: its credential ends, and heartbeats cannot
+     * bring it back */
+    assert_int_equal(store_node_leave(f->db, f->a, s.id, &eb), TR_OK);
+    assert_int_equal(store_node_by_credential(f->db, f->a, cred, &got, &eb),
+                     TR_ERR_NOT_FOUND);
+    assert_non_null(strstr(eb.msg, "left the cluster"));
+    assert_int_equal(store_node_heartbeat(f->db, f->a, s.id, 0, &eb),
+                     TR_ERR_NOT_FOUND);
+    assert_int_equal(store_node_get(f->db, f->a, s.id, &got, &eb), TR_OK);
+    assert_string_equal(got.state, "gone");
+    assert_true(got.revoked && got.left);
 }
 
 static void test_leader(void **state)
@@ -179,11 +196,15 @@ static void test_prune(void **state)
     assert_true(gone >= 1);
     struct st_node got;
     assert_int_equal(store_node_by_credential(f->db, f->a, cred, &got, &eb),
-                     TR_ERR_NOT_FOUND);
+                     TR_OK);
+    assert_string_equal(got.state, "gone");
     assert_int_equal(store_node_prune(f->db, f->a, NULL,
                                       "9999-01-01T00:00:00.000Z", NULL, &eb),
                      TR_OK);
     assert_int_equal(store_node_get(f->db, f->a, s.id, &got, &eb),
+                     TR_ERR_NOT_FOUND);
+    /* forgotten: its credential is unknown now */
+    assert_int_equal(store_node_by_credential(f->db, f->a, cred, &got, &eb),
                      TR_ERR_NOT_FOUND);
 }
 
