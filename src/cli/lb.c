@@ -14,6 +14,11 @@
  *   machine) finishes them, where cutting them would fail every tofu
  *   command and heartbeat in flight; a dead one's connections are reset
  *   by its kernel, and a hung one's end with timeout server;
+ * - timeout connect 5 s: to a TLS primary HAProxy counts the handshake as
+ *   part of the connect, and a primary on a busy machine took more than
+ *   2 s for it (each attempt of a request failing after 2 s, then 503);
+ *   a dead primary refuses the connection at once, so this bounds only a
+ *   hung or unreachable one;
  * - when every primary fails its checks at once, the requests still go
  *   to them: each primary is listed a second time as an unchecked backup
  *   server (option allbackups spreads over them).  All checks failing
@@ -35,7 +40,7 @@
  *   claim on one; the primaries behind a load balancer run with
  *   conn-per-ip 0, since every connection comes from its address), and
  *   a request over that waits up to 30 s for a slot (timeout queue; it
- *   defaults to the 2 s connect timeout, which turned bursts of a
+ *   defaults to the connect timeout, which turned bursts of a
  *   hundred nodes' heartbeats into 503s).
  *
  * SPDX-License-Identifier: MPL-2.0
@@ -186,7 +191,10 @@ tr_err lb_haproxy_config(FILE *out, const struct lb_opts *o,
                  "    option dontlognull\n"
                  "    option redispatch\n"
                  "    retries 2\n"
-                 "    timeout connect 2s\n"
+                 "    # to a TLS primary the connect includes the handshake,\n"
+                 "    # which a busy primary can take seconds to finish; a\n"
+                 "    # dead one refuses at once\n"
+                 "    timeout connect 5s\n"
                  "    timeout check 2s\n"
                  "    # a request waiting for a free server slot (maxconn)\n"
                  "    timeout queue 30s\n"
