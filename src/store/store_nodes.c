@@ -235,24 +235,27 @@ tr_err store_node_set_state(struct db *db, struct arena *a, const char *id,
                   2, p, eb);
 }
 
+/* Ends the node's credential: how is 1 (revoked) or 2 (it left). */
+static tr_err end_credential(struct db *db, struct arena *a, const char *id,
+                             const char *how, struct tr_errbuf *eb)
+{
+    const char *p[] = {id, how};
+    return update(db, a,
+                  "UPDATE nodes SET revoked = CAST($2 AS INTEGER),"
+                  " state = 'gone', leader = 0 WHERE id = $1",
+                  2, p, eb);
+}
+
 tr_err store_node_revoke(struct db *db, struct arena *a, const char *id,
                          struct tr_errbuf *eb)
 {
-    const char *p[] = {id};
-    return update(db, a,
-                  "UPDATE nodes SET revoked = 1, state = 'gone', leader = 0"
-                  " WHERE id = $1",
-                  1, p, eb);
+    return end_credential(db, a, id, "1", eb);
 }
 
 tr_err store_node_leave(struct db *db, struct arena *a, const char *id,
                         struct tr_errbuf *eb)
 {
-    const char *p[] = {id};
-    return update(db, a,
-                  "UPDATE nodes SET revoked = 2, state = 'gone', leader = 0"
-                  " WHERE id = $1",
-                  1, p, eb);
+    return end_credential(db, a, id, "2", eb);
 }
 
 tr_err store_node_set_leader(struct db *db, struct arena *a, const char *id,
