@@ -1,6 +1,16 @@
 /*
- * idle_https.c - the HTTPS client of idle_https.h: one request per
- * connection over mbed TLS, and the response parser.
+ * idle_https.c - the HTTPS client of idle_https.h over mbed TLS, and the
+ * response parser.
+ *
+ * Keep-alive: each thread's struct idle_tls keeps its connection open
+ * between calls (a heartbeat every 5 s, a claim long-poll after
+ * another).  Through a load balancer a new connection per call costs
+ * two TLS handshakes, the balancer's and the primary's: a hundred idle
+ * nodes made the primaries do ~25 a second, and on a starved machine a
+ * handshake that took over the balancer's connect timeout failed the
+ * call.  A call on a kept connection that the server closed meanwhile
+ * (the write fails, or the answer ends before its first byte) is sent
+ * once more on a new connection: nothing reached the server.
  *
  * Certificates: the chain is verified against the CA file; the name is
  * checked by mbed TLS for a host name, and here for an IP address (mbed
@@ -51,6 +61,7 @@ static tr_err tls_err(struct tr_errbuf *eb, const char *what, int rc)
 
 static tr_err tls_base(struct idle_tls *t, int endpoint, struct tr_errbuf *eb)
 {
+    t->kept.fd = -1;
     mbedtls_entropy_init(&t->entropy);
     mbedtls_ctr_drbg_init(&t->drbg);
     mbedtls_ssl_config_init(&t->conf);
@@ -93,10 +104,14 @@ tr_err idle_tls_client(const char *ca_file, struct idle_tls **out,
     return TR_OK;
 }
 
+static void conn_close(struct idle_conn *c);
+
 void idle_tls_free(struct idle_tls *t)
 {
     if (t == NULL)
         return;
+    if (t->kept.fd >= 0)
+        conn_close(&t->kept);
     mbedtls_pk_free(&t->key);
     mbedtls_x509_crt_free(&t->cert);
     mbedtls_x509_crt_free(&t->ca);
@@ -192,12 +207,6 @@ static const char *header(const char *h, const char *end, const char *name,
 
 /* ---- the client -------------------------------------------------------- */
 
-struct conn {
-    int fd;
-    bool tls;
-    mbedtls_ssl_context ssl;
-};
-
 int idle_sock_send(void *ctx, const unsigned char *p, size_t n)
 {
     ssize_t w = send(*(int *)ctx, p, n, MSG_NOSIGNAL);
@@ -240,9 +249,9 @@ static bool is_ip(const char *host)
            inet_pton(AF_INET6, host, b) == 1;
 }
 
-static tr_err conn_open(struct conn *c, struct idle_tls *t, const char *host,
-                        const char *port, bool tls, int timeout_s,
-                        struct tr_errbuf *eb)
+static tr_err conn_open(struct idle_conn *c, struct idle_tls *t,
+                        const char *host, const char *port, bool tls,
+                        int timeout_s, struct tr_errbuf *eb)
 {
     c->tls = tls;
     mbedtls_ssl_init(&c->ssl);
@@ -270,7 +279,7 @@ static tr_err conn_open(struct conn *c, struct idle_tls *t, const char *host,
     return TR_OK;
 }
 
-static void conn_close(struct conn *c)
+static void conn_close(struct idle_conn *c)
 {
     if (c->tls && c->fd >= 0)
         mbedtls_ssl_close_notify(&c->ssl);
@@ -280,7 +289,7 @@ static void conn_close(struct conn *c)
     c->fd = -1;
 }
 
-static bool conn_write(struct conn *c, const char *p, size_t n)
+static bool conn_write(struct idle_conn *c, const char *p, size_t n)
 {
     while (n > 0) {
         int w = c->tls ? mbedtls_ssl_write(&c->ssl, (const unsigned char *)p, n)
@@ -296,7 +305,7 @@ static bool conn_write(struct conn *c, const char *p, size_t n)
 }
 
 /* Reads up to n bytes: > 0 read, 0 end of stream, < 0 error. */
-static int conn_read(struct conn *c, char *p, size_t n)
+static int conn_read(struct idle_conn *c, char *p, size_t n)
 {
     for (;;) {
         int r = c->tls ? mbedtls_ssl_read(&c->ssl, (unsigned char *)p, n)
@@ -310,10 +319,41 @@ static int conn_read(struct conn *c, char *p, size_t n)
     }
 }
 
-/* The length of the whole answer raw begins: 0 while its head is not all
- * there, SIZE_MAX when only the end of the stream ends it (no
- * Content-Length and a status that may have a body).  Known once the
- * head is in, so the read need not wait for the close. */
+/* The length of a chunked body starting at p (n bytes in so far) up to
+ * its last chunk's end; 0 while that is not all there. */
+static size_t chunked_len(const char *p, size_t n)
+{
+    size_t r = 0;
+    for (;;) {
+        const char *eol = memchr(p + r, '\n', n - r);
+        if (eol == NULL)
+            return 0;
+        unsigned long long size = strtoull(p + r, NULL, 16);
+        r = (size_t)(eol - p) + 1;
+        if (size == 0) { /* the trailer ends with an empty line */
+            for (;;) {
+                const char *l = memchr(p + r, '\n', n - r);
+                if (l == NULL)
+                    return 0;
+                bool empty = l == p + r || (l == p + r + 1 && p[r] == '\r');
+                r = (size_t)(l - p) + 1;
+                if (empty)
+                    return r;
+            }
+        }
+        if (size > n - r || n - r - size < 2)
+            return 0;
+        r += size;
+        r += p[r] == '\r' ? 2 : 1;
+        if (r > n)
+            return 0;
+    }
+}
+
+/* The length of the whole answer raw begins: 0 while that is not known
+ * yet, SIZE_MAX when only the end of the stream ends it (no
+ * Content-Length, not chunked, and a status that may have a body).  So
+ * the read stops at the answer's end and the connection can be kept. */
 static size_t frame_len(const char *raw, size_t len)
 {
     const char *end = memmem(raw, len, "\r\n\r\n", 4);
@@ -325,7 +365,24 @@ static size_t frame_len(const char *raw, size_t len)
         return head + (size_t)strtoull(v, NULL, 10);
     bool bodiless = len > 12 && (strncmp(raw + 9, "204", 3) == 0 ||
                                  strncmp(raw + 9, "304", 3) == 0);
-    return bodiless ? head : SIZE_MAX;
+    if (bodiless)
+        return head;
+    v = header(raw, end + 2, "Transfer-Encoding", &vl);
+    if (v != NULL && vl == 7 && strncasecmp(v, "chunked", 7) == 0) {
+        size_t body = chunked_len(raw + head, len - head);
+        return body == 0 ? 0 : head + body;
+    }
+    return SIZE_MAX;
+}
+
+/* Whether the answer's head says the server closes the connection. */
+static bool says_close(const char *raw, size_t len)
+{
+    const char *end = memmem(raw, len, "\r\n\r\n", 4);
+    size_t vl = 0;
+    const char *v = end ? header(raw, end + 2, "Connection", &vl) : NULL;
+    return end == NULL || strncmp(raw, "HTTP/1.0", 8) == 0 ||
+           (v != NULL && vl == 5 && strncasecmp(v, "close", 5) == 0);
 }
 
 /* Splits base into scheme, host, port and path prefix. */
@@ -473,6 +530,58 @@ tr_err idle_parse_reply(const char *raw, size_t len, struct idle_reply *out,
     return TR_OK;
 }
 
+/* Sends the request and reads the whole answer into *raw (malloc'd).
+ * *nothing: the exchange broke before any byte of an answer. */
+static tr_err exchange(struct idle_conn *c, const char *where, const char *head,
+                       size_t hl, const char *body, size_t bl, char **raw,
+                       size_t *len, bool *closed, bool *nothing,
+                       struct tr_errbuf *eb)
+{
+    *raw = NULL;
+    *len = 0;
+    *closed = false;
+    *nothing = true;
+    if (!conn_write(c, head, hl) || !conn_write(c, body, bl))
+        return tr_fail(eb, TR_ERR_IO, "cannot send to %s", where);
+    size_t cap = 0, want = 0; /* want: frame_len() once known */
+    for (;;) {
+        if (cap - *len < 4096) {
+            cap = cap ? cap * 2 : 8192;
+            char *n = cap <= REPLY_MAX ? realloc(*raw, cap) : NULL;
+            if (n == NULL)
+                return tr_fail(eb, TR_ERR_IO,
+                               "the server's answer is too large");
+            *raw = n;
+        }
+        int r = conn_read(c, *raw + *len, cap - *len - 1);
+        if (r == 0) {
+            *closed = true;
+            return *len > 0 ? TR_OK
+                            : tr_fail(eb, TR_ERR_IO,
+                                      "%s closed the connection without an "
+                                      "answer",
+                                      where);
+        }
+        if (r < 0) {
+            int err = errno;
+            /* a timeout is an answer that did not come, not a closed
+             * connection: not sent again */
+            if (r == MBEDTLS_ERR_NET_RECV_FAILED &&
+                (err == EAGAIN || err == EWOULDBLOCK))
+                *nothing = false;
+            return tr_fail(eb, TR_ERR_IO, "no answer from %s (%s)", where,
+                           r == MBEDTLS_ERR_NET_RECV_FAILED ? strerror(err)
+                                                            : "TLS error");
+        }
+        *len += (size_t)r;
+        *nothing = false;
+        if (want == 0)
+            want = frame_len(*raw, *len);
+        if (want != 0 && want != SIZE_MAX && *len >= want)
+            return TR_OK;
+    }
+}
+
 tr_err idle_https_call(struct idle_tls *t, const char *base, const char *method,
                        const char *path, const char *credential,
                        const char *body, int timeout_s, struct idle_reply *out,
@@ -486,6 +595,8 @@ tr_err idle_https_call(struct idle_tls *t, const char *base, const char *method,
                          &prefix, eb);
     if (e != TR_OK)
         return e;
+    /* keep-alive needs the thread's struct idle_tls to keep it in */
+    bool keep = tls && t != NULL;
     size_t bl = body ? strlen(body) : 0;
     char auth[320] = "";
     if (credential != NULL && *credential)
@@ -495,46 +606,48 @@ tr_err idle_https_call(struct idle_tls *t, const char *base, const char *method,
     int hl = snprintf(head, sizeof(head),
                       "%s %s%s HTTP/1.1\r\nHost: %s%s%s\r\n%s"
                       "Content-Type: application/json\r\n"
-                      "Content-Length: %zu\r\nConnection: close\r\n"
+                      "Content-Length: %zu\r\n%s"
                       "User-Agent: terraced-idle\r\n\r\n",
                       method, prefix, path, strchr(host, ':') ? "[" : "", host,
-                      strchr(host, ':') ? "]" : "", auth, bl);
+                      strchr(host, ':') ? "]" : "", auth, bl,
+                      keep ? "" : "Connection: close\r\n");
     memset(auth, 0, sizeof(auth));
     if (hl < 0 || (size_t)hl >= sizeof(head))
         return tr_fail(eb, TR_ERR_INVALID, "request too long");
-    struct conn c = {.fd = -1};
-    e = conn_open(&c, t, host, port, tls, timeout_s, eb);
-    if (e == TR_OK &&
-        (!conn_write(&c, head, (size_t)hl) || !conn_write(&c, body, bl)))
-        e = tr_fail(eb, TR_ERR_IO, "cannot send to %s:%s", host, port);
-    memset(head, 0, sizeof(head));
+    char where[280];
+    snprintf(where, sizeof(where), "%s:%s", host, port);
+    struct idle_conn local = {.fd = -1};
+    struct idle_conn *c = keep ? &t->kept : &local;
+    if (c->fd >= 0 && strcmp(t->kept_at, where) != 0)
+        conn_close(c); /* kept for another server */
     char *raw = NULL;
-    size_t len = 0, cap = 0, want = 0; /* want: frame_len() once known */
-    while (e == TR_OK) {
-        if (cap - len < 4096) {
-            cap = cap ? cap * 2 : 8192;
-            char *n = cap <= REPLY_MAX ? realloc(raw, cap) : NULL;
-            if (n == NULL) {
-                e = tr_fail(eb, TR_ERR_IO, "the server's answer is too large");
-                break;
-            }
-            raw = n;
+    size_t len = 0;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        bool reused = c->fd >= 0, closed = false, nothing = false;
+        if (reused) {
+            struct timeval tv = {.tv_sec = timeout_s};
+            setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+            setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+        } else {
+            e = conn_open(c, t, host, port, tls, timeout_s, eb);
+            if (keep)
+                snprintf(t->kept_at, sizeof(t->kept_at), "%s", where);
         }
-        int r = conn_read(&c, raw + len, cap - len - 1);
-        if (r == 0)
-            break;
-        if (r < 0)
-            e = tr_fail(eb, TR_ERR_IO, "no answer from %s:%s (%s)", host, port,
-                        r == MBEDTLS_ERR_NET_RECV_FAILED ? strerror(errno)
-                                                         : "TLS error");
-        else
-            len += (size_t)r;
-        if (e == TR_OK && want == 0)
-            want = frame_len(raw, len);
-        if (e == TR_OK && want != 0 && len >= want)
-            break;
+        if (e == TR_OK)
+            e = exchange(c, where, head, (size_t)hl, body ? body : "", bl, &raw,
+                         &len, &closed, &nothing, eb);
+        if (e != TR_OK || closed || !keep || says_close(raw, len))
+            conn_close(c);
+        /* a kept connection the server had closed: nothing reached it */
+        if (e != TR_OK && reused && nothing) {
+            free(raw);
+            raw = NULL;
+            e = TR_OK;
+            continue;
+        }
+        break;
     }
-    conn_close(&c);
+    memset(head, 0, sizeof(head));
     if (e == TR_OK)
         e = idle_parse_reply(raw ? raw : "", len, out, eb);
     free(raw);

@@ -6,9 +6,10 @@
  * and answers health checks; linking libcurl and OpenSSL for that costs
  * more resident memory than the whole process may hold (bench/RESULTS.md,
  * "the RSS floor of a node process").  This is just enough HTTP/1.1 for
- * those calls: one request per connection (Connection: close), bodies by
- * Content-Length, chunked or end of stream, the server's certificate
- * checked against the CA file and the URL's host name or IP address.
+ * those calls: over TLS each thread's connection is kept between its
+ * calls (keep-alive), bodies by Content-Length, chunked or end of stream,
+ * the server's certificate checked against the CA file and the URL's
+ * host name or IP address.
  *
  * SPDX-License-Identifier: MPL-2.0
  */
@@ -44,8 +45,9 @@ void idle_reply_free(struct idle_reply *r);
 /* One request to base (http[s]://host[:port][/prefix]) + path.  TR_OK
  * when an answer came, whatever its status; TR_ERR_IO when the server
  * could not be reached or the exchange broke off (eb says why).  t may be
- * NULL for an http:// base.  The bearer credential, when not NULL, goes
- * in the Authorization header. */
+ * NULL for an http:// base (one connection per request then); with t the
+ * connection stays open in t for the thread's next call.  The bearer
+ * credential, when not NULL, goes in the Authorization header. */
 tr_err idle_https_call(struct idle_tls *t, const char *base, const char *method,
                        const char *path, const char *credential,
                        const char *body, int timeout_s, struct idle_reply *out,

@@ -2,9 +2,12 @@
  * test_idle_https.c - unit tests for src/node/idle_https.c and
  * idle_listen.c (the idle secondary's HTTP client and health listener):
  * the response parser (Content-Length, chunked, cut short, not HTTP,
- * Retry-After), a round trip over plain HTTP and over TLS, and the
+ * Retry-After), a round trip over plain HTTP and over TLS, the
  * certificate checks: a certificate that does not name the address
- * dialled, or one from another CA, is refused.
+ * dialled, or one from another CA, is refused; and keep-alive against a
+ * server that keeps connections (tests/lib/keepalive_https.py): calls
+ * share one connection, and one the server closed between two calls is
+ * replaced without the caller seeing it.
  *
  * The certificates are made with the openssl command.
  *
@@ -22,7 +25,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "node/idle_https.h"
@@ -220,12 +226,94 @@ static void test_tls(void **state)
     sh("rm -rf %s", dir);
 }
 
+/* Lines of the keep-alive server's log that are exactly line. */
+static int count_lines(const char *log, const char *line)
+{
+    FILE *f = fopen(log, "r");
+    char buf[256];
+    int n = 0;
+    while (f != NULL && fgets(buf, sizeof(buf), f) != NULL) {
+        buf[strcspn(buf, "\n")] = '\0';
+        n += strcmp(buf, line) == 0;
+    }
+    if (f != NULL)
+        fclose(f);
+    return n;
+}
+
+static void test_keep_alive(void **state)
+{
+    (void)state;
+    const char *src = getenv("TERRACE_SRC_DIR");
+    if (src == NULL || system("openssl version >/dev/null 2>&1") != 0 ||
+        system("python3 -c 'import ssl' >/dev/null 2>&1") != 0)
+        skip();
+    char d[] = "/tmp/test_idle_keep.XXXXXX";
+    assert_non_null(mkdtemp(d));
+    memcpy(dir, d, sizeof(d)); /* make_ca() and make_leaf() write in dir */
+    make_ca("ka");
+    make_leaf("ka", "IP:127.0.0.1", "kaleaf");
+    char script[512], cert[256], key[256], ca[256], pf[256], log[256];
+    snprintf(script, sizeof(script), "%s/tests/lib/keepalive_https.py", src);
+    snprintf(cert, sizeof(cert), "%s/kaleaf.pem", dir);
+    snprintf(key, sizeof(key), "%s/kaleaf.key", dir);
+    snprintf(ca, sizeof(ca), "%s/ka-ca.pem", dir);
+    snprintf(pf, sizeof(pf), "%s/port", dir);
+    snprintf(log, sizeof(log), "%s/log", dir);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        execlp("python3", "python3", script, cert, key, pf, log, (char *)NULL);
+        _exit(127);
+    }
+    int port = 0;
+    for (int i = 0; i < 300 && port == 0; i++) { /* up to 30 s */
+        FILE *f = fopen(pf, "r");
+        if (f == NULL || fscanf(f, "%d", &port) != 1)
+            port = 0;
+        if (f != NULL)
+            fclose(f);
+        if (port == 0) {
+            assert_int_equal(waitpid(pid, NULL, WNOHANG), 0);
+            nanosleep(&(struct timespec){0, 100000000L}, NULL);
+        }
+    }
+    assert_true(port > 0);
+    char base[96];
+    snprintf(base, sizeof(base), "https://127.0.0.1:%d", port);
+    struct tr_errbuf eb = {{0}};
+    struct idle_tls *ct = NULL;
+    assert_int_equal(idle_tls_client(ca, &ct, &eb), TR_OK);
+    struct idle_reply r;
+    const char *paths[] = {"/ok", "/chunked", "/ok", "/bye", "/ok", "/ok"};
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        assert_int_equal(
+            idle_https_call(ct, base, "GET", paths[i], "c", NULL, 5, &r, &eb),
+            TR_OK);
+        assert_int_equal(r.status, 200);
+        assert_string_equal(r.body, "{\"ok\":true}");
+        idle_reply_free(&r);
+    }
+    idle_tls_free(ct);
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+    /* every call answered; the four up to /bye on one connection, the
+     * two after it on a second one (the first of them found the old one
+     * closed and was sent again, once) */
+    assert_int_equal(count_lines(log, "req /ok"), 4);
+    assert_int_equal(count_lines(log, "req /chunked"), 1);
+    assert_int_equal(count_lines(log, "req /bye"), 1);
+    assert_int_equal(count_lines(log, "conn"), 2);
+    sh("rm -rf %s", dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse),
         cmocka_unit_test(test_plain_round_trip),
         cmocka_unit_test(test_tls),
+        cmocka_unit_test(test_keep_alive),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
