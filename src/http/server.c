@@ -74,7 +74,7 @@
  * mmap: a mapped pool is resident only in the pages a request touched
  * and goes back to the system when its connection closes.  A parked
  * long poll on a new connection (each claim of an idle secondary)
- * touches two or three of its ten pages, where a malloc'd pool came out
+ * touches a few of its ten pages (2-4), where a malloc'd pool came out
  * of the heap already resident and left holes in it (RESULTS.md,
  * 2026-12-07: primary RSS with idle secondaries).  After a keep-alive
  * request libmicrohttpd clears the whole pool, so a connection idle
