@@ -357,15 +357,19 @@ static void claim(struct http_req *r)
     }
     int64_t *deadline = arena_alloc(r->arena, sizeof(*deadline));
     *deadline = util_now_ms() + wait;
+    /* the look's rows and job in an arena of their own, gone once the
+     * reply is written: a claim that parks keeps only its request */
+    struct arena *a = arena_new();
     struct job j;
     struct tr_errbuf eb = {{0}};
-    tr_err e = job_service_claim_remote(r->srv->job_service, r->arena,
-                                        r->who.node_id, &j, &eb);
+    tr_err e = job_service_claim_remote(r->srv->job_service, a, r->who.node_id,
+                                        &j, &eb);
     /* long polls wait without holding an HTTP worker thread */
     if (e == TR_ERR_NOT_FOUND && wait > 0)
         http_suspend(r, claim_park, deadline);
     else
         claim_reply(r, e, &j, &eb);
+    arena_destroy(a);
 }
 
 /* ---- runs and tools ------------------------------------------------------ */

@@ -12,6 +12,10 @@
 #include <string.h>
 
 #define BLOCK_SIZE 8192
+/* An arena's first block is smaller: many never need more (a lookup's,
+ * a request parked for a long poll: under 1 kB for as long as it
+ * waits), and a block is resident in full (calloc). */
+#define FIRST_BLOCK 2048
 #define ALIGN 16
 
 struct block {
@@ -78,10 +82,11 @@ void *arena_alloc(struct arena *a, size_t size)
     size = (size + ALIGN - 1) & ~(size_t)(ALIGN - 1);
     struct block *b = a->blocks;
     if (b == NULL || b->size - b->used < size) {
-        size_t bsize = size > BLOCK_SIZE / 2 ? size : BLOCK_SIZE;
+        size_t std = b == NULL ? FIRST_BLOCK : BLOCK_SIZE;
+        size_t bsize = size > std / 2 ? size : std;
         struct block *nb = xcalloc(sizeof(struct block) + bsize);
         nb->size = bsize;
-        if (size > BLOCK_SIZE / 2 && b != NULL) {
+        if (size > std / 2 && b != NULL) {
             /* keep the current bump block in front */
             nb->next = b->next;
             b->next = nb;

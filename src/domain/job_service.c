@@ -38,7 +38,6 @@
 
 /* A parked claim; lives in the claimer's arena. */
 struct parked {
-    struct arena *a;
     const char *node;
     int64_t deadline_ms;
     job_service_done_fn done;
@@ -664,16 +663,22 @@ static int64_t serve(struct job_service *js)
         pthread_mutex_unlock(&js->mu);
         if (p == NULL)
             break;
+        /* the look's rows and job in an arena of its own: the first
+         * claim would otherwise gather one look's worth each second for
+         * as long as it waits, in its request's arena */
+        struct arena *a = arena_new();
         struct job j;
         struct tr_errbuf eb = {{0}};
-        tr_err e = job_service_claim_remote(js, p->a, p->node, &j, &eb);
+        tr_err e = job_service_claim_remote(js, a, p->node, &j, &eb);
         if (e == TR_ERR_NOT_FOUND) { /* nothing queued: back in front */
+            arena_destroy(a);
             pthread_mutex_lock(&js->mu);
             push_front_locked(js, p);
             pthread_mutex_unlock(&js->mu);
             break;
         }
-        p->done(p->arg, e, e == TR_OK ? &j : NULL, &eb);
+        p->done(p->arg, e, e == TR_OK ? &j : NULL, &eb); /* p is gone */
+        arena_destroy(a);
     }
     /* the registry once a pass, and only with claims parked */
     struct arena *a = NULL;
@@ -775,11 +780,8 @@ void job_service_park(struct job_service *js, struct arena *a, const char *node,
                       int64_t deadline_ms, job_service_done_fn done, void *arg)
 {
     struct parked *p = arena_alloc(a, sizeof(*p));
-    *p = (struct parked){.a = a,
-                         .node = node,
-                         .deadline_ms = deadline_ms,
-                         .done = done,
-                         .arg = arg};
+    *p = (struct parked){
+        .node = node, .deadline_ms = deadline_ms, .done = done, .arg = arg};
     pthread_mutex_lock(&js->mu);
     bool ok = start_waiter_locked(js);
     if (ok) {

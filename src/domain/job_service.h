@@ -89,10 +89,13 @@ tr_err job_service_claim_remote(struct job_service *js, struct arena *a,
  * API's long poll): the service's waiter thread (started at the first
  * park) looks for a job for node whenever one may have been queued, at
  * least every second, and calls done(arg, e, job, eb) exactly once: TR_OK
- * with the job (strings in a), TR_ERR_NOT_FOUND when none came by
- * deadline_ms (util_now_ms() clock), or another error.  Parked claims
- * are served in the order they came.  After job_service_unpark_all()
- * done is called at once, on the caller's thread. */
+ * with the job (its strings valid during the call only: each look has an
+ * arena of its own, so a claim parked for long does not grow a with
+ * every look), TR_ERR_NOT_FOUND when none came by deadline_ms
+ * (util_now_ms() clock), or another error.  a holds the parked claim
+ * (and node) until done is called.  Parked claims are served in the
+ * order they came.  After job_service_unpark_all() done is called at
+ * once, on the caller's thread. */
 typedef void (*job_service_done_fn)(void *arg, tr_err e, const struct job *job,
                                     const struct tr_errbuf *eb);
 void job_service_park(struct job_service *js, struct arena *a, const char *node,

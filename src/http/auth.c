@@ -117,20 +117,23 @@ bool http_authenticate_node(struct http_req *r)
                    "Bearer <node credential>");
         return false;
     }
+    /* the node's row in an arena of its own: the request keeps its id
+     * and name only (an idle secondary's claim keeps its request for
+     * as long as it waits for a job) */
+    struct arena *a = arena_new();
     struct st_node n;
     struct tr_errbuf eb = {{0}};
-    tr_err e = store_node_by_credential(r->srv->db, r->arena, h + 7, &n, &eb);
-    if (e == TR_ERR_NOT_FOUND) {
+    tr_err e = store_node_by_credential(r->srv->db, a, h + 7, &n, &eb);
+    if (e == TR_OK) {
+        r->who.kind = PRINC_NODE;
+        r->who.node_id = arena_strdup(r->arena, n.id);
+        r->who.node_name = arena_strdup(r->arena, n.name);
+        r->who.node_was_gone = strcmp(n.state, "gone") == 0;
+    }
+    arena_destroy(a);
+    if (e == TR_ERR_NOT_FOUND)
         http_error(r, 401, "unauthorized", tr_errbuf_msg(&eb, e));
-        return false;
-    }
-    if (e != TR_OK) {
+    else if (e != TR_OK)
         http_fail(r, e, &eb);
-        return false;
-    }
-    r->who.kind = PRINC_NODE;
-    r->who.node_id = n.id;
-    r->who.node_name = n.name;
-    r->who.node_was_gone = strcmp(n.state, "gone") == 0;
-    return true;
+    return e == TR_OK;
 }

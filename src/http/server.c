@@ -66,6 +66,20 @@
 /* an address counts as authenticated this long after its last token */
 #define SEEN_TTL_MS (3600 * 1000)
 #define GUARD_REPORT_MS 10000
+/* libmicrohttpd's memory pool per connection: the request line and
+ * headers (so their size limit, less the parsed header list), the read
+ * buffer bodies pass through (half the pool after each request: one
+ * whole 16 KiB TLS record) and the response headers.  libmicrohttpd
+ * (0.9.75) mallocs a pool of up to 32 KiB and maps a larger one with
+ * mmap: a mapped pool is resident only in the pages a request touched
+ * and goes back to the system when its connection closes.  A parked
+ * long poll on a new connection (each claim of an idle secondary)
+ * touches a few of its ten pages (2-4), where a malloc'd pool came out
+ * of the heap already resident and left holes in it (RESULTS.md,
+ * 2026-12-07: primary RSS with idle secondaries).  After a keep-alive
+ * request libmicrohttpd clears the whole pool, so a connection idle
+ * between requests holds all of it, as before. */
+#define CONN_MEMORY (40u << 10)
 
 struct req_box {
     struct http_req req;
@@ -643,6 +657,7 @@ tr_err http_start(struct terrace_server *srv, struct tr_errbuf *eb)
         {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, srv},
         {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)srv->cfg.idle_timeout, NULL},
         {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)mhd_limit, NULL},
+        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)CONN_MEMORY, NULL},
         {MHD_OPTION_SOCK_ADDR, 0, &ss},
         {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, cert},
         {tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, key},

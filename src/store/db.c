@@ -5,8 +5,14 @@
  * condition variable hand them out.  db_open() opens the first one (so a
  * bad target fails at start); the others are opened when every open one
  * is busy, so an idle node holds one connection and its memory (an SQLite
- * connection's schema and page cache is ~100 kB, bench/RESULTS.md) and
- * the pool grows only to the concurrency it has seen.  A connection that
+ * connection's schema and page cache is ~100 kB, a libpq connection's
+ * buffers ~35 kB and a PostgreSQL backend, bench/RESULTS.md) and the
+ * pool grows only to the concurrency it has seen.  It shrinks back:
+ * db_acquire() hands out the first free slot, so the last one is taken
+ * only while all others are busy, and once nobody has taken it for
+ * idle_close_ms a db_release() closes it (a primary's burst of 100
+ * secondaries joining at once left it at five connections for good).  A
+ * connection that
  * cannot be opened then is not an error: the caller waits for a busy one,
  * as it would with a full pool.  Slots are filled under the mutex and
  * never move, so handed-out pointers stay valid.  Connections are not
@@ -20,16 +26,21 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/check.h"
 #include "core/fault.h"
 #include "core/log.h"
+
+/* the last connection, unused this long, is closed (db.c's header) */
+#define IDLE_CLOSE_MS 60000
 
 struct db_conn {
     struct db *db;
     void *handle;
     bool busy;
     bool in_tx;
+    int64_t used_ms; /* handed out or released last (monotonic) */
 };
 
 struct db {
@@ -40,6 +51,7 @@ struct db {
     int n;       /* open connections: conns[0..n-1] */
     int cap;     /* pool_size */
     int opening; /* connects in progress outside the mutex */
+    int64_t idle_close_ms;
     char *target;
     struct db_conn *conns;
 };
@@ -57,6 +69,7 @@ tr_err db_open(enum db_kind kind, const char *target, int pool_size,
     pthread_mutex_init(&db->mu, NULL);
     pthread_cond_init(&db->cv, NULL);
     db->cap = pool_size;
+    db->idle_close_ms = IDLE_CLOSE_MS;
     db->conns = calloc((size_t)pool_size, sizeof(struct db_conn));
     db->target = strdup(target);
     if (db->conns == NULL || db->target == NULL) {
@@ -92,6 +105,28 @@ enum db_kind db_kind(const struct db *db)
     return db->kind;
 }
 
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void db_set_idle_close(struct db *db, int64_t ms)
+{
+    pthread_mutex_lock(&db->mu);
+    db->idle_close_ms = ms;
+    pthread_mutex_unlock(&db->mu);
+}
+
+int db_pool_open(struct db *db)
+{
+    pthread_mutex_lock(&db->mu);
+    int n = db->n;
+    pthread_mutex_unlock(&db->mu);
+    return n;
+}
+
 void db_pool_stats(struct db *db, int *in_use, int *size)
 {
     int busy = 0;
@@ -124,6 +159,7 @@ static struct db_conn *grow(struct db *db)
     c->db = db;
     c->handle = h;
     c->busy = true;
+    c->used_ms = mono_ms();
     return c;
 }
 
@@ -135,6 +171,7 @@ struct db_conn *db_acquire(struct db *db)
         for (int i = 0; i < db->n; i++) {
             if (!db->conns[i].busy) {
                 db->conns[i].busy = true;
+                db->conns[i].used_ms = mono_ms();
                 pthread_mutex_unlock(&db->mu);
                 return &db->conns[i];
             }
@@ -159,10 +196,24 @@ void db_release(struct db_conn *c)
     if (c->in_tx)
         db_rollback(c);
     struct db *db = c->db;
+    int64_t now = mono_ms();
+    void *drop = NULL;
     pthread_mutex_lock(&db->mu);
     c->busy = false;
+    c->used_ms = now;
+    /* the last slot, free and untaken for idle_close_ms: closed (not
+     * handed out, so no pointer to it is held; grow() refills it) */
+    struct db_conn *last = &db->conns[db->n - 1];
+    if (db->n > 1 && last != c && !last->busy &&
+        now - last->used_ms >= db->idle_close_ms) {
+        drop = last->handle;
+        *last = (struct db_conn){0};
+        db->n--;
+    }
     pthread_cond_signal(&db->cv);
     pthread_mutex_unlock(&db->mu);
+    if (drop != NULL)
+        db->be->disconnect(drop);
 }
 
 tr_err db_query(struct db_conn *c, struct arena *a, const char *sql, int n,

@@ -44,6 +44,13 @@ enum db_kind db_kind(const struct db *db);
 /* Connections handed out now and the pool's size (for /metrics). */
 void db_pool_stats(struct db *db, int *in_use, int *size);
 
+/* Connections open now (1..pool size).  Thread-safe. */
+int db_pool_open(struct db *db);
+
+/* How long the pool's last connection may go untaken before a release
+ * closes it (default 60 s; tests shorten it).  The first one stays. */
+void db_set_idle_close(struct db *db, int64_t ms);
+
 /* Blocks until a connection is free. */
 struct db_conn *db_acquire(struct db *db);
 void db_release(struct db_conn *c);

@@ -3,8 +3,9 @@ every response (API documents, errors, tokens, state, signed log URLs,
 discovery, health) carries X-Content-Type-Options: nosniff,
 Cache-Control: no-store and, the daemon speaking TLS, HSTS; the access
 log never holds a signed URL's signature (the log-read URL's, in its
-path, whatever the method, nor an upload URL's, in its query), and a
-path cannot forge a log line."""
+path, whatever the method, nor an upload URL's, in its query), a path
+cannot forge a log line, and long request headers are served up to the
+connection's memory pool, refused beyond it."""
 import os
 import socket
 import ssl
@@ -98,6 +99,19 @@ def test_security_headers(d, c, org):
         statuses
     for r in seen:
         check_headers(r)
+
+
+def test_long_headers(d, c):
+    """The request line and headers may take most of a connection's
+    40 KiB memory pool (src/http/server.c, CONN_MEMORY): a 24 KiB header
+    beside a 4 KiB query string is served; 64 KiB of headers are refused
+    with 431, and the server goes on answering."""
+    details = "%s/account/details" % API
+    r = c.get(details + "?pad=" + "p" * 4096, headers={"X-Pad": "a" * 24576})
+    assert r.status == 200, r
+    r = c.get(details, headers={"X-Pad": "a" * 65536})
+    assert r.status == 431, r
+    assert c.get(details).status == 200
 
 
 def test_state_download_headers(d, c, org):

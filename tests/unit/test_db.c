@@ -573,6 +573,39 @@ static void test_pool_blocks_until_release(void **state)
     db_release(NULL); /* harmless */
 }
 
+/* Connections opened for a burst are closed once unused for the idle
+ * time, last first, down to one; the pool still works and grows again. */
+static void test_pool_shrinks_when_idle(void **state)
+{
+    struct fx *fx = fixture(state);
+    struct db_conn *held[3];
+    for (int i = 0; i < 3; i++)
+        held[i] = db_acquire(fx->db);
+    int open = db_pool_open(fx->db);
+    assert_true(open >= 3);
+    for (int i = 0; i < 3; i++)
+        db_release(held[i]);
+    struct db_conn *c = db_acquire(fx->db);
+    db_release(c);
+    assert_int_equal(db_pool_open(fx->db), open); /* a minute by default */
+    db_set_idle_close(fx->db, 20);
+    struct timespec ts = {0, 60 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    for (int i = 0; i < open + 2; i++) { /* one closed per release */
+        c = db_acquire(fx->db);
+        db_release(c);
+    }
+    assert_int_equal(db_pool_open(fx->db), 1);
+    c = db_acquire(fx->db);
+    assert_int_equal(count_rows(fx, c), 0);
+    struct db_conn *d = db_acquire(fx->db); /* grows again */
+    assert_ptr_not_equal(c, d);
+    assert_int_equal(db_pool_open(fx->db), 2);
+    assert_int_equal(count_rows(fx, d), 0);
+    db_release(d);
+    db_release(c);
+}
+
 static void test_open_errors(void **state)
 {
     struct fx *fx = fixture(state);
@@ -610,10 +643,15 @@ static void test_open_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        BOTH(test_basic_query),     BOTH(test_placeholders),
-        BOTH(test_null_params),     BOTH(test_transactions),
-        BOTH(test_unique_conflict), BOTH(test_get_helpers),
-        BOTH(test_pool_threads),    BOTH(test_pool_blocks_until_release),
+        BOTH(test_basic_query),
+        BOTH(test_placeholders),
+        BOTH(test_null_params),
+        BOTH(test_transactions),
+        BOTH(test_unique_conflict),
+        BOTH(test_get_helpers),
+        BOTH(test_pool_threads),
+        BOTH(test_pool_blocks_until_release),
+        BOTH(test_pool_shrinks_when_idle),
         BOTH(test_open_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
