@@ -7,9 +7,14 @@
  * reused across requests and threads.  A stream drives its easy handle
  * through a multi handle of its own, only while its reader waits for
  * bytes: the write callback copies into the reader's buffer and keeps
- * the rest of what arrives meanwhile in a spill buffer that is reused,
- * pausing the transfer beyond 1 MiB (a pause makes libcurl copy what
- * it holds, so it is the exception, not the rhythm).
+ * the rest of that delivery in a spill buffer that is reused; once the
+ * reader's buffer is full the transfer pauses until the next read, so
+ * that libcurl, which goes on taking TLS records while the socket has
+ * them, does not push the following ones through the spill (two copies
+ * of each byte instead of one).  A pause makes libcurl keep the one
+ * delivery it holds; it is resumed by the next read.  What arrives
+ * before the first read (the reader's buffer unset) is spilled, up to
+ * 1 MiB.
  *
  * SPDX-License-Identifier: MPL-2.0
  */
@@ -571,8 +576,8 @@ static size_t stream_body(char *p, size_t size, size_t n, void *ctx)
         take = s->want - s->got < len ? s->want - s->got : len;
         memcpy(s->dst + s->got, p, take);
         s->got += take;
-    } else if (s->spill.len + len > SPILL_PAUSE) {
-        s->paused = true; /* the reader is far behind: hold the socket */
+    } else if (s->dst != NULL || s->spill.len + len > SPILL_PAUSE) {
+        s->paused = true; /* the reader has what it asked: hold the rest */
         return CURL_WRITEFUNC_PAUSE;
     }
     if (take < len && buf_append(&s->spill, p + take, len - take) != TR_OK)
