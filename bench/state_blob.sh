@@ -15,8 +15,13 @@
 #   download curl GET of hosted-state-download-url over TLS: terraced
 #            reads the sealed object from the backend, opens it and
 #            sends it on; md5 checked
-# Plain copy, the same file with curl alone, over plain HTTP (the test
-# servers speak nothing else; real clouds would make it TLS):
+# Plain copy, the same file with curl alone, over HTTPS like Terrace's
+# legs: the remote test servers serve HTTPS with a certificate from a CA
+# the bench makes (tests/lib/tls_ca.sh), which the plain curl trusts with
+# --cacert and terraced with ca-file= on its blob URL, so both sides pay
+# TLS on every leg they have, as against a real cloud.  BENCH_BLOB_TLS=0:
+# the servers speak plain HTTP, to the plain copy and to terraced alike
+# (the only way for a terraced without ca-file=, such as an older build).
 #   file     bench/plain_https.py (PUT and GET over TLS with the demo's
 #            certificate, onto the same disk)
 #   s3       one PUT and one GET to tests/lib/s3.sh's server (SigV4,
@@ -45,6 +50,7 @@ RUNS=${BENCH_RUNS:-3}
 GEN=$BENCH_ROOT/bench/gen_state.py
 LIB=$BENCH_ROOT/tests/lib
 LINEAGE=6d0c9a52-3f1e-4b7a-9c2d-8e5f4a3b2c10
+TLS=${BENCH_BLOB_TLS:-1}
 
 bench_tools
 bench_build
@@ -67,6 +73,17 @@ python3 "$GEN" gen "$F" "$MB"
 SIZE=$(stat -c %s "$F")
 split -b 8388608 -d -a 3 "$F" "$BENCH_TMP/part." # 8 MiB, as the backends
 
+# TLS to the remote test servers: their certificate, the plain curl's
+# --cacert (CURL_CA_BUNDLE reaches every curl below) and terraced's
+# ca-file= (CAQ, appended to its blob URL)
+CAQ=
+if [ "$TLS" = 1 ] && [ "$KIND" != file ]; then
+  bash "$LIB/tls_ca.sh" "$BENCH_TMP/tls"
+  export TERRACE_TEST_TLS_DIR=$BENCH_TMP/tls
+  export CURL_CA_BUNDLE=$BENCH_TMP/tls/ca.pem
+  CAQ="&ca-file=$BENCH_TMP/tls/ca.pem"
+fi
+
 # The server, terraced's blob URL and the plain copy's two commands.
 case $KIND in
 file)
@@ -78,12 +95,12 @@ s3)
   # shellcheck disable=SC1091
   . "$SRV/env"
   export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
-  BLOB_ARGS=(--blob-url "s3://terrace/bench?endpoint=$EP&force-path-style=true")
+  BLOB_ARGS=(--blob-url "s3://terrace/bench?endpoint=$EP&force-path-style=true$CAQ")
   C=(curl -sSf --aws-sigv4 "aws:amz:us-east-1:s3"
      --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY"
      -H "x-amz-content-sha256: UNSIGNED-PAYLOAD")
   plain_put() { "${C[@]}" -T "$F" "$EP/terrace/plain/state" -o /dev/null; }
-  plain_get() { "${C[@]}" -o "$1" "$EP/terrace/plain/state"; }
+  plain_get() { "${C[@]}" -o "$1" "${@:2}" "$EP/terrace/plain/state"; }
   plain_parts() { # a multipart upload, as the backend makes it
     local id n=1 f etag xml=
     id=$("${C[@]}" -X POST "$EP/terrace/plain/parts?uploads=" |
@@ -102,13 +119,13 @@ s3)
   ;;
 gcs)
   EP=$(bash "$LIB/gcs.sh" start "$SRV" terrace)
-  BLOB_ARGS=(--blob-url "gs://terrace/bench?endpoint=$EP")
+  BLOB_ARGS=(--blob-url "gs://terrace/bench?endpoint=$EP$CAQ")
   plain_put() {
     curl -sSf -o /dev/null -X POST -H 'Expect:' \
       -H 'Content-Type: application/octet-stream' -T "$F" \
       "$EP/upload/storage/v1/b/terrace/o?uploadType=media&name=plain%2Fstate"
   }
-  plain_get() { curl -sSf -o "$1" "$EP/storage/v1/b/terrace/o/plain%2Fstate?alt=media"; }
+  plain_get() { curl -sSf -o "$1" "${@:2}" "$EP/storage/v1/b/terrace/o/plain%2Fstate?alt=media"; }
   plain_parts() { # a resumable upload, as the backend makes it
     local loc off=0 f n
     loc=$(curl -sSf -D - -o /dev/null -X POST \
@@ -131,13 +148,13 @@ azure)
   bash "$LIB/azurite.sh" container "$EP" terrace
   SAS=$(bash "$LIB/azurite.sh" sas "$EP" plain)
   export AZURE_STORAGE_KEY='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=='
-  BLOB_ARGS=(--blob-url "azblob://terrace/bench?account=devstoreaccount1&endpoint=$EP")
+  BLOB_ARGS=(--blob-url "azblob://terrace/bench?account=devstoreaccount1&endpoint=$EP$CAQ")
   plain_put() {
     curl -sSf -X PUT -H 'Expect:' -H 'x-ms-blob-type: BlockBlob' \
       -H 'Content-Type: application/octet-stream' -T "$F" \
       "$EP/plain/state.json?$SAS" -o /dev/null
   }
-  plain_get() { curl -sSf -o "$1" "$EP/plain/state.json?$SAS"; }
+  plain_get() { curl -sSf -o "$1" "${@:2}" "$EP/plain/state.json?$SAS"; }
   plain_parts() { # blocks and a block list, as the backend makes them
     local n=0 f id list=
     for f in "$BENCH_TMP"/part.*; do
@@ -178,7 +195,7 @@ if [ "$KIND" = file ]; then # the plain HTTPS server, same certificate
   done
   PURL=https://127.0.0.1:$PPORT/state.json
   plain_put() { curl -sSf --cacert "$D_CA" -X PUT -H 'Expect:' -T "$F" "$PURL" -o /dev/null; }
-  plain_get() { curl -sSf --cacert "$D_CA" -o "$1" "$PURL"; }
+  plain_get() { curl -sSf --cacert "$D_CA" -o "$1" "${@:2}" "$PURL"; }
 fi
 
 now() { date +%s.%N; }
@@ -255,6 +272,9 @@ for i in $(seq 1 "$RUNS"); do
 done
 HWM=$(awk '/^VmHWM:/ { print $2 }' "/proc/$D_PID/status")
 bench_stop
+# what the plain copy spoke (terraced's libcurl is the same library, so
+# it negotiates the same: HTTP/2 where the server offers it over TLS)
+PVER=$(plain_get /dev/null -r 0-0 -w '%{scheme} HTTP/%{http_version}')
 
 row() {
   local label=$1; shift
@@ -292,7 +312,8 @@ $RUNS rounds, each: Terrace upload, plain PUT, Terrace download, plain
 GET; load average $LOAD0 at the start, $(cut -d' ' -f1-3 /proc/loadavg)
 at the end.  Seconds; MB/s = 10^6 bytes per second of the mean; "vs plain" =
 plain mean / Terrace mean (Terrace's share of the plain copy's speed).
-Server: $SERVER, on loopback, sharing the 2 cores.  terraced RSS before
+Server: $SERVER, on loopback, sharing the 2 cores; the plain copy spoke
+$PVER to it.  terraced RSS before
 the first upload $((IDLE / 1024)) MB, peak (VmHWM) $((HWM / 1024)) MB.
 terraced's CPU (user + system, all threads) per transfer, mean:
 upload $(col 1 "${cup[@]}") s, download $(col 1 "${cdown[@]}") s.
@@ -305,7 +326,7 @@ ${PARTS_ROW}$(row "Terrace download (GET download-url)" "${down[@]}") $(pct "$(m
 $(row "plain GET" "${pdown[@]}") |
 
 CPU seconds per transfer, mean: the client (curl: TLS to terraced for
-Terrace's rows, plain HTTP to the server for the plain rows), the
+Terrace's rows, $PVER to the server for the plain rows), the
 backend server ($([ "$KIND" = file ] && echo "plain_https.py; terraced
 itself is the server of Terrace's rows" || echo "the same process for
 both")) and terraced (all threads).

@@ -89,10 +89,11 @@ struct blob {
 
 /* Opens the store a blob URL names: file:///abs/dir, s3://BUCKET/PREFIX?
  * region=R&endpoint=URL&force-path-style=true, gs://BUCKET/PREFIX?
- * endpoint=URL, azblob://CONTAINER/PREFIX?account=A&endpoint=URL.
- * spool_dir is a local directory for spool files (remote backends).
- * TR_ERR_CONFIG, with a message a person can act on, for a malformed URL
- * or missing credentials. */
+ * endpoint=URL, azblob://CONTAINER/PREFIX?account=A&endpoint=URL; each
+ * remote one also takes ca-file=PEM (the CAs trusted for https in place
+ * of the system's).  spool_dir is a local directory for spool files (remote
+ * backends). TR_ERR_CONFIG, with a message a person can act on, for a malformed
+ * URL or missing credentials. */
 tr_err blob_open_url(const char *url, const char *spool_dir, struct blob **out,
                      struct tr_errbuf *eb);
 /* The backends blob_open_url() chooses from (blob_<name>.c). */

@@ -1,10 +1,11 @@
 /*
  * blob_azure.c - Azure Blob Storage backend (block blobs).
  *
- * URL: azblob://CONTAINER/PREFIX?account=A&endpoint=URL.  An object lives
- * at PREFIX/key in CONTAINER.  The endpoint defaults to
+ * URL: azblob://CONTAINER/PREFIX?account=A&endpoint=URL&ca-file=PEM.  An
+ * object lives at PREFIX/key in CONTAINER.  The endpoint defaults to
  * https://A.blob.core.windows.net; Azurite's path-style endpoint is
- * http://127.0.0.1:P/A.  Credentials come from the environment:
+ * http://127.0.0.1:P/A; ca-file names the CAs trusted for https instead
+ * of the system's.  Credentials come from the environment:
  * AZURE_STORAGE_ACCOUNT (when the URL names no account), then
  * AZURE_STORAGE_KEY (Shared Key: every request signed with HMAC-SHA256
  * over its canonical string) or else AZURE_STORAGE_SAS_TOKEN (appended to
@@ -800,6 +801,7 @@ tr_err blob_open_azure(const char *url, const char *spool_dir,
                                 .name = "azure",
                                 .retryable = az_retryable};
     tr_err e = azure_config(az, url, eb);
+    ho.ca_file = az->ca_file[0] != '\0' ? az->ca_file : NULL;
     if (e == TR_OK)
         e = blob_http_new(&ho, &az->http, eb);
     if (e == TR_OK && snprintf(az->base.tmp_dir, sizeof(az->base.tmp_dir), "%s",

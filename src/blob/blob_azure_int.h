@@ -21,6 +21,7 @@ struct blob_azure {
     char base_path[256]; /* the endpoint's path: "" or "/devstoreaccount1" */
     char host[256];      /* scheme://host[:port], for messages */
     char account[256];
+    char ca_file[512];      /* ca-file=: the CAs trusted for https, or "" */
     unsigned char key[128]; /* Shared Key, decoded; key_len 0: SAS */
     size_t key_len;
     char *sas; /* without a leading '?', or NULL */
@@ -28,7 +29,7 @@ struct blob_azure {
     struct blob_http *http; /* blob_http.c, with Azure's policy */
 };
 
-/* Fills the container, prefix, endpoint and account of az from an
+/* Fills the container, prefix, endpoint, account and ca-file of az from an
  * azblob:// URL (and AZURE_STORAGE_ACCOUNT), and its credentials from
  * AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN.  TR_ERR_CONFIG with a
  * message naming what to fix (never the key or token); az->sas may be

@@ -1,6 +1,7 @@
 /*
  * blob_azure_url.c - reads an azblob://CONTAINER/PREFIX?account=A&
- * endpoint=URL setting and the Azure credentials in the environment.
+ * endpoint=URL&ca-file=PEM setting and the Azure credentials in the
+ * environment.
  *
  * Everything is checked before it is used in a request: container names
  * as Azure allows them, prefixes of key characters, http(s) endpoints,
@@ -96,7 +97,8 @@ static tr_err set_endpoint(struct blob_azure *az, const char *ep,
     return TR_OK;
 }
 
-/* The query: account= and endpoint=; anything else is refused. */
+/* The query: account=, endpoint= and ca-file=; anything else is
+ * refused. */
 static tr_err parse_query(struct blob_azure *az, const char *q, char *ep,
                           size_t ep_cap, struct tr_errbuf *eb)
 {
@@ -113,10 +115,13 @@ static tr_err parse_query(struct blob_azure *az, const char *q, char *ep,
         } else if (nlen == 8 && strncmp(q, "endpoint", 8) == 0) {
             if (!unescape(v, vlen, ep, ep_cap))
                 return tr_fail(eb, TR_ERR_CONFIG, "azblob url: bad endpoint");
+        } else if (nlen == 7 && strncmp(q, "ca-file", 7) == 0) {
+            if (!unescape(v, vlen, az->ca_file, sizeof(az->ca_file)))
+                return tr_fail(eb, TR_ERR_CONFIG, "azblob url: bad ca-file");
         } else if (len > 0) {
             return tr_fail(eb, TR_ERR_CONFIG,
                            "azblob url: unknown parameter %.*s (known: "
-                           "account, endpoint)",
+                           "account, endpoint, ca-file)",
                            (int)(nlen > 40 ? 40 : nlen), q);
         }
         q = amp != NULL ? amp + 1 : NULL;

@@ -1,6 +1,8 @@
 /*
  * blob_gcs.c - Google Cloud Storage blob backend over the native JSON
- * API, for --blob-url gs://BUCKET/PREFIX?endpoint=URL&credentials=FILE.
+ * API, for --blob-url gs://BUCKET/PREFIX?endpoint=URL&credentials=FILE
+ * (&ca-file=PEM: the CAs trusted for https instead of the system's, for
+ * every request, the token's too).
  *
  * Object names are PREFIX/key.  Calls:
  *   put (<= one part)   POST upload/storage/v1/b/B/o?uploadType=media,
@@ -150,6 +152,7 @@ struct url_opts {
     char credentials[512];
     char auth[16];
     char single_max[16]; /* MiB, "" for the default */
+    char ca_file[512];
 };
 
 static tr_err parse_option(const char *kv, size_t n, struct url_opts *o,
@@ -173,10 +176,13 @@ static tr_err parse_option(const char *kv, size_t n, struct url_opts *o,
     } else if (klen == 14 && strncmp(kv, "single-put-max", 14) == 0) {
         dst = o->single_max;
         cap = sizeof(o->single_max);
+    } else if (klen == 7 && strncmp(kv, "ca-file", 7) == 0) {
+        dst = o->ca_file;
+        cap = sizeof(o->ca_file);
     } else {
         return tr_fail(eb, TR_ERR_CONFIG,
                        "gs:// url: unknown option '%.*s' (known: endpoint, "
-                       "credentials, auth, single-put-max)",
+                       "credentials, auth, single-put-max, ca-file)",
                        (int)(klen > 40 ? 40 : klen), kv);
     }
     if (vlen == 0 || !unescape(v, vlen, dst, cap))
@@ -864,9 +870,7 @@ tr_err blob_open_gcs(const char *url, const char *spool_dir, struct blob **out,
     snprintf(g->base.tmp_dir, sizeof(g->base.tmp_dir), "%s",
              spool_dir != NULL ? spool_dir : "");
     struct url_opts o = {0};
-    tr_err e = blob_gcs_http_init(&g->http, eb);
-    if (e == TR_OK)
-        e = parse_url(g, url, &o, eb);
+    tr_err e = parse_url(g, url, &o, eb);
     if (e == TR_OK)
         e = set_endpoint(g, o.endpoint, eb);
     if (e == TR_OK && o.single_max[0] != '\0') {
@@ -878,6 +882,8 @@ tr_err blob_open_gcs(const char *url, const char *spool_dir, struct blob **out,
                         (unsigned long long)(SINGLE_MAX >> 20));
         g->single_max = (uint64_t)mib << 20;
     }
+    if (e == TR_OK)
+        e = blob_gcs_http_init(&g->http, o.ca_file[0] ? o.ca_file : NULL, eb);
     if (e == TR_OK)
         e = set_auth(g, &o, eb);
     if (e != TR_OK) {

@@ -26,7 +26,8 @@ static bool gcs_retryable(long s)
     return s >= 500 || s == 408 || s == 429;
 }
 
-tr_err blob_gcs_http_init(struct blob_gcs_http *h, struct tr_errbuf *eb)
+tr_err blob_gcs_http_init(struct blob_gcs_http *h, const char *ca_file,
+                          struct tr_errbuf *eb)
 {
     memset(h, 0, sizeof(*h));
     struct blob_http_opts o = {.attempts = 5,
@@ -35,6 +36,7 @@ tr_err blob_gcs_http_init(struct blob_gcs_http *h, struct tr_errbuf *eb)
                                .connect_timeout_ms = 10000,
                                .stall_s = 30,
                                .name = "gcs",
+                               .ca_file = ca_file,
                                .retryable = gcs_retryable};
     return blob_http_new(&o, &h->client, eb);
 }

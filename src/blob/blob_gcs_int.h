@@ -52,7 +52,9 @@ struct blob_gcs_req {
     char range[64];      /* Range header of the reply, or "" */
 };
 
-tr_err blob_gcs_http_init(struct blob_gcs_http *h, struct tr_errbuf *eb);
+/* ca_file: the CAs trusted for https (NULL: the system's). */
+tr_err blob_gcs_http_init(struct blob_gcs_http *h, const char *ca_file,
+                          struct tr_errbuf *eb);
 void blob_gcs_http_free(struct blob_gcs_http *h);
 
 /* Sends r through blob_http_do(), retrying with backoff on connection

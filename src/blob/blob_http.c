@@ -7,13 +7,19 @@
  * reused across requests and threads.  A stream drives its easy handle
  * through a multi handle of its own, only while its reader waits for
  * bytes: the write callback copies into the reader's buffer and keeps
- * the rest of what arrives meanwhile in a spill buffer that is reused,
- * pausing the transfer beyond 1 MiB (a pause makes libcurl copy what
- * it holds, so it is the exception, not the rhythm).
+ * the rest of that delivery in a spill buffer that is reused; once the
+ * reader's buffer is full the transfer pauses until the next read, so
+ * that libcurl, which goes on taking TLS records while the socket has
+ * them, does not push the following ones through the spill (two copies
+ * of each byte instead of one).  A pause makes libcurl keep the one
+ * delivery it holds; it is resumed by the next read.  What arrives
+ * before the first read (the reader's buffer unset) is spilled, up to
+ * 1 MiB.
  *
  * SPDX-License-Identifier: MPL-2.0
  */
 #include <ctype.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,7 +48,8 @@
 #define RETRY_AFTER_MAX_S 30
 
 struct blob_http {
-    struct blob_http_opts o;
+    struct blob_http_opts o; /* o.ca_file points to ca_file */
+    char *ca_file;           /* ours, or NULL */
     CURLSH *share;
     pthread_mutex_t locks[CURL_LOCK_DATA_LAST];
 };
@@ -81,6 +88,24 @@ tr_err blob_http_new(const struct blob_http_opts *opts, struct blob_http **out,
         h->o.name = "blob";
     if (h->o.retryable == NULL)
         h->o.retryable = blob_http_retryable;
+    h->o.ca_file = NULL;
+    if (opts != NULL && opts->ca_file != NULL) {
+        FILE *f = fopen(opts->ca_file, "r");
+        if (f == NULL) {
+            int err = errno;
+            free(h);
+            return tr_fail(eb, TR_ERR_CONFIG, "%s: cannot read ca-file %s: %s",
+                           opts->name ? opts->name : "blob", opts->ca_file,
+                           strerror(err));
+        }
+        fclose(f);
+        h->ca_file = strdup(opts->ca_file);
+        if (h->ca_file == NULL) {
+            free(h);
+            return tr_fail(eb, TR_ERR_NOMEM, "out of memory");
+        }
+        h->o.ca_file = h->ca_file;
+    }
     for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
         pthread_mutex_init(&h->locks[i], NULL);
     h->share = curl_share_init();
@@ -106,6 +131,7 @@ void blob_http_free(struct blob_http *h)
         curl_share_cleanup(h->share);
     for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
         pthread_mutex_destroy(&h->locks[i]);
+    free(h->ca_file);
     free(h);
 }
 
@@ -344,6 +370,10 @@ static CURL *easy_for(struct blob_http *h, const struct blob_http_call *c,
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
+    if (h->o.ca_file != NULL) { /* this bundle alone, not the system's */
+        curl_easy_setopt(e, CURLOPT_CAINFO, h->o.ca_file);
+        curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+    }
     if (c->src != NULL) { /* PUT or POST, pulled from the source */
         curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
         if (strcmp(c->method, "PUT") != 0)
@@ -546,8 +576,8 @@ static size_t stream_body(char *p, size_t size, size_t n, void *ctx)
         take = s->want - s->got < len ? s->want - s->got : len;
         memcpy(s->dst + s->got, p, take);
         s->got += take;
-    } else if (s->spill.len + len > SPILL_PAUSE) {
-        s->paused = true; /* the reader is far behind: hold the socket */
+    } else if (s->dst != NULL || s->spill.len + len > SPILL_PAUSE) {
+        s->paused = true; /* the reader has what it asked: hold the rest */
         return CURL_WRITEFUNC_PAUSE;
     }
     if (take < len && buf_append(&s->spill, p + take, len - take) != TR_OK)

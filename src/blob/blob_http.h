@@ -46,6 +46,10 @@ struct blob_http_opts {
     long connect_timeout_ms; /* default 10000 */
     long stall_s;            /* no byte for this long fails (default 60) */
     const char *name;        /* for messages: "s3", "gcs", "azure" */
+    /* A PEM file of the CAs trusted for https, in place of the system's
+     * (a private CA, a test server's); NULL: the system's.  Copied; it
+     * must be readable when the client is made. */
+    const char *ca_file;
     /* Whether an answer with this status is worth another attempt
      * (NULL: blob_http_retryable). */
     bool (*retryable)(long status);
@@ -53,7 +57,8 @@ struct blob_http_opts {
 
 struct blob_http;
 
-/* A client with opts (NULL: defaults). */
+/* A client with opts (NULL: defaults).  TR_ERR_CONFIG when opts->ca_file
+ * cannot be read. */
 tr_err blob_http_new(const struct blob_http_opts *opts, struct blob_http **out,
                      struct tr_errbuf *eb);
 void blob_http_free(struct blob_http *h);

@@ -3,11 +3,12 @@
  *
  * URL: s3://BUCKET/PREFIX?region=R&endpoint=URL&force-path-style=true
  *      &sse=aws:kms|AES256&sse-kms-key-id=ID&part-size=MiB
- *      &single-put-max=MiB
+ *      &single-put-max=MiB&ca-file=PEM
  * Objects live at PREFIX/key in BUCKET.  Without endpoint the service is
  * https://s3.REGION.amazonaws.com, addressed virtual-hosted
  * (BUCKET.host) unless force-path-style=true (host/BUCKET).  The region
- * defaults to AWS_REGION, AWS_DEFAULT_REGION, then us-east-1.
+ * defaults to AWS_REGION, AWS_DEFAULT_REGION, then us-east-1.  ca-file
+ * names the CAs trusted for an https endpoint instead of the system's.
  *
  * Writes: an object of at most one part (8 MiB unless part-size says)
  * is one PutObject from memory, retried as needed.  A larger one, up to
@@ -724,6 +725,7 @@ static bool pct_decode(const char *s, size_t n, char *out, size_t m)
 struct s3_url {
     char bucket[64], prefix[512], region[64], endpoint[256];
     char sse[16], kms_key[256];
+    char ca_file[512];
     bool path_style;
     long part_mib;
     long single_mib; /* -1: not given */
@@ -744,6 +746,8 @@ static tr_err url_option(struct s3_url *u, const char *k, size_t kn,
         dst = u->sse, cap = sizeof(u->sse);
     else if (strcmp(key, "sse-kms-key-id") == 0)
         dst = u->kms_key, cap = sizeof(u->kms_key);
+    else if (strcmp(key, "ca-file") == 0)
+        dst = u->ca_file, cap = sizeof(u->ca_file);
     if (dst != NULL) {
         if (strlen(v) >= cap)
             return tr_fail(eb, TR_ERR_CONFIG, "s3 url: %s is too long", key);
@@ -776,7 +780,7 @@ static tr_err url_option(struct s3_url *u, const char *k, size_t kn,
     return tr_fail(eb, TR_ERR_CONFIG,
                    "s3 url: unknown option %s (region, endpoint, "
                    "force-path-style, sse, sse-kms-key-id, part-size, "
-                   "single-put-max)",
+                   "single-put-max, ca-file)",
                    key);
 }
 
@@ -897,7 +901,8 @@ tr_err blob_open_s3(const char *url, const char *spool_dir, struct blob **out,
     memcpy(s->kms_key, u.kms_key, sizeof(s->kms_key));
     s->part_size = u.part_mib ? (size_t)u.part_mib << 20 : PART_DEFAULT;
     s->single_max = (uint64_t)(u.single_mib >= 0 ? u.single_mib : 5120) << 20;
-    struct blob_http_opts ho = {.name = "s3"};
+    struct blob_http_opts ho = {.name = "s3",
+                                .ca_file = u.ca_file[0] ? u.ca_file : NULL};
     e = set_address(s, &u, eb);
     if (e == TR_OK)
         e = s3_creds_init(&s->creds, eb);

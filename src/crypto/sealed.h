@@ -19,7 +19,9 @@
  * Streaming in both directions (the sealer is pulled from, the reader
  * reads ranges through a callback, so neither needs a local file), and
  * random access when reading: memory use is two chunks whatever the
- * object's size.
+ * object's size, plus, for a reader read in order, a read-ahead window
+ * of up to 8 sealed chunks (~512 KiB), fetched in one read of its
+ * source.
  *
  * SPDX-License-Identifier: MPL-2.0
  */
@@ -67,7 +69,8 @@ tr_err sealed_sealer_read(void *sealer, void *buf, size_t n, size_t *got,
 void sealed_sealer_close(struct sealed_sealer *s);
 
 /* A sealed object opened for reading at any offset (one chunk is
- * decrypted at a time and kept for the next read), its in_size stored
+ * decrypted at a time and kept for the next read; chunks asked in order
+ * are fetched several at once), its in_size stored
  * bytes read through rd(ctx, ...), which must stay usable until
  * sealed_reader_close(); *plain_len gets the plaintext's length.
  * TR_ERR_CRYPTO for a malformed header, a size that does not match it,

@@ -9,7 +9,9 @@
 #      and a server that is down;
 #   2. test_blob_suite again with a container SAS (AZURE_STORAGE_SAS_TOKEN);
 #   3. test_blob_azure's server cases (list paging with two blobs a page,
-#      an object replaced mid-read, an upload failing half-way).
+#      an object replaced mid-read, an upload failing half-way);
+#   4. test_blob_suite over TLS to a second Azurite whose certificate a
+#      test CA signed, trusted through ca-file= (tests/blob/tls_case.sh).
 # Exit 77 only when Azurite cannot be installed.
 set -euo pipefail
 src=${TERRACE_SRC_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -28,6 +30,7 @@ proxy_pid=
 cleanup() {
   [ -n "$proxy_pid" ] && kill "$proxy_pid" 2>/dev/null || true
   bash "$src/tests/lib/azurite.sh" stop "$work/azurite" || true
+  bash "$src/tests/lib/azurite.sh" stop "$work/azuritetls" || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -83,4 +86,14 @@ run "azure cases, SAS" \
   AZURE_STORAGE_SAS_TOKEN="$sas" TERRACE_TEST_AZURE_LIST_PAGE=2 \
   TERRACE_TEST_AZURE_URL="azblob://terrace-sas/unit?account=$account&endpoint=$ep" \
   "$unit"
+
+bash "$src/tests/lib/tls_ca.sh" "$work/tls"
+tep=$(TERRACE_TEST_TLS_DIR="$work/tls" \
+  bash "$src/tests/lib/azurite.sh" start "$work/azuritetls")
+TERRACE_TEST_TLS_DIR="$work/tls" \
+  bash "$src/tests/lib/azurite.sh" container "$tep" terrace-tls
+run "suite over TLS, shared key" \
+  AZURE_STORAGE_KEY="$key" bash "$src/tests/blob/tls_case.sh" "$suite" \
+  "azblob://terrace-tls/suite?account=$account&endpoint=$tep" \
+  "$work/tls/ca.pem"
 exit $fail

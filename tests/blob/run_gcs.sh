@@ -8,7 +8,9 @@
 #   3. with a service-account key file whose token_uri is
 #      tests/blob/gcs_auth_stub.py, which checks the RS256 JWT against the
 #      public key and lets only requests with a token it issued through;
-#   4. the same stub as the instance metadata server (GCE_METADATA_HOST).
+#   4. the same stub as the instance metadata server (GCE_METADATA_HOST);
+#   5. a second server over TLS, its certificate from a test CA, trusted
+#      through ca-file= (tests/blob/tls_case.sh).
 # Step 3 also runs test_blob_gcs.c's token cases against the stub.
 # Exit 77 (skipped) only when fake-gcs-server cannot be had.
 set -euo pipefail
@@ -23,6 +25,7 @@ cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   bash "$SRC/tests/lib/gcs.sh" stop "$work/gcs" || true
+  bash "$SRC/tests/lib/gcs.sh" stop "$work/gcstls" || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -115,5 +118,12 @@ import json, sys
 s = json.loads(sys.argv[1])
 assert s["issued"] >= 2, s
 EOF
+
+step "5. over TLS, the certificate from a test CA"
+bash "$SRC/tests/lib/tls_ca.sh" "$work/tls"
+tls_url=$(TERRACE_TEST_TLS_DIR="$work/tls" \
+  bash "$SRC/tests/lib/gcs.sh" start "$work/gcstls" terrace)
+bash "$SRC/tests/blob/tls_case.sh" "$SUITE" \
+  "gs://terrace/tls?endpoint=$tls_url" "$work/tls/ca.pem"
 
 step "all passed"

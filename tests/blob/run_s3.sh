@@ -3,7 +3,8 @@
 # S3 backend, against the test server tests/lib/s3.sh starts (gofakes3
 # behind a SigV4 check): path-style with the 200 MB round trip and the
 # fault cases through tests/blob/faultproxy.py, virtual-hosted
-# addressing, a wrong secret, credentials from stub ECS and IMDSv2
+# addressing, a wrong secret, over TLS with ca-file= (tests/blob/
+# tls_case.sh), credentials from stub ECS and IMDSv2
 # endpoints with a session token, and from a shared credentials file.  Exit 77 only when the server cannot be built (no Go).
 set -euo pipefail
 src=${TERRACE_SRC_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -18,6 +19,7 @@ cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   "$src/tests/lib/s3.sh" stop "$work/s3" 2>/dev/null || true
   "$src/tests/lib/s3.sh" stop "$work/s3tok" 2>/dev/null || true
+  "$src/tests/lib/s3.sh" stop "$work/s3tls" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -56,7 +58,19 @@ proxy="http://127.0.0.1:$(cat "$work/proxy.port")"
   echo "refused: $(grep -c "signature mismatch" "$work/s3/server.log") requests"
 )
 
-# 4. temporary credentials from a stub ECS endpoint, against a server
+# 4. over TLS to a server whose certificate a test CA signed
+bash "$src/tests/lib/tls_ca.sh" "$work/tls"
+endpoint_tls=$(env -u AWS_SESSION_TOKEN TERRACE_TEST_TLS_DIR="$work/tls" \
+  "$src/tests/lib/s3.sh" start "$work/s3tls")
+(
+  # shellcheck disable=SC1091
+  . "$work/s3tls/env"
+  bash "$src/tests/blob/tls_case.sh" "$suite" \
+    "s3://terrace/tls?endpoint=$endpoint_tls&force-path-style=true" \
+    "$work/tls/ca.pem"
+)
+
+# 5. temporary credentials from a stub ECS endpoint, against a server
 # that insists on their session token
 export AWS_ACCESS_KEY_ID=ASIATEMPORARY AWS_SECRET_ACCESS_KEY=temp-secret \
   AWS_SESSION_TOKEN=temp-session-token
@@ -86,7 +100,7 @@ hits2=$(cat "$work/ecs.hits")
   { echo "imds asked $((hits2 - hits)) times: not refreshed" >&2; exit 1; }
 echo "imds asked $((hits2 - hits)) times"
 
-# 5. static keys from the shared credentials file: the profile AWS_PROFILE
+# 6. static keys from the shared credentials file: the profile AWS_PROFILE
 # names (its [default] holds a wrong secret), then [default] under
 # $HOME/.aws; a profile that is not there is refused, saying so
 mkdir -p "$work/home/.aws"

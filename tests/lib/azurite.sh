@@ -10,6 +10,9 @@
 #                               -> create container NAME (Shared Key)
 #   azurite.sh sas ENDPOINT NAME
 #                               -> print a container SAS token (1 hour)
+# TERRACE_TEST_TLS_DIR=D (made by tests/lib/tls_ca.sh): Azurite serves
+# HTTPS with D/server.pem, the endpoint printed is https://, the SAS is
+# for https, and container requests trust D/ca.pem.
 # Exit 77 when Azurite cannot be installed (no npm, no registry).  The
 # account devstoreaccount1 and its key are Azurite's published dev
 # credentials, not secrets.
@@ -50,8 +53,10 @@ install() {
 # Signs and sends one management request with the dev account's key.
 az_py() {
   python3 - "$@" <<'PY'
-import base64, hashlib, hmac, sys, time, urllib.parse, urllib.request
+import base64, hashlib, hmac, os, ssl, sys, time, urllib.parse, urllib.request
 op, endpoint, name = sys.argv[1:4]
+tls = os.environ.get("TERRACE_TEST_TLS_DIR")
+ctx = ssl.create_default_context(cafile=tls + "/ca.pem") if tls else None
 account, key = sys.argv[4], base64.b64decode(sys.argv[5])
 def sign(s):
     return base64.b64encode(hmac.new(key, s.encode(), hashlib.sha256)
@@ -71,7 +76,7 @@ if op == "container":
                            "Authorization": "SharedKey %s:%s" %
                            (account, sign(sts))})
     try:
-        urllib.request.urlopen(req, timeout=10)
+        urllib.request.urlopen(req, timeout=10, context=ctx)
     except urllib.error.HTTPError as e:
         if e.code != 409:   # already there
             sys.exit("azurite.sh: create container: HTTP %d" % e.code)
@@ -81,10 +86,11 @@ else:
     se = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
     perm = "racwdl"
     canon = "/blob/%s/%s" % (account, name)
-    sts = "\n".join([perm, st, se, canon, "", "", "http", ver, "c", "",
+    spr = "https" if endpoint.startswith("https:") else "http"
+    sts = "\n".join([perm, st, se, canon, "", "", spr, ver, "c", "",
                      "", "", "", "", "", ""])
     q = {"sv": ver, "sr": "c", "sp": perm, "st": st, "se": se,
-         "spr": "http", "sig": sign(sts)}
+         "spr": spr, "sig": sign(sts)}
     print(urllib.parse.urlencode(q))
 PY
 }
@@ -99,13 +105,17 @@ start)
   mkdir -p "$dir/data"
   # setsid: the server gets its own process group, so stop can end
   # node and anything it spawned without touching anyone else.
+  tls=()
+  [ -n "${TERRACE_TEST_TLS_DIR:-}" ] &&
+    tls=(--cert "$TERRACE_TEST_TLS_DIR/server.pem"
+         --key "$TERRACE_TEST_TLS_DIR/server-key.pem")
   setsid "$BIN" --blobHost 127.0.0.1 --blobPort 0 --location "$dir/data" \
-    --skipApiVersionCheck --disableProductStyleUrl \
+    --skipApiVersionCheck --disableProductStyleUrl "${tls[@]}" \
     >"$dir/server.log" 2>&1 </dev/null &
   echo $! >"$dir/pid"
   port=
   for _ in $(seq 1 300); do
-    port=$(sed -n 's/.*successfully listens on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' \
+    port=$(sed -n 's/.*successfully listens on https\{0,1\}:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' \
            "$dir/server.log" | head -n1)
     [ -n "$port" ] && break
     kill -0 "$(cat "$dir/pid")" 2>/dev/null ||
@@ -113,7 +123,7 @@ start)
     sleep 0.1
   done
   [ -n "$port" ] || { echo "azurite.sh: server did not start" >&2; exit 1; }
-  echo "http://127.0.0.1:$port/$AZ_ACCOUNT"
+  echo "http${TERRACE_TEST_TLS_DIR:+s}://127.0.0.1:$port/$AZ_ACCOUNT"
   ;;
 stop)
   dir=${2:?directory}

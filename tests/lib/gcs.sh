@@ -7,6 +7,8 @@
 #                              objects under DIR/data, create bucket BKT
 #                              (default "terrace"), print the endpoint URL
 #   gcs.sh stop DIR         -> stop it and remove DIR
+# TERRACE_TEST_TLS_DIR=D (made by tests/lib/tls_ca.sh): it serves HTTPS
+# with D/server.pem, and the endpoint printed is https://.
 # Exit 77 when it cannot be had (no Go toolchain, module proxy refused).
 set -euo pipefail
 VERSION=1.56.1
@@ -46,16 +48,23 @@ start)
   build >/dev/null
   mkdir -p "$dir/data"
   port=$(free_port)
-  url="http://127.0.0.1:$port"
+  scheme=(-scheme http) cacert=()
+  if [ -n "${TERRACE_TEST_TLS_DIR:-}" ]; then
+    scheme=(-scheme https
+            -cert-location "$TERRACE_TEST_TLS_DIR/server.pem"
+            -private-key-location "$TERRACE_TEST_TLS_DIR/server-key.pem")
+    cacert=(--cacert "$TERRACE_TEST_TLS_DIR/ca.pem")
+  fi
+  url="http${TERRACE_TEST_TLS_DIR:+s}://127.0.0.1:$port"
   # setsid: the server outlives this script but not the test's cleanup.
-  setsid "$BIN" -scheme http -host 127.0.0.1 -port "$port" \
+  setsid "$BIN" "${scheme[@]}" -host 127.0.0.1 -port "$port" \
     -backend filesystem -filesystem-root "$dir/data" \
     -external-url "$url" -public-host "127.0.0.1:$port" \
     -log-level warn >"$dir/server.log" 2>&1 </dev/null &
   echo $! >"$dir/pid"
   ok=
   for _ in $(seq 1 100); do          # 10 s at most
-    if curl -fsS -o /dev/null "$url/storage/v1/b" 2>/dev/null; then
+    if curl -fsS "${cacert[@]}" -o /dev/null "$url/storage/v1/b" 2>/dev/null; then
       ok=1; break
     fi
     kill -0 "$(cat "$dir/pid")" 2>/dev/null || break
@@ -66,7 +75,8 @@ start)
     tail -n 20 "$dir/server.log" >&2
     exit 1
   fi
-  curl -fsS -o /dev/null -X POST -H 'Content-Type: application/json' \
+  curl -fsS "${cacert[@]}" -o /dev/null -X POST \
+    -H 'Content-Type: application/json' \
     -d "{\"name\":\"$bucket\"}" "$url/storage/v1/b"
   echo "$url"
   ;;

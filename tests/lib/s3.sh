@@ -13,7 +13,9 @@
 #   s3.sh halt DIR / resume DIR -> stop it keeping DIR, start it again
 #                          on the same port (objects survive only on disk)
 # Keys: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN
-# from the environment, else fixed test keys.  Exit 77: no Go toolchain.
+# from the environment, else fixed test keys.  TERRACE_TEST_TLS_DIR=D
+# (made by tests/lib/tls_ca.sh): HTTPS with D/server.pem, an https://
+# endpoint.  Exit 77: no Go toolchain.
 set -euo pipefail
 cmd=${1:?build|start|stop|halt|resume}
 GOFAKES3_VERSION=v1.2.0
@@ -39,9 +41,12 @@ serve() {
   rm -f "$dir/port"
   # shellcheck disable=SC1091
   . "$dir/env"
-  local disk=()
+  local disk=() tls=()
   [ -n "${S3FAKE_DISK:-}" ] && disk=(-dir "$dir/data")
-  setsid "$bin" -addr "$addr" "${disk[@]}" -port-file "$dir/port" \
+  [ -n "${TERRACE_TEST_TLS_DIR:-}" ] &&
+    tls=(-cert "$TERRACE_TEST_TLS_DIR/server.pem"
+         -key "$TERRACE_TEST_TLS_DIR/server-key.pem")
+  setsid "$bin" -addr "$addr" "${disk[@]}" "${tls[@]}" -port-file "$dir/port" \
     -hostbucketbase localhost >>"$dir/server.log" 2>&1 </dev/null &
   echo $! >"$dir/pid"
   for _ in $(seq 1 100); do
@@ -79,7 +84,7 @@ start)
     fi
   } >"$dir/env"
   serve "$dir" 127.0.0.1:0
-  echo "http://127.0.0.1:$(cat "$dir/port")"
+  echo "http${TERRACE_TEST_TLS_DIR:+s}://127.0.0.1:$(cat "$dir/port")"
   ;;
 halt)
   dir=${2:?directory}; cp "$dir/port" "$dir/port.kept"; halt "$dir" ;;

@@ -618,6 +618,56 @@ static void test_sealed_sizes(void **state)
     assert_int_equal(ut_count_entries(fx->tmp), 0);
 }
 
+/* Reads of a sealed object in order fetch several chunks at once
+ * (sealed.c's read-ahead window); seeks back into the window, forward
+ * past it, and the short last chunk must all read what was written. */
+static void test_sealed_read_ahead(void **state)
+{
+    struct fx *fx = *state;
+    size_t n = 20 * SEALED_CHUNK + 123;
+    unsigned char *plain = arena_alloc(fx->a, n);
+    for (size_t i = 0; i < n; i++)
+        plain[i] = (unsigned char)((i * 2654435761u) >> 13 ^ i);
+    assert_int_equal(blob_put(fx->b, "ra", plain, n, NULL), TR_OK);
+    struct blob_reader *rd = NULL;
+    uint64_t size = 0;
+    assert_int_equal(blob_reader_open(fx->b, "ra", &rd, &size, NULL), TR_OK);
+    assert_int_equal(size, n);
+    unsigned char *buf = arena_alloc(fx->a, 2 * SEALED_CHUNK);
+    /* {offset, length}: whole chunks in order (the window grows), a
+     * seek back into it, pieces across chunk boundaries, a seek far
+     * ahead, a seek back before the window, the end */
+    size_t steps[][2] = {{0, SEALED_CHUNK},
+                         {SEALED_CHUNK, SEALED_CHUNK},
+                         {2 * SEALED_CHUNK, SEALED_CHUNK},
+                         {3 * SEALED_CHUNK, 2 * SEALED_CHUNK},
+                         {5 * SEALED_CHUNK, SEALED_CHUNK},
+                         {SEALED_CHUNK + 7, 1000},
+                         {4 * SEALED_CHUNK - 10, 2 * SEALED_CHUNK},
+                         {6 * SEALED_CHUNK - 1, SEALED_CHUNK},
+                         {17 * SEALED_CHUNK + 3, SEALED_CHUNK},
+                         {18 * SEALED_CHUNK, 2 * SEALED_CHUNK},
+                         {20 * SEALED_CHUNK, SEALED_CHUNK},
+                         {2 * SEALED_CHUNK + 1, 999},
+                         {3 * SEALED_CHUNK, SEALED_CHUNK},
+                         {4 * SEALED_CHUNK, SEALED_CHUNK}};
+    for (size_t k = 0; k < sizeof(steps) / sizeof(steps[0]); k++) {
+        size_t off = steps[k][0], len = steps[k][1], got = 0;
+        assert_int_equal(blob_reader_pread(rd, buf, len, off, &got, NULL),
+                         TR_OK);
+        assert_int_equal(got, n - off < len ? n - off : len);
+        assert_memory_equal(buf, plain + off, got);
+    }
+    /* the whole object in order, a chunk a read, as a download reads */
+    for (size_t off = 0; off < n; off += SEALED_CHUNK) {
+        size_t got = 0;
+        assert_int_equal(
+            blob_reader_pread(rd, buf, SEALED_CHUNK, off, &got, NULL), TR_OK);
+        assert_memory_equal(buf, plain + off, got);
+    }
+    blob_reader_close(rd);
+}
+
 static void test_sealed_tampering(void **state)
 {
     struct fx *fx = *state;
@@ -768,6 +818,7 @@ int main(void)
         BOTH(test_put_copy_keeps_source),
         BOTH(test_put_all),
         SEALED(test_sealed_sizes),
+        SEALED(test_sealed_read_ahead),
         SEALED(test_sealed_tampering),
         SEALED(test_sealed_keys),
     };

@@ -179,7 +179,7 @@ static void test_token_cached_and_renewed(void **state)
         skip();
     struct auth_fx fx;
     struct tr_errbuf eb = {{0}};
-    assert_int_equal(blob_gcs_http_init(&fx.http, &eb), TR_OK);
+    assert_int_equal(blob_gcs_http_init(&fx.http, NULL, &eb), TR_OK);
     assert_int_equal(
         blob_gcs_auth_new(BLOB_GCS_AUTH_FILE, key, &fx.http, &fx.auth, &eb),
         TR_OK);

@@ -6,7 +6,8 @@
 // signatures (gofakes3 alone does).  Also checks the payload hash a
 // request signs, and the session token when one is configured.
 //
-// Binds loopback only; writes the port it got to -port-file.
+// Binds loopback only; writes the port it got to -port-file.  With -cert
+// and -key it serves HTTPS (HTTP/1.1 only, as S3 does) instead of HTTP.
 //
 // SPDX-License-Identifier: MPL-2.0
 package main
@@ -15,6 +16,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -172,6 +174,8 @@ func main() {
 	portFile := flag.String("port-file", "", "file to write the port to")
 	hostBase := flag.String("hostbucketbase", "",
 		"host suffix for virtual-hosted addressing (BUCKET.BASE)")
+	certFile := flag.String("cert", "", "PEM certificate: serve HTTPS")
+	keyFile := flag.String("key", "", "PEM private key of -cert")
 	flag.Parse()
 	c := &checker{access: os.Getenv("AWS_ACCESS_KEY_ID"),
 		secret: os.Getenv("AWS_SECRET_ACCESS_KEY"),
@@ -218,5 +222,11 @@ func main() {
 			log.Fatal(err)
 		}
 	}
-	log.Fatal((&http.Server{Handler: c}).Serve(ln))
+	srv := &http.Server{Handler: c}
+	if *certFile == "" {
+		log.Fatal(srv.Serve(ln))
+	}
+	// An empty TLSNextProto keeps HTTP/2 off: clients speak HTTP/1.1.
+	srv.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
+	log.Fatal(srv.ServeTLS(ln, *certFile, *keyFile))
 }
