@@ -652,7 +652,9 @@ tr_err http_start(struct terrace_server *srv, struct tr_errbuf *eb)
     unsigned mhd_limit = (unsigned)limit + (unsigned)srv->cfg.threads + 64;
     struct MHD_OptionItem opts[] = {
         {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_lib_log, srv},
-        {MHD_OPTION_THREAD_POOL_SIZE, srv->cfg.threads, NULL},
+        /* one thread: no pool (libmicrohttpd warns about a pool of 1) */
+        {MHD_OPTION_THREAD_POOL_SIZE,
+         srv->cfg.threads > 1 ? srv->cfg.threads : 0, NULL},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, srv},
         {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, srv},
         {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)srv->cfg.idle_timeout, NULL},
