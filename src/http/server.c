@@ -650,22 +650,27 @@ tr_err http_start(struct terrace_server *srv, struct tr_errbuf *eb)
     /* libmicrohttpd's own limit sits above the guard's, which decides;
      * reaching it would stop accept() for everyone */
     unsigned mhd_limit = (unsigned)limit + (unsigned)srv->cfg.threads + 64;
-    struct MHD_OptionItem opts[] = {
-        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_lib_log, srv},
-        /* one thread: no pool (libmicrohttpd warns about a pool of 1) */
-        {MHD_OPTION_THREAD_POOL_SIZE,
-         srv->cfg.threads > 1 ? srv->cfg.threads : 0, NULL},
-        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, srv},
-        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, srv},
-        {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)srv->cfg.idle_timeout, NULL},
-        {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)mhd_limit, NULL},
-        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)CONN_MEMORY, NULL},
-        {MHD_OPTION_SOCK_ADDR, 0, &ss},
-        {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, cert},
-        {tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, key},
-        {tls ? MHD_OPTION_HTTPS_PRIORITIES : MHD_OPTION_END, 0, TLS_PRIORITIES},
-        {MHD_OPTION_END, 0, NULL},
-    };
+    struct MHD_OptionItem opts[12];
+    int k = 0;
+#define OPT(o, v, p) (opts[k++] = (struct MHD_OptionItem){(o), (v), (p)})
+    OPT(MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_lib_log, srv);
+    OPT(MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, srv);
+    OPT(MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, srv);
+    OPT(MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)srv->cfg.idle_timeout, NULL);
+    OPT(MHD_OPTION_CONNECTION_LIMIT, (intptr_t)mhd_limit, NULL);
+    OPT(MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)CONN_MEMORY, NULL);
+    OPT(MHD_OPTION_SOCK_ADDR, 0, &ss);
+    /* one thread: no pool option (libmicrohttpd warns at a size of 0 or
+     * 1 that it uses none) */
+    if (srv->cfg.threads > 1)
+        OPT(MHD_OPTION_THREAD_POOL_SIZE, srv->cfg.threads, NULL);
+    if (tls) {
+        OPT(MHD_OPTION_HTTPS_MEM_CERT, 0, cert);
+        OPT(MHD_OPTION_HTTPS_MEM_KEY, 0, key);
+        OPT(MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES);
+    }
+    OPT(MHD_OPTION_END, 0, NULL);
+#undef OPT
     srv->mhd = MHD_start_daemon(flags, 0, on_accept, srv, on_request, srv,
                                 MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     if (srv->mhd == NULL) {
