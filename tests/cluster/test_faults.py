@@ -612,6 +612,23 @@ def test_drain_a_secondary_during_an_apply(cl):
     assert [m["state"] for m in mine] == ["gone"], mine
 
 
+def node_ready(cl, name, timeout=30):
+    """The node's readiness answer once it is 200.  A secondary just
+    started by `cluster scale` is ready as terraced, then hands its
+    listener over to terraced-idle: for a moment (its exec) nothing
+    listens on its address."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            h = cl.direct(name).get("/_health_check?ready=1")
+            if h.status == 200:
+                return h
+        except OSError as e:  # refused while it execs terraced-idle
+            h = e
+        assert time.monotonic() < deadline, (name, h)
+        time.sleep(0.1)
+
+
 def test_join_token_wrong_and_credential_revoked(cl, tmp_path):
     # a wrong join token: refused, non-zero exit, a message saying why
     before = len(cl.registry())
@@ -638,8 +655,7 @@ def test_join_token_wrong_and_credential_revoked(cl, tmp_path):
             if role == "secondary" and alive(pid)]
     victim = live[-1]
     pid = cl.node(victim)[0]
-    h = cl.direct(victim).get("/_health_check?ready=1")
-    assert h.status == 200, h
+    h = node_ready(cl, victim)
     node_id = h.json["node"]
     r = cl.c.post("%s/admin/nodes/%s/actions/revoke" % (API, node_id))
     assert r.status in (200, 204), r
