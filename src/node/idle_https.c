@@ -319,34 +319,62 @@ static int conn_read(struct idle_conn *c, char *p, size_t n)
     }
 }
 
-/* The length of a chunked body starting at p (n bytes in so far) up to
- * its last chunk's end; 0 while that is not all there. */
-static size_t chunked_len(const char *p, size_t n)
+/* Walks the chunked body at p (n bytes in so far): 1 once the size line
+ * of its last chunk is in (*at: the offset after that line; *body: the
+ * data's length, copied to dst over the size lines when dst is not
+ * NULL, which may be p), 0 while it is not all there, -1 when it is
+ * malformed. */
+static int walk_chunks(const char *p, size_t n, char *dst, size_t *at,
+                       size_t *body)
 {
-    size_t r = 0;
+    size_t r = 0, w = 0;
     for (;;) {
         const char *eol = memchr(p + r, '\n', n - r);
         if (eol == NULL)
             return 0;
-        unsigned long long size = strtoull(p + r, NULL, 16);
+        char *endp;
+        unsigned long size = strtoul(p + r, &endp, 16);
+        if (endp == p + r)
+            return -1;
         r = (size_t)(eol - p) + 1;
-        if (size == 0) { /* the trailer ends with an empty line */
-            for (;;) {
-                const char *l = memchr(p + r, '\n', n - r);
-                if (l == NULL)
-                    return 0;
-                bool empty = l == p + r || (l == p + r + 1 && p[r] == '\r');
-                r = (size_t)(l - p) + 1;
-                if (empty)
-                    return r;
-            }
+        if (size == 0) {
+            *at = r;
+            *body = w;
+            return 1;
         }
         if (size > n - r || n - r - size < 2)
             return 0;
+        if (dst != NULL)
+            memmove(dst + w, p + r, size);
+        w += size;
         r += size;
-        r += p[r] == '\r' ? 2 : 1;
-        if (r > n)
+        if (p[r] == '\r')
+            r++;
+        if (r >= n)
             return 0;
+        if (p[r] != '\n')
+            return -1;
+        r++;
+    }
+}
+
+/* The length of a chunked body at p (n bytes in so far) up to the empty
+ * line that ends its trailer; 0 while that is not all there, n when it
+ * is malformed (the read ends, and the parse refuses it). */
+static size_t chunked_len(const char *p, size_t n)
+{
+    size_t r = 0, body = 0;
+    int w = walk_chunks(p, n, NULL, &r, &body);
+    if (w <= 0)
+        return w < 0 ? n : 0;
+    for (;;) {
+        const char *l = memchr(p + r, '\n', n - r);
+        if (l == NULL)
+            return 0;
+        bool empty = l == p + r || (l == p + r + 1 && p[r] == '\r');
+        r = (size_t)(l - p) + 1;
+        if (empty)
+            return r;
     }
 }
 
@@ -461,31 +489,8 @@ static const char *header(const char *h, const char *end, const char *name,
 /* Decodes a chunked body in place; false when it is malformed. */
 static bool unchunk(char *p, size_t len, size_t *out)
 {
-    size_t r = 0, w = 0;
-    for (;;) {
-        char *eol = memchr(p + r, '\n', len - r);
-        if (eol == NULL)
-            return false;
-        char *endp;
-        unsigned long n = strtoul(p + r, &endp, 16);
-        if (endp == p + r)
-            return false;
-        r = (size_t)(eol - p) + 1;
-        if (n == 0) {
-            *out = w;
-            return true;
-        }
-        if (n > len - r || len - r - n < 2)
-            return false;
-        memmove(p + w, p + r, n);
-        w += n;
-        r += n;
-        if (p[r] == '\r')
-            r++;
-        if (r >= len || p[r] != '\n')
-            return false;
-        r++;
-    }
+    size_t at = 0;
+    return walk_chunks(p, len, p, &at, out) == 1;
 }
 
 tr_err idle_parse_reply(const char *raw, size_t len, struct idle_reply *out,
