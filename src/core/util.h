@@ -25,6 +25,8 @@ char *util_new_id(struct arena *a, const char *prefix);
 char *util_now_iso(struct arena *a);
 int64_t util_now_unix(void);
 int64_t util_now_ms(void);
+/* Milliseconds on the monotonic clock (for intervals and deadlines). */
+int64_t util_mono_ms(void);
 char *util_iso_from_unix(struct arena *a, int64_t secs);
 
 /* Strict decimal parse of a whole string into an int64. */

@@ -94,13 +94,6 @@ struct http_guard {
     unsigned long lib_dropped;        /* not logged this period */
 };
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static bool key_of(const struct sockaddr *sa, socklen_t len, struct key *k)
 {
     memset(k, 0, sizeof(*k));
@@ -300,10 +293,10 @@ static struct timespec mono_ts(int64_t ms)
 static void *timer(void *arg)
 {
     struct http_guard *g = arg;
-    int64_t next_report = mono_ms() + g->conf.report_ms;
+    int64_t next_report = util_mono_ms() + g->conf.report_ms;
     pthread_mutex_lock(&g->mu);
     while (!g->stop) {
-        int64_t now = mono_ms();
+        int64_t now = util_mono_ms();
         while (g->wait_head != NULL && g->wait_head->deadline_ms <= now) {
             struct gconn *c = g->wait_head;
             shutdown(c->fd, SHUT_RDWR);
@@ -404,7 +397,7 @@ bool http_guard_accept(struct http_guard *g, const struct sockaddr *addr,
         ok = false;
     } else if (g->open >= g->conf.limit ||
                (g->open >= g->conf.limit - g->conf.reserved &&
-                !(keyed && seen_recent(g, &k, mono_ms())))) {
+                !(keyed && seen_recent(g, &k, util_mono_ms())))) {
         g->total.refused_full++;
         ok = false;
     }
@@ -425,7 +418,7 @@ void http_guard_open(struct http_guard *g, const struct sockaddr *addr,
     g->open++;
     if (c->keyed)
         count_add(g, &c->key);
-    c->deadline_ms = mono_ms() + g->conf.header_ms;
+    c->deadline_ms = util_mono_ms() + g->conf.header_ms;
     bool was_empty = g->wait_head == NULL;
     wait_append(g, c);
     if (was_empty) /* the timer may be asleep until the next summary */
@@ -464,7 +457,7 @@ void http_guard_authenticated(struct http_guard *g, const struct sockaddr *addr,
     if (!key_of(addr, len, &k))
         return;
     pthread_mutex_lock(&g->mu);
-    seen_note(g, &k, mono_ms());
+    seen_note(g, &k, util_mono_ms());
     pthread_mutex_unlock(&g->mu);
 }
 

@@ -48,13 +48,6 @@ struct http_probe {
     int version;
 };
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void *probe_main(void *arg)
 {
     struct http_probe *p = arg;
@@ -78,7 +71,7 @@ static void *probe_main(void *arg)
         p->err = e;
         p->version = version;
         p->done++;
-        p->done_ms = mono_ms();
+        p->done_ms = util_mono_ms();
         pthread_cond_broadcast(&p->cv);
     }
     pthread_mutex_unlock(&p->mu);
@@ -127,7 +120,7 @@ void http_probe_free(struct http_probe *p)
 static tr_err probe_check(struct http_probe *p, int *version)
 {
     pthread_mutex_lock(&p->mu);
-    int64_t now = mono_ms();
+    int64_t now = util_mono_ms();
     if (p->done == 0 || now - p->done_ms > FRESH_MS) {
         unsigned long seen = p->done;
         p->want = true;
@@ -135,7 +128,7 @@ static tr_err probe_check(struct http_probe *p, int *version)
         int64_t until = now + WAIT_MS;
         struct timespec ts = {.tv_sec = until / 1000,
                               .tv_nsec = (until % 1000) * 1000000};
-        while (p->done == seen && mono_ms() < until)
+        while (p->done == seen && util_mono_ms() < until)
             pthread_cond_timedwait(&p->cv, &p->mu, &ts);
         if (p->done == seen) {
             pthread_mutex_unlock(&p->mu);

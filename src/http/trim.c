@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "core/util.h"
 #include "http/http_int.h"
 
 #define TRIM_BYTES (1u << 20) /* what requests used since the last trim */
@@ -50,13 +51,6 @@ struct http_trim {
     pthread_t thread;
 };
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Waits on t->cv until ms (monotonic) or a signal; t->mu held. */
 static void wait_until(struct http_trim *t, int64_t ms)
 {
@@ -75,7 +69,7 @@ static void *loop(void *arg)
             pthread_cond_wait(&t->cv, &t->mu);
             continue;
         }
-        int64_t now = mono_ms();
+        int64_t now = util_mono_ms();
         if (now - last < GAP_MS) {
             wait_until(t, last + GAP_MS);
             continue;
@@ -90,7 +84,7 @@ static void *loop(void *arg)
         pthread_mutex_unlock(&t->mu);
         malloc_trim(0);
         atomic_fetch_add(&t->trims, 1);
-        last = mono_ms();
+        last = util_mono_ms();
         pthread_mutex_lock(&t->mu);
     }
     pthread_mutex_unlock(&t->mu);
@@ -130,7 +124,7 @@ void http_trim_note(struct http_trim *t, size_t bytes)
         return;
     pthread_mutex_lock(&t->mu);
     t->wanted = true;
-    t->wanted_ms = mono_ms();
+    t->wanted_ms = util_mono_ms();
     pthread_cond_signal(&t->cv);
     pthread_mutex_unlock(&t->mu);
 }

@@ -26,11 +26,11 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/check.h"
 #include "core/fault.h"
 #include "core/log.h"
+#include "core/util.h"
 
 /* the last connection, unused this long, is closed (db.c's header) */
 #define IDLE_CLOSE_MS 60000
@@ -105,13 +105,6 @@ enum db_kind db_kind(const struct db *db)
     return db->kind;
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void db_set_idle_close(struct db *db, int64_t ms)
 {
     pthread_mutex_lock(&db->mu);
@@ -159,7 +152,7 @@ static struct db_conn *grow(struct db *db)
     c->db = db;
     c->handle = h;
     c->busy = true;
-    c->used_ms = mono_ms();
+    c->used_ms = util_mono_ms();
     return c;
 }
 
@@ -171,7 +164,7 @@ struct db_conn *db_acquire(struct db *db)
         for (int i = 0; i < db->n; i++) {
             if (!db->conns[i].busy) {
                 db->conns[i].busy = true;
-                db->conns[i].used_ms = mono_ms();
+                db->conns[i].used_ms = util_mono_ms();
                 pthread_mutex_unlock(&db->mu);
                 return &db->conns[i];
             }
@@ -196,7 +189,7 @@ void db_release(struct db_conn *c)
     if (c->in_tx)
         db_rollback(c);
     struct db *db = c->db;
-    int64_t now = mono_ms();
+    int64_t now = util_mono_ms();
     void *drop = NULL;
     pthread_mutex_lock(&db->mu);
     c->busy = false;
