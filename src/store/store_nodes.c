@@ -226,7 +226,8 @@ tr_err store_node_set_state(struct db *db, struct arena *a, const char *id,
     if (state == NULL || !valid_state(state))
         return tr_fail(eb, TR_ERR_INVALID,
                        "node state must be active, draining or gone");
-    /* a gone node comes back only by registering again */
+    /* a gone node stays gone here: only its heartbeat (not revoked) or a
+     * new registration brings it back */
     const char *p[] = {id, state};
     return update(db, a,
                   "UPDATE nodes SET state = $2,"
