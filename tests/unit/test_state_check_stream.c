@@ -415,6 +415,41 @@ static void test_mutations(void **state)
     assert_true(refused > 0 && refused < compared);
 }
 
+/* Strings of every length up to 40 with one byte that ends a run of
+ * plain text at every place in them, so the reader meets each stop in
+ * every position of a 16-byte window, and strings without one; as a
+ * resource's name (decoded into the summary) and as an attribute
+ * (checked only), read both ways. */
+static void test_string_runs(void **state)
+{
+    (void)state;
+    static const char *stops[] = {"\"",   "\\n",      "\\u00e9",      "\x01",
+                                  "\n",   "\xc3\xa9", "\xe2\x82\xac", "\xff",
+                                  "\x7f", "\xc3"};
+    char text[96], doc[512];
+    for (int len = 0; len <= 40; len++) {
+        for (size_t k = 0; k <= sizeof(stops) / sizeof(stops[0]); k++) {
+            for (int at = 0; at <= len; at++) {
+                memset(text, 'a' + len % 26, (size_t)len);
+                text[len] = '\0';
+                if (k < sizeof(stops) / sizeof(stops[0])) {
+                    memmove(text + at + strlen(stops[k]), text + at,
+                            (size_t)(len - at) + 1);
+                    memcpy(text + at, stops[k], strlen(stops[k]));
+                } else if (at > 0) {
+                    break; /* no stop: one string of this length */
+                }
+                snprintf(doc, sizeof(doc),
+                         "{\"version\":4,\"serial\":1,\"resources\":[{"
+                         "\"type\":\"t\",\"name\":\"%s\",\"instances\":[{"
+                         "\"attributes\":{\"v\":\"%s\"}}]}]}",
+                         text, text);
+                compare_str(doc);
+            }
+        }
+    }
+}
+
 /* The hook sees every byte once, in order, even for a refused state. */
 static void block_sum(void *arg, const void *data, size_t len)
 {
@@ -488,6 +523,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_corpus),
         cmocka_unit_test(test_mutations),
+        cmocka_unit_test(test_string_runs),
         cmocka_unit_test(test_hook_and_bounds),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
