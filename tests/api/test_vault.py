@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -181,11 +182,29 @@ def read_back(d, svs):
         assert r.json["data"]["attributes"]["value"] == want, r
 
 
+def first_gc_pass(d, timeout=30):
+    """Waits for the node's first blob GC pass: it writes the store's
+    owner mark (an object) then, and the objects counted below must not
+    change under the test's feet."""
+    c = d.client()
+    deadline = time.monotonic() + timeout
+    while True:
+        r = c.get("/metrics", token=None)
+        assert r.status == 200, r
+        m = re.search(rb"^terrace_blob_gc_passes_total (\d+)$", r.body, re.M)
+        assert m, "no gc pass counter in /metrics"
+        if int(m.group(1)) >= 1:
+            return
+        assert time.monotonic() < deadline, "no blob GC pass in %d s" % timeout
+        time.sleep(0.1)
+
+
 def rekey_file_to_vault(d, pad=0, blob_env=None):
     """Fills d under the key file, moves it to Vault with rekey while it
     runs, checks every value and object, and leaves d running on Vault
     alone (its key file removed)."""
     d.start()
+    first_gc_pass(d)
     c = d.client()
     ws = workspace(c)
     svs = [put_state(c, ws, 1, pad)]
