@@ -12,6 +12,10 @@
 #       (bench/tfe-apply: configuration version, upload, run with
 #       auto-apply, both logs read), polling every 5 ms where the stock
 #       CLI sleeps 0.5 s + 1 s + 1 s: what Terrace itself adds.
+#   (f) raw tofu in a run's shape, the floor of any server that keeps a
+#       run's phases as TFE does: in a fresh working directory (local
+#       backend, the state file kept) `tofu init`, `tofu plan -out`,
+#       `tofu apply` of that plan; three processes where (b) is one.
 # Every timed run really applies: a --prepare command bumps a counter and
 # each command passes `-var n=<counter>`; every resource has
 # `triggers_replace = var.n`, so each apply destroys and re-creates all 20
@@ -161,11 +165,18 @@ EOF
 { cloud_block ws-remote; echo "$CONFIG"; } >"$W/remote/main.tf"
 { cloud_block ws-state; echo "$CONFIG"; } >"$W/state/main.tf"
 echo "$CONFIG" >"$W/raw/main.tf"
+mkdir -p "$W/shape"
+echo "$CONFIG" >"$W/shape/main.tf"
 echo "$CONFIG" >"$W/api/main.tf"
 
 COUNTER=$W/counter
 echo 0 >"$COUNTER"
 APPLY="$TOFU apply -auto-approve -input=false -no-color"
+# (f): a run's three processes in a fresh working directory (the state
+# file stays, as a server would bring it); N is the counter's value
+SHAPE="rm -rf .terraform .terraform.lock.hcl run.tfplan && $TOFU init \
+-input=false -no-color >/dev/null && $TOFU plan -input=false -no-color \
+-out=run.tfplan -var n=N >/dev/null && $APPLY run.tfplan"
 
 # apply_check DIR: one untimed apply with a new n; it must replace all.
 apply_check() {
@@ -200,6 +211,12 @@ for d in remote raw state; do
   apply_check "$W/$d" 0
   apply_check "$W/$d" "$NRES"
 done
+blog "a run's shape in $W/shape, twice"
+for _ in 1 2; do
+  n=$(( $(cat "$COUNTER") + 1 ))
+  echo "$n" >"$COUNTER"
+  (cd "$W/shape" && eval "${SHAPE//var n=N/var n=$n}") >/dev/null
+done
 blog "first applies through the API driver"
 api_check 0
 api_check "$NRES"
@@ -231,10 +248,18 @@ hyperfine --style basic --runs "$RUNS" --warmup "$WARMUP" \
   "cd $W/state && $APPLY -var n=\$(cat $COUNTER)" \
   -n "Terrace, remote execution via the API" \
   "$API -expect-destroyed $NRES -var n=\$(cat $COUNTER)" \
+  -n "raw tofu, a run's shape (init, plan -out, apply of the plan)" \
+  "cd $W/shape && ${SHAPE//var n=N/var n=\$(cat $COUNTER)}" \
   ${HF_BASE[@]+"${HF_BASE[@]}"} ${HF_OTF[@]+"${HF_OTF[@]}"} >&2
 
 # The timed commands were the same as these checks, which still replace
 # everything after the timed runs.
+grep -q "Apply complete! Resources: $NRES added, 0 changed, $NRES destroyed" \
+  < <(cd "$W/shape" && n=$(( $(cat "$COUNTER") + 1 )) && echo "$n" >"$COUNTER" &&
+      eval "${SHAPE//var n=N/var n=$n}" 2>&1) || {
+  echo "the run-shaped raw apply did not replace everything" >&2
+  exit 1
+}
 for d in raw state remote; do
   apply_check "$W/$d" "$NRES"
 done
@@ -321,6 +346,8 @@ TN="Terrace, remote execution"
 RN="raw tofu, local backend"
 SN="Terrace, local execution (state only)"
 AN="Terrace, remote execution via the API"
+FN="raw tofu, a run's shape (init, plan -out, apply of the plan)"
+read -r FM _ < <(hf "$FN")
 read -r AM AMEAN _ < <(hf "$AN")
 read -r TM TMEAN _ < <(hf "$TN")
 read -r RM RMEAN _ < <(hf "$RN")
@@ -370,7 +397,7 @@ tofu in bubblewrap with the default 2 executor workers.
 
 | command | median | mean | stddev | min | max |
 |---|---:|---:|---:|---:|---:|
-$(row "$TN"; row "$RN"; row "$SN"; row "$AN"
+$(row "$TN"; row "$RN"; row "$SN"; row "$AN"; row "$FN"
   if [ -n "$BASELINE" ]; then row "$BN"; fi
   if [ -n "$O_ENV" ]; then row "$ON"; fi)
 
@@ -393,6 +420,12 @@ $(if [ -n "$O_ENV" ]; then
   else
     echo "missed.**"
   fi
+  echo
+  echo "A run's shape alone (raw tofu: init, plan -out, apply of the plan,"
+  echo "no server, no sandbox) adds $(calc "$FM - $RM") s over the one-process"
+  echo "raw apply, $(calc "($FM - $RM) / $OOVER * 100") % of otfd's added time;"
+  echo "Terrace adds $(calc "$AM - $FM") s over that shape (driver, server,"
+  echo "sandbox, cloud backend), otfd $(calc "$OM - $FM") s."
 fi)
 
 **Overhead through the stock CLI (Terrace remote median − raw median):

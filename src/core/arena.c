@@ -127,12 +127,32 @@ void *arena_memdup(struct arena *a, const void *p, size_t n)
     return q;
 }
 
+/* One pass when the text fits the room left in the newest block: it is
+ * printed there and the room taken; else (or with no block yet) the
+ * length is known (or counted) and the text printed into its own
+ * allocation. */
 char *arena_vprintf(struct arena *a, const char *fmt, va_list ap)
 {
     va_list cp;
-    va_copy(cp, ap);
-    int n = vsnprintf(NULL, 0, fmt, cp);
-    va_end(cp);
+    int n;
+    struct block *b = a->blocks;
+    if (b != NULL && b->used < b->size) {
+        size_t room = b->size - b->used; /* a multiple of ALIGN */
+        char *p = (char *)b->data + b->used;
+        va_copy(cp, ap);
+        n = vsnprintf(p, room, fmt, cp);
+        va_end(cp);
+        if (n >= 0 && (size_t)n < room) {
+            size_t size = ((size_t)n + ALIGN) & ~(size_t)(ALIGN - 1);
+            b->used += size;
+            a->total += size;
+            return p;
+        }
+    } else {
+        va_copy(cp, ap);
+        n = vsnprintf(NULL, 0, fmt, cp);
+        va_end(cp);
+    }
     if (n < 0)
         return arena_strdup(a, "");
     char *p = arena_alloc(a, (size_t)n + 1);

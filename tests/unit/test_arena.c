@@ -110,6 +110,40 @@ static void test_strings(void **state)
     arena_destroy(a);
 }
 
+/* Formatted strings of many lengths after allocations that leave every
+ * amount of room in the newest block (arena_printf() prints straight
+ * into that room when the text fits): each string right, aligned
+ * allocations after it, and nothing overwritten, checked at the end. */
+static void test_printf_in_room(void **state)
+{
+    (void)state;
+    enum { N = 1500 };
+    struct arena *a = arena_new();
+    char **s = arena_alloc(a, sizeof(char *) * N);
+    unsigned char **g = arena_alloc(a, sizeof(unsigned char *) * N);
+    for (int i = 0; i < N; i++) {
+        size_t glen = 1 + (size_t)(i % 97) * 16;
+        g[i] = arena_alloc(a, glen);
+        memset(g[i], i & 0xff, glen);
+        int width = 1 + (i * 37) % 2500;
+        s[i] = arena_printf(a, "%*d", width, i % 10);
+        unsigned char *after = arena_alloc(a, 16);
+        assert_int_equal((uintptr_t)after % 16, 0);
+        memset(after, 0xee, 16);
+    }
+    for (int i = 0; i < N; i++) {
+        size_t glen = 1 + (size_t)(i % 97) * 16;
+        for (size_t k = 0; k < glen; k++)
+            assert_int_equal(g[i][k], i & 0xff);
+        int width = 1 + (i * 37) % 2500;
+        assert_int_equal(strlen(s[i]), width);
+        assert_int_equal(s[i][width - 1], '0' + i % 10);
+        for (int k = 0; k < width - 1; k++)
+            assert_int_equal(s[i][k], ' ');
+    }
+    arena_destroy(a);
+}
+
 static int order[8];
 static int norder;
 
@@ -157,6 +191,7 @@ int main(void)
         cmocka_unit_test(test_large_allocs),
         cmocka_unit_test(test_first_alloc_large),
         cmocka_unit_test(test_strings),
+        cmocka_unit_test(test_printf_in_room),
         cmocka_unit_test(test_cleanup_reverse_order),
         cmocka_unit_test(test_cleanup_frees_foreign_memory),
     };
