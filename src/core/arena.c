@@ -130,7 +130,8 @@ void *arena_memdup(struct arena *a, const void *p, size_t n)
 /* One pass when the text fits the room left in the newest block: it is
  * printed there and the room taken; else (or with no block yet) the
  * length is known (or counted) and the text printed into its own
- * allocation. */
+ * allocation, and the room it was tried in is zeroed again: memory from
+ * arena_alloc() is zeroed, and callers rely on it. */
 char *arena_vprintf(struct arena *a, const char *fmt, va_list ap)
 {
     va_list cp;
@@ -148,6 +149,7 @@ char *arena_vprintf(struct arena *a, const char *fmt, va_list ap)
             a->total += size;
             return p;
         }
+        memset(p, 0, room); /* the room stays zeroed, as arena_alloc() */
     } else {
         va_copy(cp, ap);
         n = vsnprintf(NULL, 0, fmt, cp);

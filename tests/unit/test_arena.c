@@ -113,7 +113,8 @@ static void test_strings(void **state)
 /* Formatted strings of many lengths after allocations that leave every
  * amount of room in the newest block (arena_printf() prints straight
  * into that room when the text fits): each string right, aligned
- * allocations after it, and nothing overwritten, checked at the end. */
+ * allocations after it, zeroed, and nothing overwritten (checked at
+ * the end). */
 static void test_printf_in_room(void **state)
 {
     (void)state;
@@ -125,17 +126,19 @@ static void test_printf_in_room(void **state)
         size_t glen = 1 + (size_t)(i % 97) * 16;
         g[i] = arena_alloc(a, glen);
         memset(g[i], i & 0xff, glen);
-        int width = 1 + (i * 37) % 2500;
+        int width = 1 + (i * 37) % 6000;
         s[i] = arena_printf(a, "%*d", width, i % 10);
-        unsigned char *after = arena_alloc(a, 16);
+        unsigned char *after = arena_alloc(a, 16 + (size_t)(i % 64));
         assert_int_equal((uintptr_t)after % 16, 0);
-        memset(after, 0xee, 16);
+        for (int k = 0; k < 16 + i % 64; k++) /* zeroed, as always */
+            assert_int_equal(after[k], 0);
+        memset(after, 0xee, 16 + (size_t)(i % 64));
     }
     for (int i = 0; i < N; i++) {
         size_t glen = 1 + (size_t)(i % 97) * 16;
         for (size_t k = 0; k < glen; k++)
             assert_int_equal(g[i][k], i & 0xff);
-        int width = 1 + (i * 37) % 2500;
+        int width = 1 + (i * 37) % 6000;
         assert_int_equal(strlen(s[i]), width);
         assert_int_equal(s[i][width - 1], '0' + i % 10);
         for (int k = 0; k < width - 1; k++)
