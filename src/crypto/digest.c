@@ -90,15 +90,39 @@ void digest_stream_update(struct digest_stream *d, const void *p, size_t n)
     EVP_DigestUpdate(d->sha, p, n);
 }
 
-void digest_stream_final(struct digest_stream *d, struct arena *a,
-                         char **md5_hex, char **sha256_hex)
+void digest_stream_md5(struct digest_stream *d, const void *p, size_t n)
+{
+    EVP_DigestUpdate(d->md5, p, n);
+}
+
+void digest_stream_sha256(struct digest_stream *d, const void *p, size_t n)
+{
+    EVP_DigestUpdate(d->sha, p, n);
+}
+
+static char *final_hex(EVP_MD_CTX *ctx, struct arena *a)
 {
     unsigned char out[EVP_MAX_MD_SIZE];
     unsigned int olen = 0;
-    EVP_DigestFinal_ex(d->md5, out, &olen);
-    *md5_hex = hex(a, out, olen);
-    EVP_DigestFinal_ex(d->sha, out, &olen);
-    *sha256_hex = hex(a, out, olen);
+    EVP_DigestFinal_ex(ctx, out, &olen);
+    return hex(a, out, olen);
+}
+
+char *digest_stream_md5_final(struct digest_stream *d, struct arena *a)
+{
+    return final_hex(d->md5, a);
+}
+
+char *digest_stream_sha256_final(struct digest_stream *d, struct arena *a)
+{
+    return final_hex(d->sha, a);
+}
+
+void digest_stream_final(struct digest_stream *d, struct arena *a,
+                         char **md5_hex, char **sha256_hex)
+{
+    *md5_hex = final_hex(d->md5, a);
+    *sha256_hex = final_hex(d->sha, a);
 }
 
 char *digest_b64_encode(struct arena *a, const void *p, size_t n)

@@ -26,6 +26,12 @@ char *digest_hmac_sha512_hex(struct arena *a, const void *key, size_t klen,
 struct digest_stream;
 struct digest_stream *digest_stream_new(struct arena *a);
 void digest_stream_update(struct digest_stream *d, const void *p, size_t n);
+/* Each digest alone, for two threads that see the same bytes in the
+ * same order (each touches only its own digest's state). */
+void digest_stream_md5(struct digest_stream *d, const void *p, size_t n);
+void digest_stream_sha256(struct digest_stream *d, const void *p, size_t n);
+char *digest_stream_md5_final(struct digest_stream *d, struct arena *a);
+char *digest_stream_sha256_final(struct digest_stream *d, struct arena *a);
 /* Finishes both; hex strings live in a. */
 void digest_stream_final(struct digest_stream *d, struct arena *a,
                          char **md5_hex, char **sha256_hex);

@@ -5,10 +5,12 @@
  *   the caller (an HTTP worker) writes the body into pipe "in";
  *   the checker reads pipe "in" with the streaming state reader
  *     (state_parse_fd_with(), which reads to the end even when it
- *     refuses), digests each block (md5, sha256) and copies it on into
- *     the ring "out" (RING_BYTES in memory);
+ *     refuses), takes each block's md5 and copies it on into the ring
+ *     "out" (RING_BYTES in memory);
  *   the store thread runs blob_put_stream() on the ring, sealed on the
- *     way when the store has a keyring.
+ *     way when the store has a keyring, and takes the sha256 of what it
+ *     reads from the ring (the two digests on two threads: the checker
+ *     was the pipeline's busiest step).
  * The ring holds as much as a remote backend's part, so the checker (and
  * so the client) goes on while the store thread waits on a part's round
  * trip.  When the ring ends, the store's source does not report the end
@@ -20,7 +22,8 @@
  * that has gone.
  *
  * States: started (threads run) -> body done (in's write end closed,
- * state_upload_checked()) -> checked (checker joined) -> decided
+ * state_upload_checked()) -> checked (checker joined, and the store
+ * thread has read the ring to its end, so the sha256 is final) -> decided
  * (verdict posted, store joined, state_upload_finish()) -> freed.
  * state_upload_free() walks the remaining steps with a refusal.
  *
@@ -56,6 +59,7 @@ struct state_upload {
     unsigned char *ring;
     size_t head, used;
     bool ring_closed;
+    bool ring_done;         /* the store thread saw the end: u->sha is final */
     pthread_cond_t ring_cv; /* the ring changed */
     /* the checker's results, read after it is joined */
     tr_err check;
@@ -102,8 +106,9 @@ static void ring_put(struct state_upload *u, const unsigned char *p, size_t len)
     pthread_mutex_unlock(&u->mu);
 }
 
-/* Up to n bytes out of the ring, waiting for some; 0 once it is closed
- * and empty. */
+/* Up to n bytes out of the ring, waiting for some, their sha256 taken
+ * (outside the lock); 0 once it is closed and empty, the sha256 then
+ * final.  The store thread's alone. */
 static size_t ring_get(struct state_upload *u, unsigned char *buf, size_t n)
 {
     pthread_mutex_lock(&u->mu);
@@ -121,8 +126,20 @@ static size_t ring_get(struct state_upload *u, unsigned char *buf, size_t n)
         u->used -= k;
         got += k;
     }
+    bool end = got == 0 && !u->ring_done;
     pthread_cond_broadcast(&u->ring_cv);
     pthread_mutex_unlock(&u->mu);
+    if (got > 0)
+        digest_stream_sha256(u->dg, buf, got);
+    if (end) {
+        /* the checker closed the ring after its last use of u->arena */
+        char *sha = digest_stream_sha256_final(u->dg, u->arena);
+        pthread_mutex_lock(&u->mu);
+        u->sha = sha;
+        u->ring_done = true;
+        pthread_cond_broadcast(&u->ring_cv);
+        pthread_mutex_unlock(&u->mu);
+    }
     return got;
 }
 
@@ -138,7 +155,7 @@ static void ring_close(struct state_upload *u)
 static void pass_on(void *arg, const void *data, size_t len)
 {
     struct state_upload *u = arg;
-    digest_stream_update(u->dg, data, len);
+    digest_stream_md5(u->dg, data, len);
     ring_put(u, data, len);
 }
 
@@ -147,7 +164,7 @@ static void *check_main(void *arg)
     struct state_upload *u = arg;
     u->check = state_parse_fd_with(u->arena, u->in_r, pass_on, u, &u->si,
                                    &u->check_eb);
-    digest_stream_final(u->dg, u->arena, &u->md5, &u->sha);
+    u->md5 = digest_stream_md5_final(u->dg, u->arena);
     ring_close(u); /* the store's source sees the end */
     return NULL;
 }
@@ -246,6 +263,10 @@ tr_err state_upload_checked(struct state_upload *u, struct state_info *si,
         pthread_join(u->checker, NULL);
         u->checker_on = false;
     }
+    pthread_mutex_lock(&u->mu);
+    while (u->store_on && !u->ring_done)
+        pthread_cond_wait(&u->ring_cv, &u->mu);
+    pthread_mutex_unlock(&u->mu);
     *si = u->si;
     *md5 = u->md5;
     *sha256 = u->sha;

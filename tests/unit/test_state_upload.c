@@ -131,6 +131,8 @@ static void test_accepted(void **state)
         assert_int_equal(si.serial, 3);
         assert_int_equal(si.noutputs, 1);
         assert_string_equal(md5, digest_md5_hex(fx->a, st, len));
+        /* taken by the store thread, final once checked */
+        assert_string_equal(sha, digest_sha256_hex(fx->a, st, len));
         assert_false(stored(fx)); /* nothing before the verdict */
         assert_int_equal(state_upload_finish(u, true, &eb), TR_OK);
         state_upload_free(u);
