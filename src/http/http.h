@@ -153,6 +153,9 @@ int http_route_index(const struct route *route);
 /* Server lifecycle (server.c). */
 tr_err http_start(struct terrace_server *srv, struct tr_errbuf *eb);
 void http_stop(struct terrace_server *srv);
+/* http_stop(), but the listening socket stays open and is the caller's
+ * (connections queue in the kernel meanwhile); -1 when there was none. */
+int http_stop_keep_listener(struct terrace_server *srv);
 
 /* Request helpers. */
 const char *http_param(const struct http_req *r, const char *name);

@@ -692,6 +692,16 @@ fail:
     return e;
 }
 
+int http_stop_keep_listener(struct terrace_server *srv)
+{
+    /* the daemon has an inter-thread channel (MHD_ALLOW_SUSPEND_RESUME
+     * brings MHD_USE_ITC), which quiescing needs */
+    MHD_socket fd =
+        srv->mhd != NULL ? MHD_quiesce_daemon(srv->mhd) : MHD_INVALID_SOCKET;
+    http_stop(srv);
+    return fd == MHD_INVALID_SOCKET ? -1 : (int)fd;
+}
+
 void http_stop(struct terrace_server *srv)
 {
     if (srv->mhd != NULL) {

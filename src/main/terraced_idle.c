@@ -5,12 +5,13 @@
  *
  *   terraced-idle --role secondary|agent --join-url URL --data-dir DIR
  *                 [--node-id ID] [--ca-file CA] [--listen HOST:PORT
- *                 [--tls-cert PEM --tls-key PEM]] [--log-level L]
- *                 -- TERRACED ARGS...
+ *                 [--listen-fd FD] [--tls-cert PEM --tls-key PEM]]
+ *                 [--log-level L] -- TERRACED ARGS...
  *
  * SPDX-License-Identifier: MPL-2.0
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/log.h"
@@ -21,7 +22,8 @@ static int usage(void)
     fprintf(stderr,
             "usage: terraced-idle --role secondary|agent --join-url URL "
             "--data-dir DIR [--node-id ID] [--ca-file CA] [--listen "
-            "HOST:PORT [--tls-cert PEM --tls-key PEM]] [--log-level L] -- "
+            "HOST:PORT [--listen-fd FD] [--tls-cert PEM --tls-key PEM]] "
+            "[--log-level L] -- "
             "TERRACED ARGS...\n"
             "terraced --role secondary starts it once it has joined; it is "
             "not meant to be started by hand.\n");
@@ -30,7 +32,7 @@ static int usage(void)
 
 int main(int argc, char **argv)
 {
-    struct idle_opts o = {0};
+    struct idle_opts o = {.listen_fd = -1};
     const char *role = NULL;
     int i = 1;
     for (; i < argc; i++) {
@@ -54,7 +56,13 @@ int main(int argc, char **argv)
             o.ca_file = v;
         else if (strcmp(a, "--listen") == 0)
             o.listen = v;
-        else if (strcmp(a, "--tls-cert") == 0)
+        else if (strcmp(a, "--listen-fd") == 0) {
+            char *end = NULL;
+            long fd = strtol(v, &end, 10);
+            if (end == v || *end != '\0' || fd < 3 || fd > 65535)
+                return usage();
+            o.listen_fd = (int)fd;
+        } else if (strcmp(a, "--tls-cert") == 0)
             o.tls_cert = v;
         else if (strcmp(a, "--tls-key") == 0)
             o.tls_key = v;

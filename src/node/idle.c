@@ -324,7 +324,7 @@ int idle_run(const struct idle_opts *o)
     if (e == TR_OK && o->listen && o->tls_cert && o->tls_key)
         e = idle_tls_server(o->tls_cert, o->tls_key, &lt, &eb);
     if (e == TR_OK && o->listen)
-        e = idle_listen(o->listen, lt, health, &s, &l, &eb);
+        e = idle_listen(o->listen, o->listen_fd, lt, health, &s, &l, &eb);
     pthread_t claim;
     if (e == TR_OK && pthread_create(&claim, NULL, claim_loop, &s) != 0)
         e = tr_fail(&eb, TR_ERR_IO, "cannot start the claim thread");

@@ -11,7 +11,10 @@
  *
  *   - long-polls POST /api/internal/v1/claim for a job;
  *   - sends the node heartbeat every 5 s (running_jobs 0);
- *   - answers /_health_check and /_health_check?ready=1 on --listen.
+ *   - answers /_health_check and /_health_check?ready=1 on --listen,
+ *     on the listening socket terraced hands over (--listen-fd): it is
+ *     never closed across the exec, so the kernel queues the health
+ *     checks that come meanwhile instead of refusing them.
  *
  * When a claim brings a job it starts terraced again with the daemon's
  * own arguments (a worker: TERRACE_IDLE_HANDOFF names a pipe holding the
@@ -40,6 +43,7 @@ struct idle_opts {
     const char *data_dir; /* holds node-credential */
     const char *node_id;  /* for the health answer */
     const char *listen;   /* health listener, or NULL */
+    int listen_fd;        /* that listener's socket from terraced, or -1 */
     const char *tls_cert; /* listener over TLS when both are set */
     const char *tls_key;
     char *const *worker; /* terraced and its arguments */

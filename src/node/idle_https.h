@@ -68,9 +68,12 @@ typedef void (*idle_handler)(void *arg, const char *path, const char *query,
 struct idle_listener;
 
 /* Listens on listen ("host:port") in a thread of its own; t NULL for
- * plain HTTP. */
-tr_err idle_listen(const char *listen, struct idle_tls *t, idle_handler h,
-                   void *arg, struct idle_listener **out, struct tr_errbuf *eb);
+ * plain HTTP.  fd >= 0: a socket already listening there (handed over by
+ * terraced across its exec, so the port never refused a connection),
+ * used instead of binding anew. */
+tr_err idle_listen(const char *listen, int fd, struct idle_tls *t,
+                   idle_handler h, void *arg, struct idle_listener **out,
+                   struct tr_errbuf *eb);
 
 void idle_listener_stop(struct idle_listener *l);
 

@@ -10,6 +10,7 @@
  * SPDX-License-Identifier: MPL-2.0
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
@@ -175,8 +176,9 @@ static int bind_to(const char *addr, struct tr_errbuf *eb)
     return fd;
 }
 
-tr_err idle_listen(const char *listen, struct idle_tls *t, idle_handler h,
-                   void *arg, struct idle_listener **out, struct tr_errbuf *eb)
+tr_err idle_listen(const char *listen, int fd, struct idle_tls *t,
+                   idle_handler h, void *arg, struct idle_listener **out,
+                   struct tr_errbuf *eb)
 {
     struct idle_listener *l = calloc(1, sizeof(*l));
     if (l == NULL)
@@ -184,7 +186,9 @@ tr_err idle_listen(const char *listen, struct idle_tls *t, idle_handler h,
     l->tls = t;
     l->h = h;
     l->arg = arg;
-    l->fd = bind_to(listen, eb);
+    if (fd >= 0) /* not inherited by the workers this process starts */
+        (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+    l->fd = fd >= 0 ? fd : bind_to(listen, eb);
     if (l->fd < 0) {
         free(l);
         return TR_ERR_IO;

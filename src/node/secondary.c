@@ -14,6 +14,7 @@
 
 #include "core/curl_load.h"
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -474,10 +475,14 @@ static bool idle_binary(char self[PATH_MAX], char idle[PATH_MAX + 16])
     return false;
 }
 
+/* Execs terraced-idle with the node's settings and the listening socket
+ * lfd (when >= 0), which stays open across the exec; returns only when
+ * the exec failed. */
 static void hand_over(const struct secondary *s, const struct cfg *c,
-                      const char *self, const char *idle)
+                      const char *self, const char *idle, int lfd)
 {
     const char *args[64];
+    char fdnum[16];
     int k = 0;
     args[k++] = idle;
     args[k++] = "--role";
@@ -497,6 +502,11 @@ static void hand_over(const struct secondary *s, const struct cfg *c,
     if (c->listen[0] != '\0') {
         args[k++] = "--listen";
         args[k++] = c->listen;
+        if (lfd >= 0 && fcntl(lfd, F_SETFD, 0) == 0) { /* kept by exec */
+            snprintf(fdnum, sizeof(fdnum), "%d", lfd);
+            args[k++] = "--listen-fd";
+            args[k++] = fdnum;
+        }
     }
     if (strcmp(c->tls, "on") == 0) {
         args[k++] = "--tls-cert";
@@ -615,8 +625,10 @@ tr_err secondary_run(const struct cfg *cfg, struct tr_errbuf *eb)
         if (stopped) /* joined, no job taken yet: leave at once */
             leave(&s);
         else {
-            http_stop(&srv);
-            hand_over(&s, c, self, idle); /* returns only if it cannot */
+            int lfd = http_stop_keep_listener(&srv);
+            hand_over(&s, c, self, idle, lfd); /* returns only if it cannot */
+            if (lfd >= 0)
+                close(lfd); /* listened to again below */
             e = start_listener(&srv, eb);
             listening = e == TR_OK;
         }

@@ -24,6 +24,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -34,8 +35,8 @@ import uuid
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from terrace import (BUILD, Client, new_workspace,  # noqa: E402
-                     queue_run)
+from terrace import (BUILD, Client, free_port,  # noqa: E402
+                     new_workspace, queue_run)
 
 TOFU_BIN = os.environ["TOFU_BIN"]
 API = "/api/v2"
@@ -613,20 +614,67 @@ def test_drain_a_secondary_during_an_apply(cl):
 
 
 def node_ready(cl, name, timeout=30):
-    """The node's readiness answer once it is 200.  A secondary just
-    started by `cluster scale` is ready as terraced, then hands its
-    listener over to terraced-idle: for a moment (its exec) nothing
-    listens on its address."""
+    """The node's readiness answer once it is 200 (a secondary just
+    started by `cluster scale` may not listen yet)."""
     deadline = time.monotonic() + timeout
     while True:
         try:
             h = cl.direct(name).get("/_health_check?ready=1")
             if h.status == 200:
                 return h
-        except OSError as e:  # refused while it execs terraced-idle
+        except OSError as e:  # not listening yet
             h = e
         assert time.monotonic() < deadline, (name, h)
         time.sleep(0.1)
+
+
+def test_secondary_listener_stays_open_across_its_exec(cl, tmp_path):
+    """A secondary answers as terraced, then execs terraced-idle and hands
+    it the listening socket: from the first connection it accepts on,
+    none is refused, the exec included (the kernel queues them)."""
+    with open(os.path.join(cl.d, "join-token")) as f:
+        token = f.read().strip()
+    env = dict(os.environ, TERRACE_JOIN_TOKEN=token)
+    for k in ("TERRACE_DATABASE_URL", "TERRACE_BLOB_URL",
+              "TERRACE_KEK_FILE"):
+        env.pop(k, None)
+    addr = ("127.0.2.201", free_port())
+    log = open(str(tmp_path / "handover.log"), "wb")
+    p = subprocess.Popen(
+        [os.path.join(BUILD, "terraced"), "--role", "secondary",
+         "--join-url", cl.url, "--ca-file", cl.ca,
+         "--data-dir", str(tmp_path / "handover"),
+         "--listen", "%s:%d" % addr, "--node-name", "handover"],
+        env=env, stdout=log, stderr=subprocess.STDOUT)
+    accepted = refused = 0
+    idle_at = None
+    deadline = time.monotonic() + 90
+    try:
+        while idle_at is None or time.monotonic() < idle_at + 1:
+            assert p.poll() is None, open(log.name).read()[-3000:]
+            assert time.monotonic() < deadline, open(log.name).read()[-3000:]
+            sock = socket.socket()
+            sock.settimeout(5)
+            try:
+                sock.connect(addr)
+                accepted += 1
+            except ConnectionRefusedError:
+                if accepted:
+                    refused += 1
+            finally:
+                sock.close()
+            if idle_at is None and os.readlink(
+                    "/proc/%d/exe" % p.pid).endswith("/terraced-idle"):
+                idle_at = time.monotonic()
+        print("handover: %d connections accepted, %d refused after the "
+              "first" % (accepted, refused))
+        assert accepted > 0 and refused == 0, (accepted, refused)
+    finally:
+        p.terminate()
+        rc = p.wait(90)
+        log.close()
+    text = open(log.name).read()
+    assert rc == 0 and "left the cluster" in text, (rc, text[-3000:])
 
 
 def test_join_token_wrong_and_credential_revoked(cl, tmp_path):

@@ -115,7 +115,8 @@ static void test_plain_round_trip(void **state)
     snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
     snprintf(base, sizeof(base), "http://127.0.0.1:%d", port);
     struct idle_listener *l = NULL;
-    assert_int_equal(idle_listen(listen, NULL, handler, NULL, &l, &eb), TR_OK);
+    assert_int_equal(idle_listen(listen, -1, NULL, handler, NULL, &l, &eb),
+                     TR_OK);
     struct idle_reply r;
     assert_int_equal(idle_https_call(NULL, base, "GET", "/ok?ready=1", "cred",
                                      NULL, 5, &r, &eb),
@@ -189,7 +190,7 @@ static tr_err tls_call(const char *leaf, const char *ca, int *status,
     struct idle_listener *l = NULL;
     assert_int_equal(idle_tls_server(cert, key, &st, eb), TR_OK);
     assert_int_equal(idle_tls_client(cafile, &ct, eb), TR_OK);
-    assert_int_equal(idle_listen(listen, st, handler, NULL, &l, eb), TR_OK);
+    assert_int_equal(idle_listen(listen, -1, st, handler, NULL, &l, eb), TR_OK);
     struct idle_reply r;
     tr_err e = idle_https_call(ct, base, "GET", "/ok", "c", NULL, 5, &r, eb);
     *status = r.status;
