@@ -111,7 +111,9 @@ static int run_worker(struct idle *s, const char *reply, size_t len)
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent)
             _exit(127);
-        if (dup2(p[0], 3) != 3) /* dup2 clears close-on-exec */
+        /* the pipe as descriptor 3, kept across the exec: dup2 clears
+         * close-on-exec, but does nothing when the pipe is 3 already */
+        if (p[0] == 3 ? fcntl(3, F_SETFD, 0) != 0 : dup2(p[0], 3) != 3)
             _exit(127);
         setenv("TERRACE_IDLE_HANDOFF", "3", 1);
         if (atomic_load(&s->draining))
