@@ -124,3 +124,24 @@ def test_kek_must_match_the_data():
         assert c.get("/api/v2/organizations/" + name).status == 200
     finally:
         d.close()
+
+
+def test_idle_refuses_bad_arguments(tmp_path):
+    """terraced-idle, which terraced execs, refuses what it cannot use
+    (a handed-over listening socket that is not a descriptor number
+    above stderr, a missing required setting) with its usage and exit
+    status 2, before it reads or connects anything."""
+    idle = os.path.join(BUILD, "terraced-idle")
+    base = [idle, "--role", "secondary", "--join-url",
+            "https://127.0.0.1:9", "--data-dir", str(tmp_path),
+            "--listen", "127.0.0.1:0"]
+    for fd in ("x", "", "2", "-1", "3x", "70000"):
+        p = subprocess.run(base + ["--listen-fd", fd, "--", "/bin/true"],
+                           capture_output=True, text=True, timeout=10)
+        assert p.returncode == 2, (fd, p.returncode, p.stderr)
+        assert "usage: terraced-idle" in p.stderr and \
+            "--listen-fd FD" in p.stderr, (fd, p.stderr)
+    p = subprocess.run(base[:3] + ["--", "/bin/true"],  # no --join-url
+                       capture_output=True, text=True, timeout=10)
+    assert p.returncode == 2 and "usage: terraced-idle" in p.stderr, p
+    assert os.listdir(str(tmp_path)) == []
