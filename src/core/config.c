@@ -81,6 +81,10 @@ static const struct setting settings[] = {
     I("threads", "TERRACE_THREADS", threads,
       "HTTP worker threads (default 8; a secondary: 1)"),
     I("db-pool", "TERRACE_DB_POOL", db_pool, "database connections"),
+    S("read-cache", "TERRACE_READ_CACHE", read_cache,
+      "on | off: a primary keeps token lookups and workspace reads in "
+      "memory, exact across primaries (changes are polled from the "
+      "database before each use)"),
     I("max-body", "TERRACE_MAX_BODY", max_body, "largest JSON body, bytes"),
     I("max-state", "TERRACE_MAX_STATE", max_state, "largest state file, bytes"),
     I("max-config-size", "TERRACE_MAX_CONFIG_SIZE", max_config_size,
@@ -196,7 +200,7 @@ static const struct setting settings[] = {
 /* What a secondary must not hold: it reaches data only through the
  * primaries.  Names not (yet) in the table are skipped. */
 static const char *const secondary_refuses[] = {
-    "database-url", "db-pool",          "blob-url",
+    "database-url", "db-pool",          "blob-url",        "read-cache",
     "kek-file",     "admin-token-file", "join-token-file",
 };
 
@@ -242,6 +246,7 @@ static void defaults(struct cfg *c)
     strcpy(c->listen, "127.0.0.1:8443");
     strcpy(c->vault_mount, "transit");
     strcpy(c->tls, "on");
+    strcpy(c->read_cache, "on");
     strcpy(c->log_level, "info");
     c->threads = 8;
     c->db_pool = 8;
@@ -443,6 +448,8 @@ tr_err cfg_load(struct cfg *c, int argc, char **argv, struct tr_errbuf *eb)
         return tr_fail(eb, TR_ERR_CONFIG, "listen must be HOST:PORT");
     if (strcmp(c->tls, "on") != 0 && strcmp(c->tls, "off") != 0)
         return tr_fail(eb, TR_ERR_CONFIG, "tls must be on or off");
+    if (strcmp(c->read_cache, "on") != 0 && strcmp(c->read_cache, "off") != 0)
+        return tr_fail(eb, TR_ERR_CONFIG, "read-cache must be on or off");
     if (c->threads < 1 || c->threads > 256)
         return tr_fail(eb, TR_ERR_CONFIG, "threads must be 1..256");
     if (c->executors > 64)

@@ -35,7 +35,8 @@ struct cfg {
     char vault_mount[128];
     char tls_cert[512]; /* PEM; default DATA/tls/server.pem */
     char tls_key[512];
-    char tls[8]; /* on | off */
+    char tls[8];        /* on | off */
+    char read_cache[8]; /* on | off: a primary's read cache */
     char log_level[16];
     int threads;               /* HTTP worker threads */
     int db_pool;               /* database connections */

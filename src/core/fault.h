@@ -18,7 +18,9 @@
  * "rekey.check" (terrace admin rekey is about to hand an object's last
  * sealed bytes to the backend: TR_ERR_IO, so the put is abandoned),
  * "log.appended" (a job's log chunk was stored: job_service.c answers
- * TR_ERR_UNAVAILABLE as if the acknowledgement was lost).
+ * TR_ERR_UNAVAILABLE as if the acknowledgement was lost),
+ * "read_cache.poll" (a read cache's poll of the change records fails:
+ * the requests waiting on it read the database).
  *
  * A daemon under test is armed from its environment: TERRACE_FAULT=
  * "site:n" (read once by terraced, and by terrace admin rekey, at start;

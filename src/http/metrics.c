@@ -37,6 +37,7 @@
 #include "core/util.h"
 #include "http/http.h"
 #include "http/http_int.h"
+#include "store/read_cache.h"
 #include "store/store.h"
 
 /* database gauges are read at most this often */
@@ -255,6 +256,41 @@ static void head(struct buf *b, const char *name, const char *type,
     buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* The read cache's counters (store/read_cache.h), when there is one. */
+static void read_cache_metrics(struct buf *b, struct read_cache *rc)
+{
+    if (rc == NULL)
+        return;
+    struct read_cache_stats st;
+    read_cache_stats(rc, &st);
+    const struct {
+        const char *name, *help;
+        uint64_t v;
+    } m[] = {
+        {"terrace_read_cache_hits_total",
+         "token lookups and workspace reads answered from the read cache",
+         st.hits},
+        {"terrace_read_cache_misses_total",
+         "token lookups and workspace reads the read cache did not hold",
+         st.misses},
+        {"terrace_read_cache_polls_total",
+         "polls of the change records before the read cache is used", st.polls},
+        {"terrace_read_cache_poll_failures_total",
+         "failed polls (the requests waiting on them read the database)",
+         st.poll_failures},
+        {"terrace_read_cache_invalidations_total",
+         "change records applied to the read cache", st.invalidations},
+        {"terrace_read_cache_flushes_total",
+         "times the read cache was emptied because its primary's record "
+         "had been pruned",
+         st.flushes},
+    };
+    for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
+        head(b, m[i].name, "counter", m[i].help);
+        buf_printf(b, "%s %llu\n", m[i].name, (unsigned long long)m[i].v);
+    }
+}
+
 /* name{route="...",method="..."  (the caller closes the braces) */
 static void route_labels(struct buf *b, const char *name,
                          const struct http_metrics *m, int i)
@@ -434,6 +470,7 @@ static void render_node(struct http_metrics *m, struct terrace_server *srv,
         head(b, "terrace_db_pool_size", "gauge",
              "database connections in the pool");
         buf_printf(b, "terrace_db_pool_size %d\n", size);
+        read_cache_metrics(b, db_read_cache(srv->db));
     }
     static const struct {
         const char *name, *help;

@@ -46,6 +46,7 @@
 #include "http/http.h"
 #include "node/leader.h"
 #include "node/secondary.h"
+#include "store/read_cache.h"
 #include "store/store.h"
 
 static tr_err ensure_dir(const char *path, struct tr_errbuf *eb)
@@ -447,6 +448,12 @@ static tr_err open_stores(struct terrace_server *srv, struct tr_errbuf *eb)
         e = store_migrate(srv->db, eb);
     if (e != TR_OK)
         return e;
+    if (db_kind(srv->db) == DB_PG && strcmp(c->read_cache, "on") == 0) {
+        struct read_cache *rc = read_cache_new(srv->db);
+        if (rc == NULL)
+            return TR_ERR_NOMEM;
+        db_set_read_cache(srv->db, rc);
+    }
     char spool[PATH_MAX];
     snprintf(spool, sizeof(spool), "%s/spool", c->data_dir);
     if (mkdir(spool, 0700) != 0 && errno != EEXIST)
@@ -560,7 +567,9 @@ tr_err node_run(const struct cfg *cfg, node_ready_fn ready, void *arg,
     stop_runs(&srv, &runs);
     blob_close(srv.blob);
     keys_close(srv.keys);
+    struct read_cache *rc = srv.db != NULL ? db_read_cache(srv.db) : NULL;
     db_close(srv.db);
+    read_cache_free(rc);
     if (e == TR_OK)
         log_info("stopped cleanly");
     return e;

@@ -54,6 +54,7 @@ struct db {
     int64_t idle_close_ms;
     char *target;
     struct db_conn *conns;
+    struct read_cache *rc; /* the node's, or NULL (db_set_read_cache()) */
 };
 
 tr_err db_open(enum db_kind kind, const char *target, int pool_size,
@@ -103,6 +104,16 @@ void db_close(struct db *db)
 enum db_kind db_kind(const struct db *db)
 {
     return db->kind;
+}
+
+void db_set_read_cache(struct db *db, struct read_cache *rc)
+{
+    db->rc = rc;
+}
+
+struct read_cache *db_read_cache(const struct db *db)
+{
+    return db->rc;
 }
 
 void db_set_idle_close(struct db *db, int64_t ms)

@@ -41,6 +41,12 @@ tr_err db_open(enum db_kind kind, const char *target, int pool_size,
 void db_close(struct db *db);
 enum db_kind db_kind(const struct db *db);
 
+/* The read cache lookups on db use (store/read_cache.h; NULL: none).  Set
+ * before the first request; db_close() leaves it to its owner. */
+struct read_cache;
+void db_set_read_cache(struct db *db, struct read_cache *rc);
+struct read_cache *db_read_cache(const struct db *db);
+
 /* Connections handed out now and the pool's size (for /metrics). */
 void db_pool_stats(struct db *db, int *in_use, int *size);
 

@@ -516,10 +516,14 @@ static const struct migration migrations[] = {
          " WHERE status = 'pending' AND plan_only = 0 AND save_plan = 0;"
          "CREATE INDEX runs_ws_created"
          " ON runs (workspace_id, created_at, queue_seq, id);"},
+    /* 25: the change records a primary's read cache polls (read_cache.c;
+     * PostgreSQL only): read_cache_pg() */
+    {25, NULL},
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 #define ORG_NAME_INDEX_VERSION 11
+#define READ_CACHE_VERSION 25
 
 /* A unique index on lower(name) of organizations.  A database may
  * already hold names that differ only in case; a migration must not fail
@@ -549,6 +553,82 @@ static tr_err org_name_index(struct db_conn *c, struct arena *a,
     return TR_OK;
 }
 
+/* Migration READ_CACHE_VERSION: on PostgreSQL, a row in
+ * read_cache_changes (the writing transaction's id, a key) beside every
+ * change that a cached token lookup or workspace read depends on, written
+ * by triggers so that no write path can forget it, and the table of
+ * readers whose watermarks bound pruning (read_cache.c).  The keys:
+ * "w:<workspace id>" for the workspace row and its runs, configuration
+ * versions, state versions, tags and variables; "w*" for a tag renamed or
+ * deleted; "t:<token hash>" for a token changed or deleted (not for
+ * last_used_at); "t*" for any change of a user or of a team's
+ * organization.  SQLite (the demo) has no read cache: nothing. */
+static tr_err read_cache_pg(struct db_conn *c, struct arena *a,
+                            struct tr_errbuf *eb)
+{
+    static const char *const sql[] = {
+        "CREATE TABLE read_cache_changes (xid xid8 NOT NULL,"
+        " key TEXT NOT NULL)",
+        "CREATE INDEX read_cache_changes_xid ON read_cache_changes (xid)",
+        "CREATE TABLE read_cache_readers (id TEXT PRIMARY KEY,"
+        " watermark xid8 NOT NULL, seen TIMESTAMPTZ NOT NULL)",
+        "CREATE FUNCTION read_cache_ws_changed() RETURNS trigger"
+        " LANGUAGE plpgsql AS $f$ BEGIN"
+        " INSERT INTO read_cache_changes VALUES"
+        " (pg_current_xact_id(), 'w:' || OLD.id);"
+        " RETURN NULL; END $f$",
+        "CREATE FUNCTION read_cache_child_changed() RETURNS trigger"
+        " LANGUAGE plpgsql AS $f$ DECLARE ws TEXT; BEGIN"
+        " IF TG_OP = 'DELETE' THEN ws := OLD.workspace_id;"
+        " ELSE ws := NEW.workspace_id; END IF;"
+        " IF ws IS NOT NULL THEN INSERT INTO read_cache_changes VALUES"
+        " (pg_current_xact_id(), 'w:' || ws); END IF;"
+        " RETURN NULL; END $f$",
+        "CREATE FUNCTION read_cache_token_changed() RETURNS trigger"
+        " LANGUAGE plpgsql AS $f$ BEGIN"
+        " INSERT INTO read_cache_changes VALUES"
+        " (pg_current_xact_id(), 't:' || OLD.hash);"
+        " RETURN NULL; END $f$",
+        "CREATE FUNCTION read_cache_all_changed() RETURNS trigger"
+        " LANGUAGE plpgsql AS $f$ BEGIN"
+        " INSERT INTO read_cache_changes VALUES"
+        " (pg_current_xact_id(), TG_ARGV[0]);"
+        " RETURN NULL; END $f$",
+        "CREATE TRIGGER read_cache AFTER UPDATE OR DELETE ON workspaces"
+        " FOR EACH ROW EXECUTE FUNCTION read_cache_ws_changed()",
+        "CREATE TRIGGER read_cache AFTER INSERT OR UPDATE OR DELETE ON runs"
+        " FOR EACH ROW EXECUTE FUNCTION read_cache_child_changed()",
+        "CREATE TRIGGER read_cache AFTER INSERT OR UPDATE OR DELETE"
+        " ON configuration_versions"
+        " FOR EACH ROW EXECUTE FUNCTION read_cache_child_changed()",
+        "CREATE TRIGGER read_cache AFTER UPDATE OR DELETE ON state_versions"
+        " FOR EACH ROW EXECUTE FUNCTION read_cache_child_changed()",
+        "CREATE TRIGGER read_cache AFTER INSERT OR UPDATE OR DELETE"
+        " ON workspace_tags"
+        " FOR EACH ROW EXECUTE FUNCTION read_cache_child_changed()",
+        "CREATE TRIGGER read_cache AFTER INSERT OR UPDATE OR DELETE"
+        " ON variables"
+        " FOR EACH ROW EXECUTE FUNCTION read_cache_child_changed()",
+        "CREATE TRIGGER read_cache AFTER UPDATE OR DELETE ON tags"
+        " FOR EACH ROW EXECUTE FUNCTION read_cache_all_changed('w*')",
+        "CREATE TRIGGER read_cache"
+        " AFTER UPDATE OF kind, subject, hash, expired_at OR DELETE"
+        " ON tokens FOR EACH ROW EXECUTE FUNCTION read_cache_token_changed()",
+        "CREATE TRIGGER read_cache AFTER UPDATE OR DELETE ON users"
+        " FOR EACH ROW EXECUTE FUNCTION read_cache_all_changed('t*')",
+        "CREATE TRIGGER read_cache AFTER UPDATE OF org OR DELETE ON teams"
+        " FOR EACH ROW EXECUTE FUNCTION read_cache_all_changed('t*')",
+    };
+    if (db_conn_kind(c) != DB_PG)
+        return TR_OK;
+    for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
+        tr_err e = db_query(c, a, sql[i], 0, NULL, NULL, NULL, eb);
+        if (e != TR_OK)
+            return e;
+    }
+    return TR_OK;
+}
+
 /* Migrations that need more than SQL. */
 static tr_err run_code(struct db_conn *c, struct arena *a, int version,
                        struct tr_errbuf *eb)
@@ -556,6 +636,8 @@ static tr_err run_code(struct db_conn *c, struct arena *a, int version,
     switch (version) {
     case ORG_NAME_INDEX_VERSION:
         return org_name_index(c, a, eb);
+    case READ_CACHE_VERSION:
+        return read_cache_pg(c, a, eb);
     default:
         return tr_fail(eb, TR_ERR_INTERNAL, "no migration %d", version);
     }

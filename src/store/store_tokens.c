@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "crypto/digest.h"
+#include "store/read_cache.h"
 #include "store/store_ws_int.h"
 
 #define TOKEN_COLS                                                             \
@@ -142,10 +143,33 @@ tr_err store_token_replace(struct db *db, struct arena *a, const char *kind,
     " ON t.kind IN ('team', 'team-legacy') AND tm.id = t.subject"              \
     " WHERE t.hash = $1"
 
-/* The token of a lookup's row 0 into out, checked for expiry; its
- * last_used_at is brought up to the minute on c. */
-static tr_err looked_up(struct db_conn *c, struct arena *a,
-                        const struct db_rows *r, struct st_token *out,
+/* Refuses out if it has expired; brings its last_used_at up to the
+ * minute on a connection of db (c, or one taken here when c is NULL). */
+static tr_err check_and_touch(struct db *db, struct db_conn *c, struct arena *a,
+                              const char *hash, struct st_token *out,
+                              struct tr_errbuf *eb)
+{
+    char *now = util_now_iso(a);
+    /* ISO-8601 UTC strings of one format compare as times */
+    if (out->expired_at != NULL && strcmp(out->expired_at, now) <= 0)
+        return tr_fail(eb, TR_ERR_NOT_FOUND, "token expired");
+    if (out->last_used_at != NULL && strncmp(out->last_used_at, now, 16) == 0)
+        return TR_OK;
+    struct db_conn *own = c == NULL ? db_acquire(db) : NULL;
+    if (db_x(own != NULL ? own : c, a, NULL, NULL,
+             "UPDATE tokens SET last_used_at = $2 WHERE id = $1", out->id,
+             now) == TR_OK) {
+        out->last_used_at = now;
+        if (db_read_cache(db) != NULL)
+            read_cache_touch(db_read_cache(db), hash, now);
+    }
+    if (own != NULL)
+        db_release(own);
+    return TR_OK;
+}
+
+/* The token of a lookup's row 0 into out (not checked). */
+static tr_err looked_up(const struct db_rows *r, struct st_token *out,
                         struct tr_errbuf *eb)
 {
     if (r->nrows == 0)
@@ -161,27 +185,65 @@ static tr_err looked_up(struct db_conn *c, struct arena *a,
     out->user_name = db_get(r, 0, "user_name");
     out->user_admin = db_get_bool(r, 0, "user_admin");
     out->team_org = db_get(r, 0, "team_org");
-    char *now = util_now_iso(a);
-    /* ISO-8601 UTC strings of one format compare as times */
-    if (out->expired_at != NULL && strcmp(out->expired_at, now) <= 0)
-        return tr_fail(eb, TR_ERR_NOT_FOUND, "token expired");
-    if (out->last_used_at == NULL || strncmp(out->last_used_at, now, 16) != 0)
-        db_x(c, a, NULL, NULL,
-             "UPDATE tokens SET last_used_at = $2 WHERE id = $1", out->id, now);
     return TR_OK;
+}
+
+/* The token whose SHA-256 is hash and, when ws_id is not NULL, workspace
+ * ws_id in the same statement (*found: it exists); from the node's read
+ * cache when it holds both (read_cache.c), else from the database, which
+ * then fills the cache. */
+static tr_err lookup(struct db *db, struct arena *a, const char *hash,
+                     const char *ws_id, struct st_token *out,
+                     struct st_workspace *ws, bool *found, struct tr_errbuf *eb)
+{
+    struct read_cache *rc = db_read_cache(db);
+    bool cached = rc != NULL && read_cache_fence(rc);
+    struct rc_ticket t = {0, 0};
+    if (cached) {
+        if (read_cache_token(rc, a, hash, out) &&
+            (ws_id == NULL || read_cache_ws(rc, a, ws_id, ws))) {
+            if (found != NULL)
+                *found = true;
+            return check_and_touch(db, NULL, a, hash, out, eb);
+        }
+        read_cache_ticket(rc, hash, ws_id, &t);
+    }
+    struct db_conn *c = db_acquire(db);
+    struct db_rows *r = NULL;
+    tr_err e;
+    if (ws_id == NULL) {
+        e = db_q(c, a, &r, eb, "SELECT " LOOKUP_COLS LOOKUP_FROM, hash);
+    } else {
+        /* the token's row, with the workspace's columns beside it (NULL
+         * when there is no such workspace) */
+        const char *sql = arena_printf(
+            a,
+            "SELECT tk.*, %s FROM (SELECT " LOOKUP_COLS LOOKUP_FROM ") tk"
+            " LEFT JOIN workspaces w ON w.id = $2"
+            " LEFT JOIN state_versions sv ON sv.id = w.current_sv",
+            store_ws_cols(c));
+        e = db_q(c, a, &r, eb, sql, hash, ws_id);
+    }
+    if (e == TR_OK)
+        e = looked_up(r, out, eb);
+    bool has_ws = e == TR_OK && ws_id != NULL && db_get(r, 0, "id") != NULL;
+    if (has_ws)
+        store_ws_fill(a, r, 0, ws);
+    if (found != NULL)
+        *found = has_ws;
+    if (e == TR_OK)
+        e = check_and_touch(db, c, a, hash, out, eb);
+    if (e == TR_OK && cached) /* with last_used_at as it is now */
+        read_cache_put(rc, &t, hash, out, has_ws ? ws : NULL);
+    db_release(c);
+    return e;
 }
 
 tr_err store_token_lookup(struct db *db, struct arena *a, const char *secret,
                           struct st_token *out, struct tr_errbuf *eb)
 {
-    struct db_conn *c = db_acquire(db);
-    struct db_rows *r = NULL;
-    tr_err e = db_q(c, a, &r, eb, "SELECT " LOOKUP_COLS LOOKUP_FROM,
-                    digest_sha256_hex(a, secret, strlen(secret)));
-    if (e == TR_OK)
-        e = looked_up(c, a, r, out, eb);
-    db_release(c);
-    return e;
+    return lookup(db, a, digest_sha256_hex(a, secret, strlen(secret)), NULL,
+                  out, NULL, NULL, eb);
 }
 
 tr_err store_token_lookup_ws(struct db *db, struct arena *a, const char *secret,
@@ -189,25 +251,8 @@ tr_err store_token_lookup_ws(struct db *db, struct arena *a, const char *secret,
                              struct st_workspace *ws, bool *found,
                              struct tr_errbuf *eb)
 {
-    struct db_conn *c = db_acquire(db);
-    struct db_rows *r = NULL;
-    /* the token's row, with the workspace's columns beside it (NULL when
-     * there is no such workspace) */
-    const char *sql = arena_printf(
-        a,
-        "SELECT tk.*, %s FROM (SELECT " LOOKUP_COLS LOOKUP_FROM ") tk"
-        " LEFT JOIN workspaces w ON w.id = $2"
-        " LEFT JOIN state_versions sv ON sv.id = w.current_sv",
-        store_ws_cols(c));
-    tr_err e = db_q(c, a, &r, eb, sql,
-                    digest_sha256_hex(a, secret, strlen(secret)), ws_id);
-    if (e == TR_OK)
-        e = looked_up(c, a, r, out, eb);
-    *found = e == TR_OK && db_get(r, 0, "id") != NULL;
-    if (*found)
-        store_ws_fill(a, r, 0, ws);
-    db_release(c);
-    return e;
+    return lookup(db, a, digest_sha256_hex(a, secret, strlen(secret)), ws_id,
+                  out, ws, found, eb);
 }
 
 tr_err store_token_get(struct db *db, struct arena *a, const char *id,
