@@ -567,31 +567,32 @@ static tr_err read_cache_pg(struct db_conn *c, struct arena *a,
                             struct tr_errbuf *eb)
 {
     static const char *const sql[] = {
-        "CREATE TABLE read_cache_changes (xid xid8 NOT NULL,"
-        " key TEXT NOT NULL)",
+        "CREATE TABLE read_cache_changes (seq BIGSERIAL PRIMARY KEY,"
+        " xid xid8 NOT NULL, key TEXT NOT NULL)",
         "CREATE INDEX read_cache_changes_xid ON read_cache_changes (xid)",
         "CREATE TABLE read_cache_readers (id TEXT PRIMARY KEY,"
         " watermark xid8 NOT NULL, seen TIMESTAMPTZ NOT NULL)",
         "CREATE FUNCTION read_cache_ws_changed() RETURNS trigger"
         " LANGUAGE plpgsql AS $f$ BEGIN"
-        " INSERT INTO read_cache_changes VALUES"
+        " INSERT INTO read_cache_changes (xid, key) VALUES"
         " (pg_current_xact_id(), 'w:' || OLD.id);"
         " RETURN NULL; END $f$",
         "CREATE FUNCTION read_cache_child_changed() RETURNS trigger"
         " LANGUAGE plpgsql AS $f$ DECLARE ws TEXT; BEGIN"
         " IF TG_OP = 'DELETE' THEN ws := OLD.workspace_id;"
         " ELSE ws := NEW.workspace_id; END IF;"
-        " IF ws IS NOT NULL THEN INSERT INTO read_cache_changes VALUES"
+        " IF ws IS NOT NULL THEN INSERT INTO read_cache_changes (xid, key)"
+        " VALUES"
         " (pg_current_xact_id(), 'w:' || ws); END IF;"
         " RETURN NULL; END $f$",
         "CREATE FUNCTION read_cache_token_changed() RETURNS trigger"
         " LANGUAGE plpgsql AS $f$ BEGIN"
-        " INSERT INTO read_cache_changes VALUES"
+        " INSERT INTO read_cache_changes (xid, key) VALUES"
         " (pg_current_xact_id(), 't:' || OLD.hash);"
         " RETURN NULL; END $f$",
         "CREATE FUNCTION read_cache_all_changed() RETURNS trigger"
         " LANGUAGE plpgsql AS $f$ BEGIN"
-        " INSERT INTO read_cache_changes VALUES"
+        " INSERT INTO read_cache_changes (xid, key) VALUES"
         " (pg_current_xact_id(), TG_ARGV[0]);"
         " RETURN NULL; END $f$",
         "CREATE TRIGGER read_cache AFTER UPDATE OR DELETE ON workspaces"
@@ -612,7 +613,8 @@ static tr_err read_cache_pg(struct db_conn *c, struct arena *a,
         "CREATE TRIGGER read_cache AFTER UPDATE OR DELETE ON tags"
         " FOR EACH ROW EXECUTE FUNCTION read_cache_all_changed('w*')",
         "CREATE TRIGGER read_cache"
-        " AFTER UPDATE OF kind, subject, hash, expired_at OR DELETE"
+        " AFTER UPDATE OF id, kind, subject, hash, description,"
+        " created_by, created_at, expired_at OR DELETE"
         " ON tokens FOR EACH ROW EXECUTE FUNCTION read_cache_token_changed()",
         "CREATE TRIGGER read_cache AFTER UPDATE OR DELETE ON users"
         " FOR EACH ROW EXECUTE FUNCTION read_cache_all_changed('t*')",

@@ -10,16 +10,19 @@
  * committed before the request arrived, whichever primary committed it.
  *
  * How changes are seen.  Triggers (migration 25) add a row to
- * read_cache_changes (xid8 of the writing transaction, key) in the same
- * transaction as every change a cached read depends on: "w:<id>" for a
- * workspace and its runs, configuration versions, state versions, tags
- * and variables, "w*" for a tag's name (every workspace), "t:<hash>" for
- * a token and "t*" for a user or a team (every token).  A poll reads the
- * rows whose xid is at or above the watermark, and the statement's own
- * snapshot's xmin becomes the next watermark: every transaction below
- * xmin had ended when the snapshot was taken, so a row committed later
- * has an xid at or above it and the next poll reads it.  A transaction
- * read above xmin is remembered (seen[]) so it is applied once.
+ * read_cache_changes (a sequence number, the xid8 of the writing
+ * transaction, a key) in the same transaction as every change a cached
+ * read depends on: "w:<id>" for a workspace and its runs, configuration
+ * versions, state versions, tags and variables, "w*" for a tag's name
+ * (every workspace), "t:<hash>" for a token and "t*" for a user or a
+ * team (every token).  A poll reads the rows it has not read yet and
+ * takes its statement's snapshot (xmin:xmax:in-progress xids) for the
+ * next one: rows numbered above the highest it has read, and rows of the
+ * transactions that snapshot saw unfinished (xid in its in-progress list
+ * or at or above its xmax).  A row numbered lower by a transaction that
+ * had not begun at that snapshot cannot exist (numbers are handed out in
+ * time order), so a committed row is read exactly once, however long
+ * another transaction stays open.
  *
  * Invariants:
  *   1. An entry is used only after a fence: a poll that started after the
@@ -59,7 +62,7 @@
 
 #define NBUCKET 1024 /* per map; NWAY entries each: 4096 entries at most */
 #define NWAY 4
-#define MAX_SEEN 1024
+#define MAX_XIP 512 /* in-progress xids carried to the next poll */
 #define REGISTER_EVERY_MS 10000
 #define PRUNE_EVERY_MS 60000
 
@@ -88,9 +91,10 @@ struct read_cache {
     struct read_cache_stats st;
     /* the poller's own (one poll at a time; handed over under mu) */
     char id[40];
-    char watermark[24];
-    uint64_t seen[MAX_SEEN];
-    int nseen;
+    char watermark[24]; /* the last snapshot's xmin (pruning) */
+    char xmax[24];      /* ... its xmax, "0" before the first */
+    char *xip;          /* ... its in-progress xids: "{x,y}" */
+    int64_t last_seq;   /* the highest row number read */
     bool registered;
     int64_t reg_ms, prune_ms;
     int64_t reg_every, prune_every; /* REGISTER_/PRUNE_EVERY_MS */
@@ -335,14 +339,6 @@ static void apply(struct read_cache *rc, const char *key)
     }
 }
 
-static bool seen_has(const uint64_t *v, int n, uint64_t x)
-{
-    for (int i = 0; i < n; i++)
-        if (v[i] == x)
-            return true;
-    return false;
-}
-
 /* Keeps this primary's record in read_cache_readers (invariant 3). */
 static tr_err register_reader(struct read_cache *rc, struct db_conn *c,
                               struct arena *a, struct tr_errbuf *eb)
@@ -372,47 +368,69 @@ static tr_err register_reader(struct read_cache *rc, struct db_conn *c,
     return e;
 }
 
-/* Reads and applies the changes at or above the watermark. */
+/* Splits snapshot text "xmin:xmax:x1,x2" into rc's next poll bounds;
+ * false if it does not read. */
+static bool take_snapshot(struct read_cache *rc, const char *snap)
+{
+    const char *c1 = strchr(snap, ':');
+    const char *c2 = c1 != NULL ? strchr(c1 + 1, ':') : NULL;
+    if (c1 == NULL || c2 == NULL || c1 - snap >= (long)sizeof(rc->watermark) ||
+        c2 - c1 - 1 >= (long)sizeof(rc->xmax))
+        return false;
+    size_t n = strlen(c2 + 1);
+    int commas = 0;
+    for (const char *p = c2 + 1; *p; p++)
+        commas += *p == ',';
+    char *xip = malloc(n + 3);
+    if (xip == NULL)
+        return false;
+    snprintf(rc->watermark, sizeof(rc->watermark), "%.*s", (int)(c1 - snap),
+             snap);
+    if (commas < MAX_XIP) {
+        snprintf(xip, n + 3, "{%s}", c2 + 1);
+        snprintf(rc->xmax, sizeof(rc->xmax), "%.*s", (int)(c2 - c1 - 1),
+                 c1 + 1);
+    } else { /* so many open: every row at or above xmin again */
+        strcpy(xip, "{}");
+        snprintf(rc->xmax, sizeof(rc->xmax), "%s", rc->watermark);
+    }
+    free(rc->xip);
+    rc->xip = xip;
+    return true;
+}
+
+/* Reads the changes not read yet, applies them and keeps the snapshot's
+ * bounds for the next poll. */
 static tr_err read_changes(struct read_cache *rc, struct db_conn *c,
                            struct arena *a, struct tr_errbuf *eb)
 {
     struct db_rows *r = NULL;
     tr_err e = db_q(c, a, &r, eb,
-                    "SELECT pg_snapshot_xmin(pg_current_snapshot())::text"
-                    " AS xid, NULL AS key UNION ALL SELECT xid::text, key"
-                    " FROM read_cache_changes WHERE xid >= $1::xid8",
-                    rc->watermark);
+                    "SELECT pg_current_snapshot()::text AS snap, NULL AS seq,"
+                    " NULL AS key UNION ALL SELECT NULL, seq::text, key"
+                    " FROM read_cache_changes WHERE seq > $1::bigint"
+                    " OR xid >= $2::xid8 OR xid = ANY($3::xid8[])",
+                    arena_printf(a, "%lld", (long long)rc->last_seq), rc->xmax,
+                    rc->xip);
     if (e != TR_OK)
         return e;
-    const char *wm = NULL;
-    for (int i = 0; i < r->nrows && wm == NULL; i++)
-        if (db_get(r, i, "key") == NULL)
-            wm = db_get(r, i, "xid");
-    if (wm == NULL || strlen(wm) >= sizeof(rc->watermark))
-        return tr_fail(eb, TR_ERR_DB, "read cache: no snapshot xmin");
-    uint64_t xmin = strtoull(wm, NULL, 10);
-    uint64_t keep[MAX_SEEN];
-    int nkeep = 0;
+    const char *snap = NULL;
+    for (int i = 0; i < r->nrows && snap == NULL; i++)
+        snap = db_get(r, i, "snap");
+    if (snap == NULL || !take_snapshot(rc, snap))
+        return tr_fail(eb, TR_ERR_DB, "read cache: unreadable snapshot %s",
+                       snap != NULL ? snap : "(none)");
     pthread_mutex_lock(&rc->mu);
     for (int i = 0; i < r->nrows; i++) {
         const char *key = db_get(r, i, "key");
         if (key == NULL)
             continue;
-        uint64_t x = strtoull(db_get(r, i, "xid"), NULL, 10);
-        if (seen_has(rc->seen, rc->nseen, x))
-            continue; /* applied by an earlier poll */
         apply(rc, key);
-        if (x >= xmin && nkeep < MAX_SEEN && !seen_has(keep, nkeep, x))
-            keep[nkeep++] = x;
+        int64_t seq = db_get_i64(r, i, "seq");
+        if (seq > rc->last_seq)
+            rc->last_seq = seq;
     }
     pthread_mutex_unlock(&rc->mu);
-    /* what stays above the new watermark: earlier ones and this poll's */
-    for (int i = 0; i < rc->nseen && nkeep < MAX_SEEN; i++)
-        if (rc->seen[i] >= xmin && !seen_has(keep, nkeep, rc->seen[i]))
-            keep[nkeep++] = rc->seen[i];
-    memcpy(rc->seen, keep, sizeof(uint64_t) * (size_t)nkeep);
-    rc->nseen = nkeep;
-    snprintf(rc->watermark, sizeof(rc->watermark), "%s", wm);
     return TR_OK;
 }
 
@@ -508,6 +526,12 @@ struct read_cache *read_cache_new(struct db *db)
         at +=
             snprintf(rc->id + at, sizeof(rc->id) - (size_t)at, "%02x", rnd[i]);
     strcpy(rc->watermark, "0");
+    strcpy(rc->xmax, "0"); /* the first poll reads every row */
+    rc->xip = strdup("{}");
+    if (rc->xip == NULL) {
+        free(rc);
+        return NULL;
+    }
     rc->reg_every = REGISTER_EVERY_MS;
     rc->prune_every = PRUNE_EVERY_MS;
     return rc;
@@ -530,6 +554,7 @@ void read_cache_free(struct read_cache *rc)
         return;
     map_flush(&rc->tok);
     map_flush(&rc->ws);
+    free(rc->xip);
     pthread_cond_destroy(&rc->cv);
     pthread_mutex_destroy(&rc->mu);
     free(rc);

@@ -18,7 +18,7 @@ import uuid
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from terrace import BUILD, Client  # noqa: E402
+from terrace import BUILD, Client, new_workspace, queue_run  # noqa: E402
 
 TOFU_BIN = os.environ["TOFU_BIN"]
 SECONDARIES = int(os.environ.get("TERRACE_CLUSTER_SECONDARIES", "0"))
@@ -197,6 +197,75 @@ def test_launcher_files_and_nodes(cluster):
                                    range(len(sec))], sec
             break
         assert time.monotonic() < deadline, prim
+
+
+def test_reads_see_writes_made_on_another_primary(cluster):
+    """Every primary keeps token lookups and workspace reads in its read
+    cache; a change made through one primary is seen by the very next
+    read through another, and a token revoked on one is refused at once
+    by the others."""
+    d = cluster
+    ca = os.path.join(d, "tls", "ca.pem")
+    with open(os.path.join(d, "admin-token")) as f:
+        token = f.read().strip()
+    ps = [Client(a, ca, token) for _, _, r, a in nodes(d) if r == "primary"]
+    assert len(ps) == 3
+    org = "rc-" + uuid.uuid4().hex[:8]
+    r = ps[0].post("/api/v2/organizations", {"data": {
+        "type": "organizations",
+        "attributes": {"name": org, "email": "rc@example.com"}}})
+    assert r.status == 201, r
+    ws = new_workspace(ps[0], org)
+    path = "/api/v2/workspaces/" + ws
+
+    def attrs(c):
+        r = c.get(path)
+        assert r.status == 200, r
+        return r.json["data"]
+
+    for c in ps + ps:  # read, so that every primary holds it
+        attrs(c)
+    for i in range(9):
+        w, rd = ps[i % 3], ps[(i + 1) % 3]
+        r = w.post(path + "/actions/lock", {"reason": "r%d" % i})
+        assert r.status == 200, r
+        assert attrs(rd)["attributes"]["locked"] is True, i
+        r = rd.post(path + "/actions/unlock")
+        assert r.status == 200, r
+        assert attrs(w)["attributes"]["locked"] is False, i
+        r = w.patch(path, {"data": {"type": "workspaces", "attributes": {
+            "description": "d%d" % i}}})
+        assert r.status == 200, r
+        assert attrs(rd)["attributes"]["description"] == "d%d" % i
+    r = ps[1].post(path + "/relationships/tags", {"data": [
+        {"type": "tags", "attributes": {"name": "blue"}}]})
+    assert r.status == 204, r
+    assert attrs(ps[2])["attributes"]["tag-names"] == ["blue"]
+    r = ps[2].post(path + "/vars", {"data": {"type": "vars", "attributes": {
+        "key": "k", "value": "v", "category": "terraform"}}})
+    assert r.status == 201, r
+    var = r.json["data"]["id"]
+    got = attrs(ps[0])["relationships"]["vars"]["data"]
+    assert [v["id"] for v in got] == [var]
+    run = queue_run(ps[0], ws, b'resource "terraform_data" "x" {}\n')
+    got = attrs(ps[1])["relationships"]["latest-run"]["data"]
+    assert got is not None and got["id"] == run
+    # an organization token, looked up (and cached) on every primary,
+    # then revoked through one of them
+    tpath = "/api/v2/organizations/%s/authentication-token" % org
+    r = ps[0].post(tpath)
+    assert r.status == 201, r
+    ot = [c.with_token(r.json["data"]["attributes"]["token"]) for c in ps]
+    for c in ot + ot:
+        assert c.get(path).status == 200
+    assert ps[2].delete(tpath).status == 204
+    for c in ot:
+        r = c.get(path)
+        assert r.status == 401, r
+    for c in ps:  # the cache was used, not passed over
+        m = c.get("/metrics", token=None).body
+        hits = re.search(rb"^terrace_read_cache_hits_total (\d+)$", m, re.M)
+        assert hits and int(hits.group(1)) > 0, m[-2000:]
 
 
 def test_apply_then_kill_a_primary(cluster, tmp_path):
