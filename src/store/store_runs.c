@@ -26,7 +26,7 @@
 #include "store/store_run_int.h"
 #include "store/store_ws_int.h"
 
-#define RUN_COLS                                                               \
+#define RUN_BASE_COLS                                                          \
     "r.id, r.workspace_id, w.org, r.cv_id, r.status, r.message,"               \
     " r.is_destroy, r.refresh, r.refresh_only, r.plan_only, r.save_plan,"      \
     " r.auto_apply, r.allow_empty_apply, r.has_changes, r.terraform_version,"  \
@@ -34,7 +34,12 @@
     " r.error_message, r.created_by, r.source, r.force_cancel_at,"             \
     " r.cost_estimate_id, r.queue_seq, r.created_at, r.trigger_run_id,"        \
     " p.id AS plan_id,"                                                        \
-    " ap.id AS apply_id, w.current_run_id,"                                    \
+    " ap.id AS apply_id, w.current_run_id"
+/* One run's columns: RUN_BASE_COLS and its place in the queue, the
+ * pending non-speculative runs of its workspace queued before it. */
+#define RUN_COLS                                                               \
+    RUN_BASE_COLS                                                              \
+    ","                                                                        \
     " CASE WHEN r.status = 'pending' THEN (SELECT count(*) FROM runs q"        \
     "  WHERE q.workspace_id = r.workspace_id AND q.status = 'pending'"         \
     "  AND q.plan_only = 0 AND q.save_plan = 0"                                \
@@ -284,12 +289,14 @@ static const char *operation_sql(const char *op)
     return "";
 }
 
+/* " WHERE ..." of a run list, with the workspace or organization bound
+ * first, as $1 (store_run_list's queue join uses it again). */
 static void list_where(struct sqlb *q, const struct st_run_filter *f)
 {
     if (f->workspace_id != NULL)
-        sqlb_addv(q, RUN_FROM " WHERE r.workspace_id = ?", 1, f->workspace_id);
+        sqlb_addv(q, " WHERE r.workspace_id = ?", 1, f->workspace_id);
     else
-        sqlb_addv(q, RUN_FROM " WHERE w.org = ?", 1, f->org);
+        sqlb_addv(q, " WHERE w.org = ?", 1, f->org);
     if (f->nstatuses > 0) {
         sqlb_add(q, " AND r.status");
         sqlb_in(q, f->statuses, f->nstatuses);
@@ -315,6 +322,17 @@ static void list_where(struct sqlb *q, const struct st_run_filter *f)
     }
 }
 
+/* A page's places in the queue, computed once over the pending runs of
+ * the list's scope ($1) rather than counted again for each run: for each
+ * pending run, the pending non-speculative runs queued before it (the
+ * same number as RUN_COLS's "ahead"; queue_seq is an integer, so the
+ * frame "up to 1 PRECEDING" is "queue_seq < this one's"). */
+#define QUEUE_JOIN(scope)                                                      \
+    " LEFT JOIN (SELECT id, SUM(CASE WHEN plan_only = 0 AND save_plan = 0"     \
+    "  THEN 1 ELSE 0 END) OVER (PARTITION BY workspace_id ORDER BY queue_seq"  \
+    "  RANGE BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS ahead"            \
+    "  FROM runs WHERE status = 'pending' AND " scope ") qa ON qa.id = r.id"
+
 tr_err store_run_list(struct db *db, struct arena *a,
                       const struct st_run_filter *f, int offset, int limit,
                       struct st_run **out, int *n, int64_t *total,
@@ -323,13 +341,28 @@ tr_err store_run_list(struct db *db, struct arena *a,
     struct sqlb w;
     sqlb_init(&w, a, "");
     list_where(&w, f);
+    tr_err e = sqlb_check(&w, eb);
+    if (e != TR_OK)
+        return e;
     const char *sel = arena_printf(
-        a, "SELECT " RUN_COLS "%s ORDER BY %s", w.sql,
+        a,
+        "SELECT " RUN_BASE_COLS ", COALESCE(qa.ahead, 0) AS ahead" RUN_FROM
+        "%s%s ORDER BY %s",
+        f->workspace_id != NULL
+            ? QUEUE_JOIN("workspace_id = $1")
+            : QUEUE_JOIN("workspace_id IN"
+                         " (SELECT id FROM workspaces WHERE org = $1)"),
+        w.sql,
         f->oldest_first ? "r.created_at, r.queue_seq, r.id"
                         : "r.created_at DESC, r.queue_seq DESC, r.id DESC");
+    const char *count =
+        arena_printf(a,
+                     "SELECT count(*) AS n FROM runs r"
+                     " JOIN workspaces w ON w.id = r.workspace_id%s",
+                     w.sql);
     struct db_conn *c = db_acquire(db);
     struct db_rows *r = NULL;
-    tr_err e = sqlb_page(c, &w, sel, offset, limit, &r, total, eb);
+    e = db_page(c, a, sel, count, w.n, w.params, offset, limit, &r, total, eb);
     db_release(c);
     if (e != TR_OK)
         return e;

@@ -462,6 +462,26 @@ def test_queue_order_and_org_queue(c, org):
     assert r.status == 200, r
     assert [x["id"] for x in r.json["data"]] == [a, b["id"], cc]
     assert r.json["meta"]["pagination"]["total-count"] == 3
+    # a list counts each run's place as its own read does, queue by queue
+    ws2 = make_ws(c, org)
+    cv2 = make_cv(c, ws2)
+    other = [new_run(c, ws2, cv2)["id"] for _ in range(2)]
+
+    def places(url):
+        got = c.get(url)
+        assert got.status == 200, got
+        return {x["id"]: x["attributes"]["position-in-queue"]
+                for x in got.json["data"]}
+
+    want = {run: read(c, run)["data"]["attributes"]["position-in-queue"]
+            for run in [a, b["id"], cc] + other}
+    assert want == {a: 0, b["id"]: 1, cc: 2, other[0]: 0, other[1]: 1}
+    queue = "%s/organizations/%s/runs/queue" % (API, org)
+    assert places(queue) == want
+    assert places("%s/workspaces/%s/runs" % (API, ws)) == {
+        k: want[k] for k in (a, b["id"], cc)}
+    assert action(c, other[1], "discard").status == 202
+    assert action(c, other[0], "cancel").status == 202
     assert_error(c.get(API + "/organizations/nope-nope-nope/runs/queue"), 404)
     cap = c.get("%s/organizations/%s/capacity" % (API, org))
     assert cap.status == 200, cap
