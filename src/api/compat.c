@@ -320,7 +320,8 @@ static void subscription_update(struct http_req *r)
 
 const struct route api_compat_routes[] = {
     {"GET", "/api/meta/ip-ranges", ip_ranges, 0},
-    {"GET", "/api/v2/workspaces/:id/resources", ws_resources, ROUTE_AUTH},
+    {"GET", "/api/v2/workspaces/:id/resources", ws_resources,
+     ROUTE_AUTH | ROUTE_WS_READ},
     {"GET", "/api/v2/admin/feature-sets", feature_sets_list, ROUTE_AUTH},
     {"POST", "/api/v2/admin/organizations/:name/subscription",
      subscription_update, ROUTE_AUTH},

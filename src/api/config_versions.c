@@ -353,7 +353,7 @@ const struct route api_cv_routes[] = {
     {"POST", "/api/v2/workspaces/:id/configuration-versions", cv_create,
      ROUTE_AUTH},
     {"GET", "/api/v2/workspaces/:id/configuration-versions", cv_list,
-     ROUTE_AUTH},
+     ROUTE_AUTH | ROUTE_WS_READ},
     {"GET", "/api/v2/configuration-versions/:id", cv_show, ROUTE_AUTH},
     {"PUT", "/api/v2/configuration-versions/:id/upload", cv_upload,
      ROUTE_SPOOL | ROUTE_SIGNED},

@@ -443,7 +443,7 @@ static void nc_verify(struct http_req *r)
 
 const struct route api_notification_routes[] = {
     {"GET", "/api/v2/workspaces/:id/notification-configurations", ws_list,
-     ROUTE_AUTH},
+     ROUTE_AUTH | ROUTE_WS_READ},
     {"POST", "/api/v2/workspaces/:id/notification-configurations", ws_create,
      ROUTE_AUTH},
     {"GET", "/api/v2/notification-configurations/:nc_id", nc_show, ROUTE_AUTH},

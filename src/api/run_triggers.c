@@ -208,7 +208,8 @@ static void rt_delete(struct http_req *r)
 }
 
 const struct route api_run_trigger_routes[] = {
-    {"GET", "/api/v2/workspaces/:id/run-triggers", rt_list, ROUTE_AUTH},
+    {"GET", "/api/v2/workspaces/:id/run-triggers", rt_list,
+     ROUTE_AUTH | ROUTE_WS_READ},
     {"POST", "/api/v2/workspaces/:id/run-triggers", rt_create, ROUTE_AUTH},
     {"GET", "/api/v2/run-triggers/:id", rt_show, ROUTE_AUTH},
     {"DELETE", "/api/v2/run-triggers/:id", rt_delete, ROUTE_AUTH},

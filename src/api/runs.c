@@ -954,7 +954,8 @@ static void org_capacity(struct http_req *r)
 const struct route api_run_routes[] = {
     {"POST", "/api/v2/runs", run_create_h, ROUTE_AUTH},
     {"GET", "/api/v2/runs/:id", run_show, ROUTE_AUTH},
-    {"GET", "/api/v2/workspaces/:id/runs", run_list, ROUTE_AUTH},
+    {"GET", "/api/v2/workspaces/:id/runs", run_list,
+     ROUTE_AUTH | ROUTE_WS_READ},
     {"GET", "/api/v2/organizations/:org/runs/queue", run_queue, ROUTE_AUTH},
     {"GET", "/api/v2/organizations/:org/capacity", org_capacity, ROUTE_AUTH},
     {0},

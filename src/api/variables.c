@@ -521,9 +521,10 @@ static void legacy_destroy(struct http_req *r)
 }
 
 const struct route api_var_routes[] = {
-    {"GET", "/api/v2/workspaces/:id/vars", ws_list, ROUTE_AUTH},
+    {"GET", "/api/v2/workspaces/:id/vars", ws_list, ROUTE_AUTH | ROUTE_WS_READ},
     {"POST", "/api/v2/workspaces/:id/vars", ws_create, ROUTE_AUTH},
-    {"GET", "/api/v2/workspaces/:id/vars/:var_id", ws_show, ROUTE_AUTH},
+    {"GET", "/api/v2/workspaces/:id/vars/:var_id", ws_show,
+     ROUTE_AUTH | ROUTE_WS_READ},
     {"PATCH", "/api/v2/workspaces/:id/vars/:var_id", ws_update, ROUTE_AUTH},
     {"DELETE", "/api/v2/workspaces/:id/vars/:var_id", ws_destroy, ROUTE_AUTH},
     {"GET", "/api/v2/vars", legacy_list, ROUTE_AUTH},

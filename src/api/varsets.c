@@ -665,7 +665,8 @@ const struct route api_varset_routes[] = {
     {"POST", "/api/v2/varsets/:id/relationships/projects", prj_add, ROUTE_AUTH},
     {"DELETE", "/api/v2/varsets/:id/relationships/projects", prj_remove,
      ROUTE_AUTH},
-    {"GET", "/api/v2/workspaces/:id/varsets", ws_list, ROUTE_AUTH},
+    {"GET", "/api/v2/workspaces/:id/varsets", ws_list,
+     ROUTE_AUTH | ROUTE_WS_READ},
     {"GET", "/api/v2/projects/:id/varsets", project_list, ROUTE_AUTH},
     {0},
 };

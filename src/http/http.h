@@ -126,8 +126,10 @@ enum route_flags {
                             with early set: it answers (a refusal) or sets
                             spool_fd, where the body is written as it
                             arrives (with ROUTE_SPOOL's limit) */
-    ROUTE_WS_READ = 128, /* a read of workspace :id: the token's lookup
-                            reads it too (auth.c), one round trip fewer */
+    ROUTE_WS_READ = 128, /* a GET that first loads workspace :id (the
+                            workspace, its runs, state versions, variables
+                            ...): the token's lookup reads it too
+                            (auth.c), one round trip fewer */
 };
 
 struct route {
