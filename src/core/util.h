@@ -27,6 +27,8 @@ int64_t util_now_unix(void);
 int64_t util_now_ms(void);
 /* Milliseconds on the monotonic clock (for intervals and deadlines). */
 int64_t util_mono_ms(void);
+/* ... and in microseconds. */
+int64_t util_mono_us(void);
 char *util_iso_from_unix(struct arena *a, int64_t secs);
 
 /* Strict decimal parse of a whole string into an int64. */

@@ -50,6 +50,7 @@
 #include "http/http_int.h"
 #include "http/metrics.h"
 #include "store/db.h"
+#include "store/read_cache.h"
 
 #define API_VERSION "2.6"
 #define APP_NAME "Terraform Enterprise"
@@ -87,13 +88,6 @@ struct req_box {
     int64_t start_us; /* monotonic, for the latency histogram */
     bool queued;
 };
-
-static int64_t mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static uint64_t body_limit(const struct http_req *r)
 {
@@ -204,7 +198,7 @@ static struct req_box *begin(struct terrace_server *srv,
     struct req_box *box = arena_alloc(a, sizeof(*box));
     struct http_req *r = &box->req;
     box->start_ms = util_now_ms();
-    box->start_us = mono_us();
+    box->start_us = util_mono_us();
     r->srv = srv;
     r->arena = a;
     r->conn = conn;
@@ -401,7 +395,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
             http_guard_request(srv->guard, ci->socket_context);
         box = begin(srv, conn, url, method);
         *con_cls = box;
-        if (!admit(&box->req))
+        read_cache_scope(box->start_us);
+        bool ok = admit(&box->req);
+        read_cache_scope(0);
+        if (!ok)
             return queue(box);
         return MHD_YES;
     }
@@ -423,7 +420,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
                    "the request body is larger than the limit");
     else {
         long n0 = db_trace_count();
+        read_cache_scope(box->start_us);
         r->route->handler(r);
+        read_cache_scope(0);
         /* a workspace read with the token counts as the handler's */
         r->db_statements = db_trace_count() - n0 + r->ws_read_used;
     }
@@ -459,7 +458,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     struct http_req *r = &box->req;
     atomic_fetch_add(&srv->requests, 1);
     http_metrics_observe(srv->metrics, r->route, r->method, r->status,
-                         mono_us() - box->start_us);
+                         util_mono_us() - box->start_us);
     log_info("%s %s %d %lldms rid=%s%s", http_log_text(r->arena, r->method),
              http_log_path(r->arena, r->path), r->status,
              (long long)(util_now_ms() - box->start_ms), r->request_id,

@@ -43,7 +43,10 @@
  *
  * Polls are shared: one runs at a time and every caller that arrived
  * before it started waits for the next one, so under load one statement
- * answers for many requests.
+ * answers for many requests.  A thread that acts for a request
+ * (read_cache_scope()) takes the last poll as its fence when that poll
+ * succeeded and began after the request arrived, so a request's second
+ * read (a list after its token) waits for nothing.
  *
  * SPDX-License-Identifier: MPL-2.0
  */
@@ -88,6 +91,7 @@ struct read_cache {
     struct map tok, ws;
     uint64_t started, done; /* polls */
     bool in_flight, done_ok;
+    int64_t done_began_us; /* when the last completed poll started */
     struct read_cache_stats st;
     /* the poller's own (one poll at a time; handed over under mu) */
     char id[40];
@@ -482,9 +486,24 @@ static bool poll_once(struct read_cache *rc)
     return e == TR_OK;
 }
 
+/* The arrival of the request the thread acts for (read_cache_scope()). */
+static _Thread_local int64_t scope_arrived_us;
+
+void read_cache_scope(int64_t arrived_us)
+{
+    scope_arrived_us = arrived_us;
+}
+
 bool read_cache_fence(struct read_cache *rc)
 {
     pthread_mutex_lock(&rc->mu);
+    /* a poll that began after the request arrived has seen every change
+     * committed before it (invariant 1), whichever caller waited for it */
+    if (scope_arrived_us > 0 && rc->done > 0 && rc->done_ok &&
+        rc->done_began_us > scope_arrived_us) {
+        pthread_mutex_unlock(&rc->mu);
+        return true;
+    }
     uint64_t target = rc->started + 1;
     while (rc->done < target) {
         if (rc->in_flight) {
@@ -493,11 +512,13 @@ bool read_cache_fence(struct read_cache *rc)
         }
         rc->in_flight = true;
         uint64_t n = ++rc->started;
+        int64_t began = util_mono_us();
         pthread_mutex_unlock(&rc->mu);
         bool ok = poll_once(rc);
         pthread_mutex_lock(&rc->mu);
         rc->done = n;
         rc->done_ok = ok;
+        rc->done_began_us = began;
         rc->in_flight = false;
         rc->st.polls++;
         if (!ok)
@@ -608,7 +629,7 @@ void read_cache_put(struct read_cache *rc, const struct rc_ticket *t,
                     const struct st_workspace *ws)
 {
     /* built outside the mutex; map_put() takes or frees them */
-    struct entry *te = token_entry(hash, tok);
+    struct entry *te = tok != NULL ? token_entry(hash, tok) : NULL;
     struct entry *we = ws != NULL ? ws_entry(ws) : NULL;
     pthread_mutex_lock(&rc->mu);
     if (te != NULL)

@@ -24,6 +24,13 @@ void read_cache_free(struct read_cache *rc);
  * must be passed over (neither read nor filled) by this caller. */
 bool read_cache_fence(struct read_cache *rc);
 
+/* The calling thread acts for a request that arrived at arrived_us
+ * (util_mono_us()), or for none (0); set around each call into a
+ * request's code (http/server.c).  While it is set, a fence is also met
+ * by the last poll if that one succeeded and started after the request
+ * arrived: the reads of one request wait for one poll, not one each. */
+void read_cache_scope(int64_t arrived_us);
+
 /* Taken after a fence and before the database read that fills the
  * cache: read_cache_put() stores nothing if a change of those keys was
  * seen in between. */
@@ -40,7 +47,7 @@ bool read_cache_token(struct read_cache *rc, struct arena *a, const char *hash,
 bool read_cache_ws(struct read_cache *rc, struct arena *a, const char *ws_id,
                    struct st_workspace *out);
 
-/* Caches what a lookup read under ticket t (ws may be NULL). */
+/* Caches what a lookup read under ticket t (tok or ws may be NULL). */
 void read_cache_put(struct read_cache *rc, const struct rc_ticket *t,
                     const char *hash, const struct st_token *tok,
                     const struct st_workspace *ws);

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 
 #include "core/jw.h"
+#include "store/read_cache.h"
 #include "store/store_ws_int.h"
 
 /* The run and configuration version ids a workspace document shows, as
@@ -586,6 +587,103 @@ static tr_err pg_page(struct db_conn *c, struct arena *a, const struct sqlb *w,
     return e;
 }
 
+/* The workspaces of ids (n of them, no more than SQLB_MAX_PARAMS) not
+ * yet in ws (id NULL), read in one statement (WS_PAGE_PG over them) and
+ * put in rc under tickets taken before it; one that no longer exists is
+ * left with id NULL. */
+static tr_err fill_misses(struct db_conn *c, struct arena *a,
+                          struct read_cache *rc, const char **ids, int n,
+                          struct st_workspace *ws, struct tr_errbuf *eb)
+{
+    struct sqlb q;
+    sqlb_init(&q, a,
+              "WITH p AS (SELECT w.id, 0 AS o FROM workspaces w"
+              " WHERE w.id IN (");
+    struct rc_ticket *t = arena_alloc(a, sizeof(*t) * (size_t)(n + 1));
+    int nmiss = 0;
+    for (int i = 0; i < n; i++)
+        if (ws[i].id == NULL) {
+            read_cache_ticket(rc, NULL, ids[i], &t[i]);
+            sqlb_add(&q, nmiss++ > 0 ? ", " : "");
+            sqlb_add(&q, sqlb_param(&q, ids[i]));
+        }
+    if (nmiss == 0)
+        return TR_OK;
+    sqlb_add(&q, ")) SELECT " WS_OWN_COLS WS_PAGE_PG);
+    struct db_rows *r = NULL;
+    tr_err e = sqlb_query(c, &q, &r, NULL, eb);
+    for (int k = 0; e == TR_OK && k < r->nrows; k++) {
+        const char *id = db_get(r, k, "id");
+        for (int i = 0; i < n; i++)
+            if (ws[i].id == NULL && strcmp(ids[i], id) == 0) {
+                store_ws_fill(a, r, k, &ws[i]);
+                read_cache_put(rc, &t[i], NULL, NULL, &ws[i]);
+                break;
+            }
+    }
+    return e;
+}
+
+/* A page on a primary with a read cache (read_cache.c): the page's ids
+ * and its count, each workspace from the cache, and the ones it lacks in
+ * one more statement (which fills it); after a fence, so no change
+ * committed before the call is missed.  False, with nothing done: the
+ * fence failed, and the caller reads the database as without a cache. */
+static bool cached_page(struct db_conn *c, struct arena *a,
+                        struct read_cache *rc, const struct sqlb *w,
+                        const char *order, int offset, int limit,
+                        struct st_workspace **out, int *n, int64_t *total,
+                        tr_err *e, struct tr_errbuf *eb)
+{
+    if (!read_cache_fence(rc))
+        return false;
+    /* the ids with their count in one statement; a page past the end
+     * has no row to carry it, and is counted on its own */
+    struct sqlb q = *w;
+    q.sql = arena_printf(a, "SELECT w.id, count(*) OVER () AS n%s ORDER BY %s",
+                         w->sql, order);
+    sqlb_add(&q, arena_printf(a, " LIMIT %s",
+                              sqlb_param(&q, arena_printf(a, "%d", limit))));
+    sqlb_add(&q, arena_printf(a, " OFFSET %s",
+                              sqlb_param(&q, arena_printf(a, "%d", offset))));
+    struct db_rows *r = NULL;
+    *e = sqlb_query(c, &q, &r, NULL, eb);
+    int nids = *e == TR_OK ? r->nrows : 0;
+    if (nids > 0) {
+        *total = db_get_i64(r, 0, "n");
+    } else if (*e == TR_OK && offset == 0) {
+        *total = 0;
+    } else if (*e == TR_OK) {
+        struct db_rows *cnt = NULL;
+        q = *w;
+        q.sql = arena_printf(a, "SELECT count(*) AS n%s", w->sql);
+        *e = sqlb_query(c, &q, &cnt, NULL, eb);
+        if (*e == TR_OK)
+            *total = db_get_i64(cnt, 0, "n");
+    }
+    if (*e != TR_OK)
+        return true;
+    const char **ids = arena_alloc(a, sizeof(char *) * (size_t)(nids + 1));
+    struct st_workspace *ws = arena_alloc(a, sizeof(*ws) * (size_t)(nids + 1));
+    for (int i = 0; i < nids; i++) {
+        ids[i] = db_get(r, i, "id");
+        if (!read_cache_ws(rc, a, ids[i], &ws[i]))
+            memset(&ws[i], 0, sizeof(ws[i]));
+    }
+    *e = fill_misses(c, a, rc, ids, nids, ws, eb);
+    if (*e != TR_OK)
+        return true;
+    /* one deleted since the page's ids were read drops out of it (the
+     * count may still hold it, as any page read beside a delete may) */
+    int k = 0;
+    for (int i = 0; i < nids; i++)
+        if (ws[i].id != NULL)
+            ws[k++] = ws[i];
+    *out = ws;
+    *n = k;
+    return true;
+}
+
 tr_err store_ws_list(struct db *db, struct arena *a,
                      const struct st_ws_filter *f, int offset, int limit,
                      struct st_workspace **out, int *n, int64_t *total,
@@ -595,6 +693,14 @@ tr_err store_ws_list(struct db *db, struct arena *a,
     sqlb_init(&w, a, "");
     list_where(&w, f);
     struct db_conn *c = db_acquire(db);
+    struct read_cache *rc = db_read_cache(db);
+    tr_err ce = TR_OK;
+    if (rc != NULL && limit <= SQLB_MAX_PARAMS &&
+        cached_page(c, a, rc, &w, list_order(c, a, f), offset, limit, out, n,
+                    total, &ce, eb)) {
+        db_release(c);
+        return ce;
+    }
     struct db_rows *r = NULL;
     int64_t tot = 0;
     const char *order = list_order(c, a, f);

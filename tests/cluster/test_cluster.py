@@ -201,8 +201,8 @@ def test_launcher_files_and_nodes(cluster):
 
 def test_reads_see_writes_made_on_another_primary(cluster):
     """Every primary keeps token lookups and workspace reads in its read
-    cache; a change made through one primary is seen by the very next
-    read through another, and a token revoked on one is refused at once
+    cache (and serves lists' workspaces from it); a change made through
+    one primary is seen by the very next read or list through another, and a token revoked on one is refused at once
     by the others."""
     d = cluster
     ca = os.path.join(d, "tls", "ca.pem")
@@ -219,8 +219,14 @@ def test_reads_see_writes_made_on_another_primary(cluster):
     path = "/api/v2/workspaces/" + ws
 
     def attrs(c):
+        # the organization's list first (its items come from the same
+        # cache), then the read: both must show the change
+        r = c.get("/api/v2/organizations/%s/workspaces" % org)
+        assert r.status == 200, r
+        listed = [x for x in r.json["data"] if x["id"] == ws]
         r = c.get(path)
         assert r.status == 200, r
+        assert listed == [r.json["data"]]
         return r.json["data"]
 
     for c in ps + ps:  # read, so that every primary holds it

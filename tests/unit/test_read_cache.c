@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "core/fault.h"
+#include "core/util.h"
 #include "store/read_cache.h"
 #include "store/store.h"
 #include "unit_util.h"
@@ -206,6 +207,89 @@ static void test_lock_through_the_store(void **state)
     assert_false(look(f, f->db1, NULL).locked);
 }
 
+/* Within one request (read_cache_scope()), the second lookup waits for
+ * no poll: the first one's began after the request arrived.  A request
+ * that arrives after that poll began polls again, and sees a change
+ * committed before it arrived. */
+static void test_request_scope(void **state)
+{
+    struct fx *f = *state;
+    look(f, f->db1, NULL);
+    read_cache_scope(util_mono_us());
+    struct read_cache_stats before = stats(f->rc1);
+    look(f, f->db1, NULL);
+    look(f, f->db1, NULL);
+    assert_int_equal(stats(f->rc1).polls - before.polls, 1);
+    read_cache_scope(0);
+
+    sql(f->db2, f->a,
+        arena_printf(f->a,
+                     "UPDATE workspaces SET description = 'next'"
+                     " WHERE id = '%s'",
+                     f->ws_id));
+    read_cache_scope(util_mono_us());
+    before = stats(f->rc1);
+    assert_string_equal(look(f, f->db1, NULL).description, "next");
+    assert_int_equal(stats(f->rc1).polls - before.polls, 1);
+    read_cache_scope(0);
+
+    /* outside a request every fence polls */
+    before = stats(f->rc1);
+    look(f, f->db1, NULL);
+    look(f, f->db1, NULL);
+    assert_int_equal(stats(f->rc1).polls - before.polls, 2);
+}
+
+/* A page of workspaces takes them from the cache, fills it with the ones
+ * it lacks, and shows a change committed through the other pool. */
+static void test_list_from_cache(void **state)
+{
+    struct fx *f = *state;
+    struct arena *a = f->a;
+    struct st_workspace in = {.org = "o", .name = "w2"}, w2, *ws = NULL;
+    assert_int_equal(store_ws_create(f->db1, a, &in, &w2, NULL), TR_OK);
+    look(f, f->db1, NULL); /* "w" is cached, "w2" is not */
+    struct st_ws_filter filt = {.org = "o"};
+    int n = 0;
+    int64_t total = 0;
+    struct read_cache_stats before = stats(f->rc1);
+    assert_int_equal(
+        store_ws_list(f->db1, a, &filt, 0, 100, &ws, &n, &total, NULL), TR_OK);
+    struct read_cache_stats after = stats(f->rc1);
+    assert_int_equal(n, 2);
+    assert_int_equal(total, 2);
+    assert_string_equal(ws[0].id, f->ws_id);
+    assert_string_equal(ws[1].id, w2.id);
+    assert_string_equal(ws[1].name, "w2");
+    assert_int_equal(after.hits - before.hits, 1);
+    assert_int_equal(after.misses - before.misses, 1);
+    /* both cached now */
+    assert_int_equal(
+        store_ws_list(f->db1, a, &filt, 0, 100, &ws, &n, &total, NULL), TR_OK);
+    assert_int_equal(stats(f->rc1).hits - after.hits, 2);
+
+    sql(f->db2, a,
+        arena_printf(a,
+                     "UPDATE workspaces SET description = 'listed'"
+                     " WHERE id = '%s'",
+                     w2.id));
+    assert_int_equal(
+        store_ws_list(f->db1, a, &filt, 0, 100, &ws, &n, &total, NULL), TR_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(ws[1].description, "listed");
+    /* past the end: no rows, the count still */
+    assert_int_equal(
+        store_ws_list(f->db1, a, &filt, 5, 100, &ws, &n, &total, NULL), TR_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(total, 2);
+    /* the page's order and bounds are the database's */
+    assert_int_equal(
+        store_ws_list(f->db1, a, &filt, 1, 1, &ws, &n, &total, NULL), TR_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(total, 2);
+    assert_string_equal(ws[0].id, w2.id);
+}
+
 /* A transaction that was open (its xid below later snapshots' xmin)
  * while db1 polled and filled its cache is still seen once it commits. */
 static void test_change_committed_after_polls(void **state)
@@ -359,6 +443,8 @@ int main(void)
         cmocka_unit_test(test_second_lookup_is_a_hit),
         cmocka_unit_test(test_changes_through_the_other_primary),
         cmocka_unit_test(test_lock_through_the_store),
+        cmocka_unit_test(test_request_scope),
+        cmocka_unit_test(test_list_from_cache),
         cmocka_unit_test(test_change_committed_after_polls),
         cmocka_unit_test(test_token_deleted_elsewhere),
         cmocka_unit_test(test_failed_poll),
