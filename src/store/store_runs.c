@@ -289,8 +289,7 @@ static const char *operation_sql(const char *op)
     return "";
 }
 
-/* " WHERE ..." of a run list, with the workspace or organization bound
- * first, as $1 (store_run_list's queue join uses it again). */
+/* " WHERE ..." of a run list. */
 static void list_where(struct sqlb *q, const struct st_run_filter *f)
 {
     if (f->workspace_id != NULL)
@@ -322,16 +321,46 @@ static void list_where(struct sqlb *q, const struct st_run_filter *f)
     }
 }
 
-/* A page's places in the queue, computed once over the pending runs of
- * the list's scope ($1) rather than counted again for each run: for each
- * pending run, the pending non-speculative runs queued before it (the
- * same number as RUN_COLS's "ahead"; queue_seq is an integer, so the
- * frame "up to 1 PRECEDING" is "queue_seq < this one's"). */
-#define QUEUE_JOIN(scope)                                                      \
-    " LEFT JOIN (SELECT id, SUM(CASE WHEN plan_only = 0 AND save_plan = 0"     \
-    "  THEN 1 ELSE 0 END) OVER (PARTITION BY workspace_id ORDER BY queue_seq"  \
-    "  RANGE BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS ahead"            \
-    "  FROM runs WHERE status = 'pending' AND " scope ") qa ON qa.id = r.id"
+/* The places in the queue of a page's pending runs (RUN_COLS's "ahead",
+ * which a list does not select: counted per run, a page of 100 pending
+ * runs is 100 scans of up to 100 entries): the queues of their
+ * workspaces in one statement on the runs_ahead index, counted here. */
+static tr_err queue_places(struct db_conn *c, struct arena *a,
+                           struct st_run *runs, int n, struct tr_errbuf *eb)
+{
+    struct sqlb q;
+    sqlb_init(&q, a,
+              "SELECT workspace_id, queue_seq FROM runs WHERE status ="
+              " 'pending' AND plan_only = 0 AND save_plan = 0"
+              " AND workspace_id IN (");
+    int nws = 0;
+    for (int i = 0; i < n; i++) {
+        if (!util_streq(runs[i].status, "pending"))
+            continue;
+        bool seen = false;
+        for (int k = 0; k < i && !seen; k++)
+            seen = util_streq(runs[k].status, "pending") &&
+                   util_streq(runs[k].workspace_id, runs[i].workspace_id);
+        if (!seen) {
+            sqlb_add(&q, nws++ > 0 ? ", " : "");
+            sqlb_add(&q, sqlb_param(&q, runs[i].workspace_id));
+        }
+    }
+    if (nws == 0)
+        return TR_OK;
+    sqlb_add(&q, ")");
+    struct db_rows *r = NULL;
+    tr_err e = sqlb_query(c, &q, &r, NULL, eb);
+    for (int i = 0; e == TR_OK && i < n; i++) {
+        if (!util_streq(runs[i].status, "pending"))
+            continue;
+        for (int k = 0; k < r->nrows; k++)
+            runs[i].ahead += util_streq(db_get(r, k, "workspace_id"),
+                                        runs[i].workspace_id) &&
+                             db_get_i64(r, k, "queue_seq") < runs[i].queue_seq;
+    }
+    return e;
+}
 
 tr_err store_run_list(struct db *db, struct arena *a,
                       const struct st_run_filter *f, int offset, int limit,
@@ -345,13 +374,7 @@ tr_err store_run_list(struct db *db, struct arena *a,
     if (e != TR_OK)
         return e;
     const char *sel = arena_printf(
-        a,
-        "SELECT " RUN_BASE_COLS ", COALESCE(qa.ahead, 0) AS ahead" RUN_FROM
-        "%s%s ORDER BY %s",
-        f->workspace_id != NULL
-            ? QUEUE_JOIN("workspace_id = $1")
-            : QUEUE_JOIN("workspace_id IN"
-                         " (SELECT id FROM workspaces WHERE org = $1)"),
+        a, "SELECT " RUN_BASE_COLS ", 0 AS ahead" RUN_FROM "%s ORDER BY %s",
         w.sql,
         f->oldest_first ? "r.created_at, r.queue_seq, r.id"
                         : "r.created_at DESC, r.queue_seq DESC, r.id DESC");
@@ -363,13 +386,16 @@ tr_err store_run_list(struct db *db, struct arena *a,
     struct db_conn *c = db_acquire(db);
     struct db_rows *r = NULL;
     e = db_page(c, a, sel, count, w.n, w.params, offset, limit, &r, total, eb);
+    struct st_run *runs = NULL;
+    if (e == TR_OK) {
+        runs = arena_alloc(a, sizeof(*runs) * (size_t)(r->nrows + 1));
+        for (int i = 0; i < r->nrows; i++)
+            fill(r, i, &runs[i]);
+        e = queue_places(c, a, runs, r->nrows, eb);
+    }
     db_release(c);
     if (e != TR_OK)
         return e;
-    struct st_run *runs =
-        arena_alloc(a, sizeof(*runs) * (size_t)(r->nrows + 1));
-    for (int i = 0; i < r->nrows; i++)
-        fill(r, i, &runs[i]);
     *out = runs;
     *n = r->nrows;
     return TR_OK;

@@ -591,27 +591,44 @@ static tr_err pg_page(struct db_conn *c, struct arena *a, const struct sqlb *w,
  * yet in ws (id NULL), read in one statement (WS_PAGE_PG over them) and
  * put in rc under tickets taken before it; one that no longer exists is
  * left with id NULL. */
+/* s with '"' and '\\' escaped, for a quoted element of an array literal. */
+static const char *quoted(struct arena *a, const char *s)
+{
+    char *out = arena_alloc(a, strlen(s) * 2 + 1), *o = out;
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            *o++ = '\\';
+        *o++ = *s;
+    }
+    *o = '\0';
+    return out;
+}
+
 static tr_err fill_misses(struct db_conn *c, struct arena *a,
                           struct read_cache *rc, const char **ids, int n,
                           struct st_workspace *ws, struct tr_errbuf *eb)
 {
-    struct sqlb q;
-    sqlb_init(&q, a,
-              "WITH p AS (SELECT w.id, 0 AS o FROM workspaces w"
-              " WHERE w.id IN (");
+    /* the ids as one array parameter, "{"ws-a","ws-b"}": a generic plan
+     * of "IN ($1, ..., $100)" reckons with 100 rows and scans whole
+     * child tables for them */
     struct rc_ticket *t = arena_alloc(a, sizeof(*t) * (size_t)(n + 1));
+    const char *list = "";
     int nmiss = 0;
     for (int i = 0; i < n; i++)
         if (ws[i].id == NULL) {
             read_cache_ticket(rc, NULL, ids[i], &t[i]);
-            sqlb_add(&q, nmiss++ > 0 ? ", " : "");
-            sqlb_add(&q, sqlb_param(&q, ids[i]));
+            list = arena_printf(a, "%s%s\"%s\"", list, nmiss++ > 0 ? "," : "",
+                                quoted(a, ids[i]));
         }
+    list = arena_printf(a, "{%s}", list);
     if (nmiss == 0)
         return TR_OK;
-    sqlb_add(&q, ")) SELECT " WS_OWN_COLS WS_PAGE_PG);
     struct db_rows *r = NULL;
-    tr_err e = sqlb_query(c, &q, &r, NULL, eb);
+    tr_err e =
+        db_q(c, a, &r, eb,
+             "WITH p AS (SELECT w.id, 0 AS o FROM workspaces w"
+             " WHERE w.id = ANY($1::text[])) SELECT " WS_OWN_COLS WS_PAGE_PG,
+             list);
     for (int k = 0; e == TR_OK && k < r->nrows; k++) {
         const char *id = db_get(r, k, "id");
         for (int i = 0; i < n; i++)
