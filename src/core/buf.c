@@ -50,6 +50,11 @@ static tr_err grow(struct buf *b, size_t extra)
     return TR_OK;
 }
 
+tr_err buf_reserve(struct buf *b, size_t n)
+{
+    return grow(b, n);
+}
+
 tr_err buf_append(struct buf *b, const void *p, size_t n)
 {
     tr_err e = grow(b, n);

@@ -27,6 +27,9 @@ void buf_init(struct buf *b, size_t max);
 void buf_free(struct buf *b);
 void buf_reset(struct buf *b);
 tr_err buf_append(struct buf *b, const void *p, size_t n);
+/* Room for n more bytes (and the NUL) without appending them; fails as
+ * buf_append() of n bytes would. */
+tr_err buf_reserve(struct buf *b, size_t n);
 tr_err buf_puts(struct buf *b, const char *s);
 tr_err buf_printf(struct buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

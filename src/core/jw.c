@@ -10,6 +10,7 @@
  */
 #include "core/jw.h"
 
+#include <stdint.h>
 #include <string.h>
 
 void jw_init(struct jw *w, struct buf *out)
@@ -60,29 +61,40 @@ static const unsigned char must_escape[256] = {
     [0x1e] = 1, [0x1f] = 1, ['"'] = 1,  ['\\'] = 1,
 };
 
-/* The separator before a value (is_key: before a key); false once the
- * writer has failed or the call is out of place. */
-static bool sep(struct jw *w, bool is_key)
+/* The state step before a value (is_key: before a key): 1 when a
+ * separator must be written first, 0 when not, -1 once the writer has
+ * failed or the call is out of place. */
+static int sep_step(struct jw *w, bool is_key)
 {
     if (w->err != TR_OK)
-        return false;
+        return -1;
     uint32_t bit = 1u << w->depth;
     bool in_obj = w->depth > 0 && (w->is_obj & bit);
     if (is_key ? !in_obj || w->want_value : in_obj && !w->want_value) {
         w->err = TR_ERR_INTERNAL;
-        return false;
+        return -1;
     }
     if (w->want_value) {
         w->want_value = false;
-        return true;
+        return 0;
     }
-    if (w->depth > 0) {
-        if (w->first & bit)
-            w->first &= ~bit;
-        else
-            putc1(w, ',');
+    if (w->depth == 0)
+        return 0;
+    if (w->first & bit) {
+        w->first &= ~bit;
+        return 0;
     }
-    return w->err == TR_OK;
+    return 1;
+}
+
+/* The separator before a value (is_key: before a key); false once the
+ * writer has failed or the call is out of place. */
+static bool sep(struct jw *w, bool is_key)
+{
+    int s = sep_step(w, is_key);
+    if (s > 0)
+        putc1(w, ',');
+    return s >= 0 && w->err == TR_OK;
 }
 
 static void begin(struct jw *w, char c, bool obj)
@@ -137,68 +149,152 @@ void jw_arr_end(struct jw *w)
     end(w, ']', false);
 }
 
-/* The string body of s (n bytes), escaped, without the quotes: runs of
- * plain bytes go out in one append. */
-static void escaped(struct jw *w, const char *s, size_t n)
+/* Where n more bytes can be written straight into the buffer, or NULL
+ * when they cannot (the limit is near, or memory ran out): the caller
+ * then goes through put(), which fails as it must. */
+static char *room(struct jw *w, size_t n)
+{
+    struct buf *b = w->out;
+    if (b->max != 0 && (n > b->max || b->len > b->max - n))
+        return NULL;
+    if (n >= b->cap - b->len && buf_reserve(b, n) != TR_OK)
+        return NULL;
+    return b->data + b->len;
+}
+
+/* Ends a write made at room()'s pointer, at p. */
+static void commit(struct jw *w, char *p)
+{
+    struct buf *b = w->out;
+    b->len = (size_t)(p - b->data);
+    b->data[b->len] = '\0';
+}
+
+/* The length of s's first run of bytes that need no escape (n bytes at
+ * most): eight at a time while a word holds none of them (a byte below
+ * 0x20, '"' or '\\'), then byte by byte. */
+static size_t plain_run(const char *s, size_t n)
+{
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x;
+        memcpy(&x, s + i, 8);
+        uint64_t q = x ^ (ones * '"'), bs = x ^ (ones * '\\');
+        /* a byte below 0x20; a zero byte of q or bs (exact as a test) */
+        if ((((x - ones * 0x20) & ~x) | ((q - ones) & ~q) |
+             ((bs - ones) & ~bs)) &
+            highs)
+            break;
+    }
+    for (; i < n; i++)
+        if (must_escape[(unsigned char)s[i]])
+            return i;
+    return n;
+}
+/* The escape of byte c (one that needs it) at p; its end. */
+static char *escape1(char *p, unsigned char c)
 {
     static const char hex[] = "0123456789ABCDEF";
-    size_t run = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (!must_escape[c])
-            continue;
-        put(w, s + run, i - run);
-        run = i + 1;
-        char e[6] = {'\\', 0, 0, 0, 0, 0};
-        size_t len = 2;
-        switch (c) {
-        case '"':
-        case '\\':
-            e[1] = (char)c;
-            break;
-        case '\b':
-            e[1] = 'b';
-            break;
-        case '\f':
-            e[1] = 'f';
-            break;
-        case '\n':
-            e[1] = 'n';
-            break;
-        case '\r':
-            e[1] = 'r';
-            break;
-        case '\t':
-            e[1] = 't';
-            break;
-        default:
-            memcpy(e + 1, "u00", 3);
-            e[4] = hex[c >> 4];
-            e[5] = hex[c & 15];
-            len = 6;
-        }
-        put(w, e, len);
+    *p++ = '\\';
+    switch (c) {
+    case '"':
+    case '\\':
+        *p++ = (char)c;
+        break;
+    case '\b':
+        *p++ = 'b';
+        break;
+    case '\f':
+        *p++ = 'f';
+        break;
+    case '\n':
+        *p++ = 'n';
+        break;
+    case '\r':
+        *p++ = 'r';
+        break;
+    case '\t':
+        *p++ = 't';
+        break;
+    default:
+        memcpy(p, "u00", 3);
+        p[3] = hex[c >> 4];
+        p[4] = hex[c & 15];
+        p += 5;
     }
-    put(w, s + run, n - run);
+    return p;
+}
+
+/* The string body of s (n bytes), escaped, written at p (room for 6n). */
+static char *escape_into(char *p, const char *s, size_t n)
+{
+    for (size_t i = 0;;) {
+        size_t k = plain_run(s + i, n - i);
+        memcpy(p, s + i, k);
+        p += k;
+        i += k;
+        if (i == n)
+            return p;
+        p = escape1(p, (unsigned char)s[i++]);
+    }
+}
+
+/* The string body of s (n bytes), escaped, without the quotes, through
+ * put(): runs of plain bytes go out in one append. */
+static void escaped(struct jw *w, const char *s, size_t n)
+{
+    for (size_t i = 0;;) {
+        size_t k = plain_run(s + i, n - i);
+        put(w, s + i, k);
+        i += k;
+        if (i == n)
+            return;
+        char e[6];
+        put(w, e, (size_t)(escape1(e, (unsigned char)s[i++]) - e));
+    }
+}
+
+/* A quoted string (after a separator when comma), then tail (a ':' or
+ * nothing): in one write while the buffer has room for the worst case,
+ * else piece by piece. */
+static void quoted(struct jw *w, bool comma, const char *s, size_t n,
+                   const char *tail)
+{
+    size_t nt = strlen(tail);
+    char *p = n <= (SIZE_MAX - 8) / 6 ? room(w, 6 * n + 3 + nt) : NULL;
+    if (p == NULL) {
+        if (comma)
+            putc1(w, ',');
+        putc1(w, '"');
+        escaped(w, s, n);
+        putc1(w, '"');
+        put(w, tail, nt);
+        return;
+    }
+    if (comma)
+        *p++ = ',';
+    *p++ = '"';
+    p = escape_into(p, s, n);
+    *p++ = '"';
+    memcpy(p, tail, nt);
+    commit(w, p + nt);
 }
 
 void jw_key(struct jw *w, const char *key)
 {
-    if (!sep(w, true))
+    int s = sep_step(w, true);
+    if (s < 0)
         return;
-    putc1(w, '"');
-    escaped(w, key, strlen(key));
-    put(w, "\":", 2);
+    quoted(w, s > 0, key, strlen(key), ":");
     w->want_value = true;
 }
 
 void jw_strn(struct jw *w, const char *s, size_t n)
 {
-    if (!sep(w, false))
-        return;
-    putc1(w, '"');
-    escaped(w, s, n);
-    putc1(w, '"');
+    int sp = sep_step(w, false);
+    if (sp >= 0)
+        quoted(w, sp > 0, s, n, "");
 }
 
 void jw_str(struct jw *w, const char *s)
@@ -209,10 +305,27 @@ void jw_str(struct jw *w, const char *s)
         jw_strn(w, s, strlen(s));
 }
 
+/* A value of n bytes written as they are, after its separator. */
+static void plain(struct jw *w, const char *v, size_t n)
+{
+    int s = sep_step(w, false);
+    if (s < 0)
+        return;
+    char *p = room(w, n + 1);
+    if (p == NULL) {
+        if (s > 0)
+            putc1(w, ',');
+        put(w, v, n);
+        return;
+    }
+    if (s > 0)
+        *p++ = ',';
+    memcpy(p, v, n);
+    commit(w, p + n);
+}
+
 void jw_int(struct jw *w, int64_t v)
 {
-    if (!sep(w, false))
-        return;
     char d[24];
     size_t i = sizeof(d);
     /* negate as unsigned so INT64_MIN works */
@@ -223,25 +336,22 @@ void jw_int(struct jw *w, int64_t v)
     } while (u != 0);
     if (v < 0)
         d[--i] = '-';
-    put(w, d + i, sizeof(d) - i);
+    plain(w, d + i, sizeof(d) - i);
 }
 
 void jw_bool(struct jw *w, bool v)
 {
-    if (sep(w, false))
-        put(w, v ? "true" : "false", v ? 4 : 5);
+    plain(w, v ? "true" : "false", v ? 4 : 5);
 }
 
 void jw_null(struct jw *w)
 {
-    if (sep(w, false))
-        put(w, "null", 4);
+    plain(w, "null", 4);
 }
 
 void jw_raw(struct jw *w, const char *json, size_t n)
 {
-    if (sep(w, false))
-        put(w, json, n);
+    plain(w, json, n);
 }
 
 void jw_str_begin(struct jw *w)

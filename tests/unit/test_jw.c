@@ -210,6 +210,53 @@ static void test_same_as_jansson(void **state)
     buf_free(&b);
 }
 
+/* Strings of every length up to 40 over bytes that need escapes and
+ * bytes that do not (their neighbours, DEL), with the escapes at every place
+ * a word-at-a-time scan can meet them: written whole (jw_str) and in
+ * pieces (jw_str_add) they are the same text, and parse back to the
+ * string. */
+static void test_strings_round_trip(void **state)
+{
+    (void)state;
+    static const char alphabet[] = {'a',  '"',  '\\', '\n', 0x01, 0x1f,
+                                    0x20, 0x7f, 0x21, 0x5b, 'z',  '/'};
+    unsigned seed = 12345;
+    for (int round = 0; round < 4000; round++) {
+        char s[41];
+        size_t n = (size_t)(round % 41);
+        for (size_t i = 0; i < n; i++) {
+            seed = seed * 1103515245u + 12345u;
+            /* mostly plain bytes, so that whole words pass unescaped */
+            unsigned r = (seed >> 16) % 64;
+            s[i] = r < sizeof(alphabet) ? alphabet[r] : (char)('a' + r % 26);
+        }
+        s[n] = '\0';
+        struct buf whole, pieces;
+        buf_init(&whole, 0);
+        buf_init(&pieces, 0);
+        struct jw w;
+        jw_init(&w, &whole);
+        jw_strn(&w, s, n);
+        assert_int_equal(jw_error(&w), TR_OK);
+        jw_init(&w, &pieces);
+        jw_str_begin(&w);
+        jw_str_add(&w, s);
+        jw_str_end(&w);
+        assert_string_equal(whole.data, pieces.data);
+        for (const char *p = whole.data; *p; p++)
+            assert_true((unsigned char)*p >= 0x20);
+        json_error_t err;
+        json_t *j = json_loads(whole.data, JSON_DECODE_ANY, &err);
+        if (j == NULL)
+            fail_msg("%s: %s", whole.data, err.text);
+        assert_int_equal(json_string_length(j), n);
+        assert_memory_equal(json_string_value(j), s, n);
+        json_decref(j);
+        buf_free(&whole);
+        buf_free(&pieces);
+    }
+}
+
 static void test_misuse_is_sticky(void **state)
 {
     (void)state;
@@ -330,6 +377,7 @@ int main(void)
         cmocka_unit_test(test_integers),
         cmocka_unit_test(test_pieces),
         cmocka_unit_test(test_same_as_jansson),
+        cmocka_unit_test(test_strings_round_trip),
         cmocka_unit_test(test_misuse_is_sticky),
         cmocka_unit_test(test_buffer_limit),
         cmocka_unit_test(test_stored_json),
