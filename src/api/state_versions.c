@@ -85,24 +85,15 @@ static void signed_url(struct http_req *r, struct jw *j, const char *key,
     jw_str(j, http_signed_url(r, path, r->srv->cfg.upload_url_ttl));
 }
 
-/* key: the tree v (stolen) as state_json_dump() writes it. */
-static void dumped(struct http_req *r, struct jw *j, const char *key, json_t *v)
-{
-    size_t len = 0;
-    char *s = state_json_dump(r->arena, v, &len);
-    json_decref(v);
-    jw_key(j, key);
-    jw_raw(j, s, len);
-}
-
 /* The state version resource object, the one serializer of it. */
 static void sv_write(struct http_req *r, struct jw *j, const struct st_sv *sv,
                      const struct st_sv_output *outs, int nouts)
 {
     bool final = strcmp(sv->status, "finalized") == 0;
     bool pending = strcmp(sv->status, "pending") == 0;
-    json_t *resources, *modules, *providers;
-    state_resource_attrs(sv->resources, &resources, &modules, &providers);
+    char *attrs[3];
+    size_t alen[3];
+    state_attrs_text(r->arena, sv->resources, attrs, alen);
     jw_obj(j);
     jw_kstr(j, "id", sv->id);
     jw_kstr(j, "type", "state-versions");
@@ -116,9 +107,11 @@ static void sv_write(struct http_req *r, struct jw *j, const struct st_sv *sv,
     jw_kint(j, "state-version", 4);
     jw_kstr(j, "terraform-version", sv->terraform_version);
     jw_kbool(j, "resources-processed", final);
-    dumped(r, j, "resources", resources);
-    dumped(r, j, "modules", modules);
-    dumped(r, j, "providers", providers);
+    static const char *const names[3] = {"resources", "modules", "providers"};
+    for (int k = 0; k < 3; k++) {
+        jw_key(j, names[k]);
+        jw_raw(j, attrs[k], alen[k]);
+    }
     jw_knull(j, "vcs-commit-sha");
     jw_knull(j, "vcs-commit-url");
     signed_url(r, j, "hosted-state-download-url", sv, "download", final);

@@ -97,6 +97,13 @@ tr_err state_with_serial(struct arena *a, const char *data, size_t len,
 void state_resource_attrs(const char *resources_json, json_t **resources,
                           json_t **modules, json_t **providers);
 
+/* The same three attributes as compact JSON text in a (text[0..2]:
+ * resources, modules, providers; len[k] their lengths), as
+ * state_json_dump() writes them; remembered by resources_json's text
+ * (state_attrs_memo.c). */
+void state_attrs_text(struct arena *a, const char *resources_json,
+                      char *text[3], size_t len[3]);
+
 /* Parses JSON text of any kind, retrying with numbers as doubles when an
  * integer overflows int64.  NULL on malformed text.  New reference. */
 json_t *state_json_load(const char *text, size_t len);

@@ -294,6 +294,40 @@ static void test_resource_attrs(void **state)
     arena_destroy(a);
 }
 
+/* The remembered texts (state_attrs_memo.c) are the ones computed from
+ * each column, however many columns share its slots, and the same when
+ * asked again. */
+static void test_attrs_text_memo(void **state)
+{
+    (void)state;
+    struct arena *a = arena_new();
+    for (int round = 0; round < 2; round++)
+        for (int i = 0; i < 300; i++) {
+            const char *col = arena_printf(
+                a,
+                "[{\"module\":\"module.m%d\",\"type\":\"null_resource\","
+                "\"provider\":\"provider.null\",\"count\":%d}]",
+                i % 150, i);
+            char *text[3];
+            size_t len[3];
+            state_attrs_text(a, col, text, len);
+            json_t *tree[3];
+            state_resource_attrs(col, &tree[0], &tree[1], &tree[2]);
+            for (int k = 0; k < 3; k++) {
+                size_t n = 0;
+                assert_string_equal(text[k], state_json_dump(a, tree[k], &n));
+                assert_int_equal(len[k], n);
+                json_decref(tree[k]);
+            }
+        }
+    char *text[3];
+    size_t len[3];
+    state_attrs_text(a, NULL, text, len);
+    assert_string_equal(text[0], "[]");
+    assert_string_equal(text[1], "{}");
+    arena_destroy(a);
+}
+
 static void test_dump(void **state)
 {
     (void)state;
@@ -335,6 +369,7 @@ int main(void)
         cmocka_unit_test(test_is_json),
         cmocka_unit_test(test_with_serial),
         cmocka_unit_test(test_resource_attrs),
+        cmocka_unit_test(test_attrs_text_memo),
         cmocka_unit_test(test_dump),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
