@@ -22,6 +22,7 @@ import time
 
 import pytest
 
+import seed
 from conftest import unique
 from terrace import Daemon
 from test_run_logs import backend, flow_daemon
@@ -42,96 +43,15 @@ EXEMPT = [
      "pinned to it (TFE's attribute); admin pages only, never a run's path"),
 ]
 
-N = {"orgs": 50, "ws": 10000, "sv": 100000, "cv": 20000, "runs": 50000,
-     "jobs": 100000, "chunks": 1000000, "events": 100000, "vars": 20000,
-     "sets": 100}
-T = "'2026-01-01T00:00:00.000Z'"
-
-
-def numbers(upto):
-    return ("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n"
-            " WHERE i < %d) " % upto)
-
-
-def seed_sql():
-    ws = "((i - 1) %% %d + 1)" % N["ws"]
-    run = "((i - 1) %% %d + 1)" % N["runs"]
-    org_of = "((i - 1) / %d + 1)" % (N["ws"] // N["orgs"])
-    return [
-        numbers(N["orgs"]) + "INSERT INTO organizations (name, id, email,"
-        " created_at) SELECT 'seed-o' || i, 'org-seed' || i,"
-        " 'seed@example.com', %s FROM n" % T,
-        numbers(N["orgs"]) + "INSERT INTO projects (id, org, name,"
-        " is_default, created_at) SELECT 'prj-seed' || i, 'seed-o' || i,"
-        " 'Default Project', 1, %s FROM n" % T,
-        numbers(N["ws"]) + "INSERT INTO workspaces (id, org, name,"
-        " project_id, created_at, updated_at, seq) SELECT 'ws-seed' || i,"
-        " 'seed-o' || %s, 'w' || i, 'prj-seed' || %s, %s, %s, 1000000 + i"
-        " FROM n" % (org_of, org_of, T, T),
-        numbers(N["cv"]) + "INSERT INTO configuration_versions (id,"
-        " workspace_id, status, blob_key, created_at) SELECT 'cv-seed' || i,"
-        " 'ws-seed' || %s, 'uploaded', 'k', %s FROM n" % (ws, T),
-        numbers(N["sv"]) + "INSERT INTO state_versions (id, workspace_id,"
-        " seq, serial, lineage, md5, status, blob_key, created_at)"
-        " SELECT 'sv-seed' || i, 'ws-seed' || %s, (i - 1) / %d + 1,"
-        " (i - 1) / %d + 1, '%s', 'm', 'finalized', 'k', %s FROM n"
-        % (ws, N["ws"], N["ws"], LINEAGE, T),
-        numbers(N["runs"]) + "INSERT INTO runs (id, workspace_id, cv_id,"
-        " status, queue_seq, created_at) SELECT 'run-seed' || i,"
-        " 'ws-seed' || %s, 'cv-seed' || %s, CASE WHEN i %% 100 = 0 THEN"
-        " 'planning' ELSE 'applied' END, i, %s FROM n"
-        % (ws, ws, T),
-        numbers(N["runs"]) + "INSERT INTO plans (id, run_id, status)"
-        " SELECT 'plan-seed' || i, 'run-seed' || i, 'running' FROM n",
-        numbers(N["runs"]) + "INSERT INTO applies (id, run_id, status)"
-        " SELECT 'apply-seed' || i, 'run-seed' || i, 'pending' FROM n",
-        numbers(N["jobs"]) + "INSERT INTO jobs (id, run_id, phase, status,"
-        " created_at, seq) SELECT 'job-seed' || i, 'run-seed' || %s,"
-        " 'plan', 'done', %s, i FROM n" % (run, T),
-        numbers(N["chunks"]) + "INSERT INTO log_chunks (phase_id, seq,"
-        " byte_offset, len, data) SELECT 'plan-seed' || ((i - 1) / 20 + 1),"
-        " (i - 1) % 20, (i - 1) % 20, 1, 'x' FROM n",
-        numbers(N["events"]) + "INSERT INTO run_events (id, run_id, seq,"
-        " action, created_at) SELECT 'ev-seed' || i, 'run-seed' || %s,"
-        " (i - 1) / %d, 'queued', %s FROM n" % (run, N["runs"], T),
-        numbers(N["sets"]) + "INSERT INTO varsets (id, org, name,"
-        " created_at, updated_at) SELECT 'varset-seed' || i, 'seed-o' ||"
-        " ((i - 1) %% %d + 1), 'set' || i, %s, %s FROM n"
-        % (N["orgs"], T, T),
-        numbers(N["sets"] * 20) + "INSERT INTO variables (id, varset_id,"
-        " key, category, version_id, created_at) SELECT 'svar-seed' || i,"
-        " 'varset-seed' || ((i - 1) / 20 + 1), 'k' || i, 'env', 'v', %s"
-        " FROM n" % T,
-        numbers(N["vars"]) + "INSERT INTO variables (id, workspace_id, key,"
-        " category, version_id, created_at) SELECT 'var-seed' || i,"
-        " 'ws-seed' || %s, 'k' || ((i - 1) / %d), 'terraform', 'v', %s"
-        " FROM n" % (ws, N["ws"], T),
-        numbers(N["sv"]) + "INSERT INTO state_version_outputs (id, sv_id,"
-        " name, type, detailed_type, value) SELECT 'wsout-seed' || i,"
-        " 'sv-seed' || i, 'o', 'string', '\"string\"', '\"v\"' FROM n",
-        "UPDATE workspaces SET current_sv = 'sv-seed' ||"
-        " (CAST(substr(id, 8) AS INTEGER) + %d),"
-        " current_run_id = 'run-seed' ||"
-        " (CAST(substr(id, 8) AS INTEGER) + %d) WHERE id LIKE 'ws-seed%%'"
-        % (N["sv"] - N["ws"], N["runs"] - N["ws"]),
-        "ANALYZE",
-    ]
+N = seed.BUSY
 
 
 def run_sql(d, statements):
     if d.backend == "pg":
-        script = ";\n".join(statements) + ";\n"
-        subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d",
-                        d.conninfo], input=script, text=True, check=True,
-                       capture_output=True)
-        return
-    db = sqlite3.connect(os.path.join(d.data_dir, "terrace.db"),
-                         timeout=30)
-    db.execute("PRAGMA foreign_keys=ON")
-    with db:
-        for s in statements:
-            db.execute(s)
-    db.close()
+        seed.run_sql(statements, conninfo=d.conninfo)
+    else:
+        seed.run_sql(statements,
+                     sqlite_path=os.path.join(d.data_dir, "terrace.db"))
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +61,7 @@ def seeded():
     if d is None:
         pytest.skip("the daemon runs no workers")
     t0 = time.time()
-    run_sql(d, seed_sql())
+    run_sql(d, seed.seed_sql(seed.BUSY, LINEAGE))
     print("seeded in %.1f s" % (time.time() - t0))
     yield d, trace
     d.close()
