@@ -413,10 +413,14 @@ tr_err store_ws_delete(struct db *db, struct arena *a, const char *id,
     return e;
 }
 
-/* WHERE clause (from " FROM" on) for a list filter. */
-static void list_where(struct sqlb *q, const struct st_ws_filter *f)
+/* The FROM and WHERE clauses for a list filter: from names the tables
+ * (WS_FROM, or " FROM workspaces w" where no column of the current state
+ * version is read: no filter uses one). */
+static void list_where(struct sqlb *q, const struct st_ws_filter *f,
+                       const char *from)
 {
-    sqlb_addv(q, WS_FROM " WHERE w.org = ?", 1, f->org);
+    sqlb_add(q, from);
+    sqlb_addv(q, " WHERE w.org = ?", 1, f->org);
     if (f->search != NULL && *f->search != '\0')
         sqlb_addv(q, " AND lower(w.name) LIKE lower(?) ESCAPE '\\'", 1,
                   store_like(q->a, "%", f->search, "%", false));
@@ -706,18 +710,24 @@ tr_err store_ws_list(struct db *db, struct arena *a,
                      struct st_workspace **out, int *n, int64_t *total,
                      struct tr_errbuf *eb)
 {
-    struct sqlb w;
-    sqlb_init(&w, a, "");
-    list_where(&w, f);
     struct db_conn *c = db_acquire(db);
     struct read_cache *rc = db_read_cache(db);
     tr_err ce = TR_OK;
-    if (rc != NULL && limit <= SQLB_MAX_PARAMS &&
-        cached_page(c, a, rc, &w, list_order(c, a, f), offset, limit, out, n,
-                    total, &ce, eb)) {
-        db_release(c);
-        return ce;
+    if (rc != NULL && limit <= SQLB_MAX_PARAMS) {
+        /* ids only: the state versions' join would cost a probe for
+         * every workspace the count covers */
+        struct sqlb ids;
+        sqlb_init(&ids, a, "");
+        list_where(&ids, f, " FROM workspaces w");
+        if (cached_page(c, a, rc, &ids, list_order(c, a, f), offset, limit, out,
+                        n, total, &ce, eb)) {
+            db_release(c);
+            return ce;
+        }
     }
+    struct sqlb w;
+    sqlb_init(&w, a, "");
+    list_where(&w, f, WS_FROM);
     struct db_rows *r = NULL;
     int64_t tot = 0;
     const char *order = list_order(c, a, f);
