@@ -519,6 +519,12 @@ static const struct migration migrations[] = {
     /* 25: the change records a primary's read cache polls (read_cache.c;
      * PostgreSQL only): read_cache_pg() */
     {25, NULL},
+    /* 26: an organization's workspaces in creation order with their ids,
+     * so that a page's ids and its count read only the organization's
+     * entries (PostgreSQL planned (org, seq) over the global seq index
+     * instead: 0.4 ms for 200 of 1,000 workspaces, 0.07 ms with this) */
+    {26, "CREATE INDEX workspaces_org_seq_id ON workspaces (org, seq, id);"
+         "DROP INDEX workspaces_org_seq;"},
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
