@@ -192,6 +192,7 @@ static size_t plain_run(const char *s, size_t n)
             return i;
     return n;
 }
+
 /* The escape of byte c (one that needs it) at p; its end. */
 static char *escape1(char *p, unsigned char c)
 {

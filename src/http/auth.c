@@ -16,10 +16,10 @@
  * read, and only those sharing their state with it (global-remote-state,
  * project-remote-state, remote-state-consumers; api_workspace_access()).
  *
- * On a GET of one workspace or of its parts (ROUTE_WS_READ), the
- * token's statement also reads the workspace, whatever the token may see: it is
- * kept for the handler, which checks access as for any workspace it loads, and
- * nothing of it is used when the token is refused.
+ * On a GET of one workspace or of its parts (ROUTE_WS_READ), the token's
+ * statement also reads the workspace, whatever the token may see: it is
+ * kept for the handler, which checks access as for any workspace it
+ * loads, and nothing of it is used when the token is refused.
  *
  * A cluster node authenticates to the internal API with its own node
  * credential (store_node_by_credential()), never with a token above; the

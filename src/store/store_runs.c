@@ -328,27 +328,25 @@ static void list_where(struct sqlb *q, const struct st_run_filter *f)
 static tr_err queue_places(struct db_conn *c, struct arena *a,
                            struct st_run *runs, int n, struct tr_errbuf *eb)
 {
-    struct sqlb q;
-    sqlb_init(&q, a,
-              "SELECT workspace_id, queue_seq FROM runs WHERE status ="
-              " 'pending' AND plan_only = 0 AND save_plan = 0"
-              " AND workspace_id IN (");
+    const char **ws = arena_alloc(a, sizeof(char *) * (size_t)(n + 1));
     int nws = 0;
     for (int i = 0; i < n; i++) {
         if (!util_streq(runs[i].status, "pending"))
             continue;
-        bool seen = false;
-        for (int k = 0; k < i && !seen; k++)
-            seen = util_streq(runs[k].status, "pending") &&
-                   util_streq(runs[k].workspace_id, runs[i].workspace_id);
-        if (!seen) {
-            sqlb_add(&q, nws++ > 0 ? ", " : "");
-            sqlb_add(&q, sqlb_param(&q, runs[i].workspace_id));
-        }
+        int k = 0;
+        while (k < nws && !util_streq(ws[k], runs[i].workspace_id))
+            k++;
+        if (k == nws)
+            ws[nws++] = runs[i].workspace_id;
     }
     if (nws == 0)
         return TR_OK;
-    sqlb_add(&q, ")");
+    struct sqlb q;
+    sqlb_init(&q, a,
+              "SELECT workspace_id, queue_seq FROM runs WHERE status ="
+              " 'pending' AND plan_only = 0 AND save_plan = 0"
+              " AND workspace_id");
+    sqlb_in(&q, ws, nws);
     struct db_rows *r = NULL;
     tr_err e = sqlb_query(c, &q, &r, NULL, eb);
     for (int i = 0; e == TR_OK && i < n; i++) {

@@ -591,10 +591,6 @@ static tr_err pg_page(struct db_conn *c, struct arena *a, const struct sqlb *w,
     return e;
 }
 
-/* The workspaces of ids (n of them, no more than SQLB_MAX_PARAMS) not
- * yet in ws (id NULL), read in one statement (WS_PAGE_PG over them) and
- * put in rc under tickets taken before it; one that no longer exists is
- * left with id NULL. */
 /* s with '"' and '\\' escaped, for a quoted element of an array literal. */
 static const char *quoted(struct arena *a, const char *s)
 {
@@ -608,6 +604,9 @@ static const char *quoted(struct arena *a, const char *s)
     return out;
 }
 
+/* The workspaces of ids (n of them) not yet in ws (id NULL), read in one
+ * statement (WS_PAGE_PG over them) and put in rc under tickets taken
+ * before it; one that no longer exists is left with id NULL. */
 static tr_err fill_misses(struct db_conn *c, struct arena *a,
                           struct read_cache *rc, const char **ids, int n,
                           struct st_workspace *ws, struct tr_errbuf *eb)
@@ -616,17 +615,16 @@ static tr_err fill_misses(struct db_conn *c, struct arena *a,
      * of "IN ($1, ..., $100)" reckons with 100 rows and scans whole
      * child tables for them */
     struct rc_ticket *t = arena_alloc(a, sizeof(*t) * (size_t)(n + 1));
-    const char *list = "";
-    int nmiss = 0;
+    const char *list = NULL;
     for (int i = 0; i < n; i++)
         if (ws[i].id == NULL) {
             read_cache_ticket(rc, NULL, ids[i], &t[i]);
-            list = arena_printf(a, "%s%s\"%s\"", list, nmiss++ > 0 ? "," : "",
-                                quoted(a, ids[i]));
+            list = arena_printf(a, "%s%s\"%s\"", list != NULL ? list : "",
+                                list != NULL ? "," : "", quoted(a, ids[i]));
         }
-    list = arena_printf(a, "{%s}", list);
-    if (nmiss == 0)
+    if (list == NULL)
         return TR_OK;
+    list = arena_printf(a, "{%s}", list);
     struct db_rows *r = NULL;
     tr_err e =
         db_q(c, a, &r, eb,
@@ -713,7 +711,7 @@ tr_err store_ws_list(struct db *db, struct arena *a,
     struct db_conn *c = db_acquire(db);
     struct read_cache *rc = db_read_cache(db);
     tr_err ce = TR_OK;
-    if (rc != NULL && limit <= SQLB_MAX_PARAMS) {
+    if (rc != NULL) {
         /* ids only: the state versions' join would cost a probe for
          * every workspace the count covers */
         struct sqlb ids;
