@@ -171,6 +171,8 @@ tr_err executor_start(const struct executor_opts *o, const struct job_api *api,
     atomic_init(&cx->stopping, false);
     pthread_mutex_init(&cx->memo_mu, NULL);
     pthread_mutex_init(&cx->keep_mu, NULL);
+    pthread_mutex_init(&cx->init_mu, NULL);
+    util_random(cx->init_secret, sizeof(cx->init_secret));
     char real[PATH_MAX];
     const char *data = realpath(o->data_dir, real) ? real : o->data_dir;
     cx->work_dir = arena_printf(x->arena, "%s/work", data);
@@ -181,6 +183,11 @@ tr_err executor_start(const struct executor_opts *o, const struct job_api *api,
     tr_err e = ensure_dir(cx->work_dir, eb);
     if (e == TR_OK)
         e = ensure_dir(cx->cache_dir, eb);
+    const char *init_dir = arena_printf(x->arena, "%s/init-cache", data);
+    if (e == TR_OK && ensure_dir(init_dir, NULL) == TR_OK) {
+        clean_work_dir(x->arena, init_dir);
+        cx->init_dir = init_dir;
+    }
     if (e == TR_OK) {
         clean_work_dir(x->arena, cx->work_dir);
         e = sandbox_new(
@@ -262,9 +269,11 @@ void executor_stop(struct executor *x)
         pthread_join(x->threads[i], NULL);
     free(x->threads);
     keep_sweep(&x->cx, true);
+    init_memo_clear(&x->cx);
     sandbox_free(x->cx.sb);
     pthread_mutex_destroy(&x->cx.memo_mu);
     pthread_mutex_destroy(&x->cx.keep_mu);
+    pthread_mutex_destroy(&x->cx.init_mu);
     arena_destroy(x->arena);
     free(x);
 }

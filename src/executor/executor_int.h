@@ -40,6 +40,16 @@ struct exec_kept {
 
 #define EXEC_KEEP_MAX 16
 
+/* A workspace's last `tofu init`, remembered (init_memo.c). */
+struct exec_init {
+    char ws[64];   /* workspace id */
+    char key[65];  /* init_key.key it was made under */
+    char *dir;     /* malloc'd: DATA/init-cache/<ws>-<random>; NULL: free */
+    int64_t at_ms; /* made or last taken */
+};
+
+#define EXEC_INIT_MAX 64
+
 /* What every job of one executor shares; read-only once threads run,
  * except the atomic stopping flag and the memo (under memo_mu). */
 struct exec_ctx {
@@ -55,6 +65,10 @@ struct exec_ctx {
     int memo_next;
     pthread_mutex_t keep_mu;
     struct exec_kept keep[EXEC_KEEP_MAX];
+    const char *init_dir; /* DATA/init-cache, or NULL: nothing remembered */
+    unsigned char init_secret[32];
+    pthread_mutex_t init_mu;
+    struct exec_init inits[EXEC_INIT_MAX];
 };
 
 /* executor_tool_check() for a job, skipping the hash when the file is
@@ -163,6 +177,36 @@ bool keep_take(struct exec_ctx *x, struct arena *a, const char *run_id,
 
 /* Removes the entries older than keep_ms, or all of them. */
 void keep_sweep(struct exec_ctx *x, bool all);
+
+/* ---- `tofu init` remembered per workspace (init_memo.c) ----------------- */
+
+struct init_key {
+    char key[65];     /* HMAC of init's inputs, hex; "" when none */
+    const char *lock; /* sha256 of the configuration's lock file, "" if
+                         it has none */
+};
+
+/* The key of job j's init in wd (prepared, init not yet run); false
+ * when this init is never remembered (the configuration brings its own
+ * .terraform, TF_DATA_DIR is set, the lock file is not a plain file). */
+bool init_memo_key(struct exec_ctx *x, const struct job *j, struct arena *a,
+                   const struct workdir *wd, struct init_key *k);
+
+/* Copies the workspace's remembered .terraform into wd->cwd, handed to
+ * the run user, when it was made under k; false (nothing copied)
+ * otherwise. */
+bool init_memo_take(struct exec_ctx *x, const struct job *j, struct arena *a,
+                    const struct workdir *wd, const struct init_key *k);
+
+/* Remembers wd->cwd/.terraform, just made by init under k, for the
+ * workspace, when another init from the same inputs must make the same
+ * directory (see init_memo.c). */
+void init_memo_put(struct exec_ctx *x, const struct job *j, struct arena *a,
+                   const struct workdir *wd, const struct init_key *k);
+
+/* Forgets the workspace's entry; init_memo_clear() forgets them all. */
+void init_memo_drop(struct exec_ctx *x, const char *ws);
+void init_memo_clear(struct exec_ctx *x);
 
 /* ---- a run's totals against its limits (monitor.c) --------------------- */
 

@@ -3,7 +3,10 @@
  *
  *   plan:  init (output kept back unless it fails), plan -out, show -json,
  *          and providers schema -json when the plan will be rendered
- *          from its JSON (a saved plan, structured run output)
+ *          from its JSON (a saved plan, structured run output); init is
+ *          skipped when the workspace's last one made what it would make
+ *          again (init_memo.c), and run after all, with the plan again,
+ *          when the plan then fails naming init
  *   apply: fetch the saved plan, init, apply -auto-approve <plan>
  *          or, in the plan's directory kept on this node (keep.c), just
  *          apply -auto-approve <plan>
@@ -99,6 +102,8 @@ struct phase {
     bool detailed;        /* the step runs with -detailed-exitcode */
     bool plan_diff;       /* ... and exited 2: the plan has changes */
     bool keep;            /* plan: keep the directory for the apply */
+    struct init_key ik;   /* plan: what a remembered init is keyed by */
+    bool memo_hit;        /* plan: .terraform came from init_memo.c */
     /* log */
     struct buf raw;      /* output held by the scrubber */
     struct buf out;      /* scrubbed output not yet sent */
@@ -924,9 +929,59 @@ static bool plan_file_ready(struct phase *ph, struct job_result *res)
     return false;
 }
 
+/* tofu init, or the workspace's remembered .terraform when an init
+ * would only make it again (init_memo.c). */
+static bool initialize(struct phase *ph, struct job_result *res)
+{
+    const struct job *j = ph->j;
+    bool keyed = init_memo_key(ph->x, j, ph->a, &ph->wd, &ph->ik);
+    if (keyed && init_memo_take(ph->x, j, ph->a, &ph->wd, &ph->ik)) {
+        ph->memo_hit = true;
+        log_info("executor: job %s: %s init of an earlier plan of workspace "
+                 "%s reused",
+                 j->id, ph->tool, j->workspace_id);
+        return true;
+    }
+    if (!init(ph, res))
+        return false;
+    if (keyed)
+        init_memo_put(ph->x, j, ph->a, &ph->wd, &ph->ik);
+    return true;
+}
+
+/* A plan that failed in a remembered .terraform and names init in its
+ * output (it did not fit: a module source depending on a variable in a
+ * way the key missed): forgets the entry and runs init; true if the
+ * plan should run again. */
+static bool init_again(struct phase *ph, struct job_result *res)
+{
+    char want[32];
+    snprintf(want, sizeof(want), "%s init", ph->tool);
+    if (!ph->memo_hit || interrupted(ph) || !output_has(ph, want))
+        return false;
+    ph->memo_hit = false;
+    init_memo_drop(ph->x, ph->j->workspace_id);
+    log_info("executor: job %s: the reused init did not fit; running %s "
+             "init",
+             ph->j->id, ph->tool);
+    say(ph,
+        "\nterrace: the initialization reused from an earlier plan does "
+        "not fit this one; running %s init and planning again\n\n",
+        ph->tool);
+    workdir_remove(arena_printf(ph->a, "%s/.terraform", ph->wd.cwd));
+    unlink(ph->wd.plan_file);
+    buf_reset(&ph->tail);
+    ph->plan_diff = false;
+    *res = (struct job_result){.outcome = JOB_ERRORED};
+    if (!plan_file_ready(ph, res) || !init(ph, res))
+        return false;
+    init_memo_put(ph->x, ph->j, ph->a, &ph->wd, &ph->ik);
+    return true;
+}
+
 static void plan_phase(struct phase *ph, struct job_result *res)
 {
-    if (!plan_file_ready(ph, res) || !init(ph, res))
+    if (!plan_file_ready(ph, res) || !initialize(ph, res))
         return;
     const struct job *j = ph->j;
     const char **v = args(ph, j->ntargets + j->nreplaces + 4);
@@ -951,6 +1006,8 @@ static void plan_phase(struct phase *ph, struct job_result *res)
         v[n++] = "-detailed-exitcode";
     ph->detailed = j->defer_json;
     bool ok = step(ph, v, -1, "plan", res);
+    if (!ok && init_again(ph, res))
+        ok = step(ph, v, -1, "plan", res);
     ph->detailed = false;
     if (!ok)
         return;

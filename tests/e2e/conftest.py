@@ -90,8 +90,15 @@ def daemon(request):
         return
     # a relative --data-dir, as the demo's ./terrace-data: every path the
     # daemon hands to tofu must still resolve
-    d = Daemon(backend=request.param, extra_args=["--tofu-bin", TOFU_BIN],
-               relative=True)
+    yield from own_daemon([], backend=request.param)
+
+
+def own_daemon(extra_args, backend="sqlite", also=None):
+    """A daemon started with the tofu binary and extra_args, for a fixture
+    to yield from; stopped afterwards, its log checked for sanitizer
+    reports (and lines matching the pattern also)."""
+    d = Daemon(backend=backend, relative=True,
+               extra_args=["--tofu-bin", TOFU_BIN] + list(extra_args))
     try:
         d.start()
     except Exception:
@@ -101,8 +108,10 @@ def daemon(request):
     d.stop()
     log = _daemon_log(d)
     d.close()
-    bad = [ln for ln in log.splitlines() if SANITIZER.search(ln)]
-    assert not bad, "sanitizer reports in the daemon log:\n" + log[-8000:]
+    bad = [ln for ln in log.splitlines()
+           if SANITIZER.search(ln) or (also is not None and also.search(ln))]
+    assert not bad, "sanitizer reports in the daemon log:\n" + \
+        "\n".join(bad) + "\n--- the log's end:\n" + log[-8000:]
 
 
 SANITIZER = re.compile(r"AddressSanitizer|LeakSanitizer|runtime error:|"

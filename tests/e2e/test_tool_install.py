@@ -19,9 +19,7 @@ import zipfile
 
 import pytest
 
-from conftest import (SANITIZER, SERVER_ERROR, TOFU_BIN, Api, Tofu,
-                      _daemon_log, unique)
-from terrace import Daemon
+from conftest import SERVER_ERROR, TOFU_BIN, Api, Tofu, own_daemon, unique
 
 CONFIG = '''
 terraform {
@@ -98,22 +96,8 @@ def mirror():
 
 @pytest.fixture(scope="module")
 def mdaemon(mirror):
-    d = Daemon(backend="sqlite", relative=True,
-               extra_args=["--tofu-bin", TOFU_BIN, "--tool-mirror",
-                           mirror.template])
-    try:
-        d.start()
-    except Exception:
-        d.close()
-        raise
-    yield d
-    d.stop()
-    log = _daemon_log(d)
-    d.close()
-    bad = [ln for ln in log.splitlines()
-           if SANITIZER.search(ln) or SERVER_ERROR.search(ln)]
-    assert not bad, "sanitizer reports or 5xx in the daemon log:\n" + \
-        "\n".join(bad)
+    yield from own_daemon(["--tool-mirror", mirror.template],
+                          also=SERVER_ERROR)
 
 
 def workspace(api, tofu, version):

@@ -63,6 +63,24 @@ static const char fake_tofu[] =
     "init)\n"
     "  echo 'init output'\n"
     "  [ \"$mode\" = initfail ] && { echo 'init exploded' >&2; exit 1; }\n"
+    "  case \"$mode\" in memo*)\n"
+    "    mkdir -p .terraform/modules\n"
+    "    od -An -N8 -tx8 /dev/urandom | tr -d ' ' > .terraform/made\n"
+    "    cp zzz_terrace.auto.tfvars .terraform/tag\n"
+    "    m='{\"Key\":\"\",\"Source\":\"\",\"Dir\":\".\"}'\n"
+    "    case \"$mode\" in\n"
+    "    memolock) [ -e .terraform.lock.hcl ] ||"
+    " echo '# chosen' > .terraform.lock.hcl;;\n"
+    "    memoremote) m=\"$m\"',{\"Key\":\"m\",\"Source\":\"git::x\","
+    "\"Dir\":\".terraform/modules/m\"}';;\n"
+    "    memoregistry) m=\"$m\"',{\"Key\":\"m\",\"Source\":\"r/m/x\","
+    "\"Version\":\"1.0.0\",\"Dir\":\"sub\"}';;\n"
+    "    memolink) ln -s /etc .terraform/evil;;\n"
+    "    memocache) mkdir -p \"$TF_PLUGIN_CACHE_DIR/p/1.0\" &&"
+    " ln -s \"$TF_PLUGIN_CACHE_DIR/p/1.0\" .terraform/prov;;\n"
+    "    esac\n"
+    "    echo '{\"Modules\":['\"$m\"']}' > .terraform/modules/modules.json;;\n"
+    "  esac\n"
     "  exit 0;;\n"
     "plan)\n"
     "  out=''\n"
@@ -71,6 +89,10 @@ static const char fake_tofu[] =
     "  echo \"plan args: $*\"\n"
     "  case \"$mode\" in\n"
     "  crash) echo 'about to crash'; kill -SEGV $$;;\n"
+    "  memostale) cmp -s .terraform/tag zzz_terrace.auto.tfvars || {"
+    " echo 'Error: Module source has changed'; echo 'Run \"tofu init\".';"
+    " exit 1; }; echo \"made: $(cat .terraform/made)\";;\n"
+    "  memo*) echo \"made: $(cat .terraform/made)\";;\n"
     "  fail) echo 'Error: bad config'; exit 1;;\n"
     "  hang) echo 'hanging'; sleep 600; echo 'woke';;\n"
     "  ignoreint) trap '' INT; echo 'ignoring'; sleep 600;;\n"
@@ -169,6 +191,7 @@ struct fake {
     char log_job[64];    /* the job whose appends F.log takes now */
     size_t log_base;     /* where that job's bytes start in F.log */
     const char *tarball; /* served by fetch_config */
+    char tarball2[256];  /* served to job 2 instead, when set */
     size_t fill_bytes;   /* fetch_config writes this many instead */
     char plan_seen[64];  /* res.plan_file's content at finish */
     char json_seen[1024];
@@ -180,6 +203,7 @@ struct fake {
     bool handed2;
     int fetch_configs, fetch_plans;
     bool tamper;        /* overwrite kept plan files before job 2 */
+    char drop_dir[256]; /* removed before job 2, when set */
     bool run_ended;     /* run_final() answers true */
     char work_dir[256]; /* DATA/work */
 };
@@ -238,6 +262,8 @@ static tr_err f_claim(void *ctx, struct arena *a, const char *node, int wait_ms,
     pthread_mutex_unlock(&F.mu);
     if (second && F.tamper)
         tamper_plans();
+    if (second && F.drop_dir[0] != '\0')
+        ut_rmtree(F.drop_dir);
     if (give)
         return TR_OK;
     usleep((useconds_t)(wait_ms > 50 ? 50 : wait_ms) * 1000);
@@ -349,7 +375,11 @@ static tr_err f_fetch_config(void *ctx, const char *job_id, const char *dest,
             e = tr_fail(eb, TR_ERR_IO, "write: %s", strerror(errno));
         return e;
     }
-    return copy_file(F.tarball, dest, eb);
+    pthread_mutex_lock(&F.mu);
+    const char *from =
+        F.handed2 && F.tarball2[0] != '\0' ? F.tarball2 : F.tarball;
+    pthread_mutex_unlock(&F.mu);
+    return copy_file(from, dest, eb);
 }
 
 static tr_err f_fetch_plan(void *ctx, const char *job_id, const char *dest,
@@ -430,7 +460,8 @@ struct entry {
     const char *text; /* NULL: a directory */
 };
 
-static void make_tarball(const char *path, const struct entry *ents, int n)
+static void make_tarball_at(const char *path, const struct entry *ents, int n,
+                            time_t mtime)
 {
     struct archive *a = archive_write_new();
     assert_int_equal(archive_write_add_filter_gzip(a), ARCHIVE_OK);
@@ -439,6 +470,7 @@ static void make_tarball(const char *path, const struct entry *ents, int n)
     for (int i = 0; i < n; i++) {
         struct archive_entry *e = archive_entry_new();
         archive_entry_set_pathname(e, ents[i].name);
+        archive_entry_set_mtime(e, mtime, 0);
         if (ents[i].text == NULL) {
             archive_entry_set_filetype(e, AE_IFDIR);
             archive_entry_set_perm(e, 0755);
@@ -456,6 +488,11 @@ static void make_tarball(const char *path, const struct entry *ents, int n)
     }
     assert_int_equal(archive_write_close(a), ARCHIVE_OK);
     archive_write_free(a);
+}
+
+static void make_tarball(const char *path, const struct entry *ents, int n)
+{
+    make_tarball_at(path, ents, n, 0);
 }
 
 /* ---- fixture ----------------------------------------------------------- */
@@ -503,6 +540,7 @@ static int setup(void **state)
     F.njobs = 1;
     F.finishes = F.fetch_configs = F.fetch_plans = 0;
     F.tamper = F.handed2 = F.run_ended = false;
+    F.drop_dir[0] = F.tarball2[0] = '\0';
     snprintf(F.work_dir, sizeof(F.work_dir), "%s/work", fx->data);
     buf_free(&F.log);
     memset(&F.job, 0, sizeof(F.job));
@@ -898,6 +936,158 @@ static void test_structured_logs(void **state)
     assert_int_equal(F.res.outcome, JOB_FINISHED);
     assert_log_has("plan args: -input=false -lock=false -json -out=");
     assert_log_has("applying -input=false -lock=false -auto-approve -json /");
+}
+
+/* ---- tofu init remembered per workspace (init_memo.c) ------------------ */
+
+/* Two plans of the same workspace, one after the other in one executor,
+ * in FAKE_MODE mode, the terraform variable "which" set to which1 and
+ * which2 (NULL: unset); true if the second plan's .terraform is the one
+ * the first plan's init made (the fake init writes a random "made"). */
+static bool init_reused(struct fx *fx, const char *mode, const char *which1,
+                        const char *which2)
+{
+    set_mode(fx, mode);
+    if (which1 != NULL)
+        fx->vars[F.job.nvars++] =
+            (struct job_var){.key = "which", .value = which1};
+    F.job.speculative = true;
+    F.job2 = F.job;
+    F.job2.id = "job-test2";
+    F.job2.phase_id = "plan-test2";
+    int n = 0;
+    fx->vars2[n++] =
+        (struct job_var){.key = "FAKE_MODE", .value = mode, .env = true};
+    if (which2 != NULL)
+        fx->vars2[n++] = (struct job_var){.key = "which", .value = which2};
+    F.job2.vars = fx->vars2;
+    F.job2.nvars = n;
+    F.njobs = 2;
+    run_job(fx);
+    assert_int_equal(F.res.outcome, JOB_FINISHED);
+    const char *p = F.log.data != NULL ? strstr(F.log.data, "made: ") : NULL;
+    const char *q = p != NULL ? strstr(p + 6, "made: ") : NULL;
+    if (p == NULL || q == NULL)
+        fail_msg("two plans did not both run; log:\n%s", F.log.data);
+    size_t len = strcspn(p + 6, "\n");
+    assert_true(len > 0);
+    return strncmp(p + 6, q + 6, len) == 0 && q[6 + len] == '\n';
+}
+
+/* The same configuration and variables: the second plan skips init and
+ * takes the first one's directory (its local module included). */
+static void test_init_memo_reused(void **state)
+{
+    assert_true(init_reused(*state, "memo", NULL, NULL));
+}
+
+/* What init chose or fetched itself is never remembered: a lock file it
+ * wrote, a remote module, a registry module, a link out of the provider
+ * cache. */
+static void test_init_memo_lock_written(void **state)
+{
+    assert_false(init_reused(*state, "memolock", NULL, NULL));
+}
+
+static void test_init_memo_remote_module(void **state)
+{
+    assert_false(init_reused(*state, "memoremote", NULL, NULL));
+}
+
+static void test_init_memo_registry_module(void **state)
+{
+    assert_false(init_reused(*state, "memoregistry", NULL, NULL));
+}
+
+static void test_init_memo_foreign_link(void **state)
+{
+    assert_false(init_reused(*state, "memolink", NULL, NULL));
+}
+
+/* A lock file that comes with the configuration pins the providers: an
+ * init that leaves it as it was is remembered. */
+static void test_init_memo_config_lock(void **state)
+{
+    struct fx *fx = *state;
+    struct entry ents[] = {{"main.tf", "# empty\n"},
+                           {".terraform.lock.hcl", "# pinned\n"}};
+    make_tarball(fx->tarball, ents, 2);
+    assert_true(init_reused(fx, "memolock", NULL, NULL));
+}
+
+/* The key is the configuration's content, not its tarball's bytes: the
+ * same files packed again with other timestamps hit, a changed file
+ * misses. */
+static void test_init_memo_repacked(void **state)
+{
+    struct fx *fx = *state;
+    struct entry ents[] = {
+        {"main.tf", "# empty\n"}, {"sub", NULL}, {"sub/main.tf", "# sub\n"}};
+    snprintf(F.tarball2, sizeof(F.tarball2), "%s/config2.tar.gz", fx->dir);
+    make_tarball_at(F.tarball2, ents, 3, 1700000000);
+    assert_true(init_reused(fx, "memo", NULL, NULL));
+}
+
+static void test_init_memo_config_changed(void **state)
+{
+    struct fx *fx = *state;
+    struct entry ents[] = {
+        {"main.tf", "# empty\n"}, {"sub", NULL}, {"sub/main.tf", "# Sub\n"}};
+    snprintf(F.tarball2, sizeof(F.tarball2), "%s/config2.tar.gz", fx->dir);
+    make_tarball(F.tarball2, ents, 3);
+    assert_false(init_reused(fx, "memo", NULL, NULL));
+}
+
+/* Provider links are taken only while their target is in the cache. */
+static void test_init_memo_cache_link(void **state)
+{
+    assert_true(init_reused(*state, "memocache", NULL, NULL));
+}
+
+static void test_init_memo_cache_gone(void **state)
+{
+    struct fx *fx = *state;
+    snprintf(F.drop_dir, sizeof(F.drop_dir), "%s/provider-cache/acme/p",
+             fx->data);
+    assert_false(init_reused(fx, "memocache", NULL, NULL));
+}
+
+/* Terraform variables are part of the key only when a line names a
+ * module source or version beside one; then another value misses. */
+static void test_init_memo_vars(void **state)
+{
+    struct fx *fx = *state;
+    struct entry ents[] = {
+        {"main.tf", "module \"m\" {\n  source = \"./m/${var.which}\"\n}\n"}};
+    make_tarball(fx->tarball, ents, 1);
+    assert_false(init_reused(fx, "memo", "a", "b"));
+}
+
+static void test_init_memo_vars_same(void **state)
+{
+    struct fx *fx = *state;
+    struct entry ents[] = {
+        {"main.tf", "module \"m\" {\n  source = \"./m/${var.which}\"\n}\n"}};
+    make_tarball(fx->tarball, ents, 1);
+    assert_true(init_reused(fx, "memo", "a", "a"));
+}
+
+static void test_init_memo_vars_unused(void **state)
+{
+    assert_true(init_reused(*state, "memo", "a", "b"));
+}
+
+/* A remembered directory that does not fit (the fake plan fails naming
+ * init when its init saw other variables): the plan says so, runs init
+ * and plans again, and succeeds. */
+static void test_init_memo_stale(void **state)
+{
+    struct fx *fx = *state;
+    assert_false(init_reused(fx, "memostale", "a", "b"));
+    assert_log_has("Error: Module source has changed");
+    assert_log_has("terrace: the initialization reused from an earlier plan "
+                   "does not fit this one; running tofu init and planning "
+                   "again");
 }
 
 /* The apply on the node that planned runs in the plan's directory: no
@@ -1724,6 +1914,31 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_plan_dir_expires, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_dir_run_ended, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_init_memo_reused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_init_memo_lock_written, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_init_memo_remote_module, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_init_memo_registry_module, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_init_memo_foreign_link, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_init_memo_config_lock, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_init_memo_repacked, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_init_memo_config_changed, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_init_memo_cache_link, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_init_memo_cache_gone, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_init_memo_vars, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_init_memo_vars_same, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_init_memo_vars_unused, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_init_memo_stale, setup, teardown),
         cmocka_unit_test_setup_teardown(test_env_clean, setup, teardown),
         cmocka_unit_test_setup_teardown(test_roots, setup, teardown),
         cmocka_unit_test_setup_teardown(test_roots_own_dir, setup, teardown),
