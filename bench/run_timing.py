@@ -488,6 +488,11 @@ def steps_report(perf_txt, root, offset_ms, daemon_log):
     job_run = {}
     with open(daemon_log, errors="replace") as f:
         for ln in f:
+            if "init of an earlier plan of workspace" in ln:
+                rid = job_run.get("plan")
+                if rid:
+                    runs[rid]["plan-memo"] = True
+                continue
             m = LOG_RUN.match(ln)
             if not m:
                 continue
@@ -510,7 +515,8 @@ def steps_report(perf_txt, root, offset_ms, daemon_log):
     names = ["created → plan job claimed",
              "plan job: start → 1st sandbox exec (config fetched, "
              "work dir, fork)",
-             "plan job: `tofu init` (bwrap exec → exit)",
+             "plan job: `tofu init` (bwrap exec → exit; 0: remembered "
+             "from the workspace's last plan)",
              "plan job: between init and plan",
              "plan job: `tofu plan -out`",
              "plan job: between plan and show",
@@ -537,8 +543,14 @@ def steps_report(perf_txt, root, offset_ms, daemon_log):
             continue
         pb = [b for b in boxes if r["plan-start"] <= b[0] <= r["plan-end"]]
         ab = [b for b in boxes if r["apply-start"] <= b[0] <= r["apply-end"]]
-        if len(pb) not in (2, 3) or len(ab) not in (1, 2, 3):
+        if len(pb) not in (1, 2, 3) or len(ab) not in (1, 2, 3):
             continue
+        # init remembered from the workspace's last plan (init_memo.c):
+        # the plan is the first process
+        pinit = 1
+        if r.get("plan-memo"):
+            pb = [(pb[0][0], pb[0][0])] + pb
+            pinit = 0
         # the apply's show -json (make_json) starts just before the apply
         # and runs beside it
         side = None
@@ -549,7 +561,7 @@ def steps_report(perf_txt, root, offset_ms, daemon_log):
             continue
         if len(ab) == 1:  # reused the plan's directory: no init
             ab = [(ab[0][0], ab[0][0])] + ab
-        nproc.append(len(pb) + len(ab) - (ab[0][0] == ab[0][1]) +
+        nproc.append(len(pb) - 1 + pinit + len(ab) - (ab[0][0] == ab[0][1]) +
                      (side is not None))
         used += 1
         show = pb[2] if len(pb) == 3 else None
