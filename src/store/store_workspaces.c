@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "core/buf.h"
 #include "core/jw.h"
 #include "store/read_cache.h"
 #include "store/store_ws_int.h"
@@ -615,22 +616,30 @@ static tr_err fill_misses(struct db_conn *c, struct arena *a,
      * of "IN ($1, ..., $100)" reckons with 100 rows and scans whole
      * child tables for them */
     struct rc_ticket *t = arena_alloc(a, sizeof(*t) * (size_t)(n + 1));
-    const char *list = NULL;
-    for (int i = 0; i < n; i++)
+    struct buf list;
+    buf_init(&list, 0);
+    tr_err e = TR_OK;
+    for (int i = 0; e == TR_OK && i < n; i++)
         if (ws[i].id == NULL) {
             read_cache_ticket(rc, NULL, ids[i], &t[i]);
-            list = arena_printf(a, "%s%s\"%s\"", list != NULL ? list : "",
-                                list != NULL ? "," : "", quoted(a, ids[i]));
+            e = buf_printf(&list, "%s\"%s\"", list.len > 0 ? "," : "{",
+                           quoted(a, ids[i]));
         }
-    if (list == NULL)
+    if (e == TR_OK && list.len > 0)
+        e = buf_puts(&list, "}");
+    const char *arr = e == TR_OK && list.len > 0
+                          ? arena_strndup(a, list.data, list.len)
+                          : NULL;
+    buf_free(&list);
+    if (e != TR_OK)
+        return tr_fail(eb, e, "out of memory");
+    if (arr == NULL)
         return TR_OK;
-    list = arena_printf(a, "{%s}", list);
     struct db_rows *r = NULL;
-    tr_err e =
-        db_q(c, a, &r, eb,
+    e = db_q(c, a, &r, eb,
              "WITH p AS (SELECT w.id, 0 AS o FROM workspaces w"
              " WHERE w.id = ANY($1::text[])) SELECT " WS_OWN_COLS WS_PAGE_PG,
-             list);
+             arr);
     for (int k = 0; e == TR_OK && k < r->nrows; k++) {
         const char *id = db_get(r, k, "id");
         for (int i = 0; i < n; i++)
