@@ -188,7 +188,8 @@ struct init_key {
 
 /* The key of job j's init in wd (prepared, init not yet run); false
  * when this init is never remembered (the configuration brings its own
- * .terraform, TF_DATA_DIR is set, the lock file is not a plain file). */
+ * .terraform, TF_DATA_DIR or TF_CLI_ARGS(_init) is set, the lock file is
+ * not a plain file). */
 bool init_memo_key(struct exec_ctx *x, const struct job *j, struct arena *a,
                    const struct workdir *wd, struct init_key *k);
 

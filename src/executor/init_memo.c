@@ -17,6 +17,9 @@
  *   - the directory holds only directories, files and links, within
  *     INIT_MEMO_BYTES and INIT_MEMO_ENTRIES, and every link points into
  *     the organization's provider cache.
+ * Nothing is remembered when the workspace sets TF_DATA_DIR, TF_CLI_ARGS
+ * or TF_CLI_ARGS_init (init elsewhere, or with its own arguments, such as
+ * -upgrade, which asks for a fresh choice each time).
  * The key is an HMAC under a key of this process (so nothing on disk
  * hints at a variable's value) over what init reads: the tool's sha256,
  * the configuration tarball's sha256, the working directory, the API URL,
@@ -324,8 +327,12 @@ bool init_memo_key(struct exec_ctx *x, const struct job *j, struct arena *a,
     if (lstat(arena_printf(a, "%s/.terraform", wd->cwd), &st) == 0 ||
         errno != ENOENT)
         return false;
+    /* init elsewhere, or with arguments of the workspace's own (-upgrade
+     * asks for a fresh choice every time) */
     for (int i = 0; i < j->nvars; i++)
-        if (j->vars[i].env && strcmp(j->vars[i].key, "TF_DATA_DIR") == 0)
+        if (j->vars[i].env && (strcmp(j->vars[i].key, "TF_DATA_DIR") == 0 ||
+                               strcmp(j->vars[i].key, "TF_CLI_ARGS") == 0 ||
+                               strcmp(j->vars[i].key, "TF_CLI_ARGS_init") == 0))
             return false;
     k->lock = lock_sha(a, wd->cwd);
     if (k->lock == NULL)

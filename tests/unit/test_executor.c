@@ -512,7 +512,7 @@ struct fx {
     int grace_ms;
     int keep_ms;     /* -1: the default */
     bool wait_empty; /* run_job(): the work dir empties before the stop */
-    struct job_var vars2[2];
+    struct job_var vars2[3];
 };
 
 static int setup(void **state)
@@ -944,10 +944,14 @@ static void test_structured_logs(void **state)
  * in FAKE_MODE mode, the terraform variable "which" set to which1 and
  * which2 (NULL: unset); true if the second plan's .terraform is the one
  * the first plan's init made (the fake init writes a random "made"). */
+static struct job_var memo_env; /* an environment variable of both plans */
+
 static bool init_reused(struct fx *fx, const char *mode, const char *which1,
                         const char *which2)
 {
     set_mode(fx, mode);
+    if (memo_env.key != NULL)
+        fx->vars[F.job.nvars++] = memo_env;
     if (which1 != NULL)
         fx->vars[F.job.nvars++] =
             (struct job_var){.key = "which", .value = which1};
@@ -960,6 +964,8 @@ static bool init_reused(struct fx *fx, const char *mode, const char *which1,
         (struct job_var){.key = "FAKE_MODE", .value = mode, .env = true};
     if (which2 != NULL)
         fx->vars2[n++] = (struct job_var){.key = "which", .value = which2};
+    if (memo_env.key != NULL)
+        fx->vars2[n++] = memo_env;
     F.job2.vars = fx->vars2;
     F.job2.nvars = n;
     F.njobs = 2;
@@ -1002,6 +1008,17 @@ static void test_init_memo_registry_module(void **state)
 static void test_init_memo_foreign_link(void **state)
 {
     assert_false(init_reused(*state, "memolink", NULL, NULL));
+}
+
+/* TF_CLI_ARGS_init (say -upgrade) asks init to choose afresh: never
+ * remembered. */
+static void test_init_memo_cli_args(void **state)
+{
+    memo_env = (struct job_var){
+        .key = "TF_CLI_ARGS_init", .value = "-upgrade", .env = true};
+    bool reused = init_reused(*state, "memo", NULL, NULL);
+    memo_env = (struct job_var){0};
+    assert_false(reused);
 }
 
 /* A lock file that comes with the configuration pins the providers: an
@@ -1922,6 +1939,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_init_memo_registry_module, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_init_memo_foreign_link, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_init_memo_cli_args, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_init_memo_config_lock, setup,
                                         teardown),
