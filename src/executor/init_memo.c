@@ -216,7 +216,8 @@ static void walk_dir(struct walk *w, int dfd, int depth)
         else
             n++;
     }
-    qsort(names, n, sizeof(*names), by_name);
+    if (n > 1)
+        qsort(names, n, sizeof(*names), by_name);
     for (size_t i = 0; i < n && !w->bad; i++) {
         const char *name = names[i];
         if (w->fd_skip >= 0 && strcmp(name, w->skip) == 0 &&

@@ -1027,8 +1027,9 @@ static void test_init_memo_config_lock(void **state)
 {
     struct fx *fx = *state;
     struct entry ents[] = {{"main.tf", "# empty\n"},
-                           {".terraform.lock.hcl", "# pinned\n"}};
-    make_tarball(fx->tarball, ents, 2);
+                           {".terraform.lock.hcl", "# pinned\n"},
+                           {"empty", NULL}};
+    make_tarball(fx->tarball, ents, 3);
     assert_true(init_reused(fx, "memolock", NULL, NULL));
 }
 
