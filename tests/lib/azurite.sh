@@ -103,6 +103,10 @@ start)
   dir=${2:?directory}
   install
   mkdir -p "$dir/data"
+  # the log exists before the server starts: the background job opens its
+  # redirection on its own time, and sed on a missing file fails the loop
+  # below (pipefail), which once ended a test run
+  : >"$dir/server.log"
   # setsid: the server gets its own process group, so stop can end
   # node and anything it spawned without touching anyone else.
   tls=()
