@@ -22,7 +22,9 @@
  * -upgrade, which asks for a fresh choice each time).
  * The key is an HMAC under a key of this process (so nothing on disk
  * hints at a variable's value) over what init reads: the tool's sha256,
- * the configuration tarball's sha256, the working directory, the API URL,
+ * the extracted configuration's content (names, types and bytes, walked
+ * in name order, Terrace's variables file left out), the working
+ * directory, the API URL,
  * organization and workspace (the override's cloud block), the provider
  * mirror, the workspace's environment variables, and its terraform
  * variables when a line of the configuration names a module source or
