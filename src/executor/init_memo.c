@@ -55,6 +55,7 @@
 #include <openssl/evp.h>
 
 #include "core/buf.h"
+#include "core/file.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "crypto/digest.h"
@@ -273,8 +274,8 @@ static tr_err field(struct buf *k, const char *s)
     return e;
 }
 
-/* The sha256 of dir/name when it is a regular file, "" when there is
- * nothing there, NULL for anything else. */
+/* The sha256 of dir/.terraform.lock.hcl when it is a regular file, ""
+ * when there is nothing there, NULL for anything else. */
 static const char *lock_sha(struct arena *a, const char *dir)
 {
     const char *path = arena_printf(a, "%s/.terraform.lock.hcl", dir);
@@ -429,7 +430,7 @@ static bool copy_file(int sfd, int dfd, const char *name, mode_t mode,
     while (ok && (r = read(in, chunk, sizeof(chunk))) != 0) {
         if (r < 0 && errno == EINTR)
             continue;
-        ok = r > 0 && write(out, chunk, (size_t)r) == r;
+        ok = r > 0 && file_write_exact(out, chunk, (size_t)r, NULL) == TR_OK;
     }
     close(in);
     if (out >= 0 && close(out) != 0)

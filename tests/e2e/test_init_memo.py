@@ -8,23 +8,19 @@ provider package replaced in the organization's cache after the first
 plan is refused by tofu's own check against the lock file, never run.
 
 Each plan is a speculative run queued through the API, its tarball packed
-afresh (gzip timestamps differ), so the key is the configuration's
-content.
+afresh.
 
 SPDX-License-Identifier: MPL-2.0
 """
-import gzip
-import io
 import os
 import shutil
 import subprocess
-import tarfile
-import time
 
 import pytest
 
-from conftest import TOFU_BIN, _daemon_log, own_daemon, unique
-from terrace import SRC
+from conftest import (TOFU_BIN, _daemon_log, own_daemon, phase_log, unique,
+                      wait_run_status)
+from terrace import SRC, config_tgz
 
 MAIN = '''
 terraform {
@@ -84,18 +80,6 @@ def memo_daemon(mirror):
     yield from own_daemon(["--provider-mirror", mirror])
 
 
-def tgz(files):
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w") as t:
-        for name, text in sorted(files.items()):
-            data = text.encode()
-            ti = tarfile.TarInfo(name)
-            ti.size = len(data)
-            ti.mtime = int(time.time())
-            t.addfile(ti, io.BytesIO(data))
-    return gzip.compress(raw.getvalue())
-
-
 class Org:
     def __init__(self, d):
         self.d = d
@@ -122,7 +106,7 @@ class Org:
                                             "speculative": True}}})
         assert r.status == 201, r
         u = c.put(r.json["data"]["attributes"]["upload-url"],
-                  raw=tgz(files), token=None)
+                  raw=config_tgz(files=files), token=None)
         assert u.status == 200, u
         cv = r.json["data"]["id"]
         r = c.post("/api/v2/runs", {"data": {
@@ -134,20 +118,9 @@ class Org:
                              "id": cv}}}}})
         assert r.status == 201, r
         run = r.json["data"]["id"]
-        deadline = time.time() + 120
-        while True:
-            r = c.get("/api/v2/runs/%s?include=plan" % run)
-            status = r.json["data"]["attributes"]["status"]
-            if status in ("planned_and_finished", "errored", "canceled"):
-                break
-            assert time.time() < deadline, "run %s stuck in %s" % (run,
-                                                                   status)
-            time.sleep(0.1)
-        plan = r.json["data"]["relationships"]["plan"]["data"]["id"]
-        p = c.get("/api/v2/plans/%s" % plan)
-        log_url = p.json["data"]["attributes"]["log-read-url"]
-        log = c.get(log_url, token=None).body.decode(errors="replace")
-        return status, log
+        doc = wait_run_status(c, run, ("planned_and_finished", "errored"),
+                              timeout=120)
+        return doc["attributes"]["status"], phase_log(c, run, "plan")
 
 
 def reuses(d, ws):

@@ -34,13 +34,18 @@ def free_port():
 
 
 
-def config_tgz(main_tf):
-    """A configuration tarball holding main.tf (bytes)."""
+def config_tgz(main_tf=None, files=None):
+    """A configuration tarball holding main.tf (bytes), or files
+    ({path: text}, in path order)."""
+    if files is None:
+        files = {"main.tf": main_tf}
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as t:
-        ti = tarfile.TarInfo("main.tf")
-        ti.size = len(main_tf)
-        t.addfile(ti, io.BytesIO(main_tf))
+        for name, text in sorted(files.items()):
+            data = text if isinstance(text, bytes) else text.encode()
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            t.addfile(ti, io.BytesIO(data))
     return buf.getvalue()
 
 

@@ -1033,27 +1033,29 @@ static void test_init_memo_config_lock(void **state)
     assert_true(init_reused(fx, "memolock", NULL, NULL));
 }
 
+/* The second plan gets the setup's files, sub/main.tf holding sub,
+ * packed with the given timestamps. */
+static void second_config(struct fx *fx, const char *sub, time_t mtime)
+{
+    struct entry ents[] = {
+        {"main.tf", "# empty\n"}, {"sub", NULL}, {"sub/main.tf", sub}};
+    snprintf(F.tarball2, sizeof(F.tarball2), "%s/config2.tar.gz", fx->dir);
+    make_tarball_at(F.tarball2, ents, 3, mtime);
+}
+
 /* The key is the configuration's content, not its tarball's bytes: the
  * same files packed again with other timestamps hit, a changed file
  * misses. */
 static void test_init_memo_repacked(void **state)
 {
-    struct fx *fx = *state;
-    struct entry ents[] = {
-        {"main.tf", "# empty\n"}, {"sub", NULL}, {"sub/main.tf", "# sub\n"}};
-    snprintf(F.tarball2, sizeof(F.tarball2), "%s/config2.tar.gz", fx->dir);
-    make_tarball_at(F.tarball2, ents, 3, 1700000000);
-    assert_true(init_reused(fx, "memo", NULL, NULL));
+    second_config(*state, "# sub\n", 1700000000);
+    assert_true(init_reused(*state, "memo", NULL, NULL));
 }
 
 static void test_init_memo_config_changed(void **state)
 {
-    struct fx *fx = *state;
-    struct entry ents[] = {
-        {"main.tf", "# empty\n"}, {"sub", NULL}, {"sub/main.tf", "# Sub\n"}};
-    snprintf(F.tarball2, sizeof(F.tarball2), "%s/config2.tar.gz", fx->dir);
-    make_tarball(F.tarball2, ents, 3);
-    assert_false(init_reused(fx, "memo", NULL, NULL));
+    second_config(*state, "# Sub\n", 0);
+    assert_false(init_reused(*state, "memo", NULL, NULL));
 }
 
 /* Provider links are taken only while their target is in the cache. */
@@ -1072,22 +1074,23 @@ static void test_init_memo_cache_gone(void **state)
 
 /* Terraform variables are part of the key only when a line names a
  * module source or version beside one; then another value misses. */
-static void test_init_memo_vars(void **state)
+static void var_source_config(struct fx *fx)
 {
-    struct fx *fx = *state;
     struct entry ents[] = {
         {"main.tf", "module \"m\" {\n  source = \"./m/${var.which}\"\n}\n"}};
     make_tarball(fx->tarball, ents, 1);
-    assert_false(init_reused(fx, "memo", "a", "b"));
+}
+
+static void test_init_memo_vars(void **state)
+{
+    var_source_config(*state);
+    assert_false(init_reused(*state, "memo", "a", "b"));
 }
 
 static void test_init_memo_vars_same(void **state)
 {
-    struct fx *fx = *state;
-    struct entry ents[] = {
-        {"main.tf", "module \"m\" {\n  source = \"./m/${var.which}\"\n}\n"}};
-    make_tarball(fx->tarball, ents, 1);
-    assert_true(init_reused(fx, "memo", "a", "a"));
+    var_source_config(*state);
+    assert_true(init_reused(*state, "memo", "a", "a"));
 }
 
 static void test_init_memo_vars_unused(void **state)
