@@ -29,6 +29,14 @@ struct tool_memo {
 
 #define EXEC_TOOL_MEMOS 4
 
+/* A run's apply started beside its plan, waiting (warm.c). */
+struct exec_warm {
+    pid_t pid; /* 0: none */
+    int fd;    /* its output pipe; -1: none */
+    char *dir; /* malloc'd: the node's directory shown at VIEW_WARM */
+    unsigned char digest[32]; /* of the command it was started as */
+};
+
 /* A plan's working directory kept for the run's apply (keep.c). */
 struct exec_kept {
     char run_id[64];
@@ -36,6 +44,7 @@ struct exec_kept {
     char *cwd;       /* malloc'd */
     char sha256[65]; /* of root/plan.tfplan when the plan finished */
     int64_t at_ms;
+    struct exec_warm warm; /* the apply already started, if any */
 };
 
 #define EXEC_KEEP_MAX 16
@@ -119,6 +128,10 @@ struct workdir {
 #define VIEW_CACHE "/terrace/cache"
 #define VIEW_MIRROR "/terrace/mirror"
 #define VIEW_BIN "/terrace/bin"
+/* an early apply's own directory (warm.c) and the names in it */
+#define VIEW_WARM "/terrace/warm"
+#define WARM_CONFIG "terraform.rc"
+#define WARM_PLAN "plan.tfplan"
 
 /* Creates the directory for job j, fetches and extracts its configuration
  * and writes the override, variables and CLI config files.  wd->root is
@@ -164,19 +177,51 @@ const char *workdir_url_host(struct arena *a, const char *url);
 /* ---- plan directories kept for the apply (keep.c) ---------------------- */
 
 /* Keeps wd (a finished plan's directory, plan file with the given sha256)
- * for the apply of run_id; removes it instead when keeping is off or the
- * arguments are unusable.  The oldest entry goes when the table is full. */
+ * and the early apply *w (taken over, *w emptied; NULL or none: nothing)
+ * for the apply of run_id; removes both instead when keeping is off or
+ * the arguments are unusable.  The oldest entry goes when the table is
+ * full. */
 void keep_put(struct exec_ctx *x, const char *run_id, const struct workdir *wd,
-              const char *plan_sha256);
+              const char *plan_sha256, struct exec_warm *w);
 
-/* Takes the directory kept for run_id into wd (paths in a); false if none
- * is kept or its plan file no longer has the recorded sha256 (then it is
- * removed). */
+/* Takes the directory kept for run_id into wd (paths in a) and its early
+ * apply into *w (pid 0 when none); false if none is kept or its plan file
+ * no longer has the recorded sha256 (then both are removed). */
 bool keep_take(struct exec_ctx *x, struct arena *a, const char *run_id,
-               struct workdir *wd);
+               struct workdir *wd, struct exec_warm *w);
 
 /* Removes the entries older than keep_ms, or all of them. */
 void keep_sweep(struct exec_ctx *x, bool all);
+
+/* ---- the apply started beside its plan (warm.c) ------------------------ */
+
+#define WARM_MOUNTS_MAX 8
+#define WARM_IDLE_MS 10000 /* an early apply waits this long at most */
+
+/* Starts cmd (the apply as it will run with its plan at
+ * VIEW_WARM/WARM_PLAN and TF_CLI_CONFIG_FILE=VIEW_WARM/WARM_CONFIG) with
+ * the host directory dir (created here) shown at VIEW_WARM; false (w
+ * empty, a warning logged) if it could not be started. */
+bool warm_start(struct exec_ctx *x, struct arena *a,
+                const struct sandbox_cmd *cmd, const char *dir,
+                struct exec_warm *w);
+
+/* True if w waits and was started as exactly cmd. */
+bool warm_matches(const struct exec_warm *w, const struct sandbox_cmd *cmd);
+
+/* Links plan_file into w's directory and hands w the CLI configuration
+ * at cli_config; TR_OK once the process read it (it is then the apply and
+ * the caller takes over w->pid and w->fd).  Otherwise the process has
+ * done nothing with the plan, and the caller kills it. */
+tr_err warm_release(const struct exec_ctx *x, struct arena *a,
+                    struct exec_warm *w, const char *plan_file,
+                    const char *cli_config, struct tr_errbuf *eb);
+
+/* Kills w's process (if pid > 0), reaps it, closes its pipe (if fd >= 0)
+ * and removes its directory; w is then empty.  After a release the
+ * caller takes pid and fd out and calls this once the process ended, for
+ * the directory. */
+void warm_kill(struct exec_warm *w);
 
 /* ---- `tofu init` remembered per workspace (init_memo.c) ----------------- */
 

@@ -8,7 +8,11 @@
  * this executor, it takes the directory back and skips fetching the plan,
  * extracting the configuration and `tofu init` (about a third of a small
  * remote apply).  An apply that runs elsewhere, or after the entry was
- * dropped, simply prepares a fresh directory as before.
+ * dropped, simply prepares a fresh directory as before.  An entry may
+ * also hold the run's apply process, started beside the plan (warm.c):
+ * it goes to the apply with the directory, and is killed whenever the
+ * directory is dropped, after WARM_IDLE_MS unused (the directory stays),
+ * or when more are waiting than the executor has workers (the oldest).
  *
  * The plan file's sha256 is recorded when the plan finishes (it is also
  * what the server stored); keep_take() refuses a directory whose plan
@@ -19,7 +23,7 @@
  * oldest is dropped first), and go as soon as their run has ended
  * without its apply (job_api.run_final); the worker threads sweep
  * between claims and executor_stop() drops the rest.  Directories are
- * removed outside the lock.
+ * removed, and early applies killed, outside the lock.
  *
  * SPDX-License-Identifier: MPL-2.0
  */
@@ -39,29 +43,61 @@ static void entry_clear(struct exec_kept *k)
     free(k->root);
     free(k->cwd);
     memset(k, 0, sizeof(*k));
+    k->warm.fd = -1;
+}
+
+/* An entry taken out of the table: its directory and early apply go. */
+static void entry_drop(struct exec_kept *k)
+{
+    warm_kill(&k->warm);
+    workdir_remove(k->root);
+    entry_clear(k);
 }
 
 void keep_put(struct exec_ctx *x, const char *run_id, const struct workdir *wd,
-              const char *plan_sha256)
+              const char *plan_sha256, struct exec_warm *w)
 {
-    char *drop = NULL;
+    struct exec_warm none = {.fd = -1};
+    struct exec_kept drop = {.warm = {.fd = -1}};
+    if (w == NULL)
+        w = &none;
     if (x->o.keep_ms <= 0 || run_id == NULL ||
         strlen(run_id) >= sizeof(x->keep[0].run_id) || plan_sha256 == NULL ||
         strlen(plan_sha256) != 64) {
+        warm_kill(w);
         workdir_remove(wd->root);
         return;
     }
     struct exec_kept k = {.root = strdup(wd->root),
                           .cwd = strdup(wd->cwd),
-                          .at_ms = util_now_ms()};
+                          .at_ms = util_now_ms(),
+                          .warm = *w};
+    memset(w, 0, sizeof(*w));
+    w->fd = -1;
     if (k.root == NULL || k.cwd == NULL) {
+        warm_kill(&k.warm);
         entry_clear(&k);
         workdir_remove(wd->root);
         return;
     }
     snprintf(k.run_id, sizeof(k.run_id), "%s", run_id);
     memcpy(k.sha256, plan_sha256, 65);
+    struct exec_warm extra = {.fd = -1};
     pthread_mutex_lock(&x->keep_mu);
+    if (k.warm.pid > 0) { /* at most one waiting apply per worker */
+        int nwarm = 0, oldest = -1;
+        for (int i = 0; i < EXEC_KEEP_MAX; i++)
+            if (x->keep[i].root != NULL && x->keep[i].warm.pid > 0) {
+                nwarm++;
+                if (oldest < 0 || x->keep[i].at_ms < x->keep[oldest].at_ms)
+                    oldest = i;
+            }
+        if (nwarm >= (x->o.workers > 0 ? x->o.workers : 1)) {
+            extra = x->keep[oldest].warm;
+            memset(&x->keep[oldest].warm, 0, sizeof(extra));
+            x->keep[oldest].warm.fd = -1;
+        }
+    }
     int slot = 0;
     for (int i = 0; i < EXEC_KEEP_MAX; i++) {
         if (x->keep[i].root == NULL) {
@@ -71,23 +107,21 @@ void keep_put(struct exec_ctx *x, const char *run_id, const struct workdir *wd,
         if (x->keep[i].at_ms < x->keep[slot].at_ms)
             slot = i;
     }
-    if (x->keep[slot].root != NULL) { /* full: the oldest goes */
-        drop = x->keep[slot].root;
-        x->keep[slot].root = NULL;
-        entry_clear(&x->keep[slot]);
-    }
+    if (x->keep[slot].root != NULL) /* full: the oldest goes */
+        drop = x->keep[slot];
     x->keep[slot] = k;
     pthread_mutex_unlock(&x->keep_mu);
-    if (drop != NULL) {
-        workdir_remove(drop);
-        free(drop);
-    }
+    if (drop.root != NULL)
+        entry_drop(&drop);
+    warm_kill(&extra);
 }
 
 bool keep_take(struct exec_ctx *x, struct arena *a, const char *run_id,
-               struct workdir *wd)
+               struct workdir *wd, struct exec_warm *w)
 {
-    struct exec_kept k = {0};
+    struct exec_kept k = {.warm = {.fd = -1}};
+    memset(w, 0, sizeof(*w));
+    w->fd = -1;
     if (run_id == NULL)
         return false;
     pthread_mutex_lock(&x->keep_mu);
@@ -95,6 +129,7 @@ bool keep_take(struct exec_ctx *x, struct arena *a, const char *run_id,
         if (x->keep[i].root != NULL && strcmp(x->keep[i].run_id, run_id) == 0) {
             k = x->keep[i];
             memset(&x->keep[i], 0, sizeof(x->keep[i]));
+            x->keep[i].warm.fd = -1;
             break;
         }
     pthread_mutex_unlock(&x->keep_mu);
@@ -110,11 +145,13 @@ bool keep_take(struct exec_ctx *x, struct arena *a, const char *run_id,
         log_warn("executor: run %s: the kept plan file changed or is gone; "
                  "preparing the apply afresh",
                  run_id);
-        workdir_remove(k.root);
+        entry_drop(&k);
         memset(wd, 0, sizeof(*wd));
+        return false;
     }
+    *w = k.warm;
     entry_clear(&k);
-    return ok;
+    return true;
 }
 
 /* The run ids of the kept entries (ids[i][0] == 0: slot free) whose runs
@@ -140,7 +177,9 @@ static void find_ended(struct exec_ctx *x, char ids[][KEEP_ID_LEN], bool *ended)
 
 void keep_sweep(struct exec_ctx *x, bool all)
 {
-    char *drop[EXEC_KEEP_MAX];
+    struct exec_kept drop[EXEC_KEEP_MAX];
+    struct exec_warm idle[EXEC_KEEP_MAX];
+    int nidle = 0;
     char ids[EXEC_KEEP_MAX][KEEP_ID_LEN];
     bool ended[EXEC_KEEP_MAX] = {false};
     int n = 0;
@@ -153,14 +192,19 @@ void keep_sweep(struct exec_ctx *x, bool all)
         bool gone = ended[i] && strcmp(k->run_id, ids[i]) == 0;
         if (k->root != NULL &&
             (all || gone || now - k->at_ms >= x->o.keep_ms)) {
-            drop[n++] = k->root;
-            k->root = NULL;
-            entry_clear(k);
+            drop[n++] = *k;
+            memset(k, 0, sizeof(*k));
+            k->warm.fd = -1;
+        } else if (k->root != NULL && k->warm.pid > 0 &&
+                   now - k->at_ms >= WARM_IDLE_MS) {
+            idle[nidle++] = k->warm;
+            memset(&k->warm, 0, sizeof(k->warm));
+            k->warm.fd = -1;
         }
     }
     pthread_mutex_unlock(&x->keep_mu);
-    for (int i = 0; i < n; i++) {
-        workdir_remove(drop[i]);
-        free(drop[i]);
-    }
+    for (int i = 0; i < n; i++)
+        entry_drop(&drop[i]);
+    for (int i = 0; i < nidle; i++)
+        warm_kill(&idle[i]);
 }

@@ -18,7 +18,11 @@
  * apply (job.make_json), which runs it in its own sandbox beside apply
  * and reports the JSON with its outcome; without changes, or without a
  * summary that reads, the plan runs show -json as above.  So the run is
- * planned, and its apply starts, one tofu process sooner.
+ * planned, and its apply starts, one tofu process sooner.  Such a plan
+ * also starts its apply's process before it runs tofu plan (warm.c): the
+ * process starts up beside the plan and waits for the node; the apply
+ * job, when it comes to this node, takes it over instead of starting
+ * tofu (warm_take()).
  *
  * With structured run output, plan and apply write JSON logs (-json),
  * which the CLI renders itself, as with TFE.
@@ -97,13 +101,16 @@ struct phase {
     struct sandbox_mount mounts[4];
     int nmounts;
     struct monitor mon;
-    enum monitor_hit hit; /* the limit the run went over */
-    bool reused;          /* apply: in the plan's kept directory (keep.c) */
-    bool detailed;        /* the step runs with -detailed-exitcode */
-    bool plan_diff;       /* ... and exited 2: the plan has changes */
-    bool keep;            /* plan: keep the directory for the apply */
-    struct init_key ik;   /* plan: what a remembered init is keyed by */
-    bool memo_hit;        /* plan: .terraform came from init_memo.c */
+    enum monitor_hit hit;  /* the limit the run went over */
+    bool reused;           /* apply: in the plan's kept directory (keep.c) */
+    bool detailed;         /* the step runs with -detailed-exitcode */
+    bool plan_diff;        /* ... and exited 2: the plan has changes */
+    bool keep;             /* plan: keep the directory for the apply */
+    struct init_key ik;    /* plan: what a remembered init is keyed by */
+    bool memo_hit;         /* plan: .terraform came from init_memo.c */
+    struct exec_warm warm; /* the run's apply, started early (warm.c) */
+    pid_t adopt_pid;       /* run() takes this process instead of starting */
+    int adopt_fd;
     /* log */
     struct buf raw;      /* output held by the scrubber */
     struct buf out;      /* scrubbed output not yet sent */
@@ -526,11 +533,14 @@ static tr_err run(struct phase *ph, const char *const *argv, int stdout_fd,
                   int *status, struct tr_errbuf *eb)
 {
     struct sandbox_cmd cmd = phase_cmd(ph, argv, stdout_fd);
-    pid_t pid = -1;
-    int fd = -1;
-    tr_err e = sandbox_spawn(ph->x->sb, ph->a, &cmd, &pid, &fd, eb);
-    if (e != TR_OK)
-        return e;
+    pid_t pid = ph->adopt_pid;
+    int fd = ph->adopt_fd;
+    ph->adopt_pid = 0;
+    if (pid <= 0) {
+        tr_err e = sandbox_spawn(ph->x->sb, ph->a, &cmd, &pid, &fd, eb);
+        if (e != TR_OK)
+            return e;
+    }
     ph->pid = pid;
     ph->int_sent = ph->kill_sent = false;
     ph->kill_at = 0;
@@ -979,10 +989,13 @@ static bool init_again(struct phase *ph, struct job_result *res)
     return true;
 }
 
+static void warm_begin(struct phase *ph);
+
 static void plan_phase(struct phase *ph, struct job_result *res)
 {
     if (!plan_file_ready(ph, res) || !initialize(ph, res))
         return;
+    warm_begin(ph);
     const struct job *j = ph->j;
     const char **v = args(ph, j->ntargets + j->nreplaces + 4);
     int n = 1;
@@ -1041,6 +1054,87 @@ static void plan_phase(struct phase *ph, struct job_result *res)
     res->json_plan_file = ph->wd.json_plan;
     res->schemas_file = j->want_schemas ? ph->wd.schemas : NULL;
     ph->keep = !j->speculative && res->has_changes;
+}
+
+/* ---- the apply started beside its plan (warm.c) ----------------------- */
+
+/* `tofu apply` of the plan at plan (the run's view). */
+static const char **apply_argv(struct phase *ph, const char *plan)
+{
+    const char **v = args(ph, 1);
+    int n = 1;
+    v[n++] = "apply";
+    v[n++] = "-input=false";
+    v[n++] = "-lock=false";
+    v[n++] = "-auto-approve";
+    if (ph->j->structured)
+        v[n++] = "-json";
+    v[n++] = plan;
+    v[n] = NULL;
+    return v;
+}
+
+/* The apply as it is started early: its plan and CLI configuration in
+ * VIEW_WARM, everything else as the apply job will have it. */
+static struct sandbox_cmd warm_cmd(struct phase *ph)
+{
+    static const char key[] = "TF_CLI_CONFIG_FILE=";
+    int n = 0;
+    while (ph->env[n] != NULL)
+        n++;
+    const char **env = arena_alloc(ph->a, sizeof(*env) * (size_t)(n + 1));
+    for (int i = 0; i <= n; i++)
+        env[i] =
+            ph->env[i] != NULL && strncmp(ph->env[i], key, sizeof(key) - 1) == 0
+                ? "TF_CLI_CONFIG_FILE=" VIEW_WARM "/" WARM_CONFIG
+                : ph->env[i];
+    struct sandbox_cmd c =
+        phase_cmd(ph, apply_argv(ph, VIEW_WARM "/" WARM_PLAN), -1);
+    c.envp = env;
+    return c;
+}
+
+/* A plan whose run applies at once, on a node that keeps plans for
+ * their applies: its apply's process starts now and waits. */
+static void warm_begin(struct phase *ph)
+{
+    const struct job *j = ph->j;
+    if (!j->defer_json || j->speculative || ph->x->o.keep_ms <= 0 ||
+        !sandbox_isolated(ph->x->sb))
+        return;
+    struct sandbox_cmd c = warm_cmd(ph);
+    warm_start(ph->x, ph->a, &c, arena_printf(ph->a, "%s.warm", ph->wd.root),
+               &ph->warm);
+}
+
+/* The apply: takes the process started beside the plan, when it was
+ * started as exactly this apply and reads its configuration; otherwise
+ * kills it (the apply then starts as usual). */
+static void warm_take(struct phase *ph)
+{
+    struct sandbox_cmd c = warm_cmd(ph);
+    struct tr_errbuf eb = {{0}};
+    tr_err e = TR_ERR_INVALID;
+    if (!warm_matches(&ph->warm, &c))
+        tr_fail(&eb, e,
+                "it was started with other arguments or "
+                "environment");
+    else
+        e = warm_release(ph->x, ph->a, &ph->warm, ph->wd.plan_file,
+                         ph->wd.cli_config, &eb);
+    if (e != TR_OK) {
+        log_info("executor: job %s: the apply started beside the plan is "
+                 "not used: %s",
+                 ph->j->id, tr_errbuf_msg(&eb, e));
+        warm_kill(&ph->warm);
+        return;
+    }
+    log_info("executor: job %s: the apply started beside the plan goes on",
+             ph->j->id);
+    ph->adopt_pid = ph->warm.pid;
+    ph->adopt_fd = ph->warm.fd;
+    ph->warm.pid = 0;
+    ph->warm.fd = -1;
 }
 
 /* `show -json` of a plan stored without its JSON, run beside the apply
@@ -1160,20 +1254,12 @@ static void apply_phase(struct phase *ph, struct job_result *res)
     }
     if (!ph->reused && !init(ph, res))
         return;
+    if (ph->reused && ph->warm.pid > 0)
+        warm_take(ph);
     struct side show = {.pid = -1, .fd = -1};
     if (ph->j->make_json)
         side_start(ph, &show);
-    const char **v = args(ph, 1);
-    int n = 1;
-    v[n++] = "apply";
-    v[n++] = "-input=false";
-    v[n++] = "-lock=false";
-    v[n++] = "-auto-approve";
-    if (ph->j->structured)
-        v[n++] = "-json";
-    v[n++] = ph->view.plan_file;
-    v[n] = NULL;
-    bool ok = step(ph, v, -1, "apply", res);
+    bool ok = step(ph, apply_argv(ph, ph->view.plan_file), -1, "apply", res);
     side_end(ph, &show, res);
     if (!ok)
         return;
@@ -1245,6 +1331,8 @@ void tofu_run_job(struct exec_ctx *x, const struct job *j, struct arena *a)
         .a = a,
         .what = j->phase == JOB_APPLY ? "apply" : "plan",
         .tool = "tofu",
+        .warm = {.fd = -1},
+        .adopt_fd = -1,
     };
     buf_init(&ph.raw, 0);
     buf_init(&ph.out, 0);
@@ -1272,13 +1360,15 @@ void tofu_run_job(struct exec_ctx *x, const struct job *j, struct arena *a)
         say(&ph, "\nError: %s\n", res.error);
     } else if (tool_ok(&ph, &res)) {
         tr_err e = TR_ERR_NOT_FOUND;
-        if (j->phase == JOB_APPLY && keep_take(x, a, j->run_id, &ph.wd)) {
+        if (j->phase == JOB_APPLY &&
+            keep_take(x, a, j->run_id, &ph.wd, &ph.warm)) {
             e = workdir_reuse(x, j, a, &ph.wd, &eb);
             if (e != TR_OK) {
                 log_warn("executor: job %s: cannot reuse the plan's "
                          "directory: %s",
                          j->id, tr_errbuf_msg(&eb, e));
                 workdir_remove(ph.wd.root);
+                warm_kill(&ph.warm);
             }
             ph.reused = e == TR_OK;
         }
@@ -1318,10 +1408,15 @@ void tofu_run_job(struct exec_ctx *x, const struct job *j, struct arena *a)
              ph.reused ? " in the plan's directory" : "", res.error ? ": " : "",
              res.error ? res.error : "", (long long)(ph.mon.peak_mem >> 20),
              (long long)ph.mon.peak_tasks, (long long)(ph.mon.peak_disk >> 20));
+    if (ph.adopt_pid > 0) { /* taken over, then never run (stopped) */
+        ph.warm.pid = ph.adopt_pid;
+        ph.warm.fd = ph.adopt_fd;
+    }
     if (fe == TR_OK && plan_sha != NULL)
-        keep_put(x, j->run_id, &ph.wd, plan_sha);
+        keep_put(x, j->run_id, &ph.wd, plan_sha, &ph.warm);
     else
         workdir_remove(ph.wd.root);
+    warm_kill(&ph.warm);
     buf_free(&ph.raw);
     buf_free(&ph.out);
     buf_free(&ph.tail);

@@ -153,17 +153,20 @@ def workspace(api, org, **attrs):
     return api.create_workspace(org, unique("hx"), **a)
 
 
-def start_run(api, ws, script):
-    """Uploads a configuration running `script` at apply and queues a run
-    of it in workspace ws (auto-apply); returns the run's data."""
+def start_run(api, ws, script, extra=None):
+    """Uploads a configuration running `script` at apply (and the files
+    in extra, name: text) and queues a run of it in workspace ws
+    (auto-apply); returns the run's data."""
     c = api.c
     cv = api.ok(c.post("/api/v2/workspaces/%s/configuration-versions" %
                        ws["id"],
                        {"data": {"type": "configuration-versions",
                                  "attributes": {"auto-queue-runs": False}}}),
                 201).json["data"]
-    body = tarball({"main.tf": MAIN_TF % uuid.uuid4().hex,
-                    "probe.sh": PRELUDE + script})
+    files = {"main.tf": MAIN_TF % uuid.uuid4().hex,
+             "probe.sh": PRELUDE + script}
+    files.update(extra or {})
+    body = tarball(files)
     api.ok(c.put(cv["attributes"]["upload-url"], raw=body), 200)
     return api.ok(c.post("/api/v2/runs", {"data": {
         "type": "runs", "attributes": {},
@@ -222,9 +225,9 @@ def cancel(api, run_id):
         wait_final(api, run_id, timeout=60)
 
 
-def run_probe(api, ws, script, timeout=RUN_TIMEOUT):
+def run_probe(api, ws, script, timeout=RUN_TIMEOUT, extra=None):
     """Runs script to the end: (final run data, both logs, findings)."""
-    run = start_run(api, ws, script)
+    run = start_run(api, ws, script, extra)
     run = wait_final(api, run["id"], timeout)
     text = logs(api, run["id"])
     return run, text, findings(text)
@@ -580,6 +583,46 @@ def check_escape(text, found, marker, before, escaped):
         "the run touched the data dir"
     for p in escaped:
         assert not os.path.exists(p), "the run created " + p
+
+
+# The apply of a run that applies at once starts during its plan and
+# waits on a directory of the node's (warm.c): its plan is linked there
+# and its CLI configuration handed over only by the node.  The apply (the
+# probe) sees that directory read-only; the plan (here tofu evaluating
+# the tenant's configuration) does not see it at all, so nothing of the
+# plan's could give the waiting process another plan or configuration.
+WARM = r'''
+p "warm-entries=$(ls -A /terrace/warm 2>&1 | sort | tr '\n' ' ')"
+attempt warm-write sh -c 'echo x > /terrace/warm/x'
+attempt warm-plan-write sh -c 'echo evil > /terrace/warm/plan.tfplan'
+attempt warm-config-write sh -c 'echo x >> /terrace/warm/terraform.rc'
+attempt warm-remove rm -f /terrace/warm/plan.tfplan
+p "done=1"
+'''
+
+WARM_TF = '''
+output "plan_sees_warm" {
+  value = fileexists("/terrace/warm/terraform.rc")
+}
+'''
+
+
+def test_early_apply_is_confined(api, org, daemon):
+    went_on = full_log(daemon).count("the apply started beside the plan "
+                                     "goes on")
+    run, text, found = run_probe(api, workspace(api, org), WARM,
+                                 extra={"warm.tf": WARM_TF})
+    assert run["attributes"]["status"] == "applied", text[-4000:]
+    assert value(found, "done", text) == "1"
+    # the apply ran as the process started beside the plan
+    assert full_log(daemon).count("the apply started beside the plan "
+                                  "goes on") == went_on + 1
+    assert value(found, "warm-entries") == "plan.tfplan terraform.rc"
+    for k in ("warm-write", "warm-plan-write", "warm-config-write",
+              "warm-remove"):
+        assert value(found, k) == "fail", "the apply could " + k
+    plan = phase_log(api, run["id"], "plan")
+    assert re.search(r"plan_sees_warm\s*=\s*false", plan), plan[-3000:]
 
 
 # ---- 4. LD_PRELOAD and the sandbox's own environment ---------------------

@@ -152,13 +152,19 @@ static const char fake_tofu[] =
     "\"importing\":{\"id\":\"x\"}}}]}'\n"
     "  exit 0;;\n"
     "apply)\n"
-    "  echo \"applying $*\"\n"
     "  for a in \"$@\"; do last=\"$a\"; done\n"
+    "  case \"$mode:$last\" in warmdie:/terrace/warm/*) exit 3;; esac\n"
+    "  # as tofu: the CLI config first, opened to see it is there, then read\n"
+    "  exec 3<\"$TF_CLI_CONFIG_FILE\"; exec 3<&-\n"
+    "  cfg=$(cat \"$TF_CLI_CONFIG_FILE\")\n"
+    "  echo \"applying $*\"\n"
     "  echo \"plan: $(cat \"$last\")\"\n"
     "  case \"$(cat \"$last\")\" in 'saved plan'|'binary plan') ;;\n"
     "  *) echo 'wrong plan'; exit 1;; esac\n"
-    "  grep -q run-token-SECRET \"$TF_CLI_CONFIG_FILE\" &&"
-    " echo 'config has the plan token'\n"
+    "  case \"$cfg\" in *run-token-SECRET*)"
+    " echo 'config has the plan token';; esac\n"
+    "  case \"$cfg\" in *apply-token-OTHER*)"
+    " echo 'config has the apply token';; esac\n"
     "  printf '\\033[0m\\033[1m\\033[32mApply complete! Resources: 2 added, "
     "1 changed, 1 destroyed.\\033[0m\\n'\n"
     "  exit 0;;\n"
@@ -1144,6 +1150,99 @@ static void test_apply_kept_plan_changed(void **state)
     assert_log_lacks("evil");
 }
 
+/* ---- the apply started beside its plan (warm.c) ----------------------- */
+
+#define WARM_APPLY                                                             \
+    "applying -input=false -lock=false -auto-approve "                         \
+    "/terrace/warm/plan.tfplan\n"
+#define COLD_APPLY                                                             \
+    "applying -input=false -lock=false -auto-approve "                         \
+    "/terrace/job/plan.tfplan\n"
+
+/* A run that applies at once: its apply's process starts during the plan
+ * and, when the apply job comes, goes on with the verified plan and the
+ * apply's own CLI config (its token, not the plan's). */
+static void test_apply_warm(void **state)
+{
+    struct fx *fx = *state;
+    if (!sandboxed())
+        skip();
+    set_mode(fx, "ok");
+    F.job.defer_json = true;
+    queue_apply(fx, "ok");
+    run_job(fx);
+    assert_int_equal(F.res.outcome, JOB_FINISHED);
+    assert_int_equal(F.fetch_plans, 0);
+    assert_log_has(WARM_APPLY);
+    assert_log_has("plan: binary plan\n");
+    assert_log_has("config has the apply token");
+    assert_log_lacks("config has the plan token");
+    assert_log_has("Apply complete!");
+}
+
+/* The apply job would start another command (its environment changed):
+ * the early process is killed and the apply starts as usual. */
+static void test_apply_warm_other_env(void **state)
+{
+    struct fx *fx = *state;
+    if (!sandboxed())
+        skip();
+    set_mode(fx, "ok");
+    F.job.defer_json = true;
+    queue_apply(fx, "ok2");
+    run_job(fx);
+    assert_int_equal(F.res.outcome, JOB_FINISHED);
+    assert_log_has(COLD_APPLY);
+    assert_log_lacks(WARM_APPLY);
+    assert_log_has("config has the apply token");
+}
+
+/* The early process died before it read its configuration: the apply
+ * starts as usual. */
+static void test_apply_warm_gone(void **state)
+{
+    struct fx *fx = *state;
+    if (!sandboxed())
+        skip();
+    set_mode(fx, "warmdie");
+    F.job.defer_json = true;
+    queue_apply(fx, "warmdie");
+    run_job(fx);
+    assert_int_equal(F.res.outcome, JOB_FINISHED);
+    assert_log_has(COLD_APPLY);
+    assert_log_has("Apply complete!");
+}
+
+/* No early apply for a run that waits for confirmation, and none left
+ * behind by a plan that fails or whose apply never comes (run_job checks
+ * that the work directory empties and no process of the run is left). */
+static void test_apply_warm_not_left(void **state)
+{
+    struct fx *fx = *state;
+    if (!sandboxed())
+        skip();
+    set_mode(fx, "ok");
+    queue_apply(fx, "ok");
+    run_job(fx);
+    assert_log_has(COLD_APPLY);
+    teardown(state);
+    setup(state);
+    fx = *state;
+    set_mode(fx, "fail");
+    F.job.defer_json = true;
+    run_job(fx);
+    assert_int_equal(F.res.outcome, JOB_ERRORED);
+    teardown(state);
+    setup(state);
+    fx = *state;
+    set_mode(fx, "ok");
+    F.job.defer_json = true;
+    fx->keep_ms = 200;
+    fx->wait_empty = true;
+    run_job(fx);
+    assert_int_equal(F.res.outcome, JOB_FINISHED);
+}
+
 /* Speculative plans are never kept; nor is anything when keeping is
  * off. */
 static void test_plan_dir_not_kept(void **state)
@@ -1925,6 +2024,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_plan_schemas, setup, teardown),
         cmocka_unit_test_setup_teardown(test_structured_logs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_apply_reuses_plan_dir, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_apply_warm, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_apply_warm_other_env, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_apply_warm_gone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_apply_warm_not_left, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_apply_kept_plan_changed, setup,
                                         teardown),
