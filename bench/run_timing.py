@@ -493,6 +493,13 @@ def steps_report(perf_txt, root, offset_ms, daemon_log):
                 if rid:
                     runs[rid]["plan-memo"] = True
                 continue
+            if "the apply started beside the plan goes on" in ln:
+                # the apply's tofu, started during the plan (warm.c),
+                # has read its configuration: the apply step starts here
+                rid = job_run.get("apply")
+                if rid:
+                    runs[rid]["warm-go"] = iso_ms(ln.split()[0])
+                continue
             m = LOG_RUN.match(ln)
             if not m:
                 continue
@@ -525,7 +532,8 @@ def steps_report(perf_txt, root, offset_ms, daemon_log):
              "log compacted, run moved on)",
              "plan finished → apply job started (auto-apply, claim)",
              "apply job: start → 1st sandbox exec (plan's directory taken "
-             "back, or plan fetched and work dir made)",
+             "back, or plan fetched and work dir made; or the apply's tofu "
+             "started beside the plan released)",
              "apply job: `tofu init` (none in the plan's directory)",
              "apply job: between init and apply",
              "apply job: `tofu apply` (state uploaded through the API)",
@@ -543,7 +551,16 @@ def steps_report(perf_txt, root, offset_ms, daemon_log):
             continue
         pb = [b for b in boxes if r["plan-start"] <= b[0] <= r["plan-end"]]
         ab = [b for b in boxes if r["apply-start"] <= b[0] <= r["apply-end"]]
-        if len(pb) not in (1, 2, 3) or len(ab) not in (1, 2, 3):
+        # the apply started during the plan (warm.c) lives on past it
+        warm = [b for b in pb if b[1] > r["plan-end"]]
+        pb = [b for b in pb if b[1] <= r["plan-end"]]
+        early = None
+        if warm and "warm-go" in r:
+            # it counts from its release; a show -json started in the
+            # apply job runs beside it
+            early = (r["warm-go"], warm[0][1])
+            ab = [b for b in ab if b != warm[0]]
+        if len(pb) not in (1, 2, 3) or len(ab) not in (0, 1, 2, 3):
             continue
         # init remembered from the workspace's last plan (init_memo.c):
         # the plan is the first process
@@ -554,7 +571,10 @@ def steps_report(perf_txt, root, offset_ms, daemon_log):
         # the apply's show -json (make_json) starts just before the apply
         # and runs beside it
         side = None
-        if len(ab) >= 2 and ab[-2][1] > ab[-1][0]:
+        if early is not None:
+            side = ab[0] if ab else None
+            ab = [early]
+        elif len(ab) >= 2 and ab[-2][1] > ab[-1][0]:
             side = ab[-2]
             ab = ab[:-2] + ab[-1:]
         if len(ab) not in (1, 2):
