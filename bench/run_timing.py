@@ -533,7 +533,7 @@ def steps_report(perf_txt, root, offset_ms, daemon_log):
              "plan finished → apply job started (auto-apply, claim)",
              "apply job: start → 1st sandbox exec (plan's directory taken "
              "back, or plan fetched and work dir made; or the apply's tofu "
-             "started beside the plan released)",
+             "started early released)",
              "apply job: `tofu init` (none in the plan's directory)",
              "apply job: between init and apply",
              "apply job: `tofu apply` (state uploaded through the API)",

@@ -78,6 +78,10 @@ struct exec_ctx {
     unsigned char init_secret[32];
     pthread_mutex_t init_mu;
     struct exec_init inits[EXEC_INIT_MAX];
+    /* workspaces whose key includes their terraform variables: a
+     * remembered init did not fit them (init_memo_misfit()) */
+    char init_vars[EXEC_INIT_MAX][64];
+    int init_vars_next;
 };
 
 /* executor_tool_check() for a job, skipping the hash when the file is
@@ -252,6 +256,11 @@ void init_memo_put(struct exec_ctx *x, const struct job *j, struct arena *a,
 
 /* Forgets the workspace's entry; init_memo_clear() forgets them all. */
 void init_memo_drop(struct exec_ctx *x, const char *ws);
+
+/* The workspace's entry did not fit its plan: forgets it, and from now
+ * on keys the workspace's inits by its terraform variables too (the
+ * last EXEC_INIT_MAX such workspaces are known). */
+void init_memo_misfit(struct exec_ctx *x, const char *ws);
 void init_memo_clear(struct exec_ctx *x);
 
 /* ---- a run's totals against its limits (monitor.c) --------------------- */

@@ -37,8 +37,10 @@
  * lock file, as it does after a fresh init.  A plan that took an entry
  * and fails naming init (a source depending on a variable in a way the
  * line scan missed) drops the entry and runs again after a real init
- * (tofu.c).  Entries live in this process only: the directory is
- * emptied when the executor starts and stops.
+ * (tofu.c); the workspace's key then includes its terraform variables
+ * from then on (init_memo_misfit()), so a later change of such a value
+ * finds no entry instead of failing again.  Entries live in this process
+ * only: the directory is emptied when the executor starts and stops.
  *
  * SPDX-License-Identifier: MPL-2.0
  */
@@ -345,6 +347,10 @@ bool init_memo_key(struct exec_ctx *x, const struct job *j, struct arena *a,
     bool tf_vars = false;
     if (!config_digest(wd, tree, &tf_vars))
         return false;
+    pthread_mutex_lock(&x->init_mu);
+    for (int i = 0; i < EXEC_INIT_MAX && !tf_vars; i++)
+        tf_vars = strcmp(x->init_vars[i], j->workspace_id) == 0;
+    pthread_mutex_unlock(&x->init_mu);
     struct buf m;
     buf_init(&m, 0);
     const char *fixed[] = {
@@ -651,6 +657,23 @@ void init_memo_drop(struct exec_ctx *x, const char *ws)
     pthread_mutex_unlock(&x->init_mu);
     workdir_remove(drop);
     free(drop);
+}
+
+void init_memo_misfit(struct exec_ctx *x, const char *ws)
+{
+    init_memo_drop(x, ws);
+    if (ws == NULL || strlen(ws) >= sizeof(x->init_vars[0]))
+        return;
+    pthread_mutex_lock(&x->init_mu);
+    bool known = false;
+    for (int i = 0; i < EXEC_INIT_MAX && !known; i++)
+        known = strcmp(x->init_vars[i], ws) == 0;
+    if (!known) {
+        snprintf(x->init_vars[x->init_vars_next], sizeof(x->init_vars[0]), "%s",
+                 ws);
+        x->init_vars_next = (x->init_vars_next + 1) % EXEC_INIT_MAX;
+    }
+    pthread_mutex_unlock(&x->init_mu);
 }
 
 void init_memo_clear(struct exec_ctx *x)

@@ -961,8 +961,9 @@ static bool initialize(struct phase *ph, struct job_result *res)
 
 /* A plan that failed in a remembered .terraform and names init in its
  * output (it did not fit: a module source depending on a variable in a
- * way the key missed): forgets the entry and runs init; true if the
- * plan should run again. */
+ * way the key missed): forgets the entry, keys the workspace by its
+ * variables from now on and runs init; true if the plan should run
+ * again. */
 static bool init_again(struct phase *ph, struct job_result *res)
 {
     char want[32];
@@ -970,7 +971,7 @@ static bool init_again(struct phase *ph, struct job_result *res)
     if (!ph->memo_hit || interrupted(ph) || !output_has(ph, want))
         return false;
     ph->memo_hit = false;
-    init_memo_drop(ph->x, ph->j->workspace_id);
+    init_memo_misfit(ph->x, ph->j->workspace_id);
     log_info("executor: job %s: the reused init did not fit; running %s "
              "init",
              ph->j->id, ph->tool);
@@ -979,6 +980,9 @@ static bool init_again(struct phase *ph, struct job_result *res)
         "not fit this one; running %s init and planning again\n\n",
         ph->tool);
     workdir_remove(arena_printf(ph->a, "%s/.terraform", ph->wd.cwd));
+    /* its key, now with the variables, for the init made below */
+    if (!init_memo_key(ph->x, ph->j, ph->a, &ph->wd, &ph->ik))
+        ph->ik.key[0] = '\0';
     unlink(ph->wd.plan_file);
     buf_reset(&ph->tail);
     ph->plan_diff = false;

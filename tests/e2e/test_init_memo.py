@@ -184,3 +184,56 @@ def test_poisoned_cache_refused(memo_daemon, lock_file):
     assert "POISONED-PROVIDER-RAN" not in log, log
     assert status == "errored", log
     assert "does not match" in log or "checksum" in log, log
+
+
+# A module source from a variable, written so the line scan misses it
+# (OpenTofu evaluates it in init): the first plan after the value changes
+# takes a directory that does not fit, and runs init and plans again;
+# from then on the workspace's key has its variables, so changing the
+# value back finds no entry instead of failing a second time.
+MISFIT = '''
+variable "which" {
+  type = string
+}
+
+module "m" {
+  source = (
+    var.which
+  )
+}
+
+output "v" {
+  value = module.m.v
+}
+'''
+
+
+def test_misfit_keys_by_variables(memo_daemon):
+    org = Org(memo_daemon)
+    ws = org.workspace()
+    files = {"main.tf": MISFIT,
+             "a/main.tf": 'output "v" {\n  value = "from-a"\n}\n',
+             "b/main.tf": 'output "v" {\n  value = "from-b"\n}\n'}
+    r = org.c.post("/api/v2/workspaces/%s/vars" % ws, {"data": {
+        "type": "vars", "attributes": {"key": "which", "value": "./a",
+                                       "category": "terraform"}}})
+    assert r.status == 201, r
+    var = r.json["data"]["id"]
+
+    def plan(which):
+        r = org.c.patch("/api/v2/workspaces/%s/vars/%s" % (ws, var),
+                        {"data": {"type": "vars", "id": var,
+                                  "attributes": {"value": which}}})
+        assert r.status == 200, r
+        status, log = org.plan(ws, files)
+        assert status == "planned_and_finished", log
+        assert "from-" + which[2:] in log, log
+        return log
+
+    plan("./a")
+    assert "does not fit" in plan("./b")
+    misfits = reuses(memo_daemon, ws)
+    assert "does not fit" not in plan("./a")
+    assert reuses(memo_daemon, ws) == misfits  # keyed by the value now
+    assert "does not fit" not in plan("./a")
+    assert reuses(memo_daemon, ws) == misfits + 1
