@@ -37,22 +37,13 @@ tr_err run_claim(struct terrace_server *srv, struct arena *a, const char *node,
                  int64_t lease_ms, struct st_job *job, struct st_run *run,
                  char **token, struct tr_errbuf *eb)
 {
-    tr_err e = store_job_claim(srv->db, a, node, util_now_ms() + lease_ms, job,
-                               run, eb);
-    if (e != TR_OK)
-        return e;
-    log_info("run %s: %s job %s claimed by %s", run->id, job->phase, job->id,
-             node);
+    /* the run token is minted in the claim's own transaction */
     const char *exp = util_iso_from_unix(a, util_now_unix() + RUN_TOKEN_TTL);
-    e = store_token_replace(srv->db, a, "run", run->id, "run token", NULL, exp,
-                            NULL, token, eb);
+    tr_err e = store_job_claim(srv->db, a, node, util_now_ms() + lease_ms, job,
+                               run, exp, token, eb);
     if (e == TR_OK)
-        return TR_OK;
-    struct tr_errbuf eb2 = {{0}};
-    struct run_result res = {.outcome = RUN_OUT_ERRORED,
-                             .error = "the run token could not be created"};
-    log_error("run %s: %s", run->id, tr_errbuf_msg(eb, e));
-    run_finish(srv, a, job->id, &res, &eb2);
+        log_info("run %s: %s job %s claimed by %s", run->id, job->phase,
+                 job->id, node);
     return e;
 }
 

@@ -1349,7 +1349,9 @@ void tofu_run_job(struct exec_ctx *x, const struct job *j, struct arena *a)
     struct job_result res = {.outcome = JOB_ERRORED};
     log_info("executor: job %s: %s of run %s started", j->id, ph.what,
              j->run_id ? j->run_id : "?");
-    heartbeat(&ph, true);
+    /* the claim just set the lease and read the run: the first
+     * heartbeat goes out one interval later, like the others */
+    ph.next_hb = util_now_ms() + x->o.heartbeat_ms;
     banner(&ph);
     struct tr_errbuf eb = {{0}};
     if (interrupted(&ph)) {

@@ -49,6 +49,7 @@
 #include <sys/pidfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -60,6 +61,7 @@
 
 #define WARM_RELEASE_MS 10000
 #define WARM_TEXT_MAX 16384 /* well under a pipe's capacity */
+#define WARM_GONE_MS 2000
 
 /* ---- the command's digest --------------------------------------------- */
 
@@ -160,6 +162,11 @@ void warm_kill(struct exec_warm *w)
         int status;
         while (waitpid(w->pid, &status, 0) < 0 && errno == EINTR)
             ;
+        /* the sandbox's own processes die with it, but not at once:
+         * wait (WARM_GONE_MS at most) until none of the group is left */
+        for (int64_t until = util_now_ms() + WARM_GONE_MS;
+             kill(-w->pid, 0) == 0 && util_now_ms() < until;)
+            nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
     }
     if (w->fd >= 0)
         close(w->fd);

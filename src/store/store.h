@@ -191,6 +191,14 @@ tr_err store_token_replace(struct db *db, struct arena *a, const char *kind,
                            struct st_token *out, char **secret,
                            struct tr_errbuf *eb);
 
+/* On c, in its open transaction: deletes the run tokens of run_id and
+ * makes a new one expiring at expired_at (*secret in a).  Its
+ * last_used_at starts at its creation, so its first minute of use writes
+ * nothing (nobody reads it for run tokens). */
+tr_err store_run_token_mint(struct db_conn *c, struct arena *a,
+                            const char *run_id, const char *expired_at,
+                            char **secret, struct tr_errbuf *eb);
+
 /* ---- organizations (store_orgs.c) -------------------------------------- */
 
 /* settings holds the updatable TFE attributes under their TFE names
@@ -1435,11 +1443,14 @@ tr_err store_run_ws_shown(struct db *db, struct arena *a, const char *ws_id,
  * over for its first STORE_APPLY_AFFINITY_S seconds: that node still
  * has the working directory.  Only an agent of a workspace's agent pool
  * claims the jobs of a workspace in the agent execution mode, and an
- * agent claims no other job.  TR_ERR_NOT_FOUND when none is queued. */
+ * agent claims no other job.  With token not NULL, the run's token is
+ * minted in the same transaction (store_run_token_mint(), expiring at
+ * token_expires) into *token.  TR_ERR_NOT_FOUND when none is queued. */
 #define STORE_APPLY_AFFINITY_S 10
 tr_err store_job_claim(struct db *db, struct arena *a, const char *node,
                        int64_t lease_until, struct st_job *job,
-                       struct st_run *run, struct tr_errbuf *eb);
+                       struct st_run *run, const char *token_expires,
+                       char **token, struct tr_errbuf *eb);
 tr_err store_job_get(struct db *db, struct arena *a, const char *id,
                      struct st_job *out, struct tr_errbuf *eb);
 /* Puts a claim that was never confirmed back in the queue: when job id

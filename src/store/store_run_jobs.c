@@ -132,7 +132,8 @@ static tr_err start_job(struct db_conn *c, struct arena *a,
 
 tr_err store_job_claim(struct db *db, struct arena *a, const char *node,
                        int64_t lease_until, struct st_job *job,
-                       struct st_run *run, struct tr_errbuf *eb)
+                       struct st_run *run, const char *token_expires,
+                       char **token, struct tr_errbuf *eb)
 {
     const char *since =
         util_iso_from_unix(a, util_now_unix() - STORE_APPLY_AFFINITY_S);
@@ -170,6 +171,9 @@ tr_err store_job_claim(struct db *db, struct arena *a, const char *node,
             e = load_job(c, a, db_get(r, 0, "id"), job, eb);
         if (e == TR_OK && !skip)
             e = store_run_load(c, a, job->run_id, run, eb);
+        if (e == TR_OK && !skip && token != NULL)
+            e = store_run_token_mint(c, a, job->run_id, token_expires, token,
+                                     eb);
         if (e == TR_OK)
             e = db_commit(c, eb);
         if (e == TR_OK && !skip)

@@ -79,6 +79,24 @@ static tr_err insert(struct db_conn *c, struct arena *a, const char *kind,
     return TR_OK;
 }
 
+tr_err store_run_token_mint(struct db_conn *c, struct arena *a,
+                            const char *run_id, const char *expired_at,
+                            char **secret, struct tr_errbuf *eb)
+{
+    struct st_token t = {0};
+    tr_err e =
+        db_x(c, a, NULL, eb,
+             "DELETE FROM tokens WHERE kind = 'run' AND subject = $1", run_id);
+    if (e == TR_OK)
+        e = insert(c, a, "run", run_id, "run token", NULL, expired_at, NULL, &t,
+                   secret, eb);
+    if (e == TR_OK)
+        e = db_x(c, a, NULL, eb,
+                 "UPDATE tokens SET last_used_at = created_at WHERE id = $1",
+                 t.id);
+    return e;
+}
+
 tr_err store_token_create(struct db *db, struct arena *a, const char *kind,
                           const char *subject, const char *description,
                           const char *created_by, const char *expired_at,

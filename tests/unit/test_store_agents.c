@@ -150,8 +150,8 @@ static const char *claim(struct ut_fx *f, const char *node)
     struct st_job j;
     struct st_run r;
     struct tr_errbuf eb = {{0}};
-    tr_err e =
-        store_job_claim(f->db, f->a, node, util_now_ms() + 60000, &j, &r, &eb);
+    tr_err e = store_job_claim(f->db, f->a, node, util_now_ms() + 60000, &j, &r,
+                               NULL, NULL, &eb);
     if (e == TR_ERR_NOT_FOUND)
         return NULL;
     assert_int_equal(e, TR_OK);
