@@ -82,6 +82,14 @@ struct exec_ctx {
      * remembered init did not fit them (init_memo_misfit()) */
     char init_vars[EXEC_INIT_MAX][64];
     int init_vars_next;
+    /* workspaces whose init wrote the lock file over the configuration's
+     * (none: "") and so is never remembered while it stays the same */
+    struct {
+        char ws[64];
+        char lock[65];
+        int64_t at_ms;
+    } init_never[EXEC_INIT_MAX];
+    int init_never_next;
 };
 
 /* executor_tool_check() for a job, skipping the hash when the file is

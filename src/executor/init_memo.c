@@ -17,6 +17,10 @@
  *   - the directory holds only directories, files and links, within
  *     INIT_MEMO_BYTES and INIT_MEMO_ENTRIES, and every link points into
  *     the organization's provider cache.
+ * When init writes the lock file (the configuration brings none, or one
+ * init had to complete), that is noted for the workspace, and for
+ * INIT_NEVER_MS its plans with the same lock file (or none) skip the key,
+ * and so hashing the configuration, altogether.
  * Nothing is remembered when the workspace sets TF_DATA_DIR, TF_CLI_ARGS
  * or TF_CLI_ARGS_init (init elsewhere, or with its own arguments, such as
  * -upgrade, which asks for a fresh choice each time).
@@ -68,6 +72,7 @@
 #define INIT_MEMO_DEPTH 32
 #define SCAN_FILE_MAX (4 << 20) /* a larger .tf file counts as naming vars */
 #define SCAN_ENTRIES_MAX 100000
+#define INIT_NEVER_MS (3600 * 1000) /* see never() */
 #define MODULES_JSON_MAX (1 << 20)
 
 /* ---- the key ----------------------------------------------------------- */
@@ -320,6 +325,44 @@ static bool config_digest(const struct workdir *wd, char out[65], bool *vars)
     return ok;
 }
 
+/* True if the workspace's init wrote the lock file over this one (sha256,
+ * "" for none) less than INIT_NEVER_MS ago: its init is not remembered,
+ * and the configuration need not be hashed. */
+static bool never(struct exec_ctx *x, const char *ws, const char *lock)
+{
+    int64_t now = util_now_ms();
+    bool found = false;
+    pthread_mutex_lock(&x->init_mu);
+    for (int i = 0; i < EXEC_INIT_MAX && !found; i++)
+        found = strcmp(x->init_never[i].ws, ws) == 0 &&
+                strcmp(x->init_never[i].lock, lock) == 0 &&
+                now - x->init_never[i].at_ms < INIT_NEVER_MS;
+    pthread_mutex_unlock(&x->init_mu);
+    return found;
+}
+
+/* Remembers that ws's init wrote the lock file over lock (see never()). */
+static void never_put(struct exec_ctx *x, const char *ws, const char *lock)
+{
+    if (strlen(ws) >= sizeof(x->init_never[0].ws) ||
+        strlen(lock) >= sizeof(x->init_never[0].lock))
+        return;
+    pthread_mutex_lock(&x->init_mu);
+    int slot = -1;
+    for (int i = 0; i < EXEC_INIT_MAX && slot < 0; i++)
+        if (strcmp(x->init_never[i].ws, ws) == 0)
+            slot = i;
+    if (slot < 0) {
+        slot = x->init_never_next;
+        x->init_never_next = (x->init_never_next + 1) % EXEC_INIT_MAX;
+    }
+    snprintf(x->init_never[slot].ws, sizeof(x->init_never[0].ws), "%s", ws);
+    snprintf(x->init_never[slot].lock, sizeof(x->init_never[0].lock), "%s",
+             lock);
+    x->init_never[slot].at_ms = util_now_ms();
+    pthread_mutex_unlock(&x->init_mu);
+}
+
 bool init_memo_key(struct exec_ctx *x, const struct job *j, struct arena *a,
                    const struct workdir *wd, struct init_key *k)
 {
@@ -341,7 +384,7 @@ bool init_memo_key(struct exec_ctx *x, const struct job *j, struct arena *a,
                                strcmp(j->vars[i].key, "TF_CLI_ARGS_init") == 0))
             return false;
     k->lock = lock_sha(a, wd->cwd);
-    if (k->lock == NULL)
+    if (k->lock == NULL || never(x, j->workspace_id, k->lock))
         return false;
     char tree[65];
     bool tf_vars = false;
@@ -579,7 +622,17 @@ void init_memo_put(struct exec_ctx *x, const struct job *j, struct arena *a,
         return;
     const char *lock = lock_sha(a, wd->cwd);
     const char *dot = arena_printf(a, "%s/.terraform", wd->cwd);
-    if (lock == NULL || strcmp(lock, k->lock) != 0 || !modules_local(a, dot))
+    if (lock != NULL && strcmp(lock, k->lock) != 0) {
+        /* init chose provider versions: it will again, every time */
+        log_info("executor: job %s: init wrote the lock file; workspace "
+                 "%s's init is not remembered while its configuration "
+                 "brings %s",
+                 j->id, j->workspace_id,
+                 *k->lock ? "the same lock file" : "none");
+        never_put(x, j->workspace_id, k->lock);
+        return;
+    }
+    if (lock == NULL || !modules_local(a, dot))
         return;
     unsigned char r[8];
     util_random(r, sizeof(r));

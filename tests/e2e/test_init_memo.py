@@ -141,13 +141,19 @@ def test_locked_config_skips_init(memo_daemon, lock_file):
 
 
 def test_unlocked_config_inits_every_time(memo_daemon):
+    """... and after its first init wrote the lock file, the next plans
+    do not even key (hash) the configuration: the refusal is logged
+    once, not at every plan."""
     org = Org(memo_daemon)
     ws = org.workspace()
     files = {"main.tf": MAIN, "m/main.tf": MODULE}
-    for i in range(2):
+    for i in range(3):
         status, log = org.plan(ws, files)
         assert status == "planned_and_finished", log
     assert reuses(memo_daemon, ws) == 0
+    refused = [ln for ln in _daemon_log(memo_daemon).splitlines()
+               if "init wrote the lock file; workspace %s's" % ws in ln]
+    assert len(refused) == 1, refused
 
 
 def test_poisoned_cache_refused(memo_daemon, lock_file):
