@@ -37,6 +37,17 @@ struct exec_warm {
     unsigned char digest[32]; /* of the command it was started as */
 };
 
+/* No early apply. */
+#define EXEC_WARM_NONE ((struct exec_warm){.fd = -1})
+
+/* *w, which is left empty: the caller now owns its process and pipe. */
+static inline struct exec_warm warm_move(struct exec_warm *w)
+{
+    struct exec_warm t = *w;
+    *w = EXEC_WARM_NONE;
+    return t;
+}
+
 /* A plan's working directory kept for the run's apply (keep.c). */
 struct exec_kept {
     char run_id[64];

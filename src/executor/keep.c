@@ -42,8 +42,7 @@ static void entry_clear(struct exec_kept *k)
 {
     free(k->root);
     free(k->cwd);
-    memset(k, 0, sizeof(*k));
-    k->warm.fd = -1;
+    *k = (struct exec_kept){.warm = EXEC_WARM_NONE};
 }
 
 /* An entry taken out of the table: its directory and early apply go. */
@@ -57,8 +56,8 @@ static void entry_drop(struct exec_kept *k)
 void keep_put(struct exec_ctx *x, const char *run_id, const struct workdir *wd,
               const char *plan_sha256, struct exec_warm *w)
 {
-    struct exec_warm none = {.fd = -1};
-    struct exec_kept drop = {.warm = {.fd = -1}};
+    struct exec_warm none = EXEC_WARM_NONE;
+    struct exec_kept drop = {.warm = EXEC_WARM_NONE};
     if (w == NULL)
         w = &none;
     if (x->o.keep_ms <= 0 || run_id == NULL ||
@@ -71,9 +70,7 @@ void keep_put(struct exec_ctx *x, const char *run_id, const struct workdir *wd,
     struct exec_kept k = {.root = strdup(wd->root),
                           .cwd = strdup(wd->cwd),
                           .at_ms = util_now_ms(),
-                          .warm = *w};
-    memset(w, 0, sizeof(*w));
-    w->fd = -1;
+                          .warm = warm_move(w)};
     if (k.root == NULL || k.cwd == NULL) {
         warm_kill(&k.warm);
         entry_clear(&k);
@@ -82,7 +79,7 @@ void keep_put(struct exec_ctx *x, const char *run_id, const struct workdir *wd,
     }
     snprintf(k.run_id, sizeof(k.run_id), "%s", run_id);
     memcpy(k.sha256, plan_sha256, 65);
-    struct exec_warm extra = {.fd = -1};
+    struct exec_warm extra = EXEC_WARM_NONE;
     pthread_mutex_lock(&x->keep_mu);
     if (k.warm.pid > 0) { /* at most one waiting apply per worker */
         int nwarm = 0, oldest = -1;
@@ -92,11 +89,8 @@ void keep_put(struct exec_ctx *x, const char *run_id, const struct workdir *wd,
                 if (oldest < 0 || x->keep[i].at_ms < x->keep[oldest].at_ms)
                     oldest = i;
             }
-        if (nwarm >= (x->o.workers > 0 ? x->o.workers : 1)) {
-            extra = x->keep[oldest].warm;
-            memset(&x->keep[oldest].warm, 0, sizeof(extra));
-            x->keep[oldest].warm.fd = -1;
-        }
+        if (nwarm >= (x->o.workers > 0 ? x->o.workers : 1))
+            extra = warm_move(&x->keep[oldest].warm);
     }
     int slot = 0;
     for (int i = 0; i < EXEC_KEEP_MAX; i++) {
@@ -119,17 +113,15 @@ void keep_put(struct exec_ctx *x, const char *run_id, const struct workdir *wd,
 bool keep_take(struct exec_ctx *x, struct arena *a, const char *run_id,
                struct workdir *wd, struct exec_warm *w)
 {
-    struct exec_kept k = {.warm = {.fd = -1}};
-    memset(w, 0, sizeof(*w));
-    w->fd = -1;
+    struct exec_kept k = {.warm = EXEC_WARM_NONE};
+    *w = EXEC_WARM_NONE;
     if (run_id == NULL)
         return false;
     pthread_mutex_lock(&x->keep_mu);
     for (int i = 0; i < EXEC_KEEP_MAX; i++)
         if (x->keep[i].root != NULL && strcmp(x->keep[i].run_id, run_id) == 0) {
             k = x->keep[i];
-            memset(&x->keep[i], 0, sizeof(x->keep[i]));
-            x->keep[i].warm.fd = -1;
+            x->keep[i] = (struct exec_kept){.warm = EXEC_WARM_NONE};
             break;
         }
     pthread_mutex_unlock(&x->keep_mu);
@@ -149,7 +141,7 @@ bool keep_take(struct exec_ctx *x, struct arena *a, const char *run_id,
         memset(wd, 0, sizeof(*wd));
         return false;
     }
-    *w = k.warm;
+    *w = warm_move(&k.warm);
     entry_clear(&k);
     return true;
 }
@@ -193,13 +185,10 @@ void keep_sweep(struct exec_ctx *x, bool all)
         if (k->root != NULL &&
             (all || gone || now - k->at_ms >= x->o.keep_ms)) {
             drop[n++] = *k;
-            memset(k, 0, sizeof(*k));
-            k->warm.fd = -1;
+            *k = (struct exec_kept){.warm = EXEC_WARM_NONE};
         } else if (k->root != NULL && k->warm.pid > 0 &&
                    now - k->at_ms >= WARM_IDLE_MS) {
-            idle[nidle++] = k->warm;
-            memset(&k->warm, 0, sizeof(k->warm));
-            k->warm.fd = -1;
+            idle[nidle++] = warm_move(&k->warm);
         }
     }
     pthread_mutex_unlock(&x->keep_mu);

@@ -1335,7 +1335,7 @@ void tofu_run_job(struct exec_ctx *x, const struct job *j, struct arena *a)
         .a = a,
         .what = j->phase == JOB_APPLY ? "apply" : "plan",
         .tool = "tofu",
-        .warm = {.fd = -1},
+        .warm = EXEC_WARM_NONE,
         .adopt_fd = -1,
     };
     buf_init(&ph.raw, 0);

@@ -110,8 +110,7 @@ bool warm_start(struct exec_ctx *x, struct arena *a,
                 const struct sandbox_cmd *cmd, const char *dir,
                 struct exec_warm *w)
 {
-    memset(w, 0, sizeof(*w));
-    w->fd = -1;
+    *w = EXEC_WARM_NONE;
     if (cmd->nmounts >= WARM_MOUNTS_MAX || !cmd_digest(cmd, w->digest))
         return false;
     char *fifo = arena_printf(a, "%s/" WARM_CONFIG, dir);
@@ -135,8 +134,7 @@ bool warm_start(struct exec_ctx *x, struct arena *a,
         log_warn("executor: cannot start an early apply: %s",
                  tr_errbuf_msg(&eb, e));
         workdir_remove(dir);
-        memset(w, 0, sizeof(*w));
-        w->fd = -1;
+        *w = EXEC_WARM_NONE;
         return false;
     }
     w->dir = strdup(dir);
@@ -174,8 +172,7 @@ void warm_kill(struct exec_warm *w)
         workdir_remove(w->dir);
         free(w->dir);
     }
-    memset(w, 0, sizeof(*w));
-    w->fd = -1;
+    *w = EXEC_WARM_NONE;
 }
 
 /* ---- release ------------------------------------------------------------ */
