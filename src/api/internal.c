@@ -20,8 +20,8 @@
  *        most tool-downloads at once per primary, 503 + Retry-After
  *        beyond
  *   GET  /tool-versions/:version ("latest" too) -> {"version","sha256"}
- *   jobs/:id/heartbeat | log | config | plan | files/:kind | finish
- *        (internal_jobs.c)
+ *   jobs/:id/heartbeat | log | config | plan | files/:kind | finish,
+ *        and json-plan after the finish (internal_jobs.c)
  * The job object has struct job's fields by their names (executor/job.h)
  * but no local paths (tool_path, ca_file).
  *

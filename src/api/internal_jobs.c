@@ -1,12 +1,15 @@
 /*
  * internal_jobs.c - the internal API's job routes (see internal.c):
  * a claimed job's lease, log, configuration, plan, uploaded plan files
- * and finish, each a door onto the job service (domain/job_service.h).
+ * and finish, and an ended apply's JSON plan, each a door onto the job
+ * service (domain/job_service.h).
  *
  * Every route names the job and is answered only for the node holding
  * it: an unknown job is 404, a job that is no longer running or that
  * another node holds is 409 "the job is no longer this node's" (its
  * lease was lost, or it was canceled and finished), and nothing changes.
+ * The one route for a job that has ended, json-plan, is answered for the
+ * node that held it last, once.
  *
  * SPDX-License-Identifier: MPL-2.0
  */
@@ -103,6 +106,20 @@ static void job_file(struct http_req *r)
     http_reply(r, 204, NULL, NULL, 0);
 }
 
+/* PUT /jobs/:id/json-plan: after the finish, the JSON plan of an apply
+ * job (job_service_attach_json()). */
+static void job_json_plan(struct http_req *r)
+{
+    struct tr_errbuf eb = {{0}};
+    tr_err e = job_service_attach_json(r->srv->job_service, http_param(r, "id"),
+                                       r->who.node_id, r->spool_path, &eb);
+    if (e != TR_OK) {
+        api_store_fail(r, e, &eb);
+        return;
+    }
+    http_reply(r, 204, NULL, NULL, 0);
+}
+
 static bool parse_outcome(const char *s, enum job_outcome *out)
 {
     static const struct {
@@ -166,5 +183,6 @@ const struct route api_internal_job_routes[] = {
     {"GET", JOB "/plan", job_plan, ROUTE_NODE},
     {"PUT", JOB "/files/:kind", job_file, ROUTE_NODE | ROUTE_SPOOL},
     {"POST", JOB "/finish", job_finish, ROUTE_NODE},
+    {"PUT", JOB "/json-plan", job_json_plan, ROUTE_NODE | ROUTE_SPOOL},
     {0},
 };

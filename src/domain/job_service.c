@@ -603,6 +603,16 @@ tr_err job_service_finish(struct job_service *js, const char *job_id,
     return e;
 }
 
+tr_err job_service_attach_json(struct job_service *js, const char *job_id,
+                               const char *owner, const char *path,
+                               struct tr_errbuf *eb)
+{
+    struct arena *a = arena_new();
+    tr_err e = run_attach_json(js->srv, a, job_id, owner, path, eb);
+    arena_destroy(a);
+    return e;
+}
+
 tr_err job_service_run_final(struct job_service *js, const char *run_id,
                              bool *final, struct tr_errbuf *eb)
 {

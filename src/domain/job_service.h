@@ -140,6 +140,12 @@ tr_err job_service_put_file(struct job_service *js, struct arena *a,
                             const char *kind, const char *path,
                             struct tr_errbuf *eb);
 
+/* The JSON plan an apply job made after its finish (run_attach_json()):
+ * the file at path, copied. */
+tr_err job_service_attach_json(struct job_service *js, const char *job_id,
+                               const char *owner, const char *path,
+                               struct tr_errbuf *eb);
+
 /* Ends the job and moves its run on (run_finish()).  Files named in res
  * are used; where res names none, the file uploaded with put_file() is. */
 tr_err job_service_finish(struct job_service *js, const char *job_id,

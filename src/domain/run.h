@@ -205,6 +205,15 @@ tr_err run_finish(struct terrace_server *srv, struct arena *a,
                   const char *job_id, const struct run_result *res,
                   struct tr_errbuf *eb);
 
+/* Records the JSON plan an apply job made after it finished (the run
+ * went on without it): stored, redacted, as run_finish() stores one, on
+ * the run's plan.  The job must be an apply that has ended, held last by
+ * owner (NULL: any node), and the plan must have no JSON plan yet:
+ * TR_ERR_CONFLICT otherwise, TR_ERR_NOT_FOUND for an unknown job. */
+tr_err run_attach_json(struct terrace_server *srv, struct arena *a,
+                       const char *job_id, const char *owner,
+                       const char *json_plan_file, struct tr_errbuf *eb);
+
 /* One reaper pass at now_ms: every running job whose lease ended errors
  * its run; then every workspace with a waiting run and no current run is
  * scheduled (catches a lock released by hand).  *reaped (nullable) gets

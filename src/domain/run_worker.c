@@ -9,9 +9,9 @@
  * run on.  A crash between leaves unreferenced blobs and the job running,
  * which the reaper then errors once its lease ends.  The JSON plan is
  * stored only after plan_redact() took the secrets out.  An auto-apply
- * plan may come without its JSON plan (job.defer_json): its apply brings
- * it (job.make_json), stored the same way and recorded on the plan with
- * the apply's step.
+ * plan may come without its JSON plan (job.defer_json): its apply makes
+ * it (job.make_json) and brings it after its finish (run_attach_json()),
+ * stored the same way and recorded on the plan.
  *
  * SPDX-License-Identifier: MPL-2.0
  */
@@ -199,6 +199,43 @@ static void store_blobs(struct terrace_server *srv, struct arena *a,
         pr->json_blob_key = it[k++].key;
         pr->redacted_json_blob_key = it[k++].key;
     }
+}
+
+tr_err run_attach_json(struct terrace_server *srv, struct arena *a,
+                       const char *job_id, const char *owner,
+                       const char *json_plan_file, struct tr_errbuf *eb)
+{
+    struct st_job j;
+    struct st_run r;
+    struct st_phase p;
+    tr_err e = store_job_get(srv->db, a, job_id, &j, eb);
+    if (e == TR_ERR_NOT_FOUND)
+        return tr_fail(eb, e, "job %s not found", job_id);
+    if (e != TR_OK)
+        return e;
+    if (!util_streq(j.phase, "apply") || !util_streq(j.status, "done") ||
+        (owner != NULL && !util_streq(j.node, owner)))
+        return tr_fail(eb, TR_ERR_CONFLICT,
+                       "job %s is not an ended apply of this node", job_id);
+    e = store_run_get(srv->db, a, j.run_id, &r, eb);
+    if (e == TR_OK)
+        e = store_phase_get(srv->db, a, r.plan_id, &p, eb);
+    if (e != TR_OK)
+        return e;
+    if (p.json_blob_key != NULL)
+        return tr_fail(eb, TR_ERR_CONFLICT,
+                       "the plan of run %s has its JSON plan already", r.id);
+    struct run_result res = {.json_plan_file = json_plan_file};
+    struct blob_put_item it[2];
+    int n = 0;
+    e = plan_items(srv, a, &r, &res, it, &n, eb);
+    if (e == TR_OK)
+        e = blob_put_all(srv->blob, it, n, eb);
+    if (e == TR_OK)
+        e = store_plan_json_set(srv->db, a, r.id, it[0].key, it[1].key, eb);
+    if (e == TR_OK)
+        log_info("run %s: the JSON plan made by its apply is stored", r.id);
+    return e;
 }
 
 /* ---- finish -------------------------------------------------------------- */

@@ -10,7 +10,7 @@
  * the database directly.
  *
  * Lifecycle of one job, as the executor drives it:
- *   claim -> (heartbeat | append_log)* -> finish
+ *   claim -> (heartbeat | append_log)* -> finish [-> attach_json]
  * A job whose heartbeats stop for longer than its lease is failed by the
  * server ("the worker stopped responding"); an apply is never re-run.
  *
@@ -123,6 +123,12 @@ struct job_api {
     /* Ends the job: uploads plan files, closes the log, moves the run on. */
     tr_err (*finish)(void *ctx, const char *job_id,
                      const struct job_result *res, struct tr_errbuf *eb);
+    /* After finish: records the JSON plan an apply job made (the file at
+     * path) on its run's plan, which the run went on without.  The job
+     * must be this node's ended apply and the plan without a JSON plan
+     * (TR_ERR_CONFLICT otherwise).  Optional (NULL). */
+    tr_err (*attach_json)(void *ctx, const char *job_id, const char *path,
+                          struct tr_errbuf *eb);
     /* *final: the run has ended (no apply will come); optional (NULL). */
     tr_err (*run_final)(void *ctx, const char *run_id, bool *final,
                         struct tr_errbuf *eb);

@@ -918,6 +918,17 @@ static bool tool_ready(struct job_http *jh, struct arena *a)
 
 /* ---- struct job_api ---------------------------------------------------- */
 
+static tr_err job_attach_json(void *ctx, const char *job_id, const char *path,
+                              struct tr_errbuf *eb)
+{
+    struct job_http *jh = ctx;
+    struct arena *a = arena_new();
+    tr_err e = upload(jh, arena_printf(a, "/jobs/%s/json-plan", job_id), path,
+                      NULL, eb);
+    arena_destroy(a);
+    return e;
+}
+
 static tr_err job_finish(void *ctx, const char *job_id,
                          const struct job_result *res, struct tr_errbuf *eb);
 
@@ -1285,6 +1296,7 @@ tr_err job_http_new(const struct job_http_opts *o, struct job_http **out,
                                .fetch_config = job_fetch_config,
                                .fetch_plan = job_fetch_plan,
                                .finish = job_finish,
+                               .attach_json = job_attach_json,
                                .run_final = job_run_final};
     *out = jh;
     return TR_OK;

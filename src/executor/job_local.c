@@ -103,6 +103,13 @@ static tr_err jl_finish(void *ctx, const char *job_id,
     return job_service_finish(jl->js, job_id, NULL, res, eb);
 }
 
+static tr_err jl_attach_json(void *ctx, const char *job_id, const char *path,
+                             struct tr_errbuf *eb)
+{
+    struct job_local *jl = ctx;
+    return job_service_attach_json(jl->js, job_id, NULL, path, eb);
+}
+
 static tr_err jl_run_final(void *ctx, const char *run_id, bool *final,
                            struct tr_errbuf *eb)
 {
@@ -137,6 +144,7 @@ tr_err job_local_new(struct terrace_server *srv, const struct job_local_opts *o,
         .fetch_config = jl_fetch_config,
         .fetch_plan = jl_fetch_plan,
         .finish = jl_finish,
+        .attach_json = jl_attach_json,
         .run_final = jl_run_final,
     };
     *out = jl;

@@ -15,14 +15,14 @@
  * apply (job.defer_json: auto-apply, not rendered from JSON, not saved,
  * not refresh-only), plans with -detailed-exitcode: with changes, the
  * counts come from tofu's "Plan: ..." line and show -json is left to the
- * apply (job.make_json), which runs it in its own sandbox beside apply
- * and reports the JSON with its outcome; without changes, or without a
- * summary that reads, the plan runs show -json as above.  So the run is
- * planned, and its apply starts, one tofu process sooner.  Such a plan
- * also starts its apply's process before it runs tofu plan (warm.c): the
- * process starts up beside the plan and waits for the node; the apply
- * job, when it comes to this node, takes it over instead of starting
- * tofu (warm_take()).
+ * apply (job.make_json), which runs it in its own sandbox once the apply
+ * has ended and stores the JSON after its finish (job_api.attach_json),
+ * so the run is applied without waiting for it; without changes, or
+ * without a summary that reads, the plan runs show -json as above.  So the run
+ * is planned, and its apply starts, one tofu process sooner.  Such a plan also
+ * starts its apply's process before it runs tofu plan (warm.c): the process
+ * starts up beside the plan and waits for the node; the apply job, when it
+ * comes to this node, takes it over instead of starting tofu (warm_take()).
  *
  * With structured run output, plan and apply write JSON logs (-json),
  * which the CLI renders itself, as with TFE.
@@ -88,6 +88,14 @@
 #define DRAIN_MS 2000 /* reading the pipe after the exit */
 #define STOP_CHECK_MS 250
 
+/* `show -json` of a plan stored without its JSON, run after the apply
+ * (job.make_json): its stdout into the node's file wd.json_plan, its
+ * other output kept back unless it fails. */
+struct side {
+    pid_t pid;
+    int fd;
+};
+
 struct phase {
     struct exec_ctx *x;
     const struct job *j;
@@ -111,6 +119,7 @@ struct phase {
     struct exec_warm warm; /* the run's apply, started early (warm.c) */
     pid_t adopt_pid;       /* run() takes this process instead of starting */
     int adopt_fd;
+    struct side late; /* apply: show -json, waited for after the finish */
     /* log */
     struct buf raw;      /* output held by the scrubber */
     struct buf out;      /* scrubbed output not yet sent */
@@ -1029,7 +1038,7 @@ static void plan_phase(struct phase *ph, struct job_result *res)
     if (!ok)
         return;
     /* changes, and the run applies at once: the counts from tofu's own
-     * summary, the JSON made beside the apply (make_json) */
+     * summary, the JSON made after the apply (make_json) */
     if (ph->plan_diff &&
         tofu_plan_summary(ph->a, ph->tail.data, ph->tail.len, res)) {
         res->outcome = JOB_FINISHED;
@@ -1141,14 +1150,6 @@ static void warm_take(struct phase *ph)
     ph->warm.fd = -1;
 }
 
-/* `show -json` of a plan stored without its JSON, run beside the apply
- * (job.make_json): its stdout into the node's file wd.json_plan, its
- * other output kept back unless it fails. */
-struct side {
-    pid_t pid;
-    int fd;
-};
-
 static void side_start(struct phase *ph, struct side *sd)
 {
     unlink(ph->wd.json_plan);
@@ -1174,8 +1175,10 @@ static void side_start(struct phase *ph, struct side *sd)
 
 /* Waits for the side process (killed if the phase was stopped), reaps
  * it and, when it succeeded, reports its JSON plan in res.  A failure is
- * said in the log; the apply's outcome stays its own. */
-static void side_end(struct phase *ph, struct side *sd, struct job_result *res)
+ * said in the log; the apply's outcome stays its own.  late: the job has
+ * finished, so no heartbeat and nothing more in the run's log. */
+static void side_end(struct phase *ph, struct side *sd, struct job_result *res,
+                     bool late)
 {
     if (sd->pid <= 0)
         return;
@@ -1210,7 +1213,8 @@ static void side_end(struct phase *ph, struct side *sd, struct job_result *res)
         }
         if (r == 0)
             eof = true;
-        heartbeat(ph, false);
+        if (!late)
+            heartbeat(ph, false);
     }
     kill(-sd->pid, SIGKILL); /* strays of its group */
     int status = SIGKILL;
@@ -1228,10 +1232,14 @@ static void side_end(struct phase *ph, struct side *sd, struct job_result *res)
     if (!killed && sig == 0 && code == 0) {
         res->json_plan_file = ph->wd.json_plan;
     } else if (!killed) {
-        say(ph, "\nterrace: the JSON plan could not be made: %s show %s %d\n",
-            ph->tool, sig != 0 ? "was killed by signal" : "exited with status",
-            sig != 0 ? sig : code);
-        feed(ph, cap.data, cap.len, false);
+        if (!late) {
+            say(ph,
+                "\nterrace: the JSON plan could not be made: %s show %s %d\n",
+                ph->tool,
+                sig != 0 ? "was killed by signal" : "exited with status",
+                sig != 0 ? sig : code);
+            feed(ph, cap.data, cap.len, false);
+        }
         log_warn("executor: job %s: no JSON plan: %s show %s %d", ph->j->id,
                  ph->tool, sig != 0 ? "killed by signal" : "exit status",
                  sig != 0 ? sig : code);
@@ -1260,15 +1268,41 @@ static void apply_phase(struct phase *ph, struct job_result *res)
         return;
     if (ph->reused && ph->warm.pid > 0)
         warm_take(ph);
-    struct side show = {.pid = -1, .fd = -1};
-    if (ph->j->make_json)
-        side_start(ph, &show);
     bool ok = step(ph, apply_argv(ph, ph->view.plan_file), -1, "apply", res);
-    side_end(ph, &show, res);
+    /* the JSON plan: made after the apply, so that the two do not share
+     * the CPU, and stored after the finish (late_json), so that the run
+     * does not wait for it */
+    if (ph->j->make_json && !interrupted(ph)) {
+        struct side show = {.pid = -1, .fd = -1};
+        side_start(ph, &show);
+        if (ph->x->api.attach_json != NULL)
+            ph->late = show;
+        else
+            side_end(ph, &show, res, false);
+    }
     if (!ok)
         return;
     res->outcome = JOB_FINISHED;
     tofu_apply_summary(ph->a, ph->tail.data, ph->tail.len, res);
+}
+
+/* After the finish: waits for the JSON plan being made after the apply
+ * and has it stored on the run's plan.  Nothing here changes the
+ * run; a failure leaves the plan without its JSON plan, as when show
+ * -json fails during the apply. */
+static void late_json(struct phase *ph, tr_err finished)
+{
+    struct job_result r = {.outcome = JOB_FINISHED};
+    side_end(ph, &ph->late, &r, true);
+    if (finished != TR_OK || r.json_plan_file == NULL)
+        return;
+    struct tr_errbuf eb = {{0}};
+    tr_err e = ph->x->api.attach_json(ph->x->api.ctx, ph->j->id,
+                                      r.json_plan_file, &eb);
+    if (e != TR_OK)
+        log_warn("executor: job %s: the JSON plan made after the apply "
+                 "was not stored: %s",
+                 ph->j->id, tr_errbuf_msg(&eb, e));
 }
 
 /* ---- one job ----------------------------------------------------------- */
@@ -1337,6 +1371,7 @@ void tofu_run_job(struct exec_ctx *x, const struct job *j, struct arena *a)
         .tool = "tofu",
         .warm = EXEC_WARM_NONE,
         .adopt_fd = -1,
+        .late = {.pid = -1, .fd = -1},
     };
     buf_init(&ph.raw, 0);
     buf_init(&ph.out, 0);
@@ -1414,6 +1449,8 @@ void tofu_run_job(struct exec_ctx *x, const struct job *j, struct arena *a)
              ph.reused ? " in the plan's directory" : "", res.error ? ": " : "",
              res.error ? res.error : "", (long long)(ph.mon.peak_mem >> 20),
              (long long)ph.mon.peak_tasks, (long long)(ph.mon.peak_disk >> 20));
+    if (ph.late.pid > 0)
+        late_json(&ph, fe);
     if (ph.adopt_pid > 0) { /* taken over, then never run (stopped) */
         ph.warm.pid = ph.adopt_pid;
         ph.warm.fd = ph.adopt_fd;

@@ -1339,6 +1339,12 @@ tr_err store_run_list(struct db *db, struct arena *a,
 tr_err store_phase_get(struct db *db, struct arena *a, const char *id,
                        struct st_phase *out, struct tr_errbuf *eb);
 
+/* Records the JSON plans (blob keys) of run_id's plan, which must have
+ * none yet: TR_ERR_CONFLICT otherwise, and nothing changes. */
+tr_err store_plan_json_set(struct db *db, struct arena *a, const char *run_id,
+                           const char *json_key, const char *redacted_key,
+                           struct tr_errbuf *eb);
+
 /* What a plan reports when it ends (store_run_step). */
 struct st_plan_result {
     bool has_changes;

@@ -471,6 +471,24 @@ tr_err store_phase_get(struct db *db, struct arena *a, const char *id,
     return TR_OK;
 }
 
+tr_err store_plan_json_set(struct db *db, struct arena *a, const char *run_id,
+                           const char *json_key, const char *redacted_key,
+                           struct tr_errbuf *eb)
+{
+    struct db_conn *c = db_acquire(db);
+    int64_t n = 0;
+    tr_err e = db_x(c, a, &n, eb,
+                    "UPDATE plans SET json_blob_key = $2,"
+                    " redacted_json_blob_key = $3 WHERE run_id = $1"
+                    " AND json_blob_key IS NULL",
+                    run_id, json_key, redacted_key);
+    db_release(c);
+    if (e == TR_OK && n == 0)
+        e = tr_fail(eb, TR_ERR_CONFLICT,
+                    "the plan of run %s has its JSON plan already", run_id);
+    return e;
+}
+
 /* ---- the step ---------------------------------------------------------- */
 
 static bool status_in(const char *status, const char *const *from)

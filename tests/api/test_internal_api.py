@@ -16,6 +16,7 @@ import json
 import os
 import ssl
 import subprocess
+import threading
 import time
 import urllib.parse
 
@@ -113,10 +114,11 @@ def tgz():
     return config_tgz(b'resource "terraform_data" "x" {}\n')
 
 
-def queued_run(c, org, vars_=(), waiting=False):
+def queued_run(c, org, vars_=(), waiting=False, auto_apply=False):
     """A workspace with an uploaded configuration and a queued run."""
     r = c.post("%s/organizations/%s/workspaces" % (API, org), {"data": {
-        "type": "workspaces", "attributes": {"name": unique("ws")}}})
+        "type": "workspaces", "attributes": {"name": unique("ws"),
+                                             "auto-apply": auto_apply}}})
     assert r.status == 201, r
     ws = r.json["data"]["id"]
     for key, value in vars_:
@@ -393,6 +395,66 @@ def test_uploaded_plan_files_reach_the_run(c, d, org, tool):
     assert r.status in (200, 307), r
     # the kept copies are gone once the finish has taken them
     assert d.blob_keys(kept) == []
+
+
+def test_apply_brings_its_json_plan_after_the_finish(c, d, org, tool):
+    # an auto-apply plan stored without its JSON plan: the apply makes it
+    # and sends it after its finish (the run is applied without waiting)
+    run, _ = queued_run(c, org, auto_apply=True)
+    _, a = join(c, d)
+    _, b = join(c, d)
+    job = claim(a, run["id"])
+    assert job["defer_json"] is True, job
+    jp = "%s/jobs/%s" % (INT, job["id"])
+    assert a.put(jp + "/files/plan", raw=b"PK binary plan").status == 204
+    r = finish(a, job["id"], outcome="finished", has_changes=True,
+               additions=1)
+    assert r.status == 204, r
+    plan_id = job["phase_id"]
+    out = "%s/plans/%s/json-output" % (API, plan_id)
+    r = c.get(out)
+    assert_error(r, 404)
+    assert "made with the apply" in r.json["errors"][0]["detail"], r
+    apply_job = claim(a, run["id"])
+    assert apply_job["phase"] == "apply" and apply_job["make_json"] is True
+    ap = "%s/jobs/%s" % (INT, apply_job["id"])
+    plan_json = json.dumps({"format_version": "1.2", "resource_changes": [
+        {"address": "terraform_data.x", "change": {"actions": ["create"]}}]})
+    # not before the finish, not a plan job's, not another node's
+    assert_error(a.put(ap + "/json-plan", raw=plan_json), 409)
+    assert_error(a.put(jp + "/json-plan", raw=plan_json), 409)
+    r = finish(a, apply_job["id"], outcome="finished", has_changes=True,
+               additions=1)
+    assert r.status == 204, r
+    assert run_status(c, run["id"]) == "applied"
+    assert_error(b.put(ap + "/json-plan", raw=plan_json), 409)
+    assert_error(a.put(INT + "/jobs/job-doesnotexist/json-plan",
+                       raw=plan_json), 404)
+    # a body that is no JSON plan is refused and changes nothing
+    assert_error(a.put(ap + "/json-plan", raw=b"{not json"), 422)
+    # a reader who just saw the run applied waits for the JSON plan
+    got = {}
+
+    def read():
+        t0 = time.monotonic()
+        got["r"] = c.get(out)
+        got["s"] = time.monotonic() - t0
+
+    t = threading.Thread(target=read)
+    t.start()
+    time.sleep(0.3)
+    assert a.put(ap + "/json-plan", raw=plan_json).status == 204
+    t.join(10)
+    r = got["r"]
+    assert r.status in (200, 307), r
+    if r.status == 200:
+        assert json.loads(r.body)["resource_changes"][0]["address"] == \
+            "terraform_data.x"
+    assert got["s"] >= 0.25, got
+    # once
+    assert_error(a.put(ap + "/json-plan", raw=plan_json), 409)
+    r = c.get("%s/plans/%s/json-output-redacted" % (API, plan_id))
+    assert r.status in (200, 307), r
 
 
 def test_left_node_is_refused(c, d, org, tool):

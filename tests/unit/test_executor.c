@@ -202,6 +202,9 @@ struct fake {
     char plan_seen[64];  /* res.plan_file's content at finish */
     char json_seen[1024];
     char schemas_seen[256];
+    char attached_seen[1024]; /* the file attach_json() was given */
+    int attaches;
+    int finishes_at_attach; /* F.finishes when it came */
     bool plan_exists;
     /* a second job, handed out once the first finished */
     struct job job2;
@@ -449,6 +452,20 @@ static tr_err f_run_final(void *ctx, const char *run_id, bool *final,
     return TR_OK;
 }
 
+static tr_err f_attach_json(void *ctx, const char *job_id, const char *path,
+                            struct tr_errbuf *eb)
+{
+    (void)ctx;
+    (void)job_id;
+    (void)eb;
+    pthread_mutex_lock(&F.mu);
+    F.attaches++;
+    F.finishes_at_attach = F.finishes;
+    slurp(path, F.attached_seen, sizeof(F.attached_seen));
+    pthread_mutex_unlock(&F.mu);
+    return TR_OK;
+}
+
 static const struct job_api fake_api = {
     .claim = f_claim,
     .heartbeat = f_heartbeat,
@@ -456,6 +473,18 @@ static const struct job_api fake_api = {
     .fetch_config = f_fetch_config,
     .fetch_plan = f_fetch_plan,
     .finish = f_finish,
+    .run_final = f_run_final,
+};
+
+/* The same with attach_json(), as job_local.c and job_http.c have it. */
+static const struct job_api fake_api_attach = {
+    .claim = f_claim,
+    .heartbeat = f_heartbeat,
+    .append_log = f_append,
+    .fetch_config = f_fetch_config,
+    .fetch_plan = f_fetch_plan,
+    .finish = f_finish,
+    .attach_json = f_attach_json,
     .run_final = f_run_final,
 };
 
@@ -518,6 +547,7 @@ struct fx {
     int grace_ms;
     int keep_ms;     /* -1: the default */
     bool wait_empty; /* run_job(): the work dir empties before the stop */
+    bool attach;     /* the fake API has attach_json() */
     struct job_var vars2[3];
 };
 
@@ -567,6 +597,8 @@ static int setup(void **state)
     F.tarball = fx->tarball;
     F.fill_bytes = 0;
     F.plan_seen[0] = F.json_seen[0] = F.schemas_seen[0] = '\0';
+    F.attached_seen[0] = '\0';
+    F.attaches = F.finishes_at_attach = 0;
     F.plan_exists = false;
     struct job *j = &F.job;
     j->id = "job-test1";
@@ -679,7 +711,8 @@ static struct executor *start_executor(struct fx *fx)
         o.keep_ms = fx->keep_ms;
     struct executor *x = NULL;
     struct tr_errbuf eb = {{0}};
-    tr_err e = executor_start(&o, &fake_api, &x, &eb);
+    tr_err e =
+        executor_start(&o, fx->attach ? &fake_api_attach : &fake_api, &x, &eb);
     if (e != TR_OK)
         fail_msg("executor_start: %s", eb.msg);
     return x;
@@ -910,6 +943,40 @@ static void test_apply_makes_json(void **state)
     assert_log_has("terrace: the JSON plan could not be made: tofu show "
                    "exited with status 1\n");
     assert_log_has("show exploded");
+    assert_log_has("Apply complete!");
+}
+
+/* With attach_json() in the API, the apply finishes without its JSON
+ * plan and `show -json` runs after the apply, its JSON sent after the
+ * finish; a failure of `show -json` then sends nothing and leaves the
+ * apply finished. */
+static void test_apply_json_after_finish(void **state)
+{
+    struct fx *fx = *state;
+    set_mode(fx, "ok");
+    fx->attach = true;
+    F.job.phase = JOB_APPLY;
+    F.job.phase_id = "apply-test1";
+    F.job.make_json = true;
+    run_job(fx);
+    assert_int_equal(F.res.outcome, JOB_FINISHED);
+    assert_int_equal(F.res.additions, 2);
+    assert_null(F.res.json_plan_file);
+    assert_int_equal(F.attaches, 1);
+    assert_int_equal(F.finishes_at_attach, 1);
+    assert_non_null(strstr(F.attached_seen, "\"resource_changes\""));
+    assert_log_has("Apply complete!");
+    teardown(state);
+    setup(state);
+    fx = *state;
+    set_mode(fx, "showfail");
+    fx->attach = true;
+    F.job.phase = JOB_APPLY;
+    F.job.phase_id = "apply-test1";
+    F.job.make_json = true;
+    run_job(fx);
+    assert_int_equal(F.res.outcome, JOB_FINISHED);
+    assert_int_equal(F.attaches, 0);
     assert_log_has("Apply complete!");
 }
 
@@ -2098,6 +2165,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_plan_deferred_json, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_apply_makes_json, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_apply_json_after_finish, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_no_sandbox, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cache_per_organization, setup,
                                         teardown),
