@@ -151,19 +151,25 @@ struct workdir {
 #define VIEW_CACHE "/terrace/cache"
 #define VIEW_MIRROR "/terrace/mirror"
 #define VIEW_BIN "/terrace/bin"
-/* an early apply's own directory (warm.c) and the names in it */
+/* an early apply's own directory (warm.c) and the names in it; an early
+ * plan's */
 #define VIEW_WARM "/terrace/warm"
+#define VIEW_START "/terrace/start"
 #define WARM_CONFIG "terraform.rc"
 #define WARM_PLAN "plan.tfplan"
 
-/* Creates the directory for job j, fetches and extracts its configuration
- * and writes the override, variables and CLI config files.  wd->root is
- * set as soon as the directory may exist, so the caller removes it with
- * workdir_remove() whatever this returns.  Messages in eb are fit for the
- * run log. */
-tr_err workdir_prepare(const struct exec_ctx *x, const struct job *j,
-                       struct arena *a, struct workdir *wd,
-                       struct tr_errbuf *eb);
+/* Creates the directory for job j with what does not come from its
+ * configuration: the run's directories, the CLI config, the roots and
+ * the SSH key (wd->cwd stays NULL).  wd->root is set as soon as the
+ * directory may exist, so the caller removes it with workdir_remove()
+ * whatever this returns.  Messages in eb are fit for the run log. */
+tr_err workdir_begin(const struct exec_ctx *x, const struct job *j,
+                     struct arena *a, struct workdir *wd, struct tr_errbuf *eb);
+
+/* Then fetches and extracts the configuration, finds wd->cwd in it and
+ * writes the override and variables files there. */
+tr_err workdir_fill(const struct exec_ctx *x, const struct job *j,
+                    struct arena *a, struct workdir *wd, struct tr_errbuf *eb);
 
 /* Sets every path of wd below root except cwd and cache (the layout
  * above). */
@@ -222,20 +228,21 @@ void keep_sweep(struct exec_ctx *x, bool all);
 #define WARM_IDLE_MS 10000 /* an early apply waits this long at most */
 
 /* Starts cmd (the apply as it will run with its plan at
- * VIEW_WARM/WARM_PLAN and TF_CLI_CONFIG_FILE=VIEW_WARM/WARM_CONFIG) with
- * the host directory dir (created here) shown at VIEW_WARM; false (w
- * empty, a warning logged) if it could not be started. */
+ * VIEW_WARM/WARM_PLAN and TF_CLI_CONFIG_FILE=VIEW_WARM/WARM_CONFIG, or a
+ * plan with VIEW_START) with the host directory dir (created here) shown
+ * at view; false (w empty, a warning logged) if it could not be
+ * started. */
 bool warm_start(struct exec_ctx *x, struct arena *a,
                 const struct sandbox_cmd *cmd, const char *dir,
-                struct exec_warm *w);
+                const char *view, struct exec_warm *w);
 
 /* True if w waits and was started as exactly cmd. */
 bool warm_matches(const struct exec_warm *w, const struct sandbox_cmd *cmd);
 
-/* Links plan_file into w's directory and hands w the CLI configuration
- * at cli_config; TR_OK once the process read it (it is then the apply and
- * the caller takes over w->pid and w->fd).  Otherwise the process has
- * done nothing with the plan, and the caller kills it. */
+/* Links plan_file (NULL: none) into w's directory and hands w the CLI
+ * configuration at cli_config; TR_OK once the process read it (it is then
+ * the apply and the caller takes over w->pid and w->fd).  Otherwise the
+ * process has done nothing with the plan, and the caller kills it. */
 tr_err warm_release(const struct exec_ctx *x, struct arena *a,
                     struct exec_warm *w, const char *plan_file,
                     const char *cli_config, struct tr_errbuf *eb);

@@ -109,15 +109,17 @@ struct phase {
     struct sandbox_mount mounts[4];
     int nmounts;
     struct monitor mon;
-    enum monitor_hit hit;  /* the limit the run went over */
-    bool reused;           /* apply: in the plan's kept directory (keep.c) */
-    bool detailed;         /* the step runs with -detailed-exitcode */
-    bool plan_diff;        /* ... and exited 2: the plan has changes */
-    bool keep;             /* plan: keep the directory for the apply */
-    struct init_key ik;    /* plan: what a remembered init is keyed by */
-    bool memo_hit;         /* plan: .terraform came from init_memo.c */
-    struct exec_warm warm; /* the run's apply, started early (warm.c) */
-    pid_t adopt_pid;       /* run() takes this process instead of starting */
+    enum monitor_hit hit;   /* the limit the run went over */
+    bool reused;            /* apply: in the plan's kept directory (keep.c) */
+    bool detailed;          /* the step runs with -detailed-exitcode */
+    bool plan_diff;         /* ... and exited 2: the plan has changes */
+    bool keep;              /* plan: keep the directory for the apply */
+    struct init_key ik;     /* plan: what a remembered init is keyed by */
+    bool memo_hit;          /* plan: .terraform came from init_memo.c */
+    struct exec_warm warm;  /* the run's apply, started early (warm.c) */
+    struct exec_warm early; /* plan: its tofu plan, started first thing */
+    const char *early_cwd;  /* ... which changes to this directory */
+    pid_t adopt_pid;        /* run() takes this process instead of starting */
     int adopt_fd;
     struct side late; /* apply: show -json, waited for after the finish */
     /* log */
@@ -1004,14 +1006,18 @@ static bool init_again(struct phase *ph, struct job_result *res)
 
 static void warm_begin(struct phase *ph);
 
-static void plan_phase(struct phase *ph, struct job_result *res)
+static void early_plan_take(struct phase *ph);
+
+/* `tofu plan` with the job's options; chdir (NULL: none) goes first, as
+ * -chdir= (an early plan's working directory, not there yet when it
+ * starts). */
+static const char **plan_argv(struct phase *ph, const char *chdir)
 {
-    if (!plan_file_ready(ph, res) || !initialize(ph, res))
-        return;
-    warm_begin(ph);
     const struct job *j = ph->j;
-    const char **v = args(ph, j->ntargets + j->nreplaces + 4);
+    const char **v = args(ph, j->ntargets + j->nreplaces + 5);
     int n = 1;
+    if (chdir != NULL)
+        v[n++] = arena_printf(ph->a, "-chdir=%s", chdir);
     v[n++] = "plan";
     v[n++] = "-input=false";
     v[n++] = "-lock=false";
@@ -1030,7 +1036,19 @@ static void plan_phase(struct phase *ph, struct job_result *res)
         v[n++] = arena_printf(ph->a, "-replace=%s", j->replaces[i]);
     if (j->defer_json)
         v[n++] = "-detailed-exitcode";
+    v[n] = NULL;
+    return v;
+}
+
+static void plan_phase(struct phase *ph, struct job_result *res)
+{
+    if (!plan_file_ready(ph, res) || !initialize(ph, res))
+        return;
+    warm_begin(ph);
+    const struct job *j = ph->j;
+    const char **v = plan_argv(ph, NULL);
     ph->detailed = j->defer_json;
+    early_plan_take(ph);
     bool ok = step(ph, v, -1, "plan", res);
     if (!ok && init_again(ph, res))
         ok = step(ph, v, -1, "plan", res);
@@ -1087,9 +1105,8 @@ static const char **apply_argv(struct phase *ph, const char *plan)
     return v;
 }
 
-/* The apply as it is started early: its plan and CLI configuration in
- * VIEW_WARM, everything else as the apply job will have it. */
-static struct sandbox_cmd warm_cmd(struct phase *ph)
+/* The phase's environment with TF_CLI_CONFIG_FILE=dir/WARM_CONFIG. */
+static const char **env_config_in(struct phase *ph, const char *dir)
 {
     static const char key[] = "TF_CLI_CONFIG_FILE=";
     int n = 0;
@@ -1099,11 +1116,18 @@ static struct sandbox_cmd warm_cmd(struct phase *ph)
     for (int i = 0; i <= n; i++)
         env[i] =
             ph->env[i] != NULL && strncmp(ph->env[i], key, sizeof(key) - 1) == 0
-                ? "TF_CLI_CONFIG_FILE=" VIEW_WARM "/" WARM_CONFIG
+                ? arena_printf(ph->a, "%s%s/" WARM_CONFIG, key, dir)
                 : ph->env[i];
+    return env;
+}
+
+/* The apply as it is started early: its plan and CLI configuration in
+ * VIEW_WARM, everything else as the apply job will have it. */
+static struct sandbox_cmd warm_cmd(struct phase *ph)
+{
     struct sandbox_cmd c =
         phase_cmd(ph, apply_argv(ph, VIEW_WARM "/" WARM_PLAN), -1);
-    c.envp = env;
+    c.envp = env_config_in(ph, VIEW_WARM);
     return c;
 }
 
@@ -1117,7 +1141,61 @@ static void warm_begin(struct phase *ph)
         return;
     struct sandbox_cmd c = warm_cmd(ph);
     warm_start(ph->x, ph->a, &c, arena_printf(ph->a, "%s.warm", ph->wd.root),
-               &ph->warm);
+               VIEW_WARM, &ph->warm);
+}
+
+/* ---- the plan's own process, started first thing (warm.c) ------------- */
+
+/* A plan job's tofu plan, started before the configuration is there: it
+ * spends its start-up while the node fetches and extracts the
+ * configuration and runs or remembers init, and waits at its CLI
+ * configuration (VIEW_START) until early_plan_take().  It changes to its
+ * working directory (-chdir) only after that.  ph has its directory
+ * begun, paths and environment built. */
+static void early_plan_start(struct phase *ph)
+{
+    const struct job *j = ph->j;
+    if (j->phase != JOB_PLAN || !sandbox_isolated(ph->x->sb))
+        return;
+    const char *wdir = j->working_directory != NULL ? j->working_directory : "";
+    size_t n = strlen(wdir);
+    while (n > 0 && wdir[n - 1] == '/') /* find_cwd() takes "sub/" too */
+        n--;
+    ph->early_cwd =
+        n > 0 ? arena_printf(ph->a, "%s/%.*s", ph->view.src, (int)n, wdir)
+              : ph->view.src;
+    struct sandbox_cmd c = phase_cmd(ph, plan_argv(ph, ph->early_cwd), -1);
+    c.envp = env_config_in(ph, VIEW_START);
+    c.cwd = ph->view.src;
+    warm_start(ph->x, ph->a, &c, arena_printf(ph->a, "%s.plan", ph->wd.root),
+               VIEW_START, &ph->early);
+}
+
+/* The plan step takes the early plan when it will run where the plan
+ * runs (a working directory reached through a link is found there only
+ * afterwards) and reads the plan's CLI configuration; otherwise it is
+ * killed and the plan starts as usual. */
+static void early_plan_take(struct phase *ph)
+{
+    if (ph->early.pid <= 0)
+        return;
+    struct tr_errbuf eb = {{0}};
+    tr_err e = strcmp(ph->early_cwd, ph->view.cwd) == 0
+                   ? warm_release(ph->x, ph->a, &ph->early, NULL,
+                                  ph->wd.cli_config, &eb)
+                   : tr_fail(&eb, TR_ERR_INVALID,
+                             "its working directory is reached through a "
+                             "link");
+    if (e != TR_OK) {
+        log_info("executor: job %s: the plan started first is not used: %s",
+                 ph->j->id, tr_errbuf_msg(&eb, e));
+        warm_kill(&ph->early);
+        return;
+    }
+    ph->adopt_pid = ph->early.pid;
+    ph->adopt_fd = ph->early.fd;
+    ph->early.pid = 0;
+    ph->early.fd = -1;
 }
 
 /* The apply: takes the process started beside the plan, when it was
@@ -1370,6 +1448,7 @@ void tofu_run_job(struct exec_ctx *x, const struct job *j, struct arena *a)
         .what = j->phase == JOB_APPLY ? "apply" : "plan",
         .tool = "tofu",
         .warm = EXEC_WARM_NONE,
+        .early = EXEC_WARM_NONE,
         .adopt_fd = -1,
         .late = {.pid = -1, .fd = -1},
     };
@@ -1414,13 +1493,21 @@ void tofu_run_job(struct exec_ctx *x, const struct job *j, struct arena *a)
             ph.reused = e == TR_OK;
         }
         if (!ph.reused)
-            e = workdir_prepare(x, j, a, &ph.wd, &eb);
+            e = workdir_begin(x, j, a, &ph.wd, &eb);
+        if (e == TR_OK) {
+            paths_build(&ph);
+            env_build(&ph);
+        }
+        if (e == TR_OK && !ph.reused) {
+            early_plan_start(&ph);
+            e = workdir_fill(x, j, a, &ph.wd, &eb);
+            if (e == TR_OK)
+                paths_build(&ph); /* with the working directory */
+        }
         if (e != TR_OK) {
             res.error = arena_strdup(a, tr_errbuf_msg(&eb, e));
             say(&ph, "\nError: %s\n", res.error);
         } else {
-            paths_build(&ph);
-            env_build(&ph);
             monitor_limits(&ph);
             if (j->phase == JOB_APPLY)
                 apply_phase(&ph, &res);
@@ -1452,14 +1539,16 @@ void tofu_run_job(struct exec_ctx *x, const struct job *j, struct arena *a)
     if (ph.late.pid > 0)
         late_json(&ph, fe);
     if (ph.adopt_pid > 0) { /* taken over, then never run (stopped) */
-        ph.warm.pid = ph.adopt_pid;
-        ph.warm.fd = ph.adopt_fd;
+        struct exec_warm *w = j->phase == JOB_PLAN ? &ph.early : &ph.warm;
+        w->pid = ph.adopt_pid;
+        w->fd = ph.adopt_fd;
     }
     if (fe == TR_OK && plan_sha != NULL)
         keep_put(x, j->run_id, &ph.wd, plan_sha, &ph.warm);
     else
         workdir_remove(ph.wd.root);
     warm_kill(&ph.warm);
+    warm_kill(&ph.early);
     buf_free(&ph.raw);
     buf_free(&ph.out);
     buf_free(&ph.tail);

@@ -35,6 +35,14 @@
  * or does not read within WARM_RELEASE_MS it is killed and the apply
  * starts afresh; after it, the process is the apply.
  *
+ * A plan job starts its own `tofu plan` the same way, first thing, with
+ * its directory shown at VIEW_START (tofu.c, early_plan_start()): the
+ * process starts up while the node fetches and extracts the
+ * configuration and runs or remembers init, and warm_release() (no plan
+ * file to link) lets it go on.  It is the plan's own process, seeing
+ * what the plan sees, so nothing is checked beyond its working
+ * directory.
+ *
  * SPDX-License-Identifier: MPL-2.0
  */
 #include <errno.h>
@@ -108,7 +116,7 @@ static bool cmd_digest(const struct sandbox_cmd *cmd, unsigned char out[32])
 
 bool warm_start(struct exec_ctx *x, struct arena *a,
                 const struct sandbox_cmd *cmd, const char *dir,
-                struct exec_warm *w)
+                const char *view, struct exec_warm *w)
 {
     *w = EXEC_WARM_NONE;
     if (cmd->nmounts >= WARM_MOUNTS_MAX || !cmd_digest(cmd, w->digest))
@@ -117,21 +125,21 @@ bool warm_start(struct exec_ctx *x, struct arena *a,
     struct tr_errbuf eb = {{0}};
     if (mkdir(dir, 0755) != 0 || chmod(dir, 0755) != 0 ||
         mkfifo(fifo, 0644) != 0 || chmod(fifo, 0644) != 0) {
-        log_warn("executor: cannot prepare %s for an early apply: %s", dir,
+        log_warn("executor: cannot prepare %s for an early start: %s", dir,
                  strerror(errno));
         workdir_remove(dir);
         return false;
     }
     struct sandbox_mount mounts[WARM_MOUNTS_MAX];
     memcpy(mounts, cmd->mounts, sizeof(*mounts) * (size_t)cmd->nmounts);
-    mounts[cmd->nmounts] = (struct sandbox_mount){dir, VIEW_WARM, false};
+    mounts[cmd->nmounts] = (struct sandbox_mount){dir, view, false};
     struct sandbox_cmd c = *cmd;
     c.mounts = mounts;
     c.nmounts = cmd->nmounts + 1;
     c.stdout_fd = -1;
     tr_err e = sandbox_spawn(x->sb, a, &c, &w->pid, &w->fd, &eb);
     if (e != TR_OK) {
-        log_warn("executor: cannot start an early apply: %s",
+        log_warn("executor: cannot start a process early: %s",
                  tr_errbuf_msg(&eb, e));
         workdir_remove(dir);
         *w = EXEC_WARM_NONE;
@@ -233,9 +241,9 @@ tr_err warm_release(const struct exec_ctx *x, struct arena *a,
     char *fifo = arena_printf(a, "%s/" WARM_CONFIG, w->dir);
     char *file = arena_printf(a, "%s/.config", w->dir);
     if (w->pid <= 0 || exited(w->pid))
-        return tr_fail(eb, TR_ERR_UNAVAILABLE, "the early apply is gone");
+        return tr_fail(eb, TR_ERR_UNAVAILABLE, "the process is gone");
     tr_err e = file_read_all(a, cli_config, WARM_TEXT_MAX, &text, &len, eb);
-    if (e == TR_OK && link(plan_file, plan) != 0)
+    if (e == TR_OK && plan_file != NULL && link(plan_file, plan) != 0)
         e = tr_fail(eb, TR_ERR_IO, "cannot link the plan: %s", strerror(errno));
     if (e == TR_OK)
         e = write_text(x, file, text, len, eb);
@@ -271,7 +279,7 @@ tr_err warm_release(const struct exec_ctx *x, struct arena *a,
             poll(pf, pidfd >= 0 ? 2 : 1, pidfd >= 0 ? (int)left : 10);
         }
         if (e != TR_OK)
-            tr_fail(eb, e, "the early apply did not read its configuration");
+            tr_fail(eb, e, "the process did not read its configuration");
         if (pidfd >= 0)
             close(pidfd);
     }

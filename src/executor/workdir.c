@@ -662,9 +662,8 @@ tr_err workdir_reuse(const struct exec_ctx *x, const struct job *j,
     return e;
 }
 
-tr_err workdir_prepare(const struct exec_ctx *x, const struct job *j,
-                       struct arena *a, struct workdir *wd,
-                       struct tr_errbuf *eb)
+tr_err workdir_begin(const struct exec_ctx *x, const struct job *j,
+                     struct arena *a, struct workdir *wd, struct tr_errbuf *eb)
 {
     memset(wd, 0, sizeof(*wd));
     if (!safe_id(j->id))
@@ -681,13 +680,19 @@ tr_err workdir_prepare(const struct exec_ctx *x, const struct job *j,
     const char *mine[] = {wd->src, wd->home, wd->tmp, wd->shm};
     for (int i = 0; e == TR_OK && i < 4; i++)
         e = make_dir(mine[i], 0700, eb);
-    if (e == TR_OK)
-        e = cache_prepare(x, j, a, wd, eb);
-    if (e != TR_OK)
-        return e;
+    if (e == TR_OK) /* what a kept directory gets again */
+        e = workdir_reuse(x, j, a, wd, eb);
+    return e;
+}
+
+tr_err workdir_fill(const struct exec_ctx *x, const struct job *j,
+                    struct arena *a, struct workdir *wd, struct tr_errbuf *eb)
+{
+    const char *host = workdir_url_host(a, j->api_url);
+    const char *mine[] = {wd->src, wd->home, wd->tmp, wd->shm};
     const char *tgz = arena_printf(a, "%s/config.tar.gz", wd->root);
     struct tr_errbuf why = {{0}};
-    e = x->api.fetch_config(x->api.ctx, j->id, tgz, &why);
+    tr_err e = x->api.fetch_config(x->api.ctx, j->id, tgz, &why);
     if (e != TR_OK)
         return tr_fail(eb, e, "cannot fetch the configuration: %s",
                        tr_errbuf_msg(&why, e));
@@ -710,11 +715,5 @@ tr_err workdir_prepare(const struct exec_ctx *x, const struct job *j,
         e = write_tfvars(j, wd->cwd, a, eb);
     for (int i = 0; e == TR_OK && i < 4; i++)
         e = workdir_give(x, mine[i], i == 0, eb);
-    if (e == TR_OK)
-        e = write_roots(j, wd, eb);
-    if (e == TR_OK)
-        e = write_cli_config(x, j, wd, host, eb);
-    if (e == TR_OK)
-        e = write_ssh_key(x, j, wd, eb);
     return e;
 }

@@ -591,8 +591,12 @@ def check_escape(text, found, marker, before, escaped):
 # probe) sees that directory read-only; the plan (here tofu evaluating
 # the tenant's configuration) does not see it at all, so nothing of the
 # plan's could give the waiting process another plan or configuration.
+# The plan's own tofu, started first thing, waited the same way on a
+# directory of its own (/terrace/start): the plan sees there only its own
+# CLI configuration, and the apply does not see it.
 WARM = r'''
 p "warm-entries=$(ls -A /terrace/warm 2>&1 | sort | tr '\n' ' ')"
+attempt start-visible test -e /terrace/start
 attempt warm-write sh -c 'echo x > /terrace/warm/x'
 attempt warm-plan-write sh -c 'echo evil > /terrace/warm/plan.tfplan'
 attempt warm-config-write sh -c 'echo x >> /terrace/warm/terraform.rc'
@@ -603,6 +607,16 @@ p "done=1"
 WARM_TF = '''
 output "plan_sees_warm" {
   value = fileexists("/terrace/warm/terraform.rc")
+}
+
+# (outputs are evaluated again at apply, where /terrace/start is absent)
+output "plan_start_entries" {
+  value = try(join(",", fileset("/terrace/start", "**")), "")
+}
+
+output "plan_start_is_its_own" {
+  value = (try(filesha256("/terrace/start/terraform.rc"), "") ==
+    try(filesha256("/terrace/job/terraform.rc"), "-"))
 }
 '''
 
@@ -619,10 +633,14 @@ def test_early_apply_is_confined(api, org, daemon):
                                   "goes on") == went_on + 1
     assert value(found, "warm-entries") == "plan.tfplan terraform.rc"
     for k in ("warm-write", "warm-plan-write", "warm-config-write",
-              "warm-remove"):
+              "warm-remove", "start-visible"):
         assert value(found, k) == "fail", "the apply could " + k
     plan = phase_log(api, run["id"], "plan")
     assert re.search(r"plan_sees_warm\s*=\s*false", plan), plan[-3000:]
+    assert re.search(r'plan_start_entries\s*=\s*"terraform.rc"', plan), \
+        plan[-3000:]
+    assert re.search(r"plan_start_is_its_own\s*=\s*true", plan), \
+        plan[-3000:]
 
 
 # ---- 4. LD_PRELOAD and the sandbox's own environment ---------------------

@@ -57,6 +57,11 @@ static const char fake_tofu[] =
     "#!/bin/sh\n"
     "# fake tofu for test_executor\n"
     "mode=\"${FAKE_MODE:-ok}\"\n"
+    "# as tofu: a plan reads the CLI config (opened to see it is there,\n"
+    "# then read) before -chdir= takes it to its working directory\n"
+    "case \"$1\" in plan|-chdir=*) exec 3<\"$TF_CLI_CONFIG_FILE\";"
+    " exec 3<&-; cat \"$TF_CLI_CONFIG_FILE\" >/dev/null;; esac\n"
+    "case \"$1\" in -chdir=*) cd \"${1#-chdir=}\" || exit 1; shift;; esac\n"
     "cmd=\"$1\"; shift\n"
     "case \"$cmd\" in\n"
     "version) echo '{\"terraform_version\":\"1.2.3\"}'; exit 0;;\n"
@@ -1676,6 +1681,25 @@ static void test_working_directory(void **state)
     assert_log_has("/src/sub\n");
 }
 
+/* A sandboxed plan job starts its tofu plan before the configuration is
+ * there (early_plan_start): the plan goes on as that process once the
+ * node hands it the CLI configuration, in the working directory it
+ * changes to only then. */
+static void test_plan_started_first(void **state)
+{
+    struct fx *fx = *state;
+    if (!sandboxed())
+        skip();
+    set_mode(fx, "env");
+    F.job.working_directory = "sub/";
+    run_job(fx);
+    assert_int_equal(F.res.outcome, JOB_FINISHED);
+    assert_log_has("\nTF_CLI_CONFIG_FILE=/terrace/start/terraform.rc\n");
+    /* cat zzz_terrace_override.tf, from the working directory */
+    assert_log_has("organization = \"acme\"");
+    assert_log_has("Plan: 1 to add");
+}
+
 static void test_working_directory_bad(void **state)
 {
     static const char *const bad[] = {"../x", "/etc", "sub/../..", "nope"};
@@ -2155,6 +2179,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_archive_attack, setup, teardown),
         cmocka_unit_test_setup_teardown(test_working_directory, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_plan_started_first, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_working_directory_bad, setup,
                                         teardown),
