@@ -429,8 +429,8 @@ def runs_report(url, ca, token, ws, count, drop):
                     "auto-apply: apply job queued and claimed"))
     print(stats_row("applying-at → applied-at", rows["apply"],
                     "apply (and tofu init unless in the plan's "
-                    "directory; show -json beside it when the plan left "
-                    "it), state upload"))
+                    "directory), state upload; a JSON plan the plan left "
+                    "to it is made after"))
     print()
     print("Applies measured: %d; (added, changed, destroyed) per apply: %s." %
           (len(rows["total"]),
@@ -537,7 +537,8 @@ def steps_report(perf_txt, root, offset_ms, daemon_log):
              "apply job: `tofu init` (none in the plan's directory)",
              "apply job: between init and apply",
              "apply job: `tofu apply` (state uploaded through the API)",
-             "apply job: `tofu show -json` beside the apply (— : none)",
+             "apply job: `tofu show -json` after the apply, stored after "
+             "the finish, off the critical path (— : none)",
              "apply job: last exit → job finished",
              "**created → applied (whole run)**"]
     cols = [[] for _ in names]
@@ -553,7 +554,10 @@ def steps_report(perf_txt, root, offset_ms, daemon_log):
         ab = [b for b in boxes if r["apply-start"] <= b[0] <= r["apply-end"]]
         # the apply started during the plan (warm.c) lives on past it
         warm = [b for b in pb if b[1] > r["plan-end"]]
-        pb = [b for b in pb if b[1] <= r["plan-end"]]
+        # the plan's own tofu starts first and waits (early_plan_start):
+        # in the order they end, the plan job's are init, plan, show
+        pb = sorted((b for b in pb if b[1] <= r["plan-end"]),
+                    key=lambda b: b[1])
         early = None
         if warm and "warm-go" in r:
             # it counts from its release; a show -json started in the
@@ -571,10 +575,15 @@ def steps_report(perf_txt, root, offset_ms, daemon_log):
         # the apply's show -json (make_json) starts just before the apply
         # and runs beside it
         side = None
+        # the JSON plan (make_json): show -json after the apply, stored
+        # after the job's finish, off the run's critical path
+        after = [b for b in ab if b[1] > r["apply-end"]]
+        ab = [b for b in ab if b[1] <= r["apply-end"]]
+        if after:
+            side = after[0]
         if early is not None:
-            side = ab[0] if ab else None
             ab = [early]
-        elif len(ab) >= 2 and ab[-2][1] > ab[-1][0]:
+        elif len(ab) >= 2 and ab[-2][1] > ab[-1][0]:  # beside (before)
             side = ab[-2]
             ab = ab[:-2] + ab[-1:]
         if len(ab) not in (1, 2):
@@ -585,11 +594,15 @@ def steps_report(perf_txt, root, offset_ms, daemon_log):
                      (side is not None))
         used += 1
         show = pb[2] if len(pb) == 3 else None
-        last = max(ab[1][1], side[1]) if side else ab[1][1]
+        last = ab[1][1]
+        if side and side[0] < ab[1][1]:  # beside the apply, waited for
+            last = max(last, side[1])
+        # an early plan counts from init's end (it waited until then)
+        p0 = max(pb[1][0], pb[0][1])
         v = [r["plan"] - r["created"],
-             pb[0][0] - r["plan-start"],
-             pb[0][1] - pb[0][0], pb[1][0] - pb[0][1],
-             pb[1][1] - pb[1][0],
+             min(b[0] for b in pb) - r["plan-start"],
+             pb[0][1] - pb[0][0], p0 - pb[0][1],
+             pb[1][1] - p0,
              show[0] - pb[1][1] if show else None,
              show[1] - show[0] if show else None,
              r["plan-end"] - (show or pb[1])[1],
@@ -613,15 +626,15 @@ def steps_report(perf_txt, root, offset_ms, daemon_log):
             print("| %s | — | |" % n)
             continue
         med = pct(c, 50)
-        share = "" if n.startswith("**") or "beside" in n else \
+        share = "" if n.startswith("**") or "critical path" in n else \
             "%.0f %%" % (100 * med / total)
         print("| %s | %.0f | %s |" % (n, med, share))
     tofu = sum(pct(cols[i], 50) for i in (2, 4, 6, 10, 12) if cols[i])
     print()
-    print("The sandboxed tofu processes on the critical path (%s per run, "
-          "with the apply's show -json beside it) take %.0f of the "
-          "%.0f ms (medians)." % ("/".join(str(n) for n in sorted(set(nproc))),
-                                  tofu, total))
+    print("The sandboxed tofu processes of a run (%s, the apply's show "
+          "-json after it included) take %.0f of the %.0f ms on the "
+          "critical path (medians)." % (
+              "/".join(str(n) for n in sorted(set(nproc))), tofu, total))
 
 
 REQ = re.compile(r"^(\S+Z) info  (GET|POST|PUT|PATCH|DELETE) (\S+) (\d+) ")

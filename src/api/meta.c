@@ -21,6 +21,8 @@
 #include "blob/blob.h"
 #include "http/metrics.h"
 
+/* A run's CLI config names the same services (executor/workdir.c,
+ * write_cli_config): change both together. */
 static void well_known(struct http_req *r)
 {
     static const char body[] =

@@ -308,8 +308,11 @@ static tr_err write_cli_config(const struct exec_ctx *x, const struct job *j,
     if (e == TR_OK)
         e = workdir_hcl_string(&b, sandbox_isolated(x->sb) ? VIEW_CACHE
                                                            : wd->cache);
-    if (e == TR_OK && strncmp(j->api_url, "http://", 7) == 0) {
-        /* discovery is https-only: name the services outright */
+    if (e == TR_OK) {
+        /* the services outright, as /.well-known/terraform.json has
+         * them (api/meta.c, well_known): no discovery request, and no TLS
+         * handshake for it, in each tofu process; and discovery is
+         * https-only */
         struct buf svc;
         buf_init(&svc, 0);
         e = buf_printf(&svc, "%s/api/v2/", j->api_url);
@@ -321,10 +324,13 @@ static tr_err write_cli_config(const struct exec_ctx *x, const struct job *j,
             e = buf_puts(&b, " {\n  services = {\n    \"tfe.v2\" = ");
         if (e == TR_OK)
             e = workdir_hcl_string(&b, svc.data);
-        if (e == TR_OK)
-            e = buf_puts(&b, "\n    \"state.v2\" = ");
-        if (e == TR_OK)
-            e = workdir_hcl_string(&b, svc.data);
+        static const char *const more[] = {"tfe.v2.1", "tfe.v2.2", "state.v2"};
+        for (size_t i = 0; e == TR_OK && i < sizeof(more) / sizeof(*more);
+             i++) {
+            e = buf_printf(&b, "\n    \"%s\" = ", more[i]);
+            if (e == TR_OK)
+                e = workdir_hcl_string(&b, svc.data);
+        }
         if (e == TR_OK)
             e = buf_puts(&b, "\n  }\n}");
         buf_free(&svc);

@@ -1500,6 +1500,23 @@ static void test_cli_config_variants(void **state)
     assert_log_has(want);
 }
 
+/* The CLI config names Terrace's services as its discovery document
+ * does, so tofu makes no discovery request (and no TLS handshake for it)
+ * in each process. */
+static void test_cli_config_names_services(void **state)
+{
+    struct fx *fx = *state;
+    set_mode(fx, "secret");
+    run_job(fx);
+    assert_int_equal(F.res.outcome, JOB_FINISHED);
+    assert_log_has("host \"127.0.0.1:8443\" {\n  services = {\n"
+                   "    \"tfe.v2\" = \"https://127.0.0.1:8443/api/v2/\"\n"
+                   "    \"tfe.v2.1\" = \"https://127.0.0.1:8443/api/v2/\"\n"
+                   "    \"tfe.v2.2\" = \"https://127.0.0.1:8443/api/v2/\"\n"
+                   "    \"state.v2\" = \"https://127.0.0.1:8443/api/v2/\"\n"
+                   "  }\n}");
+}
+
 static void test_crash(void **state)
 {
     struct fx *fx = *state;
@@ -2162,6 +2179,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_roots_own_dir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secret_scrub, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli_config_variants, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_cli_config_names_services, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_crash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_fails, setup, teardown),
