@@ -481,18 +481,6 @@ static const struct job_api fake_api = {
     .run_final = f_run_final,
 };
 
-/* The same with attach_json(), as job_local.c and job_http.c have it. */
-static const struct job_api fake_api_attach = {
-    .claim = f_claim,
-    .heartbeat = f_heartbeat,
-    .append_log = f_append,
-    .fetch_config = f_fetch_config,
-    .fetch_plan = f_fetch_plan,
-    .finish = f_finish,
-    .attach_json = f_attach_json,
-    .run_final = f_run_final,
-};
-
 /* ---- configuration tarballs -------------------------------------------- */
 
 struct entry {
@@ -716,8 +704,10 @@ static struct executor *start_executor(struct fx *fx)
         o.keep_ms = fx->keep_ms;
     struct executor *x = NULL;
     struct tr_errbuf eb = {{0}};
-    tr_err e =
-        executor_start(&o, fx->attach ? &fake_api_attach : &fake_api, &x, &eb);
+    struct job_api api = fake_api; /* copied by executor_start() */
+    if (fx->attach)                /* as job_local.c and job_http.c have it */
+        api.attach_json = f_attach_json;
+    tr_err e = executor_start(&o, &api, &x, &eb);
     if (e != TR_OK)
         fail_msg("executor_start: %s", eb.msg);
     return x;
