@@ -23,6 +23,9 @@
  * starts its apply's process before it runs tofu plan (warm.c): the process
  * starts up beside the plan and waits for the node; the apply job, when it
  * comes to this node, takes it over instead of starting tofu (warm_take()).
+ * A sandboxed plan job starts its own tofu plan that way too, first thing
+ * (early_plan_start()), while the node fetches the configuration and
+ * runs or remembers init.
  *
  * With structured run output, plan and apply write JSON logs (-json),
  * which the CLI renders itself, as with TFE.
