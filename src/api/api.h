@@ -45,6 +45,14 @@ extern const struct route api_team_token_routes[];
 extern const struct route api_notification_routes[];
 /* agent pools, agent tokens and agents (agent_pools.c) */
 extern const struct route api_agent_pool_routes[];
+/* Requests for a JSON plan on its way, parked (json_wait.c): made before
+ * the HTTP server starts (srv->json_wait; without it such a request is
+ * answered at once), stopped before it stops (every parked request is
+ * answered), then freed. */
+struct json_wait *api_json_wait_new(struct terrace_server *srv);
+void api_json_wait_stop(struct json_wait *jw);
+void api_json_wait_free(struct json_wait *jw);
+
 /* /authentication-tokens/:id for an agent token: tokens.c hands the ids
  * api_agent_token_id() accepts (agtok-...) to these. */
 bool api_agent_token_id(const char *id);

@@ -21,14 +21,13 @@
  * An auto-apply plan is stored without its JSON plans, which its apply
  * makes (job.defer_json, job.make_json); the executor stores them a
  * moment after the apply has ended.  In that moment (JSON_LATE_S after
- * the apply's end at most) a request for them waits for them, up to
- * JSON_WAIT_MS, instead of answering 404 to a client that just saw the
- * run applied.
+ * the apply's end at most) a request for them is parked until they are
+ * stored (json_wait.c), up to JSON_WAIT_MS, instead of answering 404 to
+ * a client that just saw the run applied.
  *
  * SPDX-License-Identifier: MPL-2.0
  */
 #include <string.h>
-#include <time.h>
 
 #include "api/runs_int.h"
 #include "blob/blob.h"
@@ -36,8 +35,7 @@
 #include "core/util.h"
 
 #define JSON_WAIT_MS 5000 /* longest a request waits for a JSON plan */
-#define JSON_POLL_MS 20
-#define JSON_LATE_S 60 /* ... and only this long after the apply ended */
+#define JSON_LATE_S 60    /* ... and only this long after the apply ended */
 
 bool api_phase_access(struct http_req *r, const char *id, struct st_phase *p,
                       struct st_run *run)
@@ -148,11 +146,8 @@ static void run_apply_h(struct http_req *r)
     run_phase(r, false);
 }
 
-/* True while the plan's JSON plans may still come from its apply: the
- * plan was stored without them and the apply ended less than
- * JSON_LATE_S ago. */
-static bool json_coming(struct http_req *r, const struct st_phase *p,
-                        const struct st_run *run)
+bool api_json_coming(struct http_req *r, const struct st_phase *p,
+                     const struct st_run *run)
 {
     struct st_phase ap;
     struct tr_errbuf eb = {{0}};
@@ -198,19 +193,28 @@ static void json_output(struct http_req *r, bool redacted)
         (!api_run_access(r, run.id, &run, &ws) ||
          !api_ws_allow(r, &ws, ACC_WS_ADMIN, "read the full JSON plan")))
         return;
-    int64_t until = util_now_ms() + JSON_WAIT_MS;
-    while (p.json_blob_key == NULL && util_now_ms() < until &&
-           json_coming(r, &p, &run)) {
-        nanosleep(&(struct timespec){0, JSON_POLL_MS * 1000000L}, NULL);
-        struct tr_errbuf eb = {{0}};
-        if (store_phase_get(r->srv->db, r->arena, p.id, &p, &eb) != TR_OK)
-            break;
+    if (p.json_blob_key == NULL && r->srv->json_wait != NULL &&
+        api_json_coming(r, &p, &run)) {
+        struct api_json_want *w = arena_alloc(r->arena, sizeof(*w));
+        *w =
+            (struct api_json_want){.plan = p,
+                                   .run = run,
+                                   .redacted = redacted,
+                                   .deadline_ms = util_now_ms() + JSON_WAIT_MS};
+        http_suspend(r, api_json_wait_park, w);
+        return;
     }
-    const char *key = redacted ? p.redacted_json_blob_key : p.json_blob_key;
+    api_json_answer(r, &p, redacted);
+}
+
+void api_json_answer(struct http_req *r, const struct st_phase *p,
+                     bool redacted)
+{
+    const char *key = redacted ? p->redacted_json_blob_key : p->json_blob_key;
     if (key == NULL) {
         /* an auto-apply plan's JSON is made with its apply (defer_json) */
         http_error(r, 404, "not found",
-                   strcmp(p.status, "finished") == 0
+                   strcmp(p->status, "finished") == 0
                        ? "the JSON plan is not available: it is made "
                          "with the apply"
                        : "the JSON plan is not available: the plan has "

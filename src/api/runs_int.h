@@ -50,4 +50,24 @@ json_t *api_run_user_json(struct http_req *r, const char *user_id);
  * allowed"; others as api_store_fail(). */
 void api_run_fail(struct http_req *r, tr_err e, const struct tr_errbuf *eb);
 
+/* A request for a plan's JSON plan (plans_applies.c), parked while the
+ * JSON plan is on its way (json_wait.c). */
+struct api_json_want {
+    struct st_phase plan;
+    struct st_run run;
+    bool redacted;       /* json-output-redacted */
+    int64_t deadline_ms; /* unix ms: answered as things stand then */
+};
+
+/* True while the plan's JSON plans may still come from its apply: the
+ * plan was stored without them and the apply ended less than a minute
+ * ago. */
+bool api_json_coming(struct http_req *r, const struct st_phase *p,
+                     const struct st_run *run);
+/* Answers with p's JSON plan (redacted or not), or 404 saying why not. */
+void api_json_answer(struct http_req *r, const struct st_phase *p,
+                     bool redacted);
+/* http_suspend()'s park for a struct api_json_want (json_wait.c). */
+void api_json_wait_park(struct http_req *r, void *arg);
+
 #endif

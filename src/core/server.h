@@ -23,6 +23,7 @@ struct MHD_Daemon;
 struct http_guard;
 struct http_metrics;
 struct secondary;
+struct json_wait;
 
 struct terrace_server {
     struct cfg cfg;
@@ -58,6 +59,8 @@ struct terrace_server {
     const char *(*not_ready)(struct terrace_server *srv);
     /* what workers need: behind jobs and the internal API */
     struct job_service *job_service;
+    /* requests for a JSON plan on its way (api/json_wait.c), or NULL */
+    struct json_wait *json_wait;
     /* blob garbage collection totals (domain/blob_gc.c, for /metrics) */
     struct {
         atomic_ulong passes, removed, removed_bytes, failed, errors;

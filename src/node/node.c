@@ -532,6 +532,7 @@ tr_err node_run(const struct cfg *cfg, node_ready_fn ready, void *arg,
         /* the internal API for secondaries and agents */
         http_set_routes(strcmp(cfg->role, "primary") == 0 ? api_primary_routes
                                                           : api_demo_routes);
+        srv.json_wait = api_json_wait_new(&srv);
         e = http_start(&srv, eb);
     }
     struct executor *exec = NULL;
@@ -539,6 +540,7 @@ tr_err node_run(const struct cfg *cfg, node_ready_fn ready, void *arg,
         e = start_executor(&srv, &exec, eb);
         if (e != TR_OK) {
             job_service_unpark_all(srv.job_service);
+            api_json_wait_stop(srv.json_wait);
             http_stop(&srv);
         }
     }
@@ -560,8 +562,11 @@ tr_err node_run(const struct cfg *cfg, node_ready_fn ready, void *arg,
         }
         executor_stop(exec); /* tofu may still talk to the API */
         job_service_unpark_all(srv.job_service); /* long polls end */
+        api_json_wait_stop(srv.json_wait);
         http_stop(&srv);
     }
+    api_json_wait_free(srv.json_wait);
+    srv.json_wait = NULL;
     wakeup_stop(wakeup);
     leader_stop(leader); /* steps down, marks this node gone */
     stop_runs(&srv, &runs);

@@ -51,6 +51,10 @@ def c(d):
 
 @pytest.fixture(scope="module")
 def tool(c, d):
+    return register_tool(c, d)
+
+
+def register_tool(c, d):
     """A registered tool version (a stand-in binary the claim resolves)."""
     text = "#!/bin/sh\necho stand-in tofu\n"
     path = os.path.join(d.tmp, "tofu-stand-in")
@@ -397,6 +401,58 @@ def test_uploaded_plan_files_reach_the_run(c, d, org, tool):
     assert d.blob_keys(kept) == []
 
 
+def applied_without_json(c, d, org, a):
+    """An auto-apply run planned and applied by node a, its plan stored
+    without the JSON plan: returns (run, plan job, apply job)."""
+    run, _ = queued_run(c, org, auto_apply=True)
+    job = claim(a, run["id"])
+    assert job["defer_json"] is True, job
+    jp = "%s/jobs/%s" % (INT, job["id"])
+    assert a.put(jp + "/files/plan", raw=b"PK binary plan").status == 204
+    r = finish(a, job["id"], outcome="finished", has_changes=True,
+               additions=1)
+    assert r.status == 204, r
+    apply_job = claim(a, run["id"])
+    assert apply_job["phase"] == "apply" and apply_job["make_json"] is True
+    r = finish(a, apply_job["id"], outcome="finished", has_changes=True,
+               additions=1)
+    assert r.status == 204, r
+    assert run_status(c, run["id"]) == "applied"
+    return run, job, apply_job
+
+
+def test_stop_answers_json_waits():
+    dm = Daemon(backend="pg", extra_args=["--executors", "0"])
+    dm.start()
+    try:
+        c = dm.client()
+        register_tool(c, dm)
+        org = unique("org")
+        assert c.post(API + "/organizations", {"data": {
+            "type": "organizations", "attributes": {
+                "name": org, "email": "o@example.com"}}}).status == 201
+        _, a = join(c, dm)
+        _, job, _ = applied_without_json(c, dm, org, a)
+        got = []
+        reader = threading.Thread(target=lambda: got.append(c.get(
+            "%s/plans/%s/json-output" % (API, job["phase_id"]))))
+        reader.start()
+        time.sleep(0.3)
+        assert not got, "answered before the JSON plan came"
+        # a parked reader must not keep the server from stopping
+        t0 = time.monotonic()
+        assert dm.stop() == 0
+        assert time.monotonic() - t0 < 10
+        reader.join(10)
+        assert not reader.is_alive()
+        with open(os.path.join(dm.tmp, "terraced.log"),
+                  errors="replace") as f:
+            log = f.read()
+        assert "Sanitizer" not in log, log[-4000:]
+    finally:
+        dm.close()
+
+
 def test_apply_brings_its_json_plan_after_the_finish(c, d, org, tool):
     # an auto-apply plan stored without its JSON plan: the apply makes it
     # and sends it after its finish (the run is applied without waiting)
@@ -432,25 +488,33 @@ def test_apply_brings_its_json_plan_after_the_finish(c, d, org, tool):
                        raw=plan_json), 404)
     # a body that is no JSON plan is refused and changes nothing
     assert_error(a.put(ap + "/json-plan", raw=b"{not json"), 422)
-    # a reader who just saw the run applied waits for the JSON plan
-    got = {}
+    # readers who just saw the run applied wait for the JSON plan, more of
+    # them than the server has HTTP threads (8), holding none of them
+    got = []
 
     def read():
         t0 = time.monotonic()
-        got["r"] = c.get(out)
-        got["s"] = time.monotonic() - t0
+        resp = c.get(out)
+        got.append((resp, time.monotonic() - t0))
 
-    t = threading.Thread(target=read)
-    t.start()
+    readers = [threading.Thread(target=read) for _ in range(10)]
+    for t in readers:
+        t.start()
     time.sleep(0.3)
+    t0 = time.monotonic()
+    assert c.get("%s/organizations/%s" % (API, org)).status == 200
+    assert time.monotonic() - t0 < 2.0, "a request waited on the readers"
+    assert not got, "a reader was answered before the JSON plan came"
     assert a.put(ap + "/json-plan", raw=plan_json).status == 204
-    t.join(10)
-    r = got["r"]
-    assert r.status in (200, 307), r
-    if r.status == 200:
-        assert json.loads(r.body)["resource_changes"][0]["address"] == \
-            "terraform_data.x"
-    assert got["s"] >= 0.25, got
+    for t in readers:
+        t.join(10)
+    assert len(got) == 10, got
+    for r, waited in got:
+        assert r.status in (200, 307), r
+        if r.status == 200:
+            assert json.loads(r.body)["resource_changes"][0]["address"] \
+                == "terraform_data.x"
+        assert waited >= 0.25, got
     # once
     assert_error(a.put(ap + "/json-plan", raw=plan_json), 409)
     r = c.get("%s/plans/%s/json-output-redacted" % (API, plan_id))
