@@ -401,9 +401,9 @@ def test_uploaded_plan_files_reach_the_run(c, d, org, tool):
     assert d.blob_keys(kept) == []
 
 
-def applied_without_json(c, d, org, a):
-    """An auto-apply run planned and applied by node a, its plan stored
-    without the JSON plan: returns (run, plan job, apply job)."""
+def planned_without_json(c, org, a):
+    """An auto-apply run planned by node a, its plan stored without the
+    JSON plan (defer_json): returns (run, plan job)."""
     run, _ = queued_run(c, org, auto_apply=True)
     job = claim(a, run["id"])
     assert job["defer_json"] is True, job
@@ -412,6 +412,13 @@ def applied_without_json(c, d, org, a):
     r = finish(a, job["id"], outcome="finished", has_changes=True,
                additions=1)
     assert r.status == 204, r
+    return run, job
+
+
+def applied_without_json(c, d, org, a):
+    """The same run applied by node a, which has not sent the JSON plan
+    yet: returns (run, plan job, apply job)."""
+    run, job = planned_without_json(c, org, a)
     apply_job = claim(a, run["id"])
     assert apply_job["phase"] == "apply" and apply_job["make_json"] is True
     r = finish(a, apply_job["id"], outcome="finished", has_changes=True,
@@ -456,16 +463,10 @@ def test_stop_answers_json_waits():
 def test_apply_brings_its_json_plan_after_the_finish(c, d, org, tool):
     # an auto-apply plan stored without its JSON plan: the apply makes it
     # and sends it after its finish (the run is applied without waiting)
-    run, _ = queued_run(c, org, auto_apply=True)
     _, a = join(c, d)
     _, b = join(c, d)
-    job = claim(a, run["id"])
-    assert job["defer_json"] is True, job
+    run, job = planned_without_json(c, org, a)
     jp = "%s/jobs/%s" % (INT, job["id"])
-    assert a.put(jp + "/files/plan", raw=b"PK binary plan").status == 204
-    r = finish(a, job["id"], outcome="finished", has_changes=True,
-               additions=1)
-    assert r.status == 204, r
     plan_id = job["phase_id"]
     out = "%s/plans/%s/json-output" % (API, plan_id)
     r = c.get(out)
