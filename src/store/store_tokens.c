@@ -79,17 +79,30 @@ static tr_err insert(struct db_conn *c, struct arena *a, const char *kind,
     return TR_OK;
 }
 
+/* On c, in its open transaction: the tokens of (kind, subject) replaced
+ * by a new one. */
+static tr_err replace_on(struct db_conn *c, struct arena *a, const char *kind,
+                         const char *subject, const char *description,
+                         const char *created_by, const char *expired_at,
+                         struct st_token *out, char **secret,
+                         struct tr_errbuf *eb)
+{
+    tr_err e = db_x(c, a, NULL, eb,
+                    "DELETE FROM tokens WHERE kind = $1 AND subject = $2", kind,
+                    subject);
+    if (e == TR_OK)
+        e = insert(c, a, kind, subject, description, created_by, expired_at,
+                   NULL, out, secret, eb);
+    return e;
+}
+
 tr_err store_run_token_mint(struct db_conn *c, struct arena *a,
                             const char *run_id, const char *expired_at,
                             char **secret, struct tr_errbuf *eb)
 {
     struct st_token t = {0};
-    tr_err e =
-        db_x(c, a, NULL, eb,
-             "DELETE FROM tokens WHERE kind = 'run' AND subject = $1", run_id);
-    if (e == TR_OK)
-        e = insert(c, a, "run", run_id, "run token", NULL, expired_at, NULL, &t,
-                   secret, eb);
+    tr_err e = replace_on(c, a, "run", run_id, "run token", NULL, expired_at,
+                          &t, secret, eb);
     if (e == TR_OK)
         e = db_x(c, a, NULL, eb,
                  "UPDATE tokens SET last_used_at = created_at WHERE id = $1",
@@ -133,12 +146,8 @@ tr_err store_token_replace(struct db *db, struct arena *a, const char *kind,
     struct db_conn *c = db_acquire(db);
     tr_err e = db_begin(c, eb);
     if (e == TR_OK)
-        e = db_x(c, a, NULL, eb,
-                 "DELETE FROM tokens WHERE kind = $1 AND subject = $2", kind,
-                 subject);
-    if (e == TR_OK)
-        e = insert(c, a, kind, subject, description, created_by, expired_at,
-                   NULL, out, secret, eb);
+        e = replace_on(c, a, kind, subject, description, created_by, expired_at,
+                       out, secret, eb);
     if (e == TR_OK)
         e = db_commit(c, eb);
     db_release(c); /* rolls back if still open */
