@@ -471,17 +471,27 @@ tr_err store_phase_get(struct db *db, struct arena *a, const char *id,
     return TR_OK;
 }
 
+/* On c: the JSON plans of run_id's plan, unless it has them; *n (nullable)
+ * gets the rows changed. */
+static tr_err plan_json_set_on(struct db_conn *c, struct arena *a,
+                               const char *run_id, const char *json_key,
+                               const char *redacted_key, int64_t *n,
+                               struct tr_errbuf *eb)
+{
+    return db_x(c, a, n, eb,
+                "UPDATE plans SET json_blob_key = $2,"
+                " redacted_json_blob_key = $3 WHERE run_id = $1"
+                " AND json_blob_key IS NULL",
+                run_id, json_key, redacted_key);
+}
+
 tr_err store_plan_json_set(struct db *db, struct arena *a, const char *run_id,
                            const char *json_key, const char *redacted_key,
                            struct tr_errbuf *eb)
 {
     struct db_conn *c = db_acquire(db);
     int64_t n = 0;
-    tr_err e = db_x(c, a, &n, eb,
-                    "UPDATE plans SET json_blob_key = $2,"
-                    " redacted_json_blob_key = $3 WHERE run_id = $1"
-                    " AND json_blob_key IS NULL",
-                    run_id, json_key, redacted_key);
+    tr_err e = plan_json_set_on(c, a, run_id, json_key, redacted_key, &n, eb);
     db_release(c);
     if (e == TR_OK && n == 0)
         e = tr_fail(eb, TR_ERR_CONFLICT,
@@ -701,11 +711,8 @@ static tr_err step_apply(struct db_conn *c, struct arena *a,
     if (e == TR_OK && s->plan_result != NULL)
         e = step_plan_result(c, a, s->run_id, s->plan_result, eb);
     if (e == TR_OK && s->plan_json_key != NULL)
-        e = db_x(c, a, NULL, eb,
-                 "UPDATE plans SET json_blob_key = $2,"
-                 " redacted_json_blob_key = $3 WHERE run_id = $1"
-                 " AND json_blob_key IS NULL",
-                 s->run_id, s->plan_json_key, s->plan_redacted_key);
+        e = plan_json_set_on(c, a, s->run_id, s->plan_json_key,
+                             s->plan_redacted_key, NULL, eb);
     if (e == TR_OK && s->plan_status != NULL)
         e = store_phase_set(c, a, true, s->run_id, s->plan_status,
                             s->plan_stamp, now, eb);
