@@ -6,9 +6,9 @@
  * stores them a moment after the run is applied (plans_applies.c).  A
  * request for them in that moment is parked here (http_suspend) instead
  * of holding an HTTP worker thread, whose other connections would wait
- * with it.  One thread looks every JSON_POLL_MS at what the parked
+ * with it.  One thread looks every JSON_POLL_MS at the plans the parked
  * requests wait for and answers each (api_json_answer) once its JSON plan
- * is stored, once it can no longer come, or at its deadline.  A stop
+ * is stored, or at its deadline, after which it can no longer come.  A stop
  * answers them all as they stand, before the HTTP server stops.
  *
  * SPDX-License-Identifier: MPL-2.0
@@ -38,8 +38,8 @@ struct json_wait {
     struct parked *head;
 };
 
-/* Answers p if its JSON plan is stored, can no longer come, or its time
- * is up (or the server stops); true if it did. */
+/* Answers p if its JSON plan is stored or its time is up (after which it
+ * can no longer come; or the server stops); true if it did. */
 static bool settle(struct parked *p, bool stopping)
 {
     struct api_json_want *w = p->want;
@@ -50,7 +50,7 @@ static bool settle(struct parked *p, bool stopping)
     if (e == TR_OK)
         w->plan = ph;
     if (e == TR_OK && !stopping && util_now_ms() < w->deadline_ms &&
-        api_json_coming(p->r, &w->plan, &w->run))
+        w->plan.json_blob_key == NULL)
         return false;
     api_json_answer(p->r, &w->plan, w->redacted);
     http_resume(p->r);

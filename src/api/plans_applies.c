@@ -146,8 +146,12 @@ static void run_apply_h(struct http_req *r)
     run_phase(r, false);
 }
 
-bool api_json_coming(struct http_req *r, const struct st_phase *p,
-                     const struct st_run *run)
+/* While the plan's JSON plans may still come from its apply (it was
+ * stored without them and the apply ended less than JSON_LATE_S ago):
+ * until when (unix ms) a request waits for them, at most JSON_WAIT_MS
+ * from now.  0 when they will not come. */
+static int64_t json_due(struct http_req *r, const struct st_phase *p,
+                        const struct st_run *run)
 {
     struct st_phase ap;
     struct tr_errbuf eb = {{0}};
@@ -156,7 +160,7 @@ bool api_json_coming(struct http_req *r, const struct st_phase *p,
         store_phase_get(r->srv->db, r->arena, run->apply_id, &ap, &eb) !=
             TR_OK ||
         ap.status_timestamps == NULL)
-        return false;
+        return 0;
     const char *stamp = util_streq(ap.status, "finished")  ? "finished-at"
                         : util_streq(ap.status, "errored") ? "errored-at"
                                                            : NULL;
@@ -166,7 +170,10 @@ bool api_json_coming(struct http_req *r, const struct st_phase *p,
     bool ok = rfc3339_parse(json_string_value(json_object_get(ts, stamp)),
                             &ended, NULL) == TR_OK;
     json_decref(ts);
-    return ok && util_now_unix() - ended < JSON_LATE_S;
+    int64_t now = util_now_ms(), late = (ended + JSON_LATE_S) * 1000;
+    if (!ok || now >= late)
+        return 0;
+    return now + JSON_WAIT_MS < late ? now + JSON_WAIT_MS : late;
 }
 
 static void json_output(struct http_req *r, bool redacted)
@@ -193,14 +200,11 @@ static void json_output(struct http_req *r, bool redacted)
         (!api_run_access(r, run.id, &run, &ws) ||
          !api_ws_allow(r, &ws, ACC_WS_ADMIN, "read the full JSON plan")))
         return;
-    if (p.json_blob_key == NULL && r->srv->json_wait != NULL &&
-        api_json_coming(r, &p, &run)) {
+    int64_t due = r->srv->json_wait != NULL ? json_due(r, &p, &run) : 0;
+    if (due > 0) {
         struct api_json_want *w = arena_alloc(r->arena, sizeof(*w));
-        *w =
-            (struct api_json_want){.plan = p,
-                                   .run = run,
-                                   .redacted = redacted,
-                                   .deadline_ms = util_now_ms() + JSON_WAIT_MS};
+        *w = (struct api_json_want){
+            .plan = p, .redacted = redacted, .deadline_ms = due};
         http_suspend(r, api_json_wait_park, w);
         return;
     }

@@ -54,16 +54,12 @@ void api_run_fail(struct http_req *r, tr_err e, const struct tr_errbuf *eb);
  * JSON plan is on its way (json_wait.c). */
 struct api_json_want {
     struct st_phase plan;
-    struct st_run run;
     bool redacted;       /* json-output-redacted */
-    int64_t deadline_ms; /* unix ms: answered as things stand then */
+    int64_t deadline_ms; /* unix ms: answered as things stand then (JSON
+                            plans come no later than their apply's end
+                            and a minute) */
 };
 
-/* True while the plan's JSON plans may still come from its apply: the
- * plan was stored without them and the apply ended less than a minute
- * ago. */
-bool api_json_coming(struct http_req *r, const struct st_phase *p,
-                     const struct st_run *run);
 /* Answers with p's JSON plan (redacted or not), or 404 saying why not. */
 void api_json_answer(struct http_req *r, const struct st_phase *p,
                      bool redacted);
