@@ -429,7 +429,9 @@ def applied_without_json(c, d, org, a):
 
 
 def test_stop_answers_json_waits():
-    dm = Daemon(backend="pg", extra_args=["--executors", "0"])
+    # (a small max-state: a JSON plan over it is refused)
+    dm = Daemon(backend="pg",
+                extra_args=["--executors", "0", "--max-state", "65536"])
     dm.start()
     try:
         c = dm.client()
@@ -439,7 +441,18 @@ def test_stop_answers_json_waits():
             "type": "organizations", "attributes": {
                 "name": org, "email": "o@example.com"}}}).status == 201
         _, a = join(c, dm)
-        _, job, _ = applied_without_json(c, dm, org, a)
+        _, job, apply_job = applied_without_json(c, dm, org, a)
+        # a JSON plan larger than the node takes: 413, nothing stored
+        try:
+            r = a.put("%s/jobs/%s/json-plan" % (INT, apply_job["id"]),
+                      raw=b'{"x":"' + b"a" * 70000 + b'"}')
+            assert_error(r, 413)
+        except OSError:
+            pass  # the server may close while the client is still sending
+        r = c.get("%s/plans/%s" % (API, job["phase_id"]))
+        assert r.status == 200, r
+        assert sql(dm, "SELECT COALESCE(json_blob_key, 'none') FROM plans"
+                       " WHERE id = '%s'" % job["phase_id"]) == "none"
         got = []
 
         def read():
