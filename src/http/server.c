@@ -20,6 +20,17 @@
  * libmicrohttpd closes a connection silent for idle-timeout seconds.
  * TLS is 1.2 or 1.3 only.
  *
+ * With TLS the workers wait in poll(), without it in epoll.  In epoll
+ * mode libmicrohttpd 0.9.75 (Debian 12) spins on a connection whose TLS
+ * handshake waits for the client (recv() answering EAGAIN, then
+ * epoll_wait() with a zero timeout, again and again) until the
+ * handshake ends: four connections stopped half-way through their
+ * handshakes kept one or both cores of a 2-core node busy until the
+ * header timeout, and every handshake held a core while the client
+ * computed its part.  poll() costs a worker time in the number of its
+ * connections (a fifth to a third fewer answers per second with 2,000
+ * idle ones open), the price of not spinning.
+ *
  * Every response says X-Content-Type-Options: nosniff and, unless the
  * handler chose otherwise, Cache-Control: no-store (tokens, state and
  * run output must not sit in a cache; nothing served here benefits from
@@ -630,12 +641,14 @@ tr_err http_start(struct terrace_server *srv, struct tr_errbuf *eb)
         srv->metrics = NULL;
         return e;
     }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-                     MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
-    if (ss.ss_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
     char *cert = NULL, *key = NULL;
     bool tls = strcmp(srv->cfg.tls, "on") == 0;
+    /* poll() with TLS: see the top of this file */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD |
+                     (tls ? MHD_USE_POLL : MHD_USE_EPOLL) | MHD_USE_ERROR_LOG |
+                     MHD_ALLOW_SUSPEND_RESUME;
+    if (ss.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
     if (tls) {
         cert = read_file(srv->cfg.tls_cert);
         key = read_file(srv->cfg.tls_key);

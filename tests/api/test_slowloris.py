@@ -236,6 +236,60 @@ def test_trickled_header_is_cut_at_the_deadline(d):
     assert HEADER_TIMEOUT - 1.0 < cut < HEADER_TIMEOUT + 2.5, cut
 
 
+def cpu_seconds(pid):
+    """User and system CPU time the process has used so far, in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def client_hello():
+    """The first flight of a real TLS client (a whole ClientHello)."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    out = ssl.MemoryBIO()
+    tls = ctx.wrap_bio(ssl.MemoryBIO(), out, server_hostname="127.0.0.1")
+    with pytest.raises(ssl.SSLWantReadError):
+        tls.do_handshake()
+    return out.read()
+
+
+def test_stalled_handshakes_cost_no_cpu(d):
+    # Handshakes that stop half-way (part of a ClientHello, or a whole
+    # one and then nothing) cost the node nothing while they wait for the
+    # header timeout.  libmicrohttpd's epoll mode spun on them: eight such
+    # connections used ~2 s of CPU a second on 2 cores, until the
+    # timeout; a client could renew them forever.
+    pid = d.proc.pid
+    idle_from = cpu_seconds(pid)
+    time.sleep(1.0)
+    idle = cpu_seconds(pid) - idle_from
+    hello = client_hello()
+    socks = []
+    try:
+        for i in range(8):
+            payload = hello if i % 2 else b"\x16\x03\x01\x00\xff"
+            socks.append(connect(d, "127.0.0.%d" % (70 + i), payload))
+        # the server has the bytes and answered what it can (a ServerHello
+        # to the whole ClientHellos) before the measurement starts
+        for s in socks[1::2]:
+            select.select([s], [], [], 3)
+        assert not wait_closed(socks, time.monotonic() + 0.2)
+        t0, c0 = time.monotonic(), cpu_seconds(pid)
+        time.sleep(1.0)
+        used = (cpu_seconds(pid) - c0) / (time.monotonic() - t0)
+        assert len(still_open(socks, settle=0.1)) == len(socks)
+    finally:
+        for s in socks:
+            s.close()
+    assert used < idle + 0.2, \
+        "eight stalled TLS handshakes used %.2f s of CPU a second (idle: " \
+        "%.2f s)" % (used, idle)
+    st, _, _, _ = request(d, "/_health_check")
+    assert st == 200
+
+
 def test_per_address_limit(d):
     # default conn-per-ip 128: the 129th connection is refused at once;
     # closing one frees its slot
