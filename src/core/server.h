@@ -34,8 +34,9 @@ struct terrace_server {
                                from the KEK (http_signing_init) */
     char external_url[512]; /* without trailing slash */
     struct MHD_Daemon *mhd;
-    struct http_guard *guard; /* connection limits (src/http/guard.c) */
-    struct http_trim *trim;   /* gives memory back when idle (http/trim.c) */
+    struct http_guard *guard;   /* connection limits (src/http/guard.c) */
+    struct http_trim *trim;     /* gives memory back when idle (http/trim.c) */
+    struct http_linger *linger; /* lingering close (src/http/linger.c) */
     struct run_signal *run_signal; /* wakes job claimers (domain/run.h) */
     struct job_api *jobs;  /* in-process executor interface (job_local) */
     atomic_ulong requests; /* requests served */

@@ -69,8 +69,9 @@ struct seen_slot {
 
 struct gconn {
     struct key key;
-    bool keyed;   /* the address was IP: counted in counts */
-    bool waiting; /* in the wait list */
+    bool keyed;     /* the address was IP: counted in counts */
+    bool waiting;   /* in the wait list */
+    bool timed_out; /* shut down for a late header */
     int fd;
     int64_t deadline_ms;
     struct gconn *prev, *next;
@@ -300,6 +301,7 @@ static void *timer(void *arg)
         while (g->wait_head != NULL && g->wait_head->deadline_ms <= now) {
             struct gconn *c = g->wait_head;
             shutdown(c->fd, SHUT_RDWR);
+            c->timed_out = true;
             wait_unlink(g, c);
             g->total.timed_out++;
         }
@@ -436,18 +438,20 @@ void http_guard_request(struct http_guard *g, void *ctx)
     pthread_mutex_unlock(&g->mu);
 }
 
-void http_guard_close(struct http_guard *g, void *ctx)
+bool http_guard_close(struct http_guard *g, void *ctx)
 {
     struct gconn *c = ctx;
     if (c == NULL)
-        return;
+        return false;
     pthread_mutex_lock(&g->mu);
+    bool partial = c->waiting && !c->timed_out;
     wait_unlink(g, c);
     g->open--;
     if (c->keyed)
         count_del(g, &c->key);
     pthread_mutex_unlock(&g->mu);
     free(c);
+    return partial;
 }
 
 void http_guard_authenticated(struct http_guard *g, const struct sockaddr *addr,

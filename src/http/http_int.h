@@ -65,8 +65,11 @@ void http_guard_open(struct http_guard *g, const struct sockaddr *addr,
                      socklen_t len, int fd, void **ctx);
 /* The connection delivered a request header: its header clock stops. */
 void http_guard_request(struct http_guard *g, void *ctx);
-/* The connection is closed (before its fd is): releases its counts. */
-void http_guard_close(struct http_guard *g, void *ctx);
+/* The connection is closed (before its fd is): releases its counts.
+ * True if it ended before it had sent a whole request header, other than
+ * by the header deadline (refused by the server: more may be on its
+ * way). */
+bool http_guard_close(struct http_guard *g, void *ctx);
 /* A request from addr carried a valid token. */
 void http_guard_authenticated(struct http_guard *g, const struct sockaddr *addr,
                               socklen_t len);
@@ -75,6 +78,17 @@ void http_guard_stats(struct http_guard *g, struct http_guard_stats *st);
  * since a client can make it write one per connection (a failed TLS
  * handshake); the summary counts the rest. */
 void http_guard_lib_log(struct http_guard *g, const char *msg);
+
+/* The lingering close (linger.c): a connection the server closes while
+ * the client may still be sending is kept for a while, its write side
+ * shut down and what comes read and dropped, so the client reads the
+ * answer instead of a reset.  http_linger_close() is called before the
+ * fd is closed; it keeps the socket when partial (the request was not
+ * whole) or when input sits unread, if fewer than its bound linger. */
+struct http_linger;
+tr_err http_linger_new(struct http_linger **out, struct tr_errbuf *eb);
+void http_linger_free(struct http_linger *l);
+void http_linger_close(struct http_linger *l, int fd, bool partial);
 
 /* The memory trimmer (trim.c): a thread that calls malloc_trim(0) once
  * requests have used TRIM_BYTES since the last trim, when no request is

@@ -18,6 +18,7 @@
  * shuts down any that has not sent a whole request header header-timeout
  * seconds after being accepted (TLS handshake included); after a request,
  * libmicrohttpd closes a connection silent for idle-timeout seconds.
+ * One closed before its request was read whole lingers (linger.c).
  * TLS is 1.2 or 1.3 only.
  *
  * With TLS the workers wait in poll(), without it in epoll.  In epoll
@@ -549,15 +550,18 @@ static void on_connection(void *cls, struct MHD_Connection *conn,
                           enum MHD_ConnectionNotificationCode code)
 {
     struct terrace_server *srv = cls;
+    const union MHD_ConnectionInfo *fd =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
-        http_guard_close(srv->guard, *socket_context);
+        /* before libmicrohttpd closes the fd */
+        bool partial = http_guard_close(srv->guard, *socket_context);
         *socket_context = NULL;
+        if (fd != NULL)
+            http_linger_close(srv->linger, fd->connect_fd, partial);
         return;
     }
     const union MHD_ConnectionInfo *addr =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    const union MHD_ConnectionInfo *fd =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     const struct sockaddr *sa = addr ? addr->client_addr : NULL;
     if (fd == NULL) { /* cannot happen for an accepted socket */
         *socket_context = NULL;
@@ -634,6 +638,13 @@ tr_err http_start(struct terrace_server *srv, struct tr_errbuf *eb)
         return e;
     }
     e = http_trim_new(&srv->in_flight, &srv->trim, eb);
+    if (e == TR_OK) {
+        e = http_linger_new(&srv->linger, eb);
+        if (e != TR_OK) {
+            http_trim_free(srv->trim);
+            srv->trim = NULL;
+        }
+    }
     if (e != TR_OK) {
         http_guard_free(srv->guard);
         srv->guard = NULL;
@@ -695,6 +706,8 @@ tr_err http_start(struct terrace_server *srv, struct tr_errbuf *eb)
 fail:
     free(cert);
     free(key);
+    http_linger_free(srv->linger);
+    srv->linger = NULL;
     http_trim_free(srv->trim);
     srv->trim = NULL;
     http_guard_free(srv->guard);
@@ -720,7 +733,10 @@ void http_stop(struct terrace_server *srv)
         MHD_stop_daemon(srv->mhd);
         srv->mhd = NULL;
     }
-    /* after the daemon: closing its connections reports to the guard */
+    /* after the daemon: closing its connections reports to the guard
+     * and may hand sockets to the lingering close */
+    http_linger_free(srv->linger);
+    srv->linger = NULL;
     http_trim_free(srv->trim);
     srv->trim = NULL;
     http_guard_free(srv->guard);
