@@ -75,12 +75,25 @@ static bool sends_fail(int fd)
     return false;
 }
 
-static void test_unread_request_lingers(void **state)
+static int setup(void **state)
 {
-    (void)state;
     struct http_linger *l = NULL;
     struct tr_errbuf eb = {{0}};
-    assert_int_equal(http_linger_new(&l, &eb), TR_OK);
+    if (http_linger_new(&l, &eb) != TR_OK)
+        return -1;
+    *state = l;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    http_linger_free(*state);
+    return 0;
+}
+
+static void test_unread_request_lingers(void **state)
+{
+    struct http_linger *l = *state;
     int cli, srv;
     tcp_pair(&cli, &srv);
     static char big[256 << 10];
@@ -108,56 +121,44 @@ static void test_unread_request_lingers(void **state)
     assert_int_equal(n, sizeof(answer) - 1);
     assert_memory_equal(got, answer, n);
     close(cli);
-    http_linger_free(l);
 }
 
-static void test_partial_lingers_without_unread_bytes(void **state)
+/* A connection the server closed, handing it to l first with partial,
+ * once the client has read the end of the stream; the client's fd. */
+static int closed_by_server(struct http_linger *l, bool partial)
 {
-    (void)state;
-    struct http_linger *l = NULL;
-    struct tr_errbuf eb = {{0}};
-    assert_int_equal(http_linger_new(&l, &eb), TR_OK);
     int cli, srv;
     tcp_pair(&cli, &srv);
-    /* nothing unread yet, but the request was not whole: bytes that
-     * come after the close are taken too */
-    http_linger_close(l, srv, true);
+    http_linger_close(l, srv, partial);
     close(srv);
     char got[16];
     size_t n = 0;
     assert_true(read_to_end(cli, got, sizeof(got), &n));
     assert_int_equal(n, 0);
+    return cli;
+}
+
+static void test_partial_lingers_without_unread_bytes(void **state)
+{
+    /* nothing unread yet, but the request was not whole: bytes that
+     * come after the close are taken too */
+    int cli = closed_by_server(*state, true);
     assert_false(sends_fail(cli));
     close(cli);
-    http_linger_free(l);
 }
 
 static void test_whole_request_closes_at_once(void **state)
 {
-    (void)state;
-    struct http_linger *l = NULL;
-    struct tr_errbuf eb = {{0}};
-    assert_int_equal(http_linger_new(&l, &eb), TR_OK);
-    int cli, srv;
-    tcp_pair(&cli, &srv);
     /* nothing unread and the request was whole: not kept, so the close
      * ends the connection and later bytes are refused with a reset */
-    http_linger_close(l, srv, false);
-    close(srv);
-    char got[16];
-    size_t n = 0;
-    assert_true(read_to_end(cli, got, sizeof(got), &n));
+    int cli = closed_by_server(*state, false);
     assert_true(sends_fail(cli));
     close(cli);
-    http_linger_free(l);
 }
 
 static void test_bounded(void **state)
 {
-    (void)state;
-    struct http_linger *l = NULL;
-    struct tr_errbuf eb = {{0}};
-    assert_int_equal(http_linger_new(&l, &eb), TR_OK);
+    struct http_linger *l = *state;
     enum { N = 130 }; /* LINGER_MAX + 2 */
     int cli[N], srv[N];
     for (int i = 0; i < N; i++) {
@@ -178,16 +179,18 @@ static void test_bounded(void **state)
         assert_int_equal(sends_fail(cli[probe[p]]), probe[p] >= N - 2);
     for (int i = 0; i < N; i++)
         close(cli[i]);
-    http_linger_free(l);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_unread_request_lingers),
-        cmocka_unit_test(test_partial_lingers_without_unread_bytes),
-        cmocka_unit_test(test_whole_request_closes_at_once),
-        cmocka_unit_test(test_bounded),
+        cmocka_unit_test_setup_teardown(test_unread_request_lingers, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            test_partial_lingers_without_unread_bytes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_whole_request_closes_at_once,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bounded, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
