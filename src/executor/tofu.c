@@ -15,9 +15,10 @@
  * apply (job.defer_json: auto-apply, not rendered from JSON, not saved,
  * not refresh-only), plans with -detailed-exitcode: with changes, the
  * counts come from tofu's "Plan: ..." line and show -json is left to the
- * apply (job.make_json), which runs it in its own sandbox once the apply
- * has ended and stores the JSON after its finish (job_api.attach_json),
- * so the run is applied without waiting for it; without changes, or
+ * apply (job.make_json), which runs it in its own sandbox once the
+ * apply's finish is reported and then stores the JSON
+ * (job_api.attach_json), so the run is applied without waiting for it
+ * or for its process's start; without changes, or
  * without a summary that reads, the plan runs show -json as above.  So the run
  * is planned, and its apply starts, one tofu process sooner.  Such a plan also
  * starts its apply's process before it runs tofu plan (warm.c): the process
@@ -124,7 +125,8 @@ struct phase {
     const char *early_cwd;  /* ... which changes to this directory */
     pid_t adopt_pid;        /* run() takes this process instead of starting */
     int adopt_fd;
-    struct side late; /* apply: show -json, waited for after the finish */
+    bool late_due;    /* apply: show -json to run after the finish */
+    struct side late; /* ... and its process, waited for then */
     /* log */
     struct buf raw;      /* output held by the scrubber */
     struct buf out;      /* scrubbed output not yet sent */
@@ -1231,27 +1233,31 @@ static void warm_take(struct phase *ph)
     ph->warm.fd = -1;
 }
 
-static void side_start(struct phase *ph, struct side *sd)
+static void side_start(struct phase *ph, struct side *sd, bool late)
 {
     unlink(ph->wd.json_plan);
     int out = open(ph->wd.json_plan,
                    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (out < 0) {
-        say(ph, "terrace: the JSON plan could not be made: cannot create "
-                "its file\n");
-        return;
-    }
+    const char *why = out < 0 ? "cannot create its file" : NULL;
     const char *argv[] = {ph->tool_view, "show", "-json", ph->view.plan_file,
                           NULL};
     struct sandbox_cmd cmd = phase_cmd(ph, argv, out);
     struct tr_errbuf eb = {{0}};
-    tr_err e = sandbox_spawn(ph->x->sb, ph->a, &cmd, &sd->pid, &sd->fd, &eb);
-    close(out);
-    if (e != TR_OK) {
-        sd->pid = -1;
-        say(ph, "terrace: the JSON plan could not be made: %s\n",
-            tr_errbuf_msg(&eb, e));
-    }
+    tr_err e =
+        out < 0 ? TR_ERR_IO
+                : sandbox_spawn(ph->x->sb, ph->a, &cmd, &sd->pid, &sd->fd, &eb);
+    if (out >= 0)
+        close(out);
+    if (e == TR_OK)
+        return;
+    sd->pid = -1;
+    if (why == NULL)
+        why = tr_errbuf_msg(&eb, e);
+    /* late: the job has finished and takes no more of the run's log */
+    if (late)
+        log_warn("executor: job %s: no JSON plan: %s", ph->j->id, why);
+    else
+        say(ph, "terrace: the JSON plan could not be made: %s\n", why);
 }
 
 /* Waits for the side process (killed if the phase was stopped), reaps
@@ -1351,15 +1357,17 @@ static void apply_phase(struct phase *ph, struct job_result *res)
         warm_take(ph);
     bool ok = step(ph, apply_argv(ph, ph->view.plan_file), -1, "apply", res);
     /* the JSON plan: made after the apply, so that the two do not share
-     * the CPU, and stored after the finish (late_json), so that the run
-     * does not wait for it */
+     * the CPU; where the job API can take it later, made and stored
+     * after the finish (late_json), so that the run waits neither for
+     * it nor for its process's start */
     if (ph->j->make_json && !interrupted(ph)) {
-        struct side show = {.pid = -1, .fd = -1};
-        side_start(ph, &show);
-        if (ph->x->api.attach_json != NULL)
-            ph->late = show;
-        else
+        if (ph->x->api.attach_json != NULL) {
+            ph->late_due = true;
+        } else {
+            struct side show = {.pid = -1, .fd = -1};
+            side_start(ph, &show, false);
             side_end(ph, &show, res, false);
+        }
     }
     if (!ok)
         return;
@@ -1367,15 +1375,18 @@ static void apply_phase(struct phase *ph, struct job_result *res)
     tofu_apply_summary(ph->a, ph->tail.data, ph->tail.len, res);
 }
 
-/* After the finish: waits for the JSON plan being made after the apply
- * and has it stored on the run's plan.  Nothing here changes the
- * run; a failure leaves the plan without its JSON plan, as when show
- * -json fails during the apply. */
+/* After a finish reported (finished TR_OK): makes the JSON plan of the
+ * applied plan and has it stored on the run's plan.  Nothing here
+ * changes the run; a failure leaves the plan without its JSON plan, as
+ * when show -json fails during the apply. */
 static void late_json(struct phase *ph, tr_err finished)
 {
+    if (finished != TR_OK || interrupted(ph))
+        return;
     struct job_result r = {.outcome = JOB_FINISHED};
+    side_start(ph, &ph->late, true);
     side_end(ph, &ph->late, &r, true);
-    if (finished != TR_OK || r.json_plan_file == NULL)
+    if (r.json_plan_file == NULL)
         return;
     struct tr_errbuf eb = {{0}};
     tr_err e = ph->x->api.attach_json(ph->x->api.ctx, ph->j->id,
@@ -1539,7 +1550,7 @@ void tofu_run_job(struct exec_ctx *x, const struct job *j, struct arena *a)
              ph.reused ? " in the plan's directory" : "", res.error ? ": " : "",
              res.error ? res.error : "", (long long)(ph.mon.peak_mem >> 20),
              (long long)ph.mon.peak_tasks, (long long)(ph.mon.peak_disk >> 20));
-    if (ph.late.pid > 0)
+    if (ph.late_due)
         late_json(&ph, fe);
     if (ph.adopt_pid > 0) { /* taken over, then never run (stopped) */
         struct exec_warm *w = j->phase == JOB_PLAN ? &ph.early : &ph.warm;
