@@ -575,9 +575,13 @@ def steps_report(perf_txt, root, offset_ms, daemon_log):
         # the apply's show -json (make_json) starts just before the apply
         # and runs beside it
         side = None
-        # the JSON plan (make_json): show -json after the apply, stored
-        # after the job's finish, off the run's critical path
-        after = [b for b in ab if b[1] > r["apply-end"]]
+        # the JSON plan (make_json): show -json started once the apply's
+        # finish is reported (just after the job's "finished" line; at
+        # once after the apply's exit before 726d8f0), stored after it,
+        # off the run's critical path
+        after = [b for b in boxes
+                 if r["apply-start"] <= b[0] <= r["apply-end"] + 20 and
+                 b[1] > r["apply-end"] and b not in warm]
         ab = [b for b in ab if b[1] <= r["apply-end"]]
         if after:
             side = after[0]
