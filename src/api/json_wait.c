@@ -52,7 +52,9 @@ static bool settle(struct parked *p, bool stopping)
     if (e == TR_OK && !stopping && util_now_ms() < w->deadline_ms &&
         w->plan.json_blob_key == NULL)
         return false;
-    api_json_answer(p->r, &w->plan, w->redacted);
+    /* past its deadline the apply has ended without it (a wait is only
+     * for an apply that has ended) */
+    api_json_answer(p->r, &w->plan, w->redacted, !stopping);
     http_resume(p->r);
     return true;
 }
@@ -136,7 +138,7 @@ void api_json_wait_park(struct http_req *r, void *arg)
     }
     pthread_mutex_unlock(&jw->mu);
     if (!ok) {
-        api_json_answer(r, &p->want->plan, p->want->redacted);
+        api_json_answer(r, &p->want->plan, p->want->redacted, false);
         http_resume(r);
     }
 }

@@ -208,21 +208,24 @@ static void json_output(struct http_req *r, bool redacted)
         http_suspend(r, api_json_wait_park, w);
         return;
     }
-    api_json_answer(r, &p, redacted);
+    api_json_answer(r, &p, redacted, util_streq(run.status, "applied"));
 }
 
 void api_json_answer(struct http_req *r, const struct st_phase *p,
-                     bool redacted)
+                     bool redacted, bool ended)
 {
     const char *key = redacted ? p->redacted_json_blob_key : p->json_blob_key;
     if (key == NULL) {
         /* an auto-apply plan's JSON is made with its apply (defer_json) */
         http_error(r, 404, "not found",
-                   strcmp(p->status, "finished") == 0
-                       ? "the JSON plan is not available: it is made "
-                         "with the apply"
-                       : "the JSON plan is not available: the plan has "
-                         "not finished");
+                   strcmp(p->status, "finished") != 0
+                       ? "the JSON plan is not available: the plan has "
+                         "not finished"
+                   : ended ? "the JSON plan is not available: the apply "
+                             "that was to make it ended without storing "
+                             "it (the node's log says why)"
+                           : "the JSON plan is not available: it is made "
+                             "with the apply");
         return;
     }
     api_reply_object(r, key, "application/json");

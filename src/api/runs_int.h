@@ -60,9 +60,10 @@ struct api_json_want {
                             and a minute) */
 };
 
-/* Answers with p's JSON plan (redacted or not), or 404 saying why not. */
+/* Answers with p's JSON plan (redacted or not), or 404 saying why not;
+ * ended: the apply that was to make it has ended (it will not come). */
 void api_json_answer(struct http_req *r, const struct st_phase *p,
-                     bool redacted);
+                     bool redacted, bool ended);
 /* http_suspend()'s park for a struct api_json_want (json_wait.c). */
 void api_json_wait_park(struct http_req *r, void *arg);
 

@@ -543,6 +543,28 @@ def test_apply_brings_its_json_plan_after_the_finish(c, d, org, tool):
     assert r.status in (200, 307), r
 
 
+def test_json_plan_that_never_comes(c, d, org, tool):
+    # the node that applied the run finishes and is gone before it sends
+    # the JSON plan (killed, or its show -json failed): a reader waits a
+    # bounded time, then is told the plan will not come, and nothing
+    # stays parked
+    _, a = join(c, d)
+    run, job = planned_without_json(c, org, a)
+    out = "%s/plans/%s/json-output" % (API, job["phase_id"])
+    apply_job = claim(a, run["id"])
+    r = finish(a, apply_job["id"], outcome="finished", has_changes=True,
+               additions=1)
+    assert r.status == 204, r
+    assert run_status(c, run["id"]) == "applied"
+    t0 = time.monotonic()
+    r = c.get(out)
+    waited = time.monotonic() - t0
+    assert_error(r, 404)
+    assert "ended without storing it" in r.json["errors"][0]["detail"], r
+    assert 4.0 <= waited < 9.0, waited   # the wait is 5 s at most
+    assert run_status(c, run["id"]) == "applied"
+
+
 def test_left_node_is_refused(c, d, org, tool):
     node_id, node = join(c, d)
     r = node.post(INT + "/nodes/leave", raw=b"")
