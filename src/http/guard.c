@@ -72,6 +72,7 @@ struct gconn {
     bool keyed;     /* the address was IP: counted in counts */
     bool waiting;   /* in the wait list */
     bool timed_out; /* shut down for a late header */
+    bool refused;   /* a request answered before its body was read */
     int fd;
     int64_t deadline_ms;
     struct gconn *prev, *next;
@@ -438,13 +439,23 @@ void http_guard_request(struct http_guard *g, void *ctx)
     pthread_mutex_unlock(&g->mu);
 }
 
+void http_guard_refused(struct http_guard *g, void *ctx)
+{
+    struct gconn *c = ctx;
+    if (c == NULL)
+        return;
+    pthread_mutex_lock(&g->mu);
+    c->refused = true;
+    pthread_mutex_unlock(&g->mu);
+}
+
 bool http_guard_close(struct http_guard *g, void *ctx)
 {
     struct gconn *c = ctx;
     if (c == NULL)
         return false;
     pthread_mutex_lock(&g->mu);
-    bool partial = c->waiting && !c->timed_out;
+    bool partial = (c->waiting && !c->timed_out) || c->refused;
     wait_unlink(g, c);
     g->open--;
     if (c->keyed)

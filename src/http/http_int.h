@@ -65,10 +65,12 @@ void http_guard_open(struct http_guard *g, const struct sockaddr *addr,
                      socklen_t len, int fd, void **ctx);
 /* The connection delivered a request header: its header clock stops. */
 void http_guard_request(struct http_guard *g, void *ctx);
+/* Its request was answered before its body was read (a refusal). */
+void http_guard_refused(struct http_guard *g, void *ctx);
 /* The connection is closed (before its fd is): releases its counts.
  * True if it ended before it had sent a whole request header, other than
- * by the header deadline (refused by the server: more may be on its
- * way). */
+ * by the header deadline, or after a refusal of a request with a body
+ * (more may be on its way). */
 bool http_guard_close(struct http_guard *g, void *ctx);
 /* A request from addr carried a valid token. */
 void http_guard_authenticated(struct http_guard *g, const struct sockaddr *addr,
@@ -84,7 +86,8 @@ void http_guard_lib_log(struct http_guard *g, const char *msg);
  * shut down and what comes read and dropped, so the client reads the
  * answer instead of a reset.  http_linger_close() is called before the
  * fd is closed; it keeps the socket when partial (the request was not
- * whole) or when input sits unread, if fewer than its bound linger. */
+ * whole) or when input sits unread, if fewer than its bound linger
+ * (128, each for 2 s at most). */
 struct http_linger;
 tr_err http_linger_new(struct http_linger **out, struct tr_errbuf *eb);
 void http_linger_free(struct http_linger *l);

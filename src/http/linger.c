@@ -12,7 +12,9 @@
  * duplicate of its descriptor is taken before libmicrohttpd closes its
  * own, the write side is shut down (the client sees the end of the
  * answer), and a thread reads and drops what still comes until the
- * client closes, LINGER_BYTES have come or LINGER_MS have passed.
+ * client closes or LINGER_MS have passed (a 20 MB body over the size
+ * limit, sent whole before its 413 is read, is dropped on loopback in
+ * well under that).
  *
  * Bounded: at most LINGER_MAX sockets linger at once (past that one is
  * closed at once, as before), each for at most LINGER_MS, so a client
@@ -36,12 +38,11 @@
 
 #define LINGER_MAX 128
 #define LINGER_MS 2000
-#define LINGER_BYTES (1 << 20)
+#define LINGER_READS 64 /* reads of one socket per wake-up */
 
 struct lsock {
     int fd;
     int64_t until_ms;
-    size_t bytes;
 };
 
 struct http_linger {
@@ -54,23 +55,21 @@ struct http_linger {
     int lingering; /* added and not yet closed: at most LINGER_MAX */
 };
 
-/* Reads and drops what fd has; true when it is done with (the client
- * closed, an error, or over LINGER_BYTES). */
-static bool drop_input(struct lsock *ls)
+/* Reads and drops what the socket has, LINGER_READS reads at most so
+ * that one fast sender does not hold the others; true when it is done
+ * with (the client closed, or an error). */
+static bool drop_input(const struct lsock *ls)
 {
     char buf[16384];
-    for (;;) {
+    for (int i = 0; i < LINGER_READS; i++) {
         ssize_t r = recv(ls->fd, buf, sizeof(buf), MSG_DONTWAIT);
-        if (r > 0) {
-            ls->bytes += (size_t)r;
-            if (ls->bytes > LINGER_BYTES)
-                return true;
+        if (r > 0)
             continue;
-        }
         if (r < 0 && errno == EINTR)
             continue;
         return !(r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
     }
+    return false;
 }
 
 static void *drainer(void *arg)
@@ -186,7 +185,7 @@ void http_linger_close(struct http_linger *l, int fd, bool partial)
     int dup_fd = room ? fcntl(fd, F_DUPFD_CLOEXEC, 3) : -1;
     if (dup_fd >= 0) {
         shutdown(dup_fd, SHUT_WR);
-        l->s[l->n++] = (struct lsock){dup_fd, util_mono_ms() + LINGER_MS, 0};
+        l->s[l->n++] = (struct lsock){dup_fd, util_mono_ms() + LINGER_MS};
         l->lingering++;
     }
     pthread_mutex_unlock(&l->mu);

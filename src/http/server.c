@@ -393,6 +393,16 @@ static void take_body(struct http_req *r, const char *data, size_t n)
     }
 }
 
+/* Whether the request says a body follows its header. */
+static bool announces_body(struct MHD_Connection *conn)
+{
+    const char *cl =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+    return (cl != NULL && strcmp(cl, "0") != 0) ||
+           MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                       "Transfer-Encoding") != NULL;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
                                   const char *url, const char *method,
                                   const char *version, const char *upload_data,
@@ -410,6 +420,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         read_cache_scope(box->start_us);
         bool ok = admit(&box->req);
         read_cache_scope(0);
+        if (!ok && ci != NULL && announces_body(conn))
+            /* answered before its body: the connection lingers at its
+             * close (linger.c) while the rest of the body comes */
+            http_guard_refused(srv->guard, ci->socket_context);
         if (!ok)
             return queue(box);
         return MHD_YES;

@@ -4,8 +4,9 @@ discovery, health) carries X-Content-Type-Options: nosniff,
 Cache-Control: no-store and, the daemon speaking TLS, HSTS; the access
 log never holds a signed URL's signature (the log-read URL's, in its
 path, whatever the method, nor an upload URL's, in its query), a path
-cannot forge a log line, and long request headers are served up to the
-connection's memory pool, refused beyond it."""
+cannot forge a log line, long request headers are served up to the
+connection's memory pool, refused beyond it, and a body over the limit
+gets its 413 even by a client that sends all of it first."""
 import os
 import socket
 import ssl
@@ -116,6 +117,20 @@ def test_long_headers(d, c):
         r = c.get(details, headers={"X-Pad": "a" * 65536})
         assert r.status == 431, r
     assert c.get(details).status == 200
+
+
+def test_oversized_body_is_answered(d, c):
+    """A body over --max-body (16 MiB) is refused with 413 as soon as its
+    header is read.  The client sends the whole 20 MiB before it reads;
+    the connection lingers while the rest comes (src/http/linger.c), so
+    the client reads the 413, not a reset, every time."""
+    body = b"x" * (20 << 20)
+    for _ in range(10):
+        r = c.post(API + "/organizations", raw=body,
+                   ctype="application/vnd.api+json")
+        assert r.status == 413, r
+        assert "larger than the limit" in r.json["errors"][0]["detail"], r
+    assert c.get(API + "/account/details").status == 200
 
 
 def test_state_download_headers(d, c, org):
