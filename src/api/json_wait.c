@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "api/runs_int.h"
+#include "core/cond.h"
 #include "core/log.h"
 #include "core/util.h"
 
@@ -93,9 +94,7 @@ static void *loop(void *arg)
             jw->head = p;
         }
         if (jw->head != NULL && !jw->stopping) {
-            int64_t at = util_mono_ms() + JSON_POLL_MS;
-            struct timespec ts = {.tv_sec = at / 1000,
-                                  .tv_nsec = (long)(at % 1000) * 1000000L};
+            struct timespec ts = cond_after(JSON_POLL_MS);
             pthread_cond_timedwait(&jw->cv, &jw->mu, &ts);
         }
     }
@@ -110,11 +109,7 @@ struct json_wait *api_json_wait_new(struct terrace_server *srv)
         return NULL;
     jw->srv = srv;
     pthread_mutex_init(&jw->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&jw->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    cond_init_mono(&jw->cv);
     return jw;
 }
 

@@ -36,6 +36,7 @@
 #include <time.h>
 
 #include "blob/blob.h"
+#include "core/cond.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "store/store.h"
@@ -239,9 +240,7 @@ static void *loop(void *arg)
         bool lead = atomic_load(&g->srv->is_leader) != 0;
         if (lead)
             run_pass(g, &failing);
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += lead ? (time_t)interval : 1;
+        struct timespec until = cond_after(lead ? interval * 1000 : 1000);
         pthread_mutex_lock(&g->mu);
         int rc = 0;
         while (!atomic_load(&g->stop) && rc != ETIMEDOUT)
@@ -265,12 +264,8 @@ tr_err blob_gc_start(struct terrace_server *srv, struct blob_gc **out,
     if (g == NULL)
         return tr_fail(eb, TR_ERR_NOMEM, "out of memory");
     g->srv = srv;
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_mutex_init(&g->mu, NULL);
-    pthread_cond_init(&g->cv, &attr);
-    pthread_condattr_destroy(&attr);
+    cond_init_mono(&g->cv);
     if (pthread_create(&g->thread, NULL, loop, g) != 0) {
         pthread_mutex_destroy(&g->mu);
         pthread_cond_destroy(&g->cv);

@@ -15,6 +15,7 @@
  */
 #include "domain/notify.h"
 
+#include "core/cond.h"
 #include "core/curl_load.h"
 #include <errno.h>
 #include <jansson.h>
@@ -728,9 +729,7 @@ static void *loop(void *arg)
                 log_warn("notifications: %s", tr_errbuf_msg(&eb, e));
             failing = e != TR_OK;
         }
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += 1;
+        struct timespec until = cond_after(1000);
         pthread_mutex_lock(&nt->mu);
         int rc = 0;
         while (!nt->stop && rc != ETIMEDOUT)
@@ -749,12 +748,8 @@ tr_err notify_start(struct terrace_server *srv, struct notify **out,
     if (nt == NULL)
         return TR_ERR_NOMEM;
     nt->srv = srv;
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_mutex_init(&nt->mu, NULL);
-    pthread_cond_init(&nt->cv, &attr);
-    pthread_condattr_destroy(&attr);
+    cond_init_mono(&nt->cv);
     if (pthread_create(&nt->thread, NULL, loop, nt) != 0) {
         pthread_mutex_destroy(&nt->mu);
         pthread_cond_destroy(&nt->cv);

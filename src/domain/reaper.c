@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "core/cond.h"
 #include "core/log.h"
 #include "domain/run_int.h"
 
@@ -150,14 +151,7 @@ static void *loop(void *arg)
         /* a singleton loop: only the leader runs it (node/leader.h) */
         if (atomic_load(&r->srv->is_leader))
             pass(r, &failing);
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += r->interval_ms / 1000;
-        until.tv_nsec += (long)(r->interval_ms % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        struct timespec until = cond_after(r->interval_ms);
         pthread_mutex_lock(&r->mu);
         int rc = 0;
         while (!r->stop && rc != ETIMEDOUT)
@@ -175,12 +169,8 @@ tr_err reaper_start(struct terrace_server *srv, int interval_ms,
         return TR_ERR_NOMEM;
     r->srv = srv;
     r->interval_ms = interval_ms < 10 ? 10 : interval_ms;
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_mutex_init(&r->mu, NULL);
-    pthread_cond_init(&r->cv, &attr);
-    pthread_condattr_destroy(&attr);
+    cond_init_mono(&r->cv);
     if (pthread_create(&r->thread, NULL, loop, r) != 0) {
         pthread_mutex_destroy(&r->mu);
         pthread_cond_destroy(&r->cv);

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/cond.h"
 #include "core/check.h"
 #include "core/log.h"
 #include "core/rfc3339.h"
@@ -39,12 +40,8 @@ tr_err run_signal_new(struct run_signal **out)
     struct run_signal *s = calloc(1, sizeof(*s));
     if (s == NULL)
         return TR_ERR_NOMEM;
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_mutex_init(&s->mu, NULL);
-    pthread_cond_init(&s->cv, &attr);
-    pthread_condattr_destroy(&attr);
+    cond_init_mono(&s->cv);
     *out = s;
     return TR_OK;
 }
@@ -78,14 +75,7 @@ uint64_t run_signal_gen(struct run_signal *s)
 
 bool run_signal_wait(struct run_signal *s, uint64_t seen, int timeout_ms)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = cond_after(timeout_ms);
     pthread_mutex_lock(&s->mu);
     int rc = 0;
     while (s->gen == seen && rc != ETIMEDOUT)

@@ -40,6 +40,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "core/cond.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "http/http_int.h"
@@ -285,13 +286,6 @@ static void log_summary(const struct summary *s, int period_ms)
                  s->dropped, period_ms / 1000);
 }
 
-static struct timespec mono_ts(int64_t ms)
-{
-    struct timespec ts = {.tv_sec = (time_t)(ms / 1000),
-                          .tv_nsec = (long)(ms % 1000) * 1000000L};
-    return ts;
-}
-
 static void *timer(void *arg)
 {
     struct http_guard *g = arg;
@@ -319,7 +313,7 @@ static void *timer(void *arg)
         int64_t wake = next_report;
         if (g->wait_head != NULL && g->wait_head->deadline_ms < wake)
             wake = g->wait_head->deadline_ms;
-        struct timespec until = mono_ts(wake);
+        struct timespec until = cond_at(wake);
         int rc = pthread_cond_timedwait(&g->cv, &g->mu, &until);
         if (rc != 0 && rc != ETIMEDOUT && rc != EINTR)
             break;
@@ -352,12 +346,8 @@ tr_err http_guard_new(const struct http_guard_conf *conf,
         return tr_fail(eb, TR_ERR_NOMEM, "out of memory");
     }
     g->count_mask = cap - 1;
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_mutex_init(&g->mu, NULL);
-    pthread_cond_init(&g->cv, &attr);
-    pthread_condattr_destroy(&attr);
+    cond_init_mono(&g->cv);
     if (pthread_create(&g->thread, NULL, timer, g) != 0) {
         pthread_mutex_destroy(&g->mu);
         pthread_cond_destroy(&g->cv);

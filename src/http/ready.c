@@ -25,6 +25,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/cond.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "http/http.h"
@@ -85,11 +86,7 @@ tr_err http_probe_new(struct db *db, struct http_probe **out,
     if (p == NULL)
         return tr_fail(eb, TR_ERR_NOMEM, "out of memory");
     p->db = db;
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&p->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    cond_init_mono(&p->cv);
     pthread_mutex_init(&p->mu, NULL);
     if (pthread_create(&p->thread, NULL, probe_main, p) != 0) {
         pthread_cond_destroy(&p->cv);
@@ -126,8 +123,7 @@ static tr_err probe_check(struct http_probe *p, int *version)
         p->want = true;
         pthread_cond_broadcast(&p->cv);
         int64_t until = now + WAIT_MS;
-        struct timespec ts = {.tv_sec = until / 1000,
-                              .tv_nsec = (until % 1000) * 1000000};
+        struct timespec ts = cond_at(until);
         while (p->done == seen && util_mono_ms() < until)
             pthread_cond_timedwait(&p->cv, &p->mu, &ts);
         if (p->done == seen) {

@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "core/cond.h"
 #include "core/util.h"
 #include "http/http_int.h"
 
@@ -54,8 +55,7 @@ struct http_trim {
 /* Waits on t->cv until ms (monotonic) or a signal; t->mu held. */
 static void wait_until(struct http_trim *t, int64_t ms)
 {
-    struct timespec ts = {.tv_sec = ms / 1000,
-                          .tv_nsec = (long)(ms % 1000) * 1000000};
+    struct timespec ts = cond_at(ms);
     pthread_cond_timedwait(&t->cv, &t->mu, &ts);
 }
 
@@ -98,12 +98,8 @@ tr_err http_trim_new(const atomic_int *in_flight, struct http_trim **out,
     if (t == NULL)
         return tr_fail(eb, TR_ERR_NOMEM, "out of memory");
     t->in_flight = in_flight;
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_mutex_init(&t->mu, NULL);
-    pthread_cond_init(&t->cv, &attr);
-    pthread_condattr_destroy(&attr);
+    cond_init_mono(&t->cv);
     if (pthread_create(&t->thread, NULL, loop, t) != 0) {
         pthread_mutex_destroy(&t->mu);
         pthread_cond_destroy(&t->cv);

@@ -41,6 +41,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/cond.h"
 #include "core/log.h"
 #include "node/pgconn.h"
 #include "store/store.h"
@@ -64,14 +65,7 @@ struct leader {
  * once stopping. */
 static bool pause_ms(struct leader *l, int ms)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = cond_after(ms);
     pthread_mutex_lock(&l->mu);
     if (!l->stop) /* one wait: a broadcast ends it early, on purpose */
         pthread_cond_timedwait(&l->cv, &l->mu, &until);
@@ -228,12 +222,8 @@ tr_err leader_start(struct terrace_server *srv, struct leader **out,
         return tr_fail(eb, TR_ERR_NOMEM, "out of memory");
     l->srv = srv;
     cfg_node_name(&srv->cfg, l->name, sizeof(l->name));
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_mutex_init(&l->mu, NULL);
-    pthread_cond_init(&l->cv, &attr);
-    pthread_condattr_destroy(&attr);
+    cond_init_mono(&l->cv);
     atomic_store(&srv->is_leader, 0);
     tr_err e = register_self(l, eb);
     if (e == TR_OK && pthread_create(&l->elect, NULL, elect_loop, l) != 0)
