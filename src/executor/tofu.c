@@ -1233,31 +1233,35 @@ static void warm_take(struct phase *ph)
     ph->warm.fd = -1;
 }
 
+/* Says why the JSON plan was not made: in the run's log, or, late (the
+ * job has finished and takes no more of the run's log), in the node's. */
+static void side_failed(struct phase *ph, bool late, const char *why)
+{
+    if (late)
+        log_warn("executor: job %s: no JSON plan: %s", ph->j->id, why);
+    else
+        say(ph, "terrace: the JSON plan could not be made: %s\n", why);
+}
+
 static void side_start(struct phase *ph, struct side *sd, bool late)
 {
     unlink(ph->wd.json_plan);
     int out = open(ph->wd.json_plan,
                    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    const char *why = out < 0 ? "cannot create its file" : NULL;
+    if (out < 0) {
+        side_failed(ph, late, "cannot create its file");
+        return;
+    }
     const char *argv[] = {ph->tool_view, "show", "-json", ph->view.plan_file,
                           NULL};
     struct sandbox_cmd cmd = phase_cmd(ph, argv, out);
     struct tr_errbuf eb = {{0}};
-    tr_err e =
-        out < 0 ? TR_ERR_IO
-                : sandbox_spawn(ph->x->sb, ph->a, &cmd, &sd->pid, &sd->fd, &eb);
-    if (out >= 0)
-        close(out);
-    if (e == TR_OK)
-        return;
-    sd->pid = -1;
-    if (why == NULL)
-        why = tr_errbuf_msg(&eb, e);
-    /* late: the job has finished and takes no more of the run's log */
-    if (late)
-        log_warn("executor: job %s: no JSON plan: %s", ph->j->id, why);
-    else
-        say(ph, "terrace: the JSON plan could not be made: %s\n", why);
+    tr_err e = sandbox_spawn(ph->x->sb, ph->a, &cmd, &sd->pid, &sd->fd, &eb);
+    close(out);
+    if (e != TR_OK) {
+        sd->pid = -1;
+        side_failed(ph, late, tr_errbuf_msg(&eb, e));
+    }
 }
 
 /* Waits for the side process (killed if the phase was stopped), reaps
