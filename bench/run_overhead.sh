@@ -16,6 +16,10 @@
 #       run's phases as TFE does: in a fresh working directory (local
 #       backend, the state file kept) `tofu init`, `tofu plan -out`,
 #       `tofu apply` of that plan; three processes where (b) is one.
+#   (b') and (f') the same as (b) and (f) with Go's collector set as
+#       Terrace sets it for a run's processes by default (GOGC=800,
+#       GOMEMLIMIT=512MiB, README "Limits"), so Terrace's added time is
+#       shown both over raw tofu as users run it and on equal footing.
 # Every timed run really applies: a --prepare command bumps a counter and
 # each command passes `-var n=<counter>`; every resource has
 # `triggers_replace = var.n`, so each apply destroys and re-creates all 20
@@ -235,6 +239,11 @@ if [ -n "$BASELINE" ]; then
   HF_BASE=(-n "$BN" "$B_ENV $API -expect-destroyed $NRES -var n=\$(cat $COUNTER)")
 fi
 
+# (b') and (f'): Go's collector as Terrace sets it for runs
+RUN_GC="env GOGC=800 GOMEMLIMIT=512MiB"
+RGN="raw tofu, local backend, Terrace's GC settings"
+FGN="raw tofu, a run's shape, Terrace's GC settings"
+SHAPE_GC=${SHAPE//"$TOFU "/"$RUN_GC $TOFU "}
 blog "hyperfine: $RUNS runs after $WARMUP warm-up per command"
 HF_JSON=$BENCH_TMP/hf.json
 hyperfine --style basic --runs "$RUNS" --warmup "$WARMUP" \
@@ -250,6 +259,8 @@ hyperfine --style basic --runs "$RUNS" --warmup "$WARMUP" \
   "$API -expect-destroyed $NRES -var n=\$(cat $COUNTER)" \
   -n "raw tofu, a run's shape (init, plan -out, apply of the plan)" \
   "cd $W/shape && ${SHAPE//var n=N/var n=\$(cat $COUNTER)}" \
+  -n "$RGN" "cd $W/raw && $RUN_GC $APPLY -var n=\$(cat $COUNTER)" \
+  -n "$FGN" "cd $W/shape && ${SHAPE_GC//var n=N/var n=\$(cat $COUNTER)}" \
   ${HF_BASE[@]+"${HF_BASE[@]}"} ${HF_OTF[@]+"${HF_OTF[@]}"} >&2
 
 # The timed commands were the same as these checks, which still replace
@@ -397,7 +408,7 @@ tofu in bubblewrap with the default 2 executor workers.
 
 | command | median | mean | stddev | min | max |
 |---|---:|---:|---:|---:|---:|
-$(row "$TN"; row "$RN"; row "$SN"; row "$AN"; row "$FN"
+$(row "$TN"; row "$RN"; row "$SN"; row "$AN"; row "$FN"; row "$RGN"; row "$FGN"
   if [ -n "$BASELINE" ]; then row "$BN"; fi
   if [ -n "$O_ENV" ]; then row "$ON"; fi)
 
@@ -426,6 +437,15 @@ $(if [ -n "$O_ENV" ]; then
   echo "raw apply, $(calc "($FM - $RM) / $OOVER * 100") % of otfd's added time;"
   echo "Terrace adds $(calc "$AM - $FM") s over that shape (driver, server,"
   echo "sandbox, cloud backend), otfd $(calc "$OM - $FM") s."
+  read -r RGM _ < <(hf "$RGN")
+  read -r FGM _ < <(hf "$FGN")
+  echo
+  echo "On equal footing (raw tofu with Go's collector set as Terrace sets"
+  echo "it for runs: one-process apply $(calc "$RGM") s, the run's shape"
+  echo "$(calc "$FGM") s): Terrace adds $(calc "$AM - $RGM") s over that raw"
+  echo "apply, $(calc "($AM - $RGM) / $OOVER * 100") % of otfd's added time"
+  echo "(otfd's runs keep Go's default collector), and $(calc "$AM - $FGM") s"
+  echo "over that shape."
 fi)
 
 **Overhead through the stock CLI (Terrace remote median − raw median):

@@ -149,6 +149,9 @@ static const struct setting settings[] = {
       "CPU time one process of a run may use, seconds"),
     I("run-open-files", "TERRACE_RUN_OPEN_FILES", run_open_files,
       "files one process of a run may have open"),
+    I("run-gogc", "TERRACE_RUN_GOGC", run_gogc,
+      "GOGC given to a run's Go processes (tofu, providers), with a "
+      "GOMEMLIMIT of an eighth of run-memory each; 0: set neither"),
     I("header-timeout", "TERRACE_HEADER_TIMEOUT", header_timeout,
       "seconds a new connection has to finish its TLS handshake and send "
       "its first request header"),
@@ -280,6 +283,7 @@ static void defaults(struct cfg *c)
     c->run_disk = 20480;
     c->run_cpu_time = 7200;
     c->run_open_files = 4096;
+    c->run_gogc = 800;
     c->header_timeout = 10;
     c->idle_timeout = 300;
     c->conn_limit = 4000;

@@ -63,6 +63,7 @@ struct cfg {
     int64_t run_disk;               /* MiB per run */
     int64_t run_cpu_time;           /* CPU seconds per process */
     int64_t run_open_files;         /* per process */
+    int64_t run_gogc;               /* GOGC of a run's processes; 0: unset */
     int64_t header_timeout;         /* handshake + first request header, s */
     int64_t idle_timeout;           /* silence allowed after a request, s */
     int conn_limit;                 /* open connections at most */

@@ -66,6 +66,7 @@ void executor_defaults(struct executor_opts *o)
     o->run_disk_mb = 20480;
     o->run_cpu_s = 7200;
     o->run_open_files = 4096;
+    o->run_gogc = 800;
     o->max_config_size = 512LL * 1024 * 1024;
     o->max_config_ratio = 500;
 }

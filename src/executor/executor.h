@@ -48,6 +48,9 @@ struct executor_opts {
     int64_t run_disk_mb;         /* working directory + cache growth */
     int64_t run_cpu_s;           /* CPU seconds per process */
     int64_t run_open_files;      /* per process */
+    int64_t run_gogc;            /* GOGC for a run's processes, with a
+                                    GOMEMLIMIT of run_memory_mb / 8; 0:
+                                    neither */
     const char *const *hide;     /* paths a run must never see (the
                                     data dir, config and key files) */
     int64_t plan_timeout_s;      /* for jobs that carry no timeout */
@@ -68,8 +71,8 @@ struct executor_opts {
  * 10 min for the apply; configurations up to 512 MiB unpacked and 500
  * times their compressed size (the max-config-* settings' defaults);
  * runs as uid 1000000000 with 4 GiB of memory, 2048 tasks, 20 GiB of
- * disk, 2 h of CPU per process and 4096 open files; no runs without a
- * sandbox. */
+ * disk, 2 h of CPU per process and 4096 open files, GOGC=800; no runs
+ * without a sandbox. */
 void executor_defaults(struct executor_opts *o);
 
 /* Prepares DATA/work (removing what a previous process left there) and

@@ -218,6 +218,7 @@ void node_executor_opts(const struct cfg *c, int workers, char node[128],
     o->run_disk_mb = c->run_disk;
     o->run_cpu_s = c->run_cpu_time;
     o->run_open_files = c->run_open_files;
+    o->run_gogc = c->run_gogc;
     /* what a run must never see, should a system path hold it (a
      * secondary's node credential lives in the data dir) */
     const char *cand[] = {c->data_dir, c->tls_cert, c->tls_key,

@@ -536,6 +536,7 @@ struct fx {
     const char *bwrap;              /* executor options */
     bool unsandboxed;               /* allow-unsandboxed-runs */
     int64_t mem_mb, tasks, disk_mb; /* run limits, 0: the defaults */
+    bool no_gogc;                   /* run-gogc 0 */
     const char *mirror;
     int grace_ms;
     int keep_ms;     /* -1: the default */
@@ -695,6 +696,8 @@ static struct executor *start_executor(struct fx *fx)
         o.run_tasks = fx->tasks;
     if (fx->disk_mb > 0)
         o.run_disk_mb = fx->disk_mb;
+    if (fx->no_gogc)
+        o.run_gogc = 0;
     o.provider_mirror = fx->mirror;
     o.grace_ms = fx->grace_ms;
     o.heartbeat_ms = 100;
@@ -1421,6 +1424,47 @@ static void test_roots_own_dir(void **state)
     assert_int_equal(F.res.outcome, JOB_FINISHED);
     assert_log_has("dir=/etc/ssl/certs\n");
     assert_log_lacks("ignoring environment variable SSL_CERT_DIR");
+}
+
+/* A run's Go processes get GOGC=800 and a memory limit of an eighth of
+ * the run's memory each. */
+static void test_go_gc(void **state)
+{
+    struct fx *fx = *state;
+    fx->mem_mb = 2000;
+    set_mode(fx, "env");
+    run_job(fx);
+    assert_int_equal(F.res.outcome, JOB_FINISHED);
+    assert_log_has("\nGOGC=800\n");
+    assert_log_has("\nGOMEMLIMIT=250MiB\n");
+}
+
+/* A workspace that sets GOGC keeps its own, and Terrace sets no
+ * GOMEMLIMIT beside it (that limit with GOGC=100 would only slow large
+ * processes). */
+static void test_go_gc_own(void **state)
+{
+    struct fx *fx = *state;
+    fx->vars[0] = (struct job_var){.key = "GOGC", .value = "150", .env = true};
+    F.job.nvars = 1;
+    set_mode(fx, "env");
+    run_job(fx);
+    assert_int_equal(F.res.outcome, JOB_FINISHED);
+    assert_log_has("\nGOGC=150\n");
+    assert_log_lacks("GOMEMLIMIT=");
+    assert_log_lacks("ignoring environment variable GOGC");
+}
+
+/* run-gogc 0 leaves both to Go. */
+static void test_go_gc_off(void **state)
+{
+    struct fx *fx = *state;
+    fx->no_gogc = true;
+    set_mode(fx, "env");
+    run_job(fx);
+    assert_int_equal(F.res.outcome, JOB_FINISHED);
+    assert_log_lacks("GOGC=");
+    assert_log_lacks("GOMEMLIMIT=");
 }
 
 static void test_secret_scrub(void **state)
@@ -2167,6 +2211,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_env_clean, setup, teardown),
         cmocka_unit_test_setup_teardown(test_roots, setup, teardown),
         cmocka_unit_test_setup_teardown(test_roots_own_dir, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_go_gc, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_go_gc_own, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_go_gc_off, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secret_scrub, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli_config_variants, setup,
                                         teardown),
