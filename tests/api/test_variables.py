@@ -327,7 +327,7 @@ REFUSED_ENV = [
 ALLOWED_ENV = ["AWS_ACCESS_KEY_ID", "TF_VAR_region", "TF_LOG", "TF_CLI_ARGS",
                "TF_CLI_ARGS_plan", "GOOGLE_CREDENTIALS", "ARM_CLIENT_ID",
                "GIT_SSH_COMMAND", "GIT_CONFIG_COUNT", "LDFLAGS", "ld_preload",
-               "ENVIRONMENT", "SSL_CERT_DIR"]
+               "ENVIRONMENT", "SSL_CERT_DIR", "GOGC", "GOMEMLIMIT"]
 
 
 def assert_refused(resp, name, why):
