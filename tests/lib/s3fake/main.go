@@ -177,10 +177,12 @@ func main() {
 	certFile := flag.String("cert", "", "PEM certificate: serve HTTPS")
 	keyFile := flag.String("key", "", "PEM private key of -cert")
 	flag.Parse()
-	c := &checker{access: os.Getenv("AWS_ACCESS_KEY_ID"),
-		secret: os.Getenv("AWS_SECRET_ACCESS_KEY"),
+	c := &checker{
+		access:      os.Getenv("AWS_ACCESS_KEY_ID"),
+		secret:      os.Getenv("AWS_SECRET_ACCESS_KEY"),
 		token:       os.Getenv("AWS_SESSION_TOKEN"),
-		logRequests: os.Getenv("S3FAKE_LOG") == "1"}
+		logRequests: os.Getenv("S3FAKE_LOG") == "1",
+	}
 	if c.access == "" || c.secret == "" {
 		log.Fatal("s3fake: need AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
 	}
