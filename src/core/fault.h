@@ -20,7 +20,10 @@
  * "log.appended" (a job's log chunk was stored: job_service.c answers
  * TR_ERR_UNAVAILABLE as if the acknowledgement was lost),
  * "read_cache.poll" (a read cache's poll of the change records fails:
- * the requests waiting on it read the database).
+ * the requests waiting on it read the database), "executor.late_json" (an
+ * auto-apply run's apply was reported finished and the JSON plan its
+ * apply makes afterwards is not begun: none is made, as when show -json
+ * fails).
  *
  * A daemon under test is armed from its environment: TERRACE_FAULT=
  * "site:n" (read once by terraced, and by terrace admin rekey, at start;

@@ -78,6 +78,7 @@
 #include <unistd.h>
 
 #include "core/env_names.h"
+#include "core/fault.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "executor/executor_int.h"
@@ -1419,6 +1420,10 @@ static void late_json(struct phase *ph, tr_err finished)
 {
     if (finished != TR_OK || interrupted(ph))
         return;
+    if (fault_hit("executor.late_json")) {
+        side_failed(ph, true, "fault injected (TERRACE_FAULT)");
+        return;
+    }
     struct job_result r = {.outcome = JOB_FINISHED};
     side_start(ph, &ph->late, true);
     side_end(ph, &ph->late, &r, true);
