@@ -126,8 +126,7 @@ struct phase {
     const char *early_cwd;  /* ... which changes to this directory */
     pid_t adopt_pid;        /* run() takes this process instead of starting */
     int adopt_fd;
-    bool late_due;    /* apply: show -json to run after the finish */
-    struct side late; /* ... and its process, waited for then */
+    bool late_due; /* apply: show -json to run after the finish */
     /* log */
     struct buf raw;      /* output held by the scrubber */
     struct buf out;      /* scrubbed output not yet sent */
@@ -1376,6 +1375,15 @@ static void side_end(struct phase *ph, struct side *sd, struct job_result *res,
     sd->fd = -1;
 }
 
+/* `tofu show -json` of the applied plan, run to its end: its file in
+ * res->json_plan_file when it succeeded; late as for side_failed(). */
+static void json_side(struct phase *ph, struct job_result *res, bool late)
+{
+    struct side sd = {.pid = -1, .fd = -1};
+    side_start(ph, &sd, late);
+    side_end(ph, &sd, res, late);
+}
+
 static void apply_phase(struct phase *ph, struct job_result *res)
 {
     struct tr_errbuf eb = {{0}};
@@ -1401,13 +1409,10 @@ static void apply_phase(struct phase *ph, struct job_result *res)
      * after the finish (late_json), so that the run waits neither for
      * it nor for its process's start */
     if (ph->j->make_json && !interrupted(ph)) {
-        if (ph->x->api.attach_json != NULL) {
+        if (ph->x->api.attach_json != NULL)
             ph->late_due = true;
-        } else {
-            struct side show = {.pid = -1, .fd = -1};
-            side_start(ph, &show, false);
-            side_end(ph, &show, res, false);
-        }
+        else
+            json_side(ph, res, false);
     }
     if (!ok)
         return;
@@ -1428,8 +1433,7 @@ static void late_json(struct phase *ph, tr_err finished)
         return;
     }
     struct job_result r = {.outcome = JOB_FINISHED};
-    side_start(ph, &ph->late, true);
-    side_end(ph, &ph->late, &r, true);
+    json_side(ph, &r, true);
     if (r.json_plan_file == NULL)
         return;
     struct tr_errbuf eb = {{0}};
@@ -1508,7 +1512,6 @@ void tofu_run_job(struct exec_ctx *x, const struct job *j, struct arena *a)
         .warm = EXEC_WARM_NONE,
         .early = EXEC_WARM_NONE,
         .adopt_fd = -1,
-        .late = {.pid = -1, .fd = -1},
     };
     buf_init(&ph.raw, 0);
     buf_init(&ph.out, 0);
